@@ -1,0 +1,55 @@
+"""Graceful shutdown for long-running commands: SIGINT/SIGTERM set a stop flag.
+
+The loops check ``stop.is_set()`` (or ``stop.wait(timeout)``) and leave through their normal exit
+path, so buffers are flushed and resources in the command's ExitStack are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType, TracebackType
+
+log = logging.getLogger(__name__)
+
+
+class StopFlag:
+    """A threading.Event set by SIGINT/SIGTERM while the ``with`` block runs.
+
+    A second signal while stopping raises KeyboardInterrupt, so a stuck shutdown can still be cut.
+    Outside the main thread (tests) it works as a plain event without signal handlers.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._previous: dict[int, object] = {}
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._event.is_set():
+            raise KeyboardInterrupt
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self._event.set()
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()

@@ -1,0 +1,162 @@
+"""One typed, frozen settings object, read once at the entry point and passed down.
+
+Precedence: command-line flags, then environment variables, then the defaults below. This is the
+only module that reads ``os.environ``; everything else receives a ``Settings`` (or the part of it
+it needs). A bad value fails here, naming the variable, the value and the fix, instead of being
+quietly replaced by a default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_TOPIC = "classpulse.frames"
+DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
+DEVICES = ("auto", "cpu", "cuda")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a ClassPulse process, with its environment variable."""
+
+    kafka_bootstrap_servers: str = DEFAULT_BOOTSTRAP  # KAFKA_BOOTSTRAP_SERVERS
+    kafka_topic: str = DEFAULT_TOPIC  # KAFKA_TOPIC
+    database_url: str = DEFAULT_DATABASE_URL  # DATABASE_URL
+    min_faces_shown: int = 3  # MIN_FACES_SHOWN
+    engagement_weights: Mapping[str, float] = field(
+        default_factory=lambda: DEFAULT_ENGAGEMENT_WEIGHTS
+    )  # ENGAGEMENT_WEIGHTS="neutral=0.9,happy=0.6,..." (partial overrides)
+    dashboard_password: str | None = None  # DASHBOARD_PASSWORD
+    device: str = "auto"  # CLASSPULSE_DEVICE
+    model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
+    log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
+
+    def __post_init__(self) -> None:
+        if not self.kafka_bootstrap_servers.strip():
+            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is empty; give host:port[,host:port]")
+        for server in self.kafka_bootstrap_servers.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise SettingsError(
+                    f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
+                    "(e.g. 127.0.0.1:9092)"
+                )
+        if not self.kafka_topic or any(c.isspace() for c in self.kafka_topic):
+            raise SettingsError(f"KAFKA_TOPIC {self.kafka_topic!r} must be a non-empty name")
+        if "://" not in self.database_url:
+            raise SettingsError(
+                f"DATABASE_URL {self.database_url!r} is not a SQLAlchemy URL; use e.g. "
+                "sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
+            )
+        if self.min_faces_shown < 1:
+            raise SettingsError(f"MIN_FACES_SHOWN must be at least 1, got {self.min_faces_shown}")
+        if self.device not in DEVICES:
+            raise SettingsError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"CLASSPULSE_LOG_LEVEL {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
+        missing = [e for e in EMOTIONS if e not in self.engagement_weights]
+        if missing or set(self.engagement_weights) - set(EMOTIONS):
+            raise SettingsError(
+                f"engagement weights must cover exactly {list(EMOTIONS)}; missing {missing}"
+            )
+        object.__setattr__(
+            self, "engagement_weights", MappingProxyType(dict(self.engagement_weights))
+        )
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings from flags (``overrides``; None values ignored), environment, defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        text_vars = {
+            "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+            "kafka_topic": "KAFKA_TOPIC",
+            "database_url": "DATABASE_URL",
+            "dashboard_password": "DASHBOARD_PASSWORD",
+            "device": "CLASSPULSE_DEVICE",
+            "model_weights": "CLASSPULSE_WEIGHTS",
+            "log_level": "CLASSPULSE_LOG_LEVEL",
+        }
+        for name, var in text_vars.items():
+            if env.get(var):
+                values[name] = env[var].strip()
+        if "log_level" in values:
+            values["log_level"] = values["log_level"].upper()
+        if env.get("MIN_FACES_SHOWN"):
+            values["min_faces_shown"] = _parse_int("MIN_FACES_SHOWN", env["MIN_FACES_SHOWN"])
+        if env.get("ENGAGEMENT_WEIGHTS"):
+            values["engagement_weights"] = parse_weights(env["ENGAGEMENT_WEIGHTS"])
+        known = {f.name for f in fields(cls)}
+        for name, value in (overrides or {}).items():
+            if name not in known:
+                raise SettingsError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict fit for a log line: no password, no credentials in URLs."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["engagement_weights"] = dict(self.engagement_weights)
+        out["dashboard_password"] = "***" if self.dashboard_password else None
+        out["database_url"] = _redact_url(self.database_url)
+        return out
+
+
+def _parse_int(var: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{var}={text!r} is not a whole number") from None
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """Parse ``"neutral=0.9,happy=0.6"``; emotions not named keep their default weight."""
+    weights = dict(DEFAULT_ENGAGEMENT_WEIGHTS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in EMOTIONS:
+            raise SettingsError(
+                f"ENGAGEMENT_WEIGHTS item {item!r} must be emotion=number with emotion one of "
+                f"{', '.join(EMOTIONS)}"
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            raise SettingsError(
+                f"ENGAGEMENT_WEIGHTS item {item!r}: {value!r} is not a number"
+            ) from None
+        if not 0.0 <= weight <= 1.0:
+            raise SettingsError(f"ENGAGEMENT_WEIGHTS item {item!r}: weight must lie in [0, 1]")
+        weights[name] = weight
+    return weights
+
+
+def _redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url

@@ -1,0 +1,226 @@
+"""The frame message on topic ``classpulse.frames`` (wire format version 1), as code.
+
+key: camera id (UTF-8). value: one JPEG, at most ``max_side`` pixels on its longer side and under
+the broker's message limit. headers: ``classroom``, ``camera``, ``captured_at`` (ms since the epoch,
+UTC, ASCII digits), ``seq`` (ASCII digits), ``v`` (``1``).
+
+The producer builds messages with :func:`encode_frame`; the consumer checks them with
+:func:`parse_message` and decodes pixels with :func:`decode_jpeg`. Every way a message can be wrong
+raises :class:`FrameRejected` with a :class:`RejectReason`, so a consumer can count and skip it and
+never crash or stall on one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import cv2
+import numpy as np
+
+WIRE_VERSION = "1"
+DEFAULT_MAX_SIDE = 960
+DEFAULT_JPEG_QUALITY = 80
+DEFAULT_MAX_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MB (1048588)
+REQUIRED_HEADERS = ("classroom", "camera", "captured_at", "seq", "v")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_EARLIEST_MS = 946_684_800_000  # 2000-01-01
+_LATEST_MS = 4_102_444_800_000  # 2100-01-01
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class RejectReason(str, Enum):
+    """Why a consumer refused a message; the value is what ``rejected_frames.reason`` stores."""
+
+    EMPTY = "empty"
+    OVERSIZE = "oversize"
+    NOT_JPEG = "not_jpeg"
+    TRUNCATED = "truncated"
+    UNDECODABLE = "undecodable"
+    MISSING_HEADER = "missing_header"
+    DUPLICATE_HEADER = "duplicate_header"
+    MALFORMED_HEADER = "malformed_header"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    KEY_MISMATCH = "key_mismatch"
+    TOO_LARGE_IMAGE = "too_large_image"
+
+
+class FrameRejected(Exception):
+    """A message that breaks the wire format. ``reason`` is machine-readable, ``detail`` human."""
+
+    def __init__(self, reason: RejectReason, detail: str, camera: str | None = None) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        # only a well-formed camera id is kept: rejected_frames must not store arbitrary bytes
+        self.camera = camera if camera and _ID.match(camera) else None
+
+
+@dataclass(frozen=True)
+class FrameMessage:
+    """A validated frame message; ``jpeg`` is still encoded (decode with :func:`decode_jpeg`)."""
+
+    camera: str
+    classroom: str
+    captured_at_ms: int
+    seq: int
+    jpeg: bytes
+
+
+def check_id(kind: str, value: str) -> str:
+    """Camera and classroom ids: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric."""
+    if not _ID.match(value):
+        raise ValueError(
+            f"{kind} id {value!r} is invalid: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def fit_max_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale so the longer side is at most ``max_side``; never upscale."""
+    h, w = image.shape[:2]
+    longer = max(h, w)
+    if longer <= max_side:
+        return image
+    scale = max_side / longer
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def encode_jpeg(image_rgb: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+    """RGB uint8 (H, W, 3) -> JPEG bytes."""
+    if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image_rgb.dtype} "
+                         f"{image_rgb.shape}")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the frame as JPEG")
+    return buf.tobytes()
+
+
+def encode_frame(
+    image_rgb: np.ndarray,
+    *,
+    camera: str,
+    classroom: str,
+    captured_at_ms: int,
+    seq: int,
+    max_side: int = DEFAULT_MAX_SIDE,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Build (key, value, headers) for one frame.
+
+    A frame whose JPEG would exceed ``max_bytes`` is re-encoded at lower quality rather than sent
+    to be silently dropped by the broker; if even quality 30 is too big, ValueError.
+    """
+    check_id("camera", camera)
+    check_id("classroom", classroom)
+    if not _EARLIEST_MS <= captured_at_ms < _LATEST_MS or seq < 0:
+        raise ValueError(f"captured_at_ms={captured_at_ms} or seq={seq} out of range")
+    image = fit_max_side(image_rgb, max_side)
+    quality = jpeg_quality
+    jpeg = encode_jpeg(image, quality)
+    while len(jpeg) > max_bytes and quality > 30:
+        quality = max(30, quality - 15)
+        jpeg = encode_jpeg(image, quality)
+    if len(jpeg) > max_bytes:
+        raise ValueError(
+            f"frame of {image.shape[1]}x{image.shape[0]} is {len(jpeg)} bytes as JPEG, over the "
+            f"{max_bytes}-byte limit; lower --max-side"
+        )
+    headers = [
+        ("classroom", classroom.encode()),
+        ("camera", camera.encode()),
+        ("captured_at", str(int(captured_at_ms)).encode()),
+        ("seq", str(int(seq)).encode()),
+        ("v", WIRE_VERSION.encode()),
+    ]
+    return camera.encode(), jpeg, headers
+
+
+def parse_message(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> FrameMessage:
+    """Validate a raw Kafka message without decoding pixels; raise FrameRejected if it is wrong."""
+    fields = _parse_headers(headers or ())
+    camera = fields.get("camera")
+    if not value:
+        raise FrameRejected(RejectReason.EMPTY, "message has no value", camera)
+    if len(value) > max_bytes:
+        raise FrameRejected(RejectReason.OVERSIZE, f"{len(value)} bytes > {max_bytes}", camera)
+    for name in REQUIRED_HEADERS:
+        if name not in fields:
+            raise FrameRejected(RejectReason.MISSING_HEADER, f"header {name!r} missing", camera)
+    if fields["v"] != WIRE_VERSION:
+        raise FrameRejected(RejectReason.UNSUPPORTED_VERSION, f"v={fields['v']!r}", camera)
+    for name in ("camera", "classroom"):
+        if not _ID.match(fields[name]):
+            raise FrameRejected(RejectReason.MALFORMED_HEADER,
+                                f"{name}={fields[name][:80]!r} is not a valid id", None)
+    captured_at = _digits(fields, "captured_at")
+    if not _EARLIEST_MS <= captured_at < _LATEST_MS:
+        raise FrameRejected(RejectReason.MALFORMED_HEADER,
+                            f"captured_at={captured_at} outside 2000-2100", camera)
+    seq = _digits(fields, "seq")
+    if key is not None and key != fields["camera"].encode():
+        raise FrameRejected(RejectReason.KEY_MISMATCH,
+                            f"key {key[:80]!r} != camera header {camera!r}", camera)
+    if not value.startswith(_JPEG_SOI):
+        raise FrameRejected(RejectReason.NOT_JPEG, "value does not start with a JPEG SOI", camera)
+    if not value.rstrip(b"\x00").endswith(_JPEG_EOI):
+        raise FrameRejected(RejectReason.TRUNCATED, "JPEG has no end-of-image marker", camera)
+    return FrameMessage(camera, fields["classroom"], captured_at, seq, bytes(value))
+
+
+def decode_jpeg(message: FrameMessage, max_side: int = 4096) -> np.ndarray:
+    """Decode to RGB uint8 (H, W, 3); raise FrameRejected when the pixels cannot be read."""
+    buf = np.frombuffer(message.jpeg, dtype=np.uint8)
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise FrameRejected(RejectReason.UNDECODABLE, "OpenCV could not decode the JPEG",
+                            message.camera)
+    if max(bgr.shape[:2]) > max_side:
+        raise FrameRejected(RejectReason.TOO_LARGE_IMAGE,
+                            f"{bgr.shape[1]}x{bgr.shape[0]} exceeds {max_side} pixels",
+                            message.camera)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _parse_headers(headers: Headers) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in headers:
+        try:
+            name, raw = item
+        except (TypeError, ValueError):
+            raise FrameRejected(RejectReason.MALFORMED_HEADER, "header is not a pair") from None
+        if not isinstance(name, str) or not isinstance(raw, (bytes, bytearray)):
+            raise FrameRejected(RejectReason.MALFORMED_HEADER, f"header {name!r} has a bad type")
+        if name not in REQUIRED_HEADERS:
+            continue  # unknown headers are allowed: newer producers may add some
+        if name in fields:
+            raise FrameRejected(RejectReason.DUPLICATE_HEADER, f"header {name!r} repeated")
+        try:
+            fields[name] = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameRejected(RejectReason.MALFORMED_HEADER,
+                                f"header {name!r} is not UTF-8") from None
+    return fields
+
+
+def _digits(fields: dict[str, str], name: str) -> int:
+    text = fields[name]
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise FrameRejected(RejectReason.MALFORMED_HEADER,
+                            f"{name}={text[:40]!r} is not ASCII digits", fields.get("camera"))
+    return int(text)

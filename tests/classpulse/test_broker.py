@@ -1,0 +1,81 @@
+"""The embedded broker is a real Kafka-protocol broker: topics, keyed partitioning, groups."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from classpulse.broker import EmbeddedBroker
+from classpulse.errors import UsageError
+from classpulse.topics import ensure_topic
+
+pytestmark = pytest.mark.broker
+
+
+def test_produce_and_consume_through_a_consumer_group(kafka_bootstrap: str) -> None:
+    topic = "test.group-roundtrip"
+    assert ensure_topic(kafka_bootstrap, topic, partitions=3) is True
+    assert ensure_topic(kafka_bootstrap, topic, partitions=3) is False
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                             enable_idempotence=True)
+    sent = {}
+    for i in range(60):
+        key = f"cam-{i % 4}".encode()
+        meta = producer.send(topic, key=key, value=f"{i}".encode(),
+                             headers=[("seq", str(i).encode())]).get(timeout=10)
+        sent.setdefault(key, set()).add(meta.partition)
+    producer.close()
+    assert all(len(parts) == 1 for parts in sent.values())  # one camera -> one partition
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id="test-group",
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             max_poll_interval_ms=15_000, session_timeout_ms=10_000)
+    received: dict[bytes, list[int]] = {}
+    deadline = time.monotonic() + 60
+    while sum(map(len, received.values())) < 60 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            for r in records:
+                received.setdefault(r.key, []).append(int(r.value))
+                assert dict(r.headers)["seq"] == r.value
+    assert {p.partition for p in consumer.assignment()} == {0, 1, 2}
+    consumer.close()
+    assert sorted(v for vs in received.values() for v in vs) == list(range(60))
+    for key, values in received.items():  # per-key order is kept
+        assert values == sorted(values), key
+
+
+def test_messages_survive_reconnect_of_a_plain_consumer(kafka_bootstrap: str) -> None:
+    topic = "test.assign-seek"
+    ensure_topic(kafka_bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    for i in range(10):
+        producer.send(topic, value=bytes([i]))
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 7)
+    got: list[int] = []
+    deadline = time.monotonic() + 20
+    while len(got) < 3 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            got.extend(r.value[0] for r in records)
+    consumer.close()
+    assert got == [7, 8, 9]
+
+
+def test_second_broker_on_a_taken_port_fails_with_the_port_named(kafka_bootstrap: str) -> None:
+    port = int(kafka_bootstrap.rsplit(":", 1)[1])
+    with pytest.raises(UsageError, match=f"port {port}"):
+        EmbeddedBroker(port=port).start()
+
+
+def test_broker_stops_cleanly() -> None:
+    broker = EmbeddedBroker().start()
+    assert broker.running()
+    broker.stop()
+    assert not broker.running()
+    assert not broker._port_in_use()

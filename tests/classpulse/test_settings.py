@@ -1,0 +1,66 @@
+"""Settings: flags over environment over defaults, and clear errors naming the bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS, weights_vector
+from classpulse.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+
+
+def test_defaults_without_environment() -> None:
+    s = Settings.load(environ={})
+    assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert s.kafka_topic == "classpulse.frames"
+    assert s.database_url == DEFAULT_DATABASE_URL
+    assert s.min_faces_shown == 3
+    assert dict(s.engagement_weights) == dict(DEFAULT_ENGAGEMENT_WEIGHTS)
+
+
+def test_flags_override_environment_which_overrides_defaults() -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092", "KAFKA_TOPIC": "env.topic",
+           "DATABASE_URL": "postgresql+psycopg://u@h/db", "MIN_FACES_SHOWN": "5"}
+    s = Settings.load({"kafka_topic": "flag.topic", "database_url": None}, environ=env)
+    assert s.kafka_bootstrap_servers == "kafka:9092"
+    assert s.kafka_topic == "flag.topic"
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+    assert s.min_faces_shown == 5
+
+
+def test_partial_engagement_weights_keep_the_other_defaults() -> None:
+    s = Settings.load(environ={"ENGAGEMENT_WEIGHTS": "neutral=0.8, happy=0.7"})
+    assert s.engagement_weights["neutral"] == 0.8
+    assert s.engagement_weights["happy"] == 0.7
+    assert s.engagement_weights["sad"] == 0.3
+    assert weights_vector(s.engagement_weights)[EMOTIONS.index("neutral")] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "'localhost' is not host:port"),
+        ({"DATABASE_URL": "classpulse.db"}, "'classpulse.db' is not a SQLAlchemy URL"),
+        ({"MIN_FACES_SHOWN": "three"}, "MIN_FACES_SHOWN='three'"),
+        ({"MIN_FACES_SHOWN": "0"}, "at least 1, got 0"),
+        ({"ENGAGEMENT_WEIGHTS": "bored=0.1"}, "'bored=0.1'"),
+        ({"ENGAGEMENT_WEIGHTS": "happy=2"}, "[0, 1]"),
+        ({"CLASSPULSE_DEVICE": "tpu"}, "'tpu'"),
+    ],
+)
+def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(environ=env)
+    assert needle in str(info.value)
+
+
+def test_settings_are_frozen_and_redacted() -> None:
+    s = Settings.load(environ={"DATABASE_URL": "postgresql+psycopg://ops:secret@db/cp",
+                               "DASHBOARD_PASSWORD": "pw"})
+    with pytest.raises(AttributeError):
+        s.kafka_topic = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        s.engagement_weights["happy"] = 1.0  # type: ignore[index]
+    red = s.redacted()
+    assert "secret" not in repr(red)
+    assert red["database_url"] == "postgresql+psycopg://ops:***@db/cp"
+    assert red["dashboard_password"] == "***"
