@@ -14,31 +14,22 @@ from types import FrameType, TracebackType
 log = logging.getLogger(__name__)
 
 
-class StopFlag:
-    """A threading.Event set by SIGINT/SIGTERM while the ``with`` block runs.
+class StopFlag(threading.Event):
+    """An event set by SIGINT/SIGTERM while the ``with`` block runs.
 
     A second signal while stopping raises KeyboardInterrupt, so a stuck shutdown can still be cut.
     Outside the main thread (tests) it works as a plain event without signal handlers.
     """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        super().__init__()
         self._previous: dict[int, object] = {}
 
-    def set(self) -> None:
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._event.wait(timeout)
-
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._event.is_set():
+        if self.is_set():
             raise KeyboardInterrupt
         log.info("received %s, stopping", signal.Signals(signum).name)
-        self._event.set()
+        self.set()
 
     def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():

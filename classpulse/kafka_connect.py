@@ -1,0 +1,33 @@
+"""Creating kafka-python clients while the broker may still be starting (compose start order)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from classpulse.errors import UsageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def connect_with_retry(make: Callable[[], T], bootstrap: str, timeout_s: float = 60.0) -> T:
+    """Call ``make`` until it stops raising KafkaError, with backoff, for up to ``timeout_s``."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    while True:
+        try:
+            return make()
+        except KafkaError as exc:
+            if time.monotonic() + delay > deadline:
+                raise UsageError(
+                    f"cannot reach Kafka at {bootstrap} after {timeout_s:.0f} s ({exc!r}); "
+                    "check KAFKA_BOOTSTRAP_SERVERS and that the broker runs"
+                ) from None
+            log.info("waiting for Kafka bootstrap=%s error=%r", bootstrap, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,93 @@
+"""Per-(camera, minute) aggregation in event time, and rejection counts.
+
+Only counts and sums leave this module: a face contributes one to the count of its top emotion, its
+seven probabilities to the probability sums, and its engagement (top probability times the weight of
+that emotion, DESIGN's concentration index) to ``engagement_sum``. Nothing about an individual face
+is kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from classpulse.db.writes import MinuteRow
+from classpulse.emotions import EMOTIONS
+
+MINUTE_MS = 60_000
+
+
+def minute_of(ms: int) -> datetime:
+    """The UTC minute that contains ``ms`` (milliseconds since the epoch)."""
+    return datetime.fromtimestamp((ms // MINUTE_MS) * MINUTE_MS / 1000, tz=timezone.utc)
+
+
+def face_engagement(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-face engagement: top probability times the weight of the top emotion."""
+    if len(probs) == 0:
+        return np.zeros(0, dtype=np.float64)
+    top = probs.argmax(axis=1)
+    return probs.max(axis=1).astype(np.float64) * weights[top]
+
+
+@dataclass
+class _Bucket:
+    classroom: str
+    frames: int = 0
+    frames_with_faces: int = 0
+    faces: int = 0
+    n: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS), dtype=np.int64))
+    p: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS), dtype=np.float64))
+    engagement_sum: float = 0.0
+
+
+class MinuteAggregator:
+    """Accumulates frames into (camera, minute) buckets until the sink drains them."""
+
+    def __init__(self, engagement_weights: Sequence[float]) -> None:
+        self.weights = np.asarray(engagement_weights, dtype=np.float64)
+        if self.weights.shape != (len(EMOTIONS),):
+            raise ValueError(f"need {len(EMOTIONS)} engagement weights, got {self.weights.shape}")
+        self._buckets: dict[tuple[str, datetime], _Bucket] = {}
+        self._rejections: Counter[tuple[datetime, str, str]] = Counter()
+
+    def add_frame(self, camera: str, classroom: str, captured_at_ms: int,
+                  probs: np.ndarray) -> None:
+        """One frame and the (faces x 7) probabilities of the faces found in it."""
+        key = (camera, minute_of(captured_at_ms))
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(classroom)
+        bucket.frames += 1
+        if len(probs):
+            bucket.frames_with_faces += 1
+            bucket.faces += len(probs)
+            bucket.n += np.bincount(probs.argmax(axis=1), minlength=len(EMOTIONS))
+            bucket.p += probs.sum(axis=0, dtype=np.float64)
+            bucket.engagement_sum += float(face_engagement(probs, self.weights).sum())
+
+    def add_rejection(self, at_ms: int, camera: str | None, reason: str) -> None:
+        self._rejections[(minute_of(at_ms), camera or "unknown", reason)] += 1
+
+    def empty(self) -> bool:
+        return not self._buckets and not self._rejections
+
+    def rows(self) -> list[MinuteRow]:
+        return [
+            MinuteRow(camera_id=camera, classroom_id=b.classroom, minute_start=minute,
+                      frames=b.frames, frames_with_faces=b.frames_with_faces, faces=b.faces,
+                      n=tuple(int(x) for x in b.n), p=tuple(float(x) for x in b.p),
+                      engagement_sum=b.engagement_sum)
+            for (camera, minute), b in sorted(self._buckets.items())
+        ]
+
+    def rejections(self) -> list[tuple[datetime, str, str, int]]:
+        return [(m, cam, reason, n) for (m, cam, reason), n in sorted(self._rejections.items())]
+
+    def clear(self) -> None:
+        self._buckets.clear()
+        self._rejections.clear()

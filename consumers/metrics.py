@@ -1,0 +1,35 @@
+"""Prometheus metrics of one consumer, in its own registry (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class ConsumerMetrics:
+    """Frames, faces, rejections by reason, batch latency, lag and the last flush time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.frames = Counter("classpulse_frames_total", "frames analysed", ["camera"], registry=r)
+        self.faces = Counter("classpulse_faces_total", "faces classified", ["camera"], registry=r)
+        self.rejected = Counter("classpulse_rejected_total", "messages skipped, by reason",
+                                ["reason"], registry=r)
+        self.batch_seconds = Histogram(
+            "classpulse_batch_seconds", "decode + detect + classify time per batch", registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+        )
+        self.batch_frames = Histogram("classpulse_batch_frames", "frames per batch", registry=r,
+                                      buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.event_lag = Gauge("classpulse_event_lag_seconds",
+                               "now minus captured_at of the newest frame analysed", registry=r)
+        self.records_lag = Gauge("classpulse_consumer_lag_records",
+                                 "messages behind the partition end", ["partition"], registry=r)
+        self.last_flush = Gauge("classpulse_last_flush_timestamp_seconds",
+                                "unix time of the last committed flush", registry=r)
+        self.flush_conflicts = Counter("classpulse_flush_conflicts_total",
+                                       "flushes rolled back because another consumer owned the "
+                                       "partition", registry=r)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,93 @@
+"""``classpulse produce``: one camera from flags, or many from cameras.yaml, in one process."""
+
+from __future__ import annotations
+
+import argparse
+
+from classpulse.settings import Settings
+from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "produce",
+        help="publish camera frames to Kafka",
+        description="Publish frames from a webcam index, an rtsp:// or http(s):// URL, a video "
+        "file or a folder of images; --config cameras.yaml runs many cameras in one process.",
+    )
+    one = p.add_argument_group("one camera")
+    one.add_argument("--source", help="webcam index (0), rtsp:// or http(s):// URL, video file, "
+                                      "or folder of images")
+    one.add_argument("--camera", help="camera id (letters, digits, . _ -)")
+    one.add_argument("--classroom", help="classroom id")
+    p.add_argument("--config", help="cameras.yaml with many cameras (see README)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second to publish (2)")
+    p.add_argument("--max-side", type=int, default=None,
+                   help=f"downscale so the longer side is at most this ({DEFAULT_MAX_SIDE})")
+    p.add_argument("--jpeg-quality", type=int, default=None,
+                   help=f"JPEG quality 10-100 ({DEFAULT_JPEG_QUALITY})")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                   help="start a file or folder over at its end")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="pace a file like a live camera (default); --no-realtime sends as fast "
+                        "as the broker takes it")
+    p.add_argument("--partitions", type=int, default=0,
+                   help="create the topic with this many partitions if it does not exist")
+    p.add_argument("--max-pending", type=int, default=256,
+                   help="unacknowledged frames buffered while the broker is away; more are "
+                        "dropped and counted (256)")
+    p.set_defaults(handler=run_produce)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    names = ("fps", "max_side", "jpeg_quality", "loop", "realtime")
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def cameras_from_args(args: argparse.Namespace) -> list:  # list[CameraConfig]
+    from classpulse.errors import UsageError
+    from producers.config import CameraConfig, load_cameras
+    from producers.sources import SourceError, check_source
+
+    if args.config and args.source:
+        raise UsageError("give either --config FILE or --source/--camera/--classroom, not both")
+    if args.config:
+        cameras = load_cameras(args.config, defaults=_overrides(args))
+    else:
+        missing = [f"--{n}" for n in ("source", "camera", "classroom") if not getattr(args, n)]
+        if missing:
+            raise UsageError(f"missing {', '.join(missing)} (or give --config cameras.yaml)")
+        cameras = [CameraConfig(id=args.camera, classroom=args.classroom, source=args.source,
+                                **_overrides(args))]
+    for cam in cameras:
+        try:
+            check_source(cam.source)
+        except SourceError as exc:
+            raise UsageError(f"camera {cam.id!r}: {exc}") from None
+    return cameras
+
+
+def run_produce(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from classpulse.lifecycle import StopFlag
+    from classpulse.topics import ensure_topic
+    from producers.camera import run_cameras
+    from producers.publisher import Publisher
+
+    log = logging.getLogger("producers")
+    cameras = cameras_from_args(args)
+    if args.partitions:
+        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, args.partitions)
+    publisher = Publisher(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                          max_pending=args.max_pending)
+    with StopFlag() as stop:
+        log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras),
+                 settings.kafka_topic)
+        published = run_cameras(cameras, publisher, stop)
+        publisher.close()
+    for cam in cameras:
+        s = publisher.stats(cam.id)
+        print(f"camera={cam.id} published={published[cam.id]} sent={s.sent} failed={s.failed} "
+              f"dropped={s.dropped}", flush=True)
+    return 0

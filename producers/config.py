@@ -1,0 +1,111 @@
+"""Camera definitions: from command-line flags for one camera, or a cameras.yaml for many."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from classpulse.errors import UsageError
+from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE, check_id
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera: where its frames come from and how they are sampled and encoded."""
+
+    id: str
+    classroom: str
+    source: str
+    fps: float = 2.0
+    max_side: int = DEFAULT_MAX_SIDE
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    loop: bool = False
+    realtime: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            check_id("camera", self.id)
+            check_id("classroom", self.classroom)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if not self.source:
+            raise UsageError(f"camera {self.id!r}: source is empty")
+        if not 0 < self.fps <= 60:
+            raise UsageError(f"camera {self.id!r}: fps={self.fps} must lie in (0, 60]")
+        if not 64 <= self.max_side <= 4096:
+            raise UsageError(f"camera {self.id!r}: max_side={self.max_side} must lie in [64, 4096]")
+        if not 10 <= self.jpeg_quality <= 100:
+            raise UsageError(
+                f"camera {self.id!r}: jpeg_quality={self.jpeg_quality} must lie in [10, 100]"
+            )
+
+
+_TYPES = {f.name: f.type for f in fields(CameraConfig)}
+_CONVERT = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def load_cameras(path: str | Path, defaults: dict[str, Any] | None = None) -> list[CameraConfig]:
+    """Read cameras.yaml: ``cameras:`` a list of mappings with id, classroom, source and options.
+
+    Top-level keys other than ``cameras`` are defaults for every camera (e.g. ``fps: 1``). Every
+    problem names the file, the camera's position and the key.
+    """
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read camera file {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cameras"), list) or not doc["cameras"]:
+        raise UsageError(f"{path}: expected a mapping with a non-empty list under 'cameras:'")
+    shared = dict(defaults or {})
+    shared.update({k: v for k, v in doc.items() if k != "cameras"})
+    _check_keys(path, "top level", shared, allowed=set(_TYPES) - {"id", "source"})
+    cameras = []
+    for i, item in enumerate(doc["cameras"], start=1):
+        where = f"camera #{i}"
+        if not isinstance(item, dict):
+            raise UsageError(f"{path}: {where} must be a mapping, got {type(item).__name__}")
+        merged = {**shared, **item}
+        _check_keys(path, where, merged, allowed=set(_TYPES))
+        for key in ("id", "classroom", "source"):
+            if key not in merged:
+                raise UsageError(f"{path}: {where} has no '{key}'")
+        try:
+            cameras.append(CameraConfig(**{k: _coerce(k, v) for k, v in merged.items()}))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{path}: {where}: {exc}") from None
+        except UsageError as exc:
+            raise UsageError(f"{path}: {where}: {exc}") from None
+    ids = [c.id for c in cameras]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise UsageError(f"{path}: camera ids must be unique; repeated: {', '.join(duplicates)}")
+    return cameras
+
+
+def _check_keys(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise UsageError(
+            f"{path}: {where}: unknown key(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(sorted(allowed))}"
+        )
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = str(_TYPES[key])
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"'{key}' must be true or false, got {value!r}")
+        return value
+    if kind in ("int", "float") and isinstance(value, bool):
+        raise ValueError(f"'{key}' must be a number, got {value!r}")
+    try:
+        return _CONVERT[kind](value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{key}' must be a {kind}, got {value!r}") from None

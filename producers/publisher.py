@@ -1,0 +1,148 @@
+"""Publishing frames to Kafka with every send's outcome checked and counted.
+
+kafka-python drops an oversize or failed message silently unless the returned future is checked, so
+every send gets callbacks. Buffering while the broker is away is bounded by ``max_pending``
+unacknowledged frames: past that, new frames are dropped and counted (a camera is live; a backlog of
+stale frames is worth less than fresh ones once the broker is back).
+
+An idempotent producer whose broker lost its state (a restarted in-memory broker, a cluster rebuilt
+from scratch) enters a fatal state in which every later send fails; the publisher then replaces it
+with a fresh producer, so a camera process recovers without a restart of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from classpulse.kafka_connect import connect_with_retry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishStats:
+    """Totals for one camera since start."""
+
+    sent: int = 0  # acknowledged by the broker (acks=all)
+    failed: int = 0  # the broker or client gave up on it after retries
+    dropped: int = 0  # never handed to Kafka: buffer full or broker unreachable
+
+
+class Publisher:
+    """A thread-safe idempotent Kafka producer shared by all cameras of a process."""
+
+    def __init__(self, bootstrap: str, topic: str, max_pending: int = 256,
+                 connect_timeout_s: float = 30.0) -> None:
+        self.topic = topic
+        self.max_pending = max_pending
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._outage_logged = False
+        self._bootstrap = bootstrap
+        self._connect_timeout_s = connect_timeout_s
+        self._suspect_fatal = False
+        self._producer = _connect(bootstrap, connect_timeout_s)
+
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+        """Hand one frame to Kafka; False (and counted as dropped) when the buffer is full."""
+        from kafka.errors import KafkaError
+
+        camera = key.decode()
+        if self._suspect_fatal:
+            self._replace_if_fatal()
+        with self._lock:
+            if self._pending >= self.max_pending:
+                self._counts[(camera, "dropped")] += 1
+                self._note_outage("buffer of %d unacknowledged frames is full", self.max_pending)
+                return False
+            self._pending += 1
+        try:
+            future = self._producer.send(self.topic, key=key, value=value, headers=headers)
+        except KafkaError as exc:
+            with self._lock:
+                self._pending -= 1
+                self._counts[(camera, "dropped")] += 1
+            self._note_outage("send refused: %s", exc)
+            return False
+        future.add_callback(self._on_success, camera)
+        future.add_errback(self._on_error, camera)
+        return True
+
+    def _on_success(self, camera: str, _metadata: object) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._counts[(camera, "sent")] += 1
+            if self._outage_logged:
+                self._outage_logged = False
+                log.info("broker reachable again topic=%s", self.topic)
+
+    def _on_error(self, camera: str, exc: BaseException) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._counts[(camera, "failed")] += 1
+            if not getattr(exc, "retriable", False):
+                self._suspect_fatal = True
+        self._note_outage("delivery failed camera=%s error=%r", camera, exc)
+
+    def _replace_if_fatal(self) -> None:
+        """Swap in a new producer when the current one can no longer send anything."""
+        self._suspect_fatal = False
+        manager = getattr(self._producer, "_transaction_manager", None)
+        if manager is not None and not manager.has_fatal_error():
+            return
+        log.warning("producer in a fatal state (%r); replacing it", manager and manager.last_error)
+        old = self._producer
+        self._producer = _connect(self._bootstrap, self._connect_timeout_s)
+        old.close(timeout=0)
+
+    def _note_outage(self, message: str, *args: object) -> None:
+        """Log the first problem of an outage only; the counters carry the rest."""
+        if not self._outage_logged:
+            self._outage_logged = True
+            log.warning("publishing degraded topic=%s: " + message, self.topic, *args)
+
+    def stats(self, camera: str) -> PublishStats:
+        with self._lock:
+            return PublishStats(self._counts[(camera, "sent")], self._counts[(camera, "failed")],
+                                self._counts[(camera, "dropped")])
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait for every handed-over frame to be acknowledged or to fail."""
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            log.warning("flush incomplete after %.0f s: %r", timeout_s, exc)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self.flush(timeout_s)
+        self._producer.close(timeout=timeout_s)
+
+
+def _connect(bootstrap: str, timeout_s: float):
+    from kafka import KafkaProducer
+
+    return connect_with_retry(
+        lambda: KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_request_size=1_048_576,
+            max_block_ms=2_000,
+            delivery_timeout_ms=120_000,
+            request_timeout_ms=10_000,
+            reconnect_backoff_max_ms=5_000,
+        ),
+        bootstrap,
+        timeout_s,
+    )

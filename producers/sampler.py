@@ -1,0 +1,61 @@
+"""Sampling a source down to the camera's ``fps`` and stamping each frame's capture time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from producers.sources import SourceFrame
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """A frame chosen for publishing, with its capture time in ms since the epoch (UTC)."""
+
+    rgb: np.ndarray
+    captured_at_ms: int
+    timeline_ms: float  # position on the source's own timeline (wall clock offset for live)
+
+
+class Sampler:
+    """Keeps one frame per ``1/fps`` seconds of the source's timeline.
+
+    Files: the timeline is the video's own (frame index / fps), anchored at ``anchor_ms`` (the wall
+    time the camera started), so ``captured_at`` follows the video even when sent faster than real
+    time, and a looped file continues the timeline instead of jumping back. Live sources: the wall
+    clock is the timeline.
+    """
+
+    def __init__(self, fps: float, anchor_ms: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.period_ms = 1000.0 / fps
+        self.anchor_ms = anchor_ms
+        self._clock = clock
+        self._next_due_ms = 0.0
+        self._loop_offset_ms = 0.0
+        self._last_position_ms = 0.0
+        self._frame_step_ms = 0.0
+
+    def start_loop(self) -> None:
+        """The file starts over: continue its timeline one source frame after the last one."""
+        self._loop_offset_ms = self._last_position_ms + (self._frame_step_ms or self.period_ms)
+
+    def sample(self, frames: Iterator[SourceFrame]) -> Iterator[SampledFrame]:
+        for frame in frames:
+            if frame.position_ms is None:
+                timeline = self._clock() * 1000.0 - self.anchor_ms
+            else:
+                timeline = self._loop_offset_ms + frame.position_ms
+            self._frame_step_ms = timeline - self._last_position_ms
+            self._last_position_ms = timeline
+            if timeline + 1e-6 < self._next_due_ms:
+                continue
+            # the next slot follows this frame's slot, so a late frame does not cause a burst
+            slots = int((timeline - self._next_due_ms) // self.period_ms) + 1
+            self._next_due_ms += slots * self.period_ms
+            yield SampledFrame(frame.rgb, self.anchor_ms + round(timeline), timeline)

@@ -1,0 +1,120 @@
+"""Frame sources: a webcam, an RTSP/HTTP stream, a video file or a folder of images.
+
+A source yields ``SourceFrame``s: RGB pixels plus where the frame sits on the source's own
+timeline. Live sources have no timeline (``position_ms`` is None): their frames are stamped with the
+wall clock. Files and folders have one, so a video's frames keep their real spacing even when sent
+faster than real time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
+
+
+class SourceError(Exception):
+    """The source cannot be opened or stopped delivering frames (an outage, to be retried)."""
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """One decoded frame. ``position_ms`` is the offset on a file's timeline, None when live."""
+
+    rgb: np.ndarray
+    position_ms: float | None
+
+
+def describe_source(src: str) -> str:
+    """The kind of source ``src`` names: webcam, stream, folder or file."""
+    if src.isdigit():
+        return "webcam"
+    if src.lower().startswith(STREAM_PREFIXES):
+        return "stream"
+    if Path(src).is_dir():
+        return "folder"
+    return "file"
+
+
+def is_live(src: str) -> bool:
+    return describe_source(src) in {"webcam", "stream"}
+
+
+def check_source(src: str) -> None:
+    """Fail early, naming the path, when a file or folder source does not exist or is empty."""
+    kind = describe_source(src)
+    if kind == "file" and not Path(src).is_file():
+        raise SourceError(
+            f"source {src!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
+            "or a folder of images"
+        )
+    if kind == "folder" and not _folder_images(Path(src)):
+        raise SourceError(f"folder {src!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+
+
+def read_frames(src: str, folder_fps: float = 1.0) -> Iterator[SourceFrame]:
+    """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails."""
+    if describe_source(src) == "folder":
+        yield from _read_folder(Path(src), folder_fps)
+    else:
+        yield from _read_capture(src)
+
+
+def _open_capture(src: str) -> cv2.VideoCapture:
+    target: int | str = int(src) if src.isdigit() else src
+    cap = cv2.VideoCapture(target)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"cannot open {describe_source(src)} {src!r}")
+    return cap
+
+
+def _read_capture(src: str) -> Iterator[SourceFrame]:
+    live = is_live(src)
+    cap = _open_capture(src)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    index = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                if live:
+                    raise SourceError(f"{describe_source(src)} {src!r} stopped delivering frames")
+                if index == 0:
+                    raise SourceError(f"video file {src!r} has no readable frame")
+                return
+            position: float | None = None
+            if not live:
+                # frame index / fps is exact for constant-rate files; CAP_PROP_POS_MSEC is not
+                # reliable across backends
+                position = index * 1000.0 / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC)
+            index += 1
+            yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), position)
+    finally:
+        cap.release()
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_folder(folder: Path, fps: float) -> Iterator[SourceFrame]:
+    """A folder is a slide show at ``fps``: image i sits at i / fps seconds."""
+    images = _folder_images(folder)
+    if not images:
+        raise SourceError(f"folder {str(folder)!r} holds no images")
+    for i, path in enumerate(images):
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            log.warning("skipping unreadable image path=%s", path)
+            continue
+        yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i * 1000.0 / fps)

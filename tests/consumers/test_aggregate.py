@@ -1,0 +1,58 @@
+"""Minute aggregation: counts, sums and engagement checked against hand-computed numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS, weights_vector
+from consumers.aggregate import MinuteAggregator, face_engagement, minute_of
+
+T0 = 1_780_000_020_000  # 2026-05-28 20:27:00 UTC, on a minute
+HAPPY, NEUTRAL, SAD = (EMOTIONS.index(e) for e in ("happy", "neutral", "sad"))
+
+
+def _probs(top: int, p: float) -> np.ndarray:
+    row = np.full(len(EMOTIONS), (1 - p) / (len(EMOTIONS) - 1), dtype=np.float32)
+    row[top] = p
+    return row
+
+
+def test_minute_of_floors_to_the_utc_minute() -> None:
+    assert minute_of(T0 + 59_999) == datetime(2026, 5, 28, 20, 27, tzinfo=timezone.utc)
+    assert minute_of(T0 + 60_000) == datetime(2026, 5, 28, 20, 28, tzinfo=timezone.utc)
+
+
+def test_face_engagement_is_top_probability_times_its_weight() -> None:
+    w = np.asarray(weights_vector(DEFAULT_ENGAGEMENT_WEIGHTS))
+    probs = np.stack([_probs(NEUTRAL, 0.8), _probs(HAPPY, 0.5), _probs(SAD, 0.6)])
+    assert face_engagement(probs, w) == pytest.approx([0.8 * 0.9, 0.5 * 0.6, 0.6 * 0.3])
+
+
+def test_buckets_by_camera_and_event_minute() -> None:
+    agg = MinuteAggregator(weights_vector(DEFAULT_ENGAGEMENT_WEIGHTS))
+    two_faces = np.stack([_probs(NEUTRAL, 0.8), _probs(HAPPY, 0.5)])
+    agg.add_frame("cam-a", "7B", T0 + 1_000, two_faces)
+    agg.add_frame("cam-a", "7B", T0 + 30_000, np.zeros((0, 7), dtype=np.float32))
+    agg.add_frame("cam-a", "7B", T0 + 61_000, _probs(SAD, 0.6)[None])  # next minute
+    agg.add_frame("cam-b", "7B", T0 + 2_000, _probs(NEUTRAL, 0.9)[None])
+    agg.add_rejection(T0 + 5_000, None, "not_jpeg")
+    agg.add_rejection(T0 + 6_000, None, "not_jpeg")
+    agg.add_rejection(T0 + 7_000, "cam-b", "stale")
+
+    rows = {(r.camera_id, r.minute_start.minute): r for r in agg.rows()}
+    assert set(rows) == {("cam-a", 27), ("cam-a", 28), ("cam-b", 27)}
+    a = rows[("cam-a", 27)]
+    assert (a.frames, a.frames_with_faces, a.faces) == (2, 1, 2)
+    assert a.n[NEUTRAL] == 1 and a.n[HAPPY] == 1 and sum(a.n) == 2
+    assert a.p[NEUTRAL] == pytest.approx(0.8 + 0.5 / 6)
+    assert sum(a.p) == pytest.approx(2.0, rel=1e-6)
+    assert a.engagement_sum == pytest.approx(0.8 * 0.9 + 0.5 * 0.6)
+    assert rows[("cam-a", 28)].engagement_sum == pytest.approx(0.6 * 0.3)
+    assert rows[("cam-b", 27)].classroom_id == "7B"
+    minute = minute_of(T0)
+    assert agg.rejections() == [(minute, "cam-b", "stale", 1), (minute, "unknown", "not_jpeg", 2)]
+    agg.clear()
+    assert agg.empty() and agg.rows() == []

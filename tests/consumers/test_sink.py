@@ -1,0 +1,68 @@
+"""The sink's transaction: buckets and offsets commit together, and a stale owner's flush is
+rolled back whole (no double counting after a rebalance)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from classpulse.db.engine import make_engine
+from classpulse.db.writes import MinuteRow
+from consumers.sink import DatabaseSink, OffsetConflict, OffsetMove
+
+MINUTE = datetime(2026, 5, 28, 9, 0, tzinfo=timezone.utc)
+
+
+def _row(frames: int, faces: int) -> MinuteRow:
+    n = (0, 0, 0, faces, 0, 0, 0)
+    p = (0.0, 0.0, 0.0, 0.7 * faces, 0.0, 0.0, 0.3 * faces)
+    return MinuteRow("cam-a", "7B", MINUTE, frames, min(frames, faces), faces, n, p, 0.42 * faces)
+
+
+def _totals(engine) -> tuple:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "select frames, faces, n_happy, engagement_sum from emotion_minutes "
+            "where camera_id = 'cam-a'")).one()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest):
+    url = request.getfixturevalue(
+        "migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def test_flushes_add_up_and_offsets_advance(engine) -> None:
+    sink = DatabaseSink(engine, "g", "frames")
+    sink.write([_row(3, 5)], [(MINUTE, "unknown", "not_jpeg", 2)], {0: OffsetMove(None, 10)})
+    sink.write([_row(2, 1)], [(MINUTE, "unknown", "not_jpeg", 1)], {0: OffsetMove(10, 14),
+                                                                  1: OffsetMove(None, 3)})
+    assert tuple(_totals(engine)) == pytest.approx((5, 6, 6, 0.42 * 6))
+    assert sink.stored_offsets([0, 1, 2]) == {0: 14, 1: 3}
+    with engine.connect() as conn:
+        assert conn.execute(text("select count from rejected_frames")).scalar_one() == 3
+
+
+def test_stale_owner_flush_is_rolled_back_whole(engine) -> None:
+    sink = DatabaseSink(engine, "g", "frames")
+    sink.write([_row(3, 5)], [], {0: OffsetMove(None, 10)})
+    new_owner = DatabaseSink(engine, "g", "frames")
+    new_owner.write([_row(4, 4)], [], {0: OffsetMove(10, 20)})
+    with pytest.raises(OffsetConflict):  # the old owner still believes partition 0 is at 10
+        sink.write([_row(4, 4)], [(MINUTE, "cam-a", "stale", 1)], {0: OffsetMove(10, 20)})
+    assert tuple(_totals(engine)) == pytest.approx((7, 9, 9, 0.42 * 9))
+    assert sink.stored_offsets([0]) == {0: 20}
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from rejected_frames")).scalar_one() == 0
+
+
+def test_two_first_owners_cannot_both_insert_an_offset(engine) -> None:
+    DatabaseSink(engine, "g", "frames").write([_row(1, 1)], [], {5: OffsetMove(None, 2)})
+    with pytest.raises(OffsetConflict):
+        DatabaseSink(engine, "g", "frames").write([_row(1, 1)], [], {5: OffsetMove(None, 2)})
+    assert tuple(_totals(engine))[:2] == (1, 1)
