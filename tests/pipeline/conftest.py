@@ -1,0 +1,117 @@
+"""End-to-end fixtures: the crowd video produced as two cameras through the real CLI, the same
+frames analysed directly with the model package, and a helper that runs a real consumer process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from classpulse.emotions import EMOTIONS
+from classpulse.topics import ensure_topic
+from classpulse.wire import decode_jpeg, parse_message
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# murmur2 puts these two keys on different partitions of a 2-partition topic
+CAMERAS = ("cam-a", "cam-b")
+CLASSROOM = "7B"
+FPS = 5
+FRAMES_PER_CAMERA = 21  # 4.2 s of video at 5 fps
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+        ) -> subprocess.Popen[str]:
+    """Start ``classpulse ARGS`` as a real process."""
+    full_env = {**os.environ, "CLASSPULSE_LOG_LEVEL": "WARNING", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "classpulse", *args], cwd=cwd or REPO_ROOT,
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
+    return out
+
+
+def consumer_args(bootstrap: str, topic: str, db_url: str, group: str,
+                  idle_s: float = 6) -> list[str]:
+    return ["consume", "--bootstrap-servers", bootstrap, "--topic", topic,
+            "--database-url", db_url, "--group", group, "--device", "cpu",
+            "--exit-when-idle", str(idle_s), "--max-lag", "86400", "--flush-interval", "1",
+            "--batch-frames", "8", "--max-poll-interval-ms", "15000"]
+
+
+@dataclass(frozen=True)
+class ProducedTopic:
+    bootstrap: str
+    topic: str
+    messages: int
+    expected: dict[tuple[str, int], dict[str, np.ndarray | int]]  # (camera, minute ms) -> sums
+
+
+def produce_crowd(bootstrap: str, topic: str, video: Path, workdir: Path) -> None:
+    """Both cameras publish the crowd video through ``classpulse produce --config``."""
+    ensure_topic(bootstrap, topic, partitions=2)
+    config = workdir / "cameras.yaml"
+    config.write_text("cameras:\n" + "".join(
+        f"  - {{id: {cam}, classroom: {CLASSROOM}, source: '{video}', fps: {FPS}}}\n"
+        for cam in CAMERAS))
+    out = finish(cli("produce", "--config", str(config), "--no-realtime",
+                     "--bootstrap-servers", bootstrap, "--topic", topic))
+    for cam in CAMERAS:
+        assert (f"camera={cam} published={FRAMES_PER_CAMERA} sent={FRAMES_PER_CAMERA} "
+                "failed=0 dropped=0") in out
+
+
+def read_topic(bootstrap: str, topic: str) -> list:
+    """Every message of the topic, with a plain (group-less) consumer."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    records = list(consumer)
+    consumer.close()
+    return records
+
+
+def direct_expectation(records: list) -> dict[tuple[str, int], dict[str, np.ndarray | int]]:
+    """Per (camera, minute) sums from running the detector and classifier directly."""
+    from model import EmotionClassifier, FaceDetector, crop_faces
+
+    detector, classifier = FaceDetector(device="cpu"), EmotionClassifier(device="cpu")
+    expected: dict[tuple[str, int], dict] = defaultdict(
+        lambda: {"frames": 0, "frames_with_faces": 0, "faces": 0,
+                 "n": np.zeros(len(EMOTIONS), int), "p": np.zeros(len(EMOTIONS))})
+    messages = [parse_message(r.key, r.value, r.headers) for r in records]
+    frames = [decode_jpeg(m) for m in messages]
+    for message, frame, found in zip(messages, frames, detector.detect(frames), strict=True):
+        bucket = expected[(message.camera, message.captured_at_ms // 60_000 * 60_000)]
+        bucket["frames"] += 1
+        crops = crop_faces(frame, found)
+        if crops:
+            probs = classifier.predict(crops)
+            bucket["frames_with_faces"] += 1
+            bucket["faces"] += len(crops)
+            bucket["n"] += np.bincount(probs.argmax(1), minlength=len(EMOTIONS))
+            bucket["p"] += probs.sum(0)
+    return dict(expected)
+
+
+@pytest.fixture(scope="session")
+def crowd_topic(kafka_bootstrap: str, shared_data: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> ProducedTopic:
+    topic = "e2e.crowd"
+    produce_crowd(kafka_bootstrap, topic, shared_data / "faces" / "crowd-1080p-25fps.mp4",
+                  tmp_path_factory.mktemp("producer"))
+    records = read_topic(kafka_bootstrap, topic)
+    assert len(records) == len(CAMERAS) * FRAMES_PER_CAMERA
+    return ProducedTopic(kafka_bootstrap, topic, len(records), direct_expectation(records))

@@ -1,0 +1,113 @@
+"""Garbage mixed into a real stream, and the privacy promise after a real run."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from sqlalchemy import create_engine, inspect, text
+
+from classpulse.topics import ensure_topic
+from classpulse.wire import encode_frame
+from producers.sources import read_frames
+from tests.pipeline.conftest import cli, consumer_args, finish
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+NOW_MS = 1_780_000_000_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".npy"}
+
+
+def _garbage(rng_seed: int, valid: tuple[bytes, bytes, list]) -> list[tuple]:
+    """(key, value, headers, expected reason) for a few hundred malformed messages."""
+    import random
+
+    rng = random.Random(rng_seed)
+    key, jpeg, headers = valid
+    without = lambda name: [h for h in headers if h[0] != name]  # noqa: E731
+    swap = lambda name, v: [(n, v if n == name else x) for n, x in headers]  # noqa: E731
+    makers = [
+        (lambda: (key, rng.randbytes(rng.randint(1, 3000)), headers), "not_jpeg"),
+        (lambda: (key, jpeg[: rng.randint(10, len(jpeg) - 10)], headers), "truncated"),
+        (lambda: (key, jpeg, without("captured_at")), "missing_header"),
+        (lambda: (key, jpeg, swap("captured_at", b"yesterday")), "malformed_header"),
+        (lambda: (key, jpeg, swap("v", b"9")), "unsupported_version"),
+        (lambda: (b"someone-else", jpeg, headers), "key_mismatch"),
+        (lambda: (key, b"", headers), "empty"),
+        (lambda: (key, jpeg[:3] + b"\x00" * 400 + jpeg[-2:], headers), "undecodable"),
+    ]
+    out = []
+    for _ in range(240):
+        make, reason = rng.choice(makers)
+        out.append((*make(), reason))
+    return out
+
+
+def test_garbage_is_counted_by_reason_and_real_frames_all_count(
+        kafka_bootstrap: str, shared_data: Path, migrated_sqlite_url: str) -> None:
+    topic = "e2e.garbage"
+    ensure_topic(kafka_bootstrap, topic, partitions=1)
+    video = shared_data / "faces" / "crowd-1080p-25fps.mp4"
+    frames = [f.rgb for f in read_frames(str(video))][::10]  # 11 real frames
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    valid = [encode_frame(rgb, camera="cam-g", classroom="7C", captured_at_ms=NOW_MS + i * 500,
+                          seq=i) for i, rgb in enumerate(frames)]
+    garbage = _garbage(3, valid[0])
+    stream = [(*v, None) for v in valid] + garbage
+    import random
+
+    random.Random(5).shuffle(stream)
+    for key, value, headers, _ in stream:
+        producer.send(topic, key=key, value=value, headers=headers).get(timeout=10)
+    producer.close()
+
+    out = finish(cli(*consumer_args(kafka_bootstrap, topic, migrated_sqlite_url, "garbage")))
+    assert f"frames={len(valid)} " in out
+    engine = create_engine(migrated_sqlite_url)
+    with engine.connect() as conn:
+        frames_counted = conn.execute(text(
+            "select sum(frames) from emotion_minutes where camera_id = 'cam-g'")).scalar_one()
+        rejected = dict(conn.execute(text(
+            "select reason, sum(count) from rejected_frames group by reason")).all())
+    engine.dispose()
+    assert frames_counted == len(valid)
+    assert rejected == dict(Counter(reason for *_, reason in garbage))
+
+
+def _image_like_files(root: Path) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        magic = head.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM"))
+        if magic or path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(path)
+    return found
+
+
+@pytest.mark.postgres
+def test_no_picture_survives_a_run(crowd_topic, migrated_pg_url: str, tmp_path: Path) -> None:
+    workdir, tmpdir = tmp_path / "work", tmp_path / "tmp"
+    workdir.mkdir()
+    tmpdir.mkdir()
+    env = {"TMPDIR": str(tmpdir), "HOME": str(tmp_path / "home")}
+    os.makedirs(env["HOME"])
+    out = finish(cli(*consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url,
+                                    "privacy"), env=env, cwd=workdir))
+    assert f"frames={crowd_topic.messages} " in out
+    assert _image_like_files(tmp_path) == []
+    engine = create_engine(migrated_pg_url)
+    columns = [(t, c["name"], str(c["type"])) for t in inspect(engine).get_table_names()
+               for c in inspect(engine).get_columns(t)]
+    with engine.connect() as conn:
+        bytea = conn.execute(text(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'public' and data_type in ('bytea', 'oid')")).all()
+    engine.dispose()
+    assert bytea == []
+    assert not [c for c in columns if any(w in c[2].upper() for w in ("BLOB", "BYTEA", "BINARY"))]
