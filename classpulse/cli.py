@@ -19,9 +19,14 @@ from classpulse.settings import Settings, SettingsError
 # module paths whose ``register(subparsers)`` adds top-level subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
     "classpulse.commands",
+    "producers.cli",
+    "consumers.cli",
+    "model.cli",
+    "classpulse.db.cli",
+    "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = ("model.bench", "dashboard.bench")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from kafka import ConsumerRebalanceListener
 from sqlalchemy.exc import SQLAlchemyError
 
 from classpulse.emotions import weights_vector
@@ -62,7 +63,7 @@ class ConsumerReport:
     conflicts: int = 0
 
 
-class _Rebalance:
+class _Rebalance(ConsumerRebalanceListener):
     """kafka-python rebalance callbacks, forwarded to the consumer (flush on revoke, seek on
     assign)."""
 
@@ -155,8 +156,8 @@ class FrameConsumer:
             while not stop.is_set():
                 generation, batch = self._poll_batch(stop)
                 if batch:
-                    self._last_activity = time.monotonic()
                     self._process(batch, generation, pool)
+                    self._last_activity = time.monotonic()  # processing time is not idleness
                 if time.monotonic() - last_flush >= self.config.flush_interval_s:
                     self.flush()
                     last_flush = time.monotonic()

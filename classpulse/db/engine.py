@@ -1,0 +1,64 @@
+"""Engines and sessions, built in one place so every part gets the same connection behaviour.
+
+SQLite (the embedded default) is shared by a consumer writing and a dashboard reading at the same
+time, so each connection turns on WAL (readers do not block the writer), a busy timeout (a second
+writer waits instead of failing at once) and foreign keys (off by default in SQLite). PostgreSQL
+connections are pinged before use, so a dashboard survives a database restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL fit for messages and logs: the password, if any, replaced by ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with ClassPulse's per-dialect connection settings.
+
+    Extra keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
+            parsed.query
+        ):
+            # fail in seconds, not minutes, when the server is down or firewalled
+            kwargs.setdefault("connect_args", {}).setdefault(
+                "connect_timeout", PG_CONNECT_TIMEOUT_S
+            )
+    engine = create_engine(parsed, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    log.debug("engine created url=%s", redact_url(parsed))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for ORM work (operators' edits, tests). Objects stay usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

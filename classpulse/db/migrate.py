@@ -1,0 +1,117 @@
+"""Run the Alembic migrations from code, without an ``alembic.ini``.
+
+The configuration is built here so the migrations work from an installed package, and the database
+URL is whatever our caller passes (from settings), never an environment variable. The connection is
+opened here and handed to ``migrations/env.py``, so an unreachable database becomes one clear
+:class:`UsageError` naming the URL (password hidden) instead of a driver traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from classpulse.db.engine import make_engine, redact_url
+from classpulse.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# PostgreSQL advisory lock id held while migrating (any fixed 64-bit number; "ClassPul" in ASCII)
+MIGRATION_LOCK_KEY = 0x436C617373507531
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's configuration for our migrations; ``url`` only for offline (``--sql``) runs."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.attributes["database_url"] = url
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this package (there is exactly one head)."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations have {len(heads)} heads {heads}; merge them into one")
+    return heads[0]
+
+
+@contextmanager
+def _connect(url: str) -> Iterator[Connection]:
+    shown = url.split("://", 1)[0] + "://..."  # never echo a password, even in a bad URL
+    try:
+        shown = redact_url(url)
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise UsageError(
+            f"database URL {shown} is not usable ({exc}); use e.g. sqlite:///classpulse.db or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
+    try:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            if engine.dialect.name == "sqlite":
+                fix = "check that the folder exists and is writable"
+            else:
+                fix = "check that the server is running and accepts this user"
+            raise UsageError(
+                f"cannot connect to database {shown}: {reason}; {fix}, or fix the URL "
+                "(DATABASE_URL or --database-url)"
+            ) from None
+        with connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _lock_for_migration(connection: Connection) -> None:
+    """Serialise concurrent upgrades (several consumers starting at once all call ``upgrade``).
+
+    The whole upgrade then runs in this one transaction: PostgreSQL holds an advisory lock until
+    commit; SQLite takes its write lock up front (``BEGIN IMMEDIATE``, waiting out the busy
+    timeout). The second caller then finds the schema at head and does nothing.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` to ``revision``; running it again is a no-op.
+
+    Safe to call from several processes at once; they take turns.
+    """
+    with _connect(url) as connection:
+        _lock_for_migration(connection)
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        log.info("migrating url=%s revision=%s", redact_url(url), revision)
+        try:
+            command.upgrade(config, revision)
+        except CommandError as exc:  # unknown target, or a database from a newer ClassPulse
+            raise UsageError(
+                f"cannot migrate {redact_url(url)} to {revision!r}: {exc}; use a revision this "
+                f"version ships (newest: {head_revision()})"
+            ) from None
+        connection.commit()
+
+
+def current(url: str) -> str | None:
+    """The revision the database at ``url`` is at, or None when it was never migrated."""
+    with _connect(url) as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,9 @@
+"""Every ClassPulse table, one module each; importing this package fills ``Base.metadata``."""
+
+from classpulse.db.models.camera import Camera
+from classpulse.db.models.classroom import Classroom
+from classpulse.db.models.consumer_offset import ConsumerOffset
+from classpulse.db.models.emotion_minute import EmotionMinute
+from classpulse.db.models.rejected_frame import RejectedFrame
+
+__all__ = ["Camera", "Classroom", "ConsumerOffset", "EmotionMinute", "RejectedFrame"]

@@ -1,0 +1,54 @@
+"""``emotion_minutes``: per camera and UTC minute, counts and sums of what the consumer saw.
+
+Only counts and sums are stored, never a frame or a face, so rows from several consumer flushes can
+be added together (the write is an additive upsert) and any mean can be recomputed exactly:
+a minute's engagement is ``engagement_sum / faces``, an emotion's share ``n_<emotion> / faces``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Double, ForeignKey, Index, Integer, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from classpulse.db.base import Base, UTCDateTime
+
+
+class EmotionMinute(Base):
+    """One camera's aggregate over one minute (``minute_start`` in UTC, seconds zero)."""
+
+    __tablename__ = "emotion_minutes"
+    __table_args__ = (
+        # The dashboard and the class-level views read one classroom over a time range.
+        Index("ix_emotion_minutes_classroom_id_minute_start", "classroom_id", "minute_start"),
+        # "All classrooms in the last hour" and retention deletes read by time alone.
+        Index("ix_emotion_minutes_minute_start", "minute_start"),
+    )
+
+    camera_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("cameras.id"), primary_key=True
+    )
+    minute_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    classroom_id: Mapped[str] = mapped_column(Text, ForeignKey("classrooms.id"))
+    frames: Mapped[int] = mapped_column(Integer)
+    frames_with_faces: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[int] = mapped_column(Integer)
+    # faces whose top class was each emotion (EMOTIONS order)
+    n_angry: Mapped[int] = mapped_column(Integer)
+    n_disgust: Mapped[int] = mapped_column(Integer)
+    n_fear: Mapped[int] = mapped_column(Integer)
+    n_happy: Mapped[int] = mapped_column(Integer)
+    n_sad: Mapped[int] = mapped_column(Integer)
+    n_surprise: Mapped[int] = mapped_column(Integer)
+    n_neutral: Mapped[int] = mapped_column(Integer)
+    # sums of each emotion's probability over the minute's faces
+    p_angry: Mapped[float] = mapped_column(Double)
+    p_disgust: Mapped[float] = mapped_column(Double)
+    p_fear: Mapped[float] = mapped_column(Double)
+    p_happy: Mapped[float] = mapped_column(Double)
+    p_sad: Mapped[float] = mapped_column(Double)
+    p_surprise: Mapped[float] = mapped_column(Double)
+    p_neutral: Mapped[float] = mapped_column(Double)
+    engagement_sum: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())

@@ -1,0 +1,217 @@
+"""The consumer's write API: camera registration, additive minute upserts, rejections, offsets.
+
+Every function takes a :class:`~sqlalchemy.Connection` inside a transaction the caller owns
+(``with engine.begin() as conn:``), so a sink writes a flush's buckets and its partitions' next
+offsets atomically: after a crash either both are in the database or neither is. The minute and
+rejection writes are ADDITIVE (``existing + new``), because two flushes, or two consumers after a
+rebalance, may each hold part of the same camera-minute.
+
+Works on PostgreSQL and SQLite; both speak ``INSERT ... ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from classpulse.db.models import Camera, Classroom, ConsumerOffset, EmotionMinute, RejectedFrame
+from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+N_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
+P_COLUMNS: tuple[str, ...] = tuple(f"p_{e}" for e in EMOTIONS)
+ADDITIVE_COLUMNS: tuple[str, ...] = (
+    "frames", "frames_with_faces", "faces", *N_COLUMNS, *P_COLUMNS, "engagement_sum",
+)
+
+
+@dataclass(frozen=True)
+class MinuteRow:
+    """One camera's counts and sums for one UTC minute, as the consumer hands them over.
+
+    ``n`` counts faces by top emotion and ``p`` sums each emotion's probability, both in EMOTIONS
+    order. ``minute_start`` must be aware and on the minute; it is normalised to UTC.
+    """
+
+    camera_id: str
+    classroom_id: str
+    minute_start: datetime
+    frames: int
+    frames_with_faces: int
+    faces: int
+    n: tuple[int, ...]
+    p: tuple[float, ...]
+    engagement_sum: float
+
+    def __post_init__(self) -> None:
+        start = self.minute_start
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError(f"minute_start {start.isoformat()} is naive; give an aware UTC time")
+        if start.second or start.microsecond:
+            raise ValueError(f"minute_start {start.isoformat()} is not on a whole minute")
+        object.__setattr__(self, "minute_start", start.astimezone(timezone.utc))
+        if len(self.n) != len(EMOTIONS) or len(self.p) != len(EMOTIONS):
+            raise ValueError(
+                f"n and p need {len(EMOTIONS)} values each (EMOTIONS order), "
+                f"got {len(self.n)} and {len(self.p)}"
+            )
+        if min(self.frames, self.frames_with_faces, self.faces, *self.n) < 0:
+            raise ValueError(f"negative count in {self!r}")
+
+    def values(self) -> dict[str, Any]:
+        """The row as ``emotion_minutes`` column values."""
+        out: dict[str, Any] = {
+            "camera_id": self.camera_id,
+            "classroom_id": self.classroom_id,
+            "minute_start": self.minute_start,
+            "frames": self.frames,
+            "frames_with_faces": self.frames_with_faces,
+            "faces": self.faces,
+            "engagement_sum": self.engagement_sum,
+        }
+        out.update(zip(N_COLUMNS, self.n, strict=True))
+        out.update(zip(P_COLUMNS, self.p, strict=True))
+        return out
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise UsageError(f"database dialect {name!r} is not supported; use PostgreSQL or SQLite")
+
+
+def ensure_cameras(conn: Connection, cameras: Iterable[tuple[str, str]]) -> None:
+    """Register unseen (camera_id, classroom_id) pairs; existing rows are never touched.
+
+    New classrooms and cameras get their id as name (and UTC as time zone); operators' later edits
+    survive because conflicts do nothing. A camera already registered to another classroom stays
+    there: it is an operator's decision, and the minute rows carry the classroom they reported.
+    """
+    pairs = sorted(set(cameras))
+    if not pairs:
+        return
+    classrooms = sorted({classroom for _, classroom in pairs})
+    classroom_table = Classroom.__table__
+    conn.execute(
+        _insert(conn, classroom_table).on_conflict_do_nothing(index_elements=["id"]),
+        [{"id": c, "name": c} for c in classrooms],
+    )
+    conn.execute(
+        _insert(conn, Camera.__table__).on_conflict_do_nothing(index_elements=["id"]),
+        [{"id": cam, "classroom_id": room, "name": cam} for cam, room in pairs],
+    )
+
+
+def _merge(rows: Sequence[MinuteRow]) -> list[dict[str, Any]]:
+    """Sum rows that share a (camera, minute) so one statement never hits the same key twice.
+
+    The result is sorted by key so concurrent writers lock rows in the same order (no deadlock).
+    """
+    merged: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.camera_id, row.minute_start)
+        values = row.values()
+        if key not in merged:
+            merged[key] = values
+            continue
+        into = merged[key]
+        for column in ADDITIVE_COLUMNS:
+            into[column] += values[column]
+    return [merged[key] for key in sorted(merged)]
+
+
+def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
+    """Add counts and sums into ``emotion_minutes`` (insert, or add to the existing row).
+
+    Also registers any camera or classroom not seen before, so the foreign keys always hold.
+    """
+    values = _merge(rows)
+    if not values:
+        return
+    ensure_cameras(conn, {(v["camera_id"], v["classroom_id"]) for v in values})
+    now = datetime.now(timezone.utc)
+    for v in values:
+        v["updated_at"] = now
+    table = EmotionMinute.__table__
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["camera_id", "minute_start"],
+        set_={
+            **{c: table.c[c] + stmt.excluded[c] for c in ADDITIVE_COLUMNS},
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    conn.execute(stmt, values)
+    log.debug("minute rows added rows=%d", len(values))
+
+
+def add_rejections(conn: Connection, rows: Iterable[tuple[datetime, str, str, int]]) -> None:
+    """Add (minute_start, camera_id, reason, count) rejection counts; same key, counts add up."""
+    merged: dict[tuple[datetime, str, str], int] = {}
+    for minute_start, camera_id, reason, count in rows:
+        key = (minute_start.astimezone(timezone.utc), camera_id, reason)
+        merged[key] = merged.get(key, 0) + count
+    if not merged:
+        return
+    table = RejectedFrame.__table__
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["minute_start", "camera_id", "reason"],
+        set_={"count": table.c["count"] + stmt.excluded["count"]},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"minute_start": m, "camera_id": cam, "reason": reason, "count": count}
+            for (m, cam, reason), count in sorted(merged.items())
+        ],
+    )
+
+
+def store_offsets(conn: Connection, group_id: str, topic: str, offsets: Mapping[int, int]) -> None:
+    """Record each partition's next offset to read, replacing what was stored."""
+    if not offsets:
+        return
+    table = ConsumerOffset.__table__
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["group_id", "topic", "partition"],
+        set_={"next_offset": stmt.excluded.next_offset},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"group_id": group_id, "topic": topic, "partition": p, "next_offset": o}
+            for p, o in sorted(offsets.items())
+        ],
+    )
+
+
+def load_offsets(
+    conn: Connection, group_id: str, topic: str, partitions: Iterable[int]
+) -> dict[int, int]:
+    """Stored next offsets for ``partitions``; a partition never stored is absent from the dict."""
+    wanted = sorted(set(partitions))
+    if not wanted:
+        return {}
+    table = ConsumerOffset.__table__
+    result = conn.execute(
+        select(table.c.partition, table.c.next_offset).where(
+            table.c.group_id == group_id,
+            table.c.topic == topic,
+            table.c.partition.in_(wanted),
+        )
+    )
+    return {int(partition): int(offset) for partition, offset in result}

@@ -1,0 +1,60 @@
+"""``classpulse db upgrade`` / ``db current`` through the real command-line entry point."""
+
+from __future__ import annotations
+
+import pytest
+
+from classpulse.cli import main
+
+
+def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "current", "--database-url", sqlite_url]) == 1
+    assert "not migrated" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # again: a no-op
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{sqlite_url} is at revision 0002_class_views"] * 2
+    assert main(["db", "current", "--database-url", sqlite_url]) == 0
+    assert capsys.readouterr().out.strip() == "0002_class_views"
+
+
+def test_db_upgrade_to_an_older_revision_then_current_says_so(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "upgrade", "--revision", "0001_tables", "--database-url", sqlite_url]) == 0
+    assert main(["db", "current", "--database-url", sqlite_url]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "0001_tables (newest is 0002_class_views; run upgrade)"
+    )
+
+
+@pytest.mark.postgres
+def test_db_upgrade_on_postgres(pg_database, capsys: pytest.CaptureFixture[str]) -> None:
+    url = pg_database()
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    assert capsys.readouterr().out.strip() == f"{url} is at revision 0002_class_views"
+
+
+def test_unreachable_database_is_one_clear_line_without_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql+psycopg://analyst:s3cret@127.0.0.1:1/classpulse"
+    assert main(["db", "upgrade", "--database-url", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("classpulse db: cannot connect to database ")
+    assert "postgresql+psycopg://analyst:***@127.0.0.1:1/classpulse" in err
+    assert "s3cret" not in err
+
+
+def test_missing_sqlite_folder_says_what_to_fix(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "folder exists" in err and str(tmp_path / "no") in err
+
+
+def test_unknown_revision_is_a_usage_error(sqlite_url: str, capsys) -> None:
+    assert main(["db", "upgrade", "--revision", "9999", "--database-url", sqlite_url]) == 2
+    assert "newest: 0002_class_views" in capsys.readouterr().err

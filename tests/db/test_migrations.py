@@ -1,0 +1,171 @@
+"""The real migrations on empty PostgreSQL and SQLite: schema, idempotence, models match."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, LargeBinary, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+import classpulse.db.models  # noqa: F401
+from classpulse.db.base import Base
+from classpulse.db.engine import make_engine
+from classpulse.db.migrate import alembic_config, current, head_revision, upgrade
+from classpulse.db.views import VIEWS
+from classpulse.emotions import EMOTIONS
+
+TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets"}
+VIEW_NAMES = {"class_minutes", "class_days", "class_hour_of_week"}
+
+
+@pytest.fixture
+def engine(db: Engine) -> Engine:
+    """The shared migrated database of each dialect; these tests only read its schema."""
+    return db
+
+
+@pytest.fixture
+def fresh_engine(migrated_url: str) -> Iterator[Engine]:
+    """A database of its own, for tests that change the schema."""
+    engine = make_engine(migrated_url)
+    yield engine
+    engine.dispose()
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_one_head_named_as_expected() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == ["0002_class_views"]
+    assert head_revision() == "0002_class_views"
+    assert [r.revision for r in script.walk_revisions()] == ["0002_class_views", "0001_tables"]
+
+
+def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
+    inspector = inspect(engine)
+    assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
+    assert set(inspector.get_view_names()) == VIEW_NAMES
+    assert current(url_of(engine)) == "0002_class_views"
+    em = [c["name"] for c in inspector.get_columns("emotion_minutes")]
+    assert em == [
+        "camera_id", "minute_start", "classroom_id", "frames", "frames_with_faces", "faces",
+        *(f"n_{e}" for e in EMOTIONS), *(f"p_{e}" for e in EMOTIONS), "engagement_sum",
+        "updated_at",
+    ]
+    assert inspector.get_pk_constraint("emotion_minutes")["constrained_columns"] == [
+        "camera_id", "minute_start",
+    ]
+    assert inspector.get_pk_constraint("rejected_frames")["constrained_columns"] == [
+        "minute_start", "camera_id", "reason",
+    ]
+    assert inspector.get_pk_constraint("consumer_offsets")["constrained_columns"] == [
+        "group_id", "topic", "partition",
+    ]
+    assert inspector.get_foreign_keys("rejected_frames") == []  # camera_id is free text
+    indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("emotion_minutes")}
+    assert indexes == {
+        "ix_emotion_minutes_classroom_id_minute_start": ["classroom_id", "minute_start"],
+        "ix_emotion_minutes_minute_start": ["minute_start"],
+    }
+
+
+def test_upgrade_is_idempotent(db: Engine) -> None:
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', 'Class 7B')"))
+    upgrade(url_of(db))
+    upgrade(url_of(db))
+    assert current(url_of(db)) == head_revision()
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT id, name, timezone FROM classrooms")).all() == [
+            ("7B", "Class 7B", "UTC")
+        ]
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+def test_models_match_migrated_schema(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    assert diffs == []
+
+
+def test_views_match_their_typed_handles(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for view in VIEWS:
+        reflected = [c["name"] for c in inspector.get_columns(view.name)]
+        assert reflected == [c.name for c in view.columns], view.name
+
+
+def test_no_binary_columns_anywhere(engine: Engine) -> None:
+    """Privacy: nothing in the schema could hold a picture."""
+    inspector = inspect(engine)
+    for table in TABLES | VIEW_NAMES:
+        for column in inspector.get_columns(table):
+            type_name = str(column["type"]).upper()
+            assert not isinstance(column["type"], LargeBinary), (table, column["name"])
+            assert not any(word in type_name for word in ("BLOB", "BYTEA", "BINARY")), (
+                table, column["name"], type_name,
+            )
+
+
+def test_downgrade_to_base_and_back(fresh_engine: Engine, migrated_url: str) -> None:
+    with fresh_engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    inspector = inspect(fresh_engine)
+    assert set(inspector.get_table_names()) == {"alembic_version"}
+    assert inspector.get_view_names() == []
+    assert current(migrated_url) is None
+    upgrade(migrated_url)
+    assert current(migrated_url) == head_revision()
+
+
+def test_current_is_none_before_migrating(sqlite_url: str) -> None:
+    assert current(sqlite_url) is None
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_unknown_classroom_timezone(pg_db: Engine) -> None:
+    with pg_db.begin() as conn:
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', '7B')"))
+        conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin' WHERE id = '7B'"))
+    with pytest.raises(DBAPIError, match="Europe/Berln"), pg_db.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berln' WHERE id = '7B'"))
+    with pg_db.connect() as conn:
+        assert conn.execute(text("SELECT timezone FROM classrooms")).scalar_one() == (
+            "Europe/Berlin"
+        )
+
+
+@pytest.mark.parametrize("dialect", [pytest.param("postgresql", marks=pytest.mark.postgres),
+                                     "sqlite"])
+def test_concurrent_upgrades_take_turns(
+    dialect: str, request: pytest.FixtureRequest, sqlite_url: str
+) -> None:
+    """Consumers starting at once each run ``upgrade`` on the same empty database; all succeed.
+
+    Separate processes, as in production (Alembic's ``op``/``context`` are per-process globals).
+    Without the migration lock three of four fail on both dialects ("already exists").
+    """
+    url = request.getfixturevalue("pg_database")() if dialect == "postgresql" else sqlite_url
+    command_line = [sys.executable, "-c",
+                    "import sys; from classpulse.db.migrate import upgrade; upgrade(sys.argv[1])",
+                    url]
+    procs = [subprocess.Popen(command_line, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outcomes = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [rc for rc, _, _ in outcomes] == [0, 0, 0], outcomes
+    assert current(url) == head_revision()

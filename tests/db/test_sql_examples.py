@@ -1,0 +1,327 @@
+"""Every example query of docs/sql.md, run on seeded PostgreSQL, checked against Python's answer.
+
+The seed is synthetic (classpulse.db.seed). Expected values are computed here from the seeded rows
+with zoneinfo, independently of the SQL and the views.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+
+from classpulse.db.engine import make_engine
+from classpulse.db.migrate import upgrade
+from classpulse.db.seed import seed_minutes, synthetic_minute_rows
+from classpulse.db.writes import MinuteRow, add_rejections
+from classpulse.emotions import EMOTIONS
+
+pytestmark = pytest.mark.postgres
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
+UTC = timezone.utc
+TIMEZONES = {"7A": "Europe/Berlin", "7B": "America/New_York", "8C": "Asia/Kolkata"}
+SCHOOL_DAYS = [
+    date(2025, 2, 24) + timedelta(days=d)
+    for d in range(19)
+    if (date(2025, 2, 24) + timedelta(days=d)).isoweekday() <= 5
+]
+LESSON_START, LESSON_MINUTES = time(8, 0), 300  # 08:00-12:59 local
+EVENING = ("7B", datetime(2025, 3, 4, 23, 30), 60)  # crosses local midnight into 5 March
+SEED = 7
+CAMERAS = 2
+REJECTIONS = [
+    (datetime(2025, 2, 28, 9, 0, tzinfo=UTC), "7A-cam1", "not_jpeg", 4),  # February: left out
+    (datetime(2025, 3, 3, 9, 1, tzinfo=UTC), "7A-cam1", "not_jpeg", 2),
+    (datetime(2025, 3, 3, 9, 2, tzinfo=UTC), "7B-cam2", "not_jpeg", 1),
+    (datetime(2025, 3, 5, 14, 0, tzinfo=UTC), "", "missing_header", 3),
+    (datetime(2025, 3, 6, 10, 30, tzinfo=UTC), "8C-cam1", "truncated", 3),
+    (datetime(2025, 3, 14, 11, 59, tzinfo=UTC), "rogue", "missing_header", 2),
+    (datetime(2025, 3, 31, 23, 59, tzinfo=UTC), "7A-cam2", "oversize", 1),
+    (datetime(2025, 4, 1, 0, 0, tzinfo=UTC), "7A-cam2", "oversize", 9),  # April: left out
+]
+RENAMED = {"7A-cam2": "7A back wall"}
+
+
+def seed_plan() -> list[tuple[str, datetime, int]]:
+    """(classroom, UTC start, minutes) of every seeding call."""
+    plan = []
+    for room, tz in TIMEZONES.items():
+        for day in SCHOOL_DAYS:
+            local = datetime.combine(day, LESSON_START, tzinfo=ZoneInfo(tz))
+            plan.append((room, local.astimezone(UTC), LESSON_MINUTES))
+    room, local, minutes = EVENING
+    plan.append((room, local.replace(tzinfo=ZoneInfo(TIMEZONES[room])).astimezone(UTC), minutes))
+    return plan
+
+
+@dataclass
+class ClassMinute:
+    room: str
+    start: datetime  # UTC
+    local: datetime  # naive local wall time, as PostgreSQL's AT TIME ZONE gives it
+    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    largest_view: float | None = None  # max over cameras of faces / frames_with_faces
+
+    @property
+    def shown(self) -> bool:
+        """The dashboard's rule with MIN_FACES_SHOWN = 3."""
+        return self.largest_view is not None and self.largest_view >= 3
+
+
+def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
+    out: dict[tuple[str, datetime], ClassMinute] = {}
+    for r in rows:
+        key = (r.classroom_id, r.minute_start)
+        if key not in out:
+            local = r.minute_start.astimezone(ZoneInfo(TIMEZONES[r.classroom_id]))
+            out[key] = ClassMinute(r.classroom_id, r.minute_start, local.replace(tzinfo=None))
+        minute = out[key]
+        if r.frames_with_faces:
+            view = r.faces / r.frames_with_faces
+            minute.largest_view = max(view, minute.largest_view or 0.0)
+        s = minute.sums
+        for name, value in (("frames", r.frames), ("frames_with_faces", r.frames_with_faces),
+                            ("faces", r.faces), ("engagement_sum", r.engagement_sum)):
+            s[name] += value
+        for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
+            s[f"n_{e}"] += n
+            s[f"p_{e}"] += p
+    return sorted(out.values(), key=lambda m: (m.room, m.start))
+
+
+@dataclass
+class Seeded:
+    engine: Engine
+    rows: list[MinuteRow]
+    minutes: list[ClassMinute]
+
+
+@pytest.fixture(scope="module")
+def seeded(pg_database: Callable[[], str]) -> Iterator[Seeded]:
+    url = pg_database()
+    upgrade(url)
+    engine = make_engine(url)
+    rows: list[MinuteRow] = []
+    with engine.begin() as conn:
+        for room, start, minutes in seed_plan():
+            seed_minutes(conn, (room,), CAMERAS, start, minutes, seed=SEED)
+            rows += synthetic_minute_rows((room,), CAMERAS, start, minutes, seed=SEED)
+        add_rejections(conn, REJECTIONS)
+        for room, tz in TIMEZONES.items():
+            conn.execute(text("UPDATE classrooms SET timezone = :tz WHERE id = :id"),
+                         {"tz": tz, "id": room})
+        for camera, name in RENAMED.items():
+            conn.execute(text("UPDATE cameras SET name = :n WHERE id = :id"),
+                         {"n": name, "id": camera})
+    yield Seeded(engine, rows, class_minutes(rows))
+    engine.dispose()
+
+
+def doc_examples() -> dict[str, str]:
+    """Heading -> SQL of each fenced ``sql`` block under "## Example queries" in docs/sql.md."""
+    section = DOC.read_text(encoding="utf-8").split("\n## Example queries\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    found = re.findall(r"^### (.+?)\n.*?^```sql\n(.*?)^```", section, flags=re.M | re.S)
+    return {title.strip(): sql for title, sql in found}
+
+
+def run(seeded: Seeded, title: str) -> list[dict[str, Any]]:
+    with seeded.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text(doc_examples()[title])).mappings()]
+
+
+def close(got: Any, exact: float | None, places: int) -> bool:
+    """A value PostgreSQL rounded to ``places`` decimals matches the exact Python value."""
+    if exact is None or got is None:
+        return got is None and exact is None
+    return abs(float(got) - exact) <= 0.5 * 10**-places + 1e-9
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def in_month(m: ClassMinute, year: int, month: int) -> bool:
+    return (m.local.year, m.local.month) == (year, month)
+
+
+# ---- one checker per example; the heading in docs/sql.md is the key ----
+
+def check_lesson_hours(got: list[dict], s: Seeded) -> None:
+    acc: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for m in s.minutes:
+        if m.room == "7B" and in_month(m, 2025, 3):
+            a = acc[m.local.hour]
+            a[0] += 1
+            a[1] += m.sums["faces"]
+            a[2] += m.sums["engagement_sum"]
+    assert [r["lesson_hour"] for r in got] == sorted(acc) == [0, 8, 9, 10, 11, 12, 23]
+    for r in got:
+        minutes, faces, engagement = acc[r["lesson_hour"]]
+        assert (r["minutes"], r["faces"]) == (minutes, faces)
+        assert close(r["mean_engagement"], engagement / faces, 3)
+    assert acc[8][0] == 60 * 10 and acc[23][0] == 30  # ten March school days; the evening
+
+
+def check_sad_minutes(got: list[dict], s: Seeded) -> None:
+    want = [
+        m for m in s.minutes
+        if m.sums["n_sad"] * 2 > m.sums["faces"] and m.shown and in_month(m, 2025, 3)
+    ]
+    assert len(want) >= 5, "the seed should contain some sad episodes"
+    assert [(r["classroom_id"], r["local_time"], r["faces"], r["n_sad"]) for r in got] == [
+        (m.room, m.local, m.sums["faces"], m.sums["n_sad"]) for m in want
+    ]
+    for r, m in zip(got, want, strict=True):
+        assert close(r["sad_share"], m.sums["n_sad"] / m.sums["faces"], 3)
+        assert r["sad_share"] > Decimal("0.5")
+
+
+def check_daily_7a(got: list[dict], s: Seeded) -> None:
+    days: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for m in s.minutes:
+        if m.room == "7A" and date(2025, 3, 3) <= m.local.date() <= date(2025, 3, 14):
+            d = days[m.local.date()]
+            d["minutes"] += 1
+            for k in ("faces", "engagement_sum", "n_happy", "n_sad"):
+                d[k] += m.sums[k]
+    assert [r["day"] for r in got] == sorted(days) and len(days) == 10
+    for r in got:
+        d = days[r["day"]]
+        assert (r["minutes"], r["faces"]) == (d["minutes"], d["faces"]) == (300, d["faces"])
+        assert close(r["mean_engagement"], d["engagement_sum"] / d["faces"], 3)
+        assert close(r["happy_share"], d["n_happy"] / d["faces"], 3)
+        assert close(r["sad_share"], d["n_sad"] / d["faces"], 3)
+
+
+def check_weekly_slots(got: list[dict], s: Seeded) -> None:
+    slots: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for m in s.minutes:
+        if m.room == "7A":
+            a = slots[(m.local.isoweekday(), m.local.hour)]
+            a[0] += 1
+            a[1] += m.sums["faces"]
+            a[2] += m.sums["engagement_sum"]
+    ranked = sorted(
+        ((k, v) for k, v in slots.items() if v[0] >= 60),
+        key=lambda kv: (kv[1][2] / kv[1][1], kv[0]),
+    )[:5]
+    assert [(r["iso_dow"], r["hour"]) for r in got] == [k for k, _ in ranked]
+    for r, (_, (minutes, faces, engagement)) in zip(got, ranked, strict=True):
+        assert (r["minutes"], r["faces"]) == (minutes, faces)
+        assert close(r["mean_engagement"], engagement / faces, 3)
+
+
+def check_happy_ranking(got: list[dict], s: Seeded) -> None:
+    acc: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for m in s.minutes:
+        if in_month(m, 2025, 3):
+            a = acc[m.room]
+            a[0] += m.sums["faces"]
+            a[1] += m.sums["n_happy"]
+            a[2] += m.sums["p_happy"]
+    order = sorted(acc, key=lambda room: -acc[room][1] / acc[room][0])
+    assert [r["classroom_id"] for r in got] == order and len(order) == 3
+    assert [r["happy_rank"] for r in got] == [1, 2, 3]
+    for r in got:
+        faces, n_happy, p_happy = acc[r["classroom_id"]]
+        assert r["faces"] == faces
+        assert close(r["happy_share"], n_happy / faces, 4)
+        assert close(r["mean_p_happy"], p_happy / faces, 4)
+    with s.engine.connect() as conn:  # the text says class_days gives the same numbers
+        days = conn.execute(text(
+            "SELECT classroom_id, sum(faces), sum(n_happy) FROM class_days "
+            "WHERE day >= DATE '2025-03-01' AND day < DATE '2025-04-01' GROUP BY classroom_id"
+        )).all()
+    assert {room: (faces, n) for room, faces, n in days} == {
+        room: (a[0], a[1]) for room, a in acc.items()
+    }
+
+
+def check_hidden_minutes(got: list[dict], s: Seeded) -> None:
+    acc: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for m in s.minutes:
+        if date(2025, 3, 3) <= m.local.date() < date(2025, 3, 8):
+            a = acc[(m.room, m.local.date())]
+            a[0] += 1
+            a[1] += not m.shown
+            a[2] += m.sums["faces"] == 0
+    assert [(r["classroom_id"], r["day"]) for r in got] == sorted(acc) and len(acc) == 3 * 5
+    for r in got:
+        want = acc[(r["classroom_id"], r["day"])]
+        assert [r["minutes"], r["hidden_minutes"], r["minutes_without_faces"]] == want
+    assert acc[("7B", date(2025, 3, 4))][0] == 300 + 30  # the evening's first half
+    assert sum(a[1] for a in acc.values()) > 0, "the seed should contain hidden minutes"
+
+
+def check_camera_coverage(got: list[dict], s: Seeded) -> None:
+    lo, hi = datetime(2025, 3, 10, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+    acc: dict[str, list[Any]] = {}
+    for r in s.rows:
+        if lo <= r.minute_start < hi:
+            a = acc.setdefault(r.camera_id, [r.classroom_id, 0, 0])
+            a[1] += r.frames
+            a[2] += r.frames_with_faces
+    order = sorted(acc, key=lambda cam: (acc[cam][2] / acc[cam][1], cam))
+    assert [r["camera_id"] for r in got] == order and len(order) == 3 * CAMERAS
+    for r in got:
+        room, frames, with_faces = acc[r["camera_id"]]
+        assert r["camera_name"] == RENAMED.get(r["camera_id"], r["camera_id"])
+        assert (r["classroom_id"], r["frames"], r["frames_with_faces"]) == (
+            room, frames, with_faces,
+        )
+        assert close(r["face_coverage"], with_faces / frames, 3)
+
+
+def check_rejections(got: list[dict], s: Seeded) -> None:
+    lo, hi = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
+    acc: dict[str, list[Any]] = {}
+    for minute, camera, reason, count in REJECTIONS:
+        if lo <= minute < hi:
+            a = acc.setdefault(reason, [0, set(), minute, minute])
+            a[0] += count
+            a[1].add(camera)
+            a[2], a[3] = min(a[2], minute), max(a[3], minute)
+    order = sorted(acc, key=lambda reason: (-acc[reason][0], reason))
+    assert [r["reason"] for r in got] == order
+    assert [(r["rejected"], r["camera_ids"], r["first_minute"], r["last_minute"]) for r in got] == [
+        (acc[k][0], len(acc[k][1]), acc[k][2], acc[k][3]) for k in order
+    ]
+    assert [(r["reason"], r["rejected"]) for r in got] == [
+        ("missing_header", 5), ("not_jpeg", 3), ("truncated", 3), ("oversize", 1),
+    ]
+
+
+CHECKS: dict[str, Callable[[list[dict], Seeded], None]] = {
+    "Average engagement per lesson hour last month for class 7B": check_lesson_hours,
+    "Minutes where most faces were sad": check_sad_minutes,
+    "Daily engagement of class 7A over two weeks": check_daily_7a,
+    "The least engaged lesson slots of the week": check_weekly_slots,
+    "Classrooms ranked by their share of happy faces": check_happy_ranking,
+    "Minutes the dashboard hides, per classroom and day": check_hidden_minutes,
+    "Cameras that see faces least often": check_camera_coverage,
+    "Rejected frames by reason": check_rejections,
+}
+
+
+def test_every_documented_example_has_a_check() -> None:
+    examples = doc_examples()
+    assert len(examples) >= 6
+    assert set(examples) == set(CHECKS)
+
+
+@pytest.mark.parametrize("title", list(CHECKS))
+def test_documented_example_gives_the_right_numbers(seeded: Seeded, title: str) -> None:
+    got = run(seeded, title)
+    assert got, f"example {title!r} returned no rows"
+    CHECKS[title](got, seeded)

@@ -1,0 +1,136 @@
+"""The class-level views on PostgreSQL and SQLite, checked against sums computed in Python."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from classpulse.db.seed import seed_minutes, synthetic_minute_rows
+from classpulse.db.views import class_days, class_hour_of_week, class_minutes
+from classpulse.db.writes import MinuteRow, add_minute_rows
+from classpulse.emotions import EMOTIONS
+
+# Sunday 2025-03-02 22:30 UTC: the seed crosses midnight UTC into Monday
+START = datetime(2025, 3, 2, 22, 30, tzinfo=timezone.utc)
+SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 3, "start": START, "minutes": 120,
+        "seed": 11}
+
+
+def expected_class_minutes(rows: list[MinuteRow]) -> dict[tuple[str, datetime], dict]:
+    out: dict[tuple[str, datetime], dict] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        acc = out[(r.classroom_id, r.minute_start)]
+        acc["cameras"] += 1
+        if r.frames_with_faces:
+            acc["largest_view"] = max(acc["largest_view"], r.faces / r.frames_with_faces)
+        acc["frames"] += r.frames
+        acc["faces"] += r.faces
+        acc["engagement_sum"] += r.engagement_sum
+        for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
+            acc[f"n_{e}"] += n
+            acc[f"p_{e}"] += p
+    return out
+
+
+@pytest.fixture
+def seeded(db: Engine) -> list[MinuteRow]:
+    with db.begin() as conn:
+        assert seed_minutes(conn, **SEED) == 2 * 3 * 120
+    return list(synthetic_minute_rows(**SEED))
+
+
+def test_class_minutes_sums_cameras(db: Engine, seeded: list[MinuteRow]) -> None:
+    expected = expected_class_minutes(seeded)
+    with db.connect() as conn:
+        got = conn.execute(select(class_minutes)).mappings().all()
+    assert len(got) == len(expected) == 2 * 120
+    for g in got:
+        assert g["minute_start"].tzinfo is not None
+        e = expected[(g["classroom_id"], g["minute_start"])]
+        assert g["cameras"] == 3
+        assert (g["frames"], g["faces"], g["n_sad"]) == (e["frames"], e["faces"], e["n_sad"])
+        assert g["p_happy"] == pytest.approx(e["p_happy"])
+        assert g["largest_view"] == (pytest.approx(e["largest_view"]) if e["faces"] else None)
+        if e["faces"]:
+            assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+            assert g["share_neutral"] == pytest.approx(e["n_neutral"] / e["faces"])
+            shares = sum(g[f"share_{x}"] for x in EMOTIONS)
+            assert shares == pytest.approx(1.0)
+        else:
+            assert g["engagement"] is None and g["share_happy"] is None
+
+
+def test_empty_minute_has_null_engagement(db: Engine) -> None:
+    minute = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+    empty = MinuteRow("cam1", "7B", minute, 60, 0, 0, (0,) * 7, (0.0,) * 7, 0.0)
+    with db.begin() as conn:
+        add_minute_rows(conn, [empty])
+    with db.connect() as conn:
+        got = conn.execute(select(class_minutes.c.frames, class_minutes.c.engagement,
+                                  class_minutes.c.share_sad, class_minutes.c.largest_view)).one()
+        day = conn.execute(select(class_days.c.minutes, class_days.c.engagement)).one()
+    assert tuple(got) == (60, None, None, None)
+    assert tuple(day) == (1, None)
+
+
+def test_class_days_cut_at_utc_midnight_without_timezone(
+    db: Engine, seeded: list[MinuteRow]
+) -> None:
+    """Classrooms default to UTC, so both dialects agree here (SQLite always uses UTC)."""
+    by_day: dict[tuple[str, date], dict] = defaultdict(lambda: defaultdict(float))
+    for (room, minute), e in expected_class_minutes(seeded).items():
+        acc = by_day[(room, minute.date())]
+        acc["minutes"] += 1
+        acc["faces"] += e["faces"]
+        acc["engagement_sum"] += e["engagement_sum"]
+        acc["n_happy"] += e["n_happy"]
+    with db.connect() as conn:
+        got = conn.execute(select(class_days).order_by(class_days.c.classroom_id,
+                                                       class_days.c.day)).mappings().all()
+    assert [(g["classroom_id"], g["day"]) for g in got] == [
+        ("7A", date(2025, 3, 2)), ("7A", date(2025, 3, 3)),
+        ("7B", date(2025, 3, 2)), ("7B", date(2025, 3, 3)),
+    ]
+    for g in got:
+        e = by_day[(g["classroom_id"], g["day"])]
+        assert g["minutes"] == e["minutes"] == (90 if g["day"].day == 2 else 30)
+        assert g["faces"] == e["faces"] and g["n_happy"] == e["n_happy"]
+        assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+        assert g["share_happy"] == pytest.approx(e["n_happy"] / e["faces"])
+
+
+def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow]) -> None:
+    slots: dict[tuple[str, int, int], dict] = defaultdict(lambda: defaultdict(float))
+    for (room, minute), e in expected_class_minutes(seeded).items():
+        acc = slots[(room, minute.isoweekday(), minute.hour)]
+        acc["minutes"] += 1
+        acc["faces"] += e["faces"]
+        acc["engagement_sum"] += e["engagement_sum"]
+    with db.connect() as conn:
+        got = conn.execute(select(class_hour_of_week)).mappings().all()
+    keys = {(g["classroom_id"], g["iso_dow"], g["hour"]) for g in got}
+    assert keys == set(slots)
+    assert {(dow, hour) for _, dow, hour in keys} == {(7, 22), (7, 23), (1, 0)}  # Sun, Mon
+    for g in got:
+        e = slots[(g["classroom_id"], g["iso_dow"], g["hour"])]
+        assert g["minutes"] == e["minutes"] and g["faces"] == e["faces"]
+        assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+
+
+@pytest.mark.postgres
+def test_postgres_views_use_the_classroom_timezone(pg_db: Engine) -> None:
+    # Kolkata is UTC+05:30: 18:00-19:59 UTC on Sunday is 23:30 Sunday to 01:29 Monday local
+    start = datetime(2025, 3, 2, 18, 0, tzinfo=timezone.utc)
+    with pg_db.begin() as conn:
+        seed_minutes(conn, ("7A",), 1, start=start, minutes=120, seed=3)
+        conn.execute(text("UPDATE classrooms SET timezone = 'Asia/Kolkata'"))
+    with pg_db.connect() as conn:
+        days = conn.execute(text("SELECT day, minutes FROM class_days ORDER BY day")).all()
+        slots = conn.execute(text(
+            "SELECT iso_dow, hour, minutes FROM class_hour_of_week ORDER BY iso_dow, hour"
+        )).all()
+    assert days == [(date(2025, 3, 2), 30), (date(2025, 3, 3), 90)]
+    assert slots == [(1, 0, 60), (1, 1, 30), (7, 23, 30)]

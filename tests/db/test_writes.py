@@ -1,0 +1,211 @@
+"""The consumer's write API on PostgreSQL and SQLite: registration, additive upserts, offsets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from classpulse.db.models import EmotionMinute
+from classpulse.db.writes import (
+    MinuteRow,
+    add_minute_rows,
+    add_rejections,
+    ensure_cameras,
+    load_offsets,
+    store_offsets,
+)
+
+T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone.utc)
+
+
+def row(
+    camera: str = "cam1", classroom: str = "7B", minute: datetime = T0, k: int = 1
+) -> MinuteRow:
+    """A small row whose every count and sum scales with ``k``."""
+    return MinuteRow(
+        camera_id=camera,
+        classroom_id=classroom,
+        minute_start=minute,
+        frames=60 * k,
+        frames_with_faces=50 * k,
+        faces=100 * k,
+        n=tuple(x * k for x in (1, 2, 3, 40, 4, 5, 45)),
+        p=tuple(x * k for x in (2.5, 1.5, 4.0, 38.0, 6.0, 5.0, 43.0)),
+        engagement_sum=55.25 * k,
+    )
+
+
+def minute_values(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT camera_id, classroom_id, frames, frames_with_faces, faces, n_angry, "
+                "n_happy, n_neutral, p_happy, p_neutral, engagement_sum FROM emotion_minutes "
+                "ORDER BY camera_id, minute_start"
+            )
+        ).all()
+
+
+def test_ensure_cameras_registers_once_and_keeps_operator_edits(db: Engine) -> None:
+    with db.begin() as conn:
+        ensure_cameras(conn, [("cam1", "7B"), ("cam2", "7B"), ("cam3", "8C"), ("cam1", "7B")])
+    with db.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET name = 'Class 7B', timezone = 'Europe/Berlin' "
+                          "WHERE id = '7B'"))
+        conn.execute(text("UPDATE cameras SET name = 'front left' WHERE id = 'cam1'"))
+    with db.begin() as conn:
+        # seen again, and cam3 now claims another classroom: nothing is overwritten
+        ensure_cameras(conn, [("cam1", "7B"), ("cam3", "7B"), ("cam4", "9D")])
+    with db.connect() as conn:
+        rooms = conn.execute(text("SELECT id, name, timezone FROM classrooms ORDER BY id")).all()
+        cams = conn.execute(text("SELECT id, classroom_id, name FROM cameras ORDER BY id")).all()
+    assert rooms == [("7B", "Class 7B", "Europe/Berlin"), ("8C", "8C", "UTC"), ("9D", "9D", "UTC")]
+    assert cams == [
+        ("cam1", "7B", "front left"),
+        ("cam2", "7B", "cam2"),
+        ("cam3", "8C", "cam3"),
+        ("cam4", "9D", "cam4"),
+    ]
+
+
+def test_ensure_cameras_with_nothing_does_nothing(db: Engine) -> None:
+    with db.begin() as conn:
+        ensure_cameras(conn, [])
+        add_minute_rows(conn, [])
+        add_rejections(conn, [])
+        store_offsets(conn, "g", "t", {})
+        assert load_offsets(conn, "g", "t", []) == {}
+        assert conn.execute(text("SELECT count(*) FROM classrooms")).scalar_one() == 0
+
+
+def test_add_minute_rows_adds_to_existing_minutes(db: Engine) -> None:
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(k=1), row(camera="cam2", k=2)])
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(k=3)])
+    assert minute_values(db) == [
+        ("cam1", "7B", 240, 200, 400, 4, 160, 180, 152.0, 172.0, 221.0),
+        ("cam2", "7B", 120, 100, 200, 2, 80, 90, 76.0, 86.0, 110.5),
+    ]
+    with db.connect() as conn:  # first sight registered the camera and its classroom
+        assert conn.execute(text("SELECT id, classroom_id FROM cameras ORDER BY id")).all() == [
+            ("cam1", "7B"), ("cam2", "7B"),
+        ]
+
+
+def test_same_minute_twice_in_one_call_is_summed(db: Engine) -> None:
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(k=1), row(k=2), row(minute=T0 + timedelta(minutes=1))])
+    with db.connect() as conn:
+        got = conn.execute(
+            text("SELECT frames, faces FROM emotion_minutes ORDER BY minute_start")
+        ).all()
+    assert got == [(180, 300), (60, 100)]
+
+
+def test_minute_start_round_trips_as_aware_utc(db: Engine) -> None:
+    berlin = datetime(2025, 3, 3, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 08:00 UTC
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(minute=berlin), row(minute=T0)])  # the same instant: one row
+    with db.connect() as conn:
+        got = conn.execute(select(EmotionMinute.minute_start, EmotionMinute.frames,
+                                  EmotionMinute.updated_at)).all()
+        # querying with an aware non-UTC bound finds the row too
+        found = conn.execute(
+            select(EmotionMinute.frames).where(EmotionMinute.minute_start == berlin)
+        ).scalar_one()
+    assert len(got) == 1
+    minute_start, frames, updated_at = got[0]
+    assert minute_start == T0 and minute_start.utcoffset() == timedelta(0)
+    assert frames == 120 and found == 120
+    assert updated_at.tzinfo is not None
+    assert abs(updated_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+
+def test_naive_datetime_is_refused_in_queries(db: Engine) -> None:
+    with pytest.raises(Exception, match="naive datetime"), db.connect() as conn:
+        conn.execute(select(EmotionMinute.frames).where(
+            EmotionMinute.minute_start == datetime(2025, 3, 3, 8, 0)
+        ))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"minute_start": datetime(2025, 3, 3, 8, 0)}, "naive"),
+        ({"minute_start": T0 + timedelta(seconds=30)}, "whole minute"),
+        ({"n": (1, 2, 3)}, "7 values"),
+        ({"p": (0.0,) * 8}, "7 values"),
+        ({"faces": -1}, "negative"),
+    ],
+)
+def test_minute_row_refuses_bad_values(changes: dict, message: str) -> None:
+    values = {**row().__dict__, **changes}
+    with pytest.raises(ValueError, match=message):
+        MinuteRow(**values)
+
+
+def test_rejections_add_up_and_take_any_camera_text(db: Engine) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    with db.begin() as conn:
+        add_rejections(conn, [
+            (T0, "cam1", "not_jpeg", 2),
+            (T0, "", "missing_header", 1),
+            (T0, "cam1", "not_jpeg", 3),
+        ])
+    with db.begin() as conn:
+        add_rejections(conn, [(T0.astimezone(berlin), "cam1", "not_jpeg", 4),
+                              (T0 + timedelta(minutes=1), "no such camera", "oversize", 1)])
+    with db.connect() as conn:
+        got = conn.execute(text(
+            "SELECT camera_id, reason, count FROM rejected_frames ORDER BY minute_start, camera_id"
+        )).all()
+        cameras = conn.execute(text("SELECT count(*) FROM cameras")).scalar_one()
+    assert got == [("", "missing_header", 1), ("cam1", "not_jpeg", 9),
+                   ("no such camera", "oversize", 1)]
+    assert cameras == 0  # rejections never register cameras
+
+
+def test_offsets_overwrite_and_load_only_stored_partitions(db: Engine) -> None:
+    with db.begin() as conn:
+        store_offsets(conn, "classpulse", "classpulse.frames", {0: 10, 1: 20})
+        store_offsets(conn, "other", "classpulse.frames", {0: 999})
+    with db.begin() as conn:
+        store_offsets(conn, "classpulse", "classpulse.frames", {1: 25, 3: 7})
+    with db.connect() as conn:
+        got = load_offsets(conn, "classpulse", "classpulse.frames", [0, 1, 2, 3])
+        other = load_offsets(conn, "other", "classpulse.frames", range(4))
+        other_topic = load_offsets(conn, "classpulse", "elsewhere", range(4))
+    assert got == {0: 10, 1: 25, 3: 7}
+    assert other == {0: 999}
+    assert other_topic == {}
+
+
+def test_offsets_beyond_32_bits(db: Engine) -> None:
+    with db.begin() as conn:
+        store_offsets(conn, "g", "t", {0: 2**40 + 5})
+        assert load_offsets(conn, "g", "t", [0]) == {0: 2**40 + 5}
+
+
+def test_minutes_and_offsets_commit_together_or_not_at_all(db: Engine) -> None:
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash), db.begin() as conn:
+        add_minute_rows(conn, [row()])
+        add_rejections(conn, [(T0, "cam1", "truncated", 1)])
+        store_offsets(conn, "classpulse", "classpulse.frames", {0: 100})
+        raise Crash
+    with db.connect() as conn:
+        for table in ("emotion_minutes", "rejected_frames", "consumer_offsets", "cameras"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
+        assert load_offsets(conn, "classpulse", "classpulse.frames", [0]) == {}
+
+
+def test_foreign_keys_are_enforced(db: Engine) -> None:
+    """SQLite only enforces them with the pragma make_engine sets."""
+    with pytest.raises(Exception, match=r"(?i)foreign key"), db.begin() as conn:
+        conn.execute(text("INSERT INTO cameras (id, classroom_id, name) VALUES ('x', 'nope', 'x')"))
