@@ -14,6 +14,7 @@ from contextlib import closing
 from types import TracebackType
 
 from classpulse.errors import UsageError
+from classpulse.processes import stop_child
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,7 @@ class EmbeddedBroker:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, "embedded broker", timeout_s)
         if proc.stderr:
             proc.stderr.close()
         log.info("embedded broker stopped bootstrap=%s", self.bootstrap)

@@ -18,6 +18,7 @@ from classpulse.settings import Settings, SettingsError
 
 # module paths whose ``register(subparsers)`` adds top-level subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
+    "classpulse.demo",
     "classpulse.commands",
     "producers.cli",
     "consumers.cli",

@@ -42,6 +42,9 @@ class Settings:
     device: str = "auto"  # CLASSPULSE_DEVICE
     model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
+    # names of the fields given by a flag or an environment variable rather than defaulted; the
+    # demo uses it to start an embedded broker only when no Kafka was configured
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.kafka_bootstrap_servers.strip():
@@ -102,13 +105,13 @@ class Settings:
             values["min_faces_shown"] = _parse_int("MIN_FACES_SHOWN", env["MIN_FACES_SHOWN"])
         if env.get("ENGAGEMENT_WEIGHTS"):
             values["engagement_weights"] = parse_weights(env["ENGAGEMENT_WEIGHTS"])
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"explicit"}
         for name, value in (overrides or {}).items():
             if name not in known:
                 raise SettingsError(f"unknown setting {name!r}")
             if value is not None:
                 values[name] = value
-        return cls(**values)
+        return cls(**values, explicit=frozenset(values))
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -116,7 +119,7 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict fit for a log line: no password, no credentials in URLs."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explicit"}
         out["engagement_weights"] = dict(self.engagement_weights)
         out["dashboard_password"] = "***" if self.dashboard_password else None
         out["database_url"] = _redact_url(self.database_url)

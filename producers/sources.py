@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
+SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[:SEED], the demo's labelled classroom
 
 
 class SourceError(Exception):
@@ -35,9 +36,11 @@ class SourceFrame:
 
 
 def describe_source(src: str) -> str:
-    """The kind of source ``src`` names: webcam, stream, folder or file."""
+    """The kind of source ``src`` names: webcam, stream, synthetic, folder or file."""
     if src.isdigit():
         return "webcam"
+    if src.startswith(SYNTHETIC_PREFIX):
+        return "synthetic"
     if src.lower().startswith(STREAM_PREFIXES):
         return "stream"
     if Path(src).is_dir():
@@ -46,12 +49,14 @@ def describe_source(src: str) -> str:
 
 
 def is_live(src: str) -> bool:
-    return describe_source(src) in {"webcam", "stream"}
+    return describe_source(src) in {"webcam", "stream", "synthetic"}
 
 
 def check_source(src: str) -> None:
     """Fail early, naming the path, when a file or folder source does not exist or is empty."""
     kind = describe_source(src)
+    if kind == "synthetic" and _synthetic_seed(src) is None:
+        raise SourceError(f"synthetic source {src!r} must be synthetic:classroom[:SEED]")
     if kind == "file" and not Path(src).is_file():
         raise SourceError(
             f"source {src!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
@@ -63,10 +68,25 @@ def check_source(src: str) -> None:
 
 def read_frames(src: str, folder_fps: float = 1.0) -> Iterator[SourceFrame]:
     """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails."""
-    if describe_source(src) == "folder":
+    kind = describe_source(src)
+    if kind == "folder":
         yield from _read_folder(Path(src), folder_fps)
+    elif kind == "synthetic":
+        from producers.synthetic import synthetic_frames
+
+        for rgb in synthetic_frames(seed=_synthetic_seed(src) or 0):
+            yield SourceFrame(rgb, None)
     else:
         yield from _read_capture(src)
+
+
+def _synthetic_seed(src: str) -> int | None:
+    parts = src.split(":")
+    if parts[1:2] != ["classroom"] or len(parts) > 3:
+        return None
+    if len(parts) == 3:
+        return int(parts[2]) if parts[2].isdigit() else None
+    return 0
 
 
 def _open_capture(src: str) -> cv2.VideoCapture:
