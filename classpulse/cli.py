@@ -27,7 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands
-BENCH_MODULES: tuple[str, ...] = ("model.bench", "dashboard.bench")
+BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "dashboard.bench")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -82,7 +82,8 @@ class FrameConsumer:
 
     def __init__(self, settings: Settings, config: ConsumerConfig, analyzer: FrameAnalyzer,
                  sink: DatabaseSink, metrics: ConsumerMetrics | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_commit: Callable[[list[int], float], None] | None = None) -> None:
         self.settings = settings
         self.config = config
         self.analyzer = analyzer
@@ -96,6 +97,10 @@ class FrameConsumer:
         self._generation = 0  # bumped on every assignment; older fetched records are dropped
         self._consumer: Any = None
         self._last_activity = time.monotonic()
+        # latency probe for `classpulse bench pipeline`: captured_at of the frames in the buffer,
+        # handed over with the commit time after each successful flush; off (None) in production
+        self._on_commit = on_commit
+        self._buffered_captures: list[int] = []
 
     # --- Kafka client and rebalances -------------------------------------------------------
     def _connect(self) -> Any:
@@ -162,7 +167,9 @@ class FrameConsumer:
                     self.flush()
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
-                if idle is not None and time.monotonic() - self._last_activity > idle:
+                # idleness counts only once the group gave us partitions (joining takes a while)
+                if (idle is not None and self._generation > 0
+                        and time.monotonic() - self._last_activity > idle):
                     log.info("no message for %.0f s, exiting", idle)
                     break
             self.flush()
@@ -208,6 +215,8 @@ class FrameConsumer:
                 continue
             self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms,
                                 face_probs)
+            if self._on_commit is not None:
+                self._buffered_captures.append(message.captured_at_ms)
             self.report.frames += 1
             self.report.faces += len(face_probs)
             self.metrics.frames.labels(message.camera).inc()
@@ -300,9 +309,12 @@ class FrameConsumer:
                 self._stored[partition] = move.new
             self.report.flushes += 1
             self.metrics.last_flush.set(self.clock())
+            if self._on_commit is not None:
+                self._on_commit(self._buffered_captures, self.clock())
         finally:
             self._agg.clear()
             self._next.clear()
+            self._buffered_captures = []
 
     def _rewind(self, reload: bool = True) -> None:
         self._generation += 1

@@ -1,0 +1,145 @@
+"""``classpulse bench pipeline``: frames/s, faces/s and capture-to-commit latency of a consumer.
+
+N cameras publish a video through the real producer code into a broker (the embedded one unless
+KAFKA_BOOTSTRAP_SERVERS is set); one consumer, in this process, analyses them and commits to a
+database (a temporary SQLite file unless DATABASE_URL is set). Latency runs from a frame's
+``captured_at`` to the commit of the transaction that counted it. A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from classpulse.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pipeline", help="throughput and latency of the whole consumer",
+                       description=__doc__)
+    p.add_argument("--source", required=True, help="video file every camera publishes")
+    p.add_argument("--cameras", type=int, default=4, help="cameras publishing at once (4)")
+    p.add_argument("--fps", type=float, default=1.0, help="frames per second per camera (1)")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="how long the cameras publish in --realtime mode (60)")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
+                   help="cameras publish live at --fps (latency); --no-realtime preloads "
+                        "--frames and measures the consumer flat out (throughput)")
+    p.add_argument("--frames", type=int, default=200,
+                   help="frames to preload with --no-realtime (200)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    p.add_argument("--batch-frames", type=int, default=16)
+    p.add_argument("--flush-interval", type=float, default=2.0)
+    p.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    import numpy as np
+
+    from classpulse.broker import EmbeddedBroker
+    from classpulse.db.engine import make_engine
+    from classpulse.db.migrate import upgrade
+    from classpulse.lifecycle import StopFlag
+    from classpulse.topics import ensure_topic
+    from consumers.analyze import FrameAnalyzer
+    from consumers.runner import ConsumerConfig, FrameConsumer
+    from consumers.sink import DatabaseSink
+    from producers.config import CameraConfig
+    from producers.publisher import Publisher
+    from producers.sources import check_source
+
+    check_source(args.source)
+    topic = f"bench.{int(time.time())}"
+    with ExitStack() as stack, StopFlag() as stop:
+        bootstrap = settings.kafka_bootstrap_servers
+        if "kafka_bootstrap_servers" not in settings.explicit:
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+        db_url = settings.database_url
+        if "database_url" not in settings.explicit:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-bench-"))
+            db_url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        upgrade(db_url)
+        ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
+        run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
+        device = args.device or settings.device
+        analyzer = FrameAnalyzer.load(device=device, weights=settings.model_weights)
+        analyzer.analyze([np.zeros((352, 640, 3), np.uint8)])  # warm-up outside the timing
+        publisher = Publisher(bootstrap, topic, max_pending=4096)
+        cameras = [CameraConfig(id=f"bench-{i}", classroom="bench", source=args.source,
+                                fps=args.fps, loop=True, realtime=args.realtime)
+                   for i in range(args.cameras)]
+        latencies: list[float] = []
+
+        def on_commit(captured: list[int], committed_at: float) -> None:
+            latencies.extend(committed_at - c / 1000 for c in captured)
+
+        producer_stop = threading.Event()
+        if not args.realtime:
+            _preload(cameras, publisher, producer_stop, args.frames)
+        engine = make_engine(db_url)
+        stack.callback(engine.dispose)
+        config = ConsumerConfig(group_id=f"bench-{topic}", batch_frames=args.batch_frames,
+                                flush_interval_s=args.flush_interval, exit_when_idle_s=5.0,
+                                max_lag_s=3600)
+        consumer = FrameConsumer(run, config, analyzer, DatabaseSink(engine, config.group_id,
+                                                                     topic), on_commit=on_commit)
+        if args.realtime:
+            producers = threading.Thread(target=_publish_for, daemon=True, args=(
+                cameras, publisher, producer_stop, args.seconds))
+            producers.start()
+        started = time.monotonic()
+        report = consumer.run(stop)
+        elapsed = time.monotonic() - started - config.exit_when_idle_s
+        publisher.close(5)
+    _print(args, device, report, elapsed, latencies)
+    return 0
+
+
+def _preload(cameras: list, publisher: object, stop: threading.Event, frames: int) -> None:
+    """Publish ``frames`` frames in total as fast as the broker takes them."""
+    from producers.camera import CameraWorker
+
+    per_camera = max(1, frames // len(cameras))
+    workers = [CameraWorker(cam, publisher, stop) for cam in cameras]  # type: ignore[arg-type]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() and w.published < per_camera for w in workers):
+        time.sleep(0.05)
+    stop.set()
+    for w in workers:
+        w.join()
+    publisher.flush()  # type: ignore[attr-defined]
+
+
+def _publish_for(cameras: list, publisher: object, stop: threading.Event, seconds: float
+                 ) -> None:
+    from producers.camera import run_cameras
+
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    run_cameras(cameras, publisher, stop)  # type: ignore[arg-type]
+    timer.cancel()
+
+
+def _print(args: argparse.Namespace, device: str, report: object, elapsed: float,
+           latencies: list[float]) -> None:
+    import numpy as np
+    import torch
+
+    frames, faces = report.frames, report.faces  # type: ignore[attr-defined]
+    mode = (f"live: {args.cameras} cameras x {args.fps:g} fps for {args.seconds:g} s"
+            if args.realtime else f"flat out: {frames} preloaded frames")
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+          f"torch threads, device={device}, cuda={torch.cuda.is_available()}")
+    print(f"source: {args.source}; {mode}; batch {args.batch_frames}, flush every "
+          f"{args.flush_interval:g} s")
+    print(f"frames={frames} faces={faces} in {elapsed:.1f} s -> {frames / elapsed:.1f} frames/s, "
+          f"{faces / elapsed:.1f} faces/s")
+    if latencies:
+        p50, p95 = np.percentile(latencies, [50, 95])
+        print(f"latency captured_at -> committed row: p50 {p50:.2f} s, p95 {p95:.2f} s")
