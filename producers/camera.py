@@ -11,7 +11,7 @@ from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sampler import Sampler
-from producers.sources import SourceError, is_live, read_frames
+from producers.sources import SourceError, is_live, read_frames, redact_source
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class CameraWorker(threading.Thread):
                     in_outage = True
                     self.outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
-                                cam.id, cam.source, exc)
+                                cam.id, redact_source(cam.source), exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue

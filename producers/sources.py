@@ -48,6 +48,20 @@ def describe_source(src: str) -> str:
     return "file"
 
 
+def redact_source(src: str) -> str:
+    """The source fit for a log line: a stream URL's password replaced by ``***``.
+
+    RTSP camera URLs usually carry credentials (rtsp://user:password@host/...).
+    """
+    if describe_source(src) != "stream":
+        return src
+    scheme, sep, rest = src.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if not at or ":" not in userinfo or "/" in userinfo:
+        return src
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 def is_live(src: str) -> bool:
     return describe_source(src) in {"webcam", "stream", "synthetic"}
 
@@ -94,7 +108,7 @@ def _open_capture(src: str) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
         cap.release()
-        raise SourceError(f"cannot open {describe_source(src)} {src!r}")
+        raise SourceError(f"cannot open {describe_source(src)} {redact_source(src)!r}")
     return cap
 
 
@@ -108,7 +122,9 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
             ok, bgr = cap.read()
             if not ok or bgr is None:
                 if live:
-                    raise SourceError(f"{describe_source(src)} {src!r} stopped delivering frames")
+                    raise SourceError(
+                        f"{describe_source(src)} {redact_source(src)!r} stopped delivering frames"
+                    )
                 if index == 0:
                     raise SourceError(f"video file {src!r} has no readable frame")
                 return

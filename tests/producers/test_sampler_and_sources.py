@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from producers.sampler import Sampler
-from producers.sources import SourceError, SourceFrame, check_source, describe_source, read_frames
+from producers.sources import (
+    SourceError,
+    SourceFrame,
+    check_source,
+    describe_source,
+    read_frames,
+    redact_source,
+)
 
 ANCHOR = 1_780_000_000_000
 
@@ -70,3 +77,9 @@ def test_sources_are_recognised_and_missing_ones_named(tmp_path: Path) -> None:
     broken.write_bytes(b"not a video")
     with pytest.raises(SourceError):
         list(read_frames(str(broken)))
+
+
+def test_stream_credentials_never_reach_a_log_line() -> None:
+    assert redact_source("rtsp://admin:s3cret@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
+    assert redact_source("rtsp://10.0.0.5/live") == "rtsp://10.0.0.5/live"
+    assert redact_source("/videos/a:b@c.mp4") == "/videos/a:b@c.mp4"

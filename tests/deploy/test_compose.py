@@ -1,0 +1,359 @@
+"""The production stack: compose.yaml, the Dockerfile and the files in deploy/.
+
+compose.yaml is checked the way `docker compose config` would check it (interpolation, then the
+Compose Specification schema), then for what matters to a school: secrets only from the
+environment, health checks and restart policies, a GPU per consumer, a frames topic that forgets
+after one hour, and commands that our real argument parser accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from sqlalchemy.engine import make_url
+
+from classpulse.cli import build_parser
+from classpulse.settings import DEFAULT_TOPIC, Settings
+from classpulse.wire import DEFAULT_MAX_BYTES
+from producers.cli import cameras_from_args
+from producers.config import load_cameras
+from tests.deploy.compose_file import (
+    CAMERAS_EXAMPLE,
+    COMPOSE_FILE,
+    DEPLOY_DOC,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    REPO_ROOT,
+    InterpolationError,
+    command_list,
+    compose_schema,
+    dockerfile_instructions,
+    env_example_names,
+    interpolate,
+    raw_compose,
+    variables,
+)
+
+# what an operator's .env holds (test values, not anyone's password)
+ENV = {"POSTGRES_PASSWORD": "pgsecret4test", "DASHBOARD_PASSWORD": "dashsecret4test"}
+SECRETS = ("POSTGRES_PASSWORD", "DASHBOARD_PASSWORD")
+ONE_SHOT = {"kafka-init", "migrate"}
+APP_SERVICES = {"migrate", "producer", "consumer", "dashboard"}
+CAMERAS_IN_CONTAINER = "/etc/classpulse/cameras.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return interpolate(raw_compose(), ENV)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _schema_errors(document: dict[str, Any]) -> list[str]:
+    validator = Draft202012Validator(compose_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+
+
+def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
+    assert _schema_errors(compose) == []
+    # the schema is strict enough to catch a misspelt key (so the check above means something)
+    broken = copy.deepcopy(compose)
+    broken["services"]["consumer"]["depend_on"] = broken["services"]["consumer"].pop("depends_on")
+    assert any("depend_on" in error for error in _schema_errors(broken))
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize("value", [None, ""])
+def test_compose_refuses_to_start_without_a_secret(secret: str, value: str | None) -> None:
+    env = {k: v for k, v in ENV.items() if k != secret}
+    if value is not None:
+        env[secret] = value
+    with pytest.raises(InterpolationError, match=secret):
+        interpolate(raw_compose(), env)
+
+
+def test_the_stack_has_kafka_kraft_postgres_and_the_four_parts(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert set(services) == {"kafka", "kafka-init", "postgres", *APP_SERVICES}
+    for name in ("kafka", "kafka-init"):
+        assert re.fullmatch(r"apache/kafka:\d+\.\d+\.\d+", services[name]["image"])
+    assert re.fullmatch(r"postgres:\d+", services["postgres"]["image"])
+    kafka_env = services["kafka"]["environment"]
+    assert set(kafka_env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in key for key in kafka_env)
+    assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert images == {"classpulse:latest"}
+    assert all(services[name]["build"]["dockerfile"] == "Dockerfile" for name in APP_SERVICES)
+
+
+def test_every_service_is_health_checked_or_one_shot_and_restarts(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    waited_on = {
+        target
+        for svc in services.values()
+        for target, dep in svc.get("depends_on", {}).items()
+        if dep["condition"] == "service_completed_successfully"
+    }
+    for name, svc in services.items():
+        if name in ONE_SHOT:
+            assert svc["restart"] == "no", name
+            assert name in waited_on, f"nothing waits for one-shot {name}"
+        else:
+            assert svc["restart"] == "unless-stopped", name
+            test = svc["healthcheck"]["test"]
+            assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
+
+
+def test_depends_on_waits_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        for target, dep in svc.get("depends_on", {}).items():
+            assert target in services, f"{name} depends on unknown {target}"
+            if dep["condition"] == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} -> {target}"
+            else:
+                assert dep["condition"] == "service_completed_successfully", f"{name} -> {target}"
+                assert target in ONE_SHOT, f"{name} -> {target}"
+    consumer_deps = services["consumer"]["depends_on"]
+    assert consumer_deps["migrate"]["condition"] == "service_completed_successfully"
+    assert consumer_deps["kafka-init"]["condition"] == "service_completed_successfully"
+    assert services["producer"]["depends_on"]["kafka-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_consumer_reserves_one_gpu_and_can_be_scaled(services: dict[str, dict[str, Any]]) -> None:
+    consumer = services["consumer"]
+    devices = consumer["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    # `--scale consumer=N` needs no fixed container name and no host port
+    assert "container_name" not in consumer
+    assert "ports" not in consumer
+    assert "9100" in consumer["expose"]
+
+
+def test_no_literal_password_anywhere_in_compose_file(services: dict[str, dict[str, Any]]) -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for value in ENV.values():
+        assert value not in text
+    # every credential in a URL is an interpolation of POSTGRES_PASSWORD
+    credentials = re.findall(r"://[^/\s:@]+:(\$\{[^}]*\}|[^@\s]+)@", text)
+    assert credentials
+    assert all(c.startswith("${POSTGRES_PASSWORD:?") for c in credentials), credentials
+    for match in re.finditer(r"^\s*([A-Z_]*PASSWORD[A-Z_]*):\s*(.*)$", text, re.M):
+        assert match[2].startswith(f"${{{match[1]}:?"), match.group(0)
+    # ... and the values really come from the environment
+    db_url = make_url(services["consumer"]["environment"]["DATABASE_URL"])
+    assert db_url.password == ENV["POSTGRES_PASSWORD"]
+    assert services["dashboard"]["environment"]["DASHBOARD_PASSWORD"] == ENV["DASHBOARD_PASSWORD"]
+
+
+def test_env_example_names_every_variable_and_holds_no_password() -> None:
+    used = variables(COMPOSE_FILE.read_text(encoding="utf-8"))
+    documented = env_example_names()
+    assert set(used) <= set(documented), sorted(set(used) - set(documented))
+    required = {name for name, op in used.items() if op and op.endswith("?")}
+    assert required == set(SECRETS)
+    for name in required:
+        assert documented[name] == "", f"{name} must be left empty in .env.example"
+    assert all(value in (None, "") for value in documented.values())
+
+
+def test_frames_topic_is_created_with_one_hour_retention(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    init = services["kafka-init"]
+    script = " ".join(init["entrypoint"] + command_list(init["command"])).replace("\\\n", " ")
+    create = next(line for line in script.split("\n") if "--create" in line)
+    assert "/opt/kafka/bin/kafka-topics.sh" in create
+    assert "--if-not-exists" in create
+    assert f"--topic {DEFAULT_TOPIC}" in create
+    assert "--config retention.ms=3600000" in create
+    assert int(re.search(r"--partitions (\d+)", create)[1]) >= 12
+    assert init["image"] == services["kafka"]["image"]
+    kafka_env = services["kafka"]["environment"]
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert kafka_env["KAFKA_LOG_RETENTION_MS"] == 3_600_000
+    for name in APP_SERVICES - {"migrate"}:
+        assert services[name]["environment"].get("KAFKA_TOPIC", DEFAULT_TOPIC) == DEFAULT_TOPIC
+
+
+def test_partitions_follow_frames_partitions_from_env() -> None:
+    services = interpolate(raw_compose(), {**ENV, "FRAMES_PARTITIONS": "24"})["services"]
+    assert "--partitions 24 " in " ".join(command_list(services["kafka-init"]["command"]))
+
+
+def test_kafka_accepts_a_full_size_frame(services: dict[str, dict[str, Any]]) -> None:
+    headroom = 1024  # headers (camera, classroom, captured_at, seq, v) and the batch header
+    assert services["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"] >= (
+        DEFAULT_MAX_BYTES + headroom
+    )
+    script = " ".join(command_list(services["kafka-init"]["command"]))
+    topic_limit = int(re.search(r"max\.message\.bytes=(\d+)", script)[1])
+    assert topic_limit >= DEFAULT_MAX_BYTES + headroom
+
+
+def test_every_classpulse_command_parses_with_the_real_parser(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    parsed = {}
+    for name, svc in services.items():
+        command = command_list(svc.get("command", []))
+        if command[:1] == ["classpulse"]:
+            parsed[name] = build_parser().parse_args(command[1:])
+            assert callable(parsed[name].handler), name
+    assert set(parsed) == APP_SERVICES
+    assert (parsed["migrate"].command, parsed["migrate"].db_action) == ("db", "upgrade")
+    consumer = parsed["consumer"]
+    assert (consumer.metrics_port, consumer.device, consumer.no_migrate) == (9100, "cuda", True)
+    dashboard = parsed["dashboard"]
+    assert (dashboard.host, dashboard.port) == ("0.0.0.0", 8501)
+    assert services["dashboard"]["ports"] == ["8501:8501"]
+    assert parsed["producer"].config == CAMERAS_IN_CONTAINER
+    mount = services["producer"]["volumes"][0]
+    assert (mount["target"], mount["read_only"]) == (CAMERAS_IN_CONTAINER, True)
+    assert mount["source"] == "./deploy/cameras.yaml"
+
+
+def test_each_app_service_environment_gives_valid_settings(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in APP_SERVICES:
+        environ = {k: str(v) for k, v in services[name]["environment"].items()}
+        settings = Settings.load(environ=environ)
+        if name != "migrate":
+            assert settings.kafka_topic == DEFAULT_TOPIC
+        if name != "producer":
+            url = make_url(settings.database_url)
+            assert (url.drivername, url.host, url.port, url.database, url.username) == (
+                "postgresql+psycopg", "postgres", 5432, "classpulse", "classpulse"
+            )
+    consumer = Settings.load(environ={k: str(v) for k, v in
+                                      services["consumer"]["environment"].items()})
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"INTERNAL://{consumer.kafka_bootstrap_servers}" in advertised.split(",")
+    dashboard = Settings.load(environ={k: str(v) for k, v in
+                                       services["dashboard"]["environment"].items()})
+    assert dashboard.dashboard_password == ENV["DASHBOARD_PASSWORD"]
+
+
+def test_cameras_example_loads_as_the_producer_service_would(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    cameras = load_cameras(CAMERAS_EXAMPLE)
+    assert [c.id for c in cameras] == ["room-101-front", "room-101-back", "room-204"]
+    assert [c.classroom for c in cameras] == ["room-101", "room-101", "room-204"]
+    assert all(c.source.startswith("rtsp://") for c in cameras)
+    assert [c.fps for c in cameras] == [2.0, 2.0, 1.0]
+    assert {(c.max_side, c.jpeg_quality) for c in cameras} == {(960, 80)}
+    # the producer's own command, pointed at the example instead of the mounted file
+    command = command_list(services["producer"]["command"])
+    command[command.index(CAMERAS_IN_CONTAINER)] = str(CAMERAS_EXAMPLE)
+    assert cameras_from_args(build_parser().parse_args(command[1:])) == cameras
+
+
+def test_dockerfile_installs_the_package_only_as_a_non_root_user() -> None:
+    instructions = dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
+    copied = []
+    for instruction, arguments in instructions:
+        if instruction in ("COPY", "ADD"):
+            words = [w for w in arguments.split() if not w.startswith("--")]
+            if "--from=" not in arguments:
+                copied += words[:-1]
+    for source in copied:
+        assert source not in (".", "./"), "COPY of the whole context"
+        assert not re.match(r"(\./)?(tests|data|shared|\.\.|runs|artifacts)\b", source), source
+    packages = {"classpulse", "producers", "consumers", "model", "dashboard"}
+    assert {"pyproject.toml", "README.md"} | packages <= set(copied)
+    runs = [args for instruction, args in instructions if instruction == "RUN"]
+    assert any(re.search(r"pip install \.(\s|$)", args) for args in runs)
+    stages = [i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"]
+    final_stage = instructions[stages[-1]:]
+    users = [args for instruction, args in final_stage if instruction == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    ignored = set(DOCKERIGNORE.read_text(encoding="utf-8").split())
+    assert {"tests", "data", "shared", ".env", ".venv", "runs", "artifacts"} <= ignored
+
+
+def _doc_code() -> list[str]:
+    """Lines of the fenced blocks and inline code spans of docs/deploy.md."""
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    fenced = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    prose = re.sub(r"```[a-z]*\n.*?```", "", text, flags=re.S)
+    code = [*fenced, *re.findall(r"`([^`\n]+)`", prose)]
+    return [line.strip() for chunk in code for line in chunk.replace("\\\n", " ").splitlines()]
+
+
+def test_deploy_doc_commands_parse_with_the_real_parser() -> None:
+    parser = build_parser()
+    subcommands = set(next(a for a in parser._actions if a.dest == "command").choices)
+    commands = []
+    for line in _doc_code():
+        for match in re.finditer(r"(?<![\w./:-])classpulse\s+([a-z][\w-]*)", line):
+            if match[1] in subcommands:
+                commands.append(line[match.start():].split(" #")[0])
+    assert any(c.startswith("classpulse consume ") for c in commands), commands
+    for command in commands:
+        args = build_parser().parse_args(command_list(command)[1:])
+        assert callable(args.handler), command
+
+
+@pytest.mark.postgres
+def test_deploy_doc_retention_sql_deletes_only_old_minutes(migrated_pg_url: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import create_engine, text
+
+    from classpulse.db.seed import seed_minutes
+    from classpulse.db.writes import add_rejections
+
+    statements = [line for line in _doc_code() if line.startswith("DELETE FROM")]
+    assert {s.split()[2] for s in statements} == {"emotion_minutes", "rejected_frames"}
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    old, recent = now - timedelta(days=400), now - timedelta(days=10)
+    engine = create_engine(migrated_pg_url)
+    try:
+        with engine.begin() as conn:
+            seed_minutes(conn, classrooms=("7A",), cameras_per_classroom=2, start=old, minutes=30)
+            seed_minutes(conn, classrooms=("7A",), cameras_per_classroom=2, start=recent,
+                         minutes=20)
+            add_rejections(conn, [(old, "7A-cam1", "not_jpeg", 3),
+                                  (recent, "7A-cam1", "not_jpeg", 2)])
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+        with engine.connect() as conn:
+            minutes = conn.execute(text(
+                "SELECT count(*), min(minute_start) FROM emotion_minutes")).one()
+            rejected = conn.execute(text("SELECT sum(count) FROM rejected_frames")).scalar_one()
+    finally:
+        engine.dispose()
+    assert minutes[0] == 20 * 2
+    assert minutes[1] == recent
+    assert rejected == 2
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker command here")
+def test_docker_compose_config_accepts_the_file_when_available() -> None:
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
+                             timeout=30, check=False)
+    if version.returncode != 0:
+        pytest.skip("docker is here without the compose plugin; the schema test covers it")
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=REPO_ROOT,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", **ENV},
+    )
+    assert result.returncode == 0, result.stderr
