@@ -24,7 +24,7 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 ENV_EXAMPLE = REPO_ROOT / "deploy" / ".env.example"
 CAMERAS_EXAMPLE = REPO_ROOT / "deploy" / "cameras.example.yaml"
-DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
+DEPLOY_DOC = REPO_ROOT / "README.md"  # the "Deploying in a school" section
 
 _DOLLAR = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[_A-Za-z][_A-Za-z0-9]*))"
