@@ -1,0 +1,213 @@
+"""The teacher dashboard page: widgets -> query -> transform -> chart.
+
+Run by ``classpulse dashboard`` as ``streamlit run dashboard/app.py -- [--database-url URL]
+[--min-faces-shown N]``; settings come from those arguments, then the environment, through
+``classpulse.settings`` (see :mod:`dashboard.launch`). Live mode redraws only its own fragment every
+few seconds; a date range is drawn once, with its history.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import date, datetime, time, timedelta, timezone
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from classpulse.cli import configure_logging
+from classpulse.db.engine import redact_url
+from classpulse.errors import UsageError
+from classpulse.settings import Settings, SettingsError
+from dashboard import auth, charts, queries, text, transform
+from dashboard.launch import settings_from_app_args
+from dashboard.periods import HISTORY_BUCKET, Period, live_period, range_period
+from dashboard.widgets import Selection, sidebar
+
+log = logging.getLogger(__name__)
+
+LIVE_REFRESH = timedelta(seconds=5)
+
+
+def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.error("dashboard query failed url=%s error=%s", redact_url(settings.database_url), reason)
+    st.error(text.database_error(redact_url(settings.database_url), reason))
+
+
+def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period) -> None:
+    """Emotion mix, engagement with its band, faces in view; the note on hidden minutes."""
+    if hidden:
+        st.caption(text.hidden_note(hidden, settings.min_faces_shown))
+    axis = charts.TimeAxis.for_period(period.end - period.start, period.bucket_seconds)
+    st.altair_chart(charts.emotion_mix_chart(frame, axis), width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.altair_chart(charts.engagement_chart(frame, axis), width="stretch")
+        st.caption(text.engagement_sentence(settings.engagement_weights))
+    with right:
+        st.altair_chart(charts.faces_chart(frame, axis), width="stretch")
+
+
+def offer_csv(frame: pd.DataFrame, sel: Selection, period: Period) -> None:
+    start = period.start.astimezone(period.tz)
+    room = re.sub(r"[^A-Za-z0-9_.-]+", "_", sel.classroom_id)
+    name = f"classpulse_{room}_{start:%Y%m%d-%H%M}.csv"
+    st.download_button(
+        "Download the shown data (CSV)", transform.csv_bytes(frame), file_name=name,
+        mime="text/csv", on_click="ignore", key="csv",
+    )
+
+
+def show_freshness(
+    settings: Settings, sel: Selection, now: datetime, period: Period, quiet: bool = False
+) -> datetime | None:
+    """How old the newest write is; a warning when the consumer seems to have stopped.
+
+    Returns the newest minute with data (local), or None when the classroom has none at all.
+    ``quiet`` says nothing unless something is wrong (a date range that reaches the present).
+    """
+    newest, written = queries.last_write(settings.database_url, sel.classroom_id, sel.camera_id)
+    if newest is None or written is None:
+        st.info(text.no_data(sel.label, period.describe(), None))
+        return None
+    age = now - written
+    local = written.astimezone(period.tz)
+    if age > text.STALE_AFTER:
+        st.warning(text.stale(local, age))
+    elif not quiet:
+        st.caption(text.fresh(local, age))
+    return newest.astimezone(period.tz)
+
+
+def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) -> None:
+    summary = transform.right_now(buckets, period.tz)
+    if summary is None:
+        return
+    if summary.hidden:
+        st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
+        return
+    cols = st.columns(4)
+    cols[0].metric("Main emotion now", f"{summary.emotion} · {summary.emotion_share:.0%}",
+                   help="the expression most faces showed, and its share of the faces")
+    cols[1].metric("Engagement now", f"{summary.engagement:.2f}")
+    cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}")
+    cols[3].metric("Minute", f"{summary.minute:%H:%M}",
+                   help="start of the newest minute with data; it may still be filling up")
+
+
+@st.fragment(run_every=LIVE_REFRESH)
+def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
+    """The live window; Streamlit reruns only this function every LIVE_REFRESH."""
+    try:
+        now = datetime.now(timezone.utc)
+        period = live_period(now, minutes, sel.tz)
+        st.caption(f"Live: {period.describe()}, refreshed every "
+                   f"{int(LIVE_REFRESH.total_seconds())} s.")
+        newest = show_freshness(settings, sel, now, period)
+        if newest is None:
+            return
+        buckets = queries.live_buckets(settings.database_url, sel.classroom_id, sel.camera_id,
+                                       period.start, period.end, settings.min_faces_shown)
+        show_right_now(buckets, settings, period)
+        frame = transform.series(buckets, sel.tz)
+        hidden = transform.hidden_minutes(buckets)
+        if frame.empty:
+            if hidden:
+                st.warning(text.all_hidden(hidden, settings.min_faces_shown))
+            else:
+                st.info(text.no_data(sel.label, period.describe(), newest))
+            return
+        show_trends(frame, hidden, settings, period)
+        offer_csv(frame, sel, period)
+    except SQLAlchemyError as exc:
+        _db_error(settings, exc)
+
+
+def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> None:
+    """Per-day table and hour-of-week heatmap, from 15-minute buckets cut in local time."""
+    st.subheader("History")
+    days = transform.daily_summary(buckets, period.tz)
+    st.dataframe(
+        days, hide_index=True, width="stretch", key="days",
+        column_config={
+            "day": st.column_config.DateColumn("Day", format="ddd D MMM YYYY"),
+            "minutes": st.column_config.NumberColumn("Minutes shown"),
+            "hidden_minutes": st.column_config.NumberColumn(
+                "Minutes hidden", help=f"fewer than {settings.min_faces_shown} faces in view"),
+            "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
+            "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
+            "main_emotion": st.column_config.TextColumn("Main emotion"),
+            "main_share": st.column_config.NumberColumn("Its share", format="percent"),
+        },
+    )
+    cells = transform.hour_of_week(buckets, period.tz)
+    if not cells.empty:
+        st.altair_chart(charts.hour_of_week_chart(cells), width="stretch")
+
+
+def range_section(settings: Settings, sel: Selection, first: date, last: date,
+                  from_time: time, to_time: time) -> None:
+    period = range_period(first, from_time, last, to_time, sel.tz)
+    st.caption(f"{period.describe()}; each point covers {period.resolution_label()}.")
+    now = datetime.now(timezone.utc)
+    if period.end > now - text.STALE_AFTER:
+        newest = show_freshness(settings, sel, now, period, quiet=True)
+        if newest is None:
+            return
+    fetched = queries.range_buckets(settings.database_url, sel.classroom_id, sel.camera_id,
+                                    period.start, period.end, period.fetch_bucket_seconds,
+                                    settings.min_faces_shown)
+    buckets = transform.regroup(fetched, period.bucket_seconds)
+    frame = transform.series(buckets, sel.tz)
+    hidden = transform.hidden_minutes(buckets)
+    if frame.empty:
+        if hidden:
+            st.warning(text.all_hidden(hidden, settings.min_faces_shown))
+        else:
+            last, _ = queries.last_write(settings.database_url, sel.classroom_id, sel.camera_id)
+            local = last.astimezone(sel.tz) if last is not None else None
+            st.info(text.no_data(sel.label, period.describe(), local))
+        return
+    show_trends(frame, hidden, settings, period)
+    offer_csv(frame, sel, period)
+    show_history(settings, period, transform.regroup(fetched, HISTORY_BUCKET))
+
+
+def page(settings: Settings) -> None:
+    rooms = queries.classrooms(settings.database_url)
+    if rooms.empty:
+        st.title("ClassPulse")
+        st.info(text.no_classrooms())
+        return
+    sel = sidebar(settings, rooms)
+    st.title(sel.label)
+    if sel.live_minutes is not None:
+        live_section(settings, sel, sel.live_minutes)
+    else:
+        range_section(settings, sel, *sel.range_bounds)
+
+
+def main() -> None:
+    st.set_page_config(page_title="ClassPulse", page_icon=":bar_chart:", layout="wide")
+    try:
+        settings = settings_from_app_args(sys.argv[1:])
+    except (SettingsError, UsageError) as exc:
+        st.error(f"Configuration error: {exc}")
+        return
+    configure_logging(settings.log_level)  # once per process; later calls change nothing
+    if not auth.allowed(settings.dashboard_password):
+        return
+    try:
+        page(settings)
+    except UsageError as exc:
+        st.error(str(exc))
+    except SQLAlchemyError as exc:
+        _db_error(settings, exc)
+    st.divider()
+    st.markdown(text.explanation(settings.min_faces_shown))
+
+
+main()

@@ -1,0 +1,262 @@
+"""``classpulse bench dashboard``: the page's queries on a year of minutes for many classrooms.
+
+Seeds SYNTHETIC rows (``classpulse.db.seed``; by default 50 classrooms x 2 cameras x one year of
+school hours) into DATABASE_URL, then times every query a page view runs, uncached (what a viewer
+waits for when the short query cache has expired), on classrooms picked at random. Prints a
+Markdown table for docs/benchmarks.md. Not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from classpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+LIVE_MINUTES = 60
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "dashboard",
+        help="time the dashboard's queries on a year of synthetic minutes (seeds DATABASE_URL)",
+        description="Seed SYNTHETIC minute rows into DATABASE_URL (an empty database, or one this "
+        "benchmark seeded before with the same sizes) and time the dashboard's page queries.",
+    )
+    parser.add_argument("--classrooms", type=int, default=50, help="classrooms (default 50)")
+    parser.add_argument("--cameras", type=int, default=2, help="cameras per classroom (default 2)")
+    parser.add_argument("--days", type=int, default=365, help="days of data (default 365)")
+    parser.add_argument("--school-hours", default="8-15",
+                        help="UTC hours with data, Monday to Friday, as FROM-TO (default 8-15); "
+                        "'all' for every minute")
+    parser.add_argument("--repeat", type=int, default=20,
+                        help="page views timed per page kind, each on a random classroom")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
+    parser.set_defaults(handler=run_bench)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    classrooms: int
+    cameras: int
+    days: int
+    school_hours: tuple[int, int] | None
+
+    def classroom_ids(self) -> list[str]:
+        return [f"bench-{i:03d}" for i in range(self.classrooms)]
+
+
+def _parse_hours(text: str) -> tuple[int, int] | None:
+    from classpulse.errors import UsageError
+
+    if text == "all":
+        return None
+    lo, sep, hi = text.partition("-")
+    if not sep or not lo.isdigit() or not hi.isdigit() or not 0 <= int(lo) < int(hi) <= 24:
+        raise UsageError(f"--school-hours {text!r} must be FROM-TO with 0 <= FROM < TO <= 24, "
+                         "e.g. 8-15, or 'all'")
+    return int(lo), int(hi)
+
+
+def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
+    """Seed the rows unless they are there already; the number of rows in ``emotion_minutes``."""
+    from sqlalchemy import text
+
+    from classpulse.db.engine import make_engine
+    from classpulse.db.migrate import upgrade
+    from classpulse.db.seed import seed_minutes
+    from classpulse.errors import UsageError
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            existing = conn.execute(text("SELECT COUNT(*) FROM emotion_minutes")).scalar_one()
+            rooms = conn.execute(text("SELECT COUNT(*) FROM classrooms")).scalar_one()
+        if existing:
+            if rooms != sizes.classrooms:
+                raise UsageError(f"the database already holds {existing} minute rows of {rooms} "
+                                 f"classrooms, not {sizes.classrooms}; use an empty database")
+            log.info("reusing seeded rows rows=%d", existing)
+            return int(existing)
+        start = end - timedelta(days=sizes.days)
+        total = 0
+        for room in sizes.classroom_ids():  # one transaction per classroom
+            with engine.begin() as conn:
+                total += seed_minutes(conn, [room], sizes.cameras, start, sizes.days * 1440,
+                                      random_seed, sizes.school_hours, progress=True)
+        write_order(engine)
+        return total
+    finally:
+        engine.dispose()
+
+
+def write_order(engine: Engine) -> None:
+    """Store the rows in the order consumers write them: minute by minute, all cameras mixed.
+
+    Seeding one classroom after the other would leave each classroom's year in neighbouring disk
+    pages, which flatters every range query; live consumers interleave all classrooms per minute,
+    so a classroom's year is spread over the whole table. Then refresh the planner's statistics.
+    """
+    from sqlalchemy import text
+
+    log.info("rewriting emotion_minutes in write order (minute, camera)")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TEMPORARY TABLE bench_rows AS SELECT * FROM emotion_minutes"))
+        empty = "TRUNCATE" if engine.dialect.name == "postgresql" else "DELETE FROM"
+        conn.execute(text(f"{empty} emotion_minutes"))
+        conn.execute(text("INSERT INTO emotion_minutes SELECT * FROM bench_rows "
+                          "ORDER BY minute_start, camera_id"))
+        conn.execute(text("DROP TABLE bench_rows"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE emotion_minutes" if engine.dialect.name == "postgresql"
+                          else "VACUUM"))
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One kind of page view and the queries app.py runs for it, as callables of a classroom."""
+
+    name: str
+    queries: tuple[tuple[str, Callable[[str], int]], ...]
+
+
+def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], None]]:
+    """The page kinds to time (the SQL app.py runs, then its pandas work), and an engine release.
+
+    Range pages are timed from the widget values on: one bucket query at the period's fetch
+    resolution, then regrouping, the series, the day table and the heatmap in pandas.
+    """
+    from zoneinfo import ZoneInfo
+
+    from classpulse.db.engine import make_engine
+    from dashboard import sql, transform
+    from dashboard.periods import HISTORY_BUCKET, Period, bucket_for
+
+    engine = make_engine(url)
+    zone = ZoneInfo("Europe/Berlin")
+    newest: dict[str, datetime] = {}
+    fetched: dict[str, object] = {}
+
+    def last_write(room: str) -> int:
+        minute, _ = sql.fetch_last_write(engine, room, None)
+        assert minute is not None, f"classroom {room} has no rows"
+        newest[room] = minute
+        return 1
+
+    def buckets(span: timedelta, bucket: int) -> Callable[[str], int]:
+        def run(room: str) -> int:
+            end = newest[room] + timedelta(minutes=1)
+            period = Period(end - span, end, zone, bucket)
+            frame = sql.fetch_buckets(engine, room, None, period.start, period.end,
+                                      period.fetch_bucket_seconds, min_faces)
+            fetched["frame"], fetched["bucket"] = frame, bucket
+            return len(frame)
+        return run
+
+    def pandas_work(room: str) -> int:
+        frame, bucket = fetched["frame"], int(fetched["bucket"])  # type: ignore[call-overload]
+        series = transform.series(transform.regroup(frame, bucket), zone)
+        history = transform.regroup(frame, HISTORY_BUCKET)
+        days = transform.daily_summary(history, zone)
+        cells = transform.hour_of_week(history, zone)
+        return len(series) + len(days) + len(cells)
+
+    common = (("classrooms", lambda room: len(sql.fetch_classrooms(engine))),
+              ("cameras", lambda room: len(sql.fetch_cameras(engine, room))),
+              ("last write", last_write))
+    live = buckets(timedelta(minutes=LIVE_MINUTES), 60)
+    views = [PageView("live, last 60 minutes", (*common, ("minute buckets", live)))]
+    for label, days in (("one day", 1), ("one week", 7), ("one month", 30), ("one year", 365)):
+        span = timedelta(days=days)
+        fetch = min(bucket_for(span), HISTORY_BUCKET)
+        views.append(PageView(f"range, {label}", (
+            *common, (f"{fetch // 60}-minute buckets", buckets(span, bucket_for(span))),
+            ("pandas: series, days, heatmap", pandas_work),
+        )))
+    return views, engine.dispose
+
+
+def _ms(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def time_views(views: list[PageView], rooms: list[str], repeat: int,
+               rng: random.Random) -> list[tuple[str, str, int, float, float]]:
+    """(page, query, rows, median ms, p95 ms) per query, plus one 'whole page' row per page."""
+    out = []
+    for view in views:
+        per_query: dict[str, list[float]] = {name: [] for name, _ in view.queries}
+        rows: dict[str, int] = {}
+        totals = []
+        for _ in range(repeat):
+            room = rng.choice(rooms)
+            page_started = time.perf_counter()
+            for name, query in view.queries:
+                started = time.perf_counter()
+                rows[name] = query(room)
+                per_query[name].append(time.perf_counter() - started)
+            totals.append(time.perf_counter() - page_started)
+        for name, seconds in per_query.items():
+            out.append((view.name, name, rows[name], *_ms(seconds)))
+        out.append((view.name, "**whole page**", sum(rows.values()), *_ms(totals)))
+    return out
+
+
+def _server(url: str) -> str:
+    from sqlalchemy import text
+
+    from classpulse.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                return str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
+            return str(conn.execute(text("SELECT sqlite_version()")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+
+    sizes = Sizes(args.classrooms, args.cameras, args.days, _parse_hours(args.school_hours))
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    started = time.perf_counter()
+    rows = seed(settings.database_url, sizes, end, args.seed)
+    log.info("seeded rows=%d seconds=%.0f", rows, time.perf_counter() - started)
+    views, release = page_views(settings.database_url, settings.min_faces_shown)
+    try:
+        results = time_views(views, sizes.classroom_ids(), args.repeat, random.Random(args.seed))
+    finally:
+        release()
+    dialect = make_url(settings.database_url).get_backend_name()
+    hours = "every minute" if sizes.school_hours is None else (
+        f"school hours {sizes.school_hours[0]}-{sizes.school_hours[1]} UTC, Monday to Friday")
+    print(f"{dialect} {_server(settings.database_url)}, {rows:,} rows in emotion_minutes "
+          f"({sizes.classrooms} classrooms x {sizes.cameras} cameras x {sizes.days} days, "
+          f"{hours}); {os.cpu_count()} CPUs, {platform.python_implementation()} "
+          f"{platform.python_version()}; {args.repeat} page views per kind, uncached, random "
+          "classrooms\n")
+    print("| page | query | rows | median ms | p95 ms |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for page, query, count, median, p95 in results:
+        print(f"| {page} | {query} | {count} | {median:.1f} | {p95:.1f} |")
+    return 0

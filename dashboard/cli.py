@@ -1,0 +1,75 @@
+"""``classpulse dashboard``: the Streamlit teacher dashboard, in a child process.
+
+Only argparse here; Streamlit and SQLAlchemy are imported by the handler. Before starting Streamlit
+the handler checks what a user can fix (port taken, database unreachable or not migrated), so those
+fail in one line at once instead of as a page error later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from classpulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8501
+DEFAULT_HOST = "127.0.0.1"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "dashboard",
+        help="the Streamlit teacher dashboard (class emotion and engagement trends)",
+        description="Serve the teacher dashboard with Streamlit. It reads DATABASE_URL (or "
+        "--database-url); set DASHBOARD_PASSWORD to ask visitors for a password (it is passed to "
+        "the page through the environment, never on a command line).",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port to serve on (default {DEFAULT_PORT})")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
+    parser.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
+                        help="do not open a browser window (default: headless)")
+    parser.add_argument("--min-faces-shown", dest="min_faces_shown", type=int, default=None,
+                        help="hide minutes with fewer faces in view than this (MIN_FACES_SHOWN, "
+                        "default 3)")
+    parser.set_defaults(handler=run_dashboard)
+
+
+def check_database(url: str) -> None:
+    """Fail with the fix when the database cannot be reached or was never migrated."""
+    from classpulse.db.engine import redact_url
+    from classpulse.db.migrate import current, head_revision
+    from classpulse.errors import UsageError
+
+    revision = current(url)  # UsageError naming the URL when unreachable
+    if revision is None:
+        raise UsageError(
+            f"database {redact_url(url)} has no ClassPulse tables; create them with "
+            "`classpulse db upgrade` (same DATABASE_URL / --database-url)"
+        )
+    if revision != head_revision():
+        log.warning("database revision=%s is not the newest=%s; run `classpulse db upgrade`",
+                    revision, head_revision())
+
+
+def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from classpulse.lifecycle import StopFlag
+    from dashboard import launch
+
+    launch.check_port_free(args.host, args.port)
+    check_database(settings.database_url)
+    # only what came as flags: the child inherits the environment for everything else
+    overrides = {name: getattr(args, name, None) for name in launch.APP_FLAGS}
+    command = launch.streamlit_command(args.host, args.port, args.headless, overrides)
+    print(f"ClassPulse dashboard on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    with StopFlag() as stop:
+        child = launch.start(command)
+        try:
+            while child.poll() is None and not stop.wait(0.5):
+                pass
+        finally:
+            status = launch.stop(child)
+    return 0 if stop.is_set() else status

@@ -1,0 +1,108 @@
+"""Both ends of ``classpulse dashboard``: the Streamlit child's command line, and its parsing.
+
+Streamlit runs the page in a child process (``streamlit run dashboard/app.py -- ARGS``). The parent
+passes the settings the user gave as flags (database URL, MIN_FACES_SHOWN, log level) as ARGS; the
+child inherits the environment, so values that came from environment variables (DATABASE_URL,
+DASHBOARD_PASSWORD, ...) reach it the same way they reached the parent, and ``Settings.load`` in the
+child resolves exactly what the parent did. The password is never put on a command line, where any
+local user could read it in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from classpulse.errors import UsageError
+from classpulse.processes import start_child, stop_child
+from classpulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_PATH = Path(__file__).resolve().with_name("app.py")
+# settings the page needs that a flag may have set, and the app flag carrying each
+APP_FLAGS: Mapping[str, str] = {
+    "database_url": "--database-url",
+    "min_faces_shown": "--min-faces-shown",
+    "log_level": "--log-level",
+}
+STOP_TIMEOUT_S = 10.0
+
+
+def app_args(overrides: Mapping[str, object]) -> list[str]:
+    """The page's arguments for the settings in ``overrides`` that are set (None: not given)."""
+    unknown = sorted(set(overrides) - set(APP_FLAGS))
+    if unknown:
+        raise ValueError(
+            f"the dashboard page takes no setting {unknown}; it takes {list(APP_FLAGS)}"
+        )
+    args: list[str] = []
+    for name, flag in APP_FLAGS.items():
+        value = overrides.get(name)
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False, exit_on_error=False)
+    parser.add_argument("--database-url", dest="database_url")
+    parser.add_argument("--min-faces-shown", dest="min_faces_shown", type=int)
+    parser.add_argument("--log-level", dest="log_level", type=str.upper)
+    return parser
+
+
+def settings_from_app_args(argv: Sequence[str]) -> Settings:
+    """The page's Settings: its arguments over the environment over the defaults."""
+    try:
+        args, unknown = _app_parser().parse_known_args(list(argv))
+    except argparse.ArgumentError as exc:
+        raise UsageError(f"dashboard page arguments {list(argv)}: {exc}") from None
+    if unknown:
+        raise UsageError(f"dashboard page arguments {unknown} are not understood; "
+                         f"it takes {', '.join(APP_FLAGS.values())}")
+    return Settings.load(vars(args))
+
+
+def streamlit_command(
+    host: str, port: int, headless: bool, overrides: Mapping[str, object]
+) -> list[str]:
+    """``python -m streamlit run dashboard/app.py`` with server options and the page's arguments."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true" if headless else "false",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
+        "--", *app_args(overrides),
+    ]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with the fix when another program already listens on ``host:port``."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); another program (a running "
+                "dashboard?) uses it: stop it or pass another --port"
+            ) from None
+
+
+def start(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start the Streamlit child; its output goes straight to our stdout and stderr."""
+    return start_child("dashboard", command)
+
+
+def stop(child: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """Ask the child to stop (SIGTERM), kill it if it has not within ``timeout_s``; its status."""
+    return stop_child(child, "dashboard", timeout_s)

@@ -1,0 +1,117 @@
+"""The period a page shows: UTC bounds for the queries, the classroom's zone, the chart resolution.
+
+Teachers think in the classroom's wall clock; the database stores UTC minutes. A ``Period`` is the
+one place where the two meet, so every query gets UTC instants and every chart gets local times.
+Long periods are drawn at a coarser resolution (buckets of several minutes) so a browser never has
+to draw a year of minutes; the buckets are whole multiples of 15 minutes, so they never straddle a
+local hour in any real time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from classpulse.errors import UsageError
+
+MINUTE = 60
+# (longest period, bucket seconds): a day of minutes, a week of 5-minute buckets, ...
+RESOLUTIONS: tuple[tuple[timedelta, int], ...] = (
+    (timedelta(hours=12), MINUTE),
+    (timedelta(days=3), 5 * MINUTE),
+    (timedelta(days=14), 15 * MINUTE),
+)
+COARSEST_BUCKET = 60 * MINUTE
+# history (day table, hour-of-week heatmap) is cut from 15-minute buckets converted to local time
+HISTORY_BUCKET = 15 * MINUTE
+
+
+@dataclass(frozen=True)
+class Period:
+    """What a page shows: ``[start, end)`` in UTC, the classroom's zone, the bucket size."""
+
+    start: datetime
+    end: datetime
+    tz: ZoneInfo
+    bucket_seconds: int
+    live: bool = False
+
+    def describe(self) -> str:
+        """The period in local time: ``Mon 03 Nov 2025 08:00 – 15:00 (Europe/Paris)``."""
+        start, end = self.start.astimezone(self.tz), self.end.astimezone(self.tz)
+        end_fmt = "%H:%M" if start.date() == end.date() else "%a %d %b %Y %H:%M"
+        return f"{start:%a %d %b %Y %H:%M} – {end:{end_fmt}} ({self.tz.key})"
+
+    @property
+    def fetch_bucket_seconds(self) -> int:
+        """The bucket to query: fine enough for the charts and for the 15-minute history.
+
+        Buckets are additive (hidden minutes are dropped before summing), so the page queries once
+        and regroups the rows in pandas instead of asking the database twice.
+        """
+        return min(self.bucket_seconds, HISTORY_BUCKET)
+
+    def resolution_label(self) -> str:
+        """How much time one point of a chart covers, in words."""
+        minutes = self.bucket_seconds // MINUTE
+        return "one minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def classroom_zone(name: str) -> ZoneInfo:
+    """The classroom's IANA zone; a name the system does not know is an operator's error to fix."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"classroom time zone {name!r} is not an IANA zone name; set classrooms.timezone to "
+            "one such as Europe/Berlin or America/New_York"
+        ) from None
+
+
+def bucket_for(span: timedelta) -> int:
+    """Bucket seconds for a period of this length: minutes for a lesson, hours for a year."""
+    for longest, seconds in RESOLUTIONS:
+        if span <= longest:
+            return seconds
+    return COARSEST_BUCKET
+
+
+def floor_minute(moment: datetime) -> datetime:
+    """The start of the UTC minute holding ``moment`` (aware)."""
+    return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:
+    """The last ``minutes`` minutes, including the one now filling up, at minute resolution.
+
+    Bounds are whole minutes, so reruns within one minute ask the same question and the query cache
+    can answer them.
+    """
+    if minutes < 1:
+        raise UsageError(f"live window of {minutes} minutes; choose at least 1")
+    end = floor_minute(now) + timedelta(minutes=1)
+    return Period(end - timedelta(minutes=minutes), end, tz, MINUTE, live=True)
+
+
+def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """A wall-clock date and time in ``tz`` as a UTC instant (the earlier one when DST repeats)."""
+    return datetime.combine(day, clock, tzinfo=tz).astimezone(timezone.utc)
+
+
+def range_period(
+    first_day: date, from_time: time, last_day: date, to_time: time, tz: ZoneInfo
+) -> Period:
+    """From ``first_day from_time`` to ``last_day to_time`` (that minute included), in ``tz``.
+
+    Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it.
+    """
+    start = local_instant(first_day, from_time, tz)
+    last_minute = local_instant(last_day, to_time.replace(second=0, microsecond=0), tz)
+    end = last_minute + timedelta(minutes=1)
+    if end <= start:
+        raise UsageError(
+            f"the period ends ({last_day} {to_time:%H:%M}) before it starts "
+            f"({first_day} {from_time:%H:%M}); pick a later end"
+        )
+    return Period(start, end, tz, bucket_for(end - start))

@@ -1,0 +1,67 @@
+"""The page's data access: one engine per database URL, every query cached with a short TTL.
+
+Many teachers may keep a live page open; the caches make them share one query per question and
+period. Live windows are cut on whole minutes (see :func:`dashboard.periods.live_period`), so the
+same question repeats for a minute and the 5-second TTL bounds how stale a live chart can be.
+The SQL itself lives in :mod:`dashboard.sql`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from classpulse.db.engine import make_engine
+from dashboard import sql
+
+LIVE_TTL_S = 5
+HISTORY_TTL_S = 60
+LIST_TTL_S = 30
+
+
+@st.cache_resource(show_spinner=False)
+def engine(database_url: str) -> Engine:
+    """One pooled engine per database URL for the whole server process."""
+    return make_engine(database_url)
+
+
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def classrooms(database_url: str) -> pd.DataFrame:
+    return sql.fetch_classrooms(engine(database_url))
+
+
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def cameras(database_url: str, classroom_id: str) -> pd.DataFrame:
+    return sql.fetch_cameras(engine(database_url), classroom_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def last_write(
+    database_url: str, classroom_id: str, camera_id: str | None
+) -> tuple[datetime | None, datetime | None]:
+    return sql.fetch_last_write(engine(database_url), classroom_id, camera_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def live_buckets(
+    database_url: str, classroom_id: str, camera_id: str | None,
+    start: datetime, end: datetime, min_faces: int,
+) -> pd.DataFrame:
+    """Minute buckets of a live window."""
+    return sql.fetch_buckets(
+        engine(database_url), classroom_id, camera_id, start, end, 60, min_faces
+    )
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def range_buckets(
+    database_url: str, classroom_id: str, camera_id: str | None,
+    start: datetime, end: datetime, bucket_seconds: int, min_faces: int,
+) -> pd.DataFrame:
+    """Buckets of a chosen date/time range, at ``Period.fetch_bucket_seconds``."""
+    return sql.fetch_buckets(
+        engine(database_url), classroom_id, camera_id, start, end, bucket_seconds, min_faces
+    )

@@ -1,0 +1,167 @@
+"""The dashboard's SQL: plain functions from an engine and parameters to DataFrames.
+
+Every value (classroom, camera, instants, bucket size, MIN_FACES_SHOWN) travels as a bound
+parameter; the only text chosen in Python comes from fixed sets (which view, the dialect's epoch
+expression). These functions do not cache: :mod:`dashboard.queries` wraps them for Streamlit, and
+the benchmark times them bare.
+
+Small groups are hidden in SQL, minute by minute, before anything is summed. ``faces`` in
+``emotion_minutes`` counts face detections over all of a minute's frames (one child in front of a
+2 fps camera gives 120), so it cannot tell a class from a child. What can is a camera's faces per
+frame with faces: at least N on average means some frame held N faces, i.e. N different people.
+A minute is therefore shown only when at least one camera saw ``min_faces`` or more faces per frame
+(its "largest view"); its "faces in view" (the number shown to teachers) is that figure summed over
+the classroom's cameras. A bucket's counts and engagement come only from shown minutes, and the
+minutes left out are counted so the page can say so. Buckets are whole multiples of ``bucket``
+seconds since the epoch, returned as epoch seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, bindparam, text
+from sqlalchemy.types import Integer
+
+from classpulse.db.base import UTCDateTime
+from classpulse.emotions import EMOTIONS
+
+COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
+BUCKET_COLUMNS: tuple[str, ...] = (
+    "bucket_start", "minutes", "hidden_minutes", "faces", "faces_in_view", "engagement_sum",
+    *COUNT_COLUMNS,
+)
+_FLOAT_COLUMNS = ("faces_in_view", "engagement_sum")
+# the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
+_EPOCH = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
+    "sqlite": "CAST(strftime('%s', minute_start) AS INTEGER)",
+}
+# rows written this close before the newest minute count as "the last write"
+_FRESHNESS_LOOKBACK = timedelta(minutes=5)
+
+
+def _epoch_sql(engine: Engine) -> str:
+    try:
+        return _EPOCH[engine.dialect.name]
+    except KeyError:
+        raise NotImplementedError(
+            f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
+        ) from None
+
+
+_VIEW = "CAST(faces AS DOUBLE PRECISION) / NULLIF(frames_with_faces, 0)"
+
+
+def _shown(column: str) -> str:
+    # largest_view is NULL when no camera saw a face: NULL >= n is not true, so the minute is hidden
+    return f"SUM(CASE WHEN largest_view >= :min_faces THEN {column} ELSE 0 END)"
+
+
+def _bucket_sql(engine: Engine, camera: bool) -> str:
+    camera_filter = "AND camera_id = :camera_id" if camera else ""
+    summed = ("faces", "engagement_sum", *COUNT_COLUMNS)
+    per_minute = ",\n    ".join(f"SUM({c}) AS {c}" for c in summed)
+    per_bucket = ",\n  ".join(f"{_shown(c)} AS {c}" for c in (*summed, "faces_in_view"))
+    return f"""
+WITH minutes AS (
+  SELECT minute_start,
+    {per_minute},
+    SUM({_VIEW}) AS faces_in_view,
+    MAX({_VIEW}) AS largest_view
+  FROM emotion_minutes
+  WHERE classroom_id = :classroom_id {camera_filter}
+    AND minute_start >= :start AND minute_start < :end
+  GROUP BY minute_start
+)
+SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
+  {_shown("1")} AS minutes,
+  SUM(CASE WHEN largest_view >= :min_faces THEN 0 ELSE 1 END) AS hidden_minutes,
+  {per_bucket}
+FROM minutes
+GROUP BY 1
+ORDER BY 1"""
+
+
+def fetch_buckets(
+    engine: Engine,
+    classroom_id: str,
+    camera_id: str | None,
+    start: datetime,
+    end: datetime,
+    bucket_seconds: int,
+    min_faces: int,
+) -> pd.DataFrame:
+    """Per bucket: shown minutes, hidden minutes, and sums over the shown minutes only.
+
+    ``camera_id`` None means the whole classroom (its cameras summed per minute, as in the
+    ``class_minutes`` view); a camera id reads that camera's own rows. ``faces_in_view`` is summed
+    over the bucket's shown minutes (divide by ``minutes`` for the mean).
+    """
+    stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
+        bindparam("start", type_=UTCDateTime()),
+        bindparam("end", type_=UTCDateTime()),
+        bindparam("bucket", type_=Integer()),
+        bindparam("min_faces", type_=Integer()),
+    )
+    params: dict[str, object] = {
+        "classroom_id": classroom_id, "start": start, "end": end,
+        "bucket": int(bucket_seconds), "min_faces": int(min_faces),
+    }
+    if camera_id is not None:
+        params["camera_id"] = camera_id
+    with engine.connect() as conn:
+        result = conn.execute(stmt, params)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = frame[list(BUCKET_COLUMNS)]
+    ints = [c for c in BUCKET_COLUMNS if c not in _FLOAT_COLUMNS]
+    frame[ints] = frame[ints].astype("int64")
+    frame[list(_FLOAT_COLUMNS)] = frame[list(_FLOAT_COLUMNS)].astype("float64")
+    return frame
+
+
+def fetch_classrooms(engine: Engine) -> pd.DataFrame:
+    """All classrooms: ``id``, ``name``, ``timezone``, by name."""
+    with engine.connect() as conn:
+        stmt = text("SELECT id, name, timezone FROM classrooms ORDER BY name, id")
+        rows = conn.execute(stmt).all()
+    return pd.DataFrame(rows, columns=["id", "name", "timezone"])
+
+
+def fetch_cameras(engine: Engine, classroom_id: str) -> pd.DataFrame:
+    """The classroom's cameras: ``id``, ``name``, by name."""
+    stmt = text("SELECT id, name FROM cameras WHERE classroom_id = :classroom_id ORDER BY name, id")
+    with engine.connect() as conn:
+        rows = conn.execute(stmt, {"classroom_id": classroom_id}).all()
+    return pd.DataFrame(rows, columns=["id", "name"])
+
+
+def fetch_last_write(
+    engine: Engine, classroom_id: str, camera_id: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """(newest minute, when rows near it were last written), both UTC; (None, None) with no rows.
+
+    Two index-backed steps instead of ``max(updated_at)`` over a year of rows: the newest minute
+    comes from the (classroom, minute) index, then only the last few minutes' rows are read.
+    """
+    camera_filter = "AND camera_id = :camera_id" if camera_id is not None else ""
+    params: dict[str, object] = {"classroom_id": classroom_id}
+    if camera_id is not None:
+        params["camera_id"] = camera_id
+    newest = text(
+        f"SELECT MAX(minute_start) AS newest FROM emotion_minutes "
+        f"WHERE classroom_id = :classroom_id {camera_filter}"
+    ).columns(newest=UTCDateTime())
+    written = text(
+        f"SELECT MAX(updated_at) AS written FROM emotion_minutes "
+        f"WHERE classroom_id = :classroom_id {camera_filter} AND minute_start >= :since"
+    ).bindparams(bindparam("since", type_=UTCDateTime())).columns(written=UTCDateTime())
+    with engine.connect() as conn:
+        last_minute = conn.execute(newest, params).scalar()
+        if last_minute is None:
+            return None, None
+        last_write = conn.execute(
+            written, {**params, "since": last_minute - _FRESHNESS_LOOKBACK}
+        ).scalar()
+    return last_minute, last_write

@@ -1,0 +1,126 @@
+"""Words the page shows: what the numbers mean, and the empty states that explain themselves.
+
+Kept apart from the page so the wording can be read (and tested) in one place. Everything here is
+plain Markdown built from values; nothing queries or draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from classpulse.emotions import EMOTIONS
+
+STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+
+
+def engagement_sentence(weights: Mapping[str, float]) -> str:
+    """The engagement index in one sentence, with the weights in use."""
+    listed = ", ".join(f"{e} {weights[e]:g}" for e in sorted(EMOTIONS, key=lambda e: -weights[e]))
+    top = max(weights.values())
+    return (
+        "**Engagement index**: for each face, the model's confidence in its most likely expression "
+        f"times a weight for that expression ({listed}), averaged over the minute's faces, so it "
+        f"runs from 0 to {top:g}; it describes the room, never a grade of any child."
+    )
+
+
+def explanation(min_faces: int) -> str:
+    """One paragraph on what the numbers mean and what they do not mean."""
+    return (
+        "**What these numbers mean, and what they do not.** Cameras' pictures are analysed in "
+        "memory and thrown away; only counts per minute are kept, and nobody is recognised or "
+        "followed. For every face found, a neural network trained on FER2013 (a public set of "
+        "posed and internet photos of adults) guesses one of seven facial expressions. Such "
+        "networks agree with human labels on only about two faces in three on FER2013's own test "
+        "photos, do worse on faces, lighting and camera angles unlike those photos, and are known "
+        "to be less accurate for some ages, skin tones and cultures — children are barely in the "
+        "training set. An expression is not a feeling: a frown can be concentration, a smile "
+        "politeness. The charts therefore describe the mood of the room over minutes, with "
+        f"noise. Minutes in which no camera saw at least {min_faces} faces at a time (on average "
+        "over its frames with faces) are hidden, so that no chart describes one child. The "
+        "numbers are not a grade, a measure of learning or of any child's "
+        "attention, and must not be used to assess, compare or discipline students."
+    )
+
+
+def age_text(age: timedelta) -> str:
+    """``"40 seconds"``, ``"5 minutes"``, ``"3 hours"``, ``"2 days"``: an age in words."""
+    seconds = max(0, int(age.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def no_classrooms() -> str:
+    return (
+        "**No classrooms yet.** A classroom appears here by itself as soon as a consumer writes "
+        "the first minute seen by one of its cameras. Try everything on this machine with "
+        "`classpulse demo`; in a school, start the camera producers (`classpulse produce ...`) and "
+        "a consumer (`classpulse consume`) that write to this dashboard's database."
+    )
+
+
+def no_data(classroom: str, period: str, newest: datetime | None) -> str:
+    """Nothing in the chosen period; say when the classroom last had data, if ever."""
+    if newest is None:
+        return (
+            f"**No data for {classroom} yet.** No camera of this classroom has reported a minute. "
+            "Check that its producers and a consumer are running."
+        )
+    return (
+        f"**No data for {classroom} in {period}.** The newest minute recorded is "
+        f"{newest:%a %d %b %Y %H:%M}; choose a period that includes it, or check that the "
+        "cameras were on."
+    )
+
+
+def hidden_note(hidden: int, min_faces: int) -> str:
+    """Say how many minutes were hidden for having too few faces."""
+    return (
+        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces in view "
+        f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
+        f"(MIN_FACES_SHOWN={min_faces})."
+    )
+
+
+def all_hidden(hidden: int, min_faces: int) -> str:
+    return (
+        f"**Every minute in this period had fewer than {min_faces} faces in view** "
+        f"({hidden} minutes), "
+        "so nothing is shown: no chart may describe a single child."
+    )
+
+
+def stale(last_write: datetime, age: timedelta) -> str:
+    """The consumer has not written for a while."""
+    return (
+        f"**No new data for {age_text(age)}** (last write {last_write:%a %d %b %H:%M}). The "
+        "consumer may not be running, or the cameras may be off or disconnected: check "
+        "`classpulse consume` and the camera producers."
+    )
+
+
+def fresh(last_write: datetime, age: timedelta) -> str:
+    return (
+        f"Data is fresh: last written {age_text(age)} ago ({last_write:%H:%M:%S}). The current "
+        "minute is still filling up."
+    )
+
+
+def database_error(url: str, reason: str) -> str:
+    """The database cannot be read; ``url`` must already have its password hidden."""
+    return (
+        f"**Cannot read the ClassPulse tables from {url}:** {reason}. Check that the database "
+        "server is running, that DATABASE_URL (or --database-url) points at it, and that it is "
+        "migrated: `classpulse db upgrade`."
+    )
+
+
+def newest_hidden(minute: datetime, min_faces: int) -> str:
+    return (
+        f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces in view, so it is "
+        "hidden."
+    )

@@ -1,0 +1,92 @@
+"""The sidebar: which classroom, which camera, which period. Returns one ``Selection``.
+
+Widget keys are stable names (``classroom``, ``camera``, ``mode``, ``live_minutes``, ``days``,
+``from_time``, ``to_time``) so tests and bookmarks of session state can address them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from classpulse.settings import Settings
+from dashboard import queries
+from dashboard.periods import classroom_zone
+
+LIVE, RANGE = "Live", "Date range"
+ALL_CAMERAS = "__all__"
+DEFAULT_LIVE_MINUTES = 60
+DEFAULT_RANGE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the visitor chose; ``live_minutes`` None means a date range (``range_bounds``)."""
+
+    classroom_id: str
+    classroom_name: str
+    tz: ZoneInfo
+    camera_id: str | None
+    camera_name: str | None
+    live_minutes: int | None
+    range_bounds: tuple[date, date, time, time] | None
+
+    @property
+    def label(self) -> str:
+        """``Room 12`` or ``Room 12 – camera front``: the heading of the page."""
+        if self.camera_id is None:
+            return self.classroom_name
+        return f"{self.classroom_name} – camera {self.camera_name}"
+
+
+def _classroom(rooms: pd.DataFrame) -> pd.Series:
+    names = dict(zip(rooms["id"], rooms["name"], strict=True))
+    chosen = st.selectbox(
+        "Classroom", list(rooms["id"]), key="classroom",
+        format_func=lambda room_id: names[room_id] if names[room_id] == room_id
+        else f"{names[room_id]} ({room_id})",
+    )
+    return rooms.set_index("id").loc[chosen]
+
+
+def _camera(settings: Settings, classroom_id: str) -> tuple[str | None, str | None]:
+    cams = queries.cameras(settings.database_url, classroom_id)
+    names = {ALL_CAMERAS: "All cameras", **dict(zip(cams["id"], cams["name"], strict=True))}
+    chosen = st.selectbox("Camera", list(names), key="camera", format_func=names.__getitem__)
+    return (None, None) if chosen == ALL_CAMERAS else (chosen, names[chosen])
+
+
+def _range(tz: ZoneInfo) -> tuple[date, date, time, time]:
+    today = datetime.now(timezone.utc).astimezone(tz).date()
+    days = st.date_input(
+        "Days", (today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today), key="days",
+        help="First and last day, in the classroom's time zone",
+    )
+    first, last = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (today, today)
+    from_time = st.time_input("From", time(0, 0), key="from_time", step=timedelta(minutes=15))
+    to_time = st.time_input("To (that minute included)", time(23, 59), key="to_time",
+                            step=timedelta(minutes=1))
+    return first, last, from_time, to_time
+
+
+def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
+    """Draw the sidebar and return the visitor's choice."""
+    with st.sidebar:
+        st.header("ClassPulse")
+        room = _classroom(rooms)
+        tz = classroom_zone(str(room["timezone"]))
+        camera_id, camera_name = _camera(settings, str(room.name))
+        mode = st.radio("Period", (LIVE, RANGE), key="mode", horizontal=True)
+        live_minutes, bounds = None, None
+        if mode == LIVE:
+            live_minutes = st.slider("Last minutes", 10, 240, DEFAULT_LIVE_MINUTES, step=5,
+                                     key="live_minutes")
+        else:
+            bounds = _range(tz)
+        st.caption(f"Times are the classroom's: {tz.key}.")
+    return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_name,
+                     live_minutes, bounds)

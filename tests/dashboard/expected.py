@@ -1,0 +1,81 @@
+"""What the page should show, computed in plain Python from the rows a test wrote.
+
+Independent of ``dashboard.sql`` and ``dashboard.transform``: per UTC minute, the classroom's (or
+one camera's) rows are summed; a camera's faces in view is faces / frames with faces; a minute is
+shown when at least one camera saw ``min_faces`` faces per frame or more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, bindparam, text
+
+from classpulse.db.base import UTCDateTime
+from classpulse.db.writes import MinuteRow, add_minute_rows
+from classpulse.emotions import EMOTIONS
+
+
+def write(engine: Engine, rows: Sequence[MinuteRow],
+          classrooms: dict[str, tuple[str, str]] | None = None) -> None:
+    """Write rows as a consumer would; ``classrooms`` maps id -> (name, time zone) to set."""
+    with engine.begin() as conn:
+        add_minute_rows(conn, list(rows))
+        rename = text("UPDATE classrooms SET name = :name, timezone = :zone WHERE id = :id")
+        for room, (name, zone) in (classrooms or {}).items():
+            conn.execute(rename, {"name": name, "zone": zone, "id": room})
+
+
+def set_written_at(engine: Engine, when: datetime) -> None:
+    """Pretend every row was last written at ``when`` (a consumer that stopped)."""
+    stmt = text("UPDATE emotion_minutes SET updated_at = :when").bindparams(
+        bindparam("when", type_=UTCDateTime())
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt, {"when": when})
+
+
+def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
+            camera: str | None = None) -> dict[datetime, dict]:
+    """Per UTC minute: shown, faces_in_view, faces, engagement, share_<emotion>."""
+    acc: dict[datetime, dict] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        if r.classroom_id != classroom or (camera is not None and r.camera_id != camera):
+            continue
+        m = acc[r.minute_start]
+        view = r.faces / r.frames_with_faces if r.frames_with_faces else 0.0
+        m["faces_in_view"] += view
+        m["largest"] = max(m["largest"], view)
+        m["faces"] += r.faces
+        m["engagement_sum"] += r.engagement_sum
+        for e, n in zip(EMOTIONS, r.n, strict=True):
+            m[f"n_{e}"] += n
+    out = {}
+    for minute, m in sorted(acc.items()):
+        row = {"shown": m["largest"] >= min_faces, "faces_in_view": m["faces_in_view"],
+               "faces": int(m["faces"])}
+        if m["faces"]:
+            row["engagement"] = m["engagement_sum"] / m["faces"]
+            row.update({f"share_{e}": m[f"n_{e}"] / m["faces"] for e in EMOTIONS})
+        out[minute] = row
+    return out
+
+
+def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
+        per_frame: int, top: str = "neutral", confidence: float = 0.8) -> MinuteRow:
+    """A hand-made camera minute: ``per_frame`` faces in each of ``frames_with_faces`` frames.
+
+    Every face's top emotion is ``top`` with probability ``confidence``; the rest is spread evenly.
+    """
+    faces = frames_with_faces * per_frame
+    top_index = EMOTIONS.index(top)
+    n = tuple(faces if i == top_index else 0 for i in range(7))
+    rest = (1.0 - confidence) / 6
+    p = tuple(faces * (confidence if i == top_index else rest) for i in range(7))
+    weights = {"angry": 0.25, "disgust": 0.2, "fear": 0.3, "happy": 0.6, "sad": 0.3,
+               "surprise": 0.6, "neutral": 0.9}
+    return MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute, frames=60,
+                     frames_with_faces=frames_with_faces, faces=faces, n=n, p=p,
+                     engagement_sum=faces * confidence * weights[top])

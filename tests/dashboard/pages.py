@@ -1,0 +1,84 @@
+"""Driving the real page with Streamlit's ``AppTest``: settings in, chart data and downloads out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+SETTINGS_VARS = ("DATABASE_URL", "MIN_FACES_SHOWN", "DASHBOARD_PASSWORD", "ENGAGEMENT_WEIGHTS")
+
+
+def open_page(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
+              password: str | None = None) -> AppTest:
+    """The page as ``classpulse dashboard`` starts it: arguments after ``--``, environment.
+
+    Query caches live as long as the process (their TTL is seconds); a test's database changed
+    since the last test, so they start empty.
+    """
+    st.cache_data.clear()
+    monkeypatch.setattr(sys, "argv", [str(APP), "--database-url", url,
+                                      "--min-faces-shown", str(min_faces)])
+    for var in SETTINGS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    if password is not None:
+        monkeypatch.setenv("DASHBOARD_PASSWORD", password)
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def choose_range(at: AppTest, classroom: str, first: date, last: date, start: time,
+                 end: time) -> AppTest:
+    """Pick a classroom and a date/time range in the sidebar, then rerun."""
+    at.run()
+    assert not at.exception and not at.error, texts(at)
+    at.selectbox(key="classroom").set_value(classroom).run()
+    at.radio(key="mode").set_value("Date range").run()
+    at.date_input(key="days").set_value((first, last))
+    at.time_input(key="from_time").set_value(start)
+    at.time_input(key="to_time").set_value(end)
+    return at.run()
+
+
+LABELS = ("wall", "time", "emotion", "order", "weekday")
+
+
+def charts(at: AppTest, with_breaks: bool = False) -> dict[str, pd.DataFrame]:
+    """Each drawn chart's data by its title, decoded from what Streamlit sends the browser.
+
+    The rows that only break a line at a gap (every value missing) are dropped unless asked for.
+    """
+    out = {}
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        (dataset,) = element.proto.datasets
+        data = pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
+        if not with_breaks:
+            values = [c for c in data.columns if c not in LABELS]
+            data = data.dropna(subset=values, how="all").reset_index(drop=True)
+        out[spec["title"]] = data
+    return out
+
+
+def texts(at: AppTest) -> dict[str, list[str]]:
+    """The page's messages by kind, for assertions on wording."""
+    return {
+        "title": [e.value for e in at.title],
+        "caption": [e.value for e in at.caption],
+        "info": [e.value for e in at.info],
+        "warning": [e.value for e in at.warning],
+        "error": [e.value for e in at.error],
+        "markdown": [e.value for e in at.markdown],
+    }
+
+
+def assert_no_error(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

@@ -1,0 +1,298 @@
+"""The real page (``dashboard/app.py``) under Streamlit's AppTest, on seeded PostgreSQL and SQLite.
+
+Numbers in the charts, the metrics and the CSV are compared with values computed in Python from
+the very rows the test wrote (:mod:`tests.dashboard.expected`).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from classpulse.db.seed import synthetic_minute_rows
+from classpulse.db.writes import MinuteRow
+from classpulse.emotions import EMOTIONS
+from tests.dashboard import expected
+from tests.dashboard.conftest import Database
+from tests.dashboard.pages import assert_no_error, charts, choose_range, open_page, texts
+
+BERLIN = ZoneInfo("Europe/Berlin")
+START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)  # Monday 08:00 in Berlin
+SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 2, "start": START, "minutes": 180,
+        "seed": 3}
+MONDAY = date(2025, 3, 3)
+
+
+@pytest.fixture
+def seeded(database: Database) -> list[MinuteRow]:
+    rows = list(synthetic_minute_rows(**SEED))
+    expected.write(database.engine, rows, {"7A": ("Class 7A", "Europe/Berlin")})
+    return rows
+
+
+def wall(minute: datetime, tz: ZoneInfo) -> pd.Timestamp:
+    """A UTC minute as the charts carry it: the classroom's wall clock, without zone."""
+    return pd.Timestamp(minute.astimezone(tz).replace(tzinfo=None))
+
+
+def test_no_classrooms_explains_how_data_arrives(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    (info,) = texts(at)["info"]
+    assert "No classrooms yet" in info and "classpulse demo" in info
+    assert not charts(at)
+
+
+def test_range_charts_csv_and_history_match_the_rows(
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch,
+    downloads: list[dict[str, Any]],
+) -> None:
+    at = choose_range(open_page(monkeypatch, database.url), "7A", MONDAY, MONDAY, time(8, 0),
+                      time(10, 59))
+    assert_no_error(at)
+    shown = texts(at)
+    assert shown["title"] == ["Class 7A"]
+    assert any("Mon 03 Mar 2025 08:00 – 11:00 (Europe/Berlin)" in c for c in shown["caption"])
+    want = {m: w for m, w in expected.minutes(seeded, "7A", 3).items() if w["shown"]}
+    hidden = 180 - len(want)
+    if hidden:
+        assert any(c.startswith(f"{hidden} minute") for c in shown["caption"])
+
+    drawn = charts(at)
+    assert set(drawn) == {"Emotion mix (share of faces)", "Engagement index",
+                          "Faces in view per minute", "Engagement by hour of the week"}
+    engagement = drawn["Engagement index"].set_index("wall")
+    assert list(engagement.index) == [wall(m, BERLIN) for m in want]
+    want_engagement = [w["engagement"] for w in want.values()]
+    assert engagement["engagement"].tolist() == pytest.approx(want_engagement)
+    faces = drawn["Faces in view per minute"].set_index("wall")["faces_in_view"]
+    assert faces.tolist() == pytest.approx([w["faces_in_view"] for w in want.values()])
+    mix = drawn["Emotion mix (share of faces)"]
+    assert len(mix) == 7 * len(want)
+    first = mix[mix["wall"] == wall(START, BERLIN)].set_index("emotion")["share"]
+    assert list(first.index) == list(EMOTIONS)
+    assert first.tolist() == pytest.approx([want[START][f"share_{e}"] for e in EMOTIONS])
+
+    (csv,) = [d for d in downloads if d["mimetype"] == "text/csv"]
+    assert csv["file_name"] == "classpulse_7A_20250303-0800.csv"
+    table = pd.read_csv(io.BytesIO(csv["data"]))
+    assert table["time"].tolist() == [m.astimezone(BERLIN).isoformat() for m in want]
+    assert table["time_utc"].tolist() == [m.isoformat() for m in want]
+    for column in ("engagement", "faces_in_view", *(f"share_{e}" for e in EMOTIONS)):
+        assert table[column].tolist() == pytest.approx([w[column] for w in want.values()],
+                                                       abs=5e-5)
+    assert table["face_detections"].tolist() == [w["faces"] for w in want.values()]
+
+    (days,) = at.dataframe
+    day = days.value.iloc[0]
+    assert (day["day"], day["minutes"], day["hidden_minutes"]) == (MONDAY, len(want), hidden)
+    faces_total = sum(w["faces"] for w in want.values())
+    assert day["engagement"] == pytest.approx(
+        sum(w["engagement"] * w["faces"] for w in want.values()) / faces_total)
+    heat = drawn["Engagement by hour of the week"]
+    assert heat[["weekday", "hour"]].values.tolist() == [["Mon", 8], ["Mon", 9], ["Mon", 10]]
+    assert heat["minutes"].sum() == len(want)
+
+
+def test_one_camera_is_charted_alone(
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = choose_range(open_page(monkeypatch, database.url), "7B", MONDAY, MONDAY, time(7, 0),
+                      time(9, 59))
+    at.selectbox(key="camera").set_value("7B-cam1").run()
+    assert_no_error(at)
+    assert texts(at)["title"] == ["7B – camera 7B-cam1"]
+    want = {m: w for m, w in expected.minutes(seeded, "7B", 3, camera="7B-cam1").items()
+            if w["shown"]}
+    engagement = charts(at)["Engagement index"]["engagement"].tolist()
+    assert engagement == pytest.approx([w["engagement"] for w in want.values()])
+    hidden = 180 - len(want)
+    assert hidden > 0  # the seed's sparse minutes show one or two faces
+    assert any(c.startswith(f"{hidden} minutes with fewer than 3 faces in view")
+               for c in texts(at)["caption"])
+
+
+def tiny_rows() -> list[MinuteRow]:
+    m = [START + timedelta(minutes=i) for i in range(5)]
+    return [
+        expected.row("t1", "tiny", m[0], 60, 10, top="happy"),
+        expected.row("t1", "tiny", m[1], 60, 1),  # one child, 60 faces over the minute
+        expected.row("t1", "tiny", m[2], 60, 2),  # two per frame on each of two cameras
+        expected.row("t2", "tiny", m[2], 60, 2),
+        expected.row("t1", "tiny", m[3], 0, 0),
+        expected.row("t1", "tiny", m[4], 60, 4, top="sad"),
+    ]
+
+
+def test_small_groups_are_hidden_and_the_page_says_so(
+    database: Database, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
+) -> None:
+    expected.write(database.engine, tiny_rows())
+    at = choose_range(open_page(monkeypatch, database.url), "tiny", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    assert ("3 minutes with fewer than 3 faces in view are hidden, so that no chart describes a "
+            "single child (MIN_FACES_SHOWN=3).") in texts(at)["caption"]
+    engagement = charts(at)["Engagement index"]
+    assert engagement["wall"].tolist() == [wall(START, ZoneInfo("UTC")),
+                                           wall(START + timedelta(minutes=4), ZoneInfo("UTC"))]
+    assert engagement["engagement"].tolist() == pytest.approx([0.8 * 0.6, 0.8 * 0.3])
+    table = pd.read_csv(io.BytesIO(downloads[-1]["data"]))
+    assert table["faces_in_view"].tolist() == [10.0, 4.0]
+    # the line breaks after each shown minute whose next minute is hidden or missing
+    raw = charts(at, with_breaks=True)["Engagement index"]
+    breaks = raw[raw["engagement"].isna()]["wall"].tolist()
+    assert breaks == [wall(START + timedelta(minutes=m), ZoneInfo("UTC")) for m in (1, 5)]
+
+    at = choose_range(open_page(monkeypatch, database.url, min_faces=1), "tiny", MONDAY, MONDAY,
+                      time(7, 0), time(7, 59))
+    assert len(charts(at)["Engagement index"]) == 4  # only the empty minute stays hidden
+
+
+def test_a_period_of_small_groups_only_shows_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected.write(database.engine, tiny_rows()[1:5])
+    at = choose_range(open_page(monkeypatch, database.url), "tiny", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert "Every minute in this period had fewer than 3 faces in view" in warning
+    assert "(3 minutes)" in warning
+    assert not charts(at)
+
+
+def test_no_data_in_the_period_points_at_the_newest_minute(
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sunday = MONDAY - timedelta(days=1)
+    at = choose_range(open_page(monkeypatch, database.url), "7A", sunday, sunday, time(0, 0),
+                      time(23, 59))
+    assert_no_error(at)
+    (info,) = texts(at)["info"]
+    assert "No data for Class 7A in Sun 02 Mar 2025 00:00" in info
+    assert "newest minute recorded is Mon 03 Mar 2025 10:59" in info
+    assert not charts(at)
+
+
+def live_rows(now: datetime) -> list[MinuteRow]:
+    """Two cameras, five faces per frame each, over the last 30 minutes up to this one."""
+    newest = now.replace(second=0, microsecond=0)
+    rows = []
+    for i in range(30):
+        minute = newest - timedelta(minutes=29 - i)
+        top = "happy" if i == 29 else "neutral"
+        rows += [expected.row(cam, "live", minute, 60, 5, top=top, confidence=0.7)
+                 for cam in ("front", "back")]
+    return rows
+
+
+def test_live_right_now_and_freshness(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(timezone.utc)
+    expected.write(database.engine, live_rows(now), {"live": ("Live room", "America/New_York")})
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    metrics = {m.label: m.value for m in at.metric}
+    newest = now.replace(second=0, microsecond=0).astimezone(ZoneInfo("America/New_York"))
+    assert metrics == {"Main emotion now": "happy · 100%", "Engagement now": "0.42",
+                       "Faces in view": "10", "Minute": f"{newest:%H:%M}"}
+    captions = texts(at)["caption"]
+    assert any(c.startswith("Live: ") and "(America/New_York), refreshed every 5 s" in c
+               for c in captions)
+    assert any(c.startswith("Data is fresh: last written") for c in captions)
+    engagement = charts(at)["Engagement index"]["engagement"].tolist()
+    assert engagement == pytest.approx([0.7 * 0.9] * 29 + [0.7 * 0.6])
+
+
+def test_live_warns_when_the_consumer_stopped_writing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    then = datetime.now(timezone.utc) - timedelta(minutes=20)
+    expected.write(database.engine, live_rows(then))
+    expected.set_written_at(database.engine, then)
+    at = open_page(monkeypatch, database.url).run()
+    at.slider(key="live_minutes").set_value(15).run()
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**No new data for 20 minutes**")
+    assert "classpulse consume" in warning
+    assert not at.metric  # the newest minute is older than the 15-minute window
+    (info,) = texts(at)["info"]
+    assert info.startswith("**No data for live in ") and "newest minute recorded is" in info
+    # a date range that reaches the present warns too, and still draws what there is
+    today = datetime.now(timezone.utc).date()  # the classroom's zone is UTC
+    at = choose_range(at, "live", today - timedelta(days=1), today, time(0, 0), time(23, 59))
+    assert any(w.startswith("**No new data for 20 minutes**") for w in texts(at)["warning"])
+    assert "Engagement index" in charts(at)
+
+
+def test_password_gate(
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, database.url, password="s3cret").run()
+    assert not charts(at) and not at.metric and not at.selectbox
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    assert any("Wrong password" in e for e in texts(at)["error"])
+    assert not at.selectbox
+    at.text_input[0].input("s3cret")
+    at.button[0].click().run()
+    assert_no_error(at)
+    assert at.selectbox(key="classroom").value == "7B"
+    assert texts(at)["title"] == ["7B"] and not at.text_input
+    at = choose_range(at, "7A", MONDAY, MONDAY, time(8, 0), time(10, 59))
+    assert "Engagement index" in charts(at)  # the session stays logged in
+
+
+def test_unmigrated_database_says_how_to_fix_it(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, sqlite_url).run()
+    assert not at.exception
+    (error,) = texts(at)["error"]
+    assert "Cannot read the ClassPulse tables" in error and "classpulse db upgrade" in error
+
+
+def test_unknown_classroom_time_zone_is_named(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL refuses such a zone at UPDATE time; SQLite has no such check
+    from classpulse.db.engine import make_engine
+
+    engine = make_engine(migrated_sqlite_url)
+    expected.write(engine, tiny_rows(), {"tiny": ("Tiny", "Mars/Olympus")})
+    engine.dispose()
+    at = open_page(monkeypatch, migrated_sqlite_url).run()
+    assert not at.exception
+    (error,) = texts(at)["error"]
+    assert "'Mars/Olympus' is not an IANA zone name" in error
+
+
+SSO = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+       "client_id": "classpulse", "client_secret": "secret",
+       "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+
+
+def test_single_sign_on_gate_when_auth_is_configured(
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, database.url, password="ignored-when-sso-is-set")
+    at.secrets["auth"] = SSO
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.selectbox and not at.text_input
+    at.user = {"is_logged_in": True, "name": "Ms Rivera", "email": "rivera@school.example"}
+    at.run()
+    assert_no_error(at)
+    assert "Signed in as Ms Rivera" in texts(at)["caption"]
+    assert texts(at)["title"] == ["7B"]

@@ -1,0 +1,88 @@
+"""``classpulse dashboard``: what reaches the Streamlit child, and the errors a user can fix."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from classpulse.cli import build_parser, main
+from classpulse.errors import UsageError
+from dashboard import launch
+
+
+def test_defaults_port_host_headless() -> None:
+    args = build_parser().parse_args(["dashboard"])
+    assert (args.port, args.host, args.headless) == (8501, "127.0.0.1", True)
+    args = build_parser().parse_args(["dashboard", "--no-headless", "--port", "9000"])
+    assert (args.port, args.headless) == (9000, False)
+
+
+def test_streamlit_command_passes_flag_settings_after_the_double_dash() -> None:
+    command = launch.streamlit_command(
+        "0.0.0.0", 8600, True,
+        {"database_url": "sqlite:///x.db", "min_faces_shown": 5, "log_level": None},
+    )
+    assert command[:5] == [sys.executable, "-m", "streamlit", "run", str(launch.APP_PATH)]
+    options = dict(zip(command[5:-5:2], command[6:-5:2], strict=True))
+    assert options["--server.address"] == "0.0.0.0"
+    assert options["--server.port"] == "8600"
+    assert options["--server.headless"] == "true"
+    assert command[-5:] == ["--", "--database-url", "sqlite:///x.db", "--min-faces-shown", "5"]
+
+
+def test_the_page_reads_back_what_the_parent_passed() -> None:
+    argv = launch.app_args({"database_url": "sqlite:///y.db", "min_faces_shown": 4,
+                            "log_level": "debug"})
+    settings = launch.settings_from_app_args(argv)
+    assert (settings.database_url, settings.min_faces_shown, settings.log_level) == (
+        "sqlite:///y.db", 4, "DEBUG")
+
+
+def test_the_password_never_goes_on_a_command_line() -> None:
+    with pytest.raises(ValueError, match="dashboard_password"):
+        launch.app_args({"dashboard_password": "s3cret"})
+
+
+def test_bad_page_arguments_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="--nope"):
+        launch.settings_from_app_args(["--nope", "1"])
+    with pytest.raises(UsageError, match="three"):
+        launch.settings_from_app_args(["--min-faces-shown", "three"])
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_taken_port_fails_in_one_line(
+    busy_port: int, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dashboard", "--port", str(busy_port), "--database-url", sqlite_url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"classpulse dashboard: cannot listen on 127.0.0.1:{busy_port}")
+    assert "--port" in err and "\n" not in err
+
+
+def test_an_unmigrated_database_fails_with_the_fix(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert "has no ClassPulse tables" in err and "classpulse db upgrade" in err
+
+
+def test_an_unreachable_database_fails_with_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"
+    assert main(["dashboard", "--port", "0", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to database" in err and "pw" not in err

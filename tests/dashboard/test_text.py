@@ -1,0 +1,31 @@
+"""The page's words: ages, the engagement sentence, the explanation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS
+from classpulse.settings import parse_weights
+from dashboard import text
+
+
+def test_age_text() -> None:
+    assert [text.age_text(timedelta(seconds=s)) for s in (0, 1, 59, 60, 61, 7200, 90000)] == [
+        "0 seconds", "1 second", "59 seconds", "1 minute", "1 minute", "2 hours", "1 day"]
+
+
+def test_engagement_sentence_lists_the_weights_in_use_and_its_range() -> None:
+    sentence = text.engagement_sentence(DEFAULT_ENGAGEMENT_WEIGHTS)
+    assert "(neutral 0.9, happy 0.6, surprise 0.6, fear 0.3, sad 0.3, angry 0.25, disgust 0.2)" \
+        in sentence
+    assert "from 0 to 0.9" in sentence and "never a grade of any child" in sentence
+    custom = text.engagement_sentence(parse_weights("happy=1"))
+    assert custom.count("happy 1") == 1 and "from 0 to 1;" in custom
+
+
+def test_explanation_says_what_the_numbers_are_not() -> None:
+    paragraph = text.explanation(5)
+    for words in ("FER2013", "two faces in three", "skin tones", "not a grade",
+                  "at least 5 faces", "no chart describes one child", "nobody is recognised"):
+        assert words in paragraph
+    assert "\n" not in paragraph

@@ -1,0 +1,129 @@
+"""Bucket frames to page numbers: local times, face-weighted means, summaries, the CSV."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classpulse.emotions import EMOTIONS
+from dashboard import transform
+from dashboard.sql import BUCKET_COLUMNS
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engagement_sum: float,
+           faces_in_view: float = 0.0) -> dict[str, object]:
+    row: dict[str, object] = {
+        "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
+        "faces": sum(counts), "faces_in_view": faces_in_view, "engagement_sum": engagement_sum,
+    }
+    row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
+    return row
+
+
+def frame(*rows: dict[str, object]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=list(BUCKET_COLUMNS))
+
+
+UTC = timezone.utc
+# 22:59 and 23:00 UTC on 3 March are 23:59 on Monday and 00:00 on Tuesday in Berlin
+LATE = datetime(2025, 3, 3, 22, 59, tzinfo=UTC)
+MIDNIGHT = datetime(2025, 3, 3, 23, 0, tzinfo=UTC)
+BUCKETS = frame(
+    bucket(LATE, 1, 0, [0, 0, 0, 30, 10, 0, 60], 54.0, faces_in_view=5.0),
+    bucket(MIDNIGHT, 0, 1, [0] * 7, 0.0),
+    bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 1, 0, [10, 0, 0, 0, 0, 0, 90], 80.0, 10.0),
+)
+
+
+def test_series_keeps_shown_buckets_in_local_time_with_face_weighted_means() -> None:
+    out = transform.series(BUCKETS, BERLIN)
+    assert list(out.columns) == list(transform.SERIES_COLUMNS)
+    local = [t.strftime("%a %H:%M %z") for t in out["time"]]
+    assert local == ["Mon 23:59 +0100", "Tue 00:01 +0100"]
+    assert out["engagement"].tolist() == pytest.approx([0.54, 0.80])
+    assert out["faces_in_view"].tolist() == pytest.approx([5.0, 10.0])
+    assert out["share_happy"].tolist() == pytest.approx([0.3, 0.0])
+    assert out["share_neutral"].tolist() == pytest.approx([0.6, 0.9])
+    shares = out[list(transform.SHARE_COLUMNS)].sum(axis=1)
+    assert shares.tolist() == pytest.approx([1.0, 1.0])
+    assert transform.hidden_minutes(BUCKETS) == 1
+
+
+def test_emotion_shares_long_is_in_emotions_order() -> None:
+    long = transform.emotion_shares_long(transform.series(BUCKETS, BERLIN))
+    assert long["emotion"].tolist()[:7] == list(EMOTIONS)
+    assert len(long) == 14
+    assert long.groupby("time")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_engagement_band_is_the_rolling_mean_plus_minus_one_sd_within_zero_one() -> None:
+    times = pd.date_range("2025-03-03 08:00", periods=5, freq="min", tz="Europe/Berlin")
+    data = pd.DataFrame({"time": times, "engagement": [0.2, 0.4, 0.6, 0.95, 0.95]})
+    band = transform.engagement_band(data, points=3)
+    # centred window of 3 at the second point: 0.2, 0.4, 0.6 -> mean 0.4, sd sqrt(0.08/3)
+    sd = np.sqrt(((0.2 - 0.4) ** 2 + 0 + (0.6 - 0.4) ** 2) / 3)
+    assert band.loc[1, "band_low"] == pytest.approx(0.4 - sd)
+    assert band.loc[1, "band_high"] == pytest.approx(0.4 + sd)
+    assert (band["band_high"] <= 1.0).all() and (band["band_low"] >= 0.0).all()
+    assert band["engagement"].tolist() == data["engagement"].tolist()
+
+
+def test_right_now_reports_the_newest_minute_or_that_it_is_hidden() -> None:
+    now = transform.right_now(BUCKETS, BERLIN)
+    assert now is not None and not now.hidden
+    assert now.minute.strftime("%H:%M") == "00:01"
+    assert now.emotion == "neutral" and now.emotion_share == pytest.approx(0.9)
+    assert now.engagement == pytest.approx(0.8) and now.faces_in_view == pytest.approx(10.0)
+    hidden_last = transform.right_now(BUCKETS.iloc[:2], BERLIN)
+    assert hidden_last is not None and hidden_last.hidden
+    assert hidden_last.minute.strftime("%H:%M") == "00:00"
+    assert transform.right_now(frame(), BERLIN) is None
+
+
+def test_daily_summary_cuts_days_at_local_midnight() -> None:
+    days = transform.daily_summary(BUCKETS, BERLIN)
+    assert days["day"].tolist() == [date(2025, 3, 3), date(2025, 3, 4)]
+    assert days["minutes"].tolist() == [1, 1]
+    assert days["hidden_minutes"].tolist() == [0, 1]
+    assert days["engagement"].tolist() == pytest.approx([0.54, 0.80])
+    assert days["main_emotion"].tolist() == ["neutral", "neutral"]
+    assert days["main_share"].tolist() == pytest.approx([0.6, 0.9])
+
+
+def test_a_day_of_hidden_minutes_only_has_no_means() -> None:
+    days = transform.daily_summary(BUCKETS.iloc[[1]], BERLIN)
+    assert days["hidden_minutes"].tolist() == [1]
+    assert days[["engagement", "main_emotion"]].isna().all(axis=None)
+
+
+def test_hour_of_week_uses_local_weekday_and_hour() -> None:
+    cells = transform.hour_of_week(BUCKETS, BERLIN)
+    assert cells[["weekday", "hour", "minutes"]].values.tolist() == [["Mon", 23, 1], ["Tue", 0, 1]]
+    assert cells["iso_dow"].tolist() == [1, 2]
+    assert cells["engagement"].tolist() == pytest.approx([0.54, 0.80])
+
+
+def test_csv_has_local_and_utc_times_and_the_charted_numbers() -> None:
+    shown = transform.series(BUCKETS, BERLIN)
+    table = pd.read_csv(io.BytesIO(transform.csv_bytes(shown)))
+    assert list(table.columns) == ["time", "time_utc", *list(transform.SERIES_COLUMNS)[1:]]
+    assert table["time"].tolist() == ["2025-03-03T23:59:00+01:00", "2025-03-04T00:01:00+01:00"]
+    assert table["time_utc"].tolist() == ["2025-03-03T22:59:00+00:00", "2025-03-03T23:01:00+00:00"]
+    assert table["engagement"].tolist() == pytest.approx([0.54, 0.80])
+    assert table["face_detections"].tolist() == [100, 100]
+    assert table["share_angry"].tolist() == pytest.approx([0.0, 0.1])
+
+
+def test_iso_times_match_isoformat_across_zones_and_dst() -> None:
+    instants = pd.Series(pd.to_datetime(
+        ["2025-03-30 00:59", "2025-03-30 01:00", "2025-11-02 05:30", "2025-11-02 06:30"], utc=True))
+    for zone in ("Europe/Berlin", "America/New_York", "Asia/Kathmandu", "UTC"):
+        local = instants.dt.tz_convert(zone)
+        assert transform.iso_times(local).tolist() == [t.isoformat() for t in local]
