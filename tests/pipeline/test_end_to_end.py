@@ -76,20 +76,25 @@ def test_clean_run_matches_direct_inference(crowd_topic: ProducedTopic, migrated
 
 def test_sigkill_at_random_points_neither_loses_nor_doubles(
         crowd_topic: ProducedTopic, migrated_pg_url: str) -> None:
+    """Three consumers in a row are SIGKILLed at a random moment after they committed something
+    (so every kill lands mid-stream, between or during flushes); a fourth finishes the job."""
     rng = random.Random(7)
-    progress = []
+    args = consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "crashy")
+    args[args.index("--batch-frames") + 1] = "4"  # more, smaller commits to land kills between
+    progress = [0]
     for _ in range(3):
-        proc = cli(*consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url,
-                                  "crashy"))
-        time.sleep(rng.uniform(6, 11))
+        proc = cli(*args)
+        deadline = time.monotonic() + 300
+        while (sum(_offsets(migrated_pg_url, "crashy").values()) <= progress[-1]
+               and proc.poll() is None and time.monotonic() < deadline):
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.0, 1.5))
         assert proc.poll() is None, "the consumer finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         progress.append(sum(_offsets(migrated_pg_url, "crashy").values()))
-    assert any(0 < p < crowd_topic.messages for p in progress), (
-        f"no kill landed mid-stream: stored offsets after each kill {progress}")
-    finish(cli(*consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url,
-                              "crashy")))
+    assert progress[1] < progress[2] < progress[3] < crowd_topic.messages, progress
+    finish(cli(*args))
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "crashy") == {0: 21, 1: 21}
 

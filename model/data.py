@@ -1,0 +1,178 @@
+"""FER2013 readers: the image-folder release (``<split>/<emotion>/*.jpg``) and the original CSV.
+
+Both return a ``FerSplit``: the faces as one uint8 array, labels in ``EMOTIONS`` order, and where
+each face came from (a file, or a CSV line), so that a bad record can be named. A corrupt image or
+an unknown label stops the read with the offending file or line; a silently skipped face would
+change the class balance without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
+from model.preprocess import DEFAULT_SIZE, to_gray_square
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+# split name -> folder names and CSV ``Usage`` values that mean it
+SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("train", "Training"),
+    "val": ("val", "PublicTest"),
+    "test": ("test", "PrivateTest"),
+}
+CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
+
+
+@dataclass(frozen=True)
+class FerSplit:
+    """One split of FER2013: ``images`` uint8 (N, S, S), ``labels`` int64 (N,), ``sources`` (N)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(EMOTIONS))
+
+    def subset(self, index: np.ndarray) -> FerSplit:
+        return FerSplit(self.images[index], self.labels[index],
+                        tuple(self.sources[i] for i in index))
+
+
+def load_split(data: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
+    """Read ``split`` (train, val or test) from ``data``.
+
+    ``data`` may be: a FER2013 CSV file; a folder holding one (``fer2013.csv``); a dataset root with
+    ``<split>/<emotion>/`` folders; or one split folder with ``<emotion>/`` folders directly.
+    """
+    data = Path(data)
+    if split not in SPLITS:
+        raise UsageError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    if data.is_file():
+        return read_csv(data, split, size)
+    if not data.is_dir():
+        raise UsageError(f"data {data} does not exist; give a FER2013 folder or CSV file")
+    if _emotion_dirs(data):
+        return read_image_folder(data, size)
+    for name in SPLITS[split]:
+        if (data / name).is_dir():
+            return read_image_folder(data / name, size)
+    for name in CSV_NAMES:
+        if (data / name).is_file():
+            return read_csv(data / name, split, size)
+    raise UsageError(
+        f"no FER2013 {split} split in {data}: expected {data}/{SPLITS[split][0]}/<emotion>/*.jpg "
+        f"or {data}/fer2013.csv"
+    )
+
+
+def _emotion_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name in EMOTIONS)
+
+
+def read_image_folder(folder: Path, size: int = DEFAULT_SIZE) -> FerSplit:
+    """Read ``folder/<emotion>/*.jpg``; any other sub-folder is an unknown label and an error."""
+    folder = Path(folder)
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [p.name for p in subdirs if p.name not in EMOTIONS]
+    if unknown:
+        raise UsageError(
+            f"unknown emotion folder {folder / unknown[0]}: label folders must be named "
+            f"{', '.join(EMOTIONS)}"
+        )
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, emotion in enumerate(EMOTIONS):
+        found = sorted(p for p in (folder / emotion).glob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES) if (folder / emotion).is_dir() else []
+        files += found
+        labels += [label] * len(found)
+    if not files:
+        raise UsageError(f"no images in {folder}: expected {folder}/<emotion>/*.jpg")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        images = list(pool.map(lambda p: _read_image(p, size), files, chunksize=256))
+    log.info("read image folder=%s images=%d", folder, len(files))
+    return FerSplit(np.stack(images), np.asarray(labels, dtype=np.int64),
+                    tuple(str(p) for p in files))
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            gray = np.asarray(img.convert("L"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UsageError(f"corrupt or unreadable image {path}: {exc}") from exc
+    return to_gray_square(gray, size)
+
+
+def read_csv(path: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
+    """Read the rows of the original ``emotion,pixels,Usage`` CSV whose Usage means ``split``.
+
+    A file without a Usage column is taken as one split. Labels must be 0..6 and ``pixels`` a
+    square number of 0..255 values; otherwise the read stops naming the line.
+    """
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    sources: list[str] = []
+    for line, label, pixels in _csv_rows(Path(path), split):
+        images.append(to_gray_square(pixels, size))
+        labels.append(label)
+        sources.append(f"{path}:{line}")
+    if not images:
+        raise UsageError(f"no {split} rows (Usage {SPLITS[split][1]}) in {path}")
+    log.info("read csv=%s split=%s images=%d", path, split, len(images))
+    return FerSplit(np.stack(images), np.asarray(labels, dtype=np.int64), tuple(sources))
+
+
+def _csv_rows(path: Path, split: str) -> Iterator[tuple[int, int, np.ndarray]]:
+    usage_wanted = SPLITS[split][1]
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "emotion" not in header or "pixels" not in header:
+            raise UsageError(f"{path}:1: header must name 'emotion' and 'pixels', got {header}")
+        i_emotion, i_pixels = header.index("emotion"), header.index("pixels")
+        i_usage = header.index("usage") if "usage" in header else None
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise UsageError(f"{path}:{line}: expected {len(header)} fields, got {len(row)}")
+            if i_usage is not None and row[i_usage].strip() != usage_wanted:
+                continue
+            yield line, _parse_label(row[i_emotion], path, line), _parse_pixels(
+                row[i_pixels], path, line)
+
+
+def _parse_label(text: str, path: Path, line: int) -> int:
+    text = text.strip()
+    if not text.isdigit() or int(text) >= len(EMOTIONS):
+        raise UsageError(f"{path}:{line}: unknown emotion label {text!r}; expected 0..6 "
+                         f"({', '.join(EMOTIONS)})")
+    return int(text)
+
+
+def _parse_pixels(text: str, path: Path, line: int) -> np.ndarray:
+    try:
+        values = np.array(text.split(), dtype=np.int64)
+    except ValueError as exc:
+        raise UsageError(f"{path}:{line}: pixels are not integers ({exc})") from exc
+    side = round(len(values) ** 0.5)
+    if side == 0 or side * side != len(values) or values.min() < 0 or values.max() > 255:
+        raise UsageError(f"{path}:{line}: pixels must be a square number of values in 0..255, "
+                         f"got {len(values)} values")
+    return values.astype(np.uint8).reshape(side, side)

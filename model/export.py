@@ -1,0 +1,67 @@
+"""Training checkpoint -> shipped fp16 safetensors, with the recipe and val metrics as metadata."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classpulse.errors import UsageError
+from model.data import load_split
+from model.network import build_network, fuse_for_inference
+from model.preprocess import Preprocessing, prepare_faces
+from model.quantize import RANGES_KEY, calibrate
+from model.weights_io import DEFAULT_WEIGHTS, load_checkpoint, save_weights
+
+log = logging.getLogger(__name__)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
+                      calibration_data: str | Path | None = None, calibration_faces: int = 512
+                      ) -> Path:
+    """Write the checkpoint's network as fp16 safetensors; returns the path written.
+
+    The metadata records the training recipe, the epochs trained and the val metrics measured at
+    the end of that epoch by the training loop (fp32 network, before fp16 rounding);
+    ``classpulse model evaluate`` measures the exported file itself. With ``calibration_data``
+    (a FER2013 root), int8 activation ranges measured on training faces are stored too.
+    """
+    ckpt = load_checkpoint(Path(checkpoint))
+    for key in ("model", "config", "epoch", "val_report"):
+        if key not in ckpt:
+            raise UsageError(f"{checkpoint} is not a classpulse training checkpoint (no {key!r})")
+    cfg: dict[str, Any] = ckpt["config"]
+    report = ckpt["val_report"]
+    recipe = dict(cfg)
+    recipe.pop("out", None)
+    recipe["epochs_trained"] = int(ckpt["epoch"]) + 1
+    recipe["history"] = [{k: round(float(v), 5) for k, v in row.items()}
+                         for row in ckpt.get("history", [])]
+    metrics = {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
+    metrics["split"] = "val (FER2013 PublicTest)"
+    metrics["per_class_f1"] = {c: round(v["f1"], 4) for c, v in report["per_class"].items()}
+    path = Path(out) if out else DEFAULT_WEIGHTS
+    prep = Preprocessing(size=int(cfg.get("size", 48)))
+    extra = {}
+    if calibration_data is not None:
+        extra[RANGES_KEY] = _int8_ranges(ckpt["model"], Path(calibration_data), prep,
+                                         calibration_faces)
+    save_weights(ckpt["model"], path, prep, recipe, metrics, extra)
+    log.info("exported checkpoint=%s epoch=%d val_acc=%.4f path=%s", checkpoint,
+             recipe["epochs_trained"], metrics["accuracy"], path)
+    return path
+
+
+def _int8_ranges(state: dict[str, torch.Tensor], data: Path, prep: Preprocessing, n: int) -> str:
+    """Calibrate int8 activation ranges on ``n`` random training faces (never on val)."""
+    train = load_split(data, "train", prep.size)
+    pick = np.sort(np.random.default_rng(0).permutation(len(train))[:n])
+    x = prepare_faces(list(train.images[pick]), prep)
+    net = build_network()
+    # calibrate the weights as they will be loaded: rounded to fp16
+    net.load_state_dict({k: v.to(torch.float16).to(v.dtype) if v.is_floating_point() else v
+                         for k, v in state.items()})
+    return calibrate(fuse_for_inference(net), x)

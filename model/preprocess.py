@@ -1,0 +1,170 @@
+"""Face preprocessing, shared by training, evaluation and live inference so they cannot drift apart.
+
+Inference and evaluation call ``prepare_faces``; training calls the same function once on the whole
+dataset and then applies ``augment_batch`` (training only) to normalised tensors, the way
+torchvision's ``presets.py`` keeps train and eval transforms side by side.
+
+Steps, in order: (1) ``crop_face``: a square crop around the detector's box, enlarged by a margin
+so the crop frames the face the way FER2013's 48x48 images do (forehead to chin, a little
+background); (2) grayscale with the ITU-R 601 weights (a gray image copied into RGB stays exactly
+the same gray); (3) resize to ``size`` x ``size`` (area averaging when shrinking, bilinear when
+enlarging: classroom faces are often smaller than 48 px); (4) scale to [0, 1] and normalise with
+the mean and standard deviation stored with the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_SIZE = 48
+# FER2013 training pixels: mean 129.4 / 255, standard deviation 65.0 / 255
+DEFAULT_MEAN = 0.5077
+DEFAULT_STD = 0.2550
+# each side of the detector's box grows by this fraction of the box's longer side
+DEFAULT_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What turns a face crop into the network's input; stored in the weights' metadata."""
+
+    size: int = DEFAULT_SIZE
+    mean: float = DEFAULT_MEAN
+    std: float = DEFAULT_STD
+    margin: float = DEFAULT_MARGIN
+
+
+def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = DEFAULT_MARGIN
+              ) -> np.ndarray:
+    """Square crop centred on ``box`` (x1, y1, x2, y2), side = longer side * (1 + 2 * margin).
+
+    Parts of the square outside the frame are filled by repeating the border pixels, so a face at
+    the edge of the picture keeps its place in the crop instead of being stretched.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1, 1.0) * (1.0 + 2.0 * margin)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    left, top = math.floor(cx - side / 2.0), math.floor(cy - side / 2.0)
+    n = max(round(side), 1)
+    h, w = frame.shape[:2]
+    pad_l, pad_t = max(0, -left), max(0, -top)
+    pad_r, pad_b = max(0, left + n - w), max(0, top + n - h)
+    x_from, y_from = max(left, 0), max(top, 0)
+    x_to, y_to = min(left + n, w), min(top + n, h)
+    if x_to <= x_from or y_to <= y_from:
+        raise ValueError(f"face box {tuple(box)} lies outside the {w}x{h} frame")
+    crop = frame[y_from:y_to, x_from:x_to]
+    if pad_l or pad_t or pad_r or pad_b:
+        crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(crop)
+
+
+def to_gray_square(face: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
+    """uint8 gray (H, W), RGB (H, W, 3) or (H, W, 1) face -> uint8 gray ``size`` x ``size``."""
+    if face.dtype != np.uint8:
+        raise TypeError(f"face crops must be uint8, got {face.dtype}")
+    if face.ndim == 3 and face.shape[2] == 3:
+        gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    elif face.ndim == 3 and face.shape[2] == 1:
+        gray = face[:, :, 0]
+    elif face.ndim == 2:
+        gray = face
+    else:
+        raise ValueError(f"a face crop must be HxW gray or HxWx3 RGB, got shape {face.shape}")
+    h, w = gray.shape
+    if h == 0 or w == 0:
+        raise ValueError("empty face crop")
+    if (h, w) != (size, size):
+        shrinking = h > size and w > size
+        interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        gray = cv2.resize(gray, (size, size), interpolation=interp)
+    return np.ascontiguousarray(gray)
+
+
+def normalise(gray: torch.Tensor, mean: float = DEFAULT_MEAN, std: float = DEFAULT_STD
+              ) -> torch.Tensor:
+    """uint8 (N, S, S) -> float32 (N, 1, S, S), scaled to [0, 1], minus mean, over std."""
+    return ((gray.to(torch.float32) / 255.0 - mean) / std).unsqueeze(1)
+
+
+def prepare_faces(faces: Sequence[np.ndarray], prep: Preprocessing = Preprocessing()
+                  ) -> torch.Tensor:
+    """Face crops (any size, gray or RGB uint8) -> the network's float32 input (N, 1, S, S).
+
+    The one function between a face crop and the network, for training, evaluation and inference.
+    """
+    if len(faces) == 0:
+        return torch.empty((0, 1, prep.size, prep.size), dtype=torch.float32)
+    stacked = np.stack([to_gray_square(f, prep.size) for f in faces])
+    return normalise(torch.from_numpy(stacked), prep.mean, prep.std)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-time augmentation strengths (moderate: FER2013 faces are already aligned crops)."""
+
+    rotation_deg: float = 12.0
+    scale: tuple[float, float] = (0.85, 1.15)
+    translate: float = 0.08
+    flip: float = 0.5
+    brightness: float = 0.25  # in normalised units (about +-6% of the pixel range)
+    contrast: float = 0.2
+    erase: float = 0.25  # probability of blanking one random rectangle (occlusion: hands, hair)
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation = Augmentation()
+                  ) -> torch.Tensor:
+    """Random affine (rotation, zoom, shift), flip, brightness/contrast and erasing on a batch.
+
+    Works on normalised tensors (N, 1, S, S), on whatever device they live, so it costs little next
+    to the network and needs no data-loader processes on a 2-core machine. Pixels moved in from
+    outside are 0, the dataset mean.
+    """
+    n = x.shape[0]
+    dev = x.device
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return (torch.rand(n, generator=gen) * (hi - lo) + lo).to(dev)
+
+    angle = uniform(-aug.rotation_deg, aug.rotation_deg) * (math.pi / 180.0)
+    scale = uniform(*aug.scale)
+    flip = torch.where(uniform(0.0, 1.0) < aug.flip, -1.0, 1.0)
+    tx, ty = uniform(-aug.translate, aug.translate) * 2, uniform(-aug.translate, aug.translate) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, tx], dim=1),
+        torch.stack([sin * flip, cos, ty], dim=1),
+    ], dim=1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    contrast = uniform(1.0 - aug.contrast, 1.0 + aug.contrast).view(n, 1, 1, 1)
+    brightness = uniform(-aug.brightness, aug.brightness).view(n, 1, 1, 1)
+    out = out * contrast + brightness
+    if aug.erase > 0:
+        out = _random_erase(out, gen, aug.erase)
+    return out
+
+
+def _random_erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """Zero one rectangle (2-20% of the area) in a fraction ``p`` of the images."""
+    n, _, h, w = x.shape
+    pick = torch.rand(n, generator=gen) < p
+    area = torch.rand(n, generator=gen) * 0.18 + 0.02
+    ratio = torch.exp(torch.rand(n, generator=gen) * 1.6 - 0.8)
+    eh = (torch.sqrt(area * ratio) * h).clamp(1, h).long()
+    ew = (torch.sqrt(area / ratio) * w).clamp(1, w).long()
+    top = (torch.rand(n, generator=gen) * (h - eh + 1).float()).long()
+    left = (torch.rand(n, generator=gen) * (w - ew + 1).float()).long()
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    mask = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+            & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+            & pick.view(n, 1, 1))
+    return x.masked_fill(mask.unsqueeze(1).to(x.device), 0.0)

@@ -1,0 +1,113 @@
+"""Reading and writing weights without ever unpickling untrusted data.
+
+Shipped weights are fp16 safetensors (half the size; the network is run in fp32 or bf16 anyway)
+with string metadata: classes, input size, normalisation, architecture, training recipe and val
+metrics. Training checkpoints are plain dicts written with ``torch.save`` and read back with
+``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
+from model.preprocess import Preprocessing
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "emotion_vgg16.safetensors"
+ARCHITECTURE = "vgg16_bn-gray1-gap-fc1024x2"
+
+
+def save_weights(state: dict[str, torch.Tensor], path: Path, prep: Preprocessing,
+                 recipe: dict[str, Any], metrics: dict[str, Any],
+                 extra: dict[str, str] | None = None) -> None:
+    """Write ``state`` as fp16 safetensors (BN running stats included) with the metadata."""
+    half = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
+            for k, v in state.items()}
+    meta = {
+        "format": "classpulse-emotion-v1",
+        "architecture": ARCHITECTURE,
+        "classes": json.dumps(list(EMOTIONS)),
+        "input_size": str(prep.size),
+        "input_channels": "1",
+        "normalisation": json.dumps({"mean": prep.mean, "std": prep.std}),
+        "crop_margin": str(prep.margin),
+        "recipe": json.dumps(recipe, sort_keys=True),
+        "val_metrics": json.dumps(metrics, sort_keys=True),
+        **(extra or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(half, str(tmp), metadata=meta)
+    tmp.chmod(0o644)  # safetensors writes owner-only; the shipped file is read by every user
+    os.replace(tmp, path)
+    log.info("saved weights path=%s tensors=%d", path, len(half))
+
+
+def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Return (fp32 state dict, metadata); a wrong file stops with its name and what to do."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise UsageError(f"emotion weights {path} not found; pass --model-weights FILE or train "
+                         "with `classpulse model train`")
+    try:
+        state = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise UsageError(f"{path} is not a readable safetensors file: {exc}") from exc
+    if meta.get("architecture") != ARCHITECTURE:
+        raise UsageError(f"{path} holds architecture {meta.get('architecture')!r}, expected "
+                         f"{ARCHITECTURE!r}")
+    classes = json.loads(meta.get("classes", "[]"))
+    if classes != list(EMOTIONS):
+        raise UsageError(f"{path} classes {classes} differ from {list(EMOTIONS)}")
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
+
+
+def preprocessing_from(meta: dict[str, str]) -> Preprocessing:
+    """The preprocessing the weights were trained with, from their metadata."""
+    norm = json.loads(meta["normalisation"])
+    return Preprocessing(size=int(meta["input_size"]), mean=float(norm["mean"]),
+                         std=float(norm["std"]), margin=float(meta.get("crop_margin", 0.15)))
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Atomically write a training checkpoint (a crash mid-write never leaves a broken file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint onto the CPU, refusing pickled code."""
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def load_state_any(path: Path) -> dict[str, torch.Tensor]:
+    """Network weights from our safetensors file or a training checkpoint (``--init FILE``)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_weights(path)[0]
+    ckpt = load_checkpoint(path)
+    if "model" not in ckpt:
+        raise UsageError(f"{path} is not a classpulse training checkpoint (no 'model' entry)")
+    return ckpt["model"]

@@ -1,0 +1,43 @@
+"""Small real FER2013 subsets for the model tests, copied to a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from classpulse.emotions import EMOTIONS
+
+
+def _copy_subset(src: Path, dst: Path, per_class: int) -> None:
+    for emotion in EMOTIONS:
+        files = sorted((src / emotion).glob("*.jpg"))[:per_class]
+        (dst / emotion).mkdir(parents=True)
+        for f in files:
+            shutil.copyfile(f, dst / emotion / f.name)
+
+
+@pytest.fixture(scope="session")
+def fer_root(shared_data: Path) -> Path:
+    root = shared_data / "fer2013"
+    if not (root / "train").is_dir():
+        pytest.skip(f"FER2013 not found at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_fer(fer_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A FER2013 root with 24 train and 6 val faces per class (real images)."""
+    root = tmp_path_factory.mktemp("tiny_fer")
+    _copy_subset(fer_root / "train", root / "train", 24)
+    _copy_subset(fer_root / "val", root / "val", 6)
+    return root
+
+
+@pytest.fixture(scope="session")
+def faces_dir(shared_data: Path) -> Path:
+    path = shared_data / "faces"
+    if not (path / "group-6-faces.jpg").is_file():
+        pytest.skip(f"face photos not found at {path}")
+    return path

@@ -1,0 +1,84 @@
+"""FER2013 readers: image folders and the original CSV, and the errors that name the bad record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
+from model.data import load_split, read_csv
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    lines = ["emotion,pixels,Usage"] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_image_folder_reads_every_class(tiny_fer: Path) -> None:
+    train = load_split(tiny_fer, "train")
+    assert len(train) == 24 * 7
+    assert train.images.shape == (168, 48, 48)
+    assert train.images.dtype == np.uint8
+    assert train.class_counts().tolist() == [24] * 7
+    # labels follow EMOTIONS order: the folder name of each source is its label's name
+    for label, source in zip(train.labels, train.sources, strict=True):
+        assert Path(source).parent.name == EMOTIONS[label]
+
+
+def test_split_folder_given_directly(tiny_fer: Path) -> None:
+    assert len(load_split(tiny_fer / "val", "val")) == 42
+
+
+def test_csv_matches_image_folder(tiny_fer: Path, tmp_path: Path) -> None:
+    val = load_split(tiny_fer, "val")
+    rows = [(str(lab), " ".join(map(str, img.ravel())), "PublicTest")
+            for img, lab in zip(val.images, val.labels, strict=True)]
+    rows.append(("3", " ".join(["7"] * 2304), "Training"))
+    _write_csv(tmp_path / "fer2013.csv", rows)
+    from_csv = load_split(tmp_path, "val")
+    assert np.array_equal(from_csv.images, val.images)
+    assert np.array_equal(from_csv.labels, val.labels)
+    assert from_csv.sources[0] == f"{tmp_path / 'fer2013.csv'}:2"
+    train = read_csv(tmp_path / "fer2013.csv", "train")
+    assert len(train) == 1 and train.labels[0] == 3 and (train.images == 7).all()
+
+
+def test_corrupt_image_is_named(tiny_fer: Path, tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    good = sorted((tiny_fer / "train" / "happy").glob("*.jpg"))[0]
+    (tmp_path / "happy" / good.name).write_bytes(good.read_bytes())
+    bad = tmp_path / "happy" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(UsageError, match=r"broken\.jpg"):
+        load_split(tmp_path, "train")
+
+
+def test_unknown_label_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "contempt").mkdir()
+    with pytest.raises(UsageError, match="contempt"):
+        load_split(tmp_path, "val")
+
+
+def test_csv_unknown_label_names_the_line(tmp_path: Path) -> None:
+    _write_csv(tmp_path / "f.csv", [("0", " ".join(["1"] * 2304), "Training"),
+                                    ("9", " ".join(["1"] * 2304), "Training")])
+    with pytest.raises(UsageError, match=r"f\.csv:3: unknown emotion label '9'"):
+        read_csv(tmp_path / "f.csv", "train")
+
+
+def test_csv_bad_pixels_names_the_line(tmp_path: Path) -> None:
+    _write_csv(tmp_path / "f.csv", [("0", " ".join(["1"] * 2303), "Training")])
+    with pytest.raises(UsageError, match=r"f\.csv:2: pixels must be a square number"):
+        read_csv(tmp_path / "f.csv", "train")
+    _write_csv(tmp_path / "g.csv", [("0", "1 2 x 4", "Training")])
+    with pytest.raises(UsageError, match=r"g\.csv:2: pixels are not integers"):
+        read_csv(tmp_path / "g.csv", "train")
+
+
+def test_missing_split_says_what_was_expected(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no FER2013 val split"):
+        load_split(tmp_path, "val")

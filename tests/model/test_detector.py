@@ -1,0 +1,81 @@
+"""FaceDetector on real photographs: all six faces, boxes in the frame's pixels, batching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model import Detections, DetectorConfig, FaceDetector, crop_faces
+from model.detector import read_rgb
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(device="cpu")
+
+
+def _matched(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    """Every box in ``a`` has a box in ``b`` whose corners are within ``tol`` px."""
+    return all(np.abs(b - box).max(axis=1).min() <= tol for box in a)
+
+
+def test_group_photo_six_faces(detector: FaceDetector, faces_dir: Path) -> None:
+    frame = read_rgb(str(faces_dir / "group-6-faces.jpg"))
+    (det,) = detector.detect([frame])
+    assert isinstance(det, Detections)
+    assert len(det) == 6
+    assert det.boxes.shape == (6, 4) and det.boxes.dtype == np.float32
+    assert det.scores.shape == (6,) and (det.scores > 0.95).all()
+    assert det.landmarks.shape == (6, 5, 2)
+    h, w = frame.shape[:2]
+    assert (det.boxes[:, [0, 2]] <= w).all() and (det.boxes[:, [1, 3]] <= h).all()
+    # eyes lie inside their box, above the mouth corners
+    inside = ((det.landmarks[..., 0] >= det.boxes[:, None, 0])
+              & (det.landmarks[..., 0] <= det.boxes[:, None, 2]))
+    assert inside.all()
+    assert (det.landmarks[:, :2, 1] < det.landmarks[:, 3:, 1]).all()
+    crops = crop_faces(frame, det)
+    assert len(crops) == 6
+    for crop, box in zip(crops, det.boxes, strict=True):
+        side = max(box[2] - box[0], box[3] - box[1]) * 1.3
+        assert crop.shape[2] == 3 and abs(crop.shape[0] - side) <= 1.5
+
+
+def test_portraits_one_face_each(detector: FaceDetector, faces_dir: Path) -> None:
+    frames = [read_rgb(str(p)) for p in sorted(faces_dir.glob("portrait-*.jpg"))]
+    assert len(frames) == 4
+    results = detector.detect(frames)  # mixed sizes: grouped by size internally
+    # one confident face each (one portrait also has a 40 px false positive scored 0.75)
+    assert [int((r.scores > 0.9).sum()) for r in results] == [1, 1, 1, 1]
+    for frame, r in zip(frames, results, strict=True):
+        best = r.boxes[r.scores.argmax()]
+        assert (best[2] - best[0]) > 0.1 * frame.shape[1]  # the portrait's face, not a speck
+
+
+def test_batch_equals_single_frames(detector: FaceDetector, faces_dir: Path) -> None:
+    frame = read_rgb(str(faces_dir / "group-6-faces.jpg"))
+    blank = np.full_like(frame, 128)
+    batch = detector.detect([frame, blank, frame[:, ::-1].copy()])
+    single = detector.detect([frame])[0]
+    assert [len(r) for r in batch] == [6, 0, 6]
+    assert batch[1].boxes.shape == (0, 4) and batch[1].landmarks.shape == (0, 5, 2)
+    assert _matched(batch[0].boxes, single.boxes, tol=1.0)
+
+
+def test_big_frames_are_shrunk_and_boxes_mapped_back(faces_dir: Path) -> None:
+    frame = read_rgb(str(faces_dir / "group-6-faces.jpg"))  # 1200x630
+    big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    detector = FaceDetector(DetectorConfig(max_side=1200), device="cpu")
+    (small_det,) = detector.detect([frame])
+    (big_det,) = detector.detect([big])  # shrunk to 1200 wide, boxes scaled by 2
+    assert len(big_det) == 6
+    assert _matched(big_det.boxes, small_det.boxes * 2, tol=8.0)
+
+
+def test_rejects_non_rgb_frames(detector: FaceDetector) -> None:
+    with pytest.raises(ValueError, match="frame 0"):
+        detector.detect([np.zeros((10, 10), np.uint8)])
+    assert detector.detect([]) == []

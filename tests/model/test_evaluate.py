@@ -1,0 +1,73 @@
+"""Metrics checked by hand, and ``classpulse model evaluate`` on a tiny real set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classpulse.cli import main as cli_main
+from model.metrics import classification_report, confusion_matrix
+
+
+def test_metrics_by_hand() -> None:
+    # 3 classes. true:  0 0 0 1 1 2
+    #            pred:  0 0 1 1 2 2
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    preds = np.array([0, 0, 1, 1, 2, 2])
+    r = classification_report(labels, preds, classes=("a", "b", "c"))
+    assert r["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert r["n"] == 6
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    # a: P 2/2, R 2/3, F1 0.8;  b: P 1/2, R 1/2, F1 0.5;  c: P 1/2, R 1/1, F1 2/3
+    assert r["per_class"]["a"] == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert r["per_class"]["b"]["f1"] == pytest.approx(0.5)
+    assert r["per_class"]["c"]["f1"] == pytest.approx(2 / 3)
+    assert r["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert r["weighted_f1"] == pytest.approx((3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)
+
+
+def test_absent_and_never_predicted_classes_score_zero() -> None:
+    r = classification_report(np.array([0, 0]), np.array([0, 1]), classes=("a", "b", "c"))
+    assert r["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert r["per_class"]["c"]["f1"] == 0.0
+    assert confusion_matrix(np.array([2]), np.array([0]), 3).tolist() == [[0, 0, 0], [0, 0, 0],
+                                                                          [1, 0, 0]]
+
+
+def test_evaluate_command_writes_json_and_plot(tiny_fer: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, out_png = tmp_path / "m.json", tmp_path / "cm.png"
+    rc = cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                   "--json", str(out_json), "--plot", str(out_png)])
+    assert rc == 0
+    report = json.loads(out_json.read_text())
+    for key in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "n"):
+        assert key in report
+    cm = np.array(report["confusion_matrix"])
+    assert report["n"] == 42 and cm.sum() == 42 and cm.sum(axis=1).tolist() == [6] * 7
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 42)
+    assert sum(v["support"] for v in report["per_class"].values()) == 42
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert f"accuracy    {report['accuracy']:.4f}" in printed and "disgust" in printed
+
+
+def test_evaluate_missing_weights_is_one_line_error(tiny_fer: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli_main(["model", "evaluate", "--data", str(tiny_fer), "--weights",
+                   str(tmp_path / "nope.safetensors")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.safetensors not found" in err and "\n" not in err
+
+
+def test_train_imagenet_offline_names_the_file(tiny_fer: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli_main(["model", "train", "--data", str(tiny_fer), "--out", str(tmp_path / "run"),
+                   "--init", "imagenet", "--init-file", str(tmp_path / "vgg16_bn-6c64b313.pth")])
+    assert rc == 2
+    assert "vgg16_bn-6c64b313.pth" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""One preprocessing for training and inference: identical tensors, margins, augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.data import load_split
+from model.preprocess import (
+    Augmentation,
+    Preprocessing,
+    augment_batch,
+    crop_face,
+    prepare_faces,
+    to_gray_square,
+)
+
+
+def test_training_and_inference_give_identical_tensors(tiny_fer: Path) -> None:
+    """The training reader's tensor equals the one built from the same face given as RGB crop."""
+    split = load_split(tiny_fer, "val")
+    prep = Preprocessing()
+    train_side = prepare_faces(list(split.images), prep)
+    rgb_crops = [cv2.cvtColor(cv2.imread(src, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+                 for src in split.sources]
+    inference_side = prepare_faces(rgb_crops, prep)
+    assert train_side.shape == (42, 1, 48, 48)
+    assert torch.equal(train_side, inference_side)
+
+
+def test_normalisation_values() -> None:
+    face = np.full((48, 48), 255, np.uint8)
+    x = prepare_faces([face], Preprocessing(mean=0.5, std=0.25))
+    assert x.dtype == torch.float32
+    assert torch.allclose(x, torch.full((1, 1, 48, 48), 2.0))
+
+
+def test_resize_any_size_and_empty_batch() -> None:
+    big = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    small = np.zeros((20, 20, 3), np.uint8)
+    assert prepare_faces([big, small]).shape == (2, 1, 48, 48)
+    assert prepare_faces([]).shape == (0, 1, 48, 48)
+    assert to_gray_square(big, 64).shape == (64, 64)
+
+
+def test_rejects_wrong_dtype_and_shape() -> None:
+    with pytest.raises(TypeError):
+        to_gray_square(np.zeros((48, 48), np.float32))
+    with pytest.raises(ValueError):
+        to_gray_square(np.zeros((48, 48, 4), np.uint8))
+
+
+def test_crop_face_square_with_margin() -> None:
+    frame = np.arange(200 * 300 * 3, dtype=np.uint32).reshape(200, 300, 3).astype(np.uint8)
+    crop = crop_face(frame, (100, 50, 140, 100), margin=0.1)  # 40x50 box -> 60 px square
+    assert crop.shape == (60, 60, 3)
+    # centre (120, 75): the square spans x 90..150, y 45..105
+    assert np.array_equal(crop, frame[45:105, 90:150])
+
+
+def test_crop_face_at_border_repeats_edge_pixels() -> None:
+    frame = np.zeros((100, 100, 3), np.uint8)
+    frame[:, 0] = 200
+    crop = crop_face(frame, (0, 40, 20, 60), margin=0.5)  # 40 px square centred at x=10
+    assert crop.shape == (40, 40, 3)
+    assert (crop[:, :11] == 200).all()  # the 10 padded columns plus frame column 0
+    assert (crop[:, 11:] == 0).all()
+
+
+def test_augmentation_is_seeded_and_changes_images(tiny_fer: Path) -> None:
+    x = prepare_faces(list(load_split(tiny_fer, "val").images[:8]))
+    a = augment_batch(x, torch.Generator().manual_seed(1))
+    b = augment_batch(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape
+    assert torch.equal(a, b)
+    assert (a - x).abs().mean() > 0.05
+    none = Augmentation(rotation_deg=0, scale=(1, 1), translate=0, flip=0, brightness=0,
+                        contrast=0, erase=0)
+    same = augment_batch(x, torch.Generator().manual_seed(1), none)
+    assert torch.allclose(same, x, atol=1e-5)

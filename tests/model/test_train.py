@@ -1,0 +1,57 @@
+"""A short training run on a small real subset: the loss falls, checkpoints resume, files appear."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from classpulse.errors import UsageError
+from model.train import TrainConfig, class_weights, lr_factor, main
+from model.weights_io import load_checkpoint
+
+
+def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
+                      warmup_epochs=0.5, dropout=0.0, label_smoothing=0.0, device="cpu")
+    main(replace(cfg, epochs=2))
+    first = load_checkpoint(out / "last.pt")
+    assert first["epoch"] == 1 and len(first["history"]) == 2
+    best = main(cfg, resume=True)
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 2
+    history = ckpt["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert best["val_acc"] == max(row["val_acc"] for row in history)
+    with (out / "metrics.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 3
+    assert (out / "best.pt").is_file() and (out / "curves.png").stat().st_size > 10_000
+
+
+def test_resume_without_checkpoint_is_usage_error(tiny_fer: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(data=str(tiny_fer), out=str(tmp_path), epochs=1, device="cpu")
+    with pytest.raises(UsageError, match=r"last\.pt"):
+        main(cfg, resume=True)
+
+
+def test_class_weights_favour_rare_classes() -> None:
+    counts = np.array([3995, 436, 4097, 7215, 4830, 3171, 4965])
+    w = class_weights(counts, 0.5)
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[1] / w[3] == pytest.approx((7215 / 436) ** 0.5, rel=1e-5)
+    assert torch.argmax(w).item() == 1
+
+
+def test_schedule_warms_up_then_decays() -> None:
+    cfg = TrainConfig(data="", out="", epochs=10, warmup_epochs=1)
+    assert lr_factor(0, 100, cfg) == pytest.approx(0.04)
+    assert lr_factor(100, 100, cfg) == pytest.approx(1.0)
+    assert lr_factor(999, 100, cfg) == pytest.approx(0.01, abs=1e-4)
+    values = [lr_factor(s, 100, cfg) for s in range(100, 1000, 50)]
+    assert values == sorted(values, reverse=True)
