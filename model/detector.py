@@ -12,9 +12,9 @@ Defaults are chosen for classroom CCTV (640x352 frames, faces 15-40 px seen from
 
 Speed on a 2-core CPU (crowd video at 960 px): most of the time goes to the second and third stages
 on the ~600 candidate boxes per frame that a 0.6 first-stage threshold lets through; a first-stage
-threshold of 0.7 gives ~15% more frames/s at the same faces found there, but may drop faint small
-faces, so the default keeps the MTCNN authors' 0.6. ``min_face_size=20`` (MTCNN's own default) is
-~30% faster when faces are known to be larger.
+threshold of 0.7 gives ~10% more frames/s at nearly the same faces found there, but may drop faint
+small faces, so the default keeps the MTCNN authors' 0.6. ``min_face_size=20`` (MTCNN's own
+default) is ~40% faster when faces are known to be larger (docs/benchmarks.md).
 
 Boxes, scores and landmarks come back in each frame's own pixels. Frames of equal size run through
 MTCNN as one batch; mixed sizes are grouped by size.
