@@ -25,10 +25,17 @@ from dashboard import auth, charts, queries, text, transform
 from dashboard.launch import settings_from_app_args
 from dashboard.periods import HISTORY_BUCKET, Period, live_period, range_period
 from dashboard.widgets import Selection, sidebar
+from model import card
 
 log = logging.getLogger(__name__)
 
 LIVE_REFRESH = timedelta(seconds=5)
+
+
+@st.cache_data(show_spinner=False)
+def _val_accuracy(weights: str | None) -> float | None:
+    """The consumers' weights' val accuracy, read once per file from its header (no torch)."""
+    return card.val_accuracy(weights)
 
 
 def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
@@ -207,7 +214,7 @@ def main() -> None:
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
     st.divider()
-    st.markdown(text.explanation(settings.min_faces_shown))
+    st.markdown(text.explanation(settings.min_faces_shown, _val_accuracy(settings.model_weights)))
 
 
 main()

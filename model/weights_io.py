@@ -20,12 +20,11 @@ from safetensors.torch import load_file, save_file
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
+from model.card import DEFAULT_WEIGHTS
 from model.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "emotion_vgg16.safetensors"
 ARCHITECTURE = "vgg16_bn-gray1-gap-fc1024x2"
 
 

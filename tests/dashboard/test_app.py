@@ -17,6 +17,7 @@ import pytest
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
+from model import card
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
 from tests.dashboard.pages import assert_no_error, charts, choose_range, open_page, texts
@@ -48,6 +49,8 @@ def test_no_classrooms_explains_how_data_arrives(
     (info,) = texts(at)["info"]
     assert "No classrooms yet" in info and "classpulse demo" in info
     assert not charts(at)
+    shipped = f"agrees with the human labels on {card.val_accuracy():.0%} of FER2013"
+    assert any(shipped in paragraph for paragraph in texts(at)["markdown"])
 
 
 def test_range_charts_csv_and_history_match_the_rows(

@@ -24,8 +24,14 @@ def test_engagement_sentence_lists_the_weights_in_use_and_its_range() -> None:
 
 
 def test_explanation_says_what_the_numbers_are_not() -> None:
-    paragraph = text.explanation(5)
-    for words in ("FER2013", "two faces in three", "skin tones", "not a grade",
+    paragraph = text.explanation(5, 0.5885)
+    for words in ("FER2013", "agrees with the human labels on 59% of FER2013's validation photos",
+                  "skin tones", "not a grade",
                   "at least 5 faces", "no chart describes one child", "nobody is recognised"):
         assert words in paragraph
     assert "\n" not in paragraph
+
+
+def test_explanation_without_a_measured_accuracy_quotes_the_ceiling() -> None:
+    paragraph = text.explanation(3, None)
+    assert "at most about three faces in four" in paragraph and "%" not in paragraph

@@ -1,0 +1,44 @@
+"""The shipped model's card: where the weights live and what they scored, read without torch.
+
+The dashboard quotes the measured accuracy of the weights the consumers run, so the page can never
+claim a number the model does not have. A safetensors file starts with an 8-byte little-endian
+header length and a JSON header whose ``__metadata__`` holds our string metadata; reading that
+directly keeps torch (seconds to import, hundreds of MB) out of the dashboard process.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "emotion_vgg16.safetensors"
+_MAX_HEADER = 16 * 1024 * 1024  # far above our ~10 kB header; guards against a wrong file
+
+
+def read_metadata(path: str | Path | None = None) -> dict[str, str]:
+    """The weights file's string metadata; ``{}`` when the file is missing or not safetensors."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                return {}
+            (size,) = struct.unpack("<Q", raw)
+            if size > _MAX_HEADER:
+                return {}
+            header = json.loads(fh.read(size))
+    except (OSError, ValueError):
+        return {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
+def val_accuracy(path: str | Path | None = None) -> float | None:
+    """Accuracy on FER2013 val recorded in the weights at export, or None when not recorded."""
+    try:
+        value = json.loads(read_metadata(path).get("val_metrics", "{}")).get("accuracy")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and 0 <= value <= 1 else None
