@@ -101,6 +101,10 @@ class FrameConsumer:
         # handed over with the commit time after each successful flush; off (None) in production
         self._on_commit = on_commit
         self._buffered_captures: list[int] = []
+        # set at the group's first assignment: joining a group takes seconds, so a benchmark
+        # times from here and starts live cameras only once someone is there to read them
+        self.assigned = threading.Event()
+        self.assigned_at: float | None = None  # time.monotonic() of that first assignment
 
     # --- Kafka client and rebalances -------------------------------------------------------
     def _connect(self) -> Any:
@@ -137,6 +141,9 @@ class FrameConsumer:
         self._generation += 1
         self._last_activity = time.monotonic()
         self._seek_to_stored(list(assigned))
+        if not self.assigned.is_set():
+            self.assigned_at = time.monotonic()
+            self.assigned.set()
 
     def _seek_to_stored(self, partitions: list[Any]) -> None:
         """Position each partition at the offset stored in the database, or its beginning."""
