@@ -13,9 +13,9 @@ def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # again: a no-op
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"{sqlite_url} is at revision 0002_class_views"] * 2
+    assert out == [f"{sqlite_url} is at revision 0003_covering_index"] * 2
     assert main(["db", "current", "--database-url", sqlite_url]) == 0
-    assert capsys.readouterr().out.strip() == "0002_class_views"
+    assert capsys.readouterr().out.strip() == "0003_covering_index"
 
 
 def test_db_upgrade_to_an_older_revision_then_current_says_so(
@@ -24,7 +24,7 @@ def test_db_upgrade_to_an_older_revision_then_current_says_so(
     assert main(["db", "upgrade", "--revision", "0001_tables", "--database-url", sqlite_url]) == 0
     assert main(["db", "current", "--database-url", sqlite_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "0001_tables (newest is 0002_class_views; run upgrade)"
+        "0001_tables (newest is 0003_covering_index; run upgrade)"
     )
 
 
@@ -32,7 +32,7 @@ def test_db_upgrade_to_an_older_revision_then_current_says_so(
 def test_db_upgrade_on_postgres(pg_database, capsys: pytest.CaptureFixture[str]) -> None:
     url = pg_database()
     assert main(["db", "upgrade", "--database-url", url]) == 0
-    assert capsys.readouterr().out.strip() == f"{url} is at revision 0002_class_views"
+    assert capsys.readouterr().out.strip() == f"{url} is at revision 0003_covering_index"
 
 
 def test_unreachable_database_is_one_clear_line_without_password(
@@ -57,4 +57,4 @@ def test_missing_sqlite_folder_says_what_to_fix(
 
 def test_unknown_revision_is_a_usage_error(sqlite_url: str, capsys) -> None:
     assert main(["db", "upgrade", "--revision", "9999", "--database-url", sqlite_url]) == 2
-    assert "newest: 0002_class_views" in capsys.readouterr().err
+    assert "newest: 0003_covering_index" in capsys.readouterr().err

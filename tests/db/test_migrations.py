@@ -45,16 +45,17 @@ def url_of(engine: Engine) -> str:
 
 def test_one_head_named_as_expected() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0002_class_views"]
-    assert head_revision() == "0002_class_views"
-    assert [r.revision for r in script.walk_revisions()] == ["0002_class_views", "0001_tables"]
+    assert script.get_heads() == ["0003_covering_index"]
+    assert head_revision() == "0003_covering_index"
+    assert [r.revision for r in script.walk_revisions()] == [
+        "0003_covering_index", "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
     inspector = inspect(engine)
     assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
     assert set(inspector.get_view_names()) == VIEW_NAMES
-    assert current(url_of(engine)) == "0002_class_views"
+    assert current(url_of(engine)) == "0003_covering_index"
     em = [c["name"] for c in inspector.get_columns("emotion_minutes")]
     assert em == [
         "camera_id", "minute_start", "classroom_id", "frames", "frames_with_faces", "faces",
