@@ -99,8 +99,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         report = consumer.run(stop)
         # time from the group's assignment: the join (seconds on Tansu) is not throughput
         elapsed = time.monotonic() - (consumer.assigned_at or started) - config.exit_when_idle_s
+        publisher.close(5)  # waits for the last acknowledgements before they are counted
         sent = sum(publisher.stats(cam.id).sent for cam in cameras)
-        publisher.close(5)
     _print(args, device, report, elapsed, latencies, sent)
     return 0
 

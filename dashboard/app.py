@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 LIVE_REFRESH = timedelta(seconds=5)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(ttl=3600, show_spinner=False)
 def _val_accuracy(weights: str | None) -> float | None:
     """The consumers' weights' val accuracy, read once per file from its header (no torch)."""
     return card.val_accuracy(weights)
