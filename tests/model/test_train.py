@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 import torch
 
 from classpulse.errors import UsageError
+from model import card
+from model.export import export_checkpoint
 from model.train import TrainConfig, class_weights, lr_factor, main
-from model.weights_io import load_checkpoint
+from model.weights_io import load_checkpoint, load_weights
 
 
 def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Path) -> None:
@@ -32,6 +35,19 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     with (out / "metrics.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 3
     assert (out / "best.pt").is_file() and (out / "curves.png").stat().st_size > 10_000
+
+    # export, continue from the exported file (--init FILE), export again: the lineage is kept
+    first_file = export_checkpoint(out / "best.pt", tmp_path / "first.safetensors")
+    state, meta = load_weights(first_file)
+    best_ckpt = load_checkpoint(out / "best.pt")
+    assert torch.equal(state["head.7.weight"], best_ckpt["model"]["head.7.weight"].half().float())
+    recipe = json.loads(meta["recipe"])
+    assert recipe["epochs_trained"] == best_ckpt["epoch"] + 1 and "init_recipe" not in recipe
+    assert card.val_accuracy(first_file) == pytest.approx(best_ckpt["val_report"]["accuracy"])
+    main(replace(cfg, out=str(tmp_path / "cont"), epochs=1, init=str(first_file)))
+    second = export_checkpoint(tmp_path / "cont" / "last.pt", tmp_path / "second.safetensors")
+    lineage = json.loads(card.read_metadata(second)["recipe"])
+    assert lineage["init"] == str(first_file) and lineage["init_recipe"] == recipe
 
 
 def test_resume_without_checkpoint_is_usage_error(tiny_fer: Path, tmp_path: Path) -> None:
