@@ -42,7 +42,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     recipe["epochs_trained"] = int(ckpt["epoch"]) + 1
     recipe["history"] = [{k: round(float(v), 5) for k, v in row.items()}
                          for row in ckpt.get("history", [])]
-    parent = _parent_recipe(str(cfg.get("init", "none")))
+    parent = _parent_recipe(str(cfg.get("init", "none")), recipe["history"])
     if parent is not None:
         recipe["init_recipe"] = parent
     metrics = {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
@@ -60,16 +60,23 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     return path
 
 
-def _parent_recipe(init: str) -> dict[str, Any] | None:
+def _parent_recipe(init: str, history: list[dict[str, float]]) -> dict[str, Any] | None:
     """The recipe of the weights a run continued from (``--init FILE``), so that the shipped
-    file keeps its whole lineage: a continued run's own recipe describes only its last leg."""
+    file keeps its whole lineage: a continued run's own recipe describes only its last leg.
+
+    A run usually continues from the shipped file and is exported over it; exported a second
+    time, the file at ``init`` is this run's own export, whose parent is the one to keep.
+    """
     if init in ("none", "imagenet") or not init.endswith(".safetensors"):
         return None
-    recipe = card.read_metadata(init).get("recipe")
-    if recipe is None:
+    text = card.read_metadata(init).get("recipe")
+    if text is None:
         log.warning("init weights %s are gone or carry no recipe; lineage not recorded", init)
         return None
-    return json.loads(recipe)
+    recipe: dict[str, Any] = json.loads(text)
+    if recipe.get("history") == history:
+        return recipe.get("init_recipe")
+    return recipe
 
 
 def _int8_ranges(state: dict[str, torch.Tensor], data: Path, prep: Preprocessing, n: int) -> str:

@@ -48,6 +48,10 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     second = export_checkpoint(tmp_path / "cont" / "last.pt", tmp_path / "second.safetensors")
     lineage = json.loads(card.read_metadata(second)["recipe"])
     assert lineage["init"] == str(first_file) and lineage["init_recipe"] == recipe
+    # exported over the file it continued from, twice (a re-export): still the true parent
+    for _ in range(2):
+        export_checkpoint(tmp_path / "cont" / "last.pt", first_file)
+        assert json.loads(card.read_metadata(first_file)["recipe"])["init_recipe"] == recipe
 
 
 def test_resume_without_checkpoint_is_usage_error(tiny_fer: Path, tmp_path: Path) -> None:
