@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ import numpy as np
 import torch
 
 from classpulse.errors import UsageError
-from model import card
 from model.data import load_split
 from model.network import build_network, fuse_for_inference
 from model.preprocess import Preprocessing, prepare_faces
@@ -42,9 +40,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     recipe["epochs_trained"] = int(ckpt["epoch"]) + 1
     recipe["history"] = [{k: round(float(v), 5) for k, v in row.items()}
                          for row in ckpt.get("history", [])]
-    parent = _parent_recipe(str(cfg.get("init", "none")), recipe["history"])
-    if parent is not None:
-        recipe["init_recipe"] = parent
+    if ckpt.get("init_recipe") is not None:  # the lineage of an --init FILE run
+        recipe["init_recipe"] = ckpt["init_recipe"]
     metrics = {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
     metrics["split"] = "val (FER2013 PublicTest)"
     metrics["per_class_f1"] = {c: round(v["f1"], 4) for c, v in report["per_class"].items()}
@@ -58,25 +55,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     log.info("exported checkpoint=%s epoch=%d val_acc=%.4f path=%s", checkpoint,
              recipe["epochs_trained"], metrics["accuracy"], path)
     return path
-
-
-def _parent_recipe(init: str, history: list[dict[str, float]]) -> dict[str, Any] | None:
-    """The recipe of the weights a run continued from (``--init FILE``), so that the shipped
-    file keeps its whole lineage: a continued run's own recipe describes only its last leg.
-
-    A run usually continues from the shipped file and is exported over it; exported a second
-    time, the file at ``init`` is this run's own export, whose parent is the one to keep.
-    """
-    if init in ("none", "imagenet") or not init.endswith(".safetensors"):
-        return None
-    text = card.read_metadata(init).get("recipe")
-    if text is None:
-        log.warning("init weights %s are gone or carry no recipe; lineage not recorded", init)
-        return None
-    recipe: dict[str, Any] = json.loads(text)
-    if recipe.get("history") == history:
-        return recipe.get("init_recipe")
-    return recipe
 
 
 def _int8_ranges(state: dict[str, torch.Tensor], data: Path, prep: Preprocessing, n: int) -> str:

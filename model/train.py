@@ -104,15 +104,18 @@ def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def build_model(cfg: TrainConfig) -> EmotionVGG:
+def build_model(cfg: TrainConfig) -> tuple[EmotionVGG, dict[str, Any] | None]:
+    """The network as ``--init`` says, and the recipe of the weights it starts from (``--init
+    FILE`` of our own weights), which the checkpoints carry on so the export keeps the lineage."""
     net = build_network(dropout=cfg.dropout)
+    parent = None
     if cfg.init == "imagenet":
         load_imagenet_features(net, Path(cfg.init_file) if cfg.init_file else None)
     elif cfg.init != "none":
-        state = load_state_any(Path(cfg.init))
+        state, parent = load_state_any(Path(cfg.init))
         net.load_state_dict(state)
         log.info("initialised from file=%s", cfg.init)
-    return net
+    return net, parent
 
 
 def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
@@ -255,7 +258,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if not (out / "last.pt").is_file():
             raise UsageError(f"--resume: no checkpoint {out / 'last.pt'}; drop --resume to start")
         ckpt = load_checkpoint(out / "last.pt")
-    net = build_model(cfg if ckpt is None else _no_init(cfg)).to(device)  # fails fast offline
+    net, init_recipe = build_model(cfg if ckpt is None else _no_init(cfg))  # fails fast offline
+    net = net.to(device)
     data = load_data(cfg, prep)
     if device.type == "cuda":  # 265 MB: keep the whole set on the GPU, no per-batch copies
         data.x_train, data.y_train = data.x_train.to(device), data.y_train.to(device)
@@ -279,6 +283,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["generator"])
         start, history = ckpt["epoch"] + 1, ckpt["history"]
+        init_recipe = ckpt.get("init_recipe")
         best, bad = ckpt["best_val_acc"], ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
     for epoch in range(start, cfg.epochs):
@@ -300,7 +305,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                  "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                  "generator": gen.get_state(), "epoch": epoch, "config": _config_dict(cfg),
                  "history": history, "best_val_acc": best, "bad_epochs": bad,
-                 "val_report": report}
+                 "val_report": report, "init_recipe": init_recipe}
         save_checkpoint(state, out / "last.pt")
         if improved:
             save_checkpoint(state, out / "best.pt")

@@ -101,12 +101,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read checkpoint {path}: {exc}") from exc
 
 
-def load_state_any(path: Path) -> dict[str, torch.Tensor]:
-    """Network weights from our safetensors file or a training checkpoint (``--init FILE``)."""
+def load_state_any(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """Network weights from our safetensors file or a training checkpoint (``--init FILE``),
+    with the recipe the weights were trained by (``None`` for a checkpoint or an unrecorded one).
+
+    The recipe is read here, together with the weights, because the run that starts from them is
+    usually exported over this same file later: read then, it would describe the run itself.
+    """
     path = Path(path)
     if path.suffix == ".safetensors":
-        return load_weights(path)[0]
+        state, meta = load_weights(path)
+        if "recipe" not in meta:
+            log.warning("init weights %s carry no recipe; lineage not recorded", path)
+            return state, None
+        return state, json.loads(meta["recipe"])
     ckpt = load_checkpoint(path)
     if "model" not in ckpt:
         raise UsageError(f"{path} is not a classpulse training checkpoint (no 'model' entry)")
-    return ckpt["model"]
+    return ckpt["model"], None
