@@ -14,7 +14,7 @@ from model.data import load_split
 from model.network import build_network, fuse_for_inference
 from model.preprocess import Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, calibrate
-from model.weights_io import DEFAULT_WEIGHTS, load_checkpoint, save_weights
+from model.weights_io import DEFAULT_WEIGHTS, checkpoint_weights, load_checkpoint, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,13 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     metrics["split"] = "val (FER2013 PublicTest)"
     metrics["per_class_f1"] = {c: round(v["f1"], 4) for c, v in report["per_class"].items()}
     path = Path(out) if out else DEFAULT_WEIGHTS
+    state = checkpoint_weights(ckpt)
     prep = Preprocessing(size=int(cfg.get("size", 48)))
     extra = {}
     if calibration_data is not None:
-        extra[RANGES_KEY] = _int8_ranges(ckpt["model"], Path(calibration_data), prep,
+        extra[RANGES_KEY] = _int8_ranges(state, Path(calibration_data), prep,
                                          calibration_faces)
-    save_weights(ckpt["model"], path, prep, recipe, metrics, extra)
+    save_weights(state, path, prep, recipe, metrics, extra)
     log.info("exported checkpoint=%s epoch=%d val_acc=%.4f path=%s", checkpoint,
              recipe["epochs_trained"], metrics["accuracy"], path)
     return path

@@ -118,4 +118,11 @@ def load_state_any(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] 
     ckpt = load_checkpoint(path)
     if "model" not in ckpt:
         raise UsageError(f"{path} is not a classpulse training checkpoint (no 'model' entry)")
-    return ckpt["model"], None
+    return checkpoint_weights(ckpt), None
+
+
+def checkpoint_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint stands for: the moving average when the run kept one (it is what
+    val judged), else the trained weights."""
+    ema = ckpt.get("ema_model")
+    return ema if ema is not None else ckpt["model"]

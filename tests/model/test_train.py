@@ -14,7 +14,18 @@ import torch
 from classpulse.errors import UsageError
 from model import card
 from model.export import export_checkpoint
-from model.train import TrainConfig, class_weights, lr_factor, main
+from model.network import build_network
+from model.preprocess import Preprocessing
+from model.train import (
+    EMA_EVERY,
+    TrainConfig,
+    build_ema,
+    class_weights,
+    evaluate,
+    load_data,
+    lr_factor,
+    main,
+)
 from model.weights_io import load_checkpoint, load_weights
 
 
@@ -75,3 +86,41 @@ def test_schedule_warms_up_then_decays() -> None:
     assert lr_factor(999, 100, cfg) == pytest.approx(0.01, abs=1e-4)
     values = [lr_factor(s, 100, cfg) for s in range(100, 1000, 50)]
     assert values == sorted(values, reverse=True)
+
+
+def test_weight_average_has_the_asked_half_life() -> None:
+    net = torch.nn.Linear(3, 2)
+    cfg = TrainConfig(data="", out="", ema_epochs=2.0)
+    ema = build_ema(net, cfg, steps_per_epoch=40)  # 2 epochs = 80 steps = 10 updates
+    ema.update_parameters(net)  # the first update copies
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    for _ in range(80 // EMA_EVERY):
+        ema.update_parameters(net)
+    # after one half-life the average has come half way to the (constant) new weights
+    assert torch.allclose(ema.module.weight - start, torch.full_like(start, 0.5), atol=1e-5)
+    assert build_ema(net, replace(cfg, ema_epochs=0.0), 40) is None
+
+
+def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "ema"
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
+                      warmup_epochs=0.5, device="cpu", ema_epochs=0.5)
+    main(replace(cfg, epochs=2))
+    main(cfg, resume=True)  # 7 steps an epoch: updates at steps 8 and 16, across the resume
+    ckpt = load_checkpoint(out / "last.pt")
+    average, trained = ckpt["ema_model"], ckpt["model"]
+    assert not torch.equal(average["head.7.weight"], trained["head.7.weight"])
+    assert all("val_acc_trained" in row for row in ckpt["history"])
+
+    net = build_network()
+    net.load_state_dict(average)
+    data = load_data(cfg, Preprocessing(size=48))
+    _, report = evaluate(net, data.x_val, data.y_val, torch.device("cpu"), cfg.amp)
+    assert report["accuracy"] == pytest.approx(ckpt["val_report"]["accuracy"])
+    assert report["accuracy"] == pytest.approx(ckpt["history"][-1]["val_acc"])
+
+    state, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.safetensors"))
+    assert torch.equal(state["head.7.weight"], average["head.7.weight"].half().float())
