@@ -27,6 +27,12 @@ def plot_training_curves(history: Sequence[dict[str, float]], path: Path) -> Non
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.plot(epochs, [r["train_acc"] for r in history], "o-", label="train acc (augmented)")
     ax_acc.plot(epochs, [r["val_acc"] for r in history], "o-", label="val acc")
+    # a run with a weight average (--ema-epochs) judges the average; show the trained weights too
+    trained = [(r["epoch"], float(r["val_acc_trained"]), float(r["val_acc"])) for r in history
+               if r.get("val_acc_trained") not in (None, "")]
+    if any(t != v for _, t, v in trained):
+        ax_acc.plot([e for e, _, _ in trained], [t for _, t, _ in trained], ".--",
+                    label="val acc, trained weights (without the average)")
     ax_acc.plot(epochs, [r["val_macro_f1"] for r in history], "o-", label="val macro F1")
     ax_acc.set(xlabel="epoch", ylabel="score", title="accuracy")
     for ax in (ax_loss, ax_acc):
