@@ -36,9 +36,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--patience", type=int, default=6, help="early-stopping patience in epochs")
-    p.add_argument("--ema-epochs", type=float, default=0.0, metavar="H",
+    p.add_argument("--ema-epochs", type=float, default=1.0, metavar="H",
                    help="keep a moving average of the weights with a half-life of H epochs; "
-                   "val judges and export ships the average (default 0: off)")
+                   "val judges and export ships the average (default 1; 0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=48, help="input side in pixels")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")

@@ -68,7 +68,7 @@ class TrainConfig:
     threads: int = 2
     limit_train: int | None = None  # first N shuffled training faces (quick runs, tests)
     limit_val: int | None = None
-    ema_epochs: float = 0.0  # half-life of the weight average in epochs; 0 = no average
+    ema_epochs: float = 1.0  # half-life of the weight average in epochs; 0 = no average
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
