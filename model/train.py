@@ -314,7 +314,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         init_recipe = ckpt.get("init_recipe")
         if ema is not None and ckpt.get("ema_model") is not None:
             ema.module.load_state_dict(ckpt["ema_model"])
-            ema.n_averaged.fill_(1)  # an average already: the next update blends, not copies
+            ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
         best, bad = ckpt["best_val_acc"], ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
     for epoch in range(start, cfg.epochs):
@@ -340,7 +340,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                  "generator": gen.get_state(), "epoch": epoch, "config": _config_dict(cfg),
                  "history": history, "best_val_acc": best, "bad_epochs": bad,
                  "val_report": report, "init_recipe": init_recipe,
-                 "ema_model": ema.module.state_dict() if ema is not None else None}
+                 "ema_model": ema.module.state_dict() if ema is not None else None,
+                 "ema_updates": int(ema.n_averaged) if ema is not None else 0}
         save_checkpoint(state, out / "last.pt")
         if improved:
             save_checkpoint(state, out / "best.pt")

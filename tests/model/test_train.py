@@ -115,6 +115,7 @@ def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
     average, trained = ckpt["ema_model"], ckpt["model"]
     assert not torch.equal(average["head.7.weight"], trained["head.7.weight"])
     assert all("val_acc_trained" in row for row in ckpt["history"])
+    assert ckpt["ema_updates"] == 2  # one before the resume, one after: the count carried over
 
     net = build_network()
     net.load_state_dict(average)
