@@ -117,12 +117,19 @@ def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
     assert all("val_acc_trained" in row for row in ckpt["history"])
     assert ckpt["ema_updates"] == 2  # one before the resume, one after: the count carried over
 
-    net = build_network()
-    net.load_state_dict(average)
     data = load_data(cfg, Preprocessing(size=48))
-    _, report = evaluate(net, data.x_val, data.y_val, torch.device("cpu"), cfg.amp)
+
+    def val_of(state: dict[str, torch.Tensor]) -> tuple[float, dict]:
+        net = build_network()
+        net.load_state_dict(state)
+        return evaluate(net, data.x_val, data.y_val, torch.device("cpu"), cfg.amp)
+
+    loss, report = val_of(average)
     assert report["accuracy"] == pytest.approx(ckpt["val_report"]["accuracy"])
     assert report["accuracy"] == pytest.approx(ckpt["history"][-1]["val_acc"])
+    # accuracy on 42 faces may tie; the val loss tells which weights val judged
+    assert loss == pytest.approx(ckpt["history"][-1]["val_loss"], rel=1e-4)
+    assert val_of(trained)[0] != pytest.approx(loss, rel=1e-4)
 
     state, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.safetensors"))
     assert torch.equal(state["head.7.weight"], average["head.7.weight"].half().float())
