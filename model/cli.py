@@ -39,6 +39,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-epochs", type=float, default=1.0, metavar="H",
                    help="keep a moving average of the weights with a half-life of H epochs; "
                    "val judges and export ships the average (default 1; 0: off)")
+    p.add_argument("--low-res", type=float, default=0.0, metavar="P",
+                   help="shrink this fraction of the training faces to a random 12-44 px side "
+                   "and enlarge them back, as small classroom faces are (default 0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=48, help="input side in pixels")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
@@ -63,12 +66,26 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average with the mirrored face")
+    p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
+                   help="first shrink every face to PX pixels a side, as small as classroom CCTV "
+                   "records faces (15-40 px), to measure the network on that little detail")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
                    "carry int8 ranges, else fp32)")
     p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
     p.set_defaults(handler=run_evaluate)
+
+
+def _face_size(text: str) -> int:
+    try:
+        side = int(text)
+    except ValueError:
+        side = 0
+    if side < 4:
+        raise argparse.ArgumentTypeError(f"--face-size takes a whole number of pixels >= 4, "
+                                         f"got {text!r}")
+    return side
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:
@@ -82,15 +99,20 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    from model.preprocess import Augmentation
     from model.train import TrainConfig, main
 
+    if not 0.0 <= args.low_res <= 1.0:
+        from classpulse.errors import UsageError
+
+        raise UsageError(f"--low-res is a probability from 0 to 1, got {args.low_res}")
     cfg = TrainConfig(
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         dropout=args.dropout, patience=args.patience, seed=args.seed, size=args.size,
         init=args.init, init_file=args.init_file, device=settings.device, amp=args.amp,
         threads=args.threads, limit_train=args.limit_train, limit_val=args.limit_val,
-        ema_epochs=args.ema_epochs,
+        ema_epochs=args.ema_epochs, augmentation=Augmentation(low_res=args.low_res),
     )
     best = main(cfg, resume=args.resume)
     if best:

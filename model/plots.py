@@ -33,6 +33,13 @@ def plot_training_curves(history: Sequence[dict[str, float]], path: Path) -> Non
     if any(t != v for _, t, v in trained):
         ax_acc.plot([e for e, _, _ in trained], [t for _, t, _ in trained], ".--",
                     label="val acc, trained weights (without the average)")
+    small = [(r["epoch"], float(r["val_acc_small"])) for r in history
+             if r.get("val_acc_small") not in (None, "")]
+    if small:
+        from model.preprocess import SMALL_FACE
+
+        ax_acc.plot([e for e, _ in small], [a for _, a in small], "s-",
+                    label=f"val acc, faces shrunk to {SMALL_FACE} px")
     ax_acc.plot(epochs, [r["val_macro_f1"] for r in history], "o-", label="val macro F1")
     ax_acc.set(xlabel="epoch", ylabel="score", title="accuracy")
     for ax in (ax_loss, ax_acc):

@@ -29,6 +29,8 @@ DEFAULT_MEAN = 0.5077
 DEFAULT_STD = 0.2550
 # each side of the detector's box grows by this fraction of the box's longer side
 DEFAULT_MARGIN = 0.15
+# a classroom-sized face crop (px): training also scores val's faces shrunk to this side
+SMALL_FACE = 20
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,19 @@ def to_gray_square(face: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
     return np.ascontiguousarray(gray)
 
 
+def shrink_faces(faces: Sequence[np.ndarray], side: int) -> list[np.ndarray]:
+    """Each face as a camera would record it at ``side`` x ``side`` pixels (area averaging).
+
+    Why: classroom CCTV sees faces of 15-40 px, which ``prepare_faces`` then enlarges to the
+    network's size; evaluating FER2013's faces shrunk this way measures the network on the blur it
+    will meet live, and training (``--low-res``) uses the same kind of loss of detail.
+    """
+    if side < 1:
+        raise ValueError(f"face side must be at least 1 px, got {side}")
+    return [f if min(f.shape[:2]) <= side
+            else cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in faces]
+
+
 def normalise(gray: torch.Tensor, mean: float = DEFAULT_MEAN, std: float = DEFAULT_STD
               ) -> torch.Tensor:
     """uint8 (N, S, S) -> float32 (N, 1, S, S), scaled to [0, 1], minus mean, over std."""
@@ -117,11 +132,16 @@ class Augmentation:
     brightness: float = 0.25  # in normalised units (about +-6% of the pixel range)
     contrast: float = 0.2
     erase: float = 0.25  # probability of blanking one random rectangle (occlusion: hands, hair)
+    # probability of seeing a face at a random smaller side, then enlarged back (classroom CCTV
+    # faces are 15-40 px); 0 keeps the random stream of runs from before the option existed
+    low_res: float = 0.0
+    low_res_sides: tuple[int, int] = (12, 44)
 
 
 def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation = Augmentation()
                   ) -> torch.Tensor:
-    """Random affine (rotation, zoom, shift), flip, brightness/contrast and erasing on a batch.
+    """Random affine (rotation, zoom, shift), flip, brightness/contrast, erasing and low
+    resolution on a batch.
 
     Works on normalised tensors (N, 1, S, S), on whatever device they live, so it costs little next
     to the network and needs no data-loader processes on a 2-core machine. Pixels moved in from
@@ -149,7 +169,56 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation = Aug
     out = out * contrast + brightness
     if aug.erase > 0:
         out = _random_erase(out, gen, aug.erase)
+    if aug.low_res > 0:
+        out = _random_low_res(out, gen, aug.low_res, aug.low_res_sides)
     return out
+
+
+def _random_low_res(x: torch.Tensor, gen: torch.Generator, p: float, sides: tuple[int, int]
+                    ) -> torch.Tensor:
+    """Shrink a fraction ``p`` of the images to a random side in ``sides``, then enlarge them
+    back: the loss of detail that ``shrink_faces`` + ``prepare_faces`` give a small live face.
+
+    Both resamplings are OpenCV's (area averaging down, half-pixel bilinear up) written as one
+    matrix per side, ``out = M x M^T``, so training sees the very blur inference does; they are
+    linear, so applying them to normalised values is the same as to pixels.
+    """
+    n, _, h, w = x.shape
+    pick = torch.rand(n, generator=gen) < p
+    side = torch.randint(sides[0], sides[1] + 1, (n,), generator=gen)
+    out = x.clone()
+    for s in side[pick].unique().tolist():
+        if s >= min(h, w):
+            continue
+        idx = (pick & (side == s)).nonzero().squeeze(1).to(x.device)
+        rows = _resample_matrix(h, s).to(x.device, x.dtype)
+        cols = _resample_matrix(w, s).to(x.device, x.dtype)
+        out[idx] = rows @ x[idx] @ cols.T
+    return out
+
+
+def _resample_matrix(full: int, small: int) -> torch.Tensor:
+    """(full x full) matrix: ``full`` samples area-shrunk to ``small``, then bilinearly enlarged
+    back, as ``cv2.resize`` does with INTER_AREA and INTER_LINEAR."""
+    down = torch.zeros(small, full, dtype=torch.float64)
+    step = full / small
+    for i in range(small):
+        lo, hi = i * step, (i + 1) * step
+        for j in range(math.floor(lo), min(math.ceil(hi), full)):
+            down[i, j] = (min(hi, j + 1) - max(lo, j)) / step
+    up = torch.zeros(full, small, dtype=torch.float64)
+    for i in range(full):
+        f = (i + 0.5) * small / full - 0.5
+        j = math.floor(f)
+        t = f - j
+        if j < 0:
+            j, t = 0, 0.0
+        if j >= small - 1:
+            j, t = small - 1, 0.0
+        up[i, j] += 1.0 - t
+        if t:
+            up[i, j + 1] += t
+    return (up @ down).to(torch.float32)
 
 
 def _random_erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:

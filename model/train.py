@@ -38,7 +38,14 @@ from model.data import FerSplit, load_split
 from model.device import autocast, pick_device
 from model.metrics import classification_report
 from model.network import EmotionVGG, build_network, load_imagenet_features
-from model.preprocess import Augmentation, Preprocessing, augment_batch, prepare_faces
+from model.preprocess import (
+    SMALL_FACE,
+    Augmentation,
+    Preprocessing,
+    augment_batch,
+    prepare_faces,
+    shrink_faces,
+)
 from model.weights_io import load_checkpoint, load_state_any, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,7 @@ class Data:
     x_val: torch.Tensor
     y_val: torch.Tensor
     counts: np.ndarray
+    x_val_small: torch.Tensor  # val's faces shrunk to SMALL_FACE px first (classroom-sized)
 
 
 def _limited(split: FerSplit, limit: int | None, seed: int) -> FerSplit:
@@ -96,7 +104,8 @@ def load_data(cfg: TrainConfig, prep: Preprocessing) -> Data:
              dict(zip(EMOTIONS, train.class_counts().tolist(), strict=True)))
     return Data(prepare_faces(list(train.images), prep), torch.from_numpy(train.labels),
                 prepare_faces(list(val.images), prep), torch.from_numpy(val.labels),
-                train.class_counts())
+                train.class_counts(),
+                prepare_faces(shrink_faces(list(val.images), SMALL_FACE), prep))
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -252,7 +261,7 @@ def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.dev
 
 
 HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
-                  "val_macro_f1", "val_weighted_f1", "seconds", "val_acc_trained")
+                  "val_macro_f1", "val_weighted_f1", "seconds", "val_acc_trained", "val_acc_small")
 
 
 def _write_history(out: Path, history: list[dict[str, float]]) -> None:
@@ -326,12 +335,15 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                                                 cfg, device, epoch, ema)
         val_loss, report = evaluate(net, data.x_val, data.y_val, device, cfg.amp)
         trained_acc = report["accuracy"]
-        if ema is not None:  # val judges (and best.pt keeps) the average
-            val_loss, report = evaluate(ema.module, data.x_val, data.y_val, device, cfg.amp)
+        judged = ema.module if ema is not None else net  # val judges (best.pt keeps) the average
+        if ema is not None:
+            val_loss, report = evaluate(judged, data.x_val, data.y_val, device, cfg.amp)
+        _, small = evaluate(judged, data.x_val_small, data.y_val, device, cfg.amp)
         row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": train_loss,
                "train_acc": train_acc, "val_loss": val_loss, "val_acc": report["accuracy"],
                "val_macro_f1": report["macro_f1"], "val_weighted_f1": report["weighted_f1"],
-               "seconds": time.monotonic() - t0, "val_acc_trained": trained_acc}
+               "seconds": time.monotonic() - t0, "val_acc_trained": trained_acc,
+               "val_acc_small": small["accuracy"]}
         history.append(row)
         improved = report["accuracy"] > best
         best, bad = (report["accuracy"], 0) if improved else (best, bad + 1)
@@ -347,9 +359,9 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             save_checkpoint(state, out / "best.pt")
         _write_history(out, history)
         log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
-                 "val_macro_f1=%.4f val_acc_trained=%.4f seconds=%.0f%s", epoch + 1, train_loss,
-                 train_acc, val_loss, report["accuracy"], report["macro_f1"], trained_acc,
-                 row["seconds"],
+                 "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
+                 epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
+                 report["macro_f1"], trained_acc, SMALL_FACE, small["accuracy"], row["seconds"],
                  " (best)" if improved else "")
     return max(history, key=lambda r: r["val_acc"]) if history else {}
 

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from classpulse.cli import main as cli_main
+from model.classifier import EmotionClassifier
+from model.data import load_split
 from model.metrics import classification_report, confusion_matrix
+from model.preprocess import shrink_faces
 
 
 def test_metrics_by_hand() -> None:
@@ -54,6 +57,33 @@ def test_evaluate_command_writes_json_and_plot(tiny_fer: Path, tmp_path: Path,
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert f"accuracy    {report['accuracy']:.4f}" in printed and "disgust" in printed
+
+
+def test_evaluate_at_a_face_size_scores_the_shrunk_faces(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "small.json"
+    rc = cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                   "--face-size", "16", "--json", str(out_json)])
+    assert rc == 0
+    report = json.loads(out_json.read_text())
+    assert report["face_size"] == 16 and report["n"] == 42
+    # the same faces shrunk by hand and classified directly: the very same predictions
+    split = load_split(tiny_fer, "val")
+    probs = EmotionClassifier(device="cpu").predict(shrink_faces(list(split.images), 16))
+    expected = classification_report(split.labels, probs.argmax(axis=1))
+    assert report["confusion_matrix"] == expected["confusion_matrix"]
+    full = classification_report(split.labels, EmotionClassifier(device="cpu").predict(
+        list(split.images)).argmax(axis=1))
+    assert report["confusion_matrix"] != full["confusion_matrix"]  # 16 px is not 48 px
+    assert "every face shrunk to 16x16 px first" in capsys.readouterr().out
+
+
+def test_evaluate_rejects_a_face_size_below_4(tiny_fer: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["model", "evaluate", "--data", str(tiny_fer), "--face-size", "3"])
+    assert stop.value.code == 2
+    assert "--face-size takes a whole number of pixels >= 4, got '3'" in capsys.readouterr().err
 
 
 def test_evaluate_missing_weights_is_one_line_error(tiny_fer: Path, tmp_path: Path,

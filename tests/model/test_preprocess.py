@@ -16,8 +16,12 @@ from model.preprocess import (
     augment_batch,
     crop_face,
     prepare_faces,
+    shrink_faces,
     to_gray_square,
 )
+
+ONLY_LOW_RES = Augmentation(rotation_deg=0, scale=(1, 1), translate=0, flip=0, brightness=0,
+                            contrast=0, erase=0, low_res=1.0)
 
 
 def test_training_and_inference_give_identical_tensors(tiny_fer: Path) -> None:
@@ -82,3 +86,38 @@ def test_augmentation_is_seeded_and_changes_images(tiny_fer: Path) -> None:
                         contrast=0, erase=0)
     same = augment_batch(x, torch.Generator().manual_seed(1), none)
     assert torch.allclose(same, x, atol=1e-5)
+
+
+def test_shrink_faces_area_averages_and_never_enlarges() -> None:
+    face = np.zeros((48, 48), np.uint8)
+    face[:, 24:] = 200  # left half black, right half 200
+    small = shrink_faces([face, np.full((16, 16), 7, np.uint8)], 20)
+    assert small[0].shape == (20, 20)
+    assert (small[0][:, :9] == 0).all() and (small[0][:, 11:] == 200).all()
+    assert (small[0][:, 10] == 200).all() and (small[0][:, 9] == 0).all()  # 24 px = 10 of 20
+    assert small[1].shape == (16, 16) and (small[1] == 7).all()  # already smaller: untouched
+    with pytest.raises(ValueError, match="at least 1 px, got 0"):
+        shrink_faces([face], 0)
+
+
+@pytest.mark.parametrize("side", [12, 20, 29, 44])
+def test_low_res_augmentation_is_the_blur_of_a_small_live_face(tiny_fer: Path, side: int) -> None:
+    """Training's low-resolution faces equal what inference makes of a face recorded at ``side``
+    px (area shrink, bilinear enlarge), to within one gray level of rounding."""
+    images = list(load_split(tiny_fer, "val").images[:16])
+    x = prepare_faces(images)
+    aug = Augmentation(**{**ONLY_LOW_RES.__dict__, "low_res_sides": (side, side)})
+    trained = augment_batch(x, torch.Generator().manual_seed(0), aug)
+    live = prepare_faces(shrink_faces(images, side))
+    one_gray_level = 1.0 / 255 / Preprocessing().std
+    assert (trained - live).abs().max() < 1.3 * one_gray_level
+    assert (trained - x).abs().mean() > 5 * one_gray_level  # and it did blur
+
+
+def test_low_res_augmentation_touches_only_the_picked_share(tiny_fer: Path) -> None:
+    x = prepare_faces(list(load_split(tiny_fer, "val").images[:40]))
+    aug = Augmentation(**{**ONLY_LOW_RES.__dict__, "low_res": 0.5})
+    out = augment_batch(x, torch.Generator().manual_seed(3), aug)
+    changed = (out - x).flatten(1).abs().amax(1) > 1e-3  # the identity affine leaves ~1e-6
+    assert 10 <= int(changed.sum()) <= 30  # about half of 40
+    assert torch.allclose(out[~changed], x[~changed], atol=1e-5)

@@ -13,9 +13,16 @@ import torch
 
 from classpulse.errors import UsageError
 from model import card
+from model.data import load_split
 from model.export import export_checkpoint
 from model.network import build_network
-from model.preprocess import Preprocessing
+from model.preprocess import (
+    SMALL_FACE,
+    Augmentation,
+    Preprocessing,
+    prepare_faces,
+    shrink_faces,
+)
 from model.train import (
     EMA_EVERY,
     TrainConfig,
@@ -33,7 +40,8 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     out = tmp_path / "run"
     cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
                       warmup_epochs=0.5, dropout=0.0, label_smoothing=0.0, device="cpu",
-                      ema_epochs=0.0)  # no weight average: the trained weights are exported
+                      ema_epochs=0.0,  # no weight average: the trained weights are exported
+                      augmentation=Augmentation(low_res=0.5))
     main(replace(cfg, epochs=2))
     first = load_checkpoint(out / "last.pt")
     assert first["epoch"] == 1 and len(first["history"]) == 2
@@ -55,6 +63,8 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     assert torch.equal(state["head.7.weight"], best_ckpt["model"]["head.7.weight"].half().float())
     recipe = json.loads(meta["recipe"])
     assert recipe["epochs_trained"] == best_ckpt["epoch"] + 1 and "init_recipe" not in recipe
+    assert recipe["augmentation"]["low_res"] == 0.5
+    assert recipe["augmentation"]["low_res_sides"] == [12, 44]
     assert card.val_accuracy(first_file) == pytest.approx(best_ckpt["val_report"]["accuracy"])
     main(replace(cfg, out=str(tmp_path / "cont"), epochs=1, init=str(first_file)))
     second = export_checkpoint(tmp_path / "cont" / "last.pt", tmp_path / "second.safetensors")
@@ -107,8 +117,9 @@ def test_weight_average_has_the_asked_half_life() -> None:
 def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
                                                             tmp_path: Path) -> None:
     out = tmp_path / "ema"
-    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
-                      warmup_epochs=0.5, device="cpu", ema_epochs=0.5)
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=1e-3,
+                      warmup_epochs=0.5, device="cpu", ema_epochs=0.5,
+                      amp=False)  # fp32: val losses exact enough to tell the weights apart
     main(replace(cfg, epochs=2))
     main(cfg, resume=True)  # 7 steps an epoch: updates at steps 8 and 16, across the resume
     ckpt = load_checkpoint(out / "last.pt")
@@ -119,17 +130,25 @@ def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
 
     data = load_data(cfg, Preprocessing(size=48))
 
-    def val_of(state: dict[str, torch.Tensor]) -> tuple[float, dict]:
+    def val_of(state: dict[str, torch.Tensor], x: torch.Tensor | None = None
+               ) -> tuple[float, dict]:
         net = build_network()
         net.load_state_dict(state)
-        return evaluate(net, data.x_val, data.y_val, torch.device("cpu"), cfg.amp)
+        x = data.x_val if x is None else x
+        return evaluate(net, x, data.y_val, torch.device("cpu"), cfg.amp)
 
     loss, report = val_of(average)
     assert report["accuracy"] == pytest.approx(ckpt["val_report"]["accuracy"])
     assert report["accuracy"] == pytest.approx(ckpt["history"][-1]["val_acc"])
     # accuracy on 42 faces may tie; the val loss tells which weights val judged
-    assert loss == pytest.approx(ckpt["history"][-1]["val_loss"], rel=1e-4)
-    assert val_of(trained)[0] != pytest.approx(loss, rel=1e-4)
+    assert loss == pytest.approx(ckpt["history"][-1]["val_loss"], rel=1e-6)
+    assert val_of(trained)[0] != pytest.approx(loss, rel=1e-5)
+    # the classroom-sized score: the average on val's faces shrunk to SMALL_FACE px
+    val_faces = load_split(tiny_fer, "val").images
+    assert torch.equal(data.x_val_small,
+                       prepare_faces(shrink_faces(list(val_faces), SMALL_FACE)))
+    small = val_of(average, data.x_val_small)[1]["accuracy"]
+    assert small == pytest.approx(ckpt["history"][-1]["val_acc_small"])
 
     state, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.safetensors"))
     assert torch.equal(state["head.7.weight"], average["head.7.weight"].half().float())
