@@ -12,7 +12,7 @@ import torch
 from classpulse.errors import UsageError
 from model.data import load_split
 from model.network import build_network, fuse_for_inference
-from model.preprocess import Preprocessing, prepare_faces
+from model.preprocess import SMALL_FACE, Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, calibrate
 from model.weights_io import DEFAULT_WEIGHTS, checkpoint_weights, load_checkpoint, save_weights
 
@@ -45,6 +45,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     metrics = {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
     metrics["split"] = "val (FER2013 PublicTest)"
     metrics["per_class_f1"] = {c: round(v["f1"], 4) for c, v in report["per_class"].items()}
+    small = (ckpt.get("history") or [{}])[-1].get("val_acc_small")
+    if small not in (None, ""):  # val's faces shrunk to classroom size (runs since --low-res)
+        metrics[f"accuracy_at_{SMALL_FACE}px"] = round(float(small), 4)
     path = Path(out) if out else DEFAULT_WEIGHTS
     state = checkpoint_weights(ckpt)
     prep = Preprocessing(size=int(cfg.get("size", 48)))

@@ -64,6 +64,9 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     recipe = json.loads(meta["recipe"])
     assert recipe["epochs_trained"] == best_ckpt["epoch"] + 1 and "init_recipe" not in recipe
     assert recipe["augmentation"]["low_res"] == 0.5
+    recorded = json.loads(meta["val_metrics"])
+    assert recorded[f"accuracy_at_{SMALL_FACE}px"] == pytest.approx(
+        best_ckpt["history"][-1]["val_acc_small"], abs=1e-4)
     assert recipe["augmentation"]["low_res_sides"] == [12, 44]
     assert card.val_accuracy(first_file) == pytest.approx(best_ckpt["val_report"]["accuracy"])
     main(replace(cfg, out=str(tmp_path / "cont"), epochs=1, init=str(first_file)))
