@@ -75,6 +75,19 @@ def test_big_frames_are_shrunk_and_boxes_mapped_back(faces_dir: Path) -> None:
     assert _matched(big_det.boxes, small_det.boxes * 2, tol=8.0)
 
 
+def test_classroom_sized_faces_are_found(detector: FaceDetector, faces_dir: Path) -> None:
+    """The group photo shrunk to 300x158: its faces are 17-23 px, like the smallest a classroom
+    camera records (15-40 px), and every one is still found, where the full-size faces are."""
+    frame = read_rgb(str(faces_dir / "group-6-faces.jpg"))
+    (full,) = detector.detect([frame])
+    small = cv2.resize(frame, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    (det,) = detector.detect([small])
+    assert len(det) == 6 and (det.scores > 0.9).all()
+    sides = det.boxes[:, 2] - det.boxes[:, 0]
+    assert (sides >= 14).all() and (sides <= 26).all()
+    assert _matched(det.boxes * 4, full.boxes, tol=16.0)  # the same six faces
+
+
 def test_rejects_non_rgb_frames(detector: FaceDetector) -> None:
     with pytest.raises(ValueError, match="frame 0"):
         detector.detect([np.zeros((10, 10), np.uint8)])
