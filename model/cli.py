@@ -39,9 +39,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-epochs", type=float, default=1.0, metavar="H",
                    help="keep a moving average of the weights with a half-life of H epochs; "
                    "val judges and export ships the average (default 1; 0: off)")
-    p.add_argument("--low-res", type=float, default=0.0, metavar="P",
+    p.add_argument("--low-res", type=float, default=0.5, metavar="P",
                    help="shrink this fraction of the training faces to a random 12-44 px side "
-                   "and enlarge them back, as small classroom faces are (default 0: off)")
+                   "and enlarge them back, as small classroom faces are (default 0.5; 0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=48, help="input side in pixels")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")

@@ -133,8 +133,8 @@ class Augmentation:
     contrast: float = 0.2
     erase: float = 0.25  # probability of blanking one random rectangle (occlusion: hands, hair)
     # probability of seeing a face at a random smaller side, then enlarged back (classroom CCTV
-    # faces are 15-40 px); 0 keeps the random stream of runs from before the option existed
-    low_res: float = 0.0
+    # faces are 15-40 px); 0 reproduces legs 1-4, which predate it, random stream included
+    low_res: float = 0.5
     low_res_sides: tuple[int, int] = (12, 44)
 
 

@@ -83,7 +83,7 @@ def test_augmentation_is_seeded_and_changes_images(tiny_fer: Path) -> None:
     assert torch.equal(a, b)
     assert (a - x).abs().mean() > 0.05
     none = Augmentation(rotation_deg=0, scale=(1, 1), translate=0, flip=0, brightness=0,
-                        contrast=0, erase=0)
+                        contrast=0, erase=0, low_res=0)
     same = augment_batch(x, torch.Generator().manual_seed(1), none)
     assert torch.allclose(same, x, atol=1e-5)
 
