@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.preprocess import SMALL_FACE
+
 
 def _pyplot():
     import matplotlib
@@ -36,8 +38,6 @@ def plot_training_curves(history: Sequence[dict[str, float]], path: Path) -> Non
     small = [(r["epoch"], float(r["val_acc_small"])) for r in history
              if r.get("val_acc_small") not in (None, "")]
     if small:
-        from model.preprocess import SMALL_FACE
-
         ax_acc.plot([e for e, _ in small], [a for _, a in small], "s-",
                     label=f"val acc, faces shrunk to {SMALL_FACE} px")
     ax_acc.plot(epochs, [r["val_macro_f1"] for r in history], "o-", label="val macro F1")

@@ -14,6 +14,7 @@ the mean and standard deviation stored with the weights.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,20 +182,26 @@ def _random_low_res(x: torch.Tensor, gen: torch.Generator, p: float, sides: tupl
 
     Both resamplings are OpenCV's (area averaging down, half-pixel bilinear up) written as one
     matrix per side, ``out = M x M^T``, so training sees the very blur inference does; they are
-    linear, so applying them to normalised values is the same as to pixels.
+    linear, so applying them to normalised values is the same as to pixels. One batched product
+    for the whole batch, with the matrices built once per process: no per-batch Python loops
+    that would stall a GPU.
     """
     n, _, h, w = x.shape
     pick = torch.rand(n, generator=gen) < p
     side = torch.randint(sides[0], sides[1] + 1, (n,), generator=gen)
-    out = x.clone()
-    for s in side[pick].unique().tolist():
-        if s >= min(h, w):
-            continue
-        idx = (pick & (side == s)).nonzero().squeeze(1).to(x.device)
-        rows = _resample_matrix(h, s).to(x.device, x.dtype)
-        cols = _resample_matrix(w, s).to(x.device, x.dtype)
-        out[idx] = rows @ x[idx] @ cols.T
-    return out
+    index = (side - sides[0]).to(x.device)
+    rows = _resample_stack(h, *sides).to(x.device, x.dtype)[index]  # (n, h, h)
+    cols = _resample_stack(w, *sides).to(x.device, x.dtype)[index]  # (n, w, w)
+    blurred = rows.unsqueeze(1) @ x @ cols.unsqueeze(1).transpose(-1, -2)
+    return torch.where(pick.to(x.device).view(n, 1, 1, 1), blurred, x)
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_stack(full: int, smallest: int, largest: int) -> torch.Tensor:
+    """(largest - smallest + 1, full, full): ``_resample_matrix`` for each side, the identity for
+    sides of ``full`` or more (nothing to shrink). Read-only: cached for the process."""
+    return torch.stack([_resample_matrix(full, s) if s < full else torch.eye(full)
+                        for s in range(smallest, largest + 1)])
 
 
 def _resample_matrix(full: int, small: int) -> torch.Tensor:
