@@ -45,15 +45,21 @@ def last_write(
     return sql.fetch_last_write(engine(database_url), classroom_id, camera_id)
 
 
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def min_faces(database_url: str) -> int:
+    """The small-group threshold the database applies (``small_group_rule``)."""
+    return sql.fetch_min_faces(engine(database_url))
+
+
+# ``min_faces`` is part of the bucket caches' keys although the SQL does not take it (the database
+# applies its own rule): a changed rule must not be answered from a cache filled under the old one.
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def live_buckets(
     database_url: str, classroom_id: str, camera_id: str | None,
     start: datetime, end: datetime, min_faces: int,
 ) -> pd.DataFrame:
     """Minute buckets of a live window."""
-    return sql.fetch_buckets(
-        engine(database_url), classroom_id, camera_id, start, end, 60, min_faces
-    )
+    return sql.fetch_buckets(engine(database_url), classroom_id, camera_id, start, end, 60)
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
@@ -63,5 +69,5 @@ def range_buckets(
 ) -> pd.DataFrame:
     """Buckets of a chosen date/time range, at ``Period.fetch_bucket_seconds``."""
     return sql.fetch_buckets(
-        engine(database_url), classroom_id, camera_id, start, end, bucket_seconds, min_faces
+        engine(database_url), classroom_id, camera_id, start, end, bucket_seconds
     )

@@ -1,0 +1,1 @@
+"""The timetable: lessons imported from a school's CSV or iCalendar files (``classpulse lessons``)."""
