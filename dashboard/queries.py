@@ -15,7 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from classpulse.db.engine import make_engine
-from dashboard import sql
+from dashboard import lesson_sql, sql
 
 LIVE_TTL_S = 5
 HISTORY_TTL_S = 60
@@ -71,3 +71,26 @@ def range_buckets(
     return sql.fetch_buckets(
         engine(database_url), classroom_id, camera_id, start, end, bucket_seconds
     )
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def week_lessons(
+    database_url: str, classroom_id: str, start: datetime, end: datetime, min_faces: int
+) -> pd.DataFrame:
+    """A classroom's lessons of one week, with their numbers (``lesson_summaries``)."""
+    return lesson_sql.fetch_week(engine(database_url), classroom_id, start, end)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def lesson(database_url: str, lesson_id: int, min_faces: int) -> pd.DataFrame:
+    """One lesson's row (none when it does not exist)."""
+    return lesson_sql.fetch_lesson(engine(database_url), lesson_id)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def title_history(
+    database_url: str, classroom_id: str, title: str, until: datetime, limit: int,
+    min_faces: int,
+) -> pd.DataFrame:
+    """The classroom's earlier lessons with the same title, oldest first."""
+    return lesson_sql.fetch_title_history(engine(database_url), classroom_id, title, until, limit)

@@ -44,7 +44,9 @@ def store_min_faces(conn: Connection, min_faces: int) -> None:
     """Set the threshold (in the caller's transaction); the row is created if it went missing."""
     if min_faces < 1:
         raise UsageError(f"MIN_FACES_SHOWN must be at least 1, got {min_faces}")
-    changed = conn.execute(update(_TABLE).values(min_faces_shown=min_faces, updated_at=func.now())).rowcount
+    changed = conn.execute(
+        update(_TABLE).values(min_faces_shown=min_faces, updated_at=func.now())
+    ).rowcount
     if not changed:
         conn.execute(_TABLE.insert().values(id=1, min_faces_shown=min_faces))
     log.info("small-group rule stored min_faces_shown=%d", min_faces)

@@ -1,1 +1,1 @@
-"""The timetable: lessons imported from a school's CSV or iCalendar files (``classpulse lessons``)."""
+"""The timetable: lessons read from a school's CSV or iCalendar file (``classpulse lessons``)."""

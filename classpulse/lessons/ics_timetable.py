@@ -169,7 +169,8 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
         occurrences = list(recurring_ical_events.of(calendar).between(
             first, last + timedelta(days=1)))
     except recurring_ical_events.InvalidCalendar as exc:
-        raise TimetableError(path, None, "RRULE", f"cannot expand the recurrences ({exc})") from None
+        raise TimetableError(path, None, "RRULE",
+                             f"cannot expand the recurrences ({exc})") from None
     lessons, cancelled = [], 0
     for occurrence in occurrences:
         uid = _text(occurrence, "UID")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, select
@@ -55,7 +54,7 @@ def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
 
 
 def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson]) -> ImportCounts:
-    """Make the stored lessons of the file's scopes exactly the file's; in the caller's transaction."""
+    """Make the stored lessons of the file's scopes exactly the file's (caller's transaction)."""
     scopes = sorted({lesson.source_scope for lesson in lessons})
     stored: dict[str, tuple[object, ...]] = {}
     for lo in range(0, len(scopes), _BATCH):
@@ -99,8 +98,10 @@ class StoredLesson:
     group_label: str | None
 
 
-def list_lessons(conn: Connection, classroom_id: str | None = None,
-                 since: datetime | None = None, before: datetime | None = None) -> list[StoredLesson]:
+def list_lessons(
+    conn: Connection, classroom_id: str | None = None, since: datetime | None = None,
+    before: datetime | None = None,
+) -> list[StoredLesson]:
     """Stored lessons in start order, optionally of one classroom and within ``[since, before)``."""
     rooms = Classroom.__table__
     query = (

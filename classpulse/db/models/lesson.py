@@ -1,4 +1,4 @@
-"""``lessons``: the timetable, one row per lesson held in a classroom, imported from a school's file.
+"""``lessons``: the timetable, one row per lesson held in a classroom, from a school's file.
 
 Rows come from ``classpulse lessons import`` (CSV or iCalendar); see :mod:`classpulse.lessons`.
 Only what a timetable says about a lesson is kept: where, when, its title and optional subject and

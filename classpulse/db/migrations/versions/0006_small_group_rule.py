@@ -58,7 +58,7 @@ def _lines(columns: Sequence[str]) -> str:
 
 
 def camera_minutes_sql(dialect: str, measure: str = MEASURE) -> list[str]:
-    """Statements that (re)define ``camera_minutes`` with ``measure`` (over ``emotion_minutes AS e``).
+    """Statements that (re)define ``camera_minutes`` with ``measure`` (of ``emotion_minutes e``).
 
     A minute with no measure (no frame with faces) is hidden; so is every minute when the rule's
     row is missing, which is safer than showing them.
