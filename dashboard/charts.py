@@ -46,12 +46,15 @@ _AXIS_STEPS: tuple[tuple[timedelta, str, int, str], ...] = (
     (timedelta(hours=3, minutes=30), "minute", 15, "%H:%M"),
     (timedelta(hours=7), "minute", 30, "%H:%M"),
     (timedelta(hours=14), "hour", 1, "%H:%M"),
-    (timedelta(days=1), "hour", 2, "%H:%M"),
+    (timedelta(days=1), "hour", 3, "%a %H:%M"),  # a whole day starts and ends at 00:00
     (timedelta(days=3), "hour", 6, "%a %H:%M"),
-    (timedelta(days=14), "day", 1, "%a %d %b"),
-    (timedelta(days=120), "week", 1, "%d %b"),
+    (timedelta(days=8), "day", 1, "%a %d %b"),
+    (timedelta(days=16), "day", 2, "%a %d %b"),
+    (timedelta(days=70), "week", 1, "%d %b"),
+    (timedelta(days=140), "week", 2, "%d %b"),
+    (timedelta(days=400), "month", 1, "%b %Y"),
 )
-_LONGEST_STEP = ("month", 1, "%b %Y")
+_LONGEST_STEP = ("month", 3, "%b %Y")
 _EDGE = pd.Timedelta(seconds=1)  # a step area's closing row sits this far before its bucket ends
 
 
