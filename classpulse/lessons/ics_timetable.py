@@ -122,7 +122,26 @@ def _events(path: Path, calendar: Any, lines: list[str], rooms: Classrooms,
             if room is None:
                 raise TimetableError(path, _property_line(lines, line, "LOCATION"), "LOCATION",
                                      rooms.unknown(location))
+        _check_length(path, lines, line, component, room)
         yield _Event(component, line, room)
+
+
+def _check_length(path: Path, lines: list[str], line: int, component: Any,
+                  room: Classroom) -> None:
+    """Refuse an event that ends before it starts (the expansion would quietly swap the two)."""
+    start = _utc(component.get("DTSTART").dt, room)
+    if component.get("DTEND") is not None:
+        field, end = "DTEND", component.get("DTEND").dt
+        if not isinstance(end, datetime):
+            raise TimetableError(path, _property_line(lines, line, field), field,
+                                 "a date without a time ends a timed event")
+        end = _utc(end, room)
+    else:
+        field, end = "DURATION", start + component.get("DURATION").dt
+    if end <= start:
+        raise TimetableError(path, _property_line(lines, line, field), field,
+                             f"the event starting {start:%Y-%m-%d %H:%M} UTC does not end after "
+                             "it starts")
 
 
 def _utc(value: datetime, room: Classroom) -> datetime:
