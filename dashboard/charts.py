@@ -36,8 +36,8 @@ _TOOLTIP_TIME = alt.Tooltip(
 )
 
 
-# (longest span, tick interval, ticks per label, label format): about 6 to 14 labels per axis, each
-# naming its tick once (a format finer than the step would print "09:40" five times)
+# (longest span, tick unit, ticks every so many units, label format): about 5 to 14 labels per axis,
+# each naming its tick once (a format finer than the step would print "09:40" five times)
 _AXIS_STEPS: tuple[tuple[timedelta, str, int, str], ...] = (
     (timedelta(minutes=14), "minute", 1, "%H:%M"),
     (timedelta(minutes=28), "minute", 2, "%H:%M"),
@@ -55,13 +55,20 @@ _AXIS_STEPS: tuple[tuple[timedelta, str, int, str], ...] = (
     (timedelta(days=400), "month", 1, "%b %Y"),
 )
 _LONGEST_STEP = ("month", 3, "%b %Y")
+_FREQUENCIES = {"minute": "min", "hour": "h", "day": "D"}
 _EDGE = pd.Timedelta(seconds=1)  # a step area's closing row sits this far before its bucket ends
 
 
-def _wall_ms(moment: datetime) -> int:
-    """A local time as the charts place it: its wall clock read as UTC, in epoch milliseconds."""
-    wall = pd.Timestamp(moment.replace(tzinfo=None)).tz_localize("UTC")
-    return int(wall.value // 1_000_000)
+def _wall(moment: datetime) -> pd.Timestamp:
+    """A local time as the charts place it: its wall clock, without the zone."""
+    return pd.Timestamp(moment.replace(tzinfo=None))
+
+
+def _when(wall: pd.Timestamp) -> alt.DateTime:
+    """A wall-clock time as a Vega-Lite date on the charts' UTC scale (Streamlit's renderer places
+    plain epoch numbers in a scale domain wrongly, so the fields are spelled out)."""
+    return alt.DateTime(year=wall.year, month=wall.month, date=wall.day, hours=wall.hour,
+                        minutes=wall.minute, seconds=wall.second, utc=True)
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,15 @@ class TimeAxis:
     """How a period's time axis is drawn: the window it spans, its ticks, the bucket (for gaps).
 
     The axis spans the whole window asked for (a live view of 60 minutes shows 60 minutes even when
-    data started 5 minutes ago), with ticks at round times every ``tick_step`` ``tick_interval``s,
-    each labelled once.
+    data started 5 minutes ago), with a tick at every round ``tick_step`` ``tick_unit``s inside it,
+    each labelled once. The ticks are listed explicitly: Vega's own interval ticks accept no minute
+    or hour steps (its time units are plural where Vega-Lite's schema insists on singular names).
     """
 
     bucket_seconds: int
     start: datetime  # local, aware
     end: datetime
-    tick_interval: str
+    tick_unit: str
     tick_step: int
     label_format: str
 
@@ -90,15 +98,31 @@ class TimeAxis:
     def for_window(cls, start: datetime, end: datetime, bucket_seconds: int) -> TimeAxis:
         """Minutes within an hour or two, hours within a day, days, weeks, then months."""
         span = end - start
-        for longest, interval, step, label_format in _AXIS_STEPS:
+        for longest, unit, step, label_format in _AXIS_STEPS:
             if span <= longest:
-                return cls(bucket_seconds, start, end, interval, step, label_format)
+                return cls(bucket_seconds, start, end, unit, step, label_format)
         return cls(bucket_seconds, start, end, *_LONGEST_STEP)
+
+    def ticks(self) -> list[pd.Timestamp]:
+        """The wall-clock times of the ticks: round times within the window, both ends included."""
+        lo, hi = _wall(self.start), _wall(self.end)
+        if self.tick_unit in _FREQUENCIES:
+            freq = f"{self.tick_step}{_FREQUENCIES[self.tick_unit]}"
+            return list(pd.date_range(lo.ceil(freq), hi, freq=freq))
+        if self.tick_unit == "week":  # Mondays at midnight
+            first = lo.normalize() + pd.Timedelta(days=-lo.weekday() % 7)
+            step = pd.DateOffset(weeks=self.tick_step)
+        else:  # the first of a month
+            first = lo.normalize().replace(day=1)
+            step = pd.DateOffset(months=self.tick_step)
+        first = first if first >= lo else first + (
+            pd.DateOffset(weeks=1) if self.tick_unit == "week" else pd.DateOffset(months=1))
+        return list(pd.date_range(first, hi, freq=step))
 
     def encoding(self) -> alt.X:
         axis = alt.Axis(format=self.label_format, labelAngle=0, labelOverlap=True,
-                        tickCount={"interval": self.tick_interval, "step": self.tick_step})
-        scale = alt.Scale(type="utc", domain=[_wall_ms(self.start), _wall_ms(self.end)],
+                        values=[_when(t) for t in self.ticks()])
+        scale = alt.Scale(type="utc", domain=[_when(_wall(self.start)), _when(_wall(self.end))],
                           nice=False)
         return alt.X("wall:T", title=None, scale=scale, axis=axis)
 

@@ -20,7 +20,6 @@ from sqlalchemy import text
 from classpulse.cli import main
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
-from classpulse.emotions import EMOTIONS
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
 from tests.dashboard.pages import assert_no_error, charts, open_page, texts
@@ -71,24 +70,6 @@ def seeded(database: Database, tmp_path: Path) -> Iterator[Seeded]:
     yield Seeded(rows, ids)
 
 
-def lesson_numbers(rows: list[MinuteRow], start: datetime, end: datetime,
-                   min_faces: int = 3) -> dict:
-    """A lesson's numbers computed from its minutes, as the row and the metrics must show them."""
-    minutes = {m: w for m, w in expected.minutes(rows, "7A", min_faces).items()
-               if start <= m < end}
-    shown = {m: w for m, w in minutes.items() if w["shown"]}
-    out = {"minutes": len(shown), "hidden": len(minutes) - len(shown), "shown": shown}
-    if shown:
-        faces = sum(w["faces"] for w in shown.values())
-        out["engagement"] = sum(w["engagement"] * w["faces"] for w in shown.values()) / faces
-        out["faces_in_view"] = sum(w["faces_in_view"] for w in shown.values()) / len(shown)
-        shares = {e: sum(w[f"share_{e}"] * w["faces"] for w in shown.values()) / faces
-                  for e in EMOTIONS}
-        out["main"] = max(shares, key=shares.__getitem__)
-        out["main_share"] = shares[out["main"]]
-    return out
-
-
 def open_link(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
               **params: str) -> object:
     at = open_page(monkeypatch, url, min_faces=min_faces)
@@ -116,7 +97,8 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
     assert rows["day"].tolist() == ["Mon 10 Mar", "Mon 10 Mar"]
     assert rows["title"].tolist() == ["Maths", "Art"]
     assert rows["time"].tolist() == ["08:00–08:45", "13:00–13:45"]
-    want = lesson_numbers(seeded.rows, local(NEXT_MONDAY, 8, 0), local(NEXT_MONDAY, 8, 45))
+    want = expected.lesson(seeded.rows, "7A", local(NEXT_MONDAY, 8, 0),
+                           local(NEXT_MONDAY, 8, 45))
     maths_row, art_row = rows.iloc[0], rows.iloc[1]
     assert (maths_row["minutes"], maths_row["hidden_minutes"]) == (want["minutes"], want["hidden"])
     assert want["minutes"] + want["hidden"] == 45
@@ -144,7 +126,7 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
     assert engagement["engagement"].tolist() == pytest.approx(
         [w["engagement"] for w in want["shown"].values()])
     trend = drawn["Engagement in lessons with this title"]
-    before = lesson_numbers(seeded.rows, local(MONDAY, 8, 0), local(MONDAY, 8, 45))
+    before = expected.lesson(seeded.rows, "7A", local(MONDAY, 8, 0), local(MONDAY, 8, 45))
     assert trend["engagement"].tolist() == pytest.approx([before["engagement"],
                                                           want["engagement"]])
     assert trend["current"].tolist() == [False, True]
