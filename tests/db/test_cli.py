@@ -6,7 +6,6 @@ import pytest
 
 from classpulse.cli import main
 
-
 HEAD = "0007_lessons"
 RULE = "small-group rule: minutes with fewer than {} faces in view are hidden (MIN_FACES_SHOWN)"
 

@@ -178,7 +178,7 @@ def test_concurrent_upgrades_take_turns(
 def test_downgrade_below_the_rule_restores_the_old_views(
     fresh_engine: Engine, migrated_url: str
 ) -> None:
-    """0006's downgrade drops the rule's table and views and gives back 0002's views as they were."""
+    """0006's downgrade drops the rule's table and views and gives back 0002's views."""
     with fresh_engine.begin() as conn:
         config = alembic_config()
         config.attributes["connection"] = conn

@@ -1,4 +1,4 @@
-"""One owner for the small-group rule: every reader hides exactly the minutes ``camera_minutes`` hides.
+"""One owner for the small-group rule: every reader hides the minutes ``camera_minutes`` hides.
 
 Hand-made minutes of one classroom with two cameras, each chosen to sit on one side of the rule;
 the same five minutes are read through every consumer of the rule (the per-camera and per-class

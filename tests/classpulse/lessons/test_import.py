@@ -1,4 +1,4 @@
-"""``classpulse lessons import`` and ``lessons list`` on real CSV and iCalendar files, both databases.
+"""``classpulse lessons import`` and ``lessons list`` on real CSV and iCalendar files, both DBs.
 
 The sample files in ``data/`` are what a school's timetabling system exports: a weekly iCalendar
 timetable with an excluded week, a moved lesson, a cancelled one, an all-day event and the names of
@@ -161,7 +161,8 @@ def test_csv_reimport_and_a_moved_lesson(
         .replace("Room 12,2025-03-03,13:15,14:00,Art,,", "Room 12,2025-03-03,13:15,14:00,Music,,"),
         encoding="utf-8")
     status, out, _ = run(capsys, url, "import", str(changed))
-    assert status == 0 and "5 lessons in 7A, room-12: 1 new, 1 changed, 3 unchanged, 1 removed" in out
+    assert status == 0
+    assert "5 lessons in 7A, room-12: 1 new, 1 changed, 3 unchanged, 1 removed" in out
     rows = stored(engine)
     assert [local(r) for r in rows if r["title"] == "English"] == ["2025-03-03 09:00-09:45"]
     music = next(r for r in rows if r["title"] == "Music")
