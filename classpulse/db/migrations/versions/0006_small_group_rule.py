@@ -120,17 +120,22 @@ def shown_rollup_columns(m: str, counts: Sequence[str] = COUNTS, with_p: bool = 
     def shown(column: str) -> str:
         return f"CASE WHEN {m}.shown THEN {m}.{column} ELSE 0 END"
 
+    def total(expression: str, name: str, count: bool = True) -> str:
+        # an empty group (a lesson without minutes, in 0007) sums to 0 like a group of hidden ones
+        summed = f"COALESCE(sum({expression}), 0)"
+        return f"CAST({summed} AS BIGINT) AS {name}" if count else f"{summed} AS {name}"
+
     out = [
-        f"CAST(sum(CASE WHEN {m}.shown THEN 1 ELSE 0 END) AS BIGINT) AS minutes",
-        f"CAST(sum(CASE WHEN NOT {m}.shown THEN 1 ELSE 0 END) AS BIGINT) AS hidden_minutes",
-        *(_bigint_sum(shown(c), c) for c in counts),
+        total(f"CASE WHEN {m}.shown THEN 1 ELSE 0 END", "minutes"),
+        total(f"CASE WHEN NOT {m}.shown THEN 1 ELSE 0 END", "hidden_minutes"),
+        *(total(shown(c), c) for c in counts),
         f"sum(CASE WHEN {m}.shown THEN {m}.faces_in_view END) / "
         f"NULLIF(sum(CASE WHEN {m}.shown THEN 1 ELSE 0 END), 0) AS faces_in_view",
-        *(_bigint_sum(shown(c), c) for c in N_COLS),
+        *(total(shown(c), c) for c in N_COLS),
     ]
     if with_p:
-        out += [f"sum({shown(c)}) AS {c}" for c in P_COLS]
-    out.append(f"sum({shown('engagement_sum')}) AS engagement_sum")
+        out += [total(shown(c), c, count=False) for c in P_COLS]
+    out.append(total(shown("engagement_sum"), "engagement_sum", count=False))
     out += _ratios(f"sum({shown('faces')})", f"sum({shown('engagement_sum')})",
                    f"sum(CASE WHEN {m}.shown THEN {m}.{{c}} ELSE 0 END)")
     return out

@@ -8,12 +8,12 @@ Create Date: 2026-11-26
 (the model ``classpulse.db.models.lesson`` explains ``source_key`` and ``source_scope``).
 
 ``lesson_summaries`` rolls each lesson's minutes up exactly as ``class_days`` rolls up a day: it
-joins ``camera_minutes`` (where the rule is decided), groups the cameras into class minutes with
+reads ``camera_minutes`` (where the rule is decided), groups the cameras into class minutes with
 0006's ``class_minute_columns`` and sums the shown ones with 0006's ``shown_rollup_columns``, so
-a lesson hides the same minutes as the dashboard and every other view. It joins ``camera_minutes``
-rather than ``class_minutes`` so that, for one lesson or one classroom's week, both databases read
-only those lessons' minutes through the (classroom_id, minute_start) index instead of first rolling
-up every classroom's history. A lesson without any minute yet has ``minutes = hidden_minutes = 0``.
+a lesson hides the same minutes as the dashboard and every other view. It reads ``camera_minutes``
+per lesson rather than joining ``class_minutes``, so that a lesson's minutes come from one index
+range instead of a rollup of every classroom's history (:func:`lesson_summaries_sql`). A lesson
+without any minute has ``minutes = hidden_minutes = 0``.
 """
 
 from __future__ import annotations
@@ -35,13 +35,38 @@ def _utc() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
-def lesson_summaries_sql() -> str:
+def _names(columns: list[str]) -> list[str]:
+    return [column.rsplit(" AS ", 1)[1] for column in columns]
+
+
+def lesson_summaries_sql(dialect: str) -> str:
+    """PostgreSQL: each lesson's minutes in a LATERAL subquery, so the planner reads one range of
+    minutes per lesson whatever its estimates (with a plain join it preferred to roll up the
+    classroom's whole history), and a filter, ORDER BY or LIMIT on the lessons applies before any
+    minute is read. SQLite has no LATERAL: one grouped LEFT JOIN, giving the same numbers."""
     rule = context.script.get_revision("0006_small_group_rule").module
+    rollup = rule.shown_rollup_columns("m")
+    lines = ",\n    ".join
+    if dialect == "postgresql":
+        minutes = ["cm.minute_start", *rule.class_minute_columns("cm")]
+        columns = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS),
+                   *(f"s.{name}" for name in _names(rollup))]
+        return (
+            f"CREATE VIEW lesson_summaries AS\nSELECT\n    {lines(columns)}\n"
+            "FROM lessons AS l\nCROSS JOIN LATERAL (\n"
+            f"  SELECT\n    {lines(rollup)}\n  FROM (\n"
+            f"    SELECT\n    {lines(minutes)}\n"
+            "    FROM camera_minutes AS cm\n"
+            "    WHERE cm.classroom_id = l.classroom_id\n"
+            "      AND cm.minute_start >= l.starts_at AND cm.minute_start < l.ends_at\n"
+            "    GROUP BY cm.minute_start\n"
+            "  ) AS m\n"
+            ") AS s"
+        )
     lesson = ", ".join(f"l.{c}" for c in LESSON_COLUMNS)
     inner = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS), "cm.minute_start",
              *rule.class_minute_columns("cm")]
-    outer = ["m.lesson_id", *(f"m.{c}" for c in LESSON_COLUMNS), *rule.shown_rollup_columns("m")]
-    lines = ",\n    ".join
+    outer = ["m.lesson_id", *(f"m.{c}" for c in LESSON_COLUMNS), *rollup]
     return (
         f"CREATE VIEW lesson_summaries AS\nSELECT\n    {lines(outer)}\nFROM (\n"
         f"  SELECT\n    {lines(inner)}\n"
@@ -76,7 +101,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_lessons_classroom_id_starts_at", "lessons", ["classroom_id", "starts_at"])
     op.create_index(op.f("ix_lessons_source_scope"), "lessons", ["source_scope"])
-    op.execute(lesson_summaries_sql())
+    op.execute(lesson_summaries_sql(op.get_context().dialect.name))
 
 
 def downgrade() -> None:
