@@ -130,6 +130,8 @@ def seed_lessons(engine: Engine, sizes: Sizes, start: datetime, end: datetime) -
         day += timedelta(days=1)
     with engine.begin() as conn:
         replace_lessons(conn, lessons)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE lessons")  # what autovacuum does; the plans depend on it
     log.info("seeded lessons=%d", len(lessons))
     return len(lessons)
 
