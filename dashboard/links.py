@@ -90,7 +90,8 @@ def address(sel: Selection, lesson_id: int | None) -> dict[str, str]:
         if lesson_id is not None:
             params[LESSON_KEY] = str(lesson_id)
         return params
-    return {"classroom": sel.classroom_id, "view": "live" if sel.live_minutes else "range"}
+    return {"classroom": sel.classroom_id,
+            "view": "live" if sel.live_minutes is not None else "range"}
 
 
 def keep(sel: Selection) -> None:

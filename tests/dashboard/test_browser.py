@@ -259,7 +259,9 @@ def test_a_lesson_deep_link_in_chromium(browser: Browser, served: Served) -> Non
 
     # a markdown title opened from the select: shown as it is written, nothing rendered from it
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Open a lesson").click()
-    page.get_by_role("option").filter(has_text=f"{local_day:%a %d %b} 11:00–11:45").click()
+    option = page.get_by_role("option").filter(has_text=f"{local_day:%a %d %b} 11:00–11:45")
+    assert option.inner_text().strip().endswith(f"· {BOLD}")  # an option's label: plain text
+    option.click()
     expect(page.get_by_test_id("stText").first).to_have_text(BOLD, timeout=60_000)
     assert page.locator("strong", has_text=re.compile(r"^x$")).count() == 0
     assert page.locator("img[src*='h/x.png']").count() == 0
