@@ -16,6 +16,7 @@ from classpulse.lessons.timetable import (
     Classrooms,
     PlannedLesson,
     TimetableError,
+    check_text,
     check_unique,
     key_time,
     utc_from_local,
@@ -76,9 +77,11 @@ def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
     if ends_at <= starts_at:
         raise TimetableError(path, line, "end", f"{values['end']} is not after the start "
                              f"{values['start']}")
+    labels = {field: check_text(path, line, field, values.get(field) or "")
+              for field in ("title", "subject", "group")}
     return PlannedLesson(
-        classroom_id=room.id, starts_at=starts_at, ends_at=ends_at, title=values["title"],
-        subject=values.get("subject") or None, group_label=values.get("group") or None,
+        classroom_id=room.id, starts_at=starts_at, ends_at=ends_at, title=labels["title"],
+        subject=labels["subject"] or None, group_label=labels["group"] or None,
         source_key=f"csv:{room.id}/{key_time(starts_at)}",
         source_scope=f"csv:{room.id}/{day.isoformat()}", line=line,
     )

@@ -30,6 +30,7 @@ from classpulse.lessons.timetable import (
     Classrooms,
     PlannedLesson,
     TimetableError,
+    check_text,
     check_unique,
     key_time,
 )
@@ -208,9 +209,13 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                                  f"{starts_at:%Y-%m-%d %H:%M} UTC does not end after it starts")
         recurrence = occurrence.get("RECURRENCE-ID")
         identity = _utc(recurrence.dt, room) if recurrence is not None else starts_at
+        subject = _category(occurrence)
         lessons.append(PlannedLesson(
             classroom_id=room.id, starts_at=starts_at, ends_at=ends_at,
-            title=_text(occurrence, "SUMMARY"), subject=_category(occurrence), group_label=None,
+            title=check_text(path, event.line, "SUMMARY", _text(occurrence, "SUMMARY")),
+            subject=None if subject is None else check_text(path, event.line, "CATEGORIES",
+                                                            subject),
+            group_label=None,
             source_key=f"ics:{uid}/{key_time(identity)}", source_scope=f"ics:{uid}",
             line=event.line,
         ))

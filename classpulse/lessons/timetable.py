@@ -6,6 +6,7 @@ import with one line naming the file, the line and the field, and nothing is imp
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
@@ -115,3 +116,13 @@ def check_unique(path: Path, lessons: Iterable[PlannedLesson], field: str) -> No
                                  f"the same lesson as line {seen[lesson.source_key]} "
                                  f"({lesson.source_key})")
         seen[lesson.source_key] = lesson.line
+
+
+def check_text(path: Path, line: int, field: str, value: str) -> str:
+    """A label as stored: refused when it holds control characters (line breaks, terminal escape
+    sequences), which no timetable label needs and which would garble ``lessons list``."""
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise TimetableError(path, line, field, f"{value!r} holds the control character "
+                             f"{bad!r}; labels are one line of text")
+    return value

@@ -210,6 +210,10 @@ CSV_HEAD = "classroom,date,start,end,title\n"
      "line 1, header: missing ['classroom']"),
     (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths,extra\n",
      "line 2: more fields than the header has columns"),
+    (CSV_HEAD + '7A,2025-03-03,08:00,08:45,"Maths\x1b[2J"\n',
+     "line 2, title: 'Maths\\x1b[2J' holds the control character '\\x1b'"),
+    (CSV_HEAD + '7A,2025-03-03,08:00,08:45,"Maths\nand more"\n',
+     "line 3, title: 'Maths\\nand more' holds the control character '\\n'"),
 ])
 def test_csv_errors_name_the_line_and_field(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str,
