@@ -4,7 +4,10 @@ Times are drawn in the classroom's wall clock whatever the viewer's browser zone
 aware local times, the charts get the naive wall clock on a UTC scale (Vega-Lite would otherwise
 shift every axis to the browser's zone). Where no bucket was shown (nights, weekends, hidden
 minutes) the lines and areas break instead of bridging the gap, so nothing is drawn for times
-nobody was measured. Emotions keep EMOTIONS order and one colour each, in every chart and legend.
+nobody was measured; a bucket without neighbours is still drawn (a step as wide as its bucket, a
+dot on the engagement line). The time axis spans the whole period asked for, with one label per
+tick (:class:`TimeAxis`). Emotions keep EMOTIONS order and one colour each, in every chart and
+legend.
 """
 
 from __future__ import annotations
