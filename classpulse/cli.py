@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consumers.cli",
     "model.cli",
     "classpulse.db.cli",
+    "classpulse.lessons.cli",
     "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands

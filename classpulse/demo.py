@@ -80,6 +80,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.broker import EmbeddedBroker
     from classpulse.db.engine import redact_url
     from classpulse.db.migrate import upgrade
+    from classpulse.db.rule import requested_min_faces
     from classpulse.lifecycle import StopFlag
     from classpulse.topics import ensure_topic
 
@@ -89,7 +90,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
         ensure_topic(bootstrap, settings.kafka_topic, partitions=2)
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, min_faces_shown=requested_min_faces(settings))
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-demo-")))
         config = cameras_yaml(args.source, args.fps, folder)
         common = ["--bootstrap-servers", bootstrap, "--topic", settings.kafka_topic,

@@ -1,9 +1,12 @@
 """The teacher dashboard page: widgets -> query -> transform -> chart.
 
-Run by ``classpulse dashboard`` as ``streamlit run dashboard/app.py -- [--database-url URL]
-[--min-faces-shown N]``; settings come from those arguments, then the environment, through
-``classpulse.settings`` (see :mod:`dashboard.launch`). Live mode redraws only its own fragment every
-few seconds; a date range is drawn once, with its history.
+Run by ``classpulse dashboard`` as ``streamlit run dashboard/app.py -- [--database-url URL]``;
+settings come from those arguments, then the environment, through ``classpulse.settings`` (see
+:mod:`dashboard.launch`). The small-group threshold is the database's (``small_group_rule``, the
+rule every view applies): :func:`main` puts it into the page's ``Settings.min_faces_shown``, so the
+words always name the rule that hid the minutes. Live mode redraws only its own fragment every few
+seconds; a date range is drawn once, with its history; the lessons view is
+:mod:`dashboard.lessons`, and :mod:`dashboard.links` keeps the address bar in step.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from classpulse.cli import configure_logging
 from classpulse.db.engine import redact_url
 from classpulse.errors import UsageError
 from classpulse.settings import Settings, SettingsError
-from dashboard import auth, charts, queries, text, transform
+from dashboard import auth, charts, lessons, links, queries, text, transform
 from dashboard.launch import settings_from_app_args
 from dashboard.periods import HISTORY_BUCKET, Period, live_period, range_period
 from dashboard.widgets import Selection, sidebar
@@ -48,7 +51,7 @@ def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Pe
     """Emotion mix, engagement with its band, faces in view; the note on hidden minutes."""
     if hidden:
         st.caption(text.hidden_note(hidden, settings.min_faces_shown))
-    axis = charts.TimeAxis.for_period(period.end - period.start, period.bucket_seconds)
+    axis = charts.TimeAxis.for_period(period)
     st.altair_chart(charts.emotion_mix_chart(frame, axis), width="stretch")
     left, right = st.columns(2)
     with left:
@@ -189,12 +192,28 @@ def page(settings: Settings) -> None:
         st.title("ClassPulse")
         st.info(text.no_classrooms())
         return
+    problems = links.restore(rooms, lambda lesson_id: _lesson_ref(settings, lesson_id))
     sel = sidebar(settings, rooms)
     st.title(sel.label)
-    if sel.live_minutes is not None:
+    if problems:
+        st.warning(text.bad_link())
+        for problem in problems:
+            st.text(problem)  # holds what the address said: plain text, never Markdown
+    if sel.week is not None:
+        lessons.section(settings, sel, show_trends)
+    elif sel.live_minutes is not None:
         live_section(settings, sel, sel.live_minutes)
     else:
         range_section(settings, sel, *sel.range_bounds)
+    links.keep(sel)
+
+
+def _lesson_ref(settings: Settings, lesson_id: int) -> links.LessonRef | None:
+    row = queries.lesson(settings.database_url, lesson_id, settings.min_faces_shown)
+    if row.empty:
+        return None
+    return links.LessonRef(lesson_id, str(row["classroom_id"].iloc[0]),
+                           row["starts_at"].iloc[0].to_pydatetime())
 
 
 def main() -> None:
@@ -207,14 +226,16 @@ def main() -> None:
     configure_logging(settings.log_level)  # once per process; later calls change nothing
     if not auth.allowed(settings.dashboard_password):
         return
+    min_faces = None
     try:
-        page(settings)
+        min_faces = queries.min_faces(settings.database_url)
+        page(settings.with_overrides(min_faces_shown=min_faces))
     except UsageError as exc:
         st.error(str(exc))
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
     st.divider()
-    st.markdown(text.explanation(settings.min_faces_shown, _val_accuracy(settings.model_weights)))
+    st.markdown(text.explanation(min_faces, _val_accuracy(settings.model_weights)))
 
 
 main()

@@ -1,9 +1,10 @@
 """``classpulse bench dashboard``: the page's queries on a year of minutes for many classrooms.
 
 Seeds SYNTHETIC rows (``classpulse.db.seed``; by default 50 classrooms x 2 cameras x one year of
-school hours) into DATABASE_URL, then times every query a page view runs, uncached (what a viewer
-waits for when the short query cache has expired), on classrooms picked at random. Prints a
-Markdown table for docs/benchmarks.md. Not a test: numbers depend on the machine.
+school hours) and a timetable (eight 45-minute lessons each school day, :func:`seed_lessons`) into
+DATABASE_URL, then times every query a page view runs, uncached (what a viewer waits for when the
+short query cache has expired), on classrooms picked at random. Prints a Markdown table for
+docs/benchmarks.md. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIVE_MINUTES = 60
+LESSON_TITLES = ("Maths", "English", "Physics", "History", "Art", "Biology", "French")
+LESSONS_PER_DAY = 8  # from the first school hour, 45 minutes each, 5 minutes apart
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,9 +103,37 @@ def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
                 total += seed_minutes(conn, [room], sizes.cameras, start, sizes.days * 1440,
                                       random_seed, sizes.school_hours, progress=True)
         write_order(engine)
+        seed_lessons(engine, sizes, start, end)
         return total
     finally:
         engine.dispose()
+
+
+def seed_lessons(engine: Engine, sizes: Sizes, start: datetime, end: datetime) -> int:
+    """A weekly timetable for every classroom over the seeded days (school days, UTC hours)."""
+    from classpulse.lessons.store import replace_lessons
+    from classpulse.lessons.timetable import PlannedLesson, key_time
+
+    first_hour = sizes.school_hours[0] if sizes.school_hours else 8
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    lessons = []
+    while day < end:
+        if day.isoweekday() <= 5:
+            for slot in range(LESSONS_PER_DAY):
+                begin = day + timedelta(hours=first_hour, minutes=50 * slot)
+                title = LESSON_TITLES[(day.weekday() * LESSONS_PER_DAY + slot)
+                                      % len(LESSON_TITLES)]
+                for room in sizes.classroom_ids():
+                    lessons.append(PlannedLesson(
+                        room, begin, begin + timedelta(minutes=45), title, None, None,
+                        f"bench:{room}/{key_time(begin)}", f"bench:{room}/{day:%Y-%m-%d}", 0))
+        day += timedelta(days=1)
+    with engine.begin() as conn:
+        replace_lessons(conn, lessons)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE lessons")  # what autovacuum does; the plans depend on it
+    log.info("seeded lessons=%d", len(lessons))
+    return len(lessons)
 
 
 def write_order(engine: Engine) -> None:
@@ -135,7 +166,7 @@ class PageView:
     queries: tuple[tuple[str, Callable[[str], int]], ...]
 
 
-def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], None]]:
+def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
     """The page kinds to time (the SQL app.py runs, then its pandas work), and an engine release.
 
     Range pages are timed from the widget values on: one bucket query at the period's fetch
@@ -144,7 +175,7 @@ def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], N
     from zoneinfo import ZoneInfo
 
     from classpulse.db.engine import make_engine
-    from dashboard import sql, transform
+    from dashboard import lesson_sql, sql, transform
     from dashboard.periods import HISTORY_BUCKET, Period, bucket_for
 
     engine = make_engine(url)
@@ -163,7 +194,7 @@ def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], N
             end = newest[room] + timedelta(minutes=1)
             period = Period(end - span, end, zone, bucket)
             frame = sql.fetch_buckets(engine, room, None, period.start, period.end,
-                                      period.fetch_bucket_seconds, min_faces)
+                                      period.fetch_bucket_seconds)
             fetched["frame"], fetched["bucket"] = frame, bucket
             return len(frame)
         return run
@@ -176,7 +207,25 @@ def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], N
         cells = transform.hour_of_week(history, zone)
         return len(series) + len(days) + len(cells)
 
+    def lessons_week(room: str) -> int:
+        monday = (newest[room] - timedelta(days=7)).date()
+        week_start = datetime.combine(monday - timedelta(days=monday.weekday()),
+                                      datetime.min.time(), timezone.utc)
+        week = lesson_sql.fetch_week(engine, room, week_start, week_start + timedelta(days=7))
+        fetched["week"] = week
+        return len(week)
+
+    def open_lesson(room: str) -> int:
+        week = fetched["week"]
+        lesson = week.iloc[len(week) // 2]  # type: ignore[attr-defined]
+        start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
+        one = lesson_sql.fetch_lesson(engine, int(lesson["lesson_id"]))
+        minutes = sql.fetch_buckets(engine, room, None, start, end, 60)
+        history = lesson_sql.fetch_title_history(engine, room, str(lesson["title"]), start, 12)
+        return len(one) + len(minutes) + len(history)
+
     common = (("classrooms", lambda room: len(sql.fetch_classrooms(engine))),
+              ("small-group rule", lambda room: sql.fetch_min_faces(engine)),
               ("cameras", lambda room: len(sql.fetch_cameras(engine, room))),
               ("last write", last_write))
     live = buckets(timedelta(minutes=LIVE_MINUTES), 60)
@@ -188,6 +237,12 @@ def page_views(url: str, min_faces: int) -> tuple[list[PageView], Callable[[], N
             *common, (f"{fetch // 60}-minute buckets", buckets(span, bucket_for(span))),
             ("pandas: series, days, heatmap", pandas_work),
         )))
+    lesson_rows = ("rule", lambda room: sql.fetch_min_faces(engine))
+    views.append(PageView("lessons, a week and one lesson", (
+        ("classrooms", lambda room: len(sql.fetch_classrooms(engine))), lesson_rows,
+        ("last write", last_write), ("week's lessons", lessons_week),
+        ("open lesson: row, minutes, title's trend", open_lesson),
+    )))
     return views, engine.dispose
 
 
@@ -242,7 +297,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     rows = seed(settings.database_url, sizes, end, args.seed)
     log.info("seeded rows=%d seconds=%.0f", rows, time.perf_counter() - started)
-    views, release = page_views(settings.database_url, settings.min_faces_shown)
+    views, release = page_views(settings.database_url)
     try:
         results = time_views(views, sizes.classroom_ids(), args.repeat, random.Random(args.seed))
     finally:

@@ -4,19 +4,23 @@ Times are drawn in the classroom's wall clock whatever the viewer's browser zone
 aware local times, the charts get the naive wall clock on a UTC scale (Vega-Lite would otherwise
 shift every axis to the browser's zone). Where no bucket was shown (nights, weekends, hidden
 minutes) the lines and areas break instead of bridging the gap, so nothing is drawn for times
-nobody was measured. Emotions keep EMOTIONS order and one colour each, in every chart and legend.
+nobody was measured; a bucket without neighbours is still drawn (a step as wide as its bucket, a
+dot on the engagement line). The time axis spans the whole period asked for, with one label per
+tick (:class:`TimeAxis`). Emotions keep EMOTIONS order and one colour each, in every chart and
+legend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 import altair as alt
 import pandas as pd
 
 from classpulse.emotions import EMOTIONS
+from dashboard.periods import Period
 from dashboard.transform import WEEKDAYS, emotion_shares_long, engagement_band
 
 EMOTION_COLORS = MappingProxyType({
@@ -35,41 +39,105 @@ _TOOLTIP_TIME = alt.Tooltip(
 )
 
 
-# (longest span, label format, tick interval) for the time axis; longer spans use months
-_AXIS_STEPS: tuple[tuple[timedelta, str, str | None], ...] = (
-    (timedelta(days=1), "%H:%M", None),
-    (timedelta(days=14), "%a %d %b", "day"),
-    (timedelta(days=120), "%d %b", "week"),
+# (longest span, tick unit, ticks every so many units, label format): about 5 to 14 labels per axis,
+# each naming its tick once (a format finer than the step would print "09:40" five times)
+_AXIS_STEPS: tuple[tuple[timedelta, str, int, str], ...] = (
+    (timedelta(minutes=14), "minute", 1, "%H:%M"),
+    (timedelta(minutes=28), "minute", 2, "%H:%M"),
+    (timedelta(minutes=70), "minute", 5, "%H:%M"),
+    (timedelta(minutes=140), "minute", 10, "%H:%M"),
+    (timedelta(hours=3, minutes=30), "minute", 15, "%H:%M"),
+    (timedelta(hours=7), "minute", 30, "%H:%M"),
+    (timedelta(hours=14), "hour", 1, "%H:%M"),
+    (timedelta(days=1), "hour", 3, "%a %H:%M"),  # a whole day starts and ends at 00:00
+    (timedelta(days=3), "hour", 6, "%a %H:%M"),
+    (timedelta(days=8), "day", 1, "%a %d %b"),
+    (timedelta(days=16), "day", 2, "%a %d %b"),
+    (timedelta(days=70), "week", 1, "%d %b"),
+    (timedelta(days=140), "week", 2, "%d %b"),
+    (timedelta(days=400), "month", 1, "%b %Y"),
 )
+_LONGEST_STEP = ("month", 3, "%b %Y")
+_FREQUENCIES = {"minute": "min", "hour": "h", "day": "D"}
+_EDGE = pd.Timedelta(seconds=1)  # a step area's closing row sits this far before its bucket ends
+
+
+def _wall(moment: datetime) -> pd.Timestamp:
+    """A local time as the charts place it: its wall clock, without the zone."""
+    return pd.Timestamp(moment.replace(tzinfo=None))
+
+
+def _when(wall: pd.Timestamp) -> alt.DateTime:
+    """A wall-clock time as a Vega-Lite date on the charts' UTC scale (Streamlit's renderer places
+    plain epoch numbers in a scale domain wrongly, so the fields are spelled out)."""
+    return alt.DateTime(year=wall.year, month=wall.month, date=wall.day, hours=wall.hour,
+                        minutes=wall.minute, seconds=wall.second, utc=True)
 
 
 @dataclass(frozen=True)
 class TimeAxis:
-    """How a period's time axis is drawn: bucket size (for gaps), label format, tick interval."""
+    """How a period's time axis is drawn: the window it spans, its ticks, the bucket (for gaps).
+
+    The axis spans the whole window asked for (a live view of 60 minutes shows 60 minutes even when
+    data started 5 minutes ago), with a tick at every round ``tick_step`` ``tick_unit``s inside it,
+    each labelled once. The ticks are listed explicitly: Vega's own interval ticks accept no minute
+    or hour steps (its time units are plural where Vega-Lite's schema insists on singular names).
+    """
 
     bucket_seconds: int
-    label_format: str = "%H:%M"
-    tick_interval: str | None = None
+    start: datetime  # local, aware
+    end: datetime
+    tick_unit: str
+    tick_step: int
+    label_format: str
 
     @classmethod
-    def for_period(cls, span: timedelta, bucket_seconds: int) -> TimeAxis:
-        """Clock times within a day, days within two weeks, then weeks, then months."""
-        for longest, label_format, interval in _AXIS_STEPS:
+    def for_period(cls, period: Period) -> TimeAxis:
+        """The axis of a page's period: its local bounds, at its bucket size."""
+        return cls.for_window(period.start.astimezone(period.tz), period.end.astimezone(period.tz),
+                              period.bucket_seconds)
+
+    @classmethod
+    def for_window(cls, start: datetime, end: datetime, bucket_seconds: int) -> TimeAxis:
+        """Minutes within an hour or two, hours within a day, days, weeks, then months."""
+        span = end - start
+        for longest, unit, step, label_format in _AXIS_STEPS:
             if span <= longest:
-                return cls(bucket_seconds, label_format, interval)
-        return cls(bucket_seconds, "%b %Y", "month")
+                return cls(bucket_seconds, start, end, unit, step, label_format)
+        return cls(bucket_seconds, start, end, *_LONGEST_STEP)
+
+    def ticks(self) -> list[pd.Timestamp]:
+        """The wall-clock times of the ticks: round times within the window, both ends included."""
+        lo, hi = _wall(self.start), _wall(self.end)
+        if self.tick_unit in _FREQUENCIES:
+            freq = f"{self.tick_step}{_FREQUENCIES[self.tick_unit]}"
+            return list(pd.date_range(lo.ceil(freq), hi, freq=freq))
+        if self.tick_unit == "week":  # Mondays at midnight
+            first = lo.normalize() + pd.Timedelta(days=-lo.weekday() % 7)
+            step = pd.DateOffset(weeks=self.tick_step)
+        else:  # the first of a month
+            first = lo.normalize().replace(day=1)
+            step = pd.DateOffset(months=self.tick_step)
+        first = first if first >= lo else first + (
+            pd.DateOffset(weeks=1) if self.tick_unit == "week" else pd.DateOffset(months=1))
+        return list(pd.date_range(first, hi, freq=step))
 
     def encoding(self) -> alt.X:
-        axis = alt.Axis(format=self.label_format, labelAngle=0)
-        if self.tick_interval is not None:
-            axis = alt.Axis(format=self.label_format, labelAngle=0,
-                            tickCount={"interval": self.tick_interval, "step": 1})
-        return alt.X("wall:T", title=None, scale=alt.Scale(type="utc"), axis=axis)
+        axis = alt.Axis(format=self.label_format, labelAngle=0, labelOverlap=True,
+                        values=[_when(t) for t in self.ticks()])
+        scale = alt.Scale(type="utc", domain=[_when(_wall(self.start)), _when(_wall(self.end))],
+                          nice=False)
+        return alt.X("wall:T", title=None, scale=scale, axis=axis)
 
 
 def _wall_clock(frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``wall``: the local time without its zone, drawn on a UTC scale (see module doc)."""
     return frame.assign(wall=frame["time"].dt.tz_localize(None))
+
+
+def _breaks(frame: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
+    following = frame["time"] + step
+    return pd.DataFrame({"time": following[~following.isin(frame["time"])]})
 
 
 def with_gaps(frame: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
@@ -80,15 +148,36 @@ def with_gaps(frame: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
     """
     if frame.empty:
         return frame
-    step = pd.Timedelta(seconds=bucket_seconds)
-    following = frame["time"] + step
-    breaks = pd.DataFrame({"time": following[~following.isin(frame["time"])]})
+    breaks = _breaks(frame, pd.Timedelta(seconds=bucket_seconds))
     return pd.concat([frame, breaks], ignore_index=True).sort_values("time", kind="stable")
+
+
+def with_steps(frame: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
+    """:func:`with_gaps`, plus a copy of every bucket that ends a run, just before its end.
+
+    A step area draws a bucket from its start to the next point; the last bucket of a run (and a
+    lone minute, which is its own run) would otherwise have no width and draw nothing. The copies
+    are marked ``edge`` so that readers of the chart data can tell them from buckets.
+    """
+    if frame.empty:
+        return frame.assign(edge=pd.Series(dtype=bool))
+    step = pd.Timedelta(seconds=bucket_seconds)
+    last = frame[~(frame["time"] + step).isin(frame["time"])]
+    parts = [frame.assign(edge=False), last.assign(time=last["time"] + step - _EDGE, edge=True),
+             _breaks(frame, step).assign(edge=False)]
+    return pd.concat(parts, ignore_index=True).sort_values("time", kind="stable")
+
+
+def isolated(frame: pd.DataFrame, bucket_seconds: int) -> pd.Series:
+    """True for buckets with no neighbour on either side: a line cannot show them, a dot can."""
+    step = pd.Timedelta(seconds=bucket_seconds)
+    times = frame["time"]
+    return ~(times - step).isin(times) & ~(times + step).isin(times)
 
 
 def emotion_mix_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
     """Stacked area: the share of faces whose top emotion was each emotion, per point in time."""
-    data = _wall_clock(emotion_shares_long(with_gaps(frame, axis.bucket_seconds)))
+    data = _wall_clock(emotion_shares_long(with_steps(frame, axis.bucket_seconds)))
     return (
         alt.Chart(data, title="Emotion mix (share of faces)", height=CHART_HEIGHT)
         .mark_area(interpolate="step-after")
@@ -108,25 +197,32 @@ def emotion_mix_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
 
 
 def engagement_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
-    """Engagement index per point with its band (rolling mean ± one standard deviation)."""
-    data = _wall_clock(with_gaps(engagement_band(frame), axis.bucket_seconds))
+    """Engagement index per point with its band (rolling mean ± one standard deviation).
+
+    A point with no neighbour is drawn as a dot, so a lone minute is visible too.
+    """
+    band_frame = engagement_band(frame).assign(
+        isolated=isolated(frame, axis.bucket_seconds))
+    data = _wall_clock(with_gaps(band_frame, axis.bucket_seconds))
+    data["isolated"] = data["isolated"].fillna(False).astype(bool)
     base = alt.Chart(data).encode(x=axis.encoding())
     band = base.mark_area(opacity=0.25, color=ENGAGEMENT_COLOR).encode(
         y=alt.Y("band_low:Q", title="engagement (0–1)", scale=alt.Scale(domain=[0, 1])),
         y2="band_high:Q",
     )
-    line = base.mark_line(color=ENGAGEMENT_COLOR).encode(
-        y="engagement:Q",
-        tooltip=[_TOOLTIP_TIME, alt.Tooltip("engagement:Q", format=".2f"),
-                 alt.Tooltip("band_low:Q", format=".2f", title="band from"),
-                 alt.Tooltip("band_high:Q", format=".2f", title="band to")],
-    )
-    return alt.layer(band, line).properties(title="Engagement index", height=CHART_HEIGHT)
+    tooltip = [_TOOLTIP_TIME, alt.Tooltip("engagement:Q", format=".2f"),
+               alt.Tooltip("band_low:Q", format=".2f", title="band from"),
+               alt.Tooltip("band_high:Q", format=".2f", title="band to")]
+    line = base.mark_line(color=ENGAGEMENT_COLOR).encode(y="engagement:Q", tooltip=tooltip)
+    dots = base.mark_circle(color=ENGAGEMENT_COLOR, size=50, opacity=1).encode(
+        y="engagement:Q", tooltip=tooltip).transform_filter(alt.datum.isolated)
+    return alt.layer(band, line, dots).properties(title="Engagement index", height=CHART_HEIGHT)
 
 
 def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
     """Faces in view per minute (the mean over each point's minutes at coarser resolutions)."""
-    data = _wall_clock(with_gaps(frame[["time", "faces_in_view", "minutes"]], axis.bucket_seconds))
+    data = _wall_clock(with_steps(frame[["time", "faces_in_view", "minutes"]],
+                                  axis.bucket_seconds))
     return (
         alt.Chart(data, title="Faces in view per minute", height=CHART_HEIGHT)
         .mark_area(interpolate="step-after", line=True, opacity=0.35, color="#555555")
@@ -157,3 +253,24 @@ def hour_of_week_chart(cells: pd.DataFrame) -> alt.Chart:
                                               title="faces in view")],
         )
     )
+
+
+def lesson_trend_chart(trend: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
+    """Engagement of a title's lessons over the weeks, one dot per lesson; the open one ringed.
+
+    ``trend`` is :func:`dashboard.lesson_frames.title_trend`'s frame.
+    """
+    data = _wall_clock(trend)
+    base = alt.Chart(data).encode(
+        x=axis.encoding(),
+        y=alt.Y("engagement:Q", title="engagement (0–1)", scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("wall:T", title="lesson", timeUnit="utcyearmonthdatehoursminutes",
+                             format="%a %d %b %H:%M"),
+                 alt.Tooltip("engagement:Q", format=".2f"),
+                 alt.Tooltip("minutes:Q", title="minutes shown")],
+    )
+    line = base.mark_line(color=ENGAGEMENT_COLOR, point=alt.OverlayMarkDef(size=60))
+    ring = base.mark_point(size=220, color="#d62728", strokeWidth=2).transform_filter(
+        alt.datum.current)
+    return alt.layer(line, ring).properties(title="Engagement in lessons with this title",
+                                            height=CHART_HEIGHT)

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the Streamlit teacher dashboard (class emotion and engagement trends)",
         description="Serve the teacher dashboard with Streamlit. It reads DATABASE_URL (or "
         "--database-url); set DASHBOARD_PASSWORD to ask visitors for a password (it is passed to "
-        "the page through the environment, never on a command line).",
+        "the page through the environment, never on a command line). Small groups are hidden by "
+        "the database's rule (MIN_FACES_SHOWN, stored by `classpulse db upgrade`).",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port to serve on (default {DEFAULT_PORT})")
@@ -32,18 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
     parser.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
                         help="do not open a browser window (default: headless)")
-    parser.add_argument("--min-faces-shown", dest="min_faces_shown", type=int, default=None,
-                        help="hide minutes with fewer faces in view than this (MIN_FACES_SHOWN, "
-                        "default 3)")
     parser.set_defaults(handler=run_dashboard)
 
 
-def check_database(url: str) -> None:
-    """Fail with the fix when the database cannot be reached or was never migrated."""
+def check_database(settings: Settings) -> None:
+    """Fail with the fix when the database cannot be reached, was never migrated, or hides small
+    groups by another threshold than a MIN_FACES_SHOWN given to the dashboard."""
     from classpulse.db.engine import redact_url
-    from classpulse.db.migrate import current, head_revision
+    from classpulse.db.migrate import current, head_revision, min_faces
+    from classpulse.db.rule import requested_min_faces
     from classpulse.errors import UsageError
 
+    url = settings.database_url
     revision = current(url)  # UsageError naming the URL when unreachable
     if revision is None:
         raise UsageError(
@@ -53,6 +54,14 @@ def check_database(url: str) -> None:
     if revision != head_revision():
         log.warning("database revision=%s is not the newest=%s; run `classpulse db upgrade`",
                     revision, head_revision())
+    wanted, stored = requested_min_faces(settings), min_faces(url)
+    if wanted is not None and stored is not None and wanted != stored:
+        raise UsageError(
+            f"MIN_FACES_SHOWN={wanted} is set for the dashboard, but the database hides minutes "
+            f"with fewer than {stored} faces in view (its small-group rule, which every view "
+            f"applies); store yours with `classpulse db upgrade --min-faces-shown {wanted}`, or "
+            "unset MIN_FACES_SHOWN here"
+        )
 
 
 def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +69,7 @@ def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard import launch
 
     launch.check_port_free(args.host, args.port)
-    check_database(settings.database_url)
+    check_database(settings)
     # only what came as flags: the child inherits the environment for everything else
     overrides = {name: getattr(args, name, None) for name in launch.APP_FLAGS}
     command = launch.streamlit_command(args.host, args.port, args.headless, overrides)

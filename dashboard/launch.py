@@ -1,7 +1,7 @@
 """Both ends of ``classpulse dashboard``: the Streamlit child's command line, and its parsing.
 
 Streamlit runs the page in a child process (``streamlit run dashboard/app.py -- ARGS``). The parent
-passes the settings the user gave as flags (database URL, MIN_FACES_SHOWN, log level) as ARGS; the
+passes the settings the user gave as flags (database URL, log level) as ARGS; the
 child inherits the environment, so values that came from environment variables (DATABASE_URL,
 DASHBOARD_PASSWORD, ...) reach it the same way they reached the parent, and ``Settings.load`` in the
 child resolves exactly what the parent did. The password is never put on a command line, where any
@@ -28,7 +28,6 @@ APP_PATH = Path(__file__).resolve().with_name("app.py")
 # settings the page needs that a flag may have set, and the app flag carrying each
 APP_FLAGS: Mapping[str, str] = {
     "database_url": "--database-url",
-    "min_faces_shown": "--min-faces-shown",
     "log_level": "--log-level",
 }
 STOP_TIMEOUT_S = 10.0
@@ -52,7 +51,6 @@ def app_args(overrides: Mapping[str, object]) -> list[str]:
 def _app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False, exit_on_error=False)
     parser.add_argument("--database-url", dest="database_url")
-    parser.add_argument("--min-faces-shown", dest="min_faces_shown", type=int)
     parser.add_argument("--log-level", dest="log_level", type=str.upper)
     return parser
 

@@ -15,7 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from classpulse.db.engine import make_engine
-from dashboard import sql
+from dashboard import lesson_sql, sql
 
 LIVE_TTL_S = 5
 HISTORY_TTL_S = 60
@@ -45,15 +45,21 @@ def last_write(
     return sql.fetch_last_write(engine(database_url), classroom_id, camera_id)
 
 
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def min_faces(database_url: str) -> int:
+    """The small-group threshold the database applies (``small_group_rule``)."""
+    return sql.fetch_min_faces(engine(database_url))
+
+
+# ``min_faces`` is part of the bucket caches' keys although the SQL does not take it (the database
+# applies its own rule): a changed rule must not be answered from a cache filled under the old one.
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def live_buckets(
     database_url: str, classroom_id: str, camera_id: str | None,
     start: datetime, end: datetime, min_faces: int,
 ) -> pd.DataFrame:
     """Minute buckets of a live window."""
-    return sql.fetch_buckets(
-        engine(database_url), classroom_id, camera_id, start, end, 60, min_faces
-    )
+    return sql.fetch_buckets(engine(database_url), classroom_id, camera_id, start, end, 60)
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
@@ -63,5 +69,28 @@ def range_buckets(
 ) -> pd.DataFrame:
     """Buckets of a chosen date/time range, at ``Period.fetch_bucket_seconds``."""
     return sql.fetch_buckets(
-        engine(database_url), classroom_id, camera_id, start, end, bucket_seconds, min_faces
+        engine(database_url), classroom_id, camera_id, start, end, bucket_seconds
     )
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def week_lessons(
+    database_url: str, classroom_id: str, start: datetime, end: datetime, min_faces: int
+) -> pd.DataFrame:
+    """A classroom's lessons of one week, with their numbers (``lesson_summaries``)."""
+    return lesson_sql.fetch_week(engine(database_url), classroom_id, start, end)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def lesson(database_url: str, lesson_id: int, min_faces: int) -> pd.DataFrame:
+    """One lesson's row (none when it does not exist)."""
+    return lesson_sql.fetch_lesson(engine(database_url), lesson_id)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def title_history(
+    database_url: str, classroom_id: str, title: str, until: datetime, limit: int,
+    min_faces: int,
+) -> pd.DataFrame:
+    """The classroom's earlier lessons with the same title, oldest first."""
+    return lesson_sql.fetch_title_history(engine(database_url), classroom_id, title, until, limit)

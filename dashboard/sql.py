@@ -1,19 +1,18 @@
 """The dashboard's SQL: plain functions from an engine and parameters to DataFrames.
 
-Every value (classroom, camera, instants, bucket size, MIN_FACES_SHOWN) travels as a bound
-parameter; the only text chosen in Python comes from fixed sets (which view, the dialect's epoch
-expression). These functions do not cache: :mod:`dashboard.queries` wraps them for Streamlit, and
-the benchmark times them bare.
+Every value (classroom, camera, instants, bucket size) travels as a bound parameter; the only text
+chosen in Python comes from fixed sets (which view, the dialect's epoch expression). These
+functions do not cache: :mod:`dashboard.queries` wraps them for Streamlit, and the benchmark times
+them bare.
 
-Small groups are hidden in SQL, minute by minute, before anything is summed. ``faces`` in
-``emotion_minutes`` counts face detections over all of a minute's frames (one child in front of a
-2 fps camera gives 120), so it cannot tell a class from a child. What can is a camera's faces per
-frame with faces: at least N on average means some frame held N faces, i.e. N different people.
-A minute is therefore shown only when at least one camera saw ``min_faces`` or more faces per frame
-(its "largest view"); its "faces in view" (the number shown to teachers) is that figure summed over
-the classroom's cameras. A bucket's counts and engagement come only from shown minutes, and the
-minutes left out are counted so the page can say so. Buckets are whole multiples of ``bucket``
-seconds since the epoch, returned as epoch seconds.
+Small groups are hidden by the database's one rule, not here: the ``camera_minutes`` view decides
+per camera and minute whether it is ``shown`` (its faces in view, i.e. faces per frame with faces,
+reach the ``small_group_rule`` threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class
+minute when one of its cameras' minutes is shown; docs/sql.md explains why faces per frame, not the
+raw ``faces`` count, tells a class from a child. The page reads one camera from ``camera_minutes``
+and a whole classroom from ``class_minutes``. A bucket's counts and engagement come only from shown
+minutes, and the minutes left out are counted so the page can say so. Buckets are whole multiples
+of ``bucket`` seconds since the epoch, returned as epoch seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.types import Integer
 
 from classpulse.db.base import UTCDateTime
+from classpulse.db.rule import load_min_faces
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
@@ -51,35 +51,23 @@ def _epoch_sql(engine: Engine) -> str:
         ) from None
 
 
-_VIEW = "CAST(faces AS DOUBLE PRECISION) / NULLIF(frames_with_faces, 0)"
-
-
 def _shown(column: str) -> str:
-    # largest_view is NULL when no camera saw a face: NULL >= n is not true, so the minute is hidden
-    return f"SUM(CASE WHEN largest_view >= :min_faces THEN {column} ELSE 0 END)"
+    return f"SUM(CASE WHEN shown THEN {column} ELSE 0 END)"
 
 
 def _bucket_sql(engine: Engine, camera: bool) -> str:
+    source = "camera_minutes" if camera else "class_minutes"
     camera_filter = "AND camera_id = :camera_id" if camera else ""
-    summed = ("faces", "engagement_sum", *COUNT_COLUMNS)
-    per_minute = ",\n    ".join(f"SUM({c}) AS {c}" for c in summed)
-    per_bucket = ",\n  ".join(f"{_shown(c)} AS {c}" for c in (*summed, "faces_in_view"))
+    summed = ("faces", "engagement_sum", *COUNT_COLUMNS, "faces_in_view")
+    per_bucket = ",\n  ".join(f"{_shown(c)} AS {c}" for c in summed)
     return f"""
-WITH minutes AS (
-  SELECT minute_start,
-    {per_minute},
-    SUM({_VIEW}) AS faces_in_view,
-    MAX({_VIEW}) AS largest_view
-  FROM emotion_minutes
-  WHERE classroom_id = :classroom_id {camera_filter}
-    AND minute_start >= :start AND minute_start < :end
-  GROUP BY minute_start
-)
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
   {_shown("1")} AS minutes,
-  SUM(CASE WHEN largest_view >= :min_faces THEN 0 ELSE 1 END) AS hidden_minutes,
+  SUM(CASE WHEN shown THEN 0 ELSE 1 END) AS hidden_minutes,
   {per_bucket}
-FROM minutes
+FROM {source}
+WHERE classroom_id = :classroom_id {camera_filter}
+  AND minute_start >= :start AND minute_start < :end
 GROUP BY 1
 ORDER BY 1"""
 
@@ -91,23 +79,20 @@ def fetch_buckets(
     start: datetime,
     end: datetime,
     bucket_seconds: int,
-    min_faces: int,
 ) -> pd.DataFrame:
     """Per bucket: shown minutes, hidden minutes, and sums over the shown minutes only.
 
-    ``camera_id`` None means the whole classroom (its cameras summed per minute, as in the
-    ``class_minutes`` view); a camera id reads that camera's own rows. ``faces_in_view`` is summed
-    over the bucket's shown minutes (divide by ``minutes`` for the mean).
+    ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
+    minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
+    is summed over the bucket's shown minutes (divide by ``minutes`` for the mean).
     """
     stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
         bindparam("start", type_=UTCDateTime()),
         bindparam("end", type_=UTCDateTime()),
         bindparam("bucket", type_=Integer()),
-        bindparam("min_faces", type_=Integer()),
     )
     params: dict[str, object] = {
-        "classroom_id": classroom_id, "start": start, "end": end,
-        "bucket": int(bucket_seconds), "min_faces": int(min_faces),
+        "classroom_id": classroom_id, "start": start, "end": end, "bucket": int(bucket_seconds),
     }
     if camera_id is not None:
         params["camera_id"] = camera_id
@@ -119,6 +104,12 @@ def fetch_buckets(
     frame[ints] = frame[ints].astype("int64")
     frame[list(_FLOAT_COLUMNS)] = frame[list(_FLOAT_COLUMNS)].astype("float64")
     return frame
+
+
+def fetch_min_faces(engine: Engine) -> int:
+    """The small-group rule's threshold the database applies, for the page to say it."""
+    with engine.connect() as conn:
+        return load_min_faces(conn)
 
 
 def fetch_classrooms(engine: Engine) -> pd.DataFrame:

@@ -7,7 +7,8 @@ plain Markdown built from values; nothing queries or draws.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
 
@@ -34,12 +35,14 @@ def accuracy_clause(val_accuracy: float | None) -> str:
             "FER2013's validation photos (the best published networks reach about 73%)")
 
 
-def explanation(min_faces: int, val_accuracy: float | None = None) -> str:
+def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str:
     """One paragraph on what the numbers mean and what they do not mean.
 
+    ``min_faces`` is the database's small-group threshold (None when it could not be read).
     ``val_accuracy`` is the shipped weights' measured accuracy (``model.card``), so the page
     states the model's real error rate rather than a flattering literature figure.
     """
+    at_least = "enough" if min_faces is None else f"at least {min_faces}"
     return (
         "**What these numbers mean, and what they do not.** Cameras' pictures are analysed in "
         "memory and thrown away; only counts per minute are kept, and nobody is recognised or "
@@ -51,7 +54,7 @@ def explanation(min_faces: int, val_accuracy: float | None = None) -> str:
         "to be less accurate for some ages, skin tones and cultures — children are barely in the "
         "training set. An expression is not a feeling: a frown can be concentration, a smile "
         "politeness. The charts therefore describe the mood of the room over minutes, with "
-        f"noise. Minutes in which no camera saw at least {min_faces} faces at a time (on average "
+        f"noise. Minutes in which no camera saw {at_least} faces at a time (on average "
         "over its frames with faces) are hidden, so that no chart describes one child. The "
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
@@ -138,3 +141,44 @@ def newest_hidden(minute: datetime, min_faces: int) -> str:
         f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces in view, so it is "
         "hidden."
     )
+
+
+def lessons_week(monday: date, tz: ZoneInfo) -> str:
+    sunday = monday + timedelta(days=6)
+    return (f"Lessons of the week from {monday:%a %d %b} to {sunday:%a %d %b %Y} "
+            f"({tz.key}), from the imported timetable.")
+
+
+def no_lessons(monday: date) -> str:
+    return (
+        f"**No lessons in the week of {monday:%d %b %Y}.** Lessons come from the school's "
+        "timetable: import it with `classpulse lessons import FILE` (CSV or iCalendar), or pick "
+        "another week."
+    )
+
+
+def lesson_without_data(state: str) -> str:
+    """A lesson whose numbers are empty, said why (``lesson_frames`` status)."""
+    if state == "not held yet":
+        return "**This lesson has not been held yet.** Its numbers appear minute by minute."
+    if state == "all minutes hidden":
+        return ("**Every minute of this lesson had too few faces in view**, so nothing is shown: "
+                "no chart may describe a single child.")
+    return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "
+            "check that the cameras and a consumer were running.")
+
+
+def trend_sentence(change: float, previous: datetime) -> str:
+    """How the open lesson's engagement compares with the previous lesson of the same title."""
+    if abs(change) < 0.005:
+        movement = "the same as"
+    else:
+        movement = f"{abs(change):.2f} {'higher' if change > 0 else 'lower'} than"
+    return (f"Engagement {movement} in the previous lesson with this title "
+            f"({previous:%a %d %b}). A single lesson moves with the weather, the time of day and "
+            "the subject matter: read the trend over several weeks.")
+
+
+def bad_link() -> str:
+    """Parts of the page's address could not be followed (the page lists them as plain text)."""
+    return "**This link could not be followed in full**; showing what could be found:"

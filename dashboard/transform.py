@@ -67,9 +67,13 @@ def hidden_minutes(buckets: pd.DataFrame) -> int:
 
 
 def emotion_shares_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """``time, emotion, share`` rows (EMOTIONS order within each time) for a stacked chart."""
+    """``time, emotion, share`` rows (EMOTIONS order within each time) for a stacked chart.
+
+    An ``edge`` column (:func:`dashboard.charts.with_steps`) is kept beside ``time``.
+    """
+    keep = ["time", *(["edge"] if "edge" in frame.columns else [])]
     long = frame.melt(
-        id_vars=["time"], value_vars=list(SHARE_COLUMNS), var_name="emotion", value_name="share"
+        id_vars=keep, value_vars=list(SHARE_COLUMNS), var_name="emotion", value_name="share"
     )
     long["emotion"] = long["emotion"].str.removeprefix("share_")
     long["order"] = long["emotion"].map({e: i for i, e in enumerate(EMOTIONS)})

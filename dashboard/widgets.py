@@ -1,7 +1,8 @@
-"""The sidebar: which classroom, which camera, which period. Returns one ``Selection``.
+"""The sidebar: which classroom, which view (live, a date range, lessons), which camera or week.
 
-Widget keys are stable names (``classroom``, ``camera``, ``mode``, ``live_minutes``, ``days``,
-``from_time``, ``to_time``) so tests and bookmarks of session state can address them.
+Returns one ``Selection``. Widget keys are stable names (``classroom``, ``camera``, ``mode``,
+``live_minutes``, ``days``, ``from_time``, ``to_time``, ``week``) so tests and deep links
+(:mod:`dashboard.links`) can address them.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import streamlit as st
 
 from classpulse.settings import Settings
 from dashboard import queries
+from dashboard.lesson_frames import week_start
 from dashboard.periods import classroom_zone
 
-LIVE, RANGE = "Live", "Date range"
+LIVE, RANGE, LESSONS = "Live", "Date range", "Lessons"
+MODES = (LIVE, RANGE, LESSONS)
 ALL_CAMERAS = "__all__"
 DEFAULT_LIVE_MINUTES = 60
 DEFAULT_RANGE_DAYS = 7
@@ -25,7 +28,8 @@ DEFAULT_RANGE_DAYS = 7
 
 @dataclass(frozen=True)
 class Selection:
-    """What the visitor chose; ``live_minutes`` None means a date range (``range_bounds``)."""
+    """What the visitor chose: live (``live_minutes``), a date range (``range_bounds``), or the
+    lessons of a week (``week``, its Monday; lessons are class-level, so no camera then)."""
 
     classroom_id: str
     classroom_name: str
@@ -34,6 +38,7 @@ class Selection:
     camera_name: str | None
     live_minutes: int | None
     range_bounds: tuple[date, date, time, time] | None
+    week: date | None = None
 
     @property
     def label(self) -> str:
@@ -73,20 +78,30 @@ def _range(tz: ZoneInfo) -> tuple[date, date, time, time]:
     return first, last, from_time, to_time
 
 
+def _week(tz: ZoneInfo) -> date:
+    st.session_state.setdefault("week", datetime.now(timezone.utc).astimezone(tz).date())
+    chosen = st.date_input("Week", key="week", format="YYYY-MM-DD",
+                           help="Any day of the week; weeks run Monday to Sunday")
+    return week_start(chosen if isinstance(chosen, date) else chosen[0])
+
+
 def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
     """Draw the sidebar and return the visitor's choice."""
     with st.sidebar:
         st.header("ClassPulse")
         room = _classroom(rooms)
         tz = classroom_zone(str(room["timezone"]))
-        camera_id, camera_name = _camera(settings, str(room.name))
-        mode = st.radio("Period", (LIVE, RANGE), key="mode", horizontal=True)
-        live_minutes, bounds = None, None
+        mode = st.radio("View", MODES, key="mode", horizontal=True)
+        camera_id, camera_name, live_minutes, bounds, week = None, None, None, None, None
+        if mode == LESSONS:
+            week = _week(tz)
+        else:
+            camera_id, camera_name = _camera(settings, str(room.name))
         if mode == LIVE:
             live_minutes = st.slider("Last minutes", 10, 240, DEFAULT_LIVE_MINUTES, step=5,
                                      key="live_minutes")
-        else:
+        elif mode == RANGE:
             bounds = _range(tz)
         st.caption(f"Times are the classroom's: {tz.key}.")
     return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_name,
-                     live_minutes, bounds)
+                     live_minutes, bounds, week)

@@ -1,5 +1,8 @@
 """``classpulse db upgrade`` and ``classpulse db current``: the schema, from the command line.
 
+``db upgrade`` also stores ``MIN_FACES_SHOWN`` (``--min-faces-shown`` or the environment), when
+given, as the small-group rule every reader of the database follows (:mod:`classpulse.db.rule`).
+
 Only argparse here; Alembic and SQLAlchemy are imported inside the handlers so ``classpulse --help``
 stays fast.
 """
@@ -23,6 +26,10 @@ def register(subparsers: Any) -> None:
     )
     upgrade.add_argument("--revision", default="head",
                          help="target revision (default: head, the newest)")
+    upgrade.add_argument("--min-faces-shown", dest="min_faces_shown", type=int, default=None,
+                         help="store this small-group threshold (MIN_FACES_SHOWN): minutes with "
+                         "fewer faces in view are hidden everywhere; default: keep the stored one "
+                         "(3 in a new database)")
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the revision DATABASE_URL is at")
     current.set_defaults(handler=run_current)
@@ -30,10 +37,17 @@ def register(subparsers: Any) -> None:
 
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.db.engine import redact_url
-    from classpulse.db.migrate import current, upgrade
+    from classpulse.db.migrate import current, min_faces, upgrade
+    from classpulse.db.rule import requested_min_faces
 
-    upgrade(settings.database_url, args.revision)
-    print(f"{redact_url(settings.database_url)} is at revision {current(settings.database_url)}")
+    url = settings.database_url
+    upgrade(url, args.revision, requested_min_faces(settings))
+    revision = current(url)
+    print(f"{redact_url(url)} is at revision {revision}")
+    threshold = min_faces(url)
+    if threshold is not None:
+        print(f"small-group rule: minutes with fewer than {threshold} faces in view are hidden "
+              "(MIN_FACES_SHOWN)")
     return 0
 
 

@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from classpulse.db.engine import make_engine, redact_url
@@ -91,10 +91,12 @@ def _lock_for_migration(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None) -> None:
     """Migrate the database at ``url`` to ``revision``; running it again is a no-op.
 
-    Safe to call from several processes at once; they take turns.
+    ``min_faces_shown`` (``MIN_FACES_SHOWN`` when given) is stored as the small-group rule's
+    threshold in the same transaction; None keeps the stored one. Safe to call from several
+    processes at once; they take turns.
     """
     with _connect(url) as connection:
         _lock_for_migration(connection)
@@ -108,7 +110,30 @@ def upgrade(url: str, revision: str = "head") -> None:
                 f"cannot migrate {redact_url(url)} to {revision!r}: {exc}; use a revision this "
                 f"version ships (newest: {head_revision()})"
             ) from None
+        if min_faces_shown is not None:
+            _store_rule(connection, min_faces_shown, url)
         connection.commit()
+
+
+def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
+    from classpulse.db.rule import store_min_faces
+
+    if not inspect(connection).has_table("small_group_rule"):
+        raise UsageError(
+            f"{redact_url(url)} is at a revision without the small-group rule's table; upgrade it "
+            "to the newest revision to store MIN_FACES_SHOWN"
+        )
+    store_min_faces(connection, min_faces_shown)
+
+
+def min_faces(url: str) -> int | None:
+    """The small-group rule's stored threshold (:mod:`classpulse.db.rule`); None before 0006."""
+    from classpulse.db.rule import load_min_faces
+
+    with _connect(url) as connection:
+        if not inspect(connection).has_table("small_group_rule"):
+            return None
+        return load_min_faces(connection)
 
 
 def current(url: str) -> str | None:

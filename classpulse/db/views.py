@@ -1,14 +1,16 @@
 """Typed handles on the analyst views, for SQLAlchemy Core queries (e.g. the dashboard's).
 
-The views themselves are created by migration ``0002_class_views``. These ``Table`` objects live in
-their own ``MetaData`` so Alembic's autogenerate never tries to create them as tables; selecting
-through them gives bound parameters and, on SQLite, real ``datetime``/``date`` values instead of
-text. A test checks that their columns match the migrated views.
+The views are created by migrations ``0006_small_group_rule`` (``camera_minutes``, where the
+small-group rule is decided, and the class views built on it) and ``0007_lessons``
+(``lesson_summaries``). These ``Table`` objects live in their own ``MetaData`` so Alembic's
+autogenerate never tries to create them as tables; selecting through them gives bound parameters
+and, on SQLite, real ``datetime``/``date``/``bool`` values instead of text and integers. A test
+checks that their columns match the migrated views.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Double, Integer, MetaData, Table, Text
+from sqlalchemy import Boolean, Column, Date, Double, Integer, MetaData, Table, Text
 
 from classpulse.db.base import UTCDateTime
 from classpulse.emotions import EMOTIONS
@@ -16,23 +18,42 @@ from classpulse.emotions import EMOTIONS
 VIEWS_METADATA = MetaData()
 
 
-def _measures(
-    with_frames_with_faces: bool = True, with_p: bool = True, with_largest_view: bool = False
-) -> list[Column]:
-    cols = [Column("frames", Integer)]
-    if with_frames_with_faces:
-        cols.append(Column("frames_with_faces", Integer))
-    cols.append(Column("faces", Integer))
-    if with_largest_view:
-        cols.append(Column("largest_view", Double))
-    cols += [Column(f"n_{e}", Integer) for e in EMOTIONS]
+def _counts(names: tuple[str, ...]) -> list[Column]:
+    return [Column(name, Integer) for name in names]
+
+
+def _emotion_sums(with_p: bool = True) -> list[Column]:
+    cols = [Column(f"n_{e}", Integer) for e in EMOTIONS]
     if with_p:
         cols += [Column(f"p_{e}", Double) for e in EMOTIONS]
     cols.append(Column("engagement_sum", Double))
-    cols.append(Column("engagement", Double))
-    cols += [Column(f"share_{e}", Double) for e in EMOTIONS]
     return cols
 
+
+def _means() -> list[Column]:
+    return [Column("engagement", Double), *(Column(f"share_{e}", Double) for e in EMOTIONS)]
+
+
+def _rollup(counts: tuple[str, ...] = ("frames", "frames_with_faces", "faces"),
+            with_p: bool = True) -> list[Column]:
+    """Columns of a rollup over shown minutes (0006's ``shown_rollup_columns``)."""
+    return [
+        Column("minutes", Integer), Column("hidden_minutes", Integer), *_counts(counts),
+        Column("faces_in_view", Double), *_emotion_sums(with_p), *_means(),
+    ]
+
+
+camera_minutes = Table(
+    "camera_minutes",
+    VIEWS_METADATA,
+    Column("camera_id", Text),
+    Column("classroom_id", Text),
+    Column("minute_start", UTCDateTime),
+    *_counts(("frames", "frames_with_faces", "faces")),
+    Column("faces_in_view", Double),
+    Column("shown", Boolean),
+    *_emotion_sums(),
+)
 
 class_minutes = Table(
     "class_minutes",
@@ -40,7 +61,12 @@ class_minutes = Table(
     Column("classroom_id", Text),
     Column("minute_start", UTCDateTime),
     Column("cameras", Integer),
-    *_measures(with_largest_view=True),
+    *_counts(("frames", "frames_with_faces", "faces")),
+    Column("largest_view", Double),
+    Column("faces_in_view", Double),
+    Column("shown", Boolean),
+    *_emotion_sums(),
+    *_means(),
 )
 
 class_days = Table(
@@ -48,8 +74,7 @@ class_days = Table(
     VIEWS_METADATA,
     Column("classroom_id", Text),
     Column("day", Date),
-    Column("minutes", Integer),
-    *_measures(),
+    *_rollup(),
 )
 
 class_hour_of_week = Table(
@@ -58,8 +83,22 @@ class_hour_of_week = Table(
     Column("classroom_id", Text),
     Column("iso_dow", Integer),
     Column("hour", Integer),
-    Column("minutes", Integer),
-    *_measures(with_frames_with_faces=False, with_p=False),
+    *_rollup(counts=("frames", "faces"), with_p=False),
 )
 
-VIEWS: tuple[Table, ...] = (class_minutes, class_days, class_hour_of_week)
+lesson_summaries = Table(
+    "lesson_summaries",
+    VIEWS_METADATA,
+    Column("lesson_id", Integer),
+    Column("classroom_id", Text),
+    Column("title", Text),
+    Column("subject", Text),
+    Column("group_label", Text),
+    Column("starts_at", UTCDateTime),
+    Column("ends_at", UTCDateTime),
+    *_rollup(),
+)
+
+VIEWS: tuple[Table, ...] = (
+    camera_minutes, class_minutes, class_days, class_hour_of_week, lesson_summaries,
+)

@@ -17,8 +17,10 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
+from classpulse.db.rule import store_min_faces
+from classpulse.settings import Settings
 
-TABLES_CHILD_FIRST = ("emotion_minutes", "cameras", "classrooms", "rejected_frames",
+TABLES_CHILD_FIRST = ("lessons", "emotion_minutes", "cameras", "classrooms", "rejected_frames",
                       "consumer_offsets")
 
 
@@ -50,10 +52,11 @@ def module_database(
 
 @pytest.fixture
 def database(module_database: Database) -> Database:
-    """The module's migrated database with every table emptied."""
+    """The module's migrated database with every table emptied, the small-group rule at 3."""
     with module_database.engine.begin() as conn:
         for table in TABLES_CHILD_FIRST:
             conn.execute(text(f"DELETE FROM {table}"))
+        store_min_faces(conn, Settings().min_faces_shown)
     return module_database
 
 

@@ -79,3 +79,22 @@ def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
     return MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute, frames=60,
                      frames_with_faces=frames_with_faces, faces=faces, n=n, p=p,
                      engagement_sum=faces * confidence * weights[top])
+
+
+def lesson(rows: Iterable[MinuteRow], classroom: str, start: datetime, end: datetime,
+           min_faces: int = 3) -> dict:
+    """A lesson's numbers from its class minutes in ``[start, end)``, as its row must show them:
+    shown and hidden minutes, and over the shown ones engagement, mean faces in view, main emotion.
+    """
+    during = {m: w for m, w in minutes(rows, classroom, min_faces).items() if start <= m < end}
+    shown = {m: w for m, w in during.items() if w["shown"]}
+    out: dict = {"minutes": len(shown), "hidden": len(during) - len(shown), "shown": shown}
+    if shown:
+        faces = sum(w["faces"] for w in shown.values())
+        out["engagement"] = sum(w["engagement"] * w["faces"] for w in shown.values()) / faces
+        out["faces_in_view"] = sum(w["faces_in_view"] for w in shown.values()) / len(shown)
+        shares = {e: sum(w[f"share_{e}"] * w["faces"] for w in shown.values()) / faces
+                  for e in EMOTIONS}
+        out["main"] = max(shares, key=shares.__getitem__)
+        out["main_share"] = shares[out["main"]]
+    return out

@@ -11,7 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import streamlit as st
+from sqlalchemy import inspect
 from streamlit.testing.v1 import AppTest
+
+from classpulse.db.engine import make_engine
+from classpulse.db.rule import store_min_faces
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SETTINGS_VARS = ("DATABASE_URL", "MIN_FACES_SHOWN", "DASHBOARD_PASSWORD", "ENGAGEMENT_WEIGHTS")
@@ -21,12 +25,19 @@ def open_page(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
               password: str | None = None) -> AppTest:
     """The page as ``classpulse dashboard`` starts it: arguments after ``--``, environment.
 
-    Query caches live as long as the process (their TTL is seconds); a test's database changed
-    since the last test, so they start empty.
+    ``min_faces`` is stored as the database's small-group rule (what ``classpulse db upgrade
+    --min-faces-shown`` does), which the page follows. Query caches live as long as the process
+    (their TTL is seconds); a test's database changed since the last test, so they start empty.
     """
     st.cache_data.clear()
-    monkeypatch.setattr(sys, "argv", [str(APP), "--database-url", url,
-                                      "--min-faces-shown", str(min_faces)])
+    engine = make_engine(url)
+    try:
+        if inspect(engine).has_table("small_group_rule"):
+            with engine.begin() as conn:
+                store_min_faces(conn, min_faces)
+    finally:
+        engine.dispose()
+    monkeypatch.setattr(sys, "argv", [str(APP), "--database-url", url])
     for var in SETTINGS_VARS:
         monkeypatch.delenv(var, raising=False)
     if password is not None:
@@ -47,13 +58,14 @@ def choose_range(at: AppTest, classroom: str, first: date, last: date, start: ti
     return at.run()
 
 
-LABELS = ("wall", "time", "emotion", "order", "weekday")
+LABELS = ("wall", "time", "emotion", "order", "weekday", "edge", "isolated", "current")
 
 
 def charts(at: AppTest, with_breaks: bool = False) -> dict[str, pd.DataFrame]:
     """Each drawn chart's data by its title, decoded from what Streamlit sends the browser.
 
-    The rows that only break a line at a gap (every value missing) are dropped unless asked for.
+    The rows that only break a line at a gap (every value missing) and the copies that close a
+    step area's last bucket (``edge``) are dropped unless asked for.
     """
     out = {}
     for element in at.get("vega_lite_chart"):
@@ -62,7 +74,10 @@ def charts(at: AppTest, with_breaks: bool = False) -> dict[str, pd.DataFrame]:
         data = pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
         if not with_breaks:
             values = [c for c in data.columns if c not in LABELS]
-            data = data.dropna(subset=values, how="all").reset_index(drop=True)
+            data = data.dropna(subset=values, how="all")
+            if "edge" in data.columns:
+                data = data[~data["edge"].astype(bool)]
+            data = data.reset_index(drop=True)
         out[spec["title"]] = data
     return out
 
@@ -76,6 +91,8 @@ def texts(at: AppTest) -> dict[str, list[str]]:
         "warning": [e.value for e in at.warning],
         "error": [e.value for e in at.error],
         "markdown": [e.value for e in at.markdown],
+        "text": [e.value for e in at.text],
+        "subheader": [e.value for e in at.subheader],
     }
 
 

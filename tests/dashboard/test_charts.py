@@ -1,4 +1,5 @@
-"""Chart specs: emotion order and colours, wall-clock time on a UTC scale, breaks at gaps."""
+"""Chart specs: emotion order and colours, wall-clock time on a UTC scale, breaks at gaps, the axis
+spanning the window asked for with one label per tick, and lone minutes drawn."""
 
 from __future__ import annotations
 
@@ -6,13 +7,28 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pytest
 
 from classpulse.emotions import EMOTIONS
 from dashboard import charts, transform
+from dashboard.periods import live_period
 from dashboard.sql import BUCKET_COLUMNS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)
+
+
+def when(value: dict) -> pd.Timestamp:
+    """A Vega-Lite DateTime of the spec as the wall-clock time it names."""
+    assert value["utc"] is True
+    return pd.Timestamp(year=value["year"], month=value["month"], day=value["date"],
+                        hour=value["hours"], minute=value["minutes"], second=value["seconds"])
+
+
+def axis(minutes: int = 60) -> charts.TimeAxis:
+    """The axis of a window of ``minutes`` from START (08:00 in Berlin)."""
+    start = START.astimezone(BERLIN)
+    return charts.TimeAxis.for_window(start, start + timedelta(minutes=minutes), 60)
 
 
 def series(minutes: list[int]) -> pd.DataFrame:
@@ -27,7 +43,7 @@ def series(minutes: list[int]) -> pd.DataFrame:
 
 
 def test_emotions_keep_their_order_and_colours() -> None:
-    spec = charts.emotion_mix_chart(series([0, 1]), charts.TimeAxis(60)).to_dict()
+    spec = charts.emotion_mix_chart(series([0, 1]), axis()).to_dict()
     colour = spec["encoding"]["color"]
     assert colour["scale"]["domain"] == list(EMOTIONS)
     assert colour["scale"]["range"] == [charts.EMOTION_COLORS[e] for e in EMOTIONS]
@@ -36,7 +52,7 @@ def test_emotions_keep_their_order_and_colours() -> None:
 
 
 def test_time_is_the_wall_clock_on_a_utc_scale() -> None:
-    chart = charts.engagement_chart(series([0, 1]), charts.TimeAxis(60))
+    chart = charts.engagement_chart(series([0, 1]), axis())
     spec = chart.to_dict()
     x = spec["layer"][0]["encoding"]["x"]
     assert (x["field"], x["scale"]["type"], x["axis"]["format"]) == ("wall", "utc", "%H:%M")
@@ -53,14 +69,64 @@ def test_lines_break_where_buckets_are_missing() -> None:
     assert gapped["engagement"].notna().sum() == 3
 
 
-def test_the_axis_follows_the_span() -> None:
-    assert charts.TimeAxis.for_period(timedelta(hours=3), 60) == charts.TimeAxis(60, "%H:%M")
-    week = charts.TimeAxis.for_period(timedelta(days=7), 900)
-    assert (week.label_format, week.tick_interval) == ("%a %d %b", "day")
-    year = charts.TimeAxis.for_period(timedelta(days=365), 3600)
-    assert (year.label_format, year.tick_interval) == ("%b %Y", "month")
-    tick = year.encoding().to_dict()["axis"]["tickCount"]
-    assert tick == {"interval": "month", "step": 1}
+@pytest.mark.parametrize("span", [
+    timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=45), timedelta(hours=1),
+    timedelta(hours=2), timedelta(hours=3), timedelta(hours=4), timedelta(hours=7),
+    timedelta(hours=12), timedelta(days=1), timedelta(days=3), timedelta(days=7),
+    timedelta(days=14), timedelta(days=30), timedelta(days=120), timedelta(days=365),
+    timedelta(days=1000),
+])
+def test_every_tick_is_labelled_once_at_a_sensible_step(span: timedelta) -> None:
+    """The ticks the axis lists carry distinct labels, lie in the window, at round times, and are
+    enough to read the axis and few enough to fit it."""
+    start = datetime(2025, 3, 3, 8, 7, tzinfo=BERLIN)
+    time_axis = charts.TimeAxis.for_window(start, start + span, 60)
+    x = time_axis.encoding().to_dict()
+    lo, hi = (when(v) for v in x["scale"]["domain"])
+    ticks = [when(v) for v in x["axis"]["values"]]
+    labels = [t.strftime(x["axis"]["format"]) for t in ticks]
+    assert len(set(labels)) == len(labels), labels
+    assert 4 <= len(labels) <= 15, (span, labels)
+    assert all(lo <= t <= hi for t in ticks)
+    step = time_axis.tick_step if time_axis.tick_unit == "minute" else 60  # round times
+    assert all(t.second == 0 and t.minute % step == 0 for t in ticks), ticks
+    assert hi - lo == span
+
+
+def test_the_axis_spans_the_window_asked_for() -> None:
+    """The live view's axis covers the slider's whole window, even with one minute of data."""
+    now = datetime(2025, 3, 3, 9, 41, 30, tzinfo=timezone.utc)
+    period = live_period(now, 60, BERLIN)
+    x = charts.engagement_chart(series([100]), charts.TimeAxis.for_period(period)).to_dict()[
+        "layer"][0]["encoding"]["x"]
+    lo, hi = (when(v) for v in x["scale"]["domain"])
+    assert (hi - lo) == timedelta(hours=1) and x["scale"]["nice"] is False
+    assert hi == pd.Timestamp("2025-03-03 10:42")  # Berlin's wall clock
+    assert [when(v) for v in x["axis"]["values"][:2]] == [pd.Timestamp("2025-03-03 09:45"),
+                                                          pd.Timestamp("2025-03-03 09:50")]
+    year = charts.TimeAxis.for_window(now, now + timedelta(days=365), 3600)
+    assert (year.label_format, year.tick_unit) == ("%b %Y", "month")
+
+
+def test_a_lone_minute_is_drawn_in_every_chart() -> None:
+    lone = series([0])
+    mix = charts.emotion_mix_chart(lone, axis())
+    neutral = mix.data[(mix.data["emotion"] == "neutral") & mix.data["share"].notna()]
+    # the bucket and its closing copy: a step one minute wide (less a second), not a zero width
+    assert neutral["wall"].tolist() == [pd.Timestamp("2025-03-03 08:00"),
+                                        pd.Timestamp("2025-03-03 08:00:59")]
+    assert neutral["edge"].tolist() == [False, True]
+    faces = charts.faces_chart(lone, axis()).data
+    assert faces["faces_in_view"].notna().sum() == 2
+    engagement = charts.engagement_chart(lone, axis())
+    dots = engagement.to_dict()["layer"][2]
+    assert dots["mark"]["type"] == "circle" and "isolated" in str(dots["transform"])
+    assert engagement.data["isolated"].tolist() == [True, False]  # the minute, then its break
+
+
+def test_only_minutes_without_neighbours_get_a_dot() -> None:
+    frame = series([0, 1, 2, 5, 9, 10])
+    assert charts.isolated(frame, 60).tolist() == [False, False, False, True, False, False]
 
 
 def test_heatmap_has_every_weekday_and_hour_slot() -> None:

@@ -22,35 +22,35 @@ def test_defaults_port_host_headless() -> None:
 
 def test_streamlit_command_passes_flag_settings_after_the_double_dash() -> None:
     command = launch.streamlit_command(
-        "0.0.0.0", 8600, True,
-        {"database_url": "sqlite:///x.db", "min_faces_shown": 5, "log_level": None},
+        "0.0.0.0", 8600, True, {"database_url": "sqlite:///x.db", "log_level": None},
     )
     assert command[:5] == [sys.executable, "-m", "streamlit", "run", str(launch.APP_PATH)]
-    options = dict(zip(command[5:-5:2], command[6:-5:2], strict=True))
+    options = dict(zip(command[5:-3:2], command[6:-3:2], strict=True))
     assert options["--server.address"] == "0.0.0.0"
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
-    assert command[-5:] == ["--", "--database-url", "sqlite:///x.db", "--min-faces-shown", "5"]
+    assert command[-3:] == ["--", "--database-url", "sqlite:///x.db"]
 
 
 def test_the_page_reads_back_what_the_parent_passed() -> None:
-    argv = launch.app_args({"database_url": "sqlite:///y.db", "min_faces_shown": 4,
-                            "log_level": "debug"})
+    argv = launch.app_args({"database_url": "sqlite:///y.db", "log_level": "debug"})
     settings = launch.settings_from_app_args(argv)
-    assert (settings.database_url, settings.min_faces_shown, settings.log_level) == (
-        "sqlite:///y.db", 4, "DEBUG")
+    assert (settings.database_url, settings.log_level) == ("sqlite:///y.db", "DEBUG")
 
 
-def test_the_password_never_goes_on_a_command_line() -> None:
+def test_the_password_and_the_threshold_never_go_on_a_command_line() -> None:
     with pytest.raises(ValueError, match="dashboard_password"):
         launch.app_args({"dashboard_password": "s3cret"})
+    # the small-group threshold is the database's rule (classpulse db upgrade stores it)
+    with pytest.raises(ValueError, match="min_faces_shown"):
+        launch.app_args({"min_faces_shown": 5})
 
 
 def test_bad_page_arguments_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="--nope"):
         launch.settings_from_app_args(["--nope", "1"])
-    with pytest.raises(UsageError, match="three"):
-        launch.settings_from_app_args(["--min-faces-shown", "three"])
+    with pytest.raises(UsageError, match="--min-faces-shown"):
+        launch.settings_from_app_args(["--min-faces-shown", "3"])
 
 
 @pytest.fixture
@@ -86,3 +86,21 @@ def test_an_unreachable_database_fails_with_the_url(capsys: pytest.CaptureFixtur
     assert main(["dashboard", "--port", "0", "--database-url", url]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to database" in err and "pw" not in err
+
+
+def test_a_min_faces_shown_other_than_the_databases_stops_the_dashboard(
+    migrated_sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule: a dashboard started with MIN_FACES_SHOWN=5 over a database that hides groups
+    below 3 would say one thing and show another, so it refuses to start and says the fix."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MIN_FACES_SHOWN", "5")
+    assert main(["dashboard", "--port", str(port), "--database-url", migrated_sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert "MIN_FACES_SHOWN=5 is set for the dashboard" in err
+    assert "fewer than 3 faces in view" in err
+    assert "classpulse db upgrade --min-faces-shown 5" in err
+    with pytest.raises(SystemExit):
+        main(["dashboard", "--min-faces-shown", "5"])  # the flag is gone: the database decides

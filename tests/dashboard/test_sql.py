@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from classpulse.db.rule import store_min_faces
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
@@ -28,7 +29,7 @@ def seeded(database: Database) -> list[MinuteRow]:
 
 
 def test_minute_buckets_match_the_rows(database: Database, seeded: list[MinuteRow]) -> None:
-    got = sql.fetch_buckets(database.engine, "7A", None, START, START + timedelta(hours=3), 60, 3)
+    got = sql.fetch_buckets(database.engine, "7A", None, START, START + timedelta(hours=3), 60)
     want = expected.minutes(seeded, "7A", 3)
     assert len(got) == len(want) == 180
     assert list(got.columns) == list(sql.BUCKET_COLUMNS)
@@ -45,7 +46,7 @@ def test_minute_buckets_match_the_rows(database: Database, seeded: list[MinuteRo
 
 
 def test_coarse_buckets_sum_shown_minutes_only(database: Database, seeded: list[MinuteRow]) -> None:
-    got = sql.fetch_buckets(database.engine, "7B", None, START, START + timedelta(hours=3), 900, 3)
+    got = sql.fetch_buckets(database.engine, "7B", None, START, START + timedelta(hours=3), 900)
     want = expected.minutes(seeded, "7B", 3)
     assert got["bucket_start"].tolist() == [
         int((START + timedelta(minutes=15 * i)).timestamp()) for i in range(12)
@@ -62,7 +63,7 @@ def test_coarse_buckets_sum_shown_minutes_only(database: Database, seeded: list[
 
 def test_one_camera(database: Database, seeded: list[MinuteRow]) -> None:
     got = sql.fetch_buckets(database.engine, "7A", "7A-cam2", START, START + timedelta(hours=3),
-                            60, 3)
+                            60)
     want = expected.minutes(seeded, "7A", 3, camera="7A-cam2")
     assert got["minutes"].sum() == sum(w["shown"] for w in want.values())
     assert got["faces"].sum() == sum(w["faces"] for w in want.values() if w["shown"])
@@ -82,11 +83,14 @@ def test_small_groups_are_hidden_by_faces_in_view(database: Database) -> None:
     ]
     expected.write(database.engine, rows)
     got = sql.fetch_buckets(database.engine, "tiny", None, m[0], m[4] + timedelta(minutes=1),
-                            60, 3)
+                            60)
     assert got["minutes"].tolist() == [1, 0, 0, 0, 1]
     assert got["hidden_minutes"].tolist() == [0, 1, 1, 1, 0]
     assert got["faces_in_view"].tolist() == pytest.approx([10.0, 0.0, 0.0, 0.0, 3.0])
-    everything = sql.fetch_buckets(database.engine, "tiny", None, m[0], m[4], 3600, 1)
+    with database.engine.begin() as conn:
+        store_min_faces(conn, 1)  # the database's rule, which the query follows
+    assert sql.fetch_min_faces(database.engine) == 1
+    everything = sql.fetch_buckets(database.engine, "tiny", None, m[0], m[4], 3600)
     assert everything[["minutes", "hidden_minutes"]].values.tolist() == [[3, 1]]
     assert everything.loc[0, "faces_in_view"] == pytest.approx(10 + 1 + 4)
 
@@ -94,10 +98,10 @@ def test_small_groups_are_hidden_by_faces_in_view(database: Database) -> None:
 def test_period_is_start_inclusive_end_exclusive(database: Database,
                                                  seeded: list[MinuteRow]) -> None:
     got = sql.fetch_buckets(database.engine, "7A", None, START + timedelta(minutes=10),
-                            START + timedelta(minutes=20), 60, 1)
+                            START + timedelta(minutes=20), 60)
     assert got["bucket_start"].iloc[0] == int((START + timedelta(minutes=10)).timestamp())
     assert len(got) == 10
-    before = sql.fetch_buckets(database.engine, "7A", None, START - timedelta(days=1), START, 60, 1)
+    before = sql.fetch_buckets(database.engine, "7A", None, START - timedelta(days=1), START, 60)
     assert before.empty
 
 
@@ -105,7 +109,7 @@ def test_values_are_bound_parameters_not_sql(database: Database) -> None:
     evil = "o'brien'); DROP TABLE classrooms; --"
     expected.write(database.engine, [expected.row("cam'1", evil, START, 60, 5)])
     got = sql.fetch_buckets(database.engine, evil, "cam'1", START, START + timedelta(minutes=1),
-                            60, 3)
+                            60)
     assert got["faces"].tolist() == [300]
     assert sql.fetch_classrooms(database.engine)["id"].tolist() == [evil]
     assert sql.fetch_cameras(database.engine, evil)["id"].tolist() == ["cam'1"]
@@ -140,8 +144,8 @@ def test_regrouping_minute_buckets_equals_asking_for_coarse_ones(
     from dashboard.transform import regroup
 
     end = START + timedelta(hours=3)
-    minutes = sql.fetch_buckets(database.engine, "7A", "7A-cam1", START, end, 60, 3)
+    minutes = sql.fetch_buckets(database.engine, "7A", "7A-cam1", START, end, 60)
     for bucket in (300, 900, 3600):
-        coarse = sql.fetch_buckets(database.engine, "7A", "7A-cam1", START, end, bucket, 3)
+        coarse = sql.fetch_buckets(database.engine, "7A", "7A-cam1", START, end, bucket)
         assert len(coarse) == 3 * 3600 // bucket
         pd.testing.assert_frame_equal(regroup(minutes, bucket), coarse, check_dtype=False)

@@ -14,8 +14,10 @@ from sqlalchemy import Engine, text
 
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
+from classpulse.db.rule import store_min_faces
+from classpulse.settings import Settings
 
-TABLES_CHILD_FIRST = ("emotion_minutes", "cameras", "classrooms", "rejected_frames",
+TABLES_CHILD_FIRST = ("lessons", "emotion_minutes", "cameras", "classrooms", "rejected_frames",
                       "consumer_offsets")
 
 
@@ -25,9 +27,11 @@ def _migrated_engine(url: str) -> Engine:
 
 
 def _emptied(engine: Engine) -> Engine:
+    """Every table emptied, and the small-group rule back at its default threshold."""
     with engine.begin() as conn:
         for table in TABLES_CHILD_FIRST:
             conn.execute(text(f"DELETE FROM {table}"))
+        store_min_faces(conn, Settings().min_faces_shown)
     return engine
 
 

@@ -6,6 +6,9 @@ import pytest
 
 from classpulse.cli import main
 
+HEAD = "0007_lessons"
+RULE = "small-group rule: minutes with fewer than {} faces in view are hidden (MIN_FACES_SHOWN)"
+
 
 def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "current", "--database-url", sqlite_url]) == 1
@@ -13,9 +16,30 @@ def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # again: a no-op
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"{sqlite_url} is at revision 0003_covering_index"] * 2
+    assert out == [f"{sqlite_url} is at revision {HEAD}", RULE.format(3)] * 2
     assert main(["db", "current", "--database-url", sqlite_url]) == 0
-    assert capsys.readouterr().out.strip() == "0003_covering_index"
+    assert capsys.readouterr().out.strip() == HEAD
+
+
+def test_db_upgrade_stores_min_faces_shown_only_when_given(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classpulse.db.migrate import min_faces
+
+    monkeypatch.delenv("MIN_FACES_SHOWN", raising=False)
+    assert main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "5"]) == 0
+    assert min_faces(sqlite_url) == 5
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # a default keeps it
+    assert min_faces(sqlite_url) == 5
+    monkeypatch.setenv("MIN_FACES_SHOWN", "4")
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
+    assert min_faces(sqlite_url) == 4
+    assert capsys.readouterr().out.splitlines()[1::2] == [RULE.format(n) for n in (5, 5, 4)]
+    with pytest.raises(SystemExit) as refused:
+        main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "0"])
+    assert refused.value.code == 2
+    assert "MIN_FACES_SHOWN must be at least 1, got 0" in capsys.readouterr().err
+    assert min_faces(sqlite_url) == 4
 
 
 def test_db_upgrade_to_an_older_revision_then_current_says_so(
@@ -24,7 +48,7 @@ def test_db_upgrade_to_an_older_revision_then_current_says_so(
     assert main(["db", "upgrade", "--revision", "0001_tables", "--database-url", sqlite_url]) == 0
     assert main(["db", "current", "--database-url", sqlite_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "0001_tables (newest is 0003_covering_index; run upgrade)"
+        f"0001_tables (newest is {HEAD}; run upgrade)"
     )
 
 
@@ -32,7 +56,7 @@ def test_db_upgrade_to_an_older_revision_then_current_says_so(
 def test_db_upgrade_on_postgres(pg_database, capsys: pytest.CaptureFixture[str]) -> None:
     url = pg_database()
     assert main(["db", "upgrade", "--database-url", url]) == 0
-    assert capsys.readouterr().out.strip() == f"{url} is at revision 0003_covering_index"
+    assert capsys.readouterr().out.splitlines() == [f"{url} is at revision {HEAD}", RULE.format(3)]
 
 
 def test_unreachable_database_is_one_clear_line_without_password(
@@ -57,4 +81,4 @@ def test_missing_sqlite_folder_says_what_to_fix(
 
 def test_unknown_revision_is_a_usage_error(sqlite_url: str, capsys) -> None:
     assert main(["db", "upgrade", "--revision", "9999", "--database-url", sqlite_url]) == 2
-    assert "newest: 0003_covering_index" in capsys.readouterr().err
+    assert f"newest: {HEAD}" in capsys.readouterr().err

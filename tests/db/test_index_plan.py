@@ -29,6 +29,11 @@ SELECT 'cam' || r, TIMESTAMPTZ '2025-03-03 00:00+00' + m * INTERVAL '1 minute', 
        60, 58, 500, 10, 5, 10, 100, 50, 25, 300,
        12.0, 6.0, 15.0, 105.0, 60.0, 30.0, 272.0, 330.0, now()
 FROM generate_series(1, 50) AS r, generate_series(0, 1999) AS m;
+INSERT INTO lessons (classroom_id, starts_at, ends_at, title, source_key, source_scope)
+SELECT 'room' || r, TIMESTAMPTZ '2025-03-03 00:00+00' + k * INTERVAL '50 minutes',
+       TIMESTAMPTZ '2025-03-03 00:45+00' + k * INTERVAL '50 minutes', 'T' || (k % 5),
+       'k' || r || '/' || k, 's' || r
+FROM generate_series(1, 50) AS r, generate_series(0, 39) AS k;
 ANALYZE;
 """
 
@@ -107,3 +112,41 @@ def test_dashboard_buckets_are_an_index_only_scan(big: Engine, camera: str | Non
               **({"camera_id": camera} if camera else {})}
     assert scans(big, _bucket_sql(big, camera is not None), params) == {
         ("Index Only Scan", "ix_emotion_minutes_classroom_id_minute_start")}
+
+
+def minute_scans(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    """The plan nodes that read ``emotion_minutes``, with how often they ran."""
+    with engine.connect() as conn:
+        plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    found: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("Relation Name") == "emotion_minutes":
+            found.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+@pytest.mark.parametrize(("sql", "lessons"), [
+    ("SELECT * FROM lesson_summaries WHERE lesson_id = 77", 1),
+    ("SELECT * FROM lesson_summaries WHERE classroom_id = 'room7' "
+     "AND starts_at >= TIMESTAMPTZ '2025-03-03 00:00+00' "
+     "AND starts_at < TIMESTAMPTZ '2025-03-04 00:00+00'", 29),
+    ("SELECT * FROM lesson_summaries WHERE classroom_id = 'room7' AND title = 'T1' "
+     "AND starts_at <= TIMESTAMPTZ '2025-03-04 00:00+00' ORDER BY starts_at DESC LIMIT 3", 3),
+])
+def test_lesson_summaries_read_each_lessons_minutes_by_index(
+    big: Engine, sql: str, lessons: int
+) -> None:
+    """The lessons view's queries read one index range of minutes per lesson they return, never a
+    rollup of the classroom's (or every classroom's) whole history."""
+    (scan,) = minute_scans(big, sql)
+    assert "Index" in scan["Node Type"], scan["Node Type"]
+    assert "starts_at" in scan["Index Cond"] and "ends_at" in scan["Index Cond"]
+    assert scan["Actual Loops"] == lessons
+    assert scan["Actual Rows"] <= 45 * 50  # a lesson's minutes, of at most every classroom

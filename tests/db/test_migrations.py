@@ -21,8 +21,11 @@ from classpulse.db.migrate import alembic_config, current, head_revision, upgrad
 from classpulse.db.views import VIEWS
 from classpulse.emotions import EMOTIONS
 
-TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets"}
-VIEW_NAMES = {"class_minutes", "class_days", "class_hour_of_week"}
+TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
+          "small_group_rule", "lessons"}
+VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
+              "lesson_summaries"}
+HEAD = "0007_lessons"
 
 
 @pytest.fixture
@@ -45,17 +48,17 @@ def url_of(engine: Engine) -> str:
 
 def test_one_head_named_as_expected() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0003_covering_index"]
-    assert head_revision() == "0003_covering_index"
+    assert script.get_heads() == [HEAD]
+    assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        "0003_covering_index", "0002_class_views", "0001_tables"]
+        HEAD, "0006_small_group_rule", "0003_covering_index", "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
     inspector = inspect(engine)
     assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
     assert set(inspector.get_view_names()) == VIEW_NAMES
-    assert current(url_of(engine)) == "0003_covering_index"
+    assert current(url_of(engine)) == HEAD
     em = [c["name"] for c in inspector.get_columns("emotion_minutes")]
     assert em == [
         "camera_id", "minute_start", "classroom_id", "frames", "frames_with_faces", "faces",
@@ -170,3 +173,20 @@ def test_concurrent_upgrades_take_turns(
         p.stderr.close()
     assert [rc for rc, _, _ in outcomes] == [0, 0, 0], outcomes
     assert current(url) == head_revision()
+
+
+def test_downgrade_below_the_rule_restores_the_old_views(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """0006's downgrade drops the rule's table and views and gives back 0002's views."""
+    with fresh_engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003_covering_index")
+    inspector = inspect(fresh_engine)
+    assert set(inspector.get_view_names()) == {"class_minutes", "class_days", "class_hour_of_week"}
+    assert "small_group_rule" not in inspector.get_table_names()
+    assert "largest_view" in {c["name"] for c in inspector.get_columns("class_minutes")}
+    assert "shown" not in {c["name"] for c in inspector.get_columns("class_minutes")}
+    upgrade(migrated_url)
+    assert current(migrated_url) == HEAD

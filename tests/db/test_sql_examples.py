@@ -1,7 +1,9 @@
 """Every example query of docs/sql.md, run on seeded PostgreSQL, checked against Python's answer.
 
-The seed is synthetic (classpulse.db.seed). Expected values are computed here from the seeded rows
-with zoneinfo, independently of the SQL and the views.
+The seed is synthetic (classpulse.db.seed), and the timetable a CSV file imported with the real
+``classpulse lessons import``. Expected values are computed here from the seeded rows and the
+timetable with zoneinfo, independently of the SQL and the views, with the small-group rule at its
+default (a class minute is shown when some camera saw 3 or more faces per frame with faces).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
+from classpulse.cli import main
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.seed import seed_minutes, synthetic_minute_rows
@@ -50,6 +54,49 @@ REJECTIONS = [
     (datetime(2025, 4, 1, 0, 0, tzinfo=UTC), "7A-cam2", "oversize", 9),  # April: left out
 ]
 RENAMED = {"7A-cam2": "7A back wall"}
+# the weekly timetable of every classroom (local times), Monday to Friday
+SLOTS = ((time(8, 0), time(8, 45)), (time(8, 50), time(9, 35)), (time(9, 50), time(10, 35)),
+         (time(10, 40), time(11, 25)), (time(11, 40), time(12, 25)))
+TIMETABLE = (
+    ("Maths", "English", "Physics", "History", "Art"),
+    ("English", "Maths", "Biology", "French", "Music"),
+    ("Maths", "History", "English", "Physics", "Sport"),
+    ("French", "Maths", "Art", "Biology", "English"),
+    ("Physics", "English", "Maths", "History", "Music"),
+)
+NOT_YET = ("7B", date(2025, 3, 17), SLOTS[0], "Maths")  # after the seeded days: no minutes
+
+
+@dataclass(frozen=True)
+class PlannedLessonRow:
+    room: str
+    title: str
+    start: datetime  # UTC
+    end: datetime
+
+
+def timetable() -> list[PlannedLessonRow]:
+    out = []
+    for room, tz in TIMEZONES.items():
+        for day in SCHOOL_DAYS:
+            for (lo, hi), title in zip(SLOTS, TIMETABLE[day.weekday()], strict=True):
+                start = datetime.combine(day, lo, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+                end = datetime.combine(day, hi, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+                out.append(PlannedLessonRow(room, title, start, end))
+    room, day, (lo, hi), title = NOT_YET
+    zone = ZoneInfo(TIMEZONES[room])
+    out.append(PlannedLessonRow(room, title, datetime.combine(day, lo, zone).astimezone(UTC),
+                                datetime.combine(day, hi, zone).astimezone(UTC)))
+    return out
+
+
+def write_timetable_csv(path: Path, lessons: list[PlannedLessonRow]) -> None:
+    lines = ["classroom,date,start,end,title"]
+    for lesson in lessons:
+        zone = ZoneInfo(TIMEZONES[lesson.room])
+        start, end = lesson.start.astimezone(zone), lesson.end.astimezone(zone)
+        lines.append(f"{lesson.room},{start:%Y-%m-%d},{start:%H:%M},{end:%H:%M},{lesson.title}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def seed_plan() -> list[tuple[str, datetime, int]]:
@@ -71,6 +118,7 @@ class ClassMinute:
     local: datetime  # naive local wall time, as PostgreSQL's AT TIME ZONE gives it
     sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     largest_view: float | None = None  # max over cameras of faces / frames_with_faces
+    faces_in_view: float = 0.0  # the cameras' faces / frames_with_faces, summed
 
     @property
     def shown(self) -> bool:
@@ -89,6 +137,7 @@ def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
         if r.frames_with_faces:
             view = r.faces / r.frames_with_faces
             minute.largest_view = max(view, minute.largest_view or 0.0)
+            minute.faces_in_view += view
         s = minute.sums
         for name, value in (("frames", r.frames), ("frames_with_faces", r.frames_with_faces),
                             ("faces", r.faces), ("engagement_sum", r.engagement_sum)):
@@ -104,10 +153,12 @@ class Seeded:
     engine: Engine
     rows: list[MinuteRow]
     minutes: list[ClassMinute]
+    lessons: list[PlannedLessonRow]
 
 
 @pytest.fixture(scope="module")
-def seeded(pg_database: Callable[[], str]) -> Iterator[Seeded]:
+def seeded(pg_database: Callable[[], str],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = pg_database()
     upgrade(url)
     engine = make_engine(url)
@@ -123,7 +174,11 @@ def seeded(pg_database: Callable[[], str]) -> Iterator[Seeded]:
         for camera, name in RENAMED.items():
             conn.execute(text("UPDATE cameras SET name = :n WHERE id = :id"),
                          {"n": name, "id": camera})
-    yield Seeded(engine, rows, class_minutes(rows))
+    lessons = timetable()
+    csv_file = tmp_path_factory.mktemp("timetable") / "timetable.csv"
+    write_timetable_csv(csv_file, lessons)
+    assert main(["lessons", "import", str(csv_file), "--database-url", url]) == 0
+    yield Seeded(engine, rows, class_minutes(rows), lessons)
     engine.dispose()
 
 
@@ -159,8 +214,12 @@ def in_month(m: ClassMinute, year: int, month: int) -> bool:
 
 def check_lesson_hours(got: list[dict], s: Seeded) -> None:
     acc: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    hidden = 0
     for m in s.minutes:
         if m.room == "7B" and in_month(m, 2025, 3):
+            if not m.shown:
+                hidden += 1
+                continue
             a = acc[m.local.hour]
             a[0] += 1
             a[1] += m.sums["faces"]
@@ -170,7 +229,7 @@ def check_lesson_hours(got: list[dict], s: Seeded) -> None:
         minutes, faces, engagement = acc[r["lesson_hour"]]
         assert (r["minutes"], r["faces"]) == (minutes, faces)
         assert close(r["mean_engagement"], engagement / faces, 3)
-    assert acc[8][0] == 60 * 10 and acc[23][0] == 30  # ten March school days; the evening
+    assert acc[8][0] + acc[23][0] + hidden > 60 * 10  # ten March school days; the evening
 
 
 def check_sad_minutes(got: list[dict], s: Seeded) -> None:
@@ -192,13 +251,18 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
     for m in s.minutes:
         if m.room == "7A" and date(2025, 3, 3) <= m.local.date() <= date(2025, 3, 14):
             d = days[m.local.date()]
+            if not m.shown:
+                d["hidden"] += 1
+                continue
             d["minutes"] += 1
             for k in ("faces", "engagement_sum", "n_happy", "n_sad"):
                 d[k] += m.sums[k]
     assert [r["day"] for r in got] == sorted(days) and len(days) == 10
     for r in got:
         d = days[r["day"]]
-        assert (r["minutes"], r["faces"]) == (d["minutes"], d["faces"]) == (300, d["faces"])
+        assert (r["minutes"], r["hidden_minutes"], r["faces"]) == (
+            d["minutes"], d["hidden"], d["faces"])
+        assert d["minutes"] + d["hidden"] == 300
         assert close(r["mean_engagement"], d["engagement_sum"] / d["faces"], 3)
         assert close(r["happy_share"], d["n_happy"] / d["faces"], 3)
         assert close(r["sad_share"], d["n_sad"] / d["faces"], 3)
@@ -207,7 +271,7 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
 def check_weekly_slots(got: list[dict], s: Seeded) -> None:
     slots: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for m in s.minutes:
-        if m.room == "7A":
+        if m.room == "7A" and m.shown:
             a = slots[(m.local.isoweekday(), m.local.hour)]
             a[0] += 1
             a[1] += m.sums["faces"]
@@ -225,7 +289,7 @@ def check_weekly_slots(got: list[dict], s: Seeded) -> None:
 def check_happy_ranking(got: list[dict], s: Seeded) -> None:
     acc: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for m in s.minutes:
-        if in_month(m, 2025, 3):
+        if in_month(m, 2025, 3) and m.shown:
             a = acc[m.room]
             a[0] += m.sums["faces"]
             a[1] += m.sums["n_happy"]
@@ -302,6 +366,101 @@ def check_rejections(got: list[dict], s: Seeded) -> None:
     ]
 
 
+def lesson_numbers(s: Seeded, lesson: PlannedLessonRow) -> dict[str, float]:
+    """A lesson's class minutes: shown and hidden counted, sums and means over the shown ones."""
+    out: dict[str, float] = defaultdict(float)
+    for m in s.minutes:
+        if m.room == lesson.room and lesson.start <= m.start < lesson.end:
+            if not m.shown:
+                out["hidden"] += 1
+                continue
+            out["minutes"] += 1
+            out["faces_in_view_sum"] += m.faces_in_view
+            for k in ("faces", "engagement_sum", "n_happy", "n_neutral"):
+                out[k] += m.sums[k]
+    if out["minutes"]:
+        out["engagement"] = out["engagement_sum"] / out["faces"]
+        out["faces_in_view"] = out["faces_in_view_sum"] / out["minutes"]
+    return out
+
+
+def check_one_lesson(got: list[dict], s: Seeded) -> None:
+    (lesson,) = [x for x in s.lessons if x.room == "7B" and x.title == "Maths"
+                 and x.start.astimezone(ZoneInfo("America/New_York")).date() == date(2025, 3, 4)]
+    (r,) = got
+    want = lesson_numbers(s, lesson)
+    zone = ZoneInfo("America/New_York")
+    assert (r["title"], r["local_start"], r["local_end"]) == (
+        "Maths", lesson.start.astimezone(zone).replace(tzinfo=None),
+        lesson.end.astimezone(zone).replace(tzinfo=None))
+    assert (r["minutes"], r["hidden_minutes"], r["faces"]) == (
+        want["minutes"], want["hidden"], want["faces"])
+    assert r["minutes"] + r["hidden_minutes"] == 45
+    assert close(r["faces_in_view"], want["faces_in_view"], 1)
+    assert close(r["engagement"], want["engagement"], 3)
+    assert close(r["neutral_share"], want["n_neutral"] / want["faces"], 3)
+    assert close(r["happy_share"], want["n_happy"] / want["faces"], 3)
+    with s.engine.connect() as conn:  # the id a dashboard link names finds the same lesson
+        same = conn.execute(text("SELECT minutes, faces FROM lesson_summaries "
+                                 "WHERE lesson_id = :id"), {"id": r["lesson_id"]}).one()
+        not_yet = conn.execute(text(
+            "SELECT minutes, hidden_minutes, engagement FROM lesson_summaries "
+            "WHERE classroom_id = '7B' AND starts_at >= TIMESTAMPTZ '2025-03-17 00:00+00'")).one()
+    assert tuple(same) == (r["minutes"], r["faces"])
+    assert tuple(not_yet) == (0, 0, None)  # a lesson without minutes: zero, and no means
+
+
+def _title_term(s: Seeded, room: str, title: str) -> list[tuple[PlannedLessonRow, dict]]:
+    lo, hi = datetime(2025, 2, 24, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+    out = []
+    for lesson in s.lessons:
+        if lesson.room == room and lesson.title == title and lo <= lesson.start < hi:
+            numbers = lesson_numbers(s, lesson)
+            if numbers["minutes"]:
+                out.append((lesson, numbers))
+    return sorted(out, key=lambda pair: pair[0].start)
+
+
+def check_title_term(got: list[dict], s: Seeded) -> None:
+    want = _title_term(s, "7B", "Maths")
+    assert len(want) == 3 * 5  # Maths every school day, three weeks
+    zone = ZoneInfo("America/New_York")
+    assert [r["day"] for r in got] == [x.start.astimezone(zone).date() for x, _ in want]
+    previous = None
+    for r, (_, numbers) in zip(got, want, strict=True):
+        assert (r["minutes"], r["hidden_minutes"]) == (numbers["minutes"], numbers["hidden"])
+        assert close(r["engagement"], numbers["engagement"], 3)
+        change = None if previous is None else numbers["engagement"] - previous
+        assert close(r["change_from_previous"], change, 3)
+        previous = numbers["engagement"]
+
+
+def check_ranked_changes(got: list[dict], s: Seeded) -> None:
+    lo, hi = datetime(2025, 3, 10, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+    series: dict[tuple[str, str], list[tuple[datetime, float]]] = defaultdict(list)
+    for lesson in s.lessons:
+        numbers = lesson_numbers(s, lesson)
+        if numbers["minutes"]:
+            series[(lesson.room, lesson.title)].append((lesson.start, numbers["engagement"]))
+    changes = []
+    for (room, title), points in series.items():
+        points.sort()
+        for (_, before), (start, now) in pairwise(points):
+            if lo <= start < hi:
+                changes.append((now - before, room, title, start, now, before))
+    changes.sort(key=lambda c: (-c[0], c[1], c[3]))
+    assert len(changes) == 3 * 25
+    top = changes[:10]
+    assert [(r["classroom_id"], r["title"]) for r in got] == [(c[1], c[2]) for c in top]
+    assert [r["change_rank"] for r in got] == list(range(1, 11))
+    for r, (change, room, _, start, now, before) in zip(got, top, strict=True):
+        zone = ZoneInfo(TIMEZONES[room])
+        assert r["local_start"] == start.astimezone(zone).replace(tzinfo=None)
+        assert close(r["engagement"], now, 3) and close(r["previous_engagement"], before, 3)
+        assert close(r["change"], change, 3)
+    assert top[0][0] > 0
+
+
 CHECKS: dict[str, Callable[[list[dict], Seeded], None]] = {
     "Average engagement per lesson hour last month for class 7B": check_lesson_hours,
     "Minutes where most faces were sad": check_sad_minutes,
@@ -309,6 +468,9 @@ CHECKS: dict[str, Callable[[list[dict], Seeded], None]] = {
     "The least engaged lesson slots of the week": check_weekly_slots,
     "Classrooms ranked by their share of happy faces": check_happy_ranking,
     "Minutes the dashboard hides, per classroom and day": check_hidden_minutes,
+    "One lesson": check_one_lesson,
+    "A title over the term": check_title_term,
+    "Lessons ranked by engagement change": check_ranked_changes,
     "Cameras that see faces least often": check_camera_coverage,
     "Rejected frames by reason": check_rejections,
 }

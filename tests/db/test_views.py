@@ -20,12 +20,16 @@ SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 3, "start": START, 
 
 
 def expected_class_minutes(rows: list[MinuteRow]) -> dict[tuple[str, datetime], dict]:
+    """Per class minute: sums, the largest and summed faces per frame, shown at threshold 3."""
     out: dict[tuple[str, datetime], dict] = defaultdict(lambda: defaultdict(float))
     for r in rows:
         acc = out[(r.classroom_id, r.minute_start)]
         acc["cameras"] += 1
         if r.frames_with_faces:
-            acc["largest_view"] = max(acc["largest_view"], r.faces / r.frames_with_faces)
+            view = r.faces / r.frames_with_faces
+            acc["largest_view"] = max(acc["largest_view"], view)
+            acc["faces_in_view"] += view
+            acc["shown"] = acc["largest_view"] >= 3
         acc["frames"] += r.frames
         acc["faces"] += r.faces
         acc["engagement_sum"] += r.engagement_sum
@@ -54,6 +58,8 @@ def test_class_minutes_sums_cameras(db: Engine, seeded: list[MinuteRow]) -> None
         assert (g["frames"], g["faces"], g["n_sad"]) == (e["frames"], e["faces"], e["n_sad"])
         assert g["p_happy"] == pytest.approx(e["p_happy"])
         assert g["largest_view"] == (pytest.approx(e["largest_view"]) if e["faces"] else None)
+        assert g["faces_in_view"] == (pytest.approx(e["faces_in_view"]) if e["faces"] else None)
+        assert g["shown"] is bool(e["shown"])
         if e["faces"]:
             assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
             assert g["share_neutral"] == pytest.approx(e["n_neutral"] / e["faces"])
@@ -70,21 +76,31 @@ def test_empty_minute_has_null_engagement(db: Engine) -> None:
         add_minute_rows(conn, [empty])
     with db.connect() as conn:
         got = conn.execute(select(class_minutes.c.frames, class_minutes.c.engagement,
-                                  class_minutes.c.share_sad, class_minutes.c.largest_view)).one()
-        day = conn.execute(select(class_days.c.minutes, class_days.c.engagement)).one()
-    assert tuple(got) == (60, None, None, None)
-    assert tuple(day) == (1, None)
+                                  class_minutes.c.share_sad, class_minutes.c.largest_view,
+                                  class_minutes.c.shown)).one()
+        day = conn.execute(select(class_days.c.minutes, class_days.c.hidden_minutes,
+                                  class_days.c.faces, class_days.c.engagement)).one()
+    assert tuple(got) == (60, None, None, None, False)
+    assert tuple(day) == (0, 1, 0, None)  # nobody in view: a hidden minute
 
 
 def test_class_days_cut_at_utc_midnight_without_timezone(
     db: Engine, seeded: list[MinuteRow]
 ) -> None:
-    """Classrooms default to UTC, so both dialects agree here (SQLite always uses UTC)."""
+    """Classrooms default to UTC, so both dialects agree here (SQLite always uses UTC).
+
+    Only shown minutes are summed (the rule teachers see); hidden ones are counted apart.
+    """
     by_day: dict[tuple[str, date], dict] = defaultdict(lambda: defaultdict(float))
     for (room, minute), e in expected_class_minutes(seeded).items():
         acc = by_day[(room, minute.date())]
+        acc["all"] += 1
+        if not e["shown"]:
+            acc["hidden"] += 1
+            continue
         acc["minutes"] += 1
         acc["faces"] += e["faces"]
+        acc["faces_in_view"] += e["faces_in_view"]
         acc["engagement_sum"] += e["engagement_sum"]
         acc["n_happy"] += e["n_happy"]
     with db.connect() as conn:
@@ -96,8 +112,10 @@ def test_class_days_cut_at_utc_midnight_without_timezone(
     ]
     for g in got:
         e = by_day[(g["classroom_id"], g["day"])]
-        assert g["minutes"] == e["minutes"] == (90 if g["day"].day == 2 else 30)
+        assert e["all"] == (90 if g["day"].day == 2 else 30)
+        assert (g["minutes"], g["hidden_minutes"]) == (e["minutes"], e["hidden"])
         assert g["faces"] == e["faces"] and g["n_happy"] == e["n_happy"]
+        assert g["faces_in_view"] == pytest.approx(e["faces_in_view"] / e["minutes"])
         assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
         assert g["share_happy"] == pytest.approx(e["n_happy"] / e["faces"])
 
@@ -106,9 +124,11 @@ def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow
     slots: dict[tuple[str, int, int], dict] = defaultdict(lambda: defaultdict(float))
     for (room, minute), e in expected_class_minutes(seeded).items():
         acc = slots[(room, minute.isoweekday(), minute.hour)]
-        acc["minutes"] += 1
-        acc["faces"] += e["faces"]
-        acc["engagement_sum"] += e["engagement_sum"]
+        acc["hidden_minutes"] += not e["shown"]
+        if e["shown"]:
+            acc["minutes"] += 1
+            acc["faces"] += e["faces"]
+            acc["engagement_sum"] += e["engagement_sum"]
     with db.connect() as conn:
         got = conn.execute(select(class_hour_of_week)).mappings().all()
     keys = {(g["classroom_id"], g["iso_dow"], g["hour"]) for g in got}
@@ -117,6 +137,7 @@ def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow
     for g in got:
         e = slots[(g["classroom_id"], g["iso_dow"], g["hour"])]
         assert g["minutes"] == e["minutes"] and g["faces"] == e["faces"]
+        assert g["hidden_minutes"] == e["hidden_minutes"]
         assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
 
 
@@ -128,9 +149,11 @@ def test_postgres_views_use_the_classroom_timezone(pg_db: Engine) -> None:
         seed_minutes(conn, ("7A",), 1, start=start, minutes=120, seed=3)
         conn.execute(text("UPDATE classrooms SET timezone = 'Asia/Kolkata'"))
     with pg_db.connect() as conn:
-        days = conn.execute(text("SELECT day, minutes FROM class_days ORDER BY day")).all()
+        days = conn.execute(text(
+            "SELECT day, minutes + hidden_minutes FROM class_days ORDER BY day")).all()
         slots = conn.execute(text(
-            "SELECT iso_dow, hour, minutes FROM class_hour_of_week ORDER BY iso_dow, hour"
+            "SELECT iso_dow, hour, minutes + hidden_minutes FROM class_hour_of_week "
+            "ORDER BY iso_dow, hour"
         )).all()
     assert days == [(date(2025, 3, 2), 30), (date(2025, 3, 3), 90)]
     assert slots == [(1, 0, 60), (1, 1, 30), (7, 23, 30)]

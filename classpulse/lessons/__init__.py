@@ -1,0 +1,1 @@
+"""The timetable: lessons read from a school's CSV or iCalendar file (``classpulse lessons``)."""

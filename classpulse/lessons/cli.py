@@ -1,0 +1,142 @@
+"""``classpulse lessons import FILE`` and ``classpulse lessons list``: the timetable.
+
+Only argparse here; SQLAlchemy and the iCalendar libraries are imported by the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from classpulse.errors import UsageError
+from classpulse.settings import Settings
+
+FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
+
+
+def _day(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def register(sub: Any) -> None:
+    lessons = sub.add_parser(
+        "lessons", help="the timetable: import lessons from CSV or iCalendar, list them",
+        description="Lessons let the dashboard and the SQL views speak of 'Tuesday's maths' "
+        "instead of minutes. Import a school's timetable as CSV (classroom,date,start,end,title) "
+        "or iCalendar (.ics); importing a changed file again updates the lessons it holds.",
+    )
+    actions = lessons.add_subparsers(dest="lessons_action", metavar="ACTION", required=True)
+    importer = actions.add_parser(
+        "import", help="read a CSV or .ics timetable into the lessons table (safe to repeat)",
+        description="CSV: header classroom,date,start,end,title (optional subject, group); date "
+        "YYYY-MM-DD, times HH:MM on the classroom's clock (classrooms.timezone). iCalendar: "
+        "weekly and other recurrences with their exceptions; an event's LOCATION names its "
+        "classroom unless --classroom is given. A bad row stops the import and nothing is "
+        "imported; classrooms must already be registered (their cameras have reported).",
+    )
+    importer.add_argument("file", type=Path, help="the timetable, .csv or .ics")
+    importer.add_argument("--classroom", default=None,
+                          help="iCalendar only: put every event in this classroom (id or name) "
+                          "instead of reading LOCATION")
+    importer.add_argument("--until", type=_day, default=None,
+                          help="iCalendar only: expand recurring events up to this day (default: "
+                          "a year after the last event start in the file)")
+    importer.set_defaults(handler=run_import)
+    lister = actions.add_parser("list", help="print the stored lessons, in the classroom's time")
+    lister.add_argument("--classroom", default=None, help="only this classroom (id)")
+    lister.add_argument("--from", dest="since", type=_day, default=None,
+                        help="first day, YYYY-MM-DD (UTC)")
+    lister.add_argument("--to", dest="to", type=_day, default=None,
+                        help="last day, YYYY-MM-DD (UTC), included")
+    lister.set_defaults(handler=run_list)
+
+
+def _format(path: Path) -> str:
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise UsageError(f"{path} is neither .csv nor .ics; export the timetable as CSV "
+                         "(classroom,date,start,end,title) or iCalendar")
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist or is not a file")
+    return kind
+
+
+def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    from classpulse.db.engine import make_engine
+    from classpulse.lessons.csv_timetable import read_csv
+    from classpulse.lessons.ics_timetable import read_ics
+    from classpulse.lessons.store import known_classrooms, replace_lessons
+
+    path: Path = args.file
+    kind = _format(path)
+    if kind == "csv" and (args.classroom or args.until):
+        raise UsageError("--classroom and --until apply to iCalendar files only; a CSV row names "
+                         "its classroom and date")
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            rooms = known_classrooms(conn)
+            notes = []
+            if kind == "csv":
+                lessons = read_csv(path, rooms)
+            else:
+                room = None
+                if args.classroom is not None:
+                    room = rooms.find(args.classroom)
+                    if room is None:
+                        raise UsageError(f"--classroom: {rooms.unknown(args.classroom)}")
+                read = read_ics(path, rooms, room, args.until)
+                lessons = read.lessons
+                if read.skipped_all_day:
+                    notes.append(f"skipped {read.skipped_all_day} all-day event(s)")
+                if read.skipped_cancelled:
+                    notes.append(f"skipped {read.skipped_cancelled} cancelled occurrence(s)")
+                if lessons:
+                    notes.append(f"recurring events expanded up to {read.until} (--until)")
+            counts = replace_lessons(conn, lessons)
+    finally:
+        engine.dispose()
+    rooms_named = ", ".join(sorted({lesson.classroom_id for lesson in lessons})) or "none"
+    print(f"{path.name}: {len(lessons)} lessons in {rooms_named}: {counts.added} new, "
+          f"{counts.changed} changed, {counts.unchanged} unchanged, {counts.removed} removed")
+    for note in notes:
+        print(f"  {note}")
+    return 0
+
+
+def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from classpulse.db.engine import make_engine
+    from classpulse.lessons.store import list_lessons
+
+    since = None if args.since is None else datetime.combine(args.since, datetime.min.time(),
+                                                             timezone.utc)
+    before = None if args.to is None else datetime.combine(
+        args.to + timedelta(days=1), datetime.min.time(), timezone.utc)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            lessons = list_lessons(conn, args.classroom, since, before)
+    finally:
+        engine.dispose()
+    if not lessons:
+        print("no lessons stored; import a timetable with: classpulse lessons import FILE")
+        return 0
+    rows = [("id", "classroom", "day", "time", "title", "subject", "group")]
+    for lesson in lessons:
+        tz = ZoneInfo(lesson.timezone)
+        start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
+        rows.append((str(lesson.id), lesson.classroom_id, f"{start:%a %Y-%m-%d}",
+                     f"{start:%H:%M}-{end:%H:%M} {tz.key}", lesson.title, lesson.subject or "",
+                     lesson.group_label or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0

@@ -1,0 +1,119 @@
+"""Writing a timetable into ``lessons`` and reading it back, on PostgreSQL and SQLite.
+
+An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
+of a CSV), lessons the file no longer states are deleted and the rest are inserted or updated in
+place by their ``source_key``, so a lesson keeps its ``id`` (and a teacher's bookmark of it) across
+re-imports. Importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from classpulse.db.models import Classroom, Lesson
+from classpulse.errors import UsageError
+from classpulse.lessons.timetable import Classrooms, PlannedLesson
+
+_TABLE = Lesson.__table__
+_STATED = ("classroom_id", "starts_at", "ends_at", "title", "subject", "group_label")
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    added: int
+    changed: int
+    unchanged: int
+    removed: int
+
+
+def known_classrooms(conn: Connection) -> Classrooms:
+    table = Classroom.__table__
+    rows = conn.execute(select(table.c.id, table.c.name, table.c.timezone)).all()
+    return Classrooms((str(i), str(n), str(z)) for i, n, z in rows)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` (as in classpulse.db.writes)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise UsageError(f"database dialect {conn.dialect.name!r} is not supported; use PostgreSQL "
+                     "or SQLite")
+
+
+def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
+    return tuple(getattr(lesson, column) for column in _STATED)
+
+
+def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson]) -> ImportCounts:
+    """Make the stored lessons of the file's scopes exactly the file's (caller's transaction)."""
+    scopes = sorted({lesson.source_scope for lesson in lessons})
+    stored: dict[str, tuple[object, ...]] = {}
+    for lo in range(0, len(scopes), _BATCH):
+        rows = conn.execute(
+            select(_TABLE.c.source_key, *(_TABLE.c[c] for c in _STATED))
+            .where(_TABLE.c.source_scope.in_(scopes[lo:lo + _BATCH]))
+        ).all()
+        stored.update({row[0]: tuple(row[1:]) for row in rows})
+    wanted = {lesson.source_key for lesson in lessons}
+    gone = sorted(set(stored) - wanted)
+    for lo in range(0, len(gone), _BATCH):
+        conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
+    fresh = [lesson for lesson in lessons if stored.get(lesson.source_key) != _stated(lesson)]
+    if fresh:
+        insert = _insert(conn, _TABLE)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["source_key"],
+            set_={**{c: insert.excluded[c] for c in (*_STATED, "source_scope")},
+                  "updated_at": func.now()},
+        )
+        for lo in range(0, len(fresh), _BATCH):
+            conn.execute(upsert, [
+                {**{c: getattr(lesson, c) for c in _STATED}, "source_key": lesson.source_key,
+                 "source_scope": lesson.source_scope}
+                for lesson in fresh[lo:lo + _BATCH]
+            ])
+    added = sum(1 for lesson in fresh if lesson.source_key not in stored)
+    return ImportCounts(added=added, changed=len(fresh) - added,
+                        unchanged=len(lessons) - len(fresh), removed=len(gone))
+
+
+@dataclass(frozen=True)
+class StoredLesson:
+    id: int
+    classroom_id: str
+    timezone: str
+    starts_at: datetime
+    ends_at: datetime
+    title: str
+    subject: str | None
+    group_label: str | None
+
+
+def list_lessons(
+    conn: Connection, classroom_id: str | None = None, since: datetime | None = None,
+    before: datetime | None = None,
+) -> list[StoredLesson]:
+    """Stored lessons in start order, optionally of one classroom and within ``[since, before)``."""
+    rooms = Classroom.__table__
+    query = (
+        select(_TABLE.c.id, _TABLE.c.classroom_id, rooms.c.timezone, _TABLE.c.starts_at,
+               _TABLE.c.ends_at, _TABLE.c.title, _TABLE.c.subject, _TABLE.c.group_label)
+        .join(rooms, rooms.c.id == _TABLE.c.classroom_id)
+        .order_by(_TABLE.c.starts_at, _TABLE.c.classroom_id, _TABLE.c.id)
+    )
+    if classroom_id is not None:
+        query = query.where(_TABLE.c.classroom_id == classroom_id)
+    if since is not None:
+        query = query.where(_TABLE.c.starts_at >= since)
+    if before is not None:
+        query = query.where(_TABLE.c.starts_at < before)
+    return [StoredLesson(*row) for row in conn.execute(query).all()]

@@ -1,0 +1,102 @@
+"""From ``lesson_summaries`` rows to what the lessons view shows; pure pandas, no Streamlit.
+
+Every number comes straight from the view (sums over the lesson's shown minutes); this module only
+picks the main emotion, words the times in the classroom's zone and says when a lesson has no data.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from classpulse.emotions import EMOTIONS
+from dashboard.periods import local_instant
+
+SHARES: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
+TABLE_COLUMNS: tuple[str, ...] = (
+    "lesson_id", "day", "time", "title", "main_emotion", "main_share", "engagement",
+    "faces_in_view", "minutes", "hidden_minutes", "data",
+)
+NO_DATA = "no data"
+NOT_YET = "not held yet"
+ALL_HIDDEN = "all minutes hidden"
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week (weeks run Monday to Sunday)."""
+    return day - timedelta(days=day.weekday())
+
+
+def week_bounds(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants of that Monday's and the next Monday's local midnight."""
+    return (local_instant(monday, time(0), tz),
+            local_instant(monday + timedelta(days=7), time(0), tz))
+
+
+def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(emotion, share) of each lesson's largest share; empty where it has no shown faces."""
+    shares = lessons[list(SHARES)].astype("float64")
+    has_faces = shares.notna().all(axis=1)
+    top = shares.fillna(-1.0).idxmax(axis=1).str.removeprefix("share_")
+    return top.where(has_faces), shares.max(axis=1).where(has_faces)
+
+
+def status(lesson: pd.Series, now: datetime) -> str:
+    """Why a lesson's numbers are empty, in words; "" when it has shown minutes."""
+    if lesson["minutes"] > 0:
+        return ""
+    if lesson["hidden_minutes"] > 0:
+        return ALL_HIDDEN
+    return NOT_YET if lesson["starts_at"] > pd.Timestamp(now) else NO_DATA
+
+
+def lesson_label(starts_at: pd.Timestamp, ends_at: pd.Timestamp, tz: ZoneInfo) -> str:
+    """``Tue 04 Mar 09:40–10:25`` in the classroom's zone."""
+    start, end = starts_at.tz_convert(tz.key), ends_at.tz_convert(tz.key)
+    return f"{start:%a %d %b %H:%M}–{end:%H:%M}"
+
+
+def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
+    """One row per lesson with TABLE_COLUMNS, in start order."""
+    if lessons.empty:
+        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+    start = lessons["starts_at"].dt.tz_convert(tz.key)
+    end = lessons["ends_at"].dt.tz_convert(tz.key)
+    emotion, share = main_emotions(lessons)
+    out = pd.DataFrame({
+        "lesson_id": lessons["lesson_id"],
+        "day": start.dt.strftime("%a %d %b"),
+        "time": start.dt.strftime("%H:%M") + "–" + end.dt.strftime("%H:%M"),
+        "title": lessons["title"],
+        "main_emotion": emotion,
+        "main_share": share,
+        "engagement": lessons["engagement"].astype("float64"),
+        "faces_in_view": lessons["faces_in_view"].astype("float64"),
+        "minutes": lessons["minutes"],
+        "hidden_minutes": lessons["hidden_minutes"],
+        "data": [status(row, now) for _, row in lessons.iterrows()],
+    })
+    return out[list(TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
+    """``time, engagement, minutes, current``: the title's lessons that have shown minutes."""
+    shown = history[history["minutes"] > 0]
+    return pd.DataFrame({
+        "time": shown["starts_at"].dt.tz_convert(tz.key),
+        "engagement": shown["engagement"].astype("float64"),
+        "minutes": shown["minutes"],
+        "current": shown["lesson_id"] == current_id,
+    }).reset_index(drop=True)
+
+
+def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | None:
+    """(engagement now minus the lesson before, that lesson's local start) for the open lesson."""
+    current = trend.index[trend["current"]]
+    if len(current) != 1 or current[0] == 0:
+        return None
+    i = int(current[0])
+    previous = trend.iloc[i - 1]
+    return float(trend.iloc[i]["engagement"] - previous["engagement"]), previous["time"]

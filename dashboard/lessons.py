@@ -1,0 +1,141 @@
+"""The lessons view: a classroom's week of lessons, one lesson's minutes, its title over the weeks.
+
+widgets -> query -> transform -> chart, like the rest of the page. The week's table comes from
+``lesson_summaries`` (:mod:`dashboard.lesson_sql`); an opened lesson's charts come from its minutes
+through the same bucket query as a date range, so its row and its charts agree, and both hide
+small groups by the database's one rule. The charts of an opened lesson are drawn by the page's own
+``show_trends`` (passed in, so the live, range and lesson charts stay one implementation).
+
+Lesson titles, subjects and group labels come from a school's files: they are shown only as plain
+text (table cells, select options, ``st.text``), never as Markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import streamlit as st
+
+from classpulse.settings import Settings
+from dashboard import charts, lesson_frames, queries, text, transform
+from dashboard.links import LESSON_KEY
+from dashboard.periods import Period
+from dashboard.widgets import Selection
+
+TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
+
+DrawTrends = Callable[[pd.DataFrame, int, Settings, Period], None]
+
+
+def _shift_week(days: int) -> None:
+    """Button callback: another week (before the widgets are drawn again), no lesson open."""
+    st.session_state["week"] = st.session_state["week"] + timedelta(days=days)
+    st.session_state[LESSON_KEY] = None
+
+
+def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
+    st.dataframe(
+        rows.drop(columns="lesson_id"), hide_index=True, width="stretch", key="lesson_table",
+        column_config={
+            "day": st.column_config.TextColumn("Day"),
+            "time": st.column_config.TextColumn("Time"),
+            "title": st.column_config.TextColumn("Lesson"),
+            "main_emotion": st.column_config.TextColumn("Main emotion"),
+            "main_share": st.column_config.NumberColumn("Its share", format="percent"),
+            "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
+            "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
+            "minutes": st.column_config.NumberColumn("Minutes shown"),
+            "hidden_minutes": st.column_config.NumberColumn(
+                "Minutes hidden", help=f"fewer than {min_faces} faces in view"),
+            "data": st.column_config.TextColumn("Note"),
+        },
+    )
+
+
+def _choose(rows: pd.DataFrame) -> int | None:
+    labels = {int(r.lesson_id): f"{r.day} {r.time} · {r.title}" for r in rows.itertuples()}
+    if st.session_state.get(LESSON_KEY) not in (None, *labels):
+        st.session_state[LESSON_KEY] = None  # a lesson of another classroom or week
+    return st.selectbox("Open a lesson", list(labels), index=None, key=LESSON_KEY,
+                        format_func=labels.__getitem__,
+                        placeholder="Choose a lesson to see its minutes")
+
+
+def _metrics(lesson: pd.Series) -> None:
+    emotion, share = lesson_frames.main_emotions(lesson.to_frame().T)
+    cols = st.columns(4)
+    cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {share.iloc[0]:.0%}",
+                   help="the expression most faces showed, and its share of the faces")
+    cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
+    cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
+                   help="per minute, on average over the minutes shown")
+    cols[3].metric("Minutes shown", f"{lesson['minutes']}",
+                   help=f"{lesson['hidden_minutes']} more hidden for too few faces in view")
+
+
+def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
+    history = queries.title_history(
+        settings.database_url, sel.classroom_id, str(lesson["title"]),
+        lesson["starts_at"].to_pydatetime(), TREND_LESSONS, settings.min_faces_shown)
+    trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz)
+    if len(trend) < 2:
+        st.info("No earlier lesson with this title has data yet; the trend starts with the next.")
+        return
+    first, last = trend["time"].iloc[0], trend["time"].iloc[-1]
+    axis = charts.TimeAxis.for_window(first - timedelta(days=1), last + timedelta(days=1),
+                                      7 * 86400)
+    st.altair_chart(charts.lesson_trend_chart(trend, axis), width="stretch")
+    change = lesson_frames.change_from_previous(trend)
+    if change is not None:
+        st.caption(text.trend_sentence(*change))
+
+
+def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_trends: DrawTrends,
+                now: datetime) -> None:
+    """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend."""
+    start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
+    st.subheader(f"{start.astimezone(sel.tz):%a %d %b %Y, %H:%M}–{end.astimezone(sel.tz):%H:%M}")
+    st.text(str(lesson["title"]))
+    labels = [f"{name}: {lesson[column]}" for name, column in
+              (("subject", "subject"), ("group", "group_label")) if lesson[column]]
+    if labels:
+        st.text(" · ".join(labels))
+    state = lesson_frames.status(lesson, now)
+    if state:
+        st.info(text.lesson_without_data(state))
+    else:
+        _metrics(lesson)
+    left, right = st.columns([2, 1])
+    with left:
+        if not state:
+            period = Period(start, end, sel.tz, 60)
+            buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
+                                            end, 60, settings.min_faces_shown)
+            draw_trends(transform.series(buckets, sel.tz), transform.hidden_minutes(buckets),
+                        settings, period)
+    with right:
+        _trend(settings, sel, lesson)
+
+
+def section(settings: Settings, sel: Selection, draw_trends: DrawTrends) -> None:
+    """The week's lessons of the chosen classroom, and the lesson opened from them."""
+    assert sel.week is not None
+    start, end = lesson_frames.week_bounds(sel.week, sel.tz)
+    st.caption(text.lessons_week(sel.week, sel.tz))
+    back, forward, _ = st.columns([1, 1, 4])
+    back.button("← Previous week", on_click=_shift_week, args=(-7,), key="week_back")
+    forward.button("Next week →", on_click=_shift_week, args=(7,), key="week_next")
+    lessons = queries.week_lessons(settings.database_url, sel.classroom_id, start, end,
+                                   settings.min_faces_shown)
+    if lessons.empty:
+        st.info(text.no_lessons(sel.week))
+        return
+    now = datetime.now(timezone.utc)
+    rows = lesson_frames.table(lessons, sel.tz, now)
+    _week_table(rows, settings.min_faces_shown)
+    chosen = _choose(rows)
+    if chosen is not None:
+        lesson = lessons[lessons["lesson_id"] == chosen].iloc[0]
+        show_lesson(settings, sel, lesson, draw_trends, now)

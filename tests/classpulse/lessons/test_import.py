@@ -1,0 +1,306 @@
+"""``classpulse lessons import`` and ``lessons list`` on real CSV and iCalendar files, both DBs.
+
+The sample files in ``data/`` are what a school's timetabling system exports: a weekly iCalendar
+timetable with an excluded week, a moved lesson, a cancelled one, an all-day event and the names of
+people in fields ClassPulse must never store; a CSV with optional columns and a room named by its
+display name; and one malformed file of each format.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+
+from classpulse.cli import main
+from tests.classpulse.lessons.conftest import DATA
+
+UTC = timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def run(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str, str]:
+    status = main(["lessons", *args, "--database-url", url, "--log-level", "WARNING"])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def stored(engine: Engine) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, classroom_id, starts_at, ends_at, title, subject, group_label, "
+            "source_key FROM lessons ORDER BY starts_at, classroom_id")).mappings().all()
+    out = []
+    for row in rows:
+        row = dict(row)
+        for key in ("starts_at", "ends_at"):  # SQLite gives text, PostgreSQL aware datetimes
+            value = row[key]
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            row[key] = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        out.append(row)
+    return out
+
+
+def local(row: dict, zone: ZoneInfo = BERLIN) -> str:
+    start, end = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
+    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"
+
+
+def test_ics_weekly_timetable_with_its_exceptions(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"))
+    assert status == 0
+    assert out.splitlines()[0] == (
+        "timetable-7b.ics: 10 lessons in 7B: 10 new, 0 changed, 0 unchanged, 0 removed")
+    assert "skipped 1 all-day event(s)" in out and "skipped 1 cancelled occurrence(s)" in out
+    rows = stored(engine)
+    maths = [local(r) for r in rows if r["title"] == "Maths"]
+    # weekly on Mondays, 17 March excluded, 24 March moved to 11:00; Berlin's clocks change on
+    # 30 March and the lesson stays at 09:40 local
+    assert maths == ["2025-03-03 09:40-10:25", "2025-03-10 09:40-10:25", "2025-03-24 11:00-11:45",
+                     "2025-03-31 09:40-10:25", "2025-04-07 09:40-10:25"]
+    assert [r["starts_at"].astimezone(UTC).hour for r in rows if r["title"] == "Maths"] == [
+        8, 8, 10, 7, 7]
+    english = [local(r) for r in rows if r["title"] == "English"]
+    # Tuesdays and Thursdays, six in all, 11 March cancelled; LOCATION names the room by its name
+    assert english == ["2025-03-04 08:10-08:55", "2025-03-06 08:10-08:55",
+                       "2025-03-13 08:10-08:55", "2025-03-18 08:10-08:55",
+                       "2025-03-20 08:10-08:55"]
+    assert {r["classroom_id"] for r in rows} == {"7B"}
+    assert {r["subject"] for r in rows if r["title"] == "Maths"} == {"Mathematics"}
+    moved = next(r for r in rows if local(r).startswith("2025-03-24"))
+    assert moved["source_key"] == "ics:maths-7b-2025@school.example/2025-03-24T08:40:00Z"
+
+
+def test_ics_never_stores_people(url: str, engine: Engine,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, url, "import", str(DATA / "timetable-7b.ics"))[0] == 0
+    with engine.connect() as conn:
+        cells = [str(v) for row in conn.execute(text("SELECT * FROM lessons")).all() for v in row]
+    assert cells
+    for name in ("Ms Example", "Pupil Name", "pupil@school.example", "compasses"):
+        assert not any(name in cell for cell in cells), name
+
+
+def test_ics_reimport_is_idempotent_and_a_changed_export_updates_in_place(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, url, "import", str(DATA / "timetable-7b.ics"))[0] == 0
+    first = {r["source_key"]: r for r in stored(engine)}
+    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"))
+    assert status == 0 and "10 lessons in 7B: 0 new, 0 changed, 10 unchanged, 0 removed" in out
+    assert {r["source_key"]: r for r in stored(engine)} == first
+    # the school's next export: 10 March excluded too, English renamed; same file name as before
+    export = tmp_path / "timetable-7b.ics"
+    shutil.copy(DATA / "timetable-7b-changed.ics", export)
+    status, out, _ = run(capsys, url, "import", str(export))
+    assert status == 0 and "9 lessons in 7B: 0 new, 5 changed, 4 unchanged, 1 removed" in out
+    after = {r["source_key"]: r for r in stored(engine)}
+    gone = set(first) - set(after)
+    assert gone == {"ics:maths-7b-2025@school.example/2025-03-10T08:40:00Z"}
+    for key, row in after.items():
+        assert row["id"] == first[key]["id"]  # bookmarked lessons keep their id
+        assert row["title"] == ("English literature" if key.startswith("ics:english") else "Maths")
+
+
+def test_ics_classroom_option_and_until(url: str, engine: Engine,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"),
+                         "--classroom", "7A", "--until", "2025-03-13")
+    assert status == 0
+    assert "5 lessons in 7A" in out and "expanded up to 2025-03-13" in out
+    rows = stored(engine)
+    assert [local(r)[:10] for r in rows] == [
+        "2025-03-03", "2025-03-04", "2025-03-06", "2025-03-10", "2025-03-13"]
+    assert {r["classroom_id"] for r in rows} == {"7A"}  # LOCATION is not read then
+    status, _, err = run(capsys, url, "import", str(DATA / "timetable-7b.ics"),
+                         "--classroom", "9Z")
+    assert status == 2 and "--classroom: classroom '9Z' is unknown" in err
+
+
+def test_csv_timetable_in_each_classrooms_time_zone(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, url, "import", str(DATA / "timetable.csv"))
+    assert status == 0
+    assert out.strip() == "timetable.csv: 5 lessons in 7A, room-12: 5 new, 0 changed, " \
+        "0 unchanged, 0 removed"
+    rows = stored(engine)
+    by_room = {(r["classroom_id"], r["title"], r["starts_at"].astimezone(UTC).strftime(
+        "%Y-%m-%d %H:%M")) for r in rows}
+    assert by_room == {
+        ("7A", "Maths", "2025-03-03 07:00"),  # 08:00 in Berlin
+        ("7A", "English", "2025-03-03 07:50"),
+        ("7A", "Maths", "2025-03-04 07:00"),
+        ("room-12", "Art", "2025-03-03 18:15"),  # 13:15 in New York, named "Room 12"
+        ("room-12", "History, modern", "2025-03-04 14:00"),
+    }
+    maths = [r for r in rows if r["title"] == "Maths"]
+    assert {(r["subject"], r["group_label"]) for r in maths} == {("Mathematics", "7A-1")}
+    english = next(r for r in rows if r["title"] == "English")
+    assert (english["subject"], english["group_label"]) == (None, None)
+
+
+def test_csv_reimport_and_a_moved_lesson(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, url, "import", str(DATA / "timetable.csv"))[0] == 0
+    first = {r["source_key"]: r["id"] for r in stored(engine)}
+    assert "0 new, 0 changed, 5 unchanged, 0 removed" in run(
+        capsys, url, "import", str(DATA / "timetable.csv"))[1]
+    changed = tmp_path / "timetable.csv"
+    changed.write_text(
+        (DATA / "timetable.csv").read_text(encoding="utf-8")
+        .replace("7A,2025-03-03,08:50,09:35,English,,", "7A,2025-03-03,09:00,09:45,English,,")
+        .replace("Room 12,2025-03-03,13:15,14:00,Art,,", "Room 12,2025-03-03,13:15,14:00,Music,,"),
+        encoding="utf-8")
+    status, out, _ = run(capsys, url, "import", str(changed))
+    assert status == 0
+    assert "5 lessons in 7A, room-12: 1 new, 1 changed, 3 unchanged, 1 removed" in out
+    rows = stored(engine)
+    assert [local(r) for r in rows if r["title"] == "English"] == ["2025-03-03 09:00-09:45"]
+    music = next(r for r in rows if r["title"] == "Music")
+    assert music["id"] == first[music["source_key"]]  # retitled in place
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("timetable-bad.csv",
+     "timetable-bad.csv line 4, start: '9.30' is not a time HH:MM; nothing was imported"),
+    ("timetable-bad.ics",
+     "timetable-bad.ics line 17, DTEND: the event starting 2025-03-06 10:00 UTC does not "
+     "end after it starts; nothing was imported"),
+])
+def test_a_bad_row_stops_the_import_and_nothing_is_imported(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], name: str, message: str
+) -> None:
+    status, out, err = run(capsys, url, "import", str(DATA / name))
+    assert status == 2 and out == ""
+    assert err.strip() == f"classpulse lessons: {message}"
+    assert "\n" not in err.strip() and "Traceback" not in err
+    assert stored(engine) == []  # the good rows before it were not imported either
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+CSV_HEAD = "classroom,date,start,end,title\n"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n9Z,2025-03-03,08:00,08:45,Maths\n",
+     "line 3, classroom: classroom '9Z' is unknown (known ids: 7A, 7B, room-12)"),
+    (CSV_HEAD + "7A,03/03/2025,08:00,08:45,Maths\n",
+     "line 2, date: '03/03/2025' is not a date YYYY-MM-DD"),
+    (CSV_HEAD + "7A,2025-03-03,09:00,08:45,Maths\n", "line 2, end: 08:45 is not after the start"),
+    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,\n", "line 2, title: is empty"),
+    (CSV_HEAD + "7A,2025-03-30,02:30,03:15,Maths\n",
+     "line 2, start: 2025-03-30 02:30 does not exist in Europe/Berlin"),
+    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:00,08:50,Art\n",
+     "line 3, start: the same lesson as line 2"),
+    ("room,date,start,end,title\n7A,2025-03-03,08:00,08:45,Maths\n",
+     "line 1, header: missing ['classroom']"),
+    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths,extra\n",
+     "line 2: more fields than the header has columns"),
+    (CSV_HEAD + '7A,2025-03-03,08:00,08:45,"Maths\x1b[2J"\n',
+     "line 2, title: 'Maths\\x1b[2J' holds the control character '\\x1b'"),
+    (CSV_HEAD + '7A,2025-03-03,08:00,08:45,"Maths\nand more"\n',
+     "line 3, title: 'Maths\\nand more' holds the control character '\\n'"),
+])
+def test_csv_errors_name_the_line_and_field(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str,
+    message: str
+) -> None:
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))
+    assert status == 2
+    assert err.startswith(f"classpulse lessons: t.csv {message}"), err
+    assert err.rstrip().endswith("nothing was imported") and err.count("\n") == 1
+    assert stored(engine) == []
+
+
+ICS_EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//t//EN
+BEGIN:VEVENT
+UID:e1@t
+DTSTAMP:20250220T120000Z
+{fields}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths",
+     "line 4, LOCATION: the event names no classroom; give one with --classroom ID"),
+    ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:Gym",
+     "line 10, LOCATION: classroom 'Gym' is unknown"),
+    ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nLOCATION:7A",
+     "line 4, SUMMARY: the event has no title"),
+    ("DTSTART:20250303T080000Z\nSUMMARY:Maths\nLOCATION:7A",
+     "line 4, DTEND: the event has neither an end nor a DURATION"),
+    ("DTSTART:2025-03-03 08:00\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A",
+     "line 7, DTSTART: Wrong datetime format: 2025-03-03 08:00"),
+    ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nRRULE:FREQ=SOMETIMES\nSUMMARY:Maths"
+     "\nLOCATION:7A", "line 9, RRULE: Expected frequency"),
+])
+def test_ics_errors_name_the_line_and_field(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, fields: str,
+    message: str
+) -> None:
+    path = write(tmp_path, "t.ics", ICS_EVENT.format(fields=fields))
+    status, _, err = run(capsys, url, "import", str(path))
+    assert status == 2
+    assert err.startswith(f"classpulse lessons: t.ics {message}"), err
+    assert err.rstrip().endswith("nothing was imported") and err.count("\n") == 1
+    assert stored(engine) == []
+
+
+def test_floating_ics_times_are_on_the_classrooms_clock(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fields = "DTSTART:20250303T080000\nDTEND:20250303T084500\nSUMMARY:Maths\nLOCATION:Room 12"
+    path = write(tmp_path, "t.ics", ICS_EVENT.format(fields=fields))
+    assert run(capsys, url, "import", str(path))[0] == 0
+    (row,) = stored(engine)
+    assert row["classroom_id"] == "room-12"
+    assert row["starts_at"] == datetime(2025, 3, 3, 13, 0, tzinfo=UTC)  # 08:00 in New York
+
+
+def test_files_that_are_not_timetables(
+    url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.ics", "hello\n")))
+    assert status == 2 and "t.ics: is not an iCalendar file" in err
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.xlsx", "x")))
+    assert status == 2 and "is neither .csv nor .ics" in err
+    status, _, err = run(capsys, url, "import", str(tmp_path / "missing.csv"))
+    assert status == 2 and "does not exist" in err
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((CSV_HEAD + "7A,2025-03-03,08:00,08:45,Fran\xe7ais\n").encode("latin-1"))
+    status, _, err = run(capsys, url, "import", str(latin))
+    assert status == 2 and "is not UTF-8 text" in err and "save it as UTF-8" in err
+
+
+def test_list_shows_lessons_in_the_classrooms_time(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, url, "list")[1].strip() == (
+        "no lessons stored; import a timetable with: classpulse lessons import FILE")
+    assert run(capsys, url, "import", str(DATA / "timetable.csv"))[0] == 0
+    status, out, _ = run(capsys, url, "list", "--classroom", "room-12")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "classroom", "day", "time", "title", "subject", "group"]
+    assert "Mon 2025-03-03  13:15-14:00 America/New_York  Art" in lines[1]
+    assert "History, modern  History" in lines[2] and len(lines) == 3
+    status, out, _ = run(capsys, url, "list", "--from", "2025-03-04", "--to", "2025-03-04")
+    assert len(out.splitlines()) == 1 + 2  # 7A's Maths and Room 12's History that day

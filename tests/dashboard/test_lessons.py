@@ -1,0 +1,216 @@
+"""The lessons view and its deep links, on the real page under AppTest, PostgreSQL and SQLite.
+
+Minutes come from the synthetic seed written through the consumer's write API; the timetable is a
+CSV file imported by the real ``classpulse lessons import``. Every number on a lesson's row, its
+metrics and its charts is compared with values computed in Python from the seeded minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from classpulse.cli import main
+from classpulse.db.seed import synthetic_minute_rows
+from classpulse.db.writes import MinuteRow
+from tests.dashboard import expected
+from tests.dashboard.conftest import Database
+from tests.dashboard.pages import assert_no_error, charts, open_page, texts
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = timezone.utc
+MONDAY, NEXT_MONDAY = date(2025, 3, 3), date(2025, 3, 10)
+BOLD, IMAGE = "**x**", "![x](http://h/x.png)"
+TIMETABLE = f"""classroom,date,start,end,title
+7A,2025-03-03,08:00,08:45,Maths
+7A,2025-03-03,08:55,09:40,{BOLD}
+7A,2025-03-03,09:50,10:35,"{IMAGE}"
+7A,2025-03-04,08:00,08:10,Tutor group
+7A,2025-03-10,08:00,08:45,Maths
+7A,2025-03-10,13:00,13:45,Art
+"""
+
+
+def local(day: date, hour: int, minute: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    rows: list[MinuteRow]
+    ids: dict[tuple[date, str], int]  # (local day, title) -> lesson id
+
+
+@pytest.fixture
+def seeded(database: Database, tmp_path: Path) -> Iterator[Seeded]:
+    rows: list[MinuteRow] = []
+    for day in (MONDAY, NEXT_MONDAY):  # 08:00-10:59 in Berlin, two cameras
+        rows += synthetic_minute_rows(("7A",), 2, local(day, 8, 0), 180, seed=4)
+    # Tuesday's tutor group: one child in front of one camera, ten minutes: all hidden
+    rows += [expected.row("7A-cam1", "7A", local(MONDAY + timedelta(days=1), 8, m), 60, 1)
+             for m in range(10)]
+    expected.write(database.engine, rows, {"7A": ("Class 7A", "Europe/Berlin")})
+    timetable = tmp_path / "timetable.csv"
+    timetable.write_text(TIMETABLE, encoding="utf-8")
+    assert main(["lessons", "import", str(timetable), "--database-url", database.url]) == 0
+    with database.engine.connect() as conn:
+        lessons = conn.execute(text("SELECT id, starts_at, title FROM lessons")).all()
+    ids = {}
+    for lesson_id, starts_at, title in lessons:
+        start = pd.Timestamp(starts_at)
+        start = start.tz_localize(UTC) if start.tzinfo is None else start
+        ids[(start.tz_convert(BERLIN.key).date(), title)] = int(lesson_id)
+    yield Seeded(rows, ids)
+
+
+def open_link(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
+              **params: str) -> object:
+    at = open_page(monkeypatch, url, min_faces=min_faces)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def table(at: object) -> pd.DataFrame:
+    (frame,) = [d.value for d in at.dataframe]  # type: ignore[attr-defined]
+    return frame
+
+
+def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maths = seeded.ids[(NEXT_MONDAY, "Maths")]
+    at = open_link(monkeypatch, database.url, classroom="7A", view="lessons", lesson=str(maths))
+    assert_no_error(at)
+    shown = texts(at)
+    assert shown["title"] == ["Class 7A"]
+    assert any("week from Mon 10 Mar to Sun 16 Mar 2025 (Europe/Berlin)" in c
+               for c in shown["caption"])
+    rows = table(at)
+    assert rows["day"].tolist() == ["Mon 10 Mar", "Mon 10 Mar"]
+    assert rows["title"].tolist() == ["Maths", "Art"]
+    assert rows["time"].tolist() == ["08:00–08:45", "13:00–13:45"]
+    want = expected.lesson(seeded.rows, "7A", local(NEXT_MONDAY, 8, 0),
+                           local(NEXT_MONDAY, 8, 45))
+    maths_row, art_row = rows.iloc[0], rows.iloc[1]
+    assert (maths_row["minutes"], maths_row["hidden_minutes"]) == (want["minutes"], want["hidden"])
+    assert want["minutes"] + want["hidden"] == 45
+    assert maths_row["engagement"] == pytest.approx(want["engagement"])
+    assert maths_row["faces_in_view"] == pytest.approx(want["faces_in_view"])
+    assert (maths_row["main_emotion"], maths_row["main_share"]) == (
+        want["main"], pytest.approx(want["main_share"]))
+    assert (art_row["minutes"], art_row["hidden_minutes"], art_row["data"]) == (0, 0, "no data")
+    assert pd.isna(art_row["engagement"])
+
+    assert at.selectbox(key="lesson").value == maths
+    assert shown["subheader"] == ["Mon 10 Mar 2025, 08:00–08:45"]
+    assert shown["text"] == ["Maths"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {
+        "Main emotion": f"{want['main']} · {want['main_share']:.0%}",
+        "Engagement": f"{want['engagement']:.2f}",
+        "Faces in view": f"{want['faces_in_view']:.1f}",
+        "Minutes shown": str(want["minutes"]),
+    }
+    drawn = charts(at)
+    engagement = drawn["Engagement index"]
+    assert engagement["wall"].tolist() == [
+        pd.Timestamp(m.astimezone(BERLIN).replace(tzinfo=None)) for m in want["shown"]]
+    assert engagement["engagement"].tolist() == pytest.approx(
+        [w["engagement"] for w in want["shown"].values()])
+    trend = drawn["Engagement in lessons with this title"]
+    before = expected.lesson(seeded.rows, "7A", local(MONDAY, 8, 0), local(MONDAY, 8, 45))
+    assert trend["engagement"].tolist() == pytest.approx([before["engagement"],
+                                                          want["engagement"]])
+    assert trend["current"].tolist() == [False, True]
+    change = want["engagement"] - before["engagement"]
+    words = "higher" if change > 0 else "lower"
+    assert any(c.startswith(f"Engagement {abs(change):.2f} {words} than in the previous lesson "
+                            "with this title (Mon 03 Mar)") for c in shown["caption"])
+    assert at.query_params == {"classroom": "7A", "view": "lessons", "week": "2025-03-10",
+                               "lesson": str(maths)}
+
+
+def test_the_address_follows_every_click(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, database.url).run()
+    assert at.query_params == {"classroom": "7A", "view": "live"}
+    at.radio(key="mode").set_value("Lessons").run()
+    at.date_input(key="week").set_value(date(2025, 3, 5)).run()  # any day of the week
+    assert_no_error(at)
+    assert at.query_params == {"classroom": "7A", "view": "lessons", "week": "2025-03-03"}
+    assert table(at)["title"].tolist() == ["Maths", BOLD, IMAGE, "Tutor group"]
+    bold = seeded.ids[(MONDAY, BOLD)]
+    at.selectbox(key="lesson").set_value(bold).run()
+    assert at.query_params["lesson"] == str(bold)
+    at.button(key="week_next").click().run()
+    assert_no_error(at)
+    assert at.query_params == {"classroom": "7A", "view": "lessons", "week": "2025-03-10"}
+    assert at.selectbox(key="lesson").value is None
+    at.button(key="week_back").click().run()
+    at.button(key="week_back").click().run()
+    assert at.query_params["week"] == "2025-02-24"
+    assert any(i.startswith("**No lessons in the week of 24 Feb 2025.**")
+               for i in texts(at)["info"])
+    at.radio(key="mode").set_value("Date range").run()
+    assert at.query_params == {"classroom": "7A", "view": "range"}
+
+
+def test_titles_from_files_are_plain_text(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for title in (BOLD, IMAGE):
+        at = open_link(monkeypatch, database.url, view="lessons",
+                       lesson=str(seeded.ids[(MONDAY, title)]))
+        assert_no_error(at)
+        shown = texts(at)
+        assert shown["text"] == [title]  # st.text: no Markdown
+        assert title in table(at)["title"].tolist()  # a table cell: no Markdown
+        option = at.selectbox(key="lesson")
+        assert option.format_func(option.value).endswith(f"· {title}")  # a select option
+        markdown = [t for kind in ("markdown", "caption", "info", "warning", "subheader", "title")
+                    for t in shown[kind]]
+        assert not any("x](" in t or "**x" in t for t in markdown), markdown
+
+
+def test_small_groups_stay_hidden_by_the_databases_rule(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tutor = seeded.ids[(MONDAY + timedelta(days=1), "Tutor group")]
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(tutor))
+    assert_no_error(at)
+    row = table(at).set_index("title").loc["Tutor group"]
+    assert (row["minutes"], row["hidden_minutes"], row["data"]) == (0, 10, "all minutes hidden")
+    assert any(i.startswith("**Every minute of this lesson had too few faces in view**")
+               for i in texts(at)["info"])
+    assert not at.metric and "Engagement index" not in charts(at)
+    # the same lesson when the database's rule is lowered to one face (classpulse db upgrade)
+    at = open_link(monkeypatch, database.url, min_faces=1, view="lessons", lesson=str(tutor))
+    row = table(at).set_index("title").loc["Tutor group"]
+    assert (row["minutes"], row["hidden_minutes"]) == (10, 0)
+    assert {m.label: m.value for m in at.metric}["Minutes shown"] == "10"
+
+
+def test_links_that_name_nothing_are_reported_as_plain_text(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_link(monkeypatch, database.url, classroom="**nowhere**", view="lessons",
+                   lesson="999", week="soon")
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**This link could not be followed in full**")
+    problems = texts(at)["text"]
+    assert problems == ["classroom='**nowhere**' is not a classroom of this dashboard",
+                        "week='soon' is not a date YYYY-MM-DD",
+                        "lesson='999' was not found; a later timetable import may have removed it"]
+    assert at.radio(key="mode").value == "Lessons"
+    at = open_link(monkeypatch, database.url, view="sideways")
+    assert texts(at)["text"] == ["view='sideways' is not one of live, range, lessons"]
