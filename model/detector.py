@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from model.device import pick_device
+from model.mtcnn import BatchedMTCNN
 from model.preprocess import DEFAULT_MARGIN, crop_face
 
 log = logging.getLogger(__name__)
@@ -89,16 +90,13 @@ class Detections:
 
 
 class FaceDetector:
-    """MTCNN over batches of RGB uint8 frames."""
+    """MTCNN over batches of RGB uint8 frames (``model.mtcnn.BatchedMTCNN``)."""
 
     def __init__(self, config: DetectorConfig | None = None, device: str = "auto") -> None:
-        from facenet_pytorch import MTCNN
-
         self.config = config or DetectorConfig()
         self.device = pick_device(device)
-        self._mtcnn = MTCNN(keep_all=True, min_face_size=self.config.min_face_size,
-                            thresholds=list(self.config.thresholds), factor=self.config.factor,
-                            post_process=False, select_largest=False, device=self.device)
+        self._mtcnn = BatchedMTCNN(self.config.min_face_size, self.config.thresholds,
+                                   self.config.factor).to(self.device)
         log.info("face detector device=%s config=%s", self.device, self.config)
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
@@ -107,11 +105,11 @@ class FaceDetector:
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f"frame {i} must be an RGB uint8 HxWx3 array, got "
                                  f"{frame.dtype} {frame.shape}")
-        results: list[Detections | None] = [None] * len(frames)
+        results: list[Detections] = [Detections.empty()] * len(frames)
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, frame in enumerate(frames):
             groups[frame.shape[:2]].append(i)
-        step = self.config.batch_frames or (32 if self.device.type == "cuda" else 1)
+        step = self.config.batch_frames or (32 if self.device.type == "cuda" else 4)
         for (h, w), idx in groups.items():
             scale = min(1.0, self.config.max_side / max(h, w))
             for start in range(0, len(idx), step):
@@ -119,24 +117,26 @@ class FaceDetector:
                 batch = np.stack([_shrink(frames[i], scale) for i in chunk])
                 for i, det in zip(chunk, self._detect_batch(batch, scale, (h, w)), strict=True):
                     results[i] = det
-        return [r if r is not None else Detections.empty() for r in results]
+        return results
 
     def _detect_batch(self, batch: np.ndarray, scale: float, size: tuple[int, int]
                       ) -> list[Detections]:
-        with torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
+        images = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
+        faces = self._mtcnn(images)
+        # one host copy: box, score, landmarks, frame index per face
+        found = torch.cat([faces.boxes, faces.scores[:, None], faces.landmarks.flatten(1),
+                           faces.frame[:, None].to(faces.boxes.dtype)], dim=1).cpu().numpy()
         h, w = size
+        bounds = np.searchsorted(found[:, 15], np.arange(len(batch) + 1) - 0.5)
         out = []
-        for b, p, pts in zip(boxes, probs, points, strict=True):
-            if b is None:
-                out.append(Detections.empty())
-                continue
-            b = np.asarray(b, np.float32) / scale
+        for k in range(len(batch)):
+            rows = found[bounds[k]:bounds[k + 1]]
+            b = rows[:, :4] / scale
             b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
             b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
-            s = np.asarray(p, np.float32)
+            s = rows[:, 4].copy()
+            lm = rows[:, 5:15].reshape(-1, 5, 2) / scale
             keep = (s >= self.config.min_score) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-            lm = np.asarray(pts, np.float32).reshape(-1, 5, 2) / scale
             out.append(Detections(b[keep], s[keep], lm[keep]))
         return out
 
