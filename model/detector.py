@@ -26,6 +26,7 @@ and there is no labelled set of real classroom faces to show it helps.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -123,22 +124,27 @@ class FaceDetector:
                       ) -> list[Detections]:
         images = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
         faces = self._mtcnn(images)
-        # one host copy: box, score, landmarks, frame index per face
+        # the only host copy: box, score, landmarks, frame index per face
         found = torch.cat([faces.boxes, faces.scores[:, None], faces.landmarks.flatten(1),
                            faces.frame[:, None].to(faces.boxes.dtype)], dim=1).cpu().numpy()
-        h, w = size
         bounds = np.searchsorted(found[:, 15], np.arange(len(batch) + 1) - 0.5)
-        out = []
-        for k in range(len(batch)):
-            rows = found[bounds[k]:bounds[k + 1]]
-            b = rows[:, :4] / scale
-            b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
-            b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
-            s = rows[:, 4].copy()
-            lm = rows[:, 5:15].reshape(-1, 5, 2) / scale
-            keep = (s >= self.config.min_score) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-            out.append(Detections(b[keep], s[keep], lm[keep]))
-        return out
+        return [to_frame_pixels(found[a:b, :4], found[a:b, 4], found[a:b, 5:15], scale, size,
+                                self.config.min_score)
+                for a, b in itertools.pairwise(bounds)]
+
+
+def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale: float,
+                    size: tuple[int, int], min_score: float) -> Detections:
+    """Faces found on a frame shrunk by ``scale``, in the frame's own pixels: boxes clipped to
+    it, faces scored under ``min_score`` or left without area dropped."""
+    h, w = size
+    b = np.asarray(boxes, np.float32).reshape(-1, 4) / scale
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+    s = np.asarray(scores, np.float32).reshape(-1)
+    lm = np.asarray(landmarks, np.float32).reshape(-1, 5, 2) / scale
+    keep = (s >= min_score) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    return Detections(b[keep], s[keep], lm[keep])
 
 
 def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
