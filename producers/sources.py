@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
-SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[:SEED], the demo's labelled classroom
+SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
+SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
 
 
 class SourceError(Exception):
@@ -69,8 +70,9 @@ def is_live(src: str) -> bool:
 def check_source(src: str) -> None:
     """Fail early, naming the path, when a file or folder source does not exist or is empty."""
     kind = describe_source(src)
-    if kind == "synthetic" and _synthetic_seed(src) is None:
-        raise SourceError(f"synthetic source {src!r} must be synthetic:classroom[:SEED]")
+    if kind == "synthetic" and _synthetic_view(src) is None:
+        raise SourceError(f"synthetic source {src!r} must be synthetic:classroom[:SEED] or "
+                          "synthetic:classroom-cctv[:SEED]")
     if kind == "file" and not Path(src).is_file():
         raise SourceError(
             f"source {src!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
@@ -88,19 +90,21 @@ def read_frames(src: str, folder_fps: float = 1.0) -> Iterator[SourceFrame]:
     elif kind == "synthetic":
         from producers.synthetic import synthetic_frames
 
-        for rgb in synthetic_frames(seed=_synthetic_seed(src) or 0):
+        view, seed = _synthetic_view(src) or ("demo", 0)
+        for rgb in synthetic_frames(seed=seed, view=view):
             yield SourceFrame(rgb, None)
     else:
         yield from _read_capture(src)
 
 
-def _synthetic_seed(src: str) -> int | None:
+def _synthetic_view(src: str) -> tuple[str, int] | None:
+    """(view, seed) of ``synthetic:classroom[-cctv][:SEED]``, None when malformed."""
     parts = src.split(":")
-    if parts[1:2] != ["classroom"] or len(parts) > 3:
+    if len(parts) not in (2, 3) or parts[1] not in SYNTHETIC_VIEWS:
         return None
-    if len(parts) == 3:
-        return int(parts[2]) if parts[2].isdigit() else None
-    return 0
+    if len(parts) == 3 and not parts[2].isdigit():
+        return None
+    return SYNTHETIC_VIEWS[parts[1]], int(parts[2]) if len(parts) == 3 else 0
 
 
 def _open_capture(src: str) -> cv2.VideoCapture:
