@@ -65,7 +65,7 @@ def test_batch_equals_single_frames(detector: FaceDetector, faces_dir: Path) -> 
     # seventh, confident box)
     w = frame.shape[1]
     mirrored = single.boxes[:, [2, 1, 0, 3]] * [-1, 1, -1, 1] + [w, 0, w, 0]
-    assert len(batch[2]) >= 6 and _matched(mirrored, batch[2].boxes, tol=3.0)
+    assert len(batch[2]) >= 6 and _matched(mirrored, batch[2].boxes, tol=8.0)  # ~80 px faces
     assert batch[1].boxes.shape == (0, 4) and batch[1].landmarks.shape == (0, 5, 2)
     assert _matched(batch[0].boxes, single.boxes, tol=1.0)
     assert _matched(single.boxes, batch[0].boxes, tol=1.0)
