@@ -124,7 +124,6 @@ class BatchedMTCNN(torch.nn.Module):
         level = F.interpolate(images, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
         return self._pnet(level)
 
-
     def _propose(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 1: PNet on every pyramid level; boxes (N, 5: x1 y1 x2 y2 score) regressed and
         squared, after NMS per (frame, level) then per frame."""
