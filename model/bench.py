@@ -1,4 +1,5 @@
-"""``classpulse bench model``: classifier faces/s per batch size, detector frames/s on real media.
+"""``classpulse bench model``: classifier faces/s per batch size; detector frames/s on real media,
+ours and facenet-pytorch's stock MTCNN side by side on the same frames with the same settings.
 
 A benchmark, not a test: numbers go to stdout (and docs/benchmarks.md), never into assertions.
 """
@@ -7,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from classpulse.settings import Settings
+    from model.detector import DetectorConfig
 
 DEFAULT_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 
@@ -27,8 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     p.add_argument("--faces-dir", default=str(DEFAULT_FACES),
                    help="folder with crowd-1080p-25fps.mp4 and group-6-faces.jpg")
-    p.add_argument("--frames", type=int, default=48, help="video frames to detect on")
-    p.add_argument("--max-side", type=int, default=960, help="detector's maximum detection side")
+    p.add_argument("--frames", type=int, default=16, help="video frames to detect on")
+    p.add_argument("--detector-sides", default="1920,960,640",
+                   help="comma-separated widths the crowd video is shrunk to before detecting")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved timing rounds per detector comparison")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.add_argument("--skip-detector", action="store_true")
     p.add_argument("--skip-classifier", action="store_true")
@@ -97,36 +104,91 @@ def bench_classifier(device: str, precisions: list[str], batch_sizes: list[int],
                   flush=True)
 
 
-def bench_detector(device: str, faces_dir: Path, n_frames: int, max_side: int,
-                   seconds: float) -> None:
-    from model.detector import DetectorConfig, FaceDetector, frames_from_video, read_rgb
+def _preset_configs(side: int) -> dict[str, DetectorConfig]:
+    """``mtcnn``: MTCNN's own defaults on the frame as it is; ``classpulse``: our defaults (which
+    shrink frames to 640 px)."""
+    from model.detector import DetectorConfig
+
+    return {"mtcnn": DetectorConfig(max_side=side, min_face_size=20, thresholds=(0.6, 0.7, 0.7)),
+            "classpulse": DetectorConfig()}
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], items: int, rounds: int
+                 ) -> dict[str, float]:
+    """Median items/s of each function, timed in turn round by round (A B A B ...), after one
+    warm-up call each: a busy machine slows both sides alike, so their ratio survives it."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: items / statistics.median(t) for name, t in times.items()}
+
+
+def bench_detector(device: str, faces_dir: Path, n_frames: int, sides: list[int],
+                   rounds: int) -> None:
+    """Ours and facenet-pytorch's stock MTCNN side by side, same settings, same frames."""
+    import cv2
+
+    from model.detector import FaceDetector, frames_from_video, read_rgb
+    from model.stock import StockDetector, match_faces
 
     video = faces_dir / "crowd-1080p-25fps.mp4"
     photo = faces_dir / "group-6-faces.jpg"
     if not video.is_file() or not photo.is_file():
         print(f"detector: skipped, {video.name} / {photo.name} not found in {faces_dir}")
         return
-    frames = frames_from_video(str(video), n_frames)
+    full = frames_from_video(str(video), n_frames)
     group = read_rgb(str(photo))
-    presets = {"default": DetectorConfig(max_side=max_side),
-               "pnet0.7": DetectorConfig(max_side=max_side, thresholds=(0.7, 0.7, 0.7)),
-               "min20": DetectorConfig(max_side=max_side, min_face_size=20)}
-    for name, cfg in presets.items():
-        det = FaceDetector(cfg, device=device)
-        found: list[int] = []
+    print("detector: frames/s (median of interleaved rounds), faces per frame; 'matched' = "
+          "stock's faces that ours finds with IoU >= 0.9")
+    for side in sides:
+        h, w = full[0].shape[:2]
+        size = (side, round(h * side / w))
+        frames = full if side == w else [cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+                                         for f in full]
+        runners: dict[str, Callable[[], object]] = {}
+        found: dict[str, list] = {}
+        for name, cfg in _preset_configs(side).items():
+            for who, det in (("stock", StockDetector(cfg, device=device)),
+                             ("ours", FaceDetector(cfg, device=device))):
 
-        def run_video(det=det, found=found) -> None:
-            found[:] = [len(d) for d in det.detect(frames)]
+                def run(det=det, key=f"{who} {name}", frames=frames, found=found) -> None:
+                    found[key] = det.detect(frames)
+                    if device == "cuda":
+                        import torch
 
-        rate = _rate(run_video, len(frames), seconds)
-        faces = sum(found) / len(found)
-        print(f"detector    {device:<4} {name:<8} crowd video {frames[0].shape[1]}x"
-              f"{frames[0].shape[0]} -> side {max_side}: {rate:6.2f} frames/s "
-              f"({faces:.1f} faces/frame)", flush=True)
-        n = len(det.detect([group])[0])
-        rate = _rate(lambda det=det: det.detect([group]), 1, seconds)
-        print(f"detector    {device:<4} {name:<8} group photo {group.shape[1]}x{group.shape[0]}: "
-              f"{rate:6.2f} frames/s ({n} faces)", flush=True)
+                        torch.cuda.synchronize()
+
+                runners[f"{who} {name}"] = run
+        rates = _interleaved(runners, len(frames), rounds)
+        for name, cfg in _preset_configs(side).items():
+            a, b = found[f"stock {name}"], found[f"ours {name}"]
+            n_a, n_b = sum(len(d) for d in a), sum(len(d) for d in b)
+            ious = [iou for x, y in zip(a, b, strict=True) for _, _, iou in match_faces(x, y)]
+            matched = sum(iou >= 0.9 for iou in ious)
+            r_a, r_b = rates[f"stock {name}"], rates[f"ours {name}"]
+            print(f"detector    {device:<4} crowd {size[0]}x{size[1]} {name:<10} (min face "
+                  f"{cfg.min_face_size}, thresholds {cfg.thresholds}, side {cfg.max_side}): "
+                  f"stock {r_a:6.2f} frames/s {n_a / len(a):5.2f} faces/frame | ours {r_b:6.2f} "
+                  f"frames/s {n_b / len(b):5.2f} faces/frame | x{r_b / r_a:.2f}, matched "
+                  f"{matched}/{n_a}", flush=True)
+        ours_defaults = found["ours classpulse"]
+        print(f"detector    {device:<4} crowd {size[0]}x{size[1]} our defaults vs stock MTCNN's: "
+              f"{sum(map(len, ours_defaults)) / len(frames):.2f} vs "
+              f"{sum(map(len, found['stock mtcnn'])) / len(frames):.2f} faces/frame at "
+              f"x{rates['ours classpulse'] / rates['stock mtcnn']:.2f} the frames/s", flush=True)
+    cfg = _preset_configs(group.shape[1])["mtcnn"]
+    ours, stock = FaceDetector(cfg, device=device), StockDetector(cfg, device=device)
+    rates = _interleaved({"stock": lambda: stock.detect([group]),
+                          "ours": lambda: ours.detect([group])}, 1, rounds)
+    print(f"detector    {device:<4} group photo {group.shape[1]}x{group.shape[0]} mtcnn: stock "
+          f"{rates['stock']:6.2f} frames/s {len(stock.detect([group])[0])} faces | ours "
+          f"{rates['ours']:6.2f} frames/s {len(ours.detect([group])[0])} faces | "
+          f"x{rates['ours'] / rates['stock']:.2f}", flush=True)
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,5 +206,6 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             precisions = ["fp16"] if dev == "cuda" else ["fp32", "bf16", "int8"]
             bench_classifier(dev, precisions, sizes, args.size, args.seconds)
         if not args.skip_detector:
-            bench_detector(dev, Path(args.faces_dir), args.frames, args.max_side, args.seconds)
+            sides = [int(v) for v in args.detector_sides.split(",") if v.strip()]
+            bench_detector(dev, Path(args.faces_dir), args.frames, sides, args.rounds)
     return 0
