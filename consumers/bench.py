@@ -19,6 +19,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from classpulse.flags import add_device_flag
 from classpulse.settings import Settings
 
 
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--frames and measures the consumer flat out (throughput)")
     p.add_argument("--frames", type=int, default=200,
                    help="frames to preload with --no-realtime (200)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    add_device_flag(p)
     p.add_argument("--batch-frames", type=int, default=16)
     p.add_argument("--flush-interval", type=float, default=2.0)
     p.set_defaults(handler=run_bench)

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pending", type=int, default=256,
                    help="unacknowledged frames buffered while the broker is away; more are "
                         "dropped and counted (256)")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="give up when Kafka cannot be reached for this long at start (30)")
     p.set_defaults(handler=run_produce)
 
 
@@ -80,7 +82,7 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     if args.partitions:
         ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, args.partitions)
     publisher = Publisher(settings.kafka_bootstrap_servers, settings.kafka_topic,
-                          max_pending=args.max_pending)
+                          max_pending=args.max_pending, connect_timeout_s=args.connect_timeout)
     with StopFlag() as stop:
         log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras),
                  settings.kafka_topic)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 from classpulse.kafka_connect import connect_with_retry
 
 log = logging.getLogger(__name__)
+
+BOOTSTRAP_ATTEMPT_S = 10.0  # one try to reach the broker at start; retried up to the timeout
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Publisher:
 def _connect(bootstrap: str, timeout_s: float):
     from kafka import KafkaProducer
 
+    deadline = time.monotonic() + timeout_s
     return connect_with_retry(
         lambda: KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -142,6 +146,9 @@ def _connect(bootstrap: str, timeout_s: float):
             delivery_timeout_ms=120_000,
             request_timeout_ms=10_000,
             reconnect_backoff_max_ms=5_000,
+            # one connection attempt per retry window of connect_with_retry, never past its end
+            bootstrap_timeout_ms=int(1000 * max(0.5, min(deadline - time.monotonic(),
+                                                         BOOTSTRAP_ATTEMPT_S))),
         ),
         bootstrap,
         timeout_s,
