@@ -59,6 +59,8 @@ def webcam_present() -> bool:
 
 def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     """The demo's cameras: one for a given source or the webcam, two synthetic ones otherwise."""
+    import yaml
+
     from producers.sources import describe_source
 
     if source is None and webcam_present():
@@ -68,11 +70,11 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     else:
         cameras = [("demo-cam", source)]
     looping = source is not None and describe_source(source) in {"file", "folder"}
-    lines = [f"fps: {fps}", f"loop: {str(looping).lower()}", "cameras:"]
-    lines += [f"  - {{id: {cam}, classroom: {DEMO_CLASSROOM}, source: '{src}'}}"
-              for cam, src in cameras]
+    doc = {"fps": fps, "loop": looping,
+           "cameras": [{"id": cam, "classroom": DEMO_CLASSROOM, "source": src}
+                       for cam, src in cameras]}
     path = folder / "cameras.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
 
