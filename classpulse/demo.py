@@ -16,7 +16,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from classpulse.flags import add_device_flag, port
+from classpulse.flags import DASHBOARD_PORT, add_device_flag, port
 from classpulse.processes import classpulse_command, start_child, stop_child
 from classpulse.settings import Settings
 
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--source", help="webcam index, URL, video file or folder (default: webcam if "
                                     "present, else synthetic:classroom)")
-    p.add_argument("--port", type=port, default=8501, help="dashboard port (8501)")
+    p.add_argument("--port", type=port, default=DASHBOARD_PORT,
+                   help=f"dashboard port ({DASHBOARD_PORT})")
     p.add_argument("--fps", type=float, default=1.0, help="frames per second per camera (1)")
     add_device_flag(p, help="where the consumer runs the networks (auto)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",

@@ -11,6 +11,7 @@ import argparse
 from classpulse.settings import DEVICES
 
 MIN_PORT, MAX_PORT = 1, 65535
+DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
 
 
 def port(text: str) -> int:

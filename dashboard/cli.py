@@ -11,12 +11,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from classpulse.flags import port
+from classpulse.flags import DASHBOARD_PORT, port
 from classpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -29,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the page through the environment, never on a command line). Small groups are hidden by "
         "the database's rule (MIN_FACES_SHOWN, stored by `classpulse db upgrade`).",
     )
-    parser.add_argument("--port", type=port, default=DEFAULT_PORT,
-                        help=f"port to serve on (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=port, default=DASHBOARD_PORT,
+                        help=f"port to serve on (default {DASHBOARD_PORT})")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
     parser.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,

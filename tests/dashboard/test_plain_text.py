@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text as sql
@@ -20,7 +21,14 @@ from sqlalchemy import text as sql
 from classpulse.db.engine import make_engine
 from dashboard.text import plain
 from tests.dashboard import expected
-from tests.dashboard.pages import assert_no_error, open_page, raw_texts, unescaped
+from tests.dashboard.pages import (
+    assert_no_error,
+    charts,
+    choose_range,
+    open_page,
+    raw_texts,
+    unescaped,
+)
 
 IMAGE, BOLD = "![x](http://h/x.png)", "**x**"
 NAME = f"{IMAGE} {BOLD} :smile: $x$ <b>x</b> `x`"
@@ -154,3 +162,19 @@ def test_lesson_title_in_the_week_and_the_opened_lesson(
     assert not any(NAME in m or IMAGE in m for kind, ms in raw_texts(at).items()
                    if kind != "text" for m in ms)
 
+
+def test_charts_and_the_download_carry_no_stored_name(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
+) -> None:
+    """Chart titles, axes, legends and tooltips are the page's own words: a name never reaches
+    Vega-Lite (whose tooltips would need their own escaping), nor the CSV's file name."""
+    store(migrated_sqlite_url, classroom=(NAME, "UTC"), camera=NAME)
+    at = choose_range(open_page(monkeypatch, migrated_sqlite_url), "room", MINUTE.date(),
+                      MINUTE.date(), time(7, 0), time(7, 59))
+    assert_no_error(at)
+    specs = [element.proto.spec for element in at.get("vega_lite_chart")]
+    assert len(specs) == 4 and set(charts(at)) == {
+        "Emotion mix (share of faces)", "Engagement index", "Faces in view per minute",
+        "Engagement by hour of the week"}
+    assert not any(part in spec for spec in specs for part in (IMAGE, BOLD, "smile", "room"))
+    assert downloads[-1]["file_name"].startswith("classpulse_room_")
