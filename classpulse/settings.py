@@ -1,9 +1,9 @@
 """One typed, frozen settings object, read once at the entry point and passed down.
 
 Precedence: command-line flags, then environment variables, then the defaults below. This is the
-only module that reads ``os.environ``; everything else receives a ``Settings`` (or the part of it
-it needs). A bad value fails here, naming the variable, the value and the fix, instead of being
-quietly replaced by a default.
+only module that reads ``os.environ`` (``classpulse.cli`` only sets FFmpeg's log switch in it);
+everything else receives a ``Settings`` (or the part of it it needs). A bad value fails here,
+naming the variable, the value and the fix, instead of being quietly replaced by a default.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPIC = "classpulse.frames"
 DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
+DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and queries are written for
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -51,7 +52,7 @@ class Settings:
             raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is empty; give host:port[,host:port]")
         for server in self.kafka_bootstrap_servers.split(","):
             host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise SettingsError(
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
                     "(e.g. 127.0.0.1:9092)"
@@ -62,6 +63,13 @@ class Settings:
             raise SettingsError(
                 f"DATABASE_URL {self.database_url!r} is not a SQLAlchemy URL; use e.g. "
                 "sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
+            )
+        backend = self.database_url.split("://", 1)[0].split("+", 1)[0].lower()
+        if backend not in DATABASE_BACKENDS:
+            raise SettingsError(
+                f"DATABASE_URL {_redact_url(self.database_url)!r} is a {backend} database, which "
+                "ClassPulse does not support; use sqlite:///classpulse.db or "
+                "postgresql+psycopg://user@host/db"
             )
         if self.min_faces_shown < 1:
             raise SettingsError(f"MIN_FACES_SHOWN must be at least 1, got {self.min_faces_shown}")
@@ -116,14 +124,6 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def redacted(self) -> dict[str, Any]:
-        """Settings as a dict fit for a log line: no password, no credentials in URLs."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explicit"}
-        out["engagement_weights"] = dict(self.engagement_weights)
-        out["dashboard_password"] = "***" if self.dashboard_password else None
-        out["database_url"] = _redact_url(self.database_url)
-        return out
 
 
 def _parse_int(var: str, text: str) -> int:

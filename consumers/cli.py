@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings
 
 
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "more consumers with the same --group to scale out.",
     )
     p.add_argument("--group", default="classpulse", help="consumer group id (classpulse)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="where the networks run (auto: CUDA when present)")
+    add_device_flag(p, help="where the networks run (auto: CUDA when present)")
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="emotion weights file (default: the shipped model/weights)")
     p.add_argument("--batch-frames", type=int, default=16, help="frames per batch (16)")
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exit after a final flush once no message came for this long")
     p.add_argument("--max-poll-interval-ms", type=int, default=300_000,
                    help="Kafka max.poll.interval.ms (300000)")
-    p.add_argument("--metrics-port", type=int, default=0,
+    p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
                    help="do not migrate the database to the newest schema at start")

@@ -114,7 +114,7 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
     try:
         now = datetime.now(timezone.utc)
         period = live_period(now, minutes, sel.tz)
-        st.caption(f"Live: {period.describe()}, refreshed every "
+        st.caption(f"Live: {text.plain(period.describe())}, refreshed every "
                    f"{int(LIVE_REFRESH.total_seconds())} s.")
         newest = show_freshness(settings, sel, now, period)
         if newest is None:
@@ -161,7 +161,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
 def range_section(settings: Settings, sel: Selection, first: date, last: date,
                   from_time: time, to_time: time) -> None:
     period = range_period(first, from_time, last, to_time, sel.tz)
-    st.caption(f"{period.describe()}; each point covers {period.resolution_label()}.")
+    st.caption(f"{text.plain(period.describe())}; each point covers {period.resolution_label()}.")
     now = datetime.now(timezone.utc)
     if period.end > now - text.STALE_AFTER:
         newest = show_freshness(settings, sel, now, period, quiet=True)
@@ -194,7 +194,7 @@ def page(settings: Settings) -> None:
         return
     problems = links.restore(rooms, lambda lesson_id: _lesson_ref(settings, lesson_id))
     sel = sidebar(settings, rooms)
-    st.title(sel.label)
+    st.title(text.plain(sel.label))
     if problems:
         st.warning(text.bad_link())
         for problem in problems:
@@ -221,7 +221,7 @@ def main() -> None:
     try:
         settings = settings_from_app_args(sys.argv[1:])
     except (SettingsError, UsageError) as exc:
-        st.error(f"Configuration error: {exc}")
+        st.error(f"Configuration error: {text.plain(exc)}")
         return
     configure_logging(settings.log_level)  # once per process; later calls change nothing
     if not auth.allowed(settings.dashboard_password):
@@ -231,7 +231,7 @@ def main() -> None:
         min_faces = queries.min_faces(settings.database_url)
         page(settings.with_overrides(min_faces_shown=min_faces))
     except UsageError as exc:
-        st.error(str(exc))
+        st.error(text.plain(exc))
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
     st.divider()

@@ -1,11 +1,15 @@
 """Words the page shows: what the numbers mean, and the empty states that explain themselves.
 
 Kept apart from the page so the wording can be read (and tested) in one place. Everything here is
-plain Markdown built from values; nothing queries or draws.
+Markdown built from values; nothing queries or draws. Every stored or user-supplied string (a
+classroom's or camera's name, a time zone, a database URL or error, a visitor's name) goes through
+:func:`plain` before it meets Markdown, so ``![x](http://host/x.png)`` shows as those characters
+instead of loading an outside picture in a teacher's browser.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +17,23 @@ from zoneinfo import ZoneInfo
 from classpulse.emotions import EMOTIONS
 
 STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# the start of Streamlit's :smile:, :+1:, :material/home: and :red[...]
+_STREAMLIT_SHORTCODE = re.compile(r":(?=[\w+-][\w/+-]*[:\[])")
+_WORD_JOINER = "\u2060"
+
+
+def plain(value: object) -> str:
+    """``value`` as Markdown that Streamlit shows character for character.
+
+    CommonMark lets a backslash escape any ASCII punctuation, which disarms links, images,
+    emphasis, code, HTML and Streamlit's ``$math$``. Streamlit's own ``:emoji:``, ``:red[...]`` and
+    ``:material/...:`` are matched on the text after escapes are undone, so an invisible word
+    joiner follows the colon that would open one. Line breaks become spaces: a name is one line.
+    """
+    one_line = _STREAMLIT_SHORTCODE.sub(":" + _WORD_JOINER, " ".join(str(value).splitlines()))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
 
 
 def engagement_sentence(weights: Mapping[str, float]) -> str:
@@ -84,11 +105,11 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
     """Nothing in the chosen period; say when the classroom last had data, if ever."""
     if newest is None:
         return (
-            f"**No data for {classroom} yet.** No camera of this classroom has reported a minute. "
-            "Check that its producers and a consumer are running."
+            f"**No data for {plain(classroom)} yet.** No camera of this classroom has reported a "
+            "minute. Check that its producers and a consumer are running."
         )
     return (
-        f"**No data for {classroom} in {period}.** The newest minute recorded is "
+        f"**No data for {plain(classroom)} in {plain(period)}.** The newest minute recorded is "
         f"{newest:%a %d %b %Y %H:%M}; choose a period that includes it, or check that the "
         "cameras were on."
     )
@@ -130,9 +151,9 @@ def fresh(last_write: datetime, age: timedelta) -> str:
 def database_error(url: str, reason: str) -> str:
     """The database cannot be read; ``url`` must already have its password hidden."""
     return (
-        f"**Cannot read the ClassPulse tables from {url}:** {reason}. Check that the database "
-        "server is running, that DATABASE_URL (or --database-url) points at it, and that it is "
-        "migrated: `classpulse db upgrade`."
+        f"**Cannot read the ClassPulse tables from {plain(url)}:** {plain(reason)}. Check that "
+        "the database server is running, that DATABASE_URL (or --database-url) points at it, and "
+        "that it is migrated: `classpulse db upgrade`."
     )
 
 
@@ -146,7 +167,7 @@ def newest_hidden(minute: datetime, min_faces: int) -> str:
 def lessons_week(monday: date, tz: ZoneInfo) -> str:
     sunday = monday + timedelta(days=6)
     return (f"Lessons of the week from {monday:%a %d %b} to {sunday:%a %d %b %Y} "
-            f"({tz.key}), from the imported timetable.")
+            f"({plain(tz.key)}), from the imported timetable.")
 
 
 def no_lessons(monday: date) -> str:

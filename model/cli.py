@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from classpulse.flags import add_device_flag
+
 if TYPE_CHECKING:
     from classpulse.settings import Settings
 
@@ -49,7 +51,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="train in fp32 (default: fp16 autocast on CUDA, bf16 on CPU)")
     p.add_argument("--limit-train", type=int, default=None, help="use only N training faces")
     p.add_argument("--limit-val", type=int, default=None, help="use only N val faces")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    add_device_flag(p)
     p.set_defaults(handler=run_train)
 
 
@@ -73,7 +75,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
                    "carry int8 ranges, else fp32)")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    add_device_flag(p)
     p.set_defaults(handler=run_evaluate)
 
 

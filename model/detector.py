@@ -36,7 +36,6 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -168,17 +167,6 @@ def crop_faces(frame: np.ndarray, detections: Detections, margin: float = DEFAUL
     return [crop_face(frame, box, margin) for box in detections.boxes]
 
 
-def draw_detections(frame: np.ndarray, detections: Detections) -> np.ndarray:
-    """A copy of ``frame`` with boxes and landmarks drawn (for debugging by eye, never saved)."""
-    out = frame.copy()
-    for box, pts in zip(detections.boxes, detections.landmarks, strict=True):
-        x1, y1, x2, y2 = (int(v) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), 2)
-        for x, y in pts:
-            cv2.circle(out, (int(x), int(y)), 2, (255, 0, 0), -1)
-    return out
-
-
 def frames_from_video(path: str, limit: int | None = None) -> list[np.ndarray]:
     """Decode a video file into RGB frames (benchmarks and tests)."""
     cap = cv2.VideoCapture(path)
@@ -200,7 +188,3 @@ def read_rgb(path: str) -> np.ndarray:
     if bgr is None:
         raise ValueError(f"cannot read image {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def detections_count(results: Sequence[Detections]) -> int:
-    return sum(len(d) for d in results)
