@@ -162,10 +162,12 @@ def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def crop_faces(frame: np.ndarray, detections: Detections, margin: float = DEFAULT_MARGIN
-               ) -> list[np.ndarray]:
-    """The frame's faces as square RGB crops with the margin the classifier was trained for."""
-    return [crop_face(frame, box, margin) for box in detections.boxes]
+def crop_faces(frame: np.ndarray, faces: Detections | np.ndarray,
+               margin: float = DEFAULT_MARGIN) -> list[np.ndarray]:
+    """The frame's faces (detections, or just their (N, 4) boxes) as square RGB crops with the
+    margin the classifier was trained for."""
+    boxes = faces.boxes if isinstance(faces, Detections) else faces
+    return [crop_face(frame, box, margin) for box in boxes]
 
 
 def draw_detections(frame: np.ndarray, detections: Detections) -> np.ndarray:
