@@ -52,7 +52,7 @@ class Settings:
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
     # the consumers' readability gate (consumers/gate.py); each default measured on FER2013 val,
     # model/README.md "The readability gate"
-    gate_min_face_px: float = 20.0  # GATE_MIN_FACE_PX: smallest face crop side read, in pixels
+    gate_min_face_px: float = 19.0  # GATE_MIN_FACE_PX: narrowest face read (box side, pixels)
     gate_max_pitch: float = 40.0  # GATE_MAX_PITCH: degrees seen from above / bowed
     gate_max_yaw: float = 45.0  # GATE_MAX_YAW: degrees turned aside
     gate_max_roll: float = 30.0  # GATE_MAX_ROLL: degrees tilted

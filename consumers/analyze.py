@@ -48,19 +48,24 @@ class FrameAnalyzer:
 
     @classmethod
     def load(cls, settings: Settings) -> FrameAnalyzer:
-        from model import EmotionClassifier, FaceDetector
+        from model import DetectorConfig, EmotionClassifier, FaceDetector
 
         classifier = EmotionClassifier(weights=settings.model_weights, device=settings.device)
-        gate = GateConfig.from_settings(settings, classifier.preprocessing.margin)
-        return cls(FaceDetector(device=settings.device), classifier, gate)
+        detector = FaceDetector(DetectorConfig(keep_face_px=settings.gate_min_face_px),
+                                device=settings.device)
+        return cls(detector, classifier, GateConfig.from_settings(settings))
 
     def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
         """For each RGB frame, the probabilities of its read faces and its refusals."""
-        from model import crop_faces, head_pose
-
         if not frames:
             return []
-        detections = self.detector.detect(list(frames))
+        return self.read(frames, self.detector.detect(list(frames)))
+
+    def read(self, frames: Sequence[np.ndarray], detections: Sequence[FaceBoxes]
+             ) -> list[FrameReading]:
+        """The gate and the classifier on faces already found (one ``FaceBoxes`` per frame)."""
+        from model import crop_faces, head_pose
+
         verdicts: list[np.ndarray] = []
         crops: list[np.ndarray] = []
         for frame, found in zip(frames, detections, strict=True):
@@ -68,7 +73,7 @@ class FrameAnalyzer:
             verdicts.append(verdict)
             passed = verdict == Verdict.READ
             if passed.any():
-                crops.extend(crop_faces(frame, found.boxes[passed], self.gate.margin))
+                crops.extend(crop_faces(frame, found.boxes[passed]))
         if crops:
             probs = np.asarray(self.classifier.predict(crops), dtype=np.float32)
         else:

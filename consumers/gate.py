@@ -4,11 +4,11 @@ FER2013 accuracy (48 px, frontal, studio faces) does not carry over to a 12 px f
 above: on real classroom CCTV the shipped classifier called a quietly writing class 43% sad and
 19% angry (issue 17). So every face the detector finds is judged before its expression counts:
 
-1. **too small** (``refused_small``): the face's crop (the detector's box, longer side, plus the
-   preprocessing margin) is smaller than ``gate_min_face_px`` in the pixels the consumer decoded
-   (the detector's boxes are already in those pixels, whatever side it detected at). The
-   classifier reads those pixels and nothing finer: a frame the producer shrank has lost the
-   detail for good;
+1. **too small** (``refused_small``): the face (the detector's box, its longer side) is narrower
+   than ``gate_min_face_px`` in the pixels the consumer decoded (the detector's boxes are already
+   in those pixels, whatever side it detected at). The classifier reads those pixels and nothing
+   finer: a frame the producer shrank has lost the detail for good, so the size that matters is
+   the size in the frame on the wire, not in the camera's original picture;
 2. **turned away or bowed** (``refused_turned``): the head pose that ``model.pose.head_pose``
    estimates from the five landmarks is past ``gate_max_pitch`` / ``gate_max_yaw`` /
    ``gate_max_roll``;
@@ -54,12 +54,16 @@ class GateConfig:
     max_yaw: float
     max_roll: float
     min_confidence: float
-    margin: float  # the preprocessing's crop margin: crop side = box side * (1 + 2 margin)
 
     @classmethod
-    def from_settings(cls, settings: Settings, margin: float) -> GateConfig:
+    def from_settings(cls, settings: Settings) -> GateConfig:
         return cls(settings.gate_min_face_px, settings.gate_max_pitch, settings.gate_max_yaw,
-                   settings.gate_max_roll, settings.gate_min_confidence, margin)
+                   settings.gate_max_roll, settings.gate_min_confidence)
+
+    @classmethod
+    def open(cls) -> GateConfig:
+        """A gate that reads every face: what the consumer did before, for comparisons."""
+        return cls(0.0, 90.0, 90.0, 180.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,12 @@ def judge_geometry(boxes: np.ndarray, pose: np.ndarray, config: GateConfig) -> n
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    crop = side * (1.0 + 2.0 * config.margin)
     pose = np.asarray(pose, np.float64).reshape(-1, 3)
     turned = ((pose[:, 0] > config.max_pitch) | (pose[:, 1] > config.max_yaw)
               | (np.abs(pose[:, 2]) > config.max_roll))
     verdict = np.full(len(boxes), int(Verdict.READ), np.int64)
     verdict[turned] = Verdict.TURNED
-    verdict[crop < config.min_face_px] = Verdict.SMALL
+    verdict[side < config.min_face_px] = Verdict.SMALL
     return verdict
 
 

@@ -13,9 +13,11 @@ The estimate is a two-number head model measured on MTCNN's landmarks of real fr
   the face foreshortens vertically (``cos(pitch)``); turned aside, the eye distance shrinks
   (``cos(yaw)``);
 - ``NOSE_DEPTH``: how far the nose tip moves sideways from the eyes' midpoint per unit of
-  ``sin(yaw)``, in eye distances (0.8; turned faces in the crowd video give 0.7-0.9).
+  ``sin(yaw)``, in frontal eye distances (0.45; turned faces in the crowd video, their yaw taken
+  from their aspect, give 0.36-0.54).
 
-So ``yaw = asin(nose offset / NOSE_DEPTH)`` and ``cos(pitch) = aspect * cos(yaw) /
+The eye distance seen is the frontal one times ``cos(yaw)``, so ``yaw = atan(nose offset /
+NOSE_DEPTH)`` with the offset in eye distances seen, and ``cos(pitch) = aspect * cos(yaw) /
 FRONTAL_ASPECT``. A planar model, not a face fit: good to about ten degrees, which is finer than
 the accuracy curves the limits come from.
 """
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 FRONTAL_ASPECT = 1.05
-NOSE_DEPTH = 0.8
+NOSE_DEPTH = 0.45
 
 
 def head_pose(landmarks: np.ndarray) -> np.ndarray:
@@ -51,7 +53,7 @@ def head_pose(landmarks: np.ndarray) -> np.ndarray:
     safe = np.where(dist > 1e-6, dist, 1.0)
     _, down = upright(mouth - eyes)
     nose_x, _ = upright(lm[:, 2] - eyes)
-    yaw = np.arcsin(np.clip(np.abs(nose_x / safe) / NOSE_DEPTH, 0.0, 1.0))
+    yaw = np.arctan(np.abs(nose_x / safe) / NOSE_DEPTH)
     cos_pitch = np.clip(down / safe * np.cos(yaw) / FRONTAL_ASPECT, 0.0, 1.0)
     pitch = np.where(dist > 1e-6, np.arccos(cos_pitch), np.pi / 2)
     return np.degrees(np.stack([pitch, yaw, roll], axis=1))
