@@ -53,9 +53,9 @@ class Settings:
     # the consumers' readability gate (consumers/gate.py); each default measured on FER2013 val,
     # model/README.md "The readability gate"
     gate_min_face_px: float = 19.0  # GATE_MIN_FACE_PX: narrowest face read (box side, pixels)
-    gate_max_pitch: float = 40.0  # GATE_MAX_PITCH: degrees seen from above / bowed
-    gate_max_yaw: float = 45.0  # GATE_MAX_YAW: degrees turned aside
-    gate_max_roll: float = 30.0  # GATE_MAX_ROLL: degrees tilted
+    gate_max_pitch: float = 30.0  # GATE_MAX_PITCH: degrees seen from above / bowed
+    gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
+    gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
     gate_min_confidence: float = 0.35  # GATE_MIN_CONFIDENCE: the classifier's top probability
     # names of the fields given by a flag or an environment variable rather than defaulted; the
     # demo uses it to start an embedded broker only when no Kafka was configured
