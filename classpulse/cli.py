@@ -32,7 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands
-BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "dashboard.bench")
+BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "consumers.gate_bench",
+                                  "dashboard.bench")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

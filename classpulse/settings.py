@@ -22,6 +22,14 @@ DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
 DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and queries are written for
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# the readability gate's settings: field, environment variable, allowed range
+GATE_LIMITS = (
+    ("gate_min_face_px", "GATE_MIN_FACE_PX", 0.0, 1000.0),
+    ("gate_max_pitch", "GATE_MAX_PITCH", 0.0, 90.0),
+    ("gate_max_yaw", "GATE_MAX_YAW", 0.0, 90.0),
+    ("gate_max_roll", "GATE_MAX_ROLL", 0.0, 180.0),
+    ("gate_min_confidence", "GATE_MIN_CONFIDENCE", 0.0, 1.0),
+)
 
 
 class SettingsError(ValueError):
@@ -43,6 +51,13 @@ class Settings:
     device: str = "auto"  # CLASSPULSE_DEVICE
     model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
+    # the consumers' readability gate (consumers/gate.py); each default measured on FER2013 val,
+    # model/README.md "The readability gate"
+    gate_min_face_px: float = 19.0  # GATE_MIN_FACE_PX: narrowest face read (box side, pixels)
+    gate_max_pitch: float = 30.0  # GATE_MAX_PITCH: degrees seen from above / bowed
+    gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
+    gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
+    gate_min_confidence: float = 0.35  # GATE_MIN_CONFIDENCE: the classifier's top probability
     # names of the fields given by a flag or an environment variable rather than defaulted; the
     # demo uses it to start an embedded broker only when no Kafka was configured
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
@@ -79,6 +94,10 @@ class Settings:
             raise SettingsError(
                 f"CLASSPULSE_LOG_LEVEL {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             )
+        for name, var, low, high in GATE_LIMITS:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{var}={value!r} is outside [{low:g}, {high:g}]")
         missing = [e for e in EMOTIONS if e not in self.engagement_weights]
         if missing or set(self.engagement_weights) - set(EMOTIONS):
             raise SettingsError(
@@ -111,6 +130,9 @@ class Settings:
             values["log_level"] = values["log_level"].upper()
         if env.get("MIN_FACES_SHOWN"):
             values["min_faces_shown"] = _parse_int("MIN_FACES_SHOWN", env["MIN_FACES_SHOWN"])
+        for name, var, _, _ in GATE_LIMITS:
+            if env.get(var):
+                values[name] = _parse_float(var, env[var])
         if env.get("ENGAGEMENT_WEIGHTS"):
             values["engagement_weights"] = parse_weights(env["ENGAGEMENT_WEIGHTS"])
         known = {f.name for f in fields(cls)} - {"explicit"}
@@ -131,6 +153,13 @@ def _parse_int(var: str, text: str) -> int:
         return int(text)
     except ValueError:
         raise SettingsError(f"{var}={text!r} is not a whole number") from None
+
+
+def _parse_float(var: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{var}={text!r} is not a number") from None
 
 
 def parse_weights(text: str) -> dict[str, float]:

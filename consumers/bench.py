@@ -77,7 +77,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
         run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
         device = args.device or settings.device
-        analyzer = FrameAnalyzer.load(device=device, weights=settings.model_weights)
+        analyzer = FrameAnalyzer.load(run.with_overrides(device=device))
         analyzer.analyze([np.zeros((352, 640, 3), np.uint8)])  # warm-up outside the timing
         publisher = Publisher(bootstrap, topic, max_pending=4096)
         cameras = [CameraConfig(id=f"bench-{i}", classroom="bench", source=args.source,

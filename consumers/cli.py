@@ -70,7 +70,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     config = config_from_args(args)
     if not args.no_migrate:
         upgrade(settings.database_url)
-    analyzer = FrameAnalyzer.load(device=settings.device, weights=settings.model_weights)
+    analyzer = FrameAnalyzer.load(settings)
     engine = make_engine(settings.database_url)
     metrics = ConsumerMetrics()
     if args.metrics_port:
@@ -84,6 +84,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     rejected = ",".join(f"{k}={v}" for k, v in sorted(report.rejected.items())) or "none"
-    print(f"frames={report.frames} faces={report.faces} rejected={rejected} "
+    print(f"frames={report.frames} faces={report.faces} faces_read={report.faces_read} "
+          f"rejected={rejected} "
           f"flushes={report.flushes} conflicts={report.conflicts}", flush=True)
     return 0

@@ -28,6 +28,7 @@ from classpulse.wire import DEFAULT_MAX_BYTES, FrameMessage, FrameRejected, deco
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
 from consumers.analyze import FrameAnalyzer
+from consumers.gate import FrameReading
 from consumers.metrics import ConsumerMetrics
 from consumers.sink import DatabaseSink, OffsetConflict, OffsetMove
 
@@ -58,6 +59,7 @@ class ConsumerReport:
 
     frames: int = 0
     faces: int = 0
+    faces_read: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     flushes: int = 0
     conflicts: int = 0
@@ -216,18 +218,19 @@ class FrameConsumer:
                 accepted.append(message)
         decoded = list(pool.map(self._decode, accepted))
         frames = [(m, rgb) for m, rgb in zip(accepted, decoded, strict=True) if rgb is not None]
-        probs = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
-        for (message, _), face_probs in zip(frames, probs, strict=True):
-            if face_probs is None:
+        readings = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
+        for (message, _), reading in zip(frames, readings, strict=True):
+            if reading is None:
                 continue
             self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms,
-                                face_probs)
+                                reading)
             if self._on_commit is not None:
                 self._buffered_captures.append(message.captured_at_ms)
             self.report.frames += 1
-            self.report.faces += len(face_probs)
+            self.report.faces += reading.faces
+            self.report.faces_read += len(reading.probs)
             self.metrics.frames.labels(message.camera).inc()
-            self.metrics.faces.labels(message.camera).inc(len(face_probs))
+            self.metrics.faces.labels(message.camera).inc(reading.faces)
         if frames:
             newest = max(m.captured_at_ms for m, _ in frames)
             self.metrics.event_lag.set(max(0.0, now_ms - newest) / 1000)
@@ -266,14 +269,14 @@ class FrameConsumer:
                       record.offset, reason)
 
     def _analyze(self, frames: list[np.ndarray], messages: list[FrameMessage]
-                 ) -> list[np.ndarray | None]:
+                 ) -> list[FrameReading | None]:
         """Batch analysis; if the batch fails, frame by frame, so one bad frame costs only
         itself (counted as ``analysis_failed``) and never the consumer."""
         try:
             return list(self.analyzer.analyze(frames))
         except Exception:
             log.exception("batch analysis failed frames=%d; retrying frame by frame", len(frames))
-        results: list[np.ndarray | None] = []
+        results: list[FrameReading | None] = []
         for rgb, message in zip(frames, messages, strict=True):
             try:
                 results.append(self.analyzer.analyze([rgb])[0])

@@ -82,7 +82,7 @@ def check_database(settings: Settings) -> None:
     if wanted is not None and stored is not None and wanted != stored:
         raise UsageError(
             f"MIN_FACES_SHOWN={wanted} is set for the dashboard, but the database hides minutes "
-            f"with fewer than {stored} faces in view (its small-group rule, which every view "
+            f"with fewer than {stored} faces read (its small-group rule, which every view "
             f"applies); store yours with `classpulse db upgrade --min-faces-shown {wanted}`, or "
             "unset MIN_FACES_SHOWN here"
         )

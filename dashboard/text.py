@@ -70,13 +70,14 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "followed. For every face found, a neural network trained on FER2013 (a public set of "
         "posed and internet photos of adults) guesses one of seven facial expressions. "
         f"{accuracy_clause(val_accuracy)}; it does worse on faces, lighting and camera angles "
-        "unlike those photos (small faces seen from above, heads bowed over desks), and such "
-        "networks are known "
+        "unlike those photos, so faces too small, turned too far away or read without "
+        "confidence are counted in view but their expression is not read (the limits were "
+        "measured on those photos made small and turned). Such networks are known "
         "to be less accurate for some ages, skin tones and cultures — children are barely in the "
         "training set. An expression is not a feeling: a frown can be concentration, a smile "
         "politeness. The charts therefore describe the mood of the room over minutes, with "
-        f"noise. Minutes in which no camera saw {at_least} faces at a time (on average "
-        "over its frames with faces) are hidden, so that no chart describes one child. The "
+        f"noise. Minutes in which no camera read {at_least} faces at a time (on average "
+        "over its frames with faces read) are hidden, so that no chart describes one child. The "
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
     )
@@ -116,9 +117,9 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
 
 
 def hidden_note(hidden: int, min_faces: int) -> str:
-    """Say how many minutes were hidden for having too few faces."""
+    """Say how many minutes were hidden for having too few faces read."""
     return (
-        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces in view "
+        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces read "
         f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
         f"(MIN_FACES_SHOWN={min_faces})."
     )
@@ -126,9 +127,32 @@ def hidden_note(hidden: int, min_faces: int) -> str:
 
 def all_hidden(hidden: int, min_faces: int) -> str:
     return (
-        f"**Every minute in this period had fewer than {min_faces} faces in view** "
+        f"**Every minute in this period had fewer than {min_faces} faces read** "
         f"({hidden} minutes), "
         "so nothing is shown: no chart may describe a single child."
+    )
+
+
+# why most faces could not be read, in a teacher's words (dashboard.transform.REASONS)
+UNREADABLE_WHY = {
+    "small": ("the faces are too small to read expressions at this camera's resolution: a "
+              "camera closer to the class, with a narrower lens or more pixels, would show them "
+              "larger (README, \"Camera placement\")"),
+    "turned": ("most faces are turned away from the camera or bowed (over desks, for "
+               "instance), so their expressions cannot be seen"),
+    "uncertain": ("the expression model could not tell most faces' expressions apart with "
+                  "any confidence (lighting, blur or faces unlike the photos it learned from)"),
+}
+
+
+def unreadable(faces: int, read: int, reason: str, when: str) -> str:
+    """Most faces ``when`` (e.g. "in this period") could not be read: say so, and why, instead
+    of a mix of expressions."""
+    share = read / faces if faces else 0.0
+    return (
+        f"**Most faces {when} could not be read** ({share:.0%} of the faces seen were read), so "
+        f"no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces that could "
+        "not be read still count as faces in view."
     )
 
 
@@ -159,7 +183,7 @@ def database_error(url: str, reason: str) -> str:
 
 def newest_hidden(minute: datetime, min_faces: int) -> str:
     return (
-        f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces in view, so it is "
+        f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces read, so it is "
         "hidden."
     )
 
@@ -183,7 +207,7 @@ def lesson_without_data(state: str) -> str:
     if state == "not held yet":
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
     if state == "all minutes hidden":
-        return ("**Every minute of this lesson had too few faces in view**, so nothing is shown: "
+        return ("**Every minute of this lesson had too few faces read**, so nothing is shown: "
                 "no chart may describe a single child.")
     return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "
             "check that the cameras and a consumer were running.")

@@ -71,6 +71,11 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")
+    for name, what in (("pitch", "tipped away at the top, as seen from a camera above or a head "
+                               "bowed over a desk"),
+                       ("yaw", "turned aside"), ("roll", "tilted in the image plane")):
+        p.add_argument(f"--{name}", type=_degrees, default=0.0, metavar="DEG",
+                       help=f"first turn every face DEG degrees: {what} (0-80)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
@@ -88,6 +93,16 @@ def _face_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--face-size takes a whole number of pixels >= 4, "
                                          f"got {text!r}")
     return side
+
+
+def _degrees(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -80.0 <= value <= 80.0:
+        raise argparse.ArgumentTypeError(f"a view angle takes degrees from -80 to 80, got {text!r}")
+    return value
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:

@@ -105,7 +105,7 @@ def test_a_min_faces_shown_other_than_the_databases_stops_the_dashboard(
     assert main(["dashboard", "--port", str(port), "--database-url", migrated_sqlite_url]) == 2
     err = capsys.readouterr().err
     assert "MIN_FACES_SHOWN=5 is set for the dashboard" in err
-    assert "fewer than 3 faces in view" in err
+    assert "fewer than 3 faces read" in err
     assert "classpulse db upgrade --min-faces-shown 5" in err
     with pytest.raises(SystemExit):
         main(["dashboard", "--min-faces-shown", "5"])  # the flag is gone: the database decides
