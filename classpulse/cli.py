@@ -47,7 +47,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 SETTINGS_FLAGS = ("kafka_bootstrap_servers", "kafka_topic", "database_url", "log_level",
-                  "device", "model_weights", "min_faces_shown", "dashboard_password")
+                  "device", "model_weights", "min_faces_shown", "dashboard_password",
+                  "max_clock_skew_s")
 
 
 def build_parser() -> argparse.ArgumentParser:

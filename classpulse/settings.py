@@ -42,6 +42,9 @@ class Settings:
     device: str = "auto"  # CLASSPULSE_DEVICE
     model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
+    # consumers refuse frames captured more than this many seconds after their own clock: a camera
+    # clock far ahead would otherwise fill minutes that have not happened yet
+    max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S
     # names of the fields given by a flag or an environment variable rather than defaulted; the
     # demo uses it to start an embedded broker only when no Kafka was configured
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
@@ -70,6 +73,10 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"CLASSPULSE_LOG_LEVEL {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
+        if not 0 <= self.max_clock_skew_s <= 3600:
+            raise SettingsError(
+                f"CLASSPULSE_MAX_CLOCK_SKEW_S {self.max_clock_skew_s!r} must lie in 0-3600 seconds"
             )
         missing = [e for e in EMOTIONS if e not in self.engagement_weights]
         if missing or set(self.engagement_weights) - set(EMOTIONS):
@@ -103,6 +110,9 @@ class Settings:
             values["log_level"] = values["log_level"].upper()
         if env.get("MIN_FACES_SHOWN"):
             values["min_faces_shown"] = _parse_int("MIN_FACES_SHOWN", env["MIN_FACES_SHOWN"])
+        if env.get("CLASSPULSE_MAX_CLOCK_SKEW_S"):
+            values["max_clock_skew_s"] = _parse_float("CLASSPULSE_MAX_CLOCK_SKEW_S",
+                                                      env["CLASSPULSE_MAX_CLOCK_SKEW_S"])
         if env.get("ENGAGEMENT_WEIGHTS"):
             values["engagement_weights"] = parse_weights(env["ENGAGEMENT_WEIGHTS"])
         known = {f.name for f in fields(cls)} - {"explicit"}
@@ -131,6 +141,13 @@ def _parse_int(var: str, text: str) -> int:
         return int(text)
     except ValueError:
         raise SettingsError(f"{var}={text!r} is not a whole number") from None
+
+
+def _parse_float(var: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{var}={text!r} is not a number") from None
 
 
 def parse_weights(text: str) -> dict[str, float]:
