@@ -1,8 +1,8 @@
 """The frame message on topic ``classpulse.frames`` (wire format version 1), as code.
 
-key: camera id (UTF-8), required. value: one JPEG, at most ``max_side`` pixels on its longer side and under
-the broker's message limit. headers: ``classroom``, ``camera``, ``captured_at`` (ms since the epoch,
-UTC, ASCII digits), ``seq`` (ASCII digits), ``v`` (``1``).
+key: camera id (UTF-8), required. value: one JPEG, at most ``max_side`` pixels on its longer side
+and under the broker's message limit. headers: ``classroom``, ``camera``, ``captured_at`` (ms since
+the epoch, UTC, ASCII digits), ``seq`` (ASCII digits), ``v`` (``1``).
 
 The producer builds messages with :func:`encode_frame`; the consumer checks them with
 :func:`parse_message` and decodes pixels with :func:`decode_jpeg`. Every way a message can be wrong

@@ -94,31 +94,23 @@ class Checkpoint:
         self._resets: list[LogReset] = []  # detected since the last commit
 
     # --- positions --------------------------------------------------------------------------
-    def assign(self, partitions: Iterable[int], beginnings: Mapping[int, int],
-               ends: Mapping[int, int]) -> dict[int, int]:
-        """Load stored offsets and seen frames; where to start reading each partition."""
+    def assign(self, partitions: Iterable[int]) -> dict[int, int | None]:
+        """Load stored offsets and seen frames; where to start reading each partition (None: the
+        log's beginning). The caller checks the logs' ends next (``check_log_ends``)."""
         wanted = sorted(set(partitions))
         stored = self.sink.stored_offsets(wanted)
         self.frames.load(self.sink.seen_frames())
-        starts: dict[int, int] = {}
         for partition in wanted:
-            offset = stored.get(partition)
-            self._stored[partition] = offset
+            self._stored[partition] = stored.get(partition)
             self._next.pop(partition, None)
-            begin = beginnings.get(partition, 0)
-            if offset is None:
-                starts[partition] = begin
-            elif partition in ends and offset > ends[partition]:
-                starts[partition] = self._reset(partition, offset, ends[partition], begin)
-            else:
-                starts[partition] = offset
         log.info("partitions assigned positions=%s",
                  {p: stored.get(p, "earliest") for p in wanted})
-        return starts
+        return {p: stored.get(p) for p in wanted}
 
-    def check_log_ends(self, ends: Mapping[int, int | None], beginnings: Callable[[list[int]],
-                       Mapping[int, int]]) -> dict[int, int]:
-        """Partitions whose log now ends below our position: where each restarts."""
+    def check_log_ends(self, ends: Mapping[int, int | None],
+                       beginnings: Callable[[list[int]], Mapping[int, int]]) -> dict[int, int]:
+        """Partitions whose log ends below our position were reset under us: where each
+        restarts (the new log's beginning)."""
         behind = {p: end for p, end in ends.items()
                   if end is not None and p in self._stored and (self.position(p) or 0) > end}
         if not behind:

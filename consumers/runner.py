@@ -135,6 +135,7 @@ class FrameConsumer:
         self._buffered = _Buffered()
         self._connect = connect or self._connect_kafka
         self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
+        self._unchecked: set[int] = set()  # assigned partitions whose log end is not checked yet
         self._consumer: KafkaSource | None = None
         self._last_activity = time.monotonic()
         # latency probe for `classpulse bench pipeline`: captured_at of the frames in the buffer,
@@ -182,30 +183,28 @@ class FrameConsumer:
         self.checkpoint.revoke(partitions)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        # kafka-python runs this on its IO thread, where blocking client calls (log bounds) are
+        # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
-        tps = list(assigned)
-        begins, ends = self._log_bounds(tps)
-        starts = self.checkpoint.assign([tp.partition for tp in tps], begins, ends)
+        starts = self.checkpoint.assign(tp.partition for tp in assigned)
         self._seek(starts)
+        self._unchecked = set(starts)
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _log_bounds(self, tps: list[TopicPartition]) -> tuple[dict[int, int], dict[int, int]]:
-        """Each partition's first and end offsets; empty when the broker cannot say right now
-        (the stored offsets are used unchecked then, and the next flush checks again)."""
+    def _log_bounds(self, partitions: list[int], ends: bool
+                    ) -> dict[int, int] | None:
+        """Each partition's first (or end) offset; None when the broker cannot say right now."""
         from kafka.errors import KafkaError
 
-        if not tps:
-            return {}, {}
+        tps = [self._tp(p) for p in partitions]
         try:
-            begins = self.kafka.beginning_offsets(tps)
-            ends = self.kafka.end_offsets(tps)
+            found = self.kafka.end_offsets(tps) if ends else self.kafka.beginning_offsets(tps)
         except KafkaError as exc:
-            log.warning("cannot read log bounds (%r); using stored offsets unchecked", exc)
-            return {}, {}
-        return ({tp.partition: o for tp, o in begins.items()},
-                {tp.partition: o for tp, o in ends.items()})
+            log.warning("cannot read log offsets (%r); checking again later", exc)
+            return None
+        return {tp.partition: offset for tp, offset in found.items()}
 
     def _seek(self, positions: Mapping[int, int | None]) -> None:
         self._generation += 1
@@ -215,17 +214,20 @@ class FrameConsumer:
             else:
                 self.kafka.seek(self._tp(partition), offset)
 
-    def _check_log_resets(self) -> None:
-        """A log that now ends below our position was reset under us (broker restarted empty,
-        topic recreated): restart those partitions from the new log's beginning."""
-        ends = {p: self.kafka.highwater(self._tp(p)) for p in self.checkpoint.owned()}
+    def _check_log_resets(self, ends: Mapping[int, int | None]) -> set[int]:
+        """A log that ends below our position was reset under us (broker restarted empty, topic
+        recreated): restart those partitions from the new log's beginning. Returns them."""
+        restarts = self.checkpoint.check_log_ends(
+            ends, lambda partitions: self._log_bounds(partitions, ends=False) or {})
+        for partition, offset in restarts.items():
+            self.kafka.seek(self._tp(partition), offset)
+        return set(restarts)
 
-        def beginnings(partitions: list[int]) -> dict[int, int]:
-            return self._log_bounds([self._tp(p) for p in partitions])[0]
-
-        restarts = self.checkpoint.check_log_ends(ends, beginnings)
-        if restarts:
-            self._seek(restarts)
+    def _check_new_assignment(self) -> set[int]:
+        """Right after an assignment: the stored offsets against the logs' real ends."""
+        partitions, self._unchecked = sorted(self._unchecked), set()
+        ends = self._log_bounds(partitions, ends=True)
+        return self._check_log_resets(ends) if ends else set()
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerReport:
@@ -240,7 +242,8 @@ class FrameConsumer:
                     self._process(batch, generation, pool)
                     self._last_activity = time.monotonic()  # processing time is not idleness
                 if time.monotonic() - last_flush >= self.config.flush_interval_s:
-                    self._check_log_resets()
+                    self._check_log_resets({p: self.kafka.highwater(self._tp(p))
+                                            for p in self.checkpoint.owned()})
                     self.flush()
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
@@ -269,8 +272,10 @@ class FrameConsumer:
                                      max_records=cfg.batch_frames - len(batch))
             if self._generation != generation:  # a rebalance happened inside poll
                 batch, generation = [], self._generation
-            for records in polled.values():
-                batch.extend(records)
+            restarted = self._check_new_assignment() if self._unchecked else set()
+            for tp, records in polled.items():
+                if tp.partition not in restarted:
+                    batch.extend(records)
         return generation, batch
 
     def _process(self, batch: list[Record], generation: int, pool: ThreadPoolExecutor) -> None:
