@@ -79,15 +79,20 @@ def _add_common_recursively(parser: argparse.ArgumentParser) -> None:
             _add_common_recursively(child)
 
 
+# the packages whose loggers follow --log-level; every other logger (kafka, urllib3, alembic, ...)
+# stays at WARNING: kafka-python's DEBUG prints raw fetch responses, JPEG bytes of children's
+# pictures included, and no library's chatter belongs in our DEBUG
+OWN_LOGGERS: tuple[str, ...] = ("classpulse", "consumers", "producers", "model", "dashboard")
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=level,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # kafka-python logs every connection at INFO; keep its warnings and errors only
-    if level != "DEBUG":
-        logging.getLogger("kafka").setLevel(logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
