@@ -1,5 +1,5 @@
-"""--log-level reaches our packages only: libraries stay at WARNING even at our DEBUG (kafka-python's
-DEBUG prints raw fetch responses, pictures included)."""
+"""--log-level reaches our packages only: libraries stay at WARNING even at our DEBUG
+(kafka-python's DEBUG prints raw fetch responses, pictures included)."""
 
 from __future__ import annotations
 
