@@ -29,6 +29,7 @@ from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
+from consumers.memory import release_free_memory
 from consumers.metrics import ConsumerMetrics
 from consumers.sink import DatabaseSink
 
@@ -245,6 +246,7 @@ class FrameConsumer:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
                     self.flush()
+                    release_free_memory()  # the batches' freed arrays (consumers/memory.py)
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
