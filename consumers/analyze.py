@@ -19,9 +19,6 @@ class FrameAnalyzer:
 
     @classmethod
     def load(cls, device: str = "auto", weights: str | None = None) -> FrameAnalyzer:
-        from consumers.memory import cap_onednn_cache
-
-        cap_onednn_cache()  # before the networks first run (consumers/memory.py says why)
         from model import EmotionClassifier, FaceDetector
 
         return cls(FaceDetector(device=device), EmotionClassifier(weights=weights, device=device))

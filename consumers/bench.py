@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_bench)
     s = sub.add_parser("soak", help="resident memory of one consumer over time",
                        description=SOAK_DOC)
-    s.add_argument("--source", required=True, help="video file every camera publishes, looped")
+    s.add_argument("--source", default="synthetic:classroom",
+                   help="what every camera publishes, looped (synthetic:classroom)")
     s.add_argument("--cameras", type=int, default=2, help="cameras publishing live (2)")
     s.add_argument("--fps", type=float, default=2.0, help="frames per second per camera (2)")
     s.add_argument("--minutes", type=float, default=12.0, help="how long to run (12)")
@@ -51,11 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=run_soak)
 
 
-SOAK_DOC = """Live cameras publish a looped video into the embedded broker (unless
-KAFKA_BOOTSTRAP_SERVERS is set) and one consumer in this process analyses them for --minutes,
-committing to a temporary SQLite file (unless DATABASE_URL is set). Every --every seconds it prints
-the process's resident memory, frames committed and the consumer's lag; at the end the spread of
-resident memory from minute 2 on (after warm-up), which must stay within 5%."""
+SOAK_DOC = """Live cameras publish (the synthetic classroom unless --source says otherwise) into
+the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and one consumer in this process
+analyses them for --minutes, committing to a temporary SQLite file (unless DATABASE_URL is set).
+Every --every seconds it prints the process's resident memory and the frames committed; at the end
+the spread of resident memory from minute 2 on (after warm-up), which should stay within 5%."""
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""The consumer's memory measures: freed heap goes back to the OS; oneDNN's cache is bounded."""
+"""The consumer's memory measure: freed heap goes back to the operating system."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from consumers.memory import (
-    ONEDNN_CACHE_CAPACITY,
-    ONEDNN_CACHE_VARIABLE,
-    cap_onednn_cache,
-    release_free_memory,
-    resident_mb,
-)
+from consumers.memory import release_free_memory, resident_mb
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
@@ -28,12 +22,3 @@ def test_freed_fragmented_arrays_are_returned_to_the_os() -> None:
     after = resident_mb()
     assert before - after > 150, (before, after)
     assert sum(float(a[0]) for a in kept) == len(kept)
-
-
-def test_onednn_cache_is_capped_unless_the_operator_chose(monkeypatch) -> None:
-    monkeypatch.delenv(ONEDNN_CACHE_VARIABLE, raising=False)
-    cap_onednn_cache()
-    assert os.environ[ONEDNN_CACHE_VARIABLE] == str(ONEDNN_CACHE_CAPACITY)
-    monkeypatch.setenv(ONEDNN_CACHE_VARIABLE, "200")
-    cap_onednn_cache()
-    assert os.environ[ONEDNN_CACHE_VARIABLE] == "200"
