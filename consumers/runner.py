@@ -293,8 +293,11 @@ class FrameConsumer:
                 accepted.append(message)
         frames: list[tuple[FrameMessage, np.ndarray]] = []
         for message, decoded in zip(accepted, pool.map(_decode, accepted), strict=True):
+            # what is wrong with a message is named before its being a repeat
             if isinstance(decoded, FrameRejected):
                 self._reject(message.captured_at_ms, message.camera, decoded.reason.value)
+            elif self.checkpoint.frames.seen(_key(message)):  # counted before: skip analysis
+                self._reject(message.captured_at_ms, message.camera, DUPLICATE)
             else:
                 frames.append((message, decoded))
         probs = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
@@ -324,9 +327,6 @@ class FrameConsumer:
         if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
             # counted in the minute it was read: a future minute would not exist yet
             self._reject(now_ms, message.camera, FUTURE, record)
-            return None
-        if self.checkpoint.frames.seen(_key(message)):
-            self._reject(message.captured_at_ms, message.camera, DUPLICATE, record)
             return None
         return message
 

@@ -124,13 +124,16 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
 
 
 def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> None:
-    first = [frame(0), frame(1), frame(1), frame(2), frame(1)]
+    key, jpeg, headers = frame(0)
+    broken_copy = (key, jpeg[:4] + b"\x00" * (len(jpeg) - 6) + jpeg[-2:], headers)
+    first = [frame(0), frame(1), frame(1), frame(2), broken_copy, frame(1)]
     consume(engine, FakeKafka(TOPIC, {0: first}), batch_frames=2)
-    assert totals(engine) == (3, 3, {"duplicate": 2}, {0: 5})
+    # what is wrong with a message comes before its being a repeat
+    assert totals(engine) == (3, 3, {"duplicate": 2, "undecodable": 1}, {0: 6})
     # a restarted consumer reads a producer's late retry of frame 2 and a new frame 3
     second = FakeKafka(TOPIC, {0: [*first, frame(2), frame(3)]})
     consume(engine, second)
-    assert totals(engine) == (4, 4, {"duplicate": 3}, {0: 7})
+    assert totals(engine) == (4, 4, {"duplicate": 3, "undecodable": 1}, {0: 8})
     # the same seq at another time is another frame (a restarted producer counts from 0)
     third = FakeKafka(TOPIC, {0: [*second.logs[0], frame(0, at_ms=NOW_MS - 1000)]})
     consume(engine, third)
