@@ -63,7 +63,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 SETTINGS_FLAGS = ("kafka_bootstrap_servers", "kafka_topic", "database_url", "log_level",
-                  "device", "model_weights", "min_faces_shown", "dashboard_password")
+                  "device", "model_weights", "min_faces_shown", "dashboard_password",
+                  "max_clock_skew_s")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,21 +131,26 @@ class OnePerWindow(logging.Filter):
         return True
 
 
+# the packages whose loggers follow --log-level; every other logger (kafka, urllib3, alembic, ...)
+# stays at WARNING: kafka-python's DEBUG prints raw fetch responses, JPEG bytes of children's
+# pictures included, and no library's chatter belongs in our DEBUG
+OWN_LOGGERS: tuple[str, ...] = ("classpulse", "consumers", "producers", "model", "dashboard")
+
+
 def configure_logging(level: str) -> None:
-    """Our loggers at ``level``; libraries quieter, so that an error is not buried under them."""
+    """Our loggers at ``level``, every library at WARNING (``OWN_LOGGERS`` says why)."""
     logging.basicConfig(
-        level=level,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     if level == "DEBUG":
         return
     # FFmpeg, inside OpenCV, writes to stderr itself ("moov atom not found" before our one-line
     # error about a file that is no video); OpenCV reads this switch when it first opens a file
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_FATAL))
-    # kafka-python logs every connection at INFO, alembic every plugin and migration step
-    for library in ("kafka", "alembic"):
-        logging.getLogger(library).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, OnePerWindow) for f in handler.filters):
             handler.addFilter(OnePerWindow("kafka", KAFKA_LOG_WINDOW_S))

@@ -58,6 +58,9 @@ class Settings:
     gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
     gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
     gate_min_confidence: float = 0.35  # GATE_MIN_CONFIDENCE: the classifier's top probability
+    # consumers refuse frames captured more than this many seconds after their own clock: a camera
+    # clock far ahead would otherwise fill minutes that have not happened yet
+    max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S
     # names of the fields given by a flag or an environment variable rather than defaulted; the
     # demo uses it to start an embedded broker only when no Kafka was configured
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
@@ -98,6 +101,10 @@ class Settings:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise SettingsError(f"{var}={value!r} is outside [{low:g}, {high:g}]")
+        if not 0 <= self.max_clock_skew_s <= 3600:
+            raise SettingsError(
+                f"CLASSPULSE_MAX_CLOCK_SKEW_S {self.max_clock_skew_s!r} must lie in 0-3600 seconds"
+            )
         missing = [e for e in EMOTIONS if e not in self.engagement_weights]
         if missing or set(self.engagement_weights) - set(EMOTIONS):
             raise SettingsError(
@@ -133,6 +140,9 @@ class Settings:
         for name, var, _, _ in GATE_LIMITS:
             if env.get(var):
                 values[name] = _parse_float(var, env[var])
+        if env.get("CLASSPULSE_MAX_CLOCK_SKEW_S"):
+            values["max_clock_skew_s"] = _parse_float("CLASSPULSE_MAX_CLOCK_SKEW_S",
+                                                      env["CLASSPULSE_MAX_CLOCK_SKEW_S"])
         if env.get("ENGAGEMENT_WEIGHTS"):
             values["engagement_weights"] = parse_weights(env["ENGAGEMENT_WEIGHTS"])
         known = {f.name for f in fields(cls)} - {"explicit"}

@@ -1,8 +1,8 @@
 """The frame message on topic ``classpulse.frames`` (wire format version 1), as code.
 
-key: camera id (UTF-8). value: one JPEG, at most ``max_side`` pixels on its longer side and under
-the broker's message limit. headers: ``classroom``, ``camera``, ``captured_at`` (ms since the epoch,
-UTC, ASCII digits), ``seq`` (ASCII digits), ``v`` (``1``).
+key: camera id (UTF-8), required. value: one JPEG, at most ``max_side`` pixels on its longer side
+and under the broker's message limit. headers: ``classroom``, ``camera``, ``captured_at`` (ms since
+the epoch, UTC, ASCII digits), ``seq`` (ASCII digits), ``v`` (``1``).
 
 The producer builds messages with :func:`encode_frame`; the consumer checks them with
 :func:`parse_message` and decodes pixels with :func:`decode_jpeg`. Every way a message can be wrong
@@ -48,6 +48,7 @@ class RejectReason(str, Enum):
     DUPLICATE_HEADER = "duplicate_header"
     MALFORMED_HEADER = "malformed_header"
     UNSUPPORTED_VERSION = "unsupported_version"
+    MISSING_KEY = "missing_key"
     KEY_MISMATCH = "key_mismatch"
     TOO_LARGE_IMAGE = "too_large_image"
 
@@ -175,7 +176,11 @@ def parse_message(
         raise FrameRejected(RejectReason.MALFORMED_HEADER,
                             f"captured_at={captured_at} outside 2000-2100", camera)
     seq = _digits(fields, "seq")
-    if key is not None and key != fields["camera"].encode():
+    if key is None:
+        # the key puts all of a camera's frames on one partition, in order, read by one consumer:
+        # a keyless message lands on any partition and would break both promises
+        raise FrameRejected(RejectReason.MISSING_KEY, "message has no key (the camera id)", camera)
+    if key != fields["camera"].encode():
         raise FrameRejected(RejectReason.KEY_MISMATCH,
                             f"key {key[:80]!r} != camera header {camera!r}", camera)
     if not value.startswith(_JPEG_SOI):

@@ -46,6 +46,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-frames", type=int, default=16)
     p.add_argument("--flush-interval", type=float, default=2.0)
     p.set_defaults(handler=run_bench)
+    s = sub.add_parser("soak", help="resident memory of one consumer over time",
+                       description=SOAK_DOC)
+    s.add_argument("--source", default="synthetic:classroom",
+                   help="what every camera publishes, looped (synthetic:classroom)")
+    s.add_argument("--cameras", type=int, default=2, help="cameras publishing live (2)")
+    s.add_argument("--fps", type=float, default=2.0, help="frames per second per camera (2)")
+    s.add_argument("--minutes", type=float, default=12.0, help="how long to run (12)")
+    s.add_argument("--every", type=float, default=60.0,
+                   help="seconds between resident-memory samples (60)")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    s.add_argument("--analyzer-only", type=int, default=0, metavar="BATCHES",
+                   help="instead: feed the analyser alone this many batches of 1-8 frames of "
+                        "--source (a video) and print resident memory every 20 batches")
+    s.add_argument("--release", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --analyzer-only: return freed memory after each batch, as the "
+                        "consumer does after each flush (--no-release: as before issue 19)")
+    s.set_defaults(handler=run_soak)
+
+
+SOAK_DOC = """Live cameras publish (the synthetic classroom unless --source says otherwise) into
+the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and one consumer in this process
+analyses them for --minutes, committing to a temporary SQLite file (unless DATABASE_URL is set).
+Every --every seconds it prints the floor and the peak of the process's resident memory (sampled
+each second) and the frames committed; at the end their spread from minute 2 on (after warm-up),
+which should stay within 5%."""
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +82,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lifecycle import StopFlag
     from classpulse.topics import ensure_topic
     from consumers.analyze import FrameAnalyzer
-    from consumers.runner import ConsumerConfig, FrameConsumer
+    from consumers.config import ConsumerConfig
+    from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
     from producers.config import CameraConfig
     from producers.publisher import Publisher
@@ -167,3 +193,112 @@ def _print(args: argparse.Namespace, device: str, report: ConsumerReport, elapse
     if latencies:
         p50, p95 = np.percentile(latencies, [50, 95])
         print(f"latency captured_at -> committed row: p50 {p50:.2f} s, p95 {p95:.2f} s")
+
+
+def run_soak(args: argparse.Namespace, settings: Settings) -> int:
+    if args.analyzer_only:
+        return _soak_analyzer(args, settings)
+    from classpulse.broker import EmbeddedBroker
+    from classpulse.db.engine import make_engine
+    from classpulse.db.migrate import upgrade
+    from classpulse.lifecycle import StopFlag
+    from classpulse.topics import ensure_topic
+    from consumers.analyze import FrameAnalyzer
+    from consumers.config import ConsumerConfig
+    from consumers.memory import resident_mb
+    from consumers.runner import FrameConsumer
+    from consumers.sink import DatabaseSink
+    from producers.config import CameraConfig
+    from producers.publisher import Publisher
+    from producers.sources import check_source
+
+    check_source(args.source)
+    topic = f"soak.{int(time.time())}"
+    samples: list[tuple[float, float, float, int]] = []
+    with ExitStack() as stack, StopFlag() as stop:
+        bootstrap = settings.kafka_bootstrap_servers
+        if "kafka_bootstrap_servers" not in settings.explicit:
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+        db_url = settings.database_url
+        if "database_url" not in settings.explicit:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-soak-"))
+            db_url = f"sqlite:///{Path(folder) / 'soak.db'}"
+        upgrade(db_url)
+        ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
+        run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
+        analyzer = FrameAnalyzer.load(device=args.device, weights=settings.model_weights)
+        publisher = Publisher(bootstrap, topic, max_pending=4096)
+        stack.callback(publisher.close, 5)
+        cameras = [CameraConfig(id=f"soak-{i}", classroom="soak", source=args.source,
+                                fps=args.fps, loop=True, realtime=True)
+                   for i in range(args.cameras)]
+        engine = make_engine(db_url)
+        stack.callback(engine.dispose)
+        config = ConsumerConfig(group_id=f"soak-{topic}", max_lag_s=3600)
+        consumer = FrameConsumer(run, config, analyzer,
+                                 DatabaseSink(engine, config.group_id, topic))
+        producer_stop = threading.Event()
+        threading.Thread(target=_publish_when_assigned, daemon=True, args=(
+            consumer, cameras, publisher, producer_stop, args.minutes * 60, stop)).start()
+
+        def sample() -> None:
+            """Resident memory every second; per period its floor (what stays allocated
+            between batches: a leak raises it) and its peak (a batch's working set on top)."""
+            if not consumer.assigned.wait(120):
+                return
+            started = time.monotonic()
+            window: list[float] = []
+            while not stop.wait(1.0):
+                window.append(resident_mb())
+                minute = (time.monotonic() - started) / 60
+                if minute * 60 >= (len(samples) + 1) * args.every:
+                    samples.append((minute, min(window), max(window), consumer.report.frames))
+                    window = []
+                    print(f"minute {minute:5.1f}  rss floor {samples[-1][1]:7.1f} MB  peak "
+                          f"{samples[-1][2]:7.1f} MB  frames committed {samples[-1][3]}",
+                          flush=True)
+                if minute >= args.minutes:
+                    stop.set()
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        report = consumer.run(stop)
+        producer_stop.set()
+    sent = sum(publisher.stats(cam.id).sent for cam in cameras)
+    print(f"published={sent} frames={report.frames} faces={report.faces} "
+          f"rejected={dict(report.rejected)}")
+    settled = [(floor, peak) for minute, floor, peak, _ in samples if minute >= 2 - 1e-6]
+    for name, values in (("floor", [f for f, _ in settled]), ("peak", [p for _, p in settled])):
+        if values:
+            low, high = min(values), max(values)
+            print(f"resident memory {name} from minute 2: {low:.1f}-{high:.1f} MB, spread "
+                  f"{(high - low) / low * 100:.1f}% (flat means under 5%)")
+    return 0
+
+
+def _soak_analyzer(args: argparse.Namespace, settings: Settings) -> int:
+    """The analyser alone on batches of changing size, the way a consumer feeds it."""
+    import random
+
+    from classpulse.wire import DEFAULT_MAX_SIDE, fit_max_side
+    from consumers.analyze import FrameAnalyzer
+    from consumers.memory import release_free_memory, resident_mb
+    from producers.sources import read_frames
+
+    frames = []
+    for i, frame in enumerate(read_frames(args.source)):
+        if i % 3 == 0:
+            frames.append(fit_max_side(frame.rgb, DEFAULT_MAX_SIDE))
+        if len(frames) == 30:
+            break
+    analyzer = FrameAnalyzer.load(device=args.device, weights=settings.model_weights)
+    rng = random.Random(1)
+    started = time.monotonic()
+    for batch in range(args.analyzer_only + 1):
+        analyzer.analyze(rng.sample(frames, rng.randint(1, min(8, len(frames)))))
+        if args.release:
+            release_free_memory()
+        if batch % 20 == 0:
+            print(f"batch {batch:4d}  rss {resident_mb():7.1f} MB  "
+                  f"{time.monotonic() - started:5.0f} s", flush=True)
+    return 0

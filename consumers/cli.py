@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings
+from consumers.config import DEFAULTS, ConsumerConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,21 +18,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "minute aggregates with the partitions' offsets in one transaction (exactly once). Start "
         "more consumers with the same --group to scale out.",
     )
-    p.add_argument("--group", default="classpulse", help="consumer group id (classpulse)")
+    p.add_argument("--group", default=DEFAULTS.group_id,
+                   help=f"consumer group id ({DEFAULTS.group_id})")
     add_device_flag(p, help="where the networks run (auto: CUDA when present)")
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="emotion weights file (default: the shipped model/weights)")
-    p.add_argument("--batch-frames", type=int, default=16, help="frames per batch (16)")
-    p.add_argument("--batch-wait-ms", type=int, default=250,
-                   help="longest wait to fill a batch (250)")
-    p.add_argument("--flush-interval", type=float, default=5.0,
-                   help="seconds between database flushes (5)")
-    p.add_argument("--max-lag", type=float, default=120.0,
-                   help="skip (and count) frames older than this many seconds when read (120)")
+    p.add_argument("--batch-frames", type=int, default=DEFAULTS.batch_frames,
+                   help=f"frames per batch ({DEFAULTS.batch_frames})")
+    p.add_argument("--batch-wait-ms", type=int, default=DEFAULTS.batch_wait_ms,
+                   help=f"longest wait to fill a batch ({DEFAULTS.batch_wait_ms})")
+    p.add_argument("--flush-interval", type=float, default=DEFAULTS.flush_interval_s,
+                   help=f"seconds between database flushes ({DEFAULTS.flush_interval_s:g})")
+    p.add_argument("--max-lag", type=float, default=DEFAULTS.max_lag_s,
+                   help="skip (and count) frames older than this many seconds when read "
+                        f"({DEFAULTS.max_lag_s:g})")
+    p.add_argument("--max-clock-skew", dest="max_clock_skew_s", type=float, default=None,
+                   help="skip (and count) frames captured more than this many seconds ahead of "
+                        "this machine's clock (CLASSPULSE_MAX_CLOCK_SKEW_S, default 30)")
+    p.add_argument("--duplicate-window", type=float, default=DEFAULTS.duplicate_window_s,
+                   help="drop repeats of a camera's frame within this many seconds of its "
+                        f"event time ({DEFAULTS.duplicate_window_s:g})")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit after a final flush once no message came for this long")
-    p.add_argument("--max-poll-interval-ms", type=int, default=300_000,
-                   help="Kafka max.poll.interval.ms (300000)")
+    p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
+                   help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
     p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
@@ -38,12 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_consume)
 
 
-def config_from_args(args: argparse.Namespace):
-    from classpulse.errors import UsageError
-    from consumers.runner import ConsumerConfig
-
+def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
     checks = {"--batch-frames": args.batch_frames >= 1, "--batch-wait-ms": args.batch_wait_ms >= 1,
               "--flush-interval": args.flush_interval > 0, "--max-lag": args.max_lag > 0,
+              "--duplicate-window": args.duplicate_window > 0,
               "--exit-when-idle": args.exit_when_idle is None or args.exit_when_idle > 0}
     bad = [flag for flag, ok in checks.items() if not ok]
     if bad:
@@ -51,7 +60,8 @@ def config_from_args(args: argparse.Namespace):
     return ConsumerConfig(
         group_id=args.group, batch_frames=args.batch_frames, batch_wait_ms=args.batch_wait_ms,
         flush_interval_s=args.flush_interval, max_lag_s=args.max_lag,
-        exit_when_idle_s=args.exit_when_idle, max_poll_interval_ms=args.max_poll_interval_ms,
+        duplicate_window_s=args.duplicate_window, exit_when_idle_s=args.exit_when_idle,
+        max_poll_interval_ms=args.max_poll_interval_ms,
     )
 
 
@@ -84,7 +94,8 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     rejected = ",".join(f"{k}={v}" for k, v in sorted(report.rejected.items())) or "none"
+    # counts of committed flushes only: a buffer lost to a failed write is read and counted again
     print(f"frames={report.frames} faces={report.faces} faces_read={report.faces_read} "
-          f"rejected={rejected} "
-          f"flushes={report.flushes} conflicts={report.conflicts}", flush=True)
+          f"rejected={rejected} flushes={report.flushes} conflicts={report.conflicts} "
+          f"failed_flushes={report.failed_flushes}", flush=True)
     return 0

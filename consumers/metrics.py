@@ -6,7 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 
 class ConsumerMetrics:
-    """Frames, faces, rejections by reason, batch latency, lag and the last flush time."""
+    """Frames, faces, rejections by reason, batch latency, lag, the last flush time, conflicts
+    and log resets."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -30,6 +31,9 @@ class ConsumerMetrics:
         self.flush_conflicts = Counter("classpulse_flush_conflicts_total",
                                        "flushes rolled back because another consumer owned the "
                                        "partition", registry=r)
+        self.log_resets = Counter("classpulse_log_resets_total",
+                                  "partitions restarted from the beginning of a new log (broker "
+                                  "data lost or topic recreated)", ["partition"], registry=r)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)

@@ -1,9 +1,10 @@
-"""The consumer loop: poll -> validate -> decode -> detect -> classify -> aggregate -> sink.
+"""The consumer loop: poll -> validate -> decode -> detect -> classify -> aggregate -> commit.
 
 One batch at a time: frames of a batch are decoded in a small thread pool (OpenCV releases the GIL),
-detected together and their faces classified together. Buckets and the partitions' next offsets are
-written in one transaction every ``flush_interval_s`` (so the dashboard sees the open minute live),
-when partitions are revoked, and at exit. Positions come from the database on every assignment.
+detected together and their faces classified together. The aggregator's buffer is committed by the
+checkpoint (with the partitions' offsets, in one transaction) every ``flush_interval_s`` (so the
+dashboard sees the open minute live), when partitions are revoked, and at exit; a failed commit
+rewinds the partitions to the stored offsets. Positions come from the database on every assignment.
 """
 
 from __future__ import annotations
@@ -12,50 +13,69 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from kafka import ConsumerRebalanceListener
-from sqlalchemy.exc import SQLAlchemyError
+from kafka import ConsumerRebalanceListener, TopicPartition
 
 from classpulse.emotions import weights_vector
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
-from classpulse.wire import DEFAULT_MAX_BYTES, FrameMessage, FrameRejected, decode_jpeg
+from classpulse.wire import FrameMessage, FrameRejected, decode_jpeg
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
-from consumers.analyze import FrameAnalyzer
+from consumers.checkpoint import Checkpoint, Outcome
+from consumers.config import ConsumerConfig
 from consumers.gate import FrameReading
+from consumers.memory import release_free_memory
 from consumers.metrics import ConsumerMetrics
-from consumers.sink import DatabaseSink, OffsetConflict, OffsetMove
+from consumers.sink import DatabaseSink
 
 log = logging.getLogger(__name__)
 STALE = "stale"
+FUTURE = "future"
+DUPLICATE = "duplicate"
 ANALYSIS_FAILED = "analysis_failed"
+RETRY_AFTER_DB_ERROR_S = 1.0
 
 
-@dataclass(frozen=True)
-class ConsumerConfig:
-    """How one consumer batches, flushes and behaves; built once from the command line."""
+class Record(Protocol):
+    """What the consumer reads of a Kafka record (kafka-python's ConsumerRecord)."""
 
-    group_id: str = "classpulse"
-    batch_frames: int = 16
-    batch_wait_ms: int = 250
-    flush_interval_s: float = 5.0
-    max_lag_s: float = 120.0
-    exit_when_idle_s: float | None = None
-    max_poll_interval_ms: int = 300_000
-    session_timeout_ms: int = 10_000
-    decode_threads: int = 2
-    max_message_bytes: int = DEFAULT_MAX_BYTES
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] | None
+
+
+class KafkaSource(Protocol):
+    """The part of kafka-python's KafkaConsumer the loop uses (tests give it an in-memory one)."""
+
+    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
+    def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
+    def assignment(self) -> set[TopicPartition]: ...
+    def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+    def close(self) -> None: ...
+
+
+class Analyzer(Protocol):
+    """Faces and emotions for a batch of RGB frames (consumers.analyze.FrameAnalyzer)."""
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]: ...
 
 
 @dataclass
 class ConsumerReport:
-    """What one run did, for the exit summary and tests."""
+    """What one run committed, for the exit summary and tests."""
 
     frames: int = 0
     faces: int = 0
@@ -63,6 +83,18 @@ class ConsumerReport:
     rejected: Counter[str] = field(default_factory=Counter)
     flushes: int = 0
     conflicts: int = 0
+    failed_flushes: int = 0
+
+
+@dataclass
+class _Buffered:
+    """Counts of the open buffer; they reach the report only when it commits."""
+
+    frames: int = 0
+    faces: int = 0
+    faces_read: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    captures: list[int] = field(default_factory=list)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -79,42 +111,52 @@ class _Rebalance(ConsumerRebalanceListener):
         self.owner.on_assigned(assigned)
 
 
+def _decode(message: FrameMessage) -> np.ndarray | FrameRejected:
+    """Pixels, or the rejection (returned: the worker thread never touches shared state)."""
+    try:
+        return decode_jpeg(message)
+    except FrameRejected as exc:
+        return exc
+
+
 class FrameConsumer:
     """One member of the consumer group; ``run`` blocks until ``stop`` is set or it goes idle."""
 
-    def __init__(self, settings: Settings, config: ConsumerConfig, analyzer: FrameAnalyzer,
+    def __init__(self, settings: Settings, config: ConsumerConfig, analyzer: Analyzer,
                  sink: DatabaseSink, metrics: ConsumerMetrics | None = None,
                  clock: Callable[[], float] = time.time,
-                 on_commit: Callable[[list[int], float], None] | None = None) -> None:
+                 on_commit: Callable[[list[int], float], None] | None = None,
+                 connect: Callable[[], KafkaSource] | None = None) -> None:
         self.settings = settings
         self.config = config
         self.analyzer = analyzer
-        self.sink = sink
         self.metrics = metrics or ConsumerMetrics()
         self.clock = clock
         self.report = ConsumerReport()
+        self.checkpoint = Checkpoint(sink, settings.kafka_topic,
+                                     int(config.duplicate_window_s * 1000), self.metrics, clock)
         self._agg = MinuteAggregator(weights_vector(settings.engagement_weights))
-        self._stored: dict[int, int | None] = {}  # partition -> offset the database holds
-        self._next: dict[int, int] = {}  # partition -> next offset after what is buffered
-        self._generation = 0  # bumped on every assignment; older fetched records are dropped
-        self._consumer: Any = None
+        self._buffered = _Buffered()
+        self._connect = connect or self._connect_kafka
+        self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
+        self._unchecked: set[int] = set()  # assigned partitions whose log end is not checked yet
+        self._consumer: KafkaSource | None = None
         self._last_activity = time.monotonic()
         # latency probe for `classpulse bench pipeline`: captured_at of the frames in the buffer,
         # handed over with the commit time after each successful flush; off (None) in production
         self._on_commit = on_commit
-        self._buffered_captures: list[int] = []
         # set at the group's first assignment: joining a group takes seconds, so a benchmark
         # times from here and starts live cameras only once someone is there to read them
         self.assigned = threading.Event()
         self.assigned_at: float | None = None  # time.monotonic() of that first assignment
 
     # --- Kafka client and rebalances -------------------------------------------------------
-    def _connect(self) -> Any:
+    def _connect_kafka(self) -> KafkaSource:
         from kafka import KafkaConsumer
 
         cfg = self.config
         bootstrap = self.settings.kafka_bootstrap_servers
-        consumer = connect_with_retry(
+        return connect_with_retry(
             lambda: KafkaConsumer(
                 bootstrap_servers=bootstrap,
                 group_id=cfg.group_id,
@@ -129,41 +171,72 @@ class FrameConsumer:
             ),
             bootstrap,
         )
-        consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
-        return consumer
 
-    def on_revoked(self, revoked: Any) -> None:
-        log.info("partitions revoked partitions=%s", sorted(tp.partition for tp in revoked))
+    @property
+    def kafka(self) -> KafkaSource:
+        assert self._consumer is not None, "run() connects the Kafka client"
+        return self._consumer
+
+    def _tp(self, partition: int) -> TopicPartition:
+        return TopicPartition(self.settings.kafka_topic, partition)
+
+    def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        partitions = sorted(tp.partition for tp in revoked)
+        log.info("partitions revoked partitions=%s", partitions)
         self.flush()
-        for tp in revoked:
-            self._stored.pop(tp.partition, None)
-            self._next.pop(tp.partition, None)
+        self.checkpoint.revoke(partitions)
 
-    def on_assigned(self, assigned: Any) -> None:
-        self._generation += 1
+    def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        # kafka-python runs this on its IO thread, where blocking client calls (log bounds) are
+        # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
-        self._seek_to_stored(list(assigned))
+        starts = self.checkpoint.assign(tp.partition for tp in assigned)
+        self._seek(starts)
+        self._unchecked = set(starts)
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _seek_to_stored(self, partitions: list[Any]) -> None:
-        """Position each partition at the offset stored in the database, or its beginning."""
-        stored = self.sink.stored_offsets(tp.partition for tp in partitions)
-        for tp in partitions:
-            offset = stored.get(tp.partition)
-            self._stored[tp.partition] = offset
-            self._next.pop(tp.partition, None)
+    def _log_bounds(self, partitions: list[int], ends: bool
+                    ) -> dict[int, int] | None:
+        """Each partition's first (or end) offset; None when the broker cannot say right now."""
+        from kafka.errors import KafkaError
+
+        tps = [self._tp(p) for p in partitions]
+        try:
+            found = self.kafka.end_offsets(tps) if ends else self.kafka.beginning_offsets(tps)
+        except KafkaError as exc:
+            log.warning("cannot read log offsets (%r); checking again later", exc)
+            return None
+        return {tp.partition: offset for tp, offset in found.items()}
+
+    def _seek(self, positions: Mapping[int, int | None]) -> None:
+        self._generation += 1
+        for partition, offset in positions.items():
             if offset is None:
-                self._consumer.seek_to_beginning(tp)
+                self.kafka.seek_to_beginning(self._tp(partition))
             else:
-                self._consumer.seek(tp, offset)
-        log.info("partitions assigned positions=%s",
-                 {tp.partition: stored.get(tp.partition, "earliest") for tp in partitions})
+                self.kafka.seek(self._tp(partition), offset)
+
+    def _check_log_resets(self, ends: Mapping[int, int | None]) -> set[int]:
+        """A log that ends below our position was reset under us (broker restarted empty, topic
+        recreated): restart those partitions from the new log's beginning. Returns them."""
+        restarts = self.checkpoint.check_log_ends(
+            ends, lambda partitions: self._log_bounds(partitions, ends=False) or {})
+        for partition, offset in restarts.items():
+            self.kafka.seek(self._tp(partition), offset)
+        return set(restarts)
+
+    def _check_new_assignment(self) -> set[int]:
+        """Right after an assignment: the stored offsets against the logs' real ends."""
+        partitions, self._unchecked = sorted(self._unchecked), set()
+        ends = self._log_bounds(partitions, ends=True)
+        return self._check_log_resets(ends) if ends else set()
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerReport:
         self._consumer = self._connect()
+        self._consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
         pool = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode")
         last_flush = time.monotonic()
         try:
@@ -173,11 +246,14 @@ class FrameConsumer:
                     self._process(batch, generation, pool)
                     self._last_activity = time.monotonic()  # processing time is not idleness
                 if time.monotonic() - last_flush >= self.config.flush_interval_s:
+                    self._check_log_resets({p: self.kafka.highwater(self._tp(p))
+                                            for p in self.checkpoint.owned()})
                     self.flush()
+                    release_free_memory()  # the batches' freed arrays (consumers/memory.py)
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
-                if (idle is not None and self._generation > 0
+                if (idle is not None and self.assigned.is_set()
                         and time.monotonic() - self._last_activity > idle):
                     log.info("no message for %.0f s, exiting", idle)
                     break
@@ -187,50 +263,50 @@ class FrameConsumer:
             self._consumer.close()
         return self.report
 
-    def _poll_batch(self, stop: threading.Event) -> tuple[int, list[Any]]:
+    def _poll_batch(self, stop: threading.Event) -> tuple[int, list[Record]]:
         """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``."""
         cfg = self.config
         deadline = time.monotonic() + cfg.batch_wait_ms / 1000
-        batch: list[Any] = []
+        batch: list[Record] = []
         generation = self._generation
         while len(batch) < cfg.batch_frames and not stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            polled = self._consumer.poll(timeout_ms=remaining_ms,
-                                         max_records=cfg.batch_frames - len(batch))
+            polled = self.kafka.poll(timeout_ms=remaining_ms,
+                                     max_records=cfg.batch_frames - len(batch))
             if self._generation != generation:  # a rebalance happened inside poll
                 batch, generation = [], self._generation
-            for records in polled.values():
-                batch.extend(records)
+            restarted = self._check_new_assignment() if self._unchecked else set()
+            for tp, records in polled.items():
+                if tp.partition not in restarted:
+                    batch.extend(records)
         return generation, batch
 
-    def _process(self, batch: list[Any], generation: int, pool: ThreadPoolExecutor) -> None:
+    def _process(self, batch: list[Record], generation: int, pool: ThreadPoolExecutor) -> None:
         if generation != self._generation:
             return
         started = time.monotonic()
         now_ms = int(self.clock() * 1000)
         accepted: list[FrameMessage] = []
         for record in batch:
-            self._next[record.partition] = record.offset + 1
+            self.checkpoint.advance(record.partition, record.offset + 1)
             message = self._accept(record, now_ms)
             if message is not None:
                 accepted.append(message)
-        decoded = list(pool.map(self._decode, accepted))
-        frames = [(m, rgb) for m, rgb in zip(accepted, decoded, strict=True) if rgb is not None]
+        frames: list[tuple[FrameMessage, np.ndarray]] = []
+        for message, decoded in zip(accepted, pool.map(_decode, accepted), strict=True):
+            # what is wrong with a message is named before its being a repeat
+            if isinstance(decoded, FrameRejected):
+                self._reject(message.captured_at_ms, message.camera, decoded.reason.value)
+            elif self.checkpoint.frames.seen(_key(message)):  # counted before: skip analysis
+                self._reject(message.captured_at_ms, message.camera, DUPLICATE)
+            else:
+                frames.append((message, decoded))
         readings = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
         for (message, _), reading in zip(frames, readings, strict=True):
-            if reading is None:
-                continue
-            self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms,
-                                reading)
-            if self._on_commit is not None:
-                self._buffered_captures.append(message.captured_at_ms)
-            self.report.frames += 1
-            self.report.faces += reading.faces
-            self.report.faces_read += len(reading.probs)
-            self.metrics.frames.labels(message.camera).inc()
-            self.metrics.faces.labels(message.camera).inc(reading.faces)
+            if reading is not None:
+                self._count(message, reading)
         if frames:
             newest = max(m.captured_at_ms for m, _ in frames)
             self.metrics.event_lag.set(max(0.0, now_ms - newest) / 1000)
@@ -238,7 +314,7 @@ class FrameConsumer:
         self.metrics.batch_frames.observe(len(batch))
         self._update_lag()
 
-    def _accept(self, record: Any, now_ms: int) -> FrameMessage | None:
+    def _accept(self, record: Record, now_ms: int) -> FrameMessage | None:
         """The validated message, or None after counting why it was skipped."""
         try:
             message = parse_frame(record.key, record.value, record.headers,
@@ -251,18 +327,32 @@ class FrameConsumer:
         if now_ms - message.captured_at_ms > self.config.max_lag_s * 1000:
             self._reject(message.captured_at_ms, message.camera, STALE, record)
             return None
+        if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
+            # counted in the minute it was read: a future minute would not exist yet
+            self._reject(now_ms, message.camera, FUTURE, record)
+            return None
         return message
 
-    def _decode(self, message: FrameMessage) -> np.ndarray | None:
-        try:
-            return decode_jpeg(message)
-        except FrameRejected as exc:
-            self._reject(message.captured_at_ms, message.camera, exc.reason.value, None)
-            return None
+    def _count(self, message: FrameMessage, reading: FrameReading) -> None:
+        """Add one analysed frame to the buffer, unless a copy of it was counted already."""
+        key = _key(message)
+        if self.checkpoint.frames.seen(key):  # two copies in one batch
+            self._reject(message.captured_at_ms, message.camera, DUPLICATE)
+            return
+        self.checkpoint.frames.add(key)
+        self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms, reading)
+        if self._on_commit is not None:
+            self._buffered.captures.append(message.captured_at_ms)
+        self._buffered.frames += 1
+        self._buffered.faces += reading.faces
+        self._buffered.faces_read += len(reading.probs)
+        self.metrics.frames.labels(message.camera).inc()
+        self.metrics.faces.labels(message.camera).inc(reading.faces)
 
-    def _reject(self, at_ms: int, camera: str | None, reason: str, record: Any) -> None:
+    def _reject(self, at_ms: int, camera: str | None, reason: str,
+                record: Record | None = None) -> None:
         self._agg.add_rejection(at_ms, camera, reason)
-        self.report.rejected[reason] += 1
+        self._buffered.rejected[reason] += 1
         self.metrics.rejected.labels(reason).inc()
         if record is not None:
             log.debug("rejected partition=%d offset=%d reason=%s", record.partition,
@@ -283,61 +373,42 @@ class FrameConsumer:
             except Exception as exc:
                 log.warning("frame analysis failed camera=%s seq=%d error=%r", message.camera,
                             message.seq, exc)
-                self._reject(message.captured_at_ms, message.camera, ANALYSIS_FAILED, None)
+                self._reject(message.captured_at_ms, message.camera, ANALYSIS_FAILED)
                 results.append(None)
         return results
 
     def _update_lag(self) -> None:
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            position = self._next.get(tp.partition, self._stored.get(tp.partition))
+        for partition in self.checkpoint.owned():
+            high = self.kafka.highwater(self._tp(partition))
+            position = self.checkpoint.position(partition)
             if high is not None and position is not None:
-                self.metrics.records_lag.labels(str(tp.partition)).set(max(0, high - position))
+                self.metrics.records_lag.labels(str(partition)).set(max(0, high - position))
 
-    # --- the sink ---------------------------------------------------------------------------
+    # --- commit -----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write buffered buckets and offsets in one transaction; on failure, drop the buffer
-        and rewind to the stored offsets so the same messages are processed again."""
-        moves = {p: OffsetMove(self._stored.get(p), n) for p, n in self._next.items()
-                 if n != self._stored.get(p)}
-        if self._agg.empty() and not moves:
-            return
-        try:
-            self.sink.write(self._agg.rows(), self._agg.rejections(), moves)
-        except OffsetConflict as exc:
-            self.report.conflicts += 1
-            self.metrics.flush_conflicts.inc()
-            log.warning("flush rolled back: %s; re-reading stored offsets", exc)
-            self._rewind()
-        except SQLAlchemyError as exc:
-            log.error("database write failed (%s); rewinding to stored offsets",
-                      type(exc).__name__)
-            self._rewind(reload=False)
-            time.sleep(1.0)
-        else:
-            for partition, move in moves.items():
-                self._stored[partition] = move.new
+        """Commit the buffer with the offsets; on failure drop it and rewind to the stored
+        offsets so the same messages are processed again."""
+        outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
+        buffered, self._buffered = self._buffered, _Buffered()
+        self._agg.clear()
+        if outcome is Outcome.COMMITTED:
+            self.report.frames += buffered.frames
+            self.report.faces += buffered.faces
+            self.report.faces_read += buffered.faces_read
+            self.report.rejected.update(buffered.rejected)
             self.report.flushes += 1
-            self.metrics.last_flush.set(self.clock())
             if self._on_commit is not None:
-                self._on_commit(self._buffered_captures, self.clock())
-        finally:
-            self._agg.clear()
-            self._next.clear()
-            self._buffered_captures = []
+                self._on_commit(buffered.captures, self.clock())
+        elif outcome is Outcome.CONFLICT:
+            self.report.conflicts += 1
+            self._seek(self.checkpoint.rewind(reload=True))
+        elif outcome is Outcome.FAILED:
+            self.report.failed_flushes += 1
+            self._seek(self.checkpoint.rewind(reload=False))
+            time.sleep(RETRY_AFTER_DB_ERROR_S)
+        if outcome in (Outcome.CONFLICT, Outcome.FAILED):
+            self._last_activity = time.monotonic()  # rewound: there is work to read again
 
-    def _rewind(self, reload: bool = True) -> None:
-        self._generation += 1
-        owned = list(self._consumer.assignment())
-        if reload:
-            try:
-                self._seek_to_stored(owned)
-                return
-            except SQLAlchemyError:
-                log.error("cannot re-read stored offsets; seeking to the last known ones")
-        for tp in owned:
-            offset = self._stored.get(tp.partition)
-            if offset is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, offset)
+
+def _key(message: FrameMessage) -> tuple[str, int, int]:
+    return (message.camera, message.captured_at_ms, message.seq)

@@ -1,38 +1,46 @@
-"""Writing a flush: minute buckets, rejections and partition offsets in ONE transaction.
+"""Writing a flush: minute buckets, rejections, partition offsets, log resets and the keys of the
+frames counted, in ONE transaction.
 
 Exactly-once rests on two rules. (1) Aggregates and the offsets they account for commit together, so
 after a crash the database holds both or neither, and the consumer resumes from the stored offset.
-(2) Offsets advance by compare-and-set: a flush only moves a partition from the offset this consumer
-started from. A consumer that lost its partition in a rebalance without noticing (a "zombie", e.g.
-after a long pause) finds the offset moved by the new owner, and its whole flush is rolled back
-instead of counting frames twice.
+(2) Offsets advance by compare-and-set (:func:`classpulse.db.writes.advance_offsets`): a consumer
+that lost its partition without noticing has its whole flush rolled back instead of counting
+frames twice.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from classpulse.db.models import ConsumerOffset
-from classpulse.db.writes import MinuteRow, add_minute_rows, add_rejections, load_offsets
-
-log = logging.getLogger(__name__)
-
-
-class OffsetConflict(Exception):
-    """Another consumer moved a partition's stored offset: this consumer's buffer is stale."""
+from classpulse.db.writes import (
+    FrameKey,
+    LogReset,
+    MinuteRow,
+    OffsetMove,
+    add_log_resets,
+    add_minute_rows,
+    add_rejections,
+    add_seen_frames,
+    advance_offsets,
+    load_offsets,
+    load_seen_frames,
+)
 
 
 @dataclass(frozen=True)
-class OffsetMove:
-    """A partition's stored offset before (None: nothing stored yet) and after this flush."""
+class Commit:
+    """Everything one flush writes."""
 
-    expected: int | None
-    new: int
+    rows: Sequence[MinuteRow]
+    rejections: Sequence[tuple[datetime, str, str, int]]
+    offsets: Mapping[int, OffsetMove]
+    resets: Sequence[LogReset] = ()
+    seen: Sequence[FrameKey] = ()
+    forget_before: Mapping[str, int] = field(default_factory=dict)
 
 
 class DatabaseSink:
@@ -47,36 +55,15 @@ class DatabaseSink:
         with self.engine.connect() as conn:
             return load_offsets(conn, self.group_id, self.topic, partitions)
 
-    def write(self, rows: list[MinuteRow], rejections: list, offsets: Mapping[int, OffsetMove]
-              ) -> None:
+    def seen_frames(self) -> list[FrameKey]:
+        with self.engine.connect() as conn:
+            return load_seen_frames(conn)
+
+    def write(self, commit: Commit) -> None:
         """Commit everything or nothing; OffsetConflict when another consumer got there first."""
         with self.engine.begin() as conn:
-            self._advance_offsets(conn, offsets)
-            add_minute_rows(conn, rows)
-            add_rejections(conn, rejections)
-
-    def _advance_offsets(self, conn: Connection, offsets: Mapping[int, OffsetMove]) -> None:
-        table = ConsumerOffset.__table__
-        key = and_(table.c.group_id == self.group_id, table.c.topic == self.topic)
-        for partition, move in sorted(offsets.items()):
-            if move.expected is None:
-                # first flush of a partition nobody stored yet; a concurrent insert by another
-                # consumer makes this fail with an integrity error, rolled back like a conflict
-                try:
-                    conn.execute(insert(table).values(group_id=self.group_id, topic=self.topic,
-                                                      partition=partition, next_offset=move.new))
-                except IntegrityError:
-                    raise OffsetConflict(
-                        f"partition {partition}: another consumer stored an offset first"
-                    ) from None
-                continue
-            result = conn.execute(
-                update(table)
-                .where(key, table.c.partition == partition,
-                       table.c.next_offset == move.expected)
-                .values(next_offset=move.new)
-            )
-            if result.rowcount != 1:
-                raise OffsetConflict(
-                    f"partition {partition}: stored offset is no longer {move.expected}"
-                )
+            advance_offsets(conn, self.group_id, self.topic, commit.offsets)
+            add_minute_rows(conn, commit.rows)
+            add_rejections(conn, commit.rejections)
+            add_log_resets(conn, self.group_id, commit.resets)
+            add_seen_frames(conn, commit.seen, commit.forget_before)

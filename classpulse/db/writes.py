@@ -1,4 +1,5 @@
-"""The consumer's write API: camera registration, additive minute upserts, rejections, offsets.
+"""The consumer's write API: camera registration, additive minute upserts, rejections, offsets
+(compare-and-set), log resets and the frames remembered for duplicate detection.
 
 Every function takes a :class:`~sqlalchemy.Connection` inside a transaction the caller owns
 (``with engine.begin() as conn:``), so a sink writes a flush's buckets and its partitions' next
@@ -17,10 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
-from classpulse.db.models import Camera, Classroom, ConsumerOffset, EmotionMinute, RejectedFrame
+from classpulse.db.models import (
+    Camera,
+    Classroom,
+    ConsumerOffset,
+    EmotionMinute,
+    OffsetReset,
+    RejectedFrame,
+    SeenFrame,
+)
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 
@@ -205,25 +215,6 @@ def add_rejections(conn: Connection, rows: Iterable[tuple[datetime, str, str, in
     )
 
 
-def store_offsets(conn: Connection, group_id: str, topic: str, offsets: Mapping[int, int]) -> None:
-    """Record each partition's next offset to read, replacing what was stored."""
-    if not offsets:
-        return
-    table = ConsumerOffset.__table__
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["group_id", "topic", "partition"],
-        set_={"next_offset": stmt.excluded.next_offset},
-    )
-    conn.execute(
-        stmt,
-        [
-            {"group_id": group_id, "topic": topic, "partition": p, "next_offset": o}
-            for p, o in sorted(offsets.items())
-        ],
-    )
-
-
 def load_offsets(
     conn: Connection, group_id: str, topic: str, partitions: Iterable[int]
 ) -> dict[int, int]:
@@ -240,3 +231,96 @@ def load_offsets(
         )
     )
     return {int(partition): int(offset) for partition, offset in result}
+
+
+class OffsetConflict(Exception):
+    """Another consumer moved a partition's stored offset: this consumer's buffer is stale."""
+
+
+@dataclass(frozen=True)
+class OffsetMove:
+    """A partition's stored offset before (None: nothing stored yet) and after a flush."""
+
+    expected: int | None
+    new: int
+
+
+def advance_offsets(conn: Connection, group_id: str, topic: str,
+                    moves: Mapping[int, OffsetMove]) -> None:
+    """Move each partition's stored offset by compare-and-set; OffsetConflict if any moved.
+
+    A flush only moves a partition from the offset this consumer started from. A consumer that
+    lost its partition in a rebalance without noticing (a "zombie", e.g. after a long pause) finds
+    the offset moved by the new owner, and the caller's whole transaction is rolled back instead
+    of counting frames twice.
+    """
+    table = ConsumerOffset.__table__
+    key = and_(table.c.group_id == group_id, table.c.topic == topic)
+    for partition, move in sorted(moves.items()):
+        if move.expected is None:
+            # first flush of a partition nobody stored yet; a concurrent insert by another
+            # consumer fails with an integrity error, rolled back like a conflict
+            try:
+                conn.execute(insert(table).values(group_id=group_id, topic=topic,
+                                                  partition=partition, next_offset=move.new))
+            except IntegrityError:
+                raise OffsetConflict(
+                    f"partition {partition}: another consumer stored an offset first"
+                ) from None
+            continue
+        result = conn.execute(
+            update(table)
+            .where(key, table.c.partition == partition, table.c.next_offset == move.expected)
+            .values(next_offset=move.new)
+        )
+        if result.rowcount != 1:
+            raise OffsetConflict(
+                f"partition {partition}: stored offset is no longer {move.expected}"
+            )
+
+
+@dataclass(frozen=True)
+class LogReset:
+    """A partition whose log no longer holds the stored offset (broker data lost, topic
+    recreated): the consumer restarted it at ``restart_offset``, the new log's beginning."""
+
+    topic: str
+    partition: int
+    stored_offset: int
+    log_end_offset: int
+    restart_offset: int
+    detected_at: datetime
+
+
+def add_log_resets(conn: Connection, group_id: str, resets: Sequence[LogReset]) -> None:
+    """Record detected log resets in ``offset_resets`` for operators to query."""
+    if resets:
+        conn.execute(insert(OffsetReset.__table__), [
+            {"group_id": group_id, "topic": r.topic, "partition": r.partition,
+             "stored_offset": r.stored_offset, "log_end_offset": r.log_end_offset,
+             "restart_offset": r.restart_offset, "detected_at": r.detected_at}
+            for r in resets
+        ])
+
+
+FrameKey = tuple[str, int, int]  # (camera id, captured_at ms, seq): one frame of one camera
+
+
+def add_seen_frames(conn: Connection, keys: Iterable[FrameKey],
+                    forget_before: Mapping[str, int]) -> None:
+    """Remember counted frames for duplicate detection, and forget each camera's frames captured
+    before its ``forget_before`` time (ms), so the table holds one window per camera."""
+    table = SeenFrame.__table__
+    for camera, cutoff in sorted(forget_before.items()):
+        conn.execute(delete(table).where(table.c.camera_id == camera,
+                                         table.c.captured_at_ms < cutoff))
+    rows = [{"camera_id": c, "captured_at_ms": t, "seq": s} for c, t, s in sorted(set(keys))]
+    if rows:
+        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+
+
+def load_seen_frames(conn: Connection) -> list[FrameKey]:
+    """Every remembered frame key (one duplicate window per camera)."""
+    table = SeenFrame.__table__
+    result = conn.execute(select(table.c.camera_id, table.c.captured_at_ms, table.c.seq))
+    return [(str(c), int(t), int(s)) for c, t, s in result]

@@ -15,6 +15,13 @@ def test_defaults_without_environment() -> None:
     assert s.database_url == DEFAULT_DATABASE_URL
     assert s.min_faces_shown == 3
     assert dict(s.engagement_weights) == dict(DEFAULT_ENGAGEMENT_WEIGHTS)
+    assert s.max_clock_skew_s == 30.0
+
+
+def test_clock_skew_from_environment_and_flag() -> None:
+    env = {"CLASSPULSE_MAX_CLOCK_SKEW_S": "2.5"}
+    assert Settings.load(environ=env).max_clock_skew_s == 2.5
+    assert Settings.load({"max_clock_skew_s": 90.0}, environ=env).max_clock_skew_s == 90.0
 
 
 def test_flags_override_environment_which_overrides_defaults() -> None:
@@ -48,6 +55,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
         ({"ENGAGEMENT_WEIGHTS": "bored=0.1"}, "'bored=0.1'"),
         ({"ENGAGEMENT_WEIGHTS": "happy=2"}, "[0, 1]"),
         ({"CLASSPULSE_DEVICE": "tpu"}, "'tpu'"),
+        ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "soon"}, "CLASSPULSE_MAX_CLOCK_SKEW_S='soon'"),
+        ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "-1"}, "must lie in 0-3600"),
+        ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "nan"}, "must lie in 0-3600"),
     ],
 )
 def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> None:

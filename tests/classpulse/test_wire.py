@@ -78,6 +78,7 @@ def test_encode_refuses_bad_ids() -> None:
         (lambda k, v, h: (k, v, _set(h, "camera", b"\xff\xfe")), RejectReason.MALFORMED_HEADER),
         (lambda k, v, h: (k, v, _set(h, "v", b"2")), RejectReason.UNSUPPORTED_VERSION),
         (lambda k, v, h: (b"other-cam", v, h), RejectReason.KEY_MISMATCH),
+        (lambda k, v, h: (None, v, h), RejectReason.MISSING_KEY),
     ],
 )
 def test_each_defect_has_its_reason(mutate, reason: RejectReason) -> None:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from classpulse.db.engine import make_engine
-from classpulse.db.writes import MinuteRow
-from consumers.sink import DatabaseSink, OffsetConflict, OffsetMove
+from classpulse.db.writes import MinuteRow, OffsetConflict, OffsetMove
+from consumers.sink import Commit, DatabaseSink
 
 MINUTE = datetime(2026, 5, 28, 9, 0, tzinfo=timezone.utc)
 
@@ -39,9 +39,10 @@ def engine(request: pytest.FixtureRequest):
 
 def test_flushes_add_up_and_offsets_advance(engine) -> None:
     sink = DatabaseSink(engine, "g", "frames")
-    sink.write([_row(3, 5)], [(MINUTE, "unknown", "not_jpeg", 2)], {0: OffsetMove(None, 10)})
-    sink.write([_row(2, 1)], [(MINUTE, "unknown", "not_jpeg", 1)], {0: OffsetMove(10, 14),
-                                                                  1: OffsetMove(None, 3)})
+    sink.write(Commit([_row(3, 5)], [(MINUTE, "unknown", "not_jpeg", 2)],
+                      {0: OffsetMove(None, 10)}))
+    sink.write(Commit([_row(2, 1)], [(MINUTE, "unknown", "not_jpeg", 1)],
+                      {0: OffsetMove(10, 14), 1: OffsetMove(None, 3)}))
     assert tuple(_totals(engine)) == pytest.approx((5, 6, 6, 0.42 * 6))
     assert sink.stored_offsets([0, 1, 2]) == {0: 14, 1: 3}
     with engine.connect() as conn:
@@ -50,11 +51,11 @@ def test_flushes_add_up_and_offsets_advance(engine) -> None:
 
 def test_stale_owner_flush_is_rolled_back_whole(engine) -> None:
     sink = DatabaseSink(engine, "g", "frames")
-    sink.write([_row(3, 5)], [], {0: OffsetMove(None, 10)})
+    sink.write(Commit([_row(3, 5)], [], {0: OffsetMove(None, 10)}))
     new_owner = DatabaseSink(engine, "g", "frames")
-    new_owner.write([_row(4, 4)], [], {0: OffsetMove(10, 20)})
+    new_owner.write(Commit([_row(4, 4)], [], {0: OffsetMove(10, 20)}))
     with pytest.raises(OffsetConflict):  # the old owner still believes partition 0 is at 10
-        sink.write([_row(4, 4)], [(MINUTE, "cam-a", "stale", 1)], {0: OffsetMove(10, 20)})
+        sink.write(Commit([_row(4, 4)], [(MINUTE, "cam-a", "stale", 1)], {0: OffsetMove(10, 20)}))
     assert tuple(_totals(engine)) == pytest.approx((7, 9, 9, 0.42 * 9))
     assert sink.stored_offsets([0]) == {0: 20}
     with engine.connect() as conn:
@@ -62,7 +63,8 @@ def test_stale_owner_flush_is_rolled_back_whole(engine) -> None:
 
 
 def test_two_first_owners_cannot_both_insert_an_offset(engine) -> None:
-    DatabaseSink(engine, "g", "frames").write([_row(1, 1)], [], {5: OffsetMove(None, 2)})
+    first = Commit([_row(1, 1)], [], {5: OffsetMove(None, 2)})
+    DatabaseSink(engine, "g", "frames").write(first)
     with pytest.raises(OffsetConflict):
-        DatabaseSink(engine, "g", "frames").write([_row(1, 1)], [], {5: OffsetMove(None, 2)})
+        DatabaseSink(engine, "g", "frames").write(first)
     assert tuple(_totals(engine))[:2] == (1, 1)

@@ -6,7 +6,7 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0008_faces_read"
+HEAD = "0009_hardening"
 RULE = "small-group rule: minutes with fewer than {} faces in view are hidden (MIN_FACES_SHOWN)"
 
 

@@ -22,10 +22,10 @@ from classpulse.db.views import VIEWS
 from classpulse.emotions import EMOTIONS
 
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
-          "small_group_rule", "lessons"}
+          "small_group_rule", "lessons", "offset_resets", "seen_frames"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries"}
-HEAD = "0008_faces_read"
+HEAD = "0009_hardening"
 
 
 @pytest.fixture
@@ -51,8 +51,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0007_lessons", "0006_small_group_rule", "0003_covering_index", "0002_class_views",
-        "0001_tables"]
+        HEAD, "0008_faces_read", "0007_lessons", "0006_small_group_rule", "0003_covering_index",
+        "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:

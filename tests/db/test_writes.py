@@ -11,11 +11,13 @@ from sqlalchemy import Engine, select, text
 from classpulse.db.models import EmotionMinute
 from classpulse.db.writes import (
     MinuteRow,
+    OffsetConflict,
+    OffsetMove,
     add_minute_rows,
     add_rejections,
+    advance_offsets,
     ensure_cameras,
     load_offsets,
-    store_offsets,
 )
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone.utc)
@@ -76,7 +78,7 @@ def test_ensure_cameras_with_nothing_does_nothing(db: Engine) -> None:
         ensure_cameras(conn, [])
         add_minute_rows(conn, [])
         add_rejections(conn, [])
-        store_offsets(conn, "g", "t", {})
+        advance_offsets(conn, "g", "t", {})
         assert load_offsets(conn, "g", "t", []) == {}
         assert conn.execute(text("SELECT count(*) FROM classrooms")).scalar_one() == 0
 
@@ -188,12 +190,14 @@ def test_rejections_add_up_and_take_any_camera_text(db: Engine) -> None:
     assert cameras == 0  # rejections never register cameras
 
 
-def test_offsets_overwrite_and_load_only_stored_partitions(db: Engine) -> None:
+def test_offsets_advance_by_compare_and_set_per_group_and_topic(db: Engine) -> None:
     with db.begin() as conn:
-        store_offsets(conn, "classpulse", "classpulse.frames", {0: 10, 1: 20})
-        store_offsets(conn, "other", "classpulse.frames", {0: 999})
+        advance_offsets(conn, "classpulse", "classpulse.frames",
+                        {0: OffsetMove(None, 10), 1: OffsetMove(None, 20)})
+        advance_offsets(conn, "other", "classpulse.frames", {0: OffsetMove(None, 999)})
     with db.begin() as conn:
-        store_offsets(conn, "classpulse", "classpulse.frames", {1: 25, 3: 7})
+        advance_offsets(conn, "classpulse", "classpulse.frames",
+                        {1: OffsetMove(20, 25), 3: OffsetMove(None, 7)})
     with db.connect() as conn:
         got = load_offsets(conn, "classpulse", "classpulse.frames", [0, 1, 2, 3])
         other = load_offsets(conn, "other", "classpulse.frames", range(4))
@@ -203,9 +207,20 @@ def test_offsets_overwrite_and_load_only_stored_partitions(db: Engine) -> None:
     assert other_topic == {}
 
 
+def test_an_offset_moved_by_someone_else_is_a_conflict(db: Engine) -> None:
+    with db.begin() as conn:
+        advance_offsets(conn, "g", "t", {0: OffsetMove(None, 10)})
+    with pytest.raises(OffsetConflict, match="no longer 7"), db.begin() as conn:
+        advance_offsets(conn, "g", "t", {0: OffsetMove(7, 12)})
+    with pytest.raises(OffsetConflict, match="first"), db.begin() as conn:
+        advance_offsets(conn, "g", "t", {0: OffsetMove(None, 12)})
+    with db.connect() as conn:
+        assert load_offsets(conn, "g", "t", [0]) == {0: 10}
+
+
 def test_offsets_beyond_32_bits(db: Engine) -> None:
     with db.begin() as conn:
-        store_offsets(conn, "g", "t", {0: 2**40 + 5})
+        advance_offsets(conn, "g", "t", {0: OffsetMove(None, 2**40 + 5)})
         assert load_offsets(conn, "g", "t", [0]) == {0: 2**40 + 5}
 
 
@@ -216,7 +231,7 @@ def test_minutes_and_offsets_commit_together_or_not_at_all(db: Engine) -> None:
     with pytest.raises(Crash), db.begin() as conn:
         add_minute_rows(conn, [row()])
         add_rejections(conn, [(T0, "cam1", "truncated", 1)])
-        store_offsets(conn, "classpulse", "classpulse.frames", {0: 100})
+        advance_offsets(conn, "classpulse", "classpulse.frames", {0: OffsetMove(None, 100)})
         raise Crash
     with db.connect() as conn:
         for table in ("emotion_minutes", "rejected_frames", "consumer_offsets", "cameras"):

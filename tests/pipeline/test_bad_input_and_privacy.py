@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -96,11 +98,19 @@ def test_no_picture_survives_a_run(crowd_topic, migrated_pg_url: str, tmp_path: 
     workdir, tmpdir = tmp_path / "work", tmp_path / "tmp"
     workdir.mkdir()
     tmpdir.mkdir()
-    env = {"TMPDIR": str(tmpdir), "HOME": str(tmp_path / "home")}
+    # at DEBUG, the most a user can ask for: no library may print the frames it handles
+    env = {"TMPDIR": str(tmpdir), "HOME": str(tmp_path / "home"), "CLASSPULSE_LOG_LEVEL": "DEBUG"}
     os.makedirs(env["HOME"])
-    out = finish(cli(*consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url,
-                                    "privacy"), env=env, cwd=workdir))
+    proc = subprocess.run(
+        [sys.executable, "-m", "classpulse", *consumer_args(
+            crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "privacy")],
+        cwd=workdir, env={**os.environ, **env}, capture_output=True, timeout=300)
+    out, logged = proc.stdout.decode(), proc.stdout + proc.stderr
+    assert proc.returncode == 0, logged[-3000:]
     assert f"frames={crowd_topic.messages} " in out
+    assert b"DEBUG classpulse.db.writes: minute rows added" in logged  # our DEBUG is on ...
+    for jpeg in (b"\xff\xd8\xff", rb"\xff\xd8\xff", b"/9j/", b"ffd8ff", b"FFD8FF"):
+        assert jpeg not in logged, jpeg  # ... but no image: raw, repr, base64 or hex
     assert _image_like_files(tmp_path) == []
     engine = create_engine(migrated_pg_url)
     columns = [(t, c["name"], str(c["type"])) for t in inspect(engine).get_table_names()

@@ -1,0 +1,192 @@
+"""Where each owned partition stands, and committing a flush (quix-streams' Checkpoint, in small).
+
+The checkpoint owns three things the consumer loop must never get out of step: the offset the
+database holds for each partition (the compare-and-set's expected value), the next offset after
+what the aggregator buffers, and the frames counted recently (duplicate detection). ``commit``
+hands the aggregator's buffer, the offset moves, any detected log resets and the new frame keys to
+the sink in ONE transaction; ``rewind`` forgets everything uncommitted and says where to seek.
+
+A log reset is a partition whose log ends below the offset the database stored: the broker lost
+its data (the embedded broker keeps it in memory only) or the topic was deleted and recreated.
+Waiting at the stored offset would silently skip every frame the new log acknowledges below it,
+so the partition restarts from the new log's beginning, loudly (WARNING, metric, a row in
+``offset_resets`` written with the offset move).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from classpulse.db.writes import FrameKey, LogReset, MinuteRow, OffsetConflict, OffsetMove
+from consumers.metrics import ConsumerMetrics
+from consumers.sink import Commit, DatabaseSink
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(Enum):
+    """What a commit did; anything but COMMITTED means the caller must rewind."""
+
+    NOTHING = "nothing"
+    COMMITTED = "committed"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
+@dataclass
+class DuplicateFilter:
+    """Frames counted within the last ``window_ms`` of each camera's event time.
+
+    ``committed`` mirrors ``seen_frames``; ``pending`` holds the keys of frames in the open
+    buffer, which become committed only with the transaction that counts them.
+    """
+
+    window_ms: int
+    committed: set[FrameKey] = field(default_factory=set)
+    pending: set[FrameKey] = field(default_factory=set)
+    newest: dict[str, int] = field(default_factory=dict)  # camera -> newest captured_at seen
+
+    def seen(self, key: FrameKey) -> bool:
+        return key in self.committed or key in self.pending
+
+    def add(self, key: FrameKey) -> None:
+        self.pending.add(key)
+        self.newest[key[0]] = max(self.newest.get(key[0], key[1]), key[1])
+
+    def cutoffs(self) -> dict[str, int]:
+        """Per camera, the capture time before which keys are forgotten."""
+        return {camera: newest - self.window_ms for camera, newest in self.newest.items()}
+
+    def promote(self) -> None:
+        """The pending keys were committed: keep them, forget what fell out of the window."""
+        self.committed |= self.pending
+        self.pending.clear()
+        cut = self.cutoffs()
+        self.committed = {k for k in self.committed if k[1] >= cut.get(k[0], k[1])}
+
+    def load(self, keys: Iterable[FrameKey]) -> None:
+        """Replace everything with what the database holds."""
+        self.committed = set(keys)
+        self.pending.clear()
+        self.newest = {}
+        for camera, captured_at, _ in self.committed:
+            self.newest[camera] = max(self.newest.get(camera, captured_at), captured_at)
+
+
+class Checkpoint:
+    """Positions and recently counted frames of the partitions one consumer owns."""
+
+    def __init__(self, sink: DatabaseSink, topic: str, duplicate_window_ms: int,
+                 metrics: ConsumerMetrics, clock: Callable[[], float]) -> None:
+        self.sink = sink
+        self.topic = topic
+        self.metrics = metrics
+        self.clock = clock
+        self.frames = DuplicateFilter(duplicate_window_ms)
+        self._stored: dict[int, int | None] = {}  # partition -> offset the database holds
+        self._next: dict[int, int] = {}  # partition -> next offset after what is buffered
+        self._resets: list[LogReset] = []  # detected since the last commit
+
+    # --- positions --------------------------------------------------------------------------
+    def assign(self, partitions: Iterable[int]) -> dict[int, int | None]:
+        """Load stored offsets and seen frames; where to start reading each partition (None: the
+        log's beginning). The caller checks the logs' ends next (``check_log_ends``)."""
+        wanted = sorted(set(partitions))
+        stored = self.sink.stored_offsets(wanted)
+        self.frames.load(self.sink.seen_frames())
+        for partition in wanted:
+            self._stored[partition] = stored.get(partition)
+            self._next.pop(partition, None)
+        log.info("partitions assigned positions=%s",
+                 {p: stored.get(p, "earliest") for p in wanted})
+        return {p: stored.get(p) for p in wanted}
+
+    def check_log_ends(self, ends: Mapping[int, int | None],
+                       beginnings: Callable[[list[int]], Mapping[int, int]]) -> dict[int, int]:
+        """Partitions whose log ends below our position were reset under us: where each
+        restarts (the new log's beginning)."""
+        behind = {p: end for p, end in ends.items()
+                  if end is not None and p in self._stored and (self.position(p) or 0) > end}
+        if not behind:
+            return {}
+        begins = beginnings(sorted(behind))
+        return {p: self._reset(p, self.position(p) or 0, end, begins.get(p, 0))
+                for p, end in behind.items()}
+
+    def _reset(self, partition: int, position: int, log_end: int, begin: int) -> int:
+        log.warning("log reset detected topic=%s partition=%d stored_offset=%d log_end_offset=%d;"
+                    " restarting from the new log's beginning offset=%d (the broker lost its data"
+                    " or the topic was recreated)", self.topic, partition, position, log_end, begin)
+        self.metrics.log_resets.labels(str(partition)).inc()
+        self._resets.append(LogReset(self.topic, partition, position, log_end, begin,
+                                     datetime.fromtimestamp(self.clock(), tz=timezone.utc)))
+        self._next[partition] = begin  # commit the move even if the new log stays empty
+        return begin
+
+    def position(self, partition: int) -> int | None:
+        """Next offset to read: after what is buffered, else what the database holds."""
+        return self._next.get(partition, self._stored.get(partition))
+
+    def advance(self, partition: int, next_offset: int) -> None:
+        self._next[partition] = next_offset
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self._stored.pop(partition, None)
+            self._next.pop(partition, None)
+
+    def owned(self) -> list[int]:
+        return sorted(self._stored)
+
+    # --- commit and rewind --------------------------------------------------------------------
+    def commit(self, rows: list[MinuteRow], rejections: list[tuple[datetime, str, str, int]]
+               ) -> Outcome:
+        """Write the buffer with the offset moves in one transaction."""
+        moves = {p: OffsetMove(self._stored.get(p), n) for p, n in self._next.items()
+                 if n != self._stored.get(p)}
+        if not rows and not rejections and not moves and not self._resets:
+            return Outcome.NOTHING
+        commit = Commit(rows, rejections, moves, list(self._resets), sorted(self.frames.pending),
+                        self.frames.cutoffs())
+        try:
+            self.sink.write(commit)
+        except OffsetConflict as exc:
+            self.metrics.flush_conflicts.inc()
+            log.warning("flush rolled back: %s; re-reading stored offsets", exc)
+            return Outcome.CONFLICT
+        except SQLAlchemyError as exc:
+            log.error("database write failed (%s); rewinding to stored offsets",
+                      type(exc).__name__)
+            return Outcome.FAILED
+        for partition, move in moves.items():
+            self._stored[partition] = move.new
+        self._next.clear()
+        self._resets.clear()
+        self.frames.promote()
+        self.metrics.last_flush.set(self.clock())
+        return Outcome.COMMITTED
+
+    def rewind(self, reload: bool) -> dict[int, int | None]:
+        """Forget everything uncommitted; where to seek each owned partition (None: beginning).
+
+        ``reload`` re-reads the stored offsets (another consumer may have moved them); when the
+        database cannot be read, the last known ones are used.
+        """
+        self._next.clear()
+        self._resets.clear()
+        self.frames.pending.clear()
+        owned = self.owned()
+        if reload:
+            try:
+                stored = self.sink.stored_offsets(owned)
+                self.frames.load(self.sink.seen_frames())
+                self._stored.update({p: stored.get(p) for p in owned})
+            except SQLAlchemyError:
+                log.error("cannot re-read stored offsets; seeking to the last known ones")
+        return {p: self._stored.get(p) for p in owned}

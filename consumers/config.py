@@ -1,0 +1,30 @@
+"""How one consumer batches, flushes and behaves: the one place its defaults are declared (the
+command line shows and overrides them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from classpulse.wire import DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Built once from the command line."""
+
+    group_id: str = "classpulse"
+    batch_frames: int = 16
+    batch_wait_ms: int = 250
+    flush_interval_s: float = 5.0
+    max_lag_s: float = 120.0
+    # repeats of a (camera, captured_at, seq) are dropped within this much of the camera's event
+    # time; it covers a producer's retries (kafka-python gives up after 120 s by default)
+    duplicate_window_s: float = 600.0
+    exit_when_idle_s: float | None = None
+    max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 10_000
+    decode_threads: int = 2
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+
+
+DEFAULTS = ConsumerConfig()

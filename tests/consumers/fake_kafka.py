@@ -1,0 +1,99 @@
+"""An in-memory stand-in for kafka-python's KafkaConsumer, for unit tests of the consumer loop.
+
+It keeps one log per partition, hands the whole topic to the consumer at the first poll (through
+the real rebalance listener), serves records from its positions and records every seek, so a test
+can check where the consumer went after a failure. ``on_poll`` lets a test act between polls
+(repair a database, replace a log as a broker restart would).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+class FakeKafka:
+    def __init__(self, topic: str, logs: dict[int, list[Message]]) -> None:
+        self.topic = topic
+        self.logs = {p: list(msgs) for p, msgs in logs.items()}
+        self.begins = {p: 0 for p in logs}
+        self.positions: dict[int, int] = {}
+        self.seeks: list[tuple[int, int | str]] = []
+        self.listener: ConsumerRebalanceListener | None = None
+        self.assigned = False
+        self.closed = False
+        self.polls = 0
+        self.on_poll: Callable[[FakeKafka], None] | None = None
+
+    def replace_log(self, partition: int, messages: list[Message]) -> None:
+        """What a broker that lost its data shows: a new log from offset 0."""
+        self.logs[partition] = list(messages)
+
+    def _tp(self, partition: int) -> TopicPartition:
+        return TopicPartition(self.topic, partition)
+
+    # --- the KafkaSource protocol ------------------------------------------------------------
+    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None:
+        assert topics == [self.topic]
+        self.listener = listener
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[FakeRecord]]:
+        self.polls += 1
+        if self.on_poll is not None:
+            self.on_poll(self)
+        if not self.assigned:
+            self.assigned = True
+            assert self.listener is not None
+            self.listener.on_partitions_assigned({self._tp(p) for p in self.logs})
+        out: dict[TopicPartition, list[FakeRecord]] = {}
+        for partition, log in sorted(self.logs.items()):
+            start = self.positions.get(partition, self.begins[partition])
+            take = log[start:start + max_records - sum(map(len, out.values()))]
+            if take:
+                out[self._tp(partition)] = [
+                    FakeRecord(partition, start + i, 1_700_000_000_000, *msg)
+                    for i, msg in enumerate(take)]
+                self.positions[partition] = start + len(take)
+        if not out:
+            time.sleep(min(timeout_ms, 5) / 1000)
+        return out
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition.partition, offset))
+        self.positions[partition.partition] = offset
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.seeks.append((tp.partition, "beginning"))
+            self.positions[tp.partition] = self.begins[tp.partition]
+
+    def assignment(self) -> set[TopicPartition]:
+        return {self._tp(p) for p in self.logs} if self.assigned else set()
+
+    def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.begins[tp.partition] for tp in partitions}
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.logs[tp.partition]) for tp in partitions}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return len(self.logs[partition.partition])
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,173 @@
+"""The consumer loop against an in-memory Kafka and a real (SQLite) database: what is counted,
+what is refused and why, and where it reads again after a failed write or a reset log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, text
+
+from classpulse.db.engine import make_engine
+from classpulse.db.writes import OffsetMove, advance_offsets
+from classpulse.settings import Settings
+from classpulse.wire import encode_frame
+from consumers.config import ConsumerConfig
+from consumers.gate import FrameReading
+from consumers.metrics import ConsumerMetrics
+from consumers.runner import FrameConsumer
+from consumers.sink import DatabaseSink
+from tests.consumers.fake_kafka import FakeKafka, Message
+
+TOPIC = "frames"
+NOW_MS = 1_780_000_000_000
+HAPPY = np.array([[0.0, 0.0, 0.0, 0.8, 0.0, 0.0, 0.2]], dtype=np.float32)
+
+
+class OneFaceAnalyzer:
+    """One happy face per frame; a bright red frame breaks analysis, alone or in a batch."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
+        self.calls.append(len(frames))
+        if any(f[..., 0].mean() > 200 and f[..., 1].mean() < 50 for f in frames):
+            raise ValueError("cannot analyse this frame")
+        return [FrameReading(HAPPY.copy()) for _ in frames]
+
+
+def frame(seq: int, at_ms: int | None = None, camera: str = "cam-a", red: bool = False
+          ) -> Message:
+    image = np.full((24, 32, 3), (250, 10, 10) if red else (90, 120, 90), np.uint8)
+    return encode_frame(image, camera=camera, classroom="7B",
+                        captured_at_ms=NOW_MS - 5_000 + seq if at_ms is None else at_ms, seq=seq)
+
+
+@pytest.fixture
+def engine(migrated_sqlite_url: str) -> Engine:
+    eng = make_engine(migrated_sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+def make_consumer(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
+                  metrics: ConsumerMetrics | None = None, **config: object) -> FrameConsumer:
+    settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
+    cfg = ConsumerConfig(**{"batch_frames": 4, "batch_wait_ms": 20, "flush_interval_s": 0.05,
+                            "exit_when_idle_s": 0.3, **config})  # type: ignore[arg-type]
+    return FrameConsumer(settings, cfg, analyzer or OneFaceAnalyzer(),
+                         DatabaseSink(engine, cfg.group_id, TOPIC), metrics,
+                         clock=lambda: NOW_MS / 1000, connect=lambda: kafka)
+
+
+def consume(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
+            metrics: ConsumerMetrics | None = None, **config: object) -> FrameConsumer:
+    consumer = make_consumer(engine, kafka, analyzer, metrics, **config)
+    consumer.run(threading.Event())
+    assert kafka.closed
+    return consumer
+
+
+def totals(engine: Engine) -> tuple[int, int, dict[str, int], dict[int, int]]:
+    with engine.connect() as conn:
+        frames, faces = conn.execute(text(
+            "select coalesce(sum(frames), 0), coalesce(sum(faces), 0) from emotion_minutes")).one()
+        rejected = dict(conn.execute(text(
+            "select reason, sum(count) from rejected_frames group by reason")).all())
+        offsets = dict(conn.execute(text(
+            "select partition, next_offset from consumer_offsets")).all())
+    return int(frames), int(faces), {k: int(v) for k, v in rejected.items()}, offsets
+
+
+def test_stale_and_future_frames_are_refused_with_their_reasons(engine: Engine) -> None:
+    log = [frame(0), frame(1, at_ms=NOW_MS - 121_000), frame(2, at_ms=NOW_MS + 20_000),
+           frame(3, at_ms=NOW_MS + 31_000), frame(4, at_ms=NOW_MS + 30 * 365 * 86_400_000),
+           frame(5)]
+    consumer = consume(engine, FakeKafka(TOPIC, {0: log}))
+    # 20 s ahead is within the 30 s clock-skew allowance; 31 s and decades ahead are not
+    assert totals(engine) == (3, 3, {"stale": 1, "future": 2}, {0: 6})
+    assert consumer.report.frames == 3
+    assert consumer.report.rejected == {"stale": 1, "future": 2}
+
+
+def test_a_frame_that_breaks_analysis_costs_only_itself(engine: Engine) -> None:
+    analyzer = OneFaceAnalyzer()
+    log = [frame(0), frame(1, red=True), frame(2), frame(3)]
+    consumer = consume(engine, FakeKafka(TOPIC, {0: log}), analyzer)
+    assert totals(engine) == (3, 3, {"analysis_failed": 1}, {0: 4})
+    assert analyzer.calls == [4, 1, 1, 1, 1]  # the batch, then frame by frame
+    assert consumer.report.rejected == {"analysis_failed": 1}
+
+
+def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> None:
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(6)]})
+    with engine.begin() as conn:  # the database breaks: the minutes table is gone
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    consumer = make_consumer(engine, kafka)
+
+    def repair_after_first_failure(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 1 and "away" in table_names():
+            with engine.begin() as conn:
+                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+
+    def table_names() -> str:
+        with engine.connect() as conn:
+            return " ".join(conn.execute(text("select name from sqlite_master")).scalars())
+
+    kafka.on_poll = repair_after_first_failure
+    done = consumer.run(threading.Event())
+    assert (0, "beginning") in kafka.seeks[1:]  # rewound: no offset was stored yet
+    assert totals(engine) == (6, 6, {}, {0: 6})
+    assert (done.frames, done.failed_flushes) == (6, 1)  # committed frames only
+
+
+def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> None:
+    key, jpeg, headers = frame(0)
+    broken_copy = (key, jpeg[:4] + b"\x00" * (len(jpeg) - 6) + jpeg[-2:], headers)
+    first = [frame(0), frame(1), frame(1), frame(2), broken_copy, frame(1)]
+    consume(engine, FakeKafka(TOPIC, {0: first}), batch_frames=2)
+    # what is wrong with a message comes before its being a repeat
+    assert totals(engine) == (3, 3, {"duplicate": 2, "undecodable": 1}, {0: 6})
+    # a restarted consumer reads a producer's late retry of frame 2 and a new frame 3
+    second = FakeKafka(TOPIC, {0: [*first, frame(2), frame(3)]})
+    consume(engine, second)
+    assert totals(engine) == (4, 4, {"duplicate": 3, "undecodable": 1}, {0: 8})
+    # the same seq at another time is another frame (a restarted producer counts from 0)
+    third = FakeKafka(TOPIC, {0: [*second.logs[0], frame(0, at_ms=NOW_MS - 1000)]})
+    consume(engine, third)
+    assert totals(engine)[:2] == (5, 5)
+
+
+def test_a_log_reset_before_start_restarts_from_the_new_beginning(engine: Engine) -> None:
+    with engine.begin() as conn:  # offsets of an earlier, longer log
+        advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 50)})
+    metrics = ConsumerMetrics()
+    consume(engine, FakeKafka(TOPIC, {0: [frame(0), frame(1), frame(2)]}), metrics=metrics)
+    assert totals(engine) == (3, 3, {}, {0: 3})
+    with engine.connect() as conn:
+        resets = conn.execute(text("select group_id, topic, partition, stored_offset, "
+                                   "log_end_offset, restart_offset from offset_resets")).all()
+    assert resets == [("classpulse", TOPIC, 0, 50, 3, 0)]
+    assert metrics.registry.get_sample_value("classpulse_log_resets_total",
+                                             {"partition": "0"}) == 1
+
+
+def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: Engine,
+                                                                      caplog) -> None:
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+
+    def broker_restarts_empty(fake: FakeKafka) -> None:
+        if fake.positions.get(0) == 8 and len(fake.logs[0]) == 8:
+            fake.replace_log(0, [frame(100 + i) for i in range(3)])
+
+    kafka.on_poll = broker_restarts_empty
+    with caplog.at_level("WARNING", logger="consumers.checkpoint"):
+        consume(engine, kafka)
+    assert totals(engine) == (11, 11, {}, {0: 3})
+    assert ("log reset detected topic=frames partition=0 stored_offset=8 log_end_offset=3"
+            in caplog.text)
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
