@@ -84,31 +84,24 @@ def read_topic(bootstrap: str, topic: str) -> list:
 
 
 def direct_expectation(records: list) -> dict[tuple[str, int], dict[str, np.ndarray | int]]:
-    """Per (camera, minute) sums from running the detector and classifier directly on every face,
-    then keeping the faces the readability gate (default settings) reads."""
+    """Per (camera, minute) sums from the consumers' analysis (detector, readability gate,
+    classifier, as ``classpulse consume`` builds them) run frame by frame, outside any consumer."""
     from classpulse.settings import Settings
-    from consumers.gate import GateConfig, Verdict, judge_confidence, judge_geometry
-    from model import EmotionClassifier, FaceDetector, crop_faces, head_pose
+    from consumers.analyze import FrameAnalyzer
 
-    detector, classifier = FaceDetector(device="cpu"), EmotionClassifier(device="cpu")
-    gate = GateConfig.from_settings(Settings())
+    analyzer = FrameAnalyzer.load(Settings(device="cpu"))
     expected: dict[tuple[str, int], dict] = defaultdict(
         lambda: {"frames": 0, "frames_with_faces": 0, "faces": 0, "faces_read": 0,
                  "n": np.zeros(len(EMOTIONS), int), "p": np.zeros(len(EMOTIONS))})
-    messages = [parse_message(r.key, r.value, r.headers) for r in records]
-    frames = [decode_jpeg(m) for m in messages]
-    for message, frame, found in zip(messages, frames, detector.detect(frames), strict=True):
+    for record in records:
+        message = parse_message(record.key, record.value, record.headers)
+        [reading] = analyzer.analyze([decode_jpeg(message)])
         bucket = expected[(message.camera, message.captured_at_ms // 60_000 * 60_000)]
         bucket["frames"] += 1
-        crops = crop_faces(frame, found)
-        if crops:
-            probs = classifier.predict(crops)
-            verdict = judge_geometry(found.boxes, head_pose(found.landmarks), gate)
-            passed = verdict == Verdict.READ
-            verdict[passed] = judge_confidence(probs[passed], gate)
-            read = probs[verdict == Verdict.READ]
+        read = reading.probs
+        if reading.faces:
             bucket["frames_with_faces"] += 1
-            bucket["faces"] += len(crops)
+            bucket["faces"] += reading.faces
             bucket["faces_read"] += len(read)
             bucket["n"] += np.bincount(read.argmax(1), minlength=len(EMOTIONS))
             bucket["p"] += read.sum(0)
