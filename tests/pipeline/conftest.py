@@ -58,11 +58,14 @@ class ProducedTopic:
 
 
 def produce_crowd(bootstrap: str, topic: str, video: Path, workdir: Path) -> None:
-    """Both cameras publish the crowd video through ``classpulse produce --config``."""
+    """Both cameras publish the crowd video through ``classpulse produce --config``, at 960 px
+    (the default, 1920, would make every consumer run here detect on 1011-px frames: 2.5 times
+    the pixels, for the same exactly-once checks)."""
     ensure_topic(bootstrap, topic, partitions=2)
     config = workdir / "cameras.yaml"
     config.write_text("cameras:\n" + "".join(
-        f"  - {{id: {cam}, classroom: {CLASSROOM}, source: '{video}', fps: {FPS}}}\n"
+        f"  - {{id: {cam}, classroom: {CLASSROOM}, source: '{video}', fps: {FPS}, "
+        "max_side: 960}\n"
         for cam in CAMERAS))
     out = finish(cli("produce", "--config", str(config), "--no-realtime",
                      "--bootstrap-servers", bootstrap, "--topic", topic))
@@ -88,10 +91,12 @@ def direct_expectation(records: list) -> dict[tuple[str, int], dict[str, np.ndar
     then keeping the faces the readability gate (default settings) reads."""
     from classpulse.settings import Settings
     from consumers.gate import GateConfig, Verdict, judge_confidence, judge_geometry
-    from model import EmotionClassifier, FaceDetector, crop_faces, head_pose
+    from model import DetectorConfig, EmotionClassifier, FaceDetector, crop_faces, head_pose
 
-    detector, classifier = FaceDetector(device="cpu"), EmotionClassifier(device="cpu")
-    gate = GateConfig.from_settings(Settings())
+    settings = Settings()
+    detector = FaceDetector(DetectorConfig(keep_face_px=settings.gate_min_face_px), device="cpu")
+    classifier = EmotionClassifier(device="cpu")
+    gate = GateConfig.from_settings(settings)
     expected: dict[tuple[str, int], dict] = defaultdict(
         lambda: {"frames": 0, "frames_with_faces": 0, "faces": 0, "faces_read": 0,
                  "n": np.zeros(len(EMOTIONS), int), "p": np.zeros(len(EMOTIONS))})
