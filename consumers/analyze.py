@@ -24,8 +24,11 @@ from consumers.gate import (
 class FaceBoxes(Protocol):
     """One frame's faces as the detector gives them (``model.Detections``)."""
 
-    boxes: np.ndarray  # (N, 4) x1 y1 x2 y2 in the frame's pixels
-    landmarks: np.ndarray  # (N, 5, 2) eyes, nose, mouth corners
+    @property
+    def boxes(self) -> np.ndarray: ...  # (N, 4) x1 y1 x2 y2 in the frame's pixels
+
+    @property
+    def landmarks(self) -> np.ndarray: ...  # (N, 5, 2) eyes, nose, mouth corners
 
     def __len__(self) -> int: ...
 

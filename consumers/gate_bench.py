@@ -96,15 +96,16 @@ class GateEffect:
         return (read_share - all_share) * 100
 
 
-def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndarray]
-                ) -> GateEffect:
+def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndarray],
+                effect: GateEffect | None = None) -> GateEffect:
     """Both analyzers on the same detections of ``frames``, frame by frame (one detection per
     frame: the comparison is the gate's alone), with the gated path's analysis time (detection
-    and reading) and the gate's own time (pose and checks) on those detections."""
+    and reading) and the gate's own time (pose and checks) on those detections; added to
+    ``effect`` when given."""
     from consumers.gate import judge_confidence, judge_geometry
     from model import head_pose
 
-    effect = GateEffect()
+    effect = GateEffect() if effect is None else effect
     for frame in frames:
         start = time.perf_counter()
         found = gated.detector.detect([frame])
@@ -138,15 +139,20 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     configs = [("consumer's", DetectorConfig(keep_face_px=settings.gate_min_face_px))]
     configs += [(str(side), DetectorConfig(max_side=int(side)))
                 for side in args.detect_sides.split(",")]
+    runs = []
     for name, config in configs:
         side = round(max(h, w) * detection_scale(config, (h, w)))
         detector = FaceDetector(config, device=device)
         gated = FrameAnalyzer(detector, classifier, gate)
-        open_ = FrameAnalyzer(detector, classifier, GateConfig.open())
         gated.analyze(frames[:1])  # warm-up outside the timing
-        effect = gate_effect(gated, open_, frames)
+        runs.append((name, side, gated, FrameAnalyzer(detector, classifier, GateConfig.open()),
+                     GateEffect()))
+    for frame in frames:  # the detection sides interleaved frame by frame
+        for _, _, gated, open_, effect in runs:
+            gate_effect(gated, open_, [frame], effect)
+    for name, side, _, _, effect in runs:
         shift = effect.mix_shift()
-        refused = ", ".join(f"{name} {n}" for name, n in
+        refused = ", ".join(f"{reason} {n}" for reason, n in
                             zip(("small", "turned", "uncertain"), effect.refused, strict=True))
         print(f"\ndetection side {side} ({name}): {effect.faces} faces, {effect.read} read "
               f"({effect.read / max(effect.faces, 1):.0%}); refused: {refused}")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from classpulse.emotions import EMOTIONS
 from dashboard.periods import local_instant
+from dashboard.transform import MOSTLY_READ
 
 SHARES: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -22,6 +23,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 NO_DATA = "no data"
 NOT_YET = "not held yet"
 ALL_HIDDEN = "all minutes hidden"
+UNREADABLE = "most faces not read"
 
 
 def week_start(day: date) -> date:
@@ -36,17 +38,24 @@ def week_bounds(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(emotion, share) of each lesson's largest share; empty where it has no shown faces."""
+    """(emotion, share) of each lesson's largest share; empty where it has no shown faces, or
+    most of them could not be read."""
     shares = lessons[list(SHARES)].astype("float64")
-    has_faces = shares.notna().all(axis=1)
+    has_faces = shares.notna().all(axis=1) & mostly_read(lessons)
     top = shares.fillna(-1.0).idxmax(axis=1).str.removeprefix("share_")
     return top.where(has_faces), shares.max(axis=1).where(has_faces)
 
 
+def mostly_read(lessons: pd.DataFrame) -> pd.Series:
+    """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``)."""
+    return lessons["faces_read"] >= MOSTLY_READ * lessons["faces"]
+
+
 def status(lesson: pd.Series, now: datetime) -> str:
-    """Why a lesson's numbers are empty, in words; "" when it has shown minutes."""
+    """Why a lesson's numbers are empty, in words; "" when it has shown minutes whose faces were
+    mostly read."""
     if lesson["minutes"] > 0:
-        return ""
+        return "" if lesson["faces_read"] >= MOSTLY_READ * lesson["faces"] else UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
     return NOT_YET if lesson["starts_at"] > pd.Timestamp(now) else NO_DATA

@@ -23,7 +23,7 @@ def _frame(engine: Engine, query: Select) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("starts_at", "ends_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
-    for column in ("lesson_id", "minutes", "hidden_minutes", "faces"):
+    for column in ("lesson_id", "minutes", "hidden_minutes", "faces", "faces_read"):
         frame[column] = frame[column].astype("int64")
     return frame
 

@@ -105,7 +105,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
     buckets = None
-    if state in ("", lesson_frames.ALL_HIDDEN):
+    if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
                                         end, 60, settings.min_faces_shown)
     why = transform.unreadable(buckets) if buckets is not None else None

@@ -206,6 +206,9 @@ def lesson_without_data(state: str) -> str:
     """A lesson whose numbers are empty, said why (``lesson_frames`` status)."""
     if state == "not held yet":
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
+    if state == "most faces not read":
+        return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
+                "shown for it.")
     if state == "all minutes hidden":
         return ("**Every minute of this lesson had too few faces read**, so nothing is shown: "
                 "no chart may describe a single child.")

@@ -71,7 +71,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")
-    for name, what in (("pitch", "tipped away at the top, as seen from a camera above or a head "
+    for name, what in (("pitch", "top toward the camera, as seen from a camera above or a head "
                                "bowed over a desk"),
                        ("yaw", "turned aside"), ("roll", "tilted in the image plane")):
         p.add_argument(f"--{name}", type=_degrees, default=0.0, metavar="DEG",

@@ -64,8 +64,9 @@ def view_homography(side: int, pitch: float = 0.0, yaw: float = 0.0, roll: float
     """The 3x3 homography that shows a ``side``-px face image turned by the given degrees.
 
     The image is a plane at the camera's focal distance (a normal lens: focal length = 2 sides),
-    rotated about its centre: ``pitch`` tips its top away from the camera (a face seen from above
-    or bowed), ``yaw`` turns it aside, ``roll`` tilts it in the image plane.
+    rotated about its centre: ``pitch`` brings its top toward the camera and its bottom away (a
+    face seen from a camera above it, or a head bowed forward), ``yaw`` turns it aside, ``roll``
+    tilts it in the image plane.
     """
     p, y, r = np.radians([pitch, yaw, roll])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])

@@ -34,6 +34,12 @@ def test_flags_override_environment_which_overrides_defaults() -> None:
     assert s.min_faces_shown == 5
 
 
+def test_gate_settings_come_from_the_environment() -> None:
+    s = Settings.load(environ={"GATE_MIN_FACE_PX": "24", "GATE_MAX_YAW": "40"})
+    assert (s.gate_min_face_px, s.gate_max_yaw, s.gate_max_pitch) == (24.0, 40.0, 30.0)
+    assert {"gate_min_face_px", "gate_max_yaw"} <= s.explicit
+
+
 def test_partial_engagement_weights_keep_the_other_defaults() -> None:
     s = Settings.load(environ={"ENGAGEMENT_WEIGHTS": "neutral=0.8, happy=0.7"})
     assert s.engagement_weights["neutral"] == 0.8
@@ -58,6 +64,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
         ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "soon"}, "CLASSPULSE_MAX_CLOCK_SKEW_S='soon'"),
         ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "-1"}, "must lie in 0-3600"),
         ({"CLASSPULSE_MAX_CLOCK_SKEW_S": "nan"}, "must lie in 0-3600"),
+        ({"GATE_MIN_FACE_PX": "big"}, "GATE_MIN_FACE_PX='big' is not a number"),
+        ({"GATE_MIN_CONFIDENCE": "1.5"}, "GATE_MIN_CONFIDENCE=1.5 is outside [0, 1]"),
+        ({"GATE_MAX_PITCH": "-5"}, "GATE_MAX_PITCH=-5.0 is outside [0, 90]"),
     ],
 )
 def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> None:

@@ -156,3 +156,19 @@ def test_mostly_unread_faces_draw_no_mix_and_say_why() -> None:
     now = transform.right_now(buckets, BERLIN)
     assert now is not None and now.hidden
     assert now.unreadable == transform.Unreadable(faces=6, read=0, reason="turned")
+
+
+def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> None:
+    from dashboard import lesson_frames
+
+    now = datetime(2025, 3, 4, tzinfo=UTC)
+    lessons = pd.DataFrame({
+        "minutes": [40, 40], "faces": [4000, 4000], "faces_read": [2500, 1500],
+        **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 2 for e in EMOTIONS},
+        "starts_at": [pd.Timestamp("2025-03-03 08:00", tz="UTC")] * 2, "hidden_minutes": [0, 0],
+    })
+    emotion, share = lesson_frames.main_emotions(lessons)
+    assert emotion.tolist()[0] == "neutral" and pd.isna(emotion.iloc[1])
+    assert share.iloc[0] == pytest.approx(0.5) and pd.isna(share.iloc[1])
+    assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
+        "", lesson_frames.UNREADABLE]

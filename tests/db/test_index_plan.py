@@ -27,7 +27,7 @@ SELECT 'cam' || r, 'room' || r, 'cam' || r FROM generate_series(1, 50) AS r;
 INSERT INTO emotion_minutes
 SELECT 'cam' || r, TIMESTAMPTZ '2025-03-03 00:00+00' + m * INTERVAL '1 minute', 'room' || r,
        60, 58, 500, 10, 5, 10, 100, 50, 25, 300,
-       12.0, 6.0, 15.0, 105.0, 60.0, 30.0, 272.0, 330.0, now()
+       12.0, 6.0, 15.0, 105.0, 60.0, 30.0, 272.0, 330.0, now(), 500, 58, 0, 0, 0
 FROM generate_series(1, 50) AS r, generate_series(0, 1999) AS m;
 INSERT INTO lessons (classroom_id, starts_at, ends_at, title, source_key, source_scope)
 SELECT 'room' || r, TIMESTAMPTZ '2025-03-03 00:00+00' + k * INTERVAL '50 minutes',

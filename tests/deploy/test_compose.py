@@ -257,7 +257,7 @@ def test_cameras_example_loads_as_the_producer_service_would(
     assert [c.classroom for c in cameras] == ["room-101", "room-101", "room-204"]
     assert all(c.source.startswith("rtsp://") for c in cameras)
     assert [c.fps for c in cameras] == [2.0, 2.0, 1.0]
-    assert {(c.max_side, c.jpeg_quality) for c in cameras} == {(960, 80)}
+    assert {(c.max_side, c.jpeg_quality) for c in cameras} == {(1920, 80)}
     # the producer's own command, pointed at the example instead of the mounted file
     command = command_list(services["producer"]["command"])
     command[command.index(CAMERAS_IN_CONTAINER)] = str(CAMERAS_EXAMPLE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from classpulse.cli import main as cli_main
 from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, confusion_matrix
+from model.pose import view_homography, view_warp
 from model.preprocess import shrink_faces
 
 
@@ -59,23 +61,40 @@ def test_evaluate_command_writes_json_and_plot(tiny_fer: Path, tmp_path: Path,
     assert f"accuracy    {report['accuracy']:.4f}" in printed and "disgust" in printed
 
 
-def test_evaluate_at_a_face_size_scores_the_shrunk_faces(
+def test_evaluate_at_a_face_size_scores_the_turned_shrunk_faces(
         tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = tmp_path / "small.json"
     rc = cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
-                   "--face-size", "16", "--json", str(out_json)])
+                   "--face-size", "16", "--pitch", "40", "--json", str(out_json)])
     assert rc == 0
     report = json.loads(out_json.read_text())
     assert report["face_size"] == 16 and report["n"] == 42
-    # the same faces shrunk by hand and classified directly: the very same predictions
+    assert report["view"] == {"pitch": 40.0, "yaw": 0.0, "roll": 0.0}
+    everything, *_ = report["confidence"]
+    assert everything == {"threshold": 0.0, "kept": 1.0, "accuracy": report["accuracy"],
+                          "mix_shift": 0.0}
+    # the same faces turned and shrunk by hand and classified directly: the same predictions
     split = load_split(tiny_fer, "val")
-    probs = EmotionClassifier(device="cpu").predict(shrink_faces(list(split.images), 16))
+    turned = view_warp(list(split.images), pitch=40)
+    probs = EmotionClassifier(device="cpu").predict(shrink_faces(turned, 16))
     expected = classification_report(split.labels, probs.argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
     full = classification_report(split.labels, EmotionClassifier(device="cpu").predict(
         list(split.images)).argmax(axis=1))
     assert report["confusion_matrix"] != full["confusion_matrix"]  # 16 px is not 48 px
-    assert "every face shrunk to 16x16 px first" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "every face shrunk to 16x16 px first" in printed and "pitch 40" in printed
+
+
+def test_a_pitched_view_narrows_the_top_and_shortens_the_face() -> None:
+    """Seen from above (pitch 60): the top edge, nearer the camera, is wider than the bottom,
+    and the face is shorter than it is wide; no turn, no change."""
+    corners = np.array([[[0, 0], [47, 0], [47, 47], [0, 47]]], np.float32)
+    (tl, tr, br, bl), = cv2.perspectiveTransform(corners, view_homography(48, pitch=60))
+    assert tr[0] - tl[0] > br[0] - bl[0]
+    assert bl[1] - tl[1] < 0.6 * 47
+    face = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    assert view_warp([face])[0] is face
 
 
 def test_evaluate_rejects_a_face_size_below_4(tiny_fer: Path,

@@ -57,7 +57,7 @@ def test_garbage_is_counted_by_reason_and_real_frames_all_count(
     frames = [f.rgb for f in read_frames(str(video))][::10]  # 11 real frames
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     valid = [encode_frame(rgb, camera="cam-g", classroom="7C", captured_at_ms=NOW_MS + i * 500,
-                          seq=i) for i, rgb in enumerate(frames)]
+                          seq=i, max_side=960) for i, rgb in enumerate(frames)]
     garbage = _garbage(3, valid[0])
     stream = [(*v, None) for v in valid] + garbage
     import random

@@ -24,7 +24,7 @@ cameras:
   - {id: back, classroom: 7B, source: "0", fps: 4, loop: true}
 """)
     front, back = load_cameras(path)
-    assert (front.id, front.fps, front.max_side, front.loop) == ("front", 1.0, 960, False)
+    assert (front.id, front.fps, front.max_side, front.loop) == ("front", 1.0, 1920, False)
     assert (back.source, back.fps, back.loop) == ("0", 4.0, True)
 
 
