@@ -1,5 +1,6 @@
-"""The consumer loop against an in-memory Kafka and a real (SQLite) database: what is counted,
-what is refused and why, and where it reads again after a failed write or a reset log."""
+"""The consumer loop against an in-memory Kafka and a real database (PostgreSQL and SQLite): what
+is counted, what is refused and why, and where it reads again after a failed write or a reset log.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from classpulse.db.engine import make_engine
 from classpulse.db.writes import OffsetMove, advance_offsets
@@ -46,8 +47,8 @@ def frame(seq: int, at_ms: int | None = None, camera: str = "cam-a", red: bool =
 
 
 @pytest.fixture
-def engine(migrated_sqlite_url: str) -> Engine:
-    eng = make_engine(migrated_sqlite_url)
+def engine(migrated_url: str) -> Engine:
+    eng = make_engine(migrated_url)
     yield eng
     eng.dispose()
 
@@ -113,8 +114,7 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
                 conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
 
     def table_names() -> str:
-        with engine.connect() as conn:
-            return " ".join(conn.execute(text("select name from sqlite_master")).scalars())
+        return " ".join(inspect(engine).get_table_names())
 
     kafka.on_poll = repair_after_first_failure
     done = consumer.run(threading.Event())
