@@ -140,6 +140,16 @@ def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> N
     assert totals(engine)[:2] == (5, 5)
 
 
+def test_frames_are_remembered_for_the_window_of_their_camera_only(engine: Engine) -> None:
+    log = [frame(0, at_ms=NOW_MS - 700_000), frame(1, at_ms=NOW_MS - 600_000),
+           frame(2, at_ms=NOW_MS - 30_000), frame(3, camera="cam-b", at_ms=NOW_MS - 900_000)]
+    consume(engine, FakeKafka(TOPIC, {0: log}), max_lag_s=3600, duplicate_window_s=600)
+    with engine.connect() as conn:
+        kept = conn.execute(text("select camera_id, seq from seen_frames order by 1, 2")).all()
+    # frame 0 was 670 s before cam-a's newest: forgotten; frame 1 (570 s) and cam-b's are kept
+    assert kept == [("cam-a", 1), ("cam-a", 2), ("cam-b", 3)]
+
+
 def test_a_log_reset_before_start_restarts_from_the_new_beginning(engine: Engine) -> None:
     with engine.begin() as conn:  # offsets of an earlier, longer log
         advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 50)})
