@@ -119,11 +119,6 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def wait(self) -> int:
-        """Block until the broker exits (foreground use)."""
-        assert self._proc is not None
-        return self._proc.wait()
-
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import NoReturn
 
 from classpulse.errors import UsageError
 from classpulse.settings import Settings, SettingsError
@@ -28,9 +32,21 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands
-BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "dashboard.bench")
+BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "consumers.gate_bench",
+                                  "dashboard.bench")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose errors are one line naming the flag and the value, and where to read more.
+
+    argparse's default prints the whole usage first, which buries the one thing to fix. Subparsers
+    inherit the class (``add_subparsers`` makes children of the parent's type).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +68,7 @@ SETTINGS_FLAGS = ("kafka_bootstrap_servers", "kafka_topic", "database_url", "log
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="classpulse",
         description="Live classroom emotion and engagement aggregates, without keeping pictures.",
     )
@@ -79,6 +95,42 @@ def _add_common_recursively(parser: argparse.ArgumentParser) -> None:
             _add_common_recursively(child)
 
 
+AV_LOG_FATAL = 8  # FFmpeg's log level that keeps only fatal errors
+KAFKA_LOG_WINDOW_S = 30.0  # at most one kafka-python line per this many seconds
+
+
+class OnePerWindow(logging.Filter):
+    """Let one record of a library's loggers through per window; count the rest into the next.
+
+    An unreachable broker makes kafka-python log four lines per reconnect attempt (38 to 45 before
+    our own one-line error); ClassPulse says what is wrong itself, so one of kafka-python's lines
+    per window is kept, ending in how many were left out.
+    """
+
+    def __init__(self, prefix: str, window_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefix, self.window_s, self.clock = prefix, window_s, clock
+        self._lock = threading.Lock()
+        self._next = -float("inf")
+        self._hidden = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self.prefix and not record.name.startswith(self.prefix + "."):
+            return True
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self._hidden += 1
+                return False
+            self._next = now + self.window_s
+            hidden, self._hidden = self._hidden, 0
+        if hidden:
+            record.msg = f"{record.getMessage()} ({hidden} more {self.prefix} lines not shown)"
+            record.args = None
+        return True
+
+
 # the packages whose loggers follow --log-level; every other logger (kafka, urllib3, alembic, ...)
 # stays at WARNING: kafka-python's DEBUG prints raw fetch responses, JPEG bytes of children's
 # pictures included, and no library's chatter belongs in our DEBUG
@@ -86,6 +138,7 @@ OWN_LOGGERS: tuple[str, ...] = ("classpulse", "consumers", "producers", "model",
 
 
 def configure_logging(level: str) -> None:
+    """Our loggers at ``level``, every library at WARNING (``OWN_LOGGERS`` says why)."""
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -93,6 +146,14 @@ def configure_logging(level: str) -> None:
     )
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    if level == "DEBUG":
+        return
+    # FFmpeg, inside OpenCV, writes to stderr itself ("moov atom not found" before our one-line
+    # error about a file that is no video); OpenCV reads this switch when it first opens a file
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_FATAL))
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OnePerWindow) for f in handler.filters):
+            handler.addFilter(OnePerWindow("kafka", KAFKA_LOG_WINDOW_S))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

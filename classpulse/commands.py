@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from classpulse.flags import port
 from classpulse.settings import Settings
 
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "create the frames topic. For development and the demo; production uses Apache Kafka.",
     )
     broker.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    broker.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
+    broker.add_argument("--port", type=port, default=9092, help="port to listen on (default 9092)")
     broker.add_argument("--partitions", type=int, default=4,
                         help="partitions of the frames topic created at start (default 4)")
     broker.set_defaults(handler=run_broker)

@@ -16,6 +16,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from classpulse.flags import DASHBOARD_PORT, add_device_flag, port
 from classpulse.processes import classpulse_command, start_child, stop_child
 from classpulse.settings import Settings
 
@@ -35,10 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--source", help="webcam index, URL, video file or folder (default: webcam if "
                                     "present, else synthetic:classroom)")
-    p.add_argument("--port", type=int, default=8501, help="dashboard port (8501)")
+    p.add_argument("--port", type=port, default=DASHBOARD_PORT,
+                   help=f"dashboard port ({DASHBOARD_PORT})")
     p.add_argument("--fps", type=float, default=1.0, help="frames per second per camera (1)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="where the consumer runs the networks (auto)")
+    add_device_flag(p, help="where the consumer runs the networks (auto)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop by itself after this long (default: until Ctrl-C)")
     p.set_defaults(handler=run_demo)
@@ -59,6 +60,8 @@ def webcam_present() -> bool:
 
 def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     """The demo's cameras: one for a given source or the webcam, two synthetic ones otherwise."""
+    import yaml
+
     from producers.sources import describe_source
 
     if source is None and webcam_present():
@@ -68,11 +71,11 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     else:
         cameras = [("demo-cam", source)]
     looping = source is not None and describe_source(source) in {"file", "folder"}
-    lines = [f"fps: {fps}", f"loop: {str(looping).lower()}", "cameras:"]
-    lines += [f"  - {{id: {cam}, classroom: {DEMO_CLASSROOM}, source: '{src}'}}"
-              for cam, src in cameras]
+    doc = {"fps": fps, "loop": looping,
+           "cameras": [{"id": cam, "classroom": DEMO_CLASSROOM, "source": src}
+                       for cam, src in cameras]}
     path = folder / "cameras.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
 

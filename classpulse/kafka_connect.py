@@ -28,6 +28,7 @@ def connect_with_retry(make: Callable[[], T], bootstrap: str, timeout_s: float =
                     f"cannot reach Kafka at {bootstrap} after {timeout_s:.0f} s ({exc!r}); "
                     "check KAFKA_BOOTSTRAP_SERVERS and that the broker runs"
                 ) from None
-            log.info("waiting for Kafka bootstrap=%s error=%r", bootstrap, exc)
+            log.warning("Kafka at %s not reachable yet (%r); retrying, giving up in %.0f s",
+                        bootstrap, exc, deadline - time.monotonic())
             time.sleep(delay)
             delay = min(delay * 2, 5.0)

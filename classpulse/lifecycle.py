@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[int, FrameType | None], Any] | int  # what signal.signal takes (and returns)
 
 
 class StopFlag(threading.Event):
@@ -23,7 +27,8 @@ class StopFlag(threading.Event):
 
     def __init__(self) -> None:
         super().__init__()
-        self._previous: dict[int, object] = {}
+        # the handlers to put back; None: installed from outside Python, nothing to restore
+        self._previous: dict[signal.Signals, Handler | None] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.is_set():
@@ -42,5 +47,6 @@ class StopFlag(threading.Event):
         tb: TracebackType | None,
     ) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            if handler is not None:
+                signal.signal(sig, handler)
         self._previous.clear()

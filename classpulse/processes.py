@@ -6,14 +6,15 @@ import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def start_child(name: str, command: Sequence[str], **popen: object) -> subprocess.Popen:
+def start_child(name: str, command: Sequence[str], **popen: Any) -> subprocess.Popen:
     """Start ``command``; its output goes to ours unless ``popen`` redirects it."""
     log.info("starting %s: %s", name, " ".join(command[:6]))
-    return subprocess.Popen(list(command), **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(list(command), **popen)
 
 
 def stop_child(child: subprocess.Popen, name: str = "child", timeout_s: float = 10.0) -> int:

@@ -1,9 +1,9 @@
 """One typed, frozen settings object, read once at the entry point and passed down.
 
 Precedence: command-line flags, then environment variables, then the defaults below. This is the
-only module that reads ``os.environ``; everything else receives a ``Settings`` (or the part of it
-it needs). A bad value fails here, naming the variable, the value and the fix, instead of being
-quietly replaced by a default.
+only module that reads ``os.environ`` (``classpulse.cli`` only sets FFmpeg's log switch in it);
+everything else receives a ``Settings`` (or the part of it it needs). A bad value fails here,
+naming the variable, the value and the fix, instead of being quietly replaced by a default.
 """
 
 from __future__ import annotations
@@ -19,8 +19,17 @@ from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPIC = "classpulse.frames"
 DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
+DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and queries are written for
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# the readability gate's settings: field, environment variable, allowed range
+GATE_LIMITS = (
+    ("gate_min_face_px", "GATE_MIN_FACE_PX", 0.0, 1000.0),
+    ("gate_max_pitch", "GATE_MAX_PITCH", 0.0, 90.0),
+    ("gate_max_yaw", "GATE_MAX_YAW", 0.0, 90.0),
+    ("gate_max_roll", "GATE_MAX_ROLL", 0.0, 180.0),
+    ("gate_min_confidence", "GATE_MIN_CONFIDENCE", 0.0, 1.0),
+)
 
 
 class SettingsError(ValueError):
@@ -42,6 +51,13 @@ class Settings:
     device: str = "auto"  # CLASSPULSE_DEVICE
     model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
+    # the consumers' readability gate (consumers/gate.py); each default measured on FER2013 val,
+    # model/README.md "The readability gate"
+    gate_min_face_px: float = 19.0  # GATE_MIN_FACE_PX: narrowest face read (box side, pixels)
+    gate_max_pitch: float = 30.0  # GATE_MAX_PITCH: degrees seen from above / bowed
+    gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
+    gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
+    gate_min_confidence: float = 0.35  # GATE_MIN_CONFIDENCE: the classifier's top probability
     # consumers refuse frames captured more than this many seconds after their own clock: a camera
     # clock far ahead would otherwise fill minutes that have not happened yet
     max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S
@@ -54,7 +70,7 @@ class Settings:
             raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is empty; give host:port[,host:port]")
         for server in self.kafka_bootstrap_servers.split(","):
             host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise SettingsError(
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
                     "(e.g. 127.0.0.1:9092)"
@@ -66,6 +82,13 @@ class Settings:
                 f"DATABASE_URL {self.database_url!r} is not a SQLAlchemy URL; use e.g. "
                 "sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
             )
+        backend = self.database_url.split("://", 1)[0].split("+", 1)[0].lower()
+        if backend not in DATABASE_BACKENDS:
+            raise SettingsError(
+                f"DATABASE_URL {_redact_url(self.database_url)!r} is a {backend} database, which "
+                "ClassPulse does not support; use sqlite:///classpulse.db or "
+                "postgresql+psycopg://user@host/db"
+            )
         if self.min_faces_shown < 1:
             raise SettingsError(f"MIN_FACES_SHOWN must be at least 1, got {self.min_faces_shown}")
         if self.device not in DEVICES:
@@ -74,6 +97,10 @@ class Settings:
             raise SettingsError(
                 f"CLASSPULSE_LOG_LEVEL {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             )
+        for name, var, low, high in GATE_LIMITS:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{var}={value!r} is outside [{low:g}, {high:g}]")
         if not 0 <= self.max_clock_skew_s <= 3600:
             raise SettingsError(
                 f"CLASSPULSE_MAX_CLOCK_SKEW_S {self.max_clock_skew_s!r} must lie in 0-3600 seconds"
@@ -110,6 +137,9 @@ class Settings:
             values["log_level"] = values["log_level"].upper()
         if env.get("MIN_FACES_SHOWN"):
             values["min_faces_shown"] = _parse_int("MIN_FACES_SHOWN", env["MIN_FACES_SHOWN"])
+        for name, var, _, _ in GATE_LIMITS:
+            if env.get(var):
+                values[name] = _parse_float(var, env[var])
         if env.get("CLASSPULSE_MAX_CLOCK_SKEW_S"):
             values["max_clock_skew_s"] = _parse_float("CLASSPULSE_MAX_CLOCK_SKEW_S",
                                                       env["CLASSPULSE_MAX_CLOCK_SKEW_S"])
@@ -126,14 +156,6 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def redacted(self) -> dict[str, Any]:
-        """Settings as a dict fit for a log line: no password, no credentials in URLs."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explicit"}
-        out["engagement_weights"] = dict(self.engagement_weights)
-        out["dashboard_password"] = "***" if self.dashboard_password else None
-        out["database_url"] = _redact_url(self.database_url)
-        return out
 
 
 def _parse_int(var: str, text: str) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
+
+if TYPE_CHECKING:
+    from kafka import KafkaAdminClient
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ def ensure_topic(
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
         if topic in admin.list_topics():
+            _note_partitions(admin, topic, partitions)
             return False
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1,
                        topic_configs={"retention.ms": str(retention_ms)})
@@ -42,3 +47,13 @@ def ensure_topic(
         return True
     finally:
         admin.close()
+
+
+def _note_partitions(admin: KafkaAdminClient, topic: str, wanted: int) -> None:
+    """Log an existing topic's partition count when it is not the one asked for: partitions
+    bound how many consumers share the work, and ClassPulse never changes a topic it finds."""
+    (described,) = admin.describe_topics([topic])
+    found = len(described.get("partitions") or [])
+    if found != wanted:
+        log.warning("topic=%s exists with partitions=%d, not the %d asked for; left as it is "
+                    "(at most %d consumers of a group share it)", topic, found, wanted, found)

@@ -21,7 +21,9 @@ import cv2
 import numpy as np
 
 WIRE_VERSION = "1"
-DEFAULT_MAX_SIDE = 960
+# a 1080p camera's frames cross unshrunk: halving them would halve every face, and faces under
+# 19 px cannot be read (the readability gate, model/README.md); 4K frames are halved
+DEFAULT_MAX_SIDE = 1920
 DEFAULT_JPEG_QUALITY = 80
 DEFAULT_MAX_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MB (1048588)
 REQUIRED_HEADERS = ("classroom", "camera", "captured_at", "seq", "v")

@@ -1,9 +1,10 @@
 """Per-(camera, minute) aggregation in event time, and rejection counts.
 
-Only counts and sums leave this module: a face contributes one to the count of its top emotion, its
-seven probabilities to the probability sums, and its engagement (top probability times the weight of
-that emotion, DESIGN's concentration index) to ``engagement_sum``. Nothing about an individual face
-is kept.
+Only counts and sums leave this module: every face counts in ``faces``; a face the readability gate
+read (consumers/gate.py) also contributes one to the count of its top emotion, its seven
+probabilities to the probability sums, and its engagement (top probability times the weight of that
+emotion, DESIGN's concentration index) to ``engagement_sum``; a refused face adds one to the count
+of its reason. Nothing about an individual face is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
+from consumers.gate import REFUSALS, FrameReading
 
 MINUTE_MS = 60_000
 
@@ -40,6 +42,9 @@ class _Bucket:
     frames: int = 0
     frames_with_faces: int = 0
     faces: int = 0
+    faces_read: int = 0
+    frames_with_read_faces: int = 0
+    refused: np.ndarray = field(default_factory=lambda: np.zeros(len(REFUSALS), dtype=np.int64))
     n: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS), dtype=np.int64))
     p: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS), dtype=np.float64))
     engagement_sum: float = 0.0
@@ -56,16 +61,21 @@ class MinuteAggregator:
         self._rejections: Counter[tuple[datetime, str, str]] = Counter()
 
     def add_frame(self, camera: str, classroom: str, captured_at_ms: int,
-                  probs: np.ndarray) -> None:
-        """One frame and the (faces x 7) probabilities of the faces found in it."""
+                  frame: FrameReading) -> None:
+        """One frame: its read faces' (faces x 7) probabilities and its refused faces."""
         key = (camera, minute_of(captured_at_ms))
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(classroom)
         bucket.frames += 1
-        if len(probs):
+        if frame.faces:
             bucket.frames_with_faces += 1
-            bucket.faces += len(probs)
+            bucket.faces += frame.faces
+            bucket.refused += np.asarray(frame.refused, dtype=np.int64)
+        probs = frame.probs
+        if len(probs):
+            bucket.frames_with_read_faces += 1
+            bucket.faces_read += len(probs)
             bucket.n += np.bincount(probs.argmax(axis=1), minlength=len(EMOTIONS))
             bucket.p += probs.sum(axis=0, dtype=np.float64)
             bucket.engagement_sum += float(face_engagement(probs, self.weights).sum())
@@ -81,7 +91,9 @@ class MinuteAggregator:
             MinuteRow(camera_id=camera, classroom_id=b.classroom, minute_start=minute,
                       frames=b.frames, frames_with_faces=b.frames_with_faces, faces=b.faces,
                       n=tuple(int(x) for x in b.n), p=tuple(float(x) for x in b.p),
-                      engagement_sum=b.engagement_sum)
+                      engagement_sum=b.engagement_sum, faces_read=b.faces_read,
+                      frames_with_read_faces=b.frames_with_read_faces,
+                      refused=(int(b.refused[0]), int(b.refused[1]), int(b.refused[2])))
             for (camera, minute), b in sorted(self._buckets.items())
         ]
 

@@ -1,44 +1,93 @@
-"""Faces and emotions for a batch of frames: detect on all frames at once, classify all faces at
-once. Crops exist only inside this call; what comes out is one probability matrix per frame."""
+"""Faces and emotions for a batch of frames: detect on all frames at once, judge every face with
+the readability gate, classify the faces it lets through all at once, and refuse the uncertain
+ones. Crops exist only inside this call; what comes out is one :class:`FrameReading` per frame."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from classpulse.emotions import EMOTIONS
+from classpulse.settings import Settings
+from consumers.gate import (
+    FrameReading,
+    GateConfig,
+    Verdict,
+    judge_confidence,
+    judge_geometry,
+    reading,
+)
+
+
+class FaceBoxes(Protocol):
+    """One frame's faces as the detector gives them (``model.Detections``)."""
+
+    boxes: np.ndarray  # (N, 4) x1 y1 x2 y2 in the frame's pixels
+    landmarks: np.ndarray  # (N, 5, 2) eyes, nose, mouth corners
+
+    def __len__(self) -> int: ...
+
+
+class Detector(Protocol):
+    def detect(self, frames: list[np.ndarray]) -> Sequence[FaceBoxes]: ...
+
+
+class Classifier(Protocol):
+    def predict(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 class FrameAnalyzer:
-    """Joins the model package's detector and classifier (its public API only)."""
+    """Joins the model package's detector and classifier (its public API only) and the gate."""
 
-    def __init__(self, detector: object, classifier: object) -> None:
+    def __init__(self, detector: Detector, classifier: Classifier, gate: GateConfig) -> None:
         self.detector = detector
         self.classifier = classifier
+        self.gate = gate
 
     @classmethod
-    def load(cls, device: str = "auto", weights: str | None = None) -> FrameAnalyzer:
-        from model import EmotionClassifier, FaceDetector
+    def load(cls, settings: Settings) -> FrameAnalyzer:
+        from model import DetectorConfig, EmotionClassifier, FaceDetector
 
-        return cls(FaceDetector(device=device), EmotionClassifier(weights=weights, device=device))
+        classifier = EmotionClassifier(weights=settings.model_weights, device=settings.device)
+        detector = FaceDetector(DetectorConfig(keep_face_px=settings.gate_min_face_px),
+                                device=settings.device)
+        return cls(detector, classifier, GateConfig.from_settings(settings))
 
-    def analyze(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """For each RGB frame, a (faces x 7) float32 array of emotion probabilities."""
-        from model import crop_faces
-
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
+        """For each RGB frame, the probabilities of its read faces and its refusals."""
         if not frames:
             return []
-        detections = self.detector.detect(list(frames))  # type: ignore[attr-defined]
+        return self.read(frames, self.detector.detect(list(frames)))
+
+    def read(self, frames: Sequence[np.ndarray], detections: Sequence[FaceBoxes]
+             ) -> list[FrameReading]:
+        """The gate and the classifier on faces already found (one ``FaceBoxes`` per frame)."""
+        from model import crop_faces, head_pose
+
+        verdicts: list[np.ndarray] = []
         crops: list[np.ndarray] = []
-        counts: list[int] = []
         for frame, found in zip(frames, detections, strict=True):
-            faces = crop_faces(frame, found)
-            crops.extend(faces)
-            counts.append(len(faces))
+            verdict = judge_geometry(found.boxes, head_pose(found.landmarks), self.gate)
+            verdicts.append(verdict)
+            passed = verdict == Verdict.READ
+            if passed.any():
+                crops.extend(crop_faces(frame, found.boxes[passed]))
         if crops:
-            probs = np.asarray(self.classifier.predict(crops), dtype=np.float32)  # type: ignore[attr-defined]
+            probs = np.asarray(self.classifier.predict(crops), dtype=np.float32)
         else:
             probs = np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        bounds = np.cumsum([0, *counts])
-        return [probs[bounds[i]:bounds[i + 1]] for i in range(len(frames))]
+        confident = judge_confidence(probs, self.gate)
+        out: list[FrameReading] = []
+        start = 0
+        for verdict in verdicts:
+            passed = np.flatnonzero(verdict == Verdict.READ)
+            mine = slice(start, start + len(passed))
+            start += len(passed)
+            verdict = verdict.copy()
+            verdict[passed] = confident[mine]
+            kept = probs[mine][confident[mine] == Verdict.READ]
+            out.append(reading(verdict, kept))
+        return out
+

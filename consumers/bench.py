@@ -18,8 +18,15 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from classpulse.flags import add_device_flag
 from classpulse.settings import Settings
+
+if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
+    from consumers.runner import ConsumerReport, FrameConsumer
+    from producers.config import CameraConfig
+    from producers.publisher import Publisher
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--frames and measures the consumer flat out (throughput)")
     p.add_argument("--frames", type=int, default=200,
                    help="frames to preload with --no-realtime (200)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    add_device_flag(p)
     p.add_argument("--batch-frames", type=int, default=16)
     p.add_argument("--flush-interval", type=float, default=2.0)
     p.set_defaults(handler=run_bench)
@@ -96,7 +103,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
         run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
         device = args.device or settings.device
-        analyzer = FrameAnalyzer.load(device=device, weights=settings.model_weights)
+        analyzer = FrameAnalyzer.load(run.with_overrides(device=device))
         analyzer.analyze([np.zeros((352, 640, 3), np.uint8)])  # warm-up outside the timing
         publisher = Publisher(bootstrap, topic, max_pending=4096)
         cameras = [CameraConfig(id=f"bench-{i}", classroom="bench", source=args.source,
@@ -131,12 +138,13 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _preload(cameras: list, publisher: object, stop: threading.Event, frames: int) -> None:
+def _preload(cameras: list[CameraConfig], publisher: Publisher, stop: threading.Event,
+             frames: int) -> None:
     """Publish ``frames`` frames in total as fast as the broker takes them."""
     from producers.camera import CameraWorker
 
     per_camera = max(1, frames // len(cameras))
-    workers = [CameraWorker(cam, publisher, stop) for cam in cameras]  # type: ignore[arg-type]
+    workers = [CameraWorker(cam, publisher, stop) for cam in cameras]
     for w in workers:
         w.start()
     while any(w.is_alive() and w.published < per_camera for w in workers):
@@ -144,34 +152,35 @@ def _preload(cameras: list, publisher: object, stop: threading.Event, frames: in
     stop.set()
     for w in workers:
         w.join()
-    publisher.flush()  # type: ignore[attr-defined]
+    publisher.flush()
 
 
-def _publish_when_assigned(consumer: object, cameras: list, publisher: object,
+def _publish_when_assigned(consumer: FrameConsumer, cameras: list[CameraConfig],
+                           publisher: Publisher,
                            stop: threading.Event, seconds: float, quit_: threading.Event) -> None:
     """Live cameras start once the consumer holds its partitions, so latency is steady-state."""
-    while not consumer.assigned.wait(0.5):  # type: ignore[attr-defined]
+    while not consumer.assigned.wait(0.5):
         if quit_.is_set():
             return
     _publish_for(cameras, publisher, stop, seconds)
 
 
-def _publish_for(cameras: list, publisher: object, stop: threading.Event, seconds: float
-                 ) -> None:
+def _publish_for(cameras: list[CameraConfig], publisher: Publisher, stop: threading.Event,
+                 seconds: float) -> None:
     from producers.camera import run_cameras
 
     timer = threading.Timer(seconds, stop.set)
     timer.start()
-    run_cameras(cameras, publisher, stop)  # type: ignore[arg-type]
+    run_cameras(cameras, publisher, stop)
     timer.cancel()
 
 
-def _print(args: argparse.Namespace, device: str, report: object, elapsed: float,
+def _print(args: argparse.Namespace, device: str, report: ConsumerReport, elapsed: float,
            latencies: list[float], sent: int) -> None:
     import numpy as np
     import torch
 
-    frames, faces = report.frames, report.faces  # type: ignore[attr-defined]
+    frames, faces = report.frames, report.faces
     mode = (f"live: {args.cameras} cameras x {args.fps:g} fps for {args.seconds:g} s"
             if args.realtime else f"flat out: {frames} preloaded frames")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "

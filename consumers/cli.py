@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from classpulse.errors import UsageError
+from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings
 from consumers.config import DEFAULTS, ConsumerConfig
 
@@ -19,8 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--group", default=DEFAULTS.group_id,
                    help=f"consumer group id ({DEFAULTS.group_id})")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="where the networks run (auto: CUDA when present)")
+    add_device_flag(p, help="where the networks run (auto: CUDA when present)")
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="emotion weights file (default: the shipped model/weights)")
     p.add_argument("--batch-frames", type=int, default=DEFAULTS.batch_frames,
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exit after a final flush once no message came for this long")
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
                    help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
-    p.add_argument("--metrics-port", type=int, default=0,
+    p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
                    help="do not migrate the database to the newest schema at start")
@@ -80,7 +80,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     config = config_from_args(args)
     if not args.no_migrate:
         upgrade(settings.database_url)
-    analyzer = FrameAnalyzer.load(device=settings.device, weights=settings.model_weights)
+    analyzer = FrameAnalyzer.load(settings)
     engine = make_engine(settings.database_url)
     metrics = ConsumerMetrics()
     if args.metrics_port:
@@ -95,7 +95,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     rejected = ",".join(f"{k}={v}" for k, v in sorted(report.rejected.items())) or "none"
     # counts of committed flushes only: a buffer lost to a failed write is read and counted again
-    print(f"frames={report.frames} faces={report.faces} rejected={rejected} "
-          f"flushes={report.flushes} conflicts={report.conflicts} "
+    print(f"frames={report.frames} faces={report.faces} faces_read={report.faces_read} "
+          f"rejected={rejected} flushes={report.flushes} conflicts={report.conflicts} "
           f"failed_flushes={report.failed_flushes}", flush=True)
     return 0

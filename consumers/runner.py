@@ -29,6 +29,7 @@ from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
+from consumers.gate import FrameReading
 from consumers.memory import release_free_memory
 from consumers.metrics import ConsumerMetrics
 from consumers.sink import DatabaseSink
@@ -69,7 +70,7 @@ class KafkaSource(Protocol):
 class Analyzer(Protocol):
     """Faces and emotions for a batch of RGB frames (consumers.analyze.FrameAnalyzer)."""
 
-    def analyze(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]: ...
 
 
 @dataclass
@@ -78,6 +79,7 @@ class ConsumerReport:
 
     frames: int = 0
     faces: int = 0
+    faces_read: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     flushes: int = 0
     conflicts: int = 0
@@ -90,6 +92,7 @@ class _Buffered:
 
     frames: int = 0
     faces: int = 0
+    faces_read: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     captures: list[int] = field(default_factory=list)
 
@@ -300,10 +303,10 @@ class FrameConsumer:
                 self._reject(message.captured_at_ms, message.camera, DUPLICATE)
             else:
                 frames.append((message, decoded))
-        probs = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
-        for (message, _), face_probs in zip(frames, probs, strict=True):
-            if face_probs is not None:
-                self._count(message, face_probs)
+        readings = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
+        for (message, _), reading in zip(frames, readings, strict=True):
+            if reading is not None:
+                self._count(message, reading)
         if frames:
             newest = max(m.captured_at_ms for m, _ in frames)
             self.metrics.event_lag.set(max(0.0, now_ms - newest) / 1000)
@@ -330,20 +333,21 @@ class FrameConsumer:
             return None
         return message
 
-    def _count(self, message: FrameMessage, face_probs: np.ndarray) -> None:
+    def _count(self, message: FrameMessage, reading: FrameReading) -> None:
         """Add one analysed frame to the buffer, unless a copy of it was counted already."""
         key = _key(message)
         if self.checkpoint.frames.seen(key):  # two copies in one batch
             self._reject(message.captured_at_ms, message.camera, DUPLICATE)
             return
         self.checkpoint.frames.add(key)
-        self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms, face_probs)
+        self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms, reading)
         if self._on_commit is not None:
             self._buffered.captures.append(message.captured_at_ms)
         self._buffered.frames += 1
-        self._buffered.faces += len(face_probs)
+        self._buffered.faces += reading.faces
+        self._buffered.faces_read += len(reading.probs)
         self.metrics.frames.labels(message.camera).inc()
-        self.metrics.faces.labels(message.camera).inc(len(face_probs))
+        self.metrics.faces.labels(message.camera).inc(reading.faces)
 
     def _reject(self, at_ms: int, camera: str | None, reason: str,
                 record: Record | None = None) -> None:
@@ -355,14 +359,14 @@ class FrameConsumer:
                       record.offset, reason)
 
     def _analyze(self, frames: list[np.ndarray], messages: list[FrameMessage]
-                 ) -> list[np.ndarray | None]:
+                 ) -> list[FrameReading | None]:
         """Batch analysis; if the batch fails, frame by frame, so one bad frame costs only
         itself (counted as ``analysis_failed``) and never the consumer."""
         try:
             return list(self.analyzer.analyze(frames))
         except Exception:
             log.exception("batch analysis failed frames=%d; retrying frame by frame", len(frames))
-        results: list[np.ndarray | None] = []
+        results: list[FrameReading | None] = []
         for rgb, message in zip(frames, messages, strict=True):
             try:
                 results.append(self.analyzer.analyze([rgb])[0])
@@ -390,6 +394,7 @@ class FrameConsumer:
         if outcome is Outcome.COMMITTED:
             self.report.frames += buffered.frames
             self.report.faces += buffered.faces
+            self.report.faces_read += buffered.faces_read
             self.report.rejected.update(buffered.rejected)
             self.report.flushes += 1
             if self._on_commit is not None:

@@ -48,7 +48,8 @@ def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
 
 
 def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period) -> None:
-    """Emotion mix, engagement with its band, faces in view; the note on hidden minutes."""
+    """Emotion mix, engagement with its band, faces in view and read; the note on hidden
+    minutes."""
     if hidden:
         st.caption(text.hidden_note(hidden, settings.min_faces_shown))
     axis = charts.TimeAxis.for_period(period)
@@ -59,6 +60,18 @@ def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Pe
         st.caption(text.engagement_sentence(settings.engagement_weights))
     with right:
         st.altair_chart(charts.faces_chart(frame, axis), width="stretch")
+
+
+def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, settings: Settings,
+                    when: str) -> bool:
+    """Say why there is no mix where most faces could not be read, or every minute was hidden;
+    False when the period has no minutes at all (the caller says so)."""
+    why = transform.unreadable(buckets)
+    if why is not None:
+        st.warning(text.unreadable(why.faces, why.read, why.reason, when))
+    elif frame.empty and hidden:
+        st.warning(text.all_hidden(hidden, settings.min_faces_shown))
+    return bool(len(buckets)) and int((buckets["minutes"] + buckets["hidden_minutes"]).sum()) > 0
 
 
 def offer_csv(frame: pd.DataFrame, sel: Selection, period: Period) -> None:
@@ -96,6 +109,11 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
     summary = transform.right_now(buckets, period.tz)
     if summary is None:
         return
+    if summary.unreadable is not None:
+        why = summary.unreadable
+        st.info(text.unreadable(why.faces, why.read, why.reason,
+                                f"of the newest minute ({summary.minute:%H:%M})"))
+        return
     if summary.hidden:
         st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
         return
@@ -103,7 +121,8 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
     cols[0].metric("Main emotion now", f"{summary.emotion} · {summary.emotion_share:.0%}",
                    help="the expression most faces showed, and its share of the faces")
     cols[1].metric("Engagement now", f"{summary.engagement:.2f}")
-    cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}")
+    cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}",
+                   help=f"{summary.faces_read_in_view:.0f} of them read")
     cols[3].metric("Minute", f"{summary.minute:%H:%M}",
                    help="start of the newest minute with data; it may still be filling up")
 
@@ -114,7 +133,7 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
     try:
         now = datetime.now(timezone.utc)
         period = live_period(now, minutes, sel.tz)
-        st.caption(f"Live: {period.describe()}, refreshed every "
+        st.caption(f"Live: {text.plain(period.describe())}, refreshed every "
                    f"{int(LIVE_REFRESH.total_seconds())} s.")
         newest = show_freshness(settings, sel, now, period)
         if newest is None:
@@ -124,11 +143,10 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
         show_right_now(buckets, settings, period)
         frame = transform.series(buckets, sel.tz)
         hidden = transform.hidden_minutes(buckets)
+        if not show_unreadable(buckets, frame, hidden, settings, "in this window"):
+            st.info(text.no_data(sel.label, period.describe(), newest))
+            return
         if frame.empty:
-            if hidden:
-                st.warning(text.all_hidden(hidden, settings.min_faces_shown))
-            else:
-                st.info(text.no_data(sel.label, period.describe(), newest))
             return
         show_trends(frame, hidden, settings, period)
         offer_csv(frame, sel, period)
@@ -146,7 +164,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
             "day": st.column_config.DateColumn("Day", format="ddd D MMM YYYY"),
             "minutes": st.column_config.NumberColumn("Minutes shown"),
             "hidden_minutes": st.column_config.NumberColumn(
-                "Minutes hidden", help=f"fewer than {settings.min_faces_shown} faces in view"),
+                "Minutes hidden", help=f"fewer than {settings.min_faces_shown} faces read"),
             "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "main_emotion": st.column_config.TextColumn("Main emotion"),
@@ -161,7 +179,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
 def range_section(settings: Settings, sel: Selection, first: date, last: date,
                   from_time: time, to_time: time) -> None:
     period = range_period(first, from_time, last, to_time, sel.tz)
-    st.caption(f"{period.describe()}; each point covers {period.resolution_label()}.")
+    st.caption(f"{text.plain(period.describe())}; each point covers {period.resolution_label()}.")
     now = datetime.now(timezone.utc)
     if period.end > now - text.STALE_AFTER:
         newest = show_freshness(settings, sel, now, period, quiet=True)
@@ -173,13 +191,12 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
     buckets = transform.regroup(fetched, period.bucket_seconds)
     frame = transform.series(buckets, sel.tz)
     hidden = transform.hidden_minutes(buckets)
+    if not show_unreadable(buckets, frame, hidden, settings, "in this period"):
+        last, _ = queries.last_write(settings.database_url, sel.classroom_id, sel.camera_id)
+        local = last.astimezone(sel.tz) if last is not None else None
+        st.info(text.no_data(sel.label, period.describe(), local))
+        return
     if frame.empty:
-        if hidden:
-            st.warning(text.all_hidden(hidden, settings.min_faces_shown))
-        else:
-            last, _ = queries.last_write(settings.database_url, sel.classroom_id, sel.camera_id)
-            local = last.astimezone(sel.tz) if last is not None else None
-            st.info(text.no_data(sel.label, period.describe(), local))
         return
     show_trends(frame, hidden, settings, period)
     offer_csv(frame, sel, period)
@@ -194,7 +211,7 @@ def page(settings: Settings) -> None:
         return
     problems = links.restore(rooms, lambda lesson_id: _lesson_ref(settings, lesson_id))
     sel = sidebar(settings, rooms)
-    st.title(sel.label)
+    st.title(text.plain(sel.label))
     if problems:
         st.warning(text.bad_link())
         for problem in problems:
@@ -221,7 +238,7 @@ def main() -> None:
     try:
         settings = settings_from_app_args(sys.argv[1:])
     except (SettingsError, UsageError) as exc:
-        st.error(f"Configuration error: {exc}")
+        st.error(f"Configuration error: {text.plain(exc)}")
         return
     configure_logging(settings.log_level)  # once per process; later calls change nothing
     if not auth.allowed(settings.dashboard_password):
@@ -231,7 +248,7 @@ def main() -> None:
         min_faces = queries.min_faces(settings.database_url)
         page(settings.with_overrides(min_faces_shown=min_faces))
     except UsageError as exc:
-        st.error(str(exc))
+        st.error(text.plain(exc))
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
     st.divider()

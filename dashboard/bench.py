@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,8 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
     engine = make_engine(url)
     zone = ZoneInfo("Europe/Berlin")
     newest: dict[str, datetime] = {}
-    fetched: dict[str, object] = {}
+    frames: list[tuple[pd.DataFrame, int]] = []  # the last bucket query's rows and bucket
+    weeks: list[pd.DataFrame] = []  # the last week's lessons
 
     def last_write(room: str) -> int:
         minute, _ = sql.fetch_last_write(engine, room, None)
@@ -195,12 +197,12 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
             period = Period(end - span, end, zone, bucket)
             frame = sql.fetch_buckets(engine, room, None, period.start, period.end,
                                       period.fetch_bucket_seconds)
-            fetched["frame"], fetched["bucket"] = frame, bucket
+            frames[:] = [(frame, bucket)]
             return len(frame)
         return run
 
     def pandas_work(room: str) -> int:
-        frame, bucket = fetched["frame"], int(fetched["bucket"])  # type: ignore[call-overload]
+        ((frame, bucket),) = frames
         series = transform.series(transform.regroup(frame, bucket), zone)
         history = transform.regroup(frame, HISTORY_BUCKET)
         days = transform.daily_summary(history, zone)
@@ -212,12 +214,12 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
         week_start = datetime.combine(monday - timedelta(days=monday.weekday()),
                                       datetime.min.time(), timezone.utc)
         week = lesson_sql.fetch_week(engine, room, week_start, week_start + timedelta(days=7))
-        fetched["week"] = week
+        weeks[:] = [week]
         return len(week)
 
     def open_lesson(room: str) -> int:
-        week = fetched["week"]
-        lesson = week.iloc[len(week) // 2]  # type: ignore[attr-defined]
+        (week,) = weeks
+        lesson = week.iloc[len(week) // 2]
         start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
         one = lesson_sql.fetch_lesson(engine, int(lesson["lesson_id"]))
         minutes = sql.fetch_buckets(engine, room, None, start, end, 60)

@@ -219,21 +219,22 @@ def engagement_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
     return alt.layer(band, line, dots).properties(title="Engagement index", height=CHART_HEIGHT)
 
 
-def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
-    """Faces in view per minute (the mean over each point's minutes at coarser resolutions)."""
-    data = _wall_clock(with_steps(frame[["time", "faces_in_view", "minutes"]],
-                                  axis.bucket_seconds))
-    return (
-        alt.Chart(data, title="Faces in view per minute", height=CHART_HEIGHT)
-        .mark_area(interpolate="step-after", line=True, opacity=0.35, color="#555555")
-        .encode(
-            x=axis.encoding(),
-            y=alt.Y("faces_in_view:Q", title="faces in view"),
-            tooltip=[_TOOLTIP_TIME,
-                     alt.Tooltip("faces_in_view:Q", format=".1f", title="faces in view"),
-                     alt.Tooltip("minutes:Q", title="minutes")],
-        )
-    )
+def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
+    """Faces in view per minute (the mean over each point's minutes at coarser resolutions), and
+    as a line the faces among them whose expression could be read."""
+    data = _wall_clock(with_steps(frame[["time", "faces_in_view", "faces_read_in_view",
+                                         "minutes"]], axis.bucket_seconds))
+    tooltip = [_TOOLTIP_TIME,
+               alt.Tooltip("faces_in_view:Q", format=".1f", title="faces in view"),
+               alt.Tooltip("faces_read_in_view:Q", format=".1f", title="faces read"),
+               alt.Tooltip("minutes:Q", title="minutes")]
+    base = alt.Chart(data).encode(x=axis.encoding(), tooltip=tooltip)
+    seen = base.mark_area(interpolate="step-after", line=True, opacity=0.35,
+                          color="#555555").encode(y=alt.Y("faces_in_view:Q", title="faces"))
+    read = base.mark_line(interpolate="step-after", color=ENGAGEMENT_COLOR,
+                          strokeDash=[4, 2]).encode(y="faces_read_in_view:Q")
+    return alt.layer(seen, read).properties(
+        title="Faces in view (grey) and faces read (dashed) per minute", height=CHART_HEIGHT)
 
 
 def hour_of_week_chart(cells: pd.DataFrame) -> alt.Chart:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
+from classpulse.flags import DASHBOARD_PORT, port
 from classpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -27,13 +28,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the page through the environment, never on a command line). Small groups are hidden by "
         "the database's rule (MIN_FACES_SHOWN, stored by `classpulse db upgrade`).",
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to serve on (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=port, default=DASHBOARD_PORT,
+                        help=f"port to serve on (default {DASHBOARD_PORT})")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
     parser.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
                         help="do not open a browser window (default: headless)")
     parser.set_defaults(handler=run_dashboard)
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (SQLite would create it on connect)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # current() names the bad URL
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or (
+            database.startswith("file:")):
+        return None
+    path = Path(database)
+    return None if path.exists() else path.resolve()
 
 
 def check_database(settings: Settings) -> None:
@@ -45,6 +63,12 @@ def check_database(settings: Settings) -> None:
     from classpulse.errors import UsageError
 
     url = settings.database_url
+    missing = missing_sqlite_file(url)
+    if missing is not None:  # connecting would create an empty file, and the page would be empty
+        raise UsageError(
+            f"database file {missing} does not exist; point --database-url (or DATABASE_URL) at "
+            "the consumers' database, or create it with `classpulse db upgrade`"
+        )
     revision = current(url)  # UsageError naming the URL when unreachable
     if revision is None:
         raise UsageError(
@@ -58,7 +82,7 @@ def check_database(settings: Settings) -> None:
     if wanted is not None and stored is not None and wanted != stored:
         raise UsageError(
             f"MIN_FACES_SHOWN={wanted} is set for the dashboard, but the database hides minutes "
-            f"with fewer than {stored} faces in view (its small-group rule, which every view "
+            f"with fewer than {stored} faces read (its small-group rule, which every view "
             f"applies); store yours with `classpulse db upgrade --min-faces-shown {wanted}`, or "
             "unset MIN_FACES_SHOWN here"
         )

@@ -52,12 +52,6 @@ def status(lesson: pd.Series, now: datetime) -> str:
     return NOT_YET if lesson["starts_at"] > pd.Timestamp(now) else NO_DATA
 
 
-def lesson_label(starts_at: pd.Timestamp, ends_at: pd.Timestamp, tz: ZoneInfo) -> str:
-    """``Tue 04 Mar 09:40–10:25`` in the classroom's zone."""
-    start, end = starts_at.tz_convert(tz.key), ends_at.tz_convert(tz.key)
-    return f"{start:%a %d %b %H:%M}–{end:%H:%M}"
-
-
 def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     """One row per lesson with TABLE_COLUMNS, in start order."""
     if lessons.empty:

@@ -48,7 +48,7 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
             "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
             "minutes": st.column_config.NumberColumn("Minutes shown"),
             "hidden_minutes": st.column_config.NumberColumn(
-                "Minutes hidden", help=f"fewer than {min_faces} faces in view"),
+                "Minutes hidden", help=f"fewer than {min_faces} faces read"),
             "data": st.column_config.TextColumn("Note"),
         },
     )
@@ -70,9 +70,10 @@ def _metrics(lesson: pd.Series) -> None:
                    help="the expression most faces showed, and its share of the faces")
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
-                   help="per minute, on average over the minutes shown")
+                   help=f"per minute, on average over the minutes shown; "
+                   f"{lesson['faces_read_in_view']:.1f} of them read")
     cols[3].metric("Minutes shown", f"{lesson['minutes']}",
-                   help=f"{lesson['hidden_minutes']} more hidden for too few faces in view")
+                   help=f"{lesson['hidden_minutes']} more hidden for too few faces read")
 
 
 def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
@@ -103,18 +104,23 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     if labels:
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
-    if state:
+    buckets = None
+    if state in ("", lesson_frames.ALL_HIDDEN):
+        buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
+                                        end, 60, settings.min_faces_shown)
+    why = transform.unreadable(buckets) if buckets is not None else None
+    if why is not None:
+        st.warning(text.unreadable(why.faces, why.read, why.reason, "in this lesson"))
+    elif state:
         st.info(text.lesson_without_data(state))
-    else:
+    if not state and why is None:
         _metrics(lesson)
     left, right = st.columns([2, 1])
     with left:
-        if not state:
+        frame = transform.series(buckets, sel.tz) if buckets is not None else None
+        if frame is not None and not frame.empty:
             period = Period(start, end, sel.tz, 60)
-            buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
-                                            end, 60, settings.min_faces_shown)
-            draw_trends(transform.series(buckets, sel.tz), transform.hidden_minutes(buckets),
-                        settings, period)
+            draw_trends(frame, transform.hidden_minutes(buckets), settings, period)
     with right:
         _trend(settings, sel, lesson)
 

@@ -22,7 +22,6 @@ from dashboard.periods import classroom_zone
 from dashboard.widgets import LESSONS, LIVE, RANGE, Selection
 
 VIEWS = {"live": LIVE, "range": RANGE, "lessons": LESSONS}
-NAMES = {mode: name for name, mode in VIEWS.items()}
 RESTORED = "classpulse_links_restored"
 LESSON_KEY = "lesson"  # the lessons view's selectbox: a lesson id, or None
 

@@ -6,13 +6,16 @@ functions do not cache: :mod:`dashboard.queries` wraps them for Streamlit, and t
 them bare.
 
 Small groups are hidden by the database's one rule, not here: the ``camera_minutes`` view decides
-per camera and minute whether it is ``shown`` (its faces in view, i.e. faces per frame with faces,
-reach the ``small_group_rule`` threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class
-minute when one of its cameras' minutes is shown; docs/sql.md explains why faces per frame, not the
-raw ``faces`` count, tells a class from a child. The page reads one camera from ``camera_minutes``
-and a whole classroom from ``class_minutes``. A bucket's counts and engagement come only from shown
-minutes, and the minutes left out are counted so the page can say so. Buckets are whole multiples
-of ``bucket`` seconds since the epoch, returned as epoch seconds.
+per camera and minute whether it is ``shown`` (its faces READ per frame with read faces, the
+faces whose expression the consumer's readability gate let it read, reach the ``small_group_rule``
+threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class minute when one of its cameras'
+minutes is shown; docs/sql.md explains why faces per frame, not the raw ``faces`` count, tells a
+class from a child. Besides the sums over shown minutes, a bucket sums every minute's faces and
+the gate's counts (``seen_*``), so the page can say why minutes are hidden: too few people, or
+faces that could not be read (too small, turned away, uncertain). The page reads one camera from
+``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
+engagement come only from shown minutes, and the minutes left out are counted so the page can say
+so. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ from classpulse.db.rule import load_min_faces
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
+# every minute's faces and the readability gate's counts, shown or hidden
+SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
+                                 "seen_uncertain")
+_SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
 BUCKET_COLUMNS: tuple[str, ...] = (
-    "bucket_start", "minutes", "hidden_minutes", "faces", "faces_in_view", "engagement_sum",
-    *COUNT_COLUMNS,
+    "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
+    "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
-_FLOAT_COLUMNS = ("faces_in_view", "engagement_sum")
+_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
@@ -58,8 +65,11 @@ def _shown(column: str) -> str:
 def _bucket_sql(engine: Engine, camera: bool) -> str:
     source = "camera_minutes" if camera else "class_minutes"
     camera_filter = "AND camera_id = :camera_id" if camera else ""
-    summed = ("faces", "engagement_sum", *COUNT_COLUMNS, "faces_in_view")
-    per_bucket = ",\n  ".join(f"{_shown(c)} AS {c}" for c in summed)
+    summed = ("faces", "faces_read", "engagement_sum", *COUNT_COLUMNS, "faces_in_view",
+              "faces_read_in_view")
+    per_bucket = ",\n  ".join(
+        [f"{_shown(c)} AS {c}" for c in summed]
+        + [f"SUM({c}) AS {name}" for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
     return f"""
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
   {_shown("1")} AS minutes,
@@ -84,7 +94,8 @@ def fetch_buckets(
 
     ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
     minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
-    is summed over the bucket's shown minutes (divide by ``minutes`` for the mean).
+    and ``faces_read_in_view`` are summed over the bucket's shown minutes (divide by ``minutes``
+    for the mean); the ``seen_*`` columns over all its minutes.
     """
     stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
         bindparam("start", type_=UTCDateTime()),

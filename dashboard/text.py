@@ -1,11 +1,15 @@
 """Words the page shows: what the numbers mean, and the empty states that explain themselves.
 
 Kept apart from the page so the wording can be read (and tested) in one place. Everything here is
-plain Markdown built from values; nothing queries or draws.
+Markdown built from values; nothing queries or draws. Every stored or user-supplied string (a
+classroom's or camera's name, a time zone, a database URL or error, a visitor's name) goes through
+:func:`plain` before it meets Markdown, so ``![x](http://host/x.png)`` shows as those characters
+instead of loading an outside picture in a teacher's browser.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +17,23 @@ from zoneinfo import ZoneInfo
 from classpulse.emotions import EMOTIONS
 
 STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# the start of Streamlit's :smile:, :+1:, :material/home: and :red[...]
+_STREAMLIT_SHORTCODE = re.compile(r":(?=[\w+-][\w/+-]*[:\[])")
+_WORD_JOINER = "\u2060"
+
+
+def plain(value: object) -> str:
+    """``value`` as Markdown that Streamlit shows character for character.
+
+    CommonMark lets a backslash escape any ASCII punctuation, which disarms links, images,
+    emphasis, code, HTML and Streamlit's ``$math$``. Streamlit's own ``:emoji:``, ``:red[...]`` and
+    ``:material/...:`` are matched on the text after escapes are undone, so an invisible word
+    joiner follows the colon that would open one. Line breaks become spaces: a name is one line.
+    """
+    one_line = _STREAMLIT_SHORTCODE.sub(":" + _WORD_JOINER, " ".join(str(value).splitlines()))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
 
 
 def engagement_sentence(weights: Mapping[str, float]) -> str:
@@ -49,13 +70,14 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "followed. For every face found, a neural network trained on FER2013 (a public set of "
         "posed and internet photos of adults) guesses one of seven facial expressions. "
         f"{accuracy_clause(val_accuracy)}; it does worse on faces, lighting and camera angles "
-        "unlike those photos (small faces seen from above, heads bowed over desks), and such "
-        "networks are known "
+        "unlike those photos, so faces too small, turned too far away or read without "
+        "confidence are counted in view but their expression is not read (the limits were "
+        "measured on those photos made small and turned). Such networks are known "
         "to be less accurate for some ages, skin tones and cultures — children are barely in the "
         "training set. An expression is not a feeling: a frown can be concentration, a smile "
         "politeness. The charts therefore describe the mood of the room over minutes, with "
-        f"noise. Minutes in which no camera saw {at_least} faces at a time (on average "
-        "over its frames with faces) are hidden, so that no chart describes one child. The "
+        f"noise. Minutes in which no camera read {at_least} faces at a time (on average "
+        "over its frames with faces read) are hidden, so that no chart describes one child. The "
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
     )
@@ -84,20 +106,20 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
     """Nothing in the chosen period; say when the classroom last had data, if ever."""
     if newest is None:
         return (
-            f"**No data for {classroom} yet.** No camera of this classroom has reported a minute. "
-            "Check that its producers and a consumer are running."
+            f"**No data for {plain(classroom)} yet.** No camera of this classroom has reported a "
+            "minute. Check that its producers and a consumer are running."
         )
     return (
-        f"**No data for {classroom} in {period}.** The newest minute recorded is "
+        f"**No data for {plain(classroom)} in {plain(period)}.** The newest minute recorded is "
         f"{newest:%a %d %b %Y %H:%M}; choose a period that includes it, or check that the "
         "cameras were on."
     )
 
 
 def hidden_note(hidden: int, min_faces: int) -> str:
-    """Say how many minutes were hidden for having too few faces."""
+    """Say how many minutes were hidden for having too few faces read."""
     return (
-        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces in view "
+        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces read "
         f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
         f"(MIN_FACES_SHOWN={min_faces})."
     )
@@ -105,9 +127,32 @@ def hidden_note(hidden: int, min_faces: int) -> str:
 
 def all_hidden(hidden: int, min_faces: int) -> str:
     return (
-        f"**Every minute in this period had fewer than {min_faces} faces in view** "
+        f"**Every minute in this period had fewer than {min_faces} faces read** "
         f"({hidden} minutes), "
         "so nothing is shown: no chart may describe a single child."
+    )
+
+
+# why most faces could not be read, in a teacher's words (dashboard.transform.REASONS)
+UNREADABLE_WHY = {
+    "small": ("the faces are too small to read expressions at this camera's resolution: a "
+              "camera closer to the class, with a narrower lens or more pixels, would show them "
+              "larger (README, \"Camera placement\")"),
+    "turned": ("most faces are turned away from the camera or bowed (over desks, for "
+               "instance), so their expressions cannot be seen"),
+    "uncertain": ("the expression model could not tell most faces' expressions apart with "
+                  "any confidence (lighting, blur or faces unlike the photos it learned from)"),
+}
+
+
+def unreadable(faces: int, read: int, reason: str, when: str) -> str:
+    """Most faces ``when`` (e.g. "in this period") could not be read: say so, and why, instead
+    of a mix of expressions."""
+    share = read / faces if faces else 0.0
+    return (
+        f"**Most faces {when} could not be read** ({share:.0%} of the faces seen were read), so "
+        f"no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces that could "
+        "not be read still count as faces in view."
     )
 
 
@@ -130,15 +175,15 @@ def fresh(last_write: datetime, age: timedelta) -> str:
 def database_error(url: str, reason: str) -> str:
     """The database cannot be read; ``url`` must already have its password hidden."""
     return (
-        f"**Cannot read the ClassPulse tables from {url}:** {reason}. Check that the database "
-        "server is running, that DATABASE_URL (or --database-url) points at it, and that it is "
-        "migrated: `classpulse db upgrade`."
+        f"**Cannot read the ClassPulse tables from {plain(url)}:** {plain(reason)}. Check that "
+        "the database server is running, that DATABASE_URL (or --database-url) points at it, and "
+        "that it is migrated: `classpulse db upgrade`."
     )
 
 
 def newest_hidden(minute: datetime, min_faces: int) -> str:
     return (
-        f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces in view, so it is "
+        f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces read, so it is "
         "hidden."
     )
 
@@ -146,7 +191,7 @@ def newest_hidden(minute: datetime, min_faces: int) -> str:
 def lessons_week(monday: date, tz: ZoneInfo) -> str:
     sunday = monday + timedelta(days=6)
     return (f"Lessons of the week from {monday:%a %d %b} to {sunday:%a %d %b %Y} "
-            f"({tz.key}), from the imported timetable.")
+            f"({plain(tz.key)}), from the imported timetable.")
 
 
 def no_lessons(monday: date) -> str:
@@ -162,7 +207,7 @@ def lesson_without_data(state: str) -> str:
     if state == "not held yet":
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
     if state == "all minutes hidden":
-        return ("**Every minute of this lesson had too few faces in view**, so nothing is shown: "
+        return ("**Every minute of this lesson had too few faces read**, so nothing is shown: "
                 "no chart may describe a single child.")
     return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "
             "check that the cameras and a consumer were running.")

@@ -2,10 +2,13 @@
 
 Pure pandas, no Streamlit, so every number on the page can be checked without a browser. Inputs are
 the bucket frames of :func:`dashboard.sql.fetch_buckets` (sums over shown minutes only, plus a count
-of hidden minutes); means are face-weighted, exactly like the database views: engagement =
-engagement_sum / faces, share of an emotion = faces whose top emotion it was / faces, where
-``faces`` counts face detections over all frames. The number of people a teacher sees is
-``faces_in_view`` (faces per frame, summed over cameras; see :mod:`dashboard.sql`).
+of hidden minutes, plus every minute's faces and the readability gate's counts); means are
+face-weighted, exactly like the database views: engagement = engagement_sum / faces_read, share of
+an emotion = read faces whose top emotion it was / faces_read, where ``faces_read`` counts the
+faces whose expression could be read over all frames. The number of people a teacher sees is
+``faces_in_view`` (faces per frame, summed over cameras; see :mod:`dashboard.sql`), the number of
+them read ``faces_read_in_view``. Where most faces could not be read (:data:`MOSTLY_READ`), no mix
+is drawn: :func:`unreadable` says why instead.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ from dashboard.sql import COUNT_COLUMNS
 
 SHARE_COLUMNS: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 SERIES_COLUMNS: tuple[str, ...] = (
-    "time", "minutes", "faces_in_view", "face_detections", "engagement", *SHARE_COLUMNS,
+    "time", "minutes", "faces_in_view", "faces_read_in_view", "face_detections", "faces_read",
+    "engagement", *SHARE_COLUMNS,
 )
+# a point's mix is drawn only when at least this share of its faces was read
+MOSTLY_READ = 0.5
+# why faces were not read, as the ``seen_*`` columns count them (consumers/gate.py)
+REASONS: tuple[str, ...] = ("small", "turned", "uncertain")
 BAND_POINTS = 10  # the engagement band spans this many neighbouring points
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -33,15 +41,23 @@ def local_times(epoch_seconds: pd.Series, tz: ZoneInfo) -> pd.Series:
     return pd.to_datetime(epoch_seconds, unit="s", utc=True).dt.tz_convert(tz.key)
 
 
+def readable(buckets: pd.DataFrame) -> pd.Series:
+    """Per bucket: it has shown minutes and most of their faces were read."""
+    return (buckets["minutes"] > 0) & (buckets["faces_read"] >= MOSTLY_READ * buckets["faces"])
+
+
 def series(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
-    """One row per bucket that has shown minutes, in time order, with SERIES_COLUMNS."""
-    shown = buckets[buckets["minutes"] > 0]
-    faces = shown["faces"].astype("float64")
+    """One row per bucket whose shown minutes' faces were mostly read, in time order, with
+    SERIES_COLUMNS."""
+    shown = buckets[readable(buckets)]
+    faces = shown["faces_read"].astype("float64")
     out = pd.DataFrame({
         "time": local_times(shown["bucket_start"], tz),
         "minutes": shown["minutes"].astype("int64"),
         "faces_in_view": shown["faces_in_view"] / shown["minutes"],
+        "faces_read_in_view": shown["faces_read_in_view"] / shown["minutes"],
         "face_detections": shown["faces"].astype("int64"),
+        "faces_read": shown["faces_read"].astype("int64"),
         "engagement": shown["engagement_sum"] / faces,
     })
     for emotion, count in zip(EMOTIONS, COUNT_COLUMNS, strict=True):
@@ -62,8 +78,34 @@ def regroup(buckets: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
 
 
 def hidden_minutes(buckets: pd.DataFrame) -> int:
-    """How many minutes of the period were left out for having too few faces."""
+    """How many minutes of the period were left out for having too few faces read."""
     return int(buckets["hidden_minutes"].sum()) if len(buckets) else 0
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Most faces of a period (or minute) could not be read: how many were, and the main reason
+    for the others (one of REASONS)."""
+
+    faces: int
+    read: int
+    reason: str
+
+    @property
+    def read_share(self) -> float:
+        return self.read / self.faces
+
+
+def unreadable(buckets: pd.DataFrame) -> Unreadable | None:
+    """Over all the buckets' minutes, shown or hidden: None when there were no faces or most were
+    read; else how many were read and the commonest reason the others were not."""
+    if buckets.empty:
+        return None
+    faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
+    if faces == 0 or read >= MOSTLY_READ * faces:
+        return None
+    refused = [int(buckets[f"seen_{r}"].sum()) for r in REASONS]
+    return Unreadable(faces, read, REASONS[refused.index(max(refused))])
 
 
 def emotion_shares_long(frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,8 +150,10 @@ class RightNow:
     """The newest minute of a live window, as the "right now" summary tells it."""
 
     minute: datetime  # local start of the newest minute with any data
-    hidden: bool  # that minute had fewer faces in view than MIN_FACES_SHOWN
+    hidden: bool  # that minute had fewer faces read than MIN_FACES_SHOWN, or mostly unread ones
+    unreadable: Unreadable | None = None  # most of its faces could not be read, and why
     faces_in_view: float = 0.0
+    faces_read_in_view: float = 0.0
     engagement: float = float("nan")
     emotion: str = ""
     emotion_share: float = 0.0
@@ -122,12 +166,13 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
         return None
     newest = seen.loc[seen["bucket_start"].idxmax()]
     minute = local_times(pd.Series([newest["bucket_start"]]), tz).iloc[0].to_pydatetime()
-    if newest["minutes"] == 0:
-        return RightNow(minute=minute, hidden=True)
+    if not readable(seen.loc[[newest.name]]).iloc[0]:
+        return RightNow(minute=minute, hidden=True, unreadable=unreadable(seen.loc[[newest.name]]))
     row = series(seen.loc[[newest.name]], tz).iloc[0]
     emotion, share = main_emotion(row)
     return RightNow(
         minute=minute, hidden=False, faces_in_view=float(row["faces_in_view"]),
+        faces_read_in_view=float(row["faces_read_in_view"]),
         engagement=float(row["engagement"]), emotion=emotion, emotion_share=share,
     )
 
@@ -140,9 +185,10 @@ def _local_groups(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 
 
 def _summarise(grouped: DataFrameGroupBy) -> pd.DataFrame:
-    sums = grouped[["minutes", "hidden_minutes", "faces", "faces_in_view", "engagement_sum",
-                    *COUNT_COLUMNS]].sum()
-    faces = sums["faces"].where(sums["faces"] > 0).astype("float64")
+    sums = grouped[["minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
+                    "engagement_sum", *COUNT_COLUMNS]].sum()
+    mostly_read = sums["faces_read"] >= MOSTLY_READ * sums["faces"]
+    faces = sums["faces_read"].where((sums["faces_read"] > 0) & mostly_read).astype("float64")
     out = pd.DataFrame(index=sums.index)
     out["minutes"] = sums["minutes"].astype("int64")
     out["hidden_minutes"] = sums["hidden_minutes"].astype("int64")

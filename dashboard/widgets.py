@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from classpulse.settings import Settings
-from dashboard import queries
+from dashboard import queries, text
 from dashboard.lesson_frames import week_start
 from dashboard.periods import classroom_zone
 
@@ -102,6 +102,6 @@ def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
                                      key="live_minutes")
         elif mode == RANGE:
             bounds = _range(tz)
-        st.caption(f"Times are the classroom's: {tz.key}.")
+        st.caption(f"Times are the classroom's: {text.plain(tz.key)}.")
     return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_name,
                      live_minutes, bounds, week)

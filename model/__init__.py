@@ -3,6 +3,7 @@
 Public API (what the consumers use)::
 
     from model import FaceDetector, EmotionClassifier, DetectorConfig, Detections, crop_faces
+    from model import head_pose  # the readability gate's pose estimate from the landmarks
 
 Names are imported lazily so that ``classpulse --help`` (which imports ``model.cli``) does not load
 torch.
@@ -19,6 +20,7 @@ _EXPORTS = {
     "Detections": "model.detector",
     "crop_faces": "model.detector",
     "EmotionClassifier": "model.classifier",
+    "head_pose": "model.pose",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from classpulse.flags import add_device_flag
+
 if TYPE_CHECKING:
     from classpulse.settings import Settings
     from model.detector import DetectorConfig
@@ -39,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.add_argument("--skip-detector", action="store_true")
     p.add_argument("--skip-classifier", action="store_true")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
-                   help="auto: CPU, and CUDA too when present")
+    add_device_flag(p, help="auto: CPU, and CUDA too when present")
     p.set_defaults(handler=run_bench)
 
 

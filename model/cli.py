@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from classpulse.flags import add_device_flag
+
 if TYPE_CHECKING:
     from classpulse.settings import Settings
 
@@ -49,7 +51,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="train in fp32 (default: fp16 autocast on CUDA, bf16 on CPU)")
     p.add_argument("--limit-train", type=int, default=None, help="use only N training faces")
     p.add_argument("--limit-val", type=int, default=None, help="use only N val faces")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    add_device_flag(p)
     p.set_defaults(handler=run_train)
 
 
@@ -69,11 +71,16 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")
+    for name, what in (("pitch", "tipped away at the top, as seen from a camera above or a head "
+                               "bowed over a desk"),
+                       ("yaw", "turned aside"), ("roll", "tilted in the image plane")):
+        p.add_argument(f"--{name}", type=_degrees, default=0.0, metavar="DEG",
+                       help=f"first turn every face DEG degrees: {what} (0-80)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
                    "carry int8 ranges, else fp32)")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    add_device_flag(p)
     p.set_defaults(handler=run_evaluate)
 
 
@@ -86,6 +93,16 @@ def _face_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--face-size takes a whole number of pixels >= 4, "
                                          f"got {text!r}")
     return side
+
+
+def _degrees(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -80.0 <= value <= 80.0:
+        raise argparse.ArgumentTypeError(f"a view angle takes degrees from -80 to 80, got {text!r}")
+    return value
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:

@@ -8,9 +8,12 @@ Defaults are chosen for classroom CCTV (640x352 frames, faces 10-16 px seen from
 students looking down), and spend part of that speed on small faces:
 
 - ``max_side=640``: frames whose longer side exceeds it are shrunk before detection and the boxes
-  mapped back; smaller frames are never enlarged here. A 960-px frame (the producers' default)
-  then costs what a CCTV frame costs, and the smallest face found scales with the frame: 10 px at
-  640, 15 px at 960, 30 px at 1920 wide;
+  mapped back; smaller frames are never enlarged here. A 960-px frame then costs what a CCTV frame
+  costs, and the smallest face found scales with the frame: 10 px at 640, 15 px at 960, 30 px at
+  1920 wide. So the consumer also sets ``keep_face_px`` to the readability gate's smallest
+  readable face (19 px): a frame is never shrunk so far that such a face drops under
+  ``min_face_size`` (a 1920-px frame is detected at 1011 px, not 640), or the gate would never
+  see faces it could read (docs/benchmarks.md, "The readability gate");
 - ``min_face_size=10``: the pyramid starts at 12 / 10, so the frame is enlarged 1.2x and faces of
   10 px are found (MTCNN's own default, 20, cannot see the back rows at all);
 - ``thresholds=(0.6, 0.6, 0.6)``: the last two stages 0.1 below MTCNN's defaults, because faces
@@ -36,7 +39,6 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -59,6 +61,10 @@ class DetectorConfig:
     thresholds: tuple[float, float, float] = (0.6, 0.6, 0.6)
     factor: float = 0.709  # pyramid step between scales
     max_side: int = 640  # shrink larger frames to this longer side before detecting
+    # ...but never so far that a face this wide (px, in the frame) falls under min_face_size:
+    # the consumer passes the readability gate's smallest readable face, so every face it could
+    # read is still found (None: max_side alone decides)
+    keep_face_px: float | None = None
     min_score: float = 0.0  # drop faces scored below this after the last stage
     # frames per batch through the stages; None: 4 on a CPU, 32 on CUDA
     batch_frames: int | None = None
@@ -72,6 +78,8 @@ class DetectorConfig:
             raise ValueError(f"factor {self.factor} must be in [0.3, 1)")
         if self.max_side < 64:
             raise ValueError(f"max_side {self.max_side} is below 64 px")
+        if self.keep_face_px is not None and self.keep_face_px <= 0:
+            raise ValueError(f"keep_face_px {self.keep_face_px} must be positive")
         if self.batch_frames is not None and self.batch_frames < 1:
             raise ValueError(f"batch_frames {self.batch_frames} must be at least 1")
 
@@ -119,7 +127,7 @@ class FaceDetector:
             groups[frame.shape[:2]].append(i)
         step = self.config.batch_frames or (32 if self.device.type == "cuda" else 4)
         for (h, w), idx in groups.items():
-            scale = min(1.0, self.config.max_side / max(h, w))
+            scale = detection_scale(self.config, (h, w))
             for start in range(0, len(idx), step):
                 chunk = idx[start:start + step]
                 batch = np.stack([_shrink(frames[i], scale) for i in chunk])
@@ -138,6 +146,14 @@ class FaceDetector:
         return [to_frame_pixels(found[a:b, :4], found[a:b, 4], found[a:b, 5:15], scale, size,
                                 self.config.min_score)
                 for a, b in itertools.pairwise(bounds)]
+
+
+def detection_scale(config: DetectorConfig, size: tuple[int, int]) -> float:
+    """How much a frame of ``size`` (h, w) is shrunk before detecting (1: not at all)."""
+    scale = config.max_side / max(size)
+    if config.keep_face_px is not None:
+        scale = max(scale, config.min_face_size / config.keep_face_px)
+    return min(1.0, scale)
 
 
 def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale: float,
@@ -162,21 +178,12 @@ def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def crop_faces(frame: np.ndarray, detections: Detections, margin: float = DEFAULT_MARGIN
-               ) -> list[np.ndarray]:
-    """The frame's faces as square RGB crops with the margin the classifier was trained for."""
-    return [crop_face(frame, box, margin) for box in detections.boxes]
-
-
-def draw_detections(frame: np.ndarray, detections: Detections) -> np.ndarray:
-    """A copy of ``frame`` with boxes and landmarks drawn (for debugging by eye, never saved)."""
-    out = frame.copy()
-    for box, pts in zip(detections.boxes, detections.landmarks, strict=True):
-        x1, y1, x2, y2 = (int(v) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), 2)
-        for x, y in pts:
-            cv2.circle(out, (int(x), int(y)), 2, (255, 0, 0), -1)
-    return out
+def crop_faces(frame: np.ndarray, faces: Detections | np.ndarray,
+               margin: float = DEFAULT_MARGIN) -> list[np.ndarray]:
+    """The frame's faces (detections, or just their (N, 4) boxes) as square RGB crops with the
+    margin the classifier was trained for."""
+    boxes = faces.boxes if isinstance(faces, Detections) else faces
+    return [crop_face(frame, box, margin) for box in boxes]
 
 
 def frames_from_video(path: str, limit: int | None = None) -> list[np.ndarray]:
@@ -200,7 +207,3 @@ def read_rgb(path: str) -> np.ndarray:
     if bgr is None:
         raise ValueError(f"cannot read image {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def detections_count(results: Sequence[Detections]) -> int:
-    return sum(len(d) for d in results)

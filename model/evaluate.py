@@ -19,6 +19,7 @@ from classpulse.settings import Settings
 from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, format_report
+from model.pose import view_warp
 from model.preprocess import prepare_faces, shrink_faces
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,19 @@ log = logging.getLogger(__name__)
 
 def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
                      device: str = "auto", tta: bool = False, batch_size: int = 256,
-                     precision: str = "auto", face_size: int | None = None) -> dict[str, Any]:
+                     precision: str = "auto", face_size: int | None = None,
+                     view: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
-    ``face_size`` first shrinks every face to that many pixels a side, the size classroom CCTV
-    records faces at, so the report says what the network does with that little detail.
+    ``view`` (pitch, yaw, roll in degrees) first turns every face as a camera above the class or
+    beside it would see it (``model.pose.view_warp``); ``face_size`` then shrinks it to that many
+    pixels a side, the size classroom CCTV records faces at, so the report says what the network
+    does with that view and that little detail. The report also holds the top probabilities'
+    curve (``confidence``), which the readability gate's confidence threshold is chosen from.
     """
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
-    images = list(faces.images)
+    images = view_warp(list(faces.images), *view)
     if face_size is not None:
         images = shrink_faces(images, face_size)
     x = prepare_faces(images, clf.preprocessing)
@@ -46,11 +51,34 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
         "weights": str(weights) if weights else "shipped",
         "tta": tta,
         "face_size": face_size,
+        "view": dict(zip(("pitch", "yaw", "roll"), view, strict=True)),
+        "confidence": confidence_curve(probs, faces.labels),
         "device": clf.device.type,
         "precision": clf.precision,
         "mean_log_loss": _log_loss(probs, faces.labels),
     })
     return report
+
+
+def confidence_curve(probs: np.ndarray, labels: np.ndarray,
+                     thresholds: tuple[float, ...] = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
+                     ) -> list[dict[str, float]]:
+    """Per top-probability threshold: the share of faces at or above it (``kept``), their
+    accuracy, and how far the predicted mix of the kept faces is from the mix of all faces (the
+    largest change of any emotion's share, in points)."""
+    if len(labels) == 0:
+        return []
+    top, pred = probs.max(axis=1), probs.argmax(axis=1)
+    mix = np.bincount(pred, minlength=len(EMOTIONS)) / len(pred)
+    out = []
+    for t in thresholds:
+        kept = top >= t
+        n = int(kept.sum())
+        kept_mix = np.bincount(pred[kept], minlength=len(EMOTIONS)) / max(n, 1)
+        out.append({"threshold": t, "kept": n / len(labels),
+                    "accuracy": float((pred[kept] == labels[kept]).mean()) if n else 0.0,
+                    "mix_shift": float(np.abs(kept_mix - mix).max() * 100) if n else 0.0})
+    return out
 
 
 def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -64,11 +92,18 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the report; write the JSON and the confusion-matrix PNG when asked."""
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
-                              args.face_size)
+                              args.face_size, (args.pitch, args.yaw, args.roll))
+    if args.pitch or args.yaw or args.roll:
+        print(f"every face turned first: pitch {args.pitch:g}, yaw {args.yaw:g}, roll "
+              f"{args.roll:g} degrees (seen from above / aside / tilted)")
     if args.face_size:
         print(f"every face shrunk to {args.face_size}x{args.face_size} px first, then enlarged "
               f"by the preprocessing, as a classroom-sized face is")
     print(format_report(report))
+    print("top probability >=  kept  accuracy  mix shift (points)")
+    for row in report["confidence"]:
+        print(f"{row['threshold']:18.2f}  {row['kept']:.3f}  {row['accuracy']:.4f}  "
+              f"{row['mix_shift']:.1f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

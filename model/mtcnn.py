@@ -7,9 +7,14 @@ last NMS in numpy. Here, for a batch of equal-sized frames:
 - every frame goes through each pyramid level together (one PNet call per level);
 - the candidate crops of stages 2 and 3 are cut for all boxes of all frames at once, by gathers
   from the frames' integral image (``_crops`` says why not ``roi_align``);
-- every NMS runs on the device: ``batched_nms`` with a combined (frame, level) index for the
+- every NMS runs on the device: ``nms_by_group`` with a combined (frame, level) index for the
   per-level NMS, per frame after that, and the last, "Min" (intersection over the smaller box)
-  NMS as a matrix fixed point (``nms_min``), so nothing goes to the host until the final boxes.
+  NMS as a matrix fixed point (``nms_min``), so nothing goes to the host until the final boxes;
+- RNet and ONet see their crops in chunks of one fixed size (``_STAGE_CHUNK``, the last chunk
+  zero-padded), so a face's boxes do not depend on which other frames shared its batch: matrix
+  kernels pick their blocking by row count, and differences of 1e-7 in a box, truncated to
+  whole pixels for the next crop, moved boxes by up to a pixel and flipped emotions (a consumer's
+  counts must equal any other run's on the same frames).
 
 The arithmetic follows ``detect_face`` step by step (pyramid scales, box generation, regression,
 squaring, clipping, crop resampling, landmark formula), so with the same settings the same faces
@@ -22,11 +27,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import batched_nms
+from torchvision.ops import nms
 
 # facenet-pytorch's constants: PNet's stride and window, the pixel normalisation
 _STRIDE, _CELL = 2, 12
 _MEAN, _SCALE = 127.5, 0.0078125
+# crops per RNet/ONet call: every call has this many rows, whatever the batch (module docstring)
+_STAGE_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -143,9 +150,9 @@ class BatchedMTCNN(torch.nn.Module):
             groups.append(idx[:, 0] * len(scales) + i)
         boxes = torch.cat(found) if found else images.new_zeros((0, 9))
         group = torch.cat(groups) if groups else images.new_zeros((0,), dtype=torch.long)
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], group, 0.5)
+        keep = nms_by_group(boxes[:, :4], boxes[:, 4], group, 0.5)
         boxes, frame = boxes[keep], group[keep] // max(len(scales), 1)
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], frame, 0.7)
+        keep = nms_by_group(boxes[:, :4], boxes[:, 4], frame, 0.7)
         boxes, frame = boxes[keep], frame[keep]
         regw = boxes[:, 2] - boxes[:, 0]
         regh = boxes[:, 3] - boxes[:, 1]
@@ -160,12 +167,12 @@ class BatchedMTCNN(torch.nn.Module):
         crops, boxes, frame = _crops(table, boxes, frame, w, h, 24)
         if boxes.shape[0] == 0:
             return boxes, frame
-        reg, prob = self.rnet(crops)
+        reg, prob = _in_fixed_chunks(self.rnet, crops)
         score = prob[:, 1]
         ok = score > self.thresholds[1]
         boxes = torch.cat([boxes[ok, :4], score[ok].unsqueeze(1)], dim=1)
         frame, reg = frame[ok], reg[ok]
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], frame, 0.7)
+        keep = nms_by_group(boxes[:, :4], boxes[:, 4], frame, 0.7)
         return _square(_regress(boxes[keep], reg[keep])), frame[keep]
 
     def _output(self, table: torch.Tensor, boxes: torch.Tensor, frame: torch.Tensor, w: int,
@@ -174,7 +181,7 @@ class BatchedMTCNN(torch.nn.Module):
         crops, boxes, frame = _crops(table, boxes, frame, w, h, 48)
         if boxes.shape[0] == 0:
             return Faces(boxes[:, :4], boxes[:, 4], boxes.new_zeros((0, 5, 2)), frame)
-        reg, points, prob = self.onet(crops)
+        reg, points, prob = _in_fixed_chunks(self.onet, crops)
         score = prob[:, 1]
         ok = score > self.thresholds[2]
         boxes = torch.cat([boxes[ok, :4], score[ok].unsqueeze(1)], dim=1)
@@ -189,6 +196,18 @@ class BatchedMTCNN(torch.nn.Module):
         # each frame's faces together, by falling score within the frame
         keep = keep[torch.sort(frame[keep], stable=True).indices]
         return Faces(boxes[keep, :4], boxes[keep, 4], landmarks[keep], frame[keep])
+
+
+def _in_fixed_chunks(net: torch.nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``net(crops)`` computed ``_STAGE_CHUNK`` rows at a time, the last chunk zero-padded, so each
+    row's outputs are the same bits whatever rows surround it."""
+    n = crops.shape[0]
+    padded = -n % _STAGE_CHUNK
+    if padded:
+        crops = torch.cat([crops, crops.new_zeros((padded, *crops.shape[1:]))])
+    crops = crops.contiguous(memory_format=torch.channels_last)
+    outs = [net(crops[i:i + _STAGE_CHUNK]) for i in range(0, crops.shape[0], _STAGE_CHUNK)]
+    return tuple(torch.cat(parts)[:n] for parts in zip(*outs, strict=True))
 
 
 def _regress(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
@@ -266,6 +285,34 @@ def _crops(table: torch.Tensor, boxes: torch.Tensor, frame: torch.Tensor, w: int
     return crops.permute(0, 3, 1, 2), boxes, frame
 
 
+def _ranks(scores: torch.Tensor) -> torch.Tensor:
+    """Scores replaced by distinct values in the same order, ties broken by position: every
+    NMS then orders equal scores (PNet saturates at 1.0) the same way whatever else is in the
+    batch."""
+    order = torch.sort(scores, descending=True, stable=True).indices
+    ranks = torch.empty_like(scores)
+    ranks[order] = -torch.arange(scores.shape[0], dtype=scores.dtype, device=scores.device)
+    return ranks
+
+
+def nms_by_group(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
+                 threshold: float) -> torch.Tensor:
+    """Greedy IoU NMS within each group, indices kept by falling score (ties by position).
+
+    Not torchvision's ``batched_nms``: for small inputs it shifts each group's boxes by
+    ``group * (largest coordinate + 1)``, and in float32 that shift rounds the coordinates
+    (to 0.002 px at a shift of 30,000), so the overlaps, and then the boxes kept, depended on
+    the frame's place in the batch and on the other frames' boxes. One ``nms`` per group
+    computes each group's overlaps from its own coordinates."""
+    ranks = _ranks(scores)
+    keep = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    for group in torch.unique(groups):
+        members = torch.nonzero(groups == group).squeeze(1)
+        keep[members[nms(boxes[members], ranks[members], threshold)]] = True
+    kept = torch.nonzero(keep).squeeze(1)
+    return kept[torch.argsort(ranks[kept], descending=True)]
+
+
 def nms_min(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float
             ) -> torch.Tensor:
     """Greedy NMS within each group by intersection over the smaller box (MTCNN's "Min" NMS,
@@ -274,7 +321,7 @@ def nms_min(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, thr
     Computed as the fixed point of "kept unless a kept, higher-scored box of its group overlaps it
     more than ``threshold``", which equals the greedy sequential result (position i is settled
     after i + 1 rounds) and usually converges in a few rounds."""
-    order = torch.argsort(scores, descending=True)
+    order = torch.sort(scores, descending=True, stable=True).indices
     b, g = boxes[order], groups[order]
     area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
     iw = (torch.minimum(b[:, None, 2], b[None, :, 2])

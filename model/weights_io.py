@@ -59,8 +59,8 @@ def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dic
     """Return (fp32 state dict, metadata); a wrong file stops with its name and what to do."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     if not path.is_file():
-        raise UsageError(f"emotion weights {path} not found; pass --model-weights FILE or train "
-                         "with `classpulse model train`")
+        raise UsageError(f"emotion weights {path} not found; pass --weights FILE (or set "
+                         "CLASSPULSE_WEIGHTS), or train with `classpulse model train`")
     try:
         state = load_file(str(path))
         from safetensors import safe_open

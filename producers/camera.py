@@ -1,26 +1,62 @@
-"""One camera's loop: source -> sampler -> JPEG encoder -> publisher, with retries on outages."""
+"""One camera's loop: source -> sampler -> JPEG encoder -> publisher, with retries on outages.
+
+What can go wrong, and what happens:
+
+- the source fails (RTSP cut, unreadable file, OpenCV failing to read): an outage, reopened with
+  backoff;
+- one frame fails (too big as JPEG even at low quality, an OpenCV error while encoding, the
+  publisher unable to reconnect to Kafka): that frame is counted by reason and skipped;
+- anything else is a bug: the camera's worker stops with the reason in its
+  :class:`CameraResult`, :func:`run_cameras` stops every camera, and ``classpulse produce`` exits
+  with status 1 so a supervisor (compose's ``restart:``, systemd) starts the process again,
+  instead of running on with one camera fewer and exiting 0.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+import cv2
+
+from classpulse.errors import UsageError
 from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sampler import Sampler
-from producers.sources import SourceError, is_live, read_frames, redact_source
+from producers.sources import SourceError, SourceFrame, is_live, read_frames, redact_source
 
 log = logging.getLogger(__name__)
+
+# why a single frame was skipped (the camera goes on): the exception types and their reason
+FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (ValueError, "unencodable"),  # e.g. over the broker's message limit even at low quality
+    (cv2.error, "opencv"),
+    (UsageError, "publisher"),  # e.g. the publisher could not reconnect to Kafka in time
+)
+
+
+@dataclass(frozen=True)
+class CameraResult:
+    """What one camera's worker did, read once it has stopped."""
+
+    camera: str
+    published: int
+    skipped: Mapping[str, int] = field(default_factory=dict)  # frames skipped, by reason
+    outages: int = 0
+    died: str | None = None  # why the worker stopped unexpectedly; None when it ended as it should
 
 
 class CameraWorker(threading.Thread):
     """Publishes one camera until its file ends (without ``loop``) or ``stop`` is set.
 
     A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
-    is logged once when it starts and once when it ends, and never affects other cameras.
+    is logged once when it starts and once when it ends, and never affects other cameras. A frame
+    that fails is skipped and counted (:data:`FRAME_FAILURES`); the first of each reason is logged.
     """
 
     def __init__(self, camera: CameraConfig, publisher: Publisher, stop: threading.Event,
@@ -35,8 +71,23 @@ class CameraWorker(threading.Thread):
         self.max_backoff_s = max_backoff_s
         self.published = 0
         self.outages = 0
+        self.skipped: Counter[str] = Counter()
+        self.died: str | None = None
+
+    def result(self) -> CameraResult:
+        """The worker's totals; final once the thread has stopped."""
+        return CameraResult(self.camera.id, self.published, dict(self.skipped), self.outages,
+                            self.died)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # a bug: stop this camera, and let run_cameras stop the process
+            self.died = f"{type(exc).__name__}: {exc}"
+            log.exception("camera worker died camera=%s published=%d", self.camera.id,
+                          self.published)
+
+    def _run(self) -> None:
         cam = self.camera
         anchor_ms = int(self.clock() * 1000)
         sampler = Sampler(cam.fps, anchor_ms, self.clock)
@@ -45,7 +96,7 @@ class CameraWorker(threading.Thread):
         while not self.stop.is_set():
             try:
                 self._stream(sampler, anchor_ms)
-            except SourceError as exc:
+            except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source: reopen it
                 if not in_outage:
                     in_outage = True
                     self.outages += 1
@@ -73,32 +124,52 @@ class CameraWorker(threading.Thread):
                 delay = (anchor_ms + frame.timeline_ms) / 1000.0 - self.clock()
                 if delay > 0 and self.stop.wait(delay):
                     return
-            key, value, headers = encode_frame(
-                frame.rgb, camera=cam.id, classroom=cam.classroom,
-                captured_at_ms=frame.captured_at_ms, seq=self.published,
-                max_side=cam.max_side, jpeg_quality=cam.jpeg_quality, max_bytes=self.max_bytes,
-            )
-            self.publisher.publish(key, value, headers)
-            self.published += 1
+            try:
+                self._publish(frame)
+            except tuple(kind for kind, _ in FRAME_FAILURES) as exc:
+                self._skip(exc)
+
+    def _publish(self, frame: SourceFrame) -> None:
+        cam = self.camera
+        key, value, headers = encode_frame(
+            frame.rgb, camera=cam.id, classroom=cam.classroom,
+            captured_at_ms=frame.captured_at_ms, seq=self.published,
+            max_side=cam.max_side, jpeg_quality=cam.jpeg_quality, max_bytes=self.max_bytes,
+        )
+        self.publisher.publish(key, value, headers)
+        self.published += 1
+
+    def _skip(self, exc: Exception) -> None:
+        reason = next(name for kind, name in FRAME_FAILURES if isinstance(exc, kind))
+        self.skipped[reason] += 1
+        if self.skipped[reason] == 1:  # the count carries the rest
+            log.warning("frame skipped camera=%s reason=%s error=%s", self.camera.id, reason,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
 
 
 def run_cameras(cameras: list[CameraConfig], publisher: Publisher, stop: threading.Event,
-                report_every_s: float = 60.0) -> dict[str, int]:
-    """Run one worker per camera until all finish or ``stop`` is set; return frames published."""
+                report_every_s: float = 60.0) -> dict[str, CameraResult]:
+    """Run one worker per camera until all finish, ``stop`` is set, or one dies (then all stop).
+
+    Returns each camera's :class:`CameraResult`; a ``died`` in any of them means the process
+    should exit non-zero.
+    """
     workers = [CameraWorker(cam, publisher, stop) for cam in cameras]
     for worker in workers:
         worker.start()
     last_report = time.monotonic()
     while any(w.is_alive() for w in workers) and not stop.is_set():
         stop.wait(0.2)
+        if any(w.died for w in workers):
+            break
         if time.monotonic() - last_report >= report_every_s:
             last_report = time.monotonic()
             for w in workers:
                 s = publisher.stats(w.camera.id)
-                log.info("camera=%s published=%d sent=%d failed=%d dropped=%d pending=%d",
-                         w.camera.id, w.published, s.sent, s.failed, s.dropped,
-                         publisher.pending())
+                log.info("camera=%s published=%d skipped=%d sent=%d failed=%d dropped=%d "
+                         "pending=%d", w.camera.id, w.published, w.skipped.total(), s.sent,
+                         s.failed, s.dropped, publisher.pending())
     stop.set()
     for worker in workers:
         worker.join(timeout=10)
-    return {w.camera.id: w.published for w in workers}
+    return {w.camera.id: w.result() for w in workers}

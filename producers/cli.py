@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from classpulse.settings import Settings
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
+
+if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
+    from producers.camera import CameraResult
+    from producers.config import CameraConfig
+    from producers.publisher import Publisher
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pending", type=int, default=256,
                    help="unacknowledged frames buffered while the broker is away; more are "
                         "dropped and counted (256)")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="give up when Kafka cannot be reached for this long at start (30)")
     p.set_defaults(handler=run_produce)
 
 
@@ -44,7 +54,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
-def cameras_from_args(args: argparse.Namespace) -> list:  # list[CameraConfig]
+def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     from classpulse.errors import UsageError
     from producers.config import CameraConfig, load_cameras
     from producers.sources import SourceError, check_source
@@ -80,14 +90,24 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     if args.partitions:
         ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, args.partitions)
     publisher = Publisher(settings.kafka_bootstrap_servers, settings.kafka_topic,
-                          max_pending=args.max_pending)
+                          max_pending=args.max_pending, connect_timeout_s=args.connect_timeout)
     with StopFlag() as stop:
         log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras),
                  settings.kafka_topic)
-        published = run_cameras(cameras, publisher, stop)
+        results = run_cameras(cameras, publisher, stop)
         publisher.close()
-    for cam in cameras:
-        s = publisher.stats(cam.id)
-        print(f"camera={cam.id} published={published[cam.id]} sent={s.sent} failed={s.failed} "
-              f"dropped={s.dropped}", flush=True)
-    return 0
+    return report(results, publisher)
+
+
+def report(results: Mapping[str, CameraResult], publisher: Publisher) -> int:
+    """Print each camera's totals; the exit status: 1 when a camera's worker died, else 0."""
+    for camera, r in results.items():
+        s = publisher.stats(camera)
+        skipped = ",".join(f"{reason}:{n}" for reason, n in sorted(r.skipped.items())) or "0"
+        print(f"camera={camera} published={r.published} sent={s.sent} failed={s.failed} "
+              f"dropped={s.dropped} skipped={skipped}", flush=True)
+    dead = [r for r in results.values() if r.died]
+    for r in dead:
+        print(f"classpulse produce: camera {r.camera!r} stopped: {r.died}; exiting with status 1 "
+              "so that a supervisor restarts the cameras", file=sys.stderr, flush=True)
+    return 1 if dead else 0

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 from classpulse.kafka_connect import connect_with_retry
 
 log = logging.getLogger(__name__)
+
+BOOTSTRAP_ATTEMPT_S = 10.0  # one try to reach the broker at start; retried up to the timeout
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class Publisher:
         self._bootstrap = bootstrap
         self._connect_timeout_s = connect_timeout_s
         self._suspect_fatal = False
+        # guards self._producer: cameras send through it while one of them may swap it; apart
+        # from self._lock, which delivery callbacks take, so a slow reconnect never blocks them
+        self._producer_lock = threading.Lock()
         self._producer = _connect(bootstrap, connect_timeout_s)
 
     def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
@@ -60,8 +66,10 @@ class Publisher:
                 self._note_outage("buffer of %d unacknowledged frames is full", self.max_pending)
                 return False
             self._pending += 1
+        with self._producer_lock:  # sent outside it: cameras send at once, as KafkaProducer allows
+            producer = self._producer
         try:
-            future = self._producer.send(self.topic, key=key, value=value, headers=headers)
+            future = producer.send(self.topic, key=key, value=value, headers=headers)
         except KafkaError as exc:
             with self._lock:
                 self._pending -= 1
@@ -89,14 +97,20 @@ class Publisher:
         self._note_outage("delivery failed camera=%s error=%r", camera, exc)
 
     def _replace_if_fatal(self) -> None:
-        """Swap in a new producer when the current one can no longer send anything."""
-        self._suspect_fatal = False
-        manager = getattr(self._producer, "_transaction_manager", None)
-        if manager is not None and not manager.has_fatal_error():
-            return
-        log.warning("producer in a fatal state (%r); replacing it", manager and manager.last_error)
-        old = self._producer
-        self._producer = _connect(self._bootstrap, self._connect_timeout_s)
+        """Swap in a new producer when the current one can no longer send anything.
+
+        Under the producer's lock: of several cameras that noticed, the first swaps and the others
+        then find the new producer healthy; no camera sends through a half-replaced one.
+        """
+        with self._producer_lock:
+            self._suspect_fatal = False
+            manager = getattr(self._producer, "_transaction_manager", None)
+            if manager is not None and not manager.has_fatal_error():
+                return
+            log.warning("producer in a fatal state (%r); replacing it",
+                        manager and manager.last_error)
+            old = self._producer
+            self._producer = _connect(self._bootstrap, self._connect_timeout_s)
         old.close(timeout=0)
 
     def _note_outage(self, message: str, *args: object) -> None:
@@ -118,19 +132,23 @@ class Publisher:
         """Wait for every handed-over frame to be acknowledged or to fail."""
         from kafka.errors import KafkaError
 
+        with self._producer_lock:
+            producer = self._producer
         try:
-            self._producer.flush(timeout=timeout_s)
+            producer.flush(timeout=timeout_s)
         except KafkaError as exc:
             log.warning("flush incomplete after %.0f s: %r", timeout_s, exc)
 
     def close(self, timeout_s: float = 30.0) -> None:
         self.flush(timeout_s)
-        self._producer.close(timeout=timeout_s)
+        with self._producer_lock:
+            self._producer.close(timeout=timeout_s)
 
 
 def _connect(bootstrap: str, timeout_s: float):
     from kafka import KafkaProducer
 
+    deadline = time.monotonic() + timeout_s
     return connect_with_retry(
         lambda: KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -142,6 +160,9 @@ def _connect(bootstrap: str, timeout_s: float):
             delivery_timeout_ms=120_000,
             request_timeout_ms=10_000,
             reconnect_backoff_max_ms=5_000,
+            # one connection attempt per retry window of connect_with_retry, never past its end
+            bootstrap_timeout_ms=int(1000 * max(0.5, min(deadline - time.monotonic(),
+                                                         BOOTSTRAP_ATTEMPT_S))),
         ),
         bootstrap,
         timeout_s,

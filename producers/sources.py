@@ -68,7 +68,8 @@ def is_live(src: str) -> bool:
 
 
 def check_source(src: str) -> None:
-    """Fail early, naming the path, when a file or folder source does not exist or is empty."""
+    """Fail early, naming the path, when a file or folder source does not exist, is empty, or
+    (a file) holds no video frame."""
     kind = describe_source(src)
     if kind == "synthetic" and _synthetic_view(src) is None:
         raise SourceError(f"synthetic source {src!r} must be synthetic:classroom[:SEED] or "
@@ -80,6 +81,23 @@ def check_source(src: str) -> None:
         )
     if kind == "folder" and not _folder_images(Path(src)):
         raise SourceError(f"folder {src!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    if kind == "file":
+        _check_video(src)
+
+
+def _check_video(src: str) -> None:
+    """A file must be a video OpenCV can read a frame of: a wrong file is a mistake to fix now,
+    not an outage to retry forever (streams and webcams are retried: they come back)."""
+    cap = cv2.VideoCapture(src)
+    try:
+        readable = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not readable:
+        raise SourceError(
+            f"file {src!r} is not a video OpenCV can read (no frame could be decoded); give a "
+            "video file (mp4, avi, mkv, ...), a folder of images, a webcam index or a stream URL"
+        )
 
 
 def read_frames(src: str, folder_fps: float = 1.0) -> Iterator[SourceFrame]:

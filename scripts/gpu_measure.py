@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS  # noqa: E402
+from classpulse.settings import Settings  # noqa: E402
 from classpulse.wire import decode_jpeg, encode_frame, parse_message  # noqa: E402
 from consumers.aggregate import MinuteAggregator  # noqa: E402
 from consumers.analyze import FrameAnalyzer  # noqa: E402
@@ -51,11 +52,12 @@ def per_minute(analyzer: FrameAnalyzer, messages: list, batch: int,
     for i in range(0, len(messages), batch):
         chunk = messages[i:i + batch]
         frames = list(pool.map(decode_jpeg, chunk))
-        for m, probs in zip(chunk, analyzer.analyze(frames), strict=True):
-            agg.add_frame(m.camera, m.classroom, m.captured_at_ms, probs)
+        for m, reading in zip(chunk, analyzer.analyze(frames), strict=True):
+            agg.add_frame(m.camera, m.classroom, m.captured_at_ms, reading)
     return {row.minute_start.isoformat(): {"frames": row.frames,
                                           "frames_with_faces": row.frames_with_faces,
                                           "faces": row.faces,
+                                          "faces_read": row.faces_read,
                                           **{f"n_{e}": n for e, n in zip(EMOTIONS, row.n,
                                                                          strict=True)}}
             for row in agg.rows()}
@@ -87,9 +89,9 @@ def throughput(analyzer: FrameAnalyzer, messages: list, batch: int, seconds: flo
         chunk = [messages[(i + k) % len(messages)] for k in range(batch)]
         i += batch
         decoded = list(pool.map(decode_jpeg, chunk))
-        for m, probs in zip(chunk, analyzer.analyze(decoded), strict=True):
-            agg.add_frame(m.camera, m.classroom, m.captured_at_ms, probs)
-            faces += len(probs)
+        for m, reading in zip(chunk, analyzer.analyze(decoded), strict=True):
+            agg.add_frame(m.camera, m.classroom, m.captured_at_ms, reading)
+            faces += reading.faces
         frames += len(chunk)
     sync()
     elapsed = time.perf_counter() - start
@@ -120,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                      "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}
     pool = ThreadPoolExecutor(8)
     t0 = time.perf_counter()
-    cpu = per_minute(FrameAnalyzer.load(device="cpu"), messages, 16, pool)
+    cpu = per_minute(FrameAnalyzer.load(Settings(device="cpu")), messages, 16, pool)
     summary["cpu_path_s"] = round(time.perf_counter() - t0, 1)
-    analyzer = FrameAnalyzer.load(device=args.device)
+    analyzer = FrameAnalyzer.load(Settings(device=args.device))
     summary["precision"] = analyzer.classifier.precision  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     dev = per_minute(analyzer, messages, 32, pool)

@@ -1,4 +1,4 @@
-"""Engines and sessions, built in one place so every part gets the same connection behaviour.
+"""Engines, built in one place so every part gets the same connection behaviour.
 
 SQLite (the embedded default) is shared by a consumer writing and a dashboard reading at the same
 time, so each connection turns on WAL (readers do not block the writer), a busy timeout (a second
@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for ORM work (operators' edits, tests). Objects stay usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)

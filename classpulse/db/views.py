@@ -2,7 +2,8 @@
 
 The views are created by migrations ``0006_small_group_rule`` (``camera_minutes``, where the
 small-group rule is decided, and the class views built on it) and ``0007_lessons``
-(``lesson_summaries``). These ``Table`` objects live in their own ``MetaData`` so Alembic's
+(``lesson_summaries``), and rebuilt by ``0008_faces_read`` with the readability gate's counts and
+the rule on faces read. These ``Table`` objects live in their own ``MetaData`` so Alembic's
 autogenerate never tries to create them as tables; selecting through them gives bound parameters
 and, on SQLite, real ``datetime``/``date``/``bool`` values instead of text and integers. A test
 checks that their columns match the migrated views.
@@ -16,6 +17,14 @@ from classpulse.db.base import UTCDateTime
 from classpulse.emotions import EMOTIONS
 
 VIEWS_METADATA = MetaData()
+
+
+COUNTS = ("frames", "frames_with_faces", "faces", "faces_read", "frames_with_read_faces",
+          "refused_small", "refused_turned", "refused_uncertain")
+
+
+def _measures() -> list[Column]:
+    return [Column("faces_in_view", Double), Column("faces_read_in_view", Double)]
 
 
 def _counts(names: tuple[str, ...]) -> list[Column]:
@@ -34,12 +43,11 @@ def _means() -> list[Column]:
     return [Column("engagement", Double), *(Column(f"share_{e}", Double) for e in EMOTIONS)]
 
 
-def _rollup(counts: tuple[str, ...] = ("frames", "frames_with_faces", "faces"),
-            with_p: bool = True) -> list[Column]:
+def _rollup(counts: tuple[str, ...] = COUNTS, with_p: bool = True) -> list[Column]:
     """Columns of a rollup over shown minutes (0006's ``shown_rollup_columns``)."""
     return [
         Column("minutes", Integer), Column("hidden_minutes", Integer), *_counts(counts),
-        Column("faces_in_view", Double), *_emotion_sums(with_p), *_means(),
+        *_measures(), *_emotion_sums(with_p), *_means(),
     ]
 
 
@@ -49,8 +57,8 @@ camera_minutes = Table(
     Column("camera_id", Text),
     Column("classroom_id", Text),
     Column("minute_start", UTCDateTime),
-    *_counts(("frames", "frames_with_faces", "faces")),
-    Column("faces_in_view", Double),
+    *_counts(COUNTS),
+    *_measures(),
     Column("shown", Boolean),
     *_emotion_sums(),
 )
@@ -61,9 +69,9 @@ class_minutes = Table(
     Column("classroom_id", Text),
     Column("minute_start", UTCDateTime),
     Column("cameras", Integer),
-    *_counts(("frames", "frames_with_faces", "faces")),
+    *_counts(COUNTS),
     Column("largest_view", Double),
-    Column("faces_in_view", Double),
+    *_measures(),
     Column("shown", Boolean),
     *_emotion_sums(),
     *_means(),
@@ -83,7 +91,7 @@ class_hour_of_week = Table(
     Column("classroom_id", Text),
     Column("iso_dow", Integer),
     Column("hour", Integer),
-    *_rollup(counts=("frames", "faces"), with_p=False),
+    *_rollup(counts=("frames", "faces", "faces_read"), with_p=False),
 )
 
 lesson_summaries = Table(

@@ -38,8 +38,10 @@ log = logging.getLogger(__name__)
 
 N_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
 P_COLUMNS: tuple[str, ...] = tuple(f"p_{e}" for e in EMOTIONS)
+REFUSED_COLUMNS: tuple[str, ...] = ("refused_small", "refused_turned", "refused_uncertain")
 ADDITIVE_COLUMNS: tuple[str, ...] = (
-    "frames", "frames_with_faces", "faces", *N_COLUMNS, *P_COLUMNS, "engagement_sum",
+    "frames", "frames_with_faces", "faces", "faces_read", "frames_with_read_faces",
+    *REFUSED_COLUMNS, *N_COLUMNS, *P_COLUMNS, "engagement_sum",
 )
 
 
@@ -47,8 +49,13 @@ ADDITIVE_COLUMNS: tuple[str, ...] = (
 class MinuteRow:
     """One camera's counts and sums for one UTC minute, as the consumer hands them over.
 
-    ``n`` counts faces by top emotion and ``p`` sums each emotion's probability, both in EMOTIONS
-    order. ``minute_start`` must be aware and on the minute; it is normalised to UTC.
+    ``faces`` counts every face in view; ``faces_read`` those the readability gate passed (in
+    ``frames_with_read_faces`` frames) and ``refused`` the others per reason (too small, turned
+    away or bowed, uncertain), so ``faces == faces_read + sum(refused)``. ``n`` counts READ faces by
+    top emotion and ``p`` sums each emotion's probability over them, both in EMOTIONS order; so
+    does ``engagement_sum``. A row that leaves the gate's counts out read every face (as rows
+    written before the gate did). ``minute_start`` must be aware and on the minute; it is
+    normalised to UTC.
     """
 
     camera_id: str
@@ -60,6 +67,9 @@ class MinuteRow:
     n: tuple[int, ...]
     p: tuple[float, ...]
     engagement_sum: float
+    faces_read: int | None = None
+    frames_with_read_faces: int | None = None
+    refused: tuple[int, int, int] = (0, 0, 0)
 
     def __post_init__(self) -> None:
         start = self.minute_start
@@ -73,8 +83,20 @@ class MinuteRow:
                 f"n and p need {len(EMOTIONS)} values each (EMOTIONS order), "
                 f"got {len(self.n)} and {len(self.p)}"
             )
-        if min(self.frames, self.frames_with_faces, self.faces, *self.n) < 0:
+        if self.faces_read is None:
+            object.__setattr__(self, "faces_read", self.faces - sum(self.refused))
+        if self.frames_with_read_faces is None:
+            object.__setattr__(self, "frames_with_read_faces", self.frames_with_faces)
+        if len(self.refused) != len(REFUSED_COLUMNS):
+            raise ValueError(f"refused needs {len(REFUSED_COLUMNS)} counts "
+                             f"({', '.join(REFUSED_COLUMNS)}), got {len(self.refused)}")
+        counts = (self.frames, self.frames_with_faces, self.faces, self.faces_read,
+                  self.frames_with_read_faces, *self.refused, *self.n)
+        if min(counts) < 0:
             raise ValueError(f"negative count in {self!r}")
+        if self.faces_read + sum(self.refused) != self.faces:
+            raise ValueError(f"faces_read {self.faces_read} plus refused {self.refused} is not "
+                             f"faces {self.faces}")
 
     def values(self) -> dict[str, Any]:
         """The row as ``emotion_minutes`` column values."""
@@ -85,8 +107,11 @@ class MinuteRow:
             "frames": self.frames,
             "frames_with_faces": self.frames_with_faces,
             "faces": self.faces,
+            "faces_read": self.faces_read,
+            "frames_with_read_faces": self.frames_with_read_faces,
             "engagement_sum": self.engagement_sum,
         }
+        out.update(zip(REFUSED_COLUMNS, self.refused, strict=True))
         out.update(zip(N_COLUMNS, self.n, strict=True))
         out.update(zip(P_COLUMNS, self.p, strict=True))
         return out

@@ -79,3 +79,18 @@ def test_broker_stops_cleanly() -> None:
     broker.stop()
     assert not broker.running()
     assert not broker._port_in_use()
+
+
+def test_an_existing_topic_with_other_partitions_is_left_and_logged(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = "test.partitions-differ"
+    assert ensure_topic(kafka_bootstrap, topic, partitions=2) is True
+    with caplog.at_level("WARNING", logger="classpulse.topics"):
+        assert ensure_topic(kafka_bootstrap, topic, partitions=2) is False
+        assert not caplog.records  # as asked: nothing to say
+        assert ensure_topic(kafka_bootstrap, topic, partitions=4) is False
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"topic={topic} exists with partitions=2, not the 4 asked for; left as it is (at most 2 "
+        "consumers of a group share it)")

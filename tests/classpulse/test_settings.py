@@ -47,6 +47,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
     [
         ({"KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "'localhost' is not host:port"),
         ({"DATABASE_URL": "classpulse.db"}, "'classpulse.db' is not a SQLAlchemy URL"),
+        ({"DATABASE_URL": "mysql://ops:pw@db/cp"},
+         "'mysql://ops:***@db/cp' is a mysql database, which ClassPulse does not support"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:70000"}, "'kafka:70000' is not host:port"),
         ({"MIN_FACES_SHOWN": "three"}, "MIN_FACES_SHOWN='three'"),
         ({"MIN_FACES_SHOWN": "0"}, "at least 1, got 0"),
         ({"ENGAGEMENT_WEIGHTS": "bored=0.1"}, "'bored=0.1'"),
@@ -63,14 +66,10 @@ def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> 
     assert needle in str(info.value)
 
 
-def test_settings_are_frozen_and_redacted() -> None:
+def test_settings_are_frozen() -> None:
     s = Settings.load(environ={"DATABASE_URL": "postgresql+psycopg://ops:secret@db/cp",
                                "DASHBOARD_PASSWORD": "pw"})
     with pytest.raises(AttributeError):
         s.kafka_topic = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         s.engagement_weights["happy"] = 1.0  # type: ignore[index]
-    red = s.redacted()
-    assert "secret" not in repr(red)
-    assert red["database_url"] == "postgresql+psycopg://ops:***@db/cp"
-    assert red["dashboard_password"] == "***"

@@ -9,6 +9,7 @@ import pytest
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS, weights_vector
 from consumers.aggregate import MinuteAggregator, face_engagement, minute_of
+from consumers.gate import FrameReading
 
 T0 = 1_780_000_020_000  # 2026-05-28 20:27:00 UTC, on a minute
 HAPPY, NEUTRAL, SAD = (EMOTIONS.index(e) for e in ("happy", "neutral", "sad"))
@@ -34,10 +35,10 @@ def test_face_engagement_is_top_probability_times_its_weight() -> None:
 def test_buckets_by_camera_and_event_minute() -> None:
     agg = MinuteAggregator(weights_vector(DEFAULT_ENGAGEMENT_WEIGHTS))
     two_faces = np.stack([_probs(NEUTRAL, 0.8), _probs(HAPPY, 0.5)])
-    agg.add_frame("cam-a", "7B", T0 + 1_000, two_faces)
-    agg.add_frame("cam-a", "7B", T0 + 30_000, np.zeros((0, 7), dtype=np.float32))
-    agg.add_frame("cam-a", "7B", T0 + 61_000, _probs(SAD, 0.6)[None])  # next minute
-    agg.add_frame("cam-b", "7B", T0 + 2_000, _probs(NEUTRAL, 0.9)[None])
+    agg.add_frame("cam-a", "7B", T0 + 1_000, FrameReading(two_faces))
+    agg.add_frame("cam-a", "7B", T0 + 30_000, FrameReading.empty())
+    agg.add_frame("cam-a", "7B", T0 + 61_000, FrameReading(_probs(SAD, 0.6)[None]))  # next minute
+    agg.add_frame("cam-b", "7B", T0 + 2_000, FrameReading(_probs(NEUTRAL, 0.9)[None]))
     agg.add_rejection(T0 + 5_000, None, "not_jpeg")
     agg.add_rejection(T0 + 6_000, None, "not_jpeg")
     agg.add_rejection(T0 + 7_000, "cam-b", "stale")
@@ -56,3 +57,19 @@ def test_buckets_by_camera_and_event_minute() -> None:
     assert agg.rejections() == [(minute, "cam-b", "stale", 1), (minute, "unknown", "not_jpeg", 2)]
     agg.clear()
     assert agg.empty() and agg.rows() == []
+
+
+def test_refused_faces_count_in_view_and_nowhere_else() -> None:
+    """A frame of one read face and three refused (2 small, 1 turned), a frame of only refused
+    faces (1 uncertain), an empty frame: faces in view 5, read 1, emotions from the read one."""
+    agg = MinuteAggregator(weights_vector(DEFAULT_ENGAGEMENT_WEIGHTS))
+    agg.add_frame("cam-a", "7B", T0 + 1_000, FrameReading(_probs(HAPPY, 0.7)[None], (2, 1, 0)))
+    agg.add_frame("cam-a", "7B", T0 + 2_000, FrameReading(
+        np.zeros((0, 7), np.float32), (0, 0, 1)))
+    agg.add_frame("cam-a", "7B", T0 + 3_000, FrameReading.empty())
+    (row,) = agg.rows()
+    assert (row.frames, row.frames_with_faces, row.faces) == (3, 2, 5)
+    assert (row.faces_read, row.frames_with_read_faces, row.refused) == (1, 1, (2, 1, 1))
+    assert row.n[HAPPY] == 1 and sum(row.n) == 1
+    assert sum(row.p) == pytest.approx(1.0, rel=1e-6)
+    assert row.engagement_sum == pytest.approx(0.7 * 0.6)

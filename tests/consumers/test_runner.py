@@ -16,6 +16,7 @@ from classpulse.db.writes import OffsetMove, advance_offsets
 from classpulse.settings import Settings
 from classpulse.wire import encode_frame
 from consumers.config import ConsumerConfig
+from consumers.gate import FrameReading
 from consumers.metrics import ConsumerMetrics
 from consumers.runner import FrameConsumer
 from consumers.sink import DatabaseSink
@@ -32,11 +33,11 @@ class OneFaceAnalyzer:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def analyze(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
         self.calls.append(len(frames))
         if any(f[..., 0].mean() > 200 and f[..., 1].mean() < 50 for f in frames):
             raise ValueError("cannot analyse this frame")
-        return [HAPPY.copy() for _ in frames]
+        return [FrameReading(HAPPY.copy()) for _ in frames]
 
 
 def frame(seq: int, at_ms: int | None = None, camera: str = "cam-a", red: bool = False

@@ -39,35 +39,43 @@ def set_written_at(engine: Engine, when: datetime) -> None:
 
 def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
             camera: str | None = None) -> dict[datetime, dict]:
-    """Per UTC minute: shown, faces_in_view, faces, engagement, share_<emotion>."""
+    """Per UTC minute: shown, faces_in_view, faces_read_in_view, faces, faces_read, engagement,
+    share_<emotion> (the last two over read faces)."""
     acc: dict[datetime, dict] = defaultdict(lambda: defaultdict(float))
     for r in rows:
         if r.classroom_id != classroom or (camera is not None and r.camera_id != camera):
             continue
         m = acc[r.minute_start]
         view = r.faces / r.frames_with_faces if r.frames_with_faces else 0.0
+        read = r.faces_read / r.frames_with_read_faces if r.frames_with_read_faces else 0.0
         m["faces_in_view"] += view
-        m["largest"] = max(m["largest"], view)
+        m["faces_read_in_view"] += read
+        m["largest"] = max(m["largest"], read)
         m["faces"] += r.faces
+        m["faces_read"] += r.faces_read
         m["engagement_sum"] += r.engagement_sum
         for e, n in zip(EMOTIONS, r.n, strict=True):
             m[f"n_{e}"] += n
     out = {}
     for minute, m in sorted(acc.items()):
         row = {"shown": m["largest"] >= min_faces, "faces_in_view": m["faces_in_view"],
-               "faces": int(m["faces"])}
-        if m["faces"]:
-            row["engagement"] = m["engagement_sum"] / m["faces"]
-            row.update({f"share_{e}": m[f"n_{e}"] / m["faces"] for e in EMOTIONS})
+               "faces_read_in_view": m["faces_read_in_view"], "faces": int(m["faces"]),
+               "faces_read": int(m["faces_read"])}
+        if m["faces_read"]:
+            row["engagement"] = m["engagement_sum"] / m["faces_read"]
+            row.update({f"share_{e}": m[f"n_{e}"] / m["faces_read"] for e in EMOTIONS})
         out[minute] = row
     return out
 
 
 def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
-        per_frame: int, top: str = "neutral", confidence: float = 0.8) -> MinuteRow:
-    """A hand-made camera minute: ``per_frame`` faces in each of ``frames_with_faces`` frames.
+        per_frame: int, top: str = "neutral", confidence: float = 0.8,
+        unread: tuple[int, int, int] = (0, 0, 0)) -> MinuteRow:
+    """A hand-made camera minute: ``per_frame`` faces read in each of ``frames_with_faces``
+    frames, and in each ``unread`` more refused by the gate (too small, turned, uncertain).
 
-    Every face's top emotion is ``top`` with probability ``confidence``; the rest is spread evenly.
+    Every read face's top emotion is ``top`` with probability ``confidence``; the rest is spread
+    evenly.
     """
     faces = frames_with_faces * per_frame
     top_index = EMOTIONS.index(top)
@@ -76,9 +84,13 @@ def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
     p = tuple(faces * (confidence if i == top_index else rest) for i in range(7))
     weights = {"angry": 0.25, "disgust": 0.2, "fear": 0.3, "happy": 0.6, "sad": 0.3,
                "surprise": 0.6, "neutral": 0.9}
+    refused = tuple(frames_with_faces * k for k in unread)
     return MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute, frames=60,
-                     frames_with_faces=frames_with_faces, faces=faces, n=n, p=p,
-                     engagement_sum=faces * confidence * weights[top])
+                     frames_with_faces=frames_with_faces if faces or sum(refused) else 0,
+                     faces=faces + sum(refused), n=n, p=p,
+                     engagement_sum=faces * confidence * weights[top], faces_read=faces,
+                     frames_with_read_faces=frames_with_faces if faces else 0,
+                     refused=(refused[0], refused[1], refused[2]))
 
 
 def lesson(rows: Iterable[MinuteRow], classroom: str, start: datetime, end: datetime,
@@ -90,10 +102,10 @@ def lesson(rows: Iterable[MinuteRow], classroom: str, start: datetime, end: date
     shown = {m: w for m, w in during.items() if w["shown"]}
     out: dict = {"minutes": len(shown), "hidden": len(during) - len(shown), "shown": shown}
     if shown:
-        faces = sum(w["faces"] for w in shown.values())
-        out["engagement"] = sum(w["engagement"] * w["faces"] for w in shown.values()) / faces
+        faces = sum(w["faces_read"] for w in shown.values())
+        out["engagement"] = sum(w["engagement"] * w["faces_read"] for w in shown.values()) / faces
         out["faces_in_view"] = sum(w["faces_in_view"] for w in shown.values()) / len(shown)
-        shares = {e: sum(w[f"share_{e}"] * w["faces"] for w in shown.values()) / faces
+        shares = {e: sum(w[f"share_{e}"] * w["faces_read"] for w in shown.values()) / faces
                   for e in EMOTIONS}
         out["main"] = max(shares, key=shares.__getitem__)
         out["main_share"] = shares[out["main"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import date, time
 from pathlib import Path
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from classpulse.db.engine import make_engine
 from classpulse.db.rule import store_min_faces
+from dashboard.auth import login_throttle
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SETTINGS_VARS = ("DATABASE_URL", "MIN_FACES_SHOWN", "DASHBOARD_PASSWORD", "ENGAGEMENT_WEIGHTS")
@@ -27,9 +29,11 @@ def open_page(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
 
     ``min_faces`` is stored as the database's small-group rule (what ``classpulse db upgrade
     --min-faces-shown`` does), which the page follows. Query caches live as long as the process
-    (their TTL is seconds); a test's database changed since the last test, so they start empty.
+    (their TTL is seconds); a test's database changed since the last test, so they start empty;
+    so does the process-wide count of wrong passwords.
     """
     st.cache_data.clear()
+    login_throttle.clear()  # each test starts as a fresh server: no wrong passwords yet
     engine = make_engine(url)
     try:
         if inspect(engine).has_table("small_group_rule"):
@@ -82,8 +86,17 @@ def charts(at: AppTest, with_breaks: bool = False) -> dict[str, pd.DataFrame]:
     return out
 
 
-def texts(at: AppTest) -> dict[str, list[str]]:
-    """The page's messages by kind, for assertions on wording."""
+ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def unescaped(markdown: str) -> str:
+    """Markdown with CommonMark's backslash escapes undone and word joiners dropped: the
+    characters a reader sees where the page escaped a stored string (the page's own ``**`` stay)."""
+    return ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
+
+
+def raw_texts(at: AppTest) -> dict[str, list[str]]:
+    """The page's messages by kind, as the Markdown the page sent."""
     return {
         "title": [e.value for e in at.title],
         "caption": [e.value for e in at.caption],
@@ -94,6 +107,12 @@ def texts(at: AppTest) -> dict[str, list[str]]:
         "text": [e.value for e in at.text],
         "subheader": [e.value for e in at.subheader],
     }
+
+
+def texts(at: AppTest) -> dict[str, list[str]]:
+    """The page's messages by kind, escapes undone, for assertions on wording."""
+    return {kind: [unescaped(v) if kind != "text" else v for v in values]
+            for kind, values in raw_texts(at).items()}
 
 
 def assert_no_error(at: AppTest) -> None:

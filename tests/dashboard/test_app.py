@@ -27,6 +27,7 @@ START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)  # Monday 08:00 in Berli
 SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 2, "start": START, "minutes": 180,
         "seed": 3}
 MONDAY = date(2025, 3, 3)
+FACES_CHART = "Faces in view (grey) and faces read (dashed) per minute"
 
 
 @pytest.fixture
@@ -69,13 +70,13 @@ def test_range_charts_csv_and_history_match_the_rows(
         assert any(c.startswith(f"{hidden} minute") for c in shown["caption"])
 
     drawn = charts(at)
-    assert set(drawn) == {"Emotion mix (share of faces)", "Engagement index",
-                          "Faces in view per minute", "Engagement by hour of the week"}
+    assert set(drawn) == {"Emotion mix (share of faces)", "Engagement index", FACES_CHART,
+                          "Engagement by hour of the week"}
     engagement = drawn["Engagement index"].set_index("wall")
     assert list(engagement.index) == [wall(m, BERLIN) for m in want]
     want_engagement = [w["engagement"] for w in want.values()]
     assert engagement["engagement"].tolist() == pytest.approx(want_engagement)
-    faces = drawn["Faces in view per minute"].set_index("wall")["faces_in_view"]
+    faces = drawn[FACES_CHART].set_index("wall")["faces_in_view"]
     assert faces.tolist() == pytest.approx([w["faces_in_view"] for w in want.values()])
     mix = drawn["Emotion mix (share of faces)"]
     assert len(mix) == 7 * len(want)
@@ -118,7 +119,7 @@ def test_one_camera_is_charted_alone(
     assert engagement == pytest.approx([w["engagement"] for w in want.values()])
     hidden = 180 - len(want)
     assert hidden > 0  # the seed's sparse minutes show one or two faces
-    assert any(c.startswith(f"{hidden} minutes with fewer than 3 faces in view")
+    assert any(c.startswith(f"{hidden} minutes with fewer than 3 faces read")
                for c in texts(at)["caption"])
 
 
@@ -141,7 +142,7 @@ def test_small_groups_are_hidden_and_the_page_says_so(
     at = choose_range(open_page(monkeypatch, database.url), "tiny", MONDAY, MONDAY, time(7, 0),
                       time(7, 59))
     assert_no_error(at)
-    assert ("3 minutes with fewer than 3 faces in view are hidden, so that no chart describes a "
+    assert ("3 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
             "single child (MIN_FACES_SHOWN=3).") in texts(at)["caption"]
     engagement = charts(at)["Engagement index"]
     assert engagement["wall"].tolist() == [wall(START, ZoneInfo("UTC")),
@@ -167,8 +168,27 @@ def test_a_period_of_small_groups_only_shows_nothing(
                       time(7, 59))
     assert_no_error(at)
     (warning,) = texts(at)["warning"]
-    assert "Every minute in this period had fewer than 3 faces in view" in warning
+    assert "Every minute in this period had fewer than 3 faces read" in warning
     assert "(3 minutes)" in warning
+    assert not charts(at)
+
+
+def test_unreadable_faces_draw_no_mix_and_the_page_says_why(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A classroom camera like the real clip: 14 faces in view per frame, 12 of them too small
+    to read. Minute 0 reads two faces per frame (hidden: fewer than 3 read), minute 1 reads four
+    (shown by the rule, but most faces unread): no mix is drawn, the page says why in words."""
+    rows = [expected.row("cctv", "small", START, 60, 2, unread=(12, 0, 0)),
+            expected.row("cctv", "small", START + timedelta(minutes=1), 60, 4,
+                         unread=(10, 0, 0))]
+    expected.write(database.engine, rows)
+    at = choose_range(open_page(monkeypatch, database.url), "small", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**Most faces in this period could not be read** (21% of the faces")
+    assert "too small to read expressions at this camera's resolution" in warning
     assert not charts(at)
 
 

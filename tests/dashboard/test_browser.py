@@ -48,6 +48,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-sync", "--hide-scrollbars")
 BERLIN = ZoneInfo("Europe/Berlin")
 BOLD, IMAGE = "**x**", "![x](http://h/x.png)"
+LONE = f"Lone minute {IMAGE} {BOLD} :smile: (synthetic data)"  # names show as written
 DRAWN_CHART = "canvas, svg"  # inside a chart's element, once Vega has drawn it
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -116,7 +117,7 @@ def seed(url: str, folder: Path) -> tuple[list[MinuteRow], list[date]]:
         expected.write(engine, [*rows, lone],
                        {"7A": ("Class 7A (synthetic data)", "Europe/Berlin"),
                         "7B": ("Class 7B (synthetic data)", "Europe/Berlin"),
-                        "lone": ("Lone minute (synthetic data)", "Europe/Berlin")})
+                        "lone": (LONE, "Europe/Berlin")})
     finally:
         engine.dispose()
     days = school_days(now)
@@ -252,7 +253,8 @@ def test_a_lesson_deep_link_in_chromium(browser: Browser, served: Served) -> Non
     }
     assert page.get_by_test_id("stText").first.inner_text() == "Maths"
     body = page.inner_text("body")
-    for words in ("Emotion mix", "Engagement index", "Faces in view per minute",
+    for words in ("Emotion mix", "Engagement index",
+                  "Faces in view (grey) and faces read (dashed) per minute",
                   "Engagement in lessons with this title", f"{local_day:%a %d %b %Y}, 10:00–10:45"):
         assert words in body, words
     page.screenshot(path=ARTIFACTS / "lessons.png")
@@ -284,6 +286,10 @@ def test_one_minute_of_data_is_drawn_on_the_whole_live_window(
     page.goto(f"{served.url}/?classroom=lone&view=live")
     wait_drawn(page, charts=3, metrics=4)
     assert page.locator(ERRORS).count() == 0, page.inner_text("body")
+    title = page.get_by_test_id("stHeading").filter(has_text="Lone minute").inner_text()
+    assert title.replace("\u2060", "").strip() == LONE
+    assert page.locator("strong", has_text=re.compile(r"^x$")).count() == 0
+    assert page.locator("img[src*='h/x.png']").count() == 0
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     shots = [Image.open(io.BytesIO(charts.nth(i).screenshot())).convert("RGB") for i in range(3)]
     page.screenshot(path=ARTIFACTS / "lone-minute.png")

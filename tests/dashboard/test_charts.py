@@ -37,7 +37,8 @@ def series(minutes: list[int]) -> pd.DataFrame:
     for offset in minutes:
         row = dict.fromkeys(BUCKET_COLUMNS, 0)
         row.update(bucket_start=int((START + timedelta(minutes=offset)).timestamp()), minutes=1,
-                   faces=100, faces_in_view=10.0, engagement_sum=72.0, n_neutral=100)
+                   faces=100, faces_read=100, faces_in_view=10.0, faces_read_in_view=10.0,
+                   engagement_sum=72.0, n_neutral=100, seen_faces=100, seen_read=100)
         rows.append(row)
     return transform.series(pd.DataFrame(rows, columns=list(BUCKET_COLUMNS)), BERLIN)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,7 @@ def test_an_unmigrated_database_fails_with_the_fix(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    Path(sqlite_url.removeprefix("sqlite:///")).touch()  # exists, never migrated
     assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
     err = capsys.readouterr().err
     assert "has no ClassPulse tables" in err and "classpulse db upgrade" in err
@@ -83,7 +85,10 @@ def test_an_unmigrated_database_fails_with_the_fix(
 
 def test_an_unreachable_database_fails_with_the_url(capsys: pytest.CaptureFixture[str]) -> None:
     url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"
-    assert main(["dashboard", "--port", "0", "--database-url", url]) == 2
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["dashboard", "--port", str(port), "--database-url", url]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to database" in err and "pw" not in err
 
@@ -100,7 +105,7 @@ def test_a_min_faces_shown_other_than_the_databases_stops_the_dashboard(
     assert main(["dashboard", "--port", str(port), "--database-url", migrated_sqlite_url]) == 2
     err = capsys.readouterr().err
     assert "MIN_FACES_SHOWN=5 is set for the dashboard" in err
-    assert "fewer than 3 faces in view" in err
+    assert "fewer than 3 faces read" in err
     assert "classpulse db upgrade --min-faces-shown 5" in err
     with pytest.raises(SystemExit):
         main(["dashboard", "--min-faces-shown", "5"])  # the flag is gone: the database decides

@@ -189,7 +189,7 @@ def test_small_groups_stay_hidden_by_the_databases_rule(
     assert_no_error(at)
     row = table(at).set_index("title").loc["Tutor group"]
     assert (row["minutes"], row["hidden_minutes"], row["data"]) == (0, 10, "all minutes hidden")
-    assert any(i.startswith("**Every minute of this lesson had too few faces in view**")
+    assert any(i.startswith("**Every minute of this lesson had too few faces read**")
                for i in texts(at)["info"])
     assert not at.metric and "Engagement index" not in charts(at)
     # the same lesson when the database's rule is lowered to one face (classpulse db upgrade)

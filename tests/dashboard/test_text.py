@@ -35,3 +35,12 @@ def test_explanation_says_what_the_numbers_are_not() -> None:
 def test_explanation_without_a_measured_accuracy_quotes_the_ceiling() -> None:
     paragraph = text.explanation(3, None)
     assert "at most about three faces in four" in paragraph and "%" not in paragraph
+
+
+def test_unreadable_faces_are_explained_in_a_teachers_words() -> None:
+    small = text.unreadable(40, 4, "small", "in this lesson")
+    assert small.startswith("**Most faces in this lesson could not be read** (10% of the faces")
+    assert "too small to read expressions at this camera's resolution" in small
+    assert "still count as faces in view" in small
+    assert "turned away from the camera or bowed" in text.unreadable(9, 2, "turned", "x")
+    assert "could not tell" in text.unreadable(9, 2, "uncertain", "x")

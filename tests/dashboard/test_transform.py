@@ -18,10 +18,17 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engagement_sum: float,
-           faces_in_view: float = 0.0) -> dict[str, object]:
+           faces_in_view: float = 0.0, refused: tuple[int, int, int] = (0, 0, 0),
+           read_in_view: float | None = None) -> dict[str, object]:
+    """A bucket whose read faces are ``counts`` and ``refused`` more faces (small, turned,
+    uncertain) were not read; faces and refusals alike seen in its shown minutes."""
+    read = sum(counts)
     row: dict[str, object] = {
         "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
-        "faces": sum(counts), "faces_in_view": faces_in_view, "engagement_sum": engagement_sum,
+        "faces": read + sum(refused), "faces_read": read, "faces_in_view": faces_in_view,
+        "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
+        "engagement_sum": engagement_sum, "seen_faces": read + sum(refused), "seen_read": read,
+        "seen_small": refused[0], "seen_turned": refused[1], "seen_uncertain": refused[2],
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
     return row
@@ -127,3 +134,25 @@ def test_iso_times_match_isoformat_across_zones_and_dst() -> None:
     for zone in ("Europe/Berlin", "America/New_York", "Asia/Kathmandu", "UTC"):
         local = instants.dt.tz_convert(zone)
         assert transform.iso_times(local).tolist() == [t.isoformat() for t in local]
+
+
+def test_mostly_unread_faces_draw_no_mix_and_say_why() -> None:
+    """Three shown minutes: one read well, one with 2 of 10 faces read (too small), one hidden
+    whose faces were all bowed. The mix is drawn for the first only; over the whole window most
+    faces were not read, mostly for being small."""
+    buckets = frame(
+        bucket(LATE, 1, 0, [0, 0, 0, 3, 0, 0, 5], 6.0, 4.0, refused=(1, 0, 1)),
+        bucket(MIDNIGHT, 1, 0, [0, 0, 0, 0, 2, 0, 0], 0.6, 10.0, refused=(8, 0, 0),
+               read_in_view=3.0),
+        bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0)),
+    )
+    out = transform.series(buckets, BERLIN)
+    assert [t.strftime("%H:%M") for t in out["time"]] == ["23:59"]
+    assert out["share_neutral"].tolist() == [5 / 8] and out["faces_read"].tolist() == [8]
+    why = transform.unreadable(buckets)
+    assert why == transform.Unreadable(faces=26, read=10, reason="small")
+    assert why.read_share == pytest.approx(10 / 26)
+    assert transform.unreadable(buckets.iloc[:1]) is None  # 8 of 10 read
+    now = transform.right_now(buckets, BERLIN)
+    assert now is not None and now.hidden
+    assert now.unreadable == transform.Unreadable(faces=6, read=0, reason="turned")

@@ -51,8 +51,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0007_lessons", "0006_small_group_rule", "0003_covering_index", "0002_class_views",
-        "0001_tables"]
+        HEAD, "0008_faces_read", "0007_lessons", "0006_small_group_rule", "0003_covering_index",
+        "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
@@ -64,7 +64,8 @@ def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
     assert em == [
         "camera_id", "minute_start", "classroom_id", "frames", "frames_with_faces", "faces",
         *(f"n_{e}" for e in EMOTIONS), *(f"p_{e}" for e in EMOTIONS), "engagement_sum",
-        "updated_at",
+        "updated_at", "faces_read", "frames_with_read_faces", "refused_small", "refused_turned",
+        "refused_uncertain",
     ]
     assert inspector.get_pk_constraint("emotion_minutes")["constrained_columns"] == [
         "camera_id", "minute_start",
@@ -189,5 +190,40 @@ def test_downgrade_below_the_rule_restores_the_old_views(
     assert "small_group_rule" not in inspector.get_table_names()
     assert "largest_view" in {c["name"] for c in inspector.get_columns("class_minutes")}
     assert "shown" not in {c["name"] for c in inspector.get_columns("class_minutes")}
+    upgrade(migrated_url)
+    assert current(migrated_url) == HEAD
+
+
+def test_faces_read_keeps_old_rows_shown_and_downgrades(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """0008 on a 0007 database with a minute in it: every old face counts as read (the minute and
+    its shares stay as they were); the downgrade gives back 0007's columns, views and rule."""
+    config = alembic_config()
+    with fresh_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007_lessons")
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', '7B')"))
+        conn.execute(text("INSERT INTO cameras (id, classroom_id, name) VALUES ('c', '7B', 'c')"))
+        counts = ", ".join(f"n_{e}" for e in EMOTIONS)
+        sums = ", ".join(f"p_{e}" for e in EMOTIONS)
+        conn.execute(text(
+            f"INSERT INTO emotion_minutes (camera_id, minute_start, classroom_id, frames, "
+            f"frames_with_faces, faces, {counts}, {sums}, engagement_sum) VALUES ('c', "
+            f"'2025-03-03 09:00:00+00:00', '7B', 60, 30, 120, 0, 0, 0, 30, 0, 0, 90, "
+            f"0, 0, 0, 30, 0, 0, 90, 96.0)"))
+        command.upgrade(config, "0008_faces_read")
+        row = conn.execute(text(
+            "SELECT faces, faces_read, frames_with_read_faces, refused_small, refused_turned, "
+            "refused_uncertain, faces_in_view, faces_read_in_view, shown, engagement, "
+            "share_neutral FROM class_minutes")).one()
+        assert tuple(row) == (120, 120, 30, 0, 0, 0, 4.0, 4.0, True, 0.8, 0.75)
+        command.downgrade(config, "0007_lessons")
+        assert "faces_read" not in {c["name"] for c in inspect(conn).get_columns("emotion_minutes")}
+        row = conn.execute(text(
+            "SELECT faces, faces_in_view, shown, engagement FROM class_minutes")).one()
+        assert tuple(row) == (120, 4.0, True, 0.8)
+        lesson_columns = {c["name"] for c in inspect(conn).get_columns("lesson_summaries")}
+        assert "faces_read" not in lesson_columns
     upgrade(migrated_url)
     assert current(migrated_url) == HEAD

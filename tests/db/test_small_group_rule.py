@@ -130,16 +130,18 @@ def test_without_the_rule_row_nothing_is_shown_and_the_reader_is_told(db: Engine
 
 def test_switching_the_measure_is_one_statement_every_view_follows(migrated_url: str) -> None:
     """How a later revision moves the rule to another measure (e.g. faces the model could read):
-    0006's ``camera_minutes_sql`` with the new expression, and nothing else."""
+    0006's ``camera_minutes_sql`` with the new expression (and the views' current shape, 0008's),
+    and nothing else."""
     engine = make_engine(migrated_url)
     try:
         seed(engine)
-        rule = ScriptDirectory.from_config(alembic_config()).get_revision(
-            "0006_small_group_rule").module
-        # faces per frame over ALL frames: the last minute's 3 faces in half the frames give 1.5
-        measure = "CAST(e.faces AS DOUBLE PRECISION) / NULLIF(e.frames, 0)"
+        script = ScriptDirectory.from_config(alembic_config())
+        rule = script.get_revision("0006_small_group_rule").module
+        shape = script.get_revision("0008_faces_read").module.shape(rule)
+        # faces read per frame over ALL frames: the last minute's 3 faces in half the frames: 1.5
+        measure = "CAST(e.faces_read AS DOUBLE PRECISION) / NULLIF(e.frames, 0)"
         with engine.begin() as conn:
-            for statement in rule.camera_minutes_sql(engine.dialect.name, measure):
+            for statement in rule.camera_minutes_sql(engine.dialect.name, measure, shape):
                 conn.execute(text(statement))
         agree(every_reader(engine), [True, False, False, False, False])
     finally:

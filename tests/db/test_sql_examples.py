@@ -227,7 +227,7 @@ def check_lesson_hours(got: list[dict], s: Seeded) -> None:
     assert [r["lesson_hour"] for r in got] == sorted(acc) == [0, 8, 9, 10, 11, 12, 23]
     for r in got:
         minutes, faces, engagement = acc[r["lesson_hour"]]
-        assert (r["minutes"], r["faces"]) == (minutes, faces)
+        assert (r["minutes"], r["faces_read"]) == (minutes, faces)
         assert close(r["mean_engagement"], engagement / faces, 3)
     assert acc[8][0] + acc[23][0] + hidden > 60 * 10  # ten March school days; the evening
 
@@ -238,7 +238,7 @@ def check_sad_minutes(got: list[dict], s: Seeded) -> None:
         if m.sums["n_sad"] * 2 > m.sums["faces"] and m.shown and in_month(m, 2025, 3)
     ]
     assert len(want) >= 5, "the seed should contain some sad episodes"
-    assert [(r["classroom_id"], r["local_time"], r["faces"], r["n_sad"]) for r in got] == [
+    assert [(r["classroom_id"], r["local_time"], r["faces_read"], r["n_sad"]) for r in got] == [
         (m.room, m.local, m.sums["faces"], m.sums["n_sad"]) for m in want
     ]
     for r, m in zip(got, want, strict=True):
@@ -299,7 +299,7 @@ def check_happy_ranking(got: list[dict], s: Seeded) -> None:
     assert [r["happy_rank"] for r in got] == [1, 2, 3]
     for r in got:
         faces, n_happy, p_happy = acc[r["classroom_id"]]
-        assert r["faces"] == faces
+        assert r["faces_read"] == faces
         assert close(r["happy_share"], n_happy / faces, 4)
         assert close(r["mean_p_happy"], p_happy / faces, 4)
     with s.engine.connect() as conn:  # the text says class_days gives the same numbers

@@ -142,12 +142,31 @@ def test_naive_datetime_is_refused_in_queries(db: Engine) -> None:
         ({"n": (1, 2, 3)}, "7 values"),
         ({"p": (0.0,) * 8}, "7 values"),
         ({"faces": -1}, "negative"),
+        ({"faces_read": 90}, "is not faces 100"),
+        ({"refused": (1, 2)}, "3 counts"),
+        ({"faces_read": 101, "refused": (0, -1, 0)}, "negative"),
     ],
 )
 def test_minute_row_refuses_bad_values(changes: dict, message: str) -> None:
     values = {**row().__dict__, **changes}
     with pytest.raises(ValueError, match=message):
         MinuteRow(**values)
+
+
+def test_gate_counts_add_up_and_default_to_every_face_read(db: Engine) -> None:
+    """Two flushes of one minute, one with refusals: the gate's counts add like the others; a row
+    that leaves them out read every face."""
+    gated = MinuteRow("cam1", "7B", T0, 10, 8, 20, (0, 0, 0, 5, 0, 0, 6), (0.5,) * 7, 7.0,
+                      faces_read=11, frames_with_read_faces=6, refused=(4, 3, 2))
+    with db.begin() as conn:
+        add_minute_rows(conn, [row()])
+    with db.begin() as conn:
+        add_minute_rows(conn, [gated])
+    with db.connect() as conn:
+        got = conn.execute(text(
+            "SELECT faces, faces_read, frames_with_read_faces, refused_small, refused_turned, "
+            "refused_uncertain, n_neutral FROM emotion_minutes")).one()
+    assert tuple(got) == (120, 111, 56, 4, 3, 2, 51)
 
 
 def test_rejections_add_up_and_take_any_camera_text(db: Engine) -> None:

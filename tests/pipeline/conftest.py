@@ -84,12 +84,16 @@ def read_topic(bootstrap: str, topic: str) -> list:
 
 
 def direct_expectation(records: list) -> dict[tuple[str, int], dict[str, np.ndarray | int]]:
-    """Per (camera, minute) sums from running the detector and classifier directly."""
-    from model import EmotionClassifier, FaceDetector, crop_faces
+    """Per (camera, minute) sums from running the detector and classifier directly on every face,
+    then keeping the faces the readability gate (default settings) reads."""
+    from classpulse.settings import Settings
+    from consumers.gate import GateConfig, Verdict, judge_confidence, judge_geometry
+    from model import EmotionClassifier, FaceDetector, crop_faces, head_pose
 
     detector, classifier = FaceDetector(device="cpu"), EmotionClassifier(device="cpu")
+    gate = GateConfig.from_settings(Settings())
     expected: dict[tuple[str, int], dict] = defaultdict(
-        lambda: {"frames": 0, "frames_with_faces": 0, "faces": 0,
+        lambda: {"frames": 0, "frames_with_faces": 0, "faces": 0, "faces_read": 0,
                  "n": np.zeros(len(EMOTIONS), int), "p": np.zeros(len(EMOTIONS))})
     messages = [parse_message(r.key, r.value, r.headers) for r in records]
     frames = [decode_jpeg(m) for m in messages]
@@ -99,10 +103,15 @@ def direct_expectation(records: list) -> dict[tuple[str, int], dict[str, np.ndar
         crops = crop_faces(frame, found)
         if crops:
             probs = classifier.predict(crops)
+            verdict = judge_geometry(found.boxes, head_pose(found.landmarks), gate)
+            passed = verdict == Verdict.READ
+            verdict[passed] = judge_confidence(probs[passed], gate)
+            read = probs[verdict == Verdict.READ]
             bucket["frames_with_faces"] += 1
             bucket["faces"] += len(crops)
-            bucket["n"] += np.bincount(probs.argmax(1), minlength=len(EMOTIONS))
-            bucket["p"] += probs.sum(0)
+            bucket["faces_read"] += len(read)
+            bucket["n"] += np.bincount(read.argmax(1), minlength=len(EMOTIONS))
+            bucket["p"] += read.sum(0)
     return dict(expected)
 
 

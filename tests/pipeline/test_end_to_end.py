@@ -28,13 +28,14 @@ def _rows(db_url: str) -> dict[tuple[str, int], dict]:
     with engine.connect() as conn:
         result = conn.execute(text(
             f"select camera_id, classroom_id, minute_start, frames, frames_with_faces, faces, "
-            f"engagement_sum, {n_cols}, {p_cols} from emotion_minutes"))
+            f"engagement_sum, {n_cols}, {p_cols}, faces_read from emotion_minutes"))
         rows = {}
         for r in result:
             k = len(EMOTIONS)
             rows[(r[0], int(r[2].timestamp() * 1000))] = {
                 "classroom": r[1], "frames": r[3], "frames_with_faces": r[4], "faces": r[5],
-                "engagement_sum": r[6], "n": np.array(r[7:7 + k]), "p": np.array(r[7 + k:])}
+                "engagement_sum": r[6], "n": np.array(r[7:7 + k]),
+                "p": np.array(r[7 + k:7 + 2 * k]), "faces_read": r[7 + 2 * k]}
     engine.dispose()
     return rows
 
@@ -55,8 +56,8 @@ def assert_matches_direct_run(db_url: str, produced: ProducedTopic) -> None:
     for key, want in produced.expected.items():
         got = rows[key]
         assert got["classroom"] == CLASSROOM
-        assert (got["frames"], got["frames_with_faces"], got["faces"]) == (
-            want["frames"], want["frames_with_faces"], want["faces"]), key
+        assert (got["frames"], got["frames_with_faces"], got["faces"], got["faces_read"]) == (
+            want["frames"], want["frames_with_faces"], want["faces"], want["faces_read"]), key
         assert got["n"].tolist() == want["n"].tolist(), key
         np.testing.assert_allclose(got["p"], want["p"], atol=1e-3)
     total = sum(r["frames"] for r in rows.values())

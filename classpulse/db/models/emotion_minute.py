@@ -2,7 +2,10 @@
 
 Only counts and sums are stored, never a frame or a face, so rows from several consumer flushes can
 be added together (the write is an additive upsert) and any mean can be recomputed exactly:
-a minute's engagement is ``engagement_sum / faces``, an emotion's share ``n_<emotion> / faces``.
+a minute's engagement is ``engagement_sum / faces_read``, an emotion's share
+``n_<emotion> / faces_read``: emotions, probabilities and engagement cover only the faces the
+consumer's readability gate passed (migration 0008); ``faces`` counts every face in view, and the
+``refused_*`` columns count the others by reason.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ class EmotionMinute(Base):
         Index("ix_emotion_minutes_classroom_id_minute_start", "classroom_id", "minute_start",
               postgresql_include=["camera_id", "frames_with_faces", "faces", "engagement_sum",
                                   "n_angry", "n_disgust", "n_fear", "n_happy", "n_sad",
-                                  "n_surprise", "n_neutral"]),
+                                  "n_surprise", "n_neutral", "faces_read",
+                                  "frames_with_read_faces", "refused_small", "refused_turned",
+                                  "refused_uncertain"]),
         # "All classrooms in the last hour" and retention deletes read by time alone.
         Index("ix_emotion_minutes_minute_start", "minute_start"),
     )
@@ -38,7 +43,13 @@ class EmotionMinute(Base):
     frames: Mapped[int] = mapped_column(Integer)
     frames_with_faces: Mapped[int] = mapped_column(Integer)
     faces: Mapped[int] = mapped_column(Integer)
-    # faces whose top class was each emotion (EMOTIONS order)
+    # the readability gate (migration 0008): faces read, frames with one, faces refused per reason
+    faces_read: Mapped[int] = mapped_column(Integer, server_default="0")
+    frames_with_read_faces: Mapped[int] = mapped_column(Integer, server_default="0")
+    refused_small: Mapped[int] = mapped_column(Integer, server_default="0")
+    refused_turned: Mapped[int] = mapped_column(Integer, server_default="0")
+    refused_uncertain: Mapped[int] = mapped_column(Integer, server_default="0")
+    # read faces whose top class was each emotion (EMOTIONS order)
     n_angry: Mapped[int] = mapped_column(Integer)
     n_disgust: Mapped[int] = mapped_column(Integer)
     n_fear: Mapped[int] = mapped_column(Integer)
@@ -46,7 +57,7 @@ class EmotionMinute(Base):
     n_sad: Mapped[int] = mapped_column(Integer)
     n_surprise: Mapped[int] = mapped_column(Integer)
     n_neutral: Mapped[int] = mapped_column(Integer)
-    # sums of each emotion's probability over the minute's faces
+    # sums of each emotion's probability over the minute's read faces
     p_angry: Mapped[float] = mapped_column(Double)
     p_disgust: Mapped[float] = mapped_column(Double)
     p_fear: Mapped[float] = mapped_column(Double)

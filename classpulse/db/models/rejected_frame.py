@@ -14,7 +14,7 @@ class RejectedFrame(Base):
     """How many messages were rejected for ``reason`` in one minute.
 
     ``camera_id`` is free text, deliberately without a foreign key: a rejected message may carry no
-    camera header, or a malformed one (the consumer records what it could read, e.g. ``""``).
+    camera header, or a malformed one (the consumer then records ``unknown``).
     The primary key leads with ``minute_start`` so time-range reports need no extra index.
     """
 

@@ -22,7 +22,9 @@ never see. Now:
 Switching the rule's measure (e.g. to faces the model could read) is one line in a later revision:
 ``camera_minutes_sql(dialect, "<new measure>")`` from this module, reached through
 ``context.script.get_revision("0006_small_group_rule").module``; PostgreSQL replaces the view in
-place (same columns), SQLite drops and recreates it, and every view built on it follows.
+place (same columns), SQLite drops and recreates it, and every view built on it follows. A later
+revision that also adds columns passes a :class:`Shape` (``0008_faces_read`` does) and recreates
+the views; the defaults build exactly what this revision shipped.
 
 SQL is written out here, not imported from the package, so this revision keeps meaning what it meant
 when it shipped. The downgrade recreates 0002's views by running that revision's own ``upgrade``.
@@ -31,6 +33,7 @@ when it shipped. The downgrade recreates 0002's views by running that revision's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -49,6 +52,23 @@ DEFAULT_MIN_FACES_SHOWN = 3
 # some frame held N faces, i.e. N different people; ``faces`` alone counts sightings over all of a
 # minute's frames (one child before a 2 fps camera gives 120) and cannot tell a class from a child.
 MEASURE = "CAST(e.faces AS DOUBLE PRECISION) / NULLIF(e.frames_with_faces, 0)"
+
+
+class Shape(NamedTuple):
+    """What the views carry: summed ``counts`` (``hour_counts`` in ``class_hour_of_week``), the
+    per-frame ``measures`` (name, expression over ``emotion_minutes e``; the first is
+    ``faces_in_view``), which of them the rule is decided on, and the faces that engagement and the
+    shares are means over (``read``). A NamedTuple, not a dataclass: Alembic loads revisions
+    outside ``sys.modules``, where dataclasses cannot resolve annotations."""
+
+    counts: tuple[str, ...] = COUNTS
+    hour_counts: tuple[str, ...] = ("frames", "faces")
+    measures: tuple[tuple[str, str], ...] = (("faces_in_view", MEASURE),)
+    rule: str = "faces_in_view"
+    read: str = "faces"
+
+
+SHAPE = Shape()  # as this revision shipped
 OLD_VIEWS = ("class_hour_of_week", "class_days", "class_minutes")  # 0002's, drop order
 VIEWS = ("class_hour_of_week", "class_days", "class_minutes", "camera_minutes")  # drop order
 
@@ -57,22 +77,27 @@ def _lines(columns: Sequence[str]) -> str:
     return ",\n    ".join(columns)
 
 
-def camera_minutes_sql(dialect: str, measure: str = MEASURE) -> list[str]:
-    """Statements that (re)define ``camera_minutes`` with ``measure`` (of ``emotion_minutes e``).
+def camera_minutes_sql(dialect: str, measure: str | None = None,
+                       shape: Shape = SHAPE) -> list[str]:
+    """Statements that (re)define ``camera_minutes``; ``measure`` (of ``emotion_minutes e``)
+    replaces the expression of the shape's rule measure.
 
     A minute with no measure (no frame with faces) is hidden; so is every minute when the rule's
     row is missing, which is safer than showing them.
     """
+    measures = [(name, measure if measure is not None and name == shape.rule else expression)
+                for name, expression in shape.measures]
     columns = [
-        "v.camera_id", "v.classroom_id", "v.minute_start", *(f"v.{c}" for c in COUNTS),
-        "v.faces_in_view",
-        "COALESCE(v.faces_in_view >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
+        "v.camera_id", "v.classroom_id", "v.minute_start", *(f"v.{c}" for c in shape.counts),
+        *(f"v.{name}" for name, _ in measures),
+        f"COALESCE(v.{shape.rule} >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
         "FALSE) AS shown",
         *(f"v.{c}" for c in (*N_COLS, *P_COLS, "engagement_sum")),
     ]
+    computed = ", ".join(f"{expression} AS {name}" for name, expression in measures)
     body = (
         f"SELECT\n    {_lines(columns)}\n"
-        f"FROM (SELECT e.*, {measure} AS faces_in_view FROM emotion_minutes AS e) AS v"
+        f"FROM (SELECT e.*, {computed} FROM emotion_minutes AS e) AS v"
     )
     if dialect == "postgresql":  # in place: the views built on it stay
         return [f"CREATE OR REPLACE VIEW camera_minutes AS\n{body}"]
@@ -93,7 +118,7 @@ def _ratios(faces: str, engagement: str, n: str) -> list[str]:
     return out
 
 
-def class_minute_columns(cm: str) -> list[str]:
+def class_minute_columns(cm: str, shape: Shape = SHAPE) -> list[str]:
     """Aggregates over one classroom-minute's rows of ``camera_minutes`` (alias ``cm``).
 
     The class minute is shown when at least one camera's minute is; ``shown`` is NULL when there
@@ -102,20 +127,22 @@ def class_minute_columns(cm: str) -> list[str]:
     """
     return [
         f"count({cm}.camera_id) AS cameras",
-        *(_bigint_sum(f"{cm}.{c}", c) for c in COUNTS),
+        *(_bigint_sum(f"{cm}.{c}", c) for c in shape.counts),
         f"max({cm}.faces_in_view) AS largest_view",
-        f"sum({cm}.faces_in_view) AS faces_in_view",
+        *(f"sum({cm}.{name}) AS {name}" for name, _ in shape.measures),
         f"max(CASE WHEN {cm}.shown THEN 1 WHEN NOT {cm}.shown THEN 0 END) = 1 AS shown",
         *(_bigint_sum(f"{cm}.{c}", c) for c in N_COLS),
         *(f"sum({cm}.{c}) AS {c}" for c in (*P_COLS, "engagement_sum")),
-        *_ratios(f"sum({cm}.faces)", f"sum({cm}.engagement_sum)", f"sum({cm}.{{c}})"),
+        *_ratios(f"sum({cm}.{shape.read})", f"sum({cm}.engagement_sum)", f"sum({cm}.{{c}})"),
     ]
 
 
-def shown_rollup_columns(m: str, counts: Sequence[str] = COUNTS, with_p: bool = True) -> list[str]:
+def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bool = True,
+                         shape: Shape = SHAPE) -> list[str]:
     """Sums over the shown class minutes (alias ``m``) of a group, and the hidden ones counted.
 
-    ``faces_in_view`` is the mean over shown minutes; means are face-weighted over shown minutes.
+    ``faces_in_view`` (and each other measure) is the mean over shown minutes; means are
+    face-weighted over shown minutes. ``counts`` defaults to the shape's.
     """
     def shown(column: str) -> str:
         return f"CASE WHEN {m}.shown THEN {m}.{column} ELSE 0 END"
@@ -128,21 +155,22 @@ def shown_rollup_columns(m: str, counts: Sequence[str] = COUNTS, with_p: bool = 
     out = [
         total(f"CASE WHEN {m}.shown THEN 1 ELSE 0 END", "minutes"),
         total(f"CASE WHEN NOT {m}.shown THEN 1 ELSE 0 END", "hidden_minutes"),
-        *(total(shown(c), c) for c in counts),
-        f"sum(CASE WHEN {m}.shown THEN {m}.faces_in_view END) / "
-        f"NULLIF(sum(CASE WHEN {m}.shown THEN 1 ELSE 0 END), 0) AS faces_in_view",
+        *(total(shown(c), c) for c in (shape.counts if counts is None else counts)),
+        *(f"sum(CASE WHEN {m}.shown THEN {m}.{name} END) / "
+          f"NULLIF(sum(CASE WHEN {m}.shown THEN 1 ELSE 0 END), 0) AS {name}"
+          for name, _ in shape.measures),
         *(total(shown(c), c) for c in N_COLS),
     ]
     if with_p:
         out += [total(shown(c), c, count=False) for c in P_COLS]
     out.append(total(shown("engagement_sum"), "engagement_sum", count=False))
-    out += _ratios(f"sum({shown('faces')})", f"sum({shown('engagement_sum')})",
+    out += _ratios(f"sum({shown(shape.read)})", f"sum({shown('engagement_sum')})",
                    f"sum(CASE WHEN {m}.shown THEN {m}.{{c}} ELSE 0 END)")
     return out
 
 
-def class_minutes_sql() -> str:
-    columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm")]
+def class_minutes_sql(shape: Shape = SHAPE) -> str:
+    columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm", shape)]
     return (
         f"CREATE VIEW class_minutes AS\nSELECT\n    {_lines(columns)}\n"
         "FROM camera_minutes AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
@@ -155,19 +183,20 @@ def _source(dialect: str) -> str:
     return "class_minutes AS m"
 
 
-def class_days_sql(dialect: str) -> str:
+def class_days_sql(dialect: str, shape: Shape = SHAPE) -> str:
     if dialect == "postgresql":
         day = "CAST(m.minute_start AT TIME ZONE c.timezone AS DATE)"
     else:  # SQLite has no time-zone database: UTC days (docs/sql.md)
         day = "date(m.minute_start)"
-    columns = ["m.classroom_id AS classroom_id", f"{day} AS day", *shown_rollup_columns("m")]
+    columns = ["m.classroom_id AS classroom_id", f"{day} AS day",
+               *shown_rollup_columns("m", shape=shape)]
     return (
         f"CREATE VIEW class_days AS\nSELECT\n    {_lines(columns)}\n"
         f"FROM {_source(dialect)}\nGROUP BY m.classroom_id, {day}"
     )
 
 
-def class_hour_of_week_sql(dialect: str) -> str:
+def class_hour_of_week_sql(dialect: str, shape: Shape = SHAPE) -> str:
     if dialect == "postgresql":
         local = "(m.minute_start AT TIME ZONE c.timezone)"
         iso_dow = f"CAST(EXTRACT(ISODOW FROM {local}) AS INTEGER)"
@@ -178,7 +207,7 @@ def class_hour_of_week_sql(dialect: str) -> str:
         hour = "CAST(strftime('%H', m.minute_start) AS INTEGER)"
     columns = [
         "m.classroom_id AS classroom_id", f"{iso_dow} AS iso_dow", f"{hour} AS hour",
-        *shown_rollup_columns("m", counts=("frames", "faces"), with_p=False),
+        *shown_rollup_columns("m", counts=shape.hour_counts, with_p=False, shape=shape),
     ]
     return (
         f"CREATE VIEW class_hour_of_week AS\nSELECT\n    {_lines(columns)}\n"

@@ -19,6 +19,7 @@ without any minute has ``minutes = hidden_minutes = 0``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -39,16 +40,18 @@ def _names(columns: list[str]) -> list[str]:
     return [column.rsplit(" AS ", 1)[1] for column in columns]
 
 
-def lesson_summaries_sql(dialect: str) -> str:
+def lesson_summaries_sql(dialect: str, shape: Any = None) -> str:
     """PostgreSQL: each lesson's minutes in a LATERAL subquery, so the planner reads one range of
     minutes per lesson whatever its estimates (with a plain join it preferred to roll up the
     classroom's whole history), and a filter, ORDER BY or LIMIT on the lessons applies before any
-    minute is read. SQLite has no LATERAL: one grouped LEFT JOIN, giving the same numbers."""
+    minute is read. SQLite has no LATERAL: one grouped LEFT JOIN, giving the same numbers.
+    ``shape`` is 0006's ``Shape`` of the views (default: as 0006 shipped)."""
     rule = context.script.get_revision("0006_small_group_rule").module
-    rollup = rule.shown_rollup_columns("m")
+    shape = rule.SHAPE if shape is None else shape
+    rollup = rule.shown_rollup_columns("m", shape=shape)
     lines = ",\n    ".join
     if dialect == "postgresql":
-        minutes = ["cm.minute_start", *rule.class_minute_columns("cm")]
+        minutes = ["cm.minute_start", *rule.class_minute_columns("cm", shape)]
         columns = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS),
                    *(f"s.{name}" for name in _names(rollup))]
         return (
@@ -65,7 +68,7 @@ def lesson_summaries_sql(dialect: str) -> str:
         )
     lesson = ", ".join(f"l.{c}" for c in LESSON_COLUMNS)
     inner = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS), "cm.minute_start",
-             *rule.class_minute_columns("cm")]
+             *rule.class_minute_columns("cm", shape)]
     outer = ["m.lesson_id", *(f"m.{c}" for c in LESSON_COLUMNS), *rollup]
     return (
         f"CREATE VIEW lesson_summaries AS\nSELECT\n    {lines(outer)}\nFROM (\n"

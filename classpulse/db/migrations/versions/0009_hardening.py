@@ -2,7 +2,7 @@
 (the frames counted recently per camera, so a producer's retried sends count once).
 
 Revision ID: 0009_hardening
-Revises: 0007_lessons
+Revises: 0008_faces_read
 Create Date: 2026-12-02
 
 Both tables are written by the consumer in the same transaction as the aggregates and offsets
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_hardening"
-down_revision: str | None = "0007_lessons"
+down_revision: str | None = "0008_faces_read"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

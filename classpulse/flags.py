@@ -1,0 +1,38 @@
+"""Flags that several parts' parsers share, declared once: ports and the compute device.
+
+Argparse types raise ``ArgumentTypeError``, so a bad value ends the command in one line that names
+the flag and the value (see :class:`classpulse.cli.OneLineParser`), before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from classpulse.settings import DEVICES
+
+MIN_PORT, MAX_PORT = 1, 65535
+DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on or connect to: a whole number from 1 to 65535."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not MIN_PORT <= number <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{number} is not a port; give a number from {MIN_PORT} to {MAX_PORT}")
+    return number
+
+
+def port_or_off(text: str) -> int:
+    """:func:`port`, or 0 for "do not listen"."""
+    return 0 if text.strip() == "0" else port(text)
+
+
+def add_device_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                    help: str | None = None) -> None:
+    """``--device auto|cpu|cuda`` (setting ``device``, CLASSPULSE_DEVICE; default from settings)."""
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help=help or f"{', '.join(DEVICES)} (CLASSPULSE_DEVICE, default auto)")

@@ -1,0 +1,109 @@
+"""A camera never dies silently: a bad frame is skipped and counted, a dead worker ends the process.
+
+The real ``classpulse produce`` on real image folders, publishing to the session's embedded broker.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from producers.camera import run_cameras
+from producers.cli import report
+from producers.config import CameraConfig
+from producers.publisher import Publisher
+
+pytestmark = pytest.mark.broker
+
+
+def held(bootstrap: str, topic: str) -> int:
+    """Messages the broker holds for ``topic`` now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def folder_of_frames(folder: Path, noisy: int) -> Path:
+    """Two ordinary frames and ``noisy`` frames of 3000x3000 noise, too big as JPEG for Kafka's
+    1 MB message limit even at quality 30 when --max-side lets them through."""
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    smooth = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    for name in ("a", "c"):
+        cv2.imwrite(str(folder / f"{name}.jpg"), cv2.merge([smooth] * 3))
+    for i in range(noisy):
+        noise = rng.integers(0, 256, (3000, 3000, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"b{i}.jpg"), noise, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return folder
+
+
+def produce(folder: Path, bootstrap: str, topic: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "classpulse", "produce", "--source", str(folder), "--camera",
+         "cam-f", "--classroom", "7C", "--max-side", "4096", "--bootstrap-servers", bootstrap,
+         "--topic", topic, "--partitions", "1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_an_oversize_frame_is_skipped_and_counted_and_the_camera_goes_on(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    topic = f"oversize-{uuid.uuid4().hex[:8]}"
+    proc = produce(folder_of_frames(tmp_path / "frames", noisy=1), kafka_bootstrap, topic,
+                   "--fps", "20", "--no-realtime")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "camera=cam-f published=2 sent=2 failed=0 dropped=0 skipped=unencodable:1" in out
+    assert err.count("frame skipped camera=cam-f reason=unencodable") == 1
+    assert "is 2483656 bytes as JPEG, over the 1000000-byte limit; lower --max-side" in err
+    assert held(kafka_bootstrap, topic) == 2
+
+
+class PublisherWithABug(Publisher):
+    """The real publisher, with a bug injected at its ``fail_at``-th frame of camera ``cam-f``:
+    an exception no per-frame rule knows, as a bug anywhere in a camera's path would raise."""
+
+    fail_at = 3
+
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+        if key == b"cam-f" and self.stats("cam-f").sent + self.pending() + 1 >= self.fail_at:
+            raise RuntimeError("injected bug")
+        return super().publish(key, value, headers)
+
+
+def test_a_camera_whose_worker_dies_stops_all_cameras_and_the_exit_status_is_1(
+    tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = f"dies-{uuid.uuid4().hex[:8]}"
+    folder = folder_of_frames(tmp_path / "frames", noisy=0)
+    cameras = [CameraConfig(id=cam, classroom="7C", source=str(folder), fps=4, loop=True)
+               for cam in ("cam-f", "cam-g")]
+    publisher = PublisherWithABug(kafka_bootstrap, topic)
+    stop = threading.Event()
+    started = time.monotonic()
+    results = run_cameras(cameras, publisher, stop)  # the healthy camera would loop forever
+    took = time.monotonic() - started
+    publisher.close()
+    assert took < 10 and stop.is_set()
+    dead, alive = results["cam-f"], results["cam-g"]
+    assert dead.died == "RuntimeError: injected bug" and dead.published == 2
+    assert alive.died is None and alive.published >= 2
+    assert report(results, publisher) == 1
+    err = capsys.readouterr().err
+    assert err.rstrip().splitlines()[-1] == (
+        "classpulse produce: camera 'cam-f' stopped: RuntimeError: injected bug; exiting with "
+        "status 1 so that a supervisor restarts the cameras")
+    assert report({"cam-g": alive}, publisher) == 0
