@@ -152,8 +152,10 @@ class Checkpoint:
                  if n != self._stored.get(p)}
         if not rows and not rejections and not moves and not self._resets:
             return Outcome.NOTHING
+        cameras = {camera for camera, _, _ in self.frames.pending}
+        forget = {c: cut for c, cut in self.frames.cutoffs().items() if c in cameras}
         commit = Commit(rows, rejections, moves, list(self._resets), sorted(self.frames.pending),
-                        self.frames.cutoffs())
+                        forget)
         try:
             self.sink.write(commit)
         except OffsetConflict as exc:

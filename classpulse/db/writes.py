@@ -314,7 +314,8 @@ def add_seen_frames(conn: Connection, keys: Iterable[FrameKey],
     for camera, cutoff in sorted(forget_before.items()):
         conn.execute(delete(table).where(table.c.camera_id == camera,
                                          table.c.captured_at_ms < cutoff))
-    rows = [{"camera_id": c, "captured_at_ms": t, "seq": s} for c, t, s in sorted(set(keys))]
+    rows = [{"camera_id": c, "captured_at_ms": t, "seq": s} for c, t, s in sorted(set(keys))
+            if t >= forget_before.get(c, t)]
     if rows:
         conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
 

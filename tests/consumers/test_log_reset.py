@@ -24,7 +24,7 @@ from consumers.runner import FrameConsumer
 from consumers.sink import DatabaseSink
 from tests.consumers.test_runner import OneFaceAnalyzer
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]  # two broker starts and a group rejoin: ~13 s
 TOPIC = "reset.frames"
 
 

@@ -1,5 +1,6 @@
-"""The consumer loop against an in-memory Kafka and a real (SQLite) database: what is counted,
-what is refused and why, and where it reads again after a failed write or a reset log."""
+"""The consumer loop against an in-memory Kafka and a real database (PostgreSQL and SQLite): what
+is counted, what is refused and why, and where it reads again after a failed write or a reset log.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from classpulse.db.engine import make_engine
 from classpulse.db.writes import OffsetMove, advance_offsets
@@ -47,8 +48,8 @@ def frame(seq: int, at_ms: int | None = None, camera: str = "cam-a", red: bool =
 
 
 @pytest.fixture
-def engine(migrated_sqlite_url: str) -> Engine:
-    eng = make_engine(migrated_sqlite_url)
+def engine(migrated_url: str) -> Engine:
+    eng = make_engine(migrated_url)
     yield eng
     eng.dispose()
 
@@ -114,8 +115,7 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
                 conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
 
     def table_names() -> str:
-        with engine.connect() as conn:
-            return " ".join(conn.execute(text("select name from sqlite_master")).scalars())
+        return " ".join(inspect(engine).get_table_names())
 
     kafka.on_poll = repair_after_first_failure
     done = consumer.run(threading.Event())
@@ -139,6 +139,16 @@ def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> N
     third = FakeKafka(TOPIC, {0: [*second.logs[0], frame(0, at_ms=NOW_MS - 1000)]})
     consume(engine, third)
     assert totals(engine)[:2] == (5, 5)
+
+
+def test_frames_are_remembered_for_the_window_of_their_camera_only(engine: Engine) -> None:
+    log = [frame(0, at_ms=NOW_MS - 700_000), frame(1, at_ms=NOW_MS - 600_000),
+           frame(2, at_ms=NOW_MS - 30_000), frame(3, camera="cam-b", at_ms=NOW_MS - 900_000)]
+    consume(engine, FakeKafka(TOPIC, {0: log}), max_lag_s=3600, duplicate_window_s=600)
+    with engine.connect() as conn:
+        kept = conn.execute(text("select camera_id, seq from seen_frames order by 1, 2")).all()
+    # frame 0 was 670 s before cam-a's newest: forgotten; frame 1 (570 s) and cam-b's are kept
+    assert kept == [("cam-a", 1), ("cam-a", 2), ("cam-b", 3)]
 
 
 def test_a_log_reset_before_start_restarts_from_the_new_beginning(engine: Engine) -> None:
