@@ -37,6 +37,7 @@ _TRAIN_OPTIONS: dict[str, tuple[str, type, str]] = {
                      "judges and export ships (0: off)"),
     "--time-budget": ("time_budget_s", float, "seconds: start no epoch that would end later "
                       "(0: no limit); best.pt is then the best epoch so far"),
+    "--save-every": ("save_every", int, "epochs between writes of last.pt and the curves"),
     "--seed": ("seed", int, "random seed"),
     "--size": ("size", int, "input side in pixels"),
     "--threads": ("threads", int, "CPU threads for torch"),
@@ -95,7 +96,7 @@ def _defaults(value: Callable[[str], object]) -> str:
 
 def _register_pack(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="FER2013 train and val in one small file, for a GPU machine",
-                       description="Pack FER2013's train (JPEG quality 85) and val (95) as two "
+                       description="Pack FER2013's train (JPEG quality 80) and val (95) as two "
                        "gray mosaics in one .npz that 'model train --data' reads (model/pack.py "
                        "says why lossy, and how much).")
     p.add_argument("--data", required=True, help="FER2013 root (train/ and val/ folders) or CSV")
@@ -116,6 +117,13 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average with the mirrored face")
+    p.add_argument("--ten-crop", action="store_true",
+                   help="test-time augmentation: average ten views (corner and centre crops "
+                   "and their mirrors; 10x the work)")
+    p.add_argument("--class-level", action="store_true",
+                   help="also the error of per-minute emotion shares (N = 20, 60, 200 faces; "
+                   "classroom-like and uniform mixes): argmax counting against the "
+                   "confusion-corrected estimate, on held-out halves of the split")
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")

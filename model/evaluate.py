@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from classpulse.emotions import EMOTIONS
 from classpulse.settings import Settings
+from model.class_level import class_level_errors, format_class_level
 from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, format_report
@@ -24,13 +27,28 @@ from model.preprocess import prepare_faces, shrink_faces
 log = logging.getLogger(__name__)
 
 
+def ten_crop_views(x: torch.Tensor, crop: int = 42) -> list[torch.Tensor]:
+    """Ten views of prepared faces (N, 1, S, S): the four corner and the centre ``crop``-px
+    squares, enlarged back to S (a 1.14x zoom, inside the training augmentation's range), and
+    their mirror images; the published VGG-on-FER2013 results average these at test time."""
+    side = x.shape[-1]
+    m = side - crop
+    corners = [(0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2)]
+    views = [F.interpolate(x[..., t:t + crop, left:left + crop], size=(side, side),
+                           mode="bilinear", align_corners=False) for t, left in corners]
+    return views + [torch.flip(v, dims=[3]) for v in views]
+
+
 def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
                      device: str = "auto", tta: bool = False, batch_size: int = 256,
-                     precision: str = "auto", face_size: int | None = None) -> dict[str, Any]:
+                     precision: str = "auto", face_size: int | None = None,
+                     ten_crop: bool = False, class_level: bool = False) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
     ``face_size`` first shrinks every face to that many pixels a side, the size classroom CCTV
     records faces at, so the report says what the network does with that little detail.
+    ``ten_crop`` averages ``ten_crop_views`` (10x the work); ``class_level`` adds the error of
+    per-minute emotion shares (``model.class_level``).
     """
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
@@ -38,13 +56,18 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
     if face_size is not None:
         images = shrink_faces(images, face_size)
     x = prepare_faces(images, clf.preprocessing)
-    probs = clf.predict_tensor(x, tta=tta)
+    if ten_crop:
+        probs = np.mean([clf.predict_tensor(v) for v in ten_crop_views(x)], axis=0)
+    else:
+        probs = clf.predict_tensor(x, tta=tta)
     report = classification_report(faces.labels, probs.argmax(axis=1))
+    if class_level:
+        report["class_level"] = class_level_errors(faces.labels, probs.argmax(axis=1))
     report.update({
         "split": split,
         "data": str(data),
         "weights": str(weights) if weights else "shipped",
-        "tta": tta,
+        "tta": "ten-crop" if ten_crop else tta,
         "face_size": face_size,
         "device": clf.device.type,
         "precision": clf.precision,
@@ -64,11 +87,13 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the report; write the JSON and the confusion-matrix PNG when asked."""
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
-                              args.face_size)
+                              args.face_size, args.ten_crop, args.class_level)
     if args.face_size:
         print(f"every face shrunk to {args.face_size}x{args.face_size} px first, then enlarged "
               f"by the preprocessing, as a classroom-sized face is")
     print(format_report(report))
+    if args.class_level:
+        print(format_class_level(report["class_level"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

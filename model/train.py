@@ -1,12 +1,13 @@
 """Training the emotion network: ``classpulse model train --data DIR --out DIR``.
 
 One function per phase, after torchvision's reference script: ``load_data``, ``build_model``,
-``train_one_epoch``, ``evaluate``, ``main``. The whole dataset (28,709 48x48 faces, 265 MB as
-float32) lives in memory and is augmented batch-wise on the training device, so a 2-core machine
-spends its cores on the network instead of on data-loader processes.
+``train_one_epoch``, ``evaluate``, ``main``. The whole dataset (28,709 48x48 faces, 66 MB as
+uint8) lives on the training device and is augmented batch-wise there, so a 2-core machine
+spends its cores on the network and a GPU never waits for data-loader processes.
 
-Every epoch writes ``last.pt`` (model, optimizer, scheduler, scaler, epoch, config, RNG state and
-history), ``best.pt`` when val accuracy improved, a row of ``metrics.csv`` and ``curves.png``.
+Every epoch (every ``save_every`` epochs) writes ``last.pt`` (model, optimizer, scheduler,
+scaler, epoch, config, RNG state and history), ``metrics.csv`` and ``curves.png``; ``best.pt``
+whenever val accuracy improved.
 ``--resume`` continues from ``last.pt`` exactly where it stopped.
 
 With ``--ema-epochs H`` an exponential moving average of the weights (half-life H epochs, BN
@@ -427,10 +428,13 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                  "val_report": report, "init_recipe": init_recipe,
                  "ema_model": ema.module.state_dict() if ema is not None else None,
                  "ema_updates": int(ema.n_averaged) if ema is not None else 0}
-        save_checkpoint(state, out / "last.pt")
+        last_epoch = epoch + 1 == cfg.epochs or bad >= cfg.patience or out_of_time(
+            cfg, time.monotonic() - began, [r["seconds"] for r in history])
+        if last_epoch or (epoch + 1) % max(cfg.save_every, 1) == 0:
+            save_checkpoint(state, out / "last.pt")
+            _write_history(out, history)
         if improved:
             save_checkpoint(state, out / "best.pt")
-        _write_history(out, history)
         log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
                  "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
                  epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],

@@ -90,7 +90,7 @@ def test_pack_holds_the_splits_labels_exactly_and_faces_nearly(tiny_fer: Path,
     """``model pack``'s file reads back as the folders do: labels exact, val near-lossless."""
     out = tmp_path / "fer.npz"
     assert pack_fer(tiny_fer, out) == {"train": 168, "val": 42}
-    for split, tolerance in (("train", 4.0), ("val", 0.5)):
+    for split, tolerance in (("train", 6.0), ("val", 0.5)):
         packed, folder = load_split(out, split), load_split(tiny_fer, split)
         assert np.array_equal(packed.labels, folder.labels)
         error = np.abs(packed.images.astype(int) - folder.images.astype(int)).mean()
