@@ -95,9 +95,11 @@ class EmotionClassifier:
     @torch.inference_mode()
     def _probabilities(self, x: torch.Tensor, tta: bool) -> torch.Tensor:
         x = x.to(self.device, self._dtype, non_blocking=True)
+        n = x.shape[0]
+        if tta:  # faces and mirrors in one batch: one pass, fuller batches
+            x = torch.cat([x, torch.flip(x, dims=[3])])
         x = x.contiguous(memory_format=torch.channels_last)
         probs = torch.softmax(self.net(x).float(), dim=1)
         if tta:
-            flipped = self.net(torch.flip(x, dims=[3])).float()
-            probs = (probs + torch.softmax(flipped, dim=1)) / 2
+            probs = (probs[:n] + probs[n:]) / 2
         return probs.cpu()
