@@ -117,6 +117,9 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average with the mirrored face")
+    p.add_argument("--tilt", type=float, default=None, metavar="T",
+                   help="warp every face as a camera above the class sees a bowed head, "
+                   "strength T (0.2 slight, 0.4 strong; the classroom augmentation's range)")
     p.add_argument("--ten-crop", action="store_true",
                    help="test-time augmentation: average ten views (corner and centre crops "
                    "and their mirrors; 10x the work)")

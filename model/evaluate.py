@@ -22,7 +22,7 @@ from model.class_level import class_level_errors, format_class_level
 from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, format_report
-from model.preprocess import prepare_faces, shrink_faces
+from model.preprocess import classroom_view, prepare_faces, shrink_faces
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,15 @@ def ten_crop_views(x: torch.Tensor, crop: int = 42) -> list[torch.Tensor]:
 def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
                      device: str = "auto", tta: bool = False, batch_size: int = 256,
                      precision: str = "auto", face_size: int | None = None,
-                     ten_crop: bool = False, class_level: bool = False) -> dict[str, Any]:
+                     ten_crop: bool = False, class_level: bool = False,
+                     tilt: float | None = None) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
     ``face_size`` first shrinks every face to that many pixels a side, the size classroom CCTV
     records faces at, so the report says what the network does with that little detail.
     ``ten_crop`` averages ``ten_crop_views`` (10x the work); ``class_level`` adds the error of
-    per-minute emotion shares (``model.class_level``).
+    per-minute emotion shares (``model.class_level``). ``tilt`` warps every face as a camera
+    above the class sees a bowed head (``classroom_view``), after any shrinking.
     """
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
@@ -56,6 +58,8 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
     if face_size is not None:
         images = shrink_faces(images, face_size)
     x = prepare_faces(images, clf.preprocessing)
+    if tilt:
+        x = classroom_view(x, tilt)
     if ten_crop:
         probs = np.mean([clf.predict_tensor(v) for v in ten_crop_views(x)], axis=0)
     else:
@@ -69,6 +73,7 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
         "weights": str(weights) if weights else "shipped",
         "tta": "ten-crop" if ten_crop else tta,
         "face_size": face_size,
+        "tilt": tilt,
         "device": clf.device.type,
         "precision": clf.precision,
         "mean_log_loss": _log_loss(probs, faces.labels),
@@ -87,7 +92,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the report; write the JSON and the confusion-matrix PNG when asked."""
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
-                              args.face_size, args.ten_crop, args.class_level)
+                              args.face_size, args.ten_crop, args.class_level, args.tilt)
     if args.face_size:
         print(f"every face shrunk to {args.face_size}x{args.face_size} px first, then enlarged "
               f"by the preprocessing, as a classroom-sized face is")
@@ -102,7 +107,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         from model.plots import plot_confusion
 
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        seen = f" at {args.face_size} px" if args.face_size else ""
+        seen = (f" at {args.face_size} px" if args.face_size else "") + (
+            f", tilted {args.tilt}" if args.tilt else "")
         title = (f"{args.split}{seen}: accuracy {report['accuracy']:.3f}, "
                  f"macro F1 {report['macro_f1']:.3f}")
         plot_confusion(np.asarray(report["confusion_matrix"]), EMOTIONS, Path(args.plot), title)

@@ -4,7 +4,8 @@
 #   1. classpulse model train --recipe sgd300 on the packed FER2013 (.gpu-data/fer2013.npz),
 #      ending cleanly before TRAIN_BUDGET seconds (best.pt = the best val epoch so far);
 #   2. classpulse model export --calibrate: fp16 safetensors with int8 activation ranges;
-#   3. classpulse model evaluate on val, plain and with flip TTA, on the GPU (fp16);
+#   3. classpulse model evaluate on val, plain, with flip TTA, at 20 px and tilted 0.3 (the
+#      classroom view), on the GPU (fp16);
 #   4. the weights split into <= 15 MiB parts (what comes back from $OUT is limited), with
 #      their sha256, beside metrics.csv, curves.png (when matplotlib is there) and the logs.
 # scripts/README.md gives the preparation (the data pack) and the exact device call.
@@ -44,10 +45,12 @@ cp "$RUN/metrics.csv" "$OUT/" 2>/dev/null; cp "$RUN/curves.png" "$OUT/" 2>/dev/n
 WEIGHTS=$RUN/emotion_vgg16.safetensors
 step export "$PY" -m classpulse model export --checkpoint "$RUN/best.pt" --out "$WEIGHTS" \
   --calibrate "$DATA"
-for tta in plain tta; do
-  flag=(); [ "$tta" = tta ] && flag=(--tta)
-  step "evaluate_$tta" "$PY" -m classpulse model evaluate --data "$DATA" --split val \
-    --weights "$WEIGHTS" --device "$DEVICE" --json "$OUT/val_$tta.json" "${flag[@]}"
+for view in plain tta small20 tilt03; do
+  case $view in
+    plain) flag=() ;; tta) flag=(--tta) ;; small20) flag=(--face-size 20) ;; tilt03) flag=(--tilt 0.3) ;;
+  esac
+  step "evaluate_$view" "$PY" -m classpulse model evaluate --data "$DATA" --split val \
+    --weights "$WEIGHTS" --device "$DEVICE" --json "$OUT/val_$view.json" "${flag[@]}"
 done
 if [ -f "$WEIGHTS" ]; then
   split -b 15M -d "$WEIGHTS" "$OUT/emotion_vgg16.safetensors.part"

@@ -14,7 +14,7 @@ from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.evaluate import ten_crop_views
 from model.metrics import classification_report, confusion_matrix
-from model.preprocess import prepare_faces, shrink_faces
+from model.preprocess import classroom_view, prepare_faces, shrink_faces
 
 
 def test_metrics_by_hand() -> None:
@@ -145,3 +145,16 @@ def test_evaluate_ten_crop_and_class_level_from_the_command_line(
     expected = classification_report(split.labels, probs.argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
     assert "class-level error" in capsys.readouterr().out
+
+
+def test_evaluate_tilted_scores_the_classroom_view(tiny_fer: Path, tmp_path: Path) -> None:
+    out_json = tmp_path / "tilt.json"
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                     "--tilt", "0.3", "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["tilt"] == 0.3
+    split = load_split(tiny_fer, "val")
+    clf = EmotionClassifier(device="cpu")
+    x = classroom_view(prepare_faces(list(split.images), clf.preprocessing), 0.3)
+    expected = classification_report(split.labels, clf.predict_tensor(x).argmax(axis=1))
+    assert report["confusion_matrix"] == expected["confusion_matrix"]
