@@ -29,6 +29,7 @@ from model.train import (
     EMA_EVERY,
     LrSchedule,
     TrainConfig,
+    _limited,
     build_ema,
     class_weights,
     evaluate,
@@ -41,11 +42,13 @@ from model.train import (
 from model.weights_io import load_checkpoint, load_weights
 
 SIZE = 32  # input side of the training tests: 0.44x the work of 48 px, the same code paths
+LIMIT = 96  # training faces of the training tests (of tiny_fer's 168): 6 steps of 16 an epoch
 
 
 def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=16, lr=5e-4,
+                      limit_train=LIMIT,
                       warmup_epochs=0.5, size=SIZE, dropout=0.0, label_smoothing=0.0,
                       device="cpu",
                       ema_epochs=0.0,  # no weight average: the trained weights are exported
@@ -130,14 +133,16 @@ def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path
     """The GPU recipe, stopped and resumed through the command line, gives the very losses and
     weights of an uninterrupted run; val judges (and export ships) the weight average."""
     cfg = recipe_config("sgd300", str(tiny_fer), str(tmp_path / "straight"), epochs=3,
-                        batch_size=24, warmup_epochs=0.5, size=SIZE, device="cpu", ema_epochs=0.5,
+                        batch_size=16, limit_train=LIMIT, warmup_epochs=0.5, size=SIZE,
+                        device="cpu", ema_epochs=0.5,
                         amp=False,  # fp32: val losses exact enough to tell the weights apart
                         threads=1)  # one thread: sums in one order, runs bit-identical
     main(cfg)
     out = tmp_path / "resumed"
     main(replace(cfg, out=str(out), epochs=2))
     assert cli_main(["model", "train", "--recipe", "sgd300", "--data", str(tiny_fer), "--out",
-                     str(out), "--resume", "--epochs", "3", "--batch-size", "24",
+                     str(out), "--resume", "--epochs", "3", "--batch-size", "16",
+                     "--limit-train", str(LIMIT),
                      "--warmup-epochs", "0.5", "--size", str(SIZE), "--device", "cpu",
                      "--ema-epochs", "0.5", "--no-amp", "--threads", "1"]) == 0
     straight, ckpt = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(
@@ -150,7 +155,7 @@ def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path
     average, trained = ckpt["ema_model"], ckpt["model"]
     assert not torch.equal(average["head.7.weight"], trained["head.7.weight"])
     assert all("val_acc_trained" in row for row in ckpt["history"])
-    assert ckpt["ema_updates"] == 2  # one before the resume, one after: the count carried over
+    assert ckpt["ema_updates"] == 2  # steps 8 and 16: before and after the resume, carried over
 
     data = load_data(cfg, Preprocessing(size=SIZE))
 
@@ -176,10 +181,10 @@ def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path
     assert small == pytest.approx(ckpt["history"][-1]["val_acc_small"])
     # the training faces live as uint8 and become exactly what inference would feed the network
     idx = torch.tensor([5, 0, 77])
-    assert data.x_train.dtype == torch.uint8
+    assert data.x_train.dtype == torch.uint8 and len(data.x_train) == LIMIT
+    chosen = _limited(load_split(tiny_fer, "train", SIZE), LIMIT, cfg.seed).images[idx]
     assert torch.equal(data.train_batch(idx, torch.device("cpu")),
-                       prepare_faces(list(load_split(tiny_fer, "train", SIZE).images[idx]),
-                                     Preprocessing(size=SIZE)))
+                       prepare_faces(list(chosen), Preprocessing(size=SIZE)))
 
     state, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.safetensors"))
     assert torch.equal(state["head.7.weight"], average["head.7.weight"].half().float())
