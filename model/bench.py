@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.add_argument("--skip-detector", action="store_true")
     p.add_argument("--skip-classifier", action="store_true")
+    p.add_argument("--tta", action="store_true",
+                   help="classifier with flip test-time augmentation too (each precision twice: "
+                   "plain and +flip, side by side)")
     add_device_flag(p, help="auto: CPU, and CUDA too when present")
     p.set_defaults(handler=run_bench)
 
@@ -78,7 +81,7 @@ def _rate(fn, items: int, seconds: float) -> float:
 
 
 def bench_classifier(device: str, precisions: list[str], batch_sizes: list[int], size: int,
-                     seconds: float) -> None:
+                     seconds: float, tta_modes: tuple[bool, ...] = (False,)) -> None:
     import numpy as np
     import torch
 
@@ -94,15 +97,17 @@ def bench_classifier(device: str, precisions: list[str], batch_sizes: list[int],
             continue
         for bs in batch_sizes:
             faces = list(rng.integers(0, 256, (bs, size, size, 3), dtype=np.uint8))
+            for tta in tta_modes:  # interleaved: plain and +flip measured back to back
 
-            def step(faces=faces, clf=clf) -> None:
-                clf.predict(faces)
-                if clf.device.type == "cuda":
-                    torch.cuda.synchronize()
+                def step(faces=faces, clf=clf, tta=tta) -> None:
+                    clf.predict(faces, tta=tta)
+                    if clf.device.type == "cuda":
+                        torch.cuda.synchronize()
 
-            rate = _rate(step, bs, seconds)
-            print(f"classifier  {device:<4} {precision:<4} batch {bs:>4}  {rate:>9.1f} faces/s",
-                  flush=True)
+                rate = _rate(step, bs, seconds)
+                name = precision + ("+flip" if tta else "")
+                print(f"classifier  {device:<4} {name:<9} batch {bs:>4}  {rate:>9.1f} faces/s",
+                      flush=True)
 
 
 def _preset_configs(side: int) -> dict[str, DetectorConfig]:
@@ -205,7 +210,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     for dev in devices:
         if not args.skip_classifier:
             precisions = ["fp16"] if dev == "cuda" else ["fp32", "bf16", "int8"]
-            bench_classifier(dev, precisions, sizes, args.size, args.seconds)
+            bench_classifier(dev, precisions, sizes, args.size, args.seconds,
+                             (False, True) if args.tta else (False,))
         if not args.skip_detector:
             sides = [int(v) for v in args.detector_sides.split(",") if v.strip()]
             bench_detector(dev, Path(args.faces_dir), args.frames, sides, args.rounds)

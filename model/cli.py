@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from classpulse.flags import add_device_flag
@@ -15,44 +16,94 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = subparsers.add_parser("model", help="train, evaluate and export the emotion network")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     _register_train(sub)
+    _register_pack(sub)
     _register_evaluate(sub)
     _register_export(sub)
 
 
+# --option -> (TrainConfig field, type, help); the defaults come from model.recipes
+_TRAIN_OPTIONS: dict[str, tuple[str, type, str]] = {
+    "--epochs": ("epochs", int, "epochs to train"),
+    "--batch-size": ("batch_size", int, "faces per optimizer step"),
+    "--lr": ("lr", float, "peak learning rate (at --lr-batch when that is set)"),
+    "--lr-batch": ("lr_batch", int, "the batch --lr is meant for; scaled linearly to "
+                   "--batch-size (0: not scaled)"),
+    "--weight-decay": ("weight_decay", float, "weight decay"),
+    "--warmup-epochs": ("warmup_epochs", float, "epochs of linear learning-rate warm-up"),
+    "--plateau-patience": ("plateau_patience", int, "plateau schedule: epochs without a better "
+                           "val accuracy before the learning rate is cut"),
+    "--label-smoothing": ("label_smoothing", float, "label smoothing"),
+    "--dropout": ("dropout", float, "dropout of the dense head"),
+    "--patience": ("patience", int, "early-stopping patience in epochs"),
+    "--ema-epochs": ("ema_epochs", float, "half-life in epochs of the weight average that val "
+                     "judges and export ships (0: off)"),
+    "--time-budget": ("time_budget_s", float, "seconds: start no epoch that would end later "
+                      "(0: no limit); best.pt is then the best epoch so far"),
+    "--save-every": ("save_every", int, "epochs between writes of last.pt and the curves"),
+    "--seed": ("seed", int, "random seed"),
+    "--size": ("size", int, "input side in pixels"),
+    "--threads": ("threads", int, "CPU threads for torch"),
+    "--limit-train": ("limit_train", int, "use only N training faces"),
+    "--limit-val": ("limit_val", int, "use only N val faces"),
+}
+
+
 def _register_train(sub: argparse._SubParsersAction) -> None:
+    from model.recipes import RECIPES, recipe_default
+
     p = sub.add_parser("train", help="train VGG16-BN on FER2013",
-                       description="Train the emotion network on FER2013 (image folders or CSV). "
-                       "Writes last.pt/best.pt every epoch, metrics.csv and curves.png to --out.")
-    p.add_argument("--data", required=True, help="FER2013 root (train/ and val/ folders) or CSV")
+                       description="Train the emotion network on FER2013 (image folders, CSV or "
+                       "a 'model pack' file). Writes last.pt/best.pt every epoch, metrics.csv "
+                       "and curves.png to --out. A --recipe sets every default; options given "
+                       "change it.")
+    p.add_argument("--data", required=True,
+                   help="FER2013 root (train/ and val/ folders), CSV or pack (.npz)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and curves")
+    p.add_argument("--recipe", default="adamw", choices=tuple(RECIPES),
+                   help="adamw: the CPU recipe of the shipped weights; sgd300: the published "
+                   "300-epoch SGD-Nesterov recipe, for a GPU (default adamw)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--init", default="none",
+    p.add_argument("--init", default=None,
                    help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
-                   "FILE of our own weights (.safetensors or checkpoint .pt)")
+                   "FILE of our own weights (.safetensors or checkpoint .pt) (default none)")
     p.add_argument("--init-file", default=None,
                    help="the ImageNet checkpoint vgg16_bn-6c64b313.pth when not in the torch cache")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--patience", type=int, default=6, help="early-stopping patience in epochs")
-    p.add_argument("--ema-epochs", type=float, default=1.0, metavar="H",
-                   help="keep a moving average of the weights with a half-life of H epochs; "
-                   "val judges and export ships the average (default 1; 0: off)")
-    p.add_argument("--low-res", type=float, default=0.5, metavar="P",
+    for option, (name, kind, text) in _TRAIN_OPTIONS.items():
+        p.add_argument(option, dest=name, type=kind, default=None,
+                       help=f"{text} ({_defaults(lambda r, n=name: recipe_default(r, n))})")
+    lows = _defaults(lambda r: recipe_default(r, "augmentation").low_res)
+    p.add_argument("--low-res", type=float, default=None, metavar="P",
                    help="shrink this fraction of the training faces to a random 12-44 px side "
-                   "and enlarge them back, as small classroom faces are (default 0.5; 0: off)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=48, help="input side in pixels")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    p.add_argument("--no-amp", dest="amp", action="store_false",
-                   help="train in fp32 (default: fp16 autocast on CUDA, bf16 on CPU)")
-    p.add_argument("--limit-train", type=int, default=None, help="use only N training faces")
-    p.add_argument("--limit-val", type=int, default=None, help="use only N val faces")
+                   f"and enlarge them back, as small classroom faces are ({lows})")
+    rooms = _defaults(lambda r: recipe_default(r, "augmentation").classroom)
+    p.add_argument("--classroom", type=float, default=None, metavar="P",
+                   help="warp this fraction of the training faces as a camera above the class "
+                   f"sees a bowed head ({rooms})")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="train in fp32 (default: bf16 autocast on CUDA and on CPUs with native "
+                   "bf16)")
     add_device_flag(p)
     p.set_defaults(handler=run_train)
+
+
+def _defaults(value: Callable[[str], object]) -> str:
+    """'default X', or 'default: adamw X, sgd300 Y' where the recipes differ."""
+    from model.recipes import RECIPES
+
+    values = {r: value(r) for r in RECIPES}
+    if len({repr(v) for v in values.values()}) == 1:
+        return f"default {next(iter(values.values()))}"
+    return "default: " + ", ".join(f"{r} {v}" for r, v in values.items())
+
+
+def _register_pack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pack", help="FER2013 train and val in one small file, for a GPU machine",
+                       description="Pack FER2013's train (JPEG quality 80) and val (95) as two "
+                       "gray mosaics in one .npz that 'model train --data' reads (model/pack.py "
+                       "says why lossy, and how much).")
+    p.add_argument("--data", required=True, help="FER2013 root (train/ and val/ folders) or CSV")
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.set_defaults(handler=run_pack)
 
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +119,16 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average with the mirrored face")
+    p.add_argument("--tilt", type=float, default=None, metavar="T",
+                   help="warp every face as a camera above the class sees a bowed head, "
+                   "strength T (0.2 slight, 0.4 strong; the classroom augmentation's range)")
+    p.add_argument("--ten-crop", action="store_true",
+                   help="test-time augmentation: average ten views (corner and centre crops "
+                   "and their mirrors; 10x the work)")
+    p.add_argument("--class-level", action="store_true",
+                   help="also the error of per-minute emotion shares (N = 20, 60, 200 faces; "
+                   "classroom-like and uniform mixes): argmax counting against the "
+                   "confusion-corrected estimate, on held-out halves of the split")
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")
@@ -116,25 +177,39 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
-    from model.preprocess import Augmentation
-    from model.train import TrainConfig, main
+    from dataclasses import replace
 
-    if not 0.0 <= args.low_res <= 1.0:
-        from classpulse.errors import UsageError
+    from classpulse.errors import UsageError
+    from model.recipes import recipe_config
+    from model.train import main
 
-        raise UsageError(f"--low-res is a probability from 0 to 1, got {args.low_res}")
-    cfg = TrainConfig(
-        data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-        dropout=args.dropout, patience=args.patience, seed=args.seed, size=args.size,
-        init=args.init, init_file=args.init_file, device=settings.device, amp=args.amp,
-        threads=args.threads, limit_train=args.limit_train, limit_val=args.limit_val,
-        ema_epochs=args.ema_epochs, augmentation=Augmentation(low_res=args.low_res),
-    )
+    changes = {name: getattr(args, name) for name, _, _ in _TRAIN_OPTIONS.values()}
+    cfg = recipe_config(args.recipe, args.data, args.out, init=args.init,
+                        init_file=args.init_file, device=settings.device, amp=args.amp,
+                        **changes)
+    mix = {k: v for k, v in (("low_res", args.low_res), ("classroom", args.classroom))
+           if v is not None}
+    for name, value in mix.items():
+        if not 0.0 <= value <= 1.0:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} is a probability from 0 to 1, got {value}")
+    cfg = replace(cfg, augmentation=replace(cfg.augmentation, **mix))
     best = main(cfg, resume=args.resume)
     if best:
         print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f}, "
               f"macro F1 {best['val_macro_f1']:.4f}; checkpoints in {args.out}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from model.pack import pack_fer
+
+    counts = pack_fer(Path(args.data), Path(args.out))
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out}: {size / 1e6:.1f} MB, " +
+          ", ".join(f"{split} {n} faces" for split, n in counts.items()))
     return 0
 
 

@@ -56,12 +56,15 @@ class FerSplit:
 def load_split(data: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
     """Read ``split`` (train, val or test) from ``data``.
 
-    ``data`` may be: a FER2013 CSV file; a folder holding one (``fer2013.csv``); a dataset root with
-    ``<split>/<emotion>/`` folders; or one split folder with ``<emotion>/`` folders directly.
+    ``data`` may be: a ``classpulse model pack`` file (.npz); a FER2013 CSV file; a folder
+    holding one (``fer2013.csv``); a dataset root with ``<split>/<emotion>/`` folders; or one
+    split folder with ``<emotion>/`` folders directly.
     """
     data = Path(data)
     if split not in SPLITS:
         raise UsageError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    if data.is_file() and data.suffix == ".npz":
+        return read_packed(data, split, size)
     if data.is_file():
         return read_csv(data, split, size)
     if not data.is_dir():
@@ -78,6 +81,16 @@ def load_split(data: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
         f"no FER2013 {split} split in {data}: expected {data}/{SPLITS[split][0]}/<emotion>/*.jpg "
         f"or {data}/fer2013.csv"
     )
+
+
+def read_packed(path: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
+    """A split of a ``classpulse model pack`` file (``model.pack``)."""
+    from model.pack import read_pack
+
+    images, labels = read_pack(path, split)
+    if images.shape[1] != size:
+        images = np.stack([to_gray_square(f, size) for f in images])
+    return FerSplit(images, labels, tuple(f"{path}:{split}[{i}]" for i in range(len(labels))))
 
 
 def _emotion_dirs(folder: Path) -> list[Path]:

@@ -13,29 +13,50 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from classpulse.emotions import EMOTIONS
 from classpulse.settings import Settings
+from model.class_level import class_level_errors, format_class_level
 from model.classifier import EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, format_report
 from model.pose import view_warp
-from model.preprocess import prepare_faces, shrink_faces
+from model.preprocess import classroom_view, prepare_faces, shrink_faces
 
 log = logging.getLogger(__name__)
+
+
+def ten_crop_views(x: torch.Tensor, crop: int = 42) -> list[torch.Tensor]:
+    """Ten views of prepared faces (N, 1, S, S): the four corner and the centre ``crop``-px
+    squares, enlarged back to S (a 1.14x zoom, inside the training augmentation's range), and
+    their mirror images; the published VGG-on-FER2013 results average these at test time."""
+    side = x.shape[-1]
+    m = side - crop
+    corners = [(0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2)]
+    views = [F.interpolate(x[..., t:t + crop, left:left + crop], size=(side, side),
+                           mode="bilinear", align_corners=False) for t, left in corners]
+    return views + [torch.flip(v, dims=[3]) for v in views]
 
 
 def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
                      device: str = "auto", tta: bool = False, batch_size: int = 256,
                      precision: str = "auto", face_size: int | None = None,
-                     view: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
+                     view: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                     ten_crop: bool = False, class_level: bool = False,
+                     tilt: float | None = None) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
     ``view`` (pitch, yaw, roll in degrees) first turns every face as a camera above the class or
     beside it would see it (``model.pose.view_warp``); ``face_size`` then shrinks it to that many
     pixels a side, the size classroom CCTV records faces at, so the report says what the network
-    does with that view and that little detail. The report also holds the top probabilities'
-    curve (``confidence``), which the readability gate's confidence threshold is chosen from.
+    does with that view and that little detail. ``tilt`` warps every face as the training
+    augmentation's camera above the class does (``classroom_view``), after any shrinking.
+    ``ten_crop`` averages ``ten_crop_views`` (10x the work); ``class_level`` adds the error of
+    per-minute emotion shares (``model.class_level``). The report also holds the top
+    probabilities' curve (``confidence``), which the readability gate's confidence threshold is
+    chosen from.
     """
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
@@ -43,15 +64,23 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
     if face_size is not None:
         images = shrink_faces(images, face_size)
     x = prepare_faces(images, clf.preprocessing)
-    probs = clf.predict_tensor(x, tta=tta)
+    if tilt:
+        x = classroom_view(x, tilt)
+    if ten_crop:
+        probs = np.mean([clf.predict_tensor(v) for v in ten_crop_views(x)], axis=0)
+    else:
+        probs = clf.predict_tensor(x, tta=tta)
     report = classification_report(faces.labels, probs.argmax(axis=1))
+    if class_level:
+        report["class_level"] = class_level_errors(faces.labels, probs.argmax(axis=1))
     report.update({
         "split": split,
         "data": str(data),
         "weights": str(weights) if weights else "shipped",
-        "tta": tta,
+        "tta": "ten-crop" if ten_crop else tta,
         "face_size": face_size,
         "view": dict(zip(("pitch", "yaw", "roll"), view, strict=True)),
+        "tilt": tilt,
         "confidence": confidence_curve(probs, faces.labels),
         "device": clf.device.type,
         "precision": clf.precision,
@@ -92,7 +121,9 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the report; write the JSON and the confusion-matrix PNG when asked."""
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
-                              args.face_size, (args.pitch, args.yaw, args.roll))
+                              args.face_size, (args.pitch, args.yaw, args.roll),
+                              ten_crop=args.ten_crop, class_level=args.class_level,
+                              tilt=args.tilt)
     if args.pitch or args.yaw or args.roll:
         print(f"every face turned first: pitch {args.pitch:g}, yaw {args.yaw:g}, roll "
               f"{args.roll:g} degrees (seen from above / aside / tilted)")
@@ -104,6 +135,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     for row in report["confidence"]:
         print(f"{row['threshold']:18.2f}  {row['kept']:.3f}  {row['accuracy']:.4f}  "
               f"{row['mix_shift']:.1f}")
+    if args.class_level:
+        print(format_class_level(report["class_level"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -112,7 +145,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         from model.plots import plot_confusion
 
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        seen = f" at {args.face_size} px" if args.face_size else ""
+        seen = (f" at {args.face_size} px" if args.face_size else "") + (
+            f", tilted {args.tilt}" if args.tilt else "")
         title = (f"{args.split}{seen}: accuracy {report['accuracy']:.3f}, "
                  f"macro F1 {report['macro_f1']:.3f}")
         plot_confusion(np.asarray(report["confusion_matrix"]), EMOTIONS, Path(args.plot), title)

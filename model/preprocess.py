@@ -24,6 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.recipes import Augmentation
+
+__all__ = ["Augmentation"]  # re-exported: augment_batch's argument
+
 DEFAULT_SIZE = 48
 # FER2013 training pixels: mean 129.4 / 255, standard deviation 65.0 / 255
 DEFAULT_MEAN = 0.5077
@@ -122,32 +126,42 @@ def prepare_faces(faces: Sequence[np.ndarray], prep: Preprocessing = Preprocessi
     return normalise(torch.from_numpy(stacked), prep.mean, prep.std)
 
 
-@dataclass(frozen=True)
-class Augmentation:
-    """Training-time augmentation strengths (moderate: FER2013 faces are already aligned crops)."""
+def tilt_grid(grid: torch.Tensor, tilt: torch.Tensor) -> torch.Tensor:
+    """Sampling coordinates (N, H, W, 2) in ``grid_sample``'s [-1, 1] units, warped as a face
+    seen from above with the head bowed: the forehead, nearer the camera, comes out wider and
+    taller, the chin narrower and squeezed (a vertical perspective plus a downward shift of the
+    face's middle). ``tilt`` (N,) from 0 (unchanged) to about 0.5 (strongly bowed).
 
-    rotation_deg: float = 12.0
-    scale: tuple[float, float] = (0.85, 1.15)
-    translate: float = 0.08
-    flip: float = 0.5
-    brightness: float = 0.25  # in normalised units (about +-6% of the pixel range)
-    contrast: float = 0.2
-    erase: float = 0.25  # probability of blanking one random rectangle (occlusion: hands, hair)
-    # probability of seeing a face at a random smaller side, then enlarged back (classroom CCTV
-    # faces are 15-40 px); 0 reproduces legs 1-4, which predate it, random stream included
-    low_res: float = 0.5
-    low_res_sides: tuple[int, int] = (12, 44)
-
-
-def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation = Augmentation()
-                  ) -> torch.Tensor:
-    """Random affine (rotation, zoom, shift), flip, brightness/contrast, erasing and low
-    resolution on a batch.
-
-    Works on normalised tensors (N, 1, S, S), on whatever device they live, so it costs little next
-    to the network and needs no data-loader processes on a 2-core machine. Pixels moved in from
-    outside are 0, the dataset mean.
+    Output row v (-1 top, 1 bottom) samples the input at width factor 1 + tilt * v (narrow at the
+    top: magnified) and height v - tilt / 2 * (1 - v^2) (the middle rows read from higher up).
     """
+    t = tilt.view(-1, 1, 1)
+    u, v = grid[..., 0], grid[..., 1]
+    return torch.stack((u * (1.0 + t * v), v - 0.5 * t * (1.0 - v * v)), dim=-1)
+
+
+def classroom_view(x: torch.Tensor, tilt: float) -> torch.Tensor:
+    """Normalised faces (N, 1, S, S) warped by ``tilt_grid`` at one strength: val faces as a
+    camera above the class sees them, to measure what the classroom augmentation buys."""
+    n = x.shape[0]
+    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=x.device).expand(n, 2, 3)
+    grid = F.affine_grid(eye, list(x.shape), align_corners=False)
+    grid = tilt_grid(grid, torch.full((n,), float(tilt), device=x.device))
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation | None = None
+                  ) -> torch.Tensor:
+    """Random affine (rotation, zoom, shift), classroom view, flip, brightness/contrast, erasing
+    and low resolution on a batch.
+
+    Works on normalised tensors (N, 1, S, S), on whatever device they live, as batched tensor
+    ops (one ``grid_sample`` for all the geometry), so it costs little next to the network and
+    needs no data-loader processes. The random numbers come from ``gen`` on the CPU, so a run
+    draws the same augmentation on any device and resumes exactly. Pixels moved in from outside
+    are 0, the dataset mean.
+    """
+    aug = aug if aug is not None else Augmentation()
     n = x.shape[0]
     dev = x.device
 
@@ -164,6 +178,10 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation = Aug
         torch.stack([sin * flip, cos, ty], dim=1),
     ], dim=1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if aug.classroom > 0:
+        pick = uniform(0.0, 1.0) < aug.classroom
+        tilt = torch.where(pick, uniform(0.0, aug.classroom_tilt), 0.0)
+        grid = tilt_grid(grid, tilt)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     contrast = uniform(1.0 - aug.contrast, 1.0 + aug.contrast).view(n, 1, 1, 1)
     brightness = uniform(-aug.brightness, aug.brightness).view(n, 1, 1, 1)
@@ -238,9 +256,8 @@ def _random_erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tens
     ew = (torch.sqrt(area / ratio) * w).clamp(1, w).long()
     top = (torch.rand(n, generator=gen) * (h - eh + 1).float()).long()
     left = (torch.rand(n, generator=gen) * (w - ew + 1).float()).long()
-    rows = torch.arange(h).view(1, h, 1)
-    cols = torch.arange(w).view(1, 1, w)
-    mask = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
-            & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
-            & pick.view(n, 1, 1))
-    return x.masked_fill(mask.unsqueeze(1).to(x.device), 0.0)
+    top, left, eh, ew, pick = (t.to(x.device).view(n, 1, 1) for t in (top, left, eh, ew, pick))
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    mask = ((rows >= top) & (rows < top + eh) & (cols >= left) & (cols < left + ew) & pick)
+    return x.masked_fill(mask.unsqueeze(1), 0.0)

@@ -1,27 +1,36 @@
 """Training the emotion network: ``classpulse model train --data DIR --out DIR``.
 
 One function per phase, after torchvision's reference script: ``load_data``, ``build_model``,
-``train_one_epoch``, ``evaluate``, ``main``. The whole dataset (28,709 48x48 faces, 265 MB as
-float32) lives in memory and is augmented batch-wise on the training device, so a 2-core machine
-spends its cores on the network instead of on data-loader processes.
+``train_one_epoch``, ``evaluate``, ``main``. The whole dataset (28,709 48x48 faces, 66 MB as
+uint8) lives on the training device and is augmented batch-wise there, so a 2-core machine
+spends its cores on the network and a GPU never waits for data-loader processes.
 
-Every epoch writes ``last.pt`` (model, optimizer, scheduler, scaler, epoch, config, RNG state and
-history), ``best.pt`` when val accuracy improved, a row of ``metrics.csv`` and ``curves.png``.
+Every epoch (every ``save_every`` epochs) writes ``last.pt`` (model, optimizer, scheduler,
+scaler, epoch, config, RNG state and history), ``metrics.csv`` and ``curves.png``; ``best.pt``
+whenever val accuracy improved.
 ``--resume`` continues from ``last.pt`` exactly where it stopped.
 
 With ``--ema-epochs H`` an exponential moving average of the weights (half-life H epochs, BN
 statistics included, as torchvision's reference ``--model-ema``) is kept beside the trained
 weights; it is what val judges, ``best.pt`` keeps and export ships, while the trained weights,
 still in the checkpoint, are what ``--resume`` continues.
+
+Recipes (``--recipe``) are named sets of defaults, declared once in ``RECIPES``: ``adamw`` (the
+CPU recipe the shipped weights came from) and ``sgd300`` (Khaireddin & Chen 2021's 300-epoch SGD
+with Nesterov momentum and reduce-on-plateau, the published single-VGG recipe, for a GPU). The
+training faces stay resident on the training device as uint8 (66 MB for FER2013) and become
+float only a batch at a time; ``time_budget_s`` ends a run cleanly, before an epoch that would
+not fit, so a GPU lease is never cut mid-epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,58 +44,41 @@ from tqdm import tqdm
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 from model.data import FerSplit, load_split
-from model.device import autocast, pick_device
+from model.device import autocast, autocast_dtype, pick_device
 from model.metrics import classification_report
 from model.network import EmotionVGG, build_network, load_imagenet_features
 from model.preprocess import (
     SMALL_FACE,
-    Augmentation,
     Preprocessing,
     augment_batch,
+    normalise,
     prepare_faces,
     shrink_faces,
+    to_gray_square,
 )
+from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config
 from model.weights_io import load_checkpoint, load_state_any, save_checkpoint
+
+__all__ = ["RECIPES", "TrainConfig", "main", "recipe_config"]  # re-exported from model.recipes
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe; saved in every checkpoint and in the shipped weights' metadata."""
-
-    data: str
-    out: str
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    class_weight_power: float = 0.5  # loss weight of a class = (1 / its frequency) ** power
-    dropout: float = 0.5
-    patience: int = 6  # epochs without a better val accuracy before stopping
-    seed: int = 0
-    size: int = 48
-    init: str = "none"  # none | imagenet | FILE (our own weights or checkpoint)
-    init_file: str | None = None  # the ImageNet checkpoint, when not in the torch cache
-    device: str = "auto"
-    amp: bool = True  # fp16 autocast + grad scaling on CUDA, bf16 autocast on CPU
-    threads: int = 2
-    limit_train: int | None = None  # first N shuffled training faces (quick runs, tests)
-    limit_val: int | None = None
-    ema_epochs: float = 1.0  # half-life of the weight average in epochs; 0 = no average
-    augmentation: Augmentation = field(default_factory=Augmentation)
-
-
 @dataclass
 class Data:
-    x_train: torch.Tensor
+    x_train: torch.Tensor  # uint8 (N, S, S): 4x less memory than float, normalised per batch
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
     counts: np.ndarray
     x_val_small: torch.Tensor  # val's faces shrunk to SMALL_FACE px first (classroom-sized)
+    prep: Preprocessing = field(default_factory=Preprocessing)
+
+    def train_batch(self, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Training faces ``idx`` as the network's float input, exactly as ``prepare_faces``
+        makes them (the same ``normalise``), on ``device``."""
+        gray = self.x_train[idx.to(self.x_train.device)].to(device, non_blocking=True)
+        return normalise(gray, self.prep.mean, self.prep.std)
 
 
 def _limited(split: FerSplit, limit: int | None, seed: int) -> FerSplit:
@@ -97,15 +89,17 @@ def _limited(split: FerSplit, limit: int | None, seed: int) -> FerSplit:
 
 
 def load_data(cfg: TrainConfig, prep: Preprocessing) -> Data:
-    """Read train and val, prepare them with the one inference preprocessing, keep in memory."""
+    """Read train and val and keep them in memory: train as uint8 pixels, val prepared by the
+    one inference preprocessing."""
     train = _limited(load_split(Path(cfg.data), "train", cfg.size), cfg.limit_train, cfg.seed)
     val = _limited(load_split(Path(cfg.data), "val", cfg.size), cfg.limit_val, cfg.seed)
     log.info("data train=%d val=%d train_counts=%s", len(train), len(val),
              dict(zip(EMOTIONS, train.class_counts().tolist(), strict=True)))
-    return Data(prepare_faces(list(train.images), prep), torch.from_numpy(train.labels),
+    gray = np.stack([to_gray_square(f, prep.size) for f in train.images])
+    return Data(torch.from_numpy(gray), torch.from_numpy(train.labels),
                 prepare_faces(list(val.images), prep), torch.from_numpy(val.labels),
                 train.class_counts(),
-                prepare_faces(shrink_faces(list(val.images), SMALL_FACE), prep))
+                prepare_faces(shrink_faces(list(val.images), SMALL_FACE), prep), prep)
 
 
 def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
@@ -142,6 +136,69 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
         return 0.04 + 0.96 * step / warm
     progress = min((step - warm) / max(total - warm, 1), 1.0)
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class LrSchedule:
+    """The learning rate of every step: ``cosine`` (``lr_factor``) or ``plateau``: the same
+    linear warm-up, then the peak cut by ``plateau_factor`` whenever val accuracy has not
+    improved for ``plateau_patience`` epochs (torch's ReduceLROnPlateau in mode max, which
+    could not share the per-step warm-up). Its state goes into every checkpoint."""
+
+    def __init__(self, opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+                 ) -> None:
+        if cfg.schedule not in ("cosine", "plateau"):
+            raise UsageError(f"schedule {cfg.schedule!r} is not one of cosine, plateau")
+        self.opt, self.cfg, self.steps_per_epoch = opt, cfg, steps_per_epoch
+        self.peak = peak_lr(cfg)
+        self.steps, self.cut, self.best, self.bad = 0, 1.0, -1.0, 0
+        self._apply()
+
+    def lr(self) -> float:
+        if self.cfg.schedule == "cosine":
+            return self.peak * lr_factor(self.steps, self.steps_per_epoch, self.cfg)
+        warm = max(int(self.cfg.warmup_epochs * self.steps_per_epoch), 1)
+        ramp = 0.04 + 0.96 * self.steps / warm if self.steps < warm else 1.0
+        return self.peak * ramp * self.cut
+
+    def step(self) -> None:
+        self.steps += 1
+        self._apply()
+
+    def end_epoch(self, val_acc: float) -> None:
+        if self.cfg.schedule != "plateau":
+            return
+        if val_acc > self.best:
+            self.best, self.bad = val_acc, 0
+            return
+        self.bad += 1
+        if self.bad > self.cfg.plateau_patience:
+            self.cut *= self.cfg.plateau_factor
+            self.bad = 0
+            log.info("val accuracy flat for %d epochs: lr cut to %.2e",
+                     self.cfg.plateau_patience + 1, self.lr())
+            self._apply()
+
+    def _apply(self) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr()
+
+    def state_dict(self) -> dict[str, float]:
+        return {"steps": self.steps, "cut": self.cut, "best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.steps, self.cut = int(state["steps"]), float(state["cut"])
+        self.best, self.bad = float(state["best"]), int(state["bad"])
+        self._apply()
+
+
+def build_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, or SGD with Nesterov momentum; weight decay on every parameter, as published."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(net.parameters(), lr=peak_lr(cfg), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=peak_lr(cfg), momentum=cfg.momentum,
+                               nesterov=True, weight_decay=cfg.weight_decay)
+    raise UsageError(f"optimizer {cfg.optimizer!r} is not one of adamw, sgd")
 
 
 class ThreadTuner:
@@ -197,7 +254,7 @@ def build_ema(net: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> Average
 
 
 def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
-                    sched: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
+                    sched: LrSchedule, scaler: torch.amp.GradScaler,
                     criterion: nn.Module, gen: torch.Generator, cfg: TrainConfig,
                     device: torch.device, epoch: int,
                     ema: AveragedModel | None = None) -> tuple[float, float]:
@@ -207,7 +264,9 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
     order = torch.randperm(n, generator=gen)
     steps = n // cfg.batch_size  # the ragged last batch is dropped (BN dislikes tiny batches)
     fmt = torch.channels_last
-    loss_sum, correct, seen = 0.0, 0, 0
+    loss_sum: torch.Tensor | float = 0.0
+    correct: torch.Tensor | int = 0
+    seen = 0
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                dynamic_ncols=True, mininterval=2.0)
     tuner = ThreadTuner(cfg.threads) if device.type == "cpu" else None
@@ -217,9 +276,8 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
             torch.set_num_threads(threads)
             t0 = time.perf_counter()
         idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-        idx = idx.to(data.x_train.device)
-        x = data.x_train[idx].to(device, non_blocking=True)
-        y = data.y_train[idx].to(device, non_blocking=True)
+        x = data.train_batch(idx, device)
+        y = data.y_train[idx.to(data.y_train.device)].to(device, non_blocking=True)
         x = augment_batch(x, gen, cfg.augmentation).contiguous(memory_format=fmt)
         with autocast(device, cfg.amp):
             logits = net(x)
@@ -231,19 +289,21 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
         scaler.step(opt)
         scaler.update()
         sched.step()
-        if ema is not None and sched.last_epoch % EMA_EVERY == 0:
+        if ema is not None and sched.steps % EMA_EVERY == 0:
             ema.update_parameters(net)
-        loss_value = loss.item()  # waits for the step to finish (CUDA) before timing it
-        if tuner is not None:
-            tuner.record(threads, time.perf_counter() - t0)
-        loss_sum += loss_value * len(y)
-        correct += int((logits.argmax(1) == y).sum())
+        # sums stay on the device: a .item() per step would stall a GPU's queue
+        loss_sum = loss_sum + loss.detach() * len(y)
+        correct = correct + (logits.argmax(1) == y).sum()
         seen += len(y)
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                        lr=f"{sched.get_last_lr()[0]:.2e}", threads=torch.get_num_threads())
+        if tuner is not None:
+            float(loss_sum)  # the step must finish before it is timed
+            tuner.record(threads, time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}",
+                            acc=f"{int(correct) / seen:.3f}", lr=f"{sched.lr():.2e}",
+                            threads=torch.get_num_threads())
     bar.close()
     torch.set_num_threads(cfg.threads)
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+    return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
 
 
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
@@ -271,7 +331,8 @@ def _write_history(out: Path, history: list[dict[str, float]]) -> None:
         writer.writerows(history)
     from model.plots import plot_training_curves
 
-    plot_training_curves(history, out / "curves.png")
+    with contextlib.suppress(ImportError):  # no matplotlib (a GPU machine): metrics.csv
+        plot_training_curves(history, out / "curves.png")
 
 
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -297,17 +358,19 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     net, init_recipe = build_model(cfg if ckpt is None else _no_init(cfg))  # fails fast offline
     net = net.to(device)
     data = load_data(cfg, prep)
-    if device.type == "cuda":  # 265 MB: keep the whole set on the GPU, no per-batch copies
+    if device.type == "cuda":  # 66 MB of uint8: the whole set on the GPU, no per-batch copies
         data.x_train, data.y_train = data.x_train.to(device), data.y_train.to(device)
+        torch.backends.cudnn.benchmark = True
     net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = build_optimizer(net, cfg)
     steps_per_epoch = len(data.y_train) // cfg.batch_size
     if steps_per_epoch == 0:
         raise UsageError(f"{len(data.y_train)} training faces is less than one batch of "
                          f"{cfg.batch_size}; lower --batch-size")
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_factor(step, steps_per_epoch, cfg))
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
+    sched = LrSchedule(opt, cfg, steps_per_epoch)
+    # grad scaling only for fp16; bf16 has fp32's range
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=autocast_dtype(device, cfg.amp) is torch.float16)
     ema = build_ema(net, cfg, steps_per_epoch)
     weights = class_weights(data.counts, cfg.class_weight_power).to(device)
     criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
@@ -319,6 +382,9 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         sched.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])  # dropout's masks: a resume continues exactly
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"])
         start, history = ckpt["epoch"] + 1, ckpt["history"]
         init_recipe = ckpt.get("init_recipe")
         if ema is not None and ckpt.get("ema_model") is not None:
@@ -326,9 +392,14 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
         best, bad = ckpt["best_val_acc"], ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
+    began = time.monotonic()
     for epoch in range(start, cfg.epochs):
         if bad >= cfg.patience:
             log.info("early stop epoch=%d: no better val accuracy for %d epochs", epoch, bad)
+            break
+        if out_of_time(cfg, time.monotonic() - began, [r["seconds"] for r in history]):
+            log.info("time budget: stop before epoch %d (%.0f s of %.0f s spent)", epoch + 1,
+                     time.monotonic() - began, cfg.time_budget_s)
             break
         t0 = time.monotonic()
         train_loss, train_acc = train_one_epoch(net, data, opt, sched, scaler, criterion, gen,
@@ -339,7 +410,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if ema is not None:
             val_loss, report = evaluate(judged, data.x_val, data.y_val, device, cfg.amp)
         _, small = evaluate(judged, data.x_val_small, data.y_val, device, cfg.amp)
-        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": train_loss,
+        row = {"epoch": epoch + 1, "lr": sched.lr(), "train_loss": train_loss,
                "train_acc": train_acc, "val_loss": val_loss, "val_acc": report["accuracy"],
                "val_macro_f1": report["macro_f1"], "val_weighted_f1": report["weighted_f1"],
                "seconds": time.monotonic() - t0, "val_acc_trained": trained_acc,
@@ -347,17 +418,23 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         history.append(row)
         improved = report["accuracy"] > best
         best, bad = (report["accuracy"], 0) if improved else (best, bad + 1)
+        sched.end_epoch(report["accuracy"])
         state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                 "generator": gen.get_state(), "epoch": epoch, "config": _config_dict(cfg),
+                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                 "epoch": epoch, "config": _config_dict(cfg),
                  "history": history, "best_val_acc": best, "bad_epochs": bad,
                  "val_report": report, "init_recipe": init_recipe,
                  "ema_model": ema.module.state_dict() if ema is not None else None,
                  "ema_updates": int(ema.n_averaged) if ema is not None else 0}
-        save_checkpoint(state, out / "last.pt")
+        last_epoch = epoch + 1 == cfg.epochs or bad >= cfg.patience or out_of_time(
+            cfg, time.monotonic() - began, [r["seconds"] for r in history])
+        if last_epoch or (epoch + 1) % max(cfg.save_every, 1) == 0:
+            save_checkpoint(state, out / "last.pt")
+            _write_history(out, history)
         if improved:
             save_checkpoint(state, out / "best.pt")
-        _write_history(out, history)
         log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
                  "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
                  epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
@@ -366,8 +443,13 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     return max(history, key=lambda r: r["val_acc"]) if history else {}
 
 
+def out_of_time(cfg: TrainConfig, spent: float, epoch_seconds: list[float]) -> bool:
+    """Whether another epoch, as long as the longest so far plus 10%, would overrun the budget."""
+    if cfg.time_budget_s <= 0 or not epoch_seconds:
+        return False
+    return spent + 1.1 * max(epoch_seconds[-3:]) > cfg.time_budget_s
+
+
 def _no_init(cfg: TrainConfig) -> TrainConfig:
     """On resume the checkpoint supplies the weights: skip the (possibly online) --init."""
-    from dataclasses import replace
-
     return replace(cfg, init="none")

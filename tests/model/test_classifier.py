@@ -89,3 +89,16 @@ def test_int8_agrees_with_fp32(classifier: EmotionClassifier, fer_root: Path) ->
     a, b = fp32.predict_tensor(x), int8.predict_tensor(x)
     assert np.abs(a - b).mean() < 0.02
     assert (a.argmax(1) == b.argmax(1)).mean() >= 0.93
+
+
+def test_predict_averages_with_the_mirror_by_default(classifier: EmotionClassifier,
+                                                    tiny_fer: Path) -> None:
+    """What the consumers get (flip TTA on) against the plain evaluation path."""
+    faces = list(load_split(tiny_fer, "val").images[::5])
+    x = prepare_faces(faces)
+    plain = classifier.predict_tensor(x)
+    mirrored = classifier.predict_tensor(torch.flip(x, dims=[3]))
+    np.testing.assert_allclose(classifier.predict(faces), (plain + mirrored) / 2, atol=1e-6)
+    np.testing.assert_allclose(classifier.predict(faces, tta=False), plain, atol=1e-6)
+    off = EmotionClassifier(device="cpu", precision="fp32", tta=False)
+    np.testing.assert_allclose(off.predict(faces), plain, atol=1e-6)

@@ -10,6 +10,7 @@ import pytest
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 from model.data import load_split, read_csv
+from model.pack import mosaic, pack_fer, unmosaic
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
@@ -82,3 +83,25 @@ def test_csv_bad_pixels_names_the_line(tmp_path: Path) -> None:
 def test_missing_split_says_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no FER2013 val split"):
         load_split(tmp_path, "val")
+
+
+def test_pack_holds_the_splits_labels_exactly_and_faces_nearly(tiny_fer: Path,
+                                                               tmp_path: Path) -> None:
+    """``model pack``'s file reads back as the folders do: labels exact, val near-lossless."""
+    out = tmp_path / "fer.npz"
+    assert pack_fer(tiny_fer, out) == {"train": 168, "val": 42}
+    for split, tolerance in (("train", 6.0), ("val", 0.5)):
+        packed, folder = load_split(out, split), load_split(tiny_fer, split)
+        assert np.array_equal(packed.labels, folder.labels)
+        error = np.abs(packed.images.astype(int) - folder.images.astype(int)).mean()
+        assert 0 < error < tolerance
+    assert load_split(out, "val", 32).images.shape == (42, 32, 32)
+    with pytest.raises(UsageError, match="no test split"):
+        load_split(out, "test")
+
+
+def test_mosaic_round_trips() -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (70, 8, 8), dtype=np.uint8)
+    image = mosaic(faces, columns=16)
+    assert image.shape == (5 * 8, 16 * 8)
+    assert np.array_equal(unmosaic(image, 70, 8, columns=16), faces)

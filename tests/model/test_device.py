@@ -31,8 +31,10 @@ def test_bf16_only_where_the_cpu_has_it(capability: str, flags: dict[str, bool],
     assert native_bf16(capability, flags, max_isa) is native
 
 
-def test_cuda_autocasts_to_fp16_and_amp_off_is_fp32() -> None:
-    assert autocast_dtype(torch.device("cuda"), True) is torch.float16
+def test_cuda_autocasts_to_bf16_where_it_has_it_and_amp_off_is_fp32() -> None:
+    has_bf16 = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
+    expected = torch.bfloat16 if has_bf16 else torch.float16
+    assert autocast_dtype(torch.device("cuda"), True) is expected
     assert autocast_dtype(torch.device("cpu"), False) is None
     assert autocast_dtype(torch.device("cuda"), False) is None
 

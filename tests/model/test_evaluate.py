@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from classpulse.cli import main as cli_main
+from model.class_level import class_level_errors
 from model.classifier import EmotionClassifier
 from model.data import load_split
+from model.evaluate import ten_crop_views
 from model.metrics import classification_report, confusion_matrix
 from model.pose import view_homography, view_warp
-from model.preprocess import shrink_faces
+from model.preprocess import classroom_view, prepare_faces, shrink_faces
 
 
 def test_metrics_by_hand() -> None:
@@ -76,11 +78,11 @@ def test_evaluate_at_a_face_size_scores_the_turned_shrunk_faces(
     # the same faces turned and shrunk by hand and classified directly: the same predictions
     split = load_split(tiny_fer, "val")
     turned = view_warp(list(split.images), pitch=40)
-    probs = EmotionClassifier(device="cpu").predict(shrink_faces(turned, 16))
+    probs = EmotionClassifier(device="cpu").predict(shrink_faces(turned, 16), tta=False)
     expected = classification_report(split.labels, probs.argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
     full = classification_report(split.labels, EmotionClassifier(device="cpu").predict(
-        list(split.images)).argmax(axis=1))
+        list(split.images), tta=False).argmax(axis=1))
     assert report["confusion_matrix"] != full["confusion_matrix"]  # 16 px is not 48 px
     printed = capsys.readouterr().out
     assert "every face shrunk to 16x16 px first" in printed and "pitch 40" in printed
@@ -120,3 +122,57 @@ def test_train_imagenet_offline_names_the_file(tiny_fer: Path, tmp_path: Path,
                    "--init", "imagenet", "--init-file", str(tmp_path / "vgg16_bn-6c64b313.pth")])
     assert rc == 2
     assert "vgg16_bn-6c64b313.pth" in capsys.readouterr().err
+
+
+def test_class_level_errors_vanish_for_a_perfect_reader_and_the_correction_helps() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 60)
+    perfect = class_level_errors(labels, labels, sizes=(20,), draws=40)
+    assert [r["argmax_mae_pp"] for r in perfect] == [0.0, 0.0]
+    # (the confusion's smoothing prior, one face spread over the readings, costs a little)
+    assert max(r["corrected_mae_pp"] for r in perfect) < 0.5
+    # a reader that calls 40% of neutral faces sad and 30% of fear angry
+    predicted = labels.copy()
+    predicted[(labels == 6) & (rng.random(len(labels)) < 0.4)] = 4
+    predicted[(labels == 2) & (rng.random(len(labels)) < 0.3)] = 0
+    rows = class_level_errors(labels, predicted, sizes=(200,), draws=100)
+    assert [(r["mix"], r["faces"], r["draws"]) for r in rows] == [("classroom", 200, 100),
+                                                                ("uniform", 200, 100)]
+    classroom = rows[0]
+    assert classroom["argmax_mae_pp"] > 3.0
+    assert classroom["corrected_mae_pp"] < classroom["argmax_mae_pp"] / 2
+
+
+def test_evaluate_ten_crop_and_class_level_from_the_command_line(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "ten.json"
+    rc = cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                   "--ten-crop", "--class-level", "--json", str(out_json)])
+    assert rc == 0
+    report = json.loads(out_json.read_text())
+    assert report["tta"] == "ten-crop" and report["n"] == 42
+    assert [(r["mix"], r["faces"]) for r in report["class_level"]] == [
+        (m, n) for m in ("classroom", "uniform") for n in (20, 60, 200)]
+    # ten-crop scores what averaging the ten views by hand gives
+    split = load_split(tiny_fer, "val")
+    clf = EmotionClassifier(device="cpu")
+    x = prepare_faces(list(split.images), clf.preprocessing)
+    views = ten_crop_views(x)
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    probs = np.mean([clf.predict_tensor(v) for v in views], axis=0)
+    expected = classification_report(split.labels, probs.argmax(axis=1))
+    assert report["confusion_matrix"] == expected["confusion_matrix"]
+    assert "class-level error" in capsys.readouterr().out
+
+
+def test_evaluate_tilted_scores_the_classroom_view(tiny_fer: Path, tmp_path: Path) -> None:
+    out_json = tmp_path / "tilt.json"
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                     "--tilt", "0.3", "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["tilt"] == 0.3
+    split = load_split(tiny_fer, "val")
+    clf = EmotionClassifier(device="cpu")
+    x = classroom_view(prepare_faces(list(split.images), clf.preprocessing), 0.3)
+    expected = classification_report(split.labels, clf.predict_tensor(x).argmax(axis=1))
+    assert report["confusion_matrix"] == expected["confusion_matrix"]

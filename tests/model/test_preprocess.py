@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from model.preprocess import (
     Augmentation,
     Preprocessing,
     augment_batch,
+    classroom_view,
     crop_face,
     prepare_faces,
     shrink_faces,
@@ -121,3 +123,32 @@ def test_low_res_augmentation_touches_only_the_picked_share(tiny_fer: Path) -> N
     changed = (out - x).flatten(1).abs().amax(1) > 1e-3  # the identity affine leaves ~1e-6
     assert 10 <= int(changed.sum()) <= 30  # about half of 40
     assert torch.allclose(out[~changed], x[~changed], atol=1e-5)
+
+
+def test_classroom_view_widens_the_forehead_and_keeps_the_face_order(tiny_fer: Path) -> None:
+    """The tilt warp is the identity at 0; tilted, the top rows magnify (fewer distinct input
+    columns across them) and the bottom rows shrink; the batch keeps its shape and order."""
+    x = prepare_faces(list(load_split(tiny_fer, "val").images))
+    assert torch.allclose(classroom_view(x, 0.0), x, atol=1e-5)
+    # a vertical bar pattern: its period read along a row says that row's magnification
+    bars = torch.arange(48.0).remainder(4).lt(2).float().expand(1, 1, 48, 48).contiguous()
+    warped = classroom_view(bars, 0.4)[0, 0]
+    transitions = (warped[:, 1:] - warped[:, :-1]).abs().gt(0.5).sum(dim=1)
+    assert transitions[4] < transitions[24] < transitions[44]
+    tilted = classroom_view(x, 0.3)
+    assert tilted.shape == x.shape
+    one_by_one = torch.cat([classroom_view(x[i:i + 1], 0.3) for i in range(len(x))])
+    assert torch.allclose(tilted, one_by_one, atol=1e-6)  # face i stays face i
+
+
+def test_classroom_augmentation_warps_the_picked_share_only(tiny_fer: Path) -> None:
+    x = prepare_faces(list(load_split(tiny_fer, "val").images))
+    only_tilt = replace(ONLY_LOW_RES, low_res=0.0, classroom=0.5, classroom_tilt=0.4)
+    out = augment_batch(x, torch.Generator().manual_seed(3), only_tilt)
+    changed = (out - x).abs().flatten(1).amax(dim=1) > 1e-4
+    assert out.shape == x.shape and 0.25 < changed.float().mean().item() < 0.75
+    # without it, the random stream (and so the augmentation) of the older recipes is unchanged
+    plain = replace(ONLY_LOW_RES, rotation_deg=10.0, low_res=0.0)
+    a = augment_batch(x, torch.Generator().manual_seed(4), plain)
+    b = augment_batch(x, torch.Generator().manual_seed(4), replace(plain, classroom_tilt=0.9))
+    assert torch.equal(a, b)

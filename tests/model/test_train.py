@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from classpulse.cli import main as cli_main
 from classpulse.errors import UsageError
 from model import card
 from model.data import load_split
@@ -25,22 +27,28 @@ from model.preprocess import (
 )
 from model.train import (
     EMA_EVERY,
+    LrSchedule,
     TrainConfig,
+    _limited,
     build_ema,
     class_weights,
     evaluate,
     load_data,
     lr_factor,
     main,
+    out_of_time,
+    recipe_config,
 )
 from model.weights_io import load_checkpoint, load_weights
 
 SIZE = 32  # input side of the training tests: 0.44x the work of 48 px, the same code paths
+LIMIT = 96  # training faces of the training tests (of tiny_fer's 168): 6 steps of 16 an epoch
 
 
 def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=5e-4,
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=16, lr=5e-4,
+                      limit_train=LIMIT,
                       warmup_epochs=0.5, size=SIZE, dropout=0.0, label_smoothing=0.0,
                       device="cpu",
                       ema_epochs=0.0,  # no weight average: the trained weights are exported
@@ -120,19 +128,34 @@ def test_weight_average_has_the_asked_half_life() -> None:
     assert build_ema(net, replace(cfg, ema_epochs=0.0), 40) is None
 
 
-def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
-                                                            tmp_path: Path) -> None:
-    out = tmp_path / "ema"
-    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=24, lr=1e-3,
-                      warmup_epochs=0.5, size=SIZE, device="cpu", ema_epochs=0.5,
-                      amp=False)  # fp32: val losses exact enough to tell the weights apart
-    main(replace(cfg, epochs=2))
-    main(cfg, resume=True)  # 7 steps an epoch: updates at steps 8 and 16, across the resume
-    ckpt = load_checkpoint(out / "last.pt")
+def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path,
+                                                                   tmp_path: Path) -> None:
+    """The GPU recipe, stopped and resumed through the command line, gives the very losses and
+    weights of an uninterrupted run; val judges (and export ships) the weight average."""
+    cfg = recipe_config("sgd300", str(tiny_fer), str(tmp_path / "straight"), epochs=3,
+                        batch_size=16, limit_train=LIMIT, warmup_epochs=0.5, size=SIZE,
+                        device="cpu", ema_epochs=0.5,
+                        amp=False,  # fp32: val losses exact enough to tell the weights apart
+                        threads=1)  # one thread: sums in one order, runs bit-identical
+    main(cfg)
+    out = tmp_path / "resumed"
+    main(replace(cfg, out=str(out), epochs=2))
+    assert cli_main(["model", "train", "--recipe", "sgd300", "--data", str(tiny_fer), "--out",
+                     str(out), "--resume", "--epochs", "3", "--batch-size", "16",
+                     "--limit-train", str(LIMIT),
+                     "--warmup-epochs", "0.5", "--size", str(SIZE), "--device", "cpu",
+                     "--ema-epochs", "0.5", "--no-amp", "--threads", "1"]) == 0
+    straight, ckpt = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(
+        out / "last.pt")
+    assert ckpt["config"]["optimizer"] == "sgd" and ckpt["config"]["schedule"] == "plateau"
+    for key in ("train_loss", "val_loss", "lr"):
+        assert [r[key] for r in ckpt["history"]] == [r[key] for r in straight["history"]]
+    assert all(torch.equal(v, straight["model"][k]) for k, v in ckpt["model"].items())
+
     average, trained = ckpt["ema_model"], ckpt["model"]
     assert not torch.equal(average["head.7.weight"], trained["head.7.weight"])
     assert all("val_acc_trained" in row for row in ckpt["history"])
-    assert ckpt["ema_updates"] == 2  # one before the resume, one after: the count carried over
+    assert ckpt["ema_updates"] == 2  # steps 8 and 16: before and after the resume, carried over
 
     data = load_data(cfg, Preprocessing(size=SIZE))
 
@@ -156,6 +179,49 @@ def test_weight_average_is_what_val_judges_and_export_ships(tiny_fer: Path,
                                      Preprocessing(size=SIZE)))
     small = val_of(average, data.x_val_small)[1]["accuracy"]
     assert small == pytest.approx(ckpt["history"][-1]["val_acc_small"])
+    # the training faces live as uint8 and become exactly what inference would feed the network
+    idx = torch.tensor([5, 0, 77])
+    assert data.x_train.dtype == torch.uint8 and len(data.x_train) == LIMIT
+    chosen = _limited(load_split(tiny_fer, "train", SIZE), LIMIT, cfg.seed).images[idx]
+    assert torch.equal(data.train_batch(idx, torch.device("cpu")),
+                       prepare_faces(list(chosen), Preprocessing(size=SIZE)))
 
     state, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.safetensors"))
     assert torch.equal(state["head.7.weight"], average["head.7.weight"].half().float())
+
+
+def test_plateau_schedule_warms_up_then_cuts_when_val_stalls() -> None:
+    cfg = recipe_config("sgd300", "", "", batch_size=256, warmup_epochs=2, plateau_patience=1)
+    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=1.0)
+    sched = LrSchedule(opt, cfg, steps_per_epoch=10)
+    assert sched.lr() == pytest.approx(0.04 * 0.04)  # 0.01 at batch 64 -> 0.04 at 256, x0.04
+    for _ in range(20):
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.04)
+    for acc in (0.5, 0.6, 0.6, 0.59):  # better, better, flat, flat: cut once
+        sched.end_epoch(acc)
+    assert sched.lr() == pytest.approx(0.04 * 0.75)
+    again = LrSchedule(opt, cfg, steps_per_epoch=10)
+    again.load_state_dict(sched.state_dict())
+    assert again.lr() == sched.lr() and again.state_dict() == sched.state_dict()
+
+
+def test_time_budget_starts_no_epoch_that_would_overrun() -> None:
+    cfg = TrainConfig(data="", out="", time_budget_s=100.0)
+    assert not out_of_time(cfg, 50.0, [])
+    assert not out_of_time(cfg, 50.0, [40.0])  # 50 + 44 fits
+    assert out_of_time(cfg, 60.0, [40.0])  # 60 + 44 does not
+    assert not out_of_time(replace(cfg, time_budget_s=0.0), 1e9, [40.0])
+
+
+def test_recipes_are_declared_once_and_the_command_line_reads_them() -> None:
+    from model.cli import _TRAIN_OPTIONS
+
+    assert recipe_config("adamw", "d", "o") == TrainConfig(data="d", out="o")
+    sgd = recipe_config("sgd300", "d", "o", lr=None, epochs=7)
+    assert (sgd.optimizer, sgd.epochs, sgd.lr, sgd.batch_size) == ("sgd", 7, 0.01, 256)
+    assert sgd.augmentation.classroom > 0 and sgd.augmentation.erase == 0.5
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {name for name, _, _ in _TRAIN_OPTIONS.values()} <= fields
+    with pytest.raises(UsageError, match="recipe 'sgd9'"):
+        recipe_config("sgd9", "d", "o")
