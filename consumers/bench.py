@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--minutes", type=float, default=12.0, help="how long to run (12)")
     s.add_argument("--every", type=float, default=60.0,
                    help="seconds between resident-memory samples (60)")
-    s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    add_device_flag(s)
     s.add_argument("--analyzer-only", type=int, default=0, metavar="BATCHES",
                    help="instead: feed the analyser alone this many batches of 1-8 frames of "
                         "--source (a video) and print resident memory every 20 batches")
@@ -226,7 +226,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(db_url)
         ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
         run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
-        analyzer = FrameAnalyzer.load(device=args.device, weights=settings.model_weights)
+        analyzer = FrameAnalyzer.load(run.with_overrides(device=args.device or settings.device))
         publisher = Publisher(bootstrap, topic, max_pending=4096)
         stack.callback(publisher.close, 5)
         cameras = [CameraConfig(id=f"soak-{i}", classroom="soak", source=args.source,
@@ -291,7 +291,7 @@ def _soak_analyzer(args: argparse.Namespace, settings: Settings) -> int:
             frames.append(fit_max_side(frame.rgb, DEFAULT_MAX_SIDE))
         if len(frames) == 30:
             break
-    analyzer = FrameAnalyzer.load(device=args.device, weights=settings.model_weights)
+    analyzer = FrameAnalyzer.load(settings.with_overrides(device=args.device or settings.device))
     rng = random.Random(1)
     started = time.monotonic()
     for batch in range(args.analyzer_only + 1):

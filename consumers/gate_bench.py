@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from classpulse.emotions import EMOTIONS
+from classpulse.flags import add_device_flag
 from classpulse.wire import DEFAULT_MAX_SIDE
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated FaceDetector max_side values to compare, besides the "
                    "consumer's own (640, never shrinking a readable face below the detector's "
                    "smallest)")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
+    add_device_flag(p)
     p.set_defaults(handler=run_bench)
 
 
