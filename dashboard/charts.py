@@ -234,7 +234,7 @@ def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
     read = base.mark_line(interpolate="step-after", color=ENGAGEMENT_COLOR,
                           strokeDash=[4, 2]).encode(y="faces_read_in_view:Q")
     return alt.layer(seen, read).properties(
-        title="Faces in view (grey) and faces read (dashed) per minute", height=CHART_HEIGHT)
+        title="Faces in view and read per minute", height=CHART_HEIGHT)
 
 
 def hour_of_week_chart(cells: pd.DataFrame) -> alt.Chart:

@@ -27,7 +27,7 @@ START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)  # Monday 08:00 in Berli
 SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 2, "start": START, "minutes": 180,
         "seed": 3}
 MONDAY = date(2025, 3, 3)
-FACES_CHART = "Faces in view (grey) and faces read (dashed) per minute"
+FACES_CHART = "Faces in view and read per minute"
 
 
 @pytest.fixture
