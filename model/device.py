@@ -59,15 +59,14 @@ def cpu_has_native_bf16() -> bool:
 def autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """The autocast precision for ``device``, or ``None`` for plain fp32.
 
-    On CUDA bf16 where the GPU has it (Ampere and later: fp32's range, no grad scaling), else
-    fp16; bf16 on a CPU with native bf16 (2x faster than fp32 for training on AVX512-BF16,
-    measured), else fp32: emulated bf16 is many times slower than fp32.
+    On CUDA bf16 where the GPU has it (compute capability 8+, Ampere and later: fp32's range, no
+    grad scaling), else fp16; bf16 on a CPU with native bf16 (2x faster than fp32 for training
+    on AVX512-BF16, measured), else fp32: emulated bf16 is many times slower than fp32.
     """
     if not enabled:
         return None
     if device.type == "cuda":
-        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported(
-            including_emulation=False)
+        native = torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
         return torch.bfloat16 if native else torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else None
 
