@@ -25,7 +25,8 @@ def test_every_device_flag_offers_the_settings_devices() -> None:
         for action in parser._actions:
             if "--device" in action.option_strings:
                 found[name] = action
-    assert sorted(found) == ["classpulse bench model", "classpulse bench pipeline",
+    assert sorted(found) == ["classpulse bench gate", "classpulse bench model",
+                             "classpulse bench pipeline", "classpulse bench soak",
                              "classpulse consume", "classpulse demo",
                              "classpulse model evaluate", "classpulse model train"]
     assert all(action.choices is DEVICES for action in found.values())  # the one declaration
