@@ -57,7 +57,7 @@ class Settings:
     gate_max_pitch: float = 30.0  # GATE_MAX_PITCH: degrees seen from above / bowed
     gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
     gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
-    gate_min_confidence: float = 0.35  # GATE_MIN_CONFIDENCE: the classifier's top probability
+    gate_min_confidence: float = 0.30  # GATE_MIN_CONFIDENCE: the classifier's top probability
     # consumers refuse frames captured more than this many seconds after their own clock: a camera
     # clock far ahead would otherwise fill minutes that have not happened yet
     max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S
