@@ -73,14 +73,33 @@ each second) and the frames committed; at the end their spread from minute 2 on 
 which should stay within 5%."""
 
 
+def _bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int) -> Settings:
+    """Where a bench runs: the configured Kafka and database, or, where none was configured, an
+    embedded broker and a temporary SQLite file (closed with ``stack``); a fresh topic, migrated
+    database. The settings returned point at them."""
+    from classpulse.broker import EmbeddedBroker
+    from classpulse.db.migrate import upgrade
+    from classpulse.topics import ensure_topic
+
+    topic = f"{name}.{int(time.time())}"
+    bootstrap = settings.kafka_bootstrap_servers
+    if "kafka_bootstrap_servers" not in settings.explicit:
+        bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+    db_url = settings.database_url
+    if "database_url" not in settings.explicit:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"classpulse-{name}-"))
+        db_url = f"sqlite:///{Path(folder) / f'{name}.db'}"
+    upgrade(db_url)
+    ensure_topic(bootstrap, topic, partitions=max(1, partitions))
+    return settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
+                                   database_url=db_url)
+
+
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     import numpy as np
 
-    from classpulse.broker import EmbeddedBroker
     from classpulse.db.engine import make_engine
-    from classpulse.db.migrate import upgrade
     from classpulse.lifecycle import StopFlag
-    from classpulse.topics import ensure_topic
     from consumers.analyze import FrameAnalyzer
     from consumers.config import ConsumerConfig
     from consumers.runner import FrameConsumer
@@ -90,18 +109,9 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from producers.sources import check_source
 
     check_source(args.source)
-    topic = f"bench.{int(time.time())}"
     with ExitStack() as stack, StopFlag() as stop:
-        bootstrap = settings.kafka_bootstrap_servers
-        if "kafka_bootstrap_servers" not in settings.explicit:
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-        db_url = settings.database_url
-        if "database_url" not in settings.explicit:
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-bench-"))
-            db_url = f"sqlite:///{Path(folder) / 'bench.db'}"
-        upgrade(db_url)
-        ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
-        run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
+        run = _bench_place(stack, settings, "bench", args.cameras)
+        topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
         device = args.device or settings.device
         analyzer = FrameAnalyzer.load(run.with_overrides(device=device))
         analyzer.analyze([np.zeros((352, 640, 3), np.uint8)])  # warm-up outside the timing
@@ -198,11 +208,8 @@ def _print(args: argparse.Namespace, device: str, report: ConsumerReport, elapse
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     if args.analyzer_only:
         return _soak_analyzer(args, settings)
-    from classpulse.broker import EmbeddedBroker
     from classpulse.db.engine import make_engine
-    from classpulse.db.migrate import upgrade
     from classpulse.lifecycle import StopFlag
-    from classpulse.topics import ensure_topic
     from consumers.analyze import FrameAnalyzer
     from consumers.config import ConsumerConfig
     from consumers.memory import resident_mb
@@ -213,19 +220,10 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from producers.sources import check_source
 
     check_source(args.source)
-    topic = f"soak.{int(time.time())}"
     samples: list[tuple[float, float, float, int]] = []
     with ExitStack() as stack, StopFlag() as stop:
-        bootstrap = settings.kafka_bootstrap_servers
-        if "kafka_bootstrap_servers" not in settings.explicit:
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-        db_url = settings.database_url
-        if "database_url" not in settings.explicit:
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-soak-"))
-            db_url = f"sqlite:///{Path(folder) / 'soak.db'}"
-        upgrade(db_url)
-        ensure_topic(bootstrap, topic, partitions=max(1, args.cameras))
-        run = settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
+        run = _bench_place(stack, settings, "soak", args.cameras)
+        topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
         analyzer = FrameAnalyzer.load(run.with_overrides(device=args.device or settings.device))
         publisher = Publisher(bootstrap, topic, max_pending=4096)
         stack.callback(publisher.close, 5)
