@@ -5,6 +5,13 @@ mode. Precision by device (``precision="auto"``): fp16 on CUDA; on a CPU int8 wh
 carry int8 activation ranges (about 3x fp32 on a 2-core AVX512 machine), else fp32. ``bf16``
 (bf16 weights, ~1.5x fp32 on AVX512-BF16 CPUs) and ``fp32`` can be asked for.
 
+The network always sees batches of one size (``CPU_BATCH`` rows on a CPU, ``max_batch`` on CUDA;
+the last one zero-padded): oneDNN and fbgemm keep compiled kernels and packed weights per input
+shape, so the consumer's batches of 1 to several hundred faces each left a new set behind, and its
+memory grew for as long as new face counts came (about 100 MB per 40 batches of random size, in
+spite of ``malloc_trim``; flat at fixed size: ``classpulse bench soak``, docs/benchmarks.md). The
+fixed size also makes a face's probabilities independent of the faces it is batched with.
+
 ``predict`` averages each face with its mirror image by default (``tta``): on val it lifts
 accuracy from 0.653 to 0.663 and macro F1 from 0.623 to 0.635 (int8, measured with
 ``classpulse model evaluate`` with and without ``--tta``), for twice the classifier's work, which
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
+CPU_BATCH = 32  # rows per network call on a CPU (module docstring: why one fixed size)
+
+
 class EmotionClassifier:
     """The shipped (or given) emotion weights, ready to classify batches of face crops."""
 
@@ -54,6 +64,7 @@ class EmotionClassifier:
                              f"device {self.device}, int8 ranges {found}")
         self.precision = precision
         self.max_batch = max_batch
+        self.rows = max_batch if self.device.type == "cuda" else min(CPU_BATCH, max_batch)
         self.tta = tta
         net = build_network()
         net.load_state_dict(state)
@@ -98,8 +109,14 @@ class EmotionClassifier:
         n = x.shape[0]
         if tta:  # faces and mirrors in one batch: one pass, fuller batches
             x = torch.cat([x, torch.flip(x, dims=[3])])
+        rows = x.shape[0]
+        padded = -rows % self.rows
+        if padded:
+            x = torch.cat([x, x.new_zeros((padded, *x.shape[1:]))])
         x = x.contiguous(memory_format=torch.channels_last)
-        probs = torch.softmax(self.net(x).float(), dim=1)
+        logits = torch.cat([self.net(x[i:i + self.rows]).float()
+                            for i in range(0, x.shape[0], self.rows)])[:rows]
+        probs = torch.softmax(logits, dim=1)
         if tta:
             probs = (probs[:n] + probs[n:]) / 2
         return probs.cpu()

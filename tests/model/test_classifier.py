@@ -102,3 +102,25 @@ def test_predict_averages_with_the_mirror_by_default(classifier: EmotionClassifi
     np.testing.assert_allclose(classifier.predict(faces, tta=False), plain, atol=1e-6)
     off = EmotionClassifier(device="cpu", precision="fp32", tta=False)
     np.testing.assert_allclose(off.predict(faces), plain, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_the_network_sees_one_batch_size_and_a_face_reads_alike_in_any_company(
+        fer_root: Path, precision: str) -> None:
+    """Every call of the network has ``rows`` rows whatever the number of faces (per-shape
+    kernel caches made the consumer's memory grow with each new face count), and a face's
+    probabilities are the same bits alone or among 69 others."""
+    classifier = EmotionClassifier(device="cpu", precision=precision)
+    faces = list(load_split(fer_root, "val").images[:70])
+    shapes: list[int] = []
+    hook = classifier.net.register_forward_pre_hook(
+        lambda _, args: shapes.append(args[0].shape[0]))
+    try:
+        together = classifier.predict(faces)
+        alone = np.concatenate([classifier.predict([f]) for f in faces[:5]])
+        odd = classifier.predict(faces[:33])
+    finally:
+        hook.remove()
+    assert set(shapes) == {classifier.rows} and classifier.rows == 32
+    np.testing.assert_array_equal(together[:5], alone)
+    np.testing.assert_array_equal(together[:33], odd)
