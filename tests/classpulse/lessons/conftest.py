@@ -3,6 +3,7 @@ the way production registers them (a camera reported; an operator set the name a
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,12 +14,42 @@ from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.writes import ensure_cameras
 
-DATA = Path(__file__).resolve().with_name("data")
+DATA = Path(__file__).resolve().with_name("data")  # the iCalendar samples
+# the CSV samples, written as a school's export would be (a quoted comma, empty optional fields;
+# the bad one has a time with a dot on line 4)
+CSV_FILES = {
+    "timetable.csv": (
+        'classroom,date,start,end,title,subject,group\n'
+        '7A,2025-03-03,08:00,08:45,Maths,Mathematics,7A-1\n'
+        '7A,2025-03-03,08:50,09:35,English,,\n'
+        '7A,2025-03-04,08:00,08:45,Maths,Mathematics,7A-1\n'
+        'Room 12,2025-03-03,13:15,14:00,Art,,\n'
+        'Room 12,2025-03-04,09:00,09:45,"History, modern",History,\n'
+    ),
+    "timetable-bad.csv": (
+        'classroom,date,start,end,title\n'
+        '7A,2025-03-03,08:00,08:45,Maths\n'
+        '7A,2025-03-03,08:50,09:35,English\n'
+        '7A,2025-03-04,9.30,10:15,Maths\n'
+        '7A,2025-03-04,10:20,11:05,Art\n'
+    ),
+}
 CLASSROOMS = {  # id: (name, time zone)
     "7A": ("Class 7A", "Europe/Berlin"),
     "7B": ("Class 7B", "Europe/Berlin"),
     "room-12": ("Room 12", "America/New_York"),
 }
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with every sample timetable: the iCalendar files and the CSV ones."""
+    folder = tmp_path_factory.mktemp("timetables")
+    for sample in DATA.iterdir():
+        shutil.copy(sample, folder / sample.name)
+    for name, body in CSV_FILES.items():
+        (folder / name).write_text(body, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(

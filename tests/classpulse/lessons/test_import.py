@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from classpulse.cli import main
-from tests.classpulse.lessons.conftest import DATA
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -51,10 +50,10 @@ def local(row: dict, zone: ZoneInfo = BERLIN) -> str:
     return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"
 
 
-def test_ics_weekly_timetable_with_its_exceptions(
+def test_ics_weekly_timetable_with_its_exceptions(data: Path,
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"))
+    status, out, _ = run(capsys, url, "import", str(data / "timetable-7b.ics"))
     assert status == 0
     assert out.splitlines()[0] == (
         "timetable-7b.ics: 10 lessons in 7B: 10 new, 0 changed, 0 unchanged, 0 removed")
@@ -78,9 +77,9 @@ def test_ics_weekly_timetable_with_its_exceptions(
     assert moved["source_key"] == "ics:maths-7b-2025@school.example/2025-03-24T08:40:00Z"
 
 
-def test_ics_never_stores_people(url: str, engine: Engine,
+def test_ics_never_stores_people(data: Path, url: str, engine: Engine,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, url, "import", str(DATA / "timetable-7b.ics"))[0] == 0
+    assert run(capsys, url, "import", str(data / "timetable-7b.ics"))[0] == 0
     with engine.connect() as conn:
         cells = [str(v) for row in conn.execute(text("SELECT * FROM lessons")).all() for v in row]
     assert cells
@@ -88,17 +87,17 @@ def test_ics_never_stores_people(url: str, engine: Engine,
         assert not any(name in cell for cell in cells), name
 
 
-def test_ics_reimport_is_idempotent_and_a_changed_export_updates_in_place(
+def test_ics_reimport_is_idempotent_and_a_changed_export_updates_in_place(data: Path,
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert run(capsys, url, "import", str(DATA / "timetable-7b.ics"))[0] == 0
+    assert run(capsys, url, "import", str(data / "timetable-7b.ics"))[0] == 0
     first = {r["source_key"]: r for r in stored(engine)}
-    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"))
+    status, out, _ = run(capsys, url, "import", str(data / "timetable-7b.ics"))
     assert status == 0 and "10 lessons in 7B: 0 new, 0 changed, 10 unchanged, 0 removed" in out
     assert {r["source_key"]: r for r in stored(engine)} == first
     # the school's next export: 10 March excluded too, English renamed; same file name as before
     export = tmp_path / "timetable-7b.ics"
-    shutil.copy(DATA / "timetable-7b-changed.ics", export)
+    shutil.copy(data / "timetable-7b-changed.ics", export)
     status, out, _ = run(capsys, url, "import", str(export))
     assert status == 0 and "9 lessons in 7B: 0 new, 5 changed, 4 unchanged, 1 removed" in out
     after = {r["source_key"]: r for r in stored(engine)}
@@ -109,9 +108,9 @@ def test_ics_reimport_is_idempotent_and_a_changed_export_updates_in_place(
         assert row["title"] == ("English literature" if key.startswith("ics:english") else "Maths")
 
 
-def test_ics_classroom_option_and_until(url: str, engine: Engine,
+def test_ics_classroom_option_and_until(data: Path, url: str, engine: Engine,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, url, "import", str(DATA / "timetable-7b.ics"),
+    status, out, _ = run(capsys, url, "import", str(data / "timetable-7b.ics"),
                          "--classroom", "7A", "--until", "2025-03-13")
     assert status == 0
     assert "5 lessons in 7A" in out and "expanded up to 2025-03-13" in out
@@ -119,15 +118,15 @@ def test_ics_classroom_option_and_until(url: str, engine: Engine,
     assert [local(r)[:10] for r in rows] == [
         "2025-03-03", "2025-03-04", "2025-03-06", "2025-03-10", "2025-03-13"]
     assert {r["classroom_id"] for r in rows} == {"7A"}  # LOCATION is not read then
-    status, _, err = run(capsys, url, "import", str(DATA / "timetable-7b.ics"),
+    status, _, err = run(capsys, url, "import", str(data / "timetable-7b.ics"),
                          "--classroom", "9Z")
     assert status == 2 and "--classroom: classroom '9Z' is unknown" in err
 
 
-def test_csv_timetable_in_each_classrooms_time_zone(
+def test_csv_timetable_in_each_classrooms_time_zone(data: Path,
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = run(capsys, url, "import", str(DATA / "timetable.csv"))
+    status, out, _ = run(capsys, url, "import", str(data / "timetable.csv"))
     assert status == 0
     assert out.strip() == "timetable.csv: 5 lessons in 7A, room-12: 5 new, 0 changed, " \
         "0 unchanged, 0 removed"
@@ -147,16 +146,16 @@ def test_csv_timetable_in_each_classrooms_time_zone(
     assert (english["subject"], english["group_label"]) == (None, None)
 
 
-def test_csv_reimport_and_a_moved_lesson(
+def test_csv_reimport_and_a_moved_lesson(data: Path,
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert run(capsys, url, "import", str(DATA / "timetable.csv"))[0] == 0
+    assert run(capsys, url, "import", str(data / "timetable.csv"))[0] == 0
     first = {r["source_key"]: r["id"] for r in stored(engine)}
     assert "0 new, 0 changed, 5 unchanged, 0 removed" in run(
-        capsys, url, "import", str(DATA / "timetable.csv"))[1]
+        capsys, url, "import", str(data / "timetable.csv"))[1]
     changed = tmp_path / "timetable.csv"
     changed.write_text(
-        (DATA / "timetable.csv").read_text(encoding="utf-8")
+        (data / "timetable.csv").read_text(encoding="utf-8")
         .replace("7A,2025-03-03,08:50,09:35,English,,", "7A,2025-03-03,09:00,09:45,English,,")
         .replace("Room 12,2025-03-03,13:15,14:00,Art,,", "Room 12,2025-03-03,13:15,14:00,Music,,"),
         encoding="utf-8")
@@ -176,10 +175,10 @@ def test_csv_reimport_and_a_moved_lesson(
      "timetable-bad.ics line 17, DTEND: the event starting 2025-03-06 10:00 UTC does not "
      "end after it starts; nothing was imported"),
 ])
-def test_a_bad_row_stops_the_import_and_nothing_is_imported(
+def test_a_bad_row_stops_the_import_and_nothing_is_imported(data: Path,
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], name: str, message: str
 ) -> None:
-    status, out, err = run(capsys, url, "import", str(DATA / name))
+    status, out, err = run(capsys, url, "import", str(data / name))
     assert status == 2 and out == ""
     assert err.strip() == f"classpulse lessons: {message}"
     assert "\n" not in err.strip() and "Traceback" not in err
@@ -290,12 +289,12 @@ def test_files_that_are_not_timetables(
     assert status == 2 and "is not UTF-8 text" in err and "save it as UTF-8" in err
 
 
-def test_list_shows_lessons_in_the_classrooms_time(
+def test_list_shows_lessons_in_the_classrooms_time(data: Path,
     url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, url, "list")[1].strip() == (
         "no lessons stored; import a timetable with: classpulse lessons import FILE")
-    assert run(capsys, url, "import", str(DATA / "timetable.csv"))[0] == 0
+    assert run(capsys, url, "import", str(data / "timetable.csv"))[0] == 0
     status, out, _ = run(capsys, url, "list", "--classroom", "room-12")
     assert status == 0
     lines = out.splitlines()
