@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import platform
+import queue
+import statistics
 import tempfile
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,9 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 SOAK_DOC = """Live cameras publish (the synthetic classroom unless --source says otherwise) into
 the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and one consumer in this process
 analyses them for --minutes, committing to a temporary SQLite file (unless DATABASE_URL is set).
-Every --every seconds it prints the floor and the peak of the process's resident memory (sampled
-each second) and the frames committed; at the end their spread from minute 2 on (after warm-up),
-which should stay within 5%."""
+Every --every seconds it prints the process's resident memory right after a flush (the median
+over the period: what stays allocated between batches, where a leak shows), its peak (sampled each
+second: a batch's working set on top) and the frames committed; at the end the spread of both from
+minute 2 on (after warm-up). The settled memory should stay within 5%."""
 
 
 def _bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int) -> Settings:
@@ -220,7 +224,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from producers.sources import check_source
 
     check_source(args.source)
-    samples: list[tuple[float, float, float, int]] = []
+    samples: list[SoakSample] = []
     with ExitStack() as stack, StopFlag() as stop:
         run = _bench_place(stack, settings, "soak", args.cameras)
         topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
@@ -233,45 +237,75 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         engine = make_engine(db_url)
         stack.callback(engine.dispose)
         config = ConsumerConfig(group_id=f"soak-{topic}", max_lag_s=3600)
+        # memory right after each flush, handed from the consumer's thread to the sampler's
+        after_flush: queue.SimpleQueue[float] = queue.SimpleQueue()
         consumer = FrameConsumer(run, config, analyzer,
-                                 DatabaseSink(engine, config.group_id, topic))
+                                 DatabaseSink(engine, config.group_id, topic),
+                                 on_commit=lambda _captured, _at: after_flush.put(resident_mb()))
         producer_stop = threading.Event()
         threading.Thread(target=_publish_when_assigned, daemon=True, args=(
             consumer, cameras, publisher, producer_stop, args.minutes * 60, stop)).start()
-
-        def sample() -> None:
-            """Resident memory every second; per period its floor (what stays allocated
-            between batches: a leak raises it) and its peak (a batch's working set on top)."""
-            if not consumer.assigned.wait(120):
-                return
-            started = time.monotonic()
-            window: list[float] = []
-            while not stop.wait(1.0):
-                window.append(resident_mb())
-                minute = (time.monotonic() - started) / 60
-                if minute * 60 >= (len(samples) + 1) * args.every:
-                    samples.append((minute, min(window), max(window), consumer.report.frames))
-                    window = []
-                    print(f"minute {minute:5.1f}  rss floor {samples[-1][1]:7.1f} MB  peak "
-                          f"{samples[-1][2]:7.1f} MB  frames committed {samples[-1][3]}",
-                          flush=True)
-                if minute >= args.minutes:
-                    stop.set()
-
-        sampler = threading.Thread(target=sample, daemon=True)
+        sampler = threading.Thread(target=_sample_memory, daemon=True, args=(
+            consumer, after_flush, args.every, args.minutes, stop, samples))
         sampler.start()
         report = consumer.run(stop)
         producer_stop.set()
+        sampler.join(5)
     sent = sum(publisher.stats(cam.id).sent for cam in cameras)
     print(f"published={sent} frames={report.frames} faces={report.faces} "
           f"rejected={dict(report.rejected)}")
-    settled = [(floor, peak) for minute, floor, peak, _ in samples if minute >= 2 - 1e-6]
-    for name, values in (("floor", [f for f, _ in settled]), ("peak", [p for _, p in settled])):
+    settled = [s for s in samples if s.minute >= 2 - 1e-6]
+    for name, values in (("settled", [s.settled for s in settled if s.settled is not None]),
+                         ("peak", [s.peak for s in settled])):
         if values:
             low, high = min(values), max(values)
             print(f"resident memory {name} from minute 2: {low:.1f}-{high:.1f} MB, spread "
-                  f"{(high - low) / low * 100:.1f}% (flat means under 5%)")
+                  f"{(high - low) / low * 100:.1f}%" + FLAT_RULE * (name == "settled"))
     return 0
+
+
+FLAT_RULE = " (flat means under 5%)"
+
+
+@dataclass(frozen=True)
+class SoakSample:
+    """One period of a soak. ``settled`` is the median of the resident memory measured right after
+    each flush, once freed memory is returned: what stays allocated between batches, where a leak
+    shows. ``peak`` is the highest of the once-a-second samples: a batch's working set on top,
+    which depends on how many frames that batch held."""
+
+    minute: float
+    settled: float | None
+    peak: float
+    frames: int
+
+
+def _sample_memory(consumer: FrameConsumer, after_flush: queue.SimpleQueue[float], every: float,
+                   minutes: float, stop: threading.Event, samples: list[SoakSample]) -> None:
+    """Print a SoakSample every ``every`` seconds from the group's assignment on; stop the
+    soak after ``minutes``. Runs in its own thread and is joined before ``samples`` is read."""
+    from consumers.memory import resident_mb
+
+    if not consumer.assigned.wait(120):
+        return
+    started = time.monotonic()
+    peaks: list[float] = []
+    flushed: list[float] = []
+    while not stop.wait(1.0):
+        peaks.append(resident_mb())
+        while not after_flush.empty():
+            flushed.append(after_flush.get())
+        minute = (time.monotonic() - started) / 60
+        if minute * 60 >= (len(samples) + 1) * every:
+            sample = SoakSample(minute, statistics.median(flushed) if flushed else None,
+                                max(peaks), consumer.report.frames)
+            samples.append(sample)
+            peaks, flushed = [], []
+            settled = "   n/a" if sample.settled is None else f"{sample.settled:7.1f}"
+            print(f"minute {minute:5.1f}  rss after flush {settled} MB  peak {sample.peak:7.1f} MB"
+                  f"  frames committed {sample.frames}", flush=True)
+        if minute >= minutes:
+            stop.set()
 
 
 def _soak_analyzer(args: argparse.Namespace, settings: Settings) -> int:

@@ -142,8 +142,9 @@ class FrameConsumer:
         self._unchecked: set[int] = set()  # assigned partitions whose log end is not checked yet
         self._consumer: KafkaSource | None = None
         self._last_activity = time.monotonic()
-        # latency probe for `classpulse bench pipeline`: captured_at of the frames in the buffer,
-        # handed over with the commit time after each successful flush; off (None) in production
+        # probe for `classpulse bench pipeline` (latency) and `bench soak` (memory after a flush):
+        # captured_at of the frames in the buffer, handed over with the commit time after each
+        # successful flush, once freed memory is returned; off (None) in production
         self._on_commit = on_commit
         # set at the group's first assignment: joining a group takes seconds, so a benchmark
         # times from here and starts live cameras only once someone is there to read them
@@ -249,7 +250,6 @@ class FrameConsumer:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
                     self.flush()
-                    release_free_memory()  # the batches' freed arrays (consumers/memory.py)
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
@@ -389,8 +389,10 @@ class FrameConsumer:
         """Commit the buffer with the offsets; on failure drop it and rewind to the stored
         offsets so the same messages are processed again."""
         outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
+        committed_at = self.clock()
         buffered, self._buffered = self._buffered, _Buffered()
         self._agg.clear()
+        release_free_memory()  # the batches' freed arrays (consumers/memory.py)
         if outcome is Outcome.COMMITTED:
             self.report.frames += buffered.frames
             self.report.faces += buffered.faces
@@ -398,7 +400,7 @@ class FrameConsumer:
             self.report.rejected.update(buffered.rejected)
             self.report.flushes += 1
             if self._on_commit is not None:
-                self._on_commit(buffered.captures, self.clock())
+                self._on_commit(buffered.captures, committed_at)
         elif outcome is Outcome.CONFLICT:
             self.report.conflicts += 1
             self._seek(self.checkpoint.rewind(reload=True))
