@@ -255,16 +255,15 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     print(f"published={sent} frames={report.frames} faces={report.faces} "
           f"rejected={dict(report.rejected)}")
     settled = [s for s in samples if s.minute >= 2 - 1e-6]
-    for name, values in (("settled", [s.settled for s in settled if s.settled is not None]),
-                         ("peak", [s.peak for s in settled])):
+    for name, values, rule in (
+            ("settled", [s.settled for s in settled if s.settled is not None],
+             " (flat means under 5%)"),
+            ("peak", [s.peak for s in settled], "")):
         if values:
             low, high = min(values), max(values)
             print(f"resident memory {name} from minute 2: {low:.1f}-{high:.1f} MB, spread "
-                  f"{(high - low) / low * 100:.1f}%" + FLAT_RULE * (name == "settled"))
+                  f"{(high - low) / low * 100:.1f}%{rule}")
     return 0
-
-
-FLAT_RULE = " (flat means under 5%)"
 
 
 @dataclass(frozen=True)
