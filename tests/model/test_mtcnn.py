@@ -92,9 +92,12 @@ def test_mixed_sizes_empty_and_tiny_frames(faces_dir: Path, crowd: list[np.ndarr
     usable = [i for i, f in enumerate(frames) if min(f.shape[:2]) >= 10]
     stock = StockDetector(DetectorConfig(), device="cpu").detect([frames[i] for i in usable])
     assert len(batch) == len(frames)
+    # within float rounding, not bit for bit: with frames of other sizes in the batch, one box
+    # coordinate of the crowd frame differed in its last bit (6e-5 px of 558) on an AMD EPYC
+    # with AVX2 only; test_batch_does_not_change_faces holds same-size batches to the bit
     for b, single in zip(batch, one_by_one, strict=True):
-        np.testing.assert_array_equal(b.boxes, single.boxes)
-        np.testing.assert_array_equal(b.landmarks, single.landmarks)
+        np.testing.assert_allclose(b.boxes, single.boxes, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(b.landmarks, single.landmarks, rtol=0, atol=1e-3)
     assert_same_faces(stock, [batch[i] for i in usable])
     for i in (2, 4, 5, 6):  # the grey frame and the tiny ones: no face, well-formed empties
         assert batch[i].boxes.shape == (0, 4) and batch[i].scores.shape == (0,)
