@@ -254,11 +254,11 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     sent = sum(publisher.stats(cam.id).sent for cam in cameras)
     print(f"published={sent} frames={report.frames} faces={report.faces} "
           f"rejected={dict(report.rejected)}")
-    settled = [s for s in samples if s.minute >= 2 - 1e-6]
+    warm = [s for s in samples if s.minute >= 2 - 1e-6]  # after the warm-up
     for name, values, rule in (
-            ("settled", [s.settled for s in settled if s.settled is not None],
+            ("settled", [s.settled for s in warm if s.settled is not None],
              " (flat means under 5%)"),
-            ("peak", [s.peak for s in settled], "")):
+            ("peak", [s.peak for s in warm], "")):
         if values:
             low, high = min(values), max(values)
             print(f"resident memory {name} from minute 2: {low:.1f}-{high:.1f} MB, spread "
