@@ -181,3 +181,27 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
             in caplog.text)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
+
+
+def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine,
+                                                                   monkeypatch) -> None:
+    """The soak's flat memory (docs/benchmarks.md) rests on ``flush`` trimming the heap; the
+    bench's probe reads memory in ``on_commit``, so the trim has to come first."""
+    released: list[int] = []
+    monkeypatch.setattr("consumers.runner.release_free_memory",
+                        lambda: released.append(len(released) + 1))
+    seen_at_commit: list[int] = []
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
+    settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
+    cfg = ConsumerConfig(batch_frames=4, batch_wait_ms=20, flush_interval_s=0.0,
+                         exit_when_idle_s=0.3)
+    consumer = FrameConsumer(settings, cfg, OneFaceAnalyzer(),
+                             DatabaseSink(engine, cfg.group_id, TOPIC),
+                             clock=lambda: NOW_MS / 1000,
+                             on_commit=lambda captures, at: seen_at_commit.append(len(released)),
+                             connect=lambda: kafka)
+    done = consumer.run(threading.Event())
+    assert totals(engine)[:2] == (10, 10)
+    assert done.flushes >= 3  # 10 frames in batches of 4, a flush after each
+    assert seen_at_commit == list(range(1, done.flushes + 1))
+    assert len(released) >= done.flushes  # also after flushes with nothing to commit
