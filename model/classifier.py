@@ -13,9 +13,9 @@ spite of ``malloc_trim``; flat at fixed size: ``classpulse bench soak``, docs/be
 fixed size also makes a face's probabilities independent of the faces it is batched with.
 
 ``predict`` averages each face with its mirror image by default (``tta``): on val it lifts
-accuracy from 0.653 to 0.663 and macro F1 from 0.623 to 0.635 (int8, measured with
-``classpulse model evaluate`` with and without ``--tta``), for twice the classifier's work, which
-int8 affords (``classpulse bench model --tta``; docs/benchmarks.md). ``predict_tensor``, the
+accuracy from 0.654 to 0.671 and macro F1 from 0.630 to 0.649 (int8, leg 7's weights, measured
+with ``classpulse model evaluate`` with and without ``--tta``), for twice the classifier's work,
+which int8 affords (``classpulse bench model --tta``; docs/benchmarks.md). ``predict_tensor``, the
 evaluation path, takes ``tta`` explicitly.
 """
 
