@@ -5,7 +5,7 @@ is counted, what is refused and why, and where it reads again after a failed wri
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -55,13 +55,15 @@ def engine(migrated_url: str) -> Engine:
 
 
 def make_consumer(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
-                  metrics: ConsumerMetrics | None = None, **config: object) -> FrameConsumer:
+                  metrics: ConsumerMetrics | None = None,
+                  on_commit: Callable[[list[int], float], None] | None = None,
+                  **config: object) -> FrameConsumer:
     settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
     cfg = ConsumerConfig(**{"batch_frames": 4, "batch_wait_ms": 20, "flush_interval_s": 0.05,
                             "exit_when_idle_s": 0.3, **config})  # type: ignore[arg-type]
     return FrameConsumer(settings, cfg, analyzer or OneFaceAnalyzer(),
                          DatabaseSink(engine, cfg.group_id, TOPIC), metrics,
-                         clock=lambda: NOW_MS / 1000, connect=lambda: kafka)
+                         clock=lambda: NOW_MS / 1000, on_commit=on_commit, connect=lambda: kafka)
 
 
 def consume(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
@@ -192,14 +194,8 @@ def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine
                         lambda: released.append(len(released) + 1))
     seen_at_commit: list[int] = []
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
-    settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
-    cfg = ConsumerConfig(batch_frames=4, batch_wait_ms=20, flush_interval_s=0.0,
-                         exit_when_idle_s=0.3)
-    consumer = FrameConsumer(settings, cfg, OneFaceAnalyzer(),
-                             DatabaseSink(engine, cfg.group_id, TOPIC),
-                             clock=lambda: NOW_MS / 1000,
-                             on_commit=lambda captures, at: seen_at_commit.append(len(released)),
-                             connect=lambda: kafka)
+    consumer = make_consumer(engine, kafka, flush_interval_s=0.0,
+                             on_commit=lambda captures, at: seen_at_commit.append(len(released)))
     done = consumer.run(threading.Event())
     assert totals(engine)[:2] == (10, 10)
     assert done.flushes >= 3  # 10 frames in batches of 4, a flush after each
