@@ -189,10 +189,9 @@ def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine
                                                                    monkeypatch) -> None:
     """The soak's flat memory (docs/benchmarks.md) rests on ``flush`` trimming the heap; the
     bench's probe reads memory in ``on_commit``, so the trim has to come first."""
-    released: list[int] = []
-    monkeypatch.setattr("consumers.runner.release_free_memory",
-                        lambda: released.append(len(released) + 1))
-    seen_at_commit: list[int] = []
+    released: list[None] = []  # one entry per trim
+    monkeypatch.setattr("consumers.runner.release_free_memory", lambda: released.append(None))
+    seen_at_commit: list[int] = []  # trims so far, at each commit probe
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
     consumer = make_consumer(engine, kafka, flush_interval_s=0.0,
                              on_commit=lambda captures, at: seen_at_commit.append(len(released)))
