@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from classpulse.flags import DASHBOARD_PORT, port
 from classpulse.settings import Settings
@@ -37,44 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_dashboard)
 
 
-def missing_sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names when it does not exist (SQLite would create it on connect)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # current() names the bad URL
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or (
-            database.startswith("file:")):
-        return None
-    path = Path(database)
-    return None if path.exists() else path.resolve()
-
-
 def check_database(settings: Settings) -> None:
     """Fail with the fix when the database cannot be reached, was never migrated, or hides small
     groups by another threshold than a MIN_FACES_SHOWN given to the dashboard."""
-    from classpulse.db.engine import redact_url
-    from classpulse.db.migrate import current, head_revision, min_faces
+    from classpulse.db.migrate import head_revision, min_faces, require_migrated
     from classpulse.db.rule import requested_min_faces
     from classpulse.errors import UsageError
 
     url = settings.database_url
-    missing = missing_sqlite_file(url)
-    if missing is not None:  # connecting would create an empty file, and the page would be empty
-        raise UsageError(
-            f"database file {missing} does not exist; point --database-url (or DATABASE_URL) at "
-            "the consumers' database, or create it with `classpulse db upgrade`"
-        )
-    revision = current(url)  # UsageError naming the URL when unreachable
-    if revision is None:
-        raise UsageError(
-            f"database {redact_url(url)} has no ClassPulse tables; create them with "
-            "`classpulse db upgrade` (same DATABASE_URL / --database-url)"
-        )
+    revision = require_migrated(url)
     if revision != head_revision():
         log.warning("database revision=%s is not the newest=%s; run `classpulse db upgrade`",
                     revision, head_revision())

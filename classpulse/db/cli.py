@@ -10,12 +10,11 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from classpulse.settings import Settings
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``db`` command and its ``upgrade`` and ``current`` actions."""
     db = subparsers.add_parser(
         "db", help="database schema: migrate to the newest revision, show the current one"
@@ -52,8 +51,9 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_current(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.migrate import current, head_revision
+    from classpulse.db.migrate import current, head_revision, require_existing_file
 
+    require_existing_file(settings.database_url)
     revision = current(settings.database_url)
     if revision is None:
         print("not migrated (run: classpulse db upgrade)")

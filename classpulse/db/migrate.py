@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from classpulse.db.engine import make_engine, redact_url
@@ -31,12 +32,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY = 0x436C617373507531
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """Alembic's configuration for our migrations; ``url`` only for offline (``--sql``) runs."""
+def alembic_config() -> Config:
+    """Alembic's configuration for our migrations (the connection is added by the caller)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url is not None:
-        config.attributes["database_url"] = url
     return config
 
 
@@ -124,6 +123,48 @@ def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
             "to the newest revision to store MIN_FACES_SHOWN"
         )
     store_min_faces(connection, min_faces_shown)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (SQLite would create it on connect)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # current() names the bad URL
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or (
+            database.startswith("file:")):
+        return None
+    path = Path(database)
+    return None if path.exists() else path.resolve()
+
+
+def require_existing_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist, which connecting would create empty: a
+    reader pointed at the wrong path would otherwise show an empty database as if it were real."""
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        raise UsageError(
+            f"database file {missing} does not exist; point --database-url (or DATABASE_URL) at "
+            "the consumers' database, or create it with `classpulse db upgrade`"
+        )
+
+
+def require_migrated(url: str) -> str:
+    """The revision of the database at ``url``, which must hold ClassPulse's tables.
+
+    For the commands that read or add to what the consumers wrote (dashboard, timetable): a SQLite
+    file that does not exist is not created, and a database that is unreachable or was never
+    migrated fails as one :class:`UsageError` saying what to do, before any query runs.
+    """
+    require_existing_file(url)
+    revision = current(url)  # UsageError naming the URL when unreachable
+    if revision is None:
+        raise UsageError(
+            f"database {redact_url(url)} has no ClassPulse tables; create them with "
+            "`classpulse db upgrade` (same DATABASE_URL / --database-url)"
+        )
+    return revision
 
 
 def min_faces(url: str) -> int | None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
 from classpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
 
@@ -23,7 +26,7 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     lessons = sub.add_parser(
         "lessons", help="the timetable: import lessons from CSV or iCalendar, list them",
         description="Lessons let the dashboard and the SQL views speak of 'Tuesday's maths' "
@@ -66,8 +69,20 @@ def _format(path: Path) -> str:
     return kind
 
 
+def _migrated_engine(url: str) -> Engine:
+    """An engine on the consumers' database, once it is known to be reachable and at the newest
+    revision: the lessons tables and the classrooms they name must be there."""
+    from classpulse.db.engine import make_engine, redact_url
+    from classpulse.db.migrate import head_revision, require_migrated
+
+    revision = require_migrated(url)
+    if revision != head_revision():
+        raise UsageError(f"database {redact_url(url)} is at revision {revision}, this version "
+                         f"needs {head_revision()}; run `classpulse db upgrade` first")
+    return make_engine(url)
+
+
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.engine import make_engine
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
     from classpulse.lessons.store import known_classrooms, replace_lessons
@@ -77,7 +92,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     if kind == "csv" and (args.classroom or args.until):
         raise UsageError("--classroom and --until apply to iCalendar files only; a CSV row names "
                          "its classroom and date")
-    engine = make_engine(settings.database_url)
+    engine = _migrated_engine(settings.database_url)
     try:
         with engine.begin() as conn:
             rooms = known_classrooms(conn)
@@ -112,14 +127,13 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
-    from classpulse.db.engine import make_engine
     from classpulse.lessons.store import list_lessons
 
     since = None if args.since is None else datetime.combine(args.since, datetime.min.time(),
                                                              timezone.utc)
     before = None if args.to is None else datetime.combine(
         args.to + timedelta(days=1), datetime.min.time(), timezone.utc)
-    engine = make_engine(settings.database_url)
+    engine = _migrated_engine(settings.database_url)
     try:
         with engine.connect() as conn:
             lessons = list_lessons(conn, args.classroom, since, before)

@@ -93,12 +93,30 @@ def test_missing_weights_name_the_real_flag(tmp_path: Path) -> None:
     assert "--model-weights" not in line
 
 
-def test_the_dashboard_on_a_missing_sqlite_file_says_so(tmp_path: Path) -> None:
-    line = one_line(*run("dashboard", "--database-url", "sqlite:///gone.db", cwd=tmp_path))
-    assert line == (f"classpulse dashboard: database file {tmp_path / 'gone.db'} does not exist; "
-                    "point --database-url (or DATABASE_URL) at the consumers' database, or "
-                    "create it with `classpulse db upgrade`")
+# every command that reads what the consumers wrote, and would otherwise create an empty file
+READERS = [["dashboard"], ["lessons", "list"], ["lessons", "import", "timetable.csv"],
+           ["db", "current"]]
+
+
+@pytest.mark.parametrize("command", READERS, ids=" ".join)
+def test_a_reader_on_a_missing_sqlite_file_says_so(command: list[str], tmp_path: Path) -> None:
+    (tmp_path / "timetable.csv").write_text("classroom,date,start,end,title\n")
+    line = one_line(*run(*command, "--database-url", "sqlite:///gone.db", cwd=tmp_path))
+    assert line == (f"classpulse {command[0]}: database file {tmp_path / 'gone.db'} does not "
+                    "exist; point --database-url (or DATABASE_URL) at the consumers' database, "
+                    "or create it with `classpulse db upgrade`")
     assert not (tmp_path / "gone.db").exists()
+
+
+@pytest.mark.parametrize("command", READERS[:3], ids=" ".join)
+def test_a_reader_on_a_database_never_migrated_says_so(command: list[str],
+                                                        tmp_path: Path) -> None:
+    (tmp_path / "timetable.csv").write_text("classroom,date,start,end,title\n")
+    (tmp_path / "empty.db").touch()
+    line = one_line(*run(*command, "--database-url", "sqlite:///empty.db", cwd=tmp_path))
+    assert line == (f"classpulse {command[0]}: database sqlite:///empty.db has no ClassPulse "
+                    "tables; create them with `classpulse db upgrade` (same DATABASE_URL / "
+                    "--database-url)")
 
 
 def test_no_library_info_lines_before_an_error(tmp_path: Path) -> None:
