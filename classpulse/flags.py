@@ -36,3 +36,33 @@ def add_device_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     """``--device auto|cpu|cuda`` (setting ``device``, CLASSPULSE_DEVICE; default from settings)."""
     parser.add_argument("--device", choices=DEVICES, default=None,
                         help=help or f"{', '.join(DEVICES)} (CLASSPULSE_DEVICE, default auto)")
+
+
+def positive_int(text: str) -> int:
+    """A count that must be 1 or more (frames, cameras, batch sizes, rounds)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a count; give a whole number >= 1")
+    return number
+
+
+def positive_float(text: str) -> float:
+    """A rate or a length of time that must be above 0 (frames per second, seconds, minutes)."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < number < float("inf"):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+    return number
+
+
+def positive_ints(text: str) -> list[int]:
+    """A comma-separated list of counts, e.g. ``1,8,32`` (batch sizes, image sides)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} names no number; give e.g. 1,8,32")
+    return [positive_int(item) for item in items]

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classpulse.flags import add_device_flag
+from classpulse.flags import add_device_flag, positive_float, positive_int
 from classpulse.settings import Settings
+from consumers.config import DEFAULTS
 
 if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
     from consumers.runner import ConsumerReport, FrameConsumer
@@ -36,27 +37,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pipeline", help="throughput and latency of the whole consumer",
                        description=__doc__)
     p.add_argument("--source", required=True, help="video file every camera publishes")
-    p.add_argument("--cameras", type=int, default=4, help="cameras publishing at once (4)")
-    p.add_argument("--fps", type=float, default=1.0, help="frames per second per camera (1)")
-    p.add_argument("--seconds", type=float, default=60.0,
+    p.add_argument("--cameras", type=positive_int, default=4, help="cameras publishing at once (4)")
+    p.add_argument("--fps", type=positive_float, default=1.0,
+                   help="frames per second per camera (1)")
+    p.add_argument("--seconds", type=positive_float, default=60.0,
                    help="how long the cameras publish in --realtime mode (60)")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                    help="cameras publish live at --fps (latency); --no-realtime preloads "
                         "--frames and measures the consumer flat out (throughput)")
-    p.add_argument("--frames", type=int, default=200,
+    p.add_argument("--frames", type=positive_int, default=200,
                    help="frames to preload with --no-realtime (200)")
     add_device_flag(p)
-    p.add_argument("--batch-frames", type=int, default=16)
-    p.add_argument("--flush-interval", type=float, default=2.0)
+    p.add_argument("--batch-frames", type=positive_int, default=DEFAULTS.batch_frames,
+                   help=f"frames analysed together (default {DEFAULTS.batch_frames}, the "
+                   "consumer's)")
+    p.add_argument("--flush-interval", type=positive_float, default=2.0,
+                   help="seconds between commits (2: shorter than a consumer's, so that "
+                   "latency shows the analysis more than the flush)")
     p.set_defaults(handler=run_bench)
     s = sub.add_parser("soak", help="resident memory of one consumer over time",
                        description=SOAK_DOC)
     s.add_argument("--source", default="synthetic:classroom",
                    help="what every camera publishes, looped (synthetic:classroom)")
-    s.add_argument("--cameras", type=int, default=2, help="cameras publishing live (2)")
-    s.add_argument("--fps", type=float, default=2.0, help="frames per second per camera (2)")
-    s.add_argument("--minutes", type=float, default=12.0, help="how long to run (12)")
-    s.add_argument("--every", type=float, default=60.0,
+    s.add_argument("--cameras", type=positive_int, default=2, help="cameras publishing live (2)")
+    s.add_argument("--fps", type=positive_float, default=2.0,
+                   help="frames per second per camera (2)")
+    s.add_argument("--minutes", type=positive_float, default=12.0, help="how long to run (12)")
+    s.add_argument("--every", type=positive_float, default=60.0,
                    help="seconds between resident-memory samples (60)")
     add_device_flag(s)
     s.add_argument("--analyzer-only", type=int, default=0, metavar="BATCHES",
@@ -99,6 +106,17 @@ def _bench_place(stack: ExitStack, settings: Settings, name: str, partitions: in
                                    database_url=db_url)
 
 
+def _check_source(source: str) -> None:
+    """A source that cannot be read ends the benchmark in one line, before anything starts."""
+    from classpulse.errors import UsageError
+    from producers.sources import SourceError, check_source
+
+    try:
+        check_source(source)
+    except SourceError as exc:
+        raise UsageError(f"--source: {exc}") from None
+
+
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     import numpy as np
 
@@ -110,9 +128,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.sink import DatabaseSink
     from producers.config import CameraConfig
     from producers.publisher import Publisher
-    from producers.sources import check_source
 
-    check_source(args.source)
+    _check_source(args.source)
     with ExitStack() as stack, StopFlag() as stop:
         run = _bench_place(stack, settings, "bench", args.cameras)
         topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
@@ -161,7 +178,7 @@ def _preload(cameras: list[CameraConfig], publisher: Publisher, stop: threading.
     workers = [CameraWorker(cam, publisher, stop) for cam in cameras]
     for w in workers:
         w.start()
-    while any(w.is_alive() and w.published < per_camera for w in workers):
+    while any(w.is_alive() and w.result().published < per_camera for w in workers):
         time.sleep(0.05)
     stop.set()
     for w in workers:
@@ -221,9 +238,8 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.sink import DatabaseSink
     from producers.config import CameraConfig
     from producers.publisher import Publisher
-    from producers.sources import check_source
 
-    check_source(args.source)
+    _check_source(args.source)
     samples: list[SoakSample] = []
     with ExitStack() as stack, StopFlag() as stop:
         run = _bench_place(stack, settings, "soak", args.cameras)
@@ -316,6 +332,7 @@ def _soak_analyzer(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.memory import release_free_memory, resident_mb
     from producers.sources import read_frames
 
+    _check_source(args.source)
     frames = []
     for i, frame in enumerate(read_frames(args.source)):
         if i % 3 == 0:

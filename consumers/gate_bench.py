@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from classpulse.emotions import EMOTIONS
-from classpulse.flags import add_device_flag
+from classpulse.flags import add_device_flag, positive_int, positive_ints
 from classpulse.wire import DEFAULT_MAX_SIDE
 
 if TYPE_CHECKING:
@@ -36,10 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gate", help="the readability gate: faces read, its effect on the emotion "
                        "mix, its cost", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", default=str(DEFAULT_VIDEO), help="video file (the crowd video)")
-    p.add_argument("--frames", type=int, default=12, help="frames, spread over the video")
-    p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+    p.add_argument("--frames", type=positive_int, default=12, help="frames, spread over the video")
+    p.add_argument("--max-side", type=positive_int, default=DEFAULT_MAX_SIDE,
                    help="the producer's --max-side the frames cross the wire at")
-    p.add_argument("--detect-sides", default="640,960",
+    p.add_argument("--detect-sides", type=positive_ints, default=[640, 960],
                    help="comma-separated FaceDetector max_side values to compare, besides the "
                    "consumer's own (640, never shrinking a readable face below the detector's "
                    "smallest)")
@@ -138,8 +138,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
           f"{args.max_side}); gate {gate}")
     classifier = EmotionClassifier(settings.model_weights, device=device)
     configs = [("consumer's", DetectorConfig(keep_face_px=settings.gate_min_face_px))]
-    configs += [(str(side), DetectorConfig(max_side=int(side)))
-                for side in args.detect_sides.split(",")]
+    configs += [(str(side), DetectorConfig(max_side=side)) for side in args.detect_sides]
     runs = []
     for name, config in configs:
         side = round(max(h, w) * detection_scale(config, (h, w)))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from classpulse.flags import positive_int
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,13 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Seed SYNTHETIC minute rows into DATABASE_URL (an empty database, or one this "
         "benchmark seeded before with the same sizes) and time the dashboard's page queries.",
     )
-    parser.add_argument("--classrooms", type=int, default=50, help="classrooms (default 50)")
-    parser.add_argument("--cameras", type=int, default=2, help="cameras per classroom (default 2)")
-    parser.add_argument("--days", type=int, default=365, help="days of data (default 365)")
+    parser.add_argument("--classrooms", type=positive_int, default=50,
+                        help="classrooms (default 50)")
+    parser.add_argument("--cameras", type=positive_int, default=2,
+                        help="cameras per classroom (default 2)")
+    parser.add_argument("--days", type=positive_int, default=365, help="days of data (default 365)")
     parser.add_argument("--school-hours", default="8-15",
                         help="UTC hours with data, Monday to Friday, as FROM-TO (default 8-15); "
                         "'all' for every minute")
-    parser.add_argument("--repeat", type=int, default=20,
+    parser.add_argument("--repeat", type=positive_int, default=20,
                         help="page views timed per page kind, each on a random classroom")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
     parser.set_defaults(handler=run_bench)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classpulse.flags import add_device_flag
+from classpulse.flags import add_device_flag, positive_float, positive_int, positive_ints
 
 if TYPE_CHECKING:
     from classpulse.settings import Settings
@@ -27,18 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("model", help="emotion classifier and face detector throughput",
                               description="Classifier faces/s at several batch sizes and detector "
                               "frames/s on the crowd video and the group photo, on CPU and CUDA.")
-    p.add_argument("--batch-sizes", default="1,8,32,128,512",
-                   help="comma-separated classifier batch sizes")
-    p.add_argument("--size", type=int, default=48, help="side of the synthetic face crops")
-    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    p.add_argument("--batch-sizes", type=positive_ints, default=[1, 8, 32, 128, 512],
+                   help="comma-separated classifier batch sizes (default 1,8,32,128,512)")
+    p.add_argument("--size", type=positive_int, default=48, help="side of the synthetic face crops")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="time per measurement")
     p.add_argument("--faces-dir", default=str(DEFAULT_FACES),
                    help="folder with crowd-1080p-25fps.mp4 and group-6-faces.jpg")
-    p.add_argument("--frames", type=int, default=16, help="video frames to detect on")
-    p.add_argument("--detector-sides", default="1920,960,640",
-                   help="comma-separated widths the crowd video is shrunk to before detecting")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--frames", type=positive_int, default=16, help="video frames to detect on")
+    p.add_argument("--detector-sides", type=positive_ints, default=[1920, 960, 640],
+                   help="comma-separated widths the crowd video is shrunk to before detecting "
+                   "(default 1920,960,640)")
+    p.add_argument("--rounds", type=positive_int, default=3,
                    help="interleaved timing rounds per detector comparison")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch CPU threads (default: all)")
     p.add_argument("--skip-detector", action="store_true")
     p.add_argument("--skip-classifier", action="store_true")
     p.add_argument("--tta", action="store_true",
@@ -206,13 +208,12 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     devices = ["cpu", "cuda"] if device == "auto" and torch.cuda.is_available() else (
         ["cpu"] if device == "auto" else [device])
     print(describe_machine())
-    sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     for dev in devices:
         if not args.skip_classifier:
             precisions = ["fp16"] if dev == "cuda" else ["fp32", "bf16", "int8"]
-            bench_classifier(dev, precisions, sizes, args.size, args.seconds,
+            bench_classifier(dev, precisions, args.batch_sizes, args.size, args.seconds,
                              (False, True) if args.tta else (False,))
         if not args.skip_detector:
-            sides = [int(v) for v in args.detector_sides.split(",") if v.strip()]
-            bench_detector(dev, Path(args.faces_dir), args.frames, sides, args.rounds)
+            bench_detector(dev, Path(args.faces_dir), args.frames, args.detector_sides,
+                           args.rounds)
     return 0

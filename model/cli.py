@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from classpulse.flags import add_device_flag
+from classpulse.flags import add_device_flag, positive_int
 
 if TYPE_CHECKING:
     from classpulse.settings import Settings
@@ -137,7 +137,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                        ("yaw", "turned aside"), ("roll", "tilted in the image plane")):
         p.add_argument(f"--{name}", type=_degrees, default=0.0, metavar="DEG",
                        help=f"first turn every face DEG degrees: {what} (0-80)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256,
+                   help="faces per forward pass (default 256)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
                    "carry int8 ranges, else fp32)")

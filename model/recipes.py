@@ -75,6 +75,34 @@ class TrainConfig:
     ema_epochs: float = 1.0  # half-life of the weight average in epochs; 0 = no average
     augmentation: Augmentation = field(default_factory=Augmentation)
 
+    def __post_init__(self) -> None:
+        """Refuse at once, naming the option, a value no run can use: a zero batch size would
+        otherwise end in a ZeroDivisionError, a zero learning rate in a run that learns nothing."""
+        for name, low in _AT_LEAST.items():
+            value = getattr(self, name)
+            if value is not None and not value >= low:
+                raise UsageError(f"{_option(name)} must be at least {low}, got {value}")
+        if not self.lr > 0:
+            raise UsageError(f"{_option('lr')} must be above 0, got {self.lr}")
+        for name in ("dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"{_option(name)} is a fraction from 0 to below 1, got "
+                                 f"{getattr(self, name)}")
+
+
+# the least value each numeric field takes (32 px: the smallest input the five pools of VGG16 leave
+# a pixel of); NaN fails every comparison, so it is refused too
+_AT_LEAST: dict[str, float] = {
+    "epochs": 1, "batch_size": 1, "lr_batch": 0, "weight_decay": 0.0, "plateau_patience": 0,
+    "warmup_epochs": 0.0, "patience": 0, "time_budget_s": 0.0, "save_every": 1, "size": 32,
+    "threads": 1, "limit_train": 1, "limit_val": 1, "ema_epochs": 0.0,
+}
+
+
+def _option(name: str) -> str:
+    """The ``classpulse model train`` option that sets field ``name``."""
+    return "--time-budget" if name == "time_budget_s" else "--" + name.replace("_", "-")
+
 
 # Khaireddin & Chen 2021 (arXiv 2105.03588, 73.28% on PublicTest): SGD Nesterov lr 0.01 at batch
 # 64, momentum 0.9, weight decay 1e-4, reduce-on-plateau x0.75 patience 5, 300 epochs; shifts and
