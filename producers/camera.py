@@ -27,8 +27,8 @@ from classpulse.errors import UsageError
 from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame
 from producers.config import CameraConfig
 from producers.publisher import Publisher
-from producers.sampler import Sampler
-from producers.sources import SourceError, SourceFrame, is_live, read_frames, redact_source
+from producers.sampler import SampledFrame, Sampler
+from producers.sources import SourceError, is_live, read_frames, redact_source
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class CameraWorker(threading.Thread):
     A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
     is logged once when it starts and once when it ends, and never affects other cameras. A frame
     that fails is skipped and counted (:data:`FRAME_FAILURES`); the first of each reason is logged.
+    Its counts change only under its lock, and other threads read them only through
+    :meth:`result`, a copy taken under the same lock.
     """
 
     def __init__(self, camera: CameraConfig, publisher: Publisher, stop: threading.Event,
@@ -69,23 +71,26 @@ class CameraWorker(threading.Thread):
         self.max_bytes = max_bytes
         self.clock = clock
         self.max_backoff_s = max_backoff_s
-        self.published = 0
-        self.outages = 0
-        self.skipped: Counter[str] = Counter()
-        self.died: str | None = None
+        self._lock = threading.Lock()
+        self._published = 0
+        self._outages = 0
+        self._skipped: Counter[str] = Counter()
+        self._died: str | None = None
 
     def result(self) -> CameraResult:
-        """The worker's totals; final once the thread has stopped."""
-        return CameraResult(self.camera.id, self.published, dict(self.skipped), self.outages,
-                            self.died)
+        """The worker's totals so far; final once the thread has stopped."""
+        with self._lock:
+            return CameraResult(self.camera.id, self._published, dict(self._skipped),
+                                self._outages, self._died)
 
     def run(self) -> None:
         try:
             self._run()
         except Exception as exc:  # a bug: stop this camera, and let run_cameras stop the process
-            self.died = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._died = f"{type(exc).__name__}: {exc}"
             log.exception("camera worker died camera=%s published=%d", self.camera.id,
-                          self.published)
+                          self._published)
 
     def _run(self) -> None:
         cam = self.camera
@@ -99,7 +104,8 @@ class CameraWorker(threading.Thread):
             except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source: reopen it
                 if not in_outage:
                     in_outage = True
-                    self.outages += 1
+                    with self._lock:
+                        self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
                                 cam.id, redact_source(cam.source), exc)
                 self.stop.wait(backoff)
@@ -129,20 +135,23 @@ class CameraWorker(threading.Thread):
             except tuple(kind for kind, _ in FRAME_FAILURES) as exc:
                 self._skip(exc)
 
-    def _publish(self, frame: SourceFrame) -> None:
+    def _publish(self, frame: SampledFrame) -> None:
         cam = self.camera
         key, value, headers = encode_frame(
             frame.rgb, camera=cam.id, classroom=cam.classroom,
-            captured_at_ms=frame.captured_at_ms, seq=self.published,
+            captured_at_ms=frame.captured_at_ms, seq=self._published,
             max_side=cam.max_side, jpeg_quality=cam.jpeg_quality, max_bytes=self.max_bytes,
         )
         self.publisher.publish(key, value, headers)
-        self.published += 1
+        with self._lock:
+            self._published += 1
 
     def _skip(self, exc: Exception) -> None:
         reason = next(name for kind, name in FRAME_FAILURES if isinstance(exc, kind))
-        self.skipped[reason] += 1
-        if self.skipped[reason] == 1:  # the count carries the rest
+        with self._lock:
+            self._skipped[reason] += 1
+            first = self._skipped[reason] == 1
+        if first:  # the count carries the rest
             log.warning("frame skipped camera=%s reason=%s error=%s", self.camera.id, reason,
                         str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
 
@@ -160,15 +169,15 @@ def run_cameras(cameras: list[CameraConfig], publisher: Publisher, stop: threadi
     last_report = time.monotonic()
     while any(w.is_alive() for w in workers) and not stop.is_set():
         stop.wait(0.2)
-        if any(w.died for w in workers):
+        if any(w.result().died for w in workers):
             break
         if time.monotonic() - last_report >= report_every_s:
             last_report = time.monotonic()
             for w in workers:
-                s = publisher.stats(w.camera.id)
-                log.info("camera=%s published=%d skipped=%d sent=%d failed=%d dropped=%d "
-                         "pending=%d", w.camera.id, w.published, w.skipped.total(), s.sent,
-                         s.failed, s.dropped, publisher.pending())
+                r, s = w.result(), publisher.stats(w.camera.id)
+                log.info("camera=%s published=%d skipped=%d outages=%d sent=%d failed=%d "
+                         "dropped=%d pending=%d", r.camera, r.published, sum(r.skipped.values()),
+                         r.outages, s.sent, s.failed, s.dropped, publisher.pending())
     stop.set()
     for worker in workers:
         worker.join(timeout=10)

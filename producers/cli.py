@@ -105,7 +105,7 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher) -> int:
         s = publisher.stats(camera)
         skipped = ",".join(f"{reason}:{n}" for reason, n in sorted(r.skipped.items())) or "0"
         print(f"camera={camera} published={r.published} sent={s.sent} failed={s.failed} "
-              f"dropped={s.dropped} skipped={skipped}", flush=True)
+              f"dropped={s.dropped} skipped={skipped} outages={r.outages}", flush=True)
     dead = [r for r in results.values() if r.died]
     for r in dead:
         print(f"classpulse produce: camera {r.camera!r} stopped: {r.died}; exiting with status 1 "

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.camera import run_cameras
+from classpulse.topics import ensure_topic
+from producers.camera import CameraResult, run_cameras
 from producers.cli import report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
@@ -66,7 +67,8 @@ def test_an_oversize_frame_is_skipped_and_counted_and_the_camera_goes_on(
                    "--fps", "20", "--no-realtime")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    assert "camera=cam-f published=2 sent=2 failed=0 dropped=0 skipped=unencodable:1" in out
+    assert ("camera=cam-f published=2 sent=2 failed=0 dropped=0 skipped=unencodable:1 "
+            "outages=0") in out
     assert err.count("frame skipped camera=cam-f reason=unencodable") == 1
     assert "is 2483656 bytes as JPEG, over the 1000000-byte limit; lower --max-side" in err
     assert held(kafka_bootstrap, topic) == 2
@@ -110,3 +112,32 @@ def test_a_camera_whose_worker_dies_stops_all_cameras_and_the_exit_status_is_1(
         "classpulse produce: camera 'cam-f' stopped: RuntimeError: injected bug; exiting with "
         "status 1 so that a supervisor restarts the cameras")
     assert report({"cam-g": alive}, publisher) == 0
+
+
+def test_a_source_that_fails_is_reopened_and_its_outage_counted_once(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera whose source cannot be opened (a folder not mounted yet, an RTSP camera still
+    booting) keeps retrying with backoff, and publishes once the source is there."""
+    topic = f"outage-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "frames"  # not there yet
+    camera = CameraConfig(id="cam-o", classroom="7C", source=str(folder), fps=20, loop=False,
+                          realtime=False)
+    ensure_topic(kafka_bootstrap, topic, 1)
+    publisher = Publisher(kafka_bootstrap, topic)
+    stop = threading.Event()
+    done: list[dict[str, CameraResult]] = []
+    runner = threading.Thread(target=lambda: done.append(run_cameras([camera], publisher, stop)))
+    with caplog.at_level("INFO", logger="producers.camera"):
+        runner.start()
+        time.sleep(2.5)  # tries at 0, 1 and 3 s: the first two fail
+        folder_of_frames(tmp_path / "staged", noisy=0).rename(folder)
+        runner.join(timeout=30)
+    publisher.close()
+    assert not runner.is_alive()
+    result = done[0]["cam-o"]
+    assert (result.published, result.outages, result.died, dict(result.skipped)) == (2, 1, None, {})
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("camera outage camera=cam-o") for m in messages) == 1
+    assert sum(m == "camera back camera=cam-o" for m in messages) == 1
+    assert held(kafka_bootstrap, topic) == 2
