@@ -60,9 +60,7 @@ class KafkaSource(Protocol):
     def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
-    def assignment(self) -> set[TopicPartition]: ...
     def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
-    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
     def close(self) -> None: ...
 
@@ -139,7 +137,7 @@ class FrameConsumer:
         self._buffered = _Buffered()
         self._connect = connect or self._connect_kafka
         self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
-        self._unchecked: set[int] = set()  # assigned partitions whose log end is not checked yet
+        self._unchecked: set[int] = set()  # assigned partitions whose log end is not known yet
         self._consumer: KafkaSource | None = None
         self._last_activity = time.monotonic()
         # probe for `classpulse bench pipeline` (latency) and `bench soak` (memory after a flush):
@@ -198,17 +196,15 @@ class FrameConsumer:
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _log_bounds(self, partitions: list[int], ends: bool
-                    ) -> dict[int, int] | None:
-        """Each partition's first (or end) offset; None when the broker cannot say right now."""
+    def _log_beginnings(self, partitions: list[int]) -> dict[int, int]:
+        """Each partition's first offset; empty when the broker cannot say right now."""
         from kafka.errors import KafkaError
 
-        tps = [self._tp(p) for p in partitions]
         try:
-            found = self.kafka.end_offsets(tps) if ends else self.kafka.beginning_offsets(tps)
+            found = self.kafka.beginning_offsets([self._tp(p) for p in partitions])
         except KafkaError as exc:
             log.warning("cannot read log offsets (%r); checking again later", exc)
-            return None
+            return {}
         return {tp.partition: offset for tp, offset in found.items()}
 
     def _seek(self, positions: Mapping[int, int | None]) -> None:
@@ -222,17 +218,27 @@ class FrameConsumer:
     def _check_log_resets(self, ends: Mapping[int, int | None]) -> set[int]:
         """A log that ends below our position was reset under us (broker restarted empty, topic
         recreated): restart those partitions from the new log's beginning. Returns them."""
-        restarts = self.checkpoint.check_log_ends(
-            ends, lambda partitions: self._log_bounds(partitions, ends=False) or {})
+        restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
         for partition, offset in restarts.items():
             self.kafka.seek(self._tp(partition), offset)
         return set(restarts)
 
     def _check_new_assignment(self) -> set[int]:
-        """Right after an assignment: the stored offsets against the logs' real ends."""
-        partitions, self._unchecked = sorted(self._unchecked), set()
-        ends = self._log_bounds(partitions, ends=True)
-        return self._check_log_resets(ends) if ends else set()
+        """After an assignment, once a fetch has told each partition's log end: the stored offsets
+        against it.
+
+        The end comes from the fetch responses (``highwater``), not from a ListOffsets request
+        (``end_offsets``): the embedded broker answers the latter with the last record batch's
+        first offset + 1, below the real end whenever a producer packed several frames into one
+        batch, which would pass for a reset and read the whole log again. A partition is checked
+        before any of its records is counted: records come only with a fetch response, and a
+        fetch at an offset past a reset log's end restarts at its beginning
+        (``auto_offset_reset``) and brings the end with it.
+        """
+        ends = {p: self.kafka.highwater(self._tp(p)) for p in self._unchecked}
+        known = {p: end for p, end in ends.items() if end is not None}
+        self._unchecked -= set(known)
+        return self._check_log_resets(known) if known else set()
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerReport:

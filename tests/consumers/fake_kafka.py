@@ -2,8 +2,10 @@
 
 It keeps one log per partition, hands the whole topic to the consumer at the first poll (through
 the real rebalance listener), serves records from its positions and records every seek, so a test
-can check where the consumer went after a failure. ``on_poll`` lets a test act between polls
-(repair a database, replace a log as a broker restart would).
+can check where the consumer went after a failure. As kafka-python does, it knows a partition's
+log end (``highwater``) only once a poll has fetched the partition, and a fetch at a position past
+the log's end starts again at its beginning (``auto_offset_reset="earliest"``). ``on_poll`` lets a
+test act between polls (repair a database, replace a log as a broker restart would).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class FakeKafka:
         self.logs = {p: list(msgs) for p, msgs in logs.items()}
         self.begins = {p: 0 for p in logs}
         self.positions: dict[int, int] = {}
+        self.fetched: set[int] = set()  # partitions a poll has fetched: their highwater is known
         self.seeks: list[tuple[int, int | str]] = []
         self.listener: ConsumerRebalanceListener | None = None
         self.assigned = False
@@ -64,6 +67,9 @@ class FakeKafka:
         out: dict[TopicPartition, list[FakeRecord]] = {}
         for partition, log in sorted(self.logs.items()):
             start = self.positions.get(partition, self.begins[partition])
+            if start > len(log):  # out of range: kafka-python resets by auto_offset_reset
+                start = self.begins[partition]
+            self.fetched.add(partition)
             take = log[start:start + max_records - sum(map(len, out.values()))]
             if take:
                 out[self._tp(partition)] = [
@@ -83,17 +89,11 @@ class FakeKafka:
             self.seeks.append((tp.partition, "beginning"))
             self.positions[tp.partition] = self.begins[tp.partition]
 
-    def assignment(self) -> set[TopicPartition]:
-        return {self._tp(p) for p in self.logs} if self.assigned else set()
-
     def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self.begins[tp.partition] for tp in partitions}
 
-    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: len(self.logs[tp.partition]) for tp in partitions}
-
     def highwater(self, partition: TopicPartition) -> int | None:
-        return len(self.logs[partition.partition])
+        return len(self.logs[partition.partition]) if partition.partition in self.fetched else None
 
     def close(self) -> None:
         self.closed = True

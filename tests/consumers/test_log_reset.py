@@ -86,3 +86,38 @@ def test_restarted_empty_broker_under_a_running_consumer(migrated_sqlite_url: st
     assert f"log reset detected topic={TOPIC} partition=0 stored_offset=10" in caplog.text
     assert metrics.registry.get_sample_value("classpulse_log_resets_total",
                                              {"partition": "0"}) == 1
+
+
+def test_a_restart_after_frames_sent_in_one_batch_is_not_a_reset(migrated_sqlite_url: str,
+                                                                  kafka_bootstrap: str,
+                                                                  caplog) -> None:
+    """A producer flat out packs several frames into one record batch. The embedded broker then
+    answers "where does the log end" with the last batch's first offset + 1, below the real end;
+    a consumer restarted on that log must not take it for a reset and read it all again."""
+    topic = f"batched.{time.monotonic_ns()}"
+    ensure_topic(kafka_bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=500)
+    now_ms = int(time.time() * 1000)
+    image = np.full((24, 32, 3), 100, np.uint8)
+    for seq in range(10):  # sent together within linger_ms: one batch
+        key, value, headers = encode_frame(image, camera="cam-b", classroom="7B",
+                                           captured_at_ms=now_ms - 10_000 + seq, seq=seq)
+        producer.send(topic, key=key, value=value, headers=headers)
+    producer.close()
+    engine = make_engine(migrated_sqlite_url)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic=topic)
+    config = ConsumerConfig(batch_wait_ms=50, flush_interval_s=0.2, session_timeout_ms=6000,
+                            exit_when_idle_s=2.0)
+    with caplog.at_level(logging.WARNING, logger="consumers.checkpoint"):
+        reports = [FrameConsumer(settings, config, OneFaceAnalyzer(),
+                                 DatabaseSink(engine, config.group_id, topic)
+                                 ).run(threading.Event()) for _ in range(2)]
+    with engine.connect() as conn:
+        frames = conn.execute(text("select sum(frames) from emotion_minutes")).scalar_one()
+        resets = conn.execute(text("select count(*) from offset_resets")).scalar_one()
+        rejected = conn.execute(text("select count(*) from rejected_frames")).scalar_one()
+        offsets = conn.execute(text("select next_offset from consumer_offsets")).scalars().all()
+    engine.dispose()
+    assert [r.frames for r in reports] == [10, 0]
+    assert (frames, resets, rejected, offsets) == (10, 0, 0, [10])
+    assert "log reset detected" not in caplog.text

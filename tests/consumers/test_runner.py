@@ -171,15 +171,21 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
                                                                       caplog) -> None:
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
 
+    seeks_before_restart: list[int] = []
+
     def broker_restarts_empty(fake: FakeKafka) -> None:
         if fake.positions.get(0) == 8 and len(fake.logs[0]) == 8:
+            fake.replace_log(0, [])  # restarted with nothing; cameras publish again later
+            seeks_before_restart.append(len(fake.seeks))
+        elif seeks_before_restart and (0, 0) in fake.seeks[seeks_before_restart[0]:] and (
+                not fake.logs[0]):  # the consumer went back to the new log's beginning
             fake.replace_log(0, [frame(100 + i) for i in range(3)])
 
     kafka.on_poll = broker_restarts_empty
     with caplog.at_level("WARNING", logger="consumers.checkpoint"):
         consume(engine, kafka)
     assert totals(engine) == (11, 11, {}, {0: 3})
-    assert ("log reset detected topic=frames partition=0 stored_offset=8 log_end_offset=3"
+    assert ("log reset detected topic=frames partition=0 stored_offset=8 log_end_offset=0"
             in caplog.text)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
