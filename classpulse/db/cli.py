@@ -26,9 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upgrade.add_argument("--revision", default="head",
                          help="target revision (default: head, the newest)")
     upgrade.add_argument("--min-faces-shown", dest="min_faces_shown", type=int, default=None,
-                         help="store this small-group threshold (MIN_FACES_SHOWN): minutes with "
-                         "fewer faces in view are hidden everywhere; default: keep the stored one "
-                         "(3 in a new database)")
+                         help="store this small-group threshold (MIN_FACES_SHOWN): minutes in "
+                         "which no camera read at least this many faces per frame on average are "
+                         "hidden everywhere; default: keep the stored one (3 in a new database)")
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the revision DATABASE_URL is at")
     current.set_defaults(handler=run_current)
@@ -45,8 +45,8 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{redact_url(url)} is at revision {revision}")
     threshold = min_faces(url)
     if threshold is not None:
-        print(f"small-group rule: minutes with fewer than {threshold} faces in view are hidden "
-              "(MIN_FACES_SHOWN)")
+        print(f"small-group rule: minutes in which no camera read at least {threshold} faces "
+              "per frame on average are hidden (MIN_FACES_SHOWN)")
     return 0
 
 

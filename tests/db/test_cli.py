@@ -7,10 +7,15 @@ import pytest
 from classpulse.cli import main
 
 HEAD = "0009_hardening"
-RULE = "small-group rule: minutes with fewer than {} faces in view are hidden (MIN_FACES_SHOWN)"
+RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
+        "are hidden (MIN_FACES_SHOWN)")
 
 
 def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "current", "--database-url", sqlite_url]) == 2  # no such file: not made
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["db", "upgrade", "--database-url", sqlite_url, "--revision", "base"]) == 0
+    capsys.readouterr()
     assert main(["db", "current", "--database-url", sqlite_url]) == 1
     assert "not migrated" in capsys.readouterr().out
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
