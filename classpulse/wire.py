@@ -12,6 +12,7 @@ never crash or stall on one.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ DEFAULT_MAX_SIDE = 1920
 DEFAULT_JPEG_QUALITY = 80
 DEFAULT_MAX_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MB (1048588)
 REQUIRED_HEADERS = ("classroom", "camera", "captured_at", "seq", "v")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole string: fullmatch (no "\n" at the end)
 _EARLIEST_MS = 946_684_800_000  # 2000-01-01
 _LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _JPEG_SOI = b"\xff\xd8\xff"
@@ -61,7 +62,7 @@ class FrameRejected(Exception):
         self.reason = reason
         self.detail = detail
         # only a well-formed camera id is kept: rejected_frames must not store arbitrary bytes
-        self.camera = camera if camera and _ID.match(camera) else None
+        self.camera = camera if camera and _ID.fullmatch(camera) else None
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,14 @@ class FrameMessage:
     jpeg: bytes
 
 
+def in_time_range(ms: object) -> bool:
+    """Whether ``ms`` is a time the wire format carries: ms since the epoch, 2000 to 2100."""
+    return isinstance(ms, int) and _EARLIEST_MS <= ms < _LATEST_MS
+
+
 def check_id(kind: str, value: str) -> str:
     """Camera and classroom ids: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric."""
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise ValueError(
             f"{kind} id {value!r} is invalid: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -126,7 +132,7 @@ def encode_frame(
     """
     check_id("camera", camera)
     check_id("classroom", classroom)
-    if not _EARLIEST_MS <= captured_at_ms < _LATEST_MS or seq < 0:
+    if not in_time_range(captured_at_ms) or seq < 0:
         raise ValueError(f"captured_at_ms={captured_at_ms} or seq={seq} out of range")
     image = fit_max_side(image_rgb, max_side)
     quality = jpeg_quality
@@ -168,11 +174,11 @@ def parse_message(
     if fields["v"] != WIRE_VERSION:
         raise FrameRejected(RejectReason.UNSUPPORTED_VERSION, f"v={fields['v']!r}", camera)
     for name in ("camera", "classroom"):
-        if not _ID.match(fields[name]):
+        if not _ID.fullmatch(fields[name]):
             raise FrameRejected(RejectReason.MALFORMED_HEADER,
                                 f"{name}={fields[name][:80]!r} is not a valid id", None)
     captured_at = _digits(fields, "captured_at")
-    if not _EARLIEST_MS <= captured_at < _LATEST_MS:
+    if not in_time_range(captured_at):
         raise FrameRejected(RejectReason.MALFORMED_HEADER,
                             f"captured_at={captured_at} outside 2000-2100", camera)
     seq = _digits(fields, "seq")
@@ -191,17 +197,42 @@ def parse_message(
 
 
 def decode_jpeg(message: FrameMessage, max_side: int = 4096) -> np.ndarray:
-    """Decode to RGB uint8 (H, W, 3); raise FrameRejected when the pixels cannot be read."""
+    """Decode to RGB uint8 (H, W, 3); raise FrameRejected when the pixels cannot be read.
+
+    The size is read from the JPEG's header before any pixel is: a few hundred bytes can declare
+    a 30000x30000 picture, which the decoder would allocate (2.7 GB) before the size check.
+    """
+    width, height = _declared_size(message)
+    if max(width, height) > max_side:
+        raise FrameRejected(RejectReason.TOO_LARGE_IMAGE,
+                            f"{width}x{height} exceeds {max_side} pixels", message.camera)
     buf = np.frombuffer(message.jpeg, dtype=np.uint8)
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except (cv2.error, MemoryError):
+        bgr = None
     if bgr is None or bgr.size == 0:
         raise FrameRejected(RejectReason.UNDECODABLE, "OpenCV could not decode the JPEG",
                             message.camera)
-    if max(bgr.shape[:2]) > max_side:
+    if max(bgr.shape[:2]) > max_side:  # a header that lied
         raise FrameRejected(RejectReason.TOO_LARGE_IMAGE,
                             f"{bgr.shape[1]}x{bgr.shape[0]} exceeds {max_side} pixels",
                             message.camera)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _declared_size(message: FrameMessage) -> tuple[int, int]:
+    """Width and height from the JPEG's frame header (Pillow reads the header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(message.jpeg), formats=["JPEG"]) as image:
+            return image.size
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, far above ours
+        raise FrameRejected(RejectReason.TOO_LARGE_IMAGE, str(exc), message.camera) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise FrameRejected(RejectReason.UNDECODABLE, "the JPEG's header cannot be read",
+                            message.camera) from None
 
 
 def _parse_headers(headers: Headers) -> dict[str, str]:

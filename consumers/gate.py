@@ -86,23 +86,31 @@ class FrameReading:
 def judge_geometry(boxes: np.ndarray, pose: np.ndarray, config: GateConfig) -> np.ndarray:
     """Per face, SMALL, TURNED or READ from its (N, 4) box and (N, 3) pitch/yaw/roll degrees.
 
-    Size comes first: a face too small to read has landmarks too coarse to judge its pose.
+    Size comes first: a face too small to read has landmarks too coarse to judge its pose. The
+    tests are written so that a NaN (a size or an angle that could not be computed) refuses.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     pose = np.asarray(pose, np.float64).reshape(-1, 3)
-    turned = ((pose[:, 0] > config.max_pitch) | (pose[:, 1] > config.max_yaw)
-              | (np.abs(pose[:, 2]) > config.max_roll))
+    turned = ~((pose[:, 0] <= config.max_pitch) & (pose[:, 1] <= config.max_yaw)
+               & (np.abs(pose[:, 2]) <= config.max_roll))
     verdict = np.full(len(boxes), int(Verdict.READ), np.int64)
     verdict[turned] = Verdict.TURNED
-    verdict[side < config.min_face_px] = Verdict.SMALL
+    verdict[~(side >= config.min_face_px)] = Verdict.SMALL
     return verdict
 
 
 def judge_confidence(probs: np.ndarray, config: GateConfig) -> np.ndarray:
-    """Per classified face, UNCERTAIN or READ from its top probability."""
-    top = np.asarray(probs).max(axis=1) if len(probs) else np.zeros(0)
-    return np.where(top < config.min_confidence, int(Verdict.UNCERTAIN), int(Verdict.READ))
+    """Per classified face, UNCERTAIN or READ from its top probability.
+
+    A row that is not all finite (a network overflowing in fp16 gives NaN) is UNCERTAIN: its
+    argmax would be "angry" and its NaN would stay in the minute's sums for good.
+    """
+    probs = np.asarray(probs, np.float64).reshape(len(probs), len(EMOTIONS))
+    finite = np.isfinite(probs).all(axis=1)
+    top = np.where(finite, np.nan_to_num(probs).max(axis=1, initial=0.0), 0.0)
+    readable = finite & (top >= config.min_confidence)
+    return np.where(readable, int(Verdict.READ), int(Verdict.UNCERTAIN))
 
 
 def reading(verdicts: np.ndarray, probs: np.ndarray) -> FrameReading:

@@ -24,7 +24,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from classpulse.emotions import weights_vector
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
-from classpulse.wire import FrameMessage, FrameRejected, decode_jpeg
+from classpulse.wire import FrameMessage, FrameRejected, decode_jpeg, in_time_range
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
 from consumers.checkpoint import Checkpoint, Outcome
@@ -61,6 +61,8 @@ class KafkaSource(Protocol):
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
     def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    def pause(self, *partitions: TopicPartition) -> None: ...
+    def resume(self, *partitions: TopicPartition) -> None: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
     def close(self) -> None: ...
 
@@ -138,6 +140,11 @@ class FrameConsumer:
         self._connect = connect or self._connect_kafka
         self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
         self._unchecked: set[int] = set()  # assigned partitions whose log end is not known yet
+        self._unloaded: set[int] = set()  # assigned partitions whose stored offsets could not be
+        self._load_again_at = 0.0  # read yet (database away): paused until they are
+        # partition -> the offset reached before a failed flush rewound it: the frames below it
+        # were read in time once and are read again now, so they are not late (max_lag_s)
+        self._replay_until: dict[int, int] = {}
         self._consumer: KafkaSource | None = None
         self._last_activity = time.monotonic()
         # probe for `classpulse bench pipeline` (latency) and `bench soak` (memory after a flush):
@@ -184,17 +191,45 @@ class FrameConsumer:
         log.info("partitions revoked partitions=%s", partitions)
         self.flush()
         self.checkpoint.revoke(partitions)
+        for partition in partitions:
+            self._replay_until.pop(partition, None)
+            self._unloaded.discard(partition)
+            self._unchecked.discard(partition)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         # kafka-python runs this on its IO thread, where blocking client calls (log bounds) are
         # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
-        starts = self.checkpoint.assign(tp.partition for tp in assigned)
-        self._seek(starts)
-        self._unchecked = set(starts)
+        self._unloaded |= {tp.partition for tp in assigned}
+        self._load_positions()
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
+
+    def _load_positions(self) -> None:
+        """Seek the assigned partitions whose stored offsets are not loaded yet.
+
+        While the database is away (a rebalance during a PostgreSQL restart) they stay paused,
+        and the loop tries again after each poll: this runs inside kafka-python's rebalance
+        callback on its event loop, where blocking would stop the heartbeats, and raising would
+        end the process (kafka-python raises the callback's error out of ``poll``).
+        """
+        from sqlalchemy.exc import SQLAlchemyError
+
+        partitions = sorted(self._unloaded)
+        tps = [self._tp(p) for p in partitions]
+        try:
+            starts = self.checkpoint.assign(partitions)
+        except SQLAlchemyError as exc:
+            self.kafka.pause(*tps)
+            self._load_again_at = time.monotonic() + RETRY_AFTER_DB_ERROR_S
+            log.warning("cannot load the stored offsets of partitions=%s (%s); they wait, "
+                        "paused, for the database", partitions, type(exc).__name__)
+            return
+        self._unloaded.clear()
+        self.kafka.resume(*tps)
+        self._seek(starts)
+        self._unchecked |= set(starts)
 
     def _log_beginnings(self, partitions: list[int]) -> dict[int, int]:
         """Each partition's first offset; empty when the broker cannot say right now."""
@@ -221,6 +256,7 @@ class FrameConsumer:
         restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
         for partition, offset in restarts.items():
             self.kafka.seek(self._tp(partition), offset)
+            self._replay_until.pop(partition, None)  # a new log: its offsets start again
         return set(restarts)
 
     def _check_new_assignment(self) -> set[int]:
@@ -264,10 +300,22 @@ class FrameConsumer:
                     log.info("no message for %.0f s, exiting", idle)
                     break
             self.flush()
+        except BaseException:
+            # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
+            # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
+            self._discard_open_buffer()
+            raise
         finally:
             pool.shutdown(wait=True)
             self._consumer.close()
         return self.report
+
+    def _discard_open_buffer(self) -> None:
+        """Forget what is counted but not committed; a restart reads it again from the stored
+        offsets."""
+        self._agg.clear()
+        self._buffered = _Buffered()
+        self.checkpoint.rewind(reload=False)
 
     def _poll_batch(self, stop: threading.Event) -> tuple[int, list[Record]]:
         """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``."""
@@ -281,7 +329,9 @@ class FrameConsumer:
                 break
             polled = self.kafka.poll(timeout_ms=remaining_ms,
                                      max_records=cfg.batch_frames - len(batch))
-            if self._generation != generation:  # a rebalance happened inside poll
+            if self._unloaded and time.monotonic() >= self._load_again_at:
+                self._load_positions()
+            if self._generation != generation:  # a rebalance or a seek happened
                 batch, generation = [], self._generation
             restarted = self._check_new_assignment() if self._unchecked else set()
             for tp, records in polled.items():
@@ -326,11 +376,12 @@ class FrameConsumer:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
         except FrameRejected as exc:
-            at = record.timestamp if isinstance(record.timestamp, int) and record.timestamp > 0 \
-                else now_ms
+            # the broker's timestamp is whatever the sender set: used only when it is a real time
+            at = record.timestamp if in_time_range(record.timestamp) else now_ms
             self._reject(at, exc.camera, exc.reason.value, record)
             return None
-        if now_ms - message.captured_at_ms > self.config.max_lag_s * 1000:
+        late = now_ms - message.captured_at_ms > self.config.max_lag_s * 1000
+        if late and record.offset >= self._replay_until.get(record.partition, -1):
             self._reject(message.captured_at_ms, message.camera, STALE, record)
             return None
         if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
@@ -412,6 +463,11 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
+            for partition in self.checkpoint.owned():
+                reached = self.checkpoint.position(partition)
+                if reached is not None:
+                    self._replay_until[partition] = max(
+                        reached, self._replay_until.get(partition, -1))
             self._seek(self.checkpoint.rewind(reload=False))
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):

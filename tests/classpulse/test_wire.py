@@ -77,6 +77,8 @@ def test_encode_refuses_bad_ids() -> None:
         (lambda k, v, h: (k, v, _set(h, "captured_at", b"5")), RejectReason.MALFORMED_HEADER),
         (lambda k, v, h: (k, v, _set(h, "camera", b"\xff\xfe")), RejectReason.MALFORMED_HEADER),
         (lambda k, v, h: (k, v, _set(h, "v", b"2")), RejectReason.UNSUPPORTED_VERSION),
+        (lambda k, v, h: (k, v, _set(h, "camera", b"cam-1\n")), RejectReason.MALFORMED_HEADER),
+        (lambda k, v, h: (k, v, _set(h, "classroom", b"7B\n")), RejectReason.MALFORMED_HEADER),
         (lambda k, v, h: (b"other-cam", v, h), RejectReason.KEY_MISMATCH),
         (lambda k, v, h: (None, v, h), RejectReason.MISSING_KEY),
     ],
@@ -94,6 +96,54 @@ def test_corrupt_jpeg_body_is_undecodable() -> None:
     with pytest.raises(FrameRejected) as info:
         decode_jpeg(parse_message(key, broken, headers))
     assert info.value.reason is RejectReason.UNDECODABLE
+
+
+def _declaring(side: int) -> bytes:
+    """A few hundred bytes of JPEG whose header declares a side x side picture: a real header,
+    four bytes of scan data, then the end-of-image marker."""
+    import struct
+
+    import cv2
+
+    jpeg = bytearray(cv2.imencode(".jpg", np.zeros((16, 16), np.uint8))[1].tobytes())
+    struct.pack_into(">HH", jpeg, jpeg.index(b"\xff\xc0") + 5, side, side)  # SOF0 height, width
+    scan = jpeg.index(b"\xff\xda")
+    header_len = struct.unpack(">H", jpeg[scan + 2:scan + 4])[0]
+    return bytes(jpeg[:scan + 2 + header_len + 4]) + b"\xff\xd9"
+
+
+BOMB = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # 1 GiB: the picture would need 2.7
+from classpulse.wire import FrameRejected, decode_jpeg, parse_message
+jpeg = bytes.fromhex(sys.argv[1])
+headers = [("classroom", b"7B"), ("camera", b"cam-1"), ("captured_at", b"1780000000000"),
+           ("seq", b"1"), ("v", b"1")]
+try:
+    decode_jpeg(parse_message(b"cam-1", jpeg, headers))
+except FrameRejected as exc:
+    print(exc.reason.value, len(jpeg))
+"""
+
+
+def test_a_tiny_jpeg_declaring_a_huge_picture_is_refused_before_decoding() -> None:
+    """334 bytes declaring 30000x30000 px: the decoder would allocate 2.7 GB before the size
+    check; in a process allowed 1 GiB, it must be refused from the header alone."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", BOMB, _declaring(30_000).hex()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["too_large_image", "334"]
+
+
+def test_a_header_within_the_limit_is_decoded_as_usual() -> None:
+    key, value, headers = _valid()
+    assert decode_jpeg(parse_message(key, value, headers)).shape == (120, 200, 3)
+    with pytest.raises(FrameRejected) as info:  # declares 9000 px: refused, nothing allocated
+        decode_jpeg(parse_message(key, _declaring(9000), headers))
+    assert info.value.reason is RejectReason.TOO_LARGE_IMAGE
 
 
 def _set(headers: list[tuple[str, bytes]], name: str, value: bytes) -> list[tuple[str, bytes]]:

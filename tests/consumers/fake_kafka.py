@@ -37,6 +37,8 @@ class FakeKafka:
         self.begins = {p: 0 for p in logs}
         self.positions: dict[int, int] = {}
         self.fetched: set[int] = set()  # partitions a poll has fetched: their highwater is known
+        self.paused: set[int] = set()
+        self.timestamp_ms = 1_700_000_000_000  # the broker's time of every record (the sender's)
         self.seeks: list[tuple[int, int | str]] = []
         self.listener: ConsumerRebalanceListener | None = None
         self.assigned = False
@@ -66,6 +68,8 @@ class FakeKafka:
             self.listener.on_partitions_assigned({self._tp(p) for p in self.logs})
         out: dict[TopicPartition, list[FakeRecord]] = {}
         for partition, log in sorted(self.logs.items()):
+            if partition in self.paused:
+                continue
             start = self.positions.get(partition, self.begins[partition])
             if start > len(log):  # out of range: kafka-python resets by auto_offset_reset
                 start = self.begins[partition]
@@ -73,7 +77,7 @@ class FakeKafka:
             take = log[start:start + max_records - sum(map(len, out.values()))]
             if take:
                 out[self._tp(partition)] = [
-                    FakeRecord(partition, start + i, 1_700_000_000_000, *msg)
+                    FakeRecord(partition, start + i, self.timestamp_ms, *msg)
                     for i, msg in enumerate(take)]
                 self.positions[partition] = start + len(take)
         if not out:
@@ -83,6 +87,12 @@ class FakeKafka:
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append((partition.partition, offset))
         self.positions[partition.partition] = offset
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused.update(tp.partition for tp in partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.paused.difference_update(tp.partition for tp in partitions)
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> None:
         for tp in partitions:
@@ -96,4 +106,7 @@ class FakeKafka:
         return len(self.logs[partition.partition]) if partition.partition in self.fetched else None
 
     def close(self) -> None:
+        """As kafka-python's: the group's partitions are revoked first (the listener runs)."""
+        if self.assigned and self.listener is not None:
+            self.listener.on_partitions_revoked({self._tp(p) for p in self.logs})
         self.closed = True

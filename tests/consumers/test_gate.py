@@ -58,6 +58,20 @@ def test_geometry_refuses_small_first_then_turned() -> None:
     assert judge_confidence(np.zeros((0, 7)), GATE).tolist() == []
 
 
+def test_a_face_that_cannot_be_measured_is_refused() -> None:
+    """NaN from the landmarks (an angle) or the network (fp16 overflow) refuses the face; a NaN
+    row read as a face would count as angry and poison the minute's sums."""
+    boxes = np.array([[0, 0, 40, 40], [0, 0, np.nan, 40], [0, 0, 40, 40]], np.float64)
+    pose = np.array([[np.nan, 0, 0], [0, 0, 0], [0, 0, np.nan]], np.float64)
+    assert judge_geometry(boxes, pose, GATE).tolist() == [Verdict.TURNED, Verdict.SMALL,
+                                                          Verdict.TURNED]
+    probs = np.array([[np.nan] * 7, [0.9, np.inf, 0, 0, 0, 0, 0], [0.9, 0, 0, 0, 0, 0, 0.1]])
+    assert judge_confidence(probs, GATE).tolist() == [Verdict.UNCERTAIN, Verdict.UNCERTAIN,
+                                                      Verdict.READ]
+    assert judge_confidence(probs, GateConfig.open()).tolist() == [
+        Verdict.UNCERTAIN, Verdict.UNCERTAIN, Verdict.READ]
+
+
 def wire(frame: np.ndarray) -> np.ndarray:
     """The frame as a consumer decodes it after the producer's defaults."""
     key, value, headers = encode_frame(frame, camera="cam", classroom="7B",

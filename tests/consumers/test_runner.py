@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from classpulse.db.engine import make_engine
 from classpulse.db.writes import OffsetMove, advance_offsets
@@ -57,13 +58,14 @@ def engine(migrated_url: str) -> Engine:
 def make_consumer(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
                   metrics: ConsumerMetrics | None = None,
                   on_commit: Callable[[list[int], float], None] | None = None,
+                  clock: Callable[[], float] = lambda: NOW_MS / 1000,
                   **config: object) -> FrameConsumer:
     settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
     cfg = ConsumerConfig(**{"batch_frames": 4, "batch_wait_ms": 20, "flush_interval_s": 0.05,
                             "exit_when_idle_s": 0.3, **config})  # type: ignore[arg-type]
     return FrameConsumer(settings, cfg, analyzer or OneFaceAnalyzer(),
                          DatabaseSink(engine, cfg.group_id, TOPIC), metrics,
-                         clock=lambda: NOW_MS / 1000, on_commit=on_commit, connect=lambda: kafka)
+                         clock=clock, on_commit=on_commit, connect=lambda: kafka)
 
 
 def consume(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
@@ -96,6 +98,18 @@ def test_stale_and_future_frames_are_refused_with_their_reasons(engine: Engine) 
     assert consumer.report.rejected == {"stale": 1, "future": 2}
 
 
+def test_a_broken_message_with_an_impossible_broker_time_is_counted_now(engine: Engine) -> None:
+    """A sender may set any record timestamp; a rejection is filed at it only when it is a real
+    time (here year 146 million: it used to end the consumer, at every restart)."""
+    kafka = FakeKafka(TOPIC, {0: [frame(0), (b"cam-a", b"", []), frame(2)]})
+    kafka.timestamp_ms = 2**62
+    consume(engine, kafka)
+    assert totals(engine) == (2, 2, {"empty": 1}, {0: 3})
+    with engine.connect() as conn:
+        minute = conn.execute(text("select minute_start from rejected_frames")).scalar_one()
+    assert str(minute).startswith("2026-05-28")  # NOW_MS's minute
+
+
 def test_a_frame_that_breaks_analysis_costs_only_itself(engine: Engine) -> None:
     analyzer = OneFaceAnalyzer()
     log = [frame(0), frame(1, red=True), frame(2), frame(3)]
@@ -124,6 +138,78 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
     assert (0, "beginning") in kafka.seeks[1:]  # rewound: no offset was stored yet
     assert totals(engine) == (6, 6, {}, {0: 6})
     assert (done.frames, done.failed_flushes) == (6, 1)  # committed frames only
+
+
+class InterruptedAnalyzer(OneFaceAnalyzer):
+    """Its second batch is cut short as a second Ctrl-C (or a bug) would cut it."""
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
+        if len(self.calls) == 1:
+            self.calls.append(len(frames))
+            raise KeyboardInterrupt
+        return super().analyze(frames)
+
+
+def test_an_error_mid_batch_commits_nothing_of_that_batch(engine: Engine) -> None:
+    """kafka-python's close() revokes the partitions, and a revoke flushes: the batch cut short
+    must not go out with it, or its frames would never be read again."""
+    log = [frame(i) for i in range(8)]
+    with pytest.raises(KeyboardInterrupt):
+        make_consumer(engine, FakeKafka(TOPIC, {0: log}), InterruptedAnalyzer()
+                      ).run(threading.Event())
+    frames, _, _, offsets = totals(engine)
+    assert frames == offsets.get(0, 0) <= 4  # what is committed is exactly what was counted
+    consume(engine, FakeKafka(TOPIC, {0: log}))  # the restart reads the rest
+    assert totals(engine) == (8, 8, {}, {0: 8})
+
+
+def test_frames_read_again_after_a_long_database_outage_are_not_late(engine: Engine) -> None:
+    """Frames read in time, then read again because the database refused their flush for longer
+    than max_lag_s, are counted when it comes back, not refused as stale."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(6)]})
+    with engine.begin() as conn:
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    now = [NOW_MS / 1000]
+    consumer = make_consumer(engine, kafka, clock=lambda: now[0])
+
+    def outage_of_five_minutes(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
+            now[0] += 300  # the frames are now 305 s old: past max_lag_s (120)
+            with engine.begin() as conn:
+                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+
+    kafka.on_poll = outage_of_five_minutes
+    consumer.run(threading.Event())
+    assert totals(engine) == (6, 6, {}, {0: 6})
+    # a frame of that time read for the first time now is late, and refused as before
+    later = FakeKafka(TOPIC, {0: [*kafka.logs[0], frame(6)]})
+    make_consumer(engine, later, clock=lambda: now[0]).run(threading.Event())
+    assert totals(engine) == (6, 6, {"stale": 1}, {0: 7})
+
+
+class OffsetsAway(DatabaseSink):
+    """The real sink; its first two reads of the stored offsets fail as a restarting database's
+    would."""
+
+    failures = 2
+
+    def stored_offsets(self, partitions):  # type: ignore[no-untyped-def]
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("select next_offset", {}, Exception("server restarting"))
+        return super().stored_offsets(partitions)
+
+
+def test_a_database_away_at_assignment_pauses_the_partitions_until_it_is_back(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(3)]})
+    consumer = make_consumer(engine, kafka, exit_when_idle_s=5.0)
+    consumer.checkpoint.sink = OffsetsAway(engine, "classpulse", TOPIC)
+    with caplog.at_level("WARNING", logger="consumers.runner"):
+        consumer.run(threading.Event())
+    assert totals(engine) == (3, 3, {}, {0: 3})
+    assert caplog.text.count("cannot load the stored offsets of partitions=[0]") == 2
+    assert kafka.paused == set()
 
 
 def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> None:
