@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from classpulse.flags import port
-from classpulse.settings import Settings
+from classpulse.errors import UsageError
+from classpulse.flags import port, positive_int
+from classpulse.settings import DEFAULT_BOOTSTRAP, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,9 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start Tansu, a Kafka-compatible broker that keeps data in memory only, and "
         "create the frames topic. For development and the demo; production uses Apache Kafka.",
     )
-    broker.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    broker.add_argument("--port", type=port, default=9092, help="port to listen on (default 9092)")
-    broker.add_argument("--partitions", type=int, default=4,
+    broker.add_argument("--host", default=None,
+                        help="address to listen on (default: the host of --bootstrap-servers, "
+                        f"KAFKA_BOOTSTRAP_SERVERS, {DEFAULT_BOOTSTRAP})")
+    broker.add_argument("--port", type=port, default=None,
+                        help="port to listen on (default: the port of --bootstrap-servers)")
+    broker.add_argument("--partitions", type=positive_int, default=4,
                         help="partitions of the frames topic created at start (default 4)")
     broker.set_defaults(handler=run_broker)
 
@@ -27,7 +31,9 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lifecycle import StopFlag
     from classpulse.topics import ensure_topic
 
-    with StopFlag() as stop, EmbeddedBroker(port=args.port, host=args.host) as broker:
+    host, port_ = _listen_address(settings.kafka_bootstrap_servers)
+    host, port_ = args.host or host, args.port or port_
+    with StopFlag() as stop, EmbeddedBroker(port=port_, host=host) as broker:
         ensure_topic(broker.bootstrap, settings.kafka_topic, args.partitions)
         print(f"embedded broker listening on {broker.bootstrap} (topic {settings.kafka_topic}, "
               f"{args.partitions} partitions); Ctrl-C stops it", flush=True)
@@ -36,3 +42,15 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
                 print("embedded broker exited unexpectedly")
                 return 1
     return 0
+
+
+def _listen_address(bootstrap: str) -> tuple[str, int]:
+    """Where the broker listens when no --host/--port is given: where clients are told to
+    connect, so ``--bootstrap-servers`` means the same address to every command."""
+    first = bootstrap.split(",")[0].strip()
+    host, _, number = first.rpartition(":")
+    try:
+        return host or "127.0.0.1", port(number)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"bootstrap server {first!r} has no usable port ({exc}); give "
+                         "host:port, or --host and --port") from None

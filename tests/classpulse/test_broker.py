@@ -94,3 +94,31 @@ def test_an_existing_topic_with_other_partitions_is_left_and_logged(
     assert record.getMessage() == (
         f"topic={topic} exists with partitions=2, not the 4 asked for; left as it is (at most 2 "
         "consumers of a group share it)")
+
+
+def test_the_broker_command_listens_where_bootstrap_servers_points(tmp_path) -> None:
+    """``--bootstrap-servers`` (or KAFKA_BOOTSTRAP_SERVERS) names one address for every command:
+    the broker listens there, and creates the frames topic there."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "CLASSPULSE_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "classpulse", "broker", "--bootstrap-servers",
+                             f"127.0.0.1:{port}", "--topic", "t.listen", "--partitions", "2"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"embedded broker listening on 127.0.0.1:{port} (topic t.listen, "
+                               "2 partitions)"), line
+        consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{port}")
+        assert consumer.partitions_for_topic("t.listen") == {0, 1}
+        consumer.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
