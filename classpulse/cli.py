@@ -18,7 +18,7 @@ from importlib import import_module
 from typing import NoReturn
 
 from classpulse.errors import UsageError
-from classpulse.settings import Settings, SettingsError
+from classpulse.settings import DEFAULT_DATABASE_URL, DEFAULT_TOPIC, Settings, SettingsError
 
 # module paths whose ``register(subparsers)`` adds top-level subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
@@ -55,16 +55,16 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bootstrap-servers", dest="kafka_bootstrap_servers", default=None,
                        help="Kafka bootstrap servers host:port[,...] (KAFKA_BOOTSTRAP_SERVERS)")
     group.add_argument("--topic", dest="kafka_topic", default=None,
-                       help="frames topic (KAFKA_TOPIC, default classpulse.frames)")
+                       help=f"frames topic (KAFKA_TOPIC, default {DEFAULT_TOPIC})")
     group.add_argument("--database-url", dest="database_url", default=None,
-                       help="SQLAlchemy URL (DATABASE_URL, default sqlite:///classpulse.db)")
+                       help=f"SQLAlchemy URL (DATABASE_URL, default {DEFAULT_DATABASE_URL})")
     group.add_argument("--log-level", dest="log_level", default=None, type=str.upper,
                        help="DEBUG, INFO, WARNING or ERROR (CLASSPULSE_LOG_LEVEL)")
 
 
+# the Settings fields a flag can set (DASHBOARD_PASSWORD never: a command line is visible to others)
 SETTINGS_FLAGS = ("kafka_bootstrap_servers", "kafka_topic", "database_url", "log_level",
-                  "device", "model_weights", "min_faces_shown", "dashboard_password",
-                  "max_clock_skew_s")
+                  "device", "model_weights", "min_faces_shown", "max_clock_skew_s")
 
 
 def build_parser() -> argparse.ArgumentParser:

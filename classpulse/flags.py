@@ -28,7 +28,12 @@ def port(text: str) -> int:
 
 def port_or_off(text: str) -> int:
     """:func:`port`, or 0 for "do not listen"."""
-    return 0 if text.strip() == "0" else port(text)
+    if text.strip() == "0":
+        return 0
+    try:
+        return port(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 0 for off)") from None
 
 
 def add_device_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup,

@@ -1,9 +1,11 @@
 """One typed, frozen settings object, read once at the entry point and passed down.
 
 Precedence: command-line flags, then environment variables, then the defaults below. This is the
-only module that reads ``os.environ`` (``classpulse.cli`` only sets FFmpeg's log switch in it);
-everything else receives a ``Settings`` (or the part of it it needs). A bad value fails here,
-naming the variable, the value and the fix, instead of being quietly replaced by a default.
+only module that reads ClassPulse's settings from ``os.environ`` (``classpulse.cli`` only sets
+FFmpeg's log switch in it; ``model.device`` reads oneDNN's own ``ONEDNN_MAX_CPU_ISA`` to know what
+that library will do); everything else receives a ``Settings`` (or the part of it it needs). A bad
+value fails here, naming the variable, the value and the fix, instead of being quietly replaced by
+a default.
 """
 
 from __future__ import annotations
@@ -92,10 +94,12 @@ class Settings:
         if self.min_faces_shown < 1:
             raise SettingsError(f"MIN_FACES_SHOWN must be at least 1, got {self.min_faces_shown}")
         if self.device not in DEVICES:
-            raise SettingsError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+            raise SettingsError(f"device {self.device!r} (--device or CLASSPULSE_DEVICE) is not "
+                                f"one of {', '.join(DEVICES)}")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
-                f"CLASSPULSE_LOG_LEVEL {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+                f"log level {self.log_level!r} (--log-level or CLASSPULSE_LOG_LEVEL) is not one "
+                f"of {', '.join(LOG_LEVELS)}"
             )
         for name, var, low, high in GATE_LIMITS:
             value = getattr(self, name)
@@ -103,7 +107,8 @@ class Settings:
                 raise SettingsError(f"{var}={value!r} is outside [{low:g}, {high:g}]")
         if not 0 <= self.max_clock_skew_s <= 3600:
             raise SettingsError(
-                f"CLASSPULSE_MAX_CLOCK_SKEW_S {self.max_clock_skew_s!r} must lie in 0-3600 seconds"
+                f"clock skew {self.max_clock_skew_s!r} (--max-clock-skew or "
+                "CLASSPULSE_MAX_CLOCK_SKEW_S) must lie in 0-3600 seconds"
             )
         missing = [e for e in EMOTIONS if e not in self.engagement_weights]
         if missing or set(self.engagement_weights) - set(EMOTIONS):

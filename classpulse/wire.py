@@ -38,7 +38,11 @@ Headers = Sequence[tuple[str, bytes]]
 
 
 class RejectReason(str, Enum):
-    """Why a consumer refused a message; the value is what ``rejected_frames.reason`` stores."""
+    """Why a message breaks the wire format; the value is what ``rejected_frames.reason`` stores.
+
+    The consumer also refuses well-formed frames, under reasons of its own (``stale``,
+    ``future``, ``duplicate``, ``analysis_failed``: ``consumers.runner``).
+    """
 
     EMPTY = "empty"
     OVERSIZE = "oversize"

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"({DEFAULTS.max_lag_s:g})")
     p.add_argument("--max-clock-skew", dest="max_clock_skew_s", type=float, default=None,
                    help="skip (and count) frames captured more than this many seconds ahead of "
-                        "this machine's clock (CLASSPULSE_MAX_CLOCK_SKEW_S, default 30)")
+                        "this machine's clock (CLASSPULSE_MAX_CLOCK_SKEW_S, default "
+                        f"{Settings.max_clock_skew_s:g})")
     p.add_argument("--duplicate-window", type=float, default=DEFAULTS.duplicate_window_s,
                    help="drop repeats of a camera's frame within this many seconds of its "
                         f"event time ({DEFAULTS.duplicate_window_s:g})")

@@ -124,14 +124,14 @@ def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndar
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.analyze import FrameAnalyzer
     from consumers.gate import GateConfig
-    from model import DetectorConfig, EmotionClassifier, FaceDetector
-    from model.detector import detection_scale
+    from model import DetectorConfig, EmotionClassifier, FaceDetector, detection_scale
 
     device = args.device or settings.device
     frames = wire_frames(args.video, args.frames, args.max_side)
     if not frames:
-        print(f"bench gate: no frames could be read from {args.video}")
-        return 2
+        from classpulse.errors import UsageError
+
+        raise UsageError(f"no frames could be read from --video {args.video}; give a video file")
     h, w = frames[0].shape[:2]
     gate = GateConfig.from_settings(settings)
     print(f"{len(frames)} frames of {args.video}, {w}x{h} after the wire (--max-side "

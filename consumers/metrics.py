@@ -13,7 +13,8 @@ class ConsumerMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.frames = Counter("classpulse_frames_total", "frames analysed", ["camera"], registry=r)
-        self.faces = Counter("classpulse_faces_total", "faces classified", ["camera"], registry=r)
+        self.faces = Counter("classpulse_faces_total",
+                             "faces detected (read or refused by the gate)", ["camera"], registry=r)
         self.rejected = Counter("classpulse_rejected_total", "messages skipped, by reason",
                                 ["reason"], registry=r)
         self.batch_seconds = Histogram(

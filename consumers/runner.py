@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
@@ -104,10 +104,10 @@ class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, owner: FrameConsumer) -> None:
         self.owner = owner
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self.owner.on_revoked(revoked)
 
-    def on_partitions_assigned(self, assigned: Any) -> None:
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.owner.on_assigned(assigned)
 
 

@@ -28,7 +28,7 @@ from dashboard import auth, charts, lessons, links, queries, text, transform
 from dashboard.launch import settings_from_app_args
 from dashboard.periods import HISTORY_BUCKET, Period, live_period, range_period
 from dashboard.widgets import Selection, sidebar
-from model import card
+from model import val_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ LIVE_REFRESH = timedelta(seconds=5)
 @st.cache_data(ttl=3600, show_spinner=False)
 def _val_accuracy(weights: str | None) -> float | None:
     """The consumers' weights' val accuracy, read once per file from its header (no torch)."""
-    return card.val_accuracy(weights)
+    return val_accuracy(weights)
 
 
 def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:

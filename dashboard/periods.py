@@ -3,8 +3,8 @@
 Teachers think in the classroom's wall clock; the database stores UTC minutes. A ``Period`` is the
 one place where the two meet, so every query gets UTC instants and every chart gets local times.
 Long periods are drawn at a coarser resolution (buckets of several minutes) so a browser never has
-to draw a year of minutes; the buckets are whole multiples of 15 minutes, so they never straddle a
-local hour in any real time zone.
+to draw a year of minutes; a bucket is 1 or 5 minutes or a whole multiple of 15, so it never
+straddles a local hour in any real time zone (every offset in use is a multiple of 15 minutes).
 """
 
 from __future__ import annotations

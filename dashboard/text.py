@@ -42,8 +42,8 @@ def engagement_sentence(weights: Mapping[str, float]) -> str:
     top = max(weights.values())
     return (
         "**Engagement index**: for each face, the model's confidence in its most likely expression "
-        f"times a weight for that expression ({listed}), averaged over the minute's faces, so it "
-        f"runs from 0 to {top:g}; it describes the room, never a grade of any child."
+        f"times a weight for that expression ({listed}), averaged over the minute's faces read, "
+        f"so it runs from 0 to {top:g}; it describes the room, never a grade of any child."
     )
 
 

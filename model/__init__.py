@@ -4,6 +4,8 @@ Public API (what the consumers use)::
 
     from model import FaceDetector, EmotionClassifier, DetectorConfig, Detections, crop_faces
     from model import head_pose  # the readability gate's pose estimate from the landmarks
+    from model import detection_scale  # how far FaceDetector shrinks a frame (bench gate)
+    from model import val_accuracy  # the weights' val accuracy, read without torch (dashboard)
 
 Names are imported lazily so that ``classpulse --help`` (which imports ``model.cli``) does not load
 torch.
@@ -21,6 +23,8 @@ _EXPORTS = {
     "crop_faces": "model.detector",
     "EmotionClassifier": "model.classifier",
     "head_pose": "model.pose",
+    "detection_scale": "model.detector",
+    "val_accuracy": "model.card",
 }
 
 __all__ = sorted(_EXPORTS)

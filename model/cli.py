@@ -1,4 +1,5 @@
-"""``classpulse model train | evaluate | export``: parsers here; torch loads in the handlers."""
+"""``classpulse model train | pack | evaluate | export``: parsers here; torch loads in the
+handlers."""
 
 from __future__ import annotations
 
@@ -49,19 +50,19 @@ _TRAIN_OPTIONS: dict[str, tuple[str, type, str]] = {
 
 
 def _register_train(sub: argparse._SubParsersAction) -> None:
-    from model.recipes import RECIPES, recipe_default
+    from model.recipes import RECIPES, TrainConfig, recipe_default
 
     p = sub.add_parser("train", help="train VGG16-BN on FER2013",
                        description="Train the emotion network on FER2013 (image folders, CSV or "
-                       "a 'model pack' file). Writes last.pt/best.pt every epoch, metrics.csv "
-                       "and curves.png to --out. A --recipe sets every default; options given "
-                       "change it.")
+                       "a 'model pack' file). Writes best.pt at every better val epoch, and "
+                       "last.pt, metrics.csv and curves.png every --save-every epochs, to --out. "
+                       "A --recipe sets every default; options given change it.")
     p.add_argument("--data", required=True,
                    help="FER2013 root (train/ and val/ folders), CSV or pack (.npz)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and curves")
-    p.add_argument("--recipe", default="adamw", choices=tuple(RECIPES),
+    p.add_argument("--recipe", default=TrainConfig.recipe, choices=tuple(RECIPES),
                    help="adamw: the CPU recipe of the shipped weights; sgd300: the published "
-                   "300-epoch SGD-Nesterov recipe, for a GPU (default adamw)")
+                   f"300-epoch SGD-Nesterov recipe, for a GPU (default {TrainConfig.recipe})")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default=None,
                    help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
@@ -110,7 +111,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class P/R/F1 and confusion matrix",
                        description="Evaluate emotion weights on a FER2013 split.")
     p.add_argument("--data", required=True,
-                   help="FER2013 root, one split folder (<emotion>/*.jpg) or the CSV")
+                   help="FER2013 root, one split folder (<emotion>/*.jpg), the CSV, or a "
+                   "'model pack' file (.npz)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"),
                    help="split to read from a root folder or CSV (default val)")
     p.add_argument("--weights", dest="model_weights", default=None,
@@ -119,7 +121,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average with the mirrored face")
-    p.add_argument("--tilt", type=float, default=None, metavar="T",
+    p.add_argument("--tilt", type=_tilt, default=None, metavar="T",
                    help="warp every face as a camera above the class sees a bowed head, "
                    "strength T (0.2 slight, 0.4 strong; the classroom augmentation's range)")
     p.add_argument("--ten-crop", action="store_true",
@@ -136,7 +138,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                                "bowed over a desk"),
                        ("yaw", "turned aside"), ("roll", "tilted in the image plane")):
         p.add_argument(f"--{name}", type=_degrees, default=0.0, metavar="DEG",
-                       help=f"first turn every face DEG degrees: {what} (0-80)")
+                       help=f"first turn every face DEG degrees: {what} (-80 to 80)")
     p.add_argument("--batch-size", type=positive_int, default=256,
                    help="faces per forward pass (default 256)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
@@ -157,6 +159,17 @@ def _face_size(text: str) -> int:
     return side
 
 
+def _tilt(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 0.5:  # model.preprocess.tilt_grid: about 0.5 is strongly bowed
+        raise argparse.ArgumentTypeError(f"--tilt takes a strength from 0 to 0.5 (0.2 slight, "
+                                         f"0.4 strong), got {text!r}")
+    return value
+
+
 def _degrees(text: str) -> float:
     try:
         value = float(text)
@@ -173,7 +186,8 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None,
                    help="safetensors file (default: model/weights/emotion_vgg16.safetensors)")
     p.add_argument("--calibrate", default=None, metavar="DATA",
-                   help="FER2013 root: store int8 activation ranges measured on 512 train faces")
+                   help="FER2013 root, CSV or 'model pack' file (.npz): store int8 activation "
+                   "ranges measured on 512 train faces")
     p.set_defaults(handler=run_export)
 
 

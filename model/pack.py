@@ -76,8 +76,8 @@ def read_pack(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, S, S), labels int64 (N,)) of ``split`` from a ``pack_fer`` file."""
     with np.load(path) as pack:
         if f"{split}_jpeg" not in pack:
-            raise UsageError(f"{path} holds no {split} split; pack it with "
-                             f"'classpulse model pack --splits {split}'")
+            raise UsageError(f"{path} holds no {split} split ('classpulse model pack' packs train "
+                             "and val); read that split from the FER2013 folder or CSV instead")
         labels = pack[f"{split}_labels"].astype(np.int64)
         side = int(pack[f"{split}_side"])
         image = cv2.imdecode(pack[f"{split}_jpeg"], cv2.IMREAD_GRAYSCALE)

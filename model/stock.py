@@ -1,7 +1,8 @@
 """facenet-pytorch's own ``MTCNN.detect``, kept only to compare ours with (tests, ``bench model``).
 
 ``StockDetector`` takes a ``DetectorConfig`` and does what ``FaceDetector`` does around the
-network (shrink to ``max_side``, boxes back in the frame's pixels, ``min_score``), with stock
+network (shrink to ``max_side``, boxes back in the frame's pixels, ``min_score``; not
+``keep_face_px``, which the comparisons leave at 0), with stock
 facenet-pytorch doing the detecting: frame by frame on a CPU (its fastest there), 32 equal-sized
 frames per call on CUDA.
 """

@@ -122,6 +122,9 @@ def build_model(cfg: TrainConfig) -> tuple[EmotionVGG, dict[str, Any] | None]:
     if cfg.init == "imagenet":
         load_imagenet_features(net, Path(cfg.init_file) if cfg.init_file else None)
     elif cfg.init != "none":
+        if not Path(cfg.init).is_file():
+            raise UsageError(f"--init {cfg.init}: no such file; give none, imagenet, or a "
+                             ".safetensors or checkpoint .pt file of this network's weights")
         state, parent = load_state_any(Path(cfg.init))
         net.load_state_dict(state)
         log.info("initialised from file=%s", cfg.init)

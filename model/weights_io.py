@@ -1,6 +1,7 @@
 """Reading and writing weights without ever unpickling untrusted data.
 
-Shipped weights are fp16 safetensors (half the size; the network is run in fp32 or bf16 anyway)
+Shipped weights are fp16 safetensors (half the size; the consumers run them int8 on a CPU, fp16 on
+CUDA)
 with string metadata: classes, input size, normalisation, architecture, training recipe and val
 metrics. Training checkpoints are plain dicts written with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.

@@ -7,12 +7,14 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from classpulse.flags import positive_float, positive_int
 from classpulse.settings import Settings
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
+from producers.config import CameraConfig
+from producers.publisher import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_PENDING
 
 if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
     from producers.camera import CameraResult
-    from producers.config import CameraConfig
     from producers.publisher import Publisher
 
 
@@ -29,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     one.add_argument("--camera", help="camera id (letters, digits, . _ -)")
     one.add_argument("--classroom", help="classroom id")
     p.add_argument("--config", help="cameras.yaml with many cameras (see README)")
-    p.add_argument("--fps", type=float, default=None, help="frames per second to publish (2)")
+    p.add_argument("--fps", type=float, default=None,
+                   help=f"frames per second to publish ({CameraConfig.fps:g})")
     p.add_argument("--max-side", type=int, default=None,
                    help=f"downscale so the longer side is at most this ({DEFAULT_MAX_SIDE})")
     p.add_argument("--jpeg-quality", type=int, default=None,
@@ -41,11 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as the broker takes it")
     p.add_argument("--partitions", type=int, default=0,
                    help="create the topic with this many partitions if it does not exist")
-    p.add_argument("--max-pending", type=int, default=256,
+    p.add_argument("--max-pending", type=positive_int, default=DEFAULT_MAX_PENDING,
                    help="unacknowledged frames buffered while the broker is away; more are "
-                        "dropped and counted (256)")
-    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="give up when Kafka cannot be reached for this long at start (30)")
+                        f"dropped and counted ({DEFAULT_MAX_PENDING})")
+    p.add_argument("--connect-timeout", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
+                   metavar="SECONDS", help="give up when Kafka cannot be reached for this long "
+                   f"at start ({DEFAULT_CONNECT_TIMEOUT_S:g})")
     p.set_defaults(handler=run_produce)
 
 
@@ -56,7 +60,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     from classpulse.errors import UsageError
-    from producers.config import CameraConfig, load_cameras
+    from producers.config import load_cameras
     from producers.sources import SourceError, check_source
 
     if args.config and args.source:

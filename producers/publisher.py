@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from classpulse.kafka_connect import connect_with_retry
 
+DEFAULT_MAX_PENDING = 256  # unacknowledged frames held while the broker is away
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
+
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_ATTEMPT_S = 10.0  # one try to reach the broker at start; retried up to the timeout
@@ -37,8 +40,8 @@ class PublishStats:
 class Publisher:
     """A thread-safe idempotent Kafka producer shared by all cameras of a process."""
 
-    def __init__(self, bootstrap: str, topic: str, max_pending: int = 256,
-                 connect_timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, max_pending: int = DEFAULT_MAX_PENDING,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         self.topic = topic
         self.max_pending = max_pending
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ dashboard. Every frame carries a "SYNTHETIC" banner. Two views:
   turned are what the consumer must refuse to read rather than misread.
 
 :meth:`SyntheticClassroom.render_with_truth` also returns where every face is (and whether its head
-is bowed), so tests and benchmarks can score the detector and the readability gate against truth.
+is bowed), so tests can score the detector and the readability gate against truth.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Run by scripts/gpu_measure.sh (one device call); also runs on a CPU (``--device cpu --frames 8``)
 so that every line of it has been tried before a GPU session spends time on it.
 
-1. The crowd video goes through the producer's encoding (``encode_frame``: 960-px side, JPEG) and
-   the consumer's decoding, with capture times 2 s apart (four cameras' worth of minutes).
+1. The crowd video goes through the producer's encoding (``encode_frame``: its default 1920-px
+   side, JPEG) and the consumer's decoding, with capture times 2 s apart (four cameras' worth of
+   minutes).
 2. Check: decode -> detect -> classify -> aggregate on the CPU and on ``--device``, the
    per-minute counts of the two compared (faces, frames with faces, faces per top emotion).
 3. Speed: the same path on ``--device`` flat out over the frames again and again, batches of

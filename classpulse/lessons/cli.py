@@ -129,6 +129,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from classpulse.lessons.store import list_lessons
 
+    if args.since is not None and args.to is not None and args.to < args.since:
+        raise UsageError(f"--to {args.to} is before --from {args.since}; swap them")
     since = None if args.since is None else datetime.combine(args.since, datetime.min.time(),
                                                              timezone.utc)
     before = None if args.to is None else datetime.combine(
@@ -140,7 +142,9 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     if not lessons:
-        print("no lessons stored; import a timetable with: classpulse lessons import FILE")
+        filtered = args.classroom is not None or args.since is not None or args.to is not None
+        print("no stored lesson matches --classroom/--from/--to" if filtered else
+              "no lessons stored; import a timetable with: classpulse lessons import FILE")
         return 0
     rows = [("id", "classroom", "day", "time", "title", "subject", "group")]
     for lesson in lessons:

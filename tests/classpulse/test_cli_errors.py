@@ -53,8 +53,9 @@ def test_a_port_outside_1_to_65535(command: list[str], flag: str, value: str,
                                    tmp_path: Path) -> None:
     line = one_line(*run(*command, flag, value, cwd=tmp_path))
     name = " ".join(command)
+    off = " (or 0 for off)" if flag == "--metrics-port" else ""
     assert line == (f"classpulse {name}: error: argument {flag}: {value} is not a port; give a "
-                    f"number from 1 to 65535 (see classpulse {name} --help)")
+                    f"number from 1 to 65535{off} (see classpulse {name} --help)")
 
 
 def test_an_unreachable_broker_is_one_line_per_retry_window(tmp_path: Path) -> None:
