@@ -11,20 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from classpulse.broker import EmbeddedBroker, free_port
+from tests.fixtures.services import messages_held
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-
-def _count(bootstrap: str, topic: str) -> int:
-    """Messages the broker holds for ``topic`` now (sum of its partitions' end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    partitions = consumer.partitions_for_topic(topic) or set()
-    ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-    consumer.close()
-    return sum(ends.values())
 
 
 def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
@@ -38,13 +29,13 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(6)
-        before = _count(broker.bootstrap, "restart")
+        before = messages_held(broker.bootstrap, "restart")
         assert before >= 10
         broker.stop()  # in-memory broker: everything it held is gone
         time.sleep(6)
         broker = EmbeddedBroker(port=port).start()
         time.sleep(10)
-        after = _count(broker.bootstrap, "restart")
+        after = messages_held(broker.bootstrap, "restart")
         assert proc.poll() is None, "the producer must keep running through the outage"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -15,26 +15,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from classpulse.topics import ensure_topic
 from producers.camera import CameraResult, run_cameras
 from producers.cli import report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
+from tests.fixtures.services import messages_held
 
 pytestmark = pytest.mark.broker
-
-
-def held(bootstrap: str, topic: str) -> int:
-    """Messages the broker holds for ``topic`` now."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values())
-    finally:
-        consumer.close()
 
 
 def folder_of_frames(folder: Path, noisy: int) -> Path:
@@ -71,7 +60,7 @@ def test_an_oversize_frame_is_skipped_and_counted_and_the_camera_goes_on(
             "outages=0") in out
     assert err.count("frame skipped camera=cam-f reason=unencodable") == 1
     assert "is 2483656 bytes as JPEG, over the 1000000-byte limit; lower --max-side" in err
-    assert held(kafka_bootstrap, topic) == 2
+    assert messages_held(kafka_bootstrap, topic) == 2
 
 
 class PublisherWithABug(Publisher):
@@ -140,4 +129,4 @@ def test_a_source_that_fails_is_reopened_and_its_outage_counted_once(
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("camera outage camera=cam-o") for m in messages) == 1
     assert sum(m == "camera back camera=cam-o" for m in messages) == 1
-    assert held(kafka_bootstrap, topic) == 2
+    assert messages_held(kafka_bootstrap, topic) == 2
