@@ -201,18 +201,20 @@ class FrameConsumer:
         # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
         self._unloaded |= {tp.partition for tp in assigned}
-        self._load_positions()
+        self._load_positions(in_rebalance=True)
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _load_positions(self) -> None:
+    def _load_positions(self, in_rebalance: bool) -> None:
         """Seek the assigned partitions whose stored offsets are not loaded yet.
 
         While the database is away (a rebalance during a PostgreSQL restart) they stay paused,
         and the loop tries again after each poll: this runs inside kafka-python's rebalance
         callback on its event loop, where blocking would stop the heartbeats, and raising would
-        end the process (kafka-python raises the callback's error out of ``poll``).
+        end the process (kafka-python raises the callback's error out of ``poll``). A later try
+        seeks only partitions that were paused, so records already fetched for the others stay
+        in the batch (``in_rebalance`` False: no new generation).
         """
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -228,7 +230,7 @@ class FrameConsumer:
             return
         self._unloaded.clear()
         self.kafka.resume(*tps)
-        self._seek(starts)
+        self._seek(starts, new_generation=in_rebalance)
         self._unchecked |= set(starts)
 
     def _log_beginnings(self, partitions: list[int]) -> dict[int, int]:
@@ -242,8 +244,11 @@ class FrameConsumer:
             return {}
         return {tp.partition: offset for tp, offset in found.items()}
 
-    def _seek(self, positions: Mapping[int, int | None]) -> None:
-        self._generation += 1
+    def _seek(self, positions: Mapping[int, int | None], new_generation: bool = True) -> None:
+        """Move the partitions; a new generation drops records fetched before (``_poll_batch``),
+        which only a seek of every partition with records in flight may do."""
+        if new_generation:
+            self._generation += 1
         for partition, offset in positions.items():
             if offset is None:
                 self.kafka.seek_to_beginning(self._tp(partition))
@@ -330,7 +335,7 @@ class FrameConsumer:
             polled = self.kafka.poll(timeout_ms=remaining_ms,
                                      max_records=cfg.batch_frames - len(batch))
             if self._unloaded and time.monotonic() >= self._load_again_at:
-                self._load_positions()
+                self._load_positions(in_rebalance=False)
             if self._generation != generation:  # a rebalance or a seek happened
                 batch, generation = [], self._generation
             restarted = self._check_new_assignment() if self._unchecked else set()

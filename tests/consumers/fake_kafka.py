@@ -39,6 +39,11 @@ class FakeKafka:
         self.fetched: set[int] = set()  # partitions a poll has fetched: their highwater is known
         self.paused: set[int] = set()
         self.timestamp_ms = 1_700_000_000_000  # the broker's time of every record (the sender's)
+        # partition -> the poll that assigns it (default the first): a later one is what an
+        # incremental (cooperative) rebalance does
+        self.assign_at: dict[int, int] = {}
+        self.owned: set[int] = set()
+        self.max_per_poll: int | None = None  # fetch at most this many records a poll
         self.seeks: list[tuple[int, int | str]] = []
         self.listener: ConsumerRebalanceListener | None = None
         self.assigned = False
@@ -62,19 +67,23 @@ class FakeKafka:
         self.polls += 1
         if self.on_poll is not None:
             self.on_poll(self)
-        if not self.assigned:
+        due = {p for p in self.logs
+               if p not in self.owned and self.polls >= self.assign_at.get(p, 1)}
+        if due:
             self.assigned = True
+            self.owned |= due
             assert self.listener is not None
-            self.listener.on_partitions_assigned({self._tp(p) for p in self.logs})
+            self.listener.on_partitions_assigned({self._tp(p) for p in due})
         out: dict[TopicPartition, list[FakeRecord]] = {}
+        most = min(max_records, self.max_per_poll or max_records)
         for partition, log in sorted(self.logs.items()):
-            if partition in self.paused:
+            if partition in self.paused or partition not in self.owned:
                 continue
             start = self.positions.get(partition, self.begins[partition])
             if start > len(log):  # out of range: kafka-python resets by auto_offset_reset
                 start = self.begins[partition]
             self.fetched.add(partition)
-            take = log[start:start + max_records - sum(map(len, out.values()))]
+            take = log[start:start + most - sum(map(len, out.values()))]
             if take:
                 out[self._tp(partition)] = [
                     FakeRecord(partition, start + i, self.timestamp_ms, *msg)
@@ -107,6 +116,6 @@ class FakeKafka:
 
     def close(self) -> None:
         """As kafka-python's: the group's partitions are revoked first (the listener runs)."""
-        if self.assigned and self.listener is not None:
-            self.listener.on_partitions_revoked({self._tp(p) for p in self.logs})
+        if self.owned and self.listener is not None:
+            self.listener.on_partitions_revoked({self._tp(p) for p in self.owned})
         self.closed = True

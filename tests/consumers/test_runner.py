@@ -212,6 +212,35 @@ def test_a_database_away_at_assignment_pauses_the_partitions_until_it_is_back(
     assert kafka.paused == set()
 
 
+class OffsetsAwayFor(DatabaseSink):
+    """The real sink; its first read of partition 1's stored offsets fails."""
+
+    failed = False
+
+    def stored_offsets(self, partitions):  # type: ignore[no-untyped-def]
+        if 1 in partitions and not self.failed:
+            self.failed = True
+            raise OperationalError("select next_offset", {}, Exception("server restarting"))
+        return super().stored_offsets(partitions)
+
+
+def test_a_partition_loaded_late_costs_the_others_nothing(engine: Engine,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partition 1 arrives by an incremental rebalance while the database is away and is loaded
+    on a later poll, in the middle of a batch of partition 0's records: those stay counted."""
+    import consumers.runner
+
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.0)  # the next poll
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(12)],
+                              1: [frame(100 + i, camera="cam-b") for i in range(3)]})
+    kafka.assign_at, kafka.max_per_poll = {1: 2}, 1
+    consumer = make_consumer(engine, kafka, exit_when_idle_s=1.0)
+    consumer.checkpoint.sink = OffsetsAwayFor(engine, "classpulse", TOPIC)
+    consumer.run(threading.Event())
+    assert consumer.checkpoint.sink.failed
+    assert totals(engine) == (15, 15, {}, {0: 12, 1: 3})
+
+
 def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> None:
     key, jpeg, headers = frame(0)
     broken_copy = (key, jpeg[:4] + b"\x00" * (len(jpeg) - 6) + jpeg[-2:], headers)
