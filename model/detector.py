@@ -2,7 +2,7 @@
 
 The detecting is ``model.mtcnn.BatchedMTCNN``: with the same settings it finds the same faces as
 facenet-pytorch's ``MTCNN.detect`` (boxes, scores and landmarks equal; tests/model/test_mtcnn.py)
-about 2-3x faster on a CPU (docs/benchmarks.md), and it batches frames on CUDA.
+1.2-1.6x as fast on a quiet 2-core CPU (docs/benchmarks.md), and it batches frames on CUDA.
 
 Defaults are chosen for classroom CCTV (640x352 frames, faces 10-16 px seen from above, most
 students looking down), and spend part of that speed on small faces:
@@ -66,7 +66,8 @@ class DetectorConfig:
     # read is still found (None: max_side alone decides)
     keep_face_px: float | None = None
     min_score: float = 0.0  # drop faces scored below this after the last stage
-    # frames per batch through the stages; None: 4 on a CPU, 32 on CUDA
+    # frames per batch through the stages; None: 1 on a CPU (faster there, docs/benchmarks.md),
+    # 32 on CUDA
     batch_frames: int | None = None
 
     def __post_init__(self) -> None:
@@ -125,7 +126,7 @@ class FaceDetector:
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, frame in enumerate(frames):
             groups[frame.shape[:2]].append(i)
-        step = self.config.batch_frames or (32 if self.device.type == "cuda" else 4)
+        step = self.config.batch_frames or (32 if self.device.type == "cuda" else 1)
         for (h, w), idx in groups.items():
             scale = detection_scale(self.config, (h, w))
             for start in range(0, len(idx), step):
