@@ -248,8 +248,13 @@ def integral_image(images: torch.Tensor) -> torch.Tensor:
     big = images.shape[2] * images.shape[3] * 255 >= 2**31
     if images.device.type == "cpu":
         return _integral_with_opencv(images, big)
-    table = images.permute(0, 2, 3, 1).to(torch.int64 if big else torch.int32)
-    return F.pad(table.cumsum(1).cumsum(2), (0, 0, 1, 0, 1, 0))
+    return _integral_with_torch(images, big)
+
+
+def _integral_with_torch(images: torch.Tensor, big: bool) -> torch.Tensor:
+    dtype = torch.int64 if big else torch.int32
+    table = images.permute(0, 2, 3, 1).to(dtype)  # cumsum would widen to int64 unless told
+    return F.pad(table.cumsum(1, dtype=dtype).cumsum(2, dtype=dtype), (0, 0, 1, 0, 1, 0))
 
 
 def _integral_with_opencv(images: torch.Tensor, big: bool) -> torch.Tensor:

@@ -16,7 +16,14 @@ from facenet_pytorch.models.utils.detect_face import batched_nms_numpy
 from torchvision.ops import nms
 
 from model.detector import Detections, DetectorConfig, FaceDetector, frames_from_video, read_rgb
-from model.mtcnn import nms_by_group, nms_min
+from model.mtcnn import (
+    _integral_with_opencv,
+    _integral_with_torch,
+    area_resize,
+    integral_image,
+    nms_by_group,
+    nms_min,
+)
 from model.stock import StockDetector, match_faces
 from producers.synthetic import SyntheticClassroom
 
@@ -160,3 +167,27 @@ def test_min_nms_matches_facenet_numpy(seed: int) -> None:
     assert 20 < len(ours) < n
     assert sorted(ours.tolist()) == sorted(stock.tolist())
     assert (scores[ours].diff() <= 0).all()  # by falling score
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_the_cpu_and_cuda_integral_images_agree(big: bool) -> None:
+    """A CPU makes the summed-area table with OpenCV, CUDA with torch's cumsum: to the unit, in
+    int32 and in the int64 that frames which could overflow it get."""
+    images = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (2, 3, 37, 53),
+                                                                 dtype=np.uint8))
+    cpu, torch_made = _integral_with_opencv(images, big), _integral_with_torch(images, big)
+    assert cpu.dtype == torch_made.dtype == (torch.int64 if big else torch.int32)
+    assert torch.equal(cpu, torch_made)
+    assert torch.equal(integral_image(images), cpu)
+
+
+@pytest.mark.parametrize("size", [(11, 17), (37, 53), (45, 64)])
+def test_levels_cut_from_the_integral_image_are_area_interpolation(size: tuple[int, int]) -> None:
+    """Shrunk and enlarged alike, each cell is the mean of the same whole pixels as
+    facenet-pytorch's ``interpolate(mode="area")`` (to float32 rounding)."""
+    images = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (2, 3, 37, 53),
+                                                                 dtype=np.uint8))
+    want = torch.nn.functional.interpolate(images.float(), size=size, mode="area")
+    got = area_resize(integral_image(images), *size)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-4)
