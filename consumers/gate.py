@@ -87,7 +87,7 @@ def judge_geometry(boxes: np.ndarray, pose: np.ndarray, config: GateConfig) -> n
     """Per face, SMALL, TURNED or READ from its (N, 4) box and (N, 3) pitch/yaw/roll degrees.
 
     Size comes first: a face too small to read has landmarks too coarse to judge its pose. The
-    tests are written so that a NaN (a size or an angle that could not be computed) refuses.
+    comparisons are written so that a NaN (a size or an angle that could not be computed) refuses.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
