@@ -107,9 +107,8 @@ def judge_confidence(probs: np.ndarray, config: GateConfig) -> np.ndarray:
     argmax would be "angry" and its NaN would stay in the minute's sums for good.
     """
     probs = np.asarray(probs, np.float64).reshape(len(probs), len(EMOTIONS))
-    finite = np.isfinite(probs).all(axis=1)
-    top = np.where(finite, np.nan_to_num(probs).max(axis=1, initial=0.0), 0.0)
-    readable = finite & (top >= config.min_confidence)
+    top = probs.max(axis=1, initial=-np.inf)
+    readable = np.isfinite(probs).all(axis=1) & (top >= config.min_confidence)
     return np.where(readable, int(Verdict.READ), int(Verdict.UNCERTAIN))
 
 

@@ -140,8 +140,10 @@ class FrameConsumer:
         self._connect = connect or self._connect_kafka
         self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
         self._unchecked: set[int] = set()  # assigned partitions whose log end is not known yet
-        self._unloaded: set[int] = set()  # assigned partitions whose stored offsets could not be
-        self._load_again_at = 0.0  # read yet (database away): paused until they are
+        # assigned partitions whose stored offsets could not be read yet (database away): paused
+        # until they are, tried again from _load_again_at (time.monotonic())
+        self._unloaded: set[int] = set()
+        self._load_again_at = 0.0
         # partition -> the offset reached before a failed flush rewound it: the frames below it
         # were read in time once and are read again now, so they are not late (max_lag_s)
         self._replay_until: dict[int, int] = {}

@@ -46,7 +46,6 @@ class FakeKafka:
         self.max_per_poll: int | None = None  # fetch at most this many records a poll
         self.seeks: list[tuple[int, int | str]] = []
         self.listener: ConsumerRebalanceListener | None = None
-        self.assigned = False
         self.closed = False
         self.polls = 0
         self.on_poll: Callable[[FakeKafka], None] | None = None
@@ -70,7 +69,6 @@ class FakeKafka:
         due = {p for p in self.logs
                if p not in self.owned and self.polls >= self.assign_at.get(p, 1)}
         if due:
-            self.assigned = True
             self.owned |= due
             assert self.listener is not None
             self.listener.on_partitions_assigned({self._tp(p) for p in due})

@@ -188,13 +188,16 @@ def test_frames_read_again_after_a_long_database_outage_are_not_late(engine: Eng
 
 
 class OffsetsAway(DatabaseSink):
-    """The real sink; its first two reads of the stored offsets fail as a restarting database's
-    would."""
+    """The real sink; its first ``failures`` reads of stored offsets (of ``partition``'s, when
+    given) fail as a restarting database's would."""
 
-    failures = 2
+    def __init__(self, engine: Engine, failures: int, partition: int | None = None) -> None:
+        super().__init__(engine, "classpulse", TOPIC)
+        self.failures, self.partition = failures, partition
 
     def stored_offsets(self, partitions):  # type: ignore[no-untyped-def]
-        if self.failures:
+        partitions = list(partitions)
+        if self.failures and (self.partition is None or self.partition in partitions):
             self.failures -= 1
             raise OperationalError("select next_offset", {}, Exception("server restarting"))
         return super().stored_offsets(partitions)
@@ -204,24 +207,12 @@ def test_a_database_away_at_assignment_pauses_the_partitions_until_it_is_back(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(3)]})
     consumer = make_consumer(engine, kafka, exit_when_idle_s=5.0)
-    consumer.checkpoint.sink = OffsetsAway(engine, "classpulse", TOPIC)
+    consumer.checkpoint.sink = OffsetsAway(engine, failures=2)
     with caplog.at_level("WARNING", logger="consumers.runner"):
         consumer.run(threading.Event())
     assert totals(engine) == (3, 3, {}, {0: 3})
     assert caplog.text.count("cannot load the stored offsets of partitions=[0]") == 2
     assert kafka.paused == set()
-
-
-class OffsetsAwayFor(DatabaseSink):
-    """The real sink; its first read of partition 1's stored offsets fails."""
-
-    failed = False
-
-    def stored_offsets(self, partitions):  # type: ignore[no-untyped-def]
-        if 1 in partitions and not self.failed:
-            self.failed = True
-            raise OperationalError("select next_offset", {}, Exception("server restarting"))
-        return super().stored_offsets(partitions)
 
 
 def test_a_partition_loaded_late_costs_the_others_nothing(engine: Engine,
@@ -235,9 +226,9 @@ def test_a_partition_loaded_late_costs_the_others_nothing(engine: Engine,
                               1: [frame(100 + i, camera="cam-b") for i in range(3)]})
     kafka.assign_at, kafka.max_per_poll = {1: 2}, 1
     consumer = make_consumer(engine, kafka, exit_when_idle_s=1.0)
-    consumer.checkpoint.sink = OffsetsAwayFor(engine, "classpulse", TOPIC)
+    consumer.checkpoint.sink = sink = OffsetsAway(engine, failures=1, partition=1)
     consumer.run(threading.Event())
-    assert consumer.checkpoint.sink.failed
+    assert sink.failures == 0  # partition 1's first load failed
     assert totals(engine) == (15, 15, {}, {0: 12, 1: 3})
 
 
