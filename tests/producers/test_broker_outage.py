@@ -29,13 +29,13 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(6)
-        before = messages_held(broker.bootstrap, "restart")
+        before = messages_held(broker.bootstrap, "restart", enough=10)
         assert before >= 10
         broker.stop()  # in-memory broker: everything it held is gone
         time.sleep(6)
         broker = EmbeddedBroker(port=port).start()
         time.sleep(10)
-        after = messages_held(broker.bootstrap, "restart")
+        after = messages_held(broker.bootstrap, "restart", enough=10)
         assert proc.poll() is None, "the producer must keep running through the outage"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
