@@ -1,4 +1,4 @@
-"""Per-(camera, minute) aggregation in event time, and rejection counts.
+"""Per-(camera, minute, classroom) aggregation in event time, and rejection counts.
 
 Only counts and sums leave this module: every face counts in ``faces``; a face the readability gate
 read (consumers/gate.py) also contributes one to the count of its top emotion, its seven
@@ -38,7 +38,6 @@ def face_engagement(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Bucket:
-    classroom: str
     frames: int = 0
     frames_with_faces: int = 0
     faces: int = 0
@@ -51,22 +50,23 @@ class _Bucket:
 
 
 class MinuteAggregator:
-    """Accumulates frames into (camera, minute) buckets until the sink drains them."""
+    """Accumulates frames into (camera, minute, classroom) buckets until the sink drains them (a
+    camera moved to another classroom within a minute fills one bucket per classroom)."""
 
     def __init__(self, engagement_weights: Sequence[float]) -> None:
         self.weights = np.asarray(engagement_weights, dtype=np.float64)
         if self.weights.shape != (len(EMOTIONS),):
             raise ValueError(f"need {len(EMOTIONS)} engagement weights, got {self.weights.shape}")
-        self._buckets: dict[tuple[str, datetime], _Bucket] = {}
+        self._buckets: dict[tuple[str, datetime, str], _Bucket] = {}
         self._rejections: Counter[tuple[datetime, str, str]] = Counter()
 
     def add_frame(self, camera: str, classroom: str, captured_at_ms: int,
                   frame: FrameReading) -> None:
         """One frame: its read faces' (faces x 7) probabilities and its refused faces."""
-        key = (camera, minute_of(captured_at_ms))
+        key = (camera, minute_of(captured_at_ms), classroom)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(classroom)
+            bucket = self._buckets[key] = _Bucket()
         bucket.frames += 1
         if frame.faces:
             bucket.frames_with_faces += 1
@@ -88,13 +88,13 @@ class MinuteAggregator:
 
     def rows(self) -> list[MinuteRow]:
         return [
-            MinuteRow(camera_id=camera, classroom_id=b.classroom, minute_start=minute,
+            MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute,
                       frames=b.frames, frames_with_faces=b.frames_with_faces, faces=b.faces,
                       n=tuple(int(x) for x in b.n), p=tuple(float(x) for x in b.p),
                       engagement_sum=b.engagement_sum, faces_read=b.faces_read,
                       frames_with_read_faces=b.frames_with_read_faces,
                       refused=(int(b.refused[0]), int(b.refused[1]), int(b.refused[2])))
-            for (camera, minute), b in sorted(self._buckets.items())
+            for (camera, minute, classroom), b in sorted(self._buckets.items())
         ]
 
     def rejections(self) -> list[tuple[datetime, str, str, int]]:

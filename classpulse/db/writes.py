@@ -150,13 +150,14 @@ def ensure_cameras(conn: Connection, cameras: Iterable[tuple[str, str]]) -> None
 
 
 def _merge(rows: Sequence[MinuteRow]) -> list[dict[str, Any]]:
-    """Sum rows that share a (camera, minute) so one statement never hits the same key twice.
+    """Sum rows that share a (camera, minute, classroom) so one statement never hits the same key
+    twice.
 
     The result is sorted by key so concurrent writers lock rows in the same order (no deadlock).
     """
-    merged: dict[tuple[str, datetime], dict[str, Any]] = {}
+    merged: dict[tuple[str, datetime, str], dict[str, Any]] = {}
     for row in rows:
-        key = (row.camera_id, row.minute_start)
+        key = (row.camera_id, row.minute_start, row.classroom_id)
         values = row.values()
         if key not in merged:
             merged[key] = values
@@ -182,7 +183,7 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
     table = EmotionMinute.__table__
     stmt = _insert(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["camera_id", "minute_start"],
+        index_elements=["camera_id", "minute_start", "classroom_id"],
         set_={
             **{c: table.c[c] + stmt.excluded[c] for c in ADDITIVE_COLUMNS},
             "updated_at": stmt.excluded.updated_at,

@@ -59,6 +59,18 @@ def test_buckets_by_camera_and_event_minute() -> None:
     assert agg.empty() and agg.rows() == []
 
 
+def test_a_camera_moved_within_a_minute_counts_for_each_classroom() -> None:
+    agg = MinuteAggregator(weights_vector(DEFAULT_ENGAGEMENT_WEIGHTS))
+    agg.add_frame("cam-a", "7B", T0 + 1_000, FrameReading(_probs(HAPPY, 0.9)[None]))
+    agg.add_frame("cam-a", "8C", T0 + 40_000, FrameReading(np.stack([_probs(SAD, 0.7)] * 2)))
+    agg.add_frame("cam-a", "7B", T0 + 50_000, FrameReading.empty())  # moved back
+    rows = {r.classroom_id: r for r in agg.rows()}
+    assert set(rows) == {"7B", "8C"}
+    assert (rows["7B"].frames, rows["7B"].faces, rows["7B"].n[HAPPY]) == (2, 1, 1)
+    assert (rows["8C"].frames, rows["8C"].faces, rows["8C"].n[SAD]) == (1, 2, 2)
+    assert {r.minute_start for r in rows.values()} == {minute_of(T0)}
+
+
 def test_refused_faces_count_in_view_and_nowhere_else() -> None:
     """A frame of one read face and three refused (2 small, 1 turned), a frame of only refused
     faces (1 uncertain), an empty frame: faces in view 5, read 1, emotions from the read one."""

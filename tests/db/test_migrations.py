@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, LargeBinary, inspect, text
+from sqlalchemy import Connection, Engine, LargeBinary, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 import classpulse.db.models  # noqa: F401
@@ -25,7 +25,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries"}
-HEAD = "0009_hardening"
+HEAD = "0010_classroom_in_key"
 
 
 @pytest.fixture
@@ -51,8 +51,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0008_faces_read", "0007_lessons", "0006_small_group_rule", "0003_covering_index",
-        "0002_class_views", "0001_tables"]
+        HEAD, "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
+        "0003_covering_index", "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
@@ -68,7 +68,7 @@ def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
         "refused_uncertain",
     ]
     assert inspector.get_pk_constraint("emotion_minutes")["constrained_columns"] == [
-        "camera_id", "minute_start",
+        "camera_id", "minute_start", "classroom_id",
     ]
     assert inspector.get_pk_constraint("rejected_frames")["constrained_columns"] == [
         "minute_start", "camera_id", "reason",
@@ -225,5 +225,46 @@ def test_faces_read_keeps_old_rows_shown_and_downgrades(
         assert tuple(row) == (120, 4.0, True, 0.8)
         lesson_columns = {c["name"] for c in inspect(conn).get_columns("lesson_summaries")}
         assert "faces_read" not in lesson_columns
+    upgrade(migrated_url)
+    assert current(migrated_url) == HEAD
+
+
+def test_classroom_in_key_keeps_rows_and_downgrades_only_when_nothing_is_split(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """0010 on a 0009 database keeps its minute; a camera minute split across classrooms stops
+    the downgrade with a message saying what to do, and once it is gone the old key is back."""
+    config = alembic_config()
+    counts = ", ".join(f"n_{e}" for e in EMOTIONS)
+    sums = ", ".join(f"p_{e}" for e in EMOTIONS)
+
+    def insert(conn: Connection, classroom: str) -> None:
+        conn.execute(text(
+            f"INSERT INTO emotion_minutes (camera_id, minute_start, classroom_id, frames, "
+            f"frames_with_faces, faces, {counts}, {sums}, engagement_sum, faces_read, "
+            f"frames_with_read_faces) VALUES ('c', '2025-03-03 09:00:00+00:00', '{classroom}', "
+            "60, 30, 120, 0, 0, 0, 30, 0, 0, 90, 0, 0, 0, 30, 0, 0, 90, 96.0, 120, 30)"))
+
+    with fresh_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009_hardening")
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', '7B'), ('8C', '8C')"))
+        conn.execute(text("INSERT INTO cameras (id, classroom_id, name) VALUES ('c', '7B', 'c')"))
+        insert(conn, "7B")
+        command.upgrade(config, HEAD)
+        assert inspect(conn).get_pk_constraint("emotion_minutes")["constrained_columns"] == [
+            "camera_id", "minute_start", "classroom_id"]
+        insert(conn, "8C")
+        rows = conn.execute(text(
+            "SELECT classroom_id, faces, shown, engagement FROM class_minutes "
+            "ORDER BY classroom_id")).all()
+        assert [tuple(r) for r in rows] == [("7B", 120, True, 0.8), ("8C", 120, True, 0.8)]
+        with pytest.raises(RuntimeError, match=r"1 camera minute\(s\) are split across"):
+            command.downgrade(config, "0009_hardening")
+        conn.execute(text("DELETE FROM emotion_minutes WHERE classroom_id = '8C'"))
+        command.downgrade(config, "0009_hardening")
+        assert inspect(conn).get_pk_constraint("emotion_minutes")["constrained_columns"] == [
+            "camera_id", "minute_start"]
+        assert conn.execute(text("SELECT faces FROM class_minutes")).scalar_one() == 120
     upgrade(migrated_url)
     assert current(migrated_url) == HEAD

@@ -108,6 +108,23 @@ def test_same_minute_twice_in_one_call_is_summed(db: Engine) -> None:
     assert got == [(180, 300), (60, 100)]
 
 
+def test_a_camera_minute_in_two_classrooms_is_two_rows(db: Engine) -> None:
+    """A camera moved to 8C within the minute: each classroom gets its own frames, in later
+    flushes too, and each classroom's minute in the views holds only them."""
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(k=1), row(classroom="8C", k=2)])
+    with db.begin() as conn:
+        add_minute_rows(conn, [row(classroom="8C", k=1)])
+    with db.connect() as conn:
+        got = conn.execute(text(
+            "SELECT classroom_id, frames, faces, n_happy FROM emotion_minutes "
+            "ORDER BY classroom_id")).all()
+        classes = conn.execute(text(
+            "SELECT classroom_id, frames, faces FROM class_minutes ORDER BY classroom_id")).all()
+    assert got == [("7B", 60, 100, 40), ("8C", 180, 300, 120)]
+    assert classes == [("7B", 60, 100), ("8C", 180, 300)]
+
+
 def test_minute_start_round_trips_as_aware_utc(db: Engine) -> None:
     berlin = datetime(2025, 3, 3, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 08:00 UTC
     with db.begin() as conn:

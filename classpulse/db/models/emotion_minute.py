@@ -1,4 +1,6 @@
-"""``emotion_minutes``: per camera and UTC minute, counts and sums of what the consumer saw.
+"""``emotion_minutes``: per camera, UTC minute and classroom, counts and sums of what the consumer
+saw. The classroom is in the key (migration 0010) so a camera moved to another classroom within a
+minute has each classroom's frames counted for that classroom.
 
 Only counts and sums are stored, never a frame or a face, so rows from several consumer flushes can
 be added together (the write is an additive upsert) and any mean can be recomputed exactly:
@@ -19,7 +21,8 @@ from classpulse.db.base import Base, UTCDateTime
 
 
 class EmotionMinute(Base):
-    """One camera's aggregate over one minute (``minute_start`` in UTC, seconds zero)."""
+    """One camera's aggregate over one minute (``minute_start`` in UTC, seconds zero) of the frames
+    it sent for one classroom."""
 
     __tablename__ = "emotion_minutes"
     __table_args__ = (
@@ -39,7 +42,7 @@ class EmotionMinute(Base):
         Text, ForeignKey("cameras.id"), primary_key=True
     )
     minute_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    classroom_id: Mapped[str] = mapped_column(Text, ForeignKey("classrooms.id"))
+    classroom_id: Mapped[str] = mapped_column(Text, ForeignKey("classrooms.id"), primary_key=True)
     frames: Mapped[int] = mapped_column(Integer)
     frames_with_faces: Mapped[int] = mapped_column(Integer)
     faces: Mapped[int] = mapped_column(Integer)
