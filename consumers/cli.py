@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exit after a final flush once no message came for this long")
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
                    help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
+    p.add_argument("--db-timeout", type=float, default=DEFAULTS.db_timeout_s, metavar="SECONDS",
+                   help="PostgreSQL: a write or a lock wait that takes longer fails, and the "
+                        "flush is tried again from the stored offsets (SQLite waits on its busy "
+                        f"timeout instead) ({DEFAULTS.db_timeout_s:g})")
     p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
@@ -53,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
     checks = {"--batch-frames": args.batch_frames >= 1, "--batch-wait-ms": args.batch_wait_ms >= 1,
               "--flush-interval": args.flush_interval > 0, "--max-lag": args.max_lag > 0,
-              "--duplicate-window": args.duplicate_window > 0,
+              "--duplicate-window": args.duplicate_window > 0, "--db-timeout": args.db_timeout > 0,
               "--exit-when-idle": args.exit_when_idle is None or args.exit_when_idle > 0}
     bad = [flag for flag, ok in checks.items() if not ok]
     if bad:
@@ -62,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
         group_id=args.group, batch_frames=args.batch_frames, batch_wait_ms=args.batch_wait_ms,
         flush_interval_s=args.flush_interval, max_lag_s=args.max_lag,
         duplicate_window_s=args.duplicate_window, exit_when_idle_s=args.exit_when_idle,
-        max_poll_interval_ms=args.max_poll_interval_ms,
+        max_poll_interval_ms=args.max_poll_interval_ms, db_timeout_s=args.db_timeout,
     )
 
 
@@ -82,7 +86,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_migrate:
         upgrade(settings.database_url)
     analyzer = FrameAnalyzer.load(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, statement_timeout_s=config.db_timeout_s)
     metrics = ConsumerMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)

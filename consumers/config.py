@@ -24,6 +24,8 @@ class ConsumerConfig:
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
     decode_threads: int = 2
+    # PostgreSQL: a statement or lock wait longer than this fails its flush, which is retried
+    db_timeout_s: float = 30.0
     max_message_bytes: int = DEFAULT_MAX_BYTES
 
 

@@ -3,7 +3,9 @@
 SQLite (the embedded default) is shared by a consumer writing and a dashboard reading at the same
 time, so each connection turns on WAL (readers do not block the writer), a busy timeout (a second
 writer waits instead of failing at once) and foreign keys (off by default in SQLite). PostgreSQL
-connections are pinged before use, so a dashboard survives a database restart.
+connections are pinged before use, so a dashboard survives a database restart; a consumer's also
+give up on a statement or a lock wait after a while (``statement_timeout_s``), so a table locked by
+someone else fails its flush, which it retries, instead of stalling it for good.
 """
 
 from __future__ import annotations
@@ -25,22 +27,27 @@ def redact_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def make_engine(url: str | URL, statement_timeout_s: float | None = None,
+                **kwargs: Any) -> Engine:
     """An engine for ``url`` with ClassPulse's per-dialect connection settings.
 
-    Extra keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
+    ``statement_timeout_s`` bounds every statement and every lock wait on PostgreSQL (its
+    ``statement_timeout`` and ``lock_timeout``); SQLite's lock waits are bounded by its busy
+    timeout. Extra keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
-        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
-            parsed.query
-        ):
+        libpq = parsed.get_driver_name() in ("psycopg", "psycopg2")
+        connect_args = kwargs.setdefault("connect_args", {})
+        if libpq and "connect_timeout" not in parsed.query:
             # fail in seconds, not minutes, when the server is down or firewalled
-            kwargs.setdefault("connect_args", {}).setdefault(
-                "connect_timeout", PG_CONNECT_TIMEOUT_S
-            )
+            connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+        if libpq and statement_timeout_s is not None:
+            ms = max(1, round(statement_timeout_s * 1000))
+            connect_args["options"] = (f"{connect_args.get('options', '')} "
+                                       f"-c statement_timeout={ms} -c lock_timeout={ms}").strip()
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -140,6 +140,39 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
     assert (done.frames, done.failed_flushes) == (6, 1)  # committed frames only
 
 
+@pytest.mark.postgres
+def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retried(
+        migrated_pg_url: str) -> None:
+    """An analyst's open transaction holds a lock on the minutes table: the consumer's write gives
+    up after its timeout instead of waiting for the lock (its heartbeats and polls would stall
+    with it), rewinds, and counts every frame once when the lock is gone. The lock is let go
+    after 20 s at the latest, so a consumer that waits shows as a flush that never failed."""
+    engine = make_engine(migrated_pg_url, statement_timeout_s=0.5)
+    analyst = make_engine(migrated_pg_url)
+    holder = analyst.connect()
+    holder.begin()
+    holder.execute(text("lock table emotion_minutes in access exclusive mode"))
+    release = threading.Timer(20, holder.rollback)
+    release.start()
+    try:
+        kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(6)]})
+        consumer = make_consumer(engine, kafka)
+
+        def release_after_first_failure(_: FakeKafka) -> None:
+            if consumer.report.failed_flushes == 1 and holder.in_transaction():
+                holder.rollback()
+
+        kafka.on_poll = release_after_first_failure
+        done = consumer.run(threading.Event())
+        assert totals(engine) == (6, 6, {}, {0: 6})
+        assert (done.frames, done.failed_flushes) == (6, 1)
+    finally:
+        release.cancel()
+        holder.close()
+        analyst.dispose()
+        engine.dispose()
+
+
 class InterruptedAnalyzer(OneFaceAnalyzer):
     """Its second batch is cut short as a second Ctrl-C (or a bug) would cut it."""
 
