@@ -11,6 +11,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,8 +162,13 @@ def bench_detector(device: str, faces_dir: Path, n_frames: int, sides: list[int]
         runners: dict[str, Callable[[], object]] = {}
         found: dict[str, list] = {}
         for name, cfg in _preset_configs(side).items():
-            for who, det in (("stock", StockDetector(cfg, device=device)),
-                             ("ours", FaceDetector(cfg, device=device))):
+            detectors = [("stock", StockDetector(cfg, device=device)),
+                         ("ours", FaceDetector(cfg, device=device))]
+            if name == "mtcnn" and detectors[1][1].workers > 1:
+                # how much of ours' speed is two frames at once, and how much the pipeline
+                detectors.append(("ours1", FaceDetector(replace(cfg, frame_workers=1),
+                                                        device=device)))
+            for who, det in detectors:
 
                 def run(det=det, key=f"{who} {name}", frames=frames, found=found) -> None:
                     found[key] = det.detect(frames)
@@ -179,11 +185,13 @@ def bench_detector(device: str, faces_dir: Path, n_frames: int, sides: list[int]
             ious = [iou for x, y in zip(a, b, strict=True) for _, _, iou in match_faces(x, y)]
             matched = sum(iou >= 0.9 for iou in ious)
             r_a, r_b = rates[f"stock {name}"], rates[f"ours {name}"]
+            one = rates.get(f"ours1 {name}")
+            alone = "" if one is None else f" (one frame at a time: x{one / r_a:.2f})"
             print(f"detector    {device:<4} crowd {size[0]}x{size[1]} {name:<10} (min face "
                   f"{cfg.min_face_size}, thresholds {cfg.thresholds}, side {cfg.max_side}): "
                   f"stock {r_a:6.2f} frames/s {n_a / len(a):5.2f} faces/frame | ours {r_b:6.2f} "
-                  f"frames/s {n_b / len(b):5.2f} faces/frame | x{r_b / r_a:.2f}, matched "
-                  f"{matched}/{n_a}", flush=True)
+                  f"frames/s {n_b / len(b):5.2f} faces/frame | x{r_b / r_a:.2f}{alone}, "
+                  f"matched {matched}/{n_a}", flush=True)
         ours_defaults = found["ours classpulse"]
         print(f"detector    {device:<4} crowd {size[0]}x{size[1]} our defaults vs stock MTCNN's: "
               f"{sum(map(len, ours_defaults)) / len(frames):.2f} vs "

@@ -27,7 +27,10 @@ video shrunk to 640 px, 5.1 faces per frame instead of 4.9. ``min_face_size=12``
 thresholds found 11 of the 22 upward faces; thresholds 0.6/0.7/0.7 with min face 10, 14 of 22.
 
 Boxes, scores and landmarks come back in each frame's own pixels. Frames of equal size go through
-the stages together (``batch_frames`` at a time); mixed sizes are grouped by size.
+the stages together (``batch_frames`` at a time); mixed sizes are grouped by size. On a CPU two
+batches are detected at once (``frame_workers``): one frame's pipeline leaves a second core idle
+much of the time (small convolutions, NMS, Python between the stages), and a second frame fills
+it. A frame's faces do not depend on which thread detected it, or with how many others.
 
 No alignment of crops by the eye landmarks: FER2013's faces (what the classifier learned) are
 not aligned either, so rotating live faces upright would move them away from the training data,
@@ -39,6 +42,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -69,6 +73,9 @@ class DetectorConfig:
     # frames per batch through the stages; None: 1 on a CPU (faster there, docs/benchmarks.md),
     # 32 on CUDA
     batch_frames: int | None = None
+    # batches detected at once, each in its own thread; None: 2 on a CPU with two or more torch
+    # threads (docs/benchmarks.md), 1 on CUDA (its frames are batched instead)
+    frame_workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.min_face_size < 4:
@@ -83,6 +90,8 @@ class DetectorConfig:
             raise ValueError(f"keep_face_px {self.keep_face_px} must be positive")
         if self.batch_frames is not None and self.batch_frames < 1:
             raise ValueError(f"batch_frames {self.batch_frames} must be at least 1")
+        if self.frame_workers is not None and self.frame_workers < 1:
+            raise ValueError(f"frame_workers {self.frame_workers} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,13 @@ class FaceDetector:
         self.device = pick_device(device)
         self._mtcnn = BatchedMTCNN(self.config.min_face_size, self.config.thresholds,
                                    self.config.factor).to(self.device)
-        log.info("face detector device=%s config=%s", self.device, self.config)
+        self.workers = self.config.frame_workers or (
+            2 if self.device.type == "cpu" and torch.get_num_threads() > 1 else 1)
+        # threads kept for the detector's life, so their memory arenas are reused, not multiplied
+        self._pool = (ThreadPoolExecutor(self.workers, thread_name_prefix="face-detector")
+                      if self.workers > 1 else None)
+        log.info("face detector device=%s config=%s workers=%d", self.device, self.config,
+                 self.workers)
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         """One ``Detections`` per frame, in order."""
@@ -122,18 +137,25 @@ class FaceDetector:
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f"frame {i} must be an RGB uint8 HxWx3 array, got "
                                  f"{frame.dtype} {frame.shape}")
-        results: list[Detections] = [Detections.empty()] * len(frames)
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, frame in enumerate(frames):
             groups[frame.shape[:2]].append(i)
         step = self.config.batch_frames or (32 if self.device.type == "cuda" else 1)
-        for (h, w), idx in groups.items():
-            scale = detection_scale(self.config, (h, w))
-            for start in range(0, len(idx), step):
-                chunk = idx[start:start + step]
-                batch = np.stack([_shrink(frames[i], scale) for i in chunk])
-                for i, det in zip(chunk, self._detect_batch(batch, scale, (h, w)), strict=True):
-                    results[i] = det
+        chunks = [idx[start:start + step] for idx in groups.values()
+                  for start in range(0, len(idx), step)]
+
+        def detect_chunk(chunk: list[int]) -> list[Detections]:
+            size = frames[chunk[0]].shape[:2]
+            scale = detection_scale(self.config, size)
+            batch = np.stack([_shrink(frames[i], scale) for i in chunk])
+            return self._detect_batch(batch, scale, size)
+
+        found = (self._pool.map(detect_chunk, chunks) if self._pool and len(chunks) > 1
+                 else map(detect_chunk, chunks))
+        results: list[Detections] = [Detections.empty()] * len(frames)
+        for chunk, detections in zip(chunks, found, strict=True):
+            for i, det in zip(chunk, detections, strict=True):
+                results[i] = det
         return results
 
     def _detect_batch(self, batch: np.ndarray, scale: float, size: tuple[int, int]

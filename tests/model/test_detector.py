@@ -71,6 +71,23 @@ def test_batch_equals_single_frames(detector: FaceDetector, faces_dir: Path) -> 
     assert _matched(single.boxes, batch[0].boxes, tol=1.0)
 
 
+def test_two_frame_workers_give_one_worker_s_faces_to_the_bit(faces_dir: Path) -> None:
+    """On a CPU two batches are detected at once by default; each frame keeps its own faces,
+    in order, whatever thread took it (mixed sizes and an empty frame included)."""
+    import torch
+
+    group = read_rgb(str(faces_dir / "group-6-faces.jpg"))
+    portraits = [read_rgb(str(p)) for p in sorted(faces_dir.glob("portrait-*.jpg"))]
+    frames = [group, np.full_like(group, 128), *portraits, group[:, ::-1].copy(), group]
+    one = FaceDetector(DetectorConfig(frame_workers=1), device="cpu").detect(frames)
+    assert FaceDetector(device="cpu").workers == (2 if torch.get_num_threads() > 1 else 1)
+    two = FaceDetector(DetectorConfig(frame_workers=2), device="cpu").detect(frames)
+    assert [len(d) for d in two] == [len(d) for d in one] and len(two[0]) == 6
+    for a, b in zip(one, two, strict=True):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+        assert np.array_equal(a.landmarks, b.landmarks)
+
+
 def test_big_frames_are_shrunk_and_boxes_mapped_back(faces_dir: Path) -> None:
     frame = read_rgb(str(faces_dir / "group-6-faces.jpg"))  # 1200x630
     big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
