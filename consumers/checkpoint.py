@@ -163,8 +163,9 @@ class Checkpoint:
             log.warning("flush rolled back: %s; re-reading stored offsets", exc)
             return Outcome.CONFLICT
         except SQLAlchemyError as exc:
-            log.error("database write failed (%s); rewinding to stored offsets",
-                      type(exc).__name__)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+            log.error("database write failed (%s: %s); rewinding to stored offsets",
+                      type(exc).__name__, reason[0] if reason else "")
             return Outcome.FAILED
         for partition, move in moves.items():
             self._stored[partition] = move.new

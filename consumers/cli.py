@@ -74,7 +74,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
     from classpulse.db.engine import make_engine
-    from classpulse.db.migrate import upgrade
+    from classpulse.db.migrate import require_head, upgrade
     from classpulse.lifecycle import StopFlag
     from consumers.analyze import FrameAnalyzer
     from consumers.metrics import ConsumerMetrics
@@ -83,7 +83,9 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
 
     log = logging.getLogger("consumers")
     config = config_from_args(args)
-    if not args.no_migrate:
+    if args.no_migrate:
+        require_head(settings.database_url)
+    else:
         upgrade(settings.database_url)
     analyzer = FrameAnalyzer.load(settings)
     engine = make_engine(settings.database_url, statement_timeout_s=config.db_timeout_s)

@@ -4,8 +4,8 @@ SQLite (the embedded default) is shared by a consumer writing and a dashboard re
 time, so each connection turns on WAL (readers do not block the writer), a busy timeout (a second
 writer waits instead of failing at once) and foreign keys (off by default in SQLite). PostgreSQL
 connections are pinged before use, so a dashboard survives a database restart; a consumer's also
-give up on a statement or a lock wait after a while (``statement_timeout_s``), so a table locked by
-someone else fails its flush, which it retries, instead of stalling it for good.
+give up on a statement after a while (``statement_timeout_s``, lock waits included), so a table
+locked by someone else fails its flush, which it retries, instead of stalling it for good.
 """
 
 from __future__ import annotations
@@ -31,28 +31,41 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
                 **kwargs: Any) -> Engine:
     """An engine for ``url`` with ClassPulse's per-dialect connection settings.
 
-    ``statement_timeout_s`` bounds every statement and every lock wait on PostgreSQL (its
-    ``statement_timeout`` and ``lock_timeout``); SQLite's lock waits are bounded by its busy
-    timeout. Extra keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
+    ``statement_timeout_s`` bounds every statement on PostgreSQL, the wait for a lock included
+    (its ``statement_timeout``, set on each new connection, so the URL's own ``options`` and
+    ``PGOPTIONS`` stay as they are); SQLite's lock waits are bounded by its busy timeout. Extra
+    keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
-        libpq = parsed.get_driver_name() in ("psycopg", "psycopg2")
-        connect_args = kwargs.setdefault("connect_args", {})
-        if libpq and "connect_timeout" not in parsed.query:
+        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
+            parsed.query
+        ):
             # fail in seconds, not minutes, when the server is down or firewalled
-            connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
-        if libpq and statement_timeout_s is not None:
-            ms = max(1, round(statement_timeout_s * 1000))
-            connect_args["options"] = (f"{connect_args.get('options', '')} "
-                                       f"-c statement_timeout={ms} -c lock_timeout={ms}").strip()
+            kwargs.setdefault("connect_args", {}).setdefault(
+                "connect_timeout", PG_CONNECT_TIMEOUT_S
+            )
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    if backend == "postgresql" and statement_timeout_s is not None:
+        ms = max(1, round(statement_timeout_s * 1000))
+        event.listen(engine, "connect", lambda dbapi, _record: _set(dbapi, "statement_timeout", ms))
     log.debug("engine created url=%s", redact_url(parsed))
     return engine
+
+
+def _set(dbapi_connection: Any, setting: str, value: int) -> None:
+    """A PostgreSQL setting for the session, committed at once: the pool's reset at check-in rolls
+    back, and a SET made in a transaction that rolls back is undone with it."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET {setting} = {int(value)}")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -167,6 +167,19 @@ def require_migrated(url: str) -> str:
     return revision
 
 
+def require_head(url: str) -> None:
+    """For a consumer started with ``--no-migrate``: its writes need the newest schema (their
+    upserts name its keys), so any other revision fails now, as one line, instead of every flush
+    failing later."""
+    revision, head = require_migrated(url), head_revision()
+    if revision != head:
+        raise UsageError(
+            f"database {redact_url(url)} is at revision {revision}, this consumer writes to "
+            f"{head}; stop every consumer, run `classpulse db upgrade`, then start them again "
+            "(or start without --no-migrate)"
+        )
+
+
 def min_faces(url: str) -> int | None:
     """The small-group rule's stored threshold (:mod:`classpulse.db.rule`); None before 0006."""
     from classpulse.db.rule import load_min_faces

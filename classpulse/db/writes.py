@@ -47,7 +47,8 @@ ADDITIVE_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class MinuteRow:
-    """One camera's counts and sums for one UTC minute, as the consumer hands them over.
+    """One camera's counts and sums for one UTC minute in one classroom, as the consumer hands
+    them over.
 
     ``faces`` counts every face in view; ``faces_read`` those the readability gate passed (in
     ``frames_with_read_faces`` frames) and ``refused`` the others per reason (too small, turned

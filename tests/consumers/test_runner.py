@@ -152,7 +152,13 @@ def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retrie
     holder = analyst.connect()
     holder.begin()
     holder.execute(text("lock table emotion_minutes in access exclusive mode"))
-    release = threading.Timer(20, holder.rollback)
+    pid = holder.execute(text("select pg_backend_pid()")).scalar_one()
+
+    def end_the_holder() -> None:  # from its own connection, not across threads
+        with analyst.connect() as admin:
+            admin.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+
+    release = threading.Timer(20, end_the_holder)
     release.start()
     try:
         kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(6)]})
@@ -160,7 +166,7 @@ def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retrie
 
         def release_after_first_failure(_: FakeKafka) -> None:
             if consumer.report.failed_flushes == 1 and holder.in_transaction():
-                holder.rollback()
+                holder.rollback()  # the analyst gives up the lock
 
         kafka.on_poll = release_after_first_failure
         done = consumer.run(threading.Event())

@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 import classpulse.db.models  # noqa: F401
 from classpulse.db.base import Base
 from classpulse.db.engine import make_engine
-from classpulse.db.migrate import alembic_config, current, head_revision, upgrade
+from classpulse.db.migrate import alembic_config, current, head_revision, require_head, upgrade
 from classpulse.db.views import VIEWS
 from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
 
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
           "small_group_rule", "lessons", "offset_resets", "seen_frames"}
@@ -268,3 +269,17 @@ def test_classroom_in_key_keeps_rows_and_downgrades_only_when_nothing_is_split(
         assert conn.execute(text("SELECT faces FROM class_minutes")).scalar_one() == 120
     upgrade(migrated_url)
     assert current(migrated_url) == HEAD
+
+
+def test_a_consumer_without_migrating_needs_the_newest_schema(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    require_head(migrated_url)  # at head: nothing to say
+    config = alembic_config()
+    with fresh_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009_hardening")
+    with pytest.raises(UsageError, match=r"is at revision 0009_hardening, this consumer writes "
+                                         r"to 0010_classroom_in_key; stop every consumer, run "
+                                         r"`classpulse db upgrade`"):
+        require_head(migrated_url)

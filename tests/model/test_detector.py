@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -81,7 +82,17 @@ def test_two_frame_workers_give_one_worker_s_faces_to_the_bit(faces_dir: Path) -
     frames = [group, np.full_like(group, 128), *portraits, group[:, ::-1].copy(), group]
     one = FaceDetector(DetectorConfig(frame_workers=1), device="cpu").detect(frames)
     assert FaceDetector(device="cpu").workers == (2 if torch.get_num_threads() > 1 else 1)
-    two = FaceDetector(DetectorConfig(frame_workers=2), device="cpu").detect(frames)
+    pair = FaceDetector(DetectorConfig(frame_workers=2), device="cpu")
+    threads: list[str] = []
+    batch = pair._detect_batch
+
+    def noting_thread(*args: object) -> list[Detections]:
+        threads.append(threading.current_thread().name)
+        return batch(*args)  # type: ignore[arg-type]
+
+    pair._detect_batch = noting_thread  # type: ignore[method-assign]
+    two = pair.detect(frames)
+    assert len(threads) == len(frames) and {t.split("_")[0] for t in threads} == {"face-detector"}
     assert [len(d) for d in two] == [len(d) for d in one] and len(two[0]) == 6
     for a, b in zip(one, two, strict=True):
         assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)

@@ -50,4 +50,4 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
     published, sent, failed, dropped = map(int, m.groups())
     assert published == sent + failed + dropped
     assert failed + dropped > 0, "frames published during the outage must be counted as lost"
-    assert sent >= before + after
+    assert sent >= before + after  # at least the (up to 10 + 10) messages read back

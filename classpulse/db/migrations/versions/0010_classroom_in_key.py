@@ -61,12 +61,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    split = op.get_bind().execute(text(
-        f"SELECT COUNT(*) FROM (SELECT camera_id, minute_start FROM {TABLE} "
-        "GROUP BY camera_id, minute_start HAVING COUNT(*) > 1) AS s")).scalar_one()
+    listing = (f"SELECT camera_id, minute_start FROM {TABLE} GROUP BY camera_id, minute_start "
+               "HAVING COUNT(*) > 1")
+    split = op.get_bind().execute(text(f"SELECT COUNT(*) FROM ({listing}) AS s")).scalar_one()
     if split:
         raise RuntimeError(
             f"{split} camera minute(s) are split across classrooms, which the older key cannot "
-            "hold; delete those rows first (emotion_minutes grouped by camera_id, minute_start "
-            "with more than one row)")
+            f"hold; stay on this revision, or list them ({listing}) and delete or merge their "
+            "rows first")
     _set_key(OLD_KEY)
