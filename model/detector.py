@@ -2,7 +2,8 @@
 
 The detecting is ``model.mtcnn.BatchedMTCNN``: with the same settings it finds the same faces as
 facenet-pytorch's ``MTCNN.detect`` (boxes, scores and landmarks equal; tests/model/test_mtcnn.py)
-1.2-1.6x as fast on a quiet 2-core CPU (docs/benchmarks.md), and it batches frames on CUDA.
+2.6-3.0x as fast on a quiet 2-core CPU with two frames at once (1.8-2.1x one at a time; an
+AVX2-only CPU gave 1.3-1.7x one at a time; docs/benchmarks.md), and it batches frames on CUDA.
 
 Defaults are chosen for classroom CCTV (640x352 frames, faces 10-16 px seen from above, most
 students looking down), and spend part of that speed on small faces:
@@ -74,7 +75,8 @@ class DetectorConfig:
     # 32 on CUDA
     batch_frames: int | None = None
     # batches detected at once, each in its own thread; None: 2 on a CPU with two or more torch
-    # threads (docs/benchmarks.md), 1 on CUDA (its frames are batched instead)
+    # threads (1.6x one worker's frames/s on 2 cores, docs/benchmarks.md; more than 2 was not
+    # faster there), 1 on CUDA (its frames are batched instead)
     frame_workers: int | None = None
 
     def __post_init__(self) -> None:
