@@ -1,6 +1,7 @@
-"""Faces and emotions for a batch of frames: detect on all frames at once, judge every face with
-the readability gate, classify the faces it lets through all at once, and refuse the uncertain
-ones. Crops exist only inside this call; what comes out is one :class:`FrameReading` per frame."""
+"""Faces and emotions for a batch of frames: hand all frames to the detector in one call (batched on
+CUDA, two at a time on a CPU), judge every face with the readability gate, classify the faces it
+lets through all at once, and refuse the uncertain ones. Crops exist only inside this call; what
+comes out is one :class:`FrameReading` per frame."""
 
 from __future__ import annotations
 

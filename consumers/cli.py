@@ -14,9 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "consume",
         help="detect faces and emotions in frames from Kafka and write per-minute aggregates",
-        description="Join the consumer group, analyse frames in batches and write per-camera "
-        "minute aggregates with the partitions' offsets in one transaction (exactly once). Start "
-        "more consumers with the same --group to scale out.",
+        description="Join the consumer group, analyse frames in batches and write aggregates "
+        "per camera, minute and classroom with the partitions' offsets in one transaction "
+        "(exactly once). Start more consumers with the same --group to scale out.",
     )
     p.add_argument("--group", default=DEFAULTS.group_id,
                    help=f"consumer group id ({DEFAULTS.group_id})")
@@ -44,13 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
                    help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
     p.add_argument("--db-timeout", type=float, default=DEFAULTS.db_timeout_s, metavar="SECONDS",
-                   help="PostgreSQL: a write or a lock wait that takes longer fails, and the "
-                        "flush is tried again from the stored offsets (SQLite waits on its busy "
-                        f"timeout instead) ({DEFAULTS.db_timeout_s:g})")
+                   help="PostgreSQL: a statement that takes longer (waiting for a lock included) "
+                        "fails, and the flush is tried again from the stored offsets (SQLite "
+                        f"waits on its busy timeout instead) ({DEFAULTS.db_timeout_s:g})")
     p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
-                   help="do not migrate the database to the newest schema at start")
+                   help="do not migrate the database at start; it must already be at the newest "
+                        "schema (`classpulse db upgrade`), or the consumer stops with one line")
     p.set_defaults(handler=run_consume)
 
 

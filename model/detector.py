@@ -23,7 +23,8 @@ students looking down), and spend part of that speed on small faces:
 Measured on the synthetic CCTV classroom (8 frames, 119 students, 22 of them looking up) against
 stock MTCNN's defaults (min face 20, thresholds 0.6/0.7/0.7): 5.0 faces per frame instead of 1.9,
 17 of the 22 faces looking up instead of 10, no detection off a student's head (the others are on
-bowed heads, which the readability gate must refuse), at about 3x stock's frames/s; on the crowd
+bowed heads, which the readability gate must refuse), at 1.38x stock's frames/s on a quiet
+2-core AVX-512 CPU (0.63x on an AVX2-only one with the earlier code); on the crowd
 video shrunk to 640 px, 5.1 faces per frame instead of 4.9. ``min_face_size=12`` with the same
 thresholds found 11 of the 22 upward faces; thresholds 0.6/0.7/0.7 with min face 10, 14 of 22.
 
@@ -75,7 +76,7 @@ class DetectorConfig:
     # 32 on CUDA
     batch_frames: int | None = None
     # batches detected at once, each in its own thread; None: 2 on a CPU with two or more torch
-    # threads (1.6x one worker's frames/s on 2 cores, docs/benchmarks.md; more than 2 was not
+    # threads (1.3-1.6x one worker's frames/s on 2 cores, docs/benchmarks.md; 3 was not
     # faster there), 1 on CUDA (its frames are batched instead)
     frame_workers: int | None = None
 
@@ -127,7 +128,7 @@ class FaceDetector:
                                    self.config.factor).to(self.device)
         self.workers = self.config.frame_workers or (
             2 if self.device.type == "cpu" and torch.get_num_threads() > 1 else 1)
-        # threads kept for the detector's life, so their memory arenas are reused, not multiplied
+        # threads kept for the detector's life rather than made per call
         self._pool = (ThreadPoolExecutor(self.workers, thread_name_prefix="face-detector")
                       if self.workers > 1 else None)
         log.info("face detector device=%s config=%s workers=%d", self.device, self.config,

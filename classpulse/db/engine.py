@@ -31,10 +31,11 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
                 **kwargs: Any) -> Engine:
     """An engine for ``url`` with ClassPulse's per-dialect connection settings.
 
-    ``statement_timeout_s`` bounds every statement on PostgreSQL, the wait for a lock included
-    (its ``statement_timeout``, set on each new connection, so the URL's own ``options`` and
-    ``PGOPTIONS`` stay as they are); SQLite's lock waits are bounded by its busy timeout. Extra
-    keyword arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
+    ``statement_timeout_s`` bounds every statement on PostgreSQL, the wait for a lock included (its
+    ``statement_timeout``, set on each new connection: other settings in the URL's ``options`` and
+    in ``PGOPTIONS`` stay as they are, a ``statement_timeout`` there is replaced); SQLite's lock
+    waits are bounded by its busy timeout. Extra keyword arguments go to
+    :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()

@@ -168,16 +168,23 @@ def require_migrated(url: str) -> str:
 
 
 def require_head(url: str) -> None:
-    """For a consumer started with ``--no-migrate``: its writes need the newest schema (their
-    upserts name its keys), so any other revision fails now, as one line, instead of every flush
-    failing later."""
+    """For a consumer started with ``--no-migrate``: its writes need the newest schema it knows
+    (their upserts name its keys), so any other revision fails now, as one line saying which side
+    to upgrade, instead of every flush failing later."""
     revision, head = require_migrated(url), head_revision()
-    if revision != head:
+    if revision == head:
+        return
+    known = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if revision not in known:
         raise UsageError(
-            f"database {redact_url(url)} is at revision {revision}, this consumer writes to "
-            f"{head}; stop every consumer, run `classpulse db upgrade`, then start them again "
-            "(or start without --no-migrate)"
+            f"database {redact_url(url)} is at revision {revision}, newer than this consumer "
+            f"knows (its newest: {head}); upgrade this consumer to the version that migrated it"
         )
+    raise UsageError(
+        f"database {redact_url(url)} is at revision {revision}, this consumer writes to {head}; "
+        "stop every consumer, run `classpulse db upgrade`, then start them again (or start "
+        "without --no-migrate)"
+    )
 
 
 def min_faces(url: str) -> int | None:

@@ -14,7 +14,8 @@ row per camera and minute.
 
 SQLite has no ``INCLUDE``; its plain index stays, and there the page times were already fine.
 On a big existing table the rebuild holds a write lock for as long as it takes (about half a
-minute per 10 M rows); consumers wait and then continue, losing nothing. Upgrade outside lessons.
+minute per 10 M rows); consumers wait, or (since ``--db-timeout``) fail their flushes and retry
+them, losing nothing. Upgrade outside lessons.
 """
 
 from __future__ import annotations

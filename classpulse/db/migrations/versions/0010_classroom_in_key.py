@@ -11,9 +11,11 @@ its additive upsert were keyed by (camera, minute), and the upsert never changes
 The second classroom's frames were counted for the first. With the classroom in the key each
 classroom gets the frames it sent; a camera's minute that straddles a move is two rows.
 
-Existing rows keep their values (the old key was stricter). The views read ``emotion_minutes`` by
-column and group by classroom, so they are unchanged; SQLite has to rebuild the table to change a
-primary key, so there they are dropped and made again as 0008 left them.
+Existing rows keep their values (the old key was stricter). On PostgreSQL rebuilding the key holds a
+lock on ``emotion_minutes`` for as long as it takes (about half a minute per 10 M rows, as 0003's
+index); consumers' flushes fail meanwhile and are retried. Upgrade outside lessons. The views read
+``emotion_minutes`` by column and group by classroom, so they are unchanged; SQLite has to rebuild
+the table to change a primary key, so there they are dropped and made again as 0008 left them.
 
 The downgrade refuses while any camera's minute is split across classrooms: folding those rows
 into one would file frames under a classroom that did not send them.
