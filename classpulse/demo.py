@@ -81,10 +81,10 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.broker import EmbeddedBroker
-    from classpulse.db.engine import redact_url
     from classpulse.db.migrate import upgrade
     from classpulse.db.rule import requested_min_faces
     from classpulse.lifecycle import StopFlag
+    from classpulse.redact import hide_password
     from classpulse.topics import ensure_topic
 
     with StopFlag() as stop, ExitStack() as stack:
@@ -109,7 +109,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             children.append((name, start_child(name, classpulse_command(*cmd))))
         stack.callback(_stop_all, children)
         print(f"\nClassPulse demo running: broker {bootstrap}, database "
-              f"{redact_url(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
+              f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
               f"(charts fill within a minute or two; Ctrl-C stops everything)\n", flush=True)
         return _watch(children, stop, args.duration)
 

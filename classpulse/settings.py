@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
+from classpulse.redact import hide_password
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPIC = "classpulse.frames"
@@ -87,7 +88,7 @@ class Settings:
         backend = self.database_url.split("://", 1)[0].split("+", 1)[0].lower()
         if backend not in DATABASE_BACKENDS:
             raise SettingsError(
-                f"DATABASE_URL {_redact_url(self.database_url)!r} is a {backend} database, which "
+                f"DATABASE_URL {hide_password(self.database_url)!r} is a {backend} database, which "
                 "ClassPulse does not support; use sqlite:///classpulse.db or "
                 "postgresql+psycopg://user@host/db"
             )
@@ -198,12 +199,3 @@ def parse_weights(text: str) -> dict[str, float]:
             raise SettingsError(f"ENGAGEMENT_WEIGHTS item {item!r}: weight must lie in [0, 1]")
         weights[name] = weight
     return weights
-
-
-def _redact_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url

@@ -21,8 +21,8 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from classpulse.cli import configure_logging
-from classpulse.db.engine import redact_url
 from classpulse.errors import UsageError
+from classpulse.redact import hide_password
 from classpulse.settings import Settings, SettingsError
 from dashboard import auth, charts, lessons, links, queries, text, transform
 from dashboard.launch import settings_from_app_args
@@ -43,8 +43,9 @@ def _val_accuracy(weights: str | None) -> float | None:
 
 def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    log.error("dashboard query failed url=%s error=%s", redact_url(settings.database_url), reason)
-    st.error(text.database_error(redact_url(settings.database_url), reason))
+    shown = hide_password(settings.database_url)
+    log.error("dashboard query failed url=%s error=%s", shown, reason)
+    st.error(text.database_error(shown, reason))
 
 
 def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period) -> None:

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 import cv2
 
 from classpulse.errors import UsageError
+from classpulse.redact import hide_password
 from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sampler import SampledFrame, Sampler
-from producers.sources import SourceError, is_live, read_frames, redact_source
+from producers.sources import SourceError, is_live, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class CameraWorker(threading.Thread):
                     with self._lock:
                         self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
-                                cam.id, redact_source(cam.source), exc)
+                                cam.id, hide_password(cam.source), exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue

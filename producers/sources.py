@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from classpulse.redact import hide_password
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -47,20 +49,6 @@ def describe_source(src: str) -> str:
     if Path(src).is_dir():
         return "folder"
     return "file"
-
-
-def redact_source(src: str) -> str:
-    """The source fit for a log line: a stream URL's password replaced by ``***``.
-
-    RTSP camera URLs usually carry credentials (rtsp://user:password@host/...).
-    """
-    if describe_source(src) != "stream":
-        return src
-    scheme, sep, rest = src.partition("://")
-    userinfo, at, host = rest.partition("@")
-    if not at or ":" not in userinfo or "/" in userinfo:
-        return src
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def is_live(src: str) -> bool:
@@ -130,7 +118,7 @@ def _open_capture(src: str) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
         cap.release()
-        raise SourceError(f"cannot open {describe_source(src)} {redact_source(src)!r}")
+        raise SourceError(f"cannot open {describe_source(src)} {hide_password(src)!r}")
     return cap
 
 
@@ -145,7 +133,7 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
             if not ok or bgr is None:
                 if live:
                     raise SourceError(
-                        f"{describe_source(src)} {redact_source(src)!r} stopped delivering frames"
+                        f"{describe_source(src)} {hide_password(src)!r} stopped delivering frames"
                     )
                 if index == 0:
                     raise SourceError(f"video file {src!r} has no readable frame")

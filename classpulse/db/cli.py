@@ -35,14 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.engine import redact_url
     from classpulse.db.migrate import current, min_faces, upgrade
     from classpulse.db.rule import requested_min_faces
+    from classpulse.redact import hide_password
 
     url = settings.database_url
     upgrade(url, args.revision, requested_min_faces(settings))
     revision = current(url)
-    print(f"{redact_url(url)} is at revision {revision}")
+    print(f"{hide_password(url)} is at revision {revision}")
     threshold = min_faces(url)
     if threshold is not None:
         print(f"small-group rule: minutes in which no camera read at least {threshold} faces "

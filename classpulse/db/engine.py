@@ -16,15 +16,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from classpulse.redact import hide_password
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
-
-
-def redact_url(url: str | URL) -> str:
-    """The URL fit for messages and logs: the password, if any, replaced by ``***``."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str | URL, statement_timeout_s: float | None = None,
@@ -54,7 +51,7 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
     if backend == "postgresql" and statement_timeout_s is not None:
         ms = max(1, round(statement_timeout_s * 1000))
         event.listen(engine, "connect", lambda dbapi, _record: _set(dbapi, "statement_timeout", ms))
-    log.debug("engine created url=%s", redact_url(parsed))
+    log.debug("engine created url=%s", hide_password(str(parsed)))
     return engine
 
 

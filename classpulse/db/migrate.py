@@ -22,8 +22,9 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from classpulse.db.engine import make_engine, redact_url
+from classpulse.db.engine import make_engine
 from classpulse.errors import UsageError
+from classpulse.redact import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,8 @@ def head_revision() -> str:
 
 @contextmanager
 def _connect(url: str) -> Iterator[Connection]:
-    shown = url.split("://", 1)[0] + "://..."  # never echo a password, even in a bad URL
+    shown = hide_password(url)
     try:
-        shown = redact_url(url)
         engine = make_engine(url)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise UsageError(
@@ -101,12 +101,12 @@ def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None
         _lock_for_migration(connection)
         config = alembic_config()
         config.attributes["connection"] = connection
-        log.info("migrating url=%s revision=%s", redact_url(url), revision)
+        log.info("migrating url=%s revision=%s", hide_password(url), revision)
         try:
             command.upgrade(config, revision)
         except CommandError as exc:  # unknown target, or a database from a newer ClassPulse
             raise UsageError(
-                f"cannot migrate {redact_url(url)} to {revision!r}: {exc}; use a revision this "
+                f"cannot migrate {hide_password(url)} to {revision!r}: {exc}; use a revision this "
                 f"version ships (newest: {head_revision()})"
             ) from None
         if min_faces_shown is not None:
@@ -119,8 +119,8 @@ def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
 
     if not inspect(connection).has_table("small_group_rule"):
         raise UsageError(
-            f"{redact_url(url)} is at a revision without the small-group rule's table; upgrade it "
-            "to the newest revision to store MIN_FACES_SHOWN"
+            f"{hide_password(url)} is at a revision without the small-group rule's table; upgrade "
+            "it to the newest revision to store MIN_FACES_SHOWN"
         )
     store_min_faces(connection, min_faces_shown)
 
@@ -161,7 +161,7 @@ def require_migrated(url: str) -> str:
     revision = current(url)  # UsageError naming the URL when unreachable
     if revision is None:
         raise UsageError(
-            f"database {redact_url(url)} has no ClassPulse tables; create them with "
+            f"database {hide_password(url)} has no ClassPulse tables; create them with "
             "`classpulse db upgrade` (same DATABASE_URL / --database-url)"
         )
     return revision
@@ -177,11 +177,11 @@ def require_head(url: str) -> None:
     known = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if revision not in known:
         raise UsageError(
-            f"database {redact_url(url)} is at revision {revision}, newer than this consumer "
+            f"database {hide_password(url)} is at revision {revision}, newer than this consumer "
             f"knows (its newest: {head}); upgrade this consumer to the version that migrated it"
         )
     raise UsageError(
-        f"database {redact_url(url)} is at revision {revision}, this consumer writes to {head}; "
+        f"database {hide_password(url)} is at revision {revision}, this consumer writes to {head}; "
         "stop every consumer, run `classpulse db upgrade`, then start them again (or start "
         "without --no-migrate)"
     )

@@ -72,12 +72,13 @@ def _format(path: Path) -> str:
 def _migrated_engine(url: str) -> Engine:
     """An engine on the consumers' database, once it is known to be reachable and at the newest
     revision: the lessons tables and the classrooms they name must be there."""
-    from classpulse.db.engine import make_engine, redact_url
+    from classpulse.db.engine import make_engine
     from classpulse.db.migrate import head_revision, require_migrated
+    from classpulse.redact import hide_password
 
     revision = require_migrated(url)
     if revision != head_revision():
-        raise UsageError(f"database {redact_url(url)} is at revision {revision}, this version "
+        raise UsageError(f"database {hide_password(url)} is at revision {revision}, this version "
                          f"needs {head_revision()}; run `classpulse db upgrade` first")
     return make_engine(url)
 

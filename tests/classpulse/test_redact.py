@@ -1,0 +1,23 @@
+"""One rule hides the password of every URL ClassPulse prints: databases and camera streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from classpulse.redact import hide_password
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("rtsp://admin:s3cret@10.0.0.5:554/live", "rtsp://admin:***@10.0.0.5:554/live"),
+    ("postgresql+psycopg://app:pw@db:5432/classpulse", "postgresql+psycopg://app:***@db:5432/classpulse"),
+    ("rtsp://u:p@ss@cam:554/h264?channel=1", "rtsp://u:***@cam:554/h264?channel=1"),  # @ in it
+    ("postgresql://app@db/classpulse", "postgresql://app@db/classpulse"),  # no password
+    ("rtsp://10.0.0.5/live", "rtsp://10.0.0.5/live"),
+    ("rtsp://cam/path/a@b", "rtsp://cam/path/a@b"),  # an @ in the path, no credentials
+    ("/videos/a:b@c.mp4", "/videos/a:b@c.mp4"),  # a file
+    ("sqlite:///classpulse.db", "sqlite:///classpulse.db"),
+])
+def test_only_the_password_is_hidden(url: str, shown: str) -> None:
+    assert hide_password(url) == shown
+    assert "s3cret" not in hide_password(url) and ":pw@" not in hide_password(url)
+    assert "ss@" not in hide_password(url)
