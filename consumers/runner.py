@@ -74,26 +74,34 @@ class Analyzer(Protocol):
 
 
 @dataclass
-class ConsumerReport:
-    """What one run committed, for the exit summary and tests."""
+class Tally:
+    """Frames and faces counted, and messages rejected by reason."""
 
     frames: int = 0
     faces: int = 0
     faces_read: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        self.frames += other.frames
+        self.faces += other.faces
+        self.faces_read += other.faces_read
+        self.rejected.update(other.rejected)
+
+
+@dataclass
+class ConsumerReport(Tally):
+    """What one run committed, for the exit summary and tests."""
+
     flushes: int = 0
     conflicts: int = 0
     failed_flushes: int = 0
 
 
 @dataclass
-class _Buffered:
+class _Buffered(Tally):
     """Counts of the open buffer; they reach the report only when it commits."""
 
-    frames: int = 0
-    faces: int = 0
-    faces_read: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
     captures: list[int] = field(default_factory=list)
 
 
@@ -458,10 +466,7 @@ class FrameConsumer:
         self._agg.clear()
         release_free_memory()  # the batches' freed arrays (consumers/memory.py)
         if outcome is Outcome.COMMITTED:
-            self.report.frames += buffered.frames
-            self.report.faces += buffered.faces
-            self.report.faces_read += buffered.faces_read
-            self.report.rejected.update(buffered.rejected)
+            self.report.add(buffered)
             self.report.flushes += 1
             if self._on_commit is not None:
                 self._on_commit(buffered.captures, committed_at)
