@@ -23,6 +23,7 @@ from enum import Enum
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from classpulse.db.engine import failure_reason
 from classpulse.db.writes import FrameKey, LogReset, MinuteRow, OffsetConflict, OffsetMove
 from consumers.metrics import ConsumerMetrics
 from consumers.sink import Commit, DatabaseSink
@@ -163,9 +164,8 @@ class Checkpoint:
             log.warning("flush rolled back: %s; re-reading stored offsets", exc)
             return Outcome.CONFLICT
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
             log.error("database write failed (%s: %s); rewinding to stored offsets",
-                      type(exc).__name__, reason[0] if reason else "")
+                      type(exc).__name__, failure_reason(exc))
             return Outcome.FAILED
         for partition, move in moves.items():
             self._stored[partition] = move.new

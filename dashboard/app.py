@@ -21,6 +21,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from classpulse.cli import configure_logging
+from classpulse.db.engine import failure_reason
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 from classpulse.settings import Settings, SettingsError
@@ -42,7 +43,7 @@ def _val_accuracy(weights: str | None) -> float | None:
 
 
 def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = failure_reason(exc)
     shown = hide_password(settings.database_url)
     log.error("dashboard query failed url=%s error=%s", shown, reason)
     st.error(text.database_error(shown, reason))

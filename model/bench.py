@@ -162,9 +162,9 @@ def bench_detector(device: str, faces_dir: Path, n_frames: int, sides: list[int]
         runners: dict[str, Callable[[], object]] = {}
         found: dict[str, list] = {}
         for name, cfg in _preset_configs(side).items():
-            detectors = [("stock", StockDetector(cfg, device=device)),
-                         ("ours", FaceDetector(cfg, device=device))]
-            if name == "mtcnn" and detectors[1][1].workers > 1:
+            ours = FaceDetector(cfg, device=device)
+            detectors = [("stock", StockDetector(cfg, device=device)), ("ours", ours)]
+            if name == "mtcnn" and ours.workers > 1:
                 # how much of ours' speed is two frames at once, and how much the pipeline
                 detectors.append(("ours1", FaceDetector(replace(cfg, frame_workers=1),
                                                         device=device)))

@@ -269,9 +269,8 @@ def _integral_with_opencv(images: torch.Tensor, big: bool) -> torch.Tensor:
         if big:  # float64 holds these whole sums exactly (below 2**53)
             table[i] = torch.from_numpy(cv2.integral(frame, sdepth=cv2.CV_64F)
                                         .reshape(h + 1, w + 1, c)).to(torch.int64)
-        else:
-            table[i] = torch.from_numpy(cv2.integral(frame, sdepth=cv2.CV_32S)
-                                        .reshape(h + 1, w + 1, c))
+        else:  # written in place: no second copy of a 1080p frame's table
+            cv2.integral(frame, sum=table[i].numpy(), sdepth=cv2.CV_32S)
     return table
 
 

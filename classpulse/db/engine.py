@@ -55,6 +55,13 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
     return engine
 
 
+def failure_reason(exc: BaseException) -> str:
+    """The first line of what the database driver said (SQLAlchemy's own text adds the statement
+    and its parameters, too long for a log line or a page)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _set(dbapi_connection: Any, setting: str, value: int) -> None:
     """A PostgreSQL setting for the session, committed at once: the pool's reset at check-in rolls
     back, and a SET made in a transaction that rolls back is undone with it."""

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from classpulse.db.engine import make_engine
+from classpulse.db.engine import failure_reason, make_engine
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 
@@ -62,7 +62,7 @@ def _connect(url: str) -> Iterator[Connection]:
         try:
             connection = engine.connect()
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = failure_reason(exc)
             if engine.dialect.name == "sqlite":
                 fix = "check that the folder exists and is writable"
             else:

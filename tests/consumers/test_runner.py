@@ -142,7 +142,7 @@ def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> N
 
 @pytest.mark.postgres
 def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retried(
-        migrated_pg_url: str) -> None:
+        migrated_pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """An analyst's open transaction holds a lock on the minutes table: the consumer's write gives
     up after its timeout instead of waiting for the lock (its heartbeats and polls would stall
     with it), rewinds, and counts every frame once when the lock is gone. The lock is let go
@@ -172,6 +172,9 @@ def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retrie
         done = consumer.run(threading.Event())
         assert totals(engine) == (6, 6, {}, {0: 6})
         assert (done.frames, done.failed_flushes) == (6, 1)
+        # the log says why, in the driver's words, on one line
+        failed = [m for m in caplog.messages if "database write failed" in m]
+        assert len(failed) == 1 and "statement timeout" in failed[0] and "\n" not in failed[0]
     finally:
         release.cancel()
         holder.close()
