@@ -1,10 +1,12 @@
 """The consumer loop: poll -> validate -> decode -> detect -> classify -> aggregate -> commit.
 
-One batch at a time: frames of a batch are decoded in a small thread pool (OpenCV releases the GIL),
-detected together and their faces classified together. The aggregator's buffer is committed by the
-checkpoint (with the partitions' offsets, in one transaction) every ``flush_interval_s`` (so the
-dashboard sees the open minute live), when partitions are revoked, and at exit; a failed commit
-rewinds the partitions to the stored offsets. Positions come from the database on every assignment.
+Two batches at a time: while a worker decodes (in a small thread pool; OpenCV releases the GIL)
+and analyses one batch, its frames detected together and their faces classified together, the
+loop's thread polls the next (consumers/batch.py says what may happen before the analysis is
+done). The aggregator's buffer is committed by the checkpoint (with the partitions' offsets, in one
+transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live), when
+partitions are revoked, and at exit; a failed commit rewinds the partitions to the stored offsets.
+Positions come from the database on every assignment.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
 
 from classpulse.emotions import weights_vector
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
-from classpulse.wire import FrameMessage, FrameRejected, decode_jpeg, in_time_range
+from classpulse.wire import FrameMessage, FrameRejected, in_time_range
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
+from consumers.batch import DUPLICATE, FUTURE, STALE, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.gate import FrameReading
@@ -35,10 +37,6 @@ from consumers.metrics import ConsumerMetrics
 from consumers.sink import DatabaseSink
 
 log = logging.getLogger(__name__)
-STALE = "stale"
-FUTURE = "future"
-DUPLICATE = "duplicate"
-ANALYSIS_FAILED = "analysis_failed"
 RETRY_AFTER_DB_ERROR_S = 1.0
 
 
@@ -65,12 +63,6 @@ class KafkaSource(Protocol):
     def resume(self, *partitions: TopicPartition) -> None: ...
     def highwater(self, partition: TopicPartition) -> int | None: ...
     def close(self) -> None: ...
-
-
-class Analyzer(Protocol):
-    """Faces and emotions for a batch of RGB frames (consumers.analyze.FrameAnalyzer)."""
-
-    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]: ...
 
 
 @dataclass
@@ -119,14 +111,6 @@ class _Rebalance(ConsumerRebalanceListener):
         self.owner.on_assigned(assigned)
 
 
-def _decode(message: FrameMessage) -> np.ndarray | FrameRejected:
-    """Pixels, or the rejection (returned: the worker thread never touches shared state)."""
-    try:
-        return decode_jpeg(message)
-    except FrameRejected as exc:
-        return exc
-
-
 class FrameConsumer:
     """One member of the consumer group; ``run`` blocks until ``stop`` is set or it goes idle."""
 
@@ -156,6 +140,7 @@ class FrameConsumer:
         # were read in time once and are read again now, so they are not late (max_lag_s)
         self._replay_until: dict[int, int] = {}
         self._consumer: KafkaSource | None = None
+        self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
         self._last_activity = time.monotonic()
         # probe for `classpulse bench pipeline` (latency) and `bench soak` (memory after a flush):
         # captured_at of the frames in the buffer, handed over with the commit time after each
@@ -199,6 +184,8 @@ class FrameConsumer:
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in revoked)
         log.info("partitions revoked partitions=%s", partitions)
+        # the batch in analysis and the records fetched so far may be another member's now
+        self._generation += 1
         self.flush()
         self.checkpoint.revoke(partitions)
         for partition in partitions:
@@ -295,33 +282,39 @@ class FrameConsumer:
     def run(self, stop: threading.Event) -> ConsumerReport:
         self._consumer = self._connect()
         self._consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
-        pool = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode")
+        decode = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode")
+        worker = ThreadPoolExecutor(1, thread_name_prefix="analyse")
         last_flush = time.monotonic()
         try:
             while not stop.is_set():
-                generation, batch = self._poll_batch(stop)
-                if batch:
-                    self._process(batch, generation, pool)
-                    self._last_activity = time.monotonic()  # processing time is not idleness
+                generation, records = self._poll_batch(stop)
+                self._finish_inflight()
+                if records:
+                    self._inflight = self._start(records, generation, decode, worker)
+                    self._last_activity = time.monotonic()
                 if time.monotonic() - last_flush >= self.config.flush_interval_s:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
-                                            for p in self.checkpoint.owned()})
+                                            for p in self.checkpoint.owned()
+                                            if p not in self._inflight_ends()})
                     self.flush()
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
-                if (idle is not None and self.assigned.is_set()
+                if (idle is not None and self.assigned.is_set() and self._inflight is None
                         and time.monotonic() - self._last_activity > idle):
                     log.info("no message for %.0f s, exiting", idle)
                     break
+            self._finish_inflight()
             self.flush()
         except BaseException:
             # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
             # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
+            self._inflight = None
             self._discard_open_buffer()
             raise
         finally:
-            pool.shutdown(wait=True)
+            worker.shutdown(wait=True)
+            decode.shutdown(wait=True)
             self._consumer.close()
         return self.report
 
@@ -354,55 +347,72 @@ class FrameConsumer:
                     batch.extend(records)
         return generation, batch
 
-    def _process(self, batch: list[Record], generation: int, pool: ThreadPoolExecutor) -> None:
-        if generation != self._generation:
-            return
-        started = time.monotonic()
+    def _start(self, records: list[Record], generation: int, decode: ThreadPoolExecutor,
+               worker: ThreadPoolExecutor) -> Batch:
+        """Judge the records here and hand the accepted frames to the worker; nothing is counted
+        yet (``_finish``)."""
         now_ms = int(self.clock() * 1000)
-        accepted: list[FrameMessage] = []
-        for record in batch:
-            self.checkpoint.advance(record.partition, record.offset + 1)
-            message = self._accept(record, now_ms)
-            if message is not None:
-                accepted.append(message)
-        frames: list[tuple[FrameMessage, np.ndarray]] = []
-        for message, decoded in zip(accepted, pool.map(_decode, accepted), strict=True):
-            # what is wrong with a message is named before its being a repeat
-            if isinstance(decoded, FrameRejected):
-                self._reject(message.captured_at_ms, message.camera, decoded.reason.value)
-            elif self.checkpoint.frames.seen(_key(message)):  # counted before: skip analysis
-                self._reject(message.captured_at_ms, message.camera, DUPLICATE)
+        batch = Batch(generation, time.monotonic(), now_ms, len(records))
+        for record in records:
+            batch.ends[record.partition] = record.offset + 1
+            judged = self._accept(record, now_ms)
+            if isinstance(judged, Rejection):
+                batch.rejections.append(judged)
             else:
-                frames.append((message, decoded))
-        readings = self._analyze([rgb for _, rgb in frames], [m for m, _ in frames])
-        for (message, _), reading in zip(frames, readings, strict=True):
-            if reading is not None:
-                self._count(message, reading)
-        if frames:
-            newest = max(m.captured_at_ms for m, _ in frames)
-            self.metrics.event_lag.set(max(0.0, now_ms - newest) / 1000)
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self.metrics.batch_frames.observe(len(batch))
+                batch.accepted.append(judged)
+        repeats = [self.checkpoint.frames.seen(_key(m)) for m in batch.accepted]
+        batch.results = worker.submit(analyse, self.analyzer, batch.accepted, repeats, decode)
+        return batch
+
+    def _finish_inflight(self) -> None:
+        """Wait for the batch in analysis, then count it and move its offsets, unless a
+        rebalance or a rewind since it was polled means its records are read again."""
+        batch, self._inflight = self._inflight, None
+        if batch is None or batch.results is None:
+            return
+        results = batch.results.result()
+        self._last_activity = time.monotonic()  # processing time is not idleness
+        if batch.generation != self._generation:
+            log.info("dropped an analysed batch of %d records: its partitions were rewound or "
+                     "reassigned since, so they are read again", batch.records)
+            return
+        for partition, end in batch.ends.items():
+            self.checkpoint.advance(partition, end)
+        for rejection in batch.rejections:
+            self._reject(rejection.at_ms, rejection.camera, rejection.reason)
+        analysed: list[int] = []
+        for message, result in zip(batch.accepted, results, strict=True):
+            if isinstance(result, str):
+                self._reject(message.captured_at_ms, message.camera, result)
+            else:
+                self._count(message, result)
+                analysed.append(message.captured_at_ms)
+        if analysed:
+            self.metrics.event_lag.set(max(0.0, batch.now_ms - max(analysed)) / 1000)
+        self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+        self.metrics.batch_frames.observe(batch.records)
         self._update_lag()
 
-    def _accept(self, record: Record, now_ms: int) -> FrameMessage | None:
-        """The validated message, or None after counting why it was skipped."""
+    def _inflight_ends(self) -> dict[int, int]:
+        """Per partition, the offset after the batch in analysis (empty when there is none)."""
+        inflight = self._inflight
+        return inflight.ends if inflight and inflight.generation == self._generation else {}
+
+    def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
+        """The validated message, or why it is skipped."""
         try:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
         except FrameRejected as exc:
             # the broker's timestamp is whatever the sender set: used only when it is a real time
             at = record.timestamp if in_time_range(record.timestamp) else now_ms
-            self._reject(at, exc.camera, exc.reason.value, record)
-            return None
+            return _refused(record, Rejection(at, exc.camera, exc.reason.value))
         late = now_ms - message.captured_at_ms > self.config.max_lag_s * 1000
         if late and record.offset >= self._replay_until.get(record.partition, -1):
-            self._reject(message.captured_at_ms, message.camera, STALE, record)
-            return None
+            return _refused(record, Rejection(message.captured_at_ms, message.camera, STALE))
         if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
             # counted in the minute it was read: a future minute would not exist yet
-            self._reject(now_ms, message.camera, FUTURE, record)
-            return None
+            return _refused(record, Rejection(now_ms, message.camera, FUTURE))
         return message
 
     def _count(self, message: FrameMessage, reading: FrameReading) -> None:
@@ -421,33 +431,10 @@ class FrameConsumer:
         self.metrics.frames.labels(message.camera).inc()
         self.metrics.faces.labels(message.camera).inc(reading.faces)
 
-    def _reject(self, at_ms: int, camera: str | None, reason: str,
-                record: Record | None = None) -> None:
+    def _reject(self, at_ms: int, camera: str | None, reason: str) -> None:
         self._agg.add_rejection(at_ms, camera, reason)
         self._buffered.rejected[reason] += 1
         self.metrics.rejected.labels(reason).inc()
-        if record is not None:
-            log.debug("rejected partition=%d offset=%d reason=%s", record.partition,
-                      record.offset, reason)
-
-    def _analyze(self, frames: list[np.ndarray], messages: list[FrameMessage]
-                 ) -> list[FrameReading | None]:
-        """Batch analysis; if the batch fails, frame by frame, so one bad frame costs only
-        itself (counted as ``analysis_failed``) and never the consumer."""
-        try:
-            return list(self.analyzer.analyze(frames))
-        except Exception:
-            log.exception("batch analysis failed frames=%d; retrying frame by frame", len(frames))
-        results: list[FrameReading | None] = []
-        for rgb, message in zip(frames, messages, strict=True):
-            try:
-                results.append(self.analyzer.analyze([rgb])[0])
-            except Exception as exc:
-                log.warning("frame analysis failed camera=%s seq=%d error=%r", message.camera,
-                            message.seq, exc)
-                self._reject(message.captured_at_ms, message.camera, ANALYSIS_FAILED)
-                results.append(None)
-        return results
 
     def _update_lag(self) -> None:
         for partition in self.checkpoint.owned():
@@ -475,8 +462,9 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
+            inflight = self._inflight_ends()
             for partition in self.checkpoint.owned():
-                reached = self.checkpoint.position(partition)
+                reached = inflight.get(partition, self.checkpoint.position(partition))
                 if reached is not None:
                     self._replay_until[partition] = max(
                         reached, self._replay_until.get(partition, -1))
@@ -484,6 +472,12 @@ class FrameConsumer:
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):
             self._last_activity = time.monotonic()  # rewound: there is work to read again
+
+
+def _refused(record: Record, rejection: Rejection) -> Rejection:
+    log.debug("rejected partition=%d offset=%d reason=%s", record.partition, record.offset,
+              rejection.reason)
+    return rejection
 
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:

@@ -5,10 +5,12 @@ is counted, what is refused and why, and where it reads again after a failed wri
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
+from kafka import TopicPartition
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
@@ -192,6 +194,73 @@ class InterruptedAnalyzer(OneFaceAnalyzer):
         return super().analyze(frames)
 
 
+class WaitsForTheNextPoll(OneFaceAnalyzer):
+    """The n-th batch (polled by the n-th poll at the latest) returns once Kafka has been polled
+    n + 1 times, or after 5 s: a loop that waited for the analysis before polling again never
+    gets there."""
+
+    def __init__(self, kafka: FakeKafka) -> None:
+        super().__init__()
+        self.kafka = kafka
+        self.polled_meanwhile: list[bool] = []
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
+        wanted, give_up = len(self.calls) + 2, time.monotonic() + 5
+        while self.kafka.polls < wanted and time.monotonic() < give_up:
+            time.sleep(0.002)
+        self.polled_meanwhile.append(self.kafka.polls >= wanted)
+        return super().analyze(frames)
+
+
+def test_the_next_batch_is_polled_while_one_is_analysed(engine: Engine) -> None:
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    analyzer = WaitsForTheNextPoll(kafka)
+    consume(engine, kafka, analyzer)
+    assert analyzer.polled_meanwhile == [True, True]
+    assert totals(engine) == (8, 8, {}, {0: 8})
+
+
+def test_a_rebalance_while_a_batch_is_analysed_drops_it_to_be_read_again(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing of a batch is counted or committed before its analysis is done: a rebalance in the
+    poll meanwhile (the partition could be another member's now) drops it instead."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+
+    def rebalance_while_the_first_batch_is_analysed(fake: FakeKafka) -> None:
+        if fake.polls == 2:
+            assert fake.listener is not None
+            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 0)})
+            fake.listener.on_partitions_assigned({TopicPartition(TOPIC, 0)})
+
+    kafka.on_poll = rebalance_while_the_first_batch_is_analysed
+    with caplog.at_level("INFO", logger="consumers.runner"):
+        consume(engine, kafka)
+    assert "dropped an analysed batch of 4 records" in caplog.text
+    assert totals(engine) == (8, 8, {}, {0: 8})  # no frame twice, none refused as a duplicate
+
+
+def test_a_failed_write_while_a_batch_is_analysed_reads_that_batch_again(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    with engine.begin() as conn:
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    # a flush after every batch: the first batch's fails while the second is in analysis
+    consumer = make_consumer(engine, kafka, flush_interval_s=0.0)
+
+    def repair_after_the_failure(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 1 and "away" in " ".join(
+                inspect(engine).get_table_names()):
+            with engine.begin() as conn:
+                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+
+    kafka.on_poll = repair_after_the_failure
+    with caplog.at_level("INFO", logger="consumers.runner"):
+        done = consumer.run(threading.Event())
+    assert "dropped an analysed batch of 4 records" in caplog.text
+    assert totals(engine) == (8, 8, {}, {0: 8})
+    assert (done.frames, done.failed_flushes) == (8, 1)
+
+
 def test_an_error_mid_batch_commits_nothing_of_that_batch(engine: Engine) -> None:
     """kafka-python's close() revokes the partitions, and a revoke flushes: the batch cut short
     must not go out with it, or its frames would never be read again."""
@@ -343,14 +412,15 @@ def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine
                                                                    monkeypatch) -> None:
     """The soak's flat memory (docs/benchmarks.md) rests on ``flush`` trimming the heap; the
     bench's probe reads memory in ``on_commit``, so the trim has to come first."""
-    released: list[None] = []  # one entry per trim
-    monkeypatch.setattr("consumers.runner.release_free_memory", lambda: released.append(None))
-    seen_at_commit: list[int] = []  # trims so far, at each commit probe
+    events: list[str] = []
+    monkeypatch.setattr("consumers.runner.release_free_memory", lambda: events.append("trim"))
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
     consumer = make_consumer(engine, kafka, flush_interval_s=0.0,
-                             on_commit=lambda captures, at: seen_at_commit.append(len(released)))
+                             on_commit=lambda captures, at: events.append("commit"))
     done = consumer.run(threading.Event())
     assert totals(engine)[:2] == (10, 10)
     assert done.flushes >= 3  # 10 frames in batches of 4, a flush after each
-    assert seen_at_commit == list(range(1, done.flushes + 1))
-    assert len(released) >= done.flushes  # also after flushes with nothing to commit
+    assert events.count("commit") == done.flushes
+    # every commit probe comes right after its flush's trim; flushes with nothing to commit trim too
+    assert all(events[i - 1] == "trim" for i, e in enumerate(events) if e == "commit")
+    assert events.count("trim") > done.flushes

@@ -1,0 +1,117 @@
+"""One polled batch between the broker and the buffer, split where the loop overlaps its work.
+
+The loop's thread judges each record (malformed, stale, from the future, a repeat of a counted
+frame) and keeps its verdicts in a :class:`Batch`; a worker decodes and analyses the accepted
+frames (:func:`analyse`) while the loop's thread polls the next batch, so the broker's round trips
+hide behind the detector. Only when the analysis is done does the loop's thread count the batch
+and move its offsets (``FrameConsumer._finish``): a flush while a batch is in flight (on a
+rebalance during the poll, or the periodic one) commits neither its offsets nor its counts, and
+whoever owns its partitions next reads it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from classpulse.wire import FrameMessage, FrameRejected, decode_jpeg
+from consumers.gate import FrameReading
+
+log = logging.getLogger(__name__)
+STALE = "stale"
+FUTURE = "future"
+DUPLICATE = "duplicate"
+ANALYSIS_FAILED = "analysis_failed"
+
+
+class Analyzer(Protocol):
+    """Faces and emotions for a batch of RGB frames (consumers.analyze.FrameAnalyzer)."""
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]: ...
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record refused before analysis, counted when its batch is."""
+
+    at_ms: int
+    camera: str | None
+    reason: str
+
+
+# per accepted message: its reading, or the reason it is not counted
+Result = FrameReading | str
+
+
+@dataclass
+class Batch:
+    """What the loop's thread decided about one polled batch, and the worker's analysis of it."""
+
+    generation: int  # the consumer's generation when polled: a later one means drop it
+    started: float  # time.monotonic()
+    now_ms: int  # the wall clock its records were judged by
+    records: int
+    ends: dict[int, int] = field(default_factory=dict)  # partition -> offset after its last record
+    rejections: list[Rejection] = field(default_factory=list)
+    accepted: list[FrameMessage] = field(default_factory=list)
+    results: Future[list[Result]] | None = None
+
+
+def analyse(analyzer: Analyzer, messages: Sequence[FrameMessage], repeats: Sequence[bool],
+            decode_pool: Executor) -> list[Result]:
+    """Decode every message and analyse those that decoded and were not counted before.
+
+    Runs on the worker: it touches nothing but its arguments and returns the outcome.
+    """
+    decoded = list(decode_pool.map(_decode, messages))
+    results: list[Result] = []
+    todo: list[int] = []
+    frames: list[np.ndarray] = []
+    for i, (pixels, repeat) in enumerate(zip(decoded, repeats, strict=True)):
+        # what is wrong with a message is named before its being a repeat
+        if isinstance(pixels, FrameRejected):
+            results.append(pixels.reason.value)
+        elif repeat:  # counted before: skip the analysis
+            results.append(DUPLICATE)
+        else:
+            results.append(ANALYSIS_FAILED)  # until its reading replaces it
+            todo.append(i)
+            frames.append(pixels)
+    for i, reading in zip(todo, _read(analyzer, frames, [messages[i] for i in todo]),
+                          strict=True):
+        results[i] = reading
+    return results
+
+
+def _decode(message: FrameMessage) -> np.ndarray | FrameRejected:
+    """Pixels, or the rejection (returned: the decode threads never raise into the batch)."""
+    try:
+        return decode_jpeg(message)
+    except FrameRejected as exc:
+        return exc
+
+
+def _read(analyzer: Analyzer, frames: list[np.ndarray], messages: list[FrameMessage]
+          ) -> list[Result]:
+    """Batch analysis; if the batch fails, frame by frame, so one bad frame costs only itself
+    (``analysis_failed``) and never the consumer."""
+    if not frames:
+        return []
+    try:
+        return list(analyzer.analyze(frames))
+    except Exception:
+        log.exception("batch analysis failed frames=%d; retrying frame by frame", len(frames))
+    results: list[Result] = []
+    for rgb, message in zip(frames, messages, strict=True):
+        try:
+            results.append(analyzer.analyze([rgb])[0])
+        except Exception as exc:
+            log.warning("frame analysis failed camera=%s seq=%d error=%r", message.camera,
+                        message.seq, exc)
+            results.append(ANALYSIS_FAILED)
+    return results
