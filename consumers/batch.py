@@ -12,6 +12,7 @@ whoever owns its partitions next reads it again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -48,26 +49,32 @@ class Rejection:
 Result = FrameReading | str
 
 
+@dataclass(frozen=True)
+class Analysed:
+    results: list[Result]  # one per accepted message, in order
+    seconds: float  # decode + detect + classify
+
+
 @dataclass
 class Batch:
     """What the loop's thread decided about one polled batch, and the worker's analysis of it."""
 
     generation: int  # the consumer's generation when polled: a later one means drop it
-    started: float  # time.monotonic()
     now_ms: int  # the wall clock its records were judged by
     records: int
     ends: dict[int, int] = field(default_factory=dict)  # partition -> offset after its last record
     rejections: list[Rejection] = field(default_factory=list)
     accepted: list[FrameMessage] = field(default_factory=list)
-    results: Future[list[Result]] | None = None
+    analysed: Future[Analysed] | None = None
 
 
 def analyse(analyzer: Analyzer, messages: Sequence[FrameMessage], repeats: Sequence[bool],
-            decode_pool: Executor) -> list[Result]:
+            decode_pool: Executor) -> Analysed:
     """Decode every message and analyse those that decoded and were not counted before.
 
     Runs on the worker: it touches nothing but its arguments and returns the outcome.
     """
+    started = time.monotonic()
     decoded = list(decode_pool.map(_decode, messages))
     results: list[Result] = []
     todo: list[int] = []
@@ -85,7 +92,7 @@ def analyse(analyzer: Analyzer, messages: Sequence[FrameMessage], repeats: Seque
     for i, reading in zip(todo, _read(analyzer, frames, [messages[i] for i in todo]),
                           strict=True):
         results[i] = reading
-    return results
+    return Analysed(results, time.monotonic() - started)
 
 
 def _decode(message: FrameMessage) -> np.ndarray | FrameRejected:

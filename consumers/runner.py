@@ -352,7 +352,7 @@ class FrameConsumer:
         """Judge the records here and hand the accepted frames to the worker; nothing is counted
         yet (``_finish``)."""
         now_ms = int(self.clock() * 1000)
-        batch = Batch(generation, time.monotonic(), now_ms, len(records))
+        batch = Batch(generation, now_ms, len(records))
         for record in records:
             batch.ends[record.partition] = record.offset + 1
             judged = self._accept(record, now_ms)
@@ -361,16 +361,16 @@ class FrameConsumer:
             else:
                 batch.accepted.append(judged)
         repeats = [self.checkpoint.frames.seen(_key(m)) for m in batch.accepted]
-        batch.results = worker.submit(analyse, self.analyzer, batch.accepted, repeats, decode)
+        batch.analysed = worker.submit(analyse, self.analyzer, batch.accepted, repeats, decode)
         return batch
 
     def _finish_inflight(self) -> None:
         """Wait for the batch in analysis, then count it and move its offsets, unless a
         rebalance or a rewind since it was polled means its records are read again."""
         batch, self._inflight = self._inflight, None
-        if batch is None or batch.results is None:
+        if batch is None or batch.analysed is None:
             return
-        results = batch.results.result()
+        analysed = batch.analysed.result()
         self._last_activity = time.monotonic()  # processing time is not idleness
         if batch.generation != self._generation:
             log.info("dropped an analysed batch of %d records: its partitions were rewound or "
@@ -380,16 +380,16 @@ class FrameConsumer:
             self.checkpoint.advance(partition, end)
         for rejection in batch.rejections:
             self._reject(rejection.at_ms, rejection.camera, rejection.reason)
-        analysed: list[int] = []
-        for message, result in zip(batch.accepted, results, strict=True):
+        captures: list[int] = []
+        for message, result in zip(batch.accepted, analysed.results, strict=True):
             if isinstance(result, str):
                 self._reject(message.captured_at_ms, message.camera, result)
             else:
                 self._count(message, result)
-                analysed.append(message.captured_at_ms)
-        if analysed:
-            self.metrics.event_lag.set(max(0.0, batch.now_ms - max(analysed)) / 1000)
-        self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+                captures.append(message.captured_at_ms)
+        if captures:
+            self.metrics.event_lag.set(max(0.0, batch.now_ms - max(captures)) / 1000)
+        self.metrics.batch_seconds.observe(analysed.seconds)
         self.metrics.batch_frames.observe(batch.records)
         self._update_lag()
 
