@@ -4,9 +4,11 @@ The loop's thread judges each record (malformed, stale, from the future, a repea
 frame) and keeps its verdicts in a :class:`Batch`; a worker decodes and analyses the accepted
 frames (:func:`analyse`) while the loop's thread polls the next batch, so the broker's round trips
 hide behind the detector. Only when the analysis is done does the loop's thread count the batch
-and move its offsets (``FrameConsumer._finish``): a flush while a batch is in flight (on a
-rebalance during the poll, or the periodic one) commits neither its offsets nor its counts, and
-whoever owns its partitions next reads it again.
+and move its offsets (``FrameConsumer._finish_inflight``), so a flush meanwhile (the periodic one,
+or on a rebalance inside the poll) commits nothing of it. If one of its partitions was sought or
+revoked meanwhile (a rebalance, a rewind after a failed or conflicting flush, a log reset), that
+partition's part of the batch is dropped: it is read again from where the partition was moved to,
+or by the member that owns it now.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Analyzer(Protocol):
 class Rejection:
     """A record refused before analysis, counted when its batch is."""
 
+    partition: int
+    offset: int
     at_ms: int
     camera: str | None
     reason: str
@@ -59,12 +63,13 @@ class Analysed:
 class Batch:
     """What the loop's thread decided about one polled batch, and the worker's analysis of it."""
 
-    generation: int  # the consumer's generation when polled: a later one means drop it
     now_ms: int  # the wall clock its records were judged by
     records: int
+    # partition -> its epoch when polled: a partition sought or revoked since has a new one
+    epochs: dict[int, int] = field(default_factory=dict)
     ends: dict[int, int] = field(default_factory=dict)  # partition -> offset after its last record
     rejections: list[Rejection] = field(default_factory=list)
-    accepted: list[FrameMessage] = field(default_factory=list)
+    accepted: list[tuple[int, FrameMessage]] = field(default_factory=list)  # (partition, message)
     analysed: Future[Analysed] | None = None
 
 

@@ -72,11 +72,13 @@ class DuplicateFilter:
         self.committed = {k for k in self.committed if k[1] >= cut.get(k[0], k[1])}
 
     def load(self, keys: Iterable[FrameKey]) -> None:
-        """Replace everything with what the database holds."""
+        """Replace the committed keys with what the database holds. The pending ones stay: a
+        partition loaded late (``Checkpoint.assign`` after a database outage) comes while the
+        open buffer holds other partitions' frames, and a repeat of one of those must still be
+        known (a rewind clears them first)."""
         self.committed = set(keys)
-        self.pending.clear()
         self.newest = {}
-        for camera, captured_at, _ in self.committed:
+        for camera, captured_at, _ in self.committed | self.pending:
             self.newest[camera] = max(self.newest.get(camera, captured_at), captured_at)
 
 

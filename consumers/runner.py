@@ -11,6 +11,7 @@ Positions come from the database on every assignment.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -130,7 +131,11 @@ class FrameConsumer:
         self._agg = MinuteAggregator(weights_vector(settings.engagement_weights))
         self._buffered = _Buffered()
         self._connect = connect or self._connect_kafka
-        self._generation = 0  # bumped on every assignment or seek; older fetched records dropped
+        # partition -> its epoch, renewed by every seek and revocation: records fetched or
+        # analysed under an older epoch are dropped (_poll_batch, _finish_inflight), because the
+        # partition reads again from where it was moved, or is another member's now
+        self._epochs: dict[int, int] = {}
+        self._epoch_numbers = itertools.count()
         self._unchecked: set[int] = set()  # assigned partitions whose log end is not known yet
         # assigned partitions whose stored offsets could not be read yet (database away): paused
         # until they are, tried again from _load_again_at (time.monotonic())
@@ -184,8 +189,8 @@ class FrameConsumer:
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in revoked)
         log.info("partitions revoked partitions=%s", partitions)
-        # the batch in analysis and the records fetched so far may be another member's now
-        self._generation += 1
+        for partition in partitions:  # what is fetched or in analysis may be another member's now
+            self._new_epoch(partition)
         self.flush()
         self.checkpoint.revoke(partitions)
         for partition in partitions:
@@ -198,12 +203,12 @@ class FrameConsumer:
         # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
         self._unloaded |= {tp.partition for tp in assigned}
-        self._load_positions(in_rebalance=True)
+        self._load_positions()
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _load_positions(self, in_rebalance: bool) -> None:
+    def _load_positions(self) -> None:
         """Seek the assigned partitions whose stored offsets are not loaded yet.
 
         While the database is away (a rebalance during a PostgreSQL restart) they stay paused,
@@ -211,7 +216,7 @@ class FrameConsumer:
         callback on its event loop, where blocking would stop the heartbeats, and raising would
         end the process (kafka-python raises the callback's error out of ``poll``). A later try
         seeks only partitions that were paused, so records already fetched for the others stay
-        in the batch (``in_rebalance`` False: no new generation).
+        in the batch.
         """
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -227,7 +232,7 @@ class FrameConsumer:
             return
         self._unloaded.clear()
         self.kafka.resume(*tps)
-        self._seek(starts, new_generation=in_rebalance)
+        self._seek(starts)
         self._unchecked |= set(starts)
 
     def _log_beginnings(self, partitions: list[int]) -> dict[int, int]:
@@ -241,12 +246,17 @@ class FrameConsumer:
             return {}
         return {tp.partition: offset for tp, offset in found.items()}
 
-    def _seek(self, positions: Mapping[int, int | None], new_generation: bool = True) -> None:
-        """Move the partitions; a new generation drops records fetched before (``_poll_batch``),
-        which only a seek of every partition with records in flight may do."""
-        if new_generation:
-            self._generation += 1
+    def _new_epoch(self, partition: int) -> None:
+        self._epochs[partition] = next(self._epoch_numbers)
+
+    def _moved_since(self, epochs: Mapping[int, int]) -> set[int]:
+        """Partitions sought or revoked since ``epochs`` was taken."""
+        return {p for p, epoch in self._epochs.items() if epochs.get(p) != epoch}
+
+    def _seek(self, positions: Mapping[int, int | None]) -> None:
+        """Move the partitions (None: to the log's beginning), each into a new epoch."""
         for partition, offset in positions.items():
+            self._new_epoch(partition)
             if offset is None:
                 self.kafka.seek_to_beginning(self._tp(partition))
             else:
@@ -256,8 +266,8 @@ class FrameConsumer:
         """A log that ends below our position was reset under us (broker restarted empty, topic
         recreated): restart those partitions from the new log's beginning. Returns them."""
         restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
-        for partition, offset in restarts.items():
-            self.kafka.seek(self._tp(partition), offset)
+        self._seek(dict(restarts))
+        for partition in restarts:
             self._replay_until.pop(partition, None)  # a new log: its offsets start again
         return set(restarts)
 
@@ -287,15 +297,14 @@ class FrameConsumer:
         last_flush = time.monotonic()
         try:
             while not stop.is_set():
-                generation, records = self._poll_batch(stop)
+                records = self._poll_batch(stop)
                 self._finish_inflight()
                 if records:
-                    self._inflight = self._start(records, generation, decode, worker)
+                    self._inflight = self._start(records, decode, worker)
                     self._last_activity = time.monotonic()
                 if time.monotonic() - last_flush >= self.config.flush_interval_s:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
-                                            for p in self.checkpoint.owned()
-                                            if p not in self._inflight_ends()})
+                                            for p in self.checkpoint.owned()})
                     self.flush()
                     last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
@@ -325,63 +334,75 @@ class FrameConsumer:
         self._buffered = _Buffered()
         self.checkpoint.rewind(reload=False)
 
-    def _poll_batch(self, stop: threading.Event) -> tuple[int, list[Record]]:
+    def _poll_batch(self, stop: threading.Event) -> list[Record]:
         """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``."""
         cfg = self.config
         deadline = time.monotonic() + cfg.batch_wait_ms / 1000
         batch: list[Record] = []
-        generation = self._generation
         while len(batch) < cfg.batch_frames and not stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
+            epochs = dict(self._epochs)
             polled = self.kafka.poll(timeout_ms=remaining_ms,
                                      max_records=cfg.batch_frames - len(batch))
             if self._unloaded and time.monotonic() >= self._load_again_at:
-                self._load_positions(in_rebalance=False)
-            if self._generation != generation:  # a rebalance or a seek happened
-                batch, generation = [], self._generation
+                self._load_positions()
+            # a rebalance or a seek in this poll: what came before for those partitions is
+            # dropped; this poll's records were fetched from where they were moved to
+            moved = self._moved_since(epochs)
+            if moved:
+                batch = [r for r in batch if r.partition not in moved]
             restarted = self._check_new_assignment() if self._unchecked else set()
             for tp, records in polled.items():
                 if tp.partition not in restarted:
                     batch.extend(records)
-        return generation, batch
+        return batch
 
-    def _start(self, records: list[Record], generation: int, decode: ThreadPoolExecutor,
+    def _start(self, records: list[Record], decode: ThreadPoolExecutor,
                worker: ThreadPoolExecutor) -> Batch:
         """Judge the records here and hand the accepted frames to the worker; nothing is counted
-        yet (``_finish``)."""
+        yet (``_finish_inflight``)."""
         now_ms = int(self.clock() * 1000)
-        batch = Batch(generation, now_ms, len(records))
+        batch = Batch(now_ms, len(records))
         for record in records:
+            batch.epochs[record.partition] = self._epochs.get(record.partition, -1)
             batch.ends[record.partition] = record.offset + 1
             judged = self._accept(record, now_ms)
             if isinstance(judged, Rejection):
                 batch.rejections.append(judged)
             else:
-                batch.accepted.append(judged)
-        repeats = [self.checkpoint.frames.seen(_key(m)) for m in batch.accepted]
-        batch.analysed = worker.submit(analyse, self.analyzer, batch.accepted, repeats, decode)
+                batch.accepted.append((record.partition, judged))
+        messages = [m for _, m in batch.accepted]
+        repeats = [self.checkpoint.frames.seen(_key(m)) for m in messages]
+        batch.analysed = worker.submit(analyse, self.analyzer, messages, repeats, decode)
         return batch
 
     def _finish_inflight(self) -> None:
-        """Wait for the batch in analysis, then count it and move its offsets, unless a
-        rebalance or a rewind since it was polled means its records are read again."""
+        """Wait for the batch in analysis, then count it and move its offsets, except for the
+        partitions sought or revoked since it was polled: those read their records again, or
+        are another member's now."""
         batch, self._inflight = self._inflight, None
         if batch is None or batch.analysed is None:
             return
         analysed = batch.analysed.result()
         self._last_activity = time.monotonic()  # processing time is not idleness
-        if batch.generation != self._generation:
-            log.info("dropped an analysed batch of %d records: its partitions were rewound or "
-                     "reassigned since, so they are read again", batch.records)
-            return
+        moved = {p for p, epoch in batch.epochs.items() if self._epochs.get(p) != epoch}
+        if moved:
+            log.info("dropped the analysed records of partitions=%s: they were sought or "
+                     "revoked since they were polled, and are read again", sorted(moved))
         for partition, end in batch.ends.items():
-            self.checkpoint.advance(partition, end)
+            if partition not in moved:
+                self.checkpoint.advance(partition, end)
         for rejection in batch.rejections:
-            self._reject(rejection.at_ms, rejection.camera, rejection.reason)
+            if rejection.partition not in moved:
+                log.debug("rejected partition=%d offset=%d reason=%s", rejection.partition,
+                          rejection.offset, rejection.reason)
+                self._reject(rejection.at_ms, rejection.camera, rejection.reason)
         captures: list[int] = []
-        for message, result in zip(batch.accepted, analysed.results, strict=True):
+        for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
+            if partition in moved:
+                continue
             if isinstance(result, str):
                 self._reject(message.captured_at_ms, message.camera, result)
             else:
@@ -395,24 +416,30 @@ class FrameConsumer:
 
     def _inflight_ends(self) -> dict[int, int]:
         """Per partition, the offset after the batch in analysis (empty when there is none)."""
-        inflight = self._inflight
-        return inflight.ends if inflight and inflight.generation == self._generation else {}
+        batch = self._inflight
+        if batch is None:
+            return {}
+        return {p: end for p, end in batch.ends.items()
+                if self._epochs.get(p) == batch.epochs[p]}
 
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
         """The validated message, or why it is skipped."""
+        def refused(at_ms: int, camera: str | None, reason: str) -> Rejection:
+            return Rejection(record.partition, record.offset, at_ms, camera, reason)
+
         try:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
         except FrameRejected as exc:
             # the broker's timestamp is whatever the sender set: used only when it is a real time
             at = record.timestamp if in_time_range(record.timestamp) else now_ms
-            return _refused(record, Rejection(at, exc.camera, exc.reason.value))
+            return refused(at, exc.camera, exc.reason.value)
         late = now_ms - message.captured_at_ms > self.config.max_lag_s * 1000
         if late and record.offset >= self._replay_until.get(record.partition, -1):
-            return _refused(record, Rejection(message.captured_at_ms, message.camera, STALE))
+            return refused(message.captured_at_ms, message.camera, STALE)
         if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
             # counted in the minute it was read: a future minute would not exist yet
-            return _refused(record, Rejection(now_ms, message.camera, FUTURE))
+            return refused(now_ms, message.camera, FUTURE)
         return message
 
     def _count(self, message: FrameMessage, reading: FrameReading) -> None:
@@ -472,12 +499,6 @@ class FrameConsumer:
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):
             self._last_activity = time.monotonic()  # rewound: there is work to read again
-
-
-def _refused(record: Record, rejection: Rejection) -> Rejection:
-    log.debug("rejected partition=%d offset=%d reason=%s", record.partition, record.offset,
-              rejection.reason)
-    return rejection
 
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:

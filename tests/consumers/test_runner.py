@@ -194,10 +194,8 @@ class InterruptedAnalyzer(OneFaceAnalyzer):
         return super().analyze(frames)
 
 
-class WaitsForTheNextPoll(OneFaceAnalyzer):
-    """The n-th batch (polled by the n-th poll at the latest) returns once Kafka has been polled
-    n + 1 times, or after 5 s: a loop that waited for the analysis before polling again never
-    gets there."""
+class WaitsForAPoll(OneFaceAnalyzer):
+    """Returns once the loop has polled Kafka during the call, or after 5 s."""
 
     def __init__(self, kafka: FakeKafka) -> None:
         super().__init__()
@@ -205,19 +203,33 @@ class WaitsForTheNextPoll(OneFaceAnalyzer):
         self.polled_meanwhile: list[bool] = []
 
     def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
-        wanted, give_up = len(self.calls) + 2, time.monotonic() + 5
-        while self.kafka.polls < wanted and time.monotonic() < give_up:
+        before, give_up = self.kafka.polls, time.monotonic() + 5
+        while self.kafka.polls == before and time.monotonic() < give_up:
             time.sleep(0.002)
-        self.polled_meanwhile.append(self.kafka.polls >= wanted)
+        self.polled_meanwhile.append(self.kafka.polls > before)
         return super().analyze(frames)
 
 
 def test_the_next_batch_is_polled_while_one_is_analysed(engine: Engine) -> None:
-    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
-    analyzer = WaitsForTheNextPoll(kafka)
-    consume(engine, kafka, analyzer)
+    # a batch of 4, then one frame: polling for the second batch (and then for a third) goes on
+    # for batch_wait_ms, which a loop that polled only between analyses would never overlap
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(5)]})
+    analyzer = WaitsForAPoll(kafka)
+    consume(engine, kafka, analyzer, batch_wait_ms=1000)
     assert analyzer.polled_meanwhile == [True, True]
-    assert totals(engine) == (8, 8, {}, {0: 8})
+    assert totals(engine) == (5, 5, {}, {0: 5})
+
+
+def rebalance_at_poll(number: int, *partitions: int) -> Callable[[FakeKafka], None]:
+    """An ``on_poll`` that revokes and assigns ``partitions`` again at poll ``number``, as an
+    eager rebalance does (the poll after the first batch's: while it is analysed)."""
+    def rebalance(fake: FakeKafka) -> None:
+        if fake.polls == number:
+            assert fake.listener is not None
+            tps = {TopicPartition(TOPIC, p) for p in partitions}
+            fake.listener.on_partitions_revoked(tps)
+            fake.listener.on_partitions_assigned(tps)
+    return rebalance
 
 
 def test_a_rebalance_while_a_batch_is_analysed_drops_it_to_be_read_again(
@@ -225,38 +237,66 @@ def test_a_rebalance_while_a_batch_is_analysed_drops_it_to_be_read_again(
     """Nothing of a batch is counted or committed before its analysis is done: a rebalance in the
     poll meanwhile (the partition could be another member's now) drops it instead."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
-
-    def rebalance_while_the_first_batch_is_analysed(fake: FakeKafka) -> None:
-        if fake.polls == 2:
-            assert fake.listener is not None
-            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 0)})
-            fake.listener.on_partitions_assigned({TopicPartition(TOPIC, 0)})
-
-    kafka.on_poll = rebalance_while_the_first_batch_is_analysed
+    kafka.on_poll = rebalance_at_poll(2, 0)
     with caplog.at_level("INFO", logger="consumers.runner"):
         consume(engine, kafka)
-    assert "dropped an analysed batch of 4 records" in caplog.text
+    assert "dropped the analysed records of partitions=[0]" in caplog.text
     assert totals(engine) == (8, 8, {}, {0: 8})  # no frame twice, none refused as a duplicate
+
+
+def test_a_partition_taken_away_while_its_batch_is_analysed_is_not_counted_here(
+        engine: Engine) -> None:
+    """Its records are the new owner's to count from the stored offsets: counting them here as
+    well, after the revocation, would count them twice."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+
+    def taken_away(fake: FakeKafka) -> None:
+        if fake.polls == 2:  # the first batch is in analysis
+            assert fake.listener is not None
+            fake.owned.discard(0)
+            fake.assign_at[0] = 10**9  # another member's from now on
+            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 0)})
+
+    kafka.on_poll = taken_away
+    consume(engine, kafka)
+    assert totals(engine) == (0, 0, {}, {})
+
+
+def test_a_partition_assigned_while_another_s_batch_is_analysed_costs_it_nothing(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """An incremental rebalance seeks only the partition it brings: partition 0's batch in
+    analysis is counted, not dropped (and not lost: nothing seeks partition 0 back)."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)],
+                              1: [frame(100 + i, camera="cam-b") for i in range(3)]})
+    kafka.assign_at = {1: 2}
+    with caplog.at_level("INFO", logger="consumers.runner"):
+        consume(engine, kafka)
+    assert "dropped" not in caplog.text
+    assert totals(engine) == (11, 11, {}, {0: 8, 1: 3})
 
 
 def test_a_failed_write_while_a_batch_is_analysed_reads_that_batch_again(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """The batch in analysis at the failure is read again, and is not late then: it was read in
+    time once (max_lag_s)."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     with engine.begin() as conn:
         conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    now = [NOW_MS / 1000]
     # a flush after every batch: the first batch's fails while the second is in analysis
-    consumer = make_consumer(engine, kafka, flush_interval_s=0.0)
+    consumer = make_consumer(engine, kafka, flush_interval_s=0.0, clock=lambda: now[0])
 
     def repair_after_the_failure(_: FakeKafka) -> None:
         if consumer.report.failed_flushes == 1 and "away" in " ".join(
                 inspect(engine).get_table_names()):
             with engine.begin() as conn:
                 conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+            now[0] += 300  # the outage outlasted max_lag_s (120 s)
 
     kafka.on_poll = repair_after_the_failure
     with caplog.at_level("INFO", logger="consumers.runner"):
         done = consumer.run(threading.Event())
-    assert "dropped an analysed batch of 4 records" in caplog.text
+    assert "dropped the analysed records of partitions=[0]" in caplog.text
     assert totals(engine) == (8, 8, {}, {0: 8})
     assert (done.frames, done.failed_flushes) == (8, 1)
 
@@ -343,6 +383,26 @@ def test_a_partition_loaded_late_costs_the_others_nothing(engine: Engine,
     assert totals(engine) == (15, 15, {}, {0: 12, 1: 3})
 
 
+def test_a_partition_loaded_late_keeps_the_open_buffer_s_frames_known(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading partition 1's stored offsets reloads the counted frames from the database; the
+    frames counted since the last flush must stay known, or a repeat of one counts twice."""
+    import consumers.runner
+
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.0)  # the next poll
+    kafka = FakeKafka(TOPIC, {0: [*(frame(i) for i in range(8)), frame(1)],
+                              1: [frame(100 + i, camera="cam-b") for i in range(3)]})
+    kafka.assign_at, kafka.max_per_poll = {1: 2}, 1
+    consumer = make_consumer(engine, kafka, exit_when_idle_s=1.0, flush_interval_s=60.0)
+    # partition 1 loads at about the tenth poll: after frame 1 is counted, before its repeat
+    consumer.checkpoint.sink = sink = OffsetsAway(engine, failures=8, partition=1)
+    consumer.run(threading.Event())
+    assert sink.failures == 0
+    assert totals(engine) == (11, 11, {"duplicate": 1}, {0: 9, 1: 3})
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from seen_frames")).scalar_one() == 11
+
+
 def test_repeats_of_a_frame_count_once_also_after_a_restart(engine: Engine) -> None:
     key, jpeg, headers = frame(0)
     broken_copy = (key, jpeg[:4] + b"\x00" * (len(jpeg) - 6) + jpeg[-2:], headers)
@@ -417,10 +477,18 @@ def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
     consumer = make_consumer(engine, kafka, flush_interval_s=0.0,
                              on_commit=lambda captures, at: events.append("commit"))
+    flush = consumer.flush
+
+    def marked_flush() -> None:
+        events.append("flush")
+        flush()
+
+    consumer.flush = marked_flush  # type: ignore[method-assign]
     done = consumer.run(threading.Event())
     assert totals(engine)[:2] == (10, 10)
     assert done.flushes >= 3  # 10 frames in batches of 4, a flush after each
-    assert events.count("commit") == done.flushes
-    # every commit probe comes right after its flush's trim; flushes with nothing to commit trim too
-    assert all(events[i - 1] == "trim" for i, e in enumerate(events) if e == "commit")
-    assert events.count("trim") > done.flushes
+    each_flush = " ".join(events).split("flush")[1:]
+    assert events[0] == "flush" and len(each_flush) == events.count("flush")
+    # every flush trims, the ones with nothing to commit too, and the probe comes after the trim
+    assert {f.strip() for f in each_flush} <= {"trim", "trim commit"}
+    assert [f.strip() for f in each_flush].count("trim commit") == done.flushes
