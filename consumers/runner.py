@@ -4,9 +4,10 @@ Two batches at a time: while a worker decodes (in a small thread pool; OpenCV re
 and analyses one batch, its frames detected together and their faces classified together, the
 loop's thread polls the next (consumers/batch.py says what may happen before the analysis is
 done). The aggregator's buffer is committed by the checkpoint (with the partitions' offsets, in one
-transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live), when
-partitions are revoked, and at exit; a failed commit rewinds the partitions to the stored offsets.
-Positions come from the database on every assignment.
+transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live; between a
+batch's counting and the next one's start), when partitions are revoked, and at exit; a failed
+commit rewinds the partitions to the stored offsets. Positions come from the database on every
+assignment.
 """
 
 from __future__ import annotations
@@ -299,14 +300,19 @@ class FrameConsumer:
             while not stop.is_set():
                 records = self._poll_batch(stop)
                 self._finish_inflight()
+                if time.monotonic() - last_flush >= self.config.flush_interval_s:
+                    # between batches: the flush's trim and the soak's probe (bench soak) see
+                    # what stays allocated, not a batch's working set
+                    epochs = dict(self._epochs)
+                    self._check_log_resets({p: self.kafka.highwater(self._tp(p))
+                                            for p in self.checkpoint.owned()})
+                    self.flush(records)
+                    last_flush = time.monotonic()
+                    moved = self._moved_since(epochs)  # rewound or reset: read again
+                    records = [r for r in records if r.partition not in moved]
                 if records:
                     self._inflight = self._start(records, decode, worker)
                     self._last_activity = time.monotonic()
-                if time.monotonic() - last_flush >= self.config.flush_interval_s:
-                    self._check_log_resets({p: self.kafka.highwater(self._tp(p))
-                                            for p in self.checkpoint.owned()})
-                    self.flush()
-                    last_flush = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
                 if (idle is not None and self.assigned.is_set() and self._inflight is None
@@ -471,9 +477,10 @@ class FrameConsumer:
                 self.metrics.records_lag.labels(str(partition)).set(max(0, high - position))
 
     # --- commit -----------------------------------------------------------------------------
-    def flush(self) -> None:
+    def flush(self, polled: Sequence[Record] = ()) -> None:
         """Commit the buffer with the offsets; on failure drop it and rewind to the stored
-        offsets so the same messages are processed again."""
+        offsets so the same messages are processed again. ``polled``: records read but not yet
+        judged, which are not late when read again after a failure either."""
         outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
         committed_at = self.clock()
         buffered, self._buffered = self._buffered, _Buffered()
@@ -489,12 +496,14 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
-            inflight = self._inflight_ends()
-            for partition in self.checkpoint.owned():
-                reached = inflight.get(partition, self.checkpoint.position(partition))
-                if reached is not None:
-                    self._replay_until[partition] = max(
-                        reached, self._replay_until.get(partition, -1))
+            reached = {p: o for p in self.checkpoint.owned()
+                       if (o := self.checkpoint.position(p)) is not None}
+            for ends in (self._inflight_ends(), {r.partition: r.offset + 1 for r in polled}):
+                for partition, end in ends.items():
+                    reached[partition] = max(end, reached.get(partition, end))
+            for partition, offset in reached.items():
+                self._replay_until[partition] = max(
+                    offset, self._replay_until.get(partition, -1))
             self._seek(self.checkpoint.rewind(reload=False))
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):
