@@ -393,7 +393,7 @@ class FrameConsumer:
             return
         analysed = batch.analysed.result()
         self._last_activity = time.monotonic()  # processing time is not idleness
-        moved = {p for p, epoch in batch.epochs.items() if self._epochs.get(p) != epoch}
+        moved = self._moved_since(batch.epochs) & set(batch.epochs)
         if moved:
             log.info("dropped the analysed records of partitions=%s: they were sought or "
                      "revoked since they were polled, and are read again", sorted(moved))
@@ -425,8 +425,8 @@ class FrameConsumer:
         batch = self._inflight
         if batch is None:
             return {}
-        return {p: end for p, end in batch.ends.items()
-                if self._epochs.get(p) == batch.epochs[p]}
+        moved = self._moved_since(batch.epochs)
+        return {p: end for p, end in batch.ends.items() if p not in moved}
 
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
         """The validated message, or why it is skipped."""
