@@ -3,12 +3,13 @@
 The loop's thread judges each record (malformed, stale, from the future, a repeat of a counted
 frame) and keeps its verdicts in a :class:`Batch`; a worker decodes and analyses the accepted
 frames (:func:`analyse`) while the loop's thread polls the next batch, so the broker's round trips
-hide behind the detector. Only when the analysis is done does the loop's thread count the batch
-and move its offsets (``FrameConsumer._finish_inflight``), so a flush on a rebalance inside the
-poll commits nothing of it (the periodic flush waits for it: it comes between batches). If one of
-its partitions was sought or revoked meanwhile (a rebalance, a rewind after a failed or
-conflicting flush, a log reset), that partition's part of the batch is dropped: it is read again
-from where the partition was moved to, or by the member that owns it now.
+can hide behind the analysis (on two CPU cores, where detection takes nine tenths of the time, it
+measured no faster: docs/benchmarks.md). Only when the analysis is done does the loop's thread
+count the batch and move its offsets (``FrameConsumer._finish_inflight``), so a flush on a
+rebalance inside the poll commits nothing of it (the periodic flush waits for it: it comes between
+batches). If one of its partitions was sought or revoked meanwhile (a rebalance, a rewind after a
+failed or conflicting flush, a log reset), that partition's part of the batch is dropped: it is
+read again from where the partition was moved to, or by the member that owns it now.
 """
 
 from __future__ import annotations
