@@ -7,9 +7,9 @@ can hide behind the analysis (on two CPU cores, where detection takes nine tenth
 measured no faster: docs/benchmarks.md). Only when the analysis is done does the loop's thread
 count the batch and move its offsets (``FrameConsumer._finish_inflight``), so a flush on a
 rebalance inside the poll commits nothing of it (the periodic flush waits for it: it comes between
-batches). If one of its partitions was sought or revoked meanwhile (a rebalance, a rewind after a
-failed or conflicting flush, a log reset), that partition's part of the batch is dropped: it is
-read again from where the partition was moved to, or by the member that owns it now.
+batches). If one of its partitions was sought or revoked meanwhile (a rebalance, and the rewind
+when that flush fails), that partition's part of the batch is dropped: it is read again from
+where the partition was moved to, or by the member that owns it now.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class Batch:
 
     now_ms: int  # the wall clock its records were judged by
     records: int
-    # partition -> its epoch when polled: a partition sought or revoked since has a new one
+    # partition -> its epoch when the batch started (its records were filtered to their
+    # partitions' current epochs just before): a partition sought or revoked since has a new one
     epochs: dict[int, int] = field(default_factory=dict)
     ends: dict[int, int] = field(default_factory=dict)  # partition -> offset after its last record
     rejections: list[Rejection] = field(default_factory=list)

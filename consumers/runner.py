@@ -143,7 +143,8 @@ class FrameConsumer:
         self._unloaded: set[int] = set()
         self._load_again_at = 0.0
         # partition -> the offset reached before a failed flush rewound it: the frames below it
-        # were read in time once and are read again now, so they are not late (max_lag_s)
+        # were read once before the failure and are not judged late when read again (max_lag_s;
+        # the first verdict is not kept, so a frame already late then is counted this time)
         self._replay_until: dict[int, int] = {}
         self._consumer: KafkaSource | None = None
         self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
@@ -263,16 +264,15 @@ class FrameConsumer:
             else:
                 self.kafka.seek(self._tp(partition), offset)
 
-    def _check_log_resets(self, ends: Mapping[int, int | None]) -> set[int]:
+    def _check_log_resets(self, ends: Mapping[int, int | None]) -> None:
         """A log that ends below our position was reset under us (broker restarted empty, topic
-        recreated): restart those partitions from the new log's beginning. Returns them."""
+        recreated): restart those partitions from the new log's beginning."""
         restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
         self._seek(dict(restarts))
         for partition in restarts:
             self._replay_until.pop(partition, None)  # a new log: its offsets start again
-        return set(restarts)
 
-    def _check_new_assignment(self) -> set[int]:
+    def _check_new_assignment(self) -> None:
         """After an assignment, once a fetch has told each partition's log end: the stored offsets
         against it.
 
@@ -287,7 +287,8 @@ class FrameConsumer:
         ends = {p: self.kafka.highwater(self._tp(p)) for p in self._unchecked}
         known = {p: end for p, end in ends.items() if end is not None}
         self._unchecked -= set(known)
-        return self._check_log_resets(known) if known else set()
+        if known:
+            self._check_log_resets(known)
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerReport:
@@ -306,10 +307,10 @@ class FrameConsumer:
                     epochs = dict(self._epochs)
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
+                    records = self._still_current(records, epochs)  # reset: read again
                     self.flush(records)
                     last_flush = time.monotonic()
-                    moved = self._moved_since(epochs)  # rewound or reset: read again
-                    records = [r for r in records if r.partition not in moved]
+                    records = self._still_current(records, epochs)  # rewound: read again
                 if records:
                     self._inflight = self._start(records, decode, worker)
                     self._last_activity = time.monotonic()
@@ -356,14 +357,19 @@ class FrameConsumer:
                 self._load_positions()
             # a rebalance or a seek in this poll: what came before for those partitions is
             # dropped; this poll's records were fetched from where they were moved to
-            moved = self._moved_since(epochs)
-            if moved:
-                batch = [r for r in batch if r.partition not in moved]
-            restarted = self._check_new_assignment() if self._unchecked else set()
-            for tp, records in polled.items():
-                if tp.partition not in restarted:
-                    batch.extend(records)
+            batch = self._still_current(batch, epochs)
+            epochs = dict(self._epochs)
+            if self._unchecked:  # may restart partitions whose log was reset: read them again
+                self._check_new_assignment()
+                batch = self._still_current(batch, epochs)
+            batch += [r for tp, records in polled.items() for r in records
+                      if self._epochs.get(tp.partition) == epochs.get(tp.partition)]
         return batch
+
+    def _still_current(self, records: list[Record], epochs: Mapping[int, int]) -> list[Record]:
+        """``records`` without those of partitions sought or revoked since ``epochs``."""
+        moved = self._moved_since(epochs)
+        return [r for r in records if r.partition not in moved] if moved else records
 
     def _start(self, records: list[Record], decode: ThreadPoolExecutor,
                worker: ThreadPoolExecutor) -> Batch:
@@ -421,7 +427,7 @@ class FrameConsumer:
         self._update_lag()
 
     def _inflight_ends(self) -> dict[int, int]:
-        """Per partition, the offset after the batch in analysis (empty when there is none)."""
+        """Per partition not moved since, the offset after the batch in analysis."""
         batch = self._inflight
         if batch is None:
             return {}
