@@ -268,7 +268,7 @@ class FrameConsumer:
         """A log that ends below our position was reset under us (broker restarted empty, topic
         recreated): restart those partitions from the new log's beginning."""
         restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
-        self._seek(dict(restarts))
+        self._seek(restarts)
         for partition in restarts:
             self._replay_until.pop(partition, None)  # a new log: its offsets start again
 
@@ -378,13 +378,13 @@ class FrameConsumer:
         now_ms = int(self.clock() * 1000)
         batch = Batch(now_ms, len(records))
         for record in records:
-            batch.epochs[record.partition] = self._epochs.get(record.partition, -1)
             batch.ends[record.partition] = record.offset + 1
             judged = self._accept(record, now_ms)
             if isinstance(judged, Rejection):
                 batch.rejections.append(judged)
             else:
                 batch.accepted.append((record.partition, judged))
+        batch.epochs = {p: self._epochs.get(p, -1) for p in batch.ends}
         messages = [m for _, m in batch.accepted]
         repeats = [self.checkpoint.frames.seen(_key(m)) for m in messages]
         batch.analysed = worker.submit(analyse, self.analyzer, messages, repeats, decode)
@@ -502,14 +502,13 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
-            reached = {p: o for p in self.checkpoint.owned()
-                       if (o := self.checkpoint.position(p)) is not None}
-            for ends in (self._inflight_ends(), {r.partition: r.offset + 1 for r in polled}):
-                for partition, end in ends.items():
-                    reached[partition] = max(end, reached.get(partition, end))
-            for partition, offset in reached.items():
-                self._replay_until[partition] = max(
-                    offset, self._replay_until.get(partition, -1))
+            # read so far: what is counted, what is in analysis, what is polled
+            for reached in ({p: self.checkpoint.position(p) for p in self.checkpoint.owned()},
+                            self._inflight_ends(), {r.partition: r.offset + 1 for r in polled}):
+                for partition, offset in reached.items():
+                    if offset is not None:
+                        self._replay_until[partition] = max(
+                            offset, self._replay_until.get(partition, -1))
             self._seek(self.checkpoint.rewind(reload=False))
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):
