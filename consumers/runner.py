@@ -33,6 +33,7 @@ from consumers.aggregate import MinuteAggregator
 from consumers.batch import DUPLICATE, FUTURE, STALE, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
+from consumers.first_reads import FirstReads
 from consumers.gate import FrameReading
 from consumers.memory import release_free_memory
 from consumers.metrics import ConsumerMetrics
@@ -142,10 +143,8 @@ class FrameConsumer:
         # until they are, tried again from _load_again_at (time.monotonic())
         self._unloaded: set[int] = set()
         self._load_again_at = 0.0
-        # partition -> the offset reached before a failed flush rewound it: the frames below it
-        # were read once before the failure and are not judged late when read again (max_lag_s;
-        # the first verdict is not kept, so a frame already late then is counted this time)
-        self._replay_until: dict[int, int] = {}
+        # records read again after a failed flush are judged by the clock of their first read
+        self._first_reads = FirstReads()
         self._consumer: KafkaSource | None = None
         self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
         self._last_activity = time.monotonic()
@@ -196,7 +195,7 @@ class FrameConsumer:
         self.flush()
         self.checkpoint.revoke(partitions)
         for partition in partitions:
-            self._replay_until.pop(partition, None)
+            self._first_reads.forget(partition)
             self._unloaded.discard(partition)
             self._unchecked.discard(partition)
 
@@ -270,7 +269,7 @@ class FrameConsumer:
         restarts = self.checkpoint.check_log_ends(ends, self._log_beginnings)
         self._seek(restarts)
         for partition in restarts:
-            self._replay_until.pop(partition, None)  # a new log: its offsets start again
+            self._first_reads.forget(partition)  # a new log: its offsets start again
 
     def _check_new_assignment(self) -> None:
         """After an assignment, once a fetch has told each partition's log end: the stored offsets
@@ -426,32 +425,25 @@ class FrameConsumer:
         self.metrics.batch_frames.observe(batch.records)
         self._update_lag()
 
-    def _inflight_ends(self) -> dict[int, int]:
-        """Per partition not moved since, the offset after the batch in analysis."""
-        batch = self._inflight
-        if batch is None:
-            return {}
-        moved = self._moved_since(batch.epochs)
-        return {p: end for p, end in batch.ends.items() if p not in moved}
-
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
-        """The validated message, or why it is skipped."""
+        """The validated message, or why it is skipped; judged by the clock of the record's first
+        read (``FirstReads``), ``now_ms`` unless a failed flush made us read it again."""
         def refused(at_ms: int, camera: str | None, reason: str) -> Rejection:
             return Rejection(record.partition, record.offset, at_ms, camera, reason)
 
+        read_ms = self._first_reads.judged_at(record.partition, record.offset, now_ms)
         try:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
         except FrameRejected as exc:
             # the broker's timestamp is whatever the sender set: used only when it is a real time
-            at = record.timestamp if in_time_range(record.timestamp) else now_ms
+            at = record.timestamp if in_time_range(record.timestamp) else read_ms
             return refused(at, exc.camera, exc.reason.value)
-        late = now_ms - message.captured_at_ms > self.config.max_lag_s * 1000
-        if late and record.offset >= self._replay_until.get(record.partition, -1):
+        if read_ms - message.captured_at_ms > self.config.max_lag_s * 1000:
             return refused(message.captured_at_ms, message.camera, STALE)
-        if message.captured_at_ms - now_ms > self.settings.max_clock_skew_s * 1000:
+        if message.captured_at_ms - read_ms > self.settings.max_clock_skew_s * 1000:
             # counted in the minute it was read: a future minute would not exist yet
-            return refused(now_ms, message.camera, FUTURE)
+            return refused(read_ms, message.camera, FUTURE)
         return message
 
     def _count(self, message: FrameMessage, reading: FrameReading) -> None:
@@ -486,7 +478,8 @@ class FrameConsumer:
     def flush(self, polled: Sequence[Record] = ()) -> None:
         """Commit the buffer with the offsets; on failure drop it and rewind to the stored
         offsets so the same messages are processed again. ``polled``: records read but not yet
-        judged, which are not late when read again after a failure either."""
+        judged; after a failure they are judged by the clock of this read when read again, as
+        every record judged before it is (``FirstReads``)."""
         outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
         committed_at = self.clock()
         buffered, self._buffered = self._buffered, _Buffered()
@@ -495,6 +488,8 @@ class FrameConsumer:
         if outcome is Outcome.COMMITTED:
             self.report.add(buffered)
             self.report.flushes += 1
+            self._first_reads.committed({p: self.checkpoint.position(p)
+                                         for p in self.checkpoint.owned()})
             if self._on_commit is not None:
                 self._on_commit(buffered.captures, committed_at)
         elif outcome is Outcome.CONFLICT:
@@ -502,13 +497,9 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
-            # read so far: what is counted, what is in analysis, what is polled
-            for reached in ({p: self.checkpoint.position(p) for p in self.checkpoint.owned()},
-                            self._inflight_ends(), {r.partition: r.offset + 1 for r in polled}):
-                for partition, offset in reached.items():
-                    if offset is not None:
-                        self._replay_until[partition] = max(
-                            offset, self._replay_until.get(partition, -1))
+            read_ms = int(self.clock() * 1000)
+            for record in polled:  # what is counted or in analysis was judged already
+                self._first_reads.judged_at(record.partition, record.offset, read_ms)
             self._seek(self.checkpoint.rewind(reload=False))
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):

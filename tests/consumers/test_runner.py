@@ -337,6 +337,35 @@ def test_frames_read_again_after_a_long_database_outage_are_not_late(engine: Eng
     assert totals(engine) == (6, 6, {"stale": 1}, {0: 7})
 
 
+def test_frames_read_again_after_an_outage_keep_the_verdict_of_their_first_read(
+        engine: Engine) -> None:
+    """A frame already late at its first read stays stale, and one from the future then stays
+    refused, when a failed write makes the consumer read them again minutes later: what is counted
+    must not depend on whether the database was up."""
+    log = [frame(0, at_ms=NOW_MS - 121_000), frame(1), frame(2, at_ms=NOW_MS + 100_000),
+           frame(3), frame(4), frame(5)]
+    kafka = FakeKafka(TOPIC, {0: log})
+    with engine.begin() as conn:
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    now = [NOW_MS / 1000]
+    consumer = make_consumer(engine, kafka, clock=lambda: now[0])
+
+    def outage_of_five_minutes(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
+            now[0] += 300  # frame 0 is 421 s old now, frame 2 200 s in the past
+            with engine.begin() as conn:
+                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+
+    kafka.on_poll = outage_of_five_minutes
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes >= 1
+    assert totals(engine) == (4, 4, {"stale": 1, "future": 1}, {0: 6})
+    with engine.connect() as conn:  # the future frame is filed in the minute of its first read
+        minute = conn.execute(text(
+            "select minute_start from rejected_frames where reason = 'future'")).scalar_one()
+    assert str(minute).startswith("2026-05-28 20:26")
+
+
 class OffsetsAway(DatabaseSink):
     """The real sink; its first ``failures`` reads of stored offsets (of ``partition``'s, when
     given) fail as a restarting database's would."""
