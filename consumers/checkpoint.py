@@ -180,11 +180,18 @@ class Checkpoint:
     def rewind(self, reload: bool) -> dict[int, int | None]:
         """Forget everything uncommitted; where to seek each owned partition (None: beginning).
 
-        ``reload`` re-reads the stored offsets (another consumer may have moved them); when the
-        database cannot be read, the last known ones are used.
+        ``reload`` (after a conflict) re-reads the stored offsets (another consumer may have moved
+        them; when the database cannot be read, the last known ones are used) and forgets the log
+        resets found since the last commit, whose offsets may be another member's now. Without
+        it (after a failed write) those resets stay pending: their partitions restart at the new
+        log's beginning again and the next commit records them. Seeking to the stored offset,
+        past the new log's end, would restart there unnoticed and the reset's row would never be
+        written (as still happens when a conflict and a reset coincide).
         """
-        self._next.clear()
-        self._resets.clear()
+        restarts = {} if reload else {r.partition: r.restart_offset for r in self._resets}
+        self._next = dict(restarts)
+        if reload:
+            self._resets.clear()
         self.frames.pending.clear()
         owned = self.owned()
         if reload:
@@ -194,4 +201,4 @@ class Checkpoint:
                 self._stored.update({p: stored.get(p) for p in owned})
             except SQLAlchemyError:
                 log.error("cannot re-read stored offsets; seeking to the last known ones")
-        return {p: self._stored.get(p) for p in owned}
+        return {p: restarts.get(p, self._stored.get(p)) for p in owned}

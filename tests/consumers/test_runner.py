@@ -496,6 +496,37 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
 
 
+def test_a_log_reset_found_while_the_database_is_away_is_still_recorded(engine: Engine) -> None:
+    """The broker and the database restart together: the reset is found, its flush fails, and
+    the rewind must not lose it. Sought back to the stored offset, past the new log's end, the
+    consumer would restart at its beginning unnoticed once cameras publish again: the frames
+    counted, the reset's row never written."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    metrics = ConsumerMetrics()
+    consumer = make_consumer(engine, kafka, metrics=metrics)
+
+    def broker_and_database_restart(fake: FakeKafka) -> None:
+        if len(fake.logs[0]) == 8 and totals(engine)[3] == {0: 8}:
+            fake.replace_log(0, [])  # both restart, empty and away
+            with engine.begin() as conn:
+                conn.execute(text("alter table offset_resets rename to offset_resets_away"))
+        elif consumer.report.failed_flushes and not fake.logs[0]:
+            fake.replace_log(0, [frame(100 + i) for i in range(3)])  # the cameras publish again
+            with engine.begin() as conn:
+                conn.execute(text("alter table offset_resets_away rename to offset_resets"))
+
+    kafka.on_poll = broker_and_database_restart
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes >= 1
+    assert totals(engine) == (11, 11, {}, {0: 3})
+    with engine.connect() as conn:
+        resets = conn.execute(text("select partition, stored_offset, log_end_offset, "
+                                   "restart_offset from offset_resets")).all()
+    assert resets == [(0, 8, 0, 0)]  # found while the new log was empty
+    assert metrics.registry.get_sample_value("classpulse_log_resets_total",
+                                             {"partition": "0"}) == 1
+
+
 def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine,
                                                                    monkeypatch) -> None:
     """The soak's flat memory (docs/benchmarks.md) rests on ``flush`` trimming the heap; the
