@@ -4,7 +4,8 @@ The checkpoint owns three things the consumer loop must never get out of step: t
 database holds for each partition (the compare-and-set's expected value), the next offset after
 what the aggregator buffers, and the frames counted recently (duplicate detection). ``commit``
 hands the aggregator's buffer, the offset moves, any detected log resets and the new frame keys to
-the sink in ONE transaction; ``rewind`` forgets everything uncommitted and says where to seek.
+the sink in ONE transaction; ``rewind`` forgets what is uncommitted (but a log reset, after a
+failed write) and says where to seek.
 
 A log reset is a partition whose log ends below the offset the database stored: the broker lost
 its data (the embedded broker keeps it in memory only) or the topic was deleted and recreated.
@@ -44,8 +45,9 @@ class Outcome(Enum):
 class DuplicateFilter:
     """Frames counted within the last ``window_ms`` of each camera's event time.
 
-    ``committed`` mirrors ``seen_frames``; ``pending`` holds the keys of frames in the open
-    buffer, which become committed only with the transaction that counts them.
+    ``committed`` holds what ``seen_frames`` holds within the window (the table may keep more:
+    a commit prunes only the cameras it counts); ``pending`` holds the keys of frames in the
+    open buffer, which become committed only with the transaction that counts them.
     """
 
     window_ms: int
@@ -140,9 +142,12 @@ class Checkpoint:
         self._next[partition] = next_offset
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        for partition in partitions:
+        gone = set(partitions)
+        for partition in gone:
             self._stored.pop(partition, None)
             self._next.pop(partition, None)
+        # a reset still pending (its write failed) is for whoever owns the partition next
+        self._resets = [r for r in self._resets if r.partition not in gone]
 
     def owned(self) -> list[int]:
         return sorted(self._stored)
@@ -178,7 +183,7 @@ class Checkpoint:
         return Outcome.COMMITTED
 
     def rewind(self, reload: bool) -> dict[int, int | None]:
-        """Forget everything uncommitted; where to seek each owned partition (None: beginning).
+        """Forget what is uncommitted; where to seek each owned partition (None: beginning).
 
         ``reload`` (after a conflict) re-reads the stored offsets (another consumer may have moved
         them; when the database cannot be read, the last known ones are used) and forgets the log

@@ -6,8 +6,8 @@ loop's thread polls the next (consumers/batch.py says what may happen before the
 done). The aggregator's buffer is committed by the checkpoint (with the partitions' offsets, in one
 transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live; between a
 batch's counting and the next one's start), when partitions are revoked, and at exit; a failed
-commit rewinds the partitions to the stored offsets. Positions come from the database on every
-assignment.
+commit rewinds the partitions to the stored offsets (a partition whose log was found reset: to the
+new log's beginning). Positions come from the database on every assignment.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ class FrameConsumer:
         # until they are, tried again from _load_again_at (time.monotonic())
         self._unloaded: set[int] = set()
         self._load_again_at = 0.0
-        # records read again after a failed flush are judged by the clock of their first read
+        # when each record not yet committed was first polled: records read again (a failed or
+        # conflicting flush, a rebalance) are judged by that clock, not the later one
         self._first_reads = FirstReads()
         self._consumer: KafkaSource | None = None
         self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
@@ -195,7 +196,6 @@ class FrameConsumer:
         self.flush()
         self.checkpoint.revoke(partitions)
         for partition in partitions:
-            self._first_reads.forget(partition)
             self._unloaded.discard(partition)
             self._unchecked.discard(partition)
 
@@ -214,8 +214,9 @@ class FrameConsumer:
 
         While the database is away (a rebalance during a PostgreSQL restart) they stay paused,
         and the loop tries again after each poll: this runs inside kafka-python's rebalance
-        callback on its event loop, where blocking would stop the heartbeats, and raising would
-        end the process (kafka-python raises the callback's error out of ``poll``). A later try
+        callback on its event loop, where waiting for the database to come back would stop the
+        heartbeats (one failed try blocks up to the connect timeout), and raising would end the
+        process (kafka-python raises the callback's error out of ``poll``). A later try
         seeks only partitions that were paused, so records already fetched for the others stay
         in the batch.
         """
@@ -233,6 +234,8 @@ class FrameConsumer:
             return
         self._unloaded.clear()
         self.kafka.resume(*tps)
+        # below the stored offsets: counted, by someone
+        self._first_reads.committed(starts, keep=self.checkpoint.owned())
         self._seek(starts)
         self._unchecked |= set(starts)
 
@@ -307,7 +310,7 @@ class FrameConsumer:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
                     records = self._still_current(records, epochs)  # reset: read again
-                    self.flush(records)
+                    self.flush()
                     last_flush = time.monotonic()
                     records = self._still_current(records, epochs)  # rewound: read again
                 if records:
@@ -352,6 +355,10 @@ class FrameConsumer:
             epochs = dict(self._epochs)
             polled = self.kafka.poll(timeout_ms=remaining_ms,
                                      max_records=cfg.batch_frames - len(batch))
+            read_ms = int(self.clock() * 1000)
+            for records in polled.values():
+                for record in records:
+                    self._first_reads.judged_at(record.partition, record.offset, read_ms)
             if self._unloaded and time.monotonic() >= self._load_again_at:
                 self._load_positions()
             # a rebalance or a seek in this poll: what came before for those partitions is
@@ -427,7 +434,7 @@ class FrameConsumer:
 
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
         """The validated message, or why it is skipped; judged by the clock of the record's first
-        read (``FirstReads``), ``now_ms`` unless a failed flush made us read it again."""
+        poll (``FirstReads``), not ``now_ms``, when it is read again."""
         def refused(at_ms: int, camera: str | None, reason: str) -> Rejection:
             return Rejection(record.partition, record.offset, at_ms, camera, reason)
 
@@ -475,11 +482,9 @@ class FrameConsumer:
                 self.metrics.records_lag.labels(str(partition)).set(max(0, high - position))
 
     # --- commit -----------------------------------------------------------------------------
-    def flush(self, polled: Sequence[Record] = ()) -> None:
-        """Commit the buffer with the offsets; on failure drop it and rewind to the stored
-        offsets so the same messages are processed again. ``polled``: records read but not yet
-        judged; after a failure they are judged by the clock of this read when read again, as
-        every record judged before it is (``FirstReads``)."""
+    def flush(self) -> None:
+        """Commit the buffer with the offsets; on failure drop it and rewind (``Checkpoint.rewind``)
+        so the same messages are processed again, each judged as at its first poll."""
         outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
         committed_at = self.clock()
         buffered, self._buffered = self._buffered, _Buffered()
@@ -489,7 +494,8 @@ class FrameConsumer:
             self.report.add(buffered)
             self.report.flushes += 1
             self._first_reads.committed({p: self.checkpoint.position(p)
-                                         for p in self.checkpoint.owned()})
+                                         for p in self.checkpoint.owned()},
+                                        keep=self._unloaded)
             if self._on_commit is not None:
                 self._on_commit(buffered.captures, committed_at)
         elif outcome is Outcome.CONFLICT:
@@ -497,9 +503,6 @@ class FrameConsumer:
             self._seek(self.checkpoint.rewind(reload=True))
         elif outcome is Outcome.FAILED:
             self.report.failed_flushes += 1
-            read_ms = int(self.clock() * 1000)
-            for record in polled:  # what is counted or in analysis was judged already
-                self._first_reads.judged_at(record.partition, record.offset, read_ms)
             self._seek(self.checkpoint.rewind(reload=False))
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):

@@ -284,7 +284,9 @@ def advance_offsets(conn: Connection, group_id: str, topic: str,
 @dataclass(frozen=True)
 class LogReset:
     """A partition whose log no longer holds the stored offset (broker data lost, topic
-    recreated): the consumer restarted it at ``restart_offset``, the new log's beginning."""
+    recreated): the consumer restarted it at ``restart_offset``, the new log's beginning.
+    ``stored_offset`` is the consumer's position when it found the reset: the stored offset, or
+    past it by the frames counted since the last commit."""
 
     topic: str
     partition: int

@@ -366,6 +366,33 @@ def test_frames_read_again_after_an_outage_keep_the_verdict_of_their_first_read(
     assert str(minute).startswith("2026-05-28 20:26")
 
 
+def test_a_rebalance_during_an_outage_keeps_each_frame_s_first_verdict(engine: Engine) -> None:
+    """An eager rebalance (kafka-python's default) takes the partitions away and gives them
+    back while the database is away: the frames read again afterwards are still judged by the
+    clock of their first poll, on time ones counted, the one from the future still refused."""
+    log = [frame(0), frame(1), frame(2, at_ms=NOW_MS + 100_000), frame(3), frame(4), frame(5)]
+    kafka = FakeKafka(TOPIC, {0: log})
+    with engine.begin() as conn:
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    now = [NOW_MS / 1000]
+    consumer = make_consumer(engine, kafka, clock=lambda: now[0])
+
+    def rebalance_in_a_long_outage(fake: FakeKafka) -> None:
+        if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
+            now[0] += 300
+            assert fake.listener is not None
+            tps = {TopicPartition(TOPIC, 0)}
+            fake.listener.on_partitions_revoked(tps)
+            fake.listener.on_partitions_assigned(tps)
+            with engine.begin() as conn:
+                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+
+    kafka.on_poll = rebalance_in_a_long_outage
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes == 1
+    assert totals(engine) == (5, 5, {"future": 1}, {0: 6})
+
+
 class OffsetsAway(DatabaseSink):
     """The real sink; its first ``failures`` reads of stored offsets (of ``partition``'s, when
     given) fail as a restarting database's would."""
@@ -525,6 +552,40 @@ def test_a_log_reset_found_while_the_database_is_away_is_still_recorded(engine: 
     assert resets == [(0, 8, 0, 0)]  # found while the new log was empty
     assert metrics.registry.get_sample_value("classpulse_log_resets_total",
                                              {"partition": "0"}) == 1
+
+
+def test_a_reset_pending_when_its_partition_is_revoked_is_recorded_once(engine: Engine) -> None:
+    """The reset is found, its write fails, and an eager rebalance takes the partition away
+    (that flush fails too) and gives it back: the new owner, here this consumer again, finds the
+    reset again, and the reset is recorded once, not once per finding."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    consumer = make_consumer(engine, kafka)
+    rebalanced = []
+
+    def restart_then_rebalance(fake: FakeKafka) -> None:
+        if len(fake.logs[0]) == 8 and totals(engine)[3] == {0: 8}:
+            fake.replace_log(0, [])
+            with engine.begin() as conn:
+                conn.execute(text("alter table offset_resets rename to offset_resets_away"))
+        elif consumer.report.failed_flushes and not rebalanced:
+            rebalanced.append(True)
+            assert fake.listener is not None
+            tps = {TopicPartition(TOPIC, 0)}
+            fake.listener.on_partitions_revoked(tps)
+            fake.listener.on_partitions_assigned(tps)
+        elif rebalanced and not fake.logs[0]:
+            fake.replace_log(0, [frame(100 + i) for i in range(3)])
+            with engine.begin() as conn:
+                conn.execute(text("alter table offset_resets_away rename to offset_resets"))
+
+    kafka.on_poll = restart_then_rebalance
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes >= 2
+    assert totals(engine) == (11, 11, {}, {0: 3})
+    with engine.connect() as conn:
+        resets = conn.execute(text("select partition, stored_offset, log_end_offset, "
+                                   "restart_offset from offset_resets")).all()
+    assert resets == [(0, 8, 0, 0)]
 
 
 def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine,
