@@ -89,6 +89,11 @@ def totals(engine: Engine) -> tuple[int, int, dict[str, int], dict[int, int]]:
     return int(frames), int(faces), {k: int(v) for k, v in rejected.items()}, offsets
 
 
+def rename_table(engine: Engine, name: str, to: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"alter table {name} rename to {to}"))
+
+
 def test_stale_and_future_frames_are_refused_with_their_reasons(engine: Engine) -> None:
     log = [frame(0), frame(1, at_ms=NOW_MS - 121_000), frame(2, at_ms=NOW_MS + 20_000),
            frame(3, at_ms=NOW_MS + 31_000), frame(4, at_ms=NOW_MS + 30 * 365 * 86_400_000),
@@ -337,60 +342,39 @@ def test_frames_read_again_after_a_long_database_outage_are_not_late(engine: Eng
     assert totals(engine) == (6, 6, {"stale": 1}, {0: 7})
 
 
+@pytest.mark.parametrize("rebalance", [False, True])
 def test_frames_read_again_after_an_outage_keep_the_verdict_of_their_first_read(
-        engine: Engine) -> None:
-    """A frame already late at its first read stays stale, and one from the future then stays
-    refused, when a failed write makes the consumer read them again minutes later: what is counted
-    must not depend on whether the database was up."""
+        engine: Engine, rebalance: bool) -> None:
+    """A frame already late at its first poll stays stale, one from the future then stays
+    refused, and the others stay in time, when a failed write makes the consumer read them again
+    minutes later; also when an eager rebalance (kafka-python's default) takes the partition
+    away and gives it back meanwhile. What is counted must not depend on whether the database
+    was up."""
     log = [frame(0, at_ms=NOW_MS - 121_000), frame(1), frame(2, at_ms=NOW_MS + 100_000),
            frame(3), frame(4), frame(5)]
     kafka = FakeKafka(TOPIC, {0: log})
-    with engine.begin() as conn:
-        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    rename_table(engine, "emotion_minutes", "emotion_minutes_away")
     now = [NOW_MS / 1000]
     consumer = make_consumer(engine, kafka, clock=lambda: now[0])
 
-    def outage_of_five_minutes(_: FakeKafka) -> None:
+    def outage_of_five_minutes(fake: FakeKafka) -> None:
         if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
             now[0] += 300  # frame 0 is 421 s old now, frame 2 200 s in the past
-            with engine.begin() as conn:
-                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
+            if rebalance:
+                assert fake.listener is not None
+                tps = {TopicPartition(TOPIC, 0)}
+                fake.listener.on_partitions_revoked(tps)
+                fake.listener.on_partitions_assigned(tps)
+            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
 
     kafka.on_poll = outage_of_five_minutes
     done = consumer.run(threading.Event())
-    assert done.failed_flushes >= 1
+    assert done.failed_flushes == 1
     assert totals(engine) == (4, 4, {"stale": 1, "future": 1}, {0: 6})
-    with engine.connect() as conn:  # the future frame is filed in the minute of its first read
+    with engine.connect() as conn:  # the future frame is filed in the minute of its first poll
         minute = conn.execute(text(
             "select minute_start from rejected_frames where reason = 'future'")).scalar_one()
     assert str(minute).startswith("2026-05-28 20:26")
-
-
-def test_a_rebalance_during_an_outage_keeps_each_frame_s_first_verdict(engine: Engine) -> None:
-    """An eager rebalance (kafka-python's default) takes the partitions away and gives them
-    back while the database is away: the frames read again afterwards are still judged by the
-    clock of their first poll, on time ones counted, the one from the future still refused."""
-    log = [frame(0), frame(1), frame(2, at_ms=NOW_MS + 100_000), frame(3), frame(4), frame(5)]
-    kafka = FakeKafka(TOPIC, {0: log})
-    with engine.begin() as conn:
-        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
-    now = [NOW_MS / 1000]
-    consumer = make_consumer(engine, kafka, clock=lambda: now[0])
-
-    def rebalance_in_a_long_outage(fake: FakeKafka) -> None:
-        if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
-            now[0] += 300
-            assert fake.listener is not None
-            tps = {TopicPartition(TOPIC, 0)}
-            fake.listener.on_partitions_revoked(tps)
-            fake.listener.on_partitions_assigned(tps)
-            with engine.begin() as conn:
-                conn.execute(text("alter table emotion_minutes_away rename to emotion_minutes"))
-
-    kafka.on_poll = rebalance_in_a_long_outage
-    done = consumer.run(threading.Event())
-    assert done.failed_flushes == 1
-    assert totals(engine) == (5, 5, {"future": 1}, {0: 6})
 
 
 class OffsetsAway(DatabaseSink):
@@ -523,69 +507,44 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
 
 
-def test_a_log_reset_found_while_the_database_is_away_is_still_recorded(engine: Engine) -> None:
-    """The broker and the database restart together: the reset is found, its flush fails, and
-    the rewind must not lose it. Sought back to the stored offset, past the new log's end, the
-    consumer would restart at its beginning unnoticed once cameras publish again: the frames
-    counted, the reset's row never written."""
+@pytest.mark.parametrize("rebalance", [False, True])
+def test_a_log_reset_found_while_the_database_is_away_is_recorded_once(
+        engine: Engine, rebalance: bool) -> None:
+    """The broker and the database restart together: the reset is found and its write fails.
+    Sought back to the stored offset, past the new log's end, the consumer would restart at the
+    new log's beginning unnoticed once cameras publish again (frames counted, the reset's row
+    never written). With an eager rebalance during the outage (that flush fails too) the
+    partition comes back, the reset is found again, and still recorded once."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     metrics = ConsumerMetrics()
     consumer = make_consumer(engine, kafka, metrics=metrics)
+    rebalanced = []
 
     def broker_and_database_restart(fake: FakeKafka) -> None:
         if len(fake.logs[0]) == 8 and totals(engine)[3] == {0: 8}:
             fake.replace_log(0, [])  # both restart, empty and away
-            with engine.begin() as conn:
-                conn.execute(text("alter table offset_resets rename to offset_resets_away"))
-        elif consumer.report.failed_flushes and not fake.logs[0]:
-            fake.replace_log(0, [frame(100 + i) for i in range(3)])  # the cameras publish again
-            with engine.begin() as conn:
-                conn.execute(text("alter table offset_resets_away rename to offset_resets"))
-
-    kafka.on_poll = broker_and_database_restart
-    done = consumer.run(threading.Event())
-    assert done.failed_flushes >= 1
-    assert totals(engine) == (11, 11, {}, {0: 3})
-    with engine.connect() as conn:
-        resets = conn.execute(text("select partition, stored_offset, log_end_offset, "
-                                   "restart_offset from offset_resets")).all()
-    assert resets == [(0, 8, 0, 0)]  # found while the new log was empty
-    assert metrics.registry.get_sample_value("classpulse_log_resets_total",
-                                             {"partition": "0"}) == 1
-
-
-def test_a_reset_pending_when_its_partition_is_revoked_is_recorded_once(engine: Engine) -> None:
-    """The reset is found, its write fails, and an eager rebalance takes the partition away
-    (that flush fails too) and gives it back: the new owner, here this consumer again, finds the
-    reset again, and the reset is recorded once, not once per finding."""
-    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
-    consumer = make_consumer(engine, kafka)
-    rebalanced = []
-
-    def restart_then_rebalance(fake: FakeKafka) -> None:
-        if len(fake.logs[0]) == 8 and totals(engine)[3] == {0: 8}:
-            fake.replace_log(0, [])
-            with engine.begin() as conn:
-                conn.execute(text("alter table offset_resets rename to offset_resets_away"))
-        elif consumer.report.failed_flushes and not rebalanced:
+            rename_table(engine, "offset_resets", "offset_resets_away")
+        elif rebalance and consumer.report.failed_flushes and not rebalanced:
             rebalanced.append(True)
             assert fake.listener is not None
             tps = {TopicPartition(TOPIC, 0)}
             fake.listener.on_partitions_revoked(tps)
             fake.listener.on_partitions_assigned(tps)
-        elif rebalanced and not fake.logs[0]:
-            fake.replace_log(0, [frame(100 + i) for i in range(3)])
-            with engine.begin() as conn:
-                conn.execute(text("alter table offset_resets_away rename to offset_resets"))
+        elif consumer.report.failed_flushes and not fake.logs[0] and (
+                rebalanced or not rebalance):
+            fake.replace_log(0, [frame(100 + i) for i in range(3)])  # the cameras publish again
+            rename_table(engine, "offset_resets_away", "offset_resets")
 
-    kafka.on_poll = restart_then_rebalance
+    kafka.on_poll = broker_and_database_restart
     done = consumer.run(threading.Event())
-    assert done.failed_flushes >= 2
+    assert done.failed_flushes >= (2 if rebalance else 1)
     assert totals(engine) == (11, 11, {}, {0: 3})
     with engine.connect() as conn:
         resets = conn.execute(text("select partition, stored_offset, log_end_offset, "
                                    "restart_offset from offset_resets")).all()
-    assert resets == [(0, 8, 0, 0)]
+    assert resets == [(0, 8, 0, 0)]  # found while the new log was empty
+    assert metrics.registry.get_sample_value(  # each finding counts: after the rebalance, two
+        "classpulse_log_resets_total", {"partition": "0"}) == (2 if rebalance else 1)
 
 
 def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine,
