@@ -9,9 +9,10 @@ Small groups are hidden by the database's one rule, not here: the ``camera_minut
 per camera and minute whether it is ``shown`` (its faces READ per frame with read faces, the
 faces whose expression the consumer's readability gate let it read, reach the ``small_group_rule``
 threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class minute when one of its cameras'
-minutes is shown; docs/sql.md explains why faces per frame, not the raw ``faces`` count, tells a
-class from a child. Besides the sums over shown minutes, a bucket sums every minute's faces and
-the gate's counts (``seen_*``), so the page can say why minutes are hidden: too few people, or
+minutes is shown, made of the shown cameras' minutes only; docs/sql.md explains why faces per
+frame, not the raw ``faces`` count, tells a class from a child. Besides the sums over shown
+minutes, a bucket sums every minute's faces and the gate's counts (``seen_*``; of a shown class
+minute, its shown cameras'), so the page can say why minutes are hidden: too few people, or
 faces that could not be read (too small, turned away, uncertain). The page reads one camera from
 ``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
 engagement come only from shown minutes, and the minutes left out are counted so the page can say

@@ -4,7 +4,8 @@ The views are created by migrations ``0006_small_group_rule`` (``camera_minutes`
 small-group rule is decided, and the class views built on it) and ``0007_lessons``
 (``lesson_summaries``), and rebuilt by ``0008_faces_read`` with the readability gate's counts and
 the rule on faces read (``0010_classroom_in_key`` makes them again, unchanged, on SQLite, which
-rebuilds ``emotion_minutes`` to change its key). These ``Table`` objects live in their own
+rebuilds ``emotion_minutes`` to change its key), and by ``0011_class_of_shown_cameras``, where a
+shown class minute sums its shown cameras' minutes only. These ``Table`` objects live in their own
 ``MetaData`` so Alembic's autogenerate never tries to create them as tables; selecting through
 them gives bound parameters and, on SQLite, real ``datetime``/``date``/``bool`` values instead of
 text and integers. A test checks that their columns match the migrated views.

@@ -2,7 +2,8 @@
 
 Independent of ``dashboard.sql`` and ``dashboard.transform``: per UTC minute, the classroom's (or
 one camera's) rows are summed; a camera's faces in view is faces / frames with faces; a minute is
-shown when at least one camera saw ``min_faces`` faces per frame or more.
+shown when at least one camera read ``min_faces`` faces per frame or more, and then sums only the
+cameras that did.
 """
 
 from __future__ import annotations
@@ -40,25 +41,25 @@ def set_written_at(engine: Engine, when: datetime) -> None:
 def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
             camera: str | None = None) -> dict[datetime, dict]:
     """Per UTC minute: shown, faces_in_view, faces_read_in_view, faces, faces_read, engagement,
-    share_<emotion> (the last two over read faces)."""
-    acc: dict[datetime, dict] = defaultdict(lambda: defaultdict(float))
+    share_<emotion> (the last two over read faces). A shown minute sums its shown cameras' rows
+    only, a hidden one all of them."""
+    by_minute: dict[datetime, list[MinuteRow]] = defaultdict(list)
     for r in rows:
-        if r.classroom_id != classroom or (camera is not None and r.camera_id != camera):
-            continue
-        m = acc[r.minute_start]
-        view = r.faces / r.frames_with_faces if r.frames_with_faces else 0.0
-        read = r.faces_read / r.frames_with_read_faces if r.frames_with_read_faces else 0.0
-        m["faces_in_view"] += view
-        m["faces_read_in_view"] += read
-        m["largest"] = max(m["largest"], read)
-        m["faces"] += r.faces
-        m["faces_read"] += r.faces_read
-        m["engagement_sum"] += r.engagement_sum
-        for e, n in zip(EMOTIONS, r.n, strict=True):
-            m[f"n_{e}"] += n
+        if r.classroom_id == classroom and (camera is None or r.camera_id == camera):
+            by_minute[r.minute_start].append(r)
     out = {}
-    for minute, m in sorted(acc.items()):
-        row = {"shown": m["largest"] >= min_faces, "faces_in_view": m["faces_in_view"],
+    for minute, group in sorted(by_minute.items()):
+        shown_rows = [r for r in group if _read_in_view(r) >= min_faces]
+        m: dict[str, float] = defaultdict(float)
+        for r in shown_rows or group:
+            m["faces_in_view"] += r.faces / r.frames_with_faces if r.frames_with_faces else 0.0
+            m["faces_read_in_view"] += _read_in_view(r)
+            m["faces"] += r.faces
+            m["faces_read"] += r.faces_read
+            m["engagement_sum"] += r.engagement_sum
+            for e, n in zip(EMOTIONS, r.n, strict=True):
+                m[f"n_{e}"] += n
+        row = {"shown": bool(shown_rows), "faces_in_view": m["faces_in_view"],
                "faces_read_in_view": m["faces_read_in_view"], "faces": int(m["faces"]),
                "faces_read": int(m["faces_read"])}
         if m["faces_read"]:
@@ -66,6 +67,10 @@ def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
             row.update({f"share_{e}": m[f"n_{e}"] / m["faces_read"] for e in EMOTIONS})
         out[minute] = row
     return out
+
+
+def _read_in_view(r: MinuteRow) -> float:
+    return r.faces_read / r.frames_with_read_faces if r.frames_with_read_faces else 0.0
 
 
 def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,

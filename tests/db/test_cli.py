@@ -6,7 +6,7 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0010_classroom_in_key"
+HEAD = "0011_class_of_shown_cameras"
 RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
         "are hidden (MIN_FACES_SHOWN)")
 

@@ -26,7 +26,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries"}
-HEAD = "0010_classroom_in_key"
+HEAD = "0011_class_of_shown_cameras"
 
 
 @pytest.fixture
@@ -52,8 +52,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
-        "0003_covering_index", "0002_class_views", "0001_tables"]
+        HEAD, "0010_classroom_in_key", "0009_hardening", "0008_faces_read", "0007_lessons",
+        "0006_small_group_rule", "0003_covering_index", "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
@@ -278,8 +278,9 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
     config = alembic_config()
     with fresh_engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0009_hardening")
-    with pytest.raises(UsageError, match=r"is at revision 0009_hardening, this consumer writes "
-                                         r"to 0010_classroom_in_key; stop every consumer, run "
+        command.downgrade(config, "0010_classroom_in_key")
+    with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
+                                         r"writes to 0011_class_of_shown_cameras; stop every "
+                                         r"consumer, run "
                                          r"`classpulse db upgrade`"):
         require_head(migrated_url)

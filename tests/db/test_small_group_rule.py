@@ -130,14 +130,15 @@ def test_without_the_rule_row_nothing_is_shown_and_the_reader_is_told(db: Engine
 
 def test_switching_the_measure_is_one_statement_every_view_follows(migrated_url: str) -> None:
     """How a later revision moves the rule to another measure (e.g. faces the model could read):
-    0006's ``camera_minutes_sql`` with the new expression (and the views' current shape, 0008's),
-    and nothing else."""
+    0006's ``camera_minutes_sql`` with the new expression (and the views' current shape,
+    0011's), and nothing else."""
     engine = make_engine(migrated_url)
     try:
         seed(engine)
         script = ScriptDirectory.from_config(alembic_config())
         rule = script.get_revision("0006_small_group_rule").module
-        shape = script.get_revision("0008_faces_read").module.shape(rule)
+        shape = script.get_revision("0011_class_of_shown_cameras").module.shape(
+            script.get_revision("0008_faces_read").module, rule)
         # faces read per frame over ALL frames: the last minute's 3 faces in half the frames: 1.5
         measure = "CAST(e.faces_read AS DOUBLE PRECISION) / NULLIF(e.frames, 0)"
         with engine.begin() as conn:
@@ -146,3 +147,26 @@ def test_switching_the_measure_is_one_statement_every_view_follows(migrated_url:
         agree(every_reader(engine), [True, False, False, False, False])
     finally:
         engine.dispose()
+
+
+def test_a_shown_class_minute_tells_nothing_of_its_hidden_camera(db: Engine) -> None:
+    """The front camera reads a class, the back one a single child: the class minute is shown,
+    and its numbers must be the front camera's alone, or the class's minus the front's (both on
+    the page, and in its CSV download) would give the child's minute, to the face."""
+    front = expected.row("t1", "tiny", M[0], 60, 10)
+    child = expected.row("t2", "tiny", M[0], 60, 1, top="sad", confidence=0.9)
+    expected.write(db, [front, child])
+    lesson = PlannedLesson("tiny", M[0], M[1], "Maths", None, None, "csv:tiny/y",
+                           "csv:tiny/2025-03-03", 2)
+    with db.begin() as conn:
+        replace_lessons(conn, [lesson])
+        klass = conn.execute(select(class_minutes)).mappings().one()
+        summary = conn.execute(select(lesson_summaries)).mappings().one()
+    assert klass["shown"] and klass["cameras"] == 1
+    assert (klass["faces"], klass["faces_read"], klass["n_sad"], klass["n_neutral"]) == (
+        600, 600, 0, 600)
+    assert klass["engagement_sum"] == pytest.approx(front.engagement_sum)
+    assert (summary["minutes"], summary["faces_read"], summary["n_sad"]) == (1, 600, 0)
+    whole = fetch_buckets(db, "tiny", None, M[0], M[1], 60)
+    assert whole.equals(fetch_buckets(db, "tiny", "t1", M[0], M[1], 60))
+    assert expected.minutes([front, child], "tiny", 3)[M[0]]["faces_read"] == 600

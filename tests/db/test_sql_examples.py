@@ -3,7 +3,8 @@
 The seed is synthetic (classpulse.db.seed), and the timetable a CSV file imported with the real
 ``classpulse lessons import``. Expected values are computed here from the seeded rows and the
 timetable with zoneinfo, independently of the SQL and the views, with the small-group rule at its
-default (a class minute is shown when some camera saw 3 or more faces per frame with faces).
+default (a class minute is shown when some camera read 3 or more faces per frame with read faces,
+and then sums those cameras only).
 """
 
 from __future__ import annotations
@@ -127,25 +128,31 @@ class ClassMinute:
 
 
 def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
-    out: dict[tuple[str, datetime], ClassMinute] = {}
+    """Per classroom and minute; a shown minute sums its shown cameras' rows only (a hidden
+    camera's numbers must not be the class's minus the others'), a hidden one all of them."""
+    groups: dict[tuple[str, datetime], list[MinuteRow]] = defaultdict(list)
     for r in rows:
-        key = (r.classroom_id, r.minute_start)
-        if key not in out:
-            local = r.minute_start.astimezone(ZoneInfo(TIMEZONES[r.classroom_id]))
-            out[key] = ClassMinute(r.classroom_id, r.minute_start, local.replace(tzinfo=None))
-        minute = out[key]
-        if r.frames_with_faces:
-            view = r.faces / r.frames_with_faces
-            minute.largest_view = max(view, minute.largest_view or 0.0)
-            minute.faces_in_view += view
-        s = minute.sums
-        for name, value in (("frames", r.frames), ("frames_with_faces", r.frames_with_faces),
-                            ("faces", r.faces), ("engagement_sum", r.engagement_sum)):
-            s[name] += value
-        for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
-            s[f"n_{e}"] += n
-            s[f"p_{e}"] += p
-    return sorted(out.values(), key=lambda m: (m.room, m.start))
+        groups[(r.classroom_id, r.minute_start)].append(r)
+    out = []
+    for (room, start), group in groups.items():
+        local = start.astimezone(ZoneInfo(TIMEZONES[room]))
+        minute = ClassMinute(room, start, local.replace(tzinfo=None))
+        shown = [r for r in group
+                 if r.frames_with_read_faces and r.faces_read / r.frames_with_read_faces >= 3]
+        for r in shown or group:
+            if r.frames_with_faces:
+                view = r.faces / r.frames_with_faces
+                minute.largest_view = max(view, minute.largest_view or 0.0)
+                minute.faces_in_view += view
+            s = minute.sums
+            for name, value in (("frames", r.frames), ("frames_with_faces", r.frames_with_faces),
+                                ("faces", r.faces), ("engagement_sum", r.engagement_sum)):
+                s[name] += value
+            for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
+                s[f"n_{e}"] += n
+                s[f"p_{e}"] += p
+        out.append(minute)
+    return sorted(out, key=lambda m: (m.room, m.start))
 
 
 @dataclass
