@@ -124,7 +124,8 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
                    help="the expression most faces showed, and its share of the faces")
     cols[1].metric("Engagement now", f"{summary.engagement:.2f}")
     cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}",
-                   help=f"{summary.faces_read_in_view:.0f} of them read")
+                   help=f"{summary.faces_read_in_view:.0f} read at once in the frames where "
+                   "faces were read (it can be more: faces the gate refused leave frames out)")
     cols[3].metric("Minute", f"{summary.minute:%H:%M}",
                    help="start of the newest minute with data; it may still be filling up")
 

@@ -221,12 +221,13 @@ def engagement_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
 
 def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
     """Faces in view per minute (the mean over each point's minutes at coarser resolutions), and
-    as a line the faces among them whose expression could be read."""
+    as a line the faces read at once, per frame where any face was read (the rule's measure: it
+    can lie above the faces in view when refused faces fill other frames)."""
     data = _wall_clock(with_steps(frame[["time", "faces_in_view", "faces_read_in_view",
                                          "minutes"]], axis.bucket_seconds))
     tooltip = [_TOOLTIP_TIME,
                alt.Tooltip("faces_in_view:Q", format=".1f", title="faces in view"),
-               alt.Tooltip("faces_read_in_view:Q", format=".1f", title="faces read"),
+               alt.Tooltip("faces_read_in_view:Q", format=".1f", title="faces read at once"),
                alt.Tooltip("minutes:Q", title="minutes")]
     base = alt.Chart(data).encode(x=axis.encoding(), tooltip=tooltip)
     seen = base.mark_area(interpolate="step-after", line=True, opacity=0.35,

@@ -71,7 +71,8 @@ def _metrics(lesson: pd.Series) -> None:
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
                    help=f"per minute, on average over the minutes shown; "
-                   f"{lesson['faces_read_in_view']:.1f} of them read")
+                   f"{lesson['faces_read_in_view']:.1f} read at once in the frames where faces "
+                   "were read (it can be more: faces the gate refused leave frames out)")
     cols[3].metric("Minutes shown", f"{lesson['minutes']}",
                    help=f"{lesson['hidden_minutes']} more hidden for too few faces read")
 
