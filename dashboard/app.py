@@ -68,9 +68,12 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, set
                     when: str) -> bool:
     """Say why there is no mix where most faces could not be read, or every minute was hidden;
     False when the period has no minutes at all (the caller says so)."""
-    why = transform.unreadable(buckets)
+    why = transform.unreadable(buckets, settings.min_faces_shown)
+    shown = int(buckets["minutes"].sum()) if len(buckets) else 0
     if why is not None:
         st.warning(text.unreadable(why.faces, why.read, why.reason, when))
+    elif frame.empty and shown:  # shown minutes, each mostly unread: the mix would rest on few
+        st.warning(text.shown_but_unread(shown, settings.min_faces_shown))
     elif frame.empty and hidden:
         st.warning(text.all_hidden(hidden, settings.min_faces_shown))
     return bool(len(buckets)) and int((buckets["minutes"] + buckets["hidden_minutes"]).sum()) > 0
@@ -108,7 +111,7 @@ def show_freshness(
 
 
 def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) -> None:
-    summary = transform.right_now(buckets, period.tz)
+    summary = transform.right_now(buckets, period.tz, settings.min_faces_shown)
     if summary is None:
         return
     if summary.unreadable is not None:

@@ -109,7 +109,8 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
                                         end, 60, settings.min_faces_shown)
-    why = transform.unreadable(buckets) if buckets is not None else None
+    why = (transform.unreadable(buckets, settings.min_faces_shown) if buckets is not None
+           else None)
     if why is not None:
         st.warning(text.unreadable(why.faces, why.read, why.reason, "in this lesson"))
     elif state:

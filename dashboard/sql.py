@@ -32,15 +32,16 @@ from classpulse.db.rule import load_min_faces
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
-# every minute's faces and the readability gate's counts, shown or hidden
+# every minute's faces, the readability gate's counts and faces in view, shown or hidden
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
-                                 "seen_uncertain")
-_SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
+                                 "seen_uncertain", "seen_in_view")
+_SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain",
+                 "faces_in_view")
 BUCKET_COLUMNS: tuple[str, ...] = (
     "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
     "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
-_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
+_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum", "seen_in_view")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
@@ -70,7 +71,8 @@ def _bucket_sql(engine: Engine, camera: bool) -> str:
               "faces_read_in_view")
     per_bucket = ",\n  ".join(
         [f"{_shown(c)} AS {c}" for c in summed]
-        + [f"SUM({c}) AS {name}" for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
+        + [f"COALESCE(SUM({c}), 0) AS {name}"
+           for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
     return f"""
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
   {_shown("1")} AS minutes,

@@ -133,6 +133,15 @@ def all_hidden(hidden: int, min_faces: int) -> str:
     )
 
 
+def shown_but_unread(minutes: int, min_faces: int) -> str:
+    return (
+        f"**Most faces could not be read** in the {minutes} "
+        f"minute{'' if minutes == 1 else 's'} with at least {min_faces} "
+        "faces read at once, so no mix of expressions is drawn: it would rest on the few faces "
+        "that could be read."
+    )
+
+
 # why most faces could not be read, in a teacher's words (dashboard.transform.REASONS)
 UNREADABLE_WHY = {
     "small": ("the faces are too small to read expressions at this camera's resolution: a "

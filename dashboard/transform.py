@@ -96,10 +96,15 @@ class Unreadable:
         return self.read / self.faces
 
 
-def unreadable(buckets: pd.DataFrame) -> Unreadable | None:
-    """Over all the buckets' minutes, shown or hidden: None when there were no faces or most were
-    read; else how many were read and the commonest reason the others were not."""
+def unreadable(buckets: pd.DataFrame, min_faces: int) -> Unreadable | None:
+    """Over all the buckets' minutes, shown or hidden: None when there were no faces, most were
+    read, or the minutes held fewer than ``min_faces`` faces in view on average (what they
+    could say of why faces were not read would describe one child or two: the small-group rule's
+    note says enough); else how many were read and the commonest reason the others were not."""
     if buckets.empty:
+        return None
+    minutes = int((buckets["minutes"] + buckets["hidden_minutes"]).sum())
+    if float(buckets["seen_in_view"].sum()) < min_faces * minutes:
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
     if faces == 0 or read >= MOSTLY_READ * faces:
@@ -159,7 +164,7 @@ class RightNow:
     emotion_share: float = 0.0
 
 
-def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
+def right_now(buckets: pd.DataFrame, tz: ZoneInfo, min_faces: int) -> RightNow | None:
     """Summary of the newest minute in minute buckets; None when the window has no rows at all."""
     seen = buckets[(buckets["minutes"] + buckets["hidden_minutes"]) > 0]
     if seen.empty:
@@ -167,7 +172,8 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
     newest = seen.loc[seen["bucket_start"].idxmax()]
     minute = local_times(pd.Series([newest["bucket_start"]]), tz).iloc[0].to_pydatetime()
     if not readable(seen.loc[[newest.name]]).iloc[0]:
-        return RightNow(minute=minute, hidden=True, unreadable=unreadable(seen.loc[[newest.name]]))
+        return RightNow(minute=minute, hidden=True,
+                        unreadable=unreadable(seen.loc[[newest.name]], min_faces))
     row = series(seen.loc[[newest.name]], tz).iloc[0]
     emotion, share = main_emotion(row)
     return RightNow(

@@ -192,6 +192,25 @@ def test_unreadable_faces_draw_no_mix_and_the_page_says_why(
     assert not charts(at)
 
 
+def test_shown_minutes_mostly_unread_are_not_called_hidden(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shown minute, four faces read at once of fourteen in view, among twenty minutes of one
+    bowed child: too few people on average to say why faces were not read (that would describe
+    the child), yet the shown minute is not "hidden for fewer than 3 faces read" either."""
+    rows = [expected.row("cctv", "small", START, 60, 4, unread=(10, 0, 0))]
+    rows += [expected.row("cctv", "small", START + timedelta(minutes=i), 60, 0, unread=(0, 1, 0))
+             for i in range(1, 21)]
+    expected.write(database.engine, rows)
+    at = choose_range(open_page(monkeypatch, database.url), "small", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**Most faces could not be read** in the 1 minute with at least "
+                              "3 faces read at once")
+    assert "bowed" not in warning and not charts(at)
+
+
 def test_no_data_in_the_period_points_at_the_newest_minute(
     database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,9 +19,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engagement_sum: float,
            faces_in_view: float = 0.0, refused: tuple[int, int, int] = (0, 0, 0),
-           read_in_view: float | None = None) -> dict[str, object]:
+           read_in_view: float | None = None, seen_in_view: float | None = None
+           ) -> dict[str, object]:
     """A bucket whose read faces are ``counts`` and ``refused`` more faces (small, turned,
-    uncertain) were not read; faces and refusals alike seen in its shown minutes."""
+    uncertain) were not read; faces and refusals alike seen in its shown minutes, and
+    ``seen_in_view`` (default ``faces_in_view``) faces in view over all its minutes."""
     read = sum(counts)
     row: dict[str, object] = {
         "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
@@ -29,6 +31,7 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
         "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
         "engagement_sum": engagement_sum, "seen_faces": read + sum(refused), "seen_read": read,
         "seen_small": refused[0], "seen_turned": refused[1], "seen_uncertain": refused[2],
+        "seen_in_view": faces_in_view if seen_in_view is None else seen_in_view,
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
     return row
@@ -83,15 +86,15 @@ def test_engagement_band_is_the_rolling_mean_plus_minus_one_sd_within_zero_one()
 
 
 def test_right_now_reports_the_newest_minute_or_that_it_is_hidden() -> None:
-    now = transform.right_now(BUCKETS, BERLIN)
+    now = transform.right_now(BUCKETS, BERLIN, 3)
     assert now is not None and not now.hidden
     assert now.minute.strftime("%H:%M") == "00:01"
     assert now.emotion == "neutral" and now.emotion_share == pytest.approx(0.9)
     assert now.engagement == pytest.approx(0.8) and now.faces_in_view == pytest.approx(10.0)
-    hidden_last = transform.right_now(BUCKETS.iloc[:2], BERLIN)
+    hidden_last = transform.right_now(BUCKETS.iloc[:2], BERLIN, 3)
     assert hidden_last is not None and hidden_last.hidden
     assert hidden_last.minute.strftime("%H:%M") == "00:00"
-    assert transform.right_now(frame(), BERLIN) is None
+    assert transform.right_now(frame(), BERLIN, 3) is None
 
 
 def test_daily_summary_cuts_days_at_local_midnight() -> None:
@@ -144,18 +147,30 @@ def test_mostly_unread_faces_draw_no_mix_and_say_why() -> None:
         bucket(LATE, 1, 0, [0, 0, 0, 3, 0, 0, 5], 6.0, 4.0, refused=(1, 0, 1)),
         bucket(MIDNIGHT, 1, 0, [0, 0, 0, 0, 2, 0, 0], 0.6, 10.0, refused=(8, 0, 0),
                read_in_view=3.0),
-        bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0)),
+        bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0),
+               seen_in_view=6.0),
     )
     out = transform.series(buckets, BERLIN)
     assert [t.strftime("%H:%M") for t in out["time"]] == ["23:59"]
     assert out["share_neutral"].tolist() == [5 / 8] and out["faces_read"].tolist() == [8]
-    why = transform.unreadable(buckets)
+    why = transform.unreadable(buckets, 3)
     assert why == transform.Unreadable(faces=26, read=10, reason="small")
     assert why.read_share == pytest.approx(10 / 26)
-    assert transform.unreadable(buckets.iloc[:1]) is None  # 8 of 10 read
-    now = transform.right_now(buckets, BERLIN)
+    assert transform.unreadable(buckets.iloc[:1], 3) is None  # 8 of 10 read
+    now = transform.right_now(buckets, BERLIN, 3)
     assert now is not None and now.hidden
     assert now.unreadable == transform.Unreadable(faces=6, read=0, reason="turned")
+
+
+def test_why_faces_were_not_read_is_not_told_of_a_small_group() -> None:
+    """The newest minute saw one child, bowed over the desk: telling that most of its faces were
+    turned away or bowed would describe that child. It is hidden like any small group; a period
+    of such minutes says nothing of why either."""
+    child = bucket(LATE, 0, 1, [0] * 7, 0.0, refused=(0, 60, 0), seen_in_view=1.0)
+    now = transform.right_now(frame(child), BERLIN, 3)
+    assert now is not None and now.hidden and now.unreadable is None
+    assert transform.unreadable(frame(child), 3) is None
+    assert transform.unreadable(frame(child), 1) == transform.Unreadable(60, 0, "turned")
 
 
 def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> None:
