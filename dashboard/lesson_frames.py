@@ -75,7 +75,8 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
         "title": lessons["title"],
         "main_emotion": emotion,
         "main_share": share,
-        "engagement": lessons["engagement"].astype("float64"),
+        # like the main emotion, engagement rests on read faces: empty where most were not
+        "engagement": lessons["engagement"].astype("float64").where(mostly_read(lessons)),
         "faces_in_view": lessons["faces_in_view"].astype("float64"),
         "minutes": lessons["minutes"],
         "hidden_minutes": lessons["hidden_minutes"],
@@ -85,8 +86,9 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
 
 
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
-    """``time, engagement, minutes, current``: the title's lessons that have shown minutes."""
-    shown = history[history["minutes"] > 0]
+    """``time, engagement, minutes, current``: the title's lessons that have shown minutes whose
+    faces were mostly read (the others have no engagement to compare)."""
+    shown = history[(history["minutes"] > 0) & mostly_read(history)]
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
         "engagement": shown["engagement"].astype("float64"),

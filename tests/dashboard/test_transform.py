@@ -187,3 +187,27 @@ def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> No
     assert share.iloc[0] == pytest.approx(0.5) and pd.isna(share.iloc[1])
     assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
         "", lesson_frames.UNREADABLE]
+
+
+def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
+    """Its engagement rests on the few faces read, as its main emotion would: the week's table
+    leaves it empty, and the title's trend (and the change from the lesson before) skips it."""
+    from dashboard import lesson_frames
+
+    starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-04 08:00", "2025-03-05 08:00"],
+                            utc=True)
+    lessons = pd.DataFrame({
+        "lesson_id": [1, 2, 3], "title": ["Maths"] * 3, "starts_at": starts,
+        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [40, 40, 40],
+        "hidden_minutes": [0, 0, 0], "faces": [4000] * 3, "faces_read": [2500, 1500, 3000],
+        "engagement": [0.5, 0.9, 0.6], "faces_in_view": [20.0] * 3,
+        **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 3 for e in EMOTIONS},
+    })
+    rows = lesson_frames.table(lessons, BERLIN, datetime(2025, 3, 6, tzinfo=UTC))
+    assert rows["engagement"].tolist()[::2] == [0.5, 0.6] and pd.isna(rows["engagement"][1])
+    assert rows["faces_in_view"].tolist() == [20.0] * 3  # people in view, read or not
+    trend = lesson_frames.title_trend(lessons, 3, BERLIN)
+    assert trend["engagement"].tolist() == [0.5, 0.6]
+    change, before = lesson_frames.change_from_previous(trend)
+    assert change == pytest.approx(0.1) and before.day == 3
+    assert lesson_frames.change_from_previous(lesson_frames.title_trend(lessons, 2, BERLIN)) is None
