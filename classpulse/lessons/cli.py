@@ -6,15 +6,19 @@ Only argparse here; SQLAlchemy and the iCalendar libraries are imported by the h
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from classpulse.errors import UsageError
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from classpulse.lessons.store import Overlap
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
 
@@ -86,7 +90,7 @@ def _migrated_engine(url: str) -> Engine:
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
-    from classpulse.lessons.store import known_classrooms, replace_lessons
+    from classpulse.lessons.store import known_classrooms, overlapping_lessons, replace_lessons
 
     path: Path = args.file
     kind = _format(path)
@@ -100,6 +104,14 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
             notes = []
             if kind == "csv":
                 lessons = read_csv(path, rooms)
+                on_utc = sorted({lesson.classroom_id for lesson in lessons
+                                 if (room := rooms.find(lesson.classroom_id)) is not None
+                                 and room.tz.key == "UTC"})
+                if on_utc:  # a new classroom's zone: often not set yet, and times land hours off
+                    notes.append(f"classroom(s) {', '.join(on_utc)} keep the time zone UTC, a "
+                                 "new classroom's default: their times were read as UTC; if "
+                                 "their clocks are elsewhere, set classrooms.timezone and "
+                                 "import again")
             else:
                 room = None
                 if args.classroom is not None:
@@ -115,6 +127,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 if lessons:
                     notes.append(f"recurring events expanded up to {read.until} (--until)")
             counts = replace_lessons(conn, lessons)
+            overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
         engine.dispose()
     rooms_named = ", ".join(sorted({lesson.classroom_id for lesson in lessons})) or "none"
@@ -122,11 +135,29 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
           f"{counts.changed} changed, {counts.unchanged} unchanged, {counts.removed} removed")
     for note in notes:
         print(f"  {note}")
+    _warn_overlaps(overlaps)
     return 0
 
 
+def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
+    """Overlapping lessons are kept (the file says so), but the minutes they share count in
+    both, so the person importing hears of it, in the classroom's time."""
+    if not overlaps:
+        return
+    print(f"warning: {len(overlaps)} pair(s) of stored lessons overlap; the minutes they share "
+          "count in both lessons' numbers. Fix the timetable, or re-import the file whose "
+          "lessons should go without them:", file=sys.stderr)
+    for o in overlaps[:shown]:
+        zone = ZoneInfo(o.timezone)
+        (t1, s1, e1), (t2, s2, e2) = o.first, o.second
+        print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
+              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%H:%M}-"
+              f"{e2.astimezone(zone):%H:%M}", file=sys.stderr)
+    if len(overlaps) > shown:
+        print(f"  ... and {len(overlaps) - shown} more", file=sys.stderr)
+
+
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    from zoneinfo import ZoneInfo
 
     from classpulse.lessons.store import list_lessons
 

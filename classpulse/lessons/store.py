@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from classpulse.db.models import Classroom, Lesson
@@ -117,3 +117,34 @@ def list_lessons(
     if before is not None:
         query = query.where(_TABLE.c.starts_at < before)
     return [StoredLesson(*row) for row in conn.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Two stored lessons of one classroom whose times overlap: the minutes they share count in
+    both lessons' numbers."""
+
+    classroom_id: str
+    timezone: str
+    first: tuple[str, datetime, datetime]  # title, starts_at, ends_at
+    second: tuple[str, datetime, datetime]
+
+
+def overlapping_lessons(conn: Connection, classroom_ids: Sequence[str]) -> list[Overlap]:
+    """Pairs of the classrooms' stored lessons that overlap in time, whatever file they came from
+    (a timetable imported once as CSV and once as iCalendar overlaps itself), in start order."""
+    if not classroom_ids:
+        return []
+    a, b, rooms = _TABLE.alias("a"), _TABLE.alias("b"), Classroom.__table__
+    rows = conn.execute(
+        select(a.c.classroom_id, rooms.c.timezone, a.c.title, a.c.starts_at, a.c.ends_at,
+               b.c.title, b.c.starts_at, b.c.ends_at)
+        .join(b, and_(b.c.classroom_id == a.c.classroom_id, b.c.id != a.c.id,
+                      b.c.starts_at < a.c.ends_at, a.c.starts_at < b.c.ends_at,
+                      (b.c.starts_at > a.c.starts_at)
+                      | ((b.c.starts_at == a.c.starts_at) & (b.c.id > a.c.id))))
+        .join(rooms, rooms.c.id == a.c.classroom_id)
+        .where(a.c.classroom_id.in_(sorted(set(classroom_ids))))
+        .order_by(a.c.starts_at, a.c.classroom_id, b.c.starts_at)
+    ).all()
+    return [Overlap(r[0], r[1], (r[2], r[3], r[4]), (r[5], r[6], r[7])) for r in rows]

@@ -303,3 +303,42 @@ def test_list_shows_lessons_in_the_classrooms_time(data: Path,
     assert "History, modern  History" in lines[2] and len(lines) == 3
     status, out, _ = run(capsys, url, "list", "--from", "2025-03-04", "--to", "2025-03-04")
     assert len(out.splitlines()) == 1 + 2  # 7A's Maths and Room 12's History that day
+
+
+def test_overlapping_lessons_are_imported_with_a_warning(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The minutes two lessons share count in both lessons' numbers: the import says which, in
+    the classroom's time; lessons that only touch (one ends as the next starts) do not overlap."""
+    body = CSV_HEAD + ("7A,2025-03-03,08:00,09:00,Maths\n7A,2025-03-03,08:45,09:30,Physics\n"
+                       "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")
+    status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))
+    assert status == 0 and "4 new" in out
+    assert len(stored(engine)) == 4
+    assert err.splitlines() == [
+        "warning: 1 pair(s) of stored lessons overlap; the minutes they share count in both "
+        "lessons' numbers. Fix the timetable, or re-import the file whose lessons should go "
+        "without them:",
+        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' 08:45-09:30",
+    ]
+    fixed = CSV_HEAD + ("7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:45,09:30,Physics\n"
+                        "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")
+    status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", fixed)))
+    assert status == 0 and "1 changed" in out and err == ""
+
+
+def test_a_csv_for_a_classroom_still_on_utc_says_so(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A classroom starts on UTC until an operator sets its zone: a Berlin school importing
+    08:00 before that gets a lesson at 09:00 local, so the import says which rooms were read as
+    UTC; rooms with a zone set are not named."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'UTC' WHERE id = '7B'"))
+    body = CSV_HEAD + "7B,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:00,08:45,Maths\n"
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))
+    assert status == 0
+    assert out.splitlines()[1] == (
+        "  classroom(s) 7B keep the time zone UTC, a new classroom's default: their times were "
+        "read as UTC; if their clocks are elsewhere, set classrooms.timezone and import again")
+    assert [r["starts_at"].hour for r in stored(engine)] == [7, 8]  # 7A in Berlin, 7B on UTC
