@@ -1,8 +1,9 @@
 """The lessons view's SQL: ``lesson_summaries`` rows as DataFrames, bound parameters only.
 
 ``lesson_summaries`` (migration ``0007_lessons``) sums each lesson's shown class minutes under the
-database's one small-group rule, so a row here holds the same numbers as the lesson's minutes
-charted through :func:`dashboard.sql.fetch_buckets`. Like :mod:`dashboard.sql`, no caching here.
+database's one small-group rule, the same sums as the lesson's minutes charted through
+:func:`dashboard.sql.fetch_buckets` (the charts leave out minutes whose faces were mostly not
+read). Like :mod:`dashboard.sql`, no caching here.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 widgets -> query -> transform -> chart, like the rest of the page. The week's table comes from
 ``lesson_summaries`` (:mod:`dashboard.lesson_sql`); an opened lesson's charts come from its minutes
-through the same bucket query as a date range, so its row and its charts agree, and both hide
-small groups by the database's one rule. The charts of an opened lesson are drawn by the page's own
-``show_trends`` (passed in, so the live, range and lesson charts stay one implementation).
+through the same bucket query as a date range, and both hide small groups by the database's one
+rule. They agree but for two things: each is cached apart (for up to a minute one may be newer
+than the other while a lesson is under way), and the charts leave out single minutes whose faces
+were mostly not read where the row sums every shown minute. The charts of an opened lesson are
+drawn by the page's own ``show_trends`` (passed in, so the live, range and lesson charts stay one
+implementation).
 
 Lesson titles, subjects and group labels come from a school's files: they are shown only as plain
 text (table cells, select options, ``st.text``), never as Markdown.

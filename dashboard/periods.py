@@ -3,8 +3,11 @@
 Teachers think in the classroom's wall clock; the database stores UTC minutes. A ``Period`` is the
 one place where the two meet, so every query gets UTC instants and every chart gets local times.
 Long periods are drawn at a coarser resolution (buckets of several minutes) so a browser never has
-to draw a year of minutes; a bucket is 1 or 5 minutes or a whole multiple of 15, so it never
-straddles a local hour in any real time zone (every offset in use is a multiple of 15 minutes).
+to draw a year of minutes; a bucket is 1, 5 or 15 minutes, or an hour for periods over two
+weeks. Buckets are cut on UTC: up to 15 minutes they never straddle a local quarter hour in any
+real time zone (every offset in use is a multiple of 15 minutes); an hour's bucket in a zone offset
+by a half or quarter hour covers, say, 09:30-10:30 local, and its point is drawn at 09:30. The day
+table and the hour-of-week heatmap are cut from 15-minute buckets, so they follow local hours.
 """
 
 from __future__ import annotations

@@ -52,7 +52,9 @@ def min_faces(database_url: str) -> int:
 
 
 # ``min_faces`` is part of the bucket caches' keys although the SQL does not take it (the database
-# applies its own rule): a changed rule must not be answered from a cache filled under the old one.
+# applies its own rule): once the page reads a changed rule, it is not answered from a cache filled
+# under the old one (``min_faces`` itself is cached for LIST_TTL_S, so a change takes up to that
+# long to reach the page's words and caches).
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def live_buckets(
     database_url: str, classroom_id: str, camera_id: str | None,
