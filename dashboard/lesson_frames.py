@@ -22,6 +22,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 NO_DATA = "no data"
 NOT_YET = "not held yet"
+UNDER_WAY = "under way, no minute yet"
 ALL_HIDDEN = "all minutes hidden"
 UNREADABLE = "most faces not read"
 
@@ -58,7 +59,14 @@ def status(lesson: pd.Series, now: datetime) -> str:
         return "" if lesson["faces_read"] >= MOSTLY_READ * lesson["faces"] else UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
-    return NOT_YET if lesson["starts_at"] > pd.Timestamp(now) else NO_DATA
+    if lesson["starts_at"] > pd.Timestamp(now):
+        return NOT_YET
+    return UNDER_WAY if lesson["ends_at"] > pd.Timestamp(now) else NO_DATA
+
+
+def under_way(lesson: pd.Series, now: datetime) -> bool:
+    """The lesson has started and not ended: its numbers are the minutes so far."""
+    return bool(lesson["starts_at"] <= pd.Timestamp(now) < lesson["ends_at"])
 
 
 def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:

@@ -108,6 +108,8 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     if labels:
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
+    if lesson_frames.under_way(lesson, now) and not state:
+        st.caption(text.lesson_so_far(end.astimezone(sel.tz)))
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,

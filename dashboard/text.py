@@ -215,6 +215,10 @@ def lesson_without_data(state: str) -> str:
     """A lesson whose numbers are empty, said why (``lesson_frames`` status)."""
     if state == "not held yet":
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
+    if state == "under way, no minute yet":
+        return ("**This lesson is under way; no minute of it is counted yet.** Its numbers appear "
+                "minute by minute; if none comes within a few minutes, check that the cameras "
+                "and a consumer are running.")
     if state == "most faces not read":
         return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
                 "shown for it.")
@@ -223,6 +227,11 @@ def lesson_without_data(state: str) -> str:
                 "no chart may describe a single child.")
     return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "
             "check that the cameras and a consumer were running.")
+
+
+def lesson_so_far(ends: datetime) -> str:
+    return (f"Under way until {ends:%H:%M}: these are the numbers of its minutes so far, and the "
+            "newest minute may still be filling up.")
 
 
 def trend_sentence(change: float, previous: datetime) -> str:

@@ -211,3 +211,18 @@ def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
     change, before = lesson_frames.change_from_previous(trend)
     assert change == pytest.approx(0.1) and before.day == 3
     assert lesson_frames.change_from_previous(lesson_frames.title_trend(lessons, 2, BERLIN)) is None
+
+
+def test_a_lesson_under_way_is_not_called_missing() -> None:
+    """Before its first minute is counted, a lesson under way has no data yet, which is not the
+    "no camera reported, check the cameras" of a lesson that ended without any."""
+    from dashboard import lesson_frames
+
+    now = datetime(2025, 3, 3, 8, 0, 30, tzinfo=UTC)
+    starts = pd.to_datetime(["2025-03-03 08:10", "2025-03-03 08:00", "2025-03-03 07:00"], utc=True)
+    lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45),
+                            "minutes": [0, 0, 0], "hidden_minutes": [0, 0, 0]})
+    assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
+        lesson_frames.NOT_YET, lesson_frames.UNDER_WAY, lesson_frames.NO_DATA]
+    assert [lesson_frames.under_way(row, now) for _, row in lessons.iterrows()] == [
+        False, True, False]
