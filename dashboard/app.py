@@ -124,7 +124,7 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
         return
     cols = st.columns(4)
     cols[0].metric("Main emotion now", f"{summary.emotion} · {summary.emotion_share:.0%}",
-                   help="the expression most faces showed, and its share of the faces")
+                   help="the expression most faces read showed, and its share of the faces read")
     cols[1].metric("Engagement now", f"{summary.engagement:.2f}")
     cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}",
                    help=f"{summary.faces_read_in_view:.0f} read at once in the frames where "

@@ -176,14 +176,14 @@ def isolated(frame: pd.DataFrame, bucket_seconds: int) -> pd.Series:
 
 
 def emotion_mix_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
-    """Stacked area: the share of faces whose top emotion was each emotion, per point in time."""
+    """Stacked area: the share of faces read whose top emotion was each emotion, per point."""
     data = _wall_clock(emotion_shares_long(with_steps(frame, axis.bucket_seconds)))
     return (
-        alt.Chart(data, title="Emotion mix (share of faces)", height=CHART_HEIGHT)
+        alt.Chart(data, title="Emotion mix (share of faces read)", height=CHART_HEIGHT)
         .mark_area(interpolate="step-after")
         .encode(
             x=axis.encoding(),
-            y=alt.Y("share:Q", stack="zero", title="share of faces",
+            y=alt.Y("share:Q", stack="zero", title="share of faces read",
                     axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
                 "emotion:N", title="emotion",

@@ -70,7 +70,7 @@ def _metrics(lesson: pd.Series) -> None:
     emotion, share = lesson_frames.main_emotions(lesson.to_frame().T)
     cols = st.columns(4)
     cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {share.iloc[0]:.0%}",
-                   help="the expression most faces showed, and its share of the faces")
+                   help="the expression most faces read showed, and its share of the faces read")
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
                    help=f"per minute, on average over the minutes shown; "

@@ -70,7 +70,7 @@ def test_range_charts_csv_and_history_match_the_rows(
         assert any(c.startswith(f"{hidden} minute") for c in shown["caption"])
 
     drawn = charts(at)
-    assert set(drawn) == {"Emotion mix (share of faces)", "Engagement index", FACES_CHART,
+    assert set(drawn) == {"Emotion mix (share of faces read)", "Engagement index", FACES_CHART,
                           "Engagement by hour of the week"}
     engagement = drawn["Engagement index"].set_index("wall")
     assert list(engagement.index) == [wall(m, BERLIN) for m in want]
@@ -78,7 +78,7 @@ def test_range_charts_csv_and_history_match_the_rows(
     assert engagement["engagement"].tolist() == pytest.approx(want_engagement)
     faces = drawn[FACES_CHART].set_index("wall")["faces_in_view"]
     assert faces.tolist() == pytest.approx([w["faces_in_view"] for w in want.values()])
-    mix = drawn["Emotion mix (share of faces)"]
+    mix = drawn["Emotion mix (share of faces read)"]
     assert len(mix) == 7 * len(want)
     first = mix[mix["wall"] == wall(START, BERLIN)].set_index("emotion")["share"]
     assert list(first.index) == list(EMOTIONS)

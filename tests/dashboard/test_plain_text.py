@@ -174,7 +174,7 @@ def test_charts_and_the_download_carry_no_stored_name(
     assert_no_error(at)
     specs = [element.proto.spec for element in at.get("vega_lite_chart")]
     assert len(specs) == 4 and set(charts(at)) == {
-        "Emotion mix (share of faces)", "Engagement index", "Faces in view and read per minute",
-        "Engagement by hour of the week"}
+        "Emotion mix (share of faces read)", "Engagement index",
+        "Faces in view and read per minute", "Engagement by hour of the week"}
     assert not any(part in spec for spec in specs for part in (IMAGE, BOLD, "smile", "room"))
     assert downloads[-1]["file_name"].startswith("classpulse_room_")
