@@ -64,7 +64,8 @@ class Analysed:
 class Batch:
     """What the loop's thread decided about one polled batch, and the worker's analysis of it."""
 
-    now_ms: int  # the wall clock its records were judged by
+    now_ms: int  # the wall clock when it started (event lag); records are judged by their
+    #              first poll's (consumers/first_reads.py)
     records: int
     # partition -> its epoch when the batch started (its records were filtered to their
     # partitions' current epochs just before): a partition sought or revoked since has a new one

@@ -5,7 +5,8 @@ default assignors) takes them all away and gives them back to be read from the s
 the same records are read again, maybe minutes later, after a database outage. Judged by the clock
 of that later read, a frame polled in time would be refused as late (stale) and one from the
 future at its first poll would be counted; judged by the clock of the first poll, each keeps its
-verdict, so what is counted does not depend on whether the database was up. Kept per process: a
+verdict, so a failed write changes no verdict. Records first polled after an outage (each retry
+reads again from the stored offsets) are judged then, like any backlog. Kept per process: a
 restarted consumer, or another member that takes a partition over, judges by its own clock.
 """
 

@@ -119,6 +119,9 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
         st.info(text.unreadable(why.faces, why.read, why.reason,
                                 f"of the newest minute ({summary.minute:%H:%M})"))
         return
+    if summary.unread:
+        st.info(text.newest_unread(summary.minute))
+        return
     if summary.hidden:
         st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
         return

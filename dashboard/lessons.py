@@ -86,7 +86,8 @@ def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
         lesson["starts_at"].to_pydatetime(), TREND_LESSONS, settings.min_faces_shown)
     trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz)
     if len(trend) < 2:
-        st.info("No earlier lesson with this title has data yet; the trend starts with the next.")
+        st.info("The trend needs two lessons with this title whose faces were mostly read; "
+                f"{'one has' if len(trend) == 1 else 'none has'} been held so far.")
         return
     first, last = trend["time"].iloc[0], trend["time"].iloc[-1]
     axis = charts.TimeAxis.for_window(first - timedelta(days=1), last + timedelta(days=1),
@@ -108,7 +109,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     if labels:
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
-    if lesson_frames.under_way(lesson, now) and not state:
+    if lesson_frames.under_way(lesson, now):
         st.caption(text.lesson_so_far(end.astimezone(sel.tz)))
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):

@@ -32,11 +32,12 @@ from classpulse.db.rule import load_min_faces
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
-# every minute's faces, the readability gate's counts and faces in view, shown or hidden
+# every minute's faces, the readability gate's counts, faces in view and the minutes with faces,
+# shown or hidden
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
-                                 "seen_uncertain", "seen_in_view")
+                                 "seen_uncertain", "seen_in_view", "seen_face_minutes")
 _SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain",
-                 "faces_in_view")
+                 "faces_in_view", "CASE WHEN faces > 0 THEN 1 ELSE 0 END")
 BUCKET_COLUMNS: tuple[str, ...] = (
     "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
     "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,

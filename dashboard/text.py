@@ -197,6 +197,13 @@ def newest_hidden(minute: datetime, min_faces: int) -> str:
     )
 
 
+def newest_unread(minute: datetime) -> str:
+    return (
+        f"Most faces of the newest minute ({minute:%H:%M}) could not be read, so no mix of "
+        "expressions is shown for it."
+    )
+
+
 def lessons_week(monday: date, tz: ZoneInfo) -> str:
     sunday = monday + timedelta(days=6)
     return (f"Lessons of the week from {monday:%a %d %b} to {sunday:%a %d %b %Y} "
@@ -230,7 +237,7 @@ def lesson_without_data(state: str) -> str:
 
 
 def lesson_so_far(ends: datetime) -> str:
-    return (f"Under way until {ends:%H:%M}: these are the numbers of its minutes so far, and the "
+    return (f"Under way until {ends:%H:%M}: what follows is about its minutes so far, and the "
             "newest minute may still be filling up.")
 
 

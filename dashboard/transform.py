@@ -6,8 +6,8 @@ of hidden minutes, plus every minute's faces and the readability gate's counts);
 face-weighted, exactly like the database views: engagement = engagement_sum / faces_read, share of
 an emotion = read faces whose top emotion it was / faces_read, where ``faces_read`` counts the
 faces whose expression could be read over all frames. The number of people a teacher sees is
-``faces_in_view`` (faces per frame, summed over cameras; see :mod:`dashboard.sql`), the number of
-them read ``faces_read_in_view``. Where most faces could not be read (:data:`MOSTLY_READ`), no mix
+``faces_in_view`` (faces per frame, summed over the cameras a minute is made of; see
+:mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not be read (:data:`MOSTLY_READ`), no mix
 is drawn: :func:`unreadable` says why instead.
 """
 
@@ -98,13 +98,13 @@ class Unreadable:
 
 def unreadable(buckets: pd.DataFrame, min_faces: int) -> Unreadable | None:
     """Over all the buckets' minutes, shown or hidden: None when there were no faces, most were
-    read, or the minutes held fewer than ``min_faces`` faces in view on average (what they
-    could say of why faces were not read would describe one child or two: the small-group rule's
-    note says enough); else how many were read and the commonest reason the others were not."""
+    read, or the minutes with faces held fewer than ``min_faces`` faces in view on average (what
+    they could say of why faces were not read would describe one child or two: the small-group
+    rule's note says enough); else how many were read and the commonest reason the others were
+    not."""
     if buckets.empty:
         return None
-    minutes = int((buckets["minutes"] + buckets["hidden_minutes"]).sum())
-    if float(buckets["seen_in_view"].sum()) < min_faces * minutes:
+    if float(buckets["seen_in_view"].sum()) < min_faces * int(buckets["seen_face_minutes"].sum()):
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
     if faces == 0 or read >= MOSTLY_READ * faces:
@@ -155,7 +155,8 @@ class RightNow:
     """The newest minute of a live window, as the "right now" summary tells it."""
 
     minute: datetime  # local start of the newest minute with any data
-    hidden: bool  # that minute had fewer faces read than MIN_FACES_SHOWN, or mostly unread ones
+    hidden: bool  # that minute had fewer faces read at once than MIN_FACES_SHOWN
+    unread: bool = False  # it is shown by the rule, but most of its faces could not be read
     unreadable: Unreadable | None = None  # most of its faces could not be read, and why
     faces_in_view: float = 0.0
     faces_read_in_view: float = 0.0
@@ -172,7 +173,8 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo, min_faces: int) -> RightNow |
     newest = seen.loc[seen["bucket_start"].idxmax()]
     minute = local_times(pd.Series([newest["bucket_start"]]), tz).iloc[0].to_pydatetime()
     if not readable(seen.loc[[newest.name]]).iloc[0]:
-        return RightNow(minute=minute, hidden=True,
+        shown = int(newest["minutes"]) > 0
+        return RightNow(minute=minute, hidden=not shown, unread=shown,
                         unreadable=unreadable(seen.loc[[newest.name]], min_faces))
     row = series(seen.loc[[newest.name]], tz).iloc[0]
     emotion, share = main_emotion(row)

@@ -151,7 +151,7 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
         zone = ZoneInfo(o.timezone)
         (t1, s1, e1), (t2, s2, e2) = o.first, o.second
         print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
-              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%H:%M}-"
+              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%a %d %b %H:%M}-"
               f"{e2.astimezone(zone):%H:%M}", file=sys.stderr)
     if len(overlaps) > shown:
         print(f"  ... and {len(overlaps) - shown} more", file=sys.stderr)

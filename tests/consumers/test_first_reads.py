@@ -18,5 +18,5 @@ def test_committed_offsets_and_forgotten_partitions_are_dropped() -> None:
     reads.committed({0: 2, 1: None})
     assert [reads.judged_at(0, o, 9_000) for o in range(4)] == [9_000, 9_000, 1_002, 1_003]
     assert reads.judged_at(1, 0, 9_000) == 2_000  # no committed position: nothing dropped
-    reads.forget(1)  # revoked, or its log reset: offsets start again
+    reads.forget(1)  # its log was reset: offsets start again
     assert reads.judged_at(1, 0, 9_000) == 9_000

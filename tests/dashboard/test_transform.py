@@ -32,6 +32,7 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
         "engagement_sum": engagement_sum, "seen_faces": read + sum(refused), "seen_read": read,
         "seen_small": refused[0], "seen_turned": refused[1], "seen_uncertain": refused[2],
         "seen_in_view": faces_in_view if seen_in_view is None else seen_in_view,
+        "seen_face_minutes": minutes + hidden if read + sum(refused) else 0,
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
     return row
@@ -226,3 +227,22 @@ def test_a_lesson_under_way_is_not_called_missing() -> None:
         lesson_frames.NOT_YET, lesson_frames.UNDER_WAY, lesson_frames.NO_DATA]
     assert [lesson_frames.under_way(row, now) for _, row in lessons.iterrows()] == [
         False, True, False]
+
+
+def test_a_shown_newest_minute_mostly_unread_is_not_called_hidden() -> None:
+    """One frame read three faces (shown by the rule) while nine frames each held one refused
+    face: fewer than three faces in view on average, so nothing is said of why; but the minute is
+    shown, so it is not "hidden for fewer than 3 faces read" either."""
+    minute = bucket(LATE, 1, 0, [0, 0, 0, 0, 0, 0, 3], 2.7, faces_in_view=1.2,
+                    refused=(0, 9, 0), read_in_view=3.0)
+    now = transform.right_now(frame(minute), BERLIN, 3)
+    assert now is not None and now.unread and not now.hidden and now.unreadable is None
+
+
+def test_empty_minutes_do_not_silence_why_faces_were_not_read() -> None:
+    """A camera streaming all week: ten pupils too small to read in the lesson's minutes, nobody
+    the rest of the time. The minutes without faces do not water down the ten."""
+    lesson = bucket(LATE, 0, 45, [0] * 7, 0.0, refused=(450, 0, 0), seen_in_view=450.0)
+    night = bucket(MIDNIGHT, 0, 600, [0] * 7, 0.0)
+    why = transform.unreadable(frame(lesson, night), 3)
+    assert why == transform.Unreadable(faces=450, read=0, reason="small")

@@ -319,7 +319,7 @@ def test_overlapping_lessons_are_imported_with_a_warning(
         "warning: 1 pair(s) of stored lessons overlap; the minutes they share count in both "
         "lessons' numbers. Fix the timetable, or re-import the file whose lessons should go "
         "without them:",
-        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' 08:45-09:30",
+        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' Mon 03 Mar 08:45-09:30",
     ]
     fixed = CSV_HEAD + ("7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:45,09:30,Physics\n"
                         "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")

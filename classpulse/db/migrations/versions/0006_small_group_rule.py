@@ -125,6 +125,8 @@ def class_minute_columns(cm: str, shape: Shape = SHAPE) -> list[str]:
     shown cameras' minutes only (a hidden one's numbers would otherwise be the class's minus the
     shown cameras'), a hidden one all of them.
     """
+    if shape.class_rows not in ("all", "shown"):
+        raise ValueError(f"class_rows {shape.class_rows!r} is neither 'all' nor 'shown'")
     any_shown = f"max(CASE WHEN {cm}.shown THEN 1 WHEN NOT {cm}.shown THEN 0 END)"
 
     def over(function: str, expression: str) -> str:
