@@ -7,8 +7,8 @@ face-weighted, exactly like the database views: engagement = engagement_sum / fa
 an emotion = read faces whose top emotion it was / faces_read, where ``faces_read`` counts the
 faces whose expression could be read over all frames. The number of people a teacher sees is
 ``faces_in_view`` (faces per frame, summed over the cameras a minute is made of; see
-:mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not be read (:data:`MOSTLY_READ`), no mix
-is drawn: :func:`unreadable` says why instead.
+:mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not
+be read (:data:`MOSTLY_READ`), no mix is drawn: :func:`unreadable` says why instead.
 """
 
 from __future__ import annotations
