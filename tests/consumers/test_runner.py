@@ -342,26 +342,33 @@ def test_frames_read_again_after_a_long_database_outage_are_not_late(engine: Eng
     assert totals(engine) == (6, 6, {"stale": 1}, {0: 7})
 
 
-@pytest.mark.parametrize("rebalance", [False, True])
+@pytest.mark.parametrize("rebalance", ["none", "eager", "eager, offsets unreadable"])
 def test_frames_read_again_after_an_outage_keep_the_verdict_of_their_first_read(
-        engine: Engine, rebalance: bool) -> None:
+        engine: Engine, rebalance: str) -> None:
     """A frame already late at its first poll stays stale, one from the future then stays
     refused, and the others stay in time, when a failed write makes the consumer read them again
     minutes later; also when an eager rebalance (kafka-python's default) takes the partition
-    away and gives it back meanwhile. What is counted must not depend on whether the database
-    was up."""
-    log = [frame(0, at_ms=NOW_MS - 121_000), frame(1), frame(2, at_ms=NOW_MS + 100_000),
-           frame(3), frame(4), frame(5)]
+    away and gives it back meanwhile, and when the stored offsets cannot be read at that
+    assignment (the partition waits, paused). What is counted must not depend on whether the
+    database was up. The log's first two frames were counted before (stored offset 2)."""
+    log = [frame(90), frame(91), frame(0, at_ms=NOW_MS - 121_000), frame(1),
+           frame(2, at_ms=NOW_MS + 100_000), frame(3), frame(4), frame(5)]
     kafka = FakeKafka(TOPIC, {0: log})
+    with engine.begin() as conn:
+        advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 2)})
     rename_table(engine, "emotion_minutes", "emotion_minutes_away")
     now = [NOW_MS / 1000]
-    consumer = make_consumer(engine, kafka, clock=lambda: now[0])
+    # a paused partition is tried again a second later: idleness must not end the run first
+    consumer = make_consumer(engine, kafka, clock=lambda: now[0],
+                             exit_when_idle_s=3.0 if rebalance.endswith("unreadable") else 0.3)
 
     def outage_of_five_minutes(fake: FakeKafka) -> None:
         if consumer.report.failed_flushes >= 1 and now[0] == NOW_MS / 1000:
             now[0] += 300  # frame 0 is 421 s old now, frame 2 200 s in the past
-            if rebalance:
+            if rebalance != "none":
                 assert fake.listener is not None
+                if rebalance == "eager, offsets unreadable":
+                    consumer.checkpoint.sink = OffsetsAway(engine, failures=1)
                 tps = {TopicPartition(TOPIC, 0)}
                 fake.listener.on_partitions_revoked(tps)
                 fake.listener.on_partitions_assigned(tps)
@@ -370,7 +377,9 @@ def test_frames_read_again_after_an_outage_keep_the_verdict_of_their_first_read(
     kafka.on_poll = outage_of_five_minutes
     done = consumer.run(threading.Event())
     assert done.failed_flushes == 1
-    assert totals(engine) == (4, 4, {"stale": 1, "future": 1}, {0: 6})
+    assert totals(engine) == (4, 4, {"stale": 1, "future": 1}, {0: 8})
+    if rebalance.endswith("unreadable"):
+        assert consumer.checkpoint.sink.failures == 0  # the assignment's read did fail
     with engine.connect() as conn:  # the future frame is filed in the minute of its first poll
         minute = conn.execute(text(
             "select minute_start from rejected_frames where reason = 'future'")).scalar_one()
