@@ -58,8 +58,9 @@ class Shape(NamedTuple):
     """What the views carry: summed ``counts`` (``hour_counts`` in ``class_hour_of_week``), the
     per-frame ``measures`` (name, expression over ``emotion_minutes e``; the first is
     ``faces_in_view``), which of them the rule is decided on, the faces that engagement and the
-    shares are means over (``read``), and which camera minutes a shown class minute sums
-    (``class_rows``: ``"all"`` as shipped, ``"shown"`` from ``0011_class_of_shown_cameras``). A
+    shares are means over (``read``), and which camera minutes a class minute aggregates
+    (``class_rows``, :func:`class_rows_sql`: ``"all"`` as shipped, ``"shown"`` from
+    ``0011_class_of_shown_cameras``). A
     NamedTuple, not a dataclass: Alembic loads revisions outside ``sys.modules``, where
     dataclasses cannot resolve annotations."""
 
@@ -107,6 +108,11 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
     return ["DROP VIEW IF EXISTS camera_minutes", f"CREATE VIEW camera_minutes AS\n{body}"]
 
 
+def _bigint_sum(expression: str, name: str) -> str:
+    # PostgreSQL sums bigints into numeric (Python Decimal); counts are cast back
+    return f"CAST(sum({expression}) AS BIGINT) AS {name}"
+
+
 def _ratios(faces: str, engagement: str, n: str) -> list[str]:
     """Face-weighted engagement and shares: ``n`` and the others are format strings of a column."""
     den = f"CAST(NULLIF({faces}, 0) AS DOUBLE PRECISION)"
@@ -121,34 +127,35 @@ def class_minute_columns(cm: str, shape: Shape = SHAPE) -> list[str]:
 
     The class minute is shown when at least one camera's minute is; ``shown`` is NULL when there
     are no camera rows at all (the empty side of a LEFT JOIN), so such a group counts as neither
-    shown nor hidden. With ``shape.class_rows == "shown"`` a shown class minute aggregates its
-    shown cameras' minutes only (a hidden one's numbers would otherwise be the class's minus the
-    shown cameras'), a hidden one all of them.
+    shown nor hidden.
     """
-    if shape.class_rows not in ("all", "shown"):
-        raise ValueError(f"class_rows {shape.class_rows!r} is neither 'all' nor 'shown'")
-    any_shown = f"max(CASE WHEN {cm}.shown THEN 1 WHEN NOT {cm}.shown THEN 0 END)"
-
-    def over(function: str, expression: str) -> str:
-        if shape.class_rows == "all":
-            return f"{function}({expression})"
-        return (f"CASE WHEN {any_shown} = 1 THEN {function}(CASE WHEN {cm}.shown THEN "
-                f"{expression} END) ELSE {function}({expression}) END")
-
-    def bigint_sum(column: str) -> str:  # PostgreSQL sums bigints into numeric: cast back
-        return f"CAST({over('sum', f'{cm}.{column}')} AS BIGINT) AS {column}"
-
     return [
-        f"{over('count', f'{cm}.camera_id')} AS cameras",
-        *(bigint_sum(c) for c in shape.counts),
-        f"{over('max', f'{cm}.faces_in_view')} AS largest_view",
-        *(f"{over('sum', f'{cm}.{name}')} AS {name}" for name, _ in shape.measures),
-        f"{any_shown} = 1 AS shown",
-        *(bigint_sum(c) for c in N_COLS),
-        *(f"{over('sum', f'{cm}.{c}')} AS {c}" for c in (*P_COLS, "engagement_sum")),
-        *_ratios(over("sum", f"{cm}.{shape.read}"), over("sum", f"{cm}.engagement_sum"),
-                 over("sum", f"{cm}.{{c}}")),
+        f"count({cm}.camera_id) AS cameras",
+        *(_bigint_sum(f"{cm}.{c}", c) for c in shape.counts),
+        f"max({cm}.faces_in_view) AS largest_view",
+        *(f"sum({cm}.{name}) AS {name}" for name, _ in shape.measures),
+        f"max(CASE WHEN {cm}.shown THEN 1 WHEN NOT {cm}.shown THEN 0 END) = 1 AS shown",
+        *(_bigint_sum(f"{cm}.{c}", c) for c in N_COLS),
+        *(f"sum({cm}.{c}) AS {c}" for c in (*P_COLS, "engagement_sum")),
+        *_ratios(f"sum({cm}.{shape.read})", f"sum({cm}.engagement_sum)", f"sum({cm}.{{c}})"),
     ]
+
+
+def class_rows_sql(shape: Shape = SHAPE) -> str:
+    """The rows a class minute aggregates, as a FROM item: ``camera_minutes`` as shipped; with
+    ``shape.class_rows == "shown"`` only the shown camera minutes of a shown class minute (a
+    hidden camera's numbers would otherwise be the class's minus the shown cameras') and every
+    camera minute of a hidden one. One window over each classroom-minute's rows, then a filter:
+    the aggregates stay single (a CASE per aggregate choosing between the shown rows' sum and
+    all rows' took 2.2x the time of the dashboard's range queries, this 1.5x:
+    docs/benchmarks.md)."""
+    if shape.class_rows == "all":
+        return "camera_minutes"
+    if shape.class_rows != "shown":
+        raise ValueError(f"class_rows {shape.class_rows!r} is neither 'all' nor 'shown'")
+    return ("(SELECT * FROM (SELECT c.*, max(CASE WHEN c.shown THEN 1 ELSE 0 END) OVER "
+            "(PARTITION BY c.classroom_id, c.minute_start) AS class_shown "
+            "FROM camera_minutes AS c) AS w WHERE w.shown OR w.class_shown = 0)")
 
 
 def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bool = True,
@@ -187,7 +194,7 @@ def class_minutes_sql(shape: Shape = SHAPE) -> str:
     columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm", shape)]
     return (
         f"CREATE VIEW class_minutes AS\nSELECT\n    {_lines(columns)}\n"
-        "FROM camera_minutes AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
+        f"FROM {class_rows_sql(shape)} AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
     )
 
 
