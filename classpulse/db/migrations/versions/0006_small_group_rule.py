@@ -141,21 +141,31 @@ def class_minute_columns(cm: str, shape: Shape = SHAPE) -> list[str]:
     ]
 
 
-def class_rows_sql(shape: Shape = SHAPE) -> str:
+def class_rows_sql(shape: Shape = SHAPE, dialect: str | None = None) -> str:
     """The rows a class minute aggregates, as a FROM item: ``camera_minutes`` as shipped; with
     ``shape.class_rows == "shown"`` only the shown camera minutes of a shown class minute (a
     hidden camera's numbers would otherwise be the class's minus the shown cameras') and every
-    camera minute of a hidden one. One window over each classroom-minute's rows, then a filter:
-    the aggregates stay single (a CASE per aggregate choosing between the shown rows' sum and
-    all rows' took 2.2x the time of the dashboard's range queries, this 1.5x:
-    docs/benchmarks.md)."""
+    camera minute of a hidden one.
+
+    Which rows those are depends on the classroom-minute, so each database gets the form its
+    planner reads by one index range (docs/benchmarks.md): PostgreSQL a window over each
+    classroom-minute and a filter (a correlated ``NOT EXISTS`` there ran per row, 5-50x slower);
+    SQLite that ``NOT EXISTS``, a point lookup per row (it cannot push a query's range into the
+    window, and read every classroom's history). Either way the aggregates stay single: a CASE
+    per aggregate choosing between two sums took 2.2x the time."""
     if shape.class_rows == "all":
         return "camera_minutes"
     if shape.class_rows != "shown":
         raise ValueError(f"class_rows {shape.class_rows!r} is neither 'all' nor 'shown'")
-    return ("(SELECT * FROM (SELECT c.*, max(CASE WHEN c.shown THEN 1 ELSE 0 END) OVER "
-            "(PARTITION BY c.classroom_id, c.minute_start) AS class_shown "
-            "FROM camera_minutes AS c) AS w WHERE w.shown OR w.class_shown = 0)")
+    if dialect == "postgresql":
+        return ("(SELECT * FROM (SELECT c.*, max(CASE WHEN c.shown THEN 1 ELSE 0 END) OVER "
+                "(PARTITION BY c.classroom_id, c.minute_start) AS class_shown "
+                "FROM camera_minutes AS c) AS w WHERE w.shown OR w.class_shown = 0)")
+    if dialect == "sqlite":
+        return ("(SELECT c.* FROM camera_minutes AS c WHERE c.shown OR NOT EXISTS ("
+                "SELECT 1 FROM camera_minutes AS s WHERE s.classroom_id = c.classroom_id "
+                "AND s.minute_start = c.minute_start AND s.shown))")
+    raise ValueError(f"class_rows 'shown' needs the dialect, postgresql or sqlite, got {dialect!r}")
 
 
 def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bool = True,
@@ -190,11 +200,11 @@ def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bo
     return out
 
 
-def class_minutes_sql(shape: Shape = SHAPE) -> str:
+def class_minutes_sql(shape: Shape = SHAPE, dialect: str | None = None) -> str:
     columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm", shape)]
     return (
         f"CREATE VIEW class_minutes AS\nSELECT\n    {_lines(columns)}\n"
-        f"FROM {class_rows_sql(shape)} AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
+        f"FROM {class_rows_sql(shape, dialect)} AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
     )
 
 

@@ -74,7 +74,7 @@ def _create_views(dialect: str, view_shape: Any) -> None:
     rule, lessons = _modules()
     for statement in rule.camera_minutes_sql(dialect, shape=view_shape):
         op.execute(statement)
-    op.execute(rule.class_minutes_sql(view_shape))
+    op.execute(rule.class_minutes_sql(view_shape, dialect))
     op.execute(rule.class_days_sql(dialect, view_shape))
     op.execute(rule.class_hour_of_week_sql(dialect, view_shape))
     op.execute(lessons.lesson_summaries_sql(dialect, view_shape))

@@ -11,8 +11,9 @@ emotions, exactly (the CSV download has the counts to the face). Now a shown cla
 counts and means over its shown cameras' minutes only; a hidden class minute still sums all of
 them (nothing of it is shown; the dashboard says why it is hidden from those counts). The same
 holds for the class minutes inside ``lesson_summaries``, so ``class_days``, ``class_hour_of_week``
-and every lesson follow (0006's ``class_rows_sql``: one window over each classroom-minute's camera
-minutes, then a filter; the dashboard's range queries take 1.3-1.7x as long, docs/benchmarks.md).
+and every lesson follow (0006's ``class_rows_sql``: a filter asking whether any camera of the
+classroom-minute is shown, a window on PostgreSQL, ``NOT EXISTS`` on SQLite; the dashboard's range
+queries take 1.3-1.6x as long on PostgreSQL, the same on SQLite: docs/benchmarks.md).
 Columns are unchanged. The downgrade restores 0008's views.
 """
 
