@@ -201,7 +201,7 @@ def engagement_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
 
     A point with no neighbour is drawn as a dot, so a lone minute is visible too.
     """
-    band_frame = engagement_band(frame).assign(
+    band_frame = engagement_band(frame, axis.bucket_seconds).assign(
         isolated=isolated(frame, axis.bucket_seconds))
     data = _wall_clock(with_gaps(band_frame, axis.bucket_seconds))
     data["isolated"] = data["isolated"].fillna(False).astype(bool)

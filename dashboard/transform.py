@@ -127,14 +127,19 @@ def emotion_shares_long(frame: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["time", "order"]).reset_index(drop=True)
 
 
-def engagement_band(frame: pd.DataFrame, points: int = BAND_POINTS) -> pd.DataFrame:
+def engagement_band(frame: pd.DataFrame, bucket_seconds: int,
+                    points: int = BAND_POINTS) -> pd.DataFrame:
     """``time, engagement, band_low, band_high``: the rolling mean ± one standard deviation.
 
     The band shows how much the index moves around each point (over ``points`` neighbours), so a
-    single jumpy minute is read as noise rather than as a change in the class.
+    single jumpy minute is read as noise rather than as a change in the class. Neighbours are
+    taken within a run of consecutive buckets (``frame`` in time order): a gap (a break, a night,
+    hidden minutes) ends the run, so no band carries one lesson's engagement into the next.
     """
-    rolling = frame["engagement"].rolling(points, center=True, min_periods=1)
-    mean, spread = rolling.mean(), rolling.std(ddof=0).fillna(0.0)
+    run = (frame["time"].diff() != pd.Timedelta(seconds=bucket_seconds)).cumsum()
+    rolling = frame["engagement"].groupby(run).rolling(points, center=True, min_periods=1)
+    mean = rolling.mean().reset_index(level=0, drop=True)
+    spread = rolling.std(ddof=0).reset_index(level=0, drop=True).fillna(0.0)
     return pd.DataFrame({
         "time": frame["time"],
         "engagement": frame["engagement"],

@@ -77,13 +77,24 @@ def test_emotion_shares_long_is_in_emotions_order() -> None:
 def test_engagement_band_is_the_rolling_mean_plus_minus_one_sd_within_zero_one() -> None:
     times = pd.date_range("2025-03-03 08:00", periods=5, freq="min", tz="Europe/Berlin")
     data = pd.DataFrame({"time": times, "engagement": [0.2, 0.4, 0.6, 0.95, 0.95]})
-    band = transform.engagement_band(data, points=3)
+    band = transform.engagement_band(data, 60, points=3)
     # centred window of 3 at the second point: 0.2, 0.4, 0.6 -> mean 0.4, sd sqrt(0.08/3)
     sd = np.sqrt(((0.2 - 0.4) ** 2 + 0 + (0.6 - 0.4) ** 2) / 3)
     assert band.loc[1, "band_low"] == pytest.approx(0.4 - sd)
     assert band.loc[1, "band_high"] == pytest.approx(0.4 + sd)
     assert (band["band_high"] <= 1.0).all() and (band["band_low"] >= 0.0).all()
     assert band["engagement"].tolist() == data["engagement"].tolist()
+
+
+def test_the_engagement_band_does_not_reach_across_a_gap() -> None:
+    """The last minute of one lesson and the first of the next day's are not neighbours."""
+    times = pd.DatetimeIndex([*pd.date_range("2025-03-03 08:00", periods=2, freq="min"),
+                              *pd.date_range("2025-03-04 08:00", periods=2, freq="min")]
+                             ).tz_localize("Europe/Berlin")
+    data = pd.DataFrame({"time": times, "engagement": [0.2, 0.2, 0.8, 0.8]})
+    band = transform.engagement_band(data, 60, points=3)
+    assert band["band_low"].tolist() == pytest.approx([0.2, 0.2, 0.8, 0.8])
+    assert band["band_high"].tolist() == pytest.approx([0.2, 0.2, 0.8, 0.8])
 
 
 def test_right_now_reports_the_newest_minute_or_that_it_is_hidden() -> None:
