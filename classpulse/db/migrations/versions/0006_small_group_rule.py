@@ -60,9 +60,8 @@ class Shape(NamedTuple):
     ``faces_in_view``), which of them the rule is decided on, the faces that engagement and the
     shares are means over (``read``), and which camera minutes a class minute aggregates
     (``class_rows``, :func:`class_rows_sql`: ``"all"`` as shipped, ``"shown"`` from
-    ``0011_class_of_shown_cameras``). A
-    NamedTuple, not a dataclass: Alembic loads revisions outside ``sys.modules``, where
-    dataclasses cannot resolve annotations."""
+    ``0011_class_of_shown_cameras``). A NamedTuple, not a dataclass: Alembic loads revisions
+    outside ``sys.modules``, where dataclasses cannot resolve annotations."""
 
     counts: tuple[str, ...] = COUNTS
     hour_counts: tuple[str, ...] = ("frames", "faces")
@@ -149,10 +148,10 @@ def class_rows_sql(shape: Shape = SHAPE, dialect: str | None = None) -> str:
 
     Which rows those are depends on the classroom-minute, so each database gets the form its
     planner reads by one index range (docs/benchmarks.md): PostgreSQL a window over each
-    classroom-minute and a filter (a correlated ``NOT EXISTS`` there ran per row, 5-50x slower);
-    SQLite that ``NOT EXISTS``, a point lookup per row (it cannot push a query's range into the
-    window, and read every classroom's history). Either way the aggregates stay single: a CASE
-    per aggregate choosing between two sums took 2.2x the time."""
+    classroom-minute and a filter (a correlated ``NOT EXISTS`` ran per row there: 13-53x the
+    range queries' time); SQLite that ``NOT EXISTS``, a point lookup per row (it cannot push a
+    query's range into the window, and read every classroom's history). Either way the
+    aggregates stay single: a CASE per aggregate choosing between two sums took 2.2-2.4x."""
     if shape.class_rows == "all":
         return "camera_minutes"
     if shape.class_rows != "shown":
