@@ -61,7 +61,7 @@ def status(lesson: pd.Series, now: datetime) -> str:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):
         return NOT_YET
-    return UNDER_WAY if lesson["ends_at"] > pd.Timestamp(now) else NO_DATA
+    return UNDER_WAY if under_way(lesson, now) else NO_DATA
 
 
 def under_way(lesson: pd.Series, now: datetime) -> bool:

@@ -139,8 +139,9 @@ def overlapping_lessons(conn: Connection, classroom_ids: Sequence[str]) -> list[
     rows = conn.execute(
         select(a.c.classroom_id, rooms.c.timezone, a.c.title, a.c.starts_at, a.c.ends_at,
                b.c.title, b.c.starts_at, b.c.ends_at)
-        .join(b, and_(b.c.classroom_id == a.c.classroom_id, b.c.id != a.c.id,
+        .join(b, and_(b.c.classroom_id == a.c.classroom_id,
                       b.c.starts_at < a.c.ends_at, a.c.starts_at < b.c.ends_at,
+                      # each pair once: b is the later lesson (or, starting together, the newer)
                       (b.c.starts_at > a.c.starts_at)
                       | ((b.c.starts_at == a.c.starts_at) & (b.c.id > a.c.id))))
         .join(rooms, rooms.c.id == a.c.classroom_id)
