@@ -31,6 +31,16 @@ STALE = "stale"
 FUTURE = "future"
 DUPLICATE = "duplicate"
 ANALYSIS_FAILED = "analysis_failed"
+# what the analyser must always get through: a plain grey frame, no face in it
+_PROBE = np.full((96, 96, 3), 128, np.uint8)
+_PROBE.setflags(write=False)
+
+
+class AnalyzerBroken(RuntimeError):
+    """Every frame of a batch failed and so did a blank frame: the analyser itself is broken (a
+    device fault, memory), not the frames. Counting them as ``analysis_failed`` would commit
+    their offsets and throw every camera's frames away for as long as the fault lasts; the
+    consumer stops instead, uncommitted, and its restart reads them again."""
 
 
 class Analyzer(Protocol):
@@ -114,7 +124,8 @@ def _decode(message: FrameMessage) -> np.ndarray | FrameRejected:
 def _read(analyzer: Analyzer, frames: list[np.ndarray], messages: list[FrameMessage]
           ) -> list[Result]:
     """Batch analysis; if the batch fails, frame by frame, so one bad frame costs only itself
-    (``analysis_failed``) and never the consumer."""
+    (``analysis_failed``) and never the consumer. When every frame fails, a blank frame tells a
+    broken analyser (:class:`AnalyzerBroken`) from bad frames."""
     if not frames:
         return []
     try:
@@ -122,6 +133,7 @@ def _read(analyzer: Analyzer, frames: list[np.ndarray], messages: list[FrameMess
     except Exception:
         log.exception("batch analysis failed frames=%d; retrying frame by frame", len(frames))
     results: list[Result] = []
+    last: Exception | None = None
     for rgb, message in zip(frames, messages, strict=True):
         try:
             results.append(analyzer.analyze([rgb])[0])
@@ -129,4 +141,11 @@ def _read(analyzer: Analyzer, frames: list[np.ndarray], messages: list[FrameMess
             log.warning("frame analysis failed camera=%s seq=%d error=%r", message.camera,
                         message.seq, exc)
             results.append(ANALYSIS_FAILED)
+            last = exc
+    if all(r == ANALYSIS_FAILED for r in results):
+        try:
+            analyzer.analyze([_PROBE])
+        except Exception as exc:
+            raise AnalyzerBroken(f"the analyser fails on a blank frame too ({exc!r}; frames "
+                                 f"before it: {last!r})") from exc
     return results

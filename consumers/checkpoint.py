@@ -11,7 +11,8 @@ A log reset is a partition whose log ends below the offset the database stored: 
 its data (the embedded broker keeps it in memory only) or the topic was deleted and recreated.
 Waiting at the stored offset would silently skip every frame the new log acknowledges below it,
 so the partition restarts from the new log's beginning, loudly (WARNING, metric, a row in
-``offset_resets`` written with the offset move).
+``offset_resets`` written with the offset move). When cameras fill the new log before its end is
+seen, the client itself restarts there (``log_replaced``), and the reset is recorded all the same.
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ class Checkpoint:
         begins = beginnings(sorted(behind))
         return {p: self._reset(p, self.position(p) or 0, end, begins.get(p, 0))
                 for p, end in behind.items()}
+
+    def log_replaced(self, partition: int, fetched: int, log_end: int, begin: int) -> None:
+        """A fetch after ``fetched`` came back from ``begin`` below it: the client found its
+        position past the log's end and restarted at the new log's beginning
+        (``auto_offset_reset``). Recorded as a reset; the records stay, they are the new log's
+        from its beginning."""
+        self._reset(partition, fetched, log_end, begin)
 
     def _reset(self, partition: int, position: int, log_end: int, begin: int) -> int:
         log.warning("log reset detected topic=%s partition=%d stored_offset=%d log_end_offset=%d;"

@@ -139,6 +139,9 @@ class FrameConsumer:
         self._epochs: dict[int, int] = {}
         self._epoch_numbers = itertools.count()
         self._unchecked: set[int] = set()  # assigned partitions whose log end is not known yet
+        # partition -> offset after its last record fetched, or where it was sought: a fetch
+        # that comes back from below it read a new log (_check_continuity)
+        self._fetched: dict[int, int] = {}
         # assigned partitions whose stored offsets could not be read yet (database away): paused
         # until they are, tried again from _load_again_at (time.monotonic())
         self._unloaded: set[int] = set()
@@ -198,6 +201,7 @@ class FrameConsumer:
         for partition in partitions:
             self._unloaded.discard(partition)
             self._unchecked.discard(partition)
+            self._fetched.pop(partition, None)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         # kafka-python runs this on its IO thread, where blocking client calls (log bounds) are
@@ -262,8 +266,10 @@ class FrameConsumer:
         for partition, offset in positions.items():
             self._new_epoch(partition)
             if offset is None:
+                self._fetched.pop(partition, None)
                 self.kafka.seek_to_beginning(self._tp(partition))
             else:
+                self._fetched[partition] = offset
                 self.kafka.seek(self._tp(partition), offset)
 
     def _check_log_resets(self, ends: Mapping[int, int | None]) -> None:
@@ -368,9 +374,27 @@ class FrameConsumer:
             if self._unchecked:  # may restart partitions whose log was reset: read them again
                 self._check_new_assignment()
                 batch = self._still_current(batch, epochs)
-            batch += [r for tp, records in polled.items() for r in records
-                      if self._epochs.get(tp.partition) == epochs.get(tp.partition)]
+            current = {tp.partition: records for tp, records in polled.items()
+                       if records and self._epochs.get(tp.partition) == epochs.get(tp.partition)}
+            self._check_continuity(current)
+            batch += [r for records in current.values() for r in records]
         return batch
+
+    def _check_continuity(self, polled: Mapping[int, list[Record]]) -> None:
+        """A partition's records that come back from below where its last fetch ended are a new
+        log's: the broker restarted empty and cameras refilled it before its end was seen below
+        ours, so the client restarted its fetch at the new log's beginning. Without a look, the
+        reset would pass unrecorded and the new records be judged by the old ones' first reads.
+        What was fetched from the old log is still counted; the new log is read on from here."""
+        for partition, records in polled.items():
+            fetched = self._fetched.get(partition)
+            if fetched is not None and records[0].offset < fetched:
+                end = self.kafka.highwater(self._tp(partition))
+                self.checkpoint.log_replaced(partition, fetched,
+                                             records[-1].offset + 1 if end is None else end,
+                                             records[0].offset)
+                self._first_reads.forget(partition)
+            self._fetched[partition] = records[-1].offset + 1
 
     def _still_current(self, records: list[Record], epochs: Mapping[int, int]) -> list[Record]:
         """``records`` without those of partitions sought or revoked since ``epochs``."""

@@ -96,7 +96,7 @@ class CameraWorker(threading.Thread):
     def _run(self) -> None:
         cam = self.camera
         anchor_ms = int(self.clock() * 1000)
-        sampler = Sampler(cam.fps, anchor_ms, self.clock)
+        sampler = Sampler(cam.fps, anchor_ms, self.clock, stamp_with_clock=not cam.realtime)
         backoff = 1.0
         in_outage = False
         while not self.stop.is_set():

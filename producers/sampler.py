@@ -24,18 +24,21 @@ class Sampler:
     """Keeps one frame per ``1/fps`` seconds of the source's timeline.
 
     Files: the timeline is the video's own (frame index / fps), anchored at ``anchor_ms`` (the wall
-    time the camera started), so ``captured_at`` follows the video even when sent faster than real
-    time, and a looped file continues the timeline instead of jumping back. Live sources: the wall
-    clock is the timeline.
+    time the camera started), and a looped file continues the timeline instead of jumping back.
+    A file paced like a live camera is stamped on that timeline (it is sent when its stamp comes);
+    one sent as fast as the broker takes it (``stamp_with_clock``) is stamped with the clock when
+    sampled: its timeline would run ahead of every clock (a 45-minute video sent in seconds), and
+    a consumer refuses frames from the future. Live sources: the wall clock is the timeline.
     """
 
     def __init__(self, fps: float, anchor_ms: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, stamp_with_clock: bool = False) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.period_ms = 1000.0 / fps
         self.anchor_ms = anchor_ms
         self._clock = clock
+        self._stamp_with_clock = stamp_with_clock
         self._next_due_ms = 0.0
         self._loop_offset_ms = 0.0
         self._last_position_ms = 0.0
@@ -58,4 +61,6 @@ class Sampler:
             # the next slot follows this frame's slot, so a late frame does not cause a burst
             slots = int((timeline - self._next_due_ms) // self.period_ms) + 1
             self._next_due_ms += slots * self.period_ms
-            yield SampledFrame(frame.rgb, self.anchor_ms + round(timeline), timeline)
+            stamp = (round(self._clock() * 1000.0) if self._stamp_with_clock
+                     else self.anchor_ms + round(timeline))
+            yield SampledFrame(frame.rgb, stamp, timeline)

@@ -18,6 +18,7 @@ from classpulse.db.engine import make_engine
 from classpulse.db.writes import OffsetMove, advance_offsets
 from classpulse.settings import Settings
 from classpulse.wire import encode_frame
+from consumers.batch import AnalyzerBroken
 from consumers.config import ConsumerConfig
 from consumers.gate import FrameReading
 from consumers.metrics import ConsumerMetrics
@@ -124,6 +125,37 @@ def test_a_frame_that_breaks_analysis_costs_only_itself(engine: Engine) -> None:
     assert totals(engine) == (3, 3, {"analysis_failed": 1}, {0: 4})
     assert analyzer.calls == [4, 1, 1, 1, 1]  # the batch, then frame by frame
     assert consumer.report.rejected == {"analysis_failed": 1}
+
+
+def test_a_bad_frame_alone_in_its_batch_costs_only_itself(engine: Engine) -> None:
+    """Every frame of the batch failed, but a blank frame goes through: the frame is bad, not
+    the analyser."""
+    analyzer = OneFaceAnalyzer()
+    consume(engine, FakeKafka(TOPIC, {0: [frame(0, red=True), frame(1)]}), analyzer,
+            batch_frames=1)
+    assert totals(engine) == (1, 1, {"analysis_failed": 1}, {0: 2})
+    assert analyzer.calls == [1, 1, 1, 1]  # the batch, the frame, the blank frame; frame 1
+
+
+class BrokenAnalyzer:
+    """A device that has failed: every call raises, whatever the frames."""
+
+    def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def test_a_broken_analyser_stops_the_consumer_and_commits_nothing(engine: Engine) -> None:
+    """Counted as ``analysis_failed``, every camera's frames would be committed away for as long
+    as the fault lasted; stopped uncommitted, a restart reads them all again."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    consumer = make_consumer(engine, kafka, BrokenAnalyzer())  # type: ignore[arg-type]
+    with pytest.raises(AnalyzerBroken, match="fails on a blank frame too"):
+        consumer.run(threading.Event())
+    assert kafka.closed
+    assert totals(engine) == (0, 0, {}, {})
+    restarted = consume(engine, FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]}))
+    assert totals(engine) == (8, 8, {}, {0: 8})
+    assert restarted.report.frames == 8
 
 
 def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> None:
@@ -514,6 +546,37 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
             in caplog.text)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
+
+
+def test_a_log_reset_refilled_at_once_is_noticed(engine: Engine, caplog) -> None:
+    """The broker restarts empty and the cameras publish again before the consumer looks at the
+    log's end: the client restarts its fetch past the old end at the new log's beginning and
+    hands over its records. They are counted once, from the new beginning, and the reset is
+    recorded (it used to pass unnoticed: no row, no warning, the stored offset moved back, and
+    the new records were judged by the first reads of the old ones at their offsets: a minute
+    earlier, so the new frames were refused as from the future)."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    now_ms = [NOW_MS]
+
+    def broker_restarts_and_cameras_publish(fake: FakeKafka) -> None:
+        if fake.positions.get(0) == 8 and len(fake.logs[0]) == 8:
+            now_ms[0] += 60_000
+            fake.replace_log(0, [frame(100 + i, at_ms=now_ms[0] - 1_000) for i in range(3)])
+
+    kafka.on_poll = broker_restarts_and_cameras_publish
+    metrics = ConsumerMetrics()
+    consumer = make_consumer(engine, kafka, metrics=metrics, clock=lambda: now_ms[0] / 1000,
+                             flush_interval_s=60)
+    with caplog.at_level("WARNING", logger="consumers.checkpoint"):
+        consumer.run(threading.Event())
+    assert totals(engine) == (11, 11, {}, {0: 3})
+    with engine.connect() as conn:
+        resets = conn.execute(text("select partition, stored_offset, log_end_offset, "
+                                   "restart_offset from offset_resets")).all()
+    assert resets == [(0, 8, 3, 0)]
+    assert "log reset detected topic=frames partition=0 stored_offset=8" in caplog.text
+    assert metrics.registry.get_sample_value("classpulse_log_resets_total",
+                                             {"partition": "0"}) == 1
 
 
 @pytest.mark.parametrize("rebalance", [False, True])

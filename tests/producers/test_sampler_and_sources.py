@@ -40,6 +40,19 @@ def test_sampler_continues_the_timeline_across_a_loop() -> None:
     assert stamps == [0, 1000, 2000, 3000]
 
 
+def test_a_file_sent_flat_out_is_stamped_when_sampled() -> None:
+    """40 s of video sent in 0.4 s: on its own timeline the last frames would be 40 s ahead of
+    the clock, past a consumer's allowance for clock skew (30 s), and refused as from the
+    future."""
+    clock = iter(100.0 + 0.01 * i for i in range(1000)).__next__
+    sampler = Sampler(1, anchor_ms=100_000, clock=clock, stamp_with_clock=True)
+    out = list(sampler.sample(iter(_timeline(10, 40))))
+    assert len(out) == 40
+    assert [f.timeline_ms for f in out[:3]] == [0, 1000, 2000]  # still one frame a second
+    assert out[0].captured_at_ms == 100_000
+    assert out[-1].captured_at_ms == 100_390  # the clock's 40th reading, not 39 s ahead
+
+
 def test_live_frames_are_stamped_with_the_wall_clock() -> None:
     clock = iter([100.0, 100.2, 100.6, 101.1, 101.3]).__next__
     sampler = Sampler(2, anchor_ms=100_000, clock=clock)
