@@ -80,8 +80,8 @@ class MinuteAggregator:
             bucket.p += probs.sum(axis=0, dtype=np.float64)
             bucket.engagement_sum += float(face_engagement(probs, self.weights).sum())
 
-    def add_rejection(self, at_ms: int, camera: str | None, reason: str) -> None:
-        self._rejections[(minute_of(at_ms), camera or "unknown", reason)] += 1
+    def add_rejection(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
+        self._rejections[(minute_of(at_ms), camera or "unknown", reason)] += count
 
     def empty(self) -> bool:
         return not self._buckets and not self._rejections

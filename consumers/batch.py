@@ -31,6 +31,7 @@ STALE = "stale"
 FUTURE = "future"
 DUPLICATE = "duplicate"
 ANALYSIS_FAILED = "analysis_failed"
+EXPIRED = "expired"  # deleted by the broker's retention before anyone read it
 # what the analyser must always get through: a plain grey frame, no face in it
 _PROBE = np.full((96, 96, 3), 128, np.uint8)
 _PROBE.setflags(write=False)
@@ -58,6 +59,7 @@ class Rejection:
     at_ms: int
     camera: str | None
     reason: str
+    count: int = 1
 
 
 # per accepted message: its reading, or the reason it is not counted

@@ -30,7 +30,16 @@ from classpulse.settings import Settings
 from classpulse.wire import FrameMessage, FrameRejected, in_time_range
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
-from consumers.batch import DUPLICATE, FUTURE, STALE, Analyzer, Batch, Rejection, analyse
+from consumers.batch import (
+    DUPLICATE,
+    EXPIRED,
+    FUTURE,
+    STALE,
+    Analyzer,
+    Batch,
+    Rejection,
+    analyse,
+)
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.first_reads import FirstReads
@@ -142,6 +151,9 @@ class FrameConsumer:
         # partition -> offset after its last record fetched, or where it was sought: a fetch
         # that comes back from below it read a new log (_check_continuity)
         self._fetched: dict[int, int] = {}
+        # partition -> (its epoch, first offset, records) of a gap found by the last polls: the
+        # broker's retention deleted them unread; counted with the records after them (_start)
+        self._gaps: dict[int, tuple[int, int, int]] = {}
         # assigned partitions whose stored offsets could not be read yet (database away): paused
         # until they are, tried again from _load_again_at (time.monotonic())
         self._unloaded: set[int] = set()
@@ -381,19 +393,36 @@ class FrameConsumer:
         return batch
 
     def _check_continuity(self, polled: Mapping[int, list[Record]]) -> None:
-        """A partition's records that come back from below where its last fetch ended are a new
-        log's: the broker restarted empty and cameras refilled it before its end was seen below
-        ours, so the client restarted its fetch at the new log's beginning. Without a look, the
-        reset would pass unrecorded and the new records be judged by the old ones' first reads.
-        What was fetched from the old log is still counted; the new log is read on from here."""
+        """Records that do not continue where their partition's last fetch ended.
+
+        From below it, they are a new log's: the broker restarted empty and cameras refilled it
+        before its end was seen below ours, so the client restarted its fetch at the new log's
+        beginning. Without a look, the reset would pass unrecorded and the new records be judged
+        by the old ones' first reads. What was fetched from the old log is still counted; the new
+        log is read on from here.
+
+        From above it, the records between were deleted by the broker's retention before they
+        were read (an outage longer than the retention): the client restarted at the log's
+        first offset. They are counted as ``expired``, with the records after them, so that the
+        rejections tell how long the outage really was.
+        """
         for partition, records in polled.items():
             fetched = self._fetched.get(partition)
-            if fetched is not None and records[0].offset < fetched:
+            first = records[0].offset
+            if fetched is not None and first < fetched:
                 end = self.kafka.highwater(self._tp(partition))
                 self.checkpoint.log_replaced(partition, fetched,
                                              records[-1].offset + 1 if end is None else end,
-                                             records[0].offset)
+                                             first)
                 self._first_reads.forget(partition)
+            elif fetched is not None and first > fetched:
+                log.warning("records expired unread partition=%d offsets=%d-%d: the broker's "
+                            "retention deleted them before they were read", partition, fetched,
+                            first - 1)
+                epoch, start, count = self._gaps.get(partition, (-1, fetched, 0))
+                if epoch != self._epochs.get(partition):
+                    start, count = fetched, 0
+                self._gaps[partition] = (self._epochs[partition], start, count + first - fetched)
             self._fetched[partition] = records[-1].offset + 1
 
     def _still_current(self, records: list[Record], epochs: Mapping[int, int]) -> list[Record]:
@@ -415,6 +444,11 @@ class FrameConsumer:
             else:
                 batch.accepted.append((record.partition, judged))
         batch.epochs = {p: self._epochs.get(p, -1) for p in batch.ends}
+        for partition, (epoch, start, count) in self._gaps.items():
+            if partition in batch.ends and epoch == batch.epochs[partition]:
+                batch.rejections.append(Rejection(partition, start, now_ms, None, EXPIRED,
+                                                  count))
+        self._gaps.clear()  # the others' records were dropped: they are read, and found, again
         messages = [m for _, m in batch.accepted]
         repeats = [self.checkpoint.frames.seen(_key(m)) for m in messages]
         batch.analysed = worker.submit(analyse, self.analyzer, messages, repeats, decode)
@@ -440,7 +474,8 @@ class FrameConsumer:
             if rejection.partition not in moved:
                 log.debug("rejected partition=%d offset=%d reason=%s", rejection.partition,
                           rejection.offset, rejection.reason)
-                self._reject(rejection.at_ms, rejection.camera, rejection.reason)
+                self._reject(rejection.at_ms, rejection.camera, rejection.reason,
+                             rejection.count)
         captures: list[int] = []
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
@@ -493,10 +528,10 @@ class FrameConsumer:
         self.metrics.frames.labels(message.camera).inc()
         self.metrics.faces.labels(message.camera).inc(reading.faces)
 
-    def _reject(self, at_ms: int, camera: str | None, reason: str) -> None:
-        self._agg.add_rejection(at_ms, camera, reason)
-        self._buffered.rejected[reason] += 1
-        self.metrics.rejected.labels(reason).inc()
+    def _reject(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
+        self._agg.add_rejection(at_ms, camera, reason, count)
+        self._buffered.rejected[reason] += count
+        self.metrics.rejected.labels(reason).inc(count)
 
     def _update_lag(self) -> None:
         for partition in self.checkpoint.owned():

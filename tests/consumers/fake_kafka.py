@@ -54,6 +54,10 @@ class FakeKafka:
         """What a broker that lost its data shows: a new log from offset 0."""
         self.logs[partition] = list(messages)
 
+    def expire(self, partition: int, upto: int) -> None:
+        """What the broker's retention does: the log now begins at ``upto``."""
+        self.begins[partition] = upto
+
     def _tp(self, partition: int) -> TopicPartition:
         return TopicPartition(self.topic, partition)
 
@@ -78,7 +82,8 @@ class FakeKafka:
             if partition in self.paused or partition not in self.owned:
                 continue
             start = self.positions.get(partition, self.begins[partition])
-            if start > len(log):  # out of range: kafka-python resets by auto_offset_reset
+            # out of range: kafka-python resets by auto_offset_reset
+            if not self.begins[partition] <= start <= len(log):
                 start = self.begins[partition]
             self.fetched.add(partition)
             take = log[start:start + most - sum(map(len, out.values()))]

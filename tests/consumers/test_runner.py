@@ -579,6 +579,40 @@ def test_a_log_reset_refilled_at_once_is_noticed(engine: Engine, caplog) -> None
                                              {"partition": "0"}) == 1
 
 
+def test_records_deleted_unread_by_retention_are_counted_as_expired(engine: Engine,
+                                                                     caplog) -> None:
+    """An outage longer than the broker's retention: the stored offset lies below the log's
+    first one, the client restarts there, and the frames deleted unread are counted as
+    ``expired`` (they used to leave no trace at all)."""
+    with engine.begin() as conn:
+        advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 2)})
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
+    kafka.expire(0, 6)
+    with caplog.at_level("WARNING", logger="consumers.runner"):
+        consume(engine, kafka)
+    assert totals(engine) == (4, 4, {"expired": 4}, {0: 10})
+    assert "records expired unread partition=0 offsets=2-5" in caplog.text
+
+
+def test_expired_records_are_counted_once_through_a_failed_write(engine: Engine) -> None:
+    with engine.begin() as conn:
+        advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 2)})
+        conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
+    kafka.expire(0, 6)
+    consumer = make_consumer(engine, kafka)
+
+    def repair_after_first_failure(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 1 and "emotion_minutes" not in inspect(
+                engine).get_table_names():
+            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
+
+    kafka.on_poll = repair_after_first_failure
+    consumer.run(threading.Event())
+    assert consumer.report.failed_flushes == 1
+    assert totals(engine) == (4, 4, {"expired": 4}, {0: 10})
+
+
 @pytest.mark.parametrize("rebalance", [False, True])
 def test_a_log_reset_found_while_the_database_is_away_is_recorded_once(
         engine: Engine, rebalance: bool) -> None:
