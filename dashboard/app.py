@@ -67,10 +67,15 @@ def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Pe
 def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, settings: Settings,
                     when: str) -> bool:
     """Say why there is no mix where most faces could not be read, or every minute was hidden;
-    False when the period has no minutes at all (the caller says so)."""
+    where most faces could not be read but some points' faces mostly were (``frame``, what the
+    caller charts), that the charts rest on those only. False when the period has no minutes at
+    all (the caller says so)."""
     why = transform.unreadable(buckets, settings.min_faces_shown)
     shown = int(buckets["minutes"].sum()) if len(buckets) else 0
-    if why is not None:
+    if why is not None and not frame.empty:
+        st.warning(text.partly_unreadable(why.faces, why.read, why.reason, when,
+                                          int(frame["minutes"].sum())))
+    elif why is not None:
         st.warning(text.unreadable(why.faces, why.read, why.reason, when))
     elif frame.empty and shown:  # shown minutes, each mostly unread: the mix would rest on few
         st.warning(text.shown_but_unread(shown, settings.min_faces_shown))
@@ -103,14 +108,17 @@ def show_freshness(
         return None
     age = now - written
     local = written.astimezone(period.tz)
-    if age > text.STALE_AFTER:
+    if text.is_stale(written, now):
         st.warning(text.stale(local, age))
     elif not quiet:
         st.caption(text.fresh(local, age))
     return newest.astimezone(period.tz)
 
 
-def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) -> None:
+def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period,
+                   now: datetime) -> None:
+    """The newest minute's numbers, called "now" only while it is (:func:`text.is_stale`): a
+    minute from before the consumer stopped is named by its time and age instead."""
     summary = transform.right_now(buckets, period.tz, settings.min_faces_shown)
     if summary is None:
         return
@@ -125,15 +133,23 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period) ->
     if summary.hidden:
         st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
         return
+    stale = text.is_stale(summary.minute, now)
+    at = f" at {summary.minute:%H:%M}" if stale else ""
     cols = st.columns(4)
-    cols[0].metric("Main emotion now", f"{summary.emotion} · {summary.emotion_share:.0%}",
-                   help="the expression most faces read showed, and its share of the faces read")
-    cols[1].metric("Engagement now", f"{summary.engagement:.2f}")
-    cols[2].metric("Faces in view", f"{summary.faces_in_view:.0f}",
+    cols[0].metric(f"Main emotion{at or ' now'}",
+                   f"{summary.emotion} · {text.share(summary.emotion_share)}",
+                   help=text.MAIN_EMOTION_HELP)
+    cols[1].metric(f"Engagement{at or ' now'}", f"{summary.engagement:.2f}")
+    cols[2].metric(f"Faces in view{at}", f"{summary.faces_in_view:.0f}",
                    help=f"{summary.faces_read_in_view:.0f} read at once in the frames where "
                    "faces were read (it can be more: faces the gate refused leave frames out)")
-    cols[3].metric("Minute", f"{summary.minute:%H:%M}",
-                   help="start of the newest minute with data; it may still be filling up")
+    if stale:
+        cols[3].metric("Minute", f"{summary.minute:%H:%M}, "
+                       f"{text.age_text(now - summary.minute)} ago",
+                       help="start of the newest minute with data: no newer one has been recorded")
+    else:
+        cols[3].metric("Minute", f"{summary.minute:%H:%M}",
+                       help="start of the newest minute with data; it may still be filling up")
 
 
 @st.fragment(run_every=LIVE_REFRESH)
@@ -149,7 +165,7 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
             return
         buckets = queries.live_buckets(settings.database_url, sel.classroom_id, sel.camera_id,
                                        period.start, period.end, settings.min_faces_shown)
-        show_right_now(buckets, settings, period)
+        show_right_now(buckets, settings, period, now)
         frame = transform.series(buckets, sel.tz)
         hidden = transform.hidden_minutes(buckets)
         if not show_unreadable(buckets, frame, hidden, settings, "in this window"):
@@ -167,6 +183,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
     """Per-day table and hour-of-week heatmap, from 15-minute buckets cut in local time."""
     st.subheader("History")
     days = transform.daily_summary(buckets, period.tz)
+    days["main_share"] = transform.share_texts(days["main_share"])
     st.dataframe(
         days, hide_index=True, width="stretch", key="days",
         column_config={
@@ -177,7 +194,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
             "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "main_emotion": st.column_config.TextColumn("Main emotion"),
-            "main_share": st.column_config.NumberColumn("Its share", format="percent"),
+            "main_share": st.column_config.TextColumn("Its share"),
         },
     )
     cells = transform.hour_of_week(buckets, period.tz)

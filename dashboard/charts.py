@@ -21,7 +21,7 @@ import pandas as pd
 
 from classpulse.emotions import EMOTIONS
 from dashboard.periods import Period
-from dashboard.transform import WEEKDAYS, emotion_shares_long, engagement_band
+from dashboard.transform import WEEKDAYS, emotion_shares_long, engagement_band, share_texts
 
 EMOTION_COLORS = MappingProxyType({
     "angry": "#d62728",
@@ -176,8 +176,12 @@ def isolated(frame: pd.DataFrame, bucket_seconds: int) -> pd.Series:
 
 
 def emotion_mix_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
-    """Stacked area: the share of faces read whose top emotion was each emotion, per point."""
+    """Stacked area: the share of faces read whose top emotion was each emotion, per point.
+
+    The tooltip shows each share as the page words shares (``share_text``), not Vega's rounding,
+    which would show 299 of 300 as "100%"."""
     data = _wall_clock(emotion_shares_long(with_steps(frame, axis.bucket_seconds)))
+    data["share_text"] = share_texts(data["share"])
     return (
         alt.Chart(data, title="Emotion mix (share of faces read)", height=CHART_HEIGHT)
         .mark_area(interpolate="step-after")
@@ -191,7 +195,7 @@ def emotion_mix_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.Chart:
                 sort=list(EMOTIONS),
             ),
             order=alt.Order("order:Q"),
-            tooltip=[_TOOLTIP_TIME, "emotion:N", alt.Tooltip("share:Q", format=".0%")],
+            tooltip=[_TOOLTIP_TIME, "emotion:N", alt.Tooltip("share_text:N", title="share")],
         )
     )
 

@@ -1,7 +1,8 @@
 """From ``lesson_summaries`` rows to what the lessons view shows; pure pandas, no Streamlit.
 
 Every number comes straight from the view (sums over the lesson's shown minutes); this module only
-picks the main emotion, words the times in the classroom's zone and says when a lesson has no data.
+picks the main emotion, words the times (in the classroom's zone) and the shares, says when a lesson
+has no data, and which lessons its title's trend may compare.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from classpulse.emotions import EMOTIONS
+from dashboard import transform
 from dashboard.periods import local_instant
-from dashboard.transform import MOSTLY_READ
 
-SHARES: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 TABLE_COLUMNS: tuple[str, ...] = (
     "lesson_id", "day", "time", "title", "main_emotion", "main_share", "engagement",
     "faces_in_view", "minutes", "hidden_minutes", "data",
@@ -25,6 +24,13 @@ NOT_YET = "not held yet"
 UNDER_WAY = "under way, no minute yet"
 ALL_HIDDEN = "all minutes hidden"
 UNREADABLE = "most faces not read"
+DAY_FORMAT = "%a %d %b"  # a lesson's day in the table, and an end on another day
+# A lesson enters its title's trend, and is compared with the lesson before, only with at least
+# this many shown minutes: engagement swings from minute to minute (the minute charts' band spans
+# ten points for that reason), so a mean over a few minutes is a moment of the lesson, not the
+# lesson; ten minutes is a quarter of a usual 40-50 minute lesson, and a lesson under way joins
+# the trend once that much of it has been seen.
+MIN_TREND_MINUTES = 10
 
 
 def week_start(day: date) -> date:
@@ -39,24 +45,24 @@ def week_bounds(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(emotion, share) of each lesson's largest share; empty where it has no shown faces, or
-    most of them could not be read."""
-    shares = lessons[list(SHARES)].astype("float64")
-    has_faces = shares.notna().all(axis=1) & mostly_read(lessons)
-    top = shares.fillna(-1.0).idxmax(axis=1).str.removeprefix("share_")
-    return top.where(has_faces), shares.max(axis=1).where(has_faces)
+    """(main expression in words, its share) of each lesson, as :func:`dashboard.transform.
+    main_emotions` names them (ties included); empty where it has no shown faces, or most of them
+    could not be read."""
+    emotion, share = transform.main_emotions(lessons)
+    read = mostly_read(lessons)
+    return emotion.where(read), share.where(read)
 
 
 def mostly_read(lessons: pd.DataFrame) -> pd.Series:
     """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``)."""
-    return lessons["faces_read"] >= MOSTLY_READ * lessons["faces"]
+    return lessons["faces_read"] >= transform.MOSTLY_READ * lessons["faces"]
 
 
 def status(lesson: pd.Series, now: datetime) -> str:
     """Why a lesson's numbers are empty, in words; "" when it has shown minutes whose faces were
     mostly read."""
     if lesson["minutes"] > 0:
-        return "" if lesson["faces_read"] >= MOSTLY_READ * lesson["faces"] else UNREADABLE
+        return "" if lesson["faces_read"] >= transform.MOSTLY_READ * lesson["faces"] else UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):
@@ -69,8 +75,17 @@ def under_way(lesson: pd.Series, now: datetime) -> bool:
     return bool(lesson["starts_at"] <= pd.Timestamp(now) < lesson["ends_at"])
 
 
+def until(end: datetime, day: date, day_format: str = DAY_FORMAT) -> str:
+    """A lesson's end (local, aware) on the wall clock, with its day (``day_format``) when that is
+    not ``day``: "08:00–15:00" must not stand for a lesson that ends two days later."""
+    if end.date() == day:
+        return f"{end:%H:%M}"
+    return f"{end:{day_format} %H:%M}"
+
+
 def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
-    """One row per lesson with TABLE_COLUMNS, in start order."""
+    """One row per lesson with TABLE_COLUMNS, in start order; the main share as words
+    (:func:`dashboard.text.share`)."""
     if lessons.empty:
         return pd.DataFrame(columns=list(TABLE_COLUMNS))
     start = lessons["starts_at"].dt.tz_convert(tz.key)
@@ -78,11 +93,11 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     emotion, share = main_emotions(lessons)
     out = pd.DataFrame({
         "lesson_id": lessons["lesson_id"],
-        "day": start.dt.strftime("%a %d %b"),
-        "time": start.dt.strftime("%H:%M") + "–" + end.dt.strftime("%H:%M"),
+        "day": start.dt.strftime(DAY_FORMAT),
+        "time": [f"{s:%H:%M}–{until(e, s.date())}" for s, e in zip(start, end, strict=True)],
         "title": lessons["title"],
         "main_emotion": emotion,
-        "main_share": share,
+        "main_share": transform.share_texts(share),
         # like the main emotion, engagement rests on read faces: empty where most were not
         "engagement": lessons["engagement"].astype("float64").where(mostly_read(lessons)),
         "faces_in_view": lessons["faces_in_view"].astype("float64"),
@@ -93,15 +108,32 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
+def in_trend(lessons: pd.DataFrame) -> pd.Series:
+    """Per lesson: it has MIN_TREND_MINUTES shown minutes and most of their faces were read, so
+    its engagement describes the lesson and may be compared."""
+    return (lessons["minutes"] >= MIN_TREND_MINUTES) & mostly_read(lessons)
+
+
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
-    """``time, engagement, minutes, current``: the title's lessons that have shown minutes whose
-    faces were mostly read (the others have no engagement to compare)."""
-    shown = history[(history["minutes"] > 0) & mostly_read(history)]
+    """``time, engagement, minutes, current``: the title's lessons :func:`in_trend` (the others
+    have no engagement worth comparing)."""
+    shown = history[in_trend(history)]
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
         "engagement": shown["engagement"].astype("float64"),
         "minutes": shown["minutes"],
         "current": shown["lesson_id"] == current_id,
+    }).reset_index(drop=True)
+
+
+def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
+    """``time, minutes, current``: the title's lessons not :func:`in_trend`, oldest first, for the
+    page to say which the trend leaves out (``dashboard.text.trend_left_out``)."""
+    out = history[~in_trend(history)]
+    return pd.DataFrame({
+        "time": out["starts_at"].dt.tz_convert(tz.key),
+        "minutes": out["minutes"].astype("int64"),
+        "current": out["lesson_id"] == current_id,
     }).reset_index(drop=True)
 
 

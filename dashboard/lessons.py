@@ -3,11 +3,15 @@
 widgets -> query -> transform -> chart, like the rest of the page. The week's table comes from
 ``lesson_summaries`` (:mod:`dashboard.lesson_sql`); an opened lesson's charts come from its minutes
 through the same bucket query as a date range, and both hide small groups by the database's one
-rule. They agree but for two things: each is cached apart (for up to a minute one may be newer
-than the other while a lesson is under way), and the charts leave out single minutes whose faces
-were mostly not read where the row sums every shown minute. The charts of an opened lesson are
-drawn by the page's own ``show_trends`` (passed in, so the live, range and lesson charts stay one
-implementation).
+rule. The row's note (:func:`dashboard.lesson_frames.status`) is the one judgement of whether the
+lesson has numbers: the opened lesson shows its metrics and charts exactly when the row shows a
+main emotion, and otherwise says why, drawing nothing. Row and charts agree but for two things:
+each is cached apart (for up to a minute one may be newer than the other while a lesson is under
+way), and the charts leave out single minutes whose faces were mostly not read where the row sums
+every shown minute (the page says so when most of the lesson's faces, hidden minutes included,
+were not read). The charts of an opened lesson are drawn by the page's own ``show_trends``
+(passed in, so the live, range and lesson charts stay one implementation). While a lesson of the
+week is under way the view warns, as the live view does, when no new data has come for a while.
 
 Lesson titles, subjects and group labels come from a school's files: they are shown only as plain
 text (table cells, select options, ``st.text``), never as Markdown.
@@ -46,7 +50,7 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
             "time": st.column_config.TextColumn("Time"),
             "title": st.column_config.TextColumn("Lesson"),
             "main_emotion": st.column_config.TextColumn("Main emotion"),
-            "main_share": st.column_config.NumberColumn("Its share", format="percent"),
+            "main_share": st.column_config.TextColumn("Its share"),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
             "minutes": st.column_config.NumberColumn("Minutes shown"),
@@ -69,8 +73,8 @@ def _choose(rows: pd.DataFrame) -> int | None:
 def _metrics(lesson: pd.Series) -> None:
     emotion, share = lesson_frames.main_emotions(lesson.to_frame().T)
     cols = st.columns(4)
-    cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {share.iloc[0]:.0%}",
-                   help="the expression most faces read showed, and its share of the faces read")
+    cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {text.share(share.iloc[0])}",
+                   help=text.MAIN_EMOTION_HELP)
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
                    help=f"per minute, on average over the minutes shown; "
@@ -80,29 +84,45 @@ def _metrics(lesson: pd.Series) -> None:
                    help=f"{lesson['hidden_minutes']} more hidden for too few faces read")
 
 
+def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:
+    """A lesson is under way: warn, as the live view does, when the classroom's data stopped
+    coming, so its minutes "so far" are not read as the lesson up to now."""
+    _, written = queries.last_write(settings.database_url, sel.classroom_id, None)
+    if written is not None and text.is_stale(written, now):
+        st.warning(text.stale(written.astimezone(sel.tz), now - written))
+
+
 def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
     history = queries.title_history(
         settings.database_url, sel.classroom_id, str(lesson["title"]),
         lesson["starts_at"].to_pydatetime(), TREND_LESSONS, settings.min_faces_shown)
     trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz)
     if len(trend) < 2:
-        st.info("The trend needs two lessons with this title whose faces were mostly read; "
-                f"{'one has' if len(trend) == 1 else 'none has'} been held so far.")
-        return
-    first, last = trend["time"].iloc[0], trend["time"].iloc[-1]
-    axis = charts.TimeAxis.for_window(first - timedelta(days=1), last + timedelta(days=1),
-                                      7 * 86400)
-    st.altair_chart(charts.lesson_trend_chart(trend, axis), width="stretch")
-    change = lesson_frames.change_from_previous(trend)
-    if change is not None:
-        st.caption(text.trend_sentence(*change))
+        st.info(text.trend_needs_two(lesson_frames.MIN_TREND_MINUTES, len(trend)))
+    else:
+        first, last = trend["time"].iloc[0], trend["time"].iloc[-1]
+        axis = charts.TimeAxis.for_window(first - timedelta(days=1), last + timedelta(days=1),
+                                          7 * 86400)
+        st.altair_chart(charts.lesson_trend_chart(trend, axis), width="stretch")
+        change = lesson_frames.change_from_previous(trend)
+        if change is not None:
+            st.caption(text.trend_sentence(*change))
+    left = lesson_frames.left_out(history, int(lesson["lesson_id"]), sel.tz)
+    if not left.empty:
+        st.caption(text.trend_left_out(left.itertuples(index=False, name=None),
+                                       lesson_frames.MIN_TREND_MINUTES))
 
 
 def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_trends: DrawTrends,
                 now: datetime) -> None:
-    """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend."""
+    """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend.
+
+    Its row's note decides (see the module): metrics and charts when it names a main emotion,
+    else why not, and no mix."""
     start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
-    st.subheader(f"{start.astimezone(sel.tz):%a %d %b %Y, %H:%M}–{end.astimezone(sel.tz):%H:%M}")
+    local_start, local_end = start.astimezone(sel.tz), end.astimezone(sel.tz)
+    st.subheader(f"{local_start:%a %d %b %Y, %H:%M}–"
+                 f"{lesson_frames.until(local_end, local_start.date(), '%a %d %b %Y,')}")
     st.text(str(lesson["title"]))
     labels = [f"{name}: {lesson[column]}" for name, column in
               (("subject", "subject"), ("group", "group_label")) if lesson[column]]
@@ -110,22 +130,27 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
     if lesson_frames.under_way(lesson, now):
-        st.caption(text.lesson_so_far(end.astimezone(sel.tz)))
+        today = now.astimezone(sel.tz).date()
+        st.caption(text.lesson_so_far(lesson_frames.until(local_end, today)))
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
                                         end, 60, settings.min_faces_shown)
     why = (transform.unreadable(buckets, settings.min_faces_shown) if buckets is not None
            else None)
-    if why is not None:
+    # the charts' minutes: only when the row names a main emotion, as the metrics
+    frame = transform.series(buckets, sel.tz) if buckets is not None and not state else None
+    if state and why is not None:
         st.warning(text.unreadable(why.faces, why.read, why.reason, "in this lesson"))
     elif state:
         st.info(text.lesson_without_data(state))
-    if not state and why is None:
+    else:
+        if why is not None:
+            st.warning(text.partly_unreadable(why.faces, why.read, why.reason, "in this lesson",
+                                              int(frame["minutes"].sum())))
         _metrics(lesson)
     left, right = st.columns([2, 1])
     with left:
-        frame = transform.series(buckets, sel.tz) if buckets is not None else None
         if frame is not None and not frame.empty:
             period = Period(start, end, sel.tz, 60)
             draw_trends(frame, transform.hidden_minutes(buckets), settings, period)
@@ -147,6 +172,8 @@ def section(settings: Settings, sel: Selection, draw_trends: DrawTrends) -> None
         st.info(text.no_lessons(sel.week))
         return
     now = datetime.now(timezone.utc)
+    if any(lesson_frames.under_way(lesson, now) for _, lesson in lessons.iterrows()):
+        _warn_if_stale(settings, sel, now)
     rows = lesson_frames.table(lessons, sel.tz, now)
     _week_table(rows, settings.min_faces_shown)
     chosen = _choose(rows)

@@ -13,7 +13,9 @@ minutes is shown, made of the shown cameras' minutes only; docs/sql.md explains 
 frame, not the raw ``faces`` count, tells a class from a child. Besides the sums over shown
 minutes, a bucket sums every minute's faces and the gate's counts (``seen_*``; of a shown class
 minute, its shown cameras'), so the page can say why minutes are hidden: too few people, or
-faces that could not be read (too small, turned away, uncertain). The page reads one camera from
+faces that could not be read (too small, turned away, uncertain). Whether enough people were in view
+to say so is judged per camera (``seen_largest_view``): two cameras that each see the same two
+pupils are two people, not four. The page reads one camera from
 ``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
 engagement come only from shown minutes, and the minutes left out are counted so the page can say
 so. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
@@ -32,17 +34,15 @@ from classpulse.db.rule import load_min_faces
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
-# every minute's faces, the readability gate's counts, faces in view and the minutes with faces,
-# shown or hidden
+# every minute's faces, the readability gate's counts, the most faces in view of any one camera
+# and the minutes with faces, shown or hidden
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
-                                 "seen_uncertain", "seen_in_view", "seen_face_minutes")
-_SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain",
-                 "faces_in_view", "CASE WHEN faces > 0 THEN 1 ELSE 0 END")
+                                 "seen_uncertain", "seen_largest_view", "seen_face_minutes")
 BUCKET_COLUMNS: tuple[str, ...] = (
     "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
     "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
-_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum", "seen_in_view")
+_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum", "seen_largest_view")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
@@ -65,6 +65,16 @@ def _shown(column: str) -> str:
     return f"SUM(CASE WHEN shown THEN {column} ELSE 0 END)"
 
 
+def _seen_sources(camera: bool) -> tuple[str, ...]:
+    """What each of SEEN_COLUMNS sums. The largest view is a camera minute's own faces in view, a
+    class minute's ``largest_view`` (the most of one camera), never the class minute's
+    ``faces_in_view``: a hidden class minute sums that over all its cameras, which counts a pupil
+    seen by two cameras twice."""
+    largest_view = "faces_in_view" if camera else "largest_view"
+    return ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain",
+            largest_view, "CASE WHEN faces > 0 THEN 1 ELSE 0 END")
+
+
 def _bucket_sql(engine: Engine, camera: bool) -> str:
     source = "camera_minutes" if camera else "class_minutes"
     camera_filter = "AND camera_id = :camera_id" if camera else ""
@@ -73,7 +83,7 @@ def _bucket_sql(engine: Engine, camera: bool) -> str:
     per_bucket = ",\n  ".join(
         [f"{_shown(c)} AS {c}" for c in summed]
         + [f"COALESCE(SUM({c}), 0) AS {name}"
-           for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
+           for c, name in zip(_seen_sources(camera), SEEN_COLUMNS, strict=True)])
     return f"""
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
   {_shown("1")} AS minutes,
@@ -99,7 +109,8 @@ def fetch_buckets(
     ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
     minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
     and ``faces_read_in_view`` are summed over the bucket's shown minutes (divide by ``minutes``
-    for the mean); the ``seen_*`` columns over all its minutes.
+    for the mean); the ``seen_*`` columns over all its minutes, ``seen_largest_view`` the most
+    faces in view of any one camera per minute.
     """
     stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
         bindparam("start", type_=UTCDateTime()),

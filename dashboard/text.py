@@ -10,13 +10,15 @@ instead of loading an outside picture in a teacher's browser.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
 
 STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+MAIN_EMOTION_HELP = ("the expression most faces read showed (each of them, when several tie), and "
+                     "its share of the faces read")
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 # the start of Streamlit's :smile:, :+1:, :material/home: and :red[...]
@@ -36,6 +38,31 @@ def plain(value: object) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
 
 
+def share(value: float) -> str:
+    """A share (0 to 1) as a whole percentage that is never "0%" for some nor "100%" for less than
+    all: rounding alone would show 1 face of 250 as none and 299 of 300 as every one, and a number
+    shown to a teacher must be true. Every share on the page goes through here."""
+    rounded = f"{value:.0%}"
+    if rounded == "0%" and value > 0:
+        return "<1%"
+    if rounded == "100%" and value < 1:
+        return ">99%"
+    return rounded
+
+
+def main_expression(names: Sequence[str]) -> str:
+    """The expressions that share the largest share, named together when they tie: picking one of
+    a tie (the first in EMOTIONS order) would call "angry" what was as often "neutral"."""
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} and {names[-1]} (tied)"
+
+
+def is_stale(moment: datetime, now: datetime) -> bool:
+    """Nothing newer than ``moment`` for longer than STALE_AFTER: it is not "now" any more."""
+    return now - moment > STALE_AFTER
+
+
 def engagement_sentence(weights: Mapping[str, float]) -> str:
     """The engagement index in one sentence, with the weights in use."""
     listed = ", ".join(f"{e} {weights[e]:g}" for e in sorted(EMOTIONS, key=lambda e: -weights[e]))
@@ -52,7 +79,7 @@ def accuracy_clause(val_accuracy: float | None) -> str:
     if val_accuracy is None:
         return ("Such networks agree with human labels on at most about three faces in four of "
                 "FER2013's own test photos")
-    return (f"The network used here agrees with the human labels on {val_accuracy:.0%} of "
+    return (f"The network used here agrees with the human labels on {share(val_accuracy)} of "
             "FER2013's validation photos (the best published networks reach about 73%)")
 
 
@@ -157,12 +184,26 @@ UNREADABLE_WHY = {
 def unreadable(faces: int, read: int, reason: str, when: str) -> str:
     """Most faces ``when`` (e.g. "in this period") could not be read: say so, and why, instead
     of a mix of expressions."""
-    share = read / faces if faces else 0.0
     return (
-        f"**Most faces {when} could not be read** ({share:.0%} of the faces seen were read), so "
-        f"no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces that could "
-        "not be read still count as faces in view."
+        f"**Most faces {when} could not be read** ({_read_share(faces, read)} of the faces seen "
+        f"were read), so no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces "
+        "that could not be read still count as faces in view."
     )
+
+
+def partly_unreadable(faces: int, read: int, reason: str, when: str, minutes: int) -> str:
+    """Most faces ``when`` could not be read, yet some minutes' faces mostly were and are charted:
+    say that the charts rest on those minutes only (never "no mix is drawn" beside a mix)."""
+    return (
+        f"**Most faces {when} could not be read** ({_read_share(faces, read)} of the faces seen "
+        f"were read), so the charts show only the {minutes} minute{'' if minutes == 1 else 's'} "
+        f"whose faces were mostly read: {UNREADABLE_WHY[reason]}. Faces that could not be read "
+        "still count as faces in view."
+    )
+
+
+def _read_share(faces: int, read: int) -> str:
+    return share(read / faces if faces else 0.0)
 
 
 def stale(last_write: datetime, age: timedelta) -> str:
@@ -236,20 +277,43 @@ def lesson_without_data(state: str) -> str:
             "check that the cameras and a consumer were running.")
 
 
-def lesson_so_far(ends: datetime) -> str:
-    return (f"Under way until {ends:%H:%M}: what follows is about its minutes so far, and the "
+def lesson_so_far(until: str) -> str:
+    """A lesson under way; ``until`` is its end as ``lesson_frames.until`` words it."""
+    return (f"Under way until {until}: what follows is about its minutes so far, and the "
             "newest minute may still be filling up.")
 
 
 def trend_sentence(change: float, previous: datetime) -> str:
-    """How the open lesson's engagement compares with the previous lesson of the same title."""
+    """How the open lesson's engagement compares with the previous lesson of the same title in
+    its trend (lessons left out of the trend are not compared with)."""
     if abs(change) < 0.005:
         movement = "the same as"
     else:
         movement = f"{abs(change):.2f} {'higher' if change > 0 else 'lower'} than"
-    return (f"Engagement {movement} in the previous lesson with this title "
+    return (f"Engagement {movement} in the previous lesson with this title in the trend "
             f"({previous:%a %d %b}). A single lesson moves with the weather, the time of day and "
             "the subject matter: read the trend over several weeks.")
+
+
+def trend_needs_two(min_minutes: int, in_trend: int) -> str:
+    """Fewer than two lessons of the title can be compared."""
+    return (f"The trend needs two lessons with this title that each have at least {min_minutes} "
+            f"minutes shown, most of their faces read; {'only one has' if in_trend else 'none has'}"
+            " so far.")
+
+
+def trend_left_out(lessons: Iterable[tuple[datetime, int, bool]], min_minutes: int) -> str:
+    """The title's lessons left out of its trend, and why; each is (local start, minutes shown,
+    whether it is the open lesson): fewer than ``min_minutes`` shown, or else most faces not
+    read."""
+    named = []
+    for start, minutes, current in lessons:
+        which = "this lesson" if current else f"{start:%a %d %b}"
+        why = (f"{minutes or 'no'} minute{'' if minutes == 1 else 's'} shown"
+               if minutes < min_minutes else "most faces not read")
+        named.append(f"{which} ({why})")
+    return (f"Left out of the trend, for fewer than {min_minutes} minutes shown or most faces not "
+            f"read: {', '.join(named)}.")
 
 
 def bad_link() -> str:

@@ -21,6 +21,7 @@ import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 
 from classpulse.emotions import EMOTIONS
+from dashboard import text
 from dashboard.sql import COUNT_COLUMNS
 
 SHARE_COLUMNS: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
@@ -98,13 +99,15 @@ class Unreadable:
 
 def unreadable(buckets: pd.DataFrame, min_faces: int) -> Unreadable | None:
     """Over all the buckets' minutes, shown or hidden: None when there were no faces, most were
-    read, or the minutes with faces held fewer than ``min_faces`` faces in view on average (what
-    they could say of why faces were not read would describe one child or two: the small-group
-    rule's note says enough); else how many were read and the commonest reason the others were
-    not."""
+    read, or the minutes with faces held fewer than ``min_faces`` faces in view of one camera on
+    average (what they could say of why faces were not read would describe one child or two: the
+    small-group rule's note says enough); else how many were read and the commonest reason the
+    others were not. One camera's view, not the sum over cameras: two cameras that each see the
+    same two pupils would sum to four, and each camera's own view says only "hidden"."""
     if buckets.empty:
         return None
-    if float(buckets["seen_in_view"].sum()) < min_faces * int(buckets["seen_face_minutes"].sum()):
+    largest_view = float(buckets["seen_largest_view"].sum())
+    if largest_view < min_faces * int(buckets["seen_face_minutes"].sum()):
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
     if faces == 0 or read >= MOSTLY_READ * faces:
@@ -148,11 +151,24 @@ def engagement_band(frame: pd.DataFrame, bucket_seconds: int,
     })
 
 
-def main_emotion(shares: pd.Series) -> tuple[str, float]:
-    """(emotion, share) with the largest share in a row holding SHARE_COLUMNS."""
-    values = shares[list(SHARE_COLUMNS)].astype("float64")
-    column = str(values.idxmax())
-    return column.removeprefix("share_"), float(values[column])
+def main_emotions(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per row holding SHARE_COLUMNS: the main expression in words and its share, empty where a
+    share is missing (no faces read). Every expression with the largest share is named
+    (:func:`dashboard.text.main_expression`): ``idxmax`` would silently pick the first of a tie.
+    Shares of one row are counts over one number of faces, so a tie is exact equality."""
+    values = frame[list(SHARE_COLUMNS)].astype("float64")
+    top = values.max(axis=1)
+    known = values.notna().all(axis=1)
+    tied = values.eq(top, axis=0).to_numpy()
+    names = [text.main_expression([e for e, t in zip(EMOTIONS, row, strict=True) if t])
+             if ok else None for row, ok in zip(tied, known, strict=True)]
+    return pd.Series(names, index=frame.index, dtype=object), top.where(known)
+
+
+def share_texts(shares: pd.Series) -> pd.Series:
+    """Each share as :func:`dashboard.text.share` words it; a missing one stays missing (an empty
+    table cell, no tooltip)."""
+    return shares.map(lambda v: None if pd.isna(v) else text.share(float(v))).astype(object)
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,7 @@ class RightNow:
     faces_in_view: float = 0.0
     faces_read_in_view: float = 0.0
     engagement: float = float("nan")
-    emotion: str = ""
+    emotion: str = ""  # the main expression(s) in words (main_emotions)
     emotion_share: float = 0.0
 
 
@@ -181,12 +197,14 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo, min_faces: int) -> RightNow |
         shown = int(newest["minutes"]) > 0
         return RightNow(minute=minute, hidden=not shown, unread=shown,
                         unreadable=unreadable(seen.loc[[newest.name]], min_faces))
-    row = series(seen.loc[[newest.name]], tz).iloc[0]
-    emotion, share = main_emotion(row)
+    shown = series(seen.loc[[newest.name]], tz)
+    emotion, share = main_emotions(shown)
+    row = shown.iloc[0]
     return RightNow(
         minute=minute, hidden=False, faces_in_view=float(row["faces_in_view"]),
         faces_read_in_view=float(row["faces_read_in_view"]),
-        engagement=float(row["engagement"]), emotion=emotion, emotion_share=share,
+        engagement=float(row["engagement"]), emotion=str(emotion.iloc[0]),
+        emotion_share=float(share.iloc[0]),
     )
 
 
@@ -223,11 +241,7 @@ def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     if buckets.empty:
         return pd.DataFrame(columns=columns)
     days = _summarise(_local_groups(buckets, tz).groupby("day")).reset_index()
-    shares = days[list(SHARE_COLUMNS)]
-    has_faces = shares.notna().all(axis=1)
-    top = shares.fillna(-1.0).idxmax(axis=1).str.removeprefix("share_")
-    days["main_emotion"] = top.where(has_faces)
-    days["main_share"] = shares.max(axis=1).where(has_faces)
+    days["main_emotion"], days["main_share"] = main_emotions(days)
     return days[columns]
 
 

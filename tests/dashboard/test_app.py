@@ -6,6 +6,7 @@ the very rows the test wrote (:mod:`tests.dashboard.expected`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -211,6 +212,50 @@ def test_shown_minutes_mostly_unread_are_not_called_hidden(
     assert "bowed" not in warning and not charts(at)
 
 
+def test_two_pupils_on_two_cameras_are_not_explained(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pupils bowed over their desks, each seen by the front and the back camera: 2 faces in
+    view per camera (4 summed over them), none read. Each camera's own view says only "hidden";
+    the class's says no more: why their faces were not read would describe them."""
+    rows = [expected.row(cam, "pair", START, 60, 0, unread=(0, 2, 0)) for cam in ("front", "back")]
+    expected.write(database.engine, rows)
+    at = choose_range(open_page(monkeypatch, database.url), "pair", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**Every minute in this period had fewer than 3 faces read**")
+    assert "bowed" not in warning and not charts(at)
+
+
+def test_a_mix_is_never_drawn_beside_a_sentence_saying_none_is(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten well-read minutes (five faces read per frame) and thirty hidden ones in which a camera
+    saw fourteen faces per frame and read two: most faces of the period were not read. The ten
+    minutes are drawn, and the page says the charts rest on them, not that nothing is drawn."""
+    rows = [expected.row("cctv", "mixed", START + timedelta(minutes=i), 60, 5)
+            for i in range(10)]
+    rows += [expected.row("cctv", "mixed", START + timedelta(minutes=i), 60, 2,
+                          unread=(12, 0, 0)) for i in range(10, 40)]
+    expected.write(database.engine, rows)
+    at = choose_range(open_page(monkeypatch, database.url), "mixed", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    drawn = charts(at)
+    assert len(drawn["Engagement index"]) == 10
+    assert len(drawn["Emotion mix (share of faces read)"]) == 7 * 10
+    shown = texts(at)
+    said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]
+    assert not any("no mix of expressions is drawn" in t for t in said), said
+    (warning,) = shown["warning"]
+    # 10 minutes of 300 faces read, 30 of 120 read among 840: 6600 of 28200 read
+    assert warning.startswith(f"**Most faces in this period could not be read** "
+                              f"({6600 / 28200:.0%} of the faces seen were read)")
+    assert "the charts show only the 10 minutes whose faces were mostly read" in warning
+    assert "too small to read expressions" in warning
+
+
 def test_no_data_in_the_period_points_at_the_newest_minute(
     database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -275,6 +320,41 @@ def test_live_warns_when_the_consumer_stopped_writing(
     at = choose_range(at, "live", today - timedelta(days=1), today, time(0, 0), time(23, 59))
     assert any(w.startswith("**No new data for 20 minutes**") for w in texts(at)["warning"])
     assert "Engagement index" in charts(at)
+
+
+def test_a_stale_newest_minute_is_not_called_now(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer stopped 20 minutes ago; the default hour-long window still holds its last
+    minute. The page warns, and the metrics name that minute and its age instead of "now"."""
+    then = datetime.now(timezone.utc) - timedelta(minutes=20)
+    expected.write(database.engine, live_rows(then), {"live": ("Live room", "America/New_York")})
+    expected.set_written_at(database.engine, then)
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**No new data for 20 minutes**")
+    newest = then.replace(second=0, microsecond=0).astimezone(ZoneInfo("America/New_York"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {f"Main emotion at {newest:%H:%M}": "happy · 100%",
+                       f"Engagement at {newest:%H:%M}": "0.42",
+                       f"Faces in view at {newest:%H:%M}": "10",
+                       "Minute": f"{newest:%H:%M}, 20 minutes ago"}
+    assert not any("filling up" in m.help for m in at.metric)
+
+
+def test_shares_never_round_to_all_or_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """599 of the newest minute's 600 faces read showed happy, one neutral: not "100%"."""
+    now = datetime.now(timezone.utc)
+    rows = live_rows(now)
+    newest = rows[-1]
+    rows[-1] = dataclasses.replace(newest, n=(0, 0, 0, newest.faces_read - 1, 0, 0, 1))
+    expected.write(database.engine, rows)
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    assert {m.label: m.value for m in at.metric}["Main emotion now"] == "happy · >99%"
 
 
 def test_password_gate(

@@ -136,3 +136,18 @@ def test_heatmap_has_every_weekday_and_hour_slot() -> None:
     spec = charts.hour_of_week_chart(cells).to_dict()
     assert spec["encoding"]["y"]["scale"]["domain"] == list(transform.WEEKDAYS)
     assert spec["encoding"]["x"]["scale"]["domain"] == list(range(24))
+
+
+def test_the_mix_tooltip_never_rounds_a_share_to_all_or_nothing() -> None:
+    """299 of 300 faces read happy, one neutral: the tooltip says ">99%" and "<1%"."""
+    row = dict.fromkeys(BUCKET_COLUMNS, 0)
+    row.update(bucket_start=int(START.timestamp()), minutes=1, faces=300, faces_read=300,
+               faces_in_view=5.0, faces_read_in_view=5.0, engagement_sum=200.0, n_happy=299,
+               n_neutral=1, seen_faces=300, seen_read=300)
+    shown = transform.series(pd.DataFrame([row], columns=list(BUCKET_COLUMNS)), BERLIN)
+    chart = charts.emotion_mix_chart(shown, axis())
+    tooltip = chart.to_dict()["encoding"]["tooltip"]
+    assert {"field": "share_text", "type": "nominal", "title": "share"} in tooltip
+    drawn = chart.data[~chart.data["edge"] & chart.data["share"].notna()]  # not a gap's break
+    data = drawn.set_index("emotion")["share_text"]
+    assert (data["happy"], data["neutral"], data["angry"]) == (">99%", "<1%", "0%")

@@ -78,6 +78,22 @@ def open_link(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
     return at.run()
 
 
+def add_lesson(database: Database, classroom: str, start: datetime, end: datetime,
+               title: str) -> int:
+    """A lesson written straight into ``lessons`` (a CSV timetable cannot say that a lesson ends
+    on another day, nor hold times relative to now); its id."""
+    from sqlalchemy import insert
+
+    from classpulse.db.models import Lesson
+
+    key = f"test:{classroom}/{start.isoformat()}"
+    with database.engine.begin() as conn:
+        done = conn.execute(insert(Lesson.__table__).values(
+            classroom_id=classroom, starts_at=start, ends_at=end, title=title, subject=None,
+            group_label=None, source_key=key, source_scope=key))
+    return int(done.inserted_primary_key[0])
+
+
 def table(at: object) -> pd.DataFrame:
     (frame,) = [d.value for d in at.dataframe]  # type: ignore[attr-defined]
     return frame
@@ -105,7 +121,7 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
     assert maths_row["engagement"] == pytest.approx(want["engagement"])
     assert maths_row["faces_in_view"] == pytest.approx(want["faces_in_view"])
     assert (maths_row["main_emotion"], maths_row["main_share"]) == (
-        want["main"], pytest.approx(want["main_share"]))
+        want["main"], f"{want['main_share']:.0%}")
     assert (art_row["minutes"], art_row["hidden_minutes"], art_row["data"]) == (0, 0, "no data")
     assert pd.isna(art_row["engagement"])
 
@@ -133,7 +149,7 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
     change = want["engagement"] - before["engagement"]
     words = "higher" if change > 0 else "lower"
     assert any(c.startswith(f"Engagement {abs(change):.2f} {words} than in the previous lesson "
-                            "with this title (Mon 03 Mar)") for c in shown["caption"])
+                            "with this title in the trend (Mon 03 Mar)") for c in shown["caption"])
     assert at.query_params == {"classroom": "7A", "view": "lessons", "week": "2025-03-10",
                                "lesson": str(maths)}
 
@@ -214,3 +230,110 @@ def test_links_that_name_nothing_are_reported_as_plain_text(
     assert at.radio(key="mode").value == "Lessons"
     at = open_link(monkeypatch, database.url, view="sideways")
     assert texts(at)["text"] == ["view='sideways' is not one of live, range, lessons"]
+
+
+def test_an_opened_lesson_agrees_with_its_row(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maths: ten well-read minutes, then thirty hidden ones in which a camera saw fourteen faces
+    per frame and read two. Its row names a main emotion, so the opened lesson shows its metrics
+    and charts, and says only that most of the lesson's faces were not read.
+    Art: five well-read minutes and ten shown ones mostly unread: its row says most faces were
+    not read, so the opened lesson draws no mix at all, though five of its minutes were read."""
+    start = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
+    at_minute = [start + timedelta(minutes=i) for i in range(80)]
+    rows = [expected.row("cctv", "mixed", at_minute[i], 60, 5) for i in range(10)]
+    rows += [expected.row("cctv", "mixed", at_minute[i], 60, 2, unread=(12, 0, 0))
+             for i in range(10, 40)]
+    rows += [expected.row("cctv", "mixed", at_minute[i], 60, 5) for i in range(60, 65)]
+    rows += [expected.row("cctv", "mixed", at_minute[i], 60, 4, unread=(10, 0, 0))
+             for i in range(65, 75)]
+    expected.write(database.engine, rows)
+    maths = add_lesson(database, "mixed", at_minute[0], at_minute[40], "Maths")
+    art = add_lesson(database, "mixed", at_minute[60], at_minute[75], "Art")
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(maths))
+    assert_no_error(at)
+    row = table(at).set_index("title").loc["Maths"]
+    assert (row["main_emotion"], row["main_share"], row["data"]) == ("neutral", "100%", "")
+    assert {m.label: m.value for m in at.metric} == {
+        "Main emotion": "neutral · 100%", "Engagement": f"{0.8 * 0.9:.2f}",
+        "Faces in view": "5.0", "Minutes shown": "10"}
+    assert len(charts(at)["Engagement index"]) == 10
+    shown = texts(at)
+    said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]
+    assert not any("no mix of expressions is drawn" in t for t in said), said
+    assert any(w.startswith("**Most faces in this lesson could not be read**") and
+               "the charts show only the 10 minutes whose faces were mostly read" in w
+               for w in shown["warning"])
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(art))
+    assert_no_error(at)
+    row = table(at).set_index("title").loc["Art"]
+    assert row["data"] == "most faces not read" and pd.isna(row["main_emotion"])
+    assert not at.metric
+    assert "Engagement index" not in charts(at) and "Emotion mix (share of faces read)" not in \
+        charts(at)
+    # 5 minutes of 300 faces read, 10 of 240 read among 840: 3900 of 9900
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith(f"**Most faces in this lesson could not be read** "
+                              f"({3900 / 9900:.0%} of the faces seen were read), so no mix")
+
+
+def test_a_lesson_ending_on_another_day_names_that_day(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    night = add_lesson(database, "7A", local(MONDAY, 22, 0),
+                       local(MONDAY + timedelta(days=1), 1, 0), "Stargazing")
+    add_lesson(database, "7A", local(MONDAY, 8, 0), local(MONDAY + timedelta(days=2), 15, 0),
+               "School trip")
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(night))
+    assert_no_error(at)
+    times = table(at).set_index("title")["time"]
+    assert times["Stargazing"] == "22:00–Tue 04 Mar 01:00"
+    assert times["School trip"] == "08:00–Wed 05 Mar 15:00"
+    assert times["Maths"] == "08:00–08:45"
+    assert texts(at)["subheader"] == ["Mon 03 Mar 2025, 22:00–Tue 04 Mar 2025, 01:00"]
+    option = at.selectbox(key="lesson")
+    assert option.format_func(night) == "Mon 03 Mar 22:00–Tue 04 Mar 01:00 · Stargazing"
+
+
+def test_a_lesson_under_way_warns_when_no_new_data_comes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lesson under way (until tomorrow) whose consumer stopped 20 minutes ago: the lessons
+    view warns as the live view does, and the lesson names the day it ends."""
+    now = datetime.now(UTC)
+    then = (now - timedelta(minutes=20)).replace(second=0, microsecond=0)
+    rows = [expected.row("cam", "late", then - timedelta(minutes=i), 60, 5) for i in range(10)]
+    expected.write(database.engine, rows)
+    expected.set_written_at(database.engine, then)
+    end = now + timedelta(days=1)
+    lesson = add_lesson(database, "late", now - timedelta(minutes=30), end, "Physics")
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(lesson))
+    assert_no_error(at)
+    shown = texts(at)
+    assert any(w.startswith("**No new data for 20 minutes**") and "classpulse consume" in w
+               for w in shown["warning"]), shown["warning"]
+    assert any(c.startswith(f"Under way until {end:%a %d %b %H:%M}") for c in shown["caption"])
+
+
+def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tuesday's Maths after the two Mondays' has one shown minute: one minute says nothing of a
+    lesson, so it is neither plotted nor compared, and the page says so."""
+    tuesday = NEXT_MONDAY + timedelta(days=1)
+    expected.write(database.engine, [expected.row("7A-cam1", "7A", local(tuesday, 8, 0), 60, 5)])
+    short = add_lesson(database, "7A", local(tuesday, 8, 0), local(tuesday, 8, 45), "Maths")
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(short))
+    assert_no_error(at)
+    trend = charts(at)["Engagement in lessons with this title"]
+    mondays = [expected.lesson(seeded.rows, "7A", local(d, 8, 0), local(d, 8, 45))
+               for d in (MONDAY, NEXT_MONDAY)]
+    assert trend["engagement"].tolist() == pytest.approx([m["engagement"] for m in mondays])
+    assert trend["current"].tolist() == [False, False]
+    captions = texts(at)["caption"]
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
+    assert ("Left out of the trend, for fewer than 10 minutes shown or most faces not read: "
+            "this lesson (1 minute shown).") in captions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -149,3 +150,32 @@ def test_regrouping_minute_buckets_equals_asking_for_coarse_ones(
         coarse = sql.fetch_buckets(database.engine, "7A", "7A-cam1", START, end, bucket)
         assert len(coarse) == 3 * 3600 // bucket
         pd.testing.assert_frame_equal(regroup(minutes, bucket), coarse, check_dtype=False)
+
+
+def test_why_faces_were_not_read_needs_one_camera_to_see_a_group(database: Database) -> None:
+    """Two pupils bowed over their desks, each seen by the front and the back camera: faces in
+    view is 2 per camera (4 summed over the cameras), nothing read. Each camera's own view says
+    only "hidden", so the class view may not explain why either, in the newest minute, over a
+    window of minutes or over coarser buckets. When the front camera alone sees three, it may."""
+    from dashboard import transform
+
+    pair = [expected.row(cam, "pair", START, 60, 0, unread=(0, 2, 0)) for cam in ("front", "back")]
+    expected.write(database.engine, pair)
+    end = START + timedelta(hours=1)
+    for camera in (None, "front", "back"):
+        minutes = sql.fetch_buckets(database.engine, "pair", camera, START, end, 60)
+        now = transform.right_now(minutes, ZoneInfo("UTC"), 3)
+        assert now is not None and now.hidden and now.unreadable is None
+        assert transform.unreadable(minutes, 3) is None  # a lesson's minutes, a live window
+        coarse = sql.fetch_buckets(database.engine, "pair", camera, START, end, 900)
+        assert transform.unreadable(transform.regroup(coarse, 3600), 3) is None  # a date range
+    # a minute later the front camera sees three bowed pupils at once, the back one
+    three = START + timedelta(minutes=1)
+    expected.write(database.engine, [expected.row("front", "pair", three, 60, 0, unread=(0, 3, 0)),
+                                     expected.row("back", "pair", three, 60, 0, unread=(0, 1, 0))])
+    minutes = sql.fetch_buckets(database.engine, "pair", None, START, end, 60)
+    now = transform.right_now(minutes, ZoneInfo("UTC"), 3)
+    assert now is not None and now.unreadable == transform.Unreadable(240, 0, "turned")
+    # over both minutes the largest camera view averages (2 + 3) / 2 < 3: still nothing said
+    assert transform.unreadable(minutes, 3) is None
+    assert transform.unreadable(minutes.iloc[1:], 3) == transform.Unreadable(240, 0, "turned")

@@ -44,3 +44,12 @@ def test_unreadable_faces_are_explained_in_a_teachers_words() -> None:
     assert "still count as faces in view" in small
     assert "turned away from the camera or bowed" in text.unreadable(9, 2, "turned", "x")
     assert "could not tell" in text.unreadable(9, 2, "uncertain", "x")
+
+
+def test_a_share_never_rounds_to_all_or_nothing() -> None:
+    """299 of 300 is not "100%", 1 of 250 is not "0%"; every other share rounds as usual."""
+    shares = (0.0, 1 / 250, 1 / 200, 0.006, 0.5, 0.994, 0.995, 299 / 300, 1.0)
+    assert [text.share(s) for s in shares] == [
+        "0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", ">99%", "100%"]
+    assert "(<1% of the faces seen were read)" in text.unreadable(250, 1, "small", "x")
+    assert "agrees with the human labels on >99% of" in text.accuracy_clause(0.999)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from classpulse.emotions import EMOTIONS
-from dashboard import transform
+from dashboard import text, transform
 from dashboard.sql import BUCKET_COLUMNS
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -19,11 +19,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engagement_sum: float,
            faces_in_view: float = 0.0, refused: tuple[int, int, int] = (0, 0, 0),
-           read_in_view: float | None = None, seen_in_view: float | None = None
+           read_in_view: float | None = None, largest_view: float | None = None
            ) -> dict[str, object]:
     """A bucket whose read faces are ``counts`` and ``refused`` more faces (small, turned,
     uncertain) were not read; faces and refusals alike seen in its shown minutes, and
-    ``seen_in_view`` (default ``faces_in_view``) faces in view over all its minutes."""
+    ``largest_view`` (default ``faces_in_view``) the most faces in view of one camera, summed over
+    all its minutes."""
     read = sum(counts)
     row: dict[str, object] = {
         "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
@@ -31,7 +32,7 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
         "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
         "engagement_sum": engagement_sum, "seen_faces": read + sum(refused), "seen_read": read,
         "seen_small": refused[0], "seen_turned": refused[1], "seen_uncertain": refused[2],
-        "seen_in_view": faces_in_view if seen_in_view is None else seen_in_view,
+        "seen_largest_view": faces_in_view if largest_view is None else largest_view,
         "seen_face_minutes": minutes + hidden if read + sum(refused) else 0,
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
@@ -160,7 +161,7 @@ def test_mostly_unread_faces_draw_no_mix_and_say_why() -> None:
         bucket(MIDNIGHT, 1, 0, [0, 0, 0, 0, 2, 0, 0], 0.6, 10.0, refused=(8, 0, 0),
                read_in_view=3.0),
         bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0),
-               seen_in_view=6.0),
+               largest_view=6.0),
     )
     out = transform.series(buckets, BERLIN)
     assert [t.strftime("%H:%M") for t in out["time"]] == ["23:59"]
@@ -178,7 +179,7 @@ def test_why_faces_were_not_read_is_not_told_of_a_small_group() -> None:
     """The newest minute saw one child, bowed over the desk: telling that most of its faces were
     turned away or bowed would describe that child. It is hidden like any small group; a period
     of such minutes says nothing of why either."""
-    child = bucket(LATE, 0, 1, [0] * 7, 0.0, refused=(0, 60, 0), seen_in_view=1.0)
+    child = bucket(LATE, 0, 1, [0] * 7, 0.0, refused=(0, 60, 0), largest_view=1.0)
     now = transform.right_now(frame(child), BERLIN, 3)
     assert now is not None and now.hidden and now.unreadable is None
     assert transform.unreadable(frame(child), 3) is None
@@ -253,7 +254,50 @@ def test_a_shown_newest_minute_mostly_unread_is_not_called_hidden() -> None:
 def test_empty_minutes_do_not_silence_why_faces_were_not_read() -> None:
     """A camera streaming all week: ten pupils too small to read in the lesson's minutes, nobody
     the rest of the time. The minutes without faces do not water down the ten."""
-    lesson = bucket(LATE, 0, 45, [0] * 7, 0.0, refused=(450, 0, 0), seen_in_view=450.0)
+    lesson = bucket(LATE, 0, 45, [0] * 7, 0.0, refused=(450, 0, 0), largest_view=450.0)
     night = bucket(MIDNIGHT, 0, 600, [0] * 7, 0.0)
     why = transform.unreadable(frame(lesson, night), 3)
     assert why == transform.Unreadable(faces=450, read=0, reason="small")
+
+
+def test_a_tie_names_every_main_expression() -> None:
+    """As many faces read angry as neutral: neither is "the" main expression. The newest minute,
+    a day and a lesson all say so, with the share each has."""
+    from dashboard import lesson_frames
+
+    tie = frame(bucket(LATE, 1, 0, [40, 0, 0, 20, 0, 0, 40], 50.0, faces_in_view=5.0))
+    now = transform.right_now(tie, BERLIN, 3)
+    assert now is not None
+    assert (now.emotion, now.emotion_share) == ("angry and neutral (tied)", pytest.approx(0.4))
+    days = transform.daily_summary(tie, BERLIN)
+    assert days["main_emotion"].tolist() == ["angry and neutral (tied)"]
+    assert days["main_share"].tolist() == pytest.approx([0.4])
+    lessons = pd.DataFrame({"minutes": [40, 40], "faces": [100, 100], "faces_read": [100, 100],
+                            **{f"share_{e}": [s, t] for e, s, t in zip(
+                                EMOTIONS, [0.3, 0, 0, 0.3, 0, 0.1, 0.3], [0.2, 0, 0, 0.5, 0, 0,
+                                                                          0.3], strict=True)}})
+    emotion, share = lesson_frames.main_emotions(lessons)
+    assert emotion.tolist() == ["angry, happy and neutral (tied)", "happy"]
+    assert share.tolist() == pytest.approx([0.3, 0.5])
+
+
+def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
+    """A lesson of one shown minute is one moment, not a lesson: it is neither plotted in its
+    title's trend nor compared with the lesson before; the lessons left out are listed."""
+    from dashboard import lesson_frames
+
+    few = lesson_frames.MIN_TREND_MINUTES - 1
+    starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-04 08:00", "2025-03-05 08:00"],
+                            utc=True)
+    history = pd.DataFrame({
+        "lesson_id": [1, 2, 3], "starts_at": starts, "minutes": [40, few, 40],
+        "hidden_minutes": [0, 0, 0], "faces": [4000, 100, 4000], "faces_read": [3000, 100, 1000],
+        "engagement": [0.5, 0.9, 0.6],
+    })
+    trend = lesson_frames.title_trend(history, 2, BERLIN)
+    assert trend["engagement"].tolist() == [0.5] and not trend["current"].any()
+    assert lesson_frames.change_from_previous(trend) is None
+    left = lesson_frames.left_out(history, 2, BERLIN)
+    assert text.trend_left_out(left.itertuples(index=False, name=None), few + 1) == (
+        f"Left out of the trend, for fewer than {few + 1} minutes shown or most faces not read: "
+        f"this lesson ({few} minutes shown), Wed 05 Mar (most faces not read).")
