@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     broker.add_argument("--port", type=port, default=None,
                         help="port to listen on (default: the port of --bootstrap-servers)")
     broker.add_argument("--partitions", type=positive_int, default=4,
-                        help="partitions of the frames topic created at start (default 4)")
+                        help="partitions of the frames topic created at start "
+                        "(default %(default)s)")
     broker.set_defaults(handler=run_broker)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from classpulse.flags import DASHBOARD_PORT, add_device_flag, port
 from classpulse.processes import classpulse_command, start_child, stop_child
-from classpulse.settings import Settings
+from classpulse.settings import Settings, child_environment
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "present, else synthetic:classroom)")
     p.add_argument("--port", type=port, default=DASHBOARD_PORT,
                    help=f"dashboard port ({DASHBOARD_PORT})")
-    p.add_argument("--fps", type=float, default=1.0, help="frames per second per camera (1)")
-    add_device_flag(p, help="where the consumer runs the networks (auto)")
+    p.add_argument("--fps", type=float, default=1.0,
+                   help="frames per second per camera (%(default)g)")
+    add_device_flag(p, help=f"where the consumer runs the networks ({Settings.device})")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop by itself after this long (default: until Ctrl-C)")
     p.set_defaults(handler=run_demo)
@@ -97,8 +98,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-demo-")))
         config = cameras_yaml(args.source, args.fps, folder)
         common = ["--bootstrap-servers", bootstrap, "--topic", settings.kafka_topic,
-                  "--database-url", settings.database_url,
                   "--log-level", "DEBUG" if settings.log_level == "DEBUG" else "WARNING"]
+        # the URL may hold a password: it goes in the children's environment, never on a
+        # command line (`ps` shows those to every local user)
+        env = child_environment({"DATABASE_URL": settings.database_url})
         device = args.device or settings.device
         children: list[tuple[str, subprocess.Popen]] = []
         for name, cmd in (
@@ -106,7 +109,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             ("consumer", ["consume", "--device", device, "--flush-interval", "3", *common]),
             ("dashboard", ["dashboard", "--port", str(args.port), *common]),
         ):
-            children.append((name, start_child(name, classpulse_command(*cmd))))
+            children.append((name, start_child(name, classpulse_command(*cmd), env=env)))
         stack.callback(_stop_all, children)
         print(f"\nClassPulse demo running: broker {bootstrap}, database "
               f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from classpulse.settings import DEVICES
+from classpulse.settings import DEVICES, Settings
 
 MIN_PORT, MAX_PORT = 1, 65535
 DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
@@ -40,7 +40,8 @@ def add_device_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                     help: str | None = None) -> None:
     """``--device auto|cpu|cuda`` (setting ``device``, CLASSPULSE_DEVICE; default from settings)."""
     parser.add_argument("--device", choices=DEVICES, default=None,
-                        help=help or f"{', '.join(DEVICES)} (CLASSPULSE_DEVICE, default auto)")
+                        help=help or f"{', '.join(DEVICES)} (CLASSPULSE_DEVICE, default "
+                        f"{Settings.device})")
 
 
 def positive_int(text: str) -> int:

@@ -3,6 +3,12 @@ stream URLs (rtsp://user:password@host/...) alike, by one rule."""
 
 from __future__ import annotations
 
+import re
+
+# a URL's scheme and the slashes after it; a mistyped source (`rtsp:/admin:pw@...`, one slash)
+# carries the password just the same, so zero to three slashes count
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/{0,3}")
+
 
 def hide_password(url: str) -> str:
     """``url`` with the password of ``scheme://user:password@...`` replaced by ``***``; anything
@@ -12,9 +18,11 @@ def hide_password(url: str) -> str:
     unencoded ``@`` is hidden whole (SQLAlchemy's own rendering shows what follows that ``@``);
     an ``@`` later in the path then hides the host as well, which is the safe side.
     """
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    if not sep or not at or not colon or "/" in user:
+    scheme = _SCHEME.match(url)
+    if scheme is None:
         return url
-    return f"{scheme}{sep}{user}:***@{host}"
+    credentials, at, host = url[scheme.end():].rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    if not at or not colon or "/" in user:
+        return url
+    return f"{scheme[0]}{user}:***@{host}"

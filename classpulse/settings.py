@@ -23,6 +23,11 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPIC = "classpulse.frames"
 DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
 DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and queries are written for
+# the PostgreSQL driver ClassPulse installs (psycopg 3); a URL naming no driver gets it, because
+# SQLAlchemy 2.0 would pick psycopg2, which is not installed, and Heroku-style `postgres://` URLs
+# name the same database
+POSTGRES_DRIVER_URL = "postgresql+psycopg://"
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # the readability gate's settings: field, environment variable, allowed range
@@ -85,6 +90,9 @@ class Settings:
                 f"DATABASE_URL {self.database_url!r} is not a SQLAlchemy URL; use e.g. "
                 "sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
             )
+        scheme, rest = self.database_url.split("://", 1)
+        if f"{scheme.lower()}://" in POSTGRES_SCHEMES:
+            object.__setattr__(self, "database_url", POSTGRES_DRIVER_URL + rest)
         backend = self.database_url.split("://", 1)[0].split("+", 1)[0].lower()
         if backend not in DATABASE_BACKENDS:
             raise SettingsError(
@@ -93,7 +101,8 @@ class Settings:
                 "postgresql+psycopg://user@host/db"
             )
         if self.min_faces_shown < 1:
-            raise SettingsError(f"MIN_FACES_SHOWN must be at least 1, got {self.min_faces_shown}")
+            raise SettingsError(f"MIN_FACES_SHOWN={self.min_faces_shown} (or --min-faces-shown) "
+                                "must be a whole number of at least 1")
         if self.device not in DEVICES:
             raise SettingsError(f"device {self.device!r} (--device or CLASSPULSE_DEVICE) is not "
                                 f"one of {', '.join(DEVICES)}")
@@ -162,6 +171,15 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def child_environment(changes: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``changes``, for a child process.
+
+    How a parent hands a child a setting that must stay off its command line, which every local
+    user can read (``ps``): a DATABASE_URL holding a password, like DASHBOARD_PASSWORD.
+    """
+    return {**os.environ, **changes}
 
 
 def _parse_int(var: str, text: str) -> int:

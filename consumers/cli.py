@@ -78,12 +78,14 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.db.migrate import require_head, upgrade
     from classpulse.lifecycle import StopFlag
     from consumers.analyze import FrameAnalyzer
-    from consumers.metrics import ConsumerMetrics
+    from consumers.metrics import ConsumerMetrics, check_metrics_port
     from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
 
     log = logging.getLogger("consumers")
     config = config_from_args(args)
+    if args.metrics_port:
+        check_metrics_port(args.metrics_port)
     if args.no_migrate:
         require_head(settings.database_url)
     else:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from classpulse.errors import UsageError
+
+METRICS_ADDR = "0.0.0.0"  # scraped from the compose network or the host (README "Monitoring")
 
 
 class ConsumerMetrics:
@@ -36,5 +42,26 @@ class ConsumerMetrics:
                                   "partitions restarted from the beginning of a new log (broker "
                                   "data lost or topic recreated)", ["partition"], registry=r)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = METRICS_ADDR) -> None:
+        try:
+            start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as exc:
+            raise _port_taken(addr, port, exc) from None
+
+
+def check_metrics_port(port: int, addr: str = METRICS_ADDR) -> None:
+    """Fail at once, in one line, when ``port`` cannot be listened on. The server itself starts
+    only once the networks are loaded (its answer is the consumer's health check), which is a
+    minute or more of loading wasted on a port that was taken all along."""
+    with socket.socket(socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((addr, port))
+        except OSError as exc:
+            raise _port_taken(addr, port, exc) from None
+
+
+def _port_taken(addr: str, port: int, exc: OSError) -> UsageError:
+    return UsageError(f"cannot serve metrics on {addr}:{port} ({exc.strerror}); another program "
+                      "(another consumer on this host?) uses it: pass another --metrics-port, or "
+                      "0 for none")

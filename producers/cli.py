@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "or folder of images")
     one.add_argument("--camera", help="camera id (letters, digits, . _ -)")
     one.add_argument("--classroom", help="classroom id")
-    p.add_argument("--config", help="cameras.yaml with many cameras (see README)")
+    p.add_argument("--config", help="cameras.yaml with many cameras (see README); --fps, "
+                   "--max-side, --jpeg-quality, --loop and --realtime, when given, apply to "
+                   "every camera of the file, over its own values")
     p.add_argument("--fps", type=float, default=None,
                    help=f"frames per second to publish ({CameraConfig.fps:g})")
     p.add_argument("--max-side", type=int, default=None,
@@ -54,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The camera options given as flags (their default None means not given): they win over
+    cameras.yaml, so they cannot default to a value."""
     names = ("fps", "max_side", "jpeg_quality", "loop", "realtime")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
@@ -66,7 +70,7 @@ def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     if args.config and args.source:
         raise UsageError("give either --config FILE or --source/--camera/--classroom, not both")
     if args.config:
-        cameras = load_cameras(args.config, defaults=_overrides(args))
+        cameras = load_cameras(args.config, overrides=_overrides(args))
     else:
         missing = [f"--{n}" for n in ("source", "camera", "classroom") if not getattr(args, n)]
         if missing:

@@ -47,10 +47,12 @@ _TYPES = {f.name: f.type for f in fields(CameraConfig)}
 _CONVERT = {"float": float, "int": int, "bool": bool, "str": str}
 
 
-def load_cameras(path: str | Path, defaults: dict[str, Any] | None = None) -> list[CameraConfig]:
+def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> list[CameraConfig]:
     """Read cameras.yaml: ``cameras:`` a list of mappings with id, classroom, source and options.
 
-    Top-level keys other than ``cameras`` are defaults for every camera (e.g. ``fps: 1``). Every
+    Top-level keys other than ``cameras`` are defaults for every camera (e.g. ``fps: 1``), which a
+    camera's own keys replace. ``overrides`` (the flags given on the command line, e.g.
+    ``--fps 1``) replace both, for every camera: flags win, as everywhere in ClassPulse. Every
     problem names the file, the camera's position and the key.
     """
     path = Path(path)
@@ -59,18 +61,18 @@ def load_cameras(path: str | Path, defaults: dict[str, Any] | None = None) -> li
     except OSError as exc:
         raise UsageError(f"cannot read camera file {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {exc}") from None
+        raise UsageError(f"{path}: {_yaml_problem(exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cameras"), list) or not doc["cameras"]:
         raise UsageError(f"{path}: expected a mapping with a non-empty list under 'cameras:'")
-    shared = dict(defaults or {})
-    shared.update({k: v for k, v in doc.items() if k != "cameras"})
+    shared = {k: v for k, v in doc.items() if k != "cameras"}
     _check_keys(path, "top level", shared, allowed=set(_TYPES) - {"id", "source"})
+    flags = dict(overrides or {})
     cameras = []
     for i, item in enumerate(doc["cameras"], start=1):
         where = f"camera #{i}"
         if not isinstance(item, dict):
             raise UsageError(f"{path}: {where} must be a mapping, got {type(item).__name__}")
-        merged = {**shared, **item}
+        merged = {**shared, **item, **flags}
         _check_keys(path, where, merged, allowed=set(_TYPES))
         for key in ("id", "classroom", "source"):
             if key not in merged:
@@ -86,6 +88,20 @@ def load_cameras(path: str | Path, defaults: dict[str, Any] | None = None) -> li
     if duplicates:
         raise UsageError(f"{path}: camera ids must be unique; repeated: {', '.join(duplicates)}")
     return cameras
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line with its line and column. Its own text spans several lines and
+    quotes the offending line of the file, which may hold a camera's password."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and (mark is None or start.line != mark.line):
+        problem += f" ({context} that starts on line {start.line + 1})"
+    elif context:
+        problem += f" ({context})"
+    return f"{where}not valid YAML: {problem}; compare with deploy/cameras.example.yaml"
 
 
 def _check_keys(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:

@@ -9,6 +9,7 @@ faster than real time.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
 SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
 
@@ -56,19 +58,27 @@ def is_live(src: str) -> bool:
 
 
 def check_source(src: str) -> None:
-    """Fail early, naming the path, when a file or folder source does not exist, is empty, or
-    (a file) holds no video frame."""
-    kind = describe_source(src)
+    """Fail early, naming the source, when a stream URL has a scheme we do not read, or a file or
+    folder source does not exist, is empty, or (a file) holds no video frame.
+
+    Every message shows the source through :func:`hide_password`: a mistyped stream URL
+    (``rstp://admin:pw@...``) carries the camera's password like a correct one does.
+    """
+    kind, shown = describe_source(src), hide_password(src)
     if kind == "synthetic" and _synthetic_view(src) is None:
-        raise SourceError(f"synthetic source {src!r} must be synthetic:classroom[:SEED] or "
+        raise SourceError(f"synthetic source {shown!r} must be synthetic:classroom[:SEED] or "
                           "synthetic:classroom-cctv[:SEED]")
+    scheme = _SCHEME.match(src)
+    if kind == "file" and scheme is not None:
+        raise SourceError(f"source {shown!r} is a {scheme[0]} stream, which is not supported; "
+                          f"use {', '.join(STREAM_PREFIXES)} (a typo such as rstp://?)")
     if kind == "file" and not Path(src).is_file():
         raise SourceError(
-            f"source {src!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
+            f"source {shown!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
             "or a folder of images"
         )
     if kind == "folder" and not _folder_images(Path(src)):
-        raise SourceError(f"folder {src!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise SourceError(f"folder {shown!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     if kind == "file":
         _check_video(src)
 
@@ -83,8 +93,9 @@ def _check_video(src: str) -> None:
         cap.release()
     if not readable:
         raise SourceError(
-            f"file {src!r} is not a video OpenCV can read (no frame could be decoded); give a "
-            "video file (mp4, avi, mkv, ...), a folder of images, a webcam index or a stream URL"
+            f"file {hide_password(src)!r} is not a video OpenCV can read (no frame could be "
+            "decoded); give a video file (mp4, avi, mkv, ...), a folder of images, a webcam "
+            "index or a stream URL"
         )
 
 
@@ -136,7 +147,8 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
                         f"{describe_source(src)} {hide_password(src)!r} stopped delivering frames"
                     )
                 if index == 0:
-                    raise SourceError(f"video file {src!r} has no readable frame")
+                    raise SourceError(f"video file {hide_password(src)!r} has no readable "
+                                      "frame")
                 return
             position: float | None = None
             if not live:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from classpulse.flags import positive_int
 from classpulse.settings import Settings
 
 
@@ -25,10 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     upgrade.add_argument("--revision", default="head",
                          help="target revision (default: head, the newest)")
-    upgrade.add_argument("--min-faces-shown", dest="min_faces_shown", type=int, default=None,
+    upgrade.add_argument("--min-faces-shown", dest="min_faces_shown", type=positive_int,
+                         default=None,
                          help="store this small-group threshold (MIN_FACES_SHOWN): minutes in "
                          "which no camera read at least this many faces per frame on average are "
-                         "hidden everywhere; default: keep the stored one (3 in a new database)")
+                         "hidden everywhere; default: keep the stored one "
+                         f"({Settings.min_faces_shown} in a new database)")
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the revision DATABASE_URL is at")
     current.set_defaults(handler=run_current)

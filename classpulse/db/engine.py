@@ -15,13 +15,35 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
+URL_EXAMPLES = "use e.g. sqlite:///classpulse.db or postgresql+psycopg://user:password@host/db"
+
+
+def parse_url(url: str | URL) -> URL:
+    """``url`` parsed, or one :class:`UsageError` naming it (password hidden) and the fix.
+
+    SQLAlchemy raises a bare ``ValueError`` for a port that is no number, quoting the port; that
+    text is not repeated, since a password holding an unencoded ``@`` can end up read as the port.
+    """
+    shown = hide_password(str(url))
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise UsageError(f"database URL {shown} is not a SQLAlchemy URL; {URL_EXAMPLES} "
+                         "(DATABASE_URL or --database-url)") from None
+    except ValueError:
+        raise UsageError(
+            f"database URL {shown} has a port that is not a number; give one (host:5432) or "
+            "none, and write an @ inside the password as %40 (DATABASE_URL or --database-url)"
+        ) from None
 
 
 def make_engine(url: str | URL, statement_timeout_s: float | None = None,
@@ -32,9 +54,10 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
     ``statement_timeout``, set on each new connection: other settings in the URL's ``options`` and
     in ``PGOPTIONS`` stay as they are, a ``statement_timeout`` there is replaced); SQLite's lock
     waits are bounded by its busy timeout. Extra keyword arguments go to
-    :func:`sqlalchemy.create_engine` (e.g. ``echo=True``).
+    :func:`sqlalchemy.create_engine` (e.g. ``echo=True``). A URL that cannot be used (not a URL,
+    a port that is no number, a driver that is not installed) raises one :class:`UsageError`.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
@@ -45,7 +68,15 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
             kwargs.setdefault("connect_args", {}).setdefault(
                 "connect_timeout", PG_CONNECT_TIMEOUT_S
             )
-    engine = create_engine(parsed, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError):  # SQLAlchemy imports the driver here
+        raise UsageError(
+            f"database URL {hide_password(str(parsed))} names the driver {parsed.drivername}, "
+            "which is not installed or not known to SQLAlchemy; ClassPulse installs psycopg: "
+            "use postgresql+psycopg://user:password@host/db or sqlite:///classpulse.db "
+            "(DATABASE_URL or --database-url)"
+        ) from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if backend == "postgresql" and statement_timeout_s is not None:

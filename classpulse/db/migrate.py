@@ -19,10 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import OperationalError
 
-from classpulse.db.engine import failure_reason, make_engine
+from classpulse.db.engine import failure_reason, make_engine, parse_url
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 
@@ -51,13 +50,7 @@ def head_revision() -> str:
 @contextmanager
 def _connect(url: str) -> Iterator[Connection]:
     shown = hide_password(url)
-    try:
-        engine = make_engine(url)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise UsageError(
-            f"database URL {shown} is not usable ({exc}); use e.g. sqlite:///classpulse.db or "
-            "postgresql+psycopg://user@host/db"
-        ) from None
+    engine = make_engine(url)  # UsageError for a URL that cannot be used
     try:
         try:
             connection = engine.connect()
@@ -127,10 +120,7 @@ def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
 
 def _missing_sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names when it does not exist (SQLite would create it on connect)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # current() names the bad URL
+    parsed = parse_url(url)
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or (
             database.startswith("file:")):

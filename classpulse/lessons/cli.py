@@ -10,9 +10,9 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from classpulse.errors import UsageError
+from classpulse.lessons.timetable import classroom_zone
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lister = actions.add_parser("list", help="print the stored lessons, in the classroom's time")
     lister.add_argument("--classroom", default=None, help="only this classroom (id)")
     lister.add_argument("--from", dest="since", type=_day, default=None,
-                        help="first day, YYYY-MM-DD (UTC)")
+                        help="first day, YYYY-MM-DD, on the classroom's clock (the day printed)")
     lister.add_argument("--to", dest="to", type=_day, default=None,
-                        help="last day, YYYY-MM-DD (UTC), included")
+                        help="last day, YYYY-MM-DD, on the classroom's clock, included")
     lister.set_defaults(handler=run_list)
 
 
@@ -70,6 +70,12 @@ def _format(path: Path) -> str:
                          "(classroom,date,start,end,title) or iCalendar")
     if not path.is_file():
         raise UsageError(f"{path} does not exist or is not a file")
+    try:  # before the database is touched: a file we may not read is the user's to fix
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror}); let the user running classpulse "
+                         "read it (e.g. chmod a+r), or import a readable copy") from None
     return kind
 
 
@@ -148,7 +154,7 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
           "count in both lessons' numbers. Fix the timetable, or re-import the file whose "
           "lessons should go without them:", file=sys.stderr)
     for o in overlaps[:shown]:
-        zone = ZoneInfo(o.timezone)
+        zone = classroom_zone(o.classroom_id, o.timezone)
         (t1, s1, e1), (t2, s2, e2) = o.first, o.second
         print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
               f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%a %d %b %H:%M}-"
@@ -163,25 +169,31 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.since is not None and args.to is not None and args.to < args.since:
         raise UsageError(f"--to {args.to} is before --from {args.since}; swap them")
-    since = None if args.since is None else datetime.combine(args.since, datetime.min.time(),
-                                                             timezone.utc)
+    # the days are each classroom's own, as printed: the query takes a day more on each side
+    # (every zone lies within a day of UTC), and each lesson is then kept by its local day
+    since = None if args.since is None else datetime.combine(
+        args.since - timedelta(days=1), datetime.min.time(), timezone.utc)
     before = None if args.to is None else datetime.combine(
-        args.to + timedelta(days=1), datetime.min.time(), timezone.utc)
+        args.to + timedelta(days=2), datetime.min.time(), timezone.utc)
     engine = _migrated_engine(settings.database_url)
     try:
         with engine.connect() as conn:
-            lessons = list_lessons(conn, args.classroom, since, before)
+            stored = list_lessons(conn, args.classroom, since, before)
     finally:
         engine.dispose()
+    lessons = []
+    for lesson in stored:
+        tz = classroom_zone(lesson.classroom_id, lesson.timezone)
+        start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
+        if (args.since or start.date()) <= start.date() <= (args.to or start.date()):
+            lessons.append((lesson, tz, start, end))
     if not lessons:
         filtered = args.classroom is not None or args.since is not None or args.to is not None
         print("no stored lesson matches --classroom/--from/--to" if filtered else
               "no lessons stored; import a timetable with: classpulse lessons import FILE")
         return 0
     rows = [("id", "classroom", "day", "time", "title", "subject", "group")]
-    for lesson in lessons:
-        tz = ZoneInfo(lesson.timezone)
-        start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
+    for lesson, tz, start, end in lessons:
         rows.append((str(lesson.id), lesson.classroom_id, f"{start:%a %Y-%m-%d}",
                      f"{start:%H:%M}-{end:%H:%M} {tz.key}", lesson.title, lesson.subject or "",
                      lesson.group_label or ""))

@@ -53,6 +53,21 @@ class Classroom:
     tz: ZoneInfo
 
 
+def classroom_zone(room_id: str, zone: str) -> ZoneInfo:
+    """A classroom's ``timezone`` as a zone Python can compute with, or one :class:`UsageError`.
+
+    PostgreSQL's check accepts names Python's zone database has not (POSIX rules such as
+    ``UTC+3``), and SQLite checks nothing, so a stored zone can still fail here.
+    """
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"classroom {room_id!r} has time zone {zone!r}, which is not an IANA zone "
+            "name; set classrooms.timezone to one such as Europe/Berlin"
+        ) from None
+
+
 class Classrooms:
     """The classrooms the database knows, found by id or, failing that, by a unique name.
 
@@ -65,14 +80,7 @@ class Classrooms:
         self._by_id: dict[str, Classroom] = {}
         names: dict[str, list[str]] = {}
         for room_id, name, zone in rows:
-            try:
-                tz = ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise UsageError(
-                    f"classroom {room_id!r} has time zone {zone!r}, which is not an IANA zone "
-                    "name; set classrooms.timezone to one such as Europe/Berlin"
-                ) from None
-            self._by_id[room_id] = Classroom(room_id, name, tz)
+            self._by_id[room_id] = Classroom(room_id, name, classroom_zone(room_id, zone))
             names.setdefault(name, []).append(room_id)
         self._by_name = {name: ids[0] for name, ids in names.items() if len(ids) == 1}
 

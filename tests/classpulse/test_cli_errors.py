@@ -8,6 +8,7 @@ from the libraries underneath.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,37 @@ def test_an_unsupported_database_url(command: list[str], tmp_path: Path) -> None
                     "sqlite:///classpulse.db or postgresql+psycopg://user@host/db")
 
 
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["dashboard"],
+                                     ["lessons", "list"], ["consume"]], ids=" ".join)
+@pytest.mark.parametrize(("url", "problem"), [
+    ("postgresql+psycopg://ops:s3cretpw@127.0.0.1:fivefour/cp",
+     "has a port that is not a number; give one (host:5432) or none"),
+    ("postgresql+psycopg2://ops:s3cretpw@127.0.0.1/cp",
+     "names the driver postgresql+psycopg2, which is not installed or not known to SQLAlchemy"),
+    ("sqlite+nodriver:///classpulse.db",
+     "names the driver sqlite+nodriver, which is not installed or not known to SQLAlchemy"),
+], ids=["port", "psycopg2", "unknown-driver"])
+def test_an_unusable_database_url(command: list[str], url: str, problem: str,
+                                  tmp_path: Path) -> None:
+    """Once past the settings' check, a URL SQLAlchemy cannot use was a ValueError or
+    ModuleNotFoundError traceback."""
+    (tmp_path / "classpulse.db").touch()  # the SQLite case gets past the missing-file check
+    line = one_line(*run(*command, "--database-url", url, cwd=tmp_path))
+    assert line.startswith(f"classpulse {command[0]}: database URL ")
+    assert problem in line and "(DATABASE_URL or --database-url)" in line
+    assert "s3cretpw" not in line
+
+
+def test_a_postgres_url_without_a_driver_reaches_the_server(tmp_path: Path) -> None:
+    """`postgres://` was refused as an unknown database; it and `postgresql://` now get psycopg,
+    the driver that is installed (nothing listens on port 1: the connection's own error)."""
+    for scheme in ("postgres", "postgresql"):
+        line = one_line(*run("db", "current", "--database-url",
+                             f"{scheme}://ops:s3cretpw@127.0.0.1:1/cp", cwd=tmp_path))
+        assert line.startswith("classpulse db: cannot connect to database "
+                               "postgresql+psycopg://ops:***@127.0.0.1:1/cp: "), line
+
+
 @pytest.mark.parametrize(("command", "flag", "value"), [
     (["dashboard"], "--port", "70000"),
     (["dashboard"], "--port", "0"),
@@ -56,6 +88,20 @@ def test_a_port_outside_1_to_65535(command: list[str], flag: str, value: str,
     off = " (or 0 for off)" if flag == "--metrics-port" else ""
     assert line == (f"classpulse {name}: error: argument {flag}: {value} is not a port; give a "
                     f"number from 1 to 65535{off} (see classpulse {name} --help)")
+
+
+def test_a_metrics_port_in_use_fails_before_anything_starts(tmp_path: Path) -> None:
+    """It was an OSError traceback after the database was migrated and the networks loaded."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line(*run("consume", "--metrics-port", str(port), "--database-url",
+                             "sqlite:///consumer.db", cwd=tmp_path))
+    assert line == (f"classpulse consume: cannot serve metrics on 0.0.0.0:{port} (Address "
+                    "already in use); another program (another consumer on this host?) uses it: "
+                    "pass another --metrics-port, or 0 for none")
+    assert not (tmp_path / "consumer.db").exists()  # checked before migrating
 
 
 def test_an_unreachable_broker_is_one_line_per_retry_window(tmp_path: Path) -> None:
@@ -83,6 +129,34 @@ def test_a_file_that_is_not_a_video_fails_at_start(tmp_path: Path) -> None:
     assert line == (f"classpulse produce: camera 'c': file '{text_file}' is not a video OpenCV "
                     "can read (no frame could be decoded); give a video file (mp4, avi, mkv, "
                     "...), a folder of images, a webcam index or a stream URL")
+
+
+@pytest.mark.parametrize(("source", "shown", "problem"), [
+    ("rstp://admin:s3cretpw@cam.lan:554/stream1", "rstp://admin:***@cam.lan:554/stream1",
+     "is a rstp:// stream, which is not supported; use rtsp://, rtsps://, http://, https:// "
+     "(a typo such as rstp://?)"),
+    ("rtsp:/admin:s3cretpw@cam.lan:554/stream1", "rtsp:/admin:***@cam.lan:554/stream1",
+     "is not a webcam index, an rtsp:// or http(s):// URL, a video file or a folder of images"),
+    ("rtsp:admin:s3cretpw@cam.lan/x.mp4", "rtsp:admin:***@cam.lan/x.mp4",
+     "is not a webcam index, an rtsp:// or http(s):// URL, a video file or a folder of images"),
+], ids=["scheme-typo", "one-slash", "no-slash"])
+def test_a_mistyped_stream_url_never_shows_its_password(source: str, shown: str, problem: str,
+                                                        tmp_path: Path) -> None:
+    """A mistyped scheme made the URL a file path, printed whole, password included."""
+    status, lines = run("produce", "--source", source, "--camera", "c", "--classroom", "r",
+                        "--bootstrap-servers", "127.0.0.1:1", cwd=tmp_path)
+    assert "s3cretpw" not in "\n".join(lines)
+    assert one_line(status, lines) == f"classpulse produce: camera 'c': source '{shown}' {problem}"
+
+
+def test_a_camera_files_mistyped_stream_url_never_shows_its_password(tmp_path: Path) -> None:
+    (tmp_path / "cameras.yaml").write_text(
+        "cameras:\n  - {id: front, classroom: 7B, source: 'rtsp://admin:s3cretpw@cam/1'}\n"
+        "  - {id: back, classroom: 7B, source: 'rtps://admin:s3cretpw@cam/2'}\n")
+    line = one_line(*run("produce", "--config", "cameras.yaml", "--bootstrap-servers",
+                         "127.0.0.1:1", cwd=tmp_path))
+    assert line.startswith("classpulse produce: camera 'back': source "
+                           "'rtps://admin:***@cam/2' is a rtps:// stream, which is not supported")
 
 
 def test_missing_weights_name_the_real_flag(tmp_path: Path) -> None:

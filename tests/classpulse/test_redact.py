@@ -16,6 +16,11 @@ from classpulse.redact import hide_password
     ("rtsp://cam/path/a@b", "rtsp://cam/path/a@b"),  # an @ in the path, no credentials
     ("/videos/a:b@c.mp4", "/videos/a:b@c.mp4"),  # a file
     ("sqlite:///classpulse.db", "sqlite:///classpulse.db"),
+    ("synthetic:classroom:1", "synthetic:classroom:1"),
+    # mistyped stream URLs carry the password too
+    ("rstp://admin:s3cret@10.0.0.5/live", "rstp://admin:***@10.0.0.5/live"),
+    ("rtsp:/admin:s3cret@10.0.0.5/live", "rtsp:/admin:***@10.0.0.5/live"),
+    ("rtsp:admin:s3cret@10.0.0.5/live", "rtsp:admin:***@10.0.0.5/live"),
 ])
 def test_only_the_password_is_hidden(url: str, shown: str) -> None:
     assert hide_password(url) == shown

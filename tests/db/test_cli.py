@@ -43,7 +43,15 @@ def test_db_upgrade_stores_min_faces_shown_only_when_given(
     with pytest.raises(SystemExit) as refused:
         main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "0"])
     assert refused.value.code == 2
-    assert "MIN_FACES_SHOWN must be at least 1, got 0" in capsys.readouterr().err
+    assert capsys.readouterr().err == (  # the flag given, not the variable, is named
+        "classpulse db upgrade: error: argument --min-faces-shown: 0 is not a count; give a "
+        "whole number >= 1 (see classpulse db upgrade --help)\n")
+    monkeypatch.setenv("MIN_FACES_SHOWN", "0")
+    with pytest.raises(SystemExit):
+        main(["db", "upgrade", "--database-url", sqlite_url])
+    assert capsys.readouterr().err == (
+        "classpulse: configuration error: MIN_FACES_SHOWN=0 (or --min-faces-shown) must be a "
+        "whole number of at least 1\n")
     assert min_faces(sqlite_url) == 4
 
 

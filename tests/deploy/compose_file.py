@@ -20,6 +20,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
+COMPOSE_CPU_FILE = REPO_ROOT / "compose.cpu.yaml"  # the override for machines without a GPU
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 ENV_EXAMPLE = REPO_ROOT / "deploy" / ".env.example"
@@ -93,6 +94,37 @@ def raw_compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
 
 
+class _Reset:
+    """Compose's ``!reset`` tag in an override file: the key is removed from the merged file."""
+
+
+class _OverrideLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus Compose's ``!reset`` tag."""
+
+
+_OverrideLoader.add_constructor("!reset", lambda loader, node: _Reset())
+
+
+def raw_override(path: Path) -> dict[str, Any]:
+    """An override file parsed like :func:`raw_compose`, ``!reset`` kept as a marker."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_OverrideLoader)
+
+
+def merge(base: Any, override: Any) -> Any:
+    """``override`` merged onto ``base`` as `docker compose -f base -f override` does for what our
+    override files use: mappings merge key by key, ``!reset`` removes a key, and any other value
+    (a string, a list such as ``command``) replaces the base's."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            if isinstance(value, _Reset):
+                merged.pop(key, None)
+            else:
+                merged[key] = merge(base.get(key), value)
+        return merged
+    return override
+
+
 def compose_schema() -> dict[str, Any]:
     """The Compose Specification JSON schema, as shipped by check-jsonschema."""
     vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
@@ -126,6 +158,16 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
         instruction, _, arguments = line.partition(" ")
         pairs.append((instruction.upper(), arguments.strip()))
     return pairs
+
+
+def env_example_shown() -> dict[str, str]:
+    """The optional variables of deploy/.env.example with the value each commented line shows."""
+    shown = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = re.fullmatch(r"#\s*(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)", line)
+        if match:
+            shown[match["name"]] = match["value"]
+    return shown
 
 
 def env_example_names() -> dict[str, str | None]:

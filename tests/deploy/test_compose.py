@@ -19,12 +19,14 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.engine import make_url
 
 from classpulse.cli import build_parser
-from classpulse.settings import DEFAULT_TOPIC, Settings
+from classpulse.db.rule import requested_min_faces
+from classpulse.settings import DEFAULT_TOPIC, GATE_LIMITS, Settings
 from classpulse.wire import DEFAULT_MAX_BYTES
 from producers.cli import cameras_from_args
 from producers.config import load_cameras
 from tests.deploy.compose_file import (
     CAMERAS_EXAMPLE,
+    COMPOSE_CPU_FILE,
     COMPOSE_FILE,
     DEPLOY_DOC,
     DOCKERFILE,
@@ -35,8 +37,12 @@ from tests.deploy.compose_file import (
     compose_schema,
     dockerfile_instructions,
     env_example_names,
+    env_example_shown,
     interpolate,
+    interpolate_text,
+    merge,
     raw_compose,
+    raw_override,
     variables,
 )
 
@@ -56,6 +62,19 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
+
+
+def _environ(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as its container sees it (compose writes every value as text)."""
+    return {k: "" if v is None else str(v) for k, v in service.get("environment", {}).items()}
+
+
+def _init_script(services: dict[str, dict[str, Any]]) -> str:
+    """kafka-init's script with its variables expanded from its environment, as bash does."""
+    init = services["kafka-init"]
+    script = " ".join(init["entrypoint"] + command_list(init["command"])).replace("\\\n", " ")
+    expanded = interpolate_text(script, _environ(init)).replace('"', "")
+    return "\n".join(" ".join(line.split()) for line in expanded.splitlines())
 
 
 def _schema_errors(document: dict[str, Any]) -> list[str]:
@@ -171,16 +190,108 @@ def test_env_example_names_every_variable_and_holds_no_password() -> None:
     assert all(value in (None, "") for value in documented.values())
 
 
+def test_env_example_shows_the_defaults() -> None:
+    """Setting every optional variable to the value .env.example shows changes nothing: the
+    values shown are the defaults, compose's own or, through the empty default, settings.py's."""
+    shown = env_example_shown()
+    assert shown.pop("COMPOSE_FILE") == f"{COMPOSE_FILE.name}:{COMPOSE_CPU_FILE.name}"
+    settings_vars = {"MIN_FACES_SHOWN", "ENGAGEMENT_WEIGHTS", "CLASSPULSE_MAX_CLOCK_SKEW_S",
+                     "CLASSPULSE_DEVICE", "CLASSPULSE_LOG_LEVEL",
+                     *(var for _, var, _, _ in GATE_LIMITS)}
+    assert settings_vars <= set(shown), sorted(settings_vars - set(shown))
+    plain = interpolate(raw_compose(), ENV)["services"]
+    given = interpolate(raw_compose(), {**ENV, **shown})["services"]
+    for name, service in plain.items():
+        service, with_shown = dict(service), dict(given[name])
+        environ, environ_shown = _environ(service), _environ(with_shown)
+        service.pop("environment", None), with_shown.pop("environment", None)
+        assert service == with_shown, name  # ports, volumes, commands, images
+        if name in APP_SERVICES:
+            assert Settings.load(environ=environ) == Settings.load(environ=environ_shown), name
+        else:
+            assert environ == environ_shown, name
+
+
+def test_a_stored_small_group_rule_survives_compose_up() -> None:
+    """MIN_FACES_SHOWN was passed as an explicit 3, so `docker compose up` re-stored 3 over an
+    admin's `classpulse db upgrade --min-faces-shown 5`; unset in .env, it is now left alone."""
+    for env, wanted in ((ENV, None), ({**ENV, "MIN_FACES_SHOWN": "5"}, 5)):
+        services = interpolate(raw_compose(), env)["services"]
+        for name in ("migrate", "dashboard"):
+            settings = Settings.load(environ=_environ(services[name]))
+            assert requested_min_faces(settings) == wanted, name
+    assert "MIN_FACES_SHOWN: ${MIN_FACES_SHOWN:-}" in COMPOSE_FILE.read_text(encoding="utf-8")
+
+
+def test_settings_in_dot_env_reach_the_services_that_read_them() -> None:
+    """A setting put in .env reaches a container only when compose.yaml passes it on."""
+    dot_env = {**ENV, "ENGAGEMENT_WEIGHTS": "neutral=0.8", "GATE_MIN_FACE_PX": "24",
+               "GATE_MAX_PITCH": "40", "GATE_MAX_YAW": "45", "GATE_MAX_ROLL": "20",
+               "GATE_MIN_CONFIDENCE": "0.4", "CLASSPULSE_MAX_CLOCK_SKEW_S": "5",
+               "CLASSPULSE_DEVICE": "auto"}
+    services = interpolate(raw_compose(), dot_env)["services"]
+    consumer = Settings.load(environ=_environ(services["consumer"]))
+    assert consumer.engagement_weights["neutral"] == 0.8
+    assert (consumer.gate_min_face_px, consumer.gate_max_pitch, consumer.gate_max_yaw,
+            consumer.gate_max_roll, consumer.gate_min_confidence) == (24, 40, 45, 20, 0.4)
+    assert (consumer.max_clock_skew_s, consumer.device) == (5, "auto")
+    for name in ("migrate", "dashboard"):  # migrate stores them, the dashboard names them
+        settings = Settings.load(environ=_environ(services[name]))
+        assert settings.engagement_weights["neutral"] == 0.8, name
+    # unset, they keep settings.py's defaults (an empty value is ignored)
+    services = interpolate(raw_compose(), ENV)["services"]
+    consumer, defaults = Settings.load(environ=_environ(services["consumer"])), Settings()
+    for name, _, _, _ in GATE_LIMITS:
+        assert getattr(consumer, name) == getattr(defaults, name), name
+    assert consumer.engagement_weights == defaults.engagement_weights
+    assert consumer.max_clock_skew_s == defaults.max_clock_skew_s
+
+
+def test_dashboard_is_published_on_localhost_unless_bound_elsewhere() -> None:
+    """Plain HTTP carries the teachers' password: the network gets it only when asked."""
+    bound = interpolate(raw_compose(), {**ENV, "DASHBOARD_BIND": "0.0.0.0",
+                                        "DASHBOARD_PORT": "8080"})["services"]
+    assert bound["dashboard"]["ports"] == ["0.0.0.0:8080:8501"]
+
+
+def _cpu_compose() -> dict[str, Any]:
+    return interpolate(merge(raw_compose(), raw_override(COMPOSE_CPU_FILE)), ENV)
+
+
+def test_cpu_override_runs_the_consumer_without_a_gpu() -> None:
+    """compose.yaml reserves an NVIDIA GPU for each consumer, which stops `docker compose up` on a
+    machine without one; compose.cpu.yaml removes the reservation and runs the networks on the
+    CPU, and changes nothing else."""
+    cpu = _cpu_compose()
+    assert _schema_errors(cpu) == []
+    consumer = cpu["services"]["consumer"]
+    assert "deploy" not in consumer
+    assert Settings.load(environ=_environ(consumer)).device == "cpu"
+    args = build_parser().parse_args(command_list(consumer["command"])[1:])
+    assert (args.device, args.metrics_port, args.no_migrate) == (None, 9100, True)
+    base = interpolate(raw_compose(), ENV)
+    assert {k: v for k, v in cpu["services"].items() if k != "consumer"} == {
+        k: v for k, v in base["services"].items() if k != "consumer"}
+    gpu_consumer = dict(base["services"]["consumer"])
+    del gpu_consumer["deploy"]
+    gpu_consumer["environment"] = {**gpu_consumer["environment"], "CLASSPULSE_DEVICE": "cpu"}
+    assert consumer == gpu_consumer
+    assert {k for k in cpu if k != "services"} == {k for k in base if k != "services"}
+
+
 def test_frames_topic_is_created_with_one_hour_retention(
     services: dict[str, dict[str, Any]],
 ) -> None:
     init = services["kafka-init"]
-    script = " ".join(init["entrypoint"] + command_list(init["command"])).replace("\\\n", " ")
+    script = _init_script(services)
     create = next(line for line in script.split("\n") if "--create" in line)
     assert "/opt/kafka/bin/kafka-topics.sh" in create
     assert "--if-not-exists" in create
     assert f"--topic {DEFAULT_TOPIC}" in create
-    assert "--config retention.ms=3600000" in create
+    assert "--config retention.ms=3600000 --config segment.ms=600000" in create
+    alter = next(line for line in script.split("\n") if "--alter" in line)
+    assert f"--entity-name {DEFAULT_TOPIC} --add-config retention.ms=3600000,segment.ms=600000" in (
+        alter)
     assert int(re.search(r"--partitions (\d+)", create)[1]) >= 12
     assert init["image"] == services["kafka"]["image"]
     kafka_env = services["kafka"]["environment"]
@@ -192,7 +303,7 @@ def test_frames_topic_is_created_with_one_hour_retention(
 
 def test_partitions_follow_frames_partitions_from_env() -> None:
     services = interpolate(raw_compose(), {**ENV, "FRAMES_PARTITIONS": "24"})["services"]
-    assert "--partitions 24 " in " ".join(command_list(services["kafka-init"]["command"]))
+    assert "--partitions 24 " in _init_script(services)
 
 
 def test_kafka_accepts_a_full_size_frame(services: dict[str, dict[str, Any]]) -> None:
@@ -200,8 +311,7 @@ def test_kafka_accepts_a_full_size_frame(services: dict[str, dict[str, Any]]) ->
     assert services["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"] >= (
         DEFAULT_MAX_BYTES + headroom
     )
-    script = " ".join(command_list(services["kafka-init"]["command"]))
-    topic_limit = int(re.search(r"max\.message\.bytes=(\d+)", script)[1])
+    topic_limit = int(re.search(r"max\.message\.bytes=(\d+)", _init_script(services))[1])
     assert topic_limit >= DEFAULT_MAX_BYTES + headroom
 
 
@@ -217,10 +327,12 @@ def test_every_classpulse_command_parses_with_the_real_parser(
     assert set(parsed) == APP_SERVICES
     assert (parsed["migrate"].command, parsed["migrate"].db_action) == ("db", "upgrade")
     consumer = parsed["consumer"]
-    assert (consumer.metrics_port, consumer.device, consumer.no_migrate) == (9100, "cuda", True)
+    # the device comes from CLASSPULSE_DEVICE, so that .env or compose.cpu.yaml can change it
+    assert (consumer.metrics_port, consumer.device, consumer.no_migrate) == (9100, None, True)
+    assert Settings.load(environ=_environ(services["consumer"])).device == "cuda"
     dashboard = parsed["dashboard"]
-    assert (dashboard.host, dashboard.port) == ("0.0.0.0", 8501)
-    assert services["dashboard"]["ports"] == ["8501:8501"]
+    assert (dashboard.host, dashboard.port) == ("0.0.0.0", 8501)  # inside its container
+    assert services["dashboard"]["ports"] == ["127.0.0.1:8501:8501"]  # plain HTTP: this host only
     assert parsed["producer"].config == CAMERAS_IN_CONTAINER
     mount = services["producer"]["volumes"][0]
     assert (mount["target"], mount["read_only"]) == (CAMERAS_IN_CONTAINER, True)
@@ -350,13 +462,15 @@ def test_deploy_doc_retention_sql_deletes_only_old_minutes(migrated_pg_url: str)
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker command here")
-def test_docker_compose_config_accepts_the_file_when_available() -> None:
+@pytest.mark.parametrize("files", [[COMPOSE_FILE], [COMPOSE_FILE, COMPOSE_CPU_FILE]],
+                         ids=["gpu", "cpu"])
+def test_docker_compose_config_accepts_the_file_when_available(files: list[Any]) -> None:
     version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
                              timeout=30, check=False)
     if version.returncode != 0:
         pytest.skip("docker is here without the compose plugin; the schema test covers it")
     result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        ["docker", "compose", *(f"--file={path}" for path in files), "config", "--quiet"],
         capture_output=True, text=True, timeout=60, check=False, cwd=REPO_ROOT,
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", **ENV},
     )

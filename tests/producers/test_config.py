@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from classpulse.cli import build_parser
 from classpulse.errors import UsageError
+from producers.cli import cameras_from_args
 from producers.config import load_cameras
 
 
@@ -41,7 +43,9 @@ cameras:
         ("cameras: [{id: a, classroom: r, source: x}, {id: a, classroom: r, source: y}]",
          "repeated: a"),
         ("cameras: [1]", "camera #1 must be a mapping"),
-        ("cameras: [", "not valid YAML"),
+        ("cameras: [", "line 1, column 11: not valid YAML: expected the node content, but "
+                       "found '<stream end>' (while parsing a flow node); compare with "
+                       "deploy/cameras.example.yaml"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, needle: str) -> None:
@@ -50,6 +54,38 @@ def test_mistakes_are_named(tmp_path: Path, text: str, needle: str) -> None:
         load_cameras(path)
     assert needle in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_bad_yaml_is_one_line_with_where_and_no_line_of_the_file(tmp_path: Path) -> None:
+    """PyYAML's own message spans lines and quotes the file's line: here a camera's password."""
+    path = _write(tmp_path, "cameras:\n  - id: a\n    classroom: r\n"
+                            '    source: "rtsp://admin:s3cretpw@cam.lan/stream\n')
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == (
+        f"{path}: line 5, column 1: not valid YAML: found unexpected end of stream (while "
+        "scanning a quoted scalar that starts on line 4); compare with "
+        "deploy/cameras.example.yaml")
+
+
+def test_flags_given_win_over_the_file(tmp_path: Path) -> None:
+    """README: flags win. `produce --config cameras.yaml --fps 1` used to keep the file's fps."""
+    path = _write(tmp_path, """
+fps: 4
+max_side: 1280
+cameras:
+  - {id: front, classroom: 7B, source: rtsp://10.0.0.5/stream}
+  - {id: back, classroom: 7B, source: rtsp://10.0.0.6/stream, fps: 5, jpeg_quality: 60}
+""")
+    args = build_parser().parse_args(["produce", "--config", str(path), "--fps", "1",
+                                      "--no-realtime"])
+    front, back = cameras_from_args(args)
+    assert (front.fps, back.fps) == (1.0, 1.0)
+    assert (front.realtime, back.realtime) == (False, False)
+    # what no flag gave still comes from the file
+    assert (front.max_side, back.max_side, back.jpeg_quality) == (1280, 1280, 60)
+    front, back = cameras_from_args(build_parser().parse_args(["produce", "--config", str(path)]))
+    assert (front.fps, back.fps, front.realtime) == (4.0, 5.0, True)
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

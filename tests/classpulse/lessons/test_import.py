@@ -8,7 +8,10 @@ display name; and one malformed file of each format.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -342,3 +345,54 @@ def test_a_csv_for_a_classroom_still_on_utc_says_so(
         "  classroom(s) 7B keep the time zone UTC, a new classroom's default: their times were "
         "read as UTC; if their clocks are elsewhere, set classrooms.timezone and import again")
     assert [r["starts_at"].hour for r in stored(engine)] == [7, 8]  # 7A in Berlin, 7B on UTC
+
+
+def test_list_from_and_to_are_the_classrooms_days(
+    url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The days printed are the classroom's, so --from/--to are too: an evening lesson in New
+    York (02:00 UTC the next day) belongs to the day it is printed on; they were UTC days."""
+    body = CSV_HEAD + ("room-12,2025-03-04,21:00,21:45,Evening class\n"
+                       "7A,2025-03-05,00:30,01:15,Night owls\n")  # 23:30 UTC on the 4th
+    assert run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))[0] == 0
+    status, out, _ = run(capsys, url, "list", "--from", "2025-03-04", "--to", "2025-03-04")
+    assert status == 0
+    (line,) = out.splitlines()[1:]
+    assert "Tue 2025-03-04  21:00-21:45 America/New_York  Evening class" in line
+    status, out, _ = run(capsys, url, "list", "--from", "2025-03-05")
+    (line,) = out.splitlines()[1:]
+    assert "Wed 2025-03-05  00:30-01:15 Europe/Berlin  Night owls" in line
+
+
+def test_list_with_a_zone_python_cannot_load_is_one_line(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """PostgreSQL accepts the POSIX zone `UTC+3` (SQLite checks nothing); Python's zone database
+    has no such name, which was a ZoneInfoNotFoundError traceback."""
+    assert run(capsys, url, "import", str(write(tmp_path, "t.csv", CSV_HEAD +
+                                                "7A,2025-03-03,08:00,08:45,Maths\n")))[0] == 0
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'UTC+3' WHERE id = '7A'"))
+    status, out, err = run(capsys, url, "list")
+    assert (status, out) == (2, "")
+    assert err == ("classpulse lessons: classroom '7A' has time zone 'UTC+3', which is not an "
+                   "IANA zone name; set classrooms.timezone to one such as Europe/Berlin\n")
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="root reads any file; setpriv is needed to drop that power")
+def test_a_timetable_the_user_may_not_read_is_one_line(url: str, tmp_path: Path) -> None:
+    """It was a PermissionError traceback. Root reads any file, so as root the command runs
+    without the capability that lets it (setpriv), as a school's operator account would."""
+    path = write(tmp_path, "t.csv", CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n")
+    path.chmod(0)
+    command = [str(Path(sys.executable).with_name("classpulse")), "lessons", "import", str(path),
+               "--database-url", url]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CLASSPULSE_"))}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"classpulse lessons: cannot read {path} (Permission denied); let the "
+                           "user running classpulse read it (e.g. chmod a+r), or import a "
+                           "readable copy\n")
