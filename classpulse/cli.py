@@ -64,7 +64,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 # the Settings fields a flag can set (DASHBOARD_PASSWORD never: a command line is visible to others)
 SETTINGS_FLAGS = ("kafka_bootstrap_servers", "kafka_topic", "database_url", "log_level",
-                  "device", "model_weights", "min_faces_shown", "max_clock_skew_s")
+                  "device", "model_weights", "min_faces_shown", "max_clock_skew_s",
+                  "engagement_weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,11 +54,17 @@ class MinuteAggregator:
     camera moved to another classroom within a minute fills one bucket per classroom)."""
 
     def __init__(self, engagement_weights: Sequence[float]) -> None:
-        self.weights = np.asarray(engagement_weights, dtype=np.float64)
-        if self.weights.shape != (len(EMOTIONS),):
-            raise ValueError(f"need {len(EMOTIONS)} engagement weights, got {self.weights.shape}")
+        self.weights = np.zeros(len(EMOTIONS))
+        self.set_weights(engagement_weights)
         self._buckets: dict[tuple[str, datetime, str], _Bucket] = {}
         self._rejections: Counter[tuple[datetime, str, str]] = Counter()
+
+    def set_weights(self, engagement_weights: Sequence[float]) -> None:
+        """Score the faces counted from now on with these weights (EMOTIONS order)."""
+        weights = np.asarray(engagement_weights, dtype=np.float64)
+        if weights.shape != (len(EMOTIONS),):
+            raise ValueError(f"need {len(EMOTIONS)} engagement weights, got {weights.shape}")
+        self.weights = weights
 
     def add_frame(self, camera: str, classroom: str, captured_at_ms: int,
                   frame: FrameReading) -> None:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 
+from classpulse.db.weights import StoredWeights, check_consumer_weights
 from classpulse.emotions import weights_vector
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
@@ -312,6 +313,9 @@ class FrameConsumer:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerReport:
+        stored = self.checkpoint.sink.engagement_weights()
+        check_consumer_weights(self.settings, stored)
+        self._use_weights(stored)
         self._consumer = self._connect()
         self._consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
         decode = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode")
@@ -549,6 +553,8 @@ class FrameConsumer:
         buffered, self._buffered = self._buffered, _Buffered()
         self._agg.clear()
         release_free_memory()  # the batches' freed arrays (consumers/memory.py)
+        if outcome in (Outcome.COMMITTED, Outcome.NOTHING):
+            self._refresh_weights()
         if outcome is Outcome.COMMITTED:
             self.report.add(buffered)
             self.report.flushes += 1
@@ -566,6 +572,27 @@ class FrameConsumer:
             time.sleep(RETRY_AFTER_DB_ERROR_S)
         if outcome in (Outcome.CONFLICT, Outcome.FAILED):
             self._last_activity = time.monotonic()  # rewound: there is work to read again
+
+
+    def _refresh_weights(self) -> None:
+        """Weights stored while running (``db upgrade --engagement-weights``) score the frames
+        counted after the next flush; what was committed keeps the weights it was scored with, so
+        a change is at most one flush interval off the time it was stored. The database away: the
+        weights in use stay."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            stored = self.checkpoint.sink.engagement_weights()
+        except SQLAlchemyError:
+            return
+        if weights_vector(stored.weights) != tuple(self._agg.weights):
+            self._use_weights(stored)
+
+    def _use_weights(self, stored: StoredWeights) -> None:
+        self._agg.set_weights(weights_vector(stored.weights))
+        log.info("engagement weights %s (stored %s)",
+                 " ".join(f"{e}={w:g}" for e, w in stored.weights.items()),
+                 stored.updated_at.isoformat(timespec="seconds"))
 
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.db.writes import (
     FrameKey,
     LogReset,
@@ -58,6 +59,10 @@ class DatabaseSink:
     def seen_frames(self) -> list[FrameKey]:
         with self.engine.connect() as conn:
             return load_seen_frames(conn)
+
+    def engagement_weights(self) -> StoredWeights:
+        with self.engine.connect() as conn:
+            return load_weights(conn)
 
     def write(self, commit: Commit) -> None:
         """Commit everything or nothing; OffsetConflict when another consumer got there first."""

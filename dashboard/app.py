@@ -59,7 +59,9 @@ def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Pe
     left, right = st.columns(2)
     with left:
         st.altair_chart(charts.engagement_chart(frame, axis), width="stretch")
-        st.caption(text.engagement_sentence(settings.engagement_weights))
+        stored = queries.engagement_weights(settings.database_url)
+        st.caption(text.engagement_sentence(stored.weights,
+                                            stored.updated_at.astimezone(period.tz)))
     with right:
         st.altair_chart(charts.faces_chart(frame, axis), width="stretch")
 

@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from classpulse.db.engine import make_engine
+from classpulse.db.weights import StoredWeights
 from dashboard import lesson_sql, sql
 
 LIVE_TTL_S = 5
@@ -49,6 +50,12 @@ def last_write(
 def min_faces(database_url: str) -> int:
     """The small-group threshold the database applies (``small_group_rule``)."""
     return sql.fetch_min_faces(engine(database_url))
+
+
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def engagement_weights(database_url: str) -> StoredWeights:
+    """The engagement weights the consumers score with (``engagement_weights``)."""
+    return sql.fetch_engagement_weights(engine(database_url))
 
 
 # ``min_faces`` is part of the bucket caches' keys although the SQL does not take it (the database

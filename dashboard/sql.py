@@ -31,6 +31,7 @@ from sqlalchemy.types import Integer
 
 from classpulse.db.base import UTCDateTime
 from classpulse.db.rule import load_min_faces
+from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
@@ -136,6 +137,12 @@ def fetch_min_faces(engine: Engine) -> int:
     """The small-group rule's threshold the database applies, for the page to say it."""
     with engine.connect() as conn:
         return load_min_faces(conn)
+
+
+def fetch_engagement_weights(engine: Engine) -> StoredWeights:
+    """The weights the consumers score engagement with, for the page to name them."""
+    with engine.connect() as conn:
+        return load_weights(conn)
 
 
 def fetch_classrooms(engine: Engine) -> pd.DataFrame:

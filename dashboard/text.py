@@ -63,14 +63,18 @@ def is_stale(moment: datetime, now: datetime) -> bool:
     return now - moment > STALE_AFTER
 
 
-def engagement_sentence(weights: Mapping[str, float]) -> str:
-    """The engagement index in one sentence, with the weights in use."""
+def engagement_sentence(weights: Mapping[str, float], stored: datetime) -> str:
+    """The engagement index in one sentence, with the weights the consumers score with (the
+    database's) and when they were stored (local, aware): engagement counted before then kept the
+    weights of its time."""
     listed = ", ".join(f"{e} {weights[e]:g}" for e in sorted(EMOTIONS, key=lambda e: -weights[e]))
     top = max(weights.values())
     return (
         "**Engagement index**: for each face, the model's confidence in its most likely expression "
         f"times a weight for that expression ({listed}), averaged over the minute's faces read, "
-        f"so it runs from 0 to {top:g}; it describes the room, never a grade of any child."
+        f"so it runs from 0 to {top:g}; it describes the room, never a grade of any child. These "
+        f"weights were stored {stored:%d %b %Y %H:%M}; minutes counted before then keep the "
+        "weights of their time."
     )
 
 

@@ -10,9 +10,10 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from classpulse.flags import positive_int
-from classpulse.settings import Settings
+from classpulse.settings import Settings, SettingsError, parse_weights
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,24 +33,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "which no camera read at least this many faces per frame on average are "
                          "hidden everywhere; default: keep the stored one "
                          f"({Settings.min_faces_shown} in a new database)")
+    upgrade.add_argument("--engagement-weights", dest="engagement_weights", type=_weights,
+                         default=None, metavar="EMOTION=W,...",
+                         help="store the weights every consumer scores engagement with "
+                         "(ENGAGEMENT_WEIGHTS, e.g. neutral=0.8,happy=0.7; unnamed emotions keep "
+                         "their default): consumers pick them up after their next flush, minutes "
+                         "counted before keep theirs; default: keep the stored ones")
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the revision DATABASE_URL is at")
     current.set_defaults(handler=run_current)
 
 
+def _weights(text: str) -> Mapping[str, float]:
+    try:
+        return parse_weights(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.migrate import current, min_faces, upgrade
+    from classpulse.db.migrate import current, engagement_weights, min_faces, upgrade
     from classpulse.db.rule import requested_min_faces
+    from classpulse.db.weights import requested_weights
+    from classpulse.emotions import EMOTIONS
     from classpulse.redact import hide_password
 
     url = settings.database_url
-    upgrade(url, args.revision, requested_min_faces(settings))
+    upgrade(url, args.revision, requested_min_faces(settings), requested_weights(settings))
     revision = current(url)
     print(f"{hide_password(url)} is at revision {revision}")
     threshold = min_faces(url)
     if threshold is not None:
         print(f"small-group rule: minutes in which no camera read at least {threshold} faces "
               "per frame on average are hidden (MIN_FACES_SHOWN)")
+    weights = engagement_weights(url)
+    if weights is not None:
+        print("engagement weights: " + ",".join(f"{e}={weights[e]:g}" for e in EMOTIONS)
+              + " (ENGAGEMENT_WEIGHTS)")
     return 0
 
 

@@ -9,7 +9,7 @@ opened here and handed to ``migrations/env.py``, so an unreachable database beco
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,12 +83,14 @@ def _lock_for_migration(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None) -> None:
+def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None,
+            engagement_weights: Mapping[str, float] | None = None) -> None:
     """Migrate the database at ``url`` to ``revision``; running it again is a no-op.
 
     ``min_faces_shown`` (``MIN_FACES_SHOWN`` when given) is stored as the small-group rule's
-    threshold in the same transaction; None keeps the stored one. Safe to call from several
-    processes at once; they take turns.
+    threshold, ``engagement_weights`` (``ENGAGEMENT_WEIGHTS`` when given) as the weights every
+    consumer scores with, in the same transaction; None keeps the stored ones. Safe to call from
+    several processes at once; they take turns.
     """
     with _connect(url) as connection:
         _lock_for_migration(connection)
@@ -104,6 +106,8 @@ def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None
             ) from None
         if min_faces_shown is not None:
             _store_rule(connection, min_faces_shown, url)
+        if engagement_weights is not None:
+            _store_weights(connection, engagement_weights, url)
         connection.commit()
 
 
@@ -116,6 +120,27 @@ def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
             "it to the newest revision to store MIN_FACES_SHOWN"
         )
     store_min_faces(connection, min_faces_shown)
+
+
+def _store_weights(connection: Connection, weights: Mapping[str, float], url: str) -> None:
+    from classpulse.db.weights import store_weights
+
+    if not inspect(connection).has_table("engagement_weights"):
+        raise UsageError(
+            f"{hide_password(url)} is at a revision without the engagement weights' table; "
+            "upgrade it to the newest revision to store ENGAGEMENT_WEIGHTS"
+        )
+    store_weights(connection, weights)
+
+
+def engagement_weights(url: str) -> Mapping[str, float] | None:
+    """The stored engagement weights (:mod:`classpulse.db.weights`); None before 0012."""
+    from classpulse.db.weights import load_weights
+
+    with _connect(url) as connection:
+        if not inspect(connection).has_table("engagement_weights"):
+            return None
+        return load_weights(connection).weights
 
 
 def _missing_sqlite_file(url: str) -> Path | None:

@@ -15,7 +15,10 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from classpulse.db.engine import make_engine
+from classpulse.db.weights import store_weights
 from classpulse.db.writes import OffsetMove, advance_offsets
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
+from classpulse.errors import UsageError
 from classpulse.settings import Settings
 from classpulse.wire import encode_frame
 from consumers.batch import AnalyzerBroken
@@ -156,6 +159,49 @@ def test_a_broken_analyser_stops_the_consumer_and_commits_nothing(engine: Engine
     restarted = consume(engine, FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]}))
     assert totals(engine) == (8, 8, {}, {0: 8})
     assert restarted.report.frames == 8
+
+
+def engagement_sums(engine: Engine) -> list[float]:
+    with engine.connect() as conn:
+        return [round(float(v), 6) for v in conn.execute(text(
+            "select engagement_sum from emotion_minutes order by minute_start")).scalars()]
+
+
+def test_faces_are_scored_with_the_databases_engagement_weights(engine: Engine) -> None:
+    """The weights stored by `db upgrade` score the faces, whatever the consumer's defaults;
+    weights stored while it runs score the frames counted after its next flush."""
+    with engine.begin() as conn:
+        store_weights(conn, {**DEFAULT_ENGAGEMENT_WEIGHTS, "happy": 1.0})
+    minute = 60_000 * (NOW_MS // 60_000)
+    kafka = FakeKafka(TOPIC, {0: [frame(0, at_ms=minute - 30_000),
+                                  frame(1, at_ms=minute - 29_000)]})
+    consumer = make_consumer(engine, kafka)
+    happy = EMOTIONS.index("happy")
+
+    def weights_change_then_frames_come(fake: FakeKafka) -> None:
+        if consumer.report.frames == 2 and consumer._agg.weights[happy] == 1.0:
+            with engine.begin() as conn:  # stored while it runs
+                store_weights(conn, {**DEFAULT_ENGAGEMENT_WEIGHTS, "happy": 0.5})
+        elif consumer._agg.weights[happy] == 0.5 and len(fake.logs[0]) == 2:
+            fake.logs[0] += [frame(2, at_ms=minute + 1_000), frame(3, at_ms=minute + 2_000)]
+
+    kafka.on_poll = weights_change_then_frames_come
+    consumer.run(threading.Event())
+    # two happy faces (confidence 0.8) a minute: at 1.0 in the first, 0.5 in the second
+    assert engagement_sums(engine) == [1.6, 0.8]
+
+
+def test_a_consumer_told_other_weights_than_the_databases_refuses_to_start(
+        engine: Engine) -> None:
+    settings = Settings.load({}, {"ENGAGEMENT_WEIGHTS": "happy=1", "KAFKA_TOPIC": TOPIC})
+    kafka = FakeKafka(TOPIC, {0: [frame(0)]})
+    consumer = FrameConsumer(settings, ConsumerConfig(), OneFaceAnalyzer(),
+                             DatabaseSink(engine, "classpulse", TOPIC), connect=lambda: kafka)
+    with pytest.raises(UsageError, match=r"ENGAGEMENT_WEIGHTS angry=0.25,.*happy=1,.* differ from "
+                       r"the database's angry=0.25,.*happy=0.6,.*classpulse db upgrade "
+                       r"--engagement-weights"):
+        consumer.run(threading.Event())
+    assert kafka.polls == 0 and totals(engine) == (0, 0, {}, {})
 
 
 def test_a_failed_write_rewinds_and_counts_every_frame_once(engine: Engine) -> None:

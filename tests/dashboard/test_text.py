@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS
 from classpulse.settings import parse_weights
@@ -15,11 +16,13 @@ def test_age_text() -> None:
 
 
 def test_engagement_sentence_lists_the_weights_in_use_and_its_range() -> None:
-    sentence = text.engagement_sentence(DEFAULT_ENGAGEMENT_WEIGHTS)
+    stored = datetime(2026, 12, 6, 9, 30, tzinfo=ZoneInfo("Europe/London"))
+    sentence = text.engagement_sentence(DEFAULT_ENGAGEMENT_WEIGHTS, stored)
     assert "(neutral 0.9, happy 0.6, surprise 0.6, fear 0.3, sad 0.3, angry 0.25, disgust 0.2)" \
         in sentence
     assert "from 0 to 0.9" in sentence and "never a grade of any child" in sentence
-    custom = text.engagement_sentence(parse_weights("happy=1"))
+    assert "stored 06 Dec 2026 09:30; minutes counted before then keep" in sentence
+    custom = text.engagement_sentence(parse_weights("happy=1"), stored)
     assert custom.count("happy 1") == 1 and "from 0 to 1;" in custom
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.rule import store_min_faces
+from classpulse.db.weights import store_weights
 from classpulse.settings import Settings
 
 TABLES_CHILD_FIRST = ("lessons", "emotion_minutes", "cameras", "classrooms", "rejected_frames",
@@ -27,11 +28,13 @@ def _migrated_engine(url: str) -> Engine:
 
 
 def _emptied(engine: Engine) -> Engine:
-    """Every table emptied, and the small-group rule back at its default threshold."""
+    """Every table emptied, the small-group rule and the engagement weights back at their
+    defaults."""
     with engine.begin() as conn:
         for table in TABLES_CHILD_FIRST:
             conn.execute(text(f"DELETE FROM {table}"))
         store_min_faces(conn, Settings().min_faces_shown)
+        store_weights(conn, Settings().engagement_weights)
     return engine
 
 

@@ -6,9 +6,11 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0011_class_of_shown_cameras"
+HEAD = "0012_engagement_weights"
 RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
         "are hidden (MIN_FACES_SHOWN)")
+WEIGHTS = ("engagement weights: angry=0.25,disgust=0.2,fear=0.3,happy={},sad=0.3,surprise=0.6,"
+           "neutral=0.9 (ENGAGEMENT_WEIGHTS)")
 
 
 def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,7 +23,7 @@ def test_db_upgrade_then_current(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # again: a no-op
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"{sqlite_url} is at revision {HEAD}", RULE.format(3)] * 2
+    assert out == [f"{sqlite_url} is at revision {HEAD}", RULE.format(3), WEIGHTS.format(0.6)] * 2
     assert main(["db", "current", "--database-url", sqlite_url]) == 0
     assert capsys.readouterr().out.strip() == HEAD
 
@@ -39,7 +41,7 @@ def test_db_upgrade_stores_min_faces_shown_only_when_given(
     monkeypatch.setenv("MIN_FACES_SHOWN", "4")
     assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
     assert min_faces(sqlite_url) == 4
-    assert capsys.readouterr().out.splitlines()[1::2] == [RULE.format(n) for n in (5, 5, 4)]
+    assert capsys.readouterr().out.splitlines()[1::3] == [RULE.format(n) for n in (5, 5, 4)]
     with pytest.raises(SystemExit) as refused:
         main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "0"])
     assert refused.value.code == 2
@@ -53,6 +55,28 @@ def test_db_upgrade_stores_min_faces_shown_only_when_given(
         "classpulse: configuration error: MIN_FACES_SHOWN=0 (or --min-faces-shown) must be a "
         "whole number of at least 1\n")
     assert min_faces(sqlite_url) == 4
+
+
+def test_db_upgrade_stores_engagement_weights_only_when_given(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classpulse.db.migrate import engagement_weights
+
+    monkeypatch.delenv("ENGAGEMENT_WEIGHTS", raising=False)
+    assert main(["db", "upgrade", "--database-url", sqlite_url, "--engagement-weights",
+                 "happy=1"]) == 0
+    assert engagement_weights(sqlite_url)["happy"] == 1.0
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0  # a default keeps them
+    monkeypatch.setenv("ENGAGEMENT_WEIGHTS", "happy=0.7")
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
+    assert capsys.readouterr().out.splitlines()[2::3] == [WEIGHTS.format(w) for w in (1, 1, 0.7)]
+    with pytest.raises(SystemExit) as refused:
+        main(["db", "upgrade", "--database-url", sqlite_url, "--engagement-weights", "happy=3"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "classpulse db upgrade: error: argument --engagement-weights: ENGAGEMENT_WEIGHTS item "
+        "'happy=3': weight must lie in [0, 1] (see classpulse db upgrade --help)\n")
+    assert engagement_weights(sqlite_url)["happy"] == 0.7
 
 
 def test_db_upgrade_to_an_older_revision_then_current_says_so(
@@ -69,7 +93,8 @@ def test_db_upgrade_to_an_older_revision_then_current_says_so(
 def test_db_upgrade_on_postgres(pg_database, capsys: pytest.CaptureFixture[str]) -> None:
     url = pg_database()
     assert main(["db", "upgrade", "--database-url", url]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"{url} is at revision {HEAD}", RULE.format(3)]
+    assert capsys.readouterr().out.splitlines() == [f"{url} is at revision {HEAD}", RULE.format(3),
+                                                    WEIGHTS.format(0.6)]
 
 
 def test_unreachable_database_is_one_clear_line_without_password(

@@ -23,10 +23,10 @@ from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
-          "small_group_rule", "lessons", "offset_resets", "seen_frames"}
+          "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries"}
-HEAD = "0011_class_of_shown_cameras"
+HEAD = "0012_engagement_weights"
 
 
 @pytest.fixture
@@ -52,8 +52,9 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0010_classroom_in_key", "0009_hardening", "0008_faces_read", "0007_lessons",
-        "0006_small_group_rule", "0003_covering_index", "0002_class_views", "0001_tables"]
+        HEAD, "0011_class_of_shown_cameras", "0010_classroom_in_key", "0009_hardening",
+        "0008_faces_read", "0007_lessons", "0006_small_group_rule", "0003_covering_index",
+        "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
@@ -280,7 +281,7 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0011_class_of_shown_cameras; stop every "
+                                         r"writes to 0012_engagement_weights; stop every "
                                          r"consumer, run "
                                          r"`classpulse db upgrade`"):
         require_head(migrated_url)
