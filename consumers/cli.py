@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
@@ -78,6 +79,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.db.migrate import require_head, upgrade
     from classpulse.lifecycle import StopFlag
     from consumers.analyze import FrameAnalyzer
+    from consumers.batch import AnalyzerBroken
     from consumers.metrics import ConsumerMetrics, check_metrics_port
     from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
@@ -101,6 +103,12 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         with StopFlag() as stop:
             log.info("consuming topic=%s group=%s", settings.kafka_topic, config.group_id)
             report = consumer.run(stop)
+    except AnalyzerBroken as exc:
+        # exit non-zero, nothing of the batch committed: a supervisor's restart (compose:
+        # unless-stopped) gets a new device context and reads the frames again
+        print(f"classpulse consume: {exc}; stopped without committing the frames in hand, which "
+              "a restart reads again", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
     rejected = ",".join(f"{k}={v}" for k, v in sorted(report.rejected.items())) or "none"

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start a file or folder over at its end")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="pace a file like a live camera (default); --no-realtime sends as fast "
-                        "as the broker takes it")
+                        "as the broker takes it, each frame stamped when it is sent (on the "
+                        "video's own timeline it would run ahead of the clock and consumers "
+                        "would refuse it as future)")
     p.add_argument("--partitions", type=int, default=0,
                    help="create the topic with this many partitions if it does not exist")
     p.add_argument("--max-pending", type=positive_int, default=DEFAULT_MAX_PENDING,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 
 from classpulse.cli import build_parser
@@ -23,3 +26,50 @@ def test_flags_reach_the_config_and_bad_ones_are_named() -> None:
     bad = build_parser().parse_args(["consume", "--duplicate-window", "0", "--db-timeout", "-1"])
     with pytest.raises(UsageError, match="--duplicate-window, --db-timeout must be positive"):
         config_from_args(bad)
+
+
+class _FailedDevice:
+    """What a GPU whose context died answers: every call raises, whatever the frames."""
+
+    def analyze(self, frames: object) -> list:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def test_a_broken_analyser_ends_consume_with_one_line_and_nothing_committed(
+        kafka_bootstrap: str, tmp_path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Real broker, real database, the CLI production runs; only the device is made to fail.
+    The process exits non-zero (a supervisor restarts it) and commits no offset, so the frames are
+    read again; before, every frame was counted as analysis_failed and its offset committed."""
+    import numpy as np
+    from sqlalchemy import create_engine, text
+
+    from classpulse.cli import main
+    from classpulse.topics import ensure_topic
+    from classpulse.wire import encode_frame
+    from consumers.analyze import FrameAnalyzer
+    from producers.publisher import Publisher
+
+    topic = f"broken-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    publisher = Publisher(kafka_bootstrap, topic)
+    now_ms = int(time.time() * 1000)
+    for seq in range(3):
+        publisher.publish(*encode_frame(np.full((48, 64, 3), 90, np.uint8), camera="cam-x",
+                                        classroom="7X", captured_at_ms=now_ms + seq, seq=seq))
+    publisher.close()
+    monkeypatch.setattr(FrameAnalyzer, "load", classmethod(lambda cls, *a, **k: _FailedDevice()))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    code = main(["consume", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
+                 "--database-url", url, "--exit-when-idle", "5", "--device", "cpu"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("classpulse consume: the analyser fails on a blank frame too "
+                              "(RuntimeError('CUDA error: an illegal memory access")
+    assert err[-1].endswith("stopped without committing the frames in hand, which a restart reads "
+                            "again")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from consumer_offsets")).scalar_one() == 0
+        assert conn.execute(text("select count(*) from rejected_frames")).scalar_one() == 0
+    engine.dispose()
