@@ -147,10 +147,15 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
     )
 
 
+def minutes_text(n: int) -> str:
+    """"1 minute", "2 minutes": a count of minutes as a sentence says it."""
+    return f"{n} minute{'' if n == 1 else 's'}"
+
+
 def hidden_note(hidden: int, min_faces: int) -> str:
     """Say how many minutes were hidden for having too few faces read."""
     return (
-        f"{hidden} minute{'s' if hidden != 1 else ''} with fewer than {min_faces} faces read "
+        f"{minutes_text(hidden)} with fewer than {min_faces} faces read "
         f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
         f"(MIN_FACES_SHOWN={min_faces})."
     )
@@ -159,17 +164,16 @@ def hidden_note(hidden: int, min_faces: int) -> str:
 def all_hidden(hidden: int, min_faces: int) -> str:
     return (
         f"**Every minute in this period had fewer than {min_faces} faces read** "
-        f"({hidden} minutes), "
+        f"({minutes_text(hidden)}), "
         "so nothing is shown: no chart may describe a single child."
     )
 
 
 def shown_but_unread(minutes: int, min_faces: int) -> str:
     return (
-        f"**Most faces could not be read** in the {minutes} "
-        f"minute{'' if minutes == 1 else 's'} with at least {min_faces} "
-        "faces read at once, so no mix of expressions is drawn: it would rest on the few faces "
-        "that could be read."
+        f"**Most faces could not be read** in the {minutes_text(minutes)} with at least "
+        f"{min_faces} faces read at once, so no mix of expressions is drawn: it would rest on "
+        "the few faces that could be read."
     )
 
 
@@ -200,8 +204,8 @@ def partly_unreadable(faces: int, read: int, reason: str, when: str, minutes: in
     say that the charts rest on those minutes only (never "no mix is drawn" beside a mix)."""
     return (
         f"**Most faces {when} could not be read** ({_read_share(faces, read)} of the faces seen "
-        f"were read), so the charts show only the {minutes} minute{'' if minutes == 1 else 's'} "
-        f"whose faces were mostly read: {UNREADABLE_WHY[reason]}. Faces that could not be read "
+        f"were read), so the charts show only the {minutes_text(minutes)} whose faces were mostly "
+        f"read: {UNREADABLE_WHY[reason]}. Faces that could not be read "
         "still count as faces in view."
     )
 
@@ -313,7 +317,7 @@ def trend_left_out(lessons: Iterable[tuple[datetime, int, bool]], min_minutes: i
     named = []
     for start, minutes, current in lessons:
         which = "this lesson" if current else f"{start:%a %d %b}"
-        why = (f"{minutes or 'no'} minute{'' if minutes == 1 else 's'} shown"
+        why = (f"{minutes_text(minutes) if minutes else 'no minutes'} shown"
                if minutes < min_minutes else "most faces not read")
         named.append(f"{which} ({why})")
     return (f"Left out of the trend, for fewer than {min_minutes} minutes shown or most faces not "

@@ -56,3 +56,10 @@ def test_a_share_never_rounds_to_all_or_nothing() -> None:
         "0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", ">99%", "100%"]
     assert "(<1% of the faces seen were read)" in text.unreadable(250, 1, "small", "x")
     assert "agrees with the human labels on >99% of" in text.accuracy_clause(0.999)
+
+
+def test_counts_of_minutes_are_said_in_the_right_number() -> None:
+    assert text.minutes_text(1) == "1 minute" and text.minutes_text(2) == "2 minutes"
+    assert "(1 minute)," in text.all_hidden(1, 3)
+    assert "(4 minutes)," in text.all_hidden(4, 3)
+    assert "1 minute with fewer than 3 faces read is hidden" in text.hidden_note(1, 3)
