@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
-from classpulse.lessons.timetable import classroom_zone
+from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from classpulse.lessons.store import Overlap
+    from classpulse.lessons.timetable import Classrooms, Timetable
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
 
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "YYYY-MM-DD, times HH:MM on the classroom's clock (classrooms.timezone). iCalendar: "
         "weekly and other recurrences with their exceptions; an event's LOCATION names its "
         "classroom unless --classroom is given. A bad row stops the import and nothing is "
-        "imported; classrooms must already be registered (their cameras have reported).",
+        "imported; classrooms must already be registered (their cameras have reported), and "
+        f"{SKIP_UNKNOWN_ROOMS} leaves out the lessons of those that are not.",
     )
     importer.add_argument("file", type=Path, help="the timetable, .csv or .ics")
     importer.add_argument("--classroom", default=None,
@@ -53,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     importer.add_argument("--until", type=_day, default=None,
                           help="iCalendar only: expand recurring events up to this day (default: "
                           "a year after the last event start in the file)")
+    importer.add_argument(SKIP_UNKNOWN_ROOMS, action="store_true",
+                          help="leave out the lessons of classrooms nobody registered (rooms "
+                          "without a camera in a school-wide export), counted per room, instead "
+                          "of refusing the file")
     importer.set_defaults(handler=run_import)
     lister = actions.add_parser("list", help="print the stored lessons, in the classroom's time")
     lister.add_argument("--classroom", default=None, help="only this classroom (id)")
@@ -107,42 +113,54 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with engine.begin() as conn:
             rooms = known_classrooms(conn)
-            notes = []
+            read: Timetable
             if kind == "csv":
-                lessons = read_csv(path, rooms)
-                on_utc = sorted({lesson.classroom_id for lesson in lessons
-                                 if (room := rooms.find(lesson.classroom_id)) is not None
-                                 and room.tz.key == "UTC"})
-                if on_utc:  # a new classroom's zone: often not set yet, and times land hours off
-                    notes.append(f"classroom(s) {', '.join(on_utc)} keep the time zone UTC, a "
-                                 "new classroom's default: their times were read as UTC; if "
-                                 "their clocks are elsewhere, set classrooms.timezone and "
-                                 "import again")
+                read = read_csv(path, rooms, args.skip_unknown_rooms)
             else:
                 room = None
                 if args.classroom is not None:
                     room = rooms.find(args.classroom)
                     if room is None:
                         raise UsageError(f"--classroom: {rooms.unknown(args.classroom)}")
-                read = read_ics(path, rooms, room, args.until)
-                lessons = read.lessons
-                if read.skipped_all_day:
-                    notes.append(f"skipped {read.skipped_all_day} all-day event(s)")
-                if read.skipped_cancelled:
-                    notes.append(f"skipped {read.skipped_cancelled} cancelled occurrence(s)")
-                if lessons:
-                    notes.append(f"recurring events expanded up to {read.until} (--until)")
-            counts = replace_lessons(conn, lessons)
+                read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
+            lessons = read.lessons
+            counts = replace_lessons(conn, lessons, read.scopes)
             overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
         engine.dispose()
     rooms_named = ", ".join(sorted({lesson.classroom_id for lesson in lessons})) or "none"
     print(f"{path.name}: {len(lessons)} lessons in {rooms_named}: {counts.added} new, "
           f"{counts.changed} changed, {counts.unchanged} unchanged, {counts.removed} removed")
-    for note in notes:
+    for note in _notes(read, rooms):
         print(f"  {note}")
     _warn_overlaps(overlaps)
     return 0
+
+
+def _notes(read: Timetable, rooms: Classrooms) -> list[str]:
+    """What the import did besides storing lessons, one line each: classrooms whose wall-clock
+    times met the UTC a new classroom starts on, rooms skipped, and an iCalendar file's skips."""
+    from classpulse.lessons.ics_timetable import IcsImport
+
+    notes = []
+    ics = read if isinstance(read, IcsImport) else None
+    on_utc = sorted(room_id for room_id in read.wall_clock_rooms
+                    if (found := rooms.find(room_id)) is not None and found.tz.key == "UTC")
+    if on_utc:  # a new classroom's zone: often not set yet, and times land hours off
+        times = "their times" if ics is None else "their times without a time zone (no TZID or Z)"
+        notes.append(f"classroom(s) {', '.join(on_utc)} keep the time zone UTC, a new classroom's "
+                     f"default: {times} were read as UTC; if their clocks are elsewhere, set "
+                     "classrooms.timezone and import again")
+    if (skipped := read.unknown_rooms.note()) is not None:
+        notes.append(skipped)
+    if ics is not None:
+        if ics.skipped_all_day:
+            notes.append(f"skipped {ics.skipped_all_day} all-day event(s)")
+        if ics.skipped_cancelled:
+            notes.append(f"skipped {ics.skipped_cancelled} cancelled occurrence(s)")
+        if ics.lessons:
+            notes.append(f"recurring events expanded up to {ics.until} (--until)")
+    return notes
 
 
 def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:

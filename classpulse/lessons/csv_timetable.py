@@ -1,21 +1,38 @@
 """CSV timetables: ``classroom,date,start,end,title`` (and optional ``subject``, ``group``).
 
 ``date`` is ``YYYY-MM-DD``; ``start`` and ``end`` are ``HH:MM`` on the classroom's wall clock
-(``classrooms.timezone``). A lesson's identity is its classroom and start, and one import replaces
-what earlier CSV imports stored for each classroom-day the file lists (a lesson moved from 09:00 to
-09:15 is then one lesson at 09:15, not two).
+(``classrooms.timezone``). One import replaces what earlier CSV imports stored for each
+classroom-day the file lists (a lesson moved from 09:00 to 09:15 is then one lesson at 09:15, not
+two).
+
+The file is read as spreadsheets save it: comma-, semicolon- (Excel in much of Europe) or
+tab-separated, the header's names in any case and with spaces around them.
+
+A lesson's identity is its classroom and start, and, only where several rows share both (PE for
+7B-boys and 7B-girls in the hall at 09:00), what tells those rows apart: their group, or group and
+title when the groups do not. The trade-off: a lesson alone at its start keeps its id when its
+title or group is edited, and keys stored before groups counted stay valid; but adding or removing
+a parallel lesson, or editing the group (or title) that tells parallel lessons apart, makes the
+rows of that start new lessons (the old ones are removed, bookmarks of them lost). Rows alike in
+classroom, start, group and title are refused as the same lesson.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
+from urllib.parse import quote
 
 from classpulse.lessons.timetable import (
     Classrooms,
     PlannedLesson,
+    Timetable,
     TimetableError,
+    UnknownRooms,
     check_text,
     check_unique,
     key_time,
@@ -24,6 +41,8 @@ from classpulse.lessons.timetable import (
 
 REQUIRED = ("classroom", "date", "start", "end", "title")
 OPTIONAL = ("subject", "group")
+DELIMITERS = ",;\t"  # what spreadsheets write: comma, semicolon (European Excel), tab
+_SHOWN = 80  # characters of a wrong header quoted back
 
 
 def _date(path: Path, line: int, value: str) -> date:
@@ -40,7 +59,16 @@ def _time(path: Path, line: int, field: str, value: str) -> time:
         raise TimetableError(path, line, field, f"{value!r} is not a time HH:MM") from None
 
 
-def _header(path: Path, fields: list[str] | None) -> None:
+def _delimiter(header: str) -> str:
+    """The header line's separator; the header alone decides, as its names hold none of them
+    while a title may hold a comma in a semicolon-separated file."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=DELIMITERS).delimiter
+    except csv.Error:  # a single column: nothing to tell, and the header check says what is wrong
+        return ","
+
+
+def _header(path: Path, fields: list[str], line: str, delimiter: str) -> None:
     if not fields:
         raise TimetableError(path, 1, "header", f"the file is empty; its first line must be "
                              f"{','.join(REQUIRED)}")
@@ -49,11 +77,14 @@ def _header(path: Path, fields: list[str] | None) -> None:
     if missing or unknown:
         wanted = f"{','.join(REQUIRED)} (optionally {', '.join(OPTIONAL)})"
         problem = f"missing {missing}" if missing else f"unknown columns {unknown}"
-        raise TimetableError(path, 1, "header", f"{problem}; the columns are {wanted}")
+        shown = line if len(line) <= _SHOWN else f"{line[:_SHOWN]}..."
+        raise TimetableError(path, 1, "header", f"{problem} in {shown!r} (read as "
+                             f"{delimiter!r}-separated); the columns are {wanted}")
 
 
 def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
-         rooms: Classrooms) -> PlannedLesson:
+         rooms: Classrooms, unknown: UnknownRooms) -> PlannedLesson | None:
+    """The row's lesson, or None when its classroom is unknown (noted in ``unknown``)."""
     if row.get(None):
         raise TimetableError(path, line, None, "more fields than the header has columns")
     values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)
@@ -63,7 +94,8 @@ def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
             raise TimetableError(path, line, field, "is empty")
     room = rooms.find(values["classroom"])
     if room is None:
-        raise TimetableError(path, line, "classroom", rooms.unknown(values["classroom"]))
+        unknown.add(values["classroom"], line)
+        return None
     day = _date(path, line, values["date"])
     instants = []
     for field in ("start", "end"):
@@ -87,20 +119,52 @@ def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
     )
 
 
-def read_csv(path: Path, rooms: Classrooms) -> list[PlannedLesson]:
-    """Every lesson of the file, checked; the first bad row raises :class:`TimetableError`."""
+def _told_apart(lessons: list[PlannedLesson]) -> list[PlannedLesson]:
+    """The lessons with keys that tell apart those sharing a classroom and start (see above)."""
+    slots: dict[str, list[PlannedLesson]] = defaultdict(list)
+    for lesson in lessons:
+        slots[lesson.source_key].append(lesson)
+    keyed = {}
+    for slot in slots.values():
+        if len(slot) == 1:
+            continue
+        groups = [lesson.group_label or "" for lesson in slot]
+        by_group = len(set(groups)) == len(groups)
+        for lesson, group in zip(slot, groups, strict=True):
+            suffix = quote(group, safe="") if by_group else (
+                f"{quote(group, safe='')}/{quote(lesson.title, safe='')}")
+            keyed[lesson.line] = f"{lesson.source_key}/{suffix}"
+    return [replace(lesson, source_key=keyed[lesson.line]) if lesson.line in keyed else lesson
+            for lesson in lessons]
+
+
+def read_csv(path: Path, rooms: Classrooms, skip_unknown_rooms: bool = False) -> Timetable:
+    """Every lesson of the file, checked; the first bad row raises :class:`TimetableError`, and
+    so do rows in unknown classrooms (all named at once) unless ``skip_unknown_rooms``."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle, skipinitialspace=True)
-            _header(path, [f.strip() for f in reader.fieldnames or []])
-            reader.fieldnames = [f.strip() for f in reader.fieldnames or []]
-            lessons = []
-            for row in reader:
-                lessons.append(_row(path, reader.line_num, row, rooms))
+            text = handle.read()
     except UnicodeDecodeError as exc:
         raise TimetableError(path, None, None, f"is not UTF-8 text ({exc.reason} at byte "
                              f"{exc.start}); save it as UTF-8 CSV") from None
+    header = text.splitlines()[0] if text.strip() else ""
+    delimiter = _delimiter(header)
+    unknown = UnknownRooms()
+    lessons = []
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter,
+                                skipinitialspace=True)
+        reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
+        _header(path, reader.fieldnames, header, delimiter)
+        for row in reader:
+            lesson = _row(path, reader.line_num, row, rooms, unknown)
+            if lesson is not None:
+                lessons.append(lesson)
     except csv.Error as exc:
         raise TimetableError(path, None, None, f"is not a readable CSV file ({exc})") from None
+    if not skip_unknown_rooms:
+        unknown.refuse(path, "classroom", rooms)
+    lessons = _told_apart(lessons)
     check_unique(path, lessons, "start")
-    return lessons
+    return Timetable(lessons, frozenset(lesson.source_scope for lesson in lessons),
+                     frozenset(lesson.classroom_id for lesson in lessons), unknown)

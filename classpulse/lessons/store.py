@@ -1,14 +1,15 @@
 """Writing a timetable into ``lessons`` and reading it back, on PostgreSQL and SQLite.
 
 An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
-of a CSV), lessons the file no longer states are deleted and the rest are inserted or updated in
+of a CSV), even one left with no lesson (a series now cancelled), lessons the file no longer states
+are deleted and the rest are inserted or updated in
 place by their ``source_key``, so a lesson keeps its ``id`` (and a teacher's bookmark of it) across
 re-imports. Importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,14 +54,19 @@ def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
     return tuple(getattr(lesson, column) for column in _STATED)
 
 
-def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson]) -> ImportCounts:
-    """Make the stored lessons of the file's scopes exactly the file's (caller's transaction)."""
-    scopes = sorted({lesson.source_scope for lesson in lessons})
+def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
+                    scopes: Iterable[str] = ()) -> ImportCounts:
+    """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
+
+    ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
+    are all cancelled must lose its stored lessons, which its lessons' scopes alone would miss.
+    """
+    replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
-    for lo in range(0, len(scopes), _BATCH):
+    for lo in range(0, len(replaced), _BATCH):
         rows = conn.execute(
             select(_TABLE.c.source_key, *(_TABLE.c[c] for c in _STATED))
-            .where(_TABLE.c.source_scope.in_(scopes[lo:lo + _BATCH]))
+            .where(_TABLE.c.source_scope.in_(replaced[lo:lo + _BATCH]))
         ).all()
         stored.update({row[0]: tuple(row[1:]) for row in rows})
     wanted = {lesson.source_key for lesson in lessons}

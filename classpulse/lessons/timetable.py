@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse.errors import UsageError
 
+# the import's opt-in for a school-wide export that names rooms without a camera
+SKIP_UNKNOWN_ROOMS = "--skip-unknown-rooms"
+
 
 class TimetableError(UsageError):
     """A timetable row the import cannot take; the message names the file, line and field."""
@@ -88,14 +91,72 @@ class Classrooms:
         room_id = value if value in self._by_id else self._by_name.get(value)
         return None if room_id is None else self._by_id[room_id]
 
+    def known(self) -> str:
+        """The registered ids, the first ten, for a message that refuses a name."""
+        return ", ".join(sorted(self._by_id)[:10]) or "none yet"
+
     def unknown(self, value: str) -> str:
         """The refusal for a classroom id or name nobody registered."""
-        known = ", ".join(sorted(self._by_id)[:10]) or "none yet"
-        return (f"classroom {value!r} is unknown (known ids: {known}); a classroom is registered "
-                "when its first camera reports, or fix the name in the file")
+        return (f"classroom {value!r} is unknown (known ids: {self.known()}); a classroom is "
+                "registered when its first camera reports, or fix the name in the file")
 
     def __bool__(self) -> bool:
         return bool(self._by_id)
+
+
+class UnknownRooms:
+    """The classroom names of a file that nobody registered, with the first line naming each and
+    how many lessons they hold.
+
+    A school-wide export names the gym and the library too, rooms without a camera. They are
+    refused together, so one fix covers them all, or, with ``--skip-unknown-rooms``, skipped and
+    counted, so the rooms with cameras can be piloted without editing the export.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, int]] = {}  # name: (first line, lessons)
+
+    def add(self, name: str, line: int) -> None:
+        first, count = self._seen.get(name, (line, 0))
+        self._seen[name] = (first, count + 1)
+
+    def refuse(self, path: Path, field: str, rooms: Classrooms) -> None:
+        """Raise one :class:`TimetableError` naming every unknown room, if there is any."""
+        if not self._seen:
+            return
+        advice = (f"(known ids: {rooms.known()}); a classroom is registered when its first camera "
+                  f"reports: fix the names in the file, or pass {SKIP_UNKNOWN_ROOMS} to import "
+                  "the other classrooms' lessons")
+        if len(self._seen) == 1:
+            ((name, (line, _)),) = self._seen.items()
+            raise TimetableError(path, line, field, f"classroom {name!r} is unknown {advice}")
+        names = ", ".join(f"{name!r} (line {line})" for name, (line, _) in self._seen.items())
+        raise TimetableError(path, None, field, f"classrooms {names} are unknown {advice}")
+
+    def note(self) -> str | None:
+        """What ``--skip-unknown-rooms`` left out, in one line; None when nothing was."""
+        if not self._seen:
+            return None
+        total = sum(count for _, count in self._seen.values())
+        rooms = ", ".join(f"{name!r} {count}" for name, (_, count) in self._seen.items())
+        return (f"skipped {total} lesson(s) in classrooms nobody registered ({SKIP_UNKNOWN_ROOMS})"
+                f": {rooms}")
+
+
+@dataclass(frozen=True)
+class Timetable:
+    """What a file holds for the import.
+
+    ``scopes`` are every ``source_scope`` the file speaks for, including those it leaves with no
+    lesson (an iCalendar event whose every occurrence is cancelled): their stored lessons go.
+    ``wall_clock_rooms`` are the classrooms whose times were read on their own clock, which is
+    only right once ``classrooms.timezone`` is set.
+    """
+
+    lessons: list[PlannedLesson]
+    scopes: frozenset[str]
+    wall_clock_rooms: frozenset[str]
+    unknown_rooms: UnknownRooms
 
 
 def utc_from_local(day: date, clock: time, tz: ZoneInfo) -> datetime | None:

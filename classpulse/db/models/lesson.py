@@ -6,8 +6,9 @@ group labels. No names of people (an iCalendar ORGANIZER or ATTENDEE is never re
 
 ``source_key`` is a lesson's identity in the file it came from, so importing a file again updates
 the same rows (and a bookmarked lesson keeps its ``id``): ``ics:<UID>/<recurrence id, UTC>`` for an
-iCalendar occurrence, ``csv:<classroom>/<start, UTC>`` for a CSV row. ``source_scope`` is what one
-import replaces as a whole: every occurrence of an iCalendar event (``ics:<UID>``), or a
+iCalendar occurrence, ``csv:<classroom>/<start, UTC>`` for a CSV row (with ``/<group>``, or
+``/<group>/<title>``, when parallel rows share that classroom and start). ``source_scope`` is what
+one import replaces as a whole: every occurrence of an iCalendar event (``ics:<UID>``), or a
 classroom's day in a CSV (``csv:<classroom>/<local date>``).
 """
 

@@ -206,7 +206,7 @@ CSV_HEAD = "classroom,date,start,end,title\n"
     (CSV_HEAD + "7A,2025-03-03,08:00,08:45,\n", "line 2, title: is empty"),
     (CSV_HEAD + "7A,2025-03-30,02:30,03:15,Maths\n",
      "line 2, start: 2025-03-30 02:30 does not exist in Europe/Berlin"),
-    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:00,08:50,Art\n",
+    (CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:00,08:50,Maths\n",
      "line 3, start: the same lesson as line 2"),
     ("room,date,start,end,title\n7A,2025-03-03,08:00,08:45,Maths\n",
      "line 1, header: missing ['classroom']"),
@@ -253,6 +253,10 @@ END:VCALENDAR
      "line 7, DTSTART: Wrong datetime format: 2025-03-03 08:00"),
     ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nRRULE:FREQ=SOMETIMES\nSUMMARY:Maths"
      "\nLOCATION:7A", "line 9, RRULE: Expected frequency"),
+    # a calendar property, after the event here: it was a ZoneInfoNotFoundError traceback
+    ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
+     "\nEND:VEVENT\nX-WR-TIMEZONE:Mars/Olympus\nBEGIN:VEVENT\nUID:e2@t\nDTSTART;VALUE=DATE:20250303",
+     "line 12, X-WR-TIMEZONE: 'Mars/Olympus' is not an IANA time zone name"),
 ])
 def test_ics_errors_name_the_line_and_field(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, fields: str,
@@ -396,3 +400,221 @@ def test_a_timetable_the_user_may_not_read_is_one_line(url: str, tmp_path: Path)
     assert done.stderr == (f"classpulse lessons: cannot read {path} (Permission denied); let the "
                            "user running classpulse read it (e.g. chmod a+r), or import a "
                            "readable copy\n")
+
+
+def calendar(*events: str) -> str:
+    """An iCalendar file of these VEVENTs, each given as its property lines (UID included)."""
+    blocks = "".join(f"BEGIN:VEVENT\nDTSTAMP:20250220T120000Z\n{fields}\nEND:VEVENT\n"
+                     for fields in events)
+    return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\n{blocks}END:VCALENDAR\n"
+
+
+def keys(engine: Engine) -> list[str]:
+    return [row["source_key"] for row in stored(engine)]
+
+
+def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A UID whose every occurrence is cancelled holds no lesson, but it is in the file: what was
+    stored for it goes. Its scope was built from the lessons left, so it stayed ('0 removed')."""
+    a = "UID:a@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
+    b = "UID:b@t\nDTSTART:20250304T080000Z\nDTEND:20250304T084500Z\nSUMMARY:Art\nLOCATION:7A"
+    assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(a, b))))[0] == 0
+    assert keys(engine) == ["ics:a@t/2025-03-03T08:00:00Z", "ics:b@t/2025-03-04T08:00:00Z"]
+    path = write(tmp_path, "t.ics", calendar(f"{a}\nSTATUS:CANCELLED", b))
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0
+    assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
+    assert "skipped 1 cancelled occurrence(s)" in out
+    assert keys(engine) == ["ics:b@t/2025-03-04T08:00:00Z"]
+
+
+def test_floating_ics_times_in_a_classroom_still_on_utc_say_so(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Floating times are read on the classroom's clock exactly like CSV times, so a classroom
+    still on UTC is named the same way; one whose events carry a zone (Z) is not."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'UTC' WHERE id IN ('7A', '7B')"))
+    body = calendar(
+        "UID:f@t\nDTSTART:20250303T080000\nDTEND:20250303T084500\nSUMMARY:Maths\nLOCATION:7B",
+        "UID:z@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Art\nLOCATION:7A",
+        "UID:n@t\nDTSTART:20250303T080000\nDTEND:20250303T084500\nSUMMARY:Art\nLOCATION:7B"
+        "\nRRULE:FREQ=WEEKLY;COUNT=2")
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "t.ics", body)))
+    assert status == 0
+    assert out.splitlines()[1] == (
+        "  classroom(s) 7B keep the time zone UTC, a new classroom's default: their times "
+        "without a time zone (no TZID or Z) were read as UTC; if their clocks are elsewhere, set "
+        "classrooms.timezone and import again")
+    assert "7A" not in out.splitlines()[1]
+
+
+def test_events_that_reuse_a_uid_are_all_imported(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An exporter that gives a course's Monday and Thursday series one UID: the expansion kept
+    only the first event, and Thursday's lessons were lost without a word. Each is kept, keyed by
+    its start, and importing the file again changes nothing."""
+    body = calendar(
+        "UID:maths@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths"
+        "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2",
+        "UID:maths@t\nDTSTART:20250306T100000Z\nDTEND:20250306T104500Z\nSUMMARY:Maths"
+        "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2")
+    path = write(tmp_path, "t.ics", body)
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and "4 lessons in 7A: 4 new" in out
+    assert keys(engine) == ["ics:maths@t/2025-03-03T08:00:00Z", "ics:maths@t/2025-03-06T10:00:00Z",
+                            "ics:maths@t/2025-03-10T08:00:00Z", "ics:maths@t/2025-03-13T10:00:00Z"]
+    assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    ("UID:m@t\nRECURRENCE-ID:20250310T080000Z\nDTSTART:20250310T090000Z\nDTEND:20250310T094500Z"
+     "\nSUMMARY:Maths\nLOCATION:7A",
+     "t.ics line 24, RECURRENCE-ID: UID 'm@t' names several events without RECURRENCE-ID (lines 4 "
+     "and 13), so which series this changes is unknown; give each series its own UID; nothing "
+     "was imported"),
+    ("UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A",
+     "t.ics line 13, DTSTART: the same lesson as line 4 (ics:m@t/2025-03-03T08:00:00Z); nothing "
+     "was imported"),
+])
+def test_a_reused_uid_that_cannot_be_told_apart_is_refused(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, second: str,
+    message: str
+) -> None:
+    """A moved occurrence under a reused UID could belong to either series, and two events alike
+    in UID and start are one lesson stated twice: one line naming the lines, nothing imported."""
+    series = ("UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2")
+    other = ("UID:m@t\nDTSTART:20250306T100000Z\nDTEND:20250306T104500Z\nSUMMARY:Maths"
+             "\nLOCATION:7A")
+    events = (series, second) if "RECURRENCE-ID" not in second else (series, other, second)
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(*events))))
+    assert (status, err) == (2, f"classpulse lessons: {message}\n")
+    assert stored(engine) == []
+
+
+def test_two_groups_in_one_room_at_the_same_time(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """PE for the boys and the girls in one hall at 09:00 were 'the same lesson'. Their groups
+    (or, without groups, their titles) tell them apart; a lesson alone at its start keeps its
+    key, so it is retitled and regrouped in place, and so is a parallel lesson retitled."""
+    body = CSV_HEAD.replace("title", "title,group") + (
+        "7A,2025-03-03,09:00,09:45,PE,7B-boys\n7A,2025-03-03,09:00,09:45,PE,7B-girls\n"
+        "7A,2025-03-04,10:00,10:45,Choir,\n7A,2025-03-04,10:00,10:45,Band,\n"
+        "7A,2025-03-05,08:00,08:45,Maths,7A-1\n")
+    status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))
+    assert status == 0 and "5 lessons in 7A: 5 new" in out
+    assert "warning: 2 pair(s) of stored lessons overlap" in err
+    first = {r["source_key"]: r for r in stored(engine)}
+    assert sorted(first) == [
+        "csv:7A/2025-03-03T08:00:00Z/7B-boys", "csv:7A/2025-03-03T08:00:00Z/7B-girls",
+        "csv:7A/2025-03-04T09:00:00Z//Band", "csv:7A/2025-03-04T09:00:00Z//Choir",
+        "csv:7A/2025-03-05T07:00:00Z"]
+    assert "0 new, 0 changed, 5 unchanged, 0 removed" in run(
+        capsys, url, "import", str(write(tmp_path, "t.csv", body)))[1]
+    edited = (body.replace("PE,7B-girls", "Gymnastics,7B-girls")
+              .replace("Maths,7A-1", "Algebra,7A-2"))
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "t.csv", edited)))
+    assert status == 0 and "0 new, 2 changed, 3 unchanged, 0 removed" in out
+    after = {r["source_key"]: r for r in stored(engine)}
+    assert {k: r["id"] for k, r in after.items()} == {k: r["id"] for k, r in first.items()}
+    assert after["csv:7A/2025-03-05T07:00:00Z"]["group_label"] == "7A-2"
+
+
+@pytest.mark.parametrize("body", [
+    "Classroom;Date;Start;End;Title;Group\n"
+    '7A;2025-03-03;08:00;08:45;"History, modern";7A-1\n',
+    " CLASSROOM , date , Start , END , Title , group \n"
+    '7A,2025-03-03,08:00,08:45,"History, modern",7A-1\n',
+    "classroom\tdate\tstart\tend\ttitle\tgroup\n"
+    "7A\t2025-03-03\t08:00\t08:45\tHistory, modern\t7A-1\n",
+])
+def test_csv_as_spreadsheets_save_it(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str
+) -> None:
+    """European Excel saves with semicolons, and people capitalise headers: both read."""
+    path = tmp_path / "t.csv"
+    path.write_text(body, encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and "1 new" in out
+    ((classroom, title, group, start),) = [
+        (r["classroom_id"], r["title"], r["group_label"], local(r)) for r in stored(engine)]
+    assert (classroom, title, group, start) == ("7A", "History, modern", "7A-1",
+                                               "2025-03-03 08:00-08:45")
+
+
+def test_a_wrong_csv_header_is_quoted_back(
+    url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = "Room;Date;Start;End;Title\n7A;2025-03-03;08:00;08:45;Maths\n"
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))
+    assert (status, err) == (2, (
+        "classpulse lessons: t.csv line 1, header: missing ['classroom'] in "
+        "'Room;Date;Start;End;Title' (read as ';'-separated); the columns are "
+        "classroom,date,start,end,title (optionally subject, group); nothing was imported\n"))
+
+
+UNKNOWN_ADVICE = ("(known ids: 7A, 7B, room-12); a classroom is registered when its first camera "
+                  "reports: fix the names in the file, or pass --skip-unknown-rooms to import the "
+                  "other classrooms' lessons; nothing was imported\n")
+
+
+def test_a_school_wide_csv_names_every_unknown_room_or_skips_them(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A school's export names rooms without a camera: all are named in one line (the first one
+    was), and --skip-unknown-rooms imports the rest, counting what it left out per room."""
+    path = write(tmp_path, "t.csv", CSV_HEAD + (
+        "Gym,2025-03-03,08:00,08:45,PE\n7A,2025-03-03,08:00,08:45,Maths\n"
+        "Hall,2025-03-03,10:00,10:45,Choir\nGym,2025-03-04,08:00,08:45,PE\n"))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, out) == (2, "")
+    assert err == ("classpulse lessons: t.csv, classroom: classrooms 'Gym' (line 2), 'Hall' "
+                   f"(line 4) are unknown {UNKNOWN_ADVICE}")
+    assert stored(engine) == []
+    status, out, _ = run(capsys, url, "import", str(path), "--skip-unknown-rooms")
+    assert status == 0
+    assert out.splitlines() == [
+        "t.csv: 1 lessons in 7A: 1 new, 0 changed, 0 unchanged, 0 removed",
+        "  skipped 3 lesson(s) in classrooms nobody registered (--skip-unknown-rooms): 'Gym' 2, "
+        "'Hall' 1"]
+    assert keys(engine) == ["csv:7A/2025-03-03T07:00:00Z"]
+
+
+def test_a_school_wide_ics_names_every_unknown_room_or_skips_them(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = calendar(
+        "UID:pe@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:PE\nLOCATION:Gym"
+        "\nRRULE:FREQ=WEEKLY;COUNT=3",
+        "UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A")
+    path = write(tmp_path, "t.ics", body)
+    status, _, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (
+        2, f"classpulse lessons: t.ics line 10, LOCATION: classroom 'Gym' is unknown "
+        f"{UNKNOWN_ADVICE}")
+    status, out, _ = run(capsys, url, "import", str(path), "--skip-unknown-rooms")
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 1 lessons in 7A: 1 new, 0 changed, 0 unchanged, 0 removed",
+        "  skipped 3 lesson(s) in classrooms nobody registered (--skip-unknown-rooms): 'Gym' 3"]
+    assert keys(engine) == ["ics:m@t/2025-03-03T08:00:00Z"]
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("DTSTART;TZID=Europe/Berlin:20250303T094000", "DTEND;TZID=Europe/Berlin:20250303T102500"),
+    ("DTSTART:20250303T094000", "DTEND:20250303T102500"),  # floating: 7A's clock, Berlin
+])
+def test_a_bare_date_until_keeps_that_days_lesson(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, start: str,
+    end: str
+) -> None:
+    """`UNTIL=20250317` on a timed series means through 17 March; it ended at its midnight."""
+    body = calendar(f"UID:m@t\n{start}\n{end}\nSUMMARY:Maths\nLOCATION:7A"
+                    "\nRRULE:FREQ=WEEKLY;UNTIL=20250317")
+    assert run(capsys, url, "import", str(write(tmp_path, "t.ics", body)))[0] == 0
+    assert [local(r) for r in stored(engine)] == [
+        "2025-03-03 09:40-10:25", "2025-03-10 09:40-10:25", "2025-03-17 09:40-10:25"]
