@@ -32,6 +32,7 @@ FUTURE = "future"
 DUPLICATE = "duplicate"
 ANALYSIS_FAILED = "analysis_failed"
 EXPIRED = "expired"  # deleted by the broker's retention before anyone read it
+UNREADABLE = "unreadable"  # the Kafka client cannot parse it (bad CRC, non-UTF-8 header key)
 # what the analyser must always get through: a plain grey frame, no face in it
 _PROBE = np.full((96, 96, 3), 128, np.uint8)
 _PROBE.setflags(write=False)

@@ -7,7 +7,8 @@ done). The aggregator's buffer is committed by the checkpoint (with the partitio
 transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live; between a
 batch's counting and the next one's start), when partitions are revoked, and at exit; a failed
 commit rewinds the partitions to the stored offsets (a partition whose log was found reset: to the
-new log's beginning). Positions come from the database on every assignment.
+new log's beginning). Positions come from the database on every assignment. A record the Kafka
+client cannot parse is skipped and counted as ``unreadable`` (``FrameConsumer._poll``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import CorruptRecordError
 
 from classpulse.db.weights import StoredWeights, check_consumer_weights
 from classpulse.emotions import weights_vector
@@ -36,6 +38,7 @@ from consumers.batch import (
     EXPIRED,
     FUTURE,
     STALE,
+    UNREADABLE,
     Analyzer,
     Batch,
     Rejection,
@@ -51,6 +54,12 @@ from consumers.sink import DatabaseSink
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_DB_ERROR_S = 1.0
+# what kafka-python raises out of poll() for a record it cannot parse: a record or batch that
+# fails its CRC check, or a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
+# CorruptRecordError, 2.x let it through)
+UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError)
+# how long the probe waits for one record that the broker holds (below the log's end)
+PROBE_WAIT_MS = 2000
 
 
 class Record(Protocol):
@@ -64,12 +73,36 @@ class Record(Protocol):
     headers: Sequence[tuple[str, bytes]] | None
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """Stands in for a record the client could not parse, in the batch where the record would
+    have been: its offset moves and its rejection is committed together, like any refused
+    record's, and a rewind or rebalance that reads the partition again finds it again."""
+
+    partition: int
+    offset: int
+    timestamp: int = -1  # unknown: the rejection is filed at the record's first poll
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] | None = None
+
+
+class ProbeSource(Protocol):
+    """The part of a group-less kafka-python KafkaConsumer that the probe uses."""
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+    def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+    def close(self) -> None: ...
+
+
 class KafkaSource(Protocol):
     """The part of kafka-python's KafkaConsumer the loop uses (tests give it an in-memory one)."""
 
     def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
     def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
+    def position(self, partition: TopicPartition) -> int | None: ...
     def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
     def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
     def pause(self, *partitions: TopicPartition) -> None: ...
@@ -131,7 +164,8 @@ class FrameConsumer:
                  sink: DatabaseSink, metrics: ConsumerMetrics | None = None,
                  clock: Callable[[], float] = time.time,
                  on_commit: Callable[[list[int], float], None] | None = None,
-                 connect: Callable[[], KafkaSource] | None = None) -> None:
+                 connect: Callable[[], KafkaSource] | None = None,
+                 probe: Callable[[], ProbeSource] | None = None) -> None:
         self.settings = settings
         self.config = config
         self.analyzer = analyzer
@@ -143,6 +177,7 @@ class FrameConsumer:
         self._agg = MinuteAggregator(weights_vector(settings.engagement_weights))
         self._buffered = _Buffered()
         self._connect = connect or self._connect_kafka
+        self._probe = probe or self._connect_probe
         # partition -> its epoch, renewed by every seek and revocation: records fetched or
         # analysed under an older epoch are dropped (_poll_batch, _finish_inflight), because the
         # partition reads again from where it was moved, or is another member's now
@@ -190,11 +225,23 @@ class FrameConsumer:
                 max_poll_interval_ms=cfg.max_poll_interval_ms,
                 session_timeout_ms=cfg.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, cfg.session_timeout_ms // 4),
-                max_partition_fetch_bytes=max(cfg.max_message_bytes + 1024, 1_048_576),
+                max_partition_fetch_bytes=self._fetch_bytes(),
                 client_id=f"classpulse-consumer-{cfg.group_id}",
             ),
             bootstrap,
         )
+
+    def _connect_probe(self) -> ProbeSource:
+        """A second client, in no group (joining none, it costs the group no rebalance)."""
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                             enable_auto_commit=False,
+                             max_partition_fetch_bytes=self._fetch_bytes(),
+                             client_id=f"classpulse-probe-{self.config.group_id}")
+
+    def _fetch_bytes(self) -> int:
+        return max(self.config.max_message_bytes + 1024, 1_048_576)
 
     @property
     def kafka(self) -> KafkaSource:
@@ -375,8 +422,7 @@ class FrameConsumer:
             if remaining_ms <= 0:
                 break
             epochs = dict(self._epochs)
-            polled = self.kafka.poll(timeout_ms=remaining_ms,
-                                     max_records=cfg.batch_frames - len(batch))
+            polled = self._poll(remaining_ms, cfg.batch_frames - len(batch))
             read_ms = int(self.clock() * 1000)
             for records in polled.values():
                 for record in records:
@@ -395,6 +441,60 @@ class FrameConsumer:
             self._check_continuity(current)
             batch += [r for records in current.values() for r in records]
         return batch
+
+    def _poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]:
+        """``poll``, going on past records that the client cannot parse.
+
+        kafka-python raises out of ``poll`` at such a record, and again after every restart, on
+        every group member, until retention deletes it: one bad message from another client
+        (librdkafka, a school network's producer) would stop its partition. Worse, once it has
+        raised, kafka-python 3 keeps the failed fetch, and a poll of that partition at the same
+        position spins in it forever: the partition must be sought past the record before the
+        next poll, so it cannot be found by polling this client again one partition at a time,
+        and the error does not name it (a bad header key names no partition or offset). A
+        second client (``_unreadable_records``) finds it. A failure that it cannot reproduce (a
+        transient corruption on the wire) is raised as before: the consumer stops uncommitted and
+        its restart reads again from the stored offsets.
+        """
+        try:
+            return self.kafka.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except UNREADABLE_ERRORS as exc:
+            skipped = self._unreadable_records(max_records)
+            if not skipped:
+                raise
+            for tp, records in skipped.items():
+                log.warning("unreadable records skipped partition=%d offsets=%d-%d: the Kafka "
+                            "client cannot parse them (%s)", tp.partition, records[0].offset,
+                            records[-1].offset, exc)
+            return skipped
+
+    def _unreadable_records(self, most: int) -> dict[TopicPartition, list[Record]]:
+        """Each owned partition that has records to read is read at this client's position by a
+        group-less probe; those whose next records it cannot parse are sought past them (``most``
+        at the most), and each of those offsets comes back as an ``Unreadable`` record.
+
+        Every such partition is probed, not only until one fails: the one this client failed on
+        must be moved, or its next poll spins. The seek starts no new epoch: skipping a record
+        is reading it, and what was read before it stays in the batch. A new probe for each
+        failure: one that failed at an offset would spin there if asked about it again (a rewind
+        reads the partition again).
+        """
+        found: dict[TopicPartition, list[Record]] = {}
+        probe = self._probe()
+        try:
+            for partition in self.checkpoint.owned():  # loaded, so not paused
+                tp = self._tp(partition)
+                position, end = self.kafka.position(tp), self.kafka.highwater(tp)
+                if position is None or (end is not None and position >= end):
+                    continue  # no record there: the client did not fail on it
+                count = _count_unreadable(probe, tp, position, most)
+                if count:
+                    self.kafka.seek(tp, position + count)
+                    found[tp] = [Unreadable(partition, offset)
+                                 for offset in range(position, position + count)]
+        finally:
+            probe.close()
+        return found
 
     def _check_continuity(self, polled: Mapping[int, list[Record]]) -> None:
         """Records that do not continue where their partition's last fetch ended.
@@ -502,6 +602,8 @@ class FrameConsumer:
             return Rejection(record.partition, record.offset, at_ms, camera, reason)
 
         read_ms = self._first_reads.judged_at(record.partition, record.offset, now_ms)
+        if isinstance(record, Unreadable):  # nothing of it is known, not even its camera
+            return refused(read_ms, None, UNREADABLE)
         try:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
@@ -593,6 +695,26 @@ class FrameConsumer:
         log.info("engagement weights %s (stored %s)",
                  " ".join(f"{e}={w:g}" for e, w in stored.weights.items()),
                  stored.updated_at.isoformat(timespec="seconds"))
+
+
+def _count_unreadable(probe: ProbeSource, tp: TopicPartition, offset: int, most: int) -> int:
+    """How many records from ``offset`` on the probe cannot parse, ``most`` at the most.
+
+    One at a time: kafka-python parses a record batch from its start, so the records after a bad
+    one in the same batch fail with it, and a batch that fails its CRC check does not say where
+    it ends. Each read seeks first, so the probe never polls again where it failed.
+    """
+    probe.assign([tp])
+    count = 0
+    while count < most:
+        probe.seek(tp, offset + count)
+        try:
+            probe.poll(timeout_ms=PROBE_WAIT_MS, max_records=1)
+        except UNREADABLE_ERRORS:
+            count += 1
+        else:
+            break  # a record it can read, or none yet
+    return count
 
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
-from kafka import TopicPartition
+from kafka import KafkaProducer, TopicPartition
+from kafka.errors import CorruptRecordError, TopicAuthorizationFailedError
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
@@ -20,6 +21,7 @@ from classpulse.db.writes import OffsetMove, advance_offsets
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
 from classpulse.errors import UsageError
 from classpulse.settings import Settings
+from classpulse.topics import ensure_topic
 from classpulse.wire import encode_frame
 from consumers.batch import AnalyzerBroken
 from consumers.config import ConsumerConfig
@@ -54,6 +56,13 @@ def frame(seq: int, at_ms: int | None = None, camera: str = "cam-a", red: bool =
                         captured_at_ms=NOW_MS - 5_000 + seq if at_ms is None else at_ms, seq=seq)
 
 
+def unreadable(message: Message) -> Message:
+    """``message`` with a header key that is not UTF-8, as any client but kafka-python can send
+    one: kafka-python cannot parse the record."""
+    key, value, headers = message
+    return key, value, [*headers, (b"\xff\xferoom", b"7B")]
+
+
 @pytest.fixture
 def engine(migrated_url: str) -> Engine:
     eng = make_engine(migrated_url)
@@ -71,7 +80,8 @@ def make_consumer(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | 
                             "exit_when_idle_s": 0.3, **config})  # type: ignore[arg-type]
     return FrameConsumer(settings, cfg, analyzer or OneFaceAnalyzer(),
                          DatabaseSink(engine, cfg.group_id, TOPIC), metrics,
-                         clock=clock, on_commit=on_commit, connect=lambda: kafka)
+                         clock=clock, on_commit=on_commit, connect=lambda: kafka,
+                         probe=kafka.probe)
 
 
 def consume(engine: Engine, kafka: FakeKafka, analyzer: OneFaceAnalyzer | None = None,
@@ -657,6 +667,126 @@ def test_expired_records_are_counted_once_through_a_failed_write(engine: Engine)
     consumer.run(threading.Event())
     assert consumer.report.failed_flushes == 1
     assert totals(engine) == (4, 4, {"expired": 4}, {0: 10})
+
+
+@pytest.mark.parametrize("cause", ["header key", "corrupt batch"])
+def test_records_the_client_cannot_parse_are_skipped_and_counted(
+        engine: Engine, caplog: pytest.LogCaptureFixture, cause: str) -> None:
+    """kafka-python raises out of poll at a record it cannot parse, and used to end the consumer
+    with it, at every restart and on every member, until retention deleted it. The frames around
+    it are counted, it is counted as ``unreadable`` (its camera unknown) and the offset moves past
+    it. A batch that fails its CRC check costs each of its records, and nothing after it."""
+    log = [frame(i) for i in range(8)]
+    if cause == "header key":
+        log[3] = unreadable(log[3])
+    kafka = FakeKafka(TOPIC, {0: log})
+    if cause == "corrupt batch":
+        kafka.corrupt[0] = range(3, 6)
+    with caplog.at_level("WARNING", logger="consumers.runner"):
+        done = consume(engine, kafka)
+    bad = 1 if cause == "header key" else 3
+    assert totals(engine) == (8 - bad, 8 - bad, {"unreadable": bad}, {0: 8})
+    assert done.report.rejected == {"unreadable": bad}
+    assert "unreadable records skipped partition=0 offsets=3-3" in caplog.text
+    with engine.connect() as conn:
+        assert conn.execute(text("select camera_id from rejected_frames")).scalar_one() == \
+            "unknown"
+
+
+@pytest.mark.parametrize("bad", [0, 1])
+def test_an_unreadable_record_costs_the_other_partition_nothing(engine: Engine, bad: int) -> None:
+    """Only the partition that holds it is moved; the one polled before it in the same poll (bad
+    = 1) and the one probed beside it (bad = 0) are read and counted as ever."""
+    logs = {0: [frame(i) for i in range(6)],
+            1: [frame(100 + i, camera="cam-b") for i in range(6)]}
+    logs[bad][2] = unreadable(logs[bad][2])
+    kafka = FakeKafka(TOPIC, logs)
+    consume(engine, kafka)
+    assert totals(engine) == (11, 11, {"unreadable": 1}, {0: 6, 1: 6})
+    assert kafka.probes == 1
+    assert [s for s in kafka.seeks if s[0] == 1 - bad] == [(1 - bad, "beginning")]
+
+
+def test_an_unreadable_record_is_counted_once_through_a_failed_write(engine: Engine) -> None:
+    """The write that commits its rejection fails: the partition is read again from the stored
+    offset, the record is found and skipped again, and counted once."""
+    log = [frame(0), frame(1), unreadable(frame(2)), *(frame(i) for i in range(3, 6))]
+    kafka = FakeKafka(TOPIC, {0: log})
+    rename_table(engine, "emotion_minutes", "emotion_minutes_away")
+    consumer = make_consumer(engine, kafka, flush_interval_s=0.0)  # a flush after each batch
+
+    def repair_after_first_failure(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 1 and "emotion_minutes" not in inspect(
+                engine).get_table_names():
+            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
+
+    kafka.on_poll = repair_after_first_failure
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes == 1
+    assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})
+    assert kafka.seeks.count((0, 3)) == 2  # skipped at each read
+
+
+@pytest.mark.parametrize("error", [TopicAuthorizationFailedError(), CorruptRecordError("wire")])
+def test_a_poll_error_that_is_no_unreadable_record_ends_the_consumer_as_before(
+        engine: Engine, error: Exception) -> None:
+    """Not a record (the topic is forbidden), or a corrupt record that a second read does not
+    find (corrupted on the wire): the error ends the consumer uncommitted, and its restart reads
+    again from the stored offsets."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+
+    def fail_second_poll(fake: FakeKafka) -> None:
+        if fake.polls == 2:  # the first batch is polled, not counted
+            raise error
+
+    kafka.on_poll = fail_second_poll
+    with pytest.raises(type(error)):
+        make_consumer(engine, kafka).run(threading.Event())
+    assert kafka.closed
+    assert kafka.probes == (1 if isinstance(error, CorruptRecordError) else 0)
+    assert totals(engine) == (0, 0, {}, {})
+
+
+class NonUtf8Key(str):
+    """A header key that kafka-python's producer puts on the wire as bytes that are not UTF-8
+    (its record builder writes ``key.encode("utf-8")``), as another client's could be."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"\xff\xferoom"
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_a_record_with_a_non_utf8_header_key_on_a_real_broker(migrated_sqlite_url: str,
+                                                              kafka_bootstrap: str) -> None:
+    """The same with kafka-python itself: it fails on the record in poll, and polled again there
+    without a seek past it, it would spin forever and the run never end."""
+    topic = f"unreadable.{time.monotonic_ns()}"
+    ensure_topic(kafka_bootstrap, topic, partitions=2)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    now_ms = int(time.time() * 1000)
+    for seq in range(5):  # each record alone in its batch: sent once the last one is acknowledged
+        for partition, camera in enumerate(("cam-a", "cam-b")):
+            key, value, headers = frame(seq, at_ms=now_ms - 10_000 + seq, camera=camera)
+            if (partition, seq) == (0, 2):
+                headers = [*headers, (NonUtf8Key("room"), b"7B")]
+            producer.send(topic, key=key, value=value, headers=headers,
+                          partition=partition).get(timeout=10)
+    producer.close()
+    engine = make_engine(migrated_sqlite_url)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic=topic)
+    config = ConsumerConfig(batch_wait_ms=50, flush_interval_s=0.2, session_timeout_ms=6000,
+                            exit_when_idle_s=2.0)
+    consumer = FrameConsumer(settings, config, OneFaceAnalyzer(),
+                             DatabaseSink(engine, config.group_id, topic))
+    run = threading.Thread(target=consumer.run, args=(threading.Event(),), daemon=True)
+    run.start()
+    run.join(60)
+    try:
+        assert not run.is_alive(), "the consumer hangs"
+        assert totals(engine) == (9, 9, {"unreadable": 1}, {0: 5, 1: 5})
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("rebalance", [False, True])
