@@ -157,7 +157,21 @@ def configure_logging(level: str) -> None:
             handler.addFilter(OnePerWindow("kafka", KAFKA_LOG_WINDOW_S))
 
 
+def disable_core_dumps() -> None:
+    """Set this process's core file size limit to 0, soft and hard, for it and its children.
+
+    A crash inside FFmpeg, OpenCV or torch would otherwise let the kernel (or systemd-coredump,
+    which honours the limit) write the process's memory, frames of children included, to disk.
+    """
+    try:
+        import resource
+    except ImportError:  # not a Unix (Windows): no core dumps to turn off
+        return
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    disable_core_dumps()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

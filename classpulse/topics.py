@@ -1,4 +1,4 @@
-"""Creating the frames topic with the partitions and retention it needs."""
+"""Creating the frames topic with the partitions and retention it needs, or requiring it."""
 
 from __future__ import annotations
 
@@ -12,38 +12,77 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ONE_HOUR_MS = 3_600_000
+# How long the frames topic keeps a frame, in segments of this length: Kafka deletes a segment
+# once its newest frame is past retention, so a frame rests on the broker for at most about
+# retention + segment + Kafka's 5-minute check (README.md, "Privacy promise"); compose.yaml's
+# x-frames repeats these for kafka-init, and tests/deploy/test_compose.py holds them equal.
+FRAMES_RETENTION_MS = 3_600_000
+FRAMES_SEGMENT_MS = 600_000
+
+
+def _admin(bootstrap: str) -> KafkaAdminClient:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    except (KafkaError, OSError) as exc:
+        raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+def require_topic(bootstrap: str, topic: str) -> None:
+    """Fail in one line, naming ``topic`` and how to create it, when it does not exist.
+
+    Producers do not let the broker create it on their first send: it would get the broker's
+    default retention (seven days on Apache Kafka), not :data:`FRAMES_RETENTION_MS`.
+    """
+    from kafka.errors import KafkaError
+
+    admin = _admin(bootstrap)
+    try:
+        found = topic in admin.list_topics()
+    except KafkaError as exc:
+        raise UsageError(f"cannot list the topics of Kafka at {bootstrap}: {exc!r}") from None
+    finally:
+        admin.close()
+    if not found:
+        raise UsageError(
+            f"topic {topic!r} does not exist on Kafka at {bootstrap}; create it with "
+            "`classpulse produce --partitions N` (or compose's kafka-init), which gives it a "
+            f"retention of {FRAMES_RETENTION_MS // 60_000} minutes (a topic the broker created "
+            "on its own would keep frames for its default, 7 days on Apache Kafka)"
+        )
 
 
 def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, retention_ms: int = ONE_HOUR_MS
+    bootstrap: str, topic: str, partitions: int, retention_ms: int = FRAMES_RETENTION_MS
 ) -> bool:
     """Create ``topic`` unless it exists. Returns True when it was created.
 
-    Frames are transient by design (privacy): the topic keeps them for ``retention_ms`` only.
-    An existing topic is left as it is; its partition count is logged when it differs.
+    Frames are transient by design (privacy): the topic keeps them for ``retention_ms`` only, in
+    segments of :data:`FRAMES_SEGMENT_MS` (with Kafka's default of a week, the segment being
+    written would keep a slow topic's frames for days). An existing topic is left as it is; its
+    partition count is logged when it differs.
     """
-    from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
     if partitions < 1:
         raise UsageError(f"a topic needs at least one partition, got {partitions}")
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    except (KafkaError, OSError) as exc:
-        raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    admin = _admin(bootstrap)
     try:
         if topic in admin.list_topics():
             _note_partitions(admin, topic, partitions)
             return False
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1,
-                       topic_configs={"retention.ms": str(retention_ms)})
+                       topic_configs={"retention.ms": str(retention_ms),
+                                      "segment.ms": str(FRAMES_SEGMENT_MS)})
         try:
             admin.create_topics([new])
         except TopicAlreadyExistsError:
             return False
-        log.info("created topic=%s partitions=%d retention_ms=%d", topic, partitions, retention_ms)
+        log.info("created topic=%s partitions=%d retention_ms=%d segment_ms=%d", topic,
+                 partitions, retention_ms, FRAMES_SEGMENT_MS)
         return True
     finally:
         admin.close()

@@ -39,6 +39,9 @@ FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
     (cv2.error, "opencv"),
     (UsageError, "publisher"),  # e.g. the publisher could not reconnect to Kafka in time
 )
+# how long all workers together get to stop once asked (one may be blocked reading its source);
+# compose.yaml's producer stop_grace_period leaves room for it
+WORKERS_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class CameraWorker(threading.Thread):
     """Publishes one camera until its file ends (without ``loop``) or ``stop`` is set.
 
     A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
-    is logged once when it starts and once when it ends, and never affects other cameras. A frame
-    that fails is skipped and counted (:data:`FRAME_FAILURES`); the first of each reason is logged.
+    is logged once when it starts and once when it ends, at the first frame from the reopened
+    source (a live one never ends normally, it fails again), which also resets the backoff; it
+    never affects other cameras. A frame that fails is skipped and counted
+    (:data:`FRAME_FAILURES`); the first of each reason is logged.
     Its counts change only under its lock, and other threads read them only through
     :meth:`result`, a copy taken under the same lock.
     """
@@ -72,6 +77,9 @@ class CameraWorker(threading.Thread):
         self.max_bytes = max_bytes
         self.clock = clock
         self.max_backoff_s = max_backoff_s
+        # the outage state, read and written by this worker's thread only
+        self._in_outage = False
+        self._backoff_s = 1.0
         self._lock = threading.Lock()
         self._published = 0
         self._outages = 0
@@ -97,24 +105,19 @@ class CameraWorker(threading.Thread):
         cam = self.camera
         anchor_ms = int(self.clock() * 1000)
         sampler = Sampler(cam.fps, anchor_ms, self.clock, stamp_with_clock=not cam.realtime)
-        backoff = 1.0
-        in_outage = False
         while not self.stop.is_set():
             try:
                 self._stream(sampler, anchor_ms)
             except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source: reopen it
-                if not in_outage:
-                    in_outage = True
+                if not self._in_outage:
+                    self._in_outage = True
                     with self._lock:
                         self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
                                 cam.id, hide_password(cam.source), exc)
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                self.stop.wait(self._backoff_s)
+                self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
                 continue
-            if in_outage:
-                log.info("camera back camera=%s", cam.id)
-                in_outage, backoff = False, 1.0
             if is_live(cam.source):
                 continue  # a live stream that ended cleanly is reopened
             if not cam.loop:
@@ -127,6 +130,9 @@ class CameraWorker(threading.Thread):
         for frame in sampler.sample(read_frames(cam.source, folder_fps=cam.fps)):
             if self.stop.is_set():
                 return
+            if self._in_outage:  # frames flow again
+                self._in_outage, self._backoff_s = False, 1.0
+                log.info("camera back camera=%s", cam.id)
             if pace:
                 delay = (anchor_ms + frame.timeline_ms) / 1000.0 - self.clock()
                 if delay > 0 and self.stop.wait(delay):
@@ -178,8 +184,9 @@ def run_cameras(cameras: list[CameraConfig], publisher: Publisher, stop: threadi
                 r, s = w.result(), publisher.stats(w.camera.id)
                 log.info("camera=%s published=%d skipped=%d outages=%d sent=%d failed=%d "
                          "dropped=%d pending=%d", r.camera, r.published, sum(r.skipped.values()),
-                         r.outages, s.sent, s.failed, s.dropped, publisher.pending())
+                         r.outages, s.sent, s.failed, s.dropped, s.pending)
     stop.set()
+    deadline = time.monotonic() + WORKERS_STOP_TIMEOUT_S
     for worker in workers:
-        worker.join(timeout=10)
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
     return {w.camera.id: w.result() for w in workers}

@@ -11,7 +11,11 @@ from classpulse.flags import positive_float, positive_int
 from classpulse.settings import Settings
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
 from producers.config import CameraConfig
-from producers.publisher import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_PENDING
+from producers.publisher import (
+    DEFAULT_CLOSE_TIMEOUT_S,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_PENDING,
+)
 
 if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
     from producers.camera import CameraResult
@@ -47,13 +51,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "video's own timeline it would run ahead of the clock and consumers "
                         "would refuse it as future)")
     p.add_argument("--partitions", type=int, default=0,
-                   help="create the topic with this many partitions if it does not exist")
+                   help="create the topic with this many partitions if it does not exist "
+                        "(without it the topic must exist: ClassPulse never lets the broker "
+                        "create it with the broker's own retention)")
     p.add_argument("--max-pending", type=positive_int, default=DEFAULT_MAX_PENDING,
                    help="unacknowledged frames buffered while the broker is away; more are "
                         f"dropped and counted ({DEFAULT_MAX_PENDING})")
     p.add_argument("--connect-timeout", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
                    metavar="SECONDS", help="give up when Kafka cannot be reached for this long "
                    f"at start ({DEFAULT_CONNECT_TIMEOUT_S:g})")
+    p.add_argument("--close-timeout", type=positive_float, default=DEFAULT_CLOSE_TIMEOUT_S,
+                   metavar="SECONDS", help="at exit, wait this long for Kafka to acknowledge the "
+                   "frames in flight; those it did not are reported as pending "
+                   f"({DEFAULT_CLOSE_TIMEOUT_S:g})")
     p.set_defaults(handler=run_produce)
 
 
@@ -105,17 +115,22 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
         log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras),
                  settings.kafka_topic)
         results = run_cameras(cameras, publisher, stop)
-        publisher.close()
+        publisher.close(args.close_timeout)
     return report(results, publisher)
 
 
 def report(results: Mapping[str, CameraResult], publisher: Publisher) -> int:
-    """Print each camera's totals; the exit status: 1 when a camera's worker died, else 0."""
+    """Print each camera's totals; the exit status: 1 when a camera's worker died, else 0.
+
+    ``pending``: frames handed to Kafka that it had not acknowledged when the publisher closed
+    (the broker down at shutdown), lost.
+    """
     for camera, r in results.items():
         s = publisher.stats(camera)
         skipped = ",".join(f"{reason}:{n}" for reason, n in sorted(r.skipped.items())) or "0"
         print(f"camera={camera} published={r.published} sent={s.sent} failed={s.failed} "
-              f"dropped={s.dropped} skipped={skipped} outages={r.outages}", flush=True)
+              f"dropped={s.dropped} skipped={skipped} outages={r.outages} pending={s.pending}",
+              flush=True)
     dead = [r for r in results.values() if r.died]
     for r in dead:
         print(f"classpulse produce: camera {r.camera!r} stopped: {r.died}; exiting with status 1 "

@@ -8,6 +8,10 @@ stale frames is worth less than fresh ones once the broker is back).
 An idempotent producer whose broker lost its state (a restarted in-memory broker, a cluster rebuilt
 from scratch) enters a fatal state in which every later send fails; the publisher then replaces it
 with a fresh producer, so a camera process recovers without a restart of its own.
+
+The publisher never lets the broker create the frames topic (``allow_auto_create_topics=False``,
+and a missing topic stops it at start): a topic created on a first send would get the broker's
+default retention, seven days on Apache Kafka, instead of the hour of the privacy promise.
 """
 
 from __future__ import annotations
@@ -17,11 +21,20 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
+from classpulse.topics import require_topic
+
+if TYPE_CHECKING:  # imported where used: `classpulse --help` stays light
+    from kafka import KafkaProducer
 
 DEFAULT_MAX_PENDING = 256  # unacknowledged frames held while the broker is away
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
+# at shutdown, how long frames in flight may still be acknowledged (compose.yaml's producer
+# stop_grace_period leaves room for it)
+DEFAULT_CLOSE_TIMEOUT_S = 20.0
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +48,7 @@ class PublishStats:
     sent: int = 0  # acknowledged by the broker (acks=all)
     failed: int = 0  # the broker or client gave up on it after retries
     dropped: int = 0  # never handed to Kafka: buffer full or broker unreachable
+    pending: int = 0  # handed to Kafka, neither acknowledged nor failed yet
 
 
 class Publisher:
@@ -55,6 +69,11 @@ class Publisher:
         # from self._lock, which delivery callbacks take, so a slow reconnect never blocks them
         self._producer_lock = threading.Lock()
         self._producer = _connect(bootstrap, connect_timeout_s)
+        try:
+            require_topic(bootstrap, topic)
+        except UsageError:
+            _close(self._producer, 0)
+            raise
 
     def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
         """Hand one frame to Kafka; False (and counted as dropped) when the buffer is full."""
@@ -69,6 +88,7 @@ class Publisher:
                 self._note_outage("buffer of %d unacknowledged frames is full", self.max_pending)
                 return False
             self._pending += 1
+            self._counts[(camera, "pending")] += 1
         with self._producer_lock:  # sent outside it: cameras send at once, as KafkaProducer allows
             producer = self._producer
         try:
@@ -76,6 +96,7 @@ class Publisher:
         except KafkaError as exc:
             with self._lock:
                 self._pending -= 1
+                self._counts[(camera, "pending")] -= 1
                 self._counts[(camera, "dropped")] += 1
             self._note_outage("send refused: %s", exc)
             return False
@@ -86,6 +107,7 @@ class Publisher:
     def _on_success(self, camera: str, _metadata: object) -> None:
         with self._lock:
             self._pending -= 1
+            self._counts[(camera, "pending")] -= 1
             self._counts[(camera, "sent")] += 1
             if self._outage_logged:
                 self._outage_logged = False
@@ -94,6 +116,7 @@ class Publisher:
     def _on_error(self, camera: str, exc: BaseException) -> None:
         with self._lock:
             self._pending -= 1
+            self._counts[(camera, "pending")] -= 1
             self._counts[(camera, "failed")] += 1
             if not getattr(exc, "retriable", False):
                 self._suspect_fatal = True
@@ -114,7 +137,7 @@ class Publisher:
                         manager and manager.last_error)
             old = self._producer
             self._producer = _connect(self._bootstrap, self._connect_timeout_s)
-        old.close(timeout=0)
+        _close(old, 0)
 
     def _note_outage(self, message: str, *args: object) -> None:
         """Log the first problem of an outage only; the counters carry the rest."""
@@ -125,7 +148,8 @@ class Publisher:
     def stats(self, camera: str) -> PublishStats:
         with self._lock:
             return PublishStats(self._counts[(camera, "sent")], self._counts[(camera, "failed")],
-                                self._counts[(camera, "dropped")])
+                                self._counts[(camera, "dropped")],
+                                self._counts[(camera, "pending")])
 
     def pending(self) -> int:
         with self._lock:
@@ -140,15 +164,38 @@ class Publisher:
         try:
             producer.flush(timeout=timeout_s)
         except KafkaError as exc:
-            log.warning("flush incomplete after %.0f s: %r", timeout_s, exc)
+            log.warning("flush incomplete after %.0f s, %d frames unacknowledged: %r", timeout_s,
+                        self.pending(), exc)
 
-    def close(self, timeout_s: float = 30.0) -> None:
+    def close(self, timeout_s: float = DEFAULT_CLOSE_TIMEOUT_S) -> None:
+        """Let the frames in flight be acknowledged for up to ``timeout_s`` in all, then close.
+
+        Bounded and never raising, so that a process stopping while the broker is down still
+        prints its summary; what was not acknowledged stays counted as pending (:meth:`stats`).
+        """
+        deadline = time.monotonic() + timeout_s
         self.flush(timeout_s)
         with self._producer_lock:
-            self._producer.close(timeout=timeout_s)
+            producer = self._producer
+        _close(producer, max(0.0, deadline - time.monotonic()))
 
 
-def _connect(bootstrap: str, timeout_s: float):
+def _close(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close ``producer`` without raising when frames are still unacknowledged.
+
+    kafka-python's ``close`` flushes again and raises KafkaTimeoutError when the broker has not
+    acknowledged everything in time, before it stops its sender; that sender is a daemon thread,
+    so it ends with the process, its frames never sent (the flush before said how many).
+    """
+    from kafka.errors import KafkaError
+
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError as exc:
+        log.debug("producer closed with frames unacknowledged: %r", exc)
+
+
+def _connect(bootstrap: str, timeout_s: float) -> KafkaProducer:
     from kafka import KafkaProducer
 
     deadline = time.monotonic() + timeout_s
@@ -157,6 +204,7 @@ def _connect(bootstrap: str, timeout_s: float):
             bootstrap_servers=bootstrap,
             acks="all",
             enable_idempotence=True,
+            allow_auto_create_topics=False,  # see the module's docstring
             linger_ms=5,
             max_request_size=1_048_576,
             max_block_ms=2_000,

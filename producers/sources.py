@@ -3,12 +3,14 @@
 A source yields ``SourceFrame``s: RGB pixels plus where the frame sits on the source's own
 timeline. Live sources have no timeline (``position_ms`` is None): their frames are stamped with the
 wall clock. Files and folders have one, so a video's frames keep their real spacing even when sent
-faster than real time.
+faster than real time: a video's frames are where its container's timestamps put them, which
+holds for variable-frame-rate files too (phones record them), where frame index / fps does not.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,6 +140,7 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
     cap = _open_capture(src)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     index = 0
+    position: float | None = None
     try:
         while True:
             ok, bgr = cap.read()
@@ -150,15 +153,27 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
                     raise SourceError(f"video file {hide_password(src)!r} has no readable "
                                       "frame")
                 return
-            position: float | None = None
             if not live:
-                # frame index / fps is exact for constant-rate files; CAP_PROP_POS_MSEC is not
-                # reliable across backends
-                position = index * 1000.0 / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC)
+                position = _file_position_ms(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, position)
             index += 1
             yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), position)
     finally:
         cap.release()
+
+
+def _file_position_ms(stamp_ms: float, index: int, fps: float, last_ms: float | None) -> float:
+    """Where the frame just read sits in its file: the container's timestamp for it when that is
+    sane (a number, not negative, after the previous frame's), else frame index / fps.
+
+    Frame index / fps alone is wrong for variable-frame-rate files, whose frames are not evenly
+    spaced, and the frame rate OpenCV reports for them is an average or a guess; a backend that
+    reports no usable timestamp (0 for every frame, say) falls back to it.
+    """
+    if math.isfinite(stamp_ms) and stamp_ms >= 0 and (last_ms is None or stamp_ms > last_ms):
+        return stamp_ms
+    if fps > 0:
+        return index * 1000.0 / fps
+    return stamp_ms if math.isfinite(stamp_ms) else 0.0
 
 
 def _folder_images(folder: Path) -> list[Path]:

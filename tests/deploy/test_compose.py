@@ -22,9 +22,12 @@ from classpulse.cli import build_parser
 from classpulse.db.rule import requested_min_faces
 from classpulse.db.weights import requested_weights
 from classpulse.settings import DEFAULT_TOPIC, GATE_LIMITS, Settings
+from classpulse.topics import FRAMES_RETENTION_MS, FRAMES_SEGMENT_MS
 from classpulse.wire import DEFAULT_MAX_BYTES
+from producers.camera import WORKERS_STOP_TIMEOUT_S
 from producers.cli import cameras_from_args
 from producers.config import load_cameras
+from producers.publisher import DEFAULT_CLOSE_TIMEOUT_S
 from tests.deploy.compose_file import (
     CAMERAS_EXAMPLE,
     COMPOSE_CPU_FILE,
@@ -301,6 +304,41 @@ def test_frames_topic_is_created_with_one_hour_retention(
     assert kafka_env["KAFKA_LOG_RETENTION_MS"] == 3_600_000
     for name in APP_SERVICES - {"migrate"}:
         assert services[name]["environment"].get("KAFKA_TOPIC", DEFAULT_TOPIC) == DEFAULT_TOPIC
+
+
+def test_compose_keeps_frames_as_long_as_classpulse_creates_the_topic_to() -> None:
+    """kafka-init (compose) and `classpulse produce --partitions` (everywhere else) create the
+    same topic: one hour in 10-minute segments, declared once in classpulse/topics.py."""
+    frames = raw_compose()["x-frames"]
+    assert (frames["retention-ms"], frames["segment-ms"]) == (FRAMES_RETENTION_MS,
+                                                              FRAMES_SEGMENT_MS)
+
+
+def _seconds(duration: str) -> float:
+    """A Compose duration (``1m30s``, ``45s``, ``500ms``) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    assert "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_the_producer_is_given_time_to_close_before_it_is_killed(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """At SIGTERM the cameras stop, then the frames in flight get produce's close timeout to be
+    acknowledged, then the summary is printed; compose's default 10 s killed it before."""
+    producer = services["producer"]
+    args = build_parser().parse_args(command_list(producer["command"])[1:])
+    assert args.close_timeout == DEFAULT_CLOSE_TIMEOUT_S
+    needed = WORKERS_STOP_TIMEOUT_S + args.close_timeout + 5  # 5 s for the rest of the exit
+    assert _seconds(producer["stop_grace_period"]) >= needed
+
+
+def test_no_classpulse_service_writes_a_core_dump() -> None:
+    """A crash in FFmpeg, OpenCV or torch must not leave memory full of frames on disk."""
+    for document in (interpolate(raw_compose(), ENV), _cpu_compose()):
+        for name in APP_SERVICES:
+            assert document["services"][name]["ulimits"] == {"core": 0}, name
 
 
 def test_partitions_follow_frames_partitions_from_env() -> None:

@@ -10,14 +10,20 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from classpulse.broker import EmbeddedBroker, free_port
+from classpulse.topics import ensure_topic
+from classpulse.wire import encode_frame
+from producers.publisher import Publisher, PublishStats
 from tests.fixtures.services import messages_held
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = pytest.mark.broker
 
 
+@pytest.mark.slow
 def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
     port = free_port()
     broker = EmbeddedBroker(port=port).start()
@@ -25,7 +31,8 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "classpulse", "produce", "--source", str(video), "--camera",
          "cam-r", "--classroom", "7B", "--fps", "4", "--loop", "--realtime", "--max-pending",
-         "16", "--max-side", "320", "--bootstrap-servers", broker.bootstrap, "--topic", "restart"],
+         "16", "--max-side", "320", "--bootstrap-servers", broker.bootstrap, "--topic", "restart",
+         "--partitions", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(6)
@@ -51,3 +58,70 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
     assert published == sent + failed + dropped
     assert failed + dropped > 0, "frames published during the outage must be counted as lost"
     assert sent >= before + after  # at least the (up to 10 + 10) messages read back
+
+
+def test_closing_while_the_broker_is_down_is_bounded_and_counts_the_pending_frames() -> None:
+    """kafka-python's close flushes once more and raised KafkaTimeoutError, uncaught, when the
+    broker was down at shutdown: `classpulse produce` ended with a traceback and no summary."""
+    broker = EmbeddedBroker().start()
+    try:
+        ensure_topic(broker.bootstrap, "down", 1)
+        publisher = Publisher(broker.bootstrap, "down")
+        frames = [encode_frame(np.full((48, 64, 3), 90, np.uint8), camera="cam-d",
+                               classroom="7D", captured_at_ms=1_780_000_000_000 + seq, seq=seq)
+                  for seq in range(8)]
+        for frame in frames[:3]:
+            publisher.publish(*frame)
+        publisher.flush(10)
+        broker.stop()
+        for frame in frames[3:]:
+            publisher.publish(*frame)
+        started = time.monotonic()
+        publisher.close(timeout_s=1)
+        took = time.monotonic() - started
+    finally:
+        broker.stop()
+    assert took < 3
+    assert publisher.stats("cam-d") == PublishStats(sent=3, failed=0, dropped=0, pending=5)
+
+
+def folder_of_two_frames(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 60 * i, np.uint8))
+    return folder
+
+
+def test_produce_stopped_while_the_broker_is_down_prints_its_summary(tmp_path: Path) -> None:
+    """Ctrl-C (or compose's SIGTERM) with the broker gone: the frames in flight get
+    --close-timeout to be acknowledged, then the summary says how many never were."""
+    broker = EmbeddedBroker().start()
+    ensure_topic(broker.bootstrap, "quit", 1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "classpulse", "produce", "--source",
+         str(folder_of_two_frames(tmp_path / "frames")), "--camera", "cam-q", "--classroom", "7Q",
+         "--fps", "10", "--loop", "--close-timeout", "2", "--bootstrap-servers",
+         broker.bootstrap, "--topic", "quit"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert messages_held(broker.bootstrap, "quit", quiet_s=15, enough=5) >= 5
+        broker.stop()
+        time.sleep(2)  # about 20 more frames, handed to a producer that cannot deliver them
+        assert proc.poll() is None
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - stopping
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    assert took < 10
+    m = re.fullmatch(r"camera=cam-q published=(\d+) sent=(\d+) failed=(\d+) dropped=(\d+) "
+                     r"skipped=0 outages=0 pending=(\d+)", out.strip())
+    assert m, out
+    published, sent, failed, dropped, pending = map(int, m.groups())
+    assert sent >= 5 and pending >= 10
+    assert published == sent + failed + dropped + pending

@@ -10,17 +10,20 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import producers.camera
 from classpulse.topics import ensure_topic
-from producers.camera import CameraResult, run_cameras
+from producers.camera import CameraResult, CameraWorker, run_cameras
 from producers.cli import report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
+from producers.sources import SourceError, SourceFrame
 from tests.fixtures.services import messages_held
 
 pytestmark = pytest.mark.broker
@@ -85,6 +88,7 @@ def test_a_camera_whose_worker_dies_stops_all_cameras_and_the_exit_status_is_1(
     folder = folder_of_frames(tmp_path / "frames", noisy=0)
     cameras = [CameraConfig(id=cam, classroom="7C", source=str(folder), fps=4, loop=True)
                for cam in ("cam-f", "cam-g")]
+    ensure_topic(kafka_bootstrap, topic, 1)
     publisher = PublisherWithABug(kafka_bootstrap, topic)
     stop = threading.Event()
     started = time.monotonic()
@@ -130,3 +134,58 @@ def test_a_source_that_fails_is_reopened_and_its_outage_counted_once(
     assert sum(m.startswith("camera outage camera=cam-o") for m in messages) == 1
     assert sum(m == "camera back camera=cam-o" for m in messages) == 1
     assert messages_held(kafka_bootstrap, topic) == 2
+
+
+class BackoffsSeen(threading.Event):
+    """The worker's stop event, noting every wait: a live camera's worker waits on it only to
+    back off before reopening its source."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout if timeout is not None else float("inf"))
+        return super().wait(timeout)
+
+
+def test_a_live_camera_that_fails_twice_has_two_outages_and_comes_back_each_time(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webcam delivers 3 frames, fails, delivers 3, fails, delivers 3. A live source never ends
+    normally, so before, the first outage never ended: the second was neither counted nor
+    logged, "camera back" never came, and the second reopening waited 2 s, not 1."""
+    topic = f"live-outages-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    stop = BackoffsSeen()
+    opened: list[int] = []
+
+    def webcam(src: str, folder_fps: float) -> Iterator[SourceFrame]:
+        """The real sources' contract for a webcam: frames without a position, SourceError when
+        it stops delivering; the third time it is opened, it runs until the test is over."""
+        opened.append(1)
+        for _ in range(3):
+            time.sleep(0.12)  # over the 0.1 s a slot lasts at fps=10: the sampler keeps each
+            yield SourceFrame(np.full((48, 64, 3), 120, np.uint8), None)
+        if len(opened) == 3:
+            stop.set()
+            return
+        raise SourceError(f"webcam {src!r} stopped delivering frames")
+
+    monkeypatch.setattr(producers.camera, "read_frames", webcam)
+    camera = CameraConfig(id="cam-w", classroom="7W", source="0", fps=10)
+    publisher = Publisher(kafka_bootstrap, topic)
+    worker = CameraWorker(camera, publisher, stop)
+    with caplog.at_level("INFO", logger="producers.camera"):
+        worker.start()
+        worker.join(timeout=30)
+    publisher.close()
+    assert not worker.is_alive()
+    result = worker.result()
+    assert (result.published, result.outages, result.died, dict(result.skipped)) == (
+        9, 2, None, {})
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("camera outage camera=cam-w") for m in messages) == 2
+    assert sum(m == "camera back camera=cam-w" for m in messages) == 2
+    assert stop.waits == [1.0, 1.0]  # the backoff starts again at 1 s after each recovery
+    assert messages_held(kafka_bootstrap, topic) == 9

@@ -1,0 +1,37 @@
+"""Every classpulse process turns core dumps off before anything else: a crash in FFmpeg, OpenCV
+or torch would otherwise write its memory, frames of children included, to disk (systemd-coredump
+keeps them under /var/lib/systemd/coredump)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+resource = pytest.importorskip("resource", reason="core dump limits are a Unix matter")
+
+# a child that runs the real entry point (here `classpulse --help`), then says what limit it has
+CHILD = """
+import resource
+from classpulse.cli import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+print(*resource.getrlimit(resource.RLIMIT_CORE))
+"""
+
+
+def test_a_classpulse_process_cannot_dump_core() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core dumps are off here already (hard limit 0): nothing to turn off")
+
+    def allow_core_dumps() -> None:  # as on a host whose shell allows them (ulimit -c unlimited)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          timeout=60, preexec_fn=allow_core_dumps)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 0"  # soft and hard: no child can raise it again
