@@ -84,6 +84,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.broker import EmbeddedBroker
     from classpulse.db.migrate import upgrade
     from classpulse.db.rule import requested_min_faces
+    from classpulse.db.weights import requested_weights
     from classpulse.lifecycle import StopFlag
     from classpulse.redact import hide_password
     from classpulse.topics import ensure_topic
@@ -94,7 +95,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
         ensure_topic(bootstrap, settings.kafka_topic, partitions=2)
-        upgrade(settings.database_url, min_faces_shown=requested_min_faces(settings))
+        upgrade(settings.database_url, min_faces_shown=requested_min_faces(settings),
+                engagement_weights=requested_weights(settings))
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-demo-")))
         config = cameras_yaml(args.source, args.fps, folder)
         common = ["--bootstrap-servers", bootstrap, "--topic", settings.kafka_topic,

@@ -90,17 +90,21 @@ def _bench_place(stack: ExitStack, settings: Settings, name: str, partitions: in
     database. The settings returned point at them."""
     from classpulse.broker import EmbeddedBroker
     from classpulse.db.migrate import upgrade
+    from classpulse.db.weights import requested_weights
     from classpulse.topics import ensure_topic
 
     topic = f"{name}.{int(time.time())}"
     bootstrap = settings.kafka_bootstrap_servers
     if "kafka_bootstrap_servers" not in settings.explicit:
         bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-    db_url = settings.database_url
+    db_url, weights = settings.database_url, None
     if "database_url" not in settings.explicit:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"classpulse-{name}-"))
         db_url = f"sqlite:///{Path(folder) / f'{name}.db'}"
-    upgrade(db_url)
+        # ENGAGEMENT_WEIGHTS given score this bench's own database; a configured database keeps
+        # its stored weights (its consumer refuses others, saying how to store them)
+        weights = requested_weights(settings)
+    upgrade(db_url, engagement_weights=weights)
     ensure_topic(bootstrap, topic, partitions=max(1, partitions))
     return settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
                                    database_url=db_url)

@@ -28,6 +28,7 @@ from kafka.errors import CorruptRecordError
 
 from classpulse.db.weights import StoredWeights, check_consumer_weights
 from classpulse.emotions import weights_vector
+from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
 from classpulse.wire import FrameMessage, FrameRejected, in_time_range
@@ -60,6 +61,9 @@ RETRY_AFTER_DB_ERROR_S = 1.0
 UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError)
 # how long the probe waits for one record that the broker holds (below the log's end)
 PROBE_WAIT_MS = 2000
+# a guard, not a limit met in practice: each round skips at least one record, so a run of bad
+# records ends at the log's end; past this many rounds the error is raised as it came
+MAX_SKIP_ROUNDS = 10_000
 
 
 class Record(Protocol):
@@ -459,14 +463,62 @@ class FrameConsumer:
         try:
             return self.kafka.poll(timeout_ms=timeout_ms, max_records=max_records)
         except UNREADABLE_ERRORS as exc:
-            skipped = self._unreadable_records(max_records)
+            return self._past_unreadable(exc, max_records)
+
+    def _past_unreadable(self, exc: Exception, most: int) -> dict[TopicPartition, list[Record]]:
+        """The records skipped as ``Unreadable``, then what one more poll brings (which drops
+        the failed fetch, :meth:`_drop_failed_fetch`); again while that poll finds more it
+        cannot parse (a long corrupt batch, ``most`` records a round), each round moving a
+        partition on, up to the log's end."""
+        out: dict[TopicPartition, list[Record]] = {}
+        for _ in range(MAX_SKIP_ROUNDS):
+            skipped = self._unreadable_records(most)
             if not skipped:
-                raise
+                raise exc
             for tp, records in skipped.items():
                 log.warning("unreadable records skipped partition=%d offsets=%d-%d: the Kafka "
                             "client cannot parse them (%s)", tp.partition, records[0].offset,
                             records[-1].offset, exc)
-            return skipped
+                out.setdefault(tp, []).extend(records)
+            try:
+                polled = self._drop_failed_fetch(set(out), most)
+            except UNREADABLE_ERRORS as again:
+                exc = again
+                continue
+            for tp, records in polled.items():
+                out.setdefault(tp, []).extend(records)
+            return out
+        raise exc
+
+    def _drop_failed_fetch(self, skipped: set[TopicPartition], most: int
+                           ) -> Mapping[TopicPartition, list[Record]]:
+        """One poll with every partition that has records to read away from where it stood.
+
+        kafka-python keeps the fetch that failed, and a poll that finds its partition at that
+        offset again spins forever; only a poll at another offset drops it. The skipped
+        partitions stand past their bad records already, but a rewind (a failed write), a log
+        reset or a rebalance may seek them back before the next poll; and a partition whose
+        failure the probe did not find again (corrupted on the wire) still stands where it
+        failed. So this poll runs at once: the partitions not skipped are moved one record on
+        for it and put back after (unless a rebalance inside it moved them meanwhile), and what
+        it returns for them is dropped: they read it again from where they were.
+        """
+        epochs = dict(self._epochs)
+        nudged: dict[TopicPartition, int] = {}
+        for partition in self.checkpoint.owned():
+            tp = self._tp(partition)
+            position, end = self.kafka.position(tp), self.kafka.highwater(tp)
+            if tp in skipped or position is None or (end is not None and position >= end):
+                continue
+            nudged[tp] = position
+            self.kafka.seek(tp, position + 1)
+        try:
+            polled = self.kafka.poll(timeout_ms=0, max_records=most)
+        finally:
+            for tp, position in nudged.items():
+                if self._epochs.get(tp.partition) == epochs.get(tp.partition):
+                    self.kafka.seek(tp, position)
+        return {tp: records for tp, records in polled.items() if tp not in nudged}
 
     def _unreadable_records(self, most: int) -> dict[TopicPartition, list[Record]]:
         """Each owned partition that has records to read is read at this client's position by a
@@ -519,6 +571,10 @@ class FrameConsumer:
                                              records[-1].offset + 1 if end is None else end,
                                              first)
                 self._first_reads.forget(partition)
+                if self._inflight is not None:
+                    # its frames of the old log still count, but its end is the old log's: it
+                    # would move the offset past the new log's end (a second reset found)
+                    self._inflight.ends.pop(partition, None)
             elif fetched is not None and first > fetched:
                 log.warning("records expired unread partition=%d offsets=%d-%d: the broker's "
                             "retention deleted them before they were read", partition, fetched,
@@ -679,13 +735,17 @@ class FrameConsumer:
     def _refresh_weights(self) -> None:
         """Weights stored while running (``db upgrade --engagement-weights``) score the frames
         counted after the next flush; what was committed keeps the weights it was scored with, so
-        a change is at most one flush interval off the time it was stored. The database away: the
-        weights in use stay."""
+        a change is at most one flush interval off the time it was stored. The database away, or
+        its row deleted: the weights in use stay (this runs in rebalance callbacks too, where an
+        error would end the process)."""
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
             stored = self.checkpoint.sink.engagement_weights()
-        except SQLAlchemyError:
+        except SQLAlchemyError:  # the flushes say the database is away
+            return
+        except UsageError as exc:
+            log.warning("%s; scoring with the weights in use", exc)
             return
         if weights_vector(stored.weights) != tuple(self._agg.weights):
             self._use_weights(stored)

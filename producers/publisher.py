@@ -183,9 +183,11 @@ class Publisher:
 def _close(producer: KafkaProducer, timeout_s: float) -> None:
     """Close ``producer`` without raising when frames are still unacknowledged.
 
-    kafka-python's ``close`` flushes again and raises KafkaTimeoutError when the broker has not
-    acknowledged everything in time, before it stops its sender; that sender is a daemon thread,
-    so it ends with the process, its frames never sent (the flush before said how many).
+    kafka-python 3's ``close`` flushes first and raises KafkaTimeoutError when the broker has not
+    acknowledged everything in time, before it stops its sender thread and network client: a
+    producer replaced after a fatal error would leave them running for the process's life. So
+    the sender is then stopped here, as ``close`` would have done past its flush; its frames
+    are never sent (the counts say how many were pending).
     """
     from kafka.errors import KafkaError
 
@@ -193,6 +195,9 @@ def _close(producer: KafkaProducer, timeout_s: float) -> None:
         producer.close(timeout=timeout_s)
     except KafkaError as exc:
         log.debug("producer closed with frames unacknowledged: %r", exc)
+        sender = getattr(producer, "_sender", None)  # kafka-python 3.x (pyproject pins it)
+        if sender is not None and sender.is_alive():
+            sender.force_close()
 
 
 def _connect(bootstrap: str, timeout_s: float) -> KafkaProducer:

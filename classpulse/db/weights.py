@@ -56,8 +56,15 @@ def load_weights(conn: Connection) -> StoredWeights:
 
 
 def store_weights(conn: Connection, weights: Mapping[str, float]) -> None:
-    """Set the weights (in the caller's transaction); the row is created if it went missing."""
+    """Set the weights (in the caller's transaction); the row is created if it went missing.
+
+    The same weights again leave the row, its time included, as it is: compose's ``migrate``
+    stores ``ENGAGEMENT_WEIGHTS`` at every ``up``, and the page says since when they apply.
+    """
     values = {f"w_{e}": w for e, w in zip(EMOTIONS, weights_vector(weights), strict=True)}
+    row = conn.execute(select(*_COLUMNS)).one_or_none()
+    if row is not None and tuple(row) == tuple(values.values()):
+        return
     changed = conn.execute(update(_TABLE).values(**values, updated_at=func.now())).rowcount
     if not changed:
         conn.execute(_TABLE.insert().values(id=1, **values))

@@ -14,6 +14,7 @@ resource = pytest.importorskip("resource", reason="core dump limits are a Unix m
 # a child that runs the real entry point (here `classpulse --help`), then says what limit it has
 CHILD = """
 import resource
+print(*resource.getrlimit(resource.RLIMIT_CORE))
 from classpulse.cli import main
 try:
     main(["--help"])
@@ -24,14 +25,14 @@ print(*resource.getrlimit(resource.RLIMIT_CORE))
 
 
 def test_a_classpulse_process_cannot_dump_core() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    if hard == 0:
-        pytest.skip("core dumps are off here already (hard limit 0): nothing to turn off")
-
-    def allow_core_dumps() -> None:  # as on a host whose shell allows them (ulimit -c unlimited)
+    def allow_core_dumps() -> None:  # as on a host whose shell allows them (ulimit -c)
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
         resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
 
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
                           timeout=60, preexec_fn=allow_core_dumps)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "0 0"  # soft and hard: no child can raise it again
+    before, after = done.stdout.splitlines()[0], done.stdout.splitlines()[-1]
+    if before == "0 0":
+        pytest.skip("core dumps are off here already (hard limit 0): nothing to turn off")
+    assert after == "0 0"  # soft and hard: no child can raise it again

@@ -604,13 +604,17 @@ def test_a_log_reset_while_running_is_noticed_and_read_from_the_start(engine: En
         assert conn.execute(text("select count(*) from offset_resets")).scalar_one() == 1
 
 
-def test_a_log_reset_refilled_at_once_is_noticed(engine: Engine, caplog) -> None:
+@pytest.mark.parametrize("flush_interval_s", [60, 0.0])
+def test_a_log_reset_refilled_at_once_is_noticed(engine: Engine, caplog,
+                                                 flush_interval_s: float) -> None:
     """The broker restarts empty and the cameras publish again before the consumer looks at the
     log's end: the client restarts its fetch past the old end at the new log's beginning and
     hands over its records. They are counted once, from the new beginning, and the reset is
-    recorded (it used to pass unnoticed: no row, no warning, the stored offset moved back, and
-    the new records were judged by the first reads of the old ones at their offsets: a minute
-    earlier, so the new frames were refused as from the future)."""
+    recorded once (it used to pass unnoticed: no row, no warning, the stored offset moved back,
+    and the new records were judged by the first reads of the old ones at their offsets: a
+    minute earlier, so the new frames were refused as from the future). With a flush after
+    every batch, the old log's batch still in analysis must not move the offset back past the
+    new log's end, where the flush's look at the log's end would find the reset again."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     now_ms = [NOW_MS]
 
@@ -622,7 +626,7 @@ def test_a_log_reset_refilled_at_once_is_noticed(engine: Engine, caplog) -> None
     kafka.on_poll = broker_restarts_and_cameras_publish
     metrics = ConsumerMetrics()
     consumer = make_consumer(engine, kafka, metrics=metrics, clock=lambda: now_ms[0] / 1000,
-                             flush_interval_s=60)
+                             flush_interval_s=flush_interval_s)
     with caplog.at_level("WARNING", logger="consumers.checkpoint"):
         consumer.run(threading.Event())
     assert totals(engine) == (11, 11, {}, {0: 3})
@@ -695,8 +699,10 @@ def test_records_the_client_cannot_parse_are_skipped_and_counted(
 
 @pytest.mark.parametrize("bad", [0, 1])
 def test_an_unreadable_record_costs_the_other_partition_nothing(engine: Engine, bad: int) -> None:
-    """Only the partition that holds it is moved; the one polled before it in the same poll (bad
-    = 1) and the one probed beside it (bad = 0) are read and counted as ever."""
+    """Only the partition that holds it is moved on; the one polled before it in the same poll
+    (bad = 1) and the one probed beside it (bad = 0) are read and counted as ever: moved one
+    record on for the poll that drops the failed fetch and put back (bad = 0: it has records
+    left to read), never skipped."""
     logs = {0: [frame(i) for i in range(6)],
             1: [frame(100 + i, camera="cam-b") for i in range(6)]}
     logs[bad][2] = unreadable(logs[bad][2])
@@ -704,7 +710,10 @@ def test_an_unreadable_record_costs_the_other_partition_nothing(engine: Engine, 
     consume(engine, kafka)
     assert totals(engine) == (11, 11, {"unreadable": 1}, {0: 6, 1: 6})
     assert kafka.probes == 1
-    assert [s for s in kafka.seeks if s[0] == 1 - bad] == [(1 - bad, "beginning")]
+    other = [s for s in kafka.seeks if s[0] == 1 - bad]
+    assert other[0] == (1 - bad, "beginning")
+    assert [(a[1] - b[1]) for a, b in zip(other[1::2], other[2::2], strict=True)] == \
+        [1] * ((len(other) - 1) // 2)  # each nudge put back
 
 
 def test_an_unreadable_record_is_counted_once_through_a_failed_write(engine: Engine) -> None:
@@ -725,6 +734,17 @@ def test_an_unreadable_record_is_counted_once_through_a_failed_write(engine: Eng
     assert done.failed_flushes == 1
     assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})
     assert kafka.seeks.count((0, 3)) == 2  # skipped at each read
+
+
+def test_a_new_log_whose_first_record_is_skipped_restarts_without_spinning(
+        engine: Engine) -> None:
+    """The broker restarted empty and the new log's first record cannot be parsed: it is skipped,
+    then the reset is found and the partition restarts at the new log's beginning, onto it."""
+    with engine.begin() as conn:  # offsets of an earlier, longer log
+        advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 50)})
+    kafka = FakeKafka(TOPIC, {0: [unreadable(frame(0)), frame(1), frame(2)]})
+    consume(engine, kafka, batch_frames=1)
+    assert totals(engine) == (2, 2, {"unreadable": 1}, {0: 3})
 
 
 @pytest.mark.parametrize("error", [TopicAuthorizationFailedError(), CorruptRecordError("wire")])
@@ -853,3 +873,21 @@ def test_every_flush_returns_freed_memory_before_the_commit_probe(engine: Engine
     # every flush trims, the ones with nothing to commit too, and the probe comes after the trim
     assert {f.strip() for f in each_flush} <= {"trim", "trim commit"}
     assert [f.strip() for f in each_flush].count("trim commit") == done.flushes
+
+
+def test_a_deleted_weights_row_keeps_the_weights_in_use(engine: Engine, caplog) -> None:
+    """Read after every flush, also inside rebalance callbacks, where an error would end the
+    process: a missing row is said and the weights in use stay."""
+    kafka = FakeKafka(TOPIC, {0: [frame(0), frame(1)]})
+    consumer = make_consumer(engine, kafka)
+
+    def weights_row_deleted(_: FakeKafka) -> None:
+        if consumer.report.frames:
+            with engine.begin() as conn:
+                conn.execute(text("delete from engagement_weights"))
+
+    kafka.on_poll = weights_row_deleted
+    with caplog.at_level("WARNING", logger="consumers.runner"):
+        consumer.run(threading.Event())
+    assert totals(engine)[:2] == (2, 2)
+    assert "holds no engagement weights" in caplog.text

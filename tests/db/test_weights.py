@@ -22,9 +22,15 @@ def test_a_new_database_holds_the_default_weights(db: Engine) -> None:
     assert abs((datetime.now(timezone.utc) - stored.updated_at).total_seconds()) < 3600
 
 
-def test_stored_weights_replace_the_row_and_its_time(db: Engine) -> None:
+def test_stored_weights_replace_the_row_and_its_time_only_when_they_change(db: Engine) -> None:
+    """The page says since when the weights apply: storing the same ones again (compose's
+    migrate does at every `up`) must not move that time."""
+    long_ago = "2020-01-01 00:00:00+00:00"
+    with db.begin() as conn:
+        conn.execute(text("update engagement_weights set updated_at = :t"), {"t": long_ago})
+        store_weights(conn, DEFAULT_ENGAGEMENT_WEIGHTS)
     with db.connect() as conn:
-        before = load_weights(conn).updated_at
+        assert load_weights(conn).updated_at == datetime(2020, 1, 1, tzinfo=timezone.utc)
     with db.begin() as conn:
         store_weights(conn, {**DEFAULT_ENGAGEMENT_WEIGHTS, "happy": 1.0, "neutral": 0.5})
     with db.connect() as conn:
@@ -33,7 +39,7 @@ def test_stored_weights_replace_the_row_and_its_time(db: Engine) -> None:
     assert rows == 1
     assert stored.weights["happy"] == 1.0 and stored.weights["neutral"] == 0.5
     assert stored.weights["sad"] == DEFAULT_ENGAGEMENT_WEIGHTS["sad"]
-    assert stored.updated_at >= before
+    assert stored.updated_at > datetime(2020, 1, 2, tzinfo=timezone.utc)
 
 
 def test_a_missing_row_is_named_and_storing_recreates_it(db: Engine) -> None:

@@ -235,14 +235,14 @@ def test_settings_in_dot_env_reach_the_services_that_read_them() -> None:
                "CLASSPULSE_DEVICE": "auto"}
     services = interpolate(raw_compose(), dot_env)["services"]
     consumer = Settings.load(environ=_environ(services["consumer"]))
-    assert consumer.engagement_weights["neutral"] == 0.8
     assert (consumer.gate_min_face_px, consumer.gate_max_pitch, consumer.gate_max_yaw,
             consumer.gate_max_roll, consumer.gate_min_confidence) == (24, 40, 45, 20, 0.4)
     assert (consumer.max_clock_skew_s, consumer.device) == (5, "auto")
-    # migrate stores them; the dashboard names the database's (a consumer given others refuses)
+    # migrate stores them; consumers score with the database's and the dashboard names them
     migrate = Settings.load(environ=_environ(services["migrate"]))
     assert requested_weights(migrate) is not None and migrate.engagement_weights["neutral"] == 0.8
-    assert "ENGAGEMENT_WEIGHTS" not in _environ(services["dashboard"])
+    for name in ("consumer", "dashboard"):
+        assert "ENGAGEMENT_WEIGHTS" not in _environ(services[name]), name
     # unset, they keep settings.py's defaults (an empty value is ignored)
     services = interpolate(raw_compose(), ENV)["services"]
     consumer, defaults = Settings.load(environ=_environ(services["consumer"])), Settings()

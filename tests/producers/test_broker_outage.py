@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,16 @@ def test_closing_while_the_broker_is_down_is_bounded_and_counts_the_pending_fram
         broker.stop()
     assert took < 3
     assert publisher.stats("cam-d") == PublishStats(sent=3, failed=0, dropped=0, pending=5)
+    # its sender thread stopped too (a producer replaced after a fatal error would leak it)
+    deadline = time.monotonic() + 5
+    while _network_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _network_threads()
+
+
+def _network_threads() -> list[str]:
+    return [t.name for t in threading.enumerate()
+            if t.name.endswith("-network-thread") and t.is_alive()]
 
 
 def folder_of_two_frames(folder: Path) -> Path:
