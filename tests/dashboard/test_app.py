@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
@@ -136,13 +137,20 @@ def tiny_rows() -> list[MinuteRow]:
     ]
 
 
+def monday_morning(database: Database, monkeypatch: pytest.MonkeyPatch, classroom: str,
+                   rows: list[MinuteRow]) -> AppTest:
+    """``rows`` written, the page opened on ``classroom`` for Monday 07:00-07:59, no error."""
+    expected.write(database.engine, rows)
+    at = choose_range(open_page(monkeypatch, database.url), classroom, MONDAY, MONDAY,
+                      time(7, 0), time(7, 59))
+    assert_no_error(at)
+    return at
+
+
 def test_small_groups_are_hidden_and_the_page_says_so(
     database: Database, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
 ) -> None:
-    expected.write(database.engine, tiny_rows())
-    at = choose_range(open_page(monkeypatch, database.url), "tiny", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "tiny", tiny_rows())
     assert ("3 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
             "single child (MIN_FACES_SHOWN=3).") in texts(at)["caption"]
     engagement = charts(at)["Engagement index"]
@@ -164,10 +172,7 @@ def test_small_groups_are_hidden_and_the_page_says_so(
 def test_a_period_of_small_groups_only_shows_nothing(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected.write(database.engine, tiny_rows()[1:5])
-    at = choose_range(open_page(monkeypatch, database.url), "tiny", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "tiny", tiny_rows()[1:5])
     (warning,) = texts(at)["warning"]
     assert "Every minute in this period had fewer than 3 faces read" in warning
     assert "(3 minutes)" in warning
@@ -183,10 +188,7 @@ def test_unreadable_faces_draw_no_mix_and_the_page_says_why(
     rows = [expected.row("cctv", "small", START, 60, 2, unread=(12, 0, 0)),
             expected.row("cctv", "small", START + timedelta(minutes=1), 60, 4,
                          unread=(10, 0, 0))]
-    expected.write(database.engine, rows)
-    at = choose_range(open_page(monkeypatch, database.url), "small", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "small", rows)
     (warning,) = texts(at)["warning"]
     assert warning.startswith("**Most faces in this period could not be read** (21% of the faces")
     assert "too small to read expressions at this camera's resolution" in warning
@@ -202,10 +204,7 @@ def test_shown_minutes_mostly_unread_are_not_called_hidden(
     rows = [expected.row("cctv", "small", START, 60, 4, unread=(10, 0, 0))]
     rows += [expected.row("cctv", "small", START + timedelta(minutes=i), 60, 0, unread=(0, 1, 0))
              for i in range(1, 21)]
-    expected.write(database.engine, rows)
-    at = choose_range(open_page(monkeypatch, database.url), "small", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "small", rows)
     (warning,) = texts(at)["warning"]
     assert warning.startswith("**Most faces could not be read** in the 1 minute with at least "
                               "3 faces read at once")
@@ -219,10 +218,7 @@ def test_two_pupils_on_two_cameras_are_not_explained(
     view per camera (4 summed over them), none read. Each camera's own view says only "hidden";
     the class's says no more: why their faces were not read would describe them."""
     rows = [expected.row(cam, "pair", START, 60, 0, unread=(0, 2, 0)) for cam in ("front", "back")]
-    expected.write(database.engine, rows)
-    at = choose_range(open_page(monkeypatch, database.url), "pair", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "pair", rows)
     (warning,) = texts(at)["warning"]
     assert warning.startswith("**Every minute in this period had fewer than 3 faces read**")
     assert "bowed" not in warning and not charts(at)
@@ -238,10 +234,7 @@ def test_a_mix_is_never_drawn_beside_a_sentence_saying_none_is(
             for i in range(10)]
     rows += [expected.row("cctv", "mixed", START + timedelta(minutes=i), 60, 2,
                           unread=(12, 0, 0)) for i in range(10, 40)]
-    expected.write(database.engine, rows)
-    at = choose_range(open_page(monkeypatch, database.url), "mixed", MONDAY, MONDAY, time(7, 0),
-                      time(7, 59))
-    assert_no_error(at)
+    at = monday_morning(database, monkeypatch, "mixed", rows)
     drawn = charts(at)
     assert len(drawn["Engagement index"]) == 10
     assert len(drawn["Emotion mix (share of faces read)"]) == 7 * 10
