@@ -12,6 +12,7 @@ import copy
 import re
 import shutil
 import subprocess
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
@@ -32,10 +33,12 @@ from tests.deploy.compose_file import (
     CAMERAS_EXAMPLE,
     COMPOSE_CPU_FILE,
     COMPOSE_FILE,
+    COMPOSE_SSO_FILE,
     DEPLOY_DOC,
     DOCKERFILE,
     DOCKERIGNORE,
     REPO_ROOT,
+    SECRETS_EXAMPLE,
     InterpolationError,
     command_list,
     compose_schema,
@@ -284,6 +287,31 @@ def test_cpu_override_runs_the_consumer_without_a_gpu() -> None:
     assert {k for k in cpu if k != "services"} == {k for k in base if k != "services"}
 
 
+def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else() -> None:
+    """compose.sso.yaml mounts the school's OIDC settings where Streamlit reads them (the image's
+    HOME), read-only, from a git-ignored file; the image has Authlib, which st.login needs."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11's")
+    sso = interpolate(merge(raw_compose(), raw_override(COMPOSE_SSO_FILE)), ENV)
+    assert _schema_errors(sso) == []
+    envs = [args for name, args in dockerfile_instructions(DOCKERFILE.read_text()) if name == "ENV"]
+    assert any("HOME=/home/classpulse" in args.split() for args in envs)
+    (mount,) = sso["services"]["dashboard"]["volumes"]
+    assert mount == {"type": "bind", "source": "./deploy/secrets.toml",
+                     "target": "/home/classpulse/.streamlit/secrets.toml", "read_only": True}
+    base = interpolate(raw_compose(), ENV)
+    dashboard = dict(sso["services"]["dashboard"])
+    del dashboard["volumes"]
+    assert dashboard == base["services"]["dashboard"]
+    assert {k: v for k, v in sso["services"].items() if k != "dashboard"} == {
+        k: v for k, v in base["services"].items() if k != "dashboard"}
+    assert "/deploy/secrets.toml" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+    example = tomllib.loads(SECRETS_EXAMPLE.read_text(encoding="utf-8"))
+    assert set(example["auth"]) == {"redirect_uri", "cookie_secret", "client_id",
+                                    "client_secret", "server_metadata_url"}
+    assert not any(example["auth"][k] for k in ("cookie_secret", "client_id", "client_secret"))
+    assert find_spec("authlib") is not None
+
+
 def test_frames_topic_is_created_with_one_hour_retention(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -502,8 +530,8 @@ def test_deploy_doc_retention_sql_deletes_only_old_minutes(migrated_pg_url: str)
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker command here")
-@pytest.mark.parametrize("files", [[COMPOSE_FILE], [COMPOSE_FILE, COMPOSE_CPU_FILE]],
-                         ids=["gpu", "cpu"])
+@pytest.mark.parametrize("files", [[COMPOSE_FILE], [COMPOSE_FILE, COMPOSE_CPU_FILE],
+                                   [COMPOSE_FILE, COMPOSE_SSO_FILE]], ids=["gpu", "cpu", "sso"])
 def test_docker_compose_config_accepts_the_file_when_available(files: list[Any]) -> None:
     version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
                              timeout=30, check=False)
