@@ -59,8 +59,10 @@ RETRY_AFTER_DB_ERROR_S = 1.0
 # fails its CRC check, or a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
 # CorruptRecordError, 2.x let it through)
 UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError)
-# how long the probe waits for one record that the broker holds (below the log's end)
-PROBE_WAIT_MS = 2000
+# how long the probe waits for one record that the broker holds (below the log's end): a new
+# client's bootstrap and metadata round trips come first, and a record arrives as soon as they
+# are done, so a long wait costs nothing on a quick broker and spares a slow one a crash
+PROBE_WAIT_MS = 10_000
 # a guard, not a limit met in practice: each round skips at least one record, so a run of bad
 # records ends at the log's end; past this many rounds the error is raised as it came
 MAX_SKIP_ROUNDS = 10_000
