@@ -205,6 +205,8 @@ class FrameConsumer:
         self._first_reads = FirstReads()
         self._consumer: KafkaSource | None = None
         self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
+        # a flush (on this thread, or kafka-python's for a revoke) and a discard never interleave
+        self._commit_lock = threading.Lock()
         self._last_activity = time.monotonic()
         # probe for `classpulse bench pipeline` (latency) and `bench soak` (memory after a flush):
         # captured_at of the frames in the buffer, handed over with the commit time after each
@@ -413,10 +415,11 @@ class FrameConsumer:
 
     def _discard_open_buffer(self) -> None:
         """Forget what is counted but not committed; a restart reads it again from the stored
-        offsets."""
-        self._agg.clear()
-        self._buffered = _Buffered()
-        self.checkpoint.rewind(reload=False)
+        offsets. After a flush under way on another thread, never inside it (``flush``)."""
+        with self._commit_lock:
+            self._agg.clear()
+            self._buffered = _Buffered()
+            self.checkpoint.rewind(reload=False)
 
     def _poll_batch(self, stop: threading.Event) -> list[Record]:
         """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``."""
@@ -707,32 +710,38 @@ class FrameConsumer:
     # --- commit -----------------------------------------------------------------------------
     def flush(self) -> None:
         """Commit the buffer with the offsets; on failure drop it and rewind (``Checkpoint.rewind``)
-        so the same messages are processed again, each judged as at its first poll."""
-        outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
-        committed_at = self.clock()
-        buffered, self._buffered = self._buffered, _Buffered()
-        self._agg.clear()
-        release_free_memory()  # the batches' freed arrays (consumers/memory.py)
-        if outcome in (Outcome.COMMITTED, Outcome.NOTHING):
-            self._refresh_weights()
-        if outcome is Outcome.COMMITTED:
-            self.report.add(buffered)
-            self.report.flushes += 1
-            self._first_reads.committed({p: self.checkpoint.position(p)
-                                         for p in self.checkpoint.owned()},
-                                        keep=self._unloaded)
-            if self._on_commit is not None:
-                self._on_commit(buffered.captures, committed_at)
-        elif outcome is Outcome.CONFLICT:
-            self.report.conflicts += 1
-            self._seek(self.checkpoint.rewind(reload=True))
-        elif outcome is Outcome.FAILED:
-            self.report.failed_flushes += 1
-            self._seek(self.checkpoint.rewind(reload=False))
-            time.sleep(RETRY_AFTER_DB_ERROR_S)
-        if outcome in (Outcome.CONFLICT, Outcome.FAILED):
-            self._last_activity = time.monotonic()  # rewound: there is work to read again
+        so the same messages are processed again, each judged as at its first poll.
 
+        Under ``_commit_lock``: kafka-python runs the revoke's flush on its IO thread while the
+        loop's thread waits in ``poll``, and a second Ctrl-C there sends the loop's thread to
+        ``_discard_open_buffer`` at once; without the lock the discard could clear the offset
+        moves between the flush's reading of the rows and of the moves, and the rows be
+        committed without them (counted again after a restart)."""
+        with self._commit_lock:
+            outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
+            committed_at = self.clock()
+            buffered, self._buffered = self._buffered, _Buffered()
+            self._agg.clear()
+            release_free_memory()  # the batches' freed arrays (consumers/memory.py)
+            if outcome in (Outcome.COMMITTED, Outcome.NOTHING):
+                self._refresh_weights()
+            if outcome is Outcome.COMMITTED:
+                self.report.add(buffered)
+                self.report.flushes += 1
+                self._first_reads.committed({p: self.checkpoint.position(p)
+                                             for p in self.checkpoint.owned()},
+                                            keep=self._unloaded)
+                if self._on_commit is not None:
+                    self._on_commit(buffered.captures, committed_at)
+            elif outcome is Outcome.CONFLICT:
+                self.report.conflicts += 1
+                self._seek(self.checkpoint.rewind(reload=True))
+            elif outcome is Outcome.FAILED:
+                self.report.failed_flushes += 1
+                self._seek(self.checkpoint.rewind(reload=False))
+                time.sleep(RETRY_AFTER_DB_ERROR_S)
+            if outcome in (Outcome.CONFLICT, Outcome.FAILED):
+                self._last_activity = time.monotonic()  # rewound: there is work to read again
 
     def _refresh_weights(self) -> None:
         """Weights stored while running (``db upgrade --engagement-weights``) score the frames

@@ -891,3 +891,52 @@ def test_a_deleted_weights_row_keeps_the_weights_in_use(engine: Engine, caplog) 
         consumer.run(threading.Event())
     assert totals(engine)[:2] == (2, 2)
     assert "holds no engagement weights" in caplog.text
+
+
+class GatedSink(DatabaseSink):
+    """The real sink, whose writes wait for ``gate``: a commit the database is slow to take."""
+
+    def __init__(self, engine: Engine, gate: threading.Event) -> None:
+        super().__init__(engine, "classpulse", TOPIC)
+        self.gate = gate
+        self.writing = threading.Event()
+
+    def write(self, commit) -> None:  # type: ignore[no-untyped-def]
+        self.writing.set()
+        assert self.gate.wait(10)
+        super().write(commit)
+
+
+def test_a_discard_waits_for_a_flush_under_way_on_another_thread(engine: Engine) -> None:
+    """kafka-python flushes a revoke on its IO thread while the loop's thread waits in poll; a
+    second Ctrl-C sends the loop's thread to discard the open buffer at once. The discard waits
+    for the flush, so the rows and their offsets are committed together, never the rows alone."""
+    gate = threading.Event()
+    sink = GatedSink(engine, gate)
+    settings = Settings(kafka_topic=TOPIC, database_url="sqlite://")
+    cfg = ConsumerConfig(batch_frames=4, batch_wait_ms=20, flush_interval_s=3600,
+                         exit_when_idle_s=0.3)
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(4)]})
+    consumer = FrameConsumer(settings, cfg, OneFaceAnalyzer(), sink,
+                             clock=lambda: NOW_MS / 1000, connect=lambda: kafka)
+    stopped: list[BaseException] = []
+
+    def second_ctrl_c_during_a_revoke_flush(fake: FakeKafka) -> None:
+        if consumer.checkpoint.position(0) == 4 and not stopped:  # 4 frames counted, unflushed
+            revoke = threading.Thread(target=consumer.flush)  # as kafka-python's IO thread
+            revoke.start()
+            assert sink.writing.wait(5)
+            discard = threading.Thread(target=consumer._discard_open_buffer)
+            discard.start()
+            discard.join(0.3)
+            stopped.append(KeyboardInterrupt())
+            assert discard.is_alive(), "the discard ran inside the flush"
+            gate.set()
+            revoke.join(5)
+            discard.join(5)
+            raise stopped[0]
+
+    kafka.on_poll = second_ctrl_c_during_a_revoke_flush
+    with pytest.raises(KeyboardInterrupt):
+        consumer.run(threading.Event())
+    assert totals(engine) == (4, 4, {}, {0: 4})  # the rows with their offsets
