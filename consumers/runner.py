@@ -26,7 +26,7 @@ from typing import Protocol
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CorruptRecordError
 
-from classpulse.db.weights import StoredWeights, check_consumer_weights
+from classpulse.db.weights import StoredWeights, check_consumer_weights, weights_text
 from classpulse.emotions import weights_vector
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
@@ -509,13 +509,9 @@ class FrameConsumer:
         it returns for them is dropped: they read it again from where they were.
         """
         epochs = dict(self._epochs)
-        nudged: dict[TopicPartition, int] = {}
-        for partition in self.checkpoint.owned():
-            tp = self._tp(partition)
-            position, end = self.kafka.position(tp), self.kafka.highwater(tp)
-            if tp in skipped or position is None or (end is not None and position >= end):
-                continue
-            nudged[tp] = position
+        nudged = {tp: position for tp, position in self._unread_positions().items()
+                  if tp not in skipped}
+        for tp, position in nudged.items():
             self.kafka.seek(tp, position + 1)
         try:
             polled = self.kafka.poll(timeout_ms=0, max_records=most)
@@ -539,19 +535,26 @@ class FrameConsumer:
         found: dict[TopicPartition, list[Record]] = {}
         probe = self._probe()
         try:
-            for partition in self.checkpoint.owned():  # loaded, so not paused
-                tp = self._tp(partition)
-                position, end = self.kafka.position(tp), self.kafka.highwater(tp)
-                if position is None or (end is not None and position >= end):
-                    continue  # no record there: the client did not fail on it
+            for tp, position in self._unread_positions().items():
                 count = _count_unreadable(probe, tp, position, most)
                 if count:
                     self.kafka.seek(tp, position + count)
-                    found[tp] = [Unreadable(partition, offset)
+                    found[tp] = [Unreadable(tp.partition, offset)
                                  for offset in range(position, position + count)]
         finally:
             probe.close()
         return found
+
+    def _unread_positions(self) -> dict[TopicPartition, int]:
+        """Where each owned partition (loaded, so not paused) stands, if records are left to
+        read there: only those can hold the record the client failed on."""
+        positions = {}
+        for partition in self.checkpoint.owned():
+            tp = self._tp(partition)
+            position, end = self.kafka.position(tp), self.kafka.highwater(tp)
+            if position is not None and (end is None or position < end):
+                positions[tp] = position
+        return positions
 
     def _check_continuity(self, polled: Mapping[int, list[Record]]) -> None:
         """Records that do not continue where their partition's last fetch ended.
@@ -763,8 +766,7 @@ class FrameConsumer:
 
     def _use_weights(self, stored: StoredWeights) -> None:
         self._agg.set_weights(weights_vector(stored.weights))
-        log.info("engagement weights %s (stored %s)",
-                 " ".join(f"{e}={w:g}" for e, w in stored.weights.items()),
+        log.info("engagement weights %s (stored %s)", weights_text(stored.weights),
                  stored.updated_at.isoformat(timespec="seconds"))
 
 

@@ -95,9 +95,7 @@ class Publisher:
             future = producer.send(self.topic, key=key, value=value, headers=headers)
         except KafkaError as exc:
             with self._lock:
-                self._pending -= 1
-                self._counts[(camera, "pending")] -= 1
-                self._counts[(camera, "dropped")] += 1
+                self._settle(camera, "dropped")
             self._note_outage("send refused: %s", exc)
             return False
         future.add_callback(self._on_success, camera)
@@ -106,21 +104,23 @@ class Publisher:
 
     def _on_success(self, camera: str, _metadata: object) -> None:
         with self._lock:
-            self._pending -= 1
-            self._counts[(camera, "pending")] -= 1
-            self._counts[(camera, "sent")] += 1
+            self._settle(camera, "sent")
             if self._outage_logged:
                 self._outage_logged = False
                 log.info("broker reachable again topic=%s", self.topic)
 
     def _on_error(self, camera: str, exc: BaseException) -> None:
         with self._lock:
-            self._pending -= 1
-            self._counts[(camera, "pending")] -= 1
-            self._counts[(camera, "failed")] += 1
+            self._settle(camera, "failed")
             if not getattr(exc, "retriable", False):
                 self._suspect_fatal = True
         self._note_outage("delivery failed camera=%s error=%r", camera, exc)
+
+    def _settle(self, camera: str, outcome: str) -> None:
+        """A pending frame's outcome (``sent``, ``failed``, ``dropped``); under ``_lock``."""
+        self._pending -= 1
+        self._counts[(camera, "pending")] -= 1
+        self._counts[(camera, outcome)] += 1
 
     def _replace_if_fatal(self) -> None:
         """Swap in a new producer when the current one can no longer send anything.

@@ -54,8 +54,7 @@ def _weights(text: str) -> Mapping[str, float]:
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.db.migrate import current, engagement_weights, min_faces, upgrade
     from classpulse.db.rule import requested_min_faces
-    from classpulse.db.weights import requested_weights
-    from classpulse.emotions import EMOTIONS
+    from classpulse.db.weights import requested_weights, weights_text
     from classpulse.redact import hide_password
 
     url = settings.database_url
@@ -68,8 +67,7 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
               "per frame on average are hidden (MIN_FACES_SHOWN)")
     weights = engagement_weights(url)
     if weights is not None:
-        print("engagement weights: " + ",".join(f"{e}={weights[e]:g}" for e in EMOTIONS)
-              + " (ENGAGEMENT_WEIGHTS)")
+        print(f"engagement weights: {weights_text(weights)} (ENGAGEMENT_WEIGHTS)")
     return 0
 
 

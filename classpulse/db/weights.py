@@ -68,8 +68,7 @@ def store_weights(conn: Connection, weights: Mapping[str, float]) -> None:
     changed = conn.execute(update(_TABLE).values(**values, updated_at=func.now())).rowcount
     if not changed:
         conn.execute(_TABLE.insert().values(id=1, **values))
-    log.info("engagement weights stored %s",
-             " ".join(f"{e}={w:g}" for e, w in zip(EMOTIONS, weights_vector(weights), strict=True)))
+    log.info("engagement weights stored %s", weights_text(weights))
 
 
 def check_consumer_weights(settings: Settings, stored: StoredWeights) -> None:
@@ -78,12 +77,14 @@ def check_consumer_weights(settings: Settings, stored: StoredWeights) -> None:
     given = requested_weights(settings)
     if given is not None and weights_vector(given) != weights_vector(stored.weights):
         raise UsageError(
-            f"ENGAGEMENT_WEIGHTS {_words(given)} differ from the database's "
-            f"{_words(stored.weights)}; store them for every consumer and the dashboard with "
-            f"`classpulse db upgrade --engagement-weights {_words(given)}`, or leave "
+            f"ENGAGEMENT_WEIGHTS {weights_text(given)} differ from the database's "
+            f"{weights_text(stored.weights)}; store them for every consumer and the dashboard with "
+            f"`classpulse db upgrade --engagement-weights {weights_text(given)}`, or leave "
             "ENGAGEMENT_WEIGHTS unset here"
         )
 
 
-def _words(weights: Mapping[str, float]) -> str:
+def weights_text(weights: Mapping[str, float]) -> str:
+    """The weights as ENGAGEMENT_WEIGHTS (and ``--engagement-weights``) take them, so what a line
+    shows can be given back as it is."""
     return ",".join(f"{e}={weights[e]:g}" for e in EMOTIONS)
