@@ -1,7 +1,8 @@
 """The shipped model's card: where the weights live and what they scored, read without torch.
 
 The dashboard quotes the accuracy measured on the weights the consumers run, as recorded in the
-file at export (fp32, one view per face), so the page can never claim a number the model does not
+file at export (the training loop's val pass on the exported epoch, in the run's precision, bf16
+autocast or fp32, one view per face), so the page can never claim a number the model does not
 have; the consumers' int8 with flip TTA scores a point or two higher (model/weights/
 val_metrics.json: 0.671 against the recorded 0.655 for the shipped file), so the quote errs low.
 A safetensors file starts with an 8-byte little-endian header length and a JSON header whose

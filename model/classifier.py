@@ -42,13 +42,16 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 CPU_BATCH = 32  # rows per network call on a CPU (module docstring: why one fixed size)
+# flip TTA unless told otherwise: what the consumers run, which build the classifier without a tta
+DEFAULT_TTA = True
 
 
 class EmotionClassifier:
     """The shipped (or given) emotion weights, ready to classify batches of face crops."""
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto",
-                 precision: str = "auto", max_batch: int = 512, tta: bool = True) -> None:
+                 precision: str = "auto", max_batch: int = 512,
+                 tta: bool = DEFAULT_TTA) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
         state, meta = load_weights(Path(weights) if weights else None)
@@ -84,8 +87,8 @@ class EmotionClassifier:
     def predict(self, faces: Sequence[np.ndarray], tta: bool | None = None) -> np.ndarray:
         """RGB (or gray) uint8 crops of any size -> float32 (N, 7) probabilities.
 
-        ``tta`` (default: the classifier's, on unless built with ``tta=False``) averages each face
-        with its mirror image (twice the work).
+        ``tta`` (default: the classifier's, ``DEFAULT_TTA`` unless built otherwise) averages each
+        face with its mirror image (twice the work).
         """
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), dtype=np.float32)

@@ -60,10 +60,12 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True,
                    help="FER2013 root (train/ and val/ folders), CSV or pack (.npz)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and curves")
-    p.add_argument("--recipe", default=TrainConfig.recipe, choices=tuple(RECIPES),
+    p.add_argument("--recipe", default=None, choices=tuple(RECIPES),
                    help="adamw: the CPU recipe of the shipped weights; sgd300: the published "
                    f"300-epoch SGD-Nesterov recipe, for a GPU (default {TrainConfig.recipe})")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt with the configuration saved in it; of the "
+                   f"options, only {', '.join(_resumable())} may change it")
     p.add_argument("--init", default=None,
                    help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
                    "FILE of our own weights (.safetensors or checkpoint .pt) (default none)")
@@ -85,6 +87,12 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    "bf16)")
     add_device_flag(p)
     p.set_defaults(handler=run_train)
+
+
+def _resumable() -> list[str]:
+    from model.recipes import RESUMABLE, train_option
+
+    return [train_option(name) for name in RESUMABLE if name != "out"]
 
 
 def _defaults(value: Callable[[str], object]) -> str:
@@ -119,8 +127,9 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="safetensors weights (default: the shipped weights)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
     p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
-    p.add_argument("--tta", action="store_true",
-                   help="test-time augmentation: average with the mirrored face")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test-time augmentation: average each face with its mirror image "
+                   "(default: as the consumers run with --class-level, none otherwise)")
     p.add_argument("--tilt", type=_tilt, default=None, metavar="T",
                    help="warp every face as a camera above the class sees a bowed head, "
                    "strength T (0.2 slight, 0.4 strong; the classroom augmentation's range)")
@@ -130,7 +139,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class-level", action="store_true",
                    help="also the error of per-minute emotion shares (N = 20, 60, 200 faces; "
                    "classroom-like and uniform mixes): argmax counting against the "
-                   "confusion-corrected estimate, on held-out halves of the split")
+                   "confusion-corrected estimate, on held-out halves of the split, counting "
+                   "only faces the gate's GATE_MIN_CONFIDENCE reads, with the consumers' TTA")
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")
@@ -195,21 +205,26 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
     from classpulse.errors import UsageError
-    from model.recipes import recipe_config
-    from model.train import main
+    from model.recipes import TrainConfig, recipe_config
+    from model.train import main, resume
 
-    changes = {name: getattr(args, name) for name, _, _ in _TRAIN_OPTIONS.values()}
-    cfg = recipe_config(args.recipe, args.data, args.out, init=args.init,
-                        init_file=args.init_file, device=settings.device, amp=args.amp,
-                        **changes)
+    # only what the user typed: a resume must tell an option given from a recipe's default
+    given = {name: getattr(args, name) for name, _, _ in _TRAIN_OPTIONS.values()}
+    given |= {"recipe": args.recipe, "init": args.init, "init_file": args.init_file,
+              "amp": args.amp}
+    given = {k: v for k, v in given.items() if v is not None}
     mix = {k: v for k, v in (("low_res", args.low_res), ("classroom", args.classroom))
            if v is not None}
     for name, value in mix.items():
         if not 0.0 <= value <= 1.0:
             option = "--" + name.replace("_", "-")
             raise UsageError(f"{option} is a probability from 0 to 1, got {value}")
-    cfg = replace(cfg, augmentation=replace(cfg.augmentation, **mix))
-    best = main(cfg, resume=args.resume)
+    if args.resume:
+        best = resume(args.out, {**given, **mix, "data": args.data, "device": settings.device})
+    else:
+        cfg = recipe_config(given.pop("recipe", TrainConfig.recipe), args.data, args.out,
+                            device=settings.device, **given)
+        best = main(replace(cfg, augmentation=replace(cfg.augmentation, **mix)))
     if best:
         print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f}, "
               f"macro F1 {best['val_macro_f1']:.4f}; checkpoints in {args.out}")

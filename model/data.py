@@ -8,6 +8,7 @@ change the class balance without anyone noticing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 from collections.abc import Iterator
@@ -53,8 +54,19 @@ class FerSplit:
                         tuple(self.sources[i] for i in index))
 
 
-def load_split(data: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
-    """Read ``split`` (train, val or test) from ``data``.
+@dataclass(frozen=True)
+class SplitSource:
+    """Where ``load_split`` reads a split from: a pack, a CSV or an image folder; ``split`` is None
+    when the source is the same whatever split is asked (one split folder, a CSV without a Usage
+    column)."""
+
+    kind: str  # pack | csv | folder
+    path: Path
+    split: str | None
+
+
+def locate_split(data: Path, split: str) -> SplitSource:
+    """Where ``split`` (train, val or test) of ``data`` is, without reading the faces.
 
     ``data`` may be: a ``classpulse model pack`` file (.npz); a FER2013 CSV file; a folder
     holding one (``fer2013.csv``); a dataset root with ``<split>/<emotion>/`` folders; or one
@@ -64,23 +76,53 @@ def load_split(data: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
     if split not in SPLITS:
         raise UsageError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     if data.is_file() and data.suffix == ".npz":
-        return read_packed(data, split, size)
+        return SplitSource("pack", data, split)
     if data.is_file():
-        return read_csv(data, split, size)
+        return _csv_source(data, split)
     if not data.is_dir():
         raise UsageError(f"data {data} does not exist; give a FER2013 folder or CSV file")
     if _emotion_dirs(data):
-        return read_image_folder(data, size)
+        return SplitSource("folder", data, None)
     for name in SPLITS[split]:
         if (data / name).is_dir():
-            return read_image_folder(data / name, size)
+            return SplitSource("folder", data / name, split)
     for name in CSV_NAMES:
         if (data / name).is_file():
-            return read_csv(data / name, split, size)
+            return _csv_source(data / name, split)
     raise UsageError(
         f"no FER2013 {split} split in {data}: expected {data}/{SPLITS[split][0]}/<emotion>/*.jpg "
         f"or {data}/fer2013.csv"
     )
+
+
+def load_split(data: Path, split: str, size: int = DEFAULT_SIZE, named: bool = False
+               ) -> FerSplit:
+    """Read ``split`` (train, val or test) from ``data`` (``locate_split`` lists the layouts).
+
+    ``named``: refuse a source that is the same whatever split is asked. Training selects on val
+    and calibration must see train faces only; given one split folder or a CSV without Usage,
+    "train" and "val" would quietly be the same faces.
+    """
+    source = locate_split(data, split)
+    if named and source.split is None:
+        raise UsageError(
+            f"{data} holds one unnamed split ({source.path}), so its train and val would be the "
+            f"same faces; give a FER2013 root with train/<emotion>/ and val/<emotion>/ folders, "
+            f"the CSV with its Usage column, or a 'classpulse model pack' .npz"
+        )
+    if source.kind == "pack":
+        return read_packed(source.path, split, size)
+    if source.kind == "csv":
+        return read_csv(source.path, split, size)
+    return read_image_folder(source.path, size)
+
+
+def _csv_source(path: Path, split: str) -> SplitSource:
+    with _csv_reader(path) as reader:
+        header = _csv_header(path, reader)
+    if "usage" in header:
+        return SplitSource("csv", path, split)
+    return SplitSource("csv", path, None)
 
 
 def read_packed(path: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
@@ -117,7 +159,7 @@ def read_image_folder(folder: Path, size: int = DEFAULT_SIZE) -> FerSplit:
     if not files:
         raise UsageError(f"no images in {folder}: expected {folder}/<emotion>/*.jpg")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        images = list(pool.map(lambda p: _read_image(p, size), files, chunksize=256))
+        images = list(pool.map(lambda p: _read_image(p, size), files))
     log.info("read image folder=%s images=%d", folder, len(files))
     return FerSplit(np.stack(images), np.asarray(labels, dtype=np.int64),
                     tuple(str(p) for p in files))
@@ -151,13 +193,31 @@ def read_csv(path: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
     return FerSplit(np.stack(images), np.asarray(labels, dtype=np.int64), tuple(sources))
 
 
+@contextlib.contextmanager
+def _csv_reader(path: Path) -> Iterator[Iterator[list[str]]]:
+    """The CSV's rows; a file that is not CSV text (a zip, a pickle, NUL bytes) stops with its
+    name and what was expected instead of a decoding traceback."""
+    try:
+        with path.open(newline="") as fh:
+            yield csv.reader(fh)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path} is not a FER2013 CSV text file ({exc}); give the CSV "
+                         "(emotion,pixels[,Usage]), a FER2013 folder or a 'classpulse model "
+                         "pack' .npz") from None
+
+
+def _csv_header(path: Path, reader: Iterator[list[str]]) -> list[str]:
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "emotion" not in header or "pixels" not in header:
+        raise UsageError(f"{path}:1: header must name 'emotion' and 'pixels', got "
+                         f"{str(header)[:80]}")
+    return header
+
+
 def _csv_rows(path: Path, split: str) -> Iterator[tuple[int, int, np.ndarray]]:
     usage_wanted = SPLITS[split][1]
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if "emotion" not in header or "pixels" not in header:
-            raise UsageError(f"{path}:1: header must name 'emotion' and 'pixels', got {header}")
+    with _csv_reader(path) as reader:
+        header = _csv_header(path, reader)
         i_emotion, i_pixels = header.index("emotion"), header.index("pixels")
         i_usage = header.index("usage") if "usage" in header else None
         for line, row in enumerate(reader, start=2):

@@ -1,7 +1,11 @@
 """``classpulse model evaluate``: score weights on a FER2013 split, through the inference path.
 
-Evaluation goes through ``EmotionClassifier`` (fused batch norms, the same ``prepare_faces``), so
-the numbers describe exactly what the consumers run, not the training-time network.
+Evaluation goes through ``EmotionClassifier`` (fused batch norms, the same ``prepare_faces``, the
+same precision choice), so the numbers describe the network the consumers run, not the
+training-time one. Two things the consumers do besides are opt-in here, so that the plain report
+stays comparable with the published single-view numbers: flip TTA (``--tta``; the consumers' is
+``model.classifier.DEFAULT_TTA``) and the readability gate's minimum confidence. ``--class-level``,
+which measures the dashboard's shares, does both unless told otherwise (``--no-tta``).
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import torch.nn.functional as F
 
 from classpulse.emotions import EMOTIONS
 from classpulse.settings import Settings
-from model.class_level import class_level_errors, format_class_level
-from model.classifier import EmotionClassifier
+from model.class_level import check_halves, class_level_errors, format_class_level
+from model.classifier import DEFAULT_TTA, EmotionClassifier
 from model.data import load_split
 from model.metrics import classification_report, format_report
 from model.pose import view_warp
@@ -28,11 +32,16 @@ from model.preprocess import classroom_view, prepare_faces, shrink_faces
 log = logging.getLogger(__name__)
 
 
-def ten_crop_views(x: torch.Tensor, crop: int = 42) -> list[torch.Tensor]:
-    """Ten views of prepared faces (N, 1, S, S): the four corner and the centre ``crop``-px
-    squares, enlarged back to S (a 1.14x zoom, inside the training augmentation's range), and
-    their mirror images; the published VGG-on-FER2013 results average these at test time."""
+TEN_CROP = 42 / 48  # the crop's side as a share of the face's: the published 42 px of 48
+
+
+def ten_crop_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """Ten views of prepared faces (N, 1, S, S): the four corner and the centre squares of
+    ``TEN_CROP`` of the side (42 px at 48; in proportion at any other ``--size``, so the zoom is
+    always 1.14x, inside the training augmentation's range), enlarged back to S, and their mirror
+    images; the published VGG-on-FER2013 results average these at test time."""
     side = x.shape[-1]
+    crop = round(side * TEN_CROP)
     m = side - crop
     corners = [(0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2)]
     views = [F.interpolate(x[..., t:t + crop, left:left + crop], size=(side, side),
@@ -41,11 +50,12 @@ def ten_crop_views(x: torch.Tensor, crop: int = 42) -> list[torch.Tensor]:
 
 
 def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
-                     device: str = "auto", tta: bool = False, batch_size: int = 256,
+                     device: str = "auto", tta: bool | None = None, batch_size: int = 256,
                      precision: str = "auto", face_size: int | None = None,
                      view: tuple[float, float, float] = (0.0, 0.0, 0.0),
                      ten_crop: bool = False, class_level: bool = False,
-                     tilt: float | None = None) -> dict[str, Any]:
+                     tilt: float | None = None,
+                     min_confidence: float = Settings.gate_min_confidence) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
     ``view`` (pitch, yaw, roll in degrees) first turns every face as a camera above the class or
@@ -54,12 +64,18 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
     does with that view and that little detail. ``tilt`` warps every face as the training
     augmentation's camera above the class does (``classroom_view``), after any shrinking.
     ``ten_crop`` averages ``ten_crop_views`` (10x the work); ``class_level`` adds the error of
-    per-minute emotion shares (``model.class_level``). The report also holds the top
-    probabilities' curve (``confidence``), which the readability gate's confidence threshold is
-    chosen from.
+    per-minute emotion shares (``model.class_level``), counting only faces whose top probability
+    reaches ``min_confidence``, as the consumers' gate does. ``tta`` None means: flip TTA as the
+    consumers run it (``DEFAULT_TTA``) with ``class_level``, none without it. The report also
+    holds the top probabilities' curve (``confidence``), which the gate's threshold is chosen
+    from.
     """
+    if tta is None:
+        tta = DEFAULT_TTA and class_level
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
+    if class_level:
+        check_halves(faces.labels, f"{split} of {data}")
     images = view_warp(list(faces.images), *view)
     if face_size is not None:
         images = shrink_faces(images, face_size)
@@ -72,7 +88,8 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
         probs = clf.predict_tensor(x, tta=tta)
     report = classification_report(faces.labels, probs.argmax(axis=1))
     if class_level:
-        report["class_level"] = class_level_errors(faces.labels, probs.argmax(axis=1))
+        report["class_level"] = class_level_errors(faces.labels, probs, min_confidence)
+        report["class_level_min_confidence"] = min_confidence
     report.update({
         "split": split,
         "data": str(data),
@@ -123,7 +140,9 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
                               settings.device, args.tta, args.batch_size, args.precision,
                               args.face_size, (args.pitch, args.yaw, args.roll),
                               ten_crop=args.ten_crop, class_level=args.class_level,
-                              tilt=args.tilt)
+                              tilt=args.tilt, min_confidence=settings.gate_min_confidence)
+    if report["tta"] is True:
+        print("flip TTA on: each face averaged with its mirror, as the consumers run it")
     if args.pitch or args.yaw or args.roll:
         print(f"every face turned first: pitch {args.pitch:g}, yaw {args.yaw:g}, roll "
               f"{args.roll:g} degrees (seen from above / aside / tilted)")
@@ -136,7 +155,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{row['threshold']:18.2f}  {row['kept']:.3f}  {row['accuracy']:.4f}  "
               f"{row['mix_shift']:.1f}")
     if args.class_level:
-        print(format_class_level(report["class_level"]))
+        print(format_class_level(report["class_level"], report["class_level_min_confidence"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

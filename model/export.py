@@ -25,9 +25,11 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     """Write the checkpoint's network as fp16 safetensors; returns the path written.
 
     The metadata records the training recipe, the epochs trained and the val metrics measured at
-    the end of that epoch by the training loop (fp32 network, before fp16 rounding);
-    ``classpulse model evaluate`` measures the exported file itself. With ``calibration_data``
-    (a FER2013 root), int8 activation ranges measured on training faces are stored too.
+    the end of that epoch by the training loop (under the run's autocast, bf16 unless the run
+    trained in fp32, and before fp16 rounding); ``classpulse model evaluate`` measures the
+    exported file itself, as shipping does (scripts/README.md). With ``calibration_data`` (a
+    FER2013 root, CSV with Usage or pack), int8 activation ranges measured on training faces
+    are stored too.
     """
     ckpt = load_checkpoint(Path(checkpoint))
     for key in ("model", "config", "epoch", "val_report"):
@@ -43,7 +45,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     if ckpt.get("init_recipe") is not None:  # the lineage of an --init FILE run
         recipe["init_recipe"] = ckpt["init_recipe"]
     metrics = {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
-    metrics["split"] = "val (FER2013 PublicTest)"
+    metrics["split"] = _val_label(cfg, int(report["n"]))
     metrics["per_class_f1"] = {c: round(v["f1"], 4) for c, v in report["per_class"].items()}
     small = (ckpt.get("history") or [{}])[-1].get("val_acc_small")
     if small not in (None, ""):  # val's faces shrunk to classroom size (runs since --low-res)
@@ -61,9 +63,16 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     return path
 
 
+def _val_label(cfg: dict[str, Any], n: int) -> str:
+    """Which faces the recorded metrics are of: the val split of the run's data, or as much of
+    it as ``--limit-val`` drew at random."""
+    limit = f"; --limit-val {cfg['limit_val']}" if cfg.get("limit_val") else ""
+    return f"val split of {cfg['data']} ({n} faces{limit})"
+
+
 def _int8_ranges(state: dict[str, torch.Tensor], data: Path, prep: Preprocessing, n: int) -> str:
     """Calibrate int8 activation ranges on ``n`` random training faces (never on val)."""
-    train = load_split(data, "train", prep.size)
+    train = load_split(data, "train", prep.size, named=True)
     pick = np.sort(np.random.default_rng(0).permutation(len(train))[:n])
     x = prepare_faces(list(train.images[pick]), prep)
     net = build_network()

@@ -2,7 +2,10 @@
 
 Conventions (the same as scikit-learn's): a class never predicted has precision 0, a class absent
 from the labels has recall 0, and F1 is 0 where precision + recall is 0. Macro F1 averages the
-classes equally (disgust counts as much as happy); weighted F1 weights them by their support.
+classes equally (disgust counts as much as happy), over the classes that occur in the labels or
+the predictions (scikit-learn's ``labels=None``): a class absent from both says nothing about the
+reader, and counting it as F1 0 would score a perfect reader of a small subset below 1. Weighted
+F1 weights the classes by their support.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray,
     recall = _safe_div(tp, support)
     f1 = _safe_div(2 * precision * recall, precision + recall)
     n = int(cm.sum())
+    occurring = (support > 0) | (predicted > 0)
     return {
         "n": n,
         "accuracy": float(tp.sum() / n) if n else 0.0,
-        "macro_f1": float(f1.mean()),
+        "macro_f1": float(f1[occurring].mean()) if n else 0.0,
         "weighted_f1": float((f1 * support).sum() / n) if n else 0.0,
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]),

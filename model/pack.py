@@ -15,6 +15,7 @@ MB and leave under 1 MB of the 64 MiB). Labels are stored exactly.
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -55,7 +56,7 @@ def pack_fer(data: Path, out: Path, splits: tuple[str, ...] = ("train", "val"),
     arrays: dict[str, np.ndarray] = {}
     counts = {}
     for split in splits:
-        faces = load_split(Path(data), split)
+        faces = load_split(Path(data), split, named=True)
         ok, jpeg = cv2.imencode(".jpg", mosaic(faces.images),
                                 [cv2.IMWRITE_JPEG_QUALITY, quality[split],
                                  cv2.IMWRITE_JPEG_OPTIMIZE, 1])
@@ -74,7 +75,12 @@ def pack_fer(data: Path, out: Path, splits: tuple[str, ...] = ("train", "val"),
 
 def read_pack(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, S, S), labels int64 (N,)) of ``split`` from a ``pack_fer`` file."""
-    with np.load(path) as pack:
+    try:
+        pack = np.load(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path} is not a readable .npz ({exc}); give a file written by "
+                         "'classpulse model pack', a FER2013 folder or the CSV") from None
+    with pack:
         if f"{split}_jpeg" not in pack:
             raise UsageError(f"{path} holds no {split} split ('classpulse model pack' packs train "
                              "and val); read that split from the FER2013 folder or CSV instead")

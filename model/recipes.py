@@ -81,12 +81,12 @@ class TrainConfig:
         for name, low in _AT_LEAST.items():
             value = getattr(self, name)
             if value is not None and not value >= low:
-                raise UsageError(f"{_option(name)} must be at least {low}, got {value}")
+                raise UsageError(f"{train_option(name)} must be at least {low}, got {value}")
         if not self.lr > 0:
-            raise UsageError(f"{_option('lr')} must be above 0, got {self.lr}")
+            raise UsageError(f"{train_option('lr')} must be above 0, got {self.lr}")
         for name in ("dropout", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise UsageError(f"{_option(name)} is a fraction from 0 to below 1, got "
+                raise UsageError(f"{train_option(name)} is a fraction from 0 to below 1, got "
                                  f"{getattr(self, name)}")
 
 
@@ -94,14 +94,15 @@ class TrainConfig:
 # a pixel of); NaN fails every comparison, so it is refused too
 _AT_LEAST: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "lr_batch": 0, "weight_decay": 0.0, "plateau_patience": 0,
-    "warmup_epochs": 0.0, "patience": 0, "time_budget_s": 0.0, "save_every": 1, "size": 32,
+    "warmup_epochs": 0.0, "patience": 1, "time_budget_s": 0.0, "save_every": 1, "size": 32,
     "threads": 1, "limit_train": 1, "limit_val": 1, "ema_epochs": 0.0,
 }
 
 
-def _option(name: str) -> str:
+def train_option(name: str) -> str:
     """The ``classpulse model train`` option that sets field ``name``."""
-    return "--time-budget" if name == "time_budget_s" else "--" + name.replace("_", "-")
+    special = {"time_budget_s": "--time-budget", "amp": "--no-amp"}
+    return special.get(name, "--" + name.replace("_", "-"))
 
 
 # Khaireddin & Chen 2021 (arXiv 2105.03588, 73.28% on PublicTest): SGD Nesterov lr 0.01 at batch
@@ -141,3 +142,41 @@ def recipe_default(recipe: str, name: str) -> Any:
 def peak_lr(cfg: TrainConfig) -> float:
     """The learning rate after warm-up: ``lr``, scaled linearly from ``lr_batch`` if set."""
     return cfg.lr * cfg.batch_size / cfg.lr_batch if cfg.lr_batch > 0 else cfg.lr
+
+
+# What a resumed run may take from the command line instead of the checkpoint: none of them changes
+# what the epochs it continues compute, only when, where and with what rounding. ``epochs``,
+# ``patience`` and ``time_budget_s`` say when to stop (with the cosine schedule a new ``epochs``
+# also stretches the decay still ahead: a longer run, as asked); ``save_every`` when to write;
+# ``threads`` and ``device`` where to compute (the same ones as before repeat a CPU run bit for
+# bit; others change sums' order, so rounding); ``data`` is a path, which moves with the machine
+# (the GPU job's pack, a copied folder), and the checkpoint cannot tell whether the faces behind
+# it are the same; ``out`` is where the checkpoint was found.
+RESUMABLE = ("epochs", "patience", "time_budget_s", "save_every", "threads", "device", "data",
+             "out")
+
+
+def resume_config(saved: dict[str, Any], given: dict[str, Any], source: str) -> TrainConfig:
+    """The configuration a checkpoint (``saved``, its ``config``) was trained with, with the
+    ``RESUMABLE`` fields of ``given`` on top: ``given`` holds only what the user typed (a recipe's
+    default is no contradiction), and any other field in it that differs from ``saved`` is
+    refused, naming the option and both values; ``source`` names the checkpoint."""
+    names = {f.name for f in fields(TrainConfig)}
+    aug_names = {f.name for f in fields(Augmentation)}
+    differ = (names ^ set(saved)) | (aug_names ^ set(saved.get("augmentation", {})))
+    if differ:
+        raise UsageError(f"{source} was written by another version of classpulse (fields "
+                         f"{sorted(differ)} differ); start a new --out, with --init {source} to "
+                         "keep its weights")
+    aug = Augmentation(**{k: tuple(v) if isinstance(v, list) else v
+                          for k, v in saved["augmentation"].items()})
+    cfg = TrainConfig(**{**saved, "augmentation": aug})
+    for name, value in given.items():
+        if name in RESUMABLE:
+            continue
+        was = getattr(aug if name in aug_names else cfg, name)
+        if value != was:
+            raise UsageError(f"--resume: {train_option(name)} gives {name}={value!r}, but {source} "
+                             f"was trained with {name}={was!r}; drop the option to go on as the "
+                             "run began, or train into a new --out")
+    return replace(cfg, **{k: v for k, v in given.items() if k in RESUMABLE})

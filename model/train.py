@@ -5,10 +5,12 @@ One function per phase, after torchvision's reference script: ``load_data``, ``b
 uint8) lives on the training device and is augmented batch-wise there, so a 2-core machine
 spends its cores on the network and a GPU never waits for data-loader processes.
 
-Every epoch (every ``save_every`` epochs) writes ``last.pt`` (model, optimizer, scheduler,
-scaler, epoch, config, RNG state and history), ``metrics.csv`` and ``curves.png``; ``best.pt``
-whenever val accuracy improved.
-``--resume`` continues from ``last.pt`` exactly where it stopped.
+Every epoch (every ``save_every`` epochs, and always the last one trained) writes ``last.pt``
+(model, optimizer, scheduler, scaler, epoch, config, RNG state and history), ``metrics.csv`` and
+``curves.png``; ``best.pt`` whenever val accuracy improved. ``--resume`` continues from
+``last.pt`` with the configuration saved in it (``model.recipes.resume_config``), where it
+stopped: bit for bit on a CPU with one thread; on a GPU to rounding, since cuDNN's autotuning may
+pick other convolution algorithms in the new process.
 
 With ``--ema-epochs H`` an exponential moving average of the weights (half-life H epochs, BN
 statistics included, as torchvision's reference ``--model-ema``) is kept beside the trained
@@ -17,10 +19,9 @@ still in the checkpoint, are what ``--resume`` continues.
 
 Recipes (``--recipe``) are named sets of defaults, declared once in ``RECIPES``: ``adamw`` (the
 CPU recipe the shipped weights came from) and ``sgd300`` (Khaireddin & Chen 2021's 300-epoch SGD
-with Nesterov momentum and reduce-on-plateau, the published single-VGG recipe, for a GPU). The
-training faces stay resident on the training device as uint8 (66 MB for FER2013) and become
-float only a batch at a time; ``time_budget_s`` ends a run cleanly, before an epoch that would
-not fit, so a GPU lease is never cut mid-epoch.
+with Nesterov momentum and reduce-on-plateau, the published single-VGG recipe, for a GPU).
+``time_budget_s`` ends a run cleanly, before an epoch that would not fit, so a GPU lease is never
+cut mid-epoch.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ from model.preprocess import (
     shrink_faces,
     to_gray_square,
 )
-from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config
+from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config, resume_config
 from model.weights_io import load_checkpoint, load_state_any, save_checkpoint
 
-__all__ = ["RECIPES", "TrainConfig", "main", "recipe_config"]  # re-exported from model.recipes
+__all__ = ["RECIPES", "TrainConfig", "main", "recipe_config", "resume"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def _limited(split: FerSplit, limit: int | None, seed: int) -> FerSplit:
 def load_data(cfg: TrainConfig, prep: Preprocessing) -> Data:
     """Read train and val and keep them in memory: train as uint8 pixels, val prepared by the
     one inference preprocessing."""
-    train = _limited(load_split(Path(cfg.data), "train", cfg.size), cfg.limit_train, cfg.seed)
-    val = _limited(load_split(Path(cfg.data), "val", cfg.size), cfg.limit_val, cfg.seed)
+    train = _limited(load_split(Path(cfg.data), "train", cfg.size, named=True), cfg.limit_train,
+                     cfg.seed)
+    val = _limited(load_split(Path(cfg.data), "val", cfg.size, named=True), cfg.limit_val,
+                   cfg.seed)
     log.info("data train=%d val=%d train_counts=%s", len(train), len(val),
              dict(zip(EMOTIONS, train.class_counts().tolist(), strict=True)))
     gray = np.stack([to_gray_square(f, prep.size) for f in train.images])
@@ -311,7 +314,8 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
 
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
              amp: bool, batch_size: int = 256) -> tuple[float, dict[str, Any]]:
-    """Val loss (plain cross-entropy) and the classification report, in inference mode."""
+    """Val loss (plain cross-entropy) and the classification report, in inference mode, under
+    the run's autocast (bf16 where it trains in bf16): what checkpoints and exports record."""
     net.eval()
     logits = []
     with torch.inference_mode(), autocast(device, amp):
@@ -345,19 +349,51 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train, checkpointing every epoch; returns the best epoch's history row."""
+def main(cfg: TrainConfig) -> dict[str, Any]:
+    """Train from the start, checkpointing every epoch; returns the best epoch's history row."""
+    return _train(cfg, None)
+
+
+# what a checkpoint must hold for --resume to continue it
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "generator", "torch_rng", "epoch",
+               "config", "history", "best_val_acc", "bad_epochs")
+
+
+def resume(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
+    """Continue ``out/last.pt`` with the configuration saved in it; returns the best epoch's row.
+
+    ``given`` holds only the options the user typed: ``resume_config`` takes the harmless ones
+    (``RESUMABLE``) and refuses any other that contradicts the checkpoint, since a resume rebuilt
+    from the command line's defaults would load, say, SGD's state into AdamW. A run already at
+    its last epoch, or stopped early, says so instead of training nothing.
+    """
+    path = Path(out) / "last.pt"
+    if not path.is_file():
+        raise UsageError(f"--resume: no checkpoint {path}; drop --resume to start")
+    ckpt = load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise UsageError(f"--resume: {path} lacks {', '.join(missing)}: not a last.pt of "
+                         "`classpulse model train`; drop --resume to start")
+    cfg = resume_config(ckpt["config"], {**given, "out": str(out)}, str(path))
+    done = int(ckpt["epoch"]) + 1
+    if done >= cfg.epochs:
+        raise UsageError(f"--resume: {path} has trained {done} epochs, and --epochs is "
+                         f"{cfg.epochs}; give a larger --epochs to go on")
+    if ckpt["bad_epochs"] >= cfg.patience:
+        raise UsageError(f"--resume: {path} stopped early ({ckpt['bad_epochs']} epochs without a "
+                         f"better val accuracy, --patience {cfg.patience}); give a larger "
+                         "--patience to go on")
+    return _train(cfg, ckpt)
+
+
+def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     prep = Preprocessing(size=cfg.size)
-    ckpt = None
-    if resume:
-        if not (out / "last.pt").is_file():
-            raise UsageError(f"--resume: no checkpoint {out / 'last.pt'}; drop --resume to start")
-        ckpt = load_checkpoint(out / "last.pt")
     net, init_recipe = build_model(cfg if ckpt is None else _no_init(cfg))  # fails fast offline
     net = net.to(device)
     data = load_data(cfg, prep)
@@ -396,13 +432,9 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         best, bad = ckpt["best_val_acc"], ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
     began = time.monotonic()
+    stop = _stop_reason(cfg, bad, 0.0, history)  # resumed under a budget shorter than an epoch
     for epoch in range(start, cfg.epochs):
-        if bad >= cfg.patience:
-            log.info("early stop epoch=%d: no better val accuracy for %d epochs", epoch, bad)
-            break
-        if out_of_time(cfg, time.monotonic() - began, [r["seconds"] for r in history]):
-            log.info("time budget: stop before epoch %d (%.0f s of %.0f s spent)", epoch + 1,
-                     time.monotonic() - began, cfg.time_budget_s)
+        if stop:
             break
         t0 = time.monotonic()
         train_loss, train_acc = train_one_epoch(net, data, opt, sched, scaler, criterion, gen,
@@ -431,19 +463,32 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                  "val_report": report, "init_recipe": init_recipe,
                  "ema_model": ema.module.state_dict() if ema is not None else None,
                  "ema_updates": int(ema.n_averaged) if ema is not None else 0}
-        last_epoch = epoch + 1 == cfg.epochs or bad >= cfg.patience or out_of_time(
-            cfg, time.monotonic() - began, [r["seconds"] for r in history])
-        if last_epoch or (epoch + 1) % max(cfg.save_every, 1) == 0:
-            save_checkpoint(state, out / "last.pt")
-            _write_history(out, history)
         if improved:
             save_checkpoint(state, out / "best.pt")
+        # decided once, after best.pt's write (so its time counts), before last.pt's: the epoch
+        # that ends the run is always the one last.pt and metrics.csv hold
+        stop = _stop_reason(cfg, bad, time.monotonic() - began, history)
+        if stop or epoch + 1 == cfg.epochs or (epoch + 1) % cfg.save_every == 0:
+            save_checkpoint(state, out / "last.pt")
+            _write_history(out, history)
         log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
                  "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
                  epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
                  report["macro_f1"], trained_acc, SMALL_FACE, small["accuracy"], row["seconds"],
                  " (best)" if improved else "")
+    if stop:
+        log.info("%s: stopped after epoch %d", stop, len(history))
     return max(history, key=lambda r: r["val_acc"]) if history else {}
+
+
+def _stop_reason(cfg: TrainConfig, bad: int, spent: float, history: list[dict[str, float]]
+                 ) -> str | None:
+    """Why no further epoch should start (early stop or the time budget), or None."""
+    if bad >= cfg.patience:
+        return f"early stop: no better val accuracy for {bad} epochs"
+    if out_of_time(cfg, spent, [r["seconds"] for r in history]):
+        return f"time budget: {spent:.0f} s of {cfg.time_budget_s:.0f} s spent"
+    return None
 
 
 def out_of_time(cfg: TrainConfig, spent: float, epoch_seconds: list[float]) -> bool:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from safetensors import SafetensorError
@@ -95,11 +96,31 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint onto the CPU, refusing pickled code."""
+    """Read a checkpoint onto the CPU, refusing pickled code.
+
+    What ``torch.load`` raises for a file that is no checkpoint depends on the file and the torch
+    version (IndexError for a CSV, UnpicklingError for safetensors or a mangled pickle, EOFError
+    for an empty file), so all of them end in the same one line.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        raise UsageError(f"{path} is exported weights, not a training checkpoint; give best.pt "
+                         "or last.pt of a `classpulse model train` run")
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise UsageError(f"cannot read checkpoint {path}: {exc}") from exc
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # its long message suggests weights_only=False: not here
+        _not_a_checkpoint(path, "not a weights-only torch pickle")
+    except (OSError, RuntimeError, EOFError, IndexError, ValueError, KeyError) as exc:
+        _not_a_checkpoint(path, (str(exc).splitlines() or [""])[0][:100] or type(exc).__name__)
+    if not isinstance(ckpt, dict):
+        raise UsageError(f"{path} holds a {type(ckpt).__name__}, not a training checkpoint; give "
+                         "best.pt or last.pt of a `classpulse model train` run")
+    return ckpt
+
+
+def _not_a_checkpoint(path: Path, reason: str) -> NoReturn:
+    raise UsageError(f"{path} is not a readable training checkpoint ({reason}); give best.pt or "
+                     "last.pt of a `classpulse model train` run") from None
 
 
 def load_state_any(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:

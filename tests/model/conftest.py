@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from classpulse.emotions import EMOTIONS
@@ -40,4 +42,23 @@ def faces_dir(shared_data: Path) -> Path:
     path = shared_data / "faces"
     if not (path / "group-6-faces.jpg").is_file():
         pytest.skip(f"face photos not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training checkpoint holding the shipped weights, from a 42-face --limit-val run of the
+    adamw recipe on data ``fer2013``: what ``model export`` reads, without training first."""
+    import torch
+
+    from model.metrics import classification_report
+    from model.recipes import TrainConfig
+    from model.weights_io import load_weights
+
+    state, _ = load_weights()
+    config = asdict(TrainConfig(data="fer2013", out="run", limit_val=42))
+    labels = np.repeat(np.arange(len(EMOTIONS)), 6)
+    path = tmp_path_factory.mktemp("shipped") / "best.pt"
+    torch.save({"model": state, "config": config, "epoch": 0, "history": [],
+                "val_report": classification_report(labels, labels)}, path)
     return path

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from classpulse.cli import main as cli_main
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 from model.data import load_split, read_csv
+from model.export import export_checkpoint
 from model.pack import mosaic, pack_fer, unmosaic
 
 
@@ -105,3 +108,53 @@ def test_mosaic_round_trips() -> None:
     image = mosaic(faces, columns=16)
     assert image.shape == (5 * 8, 16 * 8)
     assert np.array_equal(unmosaic(image, 70, 8, columns=16), faces)
+
+
+def test_one_split_is_never_both_train_and_val(tiny_fer: Path, tmp_path: Path,
+                                               shipped_checkpoint: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A single split folder, or a CSV without Usage, is the same faces whatever split is asked:
+    training would select on its training faces, a pack would hold them twice, calibration
+    might run on val. Where the split matters, such data is refused in one line."""
+    unnamed = "holds one unnamed split"
+    with pytest.raises(UsageError, match=f"{unnamed} \\({tiny_fer / 'train'}\\)"):
+        load_split(tiny_fer / "train", "val", named=True)
+    no_usage = tmp_path / "train.csv"  # Kaggle's train.csv: emotion,pixels
+    no_usage.write_text("emotion,pixels\n3," + " ".join(["7"] * 2304) + "\n")
+    with pytest.raises(UsageError, match=unnamed):
+        load_split(no_usage, "train", named=True)
+    assert len(load_split(no_usage, "train")) == 1  # evaluation may read it as it is
+    assert len(load_split(tiny_fer, "val", named=True)) == 42
+    for argv in (["train", "--data", str(tiny_fer / "train"), "--out", str(tmp_path / "run")],
+                 ["train", "--data", str(no_usage), "--out", str(tmp_path / "run")],
+                 ["pack", "--data", str(tiny_fer / "train"), "--out", str(tmp_path / "p.npz")]):
+        assert cli_main(["model", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert unnamed in err and "train/<emotion>/ and val/<emotion>/" in err
+        assert "\n" not in err
+    assert not (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "p.npz").exists()
+    with pytest.raises(UsageError, match=unnamed):
+        export_checkpoint(shipped_checkpoint, tmp_path / "w.safetensors", tiny_fer / "val")
+
+
+def test_files_that_are_not_fer2013_are_named_in_one_line(tiny_fer: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    archive = tmp_path / "archive.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for jpg in sorted((tiny_fer / "val" / "happy").glob("*.jpg")):
+            zf.write(jpg, jpg.name)
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"\0" * 200_000)
+    not_npz = tmp_path / "fer.npz"
+    not_npz.write_text("emotion,pixels\n")
+    for path, what in ((archive, "is not a FER2013 CSV text file"),
+                       (nul, "is not a FER2013 CSV text file"),
+                       (not_npz, "is not a readable .npz")):
+        with pytest.raises(UsageError) as err:
+            load_split(path, "val")
+        message = str(err.value)
+        assert message.startswith(f"{path} {what}") and "\n" not in message
+    assert cli_main(["model", "evaluate", "--data", str(archive), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{archive} is not a FER2013 CSV text file" in err and "\n" not in err

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from classpulse.cli import main as cli_main
+from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
 from model.class_level import class_level_errors
-from model.classifier import EmotionClassifier
+from model.classifier import DEFAULT_TTA, EmotionClassifier
 from model.data import load_split
 from model.evaluate import ten_crop_views
 from model.metrics import classification_report, confusion_matrix
@@ -41,6 +46,15 @@ def test_absent_and_never_predicted_classes_score_zero() -> None:
     r = classification_report(np.array([0, 0]), np.array([0, 1]), classes=("a", "b", "c"))
     assert r["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert r["per_class"]["c"]["f1"] == 0.0
+    # macro F1 over the classes in the labels or the predictions, as scikit-learn's f1_score(
+    # average="macro"): a (2/3) and b (0); c, in neither, is not averaged in
+    assert r["macro_f1"] == pytest.approx(1 / 3)
+
+
+def test_macro_f1_of_a_perfect_reader_of_a_few_classes_is_one() -> None:
+    r = classification_report(np.array([0, 0, 1]), np.array([0, 0, 1]))  # 7 classes, 2 seen
+    assert r["macro_f1"] == 1.0 and r["weighted_f1"] == 1.0
+    assert classification_report(np.array([], int), np.array([], int))["macro_f1"] == 0.0
     assert confusion_matrix(np.array([2]), np.array([0]), 3).tolist() == [[0, 0, 0], [0, 0, 0],
                                                                           [1, 0, 0]]
 
@@ -124,23 +138,76 @@ def test_train_imagenet_offline_names_the_file(tiny_fer: Path, tmp_path: Path,
     assert "vgg16_bn-6c64b313.pth" in capsys.readouterr().err
 
 
+def _sure(predicted: np.ndarray, top: float | np.ndarray = 0.9) -> np.ndarray:
+    """Probabilities whose argmax is ``predicted`` at probability ``top``, the rest even."""
+    top = np.broadcast_to(np.asarray(top, dtype=np.float64), predicted.shape)
+    probs = np.repeat(((1 - top) / 6)[:, None], 7, axis=1)
+    probs[np.arange(len(predicted)), predicted] = top
+    return probs
+
+
 def test_class_level_errors_vanish_for_a_perfect_reader_and_the_correction_helps() -> None:
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(7), 60)
-    perfect = class_level_errors(labels, labels, sizes=(20,), draws=40)
+    perfect = class_level_errors(labels, _sure(labels), 0.3, sizes=(20,), draws=40)
     assert [r["argmax_mae_pp"] for r in perfect] == [0.0, 0.0]
+    assert [r["read_share"] for r in perfect] == [1.0, 1.0]
     # (the confusion's smoothing prior, one face spread over the readings, costs a little)
     assert max(r["corrected_mae_pp"] for r in perfect) < 0.5
     # a reader that calls 40% of neutral faces sad and 30% of fear angry
     predicted = labels.copy()
     predicted[(labels == 6) & (rng.random(len(labels)) < 0.4)] = 4
     predicted[(labels == 2) & (rng.random(len(labels)) < 0.3)] = 0
-    rows = class_level_errors(labels, predicted, sizes=(200,), draws=100)
+    rows = class_level_errors(labels, _sure(predicted), 0.3, sizes=(200,), draws=100)
     assert [(r["mix"], r["faces"], r["draws"]) for r in rows] == [("classroom", 200, 100),
                                                                 ("uniform", 200, 100)]
     classroom = rows[0]
     assert classroom["argmax_mae_pp"] > 3.0
     assert classroom["corrected_mae_pp"] < classroom["argmax_mae_pp"] / 2
+
+
+def test_class_level_counts_only_the_faces_the_gate_reads() -> None:
+    """The dashboard never counts a face under the gate's minimum confidence: a reader right on
+    every face but unsure of every neutral one shows no neutral at all. Per minute the error is
+    then 2s/7 (s: the minute's neutral share, missing from neutral and spread over the others),
+    on average 2/7 x 0.5 (classroom mix) and 2/7 x 1/7 (uniform)."""
+    labels = np.repeat(np.arange(7), 60)
+    unsure_neutral = _sure(labels, np.where(labels == 6, 0.25, 0.9))
+    classroom, uniform = class_level_errors(labels, unsure_neutral, 0.3, sizes=(200,))
+    assert classroom["argmax_mae_pp"] == pytest.approx(100 * 2 / 7 * 0.5, abs=0.5)
+    assert uniform["argmax_mae_pp"] == pytest.approx(100 * 2 / 7 / 7, abs=0.5)
+    assert classroom["read_share"] == pytest.approx(0.5, abs=0.02)
+    assert uniform["read_share"] == pytest.approx(6 / 7, abs=0.02)
+    # counting every face, as the simulation used to, hides it
+    ungated = class_level_errors(labels, unsure_neutral, 0.0, sizes=(200,))
+    assert [r["argmax_mae_pp"] for r in ungated] == [0.0, 0.0]
+
+    # 30% of every class read as the next one, all unsure: the gate drops exactly the mistakes.
+    # The confusion is fitted on the faces read too, so it holds no shift to undo; one fitted on
+    # every face would "undo" a 30% shift nobody counted (about 4.5 points, measured)
+    unsure = np.arange(len(labels)) % 60 < 18
+    probs = _sure(np.where(unsure, (labels + 1) % 7, labels), np.where(unsure, 0.25, 0.9))
+    for row in class_level_errors(labels, probs, 0.3, sizes=(200,)):
+        assert row["read_share"] == pytest.approx(0.7, abs=0.01)
+        assert row["argmax_mae_pp"] < 1.6 and row["corrected_mae_pp"] < 2.0
+    assert min(r["argmax_mae_pp"] for r in class_level_errors(labels, probs, 0.0,
+                                                               sizes=(200,))) > 4.0
+
+
+def test_class_level_needs_two_faces_of_every_emotion(tiny_fer: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    labels = np.array([0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6])  # one disgust face
+    with pytest.raises(UsageError, match=r"per half\); the split has 1 disgust: give a"):
+        class_level_errors(labels, _sure(labels), 0.3)
+    split = tmp_path / "val"
+    for emotion in EMOTIONS:
+        if emotion != "fear":  # no fear at all
+            shutil.copytree(tiny_fer / "val" / emotion, split / emotion)
+    rc = cli_main(["model", "evaluate", "--data", str(split), "--device", "cpu",
+                   "--class-level"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert f"val of {split} has 0 fear: give a fuller split or drop --class-level" in err
 
 
 def test_evaluate_ten_crop_and_class_level_from_the_command_line(
@@ -163,6 +230,52 @@ def test_evaluate_ten_crop_and_class_level_from_the_command_line(
     expected = classification_report(split.labels, probs.argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
     assert "class-level error" in capsys.readouterr().out
+
+
+def test_class_level_runs_as_the_consumers_do(tiny_fer: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """--class-level reads faces as the consumers do: with their flip TTA unless --no-tta, and
+    counting only faces at or above GATE_MIN_CONFIDENCE, taken from the settings."""
+    monkeypatch.setenv("GATE_MIN_CONFIDENCE", "0.5")
+    split = load_split(tiny_fer, "val")
+    clf = EmotionClassifier(device="cpu")
+    x = prepare_faces(list(split.images), clf.preprocessing)
+    for flags, tta in (([], DEFAULT_TTA), (["--no-tta"], False), (["--tta"], True)):
+        out_json = tmp_path / "class.json"
+        assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                         "--class-level", "--json", str(out_json), *flags]) == 0
+        report = json.loads(out_json.read_text())
+        assert report["tta"] is tta and report["class_level_min_confidence"] == 0.5
+        probs = clf.predict_tensor(x, tta=tta)
+        assert report["confusion_matrix"] == classification_report(
+            split.labels, probs.argmax(axis=1))["confusion_matrix"]
+        expected = class_level_errors(split.labels, probs, 0.5)
+        assert [r["read_share"] for r in report["class_level"]] == pytest.approx(
+            [r["read_share"] for r in expected])
+        assert report["class_level"][0]["read_share"] < 1.0  # the gate did drop faces
+    plain = tmp_path / "plain.json"
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                     "--json", str(plain)]) == 0
+    assert json.loads(plain.read_text())["tta"] is False  # without --class-level: single view
+
+
+def test_ten_crop_crops_in_proportion_to_the_side() -> None:
+    """42 px of 48, 35 of 40, 56 of 64: the same 1.14x zoom at any --size. On a ramp that
+    counts columns, each corner view spans the columns of its crop."""
+    for side, crop in ((48, 42), (40, 35), (64, 56)):
+        x = torch.arange(side, dtype=torch.float32).repeat(side, 1)[None, None]
+        views = ten_crop_views(x)
+        m = side - crop
+        for view, left in zip(views[:5], (0, m, 0, m, m // 2), strict=True):
+            assert view.shape == x.shape
+            assert view.min().item() == pytest.approx(left, abs=0.5)
+            assert view.max().item() == pytest.approx(left + crop - 1, abs=0.5)
+        assert torch.equal(views[5], torch.flip(views[0], dims=[3]))
+    # at 48 px exactly the published crops, as before
+    x = torch.rand(2, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    top_left = F.interpolate(x[..., :42, :42], size=(48, 48), mode="bilinear",
+                             align_corners=False)
+    assert torch.equal(ten_crop_views(x)[0], top_left)
 
 
 def test_evaluate_tilted_scores_the_classroom_view(tiny_fer: Path, tmp_path: Path) -> None:

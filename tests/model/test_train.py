@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ import torch
 from classpulse.cli import main as cli_main
 from classpulse.errors import UsageError
 from model import card
+from model import train as train_module
 from model.data import load_split
 from model.export import export_checkpoint
 from model.network import build_network
@@ -27,8 +31,10 @@ from model.preprocess import (
 )
 from model.train import (
     EMA_EVERY,
+    RESUME_KEYS,
     LrSchedule,
     TrainConfig,
+    _config_dict,
     _limited,
     build_ema,
     class_weights,
@@ -38,8 +44,9 @@ from model.train import (
     main,
     out_of_time,
     recipe_config,
+    resume,
 )
-from model.weights_io import load_checkpoint, load_weights
+from model.weights_io import load_checkpoint, load_weights, save_checkpoint
 
 SIZE = 32  # input side of the training tests: 0.44x the work of 48 px, the same code paths
 LIMIT = 96  # training faces of the training tests (of tiny_fer's 168): 6 steps of 16 an epoch
@@ -56,7 +63,7 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     main(replace(cfg, epochs=2))
     first = load_checkpoint(out / "last.pt")
     assert first["epoch"] == 1 and len(first["history"]) == 2
-    best = main(cfg, resume=True)
+    best = resume(out, {"epochs": 3})
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["epoch"] == 2
     history = ckpt["history"]
@@ -76,6 +83,7 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
     assert recipe["epochs_trained"] == best_ckpt["epoch"] + 1 and "init_recipe" not in recipe
     assert recipe["augmentation"]["low_res"] == 0.5
     recorded = json.loads(meta["val_metrics"])
+    assert recorded["split"] == f"val split of {tiny_fer} (42 faces)"
     assert recorded[f"accuracy_at_{SMALL_FACE}px"] == pytest.approx(
         best_ckpt["history"][-1]["val_acc_small"], abs=1e-4)
     assert recipe["augmentation"]["low_res_sides"] == [12, 44]
@@ -90,10 +98,126 @@ def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Pa
         assert json.loads(card.read_metadata(first_file)["recipe"])["init_recipe"] == recipe
 
 
-def test_resume_without_checkpoint_is_usage_error(tiny_fer: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(data=str(tiny_fer), out=str(tmp_path), epochs=1, device="cpu")
-    with pytest.raises(UsageError, match=r"last\.pt"):
-        main(cfg, resume=True)
+def test_resume_without_checkpoint_is_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no checkpoint .*last\.pt; drop --resume"):
+        resume(tmp_path, {})
+
+
+def _finished_run(out: Path, **changes: Any) -> Path:
+    """A last.pt of an sgd300 run (batch 16, 3 epochs) that has trained its 3 epochs; only the
+    keys --resume reads before training hold real values."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = recipe_config("sgd300", "d", str(out), epochs=3, batch_size=16)
+    state: dict[str, Any] = dict.fromkeys(RESUME_KEYS)
+    state.update({"epoch": 2, "config": _config_dict(cfg), "bad_epochs": 0, **changes})
+    save_checkpoint(state, out / "last.pt")
+    return out / "last.pt"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--batch-size", "32"], "--batch-size gives batch_size=32, but {ckpt} was trained with "
+                             "batch_size=16; drop the option to go on as the run began, or train "
+                             "into a new --out"),
+    (["--recipe", "adamw"], "--recipe gives recipe='adamw', but {ckpt} was trained with "
+                            "recipe='sgd300'"),
+    (["--no-amp"], "--no-amp gives amp=False, but {ckpt} was trained with amp=True"),
+    (["--low-res", "0.2"], "--low-res gives low_res=0.2, but {ckpt} was trained with "
+                           "low_res=0.5"),
+    # options that agree with the checkpoint, and a recipe's defaults, are no contradiction
+    (["--batch-size", "16", "--recipe", "sgd300", "--threads", "1", "--time-budget", "60"],
+     "{ckpt} has trained 3 epochs, and --epochs is 3; give a larger --epochs to go on"),
+])
+def test_resume_refuses_what_contradicts_the_checkpoint(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],
+        message: str) -> None:
+    ckpt = _finished_run(tmp_path / "run")
+    assert cli_main(["model", "train", "--data", str(tiny_fer), "--out", str(tmp_path / "run"),
+                     "--resume", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"classpulse model: --resume: {message.format(ckpt=ckpt)}")
+    assert "\n" not in err
+
+
+def test_resume_of_an_early_stopped_run_says_so(tmp_path: Path) -> None:
+    ckpt = _finished_run(tmp_path / "run", bad_epochs=40)  # sgd300's patience
+    with pytest.raises(UsageError, match=r"stopped early \(40 epochs without a better val "
+                                         r"accuracy, --patience 40\); give a larger --patience"):
+        resume(tmp_path / "run", {"epochs": 10})
+    assert load_checkpoint(ckpt)["epoch"] == 2
+
+
+def test_patience_below_one_is_refused() -> None:
+    with pytest.raises(UsageError, match="--patience must be at least 1, got 0"):
+        TrainConfig(data="d", out="o", patience=0)
+
+
+def test_time_budget_stop_saves_the_epoch_it_ends_on(tiny_fer: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a clock where an epoch takes 40 s and a checkpoint write 30 s, a 100 s budget ends
+    the run after epoch 1: 40 s, then best.pt's write, leave 30 s, too few for 1.1 x 40 s. The
+    stop is decided once, after that write, and the epoch it ends on is in last.pt and
+    metrics.csv, even with --save-every far off."""
+    clock = [0.0]
+    monkeypatch.setattr(train_module, "time",
+                        SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter))
+    real_epoch, real_save = train_module.train_one_epoch, train_module.save_checkpoint
+
+    def epoch_of_40_s(*args: Any, **kwargs: Any) -> tuple[float, float]:
+        clock[0] += 40.0
+        return real_epoch(*args, **kwargs)
+
+    def write_of_30_s(state: dict[str, Any], path: Path) -> None:
+        clock[0] += 30.0
+        real_save(state, path)
+
+    monkeypatch.setattr(train_module, "train_one_epoch", epoch_of_40_s)
+    monkeypatch.setattr(train_module, "save_checkpoint", write_of_30_s)
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=5, batch_size=16, limit_train=32,
+                      size=SIZE, device="cpu", ema_epochs=0.0, threads=1, save_every=100,
+                      time_budget_s=100.0)
+    best = main(cfg)
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 0 and [r["seconds"] for r in ckpt["history"]] == [40.0]
+    with (out / "metrics.csv").open() as fh:
+        assert [row["epoch"] for row in csv.DictReader(fh)] == ["1"]
+    assert best["epoch"] == 1 and clock[0] == 100.0  # two writes: best.pt, then last.pt
+
+
+def test_files_that_are_not_checkpoints_are_named_in_one_line(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "x.csv"
+    text.write_text("emotion,pixels\n0,1 2 3 4\n")
+    mangled = tmp_path / "last.pt"
+    torch.save({"model": {"w": torch.zeros(4096)}, "epoch": 3}, mangled)
+    raw = bytearray(mangled.read_bytes())
+    raw[200:260] = b"\xff" * 60
+    mangled.write_bytes(bytes(raw))
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path in (text, mangled, empty):
+        with pytest.raises(UsageError) as err:
+            load_checkpoint(path)
+        message = str(err.value)
+        assert message.startswith(f"{path} is not a readable training checkpoint (")
+        assert message.endswith("give best.pt or last.pt of a `classpulse model train` run")
+        assert "\n" not in message
+    shipped = str(card.DEFAULT_WEIGHTS)
+    for argv in (["export", "--checkpoint", shipped, "--out", str(tmp_path / "w.safetensors")],
+                 ["train", "--data", str(tiny_fer), "--out", str(tmp_path / "run"),
+                  "--init", str(text)]):
+        assert cli_main(["model", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "give best.pt or last.pt" in err
+    assert cli_main(["model", "export", "--checkpoint", shipped]) == 2
+    assert f"{shipped} is exported weights, not a training checkpoint" in capsys.readouterr().err
+
+
+def test_export_names_the_val_faces_its_metrics_are_of(shipped_checkpoint: Path,
+                                                       tmp_path: Path) -> None:
+    path = export_checkpoint(shipped_checkpoint, tmp_path / "w.safetensors")
+    recorded = json.loads(card.read_metadata(path)["val_metrics"])
+    assert recorded["split"] == "val split of fer2013 (42 faces; --limit-val 42)"
 
 
 def test_class_weights_favour_rare_classes() -> None:
@@ -140,11 +264,9 @@ def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path
     main(cfg)
     out = tmp_path / "resumed"
     main(replace(cfg, out=str(out), epochs=2))
-    assert cli_main(["model", "train", "--recipe", "sgd300", "--data", str(tiny_fer), "--out",
-                     str(out), "--resume", "--epochs", "3", "--batch-size", "16",
-                     "--limit-train", str(LIMIT),
-                     "--warmup-epochs", "0.5", "--size", str(SIZE), "--device", "cpu",
-                     "--ema-epochs", "0.5", "--no-amp", "--threads", "1"]) == 0
+    # the configuration comes from the checkpoint: no recipe, batch size or EMA to repeat
+    assert cli_main(["model", "train", "--data", str(tiny_fer), "--out", str(out), "--resume",
+                     "--epochs", "3", "--device", "cpu"]) == 0
     straight, ckpt = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(
         out / "last.pt")
     assert ckpt["config"]["optimizer"] == "sgd" and ckpt["config"]["schedule"] == "plateau"
