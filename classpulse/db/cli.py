@@ -1,7 +1,10 @@
-"""``classpulse db upgrade`` and ``classpulse db current``: the schema, from the command line.
+"""``classpulse db upgrade``, ``db current`` and ``db grant-reader``: the schema, from the command
+line.
 
 ``db upgrade`` also stores ``MIN_FACES_SHOWN`` (``--min-faces-shown`` or the environment), when
 given, as the small-group rule every reader of the database follows (:mod:`classpulse.db.rule`).
+``db grant-reader ROLE`` lets a PostgreSQL role read the shown minutes and nothing the rule hides
+(:mod:`classpulse.db.reader`).
 
 Only argparse here; Alembic and SQLAlchemy are imported inside the handlers so ``classpulse --help``
 stays fast.
@@ -17,9 +20,10 @@ from classpulse.settings import Settings, SettingsError, parse_weights
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``db`` command and its ``upgrade`` and ``current`` actions."""
+    """Add the ``db`` command and its ``upgrade``, ``current`` and ``grant-reader`` actions."""
     db = subparsers.add_parser(
-        "db", help="database schema: migrate to the newest revision, show the current one"
+        "db", help="database schema: migrate to the newest revision, show the current one, "
+        "prepare a role for analysts"
     )
     actions = db.add_subparsers(dest="db_action", metavar="ACTION", required=True)
     upgrade = actions.add_parser(
@@ -42,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the revision DATABASE_URL is at")
     current.set_defaults(handler=run_current)
+    reader = actions.add_parser(
+        "grant-reader",
+        help="let an existing PostgreSQL role read the shown minutes, the rollups and the "
+        "timetable, and nothing the small-group rule hides (revokes all else; safe to run again)",
+    )
+    reader.add_argument("role", metavar="ROLE", help="the role, created beforehand "
+                        "(CREATE ROLE analyst LOGIN PASSWORD ...)")
+    reader.set_defaults(handler=run_grant_reader)
 
 
 def _weights(text: str) -> Mapping[str, float]:
@@ -81,4 +93,16 @@ def run_current(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     note = "" if revision == head_revision() else f" (newest is {head_revision()}; run upgrade)"
     print(f"{revision}{note}")
+    return 0
+
+
+def run_grant_reader(args: argparse.Namespace, settings: Settings) -> int:
+    from classpulse.db.reader import grant_reader
+
+    done = grant_reader(settings.database_url, args.role)
+    print(f"role {done.role} may read, with USAGE on schema {done.schema}: SELECT on "
+          f"{', '.join(done.readable)}")
+    taken = "; ".join(done.taken_back) if done.taken_back else "nothing else was held"
+    print(f"revoked from role {done.role} every other privilege on ClassPulse's tables and "
+          f"views: {taken}")
     return 0

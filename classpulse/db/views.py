@@ -5,7 +5,9 @@ small-group rule is decided, and the class views built on it) and ``0007_lessons
 (``lesson_summaries``), and rebuilt by ``0008_faces_read`` with the readability gate's counts and
 the rule on faces read (``0010_classroom_in_key`` makes them again, unchanged, on SQLite, which
 rebuilds ``emotion_minutes`` to change its key), and by ``0011_class_of_shown_cameras``, where a
-shown class minute sums its shown cameras' minutes only. These ``Table`` objects live in their own
+shown class minute sums its shown cameras' minutes only. ``0013_shown_views`` adds
+``shown_camera_minutes`` and ``shown_class_minutes``, the shown rows of the two, for analysts who
+may read no hidden minute (:mod:`classpulse.db.reader`). These ``Table`` objects live in their own
 ``MetaData`` so Alembic's autogenerate never tries to create them as tables; selecting through
 them gives bound parameters and, on SQLite, real ``datetime``/``date``/``bool`` values instead of
 text and integers. A test checks that their columns match the migrated views.
@@ -109,6 +111,17 @@ lesson_summaries = Table(
     *_rollup(),
 )
 
+
+
+def _shown_rows(name: str, view: Table) -> Table:
+    """``view``'s shown rows (``SELECT * ... WHERE shown``): its columns, under ``name``."""
+    return Table(name, VIEWS_METADATA, *(Column(c.name, c.type) for c in view.columns))
+
+
+shown_camera_minutes = _shown_rows("shown_camera_minutes", camera_minutes)
+shown_class_minutes = _shown_rows("shown_class_minutes", class_minutes)
+
 VIEWS: tuple[Table, ...] = (
     camera_minutes, class_minutes, class_days, class_hour_of_week, lesson_summaries,
+    shown_camera_minutes, shown_class_minutes,
 )

@@ -25,8 +25,8 @@ from classpulse.errors import UsageError
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
-              "lesson_summaries"}
-HEAD = "0012_engagement_weights"
+              "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
+HEAD = "0013_shown_views"
 
 
 @pytest.fixture
@@ -52,9 +52,9 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0011_class_of_shown_cameras", "0010_classroom_in_key", "0009_hardening",
-        "0008_faces_read", "0007_lessons", "0006_small_group_rule", "0003_covering_index",
-        "0002_class_views", "0001_tables"]
+        HEAD, "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
+        "0003_covering_index", "0002_class_views", "0001_tables"]
 
 
 def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
@@ -136,6 +136,19 @@ def test_downgrade_to_base_and_back(fresh_engine: Engine, migrated_url: str) -> 
     assert current(migrated_url) is None
     upgrade(migrated_url)
     assert current(migrated_url) == head_revision()
+
+
+def test_downgrade_below_the_shown_views_keeps_the_others(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    with fresh_engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012_engagement_weights")
+    assert set(inspect(fresh_engine).get_view_names()) == VIEW_NAMES - {
+        "shown_camera_minutes", "shown_class_minutes"}
+    upgrade(migrated_url)
+    assert current(migrated_url) == HEAD
 
 
 def test_current_is_none_before_migrating(sqlite_url: str) -> None:
@@ -281,7 +294,6 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0012_engagement_weights; stop every "
-                                         r"consumer, run "
+                                         r"writes to 0013_shown_views; stop every consumer, run "
                                          r"`classpulse db upgrade`"):
         require_head(migrated_url)

@@ -1,5 +1,8 @@
 """Every example query of docs/sql.md, run on seeded PostgreSQL, checked against Python's answer.
 
+Analysts' examples run as a role prepared by ``classpulse db grant-reader``, as the page promises;
+the owner's (:data:`OWNER_ONLY`) as the owner, and the reader is refused them.
+
 The seed is synthetic (classpulse.db.seed), and the timetable a CSV file imported with the real
 ``classpulse lessons import``. Expected values are computed here from the seeded rows and the
 timetable with zoneinfo, independently of the SQL and the views, with the small-group rule at its
@@ -10,6 +13,7 @@ and then sums those cameras only).
 from __future__ import annotations
 
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from classpulse.cli import main
 from classpulse.db.engine import make_engine
@@ -66,6 +72,9 @@ TIMETABLE = (
     ("Physics", "English", "Maths", "History", "Music"),
 )
 NOT_YET = ("7B", date(2025, 3, 17), SLOTS[0], "Maths")  # after the seeded days: no minutes
+# examples that read hidden minutes, frames or messages: the owner's, not a reader role's
+OWNER_ONLY = frozenset({"Minutes the dashboard hides, per classroom and day",
+                        "Cameras that see faces least often", "Rejected frames by reason"})
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
 @dataclass
 class Seeded:
     engine: Engine
+    reader: Engine  # connected as a role given `classpulse db grant-reader`
     rows: list[MinuteRow]
     minutes: list[ClassMinute]
     lessons: list[PlannedLessonRow]
@@ -185,7 +195,16 @@ def seeded(pg_database: Callable[[], str],
     csv_file = tmp_path_factory.mktemp("timetable") / "timetable.csv"
     write_timetable_csv(csv_file, lessons)
     assert main(["lessons", "import", str(csv_file), "--database-url", url]) == 0
-    yield Seeded(engine, rows, class_minutes(rows), lessons)
+    role = f"cp_analyst_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    assert main(["db", "grant-reader", role, "--database-url", url]) == 0
+    reader = make_engine(engine.url.set(username=role))
+    yield Seeded(engine, reader, rows, class_minutes(rows), lessons)
+    reader.dispose()
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
     engine.dispose()
 
 
@@ -198,7 +217,8 @@ def doc_examples() -> dict[str, str]:
 
 
 def run(seeded: Seeded, title: str) -> list[dict[str, Any]]:
-    with seeded.engine.connect() as conn:
+    engine = seeded.engine if title in OWNER_ONLY else seeded.reader
+    with engine.connect() as conn:
         return [dict(r) for r in conn.execute(text(doc_examples()[title])).mappings()]
 
 
@@ -487,6 +507,13 @@ def test_every_documented_example_has_a_check() -> None:
     examples = doc_examples()
     assert len(examples) >= 6
     assert set(examples) == set(CHECKS)
+
+
+@pytest.mark.parametrize("title", sorted(OWNER_ONLY))
+def test_the_owners_examples_are_refused_to_a_reader(seeded: Seeded, title: str) -> None:
+    with pytest.raises(ProgrammingError) as refused, seeded.reader.connect() as conn:
+        conn.execute(text(doc_examples()[title]))
+    assert isinstance(refused.value.orig, InsufficientPrivilege)
 
 
 @pytest.mark.parametrize("title", list(CHECKS))
