@@ -1,4 +1,5 @@
-"""Flags that several parts' parsers share, declared once: ports and the compute device.
+"""Flags that several parts share, declared once: ports, the compute device, the consumers' flush
+interval (the dashboard waits that long before it shows a minute as closed).
 
 Argparse types raise ``ArgumentTypeError``, so a bad value ends the command in one line that names
 the flag and the value (see :class:`classpulse.cli.OneLineParser`), before anything starts.
@@ -12,6 +13,9 @@ from classpulse.settings import DEVICES, Settings
 
 MIN_PORT, MAX_PORT = 1, 65535
 DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
+# `classpulse consume --flush-interval`; the dashboard derives when a minute is closed from it
+# (dashboard.periods.MINUTE_CLOSES_AFTER)
+FLUSH_INTERVAL_S = 5.0
 
 
 def port(text: str) -> int:

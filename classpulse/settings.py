@@ -100,6 +100,11 @@ class Settings:
                 "ClassPulse does not support; use sqlite:///classpulse.db or "
                 "postgresql+psycopg://user@host/db"
             )
+        if self.dashboard_password is not None and not self.dashboard_password.strip():
+            raise SettingsError(
+                f"DASHBOARD_PASSWORD={self.dashboard_password!r} is blank, which would leave the "
+                "dashboard open; unset it for an open dashboard, or set a real password"
+            )
         if self.min_faces_shown < 1:
             raise SettingsError(f"MIN_FACES_SHOWN={self.min_faces_shown} (or --min-faces-shown) "
                                 "must be a whole number of at least 1")
@@ -140,7 +145,6 @@ class Settings:
             "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
             "kafka_topic": "KAFKA_TOPIC",
             "database_url": "DATABASE_URL",
-            "dashboard_password": "DASHBOARD_PASSWORD",
             "device": "CLASSPULSE_DEVICE",
             "model_weights": "CLASSPULSE_WEIGHTS",
             "log_level": "CLASSPULSE_LOG_LEVEL",
@@ -148,6 +152,10 @@ class Settings:
         for name, var in text_vars.items():
             if env.get(var):
                 values[name] = env[var].strip()
+        if env.get("DASHBOARD_PASSWORD"):
+            # as given, not stripped: a password may begin or end with a space, and "   " stripped
+            # to "" would leave the page open (__post_init__ refuses it instead)
+            values["dashboard_password"] = env["DASHBOARD_PASSWORD"]
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
         if env.get("MIN_FACES_SHOWN"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from classpulse.flags import FLUSH_INTERVAL_S
 from classpulse.wire import DEFAULT_MAX_BYTES
 
 
@@ -15,7 +16,7 @@ class ConsumerConfig:
     group_id: str = "classpulse"
     batch_frames: int = 16
     batch_wait_ms: int = 250
-    flush_interval_s: float = 5.0
+    flush_interval_s: float = FLUSH_INTERVAL_S  # the dashboard reads it too (classpulse.flags)
     max_lag_s: float = 120.0
     # repeats of a (camera, captured_at, seq) are dropped within this much of the camera's event
     # time; it covers a producer's retries (kafka-python gives up after 120 s by default)

@@ -6,7 +6,8 @@ settings come from those arguments, then the environment, through ``classpulse.s
 rule every view applies): :func:`main` puts it into the page's ``Settings.min_faces_shown``, so the
 words always name the rule that hid the minutes. Live mode redraws only its own fragment every few
 seconds; a date range is drawn once, with its history; the lessons view is
-:mod:`dashboard.lessons`, and :mod:`dashboard.links` keeps the address bar in step.
+:mod:`dashboard.lessons`, and :mod:`dashboard.links` keeps the address bar in step. Every view
+shows a minute only once it has closed (:func:`dashboard.periods.closed_until`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from classpulse.redact import hide_password
 from classpulse.settings import Settings, SettingsError
 from dashboard import auth, charts, lessons, links, queries, text, transform
 from dashboard.launch import settings_from_app_args
-from dashboard.periods import HISTORY_BUCKET, Period, live_period, range_period
+from dashboard.periods import HISTORY_BUCKET, Period, closed_until, live_period, range_period
 from dashboard.widgets import Selection, sidebar
 from model import val_accuracy
 
@@ -49,9 +50,10 @@ def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
     st.error(text.database_error(shown, reason))
 
 
-def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period) -> None:
-    """Emotion mix, engagement with its band, faces in view and read; the note on hidden
-    minutes."""
+def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period,
+                whole_class: bool) -> None:
+    """Emotion mix, engagement with its band, faces in view and read (of a whole classroom, with
+    the note that they add its cameras up); the note on hidden minutes."""
     if hidden:
         st.caption(text.hidden_note(hidden, settings.min_faces_shown))
     axis = charts.TimeAxis.for_period(period)
@@ -64,6 +66,8 @@ def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Pe
                                             stored.updated_at.astimezone(period.tz)))
     with right:
         st.altair_chart(charts.faces_chart(frame, axis), width="stretch")
+        if whole_class:
+            st.caption(text.faces_added_up())
 
 
 def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, settings: Settings,
@@ -72,7 +76,7 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, set
     where most faces could not be read but some points' faces mostly were (``frame``, what the
     caller charts), that the charts rest on those only. False when the period has no minutes at
     all (the caller says so)."""
-    why = transform.unreadable(buckets, settings.min_faces_shown)
+    why = transform.unreadable(buckets)
     shown = int(buckets["minutes"].sum()) if len(buckets) else 0
     if why is not None and not frame.empty:
         st.warning(text.partly_unreadable(why.faces, why.read, why.reason, when,
@@ -117,11 +121,12 @@ def show_freshness(
     return newest.astimezone(period.tz)
 
 
-def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period,
-                   now: datetime) -> None:
-    """The newest minute's numbers, called "now" only while it is (:func:`text.is_stale`): a
-    minute from before the consumer stopped is named by its time and age instead."""
-    summary = transform.right_now(buckets, period.tz, settings.min_faces_shown)
+def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, now: datetime,
+                   whole_class: bool) -> None:
+    """The newest closed minute's numbers, called the latest only while it is
+    (:func:`text.is_stale`): a minute from before the consumer stopped is named by its time and
+    age instead."""
+    summary = transform.right_now(buckets, period.tz)
     if summary is None:
         return
     if summary.unreadable is not None:
@@ -138,20 +143,23 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period,
     stale = text.is_stale(summary.minute, now)
     at = f" at {summary.minute:%H:%M}" if stale else ""
     cols = st.columns(4)
-    cols[0].metric(f"Main emotion{at or ' now'}",
+    cols[0].metric(f"Main emotion{at or ', latest minute'}",
                    f"{summary.emotion} · {text.share(summary.emotion_share)}",
                    help=text.MAIN_EMOTION_HELP)
-    cols[1].metric(f"Engagement{at or ' now'}", f"{summary.engagement:.2f}")
+    cols[1].metric(f"Engagement{at or ', latest minute'}", f"{summary.engagement:.2f}")
     cols[2].metric(f"Faces in view{at}", f"{summary.faces_in_view:.0f}",
-                   help=f"{summary.faces_read_in_view:.0f} read at once in the frames where "
-                   "faces were read (it can be more: faces the gate refused leave frames out)")
+                   help=text.faces_in_view_help(
+                       whole_class, f"{summary.faces_read_in_view:.0f} read at once in the frames "
+                       "where faces were read (it can be more: faces the gate refused leave "
+                       "frames out)"))
     if stale:
         cols[3].metric("Minute", f"{summary.minute:%H:%M}, "
                        f"{text.age_text(now - summary.minute)} ago",
                        help="start of the newest minute with data: no newer one has been recorded")
     else:
         cols[3].metric("Minute", f"{summary.minute:%H:%M}",
-                       help="start of the newest minute with data; it may still be filling up")
+                       help="start of the newest minute with data that has ended; the one under "
+                       "way is shown once it has")
 
 
 @st.fragment(run_every=LIVE_REFRESH)
@@ -167,7 +175,7 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
             return
         buckets = queries.live_buckets(settings.database_url, sel.classroom_id, sel.camera_id,
                                        period.start, period.end, settings.min_faces_shown)
-        show_right_now(buckets, settings, period, now)
+        show_right_now(buckets, settings, period, now, sel.camera_id is None)
         frame = transform.series(buckets, sel.tz)
         hidden = transform.hidden_minutes(buckets)
         if not show_unreadable(buckets, frame, hidden, settings, "in this window"):
@@ -175,13 +183,14 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
             return
         if frame.empty:
             return
-        show_trends(frame, hidden, settings, period)
+        show_trends(frame, hidden, settings, period, sel.camera_id is None)
         offer_csv(frame, sel, period)
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
 
 
-def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> None:
+def show_history(settings: Settings, period: Period, buckets: pd.DataFrame,
+                 whole_class: bool) -> None:
     """Per-day table and hour-of-week heatmap, from 15-minute buckets cut in local time."""
     st.subheader("History")
     days = transform.daily_summary(buckets, period.tz)
@@ -193,7 +202,9 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame) -> N
             "minutes": st.column_config.NumberColumn("Minutes shown"),
             "hidden_minutes": st.column_config.NumberColumn(
                 "Minutes hidden", help=f"fewer than {settings.min_faces_shown} faces read"),
-            "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
+            "faces_in_view": st.column_config.NumberColumn(
+                "Faces in view", format="%.1f",
+                help=text.faces_in_view_help(whole_class, "the mean over the minutes shown")),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "main_emotion": st.column_config.TextColumn("Main emotion"),
             "main_share": st.column_config.TextColumn("Its share"),
@@ -214,8 +225,8 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
         if newest is None:
             return
     fetched = queries.range_buckets(settings.database_url, sel.classroom_id, sel.camera_id,
-                                    period.start, period.end, period.fetch_bucket_seconds,
-                                    settings.min_faces_shown)
+                                    period.start, min(period.end, closed_until(now)),
+                                    period.fetch_bucket_seconds, settings.min_faces_shown)
     buckets = transform.regroup(fetched, period.bucket_seconds)
     frame = transform.series(buckets, sel.tz)
     hidden = transform.hidden_minutes(buckets)
@@ -226,9 +237,10 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
         return
     if frame.empty:
         return
-    show_trends(frame, hidden, settings, period)
+    show_trends(frame, hidden, settings, period, sel.camera_id is None)
     offer_csv(frame, sel, period)
-    show_history(settings, period, transform.regroup(fetched, HISTORY_BUCKET))
+    show_history(settings, period, transform.regroup(fetched, HISTORY_BUCKET),
+                 sel.camera_id is None)
 
 
 def page(settings: Settings) -> None:

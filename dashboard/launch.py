@@ -31,6 +31,14 @@ APP_FLAGS: Mapping[str, str] = {
     "log_level": "--log-level",
 }
 STOP_TIMEOUT_S = 10.0
+# What a visitor's browser shows of an error the page did not expect. Streamlit's default, "full",
+# sends the exception's message and traceback: file paths, the code around the failing line, and
+# whatever the message holds (a query's values, a URL). The page is served to every teacher, and
+# to anyone who reaches the login form. "type" shows the exception's class and a generic sentence,
+# enough to tell the operator which failure it was; the message and the traceback still go to the
+# server's log (Streamlit logs "Uncaught app execution" with the traceback at any setting). Errors
+# the page expects (a database it cannot read, a link it cannot follow) it words itself.
+SHOW_ERROR_DETAILS = "type"
 
 
 def app_args(overrides: Mapping[str, object]) -> list[str]:
@@ -79,6 +87,7 @@ def streamlit_command(
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
+        "--client.showErrorDetails", SHOW_ERROR_DETAILS,
         "--", *app_args(overrides),
     ]
 

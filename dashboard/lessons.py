@@ -5,13 +5,16 @@ widgets -> query -> transform -> chart, like the rest of the page. The week's ta
 through the same bucket query as a date range, and both hide small groups by the database's one
 rule. The row's note (:func:`dashboard.lesson_frames.status`) is the one judgement of whether the
 lesson has numbers: the opened lesson shows its metrics and charts exactly when the row shows a
-main emotion, and otherwise says why, drawing nothing. Row and charts agree but for two things:
+main emotion, and otherwise says why, drawing nothing. Row and charts agree but for three things:
 each is cached apart (for up to a minute one may be newer than the other while a lesson is under
-way), and the charts leave out single minutes whose faces were mostly not read where the row sums
+way); the charts leave out single minutes whose faces were mostly not read where the row sums
 every shown minute (the page says so when most of the lesson's faces, hidden minutes included,
-were not read). The charts of an opened lesson are drawn by the page's own ``show_trends``
-(passed in, so the live, range and lesson charts stay one implementation). While a lesson of the
-week is under way the view warns, as the live view does, when no new data has come for a while.
+were not read); and while a lesson is under way its charts stop at the newest closed minute
+(:func:`dashboard.periods.closed_until`), where its row, summed by the ``lesson_summaries`` view,
+also counts the minute under way. The charts of an opened lesson are drawn by the page's own
+``show_trends`` (passed in, so the live, range and lesson charts stay one implementation). While
+a lesson of the week is under way the view warns, as the live view does, when no new data has come
+for a while.
 
 Lesson titles, subjects and group labels come from a school's files: they are shown only as plain
 text (table cells, select options, ``st.text``), never as Markdown.
@@ -28,12 +31,12 @@ import streamlit as st
 from classpulse.settings import Settings
 from dashboard import charts, lesson_frames, queries, text, transform
 from dashboard.links import LESSON_KEY
-from dashboard.periods import Period
+from dashboard.periods import Period, closed_until
 from dashboard.widgets import Selection
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
 
-DrawTrends = Callable[[pd.DataFrame, int, Settings, Period], None]
+DrawTrends = Callable[[pd.DataFrame, int, Settings, Period, bool], None]
 
 
 def _shift_week(days: int) -> None:
@@ -52,7 +55,9 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
             "main_emotion": st.column_config.TextColumn("Main emotion"),
             "main_share": st.column_config.TextColumn("Its share"),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
-            "faces_in_view": st.column_config.NumberColumn("Faces in view", format="%.1f"),
+            "faces_in_view": st.column_config.NumberColumn(
+                "Faces in view", format="%.1f",
+                help=text.faces_in_view_help(True, "the mean over the minutes shown")),
             "minutes": st.column_config.NumberColumn("Minutes shown"),
             "hidden_minutes": st.column_config.NumberColumn(
                 "Minutes hidden", help=f"fewer than {min_faces} faces read"),
@@ -77,9 +82,10 @@ def _metrics(lesson: pd.Series) -> None:
                    help=text.MAIN_EMOTION_HELP)
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
-                   help=f"per minute, on average over the minutes shown; "
-                   f"{lesson['faces_read_in_view']:.1f} read at once in the frames where faces "
-                   "were read (it can be more: faces the gate refused leave frames out)")
+                   help=text.faces_in_view_help(
+                       True, f"the mean over the minutes shown; {lesson['faces_read_in_view']:.1f} "
+                       "read at once in the frames where faces were read (it can be more: faces "
+                       "the gate refused leave frames out)"))
     cols[3].metric("Minutes shown", f"{lesson['minutes']}",
                    help=f"{lesson['hidden_minutes']} more hidden for too few faces read")
 
@@ -135,9 +141,9 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
-                                        end, 60, settings.min_faces_shown)
-    why = (transform.unreadable(buckets, settings.min_faces_shown) if buckets is not None
-           else None)
+                                        min(end, closed_until(now)), 60,
+                                        settings.min_faces_shown)
+    why = transform.unreadable(buckets) if buckets is not None else None
     # the charts' minutes: only when the row names a main emotion, as the metrics
     frame = transform.series(buckets, sel.tz) if buckets is not None and not state else None
     if state and why is not None:
@@ -153,7 +159,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     with left:
         if frame is not None and not frame.empty:
             period = Period(start, end, sel.tz, 60)
-            draw_trends(frame, transform.hidden_minutes(buckets), settings, period)
+            draw_trends(frame, transform.hidden_minutes(buckets), settings, period, True)
     with right:
         _trend(settings, sel, lesson)
 

@@ -8,6 +8,11 @@ weeks. Buckets are cut on UTC: up to 15 minutes they never straddle a local quar
 real time zone (every offset in use is a multiple of 15 minutes); an hour's bucket in a zone offset
 by a half or quarter hour covers, say, 09:30-10:30 local, and its point is drawn at 09:30. The day
 table and the hour-of-week heatmap are cut from 15-minute buckets, so they follow local hours.
+
+A minute is shown only once it has closed (:func:`closed_until`): the consumers add to the minute
+under way at every flush, and the small-group rule judges it on its faces so far, so two readings
+of it a few seconds apart (two CSV downloads, two live refreshes) could be subtracted to give the
+expressions of the faces read in between, one child's once the class has left mid-minute.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse.errors import UsageError
+from classpulse.flags import FLUSH_INTERVAL_S
 
 MINUTE = 60
 # (longest period, bucket seconds): a day of minutes, a week of 5-minute buckets, ...
@@ -28,6 +34,11 @@ RESOLUTIONS: tuple[tuple[timedelta, int], ...] = (
 COARSEST_BUCKET = 60 * MINUTE
 # history (day table, hour-of-week heatmap) is cut from 15-minute buckets converted to local time
 HISTORY_BUCKET = 15 * MINUTE
+# How long after its end a minute counts as closed: a frame captured in its last instant waits for
+# its batch and its analysis, then for the consumer's next flush, at most one interval; twice the
+# interval covers both. A consumer started with a longer --flush-interval, or one working through
+# a backlog (frames up to --max-lag old), can still add to a minute after this.
+MINUTE_CLOSES_AFTER = timedelta(seconds=2 * FLUSH_INTERVAL_S)
 
 
 @dataclass(frozen=True)
@@ -85,15 +96,21 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
 
 
+def closed_until(now: datetime) -> datetime:
+    """The end of the newest closed minute at ``now`` (UTC): minutes that start before it are
+    shown, the others are still filling up (see the module)."""
+    return floor_minute(now - MINUTE_CLOSES_AFTER)
+
+
 def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:
-    """The last ``minutes`` minutes, including the one now filling up, at minute resolution.
+    """The last ``minutes`` closed minutes (:func:`closed_until`), at minute resolution.
 
     Bounds are whole minutes, so reruns within one minute ask the same question and the query cache
     can answer them.
     """
     if minutes < 1:
         raise UsageError(f"live window of {minutes} minutes; choose at least 1")
-    end = floor_minute(now) + timedelta(minutes=1)
+    end = closed_until(now)
     return Period(end - timedelta(minutes=minutes), end, tz, MINUTE, live=True)
 
 

@@ -46,9 +46,10 @@ def last_write(
     return sql.fetch_last_write(engine(database_url), classroom_id, camera_id)
 
 
-@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def min_faces(database_url: str) -> int:
-    """The small-group threshold the database applies (``small_group_rule``)."""
+    """The small-group threshold the database applies (``small_group_rule``); read as often as a
+    live window (one row), so the page's words and cache keys follow a change within seconds."""
     return sql.fetch_min_faces(engine(database_url))
 
 
@@ -59,9 +60,12 @@ def engagement_weights(database_url: str) -> StoredWeights:
 
 
 # ``min_faces`` is part of the bucket caches' keys although the SQL does not take it (the database
-# applies its own rule): once the page reads a changed rule, it is not answered from a cache filled
-# under the old one (``min_faces`` itself is cached for LIST_TTL_S, so a change takes up to that
-# long to reach the page's words and caches).
+# applies its own rule, in the statement itself): once the page reads a changed rule, it is not
+# answered from a cache filled under the old one. After a threshold is raised, every query run
+# applies it, so only frames cached before can carry the old one: for up to LIVE_TTL_S, while the
+# page still holds the old value (its keys are the old ones); after that only in a frame cached
+# under the raised value's key while the rule was lower (raised, lowered, raised again within
+# HISTORY_TTL_S), and never for longer than that frame's TTL (HISTORY_TTL_S at most).
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def live_buckets(
     database_url: str, classroom_id: str, camera_id: str | None,

@@ -11,11 +11,14 @@ faces whose expression the consumer's readability gate let it read, reach the ``
 threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class minute when one of its cameras'
 minutes is shown, made of the shown cameras' minutes only; docs/sql.md explains why faces per
 frame, not the raw ``faces`` count, tells a class from a child. Besides the sums over shown
-minutes, a bucket sums every minute's faces and the gate's counts (``seen_*``; of a shown class
-minute, its shown cameras'), so the page can say why minutes are hidden: too few people, or
-faces that could not be read (too small, turned away, uncertain). Whether enough people were in view
-to say so is judged per camera (``seen_largest_view``): two cameras that each see the same two
-pupils are two people, not four. The page reads one camera from
+minutes, a bucket sums faces and the gate's counts (``seen_*``; of a shown class minute, its shown
+cameras') so the page can say why faces could not be read (too small, turned away, uncertain), but
+only over the minutes in which one camera saw at least the rule's number of faces at once
+(:func:`_told`, the one place that test is made): why one child's face was not read would describe
+that child. The test is made per minute, in SQL, so one crowded minute does not let a period's
+single-child minutes in, and per camera: two cameras that each see the same two pupils are two
+people, not four. It takes the threshold from ``small_group_rule`` in the same statement that
+reads ``shown``, so both follow one rule at one moment. The page reads one camera from
 ``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
 engagement come only from shown minutes, and the minutes left out are counted so the page can say
 so. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
@@ -35,15 +38,15 @@ from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
-# every minute's faces, the readability gate's counts, the most faces in view of any one camera
-# and the minutes with faces, shown or hidden
+# faces and the readability gate's counts of the minutes, shown or hidden, in which one camera saw
+# a group (:func:`_told`)
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
-                                 "seen_uncertain", "seen_largest_view", "seen_face_minutes")
+                                 "seen_uncertain")
 BUCKET_COLUMNS: tuple[str, ...] = (
     "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
     "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
-_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum", "seen_largest_view")
+_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
@@ -66,14 +69,18 @@ def _shown(column: str) -> str:
     return f"SUM(CASE WHEN shown THEN {column} ELSE 0 END)"
 
 
-def _seen_sources(camera: bool) -> tuple[str, ...]:
-    """What each of SEEN_COLUMNS sums. The largest view is a camera minute's own faces in view, a
-    class minute's ``largest_view`` (the most of one camera), never the class minute's
-    ``faces_in_view``: a hidden class minute sums that over all its cameras, which counts a pupil
-    seen by two cameras twice."""
+def _told(camera: bool) -> str:
+    """The condition under which a minute's faces may say why they were not read: one camera saw
+    at least the small-group rule's number of faces at once. One camera's view is a camera
+    minute's own faces in view, a class minute's ``largest_view`` (the most of one camera), never
+    the class minute's ``faces_in_view``: a hidden class minute sums that over all its cameras,
+    which counts a pupil seen by two cameras twice. NULL (no face seen) is not told."""
     largest_view = "faces_in_view" if camera else "largest_view"
-    return ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain",
-            largest_view, "CASE WHEN faces > 0 THEN 1 ELSE 0 END")
+    return f"{largest_view} >= (SELECT r.min_faces_shown FROM small_group_rule AS r)"
+
+
+# what each of SEEN_COLUMNS sums, over the minutes :func:`_told` lets speak
+_SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
 
 
 def _bucket_sql(engine: Engine, camera: bool) -> str:
@@ -83,8 +90,8 @@ def _bucket_sql(engine: Engine, camera: bool) -> str:
               "faces_read_in_view")
     per_bucket = ",\n  ".join(
         [f"{_shown(c)} AS {c}" for c in summed]
-        + [f"COALESCE(SUM({c}), 0) AS {name}"
-           for c, name in zip(_seen_sources(camera), SEEN_COLUMNS, strict=True)])
+        + [f"SUM(CASE WHEN {_told(camera)} THEN {c} ELSE 0 END) AS {name}"
+           for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
     return f"""
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
   {_shown("1")} AS minutes,
@@ -110,8 +117,8 @@ def fetch_buckets(
     ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
     minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
     and ``faces_read_in_view`` are summed over the bucket's shown minutes (divide by ``minutes``
-    for the mean); the ``seen_*`` columns over all its minutes, ``seen_largest_view`` the most
-    faces in view of any one camera per minute.
+    for the mean); the ``seen_*`` columns over its minutes, shown or hidden, in which one camera
+    saw at least the rule's number of faces at once (:func:`_told`).
     """
     stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
         bindparam("start", type_=UTCDateTime()),

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 from classpulse.emotions import EMOTIONS
 
 STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+# what "faces in view" is for a whole classroom: the page sums its cameras' faces per frame (of a
+# shown minute, the cameras that showed it), which counts a pupil two cameras see twice
+FACES_ADDED_UP = "added up over the classroom's cameras: a pupil two cameras see counts twice"
 MAIN_EMOTION_HELP = ("the expression most faces read showed (each of them, when several tie), and "
                      "its share of the faces read")
 
@@ -112,6 +115,19 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
     )
+
+
+def faces_in_view_help(whole_class: bool, more: str = "") -> str:
+    """What a "Faces in view" number counts, and ``more`` after it: for a whole classroom the
+    cameras' views added up (a pupil two cameras see counts twice), for one camera its own."""
+    counted = (f"faces per frame, {FACES_ADDED_UP}" if whole_class
+               else "faces per frame of this camera")
+    return f"{counted}; {more}" if more else counted
+
+
+def faces_added_up() -> str:
+    """Under a whole classroom's faces chart: its numbers add the cameras up."""
+    return f"Faces in view and read are {FACES_ADDED_UP}."
 
 
 def age_text(age: timedelta) -> str:
@@ -224,9 +240,11 @@ def stale(last_write: datetime, age: timedelta) -> str:
 
 
 def fresh(last_write: datetime, age: timedelta) -> str:
+    """The consumer writes; the minute it fills is not shown yet (``dashboard.periods``)."""
     return (
-        f"Data is fresh: last written {age_text(age)} ago ({last_write:%H:%M:%S}). The current "
-        "minute is still filling up."
+        f"Data is fresh: last written {age_text(age)} ago ({last_write:%H:%M:%S}). A minute is "
+        "shown once it has ended: one still filling up, read twice, could be subtracted to single "
+        "out the few faces read in between."
     )
 
 

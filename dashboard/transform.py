@@ -97,17 +97,13 @@ class Unreadable:
         return self.read / self.faces
 
 
-def unreadable(buckets: pd.DataFrame, min_faces: int) -> Unreadable | None:
-    """Over all the buckets' minutes, shown or hidden: None when there were no faces, most were
-    read, or the minutes with faces held fewer than ``min_faces`` faces in view of one camera on
-    average (what they could say of why faces were not read would describe one child or two: the
-    small-group rule's note says enough); else how many were read and the commonest reason the
-    others were not. One camera's view, not the sum over cameras: two cameras that each see the
-    same two pupils would sum to four, and each camera's own view says only "hidden"."""
+def unreadable(buckets: pd.DataFrame) -> Unreadable | None:
+    """Over the buckets' ``seen_*`` counts: None when they hold no faces or most were read; else
+    how many were read and the commonest reason the others were not. The counts are only those
+    of minutes in which one camera saw a group (:func:`dashboard.sql.fetch_buckets` decides per
+    minute): what a child's minutes could say of why faces were not read would describe that
+    child, and the small-group rule's note says enough of them."""
     if buckets.empty:
-        return None
-    largest_view = float(buckets["seen_largest_view"].sum())
-    if largest_view < min_faces * int(buckets["seen_face_minutes"].sum()):
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
     if faces == 0 or read >= MOSTLY_READ * faces:
@@ -186,7 +182,7 @@ class RightNow:
     emotion_share: float = 0.0
 
 
-def right_now(buckets: pd.DataFrame, tz: ZoneInfo, min_faces: int) -> RightNow | None:
+def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
     """Summary of the newest minute in minute buckets; None when the window has no rows at all."""
     seen = buckets[(buckets["minutes"] + buckets["hidden_minutes"]) > 0]
     if seen.empty:
@@ -196,7 +192,7 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo, min_faces: int) -> RightNow |
     if not readable(seen.loc[[newest.name]]).iloc[0]:
         shown = int(newest["minutes"]) > 0
         return RightNow(minute=minute, hidden=not shown, unread=shown,
-                        unreadable=unreadable(seen.loc[[newest.name]], min_faces))
+                        unreadable=unreadable(seen.loc[[newest.name]]))
     shown = series(seen.loc[[newest.name]], tz)
     emotion, share = main_emotions(shown)
     row = shown.iloc[0]

@@ -21,7 +21,7 @@ from dashboard.periods import classroom_zone
 
 LIVE, RANGE, LESSONS = "Live", "Date range", "Lessons"
 MODES = (LIVE, RANGE, LESSONS)
-ALL_CAMERAS = "__all__"
+ALL_CAMERAS = "All cameras"  # the camera option that shows the whole classroom
 DEFAULT_LIVE_MINUTES = 60
 DEFAULT_RANGE_DAYS = 7
 
@@ -59,10 +59,14 @@ def _classroom(rooms: pd.DataFrame) -> pd.Series:
 
 
 def _camera(settings: Settings, classroom_id: str) -> tuple[str | None, str | None]:
+    """The chosen camera's (id, name), or (None, None) for the whole classroom. The whole
+    classroom is the option None, which no camera id (a string) can equal: a camera registered
+    as "__all__" is that camera, not every camera."""
     cams = queries.cameras(settings.database_url, classroom_id)
-    names = {ALL_CAMERAS: "All cameras", **dict(zip(cams["id"], cams["name"], strict=True))}
-    chosen = st.selectbox("Camera", list(names), key="camera", format_func=names.__getitem__)
-    return (None, None) if chosen == ALL_CAMERAS else (chosen, names[chosen])
+    names = dict(zip(cams["id"], cams["name"], strict=True))
+    chosen = st.selectbox("Camera", [None, *names], key="camera",
+                          format_func=lambda cam: ALL_CAMERAS if cam is None else names[cam])
+    return (None, None) if chosen is None else (chosen, names[chosen])
 
 
 def _range(tz: ZoneInfo) -> tuple[date, date, time, time]:

@@ -21,8 +21,22 @@ from classpulse.redact import hide_password
     ("rstp://admin:s3cret@10.0.0.5/live", "rstp://admin:***@10.0.0.5/live"),
     ("rtsp:/admin:s3cret@10.0.0.5/live", "rtsp:/admin:***@10.0.0.5/live"),
     ("rtsp:admin:s3cret@10.0.0.5/live", "rtsp:admin:***@10.0.0.5/live"),
+    # a password in the query string (libpq and SQLAlchemy take one there), any case or encoding
+    ("postgresql+psycopg://reader@db/classpulse?password=s3cret",
+     "postgresql+psycopg://reader@db/classpulse?password=***"),
+    ("postgresql+psycopg://reader@db/classpulse?sslmode=require&PassWord=s3cret&connect_timeout=5",
+     "postgresql+psycopg://reader@db/classpulse?sslmode=require&PassWord=***&connect_timeout=5"),
+    ("postgresql+psycopg://reader@db/c?pass%77ord=s3cret", "postgresql+psycopg://reader@db/c?pass%77ord=***"),
+    ("postgresql+psycopg://reader@db:5432/c?password=p@ss", "postgresql+psycopg://reader@db:5432/c?password=***"),
+    ("postgresql+psycopg://reader@db/c?password=s3cret#x", "postgresql+psycopg://reader@db/c?password=***"),
+    ("postgresql://app:pw@db/c?sslpassword=s3cret&sslkey=/k.pem",
+     "postgresql://app:***@db/c?sslpassword=***&sslkey=/k.pem"),
+    ("rtsp://10.0.0.5/live?user=admin&password=s3cret", "rtsp://10.0.0.5/live?user=admin&password=***"),
+    # files named in the query are not secrets
+    ("postgresql+psycopg://reader@db/c?passfile=/run/pg.pass&sslrootcert=/ca.pem",
+     "postgresql+psycopg://reader@db/c?passfile=/run/pg.pass&sslrootcert=/ca.pem"),
 ])
 def test_only_the_password_is_hidden(url: str, shown: str) -> None:
     assert hide_password(url) == shown
     assert "s3cret" not in hide_password(url) and ":pw@" not in hide_password(url)
-    assert "ss@" not in hide_password(url)
+    assert "ss@" not in hide_password(url) and "p@ss" not in hide_password(url)

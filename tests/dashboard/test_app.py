@@ -8,21 +8,36 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
+import sys
+import time as clock
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from classpulse.db.rule import store_min_faces
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
+from dashboard.periods import MINUTE_CLOSES_AFTER, closed_until
+from dashboard.queries import LIVE_TTL_S
 from model import card
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
-from tests.dashboard.pages import assert_no_error, charts, choose_range, open_page, texts
+from tests.dashboard.pages import (
+    APP,
+    SETTINGS_VARS,
+    assert_no_error,
+    charts,
+    choose_range,
+    open_page,
+    texts,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)  # Monday 08:00 in Berlin
@@ -107,14 +122,20 @@ def test_range_charts_csv_and_history_match_the_rows(
     assert heat["minutes"].sum() == len(want)
 
 
+ADDED_UP = ("Faces in view and read are added up over the classroom's cameras: a pupil two "
+            "cameras see counts twice.")
+
+
 def test_one_camera_is_charted_alone(
     database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = choose_range(open_page(monkeypatch, database.url), "7B", MONDAY, MONDAY, time(7, 0),
                       time(9, 59))
+    assert ADDED_UP in texts(at)["caption"]  # the class's faces in view sum its two cameras
     at.selectbox(key="camera").set_value("7B-cam1").run()
     assert_no_error(at)
     assert texts(at)["title"] == ["7B – camera 7B-cam1"]
+    assert ADDED_UP not in texts(at)["caption"]
     want = {m: w for m, w in expected.minutes(seeded, "7B", 3, camera="7B-cam1").items()
             if w["shown"]}
     engagement = charts(at)["Engagement index"]["engagement"].tolist()
@@ -123,6 +144,48 @@ def test_one_camera_is_charted_alone(
     assert hidden > 0  # the seed's sparse minutes show one or two faces
     assert any(c.startswith(f"{hidden} minutes with fewer than 3 faces read")
                for c in texts(at)["caption"])
+
+
+def test_a_camera_called_all_is_that_camera_not_the_classroom(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera whose id is "__all__" (what the camera select once used for "All cameras") is one
+    camera: choosing it charts its own minutes, not the classroom's."""
+    rows = [row for i in range(3) for row in (
+        expected.row("__all__", "odd", START + timedelta(minutes=i), 60, 4, top="sad"),
+        expected.row("front", "odd", START + timedelta(minutes=i), 60, 5, top="happy"))]
+    at = monday_morning(database, monkeypatch, "odd", rows)
+    camera = at.selectbox(key="camera")
+    assert camera.options == ["All cameras", "__all__", "front"]
+    assert camera.value is None and texts(at)["title"] == ["odd"]
+    assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [9.0] * 3
+    camera.set_value("__all__").run()
+    assert_no_error(at)
+    assert texts(at)["title"] == ["odd – camera __all__"]
+    assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [4.0] * 3
+    mix = charts(at)["Emotion mix (share of faces read)"]
+    assert mix[mix["emotion"] == "sad"]["share"].tolist() == [1.0] * 3
+
+
+def test_a_database_password_in_the_query_string_is_not_shown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page cannot reach the database: its error and log line name the URL, not the
+    password given as a query parameter (as libpq and SQLAlchemy take one)."""
+    url = "postgresql+psycopg://reader@127.0.0.1:1/classpulse?password=s3cret&connect_timeout=2"
+    st.cache_data.clear()  # open_page would connect first to store the rule
+    monkeypatch.setattr(sys, "argv", [str(APP), "--database-url", url])
+    for var in SETTINGS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with caplog.at_level(logging.ERROR):
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    (error,) = texts(at)["error"]
+    assert ("Cannot read the ClassPulse tables from postgresql+psycopg://reader@127.0.0.1:1/"
+            "classpulse?password=***&connect_timeout=2") in error
+    assert "s3cret" not in error
+    logged = [r.getMessage() for r in caplog.records if "dashboard query failed" in r.getMessage()]
+    assert logged and not any("s3cret" in line for line in logged)
 
 
 def tiny_rows() -> list[MinuteRow]:
@@ -198,10 +261,12 @@ def test_unreadable_faces_draw_no_mix_and_the_page_says_why(
 def test_shown_minutes_mostly_unread_are_not_called_hidden(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One shown minute, four faces read at once of fourteen in view, among twenty minutes of one
-    bowed child: too few people on average to say why faces were not read (that would describe
-    the child), yet the shown minute is not "hidden for fewer than 3 faces read" either."""
-    rows = [expected.row("cctv", "small", START, 60, 4, unread=(10, 0, 0))]
+    """One shown minute whose one frame with faces read held three (the rule's measure) while
+    nine frames each held one bowed face (1.2 faces in view per frame), among twenty minutes of
+    one bowed child: no minute saw a group at once, so nothing says why faces were not read (that
+    would describe a child), yet the shown minute is not "hidden for fewer than 3 faces read"."""
+    three = expected.row("cctv", "small", START, 1, 3)
+    rows = [dataclasses.replace(three, frames_with_faces=10, faces=12, refused=(0, 9, 0))]
     rows += [expected.row("cctv", "small", START + timedelta(minutes=i), 60, 0, unread=(0, 1, 0))
              for i in range(1, 21)]
     at = monday_morning(database, monkeypatch, "small", rows)
@@ -249,6 +314,45 @@ def test_a_mix_is_never_drawn_beside_a_sentence_saying_none_is(
     assert "too small to read expressions" in warning
 
 
+def test_one_crowded_minute_does_not_let_single_children_explain(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crowded minute (41 faces in view per frame: 10 read, 17 too small, 14 uncertain) and
+    eighteen minutes of one child turned away: on average one camera saw more than 3 faces at
+    once, but each child's minute saw one. Why faces were not read is told of the crowded minute
+    alone (600 of 2460 read, too small), never with the child's 1080 turned faces (600 of 3540,
+    turned)."""
+    rows = [expected.row("cam", "crowd", START, 60, 10, unread=(17, 0, 14))]
+    rows += [expected.row("cam", "crowd", START + timedelta(minutes=i), 60, 0, unread=(0, 1, 0))
+             for i in range(1, 19)]
+    at = monday_morning(database, monkeypatch, "crowd", rows)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith(f"**Most faces in this period could not be read** "
+                              f"({600 / 2460:.0%} of the faces seen were read)")
+    assert "too small to read expressions" in warning and "turned away" not in warning
+    assert not charts(at)
+
+
+def test_a_raised_threshold_reaches_the_page_within_seconds(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule at 1 shows four of the tiny classroom's minutes; ``classpulse db upgrade
+    --min-faces-shown 3`` while the page runs: its next run after LIVE_TTL_S (the cache of the
+    rule) hides the small groups and says so, though the date range's frame is cached longer."""
+    expected.write(database.engine, tiny_rows())
+    at = choose_range(open_page(monkeypatch, database.url, min_faces=1), "tiny", MONDAY, MONDAY,
+                      time(7, 0), time(7, 59))
+    assert len(charts(at)["Engagement index"]) == 4
+    with database.engine.begin() as conn:
+        store_min_faces(conn, 3)
+    clock.sleep(LIVE_TTL_S + 0.5)
+    at.run()
+    assert_no_error(at)
+    assert len(charts(at)["Engagement index"]) == 2
+    assert ("3 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
+            "single child (MIN_FACES_SHOWN=3).") in texts(at)["caption"]
+
+
 def test_no_data_in_the_period_points_at_the_newest_minute(
     database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,9 +366,9 @@ def test_no_data_in_the_period_points_at_the_newest_minute(
     assert not charts(at)
 
 
-def live_rows(now: datetime) -> list[MinuteRow]:
-    """Two cameras, five faces per frame each, over the last 30 minutes up to this one."""
-    newest = now.replace(second=0, microsecond=0)
+def live_rows(newest: datetime) -> list[MinuteRow]:
+    """Two cameras, five faces per frame each, over 30 minutes up to the one ``newest`` is in."""
+    newest = newest.replace(second=0, microsecond=0)
     rows = []
     for i in range(30):
         minute = newest - timedelta(minutes=29 - i)
@@ -274,23 +378,67 @@ def live_rows(now: datetime) -> list[MinuteRow]:
     return rows
 
 
-def test_live_right_now_and_freshness(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def mid_minute(earliest: int = 12, latest: int = 45) -> datetime:
+    """Now, between ``earliest`` and ``latest`` seconds into a minute (sleeping until then): the
+    minute before ended over MINUTE_CLOSES_AFTER ago, and a page run has time to finish within
+    this one."""
     now = datetime.now(timezone.utc)
-    expected.write(database.engine, live_rows(now), {"live": ("Live room", "America/New_York")})
+    if not earliest <= now.second < latest:
+        wait = (earliest - now.second) % 60 - now.microsecond / 1e6
+        clock.sleep(wait)
+        now = datetime.now(timezone.utc)
+    assert timedelta(seconds=earliest) > MINUTE_CLOSES_AFTER and earliest <= now.second < latest
+    return now
+
+
+def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
+    database: Database, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
+) -> None:
+    """Thirty minutes that have ended, then the minute under way: nine surprised faces per frame
+    so far. The latest row, the charts and the CSV end at the minute before; nothing of the
+    surprised faces shows."""
+    now = mid_minute()
+    under_way = now.replace(second=0, microsecond=0)
+    newest = under_way - timedelta(minutes=1)
+    rows = live_rows(newest) + [expected.row(cam, "live", under_way, 60, 9, top="surprise")
+                                for cam in ("front", "back")]
+    expected.write(database.engine, rows, {"live": ("Live room", "America/New_York")})
     at = open_page(monkeypatch, database.url).run()
     assert_no_error(at)
+    assert datetime.now(timezone.utc).replace(second=0, microsecond=0) == under_way  # still
     metrics = {m.label: m.value for m in at.metric}
-    newest = now.replace(second=0, microsecond=0).astimezone(ZoneInfo("America/New_York"))
-    assert metrics == {"Main emotion now": "happy · 100%", "Engagement now": "0.42",
-                       "Faces in view": "10", "Minute": f"{newest:%H:%M}"}
+    local = newest.astimezone(ZoneInfo("America/New_York"))
+    assert metrics == {"Main emotion, latest minute": "happy · 100%",
+                       "Engagement, latest minute": "0.42", "Faces in view": "10",
+                       "Minute": f"{local:%H:%M}"}
+    help_texts = {m.label: m.help for m in at.metric}
+    assert "under way is shown once it has" in help_texts["Minute"]
+    assert help_texts["Faces in view"].startswith(
+        "faces per frame, added up over the classroom's cameras: a pupil two cameras see counts "
+        "twice; 10 read at once")
     captions = texts(at)["caption"]
     assert any(c.startswith("Live: ") and "(America/New_York), refreshed every 5 s" in c
                for c in captions)
-    assert any(c.startswith("Data is fresh: last written") for c in captions)
-    engagement = charts(at)["Engagement index"]["engagement"].tolist()
-    assert engagement == pytest.approx([0.7 * 0.9] * 29 + [0.7 * 0.6])
+    assert any(c.startswith("Data is fresh: last written") and "shown once it has ended" in c
+               for c in captions)
+    drawn = charts(at)
+    engagement = drawn["Engagement index"]
+    assert engagement["engagement"].tolist() == pytest.approx([0.7 * 0.9] * 29 + [0.7 * 0.6])
+    assert engagement["wall"].iloc[-1] == wall(newest, ZoneInfo("America/New_York"))
+    mix = drawn["Emotion mix (share of faces read)"]
+    assert not (mix[mix["emotion"] == "surprise"]["share"] > 0).any()
+    assert drawn[FACES_CHART]["faces_in_view"].max() == 10
+    table = pd.read_csv(io.BytesIO(downloads[-1]["data"]))
+    assert table["time_utc"].tolist() == [(newest - timedelta(minutes=29 - i)).isoformat()
+                                          for i in range(30)]
+    assert set(table["share_surprise"]) == {0.0}
+    # a date range that reaches the present ends at the newest closed minute too
+    today = now.astimezone(ZoneInfo("America/New_York")).date()
+    at = choose_range(at, "live", today - timedelta(days=1), today, time(0, 0), time(23, 59))
+    assert datetime.now(timezone.utc).replace(second=0, microsecond=0) == under_way
+    table = pd.read_csv(io.BytesIO(downloads[-1]["data"]))  # 5-minute points over two days
+    assert pd.Timestamp(table["time_utc"].iloc[-1]) <= newest
+    assert set(table["share_surprise"]) == {0.0} and table["faces_in_view"].max() == 10
 
 
 def test_live_warns_when_the_consumer_stopped_writing(
@@ -333,21 +481,20 @@ def test_a_stale_newest_minute_is_not_called_now(
                        f"Engagement at {newest:%H:%M}": "0.42",
                        f"Faces in view at {newest:%H:%M}": "10",
                        "Minute": f"{newest:%H:%M}, 20 minutes ago"}
-    assert not any("filling up" in m.help for m in at.metric)
+    assert not any("under way" in m.help for m in at.metric)
 
 
 def test_shares_never_round_to_all_or_nothing(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """599 of the newest minute's 600 faces read showed happy, one neutral: not "100%"."""
-    now = datetime.now(timezone.utc)
-    rows = live_rows(now)
+    rows = live_rows(closed_until(datetime.now(timezone.utc)) - timedelta(minutes=1))
     newest = rows[-1]
     rows[-1] = dataclasses.replace(newest, n=(0, 0, 0, newest.faces_read - 1, 0, 0, 1))
     expected.write(database.engine, rows)
     at = open_page(monkeypatch, database.url).run()
     assert_no_error(at)
-    assert {m.label: m.value for m in at.metric}["Main emotion now"] == "happy · >99%"
+    assert {m.label: m.value for m in at.metric}["Main emotion, latest minute"] == "happy · >99%"
 
 
 def test_password_gate(

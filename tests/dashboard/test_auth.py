@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from classpulse.cli import main
+from classpulse.settings import Settings, SettingsError
 from dashboard.auth import (
     FIRST_WAIT_S,
     FREE_FAILURES,
@@ -90,3 +92,36 @@ def test_the_page_makes_a_new_session_wait_after_many_wrong_passwords_overall(
     wait = int(error.split(" in ")[1].split()[0])
     assert 0 < wait <= OVERALL_WINDOW_S
     assert newcomer.text_input
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t", " \n "])
+def test_a_blank_password_stops_the_dashboard_at_start(
+    blank: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spaces were stripped to "" and the page let everyone in; now the command refuses to start,
+    in one line that names the variable and both ways out."""
+    monkeypatch.setenv("DASHBOARD_PASSWORD", blank)
+    with pytest.raises(SystemExit) as stopped:
+        main(["dashboard", "--port", "8599"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"classpulse: configuration error: DASHBOARD_PASSWORD={blank!r} is blank, which would "
+        "leave the dashboard open; unset it for an open dashboard, or set a real password\n")
+    with pytest.raises(SettingsError, match="DASHBOARD_PASSWORD"):
+        Settings(dashboard_password=blank)
+
+
+def test_the_password_is_taken_as_written() -> None:
+    def loaded(environ: dict[str, str]) -> str | None:
+        return Settings.load(environ=environ).dashboard_password
+
+    assert loaded({"DASHBOARD_PASSWORD": " s3cret "}) == " s3cret "
+    assert loaded({"DASHBOARD_PASSWORD": ""}) is None and loaded({}) is None  # unset: open
+
+
+def test_a_password_with_spaces_around_it_must_be_typed_with_them(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(monkeypatch, migrated_sqlite_url, password=f" {PASSWORD} ").run()
+    assert any("Wrong password" in e for e in attempt(at, PASSWORD))
+    assert not attempt(at, f" {PASSWORD} ") and not at.text_input  # in

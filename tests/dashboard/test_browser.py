@@ -196,7 +196,7 @@ def test_dashboard_renders_in_chromium(browser: Browser, served: Served) -> None
     assert re.search(r"[?&]view=range", page.url), page.url
     page.close()
     assert "Class 7A (synthetic data)" in live
-    for words in ("Main emotion now", "Engagement index", "Emotion mix", "Faces in view",
+    for words in ("Main emotion, latest minute", "Engagement index", "Emotion mix", "Faces in view",
                   "Europe/Berlin", "Data is fresh", "What these numbers mean"):
         assert words in live, words
     for words in ("History", "Engagement by hour of the week", "each point covers 15 minutes"):
@@ -277,6 +277,21 @@ def test_a_lesson_deep_link_in_chromium(browser: Browser, served: Served) -> Non
     assert "lesson=" not in page.url
     page.close()
     assert (ARTIFACTS / "lessons.png").stat().st_size > 50_000
+
+
+def test_a_crafted_link_is_reported_in_chromium(browser: Browser, served: Served) -> None:
+    """Values typed into the address bar that once raised (a superscript digit, a week in year
+    9999): the page says which could not be followed, as text, and shows no traceback."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{served.url}/?classroom=7A&view=lessons&lesson=%C2%B2&week=9999-12-31")
+    expect(page.get_by_text("This link could not be followed in full")).to_be_visible(
+        timeout=90_000)
+    expect(page.get_by_test_id("stText").filter(has_text="lesson='²'")).to_have_text(
+        "lesson='²' is not a lesson number (a whole number from 1 to 2147483647)")
+    expect(page.get_by_test_id("stText").filter(has_text="week=")).to_have_text(
+        "week='9999-12-31' is outside the weeks the lessons view shows (2000 to 2099)")
+    assert page.locator(ERRORS).count() == 0, page.inner_text("body")
+    page.close()
 
 
 def test_one_minute_of_data_is_drawn_on_the_whole_live_window(

@@ -30,6 +30,8 @@ def test_streamlit_command_passes_flag_settings_after_the_double_dash() -> None:
     assert options["--server.address"] == "0.0.0.0"
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
+    # a visitor sees an unexpected error's type, not its message and traceback (the log has them)
+    assert options["--client.showErrorDetails"] == "type"
     assert command[-3:] == ["--", "--database-url", "sqlite:///x.db"]
 
 

@@ -232,6 +232,45 @@ def test_links_that_name_nothing_are_reported_as_plain_text(
     assert texts(at)["text"] == ["view='sideways' is not one of live, range, lessons"]
 
 
+NOT_A_NUMBER = "is not a lesson number (a whole number from 1 to 2147483647)"
+OUTSIDE = "is outside the weeks the lessons view shows (2000 to 2099)"
+FAR = "the id of a lesson that a timetable placed on 9999-12-31 at 23:00 UTC"
+
+
+@pytest.mark.parametrize(("params", "problem"), [
+    ({"lesson": "²"}, f"lesson='²' {NOT_A_NUMBER}"),  # a digit to str.isdigit(), not to int()
+    ({"lesson": "9" * 5000}, f"lesson={'9' * 40!r}… (5000 characters) {NOT_A_NUMBER}"),
+    ({"lesson": "99999999999999999999"}, f"lesson='99999999999999999999' {NOT_A_NUMBER}"),
+    ({"lesson": "2147483648"}, f"lesson='2147483648' {NOT_A_NUMBER}"),
+    ({"lesson": "-3"}, f"lesson='-3' {NOT_A_NUMBER}"),
+    ({"lesson": FAR}, f"lesson={{far!r}} {OUTSIDE}"),
+    ({"view": "lessons", "week": "9999-12-31"}, f"week='9999-12-31' {OUTSIDE}"),
+    ({"view": "lessons", "week": "0001-01-01"}, f"week='0001-01-01' {OUTSIDE}"),
+    ({"view": "lessons", "week": "２０２５-03-03"},
+     "week='２０２５-03-03' is not a date YYYY-MM-DD"),
+], ids=["superscript", "5000-digits", "20-digits", "past-integer", "negative", "lesson-in-9999",
+        "week-9999", "week-0001", "fullwidth-digits"])
+def test_crafted_links_are_reported_as_plain_text_never_raised(
+    database: Database, monkeypatch: pytest.MonkeyPatch, params: dict[str, str], problem: str
+) -> None:
+    """Values that a looser reading let through and that then raised: int("²"), 5,000 digits
+    (Python's int conversion limit), 20 digits (SQLite's binding), weeks in years 9999 and 1 and
+    a lesson on 9999-12-31 (the week's dates overflow, in Berlin east of UTC)."""
+    expected.write(database.engine, [expected.row("7A-cam1", "7A", local(MONDAY, 8, 0), 60, 5)],
+                   {"7A": ("Class 7A", "Europe/Berlin")})
+    far = add_lesson(database, "7A", datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
+                     datetime(9999, 12, 31, 23, 45, tzinfo=UTC), "Far future")
+    if params.get("lesson") == FAR:
+        params = {"lesson": str(far)}
+        problem = problem.format(far=str(far))
+    at = open_link(monkeypatch, database.url, classroom="7A", **params)
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**This link could not be followed in full**")
+    assert texts(at)["text"] == [problem]
+    assert at.radio(key="mode").value == ("Lessons" if "view" in params else "Live")
+
+
 def test_an_opened_lesson_agrees_with_its_row(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,6 +298,9 @@ def test_an_opened_lesson_agrees_with_its_row(
     assert {m.label: m.value for m in at.metric} == {
         "Main emotion": "neutral · 100%", "Engagement": f"{0.8 * 0.9:.2f}",
         "Faces in view": "5.0", "Minutes shown": "10"}
+    (faces,) = [m for m in at.metric if m.label == "Faces in view"]
+    assert faces.help.startswith("faces per frame, added up over the classroom's cameras: a pupil "
+                                 "two cameras see counts twice; the mean over the minutes shown")
     assert len(charts(at)["Engagement index"]) == 10
     shown = texts(at)
     said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]

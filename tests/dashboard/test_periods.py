@@ -8,9 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from classpulse.errors import UsageError
+from consumers.config import ConsumerConfig
 from dashboard.periods import (
+    MINUTE_CLOSES_AFTER,
     bucket_for,
     classroom_zone,
+    closed_until,
     live_period,
     range_period,
 )
@@ -18,15 +21,27 @@ from dashboard.periods import (
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def test_live_period_is_whole_minutes_including_the_current_one() -> None:
+def test_live_period_is_whole_closed_minutes() -> None:
     now = datetime(2025, 3, 3, 9, 41, 37, 500_000, tzinfo=timezone.utc)
     period = live_period(now, 30, BERLIN)
-    assert period.end == datetime(2025, 3, 3, 9, 42, tzinfo=timezone.utc)
-    assert period.start == datetime(2025, 3, 3, 9, 12, tzinfo=timezone.utc)
+    assert period.end == datetime(2025, 3, 3, 9, 41, tzinfo=timezone.utc)  # 09:41 is under way
+    assert period.start == datetime(2025, 3, 3, 9, 11, tzinfo=timezone.utc)
     assert period.bucket_seconds == 60
     assert period.live
     # reruns within the same minute ask the same question (the query cache can answer)
     assert live_period(now + timedelta(seconds=20), 30, BERLIN) == period
+
+
+def test_a_minute_is_shown_once_the_consumers_last_flush_of_it_is_in() -> None:
+    """09:41 ends at 09:42:00; a consumer's last write of it comes within a flush interval of a
+    frame's analysis, so it is shown from MINUTE_CLOSES_AFTER (twice the interval) later."""
+    assert timedelta(seconds=2 * ConsumerConfig().flush_interval_s) == MINUTE_CLOSES_AFTER
+    minute = datetime(2025, 3, 3, 9, 41, tzinfo=timezone.utc)
+    closes = minute + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
+    for now, shown in ((minute + timedelta(seconds=59), False),
+                       (closes - timedelta(microseconds=1), False), (closes, True)):
+        assert (closed_until(now) > minute) is shown, now
+        assert (live_period(now, 30, BERLIN).end > minute) is shown, now
 
 
 def test_range_period_reads_the_classroom_wall_clock_and_includes_the_last_minute() -> None:

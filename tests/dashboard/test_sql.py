@@ -156,7 +156,8 @@ def test_why_faces_were_not_read_needs_one_camera_to_see_a_group(database: Datab
     """Two pupils bowed over their desks, each seen by the front and the back camera: faces in
     view is 2 per camera (4 summed over the cameras), nothing read. Each camera's own view says
     only "hidden", so the class view may not explain why either, in the newest minute, over a
-    window of minutes or over coarser buckets. When the front camera alone sees three, it may."""
+    window of minutes or over coarser buckets. When the front camera alone sees three, it may,
+    and of that minute only."""
     from dashboard import transform
 
     pair = [expected.row(cam, "pair", START, 60, 0, unread=(0, 2, 0)) for cam in ("front", "back")]
@@ -164,18 +165,50 @@ def test_why_faces_were_not_read_needs_one_camera_to_see_a_group(database: Datab
     end = START + timedelta(hours=1)
     for camera in (None, "front", "back"):
         minutes = sql.fetch_buckets(database.engine, "pair", camera, START, end, 60)
-        now = transform.right_now(minutes, ZoneInfo("UTC"), 3)
+        now = transform.right_now(minutes, ZoneInfo("UTC"))
         assert now is not None and now.hidden and now.unreadable is None
-        assert transform.unreadable(minutes, 3) is None  # a lesson's minutes, a live window
+        assert transform.unreadable(minutes) is None  # a lesson's minutes, a live window
         coarse = sql.fetch_buckets(database.engine, "pair", camera, START, end, 900)
-        assert transform.unreadable(transform.regroup(coarse, 3600), 3) is None  # a date range
+        assert transform.unreadable(transform.regroup(coarse, 3600)) is None  # a date range
     # a minute later the front camera sees three bowed pupils at once, the back one
     three = START + timedelta(minutes=1)
     expected.write(database.engine, [expected.row("front", "pair", three, 60, 0, unread=(0, 3, 0)),
                                      expected.row("back", "pair", three, 60, 0, unread=(0, 1, 0))])
     minutes = sql.fetch_buckets(database.engine, "pair", None, START, end, 60)
-    now = transform.right_now(minutes, ZoneInfo("UTC"), 3)
+    now = transform.right_now(minutes, ZoneInfo("UTC"))
     assert now is not None and now.unreadable == transform.Unreadable(240, 0, "turned")
-    # over both minutes the largest camera view averages (2 + 3) / 2 < 3: still nothing said
-    assert transform.unreadable(minutes, 3) is None
-    assert transform.unreadable(minutes.iloc[1:], 3) == transform.Unreadable(240, 0, "turned")
+    # over both minutes, and in an hour's bucket, only the second minute's faces speak
+    assert transform.unreadable(minutes) == transform.Unreadable(240, 0, "turned")
+    coarse = sql.fetch_buckets(database.engine, "pair", None, START, end, 900)
+    assert transform.unreadable(transform.regroup(coarse, 3600)) == transform.Unreadable(
+        240, 0, "turned")
+    # the threshold is the database's rule, read in the same statement as ``shown``
+    with database.engine.begin() as conn:
+        store_min_faces(conn, 4)
+    assert transform.unreadable(sql.fetch_buckets(database.engine, "pair", None, START, end,
+                                                  60)) is None
+    with database.engine.begin() as conn:
+        store_min_faces(conn, 2)
+    assert transform.unreadable(sql.fetch_buckets(database.engine, "pair", None, START, end,
+                                                  60)) == transform.Unreadable(480, 0, "turned")
+
+
+def test_one_crowded_minute_does_not_let_single_children_explain(database: Database) -> None:
+    """A crowded minute (41 faces in view per frame, 10 read, 17 too small, 14 uncertain) and
+    eighteen minutes of one child turned away: on average one camera saw (41 + 18) / 19 > 3
+    faces at once, but the children's minutes each saw one. Only the crowded minute says why
+    faces were not read: 600 of 2460 read, mostly too small; the children's 1080 turned faces
+    would have made it 600 of 3540, mostly turned."""
+    from dashboard import transform
+
+    rows = [expected.row("cam", "crowd", START, 60, 10, unread=(17, 0, 14))]
+    rows += [expected.row("cam", "crowd", START + timedelta(minutes=i), 60, 0, unread=(0, 1, 0))
+             for i in range(1, 19)]
+    expected.write(database.engine, rows)
+    end = START + timedelta(hours=1)
+    for camera in (None, "cam"):
+        minutes = sql.fetch_buckets(database.engine, "crowd", camera, START, end, 60)
+        assert transform.unreadable(minutes) == transform.Unreadable(2460, 600, "small")
+        coarse = sql.fetch_buckets(database.engine, "crowd", camera, START, end, 900)
+        assert transform.unreadable(transform.regroup(coarse, 3600)) == transform.Unreadable(
+            2460, 600, "small")

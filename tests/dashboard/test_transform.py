@@ -19,21 +19,18 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engagement_sum: float,
            faces_in_view: float = 0.0, refused: tuple[int, int, int] = (0, 0, 0),
-           read_in_view: float | None = None, largest_view: float | None = None
-           ) -> dict[str, object]:
+           read_in_view: float | None = None, told: bool = True) -> dict[str, object]:
     """A bucket whose read faces are ``counts`` and ``refused`` more faces (small, turned,
-    uncertain) were not read; faces and refusals alike seen in its shown minutes, and
-    ``largest_view`` (default ``faces_in_view``) the most faces in view of one camera, summed over
-    all its minutes."""
+    uncertain) were not read; faces and refusals alike seen in its shown minutes, and counted in
+    its ``seen_*`` columns when ``told`` (the query found one camera seeing a group then)."""
     read = sum(counts)
     row: dict[str, object] = {
         "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
         "faces": read + sum(refused), "faces_read": read, "faces_in_view": faces_in_view,
         "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
-        "engagement_sum": engagement_sum, "seen_faces": read + sum(refused), "seen_read": read,
-        "seen_small": refused[0], "seen_turned": refused[1], "seen_uncertain": refused[2],
-        "seen_largest_view": faces_in_view if largest_view is None else largest_view,
-        "seen_face_minutes": minutes + hidden if read + sum(refused) else 0,
+        "engagement_sum": engagement_sum, "seen_faces": told * (read + sum(refused)),
+        "seen_read": told * read, "seen_small": told * refused[0],
+        "seen_turned": told * refused[1], "seen_uncertain": told * refused[2],
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
     return row
@@ -99,15 +96,15 @@ def test_the_engagement_band_does_not_reach_across_a_gap() -> None:
 
 
 def test_right_now_reports_the_newest_minute_or_that_it_is_hidden() -> None:
-    now = transform.right_now(BUCKETS, BERLIN, 3)
+    now = transform.right_now(BUCKETS, BERLIN)
     assert now is not None and not now.hidden
     assert now.minute.strftime("%H:%M") == "00:01"
     assert now.emotion == "neutral" and now.emotion_share == pytest.approx(0.9)
     assert now.engagement == pytest.approx(0.8) and now.faces_in_view == pytest.approx(10.0)
-    hidden_last = transform.right_now(BUCKETS.iloc[:2], BERLIN, 3)
+    hidden_last = transform.right_now(BUCKETS.iloc[:2], BERLIN)
     assert hidden_last is not None and hidden_last.hidden
     assert hidden_last.minute.strftime("%H:%M") == "00:00"
-    assert transform.right_now(frame(), BERLIN, 3) is None
+    assert transform.right_now(frame(), BERLIN) is None
 
 
 def test_daily_summary_cuts_days_at_local_midnight() -> None:
@@ -160,17 +157,16 @@ def test_mostly_unread_faces_draw_no_mix_and_say_why() -> None:
         bucket(LATE, 1, 0, [0, 0, 0, 3, 0, 0, 5], 6.0, 4.0, refused=(1, 0, 1)),
         bucket(MIDNIGHT, 1, 0, [0, 0, 0, 0, 2, 0, 0], 0.6, 10.0, refused=(8, 0, 0),
                read_in_view=3.0),
-        bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0),
-               largest_view=6.0),
+        bucket(datetime(2025, 3, 3, 23, 1, tzinfo=UTC), 0, 1, [0] * 7, 0.0, refused=(0, 6, 0)),
     )
     out = transform.series(buckets, BERLIN)
     assert [t.strftime("%H:%M") for t in out["time"]] == ["23:59"]
     assert out["share_neutral"].tolist() == [5 / 8] and out["faces_read"].tolist() == [8]
-    why = transform.unreadable(buckets, 3)
+    why = transform.unreadable(buckets)
     assert why == transform.Unreadable(faces=26, read=10, reason="small")
     assert why.read_share == pytest.approx(10 / 26)
-    assert transform.unreadable(buckets.iloc[:1], 3) is None  # 8 of 10 read
-    now = transform.right_now(buckets, BERLIN, 3)
+    assert transform.unreadable(buckets.iloc[:1]) is None  # 8 of 10 read
+    now = transform.right_now(buckets, BERLIN)
     assert now is not None and now.hidden
     assert now.unreadable == transform.Unreadable(faces=6, read=0, reason="turned")
 
@@ -179,11 +175,10 @@ def test_why_faces_were_not_read_is_not_told_of_a_small_group() -> None:
     """The newest minute saw one child, bowed over the desk: telling that most of its faces were
     turned away or bowed would describe that child. It is hidden like any small group; a period
     of such minutes says nothing of why either."""
-    child = bucket(LATE, 0, 1, [0] * 7, 0.0, refused=(0, 60, 0), largest_view=1.0)
-    now = transform.right_now(frame(child), BERLIN, 3)
+    child = bucket(LATE, 0, 1, [0] * 7, 0.0, refused=(0, 60, 0), told=False)
+    now = transform.right_now(frame(child), BERLIN)
     assert now is not None and now.hidden and now.unreadable is None
-    assert transform.unreadable(frame(child), 3) is None
-    assert transform.unreadable(frame(child), 1) == transform.Unreadable(60, 0, "turned")
+    assert transform.unreadable(frame(child)) is None
 
 
 def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> None:
@@ -246,17 +241,17 @@ def test_a_shown_newest_minute_mostly_unread_is_not_called_hidden() -> None:
     face: fewer than three faces in view on average, so nothing is said of why; but the minute is
     shown, so it is not "hidden for fewer than 3 faces read" either."""
     minute = bucket(LATE, 1, 0, [0, 0, 0, 0, 0, 0, 3], 2.7, faces_in_view=1.2,
-                    refused=(0, 9, 0), read_in_view=3.0)
-    now = transform.right_now(frame(minute), BERLIN, 3)
+                    refused=(0, 9, 0), read_in_view=3.0, told=False)
+    now = transform.right_now(frame(minute), BERLIN)
     assert now is not None and now.unread and not now.hidden and now.unreadable is None
 
 
 def test_empty_minutes_do_not_silence_why_faces_were_not_read() -> None:
     """A camera streaming all week: ten pupils too small to read in the lesson's minutes, nobody
     the rest of the time. The minutes without faces do not water down the ten."""
-    lesson = bucket(LATE, 0, 45, [0] * 7, 0.0, refused=(450, 0, 0), largest_view=450.0)
+    lesson = bucket(LATE, 0, 45, [0] * 7, 0.0, refused=(450, 0, 0))
     night = bucket(MIDNIGHT, 0, 600, [0] * 7, 0.0)
-    why = transform.unreadable(frame(lesson, night), 3)
+    why = transform.unreadable(frame(lesson, night))
     assert why == transform.Unreadable(faces=450, read=0, reason="small")
 
 
@@ -266,7 +261,7 @@ def test_a_tie_names_every_main_expression() -> None:
     from dashboard import lesson_frames
 
     tie = frame(bucket(LATE, 1, 0, [40, 0, 0, 20, 0, 0, 40], 50.0, faces_in_view=5.0))
-    now = transform.right_now(tie, BERLIN, 3)
+    now = transform.right_now(tie, BERLIN)
     assert now is not None
     assert (now.emotion, now.emotion_share) == ("angry and neutral (tied)", pytest.approx(0.4))
     days = transform.daily_summary(tie, BERLIN)
