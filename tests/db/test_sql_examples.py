@@ -5,9 +5,16 @@ the owner's (:data:`OWNER_ONLY`) as the owner, and the reader is refused them.
 
 The seed is synthetic (classpulse.db.seed), and the timetable a CSV file imported with the real
 ``classpulse lessons import``. Expected values are computed here from the seeded rows and the
-timetable with zoneinfo, independently of the SQL and the views, with the small-group rule at its
-default (a class minute is shown when some camera read 3 or more faces per frame with read faces,
-and then sums those cameras only).
+timetable with zoneinfo, independently of the SQL and the views, as docs/sql.md's conventions
+define them: every mean divides by ``faces_read``, and the small-group rule at its default (a class
+minute is shown when some camera read 3 or more faces per frame with read faces,
+``faces_read_in_view``, and then sums those cameras only).
+
+The seed has the readability gate refuse faces (``refusals=True``), so ``faces_read`` differs from
+``faces`` and ``frames_with_read_faces`` from ``frames_with_faces``, and some minutes whose cameras
+SEE 3 faces per frame are hidden because they READ fewer: an example or a view that divided by
+``faces``, or ruled on ``faces_in_view``, gives other numbers here.
+:func:`test_the_seed_tells_faces_read_from_faces` keeps it so.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from classpulse.cli import main
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.seed import seed_minutes, synthetic_minute_rows
-from classpulse.db.writes import MinuteRow, add_rejections
+from classpulse.db.writes import REFUSED_COLUMNS, MinuteRow, add_rejections
 from classpulse.emotions import EMOTIONS
 
 pytestmark = pytest.mark.postgres
@@ -50,6 +57,7 @@ LESSON_START, LESSON_MINUTES = time(8, 0), 300  # 08:00-12:59 local
 EVENING = ("7B", datetime(2025, 3, 4, 23, 30), 60)  # crosses local midnight into 5 March
 SEED = 7
 CAMERAS = 2
+MIN_FACES_SHOWN = 3  # the small-group rule's default, which the seeded database keeps
 REJECTIONS = [
     (datetime(2025, 2, 28, 9, 0, tzinfo=UTC), "7A-cam1", "not_jpeg", 4),  # February: left out
     (datetime(2025, 3, 3, 9, 1, tzinfo=UTC), "7A-cam1", "not_jpeg", 2),
@@ -121,42 +129,77 @@ def seed_plan() -> list[tuple[str, datetime, int]]:
     return plan
 
 
+def faces_in_view(r: MinuteRow) -> float | None:
+    """``camera_minutes.faces_in_view``: faces per frame with faces, what the camera SAW."""
+    return r.faces / r.frames_with_faces if r.frames_with_faces else None
+
+
+def faces_read_in_view(r: MinuteRow) -> float | None:
+    """``camera_minutes.faces_read_in_view``: faces read per frame with read faces."""
+    assert r.faces_read is not None and r.frames_with_read_faces is not None
+    return r.faces_read / r.frames_with_read_faces if r.frames_with_read_faces else None
+
+
+def camera_shown(r: MinuteRow) -> bool:
+    """``camera_minutes.shown``, the one place docs/sql.md decides the small-group rule:
+    ``faces_read_in_view >= min_faces_shown``, false when the camera read no face."""
+    view = faces_read_in_view(r)
+    return view is not None and view >= MIN_FACES_SHOWN
+
+
+def shown_by_faces_in_view(r: MinuteRow) -> bool:
+    """The rule as it was before 0008, on faces SEEN: wrong now, kept to prove the seed tells
+    the two apart."""
+    view = faces_in_view(r)
+    return view is not None and view >= MIN_FACES_SHOWN
+
+
 @dataclass
 class ClassMinute:
     room: str
     start: datetime  # UTC
     local: datetime  # naive local wall time, as PostgreSQL's AT TIME ZONE gives it
+    shown: bool  # some camera's minute is shown (camera_shown)
+    shown_by_faces_in_view: bool  # what a rule on faces_in_view would say (must not matter)
     sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    largest_view: float | None = None  # max over cameras of faces / frames_with_faces
-    faces_in_view: float = 0.0  # the cameras' faces / frames_with_faces, summed
+    largest_view: float | None = None  # max over the cameras summed of faces_in_view
+    faces_in_view: float = 0.0  # the cameras' faces_in_view, summed
+    faces_read_in_view: float = 0.0  # the cameras' faces_read_in_view, summed
 
-    @property
-    def shown(self) -> bool:
-        """The dashboard's rule with MIN_FACES_SHOWN = 3."""
-        return self.largest_view is not None and self.largest_view >= 3
+
+SUMMED = ("frames", "frames_with_faces", "faces", "faces_read", "frames_with_read_faces",
+          "engagement_sum")
+
+
+def minute_groups(rows: list[MinuteRow]) -> dict[tuple[str, datetime], list[MinuteRow]]:
+    """The camera rows of each (classroom, UTC minute)."""
+    groups: dict[tuple[str, datetime], list[MinuteRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.classroom_id, r.minute_start)].append(r)
+    return groups
 
 
 def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
     """Per classroom and minute; a shown minute sums its shown cameras' rows only (a hidden
     camera's numbers must not be the class's minus the others'), a hidden one all of them."""
-    groups: dict[tuple[str, datetime], list[MinuteRow]] = defaultdict(list)
-    for r in rows:
-        groups[(r.classroom_id, r.minute_start)].append(r)
     out = []
-    for (room, start), group in groups.items():
+    for (room, start), group in minute_groups(rows).items():
         local = start.astimezone(ZoneInfo(TIMEZONES[room]))
-        minute = ClassMinute(room, start, local.replace(tzinfo=None))
-        shown = [r for r in group
-                 if r.frames_with_read_faces and r.faces_read / r.frames_with_read_faces >= 3]
+        shown = [r for r in group if camera_shown(r)]
+        minute = ClassMinute(room, start, local.replace(tzinfo=None), shown=bool(shown),
+                             shown_by_faces_in_view=any(map(shown_by_faces_in_view, group)))
         for r in shown or group:
-            if r.frames_with_faces:
-                view = r.faces / r.frames_with_faces
+            view, read_view = faces_in_view(r), faces_read_in_view(r)
+            if view is not None:
                 minute.largest_view = max(view, minute.largest_view or 0.0)
                 minute.faces_in_view += view
+            if read_view is not None:
+                minute.faces_read_in_view += read_view
             s = minute.sums
-            for name, value in (("frames", r.frames), ("frames_with_faces", r.frames_with_faces),
-                                ("faces", r.faces), ("engagement_sum", r.engagement_sum)):
-                s[name] += value
+            for name in SUMMED:
+                s[name] += getattr(r, name)
+            for reason, refused in zip(REFUSED_COLUMNS, r.refused, strict=True):
+                s[reason] += refused
             for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
                 s[f"n_{e}"] += n
                 s[f"p_{e}"] += p
@@ -182,8 +225,9 @@ def seeded(pg_database: Callable[[], str],
     rows: list[MinuteRow] = []
     with engine.begin() as conn:
         for room, start, minutes in seed_plan():
-            seed_minutes(conn, (room,), CAMERAS, start, minutes, seed=SEED)
-            rows += synthetic_minute_rows((room,), CAMERAS, start, minutes, seed=SEED)
+            seed_minutes(conn, (room,), CAMERAS, start, minutes, seed=SEED, refusals=True)
+            rows += synthetic_minute_rows((room,), CAMERAS, start, minutes, seed=SEED,
+                                          refusals=True)
         add_rejections(conn, REJECTIONS)
         for room, tz in TIMEZONES.items():
             conn.execute(text("UPDATE classrooms SET timezone = :tz WHERE id = :id"),
@@ -249,27 +293,27 @@ def check_lesson_hours(got: list[dict], s: Seeded) -> None:
                 continue
             a = acc[m.local.hour]
             a[0] += 1
-            a[1] += m.sums["faces"]
+            a[1] += m.sums["faces_read"]
             a[2] += m.sums["engagement_sum"]
     assert [r["lesson_hour"] for r in got] == sorted(acc) == [0, 8, 9, 10, 11, 12, 23]
     for r in got:
-        minutes, faces, engagement = acc[r["lesson_hour"]]
-        assert (r["minutes"], r["faces_read"]) == (minutes, faces)
-        assert close(r["mean_engagement"], engagement / faces, 3)
+        minutes, faces_read, engagement = acc[r["lesson_hour"]]
+        assert (r["minutes"], r["faces_read"]) == (minutes, faces_read)
+        assert close(r["mean_engagement"], engagement / faces_read, 3)
     assert acc[8][0] + acc[23][0] + hidden > 60 * 10  # ten March school days; the evening
 
 
 def check_sad_minutes(got: list[dict], s: Seeded) -> None:
     want = [
         m for m in s.minutes
-        if m.sums["n_sad"] * 2 > m.sums["faces"] and m.shown and in_month(m, 2025, 3)
+        if m.sums["n_sad"] * 2 > m.sums["faces_read"] and m.shown and in_month(m, 2025, 3)
     ]
     assert len(want) >= 5, "the seed should contain some sad episodes"
     assert [(r["classroom_id"], r["local_time"], r["faces_read"], r["n_sad"]) for r in got] == [
-        (m.room, m.local, m.sums["faces"], m.sums["n_sad"]) for m in want
+        (m.room, m.local, m.sums["faces_read"], m.sums["n_sad"]) for m in want
     ]
     for r, m in zip(got, want, strict=True):
-        assert close(r["sad_share"], m.sums["n_sad"] / m.sums["faces"], 3)
+        assert close(r["sad_share"], m.sums["n_sad"] / m.sums["faces_read"], 3)
         assert r["sad_share"] > Decimal("0.5")
 
 
@@ -282,7 +326,7 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
                 d["hidden"] += 1
                 continue
             d["minutes"] += 1
-            for k in ("faces", "engagement_sum", "n_happy", "n_sad"):
+            for k in ("faces", "faces_read", "engagement_sum", "n_happy", "n_sad"):
                 d[k] += m.sums[k]
     assert [r["day"] for r in got] == sorted(days) and len(days) == 10
     for r in got:
@@ -290,27 +334,28 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
         assert (r["minutes"], r["hidden_minutes"], r["faces"]) == (
             d["minutes"], d["hidden"], d["faces"])
         assert d["minutes"] + d["hidden"] == 300
-        assert close(r["mean_engagement"], d["engagement_sum"] / d["faces"], 3)
-        assert close(r["happy_share"], d["n_happy"] / d["faces"], 3)
-        assert close(r["sad_share"], d["n_sad"] / d["faces"], 3)
+        assert close(r["mean_engagement"], d["engagement_sum"] / d["faces_read"], 3)
+        assert close(r["happy_share"], d["n_happy"] / d["faces_read"], 3)
+        assert close(r["sad_share"], d["n_sad"] / d["faces_read"], 3)
 
 
 def check_weekly_slots(got: list[dict], s: Seeded) -> None:
-    slots: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    slots: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     for m in s.minutes:
         if m.room == "7A" and m.shown:
             a = slots[(m.local.isoweekday(), m.local.hour)]
             a[0] += 1
             a[1] += m.sums["faces"]
-            a[2] += m.sums["engagement_sum"]
+            a[2] += m.sums["faces_read"]
+            a[3] += m.sums["engagement_sum"]
     ranked = sorted(
         ((k, v) for k, v in slots.items() if v[0] >= 60),
-        key=lambda kv: (kv[1][2] / kv[1][1], kv[0]),
+        key=lambda kv: (kv[1][3] / kv[1][2], kv[0]),
     )[:5]
     assert [(r["iso_dow"], r["hour"]) for r in got] == [k for k, _ in ranked]
-    for r, (_, (minutes, faces, engagement)) in zip(got, ranked, strict=True):
+    for r, (_, (minutes, faces, faces_read, engagement)) in zip(got, ranked, strict=True):
         assert (r["minutes"], r["faces"]) == (minutes, faces)
-        assert close(r["mean_engagement"], engagement / faces, 3)
+        assert close(r["mean_engagement"], engagement / faces_read, 3)
 
 
 def check_happy_ranking(got: list[dict], s: Seeded) -> None:
@@ -318,23 +363,23 @@ def check_happy_ranking(got: list[dict], s: Seeded) -> None:
     for m in s.minutes:
         if in_month(m, 2025, 3) and m.shown:
             a = acc[m.room]
-            a[0] += m.sums["faces"]
+            a[0] += m.sums["faces_read"]
             a[1] += m.sums["n_happy"]
             a[2] += m.sums["p_happy"]
     order = sorted(acc, key=lambda room: -acc[room][1] / acc[room][0])
     assert [r["classroom_id"] for r in got] == order and len(order) == 3
     assert [r["happy_rank"] for r in got] == [1, 2, 3]
     for r in got:
-        faces, n_happy, p_happy = acc[r["classroom_id"]]
-        assert r["faces_read"] == faces
-        assert close(r["happy_share"], n_happy / faces, 4)
-        assert close(r["mean_p_happy"], p_happy / faces, 4)
+        faces_read, n_happy, p_happy = acc[r["classroom_id"]]
+        assert r["faces_read"] == faces_read
+        assert close(r["happy_share"], n_happy / faces_read, 4)
+        assert close(r["mean_p_happy"], p_happy / faces_read, 4)
     with s.engine.connect() as conn:  # the text says class_days gives the same numbers
         days = conn.execute(text(
-            "SELECT classroom_id, sum(faces), sum(n_happy) FROM class_days "
+            "SELECT classroom_id, sum(faces_read), sum(n_happy) FROM class_days "
             "WHERE day >= DATE '2025-03-01' AND day < DATE '2025-04-01' GROUP BY classroom_id"
         )).all()
-    assert {room: (faces, n) for room, faces, n in days} == {
+    assert {room: (faces_read, n) for room, faces_read, n in days} == {
         room: (a[0], a[1]) for room, a in acc.items()
     }
 
@@ -403,11 +448,13 @@ def lesson_numbers(s: Seeded, lesson: PlannedLessonRow) -> dict[str, float]:
                 continue
             out["minutes"] += 1
             out["faces_in_view_sum"] += m.faces_in_view
-            for k in ("faces", "engagement_sum", "n_happy", "n_neutral"):
+            out["faces_read_in_view_sum"] += m.faces_read_in_view
+            for k in ("faces", "faces_read", "engagement_sum", "n_happy", "n_neutral"):
                 out[k] += m.sums[k]
     if out["minutes"]:
-        out["engagement"] = out["engagement_sum"] / out["faces"]
+        out["engagement"] = out["engagement_sum"] / out["faces_read"]
         out["faces_in_view"] = out["faces_in_view_sum"] / out["minutes"]
+        out["faces_read_in_view"] = out["faces_read_in_view_sum"] / out["minutes"]
     return out
 
 
@@ -425,15 +472,17 @@ def check_one_lesson(got: list[dict], s: Seeded) -> None:
     assert r["minutes"] + r["hidden_minutes"] == 45
     assert close(r["faces_in_view"], want["faces_in_view"], 1)
     assert close(r["engagement"], want["engagement"], 3)
-    assert close(r["neutral_share"], want["n_neutral"] / want["faces"], 3)
-    assert close(r["happy_share"], want["n_happy"] / want["faces"], 3)
+    assert close(r["neutral_share"], want["n_neutral"] / want["faces_read"], 3)
+    assert close(r["happy_share"], want["n_happy"] / want["faces_read"], 3)
     with s.engine.connect() as conn:  # the id a dashboard link names finds the same lesson
-        same = conn.execute(text("SELECT minutes, faces FROM lesson_summaries "
-                                 "WHERE lesson_id = :id"), {"id": r["lesson_id"]}).one()
+        same = conn.execute(text("SELECT minutes, faces, faces_read, faces_read_in_view "
+                                 "FROM lesson_summaries WHERE lesson_id = :id"),
+                            {"id": r["lesson_id"]}).one()
         not_yet = conn.execute(text(
             "SELECT minutes, hidden_minutes, engagement FROM lesson_summaries "
             "WHERE classroom_id = '7B' AND starts_at >= TIMESTAMPTZ '2025-03-17 00:00+00'")).one()
-    assert tuple(same) == (r["minutes"], r["faces"])
+    assert tuple(same[:3]) == (r["minutes"], r["faces"], want["faces_read"])
+    assert same[3] == pytest.approx(want["faces_read_in_view"])
     assert tuple(not_yet) == (0, 0, None)  # a lesson without minutes: zero, and no means
 
 
@@ -507,6 +556,40 @@ def test_every_documented_example_has_a_check() -> None:
     examples = doc_examples()
     assert len(examples) >= 6
     assert set(examples) == set(CHECKS)
+
+
+def test_the_seed_tells_faces_read_from_faces(seeded: Seeded) -> None:
+    """The seeded database holds the cases that tell an example or a view following docs/sql.md
+    from one dividing by ``faces`` or ruling on ``faces_in_view`` (without them both would pass),
+    and this module's rule is the database's, camera minute by camera minute."""
+    with seeded.engine.connect() as conn:
+        threshold = conn.execute(text("SELECT min_faces_shown FROM small_group_rule")).scalar_one()
+        rows, fewer_read, fewer_frames = conn.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE faces_read < faces), "
+            "count(*) FILTER (WHERE frames_with_read_faces < frames_with_faces) "
+            "FROM emotion_minutes")).one()
+        cameras = {(c, t): shown for c, t, shown in conn.execute(text(
+            "SELECT camera_id, minute_start, shown FROM camera_minutes"))}
+        classes = {(room, t): shown for room, t, shown in conn.execute(text(
+            "SELECT classroom_id, minute_start, shown FROM class_minutes"))}
+    assert threshold == MIN_FACES_SHOWN
+    assert rows == len(seeded.rows) == len(cameras)
+    assert fewer_read >= rows // 2, "most camera minutes should have faces refused"
+    assert fewer_frames >= rows // 20, "some frames should hold refused faces only"
+    assert cameras == {(r.camera_id, r.minute_start): camera_shown(r) for r in seeded.rows}
+    assert classes == {(m.room, m.start): m.shown for m in seeded.minutes}
+    # class minutes a cameras' faces_in_view would show and faces_read_in_view hides, in every
+    # classroom within the examples' March (local) windows
+    seen_not_read = [m for m in seeded.minutes if m.shown_by_faces_in_view and not m.shown]
+    assert {m.room for m in seen_not_read if in_month(m, 2025, 3)} == set(TIMEZONES)
+    assert len(seen_not_read) >= 100
+    # shown class minutes whose shown cameras (the ones summed, since 0011) differ by rule
+    differ = [
+        group for group in minute_groups(seeded.rows).values()
+        if any(map(camera_shown, group)) and [camera_shown(r) for r in group]
+        != [shown_by_faces_in_view(r) for r in group]
+    ]
+    assert differ
 
 
 @pytest.mark.parametrize("title", sorted(OWNER_ONLY))
