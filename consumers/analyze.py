@@ -6,7 +6,7 @@ comes out is one :class:`FrameReading` per frame."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from consumers.gate import (
     judge_geometry,
     reading,
 )
+
+if TYPE_CHECKING:
+    from model import DetectorConfig
 
 
 class FaceBoxes(Protocol):
@@ -42,6 +45,14 @@ class Classifier(Protocol):
     def predict(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
+def detector_config(settings: Settings) -> DetectorConfig:
+    """The consumers' detector: never shrink a frame so far that a face the gate would read is
+    lost; ``GATE_MIN_FACE_PX=0`` turns the size check off, and then ``max_side`` alone decides."""
+    from model import DetectorConfig
+
+    return DetectorConfig(keep_face_px=settings.gate_min_face_px or None)
+
+
 class FrameAnalyzer:
     """Joins the model package's detector and classifier (its public API only) and the gate."""
 
@@ -52,11 +63,10 @@ class FrameAnalyzer:
 
     @classmethod
     def load(cls, settings: Settings) -> FrameAnalyzer:
-        from model import DetectorConfig, EmotionClassifier, FaceDetector
+        from model import EmotionClassifier, FaceDetector
 
         classifier = EmotionClassifier(weights=settings.model_weights, device=settings.device)
-        detector = FaceDetector(DetectorConfig(keep_face_px=settings.gate_min_face_px),
-                                device=settings.device)
+        detector = FaceDetector(detector_config(settings), device=settings.device)
         return cls(detector, classifier, GateConfig.from_settings(settings))
 
     def analyze(self, frames: Sequence[np.ndarray]) -> list[FrameReading]:

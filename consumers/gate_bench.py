@@ -122,7 +122,7 @@ def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndar
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.analyze import FrameAnalyzer
+    from consumers.analyze import FrameAnalyzer, detector_config
     from consumers.gate import GateConfig
     from model import DetectorConfig, EmotionClassifier, FaceDetector, detection_scale
 
@@ -137,7 +137,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{len(frames)} frames of {args.video}, {w}x{h} after the wire (--max-side "
           f"{args.max_side}); gate {gate}")
     classifier = EmotionClassifier(settings.model_weights, device=device)
-    configs = [("consumer's", DetectorConfig(keep_face_px=settings.gate_min_face_px))]
+    configs = [("consumer's", detector_config(settings))]
     configs += [(str(side), DetectorConfig(max_side=side)) for side in args.detect_sides]
     runs = []
     for name, config in configs:

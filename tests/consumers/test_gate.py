@@ -114,6 +114,46 @@ def test_the_same_classroom_filmed_sharper_is_read(analyzer: FrameAnalyzer) -> N
     assert read + small + turned + uncertain == faces
 
 
+@pytest.mark.xfail(strict=True, reason="the landmarks cannot see a bowed head (model/README.md, "
+                   "'What the landmarks cannot see'); a head-pose network is the known fix")
+def test_bowed_heads_filmed_sharp_enough_are_not_read(analyzer: FrameAnalyzer) -> None:
+    """The known hole in the gate, kept in view: the classroom at three times the pixels, every
+    face the detector finds on a bowed head (the scene's truth) put through the gate alone. Most
+    are read today (8 of the 10 here; over seeds 0-2, 30 of 44, 17 as angry and 7 as sad), so a
+    class writing at desks filmed by a camera sharp enough to read faces can look angry or sad.
+    This test fails the day the gate refuses them; then drop the mark and the caveats in the
+    README, model/README.md and the dashboard's explanation (dashboard/text.py)."""
+    from model import Detections
+
+    room = SyntheticClassroom(seed=0, view="cctv")
+    frames, bowed = [], []
+    for t in range(3):
+        frame, seats = room.render_with_truth(t * room.scene_s)
+        big = wire(cv2.resize(frame, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
+        found = analyzer.detector.detect([big])[0]
+        centre = (found.boxes[:, :2] + found.boxes[:, 2:]) / 6  # in the 640-px scene
+        on_bowed = np.array([any(s.bowed and s.box[0] <= x <= s.box[2]
+                                 and s.box[1] - 4 <= y <= s.box[3] + 4 for s in seats)
+                             for x, y in centre], bool)
+        frames.append(big)
+        bowed.append(Detections(found.boxes[on_bowed], found.scores[on_bowed],
+                                found.landmarks[on_bowed]))
+    faces, read, _ = total(analyzer.read(frames, bowed))
+    assert faces >= 8  # bowed heads the detector found
+    assert read <= faces // 10
+
+
+def test_no_size_check_when_its_minimum_is_zero() -> None:
+    """GATE_MIN_FACE_PX=0 turns the size check off (it crashed the consumer at start): the CCTV
+    classroom's 10-16 px faces are then judged on pose and confidence alone."""
+    analyzer = FrameAnalyzer.load(Settings(device="cpu", gate_min_face_px=0.0))
+    room = SyntheticClassroom(seed=0, view="cctv")
+    faces, read, (small, turned, uncertain) = total(
+        analyzer.analyze([wire(room.render(t * room.scene_s)) for t in range(2)]))
+    assert faces >= 4 and small == 0
+    assert read + turned + uncertain == faces and read >= 1
+
+
 def test_readable_faces_in_view_are_read(analyzer: FrameAnalyzer) -> None:
     """The demo classroom (faces 34-50 px facing the camera): most faces are read; the few small
     refusals are detections off the faces (the frame shows about 14 faces)."""
