@@ -362,10 +362,11 @@ def test_the_producer_is_given_time_to_close_before_it_is_killed(
     assert _seconds(producer["stop_grace_period"]) >= needed
 
 
-def test_no_classpulse_service_writes_a_core_dump() -> None:
-    """A crash in FFmpeg, OpenCV or torch must not leave memory full of frames on disk."""
+def test_no_service_holding_frames_writes_a_core_dump() -> None:
+    """A crash in FFmpeg, OpenCV, torch or the Kafka broker's JVM must not leave memory full of
+    frames on disk."""
     for document in (interpolate(raw_compose(), ENV), _cpu_compose()):
-        for name in APP_SERVICES:
+        for name in (*APP_SERVICES, "kafka"):
             assert document["services"][name]["ulimits"] == {"core": 0}, name
 
 
