@@ -47,6 +47,14 @@ def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+
+def downgrade_to(engine: Engine, revision: str) -> None:
+    """Alembic's downgrade on ``engine``'s database, in one transaction."""
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
 def test_one_head_named_as_expected() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
@@ -126,10 +134,7 @@ def test_no_binary_columns_anywhere(engine: Engine) -> None:
 
 
 def test_downgrade_to_base_and_back(fresh_engine: Engine, migrated_url: str) -> None:
-    with fresh_engine.begin() as conn:
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.downgrade(config, "base")
+    downgrade_to(fresh_engine, "base")
     inspector = inspect(fresh_engine)
     assert set(inspector.get_table_names()) == {"alembic_version"}
     assert inspector.get_view_names() == []
@@ -141,10 +146,7 @@ def test_downgrade_to_base_and_back(fresh_engine: Engine, migrated_url: str) -> 
 def test_downgrade_below_the_shown_views_keeps_the_others(
     fresh_engine: Engine, migrated_url: str
 ) -> None:
-    with fresh_engine.begin() as conn:
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0012_engagement_weights")
+    downgrade_to(fresh_engine, "0012_engagement_weights")
     assert set(inspect(fresh_engine).get_view_names()) == VIEW_NAMES - {
         "shown_camera_minutes", "shown_class_minutes"}
     upgrade(migrated_url)
@@ -196,10 +198,7 @@ def test_downgrade_below_the_rule_restores_the_old_views(
     fresh_engine: Engine, migrated_url: str
 ) -> None:
     """0006's downgrade drops the rule's table and views and gives back 0002's views."""
-    with fresh_engine.begin() as conn:
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0003_covering_index")
+    downgrade_to(fresh_engine, "0003_covering_index")
     inspector = inspect(fresh_engine)
     assert set(inspector.get_view_names()) == {"class_minutes", "class_days", "class_hour_of_week"}
     assert "small_group_rule" not in inspector.get_table_names()
