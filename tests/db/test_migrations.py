@@ -47,13 +47,13 @@ def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-
 def downgrade_to(engine: Engine, revision: str) -> None:
     """Alembic's downgrade on ``engine``'s database, in one transaction."""
     with engine.begin() as conn:
         config = alembic_config()
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+
 
 def test_one_head_named_as_expected() -> None:
     script = ScriptDirectory.from_config(alembic_config())
