@@ -14,7 +14,7 @@ from contextlib import closing
 from types import TracebackType
 
 from classpulse.errors import UsageError
-from classpulse.processes import stop_child
+from classpulse.processes import start_child, stop_child
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def listen_address(host: str) -> str:
+    """The IPv4 address ``host`` names, or a one-line error saying what to give instead.
+
+    IPv4 only: Tansu listens on IPv6, but kafka-python cannot resolve the address it advertises
+    there, so no client could reach the broker.
+    """
+    try:
+        return str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+    except (OSError, UnicodeError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise UsageError(
+            f"the embedded broker cannot listen on {host!r} ({why}); give --host (or the host of "
+            "KAFKA_BOOTSTRAP_SERVERS) an IPv4 address of this machine, such as 127.0.0.1, or a "
+            "name that resolves to one"
+        ) from None
 
 
 def broker_binary() -> str:
@@ -70,7 +87,8 @@ class EmbeddedBroker:
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.host = host
-        self.port = port if port is not None else free_port(host)
+        self._address = listen_address(host)
+        self.port = port if port is not None else free_port(self._address)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,10 +103,10 @@ class EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                "--storage-engine", "memory://tansu/"]
-        log.info("starting embedded broker bootstrap=%s", self.bootstrap)
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        # a child of our own making: a terminal's Ctrl-C must not stop it before the demo's
+        # consumer and cameras, which still need it to finish (start_child says more)
+        self._proc = start_child("embedded broker", cmd, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             self._wait_listening(timeout_s)
             wait_for_kafka(self.bootstrap, timeout_s)
@@ -100,7 +118,7 @@ class EmbeddedBroker:
     def _port_in_use(self) -> bool:
         with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
             sock.settimeout(0.5)
-            return sock.connect_ex((self.host, self.port)) == 0
+            return sock.connect_ex((self._address, self.port)) == 0
 
     def _wait_listening(self, timeout_s: float) -> None:
         assert self._proc is not None

@@ -16,7 +16,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from classpulse.flags import DASHBOARD_PORT, add_device_flag, port
+from classpulse.flags import DASHBOARD_PORT, add_device_flag, port, positive_float
+from classpulse.lifecycle import StopFlag
 from classpulse.processes import classpulse_command, start_child, stop_child
 from classpulse.settings import Settings, child_environment
 
@@ -38,10 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "present, else synthetic:classroom)")
     p.add_argument("--port", type=port, default=DASHBOARD_PORT,
                    help=f"dashboard port ({DASHBOARD_PORT})")
-    p.add_argument("--fps", type=float, default=1.0,
+    p.add_argument("--fps", type=positive_float, default=1.0,
                    help="frames per second per camera (%(default)g)")
     add_device_flag(p, help=f"where the consumer runs the networks ({Settings.device})")
-    p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                    help="stop by itself after this long (default: until Ctrl-C)")
     p.set_defaults(handler=run_demo)
 
@@ -85,7 +86,6 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.db.migrate import upgrade
     from classpulse.db.rule import requested_min_faces
     from classpulse.db.weights import requested_weights
-    from classpulse.lifecycle import StopFlag
     from classpulse.redact import hide_password
     from classpulse.topics import ensure_topic
 
@@ -106,13 +106,14 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         env = child_environment({"DATABASE_URL": settings.database_url})
         device = args.device or settings.device
         children: list[tuple[str, subprocess.Popen]] = []
+        # before the first start: a failure to start a later child stops the earlier ones
+        stack.callback(_stop_all, children, stop)
         for name, cmd in (
             ("cameras", ["produce", "--config", str(config), *common]),
             ("consumer", ["consume", "--device", device, "--flush-interval", "3", *common]),
             ("dashboard", ["dashboard", "--port", str(args.port), *common]),
         ):
             children.append((name, start_child(name, classpulse_command(*cmd), env=env)))
-        stack.callback(_stop_all, children)
         print(f"\nClassPulse demo running: broker {bootstrap}, database "
               f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
               f"(charts fill within a minute or two; Ctrl-C stops everything)\n", flush=True)
@@ -134,7 +135,16 @@ def _watch(children: list[tuple[str, subprocess.Popen]], stop: threading.Event,
     return 0
 
 
-def _stop_all(children: list[tuple[str, subprocess.Popen]]) -> None:
-    for name, child in reversed(children):
-        stop_child(child, name)
+def _stop_all(children: list[tuple[str, subprocess.Popen]], stop: StopFlag) -> None:
+    """Stop the children one by one, in the order that loses nothing: the cameras first, so that
+    their last frames reach the broker; then the consumer, which commits what it has counted;
+    then the dashboard. The broker, entered into the ExitStack before them, stops after them.
+
+    Each child gets one SIGTERM and ``stop_child``'s timeout; a second Ctrl-C or SIGTERM
+    meanwhile is only logged (``StopFlag.shielded``), since cutting this short would leave the
+    children not yet signalled running.
+    """
+    with stop.shielded():
+        for name, child in children:
+            stop_child(child, name)
     print("demo: every process stopped", flush=True)

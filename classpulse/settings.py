@@ -11,6 +11,7 @@ a default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -21,6 +22,10 @@ from classpulse.redact import hide_password
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPIC = "classpulse.frames"
+# the names Kafka gives a topic (its Topic.validate; "." and ".." are refused besides): a name
+# outside it passed here and failed at the consumer's subscribe, with a traceback, after the
+# networks had loaded
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 DEFAULT_DATABASE_URL = "sqlite:///classpulse.db"
 DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and queries are written for
 # the PostgreSQL driver ClassPulse installs (psycopg 3); a URL naming no driver gets it, because
@@ -83,12 +88,15 @@ class Settings:
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
                     "(e.g. 127.0.0.1:9092)"
                 )
-        if not self.kafka_topic or any(c.isspace() for c in self.kafka_topic):
-            raise SettingsError(f"KAFKA_TOPIC {self.kafka_topic!r} must be a non-empty name")
+        if not TOPIC_NAME.fullmatch(self.kafka_topic) or self.kafka_topic in (".", ".."):
+            raise SettingsError(
+                f"KAFKA_TOPIC (or --topic) {self.kafka_topic!r} is not a Kafka topic name; use "
+                "1-249 letters, digits, '.', '_' or '-' (not '.' or '..' alone)"
+            )
         if "://" not in self.database_url:
             raise SettingsError(
-                f"DATABASE_URL {self.database_url!r} is not a SQLAlchemy URL; use e.g. "
-                "sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
+                f"DATABASE_URL {hide_password(self.database_url)!r} is not a SQLAlchemy URL; use "
+                "e.g. sqlite:///classpulse.db or postgresql+psycopg://user@host/db"
             )
         scheme, rest = self.database_url.split("://", 1)
         if f"{scheme.lower()}://" in POSTGRES_SCHEMES:

@@ -63,29 +63,44 @@ def ensure_topic(
     segments of :data:`FRAMES_SEGMENT_MS` (with Kafka's default of a week, the segment being
     written would keep a slow topic's frames for days). An existing topic is left as it is; its
     partition count is logged when it differs.
+
+    A broker that refuses (a managed Kafka's creation policy, a replication factor of 1 below its
+    minimum) ends the command in one line naming the topic and the broker's error, and what to
+    create instead.
     """
     from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     if partitions < 1:
         raise UsageError(f"a topic needs at least one partition, got {partitions}")
+    configs = {"retention.ms": str(retention_ms), "segment.ms": str(FRAMES_SEGMENT_MS)}
     admin = _admin(bootstrap)
     try:
-        if topic in admin.list_topics():
-            _note_partitions(admin, topic, partitions)
-            return False
+        try:
+            if topic in admin.list_topics():
+                _note_partitions(admin, topic, partitions)
+                return False
+        except (KafkaError, OSError) as exc:
+            raise UsageError(f"cannot read topic {topic!r} from Kafka at {bootstrap} ({exc}); "
+                             "check KAFKA_BOOTSTRAP_SERVERS and that the broker runs") from None
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1,
-                       topic_configs={"retention.ms": str(retention_ms),
-                                      "segment.ms": str(FRAMES_SEGMENT_MS)})
+                       topic_configs=configs)
         try:
             admin.create_topics([new])
         except TopicAlreadyExistsError:
             return False
-        log.info("created topic=%s partitions=%d retention_ms=%d segment_ms=%d", topic,
-                 partitions, retention_ms, FRAMES_SEGMENT_MS)
-        return True
+        except KafkaError as exc:
+            settings = " ".join(f"{key}={value}" for key, value in configs.items())
+            raise UsageError(
+                f"Kafka at {bootstrap} refused to create topic {topic!r} ({exc}); create it "
+                f"yourself with {partitions} partitions and {settings} (as compose's kafka-init "
+                "does), then start again"
+            ) from None
     finally:
         admin.close()
+    log.info("created topic=%s partitions=%d retention_ms=%d segment_ms=%d", topic, partitions,
+             retention_ms, FRAMES_SEGMENT_MS)
+    return True
 
 
 def _note_partitions(admin: KafkaAdminClient, topic: str, wanted: int) -> None:

@@ -33,6 +33,19 @@ _EARLIEST_MS = 946_684_800_000  # 2000-01-01
 _LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _JPEG_SOI = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
+# Start-of-scan marker. Inside a scan's entropy-coded data every 0xFF byte is followed by 0x00
+# (byte stuffing), so FF DA is always a marker, and counting it bounds the number of scans from
+# above (FF DA inside a metadata segment counts too: the safe side).
+_JPEG_SOS = b"\xff\xda"
+# A progressive JPEG is decoded in one pass over the whole picture per scan: thousands of scans of
+# a few bytes each, in a 1 MB message, would hold a decode thread for minutes (27,310 scans of 33
+# bytes at 4096x4096: 393 s, one core). A baseline JPEG (OpenCV's, so every producer's) has 1
+# scan (3 when its colours are not interleaved), libjpeg's progressive default 10 (6 in
+# grayscale); the limit leaves room for the scan scripts of other encoders, cameras' included.
+MAX_JPEG_SCANS = 64
+# how many characters of a value taken from a message a rejection's detail quotes: enough to
+# recognise it in a log, never the whole of a megabyte-long header
+DETAIL_CHARS = 80
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -56,6 +69,7 @@ class RejectReason(str, Enum):
     MISSING_KEY = "missing_key"
     KEY_MISMATCH = "key_mismatch"
     TOO_LARGE_IMAGE = "too_large_image"
+    TOO_MANY_SCANS = "too_many_scans"
 
 
 class FrameRejected(Exception):
@@ -165,9 +179,15 @@ def parse_message(
     headers: Headers | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> FrameMessage:
-    """Validate a raw Kafka message without decoding pixels; raise FrameRejected if it is wrong."""
+    """Validate a raw Kafka message without decoding pixels; raise FrameRejected if it is wrong.
+
+    The version comes first: a frame of a later version is ``unsupported_version`` whatever else
+    it lacks or adds, not a broken version-1 frame.
+    """
     fields = _parse_headers(headers or ())
     camera = fields.get("camera")
+    if "v" in fields and fields["v"] != WIRE_VERSION:
+        raise FrameRejected(RejectReason.UNSUPPORTED_VERSION, f"v={_quote(fields['v'])}", camera)
     if not value:
         raise FrameRejected(RejectReason.EMPTY, "message has no value", camera)
     if len(value) > max_bytes:
@@ -175,12 +195,10 @@ def parse_message(
     for name in REQUIRED_HEADERS:
         if name not in fields:
             raise FrameRejected(RejectReason.MISSING_HEADER, f"header {name!r} missing", camera)
-    if fields["v"] != WIRE_VERSION:
-        raise FrameRejected(RejectReason.UNSUPPORTED_VERSION, f"v={fields['v']!r}", camera)
     for name in ("camera", "classroom"):
         if not _ID.fullmatch(fields[name]):
             raise FrameRejected(RejectReason.MALFORMED_HEADER,
-                                f"{name}={fields[name][:80]!r} is not a valid id", None)
+                                f"{name}={_quote(fields[name])} is not a valid id", None)
     captured_at = _digits(fields, "captured_at")
     if not in_time_range(captured_at):
         raise FrameRejected(RejectReason.MALFORMED_HEADER,
@@ -192,7 +210,7 @@ def parse_message(
         raise FrameRejected(RejectReason.MISSING_KEY, "message has no key (the camera id)", camera)
     if key != fields["camera"].encode():
         raise FrameRejected(RejectReason.KEY_MISMATCH,
-                            f"key {key[:80]!r} != camera header {camera!r}", camera)
+                            f"key {_quote(key)} != camera header {camera!r}", camera)
     if not value.startswith(_JPEG_SOI):
         raise FrameRejected(RejectReason.NOT_JPEG, "value does not start with a JPEG SOI", camera)
     if not value.rstrip(b"\x00").endswith(_JPEG_EOI):
@@ -204,12 +222,17 @@ def decode_jpeg(message: FrameMessage, max_side: int = 4096) -> np.ndarray:
     """Decode to RGB uint8 (H, W, 3); raise FrameRejected when the pixels cannot be read.
 
     The size is read from the JPEG's header before any pixel is: a few hundred bytes can declare
-    a 30000x30000 picture, which the decoder would allocate (2.7 GB) before the size check.
+    a 30000x30000 picture, which the decoder would allocate (2.7 GB) before the size check. The
+    scans are counted before decoding too (:data:`MAX_JPEG_SCANS`).
     """
     width, height = _declared_size(message)
     if max(width, height) > max_side:
         raise FrameRejected(RejectReason.TOO_LARGE_IMAGE,
                             f"{width}x{height} exceeds {max_side} pixels", message.camera)
+    scans = message.jpeg.count(_JPEG_SOS)
+    if scans > MAX_JPEG_SCANS:
+        raise FrameRejected(RejectReason.TOO_MANY_SCANS,
+                            f"{scans} scans exceed {MAX_JPEG_SCANS}", message.camera)
     buf = np.frombuffer(message.jpeg, dtype=np.uint8)
     try:
         bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -240,16 +263,20 @@ def _declared_size(message: FrameMessage) -> tuple[int, int]:
 
 
 def _parse_headers(headers: Headers) -> dict[str, str]:
+    """The wire format's own headers, decoded. Any other header is skipped before its value is
+    looked at: newer producers may add some, and Kafka allows a null value, which tracing
+    interceptors send (``("traceparent", None)``)."""
     fields: dict[str, str] = {}
     for item in headers:
         try:
             name, raw = item
         except (TypeError, ValueError):
             raise FrameRejected(RejectReason.MALFORMED_HEADER, "header is not a pair") from None
-        if not isinstance(name, str) or not isinstance(raw, (bytes, bytearray)):
-            raise FrameRejected(RejectReason.MALFORMED_HEADER, f"header {name!r} has a bad type")
-        if name not in REQUIRED_HEADERS:
-            continue  # unknown headers are allowed: newer producers may add some
+        if not isinstance(name, str) or name not in REQUIRED_HEADERS:
+            continue
+        if not isinstance(raw, (bytes, bytearray)):
+            raise FrameRejected(RejectReason.MALFORMED_HEADER,
+                                f"header {name!r} is {type(raw).__name__}, not bytes")
         if name in fields:
             raise FrameRejected(RejectReason.DUPLICATE_HEADER, f"header {name!r} repeated")
         try:
@@ -264,5 +291,12 @@ def _digits(fields: dict[str, str], name: str) -> int:
     text = fields[name]
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise FrameRejected(RejectReason.MALFORMED_HEADER,
-                            f"{name}={text[:40]!r} is not ASCII digits", fields.get("camera"))
+                            f"{name}={_quote(text)} is not ASCII digits", fields.get("camera"))
     return int(text)
+
+
+def _quote(value: str | bytes) -> str:
+    """``repr`` of ``value`` cut to :data:`DETAIL_CHARS`, saying how long it was when cut."""
+    if len(value) <= DETAIL_CHARS:
+        return repr(value)
+    return f"{value[:DETAIL_CHARS]!r}... ({len(value)} long)"

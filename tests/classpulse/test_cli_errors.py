@@ -64,6 +64,20 @@ def test_an_unusable_database_url(command: list[str], url: str, problem: str,
     assert "s3cretpw" not in line
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql:/alice:s3cret@db/cp", "postgresql:/alice:***@db/cp"),
+    ("host=db user=alice password=s3cret dbname=cp", "host=db user=alice password=*** dbname=cp"),
+], ids=["one-slash", "libpq-keywords"])
+def test_a_mistyped_database_url_never_shows_its_password(url: str, shown: str,
+                                                          tmp_path: Path) -> None:
+    """A URL without `://` was printed as given, password included."""
+    status, lines = run("db", "upgrade", "--database-url", url, cwd=tmp_path)
+    assert "s3cret" not in "\n".join(lines)
+    assert one_line(status, lines) == (
+        f"classpulse: configuration error: DATABASE_URL {shown!r} is not a SQLAlchemy URL; use "
+        "e.g. sqlite:///classpulse.db or postgresql+psycopg://user@host/db")
+
+
 def test_a_postgres_url_without_a_driver_reaches_the_server(tmp_path: Path) -> None:
     """`postgres://` was refused as an unknown database; it and `postgresql://` now get psycopg,
     the driver that is installed (nothing listens on port 1: the connection's own error)."""
@@ -88,6 +102,42 @@ def test_a_port_outside_1_to_65535(command: list[str], flag: str, value: str,
     off = " (or 0 for off)" if flag == "--metrics-port" else ""
     assert line == (f"classpulse {name}: error: argument {flag}: {value} is not a port; give a "
                     f"number from 1 to 65535{off} (see classpulse {name} --help)")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--fps", "0"), ("--fps", "-1"),
+                                             ("--duration", "nan"), ("--duration", "0"),
+                                             ("--duration", "inf")])
+def test_a_demo_rate_or_duration_not_above_0_fails_before_anything_starts(
+        flag: str, value: str, tmp_path: Path) -> None:
+    """`--duration nan` never ended; `--fps 0` started the broker and migrated before failing."""
+    line = one_line(*run("demo", flag, value, cwd=tmp_path))
+    assert line == (f"classpulse demo: error: argument {flag}: {value!r} must be a number above 0 "
+                    "(see classpulse demo --help)")
+    assert list(tmp_path.iterdir()) == []  # no database made
+
+
+@pytest.mark.parametrize(("args", "host"), [
+    (["--host", "::1"], "::1"),
+    (["--bootstrap-servers", "kafka.invalid:9092"], "kafka.invalid"),  # never resolves (RFC 2606)
+], ids=["ipv6", "unresolvable"])
+def test_a_broker_address_it_cannot_listen_on(args: list[str], host: str,
+                                              tmp_path: Path) -> None:
+    """Both were socket.gaierror tracebacks. (The resolver's own words sit between.)"""
+    line = one_line(*run("broker", *args, cwd=tmp_path))
+    assert line.startswith(f"classpulse broker: the embedded broker cannot listen on {host!r} (")
+    assert line.endswith("); give --host (or the host of KAFKA_BOOTSTRAP_SERVERS) an IPv4 "
+                         "address of this machine, such as 127.0.0.1, or a name that resolves "
+                         "to one")
+
+
+def test_a_topic_name_kafka_refuses_fails_before_the_networks_load(tmp_path: Path) -> None:
+    """The consumer loaded its networks, then died at subscribe with a traceback."""
+    line = one_line(*run("consume", "--topic", "frames/7B", "--database-url",
+                         "sqlite:///consumer.db", cwd=tmp_path))
+    assert line == ("classpulse: configuration error: KAFKA_TOPIC (or --topic) 'frames/7B' is not "
+                    "a Kafka topic name; use 1-249 letters, digits, '.', '_' or '-' (not '.' or "
+                    "'..' alone)")
+    assert not (tmp_path / "consumer.db").exists()
 
 
 def test_a_metrics_port_in_use_fails_before_anything_starts(tmp_path: Path) -> None:

@@ -66,3 +66,49 @@ def test_demo_fills_the_database_and_serves_the_dashboard(tmp_path: Path) -> Non
     with sqlite3.connect(db) as conn:
         cameras = conn.execute("select id, classroom_id from cameras order by id").fetchall()
     assert cameras == [("demo-cam", "demo-7B")]
+
+
+def _committed(db: Path) -> tuple[int, int, int]:
+    """Frames counted in minutes, frames rejected, and messages the stored offsets have passed."""
+    with sqlite3.connect(db) as conn:
+        return (conn.execute("select coalesce(sum(frames), 0) from emotion_minutes").fetchone()[0],
+                conn.execute("select coalesce(sum(count), 0) from rejected_frames").fetchone()[0],
+                conn.execute("select coalesce(sum(next_offset), 0) from consumer_offsets")
+                .fetchone()[0])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_a_terminal_stop_lets_the_consumer_and_cameras_finish(tmp_path: Path,
+                                                              sig: signal.Signals) -> None:
+    """A terminal's Ctrl-C (or its closing) signals the whole foreground process group. Every
+    child must still get exactly one stop signal: a second one cuts its shutdown short, and the
+    consumer then drops what it counted since its last flush (the embedded broker dies with those
+    frames). The demo's children are in sessions of their own, out of the terminal's reach, so
+    the demo must also live through a hangup to stop them."""
+    db = tmp_path / "demo.db"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "classpulse", "demo", "--port", str(free_port()), "--device",
+         "cpu", "--source", "synthetic:classroom", "--fps", "4", "--duration", "600",
+         "--database-url", f"sqlite:///{db}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _faces(db) == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(2)
+        time.sleep(2)  # the consumer is in the middle of its next, unflushed batches
+    finally:
+        os.killpg(proc.pid, sig)  # what the terminal does: the demo's whole group
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-3000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+    summary = [line for line in out.splitlines() if line.startswith("frames=")]
+    assert len(summary) == 1, out[-3000:]  # the consumer left through its final flush
+    frames_reported = int(summary[0].split()[0].removeprefix("frames="))
+    frames, rejected, passed = _committed(db)
+    assert frames_reported == frames > 0
+    assert passed == frames + rejected  # every message read was counted and committed
+    cameras = [line for line in out.splitlines() if line.startswith("camera=demo-cam ")]
+    assert len(cameras) == 1, out[-3000:]  # the cameras closed their publisher and reported

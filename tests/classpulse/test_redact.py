@@ -35,6 +35,33 @@ from classpulse.redact import hide_password
     # files named in the query are not secrets
     ("postgresql+psycopg://reader@db/c?passfile=/run/pg.pass&sslrootcert=/ca.pem",
      "postgresql+psycopg://reader@db/c?passfile=/run/pg.pass&sslrootcert=/ca.pem"),
+    # cameras' and web streams' own names for a password, a token or a key
+    ("http://cam/videostream.cgi?user=admin&pwd=s3cret", "http://cam/videostream.cgi?user=admin&pwd=***"),
+    ("http://cam/v.cgi?user=admin&PASS=s3cret&res=1", "http://cam/v.cgi?user=admin&PASS=***&res=1"),
+    ("http://cam/v.cgi?passwd=s3cret", "http://cam/v.cgi?passwd=***"),
+    ("https://cam/live.m3u8?token=s3cret", "https://cam/live.m3u8?token=***"),
+    ("https://cam/live?access_token=s3cret&fmt=mjpeg", "https://cam/live?access_token=***&fmt=mjpeg"),
+    ("https://cam/live?secret=s3cret", "https://cam/live?secret=***"),
+    ("https://cam/live?client_secret=s3cret", "https://cam/live?client_secret=***"),
+    ("https://cam/live?api_key=s3cret&apikey=s3cret", "https://cam/live?api_key=***&apikey=***"),
+    ("https://cam/live?Api-Key=s3cret", "https://cam/live?Api-Key=***"),
+    ("rtsp://cam/live?auth=s3cret&channel=1", "rtsp://cam/live?auth=***&channel=1"),
+    ("http://cam/v.cgi?p%77d=s3cret&to%6Ben=s3cret", "http://cam/v.cgi?p%77d=***&to%6Ben=***"),
+    # look-alike names that are no secret stay readable
+    ("https://cam/live?passfile=/p&sslkey=/k.pem&keyframe=1&author=me",
+     "https://cam/live?passfile=/p&sslkey=/k.pem&keyframe=1&author=me"),
+    # a database URL mistyped (one slash, no scheme) and libpq keyword/value strings
+    ("postgresql:/alice:s3cret@db/cp", "postgresql:/alice:***@db/cp"),
+    ("alice:s3cret@db/cp", "alice:***@db/cp"),
+    ("postgresql//alice:s3cret@db/cp", "postgresql//alice:***@db/cp"),
+    ("host=db password=s3cret", "host=db password=***"),
+    ("host=db user=alice  password = 's3cret \\'x' dbname=cp",
+     "host=db user=alice  password = *** dbname=cp"),
+    ("PASSWORD=s3cret host=db sslpassword='s3cret' passfile=/p sslkey=/k",
+     "PASSWORD=*** host=db sslpassword=*** passfile=/p sslkey=/k"),
+    ("password='s3cret", "password=***"),  # an unclosed quote: hidden to the end
+    ("C:\\videos\\a@b.mp4", "C:\\videos\\a@b.mp4"),  # a Windows path, not a URL
+    ("/videos/password=1.mp4", "/videos/password=1.mp4"),  # a file, not keyword/value
 ])
 def test_only_the_password_is_hidden(url: str, shown: str) -> None:
     assert hide_password(url) == shown

@@ -66,6 +66,10 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
     [
         ({"KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "'localhost' is not host:port"),
         ({"DATABASE_URL": "classpulse.db"}, "'classpulse.db' is not a SQLAlchemy URL"),
+        ({"DATABASE_URL": "postgresql:/alice:s3cret@db/cp"},
+         "DATABASE_URL 'postgresql:/alice:***@db/cp' is not a SQLAlchemy URL"),
+        ({"DATABASE_URL": "host=db password=s3cret"},
+         "DATABASE_URL 'host=db password=***' is not a SQLAlchemy URL"),
         ({"DATABASE_URL": "mysql://ops:pw@db/cp"},
          "'mysql://ops:***@db/cp' is a mysql database, which ClassPulse does not support"),
         ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:70000"}, "'kafka:70000' is not host:port"),
@@ -87,6 +91,24 @@ def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> 
     with pytest.raises(SettingsError) as info:
         Settings.load(environ=env)
     assert needle in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("topic", ["a/b", "frames\x1b[31m", "x" * 250, ".", "..", "a b",
+                                   "cl\u00e4sse", "frames\n"])
+def test_a_topic_kafka_would_refuse_is_refused_here(topic: str) -> None:
+    """Only whitespace was refused: `a/b` passed, and the consumer died with a traceback at
+    subscribe, after loading the networks."""
+    with pytest.raises(SettingsError) as info:
+        Settings.load({"kafka_topic": topic}, environ={})
+    assert str(info.value) == (
+        f"KAFKA_TOPIC (or --topic) {topic!r} is not a Kafka topic name; use 1-249 letters, "
+        "digits, '.', '_' or '-' (not '.' or '..' alone)")
+
+
+@pytest.mark.parametrize("topic", ["classpulse.frames", "a", "A-b_c.9", "x" * 249, "..."])
+def test_every_topic_name_kafka_takes_is_taken(topic: str) -> None:
+    assert Settings.load({"kafka_topic": topic}, environ={}).kafka_topic == topic
 
 
 def test_settings_are_frozen() -> None:

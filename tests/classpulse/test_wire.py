@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 from classpulse.wire import (
     DEFAULT_MAX_BYTES,
+    DETAIL_CHARS,
+    MAX_JPEG_SCANS,
+    REQUIRED_HEADERS,
     FrameRejected,
     RejectReason,
     decode_jpeg,
@@ -197,10 +200,111 @@ def test_truncated_jpegs_are_always_rejected(cut: int, seed: int) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(garbage=st.lists(st.one_of(st.integers(), st.text(), st.none(), st.tuples(st.integers())),
-                        max_size=4))
-def test_headers_of_wrong_types_are_rejected(garbage: list[object]) -> None:
+@given(garbage=st.lists(st.one_of(st.integers(), st.none(), st.tuples(st.integers())),
+                        min_size=1, max_size=4))
+def test_headers_that_are_not_pairs_are_rejected(garbage: list[object]) -> None:
     key, value, headers = _valid()
-    reason = _consume(key, value, [*headers, *garbage]) if garbage else None
-    if garbage:
-        assert reason is RejectReason.MALFORMED_HEADER
+    assert _consume(key, value, [*headers, *garbage]) is RejectReason.MALFORMED_HEADER
+
+
+@settings(max_examples=100, deadline=None)
+@given(extra=st.lists(st.tuples(st.one_of(st.text(max_size=12), st.binary(max_size=8),
+                                          st.none()),
+                                st.one_of(st.none(), st.integers(), st.text(), st.binary())),
+                      max_size=4))
+def test_headers_of_other_names_are_skipped_whatever_their_value(extra: list[object]) -> None:
+    """Kafka allows null header values and newer producers may add headers: only the wire
+    format's own are looked at."""
+    extra = [(name, raw) for name, raw in extra if name not in REQUIRED_HEADERS]
+    key, value, headers = _valid()
+    message = parse_message(key, value, [*extra, *headers, *extra])
+    assert (message.camera, message.classroom, message.captured_at_ms, message.seq) == (
+        "cam-1", "7B", NOW_MS, 5)
+
+
+def test_a_null_tracing_header_is_skipped() -> None:
+    """A tracing interceptor's ("traceparent", None) rejected the whole frame as malformed."""
+    key, value, headers = _valid()
+    message = parse_message(key, value, [*headers, ("traceparent", None)])
+    assert (message.camera, message.seq) == ("cam-1", 5)
+    assert decode_jpeg(message).shape == (120, 200, 3)
+
+
+@pytest.mark.parametrize("name", REQUIRED_HEADERS)
+@pytest.mark.parametrize("raw", [None, "1", 1], ids=["null", "text", "int"])
+def test_a_required_header_that_is_not_bytes_is_malformed(name: str, raw: object) -> None:
+    key, value, headers = _valid()
+    with pytest.raises(FrameRejected) as info:
+        parse_message(key, value, [(n, raw if n == name else v) for n, v in headers])
+    assert info.value.reason is RejectReason.MALFORMED_HEADER
+    assert info.value.detail == f"header {name!r} is {type(raw).__name__}, not bytes"
+
+
+def test_a_later_version_is_named_before_what_it_lacks() -> None:
+    """A v2 frame without v1's `seq` was counted as a broken v1 frame (missing_header)."""
+    key, value, headers = _valid()
+    v2 = [(n, b"2" if n == "v" else raw) for n, raw in headers if n != "seq"]
+    for value_ in (value, b""):
+        with pytest.raises(FrameRejected) as info:
+            parse_message(key, value_, v2)
+        assert info.value.reason is RejectReason.UNSUPPORTED_VERSION
+        assert info.value.detail == "v='2'"
+        assert info.value.camera == "cam-1"
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("v", RejectReason.UNSUPPORTED_VERSION),
+    ("camera", RejectReason.MALFORMED_HEADER),
+    ("classroom", RejectReason.MALFORMED_HEADER),
+    ("captured_at", RejectReason.MALFORMED_HEADER),
+    ("seq", RejectReason.MALFORMED_HEADER),
+    ("key", RejectReason.KEY_MISMATCH),
+])
+def test_a_rejection_quotes_at_most_80_characters_of_a_value(name: str,
+                                                             reason: RejectReason) -> None:
+    """A 500 KB `v` header made a 500 KB detail (logged, kept in memory)."""
+    key, value, headers = _valid()
+    huge = b"9" * 500_000
+    if name == "key":
+        key = huge
+    else:
+        headers = _set(headers, name, huge)
+    with pytest.raises(FrameRejected) as info:
+        parse_message(key, value, headers)
+    assert info.value.reason is reason
+    quoted = repr("9" * DETAIL_CHARS) if name != "key" else repr(b"9" * DETAIL_CHARS)
+    assert f"{quoted}... (500000 long)" in info.value.detail
+    assert len(info.value.detail) < 2 * DETAIL_CHARS + 40
+
+
+def _progressive(side: int, extra_scans: int) -> bytes:
+    """A progressive JPEG (10 scans, libjpeg's default script) with its last scan repeated
+    ``extra_scans`` times: libjpeg warns of the inconsistent progression and decodes every one,
+    a pass over the whole picture each."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(_frame(side, side)).save(buf, "JPEG", quality=90, progressive=True)
+    jpeg = buf.getvalue()
+    assert jpeg.count(b"\xff\xda") == 10 and jpeg.endswith(b"\xff\xd9")
+    last_scan = jpeg[jpeg.rindex(b"\xff\xda"):-2]
+    return jpeg[:-2] + last_scan * extra_scans + jpeg[-2:]
+
+
+def test_a_jpeg_of_a_few_scans_more_than_the_limit_is_refused_before_decoding() -> None:
+    """At 4096x4096 each scan costs about 14 ms of a decode thread (33 bytes of the message):
+    the 1 MB limit held some 27,000 of them, over 6 minutes of decoding."""
+    key, _, headers = _valid()
+    for scans, decoded in ((10, True), (MAX_JPEG_SCANS, True), (MAX_JPEG_SCANS + 1, False),
+                           (3000, False)):
+        message = parse_message(key, _progressive(64, scans - 10), headers)
+        if decoded:
+            assert decode_jpeg(message).shape == (64, 64, 3)
+            continue
+        with pytest.raises(FrameRejected) as info:
+            decode_jpeg(message)
+        assert info.value.reason is RejectReason.TOO_MANY_SCANS
+        assert info.value.detail == f"{scans} scans exceed {MAX_JPEG_SCANS}"
+        assert info.value.camera == "cam-1"

@@ -24,6 +24,20 @@ NOW_MS = int(time.time() * 1000)  # recent, so --max-lag keeps the real frames
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".npy"}
 
 
+def _many_scans(jpeg: bytes) -> bytes:
+    """The picture, shrunk, as a progressive JPEG whose last scan comes 100 times: a decoder
+    makes a pass over the whole picture for each (``classpulse.wire.MAX_JPEG_SCANS``)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).resize((96, 64)).save(buf, "JPEG", progressive=True)
+    progressive = buf.getvalue()
+    last_scan = progressive[progressive.rindex(b"\xff\xda"):-2]
+    return progressive[:-2] + last_scan * 100 + progressive[-2:]
+
+
 def _garbage(rng_seed: int, valid: tuple[bytes, bytes, list]) -> list[tuple]:
     """(key, value, headers, expected reason) for a few hundred malformed messages."""
     import random
@@ -41,6 +55,7 @@ def _garbage(rng_seed: int, valid: tuple[bytes, bytes, list]) -> list[tuple]:
         (lambda: (b"someone-else", jpeg, headers), "key_mismatch"),
         (lambda: (key, b"", headers), "empty"),
         (lambda: (key, jpeg[:3] + b"\x00" * 400 + jpeg[-2:], headers), "undecodable"),
+        (lambda: (key, _many_scans(jpeg), headers), "too_many_scans"),
     ]
     out = []
     for _ in range(240):

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
+from kafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaConnectionError,
+    PolicyViolationError,
+)
 
+from classpulse.errors import UsageError
 from classpulse.topics import ensure_topic
 
 pytestmark = pytest.mark.broker
@@ -66,3 +72,41 @@ def test_the_topic_is_created_with_one_hour_retention_in_ten_minute_segments(
     assert [(t.name, t.num_partitions, t.topic_configs) for t in asked] == [
         (topic, 3, {"retention.ms": "3600000", "segment.ms": "600000"})]
     assert ensure_topic(kafka_bootstrap, topic, 3) is False  # the broker holds it
+
+
+@pytest.mark.parametrize("refusal", [
+    PolicyViolationError("Topic replication factor must be 3"),
+    InvalidReplicationFactorError(),
+], ids=["policy", "replication"])
+def test_a_broker_that_refuses_the_topic_is_one_line_naming_it(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, refusal: Exception
+) -> None:
+    """A managed Kafka's answer to a topic of replication factor 1 was a traceback. The embedded
+    broker creates any topic, so its answer is replaced by what such a broker sends."""
+    def refuse(self: KafkaAdminClient, new_topics: list[NewTopic], *args: object,
+               **kwargs: object) -> object:
+        raise refusal
+
+    monkeypatch.setattr(KafkaAdminClient, "create_topics", refuse)
+    topic = f"refused-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(UsageError) as info:
+        ensure_topic(kafka_bootstrap, topic, 3)
+    assert str(info.value) == (
+        f"Kafka at {kafka_bootstrap} refused to create topic {topic!r} ({refusal}); create it "
+        "yourself with 3 partitions and retention.ms=3600000 segment.ms=600000 (as compose's "
+        "kafka-init does), then start again")
+
+
+def test_a_broker_that_cannot_list_its_topics_is_one_line(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: KafkaAdminClient) -> object:
+        raise KafkaConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(KafkaAdminClient, "list_topics", fail)
+    with pytest.raises(UsageError) as info:
+        ensure_topic(kafka_bootstrap, "classpulse.frames", 2)
+    assert str(info.value) == (
+        f"cannot read topic 'classpulse.frames' from Kafka at {kafka_bootstrap} "
+        "(KafkaConnectionError: Connection reset by peer); check KAFKA_BOOTSTRAP_SERVERS and "
+        "that the broker runs")
