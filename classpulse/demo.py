@@ -24,6 +24,11 @@ from classpulse.settings import Settings, child_environment
 log = logging.getLogger(__name__)
 
 DEMO_CLASSROOM = "demo-7B"
+# How long each child may take to stop after its SIGTERM before it is killed: the cameras stop
+# their workers and wait for the frames in flight (as compose's stop_grace_period of 45 s); the
+# consumer finishes the batch under way and writes its last counts and offsets (compose: 60 s),
+# which a busy two-core machine can take well over 10 s to do.
+STOP_TIMEOUTS_S = {"cameras": 45.0, "consumer": 60.0, "dashboard": 10.0}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,11 +145,11 @@ def _stop_all(children: list[tuple[str, subprocess.Popen]], stop: StopFlag) -> N
     their last frames reach the broker; then the consumer, which commits what it has counted;
     then the dashboard. The broker, entered into the ExitStack before them, stops after them.
 
-    Each child gets one SIGTERM and ``stop_child``'s timeout; a second Ctrl-C or SIGTERM
+    Each child gets one SIGTERM and its :data:`STOP_TIMEOUTS_S`; a second Ctrl-C or SIGTERM
     meanwhile is only logged (``StopFlag.shielded``), since cutting this short would leave the
     children not yet signalled running.
     """
     with stop.shielded():
         for name, child in children:
-            stop_child(child, name)
+            stop_child(child, name, STOP_TIMEOUTS_S[name])
     print("demo: every process stopped", flush=True)

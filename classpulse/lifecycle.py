@@ -29,8 +29,8 @@ class StopFlag(threading.Event):
 
     A second signal while stopping raises KeyboardInterrupt, so a stuck shutdown can still be cut
     (except inside :meth:`shielded`). A signal ignored when the block starts (SIGHUP under
-    ``nohup``) stays ignored. Outside the main thread (tests) it works as a plain event without
-    signal handlers.
+    ``nohup``; SIGINT of a job a script started in the background) stays ignored. Outside the
+    main thread (tests) it works as a plain event without signal handlers.
     """
 
     def __init__(self) -> None:

@@ -14,10 +14,12 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?::/{0,3}|//)")
 # percent-decoding, in any case, so `PassWord` and `pass%77ord` count: libpq's (and SQLAlchemy's,
 # which hands them on) `password` and `sslpassword`; cameras' `?password=`, `?pwd=` (Foscam),
 # `?pass=`, `?passwd=`, `?auth=`; tokens and keys of web streams (`?token=`, `?access_token=`,
-# `?secret=`, `?client_secret=`, `?api_key=`, `?apikey=`). `passfile`, `sslkey` and the like name
-# files, not secrets, and stay readable.
-_SECRET_KEY = re.compile(r"pass|pwd|auth|.*(?:password|passwd|token|secret|api[-_]?key)",
-                         re.IGNORECASE)
+# `?secret=`, `?client_secret=`, `?api_key=`, `?apikey=`, `?key=`, `?pw=`); signed URLs' signatures
+# and credentials (`?sig=` of Azure SAS, `X-Amz-Signature`, `X-Amz-Credential`). `passfile`,
+# `sslkey` and the like name files, not secrets, and stay readable.
+_SECRET_KEY = re.compile(
+    r"pass|pwd|pw|auth|key|sig|.*(?:password|passwd|token|secret|api[-_]?key|signature|credential)",
+    re.IGNORECASE)
 # one `keyword = value` of a libpq connection string; a value is a word, or quoted with `\'` and
 # `\\` escapes (an unclosed quote runs to the end: hidden whole)
 _KEYWORD_VALUE = re.compile(

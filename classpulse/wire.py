@@ -34,8 +34,10 @@ _LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _JPEG_SOI = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
 # Start-of-scan marker. Inside a scan's entropy-coded data every 0xFF byte is followed by 0x00
-# (byte stuffing), so FF DA is always a marker, and counting it bounds the number of scans from
-# above (FF DA inside a metadata segment counts too: the safe side).
+# (byte stuffing), so in scan data FF DA is always a marker, and counting it over the whole file
+# bounds the number of scans from above: FF DA bytes inside a metadata segment, and the scans of an
+# embedded EXIF thumbnail or preview, count too (the safe side; a camera's JPEG stays far under
+# the limit).
 _JPEG_SOS = b"\xff\xda"
 # A progressive JPEG is decoded in one pass over the whole picture per scan: thousands of scans of
 # a few bytes each, in a 1 MB message, would hold a decode thread for minutes (27,310 scans of 33

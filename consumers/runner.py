@@ -4,7 +4,7 @@ Two batches at a time: while a worker decodes (in a small thread pool; OpenCV re
 and analyses one batch, its frames detected together and their faces classified together, the
 loop's thread polls the next (consumers/batch.py says what may happen before the analysis is
 done). The aggregator's buffer is committed by the checkpoint (with the partitions' offsets, in one
-transaction) every ``flush_interval_s`` (so the dashboard sees the open minute live; between a
+transaction) every ``flush_interval_s`` (so a minute's counts are in soon after it ends; between a
 batch's counting and the next one's start), when partitions are revoked, and at exit; a failed
 commit rewinds the partitions to the stored offsets (a partition whose log was found reset: to the
 new log's beginning). Positions come from the database on every assignment. A record the Kafka

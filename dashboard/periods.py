@@ -36,8 +36,9 @@ COARSEST_BUCKET = 60 * MINUTE
 HISTORY_BUCKET = 15 * MINUTE
 # How long after its end a minute counts as closed: a frame captured in its last instant waits for
 # its batch and its analysis, then for the consumer's next flush, at most one interval; twice the
-# interval covers both. A consumer started with a longer --flush-interval, or one working through
-# a backlog (frames up to --max-lag old), can still add to a minute after this.
+# interval covers both while a batch's analysis takes under one interval. A consumer whose batches
+# take longer (a busy CPU), one started with a longer --flush-interval, or one working through a
+# backlog (frames up to --max-lag old) can still add to a minute after this.
 MINUTE_CLOSES_AFTER = timedelta(seconds=2 * FLUSH_INTERVAL_S)
 
 

@@ -307,8 +307,8 @@ def lesson_without_data(state: str) -> str:
 
 def lesson_so_far(until: str) -> str:
     """A lesson under way; ``until`` is its end as ``lesson_frames.until`` words it."""
-    return (f"Under way until {until}: what follows is about its minutes so far, and the "
-            "newest minute may still be filling up.")
+    return (f"Under way until {until}: what follows is about its minutes so far; the row's "
+            "numbers count the minute still filling up, which the charts leave out.")
 
 
 def trend_sentence(change: float, previous: datetime) -> str:

@@ -113,12 +113,19 @@ def _grant(conn: Connection, role: str) -> ReaderGrant:
     # the driver as they are, since text() would read a ":" in a role name as a parameter
     tables = ", ".join(quote(name) for name in relations)
     conn.exec_driver_sql(f"REVOKE ALL ON TABLE {tables} FROM {quote(role)}")
+    # USAGE only: a reader that may CREATE in the schema could plant a function or an operator
+    # that the owner's unqualified queries pick up
+    creates = conn.execute(text("SELECT has_schema_privilege(:oid, :schema, 'CREATE')"),
+                           {"oid": role_oid, "schema": schema}).scalar_one()
+    conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {quote(schema)} FROM {quote(role)}")
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {quote(schema)} TO {quote(role)}")
     readable = ", ".join(quote(name) for name in READABLE)
     conn.exec_driver_sql(f"GRANT SELECT ON TABLE {readable} TO {quote(role)}")
     _check_nothing_left(conn, role, role_oid, relations)
     kept = {f"SELECT on {name}" for name in READABLE}
-    return ReaderGrant(role, schema, READABLE, tuple(p for p in held if p not in kept))
+    taken_back = tuple(p for p in held if p not in kept) + ((f"CREATE on schema {schema}",)
+                                                            if creates else ())
+    return ReaderGrant(role, schema, READABLE, taken_back)
 
 
 def _check_role(conn: Connection, role: str, relations: Sequence[str]) -> int:
@@ -180,6 +187,9 @@ def _check_nothing_left(conn: Connection, role: str, role_oid: int,
         "OR has_any_column_privilege(:role, c.oid, 'INSERT, UPDATE, REFERENCES') "
         "OR has_table_privilege(:role, c.oid, 'DELETE, TRUNCATE, TRIGGER') ORDER BY c.relname"),
         {"role": role, "readable": list(READABLE), "names": list(relations)}).scalars().all()
+    if conn.execute(text("SELECT has_schema_privilege(:oid, current_schema(), 'CREATE')"),
+                    {"oid": role_oid}).scalar_one():
+        left = [*left, "the schema (CREATE)"]
     if left:
         member_of = conn.execute(text(
             "SELECT string_agg(pg_get_userbyid(m.roleid), ', ' ORDER BY m.roleid) "

@@ -112,7 +112,6 @@ lesson_summaries = Table(
 )
 
 
-
 def _shown_rows(name: str, view: Table) -> Table:
     """``view``'s shown rows (``SELECT * ... WHERE shown``): its columns, under ``name``."""
     return Table(name, VIEWS_METADATA, *(Column(c.name, c.type) for c in view.columns))

@@ -47,6 +47,12 @@ from classpulse.redact import hide_password
     ("https://cam/live?Api-Key=s3cret", "https://cam/live?Api-Key=***"),
     ("rtsp://cam/live?auth=s3cret&channel=1", "rtsp://cam/live?auth=***&channel=1"),
     ("http://cam/v.cgi?p%77d=s3cret&to%6Ben=s3cret", "http://cam/v.cgi?p%77d=***&to%6Ben=***"),
+    ("http://cam/v.cgi?user=a&pw=s3cret&key=s3cret", "http://cam/v.cgi?user=a&pw=***&key=***"),
+    # signed URLs: an Azure SAS signature, S3's presigned signature and credential
+    ("https://acct.blob.core.windows.net/c/v.mp4?sv=2022&sig=s3cret",
+     "https://acct.blob.core.windows.net/c/v.mp4?sv=2022&sig=***"),
+    ("https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=s3cret&X-Amz-Expires=60",
+     "https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60"),
     # look-alike names that are no secret stay readable
     ("https://cam/live?passfile=/p&sslkey=/k.pem&keyframe=1&author=me",
      "https://cam/live?passfile=/p&sslkey=/k.pem&keyframe=1&author=me"),

@@ -114,8 +114,9 @@ def test_the_same_classroom_filmed_sharper_is_read(analyzer: FrameAnalyzer) -> N
     assert read + small + turned + uncertain == faces
 
 
-@pytest.mark.xfail(strict=True, reason="the landmarks cannot see a bowed head (model/README.md, "
-                   "'What the landmarks cannot see'); a head-pose network is the known fix")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="the landmarks cannot see a bowed head (model/README.md, 'What the "
+                   "landmarks cannot see'); a head-pose network is the known fix")
 def test_bowed_heads_filmed_sharp_enough_are_not_read(analyzer: FrameAnalyzer) -> None:
     """The known hole in the gate, kept in view: the classroom at three times the pixels, every
     face the detector finds on a bowed head (the scene's truth) put through the gate alone. Most
@@ -139,7 +140,8 @@ def test_bowed_heads_filmed_sharp_enough_are_not_read(analyzer: FrameAnalyzer) -
         bowed.append(Detections(found.boxes[on_bowed], found.scores[on_bowed],
                                 found.landmarks[on_bowed]))
     faces, read, _ = total(analyzer.read(frames, bowed))
-    assert faces >= 8  # bowed heads the detector found
+    if faces < 8:  # not the known failure: the detector no longer finds the bowed heads
+        pytest.fail(f"only {faces} detections on bowed heads; the test needs at least 8")
     assert read <= faces // 10
 
 

@@ -273,6 +273,33 @@ def test_a_role_reading_through_another_role_is_refused_and_left_as_it_was(
 
 
 @pytest.mark.postgres
+def test_the_reader_may_create_nothing_in_the_schema(
+    pg_db: Engine, role: str, as_role: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CREATE in the schema would let a reader plant a function the owner's unqualified queries
+    pick up: taken back when the role holds it, refused when PUBLIC does (PostgreSQL 14 and
+    older give it to PUBLIC on `public`)."""
+    with pg_db.begin() as conn:
+        conn.execute(text(f'GRANT CREATE ON SCHEMA public TO "{role}"'))
+    assert not denied(as_role, "CREATE TABLE planted (n integer)")
+    with pg_db.begin() as conn:
+        conn.execute(text("DROP TABLE planted"))
+    assert grant(pg_db, role, capsys)[1] == REVOKED.format(role, "CREATE on schema public")
+    assert denied(as_role, "CREATE TABLE planted (n integer)")
+    with pg_db.begin() as conn:
+        conn.execute(text("GRANT CREATE ON SCHEMA public TO PUBLIC"))
+    try:
+        assert main(["db", "grant-reader", role, "--database-url", url_of(pg_db)]) == 2
+        assert capsys.readouterr().err == (
+            f"classpulse db: role '{role}' could still read or change the schema (CREATE) after "
+            "the revoke, through a role it belongs to (none) or a grant to PUBLIC; revoke that, "
+            "then run this again (nothing was changed)\n")
+    finally:
+        with pg_db.begin() as conn:
+            conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+
+
+@pytest.mark.postgres
 def test_a_role_given_later_tables_by_default_is_refused(
     pg_db: Engine, role: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
