@@ -86,9 +86,9 @@ def test_a_second_signal_while_stopping_still_stops_every_child() -> None:
             "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(3)))\n"
             "print('ready', flush=True)\n"
             "time.sleep(60)\n")
-    children = [(f"child{i}", processes.start_child(f"child{i}", [sys.executable, "-c", slow],
-                                                    stdout=subprocess.PIPE, text=True))
-                for i in range(3)]
+    children = [(name, processes.start_child(name, [sys.executable, "-c", slow],
+                                             stdout=subprocess.PIPE, text=True))
+                for name in demo.STOP_TIMEOUTS_S]  # the demo's own children, in its order
     for _, child in children:
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
     second = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
