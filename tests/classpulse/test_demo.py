@@ -36,21 +36,32 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _start_demo(tmp_path: Path, db: Path, port: int, *extra: str) -> subprocess.Popen:
+    """``classpulse demo`` on the synthetic classroom and a SQLite file, in a session of its own
+    (so a test can signal its process group as a terminal would), its output captured."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "classpulse", "demo", "--port", str(port), "--device", "cpu",
+         "--source", "synthetic:classroom", "--duration", "600", "--database-url",
+         f"sqlite:///{db}", *extra],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+
+
+def _wait_for_faces(db: Path, proc: subprocess.Popen, timeout_s: float = 240) -> None:
+    """Until the demo has counted faces, has exited, or ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while _faces(db) == 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(2)
+
+
 def test_demo_fills_the_database_and_serves_the_dashboard(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "classpulse", "demo", "--port", str(port), "--device", "cpu",
-         "--source", "synthetic:classroom", "--duration", "600", "--database-url",
-         f"sqlite:///{db}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+    proc = _start_demo(tmp_path, db, port)
     try:
-        deadline = time.monotonic() + 240
-        while _faces(db) == 0 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(2)
+        _wait_for_faces(db, proc)
         faces = _faces(db)
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
@@ -86,18 +97,9 @@ def test_a_terminal_stop_lets_the_consumer_and_cameras_finish(tmp_path: Path,
     frames). The demo's children are in sessions of their own, out of the terminal's reach, so
     the demo must also live through a hangup to stop them."""
     db = tmp_path / "demo.db"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "classpulse", "demo", "--port", str(free_port()), "--device",
-         "cpu", "--source", "synthetic:classroom", "--fps", "4", "--duration", "600",
-         "--database-url", f"sqlite:///{db}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+    proc = _start_demo(tmp_path, db, free_port(), "--fps", "4")
     try:
-        deadline = time.monotonic() + 240
-        while _faces(db) == 0 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(2)
+        _wait_for_faces(db, proc)
         time.sleep(2)  # the consumer is in the middle of its next, unflushed batches
     finally:
         os.killpg(proc.pid, sig)  # what the terminal does: the demo's whole group
