@@ -13,8 +13,8 @@ from classpulse.settings import DEVICES, Settings
 
 MIN_PORT, MAX_PORT = 1, 65535
 DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
-# `classpulse consume --flush-interval`; the dashboard derives when a minute is closed from it
-# (dashboard.periods.MINUTE_CLOSES_AFTER)
+# `classpulse consume --flush-interval`; when a minute is closed follows from it
+# (dashboard.periods.MINUTE_CLOSES_AFTER, and the views' migration 0014_closed_minutes)
 FLUSH_INTERVAL_S = 5.0
 
 

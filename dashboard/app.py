@@ -7,9 +7,9 @@ rule every view applies): :func:`main` puts it into the page's ``Settings.min_fa
 words always name the rule that hid the minutes. Live mode redraws only its own fragment every few
 seconds; a date range is drawn once, with its history; the lessons view is
 :mod:`dashboard.lessons`, and :mod:`dashboard.links` keeps the address bar in step. The charts,
-the latest minute and the downloads show a minute only once it has closed
-(:func:`dashboard.periods.closed_until`); a lesson's row and metrics come from
-``lesson_summaries``, which counts the minute under way too (README, "The teacher dashboard").
+the latest minute and the downloads show a minute only once it has closed: the views hold no
+other (migration ``0014_closed_minutes``), and the periods end there
+(:func:`dashboard.periods.closed_until`).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ main emotion, and otherwise says why, drawing nothing. Row and charts agree but 
 each is cached apart (for up to a minute one may be newer than the other while a lesson is under
 way); the charts leave out single minutes whose faces were mostly not read where the row sums
 every shown minute (the page says so when most of the lesson's faces, hidden minutes included,
-were not read); and while a lesson is under way its charts stop at the newest closed minute
-(:func:`dashboard.periods.closed_until`), where its row, summed by the ``lesson_summaries`` view,
-also counts the minute under way. The charts of an opened lesson are drawn by the page's own
+were not read); and a lesson under way has its row and its charts up to the newest closed minute
+(the views hold no other, :func:`dashboard.periods.closed_until`), each read at its own time. The
+charts of an opened lesson are drawn by the page's own
 ``show_trends`` (passed in, so the live, range and lesson charts stay one implementation). While
 a lesson of the week is under way the view warns, as the live view does, when no new data has come
 for a while.

@@ -38,7 +38,8 @@ HISTORY_BUCKET = 15 * MINUTE
 # its batch and its analysis, then for the consumer's next flush, at most one interval; twice the
 # interval covers both while a batch's analysis takes under one interval. A consumer whose batches
 # take longer (a busy CPU), one started with a longer --flush-interval, or one working through a
-# backlog (frames up to --max-lag old) can still add to a minute after this.
+# backlog (frames up to --max-lag old) can still add to a minute after this. The views hold a
+# minute from the same instant (0014_closed_minutes, by the database's clock; a test checks).
 MINUTE_CLOSES_AFTER = timedelta(seconds=2 * FLUSH_INTERVAL_S)
 
 

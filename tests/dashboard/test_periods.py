@@ -6,7 +6,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from classpulse.db.migrate import alembic_config
 from classpulse.errors import UsageError
 from consumers.config import ConsumerConfig
 from dashboard.periods import (
@@ -36,6 +38,10 @@ def test_a_minute_is_shown_once_the_consumers_last_flush_of_it_is_in() -> None:
     """09:41 ends at 09:42:00; a consumer's last write of it comes within a flush interval of a
     frame's analysis, so it is shown from MINUTE_CLOSES_AFTER (twice the interval) later."""
     assert timedelta(seconds=2 * ConsumerConfig().flush_interval_s) == MINUTE_CLOSES_AFTER
+    # the views hold a minute from the same instant, so charts and lesson rows end together
+    views = ScriptDirectory.from_config(alembic_config()).get_revision("0014_closed_minutes")
+    closes_after = timedelta(seconds=views.module.CLOSES_AFTER_S)
+    assert closes_after == timedelta(minutes=1) + MINUTE_CLOSES_AFTER
     minute = datetime(2025, 3, 3, 9, 41, tzinfo=timezone.utc)
     closes = minute + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
     for now, shown in ((minute + timedelta(seconds=59), False),

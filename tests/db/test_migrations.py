@@ -26,7 +26,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0013_shown_views"
+HEAD = "0014_closed_minutes"
 
 
 @pytest.fixture
@@ -60,7 +60,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        HEAD, "0013_shown_views", "0012_engagement_weights",
+        "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -293,6 +294,6 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0013_shown_views; stop every consumer, run "
+                                         r"writes to 0014_closed_minutes; stop every consumer, run "
                                          r"`classpulse db upgrade`"):
         require_head(migrated_url)

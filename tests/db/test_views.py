@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text, update
 
+from classpulse.db.models import EmotionMinute
 from classpulse.db.seed import seed_minutes, synthetic_minute_rows
-from classpulse.db.views import class_days, class_hour_of_week, class_minutes
+from classpulse.db.views import (
+    camera_minutes,
+    class_days,
+    class_hour_of_week,
+    class_minutes,
+    shown_class_minutes,
+)
 from classpulse.db.writes import MinuteRow, add_minute_rows
 from classpulse.emotions import EMOTIONS
 
@@ -93,6 +100,27 @@ def test_empty_minute_has_null_engagement(db: Engine) -> None:
                                   class_days.c.faces, class_days.c.engagement)).one()
     assert tuple(got) == (60, None, None, None, False)
     assert tuple(day) == (0, 1, 0, None)  # nobody in view: a hidden minute
+
+
+def test_a_minute_enters_the_views_once_closed(db: Engine) -> None:
+    """Ten seconds after its end by the database's clock (0014_closed_minutes), not while the
+    consumers still add to it: two readings of an open minute would tell the faces in between.
+    The rows' starts are moved off the whole minute so the test needs no wait at the boundary."""
+    old = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+    rows = [MinuteRow(camera, "7B", old, 60, 60, 240, (0, 0, 0, 240, 0, 0, 0), (0.0,) * 7, 0.0)
+            for camera in ("open", "closed")]
+    with db.begin() as conn:
+        add_minute_rows(conn, rows)
+        now = datetime.now(timezone.utc)
+        for camera, age in (("open", 64), ("closed", 76)):
+            conn.execute(update(EmotionMinute).where(EmotionMinute.camera_id == camera)
+                         .values(minute_start=now - timedelta(seconds=age)))
+    with db.connect() as conn:
+        cameras = conn.execute(select(camera_minutes.c.camera_id)).scalars().all()
+        faces = [conn.execute(select(func.sum(view.c.faces))).scalar_one()
+                 for view in (class_minutes, shown_class_minutes, class_days)]
+    assert cameras == ["closed"]
+    assert faces == [240, 240, 240]
 
 
 def test_class_days_cut_at_utc_midnight_without_timezone(

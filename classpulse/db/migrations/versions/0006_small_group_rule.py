@@ -60,8 +60,10 @@ class Shape(NamedTuple):
     ``faces_in_view``), which of them the rule is decided on, the faces that engagement and the
     shares are means over (``read``), and which camera minutes a class minute aggregates
     (``class_rows``, :func:`class_rows_sql`: ``"all"`` as shipped, ``"shown"`` from
-    ``0011_class_of_shown_cameras``). A NamedTuple, not a dataclass: Alembic loads revisions
-    outside ``sys.modules``, where dataclasses cannot resolve annotations."""
+    ``0011_class_of_shown_cameras``), and how many seconds after its start a minute enters
+    ``camera_minutes`` (``closes_after_s``: 0, at once, as shipped; ``0014_closed_minutes`` waits
+    until it has closed). A NamedTuple, not a dataclass: Alembic loads revisions outside
+    ``sys.modules``, where dataclasses cannot resolve annotations."""
 
     counts: tuple[str, ...] = COUNTS
     hour_counts: tuple[str, ...] = ("frames", "faces")
@@ -69,6 +71,7 @@ class Shape(NamedTuple):
     rule: str = "faces_in_view"
     read: str = "faces"
     class_rows: str = "all"
+    closes_after_s: int = 0
 
 
 SHAPE = Shape()  # as this revision shipped
@@ -100,11 +103,24 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
     computed = ", ".join(f"{expression} AS {name}" for name, expression in measures)
     body = (
         f"SELECT\n    {_lines(columns)}\n"
-        f"FROM (SELECT e.*, {computed} FROM emotion_minutes AS e) AS v"
+        f"FROM (SELECT e.*, {computed} FROM emotion_minutes AS e{_closed(dialect, shape)}) AS v"
     )
     if dialect == "postgresql":  # in place: the views built on it stay
         return [f"CREATE OR REPLACE VIEW camera_minutes AS\n{body}"]
     return ["DROP VIEW IF EXISTS camera_minutes", f"CREATE VIEW camera_minutes AS\n{body}"]
+
+
+def _closed(dialect: str, shape: Shape) -> str:
+    """The filter keeping minutes that started ``shape.closes_after_s`` or more ago, by the
+    database's clock. SQLite stores instants as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, which sorts
+    as time does against the same format (``%f`` gives milliseconds: a tie within a second
+    counts the minute as still open)."""
+    if not shape.closes_after_s:
+        return ""
+    if dialect == "postgresql":
+        return f" WHERE e.minute_start <= now() - interval '{shape.closes_after_s} seconds'"
+    return (" WHERE e.minute_start <= "
+            f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-{shape.closes_after_s} seconds')")
 
 
 def _bigint_sum(expression: str, name: str) -> str:
