@@ -12,23 +12,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
-from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
+from classpulse.lessons.timetable import FIRST_DAY, LAST_DAY, SKIP_UNKNOWN_ROOMS, classroom_zone
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from classpulse.lessons.store import Overlap
+    from classpulse.lessons.store import ImportCounts, Overlap
     from classpulse.lessons.timetable import Classrooms, Timetable
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
 
 
 def _day(value: str) -> date:
+    """A day given on the command line, in the years a timetable may name (a day in 9999 would
+    overflow the day after it, which --until and --to compute)."""
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{value} is outside {FIRST_DAY} to {LAST_DAY}, the "
+                                         "days a timetable may name")
+    return day
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     importer.add_argument("--until", type=_day, default=None,
                           help="iCalendar only: expand recurring events up to this day (default: "
                           "a year after the last event start in the file)")
+    importer.add_argument("--prune-past", action="store_true",
+                          help="iCalendar only: also remove stored lessons that have already "
+                          "ended and that the file no longer holds (kept by default, as a rolling "
+                          "export leaves out the weeks already held)")
     importer.add_argument(SKIP_UNKNOWN_ROOMS, action="store_true",
                           help="leave out the lessons of classrooms nobody registered (rooms "
                           "without a camera in a school-wide export), counted per room, instead "
@@ -102,18 +112,25 @@ def _migrated_engine(url: str) -> Engine:
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
-    from classpulse.lessons.store import known_classrooms, overlapping_lessons, replace_lessons
+    from classpulse.lessons.store import (
+        adopt_scopes,
+        known_classrooms,
+        overlapping_lessons,
+        replace_lessons,
+    )
 
     path: Path = args.file
     kind = _format(path)
-    if kind == "csv" and (args.classroom or args.until):
-        raise UsageError("--classroom and --until apply to iCalendar files only; a CSV row names "
-                         "its classroom and date")
+    if kind == "csv" and (args.classroom or args.until or args.prune_past):
+        raise UsageError("--classroom, --until and --prune-past apply to iCalendar files only; a "
+                         "CSV row names its classroom and date, and a CSV import replaces the "
+                         "classroom-days it lists")
     engine = _migrated_engine(settings.database_url)
     try:
         with engine.begin() as conn:
             rooms = known_classrooms(conn)
             read: Timetable
+            keep_ended_by = None
             if kind == "csv":
                 read = read_csv(path, rooms, args.skip_unknown_rooms)
             else:
@@ -123,24 +140,29 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                     if room is None:
                         raise UsageError(f"--classroom: {rooms.unknown(args.classroom)}")
                 read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
+                if room is not None:
+                    adopt_scopes(conn, room.id, read.legacy_scopes)
+                if not args.prune_past:
+                    keep_ended_by = datetime.now(timezone.utc)
             lessons = read.lessons
-            counts = replace_lessons(conn, lessons, read.scopes)
+            counts = replace_lessons(conn, lessons, read.scopes, keep_ended_by)
             overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
         engine.dispose()
     rooms_named = ", ".join(sorted({lesson.classroom_id for lesson in lessons})) or "none"
     print(f"{path.name}: {len(lessons)} lessons in {rooms_named}: {counts.added} new, "
           f"{counts.changed} changed, {counts.unchanged} unchanged, {counts.removed} removed")
-    for note in _notes(read, rooms):
+    for note in _notes(read, rooms, counts):
         print(f"  {note}")
     _warn_overlaps(overlaps)
     return 0
 
 
-def _notes(read: Timetable, rooms: Classrooms) -> list[str]:
+def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str]:
     """What the import did besides storing lessons, one line each: classrooms whose wall-clock
-    times met the UTC a new classroom starts on, rooms skipped, and an iCalendar file's skips."""
-    from classpulse.lessons.ics_timetable import IcsImport
+    times met the UTC a new classroom starts on, rooms skipped, an iCalendar file's skips, and
+    the ended lessons it kept."""
+    from classpulse.lessons.ics_timetable import LONGEST_LESSON, IcsImport
 
     notes = []
     ics = read if isinstance(read, IcsImport) else None
@@ -158,6 +180,12 @@ def _notes(read: Timetable, rooms: Classrooms) -> list[str]:
             notes.append(f"skipped {ics.skipped_all_day} all-day event(s)")
         if ics.skipped_cancelled:
             notes.append(f"skipped {ics.skipped_cancelled} cancelled occurrence(s)")
+        if ics.skipped_long:
+            notes.append(f"skipped {ics.skipped_long} occurrence(s) longer than "
+                         f"{LONGEST_LESSON.total_seconds() / 3600:g} hours, which are no lessons")
+        if counts.kept:
+            notes.append(f"kept {counts.kept} lesson(s) that have ended though the file no "
+                         "longer holds them (--prune-past removes them)")
         if ics.lessons:
             notes.append(f"recurring events expanded up to {ics.until} (--until)")
     return notes
@@ -175,7 +203,7 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
         zone = classroom_zone(o.classroom_id, o.timezone)
         (t1, s1, e1), (t2, s2, e2) = o.first, o.second
         print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
-              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%a %d %b %H:%M}-"
+              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%a %d %b %Y %H:%M}-"
               f"{e2.astimezone(zone):%H:%M}", file=sys.stderr)
     if len(overlaps) > shown:
         print(f"  ... and {len(overlaps) - shown} more", file=sys.stderr)

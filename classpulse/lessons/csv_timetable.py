@@ -36,6 +36,7 @@ from classpulse.lessons.timetable import (
     check_text,
     check_unique,
     key_time,
+    read_bytes,
     utc_from_local,
 )
 
@@ -142,8 +143,7 @@ def read_csv(path: Path, rooms: Classrooms, skip_unknown_rooms: bool = False) ->
     """Every lesson of the file, checked; the first bad row raises :class:`TimetableError`, and
     so do rows in unknown classrooms (all named at once) unless ``skip_unknown_rooms``."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            text = handle.read()
+        text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TimetableError(path, None, None, f"is not UTF-8 text ({exc.reason} at byte "
                              f"{exc.start}); save it as UTF-8 CSV") from None

@@ -3,14 +3,23 @@
 Parsing is ``icalendar``'s and recurrence expansion (RRULE, RDATE, EXDATE, moved or changed single
 occurrences through RECURRENCE-ID) is ``recurring-ical-events``'; nothing here parses iCalendar
 text. An event's classroom is its LOCATION (a classroom id or name), or ``--classroom`` for a
-calendar exported per room. Times with a TZID or in UTC are taken as they are; floating times (no
-zone) are read on the classroom's wall clock. All-day and cancelled events are not lessons and are
-skipped (and counted). Only the event's summary, time, place and first category are read: never
-its description, organizer or attendees, which may name people.
+calendar exported per room. Only the event's summary, time, place and first category are read:
+never its description, organizer or attendees, which may name people.
 
-A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, so importing a changed
-export again updates the same lessons; one import replaces everything stored for each UID it holds
-(an occurrence newly excluded by EXDATE, or a whole series now cancelled, disappears).
+Times. Times with a TZID or in UTC are taken as they are; a TZID that neither the file's VTIMEZONEs
+nor the IANA database know is refused (icalendar would leave the time floating). Floating times (no
+zone) are on the classroom's wall clock, like CSV times; X-WR-TIMEZONE, which some exporters add to
+say whose clock that is, is refused when it names another zone than the classroom's, as either
+reading could be hours off. A time that a spring clock change skips is refused. Times with seconds
+are widened to whole minutes (the start down, the end up), as a lesson holds the minutes it
+touches. All-day and cancelled events, and occurrences longer than :data:`LONGEST_LESSON` (a term,
+a trip), are not lessons and are skipped and counted.
+
+Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, so importing a
+changed export again updates the same lessons; one import replaces what is stored for each UID it
+holds (an occurrence newly excluded by EXDATE, or a whole series now cancelled, disappears; the
+CLI keeps lessons already over). With ``--classroom`` the classroom is part of the identity, as
+per-room exports may share UIDs and one room's import must not take another's lessons over.
 
 Two exporter habits outside RFC 5545 are read as the exporter means them. A UID reused by several
 events without RECURRENCE-ID (one per weekly slot of a course, say) would keep only the first
@@ -18,22 +27,34 @@ event in the expansion; each is expanded on its own instead and its lessons keye
 the identity a single event already has, so no lesson is lost and re-imports stay idempotent. Only
 a RECURRENCE-ID under such a UID is refused, as nothing says which series it changes. And a bare
 date as a timed series' UNTIL means through that day, not up to its midnight.
+
+Hostile files end in one line, never in a hang or a flood: days outside :data:`FIRST_DAY` to
+:data:`LAST_DAY` (which overflow), rules that start an event more than once a day or never move on
+(INTERVAL=0 never ends), and a file expanding to more than :data:`MAX_OCCURRENCES` are refused
+before or while expanding; each UID is expanded on its own, so memory holds one UID's occurrences
+at a time; and :class:`_CpuLimit` ends what no count can (a rule no day matches).
 """
 
 from __future__ import annotations
 
 import re
+import signal
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import recurring_ical_events
 
 from classpulse.lessons.timetable import (
+    FIRST_DAY,
+    LAST_DAY,
     Classroom,
     Classrooms,
     PlannedLesson,
@@ -42,31 +63,51 @@ from classpulse.lessons.timetable import (
     UnknownRooms,
     check_text,
     check_unique,
+    existing_utc,
     key_time,
+    read_bytes,
 )
 
 # an unbounded weekly series is expanded this far past the last event start in the file
 DEFAULT_HORIZON = timedelta(days=365)
+# a longer occurrence is a term, a trip or a mistake, not a lesson: skipped and counted
+LONGEST_LESSON = timedelta(hours=12)
+# occurrences one file may expand to: 50 classrooms' school year, 35 lessons a week, is 70,000
+MAX_OCCURRENCES = 100_000
+# CPU time the expansion may take: a rule that matches no day (BYMONTH=2;BYMONTHDAY=30) sends
+# dateutil searching up to the year 9999, seconds each time, without producing anything to count
+EXPANSION_CPU_SECONDS = 120.0
+_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")  # finer ones repeat within a day
+_TIMES_OF_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")  # several values: several starts a day
 _BEGIN_EVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE)
 _END_OF_DAY = time(23, 59, 59)  # a bare-date UNTIL of a timed series: the last second of that day
+_SHOWN = 120  # characters of a library's message quoted back
 
 
 @dataclass(frozen=True)
 class IcsImport(Timetable):
-    """The lessons of one file, what was skipped, and how far recurrences were expanded."""
+    """The lessons of one file, what was skipped, and how far recurrences were expanded.
+
+    ``legacy_scopes`` maps, with ``--classroom``, the scope imports gave each UID before the
+    classroom was part of it (``ics:<UID>``) to its scope now, so that the classroom's lessons
+    stored under the old one are found again and keep their ids.
+    """
 
     skipped_all_day: int
     skipped_cancelled: int
+    skipped_long: int
     until: date
+    legacy_scopes: Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class _Event:
-    """A VEVENT of the file with the line it starts on, and whether its classroom is registered."""
+    """A timed VEVENT of the file with the line it starts on, and its classroom: None when the
+    classroom it names is not registered."""
 
     component: Any
     line: int
-    known_room: bool
+    room: Classroom | None
 
 
 def _text(component: Any, name: str) -> str:
@@ -74,6 +115,17 @@ def _text(component: Any, name: str) -> str:
     if isinstance(value, list):  # a property given twice; the first one counts
         value = value[0]
     return str(value).strip() if value is not None else ""
+
+
+def _one_line(problem: object) -> str:
+    """A library's message as one line: icalendar quotes the offending text, line breaks and all."""
+    text = " ".join(str(problem).split())
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
+
+
+def _name(component: Any) -> str:
+    """The event as messages name it: its title and UID."""
+    return f"{_text(component, 'SUMMARY')!r} (UID {_text(component, 'UID')!r})"
 
 
 def _property_line(lines: list[str], start: int, name: str) -> int:
@@ -88,15 +140,54 @@ def _property_line(lines: list[str], start: int, name: str) -> int:
     return start
 
 
+def _properties(component: Any, name: str) -> list[Any]:
+    """Every ``name`` property of the event: RRULE, RDATE and EXDATE may be given several times."""
+    found = component.get(name)
+    return found if isinstance(found, list) else [] if found is None else [found]
+
+
+def _times(component: Any, name: str) -> list[tuple[str | None, date]]:
+    """The days and times a property states, each with the TZID it was given: an RDATE or EXDATE
+    line lists several, and a PERIOD counts by its start and, when stated, its end."""
+    times = []
+    for prop in _properties(component, name):
+        tzid = prop.params.get("TZID")
+        for value in getattr(prop, "dts", [prop]):
+            stated = value.dt
+            times += [(tzid, part) for part in (stated if isinstance(stated, tuple) else (stated,))
+                      if isinstance(part, date)]  # a PERIOD's duration is no time
+    return times
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
 def _parse(path: Path) -> tuple[Any, list[str]]:
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     try:
         calendar = icalendar.Calendar.from_ical(raw)
     except ValueError as exc:
-        raise TimetableError(path, None, None, f"is not an iCalendar file ({exc})") from None
+        raise TimetableError(path, None, None,
+                             f"is not an iCalendar file ({_one_line(exc)})") from None
     if calendar.name != "VCALENDAR":
         raise TimetableError(path, 1, None, f"holds a {calendar.name}, not a VCALENDAR")
     return calendar, raw.decode("utf-8", errors="replace").splitlines()
+
+
+def _x_wr_zone(path: Path, lines: list[str], calendar: Any) -> ZoneInfo | None:
+    """The zone the file's X-WR-TIMEZONE names, if it has one; an unknown name is refused."""
+    field = "X-WR-TIMEZONE"
+    name = _text(calendar, field)
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        line = next((n for n, text in enumerate(lines, start=1)
+                     if text.upper().startswith(f"{field}:")), None)
+        raise TimetableError(path, line, field, f"{name!r} is not an IANA time zone name; set it "
+                             "to one such as Europe/Berlin, or remove it") from None
 
 
 def _is_timed(component: Any) -> bool:
@@ -111,13 +202,13 @@ def _vevents(calendar: Any, lines: list[str]) -> list[tuple[Any, int]]:
 
 
 def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms: Classrooms,
-            classroom: Classroom | None) -> list[_Event]:
+            classroom: Classroom | None, x_wr: ZoneInfo | None) -> list[_Event]:
     """Every timed VEVENT, checked: the fields a lesson needs are there and readable. One in a
     classroom nobody registered is checked no further: it is refused or skipped as a whole."""
     events = []
     for component, line in vevents:
         for name, message in getattr(component, "errors", []):
-            raise TimetableError(path, _property_line(lines, line, name), name, message)
+            raise TimetableError(path, _property_line(lines, line, name), name, _one_line(message))
         if component.get("DTSTART") is None:
             raise TimetableError(path, line, "DTSTART", "the event has no start")
         if not _is_timed(component):
@@ -133,28 +224,104 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
                                      "give one with --classroom ID")
             room = rooms.find(location)
             if room is None:
-                events.append(_Event(component, line, known_room=False))
+                events.append(_Event(component, line, None))
                 continue
         if not _text(component, "SUMMARY"):
             raise TimetableError(path, line, "SUMMARY", "the event has no title")
         if component.get("DTEND") is None and component.get("DURATION") is None:
             raise TimetableError(path, line, "DTEND", "the event has neither an end nor a "
                                  "DURATION")
-        _check_length(path, lines, line, component, room)
-        events.append(_Event(component, line, known_room=True))
+        _check_zones(path, lines, line, component, room, x_wr)
+        events.append(_Event(component, line, room))
     return events
+
+
+def _check_zones(path: Path, lines: list[str], line: int, component: Any, room: Classroom,
+                 x_wr: ZoneInfo | None) -> None:
+    """Refuse a TZID no zone answers to, which icalendar leaves floating and would put on the
+    classroom's clock without a word, and floating times X-WR-TIMEZONE says are on another."""
+    for field in ("DTSTART", "DTEND", "RECURRENCE-ID", "RDATE", "EXDATE"):
+        for tzid, value in _times(component, field):
+            if tzid is not None and isinstance(value, datetime) and value.tzinfo is None:
+                raise TimetableError(path, _property_line(lines, line, field), field,
+                                     f"TZID {tzid!r} is neither an IANA time zone nor defined "
+                                     "by a VTIMEZONE in the file; use a zone name such as "
+                                     "Europe/Berlin")
+    if x_wr is not None and x_wr.key != room.tz.key and _floating(component["DTSTART"].dt):
+        raise TimetableError(path, _property_line(lines, line, "DTSTART"), "DTSTART",
+                             f"a time without a zone is read on the clock of classroom "
+                             f"{room.id!r} ({room.tz.key}), but the file's X-WR-TIMEZONE says "
+                             f"{x_wr.key}; "
+                             "give the events a TZID, or set classrooms.timezone to the zone "
+                             "the file means")
+
+
+def _check_bounds(path: Path, lines: list[str], component: Any, line: int) -> None:
+    """Refuse what would overflow, hang or flood the expansion: days outside FIRST_DAY..LAST_DAY,
+    an end DURATION puts there, and a rule that repeats within a day or never moves on.
+
+    Every event the expansion reads is checked, in an unknown classroom and all-day ones too.
+    """
+    for field in ("DTSTART", "DTEND", "RECURRENCE-ID", "RDATE"):
+        for _, value in _times(component, field):
+            if not FIRST_DAY <= _day(value) <= LAST_DAY:
+                raise TimetableError(path, _property_line(lines, line, field), field,
+                                     f"{_day(value).isoformat()} is outside the years "
+                                     f"{FIRST_DAY.year}-{LAST_DAY.year} a timetable may name; "
+                                     "fix the date")
+    duration = component.get("DURATION")
+    if duration is not None:
+        try:
+            inside = _day(component["DTSTART"].dt + duration.dt) <= LAST_DAY
+        except OverflowError:
+            inside = False
+        if not inside:
+            raise TimetableError(path, _property_line(lines, line, "DURATION"), "DURATION",
+                                 f"{duration.to_ical().decode()} ends the event after "
+                                 f"{LAST_DAY.year}; give its real length")
+    _check_rule(path, lines, component, line)
+
+
+def _check_rule(path: Path, lines: list[str], component: Any, line: int) -> None:
+    """One RRULE, at most daily, moving on: at most one start a day per event, whatever the
+    rule's other parts say, so one UID's expansion stays small."""
+    rules = _properties(component, "RRULE")
+    if not rules:
+        return
+    where = _property_line(lines, line, "RRULE")
+    if len(rules) > 1:
+        raise TimetableError(path, where, "RRULE", f"{_name(component)} has {len(rules)} RRULEs; "
+                             "give each series its own event")
+    rule = rules[0]
+    freq = str(rule.get("FREQ", [""])[0]).upper()
+    if not freq:
+        raise TimetableError(path, where, "RRULE", f"the rule of {_name(component)} has no FREQ")
+    if freq not in _FREQUENCIES:
+        raise TimetableError(path, where, "RRULE", f"FREQ={freq} repeats {_name(component)} "
+                             "more often than daily, as no lesson does; export one event per "
+                             "lesson")
+    interval = rule.get("INTERVAL", [1])[0]
+    if interval < 1:
+        raise TimetableError(path, where, "RRULE", f"INTERVAL={interval} never moves the series "
+                             f"{_name(component)} on; use 1 or more")
+    for part in _TIMES_OF_DAY:
+        values = rule.get(part, [])
+        if len(values) > 1:
+            raise TimetableError(path, where, "RRULE", f"{part}={','.join(map(str, values))} "
+                                 f"starts {_name(component)} several times a day; export one "
+                                 "event per lesson time")
 
 
 def _check_length(path: Path, lines: list[str], line: int, component: Any,
                   room: Classroom) -> None:
     """Refuse an event that ends before it starts (the expansion would quietly swap the two)."""
-    start = _utc(component.get("DTSTART").dt, room)
+    start = _instant(path, lines, line, "DTSTART", component.get("DTSTART").dt, room)
     if component.get("DTEND") is not None:
         field, end = "DTEND", component.get("DTEND").dt
         if not isinstance(end, datetime):
             raise TimetableError(path, _property_line(lines, line, field), field,
                                  "a date without a time ends a timed event")
-        end = _utc(end, room)
+        end = _instant(path, lines, line, field, end, room)
     else:
         field, end = "DURATION", start + component.get("DURATION").dt
     if end <= start:
@@ -175,6 +342,20 @@ def _utc(value: datetime, room: Classroom) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _instant(path: Path, lines: list[str], line: int, field: str, value: datetime,
+             room: Classroom) -> datetime:
+    """A lesson's start or end as a UTC instant, refused when its clock skips that time (the
+    arithmetic would move it by the clock change, or make the lesson end before it starts)."""
+    local = value.replace(tzinfo=room.tz) if _floating(value) else value
+    instant = existing_utc(local)
+    if instant is None:
+        zone = getattr(local.tzinfo, "key", None) or local.tzname()
+        raise TimetableError(path, _property_line(lines, line, field), field,
+                             f"{value:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks go "
+                             "forward then)")
+    return instant
+
+
 def _until_through_the_day(component: Any) -> None:
     """Make a bare-date UNTIL of a timed series the end of that day in the series' zone.
 
@@ -182,19 +363,29 @@ def _until_through_the_day(component: Any) -> None:
     but the expansion reads it as that day's midnight and would drop the day's lesson. Only the
     parsed copy in memory changes.
     """
+    if not _is_timed(component):
+        return
     start = component["DTSTART"].dt
-    rules = component.get("RRULE")
-    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+    for rule in _properties(component, "RRULE"):
         until = rule.get("UNTIL", [None])[0]
         if isinstance(until, date) and not isinstance(until, datetime):
             rule["UNTIL"] = [datetime.combine(until, _END_OF_DAY, start.tzinfo)]
 
 
-def _window(events: list[_Event], until: date | None) -> tuple[date, date]:
-    starts = [e.component.get("DTSTART").dt for e in events]
-    first = min(s.date() for s in starts)
-    last = until if until is not None else max(s.date() for s in starts) + DEFAULT_HORIZON
-    return first, last
+def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
+    """The last day expanded: ``until``, or a year after the last event start; at most LAST_DAY.
+
+    An ``until`` before the file's first lesson is refused: it would import nothing, and every
+    stored lesson of the file's events would be removed.
+    """
+    starts = [_day(e.component["DTSTART"].dt) for e in events]
+    first = min(starts + [_day(value) for e in events
+                          for _, value in _times(e.component, "RDATE")])
+    if until is not None and until < first:
+        raise TimetableError(path, None, "--until", f"{until} is before the file's first lesson "
+                             f"({first}): no lesson would be imported and the stored lessons of "
+                             "its events would be removed; pass a later day")
+    return min(until if until is not None else max(starts) + DEFAULT_HORIZON, LAST_DAY)
 
 
 def _category(component: Any) -> str | None:
@@ -205,32 +396,6 @@ def _category(component: Any) -> str | None:
         categories = categories[0]
     names = [str(c).strip() for c in getattr(categories, "cats", [])]
     return next((n for n in names if n), None)
-
-
-def _expand(path: Path, lines: list[str], calendar: Any, first: date, last: date) -> list[Any]:
-    try:
-        return list(recurring_ical_events.of(calendar).between(first, last + timedelta(days=1)))
-    except recurring_ical_events.InvalidCalendar as exc:
-        raise TimetableError(path, None, "RRULE",
-                             f"cannot expand the recurrences ({exc})") from None
-    except ZoneInfoNotFoundError:  # the expansion moves every time into the calendar's zone
-        field = "X-WR-TIMEZONE"
-        line = next((n for n, text in enumerate(lines, start=1)
-                     if text.upper().startswith(f"{field}:")), None)
-        raise TimetableError(path, line, field,
-                             f"{_text(calendar, field)!r} is not an IANA time zone name; set it "
-                             "to one such as Europe/Berlin, or remove it") from None
-
-
-def _alone(calendar: Any, component: Any) -> Any:
-    """A copy of the calendar (its properties and time zones) holding only this event."""
-    alone = icalendar.Calendar()
-    alone.update(calendar)
-    for sub in calendar.subcomponents:
-        if sub.name != "VEVENT":
-            alone.add_component(sub)
-    alone.add_component(component)
-    return alone
 
 
 def _reused_uids(path: Path, vevents: list[tuple[Any, int]], lines: list[str]
@@ -253,6 +418,106 @@ def _reused_uids(path: Path, vevents: list[tuple[Any, int]], lines: list[str]
     return reused
 
 
+def _units(path: Path, lines: list[str], vevents: list[tuple[Any, int]], events: list[_Event],
+           reused: dict[str, list[tuple[Any, int]]]) -> list[tuple[list[Any], int]]:
+    """What is expanded on its own, with the line its messages point to: every event of a UID
+    with a timed one together (a series and the occurrences it moves), or, under a reused UID,
+    each event alone. Each event in them is checked by :func:`_check_bounds` first."""
+    first_line: dict[str, int] = {}
+    for event in events:
+        first_line.setdefault(_text(event.component, "UID"), event.line)
+    together: dict[str, list[Any]] = defaultdict(list)
+    for component, line in vevents:
+        uid = _text(component, "UID")
+        if uid in first_line:
+            _check_bounds(path, lines, component, line)
+            _until_through_the_day(component)
+            if uid not in reused:
+                together[uid].append(component)
+    return [(components, first_line[uid]) for uid, components in together.items()] + [
+        ([component], line) for uid, found in reused.items() if uid in first_line
+        for component, line in found]
+
+
+def _alone(calendar: Any, others: list[Any], components: list[Any]) -> Any:
+    """A calendar with the file's properties and time zones (``others``) and these events only.
+
+    X-WR-TIMEZONE is left out, as the expansion would move floating times onto its clock:
+    :func:`_check_zones` made sure that, where it matters, it is the classroom's.
+    """
+    alone = icalendar.Calendar()
+    alone.update(calendar)
+    alone.pop("X-WR-TIMEZONE", None)
+    for sub in [*others, *components]:
+        alone.add_component(sub)
+    return alone
+
+
+def _expand(path: Path, alone: Any, last: date, line: int) -> list[Any]:
+    """The occurrences of one unit from FIRST_DAY through ``last``."""
+    try:
+        return [occurrence for occurrence in recurring_ical_events.of(alone).between(
+            FIRST_DAY, last + timedelta(days=1)) if _day(occurrence["DTSTART"].dt) <= last]
+    except (ValueError, TypeError, OverflowError) as exc:  # what the checks could not foresee
+        event = alone.walk("VEVENT")[0]
+        raise TimetableError(path, line, None, f"cannot expand the recurrences of {_name(event)} "
+                             f"({_one_line(exc)}); check its RRULE, RDATE and EXDATE") from None
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None  # what signal.signal returns
+
+
+class _CpuLimit:
+    """Ends the expansion with one :class:`TimetableError` once it has used ``seconds`` of CPU.
+
+    dateutil looks for a rule's next day in plain Python that produces nothing to count while it
+    searches, so only a signal interrupts it: SIGVTALRM, on CPU time, leaves SIGALRM to others.
+    It fires again every second in case library code swallows the error, and the error replaces
+    any other it was wrapped in on the way out. Signals reach the main thread only, where the CLI
+    reads files.
+    """
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self._seconds = seconds
+        self._error = TimetableError(
+            path, None, None, f"expanding its recurrences took more than {seconds:g} s of CPU "
+            "time; a rule that matches no day (such as BYMONTH=2;BYMONTHDAY=30) searches up to "
+            "the year 9999: fix such RRULEs, or split the file")
+        self._expired = False
+        self._previous: _Handler = None
+
+    def __enter__(self) -> None:
+        self._previous = signal.signal(signal.SIGVTALRM, self._expire)
+        signal.setitimer(signal.ITIMER_VIRTUAL, self._seconds, 1.0)
+
+    def _expire(self, signum: int, frame: FrameType | None) -> None:
+        self._expired = True
+        raise self._error
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, signal.SIG_DFL if self._previous is None
+                      else self._previous)
+        if self._expired and error is not self._error:
+            raise self._error from None
+
+
+def _scope(uid: str, classroom: Classroom | None) -> str:
+    """What one import replaces for a UID: ``ics:<UID>``, or with ``--classroom``
+    ``ics@<classroom id, percent-encoded>:<UID>``, which no other classroom's UID can spell."""
+    return f"ics:{uid}" if classroom is None else f"ics@{quote(classroom.id, safe='')}:{uid}"
+
+
+def _minute_floor(instant: datetime) -> datetime:
+    return instant.replace(second=0, microsecond=0)
+
+
+def _minute_ceil(instant: datetime) -> datetime:
+    floor = _minute_floor(instant)
+    return floor if floor == instant else floor + timedelta(minutes=1)
+
+
 def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
              until: date | None = None, skip_unknown_rooms: bool = False) -> IcsImport:
     """Every lesson the file's events hold, recurrences expanded up to ``until`` (included).
@@ -260,62 +525,85 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
     ``until`` defaults to a year after the last event start in the file, which bounds a series
     without an end; series with UNTIL or COUNT end where they say. Events in classrooms nobody
     registered are refused, all named at once, unless ``skip_unknown_rooms``: then their lessons
-    are counted and left out.
+    are counted and left out. Call it on the main thread (see :class:`_CpuLimit`).
     """
     calendar, lines = _parse(path)
+    x_wr = _x_wr_zone(path, lines, calendar)
     vevents = _vevents(calendar, lines)
-    scopes = frozenset(f"ics:{uid}" for component, _ in vevents
-                       if (uid := _text(component, "UID")))
-    events = _events(path, vevents, lines, rooms, classroom)
+    uids = {uid for component, _ in vevents if (uid := _text(component, "UID"))}
+    scopes = frozenset(_scope(uid, classroom) for uid in uids)
+    legacy = {} if classroom is None else {_scope(uid, None): _scope(uid, classroom)
+                                           for uid in uids}
+    events = _events(path, vevents, lines, rooms, classroom, x_wr)
     unknown = UnknownRooms()
     if not skip_unknown_rooms:
         for event in events:
-            if not event.known_room:
+            if event.room is None:
                 unknown.add(_text(event.component, "LOCATION"),
                             _property_line(lines, event.line, "LOCATION"))
         unknown.refuse(path, "LOCATION", rooms)
     reused = _reused_uids(path, vevents, lines)
-    first_line: dict[str, int] = {}  # where messages about a UID's occurrences point
+    units = _units(path, lines, vevents, events, reused)
     for event in events:
-        first_line.setdefault(_text(event.component, "UID"), event.line)
-        _until_through_the_day(event.component)
+        if event.room is not None:
+            _check_length(path, lines, event.line, event.component, event.room)
     all_day = sum(1 for component, _ in vevents if not _is_timed(component))
     if not events:
-        return IcsImport([], scopes, frozenset(), unknown, all_day, 0, until or date.min)
-    first, last = _window(events, until)
-    occurrences = [(o, first_line[uid]) for o in _expand(path, lines, calendar, first, last)
-                   if (uid := _text(o, "UID")) in first_line and uid not in reused]
-    for component, line in (event for found in reused.values() for event in found):
-        alone = _alone(calendar, component)
-        occurrences += [(o, line) for o in _expand(path, lines, alone, first, last)]
-    lessons, wall_clock, cancelled = [], set(), 0
-    for occurrence, line in occurrences:
-        uid = _text(occurrence, "UID")
-        if not _is_timed(occurrence):
-            continue
-        if _text(occurrence, "STATUS").upper() == "CANCELLED":
-            cancelled += 1
-            continue
-        room = classroom or rooms.find(_text(occurrence, "LOCATION"))
-        if room is None:  # every event was checked: only --skip-unknown-rooms lets one through
-            unknown.add(_text(occurrence, "LOCATION"), line)
-            continue
-        start, end = occurrence.get("DTSTART").dt, occurrence.get("DTEND").dt
-        if _floating(start) or _floating(end):
-            wall_clock.add(room.id)
-        starts_at, ends_at = _utc(start, room), _utc(end, room)
-        if ends_at <= starts_at:
-            raise TimetableError(path, line, "DTEND", f"the occurrence starting "
-                                 f"{starts_at:%Y-%m-%d %H:%M} UTC does not end after it starts")
-        recurrence = occurrence.get("RECURRENCE-ID")
-        identity = _utc(recurrence.dt, room) if recurrence is not None else starts_at
-        subject = _category(occurrence)
-        lessons.append(PlannedLesson(
-            classroom_id=room.id, starts_at=starts_at, ends_at=ends_at,
-            title=check_text(path, line, "SUMMARY", _text(occurrence, "SUMMARY")),
-            subject=None if subject is None else check_text(path, line, "CATEGORIES", subject),
-            group_label=None,
-            source_key=f"ics:{uid}/{key_time(identity)}", source_scope=f"ics:{uid}", line=line,
-        ))
+        return IcsImport([], scopes, frozenset(), unknown, all_day, 0, 0, until or FIRST_DAY,
+                         legacy)
+    last = _last_day(path, events, until)
+    others = [sub for sub in calendar.subcomponents if sub.name != "VEVENT"]
+    lessons: list[PlannedLesson] = []
+    wall_clock: set[str] = set()
+    expanded = cancelled = too_long = 0
+    with _CpuLimit(path, EXPANSION_CPU_SECONDS):
+        for components, line in units:
+            occurrences = _expand(path, _alone(calendar, others, components), last, line)
+            expanded += len(occurrences)
+            if expanded > MAX_OCCURRENCES:
+                raise TimetableError(path, None, None, f"its events expand to more than "
+                                     f"{MAX_OCCURRENCES} occurrences up to {last}; pass an "
+                                     "earlier --until, or split the file")
+            for occurrence in occurrences:
+                if not _is_timed(occurrence):
+                    continue
+                if _text(occurrence, "STATUS").upper() == "CANCELLED":
+                    cancelled += 1
+                    continue
+                room = classroom or rooms.find(_text(occurrence, "LOCATION"))
+                if room is None:  # every event was checked: only --skip-unknown-rooms gets here
+                    unknown.add(_text(occurrence, "LOCATION"), line)
+                    continue
+                lesson = _lesson(path, lines, line, occurrence, room, classroom)
+                if lesson is None:
+                    too_long += 1
+                    continue
+                if _floating(occurrence["DTSTART"].dt) or _floating(occurrence["DTEND"].dt):
+                    wall_clock.add(room.id)
+                lessons.append(lesson)
     check_unique(path, lessons, "DTSTART")
-    return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, last)
+    return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, too_long,
+                     last, legacy)
+
+
+def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,
+            classroom: Classroom | None) -> PlannedLesson | None:
+    """The lesson an occurrence is, in whole minutes; None when it is longer than any lesson."""
+    starts_at = _instant(path, lines, line, "DTSTART", occurrence["DTSTART"].dt, room)
+    ends_at = _instant(path, lines, line, "DTEND", occurrence["DTEND"].dt, room)
+    if ends_at <= starts_at:
+        raise TimetableError(path, line, "DTEND", f"the occurrence starting "
+                             f"{starts_at:%Y-%m-%d %H:%M} UTC does not end after it starts")
+    if ends_at - starts_at > LONGEST_LESSON:
+        return None
+    recurrence = occurrence.get("RECURRENCE-ID")
+    identity = _utc(recurrence.dt, room) if recurrence is not None else starts_at
+    scope = _scope(_text(occurrence, "UID"), classroom)
+    subject = _category(occurrence)
+    return PlannedLesson(
+        classroom_id=room.id, starts_at=_minute_floor(starts_at), ends_at=_minute_ceil(ends_at),
+        title=check_text(path, line, "SUMMARY", _text(occurrence, "SUMMARY")),
+        subject=None if subject is None else check_text(path, line, "CATEGORIES", subject),
+        group_label=None, source_key=f"{scope}/{key_time(identity)}", source_scope=scope,
+        line=line,
+    )

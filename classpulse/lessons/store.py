@@ -2,19 +2,19 @@
 
 An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
 of a CSV), even one left with no lesson (a series now cancelled), lessons the file no longer states
-are deleted and the rest are inserted or updated in
-place by their ``source_key``, so a lesson keeps its ``id`` (and a teacher's bookmark of it) across
-re-imports. Importing the same file twice changes nothing.
+are deleted (but for those already over, where the caller asks, as an iCalendar import does) and
+the rest are inserted or updated in place by their ``source_key``, so a lesson keeps its ``id`` (and
+a teacher's bookmark of it) across re-imports. Importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, select
+from sqlalchemy import Connection, Table, Text, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from classpulse.db.models import Classroom, Lesson
@@ -32,6 +32,7 @@ class ImportCounts:
     changed: int
     unchanged: int
     removed: int
+    kept: int  # lessons the file no longer holds, kept as they had already ended
 
 
 def known_classrooms(conn: Connection) -> Classrooms:
@@ -54,12 +55,39 @@ def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
     return tuple(getattr(lesson, column) for column in _STATED)
 
 
+def adopt_scopes(conn: Connection, classroom_id: str, renamed: Mapping[str, str]) -> None:
+    """Move the classroom's lessons stored under each old scope to its new one, their keys
+    following (a key is its scope, ``/``, and the occurrence), so that they keep their ids.
+
+    An iCalendar import with ``--classroom`` puts the classroom in its UIDs' scopes, as per-room
+    exports may share UIDs; lessons an earlier version imported without it are found again this
+    way, and only this classroom's: another room's under the same UID are not this file's.
+    """
+    if not renamed:
+        return
+    key = _TABLE.c.source_key
+    conn.execute(
+        update(_TABLE)
+        .where(_TABLE.c.source_scope == bindparam("old_scope"),
+               _TABLE.c.classroom_id == classroom_id)
+        .values(source_scope=bindparam("new_scope"),
+                source_key=bindparam("new_prefix", type_=Text) + func.substr(key, bindparam("cut")),
+                updated_at=func.now()),
+        [{"old_scope": old, "new_scope": new, "new_prefix": new, "cut": len(old) + 1}
+         for old, new in renamed.items()],
+    )
+
+
 def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
-                    scopes: Iterable[str] = ()) -> ImportCounts:
+                    scopes: Iterable[str] = (), keep_ended_by: datetime | None = None
+                    ) -> ImportCounts:
     """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
 
     ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
     are all cancelled must lose its stored lessons, which its lessons' scopes alone would miss.
+    With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
+    holds it: a rolling export ("this week on") leaves out the lessons already held, which was
+    no cancellation of them.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
@@ -70,7 +98,10 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
         ).all()
         stored.update({row[0]: tuple(row[1:]) for row in rows})
     wanted = {lesson.source_key for lesson in lessons}
-    gone = sorted(set(stored) - wanted)
+    ended = _STATED.index("ends_at")
+    kept = set() if keep_ended_by is None else {
+        key for key, row in stored.items() if key not in wanted and row[ended] <= keep_ended_by}
+    gone = sorted(set(stored) - wanted - kept)
     for lo in range(0, len(gone), _BATCH):
         conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
     fresh = [lesson for lesson in lessons if stored.get(lesson.source_key) != _stated(lesson)]
@@ -89,7 +120,7 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
             ])
     added = sum(1 for lesson in fresh if lesson.source_key not in stored)
     return ImportCounts(added=added, changed=len(fresh) - added,
-                        unchanged=len(lessons) - len(fresh), removed=len(gone))
+                        unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept))
 
 
 @dataclass(frozen=True)

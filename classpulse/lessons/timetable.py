@@ -17,6 +17,12 @@ from classpulse.errors import UsageError
 
 # the import's opt-in for a school-wide export that names rooms without a camera
 SKIP_UNKNOWN_ROOMS = "--skip-unknown-rooms"
+# the days a timetable may name, as the dashboard's weeks: hostile dates (year 1, year 9999)
+# would otherwise overflow the arithmetic on the way to UTC
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+# a year of 30 classrooms' lessons, exported one event each, is about 5 MiB; the file is read
+# into memory whole, so a much larger one is refused instead
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 class TimetableError(UsageError):
@@ -159,16 +165,32 @@ class Timetable:
     unknown_rooms: UnknownRooms
 
 
-def utc_from_local(day: date, clock: time, tz: ZoneInfo) -> datetime | None:
-    """A classroom's wall-clock time as a UTC instant; None when that local time does not exist.
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or one :class:`TimetableError` when it is larger than any timetable."""
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise TimetableError(path, None, None, f"is larger than {MAX_FILE_BYTES // 2**20} MiB, "
+                             "more than a school's year of lessons; split it (one file per "
+                             "classroom, say)")
+    return raw
+
+
+def existing_utc(local: datetime) -> datetime | None:
+    """An aware wall-clock time as a UTC instant; None when its zone skips that time (a spring
+    clock change), which the arithmetic would otherwise quietly move by the change.
 
     A time that occurs twice (the autumn clock change) is the earlier one.
     """
-    local = datetime.combine(day, clock, tzinfo=tz)
     instant = local.astimezone(timezone.utc)
-    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None  # skipped by a spring clock change
+    if instant.astimezone(local.tzinfo).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
     return instant
+
+
+def utc_from_local(day: date, clock: time, tz: ZoneInfo) -> datetime | None:
+    """A classroom's wall-clock time as a UTC instant; None when that local time does not exist."""
+    return existing_utc(datetime.combine(day, clock, tzinfo=tz))
 
 
 def key_time(instant: datetime) -> str:

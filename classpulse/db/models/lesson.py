@@ -5,11 +5,12 @@ Only what a timetable says about a lesson is kept: where, when, its title and op
 group labels. No names of people (an iCalendar ORGANIZER or ATTENDEE is never read).
 
 ``source_key`` is a lesson's identity in the file it came from, so importing a file again updates
-the same rows (and a bookmarked lesson keeps its ``id``): ``ics:<UID>/<recurrence id, UTC>`` for an
+the same rows (and a bookmarked lesson keeps its ``id``): ``<scope>/<recurrence id, UTC>`` for an
 iCalendar occurrence, ``csv:<classroom>/<start, UTC>`` for a CSV row (with ``/<group>``, or
 ``/<group>/<title>``, when parallel rows share that classroom and start). ``source_scope`` is what
-one import replaces as a whole: every occurrence of an iCalendar event (``ics:<UID>``), or a
-classroom's day in a CSV (``csv:<classroom>/<local date>``).
+one import replaces as a whole: every occurrence of an iCalendar event (``ics:<UID>``, or
+``ics@<classroom, percent-encoded>:<UID>`` for a file imported with ``--classroom``, as per-room
+exports may share UIDs), or a classroom's day in a CSV (``csv:<classroom>/<local date>``).
 """
 
 from __future__ import annotations

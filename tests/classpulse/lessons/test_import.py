@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -98,10 +98,11 @@ def test_ics_reimport_is_idempotent_and_a_changed_export_updates_in_place(data: 
     status, out, _ = run(capsys, url, "import", str(data / "timetable-7b.ics"))
     assert status == 0 and "10 lessons in 7B: 0 new, 0 changed, 10 unchanged, 0 removed" in out
     assert {r["source_key"]: r for r in stored(engine)} == first
-    # the school's next export: 10 March excluded too, English renamed; same file name as before
+    # the school's next export: 10 March excluded too, English renamed; same file name as before.
+    # The lessons are over by now, so the excluded one goes only with --prune-past
     export = tmp_path / "timetable-7b.ics"
     shutil.copy(data / "timetable-7b-changed.ics", export)
-    status, out, _ = run(capsys, url, "import", str(export))
+    status, out, _ = run(capsys, url, "import", str(export), "--prune-past")
     assert status == 0 and "9 lessons in 7B: 0 new, 5 changed, 4 unchanged, 1 removed" in out
     after = {r["source_key"]: r for r in stored(engine)}
     gone = set(first) - set(after)
@@ -326,7 +327,7 @@ def test_overlapping_lessons_are_imported_with_a_warning(
         "warning: 1 pair(s) of stored lessons overlap; the minutes they share count in both "
         "lessons' numbers. Fix the timetable, or re-import the file whose lessons should go "
         "without them:",
-        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' Mon 03 Mar 08:45-09:30",
+        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' Mon 03 Mar 2025 08:45-09:30",
     ]
     fixed = CSV_HEAD + ("7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:45,09:30,Physics\n"
                         "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")
@@ -423,7 +424,7 @@ def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
     assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(a, b))))[0] == 0
     assert keys(engine) == ["ics:a@t/2025-03-03T08:00:00Z", "ics:b@t/2025-03-04T08:00:00Z"]
     path = write(tmp_path, "t.ics", calendar(f"{a}\nSTATUS:CANCELLED", b))
-    status, out, _ = run(capsys, url, "import", str(path))
+    status, out, _ = run(capsys, url, "import", str(path), "--prune-past")  # 2025 is over
     assert status == 0
     assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
     assert "skipped 1 cancelled occurrence(s)" in out
@@ -618,3 +619,96 @@ def test_a_bare_date_until_keeps_that_days_lesson(
     assert run(capsys, url, "import", str(write(tmp_path, "t.ics", body)))[0] == 0
     assert [local(r) for r in stored(engine)] == [
         "2025-03-03 09:40-10:25", "2025-03-10 09:40-10:25", "2025-03-17 09:40-10:25"]
+
+
+def test_per_room_exports_that_share_a_uid_keep_their_own_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two rooms' exports both name UID physics@t: importing 7B's moved 7A's lessons into 7B
+    (same key) or removed them (same scope). With --classroom the room is part of both."""
+    series = ("UID:physics@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Physics"
+              "\nRRULE:FREQ=WEEKLY;COUNT=2")
+    lab_a = write(tmp_path, "7a.ics", calendar(series))
+    lab_b = write(tmp_path, "7b.ics", calendar(series.replace("T08", "T10")))
+    assert run(capsys, url, "import", str(lab_a), "--classroom", "7A")[0] == 0
+    first = {r["source_key"]: r["id"] for r in stored(engine)}
+    status, out, _ = run(capsys, url, "import", str(lab_b), "--classroom", "7B")
+    assert status == 0 and "2 lessons in 7B: 2 new, 0 changed, 0 unchanged, 0 removed" in out
+    assert [(r["classroom_id"], r["source_key"]) for r in stored(engine)] == [
+        ("7A", "ics@7A:physics@t/2025-03-03T08:00:00Z"),
+        ("7B", "ics@7B:physics@t/2025-03-03T10:00:00Z"),
+        ("7A", "ics@7A:physics@t/2025-03-10T08:00:00Z"),
+        ("7B", "ics@7B:physics@t/2025-03-10T10:00:00Z")]
+    status, out, _ = run(capsys, url, "import", str(lab_a), "--classroom", "7A")
+    assert status == 0 and "2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed" in out
+    assert {r["source_key"]: r["id"] for r in stored(engine) if r["classroom_id"] == "7A"} == first
+
+
+def test_lessons_stored_before_the_classroom_scoped_them_keep_their_ids(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before, a --classroom import stored `ics:<UID>/<start>` in scope `ics:<UID>`, as an import
+    reading LOCATION still does. The room's export imported with --classroom finds its lessons
+    there again: they keep their ids (and bookmarks); the UID's lessons in other rooms stay."""
+    series = ("UID:physics@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Physics"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2")
+    other_room = series.replace("7A", "7B").replace("T08", "T10")
+    school = write(tmp_path, "school.ics", calendar(series, other_room))
+    assert run(capsys, url, "import", str(school))[0] == 0
+    before = {r["starts_at"]: (r["id"], r["source_key"]) for r in stored(engine)}
+    assert {key for _, key in before.values()} == {
+        "ics:physics@t/2025-03-03T08:00:00Z", "ics:physics@t/2025-03-10T08:00:00Z",
+        "ics:physics@t/2025-03-03T10:00:00Z", "ics:physics@t/2025-03-10T10:00:00Z"}
+    room = write(tmp_path, "7a.ics", calendar(series))
+    status, out, _ = run(capsys, url, "import", str(room), "--classroom", "7A")
+    assert status == 0 and "2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed" in out
+    after = {r["starts_at"]: (r["id"], r["source_key"]) for r in stored(engine)}
+    assert {start: ident for start, (ident, _) in after.items()} == {
+        start: ident for start, (ident, _) in before.items()}
+    assert sorted(key for _, key in after.values()) == [
+        "ics:physics@t/2025-03-03T10:00:00Z", "ics:physics@t/2025-03-10T10:00:00Z",
+        "ics@7A:physics@t/2025-03-03T08:00:00Z", "ics@7A:physics@t/2025-03-10T08:00:00Z"]
+
+
+def test_a_rolling_export_keeps_the_lessons_already_held(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An export that starts "this week" leaves out the lessons already held; re-importing it
+    removed them, and their numbers with them. They are kept, and counted, unless --prune-past."""
+    start = datetime.now(UTC).date() - timedelta(days=15)  # then -8, -1 and +6 days
+    def weekly(day: date, count: int) -> Path:
+        return write(tmp_path, "t.ics", calendar(
+            f"UID:r@t\nDTSTART:{day:%Y%m%d}T080000Z\nDTEND:{day:%Y%m%d}T084500Z\nSUMMARY:Maths"
+            f"\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT={count}"))
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(weekly(start, 4)))[1]
+    rolled = weekly(start + timedelta(days=21), 2)  # +6 and +13 days
+    status, out, _ = run(capsys, url, "import", str(rolled))
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 2 lessons in 7A: 1 new, 0 changed, 1 unchanged, 0 removed",
+        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
+    assert len(stored(engine)) == 5
+    status, out, _ = run(capsys, url, "import", str(rolled), "--prune-past")
+    assert status == 0 and "0 new, 0 changed, 2 unchanged, 3 removed" in out
+    assert [r["starts_at"].date() for r in stored(engine)] == [
+        start + timedelta(days=21), start + timedelta(days=28)]
+
+
+def test_hostile_ics_and_days_out_of_range_are_one_line(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """INTERVAL=0 never finished; --until 9999-12-31 overflowed computing the day after."""
+    path = write(tmp_path, "t.ics", calendar(
+        "UID:a@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;INTERVAL=0"))
+    assert run(capsys, url, "import", str(path)) == (2, "", (
+        "classpulse lessons: t.ics line 11, RRULE: INTERVAL=0 never moves the series 'Maths' "
+        "(UID 'a@t') on; use 1 or more; nothing was imported\n"))
+    assert stored(engine) == []
+    for args in (("import", str(path), "--until", "9999-12-31"), ("list", "--to", "9999-12-31")):
+        with pytest.raises(SystemExit) as exited:
+            run(capsys, url, *args)
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and err.count("\n") == 1, err
+        assert ("9999-12-31 is outside 2000-01-01 to 2099-12-31, the days a timetable may "
+                "name") in err

@@ -1,0 +1,178 @@
+"""iCalendar files that once hung, flooded memory, raised a traceback or stored lessons at the wrong
+time, read by ``read_ics`` itself (no database): each is now one line naming the value and what to
+do, or lessons at the times the file means.
+
+Every file is a few lines written to ``tmp_path``; the bounds that a real file would need minutes
+to reach (the occurrence cap, the CPU limit, the file size) are lowered for their test.
+"""
+
+from __future__ import annotations
+
+import signal
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from classpulse.lessons import ics_timetable, timetable
+from classpulse.lessons.csv_timetable import read_csv
+from classpulse.lessons.ics_timetable import IcsImport, read_ics
+from classpulse.lessons.timetable import Classrooms, TimetableError
+
+from .conftest import CLASSROOMS
+
+UTC = timezone.utc
+ROOMS = Classrooms((room, name, zone) for room, (name, zone) in CLASSROOMS.items())
+HEAD = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\n"
+# line 4 is BEGIN:VEVENT, 5 the UID, 6 DTSTAMP, 7 SUMMARY, 8 LOCATION, 9 on the fields given
+EVENT = ("BEGIN:VEVENT\nUID:{uid}\nDTSTAMP:20250220T120000Z\nSUMMARY:Maths\nLOCATION:7A\n"
+         "{fields}\nEND:VEVENT\n")
+TIMES = "DTSTART:20250303T080000Z\nDTEND:20250303T084500Z"
+
+
+def ics(tmp_path: Path, *events: str, head: str = "") -> Path:
+    """A file of these events (their fields after LOCATION; UIDs e@t, e2@t, ...), with ``head``
+    among the calendar's properties before them."""
+    path = tmp_path / "t.ics"
+    body = "".join(EVENT.format(uid=f"e{n if n > 1 else ''}@t", fields=fields)
+                   for n, fields in enumerate(events, start=1))
+    path.write_text(f"{HEAD}{head}{body}END:VCALENDAR\n", encoding="utf-8")
+    return path
+
+
+def refused(path: Path, **options: object) -> str:
+    with pytest.raises(TimetableError) as caught:
+        read_ics(path, ROOMS, **options)
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith("; nothing was imported")
+    return message.removesuffix("; nothing was imported")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    # never finished
+    (f"{TIMES}\nRRULE:FREQ=WEEKLY;INTERVAL=0", "line 11, RRULE: INTERVAL=0 never moves the "
+     "series 'Maths' (UID 'e@t') on; use 1 or more"),
+    # 10^5 to 10^7 lessons over the default year, all in memory
+    (f"{TIMES}\nRRULE:FREQ=MINUTELY", "line 11, RRULE: FREQ=MINUTELY repeats 'Maths' (UID "
+     "'e@t') more often than daily, as no lesson does; export one event per lesson"),
+    (f"{TIMES}\nRRULE:FREQ=DAILY;BYHOUR=8;BYMINUTE=0,1,2", "line 11, RRULE: BYMINUTE=0,1,2 "
+     "starts 'Maths' (UID 'e@t') several times a day; export one event per lesson time"),
+    # OverflowError tracebacks
+    ("DTSTART:20250303T080000Z\nDURATION:P99999999D", "line 10, DURATION: P99999999D ends the "
+     "event after 2099; give its real length"),
+    ("DTSTART:99991201T080000Z\nDTEND:99991201T084500Z\nRRULE:FREQ=YEARLY", "line 9, DTSTART: "
+     "9999-12-01 is outside the years 2000-2099 a timetable may name; fix the date"),
+    ("DTSTART:00010101T003000\nDTEND:00010101T010000", "line 9, DTSTART: 0001-01-01 is outside "
+     "the years 2000-2099 a timetable may name; fix the date"),
+    # read as floating, on the classroom's clock, without a word
+    ("DTSTART;TZID=Mars/Olympus:20250303T080000\nDTEND;TZID=Mars/Olympus:20250303T084500",
+     "line 9, DTSTART: TZID 'Mars/Olympus' is neither an IANA time zone nor defined by a "
+     "VTIMEZONE in the file; use a zone name such as Europe/Berlin"),
+    # 02:30 does not exist in Berlin that night: it was "does not end after it starts", and
+    # 02:30-04:00 was stored as 03:30-04:00
+    ("DTSTART:20250330T023000\nDTEND:20250330T031500", "line 9, DTSTART: 2025-03-30 02:30 does "
+     "not exist in Europe/Berlin (the clocks go forward then)"),
+    ("DTSTART;TZID=Europe/Berlin:20250330T023000\nDTEND;TZID=Europe/Berlin:20250330T040000",
+     "line 9, DTSTART: 2025-03-30 02:30 does not exist in Europe/Berlin (the clocks go forward "
+     "then)"),
+    # a weekly series that meets the gap on its second Sunday
+    ("DTSTART;TZID=Europe/Berlin:20250323T023000\nDTEND;TZID=Europe/Berlin:20250323T031500\n"
+     "RRULE:FREQ=WEEKLY;COUNT=3", "line 9, DTSTART: 2025-03-30 02:30 does not exist in "
+     "Europe/Berlin (the clocks go forward then)"),
+])
+def test_hostile_events_are_refused_in_one_line(tmp_path: Path, fields: str, message: str) -> None:
+    assert refused(ics(tmp_path, fields)) == f"t.ics {message}"
+
+
+def test_x_wr_timezone_may_not_move_floating_times_off_the_classrooms_clock(
+    tmp_path: Path
+) -> None:
+    """Floating times were read on X-WR-TIMEZONE's clock, New York's for a Berlin classroom, though
+    the README says they are on the classroom's. Another zone is refused; the classroom's own is
+    what the file and the classroom agree on."""
+    floating = "DTSTART:20250303T080000\nDTEND:20250303T084500"
+    assert refused(ics(tmp_path, floating, head="X-WR-TIMEZONE:America/New_York\n")) == (
+        "t.ics line 10, DTSTART: a time without a zone is read on the clock of classroom '7A' "
+        "(Europe/Berlin), but the file's X-WR-TIMEZONE says America/New_York; give the events a "
+        "TZID, or set classrooms.timezone to the zone the file means")
+    (lesson,) = read_ics(ics(tmp_path, floating, head="X-WR-TIMEZONE:Europe/Berlin\n"),
+                         ROOMS).lessons
+    assert lesson.starts_at == datetime(2025, 3, 3, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+    # a zone the file defines itself, under a name of its own, is a zone
+    zone = ("BEGIN:VTIMEZONE\nTZID:School time\nBEGIN:STANDARD\nDTSTART:19700101T000000\n"
+            "TZOFFSETFROM:+0300\nTZOFFSETTO:+0300\nEND:STANDARD\nEND:VTIMEZONE\n")
+    own = "DTSTART;TZID=School time:20250303T080000\nDTEND;TZID=School time:20250303T084500"
+    (lesson,) = read_ics(ics(tmp_path, own, head=zone), ROOMS).lessons
+    assert lesson.starts_at == datetime(2025, 3, 3, 5, 0, tzinfo=UTC)
+
+
+def test_the_occurrence_cap_and_the_cpu_limit_end_an_expansion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file may expand to MAX_OCCURRENCES (100,000), and spend EXPANSION_CPU_SECONDS (120);
+    lowered here, they end the import with one line. A rule no day matches produced nothing to
+    count while dateutil searched up to the year 9999, seconds for each expansion."""
+    monkeypatch.setattr(ics_timetable, "MAX_OCCURRENCES", 5)
+    path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=WEEKLY;COUNT=4", f"{TIMES}\nRRULE:FREQ=WEEKLY")
+    assert refused(path) == ("t.ics: its events expand to more than 5 occurrences up to "
+                             "2026-03-03; pass an earlier --until, or split the file")
+    monkeypatch.setattr(ics_timetable, "EXPANSION_CPU_SECONDS", 0.2)
+    path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
+    assert refused(path).startswith("t.ics: expanding its recurrences took more than 0.2 s of "
+                                    "CPU time; a rule that matches no day")
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGVTALRM) == signal.SIG_DFL
+
+
+def test_a_file_larger_than_any_timetable_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timetable, "MAX_FILE_BYTES", 2**20)  # 1 MiB instead of 16
+    path = ics(tmp_path, TIMES, head=f"X-PADDING:{'x' * 2**20}\n")
+    assert refused(path) == ("t.ics: is larger than 1 MiB, more than a school's year of lessons; "
+                             "split it (one file per classroom, say)")
+    csv = tmp_path / "t.csv"
+    csv.write_text("classroom,date,start,end,title\n" + "7A,2025-03-03,08:00,08:45,Maths\n" * 40000)
+    with pytest.raises(TimetableError, match=r"^t\.csv: is larger than 1 MiB"):
+        read_csv(csv, ROOMS)
+
+
+def test_times_with_seconds_are_widened_to_whole_minutes(tmp_path: Path) -> None:
+    """09:00:30-09:45:30 left out the minute 09:00 and took in 09:45 only through its end; the
+    lesson now holds both minutes it touches. Its identity keeps the second the file gives."""
+    (lesson,) = read_ics(ics(tmp_path, "DTSTART:20250303T090030Z\nDTEND:20250303T094530Z"),
+                         ROOMS).lessons
+    assert (lesson.starts_at, lesson.ends_at) == (datetime(2025, 3, 3, 9, 0, tzinfo=UTC),
+                                                  datetime(2025, 3, 3, 9, 46, tzinfo=UTC))
+    assert lesson.source_key == "ics:e@t/2025-03-03T09:00:30Z"
+
+
+def test_long_events_are_skipped_and_rdates_before_the_start_are_kept(tmp_path: Path) -> None:
+    """A timed event spanning two years was one lesson; an RDATE before DTSTART was dropped, as
+    the expansion began at the first DTSTART."""
+    read = read_ics(ics(tmp_path, "DTSTART:20250303T090000Z\nDTEND:20270303T094500Z",
+                        "DTSTART:20250310T090000Z\nDTEND:20250310T094500Z\n"
+                        "RDATE:20250303T090000Z"), ROOMS)
+    assert isinstance(read, IcsImport) and read.skipped_long == 1
+    assert [lesson.source_key for lesson in read.lessons] == [
+        "ics:e2@t/2025-03-03T09:00:00Z", "ics:e2@t/2025-03-10T09:00:00Z"]
+
+
+def test_an_until_before_the_first_lesson_is_refused(tmp_path: Path) -> None:
+    """It imported nothing, and every stored lesson of the file's UIDs was removed."""
+    path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=WEEKLY;COUNT=4")
+    assert refused(path, until=date(2025, 3, 2)) == (
+        "t.ics, --until: 2025-03-02 is before the file's first lesson (2025-03-03): no lesson "
+        "would be imported and the stored lessons of its events would be removed; pass a later "
+        "day")
+    assert len(read_ics(path, ROOMS, until=date(2025, 3, 3)).lessons) == 1
+
+
+def test_with_classroom_the_scope_and_key_name_the_classroom(tmp_path: Path) -> None:
+    """Per-room exports may share UIDs: the classroom tells their lessons apart, and what the
+    earlier scope was is handed on, so that the classroom's lessons stored under it are found."""
+    read = read_ics(ics(tmp_path, TIMES), ROOMS, ROOMS.find("room-12"))  # LOCATION unread
+    (lesson,) = read.lessons
+    assert (lesson.classroom_id, lesson.source_scope, lesson.source_key) == (
+        "room-12", "ics@room-12:e@t", "ics@room-12:e@t/2025-03-03T08:00:00Z")
+    assert read.legacy_scopes == {"ics:e@t": "ics@room-12:e@t"}
