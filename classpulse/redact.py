@@ -6,20 +6,30 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_plus
 
-# a URL's scheme and the slashes after it; a mistyped URL (`rtsp:/admin:pw@...`, one slash;
-# `postgresql//alice:pw@...`, no colon) carries the password just the same, so zero to three
-# slashes count, and two without the colon
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?::/{0,3}|//)")
-# names of query parameters (and libpq keywords) that carry a secret, matched whole after
+# a URL's scheme and its slashes, wherever it starts: after the text's opening spaces or quotes
+# (`' rtsp://...'`, a value quoted twice in YAML), after `=` or inside a longer line. Two or more
+# slashes count (`rtsp:////admin:pw@...` carries the password just the same); a one-letter
+# "scheme" is a Windows drive (`C:/videos`)
+_SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]+:/{2,}")
+# a mistyped URL at the start of the text: one slash (`rtsp:/admin:pw@...`), none
+# (`rtsp:admin:pw@...`, or a forgotten scheme: `alice:pw@db/cp`), or two without the colon
+# (`postgresql//alice:pw@...`)
+_LOOSE_SCHEME = re.compile(r"[\s\"']*(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*(?::/*|//))")
+# names of parameters (and libpq keywords) that carry a secret, matched whole after
 # percent-decoding, in any case, so `PassWord` and `pass%77ord` count: libpq's (and SQLAlchemy's,
-# which hands them on) `password` and `sslpassword`; cameras' `?password=`, `?pwd=` (Foscam),
-# `?pass=`, `?passwd=`, `?auth=`; tokens and keys of web streams (`?token=`, `?access_token=`,
-# `?secret=`, `?client_secret=`, `?api_key=`, `?apikey=`, `?key=`, `?pw=`); signed URLs' signatures
-# and credentials (`?sig=` of Azure SAS, `X-Amz-Signature`, `X-Amz-Credential`). `passfile`,
-# `sslkey` and the like name files, not secrets, and stay readable.
+# which hands them on) `password` and `sslpassword`; cameras' `password=`, `pwd=`, `usrPwd=`,
+# `pass=`, `passwd=`, `loginpas=` (Foscam), `auth=`; tokens and keys of web streams (`token=`,
+# `access_token=`, `secret=`, `client_secret=`, `api_key=`, `apikey=`, `key=`, `pw=`); signed URLs'
+# signatures and credentials (`sig=` of Azure SAS, `X-Amz-Signature`, `X-Amz-Credential`).
+# `passfile`, `sslkey` and the like name files, not secrets, and stay readable.
 _SECRET_KEY = re.compile(
-    r"pass|pwd|pw|auth|key|sig|.*(?:password|passwd|token|secret|api[-_]?key|signature|credential)",
+    r"pw|auth|key|sig|.*(?:pass|passwd|password|passwort|loginpas|pwd|token|secret|api[-_]?key"
+    r"|signature|credential)",
     re.IGNORECASE)
+# one `key=value` of a URL, in its query, its path (`/user=admin&password=...`) or after a `;`; the
+# value runs to the next `&` or `;` that starts another `key=` (so a password holding `&` or `;`
+# is hidden whole), a `#` included: SQLAlchemy reads `?password=a#b` as the password `a#b`
+_URL_PAIR = re.compile(r"(?P<key>[^\s/?&;#=@:]+)=(?P<value>.*?)(?=[&;][^&;=]*=|\Z)", re.DOTALL)
 # one `keyword = value` of a libpq connection string; a value is a word, or quoted with `\'` and
 # `\\` escapes (an unclosed quote runs to the end: hidden whole)
 _KEYWORD_VALUE = re.compile(
@@ -28,49 +38,55 @@ _KEYWORD_VALUE = re.compile(
 
 
 def hide_password(url: str) -> str:
-    """``url`` with its secrets replaced by ``***``: the password of ``scheme://user:password@...``
-    and the value of every query parameter named for a secret (:data:`_SECRET_KEY`); in a libpq
-    keyword/value string (``host=db password=...``), the value of every such keyword. Anything
-    else (a file path, a URL without a password) as it is.
+    """``url`` with its secrets replaced by ``***``, so that no message or log line carries one.
 
-    Everything up to the LAST ``@`` counts as the credentials, so a password holding an
-    unencoded ``@`` is hidden whole (SQLAlchemy's own rendering shows what follows that ``@``);
-    an ``@`` later in the path then hides the host as well, which is the safe side. The query is
-    masked first, so an ``@`` inside a query password is not taken for the credentials' end. A
-    URL whose scheme was forgotten (``alice:pw@db/cp``) reads as a scheme and a password.
+    In every URL of the text (``scheme://``, wherever it starts): the password of
+    ``scheme://user:password@...``, and the value of every ``key=value`` named for a secret
+    (:data:`_SECRET_KEY`) in its query, its path or after a ``;``. In a libpq keyword/value
+    string (``host=db password=...``), the value of every such keyword. Anything else (a file
+    path, a URL without a password) as it is.
+
+    Everything up to the URL's LAST ``@`` counts as the credentials, so a password holding an
+    unencoded ``@`` or ``/`` is hidden whole (SQLAlchemy's own rendering shows what follows that
+    ``@``); an ``@`` later in the path then hides the host as well, which is the safe side, and
+    so does a user name holding a ``/``: all of it is hidden. Secret values are masked first, so an
+    ``@`` inside a query password is not taken for the credentials' end. A URL whose scheme was
+    forgotten (``alice:pw@db/cp``) reads as a scheme and a password.
     """
-    scheme = _SCHEME.match(url)
-    if scheme is None:
+    starts = [(m.start(), m.end()) for m in _SCHEME.finditer(url)]
+    loose = _LOOSE_SCHEME.match(url)
+    if loose is not None and (not starts or starts[0][0] > loose.start("scheme")):
+        starts.insert(0, (loose.start("scheme"), loose.end("scheme")))
+    if not starts:
         return _hide_keyword_secrets(url)
-    rest = _hide_query_secrets(url[scheme.end():])
+    shown = [_hide_keyword_secrets(url[:starts[0][0]])]
+    url_ends = [start for start, _ in starts[1:]] + [len(url)]  # each URL runs to the next one
+    for (start, end), url_end in zip(starts, url_ends, strict=True):
+        scheme = url[start:end]
+        shown.append(scheme + _hide_url_secrets(scheme, url[end:url_end]))
+    return "".join(shown)
+
+
+def _hide_url_secrets(scheme: str, rest: str) -> str:
+    """``rest``, a URL after its ``scheme``, with its password and secret values masked."""
+    rest = _URL_PAIR.sub(lambda m: f"{m['key']}=***" if _is_secret(m["key"]) else m[0], rest)
     credentials, at, host = rest.rpartition("@")
-    # a forgotten scheme: `alice:pw@db/cp` matched `alice:` as one; a Windows path such as
-    # `C:\x@y.mp4` holds a backslash, and stays as it is
-    if at and not scheme[0].endswith("/") and not any(c in credentials for c in ":/\\"):
-        return f"{scheme[0]}***@{host}"
-    user, colon, _ = credentials.partition(":")
-    if not at or not colon or "/" in user:
-        return f"{scheme[0]}{rest}"
-    return f"{scheme[0]}{user}:***@{host}"
+    if not at:
+        return rest
+    if ":" not in credentials:
+        # a forgotten scheme: `alice:pw@db/cp` matched `alice:` as one; a path such as
+        # `C:\x@y.mp4` or `rtsp://cam/a@b` holds a slash, and stays as it is
+        if not scheme.endswith("/") and not any(c in credentials for c in "/\\"):
+            return f"***@{host}"
+        return rest
+    user = credentials.partition(":")[0]
+    if user and not any(c in user for c in "/\\"):
+        return f"{user}:***@{host}"
+    return f"***@{host}"
 
 
 def _is_secret(key: str) -> bool:
     return _SECRET_KEY.fullmatch(unquote_plus(key).strip()) is not None
-
-
-def _hide_query_secrets(rest: str) -> str:
-    """``rest`` (a URL after its scheme) with secret query values masked. A value runs to the
-    next ``&``, a ``#`` included: SQLAlchemy reads ``?password=a#b`` as the password ``a#b``."""
-    path, question, query = rest.partition("?")
-    if not question:
-        return rest
-    items = []
-    for item in query.split("&"):
-        key, equals, _ = item.partition("=")
-        if equals and _is_secret(key):
-            item = f"{key}=***"
-        items.append(item)
-    return f"{path}?{'&'.join(items)}"
 
 
 def _hide_keyword_secrets(text: str) -> str:

@@ -163,7 +163,7 @@ def encode_frame(
     if len(jpeg) > max_bytes:
         raise ValueError(
             f"frame of {image.shape[1]}x{image.shape[0]} is {len(jpeg)} bytes as JPEG, over the "
-            f"{max_bytes}-byte limit; lower --max-side"
+            f"{max_bytes}-byte limit; lower max_side (--max-side, or max_side: in cameras.yaml)"
         )
     headers = [
         ("classroom", classroom.encode()),

@@ -2,8 +2,8 @@
 
 What can go wrong, and what happens:
 
-- the source fails (RTSP cut, unreadable file, OpenCV failing to read): an outage, reopened with
-  backoff;
+- the source fails (RTSP cut, unreadable file, a folder that cannot be listed or holds no
+  decodable image, OpenCV failing to read): an outage, reopened with backoff;
 - one frame fails (too big as JPEG even at low quality, an OpenCV error while encoding, the
   publisher unable to reconnect to Kafka): that frame is counted by reason and skipped;
 - anything else is a bug: the camera's worker stops with the reason in its
@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 
@@ -42,6 +43,13 @@ FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
 # how long all workers together get to stop once asked (one may be blocked reading its source);
 # compose.yaml's producer stop_grace_period leaves room for it
 WORKERS_STOP_TIMEOUT_S = 10.0
+# how long a reopened source must deliver frames before its next outage starts the backoff over
+# at 1 s: a stream that flaps (a frame, then a failure) backs off up to max_backoff_s instead of
+# logging an outage and its end every second
+STEADY_S = 30.0
+# how far a paced file may fall behind its timeline (a slow decode, a busy CPU, an outage) before
+# its pacing starts over from the frame at hand, instead of sending every late frame at once
+LATE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,16 +68,22 @@ class CameraWorker(threading.Thread):
 
     A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
     is logged once when it starts and once when it ends, at the first frame from the reopened
-    source (a live one never ends normally, it fails again), which also resets the backoff; it
-    never affects other cameras. A frame that fails is skipped and counted
-    (:data:`FRAME_FAILURES`); the first of each reason is logged.
+    source (a live one never ends normally, it fails again); it never affects other cameras. The
+    backoff starts over at 1 s only when the reopened source had delivered frames for
+    ``steady_s`` (:data:`STEADY_S`) before failing again. A frame that fails is skipped and
+    counted (:data:`FRAME_FAILURES`); the first of each reason is logged.
+
+    A paced file is paced on ``monotonic``, which no NTP step moves; every frame is stamped with
+    ``clock`` (the wall clock) when it is sent, its capture time as a live camera's would be.
     Its counts change only under its lock, and other threads read them only through
     :meth:`result`, a copy taken under the same lock.
     """
 
     def __init__(self, camera: CameraConfig, publisher: Publisher, stop: threading.Event,
                  max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.time,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 steady_s: float = STEADY_S) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
         self.publisher = publisher
@@ -77,9 +91,15 @@ class CameraWorker(threading.Thread):
         self.max_bytes = max_bytes
         self.clock = clock
         self.max_backoff_s = max_backoff_s
-        # the outage state, read and written by this worker's thread only
+        self.monotonic = monotonic
+        self.steady_s = steady_s
+        # the outage and pacing state, read and written by this worker's thread only
         self._in_outage = False
         self._backoff_s = 1.0
+        self._flowing_since: float | None = None  # monotonic time frames came back
+        self._pace_origin_s = 0.0  # monotonic time at which a paced file's timeline is at 0
+        self._late_logged = False
+        self._unreadable: set[Path] = set()  # a folder's images already logged as unreadable
         self._lock = threading.Lock()
         self._published = 0
         self._outages = 0
@@ -103,14 +123,17 @@ class CameraWorker(threading.Thread):
 
     def _run(self) -> None:
         cam = self.camera
-        anchor_ms = int(self.clock() * 1000)
-        sampler = Sampler(cam.fps, anchor_ms, self.clock, stamp_with_clock=not cam.realtime)
+        sampler = Sampler(cam.fps, self.monotonic)
+        self._pace_origin_s = self.monotonic()
         while not self.stop.is_set():
             try:
-                self._stream(sampler, anchor_ms)
+                self._stream(sampler)
             except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source: reopen it
                 if not self._in_outage:
                     self._in_outage = True
+                    if (self._flowing_since is not None
+                            and self.monotonic() - self._flowing_since >= self.steady_s):
+                        self._backoff_s = 1.0  # it had recovered: a new outage, not a flap
                     with self._lock:
                         self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
@@ -124,29 +147,47 @@ class CameraWorker(threading.Thread):
                 return
             sampler.start_loop()
 
-    def _stream(self, sampler: Sampler, anchor_ms: int) -> None:
+    def _stream(self, sampler: Sampler) -> None:
         cam = self.camera
         pace = cam.realtime and not is_live(cam.source)
-        for frame in sampler.sample(read_frames(cam.source, folder_fps=cam.fps)):
+        frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable)
+        for frame in sampler.sample(frames):
             if self.stop.is_set():
                 return
             if self._in_outage:  # frames flow again
-                self._in_outage, self._backoff_s = False, 1.0
+                self._in_outage, self._flowing_since = False, self.monotonic()
                 log.info("camera back camera=%s", cam.id)
-            if pace:
-                delay = (anchor_ms + frame.timeline_ms) / 1000.0 - self.clock()
-                if delay > 0 and self.stop.wait(delay):
-                    return
+            if pace and not self._wait_until_due(frame.timeline_ms):
+                return
             try:
                 self._publish(frame)
             except tuple(kind for kind, _ in FRAME_FAILURES) as exc:
                 self._skip(exc)
 
+    def _wait_until_due(self, timeline_ms: float) -> bool:
+        """Wait until a paced file's frame at ``timeline_ms`` is due; False when stopped first.
+
+        On the monotonic clock: a wall clock stepped back (NTP) would hold every frame for as long
+        as the step, silently. A frame over :data:`LATE_S` late starts the pacing over from now
+        (logged the first time): sent at once, the late frames would leave as a burst, a whole
+        stall's frames within milliseconds of each other.
+        """
+        delay = self._pace_origin_s + timeline_ms / 1000.0 - self.monotonic()
+        if delay < -LATE_S:
+            self._pace_origin_s -= delay
+            if not self._late_logged:
+                self._late_logged = True
+                log.warning("camera behind its file's timeline camera=%s late_s=%.1f (a slow "
+                            "decode, a busy CPU, an outage); pacing on from this frame, logged "
+                            "once", self.camera.id, -delay)
+            return True
+        return delay <= 0 or not self.stop.wait(delay)
+
     def _publish(self, frame: SampledFrame) -> None:
         cam = self.camera
         key, value, headers = encode_frame(
             frame.rgb, camera=cam.id, classroom=cam.classroom,
-            captured_at_ms=frame.captured_at_ms, seq=self._published,
+            captured_at_ms=round(self.clock() * 1000), seq=self._published,
             max_side=cam.max_side, jpeg_quality=cam.jpeg_quality, max_bytes=self.max_bytes,
         )
         self.publisher.publish(key, value, headers)

@@ -45,6 +45,33 @@ class CameraConfig:
 
 _TYPES = {f.name: f.type for f in fields(CameraConfig)}
 _CONVERT = {"float": float, "int": int, "bool": bool, "str": str}
+_TEXT_KEYS = frozenset(name for name, kind in _TYPES.items() if kind == "str")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _CamerasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``id``, ``classroom`` and ``source`` as written.
+
+    YAML 1.1 would silently give a camera another name or source: ``classroom: 0101`` the number
+    65 (octal), ``12:30`` the number 750 (base 60), ``1_000`` 1000, ``yes`` True; as written,
+    they are the text the operator meant, with no quotes needed. Other keys keep YAML's types
+    (``fps: 2``, ``loop: true``).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # `<<: *defaults` merged first, so its keys count too
+        node.value = [(key, _as_written(key, value)) for key, value in node.value]
+        return super().construct_mapping(node, deep)
+
+
+def _as_written(key: yaml.Node, value: yaml.Node) -> yaml.Node:
+    """``value`` retagged as a string when ``key`` is one of :data:`_TEXT_KEYS` and ``value`` a
+    scalar; a mapping or a list stays one, for :func:`_coerce` to refuse."""
+    if (isinstance(key, yaml.ScalarNode) and key.value in _TEXT_KEYS
+            and isinstance(value, yaml.ScalarNode)):
+        return yaml.ScalarNode(_STR_TAG, value.value, value.start_mark, value.end_mark,
+                               value.style)
+    return value
 
 
 def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> list[CameraConfig]:
@@ -57,7 +84,7 @@ def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> l
     """
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CamerasLoader)
     except OSError as exc:
         raise UsageError(f"cannot read camera file {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -115,6 +142,10 @@ def _check_keys(path: Path, where: str, mapping: dict[str, Any], allowed: set[st
 
 def _coerce(key: str, value: Any) -> Any:
     kind = str(_TYPES[key])
+    if kind == "str" and not isinstance(value, str):
+        # a mapping or a list, never shown: a source's may hold a camera's password
+        what = "a URL, a video file, a folder or a webcam index" if key == "source" else "an id"
+        raise ValueError(f"'{key}' must be one value ({what}), not a {_yaml_kind(value)}")
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"'{key}' must be true or false, got {value!r}")
@@ -125,3 +156,7 @@ def _coerce(key: str, value: Any) -> Any:
         return _CONVERT[kind](value)
     except (TypeError, ValueError):
         raise ValueError(f"'{key}' must be a {kind}, got {value!r}") from None
+
+
+def _yaml_kind(value: Any) -> str:
+    return {dict: "mapping", list: "list"}.get(type(value), type(value).__name__)

@@ -7,7 +7,9 @@ stale frames is worth less than fresh ones once the broker is back).
 
 An idempotent producer whose broker lost its state (a restarted in-memory broker, a cluster rebuilt
 from scratch) enters a fatal state in which every later send fails; the publisher then replaces it
-with a fresh producer, so a camera process recovers without a restart of its own.
+with a fresh producer, so a camera process recovers without a restart of its own. The camera that
+noticed connects it (for up to the connect timeout); the other cameras and :meth:`Publisher.close`
+go on meanwhile, through the old producer.
 
 The publisher never lets the broker create the frames topic (``allow_auto_create_topics=False``,
 and a missing topic stops it at start): a topic created on a first send would get the broker's
@@ -62,12 +64,16 @@ class Publisher:
         self._pending = 0
         self._counts: Counter[tuple[str, str]] = Counter()
         self._outage_logged = False
+        self._closed = False  # close() has begun closing the producer
         self._bootstrap = bootstrap
         self._connect_timeout_s = connect_timeout_s
         self._suspect_fatal = False
-        # guards self._producer: cameras send through it while one of them may swap it; apart
-        # from self._lock, which delivery callbacks take, so a slow reconnect never blocks them
+        # guards self._producer and self._replacing: cameras send through the producer while one
+        # of them may swap it; apart from self._lock, which delivery callbacks take (and which may
+        # be taken inside it, never the other way round). Held only to read or swap, never while
+        # connecting
         self._producer_lock = threading.Lock()
+        self._replacing = False  # a camera is connecting a new producer
         self._producer = _connect(bootstrap, connect_timeout_s)
         try:
             require_topic(bootstrap, topic)
@@ -98,6 +104,13 @@ class Publisher:
                 self._settle(camera, "dropped")
             self._note_outage("send refused: %s", exc)
             return False
+        except BaseException:
+            # a frame kafka-python refuses to take (TypeError, ValueError on its key, value or
+            # headers): the caller's to count; its slot is freed, or max_pending such frames
+            # would fill the buffer for good and drop every later one
+            with self._lock:
+                self._settle(camera, None)
+            raise
         future.add_callback(self._on_success, camera)
         future.add_errback(self._on_error, camera)
         return True
@@ -111,33 +124,54 @@ class Publisher:
 
     def _on_error(self, camera: str, exc: BaseException) -> None:
         with self._lock:
+            if self._closed:  # the close giving up on it, as its sender stops: still pending
+                return
             self._settle(camera, "failed")
             if not getattr(exc, "retriable", False):
                 self._suspect_fatal = True
         self._note_outage("delivery failed camera=%s error=%r", camera, exc)
 
-    def _settle(self, camera: str, outcome: str) -> None:
-        """A pending frame's outcome (``sent``, ``failed``, ``dropped``); under ``_lock``."""
+    def _settle(self, camera: str, outcome: str | None) -> None:
+        """A pending frame's outcome (``sent``, ``failed``, ``dropped``, or None: handed back to
+        the caller uncounted); under ``_lock``."""
         self._pending -= 1
         self._counts[(camera, "pending")] -= 1
-        self._counts[(camera, outcome)] += 1
+        if outcome is not None:
+            self._counts[(camera, outcome)] += 1
 
     def _replace_if_fatal(self) -> None:
         """Swap in a new producer when the current one can no longer send anything.
 
-        Under the producer's lock: of several cameras that noticed, the first swaps and the others
-        then find the new producer healthy; no camera sends through a half-replaced one.
+        The new producer is connected outside the producer's lock, which is held only to check
+        and to swap: a reconnect takes up to the connect timeout, and held across it the lock
+        would stop every other camera, and :meth:`close`, as long. Of several cameras that
+        noticed, the first replaces the producer; the others send on through the old one (their
+        frames fail, counted) until the new one is in. A producer connected once the publisher
+        is closed is closed at once, never swapped in.
         """
         with self._producer_lock:
-            self._suspect_fatal = False
-            manager = getattr(self._producer, "_transaction_manager", None)
+            with self._lock:
+                self._suspect_fatal = False
+                if self._replacing or self._closed:
+                    return
+            old = self._producer
+            manager = getattr(old, "_transaction_manager", None)
             if manager is not None and not manager.has_fatal_error():
                 return
-            log.warning("producer in a fatal state (%r); replacing it",
-                        manager and manager.last_error)
-            old = self._producer
-            self._producer = _connect(self._bootstrap, self._connect_timeout_s)
-        _close(old, 0)
+            self._replacing = True
+        log.warning("producer in a fatal state (%r); replacing it", manager and manager.last_error)
+        try:
+            new = _connect(self._bootstrap, self._connect_timeout_s)
+        except BaseException:
+            with self._producer_lock:
+                self._replacing = False
+            raise
+        with self._producer_lock, self._lock:
+            self._replacing = False
+            closed = self._closed
+            if not closed:
+                self._producer = new
+        _close(new if closed else old, 0)
 
     def _note_outage(self, message: str, *args: object) -> None:
         """Log the first problem of an outage only; the counters carry the rest."""
@@ -172,9 +206,13 @@ class Publisher:
 
         Bounded and never raising, so that a process stopping while the broker is down still
         prints its summary; what was not acknowledged stays counted as pending (:meth:`stats`).
+        The sender that closing stops fails those frames on its own thread, sooner or later:
+        counted as failed, they made the summary's pending and failed a race.
         """
         deadline = time.monotonic() + timeout_s
         self.flush(timeout_s)
+        with self._lock:
+            self._closed = True
         with self._producer_lock:
             producer = self._producer
         _close(producer, max(0.0, deadline - time.monotonic()))

@@ -1,4 +1,4 @@
-"""Sampling a source down to the camera's ``fps`` and stamping each frame's capture time."""
+"""Sampling a source down to the camera's ``fps``, on the source's own timeline."""
 
 from __future__ import annotations
 
@@ -13,36 +13,28 @@ from producers.sources import SourceFrame
 
 @dataclass(frozen=True)
 class SampledFrame:
-    """A frame chosen for publishing, with its capture time in ms since the epoch (UTC)."""
+    """A frame chosen for publishing, and where it sits on its source's timeline."""
 
     rgb: np.ndarray
-    captured_at_ms: int
     timeline_ms: float  # position on the source's own timeline (monotonic offset for live)
 
 
 class Sampler:
     """Keeps one frame per ``1/fps`` seconds of the source's timeline.
 
-    Files: the timeline is the video's own (its container's timestamps), anchored at ``anchor_ms``
-    (the wall time the camera started), and a looped file continues the timeline instead of
-    jumping back. A file paced like a live camera is stamped on that timeline (it is sent when its
-    stamp comes); one sent as fast as the broker takes it (``stamp_with_clock``) is stamped with
-    the clock when sampled: its timeline would run ahead of every clock (a 45-minute video sent in
-    seconds), and a consumer refuses frames from the future. Live sources: the timeline is
-    ``monotonic``'s time since the sampler was made, and each frame is stamped with ``clock`` (the
-    wall clock): the wall clock can step back (NTP), and a timeline on it would drop every frame
-    until it passed its old high point again, a silent gap as long as the step.
+    Files: the timeline is the video's own (its container's timestamps), and a looped file
+    continues the timeline instead of jumping back. Live sources: the timeline is ``monotonic``'s
+    time since the sampler was made: the wall clock can step back (NTP), and a timeline on it
+    would drop every frame until it passed its old high point again, a silent gap as long as the
+    step. The sampler stamps nothing: every frame is stamped with the wall clock when its camera
+    sends it (:class:`producers.camera.CameraWorker`); a file's timeline, sent flat out or paced
+    on the monotonic clock, runs ahead of the wall clock or drifts from it.
     """
 
-    def __init__(self, fps: float, anchor_ms: int,
-                 clock: Callable[[], float] = time.time, stamp_with_clock: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, fps: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.period_ms = 1000.0 / fps
-        self.anchor_ms = anchor_ms
-        self._clock = clock
-        self._stamp_with_clock = stamp_with_clock
         self._monotonic = monotonic
         self._monotonic_start_s = monotonic()
         self._next_due_ms = 0.0
@@ -55,9 +47,9 @@ class Sampler:
         self._loop_offset_ms = self._last_position_ms + (self._frame_step_ms or self.period_ms)
 
     def sample(self, frames: Iterator[SourceFrame]) -> Iterator[SampledFrame]:
+        """The frames of ``frames`` that open a new ``1/fps`` slot of the timeline."""
         for frame in frames:
-            live = frame.position_ms is None
-            if live:
+            if frame.position_ms is None:  # live
                 timeline = (self._monotonic() - self._monotonic_start_s) * 1000.0
             else:
                 timeline = self._loop_offset_ms + frame.position_ms
@@ -68,6 +60,4 @@ class Sampler:
             # the next slot follows this frame's slot, so a late frame does not cause a burst
             slots = int((timeline - self._next_due_ms) // self.period_ms) + 1
             self._next_due_ms += slots * self.period_ms
-            stamp = (round(self._clock() * 1000.0) if self._stamp_with_clock or live
-                     else self.anchor_ms + round(timeline))
-            yield SampledFrame(frame.rgb, stamp, timeline)
+            yield SampledFrame(frame.rgb, timeline)

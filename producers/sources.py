@@ -1,16 +1,18 @@
 """Frame sources: a webcam, an RTSP/HTTP stream, a video file or a folder of images.
 
 A source yields ``SourceFrame``s: RGB pixels plus where the frame sits on the source's own
-timeline. Live sources have no timeline (``position_ms`` is None): their frames are stamped with the
-wall clock. Files and folders have one, so a video's frames keep their real spacing even when sent
-faster than real time: a video's frames are where its container's timestamps put them, which
-holds for variable-frame-rate files too (phones record them), where frame index / fps does not.
+timeline. Live sources have no timeline (``position_ms`` is None). Files and folders have one, so a
+video's frames are sampled by their real spacing even when sent faster than real time: a video's
+frames are where its container's timestamps put them, which holds for variable-frame-rate files
+too (phones record them), where frame index / fps does not. Every frame, live or not, is stamped
+with the wall clock when its camera sends it (:mod:`producers.camera`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,19 +45,27 @@ class SourceFrame:
 
 
 def describe_source(src: str) -> str:
-    """The kind of source ``src`` names: webcam, stream, synthetic, folder or file."""
-    if src.isdigit():
+    """The kind of source ``src`` names: webcam, stream, synthetic, folder or file.
+
+    A webcam index is ASCII digits (``'²'.isdigit()`` is true too, and ``int`` refuses it) that
+    name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. The
+    ``os.path`` tests never raise (a path too long, or in a folder this user may not enter, is
+    simply not there), so naming a source never ends the process.
+    """
+    if src.isascii() and src.isdigit() and not os.path.exists(src):
         return "webcam"
     if src.startswith(SYNTHETIC_PREFIX):
         return "synthetic"
     if src.lower().startswith(STREAM_PREFIXES):
         return "stream"
-    if Path(src).is_dir():
+    if os.path.isdir(src):
         return "folder"
     return "file"
 
 
 def is_live(src: str) -> bool:
+    """Whether ``src`` has no timeline of its own (webcam, stream, synthetic): it is sampled on
+    the monotonic clock, never paced, and reopened when it ends."""
     return describe_source(src) in {"webcam", "stream", "synthetic"}
 
 
@@ -74,7 +84,7 @@ def check_source(src: str) -> None:
     if kind == "file" and scheme is not None:
         raise SourceError(f"source {shown!r} is a {scheme[0]} stream, which is not supported; "
                           f"use {', '.join(STREAM_PREFIXES)} (a typo such as rstp://?)")
-    if kind == "file" and not Path(src).is_file():
+    if kind == "file" and not os.path.isfile(src):
         raise SourceError(
             f"source {shown!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
             "or a folder of images"
@@ -101,11 +111,18 @@ def _check_video(src: str) -> None:
         )
 
 
-def read_frames(src: str, folder_fps: float = 1.0) -> Iterator[SourceFrame]:
-    """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails."""
+def read_frames(src: str, folder_fps: float = 1.0,
+                unreadable: set[Path] | None = None) -> Iterator[SourceFrame]:
+    """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails, and
+    when a pass yields no frame at all: a looped source that can never deliver one then backs
+    off like any outage instead of starting over at once, forever.
+
+    ``unreadable``: a folder's images already reported as unreadable, kept by the caller from one
+    pass to the next so that each is logged once, not once per pass of a looped folder.
+    """
     kind = describe_source(src)
     if kind == "folder":
-        yield from _read_folder(Path(src), folder_fps)
+        yield from _read_folder(Path(src), folder_fps, set() if unreadable is None else unreadable)
     elif kind == "synthetic":
         from producers.synthetic import synthetic_frames
 
@@ -127,11 +144,15 @@ def _synthetic_view(src: str) -> tuple[str, int] | None:
 
 
 def _open_capture(src: str) -> cv2.VideoCapture:
-    target: int | str = int(src) if src.isdigit() else src
-    cap = cv2.VideoCapture(target)
+    kind = describe_source(src)
+    cannot_open = SourceError(f"cannot open {kind} {hide_password(src)!r}")
+    try:
+        cap = cv2.VideoCapture(int(src) if kind == "webcam" else src)
+    except cv2.error:  # a webcam index past a C int: OpenCV's own message spans ten lines
+        raise cannot_open from None
     if not cap.isOpened():
         cap.release()
-        raise SourceError(f"cannot open {describe_source(src)} {hide_password(src)!r}")
+        raise cannot_open
     return cap
 
 
@@ -177,17 +198,31 @@ def _file_position_ms(stamp_ms: float, index: int, fps: float, last_ms: float | 
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The folder's images by name; SourceError when it cannot be listed (gone, no permission):
+    an outage to retry, like a stream that is away."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise SourceError(f"folder {str(folder)!r} cannot be listed: "
+                          f"{exc.strerror or exc}") from None
 
 
-def _read_folder(folder: Path, fps: float) -> Iterator[SourceFrame]:
-    """A folder is a slide show at ``fps``: image i sits at i / fps seconds."""
+def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[SourceFrame]:
+    """A folder is a slide show at ``fps``: image i sits at i / fps seconds. An image that cannot
+    be decoded is skipped, and logged the first time only (``unreadable`` remembers it)."""
     images = _folder_images(folder)
     if not images:
         raise SourceError(f"folder {str(folder)!r} holds no images")
+    decoded = 0
     for i, path in enumerate(images):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            log.warning("skipping unreadable image path=%s", path)
+            if path not in unreadable:
+                unreadable.add(path)
+                log.warning("skipping unreadable image path=%s", path)
             continue
+        decoded += 1
         yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i * 1000.0 / fps)
+    if not decoded:
+        raise SourceError(f"folder {str(folder)!r} holds no image OpenCV can decode "
+                          f"({len(images)} unreadable)")

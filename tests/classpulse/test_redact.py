@@ -66,6 +66,25 @@ from classpulse.redact import hide_password
     ("PASSWORD=s3cret host=db sslpassword='s3cret' passfile=/p sslkey=/k",
      "PASSWORD=*** host=db sslpassword=*** passfile=/p sslkey=/k"),
     ("password='s3cret", "password=***"),  # an unclosed quote: hidden to the end
+    # a URL after spaces or quotes, more slashes, a user name holding a slash, several URLs
+    ("rtsp:////admin:s3cret@cam/x", "rtsp:////admin:***@cam/x"),
+    (" rtsp://admin:s3cret@cam/x", " rtsp://admin:***@cam/x"),
+    ('"rtsp://admin:s3cret@cam/x"', '"rtsp://admin:***@cam/x"'),
+    ("rtsp://ad/min:s3cret@cam/x", "rtsp://***@cam/x"),
+    ("rtsp://admin:s3/cret@cam/x", "rtsp://admin:***@cam/x"),
+    ("camera rtsp://admin:s3cret@cam/x, proxy http://p/?u=rtsp://u:s3cret@c2",
+     "camera rtsp://admin:***@cam/x, proxy http://p/?u=rtsp://u:***@c2"),
+    # secrets in the path, after a `;`, and the camera makers' own names
+    ("rtsp://cam:554/user=admin&password=s3cret&channel=1&stream=0.sdp",
+     "rtsp://cam:554/user=admin&password=***&channel=1&stream=0.sdp"),
+    ("rtsp://cam/x;password=s3cret", "rtsp://cam/x;password=***"),
+    ("rtsp://cam/x;user=admin;password=s3cret;channel=1",
+     "rtsp://cam/x;user=admin;password=***;channel=1"),
+    ("http://cam/videostream.cgi?loginuse=admin&loginpas=s3cret",
+     "http://cam/videostream.cgi?loginuse=admin&loginpas=***"),
+    ("http://cam/cgi?usr=admin&usrPwd=s3cret", "http://cam/cgi?usr=admin&usrPwd=***"),
+    # a password holding `&` or `;` is hidden whole, up to the next `key=`
+    ("http://cam/v?password=s3c&r;et&res=1", "http://cam/v?password=***&res=1"),
     ("C:\\videos\\a@b.mp4", "C:\\videos\\a@b.mp4"),  # a Windows path, not a URL
     ("/videos/password=1.mp4", "/videos/password=1.mp4"),  # a file, not keyword/value
 ])

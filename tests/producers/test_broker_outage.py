@@ -136,3 +136,79 @@ def test_produce_stopped_while_the_broker_is_down_prints_its_summary(tmp_path: P
     published, sent, failed, dropped, pending = map(int, m.groups())
     assert sent >= 5 and pending >= 10
     assert published == sent + failed + dropped + pending
+
+
+def frame_of(camera: str, seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    return encode_frame(np.full((48, 64, 3), 90, np.uint8), camera=camera, classroom="7F",
+                        captured_at_ms=1_780_000_000_000 + seq, seq=seq)
+
+
+def test_replacing_a_fatal_producer_blocks_neither_the_other_cameras_nor_close(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    """The producer's lock was held while a camera connected the replacement, up to the connect
+    timeout: every other camera, and close(), waited as long. Here the broker is away while
+    camera a reconnects: camera b's frame is handed over at once (to fail with the old
+    producer, counted), close() returns at once, and the producer connected once the broker is
+    back, after close(), is closed at once rather than swapped in, leaving no thread behind."""
+    from kafka.errors import KafkaError
+
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    outcome: list[object] = []
+    try:
+        ensure_topic(broker.bootstrap, "fatal", 1)
+        publisher = Publisher(broker.bootstrap, "fatal", connect_timeout_s=8)
+        publisher.publish(*frame_of("cam-a", 0))
+        publisher.flush(10)
+        # the state kafka-python's idempotent producer enters when its broker lost its own
+        # (test_producer_survives_a_broker_restart gets there for real, in 30 s)
+        publisher._producer._transaction_manager.transition_to_fatal_error(KafkaError("lost"))
+        broker.stop(timeout_s=0.2)  # killed: a graceful stop waits 5 s for the producer to go
+        publisher.publish(*frame_of("cam-a", 1))
+        deadline = time.monotonic() + 5
+        while publisher.stats("cam-a").failed < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        camera_a = threading.Thread(target=lambda: outcome.append(
+            publisher.publish(*frame_of("cam-a", 2))))
+        with caplog.at_level("WARNING", logger="producers.publisher"):
+            camera_a.start()
+            while not any("replacing it" in r.getMessage() for r in caplog.records):
+                time.sleep(0.02)
+            started = time.monotonic()
+            assert publisher.publish(*frame_of("cam-b", 0))
+            publisher.close(timeout_s=1)
+            took = time.monotonic() - started
+            broker = EmbeddedBroker(port=port).start()
+            camera_a.join(timeout=15)
+    finally:
+        broker.stop()
+    assert took < 1.5
+    assert not camera_a.is_alive() and outcome == [False]  # sent to the closed producer: dropped
+    assert publisher.stats("cam-a") == PublishStats(sent=1, failed=1, dropped=1, pending=0)
+    assert publisher.stats("cam-b") == PublishStats(sent=0, failed=1, dropped=0, pending=0)
+    deadline = time.monotonic() + 5
+    while _network_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _network_threads()
+
+
+def test_a_frame_kafka_refuses_to_take_frees_its_place_in_the_buffer(
+    kafka_bootstrap: str
+) -> None:
+    """kafka-python's send raises TypeError or ValueError for a message it cannot take; its
+    place among the max_pending unacknowledged frames was never given back, and after
+    max_pending of them every frame of every camera was dropped for good."""
+    ensure_topic(kafka_bootstrap, "refused", 1)
+    publisher = Publisher(kafka_bootstrap, "refused", max_pending=2)
+    key, value, headers = frame_of("cam-t", 0)
+    try:
+        for _ in range(3):
+            with pytest.raises(TypeError, match=r"headers items must be \(str, bytes\)"):
+                publisher.publish(key, value, [*headers, ("note", "not bytes")])
+        assert publisher.pending() == 0
+        assert publisher.publish(key, value, headers)
+        publisher.flush(10)
+    finally:
+        publisher.close()
+    assert publisher.stats("cam-t") == PublishStats(sent=1, failed=0, dropped=0, pending=0)

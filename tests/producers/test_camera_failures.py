@@ -62,7 +62,8 @@ def test_an_oversize_frame_is_skipped_and_counted_and_the_camera_goes_on(
     assert ("camera=cam-f published=2 sent=2 failed=0 dropped=0 skipped=unencodable:1 "
             "outages=0") in out
     assert err.count("frame skipped camera=cam-f reason=unencodable") == 1
-    assert "is 2483656 bytes as JPEG, over the 1000000-byte limit; lower --max-side" in err
+    assert ("is 2483656 bytes as JPEG, over the 1000000-byte limit; lower max_side (--max-side, "
+            "or max_side: in cameras.yaml)") in err
     assert messages_held(kafka_bootstrap, topic) == 2
 
 
@@ -137,37 +138,55 @@ def test_a_source_that_fails_is_reopened_and_its_outage_counted_once(
 
 
 class BackoffsSeen(threading.Event):
-    """The worker's stop event, noting every wait: a live camera's worker waits on it only to
-    back off before reopening its source."""
+    """The worker's stop event, noting every wait instead of sleeping through it, and set at the
+    ``limit``-th: a worker whose source is not paced waits on it only to back off."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 1000) -> None:
         super().__init__()
+        self.limit = limit
         self.waits: list[float] = []
 
     def wait(self, timeout: float | None = None) -> bool:
         self.waits.append(timeout if timeout is not None else float("inf"))
-        return super().wait(timeout)
+        if len(self.waits) >= self.limit:
+            self.set()
+        return self.is_set()
 
 
-def test_a_live_camera_that_fails_twice_has_two_outages_and_comes_back_each_time(
+class FakeMonotonic:
+    """A monotonic clock that a test moves."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_a_live_camera_backs_off_while_it_flaps_and_starts_over_once_it_ran_steadily(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A webcam delivers 3 frames, fails, delivers 3, fails, delivers 3. A live source never ends
-    normally, so before, the first outage never ended: the second was neither counted nor
-    logged, "camera back" never came, and the second reopening waited 2 s, not 1."""
+    """A webcam opened four times: it fails after 3 frames (0.36 s), after 3 frames again, after
+    4 frames 11 s apart (33 s), and runs on the fourth time. Each failure is an outage, counted
+    and logged, and each reopening a "camera back". The backoff grows while the camera flaps
+    (before, the first frame reset it to 1 s: a camera that fails after every frame logged an
+    outage and its end every second, forever) and starts over at 1 s after 30 s of frames."""
     topic = f"live-outages-{uuid.uuid4().hex[:8]}"
     ensure_topic(kafka_bootstrap, topic, 1)
     stop = BackoffsSeen()
+    clock = FakeMonotonic()
+    runs = [(3, 0.12), (3, 0.12), (4, 11.0), (3, 0.12)]  # (frames, seconds between them)
     opened: list[int] = []
 
-    def webcam(src: str, folder_fps: float) -> Iterator[SourceFrame]:
+    def webcam(src: str, folder_fps: float, unreadable: set[Path]) -> Iterator[SourceFrame]:
         """The real sources' contract for a webcam: frames without a position, SourceError when
-        it stops delivering; the third time it is opened, it runs until the test is over."""
+        it stops delivering; the fourth time it is opened, it runs until the test is over."""
+        frames, gap_s = runs[len(opened)]
         opened.append(1)
-        for _ in range(3):
-            time.sleep(0.12)  # over the 0.1 s a slot lasts at fps=10: the sampler keeps each
+        for _ in range(frames):
+            clock.now_s += gap_s
             yield SourceFrame(np.full((48, 64, 3), 120, np.uint8), None)
-        if len(opened) == 3:
+        if len(opened) == len(runs):
             stop.set()
             return
         raise SourceError(f"webcam {src!r} stopped delivering frames")
@@ -175,7 +194,7 @@ def test_a_live_camera_that_fails_twice_has_two_outages_and_comes_back_each_time
     monkeypatch.setattr(producers.camera, "read_frames", webcam)
     camera = CameraConfig(id="cam-w", classroom="7W", source="0", fps=10)
     publisher = Publisher(kafka_bootstrap, topic)
-    worker = CameraWorker(camera, publisher, stop)
+    worker = CameraWorker(camera, publisher, stop, monotonic=clock)
     with caplog.at_level("INFO", logger="producers.camera"):
         worker.start()
         worker.join(timeout=30)
@@ -183,9 +202,39 @@ def test_a_live_camera_that_fails_twice_has_two_outages_and_comes_back_each_time
     assert not worker.is_alive()
     result = worker.result()
     assert (result.published, result.outages, result.died, dict(result.skipped)) == (
-        9, 2, None, {})
+        13, 3, None, {})
     messages = [r.getMessage() for r in caplog.records]
-    assert sum(m.startswith("camera outage camera=cam-w") for m in messages) == 2
-    assert sum(m == "camera back camera=cam-w" for m in messages) == 2
-    assert stop.waits == [1.0, 1.0]  # the backoff starts again at 1 s after each recovery
-    assert messages_held(kafka_bootstrap, topic) == 9
+    assert sum(m.startswith("camera outage camera=cam-w") for m in messages) == 3
+    assert sum(m == "camera back camera=cam-w" for m in messages) == 3
+    assert stop.waits == [1.0, 2.0, 1.0]
+    assert messages_held(kafka_bootstrap, topic) == 13
+
+
+def test_a_looped_folder_with_no_decodable_image_backs_off(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its passes yielded no frame and ended normally: the loop started over at once, at full
+    CPU, logging every image each pass. Now a pass without a frame is an outage."""
+    topic = f"undecodable-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes(b"not a JPEG")
+    camera = CameraConfig(id="cam-u", classroom="7U", source=str(folder), fps=10, loop=True,
+                          realtime=False)
+    stop = BackoffsSeen(limit=4)
+    publisher = Publisher(kafka_bootstrap, topic)
+    worker = CameraWorker(camera, publisher, stop)
+    with caplog.at_level("INFO"):
+        worker.start()
+        worker.join(timeout=10)
+    publisher.close()
+    assert not worker.is_alive()
+    assert stop.waits == [1.0, 2.0, 4.0, 8.0]
+    result = worker.result()
+    assert (result.published, result.outages, result.died) == (0, 1, None)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("skipping unreadable image") for m in messages) == 2
+    outages = [m for m in messages if m.startswith("camera outage camera=cam-u")]
+    assert len(outages) == 1 and "holds no image OpenCV can decode (2 unreadable)" in outages[0]

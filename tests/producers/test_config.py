@@ -91,3 +91,40 @@ cameras:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read camera file"):
         load_cameras(tmp_path / "absent.yaml")
+
+
+def test_ids_and_sources_are_read_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 read `classroom: 0101` as the number 65 (octal), `12:30` as 750 (base 60) and
+    `1_000` as 1000: cameras published under ids nobody wrote, silently. A webcam index needs no
+    quotes either, and a `<<:` merge keeps what it merges as written too."""
+    path = _write(tmp_path, """
+cameras:
+  - &front {id: 1_000, classroom: 0101, source: 0}
+  - {<<: *front, id: 0x1F, source: 012}
+  - {id: 1.50, classroom: yes, source: 12:30}
+""")
+    cameras = load_cameras(path)
+    assert [(c.id, c.classroom, c.source) for c in cameras] == [
+        ("1_000", "0101", "0"), ("0x1F", "0101", "012"), ("1.50", "yes", "12:30")]
+    with pytest.raises(UsageError) as info:
+        load_cameras(_write(tmp_path, "cameras: [{id: a, classroom: 12:30, source: x}]"))
+    assert str(info.value).endswith("camera #1: classroom id '12:30' is invalid: use 1-64 "
+                                    "letters, digits, '.', '_' or '-', starting with a letter or "
+                                    "digit")
+
+
+@pytest.mark.parametrize(("value", "kind"), [
+    ('{url: "rtsp://admin:s3cret@cam.lan/live"}', "mapping"),
+    ('["rtsp://admin:s3cret@cam.lan/live"]', "list"),
+])
+def test_a_source_that_is_no_single_value_is_refused_without_its_content(
+    tmp_path: Path, value: str, kind: str
+) -> None:
+    """It became str(dict), password and all, in the error that followed."""
+    path = _write(tmp_path, f"cameras:\n  - {{id: a, classroom: r, source: x}}\n"
+                            f"  - {{id: b, classroom: r, source: {value}}}\n")
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == (
+        f"{path}: camera #2: 'source' must be one value (a URL, a video file, a folder or a "
+        f"webcam index), not a {kind}")

@@ -19,8 +19,6 @@ from producers.sources import (
     read_frames,
 )
 
-ANCHOR = 1_780_000_000_000
-
 
 def _timeline(fps: float, seconds: float) -> list[SourceFrame]:
     img = np.zeros((4, 4, 3), np.uint8)
@@ -28,79 +26,44 @@ def _timeline(fps: float, seconds: float) -> list[SourceFrame]:
 
 
 def test_sampler_keeps_one_frame_per_period_of_the_file_timeline() -> None:
-    out = list(Sampler(2, ANCHOR).sample(iter(_timeline(25, 4.2))))
-    assert [f.captured_at_ms - ANCHOR for f in out] == [0, 520, 1000, 1520, 2000, 2520, 3000,
-                                                        3520, 4000]
+    out = list(Sampler(2).sample(iter(_timeline(25, 4.2))))
+    assert [f.timeline_ms for f in out] == [0, 520, 1000, 1520, 2000, 2520, 3000, 3520, 4000]
 
 
 def test_sampler_continues_the_timeline_across_a_loop() -> None:
-    sampler = Sampler(1, ANCHOR)
+    sampler = Sampler(1)
     first = list(sampler.sample(iter(_timeline(10, 2))))
     sampler.start_loop()
     second = list(sampler.sample(iter(_timeline(10, 2))))
-    stamps = [f.captured_at_ms - ANCHOR for f in first + second]
-    assert stamps == [0, 1000, 2000, 3000]
+    assert [f.timeline_ms for f in first + second] == [0, 1000, 2000, 3000]
 
 
-def test_a_file_sent_flat_out_is_stamped_when_sampled() -> None:
-    """40 s of video sent in 0.4 s: on its own timeline the last frames would be 40 s ahead of
-    the clock, past a consumer's allowance for clock skew (30 s), and refused as from the
-    future."""
-    clock = iter(100.0 + 0.01 * i for i in range(1000)).__next__
-    sampler = Sampler(1, anchor_ms=100_000, clock=clock, stamp_with_clock=True)
-    out = list(sampler.sample(iter(_timeline(10, 40))))
-    assert len(out) == 40
-    assert [f.timeline_ms for f in out[:3]] == [0, 1000, 2000]  # still one frame a second
-    assert out[0].captured_at_ms == 100_000
-    assert out[-1].captured_at_ms == 100_390  # the clock's 40th reading, not 39 s ahead
+class FakeMonotonic:
+    """A monotonic clock that a test moves."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
 
 
-class FakeClocks:
-    """A wall clock (``time``) and a monotonic clock (``monotonic``) that a test moves."""
-
-    def __init__(self, wall_s: float) -> None:
-        self.wall_s, self.monotonic_s = wall_s, 0.0
-
-    def time(self) -> float:
-        return self.wall_s
-
-    def monotonic(self) -> float:
-        return self.monotonic_s
-
-    def advance(self, seconds: float) -> None:
-        self.wall_s += seconds
-        self.monotonic_s += seconds
-
-
-def live_frames(clocks: FakeClocks, gaps_s: list[float],
-                step_back: tuple[int, float] | None = None) -> Iterator[SourceFrame]:
-    """A live camera's frames, each ``gaps_s[i]`` seconds after the one before; ``step_back``
-    (i, seconds): the wall clock is stepped back that much (NTP) before frame i."""
+def live_frames(clock: FakeMonotonic, gaps_s: list[float]) -> Iterator[SourceFrame]:
+    """A live camera's frames, each ``gaps_s[i]`` seconds after the one before."""
     img = np.zeros((4, 4, 3), np.uint8)
-    for i, gap in enumerate(gaps_s):
-        clocks.advance(gap)
-        if step_back is not None and i == step_back[0]:
-            clocks.wall_s -= step_back[1]
+    for gap in gaps_s:
+        clock.now_s += gap
         yield SourceFrame(img, None)
 
 
-def test_live_frames_are_stamped_with_the_wall_clock() -> None:
-    clocks = FakeClocks(100.0)
-    sampler = Sampler(2, anchor_ms=100_000, clock=clocks.time, monotonic=clocks.monotonic)
-    out = list(sampler.sample(live_frames(clocks, [0.0, 0.2, 0.4, 0.5, 0.2])))
-    assert [f.captured_at_ms for f in out] == [100_000, 100_600, 101_100]
-
-
-def test_live_frames_keep_coming_when_the_wall_clock_steps_back() -> None:
-    """NTP steps the clock back five minutes after 3 s: the slots are on the monotonic clock, so
-    the camera goes on at 2 fps, stamped with the (corrected) wall clock. Before, every frame was
-    dropped until the wall clock passed its old high point: a five-minute silent gap."""
-    clocks = FakeClocks(1000.0)
-    sampler = Sampler(2, anchor_ms=1_000_000, clock=clocks.time, monotonic=clocks.monotonic)
-    out = list(sampler.sample(live_frames(clocks, [0.0] + [0.25] * 23, step_back=(12, 300.0))))
-    assert [f.captured_at_ms for f in out] == [
-        1_000_000, 1_000_500, 1_001_000, 1_001_500, 1_002_000, 1_002_500,
-        703_000, 703_500, 704_000, 704_500, 705_000, 705_500]
+def test_live_frames_are_sampled_on_the_monotonic_clock() -> None:
+    """The wall clock, which NTP steps back and forth, plays no part: a step back used to drop
+    every frame until the wall clock passed its old high point again (tests/producers/
+    test_camera_pacing.py: the stamps follow the wall clock)."""
+    clock = FakeMonotonic()
+    sampler = Sampler(2, monotonic=clock)
+    out = list(sampler.sample(live_frames(clock, [0.0, 0.2, 0.4, 0.5, 0.2])))
+    assert [f.timeline_ms for f in out] == pytest.approx([0, 600, 1100])
 
 
 def test_real_video_is_read_with_its_timeline(shared_data: Path) -> None:
@@ -167,9 +130,9 @@ def test_a_variable_frame_rate_video_is_read_on_its_own_timestamps(tmp_path: Pat
     frames = list(read_frames(str(video)))
     starts = [sum(durations[:i]) for i in range(len(durations))]
     assert [f.position_ms for f in frames] == pytest.approx(starts)
-    kept = list(Sampler(2, ANCHOR).sample(iter(frames)))
-    assert [f.captured_at_ms - ANCHOR for f in kept] == [
-        0, 850, 1275, 1700, 2125, 2550, 3000, 3825]
+    kept = list(Sampler(2).sample(iter(frames)))
+    assert [f.timeline_ms for f in kept] == pytest.approx([
+        0, 850, 1275, 1700, 2125, 2550, 3000, 3825])
 
 
 def test_folder_is_a_slide_show(tmp_path: Path) -> None:
@@ -202,3 +165,54 @@ def test_stream_credentials_never_reach_an_error() -> None:
         list(read_frames("rtsp://admin:s3cret@127.0.0.1:9/live"))  # nothing listens on port 9
     assert "rtsp://admin:***@127.0.0.1:9/live" in str(failed.value)
     assert "s3cret" not in str(failed.value)
+
+
+def test_a_webcam_index_is_ascii_digits_that_name_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``'²'.isdigit()`` is true: int('²') raised ValueError in the camera's thread, and the
+    process ended. A video named ``2024`` was opened as webcam 2024."""
+    monkeypatch.chdir(tmp_path)
+    assert describe_source("2024") == "webcam"
+    writer = cv2.VideoWriter("v.avi", cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    Path("v.avi").rename("2024")
+    assert describe_source("2024") == "file"
+    check_source("2024")
+    assert len(list(read_frames("2024"))) == 3
+    assert describe_source("²") == "file"
+    with pytest.raises(SourceError, match="source '²' is not a webcam index"):
+        check_source("²")
+    with pytest.raises(SourceError, match=r"^cannot open file '²'$"):
+        list(read_frames("²"))
+    with pytest.raises(SourceError, match=r"^cannot open webcam '99999999999'$"):
+        list(read_frames("99999999999"))  # past a C int: OpenCV's error was ten lines long
+
+
+def test_a_folder_of_undecodable_images_fails_each_pass_and_names_each_image_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass that yields no frame is an outage (the camera backs off), and a looped folder's
+    unreadable images are logged the first time only, not once a pass."""
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_bytes(b"not an image")
+    unreadable: set[Path] = set()
+    with caplog.at_level("WARNING", logger="producers.sources"):
+        for _ in range(2):
+            with pytest.raises(SourceError, match=r"holds no image OpenCV can decode \(2 "):
+                list(read_frames(str(tmp_path), unreadable=unreadable))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipping unreadable image path={tmp_path / 'a.jpg'}",
+        f"skipping unreadable image path={tmp_path / 'b.png'}"]
+
+
+def test_a_folder_that_cannot_be_listed_is_a_source_error(tmp_path: Path) -> None:
+    """An OSError while listing (no permission, a share gone; here a file in the folder's place,
+    as no permission stops root) is an outage the camera retries, not an exception that ends it."""
+    from producers.sources import _folder_images
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SourceError, match=r"^folder '.*file' cannot be listed: Not a directory$"):
+        _folder_images(tmp_path / "file")

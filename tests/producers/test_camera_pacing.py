@@ -1,0 +1,129 @@
+"""A file paced like a live camera: paced on the monotonic clock, each frame stamped with the wall
+clock when it is sent. Real folders of images, the real worker and publisher, the session's broker.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from classpulse.topics import ensure_topic
+from producers.camera import CameraWorker
+from producers.config import CameraConfig
+from producers.publisher import Publisher
+
+pytestmark = pytest.mark.broker
+
+
+class Clocks:
+    """The worker's wall and monotonic clocks: the real ones, moved by the steps a test makes."""
+
+    def __init__(self) -> None:
+        self.wall_step_s = 0.0
+        self.monotonic_step_s = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.wall_step_s
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.monotonic_step_s
+
+
+class RecordingPublisher(Publisher):
+    """The real publisher, noting for each frame its stamp, the worker's wall clock and the real
+    monotonic time when it was handed over; ``after[i]`` runs once the i-th frame (from 1) is."""
+
+    def __init__(self, bootstrap: str, topic: str, clocks: Clocks,
+                 after: dict[int, Callable[[], None]] | None = None) -> None:
+        super().__init__(bootstrap, topic)
+        self.clocks = clocks
+        self.after = after or {}
+        self.seen: list[tuple[int, float, float]] = []
+
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+        self.seen.append((int(dict(headers)["captured_at"]), self.clocks.time() * 1000,
+                          time.monotonic()))
+        sent = super().publish(key, value, headers)
+        self.after.get(len(self.seen), lambda: None)()
+        return sent
+
+
+def folder_of(folder: Path, images: int) -> str:
+    folder.mkdir()
+    for i in range(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((48, 64, 3), 5 * i, np.uint8))
+    return str(folder)
+
+
+def run_worker(camera: CameraConfig, publisher: Publisher, clocks: Clocks) -> CameraWorker:
+    worker = CameraWorker(camera, publisher, threading.Event(), clock=clocks.time,
+                          monotonic=clocks.monotonic)
+    worker.start()
+    worker.join(timeout=20)
+    publisher.close()
+    assert not worker.is_alive()
+    return worker
+
+
+def test_a_paced_file_survives_clock_steps_and_a_stall(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Six images at 4 fps. After the 2nd frame NTP steps the wall clock back five minutes: the
+    3rd frame used to wait those five minutes, silently. After the 4th the worker stalls 10 s
+    (as the monotonic clock sees it): the 5th is sent at once, and the pacing starts over from it
+    instead of sending every late frame in a burst. Every frame is stamped with the wall clock
+    when sent; before, the stamps stayed on the timeline of the start, minutes off the clock
+    after a step, and falling behind it with each stall until consumers refused them as stale."""
+    topic = f"paced-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    clocks = Clocks()
+
+    def step_back() -> None:
+        clocks.wall_step_s = -300.0
+
+    def stall() -> None:
+        clocks.monotonic_step_s = 10.0
+
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks, after={2: step_back, 4: stall})
+    camera = CameraConfig(id="cam-p", classroom="7P", source=folder_of(tmp_path / "f", 6), fps=4)
+    with caplog.at_level("WARNING", logger="producers.camera"):
+        worker = run_worker(camera, publisher, clocks)
+    assert worker.result().published == 6
+    stamps, walls, sent = zip(*publisher.seen, strict=True)
+    # stamped with the wall clock (taken just before the JPEG encoding), the step back included
+    assert all(-1 < wall - stamp < 500 for stamp, wall in zip(stamps, walls, strict=True))
+    assert stamps[2] - stamps[1] == pytest.approx(-300_000 + 250, abs=200)
+    gaps = [b - a for a, b in pairwise(sent)]
+    assert gaps[1] < 1  # not the five minutes of the step back
+    assert 0.15 < gaps[4] < 1  # after the stall: paced again (0.25 s), not sent in a burst
+    behind = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("camera behind its file's timeline camera=cam-p")]
+    assert len(behind) == 1
+    late_s = float(re.search(r"late_s=(\S+)", behind[0])[1])  # the stall less the 0.25 s slot
+    assert late_s == pytest.approx(9.75, abs=0.3)
+
+
+def test_a_file_sent_flat_out_is_stamped_when_sent(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """40 s of slides sent in a moment: on their own timeline the last frames would be 40 s ahead
+    of the clock, past a consumer's allowance for clock skew (30 s), and refused as future."""
+    topic = f"flat-out-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    clocks = Clocks()
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks)
+    camera = CameraConfig(id="cam-n", classroom="7N", source=folder_of(tmp_path / "f", 40), fps=1,
+                          realtime=False)
+    started_ms = time.time() * 1000
+    worker = run_worker(camera, publisher, clocks)
+    assert worker.result().published == 40
+    stamps = [stamp for stamp, _, _ in publisher.seen]
+    assert started_ms - 1 <= stamps[0] <= stamps[-1] <= time.time() * 1000 + 1
+    assert stamps == sorted(stamps)
