@@ -7,15 +7,16 @@ can hide behind the analysis (on two CPU cores, where detection takes nine tenth
 measured no faster: docs/benchmarks.md). Only when the analysis is done does the loop's thread
 count the batch and move its offsets (``FrameConsumer._finish_inflight``), so a flush on a
 rebalance inside the poll commits nothing of it (the periodic flush waits for it: it comes between
-batches). If one of its partitions was sought or revoked meanwhile (a rebalance, and the rewind
-when that flush fails), that partition's part of the batch is dropped: it is read again from
-where the partition was moved to, or by the member that owns it now.
+batches). If one of its partitions was sought or revoked meanwhile (a rebalance, the rewind
+after a flush that conflicted), that partition's part of the batch is dropped: it is read again
+from where the partition was moved to, or by the member that owns it now.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -61,10 +62,12 @@ class Rejection:
     camera: str | None
     reason: str
     count: int = 1
+    detail: str = ""  # what was wrong, for the first rejection's warning (``FrameConsumer``)
 
 
-# per accepted message: its reading, or the reason it is not counted
-Result = FrameReading | str
+# per accepted message: its reading, why its pixels were refused (the detail goes to the log), or
+# the reason it is not counted
+Result = FrameReading | FrameRejected | str
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Batch:
     # partitions' current epochs just before): a partition sought or revoked since has a new one
     epochs: dict[int, int] = field(default_factory=dict)
     ends: dict[int, int] = field(default_factory=dict)  # partition -> offset after its last record
+    # partition -> its records in the batch: what the open buffer holds uncommitted is bounded
+    polled: Counter[int] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     accepted: list[tuple[int, FrameMessage]] = field(default_factory=list)  # (partition, message)
     analysed: Future[Analysed] | None = None
@@ -103,7 +108,7 @@ def analyse(analyzer: Analyzer, messages: Sequence[FrameMessage], repeats: Seque
     for i, (pixels, repeat) in enumerate(zip(decoded, repeats, strict=True)):
         # what is wrong with a message is named before its being a repeat
         if isinstance(pixels, FrameRejected):
-            results.append(pixels.reason.value)
+            results.append(pixels)
         elif repeat:  # counted before: skip the analysis
             results.append(DUPLICATE)
         else:

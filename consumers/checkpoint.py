@@ -4,8 +4,9 @@ The checkpoint owns three things the consumer loop must never get out of step: t
 database holds for each partition (the compare-and-set's expected value), the next offset after
 what the aggregator buffers, and the frames counted recently (duplicate detection). ``commit``
 hands the aggregator's buffer, the offset moves, any detected log resets and the new frame keys to
-the sink in ONE transaction; ``rewind`` forgets what is uncommitted (but a log reset, after a
-failed write) and says where to seek.
+the sink in ONE transaction. A write the database refused leaves everything as it was, to be
+committed by the next try with what is counted meanwhile; ``rewind`` forgets what is uncommitted
+(but a log reset, unless another consumer's commit came first) and says where to seek.
 
 A log reset is a partition whose log ends below the offset the database stored: the broker lost
 its data (the embedded broker keeps it in memory only) or the topic was deleted and recreated.
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class Outcome(Enum):
-    """What a commit did; anything but COMMITTED means the caller must rewind."""
+    """What a commit did. After CONFLICT the caller must rewind (``rewind(reload=True)``); after
+    FAILED what it holds is still uncommitted, and the next commit tries it again."""
 
     NOTHING = "nothing"
     COMMITTED = "committed"
@@ -98,6 +100,7 @@ class Checkpoint:
         self._stored: dict[int, int | None] = {}  # partition -> offset the database holds
         self._next: dict[int, int] = {}  # partition -> next offset after what is buffered
         self._resets: list[LogReset] = []  # detected since the last commit
+        self.failure: str | None = None  # why the database refused the last write, if it did
 
     # --- positions --------------------------------------------------------------------------
     def assign(self, partitions: Iterable[int]) -> dict[int, int | None]:
@@ -161,9 +164,11 @@ class Checkpoint:
         return sorted(self._stored)
 
     # --- commit and rewind --------------------------------------------------------------------
-    def commit(self, rows: list[MinuteRow], rejections: list[tuple[datetime, str, str, int]]
-               ) -> Outcome:
-        """Write the buffer with the offset moves in one transaction."""
+    def commit(self, rows: list[MinuteRow], rejections: list[tuple[datetime, str, str, int]],
+               lock_wait_s: float | None = None) -> Outcome:
+        """Write the buffer with the offset moves in one transaction (``lock_wait_s``:
+        ``DatabaseSink.write``). FAILED changes nothing here: the same moves, resets and frame
+        keys go with the next try."""
         moves = {p: OffsetMove(self._stored.get(p), n) for p, n in self._next.items()
                  if n != self._stored.get(p)}
         if not rows and not rejections and not moves and not self._resets:
@@ -173,15 +178,16 @@ class Checkpoint:
         commit = Commit(rows, rejections, moves, list(self._resets), sorted(self.frames.pending),
                         forget)
         try:
-            self.sink.write(commit)
+            self.sink.write(commit, lock_wait_s)
         except OffsetConflict as exc:
             self.metrics.flush_conflicts.inc()
             log.warning("flush rolled back: %s; re-reading stored offsets", exc)
             return Outcome.CONFLICT
         except SQLAlchemyError as exc:
-            log.error("database write failed (%s: %s); rewinding to stored offsets",
-                      type(exc).__name__, failure_reason(exc))
+            self.failure = f"{type(exc).__name__}: {failure_reason(exc)}"
+            log.error("database write failed (%s)", self.failure)
             return Outcome.FAILED
+        self.failure = None
         for partition, move in moves.items():
             self._stored[partition] = move.new
         self._next.clear()
@@ -196,10 +202,11 @@ class Checkpoint:
         ``reload`` (after a conflict) re-reads the stored offsets (another consumer may have moved
         them; when the database cannot be read, the last known ones are used) and forgets the log
         resets found since the last commit, whose offsets may be another member's now. Without
-        it (after a failed write) those resets stay pending: their partitions restart at the new
-        log's beginning again and the next commit records them. Seeking to the stored offset,
-        past the new log's end, would restart there unnoticed and the reset's row would never be
-        written (as still happens when a conflict and a reset coincide).
+        it (a buffer dropped uncommitted: a revocation or an exit while the database is away, an
+        error) those resets stay pending: their partitions restart at the new log's beginning
+        again and the next commit records them. Seeking to the stored offset, past the new log's
+        end, would restart there unnoticed and the reset's row would never be written (as still
+        happens when a conflict and a reset coincide).
         """
         restarts = {} if reload else {r.partition: r.restart_offset for r in self._resets}
         self._next = dict(restarts)

@@ -41,13 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="drop repeats of a camera's frame within this many seconds of its "
                         f"event time ({DEFAULTS.duplicate_window_s:g})")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
-                   help="exit after a final flush once no message came for this long")
+                   help="exit after a final flush once no message came for this long (status "
+                        "1 when the database refuses that flush)")
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
                    help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
     p.add_argument("--db-timeout", type=float, default=DEFAULTS.db_timeout_s, metavar="SECONDS",
                    help="PostgreSQL: a statement that takes longer (waiting for a lock included) "
-                        "fails, and the flush is tried again from the stored offsets (SQLite "
-                        f"waits on its busy timeout instead) ({DEFAULTS.db_timeout_s:g})")
+                        "fails, and the flush is tried again later, with what was counted "
+                        "meanwhile (SQLite waits on its busy timeout instead) "
+                        f"({DEFAULTS.db_timeout_s:g})")
     p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-migrate", action="store_true",
@@ -112,8 +114,16 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     rejected = ",".join(f"{k}={v}" for k, v in sorted(report.rejected.items())) or "none"
-    # counts of committed flushes only: a buffer lost to a failed write is read and counted again
+    # counts of committed flushes only: a buffer dropped uncommitted is read and counted again
     print(f"frames={report.frames} faces={report.faces} faces_read={report.faces_read} "
           f"rejected={rejected} flushes={report.flushes} conflicts={report.conflicts} "
           f"failed_flushes={report.failed_flushes}", flush=True)
+    if report.uncommitted:
+        # non-zero: a supervisor or script must not take the run for complete
+        print(f"classpulse consume: {report.uncommitted} records read are uncommitted: the "
+              f"database refused the last flush ({report.failure}); start the consumer again "
+              "once the database takes writes: it reads them again from the stored offsets, "
+              f"and counts those captured within --max-lag ({config.max_lag_s:g} s) of that "
+              "read (older ones as stale)", file=sys.stderr)
+        return 1
     return 0

@@ -27,6 +27,10 @@ class ConsumerConfig:
     decode_threads: int = 2
     # PostgreSQL: a statement or lock wait longer than this fails its flush, which is retried
     db_timeout_s: float = 30.0
+    # while the database refuses flushes, the counts wait in memory (a few hundred bytes a
+    # record: its frame key, its first poll's time) up to this many records, then the partitions
+    # pause; 100,000 is 55 minutes of 15 cameras at 2 fps, some 30 MB
+    max_uncommitted_records: int = 100_000
     max_message_bytes: int = DEFAULT_MAX_BYTES
 
 

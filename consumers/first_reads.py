@@ -1,13 +1,14 @@
 """When each record was first polled, kept until it is committed.
 
-A failed or conflicting write rewinds the partitions, and an eager rebalance (kafka-python's
-default assignors) takes them all away and gives them back to be read from the stored offsets:
-the same records are read again, maybe minutes later, after a database outage. Judged by the clock
-of that later read, a frame polled in time would be refused as late (stale) and one from the
-future at its first poll would be counted; judged by the clock of the first poll, each keeps its
-verdict, so a failed write changes no verdict. Records first polled after an outage (each retry
-reads again from the stored offsets) are judged then, like any backlog. Kept per process: a
-restarted consumer, or another member that takes a partition over, judges by its own clock.
+A conflicting write rewinds the partitions, and an eager rebalance (kafka-python's default
+assignors) takes them all away and gives them back to be read from the stored offsets, dropping
+what was counted if the database is away then: the same records are read again, maybe minutes
+later, after a database outage. Judged by the clock of that later read, a frame polled in time
+would be refused as late (stale) and one from the future at its first poll would be counted;
+judged by the clock of the first poll, each keeps its verdict, so an outage changes no verdict.
+Records first polled after an outage (the partitions pause while the uncommitted buffer is full)
+are judged then, like any backlog. Kept per process: a restarted consumer, or another member
+that takes a partition over, judges by its own clock.
 """
 
 from __future__ import annotations

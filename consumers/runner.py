@@ -5,10 +5,17 @@ and analyses one batch, its frames detected together and their faces classified 
 loop's thread polls the next (consumers/batch.py says what may happen before the analysis is
 done). The aggregator's buffer is committed by the checkpoint (with the partitions' offsets, in one
 transaction) every ``flush_interval_s`` (so a minute's counts are in soon after it ends; between a
-batch's counting and the next one's start), when partitions are revoked, and at exit; a failed
-commit rewinds the partitions to the stored offsets (a partition whose log was found reset: to the
-new log's beginning). Positions come from the database on every assignment. A record the Kafka
-client cannot parse is skipped and counted as ``unreadable`` (``FrameConsumer._poll``).
+batch's counting and the next one's start), when partitions are revoked, and at exit.
+
+A commit the database refuses (it is away, a table is locked) keeps the buffer: the loop goes on
+counting into it and tries again, less often the longer it fails (``RETRY_MAX_S``), so frames
+read in time during an outage are counted when it ends instead of being read again late and
+refused as stale. Past ``max_uncommitted_records`` the partitions are paused until a commit goes
+through, so memory stays bounded. Only a conflict (another consumer committed first) rewinds the
+partitions to the stored offsets; so does a revocation or an exit that finds the database away,
+which drops the buffer: its records are read again, by whoever owns them. Positions come from the
+database on every assignment. A record the Kafka client cannot parse is skipped and counted as
+``unreadable`` (``FrameConsumer._poll``).
 """
 
 from __future__ import annotations
@@ -18,20 +25,20 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import CorruptRecordError
+from kafka.errors import CorruptRecordError, UnsupportedCodecError
 
 from classpulse.db.weights import StoredWeights, check_consumer_weights, weights_text
 from classpulse.emotions import weights_vector
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
-from classpulse.wire import FrameMessage, FrameRejected, in_time_range
+from classpulse.wire import FrameMessage, FrameRejected, RejectReason
 from classpulse.wire import parse_message as parse_frame
 from consumers.aggregate import MinuteAggregator
 from consumers.batch import (
@@ -54,11 +61,33 @@ from consumers.metrics import ConsumerMetrics
 from consumers.sink import DatabaseSink
 
 log = logging.getLogger(__name__)
+# the first wait before the database is tried again (stored offsets, a refused flush); a flush
+# refused again waits twice as long as the last time, RETRY_MAX_S at the most
 RETRY_AFTER_DB_ERROR_S = 1.0
+RETRY_MAX_S = 15.0
 # what kafka-python raises out of poll() for a record it cannot parse: a record or batch that
-# fails its CRC check, or a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
-# CorruptRecordError, 2.x let it through)
-UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError)
+# fails its CRC check, a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
+# CorruptRecordError, 2.x let it through), or a batch compressed with a codec whose library is
+# missing or that kafka-python does not know (the codecs a producer can choose are installed:
+# pyproject.toml, kafka-python's extras)
+UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError, UnsupportedCodecError)
+# (camera, reason) pairs whose first rejection is logged at WARNING: a flood of new camera ids
+# from a broken producer must not grow the set without end (past it, DEBUG only)
+MAX_WARNED_REJECTIONS = 1000
+# what to do about a rejection, in its first warning; reasons not here warn on their own
+_WIRE_HINT = ("its producer breaks the wire format (classpulse/wire.py): fix that producer; the "
+              "message is skipped and counted in rejected_frames")
+REJECTION_HINTS = {
+    **{reason.value: _WIRE_HINT for reason in RejectReason},
+    RejectReason.OVERSIZE.value: "its producer sends frames over the consumer's message limit: "
+                                 "lower that producer's JPEG quality or max side",
+    STALE: "frames waited longer than --max-lag before they were read: add consumers if the "
+           "count grows, or check that the camera's clock is not behind (NTP)",
+    FUTURE: "the camera's clock runs ahead of this machine's: synchronise it (NTP), or raise "
+            "--max-clock-skew",
+    DUPLICATE: "repeats of frames counted before (a producer's retries, or two cameras sending "
+               "under one id): give each camera its own id if the count grows",
+}
 # how long the probe waits for one record that the broker holds (below the log's end): a new
 # client's bootstrap and metadata round trips come first, and a record arrives as soon as they
 # are done, so a long wait costs nothing on a quick broker and spares a slow one a crash
@@ -135,17 +164,24 @@ class Tally:
 
 @dataclass
 class ConsumerReport(Tally):
-    """What one run committed, for the exit summary and tests."""
+    """What one run committed, for the exit summary and tests. ``uncommitted``: the records whose
+    counts the database refused at exit (read again by the next run); ``failure``: its reason."""
 
     flushes: int = 0
     conflicts: int = 0
     failed_flushes: int = 0
+    uncommitted: int = 0
+    failure: str | None = None
 
 
 @dataclass
 class _Buffered(Tally):
-    """Counts of the open buffer; they reach the report only when it commits."""
+    """Counts of the open buffer; they reach the report and the metrics only when it commits (a
+    buffer dropped is read, and counted, again)."""
 
+    records: int = 0  # records whose offsets the buffer moves (what it holds uncommitted)
+    camera_frames: Counter[str] = field(default_factory=Counter)
+    camera_faces: Counter[str] = field(default_factory=Counter)
     captures: list[int] = field(default_factory=list)
 
 
@@ -200,11 +236,17 @@ class FrameConsumer:
         # until they are, tried again from _load_again_at (time.monotonic())
         self._unloaded: set[int] = set()
         self._load_again_at = 0.0
-        # when each record not yet committed was first polled: records read again (a failed or
-        # conflicting flush, a rebalance) are judged by that clock, not the later one
+        # when each record not yet committed was first polled: records read again (a conflicting
+        # flush, a rebalance) are judged by that clock, not the later one
         self._first_reads = FirstReads()
         self._consumer: KafkaSource | None = None
         self._inflight: Batch | None = None  # polled, judged, in the worker's analysis
+        # flushes the database refused in a row (the buffer is kept meanwhile), and the
+        # time.monotonic() before which the next is not tried
+        self._failures = 0
+        self._retry_at = 0.0
+        self._holding = False  # partitions paused: the buffer holds max_uncommitted_records
+        self._warned: set[tuple[str, str]] = set()  # (camera, reason) rejections logged
         # a flush (on this thread, or kafka-python's for a revoke) and a discard never interleave
         self._commit_lock = threading.Lock()
         self._last_activity = time.monotonic()
@@ -260,16 +302,46 @@ class FrameConsumer:
         return TopicPartition(self.settings.kafka_topic, partition)
 
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Commit what is counted before the partitions go, if that is quick; else drop it.
+
+        kafka-python runs this on its event loop, which also sends the group's heartbeats: a
+        flush that waits here longer than the session timeout gets this member expelled, and
+        every member rebalances again. So the write's waits are bounded to a quarter of it
+        (``_revoke_wait_s``), a database that refused the last flush is not tried at all, and
+        nothing here sleeps. A flush given up is safe: the buffer is dropped (it mixes the
+        partitions' counts, so all of it), the partitions kept are sought back to their stored
+        offsets, and the revoked ones are read from there by their new owner.
+        """
         partitions = sorted(tp.partition for tp in revoked)
         log.info("partitions revoked partitions=%s", partitions)
         for partition in partitions:  # what is fetched or in analysis may be another member's now
             self._new_epoch(partition)
-        self.flush()
+        with self._commit_lock:
+            if self._failures:  # not tried: it could wait as long as the connect timeout
+                if self._buffered.records:
+                    log.warning("dropping %d uncommitted records at the revocation: the "
+                                "database refused the last flush (%s); they are read again from "
+                                "the stored offsets", self._buffered.records,
+                                self.checkpoint.failure)
+                self._drop_buffer(but=partitions)
+            else:
+                outcome = self._commit(lock_wait_s=self._revoke_wait_s())
+                if outcome is Outcome.COMMITTED:
+                    self._settle(self._take_buffer(), self.clock())
+                elif outcome is not Outcome.NOTHING:
+                    if outcome is Outcome.CONFLICT:
+                        self.report.conflicts += 1
+                    else:
+                        self._refused()
+                    self._drop_buffer(but=partitions)
         self.checkpoint.revoke(partitions)
         for partition in partitions:
             self._unloaded.discard(partition)
             self._unchecked.discard(partition)
             self._fetched.pop(partition, None)
+
+    def _revoke_wait_s(self) -> float:
+        return min(self.config.db_timeout_s, self.config.session_timeout_ms / 4000)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         # kafka-python runs this on its IO thread, where blocking client calls (log bounds) are
@@ -305,7 +377,10 @@ class FrameConsumer:
                         "paused, for the database", partitions, type(exc).__name__)
             return
         self._unloaded.clear()
-        self.kafka.resume(*tps)
+        if self._holding:  # the buffer is full: they wait with the others
+            self.kafka.pause(*tps)
+        else:
+            self.kafka.resume(*tps)
         # below the stored offsets: counted, by someone
         self._first_reads.committed(starts, keep=self.checkpoint.owned())
         self._seek(starts)
@@ -380,14 +455,19 @@ class FrameConsumer:
             while not stop.is_set():
                 records = self._poll_batch(stop)
                 self._finish_inflight()
-                if time.monotonic() - last_flush >= self.config.flush_interval_s:
+                now = time.monotonic()
+                if now - last_flush >= self.config.flush_interval_s and now >= self._retry_at:
                     # between batches: the flush's trim and the soak's probe (bench soak) see
                     # what stays allocated, not a batch's working set
                     epochs = dict(self._epochs)
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
                     records = self._still_current(records, epochs)  # reset: read again
-                    self.flush()
+                    if self.flush() is Outcome.FAILED:
+                        log.warning("keeping %d uncommitted records for the next try, in %.0f s",
+                                    self._buffered.records, self._retry_at - time.monotonic())
+                    # waiting for the database (a lock, a timeout) is no idleness
+                    self._last_activity += time.monotonic() - now
                     last_flush = time.monotonic()
                     records = self._still_current(records, epochs)  # rewound: read again
                 if records:
@@ -400,7 +480,8 @@ class FrameConsumer:
                     log.info("no message for %.0f s, exiting", idle)
                     break
             self._finish_inflight()
-            self.flush()
+            if self.flush() is Outcome.FAILED:
+                self._leave_uncommitted()
         except BaseException:
             # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
             # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
@@ -413,12 +494,22 @@ class FrameConsumer:
             self._consumer.close()
         return self.report
 
+    def _leave_uncommitted(self) -> None:
+        """Exit with the buffer the database refused: said in the report (``classpulse consume``
+        exits non-zero with it), dropped before kafka-python's close revokes the partitions, so
+        that the revocation does not try the database again and hold up the exit."""
+        self.report.uncommitted = self._buffered.records
+        self.report.failure = self.checkpoint.failure
+        log.error("exiting with %d records uncommitted: the database refused the last flush "
+                  "(%s); the next run reads them again from the stored offsets",
+                  self.report.uncommitted, self.report.failure)
+        self._discard_open_buffer()
+
     def _discard_open_buffer(self) -> None:
         """Forget what is counted but not committed; a restart reads it again from the stored
         offsets. After a flush under way on another thread, never inside it (``flush``)."""
         with self._commit_lock:
-            self._agg.clear()
-            self._buffered = _Buffered()
+            self._take_buffer()
             self.checkpoint.rewind(reload=False)
 
     def _poll_batch(self, stop: threading.Event) -> list[Record]:
@@ -501,8 +592,8 @@ class FrameConsumer:
 
         kafka-python keeps the fetch that failed, and a poll that finds its partition at that
         offset again spins forever; only a poll at another offset drops it. The skipped
-        partitions stand past their bad records already, but a rewind (a failed write), a log
-        reset or a rebalance may seek them back before the next poll; and a partition whose
+        partitions stand past their bad records already, but a rewind (a conflicting write), a
+        log reset or a rebalance may seek them back before the next poll; and a partition whose
         failure the probe did not find again (corrupted on the wire) still stands where it
         failed. So this poll runs at once: the partitions not skipped are moved one record on
         for it and put back after (unless a rebalance inside it moved them meanwhile), and what
@@ -565,10 +656,12 @@ class FrameConsumer:
         by the old ones' first reads. What was fetched from the old log is still counted; the new
         log is read on from here.
 
-        From above it, the records between were deleted by the broker's retention before they
-        were read (an outage longer than the retention): the client restarted at the log's
-        first offset. They are counted as ``expired``, with the records after them, so that the
-        rejections tell how long the outage really was.
+        From above it: offsets that hold no record for us. Those below the log's first offset
+        were deleted by the broker's retention before they were read (an outage longer than the
+        retention; the client restarted at the log's first offset): they are counted as
+        ``expired``, with the records after them, so that the rejections tell how long the
+        outage really was. The others are no frames that anyone sent: a transaction's commit
+        or abort marker, records that compaction removed. They pass uncounted (``_gap``).
         """
         for partition, records in polled.items():
             fetched = self._fetched.get(partition)
@@ -584,14 +677,29 @@ class FrameConsumer:
                     # would move the offset past the new log's end (a second reset found)
                     self._inflight.ends.pop(partition, None)
             elif fetched is not None and first > fetched:
-                log.warning("records expired unread partition=%d offsets=%d-%d: the broker's "
-                            "retention deleted them before they were read", partition, fetched,
-                            first - 1)
-                epoch, start, count = self._gaps.get(partition, (-1, fetched, 0))
-                if epoch != self._epochs.get(partition):
-                    start, count = fetched, 0
-                self._gaps[partition] = (self._epochs[partition], start, count + first - fetched)
+                self._gap(partition, fetched, first)
             self._fetched[partition] = records[-1].offset + 1
+
+    def _gap(self, partition: int, fetched: int, first: int) -> None:
+        """Offsets ``fetched`` to ``first`` - 1 came with no record: those below the log's first
+        offset (asked of the broker, on this thread: not in a callback) expired."""
+        begin = self._log_beginnings([partition]).get(partition)
+        if begin is None:  # the broker cannot say: nothing is counted rather than made up
+            log.warning("offsets %d-%d of partition=%d held no record; the broker cannot say "
+                        "whether its retention deleted them, so they are not counted as "
+                        "expired", fetched, first - 1, partition)
+            return
+        expired = min(begin, first) - fetched
+        if expired <= 0:  # transaction markers or compaction: no frame is missing
+            log.debug("offsets %d-%d of partition=%d hold no record (transaction markers or "
+                      "compaction)", fetched, first - 1, partition)
+            return
+        log.warning("records expired unread partition=%d offsets=%d-%d: the broker's retention "
+                    "deleted them before they were read", partition, fetched, fetched + expired - 1)
+        epoch, start, count = self._gaps.get(partition, (-1, fetched, 0))
+        if epoch != self._epochs.get(partition):
+            start, count = fetched, 0
+        self._gaps[partition] = (self._epochs[partition], start, count + expired)
 
     def _still_current(self, records: list[Record], epochs: Mapping[int, int]) -> list[Record]:
         """``records`` without those of partitions sought or revoked since ``epochs``."""
@@ -606,6 +714,7 @@ class FrameConsumer:
         batch = Batch(now_ms, len(records))
         for record in records:
             batch.ends[record.partition] = record.offset + 1
+            batch.polled[record.partition] += 1
             judged = self._accept(record, now_ms)
             if isinstance(judged, Rejection):
                 batch.rejections.append(judged)
@@ -638,21 +747,28 @@ class FrameConsumer:
         for partition, end in batch.ends.items():
             if partition not in moved:
                 self.checkpoint.advance(partition, end)
+                self._buffered.records += batch.polled[partition]
         for rejection in batch.rejections:
             if rejection.partition not in moved:
-                log.debug("rejected partition=%d offset=%d reason=%s", rejection.partition,
-                          rejection.offset, rejection.reason)
+                self._tell(rejection.partition, rejection.offset, rejection.camera,
+                           rejection.reason, rejection.detail)
                 self._reject(rejection.at_ms, rejection.camera, rejection.reason,
                              rejection.count)
         captures: list[int] = []
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
                 continue
-            if isinstance(result, str):
+            if isinstance(result, FrameRejected):  # its pixels
+                self._tell(partition, None, message.camera, result.reason.value, result.detail)
+                self._reject(message.captured_at_ms, message.camera, result.reason.value)
+            elif isinstance(result, str):  # a repeat of a counted frame, or analysis failed
+                self._tell(partition, None, message.camera, result,
+                           _repeat(message) if result == DUPLICATE else "")
                 self._reject(message.captured_at_ms, message.camera, result)
             else:
-                self._count(message, result)
+                self._count(partition, message, result)
                 captures.append(message.captured_at_ms)
+        self._hold_if_full()
         if captures:
             self.metrics.event_lag.set(max(0.0, batch.now_ms - max(captures)) / 1000)
         self.metrics.batch_seconds.observe(analysed.seconds)
@@ -662,46 +778,75 @@ class FrameConsumer:
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
         """The validated message, or why it is skipped; judged by the clock of the record's first
         poll (``FirstReads``), not ``now_ms``, when it is read again."""
-        def refused(at_ms: int, camera: str | None, reason: str) -> Rejection:
-            return Rejection(record.partition, record.offset, at_ms, camera, reason)
+        def refused(at_ms: int, camera: str | None, reason: str, detail: str = "") -> Rejection:
+            return Rejection(record.partition, record.offset, at_ms, camera, reason, 1, detail)
 
         read_ms = self._first_reads.judged_at(record.partition, record.offset, now_ms)
+        max_lag_ms = self.config.max_lag_s * 1000
+        skew_ms = self.settings.max_clock_skew_s * 1000
         if isinstance(record, Unreadable):  # nothing of it is known, not even its camera
             return refused(read_ms, None, UNREADABLE)
         try:
             message = parse_frame(record.key, record.value, record.headers,
                                   self.config.max_message_bytes)
         except FrameRejected as exc:
-            # the broker's timestamp is whatever the sender set: used only when it is a real time
-            at = record.timestamp if in_time_range(record.timestamp) else read_ms
-            return refused(at, exc.camera, exc.reason.value)
-        if read_ms - message.captured_at_ms > self.config.max_lag_s * 1000:
-            return refused(message.captured_at_ms, message.camera, STALE)
-        if message.captured_at_ms - read_ms > self.settings.max_clock_skew_s * 1000:
+            # the broker's timestamp is whatever the sender set: it files the rejection only
+            # where a frame sent then could have been counted, never in a minute long past or
+            # yet to come (a broken producer's 2099 would otherwise be in rejected_frames)
+            sent = record.timestamp
+            at = sent if read_ms - max_lag_ms <= sent <= read_ms + skew_ms else read_ms
+            return refused(at, exc.camera, exc.reason.value, exc.detail)
+        age_ms = read_ms - message.captured_at_ms
+        if age_ms > max_lag_ms:
+            return refused(message.captured_at_ms, message.camera, STALE,
+                           f"captured {age_ms / 1000:.0f} s before it was read, over --max-lag "
+                           f"({self.config.max_lag_s:g} s)")
+        if -age_ms > skew_ms:
             # counted in the minute it was read: a future minute would not exist yet
-            return refused(read_ms, message.camera, FUTURE)
+            return refused(read_ms, message.camera, FUTURE,
+                           f"captured_at {message.captured_at_ms} is {-age_ms / 1000:.0f} s "
+                           f"ahead of this machine's clock, over --max-clock-skew "
+                           f"({self.settings.max_clock_skew_s:g} s)")
         return message
 
-    def _count(self, message: FrameMessage, reading: FrameReading) -> None:
+    def _count(self, partition: int, message: FrameMessage, reading: FrameReading) -> None:
         """Add one analysed frame to the buffer, unless a copy of it was counted already."""
         key = _key(message)
         if self.checkpoint.frames.seen(key):  # two copies in one batch
+            self._tell(partition, None, message.camera, DUPLICATE, _repeat(message))
             self._reject(message.captured_at_ms, message.camera, DUPLICATE)
             return
         self.checkpoint.frames.add(key)
         self._agg.add_frame(message.camera, message.classroom, message.captured_at_ms, reading)
+        buffered = self._buffered
         if self._on_commit is not None:
-            self._buffered.captures.append(message.captured_at_ms)
-        self._buffered.frames += 1
-        self._buffered.faces += reading.faces
-        self._buffered.faces_read += len(reading.probs)
-        self.metrics.frames.labels(message.camera).inc()
-        self.metrics.faces.labels(message.camera).inc(reading.faces)
+            buffered.captures.append(message.captured_at_ms)
+        buffered.frames += 1
+        buffered.faces += reading.faces
+        buffered.faces_read += len(reading.probs)
+        buffered.camera_frames[message.camera] += 1
+        buffered.camera_faces[message.camera] += reading.faces
 
     def _reject(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
         self._agg.add_rejection(at_ms, camera, reason, count)
         self._buffered.rejected[reason] += count
-        self.metrics.rejected.labels(reason).inc(count)
+
+    def _tell(self, partition: int, offset: int | None, camera: str | None, reason: str,
+              detail: str) -> None:
+        """The first rejection of each camera for each reason at WARNING, with what was wrong
+        (as ``classpulse.wire`` words it: quoted values cut short, never the frame) and what to
+        do; the rest at DEBUG, counted in rejected_frames either way."""
+        who = camera or "unknown"
+        where = f"partition={partition}" + ("" if offset is None else f" offset={offset}")
+        hint = REJECTION_HINTS.get(reason)
+        first = (who, reason) not in self._warned and len(self._warned) < MAX_WARNED_REJECTIONS
+        if hint is None or not first:
+            log.debug("rejected camera=%s %s reason=%s %s", who, where, reason, detail)
+            return
+        self._warned.add((who, reason))
+        log.warning("rejected a frame of camera=%s %s reason=%s: %s; %s (further %s rejections "
+                    "of this camera are logged at DEBUG)", who, where, reason, detail or reason,
+                    hint, reason)
 
     def _update_lag(self) -> None:
         for partition in self.checkpoint.owned():
@@ -711,9 +856,14 @@ class FrameConsumer:
                 self.metrics.records_lag.labels(str(partition)).set(max(0, high - position))
 
     # --- commit -----------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Commit the buffer with the offsets; on failure drop it and rewind (``Checkpoint.rewind``)
-        so the same messages are processed again, each judged as at its first poll.
+    def flush(self) -> Outcome:
+        """Commit the buffer with the offsets, periodically and at exit.
+
+        Refused by the database, everything is kept, to go with the next try (``_refused``):
+        dropped and read again, the records would be judged by the clock of their first poll,
+        but those first polled once the outage is over would be late, and refused as stale.
+        Another consumer's commit came first (CONFLICT): the buffer is dropped and the partitions
+        read again from the stored offsets, each record judged as at its first poll.
 
         Under ``_commit_lock``: kafka-python runs the revoke's flush on its IO thread while the
         loop's thread waits in ``poll``, and a second Ctrl-C there sends the loop's thread to
@@ -721,30 +871,82 @@ class FrameConsumer:
         moves between the flush's reading of the rows and of the moves, and the rows be
         committed without them (counted again after a restart)."""
         with self._commit_lock:
-            outcome = self.checkpoint.commit(self._agg.rows(), self._agg.rejections())
+            outcome = self._commit()
             committed_at = self.clock()
-            buffered, self._buffered = self._buffered, _Buffered()
-            self._agg.clear()
+            buffered = self._buffered if outcome is Outcome.FAILED else self._take_buffer()
             release_free_memory()  # the batches' freed arrays (consumers/memory.py)
-            if outcome in (Outcome.COMMITTED, Outcome.NOTHING):
-                self._refresh_weights()
-            if outcome is Outcome.COMMITTED:
-                self.report.add(buffered)
-                self.report.flushes += 1
-                self._first_reads.committed({p: self.checkpoint.position(p)
-                                             for p in self.checkpoint.owned()},
-                                            keep=self._unloaded)
-                if self._on_commit is not None:
-                    self._on_commit(buffered.captures, committed_at)
+            if outcome is Outcome.FAILED:
+                self._refused()
             elif outcome is Outcome.CONFLICT:
                 self.report.conflicts += 1
                 self._seek(self.checkpoint.rewind(reload=True))
-            elif outcome is Outcome.FAILED:
-                self.report.failed_flushes += 1
-                self._seek(self.checkpoint.rewind(reload=False))
-                time.sleep(RETRY_AFTER_DB_ERROR_S)
-            if outcome in (Outcome.CONFLICT, Outcome.FAILED):
                 self._last_activity = time.monotonic()  # rewound: there is work to read again
+            else:
+                self._refresh_weights()
+                if outcome is Outcome.COMMITTED:
+                    self._settle(buffered, committed_at)
+            return outcome
+
+    def _commit(self, lock_wait_s: float | None = None) -> Outcome:
+        return self.checkpoint.commit(self._agg.rows(), self._agg.rejections(), lock_wait_s)
+
+    def _take_buffer(self) -> _Buffered:
+        """The open buffer's counts, the aggregator emptied; partitions paused for a full buffer
+        read on."""
+        buffered, self._buffered = self._buffered, _Buffered()
+        self._agg.clear()
+        if self._holding:
+            self._holding = False
+            self.kafka.resume(*self._loaded())
+        return buffered
+
+    def _loaded(self) -> list[TopicPartition]:
+        """The owned partitions whose stored offsets are loaded (the others wait, paused)."""
+        return [self._tp(p) for p in self.checkpoint.owned() if p not in self._unloaded]
+
+    def _settle(self, buffered: _Buffered, committed_at: float) -> None:
+        """What a commit makes final: the report, the metrics, the first reads forgotten."""
+        self._failures, self._retry_at = 0, 0.0
+        self.report.add(buffered)
+        self.report.flushes += 1
+        for camera, frames in buffered.camera_frames.items():
+            self.metrics.frames.labels(camera).inc(frames)
+            self.metrics.faces.labels(camera).inc(buffered.camera_faces[camera])
+        for reason, count in buffered.rejected.items():
+            self.metrics.rejected.labels(reason).inc(count)
+        self._first_reads.committed({p: self.checkpoint.position(p)
+                                     for p in self.checkpoint.owned()}, keep=self._unloaded)
+        if self._on_commit is not None:
+            self._on_commit(buffered.captures, committed_at)
+
+    def _refused(self) -> None:
+        """A flush the database refused: the next waits twice as long as the last, at most
+        ``RETRY_MAX_S`` (a database that is back is found within that)."""
+        self.report.failed_flushes += 1
+        self._failures += 1
+        wait = min(RETRY_MAX_S, RETRY_AFTER_DB_ERROR_S * 2 ** min(self._failures - 1, 16))
+        self._retry_at = time.monotonic() + wait
+
+    def _drop_buffer(self, but: Collection[int] = ()) -> None:
+        """Forget the open buffer; the partitions it read (but those in ``but``, being revoked)
+        read again from their stored offsets."""
+        self._take_buffer()
+        self._seek({p: offset for p, offset in self.checkpoint.rewind(reload=False).items()
+                    if p not in but})
+
+    def _hold_if_full(self) -> None:
+        """Pause the partitions while the buffer holds ``max_uncommitted_records``: while the
+        database refuses it, it would grow as long as the outage lasts. Records not polled wait
+        in Kafka and are judged when they are first polled (stale if the outage outlasts
+        ``--max-lag`` by then)."""
+        if self._buffered.records < self.config.max_uncommitted_records:
+            return
+        if not self._holding:
+            log.warning("%d records uncommitted (the database refused %d flushes in a row): no "
+                        "more are read until a flush goes through", self._buffered.records,
+                        self._failures)
+        self._holding = True
+        self.kafka.pause(*self._loaded())  # again: partitions assigned meanwhile too
 
     def _refresh_weights(self) -> None:
         """Weights stored while running (``db upgrade --engagement-weights``) score the frames
@@ -792,3 +994,8 @@ def _count_unreadable(probe: ProbeSource, tp: TopicPartition, offset: int, most:
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:
     return (message.camera, message.captured_at_ms, message.seq)
+
+
+def _repeat(message: FrameMessage) -> str:
+    """What names a frame that was counted before (``DUPLICATE``'s detail)."""
+    return f"captured_at {message.captured_at_ms} seq {message.seq} was counted before"

@@ -3,9 +3,12 @@ frames counted, in ONE transaction.
 
 Exactly-once rests on two rules. (1) Aggregates and the offsets they account for commit together, so
 after a crash the database holds both or neither, and the consumer resumes from the stored offset.
-(2) Offsets advance by compare-and-set (:func:`classpulse.db.writes.advance_offsets`): a consumer
-that lost its partition without noticing has its whole flush rolled back instead of counting
-frames twice.
+(2) Offsets advance by compare-and-set (:func:`classpulse.db.writes.advance_offsets`): of two
+consumers that counted the same records (one lost its partition without noticing), only the first
+to commit moves the offset; the other's whole flush rolls back, and it re-reads the stored offsets.
+The first may be the one that lost the partition, if it flushes before the new owner does: its
+counts stand, and the new owner's flush, which holds the same records, is the one rolled back.
+Either way each record is counted once.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
+from classpulse.db.engine import SQLITE_BUSY_TIMEOUT_MS
 from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.db.writes import (
     FrameKey,
@@ -64,11 +68,30 @@ class DatabaseSink:
         with self.engine.connect() as conn:
             return load_weights(conn)
 
-    def write(self, commit: Commit) -> None:
-        """Commit everything or nothing; OffsetConflict when another consumer got there first."""
+    def write(self, commit: Commit, lock_wait_s: float | None = None) -> None:
+        """Commit everything or nothing; OffsetConflict when another consumer got there first.
+
+        ``lock_wait_s`` bounds, for this write only, how long a statement may wait (PostgreSQL's
+        ``statement_timeout``, SQLite's busy timeout, which is where its writer waits) instead of
+        the engine's own bound: a flush inside a rebalance callback holds up the group's
+        heartbeats while it waits."""
         with self.engine.begin() as conn:
-            advance_offsets(conn, self.group_id, self.topic, commit.offsets)
-            add_minute_rows(conn, commit.rows)
-            add_rejections(conn, commit.rejections)
-            add_log_resets(conn, self.group_id, commit.resets)
-            add_seen_frames(conn, commit.seen, commit.forget_before)
+            if lock_wait_s is not None:
+                _bound_waits(conn, round(lock_wait_s * 1000))
+            try:
+                advance_offsets(conn, self.group_id, self.topic, commit.offsets)
+                add_minute_rows(conn, commit.rows)
+                add_rejections(conn, commit.rejections)
+                add_log_resets(conn, self.group_id, commit.resets)
+                add_seen_frames(conn, commit.seen, commit.forget_before)
+            finally:
+                if lock_wait_s is not None and conn.dialect.name == "sqlite":
+                    # a connection setting, not a transaction's: the pool hands it out again
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _bound_waits(conn: Connection, ms: int) -> None:
+    if conn.dialect.name == "postgresql":  # SET LOCAL ends with the transaction
+        conn.execute(text(f"SET LOCAL statement_timeout = {max(1, ms)}"))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, ms)}")

@@ -12,7 +12,8 @@ strictly as UTF-8, and offsets marked ``corrupt`` fail a CRC check. ``poll`` ret
 before such a record first and raises the error at the next poll (``PartitionRecords.take``); it
 raises at once when none came before. A poll of that partition, unpaused, at the same position
 afterwards fails the test: kafka-python spins there forever. ``probe`` gives a second,
-group-less client on the same logs.
+group-less client on the same logs. Offsets in ``markers`` hold no record a consumer sees (a
+transaction's commit marker): a fetch passes over them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FakeKafka:
         self.logs = {p: list(msgs) for p, msgs in logs.items()}
         self.begins = {p: 0 for p in logs}
         self.corrupt: dict[int, range] = {}  # partition -> offsets of a batch that fails its CRC
+        self.markers: dict[int, set[int]] = {}  # partition -> offsets of transaction markers
         self.positions: dict[int, int] = {}
         self.fetched: set[int] = set()  # partitions a poll has fetched: their highwater is known
         self.paused: set[int] = set()
@@ -138,10 +140,12 @@ class FakeKafka:
                 start = self.begins[partition]
             self.fetched.add(partition)
             records: list[FakeRecord] = []
+            budget, offset = most - sum(map(len, out.values())), start
             try:
-                for offset in range(start, min(len(log), start + most - sum(map(len,
-                                                                               out.values())))):
-                    records.append(self._read(partition, offset))
+                while offset < len(log) and len(records) < budget:
+                    if offset not in self.markers.get(partition, ()):
+                        records.append(self._read(partition, offset))
+                    offset += 1
             except CorruptRecordError as exc:
                 self.positions[partition] = offset
                 if not records and not out:
@@ -150,7 +154,7 @@ class FakeKafka:
                 self._failed = (partition, offset, exc)
             if records:
                 out[self._tp(partition)] = records
-                self.positions[partition] = start + len(records)
+                self.positions[partition] = offset
             if self._failed is not None:
                 break
         if not out:
