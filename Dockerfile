@@ -19,8 +19,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # torch first, in its own layer: it is the bulk of the image and changes rarely. Pinned like the
-# Makefile's TORCH_SPEC (a build known to work with facenet-pytorch 2.5.3); override with
-#   docker compose build --build-arg TORCH_SPEC="torch==... torchvision==... --index-url ..."
+# Makefile's TORCH_SPEC (a build known to work with facenet-pytorch 2.5.3). Its default wheel is
+# built for CUDA 13.0, which needs NVIDIA driver 580 or newer on the host and a GPU of compute
+# capability 7.5 or higher; for an older driver set TORCH_SPEC in .env (compose passes it on) to
+# a build for CUDA 12, e.g. "torch==... torchvision==... --index-url ..." (README.md, "GPUs and
+# drivers"), or pass --build-arg TORCH_SPEC=... to `docker compose build`.
 ARG TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 RUN pip install ${TORCH_SPEC}
 WORKDIR /src

@@ -1,7 +1,8 @@
 """Who may see the dashboard: the school's single sign-on, a shared password, or anyone.
 
 - Single sign-on: when ``.streamlit/secrets.toml`` holds an ``[auth]`` section, Streamlit's built-in
-  OIDC login (``st.login``) guards the page (README: "Single sign-on").
+  OIDC login (``st.login``) guards the page (README: "Single sign-on"), and the same section's
+  allowlist (:class:`Allowlist`) decides who of those the identity provider signed in may see it.
 - Password: when ``DASHBOARD_PASSWORD`` is set, a login form asks for it once per browser session.
 - Neither: the page is open, as for ``classpulse demo`` on one's own machine.
 
@@ -18,10 +19,13 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -38,6 +42,13 @@ FIRST_WAIT_S = 2.0  # then 2, 4, 8, ... seconds after each further one
 LONGEST_WAIT_S = 300.0
 OVERALL_FAILURES = 10  # wrong passwords from all sessions together within OVERALL_WINDOW_S
 OVERALL_WINDOW_S = 60.0
+
+# who may see the dashboard after signing in, in the ``[auth]`` section of Streamlit's secrets,
+# next to the identity provider they qualify (README.md, "The school's single sign-on")
+ALLOWED_DOMAINS_KEY = "allowed_email_domains"
+ALLOWED_EMAILS_KEY = "allowed_emails"
+_NOT_A_DOMAIN = re.compile(r"[\s@*/]|^\.|\.$|\.\.")
+_NOT_AN_EMAIL = re.compile(r"\s")
 
 
 @dataclass
@@ -103,15 +114,123 @@ def oidc_configured() -> bool:
         return False
 
 
+class AllowlistError(ValueError):
+    """The allowlist in ``[auth]`` is missing or malformed; the message names the key and fix."""
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Who may see the dashboard once the identity provider has signed them in.
+
+    Signing in proves only that the provider knows the account: an app registered as multi-tenant
+    (Entra ID) or with an "External" consent screen (Google) signs in anyone with an account there,
+    so the page checks the signed-in email itself. Addresses and domains are compared without
+    regard to case; a domain admits its own addresses only, not its subdomains' (pupils often
+    have theirs at a subdomain of the school's).
+    """
+
+    domains: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_auth(cls, auth: Mapping[str, Any]) -> Allowlist:
+        """The allowlist of Streamlit's ``[auth]`` section; an error when it admits nobody.
+
+        Each key takes a TOML list of text or one comma-separated text.
+        """
+        domains = _entries(auth, ALLOWED_DOMAINS_KEY)
+        emails = _entries(auth, ALLOWED_EMAILS_KEY)
+        for domain in domains:
+            if _NOT_A_DOMAIN.search(domain):
+                raise AllowlistError(
+                    f"{ALLOWED_DOMAINS_KEY} entry {domain!r} in [auth] is not a domain; write "
+                    'what follows the "@" of the addresses, e.g. "school.example" (no wildcards: '
+                    "list each subdomain)")
+        for email in emails:
+            local, at, domain = email.rpartition("@")
+            if not (local and at and domain) or _NOT_AN_EMAIL.search(email):
+                raise AllowlistError(f"{ALLOWED_EMAILS_KEY} entry {email!r} in [auth] is not an "
+                                     'email address; write it whole, e.g. "head@school.example"')
+        if not domains and not emails:
+            raise AllowlistError(
+                f"single sign-on is on but [auth] names nobody who may sign in; set "
+                f'{ALLOWED_DOMAINS_KEY} = ["school.example"] and/or {ALLOWED_EMAILS_KEY} = '
+                '["someone@example.org"] in the dashboard\'s .streamlit/secrets.toml, then '
+                "restart the dashboard")
+        return cls(frozenset(domains), frozenset(emails))
+
+    def refusal(self, email: object, email_verified: object) -> str | None:
+        """Why this signed-in identity may not see the page (``no_email``, ``unverified``,
+        ``not_allowed``), or None when it may.
+
+        An address the provider says it has not verified (``email_verified`` false) is refused
+        even when listed: on some providers anyone can type any address into their account.
+        """
+        if not isinstance(email, str) or "@" not in email:
+            return "no_email"
+        if email_verified is False or str(email_verified).strip().lower() == "false":
+            return "unverified"
+        address = email.strip().lower()
+        if address in self.emails or email_domain(address) in self.domains:
+            return None
+        return "not_allowed"
+
+
+def _entries(auth: Mapping[str, Any], key: str) -> list[str]:
+    value = auth.get(key, [])
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise AllowlistError(f"{key} = {value!r} in [auth] is not a list of text; write e.g. "
+                             f'{key} = ["school.example"]')
+    return [item.strip().lower() for item in items if item.strip()]
+
+
+def email_domain(email: object) -> str:
+    """What follows the last "@", in lower case: all the log may keep of an address (an address
+    is personal data; its domain tells the operator which provider or school it came from)."""
+    if not isinstance(email, str) or "@" not in email:
+        return "none"
+    return email.rpartition("@")[2].strip().lower()
+
+
+REFUSALS = {
+    "not_allowed": "{email} may not see this dashboard. Log out and sign in with a school account "
+                   "that may, or ask whoever runs ClassPulse to allow this one.",
+    "unverified": "{email} is not verified by the identity provider, so ClassPulse cannot tell "
+                  "that it is yours. Verify it there, or log out and sign in with a school "
+                  "account.",
+    "no_email": "The identity provider gave no email address for this account, so ClassPulse "
+                "cannot tell whether it may see this dashboard. Log out and sign in with a school "
+                "account.",
+}
+
+
 def password_matches(given: str, expected: str) -> bool:
     """Constant-time comparison, so response times do not leak the password."""
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 def _sso_gate() -> bool:
+    try:
+        allowlist = Allowlist.from_auth(st.secrets["auth"])
+    except AllowlistError as exc:  # nobody may come in until the operator says who may
+        log.error("dashboard closed: %s", exc)
+        st.title("ClassPulse")
+        st.error(plain(f"The dashboard is closed until whoever runs ClassPulse sets who may sign "
+                       f"in: {exc}."))
+        return False
     if st.user.is_logged_in:
+        email = st.user.get("email")
+        reason = allowlist.refusal(email, st.user.get("email_verified"))
+        if reason is not None:
+            log.warning("dashboard sign-in refused reason=%s domain=%r", reason,
+                        email_domain(email))
+            st.title("ClassPulse")
+            st.text(REFUSALS[reason].format(email=email))  # the provider's text: never Markdown
+            st.button("Log out", on_click=st.logout)
+            return False
         with st.sidebar:
-            who = st.user.get("name") or st.user.get("email") or "you"
+            who = st.user.get("name") or email or "you"
             st.caption(f"Signed in as {plain(who)}")
             st.button("Log out", on_click=st.logout)
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from collections.abc import Mapping
 
@@ -10,16 +11,69 @@ import torch
 
 from classpulse.errors import UsageError
 
+# the oldest NVIDIA driver branch that runs each CUDA major version's builds (NVIDIA's "minor
+# version compatibility": any 13.x needs 580 or newer, any 12.x 525 or newer)
+MIN_DRIVER = {11: 450, 12: 525, 13: 580}
+_LIBCUDA = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
+
 
 def pick_device(name: str) -> torch.device:
     """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device cuda requested but no CUDA GPU is visible; use --device cpu")
+        raise UsageError(no_gpu_message(torch.__version__, torch.version.cuda,
+                                        driver_cuda_version()))
     if name not in ("cpu", "cuda"):
         raise UsageError(f"device {name!r} is not one of auto, cpu, cuda")
     return torch.device(name)
+
+
+def driver_cuda_version() -> int | None:
+    """The newest CUDA the installed NVIDIA driver runs (``cuDriverGetVersion``: 12020 for 12.2),
+    or None when no driver library loads (no driver, or a container not given the GPU).
+
+    Asks the driver library alone, which answers without a GPU and without initialising CUDA:
+    cheap enough for an error message.
+    """
+    for name in _LIBCUDA:
+        try:
+            library = ctypes.CDLL(name)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        if library.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value > 0:
+            return version.value
+        return None
+    return None
+
+
+def no_gpu_message(torch_version: str, torch_cuda: str | None, driver_cuda: int | None) -> str:
+    """One line for ``--device cuda`` without a usable GPU: what this torch needs, what the driver
+    offers (``driver_cuda`` as :func:`driver_cuda_version` gives it) and what to do.
+
+    A driver older than the CUDA this torch is built for is the likeliest cause after an upgrade
+    of torch (torch then sees no GPU at all), and the one ``nvidia-smi`` does not point out.
+    """
+    head = "device cuda requested but no CUDA GPU is visible"
+    if torch_cuda is None:
+        return (f"{head}: torch {torch_version} is built without CUDA; install a CUDA build "
+                "(TORCH_SPEC, README.md \"GPUs and drivers\") or use --device cpu")
+    if driver_cuda is None:
+        return (f"{head} (torch {torch_version} is built for CUDA {torch_cuda}; no NVIDIA driver "
+                "found); install the NVIDIA driver (in a container, give it the GPU through the "
+                "NVIDIA Container Toolkit) or use --device cpu")
+    major = int(torch_cuda.split(".")[0])
+    driver = f"{driver_cuda // 1000}.{driver_cuda % 1000 // 10}"
+    if driver_cuda // 1000 < major:
+        needed = MIN_DRIVER.get(major)
+        update = f"to {needed} or newer" if needed else f"to one for CUDA {major}"
+        return (f"{head}: torch {torch_version} is built for CUDA {torch_cuda} but the NVIDIA "
+                f"driver here runs CUDA {driver} at most; update the driver {update}, or install "
+                f"a torch built for CUDA {driver_cuda // 1000} (TORCH_SPEC, README.md \"GPUs and "
+                "drivers\"), or use --device cpu")
+    return (f"{head} (torch {torch_version} is built for CUDA {torch_cuda}, the driver runs CUDA "
+            f"{driver}); check `nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --device cpu")
 
 
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its bf16 kernels still run natively

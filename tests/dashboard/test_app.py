@@ -541,7 +541,8 @@ def test_unknown_classroom_time_zone_is_named(
 
 SSO = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
        "client_id": "classpulse", "client_secret": "secret",
-       "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+       "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
+       "allowed_email_domains": ["school.example"]}
 
 
 def test_single_sign_on_gate_when_auth_is_configured(

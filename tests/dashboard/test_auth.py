@@ -1,6 +1,10 @@
-"""Guessing the dashboard password is slowed down, per browser session and for all of them."""
+"""Who gets in: guessing the dashboard password is slowed down, per browser session and for all
+of them; single sign-on lets in only the addresses and domains its allowlist names."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,10 +17,12 @@ from dashboard.auth import (
     LONGEST_WAIT_S,
     OVERALL_FAILURES,
     OVERALL_WINDOW_S,
+    Allowlist,
+    AllowlistError,
     LoginThrottle,
     SessionFailures,
 )
-from tests.dashboard.pages import APP, open_page, texts
+from tests.dashboard.pages import APP, assert_no_error, open_page, texts
 
 PASSWORD = "s3cret"
 
@@ -125,3 +131,120 @@ def test_a_password_with_spaces_around_it_must_be_typed_with_them(
     at = open_page(monkeypatch, migrated_sqlite_url, password=f" {PASSWORD} ").run()
     assert any("Wrong password" in e for e in attempt(at, PASSWORD))
     assert not attempt(at, f" {PASSWORD} ") and not at.text_input  # in
+
+
+# the [auth] section of Streamlit's secrets as deploy/secrets.example.toml has it, filled in
+AUTH = {
+    "redirect_uri": "https://classpulse.school.example/oauth2callback",
+    "cookie_secret": "a-test-cookie-secret-of-some-length",
+    "client_id": "test-client",
+    "client_secret": "test-client-secret",
+    "server_metadata_url": "https://login.example/.well-known/openid-configuration",
+}
+SCHOOL = {"allowed_email_domains": ["School.Example"], "allowed_emails": ["Visitor@Gmail.com"]}
+
+
+@pytest.mark.parametrize(("email", "verified", "refusal"), [
+    ("teacher@school.example", None, None),
+    ("Teacher@SCHOOL.example", True, None),  # case does not matter
+    ("visitor@gmail.com", None, None),  # listed by itself
+    ("VISITOR@gmail.COM", "true", None),
+    ("anyone@gmail.com", None, "not_allowed"),  # an "External" Google app signs anyone in
+    ("pupil@students.school.example", None, "not_allowed"),  # a domain is not its subdomains
+    ("teacher@school.example.evil.org", None, "not_allowed"),
+    ("school.example@evil.org", None, "not_allowed"),
+    ("teacher@school.example", False, "unverified"),  # listed, but the provider did not check it
+    ("visitor@gmail.com", "false", "unverified"),
+    (None, None, "no_email"),
+    ("teacher", None, "no_email"),
+])
+def test_the_allowlist_admits_its_domains_and_addresses_only(
+    email: str | None, verified: object, refusal: str | None
+) -> None:
+    assert Allowlist.from_auth({**AUTH, **SCHOOL}).refusal(email, verified) == refusal
+
+
+def test_the_allowlist_may_be_one_comma_separated_text() -> None:
+    allowlist = Allowlist.from_auth({"allowed_email_domains": " school.example, Other.Example ,"})
+    assert allowlist == Allowlist(frozenset({"school.example", "other.example"}), frozenset())
+
+
+@pytest.mark.parametrize(("allow", "message"), [
+    ({}, "single sign-on is on but [auth] names nobody who may sign in; set "
+         'allowed_email_domains = ["school.example"] and/or allowed_emails = '
+         '["someone@example.org"] in the dashboard\'s .streamlit/secrets.toml, then restart the '
+         "dashboard"),
+    ({"allowed_email_domains": [], "allowed_emails": " , "}, "names nobody who may sign in"),
+    ({"allowed_email_domains": ["@school.example"]},
+     "allowed_email_domains entry '@school.example' in [auth] is not a domain; write what "
+     'follows the "@" of the addresses, e.g. "school.example" (no wildcards: list each '
+     "subdomain)"),
+    ({"allowed_email_domains": ["*.school.example"]}, "'*.school.example' in [auth] is not a"),
+    ({"allowed_email_domains": [".school.example"]}, "'.school.example' in [auth] is not a"),
+    ({"allowed_emails": ["head"]}, "allowed_emails entry 'head' in [auth] is not an email "
+                                   'address; write it whole, e.g. "head@school.example"'),
+    ({"allowed_email_domains": 5}, "allowed_email_domains = 5 in [auth] is not a list of text; "
+                                   'write e.g. allowed_email_domains = ["school.example"]'),
+])
+def test_an_allowlist_that_admits_nobody_or_is_mistyped_is_refused_in_one_line(
+    allow: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(AllowlistError) as refused:
+        Allowlist.from_auth({**AUTH, **allow})
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def sso_page(monkeypatch: pytest.MonkeyPatch, url: str, user: dict[str, Any],
+             **allow: Any) -> AppTest:
+    """The page with the school's single sign-on in its secrets, seen by ``user`` (st.user)."""
+    at = open_page(monkeypatch, url)
+    at.secrets["auth"] = {**AUTH, **allow}
+    at.user = user
+    return at.run()
+
+
+def test_single_sign_on_without_an_allowlist_lets_nobody_in(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An identity provider signs in whoever it knows; until the operator says who of those may
+    see the page, nobody may, not even someone already signed in."""
+    at = sso_page(monkeypatch, migrated_sqlite_url,
+                  {"is_logged_in": True, "email": "teacher@school.example"})
+    (error,) = texts(at)["error"]
+    assert error.startswith("The dashboard is closed until whoever runs ClassPulse sets who may "
+                            "sign in: single sign-on is on but [auth] names nobody")
+    assert 'allowed_email_domains = ["school.example"]' in error
+    assert not at.button and not at.sidebar.children and not texts(at)["subheader"]
+    assert any(r.levelno == logging.ERROR and "allowed_email_domains" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_signed_in_account_off_the_list_is_refused_by_name_in_plain_text(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    email = "*mark*_down_[x](https://evil.example)@gmail.com"  # Markdown would mangle it
+    caplog.set_level(logging.WARNING, logger="dashboard.auth")
+    at = sso_page(monkeypatch, migrated_sqlite_url, {"is_logged_in": True, "email": email,
+                                                     "email_verified": True}, **SCHOOL)
+    assert [t.value for t in at.text] == [
+        f"{email} may not see this dashboard. Log out and sign in with a school account that may, "
+        "or ask whoever runs ClassPulse to allow this one."]
+    assert not texts(at)["markdown"] and not texts(at)["subheader"] and not at.sidebar.children
+    refused = [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"]
+    assert refused == ["dashboard sign-in refused reason=not_allowed domain='gmail.com'"]
+    assert "mark" not in caplog.text  # the address is personal data: only its domain is logged
+    (log_out,) = at.button
+    assert log_out.label == "Log out"
+    log_out.click().run()
+    assert [b.label for b in at.button] == ["Log in"] and not at.text
+
+
+def test_a_listed_account_sees_the_dashboard(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = sso_page(monkeypatch, migrated_sqlite_url,
+                  {"is_logged_in": True, "email": "Ada@School.Example", "name": "Ada"}, **SCHOOL)
+    assert_no_error(at)
+    assert not at.text and texts(at)["markdown"]  # past the gate: the page's own explanation
+    assert [c.value for c in at.sidebar.caption][:1] == ["Signed in as Ada"]
+    assert [b.label for b in at.sidebar.button] == ["Log out"]

@@ -25,6 +25,7 @@ from classpulse.db.weights import requested_weights
 from classpulse.settings import DEFAULT_TOPIC, GATE_LIMITS, Settings
 from classpulse.topics import FRAMES_RETENTION_MS, FRAMES_SEGMENT_MS
 from classpulse.wire import DEFAULT_MAX_BYTES
+from dashboard.auth import ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY, Allowlist, AllowlistError
 from producers.camera import WORKERS_STOP_TIMEOUT_S
 from producers.cli import cameras_from_args
 from producers.config import load_cameras
@@ -307,8 +308,14 @@ def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else()
     assert "/deploy/secrets.toml" in (REPO_ROOT / ".gitignore").read_text().splitlines()
     example = tomllib.loads(SECRETS_EXAMPLE.read_text(encoding="utf-8"))
     assert set(example["auth"]) == {"redirect_uri", "cookie_secret", "client_id",
-                                    "client_secret", "server_metadata_url"}
+                                    "client_secret", "server_metadata_url",
+                                    ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY}
     assert not any(example["auth"][k] for k in ("cookie_secret", "client_id", "client_secret"))
+    # copied and left as it is, the example lets nobody in: the operator must say who may
+    with pytest.raises(AllowlistError, match=ALLOWED_DOMAINS_KEY):
+        Allowlist.from_auth(example["auth"])
+    filled = {**example["auth"], ALLOWED_DOMAINS_KEY: ["school.example"]}
+    assert Allowlist.from_auth(filled).refusal("teacher@school.example", True) is None
     assert find_spec("authlib") is not None
 
 
@@ -373,6 +380,58 @@ def test_no_service_holding_frames_writes_a_core_dump() -> None:
 def test_partitions_follow_frames_partitions_from_env() -> None:
     services = interpolate(raw_compose(), {**ENV, "FRAMES_PARTITIONS": "24"})["services"]
     assert "--partitions 24 " in _init_script(services)
+    producer = build_parser().parse_args(command_list(services["producer"]["command"])[1:])
+    assert producer.partitions == 24
+
+
+def test_the_producer_creates_a_lost_topic_as_kafka_init_does(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """A broker whose data lives in memory comes back without the topic after a power cut, and
+    kafka-init (a one-shot) does not run again then: the producer, which Docker restarts, creates
+    it with the same partitions (and, in classpulse.topics, the same retention) instead of
+    stopping again and again."""
+    producer = build_parser().parse_args(command_list(services["producer"]["command"])[1:])
+    created = int(re.search(r"--partitions (\d+)", _init_script(services))[1])
+    assert producer.partitions == created == 12
+    assert services["producer"]["restart"] == "unless-stopped"
+    assert services["kafka-init"]["restart"] == "no"
+    # one default, declared once in compose.yaml, for both
+    assert COMPOSE_FILE.read_text(encoding="utf-8").count("${FRAMES_PARTITIONS") == 1
+
+
+def test_app_services_run_without_privileges_and_postgres_has_shared_memory(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The image's user needs no Linux capability and must not gain one through a setuid
+    program; PostgreSQL's parallel queries need more than Docker's 64 MB of /dev/shm. Memory
+    limits are left to the operator (README.md, "Sizing"): a fixed one would kill the consumer of
+    a big school."""
+    for document in (interpolate(raw_compose(), ENV), _cpu_compose()):
+        for name in APP_SERVICES:
+            service = document["services"][name]
+            assert service["cap_drop"] == ["ALL"], name
+            assert service["security_opt"] == ["no-new-privileges:true"], name
+    for name, service in services.items():
+        assert "mem_limit" not in service, name
+        assert "limits" not in service.get("deploy", {}).get("resources", {}), name
+        if name not in APP_SERVICES:  # images that start as root and switch users themselves
+            assert "cap_drop" not in service, name
+    units = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "k": 2**10, "m": 2**20, "g": 2**30}
+    amount, unit = re.fullmatch(r"(\d+)([a-z]+)", services["postgres"]["shm_size"]).groups()
+    assert int(amount) * units[unit] >= 256 * 2**20
+
+
+def test_another_torch_build_is_chosen_in_one_place() -> None:
+    """TORCH_SPEC in .env reaches the image build (for an NVIDIA driver older than the pinned
+    torch's CUDA needs); unset, compose passes nothing and the Dockerfile's pin applies, which
+    .env.example shows."""
+    for name in APP_SERVICES:
+        assert raw_compose()["services"][name]["build"]["args"] == ["TORCH_SPEC"], name
+    args = [a for name, a in dockerfile_instructions(DOCKERFILE.read_text()) if name == "ARG"]
+    (pinned,) = [a.split("=", 1)[1].strip('"') for a in args if a.startswith("TORCH_SPEC=")]
+    assert env_example_shown()["TORCH_SPEC"] == pinned
+    assert re.fullmatch(r"torch==[\d.]+ torchvision==[\d.]+", pinned)
 
 
 def test_kafka_accepts_a_full_size_frame(services: dict[str, dict[str, Any]]) -> None:
@@ -493,6 +552,71 @@ def test_deploy_doc_commands_parse_with_the_real_parser() -> None:
     for command in commands:
         args = build_parser().parse_args(command_list(command)[1:])
         assert callable(args.handler), command
+
+
+def test_deploy_doc_never_publishes_the_unauthenticated_ports_to_every_network() -> None:
+    """Kafka's EXTERNAL listener has no authentication: bound to 0.0.0.0 it served the frames to
+    anyone, and the firewall the doc advised (ufw, INPUT) does not see Docker's published ports.
+    The doc binds to one address and filters in DOCKER-USER, on the port the client asked for."""
+    code = _doc_code()
+    for name in ("KAFKA_EXTERNAL_BIND", "POSTGRES_BIND"):
+        assert not [line for line in code if f"{name}=0.0.0.0" in line], name
+        assert any(line.startswith(f"{name}=<") for line in code), name
+    rules = [line for line in code if line.startswith("sudo iptables -I DOCKER-USER")]
+    assert [r.split(" -j ")[-1] for r in rules] == ["DROP", "ACCEPT"]  # inserted: ACCEPT ends first
+    assert all("--ctorigdstport $port" in r and " -i " in r for r in rules)
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    assert "for port in 9094 5432; do" in text
+    assert "**no authentication" in text
+
+
+def _fenced_after(heading: str) -> list[str]:
+    """The commands of the first fenced block after ``heading`` in the README, comments cut."""
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    block = re.search(r"```[a-z]*\n(.*?)```", text[text.index(heading):], re.S)[1]
+    return [line.split(" #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_deploy_doc_restores_and_upgrades_through_migrate() -> None:
+    """`docker compose start` ran no migration, so consumers (--no-migrate) refused an older
+    dump's schema; `up -d` runs migrate first. An upgrade pulls the base images' updates."""
+    restore = _fenced_after("To restore, stop the writers")
+    assert restore[-2:] == ["docker compose up -d",
+                            "docker compose run --rm migrate classpulse db grant-reader analyst"]
+    assert not any(line.startswith("docker compose start") for line in restore)
+    upgrade = _fenced_after("### Upgrading")
+    assert upgrade[:3] == ["git pull", "docker compose pull --ignore-buildable",
+                           "docker compose build --pull"]
+    assert upgrade.index("docker compose up -d") > upgrade.index("docker compose build --pull")
+
+
+def _readable_by_image_user(command: str) -> bool:
+    """Whether a ``chown/chgrp ... && chmod MODE`` line leaves the file readable by uid and gid
+    10001, the image's user (Dockerfile), and by nobody else but root and its owner."""
+    mode = int(re.search(r"chmod (\d{3})", command)[1], 8)
+    if re.search(r"chown 10001\b", command):
+        return bool(mode & 0o400) and not mode & 0o077
+    if re.search(r"chgrp 10001\b", command):
+        return bool(mode & 0o040) and not mode & 0o007
+    return False
+
+
+def test_deploy_doc_keeps_secret_files_private_yet_readable_by_the_containers() -> None:
+    """A root-owned `chmod 600` cameras.yaml left the producer (uid 10001) restarting on a file it
+    could not read; the doc's commands keep the files from other users but not from it."""
+    users = [args for name, args in dockerfile_instructions(DOCKERFILE.read_text())
+             if name == "USER"]
+    assert users[-1] == "10001:10001"
+    for path in ("deploy/cameras.yaml", "deploy/secrets.toml"):
+        commands = [line for line in _doc_code() if "chmod" in line and path in line]
+        assert commands, path
+        assert all(_readable_by_image_user(c) for c in commands), commands
+    for example in (CAMERAS_EXAMPLE, COMPOSE_FILE):  # the files' own instructions, likewise
+        (command,) = [line.lstrip("# ").split("  #")[0] for line in
+                      example.read_text(encoding="utf-8").splitlines() if "&& chmod" in line]
+        assert _readable_by_image_user(command), (example.name, command)
+    assert not _readable_by_image_user("chmod 600 deploy/cameras.yaml")
+    assert any(line.startswith("install -m 600 deploy/.env.example .env") for line in _doc_code())
 
 
 @pytest.mark.postgres
