@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from classpulse.db.engine import failure_reason
 from classpulse.db.writes import FrameKey, LogReset, MinuteRow, OffsetConflict, OffsetMove
 from consumers.metrics import ConsumerMetrics
-from consumers.sink import Commit, DatabaseSink
+from consumers.sink import Commit, DatabaseSink, in_time
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +103,14 @@ class Checkpoint:
         self.failure: str | None = None  # why the database refused the last write, if it did
 
     # --- positions --------------------------------------------------------------------------
-    def assign(self, partitions: Iterable[int]) -> dict[int, int | None]:
+    def assign(self, partitions: Iterable[int], within: float | None = None
+               ) -> dict[int, int | None]:
         """Load stored offsets and seen frames; where to start reading each partition (None: the
-        log's beginning). The caller checks the logs' ends next (``check_log_ends``)."""
+        log's beginning). The caller checks the logs' ends next (``check_log_ends``). The reads
+        are given up after ``within`` seconds (``in_time``), nothing changed."""
         wanted = sorted(set(partitions))
-        stored = self.sink.stored_offsets(wanted)
-        self.frames.load(self.sink.seen_frames())
+        stored, seen = in_time(within, _reader(self.sink, wanted), "assignment's read")
+        self.frames.load(seen)
         for partition in wanted:
             self._stored[partition] = stored.get(partition)
             self._next.pop(partition, None)
@@ -165,10 +167,11 @@ class Checkpoint:
 
     # --- commit and rewind --------------------------------------------------------------------
     def commit(self, rows: list[MinuteRow], rejections: list[tuple[datetime, str, str, int]],
-               lock_wait_s: float | None = None) -> Outcome:
+               lock_wait_s: float | None = None, within: float | None = None) -> Outcome:
         """Write the buffer with the offset moves in one transaction (``lock_wait_s``:
         ``DatabaseSink.write``). FAILED changes nothing here: the same moves, resets and frame
-        keys go with the next try."""
+        keys go with the next try. A write not done within ``within`` seconds is FAILED
+        (``in_time``: it may still commit later, which the compare-and-set catches)."""
         moves = {p: OffsetMove(self._stored.get(p), n) for p, n in self._next.items()
                  if n != self._stored.get(p)}
         if not rows and not rejections and not moves and not self._resets:
@@ -177,8 +180,10 @@ class Checkpoint:
         forget = {c: cut for c, cut in self.frames.cutoffs().items() if c in cameras}
         commit = Commit(rows, rejections, moves, list(self._resets), sorted(self.frames.pending),
                         forget)
+        sink = self.sink
         try:
-            self.sink.write(commit, lock_wait_s)
+            in_time(within, lambda: sink.write(commit, lock_wait_s), "flush's write",
+                    writes=True)
         except OffsetConflict as exc:
             self.metrics.flush_conflicts.inc()
             log.warning("flush rolled back: %s; re-reading stored offsets", exc)
@@ -196,7 +201,7 @@ class Checkpoint:
         self.metrics.last_flush.set(self.clock())
         return Outcome.COMMITTED
 
-    def rewind(self, reload: bool) -> dict[int, int | None]:
+    def rewind(self, reload: bool, within: float | None = None) -> dict[int, int | None]:
         """Forget what is uncommitted; where to seek each owned partition (None: beginning).
 
         ``reload`` (after a conflict) re-reads the stored offsets (another consumer may have moved
@@ -206,7 +211,8 @@ class Checkpoint:
         error) those resets stay pending: their partitions restart at the new log's beginning
         again and the next commit records them. Seeking to the stored offset, past the new log's
         end, would restart there unnoticed and the reset's row would never be written (as still
-        happens when a conflict and a reset coincide).
+        happens when a conflict and a reset coincide). The reads are given up after ``within``
+        seconds (``in_time``), as when the database cannot be read.
         """
         restarts = {} if reload else {r.partition: r.restart_offset for r in self._resets}
         self._next = dict(restarts)
@@ -216,9 +222,18 @@ class Checkpoint:
         owned = self.owned()
         if reload:
             try:
-                stored = self.sink.stored_offsets(owned)
-                self.frames.load(self.sink.seen_frames())
+                stored, seen = in_time(within, _reader(self.sink, owned), "rewind's read")
+            except SQLAlchemyError as exc:
+                log.error("cannot re-read stored offsets (%s); seeking to the last known ones",
+                          failure_reason(exc))
+            else:
+                self.frames.load(seen)
                 self._stored.update({p: stored.get(p) for p in owned})
-            except SQLAlchemyError:
-                log.error("cannot re-read stored offsets; seeking to the last known ones")
         return {p: restarts.get(p, self._stored.get(p)) for p in owned}
+
+
+def _reader(sink: DatabaseSink, partitions: list[int]
+            ) -> Callable[[], tuple[dict[int, int], list[FrameKey]]]:
+    """Reads the stored offsets of ``partitions`` and the frames counted recently, and returns
+    them: nothing else (it may run on a thread of its own, ``in_time``)."""
+    return lambda: (sink.stored_offsets(partitions), sink.seen_frames())

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings
 from consumers.config import DEFAULTS, ConsumerConfig
+
+if TYPE_CHECKING:
+    from consumers.runner import ConsumerReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"event time ({DEFAULTS.duplicate_window_s:g})")
     p.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
                    help="exit after a final flush once no message came for this long (status "
-                        "1 when the database refuses that flush)")
+                        "1 when that flush is refused, or conflicts and leaves records read "
+                        "uncommitted; partitions paused for a full buffer are not idle)")
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
                    help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
     p.add_argument("--db-timeout", type=float, default=DEFAULTS.db_timeout_s, metavar="SECONDS",
@@ -120,10 +125,19 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
           f"failed_flushes={report.failed_flushes}", flush=True)
     if report.uncommitted:
         # non-zero: a supervisor or script must not take the run for complete
-        print(f"classpulse consume: {report.uncommitted} records read are uncommitted: the "
-              f"database refused the last flush ({report.failure}); start the consumer again "
-              "once the database takes writes: it reads them again from the stored offsets, "
-              f"and counts those captured within --max-lag ({config.max_lag_s:g} s) of that "
-              "read (older ones as stale)", file=sys.stderr)
+        print(uncommitted_line(report, config), file=sys.stderr)
         return 1
     return 0
+
+
+def uncommitted_line(report: ConsumerReport, config: ConsumerConfig) -> str:
+    """The one line of a run that exits with records read but not committed."""
+    if report.conflict:
+        why = ("the last flush conflicted: another consumer committed offsets of these "
+               "partitions first, and they were rewound to them; start the consumer again")
+    else:
+        why = (f"the database refused the last flush ({report.failure}); start the consumer "
+               "again once the database takes writes")
+    return (f"classpulse consume: {report.uncommitted} records read are uncommitted: {why}: it "
+            "reads them again from the stored offsets, and counts those captured within "
+            f"--max-lag ({config.max_lag_s:g} s) of that read (older ones as stale)")

@@ -33,6 +33,7 @@ from typing import Protocol
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CorruptRecordError, UnsupportedCodecError
 
+from classpulse.db.engine import failure_reason
 from classpulse.db.weights import StoredWeights, check_consumer_weights, weights_text
 from classpulse.emotions import weights_vector
 from classpulse.errors import UsageError
@@ -65,6 +66,10 @@ log = logging.getLogger(__name__)
 # refused again waits twice as long as the last time, RETRY_MAX_S at the most
 RETRY_AFTER_DB_ERROR_S = 1.0
 RETRY_MAX_S = 15.0
+# of the time a rebalance callback gives its write (``FrameConsumer._callback_wait_s``), the share
+# a statement may wait for a lock: a wait for a lock held elsewhere then fails on the database's
+# own timeout, rolled back, before the write is given up, instead of committing after it was
+LOCK_WAIT_SHARE = 0.8
 # what kafka-python raises out of poll() for a record it cannot parse: a record or batch that
 # fails its CRC check, a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
 # CorruptRecordError, 2.x let it through), or a batch compressed with a codec whose library is
@@ -164,14 +169,17 @@ class Tally:
 
 @dataclass
 class ConsumerReport(Tally):
-    """What one run committed, for the exit summary and tests. ``uncommitted``: the records whose
-    counts the database refused at exit (read again by the next run); ``failure``: its reason."""
+    """What one run committed, for the exit summary and tests. ``uncommitted``: the records read
+    but left uncommitted at exit (read again by the partitions' next owner): the database refused
+    the last flush (``failure``: its reason), or it conflicted (``conflict``): another consumer's
+    commit came first and the partitions were rewound behind where this run had read."""
 
     flushes: int = 0
     conflicts: int = 0
     failed_flushes: int = 0
     uncommitted: int = 0
     failure: str | None = None
+    conflict: bool = False
 
 
 @dataclass
@@ -306,18 +314,24 @@ class FrameConsumer:
 
         kafka-python runs this on its event loop, which also sends the group's heartbeats: a
         flush that waits here longer than the session timeout gets this member expelled, and
-        every member rebalances again. So the write's waits are bounded to a quarter of it
-        (``_revoke_wait_s``), a database that refused the last flush is not tried at all, and
-        nothing here sleeps. A flush given up is safe: the buffer is dropped (it mixes the
-        partitions' counts, so all of it), the partitions kept are sought back to their stored
-        offsets, and the revoked ones are read from there by their new owner.
+        every member rebalances again. So the database gets a quarter of it
+        (``_callback_wait_s``), in wall time: the write runs on a thread of its own (``in_time``:
+        reaching the database, the pool's ping, a connect and every statement included), and one
+        not done by then is given up as FAILED. During the backoff after a refused flush
+        (``_retry_at``) the database is not tried at all, and nothing here sleeps. A flush given
+        up is safe: the buffer is dropped (it mixes the partitions' counts, so all of it), the
+        partitions kept are sought back to their stored offsets, and the revoked ones are read
+        from there by their new owner; a write given up that commits later anyway makes the next
+        commit of its partitions conflict, and read again from what it stored. A conflict reads
+        the stored offsets again (in what is left of the quarter) before the kept partitions are
+        sought there.
         """
         partitions = sorted(tp.partition for tp in revoked)
         log.info("partitions revoked partitions=%s", partitions)
         for partition in partitions:  # what is fetched or in analysis may be another member's now
             self._new_epoch(partition)
         with self._commit_lock:
-            if self._failures:  # not tried: it could wait as long as the connect timeout
+            if time.monotonic() < self._retry_at:  # backing off: the database refused just now
                 if self._buffered.records:
                     log.warning("dropping %d uncommitted records at the revocation: the "
                                 "database refused the last flush (%s); they are read again from "
@@ -325,14 +339,20 @@ class FrameConsumer:
                                 self.checkpoint.failure)
                 self._drop_buffer(but=partitions)
             else:
-                outcome = self._commit(lock_wait_s=self._revoke_wait_s())
+                wait = self._callback_wait_s()
+                deadline = time.monotonic() + wait
+                outcome = self._commit(lock_wait_s=wait * LOCK_WAIT_SHARE, within=wait)
                 if outcome is Outcome.COMMITTED:
                     self._settle(self._take_buffer(), self.clock())
-                elif outcome is not Outcome.NOTHING:
-                    if outcome is Outcome.CONFLICT:
-                        self.report.conflicts += 1
-                    else:
-                        self._refused()
+                elif outcome is Outcome.CONFLICT:
+                    self.report.conflicts += 1
+                    self._drop_buffer(but=partitions, reload_within=deadline - time.monotonic())
+                elif outcome is Outcome.FAILED:
+                    self._refused()
+                    if self._buffered.records:
+                        log.warning("dropping %d uncommitted records at the revocation (%s); "
+                                    "they are read again from the stored offsets",
+                                    self._buffered.records, self.checkpoint.failure)
                     self._drop_buffer(but=partitions)
         self.checkpoint.revoke(partitions)
         for partition in partitions:
@@ -340,7 +360,9 @@ class FrameConsumer:
             self._unchecked.discard(partition)
             self._fetched.pop(partition, None)
 
-    def _revoke_wait_s(self) -> float:
+    def _callback_wait_s(self) -> float:
+        """How long a rebalance callback waits for the database: a quarter of the session
+        timeout (and no longer than a flush may)."""
         return min(self.config.db_timeout_s, self.config.session_timeout_ms / 4000)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -348,33 +370,36 @@ class FrameConsumer:
         # refused: seek to the stored offsets here, check the logs' ends after the poll
         self._last_activity = time.monotonic()
         self._unloaded |= {tp.partition for tp in assigned}
-        self._load_positions()
+        self._load_positions(within=self._callback_wait_s())
         if not self.assigned.is_set():
             self.assigned_at = time.monotonic()
             self.assigned.set()
 
-    def _load_positions(self) -> None:
+    def _load_positions(self, within: float | None = None) -> None:
         """Seek the assigned partitions whose stored offsets are not loaded yet.
 
         While the database is away (a rebalance during a PostgreSQL restart) they stay paused,
         and the loop tries again after each poll: this runs inside kafka-python's rebalance
         callback on its event loop, where waiting for the database to come back would stop the
-        heartbeats (one failed try blocks up to the connect timeout), and raising would end the
-        process (kafka-python raises the callback's error out of ``poll``). A later try
-        seeks only partitions that were paused, so records already fetched for the others stay
-        in the batch.
+        heartbeats, and raising would end the process (kafka-python raises the callback's error
+        out of ``poll``). So there the reads are given up after ``within`` seconds (wall time,
+        ``in_time``) and count as the database away; the loop's own tries wait as long as the
+        engine lets them (its connect, statement and TCP timeouts), so a read that is merely
+        slow (many frames counted recently) gets done there. A later try seeks only partitions
+        that were paused, so records already fetched for the others stay in the batch.
         """
         from sqlalchemy.exc import SQLAlchemyError
 
         partitions = sorted(self._unloaded)
         tps = [self._tp(p) for p in partitions]
         try:
-            starts = self.checkpoint.assign(partitions)
+            starts = self.checkpoint.assign(partitions, within)
         except SQLAlchemyError as exc:
             self.kafka.pause(*tps)
             self._load_again_at = time.monotonic() + RETRY_AFTER_DB_ERROR_S
             log.warning("cannot load the stored offsets of partitions=%s (%s); they wait, "
-                        "paused, for the database", partitions, type(exc).__name__)
+                        "paused, for the database", partitions,
+                        f"{type(exc).__name__}: {failure_reason(exc)}")
             return
         self._unloaded.clear()
         if self._holding:  # the buffer is full: they wait with the others
@@ -463,15 +488,21 @@ class FrameConsumer:
                     self._check_log_resets({p: self.kafka.highwater(self._tp(p))
                                             for p in self.checkpoint.owned()})
                     records = self._still_current(records, epochs)  # reset: read again
-                    if self.flush() is Outcome.FAILED:
+                    outcome = self.flush()
+                    if outcome is Outcome.FAILED:
                         log.warning("keeping %d uncommitted records for the next try, in %.0f s",
                                     self._buffered.records, self._retry_at - time.monotonic())
-                    # waiting for the database (a lock, a timeout) is no idleness
-                    self._last_activity += time.monotonic() - now
+                    if outcome is Outcome.CONFLICT:  # rewound: there is work to read again
+                        self._last_activity = time.monotonic()
+                    else:  # waiting for the database (a lock, a timeout) is no idleness
+                        self._last_activity += time.monotonic() - now
                     last_flush = time.monotonic()
                     records = self._still_current(records, epochs)  # rewound: read again
                 if records:
                     self._inflight = self._start(records, decode, worker)
+                    self._last_activity = time.monotonic()
+                if self._holding:
+                    # paused for a full buffer, not for want of messages: Kafka holds more
                     self._last_activity = time.monotonic()
                 idle = self.config.exit_when_idle_s
                 # idleness counts only once the group gave us partitions (joining takes a while)
@@ -480,8 +511,13 @@ class FrameConsumer:
                     log.info("no message for %.0f s, exiting", idle)
                     break
             self._finish_inflight()
-            if self.flush() is Outcome.FAILED:
+            held = {p: self.checkpoint.position(p) for p in self.checkpoint.owned()}
+            records_held = self._buffered.records
+            outcome = self.flush()
+            if outcome is Outcome.FAILED:
                 self._leave_uncommitted()
+            elif outcome is Outcome.CONFLICT:
+                self._left_by_conflict(held, records_held)
         except BaseException:
             # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
             # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
@@ -504,6 +540,25 @@ class FrameConsumer:
                   "(%s); the next run reads them again from the stored offsets",
                   self.report.uncommitted, self.report.failure)
         self._discard_open_buffer()
+
+    def _left_by_conflict(self, held: Mapping[int, int | None], records: int) -> None:
+        """The exit's flush conflicted: another consumer (or a write of ours given up at a
+        revocation that committed late) stored other offsets first, and the partitions were
+        rewound to them. The records between those and where this run had read (``held``, the
+        positions before the flush; ``records`` at the most) are committed by no one yet: said
+        in the report as uncommitted (``classpulse consume`` exits non-zero with them), read
+        again by the partitions' next owner."""
+        behind = 0
+        for partition, was in held.items():
+            now = self.checkpoint.position(partition)
+            if was is not None:
+                behind += max(0, was - now) if now is not None else records
+        self.report.uncommitted = max(0, min(records, behind))
+        self.report.conflict = bool(self.report.uncommitted)
+        if self.report.uncommitted:
+            log.error("exiting with %d records uncommitted: another consumer committed their "
+                      "partitions' offsets first (the last flush conflicted); whoever owns them "
+                      "next reads them again from the stored offsets", self.report.uncommitted)
 
     def _discard_open_buffer(self) -> None:
         """Forget what is counted but not committed; a restart reads it again from the stored
@@ -880,15 +935,15 @@ class FrameConsumer:
             elif outcome is Outcome.CONFLICT:
                 self.report.conflicts += 1
                 self._seek(self.checkpoint.rewind(reload=True))
-                self._last_activity = time.monotonic()  # rewound: there is work to read again
             else:
                 self._refresh_weights()
                 if outcome is Outcome.COMMITTED:
                     self._settle(buffered, committed_at)
             return outcome
 
-    def _commit(self, lock_wait_s: float | None = None) -> Outcome:
-        return self.checkpoint.commit(self._agg.rows(), self._agg.rejections(), lock_wait_s)
+    def _commit(self, lock_wait_s: float | None = None, within: float | None = None) -> Outcome:
+        return self.checkpoint.commit(self._agg.rows(), self._agg.rejections(), lock_wait_s,
+                                      within)
 
     def _take_buffer(self) -> _Buffered:
         """The open buffer's counts, the aggregator emptied; partitions paused for a full buffer
@@ -927,12 +982,15 @@ class FrameConsumer:
         wait = min(RETRY_MAX_S, RETRY_AFTER_DB_ERROR_S * 2 ** min(self._failures - 1, 16))
         self._retry_at = time.monotonic() + wait
 
-    def _drop_buffer(self, but: Collection[int] = ()) -> None:
+    def _drop_buffer(self, but: Collection[int] = (), reload_within: float | None = None) -> None:
         """Forget the open buffer; the partitions it read (but those in ``but``, being revoked)
-        read again from their stored offsets."""
+        read again from their stored offsets: those read again from the database within
+        ``reload_within`` seconds (after a conflict: another consumer moved them), else the last
+        known ones."""
         self._take_buffer()
-        self._seek({p: offset for p, offset in self.checkpoint.rewind(reload=False).items()
-                    if p not in but})
+        reload = reload_within is not None
+        starts = self.checkpoint.rewind(reload=reload, within=reload_within)
+        self._seek({p: offset for p, offset in starts.items() if p not in but})
 
     def _hold_if_full(self) -> None:
         """Pause the partitions while the buffer holds ``max_uncommitted_records``: while the

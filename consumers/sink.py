@@ -13,11 +13,17 @@ Either way each record is counted once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from classpulse.db.engine import SQLITE_BUSY_TIMEOUT_MS
 from classpulse.db.weights import StoredWeights, load_weights
@@ -34,6 +40,60 @@ from classpulse.db.writes import (
     load_offsets,
     load_seen_frames,
 )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class NoAnswer(SQLAlchemyError):
+    """The database did not answer within the time given (``in_time``); handled as any error of
+    the database's (the flush failed, the offsets could not be read)."""
+
+
+def in_time(seconds: float | None, call: Callable[[], T], what: str, writes: bool = False) -> T:
+    """``call()``'s result, or :class:`NoAnswer` once ``seconds`` have passed without one.
+
+    For kafka-python's rebalance callbacks, which run on the event loop that sends the group's
+    heartbeats: the statement timeout and the busy timeout bound a wait for a lock, but not the
+    pool's ping or a connect to a server that stopped answering, nor several statements in a row.
+    ``call`` runs on a daemon thread of its own (one that hangs must not hold up the process's
+    exit) and may only read what it is given and return its result: what the caller owns is
+    changed by the caller, after the result is in, so a call given up changes nothing but the
+    database. A write given up may still commit later; the compare-and-set on the offsets makes
+    the next commit of its partitions (ours or their next owner's) conflict and read again.
+    ``seconds`` None: called here, unbounded.
+    """
+    if seconds is None:
+        return call()
+    if seconds <= 0:
+        raise NoAnswer(f"no time left to wait for the database ({what})")
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"db-{what}", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        future.add_done_callback(lambda done: _answered_late(done, what, seconds, writes))
+        raise NoAnswer(f"no answer from the database within {seconds:.1f} s ({what}); it is "
+                       "unreachable or hung") from None
+
+
+def _answered_late(done: Future[object], what: str, seconds: float, writes: bool) -> None:
+    """Logs only (it runs on the call's thread): the caller has gone on without the result."""
+    if done.exception() is None:
+        log.warning("the database answered the %s given up after %.1f s, late%s", what, seconds,
+                    ": what it wrote stands, and the next commit of its partitions conflicts and "
+                    "reads again from the stored offsets" if writes else "")
+    else:
+        log.info("the %s given up after %.1f s failed later too (%s)", what, seconds,
+                 type(done.exception()).__name__)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ time, so each connection turns on WAL (readers do not block the writer), a busy 
 writer waits instead of failing at once) and foreign keys (off by default in SQLite). PostgreSQL
 connections are pinged before use, so a dashboard survives a database restart; a consumer's also
 give up on a statement after a while (``statement_timeout_s``, lock waits included), so a table
-locked by someone else fails its flush, which it retries, instead of stalling it for good.
+locked by someone else fails its flush, which it retries, instead of stalling it for good. They
+also give up on a server that stopped answering: the connect after ``PG_CONNECT_TIMEOUT_S``, and,
+once connected, after about ``PG_TCP_USER_TIMEOUT_MS`` (TCP keepalives for an idle connection,
+``tcp_user_timeout`` for data sent and never acknowledged), where a host powered off or a firewall
+that drops packets would otherwise leave a statement, or the pool's ping, waiting for many
+minutes on a half-open connection.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
+# a PostgreSQL server gone without closing its connections (host off, packets dropped) is noticed
+# within some 10-15 s: an idle connection is probed after 5 s, every 2 s, 3 times; data left
+# unacknowledged for 10 s fails the connection (Linux; libpq ignores it elsewhere)
+PG_TCP_USER_TIMEOUT_MS = 10_000
+PG_LIBPQ_SETTINGS = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "keepalives": 1,
+                     "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+                     "tcp_user_timeout": PG_TCP_USER_TIMEOUT_MS}
 URL_EXAMPLES = "use e.g. sqlite:///classpulse.db or postgresql+psycopg://user:password@host/db"
 
 
@@ -53,21 +65,22 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
     ``statement_timeout_s`` bounds every statement on PostgreSQL, the wait for a lock included (its
     ``statement_timeout``, set on each new connection: other settings in the URL's ``options`` and
     in ``PGOPTIONS`` stay as they are, a ``statement_timeout`` there is replaced); SQLite's lock
-    waits are bounded by its busy timeout. Extra keyword arguments go to
-    :func:`sqlalchemy.create_engine` (e.g. ``echo=True``). A URL that cannot be used (not a URL,
-    a port that is no number, a driver that is not installed) raises one :class:`UsageError`.
+    waits are bounded by its busy timeout. PostgreSQL connections get ``PG_LIBPQ_SETTINGS`` (a
+    connect timeout and TCP keepalives), each unless the URL gives its own. Extra keyword
+    arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``). A URL that cannot be
+    used (not a URL, a port that is no number, a driver that is not installed) raises one
+    :class:`UsageError`.
     """
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
-        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
-            parsed.query
-        ):
-            # fail in seconds, not minutes, when the server is down or firewalled
-            kwargs.setdefault("connect_args", {}).setdefault(
-                "connect_timeout", PG_CONNECT_TIMEOUT_S
-            )
+        if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+            # fail in seconds, not minutes, when the server is down, firewalled or gone
+            connect_args = kwargs.setdefault("connect_args", {})
+            for setting, value in PG_LIBPQ_SETTINGS.items():
+                if setting not in parsed.query:
+                    connect_args.setdefault(setting, value)
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError):  # SQLAlchemy imports the driver here

@@ -4,6 +4,8 @@ is counted, what is refused and why, and where it reads again after a failed wri
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import CorruptRecordError, TopicAuthorizationFailedError
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from classpulse.db.engine import make_engine
@@ -330,10 +332,12 @@ def write_locked(engine: Engine) -> Iterator[None]:
 def test_a_revocation_while_the_database_is_locked_returns_in_time_and_counts_once(
         engine: Engine) -> None:
     """kafka-python runs the revocation on the event loop that sends the heartbeats: its flush
-    waits for a lock a quarter of the session timeout (0.5 s of 2 s), not the database timeout
-    (30 s, or for ever on this PostgreSQL engine), then drops the buffer; a second revocation
-    does not try the database again. The frames are read again and counted once, in the tables
-    and in the metrics (which used to count them at each read)."""
+    gets a quarter of the session timeout (0.5 s of 2 s), not the database timeout (30 s, or for
+    ever on this PostgreSQL engine): its wait for the lock fails on the database's own timeout
+    first (0.4 s, so it ends rolled back), then the buffer is dropped; a second revocation, in
+    the backoff after that refusal, does not try the database again. The frames are read again
+    and counted once, in the tables and in the metrics (which used to count them at each
+    read)."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     metrics = ConsumerMetrics()
     consumer = make_consumer(engine, kafka, metrics=metrics, flush_interval_s=3600.0,
@@ -353,11 +357,220 @@ def test_a_revocation_while_the_database_is_locked_returns_in_time_and_counts_on
 
     kafka.on_poll = rebalances_while_locked
     done = consumer.run(threading.Event())
-    assert 0.4 < took[0] < 1.5 and took[1] < 0.2
+    assert 0.3 < took[0] < 1.0 and took[1] < 0.2
     assert totals(engine) == (8, 8, {}, {0: 8})
     assert (done.frames, done.failed_flushes) == (8, 1)
     assert kafka.seeks.count((0, "beginning")) == 3  # the assignments: read again from there
     assert metrics.registry.get_sample_value("classpulse_frames_total", {"camera": "cam-a"}) == 8
+
+
+class SilentProxy:
+    """A TCP proxy to the test PostgreSQL that can go silent, as a server whose host was powered
+    off or is behind a firewall that drops packets: its connections stay open, what is sent on
+    them is taken and never answered, and a new connection is accepted and never answered."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.silent = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            if self.silent.is_set():
+                continue  # accepted, never answered
+            server = socket.create_connection(self.upstream)
+            self.sockets.append(server)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if not self.silent.is_set():  # silent: taken, never passed on
+                    sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+@pytest.mark.postgres
+def test_a_rebalance_while_the_database_is_silent_returns_in_time_and_counts_once(
+        migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database's host goes silent right after a good flush (none refused yet): the pool's
+    ping on the revocation's write, and the assignment's read, wait for an answer that does not
+    come, where a statement or lock timeout does not help. Each is given up after a quarter of
+    the session timeout (0.5 s of 2 s), in wall time, on kafka-python's event loop: the write
+    counts as refused (the kept partition is sought back to its stored offset), the partition
+    assigned waits, paused, and is loaded by the loop once the database answers. Every frame is
+    counted once."""
+    import consumers.runner
+
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.05)
+    proxy = SilentProxy(("127.0.0.1", 5432))
+    engine = make_engine(make_url(migrated_pg_url).set(port=proxy.port))
+    try:
+        kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(4)],
+                                  1: [frame(100 + i, camera="cam-b") for i in range(4)]})
+        consumer = make_consumer(engine, kafka, flush_interval_s=3600.0, session_timeout_ms=2000)
+        seen: dict[str, object] = {}
+
+        def silent_during_a_rebalance(fake: FakeKafka) -> None:
+            counted = consumer.checkpoint.position(0) == 4 and consumer.checkpoint.position(1) == 4
+            if counted and not seen:  # all counted, none committed
+                assert fake.listener is not None
+                tps = {TopicPartition(TOPIC, 1)}  # incremental: partition 0 is kept
+                proxy.silent.set()
+                seeks = len(fake.seeks)
+                started = time.monotonic()
+                fake.listener.on_partitions_revoked(tps)
+                seen["revoke"] = time.monotonic() - started
+                seen["sought"] = fake.seeks[seeks:]
+                seen["lock held"] = consumer._commit_lock.locked()
+                seen["failure"] = consumer.checkpoint.failure
+                started = time.monotonic()
+                fake.listener.on_partitions_assigned(tps)
+                seen["assign"] = time.monotonic() - started
+                seen["paused"] = set(fake.paused)
+                proxy.silent.clear()  # the database answers new connections again
+
+        kafka.on_poll = silent_during_a_rebalance
+        done = consumer.run(threading.Event())
+        assert 0.4 < seen["revoke"] < 1.0 and 0.4 < seen["assign"] < 1.0  # type: ignore[operator]
+        assert (seen["sought"], seen["lock held"], seen["paused"]) == ([(0, "beginning")], False,
+                                                                       {1})
+        assert seen["failure"] == ("NoAnswer: no answer from the database within 0.5 s (flush's "
+                                   "write); it is unreachable or hung")
+        assert totals(engine) == (8, 8, {}, {0: 4, 1: 4})
+        assert (done.frames, done.failed_flushes, kafka.paused) == (8, 1, set())
+    finally:
+        engine.dispose()
+        proxy.close()
+
+
+def test_a_revocation_once_the_backoff_is_over_tries_the_database_again(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refused a flush and is back before the next try: a revocation after the
+    backoff commits what is counted (it used to skip the database until a flush went through,
+    dropping up to 100,000 records, which their new owner then judges by its own clock)."""
+    import consumers.runner
+
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.05)
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    rename_table(sqlite_engine, "emotion_minutes", "emotion_minutes_away")
+    consumer = make_consumer(sqlite_engine, kafka, flush_interval_s=0.0)  # after each batch
+    at_revocation: list[tuple[int, int, dict[str, int], dict[int, int]]] = []
+
+    def back_then_rebalanced(fake: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 1 and not at_revocation:
+            assert fake.listener is not None
+            rename_table(sqlite_engine, "emotion_minutes_away", "emotion_minutes")
+            time.sleep(max(0.0, consumer._retry_at - time.monotonic()) + 0.01)
+            tps = {TopicPartition(TOPIC, 0)}
+            fake.listener.on_partitions_revoked(tps)
+            at_revocation.append(totals(sqlite_engine))
+            fake.listener.on_partitions_assigned(tps)
+
+    kafka.on_poll = back_then_rebalanced
+    done = consumer.run(threading.Event())
+    assert at_revocation == [(4, 4, {}, {0: 4})]  # the first batch, refused once
+    assert totals(sqlite_engine) == (8, 8, {}, {0: 8})
+    assert (done.frames, done.failed_flushes) == (8, 1)
+
+
+def test_a_conflict_at_a_revocation_seeks_the_kept_partitions_to_the_offsets_stored_now(
+        sqlite_engine: Engine) -> None:
+    """An incremental rebalance takes partition 1 away; the revocation's flush conflicts,
+    another consumer (or a write of ours given up, committed late) having stored partition 0's
+    offset 2 meanwhile. Partition 0, kept, reads on from offset 2, read from the database again:
+    not from the offset it knew, which would read records counted already and conflict again."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(4)],
+                              1: [frame(100 + i, camera="cam-b") for i in range(4)]})
+    consumer = make_consumer(sqlite_engine, kafka, flush_interval_s=3600.0)
+    sought: list[tuple[int, int | str]] = []
+
+    def conflict_at_a_revocation(fake: FakeKafka) -> None:
+        counted = consumer.checkpoint.position(0) == 4 and consumer.checkpoint.position(1) == 4
+        if counted and not sought:
+            assert fake.listener is not None
+            with sqlite_engine.begin() as conn:
+                advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 2)})
+            seeks = len(fake.seeks)
+            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 1)})
+            sought.extend(fake.seeks[seeks:])
+            fake.listener.on_partitions_assigned({TopicPartition(TOPIC, 1)})
+
+    kafka.on_poll = conflict_at_a_revocation
+    done = consumer.run(threading.Event())
+    assert sought == [(0, 2)]
+    assert totals(sqlite_engine) == (6, 6, {}, {0: 4, 1: 4})
+    assert (done.conflicts, done.uncommitted) == (1, 0)
+
+
+def test_a_conflict_at_the_exit_says_what_is_left_uncommitted(sqlite_engine: Engine) -> None:
+    """The exit's flush conflicts: another consumer stored offset 5 first. The records after it,
+    read by this run, are rewound unread: the run is not complete (``classpulse consume`` exits
+    1 with one line), where it used to exit 0."""
+    from consumers.cli import uncommitted_line
+
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    consumer = make_consumer(sqlite_engine, kafka, flush_interval_s=3600.0)
+    stored = []
+
+    def stored_by_another(_: FakeKafka) -> None:
+        if consumer.checkpoint.position(0) == 8 and not stored:
+            with sqlite_engine.begin() as conn:
+                advance_offsets(conn, "classpulse", TOPIC, {0: OffsetMove(None, 5)})
+            stored.append(True)
+
+    kafka.on_poll = stored_by_another
+    done = consumer.run(threading.Event())
+    assert totals(sqlite_engine) == (0, 0, {}, {0: 5})
+    assert (done.conflicts, done.uncommitted, done.conflict, done.frames) == (1, 3, True, 0)
+    assert uncommitted_line(done, consumer.config) == (
+        "classpulse consume: 3 records read are uncommitted: the last flush conflicted: another "
+        "consumer committed offsets of these partitions first, and they were rewound to them; "
+        "start the consumer again: it reads them again from the stored offsets, and counts those "
+        "captured within --max-lag (120 s) of that read (older ones as stale)")
+
+
+def test_partitions_paused_for_a_full_buffer_are_not_idle(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--exit-when-idle: while a full buffer pauses the partitions, Kafka holds more; the
+    consumer waits for the database (0.15 s, then 0.3 s) instead of exiting after 0.1 s "with no
+    message" and the buffer uncommitted."""
+    import consumers.runner
+
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.15)
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(12)]})
+    rename_table(sqlite_engine, "emotion_minutes", "emotion_minutes_away")
+    consumer = make_consumer(sqlite_engine, kafka, max_uncommitted_records=4,
+                             exit_when_idle_s=0.1)
+
+    def back_after_two_refusals(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == 2 and "emotion_minutes" not in inspect(
+                sqlite_engine).get_table_names():
+            rename_table(sqlite_engine, "emotion_minutes_away", "emotion_minutes")
+
+    kafka.on_poll = back_after_two_refusals
+    done = consumer.run(threading.Event())
+    assert totals(sqlite_engine) == (12, 12, {}, {0: 12})
+    assert (done.frames, done.failed_flushes, done.uncommitted) == (12, 2, 0)
 
 
 @pytest.mark.postgres

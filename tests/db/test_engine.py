@@ -1,8 +1,10 @@
-"""Engines as every part gets them: PostgreSQL's statement timeout for consumers, on top of what
-the URL itself asks for."""
+"""Engines as every part gets them: PostgreSQL's statement timeout for consumers and its TCP
+settings, on top of what the URL itself asks for."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -27,3 +29,28 @@ def test_a_statement_timeout_keeps_the_url_s_own_options(pg_database: Callable[[
     finally:
         engine.dispose()
         plain.dispose()
+
+
+@pytest.mark.postgres
+def test_connections_notice_a_server_gone_silent_within_seconds(
+        pg_database: Callable[[], str]) -> None:
+    """A host powered off, or a firewall dropping packets, leaves a connection half-open: without
+    TCP keepalives and a user timeout a statement or the pool's ping on it waits for many minutes
+    (a consumer's heartbeats with it). The kernel holds libpq's settings on the socket itself;
+    a setting the URL gives is kept."""
+    engine = make_engine(pg_database() + "?keepalives_idle=30")
+    try:
+        raw = engine.raw_connection()
+        try:
+            sock = socket.socket(fileno=os.dup(raw.driver_connection.pgconn.socket))
+            try:
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert [sock.getsockopt(socket.IPPROTO_TCP, option) for option in (
+                    socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT,
+                    socket.TCP_USER_TIMEOUT)] == [30, 2, 3, 10_000]
+            finally:
+                sock.close()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
