@@ -56,7 +56,8 @@ class RejectReason(str, Enum):
     """Why a message breaks the wire format; the value is what ``rejected_frames.reason`` stores.
 
     The consumer also refuses well-formed frames, under reasons of its own (``stale``,
-    ``future``, ``duplicate``, ``analysis_failed``: ``consumers.runner``).
+    ``future``, ``duplicate``, ``analysis_failed``: defined in ``consumers.batch``, judged in
+    ``consumers.rejections``).
     """
 
     EMPTY = "empty"

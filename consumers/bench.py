@@ -28,7 +28,8 @@ from classpulse.settings import Settings
 from consumers.config import DEFAULTS
 
 if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
-    from consumers.runner import ConsumerReport, FrameConsumer
+    from consumers.report import ConsumerReport
+    from consumers.runner import FrameConsumer
     from producers.config import CameraConfig
     from producers.publisher import Publisher
 

@@ -12,7 +12,7 @@ from classpulse.settings import Settings
 from consumers.config import DEFAULTS, ConsumerConfig
 
 if TYPE_CHECKING:
-    from consumers.runner import ConsumerReport
+    from consumers.report import ConsumerReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:

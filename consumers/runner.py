@@ -24,14 +24,10 @@ import itertools
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import CorruptRecordError, UnsupportedCodecError
 
 from classpulse.db.engine import failure_reason
 from classpulse.db.weights import StoredWeights, check_consumer_weights, weights_text
@@ -39,27 +35,19 @@ from classpulse.emotions import weights_vector
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
-from classpulse.wire import FrameMessage, FrameRejected, RejectReason
-from classpulse.wire import parse_message as parse_frame
+from classpulse.wire import FrameMessage, FrameRejected
 from consumers.aggregate import MinuteAggregator
-from consumers.batch import (
-    DUPLICATE,
-    EXPIRED,
-    FUTURE,
-    STALE,
-    UNREADABLE,
-    Analyzer,
-    Batch,
-    Rejection,
-    analyse,
-)
+from consumers.batch import DUPLICATE, EXPIRED, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.first_reads import FirstReads
 from consumers.gate import FrameReading
 from consumers.memory import release_free_memory
 from consumers.metrics import ConsumerMetrics
+from consumers.rejections import RejectionLog, judge, repeat
+from consumers.report import Buffered, ConsumerReport
 from consumers.sink import DatabaseSink
+from consumers.source import UNREADABLE_ERRORS, KafkaSource, ProbeSource, Record, Unreadable
 
 log = logging.getLogger(__name__)
 # the first wait before the database is tried again (stored offsets, a refused flush); a flush
@@ -70,29 +58,6 @@ RETRY_MAX_S = 15.0
 # a statement may wait for a lock: a wait for a lock held elsewhere then fails on the database's
 # own timeout, rolled back, before the write is given up, instead of committing after it was
 LOCK_WAIT_SHARE = 0.8
-# what kafka-python raises out of poll() for a record it cannot parse: a record or batch that
-# fails its CRC check, a header key that is not UTF-8 (3.x wraps that UnicodeDecodeError in a
-# CorruptRecordError, 2.x let it through), or a batch compressed with a codec whose library is
-# missing or that kafka-python does not know (the codecs a producer can choose are installed:
-# pyproject.toml, kafka-python's extras)
-UNREADABLE_ERRORS = (CorruptRecordError, UnicodeDecodeError, UnsupportedCodecError)
-# (camera, reason) pairs whose first rejection is logged at WARNING: a flood of new camera ids
-# from a broken producer must not grow the set without end (past it, DEBUG only)
-MAX_WARNED_REJECTIONS = 1000
-# what to do about a rejection, in its first warning; reasons not here warn on their own
-_WIRE_HINT = ("its producer breaks the wire format (classpulse/wire.py): fix that producer; the "
-              "message is skipped and counted in rejected_frames")
-REJECTION_HINTS = {
-    **{reason.value: _WIRE_HINT for reason in RejectReason},
-    RejectReason.OVERSIZE.value: "its producer sends frames over the consumer's message limit: "
-                                 "lower that producer's JPEG quality or max side",
-    STALE: "frames waited longer than --max-lag before they were read: add consumers if the "
-           "count grows, or check that the camera's clock is not behind (NTP)",
-    FUTURE: "the camera's clock runs ahead of this machine's: synchronise it (NTP), or raise "
-            "--max-clock-skew",
-    DUPLICATE: "repeats of frames counted before (a producer's retries, or two cameras sending "
-               "under one id): give each camera its own id if the count grows",
-}
 # how long the probe waits for one record that the broker holds (below the log's end): a new
 # client's bootstrap and metadata round trips come first, and a record arrives as soon as they
 # are done, so a long wait costs nothing on a quick broker and spares a slow one a crash
@@ -100,97 +65,6 @@ PROBE_WAIT_MS = 10_000
 # a guard, not a limit met in practice: each round skips at least one record, so a run of bad
 # records ends at the log's end; past this many rounds the error is raised as it came
 MAX_SKIP_ROUNDS = 10_000
-
-
-class Record(Protocol):
-    """What the consumer reads of a Kafka record (kafka-python's ConsumerRecord)."""
-
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]] | None
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """Stands in for a record the client could not parse, in the batch where the record would
-    have been: its offset moves and its rejection is committed together, like any refused
-    record's, and a rewind or rebalance that reads the partition again finds it again."""
-
-    partition: int
-    offset: int
-    timestamp: int = -1  # unknown: the rejection is filed at the record's first poll
-    key: bytes | None = None
-    value: bytes | None = None
-    headers: Sequence[tuple[str, bytes]] | None = None
-
-
-class ProbeSource(Protocol):
-    """The part of a group-less kafka-python KafkaConsumer that the probe uses."""
-
-    def assign(self, partitions: list[TopicPartition]) -> None: ...
-    def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
-    def seek(self, partition: TopicPartition, offset: int) -> None: ...
-    def close(self) -> None: ...
-
-
-class KafkaSource(Protocol):
-    """The part of kafka-python's KafkaConsumer the loop uses (tests give it an in-memory one)."""
-
-    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
-    def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]: ...
-    def seek(self, partition: TopicPartition, offset: int) -> None: ...
-    def position(self, partition: TopicPartition) -> int | None: ...
-    def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
-    def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
-    def pause(self, *partitions: TopicPartition) -> None: ...
-    def resume(self, *partitions: TopicPartition) -> None: ...
-    def highwater(self, partition: TopicPartition) -> int | None: ...
-    def close(self) -> None: ...
-
-
-@dataclass
-class Tally:
-    """Frames and faces counted, and messages rejected by reason."""
-
-    frames: int = 0
-    faces: int = 0
-    faces_read: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: Tally) -> None:
-        self.frames += other.frames
-        self.faces += other.faces
-        self.faces_read += other.faces_read
-        self.rejected.update(other.rejected)
-
-
-@dataclass
-class ConsumerReport(Tally):
-    """What one run committed, for the exit summary and tests. ``uncommitted``: the records read
-    but left uncommitted at exit (read again by the partitions' next owner): the database refused
-    the last flush (``failure``: its reason), or it conflicted (``conflict``): another consumer's
-    commit came first and the partitions were rewound behind where this run had read."""
-
-    flushes: int = 0
-    conflicts: int = 0
-    failed_flushes: int = 0
-    uncommitted: int = 0
-    failure: str | None = None
-    conflict: bool = False
-
-
-@dataclass
-class _Buffered(Tally):
-    """Counts of the open buffer; they reach the report and the metrics only when it commits (a
-    buffer dropped is read, and counted, again)."""
-
-    records: int = 0  # records whose offsets the buffer moves (what it holds uncommitted)
-    camera_frames: Counter[str] = field(default_factory=Counter)
-    camera_faces: Counter[str] = field(default_factory=Counter)
-    captures: list[int] = field(default_factory=list)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -225,7 +99,7 @@ class FrameConsumer:
         self.checkpoint = Checkpoint(sink, settings.kafka_topic,
                                      int(config.duplicate_window_s * 1000), self.metrics, clock)
         self._agg = MinuteAggregator(weights_vector(settings.engagement_weights))
-        self._buffered = _Buffered()
+        self._buffered = Buffered()
         self._connect = connect or self._connect_kafka
         self._probe = probe or self._connect_probe
         # partition -> its epoch, renewed by every seek and revocation: records fetched or
@@ -254,7 +128,7 @@ class FrameConsumer:
         self._failures = 0
         self._retry_at = 0.0
         self._holding = False  # partitions paused: the buffer holds max_uncommitted_records
-        self._warned: set[tuple[str, str]] = set()  # (camera, reason) rejections logged
+        self._rejections = RejectionLog()
         # a flush (on this thread, or kafka-python's for a revoke) and a discard never interleave
         self._commit_lock = threading.Lock()
         self._last_activity = time.monotonic()
@@ -805,8 +679,8 @@ class FrameConsumer:
                 self._buffered.records += batch.polled[partition]
         for rejection in batch.rejections:
             if rejection.partition not in moved:
-                self._tell(rejection.partition, rejection.offset, rejection.camera,
-                           rejection.reason, rejection.detail)
+                self._rejections.tell(rejection.partition, rejection.offset, rejection.camera,
+                                      rejection.reason, rejection.detail)
                 self._reject(rejection.at_ms, rejection.camera, rejection.reason,
                              rejection.count)
         captures: list[int] = []
@@ -814,11 +688,12 @@ class FrameConsumer:
             if partition in moved:
                 continue
             if isinstance(result, FrameRejected):  # its pixels
-                self._tell(partition, None, message.camera, result.reason.value, result.detail)
+                self._rejections.tell(partition, None, message.camera, result.reason.value,
+                                      result.detail)
                 self._reject(message.captured_at_ms, message.camera, result.reason.value)
             elif isinstance(result, str):  # a repeat of a counted frame, or analysis failed
-                self._tell(partition, None, message.camera, result,
-                           _repeat(message) if result == DUPLICATE else "")
+                self._rejections.tell(partition, None, message.camera, result,
+                                      repeat(message) if result == DUPLICATE else "")
                 self._reject(message.captured_at_ms, message.camera, result)
             else:
                 self._count(partition, message, result)
@@ -833,42 +708,16 @@ class FrameConsumer:
     def _accept(self, record: Record, now_ms: int) -> FrameMessage | Rejection:
         """The validated message, or why it is skipped; judged by the clock of the record's first
         poll (``FirstReads``), not ``now_ms``, when it is read again."""
-        def refused(at_ms: int, camera: str | None, reason: str, detail: str = "") -> Rejection:
-            return Rejection(record.partition, record.offset, at_ms, camera, reason, 1, detail)
-
         read_ms = self._first_reads.judged_at(record.partition, record.offset, now_ms)
-        max_lag_ms = self.config.max_lag_s * 1000
-        skew_ms = self.settings.max_clock_skew_s * 1000
-        if isinstance(record, Unreadable):  # nothing of it is known, not even its camera
-            return refused(read_ms, None, UNREADABLE)
-        try:
-            message = parse_frame(record.key, record.value, record.headers,
-                                  self.config.max_message_bytes)
-        except FrameRejected as exc:
-            # the broker's timestamp is whatever the sender set: it files the rejection only
-            # where a frame sent then could have been counted, never in a minute long past or
-            # yet to come (a broken producer's 2099 would otherwise be in rejected_frames)
-            sent = record.timestamp
-            at = sent if read_ms - max_lag_ms <= sent <= read_ms + skew_ms else read_ms
-            return refused(at, exc.camera, exc.reason.value, exc.detail)
-        age_ms = read_ms - message.captured_at_ms
-        if age_ms > max_lag_ms:
-            return refused(message.captured_at_ms, message.camera, STALE,
-                           f"captured {age_ms / 1000:.0f} s before it was read, over --max-lag "
-                           f"({self.config.max_lag_s:g} s)")
-        if -age_ms > skew_ms:
-            # counted in the minute it was read: a future minute would not exist yet
-            return refused(read_ms, message.camera, FUTURE,
-                           f"captured_at {message.captured_at_ms} is {-age_ms / 1000:.0f} s "
-                           f"ahead of this machine's clock, over --max-clock-skew "
-                           f"({self.settings.max_clock_skew_s:g} s)")
-        return message
+        return judge(record, read_ms, max_lag_s=self.config.max_lag_s,
+                     max_clock_skew_s=self.settings.max_clock_skew_s,
+                     max_message_bytes=self.config.max_message_bytes)
 
     def _count(self, partition: int, message: FrameMessage, reading: FrameReading) -> None:
         """Add one analysed frame to the buffer, unless a copy of it was counted already."""
         key = _key(message)
         if self.checkpoint.frames.seen(key):  # two copies in one batch
-            self._tell(partition, None, message.camera, DUPLICATE, _repeat(message))
+            self._rejections.tell(partition, None, message.camera, DUPLICATE, repeat(message))
             self._reject(message.captured_at_ms, message.camera, DUPLICATE)
             return
         self.checkpoint.frames.add(key)
@@ -885,23 +734,6 @@ class FrameConsumer:
     def _reject(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
         self._agg.add_rejection(at_ms, camera, reason, count)
         self._buffered.rejected[reason] += count
-
-    def _tell(self, partition: int, offset: int | None, camera: str | None, reason: str,
-              detail: str) -> None:
-        """The first rejection of each camera for each reason at WARNING, with what was wrong
-        (as ``classpulse.wire`` words it: quoted values cut short, never the frame) and what to
-        do; the rest at DEBUG, counted in rejected_frames either way."""
-        who = camera or "unknown"
-        where = f"partition={partition}" + ("" if offset is None else f" offset={offset}")
-        hint = REJECTION_HINTS.get(reason)
-        first = (who, reason) not in self._warned and len(self._warned) < MAX_WARNED_REJECTIONS
-        if hint is None or not first:
-            log.debug("rejected camera=%s %s reason=%s %s", who, where, reason, detail)
-            return
-        self._warned.add((who, reason))
-        log.warning("rejected a frame of camera=%s %s reason=%s: %s; %s (further %s rejections "
-                    "of this camera are logged at DEBUG)", who, where, reason, detail or reason,
-                    hint, reason)
 
     def _update_lag(self) -> None:
         for partition in self.checkpoint.owned():
@@ -945,10 +777,10 @@ class FrameConsumer:
         return self.checkpoint.commit(self._agg.rows(), self._agg.rejections(), lock_wait_s,
                                       within)
 
-    def _take_buffer(self) -> _Buffered:
+    def _take_buffer(self) -> Buffered:
         """The open buffer's counts, the aggregator emptied; partitions paused for a full buffer
         read on."""
-        buffered, self._buffered = self._buffered, _Buffered()
+        buffered, self._buffered = self._buffered, Buffered()
         self._agg.clear()
         if self._holding:
             self._holding = False
@@ -959,7 +791,7 @@ class FrameConsumer:
         """The owned partitions whose stored offsets are loaded (the others wait, paused)."""
         return [self._tp(p) for p in self.checkpoint.owned() if p not in self._unloaded]
 
-    def _settle(self, buffered: _Buffered, committed_at: float) -> None:
+    def _settle(self, buffered: Buffered, committed_at: float) -> None:
         """What a commit makes final: the report, the metrics, the first reads forgotten."""
         self._failures, self._retry_at = 0, 0.0
         self.report.add(buffered)
@@ -1010,8 +842,8 @@ class FrameConsumer:
         """Weights stored while running (``db upgrade --engagement-weights``) score the frames
         counted after the next flush; what was committed keeps the weights it was scored with, so
         a change is at most one flush interval off the time it was stored. The database away, or
-        its row deleted: the weights in use stay (this runs in rebalance callbacks too, where an
-        error would end the process)."""
+        its row deleted: the weights in use stay, the error swallowed here (raised, it would end
+        the consumer over a setting)."""
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
@@ -1053,7 +885,3 @@ def _count_unreadable(probe: ProbeSource, tp: TopicPartition, offset: int, most:
 def _key(message: FrameMessage) -> tuple[str, int, int]:
     return (message.camera, message.captured_at_ms, message.seq)
 
-
-def _repeat(message: FrameMessage) -> str:
-    """What names a frame that was counted before (``DUPLICATE``'s detail)."""
-    return f"captured_at {message.captured_at_ms} seq {message.seq} was counted before"

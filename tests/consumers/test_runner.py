@@ -126,7 +126,7 @@ def test_stale_and_future_frames_are_refused_with_their_reasons(
     log = [frame(0), frame(1, at_ms=NOW_MS - 121_000), frame(2, at_ms=NOW_MS + 20_000),
            frame(3, at_ms=NOW_MS + 31_000), frame(4, at_ms=NOW_MS + 30 * 365 * 86_400_000),
            frame(5)]
-    with caplog.at_level("WARNING", logger="consumers.runner"):
+    with caplog.at_level("WARNING", logger="consumers.rejections"):
         consumer = consume(engine, FakeKafka(TOPIC, {0: log}))
     # 20 s ahead is within the 30 s clock-skew allowance; 31 s and decades ahead are not
     assert totals(engine) == (3, 3, {"stale": 1, "future": 2}, {0: 6})
@@ -157,7 +157,7 @@ def test_a_broken_message_is_filed_at_its_broker_time_only_when_it_is_plausible(
     minute. Its first rejection is logged with what was wrong, and where to look."""
     kafka = FakeKafka(TOPIC, {0: [frame(0), (b"cam-a", b"", []), frame(2)]})
     kafka.timestamp_ms = sent_ms
-    with caplog.at_level("WARNING", logger="consumers.runner"):
+    with caplog.at_level("WARNING", logger="consumers.rejections"):
         consume(engine, kafka)
     assert totals(engine) == (2, 2, {"empty": 1}, {0: 3})
     with engine.connect() as conn:
@@ -882,7 +882,7 @@ def test_repeats_of_a_frame_count_once_also_after_a_restart(
     key, jpeg, headers = frame(0)
     broken_copy = (key, jpeg[:4] + b"\x00" * (len(jpeg) - 6) + jpeg[-2:], headers)
     first = [frame(0), frame(1), frame(1), frame(2), broken_copy, frame(1)]
-    with caplog.at_level("WARNING", logger="consumers.runner"):
+    with caplog.at_level("WARNING", logger="consumers.rejections"):
         consume(engine, FakeKafka(TOPIC, {0: first}), batch_frames=2)
     # what is wrong with a message comes before its being a repeat
     assert totals(engine) == (3, 3, {"duplicate": 2, "undecodable": 1}, {0: 6})
