@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
 from classpulse.redact import hide_password
@@ -45,6 +45,23 @@ GATE_LIMITS = (
 )
 
 
+class AppDbRole(NamedTuple):
+    """The PostgreSQL login role of a service, and the setting that holds its password."""
+
+    role: str
+    field: str
+    variable: str
+
+
+# the services that log in to PostgreSQL as a role of their own (compose.yaml), which
+# `classpulse db upgrade --app-roles` creates and grants (classpulse.db.roles)
+APP_DB_ROLES: Mapping[str, AppDbRole] = MappingProxyType({
+    "dashboard": AppDbRole("classpulse_dashboard", "dashboard_db_password",
+                           "DASHBOARD_DB_PASSWORD"),
+    "consumer": AppDbRole("classpulse_consumer", "consumer_db_password", "CONSUMER_DB_PASSWORD"),
+})
+
+
 class SettingsError(ValueError):
     """A configuration value is wrong; the message names it and says how to fix it."""
 
@@ -61,6 +78,10 @@ class Settings:
         default_factory=lambda: DEFAULT_ENGAGEMENT_WEIGHTS
     )  # ENGAGEMENT_WEIGHTS="neutral=0.9,happy=0.6,..." (partial overrides)
     dashboard_password: str | None = None  # DASHBOARD_PASSWORD
+    # passwords of the dashboard's and the consumers' PostgreSQL roles, which
+    # `classpulse db upgrade --app-roles` sets (classpulse.db.roles); kept out of repr
+    dashboard_db_password: str | None = field(default=None, repr=False)  # DASHBOARD_DB_PASSWORD
+    consumer_db_password: str | None = field(default=None, repr=False)  # CONSUMER_DB_PASSWORD
     device: str = "auto"  # CLASSPULSE_DEVICE
     model_weights: str | None = None  # CLASSPULSE_WEIGHTS (None: the shipped weights)
     log_level: str = "INFO"  # CLASSPULSE_LOG_LEVEL
@@ -113,6 +134,11 @@ class Settings:
                 f"DASHBOARD_PASSWORD={self.dashboard_password!r} is blank, which would leave the "
                 "dashboard open; unset it for an open dashboard, or set a real password"
             )
+        for _, name, var in APP_DB_ROLES.values():
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise SettingsError(f"{var} is blank; set the password of that database role, or "
+                                    "unset it")
         if self.min_faces_shown < 1:
             raise SettingsError(f"MIN_FACES_SHOWN={self.min_faces_shown} (or --min-faces-shown) "
                                 "must be a whole number of at least 1")
@@ -164,6 +190,9 @@ class Settings:
             # as given, not stripped: a password may begin or end with a space, and "   " stripped
             # to "" would leave the page open (__post_init__ refuses it instead)
             values["dashboard_password"] = env["DASHBOARD_PASSWORD"]
+        for _, name, var in APP_DB_ROLES.values():
+            if env.get(var):  # as given, like DASHBOARD_PASSWORD
+                values[name] = env[var]
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
         if env.get("MIN_FACES_SHOWN"):

@@ -7,6 +7,7 @@ new one; tests that change the schema or keep seeded data use a database of thei
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -63,3 +64,24 @@ def db(request: pytest.FixtureRequest) -> Engine:
 def pg_db(shared_pg_engine: Engine) -> Engine:
     """The PostgreSQL one of :func:`db` alone, for PostgreSQL-only behaviour."""
     return _emptied(shared_pg_engine)
+
+
+@pytest.fixture
+def role(pg_db: Engine) -> Iterator[str]:
+    """A new LOGIN role with no privileges in the shared PostgreSQL database, dropped with
+    whatever it was granted."""
+    name = f"cp_role_{uuid.uuid4().hex[:10]}"
+    with pg_db.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{name}" LOGIN'))
+    yield name
+    with pg_db.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{name}"'))
+        conn.execute(text(f'DROP ROLE "{name}"'))
+
+
+@pytest.fixture
+def as_role(pg_db: Engine, role: str) -> Iterator[Engine]:
+    """The shared PostgreSQL database, connected to as ``role`` (trust authentication)."""
+    engine = make_engine(pg_db.url.set(username=role))
+    yield engine
+    engine.dispose()

@@ -8,16 +8,12 @@ numbers exactly and never a hidden one, not even through a condition PostgreSQL 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine, inspect, select, text
-from sqlalchemy.exc import ProgrammingError
 
 from classpulse.cli import main
-from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.reader import READABLE, classpulse_relations
 from classpulse.db.views import (
@@ -27,6 +23,7 @@ from classpulse.db.views import (
     shown_class_minutes,
 )
 from tests.dashboard import expected
+from tests.db.pg_roles import denied, privileges, url_of
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 M = [START + timedelta(minutes=i) for i in range(4)]
@@ -47,55 +44,9 @@ UNSAFE = ("alembic_version", "camera_minutes", "class_minutes", "consumer_offset
           "emotion_minutes", "offset_resets", "rejected_frames", "seen_frames")
 
 
-def url_of(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def role(pg_db: Engine) -> Iterator[str]:
-    """A new LOGIN role with no privileges, dropped with whatever it was granted."""
-    name = f"cp_reader_{uuid.uuid4().hex[:10]}"
-    with pg_db.begin() as conn:
-        conn.execute(text(f'CREATE ROLE "{name}" LOGIN'))
-    yield name
-    with pg_db.begin() as conn:
-        conn.execute(text(f'DROP OWNED BY "{name}"'))
-        conn.execute(text(f'DROP ROLE "{name}"'))
-
-
-@pytest.fixture
-def as_role(pg_db: Engine, role: str) -> Iterator[Engine]:
-    """The shared PostgreSQL database, connected to as ``role``."""
-    engine = make_engine(pg_db.url.set(username=role))
-    yield engine
-    engine.dispose()
-
-
 def grant(engine: Engine, role: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     assert main(["db", "grant-reader", role, "--database-url", url_of(engine)]) == 0
     return capsys.readouterr().out.splitlines()
-
-
-def denied(engine: Engine, statement: str) -> bool:
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(statement))
-    except ProgrammingError as exc:
-        return isinstance(exc.orig, InsufficientPrivilege)
-    return False
-
-
-def privileges(engine: Engine, role: str) -> list[tuple[str, str]]:
-    """Every privilege granted to ``role`` itself in the database, on tables and columns."""
-    grantee = "(SELECT oid FROM pg_roles WHERE rolname = :role)"
-    with engine.connect() as conn:
-        return sorted(conn.execute(text(
-            "SELECT c.relname, a.privilege_type FROM pg_class AS c "
-            f"CROSS JOIN LATERAL aclexplode(c.relacl) AS a WHERE a.grantee = {grantee} "
-            "UNION ALL SELECT c.relname || '.' || t.attname, a.privilege_type FROM pg_class AS c "
-            "JOIN pg_attribute AS t ON t.attrelid = c.oid "
-            f"CROSS JOIN LATERAL aclexplode(t.attacl) AS a WHERE a.grantee = {grantee}"),
-            {"role": role}).all())
 
 
 def test_every_relation_of_the_schema_is_known(db: Engine) -> None:

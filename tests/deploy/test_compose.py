@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from classpulse.cli import build_parser
 from classpulse.db.rule import requested_min_faces
 from classpulse.db.weights import requested_weights
-from classpulse.settings import DEFAULT_TOPIC, GATE_LIMITS, Settings
+from classpulse.settings import APP_DB_ROLES, DEFAULT_TOPIC, GATE_LIMITS, Settings
 from classpulse.topics import FRAMES_RETENTION_MS, FRAMES_SEGMENT_MS
 from classpulse.wire import DEFAULT_MAX_BYTES
 from dashboard.auth import ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY, Allowlist, AllowlistError
@@ -55,8 +55,15 @@ from tests.deploy.compose_file import (
 )
 
 # what an operator's .env holds (test values, not anyone's password)
-ENV = {"POSTGRES_PASSWORD": "pgsecret4test", "DASHBOARD_PASSWORD": "dashsecret4test"}
-SECRETS = ("POSTGRES_PASSWORD", "DASHBOARD_PASSWORD")
+ENV = {"POSTGRES_PASSWORD": "pgsecret4test", "DASHBOARD_PASSWORD": "dashsecret4test",
+       "DASHBOARD_DB_PASSWORD": "dashdb4test", "CONSUMER_DB_PASSWORD": "consumerdb4test"}
+SECRETS = ("POSTGRES_PASSWORD", "DASHBOARD_PASSWORD", "DASHBOARD_DB_PASSWORD",
+           "CONSUMER_DB_PASSWORD")
+# who logs in to PostgreSQL with which password: the owner (compose's POSTGRES_USER, a superuser)
+# and the services' own roles
+OWNER = "classpulse"
+DB_PASSWORDS = {OWNER: "POSTGRES_PASSWORD",
+                **{app.role: app.variable for app in APP_DB_ROLES.values()}}
 ONE_SHOT = {"kafka-init", "migrate"}
 APP_SERVICES = {"migrate", "producer", "consumer", "dashboard"}
 CAMERAS_IN_CONTAINER = "/etc/classpulse/cameras.yaml"
@@ -175,16 +182,47 @@ def test_no_literal_password_anywhere_in_compose_file(services: dict[str, dict[s
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     for value in ENV.values():
         assert value not in text
-    # every credential in a URL is an interpolation of POSTGRES_PASSWORD
-    credentials = re.findall(r"://[^/\s:@]+:(\$\{[^}]*\}|[^@\s]+)@", text)
-    assert credentials
-    assert all(c.startswith("${POSTGRES_PASSWORD:?") for c in credentials), credentials
+    # every credential in a URL is an interpolation of its user's password variable
+    credentials = re.findall(r"://([^/\s:@]+):(\$\{[^}]*\}|[^@\s]+)@", text)
+    assert {user for user, _ in credentials} == set(DB_PASSWORDS)
+    assert all(c.startswith(f"${{{DB_PASSWORDS[user]}:?") for user, c in credentials), credentials
     for match in re.finditer(r"^\s*([A-Z_]*PASSWORD[A-Z_]*):\s*(.*)$", text, re.M):
         assert match[2].startswith(f"${{{match[1]}:?"), match.group(0)
     # ... and the values really come from the environment
-    db_url = make_url(services["consumer"]["environment"]["DATABASE_URL"])
-    assert db_url.password == ENV["POSTGRES_PASSWORD"]
+    for name, user in (("migrate", OWNER), ("consumer", APP_DB_ROLES["consumer"].role),
+                       ("dashboard", APP_DB_ROLES["dashboard"].role)):
+        db_url = make_url(services[name]["environment"]["DATABASE_URL"])
+        assert (db_url.username, db_url.password) == (user, ENV[DB_PASSWORDS[user]]), name
     assert services["dashboard"]["environment"]["DASHBOARD_PASSWORD"] == ENV["DASHBOARD_PASSWORD"]
+
+
+def test_only_migrate_logs_in_as_the_owner_and_makes_the_others_roles() -> None:
+    """The owner is PostgreSQL's bootstrap superuser (COPY ... TO PROGRAM runs a shell on the
+    database server): the network-facing dashboard and the consumers log in as roles of their
+    own, which migrate (`db upgrade --app-roles`) creates with the passwords they log in with."""
+    for document in (interpolate(raw_compose(), ENV), _cpu_compose(),
+                     interpolate(merge(raw_compose(), raw_override(COMPOSE_SSO_FILE)), ENV)):
+        services = document["services"]
+        postgres = services["postgres"]["environment"]
+        assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"]) == (
+            OWNER, ENV["POSTGRES_PASSWORD"])
+        users = {name: make_url(Settings.load(environ=_environ(svc)).database_url).username
+                 for name, svc in services.items() if "DATABASE_URL" in _environ(svc)}
+        assert users == {"migrate": OWNER, **{kind: app.role
+                                              for kind, app in APP_DB_ROLES.items()}}
+        migrate = Settings.load(environ=_environ(services["migrate"]))
+        for kind, app in APP_DB_ROLES.items():
+            url = make_url(Settings.load(environ=_environ(services[kind])).database_url)
+            assert getattr(migrate, app.field) == url.password == ENV[app.variable], kind
+            # the role's password reaches no other service, the owner's none but migrate
+            others = [n for n, svc in services.items()
+                      if n not in ("migrate", kind) and ENV[app.variable] in str(svc)]
+            assert others == [], kind
+        owners = [n for n, svc in services.items()
+                  if ENV["POSTGRES_PASSWORD"] in str(svc) and n not in ("migrate", "postgres")]
+        assert owners == []
+        args = build_parser().parse_args(command_list(services["migrate"]["command"])[1:])
+        assert (args.db_action, args.app_roles) == ("upgrade", True)
 
 
 def test_env_example_names_every_variable_and_holds_no_password() -> None:
@@ -454,6 +492,7 @@ def test_every_classpulse_command_parses_with_the_real_parser(
             assert callable(parsed[name].handler), name
     assert set(parsed) == APP_SERVICES
     assert (parsed["migrate"].command, parsed["migrate"].db_action) == ("db", "upgrade")
+    assert parsed["migrate"].app_roles  # then the services' roles, created and granted
     consumer = parsed["consumer"]
     # the device comes from CLASSPULSE_DEVICE, so that .env or compose.cpu.yaml can change it
     assert (consumer.metrics_port, consumer.device, consumer.no_migrate) == (9100, None, True)
@@ -477,8 +516,8 @@ def test_each_app_service_environment_gives_valid_settings(
             assert settings.kafka_topic == DEFAULT_TOPIC
         if name != "producer":
             url = make_url(settings.database_url)
-            assert (url.drivername, url.host, url.port, url.database, url.username) == (
-                "postgresql+psycopg", "postgres", 5432, "classpulse", "classpulse"
+            assert (url.drivername, url.host, url.port, url.database) == (
+                "postgresql+psycopg", "postgres", 5432, "classpulse"
             )
     consumer = Settings.load(environ={k: str(v) for k, v in
                                       services["consumer"]["environment"].items()})
