@@ -28,6 +28,25 @@ def test_flags_reach_the_config_and_bad_ones_are_named() -> None:
         config_from_args(bad)
 
 
+def _three_frames(kafka_bootstrap: str, prefix: str) -> str:
+    """A new topic holding three grey frames of camera cam-x, captured now."""
+    import numpy as np
+
+    from classpulse.topics import ensure_topic
+    from classpulse.wire import encode_frame
+    from producers.publisher import Publisher
+
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    publisher = Publisher(kafka_bootstrap, topic)
+    now_ms = int(time.time() * 1000)
+    for seq in range(3):
+        publisher.publish(*encode_frame(np.full((48, 64, 3), 90, np.uint8), camera="cam-x",
+                                        classroom="7X", captured_at_ms=now_ms + seq, seq=seq))
+    publisher.close()
+    return topic
+
+
 class _FailedDevice:
     """What a GPU whose context died answers: every call raises, whatever the frames."""
 
@@ -41,23 +60,12 @@ def test_a_broken_analyser_ends_consume_with_one_line_and_nothing_committed(
     """Real broker, real database, the CLI production runs; only the device is made to fail.
     The process exits non-zero (a supervisor restarts it) and commits no offset, so the frames are
     read again; before, every frame was counted as analysis_failed and its offset committed."""
-    import numpy as np
     from sqlalchemy import create_engine, text
 
     from classpulse.cli import main
-    from classpulse.topics import ensure_topic
-    from classpulse.wire import encode_frame
     from consumers.analyze import FrameAnalyzer
-    from producers.publisher import Publisher
 
-    topic = f"broken-{uuid.uuid4().hex[:8]}"
-    ensure_topic(kafka_bootstrap, topic, 1)
-    publisher = Publisher(kafka_bootstrap, topic)
-    now_ms = int(time.time() * 1000)
-    for seq in range(3):
-        publisher.publish(*encode_frame(np.full((48, 64, 3), 90, np.uint8), camera="cam-x",
-                                        classroom="7X", captured_at_ms=now_ms + seq, seq=seq))
-    publisher.close()
+    topic = _three_frames(kafka_bootstrap, "broken")
     monkeypatch.setattr(FrameAnalyzer, "load", classmethod(lambda cls, *a, **k: _FailedDevice()))
     url = f"sqlite:///{tmp_path / 'c.db'}"
     code = main(["consume", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
@@ -81,25 +89,14 @@ def test_consume_that_cannot_commit_at_exit_says_how_many_and_exits_non_zero(
     """--exit-when-idle (or SIGTERM) while the database refuses writes: the frames read are
     uncommitted, and the run is not complete. It used to exit 0; now status 1, with one line
     saying how many, why, and what happens to them."""
-    import numpy as np
     from sqlalchemy import create_engine, text
 
     from classpulse.cli import main
     from classpulse.db.migrate import upgrade
-    from classpulse.topics import ensure_topic
-    from classpulse.wire import encode_frame
     from consumers.analyze import FrameAnalyzer
-    from producers.publisher import Publisher
     from tests.consumers.test_runner import OneFaceAnalyzer
 
-    topic = f"refused-{uuid.uuid4().hex[:8]}"
-    ensure_topic(kafka_bootstrap, topic, 1)
-    publisher = Publisher(kafka_bootstrap, topic)
-    now_ms = int(time.time() * 1000)
-    for seq in range(3):
-        publisher.publish(*encode_frame(np.full((48, 64, 3), 90, np.uint8), camera="cam-x",
-                                        classroom="7X", captured_at_ms=now_ms + seq, seq=seq))
-    publisher.close()
+    topic = _three_frames(kafka_bootstrap, "refused")
     monkeypatch.setattr(FrameAnalyzer, "load", classmethod(lambda cls, *a, **k: OneFaceAnalyzer()))
     url = f"sqlite:///{tmp_path / 'c.db'}"
     upgrade(url)
