@@ -26,7 +26,7 @@ from classpulse.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dashboard",
         help="time the dashboard's queries on a year of synthetic minutes (seeds DATABASE_URL)",
         description="Seed SYNTHETIC minute rows into DATABASE_URL (an empty database, or one this "
-        "benchmark seeded before with the same sizes) and time the dashboard's page queries.",
+        "benchmark seeded before with the same sizes: other sizes are refused) and time the "
+        "dashboard's page queries.",
     )
     parser.add_argument("--classrooms", type=positive_int, default=50,
                         help="classrooms (default 50)")
@@ -80,24 +81,22 @@ def _parse_hours(text: str) -> tuple[int, int] | None:
 
 
 def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
-    """Seed the rows unless they are there already; the number of rows in ``emotion_minutes``."""
+    """Seed the rows unless they are there already (then they must be what ``sizes`` seeds, or
+    the printed sizes would describe other data); the number of rows in ``emotion_minutes``."""
     from sqlalchemy import text
 
     from classpulse.db.engine import make_engine
     from classpulse.db.migrate import upgrade
     from classpulse.db.seed import seed_minutes
-    from classpulse.errors import UsageError
 
     upgrade(url)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             existing = conn.execute(text("SELECT COUNT(*) FROM emotion_minutes")).scalar_one()
-            rooms = conn.execute(text("SELECT COUNT(*) FROM classrooms")).scalar_one()
+            if existing:
+                check_seeded(conn, sizes, int(existing))
         if existing:
-            if rooms != sizes.classrooms:
-                raise UsageError(f"the database already holds {existing} minute rows of {rooms} "
-                                 f"classrooms, not {sizes.classrooms}; use an empty database")
             log.info("reusing seeded rows rows=%d", existing)
             return int(existing)
         start = end - timedelta(days=sizes.days)
@@ -111,6 +110,74 @@ def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
         return total
     finally:
         engine.dispose()
+
+
+def check_seeded(conn: Connection, sizes: Sizes, rows: int) -> None:
+    """Refuse, in one line, rows that ``sizes`` would not have seeded: other classroom or camera
+    counts, minutes outside the school hours, or a span of other than ``sizes.days`` days.
+
+    A seeding covers every school minute of every camera from ``end - days`` up to ``end`` (the
+    time it ran, unknown here), so the rows per camera must be the school minutes from the first
+    row to the last, and some whole-minute start between the school minute before the first row
+    and the first row must lie ``days`` before a moment after the last row and not after the next
+    school minute. Cheap: counts, and the first and last minute by index."""
+    from sqlalchemy import func, select, text
+
+    from classpulse.db.models.emotion_minute import EmotionMinute
+    from classpulse.errors import UsageError
+
+    rooms = int(conn.execute(text("SELECT COUNT(*) FROM classrooms")).scalar_one())
+    cameras = int(conn.execute(text("SELECT COUNT(*) FROM cameras")).scalar_one())
+    first, last = conn.execute(select(func.min(EmotionMinute.minute_start),
+                                      func.max(EmotionMinute.minute_start))).one()
+    hours = sizes.school_hours
+    minute = timedelta(minutes=1)
+    per_camera, odd = divmod(rows, max(cameras, 1))
+    start_from = max(_school_step(first, hours, -1) + minute,
+                     last + minute - timedelta(days=sizes.days))
+    start_to = min(first, _school_step(last, hours, 1) - timedelta(days=sizes.days))
+    fits = (rooms == sizes.classrooms and cameras == sizes.classrooms * sizes.cameras and not odd
+            and _is_school(first, hours) and _is_school(last, hours)
+            and per_camera == _school_minutes(first, last, hours) and start_from <= start_to)
+    if not fits:
+        days = (last - first + minute) / timedelta(days=1)
+        raise UsageError(
+            f"the database already holds {rows:,} minute rows of {rooms} classrooms and "
+            f"{cameras} cameras from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC "
+            f"({days:.1f} days), not what --classrooms {sizes.classrooms} --cameras "
+            f"{sizes.cameras} --days {sizes.days} --school-hours {_hours_text(hours)} seeds; "
+            "give those sizes or an empty database")
+
+
+def _hours_text(hours: tuple[int, int] | None) -> str:
+    return "all" if hours is None else f"{hours[0]}-{hours[1]}"
+
+
+def _is_school(t: datetime, hours: tuple[int, int] | None) -> bool:
+    """Whether ``classpulse.db.seed`` seeds the minute ``t`` (UTC) with these school hours."""
+    return hours is None or (t.isoweekday() <= 5 and hours[0] <= t.hour < hours[1])
+
+
+def _school_step(t: datetime, hours: tuple[int, int] | None, step: int) -> datetime:
+    """The nearest seeded minute before (``step`` -1) or after (1) ``t``; at most a weekend and a
+    night away."""
+    t += timedelta(minutes=step)
+    while not _is_school(t, hours):
+        t += timedelta(minutes=step)
+    return t
+
+
+def _school_minutes(first: datetime, last: datetime, hours: tuple[int, int] | None) -> int:
+    """Seeded minutes from ``first`` to ``last`` (UTC, both included)."""
+    import numpy as np
+
+    n = int((last - first) / timedelta(minutes=1)) + 1
+    if hours is None:
+        return n
+    epoch_minutes = int(first.timestamp()) // 60 + np.arange(n, dtype=np.int64)
+    weekday = (epoch_minutes // 1440 + 3) % 7  # 1970-01-01 was a Thursday: 0 is Monday
+    hour = epoch_minutes // 60 % 24
+    return int(np.count_nonzero((weekday < 5) & (hour >= hours[0]) & (hour < hours[1])))
 
 
 def seed_lessons(engine: Engine, sizes: Sizes, start: datetime, end: datetime) -> int:

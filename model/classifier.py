@@ -15,8 +15,8 @@ fixed size also makes a face's probabilities independent of the faces it is batc
 ``predict`` averages each face with its mirror image by default (``tta``): on val it lifts
 accuracy from 0.654 to 0.671 and macro F1 from 0.630 to 0.649 (int8, leg 7's weights, measured
 with ``classpulse model evaluate`` with and without ``--tta``), for twice the classifier's work,
-which int8 affords (``classpulse bench model --tta``; docs/benchmarks.md). ``predict_tensor``, the
-evaluation path, takes ``tta`` explicitly.
+which int8 affords (``classpulse bench model`` times both; docs/benchmarks.md).
+``predict_tensor``, the evaluation path, takes ``tta`` explicitly.
 """
 
 from __future__ import annotations

@@ -23,10 +23,11 @@ students looking down), and spend part of that speed on small faces:
 Measured on the synthetic CCTV classroom (8 frames, 119 students, 22 of them looking up) against
 stock MTCNN's defaults (min face 20, thresholds 0.6/0.7/0.7): 5.0 faces per frame instead of 1.9,
 17 of the 22 faces looking up instead of 10, no detection off a student's head (the others are on
-bowed heads, which the readability gate must refuse), at 1.38x stock's frames/s on a quiet
-2-core AVX-512 CPU (0.63x on an AVX2-only one with the earlier code); on the crowd
-video shrunk to 640 px, 5.1 faces per frame instead of 4.9. ``min_face_size=12`` with the same
-thresholds found 11 of the 22 upward faces; thresholds 0.6/0.7/0.7 with min face 10, 14 of 22.
+bowed heads, which the readability gate must refuse); on the crowd video shrunk to 640x360, 5.1
+faces per frame instead of 4.9, at 1.38x stock's frames/s on a quiet 2-core AVX-512 CPU and 1.48x
+on an AVX2-only one (0.63x there with the earlier code). The synthetic classroom was timed only
+on a loaded machine, whose ratios run high. ``min_face_size=12`` with the same thresholds found
+11 of the 22 upward faces; thresholds 0.6/0.7/0.7 with min face 10, 14 of 22.
 
 Boxes, scores and landmarks come back in each frame's own pixels. Frames of equal size go through
 the stages together (``batch_frames`` at a time); mixed sizes are grouped by size. On a CPU two

@@ -1,5 +1,5 @@
-"""``classpulse bench model``'s detector comparison, run small: ours and stock MTCNN on the same
-frames find the same faces, and the lines say so."""
+"""``classpulse bench model``, run small: ours and stock MTCNN on the same frames find the same
+faces, and the lines say so; the classifier's lines time plain and +flip side by side."""
 
 from __future__ import annotations
 
@@ -24,4 +24,25 @@ def test_bench_model_detector_lines(faces_dir: Path, capsys: pytest.CaptureFixtu
         assert matched == stock_faces and int(stock_faces) > 0
     alone = crowd[0][1]
     assert (alone.startswith(" (one frame at a time: x")) == (torch.get_num_threads() > 1)
-    assert re.search(r"group photo 1200x630 mtcnn: stock .* 6 faces \| ours .* 6 faces", out)
+    assert re.search(r"group photo 1200x630 mtcnn: stock .* 6 faces \| ours .* 6 faces \| "
+                     r"x[\d.]+, matched 6/6$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_bench_model_classifier_times_plain_and_flip_side_by_side(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every precision gets one line with both paths, timed in turn; the consumers' path (the
+    device's default precision, flip TTA) is the one marked."""
+    code = main(["bench", "model", "--skip-detector", "--device", "cpu", "--batch-sizes", "8",
+                 "--seconds", "0.1", "--rounds", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"median of 2 rounds timing plain and \+flip in turn .* \* = what the "
+                     r"consumers run \(int8, \+flip\)", out), out
+    lines = re.findall(r"classifier  cpu  (\w+) batch    8  plain( |\*) +([\d.]+) faces/s \| "
+                       r"\+flip( |\*) +([\d.]+) faces/s \| \+flip/plain x([\d.]+)", out)
+    assert [line[0] for line in lines] == ["fp32", "bf16", "int8"], out
+    for precision, plain_mark, plain, flip_mark, flip, ratio in lines:
+        assert plain_mark == " " and flip_mark == ("*" if precision == "int8" else " ")
+        assert float(plain) > 0 and float(flip) > 0
+        assert float(ratio) == pytest.approx(float(flip) / float(plain), abs=0.01)
