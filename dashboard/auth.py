@@ -12,6 +12,11 @@ after the first few make it wait longer each time, and too many wrong passwords 
 together make every session wait, since a new browser session costs an attacker nothing. The
 process-wide count lives in ``st.cache_resource`` (one object per server process, shared by all
 sessions, guarded by a lock); a session's own count lives in its ``st.session_state``.
+
+A single sign-on allowlist that admits nobody, or is mistyped, closes the page to everyone. The page
+says only that (a visitor need not be signed in to see it, and the allowlist holds staff addresses);
+the log says which key and which entry to fix, by its position, never quoting an address, and says
+it once per server process (:func:`log_closed`), not on every rerun of every visitor.
 """
 
 from __future__ import annotations
@@ -115,7 +120,17 @@ def oidc_configured() -> bool:
 
 
 class AllowlistError(ValueError):
-    """The allowlist in ``[auth]`` is missing or malformed; the message names the key and fix."""
+    """The allowlist in ``[auth]`` is missing or malformed; the message names the key and fix.
+
+    It names a mistyped entry by its 1-based position and never quotes an email address (staff's
+    addresses are personal data, and the message goes to the log); a domain may be quoted.
+    """
+
+
+# what every visitor sees while the allowlist admits nobody: they need not have signed in, so it
+# tells them nothing of the allowlist (which names staff); the log tells the operator what to set
+CLOSED = ("The dashboard is closed until whoever runs ClassPulse sets who may sign in; its log "
+          "says what to set.")
 
 
 @dataclass(frozen=True)
@@ -140,16 +155,18 @@ class Allowlist:
         """
         domains = _entries(auth, ALLOWED_DOMAINS_KEY)
         emails = _entries(auth, ALLOWED_EMAILS_KEY)
-        for domain in domains:
+        for position, domain in domains:
             if _NOT_A_DOMAIN.search(domain):
+                # an address typed here is still an address: quote only what has no local part
+                shown = "" if domain.rpartition("@")[0] else f" ({domain!r})"
                 raise AllowlistError(
-                    f"{ALLOWED_DOMAINS_KEY} entry {domain!r} in [auth] is not a domain; write "
-                    'what follows the "@" of the addresses, e.g. "school.example" (no wildcards: '
-                    "list each subdomain)")
-        for email in emails:
+                    f"{ALLOWED_DOMAINS_KEY} entry {position}{shown} in [auth] is not a domain; "
+                    'write what follows the "@" of the addresses, e.g. "school.example" (no '
+                    "wildcards: list each subdomain)")
+        for position, email in emails:
             local, at, domain = email.rpartition("@")
             if not (local and at and domain) or _NOT_AN_EMAIL.search(email):
-                raise AllowlistError(f"{ALLOWED_EMAILS_KEY} entry {email!r} in [auth] is not an "
+                raise AllowlistError(f"{ALLOWED_EMAILS_KEY} entry {position} in [auth] is not an "
                                      'email address; write it whole, e.g. "head@school.example"')
         if not domains and not emails:
             raise AllowlistError(
@@ -157,7 +174,7 @@ class Allowlist:
                 f'{ALLOWED_DOMAINS_KEY} = ["school.example"] and/or {ALLOWED_EMAILS_KEY} = '
                 '["someone@example.org"] in the dashboard\'s .streamlit/secrets.toml, then '
                 "restart the dashboard")
-        return cls(frozenset(domains), frozenset(emails))
+        return cls(frozenset(d for _, d in domains), frozenset(e for _, e in emails))
 
     def refusal(self, email: object, email_verified: object) -> str | None:
         """Why this signed-in identity may not see the page (``no_email``, ``unverified``,
@@ -176,13 +193,31 @@ class Allowlist:
         return "not_allowed"
 
 
-def _entries(auth: Mapping[str, Any], key: str) -> list[str]:
+def _entries(auth: Mapping[str, Any], key: str) -> list[tuple[int, str]]:
+    """The key's non-blank entries, in lower case, each with its 1-based position as written
+    (blanks counted), so an error can point at an entry without quoting it."""
     value = auth.get(key, [])
     items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise AllowlistError(f"{key} = {value!r} in [auth] is not a list of text; write e.g. "
+    if not isinstance(items, (list, tuple)):  # its type only: the value may hold addresses
+        raise AllowlistError(f"{key} in [auth] is {_a(value)}, not a list of text; write e.g. "
                              f'{key} = ["school.example"]')
-    return [item.strip().lower() for item in items if item.strip()]
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, str):
+            raise AllowlistError(f"{key} entry {position} in [auth] is {_a(item)}, not text; "
+                                 f'write e.g. {key} = ["school.example"]')
+    return [(position, item.strip().lower())
+            for position, item in enumerate(items, start=1) if item.strip()]
+
+
+def _a(value: object) -> str:
+    """A value's TOML-ish type, said without its content (e.g. "a number")."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a value of type {type(value).__name__}"
 
 
 def email_domain(email: object) -> str:
@@ -210,14 +245,20 @@ def password_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+@st.cache_resource(show_spinner=False)
+def log_closed(message: str) -> None:
+    """Log why the page is closed, once per server process and message: every rerun of every
+    visitor checks the allowlist, and the operator needs the line once, not a flood of it."""
+    log.error("dashboard closed: %s", message)
+
+
 def _sso_gate() -> bool:
     try:
         allowlist = Allowlist.from_auth(st.secrets["auth"])
     except AllowlistError as exc:  # nobody may come in until the operator says who may
-        log.error("dashboard closed: %s", exc)
+        log_closed(str(exc))
         st.title("ClassPulse")
-        st.error(plain(f"The dashboard is closed until whoever runs ClassPulse sets who may sign "
-                       f"in: {exc}."))
+        st.error(plain(CLOSED))  # the visitor may be anyone: what to fix is for the log
         return False
     if st.user.is_logged_in:
         email = st.user.get("email")

@@ -306,9 +306,14 @@ def lesson_without_data(state: str) -> str:
 
 
 def lesson_so_far(until: str) -> str:
-    """A lesson under way; ``until`` is its end as ``lesson_frames.until`` words it."""
-    return (f"Under way until {until}: what follows is about its minutes so far; the row's "
-            "numbers count the minute still filling up, which the charts leave out.")
+    """A lesson under way; ``until`` is its end as ``lesson_frames.until`` words it.
+
+    The database's views hold closed minutes only (migration 0014), so the row and the charts
+    both end at the newest minute that has ended: the teacher is told the minute under way is
+    missing from both, not that one of them counts it.
+    """
+    return (f"Under way until {until}: the row and the charts count its minutes so far up to the "
+            "last one that has ended; the minute still filling up joins them once it is over.")
 
 
 def trend_sentence(change: float, previous: datetime) -> str:

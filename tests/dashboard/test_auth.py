@@ -4,6 +4,7 @@ of them; single sign-on lets in only the addresses and domains its allowlist nam
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from classpulse.cli import main
 from classpulse.settings import Settings, SettingsError
 from dashboard.auth import (
+    CLOSED,
     FIRST_WAIT_S,
     FREE_FAILURES,
     LONGEST_WAIT_S,
@@ -21,6 +23,7 @@ from dashboard.auth import (
     AllowlistError,
     LoginThrottle,
     SessionFailures,
+    log_closed,
 )
 from tests.dashboard.pages import APP, assert_no_error, open_page, texts
 
@@ -176,15 +179,24 @@ def test_the_allowlist_may_be_one_comma_separated_text() -> None:
          "dashboard"),
     ({"allowed_email_domains": [], "allowed_emails": " , "}, "names nobody who may sign in"),
     ({"allowed_email_domains": ["@school.example"]},
-     "allowed_email_domains entry '@school.example' in [auth] is not a domain; write what "
+     "allowed_email_domains entry 1 ('@school.example') in [auth] is not a domain; write what "
      'follows the "@" of the addresses, e.g. "school.example" (no wildcards: list each '
      "subdomain)"),
-    ({"allowed_email_domains": ["*.school.example"]}, "'*.school.example' in [auth] is not a"),
-    ({"allowed_email_domains": [".school.example"]}, "'.school.example' in [auth] is not a"),
-    ({"allowed_emails": ["head"]}, "allowed_emails entry 'head' in [auth] is not an email "
+    ({"allowed_email_domains": ["ok.example", "*.school.example"]},
+     "entry 2 ('*.school.example') in [auth] is not a"),
+    ({"allowed_email_domains": [".school.example"]}, "entry 1 ('.school.example') in [auth] is"),
+    ({"allowed_email_domains": ["ada@school.example"]},  # an address, though under domains
+     "allowed_email_domains entry 1 in [auth] is not a domain"),
+    ({"allowed_emails": ["head"]}, "allowed_emails entry 1 in [auth] is not an email "
                                    'address; write it whole, e.g. "head@school.example"'),
-    ({"allowed_email_domains": 5}, "allowed_email_domains = 5 in [auth] is not a list of text; "
-                                   'write e.g. allowed_email_domains = ["school.example"]'),
+    ({"allowed_emails": "ada@school.example, , grace hopper@navy.example"},
+     "allowed_emails entry 3 in [auth] is not an email address"),  # blanks count as written
+    ({"allowed_emails": ["ada@school.example", 5]},
+     "allowed_emails entry 2 in [auth] is a number, not text"),
+    ({"allowed_email_domains": 5}, "allowed_email_domains in [auth] is a number, not a list of "
+                                   'text; write e.g. allowed_email_domains = ["school.example"]'),
+    ({"allowed_emails": {"ada": "ada@school.example"}},
+     "allowed_emails in [auth] is a table, not a list of text"),
 ])
 def test_an_allowlist_that_admits_nobody_or_is_mistyped_is_refused_in_one_line(
     allow: dict[str, Any], message: str
@@ -192,12 +204,16 @@ def test_an_allowlist_that_admits_nobody_or_is_mistyped_is_refused_in_one_line(
     with pytest.raises(AllowlistError) as refused:
         Allowlist.from_auth({**AUTH, **allow})
     assert message in str(refused.value) and "\n" not in str(refused.value)
+    # the message goes to the log: it quotes no address it was given (staff's, personal data)
+    for address in re.findall(r"[\w.]+@[\w.]+", repr(allow)):
+        assert address not in str(refused.value)
 
 
 def sso_page(monkeypatch: pytest.MonkeyPatch, url: str, user: dict[str, Any],
              **allow: Any) -> AppTest:
     """The page with the school's single sign-on in its secrets, seen by ``user`` (st.user)."""
     at = open_page(monkeypatch, url)
+    log_closed.clear()  # each test starts as a fresh server: nothing logged yet
     at.secrets["auth"] = {**AUTH, **allow}
     at.user = user
     return at.run()
@@ -210,13 +226,34 @@ def test_single_sign_on_without_an_allowlist_lets_nobody_in(
     see the page, nobody may, not even someone already signed in."""
     at = sso_page(monkeypatch, migrated_sqlite_url,
                   {"is_logged_in": True, "email": "teacher@school.example"})
-    (error,) = texts(at)["error"]
-    assert error.startswith("The dashboard is closed until whoever runs ClassPulse sets who may "
-                            "sign in: single sign-on is on but [auth] names nobody")
-    assert 'allowed_email_domains = ["school.example"]' in error
+    assert texts(at)["error"] == [CLOSED]
     assert not at.button and not at.sidebar.children and not texts(at)["subheader"]
     assert any(r.levelno == logging.ERROR and "allowed_email_domains" in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_mistyped_address_closes_the_page_without_showing_or_logging_any_address(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A visitor need not have signed in to see why the page is closed, so the page says only
+    that it is; the operator's log names the entry by its position, once per server process."""
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    staff = "ada.lovelace@school.example"
+    at = sso_page(monkeypatch, migrated_sqlite_url, {"is_logged_in": False},
+                  allowed_emails=[staff, "grace hopper@school.example"])
+    assert texts(at)["error"] == [CLOSED] and not at.button
+    at.run()
+    other = AppTest.from_file(str(APP), default_timeout=60)  # another visitor, same process
+    other.secrets["auth"] = at.secrets["auth"]
+    other.user = {"is_logged_in": False}
+    assert texts(other.run())["error"] == [CLOSED]
+    shown = " ".join(v for values in texts(at).values() for v in values)
+    for part in ("lovelace", "grace", "hopper"):
+        assert part not in shown and part not in caplog.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"]
+    assert logged == [
+        "dashboard closed: allowed_emails entry 2 in [auth] is not an email address; write it "
+        'whole, e.g. "head@school.example"']  # once, for both reruns and the other session
 
 
 def test_a_signed_in_account_off_the_list_is_refused_by_name_in_plain_text(
