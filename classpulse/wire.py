@@ -16,6 +16,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import Enum
 
 import cv2
@@ -29,8 +30,14 @@ DEFAULT_JPEG_QUALITY = 80
 DEFAULT_MAX_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MB (1048588)
 REQUIRED_HEADERS = ("classroom", "camera", "captured_at", "seq", "v")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole string: fullmatch (no "\n" at the end)
-_EARLIEST_MS = 946_684_800_000  # 2000-01-01
-_LATEST_MS = 4_102_444_800_000  # 2100-01-01
+# The days (UTC), both included, a frame may be captured on; also the days a timetable may name
+# (classpulse.lessons) and whose weeks the lessons view opens (dashboard.lesson_frames), so no
+# counted minute lies outside what they show. Hostile times (year 1, year 9999) are refused before
+# date arithmetic overflows on them.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+_DAY_MS = 86_400_000
+_EARLIEST_MS = (FIRST_DAY - date(1970, 1, 1)).days * _DAY_MS  # FIRST_DAY's midnight, UTC
+_END_MS = (LAST_DAY + timedelta(days=1) - date(1970, 1, 1)).days * _DAY_MS  # the midnight after
 _JPEG_SOI = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
 # Start-of-scan marker. Inside a scan's entropy-coded data every 0xFF byte is followed by 0x00
@@ -98,8 +105,9 @@ class FrameMessage:
 
 
 def in_time_range(ms: object) -> bool:
-    """Whether ``ms`` is a time the wire format carries: ms since the epoch, 2000 to 2100."""
-    return isinstance(ms, int) and _EARLIEST_MS <= ms < _LATEST_MS
+    """Whether ``ms`` is a time the wire format carries: ms since the epoch, on a day from
+    :data:`FIRST_DAY` through :data:`LAST_DAY` (UTC), so 2000 to 2099."""
+    return isinstance(ms, int) and _EARLIEST_MS <= ms < _END_MS
 
 
 def check_id(kind: str, value: str) -> str:

@@ -105,16 +105,15 @@ class GateEffect:
 
 
 def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndarray],
-                effect: GateEffect | None = None) -> GateEffect:
-    """Both analyzers on the same detections of ``frames`` (one detector call for them all, as
-    ``FrameAnalyzer.analyze`` makes for a consumer's batch; the open path reuses them, so the
-    comparison is the gate's alone), with the gated path's analysis time (detection and reading:
-    what ``analyze`` does) and the gate's own time (pose and checks) on those detections; added
-    to ``effect`` when given."""
+                effect: GateEffect) -> None:
+    """Add to ``effect`` both analyzers on the same detections of ``frames`` (one detector call
+    for them all, as ``FrameAnalyzer.analyze`` makes for a consumer's batch; the open path reuses
+    them, so the comparison is the gate's alone), with the gated path's analysis time (detection
+    and reading: what ``analyze`` does) and the gate's own time (pose and checks) on those
+    detections; a run adds batch after batch to one effect per detection side."""
     from consumers.gate import judge_confidence, judge_geometry
     from model import head_pose
 
-    effect = GateEffect() if effect is None else effect
     start = time.perf_counter()
     found = gated.detector.detect(list(frames))
     readings = gated.read(frames, found)
@@ -127,7 +126,6 @@ def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndar
         judge_geometry(detections.boxes, head_pose(detections.landmarks), gated.gate)
         judge_confidence(open_reading.probs, gated.gate)
     effect.gate_s += time.perf_counter() - start
-    return effect
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from classpulse.wire import FIRST_DAY, LAST_DAY
 from dashboard import transform
 from dashboard.periods import local_instant
 
@@ -31,11 +32,11 @@ DAY_FORMAT = "%a %d %b"  # a lesson's day in the table, and an end on another da
 # lesson; ten minutes is a quarter of a usual 40-50 minute lesson, and a lesson under way joins
 # the trend once that much of it has been seen.
 MIN_TREND_MINUTES = 10
-# The days whose weeks the lessons view opens: the years the wire format carries frames from
-# (``classpulse.wire.in_time_range``, 2000 to 2099), so no counted minute lies outside them. A
-# link's week far beyond (9999-12-31, or 0001-01-01 in a zone east of UTC) would overflow the
-# week's date arithmetic.
-SHOWN_DAYS = (date(2000, 1, 1), date(2099, 12, 31))
+# The days whose weeks the lessons view opens: the days the wire format carries frames from
+# (``classpulse.wire.in_time_range``), so no counted minute lies outside them. A link's week far
+# beyond (9999-12-31, or 0001-01-01 in a zone east of UTC) would overflow the week's date
+# arithmetic.
+SHOWN_DAYS = (FIRST_DAY, LAST_DAY)
 
 
 def week_start(day: date) -> date:

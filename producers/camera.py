@@ -43,8 +43,11 @@ FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
 # how long all workers together get to stop once asked (one may be blocked reading its source);
 # compose.yaml's producer stop_grace_period leaves room for it
 WORKERS_STOP_TIMEOUT_S = 10.0
+# the longest wait between two tries to reopen a failed source: a camera back from an outage is
+# sending again within half a minute, and a source that stays down costs one attempt per 30 s
+MAX_BACKOFF_S = 30.0
 # how long a reopened source must deliver frames before its next outage starts the backoff over
-# at 1 s: a stream that flaps (a frame, then a failure) backs off up to max_backoff_s instead of
+# at 1 s: a stream that flaps (a frame, then a failure) backs off up to MAX_BACKOFF_S instead of
 # logging an outage and its end every second
 STEADY_S = 30.0
 # how far a paced file may fall behind its timeline (a slow decode, a busy CPU, an outage) before
@@ -69,8 +72,8 @@ class CameraWorker(threading.Thread):
     A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
     is logged once when it starts and once when it ends, at the first frame from the reopened
     source (a live one never ends normally, it fails again); it never affects other cameras. The
-    backoff starts over at 1 s only when the reopened source had delivered frames for
-    ``steady_s`` (:data:`STEADY_S`) before failing again. A frame that fails is skipped and
+    backoff (up to :data:`MAX_BACKOFF_S`) starts over at 1 s only when the reopened source had
+    delivered frames for :data:`STEADY_S` before failing again. A frame that fails is skipped and
     counted (:data:`FRAME_FAILURES`); the first of each reason is logged.
 
     A paced file is paced on ``monotonic``, which no NTP step moves; every frame is stamped with
@@ -81,18 +84,14 @@ class CameraWorker(threading.Thread):
 
     def __init__(self, camera: CameraConfig, publisher: Publisher, stop: threading.Event,
                  max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.time,
-                 max_backoff_s: float = 30.0,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 steady_s: float = STEADY_S) -> None:
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
         self.publisher = publisher
         self.stop = stop
         self.max_bytes = max_bytes
         self.clock = clock
-        self.max_backoff_s = max_backoff_s
         self.monotonic = monotonic
-        self.steady_s = steady_s
         # the outage and pacing state, read and written by this worker's thread only
         self._in_outage = False
         self._backoff_s = 1.0
@@ -132,14 +131,14 @@ class CameraWorker(threading.Thread):
                 if not self._in_outage:
                     self._in_outage = True
                     if (self._flowing_since is not None
-                            and self.monotonic() - self._flowing_since >= self.steady_s):
+                            and self.monotonic() - self._flowing_since >= STEADY_S):
                         self._backoff_s = 1.0  # it had recovered: a new outage, not a flap
                     with self._lock:
                         self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
                                 cam.id, hide_password(cam.source), exc)
                 self.stop.wait(self._backoff_s)
-                self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
+                self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
                 continue
             if is_live(cam.source):
                 continue  # a live stream that ended cleanly is reopened

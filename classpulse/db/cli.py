@@ -5,9 +5,9 @@ and its roles, from the command line.
 given, as the small-group rule every reader of the database follows (:mod:`classpulse.db.rule`),
 and with ``--app-roles`` creates or updates the dashboard's and the consumers' login roles and
 grants them (:func:`classpulse.db.roles.ensure_app_roles`). ``db grant-reader ROLE`` lets a
-PostgreSQL role read the shown minutes and nothing the rule hides (:mod:`classpulse.db.reader`);
-``db grant-app ROLE --for dashboard|consumer`` gives a role what that service needs and nothing
-else (:mod:`classpulse.db.roles`).
+PostgreSQL role read the shown minutes and nothing the rule hides, and ``db grant-app ROLE --for
+dashboard|consumer`` gives a role what that service needs and nothing else: both are
+:func:`classpulse.db.roles.grant`, with the analysts' or the service's Access.
 
 Only argparse here; Alembic and SQLAlchemy are imported inside the handlers so ``classpulse --help``
 stays fast.
@@ -73,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let an existing PostgreSQL role do what the dashboard or a consumer needs and "
         "nothing else (revokes all else; safe to run again)",
     )
-    app.add_argument("role", metavar="ROLE", help="the role, created beforehand "
-                     "(CREATE ROLE classpulse_dashboard LOGIN PASSWORD ...)")
+    app.add_argument("role", metavar="ROLE", help="the role, created beforehand (CREATE ROLE "
+                     f"{APP_DB_ROLES['dashboard'].role} LOGIN PASSWORD ...)")
     app.add_argument("--for", dest="service", required=True, choices=tuple(APP_DB_ROLES),
                      help="dashboard: SELECT on what the page reads; consumer: the writes of a "
                      "flush and the reads before it")
@@ -134,14 +134,9 @@ def run_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_grant_reader(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.reader import grant_reader
+    from classpulse.db.roles import READER, grant
 
-    done = grant_reader(settings.database_url, args.role)
-    print(f"role {done.role} may read, with USAGE on schema {done.schema}: SELECT on "
-          f"{', '.join(done.readable)}")
-    taken = "; ".join(done.taken_back) if done.taken_back else "nothing else was held"
-    print(f"revoked from role {done.role} every other privilege on ClassPulse's tables and "
-          f"views: {taken}")
+    _print_grant(grant(settings.database_url, args.role, READER))
     return 0
 
 

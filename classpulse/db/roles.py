@@ -5,8 +5,9 @@ bootstrap superuser) may do anything, a shell on the database server included (`
 PROGRAM``). Only migrations need it. Each other part gets a role of its own, prepared by one
 function here from one :class:`Access`, which names every privilege that part needs:
 
-- :data:`READER`, analysts (``classpulse db grant-reader ROLE``, :mod:`classpulse.db.reader`): the
-  shown minutes, the rollups and the timetable;
+- :data:`READER`, analysts (``classpulse db grant-reader ROLE``): the shown minutes, the rollups
+  and the timetable, nothing the small-group rule hides (the owner and the services' roles read
+  the hidden minutes too);
 - :data:`DASHBOARD` (``classpulse db grant-app ROLE --for dashboard``): SELECT only, on what the
   page and its start-up check read;
 - :data:`CONSUMER` (``--for consumer``): the writes of a flush (:mod:`classpulse.db.writes`) and
@@ -20,8 +21,8 @@ would still read or change more than its Access through something it cannot revo
 a role of the owner, a role it belongs to, a grant to PUBLIC, default privileges) or that reaches
 past the tables (CREATEROLE, REPLICATION, the server's programs and files).
 :func:`ensure_app_roles` creates or updates the dashboard's and the consumers' LOGIN roles of
-compose.yaml (:data:`APP_ROLES`) and grants each its Access; the password is hashed here
-(SCRAM-SHA-256), so neither it nor a statement holding it reaches the server's log.
+compose.yaml (:data:`classpulse.settings.APP_DB_ROLES`) and grants each its Access; the password is
+hashed here (SCRAM-SHA-256), so neither it nor a statement holding it reaches the server's log.
 
 PostgreSQL reads a view's tables with the rights of the view's owner, so SELECT on a view needs no
 right on its tables. Tables a later migration creates are usable by their owner alone until
@@ -37,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -69,7 +71,7 @@ class Access:
     columns (:data:`TABLE`: the whole table); USAGE on the sequences of the ``sequences`` tables
     (their ``serial`` ids); USAGE on the schema. The other fields word the refusals."""
 
-    kind: str
+    kind: str  # whom the privileges are for, as a grant's summary words it: "for the analysts"
     who: str  # whom to give a role: "analysts a role of their own"
     example: str  # a role's name for the example CREATE ROLE
     privileges: Mapping[str, Mapping[str, tuple[str, ...]]]
@@ -122,7 +124,7 @@ READABLE: tuple[str, ...] = (
     "classrooms", "cameras", "lessons",
     "small_group_rule", "engagement_weights",
 )
-READER = Access("reader", "analysts a role of their own", "analyst", _select(*READABLE),
+READER = Access("analysts", "analysts a role of their own", "analyst", _select(*READABLE),
                 sqlite_fix="give analysts a PostgreSQL database, or no copy of the file")
 
 # The dashboard reads (dashboard/sql.py, lesson_sql.py; dashboard/cli.py's start-up check): the
@@ -165,9 +167,7 @@ def _consumer_access() -> Access:
 
 
 CONSUMER = _consumer_access()
-# the roles compose.yaml's services log in as (``db upgrade --app-roles`` creates them)
-APP_ROLES: Mapping[str, str] = {kind: app.role for kind, app in APP_DB_ROLES.items()}
-ACCESS: Mapping[str, Access] = {a.kind: a for a in (READER, DASHBOARD, CONSUMER)}
+ACCESS: Mapping[str, Access] = MappingProxyType({a.kind: a for a in (READER, DASHBOARD, CONSUMER)})
 
 
 def classpulse_relations() -> tuple[str, ...]:
@@ -196,8 +196,9 @@ def grant(url: str, role: str, access: Access) -> RoleGrant:
 
 
 def app_role_passwords(url: str, settings: Settings) -> dict[str, str]:
-    """The password of each of :data:`APP_ROLES` from ``settings``, checked before anything is
-    migrated: one :class:`UsageError` on SQLite or while one is missing."""
+    """The password of each role of :data:`~classpulse.settings.APP_DB_ROLES` from ``settings``,
+    checked before anything is migrated: one :class:`UsageError` on SQLite or while one is
+    missing."""
     if parse_url(url).get_backend_name() == "sqlite":
         raise UsageError(f"--app-roles makes PostgreSQL roles, and {hide_password(url)} is SQLite, "
                          "which has none; leave --app-roles out")
@@ -205,7 +206,8 @@ def app_role_passwords(url: str, settings: Settings) -> dict[str, str]:
     missing = [APP_DB_ROLES[kind].variable for kind, value in passwords.items() if value is None]
     if missing:
         raise UsageError(
-            f"--app-roles sets the passwords of the roles {', '.join(APP_ROLES.values())} from "
+            f"--app-roles sets the passwords of the roles "
+            f"{', '.join(app.role for app in APP_DB_ROLES.values())} from "
             f"{' and '.join(app.variable for app in APP_DB_ROLES.values())}; set "
             f"{' and '.join(missing)} in the environment (compose: in .env, see "
             "deploy/.env.example)"
@@ -215,8 +217,9 @@ def app_role_passwords(url: str, settings: Settings) -> dict[str, str]:
 
 def ensure_app_roles(url: str, passwords: Mapping[str, str]) -> list[tuple[str, RoleGrant]]:
     """Create (or update) the LOGIN role of each kind in ``passwords`` (``"dashboard"``,
-    ``"consumer"``), named as :data:`APP_ROLES` says, set its password and :func:`grant` it its
-    Access, all in one transaction; per role ``("created" | "updated", grant)``.
+    ``"consumer"``), named as :data:`~classpulse.settings.APP_DB_ROLES` says, set its password and
+    :func:`grant` it its Access, all in one transaction; per role
+    ``("created" | "updated", grant)``.
 
     The password is hashed here (SCRAM-SHA-256, as psql's ``\\password`` does) and only the hash
     is sent, as an escaped literal: the password is on no command line, in no statement the server
@@ -225,16 +228,16 @@ def ensure_app_roles(url: str, passwords: Mapping[str, str]) -> list[tuple[str, 
     """
     from classpulse.db.migrate import MIGRATION_LOCK_KEY
 
-    unknown = sorted(set(passwords) - set(APP_ROLES))
+    unknown = sorted(set(passwords) - set(APP_DB_ROLES))
     if unknown:
-        raise ValueError(f"no app role for {unknown}; there are {sorted(APP_ROLES)}")
+        raise ValueError(f"no app role for {unknown}; there are {sorted(APP_DB_ROLES)}")
     done = []
     with _owner_transaction(url, "run ClassPulse's services on PostgreSQL to give them roles of "
                             "their own", creates_roles=True) as conn:
         # one migrate at a time, and not while another upgrades (two CREATE ROLE would collide)
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         for kind, password in passwords.items():
-            role = APP_ROLES[kind]
+            role = APP_DB_ROLES[kind].role
             how = _set_login(conn, role, password)
             done.append((how, _grant(conn, role, ACCESS[kind])))
     return done

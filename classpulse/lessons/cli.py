@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
-from classpulse.lessons.timetable import FIRST_DAY, LAST_DAY, SKIP_UNKNOWN_ROOMS, classroom_zone
+from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
 from classpulse.settings import Settings
+from classpulse.wire import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -53,8 +53,6 @@ import icalendar
 import recurring_ical_events
 
 from classpulse.lessons.timetable import (
-    FIRST_DAY,
-    LAST_DAY,
     Classroom,
     Classrooms,
     PlannedLesson,
@@ -67,6 +65,7 @@ from classpulse.lessons.timetable import (
     key_time,
     read_bytes,
 )
+from classpulse.wire import FIRST_DAY, LAST_DAY
 
 # an unbounded weekly series is expanded this far past the last event start in the file
 DEFAULT_HORIZON = timedelta(days=365)

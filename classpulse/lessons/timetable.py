@@ -17,9 +17,6 @@ from classpulse.errors import UsageError
 
 # the import's opt-in for a school-wide export that names rooms without a camera
 SKIP_UNKNOWN_ROOMS = "--skip-unknown-rooms"
-# the days a timetable may name, as the dashboard's weeks: hostile dates (year 1, year 9999)
-# would otherwise overflow the arithmetic on the way to UTC
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 # a year of 30 classrooms' lessons, exported one event each, is about 5 MiB; the file is read
 # into memory whole, so a much larger one is refused instead
 MAX_FILE_BYTES = 16 * 1024 * 1024

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta, timezone
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,16 +12,30 @@ from hypothesis import strategies as st
 from classpulse.wire import (
     DEFAULT_MAX_BYTES,
     DETAIL_CHARS,
+    FIRST_DAY,
+    LAST_DAY,
     MAX_JPEG_SCANS,
     REQUIRED_HEADERS,
     FrameRejected,
     RejectReason,
     decode_jpeg,
     encode_frame,
+    in_time_range,
     parse_message,
 )
 
 NOW_MS = 1_780_000_000_000
+
+
+def test_the_time_range_is_every_millisecond_of_first_day_to_last_day_utc() -> None:
+    """The days a timetable may name and the lessons view opens are the days frames may carry."""
+    assert (FIRST_DAY.isoformat(), LAST_DAY.isoformat()) == ("2000-01-01", "2099-12-31")
+    first, end = (int(datetime.combine(day, time(0), timezone.utc).timestamp()) * 1000
+                  for day in (FIRST_DAY, LAST_DAY + timedelta(days=1)))
+    assert (first, end) == (946_684_800_000, 4_102_444_800_000)
+    assert [in_time_range(ms) for ms in (first - 1, first, end - 1, end)] == [
+        False, True, True, False]
+    assert not in_time_range(float(first)) and not in_time_range(str(first))
 
 
 def _frame(h: int = 120, w: int = 200, seed: int = 0) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from sqlalchemy import Engine, insert, text
@@ -22,7 +23,7 @@ from classpulse.db.migrate import require_head, upgrade
 from classpulse.db.models import Lesson
 from classpulse.db.roles import CONSUMER, DASHBOARD
 from classpulse.db.writes import ADDITIVE_COLUMNS
-from classpulse.settings import Settings
+from classpulse.settings import APP_DB_ROLES, Settings
 from tests.dashboard import expected
 from tests.db.pg_roles import denied, privileges, url_of
 
@@ -176,7 +177,8 @@ def test_app_roles_are_made_with_a_hashed_password_again_and_again(
     appear in no output; the grants are grant-app's."""
     suffix = uuid.uuid4().hex[:8]
     names = {"dashboard": f"cp_dash_{suffix}", "consumer": f"cp_cons_{suffix}"}
-    monkeypatch.setattr("classpulse.db.roles.APP_ROLES", names)  # not the deployment's names
+    monkeypatch.setattr("classpulse.db.roles.APP_DB_ROLES", MappingProxyType(  # not the real names
+        {kind: app._replace(role=names[kind]) for kind, app in APP_DB_ROLES.items()}))
     secrets = {"dashboard": "d4sh-'quote\\-" + suffix, "consumer": "c0ns$$" + suffix}
     monkeypatch.setenv("DASHBOARD_DB_PASSWORD", secrets["dashboard"])
     monkeypatch.setenv("CONSUMER_DB_PASSWORD", secrets["consumer"])

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, inspect, select, text
 
 from classpulse.cli import main
 from classpulse.db.migrate import upgrade
-from classpulse.db.reader import READABLE, classpulse_relations
+from classpulse.db.roles import READABLE, classpulse_relations
 from classpulse.db.views import (
     camera_minutes,
     class_minutes,
@@ -36,10 +36,13 @@ ROWS = [
     expected.row("t1", "7B", M[3], 50, 5),  # 250: shown
 ]
 HIDDEN_FACES = (60, 120, 240)
-GRANTED = ("role {} may read, with USAGE on schema public: SELECT on shown_camera_minutes, "
-           "shown_class_minutes, class_days, class_hour_of_week, lesson_summaries, classrooms, "
-           "cameras, lessons, small_group_rule, engagement_weights")
-REVOKED = "revoked from role {} every other privilege on ClassPulse's tables and views: {}"
+GRANTED = ("role {} may, for the analysts, with USAGE on schema public: SELECT on cameras; "
+           "SELECT on class_days; SELECT on class_hour_of_week; SELECT on classrooms; "
+           "SELECT on engagement_weights; SELECT on lesson_summaries; SELECT on lessons; "
+           "SELECT on shown_camera_minutes; SELECT on shown_class_minutes; "
+           "SELECT on small_group_rule")
+REVOKED = ("revoked from role {} every other privilege on ClassPulse's tables, views and "
+           "sequences: {}")
 UNSAFE = ("alembic_version", "camera_minutes", "class_minutes", "consumer_offsets",
           "emotion_minutes", "offset_resets", "rejected_frames", "seen_frames")
 

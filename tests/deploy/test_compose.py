@@ -294,6 +294,16 @@ def test_settings_in_dot_env_reach_the_services_that_read_them() -> None:
     assert consumer.max_clock_skew_s == defaults.max_clock_skew_s
 
 
+def test_the_log_level_reaches_every_classpulse_service() -> None:
+    """One block passes CLASSPULSE_LOG_LEVEL on, empty when unset: settings.py's default holds."""
+    for env, wanted in ((ENV, Settings().log_level), ({**ENV, "CLASSPULSE_LOG_LEVEL": "debug"},
+                                                      "DEBUG")):
+        services = interpolate(raw_compose(), env)["services"]
+        for name in sorted(APP_SERVICES):
+            assert Settings.load(environ=_environ(services[name])).log_level == wanted, name
+    assert COMPOSE_FILE.read_text(encoding="utf-8").count("CLASSPULSE_LOG_LEVEL") == 2
+
+
 def test_dashboard_is_published_on_localhost_unless_bound_elsewhere() -> None:
     """Plain HTTP carries the teachers' password: the network gets it only when asked."""
     bound = interpolate(raw_compose(), {**ENV, "DASHBOARD_BIND": "0.0.0.0",

@@ -10,9 +10,9 @@ get ``shown_camera_minutes`` and ``shown_class_minutes`` instead: the same colum
 only. They filter on ``shown`` and nothing else, so the rule stays decided in ``camera_minutes``
 alone. Every column of a shown row is safe to show: a shown class minute is made of its shown
 cameras' minutes only (``0011_class_of_shown_cameras``). ``classpulse db grant-reader ROLE``
-(:mod:`classpulse.db.reader`) gives a PostgreSQL role these views and the rollups, which sum shown
-minutes only, and nothing else; PostgreSQL reads a view's tables with the view owner's rights, so
-the role needs no right on ``camera_minutes`` or ``emotion_minutes`` itself.
+(:data:`classpulse.db.roles.READER`) gives a PostgreSQL role these views and the rollups, which
+sum shown minutes only, and nothing else; PostgreSQL reads a view's tables with the view owner's
+rights, so the role needs no right on ``camera_minutes`` or ``emotion_minutes`` itself.
 
 On PostgreSQL both are ``security_barrier`` views. Without it the planner may evaluate a reader's
 own condition before ``shown`` (a cheap one first), on hidden rows too: ``WHERE 1 / (faces - 60) >
