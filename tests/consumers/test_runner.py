@@ -119,6 +119,17 @@ def rename_table(engine: Engine, name: str, to: str) -> None:
         conn.execute(text(f"alter table {name} rename to {to}"))
 
 
+def back_after(refusals: int, engine: Engine,
+               consumer: FrameConsumer) -> Callable[[FakeKafka], None]:
+    """A poll hook that puts the minutes table back once the consumer's flushes were refused
+    ``refusals`` times (the table was renamed away: a real write that fails)."""
+    def back(_: FakeKafka) -> None:
+        if consumer.report.failed_flushes == refusals and "emotion_minutes" not in inspect(
+                engine).get_table_names():
+            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
+    return back
+
+
 def test_stale_and_future_frames_are_refused_with_their_reasons(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     """The first rejection of a camera for a reason is logged at WARNING, saying what was wrong
@@ -561,13 +572,7 @@ def test_partitions_paused_for_a_full_buffer_are_not_idle(
     rename_table(sqlite_engine, "emotion_minutes", "emotion_minutes_away")
     consumer = make_consumer(sqlite_engine, kafka, max_uncommitted_records=4,
                              exit_when_idle_s=0.1)
-
-    def back_after_two_refusals(_: FakeKafka) -> None:
-        if consumer.report.failed_flushes == 2 and "emotion_minutes" not in inspect(
-                sqlite_engine).get_table_names():
-            rename_table(sqlite_engine, "emotion_minutes_away", "emotion_minutes")
-
-    kafka.on_poll = back_after_two_refusals
+    kafka.on_poll = back_after(2, sqlite_engine, consumer)
     done = consumer.run(threading.Event())
     assert totals(sqlite_engine) == (12, 12, {}, {0: 12})
     assert (done.frames, done.failed_flushes, done.uncommitted) == (12, 2, 0)
@@ -578,8 +583,9 @@ def test_a_table_locked_by_someone_else_fails_the_flush_in_time_and_it_is_retrie
         migrated_pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """An analyst's open transaction holds a lock on the minutes table: the consumer's write gives
     up after its timeout instead of waiting for the lock (its heartbeats and polls would stall
-    with it), rewinds, and counts every frame once when the lock is gone. The lock is let go
-    after 20 s at the latest, so a consumer that waits shows as a flush that never failed."""
+    with it), keeps what it counted, and counts every frame once when the lock is gone. The
+    lock is let go after 20 s at the latest, so a consumer that waits shows as a flush that never
+    failed."""
     engine = make_engine(migrated_pg_url, statement_timeout_s=0.5)
     analyst = make_engine(migrated_pg_url)
     holder = analyst.connect()
@@ -709,8 +715,9 @@ def test_a_partition_assigned_while_another_s_batch_is_analysed_costs_it_nothing
 
 def test_a_failed_write_reads_the_next_batch_again_and_it_is_not_late(engine: Engine) -> None:
     """The periodic flush comes between batches: the next batch is polled (read in time) but not
-    judged yet when the write fails. It is read again after the outage and is not late then,
-    nor is anything else read before the failure (max_lag_s)."""
+    judged yet when the write fails. The refused buffer is kept and that batch is counted into
+    it, judged by its read time, not late after an outage longer than max_lag_s, and neither is
+    anything else read before the failure."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     with engine.begin() as conn:
         conn.execute(text("alter table emotion_minutes rename to emotion_minutes_away"))
@@ -1022,13 +1029,7 @@ def test_expired_records_are_counted_once_through_a_failed_write(engine: Engine)
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(10)]})
     kafka.expire(0, 6)
     consumer = make_consumer(engine, kafka)
-
-    def repair_after_first_failure(_: FakeKafka) -> None:
-        if consumer.report.failed_flushes == 1 and "emotion_minutes" not in inspect(
-                engine).get_table_names():
-            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
-
-    kafka.on_poll = repair_after_first_failure
+    kafka.on_poll = back_after(1, engine, consumer)
     consumer.run(threading.Event())
     assert consumer.report.failed_flushes == 1
     assert totals(engine) == (4, 4, {"expired": 4}, {0: 10})
@@ -1084,13 +1085,7 @@ def test_an_unreadable_record_is_counted_once_through_a_failed_write(engine: Eng
     kafka = FakeKafka(TOPIC, {0: log})
     rename_table(engine, "emotion_minutes", "emotion_minutes_away")
     consumer = make_consumer(engine, kafka, flush_interval_s=0.0)  # a flush after each batch
-
-    def repair_after_first_failure(_: FakeKafka) -> None:
-        if consumer.report.failed_flushes == 1 and "emotion_minutes" not in inspect(
-                engine).get_table_names():
-            rename_table(engine, "emotion_minutes_away", "emotion_minutes")
-
-    kafka.on_poll = repair_after_first_failure
+    kafka.on_poll = back_after(1, engine, consumer)
     done = consumer.run(threading.Event())
     assert done.failed_flushes == 1
     assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})
