@@ -22,6 +22,8 @@ from enum import Enum
 import cv2
 import numpy as np
 
+from classpulse.years import FIRST_DAY, LAST_DAY
+
 WIRE_VERSION = "1"
 # a 1080p camera's frames cross unshrunk: halving them would halve every face, and faces under
 # 19 px cannot be read (the readability gate, model/README.md); 4K frames are halved
@@ -30,11 +32,7 @@ DEFAULT_JPEG_QUALITY = 80
 DEFAULT_MAX_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MB (1048588)
 REQUIRED_HEADERS = ("classroom", "camera", "captured_at", "seq", "v")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole string: fullmatch (no "\n" at the end)
-# The days (UTC), both included, a frame may be captured on; also the days a timetable may name
-# (classpulse.lessons) and whose weeks the lessons view opens (dashboard.lesson_frames), so no
-# counted minute lies outside what they show. Hostile times (year 1, year 9999) are refused before
-# date arithmetic overflows on them.
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+# the instants of the days a frame may be captured on (classpulse.years)
 _DAY_MS = 86_400_000
 _EARLIEST_MS = (FIRST_DAY - date(1970, 1, 1)).days * _DAY_MS  # FIRST_DAY's midnight, UTC
 _END_MS = (LAST_DAY + timedelta(days=1) - date(1970, 1, 1)).days * _DAY_MS  # the midnight after

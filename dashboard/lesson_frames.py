@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from classpulse.wire import FIRST_DAY, LAST_DAY
+from classpulse.years import FIRST_DAY, LAST_DAY
 from dashboard import transform
 from dashboard.periods import local_instant
 

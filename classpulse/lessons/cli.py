@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from classpulse.errors import UsageError
 from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
 from classpulse.settings import Settings
-from classpulse.wire import FIRST_DAY, LAST_DAY
+from classpulse.years import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -65,7 +65,7 @@ from classpulse.lessons.timetable import (
     key_time,
     read_bytes,
 )
-from classpulse.wire import FIRST_DAY, LAST_DAY
+from classpulse.years import FIRST_DAY, LAST_DAY
 
 # an unbounded weekly series is expanded this far past the last event start in the file
 DEFAULT_HORIZON = timedelta(days=365)

@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from classpulse.wire import (
     DEFAULT_MAX_BYTES,
     DETAIL_CHARS,
-    FIRST_DAY,
-    LAST_DAY,
     MAX_JPEG_SCANS,
     REQUIRED_HEADERS,
     FrameRejected,
@@ -23,6 +21,7 @@ from classpulse.wire import (
     in_time_range,
     parse_message,
 )
+from classpulse.years import FIRST_DAY, LAST_DAY
 
 NOW_MS = 1_780_000_000_000
 
