@@ -23,10 +23,12 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-$(BIN)/python:
+# pip, not python, marks a finished venv: `python3 -m venv` without ensurepip (Debian without
+# python3-venv) fails after creating bin/python, and make would never try again
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -18,6 +18,9 @@ from classpulse.processes import start_child, stop_child
 
 log = logging.getLogger(__name__)
 
+# from its SIGTERM to its SIGKILL: a graceful stop waits up to 5 s for connected clients to go
+STOP_TIMEOUT_S = 10.0
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
@@ -137,14 +140,23 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    @property
+    def returncode(self) -> int | None:
+        """The broker's exit status once it has exited; None while it runs or is not started."""
+        return None if self._proc is None else self._proc.poll()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """Stop the broker if it runs; its exit status, which tells a broker that had died
+        (or had to be killed) from one that stopped cleanly (0). None: nothing to stop, it was
+        never started or is stopped already."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        stop_child(proc, "embedded broker", timeout_s)
+        if proc is None:
+            return None
+        status = stop_child(proc, "embedded broker", timeout_s)
         if proc.stderr:
             proc.stderr.close()
-        log.info("embedded broker stopped bootstrap=%s", self.bootstrap)
+        log.info("embedded broker stopped bootstrap=%s status=%d", self.bootstrap, status)
+        return status
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start() if self._proc is None else self

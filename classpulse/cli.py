@@ -18,6 +18,7 @@ from importlib import import_module
 from typing import NoReturn
 
 from classpulse.errors import UsageError
+from classpulse.redact import hide_password
 from classpulse.settings import DEFAULT_DATABASE_URL, DEFAULT_TOPIC, Settings, SettingsError
 
 # module paths whose ``register(subparsers)`` adds top-level subcommands, in help order
@@ -42,11 +43,26 @@ class OneLineParser(argparse.ArgumentParser):
     """A parser whose errors are one line naming the flag and the value, and where to read more.
 
     argparse's default prints the whole usage first, which buries the one thing to fix. Subparsers
-    inherit the class (``add_subparsers`` makes children of the parent's type).
+    inherit the class (``add_subparsers`` makes children of the parent's type), so every
+    ``classpulse`` subcommand (``lessons`` included) answers through :meth:`error`.
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        """Print ``message`` with the passwords of the values it quotes hidden: a mistyped flag
+        (``--databse-url postgresql://ops:pw@db/cp``) is echoed back whole, to a terminal that
+        may be shared or recorded. Word by word, and a ``--flag=`` taken off the value, so that a
+        URL given without its scheme (``ops:pw@db/cp``) is still read as one
+        (:func:`hide_password` reads that only at the start of its text)."""
+        shown = " ".join(_hide_in_word(word) for word in message.split(" "))
+        self.exit(2, f"{self.prog}: error: {shown} (see {self.prog} --help)\n")
+
+
+def _hide_in_word(word: str) -> str:
+    """One word of a message, ``--flag=value`` or a value, with the value's password hidden."""
+    flag, sep, value = word.partition("=")
+    if sep and flag.startswith("-"):
+        return f"{flag}={hide_password(value)}"
+    return hide_password(word)
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:

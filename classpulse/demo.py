@@ -2,33 +2,51 @@
 
 Starts (unless configured otherwise) the embedded broker, migrates the SQLite database, then runs
 the demo cameras, one consumer and the dashboard as child processes of this one, and prints the
-dashboard's address. Ctrl-C (or ``--duration``) stops every child; none is left running.
+dashboard's address. Ctrl-C (or ``--duration``, or a child or the broker that dies) stops every
+child; none is left running, and the demo exits 1 if any of them ended with an error. Killed
+outright (SIGKILL), the demo runs no code: on Linux its children then get a SIGTERM from the
+kernel (:func:`classpulse.processes.start_child`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import tempfile
-import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from classpulse import broker
 from classpulse.flags import DASHBOARD_PORT, add_device_flag, port, positive_float
 from classpulse.lifecycle import StopFlag
 from classpulse.processes import classpulse_command, start_child, stop_child
 from classpulse.settings import Settings, child_environment
+from dashboard import launch
+
+if TYPE_CHECKING:
+    from classpulse.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
 DEMO_CLASSROOM = "demo-7B"
-# How long each child may take to stop after its SIGTERM before it is killed: the cameras stop
-# their workers and wait for the frames in flight (as compose's stop_grace_period of 45 s); the
-# consumer finishes the batch under way and writes its last counts and offsets (compose: 60 s),
-# which a busy two-core machine can take well over 10 s to do.
-STOP_TIMEOUTS_S = {"cameras": 45.0, "consumer": 60.0, "dashboard": 10.0}
+# How long each process may take to stop after its SIGTERM before it (and its process group) is
+# killed, in the order they stop: the cameras stop their workers and wait for the frames in flight
+# (as compose's stop_grace_period of 45 s); the consumer finishes the batch under way and writes
+# its last counts and offsets (compose: 60 s), which a busy two-core machine can take well over
+# 10 s to do; the dashboard stops its Streamlit child, which it kills after its own timeout, so it
+# gets longer than that (with equal ones, Streamlit could outlive it, holding the port); the
+# embedded broker last.
+STOP_TIMEOUTS_S = {"cameras": 45.0, "consumer": 60.0, "dashboard": launch.STOP_TIMEOUT_S + 5.0,
+                   "broker": broker.STOP_TIMEOUT_S}
+
+# The exit statuses of a process that stopped as asked: 0, its own clean exit, or death by the
+# SIGTERM itself, which a child gets when it is stopped before it installed its handler
+# (classpulse.lifecycle.StopFlag), that is, before it started any work it could lose. Anything
+# else (an error on the way out, the SIGKILL after its timeout) makes the demo fail.
+CLEAN_STOP = (0, -signal.SIGTERM)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,69 +105,113 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.broker import EmbeddedBroker
+    with StopFlag() as stop, tempfile.TemporaryDirectory(prefix="classpulse-demo-") as folder:
+        embedded = None
+        if "kafka_bootstrap_servers" not in settings.explicit:
+            embedded = broker.EmbeddedBroker()
+        children: list[tuple[str, subprocess.Popen]] = []
+        try:
+            status = _start_and_watch(args, settings, stop, embedded, Path(folder), children)
+        finally:
+            # every way out, an error while starting included, stops what was started
+            clean = _stop_all(children, embedded, stop)
+        return status if clean else 1
+
+
+def _start_and_watch(args: argparse.Namespace, settings: Settings, stop: StopFlag,
+                     embedded: EmbeddedBroker | None, folder: Path,
+                     children: list[tuple[str, subprocess.Popen]]) -> int:
+    """Start the broker, the topic, the database and the children (into ``children``, for the
+    caller to stop), one step after the other, then :func:`_watch`.
+
+    A stop (Ctrl-C) is checked between the steps, before each child included: the steps take
+    seconds, and one asked for while the broker starts must not go on to start everything else.
+    """
     from classpulse.db.migrate import upgrade
     from classpulse.db.rule import requested_min_faces
     from classpulse.db.weights import requested_weights
     from classpulse.redact import hide_password
     from classpulse.topics import ensure_topic
 
-    with StopFlag() as stop, ExitStack() as stack:
-        if "kafka_bootstrap_servers" in settings.explicit:
-            bootstrap = settings.kafka_bootstrap_servers
-        else:
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-        ensure_topic(bootstrap, settings.kafka_topic, partitions=2)
-        upgrade(settings.database_url, min_faces_shown=requested_min_faces(settings),
-                engagement_weights=requested_weights(settings))
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-demo-")))
-        config = cameras_yaml(args.source, args.fps, folder)
-        common = ["--bootstrap-servers", bootstrap, "--topic", settings.kafka_topic,
-                  "--log-level", "DEBUG" if settings.log_level == "DEBUG" else "WARNING"]
-        # the URL may hold a password: it goes in the children's environment, never on a
-        # command line (`ps` shows those to every local user)
-        env = child_environment({"DATABASE_URL": settings.database_url})
-        device = args.device or settings.device
-        children: list[tuple[str, subprocess.Popen]] = []
-        # before the first start: a failure to start a later child stops the earlier ones
-        stack.callback(_stop_all, children, stop)
-        for name, cmd in (
-            ("cameras", ["produce", "--config", str(config), *common]),
-            ("consumer", ["consume", "--device", device, "--flush-interval", "3", *common]),
-            ("dashboard", ["dashboard", "--port", str(args.port), *common]),
-        ):
-            children.append((name, start_child(name, classpulse_command(*cmd), env=env)))
-        print(f"\nClassPulse demo running: broker {bootstrap}, database "
-              f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
-              f"(charts fill within a minute or two; Ctrl-C stops everything)\n", flush=True)
-        return _watch(children, stop, args.duration)
+    def stopping() -> bool:
+        if stop.is_set():
+            print("demo: stopped before every process had started", flush=True)
+        return stop.is_set()
+
+    if embedded is not None:
+        embedded.start()
+    bootstrap = settings.kafka_bootstrap_servers if embedded is None else embedded.bootstrap
+    if stopping():
+        return 0
+    ensure_topic(bootstrap, settings.kafka_topic, partitions=2)
+    if stopping():
+        return 0
+    upgrade(settings.database_url, min_faces_shown=requested_min_faces(settings),
+            engagement_weights=requested_weights(settings))
+    config = cameras_yaml(args.source, args.fps, folder)
+    common = ["--bootstrap-servers", bootstrap, "--topic", settings.kafka_topic,
+              "--log-level", "DEBUG" if settings.log_level == "DEBUG" else "WARNING"]
+    # the URL may hold a password: it goes in the children's environment, never on a
+    # command line (`ps` shows those to every local user)
+    env = child_environment({"DATABASE_URL": settings.database_url})
+    device = args.device or settings.device
+    for name, cmd in (
+        ("cameras", ["produce", "--config", str(config), *common]),
+        ("consumer", ["consume", "--device", device, "--flush-interval", "3", *common]),
+        ("dashboard", ["dashboard", "--port", str(args.port), *common]),
+    ):
+        if stopping():
+            return 0
+        children.append((name, start_child(name, classpulse_command(*cmd), env=env)))
+    print(f"\nClassPulse demo running: broker {bootstrap}, database "
+          f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
+          f"(charts fill within a minute or two; Ctrl-C stops everything)\n", flush=True)
+    return _watch(children, embedded, stop, args.duration)
 
 
-def _watch(children: list[tuple[str, subprocess.Popen]], stop: threading.Event,
-           duration: float | None) -> int:
-    """Wait for Ctrl-C, the duration, or a child that dies (which stops the demo: say which)."""
+def _watch(children: list[tuple[str, subprocess.Popen]], embedded: EmbeddedBroker | None,
+           stop: StopFlag, duration: float | None) -> int:
+    """Wait for Ctrl-C, the duration, or a child or the embedded broker that dies (which stops
+    the demo with status 1: say which)."""
     deadline = None if duration is None else time.monotonic() + duration
     while not stop.wait(0.5):
-        for name, child in children:
-            if child.poll() is not None:
-                print(f"demo: the {name} process exited with status {child.returncode}; "
-                      "stopping the demo (its error is printed above)", flush=True)
-                return 1
+        ended = [f"the {name} process exited with status {child.returncode} (its error is "
+                 "printed above)" for name, child in children if child.poll() is not None]
+        if embedded is not None and not embedded.running():
+            # its output is not kept: `classpulse broker` runs it in the foreground
+            ended.append(f"the embedded broker exited with status {embedded.returncode}")
+        if ended:
+            print(f"demo: {'; '.join(ended)}; stopping the demo", flush=True)
+            return 1
         if deadline is not None and time.monotonic() >= deadline:
             break
     return 0
 
 
-def _stop_all(children: list[tuple[str, subprocess.Popen]], stop: StopFlag) -> None:
+def _stop_all(children: list[tuple[str, subprocess.Popen]], embedded: EmbeddedBroker | None,
+              stop: StopFlag) -> bool:
     """Stop the children one by one, in the order that loses nothing: the cameras first, so that
     their last frames reach the broker; then the consumer, which commits what it has counted;
-    then the dashboard. The broker, entered into the ExitStack before them, stops after them.
+    then the dashboard; the embedded broker last. Returns whether each ended cleanly
+    (:data:`CLEAN_STOP`), having named those that did not: a consumer that failed its last flush
+    lost counts.
 
-    Each child gets one SIGTERM and its :data:`STOP_TIMEOUTS_S`; a second Ctrl-C or SIGTERM
-    meanwhile is only logged (``StopFlag.shielded``), since cutting this short would leave the
-    children not yet signalled running.
+    Each gets one SIGTERM and its :data:`STOP_TIMEOUTS_S`; a second Ctrl-C or SIGTERM meanwhile
+    is only logged (``StopFlag.shielded``), since cutting this short would leave the ones not yet
+    signalled running.
     """
+    failed: list[str] = []
     with stop.shielded():
         for name, child in children:
-            stop_child(child, name, STOP_TIMEOUTS_S[name])
+            status = stop_child(child, name, STOP_TIMEOUTS_S[name])
+            if status not in CLEAN_STOP:
+                failed.append(f"the {name} process with status {status}")
+        if embedded is not None:
+            status = embedded.stop(STOP_TIMEOUTS_S["broker"])
+            if status is not None and status not in CLEAN_STOP:  # None: it never started
+                failed.append(f"the embedded broker with status {status}")
+    if failed:
+        print(f"demo: every process stopped, but not cleanly: {', '.join(failed)}", flush=True)
+        return False
     print("demo: every process stopped", flush=True)
+    return True

@@ -27,12 +27,17 @@ DEFAULT_ENGAGEMENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
 
 
 def weights_vector(weights: Mapping[str, float]) -> tuple[float, ...]:
-    """Return the weights in EMOTIONS order; refuse a mapping that misses or invents an emotion."""
+    """Return the weights in EMOTIONS order; refuse a mapping that misses or invents an emotion.
+
+    The one check of a weights mapping: ``classpulse.settings.Settings`` raises its message as a
+    SettingsError, and the database's stored weights pass here too.
+    """
     unknown = sorted(set(weights) - set(EMOTIONS))
     missing = [e for e in EMOTIONS if e not in weights]
     if unknown or missing:
+        wrong = "; ".join(f"{what} {names}" for what, names in
+                          (("unknown:", unknown), ("missing:", missing)) if names)
         raise ValueError(
-            f"engagement weights must name exactly the seven emotions {list(EMOTIONS)}; "
-            f"unknown: {unknown}, missing: {missing}"
+            f"engagement weights must name exactly the seven emotions {list(EMOTIONS)}; {wrong}"
         )
     return tuple(float(weights[e]) for e in EMOTIONS)

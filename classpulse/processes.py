@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from classpulse.errors import UsageError
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def start_child(name: str, command: Sequence[str], **popen: Any) -> subprocess.Popen:
@@ -20,35 +25,80 @@ def start_child(name: str, command: Sequence[str], **popen: Any) -> subprocess.P
     decides when it stops: a terminal's Ctrl-C signals the whole foreground process group, and a
     child signalled by the terminal and then by its parent's :func:`stop_child` would take the
     second signal as "cut the shutdown short" (``classpulse.lifecycle.StopFlag``) and drop what it
-    had not saved yet. The parent therefore stops it on every way out, closing the terminal
-    included (``StopFlag`` turns SIGHUP into a stop as well).
+    had not saved yet. The parent therefore stops it on every way out it lives through, closing
+    the terminal included (``StopFlag`` turns SIGHUP into a stop as well). A parent that is killed
+    outright (SIGKILL, the OOM killer) runs no code at all: on Linux the kernel then sends the
+    child SIGTERM (:func:`_die_with_parent`), which it takes as an ordinary stop. Elsewhere such a
+    child runs on. Call this from the thread that lives as long as the child should (the main
+    thread): Linux sends that signal when the *thread* that started the child ends.
     """
     log.info("starting %s: %s", name, " ".join(command[:6]))
     try:
-        return subprocess.Popen(list(command), start_new_session=True, **popen)
+        return subprocess.Popen(list(command), start_new_session=True,
+                                preexec_fn=_die_with_parent(), **popen)
     except OSError as exc:
         raise UsageError(f"cannot start the {name} process {command[0]!r} ({exc.strerror or exc});"
                          " check that it is installed and that this system allows another "
                          "process") from None
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """What a child runs between fork and exec so that it gets SIGTERM when its parent dies
+    (Linux's PR_SET_PDEATHSIG, kept across exec); None where there is no such thing.
+
+    The parent may die between the fork and the prctl, before the kernel knew to signal the
+    child: a child whose parent is no longer the one that forked it exits at once instead. (The
+    prctl fails only for a signal number the kernel does not know, which SIGTERM is not.)
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    # looked up in the parent: between fork and exec the child only calls it
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_parent_death_signal
+
+
 def stop_child(child: subprocess.Popen, name: str = "child", timeout_s: float = 10.0) -> int:
     """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit status.
 
-    A wait cut short (a second Ctrl-C: KeyboardInterrupt) kills the child too: in a session of
-    its own, it would otherwise run on after its parent, out of the terminal's reach.
+    The SIGKILL goes to the child's whole process group (it leads one: :func:`start_child`), so
+    that what it started in its group dies with it rather than holding a port or a file on. A
+    wait cut short (a second Ctrl-C: KeyboardInterrupt) kills them too: in a session of their
+    own, they would otherwise run on after their parent, out of the terminal's reach.
     """
     if child.poll() is None:
         child.terminate()
         try:
             child.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s, killing pid=%d", name, timeout_s, child.pid)
+            log.warning("%s did not stop in %.0f s, killing pid=%d and its process group",
+                        name, timeout_s, child.pid)
         finally:
             if child.poll() is None:
-                child.kill()
+                _kill_group(child)
                 child.wait()
     return int(child.returncode)
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """SIGKILL the process group ``child`` leads, or ``child`` alone where it leads none.
+
+    Called only while ``child`` is not yet reaped, so its pid, and the group id equal to it,
+    cannot have been given to another process.
+    """
+    try:
+        if hasattr(os, "killpg") and os.getpgid(child.pid) == child.pid:
+            os.killpg(child.pid, signal.SIGKILL)
+            return
+    except ProcessLookupError:
+        return
+    child.kill()
 
 
 def classpulse_command(*args: str) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS
+from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS, EMOTIONS, weights_vector
 from classpulse.redact import hide_password
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -33,6 +33,8 @@ DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and quer
 # name the same database
 POSTGRES_DRIVER_URL = "postgresql+psycopg://"
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+MIN_PORT, MAX_PORT = 1, 65535
+PORT_TEXT = re.compile(r"[+-]?[0-9]+")  # what port_number reads as a number
 DEVICES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # the readability gate's settings: field, environment variable, allowed range
@@ -77,9 +79,11 @@ class Settings:
     engagement_weights: Mapping[str, float] = field(
         default_factory=lambda: DEFAULT_ENGAGEMENT_WEIGHTS
     )  # ENGAGEMENT_WEIGHTS="neutral=0.9,happy=0.6,..." (partial overrides)
-    dashboard_password: str | None = None  # DASHBOARD_PASSWORD
+    # the passwords are kept out of repr (database_url's too: see __repr__), which logs and
+    # tracebacks show
+    dashboard_password: str | None = field(default=None, repr=False)  # DASHBOARD_PASSWORD
     # passwords of the dashboard's and the consumers' PostgreSQL roles, which
-    # `classpulse db upgrade --app-roles` sets (classpulse.db.roles); kept out of repr
+    # `classpulse db upgrade --app-roles` sets (classpulse.db.roles)
     dashboard_db_password: str | None = field(default=None, repr=False)  # DASHBOARD_DB_PASSWORD
     consumer_db_password: str | None = field(default=None, repr=False)  # CONSUMER_DB_PASSWORD
     device: str = "auto"  # CLASSPULSE_DEVICE
@@ -104,11 +108,15 @@ class Settings:
             raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is empty; give host:port[,host:port]")
         for server in self.kafka_bootstrap_servers.split(","):
             host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            try:
+                if not sep or not host:
+                    raise ValueError(server)
+                port_number(port)
+            except ValueError:
                 raise SettingsError(
                     f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
-                    "(e.g. 127.0.0.1:9092)"
-                )
+                    f"(e.g. 127.0.0.1:9092, a port from {MIN_PORT} to {MAX_PORT})"
+                ) from None
         if not TOPIC_NAME.fullmatch(self.kafka_topic) or self.kafka_topic in (".", ".."):
             raise SettingsError(
                 f"KAFKA_TOPIC (or --topic) {self.kafka_topic!r} is not a Kafka topic name; use "
@@ -159,14 +167,20 @@ class Settings:
                 f"clock skew {self.max_clock_skew_s!r} (--max-clock-skew or "
                 "CLASSPULSE_MAX_CLOCK_SKEW_S) must lie in 0-3600 seconds"
             )
-        missing = [e for e in EMOTIONS if e not in self.engagement_weights]
-        if missing or set(self.engagement_weights) - set(EMOTIONS):
-            raise SettingsError(
-                f"engagement weights must cover exactly {list(EMOTIONS)}; missing {missing}"
-            )
+        try:
+            weights_vector(self.engagement_weights)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         object.__setattr__(
             self, "engagement_weights", MappingProxyType(dict(self.engagement_weights))
         )
+
+    def __repr__(self) -> str:
+        """The dataclass's repr, with the database URL's password hidden (the other passwords
+        are left out): a Settings in a log line or a traceback must not carry one."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["database_url"] = hide_password(self.database_url)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def load(
@@ -225,6 +239,23 @@ def child_environment(changes: Mapping[str, str]) -> dict[str, str]:
     user can read (``ps``): a DATABASE_URL holding a password, like DASHBOARD_PASSWORD.
     """
     return {**os.environ, **changes}
+
+
+def port_number(text: str) -> int:
+    """A TCP port, ``text`` being its number from 1 to 65535 in ASCII digits; ValueError saying
+    what is wrong otherwise. Shared by KAFKA_BOOTSTRAP_SERVERS and the port flags
+    (``classpulse.flags.port``).
+
+    ASCII digits only (a sign passes, to be refused as out of range): ``str.isdigit`` also passes
+    ``'²'``, which ``int`` refuses, and ``int`` takes other scripts' digits (``'٨٠'`` is 80), which
+    no Kafka client or browser reads as a port.
+    """
+    if PORT_TEXT.fullmatch(text.strip()) is None:
+        raise ValueError(f"{text!r} is not a port number")
+    number = int(text)
+    if not MIN_PORT <= number <= MAX_PORT:
+        raise ValueError(f"{number} is not a port; give a number from {MIN_PORT} to {MAX_PORT}")
+    return number
 
 
 def _parse_int(var: str, text: str) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from classpulse.errors import UsageError
 from classpulse.processes import start_child, stop_child
+from classpulse.redact import hide_password
 from classpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ APP_FLAGS: Mapping[str, str] = {
     "database_url": "--database-url",
     "log_level": "--log-level",
 }
+# from Streamlit's SIGTERM to its SIGKILL; the demo waits longer for `classpulse dashboard`
+# (classpulse.demo.STOP_TIMEOUTS_S), so that Streamlit is never left holding the port
 STOP_TIMEOUT_S = 10.0
 # What a visitor's browser shows of an error the page did not expect. Streamlit's default, "full",
 # sends the exception's message and traceback: file paths, the code around the failing line, and
@@ -65,13 +68,16 @@ def _app_parser() -> argparse.ArgumentParser:
 
 def settings_from_app_args(argv: Sequence[str]) -> Settings:
     """The page's Settings: its arguments over the environment over the defaults."""
+    # the arguments hold the database URL when a flag gave it, and the page shows these errors
+    # to whoever opens it, before its login: quoted with the URL's password hidden
     try:
         args, unknown = _app_parser().parse_known_args(list(argv))
     except argparse.ArgumentError as exc:
-        raise UsageError(f"dashboard page arguments {list(argv)}: {exc}") from None
+        raise UsageError(f"dashboard page arguments {[hide_password(a) for a in argv]}: "
+                         f"{hide_password(str(exc))}") from None
     if unknown:
-        raise UsageError(f"dashboard page arguments {unknown} are not understood; "
-                         f"it takes {', '.join(APP_FLAGS.values())}")
+        raise UsageError(f"dashboard page arguments {[hide_password(a) for a in unknown]} are not "
+                         f"understood; it takes {', '.join(APP_FLAGS.values())}")
     return Settings.load(vars(args))
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,7 +112,42 @@ def _migrated_engine(url: str) -> Engine:
     return make_engine(url)
 
 
+@contextmanager
+def _database_errors(url: str, doing: str, needs: str) -> Iterator[None]:
+    """A database error while ``doing`` as one line naming the database and what the user needs,
+    instead of a traceback that quotes the SQL and its values (``failure_reason`` keeps the
+    driver's first line, e.g. "permission denied for table lessons")."""
+    from sqlalchemy.exc import DBAPIError
+
+    from classpulse.db.engine import failure_reason
+    from classpulse.redact import hide_password
+
+    try:
+        yield
+    except DBAPIError as exc:
+        raise UsageError(
+            f"cannot {doing} database {hide_password(url)}: {failure_reason(exc)}; {needs}"
+        ) from None
+
+
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    path: Path = args.file
+    kind = _format(path)
+    if kind == "csv" and (args.classroom or args.until or args.prune_past):
+        raise UsageError("--classroom, --until and --prune-past apply to iCalendar files only; a "
+                         "CSV row names its classroom and date, and a CSV import replaces the "
+                         "classroom-days it lists")
+    url = settings.database_url
+    with _database_errors(
+        url, f"import {path} into",
+        "nothing was imported. Import as a user that may write the lessons table, such as the "
+        "tables' owner (with compose: the migrate service, README.md \"Timetables and lessons\")",
+    ):
+        return _import(args, path, kind, url)
+
+
+def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
+    """:func:`run_import` once the file and the flags are known to be usable."""
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
     from classpulse.lessons.store import (
@@ -120,13 +157,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         replace_lessons,
     )
 
-    path: Path = args.file
-    kind = _format(path)
-    if kind == "csv" and (args.classroom or args.until or args.prune_past):
-        raise UsageError("--classroom, --until and --prune-past apply to iCalendar files only; a "
-                         "CSV row names its classroom and date, and a CSV import replaces the "
-                         "classroom-days it lists")
-    engine = _migrated_engine(settings.database_url)
+    engine = _migrated_engine(url)
     try:
         with engine.begin() as conn:
             rooms = known_classrooms(conn)
@@ -211,7 +242,6 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-
     from classpulse.lessons.store import list_lessons
 
     if args.since is not None and args.to is not None and args.to < args.since:
@@ -222,12 +252,15 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         args.since - timedelta(days=1), datetime.min.time(), timezone.utc)
     before = None if args.to is None else datetime.combine(
         args.to + timedelta(days=2), datetime.min.time(), timezone.utc)
-    engine = _migrated_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            stored = list_lessons(conn, args.classroom, since, before)
-    finally:
-        engine.dispose()
+    url = settings.database_url
+    with _database_errors(url, "read the lessons of",
+                          "list them as a user that may read the lessons and classrooms tables"):
+        engine = _migrated_engine(url)
+        try:
+            with engine.connect() as conn:
+                stored = list_lessons(conn, args.classroom, since, before)
+        finally:
+            engine.dispose()
     lessons = []
     for lesson in stored:
         tz = classroom_zone(lesson.classroom_id, lesson.timezone)

@@ -78,6 +78,24 @@ def test_a_mistyped_database_url_never_shows_its_password(url: str, shown: str,
         "e.g. sqlite:///classpulse.db or postgresql+psycopg://user@host/db")
 
 
+@pytest.mark.parametrize(("args", "shown"), [
+    (["lessons", "list", "--databse-url", "postgresql+psycopg://ops:s3cretpw@db/cp"],
+     "classpulse: error: unrecognized arguments: --databse-url postgresql+psycopg://ops:***@db/cp"
+     " (see classpulse --help)"),
+    (["lessons", "list", "--databse-url=ops:s3cretpw@db/cp"],
+     "classpulse: error: unrecognized arguments: --databse-url=ops:***@db/cp "
+     "(see classpulse --help)"),
+    (["lessons", "list", "--from", "postgresql://ops:s3cretpw@db/cp"],
+     "classpulse lessons list: error: argument --from: 'postgresql://ops:***@db/cp' is not a "
+     "date YYYY-MM-DD (see classpulse lessons list --help)"),
+], ids=["mistyped-flag", "mistyped-flag-no-scheme", "wrong-flag"])
+def test_a_flag_error_never_shows_a_password(args: list[str], shown: str, tmp_path: Path) -> None:
+    """argparse's error echoed the mistyped flag's value, password included."""
+    status, lines = run(*args, cwd=tmp_path)
+    assert "s3cretpw" not in "\n".join(lines)
+    assert one_line(status, lines) == shown
+
+
 def test_a_postgres_url_without_a_driver_reaches_the_server(tmp_path: Path) -> None:
     """`postgres://` was refused as an unknown database; it and `postgresql://` now get psycopg,
     the driver that is installed (nothing listens on port 1: the connection's own error)."""

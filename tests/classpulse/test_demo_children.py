@@ -1,26 +1,53 @@
 """`classpulse demo` hands its children the database URL through their environment: a command line
 is readable by every local user (`ps`), and the URL may hold the database's password. However the
-demo's start or stop goes (a child that cannot start, a second signal), no child is left running."""
+demo's start or stop goes (a child that cannot start, a second signal, a Ctrl-C while it starts,
+the demo killed outright), no child is left running; and a child or broker that fails makes the
+demo fail, naming it."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from classpulse import demo, processes
+from classpulse import broker, demo, processes
 from classpulse.cli import main
 from classpulse.lifecycle import StopFlag
+from dashboard import launch
 
-pytestmark = pytest.mark.broker
+README = Path(__file__).resolve().parents[2] / "README.md"
+# a child that takes a moment to stop, then exits with the status given as its argument
+STOPS_WITH = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM,\n"
+              "              lambda *_: (time.sleep(0.2), sys.exit(int(sys.argv[1]))))\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(60)\n")
 
 
+def _gone(pid: int, within_s: float) -> bool:
+    """Whether no process ``pid`` runs (one that has exited but is not yet reaped counts as gone),
+    waiting up to ``within_s`` for it."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.broker
 def test_the_database_url_never_reaches_a_childs_command_line(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -46,6 +73,7 @@ def test_the_database_url_never_reaches_a_childs_command_line(
     assert (tmp_path / "demo.db").exists()  # migrated by the demo itself
 
 
+@pytest.mark.broker
 def test_a_child_that_cannot_start_stops_the_ones_started_before_it(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -82,22 +110,18 @@ def test_a_child_that_cannot_start_stops_the_ones_started_before_it(
 def test_a_second_signal_while_stopping_still_stops_every_child() -> None:
     """A supervisor's second SIGTERM while the demo stopped its children raised
     KeyboardInterrupt in the middle: the children not yet signalled ran on."""
-    slow = ("import signal, sys, time\n"
-            "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(3)))\n"
-            "print('ready', flush=True)\n"
-            "time.sleep(60)\n")
-    children = [(name, processes.start_child(name, [sys.executable, "-c", slow],
+    children = [(name, processes.start_child(name, [sys.executable, "-c", STOPS_WITH, "0"],
                                              stdout=subprocess.PIPE, text=True))
-                for name in demo.STOP_TIMEOUTS_S]  # the demo's own children, in its order
+                for name in demo.STOP_TIMEOUTS_S]  # the demo's own processes, in its order
     for _, child in children:
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
-    second = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    second = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
     try:
         with StopFlag() as stop:
             os.kill(os.getpid(), signal.SIGINT)  # the first stop
             assert stop.wait(5)
-            second.start()  # arrives while the first child takes its second to stop
-            demo._stop_all(children, stop)
+            second.start()  # arrives while the first child takes its moment to stop
+            assert demo._stop_all(children, None, stop)
     finally:
         second.cancel()
         for _, child in children:
@@ -106,7 +130,7 @@ def test_a_second_signal_while_stopping_still_stops_every_child() -> None:
             child.wait()
             assert child.stdout is not None
             child.stdout.close()
-    assert [child.returncode for _, child in children] == [3, 3, 3]  # each left its own way
+    assert [child.returncode for _, child in children] == [0, 0, 0, 0]  # each left its own way
 
 
 def test_a_stop_cut_short_still_leaves_no_child_running() -> None:
@@ -132,3 +156,194 @@ def test_a_stop_cut_short_still_leaves_no_child_running() -> None:
             child.kill()
         child.wait()
         child.stdout.close()
+
+
+# a parent that starts a long-sleeping child the way the demo does, prints its pid, then waits
+PARENT = ("import sys, time\n"
+          "from classpulse.processes import start_child\n"
+          "child = start_child('sleeper', [sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+          "print(child.pid, flush=True)\n"
+          "time.sleep(60)\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_parent_killed_outright_leaves_no_child_running() -> None:
+    """SIGKILL (the OOM killer, `kill -9`) lets the parent run no code: its children, in sessions
+    of their own where no terminal reaches them, ran on for good."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        parent.kill()
+        parent.wait(10)
+        assert _gone(child, within_s=5)
+    finally:
+        parent.stdout.close()
+        if not _gone(child, within_s=0):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_that_will_not_stop_is_killed_with_its_process_group() -> None:
+    """Only the child was killed after its timeout: what it had started in its group (as
+    `classpulse dashboard` starts Streamlit) ran on, holding its port."""
+    stubborn = ("import signal, subprocess, sys, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"  # inherited by the grandchild
+                "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; "
+                "time.sleep(60)'])\n"
+                "print(grandchild.pid, flush=True)\n"
+                "time.sleep(60)\n")
+    child = processes.start_child("stubborn", [sys.executable, "-c", stubborn],
+                                  stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    grandchild = int(child.stdout.readline())
+    try:
+        assert processes.stop_child(child, "stubborn", timeout_s=0.5) == -signal.SIGKILL
+        assert _gone(grandchild, within_s=5)
+    finally:
+        child.stdout.close()
+        if not _gone(grandchild, within_s=0):
+            os.kill(grandchild, signal.SIGKILL)
+
+
+def test_each_process_waits_longer_than_what_it_stops_and_the_readme_says_how_long() -> None:
+    """The demo gave `classpulse dashboard` 10 s, which gives Streamlit 10 s: Streamlit could
+    outlive a normal stop. The README said every process had 10 s."""
+    assert demo.STOP_TIMEOUTS_S["dashboard"] > launch.STOP_TIMEOUT_S
+    assert demo.STOP_TIMEOUTS_S["broker"] == broker.STOP_TIMEOUT_S
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    stated = dict(re.findall(r"the (cameras|consumer|dashboard|broker) (\d+) s", text))
+    assert stated == {name: f"{seconds:g}" for name, seconds in demo.STOP_TIMEOUTS_S.items()}
+    assert f"its Streamlit child gets {launch.STOP_TIMEOUT_S:g} s" in text
+
+
+def test_a_child_that_fails_while_stopping_fails_the_demo(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """The statuses were dropped: a consumer whose last flush failed left a demo exiting 0."""
+    children = [(name, processes.start_child(
+        name, [sys.executable, "-c", STOPS_WITH, "3" if name == "consumer" else "0"],
+        stdout=subprocess.PIPE, text=True)) for name in ("cameras", "consumer", "dashboard")]
+    try:
+        for _, child in children:
+            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        with StopFlag() as stop:
+            assert not demo._stop_all(children, None, stop)
+    finally:
+        for _, child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            assert child.stdout is not None
+            child.stdout.close()
+    assert capsys.readouterr().out == ("demo: every process stopped, but not cleanly: the "
+                                       "consumer process with status 3\n")
+
+
+def _demo(tmp_path: Path, *extra: str) -> int:
+    return main(["demo", "--source", "synthetic:classroom", "--duration", "30",
+                 "--database-url", f"sqlite:///{tmp_path / 'demo.db'}", *extra])
+
+
+@pytest.mark.broker
+def test_a_child_failing_its_stop_makes_the_demo_exit_1(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole way: --duration ran out, every child was stopped, and the demo said 0."""
+    started: list[subprocess.Popen] = []
+
+    def start_child(name: str, command: list[str], **popen: Any) -> subprocess.Popen:
+        status = "1" if name == "dashboard" else "0"
+        started.append(processes.start_child(name, [sys.executable, "-c", STOPS_WITH, status],
+                                             stdout=subprocess.DEVNULL))
+        return started[-1]
+
+    monkeypatch.setattr(demo, "start_child", start_child)
+    try:
+        status = _demo(tmp_path, "--duration", "1", "--bootstrap-servers", kafka_bootstrap)
+    finally:
+        for child in started:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    assert status == 1
+    assert [child.returncode for child in started] == [0, 0, 1]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "demo: every process stopped, but not cleanly: the dashboard process with status 1")
+
+
+@pytest.mark.broker
+def test_a_dead_embedded_broker_stops_the_demo_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only the three children were watched: with its broker gone, the demo ran on, its
+    cameras and consumer retrying forever."""
+    brokers: list[broker.EmbeddedBroker] = []
+
+    class Recorded(broker.EmbeddedBroker):
+        def start(self, timeout_s: float = 30.0) -> broker.EmbeddedBroker:
+            brokers.append(self)
+            return super().start(timeout_s)
+
+    started: list[subprocess.Popen] = []
+
+    def start_child(name: str, command: list[str], **popen: Any) -> subprocess.Popen:
+        if name == "dashboard":  # everything runs: the broker dies
+            assert brokers[0]._proc is not None
+            brokers[0]._proc.kill()
+        started.append(processes.start_child(name, [sys.executable, "-c", STOPS_WITH, "0"],
+                                             stdout=subprocess.DEVNULL))
+        return started[-1]
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setattr(broker, "EmbeddedBroker", Recorded)
+    monkeypatch.setattr(demo, "start_child", start_child)
+    t0 = time.monotonic()
+    try:
+        status = _demo(tmp_path)
+    finally:
+        for child in started:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    assert status == 1
+    assert time.monotonic() - t0 < 25  # not the 30 s of --duration
+    assert not brokers[0].running()
+    out = capsys.readouterr().out.splitlines()
+    killed = -signal.SIGKILL
+    assert f"demo: the embedded broker exited with status {killed}; stopping the demo" in out
+    assert out[-1] == ("demo: every process stopped, but not cleanly: the embedded broker with "
+                       f"status {killed}")
+
+
+@pytest.mark.broker
+def test_ctrl_c_while_the_demo_starts_starts_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ctrl-C during the broker's start or the migration only set the flag: the demo went on
+    to start all three children, and only then stopped them."""
+    from classpulse.db import migrate
+
+    upgrade = migrate.upgrade
+    brokers: list[broker.EmbeddedBroker] = []
+
+    class Recorded(broker.EmbeddedBroker):
+        def start(self, timeout_s: float = 30.0) -> broker.EmbeddedBroker:
+            brokers.append(self)
+            return super().start(timeout_s)
+
+    def ctrl_c_while_migrating(*args: Any, **kwargs: Any) -> Any:
+        done = upgrade(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return done
+
+    def start_child(name: str, command: list[str], **popen: Any) -> subprocess.Popen:
+        raise AssertionError(f"the demo started {name} after Ctrl-C")
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setattr(broker, "EmbeddedBroker", Recorded)
+    monkeypatch.setattr(migrate, "upgrade", ctrl_c_while_migrating)
+    monkeypatch.setattr(demo, "start_child", start_child)
+    assert _demo(tmp_path) == 0
+    assert not brokers[0].running()
+    assert capsys.readouterr().out.splitlines() == [
+        "demo: stopped before every process had started", "demo: every process stopped"]

@@ -73,6 +73,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
         ({"DATABASE_URL": "mysql://ops:pw@db/cp"},
          "'mysql://ops:***@db/cp' is a mysql database, which ClassPulse does not support"),
         ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:70000"}, "'kafka:70000' is not host:port"),
+        # '²'.isdigit() is True and int('²') a ValueError traceback; int('٨٠') is 80
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:²"}, "'kafka:²' is not host:port"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:٨٠"}, "'kafka:٨٠' is not host:port"),
         ({"MIN_FACES_SHOWN": "three"}, "MIN_FACES_SHOWN='three'"),
         ({"MIN_FACES_SHOWN": "0"}, "MIN_FACES_SHOWN=0 (or --min-faces-shown) must be a whole "
                                    "number of at least 1"),
@@ -118,3 +121,31 @@ def test_settings_are_frozen() -> None:
         s.kafka_topic = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         s.engagement_weights["happy"] = 1.0  # type: ignore[index]
+
+
+def test_repr_shows_no_password() -> None:
+    """repr showed DASHBOARD_PASSWORD and the database URL's password, to any log line or
+    traceback that printed the settings."""
+    s = Settings.load(environ={"DATABASE_URL": "postgresql+psycopg://ops:s3cretdb@db/cp",
+                               "DASHBOARD_PASSWORD": "s3cretpage",
+                               "DASHBOARD_DB_PASSWORD": "s3cretrole"})
+    shown = repr(s)
+    assert "s3cret" not in shown
+    assert "database_url='postgresql+psycopg://ops:***@db/cp'" in shown
+    assert shown.startswith("Settings(kafka_bootstrap_servers='127.0.0.1:9092', ")
+
+
+@pytest.mark.parametrize(("weights", "wrong"), [
+    ({**DEFAULT_ENGAGEMENT_WEIGHTS, "bored": 0.1}, "unknown: ['bored']"),
+    ({e: w for e, w in DEFAULT_ENGAGEMENT_WEIGHTS.items() if e != "sad"}, "missing: ['sad']"),
+], ids=["extra", "missing"])
+def test_weights_that_are_not_the_seven_emotions_are_named(weights: dict[str, float],
+                                                           wrong: str) -> None:
+    """Settings checked the weights apart from ``weights_vector``, and said "missing []" for an
+    emotion too many. One check, one message, for settings and the stored weights alike."""
+    with pytest.raises(SettingsError) as info:
+        Settings(engagement_weights=weights)
+    with pytest.raises(ValueError) as same:
+        weights_vector(weights)
+    assert str(info.value) == str(same.value) == (
+        f"engagement weights must name exactly the seven emotions {list(EMOTIONS)}; {wrong}")

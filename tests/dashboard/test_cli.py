@@ -56,6 +56,18 @@ def test_bad_page_arguments_are_usage_errors() -> None:
         launch.settings_from_app_args(["--min-faces-shown", "3"])
 
 
+def test_bad_page_arguments_never_show_the_database_password() -> None:
+    """The page shows these errors to whoever opens it, before its login; they quoted every
+    argument, the database URL with its password."""
+    for argv in (["--database-url", "postgresql+psycopg://ops:s3cret@db/cp", "--log-level"],
+                 ["--database-url", "postgresql+psycopg://ops:s3cret@db/cp",
+                  "--bogus=postgresql+psycopg://ops:s3cret@db/cp"]):
+        with pytest.raises(UsageError) as info:
+            launch.settings_from_app_args(argv)
+        assert "s3cret" not in str(info.value)
+        assert "postgresql+psycopg://ops:***@db/cp" in str(info.value)
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as listener:

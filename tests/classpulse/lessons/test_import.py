@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -401,6 +402,40 @@ def test_a_timetable_the_user_may_not_read_is_one_line(url: str, tmp_path: Path)
     assert done.stderr == (f"classpulse lessons: cannot read {path} (Permission denied); let the "
                            "user running classpulse read it (e.g. chmod a+r), or import a "
                            "readable copy\n")
+
+
+def test_a_user_that_may_not_write_the_lessons_gets_one_line(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A database refusal (compose's dashboard or consumer role, a read-only SQLite file) was a
+    traceback quoting the INSERT and its values. It is one line naming the database, what the
+    database said and who may import; the reader can still list."""
+    path = write(tmp_path, "t.csv", CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n")
+    role = f"timetable_reader_{uuid.uuid4().hex[:8]}"
+    if engine.dialect.name == "sqlite":
+        reader = url.replace("sqlite:///", "sqlite:///file:", 1) + "?mode=ro&uri=true"
+        refusal = "attempt to write a readonly database"
+    else:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        reader = engine.url.set(username=role).render_as_string(hide_password=False)
+        refusal = "permission denied for table lessons"
+    try:
+        status, out, err = run(capsys, reader, "import", str(path))
+        assert (status, out) == (2, "")
+        assert err == (f"classpulse lessons: cannot import {path} into database {reader}: "
+                       f"{refusal}; nothing was imported. Import as a user that may write the "
+                       "lessons table, such as the tables' owner (with compose: the migrate "
+                       "service, README.md \"Timetables and lessons\")\n")
+        assert stored(engine) == []
+        assert run(capsys, reader, "list")[:2] == (
+            0, "no lessons stored; import a timetable with: classpulse lessons import FILE\n")
+    finally:
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP OWNED BY "{role}"'))
+                conn.execute(text(f'DROP ROLE "{role}"'))
 
 
 def calendar(*events: str) -> str:
