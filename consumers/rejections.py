@@ -49,7 +49,8 @@ def judge(record: Record, read_ms: int, *, max_lag_s: float, max_clock_skew_s: f
     try:
         message = parse_frame(record.key, record.value, record.headers, max_message_bytes)
     except FrameRejected as exc:
-        # the broker's timestamp is whatever the sender set: it files the rejection only
+        # the record's timestamp is the broker's (LogAppendTime) or, on a topic ClassPulse did
+        # not create, whatever the sender set: it files the rejection only
         # where a frame sent then could have been counted, never in a minute long past or
         # yet to come (a broken producer's 2099 would otherwise be in rejected_frames)
         sent = record.timestamp

@@ -143,14 +143,22 @@ class FrameConsumer:
 
     # --- Kafka client and rebalances -------------------------------------------------------
     def _connect_kafka(self) -> KafkaSource:
+        """The group's client, once the frames topic is known to exist with ClassPulse's
+        retention (``require_topic``): subscribing to a missing topic would have a broker with
+        ``auto.create.topics.enable`` create it with the broker's retention (a week on Apache
+        Kafka). Nor may the client ask the broker to create it later, the topic deleted under it
+        (``allow_auto_create_topics``: kafka-python's default is to ask)."""
         from kafka import KafkaConsumer
+
+        from classpulse.topics import require_topic
 
         cfg = self.config
         bootstrap = self.settings.kafka_bootstrap_servers
-        return connect_with_retry(
+        consumer = connect_with_retry(
             lambda: KafkaConsumer(
                 bootstrap_servers=bootstrap,
                 group_id=cfg.group_id,
+                allow_auto_create_topics=False,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=cfg.batch_frames,
@@ -162,12 +170,20 @@ class FrameConsumer:
             ),
             bootstrap,
         )
+        try:
+            require_topic(bootstrap, self.settings.kafka_topic)
+        except UsageError:
+            consumer.close()
+            raise
+        return consumer
 
     def _connect_probe(self) -> ProbeSource:
-        """A second client, in no group (joining none, it costs the group no rebalance)."""
+        """A second client, in no group (joining none, it costs the group no rebalance); it
+        never asks the broker to create a topic either."""
         from kafka import KafkaConsumer
 
         return KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                             allow_auto_create_topics=False,
                              enable_auto_commit=False,
                              max_partition_fetch_bytes=self._fetch_bytes(),
                              client_id=f"classpulse-probe-{self.config.group_id}")
@@ -798,7 +814,7 @@ class FrameConsumer:
         self.report.flushes += 1
         for camera, frames in buffered.camera_frames.items():
             self.metrics.frames.labels(camera).inc(frames)
-            self.metrics.faces.labels(camera).inc(buffered.camera_faces[camera])
+        self.metrics.faces.inc(sum(buffered.camera_faces.values()))
         for reason, count in buffered.rejected.items():
             self.metrics.rejected.labels(reason).inc(count)
         self._first_reads.committed({p: self.checkpoint.position(p)

@@ -13,7 +13,9 @@ go on meanwhile, through the old producer.
 
 The publisher never lets the broker create the frames topic (``allow_auto_create_topics=False``,
 and a missing topic stops it at start): a topic created on a first send would get the broker's
-default retention, seven days on Apache Kafka, instead of the hour of the privacy promise.
+default retention, seven days on Apache Kafka, instead of the hour of the privacy promise. A topic
+that exists with a longer retention (created so before, or by hand) stops it at start too
+(``classpulse.topics.require_topic``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -137,3 +139,60 @@ def test_no_picture_survives_a_run(crowd_topic, migrated_pg_url: str, tmp_path: 
     engine.dispose()
     assert bytea == []
     assert not [c for c in columns if any(w in c[2].upper() for w in ("BLOB", "BYTEA", "BINARY"))]
+
+
+# a picture in a log or a file: JPEG (raw, Python's repr, base64, hex; the JFIF header OpenCV
+# writes), PNG (raw, base64), and numpy's repr of an array (a frame or a crop printed)
+PICTURE_SIGNS = (b"\xff\xd8\xff", rb"\xff\xd8\xff", b"/9j/", b"ffd8ff", b"FFD8FF", b"JFIF",
+                 b"\x89PNG", rb"\x89PNG", b"iVBORw0KGgo", b"array(")
+FILE_SIGNS = (b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\x89PNG\r\n\x1a\n")
+
+
+def test_no_picture_survives_a_synthetic_run(kafka_bootstrap: str, migrated_sqlite_url: str,
+                                             tmp_path: Path) -> None:
+    """The shipped synthetic classroom through a real producer and a real consumer, both at
+    DEBUG: no picture in their output, no picture in any file they leave. Needs no
+    development data, so it never skips (test_no_picture_survives_a_run reads a real video).
+    About 20 s, most of it the consumer's start (its networks load while the producer sends) and
+    its joining the group."""
+    topic = f"privacy.synthetic.{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, partitions=1)
+    workdir, tmpdir, home = tmp_path / "work", tmp_path / "tmp", tmp_path / "home"
+    for folder in (workdir, tmpdir, home):
+        folder.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir), "HOME": str(home),
+           "CLASSPULSE_LOG_LEVEL": "DEBUG"}
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "classpulse", *args], cwd=workdir,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    consumer = start(*consumer_args(kafka_bootstrap, topic, migrated_sqlite_url, "privacy-synth",
+                                    idle_s=2))
+    producer = start("produce", "--source", "synthetic:classroom", "--camera", "cam-s",
+                     "--classroom", "7S", "--fps", "2", "--bootstrap-servers", kafka_bootstrap,
+                     "--topic", topic)
+    try:
+        time.sleep(2.5)
+        producer.send_signal(signal.SIGTERM)
+        produced = producer.communicate(timeout=40)
+        consumed = consumer.communicate(timeout=60)
+    finally:
+        for proc in (producer, consumer):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    logged = b"".join((*produced, *consumed))
+    assert producer.returncode == 0, logged[-3000:]
+    assert consumer.returncode == 0, logged[-3000:]
+    sent = int(produced[0].decode().split(" sent=")[1].split()[0])
+    assert sent > 0, produced
+    assert f"frames={sent} ".encode() in consumed[0], logged[-3000:]  # every frame analysed ...
+    assert b"DEBUG classpulse.db.writes: minute rows added" in logged  # ... with DEBUG on ...
+    for sign in PICTURE_SIGNS:
+        assert sign not in logged, sign  # ... and no picture written out
+    left = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert _image_like_files(tmp_path) == []
+    for path in left:
+        data = path.read_bytes()
+        assert not [sign for sign in FILE_SIGNS if sign in data], path

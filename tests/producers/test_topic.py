@@ -1,7 +1,9 @@
 """The frames topic is only ever created by ClassPulse, with its retention and segments: never by
 the broker on a producer's first send, with the broker's default retention (seven days on Apache
-Kafka). Against the session's embedded broker, which creates a topic on a send whatever the client
-asks, so the producer must find a missing topic before it sends anything."""
+Kafka); and a topic found keeping frames longer is refused, not published into. Against the
+session's embedded broker, which creates a topic on a send whatever the client asks, so the
+producer must find a missing topic before it sends anything, and which describes the settings a
+topic was created with."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import (
     InvalidReplicationFactorError,
     KafkaConnectionError,
@@ -51,27 +53,87 @@ def test_produce_to_a_missing_topic_fails_in_one_line_and_creates_nothing(
         admin.close()
 
 
+def _described(bootstrap: str, topic: str) -> dict[str, str]:
+    """The topic's settings as the broker describes them, defaults included (the embedded
+    broker reports those a topic was created with; Apache Kafka every one)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        found = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)],
+                                       config_filter="all")
+    finally:
+        admin.close()
+    return {name: entry["value"] for name, entry in found["topic"][topic].items()}
+
+
 def test_the_topic_is_created_with_one_hour_retention_in_ten_minute_segments(
-    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+    kafka_bootstrap: str,
 ) -> None:
-    """The embedded broker describes no topic configuration (its DescribeConfigs answers are
-    empty), so the request is read on its way to the real broker. Without segment.ms, Kafka's
-    default of a week kept the segment being written, with every frame of a slow topic in it,
-    for days."""
-    asked: list[NewTopic] = []
-    create_topics = KafkaAdminClient.create_topics
-
-    def noting(self: KafkaAdminClient, new_topics: list[NewTopic], *args: object,
-               **kwargs: object) -> object:
-        asked.extend(new_topics)
-        return create_topics(self, new_topics, *args, **kwargs)
-
-    monkeypatch.setattr(KafkaAdminClient, "create_topics", noting)
+    """Read back from the broker. Without segment.ms, Kafka's default of a week kept the segment
+    being written, with every frame of a slow topic in it, for days; without LogAppendTime, the
+    producers' clocks decided when a segment was old enough to delete."""
     topic = f"created-{uuid.uuid4().hex[:8]}"
     assert ensure_topic(kafka_bootstrap, topic, 3) is True
-    assert [(t.name, t.num_partitions, t.topic_configs) for t in asked] == [
-        (topic, 3, {"retention.ms": "3600000", "segment.ms": "600000"})]
+    assert _described(kafka_bootstrap, topic) == {
+        "retention.ms": "3600000", "segment.ms": "600000",
+        "message.timestamp.type": "LogAppendTime"}
     assert ensure_topic(kafka_bootstrap, topic, 3) is False  # the broker holds it
+
+
+def _week_long_topic(bootstrap: str, **configs: str) -> str:
+    """A topic made as a broker's auto-creation (or an admin's hand) would: its own retention."""
+    topic = f"week-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
+                                      topic_configs=configs)])
+    finally:
+        admin.close()
+    return topic
+
+
+def _longer(bootstrap: str, topic: str, found: str, fix: str = "") -> str:
+    return (f"topic {topic!r} on Kafka at {bootstrap} keeps frames longer than ClassPulse "
+            f"allows: {found}; fix it with `kafka-configs.sh --bootstrap-server {bootstrap} "
+            f"--alter --entity-type topics --entity-name {topic} --add-config retention.ms="
+            f"3600000,segment.ms=600000,message.timestamp.type=LogAppendTime{fix}` (compose's "
+            "kafka-init does this at every `docker compose up`), then start again")
+
+
+def test_produce_into_a_topic_that_keeps_frames_a_week_fails_in_one_line(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """The producer only checked that the topic existed: one a broker had created on a
+    consumer's subscribe, with its default of a week, was published into."""
+    topic = _week_long_topic(kafka_bootstrap, **{"retention.ms": "604800000",
+                                                 "segment.ms": "600000"})
+    done = subprocess.run(
+        [sys.executable, "-m", "classpulse", "produce", "--source", "synthetic:classroom",
+         "--camera", "c", "--classroom", "r", "--bootstrap-servers", kafka_bootstrap,
+         "--topic", topic],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (done.stdout + done.stderr).splitlines() == ["classpulse produce: " + _longer(
+        kafka_bootstrap, topic, "retention.ms=604800000 (ClassPulse's: 3600000)")]
+
+
+@pytest.mark.parametrize(("configs", "found", "fix"), [
+    ({"retention.ms": "-1"}, "retention.ms=-1 (ClassPulse's: 3600000)", ""),
+    ({"retention.ms": "3600000", "segment.ms": "604800000"},
+     "segment.ms=604800000 (ClassPulse's: 600000)", ""),
+    ({"retention.ms": "86400000", "segment.ms": "3600000"},
+     "retention.ms=86400000 (ClassPulse's: 3600000), segment.ms=3600000 (ClassPulse's: 600000)",
+     ""),
+    ({"cleanup.policy": "compact"}, "cleanup.policy=compact (ClassPulse's: delete)",
+     ",cleanup.policy=delete"),
+], ids=["forever", "week-segments", "day", "compacted"])
+def test_an_existing_topic_that_keeps_frames_longer_is_refused(
+    kafka_bootstrap: str, configs: dict[str, str], found: str, fix: str
+) -> None:
+    """`classpulse produce --partitions N` left any existing topic as it was."""
+    topic = _week_long_topic(kafka_bootstrap, **configs)
+    with pytest.raises(UsageError) as info:
+        ensure_topic(kafka_bootstrap, topic, 1)
+    assert str(info.value) == _longer(kafka_bootstrap, topic, found, fix)
 
 
 @pytest.mark.parametrize("refusal", [
@@ -93,8 +155,8 @@ def test_a_broker_that_refuses_the_topic_is_one_line_naming_it(
         ensure_topic(kafka_bootstrap, topic, 3)
     assert str(info.value) == (
         f"Kafka at {kafka_bootstrap} refused to create topic {topic!r} ({refusal}); create it "
-        "yourself with 3 partitions and retention.ms=3600000 segment.ms=600000 (as compose's "
-        "kafka-init does), then start again")
+        "yourself with 3 partitions and retention.ms=3600000 segment.ms=600000 "
+        "message.timestamp.type=LogAppendTime (as compose's kafka-init does), then start again")
 
 
 def test_a_broker_that_cannot_list_its_topics_is_one_line(
