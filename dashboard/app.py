@@ -52,12 +52,16 @@ def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
     st.error(text.database_error(shown, reason))
 
 
-def show_trends(frame: pd.DataFrame, hidden: int, settings: Settings, period: Period,
-                whole_class: bool) -> None:
+def show_trends(frame: pd.DataFrame, hidden: int, unread: int, settings: Settings,
+                period: Period, whole_class: bool) -> None:
     """Emotion mix, engagement with its band, faces in view and read (of a whole classroom, with
-    the note that they add its cameras up); the note on hidden minutes."""
+    the note that they add its cameras up); the notes on the minutes left out of them, hidden
+    ones and ``unread`` shown ones (:func:`transform.unread_minutes`), so no minute goes missing
+    from the charts without a word."""
     if hidden:
         st.caption(text.hidden_note(hidden, settings.min_faces_shown))
+    if unread:
+        st.caption(text.unread_note(unread, settings.min_faces_shown))
     axis = charts.TimeAxis.for_period(period)
     st.altair_chart(charts.emotion_mix_chart(frame, axis), width="stretch")
     left, right = st.columns(2)
@@ -166,8 +170,13 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, no
 
 @st.fragment(run_every=LIVE_REFRESH)
 def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
-    """The live window; Streamlit reruns only this function every LIVE_REFRESH."""
+    """The live window; Streamlit reruns only this function every LIVE_REFRESH, with the
+    arguments of the page's last full run. The small-group rule may have changed since (``db
+    upgrade --min-faces-shown``): then the whole page runs again, so that every word on it,
+    the explanation below the fragment included, names the rule that hid the minutes."""
     try:
+        if queries.min_faces(settings.database_url) != settings.min_faces_shown:
+            st.rerun()
         now = datetime.now(timezone.utc)
         period = live_period(now, minutes, sel.tz)
         st.caption(f"Live: {text.plain(period.describe())}, refreshed every "
@@ -185,8 +194,11 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
             return
         if frame.empty:
             return
-        show_trends(frame, hidden, settings, period, sel.camera_id is None)
+        show_trends(frame, hidden, transform.unread_minutes(buckets), settings, period,
+                    sel.camera_id is None)
         offer_csv(frame, sel, period)
+    except UsageError as exc:  # no rule stored: main() says so on full runs, not on these
+        st.error(text.plain(exc))
     except SQLAlchemyError as exc:
         _db_error(settings, exc)
 
@@ -239,7 +251,8 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
         return
     if frame.empty:
         return
-    show_trends(frame, hidden, settings, period, sel.camera_id is None)
+    show_trends(frame, hidden, transform.unread_minutes(buckets), settings, period,
+                sel.camera_id is None)
     offer_csv(frame, sel, period)
     show_history(settings, period, transform.regroup(fetched, HISTORY_BUCKET),
                  sel.camera_id is None)

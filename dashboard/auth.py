@@ -52,6 +52,10 @@ OVERALL_WINDOW_S = 60.0
 # next to the identity provider they qualify (README.md, "The school's single sign-on")
 ALLOWED_DOMAINS_KEY = "allowed_email_domains"
 ALLOWED_EMAILS_KEY = "allowed_emails"
+# the ID token's claims that vouch for the signed-in address (Allowlist.refusal): the standard
+# one, and Microsoft Entra ID's "email domain owner verified", an optional claim it sends instead
+EMAIL_VERIFIED = "email_verified"
+DOMAIN_OWNER_VERIFIED = "xms_edov"
 _NOT_A_DOMAIN = re.compile(r"[\s@*/]|^\.|\.$|\.\.")
 _NOT_AN_EMAIL = re.compile(r"\s")
 
@@ -176,21 +180,34 @@ class Allowlist:
                 "restart the dashboard")
         return cls(frozenset(d for _, d in domains), frozenset(e for _, e in emails))
 
-    def refusal(self, email: object, email_verified: object) -> str | None:
+    def refusal(self, email: object, email_verified: object,
+                domain_owner_verified: object = None) -> str | None:
         """Why this signed-in identity may not see the page (``no_email``, ``unverified``,
         ``not_allowed``), or None when it may.
 
-        An address the provider says it has not verified (``email_verified`` false) is refused
-        even when listed: on some providers anyone can type any address into their account.
+        The address is trusted only when the provider vouches for it: ``email_verified`` true,
+        or, where that claim is absent, Microsoft Entra ID's ``xms_edov``
+        (``domain_owner_verified``) true, which Entra sends instead (it sends no
+        ``email_verified``) when the app asks for that optional claim. An address nothing vouches
+        for is refused even when listed: on some providers anyone can type any address into their
+        account, and an Entra app open to other tenants signs in whoever set a school's address
+        in a tenant of their own ("nOAuth").
         """
         if not isinstance(email, str) or "@" not in email:
             return "no_email"
-        if email_verified is False or str(email_verified).strip().lower() == "false":
+        vouched = (_claims_true(email_verified) if email_verified is not None
+                   else _claims_true(domain_owner_verified))
+        if not vouched:
             return "unverified"
         address = email.strip().lower()
         if address in self.emails or email_domain(address) in self.domains:
             return None
         return "not_allowed"
+
+
+def _claims_true(value: object) -> bool:
+    """A claim that says yes: JSON ``true``, or the text "true" that some providers send."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _entries(auth: Mapping[str, Any], key: str) -> list[tuple[int, str]]:
@@ -252,6 +269,14 @@ def log_closed(message: str) -> None:
     log.error("dashboard closed: %s", message)
 
 
+def _vouching_claims_sent() -> str:
+    """The names (never the values) of the claims vouching for the address that the provider
+    sent, or "none": an operator whose provider sends none must set it up to (README, "The
+    school's single sign-on"), which a refused "unverified" alone would not tell."""
+    sent = [c for c in (EMAIL_VERIFIED, DOMAIN_OWNER_VERIFIED) if st.user.get(c) is not None]
+    return ",".join(sent) or "none"
+
+
 def _sso_gate() -> bool:
     try:
         allowlist = Allowlist.from_auth(st.secrets["auth"])
@@ -262,10 +287,12 @@ def _sso_gate() -> bool:
         return False
     if st.user.is_logged_in:
         email = st.user.get("email")
-        reason = allowlist.refusal(email, st.user.get("email_verified"))
+        reason = allowlist.refusal(email, st.user.get(EMAIL_VERIFIED),
+                                   st.user.get(DOMAIN_OWNER_VERIFIED))
         if reason is not None:
-            log.warning("dashboard sign-in refused reason=%s domain=%r", reason,
-                        email_domain(email))
+            sent = f" claims_sent={_vouching_claims_sent()}" if reason == "unverified" else ""
+            log.warning("dashboard sign-in refused reason=%s domain=%r%s", reason,
+                        email_domain(email), sent)
             st.title("ClassPulse")
             st.text(REFUSALS[reason].format(email=email))  # the provider's text: never Markdown
             st.button("Log out", on_click=st.logout)

@@ -1,19 +1,21 @@
 """Altair charts built from the frames of :mod:`dashboard.transform`; no queries, no Streamlit.
 
-Times are drawn in the classroom's wall clock whatever the viewer's browser zone: the frames carry
-aware local times, the charts get the naive wall clock on a UTC scale (Vega-Lite would otherwise
-shift every axis to the browser's zone). Where no bucket was shown (nights, weekends, hidden
-minutes) the lines and areas break instead of bridging the gap, so nothing is drawn for times
-nobody was measured; a bucket without neighbours is still drawn (a step as wide as its bucket, a
-dot on the engagement line). The time axis spans the whole period asked for, with one label per
-tick (:class:`TimeAxis`). Emotions keep EMOTIONS order and one colour each, in every chart and
-legend.
+Points are placed at their instants (``utc``: naive UTC on a UTC scale), so the night the clocks
+go back draws its repeated hour after the first one, not on top of it; axis labels and tooltips
+give the classroom's wall clock (``wall``) whatever the viewer's browser zone (Vega-Lite would
+otherwise write every time in the browser's zone). Where no bucket was shown (nights, weekends,
+hidden minutes) the lines and areas break instead of bridging the gap, so nothing is drawn for
+times nobody was measured; a bucket without neighbours is still drawn (a step as wide as its
+bucket, a dot on the engagement line). The time axis spans the whole period asked for, with one
+label per tick (:class:`TimeAxis`). Emotions keep EMOTIONS order and one colour each, in every
+chart and legend.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
 import altair as alt
@@ -60,18 +62,28 @@ _AXIS_STEPS: tuple[tuple[timedelta, str, int, str], ...] = (
 _LONGEST_STEP = ("month", 3, "%b %Y")
 _FREQUENCIES = {"minute": "min", "hour": "h", "day": "D"}
 _EDGE = pd.Timedelta(seconds=1)  # a step area's closing row sits this far before its bucket ends
+# a clock change moves the wall clock by at most this much (double summer time): round wall times
+# this far beyond the window's ends are tried as ticks, in case the clocks went back inside it
+_CLOCK_CHANGE = pd.Timedelta(hours=2)
+_EPOCH = pd.Timestamp("1970-01-01")
 
 
 def _wall(moment: datetime) -> pd.Timestamp:
-    """A local time as the charts place it: its wall clock, without the zone."""
+    """A local time's wall clock, without the zone."""
     return pd.Timestamp(moment.replace(tzinfo=None))
 
 
-def _when(wall: pd.Timestamp) -> alt.DateTime:
-    """A wall-clock time as a Vega-Lite date on the charts' UTC scale (Streamlit's renderer places
-    plain epoch numbers in a scale domain wrongly, so the fields are spelled out)."""
-    return alt.DateTime(year=wall.year, month=wall.month, date=wall.day, hours=wall.hour,
-                        minutes=wall.minute, seconds=wall.second, utc=True)
+def _utc(moment: datetime) -> pd.Timestamp:
+    """An aware time as the charts place it: its instant, as naive UTC (Python converts it, so a
+    time the clocks show twice keeps its ``fold``)."""
+    return pd.Timestamp(moment.astimezone(timezone.utc)).tz_localize(None)
+
+
+def _when(utc: pd.Timestamp) -> alt.DateTime:
+    """A naive UTC instant as a Vega-Lite date on the charts' UTC scale (Streamlit's renderer
+    places plain epoch numbers in a scale domain wrongly, so the fields are spelled out)."""
+    return alt.DateTime(year=utc.year, month=utc.month, date=utc.day, hours=utc.hour,
+                        minutes=utc.minute, seconds=utc.second, utc=True)
 
 
 @dataclass(frozen=True)
@@ -79,9 +91,11 @@ class TimeAxis:
     """How a period's time axis is drawn: the window it spans, its ticks, the bucket (for gaps).
 
     The axis spans the whole window asked for (a live view of 60 minutes shows 60 minutes even when
-    data started 5 minutes ago), with a tick at every round ``tick_step`` ``tick_unit``s inside it,
-    each labelled once. The ticks are listed explicitly: Vega's own interval ticks accept no minute
-    or hour steps (its time units are plural where Vega-Lite's schema insists on singular names).
+    data started 5 minutes ago, and on the night the clocks go back too), with a tick at every
+    instant inside it whose wall clock shows a round ``tick_step`` ``tick_unit``s, labelled with
+    that wall clock. The ticks are listed explicitly: Vega's own interval ticks accept no minute
+    or hour steps (its time units are plural where Vega-Lite's schema insists on singular names),
+    and it could label them only in UTC or the browser's zone, not the classroom's.
     """
 
     bucket_seconds: int
@@ -99,16 +113,33 @@ class TimeAxis:
 
     @classmethod
     def for_window(cls, start: datetime, end: datetime, bucket_seconds: int) -> TimeAxis:
-        """Minutes within an hour or two, hours within a day, days, weeks, then months."""
-        span = end - start
+        """Minutes within an hour or two, hours within a day, days, weeks, then months.
+
+        The span is the time between the instants: two aware times of one zone subtract as wall
+        clocks in Python, which makes the hour before the clocks go back no time at all."""
+        span = _utc(end) - _utc(start)
         for longest, unit, step, label_format in _AXIS_STEPS:
             if span <= longest:
                 return cls(bucket_seconds, start, end, unit, step, label_format)
         return cls(bucket_seconds, start, end, *_LONGEST_STEP)
 
     def ticks(self) -> list[pd.Timestamp]:
-        """The wall-clock times of the ticks: round times within the window, both ends included."""
-        lo, hi = _wall(self.start), _wall(self.end)
+        """The ticks, local and aware: the instants within the window, both ends included, at
+        which the wall clock shows a round time. A round time the clocks show twice (the night
+        they go back) gets a tick each time; one they skip, none."""
+        zone = self.start.tzinfo
+        lo, hi = _utc(self.start), _utc(self.end)
+        instants: set[pd.Timestamp] = set()
+        for wall in self._round_walls(_wall(self.start) - _CLOCK_CHANGE,
+                                      _wall(self.end) + _CLOCK_CHANGE):
+            for fold in (0, 1):  # the first and the second time the clock shows it
+                local = wall.to_pydatetime().replace(tzinfo=zone, fold=fold)
+                if _wall(local.astimezone(timezone.utc).astimezone(zone)) == wall:  # it exists
+                    instants.add(_utc(local))
+        return [t.tz_localize("UTC").tz_convert(zone) for t in sorted(instants) if lo <= t <= hi]
+
+    def _round_walls(self, lo: pd.Timestamp, hi: pd.Timestamp) -> list[pd.Timestamp]:
+        """The round wall-clock times of the tick unit and step from ``lo`` to ``hi`` (naive)."""
         if self.tick_unit in _FREQUENCIES:
             freq = f"{self.tick_step}{_FREQUENCIES[self.tick_unit]}"
             return list(pd.date_range(lo.ceil(freq), hi, freq=freq))
@@ -123,16 +154,25 @@ class TimeAxis:
         return list(pd.date_range(first, hi, freq=step))
 
     def encoding(self) -> alt.X:
-        axis = alt.Axis(format=self.label_format, labelAngle=0, labelOverlap=True,
-                        values=[_when(t) for t in self.ticks()])
-        scale = alt.Scale(type="utc", domain=[_when(_wall(self.start)), _when(_wall(self.end))],
+        """The x channel: ``utc`` on a UTC scale over the window, each tick labelled with its wall
+        clock (looked up by the tick's epoch milliseconds)."""
+        ticks = self.ticks()
+        labels = [t.strftime(self.label_format) for t in ticks]
+        placed = [_utc(t) for t in ticks]
+        epoch_ms = [(t - _EPOCH) // pd.Timedelta(milliseconds=1) for t in placed]
+        label = f"{json.dumps(labels)}[indexof({json.dumps(epoch_ms)}, time(datum.value))]"
+        axis = alt.Axis(labelExpr=label, labelAngle=0, labelOverlap=True,
+                        values=[_when(t) for t in placed])
+        scale = alt.Scale(type="utc", domain=[_when(_utc(self.start)), _when(_utc(self.end))],
                           nice=False)
-        return alt.X("wall:T", title=None, scale=scale, axis=axis)
+        return alt.X("utc:T", title=None, scale=scale, axis=axis)
 
 
 def _wall_clock(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``wall``: the local time without its zone, drawn on a UTC scale (see module doc)."""
-    return frame.assign(wall=frame["time"].dt.tz_localize(None))
+    """Add ``utc``, where each row is drawn (its instant, naive, on the UTC scale), and ``wall``,
+    what its tooltip says (its local wall clock without the zone, on the same scale)."""
+    return frame.assign(utc=frame["time"].dt.tz_convert("UTC").dt.tz_localize(None),
+                        wall=frame["time"].dt.tz_localize(None))
 
 
 def _breaks(frame: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:

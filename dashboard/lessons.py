@@ -8,13 +8,12 @@ lesson has numbers: the opened lesson shows its metrics and charts exactly when 
 main emotion, and otherwise says why, drawing nothing. Row and charts agree but for three things:
 each is cached apart (for up to a minute one may be newer than the other while a lesson is under
 way); the charts leave out single minutes whose faces were mostly not read where the row sums
-every shown minute (the page says so when most of the lesson's faces, hidden minutes included,
-were not read); and a lesson under way has its row and its charts up to the newest closed minute
-(the views hold no other, :func:`dashboard.periods.closed_until`), each read at its own time. The
-charts of an opened lesson are drawn by the page's own
-``show_trends`` (passed in, so the live, range and lesson charts stay one implementation). While
-a lesson of the week is under way the view warns, as the live view does, when no new data has come
-for a while.
+every shown minute (the page counts them beside the charts); and a lesson under way has its row
+and its charts up to the newest closed minute (the views hold no other,
+:func:`dashboard.periods.closed_until`), each read at its own time. The charts of an opened
+lesson are drawn by the page's own ``show_trends`` (passed in, so the live, range and lesson
+charts stay one implementation). While a lesson of the week is under way the view warns, as the
+live view does, when no new data has come for a while.
 
 Lesson titles, subjects and group labels come from a school's files: they are shown only as plain
 text (table cells, select options, ``st.text``), never as Markdown.
@@ -32,11 +31,11 @@ from classpulse.settings import Settings
 from dashboard import charts, lesson_frames, queries, text, transform
 from dashboard.links import LESSON_KEY
 from dashboard.periods import Period, closed_until
-from dashboard.widgets import Selection
+from dashboard.widgets import Selection, distinct_labels
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
 
-DrawTrends = Callable[[pd.DataFrame, int, Settings, Period, bool], None]
+DrawTrends = Callable[[pd.DataFrame, int, int, Settings, Period, bool], None]
 
 
 def _shift_week(days: int) -> None:
@@ -67,7 +66,10 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
 
 
 def _choose(rows: pd.DataFrame) -> int | None:
-    labels = {int(r.lesson_id): f"{r.day} {r.time} · {r.title}" for r in rows.itertuples()}
+    """The lesson opened, by its day, time and title, with its id where another lesson of the
+    week shares all three (:func:`dashboard.widgets.distinct_labels`)."""
+    shorts = {int(r.lesson_id): f"{r.day} {r.time} · {r.title}" for r in rows.itertuples()}
+    labels = distinct_labels((i, short, f"{short} (lesson {i})") for i, short in shorts.items())
     if st.session_state.get(LESSON_KEY) not in (None, *labels):
         st.session_state[LESSON_KEY] = None  # a lesson of another classroom or week
     return st.selectbox("Open a lesson", list(labels), index=None, key=LESSON_KEY,
@@ -130,8 +132,11 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     st.subheader(f"{local_start:%a %d %b %Y, %H:%M}–"
                  f"{lesson_frames.until(local_end, local_start.date(), '%a %d %b %Y,')}")
     st.text(str(lesson["title"]))
+    # a missing subject or group is None, or NaN where the week's other lessons have one
+    # (pandas 3 stores text as strings, their gaps as NaN): neither is shown, "nan" least of all
     labels = [f"{name}: {lesson[column]}" for name, column in
-              (("subject", "subject"), ("group", "group_label")) if lesson[column]]
+              (("subject", "subject"), ("group", "group_label"))
+              if pd.notna(lesson[column]) and lesson[column]]
     if labels:
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
@@ -159,7 +164,8 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     with left:
         if frame is not None and not frame.empty:
             period = Period(start, end, sel.tz, 60)
-            draw_trends(frame, transform.hidden_minutes(buckets), settings, period, True)
+            draw_trends(frame, transform.hidden_minutes(buckets),
+                        transform.unread_minutes(buckets), settings, period, True)
     with right:
         _trend(settings, sel, lesson)
 

@@ -171,17 +171,23 @@ def fetch_cameras(engine: Engine, classroom_id: str) -> pd.DataFrame:
 def fetch_last_write(
     engine: Engine, classroom_id: str, camera_id: str | None
 ) -> tuple[datetime | None, datetime | None]:
-    """(newest minute, when rows near it were last written), both UTC; (None, None) with no rows.
+    """(newest closed minute, when rows from shortly before it on were last written), both UTC;
+    (None, None) while no minute has closed.
 
-    Two index-backed steps instead of ``max(updated_at)`` over a year of rows: the newest minute
-    comes from the (classroom, minute) index, then only the last few minutes' rows are read.
+    The newest minute is the newest the views hold (``camera_minutes`` holds closed minutes
+    only), the one the page tells a teacher to choose a period around: the minute still
+    filling up, or one a camera with a wrong clock dates in the future, is in no period the page
+    can show. The write time reads ``emotion_minutes`` from a little before it on, the minute
+    under way included: a consumer writing it is running. Two index-backed steps instead of
+    ``max(updated_at)`` over a year of rows: the newest minute comes from the (classroom, minute)
+    index, then only the last few minutes' rows are read.
     """
     camera_filter = "AND camera_id = :camera_id" if camera_id is not None else ""
     params: dict[str, object] = {"classroom_id": classroom_id}
     if camera_id is not None:
         params["camera_id"] = camera_id
     newest = text(
-        f"SELECT MAX(minute_start) AS newest FROM emotion_minutes "
+        f"SELECT MAX(minute_start) AS newest FROM camera_minutes "
         f"WHERE classroom_id = :classroom_id {camera_filter}"
     ).columns(newest=UTCDateTime())
     written = text(

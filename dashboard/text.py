@@ -19,7 +19,8 @@ from classpulse.emotions import EMOTIONS
 STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
 # what "faces in view" is for a whole classroom: the page sums its cameras' faces per frame (of a
 # shown minute, the cameras that showed it), which counts a pupil two cameras see twice
-FACES_ADDED_UP = "added up over the classroom's cameras: a pupil two cameras see counts twice"
+FACES_ADDED_UP = ("added up over the classroom's cameras that each read enough faces at once to "
+                  "be shown (the others are left out): a pupil two of them see counts twice")
 MAIN_EMOTION_HELP = ("the expression most faces read showed (each of them, when several tie), and "
                      "its share of the faces read")
 
@@ -121,14 +122,15 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
 
 def faces_in_view_help(whole_class: bool, more: str = "") -> str:
     """What a "Faces in view" number counts, and ``more`` after it: for a whole classroom the
-    cameras' views added up (a pupil two cameras see counts twice), for one camera its own."""
+    views of its cameras shown that minute added up (a pupil two of them see counts twice), for
+    one camera its own."""
     counted = (f"faces per frame, {FACES_ADDED_UP}" if whole_class
                else "faces per frame of this camera")
     return f"{counted}; {more}" if more else counted
 
 
 def faces_added_up() -> str:
-    """Under a whole classroom's faces chart: its numbers add the cameras up."""
+    """Under a whole classroom's faces chart: its numbers add up the cameras shown."""
     return f"Faces in view and read are {FACES_ADDED_UP}."
 
 
@@ -156,7 +158,7 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
     if newest is None:
         return (
             f"**No data for {plain(classroom)} yet.** No camera of this classroom has reported a "
-            "minute. Check that its producers and a consumer are running."
+            "minute that has ended. Check that its producers and a consumer are running."
         )
     return (
         f"**No data for {plain(classroom)} in {plain(period)}.** The newest minute recorded is "
@@ -176,6 +178,16 @@ def hidden_note(hidden: int, min_faces: int) -> str:
         f"{minutes_text(hidden)} with fewer than {min_faces} faces read "
         f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
         f"(MIN_FACES_SHOWN={min_faces})."
+    )
+
+
+def unread_note(minutes: int, min_faces: int) -> str:
+    """Say how many shown minutes the charts leave out because most of their faces were not
+    read (a point's mix would rest on the few that were)."""
+    return (
+        f"{minutes_text(minutes)} with at least {min_faces} faces read at once "
+        f"{'are' if minutes != 1 else 'is'} left out of the charts: most of the faces seen in "
+        f"{'them' if minutes != 1 else 'it'} could not be read."
     )
 
 

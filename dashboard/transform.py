@@ -83,6 +83,14 @@ def hidden_minutes(buckets: pd.DataFrame) -> int:
     return int(buckets["hidden_minutes"].sum()) if len(buckets) else 0
 
 
+def unread_minutes(buckets: pd.DataFrame) -> int:
+    """How many shown minutes :func:`series` leaves out, their bucket's faces mostly not read: the
+    page counts them as it counts the hidden ones, so none leaves the charts unsaid."""
+    if buckets.empty:
+        return 0
+    return int(buckets["minutes"].where(~readable(buckets), 0).sum())
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """Most faces of a period (or minute) could not be read: how many were, and the main reason

@@ -7,8 +7,11 @@ Returns one ``Selection``. Widget keys are stable names (``classroom``, ``camera
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -24,6 +27,7 @@ MODES = (LIVE, RANGE, LESSONS)
 ALL_CAMERAS = "All cameras"  # the camera option that shows the whole classroom
 DEFAULT_LIVE_MINUTES = 60
 DEFAULT_RANGE_DAYS = 7
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Selection:
     classroom_name: str
     tz: ZoneInfo
     camera_id: str | None
-    camera_name: str | None
+    camera_label: str | None  # its name, with its id where that is needed to tell it apart
     live_minutes: int | None
     range_bounds: tuple[date, date, time, time] | None
     week: date | None = None
@@ -45,28 +49,55 @@ class Selection:
         """``Room 12`` or ``Room 12 – camera front``: the heading of the page."""
         if self.camera_id is None:
             return self.classroom_name
-        return f"{self.classroom_name} – camera {self.camera_name}"
+        return f"{self.classroom_name} – camera {self.camera_label}"
+
+
+def distinct_labels(options: Iterable[tuple[K, str, str]],
+                    reserved: Collection[str] = ()) -> dict[K, str]:
+    """Each option's label for a select box, every one different: ``(option, short, long)``
+    gets ``short`` unless another option has the same ``short`` or it is taken (one of
+    ``reserved``, or an earlier option's label), then ``long``, numbered while that is taken.
+
+    A select box hands the script back the label the browser sent, and Streamlit maps a label
+    that several options share to the last of them: two cameras named "front" would both chart
+    the second, and a camera named "All cameras" would stand for the whole classroom. Labels
+    depend only on the options and their order, so a choice keeps its label from run to run.
+    """
+    options = list(options)
+    shorts = Counter(short for _, short, _ in options)
+    taken = set(reserved)
+    labels: dict[K, str] = {}
+    for option, short, long in options:
+        label = short if shorts[short] == 1 and short not in taken else long
+        candidate, n = label, 2
+        while candidate in taken:
+            candidate, n = f"{label} ({n})", n + 1
+        taken.add(candidate)
+        labels[option] = candidate
+    return labels
 
 
 def _classroom(rooms: pd.DataFrame) -> pd.Series:
-    names = dict(zip(rooms["id"], rooms["name"], strict=True))
-    chosen = st.selectbox(
-        "Classroom", list(rooms["id"]), key="classroom",
-        format_func=lambda room_id: names[room_id] if names[room_id] == room_id
-        else f"{names[room_id]} ({room_id})",
-    )
+    labels = distinct_labels(
+        (room_id, name if name == room_id else f"{name} ({room_id})", f"{name} ({room_id})")
+        for room_id, name in zip(rooms["id"], rooms["name"], strict=True))
+    chosen = st.selectbox("Classroom", list(labels), key="classroom",
+                          format_func=labels.__getitem__)
     return rooms.set_index("id").loc[chosen]
 
 
 def _camera(settings: Settings, classroom_id: str) -> tuple[str | None, str | None]:
-    """The chosen camera's (id, name), or (None, None) for the whole classroom. The whole
+    """The chosen camera's (id, label), or (None, None) for the whole classroom. The whole
     classroom is the option None, which no camera id (a string) can equal: a camera registered
-    as "__all__" is that camera, not every camera."""
+    as "__all__" is that camera, not every camera. A camera is labelled by its name, with its id
+    where another camera has that name or the name is the whole classroom's label."""
     cams = queries.cameras(settings.database_url, classroom_id)
-    names = dict(zip(cams["id"], cams["name"], strict=True))
-    chosen = st.selectbox("Camera", [None, *names], key="camera",
-                          format_func=lambda cam: ALL_CAMERAS if cam is None else names[cam])
-    return (None, None) if chosen is None else (chosen, names[chosen])
+    labels = distinct_labels(((cam, name, f"{name} ({cam})")
+                              for cam, name in zip(cams["id"], cams["name"], strict=True)),
+                             reserved={ALL_CAMERAS})
+    chosen = st.selectbox("Camera", [None, *labels], key="camera",
+                          format_func=lambda cam: ALL_CAMERAS if cam is None else labels[cam])
+    return (None, None) if chosen is None else (chosen, labels[chosen])
 
 
 def _range(tz: ZoneInfo) -> tuple[date, date, time, time]:
@@ -96,16 +127,16 @@ def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
         room = _classroom(rooms)
         tz = classroom_zone(str(room["timezone"]))
         mode = st.radio("View", MODES, key="mode", horizontal=True)
-        camera_id, camera_name, live_minutes, bounds, week = None, None, None, None, None
+        camera_id, camera_label, live_minutes, bounds, week = None, None, None, None, None
         if mode == LESSONS:
             week = _week(tz)
         else:
-            camera_id, camera_name = _camera(settings, str(room.name))
+            camera_id, camera_label = _camera(settings, str(room.name))
         if mode == LIVE:
             live_minutes = st.slider("Last minutes", 10, 240, DEFAULT_LIVE_MINUTES, step=5,
                                      key="live_minutes")
         elif mode == RANGE:
             bounds = _range(tz)
         st.caption(f"Times are the classroom's: {text.plain(tz.key)}.")
-    return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_name,
+    return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_label,
                      live_minutes, bounds, week)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -13,7 +14,8 @@ import pyarrow as pa
 import pytest
 import streamlit as st
 from sqlalchemy import inspect
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+from streamlit.testing.v1 import AppTest, local_script_runner
 
 from classpulse.db.engine import make_engine
 from classpulse.db.rule import store_min_faces
@@ -49,6 +51,22 @@ def open_page(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
+def rerun_fragments(at: AppTest) -> AppTest:
+    """Rerun the page's fragments alone, as the browser asks the server to every ``run_every``:
+    each fragment function runs again with the arguments it was given by the page's last full
+    run, and nothing else of the page runs (unless a fragment asks for a full rerun).
+
+    AppTest runs the whole page on every ``run()``; this makes one run a fragment run by adding
+    the fragments' ids to the rerun request, as the browser's request carries them.
+    """
+    fragments = list(at._fragment_storage._fragments)  # AppTest keeps them between runs
+    assert fragments, "the page drew no fragment"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_script_runner, "RerunData",
+                      functools.partial(RerunData, fragment_id_queue=fragments, is_auto_rerun=True))
+        return at.run()
+
+
 def choose_range(at: AppTest, classroom: str, first: date, last: date, start: time,
                  end: time) -> AppTest:
     """Pick a classroom and a date/time range in the sidebar, then rerun."""
@@ -62,7 +80,7 @@ def choose_range(at: AppTest, classroom: str, first: date, last: date, start: ti
     return at.run()
 
 
-LABELS = ("wall", "time", "emotion", "order", "weekday", "edge", "isolated", "current")
+LABELS = ("utc", "wall", "time", "emotion", "order", "weekday", "edge", "isolated", "current")
 
 
 def charts(at: AppTest, with_breaks: bool = False) -> dict[str, pd.DataFrame]:

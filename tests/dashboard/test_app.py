@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import streamlit as st
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from classpulse.db.rule import store_min_faces
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
+from dashboard import queries
 from dashboard.periods import MINUTE_CLOSES_AFTER, closed_until
 from dashboard.queries import LIVE_TTL_S
 from model import card
@@ -36,6 +38,7 @@ from tests.dashboard.pages import (
     charts,
     choose_range,
     open_page,
+    rerun_fragments,
     texts,
 )
 
@@ -122,8 +125,9 @@ def test_range_charts_csv_and_history_match_the_rows(
     assert heat["minutes"].sum() == len(want)
 
 
-ADDED_UP = ("Faces in view and read are added up over the classroom's cameras: a pupil two "
-            "cameras see counts twice.")
+ADDED_UP = ("Faces in view and read are added up over the classroom's cameras that each read "
+            "enough faces at once to be shown (the others are left out): a pupil two of them see "
+            "counts twice.")
 
 
 def test_one_camera_is_charted_alone(
@@ -146,6 +150,20 @@ def test_one_camera_is_charted_alone(
                for c in texts(at)["caption"])
 
 
+def test_a_class_minute_adds_up_its_shown_cameras_only_and_says_so(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front camera reads five faces per frame, the back one one: each class minute is shown,
+    made of the front camera alone (5 faces in view, not 6). The words said every camera of the
+    classroom was added up."""
+    rows = [row for i in range(3) for row in (
+        expected.row("front", "duo", START + timedelta(minutes=i), 60, 5),
+        expected.row("back", "duo", START + timedelta(minutes=i), 60, 1))]
+    at = monday_morning(database, monkeypatch, "duo", rows)
+    assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [5.0] * 3
+    assert ADDED_UP in texts(at)["caption"]
+
+
 def test_a_camera_called_all_is_that_camera_not_the_classroom(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +183,35 @@ def test_a_camera_called_all_is_that_camera_not_the_classroom(
     assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [4.0] * 3
     mix = charts(at)["Emotion mix (share of faces read)"]
     assert mix[mix["emotion"] == "sad"]["share"].tolist() == [1.0] * 3
+
+
+def test_cameras_sharing_a_label_each_chart_their_own(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two cameras named "front" and one named "All cameras". The browser sends back the label
+    chosen, and Streamlit takes the last option with that label: the first "front" charted the
+    second, and "All cameras" the camera of that name instead of the classroom."""
+    rows = [row for i in range(3) for row in (
+        expected.row("cam-a", "odd", START + timedelta(minutes=i), 60, 4, top="sad"),
+        expected.row("cam-b", "odd", START + timedelta(minutes=i), 60, 5, top="happy"),
+        expected.row("cam-c", "odd", START + timedelta(minutes=i), 60, 6))]
+    expected.write(database.engine, rows)
+    with database.engine.begin() as conn:
+        for cam, name in (("cam-a", "front"), ("cam-b", "front"), ("cam-c", "All cameras")):
+            conn.execute(text("UPDATE cameras SET name = :name WHERE id = :id"),
+                         {"name": name, "id": cam})
+    at = choose_range(open_page(monkeypatch, database.url), "odd", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert at.selectbox(key="camera").options == [
+        "All cameras", "All cameras (cam-c)", "front (cam-a)", "front (cam-b)"]
+    at.selectbox(key="camera").select_index(2).run()  # as the browser sends it: the label
+    assert_no_error(at)
+    assert at.selectbox(key="camera").value == "cam-a"
+    assert texts(at)["title"] == ["odd – camera front (cam-a)"]
+    assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [4.0] * 3
+    at.selectbox(key="camera").select_index(0).run()
+    assert at.selectbox(key="camera").value is None and texts(at)["title"] == ["odd"]
+    assert charts(at)[FACES_CHART]["faces_in_view"].tolist() == [15.0] * 3
 
 
 def test_a_database_password_in_the_query_string_is_not_shown(
@@ -314,6 +361,21 @@ def test_a_mix_is_never_drawn_beside_a_sentence_saying_none_is(
     assert "too small to read expressions" in warning
 
 
+def test_shown_minutes_left_out_of_the_charts_are_counted(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten well-read minutes, then three shown ones (four faces read per frame) in which ten more
+    faces per frame were too small to read: most of the period's faces were read (3720 of 5520),
+    so no warning; the three minutes were left out of the charts without a word."""
+    rows = [expected.row("cctv", "some", START + timedelta(minutes=i), 60, 5) for i in range(10)]
+    rows += [expected.row("cctv", "some", START + timedelta(minutes=i), 60, 4, unread=(10, 0, 0))
+             for i in range(10, 13)]
+    at = monday_morning(database, monkeypatch, "some", rows)
+    assert len(charts(at)["Engagement index"]) == 10 and not texts(at)["warning"]
+    assert ("3 minutes with at least 3 faces read at once are left out of the charts: most of "
+            "the faces seen in them could not be read.") in texts(at)["caption"]
+
+
 def test_one_crowded_minute_does_not_let_single_children_explain(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,6 +413,33 @@ def test_a_raised_threshold_reaches_the_page_within_seconds(
     assert len(charts(at)["Engagement index"]) == 2
     assert ("3 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
             "single child (MIN_FACES_SHOWN=3).") in texts(at)["caption"]
+
+
+def test_the_live_view_follows_a_changed_threshold_on_its_own_refresh(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live view refreshes by rerunning its fragment alone, with the arguments of the page's
+    last full run: after ``classpulse db upgrade --min-faces-shown 3`` it hid the small groups by
+    the new rule but still named the old one. Ten closed minutes, every other one read two faces
+    per frame: all shown at 2, five hidden at 3."""
+    end = closed_until(datetime.now(timezone.utc))
+    rows = [expected.row("cam", "live", end - timedelta(minutes=i), 60, 2 if i % 2 else 5)
+            for i in range(1, 11)]
+    expected.write(database.engine, rows)
+    at = open_page(monkeypatch, database.url, min_faces=2).run()
+    assert_no_error(at)
+    assert not any("hidden" in c for c in texts(at)["caption"])
+    with database.engine.begin() as conn:
+        store_min_faces(conn, 3)
+    queries.min_faces.clear()  # as its LIVE_TTL_S would, seconds later
+    rerun_fragments(at)
+    assert_no_error(at)
+    shown = texts(at)
+    assert ("5 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
+            "single child (MIN_FACES_SHOWN=3).") in shown["caption"]
+    assert shown["info"] == [f"The newest minute ({end - timedelta(minutes=1):%H:%M}) had "
+                             "fewer than 3 faces read, so it is hidden."]
+    assert any("no camera read at least 3 faces at a time" in m for m in shown["markdown"])
 
 
 def test_no_data_in_the_period_points_at_the_newest_minute(
@@ -414,8 +503,9 @@ def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
     help_texts = {m.label: m.help for m in at.metric}
     assert "under way is shown once it has" in help_texts["Minute"]
     assert help_texts["Faces in view"].startswith(
-        "faces per frame, added up over the classroom's cameras: a pupil two cameras see counts "
-        "twice; 10 read at once")
+        "faces per frame, added up over the classroom's cameras that each read enough faces at "
+        "once to be shown (the others are left out): a pupil two of them see counts twice; 10 "
+        "read at once")
     captions = texts(at)["caption"]
     assert any(c.startswith("Live: ") and "(America/New_York), refreshed every 5 s" in c
                for c in captions)
@@ -554,7 +644,8 @@ def test_single_sign_on_gate_when_auth_is_configured(
     at.run()
     assert [b.label for b in at.button] == ["Log in"]
     assert not at.selectbox and not at.text_input
-    at.user = {"is_logged_in": True, "name": "Ms Rivera", "email": "rivera@school.example"}
+    at.user = {"is_logged_in": True, "name": "Ms Rivera", "email": "rivera@school.example",
+               "email_verified": True}
     at.run()
     assert_no_error(at)
     assert "Signed in as Ms Rivera" in texts(at)["caption"]

@@ -148,23 +148,45 @@ SCHOOL = {"allowed_email_domains": ["School.Example"], "allowed_emails": ["Visit
 
 
 @pytest.mark.parametrize(("email", "verified", "refusal"), [
-    ("teacher@school.example", None, None),
+    ("teacher@school.example", True, None),
     ("Teacher@SCHOOL.example", True, None),  # case does not matter
-    ("visitor@gmail.com", None, None),  # listed by itself
+    ("visitor@gmail.com", True, None),  # listed by itself
     ("VISITOR@gmail.COM", "true", None),
-    ("anyone@gmail.com", None, "not_allowed"),  # an "External" Google app signs anyone in
-    ("pupil@students.school.example", None, "not_allowed"),  # a domain is not its subdomains
-    ("teacher@school.example.evil.org", None, "not_allowed"),
-    ("school.example@evil.org", None, "not_allowed"),
+    ("anyone@gmail.com", True, "not_allowed"),  # an "External" Google app signs anyone in
+    ("pupil@students.school.example", True, "not_allowed"),  # a domain is not its subdomains
+    ("teacher@school.example.evil.org", True, "not_allowed"),
+    ("school.example@evil.org", True, "not_allowed"),
     ("teacher@school.example", False, "unverified"),  # listed, but the provider did not check it
     ("visitor@gmail.com", "false", "unverified"),
-    (None, None, "no_email"),
+    ("teacher@school.example", None, "unverified"),  # nothing vouches for it: refused too
+    ("teacher@school.example", "yes", "unverified"),
+    (None, True, "no_email"),
     ("teacher", None, "no_email"),
 ])
 def test_the_allowlist_admits_its_domains_and_addresses_only(
     email: str | None, verified: object, refusal: str | None
 ) -> None:
     assert Allowlist.from_auth({**AUTH, **SCHOOL}).refusal(email, verified) == refusal
+
+
+def test_an_address_no_claim_vouches_for_is_refused() -> None:
+    """Entra ID sends no ``email_verified``, and a user of another tenant may set their email to
+    a school's address ("nOAuth"): a missing claim was taken for a verified address."""
+    assert Allowlist(domains=frozenset({"school.example"})).refusal(
+        "x@school.example", None) == "unverified"
+
+
+@pytest.mark.parametrize(("verified", "domain_owner_verified", "refusal"), [
+    (None, True, None),  # Entra's optional claim: the tenant owns the address's domain
+    (None, "true", None),
+    (None, False, "unverified"),  # e.g. an address set in another tenant
+    (False, True, "unverified"),  # email_verified decides where it is sent
+])
+def test_entras_domain_owner_claim_vouches_where_email_verified_is_absent(
+    verified: object, domain_owner_verified: object, refusal: str | None
+) -> None:
+    allowlist = Allowlist.from_auth({**AUTH, **SCHOOL})
+    assert allowlist.refusal("teacher@school.example", verified, domain_owner_verified) == refusal
 
 
 def test_the_allowlist_may_be_one_comma_separated_text() -> None:
@@ -276,11 +298,31 @@ def test_a_signed_in_account_off_the_list_is_refused_by_name_in_plain_text(
     assert [b.label for b in at.button] == ["Log in"] and not at.text
 
 
+def test_a_listed_account_no_claim_vouches_for_is_refused(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signed in by a provider that says nothing of the address (an Entra app without the
+    ``xms_edov`` claim): the visitor is refused as unverified; the log names the claims that
+    came, none, so the operator knows what to set up."""
+    caplog.set_level(logging.WARNING, logger="dashboard.auth")
+    at = sso_page(monkeypatch, migrated_sqlite_url,
+                  {"is_logged_in": True, "email": "ada@school.example", "name": "Ada"}, **SCHOOL)
+    assert [t.value for t in at.text] == [
+        "ada@school.example is not verified by the identity provider, so ClassPulse cannot tell "
+        "that it is yours. Verify it there, or log out and sign in with a school account."]
+    assert not at.sidebar.children and [b.label for b in at.button] == ["Log out"]
+    refused = [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"]
+    assert refused == [
+        "dashboard sign-in refused reason=unverified domain='school.example' claims_sent=none"]
+
+
+@pytest.mark.parametrize("vouching", [{"email_verified": True}, {"xms_edov": True}])
 def test_a_listed_account_sees_the_dashboard(
-    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, vouching: dict[str, bool]
 ) -> None:
     at = sso_page(monkeypatch, migrated_sqlite_url,
-                  {"is_logged_in": True, "email": "Ada@School.Example", "name": "Ada"}, **SCHOOL)
+                  {"is_logged_in": True, "email": "Ada@School.Example", "name": "Ada",
+                   **vouching}, **SCHOOL)
     assert_no_error(at)
     assert not at.text and texts(at)["markdown"]  # past the gate: the page's own explanation
     assert [c.value for c in at.sidebar.caption][:1] == ["Signed in as Ada"]

@@ -1,8 +1,11 @@
-"""Chart specs: emotion order and colours, wall-clock time on a UTC scale, breaks at gaps, the axis
-spanning the window asked for with one label per tick, and lone minutes drawn."""
+"""Chart specs: emotion order and colours, instants on a UTC scale labelled with the wall clock,
+breaks at gaps, the axis spanning the window asked for with one label per tick (the night the
+clocks go back too), and lone minutes drawn."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,18 +14,39 @@ import pytest
 
 from classpulse.emotions import EMOTIONS
 from dashboard import charts, transform
-from dashboard.periods import live_period
+from dashboard.periods import MINUTE_CLOSES_AFTER, live_period
 from dashboard.sql import BUCKET_COLUMNS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)
 
 
+PARIS = ZoneInfo("Europe/Paris")
+# 03:00 summer time in Paris, when the clocks go back to 02:00 on Sunday 26 October 2025
+CLOCKS_BACK = datetime(2025, 10, 26, 1, 0, tzinfo=timezone.utc)
+LABEL_LOOKUP = re.compile(r"(\[.*?\])\[indexof\((\[.*?\]), time\(datum\.value\)\)\]")
+
+
 def when(value: dict) -> pd.Timestamp:
-    """A Vega-Lite DateTime of the spec as the wall-clock time it names."""
+    """A Vega-Lite DateTime of the spec as the UTC instant it names (naive)."""
     assert value["utc"] is True
     return pd.Timestamp(year=value["year"], month=value["month"], day=value["date"],
                         hour=value["hours"], minute=value["minutes"], second=value["seconds"])
+
+
+def naive_utc(moment: datetime) -> pd.Timestamp:
+    return pd.Timestamp(moment.astimezone(timezone.utc)).tz_localize(None)
+
+
+def tick_labels(x: dict) -> list[tuple[pd.Timestamp, str]]:
+    """Each tick an x channel lists (a naive UTC instant) with the label its ``labelExpr`` gives
+    it, found by the tick's epoch milliseconds as Vega finds it."""
+    found = LABEL_LOOKUP.fullmatch(x["axis"]["labelExpr"])
+    assert found, x["axis"]["labelExpr"]
+    labels, epoch_ms = json.loads(found[1]), json.loads(found[2])
+    ticks = [when(v) for v in x["axis"]["values"]]
+    by_ms = dict(zip(epoch_ms, labels, strict=True))
+    return [(t, by_ms[(t - pd.Timestamp(0)) // pd.Timedelta(milliseconds=1)]) for t in ticks]
 
 
 def axis(minutes: int = 60) -> charts.TimeAxis:
@@ -31,16 +55,17 @@ def axis(minutes: int = 60) -> charts.TimeAxis:
     return charts.TimeAxis.for_window(start, start + timedelta(minutes=minutes), 60)
 
 
-def series(minutes: list[int]) -> pd.DataFrame:
-    """A shown minute (10 faces in view, all neutral) at each offset from START."""
+def series(minutes: list[int], start: datetime = START,
+           zone: ZoneInfo = BERLIN) -> pd.DataFrame:
+    """A shown minute (10 faces in view, all neutral) at each offset from ``start``."""
     rows = []
     for offset in minutes:
         row = dict.fromkeys(BUCKET_COLUMNS, 0)
-        row.update(bucket_start=int((START + timedelta(minutes=offset)).timestamp()), minutes=1,
+        row.update(bucket_start=int((start + timedelta(minutes=offset)).timestamp()), minutes=1,
                    faces=100, faces_read=100, faces_in_view=10.0, faces_read_in_view=10.0,
                    engagement_sum=72.0, n_neutral=100, seen_faces=100, seen_read=100)
         rows.append(row)
-    return transform.series(pd.DataFrame(rows, columns=list(BUCKET_COLUMNS)), BERLIN)
+    return transform.series(pd.DataFrame(rows, columns=list(BUCKET_COLUMNS)), zone)
 
 
 def test_emotions_keep_their_order_and_colours() -> None:
@@ -52,15 +77,19 @@ def test_emotions_keep_their_order_and_colours() -> None:
     assert len(set(charts.EMOTION_COLORS.values())) == 7
 
 
-def test_time_is_the_wall_clock_on_a_utc_scale() -> None:
+def test_points_are_instants_on_a_utc_scale_labelled_with_the_wall_clock() -> None:
     chart = charts.engagement_chart(series([0, 1]), axis())
     spec = chart.to_dict()
     x = spec["layer"][0]["encoding"]["x"]
-    assert (x["field"], x["scale"]["type"], x["axis"]["format"]) == ("wall", "utc", "%H:%M")
-    walls = chart.data["wall"].tolist()
-    # 07:00 UTC is 08:00 in Berlin; the chart gets 08:00 without a zone
-    assert walls == [pd.Timestamp("2025-03-03 08:00"), pd.Timestamp("2025-03-03 08:01"),
-                     pd.Timestamp("2025-03-03 08:02")]
+    assert (x["field"], x["scale"]["type"]) == ("utc", "utc")
+    assert chart.data["utc"].tolist() == [pd.Timestamp("2025-03-03 07:00"),
+                                          pd.Timestamp("2025-03-03 07:01"),
+                                          pd.Timestamp("2025-03-03 07:02")]
+    # 07:00 UTC is 08:00 in Berlin: the tooltips' field and the axis's labels say 08:00
+    assert chart.data["wall"].tolist() == [pd.Timestamp("2025-03-03 08:00"),
+                                           pd.Timestamp("2025-03-03 08:01"),
+                                           pd.Timestamp("2025-03-03 08:02")]
+    assert tick_labels(x)[0] == (pd.Timestamp("2025-03-03 07:00"), "08:00")
 
 
 def test_lines_break_where_buckets_are_missing() -> None:
@@ -84,29 +113,60 @@ def test_every_tick_is_labelled_once_at_a_sensible_step(span: timedelta) -> None
     time_axis = charts.TimeAxis.for_window(start, start + span, 60)
     x = time_axis.encoding().to_dict()
     lo, hi = (when(v) for v in x["scale"]["domain"])
-    ticks = [when(v) for v in x["axis"]["values"]]
-    labels = [t.strftime(x["axis"]["format"]) for t in ticks]
+    ticks, labels = zip(*tick_labels(x), strict=True)
     assert len(set(labels)) == len(labels), labels
     assert 4 <= len(labels) <= 15, (span, labels)
     assert all(lo <= t <= hi for t in ticks)
+    local = [t.tz_localize("UTC").tz_convert(BERLIN.key) for t in ticks]
+    assert list(labels) == [t.strftime(time_axis.label_format) for t in local]
     step = time_axis.tick_step if time_axis.tick_unit == "minute" else 60  # round times
-    assert all(t.second == 0 and t.minute % step == 0 for t in ticks), ticks
-    assert hi - lo == span
+    assert all(t.second == 0 and t.minute % step == 0 for t in local), local
+    assert (lo, hi) == (naive_utc(start), naive_utc(start + span))  # March 30 is an hour short
 
 
 def test_the_axis_spans_the_window_asked_for() -> None:
     """The live view's axis covers the slider's whole window, even with one minute of data."""
-    now = datetime(2025, 3, 3, 9, 41, 30, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 3, 9, 41, 30, tzinfo=timezone.utc) + MINUTE_CLOSES_AFTER
     period = live_period(now, 60, BERLIN)
     x = charts.engagement_chart(series([100]), charts.TimeAxis.for_period(period)).to_dict()[
         "layer"][0]["encoding"]["x"]
     lo, hi = (when(v) for v in x["scale"]["domain"])
     assert (hi - lo) == timedelta(hours=1) and x["scale"]["nice"] is False
-    assert hi == pd.Timestamp("2025-03-03 10:41")  # Berlin's wall clock; 09:41 UTC is under way
-    assert [when(v) for v in x["axis"]["values"][:2]] == [pd.Timestamp("2025-03-03 09:45"),
-                                                          pd.Timestamp("2025-03-03 09:50")]
+    assert hi == pd.Timestamp("2025-03-03 09:41")  # 10:41 in Berlin; 09:41 UTC is under way
+    assert tick_labels(x)[:2] == [(pd.Timestamp("2025-03-03 08:45"), "09:45"),
+                                  (pd.Timestamp("2025-03-03 08:50"), "09:50")]
     year = charts.TimeAxis.for_window(now, now + timedelta(days=365), 3600)
     assert (year.label_format, year.tick_unit) == ("%b %Y", "month")
+
+
+def test_the_axis_spans_the_window_the_night_the_clocks_go_back() -> None:
+    """A live hour up to 01:31 UTC: from 02:31 summer time to 02:31 winter time in Paris. Its span
+    was taken on the wall clock, none at all; its ticks run on through the repeated hour, each
+    labelled with the time the clocks showed."""
+    period = live_period(CLOCKS_BACK + timedelta(minutes=31, seconds=30) + MINUTE_CLOSES_AFTER,
+                         60, PARIS)
+    time_axis = charts.TimeAxis.for_period(period)
+    assert (time_axis.tick_unit, time_axis.tick_step) == ("minute", 5)  # as for any hour
+    x = time_axis.encoding().to_dict()
+    lo, hi = (when(v) for v in x["scale"]["domain"])
+    assert (lo, hi) == (pd.Timestamp("2025-10-26 00:31"), pd.Timestamp("2025-10-26 01:31"))
+    ticks, labels = zip(*tick_labels(x), strict=True)
+    assert list(ticks) == [pd.Timestamp("2025-10-26 00:35") + timedelta(minutes=5 * i)
+                           for i in range(12)]
+    assert list(labels) == ["02:35", "02:40", "02:45", "02:50", "02:55", "02:00", "02:05",
+                            "02:10", "02:15", "02:20", "02:25", "02:30"]
+
+
+def test_the_repeated_hour_is_drawn_after_the_first_not_on_it() -> None:
+    """02:10 summer time and 02:10 winter time, an hour apart: two points, one share each, where
+    the wall clock drew them in one place and the mix stacked to 200%."""
+    frame = series([-50, 10], start=CLOCKS_BACK, zone=PARIS)
+    period = live_period(CLOCKS_BACK + timedelta(minutes=31) + MINUTE_CLOSES_AFTER, 120, PARIS)
+    chart = charts.emotion_mix_chart(frame, charts.TimeAxis.for_period(period))
+    assert chart.to_dict()["encoding"]["x"]["field"] == "utc"
+    drawn = chart.data[~chart.data["edge"] & chart.data["share"].notna()]
+    assert drawn.groupby("utc")["share"].sum().tolist() == [1.0, 1.0]
+    assert drawn.groupby("utc")["wall"].first().tolist() == [pd.Timestamp("2025-10-26 02:10")] * 2
 
 
 def test_a_lone_minute_is_drawn_in_every_chart() -> None:

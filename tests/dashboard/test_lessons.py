@@ -79,18 +79,18 @@ def open_link(monkeypatch: pytest.MonkeyPatch, url: str, min_faces: int = 3,
 
 
 def add_lesson(database: Database, classroom: str, start: datetime, end: datetime,
-               title: str) -> int:
+               title: str, subject: str | None = None, group_label: str | None = None) -> int:
     """A lesson written straight into ``lessons`` (a CSV timetable cannot say that a lesson ends
     on another day, nor hold times relative to now); its id."""
     from sqlalchemy import insert
 
     from classpulse.db.models import Lesson
 
-    key = f"test:{classroom}/{start.isoformat()}"
+    key = f"test:{classroom}/{start.isoformat()}/{group_label}"
     with database.engine.begin() as conn:
         done = conn.execute(insert(Lesson.__table__).values(
-            classroom_id=classroom, starts_at=start, ends_at=end, title=title, subject=None,
-            group_label=None, source_key=key, source_scope=key))
+            classroom_id=classroom, starts_at=start, ends_at=end, title=title, subject=subject,
+            group_label=group_label, source_key=key, source_scope=key))
     return int(done.inserted_primary_key[0])
 
 
@@ -299,8 +299,10 @@ def test_an_opened_lesson_agrees_with_its_row(
         "Main emotion": "neutral · 100%", "Engagement": f"{0.8 * 0.9:.2f}",
         "Faces in view": "5.0", "Minutes shown": "10"}
     (faces,) = [m for m in at.metric if m.label == "Faces in view"]
-    assert faces.help.startswith("faces per frame, added up over the classroom's cameras: a pupil "
-                                 "two cameras see counts twice; the mean over the minutes shown")
+    assert faces.help.startswith(
+        "faces per frame, added up over the classroom's cameras that each read enough faces at "
+        "once to be shown (the others are left out): a pupil two of them see counts twice; the "
+        "mean over the minutes shown")
     assert len(charts(at)["Engagement index"]) == 10
     shown = texts(at)
     said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]
@@ -379,3 +381,44 @@ def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
     assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
     assert ("Left out of the trend, for fewer than 10 minutes shown or most faces not read: "
             "this lesson (1 minute shown).") in captions
+
+
+def two_groups_at_once(database: Database) -> tuple[int, int]:
+    """Monday 08:00-08:45, two lessons titled Maths in one classroom: the first with a subject and
+    no group, the second with a group and no subject; their ids."""
+    expected.write(database.engine, [expected.row("cam", "7C", local(MONDAY, 8, 0), 60, 5)],
+                   {"7C": ("7C", BERLIN.key)})
+    start, end = local(MONDAY, 8, 0), local(MONDAY, 8, 45)
+    return (add_lesson(database, "7C", start, end, "Maths", subject="Mathematics"),
+            add_lesson(database, "7C", start, end, "Maths", group_label="Set 2"))
+
+
+def test_lessons_alike_in_the_list_open_each_its_own(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamlit maps a select's label to the last option showing it: two lessons listed by the
+    same day, time and title both opened the second."""
+    first, second = two_groups_at_once(database)
+    at = open_link(monkeypatch, database.url, classroom="7C", view="lessons", week="2025-03-03")
+    assert_no_error(at)
+    assert at.selectbox(key="lesson").options == [
+        f"Mon 03 Mar 08:00–08:45 · Maths (lesson {first})",
+        f"Mon 03 Mar 08:00–08:45 · Maths (lesson {second})"]
+    at.selectbox(key="lesson").set_value(first).run()
+    assert at.selectbox(key="lesson").value == first
+    assert at.query_params["lesson"] == str(first)
+    at.selectbox(key="lesson").set_value(second).run()
+    assert at.selectbox(key="lesson").value == second
+
+
+def test_a_lesson_without_a_subject_or_group_shows_none(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of a week whose lessons have a subject or a group only some of the time, the missing ones
+    came back from pandas 3 as NaN and showed as "group: nan"."""
+    first, second = two_groups_at_once(database)
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(first))
+    assert_no_error(at)
+    assert texts(at)["text"] == ["Maths", "subject: Mathematics"]
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(second))
+    assert texts(at)["text"] == ["Maths", "group: Set 2"]

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
+from classpulse.db.base import UTCDateTime
 from classpulse.db.rule import store_min_faces
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
@@ -126,6 +127,26 @@ def test_last_write_is_the_newest_minute_and_its_write_time(
     assert last == written
     assert sql.fetch_last_write(database.engine, "7A", "7A-cam1") == (newest, written)
     assert sql.fetch_last_write(database.engine, "nowhere", None) == (None, None)
+
+
+def test_last_write_names_the_newest_closed_minute(database: Database) -> None:
+    """The minute under way, and one a camera with a wrong clock dates tomorrow, are in no period
+    the page can show: the newest minute it names is the newest closed one, ten minutes ago. The
+    write time still counts the minute under way: the consumer writing it is running."""
+    now = datetime.now(timezone.utc)
+    under_way = now.replace(second=0, microsecond=0)
+    closed = under_way - timedelta(minutes=10)
+    expected.write(database.engine, [
+        expected.row("cam", "7A", minute, 60, 5)
+        for minute in (closed, under_way, under_way + timedelta(days=1))])
+    expected.set_written_at(database.engine, now)
+    assert sql.fetch_last_write(database.engine, "7A", None) == (closed, now)
+    assert sql.fetch_last_write(database.engine, "7A", "cam") == (closed, now)
+    before = text("DELETE FROM emotion_minutes WHERE minute_start < :minute").bindparams(
+        bindparam("minute", type_=UTCDateTime()))
+    with database.engine.begin() as conn:
+        conn.execute(before, {"minute": under_way})
+    assert sql.fetch_last_write(database.engine, "7A", None) == (None, None)  # none closed yet
 
 
 def test_classrooms_and_cameras(database: Database, seeded: list[MinuteRow]) -> None:
