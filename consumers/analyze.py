@@ -23,6 +23,7 @@ from consumers.gate import (
 
 if TYPE_CHECKING:
     from model import DetectorConfig
+    from model.preprocess import Preprocessing
 
 
 class FaceBoxes(Protocol):
@@ -42,6 +43,11 @@ class Detector(Protocol):
 
 
 class Classifier(Protocol):
+    """The emotion classifier as the analyser uses it: faces are cropped as its weights were
+    trained (``preprocessing.margin``), then classified."""
+
+    preprocessing: Preprocessing
+
     def predict(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
@@ -87,7 +93,8 @@ class FrameAnalyzer:
             verdicts.append(verdict)
             passed = verdict == Verdict.READ
             if passed.any():
-                crops.extend(crop_faces(frame, found.boxes[passed]))
+                crops.extend(crop_faces(frame, found.boxes[passed],
+                                        self.classifier.preprocessing.margin))
         if crops:
             probs = np.asarray(self.classifier.predict(crops), dtype=np.float32)
         else:

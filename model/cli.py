@@ -66,6 +66,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt with the configuration saved in it; of the "
                    f"options, only {', '.join(_resumable())} may change it")
+    p.add_argument("--force", action="store_true",
+                   help="start afresh in an --out that holds an earlier run's last.pt or best.pt, "
+                   "deleting that run's checkpoints, metrics.csv and curves.png")
     p.add_argument("--init", default=None,
                    help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
                    "FILE of our own weights (.safetensors or checkpoint .pt) (default none)")
@@ -121,8 +124,10 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True,
                    help="FER2013 root, one split folder (<emotion>/*.jpg), the CSV, or a "
                    "'model pack' file (.npz)")
-    p.add_argument("--split", default="val", choices=("train", "val", "test"),
-                   help="split to read from a root folder or CSV (default val)")
+    p.add_argument("--split", default=None, choices=("train", "val", "test"),
+                   help="split to read from a root folder, CSV or pack (default val); a split "
+                   "folder named train, val or test is that split, and a contradicting --split "
+                   "is refused")
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="safetensors weights (default: the shipped weights)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
@@ -219,12 +224,15 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         if not 0.0 <= value <= 1.0:
             option = "--" + name.replace("_", "-")
             raise UsageError(f"{option} is a probability from 0 to 1, got {value}")
+    if args.resume and args.force:
+        raise UsageError("--resume continues the run in --out and --force starts a new one over "
+                         "it; give one of them")
     if args.resume:
         best = resume(args.out, {**given, **mix, "data": args.data, "device": settings.device})
     else:
         cfg = recipe_config(given.pop("recipe", TrainConfig.recipe), args.data, args.out,
                             device=settings.device, **given)
-        best = main(replace(cfg, augmentation=replace(cfg.augmentation, **mix)))
+        best = main(replace(cfg, augmentation=replace(cfg.augmentation, **mix)), force=args.force)
     if best:
         print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f}, "
               f"macro F1 {best['val_macro_f1']:.4f}; checkpoints in {args.out}")

@@ -105,16 +105,64 @@ def load_split(data: Path, split: str, size: int = DEFAULT_SIZE, named: bool = F
     """
     source = locate_split(data, split)
     if named and source.split is None:
-        raise UsageError(
-            f"{data} holds one unnamed split ({source.path}), so its train and val would be the "
-            f"same faces; give a FER2013 root with train/<emotion>/ and val/<emotion>/ folders, "
-            f"the CSV with its Usage column, or a 'classpulse model pack' .npz"
-        )
+        raise _unnamed(data, source)
     if source.kind == "pack":
         return read_packed(source.path, split, size)
     if source.kind == "csv":
         return read_csv(source.path, split, size)
     return read_image_folder(source.path, size)
+
+
+def sample_split(data: Path, split: str, n: int, size: int = DEFAULT_SIZE, named: bool = False,
+                 seed: int = 0) -> FerSplit:
+    """``n`` faces of ``split`` drawn at random (``seed``), in the order ``load_split`` reads them:
+    the very faces ``load_split(...).subset(sorted(permutation[:n]))`` gives.
+
+    Why: int8 calibration needs 512 training faces; from an image folder only those files are
+    decoded, not all 28,709 (a pack or CSV is read whole: one mosaic, one text file).
+    """
+    source = locate_split(data, split)
+    if source.kind != "folder":
+        faces = load_split(data, split, size, named=named)
+        return faces.subset(_pick(len(faces), n, seed))
+    if named and source.split is None:
+        raise _unnamed(data, source)
+    files, labels = _folder_listing(source.path)
+    pick = _pick(len(files), n, seed)
+    return _read_files([files[i] for i in pick], [labels[i] for i in pick], size, source.path)
+
+
+def _unnamed(data: Path, source: SplitSource) -> UsageError:
+    return UsageError(
+        f"{data} holds one unnamed split ({source.path}), so its train and val would be the "
+        f"same faces; give a FER2013 root with train/<emotion>/ and val/<emotion>/ folders, "
+        f"the CSV with its Usage column, or a 'classpulse model pack' .npz"
+    )
+
+
+def _pick(total: int, n: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
+
+
+def split_label(data: Path, asked: str | None) -> tuple[str, str]:
+    """(the split to read from ``data``, the name a report gives the faces read).
+
+    Why: one split folder (``fer2013/train``) holds the same faces whatever ``--split`` says, so
+    a report saying "val" of training faces would be believed. A folder named after a split
+    (``SPLITS``) is that split, and an ``asked`` split contradicting the name is refused; any other
+    one-split source is named by its path; a root, CSV with Usage or pack reads ``asked`` (default
+    val).
+    """
+    source = locate_split(data, asked or "val")
+    if source.split is not None:
+        return source.split, source.split
+    named = next((s for s, names in SPLITS.items() if source.path.name in names), None)
+    if named is None:
+        return asked or "val", str(source.path)
+    if asked is not None and asked != named:
+        raise UsageError(f"--split {asked} contradicts --data {data}, which holds one split, "
+                         f"{named} by its name; drop --split, or give the FER2013 root")
+    return named, named
 
 
 def _csv_source(path: Path, split: str) -> SplitSource:
@@ -141,7 +189,12 @@ def _emotion_dirs(folder: Path) -> list[Path]:
 
 def read_image_folder(folder: Path, size: int = DEFAULT_SIZE) -> FerSplit:
     """Read ``folder/<emotion>/*.jpg``; any other sub-folder is an unknown label and an error."""
-    folder = Path(folder)
+    files, labels = _folder_listing(Path(folder))
+    return _read_files(files, labels, size, Path(folder))
+
+
+def _folder_listing(folder: Path) -> tuple[list[Path], list[int]]:
+    """The image files of ``folder/<emotion>/`` and their labels, emotion by emotion, by name."""
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = [p.name for p in subdirs if p.name not in EMOTIONS]
     if unknown:
@@ -158,6 +211,10 @@ def read_image_folder(folder: Path, size: int = DEFAULT_SIZE) -> FerSplit:
         labels += [label] * len(found)
     if not files:
         raise UsageError(f"no images in {folder}: expected {folder}/<emotion>/*.jpg")
+    return files, labels
+
+
+def _read_files(files: list[Path], labels: list[int], size: int, folder: Path) -> FerSplit:
     with ThreadPoolExecutor(max_workers=2) as pool:
         images = list(pool.map(lambda p: _read_image(p, size), files))
     log.info("read image folder=%s images=%d", folder, len(files))

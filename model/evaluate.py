@@ -24,8 +24,9 @@ from classpulse.emotions import EMOTIONS
 from classpulse.settings import Settings
 from model.class_level import check_halves, class_level_errors, format_class_level
 from model.classifier import DEFAULT_TTA, EmotionClassifier
-from model.data import load_split
+from model.data import load_split, split_label
 from model.metrics import classification_report, format_report
+from model.paths import check_output_file
 from model.pose import view_warp
 from model.preprocess import classroom_view, prepare_faces, shrink_faces
 
@@ -49,7 +50,7 @@ def ten_crop_views(x: torch.Tensor) -> list[torch.Tensor]:
     return views + [torch.flip(v, dims=[3]) for v in views]
 
 
-def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None = None,
+def evaluate_weights(data: Path, split: str | None = None, weights: str | Path | None = None,
                      device: str = "auto", tta: bool | None = None, batch_size: int = 256,
                      precision: str = "auto", face_size: int | None = None,
                      view: tuple[float, float, float] = (0.0, 0.0, 0.0),
@@ -57,6 +58,10 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
                      tilt: float | None = None,
                      min_confidence: float = Settings.gate_min_confidence) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
+
+    ``split`` None reads val, or the split a split folder is named after (``split_label``, which
+    also refuses a ``split`` contradicting that name); the report's ``split`` names the faces
+    read: the split, or the path of a source that holds one unnamed split.
 
     ``view`` (pitch, yaw, roll in degrees) first turns every face as a camera above the class or
     beside it would see it (``model.pose.view_warp``); ``face_size`` then shrinks it to that many
@@ -72,10 +77,11 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
     """
     if tta is None:
         tta = DEFAULT_TTA and class_level
+    split, label = split_label(Path(data), split)
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
     if class_level:
-        check_halves(faces.labels, f"{split} of {data}")
+        check_halves(faces.labels, f"{split} of {data}" if label == split else label)
     images = view_warp(list(faces.images), *view)
     if face_size is not None:
         images = shrink_faces(images, face_size)
@@ -91,7 +97,7 @@ def evaluate_weights(data: Path, split: str = "val", weights: str | Path | None 
         report["class_level"] = class_level_errors(faces.labels, probs, min_confidence)
         report["class_level_min_confidence"] = min_confidence
     report.update({
-        "split": split,
+        "split": label,
         "data": str(data),
         "weights": str(weights) if weights else "shipped",
         "tta": "ten-crop" if ten_crop else tta,
@@ -135,7 +141,12 @@ def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the report; write the JSON and the confusion-matrix PNG when asked."""
+    """Print the report; write the JSON and the confusion-matrix PNG when asked (both paths
+    checked first, so a wrong one stops the command before the evaluation, not after it)."""
+    if args.json:
+        check_output_file(args.json, "--json", ".json")
+    if args.plot:
+        check_output_file(args.plot, "--plot", ".png")
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
                               args.face_size, (args.pitch, args.yaw, args.roll),
@@ -166,7 +177,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         seen = (f" at {args.face_size} px" if args.face_size else "") + (
             f", tilted {args.tilt}" if args.tilt else "")
-        title = (f"{args.split}{seen}: accuracy {report['accuracy']:.3f}, "
+        title = (f"{report['split']}{seen}: accuracy {report['accuracy']:.3f}, "
                  f"macro F1 {report['macro_f1']:.3f}")
         plot_confusion(np.asarray(report["confusion_matrix"]), EMOTIONS, Path(args.plot), title)
         print(f"wrote {args.plot}")

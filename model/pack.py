@@ -48,9 +48,12 @@ def pack_fer(data: Path, out: Path, splits: tuple[str, ...] = ("train", "val"),
              quality: dict[str, int] | None = None) -> dict[str, int]:
     """Write ``out`` (.npz): per split the mosaic JPEG's bytes, the labels and the face side.
 
-    Returns the number of faces per split.
+    Returns the number of faces per split. A wrong ``out`` stops it before any face is read.
     """
     from model.data import load_split
+    from model.paths import check_output_file
+
+    check_output_file(out, "--out", ".npz")
 
     quality = {**QUALITY, **(quality or {})}
     arrays: dict[str, np.ndarray] = {}

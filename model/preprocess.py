@@ -1,11 +1,14 @@
 """Face preprocessing, shared by training, evaluation and live inference so they cannot drift apart.
 
-Inference and evaluation call ``prepare_faces``; training calls the same function once on the whole
-dataset and then applies ``augment_batch`` (training only) to normalised tensors, the way
-torchvision's ``presets.py`` keeps train and eval transforms side by side.
+Inference and evaluation call ``prepare_faces``. Training prepares val with it too; its training
+faces it keeps as ``to_gray_square`` pixels (uint8, a quarter of the memory) and turns into the
+network's input a batch at a time with the same ``normalise`` (``model.train.Data.train_batch``),
+then applies ``augment_batch`` (training only) to the normalised tensors, the way torchvision's
+``presets.py`` keeps train and eval transforms side by side.
 
-Steps, in order: (1) ``crop_face``: a square crop around the detector's box, enlarged by a margin
-so the crop frames the face the way FER2013's 48x48 images do (forehead to chin, a little
+Steps, in order: (1) ``crop_face``: a square crop around the detector's box, enlarged by the
+margin stored with the weights (``Preprocessing.margin``, which the consumers crop with) so the
+crop frames the face the way FER2013's 48x48 images do (forehead to chin, a little
 background); (2) grayscale with the ITU-R 601 weights (a gray image copied into RGB stays exactly
 the same gray); (3) resize to ``size`` x ``size`` (area averaging when shrinking, bilinear when
 enlarging: classroom faces are often smaller than 48 px); (4) scale to [0, 1] and normalise with

@@ -6,6 +6,7 @@ declared here once and the command line reads it from here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -77,7 +78,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse at once, naming the option, a value no run can use: a zero batch size would
-        otherwise end in a ZeroDivisionError, a zero learning rate in a run that learns nothing."""
+        otherwise end in a ZeroDivisionError, a zero learning rate in a run that learns nothing,
+        and any float that is not finite somewhere in an epoch: an infinite learning rate or
+        weight decay in NaN weights, an infinite warm-up in an OverflowError, an infinite
+        half-life in a weight average that never moves."""
+        for label, value in _float_fields(self):
+            if not math.isfinite(value):
+                raise UsageError(f"{label} must be a finite number, got {value}")
         for name, low in _AT_LEAST.items():
             value = getattr(self, name)
             if value is not None and not value >= low:
@@ -88,6 +95,20 @@ class TrainConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UsageError(f"{train_option(name)} is a fraction from 0 to below 1, got "
                                  f"{getattr(self, name)}")
+
+
+def _float_fields(cfg: TrainConfig) -> list[tuple[str, float]]:
+    """Every float of ``cfg`` and its augmentation (tuples unpacked), each with the option that
+    sets it, or for an augmentation strength no option sets, its field's name."""
+    found = []
+    for holder in (cfg, cfg.augmentation):
+        for f in fields(holder):
+            value = getattr(holder, f.name)
+            label = (train_option(f.name) if holder is cfg or f.name in ("low_res", "classroom")
+                     else f"augmentation {f.name}")
+            found += [(label, v) for v in (value if isinstance(value, tuple) else (value,))
+                      if isinstance(v, float)]
+    return found
 
 
 # the least value each numeric field takes (32 px: the smallest input the five pools of VGG16 leave
@@ -145,13 +166,15 @@ def peak_lr(cfg: TrainConfig) -> float:
 
 
 # What a resumed run may take from the command line instead of the checkpoint: none of them changes
-# what the epochs it continues compute, only when, where and with what rounding. ``epochs``,
+# what the epochs it continues compute, only when, where and in what precision. ``epochs``,
 # ``patience`` and ``time_budget_s`` say when to stop (with the cosine schedule a new ``epochs``
 # also stretches the decay still ahead: a longer run, as asked); ``save_every`` when to write;
-# ``threads`` and ``device`` where to compute (the same ones as before repeat a CPU run bit for
-# bit; others change sums' order, so rounding); ``data`` is a path, which moves with the machine
-# (the GPU job's pack, a copied folder), and the checkpoint cannot tell whether the faces behind
-# it are the same; ``out`` is where the checkpoint was found.
+# ``threads`` and ``device`` where to compute: the same ones as before repeat a CPU run bit for
+# bit, other threads change sums' order, so rounding, and another device may also change the
+# autocast precision (fp32, bf16, or fp16 with grad scaling: model.device.autocast_dtype), which
+# the resumed run logs, starting a fresh grad scaler where the checkpoint had none; ``data`` is a
+# path, which moves with the machine (the GPU job's pack, a copied folder), and the checkpoint
+# cannot tell whether the faces behind it are the same; ``out`` is where the checkpoint was found.
 RESUMABLE = ("epochs", "patience", "time_budget_s", "save_every", "threads", "device", "data",
              "out")
 

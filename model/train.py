@@ -6,11 +6,14 @@ uint8) lives on the training device and is augmented batch-wise there, so a 2-co
 spends its cores on the network and a GPU never waits for data-loader processes.
 
 Every epoch (every ``save_every`` epochs, and always the last one trained) writes ``last.pt``
-(model, optimizer, scheduler, scaler, epoch, config, RNG state and history), ``metrics.csv`` and
-``curves.png``; ``best.pt`` whenever val accuracy improved. ``--resume`` continues from
-``last.pt`` with the configuration saved in it (``model.recipes.resume_config``), where it
-stopped: bit for bit on a CPU with one thread; on a GPU to rounding, since cuDNN's autotuning may
-pick other convolution algorithms in the new process.
+(model, optimizer, scheduler, scaler, autocast precision, epoch, config, RNG state and history),
+``metrics.csv`` and ``curves.png``; ``best.pt`` whenever val accuracy improved. Each checkpoint
+says how its epoch was chosen (``selected_on``: ``val`` for ``best.pt``, ``none (last epoch)``
+for ``last.pt``), which export records: a val score of an epoch val picked is optimistic.
+``--resume`` continues from ``last.pt`` with the configuration saved in it
+(``model.recipes.resume_config``), where it stopped: bit for bit on a CPU with one thread; on a
+GPU to rounding, since cuDNN's autotuning may pick other convolution algorithms in the new
+process. A fresh run refuses an ``--out`` that already holds a run's checkpoints unless forced.
 
 With ``--ema-epochs H`` an exponential moving average of the weights (half-life H epochs, BN
 statistics included, as torchvision's reference ``--model-ema``) is kept beside the trained
@@ -48,6 +51,7 @@ from model.data import FerSplit, load_split
 from model.device import autocast, autocast_dtype, pick_device
 from model.metrics import classification_report
 from model.network import EmotionVGG, build_network, load_imagenet_features
+from model.paths import check_output_dir
 from model.preprocess import (
     SMALL_FACE,
     Preprocessing,
@@ -349,9 +353,26 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-def main(cfg: TrainConfig) -> dict[str, Any]:
-    """Train from the start, checkpointing every epoch; returns the best epoch's history row."""
-    return _train(cfg, None)
+RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "curves.png")  # what a run writes to --out
+# how each checkpoint's epoch was chosen; export records it beside the val metrics
+SELECTED = {"best.pt": "val", "last.pt": "none (last epoch)"}
+
+
+def main(cfg: TrainConfig, force: bool = False) -> dict[str, Any]:
+    """Train from the start, checkpointing every epoch; returns the best epoch's history row.
+
+    An ``out`` that already holds ``last.pt`` or ``best.pt`` is refused unless ``force``: the new
+    run's first epoch would replace the old ``best.pt``, however much better it was, and the old
+    run's files would mix with the new one's. ``force`` removes the old run's files once the new
+    run's data and network are ready.
+    """
+    out = check_output_dir(cfg.out, "--out")
+    old = [name for name in ("last.pt", "best.pt") if (out / name).is_file()]
+    if old and not force:
+        raise UsageError(f"--out {out} already holds {' and '.join(old)} of an earlier run; add "
+                         "--resume to continue it, --force to train afresh over it (its files are "
+                         "deleted), or give another --out")
+    return _train(cfg, None, clear=bool(old))
 
 
 # what a checkpoint must hold for --resume to continue it
@@ -367,7 +388,7 @@ def resume(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     from the command line's defaults would load, say, SGD's state into AdamW. A run already at
     its last epoch, or stopped early, says so instead of training nothing.
     """
-    path = Path(out) / "last.pt"
+    path = check_output_dir(out, "--out") / "last.pt"
     if not path.is_file():
         raise UsageError(f"--resume: no checkpoint {path}; drop --resume to start")
     ckpt = load_checkpoint(path)
@@ -387,7 +408,35 @@ def resume(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     return _train(cfg, ckpt)
 
 
-def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
+def restore_scaler(scaler: torch.amp.GradScaler, saved: dict[str, Any]) -> None:
+    """Load a checkpoint's grad-scaler state into ``scaler``, or leave it fresh where the run
+    that saved it had none (fp32 or bf16: an empty state), as when a CPU or bf16 run resumes on a
+    GPU without bf16; ``GradScaler.load_state_dict`` would raise on the empty state. A disabled
+    ``scaler`` (an fp16 run resumed in bf16 or fp32) ignores what it is given."""
+    if saved or not scaler.is_enabled():
+        scaler.load_state_dict(saved)
+    else:
+        log.info("grad scaler starts fresh: the checkpoint's run used none")
+
+
+def _precision(dtype: torch.dtype | None) -> str:
+    return str(dtype).removeprefix("torch.") if dtype is not None else "float32"
+
+
+def _resumed_best(out: Path, saved: float) -> float:
+    """The best val accuracy a resumed run must beat: ``last.pt``'s, or ``best.pt``'s where that
+    is higher. With ``--save-every`` above 1 a run can stop after writing a better ``best.pt``
+    but before its next ``last.pt``, and the resumed run would otherwise overwrite it with a
+    worse epoch."""
+    best_file = out / "best.pt"
+    if not best_file.is_file():
+        return saved
+    recorded = load_checkpoint(best_file).get("best_val_acc")
+    return max(saved, float(recorded)) if recorded is not None else saved
+
+
+def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
+           ) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
@@ -407,9 +456,9 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
         raise UsageError(f"{len(data.y_train)} training faces is less than one batch of "
                          f"{cfg.batch_size}; lower --batch-size")
     sched = LrSchedule(opt, cfg, steps_per_epoch)
+    precision = autocast_dtype(device, cfg.amp)
     # grad scaling only for fp16; bf16 has fp32's range
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=autocast_dtype(device, cfg.amp) is torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision is torch.float16)
     ema = build_ema(net, cfg, steps_per_epoch)
     weights = class_weights(data.counts, cfg.class_weight_power).to(device)
     criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
@@ -419,7 +468,11 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
+        restore_scaler(scaler, ckpt["scaler"])
+        was = ckpt.get("precision")  # absent from checkpoints older than the record
+        if was is not None and was != _precision(precision):
+            log.info("precision changes on resume: trained in %s, continues in %s on %s", was,
+                     _precision(precision), device.type)
         gen.set_state(ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"])  # dropout's masks: a resume continues exactly
         if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
@@ -429,8 +482,12 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
         if ema is not None and ckpt.get("ema_model") is not None:
             ema.module.load_state_dict(ckpt["ema_model"])
             ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
-        best, bad = ckpt["best_val_acc"], ckpt["bad_epochs"]
+        best, bad = _resumed_best(out, ckpt["best_val_acc"]), ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
+    if clear:  # --force, once data and network are ready: the old run's files go
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        log.info("--force: deleted the earlier run's files in %s", out)
     began = time.monotonic()
     stop = _stop_reason(cfg, bad, 0.0, history)  # resumed under a budget shorter than an epoch
     for epoch in range(start, cfg.epochs):
@@ -439,6 +496,12 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
         t0 = time.monotonic()
         train_loss, train_acc = train_one_epoch(net, data, opt, sched, scaler, criterion, gen,
                                                 cfg, device, epoch, ema)
+        if not math.isfinite(train_loss):  # checked per epoch: per step would stall a GPU
+            kept = ("the checkpoints of earlier epochs stay in " + str(out)
+                    if (out / "last.pt").is_file() else "no checkpoint was written")
+            raise UsageError(f"epoch {epoch + 1}: the training loss is {train_loss} (diverged); "
+                             f"{kept}; train again with a lower --lr (now {cfg.lr:g}) or "
+                             "--no-amp")
         val_loss, report = evaluate(net, data.x_val, data.y_val, device, cfg.amp)
         trained_acc = report["accuracy"]
         judged = ema.module if ema is not None else net  # val judges (best.pt keeps) the average
@@ -458,18 +521,19 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> dict[str, Any]:
                  "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                  "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                 "precision": _precision(precision),
                  "epoch": epoch, "config": _config_dict(cfg),
                  "history": history, "best_val_acc": best, "bad_epochs": bad,
                  "val_report": report, "init_recipe": init_recipe,
                  "ema_model": ema.module.state_dict() if ema is not None else None,
                  "ema_updates": int(ema.n_averaged) if ema is not None else 0}
         if improved:
-            save_checkpoint(state, out / "best.pt")
+            save_checkpoint({**state, "selected_on": SELECTED["best.pt"]}, out / "best.pt")
         # decided once, after best.pt's write (so its time counts), before last.pt's: the epoch
         # that ends the run is always the one last.pt and metrics.csv hold
         stop = _stop_reason(cfg, bad, time.monotonic() - began, history)
         if stop or epoch + 1 == cfg.epochs or (epoch + 1) % cfg.save_every == 0:
-            save_checkpoint(state, out / "last.pt")
+            save_checkpoint({**state, "selected_on": SELECTED["last.pt"]}, out / "last.pt")
             _write_history(out, history)
         log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
                  "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",

@@ -33,9 +33,18 @@ ARCHITECTURE = "vgg16_bn-gray1-gap-fc1024x2"
 def save_weights(state: dict[str, torch.Tensor], path: Path, prep: Preprocessing,
                  recipe: dict[str, Any], metrics: dict[str, Any],
                  extra: dict[str, str] | None = None) -> None:
-    """Write ``state`` as fp16 safetensors (BN running stats included) with the metadata."""
+    """Write ``state`` as fp16 safetensors (BN running stats included) with the metadata.
+
+    Refuses weights that are NaN or infinite after the fp16 rounding (a diverged run, or a value
+    beyond fp16's 65504): such a file would load and then answer every face with NaN.
+    """
     half = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
             for k, v in state.items()}
+    bad = _non_finite(half)
+    if bad:
+        raise UsageError(f"not writing {path}: tensor {bad} holds NaN or infinite values in fp16 "
+                         "(the run diverged, or a weight exceeds fp16's range); export an earlier "
+                         "checkpoint, or retrain with a lower --lr")
     meta = {
         "format": "classpulse-emotion-v1",
         "architecture": ARCHITECTURE,
@@ -77,7 +86,19 @@ def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dic
     classes = json.loads(meta.get("classes", "[]"))
     if classes != list(EMOTIONS):
         raise UsageError(f"{path} classes {classes} differ from {list(EMOTIONS)}")
+    bad = _non_finite(state)
+    if bad:
+        raise UsageError(f"{path}: tensor {bad} holds NaN or infinite values; these weights "
+                         "cannot classify, export them again from a sound checkpoint")
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
+
+
+def _non_finite(state: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or an infinity, or None."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
 
 
 def preprocessing_from(meta: dict[str, str]) -> Preprocessing:

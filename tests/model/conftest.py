@@ -62,3 +62,16 @@ def shipped_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save({"model": state, "config": config, "epoch": 0, "history": [],
                 "val_report": classification_report(labels, labels)}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_fer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 1-epoch training run (32 faces at 32 px, fp32, one thread, no weight average):
+    its folder, holding last.pt, best.pt and metrics.csv. Copy it before changing it."""
+    from model.recipes import TrainConfig
+    from model.train import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    main(TrainConfig(data=str(tiny_fer), out=str(out), epochs=1, batch_size=16, limit_train=32,
+                     size=32, device="cpu", ema_epochs=0.0, threads=1, amp=False))
+    return out

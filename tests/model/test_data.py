@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from classpulse.cli import main as cli_main
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
-from model.data import load_split, read_csv
+from model.data import load_split, read_csv, sample_split
 from model.export import export_checkpoint
 from model.pack import mosaic, pack_fer, unmosaic
 
@@ -158,3 +159,22 @@ def test_files_that_are_not_fer2013_are_named_in_one_line(tiny_fer: Path, tmp_pa
     assert cli_main(["model", "evaluate", "--data", str(archive), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{archive} is not a FER2013 CSV text file" in err and "\n" not in err
+
+
+def test_calibration_decodes_only_the_faces_it_draws(tiny_fer: Path, shipped_checkpoint: Path,
+                                                     tmp_path: Path) -> None:
+    """``export --calibrate`` keeps 512 of 28,709 training faces: it draws the files first and
+    decodes those alone, the very faces a full read would have kept. A corrupt file it does not
+    draw is never opened."""
+    root = tmp_path / "fer"
+    shutil.copytree(tiny_fer, root)
+    full = load_split(root, "train")
+    drawn = sample_split(root, "train", 20, seed=0)
+    kept = full.subset(np.sort(np.random.default_rng(0).permutation(len(full))[:20]))
+    assert drawn.sources == kept.sources and np.array_equal(drawn.images, kept.images)
+    assert np.array_equal(drawn.labels, kept.labels)
+    Path(next(s for s in full.sources if s not in drawn.sources)).write_bytes(b"not a jpeg")
+    with pytest.raises(UsageError, match="corrupt or unreadable image"):
+        load_split(root, "train")
+    assert sample_split(root, "train", 20, seed=0).sources == drawn.sources
+    export_checkpoint(shipped_checkpoint, tmp_path / "w.safetensors", root, calibration_faces=20)

@@ -17,8 +17,8 @@ from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 from model.class_level import class_level_errors
 from model.classifier import DEFAULT_TTA, EmotionClassifier
-from model.data import load_split
-from model.evaluate import ten_crop_views
+from model.data import load_split, split_label
+from model.evaluate import evaluate_weights, ten_crop_views
 from model.metrics import classification_report, confusion_matrix
 from model.pose import view_homography, view_warp
 from model.preprocess import classroom_view, prepare_faces, shrink_faces
@@ -289,3 +289,24 @@ def test_evaluate_tilted_scores_the_classroom_view(tiny_fer: Path, tmp_path: Pat
     x = classroom_view(prepare_faces(list(split.images), clf.preprocessing), 0.3)
     expected = classification_report(split.labels, clf.predict_tensor(x).argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
+
+
+def test_evaluate_names_the_split_it_read(tiny_fer: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """One split folder holds the same faces whatever --split says: its name decides, a --split
+    that contradicts it is refused, and an unnamed one is recorded by its path."""
+    out_json = tmp_path / "train.json"
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "train"), "--device", "cpu",
+                     "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["split"] == "train"
+    assert split_label(tiny_fer, None) == ("val", "val")
+    assert split_label(tiny_fer, "train") == ("train", "train")
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "train"), "--split", "val",
+                     "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"--split val contradicts --data {tiny_fer / 'train'}, which holds one "
+                        "split, train by its name; drop --split, or give the FER2013 root")
+    assert "\n" not in err
+    faces = tmp_path / "faces"
+    shutil.copytree(tiny_fer / "val", faces)
+    assert evaluate_weights(faces, device="cpu")["split"] == str(faces)
