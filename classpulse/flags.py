@@ -1,5 +1,5 @@
 """Flags that several parts share, declared once: ports, the compute device, the consumers' flush
-interval (the dashboard waits that long before it shows a minute as closed).
+interval, and when a minute closes (the views and the dashboard show a minute only from then on).
 
 Argparse types raise ``ArgumentTypeError``, so a bad value ends the command in one line that names
 the flag and the value (see :class:`classpulse.cli.OneLineParser`), before anything starts.
@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import argparse
 
-from classpulse.settings import DEVICES, Settings
+from classpulse.settings import DEVICES, Settings, port_number
 
-MIN_PORT, MAX_PORT = 1, 65535
 DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
-# `classpulse consume --flush-interval`; when a minute is closed follows from it
-# (dashboard.periods.MINUTE_CLOSES_AFTER, and the views' migration 0014_closed_minutes)
+# `classpulse consume --flush-interval`; MINUTE_CLOSES_AFTER_START_S allows two of them
 FLUSH_INTERVAL_S = 5.0
+# A minute is closed this many seconds after its start: no consumer adds to it later, so the views
+# (migration 0015_closes_after_max_lag, by the database's clock) and the dashboard's charts
+# (dashboard.periods.closed_until) show it from then on, and two readings of it are the same.
+# Its 60 s, then `classpulse consume --max-lag` (consumers.config, 120 s): a frame captured in the
+# minute's last instant is still counted when read that much later; then two flush intervals, for
+# its batch's analysis and the flush that commits it. ConsumerConfig.check (consumers.config)
+# refuses a --max-lag and --flush-interval that would write later; tests check the sum and the
+# migration's literal.
+MINUTE_CLOSES_AFTER_START_S = 190
 
 
 def port(text: str) -> int:
     """A TCP port to listen on or connect to: a whole number from 1 to 65535."""
     try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not MIN_PORT <= number <= MAX_PORT:
-        raise argparse.ArgumentTypeError(
-            f"{number} is not a port; give a number from {MIN_PORT} to {MAX_PORT}")
-    return number
+        return port_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def port_or_off(text: str) -> int:

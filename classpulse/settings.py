@@ -36,6 +36,10 @@ POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 MIN_PORT, MAX_PORT = 1, 65535
 PORT_TEXT = re.compile(r"[+-]?[0-9]+")  # what port_number reads as a number
 DEVICES = ("auto", "cpu", "cuda")
+# The small-group rule's least threshold: it hides minutes so that no chart describes a single
+# child, and one face read at once may be one child's. The database's check says the same (written
+# out in migration 0015_closes_after_max_lag); classpulse.db.rule refuses less before storing it.
+MIN_FACES_SHOWN_LEAST = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # the readability gate's settings: field, environment variable, allowed range
 GATE_LIMITS = (
@@ -75,7 +79,7 @@ class Settings:
     kafka_bootstrap_servers: str = DEFAULT_BOOTSTRAP  # KAFKA_BOOTSTRAP_SERVERS
     kafka_topic: str = DEFAULT_TOPIC  # KAFKA_TOPIC
     database_url: str = DEFAULT_DATABASE_URL  # DATABASE_URL
-    min_faces_shown: int = 3  # MIN_FACES_SHOWN
+    min_faces_shown: int = 3  # MIN_FACES_SHOWN, at least MIN_FACES_SHOWN_LEAST
     engagement_weights: Mapping[str, float] = field(
         default_factory=lambda: DEFAULT_ENGAGEMENT_WEIGHTS
     )  # ENGAGEMENT_WEIGHTS="neutral=0.9,happy=0.6,..." (partial overrides)
@@ -147,9 +151,11 @@ class Settings:
             if value is not None and not value.strip():
                 raise SettingsError(f"{var} is blank; set the password of that database role, or "
                                     "unset it")
-        if self.min_faces_shown < 1:
-            raise SettingsError(f"MIN_FACES_SHOWN={self.min_faces_shown} (or --min-faces-shown) "
-                                "must be a whole number of at least 1")
+        if self.min_faces_shown < MIN_FACES_SHOWN_LEAST:
+            raise SettingsError(
+                f"MIN_FACES_SHOWN={self.min_faces_shown} (or --min-faces-shown) would show minutes "
+                "in which a camera read one face at a time, a single child's; give "
+                f"{MIN_FACES_SHOWN_LEAST} or more")
         if self.device not in DEVICES:
             raise SettingsError(f"device {self.device!r} (--device or CLASSPULSE_DEVICE) is not "
                                 f"one of {', '.join(DEVICES)}")

@@ -120,10 +120,20 @@ class Checkpoint:
 
     def check_log_ends(self, ends: Mapping[int, int | None],
                        beginnings: Callable[[list[int]], Mapping[int, int]]) -> dict[int, int]:
-        """Partitions whose log ends below our position were reset under us: where each
-        restarts (the new log's beginning)."""
+        """Partitions whose log ends below the offset the database holds, and below our
+        position, were reset under us: where each restarts (the new log's beginning). A reset
+        already found and not yet committed has moved the position to the new log.
+
+        An end between the stored offset and the position past what is buffered is no proof: a
+        fetch only brings records below the end it reports, so the end of a log that was not
+        replaced fell back (a new partition leader's high watermark lags the old one's for a
+        moment). Restarting there would read the whole log again. The position stays: if the log
+        was replaced, the next fetch there is out of range, the client restarts at the new log's
+        beginning and the records show it (``log_replaced``); seeking back to the end would read
+        the buffered records again, as duplicates."""
         behind = {p: end for p, end in ends.items()
-                  if end is not None and p in self._stored and (self.position(p) or 0) > end}
+                  if end is not None and p in self._stored
+                  and min(self._stored[p] or 0, self.position(p) or 0) > end}
         if not behind:
             return {}
         begins = beginnings(sorted(behind))
@@ -186,7 +196,8 @@ class Checkpoint:
                     writes=True)
         except OffsetConflict as exc:
             self.metrics.flush_conflicts.inc()
-            log.warning("flush rolled back: %s; re-reading stored offsets", exc)
+            log.warning("flush rolled back: %s; re-reading the stored offsets and the frames "
+                        "counted", exc)
             return Outcome.CONFLICT
         except SQLAlchemyError as exc:
             self.failure = f"{type(exc).__name__}: {failure_reason(exc)}"

@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip (and count) frames captured more than this many seconds ahead of "
                         "this machine's clock (CLASSPULSE_MAX_CLOCK_SKEW_S, default "
                         f"{Settings.max_clock_skew_s:g})")
+    p.add_argument("--backfill", action="store_true",
+                   help="allow a --max-lag longer than minutes stay open, to count recorded "
+                        "footage into a database nobody is watching: frames read late then "
+                        "change minutes the views and the dashboard already show")
     p.add_argument("--duplicate-window", type=float, default=DEFAULTS.duplicate_window_s,
                    help="drop repeats of a camera's frame within this many seconds of its "
                         f"event time ({DEFAULTS.duplicate_window_s:g})")
@@ -93,6 +97,10 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
 
     log = logging.getLogger("consumers")
     config = config_from_args(args)
+    config.check(settings.max_clock_skew_s, backfill=args.backfill)
+    if args.backfill:
+        log.warning("--backfill: frames up to --max-lag %g s late are counted, into minutes the "
+                    "views may already show", config.max_lag_s)
     if args.metrics_port:
         check_metrics_port(args.metrics_port)
     if args.no_migrate:

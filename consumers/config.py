@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from classpulse.flags import FLUSH_INTERVAL_S
+from classpulse.errors import UsageError
+from classpulse.flags import FLUSH_INTERVAL_S, MINUTE_CLOSES_AFTER_START_S
 from classpulse.wire import DEFAULT_MAX_BYTES
 
 
@@ -16,7 +17,10 @@ class ConsumerConfig:
     group_id: str = "classpulse"
     batch_frames: int = 16
     batch_wait_ms: int = 250
-    flush_interval_s: float = FLUSH_INTERVAL_S  # the dashboard reads it too (classpulse.flags)
+    flush_interval_s: float = FLUSH_INTERVAL_S  # classpulse.flags, beside when minutes close
+    # frames older than this when read are skipped as stale; with two flush intervals it must fit
+    # in the time a minute stays open after its end (classpulse.flags.MINUTE_CLOSES_AFTER_START_S,
+    # :meth:`check`)
     max_lag_s: float = 120.0
     # repeats of a (camera, captured_at, seq) are dropped within this much of the camera's event
     # time; it covers a producer's retries (kafka-python gives up after 120 s by default)
@@ -32,6 +36,39 @@ class ConsumerConfig:
     # pause; 100,000 is 55 minutes of 15 cameras at 2 fps, some 30 MB
     max_uncommitted_records: int = 100_000
     max_message_bytes: int = DEFAULT_MAX_BYTES
+
+    def check(self, max_clock_skew_s: float, backfill: bool = False) -> None:
+        """One :class:`UsageError` for a configuration that would count a frame where readers can
+        no longer trust it, checked before ``classpulse consume`` starts.
+
+        A frame is counted up to ``max_lag_s`` after its capture and committed within two flush
+        intervals; a minute it belongs to must still be open then, or the frame changes a minute
+        the views and the dashboard already show (two readings of it could be subtracted, and
+        ``shown`` could flip). A frame's key is forgotten ``duplicate_window_s`` behind its
+        camera's newest frame, which may be ``max_clock_skew_s`` ahead of this machine's clock:
+        a frame still ``max_lag_s`` old must be remembered until then, or a repeat of it (a
+        camera's clock stepping back, a producer's retry) is counted again.
+
+        ``backfill`` (``classpulse consume --backfill``) allows the longer lag on purpose, for
+        recorded footage counted into a database nobody is watching. Not in ``__post_init__``:
+        the benchmarks replay old frames into databases of their own with a longer ``max_lag_s``.
+        """
+        late = self.max_lag_s + 2 * self.flush_interval_s
+        open_after_end = MINUTE_CLOSES_AFTER_START_S - 60  # the minute's own 60 s
+        if late > open_after_end and not backfill:
+            raise UsageError(
+                f"--max-lag {self.max_lag_s:g} plus twice --flush-interval "
+                f"{self.flush_interval_s:g} is {late:g} s, over the {open_after_end} s after its "
+                "end at which a minute is shown, so frames would change minutes already shown; "
+                f"lower them so that --max-lag + 2 x --flush-interval <= {open_after_end}, or "
+                "give --backfill to count recorded footage into a database nobody watches")
+        remembered = self.max_lag_s + max_clock_skew_s
+        if self.duplicate_window_s < remembered:
+            raise UsageError(
+                f"--duplicate-window {self.duplicate_window_s:g} is shorter than --max-lag "
+                f"{self.max_lag_s:g} plus --max-clock-skew {max_clock_skew_s:g}, so a repeat "
+                f"of a frame could be counted again; give --duplicate-window {remembered:g} or "
+                "more")
 
 
 DEFAULTS = ConsumerConfig()

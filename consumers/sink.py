@@ -8,7 +8,9 @@ consumers that counted the same records (one lost its partition without noticing
 to commit moves the offset; the other's whole flush rolls back, and it re-reads the stored offsets.
 The first may be the one that lost the partition, if it flushes before the new owner does: its
 counts stand, and the new owner's flush, which holds the same records, is the one rolled back.
-Either way each record is counted once.
+Either way each record is counted once. The keys of the frames counted go in with the counts, and
+a key another consumer stored first (a copy of the frame on another partition) rolls the flush
+back the same way (:class:`~classpulse.db.writes.FrameConflict`), so each frame counts once too.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class DatabaseSink:
             return load_weights(conn)
 
     def write(self, commit: Commit, lock_wait_s: float | None = None) -> None:
-        """Commit everything or nothing; OffsetConflict when another consumer got there first.
+        """Commit everything or nothing; OffsetConflict (FrameConflict among them) when another
+        consumer got there first.
 
         ``lock_wait_s`` bounds, for this write only, how long a statement may wait (PostgreSQL's
         ``statement_timeout``, SQLite's busy timeout, which is where its writer waits) instead of

@@ -2,9 +2,13 @@
 
 Seeds SYNTHETIC rows (``classpulse.db.seed``; by default 50 classrooms x 2 cameras x one year of
 school hours) and a timetable (eight 45-minute lessons each school day, :func:`seed_lessons`) into
-DATABASE_URL, then times every query a page view runs, uncached (what a viewer waits for when the
-short query cache has expired), on classrooms picked at random. Prints a Markdown table for
+a temporary SQLite file, or into DATABASE_URL when given (``--database-url`` or the environment),
+then times every query a page view runs, uncached (what a viewer waits for when the short query
+cache has expired), on classrooms picked at random. Prints a Markdown table for
 docs/benchmarks.md. Not a test: numbers depend on the machine.
+
+Seeding rewrites ``emotion_minutes`` whole (:func:`write_order`), so a database consumers write to
+(under compose, DATABASE_URL is production's) is refused: one that holds a consumer's offset.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import os
 import platform
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.flags import positive_int
@@ -38,10 +45,12 @@ LESSONS_PER_DAY = 8  # from the first school hour, 45 minutes each, 5 minutes ap
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "dashboard",
-        help="time the dashboard's queries on a year of synthetic minutes (seeds DATABASE_URL)",
-        description="Seed SYNTHETIC minute rows into DATABASE_URL (an empty database, or one this "
-        "benchmark seeded before with the same sizes: other sizes are refused) and time the "
-        "dashboard's page queries.",
+        help="time the dashboard's queries on a year of synthetic minutes (seeds a temporary "
+        "SQLite file, or DATABASE_URL when given)",
+        description="Seed SYNTHETIC minute rows into a temporary SQLite file, or into DATABASE_URL "
+        "when given (an empty database of the benchmark's own, or one this benchmark seeded "
+        "before with the same sizes: other sizes are refused, and so is a database consumers "
+        "write to) and time the dashboard's page queries.",
     )
     parser.add_argument("--classrooms", type=positive_int, default=50,
                         help="classrooms (default 50)")
@@ -89,6 +98,7 @@ def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
     from classpulse.db.migrate import upgrade
     from classpulse.db.seed import seed_minutes
 
+    refuse_consumers_database(url)  # before the upgrade, which would migrate it
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -110,6 +120,43 @@ def seed(url: str, sizes: Sizes, end: datetime, random_seed: int) -> int:
         return total
     finally:
         engine.dispose()
+
+
+def bench_url(stack: ExitStack, settings: Settings) -> str:
+    """DATABASE_URL when a flag or the environment gave it, else a new SQLite file in a temporary
+    folder removed with ``stack``: a default must never be a database someone else uses."""
+    if "database_url" in settings.explicit:
+        return settings.database_url
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="classpulse-bench-dashboard-"))
+    return f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+def refuse_consumers_database(url: str) -> None:
+    """One :class:`UsageError` for a database a consumer has written to (a row in
+    ``consumer_offsets``): seeding adds synthetic classrooms to it and :func:`write_order`
+    rewrites ``emotion_minutes`` whole."""
+    from sqlalchemy import inspect, text
+
+    from classpulse.db.engine import make_engine
+    from classpulse.db.migrate import current
+    from classpulse.errors import UsageError
+    from classpulse.redact import hide_password
+
+    if current(url) is None:  # never migrated (UsageError, one line, when unreachable)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            consumed = inspect(conn).has_table("consumer_offsets") and conn.execute(
+                text("SELECT COUNT(*) FROM consumer_offsets")).scalar_one()
+    finally:
+        engine.dispose()
+    if consumed:
+        raise UsageError(
+            f"database {hide_password(url)} holds consumers' offsets, so consumers write to it, "
+            "and the benchmark would add synthetic classrooms and rewrite emotion_minutes; give "
+            "--database-url an empty database of its own, or leave DATABASE_URL unset for a "
+            "temporary SQLite file")
 
 
 def check_seeded(conn: Connection, sizes: Sizes, rows: int) -> None:
@@ -213,11 +260,19 @@ def write_order(engine: Engine) -> None:
     Seeding one classroom after the other would leave each classroom's year in neighbouring disk
     pages, which flatters every range query; live consumers interleave all classrooms per minute,
     so a classroom's year is spread over the whole table. Then refresh the planner's statistics.
+
+    The table is locked from the copy on (PostgreSQL: ACCESS EXCLUSIVE; SQLite: its write lock),
+    so a write that came in meanwhile would wait for the rewrite rather than be lost with it
+    (:func:`refuse_consumers_database` keeps consumers' databases out in the first place).
     """
     from sqlalchemy import text
 
     log.info("rewriting emotion_minutes in write order (minute, camera)")
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("LOCK TABLE emotion_minutes IN ACCESS EXCLUSIVE MODE"))
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         conn.execute(text("CREATE TEMPORARY TABLE bench_rows AS SELECT * FROM emotion_minutes"))
         empty = "TRUNCATE" if engine.dialect.name == "postgresql" else "DELETE FROM"
         conn.execute(text(f"{empty} emotion_minutes"))
@@ -362,22 +417,27 @@ def _server(url: str) -> str:
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    with ExitStack() as stack:
+        return _run(args, bench_url(stack, settings))
+
+
+def _run(args: argparse.Namespace, url: str) -> int:
     from sqlalchemy.engine import make_url
 
     sizes = Sizes(args.classrooms, args.cameras, args.days, _parse_hours(args.school_hours))
     end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     started = time.perf_counter()
-    rows = seed(settings.database_url, sizes, end, args.seed)
+    rows = seed(url, sizes, end, args.seed)
     log.info("seeded rows=%d seconds=%.0f", rows, time.perf_counter() - started)
-    views, release = page_views(settings.database_url)
+    views, release = page_views(url)
     try:
         results = time_views(views, sizes.classroom_ids(), args.repeat, random.Random(args.seed))
     finally:
         release()
-    dialect = make_url(settings.database_url).get_backend_name()
+    dialect = make_url(url).get_backend_name()
     hours = "every minute" if sizes.school_hours is None else (
         f"school hours {sizes.school_hours[0]}-{sizes.school_hours[1]} UTC, Monday to Friday")
-    print(f"{dialect} {_server(settings.database_url)}, {rows:,} rows in emotion_minutes "
+    print(f"{dialect} {_server(url)}, {rows:,} rows in emotion_minutes "
           f"({sizes.classrooms} classrooms x {sizes.cameras} cameras x {sizes.days} days, "
           f"{hours}); {os.cpu_count()} CPUs, {platform.python_implementation()} "
           f"{platform.python_version()}; {args.repeat} page views per kind, uncached, random "

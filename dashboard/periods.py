@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse.errors import UsageError
-from classpulse.flags import FLUSH_INTERVAL_S
+from classpulse.flags import MINUTE_CLOSES_AFTER_START_S
 
 MINUTE = 60
 # (longest period, bucket seconds): a day of minutes, a week of 5-minute buckets, ...
@@ -34,13 +34,13 @@ RESOLUTIONS: tuple[tuple[timedelta, int], ...] = (
 COARSEST_BUCKET = 60 * MINUTE
 # history (day table, hour-of-week heatmap) is cut from 15-minute buckets converted to local time
 HISTORY_BUCKET = 15 * MINUTE
-# How long after its end a minute counts as closed: a frame captured in its last instant waits for
-# its batch and its analysis, then for the consumer's next flush, at most one interval; twice the
-# interval covers both while a batch's analysis takes under one interval. A consumer whose batches
-# take longer (a busy CPU), one started with a longer --flush-interval, or one working through a
-# backlog (frames up to --max-lag old) can still add to a minute after this. The views hold a
-# minute from the same instant (0014_closed_minutes, by the database's clock; a test checks).
-MINUTE_CLOSES_AFTER = timedelta(seconds=2 * FLUSH_INTERVAL_S)
+# How long after its end a minute counts as closed (classpulse.flags.MINUTE_CLOSES_AFTER_START_S,
+# less the minute itself): a consumer counts a frame up to --max-lag after its capture, then
+# analyses and commits it within two flush intervals, so it adds nothing to a minute after this.
+# A flush the database refused and that goes through later, a batch whose analysis takes longer
+# than a flush interval, or a consumer whose clock runs behind the database's, still can. The views
+# hold a minute from the same instant (0015_closes_after_max_lag, by the database's clock).
+MINUTE_CLOSES_AFTER = timedelta(seconds=MINUTE_CLOSES_AFTER_START_S - MINUTE)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,6 @@ class Period:
     end: datetime
     tz: ZoneInfo
     bucket_seconds: int
-    live: bool = False
 
     def describe(self) -> str:
         """The period in local time: ``Mon 03 Nov 2025 08:00 – 15:00 (Europe/Paris)``."""
@@ -113,7 +112,7 @@ def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:
     if minutes < 1:
         raise UsageError(f"live window of {minutes} minutes; choose at least 1")
     end = closed_until(now)
-    return Period(end - timedelta(minutes=minutes), end, tz, MINUTE, live=True)
+    return Period(end - timedelta(minutes=minutes), end, tz, MINUTE)
 
 
 def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:

@@ -121,14 +121,21 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_current(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.db.migrate import current, head_revision, require_existing_file
+    from classpulse.db.migrate import current, head_revision, is_known, require_existing_file
 
     require_existing_file(settings.database_url)
     revision = current(settings.database_url)
     if revision is None:
         print("not migrated (run: classpulse db upgrade)")
         return 1
-    note = "" if revision == head_revision() else f" (newest is {head_revision()}; run upgrade)"
+    head = head_revision()
+    if revision == head:
+        note = ""
+    elif is_known(revision):
+        note = f" (newest is {head}; run upgrade)"
+    else:  # `db upgrade` cannot go back; this ClassPulse is the older side
+        note = (f" (newer than this ClassPulse knows, its newest is {head}; upgrade ClassPulse to "
+                "the version that migrated it)")
     print(f"{revision}{note}")
     return 0
 

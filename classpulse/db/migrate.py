@@ -2,8 +2,9 @@
 
 The configuration is built here so the migrations work from an installed package, and the database
 URL is whatever our caller passes (from settings), never an environment variable. The connection is
-opened here and handed to ``migrations/env.py``, so an unreachable database becomes one clear
-:class:`UsageError` naming the URL (password hidden) instead of a driver traceback.
+opened here and handed to ``migrations/env.py``, so an unreachable database, or an option in the
+URL that the driver refuses, becomes one clear :class:`UsageError` naming the URL (password
+hidden) instead of a driver traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from classpulse.db.engine import failure_reason, make_engine, parse_url
 from classpulse.errors import UsageError
@@ -54,14 +55,16 @@ def _connect(url: str) -> Iterator[Connection]:
     try:
         try:
             connection = engine.connect()
-        except OperationalError as exc:
+        except DBAPIError as exc:  # the driver refused the URL's options, or the server
             reason = failure_reason(exc)
-            if engine.dialect.name == "sqlite":
-                fix = "check that the folder exists and is writable"
+            if not isinstance(exc, OperationalError):  # e.g. an unknown or malformed option
+                fix = "fix the URL's options after '?'"
+            elif engine.dialect.name == "sqlite":
+                fix = "check that the folder exists and is writable, or fix the URL"
             else:
-                fix = "check that the server is running and accepts this user"
+                fix = "check that the server is running and accepts this user, or fix the URL"
             raise UsageError(
-                f"cannot connect to database {shown}: {reason}; {fix}, or fix the URL "
+                f"cannot connect to database {shown}: {reason}; {fix} "
                 "(DATABASE_URL or --database-url)"
             ) from None
         with connection:
@@ -92,6 +95,7 @@ def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None
     consumer scores with, in the same transaction; None keeps the stored ones. Safe to call from
     several processes at once; they take turns.
     """
+    _require_lasting(url)
     with _connect(url) as connection:
         _lock_for_migration(connection)
         config = alembic_config()
@@ -109,6 +113,22 @@ def upgrade(url: str, revision: str = "head", min_faces_shown: int | None = None
         if engagement_weights is not None:
             _store_weights(connection, engagement_weights, url)
         connection.commit()
+
+
+def _require_lasting(url: str) -> None:
+    """Refuse a SQLite database held in memory (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``, a ``file:`` URI with ``mode=memory``): it vanishes with the
+    connection, so migrating it, or consuming into it, would report success and keep nothing."""
+    parsed = parse_url(url)
+    database = parsed.database or ""
+    memory = database in ("", ":memory:") or (database.startswith("file:") and (
+        "mode=memory" in database or parsed.query.get("mode") == "memory"))
+    if parsed.get_backend_name() == "sqlite" and memory:
+        raise UsageError(
+            f"database URL {hide_password(url)} is a SQLite database in memory, which is gone once "
+            "the command ends; name a file, e.g. sqlite:///classpulse.db (DATABASE_URL or "
+            "--database-url)"
+        )
 
 
 def _store_rule(connection: Connection, min_faces_shown: int, url: str) -> None:
@@ -182,6 +202,13 @@ def require_migrated(url: str) -> str:
     return revision
 
 
+def is_known(revision: str) -> bool:
+    """Whether this ClassPulse ships ``revision``; a database at one it does not was migrated by
+    a newer ClassPulse."""
+    return revision in {r.revision
+                        for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
 def require_head(url: str) -> None:
     """For a consumer started with ``--no-migrate``: its writes need the newest schema it knows
     (their upserts name its keys), so any other revision fails now, as one line saying which side
@@ -189,8 +216,7 @@ def require_head(url: str) -> None:
     revision, head = require_migrated(url), head_revision()
     if revision == head:
         return
-    known = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    if revision not in known:
+    if not is_known(revision):
         raise UsageError(
             f"database {hide_password(url)} is at revision {revision}, newer than this consumer "
             f"knows (its newest: {head}); upgrade this consumer to the version that migrated it"

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, select, update
 
 from classpulse.db.models import SmallGroupRule
 from classpulse.errors import UsageError
-from classpulse.settings import Settings
+from classpulse.settings import MIN_FACES_SHOWN_LEAST, Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,14 @@ def load_min_faces(conn: Connection) -> int:
 
 
 def store_min_faces(conn: Connection, min_faces: int) -> None:
-    """Set the threshold (in the caller's transaction); the row is created if it went missing."""
-    if min_faces < 1:
-        raise UsageError(f"MIN_FACES_SHOWN must be at least 1, got {min_faces}")
+    """Set the threshold (in the caller's transaction); the row is created if it went missing.
+    Below :data:`MIN_FACES_SHOWN_LEAST` is refused here, before the database's check would fail
+    the whole upgrade with a driver's message."""
+    if min_faces < MIN_FACES_SHOWN_LEAST:
+        raise UsageError(
+            f"MIN_FACES_SHOWN (or --min-faces-shown) {min_faces} would show minutes in which a "
+            f"camera read one face at a time, a single child's; give {MIN_FACES_SHOWN_LEAST} or "
+            "more")
     changed = conn.execute(
         update(_TABLE).values(min_faces_shown=min_faces, updated_at=func.now())
     ).rowcount

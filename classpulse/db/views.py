@@ -8,7 +8,9 @@ rebuilds ``emotion_minutes`` to change its key), and by ``0011_class_of_shown_ca
 shown class minute sums its shown cameras' minutes only. ``0013_shown_views`` adds
 ``shown_camera_minutes`` and ``shown_class_minutes``, the shown rows of the two, for analysts who
 may read no hidden minute (:data:`classpulse.db.roles.READER`), and ``0014_closed_minutes`` lets a
-minute into ``camera_minutes``, and so into every view, only once it has closed. These ``Table``
+minute into ``camera_minutes``, and so into every view, only once it has closed (once no consumer
+adds to it, since ``0015_closes_after_max_lag``: ``classpulse.flags.MINUTE_CLOSES_AFTER_START_S``
+after its start). These ``Table``
 objects live in their own ``MetaData`` so Alembic's autogenerate never tries to create them as
 tables; selecting through them gives bound parameters and, on SQLite, real
 ``datetime``/``date``/``bool`` values instead of text and integers. A test checks that their

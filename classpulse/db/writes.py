@@ -239,6 +239,13 @@ class OffsetConflict(Exception):
     """Another consumer moved a partition's stored offset: this consumer's buffer is stale."""
 
 
+class FrameConflict(OffsetConflict):
+    """Another consumer counted a copy of a frame this flush counts (the same camera, capture
+    time and sequence number, on another partition) since this consumer last read
+    ``seen_frames``. Handled as an offset conflict: the flush rolls back, and the consumer
+    re-reads the stored offsets and the counted frames, so the copy is dropped when read again."""
+
+
 @dataclass(frozen=True)
 class OffsetMove:
     """A partition's stored offset before (None: nothing stored yet) and after a flush."""
@@ -313,15 +320,31 @@ FrameKey = tuple[str, int, int]  # (camera id, captured_at ms, seq): one frame o
 def add_seen_frames(conn: Connection, keys: Iterable[FrameKey],
                     forget_before: Mapping[str, int]) -> None:
     """Remember counted frames for duplicate detection, and forget each camera's frames captured
-    before its ``forget_before`` time (ms), so the table holds one window per camera."""
+    before its ``forget_before`` time (ms), so the table holds one window per camera.
+
+    A key already stored means another consumer counted a copy of the frame (a key the caller
+    knew of would not have been counted): :class:`FrameConflict`, and the caller's transaction,
+    which counted the copy, rolls back. On PostgreSQL an insert of a key another transaction holds
+    uncommitted waits for it, so of two consumers counting copies at once one commits."""
     table = SeenFrame.__table__
     for camera, cutoff in sorted(forget_before.items()):
         conn.execute(delete(table).where(table.c.camera_id == camera,
                                          table.c.captured_at_ms < cutoff))
     rows = [{"camera_id": c, "captured_at_ms": t, "seq": s} for c, t, s in sorted(set(keys))
             if t >= forget_before.get(c, t)]
-    if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+    if not rows:
+        return
+    stmt = _insert(conn, table).on_conflict_do_nothing().returning(
+        table.c.camera_id, table.c.captured_at_ms, table.c.seq)
+    stored = {(str(c), int(t), int(s)) for c, t, s in conn.execute(stmt, rows)}
+    if len(stored) < len(rows):
+        copies = [(r["camera_id"], r["captured_at_ms"], r["seq"]) for r in rows
+                  if (r["camera_id"], r["captured_at_ms"], r["seq"]) not in stored]
+        camera, captured_at_ms, seq = copies[0]
+        more = ", ..." if len(copies) > 1 else ""
+        raise FrameConflict(
+            f"{len(copies)} frame(s) counted here were counted by another consumer first "
+            f"(camera {camera!r} captured_at {captured_at_ms} seq {seq}{more})")
 
 
 def load_seen_frames(conn: Connection) -> list[FrameKey]:

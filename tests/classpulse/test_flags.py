@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+import pytest
+
 from classpulse.cli import build_parser
 from classpulse.flags import port, port_or_off
 from classpulse.settings import DEVICES
@@ -41,3 +43,12 @@ def test_every_port_flag_checks_its_range() -> None:
     assert types == {"classpulse broker --port": port, "classpulse dashboard --port": port,
                      "classpulse demo --port": port, "classpulse consume --metrics-port":
                      port_or_off}
+
+
+@pytest.mark.parametrize("text", ["٨٠", "８０", "²", "8O", ""])
+def test_a_port_is_ascii_digits(text: str) -> None:
+    """int() read other scripts' digits ('٨٠' as 80) that no client writes as a port; the flags
+    and KAFKA_BOOTSTRAP_SERVERS now share one reading (classpulse.settings.port_number)."""
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        port(text)
+    assert str(info.value) == f"{text!r} is not a port number"

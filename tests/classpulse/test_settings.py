@@ -77,8 +77,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
         ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:²"}, "'kafka:²' is not host:port"),
         ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:٨٠"}, "'kafka:٨٠' is not host:port"),
         ({"MIN_FACES_SHOWN": "three"}, "MIN_FACES_SHOWN='three'"),
-        ({"MIN_FACES_SHOWN": "0"}, "MIN_FACES_SHOWN=0 (or --min-faces-shown) must be a whole "
-                                   "number of at least 1"),
+        ({"MIN_FACES_SHOWN": "1"}, "MIN_FACES_SHOWN=1 (or --min-faces-shown) would show minutes "
+                                   "in which a camera read one face at a time, a single "
+                                   "child's; give 2 or more"),
         ({"ENGAGEMENT_WEIGHTS": "bored=0.1"}, "'bored=0.1'"),
         ({"ENGAGEMENT_WEIGHTS": "happy=2"}, "[0, 1]"),
         ({"CLASSPULSE_DEVICE": "tpu"}, "'tpu'"),

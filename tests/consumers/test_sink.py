@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from classpulse.db.engine import make_engine
-from classpulse.db.writes import MinuteRow, OffsetConflict, OffsetMove
+from classpulse.db.writes import FrameConflict, MinuteRow, OffsetConflict, OffsetMove
 from consumers.sink import Commit, DatabaseSink
 
 MINUTE = datetime(2026, 5, 28, 9, 0, tzinfo=timezone.utc)
@@ -68,3 +68,20 @@ def test_two_first_owners_cannot_both_insert_an_offset(engine) -> None:
     with pytest.raises(OffsetConflict):
         DatabaseSink(engine, "g", "frames").write(first)
     assert tuple(_totals(engine))[:2] == (1, 1)
+
+
+def test_a_frame_counted_on_two_partitions_counts_once(engine) -> None:
+    """Two copies of one frame (camera, captured_at, seq) on two partitions, counted by two
+    consumers that each knew nothing of the other's: the second flush is a conflict, rolled back
+    whole, so the consumer re-reads ``seen_frames`` and drops its copy when it reads it again."""
+    key = ("cam-a", int(MINUTE.timestamp() * 1000) + 500, 7)
+    DatabaseSink(engine, "g", "frames").write(
+        Commit([_row(1, 1)], [], {0: OffsetMove(None, 1)}, seen=[key]))
+    other = DatabaseSink(engine, "g", "frames")
+    with pytest.raises(FrameConflict, match=r"camera 'cam-a' captured_at \d+ seq 7"):
+        other.write(Commit([_row(1, 1)], [], {1: OffsetMove(None, 1)},
+                           seen=[key, ("cam-a", key[1] + 500, 8)]))
+    assert tuple(_totals(engine))[:2] == (1, 1)
+    assert other.stored_offsets([0, 1]) == {0: 1}
+    assert other.seen_frames() == [key]
+    assert issubclass(FrameConflict, OffsetConflict)  # the checkpoint's CONFLICT: a reload

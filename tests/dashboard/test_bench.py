@@ -62,3 +62,49 @@ def _with(sizes: list[str], other: list[str]) -> list[str]:
     out = list(sizes)
     out[out.index(other[0]) + 1] = other[1]
     return out
+
+
+def test_a_database_consumers_write_to_is_refused_before_anything_changes(
+        migrated_sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Seeding rewrites emotion_minutes whole (TRUNCATE on PostgreSQL): under compose DATABASE_URL
+    is production's, where that lost what consumers committed meanwhile."""
+    from sqlalchemy import text
+
+    from classpulse.db.engine import make_engine
+
+    engine = make_engine(migrated_sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) "
+                          "VALUES ('classpulse', 'frames', 0, 42)"))
+    assert main(["bench", "dashboard", "--database-url", migrated_sqlite_url, "--classrooms", "1",
+                 "--cameras", "1", "--days", "1", "--repeat", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"classpulse bench: database {migrated_sqlite_url} holds consumers' offsets, so consumers "
+        "write to it, and the benchmark would add synthetic classrooms and rewrite "
+        "emotion_minutes; give --database-url an empty database of its own, or leave "
+        "DATABASE_URL unset for a temporary SQLite file\n")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM classrooms")).scalar_one() == 0
+    engine.dispose()
+
+
+def test_without_a_database_url_it_seeds_a_temporary_file(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """Not the default DATABASE_URL (a classpulse.db where it runs, or production's)."""
+    from contextlib import ExitStack
+
+    from classpulse.settings import Settings
+    from dashboard.bench import bench_url
+
+    monkeypatch.chdir(tmp_path)
+    with ExitStack() as stack:
+        url = bench_url(stack, Settings())
+        path = Path(url.removeprefix("sqlite:///"))
+        assert url.startswith("sqlite:///") and path.parent.is_dir()
+        assert tmp_path not in path.parents
+    assert not path.parent.exists()  # removed with the run
+    given = Settings(database_url="sqlite:///given.db", explicit=frozenset({"database_url"}))
+    with ExitStack() as stack:
+        assert bench_url(stack, given) == "sqlite:///given.db"

@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 
 from classpulse.db.migrate import alembic_config
 from classpulse.errors import UsageError
+from classpulse.flags import MINUTE_CLOSES_AFTER_START_S
 from consumers.config import ConsumerConfig
 from dashboard.periods import (
     MINUTE_CLOSES_AFTER,
@@ -26,21 +27,33 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def test_live_period_is_whole_closed_minutes() -> None:
     now = datetime(2025, 3, 3, 9, 41, 37, 500_000, tzinfo=timezone.utc)
     period = live_period(now, 30, BERLIN)
-    assert period.end == datetime(2025, 3, 3, 9, 41, tzinfo=timezone.utc)  # 09:41 is under way
-    assert period.start == datetime(2025, 3, 3, 9, 11, tzinfo=timezone.utc)
+    # 09:41 is under way; 09:39 and 09:40 ended less than MINUTE_CLOSES_AFTER ago, and a
+    # consumer may still count a frame of theirs
+    assert period.end == datetime(2025, 3, 3, 9, 39, tzinfo=timezone.utc)
+    assert period.start == datetime(2025, 3, 3, 9, 9, tzinfo=timezone.utc)
     assert period.bucket_seconds == 60
-    assert period.live
     # reruns within the same minute ask the same question (the query cache can answer)
     assert live_period(now + timedelta(seconds=20), 30, BERLIN) == period
 
 
+def newest_closes_after_s() -> int:
+    """The closing delay of the views as the newest migration that sets one wrote it out."""
+    script = ScriptDirectory.from_config(alembic_config())
+    for revision in script.walk_revisions():  # newest first
+        if hasattr(revision.module, "CLOSES_AFTER_S"):
+            return int(revision.module.CLOSES_AFTER_S)
+    raise AssertionError("no migration closes minutes")
+
+
 def test_a_minute_is_shown_once_the_consumers_last_flush_of_it_is_in() -> None:
-    """09:41 ends at 09:42:00; a consumer's last write of it comes within a flush interval of a
-    frame's analysis, so it is shown from MINUTE_CLOSES_AFTER (twice the interval) later."""
-    assert timedelta(seconds=2 * ConsumerConfig().flush_interval_s) == MINUTE_CLOSES_AFTER
+    """09:41 ends at 09:42:00; a consumer counts a frame of it up to --max-lag later and commits
+    it within two flush intervals, so it is shown from MINUTE_CLOSES_AFTER (their sum) later."""
+    config = ConsumerConfig()
+    assert timedelta(seconds=config.max_lag_s + 2 * config.flush_interval_s) == (
+        MINUTE_CLOSES_AFTER)
     # the views hold a minute from the same instant, so charts and lesson rows end together
-    views = ScriptDirectory.from_config(alembic_config()).get_revision("0014_closed_minutes")
-    closes_after = timedelta(seconds=views.module.CLOSES_AFTER_S)
+    closes_after = timedelta(seconds=newest_closes_after_s())
+    assert closes_after == timedelta(seconds=MINUTE_CLOSES_AFTER_START_S)
     assert closes_after == timedelta(minutes=1) + MINUTE_CLOSES_AFTER
     minute = datetime(2025, 3, 3, 9, 41, tzinfo=timezone.utc)
     closes = minute + timedelta(minutes=1) + MINUTE_CLOSES_AFTER

@@ -6,7 +6,7 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0014_closed_minutes"
+HEAD = "0015_closes_after_max_lag"
 RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
         "are hidden (MIN_FACES_SHOWN)")
 WEIGHTS = ("engagement weights: angry=0.25,disgust=0.2,fear=0.3,happy={},sad=0.3,surprise=0.6,"
@@ -52,8 +52,17 @@ def test_db_upgrade_stores_min_faces_shown_only_when_given(
     with pytest.raises(SystemExit):
         main(["db", "upgrade", "--database-url", sqlite_url])
     assert capsys.readouterr().err == (
-        "classpulse: configuration error: MIN_FACES_SHOWN=0 (or --min-faces-shown) must be a "
-        "whole number of at least 1\n")
+        "classpulse: configuration error: MIN_FACES_SHOWN=0 (or --min-faces-shown) would show "
+        "minutes in which a camera read one face at a time, a single child's; give 2 or more\n")
+    assert min_faces(sqlite_url) == 4
+    monkeypatch.delenv("MIN_FACES_SHOWN")
+    # one face at a time may be one child's: refused before anything runs, nothing changed
+    with pytest.raises(SystemExit) as refused:
+        main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "1"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "classpulse: configuration error: MIN_FACES_SHOWN=1 (or --min-faces-shown) would show "
+        "minutes in which a camera read one face at a time, a single child's; give 2 or more\n")
     assert min_faces(sqlite_url) == 4
 
 
@@ -120,3 +129,51 @@ def test_missing_sqlite_folder_says_what_to_fix(
 def test_unknown_revision_is_a_usage_error(sqlite_url: str, capsys) -> None:
     assert main(["db", "upgrade", "--revision", "9999", "--database-url", sqlite_url]) == 2
     assert f"newest: {HEAD}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["application_nam=x", "connect_timeout=abc"])
+@pytest.mark.parametrize("action", ["current", "upgrade"])
+def test_an_option_the_driver_refuses_is_one_line(
+    action: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """psycopg refuses these before connecting, with a ProgrammingError (a traceback before)."""
+    url = f"postgresql+psycopg://analyst:s3cret@127.0.0.1:1/classpulse?{option}"
+    assert main(["db", action, "--database-url", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "s3cret" not in captured.err
+    assert captured.err.startswith(
+        f"classpulse db: cannot connect to database postgresql+psycopg://analyst:***@127.0.0.1:1/"
+        f"classpulse?{option}: "), captured.err
+    assert captured.err.endswith("; fix the URL's options after '?' (DATABASE_URL or "
+                                 "--database-url)\n")
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",
+                                 "sqlite:///file:cp?mode=memory&uri=true"])
+def test_a_database_in_memory_is_not_migrated(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """It vanishes when the command ends: `db upgrade` said it had migrated it, and exited 0."""
+    assert main(["db", "upgrade", "--database-url", url]) == 2
+    assert capsys.readouterr().err == (
+        f"classpulse db: database URL {url} is a SQLite database in memory, which is gone once "
+        "the command ends; name a file, e.g. sqlite:///classpulse.db (DATABASE_URL or "
+        "--database-url)\n")
+
+
+def test_current_on_a_database_of_a_newer_classpulse_says_to_upgrade_classpulse(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`db upgrade` cannot take it anywhere: this ClassPulse is the side to upgrade."""
+    from sqlalchemy import text
+
+    from classpulse.db.engine import make_engine
+
+    assert main(["db", "upgrade", "--database-url", sqlite_url]) == 0
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["db", "current", "--database-url", sqlite_url]) == 0
+    assert capsys.readouterr().out == (
+        f"0099_from_the_future (newer than this ClassPulse knows, its newest is {HEAD}; upgrade "
+        "ClassPulse to the version that migrated it)\n")

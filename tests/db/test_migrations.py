@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+import zoneinfo
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, LargeBinary, inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, LargeBinary, inspect, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import classpulse.db.models  # noqa: F401
 from classpulse.db.base import Base
 from classpulse.db.engine import make_engine
-from classpulse.db.migrate import alembic_config, current, head_revision, require_head, upgrade
+from classpulse.db.migrate import (
+    alembic_config,
+    current,
+    head_revision,
+    min_faces,
+    require_head,
+    upgrade,
+)
+from classpulse.db.models import EmotionMinute
 from classpulse.db.views import VIEWS
+from classpulse.db.writes import MinuteRow, add_minute_rows
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 
@@ -26,7 +38,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0014_closed_minutes"
+HEAD = "0015_closes_after_max_lag"
 
 
 @pytest.fixture
@@ -60,7 +72,7 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0013_shown_views", "0012_engagement_weights",
+        HEAD, "0014_closed_minutes", "0013_shown_views", "0012_engagement_weights",
         "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
@@ -294,6 +306,100 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0014_closed_minutes; stop every consumer, run "
-                                         r"`classpulse db upgrade`"):
+                                         r"writes to 0015_closes_after_max_lag; stop every "
+                                         r"consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
+
+
+def held_minutes(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT camera_id FROM camera_minutes ORDER BY camera_id")).scalars())
+
+
+def test_a_minute_closes_once_max_lag_has_passed_and_the_downgrade_gives_back_70_s(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """0014 held a minute from 70 s after its start, so a frame up to --max-lag (120 s) old
+    changed a minute the views showed; 0015 holds it from 190 s. Minutes that started 64, 76, 184
+    and 196 s ago (by the database's clock, ages off the whole minute so no boundary is waited
+    for; six seconds of slack for the migrations in between)."""
+    ages = {"a064": 64, "a076": 76, "a184": 184, "a196": 196}
+    old = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+    with fresh_engine.begin() as conn:
+        add_minute_rows(conn, [MinuteRow(camera, "7B", old, 60, 60, 240, (0, 0, 0, 240, 0, 0, 0),
+                                         (0.0,) * 7, 0.0) for camera in ages])
+        now = datetime.now(timezone.utc)
+        for camera, age in ages.items():
+            conn.execute(update(EmotionMinute).where(EmotionMinute.camera_id == camera)
+                         .values(minute_start=now - timedelta(seconds=age)))
+    assert held_minutes(fresh_engine) == ["a196"]
+    downgrade_to(fresh_engine, "0014_closed_minutes")
+    assert held_minutes(fresh_engine) == ["a076", "a184", "a196"]
+    upgrade(migrated_url)
+    assert held_minutes(fresh_engine) == ["a196"]
+
+
+def test_0015_raises_a_stored_threshold_of_one_to_two(
+    fresh_engine: Engine, migrated_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A threshold of 1 shows minutes of one face at a time; the upgrade raises it, says so, and
+    the check keeps it from coming back."""
+    downgrade_to(fresh_engine, "0014_closed_minutes")
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE small_group_rule SET min_faces_shown = 1"))  # 0014 allowed it
+    with caplog.at_level(logging.WARNING):
+        upgrade(migrated_url)
+    assert min_faces(migrated_url) == 2
+    assert "stored MIN_FACES_SHOWN=1 raised to 2" in caplog.text
+    with pytest.raises(IntegrityError), fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE small_group_rule SET min_faces_shown = 1"))
+    downgrade_to(fresh_engine, "0014_closed_minutes")  # keeps 2, and allows 1 again
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE small_group_rule SET min_faces_shown = 1"))
+    upgrade(migrated_url)
+    assert min_faces(migrated_url) == 2
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_posix_zones_and_keeps_every_iana_name(pg_db: Engine) -> None:
+    """PostgreSQL reads 'GMT+1' as UTC-1 (POSIX inverts the sign) where the dashboard refuses it:
+    a zone with a digit is refused, but in the IANA names that hold one, read alike by both
+    (Etc/GMT+1 is UTC-1 in Python too). Every name both zone databases know is accepted."""
+    with pg_db.begin() as conn:
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', '7B')"))
+    posix = "ck_classrooms_timezone_no_posix_offset"
+    for zone in ("GMT+1", "UTC+01:00", "UTC3", "EST5", "+3", "<+03>-3"):
+        with pytest.raises(IntegrityError, match=posix), pg_db.begin() as conn:
+            conn.execute(text("UPDATE classrooms SET timezone = :zone"), {"zone": zone})
+    with pg_db.begin() as conn:
+        known = set(conn.execute(text("SELECT name FROM pg_timezone_names")).scalars())
+        both = sorted(known & zoneinfo.available_timezones())
+        assert {"Etc/GMT+1", "Etc/GMT-14", "EST5EDT", "GMT0", "Europe/Berlin"} <= set(both)
+        conn.execute(text("INSERT INTO classrooms (id, name, timezone) "
+                          "SELECT 'z:' || z, z, z FROM unnest(CAST(:zones AS text[])) AS z"),
+                     {"zones": both})
+        conn.execute(text("DELETE FROM classrooms WHERE id LIKE 'z:%'"))
+
+
+@pytest.mark.postgres
+def test_0015_stops_while_a_classroom_has_a_posix_zone(migrated_pg_url: str) -> None:
+    engine = make_engine(migrated_pg_url)
+    try:
+        downgrade_to(engine, "0014_closed_minutes")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO classrooms (id, name, timezone) VALUES "
+                              "('7B', '7B', 'GMT+1'), ('7C', '7C', 'Etc/GMT+1')"))
+        with pytest.raises(UsageError) as refused:
+            upgrade(migrated_pg_url)
+        assert str(refused.value) == (
+            "classrooms '7B' ('GMT+1') have a POSIX time zone, which PostgreSQL reads with the "
+            "sign inverted (GMT+1 is UTC-1) and the dashboard refuses; set classrooms.timezone to "
+            "an IANA name such as Europe/Berlin, then run `classpulse db upgrade` again")
+        assert current(migrated_pg_url) == "0014_closed_minutes"  # nothing changed
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin' WHERE id = '7B'"))
+        upgrade(migrated_pg_url)
+        assert current(migrated_pg_url) == HEAD
+    finally:
+        engine.dispose()

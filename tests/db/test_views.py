@@ -103,16 +103,17 @@ def test_empty_minute_has_null_engagement(db: Engine) -> None:
 
 
 def test_a_minute_enters_the_views_once_closed(db: Engine) -> None:
-    """Ten seconds after its end by the database's clock (0014_closed_minutes), not while the
-    consumers still add to it: two readings of an open minute would tell the faces in between.
-    The rows' starts are moved off the whole minute so the test needs no wait at the boundary."""
+    """190 s after its start by the database's clock (0015_closes_after_max_lag: its minute,
+    --max-lag, two flushes), not while a consumer may still add to it: two readings of an open
+    minute would tell the faces in between. The rows' starts are moved off the whole minute so
+    the test needs no wait at the boundary (test_migrations checks 0014's 70 s the same way)."""
     old = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
     rows = [MinuteRow(camera, "7B", old, 60, 60, 240, (0, 0, 0, 240, 0, 0, 0), (0.0,) * 7, 0.0)
             for camera in ("open", "closed")]
     with db.begin() as conn:
         add_minute_rows(conn, rows)
         now = datetime.now(timezone.utc)
-        for camera, age in (("open", 64), ("closed", 76)):
+        for camera, age in (("open", 184), ("closed", 196)):
             conn.execute(update(EmotionMinute).where(EmotionMinute.camera_id == camera)
                          .values(minute_start=now - timedelta(seconds=age)))
     with db.connect() as conn:

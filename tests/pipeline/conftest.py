@@ -46,6 +46,7 @@ def consumer_args(bootstrap: str, topic: str, db_url: str, group: str,
     return ["consume", "--bootstrap-servers", bootstrap, "--topic", topic,
             "--database-url", db_url, "--group", group, "--device", "cpu",
             "--exit-when-idle", str(idle_s), "--max-lag", "86400", "--flush-interval", "1",
+            "--backfill", "--duplicate-window", "90000",
             "--batch-frames", "8", "--max-poll-interval-ms", "15000"]
 
 

@@ -22,7 +22,8 @@ class SmallGroupRule(Base):
     __tablename__ = "small_group_rule"
     __table_args__ = (
         CheckConstraint("id = 1", name="one_row"),
-        CheckConstraint("min_faces_shown >= 1", name="min_faces_shown_positive"),
+        # at least 2: one face read at once is one child (migration 0015_closes_after_max_lag)
+        CheckConstraint("min_faces_shown >= 2", name="min_faces_shown_two_or_more"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

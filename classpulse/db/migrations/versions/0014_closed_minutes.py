@@ -14,12 +14,15 @@ while the lesson ran (``lesson_summaries``, which the dashboard's lessons view s
 Now ``camera_minutes`` holds a minute from :data:`CLOSES_AFTER_S` seconds after its start, by the
 database's clock: its 60 seconds and then 10 more, two flush intervals of a consumer
 (``classpulse.flags.FLUSH_INTERVAL_S``), for the last frame of the minute to be analysed and
-written (the dashboard ends its charts at the same instant, ``dashboard.periods.closed_until``).
-Every view is built on ``camera_minutes``, so all of them follow: a lesson's row and today's row
-sum, and count as hidden, closed minutes only. A consumer that writes into a minute later than
-that (a backlog, a longer ``--flush-interval``, a busy CPU) still changes a closed minute; README
-says so. The views are dropped and made again, so they lose their grants: operators run
-``classpulse db grant-reader`` again after upgrading (README, "Upgrading").
+written (the dashboard ended its charts at the same instant then). Every view is built on
+``camera_minutes``, so all of them follow: a lesson's row and today's row sum, and count as
+hidden, closed minutes only. A consumer that writes into a minute later than that still changes a
+closed minute: one counting frames up to ``--max-lag`` (120 s) old, from a camera whose clock runs
+slow or after a restart or a backlog, one with a longer ``--flush-interval``, a busy CPU.
+``0015_closes_after_max_lag`` closes a minute only once ``--max-lag`` has passed. The views are
+dropped and made again, so they lose their grants: ``classpulse db upgrade --app-roles``
+(compose's ``migrate``) grants the services' roles again, and operators run ``classpulse db
+grant-reader`` again for analysts (README, "Upgrading").
 
 The seconds are written out here, not imported, so this revision keeps meaning what it meant when
 it shipped. The downgrade restores 0011's views (and 0013's on top of them).
