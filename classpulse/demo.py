@@ -165,7 +165,8 @@ def _start_and_watch(args: argparse.Namespace, settings: Settings, stop: StopFla
         children.append((name, start_child(name, classpulse_command(*cmd), env=env)))
     print(f"\nClassPulse demo running: broker {bootstrap}, database "
           f"{hide_password(settings.database_url)}\nDashboard: http://127.0.0.1:{args.port}  "
-          f"(charts fill within a minute or two; Ctrl-C stops everything)\n", flush=True)
+          f"(a minute shows about 2 minutes after it ends, so charts fill within about four; "
+          "Ctrl-C stops everything)\n", flush=True)
     return _watch(children, embedded, stop, args.duration)
 
 

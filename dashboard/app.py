@@ -7,9 +7,11 @@ rule every view applies): :func:`main` puts it into the page's ``Settings.min_fa
 words always name the rule that hid the minutes. Live mode redraws only its own fragment every few
 seconds; a date range is drawn once, with its history; the lessons view is
 :mod:`dashboard.lessons`, and :mod:`dashboard.links` keeps the address bar in step. The charts,
-the latest minute and the downloads show a minute only once it has closed: the views hold no
-other (migration ``0014_closed_minutes``), and the periods end there
-(:func:`dashboard.periods.closed_until`).
+the latest minute and the downloads show a minute only once it has closed, when no consumer can
+add frames read late to it any more: the views hold no other (migration
+``0015_closes_after_max_lag``), and the periods end there (:func:`dashboard.periods.closed_until`).
+Whether the newest minute is recent is judged from when it closed (:func:`text.closed_at`), never
+from its start, which is always over three minutes old.
 """
 
 from __future__ import annotations
@@ -129,9 +131,10 @@ def show_freshness(
 
 def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, now: datetime,
                    whole_class: bool) -> None:
-    """The newest closed minute's numbers, called the latest only while it is
-    (:func:`text.is_stale`): a minute from before the consumer stopped is named by its time and
-    age instead."""
+    """The newest closed minute's numbers, called the latest only while it is: while it closed
+    (:func:`text.closed_at`) under STALE_AFTER ago (:func:`text.is_stale`). A minute from before the
+    consumer stopped is named by its time and age instead. Its start would not do: every minute
+    shown started a minute and MINUTE_CLOSES_AFTER ago or more, longer than STALE_AFTER."""
     summary = transform.right_now(buckets, period.tz)
     if summary is None:
         return
@@ -146,7 +149,7 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, no
     if summary.hidden:
         st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
         return
-    stale = text.is_stale(summary.minute, now)
+    stale = text.is_stale(text.closed_at(summary.minute), now)
     at = f" at {summary.minute:%H:%M}" if stale else ""
     cols = st.columns(4)
     cols[0].metric(f"Main emotion{at or ', latest minute'}",
@@ -164,8 +167,9 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, no
                        help="start of the newest minute with data: no newer one has been recorded")
     else:
         cols[3].metric("Minute", f"{summary.minute:%H:%M}",
-                       help="start of the newest minute with data that has ended; the one under "
-                       "way is shown once it has")
+                       help="start of the newest minute with data that has closed; a minute is "
+                       f"shown from {text.closing_delay()} after it ends, once no frame read late "
+                       "can add to it")
 
 
 @st.fragment(run_every=LIVE_REFRESH)
@@ -234,7 +238,10 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
     period = range_period(first, from_time, last, to_time, sel.tz)
     st.caption(f"{text.plain(period.describe())}; each point covers {period.resolution_label()}.")
     now = datetime.now(timezone.utc)
-    if period.end > now - text.STALE_AFTER:
+    # the range reaches the present when its last minute closed under STALE_AFTER ago, or has not
+    # closed yet: judged from its end alone, a range whose last minute came in a minute ago would
+    # not warn that the consumer stopped
+    if not text.is_stale(text.closed_at(period.end - timedelta(minutes=1)), now):
         newest = show_freshness(settings, sel, now, period, quiet=True)
         if newest is None:
             return

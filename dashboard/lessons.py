@@ -10,7 +10,8 @@ each is cached apart (for up to a minute one may be newer than the other while a
 way); the charts leave out single minutes whose faces were mostly not read where the row sums
 every shown minute (the page counts them beside the charts); and a lesson under way has its row
 and its charts up to the newest closed minute (the views hold no other,
-:func:`dashboard.periods.closed_until`), each read at its own time. The charts of an opened
+:func:`dashboard.periods.closed_until`), each read at its own time, and so has one that ended
+until its last minute closes (the view says so of the lesson opened). The charts of an opened
 lesson are drawn by the page's own ``show_trends`` (passed in, so the live, range and lesson
 charts stay one implementation). While a lesson of the week is under way the view warns, as the
 live view does, when no new data has come for a while.
@@ -30,7 +31,7 @@ import streamlit as st
 from classpulse.settings import Settings
 from dashboard import charts, lesson_frames, queries, text, transform
 from dashboard.links import LESSON_KEY
-from dashboard.periods import Period, closed_until
+from dashboard.periods import Period, closed_until, floor_minute
 from dashboard.widgets import Selection, distinct_labels
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
@@ -140,9 +141,14 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     if labels:
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
+    today = now.astimezone(sel.tz).date()
+    # the lesson's last minute: the one holding the instant before its end
+    last_closes = text.closed_at(floor_minute(end - timedelta(microseconds=1)))
     if lesson_frames.under_way(lesson, now):
-        today = now.astimezone(sel.tz).date()
         st.caption(text.lesson_so_far(lesson_frames.until(local_end, today)))
+    elif end <= now < last_closes:
+        st.caption(text.lesson_closing(lesson_frames.until(local_end, today),
+                                       last_closes.astimezone(sel.tz)))
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
+from dashboard.periods import MINUTE_CLOSES_AFTER
 
-STALE_AFTER = timedelta(minutes=3)  # no write for this long: the consumer is probably not running
+# no write for this long, or no minute closed for this long: the consumer is probably not running
+STALE_AFTER = timedelta(minutes=3)
 # what "faces in view" is for a whole classroom: the page sums its cameras' faces per frame (of a
 # shown minute, the cameras that showed it), which counts a pupil two cameras see twice
 FACES_ADDED_UP = ("added up over the classroom's cameras that each read enough faces at once to "
@@ -63,8 +65,43 @@ def main_expression(names: Sequence[str]) -> str:
 
 
 def is_stale(moment: datetime, now: datetime) -> bool:
-    """Nothing newer than ``moment`` for longer than STALE_AFTER: it is not "now" any more."""
+    """Nothing newer than ``moment`` for longer than STALE_AFTER: it is not "now" any more.
+
+    ``moment`` is when something happened: a write, or a minute's closing (:func:`closed_at`).
+    Never a minute's start: a minute is shown only from a minute and MINUTE_CLOSES_AFTER after
+    its start, longer than STALE_AFTER, so even while consumers run the newest minute shown
+    started longer ago than that.
+    """
     return now - moment > STALE_AFTER
+
+
+def closed_at(minute: datetime) -> datetime:
+    """The instant the minute starting at ``minute`` (aware) closed, or will (UTC): from then on no
+    consumer adds to it, and the page shows it (:data:`dashboard.periods.MINUTE_CLOSES_AFTER`).
+    In UTC first, so a night the clocks change does not move it an hour."""
+    return minute.astimezone(timezone.utc) + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
+
+
+def duration_text(span: timedelta) -> str:
+    """``"2 minutes 10 seconds"``, ``"1 minute"``, ``"10 seconds"``: a delay in words, to the
+    second (:func:`age_text` keeps its largest unit only, and would call 130 s "2 minutes")."""
+    minutes, seconds = divmod(max(0, int(span.total_seconds())), 60)
+    parts = [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes else []
+    if seconds or not minutes:
+        parts.append(f"{seconds} second{'s' if seconds != 1 else ''}")
+    return " ".join(parts)
+
+
+def closing_delay() -> str:
+    """How long after its end a minute closes and is shown, in words: "2 minutes 10 seconds"."""
+    return duration_text(MINUTE_CLOSES_AFTER)
+
+
+def shown_after() -> str:
+    """When a minute is shown, and why not sooner, in a teacher's words (``dashboard.periods``)."""
+    return (f"A minute is shown from {closing_delay()} after it ends: until then a consumer can "
+            "still add frames it read late to it, and a minute still filling up, read twice, "
+            "could be subtracted to single out the few faces read in between.")
 
 
 def engagement_sentence(weights: Mapping[str, float], stored: datetime) -> str:
@@ -158,7 +195,8 @@ def no_data(classroom: str, period: str, newest: datetime | None) -> str:
     if newest is None:
         return (
             f"**No data for {plain(classroom)} yet.** No camera of this classroom has reported a "
-            "minute that has ended. Check that its producers and a consumer are running."
+            f"minute that can be shown (a minute is shown from {closing_delay()} after it "
+            "ends). Check that its producers and a consumer are running."
         )
     return (
         f"**No data for {plain(classroom)} in {plain(period)}.** The newest minute recorded is "
@@ -254,12 +292,9 @@ def stale(last_write: datetime, age: timedelta) -> str:
 
 
 def fresh(last_write: datetime, age: timedelta) -> str:
-    """The consumer writes; the minute it fills is not shown yet (``dashboard.periods``)."""
-    return (
-        f"Data is fresh: last written {age_text(age)} ago ({last_write:%H:%M:%S}). A minute is "
-        "shown once it has ended: one still filling up, read twice, could be subtracted to single "
-        "out the few faces read in between."
-    )
+    """The consumer writes; the minutes it can still add to are not shown (:func:`shown_after`)."""
+    return (f"Data is fresh: last written {age_text(age)} ago ({last_write:%H:%M:%S}). "
+            f"{shown_after()}")
 
 
 def database_error(url: str, reason: str) -> str:
@@ -305,8 +340,9 @@ def lesson_without_data(state: str) -> str:
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
     if state == "under way, no minute yet":
         return ("**This lesson is under way; no minute of it is counted yet.** Its numbers appear "
-                "minute by minute; if none comes within a few minutes, check that the cameras "
-                "and a consumer are running.")
+                f"minute by minute, each once it has closed, {closing_delay()} after it ends; "
+                "if none comes within five minutes of the start, check that the cameras and a "
+                "consumer are running.")
     if state == "most faces not read":
         return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
                 "shown for it.")
@@ -320,12 +356,22 @@ def lesson_without_data(state: str) -> str:
 def lesson_so_far(until: str) -> str:
     """A lesson under way; ``until`` is its end as ``lesson_frames.until`` words it.
 
-    The database's views hold closed minutes only (migration 0014), so the row and the charts
-    both end at the newest minute that has ended: the teacher is told the minute under way is
-    missing from both, not that one of them counts it.
+    The database's views hold closed minutes only (migration 0015_closes_after_max_lag), so the
+    row and the charts both end at the newest closed minute: the teacher is told that the last
+    few minutes are missing from both, not that one of them counts them.
     """
-    return (f"Under way until {until}: the row and the charts count its minutes so far up to the "
-            "last one that has ended; the minute still filling up joins them once it is over.")
+    return (f"Under way until {until}: the row and the charts count its minutes up to the newest "
+            f"that has closed (a minute closes {closing_delay()} after it ends); the later ones "
+            "join them as they close.")
+
+
+def lesson_closing(ended: str, closes: datetime) -> str:
+    """A lesson that ended (``ended``, as ``lesson_frames.until`` words it) whose last minute has
+    not closed yet (``closes``, local): its row and charts still lack its last minutes, which
+    must not read as the cameras stopping before the end."""
+    return (f"Ended at {ended}: its last minutes join the row and the charts as they close, the "
+            f"last at {closes:%H:%M:%S}; until then a consumer can still add frames it read late "
+            "to them.")
 
 
 def trend_sentence(change: float, previous: datetime) -> str:

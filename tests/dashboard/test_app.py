@@ -28,6 +28,7 @@ from classpulse.emotions import EMOTIONS
 from dashboard import queries
 from dashboard.periods import MINUTE_CLOSES_AFTER, closed_until
 from dashboard.queries import LIVE_TTL_S
+from dashboard.text import STALE_AFTER
 from model import card
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
@@ -274,9 +275,14 @@ def test_small_groups_are_hidden_and_the_page_says_so(
     breaks = raw[raw["engagement"].isna()]["wall"].tolist()
     assert breaks == [wall(START + timedelta(minutes=m), ZoneInfo("UTC")) for m in (1, 5)]
 
-    at = choose_range(open_page(monkeypatch, database.url, min_faces=1), "tiny", MONDAY, MONDAY,
+    # the rule at its least, 2: two faces per frame on each camera are shown; one child and the
+    # empty minute stay hidden
+    at = choose_range(open_page(monkeypatch, database.url, min_faces=2), "tiny", MONDAY, MONDAY,
                       time(7, 0), time(7, 59))
-    assert len(charts(at)["Engagement index"]) == 4  # only the empty minute stays hidden
+    assert charts(at)["Engagement index"]["wall"].tolist() == [
+        wall(START + timedelta(minutes=m), ZoneInfo("UTC")) for m in (0, 2, 4)]
+    assert ("2 minutes with fewer than 2 faces read are hidden, so that no chart describes a "
+            "single child (MIN_FACES_SHOWN=2).") in texts(at)["caption"]
 
 
 def test_a_period_of_small_groups_only_shows_nothing(
@@ -398,13 +404,13 @@ def test_one_crowded_minute_does_not_let_single_children_explain(
 def test_a_raised_threshold_reaches_the_page_within_seconds(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The rule at 1 shows four of the tiny classroom's minutes; ``classpulse db upgrade
+    """The rule at 2 shows three of the tiny classroom's minutes; ``classpulse db upgrade
     --min-faces-shown 3`` while the page runs: its next run after LIVE_TTL_S (the cache of the
     rule) hides the small groups and says so, though the date range's frame is cached longer."""
     expected.write(database.engine, tiny_rows())
-    at = choose_range(open_page(monkeypatch, database.url, min_faces=1), "tiny", MONDAY, MONDAY,
+    at = choose_range(open_page(monkeypatch, database.url, min_faces=2), "tiny", MONDAY, MONDAY,
                       time(7, 0), time(7, 59))
-    assert len(charts(at)["Engagement index"]) == 4
+    assert len(charts(at)["Engagement index"]) == 3
     with database.engine.begin() as conn:
         store_min_faces(conn, 3)
     clock.sleep(LIVE_TTL_S + 0.5)
@@ -468,29 +474,39 @@ def live_rows(newest: datetime) -> list[MinuteRow]:
 
 
 def mid_minute(earliest: int = 12, latest: int = 45) -> datetime:
-    """Now, between ``earliest`` and ``latest`` seconds into a minute (sleeping until then): the
-    minute before ended over MINUTE_CLOSES_AFTER ago, and a page run has time to finish within
-    this one."""
+    """Now, between ``earliest`` and ``latest`` seconds into a minute (sleeping until then): past
+    the second at which a minute closes in every minute (MINUTE_CLOSES_AFTER after an earlier
+    one's end), so the newest closed minute stays the same until this one ends, and a page run has
+    time to finish within it."""
     now = datetime.now(timezone.utc)
     if not earliest <= now.second < latest:
         wait = (earliest - now.second) % 60 - now.microsecond / 1e6
         clock.sleep(wait)
         now = datetime.now(timezone.utc)
-    assert timedelta(seconds=earliest) > MINUTE_CLOSES_AFTER and earliest <= now.second < latest
+    closes_into_a_minute = MINUTE_CLOSES_AFTER % timedelta(minutes=1)
+    assert timedelta(seconds=earliest) > closes_into_a_minute
+    assert earliest <= now.second < latest
     return now
 
 
 def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
     database: Database, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
 ) -> None:
-    """Thirty minutes that have ended, then the minute under way: nine surprised faces per frame
-    so far. The latest row, the charts and the CSV end at the minute before; nothing of the
-    surprised faces shows."""
+    """Thirty closed minutes, then three still open: the minute under way and the two before it,
+    which ended under MINUTE_CLOSES_AFTER ago (a consumer may still add frames it read late),
+    nine surprised faces per frame so far. The latest row, the charts and the CSV end at the
+    newest closed minute, which is called the latest though it started over STALE_AFTER ago
+    (the page judges it by its closing); nothing of the surprised faces shows."""
     now = mid_minute()
     under_way = now.replace(second=0, microsecond=0)
-    newest = under_way - timedelta(minutes=1)
-    rows = live_rows(newest) + [expected.row(cam, "live", under_way, 60, 9, top="surprise")
-                                for cam in ("front", "back")]
+    newest = under_way - timedelta(minutes=3)
+    closes = [m + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
+              for m in (newest, newest + timedelta(minutes=1))]
+    assert closes[0] <= now < closes[1]  # the newest closed minute, and the next one still open
+    assert now - newest > STALE_AFTER  # judged by its start, it would not be the latest
+    rows = live_rows(newest) + [
+        expected.row(cam, "live", under_way - timedelta(minutes=m), 60, 9, top="surprise")
+        for m in range(3) for cam in ("front", "back")]
     expected.write(database.engine, rows, {"live": ("Live room", "America/New_York")})
     at = open_page(monkeypatch, database.url).run()
     assert_no_error(at)
@@ -501,7 +517,9 @@ def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
                        "Engagement, latest minute": "0.42", "Faces in view": "10",
                        "Minute": f"{local:%H:%M}"}
     help_texts = {m.label: m.help for m in at.metric}
-    assert "under way is shown once it has" in help_texts["Minute"]
+    assert help_texts["Minute"].endswith(
+        "a minute is shown from 2 minutes 10 seconds after it ends, once no frame read late can "
+        "add to it")
     assert help_texts["Faces in view"].startswith(
         "faces per frame, added up over the classroom's cameras that each read enough faces at "
         "once to be shown (the others are left out): a pupil two of them see counts twice; 10 "
@@ -509,8 +527,10 @@ def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
     captions = texts(at)["caption"]
     assert any(c.startswith("Live: ") and "(America/New_York), refreshed every 5 s" in c
                for c in captions)
-    assert any(c.startswith("Data is fresh: last written") and "shown once it has ended" in c
-               for c in captions)
+    assert any(c.startswith("Data is fresh: last written") and c.endswith(
+        "A minute is shown from 2 minutes 10 seconds after it ends: until then a consumer can "
+        "still add frames it read late to it, and a minute still filling up, read twice, could "
+        "be subtracted to single out the few faces read in between.") for c in captions), captions
     drawn = charts(at)
     engagement = drawn["Engagement index"]
     assert engagement["engagement"].tolist() == pytest.approx([0.7 * 0.9] * 29 + [0.7 * 0.6])
@@ -553,6 +573,27 @@ def test_live_warns_when_the_consumer_stopped_writing(
     assert "Engagement index" in charts(at)
 
 
+def test_a_range_whose_last_minute_closed_lately_warns_of_a_stopped_consumer(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range up to the minute that started five minutes ago: it ended over STALE_AFTER ago but
+    closed under it, so the range reaches the present as the live view's window does, and the
+    page warns that the consumer stopped 20 minutes ago. Judged by the range's end, it did not."""
+    now = mid_minute()
+    last = now.replace(second=0, microsecond=0) - timedelta(minutes=5)
+    assert now - (last + timedelta(minutes=1)) > STALE_AFTER
+    assert now - (last + timedelta(minutes=1) + MINUTE_CLOSES_AFTER) < STALE_AFTER
+    then = now - timedelta(minutes=20)
+    expected.write(database.engine, live_rows(then))
+    expected.set_written_at(database.engine, then)
+    at = choose_range(open_page(monkeypatch, database.url), "live",
+                      last.date() - timedelta(days=1), last.date(), time(0, 0),
+                      time(last.hour, last.minute))  # the classroom's zone is UTC
+    assert_no_error(at)
+    assert any(w.startswith("**No new data for 20 minutes**") for w in texts(at)["warning"])
+    assert "Engagement index" in charts(at)
+
+
 def test_a_stale_newest_minute_is_not_called_now(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -571,7 +612,8 @@ def test_a_stale_newest_minute_is_not_called_now(
                        f"Engagement at {newest:%H:%M}": "0.42",
                        f"Faces in view at {newest:%H:%M}": "10",
                        "Minute": f"{newest:%H:%M}, 20 minutes ago"}
-    assert not any("under way" in m.help for m in at.metric)
+    (minute,) = [m for m in at.metric if m.label == "Minute"]
+    assert minute.help == "start of the newest minute with data: no newer one has been recorded"
 
 
 def test_shares_never_round_to_all_or_nothing(

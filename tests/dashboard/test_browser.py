@@ -110,8 +110,10 @@ def seed(url: str, folder: Path) -> tuple[list[MinuteRow], list[date]]:
     rows = [*synthetic_minute_rows(rooms, 2, history_start, history_minutes, seed=7,
                                    school_hours=(7, 14)),
             *synthetic_minute_rows(rooms, 2, live_start, 90, seed=7)]
-    # a classroom whose only minute is two minutes old: ten faces in view, all neutral
-    lone = expected.row("lone-cam1", "lone", now - timedelta(minutes=2), 60, 10, top="neutral")
+    # a classroom whose only minute started four minutes before the one under way, so it closed
+    # (a minute and MINUTE_CLOSES_AFTER after its start) before the page opens: ten faces in
+    # view, all neutral
+    lone = expected.row("lone-cam1", "lone", now - timedelta(minutes=4), 60, 10, top="neutral")
     engine = make_engine(url)
     try:
         expected.write(engine, [*rows, lone],

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from classpulse.cli import main
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
+from dashboard.periods import MINUTE_CLOSES_AFTER
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
 from tests.dashboard.pages import assert_no_error, charts, open_page, texts
@@ -53,8 +54,8 @@ def seeded(database: Database, tmp_path: Path) -> Iterator[Seeded]:
     rows: list[MinuteRow] = []
     for day in (MONDAY, NEXT_MONDAY):  # 08:00-10:59 in Berlin, two cameras
         rows += synthetic_minute_rows(("7A",), 2, local(day, 8, 0), 180, seed=4)
-    # Tuesday's tutor group: one child in front of one camera, ten minutes: all hidden
-    rows += [expected.row("7A-cam1", "7A", local(MONDAY + timedelta(days=1), 8, m), 60, 1)
+    # Tuesday's tutor group: two children in front of one camera, ten minutes: all hidden at 3
+    rows += [expected.row("7A-cam1", "7A", local(MONDAY + timedelta(days=1), 8, m), 60, 2)
              for m in range(10)]
     expected.write(database.engine, rows, {"7A": ("Class 7A", "Europe/Berlin")})
     timetable = tmp_path / "timetable.csv"
@@ -208,8 +209,8 @@ def test_small_groups_stay_hidden_by_the_databases_rule(
     assert any(i.startswith("**Every minute of this lesson had too few faces read**")
                for i in texts(at)["info"])
     assert not at.metric and "Engagement index" not in charts(at)
-    # the same lesson when the database's rule is lowered to one face (classpulse db upgrade)
-    at = open_link(monkeypatch, database.url, min_faces=1, view="lessons", lesson=str(tutor))
+    # the same lesson when the database's rule is lowered to two faces (classpulse db upgrade)
+    at = open_link(monkeypatch, database.url, min_faces=2, view="lessons", lesson=str(tutor))
     row = table(at).set_index("title").loc["Tutor group"]
     assert (row["minutes"], row["hidden_minutes"]) == (10, 0)
     assert {m.label: m.value for m in at.metric}["Minutes shown"] == "10"
@@ -360,6 +361,30 @@ def test_a_lesson_under_way_warns_when_no_new_data_comes(
     assert any(w.startswith("**No new data for 20 minutes**") and "classpulse consume" in w
                for w in shown["warning"]), shown["warning"]
     assert any(c.startswith(f"Under way until {end:%a %d %b %H:%M}") for c in shown["caption"])
+
+
+def test_a_lesson_that_just_ended_says_its_last_minutes_are_to_come(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lesson's last minute closes MINUTE_CLOSES_AFTER after its end: until then its row and
+    charts lack its last minutes, and the opened lesson says so, not a word of it once closed."""
+    now = datetime.now(UTC)
+    end = now.replace(second=0, microsecond=0)  # ended under a minute ago
+    rows = [expected.row("cam", "late", end - timedelta(minutes=i), 60, 5) for i in range(3, 40)]
+    expected.write(database.engine, rows)
+    physics = add_lesson(database, "late", end - timedelta(minutes=30), end, "Physics")
+    chemistry = add_lesson(database, "late", end - timedelta(minutes=35 + 30),
+                           end - timedelta(minutes=35), "Chemistry")
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(physics))
+    assert_no_error(at)
+    closes = end + MINUTE_CLOSES_AFTER  # the classroom's zone is UTC
+    assert (f"Ended at {end:%H:%M}: its last minutes join the row and the charts as they close, "
+            f"the last at {closes:%H:%M:%S}; until then a consumer can still add frames it read "
+            "late to them.") in texts(at)["caption"]
+    assert datetime.now(UTC) < closes  # the page ran before it closed
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(chemistry))
+    assert_no_error(at)
+    assert not any(c.startswith(("Ended at", "Under way")) for c in texts(at)["caption"])
 
 
 def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(

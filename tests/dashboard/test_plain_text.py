@@ -133,7 +133,8 @@ def test_signed_in_name_in_the_sidebar(
                           "cookie_secret": "x" * 32, "client_id": "c", "client_secret": "s",
                           "server_metadata_url": "https://login.example.org/.well-known/x",
                           "allowed_email_domains": ["school.example"]}
-    at.user = {"is_logged_in": True, "name": NAME, "email": "a@school.example"}
+    at.user = {"is_logged_in": True, "name": NAME, "email": "a@school.example",
+               "email_verified": True}
     at.run()
     assert_no_error(at)
     signed = [c for c in raw_texts(at)["caption"] if "Signed in as" in c]

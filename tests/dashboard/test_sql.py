@@ -90,11 +90,12 @@ def test_small_groups_are_hidden_by_faces_in_view(database: Database) -> None:
     assert got["hidden_minutes"].tolist() == [0, 1, 1, 1, 0]
     assert got["faces_in_view"].tolist() == pytest.approx([10.0, 0.0, 0.0, 0.0, 3.0])
     with database.engine.begin() as conn:
-        store_min_faces(conn, 1)  # the database's rule, which the query follows
-    assert sql.fetch_min_faces(database.engine) == 1
+        store_min_faces(conn, 2)  # the database's rule, which the query follows
+    assert sql.fetch_min_faces(database.engine) == 2
+    # two per camera now shown, both cameras added up; one child and nobody stay hidden
     everything = sql.fetch_buckets(database.engine, "tiny", None, m[0], m[4], 3600)
-    assert everything[["minutes", "hidden_minutes"]].values.tolist() == [[3, 1]]
-    assert everything.loc[0, "faces_in_view"] == pytest.approx(10 + 1 + 4)
+    assert everything[["minutes", "hidden_minutes"]].values.tolist() == [[2, 2]]
+    assert everything.loc[0, "faces_in_view"] == pytest.approx(10 + 4)
 
 
 def test_period_is_start_inclusive_end_exclusive(database: Database,

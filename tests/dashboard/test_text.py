@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS
@@ -63,3 +63,18 @@ def test_counts_of_minutes_are_said_in_the_right_number() -> None:
     assert "(1 minute)," in text.all_hidden(1, 3)
     assert "(4 minutes)," in text.all_hidden(4, 3)
     assert "1 minute with fewer than 3 faces read is hidden" in text.hidden_note(1, 3)
+
+
+def test_a_delay_is_said_to_the_second() -> None:
+    """A minute is shown 130 s after it ends: "2 minutes", as an age is said, would be false."""
+    assert [text.duration_text(timedelta(seconds=s)) for s in (0, 1, 10, 60, 61, 130, 3600)] == [
+        "0 seconds", "1 second", "10 seconds", "1 minute", "1 minute 1 second",
+        "2 minutes 10 seconds", "60 minutes"]
+
+
+def test_a_minute_closes_by_the_clock_not_the_wall_clock() -> None:
+    """The night Berlin's clocks go back, the minute 02:59 CEST (00:59 UTC) closes 190 s later,
+    at 01:02:10 UTC; counted on the wall clock (03:02:10, then CET) it would be an hour late."""
+    minute = datetime(2025, 10, 26, 2, 59, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert minute.astimezone(timezone.utc) == datetime(2025, 10, 26, 0, 59, tzinfo=timezone.utc)
+    assert text.closed_at(minute) == datetime(2025, 10, 26, 1, 2, 10, tzinfo=timezone.utc)

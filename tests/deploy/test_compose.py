@@ -23,7 +23,12 @@ from classpulse.cli import build_parser
 from classpulse.db.rule import requested_min_faces
 from classpulse.db.weights import requested_weights
 from classpulse.settings import APP_DB_ROLES, DEFAULT_TOPIC, GATE_LIMITS, Settings
-from classpulse.topics import FRAMES_RETENTION_MS, FRAMES_SEGMENT_MS
+from classpulse.topics import (
+    FRAMES_RETENTION_MS,
+    FRAMES_SEGMENT_MS,
+    FRAMES_TIMESTAMP_TYPE,
+    FRAMES_TOPIC_CONFIGS,
+)
 from classpulse.wire import DEFAULT_MAX_BYTES
 from dashboard.auth import ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY, Allowlist, AllowlistError
 from producers.camera import WORKERS_STOP_TIMEOUT_S
@@ -385,6 +390,7 @@ def test_frames_topic_is_created_with_one_hour_retention(
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert kafka_env["KAFKA_LOG_RETENTION_MS"] == 3_600_000
+    assert kafka_env["KAFKA_LOG_MESSAGE_TIMESTAMP_TYPE"] == "LogAppendTime"
     for name in APP_SERVICES - {"migrate"}:
         assert services[name]["environment"].get("KAFKA_TOPIC", DEFAULT_TOPIC) == DEFAULT_TOPIC
 
@@ -395,6 +401,68 @@ def test_compose_keeps_frames_as_long_as_classpulse_creates_the_topic_to() -> No
     frames = raw_compose()["x-frames"]
     assert (frames["retention-ms"], frames["segment-ms"]) == (FRAMES_RETENTION_MS,
                                                               FRAMES_SEGMENT_MS)
+    assert frames["timestamp-type"] == FRAMES_TIMESTAMP_TYPE
+
+
+def test_kafka_init_gives_the_topic_every_setting_classpulse_creates_it_with(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Retention ran on the producers' clocks (CreateTime, Kafka's default): Kafka deletes a
+    segment by its newest timestamp and Kafka 4 takes stamps up to an hour ahead, so one producer
+    with a fast clock kept everyone's frames about two hours. kafka-init creates the topic, and
+    sets an existing one, with ClassPulse's settings, LogAppendTime among them."""
+    assert FRAMES_TOPIC_CONFIGS["message.timestamp.type"] == "LogAppendTime"
+    lines = _init_script(services).split("\n")
+    create = next(line for line in lines if "--create" in line)
+    created = dict(item.split("=", 1) for item in re.findall(r"--config (\S+)", create))
+    alter = next(line for line in lines if "--alter" in line)
+    altered = dict(item.split("=", 1)
+                   for item in re.search(r"--add-config (\S+)", alter)[1].split(","))
+    for settings in (created, altered):
+        assert {k: settings.get(k) for k in FRAMES_TOPIC_CONFIGS} == FRAMES_TOPIC_CONFIGS
+
+
+def test_the_privacy_promise_says_what_the_retention_does_not_cover() -> None:
+    """"Up to about 75 minutes" held only while Kafka runs; deleted segments are unlinked, not
+    wiped; memory can be swapped; and a shown minute was said to mean that many different
+    people, where the rule counts detections (posters, screens)."""
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    promise = " ".join(text[text.index("## Privacy promise"):text.index("## Two commands")].split())
+    for needle in ("deletes nothing while it is stopped", "unlinked, not overwritten",
+                   "swapped to disk", "swap off or encrypted",
+                   "`docker volume rm classpulse_kafka-data`", "a poster or a screen counts too"):
+        assert needle in promise, needle
+    assert "different people" not in text
+    assert "leave the consumer for the database" in promise
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    """The networks a service joins (a list or a mapping; none named: compose's `default`)."""
+    return set(service.get("networks") or ["default"])
+
+
+@pytest.mark.parametrize("override", [None, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE],
+                         ids=["gpu", "cpu", "sso"])
+def test_the_dashboard_shares_no_network_with_kafka(override: Any) -> None:
+    """Every service was on compose's one default network, so the web-facing dashboard container
+    could reach kafka:9092 (plaintext, no authentication) and read the live frames. Frames travel
+    on `frames`, the database on `db`; only the consumers, which need both, join both."""
+    raw = raw_compose() if override is None else merge(raw_compose(), raw_override(override))
+    document = interpolate(raw, ENV)
+    assert _schema_errors(document) == []
+    services = document["services"]
+    joined = {name: _networks(service) for name, service in services.items()}
+    assert all("networks" in service for service in services.values()), joined  # no default
+    assert set().union(*joined.values()) <= set(document["networks"])
+    assert joined["dashboard"] & joined["kafka"] == set()
+    assert joined["dashboard"] & joined["postgres"]
+    with_kafka = {name for name, nets in joined.items() if nets & joined["kafka"]}
+    assert with_kafka == {"kafka", "kafka-init", "producer", "consumer"}
+    with_postgres = {name for name, nets in joined.items() if nets & joined["postgres"]}
+    assert with_postgres == {"postgres", "migrate", "consumer", "dashboard"}
+    # the consumers' metrics port: a Prometheus joining this network reaches nothing else
+    metrics = {name for name, nets in joined.items() if "metrics" in nets}
+    assert metrics == {"consumer"}
 
 
 def _seconds(duration: str) -> float:
