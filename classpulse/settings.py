@@ -34,7 +34,7 @@ DATABASE_BACKENDS = ("sqlite", "postgresql")  # the dialects migrations and quer
 POSTGRES_DRIVER_URL = "postgresql+psycopg://"
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 MIN_PORT, MAX_PORT = 1, 65535
-PORT_TEXT = re.compile(r"[+-]?[0-9]+")  # what port_number reads as a number
+PORT_TEXT = re.compile(r"-?[0-9]+")  # what port_number reads as a number
 DEVICES = ("auto", "cpu", "cuda")
 # The small-group rule's least threshold: it hides minutes so that no chart describes a single
 # child, and one face read at once may be one child's. The database's check says the same (written
@@ -252,9 +252,9 @@ def port_number(text: str) -> int:
     what is wrong otherwise. Shared by KAFKA_BOOTSTRAP_SERVERS and the port flags
     (``classpulse.flags.port``).
 
-    ASCII digits only (a sign passes, to be refused as out of range): ``str.isdigit`` also passes
-    ``'²'``, which ``int`` refuses, and ``int`` takes other scripts' digits (``'٨٠'`` is 80), which
-    no Kafka client or browser reads as a port.
+    ASCII digits only (a minus passes, to be refused as out of range; a plus is no port):
+    ``str.isdigit`` also passes ``'²'``, which ``int`` refuses, and ``int`` takes other scripts'
+    digits (``'٨٠'`` is 80), which no Kafka client or browser reads as a port.
     """
     if PORT_TEXT.fullmatch(text.strip()) is None:
         raise ValueError(f"{text!r} is not a port number")

@@ -334,9 +334,8 @@ def add_seen_frames(conn: Connection, keys: Iterable[FrameKey],
             if t >= forget_before.get(c, t)]
     if not rows:
         return
-    stmt = _insert(conn, table).on_conflict_do_nothing().returning(
-        table.c.camera_id, table.c.captured_at_ms, table.c.seq)
-    stored = {(str(c), int(t), int(s)) for c, t, s in conn.execute(stmt, rows)}
+    stored = _insert_new(conn, table, rows,
+                         one_by_one=not conn.dialect.insert_executemany_returning)
     if len(stored) < len(rows):
         copies = [(r["camera_id"], r["captured_at_ms"], r["seq"]) for r in rows
                   if (r["camera_id"], r["captured_at_ms"], r["seq"]) not in stored]
@@ -345,6 +344,22 @@ def add_seen_frames(conn: Connection, keys: Iterable[FrameKey],
         raise FrameConflict(
             f"{len(copies)} frame(s) counted here were counted by another consumer first "
             f"(camera {camera!r} captured_at {captured_at_ms} seq {seq}{more})")
+
+
+def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], one_by_one: bool
+                ) -> set[FrameKey]:
+    """The keys of ``rows`` that went in; a key already stored is skipped, not an error.
+
+    One statement with RETURNING where the database returns rows from many (PostgreSQL; SQLite
+    from 3.35); ``one_by_one`` on an older SQLite (Debian 11 and Ubuntu 20.04 ship 3.34 and 3.31),
+    an INSERT per key judged by its row count: without it every flush there failed."""
+    stmt = _insert(conn, table).on_conflict_do_nothing()
+    if one_by_one:
+        return {(r["camera_id"], r["captured_at_ms"], r["seq"]) for r in rows
+                if conn.execute(stmt, r).rowcount}
+    returned = conn.execute(stmt.returning(table.c.camera_id, table.c.captured_at_ms,
+                                           table.c.seq), rows)
+    return {(str(c), int(t), int(s)) for c, t, s in returned}
 
 
 def load_seen_frames(conn: Connection) -> list[FrameKey]:

@@ -85,3 +85,21 @@ def test_a_frame_counted_on_two_partitions_counts_once(engine) -> None:
     assert other.stored_offsets([0, 1]) == {0: 1}
     assert other.seen_frames() == [key]
     assert issubclass(FrameConflict, OffsetConflict)  # the checkpoint's CONFLICT: a reload
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["returning", "one-by-one"])
+def test_both_ways_of_storing_keys_name_the_keys_that_went_in(engine, one_by_one: bool) -> None:
+    """RETURNING from many rows needs SQLite 3.35; older ones (Debian 11, Ubuntu 20.04) store the
+    keys one INSERT at a time. Either way a key already stored is told apart from a new one."""
+    from classpulse.db.models import SeenFrame
+    from classpulse.db.writes import _insert_new
+
+    if one_by_one and engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always returns rows from many; only an old SQLite goes one by one")
+    table = SeenFrame.__table__
+    rows = [{"camera_id": "cam-a", "captured_at_ms": t, "seq": s} for t, s in ((1000, 1),
+                                                                               (2000, 2))]
+    with engine.begin() as conn:
+        assert _insert_new(conn, table, rows[:1], one_by_one) == {("cam-a", 1000, 1)}
+        assert _insert_new(conn, table, rows, one_by_one) == {("cam-a", 2000, 2)}
+        assert conn.execute(text("select count(*) from seen_frames")).scalar_one() == 2

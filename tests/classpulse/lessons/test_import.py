@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from classpulse.cli import main
 
@@ -373,12 +374,19 @@ def test_list_from_and_to_are_the_classrooms_days(
 def test_list_with_a_zone_python_cannot_load_is_one_line(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """PostgreSQL accepts the POSIX zone `UTC+3` (SQLite checks nothing); Python's zone database
-    has no such name, which was a ZoneInfoNotFoundError traceback."""
+    """SQLite stores any zone; Python's zone database has no `UTC+3`, which was a
+    ZoneInfoNotFoundError traceback. PostgreSQL accepted that POSIX zone (read as UTC-3) until
+    migration 0015's check, which now refuses it."""
     assert run(capsys, url, "import", str(write(tmp_path, "t.csv", CSV_HEAD +
                                                 "7A,2025-03-03,08:00,08:45,Maths\n")))[0] == 0
+    posix = text("UPDATE classrooms SET timezone = 'UTC+3' WHERE id = '7A'")
+    if engine.dialect.name == "postgresql":
+        with (pytest.raises(IntegrityError, match="ck_classrooms_timezone_no_posix_offset"),
+              engine.begin() as conn):
+            conn.execute(posix)
+        return
     with engine.begin() as conn:
-        conn.execute(text("UPDATE classrooms SET timezone = 'UTC+3' WHERE id = '7A'"))
+        conn.execute(posix)
     status, out, err = run(capsys, url, "list")
     assert (status, out) == (2, "")
     assert err == ("classpulse lessons: classroom '7A' has time zone 'UTC+3', which is not an "
