@@ -60,17 +60,15 @@ def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def mostly_read(lessons: pd.DataFrame) -> pd.Series:
-    """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``), per
-    frame as the charts judge a bucket (:func:`dashboard.transform.readable`)."""
-    return lessons["rate_read"] >= transform.MOSTLY_READ * lessons["rate_faces"]
+    """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``)."""
+    return lessons["faces_read"] >= transform.MOSTLY_READ * lessons["faces"]
 
 
 def status(lesson: pd.Series, now: datetime) -> str:
     """Why a lesson's numbers are empty, in words; "" when it has shown minutes whose faces were
     mostly read."""
     if lesson["minutes"] > 0:
-        read = lesson["rate_read"] >= transform.MOSTLY_READ * lesson["rate_faces"]
-        return "" if read else UNREADABLE
+        return "" if lesson["faces_read"] >= transform.MOSTLY_READ * lesson["faces"] else UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):

@@ -21,10 +21,7 @@ people, not four. It takes the threshold from ``small_group_rule`` in the same s
 reads ``shown``, so both follow one rule at one moment. The page reads one camera from
 ``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
 engagement come only from shown minutes, and the minutes left out are counted so the page can say
-so. The page's engagement and shares divide the per-frame rates (``rate_*``, a camera minute's
-counts divided by its frames, migration ``0016_per_frame_shares``), which a bucket sums over its
-shown minutes like the counts, so a classroom's cameras weigh alike whatever their frame rates.
-Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
+so. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ from sqlalchemy.types import Integer
 
 from classpulse.db.base import UTCDateTime
 from classpulse.db.rule import load_min_faces
-from classpulse.db.views import RATES
 from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.emotions import EMOTIONS
 
@@ -48,9 +44,9 @@ SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_
                                  "seen_uncertain")
 BUCKET_COLUMNS: tuple[str, ...] = (
     "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
-    "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *RATES, *SEEN_COLUMNS,
+    "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
-_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum", *RATES)
+_FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
@@ -90,7 +86,7 @@ _SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refu
 def _bucket_sql(engine: Engine, camera: bool) -> str:
     source = "camera_minutes" if camera else "class_minutes"
     camera_filter = "AND camera_id = :camera_id" if camera else ""
-    summed = ("faces", "faces_read", "engagement_sum", *COUNT_COLUMNS, *RATES, "faces_in_view",
+    summed = ("faces", "faces_read", "engagement_sum", *COUNT_COLUMNS, "faces_in_view",
               "faces_read_in_view")
     per_bucket = ",\n  ".join(
         [f"{_shown(c)} AS {c}" for c in summed]
@@ -121,9 +117,8 @@ def fetch_buckets(
     ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
     minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
     and ``faces_read_in_view`` are summed over the bucket's shown minutes (divide by ``minutes``
-    for the mean), and so are the per-frame ``rate_*`` columns (what engagement and the shares
-    divide); the ``seen_*`` columns over its minutes, shown or hidden, in which one camera saw at
-    least the rule's number of faces at once (:func:`_told`).
+    for the mean); the ``seen_*`` columns over its minutes, shown or hidden, in which one camera
+    saw at least the rule's number of faces at once (:func:`_told`).
     """
     stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
         bindparam("start", type_=UTCDateTime()),

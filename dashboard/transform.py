@@ -3,12 +3,9 @@
 Pure pandas, no Streamlit, so every number on the page can be checked without a browser. Inputs are
 the bucket frames of :func:`dashboard.sql.fetch_buckets` (sums over shown minutes only, plus a count
 of hidden minutes, plus every minute's faces and the readability gate's counts); means are
-face-weighted per frame, exactly like the database views: engagement = rate_engagement /
-rate_read, share of an emotion = rate_<emotion> / rate_read, where each ``rate_*`` sums a camera
-minute's counts divided by its frames (faces read per frame, read faces per frame whose top
-emotion it was), so a camera analysed at 4 frames a second weighs as much as one at 2 seeing as
-many faces, and "most faces read" compares rate_read with rate_faces. The counts (``faces``,
-``faces_read``) stay sightings, for the CSV download. The number of people a teacher sees is
+face-weighted, exactly like the database views: engagement = engagement_sum / faces_read, share of
+an emotion = read faces whose top emotion it was / faces_read, where ``faces_read`` counts the
+faces whose expression could be read over all frames. The number of people a teacher sees is
 ``faces_in_view`` (faces per frame, summed over the cameras a minute is made of; see
 :mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not
 be read (:data:`MOSTLY_READ`), no mix is drawn: :func:`unreadable` says why instead.
@@ -23,9 +20,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 
-from classpulse.db.views import EMOTION_RATES
 from classpulse.emotions import EMOTIONS
 from dashboard import text
+from dashboard.sql import COUNT_COLUMNS
 
 SHARE_COLUMNS: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -46,16 +43,15 @@ def local_times(epoch_seconds: pd.Series, tz: ZoneInfo) -> pd.Series:
 
 
 def readable(buckets: pd.DataFrame) -> pd.Series:
-    """Per bucket: it has shown minutes and most of their faces (per frame) were read."""
-    return (buckets["minutes"] > 0) & (
-        buckets["rate_read"] >= MOSTLY_READ * buckets["rate_faces"])
+    """Per bucket: it has shown minutes and most of their faces were read."""
+    return (buckets["minutes"] > 0) & (buckets["faces_read"] >= MOSTLY_READ * buckets["faces"])
 
 
 def series(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     """One row per bucket whose shown minutes' faces were mostly read, in time order, with
     SERIES_COLUMNS."""
     shown = buckets[readable(buckets)]
-    read = shown["rate_read"].astype("float64")
+    faces = shown["faces_read"].astype("float64")
     out = pd.DataFrame({
         "time": local_times(shown["bucket_start"], tz),
         "minutes": shown["minutes"].astype("int64"),
@@ -63,18 +59,17 @@ def series(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
         "faces_read_in_view": shown["faces_read_in_view"] / shown["minutes"],
         "face_detections": shown["faces"].astype("int64"),
         "faces_read": shown["faces_read"].astype("int64"),
-        "engagement": shown["rate_engagement"] / read,
+        "engagement": shown["engagement_sum"] / faces,
     })
-    for emotion, rate in zip(EMOTIONS, EMOTION_RATES, strict=True):
-        out[f"share_{emotion}"] = shown[rate] / read
+    for emotion, count in zip(EMOTIONS, COUNT_COLUMNS, strict=True):
+        out[f"share_{emotion}"] = shown[count] / faces
     return out.sort_values("time").reset_index(drop=True)
 
 
 def regroup(buckets: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
     """Sum query buckets into coarser ones (``bucket_seconds`` a multiple of theirs).
 
-    Exact, because every column is a sum over shown minutes (the per-frame rates too) or a count
-    of hidden ones.
+    Exact, because every column is a sum over shown minutes or a count of hidden ones.
     """
     if buckets.empty:
         return buckets
@@ -164,8 +159,7 @@ def main_emotions(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per row holding SHARE_COLUMNS: the main expression in words and its share, empty where a
     share is missing (no faces read). Every expression with the largest share is named
     (:func:`dashboard.text.main_expression`): ``idxmax`` would silently pick the first of a tie.
-    Shares of one row divide sums over the same camera minutes by one number, so equal counts in
-    each camera minute give exactly equal shares and a tie is exact equality."""
+    Shares of one row are counts over one number of faces, so a tie is exact equality."""
     values = frame[list(SHARE_COLUMNS)].astype("float64")
     top = values.max(axis=1)
     known = values.notna().all(axis=1)
@@ -226,17 +220,17 @@ def _local_groups(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 
 
 def _summarise(grouped: DataFrameGroupBy) -> pd.DataFrame:
-    sums = grouped[["minutes", "hidden_minutes", "faces_in_view", "rate_faces", "rate_read",
-                    "rate_engagement", *EMOTION_RATES]].sum()
-    mostly_read = sums["rate_read"] >= MOSTLY_READ * sums["rate_faces"]
-    read = sums["rate_read"].where((sums["rate_read"] > 0) & mostly_read).astype("float64")
+    sums = grouped[["minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
+                    "engagement_sum", *COUNT_COLUMNS]].sum()
+    mostly_read = sums["faces_read"] >= MOSTLY_READ * sums["faces"]
+    faces = sums["faces_read"].where((sums["faces_read"] > 0) & mostly_read).astype("float64")
     out = pd.DataFrame(index=sums.index)
     out["minutes"] = sums["minutes"].astype("int64")
     out["hidden_minutes"] = sums["hidden_minutes"].astype("int64")
     out["faces_in_view"] = sums["faces_in_view"] / sums["minutes"].where(sums["minutes"] > 0)
-    out["engagement"] = sums["rate_engagement"] / read
-    for emotion, rate in zip(EMOTIONS, EMOTION_RATES, strict=True):
-        out[f"share_{emotion}"] = sums[rate] / read
+    out["engagement"] = sums["engagement_sum"] / faces
+    for emotion, count in zip(EMOTIONS, COUNT_COLUMNS, strict=True):
+        out[f"share_{emotion}"] = sums[count] / faces
     return out
 
 

@@ -10,9 +10,7 @@ shown class minute sums its shown cameras' minutes only. ``0013_shown_views`` ad
 may read no hidden minute (:data:`classpulse.db.roles.READER`), and ``0014_closed_minutes`` lets a
 minute into ``camera_minutes``, and so into every view, only once it has closed (once no consumer
 adds to it, since ``0015_closes_after_max_lag``: ``classpulse.flags.MINUTE_CLOSES_AFTER_START_S``
-after its start), and ``0016_per_frame_shares`` adds the per-frame rates (``rate_*``, counts
-divided by the camera minute's frames) that engagement and the shares divide from now, so a
-classroom's cameras weigh alike whatever their frame rates. These ``Table``
+after its start). These ``Table``
 objects live in their own ``MetaData`` so Alembic's autogenerate never tries to create them as
 tables; selecting through them gives bound parameters and, on SQLite, real
 ``datetime``/``date``/``bool`` values instead of text and integers. A test checks that their
@@ -33,12 +31,6 @@ COUNTS = ("frames", "frames_with_faces", "faces", "faces_read", "frames_with_rea
           "refused_small", "refused_turned", "refused_uncertain")
 
 
-# per-frame rates (0016_per_frame_shares), a camera minute's counts divided by its frames and
-# summed like counts above it: faces, faces read, each emotion's faces, engagement
-EMOTION_RATES = tuple(f"rate_{e}" for e in EMOTIONS)
-RATES = ("rate_faces", "rate_read", *EMOTION_RATES, "rate_engagement")
-
-
 def _measures() -> list[Column]:
     return [Column("faces_in_view", Double), Column("faces_read_in_view", Double)]
 
@@ -52,7 +44,6 @@ def _emotion_sums(with_p: bool = True) -> list[Column]:
     if with_p:
         cols += [Column(f"p_{e}", Double) for e in EMOTIONS]
     cols.append(Column("engagement_sum", Double))
-    cols += [Column(name, Double) for name in RATES]
     return cols
 
 

@@ -3,9 +3,7 @@
 Independent of ``dashboard.sql`` and ``dashboard.transform``: per UTC minute, the classroom's (or
 one camera's) rows are summed; a camera's faces in view is faces / frames with faces; a minute is
 shown when at least one camera read ``min_faces`` faces per frame or more, and then sums only the
-cameras that did. Engagement and the shares weigh each camera by its frames: its counts divided by
-its frames are summed (faces per frame), so a camera at 4 frames a second counts as much as one
-at 2.
+cameras that did.
 """
 
 from __future__ import annotations
@@ -42,10 +40,9 @@ def set_written_at(engine: Engine, when: datetime) -> None:
 
 def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
             camera: str | None = None) -> dict[datetime, dict]:
-    """Per UTC minute: shown, faces_in_view, faces_read_in_view, faces, faces_read, rate_read
-    (faces read per frame, summed over the cameras), engagement, share_<emotion> (the last two
-    over faces read per frame). A shown minute sums its shown cameras' rows only, a hidden one all
-    of them."""
+    """Per UTC minute: shown, faces_in_view, faces_read_in_view, faces, faces_read, engagement,
+    share_<emotion> (the last two over read faces). A shown minute sums its shown cameras' rows
+    only, a hidden one all of them."""
     by_minute: dict[datetime, list[MinuteRow]] = defaultdict(list)
     for r in rows:
         if r.classroom_id == classroom and (camera is None or r.camera_id == camera):
@@ -59,16 +56,15 @@ def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,
             m["faces_read_in_view"] += _read_in_view(r)
             m["faces"] += r.faces
             m["faces_read"] += r.faces_read
-            m["rate_read"] += r.faces_read / r.frames
-            m["rate_engagement"] += r.engagement_sum / r.frames
+            m["engagement_sum"] += r.engagement_sum
             for e, n in zip(EMOTIONS, r.n, strict=True):
-                m[f"rate_{e}"] += n / r.frames
+                m[f"n_{e}"] += n
         row = {"shown": bool(shown_rows), "faces_in_view": m["faces_in_view"],
                "faces_read_in_view": m["faces_read_in_view"], "faces": int(m["faces"]),
-               "faces_read": int(m["faces_read"]), "rate_read": m["rate_read"]}
+               "faces_read": int(m["faces_read"])}
         if m["faces_read"]:
-            row["engagement"] = m["rate_engagement"] / m["rate_read"]
-            row.update({f"share_{e}": m[f"rate_{e}"] / m["rate_read"] for e in EMOTIONS})
+            row["engagement"] = m["engagement_sum"] / m["faces_read"]
+            row.update({f"share_{e}": m[f"n_{e}"] / m["faces_read"] for e in EMOTIONS})
         out[minute] = row
     return out
 
@@ -79,10 +75,9 @@ def _read_in_view(r: MinuteRow) -> float:
 
 def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
         per_frame: int, top: str = "neutral", confidence: float = 0.8,
-        unread: tuple[int, int, int] = (0, 0, 0), frames: int = 60) -> MinuteRow:
-    """A hand-made camera minute of ``frames`` frames: ``per_frame`` faces read in each of
-    ``frames_with_faces`` of them, and in each ``unread`` more refused by the gate (too small,
-    turned, uncertain).
+        unread: tuple[int, int, int] = (0, 0, 0)) -> MinuteRow:
+    """A hand-made camera minute: ``per_frame`` faces read in each of ``frames_with_faces``
+    frames, and in each ``unread`` more refused by the gate (too small, turned, uncertain).
 
     Every read face's top emotion is ``top`` with probability ``confidence``; the rest is spread
     evenly.
@@ -95,7 +90,7 @@ def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
     weights = {"angry": 0.25, "disgust": 0.2, "fear": 0.3, "happy": 0.6, "sad": 0.3,
                "surprise": 0.6, "neutral": 0.9}
     refused = tuple(frames_with_faces * k for k in unread)
-    return MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute, frames=frames,
+    return MinuteRow(camera_id=camera, classroom_id=classroom, minute_start=minute, frames=60,
                      frames_with_faces=frames_with_faces if faces or sum(refused) else 0,
                      faces=faces + sum(refused), n=n, p=p,
                      engagement_sum=faces * confidence * weights[top], faces_read=faces,
@@ -112,32 +107,11 @@ def lesson(rows: Iterable[MinuteRow], classroom: str, start: datetime, end: date
     shown = {m: w for m, w in during.items() if w["shown"]}
     out: dict = {"minutes": len(shown), "hidden": len(during) - len(shown), "shown": shown}
     if shown:
-        read = sum(w["rate_read"] for w in shown.values())
-        out["engagement"] = sum(w["engagement"] * w["rate_read"] for w in shown.values()) / read
+        faces = sum(w["faces_read"] for w in shown.values())
+        out["engagement"] = sum(w["engagement"] * w["faces_read"] for w in shown.values()) / faces
         out["faces_in_view"] = sum(w["faces_in_view"] for w in shown.values()) / len(shown)
-        shares = {e: sum(w[f"share_{e}"] * w["rate_read"] for w in shown.values()) / read
+        shares = {e: sum(w[f"share_{e}"] * w["faces_read"] for w in shown.values()) / faces
                   for e in EMOTIONS}
         out["main"] = max(shares, key=shares.__getitem__)
         out["main_share"] = shares[out["main"]]
     return out
-
-
-def uneven_cameras(classroom: str, minute: datetime) -> list[MinuteRow]:
-    """Two cameras of one classroom at unlike frame rates: the front one at 2 frames a second
-    reads 20 neutral faces in each of its 120 frames (2,400 sightings), the back one at 4 reads 5
-    happy faces in each of its 240 (1,200). Of the room's 25 faces 5 are happy, 20 %
-    (:data:`UNEVEN_HAPPY`); adding sightings would say 1,200 of 3,600, a third."""
-    return [row("front", classroom, minute, 120, 20, frames=120),
-            row("back", classroom, minute, 240, 5, top="happy", frames=240)]
-
-
-UNEVEN_HAPPY = 0.2
-
-
-def with_rates(bucket: dict[str, object], frames: int = 60) -> dict[str, object]:
-    """A hand-made bucket row (``dashboard.sql.BUCKET_COLUMNS``) with its per-frame rates, as if
-    its counts had been seen in ``frames`` frames."""
-    counts = {"rate_faces": "faces", "rate_read": "faces_read",
-              **{f"rate_{e}": f"n_{e}" for e in EMOTIONS}, "rate_engagement": "engagement_sum"}
-    return {**bucket, **{rate: float(bucket[count]) / frames  # type: ignore[arg-type]
-                         for rate, count in counts.items()}}

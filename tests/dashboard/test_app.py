@@ -118,9 +118,9 @@ def test_range_charts_csv_and_history_match_the_rows(
     (days,) = at.dataframe
     day = days.value.iloc[0]
     assert (day["day"], day["minutes"], day["hidden_minutes"]) == (MONDAY, len(want), hidden)
-    read = sum(w["rate_read"] for w in want.values())  # minutes weigh by faces read per frame
+    faces_total = sum(w["faces"] for w in want.values())
     assert day["engagement"] == pytest.approx(
-        sum(w["engagement"] * w["rate_read"] for w in want.values()) / read)
+        sum(w["engagement"] * w["faces"] for w in want.values()) / faces_total)
     heat = drawn["Engagement by hour of the week"]
     assert heat[["weekday", "hour"]].values.tolist() == [["Mon", 8], ["Mon", 9], ["Mon", 10]]
     assert heat["minutes"].sum() == len(want)
@@ -283,28 +283,6 @@ def test_small_groups_are_hidden_and_the_page_says_so(
         wall(START + timedelta(minutes=m), ZoneInfo("UTC")) for m in (0, 2, 4)]
     assert ("2 minutes with fewer than 2 faces read are hidden, so that no chart describes a "
             "single child (MIN_FACES_SHOWN=2).") in texts(at)["caption"]
-
-
-def test_cameras_at_unlike_frame_rates_weigh_by_their_faces(
-    database: Database, monkeypatch: pytest.MonkeyPatch, downloads: list[dict[str, Any]]
-) -> None:
-    """The front camera at 2 frames a second reads 20 neutral faces a frame, the back one at 4
-    reads 5 happy ones: the mix, the CSV and the day's row say 20 % happy (5 of 25 faces), not
-    the third that adding their sightings (1,200 of 3,600) gave; engagement likewise."""
-    at = monday_morning(database, monkeypatch, "room", expected.uneven_cameras("room", START))
-    happy, neutral = expected.UNEVEN_HAPPY, 1 - expected.UNEVEN_HAPPY
-    engagement = happy * 0.8 * 0.6 + neutral * 0.8 * 0.9
-    mix = charts(at)["Emotion mix (share of faces read)"].set_index("emotion")["share"]
-    assert (mix["happy"], mix["neutral"]) == (pytest.approx(happy), pytest.approx(neutral))
-    assert charts(at)["Engagement index"]["engagement"].tolist() == pytest.approx([engagement])
-    table = pd.read_csv(io.BytesIO(downloads[-1]["data"]))
-    assert table[["share_happy", "engagement"]].values.tolist() == [
-        [pytest.approx(happy, abs=5e-5), pytest.approx(engagement, abs=5e-5)]]
-    assert table["face_detections"].tolist() == [3600]  # sightings, as counted
-    (days,) = at.dataframe
-    day = days.value.iloc[0]
-    assert (day["main_emotion"], day["main_share"]) == ("neutral", "80%")
-    assert day["engagement"] == pytest.approx(engagement)
 
 
 def test_a_period_of_small_groups_only_shows_nothing(

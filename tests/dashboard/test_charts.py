@@ -16,7 +16,6 @@ from classpulse.emotions import EMOTIONS
 from dashboard import charts, transform
 from dashboard.periods import MINUTE_CLOSES_AFTER, live_period
 from dashboard.sql import BUCKET_COLUMNS
-from tests.dashboard import expected
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)
@@ -65,7 +64,7 @@ def series(minutes: list[int], start: datetime = START,
         row.update(bucket_start=int((start + timedelta(minutes=offset)).timestamp()), minutes=1,
                    faces=100, faces_read=100, faces_in_view=10.0, faces_read_in_view=10.0,
                    engagement_sum=72.0, n_neutral=100, seen_faces=100, seen_read=100)
-        rows.append(expected.with_rates(row))
+        rows.append(row)
     return transform.series(pd.DataFrame(rows, columns=list(BUCKET_COLUMNS)), zone)
 
 
@@ -205,8 +204,7 @@ def test_the_mix_tooltip_never_rounds_a_share_to_all_or_nothing() -> None:
     row.update(bucket_start=int(START.timestamp()), minutes=1, faces=300, faces_read=300,
                faces_in_view=5.0, faces_read_in_view=5.0, engagement_sum=200.0, n_happy=299,
                n_neutral=1, seen_faces=300, seen_read=300)
-    shown = transform.series(pd.DataFrame([expected.with_rates(row)],
-                                          columns=list(BUCKET_COLUMNS)), BERLIN)
+    shown = transform.series(pd.DataFrame([row], columns=list(BUCKET_COLUMNS)), BERLIN)
     chart = charts.emotion_mix_chart(shown, axis())
     tooltip = chart.to_dict()["encoding"]["tooltip"]
     assert {"field": "share_text", "type": "nominal", "title": "share"} in tooltip

@@ -447,25 +447,3 @@ def test_a_lesson_without_a_subject_or_group_shows_none(
     assert texts(at)["text"] == ["Maths", "subject: Mathematics"]
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(second))
     assert texts(at)["text"] == ["Maths", "group: Set 2"]
-
-
-def test_a_lesson_of_cameras_at_unlike_frame_rates_weighs_them_by_their_faces(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The lessons view's row and metrics of a lesson whose front camera runs at 2 frames a second
-    (20 neutral faces a frame) and back camera at 4 (5 happy ones): 80 % neutral, 20 % happy,
-    as 20 and 5 of the room's 25 faces; adding sightings (2,400 and 1,200) said 67 %."""
-    start = local(MONDAY, 8, 0)
-    expected.write(database.engine, expected.uneven_cameras("7A", start),
-                   {"7A": ("Class 7A", "Europe/Berlin")})
-    lesson = add_lesson(database, "7A", start, start + timedelta(minutes=1), "Maths")
-    at = open_link(monkeypatch, database.url, classroom="7A", view="lessons", lesson=str(lesson))
-    assert_no_error(at)
-    neutral = 1 - expected.UNEVEN_HAPPY
-    engagement = neutral * 0.8 * 0.9 + expected.UNEVEN_HAPPY * 0.8 * 0.6
-    (row,) = table(at).itertuples(index=False)
-    assert (row.main_emotion, row.main_share) == ("neutral", f"{neutral:.0%}")
-    assert row.engagement == pytest.approx(engagement)
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Main emotion"] == f"neutral · {neutral:.0%}"
-    assert metrics["Engagement"] == f"{engagement:.2f}"

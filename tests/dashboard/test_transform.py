@@ -13,7 +13,6 @@ import pytest
 from classpulse.emotions import EMOTIONS
 from dashboard import text, transform
 from dashboard.sql import BUCKET_COLUMNS
-from tests.dashboard import expected
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -34,7 +33,7 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
         "seen_turned": told * refused[1], "seen_uncertain": told * refused[2],
     }
     row.update({f"n_{e}": n for e, n in zip(EMOTIONS, counts, strict=True)})
-    return expected.with_rates(row)
+    return row
 
 
 def frame(*rows: dict[str, object]) -> pd.DataFrame:
@@ -187,7 +186,7 @@ def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> No
 
     now = datetime(2025, 3, 4, tzinfo=UTC)
     lessons = pd.DataFrame({
-        "minutes": [40, 40], "rate_faces": [400.0, 400.0], "rate_read": [250.0, 150.0],
+        "minutes": [40, 40], "faces": [4000, 4000], "faces_read": [2500, 1500],
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 2 for e in EMOTIONS},
         "starts_at": [pd.Timestamp("2025-03-03 08:00", tz="UTC")] * 2, "hidden_minutes": [0, 0],
     })
@@ -208,7 +207,7 @@ def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
     lessons = pd.DataFrame({
         "lesson_id": [1, 2, 3], "title": ["Maths"] * 3, "starts_at": starts,
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [40, 40, 40],
-        "hidden_minutes": [0, 0, 0], "rate_faces": [400.0] * 3, "rate_read": [250.0, 150.0, 300.0],
+        "hidden_minutes": [0, 0, 0], "faces": [4000] * 3, "faces_read": [2500, 1500, 3000],
         "engagement": [0.5, 0.9, 0.6], "faces_in_view": [20.0] * 3,
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 3 for e in EMOTIONS},
     })
@@ -268,7 +267,7 @@ def test_a_tie_names_every_main_expression() -> None:
     days = transform.daily_summary(tie, BERLIN)
     assert days["main_emotion"].tolist() == ["angry and neutral (tied)"]
     assert days["main_share"].tolist() == pytest.approx([0.4])
-    lessons = pd.DataFrame({"minutes": [40, 40], "rate_faces": [10.0] * 2, "rate_read": [10.0] * 2,
+    lessons = pd.DataFrame({"minutes": [40, 40], "faces": [100, 100], "faces_read": [100, 100],
                             **{f"share_{e}": [s, t] for e, s, t in zip(
                                 EMOTIONS, [0.3, 0, 0, 0.3, 0, 0.1, 0.3], [0.2, 0, 0, 0.5, 0, 0,
                                                                           0.3], strict=True)}})
@@ -287,8 +286,7 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
                             utc=True)
     history = pd.DataFrame({
         "lesson_id": [1, 2, 3], "starts_at": starts, "minutes": [40, few, 40],
-        "hidden_minutes": [0, 0, 0], "rate_faces": [400.0, 10.0, 400.0],
-        "rate_read": [300.0, 10.0, 100.0],
+        "hidden_minutes": [0, 0, 0], "faces": [4000, 100, 4000], "faces_read": [3000, 100, 1000],
         "engagement": [0.5, 0.9, 0.6],
     })
     trend = lesson_frames.title_trend(history, 2, BERLIN)

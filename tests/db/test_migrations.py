@@ -33,13 +33,12 @@ from classpulse.db.views import VIEWS
 from classpulse.db.writes import MinuteRow, add_minute_rows
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
-from tests.dashboard import expected
 
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0016_per_frame_shares"
+HEAD = "0015_closes_after_max_lag"
 
 
 @pytest.fixture
@@ -73,8 +72,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0015_closes_after_max_lag", "0014_closed_minutes", "0013_shown_views",
-        "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        HEAD, "0014_closed_minutes", "0013_shown_views", "0012_engagement_weights",
+        "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -307,7 +306,7 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0016_per_frame_shares; stop every "
+                                         r"writes to 0015_closes_after_max_lag; stop every "
                                          r"consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
 
@@ -404,41 +403,3 @@ def test_0015_stops_while_a_classroom_has_a_posix_zone(migrated_pg_url: str) -> 
         assert current(migrated_pg_url) == HEAD
     finally:
         engine.dispose()
-
-
-def class_share_happy(engine: Engine) -> float:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT share_happy FROM class_minutes")).scalar_one()
-
-
-def covering_index_included(engine: Engine) -> list[str] | None:
-    """The covering index's INCLUDE columns (PostgreSQL; None on SQLite, which has none)."""
-    (index,) = [ix for ix in inspect(engine).get_indexes("emotion_minutes")
-                if ix["name"] == "ix_emotion_minutes_classroom_id_minute_start"]
-    return index.get("dialect_options", {}).get("postgresql_include")
-
-
-def test_0016_weighs_cameras_by_frames_and_downgrades_to_sightings(
-    fresh_engine: Engine, migrated_url: str
-) -> None:
-    """A front camera at 2 frames a second reading 20 neutral faces a frame and a back one at 4
-    reading 5 happy ones: 0016 gives the 20 % happy of the room's faces, 0015 added sightings
-    (1,200 of 3,600). Down and up twice: each way gives its own views (0016's with the per-frame
-    rates, as the typed handles have them) and covering index, on existing rows."""
-    expected.write(fresh_engine, expected.uneven_cameras(
-        "7B", datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)))
-    postgresql = fresh_engine.dialect.name == "postgresql"
-    assert class_share_happy(fresh_engine) == pytest.approx(expected.UNEVEN_HAPPY)
-    for _ in range(2):
-        downgrade_to(fresh_engine, "0015_closes_after_max_lag")
-        assert class_share_happy(fresh_engine) == pytest.approx(1 / 3)
-        columns = {c["name"] for c in inspect(fresh_engine).get_columns("class_minutes")}
-        assert "rate_read" not in columns and "share_happy" in columns
-        if postgresql:
-            assert "frames" not in covering_index_included(fresh_engine)
-        upgrade(migrated_url)
-        assert current(migrated_url) == HEAD
-        assert class_share_happy(fresh_engine) == pytest.approx(expected.UNEVEN_HAPPY)
-        test_views_match_their_typed_handles(fresh_engine)
-        if postgresql:
-            assert "frames" in covering_index_included(fresh_engine)

@@ -6,8 +6,7 @@ the owner's (:data:`OWNER_ONLY`) as the owner, and the reader is refused them.
 The seed is synthetic (classpulse.db.seed), and the timetable a CSV file imported with the real
 ``classpulse lessons import``. Expected values are computed here from the seeded rows and the
 timetable with zoneinfo, independently of the SQL and the views, as docs/sql.md's conventions
-define them: every mean divides faces read per frame (each camera minute's counts divided by its
-``frames``, summed: ``rate_*``), and the small-group rule at its default (a class
+define them: every mean divides by ``faces_read``, and the small-group rule at its default (a class
 minute is shown when some camera read 3 or more faces per frame with read faces,
 ``faces_read_in_view``, and then sums those cameras only).
 
@@ -201,13 +200,9 @@ def class_minutes(rows: list[MinuteRow]) -> list[ClassMinute]:
                 s[name] += getattr(r, name)
             for reason, refused in zip(REFUSED_COLUMNS, r.refused, strict=True):
                 s[reason] += refused
-            s["rate_read"] += r.faces_read / r.frames
-            s["rate_engagement"] += r.engagement_sum / r.frames
             for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
                 s[f"n_{e}"] += n
                 s[f"p_{e}"] += p
-                s[f"rate_{e}"] += n / r.frames
-                s[f"rate_p_{e}"] += p / r.frames
         out.append(minute)
     return sorted(out, key=lambda m: (m.room, m.start))
 
@@ -289,7 +284,7 @@ def in_month(m: ClassMinute, year: int, month: int) -> bool:
 # ---- one checker per example; the heading in docs/sql.md is the key ----
 
 def check_lesson_hours(got: list[dict], s: Seeded) -> None:
-    acc: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
+    acc: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     hidden = 0
     for m in s.minutes:
         if m.room == "7B" and in_month(m, 2025, 3):
@@ -299,27 +294,26 @@ def check_lesson_hours(got: list[dict], s: Seeded) -> None:
             a = acc[m.local.hour]
             a[0] += 1
             a[1] += m.sums["faces_read"]
-            a[2] += m.sums["rate_read"]
-            a[3] += m.sums["rate_engagement"]
+            a[2] += m.sums["engagement_sum"]
     assert [r["lesson_hour"] for r in got] == sorted(acc) == [0, 8, 9, 10, 11, 12, 23]
     for r in got:
-        minutes, faces_read, rate_read, rate_engagement = acc[r["lesson_hour"]]
+        minutes, faces_read, engagement = acc[r["lesson_hour"]]
         assert (r["minutes"], r["faces_read"]) == (minutes, faces_read)
-        assert close(r["mean_engagement"], rate_engagement / rate_read, 3)
+        assert close(r["mean_engagement"], engagement / faces_read, 3)
     assert acc[8][0] + acc[23][0] + hidden > 60 * 10  # ten March school days; the evening
 
 
 def check_sad_minutes(got: list[dict], s: Seeded) -> None:
     want = [
         m for m in s.minutes
-        if m.sums["rate_sad"] * 2 > m.sums["rate_read"] and m.shown and in_month(m, 2025, 3)
+        if m.sums["n_sad"] * 2 > m.sums["faces_read"] and m.shown and in_month(m, 2025, 3)
     ]
     assert len(want) >= 5, "the seed should contain some sad episodes"
     assert [(r["classroom_id"], r["local_time"], r["faces_read"], r["n_sad"]) for r in got] == [
         (m.room, m.local, m.sums["faces_read"], m.sums["n_sad"]) for m in want
     ]
     for r, m in zip(got, want, strict=True):
-        assert close(r["sad_share"], m.sums["rate_sad"] / m.sums["rate_read"], 3)
+        assert close(r["sad_share"], m.sums["n_sad"] / m.sums["faces_read"], 3)
         assert r["sad_share"] > Decimal("0.5")
 
 
@@ -332,7 +326,7 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
                 d["hidden"] += 1
                 continue
             d["minutes"] += 1
-            for k in ("faces", "rate_read", "rate_engagement", "rate_happy", "rate_sad"):
+            for k in ("faces", "faces_read", "engagement_sum", "n_happy", "n_sad"):
                 d[k] += m.sums[k]
     assert [r["day"] for r in got] == sorted(days) and len(days) == 10
     for r in got:
@@ -340,9 +334,9 @@ def check_daily_7a(got: list[dict], s: Seeded) -> None:
         assert (r["minutes"], r["hidden_minutes"], r["faces"]) == (
             d["minutes"], d["hidden"], d["faces"])
         assert d["minutes"] + d["hidden"] == 300
-        assert close(r["mean_engagement"], d["rate_engagement"] / d["rate_read"], 3)
-        assert close(r["happy_share"], d["rate_happy"] / d["rate_read"], 3)
-        assert close(r["sad_share"], d["rate_sad"] / d["rate_read"], 3)
+        assert close(r["mean_engagement"], d["engagement_sum"] / d["faces_read"], 3)
+        assert close(r["happy_share"], d["n_happy"] / d["faces_read"], 3)
+        assert close(r["sad_share"], d["n_sad"] / d["faces_read"], 3)
 
 
 def check_weekly_slots(got: list[dict], s: Seeded) -> None:
@@ -352,44 +346,41 @@ def check_weekly_slots(got: list[dict], s: Seeded) -> None:
             a = slots[(m.local.isoweekday(), m.local.hour)]
             a[0] += 1
             a[1] += m.sums["faces"]
-            a[2] += m.sums["rate_read"]
-            a[3] += m.sums["rate_engagement"]
+            a[2] += m.sums["faces_read"]
+            a[3] += m.sums["engagement_sum"]
     ranked = sorted(
         ((k, v) for k, v in slots.items() if v[0] >= 60),
         key=lambda kv: (kv[1][3] / kv[1][2], kv[0]),
     )[:5]
     assert [(r["iso_dow"], r["hour"]) for r in got] == [k for k, _ in ranked]
-    for r, (_, (minutes, faces, rate_read, engagement)) in zip(got, ranked, strict=True):
+    for r, (_, (minutes, faces, faces_read, engagement)) in zip(got, ranked, strict=True):
         assert (r["minutes"], r["faces"]) == (minutes, faces)
-        assert close(r["mean_engagement"], engagement / rate_read, 3)
+        assert close(r["mean_engagement"], engagement / faces_read, 3)
 
 
 def check_happy_ranking(got: list[dict], s: Seeded) -> None:
-    acc: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    acc: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for m in s.minutes:
         if in_month(m, 2025, 3) and m.shown:
             a = acc[m.room]
             a[0] += m.sums["faces_read"]
-            a[1] += m.sums["rate_read"]
-            a[2] += m.sums["rate_happy"]
-            a[3] += m.sums["rate_p_happy"]
-    order = sorted(acc, key=lambda room: -acc[room][2] / acc[room][1])
+            a[1] += m.sums["n_happy"]
+            a[2] += m.sums["p_happy"]
+    order = sorted(acc, key=lambda room: -acc[room][1] / acc[room][0])
     assert [r["classroom_id"] for r in got] == order and len(order) == 3
     assert [r["happy_rank"] for r in got] == [1, 2, 3]
     for r in got:
-        faces_read, rate_read, rate_happy, rate_p_happy = acc[r["classroom_id"]]
+        faces_read, n_happy, p_happy = acc[r["classroom_id"]]
         assert r["faces_read"] == faces_read
-        assert close(r["happy_share"], rate_happy / rate_read, 4)
-        assert close(r["mean_p_happy"], rate_p_happy / rate_read, 4)
+        assert close(r["happy_share"], n_happy / faces_read, 4)
+        assert close(r["mean_p_happy"], p_happy / faces_read, 4)
     with s.engine.connect() as conn:  # the text says class_days gives the same numbers
         days = conn.execute(text(
-            "SELECT classroom_id, sum(faces_read), sum(rate_read), sum(rate_happy) "
-            "FROM class_days WHERE day >= DATE '2025-03-01' AND day < DATE '2025-04-01' "
-            "GROUP BY classroom_id"
+            "SELECT classroom_id, sum(faces_read), sum(n_happy) FROM class_days "
+            "WHERE day >= DATE '2025-03-01' AND day < DATE '2025-04-01' GROUP BY classroom_id"
         )).all()
-    assert {room: (faces_read, pytest.approx(read), pytest.approx(happy))
-            for room, faces_read, read, happy in days} == {
-        room: (a[0], a[1], a[2]) for room, a in acc.items()
+    assert {room: (faces_read, n) for room, faces_read, n in days} == {
+        room: (a[0], a[1]) for room, a in acc.items()
     }
 
 
@@ -458,11 +449,10 @@ def lesson_numbers(s: Seeded, lesson: PlannedLessonRow) -> dict[str, float]:
             out["minutes"] += 1
             out["faces_in_view_sum"] += m.faces_in_view
             out["faces_read_in_view_sum"] += m.faces_read_in_view
-            for k in ("faces", "faces_read", "rate_read", "rate_engagement", "rate_happy",
-                      "rate_neutral"):
+            for k in ("faces", "faces_read", "engagement_sum", "n_happy", "n_neutral"):
                 out[k] += m.sums[k]
     if out["minutes"]:
-        out["engagement"] = out["rate_engagement"] / out["rate_read"]
+        out["engagement"] = out["engagement_sum"] / out["faces_read"]
         out["faces_in_view"] = out["faces_in_view_sum"] / out["minutes"]
         out["faces_read_in_view"] = out["faces_read_in_view_sum"] / out["minutes"]
     return out
@@ -482,8 +472,8 @@ def check_one_lesson(got: list[dict], s: Seeded) -> None:
     assert r["minutes"] + r["hidden_minutes"] == 45
     assert close(r["faces_in_view"], want["faces_in_view"], 1)
     assert close(r["engagement"], want["engagement"], 3)
-    assert close(r["neutral_share"], want["rate_neutral"] / want["rate_read"], 3)
-    assert close(r["happy_share"], want["rate_happy"] / want["rate_read"], 3)
+    assert close(r["neutral_share"], want["n_neutral"] / want["faces_read"], 3)
+    assert close(r["happy_share"], want["n_happy"] / want["faces_read"], 3)
     with s.engine.connect() as conn:  # the id a dashboard link names finds the same lesson
         same = conn.execute(text("SELECT minutes, faces, faces_read, faces_read_in_view "
                                  "FROM lesson_summaries WHERE lesson_id = :id"),

@@ -15,14 +15,10 @@ from classpulse.db.views import (
     class_days,
     class_hour_of_week,
     class_minutes,
-    lesson_summaries,
     shown_class_minutes,
 )
 from classpulse.db.writes import MinuteRow, add_minute_rows
 from classpulse.emotions import EMOTIONS
-from classpulse.lessons.store import replace_lessons
-from classpulse.lessons.timetable import PlannedLesson
-from tests.dashboard import expected
 
 # Sunday 2025-03-02 22:30 UTC: the seed crosses midnight UTC into Monday
 START = datetime(2025, 3, 2, 22, 30, tzinfo=timezone.utc)
@@ -32,8 +28,7 @@ SEED = {"classrooms": ("7A", "7B"), "cameras_per_classroom": 3, "start": START, 
 
 def expected_class_minutes(rows: list[MinuteRow]) -> dict[tuple[str, datetime], dict]:
     """Per class minute: sums, the largest and summed faces per frame, shown at threshold 3;
-    a shown minute sums its shown cameras' rows only, a hidden one all of them. ``rate_*`` sum
-    each camera's counts divided by its frames, which engagement and the shares divide."""
+    a shown minute sums its shown cameras' rows only, a hidden one all of them."""
     groups: dict[tuple[str, datetime], list[MinuteRow]] = defaultdict(list)
     for r in rows:
         groups[(r.classroom_id, r.minute_start)].append(r)
@@ -52,12 +47,9 @@ def expected_class_minutes(rows: list[MinuteRow]) -> dict[tuple[str, datetime], 
             acc["frames"] += r.frames
             acc["faces"] += r.faces
             acc["engagement_sum"] += r.engagement_sum
-            acc["rate_read"] += r.faces_read / r.frames
-            acc["rate_engagement"] += r.engagement_sum / r.frames
             for e, n, p in zip(EMOTIONS, r.n, r.p, strict=True):
                 acc[f"n_{e}"] += n
                 acc[f"p_{e}"] += p
-                acc[f"rate_{e}"] += n / r.frames
         out[key] = acc
     return out
 
@@ -86,41 +78,13 @@ def test_class_minutes_sums_cameras(db: Engine, seeded: list[MinuteRow]) -> None
         assert g["faces_in_view"] == (pytest.approx(e["faces_in_view"]) if e["faces"] else None)
         assert g["shown"] is bool(e["shown"])
         if e["faces"]:
-            assert g["rate_read"] == pytest.approx(e["rate_read"])
-            assert g["engagement"] == pytest.approx(e["rate_engagement"] / e["rate_read"])
-            assert g["share_neutral"] == pytest.approx(e["rate_neutral"] / e["rate_read"])
+            assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+            assert g["share_neutral"] == pytest.approx(e["n_neutral"] / e["faces"])
             shares = sum(g[f"share_{x}"] for x in EMOTIONS)
             assert shares == pytest.approx(1.0)
         else:
             assert g["engagement"] is None and g["share_happy"] is None
     assert partly > 0  # the seed holds such minutes: the hidden cameras' rows left out
-
-
-def test_cameras_weigh_by_frames_not_sightings(db: Engine) -> None:
-    """The front camera at 2 frames a second reads 20 neutral faces a frame, the back one at 4
-    reads 5 happy ones: 5 of the room's 25 faces are happy, 20 %, in the class minute and in the
-    lesson's row; adding sightings (1,200 of 3,600) said a third. Engagement likewise: faces per
-    frame 20 x 0.8 x 0.9 and 5 x 0.8 x 0.6 over 25. Each camera's own minute keeps its counts."""
-    minute = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-    rows = expected.uneven_cameras("7B", minute)
-    expected.write(db, rows)
-    lesson = PlannedLesson("7B", minute, minute + timedelta(minutes=1), "Maths", None, None,
-                           "csv:7B/x", "csv:7B/2025-03-03", 2)
-    with db.begin() as conn:
-        replace_lessons(conn, [lesson])
-    engagement = (20 * 0.8 * 0.9 + 5 * 0.8 * 0.6) / 25
-    with db.connect() as conn:
-        klass = conn.execute(select(class_minutes)).mappings().one()
-        summary = conn.execute(select(lesson_summaries)).mappings().one()
-        back = conn.execute(select(camera_minutes).where(camera_minutes.c.camera_id == "back")
-                            ).mappings().one()
-    for got in (klass, summary):
-        assert (got["faces_read"], got["n_happy"], got["n_neutral"]) == (3600, 1200, 2400)
-        assert (got["rate_read"], got["rate_happy"]) == (pytest.approx(25), pytest.approx(5))
-        assert got["share_happy"] == pytest.approx(expected.UNEVEN_HAPPY)
-        assert got["share_neutral"] == pytest.approx(1 - expected.UNEVEN_HAPPY)
-        assert got["engagement"] == pytest.approx(engagement)
-    assert (back["frames"], back["n_happy"], back["rate_happy"]) == (240, 1200, pytest.approx(5))
 
 
 def test_empty_minute_has_null_engagement(db: Engine) -> None:
@@ -177,9 +141,8 @@ def test_class_days_cut_at_utc_midnight_without_timezone(
         acc["minutes"] += 1
         acc["faces"] += e["faces"]
         acc["faces_in_view"] += e["faces_in_view"]
+        acc["engagement_sum"] += e["engagement_sum"]
         acc["n_happy"] += e["n_happy"]
-        for rate in ("rate_read", "rate_engagement", "rate_happy"):
-            acc[rate] += e[rate]
     with db.connect() as conn:
         got = conn.execute(select(class_days).order_by(class_days.c.classroom_id,
                                                        class_days.c.day)).mappings().all()
@@ -193,9 +156,8 @@ def test_class_days_cut_at_utc_midnight_without_timezone(
         assert (g["minutes"], g["hidden_minutes"]) == (e["minutes"], e["hidden"])
         assert g["faces"] == e["faces"] and g["n_happy"] == e["n_happy"]
         assert g["faces_in_view"] == pytest.approx(e["faces_in_view"] / e["minutes"])
-        assert g["rate_read"] == pytest.approx(e["rate_read"])  # summed, as days add up
-        assert g["engagement"] == pytest.approx(e["rate_engagement"] / e["rate_read"])
-        assert g["share_happy"] == pytest.approx(e["rate_happy"] / e["rate_read"])
+        assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+        assert g["share_happy"] == pytest.approx(e["n_happy"] / e["faces"])
 
 
 def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow]) -> None:
@@ -206,8 +168,7 @@ def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow
         if e["shown"]:
             acc["minutes"] += 1
             acc["faces"] += e["faces"]
-            acc["rate_read"] += e["rate_read"]
-            acc["rate_engagement"] += e["rate_engagement"]
+            acc["engagement_sum"] += e["engagement_sum"]
     with db.connect() as conn:
         got = conn.execute(select(class_hour_of_week)).mappings().all()
     keys = {(g["classroom_id"], g["iso_dow"], g["hour"]) for g in got}
@@ -217,7 +178,7 @@ def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow
         e = slots[(g["classroom_id"], g["iso_dow"], g["hour"])]
         assert g["minutes"] == e["minutes"] and g["faces"] == e["faces"]
         assert g["hidden_minutes"] == e["hidden_minutes"]
-        assert g["engagement"] == pytest.approx(e["rate_engagement"] / e["rate_read"])
+        assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
 
 
 @pytest.mark.postgres

@@ -62,13 +62,8 @@ class Shape(NamedTuple):
     (``class_rows``, :func:`class_rows_sql`: ``"all"`` as shipped, ``"shown"`` from
     ``0011_class_of_shown_cameras``), and how many seconds after its start a minute enters
     ``camera_minutes`` (``closes_after_s``: 0, at once, as shipped; ``0014_closed_minutes`` waits
-    until it has closed), the per-frame ``rates`` (name, expression over ``emotion_minutes e``;
-    none as shipped, ``0016_per_frame_shares`` adds them), summed like counts and placed after
-    ``engagement_sum``, and which columns' sums engagement and the shares divide
-    (``ratio_sums``: faces, engagement, an emotion's with ``{e}``; empty, as shipped, for
-    ``read``, ``engagement_sum`` and ``n_{e}``, the sightings). A NamedTuple, not a dataclass:
-    Alembic loads revisions outside ``sys.modules``, where dataclasses cannot resolve
-    annotations."""
+    until it has closed). A NamedTuple, not a dataclass: Alembic loads revisions outside
+    ``sys.modules``, where dataclasses cannot resolve annotations."""
 
     counts: tuple[str, ...] = COUNTS
     hour_counts: tuple[str, ...] = ("frames", "faces")
@@ -77,8 +72,6 @@ class Shape(NamedTuple):
     read: str = "faces"
     class_rows: str = "all"
     closes_after_s: int = 0
-    rates: tuple[tuple[str, str], ...] = ()
-    ratio_sums: tuple[str, str, str] = ()
 
 
 SHAPE = Shape()  # as this revision shipped
@@ -106,10 +99,8 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
         f"COALESCE(v.{shape.rule} >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
         "FALSE) AS shown",
         *(f"v.{c}" for c in (*N_COLS, *P_COLS, "engagement_sum")),
-        *(f"v.{name}" for name, _ in shape.rates),
     ]
-    computed = ", ".join(f"{expression} AS {name}"
-                         for name, expression in (*measures, *shape.rates))
+    computed = ", ".join(f"{expression} AS {name}" for name, expression in measures)
     body = (
         f"SELECT\n    {_lines(columns)}\n"
         f"FROM (SELECT e.*, {computed} FROM emotion_minutes AS e{_closed(dialect, shape)}) AS v"
@@ -137,14 +128,12 @@ def _bigint_sum(expression: str, name: str) -> str:
     return f"CAST(sum({expression}) AS BIGINT) AS {name}"
 
 
-def _ratios(summed: str, shape: Shape) -> list[str]:
-    """Face-weighted engagement and shares: ``summed`` is the format string of a column's sum
-    (``{c}`` the column), over the shape's ``ratio_sums``."""
-    faces, engagement, emotion = shape.ratio_sums or (shape.read, "engagement_sum", "n_{e}")
-    den = f"CAST(NULLIF({summed.format(c=faces)}, 0) AS DOUBLE PRECISION)"
-    out = [f"{summed.format(c=engagement)} / {den} AS engagement"]
-    out += [f"CAST({summed.format(c=emotion.format(e=e))} AS DOUBLE PRECISION) / {den} "
-            f"AS share_{e}" for e in EMOTIONS]
+def _ratios(faces: str, engagement: str, n: str) -> list[str]:
+    """Face-weighted engagement and shares: ``n`` and the others are format strings of a column."""
+    den = f"CAST(NULLIF({faces}, 0) AS DOUBLE PRECISION)"
+    out = [f"{engagement} / {den} AS engagement"]
+    out += [f"CAST({n.format(c=f'n_{e}')} AS DOUBLE PRECISION) / {den} AS share_{e}"
+            for e in EMOTIONS]
     return out
 
 
@@ -163,8 +152,7 @@ def class_minute_columns(cm: str, shape: Shape = SHAPE) -> list[str]:
         f"max(CASE WHEN {cm}.shown THEN 1 WHEN NOT {cm}.shown THEN 0 END) = 1 AS shown",
         *(_bigint_sum(f"{cm}.{c}", c) for c in N_COLS),
         *(f"sum({cm}.{c}) AS {c}" for c in (*P_COLS, "engagement_sum")),
-        *(f"sum({cm}.{name}) AS {name}" for name, _ in shape.rates),
-        *_ratios(f"sum({cm}.{{c}})", shape),
+        *_ratios(f"sum({cm}.{shape.read})", f"sum({cm}.engagement_sum)", f"sum({cm}.{{c}})"),
     ]
 
 
@@ -222,8 +210,8 @@ def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bo
     if with_p:
         out += [total(shown(c), c, count=False) for c in P_COLS]
     out.append(total(shown("engagement_sum"), "engagement_sum", count=False))
-    out += [total(shown(name), name, count=False) for name, _ in shape.rates]
-    out += _ratios(f"sum(CASE WHEN {m}.shown THEN {m}.{{c}} ELSE 0 END)", shape)
+    out += _ratios(f"sum({shown(shape.read)})", f"sum({shown('engagement_sum')})",
+                   f"sum(CASE WHEN {m}.shown THEN {m}.{{c}} ELSE 0 END)")
     return out
 
 
