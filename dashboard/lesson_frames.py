@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from classpulse.years import FIRST_DAY, LAST_DAY
-from dashboard import transform
-from dashboard.periods import local_instant
+from dashboard import text, transform
+from dashboard.periods import floor_minute, local_instant
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "lesson_id", "day", "time", "title", "main_emotion", "main_share", "engagement",
@@ -23,6 +23,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 NO_DATA = "no data"
 NOT_YET = "not held yet"
 UNDER_WAY = "under way, no minute yet"
+CLOSING = "ended, minutes still closing"
 ALL_HIDDEN = "all minutes hidden"
 UNREADABLE = "most faces not read"
 DAY_FORMAT = "%a %d %b"  # a lesson's day in the table, and an end on another day
@@ -73,12 +74,22 @@ def status(lesson: pd.Series, now: datetime) -> str:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):
         return NOT_YET
-    return UNDER_WAY if under_way(lesson, now) else NO_DATA
+    if under_way(lesson, now):
+        return UNDER_WAY
+    return CLOSING if pd.Timestamp(now) < last_minute_closes(lesson) else NO_DATA
 
 
 def under_way(lesson: pd.Series, now: datetime) -> bool:
     """The lesson has started and not ended: its numbers are the minutes so far."""
     return bool(lesson["starts_at"] <= pd.Timestamp(now) < lesson["ends_at"])
+
+
+def last_minute_closes(lesson: pd.Series) -> datetime:
+    """When the lesson's last minute (the one holding the instant before its end) closes: until
+    then its row lacks minutes a consumer may still add to, so a short lesson that just ended
+    without a closed minute is not "no data" yet."""
+    end = pd.Timestamp(lesson["ends_at"]).to_pydatetime()
+    return text.closed_at(floor_minute(end - timedelta(microseconds=1)))
 
 
 def until(end: datetime, day: date, day_format: str = DAY_FORMAT) -> str:

@@ -31,7 +31,7 @@ import streamlit as st
 from classpulse.settings import Settings
 from dashboard import charts, lesson_frames, queries, text, transform
 from dashboard.links import LESSON_KEY
-from dashboard.periods import Period, closed_until, floor_minute
+from dashboard.periods import Period, closed_until
 from dashboard.widgets import Selection, distinct_labels
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
@@ -142,8 +142,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
         st.text(" · ".join(labels))
     state = lesson_frames.status(lesson, now)
     today = now.astimezone(sel.tz).date()
-    # the lesson's last minute: the one holding the instant before its end
-    last_closes = text.closed_at(floor_minute(end - timedelta(microseconds=1)))
+    last_closes = lesson_frames.last_minute_closes(lesson)
     if lesson_frames.under_way(lesson, now):
         st.caption(text.lesson_so_far(lesson_frames.until(local_end, today)))
     elif end <= now < last_closes:

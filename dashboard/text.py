@@ -343,6 +343,9 @@ def lesson_without_data(state: str) -> str:
                 f"minute by minute, each once it has closed, {closing_delay()} after it ends; "
                 "if none comes within five minutes of the start, check that the cameras and a "
                 "consumer are running.")
+    if state == "ended, minutes still closing":
+        return ("**This lesson has just ended; no minute of it is counted yet.** Its minutes "
+                f"appear as they close, {closing_delay()} after each ends.")
     if state == "most faces not read":
         return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
                 "shown for it.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -234,6 +234,23 @@ def test_a_lesson_under_way_is_not_called_missing() -> None:
         lesson_frames.NOT_YET, lesson_frames.UNDER_WAY, lesson_frames.NO_DATA]
     assert [lesson_frames.under_way(row, now) for _, row in lessons.iterrows()] == [
         False, True, False]
+
+
+
+def test_a_short_lesson_that_just_ended_is_not_called_missing() -> None:
+    """A lesson shorter than the closing delay has no closed minute when it ends: until its last
+    minute closes it is still to come, not "no camera reported"."""
+    from dashboard import lesson_frames
+    from dashboard.periods import MINUTE_CLOSES_AFTER
+
+    starts = pd.to_datetime(["2025-03-03 08:00"], utc=True)
+    lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=2),
+                            "minutes": [0], "hidden_minutes": [0]})
+    closes = datetime(2025, 3, 3, 8, 2, tzinfo=UTC) + MINUTE_CLOSES_AFTER
+    row = lessons.iloc[0]
+    assert lesson_frames.last_minute_closes(row) == closes
+    assert lesson_frames.status(row, closes - timedelta(seconds=1)) == lesson_frames.CLOSING
+    assert lesson_frames.status(row, closes) == lesson_frames.NO_DATA
 
 
 def test_a_shown_newest_minute_mostly_unread_is_not_called_hidden() -> None:
