@@ -170,8 +170,8 @@ class FaceDetector:
         found = torch.cat([faces.boxes, faces.scores[:, None], faces.landmarks.flatten(1),
                            faces.frame[:, None].to(faces.boxes.dtype)], dim=1).cpu().numpy()
         bounds = np.searchsorted(found[:, 15], np.arange(len(batch) + 1) - 0.5)
-        return [to_frame_pixels(found[a:b, :4], found[a:b, 4], found[a:b, 5:15], scale, size,
-                                self.config.min_score)
+        return [to_frame_pixels(found[a:b, :4], found[a:b, 4], found[a:b, 5:15],
+                                batch.shape[1:3], size, self.config.min_score)
                 for a, b in itertools.pairwise(bounds)]
 
 
@@ -183,16 +183,27 @@ def detection_scale(config: DetectorConfig, size: tuple[int, int]) -> float:
     return min(1.0, scale)
 
 
-def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale: float,
-                    size: tuple[int, int], min_score: float) -> Detections:
-    """Faces found on a frame shrunk by ``scale``, in the frame's own pixels: boxes clipped to
-    it, faces scored under ``min_score`` or left without area dropped."""
+def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray,
+                    shrunk: tuple[int, ...], size: tuple[int, int], min_score: float
+                    ) -> Detections:
+    """Faces found on the frame shrunk to ``shrunk`` (h, w), in the frame's own pixels (``size``):
+    boxes clipped to it, faces scored under ``min_score`` or left without area dropped.
+
+    Each axis by its own scale, the shrunk size having been rounded. MTCNN's boxes count pixels
+    from 1 (``x1`` is the first pixel's number, ``x2`` the last's): the first pixel's left edge is
+    ``x1 - 1`` from 0, so the box's left and top map as ``(x1 - 1) / scale + 1``. Dividing ``x1``
+    alone moved them ``1 / scale - 1`` px in (about 1 px at 1080p), which narrowed every box, and
+    the gate's size check with it, by the frame's size rather than the face's."""
     h, w = size
-    b = np.asarray(boxes, np.float32).reshape(-1, 4) / scale
+    scale = np.array([shrunk[1] / w, shrunk[0] / h] * 2, np.float32)
+    b = np.array(boxes, np.float32).reshape(-1, 4)  # a copy: changed in place below
+    b[:, :2] -= 1
+    b /= scale
+    b[:, :2] += 1
     b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
     b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
     s = np.asarray(scores, np.float32).reshape(-1)
-    lm = np.asarray(landmarks, np.float32).reshape(-1, 5, 2) / scale
+    lm = np.asarray(landmarks, np.float32).reshape(-1, 5, 2) / scale[:2]
     keep = (s >= min_score) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
     return Detections(b[keep], s[keep], lm[keep])
 

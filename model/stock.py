@@ -47,7 +47,7 @@ class StockDetector:
                 if b is None:
                     out.append(Detections.empty())
                 else:
-                    out.append(to_frame_pixels(b, p, pts, scale, shape[:2],
+                    out.append(to_frame_pixels(b, p, pts, batch.shape[1:3], shape[:2],
                                                self.config.min_score))
             i = j
         return out

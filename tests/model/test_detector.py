@@ -129,3 +129,24 @@ def test_rejects_non_rgb_frames(detector: FaceDetector) -> None:
     with pytest.raises(ValueError, match="frame 0"):
         detector.detect([np.zeros((10, 10), np.uint8)])
     assert detector.detect([]) == []
+
+
+def test_a_shrunk_frame_s_boxes_are_the_full_size_boxes(faces_dir: Path) -> None:
+    """MTCNN numbers pixels from 1: dividing a box's left and top by the shrink moved them about
+    1/scale - 1 px into the face (1 px when detecting 1080p at 960), so every box, and the gate's
+    size check, shrank with the frame. Detected at half size, faces keep the full-size corners."""
+    from model.detector import frames_from_video
+
+    frames = frames_from_video(str(faces_dir / "crowd-1080p-25fps.mp4"), limit=3)
+    settings = {"min_face_size": 20, "thresholds": (0.6, 0.7, 0.7)}
+    full = FaceDetector(DetectorConfig(max_side=1920, **settings), device="cpu").detect(frames)
+    half = FaceDetector(DetectorConfig(max_side=960, **settings), device="cpu").detect(frames)
+    offsets = []
+    for a, b in zip(full, half, strict=True):
+        for box in a.boxes[(a.boxes[:, 2] - a.boxes[:, 0]) > 40]:
+            nearest = b.boxes[np.abs(b.boxes - box).max(axis=1).argmin()]
+            if np.abs(nearest - box).max() < 6:
+                offsets.append(nearest - box)
+    assert len(offsets) >= 8
+    mean = np.mean(offsets, axis=0)
+    assert np.abs(mean).max() < 0.6, mean  # was 0.8 px in on the left and the top
