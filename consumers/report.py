@@ -49,5 +49,4 @@ class Buffered(Tally):
 
     records: int = 0  # records whose offsets the buffer moves (what it holds uncommitted)
     camera_frames: Counter[str] = field(default_factory=Counter)
-    camera_faces: Counter[str] = field(default_factory=Counter)
     captures: list[int] = field(default_factory=list)

@@ -745,7 +745,6 @@ class FrameConsumer:
         buffered.faces += reading.faces
         buffered.faces_read += len(reading.probs)
         buffered.camera_frames[message.camera] += 1
-        buffered.camera_faces[message.camera] += reading.faces
 
     def _reject(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
         self._agg.add_rejection(at_ms, camera, reason, count)
@@ -814,7 +813,7 @@ class FrameConsumer:
         self.report.flushes += 1
         for camera, frames in buffered.camera_frames.items():
             self.metrics.frames.labels(camera).inc(frames)
-        self.metrics.faces.inc(sum(buffered.camera_faces.values()))
+        self.metrics.faces.inc(buffered.faces)
         for reason, count in buffered.rejected.items():
             self.metrics.rejected.labels(reason).inc(count)
         self._first_reads.committed({p: self.checkpoint.position(p)
