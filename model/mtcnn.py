@@ -6,7 +6,8 @@ last NMS in numpy. Here, for a batch of equal-sized frames:
 
 - every frame goes through each pyramid level together (one PNet call per level), each level
   cut from the frames' integral image (``area_resize``: the same bins as facenet-pytorch's
-  ``interpolate(mode="area")``, a fraction of its time on a CPU);
+  ``interpolate(mode="area")``, a fraction of its time on a CPU), or, for a level enlarged from
+  the frame, from its pixels (``area_enlarge``, the same bits);
 - the candidate crops of stages 2 and 3 are cut for all boxes of all frames at once, by one gather
   from the same integral image (``_crops`` says why not ``roi_align``);
 - every NMS runs on the device: ``nms_by_group`` with a combined (frame, level) index for the
@@ -124,25 +125,29 @@ class BatchedMTCNN(torch.nn.Module):
                              f"{tuple(images.shape)}")
         h, w = images.shape[2:]
         table = integral_image(images)
-        boxes, frame = self._propose(table, len(images), h, w)
+        boxes, frame = self._propose(images, table, h, w)
         boxes, frame = self._refine(table, boxes, frame, w, h)
         return self._output(table, boxes, frame, w, h)
 
-    def _pnet_level(self, table: torch.Tensor, h: int, w: int, scale: float
+    def _pnet_level(self, images: torch.Tensor, table: torch.Tensor, scale: float
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """PNet on one pyramid level: (B, h, w, 4) box regression and (B, h, w) face
         probability."""
-        return self._pnet(area_resize(table, int(h * scale + 1), int(w * scale + 1)))
+        h, w = images.shape[2:]
+        size = (int(h * scale + 1), int(w * scale + 1))
+        if size[0] >= h and size[1] >= w:
+            return self._pnet(area_enlarge(images, *size))
+        return self._pnet(area_resize(table, *size))
 
-    def _propose(self, table: torch.Tensor, n: int, h: int, w: int
+    def _propose(self, images: torch.Tensor, table: torch.Tensor, h: int, w: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 1: PNet on every pyramid level of the ``n`` frames (their integral image
-        ``table``); boxes (N, 5: x1 y1 x2 y2 score) regressed and squared, after NMS per (frame,
-        level) then per frame."""
+        """Stage 1: PNet on every pyramid level of the frames ``images`` (and their integral
+        image ``table``); boxes (N, 5: x1 y1 x2 y2 score) regressed and squared, after NMS per
+        (frame, level) then per frame."""
         found, groups = [], []
         scales = pyramid_scales(h, w, self.min_face_size, self.factor)
         for i, scale in enumerate(scales):
-            reg, prob = self._pnet_level(table, h, w, scale)
+            reg, prob = self._pnet_level(images, table, scale)
             mask = prob >= self.thresholds[0]
             idx = mask.nonzero()
             score = prob[mask]
@@ -297,6 +302,24 @@ def area_resize(table: torch.Tensor, h: int, w: int) -> torch.Tensor:
     sums = rows.index_select(2, xe) - rows.index_select(2, xs)
     counts = ((ye - ys)[:, None] * (xe - xs)[None, :]).to(torch.float32)
     return (sums.to(torch.float32) / counts[..., None]).permute(0, 3, 1, 2)
+
+
+def area_enlarge(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``area_resize`` for a level at least as large as the (B, 3, H, W) uint8 frames, from
+    the frames themselves: the same bits in a third of the time (5 against 14 ms for the
+    consumer's 1.2x first level of a 1011-px frame, 2-core CPU).
+
+    Enlarging, each cell's bin spans one or two whole pixels per axis, so the average of its
+    four corner pixels (a pixel counted twice where the bin has one) is its exact mean: the
+    sum of the corners is the bin's sum times 4 / its pixel count, a small integer, and dividing
+    it by 4 rounds as the bin's sum divided by its count does. The gathers read one byte a
+    pixel where the integral image holds twelve."""
+    ys, ye = _bin_edges(images.shape[2], h, images.device)
+    xs, xe = _bin_edges(images.shape[3], w, images.device)
+    hwc = images.permute(0, 2, 3, 1)
+    rows = hwc.index_select(1, ys).to(torch.int16).add_(hwc.index_select(1, ye - 1))
+    sums = rows.index_select(2, xs).add_(rows.index_select(2, xe - 1))
+    return torch.div(sums, 4.0).permute(0, 3, 1, 2)
 
 
 def _crops(table: torch.Tensor, boxes: torch.Tensor, frame: torch.Tensor, w: int, h: int,

@@ -19,6 +19,7 @@ from model.detector import Detections, DetectorConfig, FaceDetector, frames_from
 from model.mtcnn import (
     _integral_with_opencv,
     _integral_with_torch,
+    area_enlarge,
     area_resize,
     integral_image,
     nms_by_group,
@@ -191,3 +192,18 @@ def test_levels_cut_from_the_integral_image_are_area_interpolation(size: tuple[i
     got = area_resize(integral_image(images), *size)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (38, 54), (44, 63), (73, 105), (74, 106)])
+def test_enlarged_levels_cut_from_the_frames_are_the_integral_images_bits(
+        size: tuple[int, int]) -> None:
+    """A level as large as the frame or larger (bins of one and two pixels, up to twice the
+    size) comes from the frames' pixels with the same bits as from the integral image, and as
+    ``interpolate(mode="area")``."""
+    images = torch.from_numpy(np.random.default_rng(5).integers(0, 256, (2, 3, 37, 53),
+                                                                 dtype=np.uint8))
+    got = area_enlarge(images, *size)
+    assert torch.equal(got, area_resize(integral_image(images), *size))
+    assert torch.equal(got, torch.nn.functional.interpolate(images.float(), size=size,
+                                                            mode="area"))
+    assert got.is_contiguous(memory_format=torch.channels_last)
