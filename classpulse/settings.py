@@ -10,6 +10,7 @@ a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -36,6 +37,10 @@ POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 MIN_PORT, MAX_PORT = 1, 65535
 PORT_TEXT = re.compile(r"-?[0-9]+")  # what port_number reads as a number
 DEVICES = ("auto", "cpu", "cuda")
+# where `classpulse consume --metrics-port` listens: this host only unless told otherwise, since
+# the metrics name the cameras and, for a consumer that reads one camera alone, count its faces
+# (README.md, "Privacy promise"); compose.yaml gives 0.0.0.0 inside its metrics network
+DEFAULT_METRICS_HOST = "127.0.0.1"
 # The small-group rule's least threshold: it hides minutes so that no chart describes a single
 # child, and one face read at once may be one child's. The database's check says the same (written
 # out in migration 0015_closes_after_max_lag); classpulse.db.rule refuses less before storing it.
@@ -103,6 +108,8 @@ class Settings:
     # consumers refuse frames captured more than this many seconds after their own clock: a camera
     # clock far ahead would otherwise fill minutes that have not happened yet
     max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S
+    # the address a consumer's metrics port listens on (`consume --metrics-host`)
+    metrics_host: str = DEFAULT_METRICS_HOST  # CLASSPULSE_METRICS_HOST
     # names of the fields given by a flag or an environment variable rather than defaulted; the
     # demo uses it to start an embedded broker only when no Kafka was configured
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
@@ -174,6 +181,10 @@ class Settings:
                 "CLASSPULSE_MAX_CLOCK_SKEW_S) must lie in 0-3600 seconds"
             )
         try:
+            listen_address(self.metrics_host)
+        except ValueError as exc:
+            raise SettingsError(f"CLASSPULSE_METRICS_HOST (or --metrics-host) {exc}") from None
+        try:
             weights_vector(self.engagement_weights)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
@@ -202,6 +213,7 @@ class Settings:
             "device": "CLASSPULSE_DEVICE",
             "model_weights": "CLASSPULSE_WEIGHTS",
             "log_level": "CLASSPULSE_LOG_LEVEL",
+            "metrics_host": "CLASSPULSE_METRICS_HOST",
         }
         for name, var in text_vars.items():
             if env.get(var):
@@ -262,6 +274,20 @@ def port_number(text: str) -> int:
     if not MIN_PORT <= number <= MAX_PORT:
         raise ValueError(f"{number} is not a port; give a number from {MIN_PORT} to {MAX_PORT}")
     return number
+
+
+def listen_address(text: str) -> str:
+    """An IP address to listen on (IPv4 or IPv6, ``0.0.0.0`` and ``::`` for every interface), as
+    given; ValueError saying what is wrong otherwise. Host names are refused: one that resolves
+    to several addresses, or to another one later, would make "where do the metrics listen"
+    a question for the DNS."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address; give {DEFAULT_METRICS_HOST} (this host "
+                         "only), 0.0.0.0 (every network of this host or container) or one of "
+                         "this host's addresses") from None
+    return text
 
 
 def _parse_int(var: str, text: str) -> int:

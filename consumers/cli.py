@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
-from classpulse.settings import Settings
+from classpulse.settings import Settings, listen_address
 from consumers.config import DEFAULTS, ConsumerConfig
 
 if TYPE_CHECKING:
@@ -61,10 +63,40 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"({DEFAULTS.db_timeout_s:g})")
     p.add_argument("--metrics-port", type=port_or_off, default=0,
                    help="serve Prometheus metrics on this port (0: off)")
+    p.add_argument("--metrics-host", type=metrics_host, default=None, metavar="ADDRESS",
+                   help="the IP address the metrics port listens on (CLASSPULSE_METRICS_HOST, "
+                        f"default {Settings.metrics_host}: this host only; 0.0.0.0: every "
+                        "network, as compose's consumers on their metrics network); the metrics "
+                        "name the cameras")
     p.add_argument("--no-migrate", action="store_true",
                    help="do not migrate the database at start; it must already be at the newest "
                         "schema (`classpulse db upgrade`), or the consumer stops with one line")
     p.set_defaults(handler=run_consume)
+
+
+def metrics_host(text: str) -> str:
+    """``--metrics-host``: an IP address (:func:`classpulse.settings.listen_address`)."""
+    try:
+        return listen_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def check_weights_file(path: str | None) -> None:
+    """A ``--weights`` (or CLASSPULSE_WEIGHTS) file that cannot be read stops the consumer in one
+    line before it connects to the database, migrates it or loads a network; the model reads
+    the file itself, and checks what is in it, later. None: the shipped weights."""
+    if path is None:
+        return
+    weights = Path(path)
+    fix = ("pass --weights FILE (or set CLASSPULSE_WEIGHTS), or leave both unset for the shipped "
+           "weights")
+    if not weights.exists():
+        raise UsageError(f"emotion weights {weights} not found; {fix}")
+    if not weights.is_file():
+        raise UsageError(f"emotion weights {weights} is not a file; {fix}")
+    if not os.access(weights, os.R_OK):
+        raise UsageError(f"emotion weights {weights}: no permission to read it; {fix}")
 
 
 def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
@@ -96,13 +128,17 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.sink import DatabaseSink
 
     log = logging.getLogger("consumers")
+    settings = settings.with_overrides(metrics_host=args.metrics_host)
     config = config_from_args(args)
     config.check(settings.max_clock_skew_s, backfill=args.backfill)
+    # the cheap checks of what was given, before the database is touched (a SQLite file created,
+    # a PostgreSQL schema migrated) and the networks load
+    check_weights_file(settings.model_weights)
+    if args.metrics_port:
+        check_metrics_port(args.metrics_port, settings.metrics_host)
     if args.backfill:
         log.warning("--backfill: frames up to --max-lag %g s late are counted, into minutes the "
                     "views may already show", config.max_lag_s)
-    if args.metrics_port:
-        check_metrics_port(args.metrics_port)
     if args.no_migrate:
         require_head(settings.database_url)
     else:
@@ -111,7 +147,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url, statement_timeout_s=config.db_timeout_s)
     metrics = ConsumerMetrics()
     if args.metrics_port:
-        metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port, settings.metrics_host)
     sink = DatabaseSink(engine, config.group_id, settings.kafka_topic)
     consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
     try:

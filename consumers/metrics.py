@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import socket
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from classpulse.errors import UsageError
 
-METRICS_ADDR = "0.0.0.0"  # scraped on compose's metrics network or the host (README "Monitoring")
+# Where the server listens is the setting ``metrics_host`` (classpulse.settings;
+# CLASSPULSE_METRICS_HOST, `consume --metrics-host`): this host only by default, since the metrics
+# name the cameras and a consumer that reads one camera alone shows that camera's faces
+# (README.md, "Privacy promise"); compose.yaml gives 0.0.0.0 inside its metrics network.
 
 
 class ConsumerMetrics:
@@ -47,26 +52,33 @@ class ConsumerMetrics:
                                   "partitions restarted from the beginning of a new log (broker "
                                   "data lost or topic recreated)", ["partition"], registry=r)
 
-    def serve(self, port: int, addr: str = METRICS_ADDR) -> None:
+    def serve(self, port: int, addr: str) -> None:
         try:
             start_http_server(port, addr=addr, registry=self.registry)
         except OSError as exc:
-            raise _port_taken(addr, port, exc) from None
+            raise _cannot_serve(addr, port, exc) from None
 
 
-def check_metrics_port(port: int, addr: str = METRICS_ADDR) -> None:
-    """Fail at once, in one line, when ``port`` cannot be listened on. The server itself starts
-    only once the networks are loaded (its answer is the consumer's health check), which is a
-    minute or more of loading wasted on a port that was taken all along."""
-    with socket.socket(socket.AF_INET) as probe:
+def check_metrics_port(port: int, addr: str) -> None:
+    """Fail at once, in one line, when ``port`` cannot be listened on at ``addr`` (an IP address,
+    :func:`classpulse.settings.listen_address`). The server itself starts only once the networks
+    are loaded (its answer is the consumer's health check), which is a minute or more of loading
+    wasted on a port that was taken, or an address this host does not have, all along."""
+    family = socket.AF_INET6 if ipaddress.ip_address(addr).version == 6 else socket.AF_INET
+    with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((addr, port))
         except OSError as exc:
-            raise _port_taken(addr, port, exc) from None
+            raise _cannot_serve(addr, port, exc) from None
 
 
-def _port_taken(addr: str, port: int, exc: OSError) -> UsageError:
-    return UsageError(f"cannot serve metrics on {addr}:{port} ({exc.strerror}); another program "
-                      "(another consumer on this host?) uses it: pass another --metrics-port, or "
-                      "0 for none")
+def _cannot_serve(addr: str, port: int, exc: OSError) -> UsageError:
+    where = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        why = ("another program (another consumer on this host?) uses it: pass another "
+               "--metrics-port, or 0 for none")
+    else:  # EADDRNOTAVAIL: an address this host (or container) does not have
+        why = ("give --metrics-host (CLASSPULSE_METRICS_HOST) an address of this host, "
+               "127.0.0.1 or 0.0.0.0, or --metrics-port 0 for no metrics")
+    return UsageError(f"cannot serve metrics on {where} ({exc.strerror}); {why}")

@@ -166,7 +166,7 @@ def test_a_metrics_port_in_use_fails_before_anything_starts(tmp_path: Path) -> N
         port = taken.getsockname()[1]
         line = one_line(*run("consume", "--metrics-port", str(port), "--database-url",
                              "sqlite:///consumer.db", cwd=tmp_path))
-    assert line == (f"classpulse consume: cannot serve metrics on 0.0.0.0:{port} (Address "
+    assert line == (f"classpulse consume: cannot serve metrics on 127.0.0.1:{port} (Address "
                     "already in use); another program (another consumer on this host?) uses it: "
                     "pass another --metrics-port, or 0 for none")
     assert not (tmp_path / "consumer.db").exists()  # checked before migrating

@@ -24,6 +24,25 @@ def test_clock_skew_from_environment_and_flag() -> None:
     assert Settings.load({"max_clock_skew_s": 90.0}, environ=env).max_clock_skew_s == 90.0
 
 
+def test_the_metrics_listen_on_this_host_unless_told_otherwise() -> None:
+    """The metrics server listened on 0.0.0.0, fixed: every network of the host could read frames
+    per camera, and the faces of a consumer that reads one camera alone."""
+    assert Settings.load(environ={}).metrics_host == "127.0.0.1" == Settings().metrics_host
+    env = {"CLASSPULSE_METRICS_HOST": " 0.0.0.0 "}
+    assert Settings.load(environ=env).metrics_host == "0.0.0.0"
+    assert Settings.load({"metrics_host": "::1"}, environ=env).metrics_host == "::1"
+
+
+@pytest.mark.parametrize("host", ["metrics.lan", "0.0.0.0:9100", "10.0.0.256", "*"])
+def test_a_metrics_host_that_is_no_ip_address_is_one_line(host: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(environ={"CLASSPULSE_METRICS_HOST": host})
+    assert str(info.value) == (
+        f"CLASSPULSE_METRICS_HOST (or --metrics-host) {host!r} is not an IP address; give "
+        "127.0.0.1 (this host only), 0.0.0.0 (every network of this host or container) or one "
+        "of this host's addresses")
+
+
 def test_flags_override_environment_which_overrides_defaults() -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092", "KAFKA_TOPIC": "env.topic",
            "DATABASE_URL": "postgresql+psycopg://u@h/db", "MIN_FACES_SHOWN": "5"}

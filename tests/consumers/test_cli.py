@@ -115,3 +115,83 @@ def test_consume_that_cannot_commit_at_exit_says_how_many_and_exits_non_zero(
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from consumer_offsets")).scalar_one() == 0
     engine.dispose()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_metrics_listen_on_this_host_unless_told_otherwise(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They listened on 0.0.0.0 whatever one asked: every network of the host could read the
+    cameras' frame counts, and the faces of a consumer that reads one camera alone. The CLI as
+    production runs it, with the networks and the Kafka loop left out."""
+    from classpulse.cli import main
+    from consumers.analyze import FrameAnalyzer
+    from consumers.report import ConsumerReport
+    from consumers.runner import FrameConsumer
+
+    served: list[tuple[int, str]] = []
+    monkeypatch.setattr("consumers.metrics.start_http_server",
+                        lambda port, addr, registry: served.append((port, addr)))
+    monkeypatch.setattr(FrameAnalyzer, "load", classmethod(lambda cls, *a, **k: object()))
+    monkeypatch.setattr(FrameConsumer, "run", lambda self, stop: ConsumerReport())
+    monkeypatch.delenv("CLASSPULSE_METRICS_HOST", raising=False)
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    port = _free_port()
+    consume = ["consume", "--metrics-port", str(port), "--database-url", url, "--device", "cpu"]
+    assert main(consume) == 0
+    monkeypatch.setenv("CLASSPULSE_METRICS_HOST", "0.0.0.0")
+    assert main(consume) == 0
+    assert main([*consume, "--metrics-host", "127.0.0.1"]) == 0  # the flag wins
+    assert served == [(port, "127.0.0.1"), (port, "0.0.0.0"), (port, "127.0.0.1")]
+
+
+def test_a_metrics_host_that_is_not_an_address_is_one_line(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from classpulse.cli import main
+
+    db = tmp_path / "c.db"
+    with pytest.raises(SystemExit) as exited:
+        main(["consume", "--metrics-port", "9100", "--metrics-host", "metrics.lan",
+              "--database-url", f"sqlite:///{db}"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "classpulse consume: error: argument --metrics-host: 'metrics.lan' is not an IP "
+        "address; give 127.0.0.1 (this host only), 0.0.0.0 (every network of this host or "
+        "container) or one of this host's addresses (see classpulse consume --help)"]
+    # an address of another host (TEST-NET-1): refused before the database is touched
+    port = _free_port()
+    assert main(["consume", "--metrics-port", str(port), "--metrics-host", "192.0.2.1",
+                 "--database-url", f"sqlite:///{db}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"classpulse consume: cannot serve metrics on 192.0.2.1:{port} (Cannot assign requested "
+        "address); give --metrics-host (CLASSPULSE_METRICS_HOST) an address of this host, "
+        "127.0.0.1 or 0.0.0.0, or --metrics-port 0 for no metrics"]
+    assert not db.exists()
+
+
+def test_bad_weights_stop_consume_before_the_database_is_touched(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`consume --weights /nonexistent.safetensors` migrated the database (and created a SQLite
+    file) before the model found the file missing."""
+    from classpulse.cli import main
+
+    monkeypatch.delenv("CLASSPULSE_WEIGHTS", raising=False)
+    db = tmp_path / "c.db"
+    missing = tmp_path / "nonexistent.safetensors"
+    for weights, problem in ((missing, "not found"), (tmp_path, "is not a file")):
+        assert main(["consume", "--weights", str(weights), "--database-url", f"sqlite:///{db}",
+                     "--device", "cpu"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"classpulse consume: emotion weights {weights} {problem}; pass --weights FILE (or "
+            "set CLASSPULSE_WEIGHTS), or leave both unset for the shipped weights"]
+        assert not db.exists()
+    monkeypatch.setenv("CLASSPULSE_WEIGHTS", str(missing))  # the variable, likewise
+    assert main(["consume", "--database-url", f"sqlite:///{db}", "--device", "cpu"]) == 2
+    assert "emotion weights" in capsys.readouterr().err
+    assert not db.exists()

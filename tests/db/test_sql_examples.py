@@ -358,29 +358,32 @@ def check_weekly_slots(got: list[dict], s: Seeded) -> None:
         assert close(r["mean_engagement"], engagement / faces_read, 3)
 
 
-def check_happy_ranking(got: list[dict], s: Seeded) -> None:
-    acc: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
+def check_happy_weeks(got: list[dict], s: Seeded) -> None:
+    """One classroom against its own weeks: no example ranks classrooms (README.md: the numbers
+    must never compare classes)."""
+    acc: dict[date, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     for m in s.minutes:
-        if in_month(m, 2025, 3) and m.shown:
-            a = acc[m.room]
-            a[0] += m.sums["faces_read"]
-            a[1] += m.sums["n_happy"]
-            a[2] += m.sums["p_happy"]
-    order = sorted(acc, key=lambda room: -acc[room][1] / acc[room][0])
-    assert [r["classroom_id"] for r in got] == order and len(order) == 3
-    assert [r["happy_rank"] for r in got] == [1, 2, 3]
+        if m.room == "7A" and m.shown and date(2025, 2, 24) <= m.local.date() < date(2025, 3, 17):
+            a = acc[m.local.date() - timedelta(days=m.local.weekday())]
+            a[0] += 1
+            a[1] += m.sums["faces_read"]
+            a[2] += m.sums["n_happy"]
+            a[3] += m.sums["p_happy"]
+    assert [r["week"] for r in got] == sorted(acc) == [date(2025, 2, 24), date(2025, 3, 3),
+                                                       date(2025, 3, 10)]
     for r in got:
-        faces_read, n_happy, p_happy = acc[r["classroom_id"]]
-        assert r["faces_read"] == faces_read
+        minutes, faces_read, n_happy, p_happy = acc[r["week"]]
+        assert (r["minutes"], r["faces_read"]) == (minutes, faces_read)
         assert close(r["happy_share"], n_happy / faces_read, 4)
         assert close(r["mean_p_happy"], p_happy / faces_read, 4)
-    with s.engine.connect() as conn:  # the text says class_days gives the same numbers
-        days = conn.execute(text(
-            "SELECT classroom_id, sum(faces_read), sum(n_happy) FROM class_days "
-            "WHERE day >= DATE '2025-03-01' AND day < DATE '2025-04-01' GROUP BY classroom_id"
-        )).all()
-    assert {room: (faces_read, n) for room, faces_read, n in days} == {
-        room: (a[0], a[1]) for room, a in acc.items()
+    assert not any("rank" in key for r in got for key in r)
+    with s.engine.connect() as conn:  # the text says class_days gives the same sums
+        weeks = conn.execute(text(
+            "SELECT date_trunc('week', day)::date, sum(faces_read), sum(n_happy) FROM class_days "
+            "WHERE classroom_id = '7A' AND day >= DATE '2025-02-24' AND day < DATE '2025-03-17' "
+            "GROUP BY 1")).all()
+    assert {week: (faces_read, n) for week, faces_read, n in weeks} == {
+        week: (a[1], a[2]) for week, a in acc.items()
     }
 
 
@@ -542,7 +545,7 @@ CHECKS: dict[str, Callable[[list[dict], Seeded], None]] = {
     "Minutes where most faces were sad": check_sad_minutes,
     "Daily engagement of class 7A over two weeks": check_daily_7a,
     "The least engaged lesson slots of the week": check_weekly_slots,
-    "Classrooms ranked by their share of happy faces": check_happy_ranking,
+    "Class 7A's share of happy faces, week by week": check_happy_weeks,
     "Minutes the dashboard hides, per classroom and day": check_hidden_minutes,
     "One lesson": check_one_lesson,
     "A title over the term": check_title_term,

@@ -43,6 +43,7 @@ from tests.deploy.compose_file import (
     DEPLOY_DOC,
     DOCKERFILE,
     DOCKERIGNORE,
+    ENV_EXAMPLE,
     REPO_ROOT,
     SECRETS_EXAMPLE,
     InterpolationError,
@@ -245,7 +246,7 @@ def test_env_example_shows_the_defaults() -> None:
     """Setting every optional variable to the value .env.example shows changes nothing: the
     values shown are the defaults, compose's own or, through the empty default, settings.py's."""
     shown = env_example_shown()
-    assert shown.pop("COMPOSE_FILE") == f"{COMPOSE_FILE.name}:{COMPOSE_CPU_FILE.name}"
+    assert shown.pop("COMPOSE_FILE").startswith(f"{COMPOSE_FILE.name}:")  # test_compose_files_...
     settings_vars = {"MIN_FACES_SHOWN", "ENGAGEMENT_WEIGHTS", "CLASSPULSE_MAX_CLOCK_SKEW_S",
                      "CLASSPULSE_DEVICE", "CLASSPULSE_LOG_LEVEL",
                      *(var for _, var, _, _ in GATE_LIMITS)}
@@ -261,6 +262,43 @@ def test_env_example_shows_the_defaults() -> None:
             assert Settings.load(environ=environ) == Settings.load(environ=environ_shown), name
         else:
             assert environ == environ_shown, name
+
+
+def _compose_file_choices() -> list[str]:
+    """The COMPOSE_FILE values deploy/.env.example offers, in its order."""
+    return [line.split("=", 1)[1] for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+            if re.fullmatch(r"#\s*COMPOSE_FILE=\S+", line)]
+
+
+def test_compose_files_are_chosen_once_in_dot_env_never_with_f() -> None:
+    """The SSO instructions said `docker compose -f compose.yaml -f compose.sso.yaml up`: on a
+    host without a GPU that drops compose.cpu.yaml (its consumers ask for a GPU), and the next
+    plain `docker compose up -d` drops compose.sso.yaml (the dashboard loses single sign-on).
+    COMPOSE_FILE in .env, with every override the host needs, is read by every command."""
+    cpu, sso = COMPOSE_CPU_FILE.name, COMPOSE_SSO_FILE.name
+    choices = _compose_file_choices()
+    assert choices == [f"{COMPOSE_FILE.name}:{cpu}", f"{COMPOSE_FILE.name}:{sso}",
+                       f"{COMPOSE_FILE.name}:{cpu}:{sso}"]
+    for choice in choices:  # each names files that exist, compose.yaml first, and merges valid
+        paths = [REPO_ROOT / name for name in choice.split(":")]
+        assert paths[0] == COMPOSE_FILE and all(path.is_file() for path in paths), choice
+        raw = raw_compose()
+        for path in paths[1:]:
+            raw = merge(raw, raw_override(path))
+        merged = interpolate(raw, ENV)
+        assert _schema_errors(merged) == [], choice
+        consumer, dashboard = merged["services"]["consumer"], merged["services"]["dashboard"]
+        assert ("deploy" not in consumer) == (cpu in choice), choice
+        assert ("volumes" in dashboard) == (sso in choice), choice
+    readme = DEPLOY_DOC.read_text(encoding="utf-8")
+    code = _doc_code()
+    assert f"COMPOSE_FILE={COMPOSE_FILE.name}:{cpu}:{sso}" in code
+    for name, text in (("README.md", readme), (ENV_EXAMPLE.name, ENV_EXAMPLE.read_text()),
+                       *((path.name, path.read_text(encoding="utf-8")) for path in
+                         (COMPOSE_FILE, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE))):
+        told = re.findall(r"docker compose (?:-f|--file)\b[^`\n]*\b(?:up|run|exec|start)\b",
+                          text)
+        assert told == [], (name, told)
 
 
 def test_a_stored_small_group_rule_survives_compose_up() -> None:
@@ -331,6 +369,7 @@ def test_cpu_override_runs_the_consumer_without_a_gpu() -> None:
     assert Settings.load(environ=_environ(consumer)).device == "cpu"
     args = build_parser().parse_args(command_list(consumer["command"])[1:])
     assert (args.device, args.metrics_port, args.no_migrate) == (None, 9100, True)
+    assert args.metrics_host == "0.0.0.0"
     base = interpolate(raw_compose(), ENV)
     assert {k: v for k, v in cpu["services"].items() if k != "consumer"} == {
         k: v for k, v in base["services"].items() if k != "consumer"}
@@ -574,6 +613,14 @@ def test_every_classpulse_command_parses_with_the_real_parser(
     consumer = parsed["consumer"]
     # the device comes from CLASSPULSE_DEVICE, so that .env or compose.cpu.yaml can change it
     assert (consumer.metrics_port, consumer.device, consumer.no_migrate) == (9100, None, True)
+    # classpulse listens on 127.0.0.1 by default, which a Prometheus on the metrics network
+    # cannot reach; inside the container every interface is the container's own networks, and
+    # no host port publishes it
+    assert consumer.metrics_host == "0.0.0.0" != Settings().metrics_host
+    assert "ports" not in services["consumer"] and "metrics" in services["consumer"]["networks"]
+    assert services["consumer"]["expose"] == [str(consumer.metrics_port)]
+    (check,) = [part for part in services["consumer"]["healthcheck"]["test"] if "urlopen" in part]
+    assert f"http://127.0.0.1:{consumer.metrics_port}/metrics" in check
     assert Settings.load(environ=_environ(services["consumer"])).device == "cuda"
     dashboard = parsed["dashboard"]
     assert (dashboard.host, dashboard.port) == ("0.0.0.0", 8501)  # inside its container
@@ -785,3 +832,61 @@ def test_docker_compose_config_accepts_the_file_when_available(files: list[Any])
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", **ENV},
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_postgres_is_healthy_only_once_it_listens_on_tcp(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """`pg_isready` without a host asks the Unix socket, where the image's temporary init server
+    (socket only, while it creates a new data directory) already answers: migrate started
+    against a server about to stop. Over TCP only the real server answers."""
+    import shlex
+
+    (test,) = [part for part in services["postgres"]["healthcheck"]["test"]
+               if "pg_isready" in part]
+    words = shlex.split(test)
+    assert words[words.index("-h") + 1] == "127.0.0.1"
+    assert words[words.index("-U") + 1] == OWNER
+    assert words[words.index("-d") + 1] == services["postgres"]["environment"]["POSTGRES_DB"]
+
+
+def _docker_run_options(command: str) -> dict[str, list[str]]:
+    """A ``docker run`` line's options before the image, each with its values in order."""
+    words = command_list(command)
+    options: dict[str, list[str]] = {}
+    i = words.index("run") + 1
+    flags = {"-d", "--init"}
+    while words[i].startswith("-"):
+        if words[i] in flags:
+            options.setdefault(words[i], []).append("")
+            i += 1
+        else:
+            options.setdefault(words[i], []).append(words[i + 1])
+            i += 2
+    return options
+
+
+def test_the_manual_gpu_consumer_has_the_safeguards_of_compose_consumers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """README's `docker run` for one consumer per GPU lacked compose's stop grace (Docker's 10 s
+    killed the final flush), log rotation, dropped capabilities, no-new-privileges and the core
+    dump limit; and its metrics, now on 127.0.0.1 by default, must listen where `-p` reaches."""
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    (command,) = [" ".join(block.replace("\\\n", " ").split())
+                  for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+                  if "docker run -d --name classpulse-consumer-gpu1" in block]
+    options = _docker_run_options(command)
+    consumer = services["consumer"]
+    assert options["--stop-timeout"] == [str(int(_seconds(consumer["stop_grace_period"])))]
+    logging = consumer["logging"]
+    assert options["--log-driver"] == [logging["driver"]]
+    assert options["--log-opt"] == [f"{k}={v}" for k, v in logging["options"].items()]
+    assert options["--cap-drop"] == consumer["cap_drop"]
+    assert options["--security-opt"] == consumer["security_opt"]
+    assert options["--ulimit"] == [f"{k}={v}" for k, v in consumer["ulimits"].items()]
+    assert "--init" in options and options["--restart"] == [consumer["restart"]]
+    assert options["-p"] == ["127.0.0.1:9101:9100"]
+    consume = command[command.index("classpulse consume"):]
+    args = build_parser().parse_args(command_list(consume)[1:])
+    assert (args.metrics_port, args.metrics_host, args.no_migrate) == (9100, "0.0.0.0", True)
