@@ -14,18 +14,20 @@ import pandas as pd
 
 from classpulse.years import FIRST_DAY, LAST_DAY
 from dashboard import text, transform
+from dashboard.lesson_states import (  # re-exported: the page and the tests name them here
+    ALL_HIDDEN,
+    CLOSING,
+    NO_DATA,
+    NOT_YET,
+    UNDER_WAY,
+    UNREADABLE,
+)
 from dashboard.periods import floor_minute, local_instant
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "lesson_id", "day", "time", "title", "main_emotion", "main_share", "engagement",
     "faces_in_view", "minutes", "hidden_minutes", "data",
 )
-NO_DATA = "no data"
-NOT_YET = "not held yet"
-UNDER_WAY = "under way, no minute yet"
-CLOSING = "ended, minutes still closing"
-ALL_HIDDEN = "all minutes hidden"
-UNREADABLE = "most faces not read"
 DAY_FORMAT = "%a %d %b"  # a lesson's day in the table, and an end on another day
 # A lesson enters its title's trend, and is compared with the lesson before, only with at least
 # this many shown minutes: engagement swings from minute to minute (the minute charts' band spans
@@ -155,10 +157,17 @@ def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFra
 
 
 def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | None:
-    """(engagement now minus the lesson before, that lesson's local start) for the open lesson."""
-    current = trend.index[trend["current"]]
-    if len(current) != 1 or current[0] == 0:
+    """(engagement now minus the lesson before, that lesson's local start) for the open lesson.
+
+    The lesson before is the last in the trend that started strictly earlier: a parallel lesson
+    with the same title (PE for 7B-boys and 7B-girls at 09:00) is held at the same time, so it
+    is no lesson before, whichever of the two is open."""
+    current = trend[trend["current"]]
+    if len(current) != 1:
         return None
-    i = int(current[0])
-    previous = trend.iloc[i - 1]
-    return float(trend.iloc[i]["engagement"] - previous["engagement"]), previous["time"]
+    now = current.iloc[0]
+    earlier = trend[trend["time"] < now["time"]]
+    if earlier.empty:
+        return None
+    previous = earlier.iloc[-1]
+    return float(now["engagement"] - previous["engagement"]), previous["time"]

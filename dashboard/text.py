@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
+from dashboard import lesson_states
 from dashboard.periods import MINUTE_CLOSES_AFTER
 
 # no write for this long, or no minute closed for this long: the consumer is probably not running
@@ -336,20 +337,20 @@ def no_lessons(monday: date) -> str:
 
 def lesson_without_data(state: str) -> str:
     """A lesson whose numbers are empty, said why (``lesson_frames`` status)."""
-    if state == "not held yet":
+    if state == lesson_states.NOT_YET:
         return "**This lesson has not been held yet.** Its numbers appear minute by minute."
-    if state == "under way, no minute yet":
+    if state == lesson_states.UNDER_WAY:
         return ("**This lesson is under way; no minute of it is counted yet.** Its numbers appear "
                 f"minute by minute, each once it has closed, {closing_delay()} after it ends; "
                 "if none comes within five minutes of the start, check that the cameras and a "
                 "consumer are running.")
-    if state == "ended, minutes still closing":
+    if state == lesson_states.CLOSING:
         return ("**This lesson has just ended; no minute of it is counted yet.** Its minutes "
                 f"appear as they close, {closing_delay()} after each ends.")
-    if state == "most faces not read":
+    if state == lesson_states.UNREADABLE:
         return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
                 "shown for it.")
-    if state == "all minutes hidden":
+    if state == lesson_states.ALL_HIDDEN:
         return ("**Every minute of this lesson had too few faces read**, so nothing is shown: "
                 "no chart may describe a single child.")
     return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "

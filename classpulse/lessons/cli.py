@@ -1,4 +1,4 @@
-"""``classpulse lessons import FILE`` and ``classpulse lessons list``: the timetable.
+"""``classpulse lessons import FILE``, ``lessons list`` and ``lessons remove``: the timetable.
 
 Only argparse here; SQLAlchemy and the iCalendar libraries are imported by the handlers.
 """
@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,12 +19,16 @@ from classpulse.settings import Settings
 from classpulse.years import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy import Engine
 
-    from classpulse.lessons.store import ImportCounts, Overlap
-    from classpulse.lessons.timetable import Classrooms, Timetable
+    from classpulse.lessons.store import ImportCounts, Overlap, StoredLesson
+    from classpulse.lessons.timetable import Classroom, Classrooms, Timetable
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
+REMOVE = ("classpulse lessons remove --classroom ID --source csv|ics --from DAY --to DAY")
+_LISTED = 10  # lessons a dry run of remove names
 
 
 def _day(value: str) -> date:
@@ -42,7 +46,7 @@ def _day(value: str) -> date:
 
 def register(sub: argparse._SubParsersAction) -> None:
     lessons = sub.add_parser(
-        "lessons", help="the timetable: import lessons from CSV or iCalendar, list them",
+        "lessons", help="the timetable: import lessons from CSV or iCalendar, list, remove them",
         description="Lessons let the dashboard and the SQL views speak of 'Tuesday's maths' "
         "instead of minutes. Import a school's timetable as CSV (classroom,date,start,end,title) "
         "or iCalendar (.ics); importing a changed file again updates the lessons it holds.",
@@ -51,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     importer = actions.add_parser(
         "import", help="read a CSV or .ics timetable into the lessons table (safe to repeat)",
         description="CSV: header classroom,date,start,end,title (optional subject, group); date "
-        "YYYY-MM-DD, times HH:MM on the classroom's clock (classrooms.timezone). iCalendar: "
+        "YYYY-MM-DD, times HH:MM on the classroom's clock (classrooms.timezone), an end at or "
+        "before the start (or 24:00) on the next day for a lesson of up to 12 hours. iCalendar: "
         "weekly and other recurrences with their exceptions; an event's LOCATION names its "
         "classroom unless --classroom is given. A bad row stops the import and nothing is "
         "imported; classrooms must already be registered (their cameras have reported), and "
@@ -80,6 +85,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     lister.add_argument("--to", dest="to", type=_day, default=None,
                         help="last day, YYYY-MM-DD, on the classroom's clock, included")
     lister.set_defaults(handler=run_list)
+    remover = actions.add_parser(
+        "remove", help="remove a classroom's stored lessons (a dry run unless --yes)",
+        description="Remove the stored lessons of one classroom that no file you import still "
+        "holds, such as a timetable imported once as CSV and once as iCalendar (an import "
+        "removes only what its own file held before). Without --yes it only prints what it "
+        "would remove. Importing a file that still holds a removed lesson adds it again, "
+        "with a new id.",
+    )
+    remover.add_argument("--classroom", required=True,
+                         help="the classroom (id or name)")
+    remover.add_argument("--source", choices=("csv", "ics"), default=None,
+                         help="only lessons imported from this format (default: any)")
+    remover.add_argument("--from", dest="since", type=_day, default=None, metavar="DAY",
+                         help="first day, YYYY-MM-DD, on the classroom's clock (default: the "
+                         "first stored)")
+    remover.add_argument("--to", dest="to", type=_day, default=None, metavar="DAY",
+                         help="last day, YYYY-MM-DD, on the classroom's clock, included "
+                         "(default: the last stored)")
+    remover.add_argument("--yes", action="store_true",
+                         help="remove them; without it, print what would be removed")
+    remover.set_defaults(handler=run_remove)
 
 
 def _format(path: Path) -> str:
@@ -168,9 +194,7 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
             else:
                 room = None
                 if args.classroom is not None:
-                    room = rooms.find(args.classroom)
-                    if room is None:
-                        raise UsageError(f"--classroom: {rooms.unknown(args.classroom)}")
+                    room = _classroom(rooms, args.classroom)
                 read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
                 if room is not None:
                     adopt_scopes(conn, room.id, read.legacy_scopes)
@@ -216,8 +240,9 @@ def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str
             notes.append(f"skipped {ics.skipped_long} occurrence(s) longer than "
                          f"{LONGEST_LESSON.total_seconds() / 3600:g} hours, which are no lessons")
         if counts.kept:
-            notes.append(f"kept {counts.kept} lesson(s) that have ended though the file no "
-                         "longer holds them (--prune-past removes them)")
+            notes.append(f"kept {counts.kept} lesson(s) that ended before the file's first "
+                         "lesson of their event, though the file no longer holds them "
+                         "(--prune-past removes them)")
         if ics.lessons:
             notes.append(f"recurring events expanded up to {ics.until} (--until)")
     return notes
@@ -229,23 +254,84 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
     if not overlaps:
         return
     print(f"warning: {len(overlaps)} pair(s) of stored lessons overlap; the minutes they share "
-          "count in both lessons' numbers. Fix the timetable, or re-import the file whose "
-          "lessons should go without them:", file=sys.stderr)
+          "count in both lessons' numbers:", file=sys.stderr)
     for o in overlaps[:shown]:
         zone = classroom_zone(o.classroom_id, o.timezone)
-        (t1, s1, e1), (t2, s2, e2) = o.first, o.second
+        (t1, s1, e1, f1), (t2, s2, e2, f2) = o.first, o.second
         print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
-              f"{e1.astimezone(zone):%H:%M} and {t2!r} {s2.astimezone(zone):%a %d %b %Y %H:%M}-"
-              f"{e2.astimezone(zone):%H:%M}", file=sys.stderr)
+              f"{e1.astimezone(zone):%H:%M} ({f1}) and {t2!r} "
+              f"{s2.astimezone(zone):%a %d %b %Y %H:%M}-{e2.astimezone(zone):%H:%M} ({f2})",
+              file=sys.stderr)
     if len(overlaps) > shown:
         print(f"  ... and {len(overlaps) - shown} more", file=sys.stderr)
+    print("Fix the timetable and import it again, or remove the lessons that should go: "
+          f"{REMOVE} (a dry run until --yes)", file=sys.stderr)
+
+
+def _classroom(rooms: Classrooms, value: str) -> Classroom:
+    """``--classroom``'s classroom, by id or name; one line when none (or several) answer."""
+    room = rooms.find(value)
+    if room is None:
+        raise UsageError(f"--classroom: {rooms.unknown(value)}")
+    return room
+
+
+def _days(args: argparse.Namespace) -> None:
+    if args.since is not None and args.to is not None and args.to < args.since:
+        raise UsageError(f"--to {args.to} is before --from {args.since}; swap them")
+
+
+def run_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from classpulse.lessons.store import known_classrooms, remove_lessons
+
+    _days(args)
+    url = settings.database_url
+    with _database_errors(url, "remove lessons from",
+                          "nothing was removed. Remove them as a user that may write the lessons "
+                          "table, such as the tables' owner (with compose: the migrate service)"):
+        engine = _migrated_engine(url)
+        try:
+            with engine.begin() as conn:
+                room = _classroom(known_classrooms(conn), args.classroom)
+                since = None if args.since is None else _midnight(args.since, room.tz)
+                before = None if args.to is None else _midnight(
+                    args.to + timedelta(days=1), room.tz)
+                found = remove_lessons(conn, room.id, args.source, since, before, args.yes)
+        finally:
+            engine.dispose()
+    which = room.id + (f", imported from {args.source}" if args.source else "")
+    if args.since is not None or args.to is not None:
+        which += f", {args.since or 'the first day'} to {args.to or 'the last day'}"
+    if not found:
+        print(f"no stored lesson of {which}; nothing was removed")
+        return 0
+    if args.yes:
+        print(f"removed {len(found)} lesson(s) of {which}")
+        return 0
+    print(f"would remove {len(found)} lesson(s) of {which}; nothing was removed yet, run again "
+          "with --yes to remove them:")
+    for lesson in found[:_LISTED]:
+        print(f"  {_when(lesson)} {lesson.title!r} ({lesson.source}, lesson {lesson.id})")
+    if len(found) > _LISTED:
+        print(f"  ... and {len(found) - _LISTED} more")
+    return 0
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant a classroom's day begins."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def _when(lesson: StoredLesson) -> str:
+    tz = classroom_zone(lesson.classroom_id, lesson.timezone)
+    start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
+    return f"{start:%a %Y-%m-%d %H:%M}-{end:%H:%M}"
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lessons.store import list_lessons
 
-    if args.since is not None and args.to is not None and args.to < args.since:
-        raise UsageError(f"--to {args.to} is before --from {args.since}; swap them")
+    _days(args)
     # the days are each classroom's own, as printed: the query takes a day more on each side
     # (every zone lies within a day of UTC), and each lesson is then kept by its local day
     since = None if args.since is None else datetime.combine(

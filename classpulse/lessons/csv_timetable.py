@@ -1,9 +1,12 @@
 """CSV timetables: ``classroom,date,start,end,title`` (and optional ``subject``, ``group``).
 
 ``date`` is ``YYYY-MM-DD``; ``start`` and ``end`` are ``HH:MM`` on the classroom's wall clock
-(``classrooms.timezone``). One import replaces what earlier CSV imports stored for each
-classroom-day the file lists (a lesson moved from 09:00 to 09:15 is then one lesson at 09:15, not
-two).
+(``classrooms.timezone``). A lesson crossing midnight ends on the next day: ``end`` may be
+``24:00``, and an end at or before the start is read on the next day when that makes a lesson of at
+most :data:`LONGEST_LESSON` (``22:00,01:00``); a longer one is refused, as the row is far likelier
+to have its times swapped. One import replaces what earlier CSV imports stored for each
+classroom-day the file lists, by the day the lesson starts (a lesson moved from 09:00 to 09:15 is
+then one lesson at 09:15, not two).
 
 The file is read as spreadsheets save it: comma-, semicolon- (Excel in much of Europe) or
 tab-separated, the header's names in any case and with spaces around them.
@@ -23,11 +26,13 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from classpulse.lessons.timetable import (
+    LONGEST_LESSON,
     Classrooms,
     PlannedLesson,
     Timetable,
@@ -44,6 +49,7 @@ REQUIRED = ("classroom", "date", "start", "end", "title")
 OPTIONAL = ("subject", "group")
 DELIMITERS = ",;\t"  # what spreadsheets write: comma, semicolon (European Excel), tab
 _SHOWN = 80  # characters of a wrong header quoted back
+MIDNIGHT = "24:00"  # an end at the end of the row's day
 
 
 def _date(path: Path, line: int, value: str) -> date:
@@ -58,6 +64,14 @@ def _time(path: Path, line: int, field: str, value: str) -> time:
         return datetime.strptime(value, "%H:%M").time()
     except ValueError:
         raise TimetableError(path, line, field, f"{value!r} is not a time HH:MM") from None
+
+
+def _instant(path: Path, line: int, field: str, day: date, clock: time, tz: ZoneInfo) -> datetime:
+    instant = utc_from_local(day, clock, tz)
+    if instant is None:
+        raise TimetableError(path, line, field, f"{day} {clock:%H:%M} does not exist in "
+                             f"{tz.key} (the clocks go forward then)")
+    return instant
 
 
 def _delimiter(header: str) -> str:
@@ -95,21 +109,28 @@ def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
             raise TimetableError(path, line, field, "is empty")
     room = rooms.find(values["classroom"])
     if room is None:
+        if rooms.ambiguous(values["classroom"]):  # registered: no skip can make this right
+            raise TimetableError(path, line, "classroom", rooms.unknown(values["classroom"]))
         unknown.add(values["classroom"], line)
         return None
     day = _date(path, line, values["date"])
-    instants = []
-    for field in ("start", "end"):
-        clock = _time(path, line, field, values[field])
-        instant = utc_from_local(day, clock, room.tz)
-        if instant is None:
-            raise TimetableError(path, line, field, f"{day} {values[field]} does not exist in "
-                                 f"{room.tz.key} (the clocks go forward then)")
-        instants.append(instant)
-    starts_at, ends_at = instants
-    if ends_at <= starts_at:
-        raise TimetableError(path, line, "end", f"{values['end']} is not after the start "
-                             f"{values['start']}")
+    starts_at = _instant(path, line, "start", day, _time(path, line, "start", values["start"]),
+                         room.tz)
+    if values["end"] == MIDNIGHT:
+        ends_at = _instant(path, line, "end", day + timedelta(days=1), time(0), room.tz)
+    else:
+        clock = _time(path, line, "end", values["end"])
+        ends_at = _instant(path, line, "end", day, clock, room.tz)
+        if ends_at <= starts_at:  # past midnight, or start and end swapped
+            ends_at = _instant(path, line, "end", day + timedelta(days=1), clock, room.tz)
+            if ends_at - starts_at > LONGEST_LESSON:
+                hours, rest = divmod(int((ends_at - starts_at).total_seconds()) // 60, 60)
+                raise TimetableError(
+                    path, line, "end", f"{values['end']} is not after the start "
+                    f"{values['start']}, and on the next day it would end a lesson of {hours} h "
+                    f"{rest:02d} min, longer than the {LONGEST_LESSON.total_seconds() / 3600:g} "
+                    "hours a lesson may last; fix the times (an end past midnight is on the next "
+                    "day)")
     labels = {field: check_text(path, line, field, values.get(field) or "")
               for field in ("title", "subject", "group")}
     return PlannedLesson(

@@ -13,13 +13,18 @@ say whose clock that is, is refused when it names another zone than the classroo
 reading could be hours off. A time that a spring clock change skips is refused. Times with seconds
 are widened to whole minutes (the start down, the end up), as a lesson holds the minutes it
 touches. All-day and cancelled events, and occurrences longer than :data:`LONGEST_LESSON` (a term,
-a trip), are not lessons and are skipped and counted.
+a trip), are not lessons and are skipped and counted; a cancelled event needs no LOCATION, SUMMARY
+or end, which exporters leave empty. A day of an all-day series given a time is a lesson.
 
-Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, so importing a
-changed export again updates the same lessons; one import replaces what is stored for each UID it
-holds (an occurrence newly excluded by EXDATE, or a whole series now cancelled, disappears; the
-CLI keeps lessons already over). With ``--classroom`` the classroom is part of the identity, as
-per-room exports may share UIDs and one room's import must not take another's lessons over.
+Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, its slot in
+the series, so importing a changed export again updates the same lessons; one import replaces what
+is stored for each UID it holds (an occurrence newly excluded by EXDATE, or a whole series now
+cancelled, disappears; the CLI keeps lessons over before the file's first). With ``--classroom``
+the classroom is part of the identity, as per-room exports may share UIDs and one room's import
+must not take another's lessons over. Two RECURRENCE-IDs the expansion hands on need reading: a
+change with RANGE=THISANDFUTURE gives its own to every later occurrence it moves, whose slots are
+found by taking the move back off (:func:`_range_moves`); and a date (a timed day of an all-day
+series) is that day's midnight on the classroom's clock.
 
 Two exporter habits outside RFC 5545 are read as the exporter means them. A UID reused by several
 events without RECURRENCE-ID (one per weekly slot of a course, say) would keep only the first
@@ -53,6 +58,7 @@ import icalendar
 import recurring_ical_events
 
 from classpulse.lessons.timetable import (
+    LONGEST_LESSON,
     Classroom,
     Classrooms,
     PlannedLesson,
@@ -69,8 +75,6 @@ from classpulse.years import FIRST_DAY, LAST_DAY
 
 # an unbounded weekly series is expanded this far past the last event start in the file
 DEFAULT_HORIZON = timedelta(days=365)
-# a longer occurrence is a term, a trip or a mistake, not a lesson: skipped and counted
-LONGEST_LESSON = timedelta(hours=12)
 # occurrences one file may expand to: 50 classrooms' school year, 35 lessons a week, is 70,000
 MAX_OCCURRENCES = 100_000
 # CPU time the expansion may take: a rule that matches no day (BYMONTH=2;BYMONTHDAY=30) sends
@@ -102,11 +106,13 @@ class IcsImport(Timetable):
 @dataclass(frozen=True)
 class _Event:
     """A timed VEVENT of the file with the line it starts on, and its classroom: None when the
-    classroom it names is not registered."""
+    classroom it names is not registered, and for a cancelled event, which holds no lesson and so
+    needs no classroom, title or end: only the slot it cancels."""
 
     component: Any
     line: int
     room: Classroom | None
+    cancelled: bool = False
 
 
 def _text(component: Any, name: str) -> str:
@@ -189,6 +195,10 @@ def _x_wr_zone(path: Path, lines: list[str], calendar: Any) -> ZoneInfo | None:
                              "to one such as Europe/Berlin, or remove it") from None
 
 
+def _cancelled(component: Any) -> bool:
+    return _text(component, "STATUS").upper() == "CANCELLED"
+
+
 def _is_timed(component: Any) -> bool:
     start = component.get("DTSTART")
     return start is not None and isinstance(start.dt, datetime)
@@ -207,7 +217,9 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
     events = []
     for component, line in vevents:
         for name, message in getattr(component, "errors", []):
-            raise TimetableError(path, _property_line(lines, line, name), name, _one_line(message))
+            # a line icalendar could not split into name and value comes without a name
+            where = _property_line(lines, line, name) if name else line
+            raise TimetableError(path, where, name or None, _one_line(message))
         if component.get("DTSTART") is None:
             raise TimetableError(path, line, "DTSTART", "the event has no start")
         if not _is_timed(component):
@@ -215,6 +227,10 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
         if not _text(component, "UID"):
             raise TimetableError(path, line, "UID", "the event has no UID, so a re-import could "
                                  "not find its lessons again")
+        if _cancelled(component):  # exporters leave a cancelled override's LOCATION, SUMMARY empty
+            _check_zones(path, lines, line, component, None, x_wr)
+            events.append(_Event(component, line, None, cancelled=True))
+            continue
         room = classroom
         if room is None:
             location = _text(component, "LOCATION")
@@ -223,6 +239,9 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
                                      "give one with --classroom ID")
             room = rooms.find(location)
             if room is None:
+                if rooms.ambiguous(location):  # registered: no skip can make this right
+                    raise TimetableError(path, _property_line(lines, line, "LOCATION"),
+                                         "LOCATION", rooms.unknown(location))
                 events.append(_Event(component, line, None))
                 continue
         if not _text(component, "SUMMARY"):
@@ -235,10 +254,11 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
     return events
 
 
-def _check_zones(path: Path, lines: list[str], line: int, component: Any, room: Classroom,
+def _check_zones(path: Path, lines: list[str], line: int, component: Any, room: Classroom | None,
                  x_wr: ZoneInfo | None) -> None:
     """Refuse a TZID no zone answers to, which icalendar leaves floating and would put on the
-    classroom's clock without a word, and floating times X-WR-TIMEZONE says are on another."""
+    classroom's clock without a word, and floating times X-WR-TIMEZONE says are on another (of an
+    event with a classroom: a cancelled one holds no lesson whose time could be misread)."""
     for field in ("DTSTART", "DTEND", "RECURRENCE-ID", "RDATE", "EXDATE"):
         for tzid, value in _times(component, field):
             if tzid is not None and isinstance(value, datetime) and value.tzinfo is None:
@@ -246,7 +266,8 @@ def _check_zones(path: Path, lines: list[str], line: int, component: Any, room: 
                                      f"TZID {tzid!r} is neither an IANA time zone nor defined "
                                      "by a VTIMEZONE in the file; use a zone name such as "
                                      "Europe/Berlin")
-    if x_wr is not None and x_wr.key != room.tz.key and _floating(component["DTSTART"].dt):
+    if (room is not None and x_wr is not None and x_wr.key != room.tz.key
+            and _floating(component["DTSTART"].dt)):
         raise TimetableError(path, _property_line(lines, line, "DTSTART"), "DTSTART",
                              f"a time without a zone is read on the clock of classroom "
                              f"{room.id!r} ({room.tz.key}), but the file's X-WR-TIMEZONE says "
@@ -508,6 +529,50 @@ def _scope(uid: str, classroom: Classroom | None) -> str:
     return f"ics:{uid}" if classroom is None else f"ics@{quote(classroom.id, safe='')}:{uid}"
 
 
+def _midnight(value: date) -> datetime:
+    """A date-valued RECURRENCE-ID (a timed change of an all-day series) as the start of that day,
+    floating, so on the classroom's clock; a time as it is."""
+    return value if isinstance(value, datetime) else datetime.combine(value, time())
+
+
+def _range_key(prop: Any) -> tuple[str, bytes]:
+    """A RECURRENCE-ID as the expansion copies it onto the occurrences it moves."""
+    return str(prop.params.get("TZID") or ""), prop.to_ical()
+
+
+def _range_moves(components: list[Any]) -> dict[tuple[str, bytes], timedelta]:
+    """How far each RECURRENCE-ID;RANGE=THISANDFUTURE of a unit moves its occurrences.
+
+    The expansion moves every later occurrence by the change's DTSTART minus its RECURRENCE-ID
+    and gives it the change's RECURRENCE-ID, so the occurrences after it would share one key; the
+    move taken back off an occurrence's start gives its own slot in the series. Computed as
+    ``recurring-ical-events`` computes it (a floating time takes the other's zone, a date is
+    midnight), so that taking it back is exact.
+    """
+    moves = {}
+    for component in components:
+        prop = component.get("RECURRENCE-ID")
+        start = component.get("DTSTART")
+        if prop is None or start is None or prop.params.get("RANGE") != "THISANDFUTURE":
+            continue
+        begins, slot = _midnight(start.dt), _midnight(prop.dt)
+        if _floating(begins) != _floating(slot):
+            zone = slot.tzinfo if _floating(begins) else begins.tzinfo
+            begins, slot = (v.replace(tzinfo=zone) if _floating(v) else v for v in (begins, slot))
+        moves[_range_key(prop)] = begins - slot
+    return moves
+
+
+def _slot(occurrence: Any, moves: Mapping[tuple[str, bytes], timedelta]) -> date | None:
+    """The occurrence's own slot in its series (its RECURRENCE-ID, or where a THISANDFUTURE
+    change moved it from: see :func:`_range_moves`); None for an event that is no series."""
+    prop = occurrence.get("RECURRENCE-ID")
+    if prop is None:
+        return None
+    move = moves.get(_range_key(prop)) if prop.params.get("RANGE") == "THISANDFUTURE" else None
+    return prop.dt if move is None else occurrence["DTSTART"].dt - move
+
+
 def _minute_floor(instant: datetime) -> datetime:
     return instant.replace(second=0, microsecond=0)
 
@@ -537,14 +602,14 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
     unknown = UnknownRooms()
     if not skip_unknown_rooms:
         for event in events:
-            if event.room is None:
+            if event.room is None and not event.cancelled:
                 unknown.add(_text(event.component, "LOCATION"),
                             _property_line(lines, event.line, "LOCATION"))
         unknown.refuse(path, "LOCATION", rooms)
     reused = _reused_uids(path, vevents, lines)
     units = _units(path, lines, vevents, events, reused)
     for event in events:
-        if event.room is not None:
+        if event.room is not None and not event.cancelled:
             _check_length(path, lines, event.line, event.component, event.room)
     all_day = sum(1 for component, _ in vevents if not _is_timed(component))
     if not events:
@@ -557,6 +622,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
     expanded = cancelled = too_long = 0
     with _CpuLimit(path, EXPANSION_CPU_SECONDS):
         for components, line in units:
+            moves = _range_moves(components)
             occurrences = _expand(path, _alone(calendar, others, components), last, line)
             expanded += len(occurrences)
             if expanded > MAX_OCCURRENCES:
@@ -566,14 +632,14 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
             for occurrence in occurrences:
                 if not _is_timed(occurrence):
                     continue
-                if _text(occurrence, "STATUS").upper() == "CANCELLED":
+                if _cancelled(occurrence):
                     cancelled += 1
                     continue
                 room = classroom or rooms.find(_text(occurrence, "LOCATION"))
                 if room is None:  # every event was checked: only --skip-unknown-rooms gets here
                     unknown.add(_text(occurrence, "LOCATION"), line)
                     continue
-                lesson = _lesson(path, lines, line, occurrence, room, classroom)
+                lesson = _lesson(path, lines, line, occurrence, room, classroom, moves)
                 if lesson is None:
                     too_long += 1
                     continue
@@ -586,7 +652,8 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
 
 
 def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,
-            classroom: Classroom | None) -> PlannedLesson | None:
+            classroom: Classroom | None, moves: Mapping[tuple[str, bytes], timedelta]
+            ) -> PlannedLesson | None:
     """The lesson an occurrence is, in whole minutes; None when it is longer than any lesson."""
     starts_at = _instant(path, lines, line, "DTSTART", occurrence["DTSTART"].dt, room)
     ends_at = _instant(path, lines, line, "DTEND", occurrence["DTEND"].dt, room)
@@ -595,8 +662,8 @@ def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Clas
                              f"{starts_at:%Y-%m-%d %H:%M} UTC does not end after it starts")
     if ends_at - starts_at > LONGEST_LESSON:
         return None
-    recurrence = occurrence.get("RECURRENCE-ID")
-    identity = _utc(recurrence.dt, room) if recurrence is not None else starts_at
+    slot = _slot(occurrence, moves)
+    identity = starts_at if slot is None else _utc(_midnight(slot), room)
     scope = _scope(_text(occurrence, "UID"), classroom)
     subject = _category(occurrence)
     return PlannedLesson(

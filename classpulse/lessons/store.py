@@ -86,21 +86,26 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
     are all cancelled must lose its stored lessons, which its lessons' scopes alone would miss.
     With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
-    holds it: a rolling export ("this week on") leaves out the lessons already held, which was
-    no cancellation of them.
+    holds it, but only when it starts before the file's first lesson of its scope: a rolling
+    export ("this week on") leaves out the lessons already held, which was no cancellation of
+    them, while from its first lesson on the file is the truth. A lesson the file left in its
+    span is gone from the timetable (a floating time read anew after the classroom's time zone
+    was set, an occurrence newly excluded), and keeping it would double the lesson. A scope the
+    file holds no lesson of keeps its ended lessons, as nothing says where its span begins.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
+    scope_of: dict[str, str] = {}
     for lo in range(0, len(replaced), _BATCH):
         rows = conn.execute(
-            select(_TABLE.c.source_key, *(_TABLE.c[c] for c in _STATED))
+            select(_TABLE.c.source_key, _TABLE.c.source_scope, *(_TABLE.c[c] for c in _STATED))
             .where(_TABLE.c.source_scope.in_(replaced[lo:lo + _BATCH]))
         ).all()
-        stored.update({row[0]: tuple(row[1:]) for row in rows})
+        stored.update({row[0]: tuple(row[2:]) for row in rows})
+        scope_of.update({row[0]: row[1] for row in rows})
     wanted = {lesson.source_key for lesson in lessons}
-    ended = _STATED.index("ends_at")
-    kept = set() if keep_ended_by is None else {
-        key for key, row in stored.items() if key not in wanted and row[ended] <= keep_ended_by}
+    kept = set() if keep_ended_by is None else _kept(stored, scope_of, wanted, lessons,
+                                                     keep_ended_by)
     gone = sorted(set(stored) - wanted - kept)
     for lo in range(0, len(gone), _BATCH):
         conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
@@ -123,6 +128,24 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
                         unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept))
 
 
+def _kept(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
+          wanted: set[str], lessons: Sequence[PlannedLesson], ended_by: datetime) -> set[str]:
+    """The stored lessons the file no longer holds that stay (see :func:`replace_lessons`): ended
+    by ``ended_by`` and starting before the file's first lesson of their scope."""
+    first: dict[str, datetime] = {}
+    for lesson in lessons:
+        if lesson.source_scope not in first or lesson.starts_at < first[lesson.source_scope]:
+            first[lesson.source_scope] = lesson.starts_at
+    starts, ends = _STATED.index("starts_at"), _STATED.index("ends_at")
+    kept = set()
+    for key, row in stored.items():
+        begins = first.get(scope_of[key])
+        if (key not in wanted and row[ends] <= ended_by  # type: ignore[operator]
+                and (begins is None or row[starts] < begins)):  # type: ignore[operator]
+            kept.add(key)
+    return kept
+
+
 @dataclass(frozen=True)
 class StoredLesson:
     id: int
@@ -133,6 +156,7 @@ class StoredLesson:
     title: str
     subject: str | None
     group_label: str | None
+    source: str  # the format it was imported from: a SOURCES name, or ``other``
 
 
 def list_lessons(
@@ -143,7 +167,8 @@ def list_lessons(
     rooms = Classroom.__table__
     query = (
         select(_TABLE.c.id, _TABLE.c.classroom_id, rooms.c.timezone, _TABLE.c.starts_at,
-               _TABLE.c.ends_at, _TABLE.c.title, _TABLE.c.subject, _TABLE.c.group_label)
+               _TABLE.c.ends_at, _TABLE.c.title, _TABLE.c.subject, _TABLE.c.group_label,
+               _TABLE.c.source_key)
         .join(rooms, rooms.c.id == _TABLE.c.classroom_id)
         .order_by(_TABLE.c.starts_at, _TABLE.c.classroom_id, _TABLE.c.id)
     )
@@ -153,7 +178,34 @@ def list_lessons(
         query = query.where(_TABLE.c.starts_at >= since)
     if before is not None:
         query = query.where(_TABLE.c.starts_at < before)
-    return [StoredLesson(*row) for row in conn.execute(query).all()]
+    return [StoredLesson(*row[:-1], source_of(row[-1])) for row in conn.execute(query).all()]
+
+
+# the file formats a lesson may come from, by the start of its source_key (``ics@`` is an
+# iCalendar import with --classroom); what ``lessons remove --source`` names
+SOURCES: dict[str, tuple[str, ...]] = {"csv": ("csv:",), "ics": ("ics:", "ics@")}
+
+
+def source_of(source_key: str) -> str:
+    """The format a stored lesson was imported from (:data:`SOURCES`), or ``other``."""
+    return next((name for name, prefixes in SOURCES.items()
+                 if source_key.startswith(prefixes)), "other")
+
+
+def remove_lessons(conn: Connection, classroom_id: str, source: str | None,
+                   since: datetime | None, before: datetime | None, apply: bool
+                   ) -> list[StoredLesson]:
+    """The classroom's stored lessons from ``source`` (a :data:`SOURCES` name; None: any) that
+    start in ``[since, before)``, in start order; deleted too when ``apply`` (caller's
+    transaction). What no file still holds (a timetable imported twice, once per format) can go
+    no other way: an import removes only what its own scopes held."""
+    found = [lesson for lesson in list_lessons(conn, classroom_id, since, before)
+             if source is None or lesson.source == source]
+    if apply:
+        ids = [lesson.id for lesson in found]
+        for lo in range(0, len(ids), _BATCH):
+            conn.execute(delete(_TABLE).where(_TABLE.c.id.in_(ids[lo:lo + _BATCH])))
+    return found
 
 
 @dataclass(frozen=True)
@@ -163,8 +215,8 @@ class Overlap:
 
     classroom_id: str
     timezone: str
-    first: tuple[str, datetime, datetime]  # title, starts_at, ends_at
-    second: tuple[str, datetime, datetime]
+    first: tuple[str, datetime, datetime, str]  # title, starts_at, ends_at, source (SOURCES)
+    second: tuple[str, datetime, datetime, str]
 
 
 def overlapping_lessons(conn: Connection, classroom_ids: Sequence[str]) -> list[Overlap]:
@@ -175,7 +227,7 @@ def overlapping_lessons(conn: Connection, classroom_ids: Sequence[str]) -> list[
     a, b, rooms = _TABLE.alias("a"), _TABLE.alias("b"), Classroom.__table__
     rows = conn.execute(
         select(a.c.classroom_id, rooms.c.timezone, a.c.title, a.c.starts_at, a.c.ends_at,
-               b.c.title, b.c.starts_at, b.c.ends_at)
+               a.c.source_key, b.c.title, b.c.starts_at, b.c.ends_at, b.c.source_key)
         .join(b, and_(b.c.classroom_id == a.c.classroom_id,
                       b.c.starts_at < a.c.ends_at, a.c.starts_at < b.c.ends_at,
                       # each pair once: b is the later lesson (or, starting together, the newer)
@@ -185,4 +237,5 @@ def overlapping_lessons(conn: Connection, classroom_ids: Sequence[str]) -> list[
         .where(a.c.classroom_id.in_(sorted(set(classroom_ids))))
         .order_by(a.c.starts_at, a.c.classroom_id, b.c.starts_at)
     ).all()
-    return [Overlap(r[0], r[1], (r[2], r[3], r[4]), (r[5], r[6], r[7])) for r in rows]
+    return [Overlap(r[0], r[1], (r[2], r[3], r[4], source_of(r[5])),
+                    (r[6], r[7], r[8], source_of(r[9]))) for r in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +17,9 @@ from classpulse.errors import UsageError
 
 # the import's opt-in for a school-wide export that names rooms without a camera
 SKIP_UNKNOWN_ROOMS = "--skip-unknown-rooms"
+# a longer lesson is a term, a trip or a mistake: an iCalendar occurrence that long is skipped and
+# counted, and a CSV end before its start is read on the next day only when that makes it no longer
+LONGEST_LESSON = timedelta(hours=12)
 # a year of 30 classrooms' lessons, exported one event each, is about 5 MiB; the file is read
 # into memory whole, so a much larger one is refused instead
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -79,7 +82,8 @@ class Classrooms:
 
     Timetables name rooms as people do ("Room 12"); cameras report ids ("room-12"). Operators set
     ``classrooms.name``, so either works. A room nobody has registered is refused, never created:
-    a typo would otherwise open a classroom that no camera will ever fill.
+    a typo would otherwise open a classroom that no camera will ever fill. A name several
+    classrooms share finds none of them: it is refused as ambiguous, never skipped as unknown.
     """
 
     def __init__(self, rows: Iterable[tuple[str, str, str]]) -> None:
@@ -89,17 +93,28 @@ class Classrooms:
             self._by_id[room_id] = Classroom(room_id, name, classroom_zone(room_id, zone))
             names.setdefault(name, []).append(room_id)
         self._by_name = {name: ids[0] for name, ids in names.items() if len(ids) == 1}
+        self._shared = {name: sorted(ids) for name, ids in names.items() if len(ids) > 1}
 
     def find(self, value: str) -> Classroom | None:
         room_id = value if value in self._by_id else self._by_name.get(value)
         return None if room_id is None else self._by_id[room_id]
+
+    def ambiguous(self, value: str) -> bool:
+        """``value`` is no classroom's id but the name of several."""
+        return value not in self._by_id and value in self._shared
 
     def known(self) -> str:
         """The registered ids, the first ten, for a message that refuses a name."""
         return ", ".join(sorted(self._by_id)[:10]) or "none yet"
 
     def unknown(self, value: str) -> str:
-        """The refusal for a classroom id or name nobody registered."""
+        """The refusal for a classroom id or name that :meth:`find` does not find: nobody
+        registered it, or (:meth:`ambiguous`) several classrooms bear that name."""
+        if self.ambiguous(value):
+            ids = ", ".join(self._shared[value])
+            return (f"classroom name {value!r} is ambiguous: classrooms {ids} all bear it; name "
+                    "the classroom by its id instead, or give the classrooms distinct names "
+                    "(classrooms.name)")
         return (f"classroom {value!r} is unknown (known ids: {self.known()}); a classroom is "
                 "registered when its first camera reports, or fix the name in the file")
 

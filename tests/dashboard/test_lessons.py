@@ -447,3 +447,25 @@ def test_a_lesson_without_a_subject_or_group_shows_none(
     assert texts(at)["text"] == ["Maths", "subject: Mathematics"]
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(second))
     assert texts(at)["text"] == ["Maths", "group: Set 2"]
+
+
+def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
+    """PE for 7B-boys and 7B-girls at the same hour, both in the trend: opening the girls' lesson
+    (the later id) compared it with the boys', held at the same time, instead of last week's."""
+    from dashboard import lesson_frames
+
+    starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-10 08:00", "2025-03-10 08:00"],
+                            utc=True)
+    history = pd.DataFrame({
+        "lesson_id": [1, 2, 3], "title": ["PE"] * 3, "starts_at": starts,
+        "minutes": [40, 40, 40], "faces": [400] * 3, "faces_read": [400] * 3,
+        "engagement": [0.5, 0.6, 0.8],
+    })
+    for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
+        trend = lesson_frames.title_trend(history, current, BERLIN)
+        found = lesson_frames.change_from_previous(trend)
+        assert found is not None
+        assert found[0] == pytest.approx(change) and found[1].day == 3
+    # a first lesson held in parallel has no lesson before, twin or not
+    assert lesson_frames.change_from_previous(
+        lesson_frames.title_trend(history.iloc[1:], 3, BERLIN)) is None

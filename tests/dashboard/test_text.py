@@ -78,3 +78,15 @@ def test_a_minute_closes_by_the_clock_not_the_wall_clock() -> None:
     minute = datetime(2025, 10, 26, 2, 59, tzinfo=ZoneInfo("Europe/Berlin"))
     assert minute.astimezone(timezone.utc) == datetime(2025, 10, 26, 0, 59, tzinfo=timezone.utc)
     assert text.closed_at(minute) == datetime(2025, 10, 26, 1, 2, 10, tzinfo=timezone.utc)
+
+
+def test_every_lesson_state_has_its_own_words() -> None:
+    """The words matched lesson_frames' states by copies of their strings, so a state reworded
+    there fell through to "No data for this lesson". Both now read them from one module."""
+    from dashboard import lesson_frames, lesson_states
+
+    sentences = {state: text.lesson_without_data(state) for state in lesson_states.STATES}
+    assert len(set(sentences.values())) == len(lesson_states.STATES)
+    assert sentences[lesson_states.NO_DATA].startswith("**No data for this lesson.**")
+    assert sentences[lesson_states.NOT_YET].startswith("**This lesson has not been held yet.**")
+    assert lesson_frames.CLOSING is lesson_states.CLOSING  # what the page and status() name

@@ -75,6 +75,9 @@ def refused(path: Path, **options: object) -> str:
     ("DTSTART;TZID=Europe/Berlin:20250330T023000\nDTEND;TZID=Europe/Berlin:20250330T040000",
      "line 9, DTSTART: 2025-03-30 02:30 does not exist in Europe/Berlin (the clocks go forward "
      "then)"),
+    # a line icalendar cannot split into name and value has no name: a TypeError traceback
+    ("DTSTART;:20250303T080000\nDTEND:20250303T084500", "line 4: Content line could not be "
+     "parsed into parts: 'DTSTART;:20250303T080000': Invalid content line"),
     # a weekly series that meets the gap on its second Sunday
     ("DTSTART;TZID=Europe/Berlin:20250323T023000\nDTEND;TZID=Europe/Berlin:20250323T031500\n"
      "RRULE:FREQ=WEEKLY;COUNT=3", "line 9, DTSTART: 2025-03-30 02:30 does not exist in "

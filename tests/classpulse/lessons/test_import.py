@@ -327,9 +327,12 @@ def test_overlapping_lessons_are_imported_with_a_warning(
     assert len(stored(engine)) == 4
     assert err.splitlines() == [
         "warning: 1 pair(s) of stored lessons overlap; the minutes they share count in both "
-        "lessons' numbers. Fix the timetable, or re-import the file whose lessons should go "
-        "without them:",
-        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 and 'Physics' Mon 03 Mar 2025 08:45-09:30",
+        "lessons' numbers:",
+        "  7A: 'Maths' Mon 03 Mar 2025 08:00-09:00 (csv) and 'Physics' Mon 03 Mar 2025 "
+        "08:45-09:30 (csv)",
+        "Fix the timetable and import it again, or remove the lessons that should go: classpulse "
+        "lessons remove --classroom ID --source csv|ics --from DAY --to DAY (a dry run until "
+        "--yes)",
     ]
     fixed = CSV_HEAD + ("7A,2025-03-03,08:00,08:45,Maths\n7A,2025-03-03,08:45,09:30,Physics\n"
                         "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")
@@ -728,8 +731,8 @@ def test_a_rolling_export_keeps_the_lessons_already_held(
     status, out, _ = run(capsys, url, "import", str(rolled))
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 2 lessons in 7A: 1 new, 0 changed, 1 unchanged, 0 removed",
-        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+        "  kept 3 lesson(s) that ended before the file's first lesson of their event, though the "
+        "file no longer holds them (--prune-past removes them)"]
     assert len(stored(engine)) == 5
     status, out, _ = run(capsys, url, "import", str(rolled), "--prune-past")
     assert status == 0 and "0 new, 0 changed, 2 unchanged, 3 removed" in out
@@ -755,3 +758,200 @@ def test_hostile_ics_and_days_out_of_range_are_one_line(
         assert exited.value.code == 2 and err.count("\n") == 1, err
         assert ("9999-12-31 is outside 2000-01-01 to 2099-12-31, the days a timetable may "
                 "name") in err
+
+
+def test_a_classrooms_new_time_zone_replaces_its_ended_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Imported while 7A was on UTC, as the import's own note advises, the file was imported again
+    once 7A's zone was set: its floating times move, so every key changed, and the ended lessons
+    under the old keys were kept as a rolling export's: eight lessons, the stale ones overlapping
+    the new. From the file's first lesson of each event on, the file is the truth."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'UTC' WHERE id = '7A'"))
+    path = write(tmp_path, "t.ics", calendar(
+        "UID:m@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=2",
+        "UID:h@t\nDTSTART:20250303T100000\nDTEND:20250303T104500\nSUMMARY:History\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=2"))
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin' WHERE id = '7A'"))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert status == 0 and out.splitlines()[0] == (
+        "t.ics: 4 lessons in 7A: 4 new, 0 changed, 0 unchanged, 4 removed")
+    assert "kept" not in out and err == ""  # kept=0, and nothing overlaps
+    assert [(r["title"], local(r)) for r in stored(engine)] == [
+        ("Maths", "2025-03-03 09:00-09:45"), ("History", "2025-03-03 10:00-10:45"),
+        ("Maths", "2025-03-10 09:00-09:45"), ("History", "2025-03-10 10:00-10:45")]
+
+
+def test_this_and_future_changes_key_each_lesson_by_its_own_slot(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """RECURRENCE-ID;RANGE=THISANDFUTURE moves the occurrence and every later one; the expansion
+    gives them all its RECURRENCE-ID, and the file was refused as "the same lesson as line 4".
+    Each is its own slot in the series, so the lessons the change moves keep their ids."""
+    series = ("UID:m@t\nDTSTART;TZID=Europe/Berlin:20250317T090000\n"
+              "DTEND;TZID=Europe/Berlin:20250317T094500\nSUMMARY:Maths\nLOCATION:7A"
+              "\nRRULE:FREQ=WEEKLY;COUNT=4")
+    assert "4 lessons in 7A: 4 new" in run(
+        capsys, url, "import", str(write(tmp_path, "t.ics", calendar(series))))[1]
+    first = {r["source_key"]: r["id"] for r in stored(engine)}
+    moved = write(tmp_path, "t.ics", calendar(series, (
+        "UID:m@t\nRECURRENCE-ID;RANGE=THISANDFUTURE;TZID=Europe/Berlin:20250324T090000\n"
+        "DTSTART;TZID=Europe/Berlin:20250324T100000\nDTEND;TZID=Europe/Berlin:20250324T104500\n"
+        "SUMMARY:Maths (new room)\nLOCATION:7A")))
+    status, out, err = run(capsys, url, "import", str(moved), "--prune-past")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == "t.ics: 4 lessons in 7A: 0 new, 3 changed, 1 unchanged, 0 removed"
+    rows = stored(engine)
+    assert [(r["title"], local(r)) for r in rows] == [  # Berlin's clocks change on 30 March
+        ("Maths", "2025-03-17 09:00-09:45"), ("Maths (new room)", "2025-03-24 10:00-10:45"),
+        ("Maths (new room)", "2025-03-31 10:00-10:45"),
+        ("Maths (new room)", "2025-04-07 10:00-10:45")]
+    assert {r["source_key"]: r["id"] for r in rows} == first
+    assert sorted(first) == ["ics:m@t/2025-03-17T08:00:00Z", "ics:m@t/2025-03-24T08:00:00Z",
+                             "ics:m@t/2025-03-31T07:00:00Z", "ics:m@t/2025-04-07T07:00:00Z"]
+    assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(moved))[1]
+
+
+def test_a_cancelled_occurrence_needs_no_place_nor_title(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Exporters leave a cancelled occurrence's LOCATION and SUMMARY empty; the file was refused
+    for naming no classroom, though the cancellation holds no lesson to put anywhere."""
+    path = write(tmp_path, "t.ics", calendar(
+        "UID:m@t\nDTSTART:20250303T090000Z\nDTEND:20250303T094500Z\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=3",
+        "UID:m@t\nRECURRENCE-ID:20250310T090000Z\nDTSTART:20250310T090000Z\nSTATUS:CANCELLED"
+        "\nLOCATION:\nSUMMARY:"))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[:2] == [
+        "t.ics: 2 lessons in 7A: 2 new, 0 changed, 0 unchanged, 0 removed",
+        "  skipped 1 cancelled occurrence(s)"]
+    assert keys(engine) == ["ics:m@t/2025-03-03T09:00:00Z", "ics:m@t/2025-03-17T09:00:00Z"]
+
+
+def test_a_timed_change_of_an_all_day_series_is_a_lesson(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An all-day series is no lesson, but one of its days given a time is: its RECURRENCE-ID, a
+    date, was an AttributeError traceback. It is that day's midnight on the classroom's clock."""
+    path = write(tmp_path, "t.ics", calendar(
+        "UID:d@t\nDTSTART;VALUE=DATE:20250303\nDTEND;VALUE=DATE:20250304\nSUMMARY:Project week"
+        "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=3",
+        "UID:d@t\nRECURRENCE-ID;VALUE=DATE:20250310\nDTSTART:20250310T090000"
+        "\nDTEND:20250310T094500\nSUMMARY:Project week\nLOCATION:7A"))
+    for changes in ("1 new, 0 changed, 0 unchanged", "0 new, 0 changed, 1 unchanged"):
+        status, out, err = run(capsys, url, "import", str(path))
+        assert (status, err) == (0, "")
+        assert out.splitlines()[:2] == [f"t.ics: 1 lessons in 7A: {changes}, 0 removed",
+                                        "  skipped 1 all-day event(s)"]
+    (row,) = stored(engine)
+    assert local(row) == "2025-03-10 09:00-09:45"
+    assert row["source_key"] == "ics:d@t/2025-03-09T23:00:00Z"  # midnight in Berlin
+
+
+def test_lessons_no_file_holds_any_more_are_removed_by_command(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The same timetable imported once as CSV and once as iCalendar overlaps itself, and the
+    warning's advice, importing again, could not remove what the file no longer holds.
+    `lessons remove` does, one classroom, source and span of days at a time, after a dry run."""
+    csv_file = write(tmp_path, "t.csv", CSV_HEAD + (
+        "7A,2025-03-03,09:00,09:45,Maths\n7A,2025-03-10,09:00,09:45,Maths\n"
+        "7B,2025-03-03,09:00,09:45,Maths\n"))
+    assert run(capsys, url, "import", str(csv_file))[0] == 0
+    ics_file = write(tmp_path, "t.ics", calendar(
+        "UID:m@t\nDTSTART;TZID=Europe/Berlin:20250303T090000\n"
+        "DTEND;TZID=Europe/Berlin:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=2"))
+    status, _, err = run(capsys, url, "import", str(ics_file))
+    assert status == 0 and err.startswith("warning: 2 pair(s) of stored lessons overlap")
+    assert "  7A: 'Maths' Mon 03 Mar 2025 09:00-09:45 (csv) and 'Maths' Mon 03 Mar 2025 " \
+        "09:00-09:45 (ics)" in err.splitlines()
+    assert "classpulse lessons remove --classroom ID --source csv|ics" in err
+
+    before = stored(engine)
+    status, out, _ = run(capsys, url, "remove", "--classroom", "Class 7A", "--source", "csv",
+                         "--from", "2025-03-03", "--to", "2025-03-09")
+    assert status == 0 and out.splitlines() == [
+        "would remove 1 lesson(s) of 7A, imported from csv, 2025-03-03 to 2025-03-09; nothing "
+        "was removed yet, run again with --yes to remove them:",
+        f"  Mon 2025-03-03 09:00-09:45 'Maths' (csv, lesson {before[0]['id']})"]
+    assert stored(engine) == before
+    status, out, _ = run(capsys, url, "remove", "--classroom", "7A", "--source", "csv", "--yes")
+    assert (status, out) == (0, "removed 2 lesson(s) of 7A, imported from csv\n")
+    assert [(r["classroom_id"], r["source_key"][:4]) for r in stored(engine)] == [
+        ("7A", "ics:"), ("7B", "csv:"), ("7A", "ics:")]  # 7B's and the iCalendar ones stay
+    assert run(capsys, url, "remove", "--classroom", "7A", "--source", "csv", "--yes")[1] == (
+        "no stored lesson of 7A, imported from csv; nothing was removed\n")
+    status, out, err = run(capsys, url, "import", str(ics_file))
+    assert status == 0 and "0 new, 0 changed, 2 unchanged" in out and err == ""
+    status, _, err = run(capsys, url, "remove", "--classroom", "9Z")
+    assert (status, err.count("\n")) == (2, 1) and "classroom '9Z' is unknown" in err
+
+
+@pytest.mark.parametrize(("row", "span"), [
+    ("7A,2025-03-03,22:00,01:00,Night school", "2025-03-03 22:00 - 2025-03-04 01:00"),
+    ("7A,2025-03-03,23:00,24:00,Late class", "2025-03-03 23:00 - 2025-03-04 00:00"),
+    ("7A,2025-03-03,20:00,08:00,Sleepover", "2025-03-03 20:00 - 2025-03-04 08:00"),
+])
+def test_a_csv_lesson_may_cross_midnight(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, row: str,
+    span: str
+) -> None:
+    """An end at or before the start could not be written: it is the next day's when that makes a
+    lesson of at most 12 hours (the longest, as for iCalendar), and 24:00 ends the day."""
+    path = write(tmp_path, "t.csv", f"{CSV_HEAD}{row}\n")
+    for changes in ("1 new, 0 changed, 0 unchanged", "0 new, 0 changed, 1 unchanged"):
+        status, out, _ = run(capsys, url, "import", str(path))
+        assert status == 0 and changes in out
+    (lesson,) = stored(engine)
+    start, end = (lesson[k].astimezone(BERLIN) for k in ("starts_at", "ends_at"))
+    assert f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}" == span
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("7A,2025-03-03,09:00,08:45,Maths", "line 2, end: 08:45 is not after the start 09:00, and on "
+     "the next day it would end a lesson of 23 h 45 min, longer than the 12 hours a lesson may "
+     "last; fix the times (an end past midnight is on the next day)"),
+    ("7A,2025-03-03,09:00,09:00,Maths", "line 2, end: 09:00 is not after the start 09:00, and on "
+     "the next day it would end a lesson of 24 h 00 min"),
+    ("7A,2025-03-29,23:00,02:30,Maths", "line 2, end: 2025-03-30 02:30 does not exist in "
+     "Europe/Berlin (the clocks go forward then)"),
+    ("7A,2025-03-03,24:00,01:00,Maths", "line 2, start: '24:00' is not a time HH:MM"),
+])
+def test_a_csv_end_before_its_start_that_is_no_night_lesson_is_refused(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, row: str,
+    message: str
+) -> None:
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", f"{CSV_HEAD}{row}\n")))
+    assert status == 2 and err.startswith(f"classpulse lessons: t.csv {message}"), err
+    assert err.count("\n") == 1 and stored(engine) == []
+
+
+def test_a_classroom_name_two_classrooms_share_is_ambiguous(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """7A and 7B both named "Lab": a file or --classroom naming "Lab" was told it was unknown (and
+    --skip-unknown-rooms skipped it as a room nobody registered). It is refused as ambiguous."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET name = 'Lab' WHERE id IN ('7A', '7B')"))
+    advice = ("classroom name 'Lab' is ambiguous: classrooms 7A, 7B all bear it; name the "
+              "classroom by its id instead, or give the classrooms distinct names "
+              "(classrooms.name)")
+    path = write(tmp_path, "t.csv", CSV_HEAD + "Lab,2025-03-03,08:00,08:45,Maths\n")
+    for extra in ((), ("--skip-unknown-rooms",)):
+        assert run(capsys, url, "import", str(path), *extra) == (
+            2, "", f"classpulse lessons: t.csv line 2, classroom: {advice}; nothing was imported\n")
+    ics_file = write(tmp_path, "t.ics", calendar(
+        "UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:Lab"))
+    assert run(capsys, url, "import", str(ics_file), "--skip-unknown-rooms") == (
+        2, "", f"classpulse lessons: t.ics line 10, LOCATION: {advice}; nothing was imported\n")
+    for command in (("import", str(ics_file), "--classroom", "Lab"),
+                    ("remove", "--classroom", "Lab")):
+        assert run(capsys, url, *command) == (2, "", f"classpulse lessons: --classroom: {advice}\n")
+    assert stored(engine) == []
