@@ -134,14 +134,16 @@ def in_trend(lessons: pd.DataFrame) -> pd.Series:
 
 
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
-    """``time, engagement, minutes, current``: the title's lessons :func:`in_trend` (the others
-    have no engagement worth comparing)."""
+    """``time, engagement, minutes, current, group``: the title's lessons :func:`in_trend` (the
+    others have no engagement worth comparing); ``group`` is the group label, "" for none."""
     shown = history[in_trend(history)]
+    groups = shown["group_label"] if "group_label" in shown else pd.Series("", index=shown.index)
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
         "engagement": shown["engagement"].astype("float64"),
         "minutes": shown["minutes"],
         "current": shown["lesson_id"] == current_id,
+        "group": groups.fillna("").astype(str),
     }).reset_index(drop=True)
 
 
@@ -159,9 +161,10 @@ def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFra
 def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | None:
     """(engagement now minus the lesson before, that lesson's local start) for the open lesson.
 
-    The lesson before is the last in the trend that started strictly earlier: a parallel lesson
-    with the same title (PE for 7B-boys and 7B-girls at 09:00) is held at the same time, so it
-    is no lesson before, whichever of the two is open."""
+    The lesson before started strictly earlier: a parallel lesson with the same title (PE for
+    7B-boys and 7B-girls at 09:00) is held at the same time, so it is no lesson before, whichever
+    of the two is open. Of the earlier ones it is the last of the same group, as last week's
+    twin of the other group is another class's lesson; without one, the last earlier lesson."""
     current = trend[trend["current"]]
     if len(current) != 1:
         return None
@@ -169,5 +172,6 @@ def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | No
     earlier = trend[trend["time"] < now["time"]]
     if earlier.empty:
         return None
-    previous = earlier.iloc[-1]
+    same_group = earlier[earlier["group"] == now["group"]]
+    previous = (same_group if not same_group.empty else earlier).iloc[-1]
     return float(now["engagement"] - previous["engagement"]), previous["time"]

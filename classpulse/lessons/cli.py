@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import", help="read a CSV or .ics timetable into the lessons table (safe to repeat)",
         description="CSV: header classroom,date,start,end,title (optional subject, group); date "
         "YYYY-MM-DD, times HH:MM on the classroom's clock (classrooms.timezone), an end at or "
-        "before the start (or 24:00) on the next day for a lesson of up to 12 hours. iCalendar: "
+        "before the start (or 24:00) on the next day, a lesson of up to 12 hours. iCalendar: "
         "weekly and other recurrences with their exceptions; an event's LOCATION names its "
         "classroom unless --classroom is given. A bad row stops the import and nothing is "
         "imported; classrooms must already be registered (their cameras have reported), and "
@@ -70,9 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="iCalendar only: expand recurring events up to this day (default: "
                           "a year after the last event start in the file)")
     importer.add_argument("--prune-past", action="store_true",
-                          help="iCalendar only: also remove stored lessons that have already "
-                          "ended and that the file no longer holds (kept by default, as a rolling "
-                          "export leaves out the weeks already held)")
+                          help="iCalendar only: also remove the stored lessons of the file's "
+                          "events that have already ended and that the file no longer holds "
+                          "(kept by default: a rolling export leaves out the weeks already held, "
+                          "--until the lessons after it, a term's file the other terms')")
     importer.add_argument(SKIP_UNKNOWN_ROOMS, action="store_true",
                           help="leave out the lessons of classrooms nobody registered (rooms "
                           "without a camera in a school-wide export), counted per room, instead "
@@ -240,9 +242,8 @@ def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str
             notes.append(f"skipped {ics.skipped_long} occurrence(s) longer than "
                          f"{LONGEST_LESSON.total_seconds() / 3600:g} hours, which are no lessons")
         if counts.kept:
-            notes.append(f"kept {counts.kept} lesson(s) that ended before the file's first "
-                         "lesson of their event, though the file no longer holds them "
-                         "(--prune-past removes them)")
+            notes.append(f"kept {counts.kept} lesson(s) that have ended though the file no "
+                         "longer holds them (--prune-past removes them)")
         if ics.lessons:
             notes.append(f"recurring events expanded up to {ics.until} (--until)")
     return notes
@@ -293,9 +294,7 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with engine.begin() as conn:
                 room = _classroom(known_classrooms(conn), args.classroom)
-                since = None if args.since is None else _midnight(args.since, room.tz)
-                before = None if args.to is None else _midnight(
-                    args.to + timedelta(days=1), room.tz)
+                since, before = _utc_bounds(args.since, args.to, room.tz)
                 found = remove_lessons(conn, room.id, args.source, since, before, args.yes)
         finally:
             engine.dispose()
@@ -305,11 +304,17 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not found:
         print(f"no stored lesson of {which}; nothing was removed")
         return 0
+    if args.source is None and args.since is None and args.to is None:
+        which += ", every stored lesson of the classroom"
+    sources = Counter(lesson.source for lesson in found)
+    # how many of each format, as the list below names at most _LISTED of them
+    per_source = "" if args.source is not None else " (" + ", ".join(
+        f"{count} from {source}" for source, count in sorted(sources.items())) + ")"
     if args.yes:
-        print(f"removed {len(found)} lesson(s) of {which}")
+        print(f"removed {len(found)} lesson(s){per_source} of {which}")
         return 0
-    print(f"would remove {len(found)} lesson(s) of {which}; nothing was removed yet, run again "
-          "with --yes to remove them:")
+    print(f"would remove {len(found)} lesson(s){per_source} of {which}; nothing was removed yet, "
+          "run again with --yes to remove them:")
     for lesson in found[:_LISTED]:
         print(f"  {_when(lesson)} {lesson.title!r} ({lesson.source}, lesson {lesson.id})")
     if len(found) > _LISTED:
@@ -317,9 +322,20 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    """The UTC instant a classroom's day begins."""
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+def _utc_bounds(since: date | None, to: date | None, tz: ZoneInfo | None
+                ) -> tuple[datetime | None, datetime | None]:
+    """``--from`` and ``--to``, days on a classroom's clock, as UTC bounds ``[since, before)``:
+    its days' midnights with the classroom's zone ``tz``; with None (lessons of any classroom),
+    a day wider on each side, as every zone lies within a day of UTC, for the caller to keep each
+    lesson by its classroom's day."""
+    wider = timedelta(days=1) if tz is None else timedelta(0)
+    zone = timezone.utc if tz is None else tz
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+
+    return (None if since is None else midnight(since - wider),
+            None if to is None else midnight(to + timedelta(days=1) + wider))
 
 
 def _when(lesson: StoredLesson) -> str:
@@ -332,12 +348,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lessons.store import list_lessons
 
     _days(args)
-    # the days are each classroom's own, as printed: the query takes a day more on each side
-    # (every zone lies within a day of UTC), and each lesson is then kept by its local day
-    since = None if args.since is None else datetime.combine(
-        args.since - timedelta(days=1), datetime.min.time(), timezone.utc)
-    before = None if args.to is None else datetime.combine(
-        args.to + timedelta(days=2), datetime.min.time(), timezone.utc)
+    # the days are each classroom's own, as printed: each lesson is kept by its local day below
+    since, before = _utc_bounds(args.since, args.to, None)
     url = settings.database_url
     with _database_errors(url, "read the lessons of",
                           "list them as a user that may read the lessons and classrooms tables"):

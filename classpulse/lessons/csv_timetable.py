@@ -2,9 +2,10 @@
 
 ``date`` is ``YYYY-MM-DD``; ``start`` and ``end`` are ``HH:MM`` on the classroom's wall clock
 (``classrooms.timezone``). A lesson crossing midnight ends on the next day: ``end`` may be
-``24:00``, and an end at or before the start is read on the next day when that makes a lesson of at
-most :data:`LONGEST_LESSON` (``22:00,01:00``); a longer one is refused, as the row is far likelier
-to have its times swapped. One import replaces what earlier CSV imports stored for each
+``24:00``, and an end at or before the start is read on the next day (``22:00,01:00``). A row
+making a lesson longer than :data:`LONGEST_LESSON` is refused, whichever day it ends on: swapped
+times (``09:00,08:45``), a whole day (``00:00,24:00``) or a typo (``01:00,13:45``) are far likelier
+than such a lesson. One import replaces what earlier CSV imports stored for each
 classroom-day the file lists, by the day the lesson starts (a lesson moved from 09:00 to 09:15 is
 then one lesson at 09:15, not two).
 
@@ -40,9 +41,10 @@ from classpulse.lessons.timetable import (
     UnknownRooms,
     check_text,
     check_unique,
+    clocks_skip,
+    existing_utc,
     key_time,
     read_bytes,
-    utc_from_local,
 )
 
 REQUIRED = ("classroom", "date", "start", "end", "title")
@@ -67,10 +69,10 @@ def _time(path: Path, line: int, field: str, value: str) -> time:
 
 
 def _instant(path: Path, line: int, field: str, day: date, clock: time, tz: ZoneInfo) -> datetime:
-    instant = utc_from_local(day, clock, tz)
+    local = datetime.combine(day, clock, tzinfo=tz)
+    instant = existing_utc(local)
     if instant is None:
-        raise TimetableError(path, line, field, f"{day} {clock:%H:%M} does not exist in "
-                             f"{tz.key} (the clocks go forward then)")
+        raise TimetableError(path, line, field, clocks_skip(local))
     return instant
 
 
@@ -116,21 +118,23 @@ def _row(path: Path, line: int, row: dict[str | None, str | list[str] | None],
     day = _date(path, line, values["date"])
     starts_at = _instant(path, line, "start", day, _time(path, line, "start", values["start"]),
                          room.tz)
+    wrapped = False  # an end at or before the start, read on the next day
     if values["end"] == MIDNIGHT:
         ends_at = _instant(path, line, "end", day + timedelta(days=1), time(0), room.tz)
     else:
         clock = _time(path, line, "end", values["end"])
         ends_at = _instant(path, line, "end", day, clock, room.tz)
         if ends_at <= starts_at:  # past midnight, or start and end swapped
+            wrapped = True
             ends_at = _instant(path, line, "end", day + timedelta(days=1), clock, room.tz)
-            if ends_at - starts_at > LONGEST_LESSON:
-                hours, rest = divmod(int((ends_at - starts_at).total_seconds()) // 60, 60)
-                raise TimetableError(
-                    path, line, "end", f"{values['end']} is not after the start "
-                    f"{values['start']}, and on the next day it would end a lesson of {hours} h "
-                    f"{rest:02d} min, longer than the {LONGEST_LESSON.total_seconds() / 3600:g} "
-                    "hours a lesson may last; fix the times (an end past midnight is on the next "
-                    "day)")
+    if ends_at - starts_at > LONGEST_LESSON:  # every row: 00:00,24:00 and 01:00,13:45 too
+        hours, rest = divmod(int((ends_at - starts_at).total_seconds()) // 60, 60)
+        said = (f"{values['end']} is not after the start {values['start']}, and on the next day "
+                "it would end" if wrapped else f"{values['start']} to {values['end']} makes")
+        raise TimetableError(
+            path, line, "end", f"{said} a lesson of {hours} h {rest:02d} min, longer than the "
+            f"{LONGEST_LESSON.total_seconds() / 3600:g} hours a lesson may last; fix the times"
+            + (" (an end past midnight is on the next day)" if wrapped else ""))
     labels = {field: check_text(path, line, field, values.get(field) or "")
               for field in ("title", "subject", "group")}
     return PlannedLesson(

@@ -19,12 +19,16 @@ or end, which exporters leave empty. A day of an all-day series given a time is 
 Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, its slot in
 the series, so importing a changed export again updates the same lessons; one import replaces what
 is stored for each UID it holds (an occurrence newly excluded by EXDATE, or a whole series now
-cancelled, disappears; the CLI keeps lessons over before the file's first). With ``--classroom``
-the classroom is part of the identity, as per-room exports may share UIDs and one room's import
-must not take another's lessons over. Two RECURRENCE-IDs the expansion hands on need reading: a
-change with RANGE=THISANDFUTURE gives its own to every later occurrence it moves, whose slots are
-found by taking the move back off (:func:`_range_moves`); and a date (a timed day of an all-day
-series) is that day's midnight on the classroom's clock.
+cancelled, disappears; the CLI keeps those already over unless ``--prune-past``). With
+``--classroom`` the classroom is part of the identity, as per-room exports may share UIDs and one
+room's import must not take another's lessons over. A slot with a zone is keyed in UTC; a floating
+one by its wall-clock time, without an offset (:func:`_identity`), as it stays the same slot when
+the classroom's time zone is set or changed: the lessons move in place and keep their ids (rows an
+earlier version keyed in UTC are adopted by :func:`classpulse.lessons.store.replace_lessons`). Two
+RECURRENCE-IDs the expansion hands on need reading: a change with RANGE=THISANDFUTURE gives its
+own to every later occurrence it moves, whose slots are found by taking the move back off
+(:func:`_range_moves`); and a date (a timed day of an all-day series) is that day's midnight on the
+classroom's clock, floating.
 
 Two exporter habits outside RFC 5545 are read as the exporter means them. A UID reused by several
 events without RECURRENCE-ID (one per weekly slot of a course, say) would keep only the first
@@ -67,7 +71,9 @@ from classpulse.lessons.timetable import (
     UnknownRooms,
     check_text,
     check_unique,
+    clocks_skip,
     existing_utc,
+    floating_key_time,
     key_time,
     read_bytes,
 )
@@ -369,10 +375,7 @@ def _instant(path: Path, lines: list[str], line: int, field: str, value: datetim
     local = value.replace(tzinfo=room.tz) if _floating(value) else value
     instant = existing_utc(local)
     if instant is None:
-        zone = getattr(local.tzinfo, "key", None) or local.tzname()
-        raise TimetableError(path, _property_line(lines, line, field), field,
-                             f"{value:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks go "
-                             "forward then)")
+        raise TimetableError(path, _property_line(lines, line, field), field, clocks_skip(local))
     return instant
 
 
@@ -529,7 +532,7 @@ def _scope(uid: str, classroom: Classroom | None) -> str:
     return f"ics:{uid}" if classroom is None else f"ics@{quote(classroom.id, safe='')}:{uid}"
 
 
-def _midnight(value: date) -> datetime:
+def _as_time(value: date) -> datetime:
     """A date-valued RECURRENCE-ID (a timed change of an all-day series) as the start of that day,
     floating, so on the classroom's clock; a time as it is."""
     return value if isinstance(value, datetime) else datetime.combine(value, time())
@@ -540,14 +543,26 @@ def _range_key(prop: Any) -> tuple[str, bytes]:
     return str(prop.params.get("TZID") or ""), prop.to_ical()
 
 
-def _range_moves(components: list[Any]) -> dict[tuple[str, bytes], timedelta]:
+@dataclass(frozen=True)
+class _Move:
+    """What a RECURRENCE-ID;RANGE=THISANDFUTURE change does to its series (:func:`_range_moves`):
+    the later occurrences move by ``by``; its own occurrence starts at ``start``."""
+
+    by: timedelta
+    start: date
+
+
+def _range_moves(components: list[Any]) -> dict[tuple[str, bytes], _Move]:
     """How far each RECURRENCE-ID;RANGE=THISANDFUTURE of a unit moves its occurrences.
 
     The expansion moves every later occurrence by the change's DTSTART minus its RECURRENCE-ID
     and gives it the change's RECURRENCE-ID, so the occurrences after it would share one key; the
-    move taken back off an occurrence's start gives its own slot in the series. Computed as
+    move taken back off such an occurrence's start gives its own slot in the series. Computed as
     ``recurring-ical-events`` computes it (a floating time takes the other's zone, a date is
-    midnight), so that taking it back is exact.
+    midnight), and added there to the series' own start, in the series' zone: so it is taken back
+    in the zone the moved occurrence comes in, which is exact. The change's own occurrence keeps
+    the change's DTSTART, whose zone may be another: its slot is its RECURRENCE-ID, never a move
+    taken back (on another zone's clock, a move across its clock change lands an hour off).
     """
     moves = {}
     for component in components:
@@ -555,22 +570,40 @@ def _range_moves(components: list[Any]) -> dict[tuple[str, bytes], timedelta]:
         start = component.get("DTSTART")
         if prop is None or start is None or prop.params.get("RANGE") != "THISANDFUTURE":
             continue
-        begins, slot = _midnight(start.dt), _midnight(prop.dt)
+        begins, slot = _as_time(start.dt), _as_time(prop.dt)
         if _floating(begins) != _floating(slot):
             zone = slot.tzinfo if _floating(begins) else begins.tzinfo
             begins, slot = (v.replace(tzinfo=zone) if _floating(v) else v for v in (begins, slot))
-        moves[_range_key(prop)] = begins - slot
+        moves[_range_key(prop)] = _Move(begins - slot, start.dt)
     return moves
 
 
-def _slot(occurrence: Any, moves: Mapping[tuple[str, bytes], timedelta]) -> date | None:
+def _slot(occurrence: Any, moves: Mapping[tuple[str, bytes], _Move]) -> date | None:
     """The occurrence's own slot in its series (its RECURRENCE-ID, or where a THISANDFUTURE
     change moved it from: see :func:`_range_moves`); None for an event that is no series."""
     prop = occurrence.get("RECURRENCE-ID")
     if prop is None:
         return None
     move = moves.get(_range_key(prop)) if prop.params.get("RANGE") == "THISANDFUTURE" else None
-    return prop.dt if move is None else occurrence["DTSTART"].dt - move
+    start = occurrence["DTSTART"].dt
+    if move is None or _same_time(start, move.start):  # no move, or the change itself
+        return prop.dt
+    return start - move.by
+
+
+def _same_time(one: date, other: date) -> bool:
+    """The same time given the same way: both floating, or both aware and the same instant."""
+    if not (isinstance(one, datetime) and isinstance(other, datetime)):
+        return False
+    return _floating(one) == _floating(other) and one == other
+
+
+def _identity(when: datetime, room: Classroom) -> str:
+    """An occurrence's slot as its ``source_key`` ends: a floating time (no TZID, no Z) as the
+    wall-clock time it is, without an offset, so that setting the classroom's time zone later
+    moves the lesson in place instead of giving it a new identity; a time with a zone as its UTC
+    instant."""
+    return floating_key_time(when) if _floating(when) else key_time(_utc(when, room))
 
 
 def _minute_floor(instant: datetime) -> datetime:
@@ -652,7 +685,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
 
 
 def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,
-            classroom: Classroom | None, moves: Mapping[tuple[str, bytes], timedelta]
+            classroom: Classroom | None, moves: Mapping[tuple[str, bytes], _Move]
             ) -> PlannedLesson | None:
     """The lesson an occurrence is, in whole minutes; None when it is longer than any lesson."""
     starts_at = _instant(path, lines, line, "DTSTART", occurrence["DTSTART"].dt, room)
@@ -663,13 +696,13 @@ def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Clas
     if ends_at - starts_at > LONGEST_LESSON:
         return None
     slot = _slot(occurrence, moves)
-    identity = starts_at if slot is None else _utc(_midnight(slot), room)
+    identity = _identity(occurrence["DTSTART"].dt if slot is None else _as_time(slot), room)
     scope = _scope(_text(occurrence, "UID"), classroom)
     subject = _category(occurrence)
     return PlannedLesson(
         classroom_id=room.id, starts_at=_minute_floor(starts_at), ends_at=_minute_ceil(ends_at),
         title=check_text(path, line, "SUMMARY", _text(occurrence, "SUMMARY")),
         subject=None if subject is None else check_text(path, line, "CATEGORIES", subject),
-        group_label=None, source_key=f"{scope}/{key_time(identity)}", source_scope=scope,
+        group_label=None, source_key=f"{scope}/{identity}", source_scope=scope,
         line=line,
     )

@@ -2,16 +2,19 @@
 
 An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
 of a CSV), even one left with no lesson (a series now cancelled), lessons the file no longer states
-are deleted (but for those already over, where the caller asks, as an iCalendar import does) and
-the rest are inserted or updated in place by their ``source_key``, so a lesson keeps its ``id`` (and
-a teacher's bookmark of it) across re-imports. Importing the same file twice changes nothing.
+are deleted (but for those already over, where the caller asks, as an iCalendar import does unless
+``--prune-past``) and the rest are inserted or updated in place by their ``source_key``, so a
+lesson keeps its ``id`` (and a teacher's bookmark of it) across re-imports. Importing the same file
+twice changes nothing.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, and_, bindparam, delete, func, select, update
@@ -19,11 +22,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from classpulse.db.models import Classroom, Lesson
 from classpulse.errors import UsageError
-from classpulse.lessons.timetable import Classrooms, PlannedLesson
+from classpulse.lessons.timetable import KEY_TIME, UTC_KEY_TIME, Classrooms, PlannedLesson
 
 _TABLE = Lesson.__table__
 _STATED = ("classroom_id", "starts_at", "ends_at", "title", "subject", "group_label")
 _BATCH = 500
+# the UTC offsets time zones use: a floating time and the instant it was on some classroom's clock
+# lie at most this far apart (UTC-12 to UTC+14)
+_OFFSETS = (timedelta(hours=-12), timedelta(hours=14))
+# how far one zone's offsets lie apart over a year: its clock change (Antarctica/Troll's, 2 h)
+_CLOCK_CHANGE = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class ImportCounts:
     changed: int
     unchanged: int
     removed: int
-    kept: int  # lessons the file no longer holds, kept as they had already ended
+    kept: int  # lessons of its scopes the file no longer holds, kept as they had ended (iCalendar)
 
 
 def known_classrooms(conn: Connection) -> Classrooms:
@@ -86,12 +94,11 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
     are all cancelled must lose its stored lessons, which its lessons' scopes alone would miss.
     With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
-    holds it, but only when it starts before the file's first lesson of its scope: a rolling
-    export ("this week on") leaves out the lessons already held, which was no cancellation of
-    them, while from its first lesson on the file is the truth. A lesson the file left in its
-    span is gone from the timetable (a floating time read anew after the classroom's time zone
-    was set, an occurrence newly excluded), and keeping it would double the lesson. A scope the
-    file holds no lesson of keeps its ended lessons, as nothing says where its span begins.
+    holds it: a rolling export ("this week on") leaves out the lessons already held, an export cut
+    by ``--until`` those after it, and one term's file the other term's, none of which cancels
+    them. Lessons an earlier version keyed by the UTC instant of a floating time are found again
+    under their wall-clock keys first (:func:`_adopted`), so a classroom's new time zone moves
+    them instead of keeping them beside their new selves.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
@@ -103,9 +110,20 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
         ).all()
         stored.update({row[0]: tuple(row[2:]) for row in rows})
         scope_of.update({row[0]: row[1] for row in rows})
+    adopted = _adopted(stored, scope_of, lessons)
+    if adopted:
+        conn.execute(
+            update(_TABLE).where(_TABLE.c.source_key == bindparam("old_key"))
+            .values(source_key=bindparam("new_key"), updated_at=func.now()),
+            [{"old_key": old, "new_key": new} for old, new in adopted.items()],
+        )
+        for old, new in adopted.items():
+            stored[new] = stored.pop(old)
     wanted = {lesson.source_key for lesson in lessons}
-    kept = set() if keep_ended_by is None else _kept(stored, scope_of, wanted, lessons,
-                                                     keep_ended_by)
+    ended = _STATED.index("ends_at")
+    kept = set() if keep_ended_by is None else {
+        key for key, row in stored.items()
+        if key not in wanted and row[ended] <= keep_ended_by}
     gone = sorted(set(stored) - wanted - kept)
     for lo in range(0, len(gone), _BATCH):
         conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
@@ -128,22 +146,71 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
                         unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept))
 
 
-def _kept(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
-          wanted: set[str], lessons: Sequence[PlannedLesson], ended_by: datetime) -> set[str]:
-    """The stored lessons the file no longer holds that stay (see :func:`replace_lessons`): ended
-    by ``ended_by`` and starting before the file's first lesson of their scope."""
-    first: dict[str, datetime] = {}
+def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:
+    """The slot an iCalendar ``source_key`` of ``scope`` ends in, and whether it is floating (a
+    wall-clock time, no ``Z``); None for any other key."""
+    prefix = f"{scope}/"
+    if source_of(scope) != "ics" or not key.startswith(prefix):
+        return None
+    written = key[len(prefix):]
+    floating = not written.endswith("Z")
+    try:
+        return datetime.strptime(written, KEY_TIME if floating else UTC_KEY_TIME), floating
+    except ValueError:
+        return None
+
+
+def _adopted(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
+             lessons: Sequence[PlannedLesson]) -> dict[str, str]:
+    """The stored keys an earlier version gave floating iCalendar times, each with the key the
+    file's lesson of that slot has now (see :func:`classpulse.lessons.ics_timetable._identity`).
+
+    That version keyed a floating slot by the UTC instant it was on the classroom's clock then,
+    and nothing recorded which zone that was (``classrooms.timezone`` holds today's). Whatever zone
+    it was, a stored UTC key of the scope and the file's wall-clock slot of the same lesson lie
+    that zone's UTC offset apart, one of :data:`_OFFSETS`; and a classroom's keys were made under
+    one zone, as its times were read on one clock. So the offset most of a classroom's pairs share
+    is taken as its zone's, and a pair is the same lesson when its offset lies within a clock
+    change (:data:`_CLOCK_CHANGE`) of it: the nearest first, each key once. A weekly series offers
+    one pair per lesson; a daily one, stored on a clock far from UTC (Samoa's), also each lesson
+    with the day before's key, 24 h off the true offset, which the vote leaves out. Only stored UTC
+    keys the file does not hold and wall-clock keys not stored take part, so importing a file
+    again adopts nothing, and a lesson whose slot the file gives a zone (a TZID, or Z) keeps its
+    UTC key.
+    """
+    wanted = {lesson.source_key for lesson in lessons}
+    fresh: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # scope: (slot, new key)
     for lesson in lessons:
-        if lesson.source_scope not in first or lesson.starts_at < first[lesson.source_scope]:
-            first[lesson.source_scope] = lesson.starts_at
-    starts, ends = _STATED.index("starts_at"), _STATED.index("ends_at")
-    kept = set()
-    for key, row in stored.items():
-        begins = first.get(scope_of[key])
-        if (key not in wanted and row[ends] <= ended_by  # type: ignore[operator]
-                and (begins is None or row[starts] < begins)):  # type: ignore[operator]
-            kept.add(key)
-    return kept
+        found = _key_time(lesson.source_key, lesson.source_scope)
+        if found is not None and found[1] and lesson.source_key not in stored:
+            fresh[lesson.source_scope].append((found[0], lesson.source_key))
+    if not fresh:
+        return {}
+    for slots in fresh.values():
+        slots.sort()
+    pairs: list[tuple[timedelta, str, str, str]] = []  # offset, classroom, old key, new key
+    for key, scope in scope_of.items():
+        found = _key_time(key, scope) if scope in fresh and key not in wanted else None
+        if found is None or found[1]:
+            continue
+        slots = fresh[scope]
+        for slot, new in slots[bisect_left(slots, (found[0] + _OFFSETS[0],)):]:
+            if slot - found[0] > _OFFSETS[1]:
+                break
+            pairs.append((slot - found[0], str(stored[key][0]), key, new))
+    votes = Counter((classroom, offset) for offset, classroom, _, _ in pairs)
+    usual: dict[str, timedelta] = {}
+    for classroom, offset in sorted(votes, key=lambda v: (-votes[v], abs(v[1]), v[1])):
+        usual.setdefault(classroom, offset)
+    adopted: dict[str, str] = {}
+    taken: set[str] = set()
+    for offset, classroom, old, new in sorted(
+            pairs, key=lambda p: (abs(p[0] - usual[p[1]]), p[2], p[3])):
+        if abs(offset - usual[classroom]) <= _CLOCK_CHANGE and old not in adopted \
+                and new not in taken:
+            adopted[old] = new
+            taken.add(new)
+    return adopted
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +18,7 @@ from classpulse.errors import UsageError
 # the import's opt-in for a school-wide export that names rooms without a camera
 SKIP_UNKNOWN_ROOMS = "--skip-unknown-rooms"
 # a longer lesson is a term, a trip or a mistake: an iCalendar occurrence that long is skipped and
-# counted, and a CSV end before its start is read on the next day only when that makes it no longer
+# counted, and a CSV row that long (an end past midnight included) is refused
 LONGEST_LESSON = timedelta(hours=12)
 # a year of 30 classrooms' lessons, exported one event each, is about 5 MiB; the file is read
 # into memory whole, so a much larger one is refused instead
@@ -200,14 +200,26 @@ def existing_utc(local: datetime) -> datetime | None:
     return instant
 
 
-def utc_from_local(day: date, clock: time, tz: ZoneInfo) -> datetime | None:
-    """A classroom's wall-clock time as a UTC instant; None when that local time does not exist."""
-    return existing_utc(datetime.combine(day, clock, tzinfo=tz))
+KEY_TIME = "%Y-%m-%dT%H:%M:%S"  # a time in ``source_key``: ISO 8601 to the second
+UTC_KEY_TIME = f"{KEY_TIME}Z"
 
 
 def key_time(instant: datetime) -> str:
     """An instant as written into ``source_key``: UTC, to the second, ISO 8601."""
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return instant.astimezone(timezone.utc).strftime(UTC_KEY_TIME)
+
+
+def floating_key_time(wall: datetime) -> str:
+    """A floating time (no zone: the classroom's wall clock) as written into ``source_key``: ISO
+    8601 to the second without an offset, so no UTC key (which ends in ``Z``) reads the same, and
+    a change of the classroom's time zone leaves it as it is."""
+    return wall.strftime(KEY_TIME)
+
+
+def clocks_skip(local: datetime) -> str:
+    """Why an aware wall-clock time that :func:`existing_utc` refuses cannot be a lesson's."""
+    zone = getattr(local.tzinfo, "key", None) or local.tzname()
+    return f"{local:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks go forward then)"
 
 
 def check_unique(path: Path, lessons: Iterable[PlannedLesson], field: str) -> None:

@@ -469,3 +469,26 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
     # a first lesson held in parallel has no lesson before, twin or not
     assert lesson_frames.change_from_previous(
         lesson_frames.title_trend(history.iloc[1:], 3, BERLIN)) is None
+
+
+def test_the_lesson_before_is_the_same_groups_when_last_week_had_twins_too() -> None:
+    """PE for 7B-boys and 7B-girls at the same hour in two weeks: opening this week's boys'
+    lesson compared it with last week's girls' (the last lesson before it by start and id)."""
+    from dashboard import lesson_frames
+
+    starts = pd.to_datetime(["2025-03-03 08:00"] * 2 + ["2025-03-10 08:00"] * 2, utc=True)
+    history = pd.DataFrame({
+        "lesson_id": [1, 2, 3, 4], "title": ["PE"] * 4, "starts_at": starts,
+        "group_label": ["7B-boys", "7B-girls", "7B-boys", "7B-girls"],
+        "minutes": [40] * 4, "faces": [400] * 4, "faces_read": [400] * 4,
+        "engagement": [0.5, 0.9, 0.6, 0.7],
+    })
+    for current, change in ((3, 0.1), (4, -0.2)):
+        found = lesson_frames.change_from_previous(
+            lesson_frames.title_trend(history, current, BERLIN))
+        assert found is not None
+        assert found[0] == pytest.approx(change) and found[1].day == 3
+    # a group with no earlier lesson of its own is compared with the last earlier lesson
+    alone = history.assign(group_label=["7B-boys", "7B-girls", None, "7B-girls"])
+    found = lesson_frames.change_from_previous(lesson_frames.title_trend(alone, 3, BERLIN))
+    assert found is not None and found[0] == pytest.approx(0.6 - 0.9)

@@ -89,4 +89,4 @@ def test_every_lesson_state_has_its_own_words() -> None:
     assert len(set(sentences.values())) == len(lesson_states.STATES)
     assert sentences[lesson_states.NO_DATA].startswith("**No data for this lesson.**")
     assert sentences[lesson_states.NOT_YET].startswith("**This lesson has not been held yet.**")
-    assert lesson_frames.CLOSING is lesson_states.CLOSING  # what the page and status() name
+    assert lesson_frames.CLOSING == lesson_states.CLOSING  # what the page and status() name

@@ -5,8 +5,10 @@ Only what a timetable says about a lesson is kept: where, when, its title and op
 group labels. No names of people (an iCalendar ORGANIZER or ATTENDEE is never read).
 
 ``source_key`` is a lesson's identity in the file it came from, so importing a file again updates
-the same rows (and a bookmarked lesson keeps its ``id``): ``<scope>/<recurrence id, UTC>`` for an
-iCalendar occurrence, ``csv:<classroom>/<start, UTC>`` for a CSV row (with ``/<group>``, or
+the same rows (and a bookmarked lesson keeps its ``id``): ``<scope>/<recurrence id>`` for an
+iCalendar occurrence (in UTC when the file gives it a zone, as wall-clock time without an offset
+when it is floating, so that setting the classroom's time zone moves it in place; docs/sql.md),
+``csv:<classroom>/<start, UTC>`` for a CSV row (with ``/<group>``, or
 ``/<group>/<title>``, when parallel rows share that classroom and start). ``source_scope`` is what
 one import replaces as a whole: every occurrence of an iCalendar event (``ics:<UID>``, or
 ``ics@<classroom, percent-encoded>:<UID>`` for a file imported with ``--classroom``, as per-room

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -731,8 +731,8 @@ def test_a_rolling_export_keeps_the_lessons_already_held(
     status, out, _ = run(capsys, url, "import", str(rolled))
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 2 lessons in 7A: 1 new, 0 changed, 1 unchanged, 0 removed",
-        "  kept 3 lesson(s) that ended before the file's first lesson of their event, though the "
-        "file no longer holds them (--prune-past removes them)"]
+        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
     assert len(stored(engine)) == 5
     status, out, _ = run(capsys, url, "import", str(rolled), "--prune-past")
     assert status == 0 and "0 new, 0 changed, 2 unchanged, 3 removed" in out
@@ -760,30 +760,181 @@ def test_hostile_ics_and_days_out_of_range_are_one_line(
                 "name") in err
 
 
-def test_a_classrooms_new_time_zone_replaces_its_ended_lessons(
+def set_zone(engine: Engine, zone: str, room: str = "7A") -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE classrooms SET timezone = :z WHERE id = :id"),
+                     {"z": zone, "id": room})
+
+
+# floating times (no TZID, no Z), on 7A's clock: a weekly series with one lesson moved (a floating
+# RECURRENCE-ID), and a single lesson
+FLOATING = calendar(
+    "UID:m@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
+    "\nRRULE:FREQ=WEEKLY;COUNT=3",
+    "UID:m@t\nRECURRENCE-ID:20250310T090000\nDTSTART:20250310T113000\nDTEND:20250310T121500"
+    "\nSUMMARY:Maths\nLOCATION:7A",
+    "UID:h@t\nDTSTART:20250304T100000\nDTEND:20250304T104500\nSUMMARY:History\nLOCATION:7A")
+FLOATING_KEYS = ["ics:m@t/2025-03-03T09:00:00", "ics:h@t/2025-03-04T10:00:00",
+                 "ics:m@t/2025-03-10T09:00:00", "ics:m@t/2025-03-17T09:00:00"]
+FLOATING_TIMES = [("Maths", "2025-03-03 09:00-09:45"), ("History", "2025-03-04 10:00-10:45"),
+                  ("Maths", "2025-03-10 11:30-12:15"), ("Maths", "2025-03-17 09:00-09:45")]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])  # east and west of UTC
+def test_a_classrooms_new_time_zone_moves_its_lessons_in_place(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, zone: str
+) -> None:
+    """Imported while 7A was on UTC, the file was imported again once 7A's zone was set, as the
+    import's own note advises: floating times were keyed by their UTC instant, so every key
+    changed and the ended lessons under the old keys were kept beside the new ones, each lesson
+    twice. A floating slot is keyed by its wall-clock time: the lessons move, keeping their ids."""
+    set_zone(engine, "UTC")
+    path = write(tmp_path, "t.ics", FLOATING)
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
+    first = {r["source_key"]: r["id"] for r in stored(engine)}
+    assert sorted(first) == sorted(FLOATING_KEYS)
+    set_zone(engine, zone)
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")  # nothing overlaps
+    assert out.splitlines()[0] == "t.ics: 4 lessons in 7A: 0 new, 4 changed, 0 unchanged, 0 removed"
+    assert "kept" not in out
+    rows = stored(engine)
+    assert {r["source_key"]: r["id"] for r in rows} == first
+    assert [(r["title"], local(r, ZoneInfo(zone))) for r in rows] == FLOATING_TIMES
+
+
+def utc_keys(engine: Engine, zone: str) -> None:
+    """Rewrite the stored floating keys as the version before them wrote them: the UTC instant
+    the wall-clock slot was on ``zone``'s clock."""
+    with engine.begin() as conn:
+        for ident, key in conn.execute(text("SELECT id, source_key FROM lessons")).all():
+            scope, _, slot = key.rpartition("/")
+            instant = datetime.fromisoformat(slot).replace(tzinfo=ZoneInfo(zone))
+            conn.execute(text("UPDATE lessons SET source_key = :k WHERE id = :i"), {
+                "i": ident, "k": f"{scope}/{instant.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"})
+
+
+@pytest.mark.parametrize(("then", "now", "changes"), [
+    ("UTC", "Europe/Berlin", "0 new, 4 changed, 0 unchanged"),
+    ("UTC", "America/New_York", "0 new, 4 changed, 0 unchanged"),
+    ("Europe/Berlin", "Europe/Berlin", "0 new, 0 changed, 4 unchanged"),  # no zone change
+])
+def test_lessons_an_earlier_version_keyed_in_utc_are_found_again(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, then: str,
+    now: str, changes: str
+) -> None:
+    """A database holds floating lessons under the UTC keys an earlier version gave them, with
+    the zone 7A had then, which nothing recorded. The next import finds each again, whatever that
+    zone was: it keeps its id and takes its wall-clock key; nothing is kept twice."""
+    set_zone(engine, then)
+    path = write(tmp_path, "t.ics", FLOATING)
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
+    utc_keys(engine, then)
+    before = {r["starts_at"]: r["id"] for r in stored(engine)}
+    assert not any(key in FLOATING_KEYS for key in keys(engine))
+    set_zone(engine, now)
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == f"t.ics: 4 lessons in 7A: {changes}, 0 removed"
+    assert "kept" not in out
+    rows = stored(engine)
+    assert sorted(r["source_key"] for r in rows) == sorted(FLOATING_KEYS)
+    assert sorted(r["id"] for r in rows) == sorted(before.values())
+    assert [(r["title"], local(r, ZoneInfo(now))) for r in rows] == FLOATING_TIMES
+    assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
+
+
+def test_a_daily_series_keyed_in_utc_far_from_it_finds_each_days_lesson(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Imported while 7A was on UTC, as the import's own note advises, the file was imported again
-    once 7A's zone was set: its floating times move, so every key changed, and the ended lessons
-    under the old keys were kept as a rolling export's: eight lessons, the stale ones overlapping
-    the new. From the file's first lesson of each event on, the file is the truth."""
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE classrooms SET timezone = 'UTC' WHERE id = '7A'"))
+    """Stored on Samoa's clock (UTC+13), each daily lesson's old UTC key lies 13 hours before its
+    slot, and 11 hours after the day before's: both offsets are a zone's. The offset the
+    classroom's keys share picks the same day's, so no lesson takes its neighbour's id."""
+    set_zone(engine, "Pacific/Apia")
     path = write(tmp_path, "t.ics", calendar(
-        "UID:m@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
-        "\nRRULE:FREQ=WEEKLY;COUNT=2",
-        "UID:h@t\nDTSTART:20250303T100000\nDTEND:20250303T104500\nSUMMARY:History\nLOCATION:7A"
-        "\nRRULE:FREQ=WEEKLY;COUNT=2"))
-    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin' WHERE id = '7A'"))
-    status, out, err = run(capsys, url, "import", str(path))
-    assert status == 0 and out.splitlines()[0] == (
-        "t.ics: 4 lessons in 7A: 4 new, 0 changed, 0 unchanged, 4 removed")
-    assert "kept" not in out and err == ""  # kept=0, and nothing overlaps
-    assert [(r["title"], local(r)) for r in stored(engine)] == [
-        ("Maths", "2025-03-03 09:00-09:45"), ("History", "2025-03-03 10:00-10:45"),
-        ("Maths", "2025-03-10 09:00-09:45"), ("History", "2025-03-10 10:00-10:45")]
+        "UID:d@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=DAILY;COUNT=5"))
+    assert "5 lessons in 7A: 5 new" in run(capsys, url, "import", str(path))[1]
+    utc_keys(engine, "Pacific/Apia")
+    by_day = {local(r, ZoneInfo("Pacific/Apia"))[:10]: r["id"] for r in stored(engine)}
+    set_zone(engine, "UTC")
+    assert "5 lessons in 7A: 0 new, 5 changed, 0 unchanged, 0 removed" in run(
+        capsys, url, "import", str(path))[1]
+    assert {local(r, UTC)[:10]: r["id"] for r in stored(engine)} == by_day
+
+
+def test_a_rolling_export_with_an_old_change_keeps_the_lessons_between(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A rolling export ("this week on") still holding a lesson moved weeks ago: the lessons held
+    between that one and this week were removed, as if the file's span began at the old change."""
+    start = datetime.now(UTC).date() - timedelta(days=29)  # -29, -22, -15, -8, -1, +6 days
+    series = ("UID:r@t\nDTSTART:{:%Y%m%d}T080000Z\nDTEND:{:%Y%m%d}T084500Z\nSUMMARY:Maths"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT={}")
+    full = write(tmp_path, "t.ics", calendar(series.format(start, start, 6)))
+    assert "6 lessons in 7A: 6 new" in run(capsys, url, "import", str(full))[1]
+    week = start + timedelta(days=28)
+    rolled = write(tmp_path, "t.ics", calendar(series.format(week, week, 2), (
+        f"UID:r@t\nRECURRENCE-ID:{start:%Y%m%d}T080000Z\nDTSTART:{start:%Y%m%d}T090000Z"
+        f"\nDTEND:{start:%Y%m%d}T094500Z\nSUMMARY:Maths\nLOCATION:7A")))
+    status, out, _ = run(capsys, url, "import", str(rolled))
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 3 lessons in 7A: 0 new, 1 changed, 2 unchanged, 0 removed",
+        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
+    assert [(r["starts_at"] - datetime.combine(start, time(8), UTC)).days
+            for r in stored(engine)] == [0, 7, 14, 21, 28, 35]
+
+
+def test_an_import_cut_by_until_keeps_the_ended_lessons_after_it(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--until before the series' end leaves out the lessons after it; those already held were
+    removed, as the file's span began at its first lesson."""
+    path = write(tmp_path, "t.ics", calendar(
+        "UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=5"))
+    assert "5 lessons in 7A: 5 new" in run(capsys, url, "import", str(path))[1]
+    status, out, _ = run(capsys, url, "import", str(path), "--until", "2025-03-13")
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed",
+        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
+    assert len(stored(engine)) == 5
+
+
+def test_per_term_files_sharing_uids_keep_each_others_ended_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Term 1's and term 2's exports give a course one UID: importing term 1 again removed term
+    2's lessons, held after term 1's first."""
+    course = ("UID:c@t\nDTSTART:{0}T080000Z\nDTEND:{0}T084500Z\nSUMMARY:Maths\nLOCATION:7A"
+              "\nRRULE:FREQ=WEEKLY;COUNT=3")
+    term1 = write(tmp_path, "term1.ics", calendar(course.format("20250106")))
+    term2 = write(tmp_path, "term2.ics", calendar(course.format("20250407")))
+    for path, kept in ((term1, 0), (term2, 3), (term1, 3)):
+        status, out, _ = run(capsys, url, "import", str(path))
+        assert status == 0 and (f"kept {kept} lesson(s)" in out) == bool(kept), out
+    assert [local(r, UTC)[:10] for r in stored(engine)] == [
+        "2025-01-06", "2025-01-13", "2025-01-20", "2025-04-07", "2025-04-14", "2025-04-21"]
+
+
+def test_ended_occurrences_excluded_later_are_kept_alike_wherever_they_fall(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """EXDATE on a series' first lesson kept it (before the file's first), on its third removed
+    it. Both have ended: both are kept, and --prune-past removes both."""
+    series = ("UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=4")
+    assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(series))))[0] == 0
+    excluded = write(tmp_path, "t.ics", calendar(
+        f"{series}\nEXDATE:20250303T080000Z\nEXDATE:20250317T080000Z"))
+    status, out, _ = run(capsys, url, "import", str(excluded))
+    assert status == 0 and "0 removed" in out and "kept 2 lesson(s)" in out
+    assert len(stored(engine)) == 4
+    assert "0 new, 0 changed, 2 unchanged, 2 removed" in run(
+        capsys, url, "import", str(excluded), "--prune-past")[1]
+    assert keys(engine) == ["ics:m@t/2025-03-10T08:00:00Z", "ics:m@t/2025-03-24T08:00:00Z"]
 
 
 def test_this_and_future_changes_key_each_lesson_by_its_own_slot(
@@ -814,6 +965,32 @@ def test_this_and_future_changes_key_each_lesson_by_its_own_slot(
     assert sorted(first) == ["ics:m@t/2025-03-17T08:00:00Z", "ics:m@t/2025-03-24T08:00:00Z",
                              "ics:m@t/2025-03-31T07:00:00Z", "ics:m@t/2025-04-07T07:00:00Z"]
     assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(moved))[1]
+
+
+def test_a_this_and_future_change_in_another_zone_across_a_clock_change_keeps_its_slot(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A series in UTC, changed from 24 March on to start a week later on Berlin's clock, past
+    Berlin's clock change: the change's own lesson was keyed 09:00Z, its slot's Berlin wall-clock
+    time with the move taken back, not its RECURRENCE-ID 08:00Z, and took a new id."""
+    series = ("UID:m@t\nDTSTART:20250317T080000Z\nDTEND:20250317T084500Z\nSUMMARY:Maths"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=5")
+    assert "5 lessons in 7A: 5 new" in run(
+        capsys, url, "import", str(write(tmp_path, "t.ics", calendar(series))))[1]
+    first = {r["source_key"]: r["id"] for r in stored(engine)}
+    moved = write(tmp_path, "t.ics", calendar(series, (
+        "UID:m@t\nRECURRENCE-ID;RANGE=THISANDFUTURE:20250324T080000Z\n"
+        "DTSTART;TZID=Europe/Berlin:20250331T100000\nDTEND;TZID=Europe/Berlin:20250331T104500\n"
+        "SUMMARY:Maths (a week on)\nLOCATION:7A")))
+    status, out, err = run(capsys, url, "import", str(moved), "--prune-past")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == "t.ics: 5 lessons in 7A: 0 new, 4 changed, 1 unchanged, 0 removed"
+    rows = stored(engine)
+    assert {r["source_key"]: r["id"] for r in rows} == first
+    assert [local(r, UTC) for r in rows] == [
+        "2025-03-17 08:00-08:45", "2025-03-31 08:00-08:45", "2025-04-07 08:00-08:45",
+        "2025-04-14 08:00-08:45", "2025-04-21 08:00-08:45"]
+    assert "0 new, 0 changed, 5 unchanged, 0 removed" in run(capsys, url, "import", str(moved))[1]
 
 
 def test_a_cancelled_occurrence_needs_no_place_nor_title(
@@ -851,7 +1028,7 @@ def test_a_timed_change_of_an_all_day_series_is_a_lesson(
                                         "  skipped 1 all-day event(s)"]
     (row,) = stored(engine)
     assert local(row) == "2025-03-10 09:00-09:45"
-    assert row["source_key"] == "ics:d@t/2025-03-09T23:00:00Z"  # midnight in Berlin
+    assert row["source_key"] == "ics:d@t/2025-03-10T00:00:00"  # midnight on 7A's clock
 
 
 def test_lessons_no_file_holds_any_more_are_removed_by_command(
@@ -894,6 +1071,32 @@ def test_lessons_no_file_holds_any_more_are_removed_by_command(
     assert (status, err.count("\n")) == (2, 1) and "classroom '9Z' is unknown" in err
 
 
+def test_removing_a_whole_classroom_says_how_many_of_each_source(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`remove --classroom 7A --yes` with no other filter removes every lesson of the classroom,
+    while its dry run named only the first ten: it says so, with the total of each format."""
+    csv_file = write(tmp_path, "t.csv", CSV_HEAD + (
+        "7A,2025-03-03,09:00,09:45,Maths\n7A,2025-03-04,09:00,09:45,Maths\n"
+        "7B,2025-03-03,09:00,09:45,Maths\n"))
+    ics_file = write(tmp_path, "t.ics", calendar(
+        "UID:a@t\nDTSTART:20250305T080000Z\nDTEND:20250305T084500Z\nSUMMARY:Art\nLOCATION:7A"
+        "\nRRULE:FREQ=WEEKLY;COUNT=12"))
+    for path in (csv_file, ics_file):
+        assert run(capsys, url, "import", str(path))[0] == 0
+    status, out, _ = run(capsys, url, "remove", "--classroom", "7A")
+    lines = out.splitlines()
+    assert status == 0 and lines[0] == (
+        "would remove 14 lesson(s) (2 from csv, 12 from ics) of 7A, every stored lesson of the "
+        "classroom; nothing was removed yet, run again with --yes to remove them:")
+    assert len(lines) == 1 + 10 + 1 and lines[-1] == "  ... and 4 more"
+    assert len(stored(engine)) == 15
+    assert run(capsys, url, "remove", "--classroom", "7A", "--yes")[1] == (
+        "removed 14 lesson(s) (2 from csv, 12 from ics) of 7A, every stored lesson of the "
+        "classroom\n")
+    assert [r["classroom_id"] for r in stored(engine)] == ["7B"]
+
+
 @pytest.mark.parametrize(("row", "span"), [
     ("7A,2025-03-03,22:00,01:00,Night school", "2025-03-03 22:00 - 2025-03-04 01:00"),
     ("7A,2025-03-03,23:00,24:00,Late class", "2025-03-03 23:00 - 2025-03-04 00:00"),
@@ -923,6 +1126,13 @@ def test_a_csv_lesson_may_cross_midnight(
     ("7A,2025-03-29,23:00,02:30,Maths", "line 2, end: 2025-03-30 02:30 does not exist in "
      "Europe/Berlin (the clocks go forward then)"),
     ("7A,2025-03-03,24:00,01:00,Maths", "line 2, start: '24:00' is not a time HH:MM"),
+    # on the row's own day, or ending at 24:00, a lesson is no longer than 12 hours either
+    ("7A,2025-03-03,00:00,24:00,Maths", "line 2, end: 00:00 to 24:00 makes a lesson of 24 h 00 "
+     "min, longer than the 12 hours a lesson may last; fix the times; nothing was imported"),
+    ("7A,2025-03-03,08:00,24:00,Maths", "line 2, end: 08:00 to 24:00 makes a lesson of 16 h 00 "
+     "min, longer than the 12 hours a lesson may last; fix the times; nothing was imported"),
+    ("7A,2025-03-03,01:00,13:45,Maths", "line 2, end: 01:00 to 13:45 makes a lesson of 12 h 45 "
+     "min, longer than the 12 hours a lesson may last; fix the times; nothing was imported"),
 ])
 def test_a_csv_end_before_its_start_that_is_no_night_lesson_is_refused(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, row: str,
