@@ -12,6 +12,17 @@ from classpulse.errors import UsageError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# one try to reach the broker: kafka-python's own bootstrap waits a fixed 30 s (its
+# ``bootstrap_timeout_ms``) whatever timeout the caller has; each client made under
+# connect_with_retry is given attempt_ms(deadline) instead
+BOOTSTRAP_ATTEMPT_S = 10.0
+
+
+def attempt_ms(deadline: float) -> int:
+    """``bootstrap_timeout_ms`` for one try: up to :data:`BOOTSTRAP_ATTEMPT_S`, never past
+    ``deadline`` (a ``time.monotonic()`` value), and at least half a second."""
+    return int(1000 * max(0.5, min(deadline - time.monotonic(), BOOTSTRAP_ATTEMPT_S)))
+
 
 def connect_with_retry(make: Callable[[], T], bootstrap: str, timeout_s: float = 60.0) -> T:
     """Call ``make`` until it stops raising KafkaError, with backoff, for up to ``timeout_s``."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
+from classpulse.kafka_connect import BOOTSTRAP_ATTEMPT_S, attempt_ms, connect_with_retry
 
 if TYPE_CHECKING:
     from kafka import KafkaAdminClient
@@ -33,17 +35,53 @@ FRAMES_TOPIC_CONFIGS = {
 FRAMES_LIMITS_MS = {"retention.ms": FRAMES_RETENTION_MS, "segment.ms": FRAMES_SEGMENT_MS}
 
 
-def _admin(bootstrap: str) -> KafkaAdminClient:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+# how long the topic functions keep trying to reach the broker unless told otherwise: what
+# kafka-python's own bootstrap waited before they took a timeout
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
 
+
+def _admin(bootstrap: str, connect_timeout_s: float) -> KafkaAdminClient:
+    """An admin client, retried with backoff for up to ``connect_timeout_s`` as the producer's
+    own client is (``produce --connect-timeout``): kafka-python alone waits a fixed 30 s."""
+    from kafka import KafkaAdminClient
+
+    deadline = time.monotonic() + connect_timeout_s
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    except (KafkaError, OSError) as exc:
+        return connect_with_retry(
+            lambda: KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000,
+                                     bootstrap_timeout_ms=attempt_ms(deadline)),
+            bootstrap, connect_timeout_s)
+    except OSError as exc:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
 
 
-def require_topic(bootstrap: str, topic: str) -> None:
+def topic_exists(bootstrap: str, topic: str,
+                 timeout_s: float = BOOTSTRAP_ATTEMPT_S) -> bool | None:
+    """Whether the broker lists ``topic``; None when it does not answer within ``timeout_s``.
+
+    Every topic is listed, never this one asked for by name: a broker that creates a topic a
+    client asks about (``auto.create.topics.enable``; the embedded broker always) would create
+    it, with its own retention.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    ms = int(1000 * timeout_s)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms,
+                                 bootstrap_timeout_ms=ms)
+    except (KafkaError, OSError):
+        return None
+    try:
+        return topic in admin.list_topics()
+    except (KafkaError, OSError):
+        return None
+    finally:
+        admin.close()
+
+
+def require_topic(bootstrap: str, topic: str,
+                  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
     """Fail in one line, naming ``topic`` and how to create it, when it does not exist, or how to
     fix it when it keeps frames longer than ClassPulse's retention (:func:`_check_configs`).
 
@@ -53,7 +91,7 @@ def require_topic(bootstrap: str, topic: str) -> None:
     """
     from kafka.errors import KafkaError
 
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, connect_timeout_s)
     try:
         try:
             found = topic in admin.list_topics()
@@ -72,7 +110,8 @@ def require_topic(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
+def ensure_topic(bootstrap: str, topic: str, partitions: int,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> bool:
     """Create ``topic`` unless it exists. Returns True when it was created.
 
     Frames are transient by design (privacy): the topic keeps them for
@@ -84,7 +123,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
 
     A broker that refuses (a managed Kafka's creation policy, a replication factor of 1 below its
     minimum) ends the command in one line naming the topic and the broker's error, and what to
-    create instead.
+    create instead; one not reached within ``connect_timeout_s`` (tried again with backoff) too.
     """
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -92,7 +131,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
     if partitions < 1:
         raise UsageError(f"a topic needs at least one partition, got {partitions}")
     configs = dict(FRAMES_TOPIC_CONFIGS)
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, connect_timeout_s)
     try:
         try:
             exists = topic in admin.list_topics()

@@ -2,10 +2,16 @@
 
 What can go wrong, and what happens:
 
-- the source fails (RTSP cut, unreadable file, a folder that cannot be listed or holds no
-  decodable image, OpenCV failing to read): an outage, reopened with backoff;
+- a live source fails (webcam unplugged, RTSP cut), or a looped file or folder does (a folder
+  that cannot be listed or holds no decodable image, OpenCV failing to read): an outage,
+  reopened with backoff;
+- a file or folder without ``loop`` fails (deleted, unmounted): the camera ends there, logged in
+  one line and kept in :attr:`CameraResult.source_lost`, and ``classpulse produce`` exits
+  non-zero; reopened, it would start over from its first frame, and retried, a file that is
+  gone kept a run that has an end running for ever;
 - one frame fails (too big as JPEG even at low quality, an OpenCV error while encoding, the
-  publisher unable to reconnect to Kafka): that frame is counted by reason and skipped;
+  publisher unable to reconnect to Kafka, a host clock outside 2000-2099): that frame is counted
+  by reason and skipped;
 - anything else is a bug: the camera's worker stops with the reason in its
   :class:`CameraResult`, :func:`run_cameras` stops every camera, and ``classpulse produce`` exits
   with status 1 so a supervisor (compose's ``restart:``, systemd) starts the process again,
@@ -26,7 +32,7 @@ import cv2
 
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
-from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame
+from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame, in_time_range
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sampler import SampledFrame, Sampler
@@ -34,8 +40,16 @@ from producers.sources import SourceError, is_live, read_frames
 
 log = logging.getLogger(__name__)
 
-# why a single frame was skipped (the camera goes on): the exception types and their reason
+
+class ClockOutOfRange(Exception):
+    """The host's clock reads a time the wire format cannot carry (not 2000-2099): a machine
+    booted without a real-time clock or network time reads 1970."""
+
+
+# why a single frame was skipped (the camera goes on): the exception types and their reason,
+# the first that matches
 FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (ClockOutOfRange, "clock"),
     (ValueError, "unencodable"),  # e.g. over the broker's message limit even at low quality
     (cv2.error, "opencv"),
     (UsageError, "publisher"),  # e.g. the publisher could not reconnect to Kafka in time
@@ -60,16 +74,20 @@ class CameraResult:
     """What one camera's worker did, read once it has stopped."""
 
     camera: str
-    published: int
+    published: int  # frames the publisher took (handed to Kafka); those it dropped are not
     skipped: Mapping[str, int] = field(default_factory=dict)  # frames skipped, by reason
     outages: int = 0
     died: str | None = None  # why the worker stopped unexpectedly; None when it ended as it should
+    # a file or folder without loop: a run with an end, whose every frame should reach Kafka
+    finite: bool = False
+    source_lost: str | None = None  # why such a source ended its camera before its end
 
 
 class CameraWorker(threading.Thread):
     """Publishes one camera until its file ends (without ``loop``) or ``stop`` is set.
 
-    A source that fails (RTSP cut, unreadable file) is reopened with exponential backoff; the outage
+    A live or looped source that fails (RTSP cut, a looped folder gone) is reopened with
+    exponential backoff; a file or folder without ``loop`` that fails ends the camera. The outage
     is logged once when it starts and once when it ends, at the first frame from the reopened
     source (a live one never ends normally, it fails again); it never affects other cameras. The
     backoff (up to :data:`MAX_BACKOFF_S`) starts over at 1 s only when the reopened source had
@@ -100,16 +118,19 @@ class CameraWorker(threading.Thread):
         self._late_logged = False
         self._unreadable: set[Path] = set()  # a folder's images already logged as unreadable
         self._lock = threading.Lock()
+        self._seq = 0  # the wire's frame counter: every frame encoded, so a gap shows a loss
         self._published = 0
         self._outages = 0
         self._skipped: Counter[str] = Counter()
         self._died: str | None = None
+        self._source_lost: str | None = None
+        self._finite = not camera.loop and not is_live(camera.source)
 
     def result(self) -> CameraResult:
         """The worker's totals so far; final once the thread has stopped."""
         with self._lock:
             return CameraResult(self.camera.id, self._published, dict(self._skipped),
-                                self._outages, self._died)
+                                self._outages, self._died, self._finite, self._source_lost)
 
     def run(self) -> None:
         try:
@@ -127,7 +148,14 @@ class CameraWorker(threading.Thread):
         while not self.stop.is_set():
             try:
                 self._stream(sampler)
-            except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source: reopen it
+            except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source too
+                if self._finite:
+                    with self._lock:
+                        self._source_lost = (str(exc).strip().splitlines() or [repr(exc)])[0]
+                    log.error("camera stopped camera=%s source=%s error=%s (a file or folder "
+                              "without --loop is not reopened)", cam.id,
+                              hide_password(cam.source), self._source_lost)
+                    return
                 if not self._in_outage:
                     self._in_outage = True
                     if (self._flowing_since is not None
@@ -184,14 +212,22 @@ class CameraWorker(threading.Thread):
 
     def _publish(self, frame: SampledFrame) -> None:
         cam = self.camera
+        captured_at_ms = round(self.clock() * 1000)
+        if not in_time_range(captured_at_ms):
+            raise ClockOutOfRange(
+                f"this host's clock reads {_utc(captured_at_ms)}, outside 2000-2099, and every "
+                "frame is stamped with it: set the clock (turn on network time, e.g. "
+                "`timedatectl set-ntp true`); frames are sent again once it is right")
         key, value, headers = encode_frame(
-            frame.rgb, camera=cam.id, classroom=cam.classroom,
-            captured_at_ms=round(self.clock() * 1000), seq=self._published,
-            max_side=cam.max_side, jpeg_quality=cam.jpeg_quality, max_bytes=self.max_bytes,
+            frame.rgb, camera=cam.id, classroom=cam.classroom, captured_at_ms=captured_at_ms,
+            seq=self._seq, max_side=cam.max_side, jpeg_quality=cam.jpeg_quality,
+            max_bytes=self.max_bytes,
         )
-        self.publisher.publish(key, value, headers)
-        with self._lock:
-            self._published += 1
+        self._seq += 1
+        taken = self.publisher.publish(key, value, headers)
+        if taken:  # a dropped frame is the publisher's to count (its stats' dropped)
+            with self._lock:
+                self._published += 1
 
     def _skip(self, exc: Exception) -> None:
         reason = next(name for kind, name in FRAME_FAILURES if isinstance(exc, kind))
@@ -201,6 +237,13 @@ class CameraWorker(threading.Thread):
         if first:  # the count carries the rest
             log.warning("frame skipped camera=%s reason=%s error=%s", self.camera.id, reason,
                         str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+
+
+def _utc(ms: int) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms since 1970"
 
 
 def run_cameras(cameras: list[CameraConfig], publisher: Publisher, stop: threading.Event,

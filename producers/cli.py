@@ -21,6 +21,12 @@ if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
     from producers.camera import CameraResult
     from producers.publisher import Publisher
 
+# the exit status of `classpulse produce` (2: a mistake to fix, said in one line, before anything
+# is sent), besides 0 (every camera ended as it should, and every frame of a file or folder
+# without --loop reached Kafka)
+EXIT_RESTART = 1  # a camera's worker died, or the frames topic went away: a supervisor restarts it
+EXIT_INCOMPLETE = 3  # a file or folder without --loop: frames lost, or the source failed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -51,15 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "video's own timeline it would run ahead of the clock and consumers "
                         "would refuse it as future)")
     p.add_argument("--partitions", type=int, default=0,
-                   help="create the topic with this many partitions if it does not exist "
-                        "(without it the topic must exist: ClassPulse never lets the broker "
-                        "create it with the broker's own retention)")
+                   help="create the topic with this many partitions if it does not exist, at "
+                        "start and whenever it goes away while the cameras run (without it the "
+                        "topic must exist, and its going away stops the producer with status "
+                        f"{EXIT_RESTART}: ClassPulse never lets the broker create it with the "
+                        "broker's own retention)")
     p.add_argument("--max-pending", type=positive_int, default=DEFAULT_MAX_PENDING,
                    help="unacknowledged frames buffered while the broker is away; more are "
                         f"dropped and counted ({DEFAULT_MAX_PENDING})")
     p.add_argument("--connect-timeout", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
                    metavar="SECONDS", help="give up when Kafka cannot be reached for this long "
-                   f"at start ({DEFAULT_CONNECT_TIMEOUT_S:g})")
+                   f"at start, to create the topic and to connect ({DEFAULT_CONNECT_TIMEOUT_S:g})")
     p.add_argument("--close-timeout", type=positive_float, default=DEFAULT_CLOSE_TIMEOUT_S,
                    metavar="SECONDS", help="at exit, wait this long for Kafka to acknowledge the "
                    "frames in flight; those it did not are reported as pending "
@@ -79,8 +87,11 @@ def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     from producers.config import load_cameras
     from producers.sources import SourceError, check_source
 
-    if args.config and args.source:
-        raise UsageError("give either --config FILE or --source/--camera/--classroom, not both")
+    given = [f"--{n}" for n in ("source", "camera", "classroom") if getattr(args, n)]
+    if args.config and given:
+        raise UsageError(f"give either --config FILE or --source/--camera/--classroom, not both "
+                         f"(got --config and {', '.join(given)}); a cameras.yaml names each "
+                         "camera's source, id and classroom itself")
     if args.config:
         cameras = load_cameras(args.config, overrides=_overrides(args))
     else:
@@ -104,26 +115,39 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.topics import ensure_topic
     from producers.camera import run_cameras
     from producers.publisher import Publisher
+    from producers.topic_watch import TopicWatch
 
     log = logging.getLogger("producers")
     cameras = cameras_from_args(args)
+    bootstrap, topic = settings.kafka_bootstrap_servers, settings.kafka_topic
     if args.partitions:
-        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, args.partitions)
-    publisher = Publisher(settings.kafka_bootstrap_servers, settings.kafka_topic,
-                          max_pending=args.max_pending, connect_timeout_s=args.connect_timeout)
+        ensure_topic(bootstrap, topic, args.partitions, connect_timeout_s=args.connect_timeout)
+    watch = TopicWatch(bootstrap, topic, args.partitions)
+    publisher = Publisher(bootstrap, topic, max_pending=args.max_pending,
+                          connect_timeout_s=args.connect_timeout, on_failure=watch.wake)
     with StopFlag() as stop:
-        log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras),
-                 settings.kafka_topic)
+        log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras), topic)
+        watch.start(stop)
         results = run_cameras(cameras, publisher, stop)
         publisher.close(args.close_timeout)
-    return report(results, publisher)
+    return report(results, publisher, topic_gone=watch.gone)
 
 
-def report(results: Mapping[str, CameraResult], publisher: Publisher) -> int:
-    """Print each camera's totals; the exit status: 1 when a camera's worker died, else 0.
+def report(results: Mapping[str, CameraResult], publisher: Publisher,
+           topic_gone: str | None = None) -> int:
+    """Print each camera's totals, and return the exit status:
 
-    ``pending``: frames handed to Kafka that it had not acknowledged when the publisher closed
-    (the broker down at shutdown), lost.
+    - :data:`EXIT_RESTART` (1) when a camera's worker died or the topic went away
+      (``topic_gone``, :mod:`producers.topic_watch`), so that a supervisor starts it again;
+    - else :data:`EXIT_INCOMPLETE` (3) when a camera with an end (a file or folder without
+      ``--loop``) did not get every frame to Kafka: frames failed, dropped or left pending, or
+      its source failed before its end; a camera that runs until stopped (live, looped) loses
+      frames in an outage by design, counted, and never sets it;
+    - else 0.
+
+    ``published``: frames the publisher took; each ended ``sent``, ``failed`` or ``pending``
+    (handed to Kafka, not acknowledged when the publisher closed: the broker down at shutdown,
+    lost). ``dropped``: frames the publisher did not take (its buffer full, the broker away).
     """
     for camera, r in results.items():
         s = publisher.stats(camera)
@@ -133,6 +157,24 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher) -> int:
               flush=True)
     dead = [r for r in results.values() if r.died]
     for r in dead:
-        print(f"classpulse produce: camera {r.camera!r} stopped: {r.died}; exiting with status 1 "
-              "so that a supervisor restarts the cameras", file=sys.stderr, flush=True)
-    return 1 if dead else 0
+        print(f"classpulse produce: camera {r.camera!r} stopped: {r.died}; exiting with status "
+              f"{EXIT_RESTART} so that a supervisor restarts the cameras", file=sys.stderr,
+              flush=True)
+    if topic_gone:
+        print(f"classpulse produce: {topic_gone}; exiting with status {EXIT_RESTART}",
+              file=sys.stderr, flush=True)
+    if dead or topic_gone:
+        return EXIT_RESTART
+    incomplete = []
+    for camera, r in results.items():
+        s = publisher.stats(camera)
+        if r.source_lost:
+            incomplete.append(f"camera {camera!r} stopped before its end: {r.source_lost}")
+        elif r.finite and s.failed + s.dropped + s.pending:
+            incomplete.append(f"camera {camera!r} lost frames (failed={s.failed} dropped="
+                              f"{s.dropped} pending={s.pending})")
+    if incomplete:
+        print(f"classpulse produce: {'; '.join(incomplete)}; exiting with status "
+              f"{EXIT_INCOMPLETE}", file=sys.stderr, flush=True)
+        return EXIT_INCOMPLETE
+    return 0

@@ -131,13 +131,29 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}not valid YAML: {problem}; compare with deploy/cameras.example.yaml"
 
 
-def _check_keys(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(mapping) - allowed)
+def _check_keys(path: Path, where: str, mapping: dict[Any, Any], allowed: set[str]) -> None:
+    """Refuse keys that are not ``allowed``. YAML keys need not be text: ``1: 2``, ``null: x``
+    or ``yes: true`` (the boolean True in YAML 1.1) are shown as YAML read them, with the kind."""
+    unknown = sorted(_key_shown(k) for k in mapping if not (isinstance(k, str) and k in allowed))
     if unknown:
         raise UsageError(
             f"{path}: {where}: unknown key(s) {', '.join(unknown)}; allowed: "
             f"{', '.join(sorted(allowed))}"
         )
+
+
+def _key_shown(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None:
+        kind = "null"
+    elif isinstance(key, bool):
+        kind = "a boolean"
+    elif isinstance(key, (int, float)):
+        kind = "a number"
+    else:
+        kind = f"a {type(key).__name__}"
+    return f"{key!r} ({kind}, not a name)"
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -15,7 +15,9 @@ The publisher never lets the broker create the frames topic (``allow_auto_create
 and a missing topic stops it at start): a topic created on a first send would get the broker's
 default retention, seven days on Apache Kafka, instead of the hour of the privacy promise. A topic
 that exists with a longer retention (created so before, or by hand) stops it at start too
-(``classpulse.topics.require_topic``).
+(``classpulse.topics.require_topic``). A topic that goes away while the cameras run (a broker
+restarted with its storage in memory) is :class:`producers.topic_watch.TopicWatch`'s to notice:
+the publisher tells it of every failed send (``on_failure``), so that it looks at once.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
-from classpulse.kafka_connect import connect_with_retry
+from classpulse.kafka_connect import attempt_ms, connect_with_retry
 from classpulse.topics import require_topic
 
 if TYPE_CHECKING:  # imported where used: `classpulse --help` stays light
@@ -41,8 +44,6 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 DEFAULT_CLOSE_TIMEOUT_S = 20.0
 
 log = logging.getLogger(__name__)
-
-BOOTSTRAP_ATTEMPT_S = 10.0  # one try to reach the broker at start; retried up to the timeout
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,12 @@ class Publisher:
     """A thread-safe idempotent Kafka producer shared by all cameras of a process."""
 
     def __init__(self, bootstrap: str, topic: str, max_pending: int = DEFAULT_MAX_PENDING,
-                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 on_failure: Callable[[], None] | None = None) -> None:
         self.topic = topic
+        # called, without arguments and holding no lock, after each send that fails or is
+        # refused (on kafka-python's thread, for a delivery): it must return at once
+        self.on_failure = on_failure
         self.max_pending = max_pending
         self._lock = threading.Lock()
         self._pending = 0
@@ -78,7 +83,7 @@ class Publisher:
         self._replacing = False  # a camera is connecting a new producer
         self._producer = _connect(bootstrap, connect_timeout_s)
         try:
-            require_topic(bootstrap, topic)
+            require_topic(bootstrap, topic, connect_timeout_s)
         except UsageError:
             _close(self._producer, 0)
             raise
@@ -105,6 +110,7 @@ class Publisher:
             with self._lock:
                 self._settle(camera, "dropped")
             self._note_outage("send refused: %s", exc)
+            self._failed()
             return False
         except BaseException:
             # a frame kafka-python refuses to take (TypeError, ValueError on its key, value or
@@ -132,6 +138,11 @@ class Publisher:
             if not getattr(exc, "retriable", False):
                 self._suspect_fatal = True
         self._note_outage("delivery failed camera=%s error=%r", camera, exc)
+        self._failed()
+
+    def _failed(self) -> None:
+        if self.on_failure is not None:
+            self.on_failure()
 
     def _settle(self, camera: str, outcome: str | None) -> None:
         """A pending frame's outcome (``sent``, ``failed``, ``dropped``, or None: handed back to
@@ -257,8 +268,7 @@ def _connect(bootstrap: str, timeout_s: float) -> KafkaProducer:
             request_timeout_ms=10_000,
             reconnect_backoff_max_ms=5_000,
             # one connection attempt per retry window of connect_with_retry, never past its end
-            bootstrap_timeout_ms=int(1000 * max(0.5, min(deadline - time.monotonic(),
-                                                         BOOTSTRAP_ATTEMPT_S))),
+            bootstrap_timeout_ms=attempt_ms(deadline),
         ),
         bootstrap,
         timeout_s,

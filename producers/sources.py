@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,26 +34,42 @@ SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
 
 
 class SourceError(Exception):
-    """The source cannot be opened or stopped delivering frames (an outage, to be retried)."""
+    """The source cannot be opened or stopped delivering frames: an outage, retried for a live
+    or looped source, the end of its camera for a file or folder without loop
+    (:mod:`producers.camera`)."""
 
 
 @dataclass(frozen=True)
 class SourceFrame:
-    """One decoded frame. ``position_ms`` is the offset on a file's timeline, None when live."""
+    """One decoded frame. ``position_ms`` is the offset on a file's timeline, None when live.
 
-    rgb: np.ndarray
+    ``pixels`` are RGB, or BGR (as OpenCV decodes) when ``bgr``: turned into RGB only when
+    :attr:`rgb` is read, so the frames the sampler drops (most of a 25 fps camera's at 2 fps)
+    are never converted.
+    """
+
+    pixels: np.ndarray
     position_ms: float | None
+    bgr: bool = False
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return cv2.cvtColor(self.pixels, cv2.COLOR_BGR2RGB) if self.bgr else self.pixels
 
 
 def describe_source(src: str) -> str:
     """The kind of source ``src`` names: webcam, stream, synthetic, folder or file.
 
     A webcam index is ASCII digits (``'²'.isdigit()`` is true too, and ``int`` refuses it) that
-    name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. The
-    ``os.path`` tests never raise (a path too long, or in a folder this user may not enter, is
-    simply not there), so naming a source never ends the process.
+    name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. A webcam
+    is also a character device (``/dev/video0``), or a link to one (``/dev/v4l/by-id/...``, which
+    stays the same camera when the indexes shift after a reboot or a replug). The ``os.path``
+    tests never raise (a path too long, or in a folder this user may not enter, is simply not
+    there), so naming a source never ends the process.
     """
     if src.isascii() and src.isdigit() and not os.path.exists(src):
+        return "webcam"
+    if _is_char_device(src):
         return "webcam"
     if src.startswith(SYNTHETIC_PREFIX):
         return "synthetic"
@@ -63,6 +80,13 @@ def describe_source(src: str) -> str:
     return "file"
 
 
+def _is_char_device(src: str) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(src).st_mode)
+    except (OSError, ValueError):  # not there, no permission, a NUL in the path, too long
+        return False
+
+
 def is_live(src: str) -> bool:
     """Whether ``src`` has no timeline of its own (webcam, stream, synthetic): it is sampled on
     the monotonic clock, never paced, and reopened when it ends."""
@@ -71,7 +95,8 @@ def is_live(src: str) -> bool:
 
 def check_source(src: str) -> None:
     """Fail early, naming the source, when a stream URL has a scheme we do not read, or a file or
-    folder source does not exist, is empty, or (a file) holds no video frame.
+    folder source does not exist, or holds no frame OpenCV can decode (a folder: no image; a
+    file: no video frame).
 
     Every message shows the source through :func:`hide_password`: a mistyped stream URL
     (``rstp://admin:pw@...``) carries the camera's password like a correct one does.
@@ -89,10 +114,22 @@ def check_source(src: str) -> None:
             f"source {shown!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
             "or a folder of images"
         )
-    if kind == "folder" and not _folder_images(Path(src)):
-        raise SourceError(f"folder {shown!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    if kind == "folder":
+        _check_folder(Path(src), shown)
     if kind == "file":
         _check_video(src)
+
+
+def _check_folder(folder: Path, shown: str) -> None:
+    """A folder must hold an image OpenCV can decode: its images are read from the first, to the
+    first that decodes. A folder of broken or mislabelled files is a mistake to fix now; found
+    by its camera, it was an outage retried for ever."""
+    images = _folder_images(folder)
+    if not images:
+        raise SourceError(f"folder {shown!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    if not any(cv2.imread(str(path), cv2.IMREAD_COLOR) is not None for path in images):
+        raise SourceError(f"folder {shown!r} holds no image OpenCV can decode "
+                          f"({len(images)} unreadable)")
 
 
 def _check_video(src: str) -> None:
@@ -146,8 +183,9 @@ def _synthetic_view(src: str) -> tuple[str, int] | None:
 def _open_capture(src: str) -> cv2.VideoCapture:
     kind = describe_source(src)
     cannot_open = SourceError(f"cannot open {kind} {hide_password(src)!r}")
+    index = kind == "webcam" and src.isascii() and src.isdigit()  # else a device's path
     try:
-        cap = cv2.VideoCapture(int(src) if kind == "webcam" else src)
+        cap = cv2.VideoCapture(int(src) if index else src)
     except cv2.error:  # a webcam index past a C int: OpenCV's own message spans ten lines
         raise cannot_open from None
     if not cap.isOpened():
@@ -177,7 +215,7 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
             if not live:
                 position = _file_position_ms(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, position)
             index += 1
-            yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), position)
+            yield SourceFrame(bgr, position, bgr=True)
     finally:
         cap.release()
 
@@ -198,8 +236,7 @@ def _file_position_ms(stamp_ms: float, index: int, fps: float, last_ms: float | 
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    """The folder's images by name; SourceError when it cannot be listed (gone, no permission):
-    an outage to retry, like a stream that is away."""
+    """The folder's images by name; SourceError when it cannot be listed (gone, no permission)."""
     try:
         return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     except OSError as exc:
@@ -222,7 +259,7 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[So
                 log.warning("skipping unreadable image path=%s", path)
             continue
         decoded += 1
-        yield SourceFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i * 1000.0 / fps)
+        yield SourceFrame(bgr, i * 1000.0 / fps, bgr=True)
     if not decoded:
         raise SourceError(f"folder {str(folder)!r} holds no image OpenCV can decode "
                           f"({len(images)} unreadable)")

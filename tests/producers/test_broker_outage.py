@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,9 @@ import pytest
 from classpulse.broker import EmbeddedBroker, free_port
 from classpulse.topics import ensure_topic
 from classpulse.wire import encode_frame
+from producers.camera import run_cameras
+from producers.cli import EXIT_INCOMPLETE, report
+from producers.config import CameraConfig
 from producers.publisher import Publisher, PublishStats
 from tests.fixtures.services import messages_held
 
@@ -53,10 +57,11 @@ def test_producer_survives_a_broker_restart(shared_data: Path) -> None:
         broker.stop()
     assert proc.returncode == 0, err[-2000:]
     assert after >= 10, f"nothing arrived after the restart ({after}); stderr: {err[-2000:]}"
-    m = re.search(r"camera=cam-r published=(\d+) sent=(\d+) failed=(\d+) dropped=(\d+)", out)
+    m = re.search(r"camera=cam-r published=(\d+) sent=(\d+) failed=(\d+) dropped=(\d+) "
+                  r"skipped=\S+ outages=\d+ pending=(\d+)", out)
     assert m, out
-    published, sent, failed, dropped = map(int, m.groups())
-    assert published == sent + failed + dropped
+    published, sent, failed, dropped, pending = map(int, m.groups())
+    assert published == sent + failed + pending  # a dropped frame was never published
     assert failed + dropped > 0, "frames published during the outage must be counted as lost"
     assert sent >= before + after  # at least the (up to 10 + 10) messages read back
 
@@ -133,9 +138,9 @@ def test_produce_stopped_while_the_broker_is_down_prints_its_summary(tmp_path: P
     m = re.fullmatch(r"camera=cam-q published=(\d+) sent=(\d+) failed=(\d+) dropped=(\d+) "
                      r"skipped=0 outages=0 pending=(\d+)", out.strip())
     assert m, out
-    published, sent, failed, dropped, pending = map(int, m.groups())
+    published, sent, failed, _dropped, pending = map(int, m.groups())
     assert sent >= 5 and pending >= 10
-    assert published == sent + failed + dropped + pending
+    assert published == sent + failed + pending  # a dropped frame was never published
 
 
 def frame_of(camera: str, seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -212,3 +217,45 @@ def test_a_frame_kafka_refuses_to_take_frees_its_place_in_the_buffer(
     finally:
         publisher.close()
     assert publisher.stats("cam-t") == PublishStats(sent=1, failed=0, dropped=0, pending=0)
+
+
+def test_a_file_whose_frames_were_lost_exits_3_and_published_counts_only_frames_kafka_took(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The broker gone while a folder (no --loop) is sent, with room for 2 unacknowledged
+    frames: 2 are handed to Kafka and never acknowledged, 3 are dropped. `published` counted the
+    dropped ones too (so published = sent + failed + dropped + pending held whatever was
+    dropped), and the run exited 0 with 5 of its 5 frames lost."""
+    broker = EmbeddedBroker().start()
+    try:
+        ensure_topic(broker.bootstrap, "lost", 1)
+        publisher = Publisher(broker.bootstrap, "lost", max_pending=2)
+        publisher.publish(*frame_of("cam-w", 0))  # the topic's metadata, before the broker goes
+        publisher.flush(10)
+        broker.stop(timeout_s=0.2)
+        folder = tmp_path / "frames"
+        folder.mkdir()
+        for i in range(5):
+            cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+        camera = CameraConfig(id="cam-l", classroom="7L", source=str(folder), fps=20,
+                              realtime=False)
+        results = run_cameras([camera], publisher, threading.Event())
+        publisher.close(timeout_s=0.5)
+    finally:
+        broker.stop()
+    stats = publisher.stats("cam-l")
+    assert stats == PublishStats(sent=0, failed=0, dropped=3, pending=2)
+    assert results["cam-l"].published == 2 == stats.sent + stats.failed + stats.pending
+    assert report(results, publisher) == EXIT_INCOMPLETE
+    out, err = capsys.readouterr()
+    assert out == ("camera=cam-l published=2 sent=0 failed=0 dropped=3 skipped=0 outages=0 "
+                   "pending=2\n")
+    assert err == ("classpulse produce: camera 'cam-l' lost frames (failed=0 dropped=3 "
+                   "pending=2); exiting with status 3\n")
+    # a camera that runs until stopped (here the same folder, looped) loses frames in an
+    # outage by design, counted: not a failed run
+    looped = {"cam-l": replace(results["cam-l"], finite=False)}
+    assert report(looped, publisher) == 0
+    deadline = time.monotonic() + 5  # its sender gives up the frames once stopped
+    while _network_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -20,7 +20,7 @@ import pytest
 import producers.camera
 from classpulse.topics import ensure_topic
 from producers.camera import CameraResult, CameraWorker, run_cameras
-from producers.cli import report
+from producers.cli import EXIT_INCOMPLETE, report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sources import SourceError, SourceFrame
@@ -108,33 +108,73 @@ def test_a_camera_whose_worker_dies_stops_all_cameras_and_the_exit_status_is_1(
     assert report({"cam-g": alive}, publisher) == 0
 
 
-def test_a_source_that_fails_is_reopened_and_its_outage_counted_once(
+def test_a_looped_source_that_fails_is_reopened_and_its_outage_counted_once(
     tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A camera whose source cannot be opened (a folder not mounted yet, an RTSP camera still
-    booting) keeps retrying with backoff, and publishes once the source is there."""
+    """A looped camera whose source cannot be opened (a share not mounted yet) keeps retrying
+    with backoff, and publishes once the source is there. (Without --loop a source that fails
+    ends its camera: test_a_file_camera_whose_source_is_gone_ends_in_one_line.)"""
     topic = f"outage-{uuid.uuid4().hex[:8]}"
     folder = tmp_path / "frames"  # not there yet
-    camera = CameraConfig(id="cam-o", classroom="7C", source=str(folder), fps=20, loop=False,
-                          realtime=False)
+    camera = CameraConfig(id="cam-o", classroom="7C", source=str(folder), fps=20, loop=True)
     ensure_topic(kafka_bootstrap, topic, 1)
     publisher = Publisher(kafka_bootstrap, topic)
     stop = threading.Event()
-    done: list[dict[str, CameraResult]] = []
-    runner = threading.Thread(target=lambda: done.append(run_cameras([camera], publisher, stop)))
+    worker = CameraWorker(camera, publisher, stop)
     with caplog.at_level("INFO", logger="producers.camera"):
-        runner.start()
+        worker.start()
         time.sleep(2.5)  # tries at 0, 1 and 3 s: the first two fail
         folder_of_frames(tmp_path / "staged", noisy=0).rename(folder)
-        runner.join(timeout=30)
+        deadline = time.monotonic() + 10
+        while worker.result().published < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        worker.join(timeout=10)
     publisher.close()
-    assert not runner.is_alive()
-    result = done[0]["cam-o"]
-    assert (result.published, result.outages, result.died, dict(result.skipped)) == (2, 1, None, {})
+    assert not worker.is_alive()
+    result = worker.result()
+    assert result.published >= 2
+    assert (result.outages, result.died, result.source_lost, dict(result.skipped)) == (
+        1, None, None, {})
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("camera outage camera=cam-o") for m in messages) == 1
     assert sum(m == "camera back camera=cam-o" for m in messages) == 1
-    assert messages_held(kafka_bootstrap, topic) == 2
+    assert messages_held(kafka_bootstrap, topic) == result.published
+
+
+def test_a_file_camera_whose_source_is_gone_ends_in_one_line(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder (or video) without --loop that went away after the start was retried for ever:
+    a run with an end never ended, and said so only as an outage. Now the camera ends, in one
+    line, the other cameras go on, and the exit status says the run is incomplete."""
+    topic = f"gone-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    gone = CameraConfig(id="cam-x", classroom="7C", source=str(tmp_path / "unmounted"),
+                        fps=20, realtime=False)
+    there = CameraConfig(id="cam-y", classroom="7C", fps=20, realtime=False,
+                         source=str(folder_of_frames(tmp_path / "frames", noisy=0)))
+    publisher = Publisher(kafka_bootstrap, topic)
+    done: list[dict[str, CameraResult]] = []
+    runner = threading.Thread(target=lambda: done.append(
+        run_cameras([gone, there], publisher, threading.Event())))
+    with caplog.at_level("INFO", logger="producers.camera"):
+        runner.start()
+        runner.join(timeout=5)
+    publisher.close()
+    assert not runner.is_alive(), "a file camera whose source is gone must end"
+    lost, kept = done[0]["cam-x"], done[0]["cam-y"]
+    why = f"cannot open file '{tmp_path / 'unmounted'}'"
+    assert (lost.published, lost.outages, lost.died, lost.source_lost) == (0, 0, None, why)
+    assert (kept.published, kept.source_lost) == (2, None)
+    assert [r.getMessage() for r in caplog.records if r.levelname != "INFO"] == [
+        f"camera stopped camera=cam-x source={tmp_path / 'unmounted'} error={why} (a file or "
+        "folder without --loop is not reopened)"]
+    assert report(done[0], publisher) == EXIT_INCOMPLETE
+    assert capsys.readouterr().err == (
+        f"classpulse produce: camera 'cam-x' stopped before its end: {why}; exiting with status "
+        "3\n")
 
 
 class BackoffsSeen(threading.Event):
@@ -238,3 +278,28 @@ def test_a_looped_folder_with_no_decodable_image_backs_off(
     assert sum(m.startswith("skipping unreadable image") for m in messages) == 2
     outages = [m for m in messages if m.startswith("camera outage camera=cam-u")]
     assert len(outages) == 1 and "holds no image OpenCV can decode (2 unreadable)" in outages[0]
+
+
+def test_a_host_clock_at_1970_skips_frames_as_clock_logged_once_saying_what_to_do(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A machine booted without a real-time clock or network time reads 1970: every frame was
+    skipped as `unencodable`, with the wire format's "captured_at_ms=... out of range" as the
+    only hint, which points at the frame instead of the host."""
+    topic = f"clock-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    camera = CameraConfig(id="cam-k", classroom="7K", realtime=False,
+                          source=str(folder_of_frames(tmp_path / "frames", noisy=0)))
+    publisher = Publisher(kafka_bootstrap, topic)
+    worker = CameraWorker(camera, publisher, threading.Event(), clock=lambda: 12.5)
+    with caplog.at_level("WARNING", logger="producers.camera"):
+        worker.start()
+        worker.join(timeout=10)
+    publisher.close()
+    result = worker.result()
+    assert (result.published, dict(result.skipped)) == (0, {"clock": 2})
+    assert [r.getMessage() for r in caplog.records] == [
+        "frame skipped camera=cam-k reason=clock error=this host's clock reads 1970-01-01 "
+        "00:00:12 UTC, outside 2000-2099, and every frame is stamped with it: set the clock "
+        "(turn on network time, e.g. `timedatectl set-ntp true`); frames are sent again once "
+        "it is right"]

@@ -128,3 +128,36 @@ def test_a_source_that_is_no_single_value_is_refused_without_its_content(
     assert str(info.value) == (
         f"{path}: camera #2: 'source' must be one value (a URL, a video file, a folder or a "
         f"webcam index), not a {kind}")
+
+
+@pytest.mark.parametrize(("text", "where", "shown"), [
+    ("cameras: [{id: a, classroom: r, source: x, 1: 2}]", "camera #1", "1 (a number, not a name)"),
+    ("cameras: [{id: a, classroom: r, source: x, ~: 2, 2.5: 1}]", "camera #1",
+     "2.5 (a number, not a name), None (null, not a name)"),
+    ("7: 1\ncameras: [{id: a, classroom: r, source: x}]", "top level",
+     "7 (a number, not a name)"),
+], ids=["number", "null-and-float", "top-level"])
+def test_a_key_that_is_no_name_is_one_line_naming_it(
+    tmp_path: Path, text: str, where: str, shown: str
+) -> None:
+    """YAML keys need not be text: `1: 2` in a camera ended `classpulse produce` with a
+    TypeError traceback (str.join of the unknown keys)."""
+    path = _write(tmp_path, text)
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value).startswith(f"{path}: {where}: unknown key(s) {shown}; allowed: ")
+
+
+@pytest.mark.parametrize("flags", [["--camera", "front"], ["--classroom", "7B"],
+                                   ["--camera", "front", "--classroom", "7B"]])
+def test_config_with_a_single_cameras_flags_is_refused(tmp_path: Path, flags: list[str]) -> None:
+    """`--config cameras.yaml --camera front` ran every camera of the file and ignored
+    --camera without a word: an operator meaning one camera of the file got all of them."""
+    path = _write(tmp_path, "cameras: [{id: front, classroom: 7B, source: rtsp://cam/live}]")
+    args = build_parser().parse_args(["produce", "--config", str(path), *flags])
+    with pytest.raises(UsageError) as info:
+        cameras_from_args(args)
+    given = ", ".join(f for f in flags if f.startswith("--"))
+    assert str(info.value) == (
+        f"give either --config FILE or --source/--camera/--classroom, not both (got --config and "
+        f"{given}); a cameras.yaml names each camera's source, id and classroom itself")

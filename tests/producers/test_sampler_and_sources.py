@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+import producers.sources
 from producers.sampler import Sampler
 from producers.sources import (
     SourceError,
     SourceFrame,
     check_source,
     describe_source,
+    is_live,
     read_frames,
 )
 
@@ -216,3 +220,55 @@ def test_a_folder_that_cannot_be_listed_is_a_source_error(tmp_path: Path) -> Non
     (tmp_path / "file").write_text("x")
     with pytest.raises(SourceError, match=r"^folder '.*file' cannot be listed: Not a directory$"):
         _folder_images(tmp_path / "file")
+
+
+def test_a_video_device_is_a_webcam_by_its_path(tmp_path: Path) -> None:
+    """/dev/video0, and the stable /dev/v4l/by-id/... links to it, were refused at start (not a
+    regular file) and would have been read as a file: paced, never reopened. A character device
+    stands in for the camera here: it is classified, never opened."""
+    if not stat.S_ISCHR(os.stat("/dev/null").st_mode):
+        pytest.skip("/dev/null is no character device here")
+    link = tmp_path / "usb-Logitech_Webcam_C920-video-index0"
+    link.symlink_to("/dev/null")
+    for device in ("/dev/null", str(link)):
+        assert describe_source(device) == "webcam"
+        assert is_live(device)
+        check_source(device)  # no error: a webcam that is away is retried, not refused
+    regular = tmp_path / "clip.mp4"
+    regular.write_bytes(b"")
+    assert describe_source(str(regular)) == "file"
+    assert describe_source(str(tmp_path / "gone")) == "file"
+
+
+def test_a_folder_of_images_none_of_which_decodes_is_refused_at_start(tmp_path: Path) -> None:
+    """Only the names were checked: a folder of broken files started, and its camera retried the
+    folder for ever, even without --loop."""
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_bytes(b"not an image")
+    with pytest.raises(SourceError) as info:
+        check_source(str(tmp_path))
+    assert str(info.value) == (f"folder {str(tmp_path)!r} holds no image OpenCV can decode "
+                               "(2 unreadable)")
+    cv2.imwrite(str(tmp_path / "c.png"), np.full((8, 8, 3), 200, np.uint8))
+    check_source(str(tmp_path))  # one image that decodes is enough
+
+
+def test_only_the_frames_the_sampler_keeps_are_turned_into_rgb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every decoded frame was turned from OpenCV's BGR into RGB, and most were then dropped by
+    the sampler (23 of a 25 fps camera's 25 a second, at 2 fps). OpenCV's own conversion runs,
+    counted as it goes."""
+    calls: list[int] = []
+    real = cv2.cvtColor
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(producers.sources.cv2, "cvtColor", counted)
+    video = variable_rate_video(tmp_path / "phone.mp4", [100] * 20)  # 10 fps, 2 s
+    kept = list(Sampler(2).sample(read_frames(str(video))))
+    assert len(kept) == 4
+    assert len(calls) == 4
+    assert kept[1].rgb.shape == (48, 64, 3)

@@ -7,9 +7,14 @@ topic was created with."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -23,8 +28,13 @@ from kafka.errors import (
     PolicyViolationError,
 )
 
+import producers.topic_watch
+from classpulse.cli import build_parser
 from classpulse.errors import UsageError
+from classpulse.settings import Settings
 from classpulse.topics import ensure_topic
+from producers.cli import EXIT_INCOMPLETE, EXIT_RESTART, run_produce
+from tests.fixtures.services import messages_held
 
 pytestmark = pytest.mark.broker
 
@@ -172,3 +182,127 @@ def test_a_broker_that_cannot_list_its_topics_is_one_line(
         f"cannot read topic 'classpulse.frames' from Kafka at {kafka_bootstrap} "
         "(KafkaConnectionError: Connection reset by peer); check KAFKA_BOOTSTRAP_SERVERS and "
         "that the broker runs")
+
+
+def test_the_topic_step_keeps_to_the_connect_timeout(tmp_path: Path) -> None:
+    """`produce --partitions N` made its admin client with kafka-python's fixed 30 s bootstrap,
+    whatever --connect-timeout said: 30 s to give up at --connect-timeout 2, and a broker still
+    starting after 30 s failed a producer told to wait 60."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "classpulse", "produce", "--source", "synthetic:classroom",
+         "--camera", "c", "--classroom", "r", "--partitions", "1", "--connect-timeout", "2",
+         "--bootstrap-servers", "127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "classpulse produce: cannot reach Kafka at 127.0.0.1:1 after 2 s (KafkaTimeoutError("
+        "'Unable to bootstrap from 127.0.0.1:1')); check KAFKA_BOOTSTRAP_SERVERS and that the "
+        "broker runs")
+    assert took < 10
+
+
+def folder_of_frames(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((48, 64, 3), 5 * i, np.uint8))
+    return folder
+
+
+def _produce(bootstrap: str, topic: str, *flags: str) -> int:
+    """`classpulse produce` in this process (its stop flag is an event then), with the topic
+    looked for every 0.1 s instead of every 10 s."""
+    args = build_parser().parse_args(["produce", *flags])
+    return run_produce(args, Settings(kafka_bootstrap_servers=bootstrap, kafka_topic=topic))
+
+
+def _delete_later(bootstrap: str, topic: str, after_s: float) -> threading.Thread:
+    def delete() -> None:
+        time.sleep(after_s)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics([topic])
+        finally:
+            admin.close()
+
+    thread = threading.Thread(target=delete, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(producers.topic_watch, "TOPIC_CHECK_S", 0.1)
+    monkeypatch.setattr(producers.topic_watch, "CONFIRM_S", 0.1)
+
+
+@pytest.fixture
+def interrupt_after() -> Iterator[Callable[[float], None]]:
+    """SIGINT to this process after a while: the in-process producer's stop flag (set by it in
+    the main thread) ends a run the fix should have ended, instead of hanging the suite."""
+    timers: list[threading.Timer] = []
+
+    def arm(after_s: float) -> None:
+        timers.append(threading.Timer(after_s, os.kill, (os.getpid(), signal.SIGINT)))
+        timers[-1].start()
+
+    yield arm
+    for timer in timers:
+        timer.cancel()
+
+
+@pytest.mark.usefixtures("quick_watch")
+def test_a_topic_deleted_while_producing_is_created_again_with_its_retention(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker restarted with its storage in memory comes back without the topic, and never
+    creates it itself: the producer only reconnected, and sent every later frame into nothing
+    (Apache Kafka fails them; the embedded broker acknowledges them and keeps none) while it ran
+    on. Started with --partitions, it now creates the topic again, as at start."""
+    topic = f"deleted-{uuid.uuid4().hex[:8]}"
+    folder = folder_of_frames(tmp_path / "frames", 25)  # 2.5 s at 10 fps
+    deleter = _delete_later(kafka_bootstrap, topic, after_s=0.5)
+    with caplog.at_level("WARNING", logger="producers.topic_watch"):
+        status = _produce(kafka_bootstrap, topic, "--source", str(folder), "--camera", "cam-d",
+                          "--classroom", "7D", "--fps", "10", "--partitions", "2")
+    deleter.join()
+    # frames in flight as the topic came back may fail, counted (the embedded broker refuses the
+    # idempotent producer's next sequence number on the new partition, and the publisher
+    # replaces the producer): the file's run is then incomplete, and says so
+    assert status in (0, EXIT_INCOMPLETE)
+    assert [r.getMessage() for r in caplog.records if r.name == "producers.topic_watch"] == [
+        f"topic={topic} was gone from Kafka at {kafka_bootstrap} (deleted, or the broker "
+        "restarted with its storage in memory); created it again partitions=2, as at start; "
+        "frames sent in between are lost"]
+    assert _described(kafka_bootstrap, topic) == {
+        "retention.ms": "3600000", "segment.ms": "600000",
+        "message.timestamp.type": "LogAppendTime"}
+    assert messages_held(kafka_bootstrap, topic) >= 5  # the frames of the run's last second
+
+
+@pytest.mark.usefixtures("quick_watch")
+def test_a_topic_deleted_under_a_producer_that_may_not_create_it_ends_it_with_status_1(
+    tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str],
+    interrupt_after: Callable[[float], None]
+) -> None:
+    """Without --partitions the topic is someone else's to create (kafka-init, with partitions
+    this producer does not know): the producer stops, in one line, for a supervisor to start
+    it again, which then stops at start in one line until the topic is there."""
+    topic = f"deleted-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    folder = folder_of_frames(tmp_path / "frames", 2)
+    deleter = _delete_later(kafka_bootstrap, topic, after_s=0.3)
+    interrupt_after(10)  # the old producer never stopped
+    started = time.monotonic()
+    status = _produce(kafka_bootstrap, topic, "--source", str(folder), "--camera", "cam-e",
+                      "--classroom", "7E", "--fps", "10", "--loop")
+    took = time.monotonic() - started
+    deleter.join()
+    assert status == EXIT_RESTART
+    assert took < 5
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"classpulse produce: topic {topic!r} is gone from Kafka at {kafka_bootstrap} (deleted, "
+        "or the broker restarted with its storage in memory) and this producer was started "
+        "without --partitions, so it may not create it; create it (compose's kafka-init, or "
+        "`classpulse produce --partitions N`); exiting with status 1")
