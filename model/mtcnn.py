@@ -28,6 +28,7 @@ come out with the same scores (tests/model/test_mtcnn.py compares the two).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -110,13 +111,32 @@ class BatchedMTCNN(torch.nn.Module):
     def _pnet(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.pnet
         x = level.contiguous(memory_format=torch.channels_last)
-        x = F.prelu(F.conv2d(x, self._conv1_w, self._conv1_b), p.prelu1.weight)
+        x = prelu_by_rows(F.conv2d(x, self._conv1_w, self._conv1_b), p.prelu1.weight)
         x = F.max_pool2d(x, 2, 2, ceil_mode=True)
-        x = p.prelu2(p.conv2(x))
-        x = p.prelu3(p.conv3(x))
+        x = prelu_by_rows(p.conv2(x), p.prelu2.weight)
+        x = prelu_by_rows(p.conv3(x), p.prelu3.weight)
         out = torch.addmm(self._head_b, x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]),
                           self._head_w).view(x.shape[0], x.shape[2], x.shape[3], 5)
         return out[..., 1:], torch.sigmoid(out[..., 0])
+
+    def _rnet(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """facenet-pytorch's ``RNet.forward``, its PReLUs over channels-last rows."""
+        r = self.rnet
+        x = F.max_pool2d(prelu_by_rows(r.conv1(x), r.prelu1.weight), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(prelu_by_rows(r.conv2(x), r.prelu2.weight), 3, 2, ceil_mode=True)
+        x = prelu_by_rows(r.conv3(x), r.prelu3.weight)
+        x = r.prelu4(r.dense4(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
+        return r.dense5_2(x), torch.softmax(r.dense5_1(x), dim=1)
+
+    def _onet(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """facenet-pytorch's ``ONet.forward``, its PReLUs over channels-last rows."""
+        o = self.onet
+        x = F.max_pool2d(prelu_by_rows(o.conv1(x), o.prelu1.weight), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(prelu_by_rows(o.conv2(x), o.prelu2.weight), 3, 2, ceil_mode=True)
+        x = F.max_pool2d(prelu_by_rows(o.conv3(x), o.prelu3.weight), 2, 2, ceil_mode=True)
+        x = prelu_by_rows(o.conv4(x), o.prelu4.weight)
+        x = o.prelu5(o.dense5(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
+        return o.dense6_2(x), o.dense6_3(x), torch.softmax(o.dense6_1(x), dim=1)
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> Faces:
@@ -176,7 +196,7 @@ class BatchedMTCNN(torch.nn.Module):
         crops, boxes, frame = _crops(table, boxes, frame, w, h, 24)
         if boxes.shape[0] == 0:
             return boxes, frame
-        reg, prob = _in_fixed_chunks(self.rnet, crops)
+        reg, prob = _in_fixed_chunks(self._rnet, crops)
         score = prob[:, 1]
         ok = score > self.thresholds[1]
         boxes = torch.cat([boxes[ok, :4], score[ok].unsqueeze(1)], dim=1)
@@ -190,7 +210,7 @@ class BatchedMTCNN(torch.nn.Module):
         crops, boxes, frame = _crops(table, boxes, frame, w, h, 48)
         if boxes.shape[0] == 0:
             return Faces(boxes[:, :4], boxes[:, 4], boxes.new_zeros((0, 5, 2)), frame)
-        reg, points, prob = _in_fixed_chunks(self.onet, crops)
+        reg, points, prob = _in_fixed_chunks(self._onet, crops)
         score = prob[:, 1]
         ok = score > self.thresholds[2]
         boxes = torch.cat([boxes[ok, :4], score[ok].unsqueeze(1)], dim=1)
@@ -207,7 +227,20 @@ class BatchedMTCNN(torch.nn.Module):
         return Faces(boxes[keep, :4], boxes[keep, 4], landmarks[keep], frame[keep])
 
 
-def _in_fixed_chunks(net: torch.nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def prelu_by_rows(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``F.prelu(x, weight)`` of a channels-last (B, C, H, W) tensor, the same bits, with the
+    memory read as B * H rows of W * C values and the slopes repeated along a row.
+
+    PyTorch's channels-last PReLU broadcasts its C slopes over an innermost dimension of C
+    values, which it does not vectorise for PNet's 10 channels: 4.5 ms for the consumer's first
+    pyramid level, where the same values as rows take 2.3 (2-core CPU)."""
+    b, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(b * h, w * c)
+    return F.prelu(rows, weight.repeat(w)).view(b, h, w, c).permute(0, 3, 1, 2)
+
+
+def _in_fixed_chunks(net: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], crops: torch.Tensor
+                     ) -> tuple[torch.Tensor, ...]:
     """``net(crops)`` computed ``_STAGE_CHUNK`` rows at a time, the last chunk zero-padded, so each
     row's outputs are the same bits whatever rows surround it."""
     n = crops.shape[0]

@@ -24,6 +24,7 @@ from model.mtcnn import (
     integral_image,
     nms_by_group,
     nms_min,
+    prelu_by_rows,
 )
 from model.stock import StockDetector, match_faces
 from producers.synthetic import SyntheticClassroom
@@ -206,4 +207,16 @@ def test_enlarged_levels_cut_from_the_frames_are_the_integral_images_bits(
     assert torch.equal(got, area_resize(integral_image(images), *size))
     assert torch.equal(got, torch.nn.functional.interpolate(images.float(), size=size,
                                                             mode="area"))
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("shape", [(1, 10, 37, 53), (3, 28, 22, 22), (2, 64, 3, 3)])
+def test_prelu_by_rows_is_prelu(shape: tuple[int, int, int, int]) -> None:
+    """The same bits as ``F.prelu`` on a channels-last tensor, slopes of both signs, in the same
+    channels-last layout."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(*shape, generator=g).contiguous(memory_format=torch.channels_last)
+    slopes = torch.randn(shape[1], generator=g)
+    got = prelu_by_rows(x, slopes)
+    assert torch.equal(got, torch.nn.functional.prelu(x, slopes))
     assert got.is_contiguous(memory_format=torch.channels_last)
