@@ -23,8 +23,10 @@ cancelled, disappears; the CLI keeps those already over unless ``--prune-past``)
 ``--classroom`` the classroom is part of the identity, as per-room exports may share UIDs and one
 room's import must not take another's lessons over. A slot with a zone is keyed in UTC; a floating
 one by its wall-clock time, without an offset (:func:`_identity`), as it stays the same slot when
-the classroom's time zone is set or changed: the lessons move in place and keep their ids (rows an
-earlier version keyed in UTC are adopted by :func:`classpulse.lessons.store.replace_lessons`). Two
+the classroom's time zone is set or changed: the lessons move in place and keep their ids. A
+stored key that is exactly another form of a new one (an earlier version's UTC key of a floating
+time, a slot the file now gives a zone or no longer does) is adopted by
+:func:`classpulse.lessons.store.replace_lessons`. Two
 RECURRENCE-IDs the expansion hands on need reading: a change with RANGE=THISANDFUTURE gives its
 own to every later occurrence it moves, whose slots are found by taking the move back off
 (:func:`_range_moves`); and a date (a timed day of an all-day series) is that day's midnight on the

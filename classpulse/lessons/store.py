@@ -10,28 +10,29 @@ twice changes nothing.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, Text, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from classpulse.db.models import Classroom, Lesson
 from classpulse.errors import UsageError
-from classpulse.lessons.timetable import KEY_TIME, UTC_KEY_TIME, Classrooms, PlannedLesson
+from classpulse.lessons.timetable import (
+    KEY_TIME,
+    UTC_KEY_TIME,
+    Classrooms,
+    PlannedLesson,
+    classroom_zone,
+)
 
 _TABLE = Lesson.__table__
 _STATED = ("classroom_id", "starts_at", "ends_at", "title", "subject", "group_label")
 _BATCH = 500
-# the UTC offsets time zones use: a floating time and the instant it was on some classroom's clock
-# lie at most this far apart (UTC-12 to UTC+14)
-_OFFSETS = (timedelta(hours=-12), timedelta(hours=14))
-# how far one zone's offsets lie apart over a year: its clock change (Antarctica/Troll's, 2 h)
-_CLOCK_CHANGE = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,10 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
     holds it: a rolling export ("this week on") leaves out the lessons already held, an export cut
     by ``--until`` those after it, and one term's file the other term's, none of which cancels
-    them. Lessons an earlier version keyed by the UTC instant of a floating time are found again
-    under their wall-clock keys first (:func:`_adopted`), so a classroom's new time zone moves
-    them instead of keeping them beside their new selves.
+    them. A stored lesson whose key is, exactly, another form of a lesson's key now (an earlier
+    version's UTC key of a floating time; a slot the file now gives a zone, or no longer does) is
+    found again under its new key first (:func:`_adopted`), keeping its id, instead of being kept
+    beside its new self.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
@@ -110,7 +112,7 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
         ).all()
         stored.update({row[0]: tuple(row[2:]) for row in rows})
         scope_of.update({row[0]: row[1] for row in rows})
-    adopted = _adopted(stored, scope_of, lessons)
+    adopted = _adopted(conn, stored, scope_of, lessons)
     if adopted:
         conn.execute(
             update(_TABLE).where(_TABLE.c.source_key == bindparam("old_key"))
@@ -147,8 +149,8 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
 
 
 def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:
-    """The slot an iCalendar ``source_key`` of ``scope`` ends in, and whether it is floating (a
-    wall-clock time, no ``Z``); None for any other key."""
+    """The slot an iCalendar ``source_key`` of ``scope`` ends in (naive: a wall-clock time, or a
+    UTC one), and whether it is floating (no ``Z``); None for any other key."""
     prefix = f"{scope}/"
     if source_of(scope) != "ics" or not key.startswith(prefix):
         return None
@@ -160,57 +162,97 @@ def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:
         return None
 
 
-def _adopted(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
-             lessons: Sequence[PlannedLesson]) -> dict[str, str]:
-    """The stored keys an earlier version gave floating iCalendar times, each with the key the
-    file's lesson of that slot has now (see :func:`classpulse.lessons.ics_timetable._identity`).
+def _utc_time(wall: datetime, zone: tzinfo) -> datetime:
+    """A wall-clock time read on ``zone``'s clock as a naive UTC time, as every version computed
+    it (the earlier of a time the autumn change repeats; one the spring change skips at the
+    offset before it)."""
+    return wall.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
 
-    That version keyed a floating slot by the UTC instant it was on the classroom's clock then,
-    and nothing recorded which zone that was (``classrooms.timezone`` holds today's). Whatever zone
-    it was, a stored UTC key of the scope and the file's wall-clock slot of the same lesson lie
-    that zone's UTC offset apart, one of :data:`_OFFSETS`; and a classroom's keys were made under
-    one zone, as its times were read on one clock. So the offset most of a classroom's pairs share
-    is taken as its zone's, and a pair is the same lesson when its offset lies within a clock
-    change (:data:`_CLOCK_CHANGE`) of it: the nearest first, each key once. A weekly series offers
-    one pair per lesson; a daily one, stored on a clock far from UTC (Samoa's), also each lesson
-    with the day before's key, 24 h off the true offset, which the vote leaves out. Only stored UTC
-    keys the file does not hold and wall-clock keys not stored take part, so importing a file
-    again adopts nothing, and a lesson whose slot the file gives a zone (a TZID, or Z) keeps its
-    UTC key.
+
+def _exact(walls: Sequence[tuple[datetime, str, str]], instants: Mapping[datetime, str],
+           zone_of: Callable[[str], tzinfo | None]) -> dict[str, str]:
+    """Each floating key of ``walls`` (wall-clock time, classroom, key), read on the clock
+    ``zone_of`` gives its classroom, with the UTC key of ``instants`` (naive UTC time: key) that
+    is exactly that instant; each key paired once, in key order."""
+    pairs: dict[str, str] = {}
+    taken: set[str] = set()
+    for wall, classroom, key in sorted(walls, key=lambda w: w[2]):
+        zone = zone_of(classroom)
+        other = None if zone is None else instants.get(_utc_time(wall, zone))
+        if other is not None and other not in taken:
+            pairs[key] = other
+            taken.add(other)
+    return pairs
+
+
+def _adopted(conn: Connection, stored: Mapping[str, tuple[object, ...]],
+             scope_of: Mapping[str, str], lessons: Sequence[PlannedLesson]) -> dict[str, str]:
+    """The stored iCalendar keys that are, in another form, the key a lesson of the file has now
+    (see :func:`classpulse.lessons.ics_timetable._identity`), each with that key.
+
+    A slot is keyed by its wall-clock time when the file gives it no zone, in UTC when it does;
+    an earlier version keyed floating slots in UTC too, on the classroom's clock of that time,
+    which nothing recorded. Within one scope, a key is adopted only on an exact instant, never
+    a near one (a moved lesson is another slot, and an ended one stays where it was held):
+
+    - a new floating key takes a stored UTC key (an earlier version's, or this one's for a slot
+      the file gave a zone) that is its wall-clock time read on the clock of the lesson's
+      classroom, or read as UTC: earlier versions read floating times on the classroom's zone,
+      and a classroom starts on UTC until its zone is set. Per scope, the reading with more exact
+      matches is taken (a tie: the classroom's zone), and only its matches;
+    - a new UTC key (the file now gives the slot a zone) takes a stored floating key that is that
+      instant read on the clock of the stored lesson's classroom.
+
+    Only stored keys the file does not hold and new keys not stored take part, each once, so
+    importing a file again adopts nothing.
     """
     wanted = {lesson.source_key for lesson in lessons}
-    fresh: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # scope: (slot, new key)
+    new_walls: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    new_instants: dict[str, dict[datetime, str]] = defaultdict(dict)
     for lesson in lessons:
         found = _key_time(lesson.source_key, lesson.source_scope)
-        if found is not None and found[1] and lesson.source_key not in stored:
-            fresh[lesson.source_scope].append((found[0], lesson.source_key))
-    if not fresh:
-        return {}
-    for slots in fresh.values():
-        slots.sort()
-    pairs: list[tuple[timedelta, str, str, str]] = []  # offset, classroom, old key, new key
-    for key, scope in scope_of.items():
-        found = _key_time(key, scope) if scope in fresh and key not in wanted else None
-        if found is None or found[1]:
+        if found is None or lesson.source_key in stored:
             continue
-        slots = fresh[scope]
-        for slot, new in slots[bisect_left(slots, (found[0] + _OFFSETS[0],)):]:
-            if slot - found[0] > _OFFSETS[1]:
-                break
-            pairs.append((slot - found[0], str(stored[key][0]), key, new))
-    votes = Counter((classroom, offset) for offset, classroom, _, _ in pairs)
-    usual: dict[str, timedelta] = {}
-    for classroom, offset in sorted(votes, key=lambda v: (-votes[v], abs(v[1]), v[1])):
-        usual.setdefault(classroom, offset)
+        slot, floating = found
+        if floating:
+            new_walls[lesson.source_scope].append((slot, lesson.classroom_id, lesson.source_key))
+        else:
+            new_instants[lesson.source_scope][slot] = lesson.source_key
+    old_walls: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    old_instants: dict[str, dict[datetime, str]] = defaultdict(dict)
+    for key, scope in scope_of.items():
+        found = _key_time(key, scope) if key not in wanted else None
+        if found is None:
+            continue
+        slot, floating = found
+        if floating and scope in new_instants:
+            old_walls[scope].append((slot, str(stored[key][0]), key))
+        elif not floating and scope in new_walls:
+            old_instants[scope][slot] = key
+    if not old_walls and not old_instants:
+        return {}
+    rooms = {room for walls in (*new_walls.values(), *old_walls.values()) for _, room, _ in walls}
+    zones = _zones(conn, rooms)
     adopted: dict[str, str] = {}
-    taken: set[str] = set()
-    for offset, classroom, old, new in sorted(
-            pairs, key=lambda p: (abs(p[0] - usual[p[1]]), p[2], p[3])):
-        if abs(offset - usual[classroom]) <= _CLOCK_CHANGE and old not in adopted \
-                and new not in taken:
-            adopted[old] = new
-            taken.add(new)
+    for scope, instants in old_instants.items():
+        here = _exact(new_walls[scope], instants, zones.get)
+        utc = _exact(new_walls[scope], instants, lambda _: timezone.utc)
+        adopted.update({old: new for new, old in (here if len(here) >= len(utc) else utc).items()})
+    for scope, walls in old_walls.items():
+        adopted.update(_exact(walls, new_instants[scope], zones.get))
     return adopted
+
+
+def _zones(conn: Connection, rooms: Iterable[str]) -> dict[str, ZoneInfo]:
+    """The time zones the classrooms have now."""
+    table = Classroom.__table__
+    wanted = sorted(set(rooms))
+    zones: dict[str, ZoneInfo] = {}
+    for lo in range(0, len(wanted), _BATCH):
+        rows = conn.execute(select(table.c.id, table.c.timezone)
+                            .where(table.c.id.in_(wanted[lo:lo + _BATCH]))).all()
+        zones.update({str(room): classroom_zone(str(room), str(zone)) for room, zone in rows})
+    return zones
 
 
 @dataclass(frozen=True)

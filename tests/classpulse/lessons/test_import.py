@@ -9,6 +9,7 @@ display name; and one malformed file of each format.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -844,23 +845,141 @@ def test_lessons_an_earlier_version_keyed_in_utc_are_found_again(
     assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
 
 
-def test_a_daily_series_keyed_in_utc_far_from_it_finds_each_days_lesson(
+def daily(first: str, count: int) -> str:
+    """A daily lesson at 09:00 on 7A's clock (floating) from ``first`` (YYYYMMDD) on."""
+    return calendar(f"UID:d@t\nDTSTART:{first}T090000\nDTEND:{first}T094500\nSUMMARY:Maths"
+                    f"\nLOCATION:7A\nRRULE:FREQ=DAILY;COUNT={count}")
+
+
+@pytest.mark.parametrize(("then", "now", "changes"), [
+    ("Pacific/Apia", "Pacific/Apia", "1 new, 0 changed, 4 unchanged"),  # UTC+13, no change
+    ("Pacific/Auckland", "Pacific/Auckland", "1 new, 0 changed, 4 unchanged"),  # UTC+13 in March
+    ("UTC", "Pacific/Apia", "1 new, 4 changed, 0 unchanged"),
+])
+def test_a_daily_series_keyed_in_utc_far_from_it_keeps_each_days_id(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, then: str,
+    now: str, changes: str
+) -> None:
+    """Stored on a clock 13 hours ahead of UTC, each daily lesson's old UTC key lay 13 hours
+    before its slot and 11 hours after the next day's; a file starting a day earlier than the
+    stored lessons made both offsets equally common, and the vote between them, taking the
+    smaller, gave every lesson the id of the day after it. A key is now adopted on its exact
+    instant only, on the classroom's clock or UTC."""
+    set_zone(engine, then)
+    assert "4 lessons in 7A: 4 new" in run(
+        capsys, url, "import", str(write(tmp_path, "t.ics", daily("20250304", 4))))[1]
+    utc_keys(engine, then)
+    by_day = {local(r, ZoneInfo(then))[:10]: r["id"] for r in stored(engine)}
+    set_zone(engine, now)
+    longer = write(tmp_path, "t.ics", daily("20250303", 5))
+    status, out, err = run(capsys, url, "import", str(longer))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == f"t.ics: 5 lessons in 7A: {changes}, 0 removed"
+    assert "kept" not in out
+    now_by_day = {local(r, ZoneInfo(now))[:10]: r["id"] for r in stored(engine)}
+    assert sorted(now_by_day) == [f"2025-03-0{day}" for day in range(3, 8)]
+    assert {day: ident for day, ident in now_by_day.items() if day != "2025-03-03"} == by_day
+    assert "0 new, 0 changed, 5 unchanged, 0 removed" in run(capsys, url, "import", str(longer))[1]
+
+
+def test_keys_an_earlier_version_wrote_on_another_clock_are_not_guessed(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Stored on Samoa's clock (UTC+13), each daily lesson's old UTC key lies 13 hours before its
-    slot, and 11 hours after the day before's: both offsets are a zone's. The offset the
-    classroom's keys share picks the same day's, so no lesson takes its neighbour's id."""
+    """Keys written on Samoa's clock, the classroom on UTC since: neither clock a key is read on
+    now gives their instants, so no lesson takes another's id; the ended ones stay, as the file no
+    longer holds them under those keys (--prune-past removes them)."""
     set_zone(engine, "Pacific/Apia")
-    path = write(tmp_path, "t.ics", calendar(
-        "UID:d@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths\nLOCATION:7A"
-        "\nRRULE:FREQ=DAILY;COUNT=5"))
+    path = write(tmp_path, "t.ics", daily("20250303", 5))
     assert "5 lessons in 7A: 5 new" in run(capsys, url, "import", str(path))[1]
     utc_keys(engine, "Pacific/Apia")
-    by_day = {local(r, ZoneInfo("Pacific/Apia"))[:10]: r["id"] for r in stored(engine)}
+    before = {r["id"] for r in stored(engine)}
     set_zone(engine, "UTC")
-    assert "5 lessons in 7A: 0 new, 5 changed, 0 unchanged, 0 removed" in run(
-        capsys, url, "import", str(path))[1]
-    assert {local(r, UTC)[:10]: r["id"] for r in stored(engine)} == by_day
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and "5 lessons in 7A: 5 new, 0 changed, 0 unchanged, 0 removed" in out
+    assert "kept 5 lesson(s)" in out
+    assert {r["id"] for r in stored(engine)} >= before and len(stored(engine)) == 10
+    assert "0 new, 0 changed, 5 unchanged, 5 removed" in run(
+        capsys, url, "import", str(path), "--prune-past")[1]
+    assert sorted(keys(engine)) == [f"ics:d@t/2025-03-0{day}T09:00:00" for day in range(3, 8)]
+
+
+def zoned(body: str, how: str) -> str:
+    """The floating times of an iCalendar file on Berlin's clock given that zone: as a TZID
+    (``tzid``) or in UTC (``utc``)."""
+    def given(match: re.Match[str]) -> str:
+        if how == "tzid":
+            return f"{match[1]};TZID=Europe/Berlin:{match[2]}"
+        wall = datetime.strptime(match[2], "%Y%m%dT%H%M%S").replace(tzinfo=BERLIN)
+        return f"{match[1]}:{wall.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+    return re.sub(r"^(DTSTART|DTEND|RECURRENCE-ID|RDATE):(\d{8}T\d{6})$", given, body,
+                  flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("how", ["tzid", "utc"])
+def test_a_file_that_gives_its_floating_times_a_zone_keeps_its_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, how: str
+) -> None:
+    """An export that wrote floating times and now writes the same times with their zone (a TZID,
+    or in UTC): the new UTC keys never met the stored wall-clock ones, so every lesson was new
+    and every ended one kept beside it. A stored wall-clock key on the classroom's clock that is
+    exactly the new instant is the same lesson."""
+    path = write(tmp_path, "t.ics", FLOATING)
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
+    before = {r["starts_at"]: r["id"] for r in stored(engine)}
+    path = write(tmp_path, "t.ics", zoned(FLOATING, how))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == "t.ics: 4 lessons in 7A: 0 new, 0 changed, 4 unchanged, 0 removed"
+    assert "kept" not in out
+    rows = stored(engine)
+    assert {r["starts_at"]: r["id"] for r in rows} == before
+    assert all(key.endswith("Z") for key in keys(engine))
+    assert [(r["title"], local(r)) for r in rows] == FLOATING_TIMES
+    assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
+
+
+def test_a_file_that_drops_its_zone_keeps_its_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The other way round: times with a TZID, keyed in UTC, now floating on the classroom's
+    clock: each new wall-clock key read on that clock is exactly a stored UTC key."""
+    path = write(tmp_path, "t.ics", zoned(FLOATING, "tzid"))
+    assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
+    before = {r["starts_at"]: r["id"] for r in stored(engine)}
+    path = write(tmp_path, "t.ics", FLOATING)
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == "t.ics: 4 lessons in 7A: 0 new, 0 changed, 4 unchanged, 0 removed"
+    assert "kept" not in out
+    assert {r["starts_at"]: r["id"] for r in stored(engine)} == before
+    assert sorted(keys(engine)) == sorted(FLOATING_KEYS)
+
+
+def test_an_extra_lesson_held_then_moved_is_kept_where_it_was_held(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An extra lesson (RDATE) held on Wednesday at 09:00, stored under an earlier version's UTC
+    key; the file now says 10:30, another slot. Within the two hours the vote allowed, the held
+    lesson was moved to 10:30; it is kept at 09:00, and 10:30 is a new lesson."""
+    series = ("UID:m@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths"
+              "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2\nRDATE:{}")
+    path = write(tmp_path, "t.ics", calendar(series.format("20250305T090000")))
+    assert "3 lessons in 7A: 3 new" in run(capsys, url, "import", str(path))[1]
+    utc_keys(engine, "Europe/Berlin")
+    held = {local(r): r["id"] for r in stored(engine)}
+    path = write(tmp_path, "t.ics", calendar(series.format("20250305T103000")))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[:2] == [
+        "t.ics: 3 lessons in 7A: 1 new, 0 changed, 2 unchanged, 0 removed",
+        "  kept 1 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
+    rows = {local(r): r["id"] for r in stored(engine)}
+    assert sorted(rows) == ["2025-03-03 09:00-09:45", "2025-03-05 09:00-09:45",
+                            "2025-03-05 10:30-11:15", "2025-03-10 09:00-09:45"]
+    assert {when: rows[when] for when in held} == held
+    assert rows["2025-03-05 10:30-11:15"] not in held.values()
 
 
 def test_a_rolling_export_with_an_old_change_keeps_the_lessons_between(
