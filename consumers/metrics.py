@@ -17,8 +17,8 @@ from classpulse.errors import UsageError
 
 
 class ConsumerMetrics:
-    """Frames, faces, rejections by reason, batch latency, lag, the last flush time, conflicts
-    and log resets."""
+    """Frames, faces, rejections by reason, batch latency, lag, the last flush time, conflicts,
+    log resets and a frames topic gone from the broker."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -51,6 +51,10 @@ class ConsumerMetrics:
         self.log_resets = Counter("classpulse_log_resets_total",
                                   "partitions restarted from the beginning of a new log (broker "
                                   "data lost or topic recreated)", ["partition"], registry=r)
+        self.topic_missing = Gauge(
+            "classpulse_frames_topic_missing",
+            "1 while the broker does not list the frames topic (deleted, or lost in a broker "
+            "restart): nothing is read until it is created again", registry=r)
 
     def serve(self, port: int, addr: str) -> None:
         try:
@@ -78,6 +82,9 @@ def _cannot_serve(addr: str, port: int, exc: OSError) -> UsageError:
     if exc.errno == errno.EADDRINUSE:
         why = ("another program (another consumer on this host?) uses it: pass another "
                "--metrics-port, or 0 for none")
+    elif exc.errno == errno.EACCES:  # a port below 1024, which only root may listen on
+        why = ("ports below 1024 need root: pass a --metrics-port of 1024 or above, or 0 for "
+               "none")
     else:  # EADDRNOTAVAIL: an address this host (or container) does not have
         why = ("give --metrics-host (CLASSPULSE_METRICS_HOST) an address of this host, "
                "127.0.0.1 or 0.0.0.0, or --metrics-port 0 for no metrics")

@@ -48,6 +48,7 @@ from consumers.rejections import RejectionLog, judge, repeat
 from consumers.report import Buffered, ConsumerReport
 from consumers.sink import DatabaseSink
 from consumers.source import UNREADABLE_ERRORS, KafkaSource, ProbeSource, Record, Unreadable
+from consumers.topic_presence import TOPIC_CHECK_S, TopicPresence
 
 log = logging.getLogger(__name__)
 # the first wait before the database is tried again (stored offsets, a refused flush); a flush
@@ -65,8 +66,6 @@ PROBE_WAIT_MS = 10_000
 # a guard, not a limit met in practice: each round skips at least one record, so a run of bad
 # records ends at the log's end; past this many rounds the error is raised as it came
 MAX_SKIP_ROUNDS = 10_000
-
-
 class _Rebalance(ConsumerRebalanceListener):
     """kafka-python rebalance callbacks, forwarded to the consumer (flush on revoke, seek on
     assign)."""
@@ -89,7 +88,9 @@ class FrameConsumer:
                  clock: Callable[[], float] = time.time,
                  on_commit: Callable[[list[int], float], None] | None = None,
                  connect: Callable[[], KafkaSource] | None = None,
-                 probe: Callable[[], ProbeSource] | None = None) -> None:
+                 probe: Callable[[], ProbeSource] | None = None,
+                 topic_exists: Callable[[], bool | None] | None = None,
+                 topic_check_s: float = TOPIC_CHECK_S) -> None:
         self.settings = settings
         self.config = config
         self.analyzer = analyzer
@@ -102,6 +103,13 @@ class FrameConsumer:
         self._buffered = Buffered()
         self._connect = connect or self._connect_kafka
         self._probe = probe or self._connect_probe
+        # whether the broker lists the frames topic (TopicPresence), every topic_check_s; by
+        # default asked of the broker the group's client reads, none with a client of the tests'
+        if topic_exists is None and connect is None:
+            topic_exists = self._list_topic
+        self._presence = None if topic_exists is None else TopicPresence(
+            settings.kafka_topic, settings.kafka_bootstrap_servers, topic_exists, self.metrics,
+            topic_check_s)
         # partition -> its epoch, renewed by every seek and revocation: records fetched or
         # analysed under an older epoch are dropped (_poll_batch, _finish_inflight), because the
         # partition reads again from where it was moved, or is another member's now
@@ -187,6 +195,11 @@ class FrameConsumer:
                              enable_auto_commit=False,
                              max_partition_fetch_bytes=self._fetch_bytes(),
                              client_id=f"classpulse-probe-{self.config.group_id}")
+
+    def _list_topic(self) -> bool | None:
+        from classpulse.topics import topic_exists
+
+        return topic_exists(self.settings.kafka_bootstrap_servers, self.settings.kafka_topic)
 
     def _fetch_bytes(self) -> int:
         return max(self.config.max_message_bytes + 1024, 1_048_576)
@@ -363,6 +376,8 @@ class FrameConsumer:
         self._use_weights(stored)
         self._consumer = self._connect()
         self._consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
+        if self._presence is not None:
+            self._presence.start()
         decode = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode")
         worker = ThreadPoolExecutor(1, thread_name_prefix="analyse")
         last_flush = time.monotonic()
@@ -415,6 +430,8 @@ class FrameConsumer:
             self._discard_open_buffer()
             raise
         finally:
+            if self._presence is not None:
+                self._presence.stop()
             worker.shutdown(wait=True)
             decode.shutdown(wait=True)
             self._consumer.close()

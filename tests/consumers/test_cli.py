@@ -175,6 +175,30 @@ def test_a_metrics_host_that_is_not_an_address_is_one_line(
     assert not db.exists()
 
 
+def test_a_metrics_port_below_1024_without_root_is_its_own_line(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A privileged port (EACCES) was answered as an address this host does not have: 'give
+    --metrics-host an address of this host', which no address fixes. The tests run as root here,
+    which may listen on any port, so the kernel's answer to any other user is given instead."""
+    import errno
+    import os
+    import socket
+
+    from classpulse.cli import main
+
+    def refuse(self: socket.socket, address: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    db = tmp_path / "c.db"
+    assert main(["consume", "--metrics-port", "80", "--metrics-host", "127.0.0.1",
+                 "--database-url", f"sqlite:///{db}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "classpulse consume: cannot serve metrics on 127.0.0.1:80 (Permission denied); ports "
+        "below 1024 need root: pass a --metrics-port of 1024 or above, or 0 for none"]
+    assert not db.exists()
+
+
 def test_bad_weights_stop_consume_before_the_database_is_touched(
         tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`consume --weights /nonexistent.safetensors` migrated the database (and created a SQLite
