@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     one.add_argument("--classroom", help="classroom id")
     p.add_argument("--config", help="cameras.yaml with many cameras (see README); --fps, "
                    "--max-side, --jpeg-quality, --loop and --realtime, when given, apply to "
-                   "every camera of the file, over its own values")
+                   "every camera of the file, over its own values; a file or folder there needs "
+                   "loop: true (send one once with --source)")
     p.add_argument("--fps", type=float, default=None,
                    help=f"frames per second to publish ({CameraConfig.fps:g})")
     p.add_argument("--max-side", type=int, default=None,
@@ -85,7 +86,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     from classpulse.errors import UsageError
     from producers.config import load_cameras
-    from producers.sources import SourceError, check_source
+    from producers.sources import SourceError, check_source, describe_source, is_live
 
     given = [f"--{n}" for n in ("source", "camera", "classroom") if getattr(args, n)]
     if args.config and given:
@@ -105,6 +106,16 @@ def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
             check_source(cam.source)
         except SourceError as exc:
             raise UsageError(f"camera {cam.id!r}: {exc}") from None
+        if args.config and not cam.loop and not is_live(cam.source):
+            kind = {"file": "video file", "folder": "folder of images"}[
+                describe_source(cam.source)]
+            raise UsageError(
+                f"{args.config}: camera {cam.id!r}: a {kind} needs loop: true in a camera file "
+                "(a supervisor, compose's restart: or systemd, starts the producer again after "
+                "any exit, and each start would send it again from its first frame, counted "
+                "twice); "
+                "set loop: true, or send it once with `classpulse produce --source FILE "
+                "--camera ID --classroom ID`")
     return cameras
 
 
@@ -122,7 +133,7 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.kafka_topic
     if args.partitions:
         ensure_topic(bootstrap, topic, args.partitions, connect_timeout_s=args.connect_timeout)
-    watch = TopicWatch(bootstrap, topic, args.partitions)
+    watch = TopicWatch(bootstrap, topic, args.partitions, connect_timeout_s=args.connect_timeout)
     publisher = Publisher(bootstrap, topic, max_pending=args.max_pending,
                           connect_timeout_s=args.connect_timeout, on_failure=watch.wake)
     with StopFlag() as stop:
@@ -130,18 +141,21 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
         watch.start(stop)
         results = run_cameras(cameras, publisher, stop)
         publisher.close(args.close_timeout)
-    return report(results, publisher, topic_gone=watch.gone)
+        found = watch.finish()
+    return report(results, publisher, topic_gone=found.gone, topic_vanished=found.vanished)
 
 
 def report(results: Mapping[str, CameraResult], publisher: Publisher,
-           topic_gone: str | None = None) -> int:
+           topic_gone: str | None = None, topic_vanished: int = 0) -> int:
     """Print each camera's totals, and return the exit status:
 
     - :data:`EXIT_RESTART` (1) when a camera's worker died or the topic went away
       (``topic_gone``, :mod:`producers.topic_watch`), so that a supervisor starts it again;
     - else :data:`EXIT_INCOMPLETE` (3) when a camera with an end (a file or folder without
-      ``--loop``) did not get every frame to Kafka: frames failed, dropped or left pending, or
-      its source failed before its end; a camera that runs until stopped (live, looped) loses
+      ``--loop``) did not get every frame to Kafka: frames failed, dropped or left pending, its
+      source failed before its end, or the topic went away and came back during the run
+      (``topic_vanished`` times: its frames until then are lost, though the embedded broker
+      acknowledges those sent in between); a camera that runs until stopped (live, looped) loses
       frames in an outage by design, counted, and never sets it;
     - else 0.
 
@@ -170,6 +184,9 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher,
         s = publisher.stats(camera)
         if r.source_lost:
             incomplete.append(f"camera {camera!r} stopped before its end: {r.source_lost}")
+        elif r.finite and topic_vanished:
+            incomplete.append(f"camera {camera!r} lost frames (the frames topic went away and "
+                              "was created again during the run)")
         elif r.finite and s.failed + s.dropped + s.pending:
             incomplete.append(f"camera {camera!r} lost frames (failed={s.failed} dropped="
                               f"{s.dropped} pending={s.pending})")

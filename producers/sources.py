@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,8 @@ STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
 SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
+# a webcam's device path: /dev/video0, or a stable link to it (/dev/v4l/by-id/..., by-path/...)
+WEBCAM_PATHS = ("/dev/video", "/dev/v4l/")
 
 
 class SourceError(Exception):
@@ -62,14 +63,15 @@ def describe_source(src: str) -> str:
 
     A webcam index is ASCII digits (``'²'.isdigit()`` is true too, and ``int`` refuses it) that
     name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. A webcam
-    is also a character device (``/dev/video0``), or a link to one (``/dev/v4l/by-id/...``, which
-    stays the same camera when the indexes shift after a reboot or a replug). The ``os.path``
-    tests never raise (a path too long, or in a folder this user may not enter, is simply not
+    is also a video device's path, ``/dev/video0`` or better a link to it under ``/dev/v4l/``
+    (``/dev/v4l/by-id/...`` stays the same camera when the indexes shift after a reboot or a
+    replug), or a link to either: by its name, whether or not the device is there, since a webcam
+    unplugged at start is retried like an index, not refused. Any other path under ``/dev``
+    (``/dev/null``, ``/dev/tty``) is a file that :func:`check_source` refuses. The ``os.path``
+    calls never raise (a path too long, or in a folder this user may not enter, is simply not
     there), so naming a source never ends the process.
     """
     if src.isascii() and src.isdigit() and not os.path.exists(src):
-        return "webcam"
-    if _is_char_device(src):
         return "webcam"
     if src.startswith(SYNTHETIC_PREFIX):
         return "synthetic"
@@ -77,14 +79,22 @@ def describe_source(src: str) -> str:
         return "stream"
     if os.path.isdir(src):
         return "folder"
+    if any(p.startswith(WEBCAM_PATHS) for p in _paths(src)):
+        return "webcam"
     return "file"
 
 
-def _is_char_device(src: str) -> bool:
+def _paths(src: str) -> tuple[str, ...]:
+    """``src`` as an absolute path, and where its links lead; none for a path that cannot be
+    one (a NUL in it)."""
     try:
-        return stat.S_ISCHR(os.stat(src).st_mode)
-    except (OSError, ValueError):  # not there, no permission, a NUL in the path, too long
-        return False
+        return os.path.abspath(src), os.path.realpath(src)
+    except (OSError, ValueError):
+        return ()
+
+
+def _in_dev(src: str) -> bool:
+    return any(p == "/dev" or p.startswith("/dev/") for p in _paths(src))
 
 
 def is_live(src: str) -> bool:
@@ -95,8 +105,8 @@ def is_live(src: str) -> bool:
 
 def check_source(src: str) -> None:
     """Fail early, naming the source, when a stream URL has a scheme we do not read, or a file or
-    folder source does not exist, or holds no frame OpenCV can decode (a folder: no image; a
-    file: no video frame).
+    folder source does not exist, lies under ``/dev`` without being a webcam, or holds no frame
+    OpenCV can decode (a folder: no image; a file: no video frame).
 
     Every message shows the source through :func:`hide_password`: a mistyped stream URL
     (``rstp://admin:pw@...``) carries the camera's password like a correct one does.
@@ -106,6 +116,9 @@ def check_source(src: str) -> None:
         raise SourceError(f"synthetic source {shown!r} must be synthetic:classroom[:SEED] or "
                           "synthetic:classroom-cctv[:SEED]")
     scheme = _SCHEME.match(src)
+    if kind in ("file", "folder") and _in_dev(src):
+        raise SourceError(f"source {shown!r} is under /dev but no webcam; a webcam is an index "
+                          "(0), /dev/video0 or a link under /dev/v4l/ (by-id/...)")
     if kind == "file" and scheme is not None:
         raise SourceError(f"source {shown!r} is a {scheme[0]} stream, which is not supported; "
                           f"use {', '.join(STREAM_PREFIXES)} (a typo such as rstp://?)")
@@ -115,21 +128,18 @@ def check_source(src: str) -> None:
             "or a folder of images"
         )
     if kind == "folder":
-        _check_folder(Path(src), shown)
+        _check_folder(Path(src))
     if kind == "file":
         _check_video(src)
 
 
-def _check_folder(folder: Path, shown: str) -> None:
+def _check_folder(folder: Path) -> None:
     """A folder must hold an image OpenCV can decode: its images are read from the first, to the
     first that decodes. A folder of broken or mislabelled files is a mistake to fix now; found
     by its camera, it was an outage retried for ever."""
     images = _folder_images(folder)
-    if not images:
-        raise SourceError(f"folder {shown!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     if not any(cv2.imread(str(path), cv2.IMREAD_COLOR) is not None for path in images):
-        raise SourceError(f"folder {shown!r} holds no image OpenCV can decode "
-                          f"({len(images)} unreadable)")
+        raise _nothing_to_decode(folder, len(images))
 
 
 def _check_video(src: str) -> None:
@@ -248,8 +258,6 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[So
     """A folder is a slide show at ``fps``: image i sits at i / fps seconds. An image that cannot
     be decoded is skipped, and logged the first time only (``unreadable`` remembers it)."""
     images = _folder_images(folder)
-    if not images:
-        raise SourceError(f"folder {str(folder)!r} holds no images")
     decoded = 0
     for i, path in enumerate(images):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -261,5 +269,13 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[So
         decoded += 1
         yield SourceFrame(bgr, i * 1000.0 / fps, bgr=True)
     if not decoded:
-        raise SourceError(f"folder {str(folder)!r} holds no image OpenCV can decode "
-                          f"({len(images)} unreadable)")
+        raise _nothing_to_decode(folder, len(images))
+
+
+def _nothing_to_decode(folder: Path, images: int) -> SourceError:
+    """A folder without one image OpenCV can decode, at start (:func:`check_source`) and on a
+    pass (:func:`read_frames`): one message for both."""
+    shown = hide_password(str(folder))
+    if not images:
+        return SourceError(f"folder {shown!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return SourceError(f"folder {shown!r} holds no image OpenCV can decode ({images} unreadable)")

@@ -59,18 +59,15 @@ class ProducedTopic:
 
 
 def produce_crowd(bootstrap: str, topic: str, video: Path, workdir: Path) -> None:
-    """Both cameras publish the crowd video through ``classpulse produce --config``, at 960 px
-    (the default, 1920, would make every consumer run here detect on 1011-px frames: 2.5 times
-    the pixels, for the same exactly-once checks)."""
+    """Each camera publishes the crowd video through its own ``classpulse produce --source``
+    run (a config's file cameras must loop), at 960 px (the default, 1920, would make every
+    consumer run here detect on 1011-px frames: 2.5 times the pixels, for the same exactly-once
+    checks)."""
     ensure_topic(bootstrap, topic, partitions=2)
-    config = workdir / "cameras.yaml"
-    config.write_text("cameras:\n" + "".join(
-        f"  - {{id: {cam}, classroom: {CLASSROOM}, source: '{video}', fps: {FPS}, "
-        "max_side: 960}\n"
-        for cam in CAMERAS))
-    out = finish(cli("produce", "--config", str(config), "--no-realtime",
-                     "--bootstrap-servers", bootstrap, "--topic", topic))
     for cam in CAMERAS:
+        out = finish(cli("produce", "--source", str(video), "--camera", cam, "--classroom",
+                         CLASSROOM, "--fps", str(FPS), "--max-side", "960", "--no-realtime",
+                         "--bootstrap-servers", bootstrap, "--topic", topic))
         assert (f"camera={cam} published={FRAMES_PER_CAMERA} sent={FRAMES_PER_CAMERA} "
                 "failed=0 dropped=0") in out
 

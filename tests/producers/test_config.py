@@ -161,3 +161,68 @@ def test_config_with_a_single_cameras_flags_is_refused(tmp_path: Path, flags: li
     assert str(info.value) == (
         f"give either --config FILE or --source/--camera/--classroom, not both (got --config and "
         f"{given}); a cameras.yaml names each camera's source, id and classroom itself")
+
+
+def _video(path: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def _slides(folder: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    return folder
+
+
+def test_a_camera_file_refuses_a_file_or_folder_that_does_not_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compose starts its producer with --config and `restart: unless-stopped`: a file or folder
+    without loop ended, the producer exited, compose started it again, and the footage was sent
+    again from its first frame under new captured_at and seq, counted twice, for ever. A camera
+    file now holds only cameras that run until stopped; a one-off import is --source's."""
+    from classpulse.cli import main
+
+    video, folder = _video(tmp_path / "lesson.avi"), _slides(tmp_path / "slides")
+    path = _write(tmp_path, f"""
+cameras:
+  - {{id: live, classroom: 7B, source: rtsp://cam/live}}
+  - {{id: looped, classroom: 7B, source: '{video}', loop: true}}
+  - {{id: recorded, classroom: 7B, source: '{video}'}}
+""")
+
+    def refusal(file: Path, camera: str, kind: str) -> str:
+        return (f"{file}: camera {camera!r}: a {kind} needs loop: true in a camera file (a "
+                "supervisor, compose's restart: or systemd, starts the producer again after any "
+                "exit, and each start would send it again from its first frame, counted twice); "
+                "set loop: true, or send it once with `classpulse produce --source FILE --camera "
+                "ID --classroom ID`")
+
+    with pytest.raises(UsageError) as info:
+        cameras_from_args(build_parser().parse_args(["produce", "--config", str(path)]))
+    assert str(info.value) == refusal(path, "recorded", "video file")
+    slides = tmp_path / "slides.yaml"
+    slides.write_text(f"loop: false\ncameras: [{{id: s, classroom: 7B, source: '{folder}'}}]")
+    assert main(["produce", "--config", str(slides)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "classpulse produce: " + refusal(slides, "s", "folder of images")]
+    # --loop on the command line loops every camera; --no-loop is refused as the file's false
+    looped = cameras_from_args(build_parser().parse_args(
+        ["produce", "--config", str(path), "--loop"]))
+    assert [c.loop for c in looped] == [True, True, True]
+    with pytest.raises(UsageError, match="camera 'looped': a video file needs loop: true"):
+        cameras_from_args(build_parser().parse_args(
+            ["produce", "--config", str(path), "--no-loop"]))
+    # one run of a file, by hand or from a script, stays as it was
+    (once,) = cameras_from_args(build_parser().parse_args(
+        ["produce", "--source", str(video), "--camera", "c", "--classroom", "7B"]))
+    assert (once.source, once.loop) == (str(video), False)

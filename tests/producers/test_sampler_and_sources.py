@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import stat
 import struct
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,22 +223,63 @@ def test_a_folder_that_cannot_be_listed_is_a_source_error(tmp_path: Path) -> Non
         _folder_images(tmp_path / "file")
 
 
-def test_a_video_device_is_a_webcam_by_its_path(tmp_path: Path) -> None:
+def test_a_video_device_is_a_webcam_by_its_path_whether_plugged_in_or_not(
+    tmp_path: Path,
+) -> None:
     """/dev/video0, and the stable /dev/v4l/by-id/... links to it, were refused at start (not a
-    regular file) and would have been read as a file: paced, never reopened. A character device
-    stands in for the camera here: it is classified, never opened."""
-    if not stat.S_ISCHR(os.stat("/dev/null").st_mode):
-        pytest.skip("/dev/null is no character device here")
-    link = tmp_path / "usb-Logitech_Webcam_C920-video-index0"
-    link.symlink_to("/dev/null")
-    for device in ("/dev/null", str(link)):
+    regular file) and would have been read as a file: paced, never reopened. Then a path was a
+    webcam only while its character device existed: a webcam unplugged at start was refused as
+    'not a webcam index, ...' and the producer exited 2, restarted by compose over and over; and
+    /dev/null was a webcam. None of these devices is opened here."""
+    absent = ("/dev/video97", "/dev/v4l/by-id/usb-ClassPulse_Absent_Webcam-video-index0",
+              "/dev/v4l/by-path/pci-0000:00:14.0-usb-0:9:1.0-video-index0")
+    link = tmp_path / "front-webcam"
+    link.symlink_to(absent[1])  # a link of one's own to the stable name: followed, not opened
+    for device in (*absent, str(link)):
+        assert not os.path.exists(device)
         assert describe_source(device) == "webcam"
         assert is_live(device)
         check_source(device)  # no error: a webcam that is away is retried, not refused
-    regular = tmp_path / "clip.mp4"
+    to_null = tmp_path / "clip.mp4"
+    to_null.symlink_to("/dev/null")
+    for other in ("/dev/null", "/dev/tty", "/dev/sda", str(to_null)):
+        assert describe_source(other) == "file"
+        assert not is_live(other)
+        with pytest.raises(SourceError) as info:
+            check_source(other)
+        assert str(info.value) == (
+            f"source {other!r} is under /dev but no webcam; a webcam is an index (0), "
+            "/dev/video0 or a link under /dev/v4l/ (by-id/...)")
+    regular = tmp_path / "lesson.mp4"
     regular.write_bytes(b"")
     assert describe_source(str(regular)) == "file"
     assert describe_source(str(tmp_path / "gone")) == "file"
+
+
+def test_a_webcam_unplugged_at_start_is_an_outage_retried_like_an_index(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its camera reopens it with backoff, as a webcam index that opens nothing: the camera
+    neither ends nor dies. Nothing is published, so no publisher is needed."""
+    from producers.camera import CameraWorker
+    from producers.config import CameraConfig
+
+    device = "/dev/v4l/by-id/usb-ClassPulse_Absent_Webcam-video-index0"
+    stop = threading.Event()
+    worker = CameraWorker(CameraConfig(id="front", classroom="7B", source=device),
+                          publisher=None, stop=stop)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="producers.camera"):
+        worker.start()
+        time.sleep(1.5)  # the first try, and the second after 1 s of backoff
+        stop.set()
+        worker.join(5)
+    result = worker.result()
+    assert not worker.is_alive()
+    assert (result.outages, result.died, result.source_lost, result.finite) == (
+        1, None, None, False)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"camera outage camera=front source={device} error=cannot open webcam {device!r}; "
+        "retrying with backoff"]
 
 
 def test_a_folder_of_images_none_of_which_decodes_is_refused_at_start(tmp_path: Path) -> None:
@@ -251,6 +293,24 @@ def test_a_folder_of_images_none_of_which_decodes_is_refused_at_start(tmp_path: 
                                "(2 unreadable)")
     cv2.imwrite(str(tmp_path / "c.png"), np.full((8, 8, 3), 200, np.uint8))
     check_source(str(tmp_path))  # one image that decodes is enough
+
+
+def test_a_folder_without_a_decodable_image_reads_the_same_at_start_and_on_a_pass(
+    tmp_path: Path,
+) -> None:
+    """Written twice, the messages had drifted apart: an empty folder named the image suffixes
+    at start only."""
+    empty, broken = tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"not an image")
+    for folder, said in ((empty, "holds no images (.jpg, .jpeg, .png, .bmp, .webp)"),
+                         (broken, "holds no image OpenCV can decode (1 unreadable)")):
+        with pytest.raises(SourceError) as at_start:
+            check_source(str(folder))
+        with pytest.raises(SourceError) as on_a_pass:
+            list(read_frames(str(folder), unreadable=set()))
+        assert str(at_start.value) == str(on_a_pass.value) == f"folder {str(folder)!r} {said}"
 
 
 def test_only_the_frames_the_sampler_keeps_are_turned_into_rgb(

@@ -32,8 +32,9 @@ import producers.topic_watch
 from classpulse.cli import build_parser
 from classpulse.errors import UsageError
 from classpulse.settings import Settings
-from classpulse.topics import ensure_topic
+from classpulse.topics import ensure_topic, topic_exists
 from producers.cli import EXIT_INCOMPLETE, EXIT_RESTART, run_produce
+from producers.topic_watch import TopicWatch, WatchResult
 from tests.fixtures.services import messages_held
 
 pytestmark = pytest.mark.broker
@@ -254,7 +255,8 @@ def interrupt_after() -> Iterator[Callable[[float], None]]:
 
 @pytest.mark.usefixtures("quick_watch")
 def test_a_topic_deleted_while_producing_is_created_again_with_its_retention(
-    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A broker restarted with its storage in memory comes back without the topic, and never
     creates it itself: the producer only reconnected, and sent every later frame into nothing
@@ -262,15 +264,29 @@ def test_a_topic_deleted_while_producing_is_created_again_with_its_retention(
     on. Started with --partitions, it now creates the topic again, as at start."""
     topic = f"deleted-{uuid.uuid4().hex[:8]}"
     folder = folder_of_frames(tmp_path / "frames", 25)  # 2.5 s at 10 fps
+    created_again: list[float] = []
+
+    def ensure(bootstrap: str, name: str, partitions: int, connect_timeout_s: float = 30.0,
+               ) -> bool:
+        created_again.append(connect_timeout_s)
+        return ensure_topic(bootstrap, name, partitions, connect_timeout_s=connect_timeout_s)
+
+    monkeypatch.setattr(producers.topic_watch, "ensure_topic", ensure)
     deleter = _delete_later(kafka_bootstrap, topic, after_s=0.5)
     with caplog.at_level("WARNING", logger="producers.topic_watch"):
         status = _produce(kafka_bootstrap, topic, "--source", str(folder), "--camera", "cam-d",
-                          "--classroom", "7D", "--fps", "10", "--partitions", "2")
+                          "--classroom", "7D", "--fps", "10", "--partitions", "2",
+                          "--connect-timeout", "7")
     deleter.join()
-    # frames in flight as the topic came back may fail, counted (the embedded broker refuses the
-    # idempotent producer's next sequence number on the new partition, and the publisher
-    # replaces the producer): the file's run is then incomplete, and says so
-    assert status in (0, EXIT_INCOMPLETE)
+    # The deletion took the run's earlier frames with it, and those sent before the topic came
+    # back are lost (the embedded broker acknowledges them and keeps none; Apache Kafka fails
+    # them): the file did not reach Kafka whole, whatever the publisher counted. Before, the
+    # status was 0 or 3 by chance (3 only when a frame in flight as the topic came back failed)
+    assert status == EXIT_INCOMPLETE
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "classpulse produce: camera 'cam-d' lost frames (the frames topic went away and was "
+        "created again during the run); exiting with status 3")
+    assert created_again == [7.0]  # --connect-timeout, not ensure_topic's own 30 s
     assert [r.getMessage() for r in caplog.records if r.name == "producers.topic_watch"] == [
         f"topic={topic} was gone from Kafka at {kafka_bootstrap} (deleted, or the broker "
         "restarted with its storage in memory); created it again partitions=2, as at start; "
@@ -306,3 +322,77 @@ def test_a_topic_deleted_under_a_producer_that_may_not_create_it_ends_it_with_st
         "or the broker restarted with its storage in memory) and this producer was started "
         "without --partitions, so it may not create it; create it (compose's kafka-init, or "
         "`classpulse produce --partitions N`); exiting with status 1")
+
+
+def _listed(bootstrap: str, topic: str) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return topic in admin.list_topics()
+    finally:
+        admin.close()
+
+
+def test_a_watch_stopped_while_it_confirms_a_missing_topic_creates_nothing(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop flag was looked at before each look, not after: a process stopping (SIGTERM, its
+    files at their end) while the watch confirmed the topic missing still created it, after the
+    cameras had stopped."""
+    topic = f"stopping-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
+    looks: list[bool | None] = []
+    created: list[str] = []
+
+    def look(bootstrap: str, name: str) -> bool | None:
+        looks.append(topic_exists(bootstrap, name))
+        if len(looks) == 2:  # the confirming look: the process is asked to stop meanwhile
+            stop.set()
+        return looks[-1]
+
+    monkeypatch.setattr(producers.topic_watch, "topic_exists", look)
+    monkeypatch.setattr(producers.topic_watch, "ensure_topic",
+                        lambda *args, **kwargs: created.append(topic) or True)
+    watch = TopicWatch(kafka_bootstrap, topic, partitions=1, interval_s=0.1)
+    watch.start(stop)
+    assert stop.wait(10)
+    assert watch.finish(5) == WatchResult(gone=None, vanished=0)
+    assert looks == [False, False]
+    assert created == []
+    assert not _listed(kafka_bootstrap, topic)
+
+
+@pytest.mark.usefixtures("quick_watch")
+def test_the_watchs_verdict_on_a_topic_gone_as_the_cameras_end_is_in_the_exit_status(
+    tmp_path: Path, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exit status read the watch's finding while its daemon thread was still at work: a
+    topic that could not be created again, found as the cameras of a file ended, was an exit 0
+    or 3 (the run looked complete, or merely short of frames), not 1. The watch is now waited
+    for, and hands its finding over as its thread's result. The broker here refuses, slowly, to
+    create the topic again, as a managed Kafka's policy would."""
+    topic = f"slow-refusal-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    refusal = PolicyViolationError("Topic replication factor must be 3")
+
+    def refuse_slowly(self: KafkaAdminClient, new_topics: list[NewTopic], *args: object,
+                      **kwargs: object) -> object:
+        time.sleep(3.0)  # past the folder's end (1.5 s of frames, from about 0.1 s)
+        raise refusal
+
+    monkeypatch.setattr(KafkaAdminClient, "create_topics", refuse_slowly)
+    folder = folder_of_frames(tmp_path / "frames", 15)
+    deleter = _delete_later(kafka_bootstrap, topic, after_s=0.5)
+    started = time.monotonic()
+    status = _produce(kafka_bootstrap, topic, "--source", str(folder), "--camera", "cam-s",
+                      "--classroom", "7S", "--fps", "10", "--partitions", "1")
+    took = time.monotonic() - started
+    deleter.join()
+    assert status == EXIT_RESTART
+    assert 3 < took < 10
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"classpulse produce: topic {topic!r} is gone from Kafka at {kafka_bootstrap} and could "
+        f"not be created again: Kafka at {kafka_bootstrap} refused to create topic {topic!r} "
+        f"({refusal}); create it yourself with 1 partitions and retention.ms=3600000 "
+        "segment.ms=600000 message.timestamp.type=LogAppendTime (as compose's kafka-init does), "
+        "then start again; exiting with status 1")
