@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as the broker takes it, each frame stamped when it is sent (on the "
                         "video's own timeline it would run ahead of the clock and consumers "
                         "would refuse it as future)")
-    p.add_argument("--partitions", type=int, default=0,
+    p.add_argument("--partitions", type=positive_int, default=None, metavar="N",
                    help="create the topic with this many partitions if it does not exist, at "
                         "start and whenever it goes away while the cameras run (without it the "
                         "topic must exist, and its going away stops the producer with status "
@@ -133,7 +133,8 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.kafka_topic
     if args.partitions:
         ensure_topic(bootstrap, topic, args.partitions, connect_timeout_s=args.connect_timeout)
-    watch = TopicWatch(bootstrap, topic, args.partitions, connect_timeout_s=args.connect_timeout)
+    watch = TopicWatch(bootstrap, topic, args.partitions or 0,
+                       connect_timeout_s=args.connect_timeout)
     publisher = Publisher(bootstrap, topic, max_pending=args.max_pending,
                           connect_timeout_s=args.connect_timeout, on_failure=watch.wake)
     with StopFlag() as stop:

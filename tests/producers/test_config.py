@@ -163,6 +163,17 @@ def test_config_with_a_single_cameras_flags_is_refused(tmp_path: Path, flags: li
         f"{given}); a cameras.yaml names each camera's source, id and classroom itself")
 
 
+@pytest.mark.parametrize("given", ["0", "-2"])
+def test_partitions_must_be_a_count(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--partitions 0` meant "do not create the topic" without a word, and a topic gone mid-run
+    then stopped the producer instead of being created again."""
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["produce", "--source", "rtsp://cam/live", "--camera", "front",
+                                   "--classroom", "7B", "--partitions", given])
+    assert info.value.code == 2
+    assert f"argument --partitions: {int(given)} is not a count" in capsys.readouterr().err
+
+
 def _video(path: Path) -> Path:
     import cv2
     import numpy as np
