@@ -35,6 +35,7 @@ from classpulse.emotions import weights_vector
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import connect_with_retry
 from classpulse.settings import Settings
+from classpulse.topic_presence import TOPIC_CHECK_S
 from classpulse.wire import FrameMessage, FrameRejected
 from consumers.aggregate import MinuteAggregator
 from consumers.batch import DUPLICATE, EXPIRED, Analyzer, Batch, Rejection, analyse
@@ -48,7 +49,7 @@ from consumers.rejections import RejectionLog, judge, repeat
 from consumers.report import Buffered, ConsumerReport
 from consumers.sink import DatabaseSink
 from consumers.source import UNREADABLE_ERRORS, KafkaSource, ProbeSource, Record, Unreadable
-from consumers.topic_presence import TOPIC_CHECK_S, TopicPresence
+from consumers.topic_presence import TopicPresence
 
 log = logging.getLogger(__name__)
 # the first wait before the database is tried again (stored offsets, a refused flush); a flush

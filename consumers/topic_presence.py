@@ -6,14 +6,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from classpulse.topic_presence import TOPIC_CHECK_S, TopicEvent, TopicSightings
 from consumers.metrics import ConsumerMetrics
 
 log = logging.getLogger(__name__)
-
-# how often the consumer lists the broker's topics to find its frames topic gone (TopicPresence),
-# and how soon a topic seen missing is looked for again before that is reported
-TOPIC_CHECK_S = 10.0
-TOPIC_CONFIRM_S = 1.0
 
 
 class TopicPresence:
@@ -24,10 +20,11 @@ class TopicPresence:
     in memory, README.md "Retention") leaves the consumer nothing to read (Apache Kafka takes the
     group's partitions away, the embedded broker serves them empty): it polls nothing, holds
     nothing and commits nothing, and nothing said why. Seen missing twice in a row,
-    :data:`TOPIC_CONFIRM_S` apart (a broker that just started may list nothing yet), on a broker
-    that answered both times (one that does not answer is an outage, which the Kafka client
-    reports), it is logged in ONE error line naming the topic and what to do, and the gauge
-    ``classpulse_frames_topic_missing`` is 1 until the topic is listed again (a warning line then).
+    :data:`~classpulse.topic_presence.TOPIC_CONFIRM_S` apart (a broker that just started may list
+    nothing yet), on a broker that answered both times (one that does not answer is an outage,
+    which the Kafka client reports), it is logged in ONE error line naming the topic and what to
+    do, and the gauge ``classpulse_frames_topic_missing`` is 1 until the topic is listed again (a
+    warning line then).
 
     The consumer keeps running meanwhile rather than exiting: it holds no data (a revocation or
     the next flush committed what it had counted, as always), a supervisor's restart would gain
@@ -55,8 +52,7 @@ class TopicPresence:
         self.exists = exists
         self.metrics = metrics
         self.interval_s = interval_s
-        self.missing = False  # reported gone, not listed since
-        self._unconfirmed = False  # seen missing once: looked for again before it is reported
+        self._sightings = TopicSightings(interval_s)  # when a miss counts (TopicSightings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,28 +70,23 @@ class TopicPresence:
         while not self._stop.wait(wait):
             wait = self.look()
 
+    @property
+    def missing(self) -> bool:
+        """Reported gone, not listed since."""
+        return self._sightings.gone
+
     def look(self) -> float:
         """One look; how long to wait before the next."""
-        found = self.exists()
-        if found is None:  # the broker did not answer: an outage, not for this watch
-            self._unconfirmed = False
-        elif found:
-            self._unconfirmed = False
-            if self.missing:
-                self.missing = False
-                self.metrics.topic_missing.set(0)
-                log.warning("topic=%s is back on Kafka at %s; reading its new log from the "
-                            "beginning", self.topic, self.bootstrap)
-        elif not self.missing and not self._unconfirmed:
-            self._unconfirmed = True
-            return min(TOPIC_CONFIRM_S, self.interval_s)
-        elif not self.missing:
-            self._unconfirmed = False
-            self.missing = True
+        wait, event = self._sightings.observe(self.exists())
+        if event is TopicEvent.BACK:
+            self.metrics.topic_missing.set(0)
+            log.warning("topic=%s is back on Kafka at %s; reading its new log from the "
+                        "beginning", self.topic, self.bootstrap)
+        elif event is TopicEvent.GONE:
             self.metrics.topic_missing.set(1)
             log.error("topic %r is gone from Kafka at %s (deleted, or the broker restarted with "
                       "its storage in memory): nothing is read until it exists again; create it "
                       "(`classpulse produce --partitions N` or compose's kafka-init); this "
                       "consumer keeps running and reads the new log once it is there",
                       self.topic, self.bootstrap)
-        return self.interval_s
+        return wait

@@ -5,8 +5,9 @@ restart without the topic, and compose's broker never creates one on its own. Th
 reconnects: without this watch every later frame failed, counted, while the process ran on as if
 healthy. Apache Kafka then fails each send (metadata for an unknown topic, UnknownTopicOrPartition);
 the embedded broker acknowledges frames sent into a deleted topic and keeps none of them. So the
-watch does not wait for failures: it lists the broker's topics every :data:`TOPIC_CHECK_S`, and at
-once after a send fails (the publisher's ``on_failure``).
+watch does not wait for failures: it lists the broker's topics every
+:data:`~classpulse.topic_presence.TOPIC_CHECK_S`, and at once after a send fails (the publisher's
+``on_failure``).
 
 A topic seen missing twice in a row, on a broker that answered both times (an unreachable broker is
 an outage, the publisher's to report), is then
@@ -32,16 +33,11 @@ from dataclasses import dataclass
 
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import BOOTSTRAP_ATTEMPT_S
+from classpulse.topic_presence import TopicEvent, TopicSightings
 from classpulse.topics import DEFAULT_CONNECT_TIMEOUT_S, ensure_topic, topic_exists
 
 log = logging.getLogger(__name__)
 
-# how often the topic is looked for while no send fails: frames sent into a topic that is gone,
-# on a broker that acknowledges them anyway, are lost for up to this long
-TOPIC_CHECK_S = 10.0
-# how soon a topic seen missing is looked for again before anything is done about it, and the
-# least time between two looks, however many sends fail
-CONFIRM_S = 1.0
 # how long :meth:`TopicWatch.finish` waits for a look under way (one listing of the topics, at
 # most BOOTSTRAP_ATTEMPT_S against a broker that does not answer) once the cameras have stopped
 FINISH_TIMEOUT_S = BOOTSTRAP_ATTEMPT_S
@@ -68,7 +64,9 @@ class TopicWatch:
         self.bootstrap = bootstrap
         self.topic = topic
         self.partitions = partitions  # 0: this producer may not create the topic
-        self.interval_s = TOPIC_CHECK_S if interval_s is None else interval_s
+        # when to look, and when a miss counts: every TOPIC_CHECK_S unless told otherwise
+        self._sightings = TopicSightings(interval_s)
+        self.interval_s = self._sightings.interval_s
         self.connect_timeout_s = connect_timeout_s  # produce --connect-timeout, for ensure_topic
         self._wake = threading.Event()
         self._result: Future[WatchResult] = Future()
@@ -106,31 +104,27 @@ class TopicWatch:
             stop.set()
 
     def _run(self, stop: threading.Event) -> WatchResult:
-        # at most one look per `gap` s however many sends fail; a topic seen missing is looked
-        # for once more, `gap` s later, before anything is done: a broker may list nothing yet
-        gap = min(CONFIRM_S, self.interval_s)
-        missing = False
+        # at most one look per `confirm_s` however many sends fail; a topic seen missing is
+        # looked for once more, `confirm_s` later, before anything is done (TopicSightings)
+        sightings = self._sightings
+        wait = sightings.interval_s
         vanished = 0
         while not stop.is_set():
-            self._wake.wait(gap if missing else self.interval_s)
+            self._wake.wait(wait)
             self._wake.clear()
             if stop.is_set():
                 break
-            found = topic_exists(self.bootstrap, self.topic)
-            if found is not False:  # there, or the broker not answering: not for the watch
-                missing = False
-            elif not missing:
-                missing = True
-            elif stop.is_set():  # stopped during the look: create nothing for a process ending
-                break
-            else:
-                missing = False
+            wait, event = sightings.observe(topic_exists(self.bootstrap, self.topic))
+            if event is TopicEvent.GONE:
+                if stop.is_set():  # stopped during the look: create nothing for a process ending
+                    break
+                sightings.reset()  # dealt with here: a later miss is a new one to confirm
                 gone = self._recreate()
                 if gone is not None:
                     log.error("topic=%s gone from Kafka; stopping the cameras", self.topic)
                     return WatchResult(gone, vanished)
                 vanished += 1
-            stop.wait(gap)
+            stop.wait(sightings.confirm_s)
         return WatchResult(None, vanished)
 
     def _recreate(self) -> str | None:

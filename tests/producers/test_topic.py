@@ -28,6 +28,7 @@ from kafka.errors import (
     PolicyViolationError,
 )
 
+import classpulse.topic_presence
 import producers.topic_watch
 from classpulse.cli import build_parser
 from classpulse.errors import UsageError
@@ -234,8 +235,8 @@ def _delete_later(bootstrap: str, topic: str, after_s: float) -> threading.Threa
 
 @pytest.fixture
 def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(producers.topic_watch, "TOPIC_CHECK_S", 0.1)
-    monkeypatch.setattr(producers.topic_watch, "CONFIRM_S", 0.1)
+    monkeypatch.setattr(classpulse.topic_presence, "TOPIC_CHECK_S", 0.1)
+    monkeypatch.setattr(classpulse.topic_presence, "TOPIC_CONFIRM_S", 0.1)
 
 
 @pytest.fixture
