@@ -114,7 +114,24 @@ def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> l
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise UsageError(f"{path}: camera ids must be unique; repeated: {', '.join(duplicates)}")
+    _check_one_fps_per_classroom(path, cameras)
     return cameras
+
+
+def _check_one_fps_per_classroom(path: Path, cameras: list[CameraConfig]) -> None:
+    """A classroom's shares add its cameras' face sightings (docs/sql.md, "Conventions"), so a
+    camera sending twice the frames would weigh twice as much in every class minute: one file's
+    cameras of a classroom must send at one ``fps``."""
+    rates: dict[str, dict[float, str]] = {}
+    for camera in cameras:
+        rates.setdefault(camera.classroom, {}).setdefault(camera.fps, camera.id)
+    for classroom, by_fps in rates.items():
+        if len(by_fps) > 1:
+            given = ", ".join(f"{cam} fps={fps:g}" for fps, cam in sorted(by_fps.items()))
+            raise UsageError(
+                f"{path}: classroom {classroom!r} has cameras at different fps ({given}); its "
+                "shares add the cameras' face sightings, so the faster camera would weigh more: "
+                "give them one fps (a top-level `fps:` or the same value on each)")
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -23,7 +23,7 @@ def test_defaults_at_top_level_apply_to_every_camera(tmp_path: Path) -> None:
 fps: 1
 cameras:
   - {id: front, classroom: 7B, source: rtsp://10.0.0.5/stream}
-  - {id: back, classroom: 7B, source: "0", fps: 4, loop: true}
+  - {id: back, classroom: 7C, source: "0", fps: 4, loop: true}
 """)
     front, back = load_cameras(path)
     assert (front.id, front.fps, front.max_side, front.loop) == ("front", 1.0, 1920, False)
@@ -75,7 +75,7 @@ fps: 4
 max_side: 1280
 cameras:
   - {id: front, classroom: 7B, source: rtsp://10.0.0.5/stream}
-  - {id: back, classroom: 7B, source: rtsp://10.0.0.6/stream, fps: 5, jpeg_quality: 60}
+  - {id: back, classroom: 7C, source: rtsp://10.0.0.6/stream, fps: 5, jpeg_quality: 60}
 """)
     args = build_parser().parse_args(["produce", "--config", str(path), "--fps", "1",
                                       "--no-realtime"])
@@ -172,6 +172,28 @@ def test_partitions_must_be_a_count(given: str, capsys: pytest.CaptureFixture[st
                                    "--classroom", "7B", "--partitions", given])
     assert info.value.code == 2
     assert f"argument --partitions: {int(given)} is not a count" in capsys.readouterr().err
+
+
+def test_one_classrooms_cameras_at_different_fps_are_refused(tmp_path: Path) -> None:
+    """A class minute adds its cameras' sightings: a back camera at 4 fps reading 5 happy faces
+    beside a front one at 2 fps reading 20 neutral ones showed 33% happy, where the room was 20%."""
+    path = _write(tmp_path, "fps: 2\ncameras:\n"
+                  "  - {id: front, classroom: 7B, source: rtsp://cam/1}\n"
+                  "  - {id: back, classroom: 7B, source: rtsp://cam/2, fps: 4}\n"
+                  "  - {id: hall, classroom: 7C, source: rtsp://cam/3, fps: 1}\n")
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == (
+        f"{path}: classroom '7B' has cameras at different fps (front fps=2, back "
+        "fps=4); its shares add the cameras' face sightings, so the faster camera would weigh "
+        "more: give them one fps (a top-level `fps:` or the same value on each)")
+
+
+def test_a_flag_giving_every_camera_one_fps_settles_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, "cameras:\n"
+                  "  - {id: front, classroom: 7B, source: rtsp://cam/1, fps: 2}\n"
+                  "  - {id: back, classroom: 7B, source: rtsp://cam/2, fps: 4}\n")
+    assert [c.fps for c in load_cameras(path, {"fps": 1.0})] == [1.0, 1.0]
 
 
 def _video(path: Path) -> Path:
