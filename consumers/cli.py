@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
@@ -82,23 +80,6 @@ def metrics_host(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def check_weights_file(path: str | None) -> None:
-    """A ``--weights`` (or CLASSPULSE_WEIGHTS) file that cannot be read stops the consumer in one
-    line before it connects to the database, migrates it or loads a network; the model reads
-    the file itself, and checks what is in it, later. None: the shipped weights."""
-    if path is None:
-        return
-    weights = Path(path)
-    fix = ("pass --weights FILE (or set CLASSPULSE_WEIGHTS), or leave both unset for the shipped "
-           "weights")
-    if not weights.exists():
-        raise UsageError(f"emotion weights {weights} not found; {fix}")
-    if not weights.is_file():
-        raise UsageError(f"emotion weights {weights} is not a file; {fix}")
-    if not os.access(weights, os.R_OK):
-        raise UsageError(f"emotion weights {weights}: no permission to read it; {fix}")
-
-
 def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
     checks = {"--batch-frames": args.batch_frames >= 1, "--batch-wait-ms": args.batch_wait_ms >= 1,
               "--flush-interval": args.flush_interval > 0, "--max-lag": args.max_lag > 0,
@@ -126,6 +107,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.metrics import ConsumerMetrics, check_metrics_port
     from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
+    from model.weights_io import check_weights_path
 
     log = logging.getLogger("consumers")
     settings = settings.with_overrides(metrics_host=args.metrics_host)
@@ -133,7 +115,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     config.check(settings.max_clock_skew_s, backfill=args.backfill)
     # the cheap checks of what was given, before the database is touched (a SQLite file created,
     # a PostgreSQL schema migrated) and the networks load
-    check_weights_file(settings.model_weights)
+    check_weights_path(settings.model_weights)
     if args.metrics_port:
         check_metrics_port(args.metrics_port, settings.metrics_host)
     if args.backfill:

@@ -66,12 +66,26 @@ def save_weights(state: dict[str, torch.Tensor], path: Path, prep: Preprocessing
     log.info("saved weights path=%s tensors=%d", path, len(half))
 
 
+def check_weights_path(path: Path | str | None = None) -> Path:
+    """The weights file to read (the shipped one for None), refused in one line when there is no
+    readable file there: a consumer checks it before it touches its database, and
+    ``load_weights`` before it reads what is in it."""
+    weights = Path(path) if path else DEFAULT_WEIGHTS
+    fix = ("pass --weights FILE (or set CLASSPULSE_WEIGHTS), or "
+           + ("leave both unset for the shipped weights" if path
+              else "train with `classpulse model train`"))
+    if not weights.exists():
+        raise UsageError(f"emotion weights {weights} not found; {fix}")
+    if not weights.is_file():
+        raise UsageError(f"emotion weights {weights} is not a file; {fix}")
+    if not os.access(weights, os.R_OK):
+        raise UsageError(f"emotion weights {weights}: no permission to read it; {fix}")
+    return weights
+
+
 def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Return (fp32 state dict, metadata); a wrong file stops with its name and what to do."""
-    path = Path(path) if path else DEFAULT_WEIGHTS
-    if not path.is_file():
-        raise UsageError(f"emotion weights {path} not found; pass --weights FILE (or set "
-                         "CLASSPULSE_WEIGHTS), or train with `classpulse model train`")
+    path = check_weights_path(path)
     try:
         state = load_file(str(path))
         from safetensors import safe_open
