@@ -22,6 +22,7 @@ from consumers.config import ConsumerConfig
 from consumers.metrics import ConsumerMetrics
 from consumers.runner import FrameConsumer
 from consumers.sink import DatabaseSink
+from tests.consumers.kafka_frames import send_frames, wait_for
 from tests.consumers.test_runner import OneFaceAnalyzer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]  # two broker starts and a group rejoin: ~13 s
@@ -30,20 +31,7 @@ TOPIC = "reset.frames"
 
 def publish(bootstrap: str, seqs: range, now_ms: int) -> None:
     ensure_topic(bootstrap, TOPIC, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    image = np.full((24, 32, 3), 100, np.uint8)
-    for seq in seqs:
-        key, value, headers = encode_frame(image, camera="cam-r", classroom="7B",
-                                           captured_at_ms=now_ms - 10_000 + seq, seq=seq)
-        producer.send(TOPIC, key=key, value=value, headers=headers).get(timeout=10)
-    producer.close()
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    send_frames(bootstrap, TOPIC, seqs, now_ms, camera="cam-r")
 
 
 def test_restarted_empty_broker_under_a_running_consumer(migrated_sqlite_url: str,

@@ -9,40 +9,26 @@ import threading
 import time
 import uuid
 
-import numpy as np
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient
 from sqlalchemy import text
 
 from classpulse.db.engine import make_engine
 from classpulse.settings import Settings
 from classpulse.topics import ensure_topic, topic_exists
-from classpulse.wire import encode_frame
 from consumers.config import ConsumerConfig
 from consumers.metrics import ConsumerMetrics
 from consumers.runner import FrameConsumer
 from consumers.sink import DatabaseSink
 from consumers.topic_presence import TopicPresence
+from tests.consumers.kafka_frames import send_frames, wait_for
 from tests.consumers.test_runner import OneFaceAnalyzer
 
 GONE = "is gone from Kafka"
 
 
 def publish(bootstrap: str, topic: str, seqs: range, now_ms: int) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    image = np.full((24, 32, 3), 100, np.uint8)
-    for seq in seqs:
-        key, value, headers = encode_frame(image, camera="cam-v", classroom="7B",
-                                           captured_at_ms=now_ms - 10_000 + seq, seq=seq)
-        producer.send(topic, key=key, value=value, headers=headers).get(timeout=10)
-    producer.close()
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    send_frames(bootstrap, topic, seqs, now_ms, camera="cam-v")
 
 
 @pytest.mark.broker
