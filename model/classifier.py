@@ -34,7 +34,7 @@ from model.device import pick_device
 from model.network import build_network, fuse_for_inference
 from model.preprocess import Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, quantize
-from model.weights_io import load_weights, preprocessing_from
+from model.weights_io import check_weights_path, load_weights, preprocessing_from, weights_remedy
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class EmotionClassifier:
                  tta: bool = DEFAULT_TTA) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
-        state, meta = load_weights(Path(weights) if weights else None)
+        path = check_weights_path(weights)
+        state, meta = load_weights(path)
         self.metadata = meta
         self.preprocessing: Preprocessing = preprocessing_from(meta)
         self.device = pick_device(device)
@@ -73,7 +74,13 @@ class EmotionClassifier:
         net.load_state_dict(state)
         fused = fuse_for_inference(net)
         if precision == "int8":
-            fused = quantize(fused, meta[RANGES_KEY], self.preprocessing.size)
+            try:
+                fused = quantize(fused, meta[RANGES_KEY], self.preprocessing.size)
+            except (ValueError, TypeError, KeyError) as exc:  # a hand-made or damaged file
+                raise UsageError(f"{path}: its int8 activation ranges ({RANGES_KEY}) do not fit "
+                                 f"the network ({str(exc).splitlines()[0][:120]}); "
+                                 f"{weights_remedy(path, calibrate=True)}, or run it with "
+                                 "--precision fp32") from None
         elif precision in ("bf16", "fp16"):
             fused = fused.to(self._dtype)
         self.net = fused.to(self.device).to(memory_format=torch.channels_last)

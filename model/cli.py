@@ -119,6 +119,8 @@ def _register_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    from model.class_level import SEED, SPLITS
+
     p = sub.add_parser("evaluate", help="accuracy, per-class P/R/F1 and confusion matrix",
                        description="Evaluate emotion weights on a FER2013 split.")
     p.add_argument("--data", required=True,
@@ -140,12 +142,21 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                    "strength T (0.2 slight, 0.4 strong; the classroom augmentation's range)")
     p.add_argument("--ten-crop", action="store_true",
                    help="test-time augmentation: average ten views (corner and centre crops "
-                   "and their mirrors; 10x the work)")
+                   "and their mirrors; 10x the work), in place of flip TTA: not with "
+                   "--tta/--no-tta")
     p.add_argument("--class-level", action="store_true",
                    help="also the error of per-minute emotion shares (N = 20, 60, 200 faces; "
                    "classroom-like and uniform mixes): argmax counting against the "
                    "confusion-corrected estimate, on held-out halves of the split, counting "
-                   "only faces the gate's GATE_MIN_CONFIDENCE reads, with the consumers' TTA")
+                   "only faces the gate's GATE_MIN_CONFIDENCE reads, with the consumers' TTA; "
+                   "mean and range over --splits random splits into halves, and each "
+                   "emotion's signed error; with --face-size or a view, also corrected with a "
+                   "confusion fitted at full size (one more classifier pass)")
+    p.add_argument("--splits", type=positive_int, default=None,
+                   help="--class-level: random splits of the faces into halves, each a full "
+                   f"simulation (default {SPLITS})")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"--class-level: seed of the splits and minutes (default {SEED})")
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
                    "records faces (15-40 px), to measure the network on that little detail")

@@ -1,9 +1,10 @@
 """FER2013 readers: the image-folder release (``<split>/<emotion>/*.jpg``) and the original CSV.
 
 Both return a ``FerSplit``: the faces as one uint8 array, labels in ``EMOTIONS`` order, and where
-each face came from (a file, or a CSV line), so that a bad record can be named. A corrupt image or
-an unknown label stops the read with the offending file or line; a silently skipped face would
-change the class balance without anyone noticing.
+each face came from (a file, or a CSV line), so that a bad record can be named. A corrupt image,
+a file in a label folder that is not an image (FER2013's folders hold nothing else) or an unknown
+label stops the read with the offending file or line; a silently skipped face would change the
+class balance without anyone noticing. Dotfiles (``.DS_Store``) are the one thing passed over.
 """
 
 from __future__ import annotations
@@ -206,7 +207,12 @@ def _folder_listing(folder: Path) -> tuple[list[Path], list[int]]:
     labels: list[int] = []
     for label, emotion in enumerate(EMOTIONS):
         found = sorted(p for p in (folder / emotion).glob("*")
-                       if p.suffix.lower() in IMAGE_SUFFIXES) if (folder / emotion).is_dir() else []
+                       if not p.name.startswith(".")) if (folder / emotion).is_dir() else []
+        for path in found:
+            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+                raise UsageError(f"{path} is not an image file ({', '.join(IMAGE_SUFFIXES)}): a "
+                                 "label folder holds only its faces; move it out of "
+                                 f"{folder / emotion}")
         files += found
         labels += [label] * len(found)
     if not files:
@@ -227,7 +233,9 @@ def _read_image(path: Path, size: int) -> np.ndarray:
         with Image.open(path) as img:
             gray = np.asarray(img.convert("L"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UsageError(f"corrupt or unreadable image {path}: {exc}") from exc
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise UsageError(f"corrupt or unreadable image {path}: {reason}; replace it with an "
+                         "intact copy of the face, or move it out of the data folder") from None
     return to_gray_square(gray, size)
 
 

@@ -6,6 +6,8 @@ training-time one. Two things the consumers do besides are opt-in here, so that 
 stays comparable with the published single-view numbers: flip TTA (``--tta``; the consumers' is
 ``model.classifier.DEFAULT_TTA``) and the readability gate's minimum confidence. ``--class-level``,
 which measures the dashboard's shares, does both unless told otherwise (``--no-tta``).
+``--ten-crop`` replaces the flip (its ten views hold the mirror images), so it is refused beside
+``--tta``/``--no-tta``, and the class-level output says when its numbers come from ten-crop.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ import torch
 import torch.nn.functional as F
 
 from classpulse.emotions import EMOTIONS
+from classpulse.errors import UsageError
 from classpulse.settings import Settings
-from model.class_level import check_halves, class_level_errors, format_class_level
+from model.class_level import (
+    SEED,
+    SPLITS,
+    check_halves,
+    class_level_errors,
+    format_class_level,
+    small_halves_warning,
+)
 from model.classifier import DEFAULT_TTA, EmotionClassifier
 from model.data import load_split, split_label
 from model.metrics import classification_report, format_report
@@ -56,7 +66,8 @@ def evaluate_weights(data: Path, split: str | None = None, weights: str | Path |
                      view: tuple[float, float, float] = (0.0, 0.0, 0.0),
                      ten_crop: bool = False, class_level: bool = False,
                      tilt: float | None = None,
-                     min_confidence: float = Settings.gate_min_confidence) -> dict[str, Any]:
+                     min_confidence: float = Settings.gate_min_confidence,
+                     splits: int = SPLITS, seed: int = SEED) -> dict[str, Any]:
     """The classification report of ``weights`` on ``split`` of ``data``.
 
     ``split`` None reads val, or the split a split folder is named after (``split_label``, which
@@ -70,32 +81,48 @@ def evaluate_weights(data: Path, split: str | None = None, weights: str | Path |
     augmentation's camera above the class does (``classroom_view``), after any shrinking.
     ``ten_crop`` averages ``ten_crop_views`` (10x the work); ``class_level`` adds the error of
     per-minute emotion shares (``model.class_level``), counting only faces whose top probability
-    reaches ``min_confidence``, as the consumers' gate does. ``tta`` None means: flip TTA as the
-    consumers run it (``DEFAULT_TTA``) with ``class_level``, none without it. The report also
+    reaches ``min_confidence``, as the consumers' gate does, over ``splits`` random splits into
+    halves drawn from ``seed``; of faces made small, turned or tilted, also corrected with a
+    confusion fitted at full size (one more pass of the classifier), as one shipped with the
+    weights would be. ``tta`` None means: flip TTA as the consumers run it
+    (``DEFAULT_TTA``) with ``class_level``, none without it; with ``ten_crop`` it must be None
+    (ten-crop holds the mirror images: a flip on or off beside it contradicts it). The report also
     holds the top probabilities' curve (``confidence``), which the gate's threshold is chosen
     from.
     """
+    if ten_crop and tta is not None:
+        raise UsageError(f"--ten-crop averages ten views, the mirror images among them, in place "
+                         f"of flip TTA, so --{'' if tta else 'no-'}tta contradicts it; give one "
+                         "of --ten-crop and --tta/--no-tta")
     if tta is None:
-        tta = DEFAULT_TTA and class_level
+        tta = DEFAULT_TTA and class_level and not ten_crop
     split, label = split_label(Path(data), split)
     clf = EmotionClassifier(weights, device=device, precision=precision, max_batch=batch_size)
     faces = load_split(Path(data), split, clf.preprocessing.size)
+    source = f"{split} of {data}" if label == split else label
     if class_level:
-        check_halves(faces.labels, f"{split} of {data}" if label == split else label)
+        check_halves(faces.labels, source)
     images = view_warp(list(faces.images), *view)
     if face_size is not None:
         images = shrink_faces(images, face_size)
     x = prepare_faces(images, clf.preprocessing)
     if tilt:
         x = classroom_view(x, tilt)
-    if ten_crop:
-        probs = np.mean([clf.predict_tensor(v) for v in ten_crop_views(x)], axis=0)
-    else:
-        probs = clf.predict_tensor(x, tta=tta)
+    probs = _probabilities(clf, x, tta, ten_crop)
     report = classification_report(faces.labels, probs.argmax(axis=1))
     if class_level:
-        report["class_level"] = class_level_errors(faces.labels, probs, min_confidence)
+        shifted = face_size is not None or bool(tilt) or any(view)
+        full_size = (_probabilities(clf, prepare_faces(list(faces.images), clf.preprocessing),
+                                    tta, ten_crop) if shifted else None)
+        report["class_level"] = class_level_errors(faces.labels, probs, min_confidence,
+                                                   splits=splits, seed=seed,
+                                                   full_size_probs=full_size)
         report["class_level_min_confidence"] = min_confidence
+        report["class_level_reading"] = (
+            "read with ten-crop (--ten-crop), NOT the consumers' flip TTA" if ten_crop
+            else "read with flip TTA, as the consumers read faces" if tta
+            else "read without flip TTA (the consumers use it)")
+        report["class_level_warning"] = small_halves_warning(faces.labels, source)
     report.update({
         "split": label,
         "data": str(data),
@@ -110,6 +137,13 @@ def evaluate_weights(data: Path, split: str | None = None, weights: str | Path |
         "mean_log_loss": _log_loss(probs, faces.labels),
     })
     return report
+
+
+def _probabilities(clf: EmotionClassifier, x: torch.Tensor, tta: bool, ten_crop: bool
+                   ) -> np.ndarray:
+    if ten_crop:
+        return np.mean([clf.predict_tensor(v) for v in ten_crop_views(x)], axis=0)
+    return clf.predict_tensor(x, tta=tta)
 
 
 def confidence_curve(probs: np.ndarray, labels: np.ndarray,
@@ -147,11 +181,18 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         check_output_file(args.json, "--json", ".json")
     if args.plot:
         check_output_file(args.plot, "--plot", ".png")
+    simulation = {"--splits": args.splits, "--seed": args.seed}
+    given = [flag for flag, value in simulation.items() if value is not None]
+    if given and not args.class_level:
+        raise UsageError(f"{' and '.join(given)} set the --class-level simulation; add "
+                         f"--class-level or drop {' and '.join(given)}")
     report = evaluate_weights(Path(args.data), args.split, settings.model_weights,
                               settings.device, args.tta, args.batch_size, args.precision,
                               args.face_size, (args.pitch, args.yaw, args.roll),
                               ten_crop=args.ten_crop, class_level=args.class_level,
-                              tilt=args.tilt, min_confidence=settings.gate_min_confidence)
+                              tilt=args.tilt, min_confidence=settings.gate_min_confidence,
+                              splits=SPLITS if args.splits is None else args.splits,
+                              seed=SEED if args.seed is None else args.seed)
     if report["tta"] is True:
         print("flip TTA on: each face averaged with its mirror, as the consumers run it")
     if args.pitch or args.yaw or args.roll:
@@ -166,7 +207,8 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{row['threshold']:18.2f}  {row['kept']:.3f}  {row['accuracy']:.4f}  "
               f"{row['mix_shift']:.1f}")
     if args.class_level:
-        print(format_class_level(report["class_level"], report["class_level_min_confidence"]))
+        print(format_class_level(report["class_level"], report["class_level_min_confidence"],
+                                 report["class_level_reading"], report["class_level_warning"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 
 import torch
@@ -73,6 +74,10 @@ def quantize(fused: nn.Module, ranges_json: str, size: int) -> nn.Module:
                          f"{len(observers)} observers")
     for name, obs in observers.items():
         lo, hi = ranges[name]
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))
+                and math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"stored int8 range of {name} is {ranges[name]}, not two finite "
+                             "numbers low <= high")
         obs.min_val = torch.tensor(lo)
         obs.max_val = torch.tensor(hi)
     with warnings.catch_warnings():

@@ -84,7 +84,12 @@ def check_weights_path(path: Path | str | None = None) -> Path:
 
 
 def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Return (fp32 state dict, metadata); a wrong file stops with its name and what to do."""
+    """Return (fp32 state dict, metadata); a wrong file stops with its name and what to do.
+
+    A file carrying our architecture tag is still checked whole: metadata the preprocessing needs
+    and tensors of the network's names and shapes (a hand-made or damaged file would otherwise
+    end in a KeyError, or a RuntimeError listing ninety tensors, when the network is built).
+    """
     path = check_weights_path(path)
     try:
         state = load_file(str(path))
@@ -93,18 +98,68 @@ def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dic
         with safe_open(str(path), framework="pt") as fh:
             meta = dict(fh.metadata() or {})
     except (SafetensorError, OSError) as exc:
-        raise UsageError(f"{path} is not a readable safetensors file: {exc}") from exc
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise UsageError(f"{path} is not a readable safetensors file ({reason}); "
+                         f"{weights_remedy(path)}") from None
     if meta.get("architecture") != ARCHITECTURE:
         raise UsageError(f"{path} holds architecture {meta.get('architecture')!r}, expected "
-                         f"{ARCHITECTURE!r}")
-    classes = json.loads(meta.get("classes", "[]"))
+                         f"{ARCHITECTURE!r}: these are not ClassPulse emotion weights; give a file "
+                         "written by `classpulse model export`, or leave --weights "
+                         "(CLASSPULSE_WEIGHTS) unset for the shipped ones")
+    try:
+        classes = json.loads(meta.get("classes", "[]"))
+        preprocessing_from(meta)
+    except (KeyError, ValueError, TypeError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:100]
+        raise UsageError(f"{path} carries the {ARCHITECTURE} tag but its metadata is damaged "
+                         f"({what}); {weights_remedy(path)}") from None
     if classes != list(EMOTIONS):
-        raise UsageError(f"{path} classes {classes} differ from {list(EMOTIONS)}")
+        raise UsageError(f"{path} classes {classes} differ from {list(EMOTIONS)}; "
+                         f"{weights_remedy(path)}")
+    mismatch = _network_mismatch(state)
+    if mismatch:
+        raise UsageError(f"{path} carries the {ARCHITECTURE} tag but its tensors do not fit the "
+                         f"network ({mismatch}); {weights_remedy(path)}")
     bad = _non_finite(state)
     if bad:
         raise UsageError(f"{path}: tensor {bad} holds NaN or infinite values; these weights "
                          "cannot classify, export them again from a sound checkpoint")
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
+
+
+def weights_remedy(path: Path, calibrate: bool = False) -> str:
+    """What to do about a weights file that cannot be used: the shipped one is restored from
+    the repository, any other re-exported from its training run (``calibrate``: with int8
+    ranges)."""
+    if Path(path).resolve() == DEFAULT_WEIGHTS.resolve():
+        return (f"restore the shipped file from the repository (git checkout -- model/weights/"
+                f"{DEFAULT_WEIGHTS.name}), or pass other weights with --weights FILE")
+    flags = " --calibrate DATA" if calibrate else ""
+    return (f"re-export it with `classpulse model export --checkpoint best.pt{flags}` from its "
+            "training run, or pass other weights with --weights FILE (CLASSPULSE_WEIGHTS)")
+
+
+def _network_mismatch(state: dict[str, torch.Tensor]) -> str | None:
+    """How ``state`` differs from the network's tensors (names and shapes), in a few words, or
+    None. The network is built on the meta device: shapes only, no memory."""
+    from model.network import build_network
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_network().state_dict().items()}
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    wrong = sorted(k for k in expected.keys() & state.keys()
+                   if tuple(state[k].shape) != expected[k])
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the network's {len(expected)} tensors missing, "
+                     f"{missing[0]} first")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unknown, {unexpected[0]} first")
+    if wrong:
+        parts.append(f"{len(wrong)} of another shape, {wrong[0]} {tuple(state[wrong[0]].shape)} "
+                     f"instead of {expected[wrong[0]]}")
+    return ", ".join(parts) or None
 
 
 def _non_finite(state: dict[str, torch.Tensor]) -> str | None:

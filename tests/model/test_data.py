@@ -57,8 +57,33 @@ def test_corrupt_image_is_named(tiny_fer: Path, tmp_path: Path) -> None:
     (tmp_path / "happy" / good.name).write_bytes(good.read_bytes())
     bad = tmp_path / "happy" / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(UsageError, match=r"broken\.jpg"):
+    with pytest.raises(UsageError) as err:
         load_split(tmp_path, "train")
+    message = str(err.value)  # PIL's reason (here "Truncated File Read") in between
+    assert message.startswith(f"corrupt or unreadable image {bad}: ") and "\n" not in message
+    assert message.endswith("; replace it with an intact copy of the face, or move it out of the "
+                            "data folder")
+
+
+def test_a_file_that_is_not_an_image_is_refused_not_skipped(tiny_fer: Path,
+                                                            tmp_path: Path) -> None:
+    """A skipped file would change the class balance unseen, so anything in a label folder but
+    a face image (FER2013's folders hold nothing else) stops the read, naming it; dotfiles, which
+    file managers leave behind, are passed over."""
+    split = tmp_path / "val"
+    shutil.copytree(tiny_fer / "val", split)
+    (split / "happy" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    assert load_split(split, "val").class_counts().tolist() == [6] * 7
+    for name in ("notes.txt", "face.gif", "more.jpg"):
+        odd = split / "sad" / name
+        odd.mkdir() if name == "more.jpg" else odd.write_bytes(b"GIF89a")
+        with pytest.raises(UsageError) as err:
+            load_split(split, "val")
+        assert str(err.value) == (f"{odd} is not an image file (.jpg, .jpeg, .png, .bmp): a label "
+                                  f"folder holds only its faces; move it out of {split / 'sad'}")
+        with pytest.raises(UsageError, match=f"^{odd} is not an image file"):
+            sample_split(split, "val", 5)  # calibration's way in too
+        odd.rmdir() if odd.is_dir() else odd.unlink()
 
 
 def test_unknown_label_folder_is_named(tmp_path: Path) -> None:

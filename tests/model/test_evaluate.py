@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from classpulse.cli import main as cli_main
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
-from model.class_level import class_level_errors
+from model.class_level import (
+    MIN_FACES_PER_HALF,
+    class_level_errors,
+    format_class_level,
+    small_halves_warning,
+    worst_emotion,
+)
 from model.classifier import DEFAULT_TTA, EmotionClassifier
 from model.data import load_split, split_label
 from model.evaluate import evaluate_weights, ten_crop_views
@@ -159,11 +165,30 @@ def test_class_level_errors_vanish_for_a_perfect_reader_and_the_correction_helps
     predicted[(labels == 6) & (rng.random(len(labels)) < 0.4)] = 4
     predicted[(labels == 2) & (rng.random(len(labels)) < 0.3)] = 0
     rows = class_level_errors(labels, _sure(predicted), 0.3, sizes=(200,), draws=100)
-    assert [(r["mix"], r["faces"], r["draws"]) for r in rows] == [("classroom", 200, 100),
-                                                                ("uniform", 200, 100)]
+    # 10 splits of 100 minutes each (every minute of 200 faces has one read)
+    assert [(r["mix"], r["faces"], r["splits"], r["draws"]) for r in rows] == [
+        ("classroom", 200, 10, 1000), ("uniform", 200, 10, 1000)]
     classroom = rows[0]
     assert classroom["argmax_mae_pp"] > 3.0
     assert classroom["corrected_mae_pp"] < classroom["argmax_mae_pp"] / 2
+    # where the error sits, with its sign: half of a classroom is neutral, 40% of it read as sad,
+    # so argmax counting shows 20 points too little neutral and 20 too much sad; a twentieth is
+    # fear, 30% of it read as angry (1.5 points); the correction undoes both
+    bias = classroom["argmax_bias_pp"]
+    assert bias["neutral"] == pytest.approx(-20, abs=1.5)
+    assert bias["sad"] == pytest.approx(20, abs=1.5)
+    assert bias["fear"] == pytest.approx(-1.5, abs=0.5)
+    assert bias["angry"] == pytest.approx(1.5, abs=0.5)
+    assert abs(bias["happy"]) < 0.2
+    assert max(abs(v) for v in classroom["corrected_bias_pp"].values()) < 1.5
+    emotion, mae, signed = worst_emotion(classroom, "argmax")
+    assert emotion in ("neutral", "sad") and mae >= abs(signed) > 18
+    assert classroom["corrected_better"] == 10
+    printed = format_class_level(rows, 0.3, "read with flip TTA")
+    neutral_column = printed.splitlines()[-4].split()  # classroom 200 argmax
+    assert neutral_column[:3] == ["classroom", "200", "argmax"]
+    assert float(neutral_column[-1]) == pytest.approx(bias["neutral"], abs=0.05)
+    assert f"{emotion} {mae:.1f}, {signed:+.1f} /" in printed
 
 
 def test_class_level_counts_only_the_faces_the_gate_reads() -> None:
@@ -229,7 +254,13 @@ def test_evaluate_ten_crop_and_class_level_from_the_command_line(
     probs = np.mean([clf.predict_tensor(v) for v in views], axis=0)
     expected = classification_report(split.labels, probs.argmax(axis=1))
     assert report["confusion_matrix"] == expected["confusion_matrix"]
-    assert "class-level error" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "class-level error" in printed
+    # its class-level numbers say they are ten-crop's, not the consumers' flip TTA
+    assert report["class_level_reading"] == ("read with ten-crop (--ten-crop), NOT the "
+                                             "consumers' flip TTA")
+    assert ("as the gate does; read with ten-crop (--ten-crop), NOT the consumers' flip TTA"
+            in printed)
 
 
 def test_class_level_runs_as_the_consumers_do(tiny_fer: Path, tmp_path: Path,
@@ -243,13 +274,14 @@ def test_class_level_runs_as_the_consumers_do(tiny_fer: Path, tmp_path: Path,
     for flags, tta in (([], DEFAULT_TTA), (["--no-tta"], False), (["--tta"], True)):
         out_json = tmp_path / "class.json"
         assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
-                         "--class-level", "--json", str(out_json), *flags]) == 0
+                         "--class-level", "--splits", "2", "--json", str(out_json),
+                         *flags]) == 0
         report = json.loads(out_json.read_text())
         assert report["tta"] is tta and report["class_level_min_confidence"] == 0.5
         probs = clf.predict_tensor(x, tta=tta)
         assert report["confusion_matrix"] == classification_report(
             split.labels, probs.argmax(axis=1))["confusion_matrix"]
-        expected = class_level_errors(split.labels, probs, 0.5)
+        expected = class_level_errors(split.labels, probs, 0.5, splits=2)
         assert [r["read_share"] for r in report["class_level"]] == pytest.approx(
             [r["read_share"] for r in expected])
         assert report["class_level"][0]["read_share"] < 1.0  # the gate did drop faces
@@ -310,3 +342,123 @@ def test_evaluate_names_the_split_it_read(tiny_fer: Path, tmp_path: Path,
     faces = tmp_path / "faces"
     shutil.copytree(tiny_fer / "val", faces)
     assert evaluate_weights(faces, device="cpu")["split"] == str(faces)
+
+
+def _reader(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """60 faces an emotion, a third of each read as the next emotion: labels, probabilities."""
+    labels = np.repeat(np.arange(7), 60)
+    wrong = np.random.default_rng(seed).random(len(labels)) < 1 / 3
+    return labels, _sure(np.where(wrong, (labels + 1) % 7, labels))
+
+
+def test_class_level_repeats_the_split_and_gives_mean_and_range() -> None:
+    """One random split into halves is one sample of the error: the rows are the mean and the
+    range over several, each from its own seeded generator, so a seed gives the same table and
+    split k is the same whatever the number of splits."""
+    labels, probs = _reader()
+    four = class_level_errors(labels, probs, 0.3, sizes=(60,), draws=100, splits=4, seed=3)
+    assert four == class_level_errors(labels, probs, 0.3, sizes=(60,), draws=100, splits=4,
+                                      seed=3)
+    assert four != class_level_errors(labels, probs, 0.3, sizes=(60,), draws=100, splits=4,
+                                      seed=4)
+    first, = [r for r in class_level_errors(labels, probs, 0.3, sizes=(60,), draws=100, splits=1,
+                                            seed=3) if r["mix"] == "classroom"]
+    row = four[0]
+    assert (row["mix"], row["splits"], row["seed"]) == ("classroom", 4, 3)
+    for method in ("argmax", "corrected"):
+        low, high = row[f"{method}_range_pp"]
+        assert low < high  # the splits differ
+        assert low <= row[f"{method}_mae_pp"] <= high
+        assert low <= first[f"{method}_mae_pp"] <= high
+        assert first[f"{method}_range_pp"] == [first[f"{method}_mae_pp"]] * 2
+    assert 0 <= row["corrected_better"] <= 4
+    printed = format_class_level(four, 0.3, "read with flip TTA, as the consumers read faces")
+    assert ("mean [lowest, highest] over 4 random splits of the faces into halves (seed 3;"
+            in printed)
+    low, high = row["argmax_range_pp"]
+    assert (f"classroom     60 {row['read_share']:.3f}  {row['argmax_mae_pp']:5.2f} "
+            f"[{low:.2f}, {high:.2f}]") in printed
+    assert f"{row['corrected_better']:>4} of 4" in printed
+    with pytest.raises(UsageError, match="--splits takes a count of 1 or more, got 0"):
+        class_level_errors(labels, probs, 0.3, splits=0)
+
+
+def test_class_level_warns_of_halves_too_small_to_measure() -> None:
+    counts = [60, 39, 60, 60, 60, 60, 41]  # disgust: 19 in the smaller half, neutral 20
+    labels = np.repeat(np.arange(7), counts)
+    warning = small_halves_warning(labels, "val of DIR")
+    assert warning is not None and "\n" not in warning
+    assert warning.startswith(f"warning: a half of val of DIR holds only 19 disgust faces (under "
+                              f"{MIN_FACES_PER_HALF} of an emotion)")
+    assert "neutral" not in warning and "give a fuller split" in warning
+    assert small_halves_warning(np.repeat(np.arange(7), 40), "val") is None
+
+
+def test_class_level_from_the_command_line_with_splits_seed_and_a_small_split(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--splits and --seed reach the simulation; a split of 6 faces an emotion is warned about,
+    naming the emotions and their count per half; --seed without --class-level is refused."""
+    out_json = tmp_path / "cl.json"
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                     "--class-level", "--splits", "2", "--seed", "5", "--face-size", "16",
+                     "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert {(r["splits"], r["seed"]) for r in report["class_level"]} == {(2, 5)}
+    # faces made small: also corrected with a confusion fitted on the same faces at full size
+    split = load_split(tiny_fer, "val")
+    clf = EmotionClassifier(device="cpu")
+    small, full = (clf.predict_tensor(prepare_faces(images, clf.preprocessing), tta=True)
+                   for images in (shrink_faces(list(split.images), 16), list(split.images)))
+    expected = class_level_errors(split.labels, small, 0.3, splits=2, seed=5,
+                                  full_size_probs=full)
+    assert [r["corrected_full_size_mae_pp"] for r in report["class_level"]] == pytest.approx(
+        [r["corrected_full_size_mae_pp"] for r in expected])
+    assert report["class_level_reading"] == "read with flip TTA, as the consumers read faces"
+    printed = capsys.readouterr().out
+    assert "over 2 random splits of the faces into halves (seed 5;" in printed
+    assert "signed error per emotion" in printed
+    warning = (f"warning: a half of val of {tiny_fer / 'val'} holds only 3 angry, 3 disgust, "
+               "3 fear, 3 happy, 3 sad, 3 surprise, 3 neutral faces (under 20 of an emotion)")
+    assert warning in printed and report["class_level_warning"].startswith(warning)
+    assert printed.index(warning) < printed.index("class-level error")
+    assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                     "--seed", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--seed set the --class-level simulation; add --class-level or drop "
+                        "--seed") and "\n" not in err
+
+
+def test_ten_crop_refuses_a_flip_setting_beside_it(tiny_fer: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Ten-crop holds the mirror images: --tta or --no-tta beside it would be ignored, and the
+    class-level numbers would silently not be the consumers' flip TTA."""
+    for flag in ("--tta", "--no-tta"):
+        assert cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                         "--ten-crop", "--class-level", flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"--ten-crop averages ten views, the mirror images among them, in "
+                            f"place of flip TTA, so {flag} contradicts it; give one of "
+                            "--ten-crop and --tta/--no-tta") and "\n" not in err
+
+
+def test_class_level_of_small_faces_also_corrects_with_the_full_size_confusion() -> None:
+    """What a dashboard would do with a confusion measured once on FER2013: correct small faces'
+    minutes with the full-size confusion. A reader perfect at full size that calls 40% of small
+    neutral faces sad: the full-size confusion knows nothing of it and corrects nothing, a
+    confusion of small faces undoes it."""
+    labels = np.repeat(np.arange(7), 60)
+    small = labels.copy()
+    small[(labels == 6) & (np.arange(len(labels)) % 5 < 2)] = 4
+    plain = class_level_errors(labels, _sure(small), 0.3, sizes=(200,), draws=100, splits=2)
+    assert "corrected_full_size_mae_pp" not in plain[0]
+    rows = class_level_errors(labels, _sure(small), 0.3, sizes=(200,), draws=100, splits=2,
+                              full_size_probs=_sure(labels))
+    classroom = rows[0]
+    assert classroom["corrected_mae_pp"] == plain[0]["corrected_mae_pp"]
+    assert classroom["argmax_bias_pp"]["neutral"] == pytest.approx(-20, abs=1.5)
+    assert classroom["corrected_full_size_bias_pp"]["neutral"] == pytest.approx(-20, abs=2)
+    assert abs(classroom["corrected_bias_pp"]["neutral"]) < 1.5
+    printed = format_class_level(rows, 0.3, "read with flip TTA")
+    assert "corr. full-size fit: corrected with the confusion fitted on the other half's faces " \
+           "at full size" in printed
+    assert "classroom    200 corr. full-size fit" in printed
