@@ -163,18 +163,19 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation | Non
     needs no data-loader processes. The random numbers come from ``gen`` on the CPU, so a run
     draws the same augmentation on any device and resumes exactly. Pixels moved in from outside
     are 0, the dataset mean.
+
+    All of a batch's random numbers are drawn first (``_draw``) and reach the device in one
+    non-blocking copy from pinned memory: a blocking copy per draw (about 20 a batch) would make
+    the host wait for the GPU each time, so it could never queue the next batch's work ahead.
     """
     aug = aug if aug is not None else Augmentation()
-    n = x.shape[0]
-    dev = x.device
-
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return (torch.rand(n, generator=gen) * (hi - lo) + lo).to(dev)
-
-    angle = uniform(-aug.rotation_deg, aug.rotation_deg) * (math.pi / 180.0)
-    scale = uniform(*aug.scale)
-    flip = torch.where(uniform(0.0, 1.0) < aug.flip, -1.0, 1.0)
-    tx, ty = uniform(-aug.translate, aug.translate) * 2, uniform(-aug.translate, aug.translate) * 2
+    n, _, h, w = x.shape
+    drawn = _draw(n, h, w, gen, aug)
+    r = dict(zip(drawn, _to_device(torch.stack(list(drawn.values())), x.device), strict=True))
+    angle = r["angle"] * (math.pi / 180.0)
+    scale = r["scale"]
+    flip = torch.where(r["flip"] < aug.flip, -1.0, 1.0)
+    tx, ty = r["tx"] * 2, r["ty"] * 2
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([
         torch.stack([cos * flip, -sin, tx], dim=1),
@@ -182,39 +183,82 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, aug: Augmentation | Non
     ], dim=1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     if aug.classroom > 0:
-        pick = uniform(0.0, 1.0) < aug.classroom
-        tilt = torch.where(pick, uniform(0.0, aug.classroom_tilt), 0.0)
+        tilt = torch.where(r["classroom_pick"] < aug.classroom, r["classroom_tilt"], 0.0)
         grid = tilt_grid(grid, tilt)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    contrast = uniform(1.0 - aug.contrast, 1.0 + aug.contrast).view(n, 1, 1, 1)
-    brightness = uniform(-aug.brightness, aug.brightness).view(n, 1, 1, 1)
-    out = out * contrast + brightness
+    out = out * r["contrast"].view(n, 1, 1, 1) + r["brightness"].view(n, 1, 1, 1)
     if aug.erase > 0:
-        out = _random_erase(out, gen, aug.erase)
+        out = _erase(out, r)
     if aug.low_res > 0:
-        out = _random_low_res(out, gen, aug.low_res, aug.low_res_sides)
+        out = _low_res(out, r, aug.low_res_sides)
     return out
 
 
-def _random_low_res(x: torch.Tensor, gen: torch.Generator, p: float, sides: tuple[int, int]
-                    ) -> torch.Tensor:
-    """Shrink a fraction ``p`` of the images to a random side in ``sides``, then enlarge them
-    back: the loss of detail that ``shrink_faces`` + ``prepare_faces`` give a small live face.
+def _draw(n: int, h: int, w: int, gen: torch.Generator, aug: Augmentation
+          ) -> dict[str, torch.Tensor]:
+    """Every random number ``augment_batch`` uses on a batch of ``n`` faces of ``h`` x ``w``,
+    drawn from ``gen`` on the CPU, as float32 (n,) rows by name.
+
+    The order of the draws is the random stream, which resumes and older recipes' legs depend
+    on: a strength of 0 for the classroom view, erasing or low resolution draws nothing for it.
+    Uniform draws are scaled to their range here, on the CPU, and erasing's rectangles computed
+    here too (whole pixels, exact in float32), as before the draws were batched.
+    """
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+    r = {"angle": uniform(-aug.rotation_deg, aug.rotation_deg), "scale": uniform(*aug.scale),
+         "flip": uniform(0.0, 1.0)}
+    r["tx"] = uniform(-aug.translate, aug.translate)
+    r["ty"] = uniform(-aug.translate, aug.translate)
+    if aug.classroom > 0:
+        r["classroom_pick"] = uniform(0.0, 1.0)
+        r["classroom_tilt"] = uniform(0.0, aug.classroom_tilt)
+    r["contrast"] = uniform(1.0 - aug.contrast, 1.0 + aug.contrast)
+    r["brightness"] = uniform(-aug.brightness, aug.brightness)
+    if aug.erase > 0:
+        r.update(_draw_erase(n, h, w, gen, aug.erase))
+    if aug.low_res > 0:
+        r["low_res_pick"] = (torch.rand(n, generator=gen) < aug.low_res).float()
+        lo, hi = aug.low_res_sides
+        r["low_res_index"] = (torch.randint(lo, hi + 1, (n,), generator=gen) - lo).float()
+    return r
+
+
+def _to_device(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``rows`` (a CPU tensor) on ``device`` in one copy that does not make the host wait: from
+    pinned memory for a GPU (a copy from pageable memory would wait for the copy to finish).
+    The caching host allocator keeps the pinned block until the copy is done."""
+    if device.type == "cuda":
+        rows = rows.pin_memory()
+    return rows.to(device, non_blocking=True)
+
+
+def _low_res(x: torch.Tensor, r: dict[str, torch.Tensor], sides: tuple[int, int]
+             ) -> torch.Tensor:
+    """Shrink the images ``r["low_res_pick"]`` picks to the side ``r["low_res_index"]`` gives
+    (0 for ``sides[0]``), then enlarge them back: the loss of detail that ``shrink_faces`` +
+    ``prepare_faces`` give a small live face.
 
     Both resamplings are OpenCV's (area averaging down, half-pixel bilinear up) written as one
     matrix per side, ``out = M x M^T``, so training sees the very blur inference does; they are
     linear, so applying them to normalised values is the same as to pixels. One batched product
-    for the whole batch, with the matrices built once per process: no per-batch Python loops
-    that would stall a GPU.
+    for the whole batch, with the matrices built once per process and device: no per-batch
+    Python loops or copies that would stall a GPU.
     """
     n, _, h, w = x.shape
-    pick = torch.rand(n, generator=gen) < p
-    side = torch.randint(sides[0], sides[1] + 1, (n,), generator=gen)
-    index = (side - sides[0]).to(x.device)
-    rows = _resample_stack(h, *sides).to(x.device, x.dtype)[index]  # (n, h, h)
-    cols = _resample_stack(w, *sides).to(x.device, x.dtype)[index]  # (n, w, w)
+    index = r["low_res_index"].long()
+    rows = _resample_stack_on(h, *sides, x.device, x.dtype)[index]  # (n, h, h)
+    cols = _resample_stack_on(w, *sides, x.device, x.dtype)[index]  # (n, w, w)
     blurred = rows.unsqueeze(1) @ x @ cols.unsqueeze(1).transpose(-1, -2)
-    return torch.where(pick.to(x.device).view(n, 1, 1, 1), blurred, x)
+    return torch.where(r["low_res_pick"].bool().view(n, 1, 1, 1), blurred, x)
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_stack_on(full: int, smallest: int, largest: int, device: torch.device,
+                       dtype: torch.dtype) -> torch.Tensor:
+    """``_resample_stack`` copied to ``device`` once per process (not once per batch)."""
+    return _resample_stack(full, smallest, largest).to(device, dtype)
 
 
 @functools.lru_cache(maxsize=8)
@@ -249,9 +293,10 @@ def _resample_matrix(full: int, small: int) -> torch.Tensor:
     return (up @ down).to(torch.float32)
 
 
-def _random_erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
-    """Zero one rectangle (2-20% of the area) in a fraction ``p`` of the images."""
-    n, _, h, w = x.shape
+def _draw_erase(n: int, h: int, w: int, gen: torch.Generator, p: float
+                ) -> dict[str, torch.Tensor]:
+    """Random erasing's draws: which of ``n`` images (a fraction ``p``) lose a rectangle of
+    2-20% of the area, and the rectangle (top, left, height, width in whole pixels)."""
     pick = torch.rand(n, generator=gen) < p
     area = torch.rand(n, generator=gen) * 0.18 + 0.02
     ratio = torch.exp(torch.rand(n, generator=gen) * 1.6 - 0.8)
@@ -259,7 +304,16 @@ def _random_erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tens
     ew = (torch.sqrt(area / ratio) * w).clamp(1, w).long()
     top = (torch.rand(n, generator=gen) * (h - eh + 1).float()).long()
     left = (torch.rand(n, generator=gen) * (w - ew + 1).float()).long()
-    top, left, eh, ew, pick = (t.to(x.device).view(n, 1, 1) for t in (top, left, eh, ew, pick))
+    return {"erase_pick": pick.float(), "erase_top": top.float(), "erase_left": left.float(),
+            "erase_h": eh.float(), "erase_w": ew.float()}
+
+
+def _erase(x: torch.Tensor, r: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Zero the rectangle ``_draw_erase`` drew in each image it picked."""
+    n, _, h, w = x.shape
+    top, left, eh, ew = (r[k].long().view(n, 1, 1)
+                         for k in ("erase_top", "erase_left", "erase_h", "erase_w"))
+    pick = r["erase_pick"].bool().view(n, 1, 1)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
     mask = ((rows >= top) & (rows < top + eh) & (cols >= left) & (cols < left + ew) & pick)

@@ -7,18 +7,22 @@ spends its cores on the network and a GPU never waits for data-loader processes.
 
 Every epoch (every ``save_every`` epochs, and always the last one trained) writes ``last.pt``
 (model, optimizer, scheduler, scaler, autocast precision, epoch, config, RNG state and history),
-``metrics.csv`` and ``curves.png``; ``best.pt`` whenever val accuracy improved. Each checkpoint
-says how its epoch was chosen (``selected_on``: ``val`` for ``best.pt``, ``none (last epoch)``
-for ``last.pt``), which export records: a val score of an epoch val picked is optimistic.
-``--resume`` continues from ``last.pt`` with the configuration saved in it
-(``model.recipes.resume_config``), where it stopped: bit for bit on a CPU with one thread; on a
-GPU to rounding, since cuDNN's autotuning may pick other convolution algorithms in the new
-process. A fresh run refuses an ``--out`` that already holds a run's checkpoints unless forced.
+``metrics.csv`` and ``curves.png``; ``best.pt`` holds the epoch of the best val accuracy, kept
+in memory when val improves and written at most every ``BEST_WRITE_INTERVAL_S`` seconds, before
+each ``last.pt`` and whenever the run ends (``BestCheckpoint``; both in ``model.checkpoints``).
+Each checkpoint says how its epoch was chosen (``selected_on``: ``val`` for ``best.pt``,
+``none (last epoch)`` for ``last.pt``), which export records: a val score of an epoch val picked
+is optimistic. ``--resume`` continues from ``last.pt`` with the configuration saved in it
+(``model.recipes.resume_config``, through ``model.checkpoints.load_resume``), where it stopped:
+bit for bit on a CPU with one thread; on a GPU to rounding, since cuDNN's autotuning may pick
+other convolution algorithms in the new process. A fresh run refuses an ``--out`` that already
+holds a run's checkpoints unless forced.
 
 With ``--ema-epochs H`` an exponential moving average of the weights (half-life H epochs, BN
-statistics included, as torchvision's reference ``--model-ema``) is kept beside the trained
-weights; it is what val judges, ``best.pt`` keeps and export ships, while the trained weights,
-still in the checkpoint, are what ``--resume`` continues.
+statistics included, as torchvision's reference ``--model-ema``; ``model.weight_average``) is
+kept beside the trained weights; it is what val judges, ``best.pt`` keeps and export ships,
+while the trained weights, still in the checkpoint, are what ``--resume`` continues. The loss is
+``model.loss``'s class-weighted, label-smoothed cross-entropy.
 
 Recipes (``--recipe``) are named sets of defaults, declared once in ``RECIPES``: ``adamw`` (the
 CPU recipe the shipped weights came from) and ``sgd300`` (Khaireddin & Chen 2021's 300-epoch SGD
@@ -42,13 +46,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
+from model.checkpoints import (
+    BEST_WRITE_INTERVAL_S,
+    RUN_FILES,
+    SELECTED,
+    BestCheckpoint,
+    load_resume,
+    restore_scaler,
+    resumed_best,
+)
 from model.data import FerSplit, load_split
 from model.device import autocast, autocast_dtype, pick_device
+from model.loss import SmoothedWeightedCrossEntropy, class_weights
 from model.metrics import classification_report
 from model.network import EmotionVGG, build_network, load_imagenet_features
 from model.paths import check_output_dir
@@ -61,8 +75,9 @@ from model.preprocess import (
     shrink_faces,
     to_gray_square,
 )
-from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config, resume_config
-from model.weights_io import load_checkpoint, load_state_any, save_checkpoint
+from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config
+from model.weight_average import EMA_EVERY, build_ema, update_average
+from model.weights_io import load_state_any, save_checkpoint
 
 __all__ = ["RECIPES", "TrainConfig", "main", "recipe_config", "resume"]
 
@@ -107,18 +122,6 @@ def load_data(cfg: TrainConfig, prep: Preprocessing) -> Data:
                 prepare_faces(list(val.images), prep), torch.from_numpy(val.labels),
                 train.class_counts(),
                 prepare_faces(shrink_faces(list(val.images), SMALL_FACE), prep), prep)
-
-
-def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
-    """Inverse-frequency loss weights softened by ``power``, mean 1 over the classes present.
-
-    Power 0.5 gives disgust (1.5% of the faces) about 4x the weight of happy: enough to be
-    learned, not so much that the network cries disgust at every frown.
-    """
-    freq = np.maximum(counts, 1) / max(counts.sum(), 1)
-    w = freq ** -power
-    w = w / w[counts > 0].mean()
-    return torch.tensor(w, dtype=torch.float32)
 
 
 def build_model(cfg: TrainConfig) -> tuple[EmotionVGG, dict[str, Any] | None]:
@@ -246,32 +249,22 @@ class ThreadTuner:
             self.times = {c: [] for c in self.candidates}
 
 
-EMA_EVERY = 8  # optimizer steps between updates of the weight average
-
-
-def build_ema(net: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> AveragedModel | None:
-    """The moving average of the weights, or ``None`` when ``ema_epochs`` is 0.
-
-    Why: on FER2013's noisy labels the weights of late epochs wander around a good point; their
-    average sits nearer it than any one of them. Updated every ``EMA_EVERY`` steps (the update
-    reads all 17 M weights), with the decay that gives a half-life of ``ema_epochs`` epochs.
-    """
-    if cfg.ema_epochs <= 0:
-        return None
-    updates = max(cfg.ema_epochs * steps_per_epoch / EMA_EVERY, 1.0)
-    decay = 0.5 ** (1.0 / updates)
-    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
 def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
                     sched: LrSchedule, scaler: torch.amp.GradScaler,
                     criterion: nn.Module, gen: torch.Generator, cfg: TrainConfig,
                     device: torch.device, epoch: int,
                     ema: AveragedModel | None = None) -> tuple[float, float]:
-    """One pass over the shuffled training set; returns (mean loss, accuracy on augmented)."""
+    """One pass over the shuffled training set; returns (mean loss, accuracy on augmented).
+
+    Nothing in a step makes the host wait for a GPU (``train_step``), so it queues steps ahead:
+    the batch order goes to the device once per epoch, the loss and accuracy are summed there
+    and read once, at the end. On a CPU the steps are timed (``ThreadTuner``) and the progress
+    bar shows the running loss.
+    """
     net.train()
     n = len(data.y_train)
-    order = torch.randperm(n, generator=gen)
+    # drawn on the CPU (the same stream on any device), then on the faces' device in one copy
+    order = torch.randperm(n, generator=gen).to(data.y_train.device)
     steps = n // cfg.batch_size  # the ragged last batch is dropped (BN dislikes tiny batches)
     fmt = torch.channels_last
     loss_sum: torch.Tensor | float = 0.0
@@ -287,22 +280,11 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
             t0 = time.perf_counter()
         idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
         x = data.train_batch(idx, device)
-        y = data.y_train[idx.to(data.y_train.device)].to(device, non_blocking=True)
+        y = data.y_train[idx].to(device, non_blocking=True)
         x = augment_batch(x, gen, cfg.augmentation).contiguous(memory_format=fmt)
-        with autocast(device, cfg.amp):
-            logits = net(x)
-            loss = criterion(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        if ema is not None and sched.steps % EMA_EVERY == 0:
-            ema.update_parameters(net)
+        loss, logits = train_step(net, x, y, opt, sched, scaler, criterion, cfg, device, ema)
         # sums stay on the device: a .item() per step would stall a GPU's queue
-        loss_sum = loss_sum + loss.detach() * len(y)
+        loss_sum = loss_sum + loss * len(y)
         correct = correct + (logits.argmax(1) == y).sum()
         seen += len(y)
         if tuner is not None:
@@ -316,17 +298,44 @@ def train_one_epoch(net: nn.Module, data: Data, opt: torch.optim.Optimizer,
     return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
 
 
+def train_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer,
+               sched: LrSchedule, scaler: torch.amp.GradScaler, criterion: nn.Module,
+               cfg: TrainConfig, device: torch.device, ema: AveragedModel | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on the augmented batch ``x``, ``y``; returns its loss (detached) and
+    logits, both left on the device.
+
+    No host sync on a GPU: no ``.item()``, no Python branch on a tensor, and the weight
+    average's update without torch's blocking copy (``update_average``). Only fp16 (a GPU
+    without bf16) has one, in ``GradScaler.step``'s check for infinite gradients.
+    """
+    with autocast(device, cfg.amp):
+        logits = net(x)
+        loss = criterion(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    if ema is not None and sched.steps % EMA_EVERY == 0:
+        update_average(ema, net)
+    return loss.detach(), logits
+
+
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
              amp: bool, batch_size: int = 256) -> tuple[float, dict[str, Any]]:
     """Val loss (plain cross-entropy) and the classification report, in inference mode, under
-    the run's autocast (bf16 where it trains in bf16): what checkpoints and exports record."""
+    the run's autocast (bf16 where it trains in bf16): what checkpoints and exports record.
+    The logits stay on the device until the last batch: one copy back, not one per batch."""
     net.eval()
     logits = []
     with torch.inference_mode(), autocast(device, amp):
         for i in range(0, len(y), batch_size):
             xb = x[i:i + batch_size].to(device).contiguous(memory_format=torch.channels_last)
-            logits.append(net(xb).float().cpu())
-    out = torch.cat(logits) if logits else torch.empty(0, len(EMOTIONS))
+            logits.append(net(xb).float())
+    out = torch.cat(logits).cpu() if logits else torch.empty(0, len(EMOTIONS))
     loss = float(F.cross_entropy(out, y)) if len(y) else 0.0
     return loss, classification_report(y.numpy(), out.argmax(1).numpy())
 
@@ -353,11 +362,6 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "curves.png")  # what a run writes to --out
-# how each checkpoint's epoch was chosen; export records it beside the val metrics
-SELECTED = {"best.pt": "val", "last.pt": "none (last epoch)"}
-
-
 def main(cfg: TrainConfig, force: bool = False) -> dict[str, Any]:
     """Train from the start, checkpointing every epoch; returns the best epoch's history row.
 
@@ -375,64 +379,17 @@ def main(cfg: TrainConfig, force: bool = False) -> dict[str, Any]:
     return _train(cfg, None, clear=bool(old))
 
 
-# what a checkpoint must hold for --resume to continue it
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "generator", "torch_rng", "epoch",
-               "config", "history", "best_val_acc", "bad_epochs")
-
-
 def resume(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     """Continue ``out/last.pt`` with the configuration saved in it; returns the best epoch's row.
 
-    ``given`` holds only the options the user typed: ``resume_config`` takes the harmless ones
-    (``RESUMABLE``) and refuses any other that contradicts the checkpoint, since a resume rebuilt
-    from the command line's defaults would load, say, SGD's state into AdamW. A run already at
-    its last epoch, or stopped early, says so instead of training nothing.
+    ``given`` holds only the options the user typed; ``model.checkpoints.load_resume`` says what
+    it may change and refuses a checkpoint that cannot go on.
     """
-    path = check_output_dir(out, "--out") / "last.pt"
-    if not path.is_file():
-        raise UsageError(f"--resume: no checkpoint {path}; drop --resume to start")
-    ckpt = load_checkpoint(path)
-    missing = [k for k in RESUME_KEYS if k not in ckpt]
-    if missing:
-        raise UsageError(f"--resume: {path} lacks {', '.join(missing)}: not a last.pt of "
-                         "`classpulse model train`; drop --resume to start")
-    cfg = resume_config(ckpt["config"], {**given, "out": str(out)}, str(path))
-    done = int(ckpt["epoch"]) + 1
-    if done >= cfg.epochs:
-        raise UsageError(f"--resume: {path} has trained {done} epochs, and --epochs is "
-                         f"{cfg.epochs}; give a larger --epochs to go on")
-    if ckpt["bad_epochs"] >= cfg.patience:
-        raise UsageError(f"--resume: {path} stopped early ({ckpt['bad_epochs']} epochs without a "
-                         f"better val accuracy, --patience {cfg.patience}); give a larger "
-                         "--patience to go on")
-    return _train(cfg, ckpt)
-
-
-def restore_scaler(scaler: torch.amp.GradScaler, saved: dict[str, Any]) -> None:
-    """Load a checkpoint's grad-scaler state into ``scaler``, or leave it fresh where the run
-    that saved it had none (fp32 or bf16: an empty state), as when a CPU or bf16 run resumes on a
-    GPU without bf16; ``GradScaler.load_state_dict`` would raise on the empty state. A disabled
-    ``scaler`` (an fp16 run resumed in bf16 or fp32) ignores what it is given."""
-    if saved or not scaler.is_enabled():
-        scaler.load_state_dict(saved)
-    else:
-        log.info("grad scaler starts fresh: the checkpoint's run used none")
+    return _train(*load_resume(out, given))
 
 
 def _precision(dtype: torch.dtype | None) -> str:
     return str(dtype).removeprefix("torch.") if dtype is not None else "float32"
-
-
-def _resumed_best(out: Path, saved: float) -> float:
-    """The best val accuracy a resumed run must beat: ``last.pt``'s, or ``best.pt``'s where that
-    is higher. With ``--save-every`` above 1 a run can stop after writing a better ``best.pt``
-    but before its next ``last.pt``, and the resumed run would otherwise overwrite it with a
-    worse epoch."""
-    best_file = out / "best.pt"
-    if not best_file.is_file():
-        return saved
-    recorded = load_checkpoint(best_file).get("best_val_acc")
-    return max(saved, float(recorded)) if recorded is not None else saved
 
 
 def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
@@ -448,6 +405,8 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     data = load_data(cfg, prep)
     if device.type == "cuda":  # 66 MB of uint8: the whole set on the GPU, no per-batch copies
         data.x_train, data.y_train = data.x_train.to(device), data.y_train.to(device)
+        # val (2 x 33 MB of float) too: evaluate's batches need no copy, which would wait
+        data.x_val, data.x_val_small = data.x_val.to(device), data.x_val_small.to(device)
         torch.backends.cudnn.benchmark = True
     net = net.to(memory_format=torch.channels_last)
     opt = build_optimizer(net, cfg)
@@ -461,7 +420,7 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     scaler = torch.amp.GradScaler(device.type, enabled=precision is torch.float16)
     ema = build_ema(net, cfg, steps_per_epoch)
     weights = class_weights(data.counts, cfg.class_weight_power).to(device)
-    criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    criterion = SmoothedWeightedCrossEntropy(weights, cfg.label_smoothing)
     gen = torch.Generator().manual_seed(cfg.seed)
     start, history, best, bad = 0, [], -1.0, 0
     if ckpt is not None:
@@ -482,7 +441,7 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
         if ema is not None and ckpt.get("ema_model") is not None:
             ema.module.load_state_dict(ckpt["ema_model"])
             ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
-        best, bad = _resumed_best(out, ckpt["best_val_acc"]), ckpt["bad_epochs"]
+        best, bad = resumed_best(out, ckpt["best_val_acc"]), ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
     if clear:  # --force, once data and network are ready: the old run's files go
         for name in RUN_FILES:
@@ -490,56 +449,62 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
         log.info("--force: deleted the earlier run's files in %s", out)
     began = time.monotonic()
     stop = _stop_reason(cfg, bad, 0.0, history)  # resumed under a budget shorter than an epoch
-    for epoch in range(start, cfg.epochs):
-        if stop:
-            break
-        t0 = time.monotonic()
-        train_loss, train_acc = train_one_epoch(net, data, opt, sched, scaler, criterion, gen,
-                                                cfg, device, epoch, ema)
-        if not math.isfinite(train_loss):  # checked per epoch: per step would stall a GPU
-            kept = ("the checkpoints of earlier epochs stay in " + str(out)
-                    if (out / "last.pt").is_file() else "no checkpoint was written")
-            raise UsageError(f"epoch {epoch + 1}: the training loss is {train_loss} (diverged); "
-                             f"{kept}; train again with a lower --lr (now {cfg.lr:g}) or "
-                             "--no-amp")
-        val_loss, report = evaluate(net, data.x_val, data.y_val, device, cfg.amp)
-        trained_acc = report["accuracy"]
-        judged = ema.module if ema is not None else net  # val judges (best.pt keeps) the average
-        if ema is not None:
-            val_loss, report = evaluate(judged, data.x_val, data.y_val, device, cfg.amp)
-        _, small = evaluate(judged, data.x_val_small, data.y_val, device, cfg.amp)
-        row = {"epoch": epoch + 1, "lr": sched.lr(), "train_loss": train_loss,
-               "train_acc": train_acc, "val_loss": val_loss, "val_acc": report["accuracy"],
-               "val_macro_f1": report["macro_f1"], "val_weighted_f1": report["weighted_f1"],
-               "seconds": time.monotonic() - t0, "val_acc_trained": trained_acc,
-               "val_acc_small": small["accuracy"]}
-        history.append(row)
-        improved = report["accuracy"] > best
-        best, bad = (report["accuracy"], 0) if improved else (best, bad + 1)
-        sched.end_epoch(report["accuracy"])
-        state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                 "precision": _precision(precision),
-                 "epoch": epoch, "config": _config_dict(cfg),
-                 "history": history, "best_val_acc": best, "bad_epochs": bad,
-                 "val_report": report, "init_recipe": init_recipe,
-                 "ema_model": ema.module.state_dict() if ema is not None else None,
-                 "ema_updates": int(ema.n_averaged) if ema is not None else 0}
-        if improved:
-            save_checkpoint({**state, "selected_on": SELECTED["best.pt"]}, out / "best.pt")
-        # decided once, after best.pt's write (so its time counts), before last.pt's: the epoch
-        # that ends the run is always the one last.pt and metrics.csv hold
-        stop = _stop_reason(cfg, bad, time.monotonic() - began, history)
-        if stop or epoch + 1 == cfg.epochs or (epoch + 1) % cfg.save_every == 0:
-            save_checkpoint({**state, "selected_on": SELECTED["last.pt"]}, out / "last.pt")
-            _write_history(out, history)
-        log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
-                 "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
-                 epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
-                 report["macro_f1"], trained_acc, SMALL_FACE, small["accuracy"], row["seconds"],
-                 " (best)" if improved else "")
+    best_file = BestCheckpoint(out / "best.pt", BEST_WRITE_INTERVAL_S)
+    try:
+        for epoch in range(start, cfg.epochs):
+            if stop:
+                break
+            t0 = time.monotonic()
+            train_loss, train_acc = train_one_epoch(net, data, opt, sched, scaler, criterion, gen,
+                                                    cfg, device, epoch, ema)
+            if not math.isfinite(train_loss):  # checked per epoch: per step would stall a GPU
+                kept = ("the checkpoints of earlier epochs stay in " + str(out)
+                        if (out / "last.pt").is_file() else "no checkpoint was written")
+                raise UsageError(f"epoch {epoch + 1}: the training loss is {train_loss} "
+                                 f"(diverged); {kept}; train again with a lower --lr (now "
+                                 f"{cfg.lr:g}) or --no-amp")
+            val_loss, report = evaluate(net, data.x_val, data.y_val, device, cfg.amp)
+            trained_acc = report["accuracy"]
+            # val judges (best.pt keeps) the average
+            judged = ema.module if ema is not None else net
+            if ema is not None:
+                val_loss, report = evaluate(judged, data.x_val, data.y_val, device, cfg.amp)
+            _, small = evaluate(judged, data.x_val_small, data.y_val, device, cfg.amp)
+            row = {"epoch": epoch + 1, "lr": sched.lr(), "train_loss": train_loss,
+                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": report["accuracy"],
+                   "val_macro_f1": report["macro_f1"], "val_weighted_f1": report["weighted_f1"],
+                   "seconds": time.monotonic() - t0, "val_acc_trained": trained_acc,
+                   "val_acc_small": small["accuracy"]}
+            history.append(row)
+            improved = report["accuracy"] > best
+            best, bad = (report["accuracy"], 0) if improved else (best, bad + 1)
+            sched.end_epoch(report["accuracy"])
+            state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                     "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                     "precision": _precision(precision),
+                     "epoch": epoch, "config": _config_dict(cfg),
+                     "history": history, "best_val_acc": best, "bad_epochs": bad,
+                     "val_report": report, "init_recipe": init_recipe,
+                     "ema_model": ema.module.state_dict() if ema is not None else None,
+                     "ema_updates": int(ema.n_averaged) if ema is not None else 0}
+            if improved:
+                best_file.improved({**state, "selected_on": SELECTED["best.pt"]})
+            # decided once, after best.pt's write if due (so its time counts), before last.pt's:
+            # the epoch that ends the run is always the one last.pt and metrics.csv hold
+            stop = _stop_reason(cfg, bad, time.monotonic() - began, history)
+            if stop or epoch + 1 == cfg.epochs or (epoch + 1) % cfg.save_every == 0:
+                best_file.flush()
+                save_checkpoint({**state, "selected_on": SELECTED["last.pt"]}, out / "last.pt")
+                _write_history(out, history)
+            log.info("epoch=%d train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f "
+                     "val_macro_f1=%.4f val_acc_trained=%.4f val_acc_%dpx=%.4f seconds=%.0f%s",
+                     epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
+                     report["macro_f1"], trained_acc, SMALL_FACE, small["accuracy"], row["seconds"],
+                     " (best)" if improved else "")
+    finally:  # the last epoch, a stop, Ctrl-C or an error: the best epoch is on disk
+        best_file.flush()
     if stop:
         log.info("%s: stopped after epoch %d", stop, len(history))
     return max(history, key=lambda r: r["val_acc"]) if history else {}

@@ -15,7 +15,8 @@ CODE = """
 from classpulse.cli import build_parser
 args = build_parser().parse_args(["model", "train", "--recipe", "sgd300", "--data", "d.npz",
                                   "--out", "o", "--time-budget", "420"])
-import model.train, model.export, model.evaluate, model.pack
+import model.train, model.checkpoints, model.loss, model.weight_average
+import model.export, model.evaluate, model.pack
 try:
     import sqlalchemy
 except ModuleNotFoundError:

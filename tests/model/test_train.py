@@ -18,9 +18,12 @@ import torch
 from classpulse.cli import main as cli_main
 from classpulse.errors import UsageError
 from model import card
+from model import checkpoints as checkpoints_module
 from model import train as train_module
+from model.checkpoints import RESUME_KEYS
 from model.data import load_split
 from model.export import export_checkpoint
+from model.loss import SmoothedWeightedCrossEntropy, class_weights
 from model.network import build_network
 from model.preprocess import (
     SMALL_FACE,
@@ -30,14 +33,11 @@ from model.preprocess import (
     shrink_faces,
 )
 from model.train import (
-    EMA_EVERY,
-    RESUME_KEYS,
     LrSchedule,
     TrainConfig,
     _config_dict,
     _limited,
-    build_ema,
-    class_weights,
+    build_optimizer,
     evaluate,
     load_data,
     lr_factor,
@@ -45,7 +45,9 @@ from model.train import (
     out_of_time,
     recipe_config,
     resume,
+    train_step,
 )
+from model.weight_average import EMA_EVERY, build_ema, update_average
 from model.weights_io import load_checkpoint, load_weights, save_checkpoint
 
 SIZE = 32  # input side of the training tests: 0.44x the work of 48 px, the same code paths
@@ -158,8 +160,9 @@ def test_time_budget_stop_saves_the_epoch_it_ends_on(tiny_fer: Path, tmp_path: P
     stop is decided once, after that write, and the epoch it ends on is in last.pt and
     metrics.csv, even with --save-every far off."""
     clock = [0.0]
-    monkeypatch.setattr(train_module, "time",
-                        SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter))
+    fake_time = SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
+    monkeypatch.setattr(train_module, "time", fake_time)
+    monkeypatch.setattr(checkpoints_module, "time", fake_time)  # BestCheckpoint's clock
     real_epoch, real_save = train_module.train_one_epoch, train_module.save_checkpoint
 
     def epoch_of_40_s(*args: Any, **kwargs: Any) -> tuple[float, float]:
@@ -171,7 +174,8 @@ def test_time_budget_stop_saves_the_epoch_it_ends_on(tiny_fer: Path, tmp_path: P
         real_save(state, path)
 
     monkeypatch.setattr(train_module, "train_one_epoch", epoch_of_40_s)
-    monkeypatch.setattr(train_module, "save_checkpoint", write_of_30_s)
+    monkeypatch.setattr(train_module, "save_checkpoint", write_of_30_s)  # last.pt
+    monkeypatch.setattr(checkpoints_module, "save_checkpoint", write_of_30_s)  # best.pt
     out = tmp_path / "run"
     cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=5, batch_size=16, limit_train=32,
                       size=SIZE, device="cpu", ema_epochs=0.0, threads=1, save_every=100,
@@ -250,6 +254,81 @@ def test_weight_average_has_the_asked_half_life() -> None:
     # after one half-life the average has come half way to the (constant) new weights
     assert torch.allclose(ema.module.weight - start, torch.full_like(start, 0.5), atol=1e-5)
     assert build_ema(net, replace(cfg, ema_epochs=0.0), 40) is None
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_training_loss_is_torchs_cross_entropy_bit_for_bit(smoothing: float,
+                                                               bf16: bool) -> None:
+    """The loss that spares a GPU a sync per step gives torch's weighted, label-smoothed
+    cross-entropy and the same gradients, to the last bit, in fp32 and under bf16 autocast."""
+    weights = class_weights(np.array([3995, 436, 4097, 7215, 4830, 3171, 4965]), 0.5)
+    ours = SmoothedWeightedCrossEntropy(weights, smoothing)
+    torchs = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=smoothing)
+    for seed, n in enumerate((1, 7, 64, 256)):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, 20, generator=gen)
+        y = torch.randint(0, 7, (n,), generator=gen)
+        grads, losses = [], []
+        for criterion in (ours, torchs):
+            torch.manual_seed(seed)
+            head = torch.nn.Linear(20, 7)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = criterion(head(x).float(), y)
+            loss.backward()
+            losses.append(loss)
+            grads.append(head.weight.grad)
+        assert torch.equal(losses[0], losses[1]) and torch.equal(grads[0], grads[1])
+
+
+def test_the_weight_average_is_updated_as_torch_updates_it() -> None:
+    """``update_average`` (which keeps the host from waiting for a GPU) gives the very average
+    of ``AveragedModel.update_parameters``: the first update copies, later ones average the
+    weights and BN's buffers (its integer batch counter included), and the counts agree."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    cfg = TrainConfig(data="", out="", ema_epochs=0.5)
+    ours, torchs = build_ema(net, cfg, 40), build_ema(net, cfg, 40)
+    for _ in range(4):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        net(torch.randn(5, 1, 8, 8))  # training mode: BN's running statistics move
+        update_average(ours, net)
+        torchs.update_parameters(net)
+        mine, theirs = ours.state_dict(), torchs.state_dict()
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(v, theirs[k]) for k, v in mine.items())
+    assert int(ours.n_averaged) == 4 and ours.n_averaged.device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_a_training_step_never_waits_for_it() -> None:
+    """No host sync in an sgd300 step, its class-weighted, label-smoothed loss and the weight
+    average's update included, once cuDNN has tuned itself and the first update has copied the
+    weights (both in the warm-up steps)."""
+    device = torch.device("cuda")
+    cfg = recipe_config("sgd300", "", "", batch_size=32)
+    net = build_network().to(device).to(memory_format=torch.channels_last)
+    opt = build_optimizer(net, cfg)
+    sched = LrSchedule(opt, cfg, steps_per_epoch=100)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # bf16: an H100 or H200
+    weights = class_weights(np.array([3995, 436, 4097, 7215, 4830, 3171, 4965]), 0.5)
+    criterion = SmoothedWeightedCrossEntropy(weights.to(device), cfg.label_smoothing)
+    ema = build_ema(net, cfg, 100)
+    x = torch.randn(32, 1, 48, 48, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (32,), device=device)
+    for _ in range(EMA_EVERY):
+        train_step(net, x, y, opt, sched, scaler, criterion, cfg, device, ema)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(EMA_EVERY):  # the last one updates the average
+            loss, _ = train_step(net, x, y, opt, sched, scaler, criterion, cfg, device, ema)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert int(ema.n_averaged) == 2 and torch.isfinite(loss).item()
 
 
 def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path,
