@@ -38,7 +38,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0015_closes_after_max_lag"
+HEAD = "0016_sqlite_local_days"
 
 
 @pytest.fixture
@@ -72,8 +72,8 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0014_closed_minutes", "0013_shown_views", "0012_engagement_weights",
-        "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        HEAD, "0015_closes_after_max_lag", "0014_closed_minutes", "0013_shown_views",
+        "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -306,7 +306,7 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0015_closes_after_max_lag; stop every "
+                                         r"writes to 0016_sqlite_local_days; stop every "
                                          r"consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
 
@@ -359,6 +359,38 @@ def test_0015_raises_a_stored_threshold_of_one_to_two(
         conn.execute(text("UPDATE small_group_rule SET min_faces_shown = 1"))
     upgrade(migrated_url)
     assert min_faces(migrated_url) == 2
+
+
+def test_0016_gives_sqlite_no_local_hour_off_utc_and_leaves_postgres_as_it_was(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """A classroom in Europe/Berlin: on SQLite, which knows no zone, 0015's views put its 22:30
+    UTC minutes at 22 o'clock, an hour from the truth, and 0016's say no hour; PostgreSQL's read
+    the zone (23 o'clock) and 0016 leaves every view there as it was. Down and up again."""
+    def hours() -> list[tuple]:
+        with fresh_engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT iso_dow, hour, minutes FROM class_hour_of_week"))]
+
+    def definitions() -> dict[str, str | None]:
+        inspector = inspect(fresh_engine)
+        return {name: inspector.get_view_definition(name) for name in VIEW_NAMES}
+
+    minute = datetime(2025, 3, 3, 22, 30, tzinfo=timezone.utc)  # a Monday
+    with fresh_engine.begin() as conn:
+        add_minute_rows(conn, [MinuteRow("c", "7B", minute, 60, 60, 240, (0, 0, 0, 240, 0, 0, 0),
+                                         (0.0,) * 7, 0.0)])
+        conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin'"))
+    sqlite = fresh_engine.dialect.name == "sqlite"
+    at_head = definitions()
+    assert hours() == ([(None, None, 1)] if sqlite else [(1, 23, 1)])
+    downgrade_to(fresh_engine, "0015_closes_after_max_lag")
+    assert hours() == ([(1, 22, 1)] if sqlite else [(1, 23, 1)])
+    changed = {name for name, sql in definitions().items() if sql != at_head[name]}
+    assert changed == ({"class_days", "class_hour_of_week"} if sqlite else set())
+    upgrade(migrated_url)
+    assert definitions() == at_head
+    assert hours() == ([(None, None, 1)] if sqlite else [(1, 23, 1)])
 
 
 @pytest.mark.postgres

@@ -15,6 +15,13 @@ The seed has the readability gate refuse faces (``refusals=True``), so ``faces_r
 SEE 3 faces per frame are hidden because they READ fewer: an example or a view that divided by
 ``faces``, or ruled on ``faces_in_view``, gives other numbers here.
 :func:`test_the_seed_tells_faces_read_from_faces` keeps it so.
+
+The two trend examples ("A title over the term", "Lessons ranked by engagement change") promise
+what the lessons view says, so their answer is the view's own: ``dashboard.lesson_frames``'
+``in_trend``, ``title_trend`` and ``change_from_previous`` called on the title's history as
+``dashboard.lesson_sql`` fetches it (:func:`opened_lessons`), never a copy of that rule here. A
+second timetable (:data:`TRAPS`) holds a lesson for each part of the rule, and the examples are
+asked there at several moments (their one ``now()`` replaced, :func:`asked_at`).
 """
 
 from __future__ import annotations
@@ -26,11 +33,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine, text
@@ -40,8 +47,13 @@ from classpulse.cli import main
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
 from classpulse.db.seed import seed_minutes, synthetic_minute_rows
-from classpulse.db.writes import REFUSED_COLUMNS, MinuteRow, add_rejections
+from classpulse.db.writes import REFUSED_COLUMNS, MinuteRow, add_minute_rows, add_rejections
 from classpulse.emotions import EMOTIONS
+from dashboard import lesson_frames, lesson_sql
+from dashboard.lesson_frames import MIN_RECORDED_PERCENT, MIN_TREND_MINUTES
+from dashboard.lessons import TREND_LESSONS
+from dashboard.periods import MINUTE_CLOSES_AFTER
+from dashboard.sql import MOSTLY_READ
 
 pytestmark = pytest.mark.postgres
 
@@ -489,55 +501,151 @@ def check_one_lesson(got: list[dict], s: Seeded) -> None:
     assert tuple(not_yet) == (0, 0, None)  # a lesson without minutes: zero, and no means
 
 
-def _title_term(s: Seeded, room: str, title: str) -> list[tuple[PlannedLessonRow, dict]]:
-    lo, hi = datetime(2025, 2, 24, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+# ---- the two trend examples: the lessons view's own rule is the answer ----
+
+@dataclass(frozen=True)
+class Opened:
+    """A lesson the lessons view puts in its title's trend, and what the view says when a teacher
+    opens it: ``change_from_previous``'s (change, the lesson before's local start), or None."""
+
+    lesson: pd.Series  # its lesson_summaries row, as the page fetches it
+    change: tuple[float, pd.Timestamp] | None
+
+
+def opened_lessons(engine: Engine, room: str, lo: datetime, hi: datetime,
+                   now: datetime) -> list[Opened]:
+    """The lessons of ``room`` starting in ``[lo, hi)`` that ``dashboard.lesson_frames.in_trend``
+    keeps at ``now``, in start order, each with the change the page states when it is opened:
+    the title's history fetched as the page fetches it (TREND_LESSONS lessons), then
+    ``title_trend`` and ``change_from_previous``. The dashboard's functions, not a copy of them,
+    so the examples are held to what a teacher reads."""
+    lessons = lesson_sql.fetch_week(engine, room, lo, hi)
+    zone = ZoneInfo(TIMEZONES[room])
     out = []
-    for lesson in s.lessons:
-        if lesson.room == room and lesson.title == title and lo <= lesson.start < hi:
-            numbers = lesson_numbers(s, lesson)
-            if numbers["minutes"]:
-                out.append((lesson, numbers))
-    return sorted(out, key=lambda pair: pair[0].start)
+    for _, lesson in lessons[lesson_frames.in_trend(lessons, now)].iterrows():
+        history = lesson_sql.fetch_title_history(
+            engine, room, str(lesson["title"]), lesson["starts_at"].to_pydatetime(), TREND_LESSONS)
+        trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), zone, now)
+        out.append(Opened(lesson, lesson_frames.change_from_previous(trend)))
+    return out
+
+
+def ranked_rises(opened: dict[str, list[Opened]]) -> list[tuple[str, int, Opened]]:
+    """(classroom, rank, lesson) of each classroom's three steepest rises (ties share a rank),
+    in the ranking example's order."""
+    out = []
+    for room, lessons in opened.items():
+        rises = [(o.change[0], o) for o in lessons if o.change is not None]
+        for change, o in rises:
+            rank = 1 + sum(other > change for other, _ in rises)
+            if rank <= 3:
+                out.append((room, rank, o))
+    return sorted(out, key=lambda w: (w[0], w[1], w[2].lesson["starts_at"],
+                                      w[2].lesson["lesson_id"]))
+
+
+def naive_local(instant: Any, zone: ZoneInfo) -> datetime:
+    """An instant as ``AT TIME ZONE`` gives it: the zone's wall clock, naive."""
+    return pd.Timestamp(instant).tz_convert(zone.key).tz_localize(None).to_pydatetime()
+
+
+def group_of(lesson: pd.Series) -> str | None:
+    label = lesson["group_label"]
+    return None if pd.isna(label) else str(label)
+
+
+def assert_title_rows(got: list[dict], opened: list[Opened], zone: ZoneInfo) -> None:
+    """The title example lists the lessons the view puts in the trend, each with the change the
+    view states when it is opened."""
+    assert [(r["local_start"], r["group_label"]) for r in got] == [
+        (naive_local(o.lesson["starts_at"], zone), group_of(o.lesson)) for o in opened]
+    for r, o in zip(got, opened, strict=True):
+        assert (r["minutes"], r["hidden_minutes"]) == (o.lesson["minutes"],
+                                                       o.lesson["hidden_minutes"])
+        assert close(r["engagement"], float(o.lesson["engagement"]), 3)
+        change, before = o.change if o.change is not None else (None, None)
+        assert r["previous_local_start"] == (None if before is None else naive_local(before, zone))
+        assert close(r["change_from_previous"], change, 3)
+
+
+def assert_ranked_rows(got: list[dict], want: list[tuple[str, int, Opened]]) -> None:
+    """The ranking example ranks the changes the view states, classroom by classroom."""
+    zones = {room: ZoneInfo(tz) for room, tz in TIMEZONES.items()}
+    assert [(r["classroom_id"], r["change_rank"], r["title"], r["group_label"], r["local_start"])
+            for r in got] == [
+        (room, rank, o.lesson["title"], group_of(o.lesson),
+         naive_local(o.lesson["starts_at"], zones[room])) for room, rank, o in want]
+    for r, (room, _, o) in zip(got, want, strict=True):
+        assert o.change is not None
+        change, before = o.change
+        now = float(o.lesson["engagement"])
+        assert r["previous_local_start"] == naive_local(before, zones[room])
+        assert r["minutes"] == o.lesson["minutes"]
+        assert close(r["engagement"], now, 3)
+        assert close(r["previous_engagement"], now - change, 3)
+        assert close(r["change"], change, 3)
+
+
+def assert_states_the_dashboards_numbers(sql: str) -> None:
+    """The example writes the dashboard's constants, not numbers of its own, and asks its one
+    question of the clock once (:func:`asked_at` relies on it)."""
+    closes_after = int(MINUTE_CLOSES_AFTER.total_seconds())
+    assert f"s.minutes >= {MIN_TREND_MINUTES} " in sql
+    assert f"s.faces_read >= {MOSTLY_READ} * s.faces " in sql
+    assert f"100 * (s.minutes + s.hidden_minutes) >= {MIN_RECORDED_PERCENT} * (" in sql
+    assert f"+ interval '1 minute' + interval '{closes_after} seconds'" in sql
+    assert f"LIMIT {TREND_LESSONS}\n" in sql
+    assert sql.count("now()") == 1
+
+
+def asked_at(sql: str, now: datetime | None) -> str:
+    """The example as an analyst would ask it at ``now``: its one ``now()`` (which lessons have
+    ended and closed) replaced by that instant; None asks it as written."""
+    assert sql.count("now()") == 1
+    return sql if now is None else sql.replace("now()", f"TIMESTAMPTZ '{now.isoformat()}'")
+
+
+def planned(s: Seeded, lesson: pd.Series, start: Any = None) -> PlannedLessonRow:
+    """The timetable's lesson in ``lesson``'s classroom and title starting at ``start`` (its
+    own start by default)."""
+    at = pd.Timestamp(lesson["starts_at"] if start is None else start).to_pydatetime()
+    (found,) = [p for p in s.lessons if (p.room, p.title, p.start) == (
+        lesson["classroom_id"], lesson["title"], at)]
+    return found
 
 
 def check_title_term(got: list[dict], s: Seeded) -> None:
-    want = _title_term(s, "7B", "Maths")
-    assert len(want) == 3 * 5  # Maths every school day, three weeks
-    zone = ZoneInfo("America/New_York")
-    assert [r["day"] for r in got] == [x.start.astimezone(zone).date() for x, _ in want]
-    previous = None
-    for r, (_, numbers) in zip(got, want, strict=True):
-        assert (r["minutes"], r["hidden_minutes"]) == (numbers["minutes"], numbers["hidden"])
-        assert close(r["engagement"], numbers["engagement"], 3)
-        change = None if previous is None else numbers["engagement"] - previous
-        assert close(r["change_from_previous"], change, 3)
-        previous = numbers["engagement"]
+    lo, hi = datetime(2025, 2, 24, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+    opened = [o for o in opened_lessons(s.engine, "7B", lo, hi, datetime.now(UTC))
+              if o.lesson["title"] == "Maths"]
+    assert len(opened) == 3 * 5  # Maths every school day, three weeks
+    assert_title_rows(got, opened, ZoneInfo(TIMEZONES["7B"]))
+    assert opened[0].change is None and all(o.change for o in opened[1:])
+    for o in opened:  # the view's numbers are the seed's, computed here
+        numbers = lesson_numbers(s, planned(s, o.lesson))
+        assert (o.lesson["minutes"], o.lesson["hidden_minutes"]) == (numbers["minutes"],
+                                                                     numbers["hidden"])
+        assert o.lesson["engagement"] == pytest.approx(numbers["engagement"])
+    assert_states_the_dashboards_numbers(doc_examples()["A title over the term"])
 
 
 def check_ranked_changes(got: list[dict], s: Seeded) -> None:
+    """Each lesson of the week against the lesson before as the view picks it, both in the
+    trend; ranked within each classroom, the three steepest rises of each."""
     lo, hi = datetime(2025, 3, 10, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
-    series: dict[tuple[str, str], list[tuple[datetime, float]]] = defaultdict(list)
-    for lesson in s.lessons:
-        numbers = lesson_numbers(s, lesson)
-        if numbers["minutes"]:
-            series[(lesson.room, lesson.title)].append((lesson.start, numbers["engagement"]))
-    changes = []
-    for (room, title), points in series.items():
-        points.sort()
-        for (_, before), (start, now) in pairwise(points):
-            if lo <= start < hi:
-                changes.append((now - before, room, title, start, now, before))
-    changes.sort(key=lambda c: (-c[0], c[1], c[3]))
-    assert len(changes) == 3 * 25
-    top = changes[:10]
-    assert [(r["classroom_id"], r["title"]) for r in got] == [(c[1], c[2]) for c in top]
-    assert [r["change_rank"] for r in got] == list(range(1, 11))
-    for r, (change, room, _, start, now, before) in zip(got, top, strict=True):
-        zone = ZoneInfo(TIMEZONES[room])
-        assert r["local_start"] == start.astimezone(zone).replace(tzinfo=None)
-        assert close(r["engagement"], now, 3) and close(r["previous_engagement"], before, 3)
-        assert close(r["change"], change, 3)
-    assert top[0][0] > 0
+    opened = {room: opened_lessons(s.engine, room, lo, hi, datetime.now(UTC))
+              for room in TIMEZONES}
+    assert sum(o.change is not None for lessons in opened.values() for o in lessons) == 3 * 25
+    want = ranked_rises(opened)
+    assert [r["change_rank"] for r in got] == [1, 2, 3] * 3  # each classroom on its own
+    assert_ranked_rows(got, want)
+    for _, _, o in want:  # the view's numbers are the seed's, computed here
+        assert o.change is not None
+        now = lesson_numbers(s, planned(s, o.lesson))
+        was = lesson_numbers(s, planned(s, o.lesson, o.change[1]))
+        assert o.lesson["minutes"] == now["minutes"]
+        assert o.change[0] == pytest.approx(now["engagement"] - was["engagement"])
+    assert_states_the_dashboards_numbers(doc_examples()["Lessons ranked by engagement change"])
 
 
 CHECKS: dict[str, Callable[[list[dict], Seeded], None]] = {
@@ -607,3 +715,215 @@ def test_documented_example_gives_the_right_numbers(seeded: Seeded, title: str) 
     got = run(seeded, title)
     assert got, f"example {title!r} returned no rows"
     CHECKS[title](got, seeded)
+
+
+# ---- the two trend examples on a timetable built for the rule's traps ----
+
+NEW_YORK, KOLKATA = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
+ZONES = {"7B": NEW_YORK, "8C": KOLKATA}
+
+
+@dataclass(frozen=True)
+class TrapLesson:
+    """A lesson on a day of March 2025 (local times) and its camera minutes from its first whole
+    minute: ``shown`` minutes with 20 faces a frame, ``read`` of their 1200 faces read, all
+    neutral, at ``engagement``; then ``hidden`` minutes (two faces in one frame); its other
+    minutes have no data. ``own_minutes`` False: a parallel lesson, held in minutes another
+    lesson writes (so with its numbers). Bounds off the minute are stored as such (an iCalendar
+    file can give them; a CSV file cannot)."""
+
+    room: str
+    day: int
+    start: time
+    end: time
+    title: str
+    group: str
+    engagement: float
+    shown: int = 45
+    hidden: int = 0
+    read: int = 1200
+    own_minutes: bool = True
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        day, zone = date(2025, 3, self.day), ZONES[self.room]
+        return (datetime.combine(day, self.start, zone), datetime.combine(day, self.end, zone))
+
+    def minute_rows(self) -> list[MinuteRow]:
+        start, _ = self.bounds()
+        first = start.replace(second=0) + timedelta(minutes=1 if start.second else 0)
+        rows = []
+        for i in range(self.shown + self.hidden):
+            minute = first + timedelta(minutes=i)
+            if i < self.shown:
+                n = (0, 0, 0, 0, 0, 0, self.read)
+                rows.append(MinuteRow(f"{self.room}-cam1", self.room, minute, 60, 60, 1200, n,
+                                      tuple(map(float, n)), self.engagement * self.read,
+                                      refused=(1200 - self.read, 0, 0)))
+            else:
+                n = (0, 0, 0, 0, 0, 0, 2)
+                rows.append(MinuteRow(f"{self.room}-cam1", self.room, minute, 60, 1, 2, n,
+                                      tuple(map(float, n)), 0.3 * 2))
+        return rows
+
+
+def _maths(day: int, group: str, engagement: float, hour: int = 9, **kw: Any) -> TrapLesson:
+    return TrapLesson("7B", day, time(hour), time(hour, 45), "Maths", group, engagement, **kw)
+
+
+def _eighth(day: int, start: time, end: time, title: str, engagement: float,
+            **kw: Any) -> TrapLesson:
+    return TrapLesson("8C", day, start, end, title, "", engagement, **kw)
+
+
+# Art and Music lessons with 1 shown minute of 45, out of the trend, in the same minutes
+LEFT_OUT_SLOTS = [(10, h) for h in (11, 12, 13, 14)] + [(11, h) for h in range(8, 15)]
+TRAPS: tuple[TrapLesson, ...] = (
+    # 7B Maths: groups A and B, at once or apart, and lessons of the whole class (no group)
+    _maths(3, "A", 0.50),
+    _maths(3, "B", 0.50, own_minutes=False),  # parallel: no lesson before, not even A
+    _maths(4, "", 0.60),  # no earlier lesson without a group: the last earlier one, 3 March's
+    _maths(5, "A", 0.40),  # 3 March's A, not 4 March's
+    _maths(5, "B", 0.80, hour=10),  # 3 March's B, not 5 March's A at 09:00
+    _maths(6, "", 0.70),  # after A and B: the last without a group, 4 March's
+    _maths(7, "A", 0.45),
+    _maths(10, "A", 0.85),  # 7 March's A
+    _maths(10, "B", 0.85, own_minutes=False),  # 5 March's B, not 7 March's A
+    _maths(11, "", 0.95, shown=10),  # data for 10 of 45 minutes: out
+    # 36 of the 46 minutes starting in 10:00-10:45:30: out
+    TrapLesson("7B", 11, time(10), time(10, 45, 30), "Maths", "", 0.99, shown=36),
+    _maths(12, "", 0.78, shown=10, hidden=30),  # 40 of 45 with data (hidden ones count): in
+    _maths(12, "B", 0.90, hour=10, shown=1, hidden=44),  # 1 shown minute: out
+    # 36 of the 45 minutes starting in 09:00:30-09:46, MIN_RECORDED_PERCENT exactly: in
+    TrapLesson("7B", 13, time(9, 0, 30), time(9, 46), "Maths", "", 0.65, shown=36),
+    _maths(13, "B", 0.95, hour=10, read=500),  # most faces unread: out
+    _maths(14, "", 0.90),  # under way at UNDER_WAY, its last minute closing until CLOSED
+    # 8C Physics: its ranks start at 1 again, below 7B's best rise
+    *(_eighth(day, time(10), time(10, 45), "Physics", e)
+      for day, e in ((3, 0.40), (10, 0.45), (12, 0.70), (13, 0.30), (14, 0.32))),
+    # 8C Art and Music: the lesson before is sought among the title's last TREND_LESSONS lessons
+    _eighth(10, time(8), time(8, 45), "Art", 0.30),
+    _eighth(10, time(9), time(9, 45), "Music", 0.30),
+    *(_eighth(day, time(h), time(h, 45), "Art", 0.90, shown=1, hidden=44)
+      for day, h in LEFT_OUT_SLOTS[:10]),
+    *(_eighth(day, time(h), time(h, 45), "Music", 0.90, shown=1, hidden=44,
+              own_minutes=(day, h) not in LEFT_OUT_SLOTS[:10]) for day, h in LEFT_OUT_SLOTS),
+    _eighth(12, time(8), time(8, 45), "Art", 0.50),  # 10 March's is the 12th lesson back
+    _eighth(12, time(9), time(9, 45), "Music", 0.80),  # 10 March's is the 13th: none
+    # 8C Chemistry: a lesson's minutes are those starting in [starts_at, ends_at)
+    _eighth(11, time(15), time(15, 45), "Chemistry", 0.40),
+    _eighth(13, time(8, 0, 30), time(8, 41), "Chemistry", 0.62, shown=32),  # 32 of 40: in
+    _eighth(14, time(8), time(8, 40, 30), "Chemistry", 0.95, shown=32),  # 32 of 41: out
+)
+# 7B's last lesson (14 March, 09:00-09:45 New York, UTC-4): under way, then its last minute
+# (09:44) closes MINUTE_CLOSES_AFTER after its end
+UNDER_WAY = datetime(2025, 3, 14, 13, 30, tzinfo=UTC)
+CLOSED = datetime(2025, 3, 14, 13, 45, tzinfo=UTC) + MINUTE_CLOSES_AFTER
+ASKED_AT = (None, UNDER_WAY, CLOSED - timedelta(microseconds=1), CLOSED)
+
+
+@pytest.fixture(scope="module")
+def trap_engine(pg_database: Callable[[], str],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A database holding :data:`TRAPS`: the CSV's lessons imported, the others inserted."""
+    url = pg_database()
+    upgrade(url)
+    engine = make_engine(url)
+    in_csv = [x for x in TRAPS if not any(t.second for t in (x.start, x.end))]
+    lines = ["classroom,date,start,end,title,group"] + [
+        f"{x.room},2025-03-{x.day:02d},{x.start:%H:%M},{x.end:%H:%M},{x.title},{x.group}"
+        for x in in_csv]
+    timetable_file = tmp_path_factory.mktemp("traps") / "timetable.csv"
+    timetable_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with engine.begin() as conn:
+        add_minute_rows(conn, [r for x in TRAPS if x.own_minutes for r in x.minute_rows()])
+        for room, zone in ZONES.items():
+            conn.execute(text("UPDATE classrooms SET timezone = :tz WHERE id = :id"),
+                         {"tz": zone.key, "id": room})
+    assert main(["lessons", "import", str(timetable_file), "--database-url", url]) == 0
+    with engine.begin() as conn:
+        for i, x in enumerate(x for x in TRAPS if x not in in_csv):
+            start, end = x.bounds()
+            conn.execute(text(
+                "INSERT INTO lessons (classroom_id, starts_at, ends_at, title, source_key, "
+                "source_scope) VALUES (:room, :start, :end, :title, :key, 'test:traps')"),
+                {"room": x.room, "start": start, "end": end, "title": x.title,
+                 "key": f"test:traps/{i}"})
+    yield engine
+    engine.dispose()
+
+
+def _run_at(engine: Engine, title: str, now: datetime | None) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(asked_at(doc_examples()[title], now))).mappings()
+        return [dict(r) for r in rows]
+
+
+@pytest.mark.parametrize("now", ASKED_AT, ids=["as-written", "under-way", "closing", "closed"])
+def test_trend_examples_say_what_the_lessons_view_says(trap_engine: Engine,
+                                                       now: datetime | None) -> None:
+    """At each moment, both examples give what the lessons view gives, its functions called on
+    the same database."""
+    at = datetime.now(UTC) if now is None else now
+    lo, hi = datetime(2025, 2, 24, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC)
+    maths = [o for o in opened_lessons(trap_engine, "7B", lo, hi, at)
+             if o.lesson["title"] == "Maths"]
+    assert_title_rows(_run_at(trap_engine, "A title over the term", now), maths, NEW_YORK)
+    week = (datetime(2025, 3, 10, tzinfo=UTC), hi)
+    opened = {room: opened_lessons(trap_engine, room, *week, at) for room in TIMEZONES}
+    assert_ranked_rows(_run_at(trap_engine, "Lessons ranked by engagement change", now),
+                       ranked_rises(opened))
+
+
+def test_trend_examples_keep_to_the_rule(trap_engine: Engine) -> None:
+    """What the traps should give, written out: each part of the rule decides a row."""
+
+    def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+        return datetime(2025, 3, day, hour, minute, second)
+
+    title = [(r["local_start"], r["group_label"], r["minutes"], r["hidden_minutes"],
+              float(r["engagement"]), r["previous_local_start"],
+              None if r["change_from_previous"] is None else float(r["change_from_previous"]))
+             for r in _run_at(trap_engine, "A title over the term", None)]
+    assert title == [
+        (at(3, 9), "A", 45, 0, 0.5, None, None),
+        (at(3, 9), "B", 45, 0, 0.5, None, None),
+        (at(4, 9), None, 45, 0, 0.6, at(3, 9), 0.1),
+        (at(5, 9), "A", 45, 0, 0.4, at(3, 9), -0.1),
+        (at(5, 10), "B", 45, 0, 0.8, at(3, 9), 0.3),
+        (at(6, 9), None, 45, 0, 0.7, at(4, 9), 0.1),
+        (at(7, 9), "A", 45, 0, 0.45, at(5, 9), 0.05),
+        (at(10, 9), "A", 45, 0, 0.85, at(7, 9), 0.4),
+        (at(10, 9), "B", 45, 0, 0.85, at(5, 10), 0.05),
+        (at(12, 9), None, 10, 30, 0.78, at(6, 9), 0.08),
+        (at(13, 9, 0, 30), None, 36, 0, 0.65, at(12, 9), -0.13),
+        (at(14, 9), None, 45, 0, 0.9, at(13, 9, 0, 30), 0.25),
+    ]
+    for now in (UNDER_WAY, CLOSED - timedelta(microseconds=1)):  # 14 March's not yet whole
+        got = _run_at(trap_engine, "A title over the term", now)
+        assert [r["local_start"] for r in got] == [row[0] for row in title[:-1]]
+    assert [r["local_start"] for r in _run_at(trap_engine, "A title over the term", CLOSED)] == [
+        row[0] for row in title]
+
+    def ranked(now: datetime | None) -> list[tuple]:
+        return [(r["classroom_id"], r["change_rank"], r["title"], r["local_start"],
+                 r["previous_local_start"], r["minutes"], float(r["engagement"]),
+                 float(r["previous_engagement"]), float(r["change"]))
+                for r in _run_at(trap_engine, "Lessons ranked by engagement change", now)]
+
+    eighth = [
+        ("8C", 1, "Physics", at(12, 10), at(10, 10), 45, 0.7, 0.45, 0.25),
+        ("8C", 2, "Chemistry", at(13, 8, 0, 30), at(11, 15), 32, 0.62, 0.4, 0.22),
+        ("8C", 3, "Art", at(12, 8), at(10, 8), 45, 0.5, 0.3, 0.2),
+    ]
+    assert ranked(None) == [
+        ("7B", 1, "Maths", at(10, 9), at(7, 9), 45, 0.85, 0.45, 0.4),  # group A
+        ("7B", 2, "Maths", at(14, 9), at(13, 9, 0, 30), 45, 0.9, 0.65, 0.25),
+        ("7B", 3, "Maths", at(12, 9), at(6, 9), 10, 0.78, 0.7, 0.08),
+        *eighth,
+    ]
+    assert ranked(UNDER_WAY) == [
+        ("7B", 1, "Maths", at(10, 9), at(7, 9), 45, 0.85, 0.45, 0.4),  # group A
+        ("7B", 2, "Maths", at(12, 9), at(6, 9), 10, 0.78, 0.7, 0.08),
+        ("7B", 3, "Maths", at(10, 9), at(5, 10), 45, 0.85, 0.8, 0.05),  # group B
+        *eighth,
+    ]

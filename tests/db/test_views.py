@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Engine, func, select, text, update
 
+from classpulse.db.engine import make_engine
 from classpulse.db.models import EmotionMinute
 from classpulse.db.seed import seed_minutes, synthetic_minute_rows
 from classpulse.db.views import (
@@ -179,6 +180,44 @@ def test_class_hour_of_week_uses_iso_weekdays(db: Engine, seeded: list[MinuteRow
         assert g["minutes"] == e["minutes"] and g["faces"] == e["faces"]
         assert g["hidden_minutes"] == e["hidden_minutes"]
         assert g["engagement"] == pytest.approx(e["engagement_sum"] / e["faces"])
+
+
+def test_sqlite_gives_local_days_and_hours_only_to_classrooms_on_utc(
+    migrated_sqlite_url: str,
+) -> None:
+    """SQLite has no zone database, so its UTC day or hour would be a wrong local one in
+    Europe/Berlin (22:30 UTC on Sunday is 23:30 there): 0016_sqlite_local_days gives a classroom
+    on UTC (or on a name of it, Etc/UTC) its days and hours, and one elsewhere NULL ones, in one
+    row per classroom that still counts and sums every minute."""
+    start = datetime(2025, 3, 2, 22, 30, tzinfo=timezone.utc)  # Sunday, into Monday
+    n = (0, 0, 0, 240, 0, 0, 0)
+    rows = [MinuteRow(f"{room}-cam", room, start + timedelta(minutes=i), 60, 60, 240, n,
+                      tuple(map(float, n)), 0.6 * 240)
+            for room in ("7A", "7B", "8C") for i in range(120)]
+    engine = make_engine(migrated_sqlite_url)
+    try:
+        with engine.begin() as conn:
+            add_minute_rows(conn, rows)
+            conn.execute(text("UPDATE classrooms SET timezone = 'Europe/Berlin' WHERE id = '7B'"))
+            conn.execute(text("UPDATE classrooms SET timezone = 'Etc/UTC' WHERE id = '8C'"))
+        with engine.connect() as conn:
+            days = conn.execute(select(class_days.c.classroom_id, class_days.c.day,
+                                       class_days.c.minutes, class_days.c.faces)).all()
+            hours = conn.execute(select(class_hour_of_week.c.classroom_id,
+                                        class_hour_of_week.c.iso_dow, class_hour_of_week.c.hour,
+                                        class_hour_of_week.c.minutes)).all()
+    finally:
+        engine.dispose()
+    by_room: dict[str, set[tuple]] = defaultdict(set)
+    for room, *rest in days:
+        by_room[room].add(tuple(rest))
+    on_utc = {(date(2025, 3, 2), 90, 90 * 240), (date(2025, 3, 3), 30, 30 * 240)}
+    assert by_room == {"7A": on_utc, "8C": on_utc, "7B": {(None, 120, 120 * 240)}}
+    by_room.clear()
+    for room, *rest in hours:
+        by_room[room].add(tuple(rest))
+    on_utc = {(7, 22, 30), (7, 23, 60), (1, 0, 30)}
+    assert by_room == {"7A": on_utc, "8C": on_utc, "7B": {(None, None, 120)}}
 
 
 @pytest.mark.postgres
