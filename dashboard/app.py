@@ -32,7 +32,14 @@ from classpulse.redact import hide_password
 from classpulse.settings import Settings, SettingsError
 from dashboard import auth, charts, lessons, links, queries, text, transform
 from dashboard.launch import settings_from_app_args
-from dashboard.periods import HISTORY_BUCKET, Period, closed_until, live_period, range_period
+from dashboard.periods import (
+    HISTORY_BUCKET,
+    Period,
+    closed_until,
+    floor_minute,
+    live_period,
+    range_period,
+)
 from dashboard.widgets import Selection, sidebar
 from model import val_accuracy
 
@@ -82,8 +89,9 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, set
                     when: str) -> bool:
     """Say why there is no mix where most faces could not be read, or every minute was hidden;
     where most faces could not be read but some points' faces mostly were (``frame``, what the
-    caller charts), that the charts rest on those only. False when the period has no minutes at
-    all (the caller says so)."""
+    caller charts), that the charts rest on those only. Where nothing is charted, how many
+    minutes were hidden (beside charts, :func:`show_trends` says it). False when the period has
+    no minutes at all (the caller says so)."""
     why = transform.unreadable(buckets)
     shown = int(buckets["minutes"].sum()) if len(buckets) else 0
     if why is not None and not frame.empty:
@@ -95,6 +103,8 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, set
         st.warning(text.shown_but_unread(shown, settings.min_faces_shown))
     elif frame.empty and hidden:
         st.warning(text.all_hidden(hidden, settings.min_faces_shown))
+    if frame.empty and hidden and (why is not None or shown):  # all_hidden counts them itself
+        st.caption(text.hidden_note(hidden, settings.min_faces_shown))
     return bool(len(buckets)) and int((buckets["minutes"] + buckets["hidden_minutes"]).sum()) > 0
 
 
@@ -111,7 +121,9 @@ def offer_csv(frame: pd.DataFrame, sel: Selection, period: Period) -> None:
 def show_freshness(
     settings: Settings, sel: Selection, now: datetime, period: Period, quiet: bool = False
 ) -> datetime | None:
-    """How old the newest write is; a warning when the consumer seems to have stopped.
+    """How old the newest write is; a warning when the consumer seems to have stopped, and, of a
+    whole classroom whose newest write is recent, one naming each camera that stopped
+    (:func:`show_stopped_cameras`).
 
     Returns the newest minute with data (local), or None when the classroom has none at all.
     ``quiet`` says nothing unless something is wrong (a date range that reaches the present).
@@ -124,9 +136,33 @@ def show_freshness(
     local = written.astimezone(period.tz)
     if text.is_stale(written, now):
         st.warning(text.stale(local, age))
-    elif not quiet:
+        return newest.astimezone(period.tz)
+    if sel.camera_id is None:
+        show_stopped_cameras(settings, sel.classroom_id, now, period)
+    if not quiet:
         st.caption(text.fresh(local, age))
     return newest.astimezone(period.tz)
+
+
+def show_stopped_cameras(settings: Settings, classroom_id: str, now: datetime,
+                         period: Period) -> None:
+    """Warn of, by name, each of the classroom's cameras that has written in the last
+    STOPPED_CAMERA_NAMED_FOR but nothing for over STALE_AFTER, while another camera writes (the
+    caller's check): the classroom's numbers since are the other cameras' alone, and "fresh"
+    would pass for all of them. One query for all cameras (:func:`queries.camera_writes`), each
+    camera's last write judged as the classroom's is; a camera that moved to another classroom
+    is that classroom's, not a stopped camera of this one."""
+    since = floor_minute(now) - text.STOPPED_CAMERA_NAMED_FOR
+    cameras = queries.camera_writes(settings.database_url, classroom_id, since)
+    stopped = []
+    for camera_id, name, when in zip(cameras["id"], cameras["name"], cameras["written"],
+                                     strict=True):
+        written = when.to_pydatetime()
+        if text.is_stale(written, now) and now - written <= text.STOPPED_CAMERA_NAMED_FOR:
+            label = name if name == camera_id else f"{name} ({camera_id})"
+            stopped.append((label, written.astimezone(period.tz), now - written))
+    if stopped:
+        st.warning(text.cameras_stopped(stopped))
 
 
 def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, now: datetime,
@@ -209,20 +245,27 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
 
 def show_history(settings: Settings, period: Period, buckets: pd.DataFrame,
                  whole_class: bool) -> None:
-    """Per-day table and hour-of-week heatmap, from 15-minute buckets cut in local time."""
+    """Per-day table and hour-of-week heatmap, from 15-minute buckets cut in local time; their
+    numbers are the charted minutes' (:func:`transform.daily_summary`), the others counted."""
     st.subheader("History")
     days = transform.daily_summary(buckets, period.tz)
     days["main_share"] = transform.share_texts(days["main_share"])
+    min_faces = settings.min_faces_shown
     st.dataframe(
         days, hide_index=True, width="stretch", key="days",
         column_config={
             "day": st.column_config.DateColumn("Day", format="ddd D MMM YYYY"),
-            "minutes": st.column_config.NumberColumn("Minutes shown"),
+            "minutes": st.column_config.NumberColumn(
+                "Minutes charted", help="shown minutes whose faces were mostly read, as the "
+                "charts draw them: the numbers to the right are theirs alone"),
+            "unread_minutes": st.column_config.NumberColumn(
+                "Minutes not read", help=f"at least {min_faces} faces read at once, but most "
+                "faces could not be read: left out of the numbers, as of the charts"),
             "hidden_minutes": st.column_config.NumberColumn(
-                "Minutes hidden", help=f"fewer than {settings.min_faces_shown} faces read"),
+                "Minutes hidden", help=f"fewer than {min_faces} faces read at once"),
             "faces_in_view": st.column_config.NumberColumn(
                 "Faces in view", format="%.1f",
-                help=text.faces_in_view_help(whole_class, "the mean over the minutes shown")),
+                help=text.faces_in_view_help(whole_class, "the mean over the minutes charted")),
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "main_emotion": st.column_config.TextColumn("Main emotion"),
             "main_share": st.column_config.TextColumn("Its share"),
@@ -271,7 +314,10 @@ def page(settings: Settings) -> None:
         st.title("ClassPulse")
         st.info(text.no_classrooms())
         return
-    problems = links.restore(rooms, lambda lesson_id: _lesson_ref(settings, lesson_id))
+    problems = links.restore(
+        rooms, lambda lesson_id: _lesson_ref(settings, lesson_id),
+        lambda room, start, end: queries.cameras(settings.database_url, room, start,
+                                                 end)["id"].tolist())
     sel = sidebar(settings, rooms)
     st.title(text.plain(sel.label))
     if problems:

@@ -303,6 +303,7 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
     from classpulse.db.engine import make_engine
     from dashboard import lesson_sql, sql, transform
     from dashboard.periods import HISTORY_BUCKET, Period, bucket_for
+    from dashboard.text import STOPPED_CAMERA_NAMED_FOR
 
     engine = make_engine(url)
     zone = ZoneInfo("Europe/Berlin")
@@ -351,17 +352,30 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
         history = lesson_sql.fetch_title_history(engine, room, str(lesson["title"]), start, 12)
         return len(one) + len(minutes) + len(history)
 
+    def cameras(span: timedelta) -> Callable[[str], int]:
+        """The camera select's list for the period (after "last write", which finds its end)."""
+        def run(room: str) -> int:
+            end = newest[room] + timedelta(minutes=1)
+            return len(sql.fetch_cameras(engine, room, end - span, end))
+        return run
+
+    def stopped_cameras(room: str) -> int:
+        since = newest[room] - STOPPED_CAMERA_NAMED_FOR
+        return len(sql.fetch_camera_writes(engine, room, since))
+
     common = (("classrooms", lambda room: len(sql.fetch_classrooms(engine))),
               ("small-group rule", lambda room: sql.fetch_min_faces(engine)),
-              ("cameras", lambda room: len(sql.fetch_cameras(engine, room))),
               ("last write", last_write))
-    live = buckets(timedelta(minutes=LIVE_MINUTES), 60)
-    views = [PageView("live, last 60 minutes", (*common, ("minute buckets", live)))]
+    window = timedelta(minutes=LIVE_MINUTES)
+    views = [PageView("live, last 60 minutes", (
+        *common, ("cameras", cameras(window)), ("stopped cameras", stopped_cameras),
+        ("minute buckets", buckets(window, 60))))]
     for label, days in (("one day", 1), ("one week", 7), ("one month", 30), ("one year", 365)):
         span = timedelta(days=days)
         fetch = min(bucket_for(span), HISTORY_BUCKET)
         views.append(PageView(f"range, {label}", (
-            *common, (f"{fetch // 60}-minute buckets", buckets(span, bucket_for(span))),
+            *common, ("cameras", cameras(span)),
+            (f"{fetch // 60}-minute buckets", buckets(span, bucket_for(span))),
             ("pandas: series, days, heatmap", pandas_work),
         )))
     lesson_rows = ("rule", lambda room: sql.fetch_min_faces(engine))

@@ -283,7 +283,8 @@ def faces_chart(frame: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
 
 
 def hour_of_week_chart(cells: pd.DataFrame) -> alt.Chart:
-    """Heatmap of engagement by local weekday and hour of the day."""
+    """Heatmap of engagement by local weekday and hour of the day, over each cell's charted
+    minutes (:func:`dashboard.transform.hour_of_week`)."""
     return (
         alt.Chart(cells, title="Engagement by hour of the week", height=alt.Step(26))
         .mark_rect()
@@ -295,8 +296,8 @@ def hour_of_week_chart(cells: pd.DataFrame) -> alt.Chart:
             color=alt.Color("engagement:Q", title="engagement",
                             scale=alt.Scale(scheme="blues", domain=[0, 1])),
             tooltip=["weekday:O", "hour:O", alt.Tooltip("engagement:Q", format=".2f"),
-                     "minutes:Q", alt.Tooltip("faces_in_view:Q", format=".1f",
-                                              title="faces in view")],
+                     alt.Tooltip("minutes:Q", title="minutes charted"),
+                     alt.Tooltip("faces_in_view:Q", format=".1f", title="faces in view")],
         )
     )
 

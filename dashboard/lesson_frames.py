@@ -2,11 +2,13 @@
 
 Every number comes straight from the view (sums over the lesson's shown minutes); this module only
 picks the main emotion, words the times (in the classroom's zone) and the shares, says when a lesson
-has no data, and which lessons its title's trend may compare.
+has no data or data for part of it only, and which lessons its title's trend may compare.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,8 @@ from dashboard.lesson_states import (  # re-exported: the page and the tests nam
     CLOSING,
     NO_DATA,
     NOT_YET,
+    PART_RECORDED,
+    SO_FAR,
     UNDER_WAY,
     UNREADABLE,
 )
@@ -32,9 +36,19 @@ DAY_FORMAT = "%a %d %b"  # a lesson's day in the table, and an end on another da
 # A lesson enters its title's trend, and is compared with the lesson before, only with at least
 # this many shown minutes: engagement swings from minute to minute (the minute charts' band spans
 # ten points for that reason), so a mean over a few minutes is a moment of the lesson, not the
-# lesson; ten minutes is a quarter of a usual 40-50 minute lesson, and a lesson under way joins
-# the trend once that much of it has been seen.
+# lesson; ten minutes is a quarter of a usual 40-50 minute lesson. It is checked beside
+# MIN_RECORDED_PERCENT, which keeps out a lesson recorded in part (a lesson of fewer than ten
+# minutes stays out however much of it was recorded).
 MIN_TREND_MINUTES = 10
+MIN_RECORDED_PERCENT = 80
+"""A lesson's numbers stand for the whole lesson only once it has ended, its last minute has
+closed, and minutes with data (shown or hidden: the cameras and a consumer ran) cover at least
+this share of its minutes; below it the row's note says how many minutes it rests on, and the
+lesson is left out of its title's trend and of the comparison with the lesson before. A lesson is
+no even stream: settling in, the middle and packing up differ, so a mean over its first ten
+minutes (the cameras or the consumer stopped) set beside last week's whole lesson compares a
+phase with a lesson. 80% lets a lesson lose a few minutes (a camera restarting, 9 of 45) and
+still be compared; a lesson cut off halfway is not."""
 # The days whose weeks the lessons view opens: the days the wire format carries frames from
 # (``classpulse.wire.in_time_range``), so no counted minute lies outside them. A link's week far
 # beyond (9999-12-31, or 0001-01-01 in a zone east of UTC) would overflow the week's date
@@ -65,6 +79,50 @@ def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 def mostly_read(lessons: pd.DataFrame) -> pd.Series:
     """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``)."""
     return lessons["faces_read"] >= transform.MOSTLY_READ * lessons["faces"]
+
+
+@dataclass(frozen=True)
+class PartOfLesson:
+    """A lesson whose numbers rest on part of it: ``state`` (a ``lesson_states.PART_STATES``),
+    ``recorded`` minutes with data (shown or hidden) of its ``length`` minutes."""
+
+    state: str
+    recorded: int
+    length: int
+
+
+def lesson_minutes(lesson: pd.Series) -> int:
+    """How many minutes the lesson holds: those starting in ``[starts_at, ends_at)``, as
+    ``lesson_summaries`` counts them."""
+    first = pd.Timestamp(lesson["starts_at"]).ceil("min")
+    return max(0, math.ceil((pd.Timestamp(lesson["ends_at"]) - first) / pd.Timedelta(minutes=1)))
+
+
+def part_of_lesson(lesson: pd.Series, now: datetime) -> PartOfLesson | None:
+    """The part of the lesson its numbers rest on, when they have minutes but not the whole
+    lesson: while it is under way (SO_FAR), after its end until its last minute closes (CLOSING),
+    or once closed with data for fewer than MIN_RECORDED_PERCENT of its minutes (PART_RECORDED).
+    None for a whole lesson, and for one without any minute, whose :func:`status` says why."""
+    recorded = int(lesson["minutes"]) + int(lesson["hidden_minutes"])
+    if recorded == 0:
+        return None
+    length = lesson_minutes(lesson)
+    if under_way(lesson, now):
+        return PartOfLesson(SO_FAR, recorded, length)
+    if pd.Timestamp(now) < last_minute_closes(lesson):
+        return PartOfLesson(CLOSING, recorded, length)
+    if 100 * recorded < MIN_RECORDED_PERCENT * length:
+        return PartOfLesson(PART_RECORDED, recorded, length)
+    return None
+
+
+def note(lesson: pd.Series, now: datetime) -> str:
+    """The row's note: why its numbers are empty (:func:`status`), and what part of the lesson
+    they rest on (:func:`part_of_lesson`); "" for a whole lesson with numbers."""
+    part = part_of_lesson(lesson, now)
+    said = [status(lesson, now),
+            text.lesson_part(part.state, part.recorded, part.length) if part else ""]
+    return "; ".join(s for s in said if s)
 
 
 def status(lesson: pd.Series, now: datetime) -> str:
@@ -104,7 +162,7 @@ def until(end: datetime, day: date, day_format: str = DAY_FORMAT) -> str:
 
 def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     """One row per lesson with TABLE_COLUMNS, in start order; the main share as words
-    (:func:`dashboard.text.share`)."""
+    (:func:`dashboard.text.share`), the note as :func:`note` words it."""
     if lessons.empty:
         return pd.DataFrame(columns=list(TABLE_COLUMNS))
     start = lessons["starts_at"].dt.tz_convert(tz.key)
@@ -122,21 +180,26 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
         "faces_in_view": lessons["faces_in_view"].astype("float64"),
         "minutes": lessons["minutes"],
         "hidden_minutes": lessons["hidden_minutes"],
-        "data": [status(row, now) for _, row in lessons.iterrows()],
+        "data": [note(row, now) for _, row in lessons.iterrows()],
     })
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
-def in_trend(lessons: pd.DataFrame) -> pd.Series:
-    """Per lesson: it has MIN_TREND_MINUTES shown minutes and most of their faces were read, so
-    its engagement describes the lesson and may be compared."""
-    return (lessons["minutes"] >= MIN_TREND_MINUTES) & mostly_read(lessons)
+def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
+    """Per lesson: it is whole (:func:`part_of_lesson`: ended, closed, MIN_RECORDED_PERCENT of
+    its minutes with data), has MIN_TREND_MINUTES shown minutes and most of their faces were
+    read, so its engagement describes the lesson and may be compared."""
+    whole = pd.Series([part_of_lesson(row, now) is None for _, row in lessons.iterrows()],
+                      index=lessons.index, dtype=bool)
+    return (lessons["minutes"] >= MIN_TREND_MINUTES) & mostly_read(lessons) & whole
 
 
-def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
+def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
+                now: datetime) -> pd.DataFrame:
     """``time, engagement, minutes, current, group``: the title's lessons :func:`in_trend` (the
-    others have no engagement worth comparing); ``group`` is the group label, "" for none."""
-    shown = history[in_trend(history)]
+    others have no engagement worth comparing, a lesson under way or recorded in part least of
+    all); ``group`` is the group label, "" for none."""
+    shown = history[in_trend(history, now)]
     groups = shown["group_label"] if "group_label" in shown else pd.Series("", index=shown.index)
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
@@ -147,19 +210,27 @@ def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.Data
     }).reset_index(drop=True)
 
 
-def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo) -> pd.DataFrame:
-    """``time, minutes, current``: the title's lessons not :func:`in_trend`, oldest first, for the
-    page to say which the trend leaves out (``dashboard.text.trend_left_out``)."""
-    out = history[~in_trend(history)]
+def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
+             now: datetime) -> pd.DataFrame:
+    """``time, minutes, current, part``: the title's lessons not :func:`in_trend`, oldest first,
+    for the page to say which the trend leaves out and why (``dashboard.text.trend_left_out``);
+    ``part`` is a lesson's note on the part it rests on (:func:`part_of_lesson`), "" for a whole
+    one."""
+    out = history[~in_trend(history, now)]
+    parts = [part_of_lesson(row, now) for _, row in out.iterrows()]
     return pd.DataFrame({
         "time": out["starts_at"].dt.tz_convert(tz.key),
         "minutes": out["minutes"].astype("int64"),
         "current": out["lesson_id"] == current_id,
+        "part": pd.Series([text.lesson_part(p.state, p.recorded, p.length) if p else ""
+                           for p in parts], index=out.index, dtype=object),
     }).reset_index(drop=True)
 
 
 def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | None:
-    """(engagement now minus the lesson before, that lesson's local start) for the open lesson.
+    """(engagement now minus the lesson before, that lesson's local start) for the open lesson;
+    None when it has no lesson before or is not in ``trend`` (:func:`title_trend`), so a lesson
+    under way or recorded in part is neither compared nor the lesson before.
 
     The lesson before started strictly earlier: a parallel lesson with the same title (PE for
     7B-boys and 7B-girls at 09:00) is held at the same time, so it is no lesson before, whichever

@@ -3,9 +3,13 @@
 widgets -> query -> transform -> chart, like the rest of the page. The week's table comes from
 ``lesson_summaries`` (:mod:`dashboard.lesson_sql`); an opened lesson's charts come from its minutes
 through the same bucket query as a date range, and both hide small groups by the database's one
-rule. The row's note (:func:`dashboard.lesson_frames.status`) is the one judgement of whether the
-lesson has numbers: the opened lesson shows its metrics and charts exactly when the row shows a
-main emotion, and otherwise says why, drawing nothing. Row and charts agree but for three things:
+rule. The row's note (:func:`dashboard.lesson_frames.note`) holds the one judgement of whether the
+lesson has numbers (:func:`dashboard.lesson_frames.status`): the opened lesson shows its metrics and
+charts exactly when the row shows a main emotion, and otherwise says why, drawing nothing. The
+note also says when the numbers rest on part of the lesson
+(:func:`dashboard.lesson_frames.part_of_lesson`: under way, its last minutes still closing, or data
+for too few of its minutes), and so does the opened lesson; such a lesson is neither in its title's
+trend nor compared with the lesson before. Row and charts agree but for three things:
 each is cached apart (for up to a minute one may be newer than the other while a lesson is under
 way); the charts leave out single minutes whose faces were mostly not read where the row sums
 every shown minute (the page counts them beside the charts); and a lesson under way has its row
@@ -101,13 +105,14 @@ def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:
         st.warning(text.stale(written.astimezone(sel.tz), now - written))
 
 
-def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
+def _trend(settings: Settings, sel: Selection, lesson: pd.Series, now: datetime) -> None:
     history = queries.title_history(
         settings.database_url, sel.classroom_id, str(lesson["title"]),
         lesson["starts_at"].to_pydatetime(), TREND_LESSONS, settings.min_faces_shown)
-    trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz)
+    trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz, now)
+    percent = lesson_frames.MIN_RECORDED_PERCENT
     if len(trend) < 2:
-        st.info(text.trend_needs_two(lesson_frames.MIN_TREND_MINUTES, len(trend)))
+        st.info(text.trend_needs_two(lesson_frames.MIN_TREND_MINUTES, len(trend), percent))
     else:
         first, last = trend["time"].iloc[0], trend["time"].iloc[-1]
         axis = charts.TimeAxis.for_window(first - timedelta(days=1), last + timedelta(days=1),
@@ -116,10 +121,13 @@ def _trend(settings: Settings, sel: Selection, lesson: pd.Series) -> None:
         change = lesson_frames.change_from_previous(trend)
         if change is not None:
             st.caption(text.trend_sentence(*change))
-    left = lesson_frames.left_out(history, int(lesson["lesson_id"]), sel.tz)
+    part = lesson_frames.part_of_lesson(lesson, now)
+    if part is not None:  # not in the trend: say so rather than compare part of a lesson
+        st.caption(text.trend_waits(part.state, part.recorded, part.length, percent))
+    left = lesson_frames.left_out(history, int(lesson["lesson_id"]), sel.tz, now)
     if not left.empty:
         st.caption(text.trend_left_out(left.itertuples(index=False, name=None),
-                                       lesson_frames.MIN_TREND_MINUTES))
+                                       lesson_frames.MIN_TREND_MINUTES, percent))
 
 
 def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_trends: DrawTrends,
@@ -127,7 +135,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend.
 
     Its row's note decides (see the module): metrics and charts when it names a main emotion,
-    else why not, and no mix."""
+    else why not, and no mix; either way, said when they rest on part of the lesson."""
     start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
     local_start, local_end = start.astimezone(sel.tz), end.astimezone(sel.tz)
     st.subheader(f"{local_start:%a %d %b %Y, %H:%M}–"
@@ -143,11 +151,15 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     state = lesson_frames.status(lesson, now)
     today = now.astimezone(sel.tz).date()
     last_closes = lesson_frames.last_minute_closes(lesson)
+    part = lesson_frames.part_of_lesson(lesson, now)
     if lesson_frames.under_way(lesson, now):
         st.caption(text.lesson_so_far(lesson_frames.until(local_end, today)))
     elif end <= now < last_closes:
         st.caption(text.lesson_closing(lesson_frames.until(local_end, today),
                                        last_closes.astimezone(sel.tz)))
+    elif part is not None:
+        st.caption(text.lesson_partly_recorded(part.recorded, part.length,
+                                               lesson_frames.MIN_RECORDED_PERCENT))
     buckets = None
     if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
@@ -172,7 +184,7 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
             draw_trends(frame, transform.hidden_minutes(buckets),
                         transform.unread_minutes(buckets), settings, period, True)
     with right:
-        _trend(settings, sel, lesson)
+        _trend(settings, sel, lesson, now)
 
 
 def section(settings: Settings, sel: Selection, draw_trends: DrawTrends) -> None:

@@ -116,8 +116,27 @@ def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:
 
 
 def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    """A wall-clock date and time in ``tz`` as a UTC instant (the earlier one when DST repeats)."""
+    """A wall-clock date and time in ``tz`` as a UTC instant (the earlier one when DST repeats,
+    :func:`repeated`). A time the clocks skip (:func:`skipped`) has none: it comes back as the
+    jump's length later on the wall clock (02:30 as 03:30 in Berlin the night the clocks go
+    forward), so check for it where it can be refused."""
     return datetime.combine(day, clock, tzinfo=tz).astimezone(timezone.utc)
+
+
+def skipped(day: date, clock: time, tz: ZoneInfo) -> bool:
+    """Whether the wall clock of ``tz`` never shows ``day clock``: the clocks jump over it when
+    they go forward. Such a time does not survive a round trip through UTC."""
+    wall = datetime.combine(day, clock)
+    back = local_instant(day, clock, tz).astimezone(tz).replace(tzinfo=None)
+    return back != wall
+
+
+def repeated(day: date, clock: time, tz: ZoneInfo) -> bool:
+    """Whether the wall clock of ``tz`` shows ``day clock`` twice (the clocks go back):
+    :func:`local_instant`, and so every period, takes the first."""
+    first = datetime.combine(day, clock, tzinfo=tz)
+    return (first.utcoffset() != first.replace(fold=1).utcoffset()
+            and not skipped(day, clock, tz))
 
 
 def range_period(

@@ -35,8 +35,10 @@ def classrooms(database_url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
-def cameras(database_url: str, classroom_id: str) -> pd.DataFrame:
-    return sql.fetch_cameras(engine(database_url), classroom_id)
+def cameras(database_url: str, classroom_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The cameras a page of the classroom over ``[start, end)`` offers (a live window's bounds
+    are whole minutes, so the runs of a minute share its list)."""
+    return sql.fetch_cameras(engine(database_url), classroom_id, start, end)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -44,6 +46,13 @@ def last_write(
     database_url: str, classroom_id: str, camera_id: str | None
 ) -> tuple[datetime | None, datetime | None]:
     return sql.fetch_last_write(engine(database_url), classroom_id, camera_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def camera_writes(database_url: str, classroom_id: str, since: datetime) -> pd.DataFrame:
+    """Each camera of the classroom since ``since`` and its last write, all in one query
+    (``since`` on a whole minute, so the live refreshes of a minute share it)."""
+    return sql.fetch_camera_writes(engine(database_url), classroom_id, since)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

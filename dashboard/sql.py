@@ -11,26 +11,35 @@ faces whose expression the consumer's readability gate let it read, reach the ``
 threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class minute when one of its cameras'
 minutes is shown, made of the shown cameras' minutes only; docs/sql.md explains why faces per
 frame, not the raw ``faces`` count, tells a class from a child. Besides the sums over shown
-minutes, a bucket sums faces and the gate's counts (``seen_*``; of a shown class minute, its shown
-cameras') so the page can say why faces could not be read (too small, turned away, uncertain), but
-only over the minutes in which one camera saw at least the rule's number of faces at once
-(:func:`_told`, the one place that test is made): why one child's face was not read would describe
-that child. The test is made per minute, in SQL, so one crowded minute does not let a period's
-single-child minutes in, and per camera: two cameras that each see the same two pupils are two
-people, not four. It takes the threshold from ``small_group_rule`` in the same statement that
-reads ``shown``, so both follow one rule at one moment. The page reads one camera from
-``camera_minutes`` and a whole classroom from ``class_minutes``. A bucket's emotion counts and
-engagement come only from shown minutes, and the minutes left out are counted so the page can say
-so. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned as epoch seconds.
+minutes, a bucket sums faces and the gate's counts (``seen_*``) so the page can say why faces could
+not be read (too small, turned away, uncertain), but only those of the cameras that each saw at
+least the rule's number of faces at once that minute (:func:`_told`, the one place that test is
+made): why one child's face was not read would describe that child. The test is made per minute
+and per camera, in SQL: one crowded minute does not let a period's single-child minutes in; two
+cameras that each see the same two pupils are two people, not four; and a class minute adds up
+the counts of its told cameras only (of the cameras it is made of: its shown ones when it is
+shown), never those of a camera that saw one child, or the class view minus another camera's
+would tell what that child's camera alone may not. It takes the threshold from
+``small_group_rule`` in the same statement that reads ``shown``, so both follow one rule at one
+moment. The page reads one camera from ``camera_minutes`` and a whole classroom from
+``class_minutes``.
+
+A bucket's emotion counts and engagement come only from shown minutes, and the minutes left out are
+counted so the page can say so. Whether a shown minute's faces were mostly read
+(:data:`MOSTLY_READ`) is decided per minute here too, and a bucket comes back as up to two rows,
+``readable`` 1 (its shown minutes whose faces were mostly read: what the charts draw) and 0 (the
+rest: hidden minutes, and shown ones mostly not read), so a point of several minutes holds exactly
+the minutes that pass. Buckets are whole multiples of ``bucket`` seconds since the epoch, returned
+as epoch seconds.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, text
-from sqlalchemy.types import Integer
+from sqlalchemy import Engine, TextClause, bindparam, text
+from sqlalchemy.types import Float, Integer
 
 from classpulse.db.base import UTCDateTime
 from classpulse.db.rule import load_min_faces
@@ -38,22 +47,50 @@ from classpulse.db.weights import StoredWeights, load_weights
 from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
-# faces and the readability gate's counts of the minutes, shown or hidden, in which one camera saw
-# a group (:func:`_told`)
+# a shown minute's mix is drawn only when at least this share of its faces was read (the one
+# definition: the page, the lessons view and the charts' points all judge by it)
+MOSTLY_READ = 0.5
+# faces and the readability gate's counts of the cameras that saw a group that minute, shown or
+# hidden (:func:`_told`)
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
                                  "seen_uncertain")
 BUCKET_COLUMNS: tuple[str, ...] = (
-    "bucket_start", "minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
-    "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
+    "bucket_start", "readable", "minutes", "hidden_minutes", "faces", "faces_read",
+    "faces_in_view", "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
 _FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
 # the epoch seconds of a UTC minute, per dialect (SQLite keeps the UTC wall clock as text)
 _EPOCH = {
-    "postgresql": "CAST(EXTRACT(EPOCH FROM minute_start) AS BIGINT)",
-    "sqlite": "CAST(strftime('%s', minute_start) AS INTEGER)",
+    "postgresql": "CAST(EXTRACT(EPOCH FROM m.minute_start) AS BIGINT)",
+    "sqlite": "CAST(strftime('%s', m.minute_start) AS INTEGER)",
 }
 # rows written this close before the newest minute count as "the last write"
 _FRESHNESS_LOOKBACK = timedelta(minutes=5)
+# the database's clock, which writes ``updated_at`` (classpulse.db.writes), read in the statement
+# that reads it; on PostgreSQL the statement's start, not its transaction's (``now()``): a write
+# committed since the transaction began would look written in the future
+_DB_NOW = {
+    "postgresql": "statement_timestamp()",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+}
+# ``{minute}`` (SQL giving a minute_start) less _FRESHNESS_LOOKBACK, comparable with minute_start
+# (SQLite's text compares in time order: '... 06:55:00.000000' >= '... 06:55:00.000')
+_LOOKBACK_MINUTES = _FRESHNESS_LOOKBACK // timedelta(minutes=1)
+_BEFORE_LOOKBACK = {
+    "postgresql": f"{{minute}} - INTERVAL '{_LOOKBACK_MINUTES} minutes'",
+    "sqlite": f"strftime('%Y-%m-%d %H:%M:%f', {{minute}}, '-{_LOOKBACK_MINUTES} minutes')",
+}
+# the columns of :func:`fetch_camera_writes`
+CAMERA_WRITE_COLUMNS: tuple[str, ...] = ("id", "name", "written")
+
+
+def _dialect_sql(choices: dict[str, str], engine: Engine) -> str:
+    try:
+        return choices[engine.dialect.name]
+    except KeyError:
+        raise NotImplementedError(
+            f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
+        ) from None
 
 
 def _epoch_sql(engine: Engine) -> str:
@@ -66,42 +103,85 @@ def _epoch_sql(engine: Engine) -> str:
 
 
 def _shown(column: str) -> str:
-    return f"SUM(CASE WHEN shown THEN {column} ELSE 0 END)"
+    return f"SUM(CASE WHEN m.shown THEN {column} ELSE 0 END)"
 
 
-def _told(camera: bool) -> str:
-    """The condition under which a minute's faces may say why they were not read: one camera saw
-    at least the small-group rule's number of faces at once. One camera's view is a camera
-    minute's own faces in view, a class minute's ``largest_view`` (the most of one camera), never
-    the class minute's ``faces_in_view``: a hidden class minute sums that over all its cameras,
-    which counts a pupil seen by two cameras twice. NULL (no face seen) is not told."""
-    largest_view = "faces_in_view" if camera else "largest_view"
-    return f"{largest_view} >= (SELECT r.min_faces_shown FROM small_group_rule AS r)"
+def _told(camera_minute: str) -> str:
+    """The condition under which a camera minute's faces may say why they were not read: that
+    camera saw at least the small-group rule's number of faces at once (its own faces in view).
+    Asked of each camera on its own, never of a class minute's sum (which counts a pupil two
+    cameras see twice) nor of its ``largest_view`` (which would let a camera that saw a group
+    speak for one that saw a child). NULL (no face seen) is not told."""
+    return (f"{camera_minute}.faces_in_view >= "
+            "(SELECT r.min_faces_shown FROM small_group_rule AS r)")
 
 
-# what each of SEEN_COLUMNS sums, over the minutes :func:`_told` lets speak
+# what each of SEEN_COLUMNS sums, over the camera minutes :func:`_told` lets speak
 _SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
 
 
 def _bucket_sql(engine: Engine, camera: bool) -> str:
+    """The bucket query; ``m`` is the minute shown or hidden, a camera's or the classroom's.
+
+    One camera's minute tells its own faces when :func:`_told` holds of it. A class minute tells
+    the sums of ``t``: per minute, the cameras :func:`_told` lets speak among those the minute is
+    made of, a camera minute belonging to its class minute when it was shown as the class minute
+    was (a shown class minute is made of its shown cameras, a hidden one of all of them).
+    """
     source = "camera_minutes" if camera else "class_minutes"
-    camera_filter = "AND camera_id = :camera_id" if camera else ""
     summed = ("faces", "faces_read", "engagement_sum", *COUNT_COLUMNS, "faces_in_view",
               "faces_read_in_view")
+
+    def period(alias: str) -> str:
+        camera_filter = f"AND {alias}.camera_id = :camera_id" if camera else ""
+        return (f"{alias}.classroom_id = :classroom_id {camera_filter}\n"
+                f"  AND {alias}.minute_start >= :start AND {alias}.minute_start < :end")
+
+    if camera:
+        told, join = [f"SUM(CASE WHEN {_told('m')} THEN m.{c} ELSE 0 END)"
+                      for c in _SEEN_SOURCES], ""
+    else:
+        told = [f"COALESCE(SUM(t.{c}), 0)" for c in _SEEN_SOURCES]
+        join = f"""
+LEFT JOIN (
+  SELECT c.minute_start, c.shown, {", ".join(f"SUM(c.{c}) AS {c}" for c in _SEEN_SOURCES)}
+  FROM camera_minutes AS c
+  WHERE {period("c")}
+    AND {_told("c")}
+  GROUP BY c.minute_start, c.shown
+) AS t ON t.minute_start = m.minute_start AND t.shown = m.shown"""
     per_bucket = ",\n  ".join(
-        [f"{_shown(c)} AS {c}" for c in summed]
-        + [f"SUM(CASE WHEN {_told(camera)} THEN {c} ELSE 0 END) AS {name}"
-           for c, name in zip(_SEEN_SOURCES, SEEN_COLUMNS, strict=True)])
+        [f"{_shown(f'm.{c}')} AS {c}" for c in summed]
+        + [f"{sums} AS {name}" for sums, name in zip(told, SEEN_COLUMNS, strict=True)])
     return f"""
 SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
+  CASE WHEN m.shown AND m.faces_read >= :mostly_read * m.faces THEN 1 ELSE 0 END AS readable,
   {_shown("1")} AS minutes,
-  SUM(CASE WHEN shown THEN 0 ELSE 1 END) AS hidden_minutes,
+  SUM(CASE WHEN m.shown THEN 0 ELSE 1 END) AS hidden_minutes,
   {per_bucket}
-FROM {source}
-WHERE classroom_id = :classroom_id {camera_filter}
-  AND minute_start >= :start AND minute_start < :end
-GROUP BY 1
-ORDER BY 1"""
+FROM {source} AS m{join}
+WHERE {period("m")}
+GROUP BY 1, 2
+ORDER BY 1, 2"""
+
+
+def bucket_query(engine: Engine, classroom_id: str, camera_id: str | None, start: datetime,
+                 end: datetime, bucket_seconds: int) -> tuple[TextClause, dict[str, object]]:
+    """:func:`fetch_buckets`' statement and parameters, apart so that the query-plan tests
+    explain the very statement the dashboard runs."""
+    stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
+        bindparam("start", type_=UTCDateTime()),
+        bindparam("end", type_=UTCDateTime()),
+        bindparam("bucket", type_=Integer()),
+        bindparam("mostly_read", type_=Float()),
+    )
+    params: dict[str, object] = {
+        "classroom_id": classroom_id, "start": start, "end": end, "bucket": int(bucket_seconds),
+        "mostly_read": MOSTLY_READ,
+    }
+    if camera_id is not None:
+        params["camera_id"] = camera_id
+    return stmt, params
 
 
 def fetch_buckets(
@@ -112,24 +192,19 @@ def fetch_buckets(
     end: datetime,
     bucket_seconds: int,
 ) -> pd.DataFrame:
-    """Per bucket: shown minutes, hidden minutes, and sums over the shown minutes only.
+    """Per bucket and readability: shown minutes, hidden minutes, and sums over the shown minutes
+    only, ordered by bucket, then ``readable``.
 
-    ``camera_id`` None means the whole classroom (``class_minutes``: its cameras summed per
-    minute); a camera id reads that camera's own minutes (``camera_minutes``). ``faces_in_view``
-    and ``faces_read_in_view`` are summed over the bucket's shown minutes (divide by ``minutes``
-    for the mean); the ``seen_*`` columns over its minutes, shown or hidden, in which one camera
-    saw at least the rule's number of faces at once (:func:`_told`).
+    A bucket has a row ``readable`` 1 for its shown minutes whose faces were mostly read
+    (:data:`MOSTLY_READ`, judged per minute) when it has any, and a row 0 for the others (hidden
+    minutes, shown ones mostly not read) when it has any. ``camera_id`` None means the whole
+    classroom (``class_minutes``: its cameras summed per minute); a camera id reads that camera's
+    own minutes (``camera_minutes``). ``faces_in_view`` and ``faces_read_in_view`` are summed over
+    the row's shown minutes (divide by ``minutes`` for the mean); the ``seen_*`` columns over the
+    cameras, of its minutes shown or hidden, that each saw at least the rule's number of faces at
+    once (:func:`_told`).
     """
-    stmt = text(_bucket_sql(engine, camera_id is not None)).bindparams(
-        bindparam("start", type_=UTCDateTime()),
-        bindparam("end", type_=UTCDateTime()),
-        bindparam("bucket", type_=Integer()),
-    )
-    params: dict[str, object] = {
-        "classroom_id": classroom_id, "start": start, "end": end, "bucket": int(bucket_seconds),
-    }
-    if camera_id is not None:
-        params["camera_id"] = camera_id
+    stmt, params = bucket_query(engine, classroom_id, camera_id, start, end, bucket_seconds)
     with engine.connect() as conn:
         result = conn.execute(stmt, params)
         frame = pd.DataFrame(result.all(), columns=list(result.keys()))
@@ -160,11 +235,71 @@ def fetch_classrooms(engine: Engine) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "timezone"])
 
 
-def fetch_cameras(engine: Engine, classroom_id: str) -> pd.DataFrame:
-    """The classroom's cameras: ``id``, ``name``, by name."""
-    stmt = text("SELECT id, name FROM cameras WHERE classroom_id = :classroom_id ORDER BY name, id")
+def _newest_minute(camera: str) -> str:
+    """The newest minute of the camera that ``camera`` (SQL) names, in any classroom: one look-up
+    at the end of its primary-key range (camera_id, minute_start, classroom_id).
+
+    Asked as the last row in the key's order, the camera's id as a range, so that no other index
+    can answer it: as ``MAX(minute_start) ... WHERE camera_id = ...`` PostgreSQL, once half the
+    table's pages were not all-visible, walked the minute index backwards looking for the
+    camera's rows instead, through the whole table for a camera without any (13 s)."""
+    return (f"(SELECT n.minute_start FROM emotion_minutes AS n "
+            f"WHERE n.camera_id >= {camera} AND n.camera_id <= {camera} "
+            f"ORDER BY n.camera_id DESC, n.minute_start DESC LIMIT 1)")
+
+
+def _moved_away(camera: str) -> str:
+    """Whether the camera that ``camera`` (SQL) names has moved away from ``:classroom_id``: its
+    newest minute was counted for another classroom (the minute of the move, counted for both,
+    included). ``cameras.classroom_id`` cannot tell: it stays where the camera first reported
+    (:func:`classpulse.db.writes.ensure_cameras`), while each minute row carries the classroom it
+    was counted for. Primary-key look-ups of the camera's newest minute only, however long ago."""
+    return (f"EXISTS (SELECT 1 FROM emotion_minutes AS o WHERE o.camera_id = {camera} "
+            f"AND o.minute_start = {_newest_minute(camera)} AND o.classroom_id <> :classroom_id)")
+
+
+def cameras_query(classroom_id: str, start: datetime,
+                  end: datetime) -> tuple[TextClause, dict[str, object]]:
+    """:func:`fetch_cameras`' statement and parameters, apart so that the query-plan tests
+    explain the very statement the dashboard runs.
+
+    The period's minutes of the classroom are given as one range of (classroom_id, minute_start)
+    row values, which only the (classroom, minute) index can serve, read index-only: with the
+    same bounds as separate conditions PostgreSQL read a week of three cameras' minutes of a
+    database holding two classrooms' year through the minute index instead, both classrooms'
+    rows from the table (15 to 690 ms, by what was cached), where this reads the classroom's
+    index entries alone (10 ms). SQLite searches the index by the row values too, but by the
+    classroom alone if ``classroom_id = :classroom_id`` is added. PostgreSQL estimates such a
+    range at one row: a year's list reads its 1.6 M entries without parallel workers (0.7 s)."""
+    stmt = text(
+        "SELECT c.id, c.name FROM cameras AS c "
+        f"WHERE c.classroom_id = :classroom_id AND NOT {_moved_away('c.id')} "
+        "UNION "
+        "SELECT c.id, c.name FROM (SELECT DISTINCT e.camera_id FROM emotion_minutes AS e "
+        "WHERE (e.classroom_id, e.minute_start) >= (:classroom_id, :start) "
+        "AND (e.classroom_id, e.minute_start) < (:classroom_id, :end)) AS m "
+        "JOIN cameras AS c ON c.id = m.camera_id "
+        "ORDER BY name, id"
+    ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
+    return stmt, {"classroom_id": classroom_id, "start": start, "end": end}
+
+
+def fetch_cameras(engine: Engine, classroom_id: str, start: datetime,
+                  end: datetime) -> pd.DataFrame:
+    """The cameras a page of the classroom over ``[start, end)`` offers: ``id``, ``name``, by
+    name. Those that counted minutes for it in the period, and those registered to it that have
+    not moved away (:func:`_moved_away`; one registered without minutes yet is listed). A camera
+    moved to another classroom counts its minutes there (the minute rows carry their classroom)
+    and must be one that classroom's teacher can pick; its old classroom lists it for the
+    periods it counted minutes there only.
+
+    Bounded by the period: the minutes are read from the (classroom, minute) index over
+    ``[start, end)`` alone, never the classroom's whole history (a year of three cameras is 1.6 M
+    rows), so a live window costs a few hundred index entries, and a date range about what its
+    buckets do."""
+    stmt, params = cameras_query(classroom_id, start, end)
     with engine.connect() as conn:
-        rows = conn.execute(stmt, {"classroom_id": classroom_id}).all()
+        rows = conn.execute(stmt, params).all()
     return pd.DataFrame(rows, columns=["id", "name"])
 
 
@@ -172,7 +307,11 @@ def fetch_last_write(
     engine: Engine, classroom_id: str, camera_id: str | None
 ) -> tuple[datetime | None, datetime | None]:
     """(newest closed minute, when rows from shortly before it on were last written), both UTC;
-    (None, None) while no minute has closed.
+    (None, None) while no minute has closed. The write time is on this machine's clock, to be
+    compared with its ``datetime.now``: its age is measured by the database's clock, which wrote
+    it (:data:`_DB_NOW`), in the statement that reads it, and taken from now here. The
+    consumers', the database's and this machine's clocks may each differ: compared with a clock
+    of another machine, a write could look minutes old as it happens, or fresh long after.
 
     The newest minute is the newest the views hold (``camera_minutes`` holds closed minutes
     only), the one the page tells a teacher to choose a period around: the minute still
@@ -190,15 +329,72 @@ def fetch_last_write(
         f"SELECT MAX(minute_start) AS newest FROM camera_minutes "
         f"WHERE classroom_id = :classroom_id {camera_filter}"
     ).columns(newest=UTCDateTime())
+    try:
+        db_now = _DB_NOW[engine.dialect.name]
+    except KeyError:
+        raise NotImplementedError(
+            f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
+        ) from None
     written = text(
-        f"SELECT MAX(updated_at) AS written FROM emotion_minutes "
+        f"SELECT MAX(updated_at) AS written, {db_now} AS db_now FROM emotion_minutes "
         f"WHERE classroom_id = :classroom_id {camera_filter} AND minute_start >= :since"
-    ).bindparams(bindparam("since", type_=UTCDateTime())).columns(written=UTCDateTime())
+    ).bindparams(bindparam("since", type_=UTCDateTime())).columns(
+        written=UTCDateTime(), db_now=UTCDateTime())
     with engine.connect() as conn:
         last_minute = conn.execute(newest, params).scalar()
         if last_minute is None:
             return None, None
-        last_write = conn.execute(
+        last_write, db_clock = conn.execute(
             written, {**params, "since": last_minute - _FRESHNESS_LOOKBACK}
-        ).scalar()
-    return last_minute, last_write
+        ).one()
+    if last_write is None:
+        return last_minute, None
+    return last_minute, datetime.now(timezone.utc) - (db_clock - last_write)
+
+
+def camera_writes_query(engine: Engine, classroom_id: str,
+                        since: datetime) -> tuple[TextClause, dict[str, object]]:
+    """:func:`fetch_camera_writes`' statement and parameters, apart so that the query-plan tests
+    explain the very statement the dashboard runs."""
+    newest = _newest_minute("k.id")
+    lookback = _dialect_sql(_BEFORE_LOOKBACK, engine).format(minute=newest)
+    stmt = text(
+        f"SELECT k.id, k.name, (SELECT MAX(w.updated_at) FROM emotion_minutes AS w "
+        f"WHERE w.camera_id = k.id AND w.classroom_id = :classroom_id "
+        f"AND w.minute_start >= {lookback} AND w.minute_start <= {newest}) AS written, "
+        f"{_dialect_sql(_DB_NOW, engine)} AS db_now "
+        f"FROM cameras AS k "
+        f"WHERE {newest} >= :since AND NOT {_moved_away('k.id')} "
+        f"ORDER BY k.name, k.id"
+    ).bindparams(bindparam("since", type_=UTCDateTime()))
+    return stmt, {"classroom_id": classroom_id, "since": since}
+
+
+def fetch_camera_writes(engine: Engine, classroom_id: str, since: datetime) -> pd.DataFrame:
+    """Each camera of the classroom since ``since``, with when it last wrote: ``id``, ``name``,
+    ``written`` (UTC), by name. One statement for all cameras, so the page can name each one
+    that stopped (``dashboard.app.show_stopped_cameras``) however many there are.
+
+    A camera of the classroom is one whose newest minute, from ``since`` on, was counted for it:
+    one that moved to another classroom (:func:`_moved_away`) is that classroom's, not a stopped
+    camera of this one. Its last write is judged as :func:`fetch_last_write` judges the
+    classroom's: ``updated_at`` of its rows here from a little before its newest minute on, aged
+    by the database's clock in the same statement and given on this machine's. ``since`` bounds
+    the minutes, not the writes: a minute dated before it but written after is not looked at.
+
+    Every step is a look-up in ``emotion_minutes``' primary key (camera_id, minute_start,
+    classroom_id) at a camera's newest minute: two or three index entries for each camera in
+    ``cameras`` (of any classroom: one that moved in is registered elsewhere), a few more for the
+    classroom's own, never a range of any classroom's minutes. A grouped scan of the classroom's
+    last fortnight would read 60,000 index entries for three cameras, every few seconds; this is
+    about 1 ms for 30 cameras, 30 ms for 1,000.
+    """
+    stmt, params = camera_writes_query(engine, classroom_id, since)
+    typed = stmt.columns(written=UTCDateTime(), db_now=UTCDateTime())
+    with engine.connect() as conn:
+        rows = conn.execute(typed, params).all()
+    now = datetime.now(timezone.utc)
+    return pd.DataFrame(
+        [(camera_id, name, now - (db_now - written))
+         for camera_id, name, written, db_now in rows if written is not None],
+        columns=list(CAMERA_WRITE_COLUMNS))

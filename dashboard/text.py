@@ -20,6 +20,10 @@ from dashboard.periods import MINUTE_CLOSES_AFTER
 
 # no write for this long, or no minute closed for this long: the consumer is probably not running
 STALE_AFTER = timedelta(minutes=3)
+# how long a camera that stopped writing is still named in its classroom's warning: past a
+# weekend and a holiday week, so a Monday does not pass Friday's broken camera over in silence,
+# but not for ever, so a camera taken out of the room stops being named a fortnight later
+STOPPED_CAMERA_NAMED_FOR = timedelta(days=14)
 # what "faces in view" is for a whole classroom: the page sums its cameras' faces per frame (of a
 # shown minute, the cameras that showed it), which counts a pupil two cameras see twice
 FACES_ADDED_UP = ("added up over the classroom's cameras that each read enough faces at once to "
@@ -298,6 +302,26 @@ def fresh(last_write: datetime, age: timedelta) -> str:
             f"{shown_after()}")
 
 
+def cameras_stopped(cameras: Sequence[tuple[str, datetime, timedelta]]) -> str:
+    """Cameras of a classroom with no write for over STALE_AFTER while another camera of it
+    writes, each as (label, last write local, its age): since then the classroom's numbers are
+    the other cameras' alone (fewer faces in view, another part of the room), which "fresh"
+    beside them would not say."""
+    if len(cameras) == 1:
+        ((label, last, age),) = cameras
+        head = (f"**Camera {plain(label)} has sent no new data for {age_text(age)}** (last write "
+                f"{last:%a %d %b %H:%M}), while the classroom's other cameras still do")
+        check = "that camera and its producer"
+    else:
+        listed = ", ".join(f"{plain(label)} for {age_text(age)} (last write {last:%a %d %b %H:%M})"
+                           for label, last, age in cameras)
+        head = (f"**{len(cameras)} of this classroom's cameras have sent no new data:** {listed}; "
+                "its other cameras still do")
+        check = "those cameras and their producers"
+    return (f"{head}. Since then the classroom's numbers count only what the others see. Check "
+            f"{check} (`classpulse produce ...`).")
+
+
 def database_error(url: str, reason: str) -> str:
     """The database cannot be read; ``url`` must already have its password hidden."""
     return (
@@ -378,6 +402,39 @@ def lesson_closing(ended: str, closes: datetime) -> str:
             "to them.")
 
 
+def lesson_part(state: str, recorded: int, length: int) -> str:
+    """A lesson row's note on the part of the lesson its numbers rest on
+    (``lesson_frames.part_of_lesson``, ``state`` one of ``lesson_states.PART_STATES``):
+    ``recorded`` of its ``length`` minutes have data, shown or hidden."""
+    if state == lesson_states.PART_RECORDED:
+        return f"{state}: data for {recorded} of {length} min"
+    return f"{state}: {recorded} of {length} min so far"
+
+
+def lesson_partly_recorded(recorded: int, length: int, min_percent: int) -> str:
+    """An opened lesson that ended with data for fewer than ``min_percent`` of its minutes: its
+    numbers describe those minutes, which must not read as the whole lesson."""
+    return (f"Data for {recorded} of this lesson's {length} minutes only: its numbers and charts "
+            "describe those minutes, not the whole lesson (the cameras or a consumer were "
+            f"probably not running for the rest). A lesson with data for under {min_percent}% "
+            "of its minutes is compared with no other.")
+
+
+def trend_waits(state: str, recorded: int, length: int, min_percent: int) -> str:
+    """Instead of :func:`trend_sentence` for an open lesson whose numbers rest on part of it
+    (``state`` one of ``lesson_states.PART_STATES``): a part of a lesson is not compared with a
+    whole one."""
+    if state == lesson_states.PART_RECORDED:
+        return (f"This lesson is not compared with the previous lesson with this title: it has "
+                f"data for {recorded} of its {length} minutes, under the {min_percent}% a lesson "
+                "needs to stand for the whole lesson.")
+    until = ("it has ended and its last minute has closed" if state == lesson_states.SO_FAR
+             else "its last minute has closed")
+    return (f"This lesson is compared with the previous lesson with this title once {until} "
+            f"({recorded} of its {length} minutes {'has' if recorded == 1 else 'have'} data so "
+            "far): part of a lesson is not the lesson.")
+
+
 def trend_sentence(change: float, previous: datetime) -> str:
     """How the open lesson's engagement compares with the previous lesson of the same title in
     its trend (lessons left out of the trend are not compared with)."""
@@ -390,25 +447,27 @@ def trend_sentence(change: float, previous: datetime) -> str:
             "the subject matter: read the trend over several weeks.")
 
 
-def trend_needs_two(min_minutes: int, in_trend: int) -> str:
+def trend_needs_two(min_minutes: int, in_trend: int, min_percent: int) -> str:
     """Fewer than two lessons of the title can be compared."""
-    return (f"The trend needs two lessons with this title that each have at least {min_minutes} "
-            f"minutes shown, most of their faces read; {'only one has' if in_trend else 'none has'}"
-            " so far.")
+    return (f"The trend needs two ended lessons with this title that each have data for at least "
+            f"{min_percent}% of their minutes and at least {min_minutes} minutes shown, most of "
+            f"their faces read; {'only one has' if in_trend else 'none has'} so far.")
 
 
-def trend_left_out(lessons: Iterable[tuple[datetime, int, bool]], min_minutes: int) -> str:
+def trend_left_out(lessons: Iterable[tuple[datetime, int, bool, str]], min_minutes: int,
+                   min_percent: int) -> str:
     """The title's lessons left out of its trend, and why; each is (local start, minutes shown,
-    whether it is the open lesson): fewer than ``min_minutes`` shown, or else most faces not
-    read."""
+    whether it is the open lesson, its note on the part it rests on, :func:`lesson_part`, or ""):
+    that part, or else fewer than ``min_minutes`` shown, or else most faces not read."""
     named = []
-    for start, minutes, current in lessons:
+    for start, minutes, current, part in lessons:
         which = "this lesson" if current else f"{start:%a %d %b}"
-        why = (f"{minutes_text(minutes) if minutes else 'no minutes'} shown"
-               if minutes < min_minutes else "most faces not read")
+        why = part or (f"{minutes_text(minutes) if minutes else 'no minutes'} shown"
+                       if minutes < min_minutes else "most faces not read")
         named.append(f"{which} ({why})")
-    return (f"Left out of the trend, for fewer than {min_minutes} minutes shown or most faces not "
-            f"read: {', '.join(named)}.")
+    return (f"Left out of the trend, for being under way or having data for under {min_percent}% "
+            f"of their minutes, fewer than {min_minutes} minutes shown or most faces not read: "
+            f"{', '.join(named)}.")
 
 
 def bad_link() -> str:

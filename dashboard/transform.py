@@ -2,13 +2,16 @@
 
 Pure pandas, no Streamlit, so every number on the page can be checked without a browser. Inputs are
 the bucket frames of :func:`dashboard.sql.fetch_buckets` (sums over shown minutes only, plus a count
-of hidden minutes, plus every minute's faces and the readability gate's counts); means are
+of hidden minutes, plus every minute's faces and the readability gate's counts; per bucket a row of
+the minutes whose faces were mostly read, ``readable``, and one of the others); means are
 face-weighted, exactly like the database views: engagement = engagement_sum / faces_read, share of
 an emotion = read faces whose top emotion it was / faces_read, where ``faces_read`` counts the
 faces whose expression could be read over all frames. The number of people a teacher sees is
 ``faces_in_view`` (faces per frame, summed over the cameras a minute is made of; see
 :mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not
-be read (:data:`MOSTLY_READ`), no mix is drawn: :func:`unreadable` says why instead.
+be read (:data:`MOSTLY_READ`), no mix is drawn: :func:`unreadable` says why instead. Whether a
+minute's faces were mostly read is decided per minute, in SQL, so a chart's point of several
+minutes holds exactly its minutes that pass, and the others are counted beside the charts.
 """
 
 from __future__ import annotations
@@ -18,19 +21,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pandas.api.typing import DataFrameGroupBy
 
 from classpulse.emotions import EMOTIONS
 from dashboard import text
-from dashboard.sql import COUNT_COLUMNS
+from dashboard.sql import COUNT_COLUMNS, MOSTLY_READ
 
 SHARE_COLUMNS: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 SERIES_COLUMNS: tuple[str, ...] = (
     "time", "minutes", "faces_in_view", "faces_read_in_view", "face_detections", "faces_read",
     "engagement", *SHARE_COLUMNS,
 )
-# a point's mix is drawn only when at least this share of its faces was read
-MOSTLY_READ = 0.5
+# MOSTLY_READ is dashboard.sql's, which judges each minute by it: a mix is drawn only where at
+# least that share of the faces was read (lesson_frames reads it from here)
 # why faces were not read, as the ``seen_*`` columns count them (consumers/gate.py)
 REASONS: tuple[str, ...] = ("small", "turned", "uncertain")
 BAND_POINTS = 10  # the engagement band spans this many neighbouring points
@@ -43,13 +45,14 @@ def local_times(epoch_seconds: pd.Series, tz: ZoneInfo) -> pd.Series:
 
 
 def readable(buckets: pd.DataFrame) -> pd.Series:
-    """Per bucket: it has shown minutes and most of their faces were read."""
-    return (buckets["minutes"] > 0) & (buckets["faces_read"] >= MOSTLY_READ * buckets["faces"])
+    """Per row: it holds shown minutes, each of which had most of its faces read (the query
+    decides per minute: :func:`dashboard.sql.fetch_buckets`)."""
+    return (buckets["readable"] == 1) & (buckets["minutes"] > 0)
 
 
 def series(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
-    """One row per bucket whose shown minutes' faces were mostly read, in time order, with
-    SERIES_COLUMNS."""
+    """One row per bucket that has shown minutes whose faces were mostly read, made of those
+    minutes only, in time order, with SERIES_COLUMNS."""
     shown = buckets[readable(buckets)]
     faces = shown["faces_read"].astype("float64")
     out = pd.DataFrame({
@@ -67,14 +70,17 @@ def series(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 
 
 def regroup(buckets: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
-    """Sum query buckets into coarser ones (``bucket_seconds`` a multiple of theirs).
+    """Sum query buckets into coarser ones (``bucket_seconds`` a multiple of theirs), keeping
+    the minutes whose faces were mostly read apart from the others (``readable``).
 
-    Exact, because every column is a sum over shown minutes or a count of hidden ones.
+    Exact, because every column is a sum over shown minutes or a count of hidden ones, and
+    readability was decided per minute.
     """
     if buckets.empty:
         return buckets
     start = buckets["bucket_start"] // bucket_seconds * bucket_seconds
-    out = buckets.drop(columns="bucket_start").groupby(start.rename("bucket_start")).sum()
+    out = (buckets.drop(columns="bucket_start")
+           .groupby([start.rename("bucket_start"), "readable"]).sum())
     return out.reset_index()[list(buckets.columns)]
 
 
@@ -84,7 +90,7 @@ def hidden_minutes(buckets: pd.DataFrame) -> int:
 
 
 def unread_minutes(buckets: pd.DataFrame) -> int:
-    """How many shown minutes :func:`series` leaves out, their bucket's faces mostly not read: the
+    """How many shown minutes :func:`series` leaves out, each one's faces mostly not read: the
     page counts them as it counts the hidden ones, so none leaves the charts unsaid."""
     if buckets.empty:
         return 0
@@ -108,9 +114,10 @@ class Unreadable:
 def unreadable(buckets: pd.DataFrame) -> Unreadable | None:
     """Over the buckets' ``seen_*`` counts: None when they hold no faces or most were read; else
     how many were read and the commonest reason the others were not. The counts are only those
-    of minutes in which one camera saw a group (:func:`dashboard.sql.fetch_buckets` decides per
-    minute): what a child's minutes could say of why faces were not read would describe that
-    child, and the small-group rule's note says enough of them."""
+    of the cameras that each saw a group that minute (:func:`dashboard.sql.fetch_buckets`
+    decides per minute and camera): what a child's minutes, or a child's camera, could say of
+    why faces were not read would describe that child, and the small-group rule's note says
+    enough of them."""
     if buckets.empty:
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
@@ -191,7 +198,8 @@ class RightNow:
 
 
 def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
-    """Summary of the newest minute in minute buckets; None when the window has no rows at all."""
+    """Summary of the newest minute in minute buckets (one row a minute: a minute is readable or
+    not); None when the window has no rows at all."""
     seen = buckets[(buckets["minutes"] + buckets["hidden_minutes"]) > 0]
     if seen.empty:
         return None
@@ -219,15 +227,36 @@ def _local_groups(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     )
 
 
-def _summarise(grouped: DataFrameGroupBy) -> pd.DataFrame:
-    sums = grouped[["minutes", "hidden_minutes", "faces", "faces_read", "faces_in_view",
-                    "engagement_sum", *COUNT_COLUMNS]].sum()
-    mostly_read = sums["faces_read"] >= MOSTLY_READ * sums["faces"]
-    faces = sums["faces_read"].where((sums["faces_read"] > 0) & mostly_read).astype("float64")
+# what a day row or heatmap cell sums over its charted minutes (those :func:`series` draws)
+_CHARTED_SUMS: tuple[str, ...] = ("faces_read", "faces_in_view", "engagement_sum",
+                                  *COUNT_COLUMNS)
+
+
+def _summarise(buckets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group of ``by``: its numbers over the minutes the charts draw, and how many were left
+    out and why.
+
+    ``minutes`` counts the charted minutes (shown, their faces mostly read, as the query judged
+    each minute), and faces in view, engagement and shares are theirs alone, so a day or an hour
+    says what the charts and the CSV say of the same minutes; ``unread_minutes`` (shown, but
+    most of their faces not read) and ``hidden_minutes`` are only counted. Summing every shown
+    minute instead would let one minute of many unreadable faces swing a day's faces in view and
+    bring back the mix of the few faces read that the charts leave out.
+    """
+    charted = readable(buckets)
+    sums = buckets[by].assign(
+        minutes=buckets["minutes"].where(charted, 0),
+        unread_minutes=buckets["minutes"].where(~charted, 0),
+        hidden_minutes=buckets["hidden_minutes"],
+        **{c: buckets[c].where(charted, 0) for c in _CHARTED_SUMS},
+    ).groupby(by).sum()
+    minutes = sums["minutes"].where(sums["minutes"] > 0)
+    faces = sums["faces_read"].where((sums["faces_read"] > 0) & minutes.notna())
+    faces = faces.astype("float64")
     out = pd.DataFrame(index=sums.index)
-    out["minutes"] = sums["minutes"].astype("int64")
-    out["hidden_minutes"] = sums["hidden_minutes"].astype("int64")
-    out["faces_in_view"] = sums["faces_in_view"] / sums["minutes"].where(sums["minutes"] > 0)
+    for count in ("minutes", "unread_minutes", "hidden_minutes"):
+        out[count] = sums[count].astype("int64")
+    out["faces_in_view"] = sums["faces_in_view"] / minutes
     out["engagement"] = sums["engagement_sum"] / faces
     for emotion, count in zip(EMOTIONS, COUNT_COLUMNS, strict=True):
         out[f"share_{emotion}"] = sums[count] / faces
@@ -235,16 +264,17 @@ def _summarise(grouped: DataFrameGroupBy) -> pd.DataFrame:
 
 
 def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
-    """One row per local day that has any minutes (shown or hidden), oldest first.
+    """One row per local day that has any minutes (charted, unread or hidden), oldest first.
 
-    Columns: day, minutes, hidden_minutes, faces_in_view, engagement, main_emotion,
-    main_share; the last four are empty on a day whose every minute was hidden.
+    Columns: day, minutes (charted: those :func:`series` draws), unread_minutes,
+    hidden_minutes, faces_in_view, engagement, main_emotion, main_share; the last four are over
+    the charted minutes only (:func:`_summarise`), and empty on a day with none.
     """
-    columns = ["day", "minutes", "hidden_minutes", "faces_in_view", "engagement",
-               "main_emotion", "main_share"]
+    columns = ["day", "minutes", "unread_minutes", "hidden_minutes", "faces_in_view",
+               "engagement", "main_emotion", "main_share"]
     if buckets.empty:
         return pd.DataFrame(columns=columns)
-    days = _summarise(_local_groups(buckets, tz).groupby("day")).reset_index()
+    days = _summarise(_local_groups(buckets, tz), ["day"]).reset_index()
     days["main_emotion"], days["main_share"] = main_emotions(days)
     return days[columns]
 
@@ -252,13 +282,14 @@ def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 def hour_of_week(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     """``iso_dow (1 = Monday), weekday, hour, minutes, faces_in_view, engagement``.
 
-    Only (day, hour) cells with shown minutes appear; the cells are the classroom's local hours.
+    Only (day, hour) cells with charted minutes appear, and their numbers are those minutes'
+    (:func:`_summarise`), as the charts'; the cells are the classroom's local hours.
     """
     columns = ["iso_dow", "weekday", "hour", "minutes", "faces_in_view", "engagement"]
-    shown = buckets[buckets["minutes"] > 0]
-    if shown.empty:
+    charted = buckets[readable(buckets)]
+    if charted.empty:
         return pd.DataFrame(columns=columns)
-    cells = _summarise(_local_groups(shown, tz).groupby(["iso_dow", "hour"])).reset_index()
+    cells = _summarise(_local_groups(charted, tz), ["iso_dow", "hour"]).reset_index()
     cells["weekday"] = cells["iso_dow"].map(lambda d: WEEKDAYS[int(d) - 1])
     return cells[columns]
 

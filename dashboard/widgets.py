@@ -2,16 +2,19 @@
 
 Returns one ``Selection``. Widget keys are stable names (``classroom``, ``camera``, ``mode``,
 ``live_minutes``, ``days``, ``from_time``, ``to_time``, ``week``) so tests and deep links
-(:mod:`dashboard.links`) can address them.
+(:mod:`dashboard.links`) can address them. A widget that a link can set takes its default from
+the session state (set once, unless a link set it first) rather than as an argument: Streamlit
+warns of a widget given both, and a date input given no value derives its selectable bounds from
+the state's, so a linked range outside today's ten years either side is kept.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -20,13 +23,15 @@ import streamlit as st
 from classpulse.settings import Settings
 from dashboard import queries, text
 from dashboard.lesson_frames import week_start
-from dashboard.periods import classroom_zone
+from dashboard.periods import classroom_zone, live_period, local_instant
 
 LIVE, RANGE, LESSONS = "Live", "Date range", "Lessons"
 MODES = (LIVE, RANGE, LESSONS)
 ALL_CAMERAS = "All cameras"  # the camera option that shows the whole classroom
 DEFAULT_LIVE_MINUTES = 60
+LIVE_MINUTES = range(10, 241, 5)  # the live window's slider: 10 to 240 minutes, in steps of 5
 DEFAULT_RANGE_DAYS = 7
+DEFAULT_FROM, DEFAULT_TO = time(0, 0), time(23, 59)
 K = TypeVar("K", bound=Hashable)
 
 
@@ -86,12 +91,42 @@ def _classroom(rooms: pd.DataFrame) -> pd.Series:
     return rooms.set_index("id").loc[chosen]
 
 
-def _camera(settings: Settings, classroom_id: str) -> tuple[str | None, str | None]:
+def _days(value: object, today: date) -> tuple[date, date]:
+    """The first and last day of a date input's range (one day while only one is picked)."""
+    return (value[0], value[-1]) if isinstance(value, tuple | list) and value else (today, today)
+
+
+def camera_period(state: Mapping[str, Any], tz: ZoneInfo,
+                  now: datetime) -> tuple[datetime, datetime]:
+    """The UTC period ``[start, end)`` whose cameras the camera select offers
+    (:func:`dashboard.sql.fetch_cameras`): the live window or the date range ``state`` holds,
+    each widget's default where it holds none (a link's state before the widgets are drawn,
+    :func:`dashboard.links.restore`). The lessons view offers no camera. A range that ends before
+    it starts is empty (the page says why)."""
+    today = now.astimezone(tz).date()
+    if state.get("mode", LIVE) == LIVE:
+        window = live_period(now, state.get("live_minutes", DEFAULT_LIVE_MINUTES), tz)
+        return window.start, window.end
+    first, last = _days(state.get("days", _default_days(today)), today)
+    start = local_instant(first, state.get("from_time", DEFAULT_FROM), tz)
+    to_time = state.get("to_time", DEFAULT_TO).replace(second=0, microsecond=0)
+    end = local_instant(last, to_time, tz) + timedelta(minutes=1)
+    return start, max(start, end)
+
+
+def _default_days(today: date) -> tuple[date, date]:
+    return today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today
+
+
+def _camera(settings: Settings, classroom_id: str, start: datetime,
+            end: datetime) -> tuple[str | None, str | None]:
     """The chosen camera's (id, label), or (None, None) for the whole classroom. The whole
     classroom is the option None, which no camera id (a string) can equal: a camera registered
     as "__all__" is that camera, not every camera. A camera is labelled by its name, with its id
-    where another camera has that name or the name is the whole classroom's label."""
-    cams = queries.cameras(settings.database_url, classroom_id)
+    where another camera has that name or the name is the whole classroom's label. The cameras
+    are those of the period the page shows (:func:`camera_period`): one that moved in is offered
+    for the periods it counted minutes here."""
+    cams = queries.cameras(settings.database_url, classroom_id, start, end)
     labels = distinct_labels(((cam, name, f"{name} ({cam})")
                               for cam, name in zip(cams["id"], cams["name"], strict=True)),
                              reserved={ALL_CAMERAS})
@@ -102,13 +137,15 @@ def _camera(settings: Settings, classroom_id: str) -> tuple[str | None, str | No
 
 def _range(tz: ZoneInfo) -> tuple[date, date, time, time]:
     today = datetime.now(timezone.utc).astimezone(tz).date()
-    days = st.date_input(
-        "Days", (today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today), key="days",
-        help="First and last day, in the classroom's time zone",
-    )
-    first, last = (days[0], days[-1]) if isinstance(days, tuple | list) and days else (today, today)
-    from_time = st.time_input("From", time(0, 0), key="from_time", step=timedelta(minutes=15))
-    to_time = st.time_input("To (that minute included)", time(23, 59), key="to_time",
+    state = st.session_state
+    state.setdefault("days", _default_days(today))
+    state.setdefault("from_time", DEFAULT_FROM)
+    state.setdefault("to_time", DEFAULT_TO)
+    days = st.date_input("Days", key="days",
+                         help="First and last day, in the classroom's time zone")
+    first, last = _days(days, today)
+    from_time = st.time_input("From", key="from_time", step=timedelta(minutes=15))
+    to_time = st.time_input("To (that minute included)", key="to_time",
                             step=timedelta(minutes=1))
     return first, last, from_time, to_time
 
@@ -130,13 +167,15 @@ def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
         camera_id, camera_label, live_minutes, bounds, week = None, None, None, None, None
         if mode == LESSONS:
             week = _week(tz)
-        else:
-            camera_id, camera_label = _camera(settings, str(room.name))
-        if mode == LIVE:
-            live_minutes = st.slider("Last minutes", 10, 240, DEFAULT_LIVE_MINUTES, step=5,
-                                     key="live_minutes")
+        elif mode == LIVE:
+            st.session_state.setdefault("live_minutes", DEFAULT_LIVE_MINUTES)
+            live_minutes = st.slider("Last minutes", LIVE_MINUTES[0], LIVE_MINUTES[-1],
+                                     step=LIVE_MINUTES.step, key="live_minutes")
         elif mode == RANGE:
             bounds = _range(tz)
+        if mode != LESSONS:  # after the period's widgets: the cameras offered are the period's
+            start, end = camera_period(st.session_state, tz, datetime.now(timezone.utc))
+            camera_id, camera_label = _camera(settings, str(room.name), start, end)
         st.caption(f"Times are the classroom's: {text.plain(tz.key)}.")
     return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_label,
                      live_minutes, bounds, week)

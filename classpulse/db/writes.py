@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -173,21 +173,23 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
     """Add counts and sums into ``emotion_minutes`` (insert, or add to the existing row).
 
     Also registers any camera or classroom not seen before, so the foreign keys always hold.
+    ``updated_at`` is the database's clock (PostgreSQL's ``now()``, the flush transaction's
+    start; SQLite's ``CURRENT_TIMESTAMP``, UTC to the second), never the consumer's: the
+    dashboard (:func:`dashboard.sql.fetch_last_write`) judges how old a write is against the
+    database's clock, and a consumer whose clock ran ahead would be called fresh minutes after it
+    stopped, one running behind stale while it writes.
     """
     values = _merge(rows)
     if not values:
         return
     ensure_cameras(conn, {(v["camera_id"], v["classroom_id"]) for v in values})
-    now = datetime.now(timezone.utc)
-    for v in values:
-        v["updated_at"] = now
     table = EmotionMinute.__table__
-    stmt = _insert(conn, table)
+    stmt = _insert(conn, table).values(updated_at=func.now())
     stmt = stmt.on_conflict_do_update(
         index_elements=["camera_id", "minute_start", "classroom_id"],
         set_={
             **{c: table.c[c] + stmt.excluded[c] for c in ADDITIVE_COLUMNS},
-            "updated_at": stmt.excluded.updated_at,
+            "updated_at": func.now(),
         },
     )
     conn.execute(stmt, values)

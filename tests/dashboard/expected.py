@@ -29,13 +29,15 @@ def write(engine: Engine, rows: Sequence[MinuteRow],
             conn.execute(rename, {"name": name, "zone": zone, "id": room})
 
 
-def set_written_at(engine: Engine, when: datetime) -> None:
-    """Pretend every row was last written at ``when`` (a consumer that stopped)."""
-    stmt = text("UPDATE emotion_minutes SET updated_at = :when").bindparams(
+def set_written_at(engine: Engine, when: datetime, camera: str | None = None) -> None:
+    """Pretend every row (of ``camera`` alone, when given) was last written at ``when`` (a
+    consumer, or that camera, that stopped)."""
+    only = "" if camera is None else " WHERE camera_id = :camera"
+    stmt = text(f"UPDATE emotion_minutes SET updated_at = :when{only}").bindparams(
         bindparam("when", type_=UTCDateTime())
     )
     with engine.begin() as conn:
-        conn.execute(stmt, {"when": when})
+        conn.execute(stmt, {"when": when} if camera is None else {"when": when, "camera": camera})
 
 
 def minutes(rows: Iterable[MinuteRow], classroom: str, min_faces: int,

@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import streamlit as st
-from sqlalchemy import text
+from sqlalchemy import Engine, bindparam, event, func, select, text
 from streamlit.testing.v1 import AppTest
 
+from classpulse.db import writes
+from classpulse.db.base import UTCDateTime
+from classpulse.db.models import EmotionMinute
 from classpulse.db.rule import store_min_faces
 from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
@@ -39,9 +42,11 @@ from tests.dashboard.pages import (
     charts,
     choose_range,
     open_page,
+    raw_texts,
     rerun_fragments,
     texts,
 )
+from tests.fixtures.clock import skew_clock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)  # Monday 08:00 in Berlin
@@ -614,6 +619,189 @@ def test_a_stale_newest_minute_is_not_called_now(
                        "Minute": f"{newest:%H:%M}, 20 minutes ago"}
     (minute,) = [m for m in at.metric if m.label == "Minute"]
     assert minute.help == "start of the newest minute with data: no newer one has been recorded"
+
+
+def test_a_camera_that_stopped_is_named_while_the_others_write(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front camera (twenty faces per frame) stopped 38 minutes ago; the back one (four)
+    still writes. The classroom's data is fresh, but its latest row and charts are the back
+    camera's alone: the page said "fresh" and named no camera. It warns of the front camera by
+    its name, as plain text, and how long it has been silent; the back camera's own view, and
+    the classroom once the front camera writes again, warn of nothing."""
+    now = datetime.now(timezone.utc)
+    minute = now.replace(second=0, microsecond=0)
+    rows = [expected.row("front", "duo", minute - timedelta(minutes=i), 60, 20)
+            for i in range(40, 60)]
+    rows += [expected.row("back", "duo", minute - timedelta(minutes=i), 60, 4) for i in range(60)]
+    expected.write(database.engine, rows)
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE cameras SET name = '*Front* door' WHERE id = 'front'"))
+    expected.set_written_at(database.engine, now - timedelta(minutes=38), camera="front")
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    shown = texts(at)
+    (warning,) = shown["warning"]
+    assert warning.startswith("**Camera *Front* door (front) has sent no new data for 38 "
+                              "minutes** (last write "), warning
+    assert "while the classroom's other cameras still do" in warning
+    assert r"Camera \*Front\* door \(front\) has" in raw_texts(at)["warning"][0]
+    assert any(c.startswith("Data is fresh: last written") for c in shown["caption"])
+    assert {m.label: m.value for m in at.metric}["Faces in view"] == "4"  # the back camera's
+    at.selectbox(key="camera").set_value("back").run()
+    assert_no_error(at)
+    assert not texts(at)["warning"]
+    at.selectbox(key="camera").set_value(None).run()
+    assert len(texts(at)["warning"]) == 1
+    expected.set_written_at(database.engine, now - timedelta(days=13, hours=23), camera="front")
+    st.cache_data.clear()
+    at.run()
+    assert "for 13 days" in texts(at)["warning"][0]  # still named after a holiday week
+    # taken out of the room: named no more a fortnight after its last write
+    expected.set_written_at(database.engine, now - timedelta(days=14, minutes=1), camera="front")
+    st.cache_data.clear()
+    at.run()
+    assert_no_error(at)
+    assert not texts(at)["warning"]
+    expected.set_written_at(database.engine, datetime.now(timezone.utc), camera="front")
+    st.cache_data.clear()  # as their LIVE_TTL_S would, seconds later
+    at.run()
+    assert_no_error(at)
+    assert not texts(at)["warning"]
+
+
+def test_a_camera_moved_to_another_classroom_is_not_named_stopped_in_the_old_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Roam wrote in 7A until a day ago, then moved to 7B, where it writes; 7A's front camera
+    writes and its back one stopped 38 minutes ago. 7A's page said roam "has sent no new data
+    for 1 day ... Check that camera and its producer" for a fortnight, and listed it for good.
+    It names the back camera alone and offers front and back; 7B offers roam, warning of none."""
+    now = datetime.now(timezone.utc)
+    minute = now.replace(second=0, microsecond=0)
+    expected.write(database.engine, [
+        expected.row("roam", "7A", minute - timedelta(days=1, minutes=i), 60, 5)
+        for i in range(30)])  # first reported in 7A, so registered there
+    rows = [expected.row("front", "7A", minute - timedelta(minutes=i), 60, 5) for i in range(60)]
+    rows += [expected.row("back", "7A", minute - timedelta(minutes=i), 60, 5)
+             for i in range(40, 60)]
+    rows += [expected.row("roam", "7B", minute - timedelta(minutes=i), 60, 5) for i in range(60)]
+    expected.write(database.engine, rows)
+    expected.set_written_at(database.engine, now - timedelta(minutes=38), camera="back")
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE emotion_minutes SET updated_at = :then "
+                          "WHERE camera_id = 'roam' AND classroom_id = '7A'").bindparams(
+                              bindparam("then", type_=UTCDateTime())),
+                     {"then": now - timedelta(days=1)})
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**Camera back has sent no new data for 38 minutes**"), warning
+    assert "roam" not in warning
+    assert at.selectbox(key="camera").options == ["All cameras", "back", "front"]
+    at.selectbox(key="classroom").set_value("7B").run()
+    assert_no_error(at)
+    assert not texts(at)["warning"]
+    assert at.selectbox(key="camera").options == ["All cameras", "roam"]
+
+
+def test_the_stopped_check_is_one_query_however_many_cameras(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each live refresh asked two queries per camera of the classroom to tell which stopped,
+    cameras silent for years included: with eight stopped cameras a refresh sends as many
+    statements as with one, and names all eight."""
+    now = datetime.now(timezone.utc)
+    minute = now.replace(second=0, microsecond=0)
+
+    def stopped(camera: str) -> list[MinuteRow]:
+        return [expected.row(camera, "7A", minute - timedelta(minutes=i), 60, 5)
+                for i in range(40, 45)]
+
+    rows = [expected.row("front", "7A", minute - timedelta(minutes=i), 60, 5) for i in range(60)]
+    expected.write(database.engine, [*rows, *stopped("gone0")])
+    expected.set_written_at(database.engine, now - timedelta(minutes=38), camera="gone0")
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    assert texts(at)["warning"][0].startswith("**Camera gone0 has sent no new data")
+
+    def refresh() -> int:
+        statements: list[str] = []
+
+        def count(conn: object, cursor: object, statement: str, *rest: object) -> None:
+            statements.append(statement)
+
+        st.cache_data.clear()  # as the LIVE_TTL_S would, seconds later
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            rerun_fragments(at)
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        assert_no_error(at)
+        return len(statements)
+
+    one = refresh()
+    expected.write(database.engine, [r for k in range(1, 8) for r in stopped(f"gone{k}")])
+    for k in range(1, 8):
+        expected.set_written_at(database.engine, now - timedelta(minutes=38), camera=f"gone{k}")
+    assert refresh() == one
+    assert texts(at)["warning"][0].startswith(
+        "**8 of this classroom's cameras have sent no new data:** gone0 for 38 minutes")
+
+
+def test_hidden_minutes_are_counted_when_nothing_is_charted(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live window of twenty hidden minutes (one child) and five shown ones whose faces were
+    mostly not read: nothing can be charted, and the page explained the unread minutes without a
+    word of the twenty hidden ones (only the charts' notes counted them). It counts them once, in
+    the live view and in a date range alike."""
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows = [expected.row("cam", "solo", minute - timedelta(minutes=i), 60, 1)
+            for i in range(10, 30)]
+    rows += [expected.row("cam", "solo", minute - timedelta(minutes=i), 60, 3, unread=(0, 0, 5))
+             for i in range(4, 9)]
+    expected.write(database.engine, rows)
+    note = ("20 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
+            "single child (MIN_FACES_SHOWN=3).")
+    at = open_page(monkeypatch, database.url).run()
+    for view in ("live", "range"):
+        if view == "range":
+            at = choose_range(at, "solo", (minute - timedelta(minutes=30)).date(), minute.date(),
+                              time(0, 0), time(23, 59))
+        assert_no_error(at)
+        assert not charts(at)
+        shown = texts(at)
+        said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]
+        assert any(w.startswith("**Most faces in this") for w in shown["warning"]), view
+        assert [t for t in said if "20 minute" in t] == [note], (view, said)
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=1), -timedelta(minutes=10)],
+                         ids=["ahead", "behind"])
+def test_a_consumer_clock_that_is_off_does_not_change_freshness(
+    database: Database, monkeypatch: pytest.MonkeyPatch, skew: timedelta
+) -> None:
+    """Rows written through the real write path by a consumer whose clock runs an hour ahead, or
+    ten minutes behind. Its stamps were the page's measure: ahead, the consumer was called fresh
+    ("0 seconds ago") for an hour after it stopped; behind, it was warned of while it wrote. The
+    database's clock stamps them now: fresh as written, and twenty minutes old twenty minutes
+    on (every stamp moved back twenty minutes from what was stored)."""
+    skew_clock(monkeypatch, writes, skew)
+    newest = closed_until(datetime.now(timezone.utc)) - timedelta(minutes=1)
+    expected.write(database.engine, live_rows(newest))
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    assert not texts(at)["warning"], texts(at)["warning"]
+    assert any(c.startswith("Data is fresh: last written") for c in texts(at)["caption"])
+    with database.engine.connect() as conn:
+        stored = conn.execute(select(func.max(EmotionMinute.updated_at))).scalar_one()
+    expected.set_written_at(database.engine, stored - timedelta(minutes=20))
+    st.cache_data.clear()  # as its LIVE_TTL_S would, seconds later
+    at.run()
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**No new data for 20 minutes**"), warning
 
 
 def test_shares_never_round_to_all_or_nothing(

@@ -61,9 +61,10 @@ def series(minutes: list[int], start: datetime = START,
     rows = []
     for offset in minutes:
         row = dict.fromkeys(BUCKET_COLUMNS, 0)
-        row.update(bucket_start=int((start + timedelta(minutes=offset)).timestamp()), minutes=1,
-                   faces=100, faces_read=100, faces_in_view=10.0, faces_read_in_view=10.0,
-                   engagement_sum=72.0, n_neutral=100, seen_faces=100, seen_read=100)
+        row.update(bucket_start=int((start + timedelta(minutes=offset)).timestamp()), readable=1,
+                   minutes=1, faces=100, faces_read=100, faces_in_view=10.0,
+                   faces_read_in_view=10.0, engagement_sum=72.0, n_neutral=100, seen_faces=100,
+                   seen_read=100)
         rows.append(row)
     return transform.series(pd.DataFrame(rows, columns=list(BUCKET_COLUMNS)), zone)
 
@@ -201,7 +202,8 @@ def test_heatmap_has_every_weekday_and_hour_slot() -> None:
 def test_the_mix_tooltip_never_rounds_a_share_to_all_or_nothing() -> None:
     """299 of 300 faces read happy, one neutral: the tooltip says ">99%" and "<1%"."""
     row = dict.fromkeys(BUCKET_COLUMNS, 0)
-    row.update(bucket_start=int(START.timestamp()), minutes=1, faces=300, faces_read=300,
+    row.update(bucket_start=int(START.timestamp()), readable=1, minutes=1, faces=300,
+               faces_read=300,
                faces_in_view=5.0, faces_read_in_view=5.0, engagement_sum=200.0, n_happy=299,
                n_neutral=1, seen_faces=300, seen_read=300)
     shown = transform.series(pd.DataFrame([row], columns=list(BUCKET_COLUMNS)), BERLIN)

@@ -28,6 +28,7 @@ from tests.dashboard.pages import assert_no_error, charts, open_page, texts
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
 MONDAY, NEXT_MONDAY = date(2025, 3, 3), date(2025, 3, 10)
+LATER = datetime(2025, 4, 1, tzinfo=timezone.utc)  # "now" for lessons of March 2025: all ended
 BOLD, IMAGE = "**x**", "![x](http://h/x.png)"
 TIMETABLE = f"""classroom,date,start,end,title
 7A,2025-03-03,08:00,08:45,Maths
@@ -159,7 +160,7 @@ def test_the_address_follows_every_click(
     database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = open_page(monkeypatch, database.url).run()
-    assert at.query_params == {"classroom": "7A", "view": "live"}
+    assert at.query_params == {"classroom": "7A", "view": "live", "minutes": "60"}
     at.radio(key="mode").set_value("Lessons").run()
     at.date_input(key="week").set_value(date(2025, 3, 5)).run()  # any day of the week
     assert_no_error(at)
@@ -178,7 +179,10 @@ def test_the_address_follows_every_click(
     assert any(i.startswith("**No lessons in the week of 24 Feb 2025.**")
                for i in texts(at)["info"])
     at.radio(key="mode").set_value("Date range").run()
-    assert at.query_params == {"classroom": "7A", "view": "range"}
+    first, last = at.date_input(key="days").value  # the last seven days, to the minute
+    assert at.query_params == {"classroom": "7A", "view": "range",
+                               "from": f"{first.isoformat()}T00:00",
+                               "to": f"{last.isoformat()}T23:59"}
 
 
 def test_titles_from_files_are_plain_text(
@@ -390,10 +394,13 @@ def test_a_lesson_that_just_ended_says_its_last_minutes_are_to_come(
 def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
     database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Tuesday's Maths after the two Mondays' has one shown minute: one minute says nothing of a
-    lesson, so it is neither plotted nor compared, and the page says so."""
+    """Tuesday's Maths after the two Mondays' has one shown minute, the cameras running throughout
+    (its other 44 minutes hidden, two faces read): one minute says nothing of a lesson, so it is
+    neither plotted nor compared, and the page says so."""
     tuesday = NEXT_MONDAY + timedelta(days=1)
-    expected.write(database.engine, [expected.row("7A-cam1", "7A", local(tuesday, 8, 0), 60, 5)])
+    expected.write(database.engine, [
+        expected.row("7A-cam1", "7A", local(tuesday, 8, m), 60, 5 if m == 0 else 2)
+        for m in range(45)])
     short = add_lesson(database, "7A", local(tuesday, 8, 0), local(tuesday, 8, 45), "Maths")
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(short))
     assert_no_error(at)
@@ -404,8 +411,10 @@ def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
     assert trend["current"].tolist() == [False, False]
     captions = texts(at)["caption"]
     assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
-    assert ("Left out of the trend, for fewer than 10 minutes shown or most faces not read: "
-            "this lesson (1 minute shown).") in captions
+    assert ("Left out of the trend, for being under way or having data for under 80% of their "
+            "minutes, fewer than 10 minutes shown or most faces not read: this lesson (1 minute "
+            "shown).") in captions
+    assert not any(c.startswith("This lesson is") for c in captions)  # the whole lesson recorded
 
 
 def two_groups_at_once(database: Database) -> tuple[int, int]:
@@ -458,17 +467,18 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
                             utc=True)
     history = pd.DataFrame({
         "lesson_id": [1, 2, 3], "title": ["PE"] * 3, "starts_at": starts,
-        "minutes": [40, 40, 40], "faces": [400] * 3, "faces_read": [400] * 3,
+        "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
+        "hidden_minutes": [0] * 3, "faces": [400] * 3, "faces_read": [400] * 3,
         "engagement": [0.5, 0.6, 0.8],
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
-        trend = lesson_frames.title_trend(history, current, BERLIN)
+        trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
         found = lesson_frames.change_from_previous(trend)
         assert found is not None
         assert found[0] == pytest.approx(change) and found[1].day == 3
     # a first lesson held in parallel has no lesson before, twin or not
     assert lesson_frames.change_from_previous(
-        lesson_frames.title_trend(history.iloc[1:], 3, BERLIN)) is None
+        lesson_frames.title_trend(history.iloc[1:], 3, BERLIN, LATER)) is None
 
 
 def test_the_lesson_before_is_the_same_groups_when_last_week_had_twins_too() -> None:
@@ -480,15 +490,167 @@ def test_the_lesson_before_is_the_same_groups_when_last_week_had_twins_too() -> 
     history = pd.DataFrame({
         "lesson_id": [1, 2, 3, 4], "title": ["PE"] * 4, "starts_at": starts,
         "group_label": ["7B-boys", "7B-girls", "7B-boys", "7B-girls"],
-        "minutes": [40] * 4, "faces": [400] * 4, "faces_read": [400] * 4,
+        "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40] * 4,
+        "hidden_minutes": [0] * 4, "faces": [400] * 4, "faces_read": [400] * 4,
         "engagement": [0.5, 0.9, 0.6, 0.7],
     })
     for current, change in ((3, 0.1), (4, -0.2)):
         found = lesson_frames.change_from_previous(
-            lesson_frames.title_trend(history, current, BERLIN))
+            lesson_frames.title_trend(history, current, BERLIN, LATER))
         assert found is not None
         assert found[0] == pytest.approx(change) and found[1].day == 3
     # a group with no earlier lesson of its own is compared with the last earlier lesson
     alone = history.assign(group_label=["7B-boys", "7B-girls", None, "7B-girls"])
-    found = lesson_frames.change_from_previous(lesson_frames.title_trend(alone, 3, BERLIN))
+    found = lesson_frames.change_from_previous(
+        lesson_frames.title_trend(alone, 3, BERLIN, LATER))
     assert found is not None and found[0] == pytest.approx(0.6 - 0.9)
+
+
+def minutes_of(classroom: str, start: datetime, shown: int, hidden: int = 0,
+               top: str = "neutral") -> list[MinuteRow]:
+    """One camera's minutes from ``start``: ``shown`` with five faces read per frame, then
+    ``hidden`` with two (hidden at 3)."""
+    return [expected.row(f"{classroom}-cam", classroom, start + timedelta(minutes=m), 60,
+                         5 if m < shown else 2, top=top) for m in range(shown + hidden)]
+
+
+def test_a_lesson_recorded_in_part_says_so_on_its_row(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maths under way (10 of its 45 minutes counted so far) and History, whose cameras stopped
+    after 10 of 45 minutes (6 shown, 4 hidden), showed their main emotion, share and engagement
+    with an empty note, as if they were whole lessons. Art, whose cameras lost 8 of its 45
+    minutes, is whole enough (80%) to stand for the lesson: no note."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    maths_start, history_start, art_start = (now - timedelta(minutes=20),
+                                             now - timedelta(hours=5), now - timedelta(hours=3))
+    rows = [*minutes_of("7P", maths_start, 10, top="happy"),
+            *minutes_of("7P", history_start, 6, 4, top="sad"),
+            *minutes_of("7P", art_start, 30, 7)]
+    expected.write(database.engine, rows)
+    lessons = {title: add_lesson(database, "7P", start, start + timedelta(minutes=45), title)
+               for title, start in (("Maths", maths_start), ("History", history_start),
+                                    ("Art", art_start))}
+    notes = {"Maths": "under way: 10 of 45 min so far",
+             "History": "partly recorded: data for 10 of 45 min", "Art": ""}
+    for title, start in (("Maths", maths_start), ("History", history_start),
+                         ("Art", art_start)):
+        at = open_link(monkeypatch, database.url, view="lessons", lesson=str(lessons[title]))
+        assert_no_error(at)
+        row = table(at).set_index("title").loc[title]
+        want = expected.lesson(rows, "7P", start, start + timedelta(minutes=45))
+        assert (row["minutes"], row["hidden_minutes"]) == (want["minutes"], want["hidden"])
+        assert row["engagement"] == pytest.approx(want["engagement"])  # true of those minutes
+        assert row["data"] == notes[title]
+        captions = texts(at)["caption"]
+        partly = [c for c in captions if c.startswith("Data for ")]
+        if title == "History":
+            assert partly == [
+                "Data for 10 of this lesson's 45 minutes only: its numbers and charts describe "
+                "those minutes, not the whole lesson (the cameras or a consumer were probably not "
+                "running for the rest). A lesson with data for under 80% of its minutes is "
+                "compared with no other."]
+        else:
+            assert not partly
+    art = expected.lesson(rows, "7P", art_start, art_start + timedelta(minutes=45))
+    assert (art["minutes"], art["hidden"]) == (30, 7)  # 37 of 45 minutes recorded: 82%
+
+
+def test_a_lesson_recorded_in_part_is_never_compared(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History on three Mondays: the 3rd and the 17th recorded whole, the 10th cut off after 10
+    of 45 minutes, and one under way now. The 17th was compared with the 10th's ten minutes, the
+    10th and the lesson under way with the lesson before as if they were whole lessons."""
+    starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    under_way = now - timedelta(minutes=20)
+    rows = [*minutes_of("7Q", starts[0], 45, top="neutral"),  # engagement 0.8 * 0.9
+            *minutes_of("7Q", starts[1], 10, top="sad"),  # 0.8 * 0.3
+            *minutes_of("7Q", starts[2], 45, top="happy"),  # 0.8 * 0.6
+            *minutes_of("7Q", under_way, 12, top="happy")]
+    expected.write(database.engine, rows)
+    ids = [add_lesson(database, "7Q", s, s + timedelta(minutes=45), "History")
+           for s in (*starts, under_way)]
+
+    # the 17th: against the 3rd, the last whole lesson before it
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[2]))
+    assert_no_error(at)
+    assert table(at).set_index("title").loc["History", "data"] == ""
+    trend = charts(at)["Engagement in lessons with this title"]
+    assert trend["engagement"].tolist() == pytest.approx([0.8 * 0.9, 0.8 * 0.6])
+    assert trend["current"].tolist() == [False, True]
+    captions = texts(at)["caption"]
+    compared = [c for c in captions if c.startswith("Engagement ") and "previous lesson" in c]
+    assert len(compared) == 1
+    assert compared[0].startswith(
+        f"Engagement {0.8 * 0.9 - 0.8 * 0.6:.2f} lower than in the previous lesson with this "
+        "title in the trend (Mon 03 Mar)")
+    assert ("Left out of the trend, for being under way or having data for under 80% of their "
+            "minutes, fewer than 10 minutes shown or most faces not read: Mon 10 Mar (partly "
+            "recorded: data for 10 of 45 min).") in captions
+
+    # the 10th: compared with nothing, and says why
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[1]))
+    assert_no_error(at)
+    assert table(at).set_index("title").loc["History", "data"] == (
+        "partly recorded: data for 10 of 45 min")
+    shown = texts(at)
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c
+                   for c in shown["caption"])
+    assert ("This lesson is not compared with the previous lesson with this title: it has data "
+            "for 10 of its 45 minutes, under the 80% a lesson needs to stand for the whole "
+            "lesson.") in shown["caption"]
+    assert any(i.startswith("The trend needs two ended lessons with this title that each have "
+                            "data for at least 80% of their minutes") and "only one has" in i
+               for i in shown["info"])
+
+    # under way: compared once it is whole
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[3]))
+    assert_no_error(at)
+    assert table(at).set_index("title").loc["History", "data"] == "under way: 12 of 45 min so far"
+    trend = charts(at)["Engagement in lessons with this title"]
+    assert trend["engagement"].tolist() == pytest.approx([0.8 * 0.9, 0.8 * 0.6])
+    assert trend["current"].tolist() == [False, False]
+    captions = texts(at)["caption"]
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
+    assert ("This lesson is compared with the previous lesson with this title once it has ended "
+            "and its last minute has closed (12 of its 45 minutes have data so far): part of a "
+            "lesson is not the lesson.") in captions
+
+
+def test_how_much_of_a_lesson_makes_it_whole() -> None:
+    """MIN_RECORDED_PERCENT of a lesson's minutes, shown or hidden, once it has ended and its
+    last minute has closed; the note says how much a lesson short of that rests on."""
+    from dashboard import lesson_frames, lesson_states
+
+    starts = pd.to_datetime(["2025-03-03 08:00"] * 5, utc=True)
+    lessons = pd.DataFrame({
+        "lesson_id": [1, 2, 3, 4, 5], "starts_at": starts,
+        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [36, 35, 20, 0, 40],
+        "hidden_minutes": [0, 0, 16, 0, 0], "faces": [4000] * 5, "faces_read": [4000] * 5,
+        "engagement": [0.5] * 5,
+    })
+    assert lesson_frames.MIN_RECORDED_PERCENT == 80
+    after = datetime(2025, 3, 4, tzinfo=UTC)
+    parts = [lesson_frames.part_of_lesson(row, after) for _, row in lessons.iterrows()]
+    assert parts == [None, lesson_frames.PartOfLesson(lesson_states.PART_RECORDED, 35, 45),
+                     None, None, None]  # 36 shown, 20 + 16 hidden, none at all (no data)
+    assert [lesson_frames.note(row, after) for _, row in lessons.iterrows()] == [
+        "", "partly recorded: data for 35 of 45 min", "", lesson_frames.NO_DATA, ""]
+    assert lesson_frames.in_trend(lessons, after).tolist() == [True, False, True, False, True]
+
+    # the same lessons while under way, and just after their end before the last minute closed
+    during, closing = datetime(2025, 3, 3, 8, 44, tzinfo=UTC), datetime(2025, 3, 3, 8, 46,
+                                                                        tzinfo=UTC)
+    assert [lesson_frames.note(row, during) for _, row in lessons.iterrows()][:2] == [
+        "under way: 36 of 45 min so far", "under way: 35 of 45 min so far"]
+    assert lesson_frames.note(lessons.iloc[4], closing) == (
+        "ended, minutes still closing: 40 of 45 min so far")
+    for now in (during, closing):
+        assert not lesson_frames.in_trend(lessons, now).any()
+    # a lesson under way whose every minute so far was hidden says both
+    hidden = lessons.iloc[0].copy()
+    hidden["minutes"], hidden["hidden_minutes"] = 0, 12
+    assert lesson_frames.note(hidden, during) == (
+        f"{lesson_states.ALL_HIDDEN}; under way: 12 of 45 min so far")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,27 @@ def test_classroom_name_in_the_no_data_note(
     infos = [i for i in raw_texts(at)["info"] if "No data for" in i]
     assert len(infos) == 1 and shows_literally(infos[0], NAME), infos
     assert infos[0].startswith("**No data for ")  # the page's own emphasis stays
+
+
+def test_camera_name_in_the_stopped_camera_warning(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Camera c1 stopped 40 minutes ago while c2 writes: the warning names c1 literally."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    engine = make_engine(migrated_sqlite_url)
+    try:
+        expected.write(engine, [expected.row("c1", "room", now - timedelta(minutes=40), 60, 5)]
+                       + [expected.row("c2", "room", now - timedelta(minutes=i), 60, 5)
+                          for i in range(1, 10)])
+        expected.set_written_at(engine, now - timedelta(minutes=40), camera="c1")
+        with engine.begin() as conn:
+            conn.execute(sql("UPDATE cameras SET name = :name WHERE id = 'c1'"), {"name": NAME})
+    finally:
+        engine.dispose()
+    at = open_page(monkeypatch, migrated_sqlite_url).run()
+    assert_no_error(at)
+    (warning,) = raw_texts(at)["warning"]
+    assert shows_literally(warning, f"Camera {NAME} (c1) has sent no new data"), warning
 
 
 def test_stored_time_zone_in_the_error(

@@ -22,10 +22,14 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
            read_in_view: float | None = None, told: bool = True) -> dict[str, object]:
     """A bucket whose read faces are ``counts`` and ``refused`` more faces (small, turned,
     uncertain) were not read; faces and refusals alike seen in its shown minutes, and counted in
-    its ``seen_*`` columns when ``told`` (the query found one camera seeing a group then)."""
+    its ``seen_*`` columns when ``told`` (the query found one camera seeing a group then). Its
+    shown minutes are ``readable`` (the query's per-minute test) when most of those faces were
+    read: each a like minute, as the query's one row of a minute is."""
     read = sum(counts)
     row: dict[str, object] = {
-        "bucket_start": int(start.timestamp()), "minutes": minutes, "hidden_minutes": hidden,
+        "bucket_start": int(start.timestamp()),
+        "readable": int(minutes > 0 and read >= transform.MOSTLY_READ * (read + sum(refused))),
+        "minutes": minutes, "hidden_minutes": hidden,
         "faces": read + sum(refused), "faces_read": read, "faces_in_view": faces_in_view,
         "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
         "engagement_sum": engagement_sum, "seen_faces": told * (read + sum(refused)),
@@ -211,14 +215,16 @@ def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
         "engagement": [0.5, 0.9, 0.6], "faces_in_view": [20.0] * 3,
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 3 for e in EMOTIONS},
     })
-    rows = lesson_frames.table(lessons, BERLIN, datetime(2025, 3, 6, tzinfo=UTC))
+    now = datetime(2025, 3, 6, tzinfo=UTC)
+    rows = lesson_frames.table(lessons, BERLIN, now)
     assert rows["engagement"].tolist()[::2] == [0.5, 0.6] and pd.isna(rows["engagement"][1])
     assert rows["faces_in_view"].tolist() == [20.0] * 3  # people in view, read or not
-    trend = lesson_frames.title_trend(lessons, 3, BERLIN)
+    trend = lesson_frames.title_trend(lessons, 3, BERLIN, now)
     assert trend["engagement"].tolist() == [0.5, 0.6]
     change, before = lesson_frames.change_from_previous(trend)
     assert change == pytest.approx(0.1) and before.day == 3
-    assert lesson_frames.change_from_previous(lesson_frames.title_trend(lessons, 2, BERLIN)) is None
+    assert lesson_frames.change_from_previous(
+        lesson_frames.title_trend(lessons, 2, BERLIN, now)) is None
 
 
 def test_a_lesson_under_way_is_not_called_missing() -> None:
@@ -294,22 +300,26 @@ def test_a_tie_names_every_main_expression() -> None:
 
 
 def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
-    """A lesson of one shown minute is one moment, not a lesson: it is neither plotted in its
-    title's trend nor compared with the lesson before; the lessons left out are listed."""
+    """A lesson of nine shown minutes is a few moments, not a lesson, though the cameras ran
+    throughout (its other minutes hidden): it is neither plotted in its title's trend nor
+    compared with the lesson before; the lessons left out are listed."""
     from dashboard import lesson_frames
 
     few = lesson_frames.MIN_TREND_MINUTES - 1
     starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-04 08:00", "2025-03-05 08:00"],
                             utc=True)
     history = pd.DataFrame({
-        "lesson_id": [1, 2, 3], "starts_at": starts, "minutes": [40, few, 40],
-        "hidden_minutes": [0, 0, 0], "faces": [4000, 100, 4000], "faces_read": [3000, 100, 1000],
-        "engagement": [0.5, 0.9, 0.6],
+        "lesson_id": [1, 2, 3], "starts_at": starts,
+        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [40, few, 40],
+        "hidden_minutes": [0, 45 - few, 0], "faces": [4000, 100, 4000],
+        "faces_read": [3000, 100, 1000], "engagement": [0.5, 0.9, 0.6],
     })
-    trend = lesson_frames.title_trend(history, 2, BERLIN)
+    now = datetime(2025, 3, 6, tzinfo=UTC)
+    trend = lesson_frames.title_trend(history, 2, BERLIN, now)
     assert trend["engagement"].tolist() == [0.5] and not trend["current"].any()
     assert lesson_frames.change_from_previous(trend) is None
-    left = lesson_frames.left_out(history, 2, BERLIN)
-    assert text.trend_left_out(left.itertuples(index=False, name=None), few + 1) == (
-        f"Left out of the trend, for fewer than {few + 1} minutes shown or most faces not read: "
+    left = lesson_frames.left_out(history, 2, BERLIN, now)
+    assert text.trend_left_out(left.itertuples(index=False, name=None), few + 1, 80) == (
+        "Left out of the trend, for being under way or having data for under 80% of their "
+        f"minutes, fewer than {few + 1} minutes shown or most faces not read: "
         f"this lesson ({few} minutes shown), Wed 05 Mar (most faces not read).")

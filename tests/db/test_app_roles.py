@@ -81,7 +81,9 @@ def test_the_dashboard_role_runs_the_page_and_changes_nothing(
 
     check_database(Settings(database_url=url_of(as_role)))  # the start-up check
     assert list(sql.fetch_classrooms(as_role)["id"]) == ["7B"]
-    assert list(sql.fetch_cameras(as_role, "7B")["id"]) == ["t1", "t2"]
+    assert list(sql.fetch_cameras(as_role, "7B", M[0], M[2])["id"]) == ["t1", "t2"]
+    writes = sql.fetch_camera_writes(as_role, "7B", M[0])
+    assert sorted(writes["id"]) == ["t1", "t2"]
     assert sql.fetch_min_faces(as_role) == 3
     assert sql.fetch_engagement_weights(as_role).weights["neutral"] == 0.9
     assert sql.fetch_last_write(as_role, "7B", None)[0] == M[1]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, TextClause, text
 
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import upgrade
@@ -55,10 +55,14 @@ def big(pg_database: Callable[[], str]) -> Iterator[Engine]:
     engine.dispose()
 
 
-def scans(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> set[tuple[str, str]]:
-    """(node type, index name) of every index scan in the plan PostgreSQL picks for ``sql``."""
+def scans(engine: Engine, sql: str | TextClause, params: dict[str, Any] | None = None
+          ) -> set[tuple[str, str]]:
+    """(node type, index name) of every index scan in the plan PostgreSQL picks for ``sql``; a
+    statement keeps its typed parameters."""
+    explain = (text(f"EXPLAIN (FORMAT JSON) {sql}") if isinstance(sql, str) else
+               text(f"EXPLAIN (FORMAT JSON) {sql.text}").bindparams(*sql._bindparams.values()))
     with engine.connect() as conn:
-        plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), params or {}).scalar_one()
+        plan = conn.execute(explain, params or {}).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
     found: set[tuple[str, str]] = set()
@@ -108,12 +112,11 @@ def test_planner_uses_the_index(big: Engine, sql: str, index: str) -> None:
 @pytest.mark.parametrize("camera", [None, "cam7"])
 def test_dashboard_buckets_are_an_index_only_scan(big: Engine, camera: str | None) -> None:
     """Migration 0003's covering index: a classroom's range never touches the table's heap."""
-    from dashboard.sql import _bucket_sql
+    from dashboard.sql import bucket_query
 
-    params = {"classroom_id": "room7", "start": datetime(2025, 3, 3, tzinfo=timezone.utc),
-              "end": datetime(2025, 3, 5, tzinfo=timezone.utc), "bucket": 900, "min_faces": 3,
-              **({"camera_id": camera} if camera else {})}
-    assert scans(big, _bucket_sql(big, camera is not None), params) == {
+    stmt, params = bucket_query(big, "room7", camera, datetime(2025, 3, 3, tzinfo=timezone.utc),
+                                datetime(2025, 3, 5, tzinfo=timezone.utc), 900)
+    assert scans(big, stmt, params) == {
         ("Index Only Scan", "ix_emotion_minutes_classroom_id_minute_start")}
 
 
@@ -159,3 +162,70 @@ def test_lesson_summaries_read_each_lessons_minutes_by_index(
     assert "starts_at" in scan["Index Cond"] and "ends_at" in scan["Index Cond"]
     assert scan["Actual Loops"] == lessons
     assert scan["Actual Rows"] <= 45 * 50  # a lesson's minutes, of at most every classroom
+
+
+CLASS_INDEX = "ix_emotion_minutes_classroom_id_minute_start"
+
+
+def statement_reads(engine: Engine, stmt: TextClause,
+                    params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan nodes of the statement the dashboard runs that read ``emotion_minutes``, run."""
+    explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {stmt.text}").bindparams(
+        *stmt._bindparams.values())
+    with engine.connect() as conn:
+        plan = conn.execute(explain, params).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    found: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("Relation Name") == "emotion_minutes":
+            found.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+@pytest.mark.parametrize("hours", [1, 6])
+def test_the_camera_list_reads_the_period_shown_alone(big: Engine, hours: int) -> None:
+    """The camera select's list read all 2,000 of room7's minutes to find the cameras that
+    counted minutes there, on every page run, link and live refresh (700 ms for a year of three
+    cameras): it reads the period's minutes alone, from the covering (classroom, minute) index,
+    and of each camera registered to room7 the primary-key entries of its newest minute."""
+    from dashboard.sql import cameras_query
+
+    start = datetime(2025, 3, 3, 12, tzinfo=timezone.utc)
+    stmt, params = cameras_query("room7", start, start + timedelta(hours=hours))
+    reads = statement_reads(big, stmt, params)
+    (period,) = [node for node in reads if node.get("Index Name") == CLASS_INDEX]
+    assert period["Node Type"] == "Index Only Scan"
+    bounds = ("ROW(classroom_id, minute_start) >= ROW('room7'",
+              "ROW(classroom_id, minute_start) < ROW('room7'")
+    assert all(bound in period["Index Cond"] for bound in bounds), period["Index Cond"]
+    assert period["Actual Rows"] * period["Actual Loops"] == 60 * hours
+    for lookup in (node for node in reads if node is not period):
+        assert lookup.get("Index Name") == "pk_emotion_minutes", lookup["Node Type"]
+        assert "camera_id" in lookup["Index Cond"]
+        assert lookup["Actual Rows"] + lookup.get("Rows Removed by Filter", 0) <= 1
+
+
+def test_the_stopped_check_reads_each_cameras_newest_minutes_alone(big: Engine) -> None:
+    """The check for stopped cameras asked two queries per camera of the classroom, the newest
+    minute of a silent camera read backwards through the classroom's history: its one statement
+    reads, per registered camera, primary-key entries at its newest minute, and of the
+    classroom's own cameras the minutes just before it (the freshness lookback), never a range
+    of the classroom's minutes."""
+    from dashboard.sql import _FRESHNESS_LOOKBACK, camera_writes_query, fetch_camera_writes
+
+    since = datetime(2025, 3, 4, tzinfo=timezone.utc)
+    stmt, params = camera_writes_query(big, "room7", since)
+    reads = statement_reads(big, stmt, params)
+    lookback = _FRESHNESS_LOOKBACK // timedelta(minutes=1)
+    assert reads
+    for node in reads:
+        assert node.get("Index Name") == "pk_emotion_minutes", node["Node Type"]
+        assert "camera_id" in node["Index Cond"]
+        assert node["Actual Rows"] + node.get("Rows Removed by Filter", 0) <= lookback + 1
+    assert fetch_camera_writes(big, "room7", since)["id"].tolist() == ["cam7"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select, text
 
+from classpulse.db import writes
 from classpulse.db.models import EmotionMinute
 from classpulse.db.writes import (
     MinuteRow,
@@ -19,6 +21,7 @@ from classpulse.db.writes import (
     ensure_cameras,
     load_offsets,
 )
+from tests.fixtures.clock import skew_clock
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone.utc)
 
@@ -142,6 +145,39 @@ def test_minute_start_round_trips_as_aware_utc(db: Engine) -> None:
     assert frames == 120 and found == 120
     assert updated_at.tzinfo is not None
     assert abs(updated_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+
+def test_updated_at_is_the_databases_clock_not_the_consumers(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer whose clock runs a day ahead inserts two minutes; then one whose clock runs a
+    day behind adds to one of them. Every row is stamped by the database's clock, which the
+    dashboard ages it by: stamped by the consumer's, the first rows looked written tomorrow (so
+    fresh for a day after the consumer stopped), the last yesterday. On PostgreSQL the session's
+    zone is far from UTC, which must not move the instant."""
+    def stamps() -> list[datetime]:
+        with db.connect() as conn:
+            return list(conn.execute(select(EmotionMinute.updated_at)
+                                     .order_by(EmotionMinute.minute_start)).scalars())
+
+    def flush(rows: list[MinuteRow]) -> None:
+        with db.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL TIME ZONE 'Asia/Kathmandu'"))
+            add_minute_rows(conn, rows)
+
+    skew_clock(monkeypatch, writes, timedelta(days=1))
+    flush([row(), row(minute=T0 + timedelta(minutes=1))])
+    first = stamps()
+    for stamp in first:
+        assert stamp.utcoffset() == timedelta(0)
+        assert abs(stamp - datetime.now(timezone.utc)) < timedelta(seconds=30)
+    skew_clock(monkeypatch, writes, -timedelta(days=1))
+    time.sleep(1.1)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
+    flush([row()])  # adds to the first minute: the update path
+    added, untouched = stamps()
+    assert abs(added - datetime.now(timezone.utc)) < timedelta(seconds=30)
+    assert added > first[0] and untouched == first[1]
 
 
 def test_naive_datetime_is_refused_in_queries(db: Engine) -> None:
