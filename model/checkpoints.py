@@ -1,6 +1,7 @@
 """What a training run writes to ``--out`` and what ``--resume`` reads back: the run's file
-names, how each checkpoint's epoch was chosen, ``best.pt`` written at most every
-``BEST_WRITE_INTERVAL_S`` seconds (``BestCheckpoint``), and the checks and restores of a resume
+names, how each checkpoint's epoch was chosen, ``best.pt`` written by an improvement at most
+every ``BEST_WRITE_INTERVAL_S`` seconds and besides before each ``last.pt`` (every ``save_every``
+epochs) and at the run's end (``BestCheckpoint``), and the checks and restores of a resume
 (``load_resume``, ``restore_scaler``, ``resumed_best``). The training loop itself is
 ``model.train``."""
 

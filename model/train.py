@@ -8,8 +8,11 @@ spends its cores on the network and a GPU never waits for data-loader processes.
 Every epoch (every ``save_every`` epochs, and always the last one trained) writes ``last.pt``
 (model, optimizer, scheduler, scaler, autocast precision, epoch, config, RNG state and history),
 ``metrics.csv`` and ``curves.png``; ``best.pt`` holds the epoch of the best val accuracy, kept
-in memory when val improves and written at most every ``BEST_WRITE_INTERVAL_S`` seconds, before
-each ``last.pt`` and whenever the run ends (``BestCheckpoint``; both in ``model.checkpoints``).
+in memory when val improves and written by an improvement at most every
+``BEST_WRITE_INTERVAL_S`` seconds, besides before each ``last.pt`` (every ``save_every`` epochs,
+so a small ``save_every`` writes it more often) and whenever the run ends, SIGTERM included: for
+the run's duration SIGTERM (``timeout``'s, the device tool's) raises ``SystemExit(143)`` so that
+the kept best is written (``BestCheckpoint``; both in ``model.checkpoints``).
 Each checkpoint says how its epoch was chosen (``selected_on``: ``val`` for ``best.pt``,
 ``none (last epoch)`` for ``last.pt``), which export records: a val score of an epoch val picked
 is optimistic. ``--resume`` continues from ``last.pt`` with the configuration saved in it
@@ -37,7 +40,10 @@ import contextlib
 import csv
 import logging
 import math
+import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -450,6 +456,7 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     began = time.monotonic()
     stop = _stop_reason(cfg, bad, 0.0, history)  # resumed under a budget shorter than an epoch
     best_file = BestCheckpoint(out / "best.pt", BEST_WRITE_INTERVAL_S)
+    restore_sigterm = sigterm_raises()  # so that the finally below runs on SIGTERM too
     try:
         for epoch in range(start, cfg.epochs):
             if stop:
@@ -503,11 +510,33 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
                      epoch + 1, train_loss, train_acc, val_loss, report["accuracy"],
                      report["macro_f1"], trained_acc, SMALL_FACE, small["accuracy"], row["seconds"],
                      " (best)" if improved else "")
-    finally:  # the last epoch, a stop, Ctrl-C or an error: the best epoch is on disk
-        best_file.flush()
+    finally:  # the last epoch, a stop, Ctrl-C, SIGTERM or an error: the best epoch is on disk
+        try:
+            best_file.flush()
+        finally:
+            restore_sigterm()
     if stop:
         log.info("%s: stopped after epoch %d", stop, len(history))
     return max(history, key=lambda r: r["val_acc"]) if history else {}
+
+
+def sigterm_raises() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises ``SystemExit(143)`` (128 + 15, a
+    shell's status for it) in the main thread, instead of Python's default, which ends the
+    process without running ``finally`` blocks; the returned function puts the previous handler
+    back. Outside the main thread (where handlers cannot be set) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def raise_exit(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_exit)
+
+    def restore() -> None:  # None: the previous handler was not set from Python
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+    return restore
 
 
 def _stop_reason(cfg: TrainConfig, bad: int, spent: float, history: list[dict[str, float]]

@@ -11,8 +11,12 @@ among the carried paths (``.whl/`` or ``*.whl``) are checked too: one version of
 (two stop the whole offline install there) and tags the GPU machine's Python 3.12 on x86-64 Linux
 takes, by their file names and by ``pip install --dry-run`` for that Python and platform (a few
 seconds; ``--no-pip`` skips it). Exit status 0 when it fits, 1 when it does not or a wheel would not
-install, 2 on a carried path that does not exist (the device would remove it there). Needs only the
-standard library (and pip for the dry run).
+install, 2 on a carried path that does not exist (the device would remove it there) or lies
+outside the checkout. The checkout is the one this script is in (not the working directory's);
+carried paths are resolved (``..`` and links) before they are matched. A nested git repository
+(a submodule or a clone inside the checkout) travels without its files unless carried, so its
+files are not counted unless a carried path holds them. Needs only the standard library (and
+pip for the dry run).
 """
 
 from __future__ import annotations
@@ -35,10 +39,27 @@ WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+
                    r"-(?P<plat>[^-]+)\.whl$")
 
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout this script belongs to
+
+
 def git_files(root: Path, *args: str) -> list[str]:
     out = subprocess.run(["git", "ls-files", "-z", *args], cwd=root, capture_output=True,
                          check=True).stdout
     return [p for p in out.decode().split("\0") if p]
+
+
+def nested_repos(root: Path) -> list[str]:
+    """Folders (relative to ``root``) holding a git repository of their own: git lists a
+    submodule, or an untracked clone, as one entry, whose files do not travel uncarried."""
+    found = []
+    for d, dirs, files in os.walk(root):
+        here = Path(d)
+        if here != root and (".git" in dirs or ".git" in files):
+            found.append(here.relative_to(root).as_posix())
+            dirs[:] = []
+            continue
+        dirs[:] = [x for x in dirs if x != ".git"]
+    return found
 
 
 def size_of(path: Path) -> int:
@@ -109,24 +130,38 @@ def main(argv: list[str] | None = None) -> int:
                    f"{DEVICE_LIMIT_MIB})")
     p.add_argument("--no-pip", action="store_true", help="check the wheels by name only")
     args = p.parse_args(argv)
-    root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                               text=True, check=True).stdout.strip())
-    tracked = {f for f in git_files(root, "--cached") if os.path.lexists(root / f)}
-    untracked = set(git_files(root, "--others", "--exclude-standard")) - tracked
+    root = ROOT
+    nested = nested_repos(root)
+
+    def in_nested(rel: str) -> bool:
+        return any(rel == n or rel.startswith(n + "/") for n in nested)
+
+    # a nested repository is listed as one entry (a gitlink, or "dir/"): its files stay behind
+    tracked = {f for f in git_files(root, "--cached")
+               if os.path.lexists(root / f) and not in_nested(f.rstrip("/"))}
+    untracked = {f for f in git_files(root, "--others", "--exclude-standard")
+                 if not in_nested(f.rstrip("/"))} - tracked
     counted = tracked | untracked
     sizes = {"tracked": sum(size_of(root / f) for f in tracked),
              "untracked": sum(size_of(root / f) for f in untracked), "shared": 0, "carried": 0}
     if (root / "shared").is_dir():  # travels whole; what git already listed counts once
         sizes["shared"] = sum(size_of(Path(d) / f) for d, _, fs in os.walk(root / "shared")
-                              for f in fs if str((Path(d) / f).relative_to(root)) not in counted)
+                              for f in fs
+                              if (Path(d) / f).relative_to(root).as_posix() not in counted)
     wheels: list[Path] = []
     for c in args.carry:
-        path = root / c
-        if not os.path.lexists(path):
+        given = root / c  # carry's paths are relative to the repository root
+        if not os.path.lexists(given):
             print(f"carry check: REFUSED: {c} does not exist here (the call would remove it on "
                   f"the device)")
             return 2
-        rel = path.relative_to(root).as_posix()
+        # ".." resolved; a link itself travels as a link, so only its folder is resolved
+        path = (given.parent.resolve() / given.name) if given.is_symlink() else given.resolve()
+        try:
+            rel = path.relative_to(root).as_posix()
+        except ValueError:
+            print(f"carry check: REFUSED: {c} is outside the checkout {root}")
+            return 2
         if path.is_dir() and not path.is_symlink():
             for d, _, fs in os.walk(path):
                 for f in fs:

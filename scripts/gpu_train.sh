@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The sgd300 recipe trained, selected on val and exported in ONE device call (issue 15), the
-# whole call inside TOTAL_BUDGET seconds (400: the first call of the session, timeout_s=420;
-# scripts/README.md gives the session's plan):
+# whole call inside TOTAL_BUDGET seconds (400 with the session's full 900 s; the call's timeout_s
+# is TOTAL_BUDGET + 20; scripts/README.md, "One session, both jobs", gives the plan):
 #   1. classpulse model train --recipe sgd300 on the packed FER2013 (.gpu-data/fer2013.npz) into
 #      a new folder of its own (a warm machine keeps /tmp between calls: nothing of an earlier
 #      call is read or sent back), its --time-budget what is left of TOTAL_BUDGET after LOAD_S
-#      (its start, before its own clock runs) and RESERVE_S (everything after it);
+#      (its start, before its own clock runs) and RESERVE_S (everything after it); --save-every
+#      1000, so last.pt (187 MiB, and each write flushes the kept best.pt) is written once, at
+#      the stop, not every 10 epochs: a killed training exports nothing here anyway;
 #   2. classpulse model export --calibrate of BOTH checkpoints: last.pt (the last epoch, chosen by
 #      nothing: the fair comparison with the shipped weights, themselves a last epoch) and best.pt
 #      (the best val epoch: its val score is optimistic); each file records which
@@ -17,8 +19,11 @@
 #      sha256 in one file, and everything else (logs, metrics.csv, curves.png, the evaluations'
 #      JSON, machine.txt, status.txt) in report.tgz, rebuilt after every step under another name
 #      and renamed: at most 8 files of 16 MiB, 64 MiB in all, come back from $OUT (it holds 8).
-# Exit status: the worst of the steps' (1: training failed, nothing exported; 124: a step ran out
-# of its time; 3: an evaluation or export was skipped for want of time); status.txt says which.
+# Exit status, real failures first: training failed: 1 (124 when its time limit stopped it),
+# nothing exported; else the first failed step's own status (2: an export failed); else 124 if a
+# step ran out of its time; else 3 if an export or evaluation was skipped for want of time; else
+# 0. status.txt says which step. Every step runs under `timeout -k 10` (SIGTERM, then SIGKILL 10 s
+# later): training turns SIGTERM into SystemExit, so its kept best.pt is still written.
 # A rehearsal on a CPU: SMOKE=1 DEVICE=cpu TOTAL_BUDGET=1500 (scripts/README.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,24 +42,40 @@ RUN=$(mktemp -d "${RUN_PARENT:-/tmp}/gpu_train_run.XXXXXX") || exit 2
 REPORT=$RUN/report  # packed into $OUT/report.tgz after every step, so a timeout keeps the rest
 mkdir -p "$OUT" "$REPORT"
 # what an earlier call (a rehearsal's reused OUT) left under the names this job writes
-rm -f "$OUT"/*.safetensors.part* "$OUT/weights.sha256" "$OUT/report.tgz"
-# a kill mid-tar leaves the last whole bundle: written beside the run, then renamed
-pack() { tar czf "$RUN/report.tgz.tmp" -C "$REPORT" . && mv -f "$RUN/report.tgz.tmp" "$OUT/report.tgz"; }
+rm -f "$OUT"/*.safetensors.part* "$OUT/weights.sha256" "$OUT/report.tgz" "$OUT/report.tgz.new"
+# a kill mid-tar or mid-copy leaves the last whole bundle: written beside the run, copied into
+# $OUT under another name, then renamed within $OUT (a rename across filesystems is a copy)
+pack() {
+  tar czf "$RUN/report.tgz.tmp" -C "$REPORT" . && cp "$RUN/report.tgz.tmp" "$OUT/report.tgz.new" \
+    && mv -f "$OUT/report.tgz.new" "$OUT/report.tgz"
+}
 left() { echo $(( started + TOTAL_BUDGET - $(date +%s) )); }
-worst=0
-worse() { [ "$1" -gt "$worst" ] && worst=$1; return 0; }
+failed=0 timed_out=0 skipped=0
+worse() {  # a step's exit status: real failures rank above time-outs, time-outs above skips
+  case $1 in
+    0) ;;
+    3) skipped=1 ;;
+    124|137) timed_out=1 ;;  # timeout's own statuses (137: killed after -k)
+    *) [ "$failed" = 0 ] && failed=$1 ;;
+  esac
+  return 0
+}
+verdict() {
+  if [ "$failed" != 0 ]; then echo "$failed"; elif [ "$timed_out" = 1 ]; then echo 124
+  elif [ "$skipped" = 1 ]; then echo 3; else echo 0; fi
+}
 note() { echo "$*" | tee -a "$REPORT/status.txt"; }
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ "$SMOKE" = 1 ]; then
   TRAIN_ARGS=(--epochs 2 --limit-train 512 --limit-val 128 --batch-size 64 --warmup-epochs 1
               --save-every 1)
 else
-  TRAIN_ARGS=(--save-every 10)
+  TRAIN_ARGS=(--save-every 1000)  # last.pt once, at the stop (header)
 fi
 step() {  # name, time limit s, command...: output to $REPORT/name.log, exit status noted
   local name=$1 limit=$2 rc; shift 2
   echo "=== $name ($(( $(date +%s) - started )) s in, limit $limit s)"
-  timeout "$limit" "$@" 2>&1 | tee "$REPORT/$name.log"
+  timeout -k 10 "$limit" "$@" 2>&1 | tee "$REPORT/$name.log"
   rc=${PIPESTATUS[0]}
   note "$name exit $rc"
   pack
@@ -83,15 +104,18 @@ step train $(( $(left) - PACK_S )) "$PY" -m classpulse model train --recipe sgd3
 trained=$?
 cp "$RUN/metrics.csv" "$RUN/curves.png" "$REPORT/" 2>/dev/null; pack
 if [ "$trained" != 0 ]; then
+  code=1
+  case $trained in 124|137) code=124 ;; esac  # stopped by its time limit: passed through
   note "training failed (exit $trained, train.log says why): nothing exported or evaluated"
+  note "job exit $code ($(( $(date +%s) - started )) s of $TOTAL_BUDGET)"
   pack
-  exit 1
+  exit "$code"
 fi
 exported=()
 for ckpt in last best; do  # last first: the fair comparison, kept if the call is cut short
   weights=$RUN/$ckpt.safetensors
   room=$(( $(left) - PACK_S ))
-  if [ "$room" -lt 15 ]; then
+  if [ "$room" -lt 20 ]; then  # an export takes ~15 s
     note "export_$ckpt skipped: $room s of the budget left"
     worse 3
     continue
@@ -117,6 +141,7 @@ else
     --out-dir "$REPORT" --deadline $(( started + TOTAL_BUDGET - PACK_S - 5 )) "${exported[@]}"
   worse $?
 fi
+worst=$(verdict)
 note "job exit $worst ($(( $(date +%s) - started )) s of $TOTAL_BUDGET)"
 pack
 echo "=== summary ($(( $(date +%s) - started )) s of $TOTAL_BUDGET; exit $worst)"

@@ -33,8 +33,10 @@ def test_a_failed_training_exports_nothing_and_reads_no_earlier_run(
     with tarfile.open(out / "report.tgz") as tar:
         status = tar.extractfile("./status.txt").read().decode()
         train_log = tar.extractfile("./train.log").read().decode()
-    assert status.splitlines() == [
+    lines = status.splitlines()
+    assert lines[:2] == [
         "train exit 2",
         "training failed (exit 2, train.log says why): nothing exported or evaluated"]
+    assert len(lines) == 3 and lines[2].startswith("job exit 1 (")
     assert f"{bad} is not a readable .npz" in train_log
     assert sorted(p.name for p in earlier.iterdir()) == ["best.pt"]

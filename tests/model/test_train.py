@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -426,3 +430,57 @@ def test_recipes_are_declared_once_and_the_command_line_reads_them() -> None:
     assert {name for name, _, _ in _TRAIN_OPTIONS.values()} <= fields
     with pytest.raises(UsageError, match="recipe 'sgd9'"):
         recipe_config("sgd9", "d", "o")
+
+
+_SIGTERM_RUN = """
+import json, os, signal, sys, time
+from model import train as t
+from model.checkpoints import BestCheckpoint
+
+class KeptBest(BestCheckpoint):  # every improvement kept in memory, as on a GPU's 1 s epochs
+    def __init__(self, path, interval_s):
+        super().__init__(path, 1e9)
+        self.written_at = time.monotonic()
+
+t.BestCheckpoint = KeptBest
+real_epoch, calls = t.train_one_epoch, [0]
+
+def epoch_then_sigterm(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == 2:  # mid-run: during the second epoch, as timeout or the device tool would
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+    return real_epoch(*args, **kwargs)
+
+t.train_one_epoch = epoch_then_sigterm
+t.main(t.TrainConfig(**json.loads(sys.argv[1])))
+"""
+
+
+def test_sigterm_mid_run_still_writes_the_kept_best(tiny_fer: Path, tmp_path: Path) -> None:
+    """SIGTERM (timeout's, the device tool's) would end Python without running ``finally``;
+    during training it raises SystemExit(143), so the best epoch kept in memory is written."""
+    out = tmp_path / "run"
+    cfg = {"data": str(tiny_fer), "out": str(out), "epochs": 5, "batch_size": 16,
+           "limit_train": 32, "size": SIZE, "device": "cpu", "ema_epochs": 0.0, "threads": 1,
+           "save_every": 100}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _SIGTERM_RUN, json.dumps(cfg)], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert not (out / "last.pt").exists()  # save_every 100: the run was cut before any
+    best = load_checkpoint(out / "best.pt")  # epoch 1, always an improvement, kept, flushed
+    assert best["epoch"] == 0 and best["selected_on"] == "val"
+
+
+def test_sigterm_raises_only_while_installed() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    restore = train_module.sigterm_raises()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert stopped.value.code == 143
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) == before
