@@ -54,22 +54,9 @@ else
               --frames 32 --rounds 2)
   PIPE_ARGS=(--frames 800 --batch-frames 32)
 fi
-failed=0 timed_out=0 skipped=0
+. scripts/gpu_status.sh  # worse, verdict: the job's exit status
 left() { echo $(( started + BUDGET - $(date +%s) )); }
 note() { echo "$*" | tee -a "$OUT/status.txt"; }
-worse() {  # a step's exit status: real failures rank above time-outs, time-outs above skips
-  case $1 in
-    0) ;;
-    3) skipped=1 ;;
-    124|137) timed_out=1 ;;  # timeout's own statuses (137: killed after -k)
-    *) [ "$failed" = 0 ] && failed=$1 ;;
-  esac
-  return 0
-}
-verdict() {
-  if [ "$failed" != 0 ]; then echo "$failed"; elif [ "$timed_out" = 1 ]; then echo 124
-  elif [ "$skipped" = 1 ]; then echo 3; else echo 0; fi
-}
 importable() { "$PY" -c "import importlib.util as u, sys
 sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))" "$@" 2>/dev/null; }
 step() {  # name, limit s, least s worth starting with, command...: output to $OUT/name.log

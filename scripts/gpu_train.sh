@@ -50,20 +50,7 @@ pack() {
     && mv -f "$OUT/report.tgz.new" "$OUT/report.tgz"
 }
 left() { echo $(( started + TOTAL_BUDGET - $(date +%s) )); }
-failed=0 timed_out=0 skipped=0
-worse() {  # a step's exit status: real failures rank above time-outs, time-outs above skips
-  case $1 in
-    0) ;;
-    3) skipped=1 ;;
-    124|137) timed_out=1 ;;  # timeout's own statuses (137: killed after -k)
-    *) [ "$failed" = 0 ] && failed=$1 ;;
-  esac
-  return 0
-}
-verdict() {
-  if [ "$failed" != 0 ]; then echo "$failed"; elif [ "$timed_out" = 1 ]; then echo 124
-  elif [ "$skipped" = 1 ]; then echo 3; else echo 0; fi
-}
+. scripts/gpu_status.sh  # worse, verdict: the job's exit status
 note() { echo "$*" | tee -a "$REPORT/status.txt"; }
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ "$SMOKE" = 1 ]; then

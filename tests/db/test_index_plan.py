@@ -120,10 +120,15 @@ def test_dashboard_buckets_are_an_index_only_scan(big: Engine, camera: str | Non
         ("Index Only Scan", "ix_emotion_minutes_classroom_id_minute_start")}
 
 
-def minute_scans(engine: Engine, sql: str) -> list[dict[str, Any]]:
-    """The plan nodes that read ``emotion_minutes``, with how often they ran."""
+def minute_scans(engine: Engine, sql: str | TextClause,
+                 params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The plan nodes that read ``emotion_minutes``, with how often they ran; a statement (the
+    one the dashboard runs) keeps its typed parameters."""
+    explain = (text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}") if isinstance(sql, str) else
+               text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql.text}").bindparams(
+                   *sql._bindparams.values()))
     with engine.connect() as conn:
-        plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+        plan = conn.execute(explain, params or {}).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
     found: list[dict[str, Any]] = []
@@ -167,27 +172,6 @@ def test_lesson_summaries_read_each_lessons_minutes_by_index(
 CLASS_INDEX = "ix_emotion_minutes_classroom_id_minute_start"
 
 
-def statement_reads(engine: Engine, stmt: TextClause,
-                    params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The plan nodes of the statement the dashboard runs that read ``emotion_minutes``, run."""
-    explain = text(f"EXPLAIN (ANALYZE, FORMAT JSON) {stmt.text}").bindparams(
-        *stmt._bindparams.values())
-    with engine.connect() as conn:
-        plan = conn.execute(explain, params).scalar_one()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    found: list[dict[str, Any]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        if node.get("Relation Name") == "emotion_minutes":
-            found.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return found
-
-
 @pytest.mark.parametrize("hours", [1, 6])
 def test_the_camera_list_reads_the_period_shown_alone(big: Engine, hours: int) -> None:
     """The camera select's list read all 2,000 of room7's minutes to find the cameras that
@@ -198,7 +182,7 @@ def test_the_camera_list_reads_the_period_shown_alone(big: Engine, hours: int) -
 
     start = datetime(2025, 3, 3, 12, tzinfo=timezone.utc)
     stmt, params = cameras_query("room7", start, start + timedelta(hours=hours))
-    reads = statement_reads(big, stmt, params)
+    reads = minute_scans(big, stmt, params)
     (period,) = [node for node in reads if node.get("Index Name") == CLASS_INDEX]
     assert period["Node Type"] == "Index Only Scan"
     bounds = ("ROW(classroom_id, minute_start) >= ROW('room7'",
@@ -221,7 +205,7 @@ def test_the_stopped_check_reads_each_cameras_newest_minutes_alone(big: Engine) 
 
     since = datetime(2025, 3, 4, tzinfo=timezone.utc)
     stmt, params = camera_writes_query(big, "room7", since)
-    reads = statement_reads(big, stmt, params)
+    reads = minute_scans(big, stmt, params)
     lookback = _FRESHNESS_LOOKBACK // timedelta(minutes=1)
     assert reads
     for node in reads:

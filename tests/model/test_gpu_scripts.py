@@ -129,17 +129,15 @@ def test_the_carry_check_sums_what_travels_and_refuses_above_the_limit(tmp_path:
     assert check("scripts/../..").returncode == 2  # outside the checkout
 
 
-@pytest.mark.parametrize("script", ["gpu_train.sh", "gpu_measure.sh"])
-def test_the_jobs_rank_failures_above_time_outs_above_skips(script: str) -> None:
-    text = (ROOT / "scripts" / script).read_text()
-    assert "timeout -k 10 " in text
+def test_the_jobs_rank_failures_above_time_outs_above_skips() -> None:
+    for script in ("gpu_train.sh", "gpu_measure.sh"):
+        text = (ROOT / "scripts" / script).read_text()
+        assert "timeout -k 10 " in text and "\n. scripts/gpu_status.sh" in text, script
 
     def exit_of(*statuses: int) -> int:
         calls = "".join(f"worse {s}; " for s in statuses)
-        done = subprocess.run(
-            ["bash", "-c", f'failed=0 timed_out=0 skipped=0; eval "$(sed -n '
-             f"'/^worse() {{/,/^}}/p;/^verdict() {{/,/^}}/p' {ROOT / 'scripts' / script})\"; "
-             f"{calls}exit $(verdict)"], capture_output=True, text=True)
+        done = subprocess.run(["bash", "-c", f". scripts/gpu_status.sh; {calls}exit $(verdict)"],
+                              cwd=ROOT, capture_output=True, text=True)
         assert not done.stderr, done.stderr
         return done.returncode
 
