@@ -36,8 +36,12 @@ class ConsumerConfig:
     # pause; 100,000 is 55 minutes of 15 cameras at 2 fps, some 30 MB
     max_uncommitted_records: int = 100_000
     max_message_bytes: int = DEFAULT_MAX_BYTES
+    # ``classpulse consume --backfill``: recorded footage into a database nobody reads while it
+    # fills; a longer --max-lag is allowed (:meth:`check`), and its writes into minutes already
+    # closed mark none revised (consumers.sink.DatabaseSink's ``backfill``)
+    backfill: bool = False
 
-    def check(self, max_clock_skew_s: float, backfill: bool = False) -> None:
+    def check(self, max_clock_skew_s: float) -> None:
         """One :class:`UsageError` for a configuration that would count a frame where readers can
         no longer trust it, checked before ``classpulse consume`` starts.
 
@@ -55,7 +59,7 @@ class ConsumerConfig:
         """
         late = self.max_lag_s + 2 * self.flush_interval_s
         open_after_end = MINUTE_CLOSES_AFTER_START_S - 60  # the minute's own 60 s
-        if late > open_after_end and not backfill:
+        if late > open_after_end and not self.backfill:
             raise UsageError(
                 f"--max-lag {self.max_lag_s:g} plus twice --flush-interval "
                 f"{self.flush_interval_s:g} is {late:g} s, over the {open_after_end} s after its "

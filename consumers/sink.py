@@ -111,12 +111,16 @@ class Commit:
 
 
 class DatabaseSink:
-    """The consumer's only writer; one instance per consumer process."""
+    """The consumer's only writer; one instance per consumer process.
 
-    def __init__(self, engine: Engine, group_id: str, topic: str) -> None:
+    ``backfill`` (``ConsumerConfig.backfill``, ``classpulse consume --backfill``): its writes into
+    minutes already closed mark none revised (:func:`~classpulse.db.writes.add_minute_rows`)."""
+
+    def __init__(self, engine: Engine, group_id: str, topic: str, backfill: bool = False) -> None:
         self.engine = engine
         self.group_id = group_id
         self.topic = topic
+        self.backfill = backfill
 
     def stored_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
         with self.engine.connect() as conn:
@@ -143,10 +147,14 @@ class DatabaseSink:
                 _bound_waits(conn, round(lock_wait_s * 1000))
             try:
                 advance_offsets(conn, self.group_id, self.topic, commit.offsets)
-                add_minute_rows(conn, commit.rows)
                 add_rejections(conn, commit.rejections)
                 add_log_resets(conn, self.group_id, commit.resets)
                 add_seen_frames(conn, commit.seen, commit.forget_before)
+                # last, just before the commit: it judges by the database clock whether a minute
+                # it adds to has closed (and marks it revised), and the seen-frames insert above
+                # may wait on another consumer's lock; a minute that closes between this
+                # statement and the commit is the only one it cannot see
+                add_minute_rows(conn, commit.rows, revise=not self.backfill)
             finally:
                 if lock_wait_s is not None and conn.dialect.name == "sqlite":
                     # a connection setting, not a transaction's: the pool hands it out again

@@ -10,8 +10,9 @@ seconds; a date range is drawn once, with its history; the lessons view is
 the latest minute and the downloads show a minute only once it has closed, when no consumer can
 add frames read late to it any more: the views hold no other (migration
 ``0015_closes_after_max_lag``), and the periods end there (:func:`dashboard.periods.closed_until`).
-Whether the newest minute is recent is judged from when it closed (:func:`text.closed_at`), never
-from its start, which is always over three minutes old.
+Whether the newest minute is recent is judged from when it closed
+(:func:`dashboard.periods.closed_at`), never from its start, which is always over three minutes
+old.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from dashboard.launch import settings_from_app_args
 from dashboard.periods import (
     HISTORY_BUCKET,
     Period,
+    closed_at,
     closed_until,
     floor_minute,
+    is_stale,
     live_period,
     range_period,
 )
@@ -61,14 +64,16 @@ def _db_error(settings: Settings, exc: SQLAlchemyError) -> None:
     st.error(text.database_error(shown, reason))
 
 
-def show_trends(frame: pd.DataFrame, hidden: int, unread: int, settings: Settings,
+def show_trends(frame: pd.DataFrame, hidden: int, revised: int, unread: int, settings: Settings,
                 period: Period, whole_class: bool) -> None:
     """Emotion mix, engagement with its band, faces in view and read (of a whole classroom, with
     the note that they add its cameras up); the notes on the minutes left out of them, hidden
-    ones and ``unread`` shown ones (:func:`transform.unread_minutes`), so no minute goes missing
-    from the charts without a word."""
+    ones (``revised`` of them for being added to after they closed,
+    :func:`transform.revised_minutes`) and ``unread`` shown ones
+    (:func:`transform.unread_minutes`), so no minute goes missing from the charts without a
+    word."""
     if hidden:
-        st.caption(text.hidden_note(hidden, settings.min_faces_shown))
+        st.caption(text.hidden_note(hidden, settings.min_faces_shown, revised))
     if unread:
         st.caption(text.unread_note(unread, settings.min_faces_shown))
     axis = charts.TimeAxis.for_period(period)
@@ -85,8 +90,8 @@ def show_trends(frame: pd.DataFrame, hidden: int, unread: int, settings: Setting
             st.caption(text.faces_added_up())
 
 
-def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, settings: Settings,
-                    when: str) -> bool:
+def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, revised: int,
+                    settings: Settings, when: str) -> bool:
     """Say why there is no mix where most faces could not be read, or every minute was hidden;
     where most faces could not be read but some points' faces mostly were (``frame``, what the
     caller charts), that the charts rest on those only. Where nothing is charted, how many
@@ -95,16 +100,16 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, set
     why = transform.unreadable(buckets)
     shown = int(buckets["minutes"].sum()) if len(buckets) else 0
     if why is not None and not frame.empty:
-        st.warning(text.partly_unreadable(why.faces, why.read, why.reason, when,
+        st.warning(text.partly_unreadable(why.read_share, why.reason, when,
                                           int(frame["minutes"].sum())))
     elif why is not None:
-        st.warning(text.unreadable(why.faces, why.read, why.reason, when))
+        st.warning(text.unreadable(why.read_share, why.reason, when))
     elif frame.empty and shown:  # shown minutes, each mostly unread: the mix would rest on few
         st.warning(text.shown_but_unread(shown, settings.min_faces_shown))
     elif frame.empty and hidden:
-        st.warning(text.all_hidden(hidden, settings.min_faces_shown))
+        st.warning(text.all_hidden(hidden, settings.min_faces_shown, revised))
     if frame.empty and hidden and (why is not None or shown):  # all_hidden counts them itself
-        st.caption(text.hidden_note(hidden, settings.min_faces_shown))
+        st.caption(text.hidden_note(hidden, settings.min_faces_shown, revised))
     return bool(len(buckets)) and int((buckets["minutes"] + buckets["hidden_minutes"]).sum()) > 0
 
 
@@ -134,7 +139,7 @@ def show_freshness(
         return None
     age = now - written
     local = written.astimezone(period.tz)
-    if text.is_stale(written, now):
+    if is_stale(written, now):
         st.warning(text.stale(local, age))
         return newest.astimezone(period.tz)
     if sel.camera_id is None:
@@ -158,7 +163,7 @@ def show_stopped_cameras(settings: Settings, classroom_id: str, now: datetime,
     for camera_id, name, when in zip(cameras["id"], cameras["name"], cameras["written"],
                                      strict=True):
         written = when.to_pydatetime()
-        if text.is_stale(written, now) and now - written <= text.STOPPED_CAMERA_NAMED_FOR:
+        if is_stale(written, now) and now - written <= text.STOPPED_CAMERA_NAMED_FOR:
             label = name if name == camera_id else f"{name} ({camera_id})"
             stopped.append((label, written.astimezone(period.tz), now - written))
     if stopped:
@@ -168,7 +173,7 @@ def show_stopped_cameras(settings: Settings, classroom_id: str, now: datetime,
 def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, now: datetime,
                    whole_class: bool) -> None:
     """The newest closed minute's numbers, called the latest only while it is: while it closed
-    (:func:`text.closed_at`) under STALE_AFTER ago (:func:`text.is_stale`). A minute from before the
+    (:func:`closed_at`) under STALE_AFTER ago (:func:`is_stale`). A minute from before the
     consumer stopped is named by its time and age instead. Its start would not do: every minute
     shown started a minute and MINUTE_CLOSES_AFTER ago or more, longer than STALE_AFTER."""
     summary = transform.right_now(buckets, period.tz)
@@ -176,16 +181,16 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, no
         return
     if summary.unreadable is not None:
         why = summary.unreadable
-        st.info(text.unreadable(why.faces, why.read, why.reason,
+        st.info(text.unreadable(why.read_share, why.reason,
                                 f"of the newest minute ({summary.minute:%H:%M})"))
         return
     if summary.unread:
         st.info(text.newest_unread(summary.minute))
         return
     if summary.hidden:
-        st.info(text.newest_hidden(summary.minute, settings.min_faces_shown))
+        st.info(text.newest_hidden(summary.minute, settings.min_faces_shown, summary.revised))
         return
-    stale = text.is_stale(text.closed_at(summary.minute), now)
+    stale = is_stale(closed_at(summary.minute), now)
     at = f" at {summary.minute:%H:%M}" if stale else ""
     cols = st.columns(4)
     cols[0].metric(f"Main emotion{at or ', latest minute'}",
@@ -228,13 +233,13 @@ def live_section(settings: Settings, sel: Selection, minutes: int) -> None:
                                        period.start, period.end, settings.min_faces_shown)
         show_right_now(buckets, settings, period, now, sel.camera_id is None)
         frame = transform.series(buckets, sel.tz)
-        hidden = transform.hidden_minutes(buckets)
-        if not show_unreadable(buckets, frame, hidden, settings, "in this window"):
+        hidden, revised = transform.hidden_minutes(buckets), transform.revised_minutes(buckets)
+        if not show_unreadable(buckets, frame, hidden, revised, settings, "in this window"):
             st.info(text.no_data(sel.label, period.describe(), newest))
             return
         if frame.empty:
             return
-        show_trends(frame, hidden, transform.unread_minutes(buckets), settings, period,
+        show_trends(frame, hidden, revised, transform.unread_minutes(buckets), settings, period,
                     sel.camera_id is None)
         offer_csv(frame, sel, period)
     except UsageError as exc:  # no rule stored: main() says so on full runs, not on these
@@ -262,7 +267,7 @@ def show_history(settings: Settings, period: Period, buckets: pd.DataFrame,
                 "Minutes not read", help=f"at least {min_faces} faces read at once, but most "
                 "faces could not be read: left out of the numbers, as of the charts"),
             "hidden_minutes": st.column_config.NumberColumn(
-                "Minutes hidden", help=f"fewer than {min_faces} faces read at once"),
+                "Minutes hidden", help=text.hidden_help(min_faces)),
             "faces_in_view": st.column_config.NumberColumn(
                 "Faces in view", format="%.1f",
                 help=text.faces_in_view_help(whole_class, "the mean over the minutes charted")),
@@ -284,7 +289,7 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
     # the range reaches the present when its last minute closed under STALE_AFTER ago, or has not
     # closed yet: judged from its end alone, a range whose last minute came in a minute ago would
     # not warn that the consumer stopped
-    if not text.is_stale(text.closed_at(period.end - timedelta(minutes=1)), now):
+    if not is_stale(closed_at(period.end - timedelta(minutes=1)), now):
         newest = show_freshness(settings, sel, now, period, quiet=True)
         if newest is None:
             return
@@ -293,15 +298,15 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
                                     period.fetch_bucket_seconds, settings.min_faces_shown)
     buckets = transform.regroup(fetched, period.bucket_seconds)
     frame = transform.series(buckets, sel.tz)
-    hidden = transform.hidden_minutes(buckets)
-    if not show_unreadable(buckets, frame, hidden, settings, "in this period"):
+    hidden, revised = transform.hidden_minutes(buckets), transform.revised_minutes(buckets)
+    if not show_unreadable(buckets, frame, hidden, revised, settings, "in this period"):
         last, _ = queries.last_write(settings.database_url, sel.classroom_id, sel.camera_id)
         local = last.astimezone(sel.tz) if last is not None else None
         st.info(text.no_data(sel.label, period.describe(), local))
         return
     if frame.empty:
         return
-    show_trends(frame, hidden, transform.unread_minutes(buckets), settings, period,
+    show_trends(frame, hidden, revised, transform.unread_minutes(buckets), settings, period,
                 sel.camera_id is None)
     offer_csv(frame, sel, period)
     show_history(settings, period, transform.regroup(fetched, HISTORY_BUCKET),

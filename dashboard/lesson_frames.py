@@ -16,7 +16,7 @@ import pandas as pd
 
 from classpulse.years import FIRST_DAY, LAST_DAY
 from dashboard import text, transform
-from dashboard.lesson_states import (  # re-exported: the page and the tests name them here
+from dashboard.lesson_states import (
     ALL_HIDDEN,
     CLOSING,
     NO_DATA,
@@ -26,7 +26,8 @@ from dashboard.lesson_states import (  # re-exported: the page and the tests nam
     UNDER_WAY,
     UNREADABLE,
 )
-from dashboard.periods import floor_minute, local_instant
+from dashboard.periods import closed_at, floor_minute, local_instant
+from dashboard.sql import mostly_read
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "lesson_id", "day", "time", "title", "main_emotion", "main_share", "engagement",
@@ -72,19 +73,15 @@ def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     main_emotions` names them (ties included); empty where it has no shown faces, or most of them
     could not be read."""
     emotion, share = transform.main_emotions(lessons)
-    read = mostly_read(lessons)
+    read = mostly_read(lessons["faces"], lessons["faces_read"])
     return emotion.where(read), share.where(read)
-
-
-def mostly_read(lessons: pd.DataFrame) -> pd.Series:
-    """Per lesson: most faces of its shown minutes were read (``transform.MOSTLY_READ``)."""
-    return lessons["faces_read"] >= transform.MOSTLY_READ * lessons["faces"]
 
 
 @dataclass(frozen=True)
 class PartOfLesson:
-    """A lesson whose numbers rest on part of it: ``state`` (a ``lesson_states.PART_STATES``),
-    ``recorded`` minutes with data (shown or hidden) of its ``length`` minutes."""
+    """A lesson whose numbers rest on part of it: ``state`` (SO_FAR, CLOSING or PART_RECORDED,
+    :func:`part_of_lesson`), ``recorded`` minutes with data (shown or hidden) of its ``length``
+    minutes."""
 
     state: str
     recorded: int
@@ -129,7 +126,7 @@ def status(lesson: pd.Series, now: datetime) -> str:
     """Why a lesson's numbers are empty, in words; "" when it has shown minutes whose faces were
     mostly read."""
     if lesson["minutes"] > 0:
-        return "" if lesson["faces_read"] >= transform.MOSTLY_READ * lesson["faces"] else UNREADABLE
+        return "" if mostly_read(lesson["faces"], lesson["faces_read"]) else UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):
@@ -149,7 +146,7 @@ def last_minute_closes(lesson: pd.Series) -> datetime:
     then its row lacks minutes a consumer may still add to, so a short lesson that just ended
     without a closed minute is not "no data" yet."""
     end = pd.Timestamp(lesson["ends_at"]).to_pydatetime()
-    return text.closed_at(floor_minute(end - timedelta(microseconds=1)))
+    return closed_at(floor_minute(end - timedelta(microseconds=1)))
 
 
 def until(end: datetime, day: date, day_format: str = DAY_FORMAT) -> str:
@@ -176,7 +173,8 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
         "main_emotion": emotion,
         "main_share": transform.share_texts(share),
         # like the main emotion, engagement rests on read faces: empty where most were not
-        "engagement": lessons["engagement"].astype("float64").where(mostly_read(lessons)),
+        "engagement": lessons["engagement"].astype("float64").where(
+            mostly_read(lessons["faces"], lessons["faces_read"])),
         "faces_in_view": lessons["faces_in_view"].astype("float64"),
         "minutes": lessons["minutes"],
         "hidden_minutes": lessons["hidden_minutes"],
@@ -191,7 +189,8 @@ def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
     read, so its engagement describes the lesson and may be compared."""
     whole = pd.Series([part_of_lesson(row, now) is None for _, row in lessons.iterrows()],
                       index=lessons.index, dtype=bool)
-    return (lessons["minutes"] >= MIN_TREND_MINUTES) & mostly_read(lessons) & whole
+    return ((lessons["minutes"] >= MIN_TREND_MINUTES)
+            & mostly_read(lessons["faces"], lessons["faces_read"]) & whole)
 
 
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,

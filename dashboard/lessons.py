@@ -34,13 +34,14 @@ import streamlit as st
 
 from classpulse.settings import Settings
 from dashboard import charts, lesson_frames, queries, text, transform
+from dashboard.lesson_states import ALL_HIDDEN, UNREADABLE
 from dashboard.links import LESSON_KEY
-from dashboard.periods import Period, closed_until
+from dashboard.periods import Period, closed_until, is_stale
 from dashboard.widgets import Selection, distinct_labels
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
 
-DrawTrends = Callable[[pd.DataFrame, int, int, Settings, Period, bool], None]
+DrawTrends = Callable[[pd.DataFrame, int, int, int, Settings, Period, bool], None]
 
 
 def _shift_week(days: int) -> None:
@@ -64,7 +65,7 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
                 help=text.faces_in_view_help(True, "the mean over the minutes shown")),
             "minutes": st.column_config.NumberColumn("Minutes shown"),
             "hidden_minutes": st.column_config.NumberColumn(
-                "Minutes hidden", help=f"fewer than {min_faces} faces read"),
+                "Minutes hidden", help=text.hidden_help(min_faces)),
             "data": st.column_config.TextColumn("Note"),
         },
     )
@@ -82,7 +83,7 @@ def _choose(rows: pd.DataFrame) -> int | None:
                         placeholder="Choose a lesson to see its minutes")
 
 
-def _metrics(lesson: pd.Series) -> None:
+def _metrics(lesson: pd.Series, min_faces: int) -> None:
     emotion, share = lesson_frames.main_emotions(lesson.to_frame().T)
     cols = st.columns(4)
     cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {text.share(share.iloc[0])}",
@@ -94,14 +95,14 @@ def _metrics(lesson: pd.Series) -> None:
                        "read at once in the frames where faces were read (it can be more: faces "
                        "the gate refused leave frames out)"))
     cols[3].metric("Minutes shown", f"{lesson['minutes']}",
-                   help=f"{lesson['hidden_minutes']} more hidden for too few faces read")
+                   help=f"{lesson['hidden_minutes']} more hidden: {text.hidden_help(min_faces)}")
 
 
 def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:
     """A lesson is under way: warn, as the live view does, when the classroom's data stopped
     coming, so its minutes "so far" are not read as the lesson up to now."""
     _, written = queries.last_write(settings.database_url, sel.classroom_id, None)
-    if written is not None and text.is_stale(written, now):
+    if written is not None and is_stale(written, now):
         st.warning(text.stale(written.astimezone(sel.tz), now - written))
 
 
@@ -161,27 +162,31 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
         st.caption(text.lesson_partly_recorded(part.recorded, part.length,
                                                lesson_frames.MIN_RECORDED_PERCENT))
     buckets = None
-    if state in ("", lesson_frames.ALL_HIDDEN, lesson_frames.UNREADABLE):
+    if state in ("", ALL_HIDDEN, UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,
                                         min(end, closed_until(now)), 60,
                                         settings.min_faces_shown)
     why = transform.unreadable(buckets) if buckets is not None else None
     # the charts' minutes: only when the row names a main emotion, as the metrics
     frame = transform.series(buckets, sel.tz) if buckets is not None and not state else None
+    revised = transform.revised_minutes(buckets) if buckets is not None else 0
     if state and why is not None:
-        st.warning(text.unreadable(why.faces, why.read, why.reason, "in this lesson"))
+        st.warning(text.unreadable(why.read_share, why.reason, "in this lesson"))
+    elif state == ALL_HIDDEN and revised:  # lesson_without_data would call them all too few
+        st.info(text.all_hidden(transform.hidden_minutes(buckets), settings.min_faces_shown,
+                                revised, "of this lesson"))
     elif state:
         st.info(text.lesson_without_data(state))
     else:
         if why is not None:
-            st.warning(text.partly_unreadable(why.faces, why.read, why.reason, "in this lesson",
+            st.warning(text.partly_unreadable(why.read_share, why.reason, "in this lesson",
                                               int(frame["minutes"].sum())))
-        _metrics(lesson)
+        _metrics(lesson, settings.min_faces_shown)
     left, right = st.columns([2, 1])
     with left:
         if frame is not None and not frame.empty:
             period = Period(start, end, sel.tz, 60)
-            draw_trends(frame, transform.hidden_minutes(buckets),
+            draw_trends(frame, transform.hidden_minutes(buckets), revised,
                         transform.unread_minutes(buckets), settings, period, True)
     with right:
         _trend(settings, sel, lesson, now)

@@ -12,7 +12,9 @@ table and the hour-of-week heatmap are cut from 15-minute buckets, so they follo
 A minute is shown only once it has closed (:func:`closed_until`): the consumers add to the minute
 under way at every flush, and the small-group rule judges it on its faces so far, so two readings
 of it a few seconds apart (two CSV downloads, two live refreshes) could be subtracted to give the
-expressions of the faces read in between, one child's once the class has left mid-minute.
+expressions of the faces read in between, one child's once the class has left mid-minute. When a
+given minute closes (:func:`closed_at`), and whether a write or a closing is too long ago to be
+"now" (:func:`is_stale`), are reckoned here too.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ HISTORY_BUCKET = 15 * MINUTE
 # than a flush interval, or a consumer whose clock runs behind the database's, still can. The views
 # hold a minute from the same instant (0015_closes_after_max_lag, by the database's clock).
 MINUTE_CLOSES_AFTER = timedelta(seconds=MINUTE_CLOSES_AFTER_START_S - MINUTE)
+# no write for this long, or no minute closed for this long: the consumer is probably not running
+STALE_AFTER = timedelta(minutes=3)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,24 @@ def closed_until(now: datetime) -> datetime:
     """The end of the newest closed minute at ``now`` (UTC): minutes that start before it are
     shown, the others are still filling up (see the module)."""
     return floor_minute(now - MINUTE_CLOSES_AFTER)
+
+
+def closed_at(minute: datetime) -> datetime:
+    """The instant the minute starting at ``minute`` (aware) closed, or will (UTC): from then on no
+    consumer adds to it, and the page shows it (:data:`MINUTE_CLOSES_AFTER`). In UTC first, so a
+    night the clocks change does not move it an hour."""
+    return minute.astimezone(timezone.utc) + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
+
+
+def is_stale(moment: datetime, now: datetime) -> bool:
+    """Nothing newer than ``moment`` for longer than STALE_AFTER: it is not "now" any more.
+
+    ``moment`` is when something happened: a write, or a minute's closing (:func:`closed_at`).
+    Never a minute's start: a minute is shown only from a minute and MINUTE_CLOSES_AFTER after
+    its start, longer than STALE_AFTER, so even while consumers run the newest minute shown
+    started longer ago than that.
+    """
+    return now - moment > STALE_AFTER
 
 
 def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:

@@ -8,24 +8,27 @@ them bare.
 Small groups are hidden by the database's one rule, not here: the ``camera_minutes`` view decides
 per camera and minute whether it is ``shown`` (its faces READ per frame with read faces, the
 faces whose expression the consumer's readability gate let it read, reach the ``small_group_rule``
-threshold, MIN_FACES_SHOWN) and ``class_minutes`` shows a class minute when one of its cameras'
-minutes is shown, made of the shown cameras' minutes only; docs/sql.md explains why faces per
-frame, not the raw ``faces`` count, tells a class from a child. Besides the sums over shown
-minutes, a bucket sums faces and the gate's counts (``seen_*``) so the page can say why faces could
-not be read (too small, turned away, uncertain), but only those of the cameras that each saw at
-least the rule's number of faces at once that minute (:func:`_told`, the one place that test is
-made): why one child's face was not read would describe that child. The test is made per minute
-and per camera, in SQL: one crowded minute does not let a period's single-child minutes in; two
-cameras that each see the same two pupils are two people, not four; and a class minute adds up
-the counts of its told cameras only (of the cameras it is made of: its shown ones when it is
-shown), never those of a camera that saw one child, or the class view minus another camera's
-would tell what that child's camera alone may not. It takes the threshold from
-``small_group_rule`` in the same statement that reads ``shown``, so both follow one rule at one
+threshold, MIN_FACES_SHOWN, and it was not added to after it was shown: ``revised``) and
+``class_minutes`` shows a class minute when one of its cameras' minutes is shown, made of the
+shown cameras' minutes only; docs/sql.md explains why faces per frame, not the raw ``faces``
+count, tells a class from a child. Besides the sums over shown minutes, a bucket sums faces and
+the gate's counts (``seen_*``) so the page can say why faces could not be read (too small, turned
+away, uncertain), but only those of the cameras that each saw at least the rule's number of faces
+at once that minute: why one child's face was not read would describe that child. The views make
+that test too, beside ``shown`` (``camera_minutes.told``, summed per class minute in
+``class_minutes.told_<count>``; :func:`_told_sums`), per minute and per camera: one crowded minute
+does not let a period's single-child minutes in; two cameras that each see the same two pupils are
+two people, not four; and a class minute adds up the counts of its told cameras only (of the
+cameras it is made of: its shown ones when it is shown), never those of a camera that saw one
+child, or the class view minus another camera's would tell what that child's camera alone may
+not. Both follow the threshold in ``small_group_rule`` as the statement reads it, one rule at one
 moment. The page reads one camera from ``camera_minutes`` and a whole classroom from
 ``class_minutes``.
 
 A bucket's emotion counts and engagement come only from shown minutes, and the minutes left out are
-counted so the page can say so. Whether a shown minute's faces were mostly read
+counted so the page can say so, those hidden for being added to after they closed (``revised``;
+a hidden class minute's looked up in its camera minutes, :func:`_revised`) apart from those with
+too few faces read. Whether a shown minute's faces were mostly read
 (:data:`MOSTLY_READ`) is decided per minute here too, and a bucket comes back as up to two rows,
 ``readable`` 1 (its shown minutes whose faces were mostly read: what the charts draw) and 0 (the
 rest: hidden minutes, and shown ones mostly not read), so a point of several minutes holds exactly
@@ -48,14 +51,16 @@ from classpulse.emotions import EMOTIONS
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{e}" for e in EMOTIONS)
 # a shown minute's mix is drawn only when at least this share of its faces was read (the one
-# definition: the page, the lessons view and the charts' points all judge by it)
+# definition: the page, the lessons view and the charts' points all judge by it, the query here
+# in SQL and everything else through :func:`mostly_read`)
 MOSTLY_READ = 0.5
 # faces and the readability gate's counts of the cameras that saw a group that minute, shown or
-# hidden (:func:`_told`)
+# hidden (:func:`_told_sums`)
 SEEN_COLUMNS: tuple[str, ...] = ("seen_faces", "seen_read", "seen_small", "seen_turned",
                                  "seen_uncertain")
 BUCKET_COLUMNS: tuple[str, ...] = (
-    "bucket_start", "readable", "minutes", "hidden_minutes", "faces", "faces_read",
+    "bucket_start", "readable", "minutes", "hidden_minutes", "revised_minutes", "faces",
+    "faces_read",
     "faces_in_view", "faces_read_in_view", "engagement_sum", *COUNT_COLUMNS, *SEEN_COLUMNS,
 )
 _FLOAT_COLUMNS = ("faces_in_view", "faces_read_in_view", "engagement_sum")
@@ -84,18 +89,16 @@ _BEFORE_LOOKBACK = {
 CAMERA_WRITE_COLUMNS: tuple[str, ...] = ("id", "name", "written")
 
 
+def mostly_read(faces: int | pd.Series, read: int | pd.Series) -> bool | pd.Series:
+    """Whether ``read`` of ``faces`` is at least :data:`MOSTLY_READ` of them (per element of two
+    Series): the rule by which a mix is drawn, everywhere but in the bucket query, which applies
+    it to each minute in SQL."""
+    return read >= MOSTLY_READ * faces
+
+
 def _dialect_sql(choices: dict[str, str], engine: Engine) -> str:
     try:
         return choices[engine.dialect.name]
-    except KeyError:
-        raise NotImplementedError(
-            f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
-        ) from None
-
-
-def _epoch_sql(engine: Engine) -> str:
-    try:
-        return _EPOCH[engine.dialect.name]
     except KeyError:
         raise NotImplementedError(
             f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
@@ -106,61 +109,56 @@ def _shown(column: str) -> str:
     return f"SUM(CASE WHEN m.shown THEN {column} ELSE 0 END)"
 
 
-def _told(camera_minute: str) -> str:
-    """The condition under which a camera minute's faces may say why they were not read: that
-    camera saw at least the small-group rule's number of faces at once (its own faces in view).
-    Asked of each camera on its own, never of a class minute's sum (which counts a pupil two
-    cameras see twice) nor of its ``largest_view`` (which would let a camera that saw a group
-    speak for one that saw a child). NULL (no face seen) is not told."""
-    return (f"{camera_minute}.faces_in_view >= "
-            "(SELECT r.min_faces_shown FROM small_group_rule AS r)")
-
-
-# what each of SEEN_COLUMNS sums, over the camera minutes :func:`_told` lets speak
+# what each of SEEN_COLUMNS sums, over the camera minutes the views let tell (``told``)
 _SEEN_SOURCES = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
 
 
-def _bucket_sql(engine: Engine, camera: bool) -> str:
-    """The bucket query; ``m`` is the minute shown or hidden, a camera's or the classroom's.
+def _told_sums(camera: bool) -> list[str]:
+    """SEEN_COLUMNS' sums over a bucket's minutes ``m``. Which camera minutes may tell why their
+    faces were not read is the database's decision, made beside ``shown`` (``camera_minutes.told``:
+    the camera saw at least the rule's number of faces at once, and its minute was not revised);
+    a class minute carries the sums over the cameras it is made of that may (``told_<count>``).
+    Never asked of a class minute's own sums, which count a pupil two cameras see twice and let a
+    camera that saw a group speak for one that saw a child."""
+    if camera:
+        return [f"SUM(CASE WHEN m.told THEN m.{c} ELSE 0 END)" for c in _SEEN_SOURCES]
+    return [f"SUM(m.told_{c})" for c in _SEEN_SOURCES]
 
-    One camera's minute tells its own faces when :func:`_told` holds of it. A class minute tells
-    the sums of ``t``: per minute, the cameras :func:`_told` lets speak among those the minute is
-    made of, a camera minute belonging to its class minute when it was shown as the class minute
-    was (a shown class minute is made of its shown cameras, a hidden one of all of them).
-    """
+
+def _revised(camera: bool) -> str:
+    """Whether the hidden minute ``m`` was added to after it closed (``camera_minutes.revised``,
+    0017), so that the page does not say it had too few faces read. A class minute is when one
+    of the camera minutes it is made of was (a hidden class minute is made of all of them):
+    ``class_minutes`` does not carry it, so each hidden class minute looks its camera minutes up
+    in the (classroom, minute) index; a shown one is never looked up."""
+    if camera:
+        return "m.revised"
+    return ("EXISTS (SELECT 1 FROM camera_minutes AS r WHERE r.classroom_id = m.classroom_id "
+            "AND r.minute_start = m.minute_start AND r.revised)")
+
+
+def _bucket_sql(engine: Engine, camera: bool) -> str:
+    """The bucket query; ``m`` is the minute shown or hidden, a camera's or the classroom's, read
+    once, one range of the classroom's minutes (:func:`_told_sums`), and a hidden class minute's
+    camera minutes looked up (:func:`_revised`)."""
     source = "camera_minutes" if camera else "class_minutes"
     summed = ("faces", "faces_read", "engagement_sum", *COUNT_COLUMNS, "faces_in_view",
               "faces_read_in_view")
-
-    def period(alias: str) -> str:
-        camera_filter = f"AND {alias}.camera_id = :camera_id" if camera else ""
-        return (f"{alias}.classroom_id = :classroom_id {camera_filter}\n"
-                f"  AND {alias}.minute_start >= :start AND {alias}.minute_start < :end")
-
-    if camera:
-        told, join = [f"SUM(CASE WHEN {_told('m')} THEN m.{c} ELSE 0 END)"
-                      for c in _SEEN_SOURCES], ""
-    else:
-        told = [f"COALESCE(SUM(t.{c}), 0)" for c in _SEEN_SOURCES]
-        join = f"""
-LEFT JOIN (
-  SELECT c.minute_start, c.shown, {", ".join(f"SUM(c.{c}) AS {c}" for c in _SEEN_SOURCES)}
-  FROM camera_minutes AS c
-  WHERE {period("c")}
-    AND {_told("c")}
-  GROUP BY c.minute_start, c.shown
-) AS t ON t.minute_start = m.minute_start AND t.shown = m.shown"""
+    camera_filter = "AND m.camera_id = :camera_id" if camera else ""
     per_bucket = ",\n  ".join(
         [f"{_shown(f'm.{c}')} AS {c}" for c in summed]
-        + [f"{sums} AS {name}" for sums, name in zip(told, SEEN_COLUMNS, strict=True)])
+        + [f"{sums} AS {name}"
+           for sums, name in zip(_told_sums(camera), SEEN_COLUMNS, strict=True)])
     return f"""
-SELECT ({_epoch_sql(engine)} / :bucket) * :bucket AS bucket_start,
+SELECT ({_dialect_sql(_EPOCH, engine)} / :bucket) * :bucket AS bucket_start,
   CASE WHEN m.shown AND m.faces_read >= :mostly_read * m.faces THEN 1 ELSE 0 END AS readable,
   {_shown("1")} AS minutes,
   SUM(CASE WHEN m.shown THEN 0 ELSE 1 END) AS hidden_minutes,
+  SUM(CASE WHEN m.shown THEN 0 WHEN {_revised(camera)} THEN 1 ELSE 0 END) AS revised_minutes,
   {per_bucket}
-FROM {source} AS m{join}
-WHERE {period("m")}
+FROM {source} AS m
+WHERE m.classroom_id = :classroom_id {camera_filter}
+  AND m.minute_start >= :start AND m.minute_start < :end
 GROUP BY 1, 2
 ORDER BY 1, 2"""
 
@@ -202,7 +200,8 @@ def fetch_buckets(
     own minutes (``camera_minutes``). ``faces_in_view`` and ``faces_read_in_view`` are summed over
     the row's shown minutes (divide by ``minutes`` for the mean); the ``seen_*`` columns over the
     cameras, of its minutes shown or hidden, that each saw at least the rule's number of faces at
-    once (:func:`_told`).
+    once (:func:`_told_sums`). ``revised_minutes`` counts those of the hidden minutes that were
+    added to after they closed (:func:`_revised`), the others had too few faces read.
     """
     stmt, params = bucket_query(engine, classroom_id, camera_id, start, end, bucket_seconds)
     with engine.connect() as conn:
@@ -329,14 +328,9 @@ def fetch_last_write(
         f"SELECT MAX(minute_start) AS newest FROM camera_minutes "
         f"WHERE classroom_id = :classroom_id {camera_filter}"
     ).columns(newest=UTCDateTime())
-    try:
-        db_now = _DB_NOW[engine.dialect.name]
-    except KeyError:
-        raise NotImplementedError(
-            f"the dashboard supports PostgreSQL and SQLite, not {engine.dialect.name}"
-        ) from None
     written = text(
-        f"SELECT MAX(updated_at) AS written, {db_now} AS db_now FROM emotion_minutes "
+        f"SELECT MAX(updated_at) AS written, {_dialect_sql(_DB_NOW, engine)} AS db_now "
+        f"FROM emotion_minutes "
         f"WHERE classroom_id = :classroom_id {camera_filter} AND minute_start >= :since"
     ).bindparams(bindparam("since", type_=UTCDateTime())).columns(
         written=UTCDateTime(), db_now=UTCDateTime())

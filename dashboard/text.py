@@ -1,7 +1,8 @@
 """Words the page shows: what the numbers mean, and the empty states that explain themselves.
 
 Kept apart from the page so the wording can be read (and tested) in one place. Everything here is
-Markdown built from values; nothing queries or draws. Every stored or user-supplied string (a
+Markdown built from values; nothing queries, draws or reckons with time (when a minute closes and
+when data is stale are :mod:`dashboard.periods`' to say). Every stored or user-supplied string (a
 classroom's or camera's name, a time zone, a database URL or error, a visitor's name) goes through
 :func:`plain` before it meets Markdown, so ``![x](http://host/x.png)`` shows as those characters
 instead of loading an outside picture in a teacher's browser.
@@ -11,15 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
 from dashboard import lesson_states
 from dashboard.periods import MINUTE_CLOSES_AFTER
 
-# no write for this long, or no minute closed for this long: the consumer is probably not running
-STALE_AFTER = timedelta(minutes=3)
 # how long a camera that stopped writing is still named in its classroom's warning: past a
 # weekend and a holiday week, so a Monday does not pass Friday's broken camera over in silence,
 # but not for ever, so a camera taken out of the room stops being named a fortnight later
@@ -28,6 +27,9 @@ STOPPED_CAMERA_NAMED_FOR = timedelta(days=14)
 # shown minute, the cameras that showed it), which counts a pupil two cameras see twice
 FACES_ADDED_UP = ("added up over the classroom's cameras that each read enough faces at once to "
                   "be shown (the others are left out): a pupil two of them see counts twice")
+# how a minute came to be added to after it closed, which hides it (``camera_minutes.revised``,
+# migration 0017)
+REVISED_WHY = "a consumer added frames it read late"
 MAIN_EMOTION_HELP = ("the expression most faces read showed (each of them, when several tie), and "
                      "its share of the faces read")
 
@@ -67,24 +69,6 @@ def main_expression(names: Sequence[str]) -> str:
     if len(names) == 1:
         return names[0]
     return f"{', '.join(names[:-1])} and {names[-1]} (tied)"
-
-
-def is_stale(moment: datetime, now: datetime) -> bool:
-    """Nothing newer than ``moment`` for longer than STALE_AFTER: it is not "now" any more.
-
-    ``moment`` is when something happened: a write, or a minute's closing (:func:`closed_at`).
-    Never a minute's start: a minute is shown only from a minute and MINUTE_CLOSES_AFTER after
-    its start, longer than STALE_AFTER, so even while consumers run the newest minute shown
-    started longer ago than that.
-    """
-    return now - moment > STALE_AFTER
-
-
-def closed_at(minute: datetime) -> datetime:
-    """The instant the minute starting at ``minute`` (aware) closed, or will (UTC): from then on no
-    consumer adds to it, and the page shows it (:data:`dashboard.periods.MINUTE_CLOSES_AFTER`).
-    In UTC first, so a night the clocks change does not move it an hour."""
-    return minute.astimezone(timezone.utc) + timedelta(minutes=1) + MINUTE_CLOSES_AFTER
 
 
 def duration_text(span: timedelta) -> str:
@@ -156,7 +140,9 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "training set. An expression is not a feeling: a frown can be concentration, a smile "
         "politeness. The charts therefore describe the mood of the room over minutes, with "
         f"noise. Minutes in which no camera read {at_least} faces at a time (on average "
-        "over its frames with faces read) are hidden, so that no chart describes one child. The "
+        "over its frames with faces read) are hidden, so that no chart describes one child; so "
+        f"are minutes changed after they closed ({REVISED_WHY}), so that two readings of a "
+        "minute cannot be compared. The "
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
     )
@@ -215,13 +201,38 @@ def minutes_text(n: int) -> str:
     return f"{n} minute{'' if n == 1 else 's'}"
 
 
-def hidden_note(hidden: int, min_faces: int) -> str:
-    """Say how many minutes were hidden for having too few faces read."""
-    return (
-        f"{minutes_text(hidden)} with fewer than {min_faces} faces read "
-        f"{'are' if hidden != 1 else 'is'} hidden, so that no chart describes a single child "
-        f"(MIN_FACES_SHOWN={min_faces})."
-    )
+def hidden_help(min_faces: int) -> str:
+    """What a count of hidden minutes in a table counts, where it is not split by reason."""
+    return (f"fewer than {min_faces} faces read at once, or changed after they closed "
+            f"({REVISED_WHY})")
+
+
+def _revised_clause(revised: int) -> str:
+    """``revised`` minutes (at least one) were added to after they closed, and why that hides
+    them, whatever their faces: a reading from before set against one after would single out the
+    faces added."""
+    many = revised != 1
+    return (f"{minutes_text(revised)} {'were' if many else 'was'} changed after "
+            f"{'they' if many else 'it'} closed ({REVISED_WHY}) and "
+            f"{'are' if many else 'is'} hidden, so that two readings of "
+            f"{'them' if many else 'it'} cannot be compared")
+
+
+def hidden_note(hidden: int, min_faces: int, revised: int) -> str:
+    """Say how many minutes were hidden, and why: ``revised`` of the ``hidden`` for being added to
+    after they closed (``transform.revised_minutes``), the others for having too few faces
+    read."""
+    small = hidden - revised
+    said = []
+    if small:
+        said.append(
+            f"{minutes_text(small)} with fewer than {min_faces} faces read "
+            f"{'are' if small != 1 else 'is'} hidden, so that no chart describes a single child "
+            f"(MIN_FACES_SHOWN={min_faces})."
+        )
+    if revised:
+        said.append(f"{_revised_clause(revised)}.")
+    return " ".join(said)
 
 
 def unread_note(minutes: int, min_faces: int) -> str:
@@ -234,12 +245,21 @@ def unread_note(minutes: int, min_faces: int) -> str:
     )
 
 
-def all_hidden(hidden: int, min_faces: int) -> str:
-    return (
-        f"**Every minute in this period had fewer than {min_faces} faces read** "
-        f"({minutes_text(hidden)}), "
-        "so nothing is shown: no chart may describe a single child."
-    )
+def all_hidden(hidden: int, min_faces: int, revised: int, when: str = "in this period") -> str:
+    """Every one of the ``hidden`` minutes ``when`` is hidden: ``revised`` of them for being
+    added to after they closed, the others for having too few faces read."""
+    if not revised:
+        return (
+            f"**Every minute {when} had fewer than {min_faces} faces read** "
+            f"({minutes_text(hidden)}), "
+            "so nothing is shown: no chart may describe a single child."
+        )
+    small = hidden - revised
+    said = [f"{minutes_text(small)} had fewer than {min_faces} faces read, and no chart may "
+            "describe a single child"] if small else []
+    said.append(_revised_clause(revised))
+    return (f"**Every minute {when} is hidden** ({minutes_text(hidden)}), so nothing is shown: "
+            f"{'; '.join(said)}.")
 
 
 def shown_but_unread(minutes: int, min_faces: int) -> str:
@@ -262,29 +282,26 @@ UNREADABLE_WHY = {
 }
 
 
-def unreadable(faces: int, read: int, reason: str, when: str) -> str:
-    """Most faces ``when`` (e.g. "in this period") could not be read: say so, and why, instead
-    of a mix of expressions."""
+def unreadable(read_share: float, reason: str, when: str) -> str:
+    """Most faces ``when`` (e.g. "in this period") could not be read, only ``read_share`` of them
+    (``transform.Unreadable.read_share``): say so, and why, instead of a mix of expressions."""
     return (
-        f"**Most faces {when} could not be read** ({_read_share(faces, read)} of the faces seen "
+        f"**Most faces {when} could not be read** ({share(read_share)} of the faces seen "
         f"were read), so no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces "
         "that could not be read still count as faces in view."
     )
 
 
-def partly_unreadable(faces: int, read: int, reason: str, when: str, minutes: int) -> str:
-    """Most faces ``when`` could not be read, yet some minutes' faces mostly were and are charted:
-    say that the charts rest on those minutes only (never "no mix is drawn" beside a mix)."""
+def partly_unreadable(read_share: float, reason: str, when: str, minutes: int) -> str:
+    """Most faces ``when`` could not be read (as :func:`unreadable`), yet some minutes' faces
+    mostly were and are charted: say that the charts rest on those minutes only (never "no mix is
+    drawn" beside a mix)."""
     return (
-        f"**Most faces {when} could not be read** ({_read_share(faces, read)} of the faces seen "
+        f"**Most faces {when} could not be read** ({share(read_share)} of the faces seen "
         f"were read), so the charts show only the {minutes_text(minutes)} whose faces were mostly "
         f"read: {UNREADABLE_WHY[reason]}. Faces that could not be read "
         "still count as faces in view."
     )
-
-
-def _read_share(faces: int, read: int) -> str:
-    return share(read / faces if faces else 0.0)
 
 
 def stale(last_write: datetime, age: timedelta) -> str:
@@ -303,7 +320,7 @@ def fresh(last_write: datetime, age: timedelta) -> str:
 
 
 def cameras_stopped(cameras: Sequence[tuple[str, datetime, timedelta]]) -> str:
-    """Cameras of a classroom with no write for over STALE_AFTER while another camera of it
+    """Cameras of a classroom with no write for over ``periods.STALE_AFTER`` while another of it
     writes, each as (label, last write local, its age): since then the classroom's numbers are
     the other cameras' alone (fewer faces in view, another part of the room), which "fresh"
     beside them would not say."""
@@ -331,7 +348,12 @@ def database_error(url: str, reason: str) -> str:
     )
 
 
-def newest_hidden(minute: datetime, min_faces: int) -> str:
+def newest_hidden(minute: datetime, min_faces: int, revised: bool) -> str:
+    """The newest minute is hidden: it was added to after it closed (``revised``), or else had
+    too few faces read."""
+    if revised:
+        return (f"The newest minute ({minute:%H:%M}) was changed after it closed ({REVISED_WHY}), "
+                "so it is hidden: two readings of it cannot be compared.")
     return (
         f"The newest minute ({minute:%H:%M}) had fewer than {min_faces} faces read, so it is "
         "hidden."
@@ -374,7 +396,7 @@ def lesson_without_data(state: str) -> str:
     if state == lesson_states.UNREADABLE:
         return ("**Most faces in this lesson could not be read**, so no mix of expressions is "
                 "shown for it.")
-    if state == lesson_states.ALL_HIDDEN:
+    if state == lesson_states.ALL_HIDDEN:  # none revised: else the page says :func:`all_hidden`
         return ("**Every minute of this lesson had too few faces read**, so nothing is shown: "
                 "no chart may describe a single child.")
     return ("**No data for this lesson.** No camera of the classroom reported a minute during it; "
@@ -404,8 +426,8 @@ def lesson_closing(ended: str, closes: datetime) -> str:
 
 def lesson_part(state: str, recorded: int, length: int) -> str:
     """A lesson row's note on the part of the lesson its numbers rest on
-    (``lesson_frames.part_of_lesson``, ``state`` one of ``lesson_states.PART_STATES``):
-    ``recorded`` of its ``length`` minutes have data, shown or hidden."""
+    (``lesson_frames.part_of_lesson``, ``state`` one of ``lesson_states.SO_FAR``, ``CLOSING`` and
+    ``PART_RECORDED``): ``recorded`` of its ``length`` minutes have data, shown or hidden."""
     if state == lesson_states.PART_RECORDED:
         return f"{state}: data for {recorded} of {length} min"
     return f"{state}: {recorded} of {length} min so far"
@@ -422,8 +444,8 @@ def lesson_partly_recorded(recorded: int, length: int, min_percent: int) -> str:
 
 def trend_waits(state: str, recorded: int, length: int, min_percent: int) -> str:
     """Instead of :func:`trend_sentence` for an open lesson whose numbers rest on part of it
-    (``state`` one of ``lesson_states.PART_STATES``): a part of a lesson is not compared with a
-    whole one."""
+    (``state`` as for :func:`lesson_part`): a part of a lesson is not compared with a whole
+    one."""
     if state == lesson_states.PART_RECORDED:
         return (f"This lesson is not compared with the previous lesson with this title: it has "
                 f"data for {recorded} of its {length} minutes, under the {min_percent}% a lesson "

@@ -9,9 +9,10 @@ an emotion = read faces whose top emotion it was / faces_read, where ``faces_rea
 faces whose expression could be read over all frames. The number of people a teacher sees is
 ``faces_in_view`` (faces per frame, summed over the cameras a minute is made of; see
 :mod:`dashboard.sql`), the faces read at once ``faces_read_in_view``. Where most faces could not
-be read (:data:`MOSTLY_READ`), no mix is drawn: :func:`unreadable` says why instead. Whether a
-minute's faces were mostly read is decided per minute, in SQL, so a chart's point of several
-minutes holds exactly its minutes that pass, and the others are counted beside the charts.
+be read (:func:`dashboard.sql.mostly_read`), no mix is drawn: :func:`unreadable` says why
+instead. Whether a minute's faces were mostly read is decided per minute, in SQL, so a chart's
+point of several minutes holds exactly its minutes that pass, and the others are counted beside
+the charts.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ import pandas as pd
 
 from classpulse.emotions import EMOTIONS
 from dashboard import text
-from dashboard.sql import COUNT_COLUMNS, MOSTLY_READ
+from dashboard.sql import COUNT_COLUMNS, mostly_read
 
 SHARE_COLUMNS: tuple[str, ...] = tuple(f"share_{e}" for e in EMOTIONS)
 SERIES_COLUMNS: tuple[str, ...] = (
     "time", "minutes", "faces_in_view", "faces_read_in_view", "face_detections", "faces_read",
     "engagement", *SHARE_COLUMNS,
 )
-# MOSTLY_READ is dashboard.sql's, which judges each minute by it: a mix is drawn only where at
-# least that share of the faces was read (lesson_frames reads it from here)
 # why faces were not read, as the ``seen_*`` columns count them (consumers/gate.py)
 REASONS: tuple[str, ...] = ("small", "turned", "uncertain")
 BAND_POINTS = 10  # the engagement band spans this many neighbouring points
@@ -85,8 +84,15 @@ def regroup(buckets: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
 
 
 def hidden_minutes(buckets: pd.DataFrame) -> int:
-    """How many minutes of the period were left out for having too few faces read."""
+    """How many minutes of the period were hidden, for having too few faces read or for being
+    added to after they closed (:func:`revised_minutes`)."""
     return int(buckets["hidden_minutes"].sum()) if len(buckets) else 0
+
+
+def revised_minutes(buckets: pd.DataFrame) -> int:
+    """How many of the :func:`hidden_minutes` were hidden for being added to after they closed
+    (``camera_minutes.revised``): two readings of them could be compared, whatever their faces."""
+    return int(buckets["revised_minutes"].sum()) if len(buckets) else 0
 
 
 def unread_minutes(buckets: pd.DataFrame) -> int:
@@ -108,6 +114,7 @@ class Unreadable:
 
     @property
     def read_share(self) -> float:
+        """The share of the faces that were read, as the page words it (``text.unreadable``)."""
         return self.read / self.faces
 
 
@@ -121,7 +128,7 @@ def unreadable(buckets: pd.DataFrame) -> Unreadable | None:
     if buckets.empty:
         return None
     faces, read = int(buckets["seen_faces"].sum()), int(buckets["seen_read"].sum())
-    if faces == 0 or read >= MOSTLY_READ * faces:
+    if faces == 0 or mostly_read(faces, read):
         return None
     refused = [int(buckets[f"seen_{r}"].sum()) for r in REASONS]
     return Unreadable(faces, read, REASONS[refused.index(max(refused))])
@@ -187,7 +194,8 @@ class RightNow:
     """The newest minute of a live window, as the "right now" summary tells it."""
 
     minute: datetime  # local start of the newest minute with any data
-    hidden: bool  # that minute had fewer faces read at once than MIN_FACES_SHOWN
+    hidden: bool  # that minute is hidden: fewer faces read at once than MIN_FACES_SHOWN, or...
+    revised: bool = False  # ... it was added to after it closed (camera_minutes.revised)
     unread: bool = False  # it is shown by the rule, but most of its faces could not be read
     unreadable: Unreadable | None = None  # most of its faces could not be read, and why
     faces_in_view: float = 0.0
@@ -207,7 +215,8 @@ def right_now(buckets: pd.DataFrame, tz: ZoneInfo) -> RightNow | None:
     minute = local_times(pd.Series([newest["bucket_start"]]), tz).iloc[0].to_pydatetime()
     if not readable(seen.loc[[newest.name]]).iloc[0]:
         shown = int(newest["minutes"]) > 0
-        return RightNow(minute=minute, hidden=not shown, unread=shown,
+        return RightNow(minute=minute, hidden=not shown,
+                        revised=not shown and int(newest["revised_minutes"]) > 0, unread=shown,
                         unreadable=unreadable(seen.loc[[newest.name]]))
     shown = series(seen.loc[[newest.name]], tz)
     emotion, share = main_emotions(shown)

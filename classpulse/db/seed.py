@@ -251,7 +251,8 @@ def seed_minutes(
     """Write synthetic rows through :func:`add_minute_rows` and return how many were written.
 
     Runs in the caller's transaction. Seeding the same minutes twice ADDS the counts again, exactly
-    as a second consumer flush would. ``refusals`` as in :func:`synthetic_minute_rows`.
+    as a second consumer flush would, and so hides the minutes that had closed as revised.
+    ``refusals`` as in :func:`synthetic_minute_rows`.
     """
     total = len(_timeline(start, minutes, school_hours)) * len(classrooms) * cameras_per_classroom
     rows = synthetic_minute_rows(

@@ -10,7 +10,10 @@ shown class minute sums its shown cameras' minutes only. ``0013_shown_views`` ad
 may read no hidden minute (:data:`classpulse.db.roles.READER`), and ``0014_closed_minutes`` lets a
 minute into ``camera_minutes``, and so into every view, only once it has closed (once no consumer
 adds to it, since ``0015_closes_after_max_lag``: ``classpulse.flags.MINUTE_CLOSES_AFTER_START_S``
-after its start). These ``Table``
+after its start). ``0017_revised_minutes`` hides for good a camera minute added to after it closed
+(``revised``) and moves into the views the dashboard's test of which camera minutes may tell why
+their faces were not read (``camera_minutes.told``, summed in ``class_minutes.told_<count>``).
+These ``Table``
 objects live in their own ``MetaData`` so Alembic's autogenerate never tries to create them as
 tables; selecting through them gives bound parameters and, on SQLite, real
 ``datetime``/``date``/``bool`` values instead of text and integers. A test checks that their
@@ -29,6 +32,8 @@ VIEWS_METADATA = MetaData()
 
 COUNTS = ("frames", "frames_with_faces", "faces", "faces_read", "frames_with_read_faces",
           "refused_small", "refused_turned", "refused_uncertain")
+# what a class minute sums over its cameras that may tell why faces were not read (0017)
+TOLD_COUNTS = ("faces", "faces_read", "refused_small", "refused_turned", "refused_uncertain")
 
 
 def _measures() -> list[Column]:
@@ -69,6 +74,8 @@ camera_minutes = Table(
     *_measures(),
     Column("shown", Boolean),
     *_emotion_sums(),
+    Column("revised", Boolean),
+    Column("told", Boolean),
 )
 
 class_minutes = Table(
@@ -83,6 +90,7 @@ class_minutes = Table(
     Column("shown", Boolean),
     *_emotion_sums(),
     *_means(),
+    *(Column(f"told_{name}", Integer) for name in TOLD_COUNTS),
 )
 
 class_days = Table(

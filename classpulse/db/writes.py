@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -33,6 +43,7 @@ from classpulse.db.models import (
 )
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
+from classpulse.flags import MINUTE_CLOSES_AFTER_START_S
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,18 @@ ADDITIVE_COLUMNS: tuple[str, ...] = (
     "frames", "frames_with_faces", "faces", "faces_read", "frames_with_read_faces",
     *REFUSED_COLUMNS, *N_COLUMNS, *P_COLUMNS, "engagement_sum",
 )
+# Whether the stored minute ``{minute}`` has closed: the views' test (migration 0006's
+# ``_closed``, with 0015's seconds, classpulse.flags.MINUTE_CLOSES_AFTER_START_S), on the
+# database's clock. On PostgreSQL at the instant the row is written (``clock_timestamp()``), not
+# at the flush transaction's start as ``now()`` would be: a flush that began before the minute
+# closed, or waited for another's lock on it, and adds to it after, changes a minute readers
+# already see. SQLite reads 'now' once per statement, and commits as soon as it ends.
+_CLOSED = {
+    "postgresql": f"{{minute}} <= clock_timestamp() - interval '{MINUTE_CLOSES_AFTER_START_S} "
+                  "seconds'",
+    "sqlite": f"{{minute}} <= strftime('%Y-%m-%d %H:%M:%f', 'now', "
+              f"'-{MINUTE_CLOSES_AFTER_START_S} seconds')",
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +192,15 @@ def _merge(rows: Sequence[MinuteRow]) -> list[dict[str, Any]]:
     return [merged[key] for key in sorted(merged)]
 
 
-def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
+def _revised(conn: Connection, table: Table) -> Any:
+    """The existing row's ``revised`` once this write adds to it: set when its minute has closed
+    (:data:`_CLOSED`), kept once set."""
+    closed = _CLOSED[conn.dialect.name].format(minute=f"{table.name}.minute_start")
+    return literal_column(f"{table.name}.revised OR ({closed})")
+
+
+def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow], *,
+                    revise: bool = True) -> None:
     """Add counts and sums into ``emotion_minutes`` (insert, or add to the existing row).
 
     Also registers any camera or classroom not seen before, so the foreign keys always hold.
@@ -178,6 +209,18 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
     dashboard (:func:`dashboard.sql.fetch_last_write`) judges how old a write is against the
     database's clock, and a consumer whose clock ran ahead would be called fresh minutes after it
     stopped, one running behind stale while it writes.
+
+    Adding to a minute that has closed by the database's clock marks it ``revised``, and the
+    views hide it from then on: they showed it already, and two readings, before and after,
+    would differ by the late counts (a flush retried after an outage, a slow batch, a consumer
+    whose clock runs behind; one child's expression, at worst). The counts are kept, never
+    dropped. A first write of a minute, however late, is no revision: nobody saw it before.
+
+    ``revise`` False marks nothing: ``classpulse consume --backfill`` (``ConsumerConfig.backfill``,
+    handed down by :class:`consumers.sink.DatabaseSink`) counts recorded footage, so every flush
+    after a minute's first adds to a minute closed long ago, and marking them would hide most of
+    the recording; the database is one nobody reads while it fills, so no reading before a write
+    can be compared with one after.
     """
     values = _merge(rows)
     if not values:
@@ -185,13 +228,14 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow]) -> None:
     ensure_cameras(conn, {(v["camera_id"], v["classroom_id"]) for v in values})
     table = EmotionMinute.__table__
     stmt = _insert(conn, table).values(updated_at=func.now())
+    added: dict[str, Any] = {
+        **{c: table.c[c] + stmt.excluded[c] for c in ADDITIVE_COLUMNS},
+        "updated_at": func.now(),
+    }
+    if revise:
+        added["revised"] = _revised(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["camera_id", "minute_start", "classroom_id"],
-        set_={
-            **{c: table.c[c] + stmt.excluded[c] for c in ADDITIVE_COLUMNS},
-            "updated_at": func.now(),
-        },
-    )
+        index_elements=["camera_id", "minute_start", "classroom_id"], set_=added)
     conn.execute(stmt, values)
     log.debug("minute rows added rows=%d", len(values))
 

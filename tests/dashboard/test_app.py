@@ -29,9 +29,8 @@ from classpulse.db.seed import synthetic_minute_rows
 from classpulse.db.writes import MinuteRow
 from classpulse.emotions import EMOTIONS
 from dashboard import queries
-from dashboard.periods import MINUTE_CLOSES_AFTER, closed_until
+from dashboard.periods import MINUTE_CLOSES_AFTER, STALE_AFTER, closed_until
 from dashboard.queries import LIVE_TTL_S
-from dashboard.text import STALE_AFTER
 from model import card
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
@@ -298,6 +297,98 @@ def test_a_period_of_small_groups_only_shows_nothing(
     assert "Every minute in this period had fewer than 3 faces read" in warning
     assert "(3 minutes)" in warning
     assert not charts(at)
+
+
+CHANGED_NOTE = ("{n} minutes were changed after they closed (a consumer added frames it read "
+                "late) and are hidden, so that two readings of them cannot be compared.")
+
+
+def late(camera: str, classroom: str, minute: datetime) -> MinuteRow:
+    """A flush that lands after ``minute`` closed: one child, read, sad. Written into a minute
+    the views already hold, it marks that camera minute revised (migration 0017)."""
+    return expected.row(camera, classroom, minute, 1, 1, top="sad")
+
+
+def test_minutes_changed_after_they_closed_are_not_called_too_few_faces(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten well-read minutes of the front camera, two of one child (too few faces read), and
+    three to which a late flush added a sad child after they closed: 07:12 (the front camera
+    alone), 07:13 (the back camera's minute: the class minute stays shown, made of the front
+    camera) and 07:14 (the front camera's minute, beside one child on the back camera). The
+    hidden minutes 07:12 and 07:14 had five faces read at once; the page said they had fewer
+    than 3, in the classroom's view and in the front camera's own."""
+    m = [START + timedelta(minutes=i) for i in range(15)]
+    rows = [expected.row("front", "late", m[i], 60, 5) for i in (*range(10), 12, 13, 14)]
+    rows += [expected.row("front", "late", m[i], 60, 1) for i in (10, 11)]
+    rows += [expected.row("back", "late", m[13], 60, 4), expected.row("back", "late", m[14], 60, 1)]
+    expected.write(database.engine, rows)
+    expected.write(database.engine, [late("front", "late", m[12]), late("back", "late", m[13]),
+                                     late("front", "late", m[14])])
+    at = choose_range(open_page(monkeypatch, database.url), "late", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    captions = texts(at)["caption"]
+    assert ("2 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
+            f"single child (MIN_FACES_SHOWN=3). {CHANGED_NOTE.format(n=2)}") in captions
+    assert len(charts(at)["Engagement index"]) == 11  # 07:00-07:09 and 07:13
+    (days,) = at.dataframe
+    assert days.value.iloc[0]["hidden_minutes"] == 4
+
+    at.selectbox(key="camera").set_value("front").run()
+    assert_no_error(at)
+    captions = texts(at)["caption"]
+    assert ("2 minutes with fewer than 3 faces read are hidden, so that no chart describes a "
+            f"single child (MIN_FACES_SHOWN=3). {CHANGED_NOTE.format(n=2)}") in captions
+    at.selectbox(key="camera").set_value("back").run()  # 07:13 changed, 07:14 one child
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning.startswith("**Every minute in this period is hidden** (2 minutes)")
+    assert "1 minute had fewer than 3 faces read" in warning
+    assert "1 minute was changed after it closed" in warning
+
+
+def test_a_period_of_changed_and_small_minutes_says_which_is_which(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing shown: one minute of one child, and one of five faces read at once that a late
+    flush changed after it closed. "Every minute had fewer than 3 faces read" was false."""
+    rows = [expected.row("cam", "gone", START, 60, 1),
+            expected.row("cam", "gone", START + timedelta(minutes=1), 60, 5)]
+    expected.write(database.engine, rows)
+    expected.write(database.engine, [late("cam", "gone", START + timedelta(minutes=1))])
+    at = choose_range(open_page(monkeypatch, database.url), "gone", MONDAY, MONDAY, time(7, 0),
+                      time(7, 59))
+    assert_no_error(at)
+    (warning,) = texts(at)["warning"]
+    assert warning == (
+        "**Every minute in this period is hidden** (2 minutes), so nothing is shown: 1 minute had "
+        "fewer than 3 faces read, and no chart may describe a single child; 1 minute was changed "
+        "after it closed (a consumer added frames it read late) and is hidden, so that two "
+        "readings of it cannot be compared.")
+    assert not charts(at)
+
+
+def test_a_newest_minute_changed_after_it_closed_says_so_live(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five closed minutes of five faces read at once; a late flush adds a child to the newest
+    after it closed. The latest minute is hidden for that, not for too few faces read."""
+    end = closed_until(datetime.now(timezone.utc))
+    newest = end - timedelta(minutes=1)
+    expected.write(database.engine, [expected.row("cam", "live", end - timedelta(minutes=i), 60, 5)
+                                     for i in range(1, 6)])
+    expected.write(database.engine, [late("cam", "live", newest)])
+    at = open_page(monkeypatch, database.url).run()
+    assert_no_error(at)
+    shown = texts(at)
+    assert shown["info"] == [f"The newest minute ({newest:%H:%M}) was changed after it closed (a "
+                             "consumer added frames it read late), so it is hidden: two readings "
+                             "of it cannot be compared."]
+    assert ("1 minute was changed after it closed (a consumer added frames it read late) and is "
+            "hidden, so that two readings of it cannot be compared.") in shown["caption"]
+    assert not any("fewer than" in t for kind in ("info", "caption") for t in shown[kind])
+    assert len(charts(at)["Engagement index"]) == 4
 
 
 def test_unreadable_faces_draw_no_mix_and_the_page_says_why(

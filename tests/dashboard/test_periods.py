@@ -16,12 +16,21 @@ from dashboard.periods import (
     MINUTE_CLOSES_AFTER,
     bucket_for,
     classroom_zone,
+    closed_at,
     closed_until,
     live_period,
     range_period,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_a_minute_closes_by_the_clock_not_the_wall_clock() -> None:
+    """The night Berlin's clocks go back, the minute 02:59 CEST (00:59 UTC) closes 190 s later,
+    at 01:02:10 UTC; counted on the wall clock (03:02:10, then CET) it would be an hour late."""
+    minute = datetime(2025, 10, 26, 2, 59, tzinfo=BERLIN)
+    assert minute.astimezone(timezone.utc) == datetime(2025, 10, 26, 0, 59, tzinfo=timezone.utc)
+    assert closed_at(minute) == datetime(2025, 10, 26, 1, 2, 10, tzinfo=timezone.utc)
 
 
 def test_live_period_is_whole_closed_minutes() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import DEFAULT_ENGAGEMENT_WEIGHTS
 from classpulse.settings import parse_weights
 from dashboard import text
+from dashboard.transform import Unreadable
 
 
 def test_age_text() -> None:
@@ -41,12 +42,12 @@ def test_explanation_without_a_measured_accuracy_quotes_the_ceiling() -> None:
 
 
 def test_unreadable_faces_are_explained_in_a_teachers_words() -> None:
-    small = text.unreadable(40, 4, "small", "in this lesson")
+    small = text.unreadable(Unreadable(40, 4, "small").read_share, "small", "in this lesson")
     assert small.startswith("**Most faces in this lesson could not be read** (10% of the faces")
     assert "too small to read expressions at this camera's resolution" in small
     assert "still count as faces in view" in small
-    assert "turned away from the camera or bowed" in text.unreadable(9, 2, "turned", "x")
-    assert "could not tell" in text.unreadable(9, 2, "uncertain", "x")
+    assert "turned away from the camera or bowed" in text.unreadable(2 / 9, "turned", "x")
+    assert "could not tell" in text.unreadable(2 / 9, "uncertain", "x")
 
 
 def test_a_share_never_rounds_to_all_or_nothing() -> None:
@@ -54,15 +55,43 @@ def test_a_share_never_rounds_to_all_or_nothing() -> None:
     shares = (0.0, 1 / 250, 1 / 200, 0.006, 0.5, 0.994, 0.995, 299 / 300, 1.0)
     assert [text.share(s) for s in shares] == [
         "0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", ">99%", "100%"]
-    assert "(<1% of the faces seen were read)" in text.unreadable(250, 1, "small", "x")
+    assert "(<1% of the faces seen were read)" in text.unreadable(1 / 250, "small", "x")
     assert "agrees with the human labels on >99% of" in text.accuracy_clause(0.999)
 
 
 def test_counts_of_minutes_are_said_in_the_right_number() -> None:
     assert text.minutes_text(1) == "1 minute" and text.minutes_text(2) == "2 minutes"
-    assert "(1 minute)," in text.all_hidden(1, 3)
-    assert "(4 minutes)," in text.all_hidden(4, 3)
-    assert "1 minute with fewer than 3 faces read is hidden" in text.hidden_note(1, 3)
+    assert "(1 minute)," in text.all_hidden(1, 3, 0)
+    assert "(4 minutes)," in text.all_hidden(4, 3, 0)
+    assert "1 minute with fewer than 3 faces read is hidden" in text.hidden_note(1, 3, 0)
+    assert text.hidden_note(1, 3, 1).startswith("1 minute was changed after it closed")
+    assert "2 minutes were changed after they closed" in text.hidden_note(3, 3, 2)
+
+
+def test_minutes_changed_after_they_closed_are_not_said_to_have_had_few_faces() -> None:
+    """A minute a consumer added to after it closed is hidden whatever its faces (migration 0017,
+    ``camera_minutes.revised``): the words say so, and count it apart from the minutes hidden for
+    too few faces read."""
+    note = text.hidden_note(5, 3, 2)
+    assert note == (
+        "3 minutes with fewer than 3 faces read are hidden, so that no chart describes a single "
+        "child (MIN_FACES_SHOWN=3). 2 minutes were changed after they closed (a consumer added "
+        "frames it read late) and are hidden, so that two readings of them cannot be compared.")
+    assert "fewer than" not in text.hidden_note(2, 3, 2)
+    assert text.all_hidden(4, 3, 1) == (
+        "**Every minute in this period is hidden** (4 minutes), so nothing is shown: 3 minutes "
+        "had fewer than 3 faces read, and no chart may describe a single child; 1 minute was "
+        "changed after it closed (a consumer added frames it read late) and is hidden, so that "
+        "two readings of it cannot be compared.")
+    only = text.all_hidden(2, 3, 2, "of this lesson")
+    assert only.startswith("**Every minute of this lesson is hidden** (2 minutes)")
+    assert "fewer than" not in only
+    minute = datetime(2025, 3, 3, 9, 41)
+    assert text.newest_hidden(minute, 3, True) == (
+        "The newest minute (09:41) was changed after it closed (a consumer added frames it read "
+        "late), so it is hidden: two readings of it cannot be compared.")
+    assert "fewer than 3 faces read" in text.newest_hidden(minute, 3, False)
+    assert "changed after they closed" in text.hidden_help(3)
 
 
 def test_a_delay_is_said_to_the_second() -> None:
@@ -72,21 +101,14 @@ def test_a_delay_is_said_to_the_second() -> None:
         "2 minutes 10 seconds", "60 minutes"]
 
 
-def test_a_minute_closes_by_the_clock_not_the_wall_clock() -> None:
-    """The night Berlin's clocks go back, the minute 02:59 CEST (00:59 UTC) closes 190 s later,
-    at 01:02:10 UTC; counted on the wall clock (03:02:10, then CET) it would be an hour late."""
-    minute = datetime(2025, 10, 26, 2, 59, tzinfo=ZoneInfo("Europe/Berlin"))
-    assert minute.astimezone(timezone.utc) == datetime(2025, 10, 26, 0, 59, tzinfo=timezone.utc)
-    assert text.closed_at(minute) == datetime(2025, 10, 26, 1, 2, 10, tzinfo=timezone.utc)
-
-
 def test_every_lesson_state_has_its_own_words() -> None:
     """The words matched lesson_frames' states by copies of their strings, so a state reworded
     there fell through to "No data for this lesson". Both now read them from one module."""
-    from dashboard import lesson_frames, lesson_states
+    from dashboard import lesson_states
 
-    sentences = {state: text.lesson_without_data(state) for state in lesson_states.STATES}
-    assert len(set(sentences.values())) == len(lesson_states.STATES)
+    states = (lesson_states.NO_DATA, lesson_states.NOT_YET, lesson_states.UNDER_WAY,
+              lesson_states.CLOSING, lesson_states.ALL_HIDDEN, lesson_states.UNREADABLE)
+    sentences = {state: text.lesson_without_data(state) for state in states}
+    assert len(set(sentences.values())) == len(states)
     assert sentences[lesson_states.NO_DATA].startswith("**No data for this lesson.**")
     assert sentences[lesson_states.NOT_YET].startswith("**This lesson has not been held yet.**")
-    assert lesson_frames.CLOSING == lesson_states.CLOSING  # what the page and status() name

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from classpulse.emotions import EMOTIONS
-from dashboard import text, transform
-from dashboard.sql import BUCKET_COLUMNS
+from dashboard import lesson_states, text, transform
+from dashboard.sql import BUCKET_COLUMNS, mostly_read
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -28,8 +28,8 @@ def bucket(start: datetime, minutes: int, hidden: int, counts: list[int], engage
     read = sum(counts)
     row: dict[str, object] = {
         "bucket_start": int(start.timestamp()),
-        "readable": int(minutes > 0 and read >= transform.MOSTLY_READ * (read + sum(refused))),
-        "minutes": minutes, "hidden_minutes": hidden,
+        "readable": int(minutes > 0 and mostly_read(read + sum(refused), read)),
+        "minutes": minutes, "hidden_minutes": hidden, "revised_minutes": 0,
         "faces": read + sum(refused), "faces_read": read, "faces_in_view": faces_in_view,
         "faces_read_in_view": faces_in_view if read_in_view is None else read_in_view,
         "engagement_sum": engagement_sum, "seen_faces": told * (read + sum(refused)),
@@ -198,7 +198,7 @@ def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> No
     assert emotion.tolist()[0] == "neutral" and pd.isna(emotion.iloc[1])
     assert share.iloc[0] == pytest.approx(0.5) and pd.isna(share.iloc[1])
     assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
-        "", lesson_frames.UNREADABLE]
+        "", lesson_states.UNREADABLE]
 
 
 def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
@@ -237,7 +237,7 @@ def test_a_lesson_under_way_is_not_called_missing() -> None:
     lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45),
                             "minutes": [0, 0, 0], "hidden_minutes": [0, 0, 0]})
     assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
-        lesson_frames.NOT_YET, lesson_frames.UNDER_WAY, lesson_frames.NO_DATA]
+        lesson_states.NOT_YET, lesson_states.UNDER_WAY, lesson_states.NO_DATA]
     assert [lesson_frames.under_way(row, now) for _, row in lessons.iterrows()] == [
         False, True, False]
 
@@ -255,8 +255,8 @@ def test_a_short_lesson_that_just_ended_is_not_called_missing() -> None:
     closes = datetime(2025, 3, 3, 8, 2, tzinfo=UTC) + MINUTE_CLOSES_AFTER
     row = lessons.iloc[0]
     assert lesson_frames.last_minute_closes(row) == closes
-    assert lesson_frames.status(row, closes - timedelta(seconds=1)) == lesson_frames.CLOSING
-    assert lesson_frames.status(row, closes) == lesson_frames.NO_DATA
+    assert lesson_frames.status(row, closes - timedelta(seconds=1)) == lesson_states.CLOSING
+    assert lesson_frames.status(row, closes) == lesson_states.NO_DATA
 
 
 def test_a_shown_newest_minute_mostly_unread_is_not_called_hidden() -> None:

@@ -14,11 +14,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, LargeBinary, inspect, text, update
+from sqlalchemy import Connection, Engine, LargeBinary, bindparam, inspect, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import classpulse.db.models  # noqa: F401
-from classpulse.db.base import Base
+from classpulse.db.base import Base, UTCDateTime
 from classpulse.db.engine import make_engine
 from classpulse.db.migrate import (
     alembic_config,
@@ -38,7 +38,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0016_sqlite_local_days"
+HEAD = "0017_revised_minutes"
 
 
 @pytest.fixture
@@ -72,8 +72,9 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0015_closes_after_max_lag", "0014_closed_minutes", "0013_shown_views",
-        "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        HEAD, "0016_sqlite_local_days", "0015_closes_after_max_lag", "0014_closed_minutes",
+        "0013_shown_views", "0012_engagement_weights", "0011_class_of_shown_cameras",
+        "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -88,7 +89,7 @@ def test_upgrade_builds_every_table_and_view(engine: Engine) -> None:
         "camera_id", "minute_start", "classroom_id", "frames", "frames_with_faces", "faces",
         *(f"n_{e}" for e in EMOTIONS), *(f"p_{e}" for e in EMOTIONS), "engagement_sum",
         "updated_at", "faces_read", "frames_with_read_faces", "refused_small", "refused_turned",
-        "refused_uncertain",
+        "refused_uncertain", "revised",
     ]
     assert inspector.get_pk_constraint("emotion_minutes")["constrained_columns"] == [
         "camera_id", "minute_start", "classroom_id",
@@ -306,7 +307,7 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         config.attributes["connection"] = conn
         command.downgrade(config, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0016_sqlite_local_days; stop every "
+                                         r"writes to 0017_revised_minutes; stop every "
                                          r"consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
 
@@ -384,9 +385,12 @@ def test_0016_gives_sqlite_no_local_hour_off_utc_and_leaves_postgres_as_it_was(
     sqlite = fresh_engine.dialect.name == "sqlite"
     at_head = definitions()
     assert hours() == ([(None, None, 1)] if sqlite else [(1, 23, 1)])
+    downgrade_to(fresh_engine, "0016_sqlite_local_days")  # 0017 keeps 0016's days and hours
+    assert hours() == ([(None, None, 1)] if sqlite else [(1, 23, 1)])
+    at_0016 = definitions()
     downgrade_to(fresh_engine, "0015_closes_after_max_lag")
     assert hours() == ([(1, 22, 1)] if sqlite else [(1, 23, 1)])
-    changed = {name for name, sql in definitions().items() if sql != at_head[name]}
+    changed = {name for name, sql in definitions().items() if sql != at_0016[name]}
     assert changed == ({"class_days", "class_hour_of_week"} if sqlite else set())
     upgrade(migrated_url)
     assert definitions() == at_head
@@ -435,3 +439,52 @@ def test_0015_stops_while_a_classroom_has_a_posix_zone(migrated_pg_url: str) -> 
         assert current(migrated_pg_url) == HEAD
     finally:
         engine.dispose()
+
+
+def test_0017_keeps_minutes_shown_and_downgrades_only_without_revised_ones(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """Rows from before 0017 are not revised, so they stay shown. A minute added to after it
+    closed is hidden; 0016's views would show it again, with the late counts, so the downgrade
+    refuses, changing nothing, until no minute is revised (here the operator deleted it)."""
+    def shown() -> list[tuple]:
+        with fresh_engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT camera_id, faces_read FROM shown_camera_minutes ORDER BY camera_id"))]
+
+    old = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+    def tail(camera: str) -> MinuteRow:  # one face in one frame: the camera still reads four
+        return MinuteRow(camera, "7B", old, 1, 1, 1, (0, 0, 0, 0, 1, 0, 0), (0.0,) * 7, 0.0)
+
+    downgrade_to(fresh_engine, "0016_sqlite_local_days")
+    assert "revised" not in {c["name"] for c in inspect(fresh_engine).get_columns(
+        "emotion_minutes")}
+    with fresh_engine.begin() as conn:  # a consumer of 0016 writes, and adds late
+        conn.execute(text("INSERT INTO classrooms (id, name) VALUES ('7B', '7B')"))
+        conn.execute(text("INSERT INTO cameras (id, classroom_id, name) VALUES ('a', '7B', 'a'), "
+                          "('b', '7B', 'b')"))
+        for camera in ("a", "b"):
+            conn.execute(text(
+                "INSERT INTO emotion_minutes (camera_id, minute_start, classroom_id, frames, "
+                "frames_with_faces, faces, faces_read, frames_with_read_faces, n_angry, "
+                "n_disgust, n_fear, n_happy, n_sad, n_surprise, n_neutral, p_angry, p_disgust, "
+                "p_fear, p_happy, p_sad, p_surprise, p_neutral, engagement_sum) VALUES "
+                "(:camera, :minute, '7B', 60, 60, 240, 240, 60, 0, 0, 0, 240, 0, 0, 0, 0, 0, 0, "
+                "0, 0, 0, 0, 0)").bindparams(bindparam("minute", type_=UTCDateTime())),
+                {"camera": camera, "minute": old})
+    upgrade(migrated_url)
+    assert shown() == [("a", 240), ("b", 240)]
+    with fresh_engine.begin() as conn:
+        add_minute_rows(conn, [tail("b")])
+    assert shown() == [("a", 240)]
+    with pytest.raises(RuntimeError, match=r"1 camera minute\(s\) were added to after they were "
+                                           r"shown \(emotion_minutes.revised\)"):
+        downgrade_to(fresh_engine, "0016_sqlite_local_days")
+    assert current(migrated_url) == HEAD and shown() == [("a", 240)]
+    with fresh_engine.begin() as conn:
+        conn.execute(text("DELETE FROM emotion_minutes WHERE revised"))
+    downgrade_to(fresh_engine, "0016_sqlite_local_days")
+    assert shown() == [("a", 240)]
+    upgrade(migrated_url)
+    assert shown() == [("a", 240)]

@@ -142,13 +142,13 @@ def test_without_the_rule_row_nothing_is_shown_and_the_reader_is_told(db: Engine
 def test_switching_the_measure_is_one_statement_every_view_follows(migrated_url: str) -> None:
     """How a later revision moves the rule to another measure (e.g. faces the model could read):
     0006's ``camera_minutes_sql`` with the new expression (and the views' current shape,
-    0011's), and nothing else."""
+    0017's), and nothing else."""
     engine = make_engine(migrated_url)
     try:
         seed(engine)
         script = ScriptDirectory.from_config(alembic_config())
         rule = script.get_revision("0006_small_group_rule").module
-        shape = script.get_revision("0011_class_of_shown_cameras").module.shape(
+        shape = script.get_revision("0017_revised_minutes").module.shape(
             script.get_revision("0008_faces_read").module, rule)
         # faces read per frame over ALL frames: the last minute's 3 faces in half the frames: 1.5
         measure = "CAST(e.faces_read AS DOUBLE PRECISION) / NULLIF(e.frames, 0)"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Double, ForeignKey, Index, Integer, Text, func
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classpulse.db.base import Base, UTCDateTime
@@ -29,9 +29,9 @@ class EmotionMinute(Base):
         # The dashboard and the class-level views read one classroom over a time range; on
         # PostgreSQL the summed columns ride along so those reads are index-only (migration 0003).
         Index("ix_emotion_minutes_classroom_id_minute_start", "classroom_id", "minute_start",
-              postgresql_include=["camera_id", "frames_with_faces", "faces", "engagement_sum",
-                                  "n_angry", "n_disgust", "n_fear", "n_happy", "n_sad",
-                                  "n_surprise", "n_neutral", "faces_read",
+              postgresql_include=["camera_id", "revised", "frames_with_faces", "faces",
+                                  "engagement_sum", "n_angry", "n_disgust", "n_fear", "n_happy",
+                                  "n_sad", "n_surprise", "n_neutral", "faces_read",
                                   "frames_with_read_faces", "refused_small", "refused_turned",
                                   "refused_uncertain"]),
         # "All classrooms in the last hour" and retention deletes read by time alone.
@@ -70,3 +70,6 @@ class EmotionMinute(Base):
     p_neutral: Mapped[float] = mapped_column(Double)
     engagement_sum: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    # added to after it closed, so hidden for good: two readings of it would differ by the late
+    # counts (migration 0017; classpulse.db.writes.add_minute_rows sets it)
+    revised: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -62,7 +62,11 @@ class Shape(NamedTuple):
     (``class_rows``, :func:`class_rows_sql`: ``"all"`` as shipped, ``"shown"`` from
     ``0011_class_of_shown_cameras``), and how many seconds after its start a minute enters
     ``camera_minutes`` (``closes_after_s``: 0, at once, as shipped; ``0014_closed_minutes`` waits
-    until it has closed). A NamedTuple, not a dataclass: Alembic loads revisions outside
+    until it has closed). From ``0017_revised_minutes``: ``revised`` hides a camera minute added
+    to after it closed (``emotion_minutes.revised``, which ``camera_minutes`` then carries), and
+    ``told`` names the counts ``class_minutes`` sums, as ``told_<count>``, over the cameras it is
+    made of whose minute may tell why its faces were not read (``camera_minutes.told``, there
+    when ``told`` is not empty). A NamedTuple, not a dataclass: Alembic loads revisions outside
     ``sys.modules``, where dataclasses cannot resolve annotations."""
 
     counts: tuple[str, ...] = COUNTS
@@ -72,6 +76,8 @@ class Shape(NamedTuple):
     read: str = "faces"
     class_rows: str = "all"
     closes_after_s: int = 0
+    revised: bool = False
+    told: tuple[str, ...] = ()
 
 
 SHAPE = Shape()  # as this revision shipped
@@ -96,10 +102,15 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
     columns = [
         "v.camera_id", "v.classroom_id", "v.minute_start", *(f"v.{c}" for c in shape.counts),
         *(f"v.{name}" for name, _ in measures),
-        f"COALESCE(v.{shape.rule} >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
-        "FALSE) AS shown",
+        f"{_reaches(f'v.{shape.rule}', shape)} AS shown",
         *(f"v.{c}" for c in (*N_COLS, *P_COLS, "engagement_sum")),
     ]
+    if shape.revised:
+        columns.append("v.revised")
+    if shape.told:
+        # faces SEEN at once, not read: why faces went unread may be said of a group, never of
+        # one child (the dashboard's "why not read"); asked of each camera on its own
+        columns.append(f"{_reaches(f'v.{shape.measures[0][0]}', shape)} AS told")
     computed = ", ".join(f"{expression} AS {name}" for name, expression in measures)
     body = (
         f"SELECT\n    {_lines(columns)}\n"
@@ -108,6 +119,15 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
     if dialect == "postgresql":  # in place: the views built on it stay
         return [f"CREATE OR REPLACE VIEW camera_minutes AS\n{body}"]
     return ["DROP VIEW IF EXISTS camera_minutes", f"CREATE VIEW camera_minutes AS\n{body}"]
+
+
+def _reaches(measure: str, shape: Shape) -> str:
+    """Whether ``measure`` reaches the stored threshold: false when it is NULL or the rule's row
+    is missing, and, with ``shape.revised``, for a camera minute added to after it was shown,
+    whose two readings could be subtracted."""
+    reached = (f"COALESCE({measure} >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
+               "FALSE)")
+    return f"{reached} AND NOT v.revised" if shape.revised else reached
 
 
 def _closed(dialect: str, shape: Shape) -> str:
@@ -216,7 +236,12 @@ def shown_rollup_columns(m: str, counts: Sequence[str] | None = None, with_p: bo
 
 
 def class_minutes_sql(shape: Shape = SHAPE, dialect: str | None = None) -> str:
-    columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm", shape)]
+    """``class_minutes``; with ``shape.told`` also the counts of its cameras that may tell why
+    their faces were not read, of those it is made of (a shown class minute's shown ones), so
+    that a reader of the class minute needs no second read of its cameras' minutes."""
+    columns = ["cm.classroom_id", "cm.minute_start", *class_minute_columns("cm", shape),
+               *(_bigint_sum(f"CASE WHEN cm.told THEN cm.{c} ELSE 0 END", f"told_{c}")
+                 for c in shape.told)]
     return (
         f"CREATE VIEW class_minutes AS\nSELECT\n    {_lines(columns)}\n"
         f"FROM {class_rows_sql(shape, dialect)} AS cm\nGROUP BY cm.classroom_id, cm.minute_start"
