@@ -33,6 +33,7 @@ COPY producers ./producers
 COPY consumers ./consumers
 COPY model ./model
 COPY dashboard ./dashboard
+COPY pipeline_bench ./pipeline_bench
 RUN pip install . \
     && python -c "from classpulse.cli import build_parser; build_parser()"
 

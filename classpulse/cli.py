@@ -19,7 +19,13 @@ from typing import NoReturn
 
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
-from classpulse.settings import DEFAULT_DATABASE_URL, DEFAULT_TOPIC, Settings, SettingsError
+from classpulse.settings import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_TOPIC,
+    LOG_LEVELS,
+    Settings,
+    SettingsError,
+)
 
 # module paths whose ``register(subparsers)`` adds top-level subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
@@ -33,8 +39,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard.cli",
 )
 # module paths whose ``register(subparsers)`` adds ``classpulse bench <what>`` subcommands
-BENCH_MODULES: tuple[str, ...] = ("model.bench", "consumers.bench", "consumers.gate_bench",
-                                  "dashboard.bench")
+BENCH_MODULES: tuple[str, ...] = ("model.bench", "pipeline_bench.pipeline", "pipeline_bench.soak",
+                                  "consumers.gate_bench", "dashboard.bench")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -75,7 +81,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--database-url", dest="database_url", default=None,
                        help=f"SQLAlchemy URL (DATABASE_URL, default {DEFAULT_DATABASE_URL})")
     group.add_argument("--log-level", dest="log_level", default=None, type=str.upper,
-                       help="DEBUG, INFO, WARNING or ERROR (CLASSPULSE_LOG_LEVEL)")
+                       help=f"{', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]} "
+                       "(CLASSPULSE_LOG_LEVEL)")
 
 
 # the Settings fields a flag can set (DASHBOARD_PASSWORD never: a command line is visible to others)
@@ -92,11 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for path in COMMAND_MODULES:
         import_module(path).register(sub)
-    if BENCH_MODULES:
-        bench = sub.add_parser("bench", help="throughput and latency benchmarks (not tests)")
-        bench_sub = bench.add_subparsers(dest="bench", metavar="WHAT", required=True)
-        for path in BENCH_MODULES:
-            import_module(path).register(bench_sub)
+    bench = sub.add_parser("bench", help="throughput and latency benchmarks (not tests)")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="WHAT", required=True)
+    for path in BENCH_MODULES:
+        import_module(path).register(bench_sub)
     for action in sub.choices.values():
         _add_common_recursively(action)
     return parser
@@ -151,7 +157,8 @@ class OnePerWindow(logging.Filter):
 # the packages whose loggers follow --log-level; every other logger (kafka, urllib3, alembic, ...)
 # stays at WARNING: kafka-python's DEBUG prints raw fetch responses, JPEG bytes of children's
 # pictures included, and no library's chatter belongs in our DEBUG
-OWN_LOGGERS: tuple[str, ...] = ("classpulse", "consumers", "producers", "model", "dashboard")
+OWN_LOGGERS: tuple[str, ...] = ("classpulse", "consumers", "producers", "model", "dashboard",
+                                "pipeline_bench")
 
 
 def configure_logging(level: str) -> None:

@@ -47,11 +47,12 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _listen_address(bootstrap: str) -> tuple[str, int]:
     """Where the broker listens when no --host/--port is given: where clients are told to
-    connect, so ``--bootstrap-servers`` means the same address to every command."""
+    connect, so ``--bootstrap-servers`` means the same address to every command. (Settings has
+    refused an entry without a host.)"""
     first = bootstrap.split(",")[0].strip()
     host, _, number = first.rpartition(":")
     try:
-        return host or "127.0.0.1", port(number)
+        return host, port(number)
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"bootstrap server {first!r} has no usable port ({exc}); give "
                          "host:port, or --host and --port") from None

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 from classpulse import broker
 from classpulse.flags import DASHBOARD_PORT, add_device_flag, port, positive_float
 from classpulse.lifecycle import StopFlag
-from classpulse.processes import classpulse_command, start_child, stop_child
+from classpulse.processes import STOP_TIMEOUT_S, classpulse_command, start_child, stop_child
 from classpulse.settings import Settings, child_environment
-from dashboard import launch
 
 if TYPE_CHECKING:
     from classpulse.broker import EmbeddedBroker
@@ -32,6 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_CLASSROOM = "demo-7B"
+# The demo's cameras send half a camera's default rate (producers.config.CameraConfig.fps, 2): the
+# demo runs its cameras and the consumer on one machine, a laptop's CPU as often as not, where a
+# CPU consumer analyses a few frames a second at best (README.md, "Sizing"); 1 fps halves its
+# work and still gives every minute 60 frames a camera.
+DEMO_FPS = 1.0
 # How long each process may take to stop after its SIGTERM before it (and its process group) is
 # killed, in the order they stop: the cameras stop their workers and wait for the frames in flight
 # (as compose's stop_grace_period of 45 s); the consumer finishes the batch under way and writes
@@ -39,7 +43,7 @@ DEMO_CLASSROOM = "demo-7B"
 # 10 s to do; the dashboard stops its Streamlit child, which it kills after its own timeout, so it
 # gets longer than that (with equal ones, Streamlit could outlive it, holding the port); the
 # embedded broker last.
-STOP_TIMEOUTS_S = {"cameras": 45.0, "consumer": 60.0, "dashboard": launch.STOP_TIMEOUT_S + 5.0,
+STOP_TIMEOUTS_S = {"cameras": 45.0, "consumer": 60.0, "dashboard": STOP_TIMEOUT_S + 5.0,
                    "broker": broker.STOP_TIMEOUT_S}
 
 # The exit statuses of a process that stopped as asked: 0, its own clean exit, or death by the
@@ -62,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "present, else synthetic:classroom)")
     p.add_argument("--port", type=port, default=DASHBOARD_PORT,
                    help=f"dashboard port ({DASHBOARD_PORT})")
-    p.add_argument("--fps", type=positive_float, default=1.0,
+    p.add_argument("--fps", type=positive_float, default=DEMO_FPS,
                    help="frames per second per camera (%(default)g)")
     add_device_flag(p, help=f"where the consumer runs the networks ({Settings.device})")
     p.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
@@ -87,7 +91,7 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     """The demo's cameras: one for a given source or the webcam, two synthetic ones otherwise."""
     import yaml
 
-    from producers.sources import describe_source
+    from classpulse.sources import describe_source
 
     if source is None and webcam_present():
         source = "0"

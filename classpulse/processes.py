@@ -16,6 +16,10 @@ from classpulse.errors import UsageError
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# from a child's SIGTERM to its SIGKILL unless its parent gives another: what `classpulse
+# dashboard` gives its Streamlit child; the demo waits longer for `classpulse dashboard` itself
+# (classpulse.demo.STOP_TIMEOUTS_S), so that Streamlit is never left holding the port
+STOP_TIMEOUT_S = 10.0
 
 
 def start_child(name: str, command: Sequence[str], **popen: Any) -> subprocess.Popen:
@@ -64,7 +68,8 @@ def _die_with_parent() -> Callable[[], None] | None:
     return set_parent_death_signal
 
 
-def stop_child(child: subprocess.Popen, name: str = "child", timeout_s: float = 10.0) -> int:
+def stop_child(child: subprocess.Popen, name: str = "child",
+               timeout_s: float = STOP_TIMEOUT_S) -> int:
     """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit status.
 
     The SIGKILL goes to the child's whole process group (it leads one: :func:`start_child`), so

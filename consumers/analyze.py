@@ -23,7 +23,6 @@ from consumers.gate import (
 
 if TYPE_CHECKING:
     from model import DetectorConfig
-    from model.preprocess import Preprocessing
 
 
 class FaceBoxes(Protocol):
@@ -42,11 +41,20 @@ class Detector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> Sequence[FaceBoxes]: ...
 
 
+class CropMargin(Protocol):
+    """What the analyser reads of a classifier's preprocessing (``model.EmotionClassifier``'s
+    ``Preprocessing``): the margin its weights were trained with."""
+
+    @property
+    def margin(self) -> float: ...  # the box's longer side added on each side, as a fraction
+
+
 class Classifier(Protocol):
     """The emotion classifier as the analyser uses it: faces are cropped as its weights were
     trained (``preprocessing.margin``), then classified."""
 
-    preprocessing: Preprocessing
+    @property
+    def preprocessing(self) -> CropMargin: ...
 
     def predict(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
 

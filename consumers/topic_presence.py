@@ -70,11 +70,6 @@ class TopicPresence:
         while not self._stop.wait(wait):
             wait = self.look()
 
-    @property
-    def missing(self) -> bool:
-        """Reported gone, not listed since."""
-        return self._sightings.gone
-
     def look(self) -> float:
         """One look; how long to wait before the next."""
         wait, event = self._sightings.observe(self.exists())

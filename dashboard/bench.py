@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import random
 import statistics
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.flags import positive_int
+from classpulse.machine import describe_machine
 from classpulse.settings import Settings
 
 if TYPE_CHECKING:
@@ -449,13 +448,13 @@ def _run(args: argparse.Namespace, url: str) -> int:
     finally:
         release()
     dialect = make_url(url).get_backend_name()
+    machine = describe_machine(with_torch=False)
     hours = "every minute" if sizes.school_hours is None else (
         f"school hours {sizes.school_hours[0]}-{sizes.school_hours[1]} UTC, Monday to Friday")
     print(f"{dialect} {_server(url)}, {rows:,} rows in emotion_minutes "
           f"({sizes.classrooms} classrooms x {sizes.cameras} cameras x {sizes.days} days, "
-          f"{hours}); {os.cpu_count()} CPUs, {platform.python_implementation()} "
-          f"{platform.python_version()}; {args.repeat} page views per kind, uncached, random "
-          "classrooms\n")
+          f"{hours}); {machine.logical_cores} CPUs, {machine.python}; {args.repeat} page "
+          "views per kind, uncached, random classrooms\n")
     print("| page | query | rows | median ms | p95 ms |")
     print("| --- | --- | ---: | ---: | ---: |")
     for page, query, count, median, p95 in results:

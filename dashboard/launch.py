@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from classpulse.errors import UsageError
-from classpulse.processes import start_child, stop_child
+from classpulse.processes import STOP_TIMEOUT_S, start_child, stop_child
 from classpulse.redact import hide_password
 from classpulse.settings import Settings
 
@@ -31,9 +31,6 @@ APP_FLAGS: Mapping[str, str] = {
     "database_url": "--database-url",
     "log_level": "--log-level",
 }
-# from Streamlit's SIGTERM to its SIGKILL; the demo waits longer for `classpulse dashboard`
-# (classpulse.demo.STOP_TIMEOUTS_S), so that Streamlit is never left holding the port
-STOP_TIMEOUT_S = 10.0
 # What a visitor's browser shows of an error the page did not expect. Streamlit's default, "full",
 # sends the exception's message and traceback: file paths, the code around the failing line, and
 # whatever the message holds (a query's values, a URL). The page is served to every teacher, and
@@ -94,21 +91,38 @@ def streamlit_command(
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
         "--client.showErrorDetails", SHOW_ERROR_DETAILS,
+        # Streamlit's own "Download as CSV" quotes only , " and newlines, so a lesson title
+        # beginning = + - @ (timetables accept them) would run as a formula in a spreadsheet;
+        # the page's own CSV download (numbers and times) is not affected
+        "--client.disableDataExport", "true",
         "--", *app_args(overrides),
     ]
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Fail with the fix when another program already listens on ``host:port``."""
+    """Fail with the fix when the dashboard cannot listen on ``host:port``: another program
+    already listens there, the port needs root, or ``host`` is no address of this machine (or a
+    name that does not resolve)."""
+    import errno
+
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {host}:{port} ({exc.strerror}); another program (a running "
-                "dashboard?) uses it: stop it or pass another --port"
-            ) from None
+            anywhere = "127.0.0.1 (this machine only) or 0.0.0.0 (every network)"
+            if isinstance(exc, socket.gaierror):  # a name, or no address at all
+                why = (f"--host {host!r} is no IP address and no name this machine can resolve; "
+                       f"give one of its addresses, {anywhere}")
+            elif exc.errno == errno.EADDRINUSE:
+                why = ("another program (a running dashboard?) uses it: stop it or pass another "
+                       "--port")
+            elif exc.errno == errno.EACCES:  # a port below 1024, which only root may listen on
+                why = "ports below 1024 need root: pass a --port of 1024 or above"
+            else:  # EADDRNOTAVAIL: an address this machine (or container) does not have
+                why = (f"--host {host} is not an address of this machine; give one of its "
+                       f"addresses, {anywhere}")
+            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); {why}") from None
 
 
 def start(command: Sequence[str]) -> subprocess.Popen[bytes]:

@@ -6,15 +6,27 @@ Public API (what the consumers use)::
     from model import head_pose  # the readability gate's pose estimate from the landmarks
     from model import detection_scale  # how far FaceDetector shrinks a frame (bench gate)
     from model import val_accuracy  # the weights' val accuracy, read without torch (dashboard)
+    from model import check_weights_path  # the weights file, refused in one line (consumers)
 
 Names are imported lazily so that ``classpulse --help`` (which imports ``model.cli``) does not load
-torch.
+torch; type checkers read them from the ``TYPE_CHECKING`` imports, which never run.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # "X as X": re-exported (PEP 484), as __getattr__ does at run time
+    from model.card import val_accuracy as val_accuracy
+    from model.classifier import EmotionClassifier as EmotionClassifier
+    from model.detector import Detections as Detections
+    from model.detector import DetectorConfig as DetectorConfig
+    from model.detector import FaceDetector as FaceDetector
+    from model.detector import crop_faces as crop_faces
+    from model.detector import detection_scale as detection_scale
+    from model.pose import head_pose as head_pose
+    from model.weights_io import check_weights_path as check_weights_path
 
 _EXPORTS = {
     "FaceDetector": "model.detector",
@@ -25,6 +37,7 @@ _EXPORTS = {
     "head_pose": "model.pose",
     "detection_scale": "model.detector",
     "val_accuracy": "model.card",
+    "check_weights_path": "model.weights_io",
 }
 
 __all__ = sorted(_EXPORTS)

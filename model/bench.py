@@ -11,7 +11,6 @@ A benchmark, not a test: numbers go to stdout (and docs/benchmarks.md), never in
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse.flags import add_device_flag, positive_float, positive_int, positive_ints
+from classpulse.machine import describe_machine
 
 if TYPE_CHECKING:
     from classpulse.settings import Settings
@@ -56,26 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-classifier", action="store_true")
     add_device_flag(p, help="auto: CPU, and CUDA too when present")
     p.set_defaults(handler=run_bench)
-
-
-def describe_machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    text = (f"CPU: {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads)")
-    if torch.cuda.is_available():
-        text += f"; GPU: {torch.cuda.get_device_name(0)}"
-    return text
 
 
 def bench_classifier(device: str, precisions: list[str], batch_sizes: list[int], size: int,
@@ -233,7 +213,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     device = settings.device
     devices = ["cpu", "cuda"] if device == "auto" and torch.cuda.is_available() else (
         ["cpu"] if device == "auto" else [device])
-    print(describe_machine())
+    print(describe_machine().text())
     for dev in devices:
         if not args.skip_classifier:
             precisions = ["fp16"] if dev == "cuda" else ["fp32", "bf16", "int8"]

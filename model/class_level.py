@@ -3,7 +3,7 @@
 ``classpulse model evaluate --class-level`` draws simulated minutes of N faces from a labelled
 split (a random mix of emotions, then faces of each emotion at random) and compares the true
 shares of all the faces drawn with (a) argmax counting, what the consumers store, and (b) the
-confusion-corrected estimate of ``classpulse.shares``. As in the consumers, only faces whose top
+confusion-corrected estimate of ``model.shares``. As in the consumers, only faces whose top
 probability reaches the readability gate's minimum confidence are counted: the shares are those
 of the faces read, the truth that of every face in the minute, so the faces the gate drops cost
 what they cost on the dashboard. The confusion matrix is measured on the faces of one half of the
@@ -27,7 +27,7 @@ import numpy as np
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
-from classpulse.shares import confusion_rates, corrected_shares
+from model.shares import confusion_rates, corrected_shares
 
 # A quiet lesson's expected mix (an assumption, not a measurement): mostly neutral, some happy,
 # a little of the rest. Minutes draw their mix around it (Dirichlet, concentration 20).

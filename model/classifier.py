@@ -31,15 +31,13 @@ import torch
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 from model.device import pick_device
-from model.network import build_network, fuse_for_inference
+from model.network import fuse_for_inference, network_from_state
+from model.options import PRECISIONS
 from model.preprocess import Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, quantize
 from model.weights_io import check_weights_path, load_weights, preprocessing_from, weights_remedy
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
-
 
 CPU_BATCH = 32  # rows per network call on a CPU (module docstring: why one fixed size)
 # flip TTA unless told otherwise: what the consumers run, which build the classifier without a tta
@@ -70,9 +68,7 @@ class EmotionClassifier:
         self.max_batch = max_batch
         self.rows = max_batch if self.device.type == "cuda" else min(CPU_BATCH, max_batch)
         self.tta = tta
-        net = build_network()
-        net.load_state_dict(state)
-        fused = fuse_for_inference(net)
+        fused = fuse_for_inference(network_from_state(state))
         if precision == "int8":
             try:
                 fused = quantize(fused, meta[RANGES_KEY], self.preprocessing.size)
@@ -86,10 +82,6 @@ class EmotionClassifier:
         self.net = fused.to(self.device).to(memory_format=torch.channels_last)
         log.info("emotion classifier weights=%s device=%s precision=%s",
                  weights or "shipped", self.device, precision)
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return EMOTIONS
 
     def predict(self, faces: Sequence[np.ndarray], tta: bool | None = None) -> np.ndarray:
         """RGB (or gray) uint8 crops of any size -> float32 (N, 7) probabilities.

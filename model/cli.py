@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from classpulse.flags import add_device_flag, positive_int
+from model.options import CALIBRATION_FACES, DEFAULT_SPLIT, PRECISIONS
 
 if TYPE_CHECKING:
     from classpulse.settings import Settings
@@ -71,7 +72,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    "deleting that run's checkpoints, metrics.csv and curves.png")
     p.add_argument("--init", default=None,
                    help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
-                   "FILE of our own weights (.safetensors or checkpoint .pt) (default none)")
+                   "FILE of our own weights (.safetensors or checkpoint .pt) "
+                   f"({_defaults(lambda r: recipe_default(r, 'init'))})")
     p.add_argument("--init-file", default=None,
                    help="the ImageNet checkpoint vgg16_bn-6c64b313.pth when not in the torch cache")
     for option, (name, kind, text) in _TRAIN_OPTIONS.items():
@@ -127,9 +129,9 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="FER2013 root, one split folder (<emotion>/*.jpg), the CSV, or a "
                    "'model pack' file (.npz)")
     p.add_argument("--split", default=None, choices=("train", "val", "test"),
-                   help="split to read from a root folder, CSV or pack (default val); a split "
-                   "folder named train, val or test is that split, and a contradicting --split "
-                   "is refused")
+                   help="split to read from a root folder, CSV or pack (default "
+                   f"{DEFAULT_SPLIT}); a split folder named train, val or test is that split, "
+                   "and a contradicting --split is refused")
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="safetensors weights (default: the shipped weights)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
@@ -167,7 +169,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                        help=f"first turn every face DEG degrees: {what} (-80 to 80)")
     p.add_argument("--batch-size", type=positive_int, default=256,
                    help="faces per forward pass (default 256)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="inference precision (auto: fp16 on CUDA, int8 on CPU when the weights "
                    "carry int8 ranges, else fp32)")
     add_device_flag(p)
@@ -207,13 +209,16 @@ def _degrees(text: str) -> float:
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:
+    from model.card import DEFAULT_WEIGHTS, WEIGHTS_DIR
+
+    shipped = DEFAULT_WEIGHTS.relative_to(WEIGHTS_DIR.parent.parent)  # model/weights/...
     p = sub.add_parser("export", help="training checkpoint -> fp16 safetensors with metadata")
     p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a training run")
     p.add_argument("--out", default=None,
-                   help="safetensors file (default: model/weights/emotion_vgg16.safetensors)")
+                   help=f"safetensors file (default: {shipped.as_posix()})")
     p.add_argument("--calibrate", default=None, metavar="DATA",
                    help="FER2013 root, CSV or 'model pack' file (.npz): store int8 activation "
-                   "ranges measured on 512 train faces")
+                   f"ranges measured on {CALIBRATION_FACES} train faces")
     p.set_defaults(handler=run_export)
 
 

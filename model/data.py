@@ -1,6 +1,7 @@
-"""FER2013 readers: the image-folder release (``<split>/<emotion>/*.jpg``) and the original CSV.
+"""FER2013 readers: the image-folder release (``<split>/<emotion>/*.jpg``), the original CSV, and
+the one-file pack ``classpulse model pack`` writes (``model.pack``, which imports this module).
 
-Both return a ``FerSplit``: the faces as one uint8 array, labels in ``EMOTIONS`` order, and where
+Each returns a ``FerSplit``: the faces as one uint8 array, labels in ``EMOTIONS`` order, and where
 each face came from (a file, or a CSV line), so that a bad record can be named. A corrupt image,
 a file in a label folder that is not an image (FER2013's folders hold nothing else) or an unknown
 label stops the read with the offending file or line; a silently skipped face would change the
@@ -12,16 +13,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
+from model.options import DEFAULT_SPLIT
 from model.preprocess import DEFAULT_SIZE, to_gray_square
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "test": ("test", "PrivateTest"),
 }
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
+PACK_COLUMNS = 64  # faces per mosaic row of a `classpulse model pack` file (model.pack)
 
 
 @dataclass(frozen=True)
@@ -152,14 +157,14 @@ def split_label(data: Path, asked: str | None) -> tuple[str, str]:
     a report saying "val" of training faces would be believed. A folder named after a split
     (``SPLITS``) is that split, and an ``asked`` split contradicting the name is refused; any other
     one-split source is named by its path; a root, CSV with Usage or pack reads ``asked`` (default
-    val).
+    ``DEFAULT_SPLIT``).
     """
-    source = locate_split(data, asked or "val")
+    source = locate_split(data, asked or DEFAULT_SPLIT)
     if source.split is not None:
         return source.split, source.split
     named = next((s for s, names in SPLITS.items() if source.path.name in names), None)
     if named is None:
-        return asked or "val", str(source.path)
+        return asked or DEFAULT_SPLIT, str(source.path)
     if asked is not None and asked != named:
         raise UsageError(f"--split {asked} contradicts --data {data}, which holds one split, "
                          f"{named} by its name; drop --split, or give the FER2013 root")
@@ -176,12 +181,36 @@ def _csv_source(path: Path, split: str) -> SplitSource:
 
 def read_packed(path: Path, split: str, size: int = DEFAULT_SIZE) -> FerSplit:
     """A split of a ``classpulse model pack`` file (``model.pack``)."""
-    from model.pack import read_pack
-
     images, labels = read_pack(path, split)
     if images.shape[1] != size:
         images = np.stack([to_gray_square(f, size) for f in images])
     return FerSplit(images, labels, tuple(f"{path}:{split}[{i}]" for i in range(len(labels))))
+
+
+def read_pack(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, S, S), labels int64 (N,)) of ``split`` from a ``pack_fer`` file."""
+    try:
+        pack = np.load(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path} is not a readable .npz ({exc}); give a file written by "
+                         "'classpulse model pack', a FER2013 folder or the CSV") from None
+    with pack:
+        if f"{split}_jpeg" not in pack:
+            raise UsageError(f"{path} holds no {split} split ('classpulse model pack' packs train "
+                             "and val); read that split from the FER2013 folder or CSV instead")
+        labels = pack[f"{split}_labels"].astype(np.int64)
+        side = int(pack[f"{split}_side"])
+        image = cv2.imdecode(pack[f"{split}_jpeg"], cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise UsageError(f"{path}: the {split} mosaic is not a readable JPEG; pack it again")
+    return unmosaic(image, len(labels), side), labels
+
+
+def unmosaic(image: np.ndarray, n: int, side: int, columns: int = PACK_COLUMNS) -> np.ndarray:
+    """The inverse of ``model.pack.mosaic``: the first ``n`` faces."""
+    rows = image.shape[0] // side
+    faces = image.reshape(rows, side, columns, side).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(faces.reshape(rows * columns, side, side)[:n])
 
 
 def _emotion_dirs(folder: Path) -> list[Path]:

@@ -106,6 +106,8 @@ def cpu_has_native_bf16() -> bool:
         "avx512_bf16": torch.cpu._is_avx512_bf16_supported(),
         "amx_bf16": torch.cpu._is_amx_tile_supported(),
     }
+    # oneDNN's own variable, read where oneDNN reads it, not a ClassPulse setting (DEVELOPERS.md,
+    # "Settings", says why it is not in classpulse.settings)
     return native_bf16(torch.backends.cpu.get_cpu_capability(), flags,
                        os.environ.get("ONEDNN_MAX_CPU_ISA"))
 

@@ -10,7 +10,8 @@ import torch
 
 from classpulse.errors import UsageError
 from model.data import sample_split
-from model.network import build_network, fuse_for_inference
+from model.network import fuse_for_inference, network_from_state
+from model.options import CALIBRATION_FACES
 from model.paths import check_output_file
 from model.preprocess import SMALL_FACE, Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, calibrate
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
-                      calibration_data: str | Path | None = None, calibration_faces: int = 512
+                      calibration_data: str | Path | None = None,
+                      calibration_faces: int = CALIBRATION_FACES
                       ) -> Path:
     """Write the checkpoint's network as fp16 safetensors; returns the path written.
 
@@ -77,8 +79,7 @@ def _int8_ranges(state: dict[str, torch.Tensor], data: Path, prep: Preprocessing
     """Calibrate int8 activation ranges on ``n`` random training faces (never on val)."""
     train = sample_split(data, "train", n, prep.size, named=True, seed=0)
     x = prepare_faces(list(train.images), prep)
-    net = build_network()
     # calibrate the weights as they will be loaded: rounded to fp16
-    net.load_state_dict({k: v.to(torch.float16).to(v.dtype) if v.is_floating_point() else v
-                         for k, v in state.items()})
+    net = network_from_state({k: v.to(torch.float16).to(v.dtype) if v.is_floating_point()
+                              else v for k, v in state.items()})
     return calibrate(fuse_for_inference(net), x)

@@ -83,7 +83,7 @@ from model.preprocess import (
 )
 from model.recipes import RECIPES, TrainConfig, peak_lr, recipe_config
 from model.weight_average import EMA_EVERY, build_ema, update_average
-from model.weights_io import load_state_any, save_checkpoint
+from model.weights_io import load_state_any, network_mismatch, save_checkpoint
 
 __all__ = ["RECIPES", "TrainConfig", "main", "recipe_config", "resume"]
 
@@ -142,6 +142,11 @@ def build_model(cfg: TrainConfig) -> tuple[EmotionVGG, dict[str, Any] | None]:
             raise UsageError(f"--init {cfg.init}: no such file; give none, imagenet, or a "
                              ".safetensors or checkpoint .pt file of this network's weights")
         state, parent = load_state_any(Path(cfg.init))
+        mismatch = network_mismatch(state)
+        if mismatch:
+            raise UsageError(f"--init {cfg.init}: its tensors do not fit the network ({mismatch}); "
+                             "give a .safetensors file from `classpulse model export` or a "
+                             "checkpoint .pt of `classpulse model train`")
         net.load_state_dict(state)
         log.info("initialised from file=%s", cfg.init)
     return net, parent

@@ -116,7 +116,7 @@ def load_weights(path: Path | None = None) -> tuple[dict[str, torch.Tensor], dic
     if classes != list(EMOTIONS):
         raise UsageError(f"{path} classes {classes} differ from {list(EMOTIONS)}; "
                          f"{weights_remedy(path)}")
-    mismatch = _network_mismatch(state)
+    mismatch = network_mismatch(state)
     if mismatch:
         raise UsageError(f"{path} carries the {ARCHITECTURE} tag but its tensors do not fit the "
                          f"network ({mismatch}); {weights_remedy(path)}")
@@ -139,7 +139,7 @@ def weights_remedy(path: Path, calibrate: bool = False) -> str:
             "training run, or pass other weights with --weights FILE (CLASSPULSE_WEIGHTS)")
 
 
-def _network_mismatch(state: dict[str, torch.Tensor]) -> str | None:
+def network_mismatch(state: dict[str, torch.Tensor]) -> str | None:
     """How ``state`` differs from the network's tensors (names and shapes), in a few words, or
     None. The network is built on the meta device: shapes only, no memory."""
     from model.network import build_network
@@ -230,7 +230,14 @@ def load_state_any(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] 
     ckpt = load_checkpoint(path)
     if "model" not in ckpt:
         raise UsageError(f"{path} is not a classpulse training checkpoint (no 'model' entry)")
-    return checkpoint_weights(ckpt), None
+    state = checkpoint_weights(ckpt)
+    if not (isinstance(state, dict) and all(isinstance(name, str) and isinstance(t, torch.Tensor)
+                                            for name, t in state.items())):
+        entry = "ema_model" if ckpt.get("ema_model") is not None else "model"
+        raise UsageError(f"{path} is not a classpulse training checkpoint (its {entry!r} entry is "
+                         f"a {type(state).__name__}, not the network's tensors by name); give "
+                         "best.pt or last.pt of a `classpulse model train` run")
+    return state, None
 
 
 def checkpoint_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -9,13 +9,10 @@ from typing import TYPE_CHECKING
 
 from classpulse.flags import positive_float, positive_int
 from classpulse.settings import Settings
+from classpulse.topics import DEFAULT_CONNECT_TIMEOUT_S
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
 from producers.config import CameraConfig
-from producers.publisher import (
-    DEFAULT_CLOSE_TIMEOUT_S,
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_MAX_PENDING,
-)
+from producers.publisher import DEFAULT_CLOSE_TIMEOUT_S, DEFAULT_MAX_PENDING
 
 if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
     from producers.camera import CameraResult
@@ -85,8 +82,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
     from classpulse.errors import UsageError
+    from classpulse.sources import describe_source
     from producers.config import load_cameras
-    from producers.sources import SourceError, check_source, describe_source, is_live
+    from producers.sources import SourceError, check_source, is_live
 
     given = [f"--{n}" for n in ("source", "camera", "classroom") if getattr(args, n)]
     if args.config and given:

@@ -32,13 +32,12 @@ from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
 from classpulse.kafka_connect import attempt_ms, connect_with_retry
-from classpulse.topics import require_topic
+from classpulse.topics import DEFAULT_CONNECT_TIMEOUT_S, require_topic
 
 if TYPE_CHECKING:  # imported where used: `classpulse --help` stays light
     from kafka import KafkaProducer
 
 DEFAULT_MAX_PENDING = 256  # unacknowledged frames held while the broker is away
-DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # at shutdown, how long frames in flight may still be acknowledged (compose.yaml's producer
 # stop_grace_period leaves room for it)
 DEFAULT_CLOSE_TIMEOUT_S = 20.0

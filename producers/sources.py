@@ -5,7 +5,8 @@ timeline. Live sources have no timeline (``position_ms`` is None). Files and fol
 video's frames are sampled by their real spacing even when sent faster than real time: a video's
 frames are where its container's timestamps put them, which holds for variable-frame-rate files
 too (phones record them), where frame index / fps does not. Every frame, live or not, is stamped
-with the wall clock when its camera sends it (:mod:`producers.camera`).
+with the wall clock when its camera sends it (:mod:`producers.camera`). Which kind of source a
+string names is :func:`classpulse.sources.describe_source`'s to say (the demo asks it too).
 """
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from classpulse.redact import hide_password
+from classpulse.safe_text import safe_text
+from classpulse.sources import STREAM_PREFIXES, describe_source, source_paths
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
-SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
+_SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL meant, its slashes mistyped
 SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
-# a webcam's device path: /dev/video0, or a stable link to it (/dev/v4l/by-id/..., by-path/...)
-WEBCAM_PATHS = ("/dev/video", "/dev/v4l/")
 
 
 class SourceError(Exception):
@@ -58,43 +59,8 @@ class SourceFrame:
         return cv2.cvtColor(self.pixels, cv2.COLOR_BGR2RGB) if self.bgr else self.pixels
 
 
-def describe_source(src: str) -> str:
-    """The kind of source ``src`` names: webcam, stream, synthetic, folder or file.
-
-    A webcam index is ASCII digits (``'²'.isdigit()`` is true too, and ``int`` refuses it) that
-    name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. A webcam
-    is also a video device's path, ``/dev/video0`` or better a link to it under ``/dev/v4l/``
-    (``/dev/v4l/by-id/...`` stays the same camera when the indexes shift after a reboot or a
-    replug), or a link to either: by its name, whether or not the device is there, since a webcam
-    unplugged at start is retried like an index, not refused. Any other path under ``/dev``
-    (``/dev/null``, ``/dev/tty``) is a file that :func:`check_source` refuses. The ``os.path``
-    calls never raise (a path too long, or in a folder this user may not enter, is simply not
-    there), so naming a source never ends the process.
-    """
-    if src.isascii() and src.isdigit() and not os.path.exists(src):
-        return "webcam"
-    if src.startswith(SYNTHETIC_PREFIX):
-        return "synthetic"
-    if src.lower().startswith(STREAM_PREFIXES):
-        return "stream"
-    if os.path.isdir(src):
-        return "folder"
-    if any(p.startswith(WEBCAM_PATHS) for p in _paths(src)):
-        return "webcam"
-    return "file"
-
-
-def _paths(src: str) -> tuple[str, ...]:
-    """``src`` as an absolute path, and where its links lead; none for a path that cannot be
-    one (a NUL in it)."""
-    try:
-        return os.path.abspath(src), os.path.realpath(src)
-    except (OSError, ValueError):
-        return ()
-
-
 def _in_dev(src: str) -> bool:
-    return any(p == "/dev" or p.startswith("/dev/") for p in _paths(src))
+    return any(p == "/dev" or p.startswith("/dev/") for p in source_paths(src))
 
 
 def is_live(src: str) -> bool:
@@ -104,9 +70,9 @@ def is_live(src: str) -> bool:
 
 
 def check_source(src: str) -> None:
-    """Fail early, naming the source, when a stream URL has a scheme we do not read, or a file or
-    folder source does not exist, lies under ``/dev`` without being a webcam, or holds no frame
-    OpenCV can decode (a folder: no image; a file: no video frame).
+    """Fail early, naming the source, when a stream URL has a scheme we do not read or names no
+    host, or a file or folder source does not exist, lies under ``/dev`` without being a webcam,
+    or holds no frame OpenCV can decode (a folder: no image; a file: no video frame).
 
     Every message shows the source through :func:`hide_password`: a mistyped stream URL
     (``rstp://admin:pw@...``) carries the camera's password like a correct one does.
@@ -122,6 +88,15 @@ def check_source(src: str) -> None:
     if kind == "file" and scheme is not None:
         raise SourceError(f"source {shown!r} is a {scheme[0]} stream, which is not supported; "
                           f"use {', '.join(STREAM_PREFIXES)} (a typo such as rstp://?)")
+    if kind == "stream" and not _stream_host(src):  # else an outage, retried for ever
+        raise SourceError(f"stream {shown!r} names no host; write the camera's address after "
+                          "the '//', e.g. rtsp://user:password@192.0.2.10:554/stream")
+    if kind == "file" and not os.path.exists(src) and not _SCHEME_TYPO.match(src):
+        raise SourceError(
+            f"source {shown!r} does not exist: no file or folder of that name; give the path of "
+            "a video file or a folder of images, a webcam index (0) or an rtsp:// or http(s):// "
+            "URL"
+        )
     if kind == "file" and not os.path.isfile(src):
         raise SourceError(
             f"source {shown!r} is not a webcam index, an rtsp:// or http(s):// URL, a video file "
@@ -131,6 +106,26 @@ def check_source(src: str) -> None:
         _check_folder(Path(src))
     if kind == "file":
         _check_video(src)
+
+
+def _stream_host(src: str) -> str | None:
+    """The host a stream URL names; None when it names none (``rtsp://user:pw@``, ``http://``).
+
+    A URL urlsplit refuses (a ``[`` or ``]`` in the authority: an unencoded camera password
+    such as ``rtsp://admin:Ab[1]x@10.0.0.5/stream``, which FFmpeg opens) is split as FFmpeg
+    does: the authority runs from the ``//`` to the first ``/``, ``?`` or ``#``, the login
+    ends at its last ``@``, and a ``:port`` follows the host (``[::1]``, bracketed, kept whole);
+    an unclosed ``[IPv6`` address names none."""
+    try:
+        return urlsplit(src).hostname
+    except ValueError:  # "Invalid IPv6 URL"
+        pass
+    authority = re.split(r"[/?#]", src.partition("//")[2], maxsplit=1)[0]
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        literal, closed, _ = host[1:].partition("]")
+        return literal if closed and literal else None
+    return host.partition(":")[0] or None
 
 
 def _check_folder(folder: Path) -> None:
@@ -264,7 +259,7 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[So
         if bgr is None:
             if path not in unreadable:
                 unreadable.add(path)
-                log.warning("skipping unreadable image path=%s", path)
+                log.warning("skipping unreadable image path=%s", safe_text(str(path)))
             continue
         decoded += 1
         yield SourceFrame(bgr, i * 1000.0 / fps, bgr=True)

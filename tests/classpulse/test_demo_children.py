@@ -21,7 +21,6 @@ import pytest
 from classpulse import broker, demo, processes
 from classpulse.cli import main
 from classpulse.lifecycle import StopFlag
-from dashboard import launch
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # a child that takes a moment to stop, then exits with the status given as its argument
@@ -208,12 +207,12 @@ def test_a_child_that_will_not_stop_is_killed_with_its_process_group() -> None:
 def test_each_process_waits_longer_than_what_it_stops_and_the_readme_says_how_long() -> None:
     """The demo gave `classpulse dashboard` 10 s, which gives Streamlit 10 s: Streamlit could
     outlive a normal stop. The README said every process had 10 s."""
-    assert demo.STOP_TIMEOUTS_S["dashboard"] > launch.STOP_TIMEOUT_S
+    assert demo.STOP_TIMEOUTS_S["dashboard"] > processes.STOP_TIMEOUT_S
     assert demo.STOP_TIMEOUTS_S["broker"] == broker.STOP_TIMEOUT_S
     text = " ".join(README.read_text(encoding="utf-8").split())
     stated = dict(re.findall(r"the (cameras|consumer|dashboard|broker) (\d+) s", text))
     assert stated == {name: f"{seconds:g}" for name, seconds in demo.STOP_TIMEOUTS_S.items()}
-    assert f"its Streamlit child gets {launch.STOP_TIMEOUT_S:g} s" in text
+    assert f"its Streamlit child gets {processes.STOP_TIMEOUT_S:g} s" in text
 
 
 def test_a_child_that_fails_while_stopping_fails_the_demo(capsys: pytest.CaptureFixture[str]

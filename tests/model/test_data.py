@@ -12,9 +12,9 @@ import pytest
 from classpulse.cli import main as cli_main
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
-from model.data import load_split, read_csv, sample_split
+from model.data import load_split, read_csv, sample_split, unmosaic
 from model.export import export_checkpoint
-from model.pack import mosaic, pack_fer, unmosaic
+from model.pack import mosaic, pack_fer
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:

@@ -484,3 +484,30 @@ def test_sigterm_raises_only_while_installed() -> None:
     finally:
         restore()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_init_from_a_checkpoint_of_another_network_is_one_line(tmp_path: Path) -> None:
+    """A .pt whose tensors are not this network's was a RuntimeError listing ninety names."""
+    bad = tmp_path / "other.pt"
+    torch.save({"model": {"x": torch.zeros(3)}}, bad)
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "out"), init=str(bad))
+    with pytest.raises(UsageError, match=r"^--init .*other\.pt: its tensors do not fit the "
+                                         r"network \(97 of the network's 97 tensors missing"):
+        train_module.build_model(cfg)
+
+
+@pytest.mark.parametrize("entry", [{"model": "weights"}, {"model": [torch.zeros(3)]},
+                                   {"model": {"x": "not a tensor"}}, {"model": {1: torch.zeros(3)}},
+                                   {"model": {}, "ema_model": ["x"]}])
+def test_init_from_a_pt_whose_model_entry_is_no_tensors_by_name_is_one_line(
+    tmp_path: Path, entry: dict
+) -> None:
+    """A 'model' entry that is a text or a list raised AttributeError (.keys()) from
+    network_mismatch: a traceback instead of the one line the other wrong files get."""
+    bad = tmp_path / "odd.pt"
+    torch.save(entry, bad)
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "out"), init=str(bad))
+    with pytest.raises(UsageError, match=r"odd\.pt is not a classpulse training checkpoint \(its "
+                                         r"'(ema_)?model' entry is a \w+, not the network's "
+                                         r"tensors by name\); give best\.pt"):
+        train_module.build_model(cfg)

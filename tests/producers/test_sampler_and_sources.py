@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import producers.sources
+from classpulse.sources import describe_source
 from producers.sampler import Sampler
 from producers.sources import (
     SourceError,
     SourceFrame,
     check_source,
-    describe_source,
     is_live,
     read_frames,
 )
@@ -163,6 +163,45 @@ def test_sources_are_recognised_and_missing_ones_named(tmp_path: Path) -> None:
         list(read_frames(str(broken)))
 
 
+def test_a_missing_file_is_said_not_to_exist(tmp_path: Path) -> None:
+    """It was called no webcam index, URL, video file or folder, which it may well be meant as."""
+    with pytest.raises(SourceError) as refused:
+        check_source(str(tmp_path / "lesson.mp4"))
+    assert str(refused.value) == (
+        f"source '{tmp_path / 'lesson.mp4'}' does not exist: no file or folder of that name; give "
+        "the path of a video file or a folder of images, a webcam index (0) or an rtsp:// or "
+        "http(s):// URL")
+
+
+@pytest.mark.parametrize("url", ["http://", "rtsp://admin:s3cret@", "rtsp://admin:s3cret@/live",
+                                 "rtsps://:554/live", "http://[::1/x"])
+def test_a_stream_url_without_a_host_is_refused_at_start(url: str) -> None:
+    """It was taken for a camera that is down, and retried for ever."""
+    with pytest.raises(SourceError) as refused:
+        check_source(url)
+    assert str(refused.value).endswith(
+        "' names no host; write the camera's address after the '//', e.g. "
+        "rtsp://user:password@192.0.2.10:554/stream")
+    assert "s3cret" not in str(refused.value)
+    check_source("rtsp://admin:s3cret@192.0.2.10:554/live")  # a host: down or not, retried
+
+
+@pytest.mark.parametrize("url", ["rtsp://admin:Ab[1]x@10.0.0.5:554/stream",
+                                 "rtsp://admin:p]w@10.0.0.5/stream", "http://[::1]:8080/x",
+                                 "rtsp://admin:Ab[1]x@[::1]:554/stream"])
+def test_a_stream_url_urlsplit_refuses_is_read_for_its_host_as_ffmpeg_does(url: str) -> None:
+    """An unencoded password holding ``[`` or ``]`` makes urlsplit raise ("Invalid IPv6 URL"):
+    it was refused as naming no host, though FFmpeg (login up to the last ``@``) opens it."""
+    check_source(url)
+
+
+@pytest.mark.parametrize("url", ["rtsp://admin:Ab[1]x@", "rtsp://admin:Ab[1]x@/live",
+                                 "rtsp://admin:Ab[1]x@:554/live", "rtsp://admin:[x@[::1/live"])
+def test_a_stream_url_urlsplit_refuses_without_a_host_is_still_refused(url: str) -> None:
+    with pytest.raises(SourceError, match="' names no host; write the camera's address"):
+        check_source(url)
+
+
 def test_stream_credentials_never_reach_an_error() -> None:
     """A camera that cannot be reached is named without its password (every rule of hiding it:
     tests/classpulse/test_redact.py)."""
@@ -188,7 +227,7 @@ def test_a_webcam_index_is_ascii_digits_that_name_no_file(
     check_source("2024")
     assert len(list(read_frames("2024"))) == 3
     assert describe_source("²") == "file"
-    with pytest.raises(SourceError, match="source '²' is not a webcam index"):
+    with pytest.raises(SourceError, match="source '²' does not exist: no file or folder"):
         check_source("²")
     with pytest.raises(SourceError, match=r"^cannot open file '²'$"):
         list(read_frames("²"))
@@ -211,6 +250,19 @@ def test_a_folder_of_undecodable_images_fails_each_pass_and_names_each_image_onc
     assert [r.getMessage() for r in caplog.records] == [
         f"skipping unreadable image path={tmp_path / 'a.jpg'}",
         f"skipping unreadable image path={tmp_path / 'b.png'}"]
+
+
+def test_an_unreadable_image_s_name_is_logged_escaped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file name holding a line break and an escape sequence forged a log line."""
+    (tmp_path / "a\nERROR producers.camera: forged \x1b[31mline.jpg").write_bytes(b"no image")
+    with (caplog.at_level("WARNING", logger="producers.sources"),
+          pytest.raises(SourceError)):
+        list(read_frames(str(tmp_path), unreadable=set()))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipping unreadable image path={tmp_path}/a\\nERROR producers.camera: forged "
+        "\\x1b[31mline.jpg"]
 
 
 def test_a_folder_that_cannot_be_listed_is_a_source_error(tmp_path: Path) -> None:

@@ -1,17 +1,11 @@
-"""Per-minute emotion shares: argmax counting and the confusion-corrected estimate."""
+"""Per-minute emotion shares: the confusion-corrected estimate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from classpulse.shares import confusion_rates, corrected_shares, counted_shares
-
-
-def test_counted_shares_are_the_predicted_label_shares() -> None:
-    shares = counted_shares(np.array([6, 6, 3, 6]))
-    assert shares.tolist() == [0, 0, 0, 0.25, 0, 0, 0.75]
-    assert counted_shares(np.array([], dtype=np.int64)).sum() == 0
+from model.shares import confusion_rates, corrected_shares
 
 
 def test_correction_recovers_the_true_mix_from_what_the_confusion_would_count() -> None:

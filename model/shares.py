@@ -1,5 +1,4 @@
-"""Shares of faces per emotion in a minute: counted from the classifier's top emotions, or
-corrected for its known confusions.
+"""Shares of faces per emotion in a minute, corrected for the classifier's known confusions.
 
 The dashboard shows, per minute, the share of faces per emotion. Counting top emotions (argmax)
 inherits the classifier's confusions: a class of neutral faces read at 65% accuracy shows a few
@@ -7,10 +6,10 @@ points of sad and angry that are not there. The corrected estimate is the mix of
 that best explains the counted one given the confusion matrix ``C[true, predicted]`` measured on
 labelled faces: the maximum-likelihood mix, found by EM (Saerens, Latinne & Decaestecker 2002, in
 its confusion-matrix form), which stays a proper mix (no negative shares) where solving
-``C^T p = q`` directly would not. NumPy only; ``model.class_level`` measures both estimates with
-it (``classpulse model evaluate --class-level``). The dashboard counts top emotions: the correction
-helps minutes of 60 faces and more but makes 20-face minutes worse (README, "How far the
-dashboard's shares are from the truth").
+``C^T p = q`` directly would not. NumPy only; ``model.class_level`` measures it against argmax
+counting (``classpulse model evaluate --class-level``). The dashboard counts top emotions: the
+correction helps minutes of 60 faces and more but makes 20-face minutes worse (README, "How far
+the dashboard's shares are from the truth").
 """
 
 from __future__ import annotations
@@ -18,12 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from classpulse.emotions import EMOTIONS
-
-
-def counted_shares(predicted: np.ndarray, classes: int = len(EMOTIONS)) -> np.ndarray:
-    """Shares of each class among the predicted labels (argmax counting, what is stored)."""
-    counts = np.bincount(np.asarray(predicted, dtype=np.int64), minlength=classes)[:classes]
-    return counts / max(counts.sum(), 1)
 
 
 def confusion_rates(true: np.ndarray, predicted: np.ndarray, classes: int = len(EMOTIONS),

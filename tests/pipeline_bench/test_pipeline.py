@@ -8,8 +8,11 @@ how fast it was.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 
+from pipeline_bench.pipeline import Commits
 from tests.pipeline.conftest import cli, finish
 
 
@@ -34,3 +37,28 @@ def test_flat_out_bench_counts_every_preloaded_frame(kafka_bootstrap: str, share
                         r"([\d.]+) s$", out, re.M)
     assert latency and 0 < float(latency[1]) <= float(latency[2]), out
     assert not list(tmp_path.iterdir()), "the bench must leave nothing behind"
+
+
+def test_commits_keep_each_frame_s_wait_and_the_last_commit_that_counted() -> None:
+    """The consumer's on_commit feeds one object the run owns (a closure mutated a list and a
+    one-item list used as a cell); an empty commit changes no count."""
+    commits = Commits()
+    assert commits.latencies() == [] and commits.last_count() is None
+    commits.record([], 100.0)
+    assert commits.last_count() is None
+    before = time.monotonic()
+    commits.record([98_000, 99_500], 100.0)
+    counted = commits.last_count()
+    assert counted is not None and before <= counted <= time.monotonic()
+    commits.record([], 101.0)
+    assert commits.last_count() == counted
+    assert commits.latencies() == [2.0, 0.5]
+    threads = [threading.Thread(target=commits.record, args=([1000] * 100, 2.0))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(commits.latencies()) == 2 + 800
+    commits.latencies().clear()  # a copy: the record is the run's alone
+    assert len(commits.latencies()) == 802

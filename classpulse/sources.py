@@ -1,0 +1,53 @@
+"""What kind of frame source a ``--source`` string names, told from the string alone.
+
+The producers read the sources (:mod:`producers.sources`); the demo only needs to know whether
+the one it was given is a file or folder (looped) or live. Standard library only: nothing here
+opens a source.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+SourceKind = Literal["webcam", "stream", "synthetic", "folder", "file"]
+
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
+SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
+# a webcam's device path: /dev/video0, or a stable link to it (/dev/v4l/by-id/..., by-path/...)
+WEBCAM_PATHS = ("/dev/video", "/dev/v4l/")
+
+
+def describe_source(src: str) -> SourceKind:
+    """The kind of source ``src`` names: webcam, stream, synthetic, folder or file.
+
+    A webcam index is ASCII digits (``'²'.isdigit()`` is true too, and ``int`` refuses it) that
+    name no file or folder: a video called ``2024`` is read as one, not as webcam 2024. A webcam
+    is also a video device's path, ``/dev/video0`` or better a link to it under ``/dev/v4l/``
+    (``/dev/v4l/by-id/...`` stays the same camera when the indexes shift after a reboot or a
+    replug), or a link to either: by its name, whether or not the device is there, since a webcam
+    unplugged at start is retried like an index, not refused. Any other path under ``/dev``
+    (``/dev/null``, ``/dev/tty``) is a file that :func:`producers.sources.check_source` refuses.
+    The ``os.path`` calls never raise (a path too long, or in a folder this user may not enter,
+    is simply not there), so naming a source never ends the process.
+    """
+    if src.isascii() and src.isdigit() and not os.path.exists(src):
+        return "webcam"
+    if src.startswith(SYNTHETIC_PREFIX):
+        return "synthetic"
+    if src.lower().startswith(STREAM_PREFIXES):
+        return "stream"
+    if os.path.isdir(src):
+        return "folder"
+    if any(p.startswith(WEBCAM_PATHS) for p in source_paths(src)):
+        return "webcam"
+    return "file"
+
+
+def source_paths(src: str) -> tuple[str, ...]:
+    """``src`` as an absolute path, and where its links lead; none for a path that cannot be
+    one (a NUL in it)."""
+    try:
+        return os.path.abspath(src), os.path.realpath(src)
+    except (OSError, ValueError):
+        return ()
