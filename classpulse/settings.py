@@ -45,6 +45,10 @@ DEFAULT_METRICS_HOST = "127.0.0.1"
 # child, and one face read at once may be one child's. The database's check says the same (written
 # out in migration 0015_closes_after_max_lag); classpulse.db.rule refuses less before storing it.
 MIN_FACES_SHOWN_LEAST = 2
+# and its greatest, for MIN_FACES_SHOWN and --min-faces-shown (Settings.load): more faces than any
+# camera sees at once would hide every minute (and a much larger number overflows the database's
+# integer column); a stored threshold is not held to it (the database has no such bound)
+MIN_FACES_SHOWN_MOST = 1000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # the readability gate's settings: field, environment variable, allowed range
 GATE_LIMITS = (
@@ -243,7 +247,16 @@ class Settings:
                 raise SettingsError(f"unknown setting {name!r}")
             if value is not None:
                 values[name] = value
-        return cls(**values, explicit=frozenset(values))
+        settings = cls(**values, explicit=frozenset(values))
+        # the greatest threshold binds what is set here only: the database's stored threshold,
+        # which the dashboard lays over these settings (with_overrides), has no such bound, and a
+        # larger one stored by an older version must not stop the page
+        if settings.min_faces_shown > MIN_FACES_SHOWN_MOST:
+            raise SettingsError(
+                f"MIN_FACES_SHOWN={settings.min_faces_shown} (or --min-faces-shown) is more faces "
+                "than a camera sees at once and would hide every minute; give "
+                f"{MIN_FACES_SHOWN_MOST} or fewer")
+        return settings
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backfill", action="store_true",
                    help="allow a --max-lag longer than minutes stay open, to count recorded "
                         "footage into a database nobody is watching: frames read late then "
-                        "change minutes the views and the dashboard already show")
+                        "change minutes the views and the dashboard already show (without it, "
+                        "a minute added to after it closed is hidden from then on)")
     p.add_argument("--duplicate-window", type=float, default=DEFAULTS.duplicate_window_s,
                    help="drop repeats of a camera's frame within this many seconds of its "
                         f"event time ({DEFAULTS.duplicate_window_s:g})")
@@ -80,7 +82,16 @@ def metrics_host(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# PostgreSQL's statement_timeout is milliseconds in a 32-bit integer: at most this many seconds
+# (about 24 days); a longer --db-timeout was an OverflowError or a DataError at the first connect
+DB_TIMEOUT_MAX_S = 2_147_483
+
+
 def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
+    if not (math.isfinite(args.db_timeout) and args.db_timeout <= DB_TIMEOUT_MAX_S):
+        raise UsageError(f"--db-timeout {args.db_timeout} is not a number of seconds up to "
+                         f"{DB_TIMEOUT_MAX_S} (about 24 days, PostgreSQL's longest statement "
+                         f"timeout); give e.g. {DEFAULTS.db_timeout_s:g}")
     checks = {"--batch-frames": args.batch_frames >= 1, "--batch-wait-ms": args.batch_wait_ms >= 1,
               "--flush-interval": args.flush_interval > 0, "--max-lag": args.max_lag > 0,
               "--duplicate-window": args.duplicate_window > 0, "--db-timeout": args.db_timeout > 0,
@@ -93,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
         flush_interval_s=args.flush_interval, max_lag_s=args.max_lag,
         duplicate_window_s=args.duplicate_window, exit_when_idle_s=args.exit_when_idle,
         max_poll_interval_ms=args.max_poll_interval_ms, db_timeout_s=args.db_timeout,
+        backfill=args.backfill,
     )
 
 
@@ -107,20 +119,21 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.metrics import ConsumerMetrics, check_metrics_port
     from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
-    from model.weights_io import check_weights_path
+    from model import check_weights_path
 
     log = logging.getLogger("consumers")
     settings = settings.with_overrides(metrics_host=args.metrics_host)
     config = config_from_args(args)
-    config.check(settings.max_clock_skew_s, backfill=args.backfill)
+    config.check(settings.max_clock_skew_s)
     # the cheap checks of what was given, before the database is touched (a SQLite file created,
     # a PostgreSQL schema migrated) and the networks load
     check_weights_path(settings.model_weights)
     if args.metrics_port:
         check_metrics_port(args.metrics_port, settings.metrics_host)
-    if args.backfill:
+    if config.backfill:
         log.warning("--backfill: frames up to --max-lag %g s late are counted, into minutes the "
-                    "views may already show", config.max_lag_s)
+                    "views may already show, and such minutes are not hidden as revised",
+                    config.max_lag_s)
     if args.no_migrate:
         require_head(settings.database_url)
     else:
@@ -130,7 +143,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     metrics = ConsumerMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port, settings.metrics_host)
-    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic)
+    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic, backfill=config.backfill)
     consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
     try:
         with StopFlag() as stop:

@@ -13,10 +13,11 @@ together make every session wait, since a new browser session costs an attacker 
 process-wide count lives in ``st.cache_resource`` (one object per server process, shared by all
 sessions, guarded by a lock); a session's own count lives in its ``st.session_state``.
 
-A single sign-on allowlist that admits nobody, or is mistyped, closes the page to everyone. The page
-says only that (a visitor need not be signed in to see it, and the allowlist holds staff addresses);
-the log says which key and which entry to fix, by its position, never quoting an address, and says
-it once per server process (:func:`log_closed`), not on every rerun of every visitor.
+A single sign-on allowlist that admits nobody, or is mistyped, closes the page to everyone, and so
+do sign-in settings outside an ``[auth]`` section (:class:`SignInMistyped`). The page says only
+that (a visitor need not be signed in to see it, and the allowlist holds staff addresses); the log
+says which key and which entry to fix, by its position, never quoting an address, and says it once
+per server process (:func:`log_closed`), not on every rerun of every visitor.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from classpulse.safe_text import safe_text
 from dashboard.text import plain
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,10 @@ ALLOWED_EMAILS_KEY = "allowed_emails"
 # one, and Microsoft Entra ID's "email domain owner verified", an optional claim it sends instead
 EMAIL_VERIFIED = "email_verified"
 DOMAIN_OWNER_VERIFIED = "xms_edov"
+# the settings of Streamlit's [auth] section and of the allowlist in it: written outside it (no
+# [auth] line above them, or a misspelt one), they turn no sign-in on (SignInMistyped)
+_SIGN_IN_KEYS = frozenset({"client_id", "client_secret", "server_metadata_url", "redirect_uri",
+                           "cookie_secret", ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY})
 _NOT_A_DOMAIN = re.compile(r"[\s@*/]|^\.|\.$|\.\.")
 _NOT_AN_EMAIL = re.compile(r"\s")
 
@@ -115,12 +123,183 @@ def login_throttle() -> LoginThrottle:
     return LoginThrottle()
 
 
-def oidc_configured() -> bool:
-    """True when Streamlit's secrets hold an ``[auth]`` section (OIDC provider settings)."""
+class SecretsUnreadable(ValueError):
+    """A secrets file Streamlit reads exists but cannot be read as TOML; the message names the
+    file, the line and the column. The page then lets nobody in: the file may hold the ``[auth]``
+    section, and to skip a sign-in that it may ask for would serve the page to anyone."""
+
+
+class SignInMistyped(SecretsUnreadable):
+    """The secrets hold sign-in settings but no ``[auth]`` section (a section ``[Auth]``, or
+    ``client_id`` and the like above any section): Streamlit's single sign-on reads ``[auth]``
+    only, so the page would be served to anyone. It lets nobody in; the message names the file
+    and the sections and keys found, never a value."""
+
+
+def secrets_files(script: str | Path | None = None) -> list[str]:
+    """The secrets files Streamlit reads: in the page's server, its ``secrets.files`` option.
+
+    Given the page's ``script`` (``classpulse dashboard``, before it starts that server): the
+    option's default, ``secrets.toml`` in ``~/.streamlit/``, in ``./.streamlit/`` and next to
+    the script, said without asking Streamlit's config, which would parse (and, broken, print a
+    traceback of) its ``config.toml`` in this process too.
+    """
+    if script is None:
+        from streamlit import config
+
+        return [str(p) for p in config.get_option("secrets.files") or ()]
+    paths = [str(folder / ".streamlit" / "secrets.toml")
+             for folder in (Path.home(), Path.cwd(), Path(script).resolve().parent)]
+    return list(dict.fromkeys(paths))
+
+
+# where tomllib says its mistake is: "(at line 3, column 5)", or "(at end of document)"
+_TOML_WHERE = re.compile(
+    r"^(?P<what>.*?) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$")
+
+
+def unreadable_secrets(paths: Iterable[str]) -> str | None:
+    """Why the first of ``paths`` that exists cannot be read as a TOML secrets file, in one line
+    naming it (with the line and the column of a TOML mistake); None when each is absent or
+    reads. Folders (Kubernetes-style secrets) are left to Streamlit."""
+    for path in paths:
+        if not path.endswith(".toml"):
+            continue
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return (f"cannot read the secrets file {path} ({exc.strerror or exc}); make it "
+                    "readable or remove it")
+        try:
+            mistake = _toml_mistake(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            return (f"the secrets file {path} is not UTF-8 text ({exc.reason} at byte "
+                    f"{exc.start}); save it as UTF-8")
+        if mistake is not None:
+            where, what = mistake
+            return (f"the secrets file {path}{where} is not valid TOML: {what}; fix it there "
+                    '(each entry is key = "value", each section a [name] line of its own)')
+    return None
+
+
+def sign_in_outside_auth(secrets: Mapping[str, Any]) -> list[str]:
+    """The sign-in settings ``secrets`` (a secrets file, or Streamlit's secrets) holds outside an
+    ``[auth]`` section, by name: a section named like it (``[Auth]``), or holding its keys
+    (``[autth]``, ``[google]`` meant as ``[auth.google]``), and its keys at the top; [] when an
+    ``[auth]`` section is there. Streamlit's own ``[connections.*]`` are not looked into."""
+    if "auth" in secrets:
+        return []
+    found = []
+    for key, value in secrets.items():
+        if isinstance(value, Mapping):
+            if key.strip().lower() == "auth" or (
+                    key != "connections" and _SIGN_IN_KEYS & {str(k).lower() for k in value}):
+                found.append(f"section [{safe_text(key)}]")
+        elif key.lower() in _SIGN_IN_KEYS:
+            found.append(f"key {safe_text(key)} outside any section")
+    return found
+
+
+def mistyped_sign_in(paths: Iterable[str]) -> str | None:
+    """Why the secrets files among ``paths`` (those that exist and read as TOML) hold a sign-in
+    setup that turns no sign-in on (:func:`sign_in_outside_auth`), in one line naming the first
+    such file and what it holds; None when any holds ``[auth]``, or none holds such settings."""
+    mistyped = []
+    for path in paths:
+        table = _secrets_table(path)
+        if table is None:
+            continue
+        if "auth" in table:
+            if isinstance(table["auth"], Mapping):
+                return None
+            return (f"the secrets file {path} holds auth = {_a(table['auth'])}, not a section; "
+                    "write the sign-in settings under an [auth] line")
+        if found := sign_in_outside_auth(table):
+            mistyped.append(mistyped_message(f"the secrets file {path}", found))
+    return mistyped[0] if mistyped else None
+
+
+def mistyped_message(where: str, found: list[str]) -> str:
+    """The one line of :class:`SignInMistyped`; ``where`` names the secrets ("the secrets file
+    PATH")."""
+    return (f"{where} has no [auth] section but holds sign-in settings "
+            f"({'; '.join(found)}): Streamlit's single sign-on reads [auth] only, so the page "
+            "would be open to anyone; put them under an [auth] line (lower case; a provider's "
+            "under [auth.NAME]), or remove them")
+
+
+def _secrets_table(path: str) -> Mapping[str, Any] | None:
+    """A secrets file's TOML table; None when it is no .toml file, or cannot be read as one
+    (:func:`unreadable_secrets` says why)."""
+    if not path.endswith(".toml"):
+        return None
     try:
-        return "auth" in st.secrets
-    except StreamlitSecretNotFoundError:
-        return False
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the toml package, as Streamlit there
+        import toml
+
+        try:
+            return toml.loads(text)
+        except toml.TomlDecodeError:
+            return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _toml_mistake(text: str) -> tuple[str, str] | None:
+    """Where (", line L, column C") and what the TOML mistake in ``text`` is; None if it reads.
+    Python's tomllib where there is one; on Python 3.10 the toml package, which Streamlit reads
+    its secrets with there."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import toml
+
+        try:
+            toml.loads(text)
+        except toml.TomlDecodeError as exc:
+            return f", line {exc.lineno}, column {exc.colno}", exc.msg
+        return None
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_WHERE.match(str(exc))
+        if found is None:  # a wording of another Python
+            return "", str(exc)
+        if found["line"] is None:
+            return ", at its end", found["what"]
+        return f", line {found['line']}, column {found['column']}", found["what"]
+    return None
+
+
+def oidc_configured() -> bool:
+    """True when Streamlit's secrets hold an ``[auth]`` section (OIDC provider settings); False
+    when no secrets file exists, or none holds sign-in settings. :class:`SecretsUnreadable` when
+    one exists but cannot be read (not TOML, not UTF-8, no permission, a folder in its place):
+    Streamlit says "not found" then too, or raises the OSError, which must not turn the sign-in
+    off. :class:`SignInMistyped` when they hold sign-in settings outside ``[auth]``."""
+    try:
+        if "auth" in st.secrets:
+            return True
+        found = sign_in_outside_auth(st.secrets)
+    except (StreamlitSecretNotFoundError, UnicodeDecodeError, OSError) as exc:
+        paths = secrets_files()
+        problem = unreadable_secrets(paths)
+        if problem is None and not any(os.path.exists(p) for p in paths):
+            return False
+        raise SecretsUnreadable(problem or " ".join(str(exc).split())) from None
+    if found:
+        raise SignInMistyped(mistyped_sign_in(secrets_files())
+                             or mistyped_message("the secrets (secrets.files)", found))
+    return False
 
 
 class AllowlistError(ValueError):
@@ -157,6 +336,9 @@ class Allowlist:
 
         Each key takes a TOML list of text or one comma-separated text.
         """
+        if not isinstance(auth, Mapping):  # auth = "..." above any section
+            raise AllowlistError(f"auth in the secrets is {_a(auth)}, not a section; write the "
+                                 "sign-in settings under an [auth] line")
         domains = _entries(auth, ALLOWED_DOMAINS_KEY)
         emails = _entries(auth, ALLOWED_EMAILS_KEY)
         for position, domain in domains:
@@ -277,14 +459,19 @@ def _vouching_claims_sent() -> str:
     return ",".join(sent) or "none"
 
 
+def _closed(message: str) -> bool:
+    """The page closed to everyone; ``message`` (what to fix) goes to the log only."""
+    log_closed(message)
+    st.title("ClassPulse")
+    st.error(plain(CLOSED))  # the visitor may be anyone: what to fix is for the log
+    return False
+
+
 def _sso_gate() -> bool:
     try:
         allowlist = Allowlist.from_auth(st.secrets["auth"])
     except AllowlistError as exc:  # nobody may come in until the operator says who may
-        log_closed(str(exc))
-        st.title("ClassPulse")
-        st.error(plain(CLOSED))  # the visitor may be anyone: what to fix is for the log
-        return False
+        return _closed(str(exc))
     if st.user.is_logged_in:
         email = st.user.get("email")
         reason = allowlist.refusal(email, st.user.get(EMAIL_VERIFIED),
@@ -339,7 +526,11 @@ def _password_gate(expected: str) -> bool:
 
 def allowed(password: str | None) -> bool:
     """Show the login the configuration asks for; True once the visitor may see the page."""
-    if oidc_configured():
+    try:
+        sso = oidc_configured()
+    except SecretsUnreadable as exc:  # it may hold the sign-in: nobody comes in until it reads
+        return _closed(str(exc))
+    if sso:
         return _sso_gate()
     if password:
         return _password_gate(password)

@@ -1,8 +1,8 @@
 """``classpulse dashboard``: the Streamlit teacher dashboard, in a child process.
 
 Only argparse here; Streamlit and SQLAlchemy are imported by the handler. Before starting Streamlit
-the handler checks what a user can fix (port taken, database unreachable or not migrated), so those
-fail in one line at once instead of as a page error later.
+the handler checks what a user can fix (port taken, a secrets file that is no TOML, database
+unreachable or not migrated), so those fail in one line at once instead of as a page error later.
 """
 
 from __future__ import annotations
@@ -58,11 +58,28 @@ def check_database(settings: Settings) -> None:
         )
 
 
+def check_secrets() -> None:
+    """Fail with the file, line and column when a secrets file the page's Streamlit reads
+    (``.streamlit/secrets.toml`` here or in the home folder, or next to the page) cannot be read
+    as TOML, or with the file and what it holds when its sign-in settings lie outside an
+    ``[auth]`` section (``[Auth]``, ``client_id`` above any section): the page would let nobody
+    in, and say why only in its log."""
+    from classpulse.errors import UsageError
+    from dashboard.auth import mistyped_sign_in, secrets_files, unreadable_secrets
+    from dashboard.launch import APP_PATH
+
+    paths = secrets_files(APP_PATH)
+    problem = unreadable_secrets(paths) or mistyped_sign_in(paths)
+    if problem is not None:
+        raise UsageError(problem)
+
+
 def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lifecycle import StopFlag
     from dashboard import launch
 
     launch.check_port_free(args.host, args.port)
+    check_secrets()
     check_database(settings)
     # only what came as flags: the child inherits the environment for everything else
     overrides = {name: getattr(args, name, None) for name in launch.APP_FLAGS}

@@ -32,6 +32,7 @@ import cv2
 
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
+from classpulse.safe_text import safe_text
 from classpulse.wire import DEFAULT_MAX_BYTES, encode_frame, in_time_range
 from producers.config import CameraConfig
 from producers.publisher import Publisher
@@ -150,11 +151,12 @@ class CameraWorker(threading.Thread):
                 self._stream(sampler)
             except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source too
                 if self._finite:
+                    lost = (str(exc).strip().splitlines() or [repr(exc)])[0]
                     with self._lock:
-                        self._source_lost = (str(exc).strip().splitlines() or [repr(exc)])[0]
+                        self._source_lost = lost
                     log.error("camera stopped camera=%s source=%s error=%s (a file or folder "
                               "without --loop is not reopened)", cam.id,
-                              hide_password(cam.source), self._source_lost)
+                              _shown(cam.source), safe_text(lost))
                     return
                 if not self._in_outage:
                     self._in_outage = True
@@ -164,7 +166,7 @@ class CameraWorker(threading.Thread):
                     with self._lock:
                         self._outages += 1
                     log.warning("camera outage camera=%s source=%s error=%s; retrying with backoff",
-                                cam.id, hide_password(cam.source), exc)
+                                cam.id, _shown(cam.source), safe_text(str(exc)))
                 self.stop.wait(self._backoff_s)
                 self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
                 continue
@@ -237,6 +239,13 @@ class CameraWorker(threading.Thread):
         if first:  # the count carries the rest
             log.warning("frame skipped camera=%s reason=%s error=%s", self.camera.id, reason,
                         str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+
+
+def _shown(source: str) -> str:
+    """A source as a log line may hold it: a stream URL is the camera's, or anyone's who can edit
+    cameras.yaml, and its password or an escape sequence (a forged log line, a cleared terminal)
+    must not reach the log."""
+    return safe_text(hide_password(source))
 
 
 def _utc(ms: int) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from classpulse.errors import UsageError
+from classpulse.safe_text import safe_text
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE, check_id
 
 
@@ -87,6 +88,9 @@ def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> l
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CamerasLoader)
     except OSError as exc:
         raise UsageError(f"cannot read camera file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # UTF-16, as some Windows editors save it, or Latin-1
+        raise UsageError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save "
+                         "it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: {_yaml_problem(exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cameras"), list) or not doc["cameras"]:
@@ -160,8 +164,10 @@ def _check_keys(path: Path, where: str, mapping: dict[Any, Any], allowed: set[st
 
 
 def _key_shown(key: Any) -> str:
+    # the message reaches a terminal: a key holding an escape sequence or a newline is shown
+    # escaped, not acted on
     if isinstance(key, str):
-        return key
+        return safe_text(key)
     if key is None:
         kind = "null"
     elif isinstance(key, bool):

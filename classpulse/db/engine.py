@@ -11,11 +11,18 @@ once connected, after about ``PG_TCP_USER_TIMEOUT_MS`` (TCP keepalives for an id
 ``tcp_user_timeout`` for data sent and never acknowledged), where a host powered off or a firewall
 that drops packets would otherwise leave a statement, or the pool's ping, waiting for many
 minutes on a half-open connection.
+
+A SQLite file that does not exist yet is created readable by its owner only (``0o600``) before
+SQLite opens it: SQLite would create it ``0o644`` under the usual umask, readable by every local
+account, and it holds every minute the dashboard hides. SQLite gives its ``-wal`` and ``-shm``
+files the database file's permissions. A file that already exists keeps its permissions: whoever
+made it group-readable (an analysts' group, a backup job) chose to.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -68,8 +75,8 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
     waits are bounded by its busy timeout. PostgreSQL connections get ``PG_LIBPQ_SETTINGS`` (a
     connect timeout and TCP keepalives), each unless the URL gives its own. Extra keyword
     arguments go to :func:`sqlalchemy.create_engine` (e.g. ``echo=True``). A URL that cannot be
-    used (not a URL, a port that is no number, a driver that is not installed) raises one
-    :class:`UsageError`.
+    used (not a URL, a port that is no number, a driver that is not installed, an option of the
+    wrong type) raises one :class:`UsageError`.
     """
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
@@ -90,7 +97,14 @@ def make_engine(url: str | URL, statement_timeout_s: float | None = None,
             "use postgresql+psycopg://user:password@host/db or sqlite:///classpulse.db "
             "(DATABASE_URL or --database-url)"
         ) from None
+    except (ValueError, TypeError) as exc:  # the dialect converts the URL's options here
+        raise UsageError(
+            f"database URL {hide_password(str(parsed))} has an option that cannot be used "
+            f"({failure_reason(exc)}); fix the URL's options after '?'") from None
     if backend == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_private(path))
         event.listen(engine, "connect", _sqlite_pragmas)
     if backend == "postgresql" and statement_timeout_s is not None:
         ms = max(1, round(statement_timeout_s * 1000))
@@ -115,6 +129,30 @@ def _set(dbapi_connection: Any, setting: str, value: int) -> None:
     finally:
         cursor.close()
     dbapi_connection.commit()
+
+
+def _sqlite_file(parsed: URL) -> str | None:
+    """The file a SQLite URL names, or None when it names none (in memory) or is a ``file:`` URI,
+    whose ``mode=ro`` must keep failing on a missing file instead of opening an empty one."""
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return database
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` empty with mode 0o600 when it does not exist (an empty file is an empty
+    SQLite database), at each connect so a file deleted meanwhile is created private again.
+
+    Any failure (it exists, its folder is missing, no permission) is left for SQLite's own
+    connect to report, in the words the rest of ClassPulse already handles.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o600)
+    except OSError:
+        return
+    os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -57,7 +57,11 @@ def _connect(url: str) -> Iterator[Connection]:
             connection = engine.connect()
         except DBAPIError as exc:  # the driver refused the URL's options, or the server
             reason = failure_reason(exc)
-            if not isinstance(exc, OperationalError):  # e.g. an unknown or malformed option
+            if engine.dialect.name == "sqlite" and not isinstance(exc, OperationalError):
+                # SQLite's "file is not a database": a file it opened but cannot read as one
+                fix = (f"{engine.url.database} is not a SQLite database file; name ClassPulse's "
+                       "database file, or a new one")
+            elif not isinstance(exc, OperationalError):  # e.g. an unknown or malformed option
                 fix = "fix the URL's options after '?'"
             elif engine.dialect.name == "sqlite":
                 fix = "check that the folder exists and is writable, or fix the URL"

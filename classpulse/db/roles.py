@@ -35,6 +35,7 @@ changes them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ _SEQUENCE_PRIVILEGES = ("USAGE", "UPDATE")
 # predefined roles that reach past the tables: programs run as the server's user
 # (COPY ... TO PROGRAM), and the server's files (the data directory holds every table)
 SERVER_ROLES = ("pg_execute_server_program", "pg_read_server_files", "pg_write_server_files")
+# an application role's password: a URL's unreserved characters (RFC 3986), which compose.yaml may
+# write into a database URL as they are
+_URL_SAFE_PASSWORD = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ def _consumer_access() -> Access:
     from classpulse.db.writes import ADDITIVE_COLUMNS
 
     # A flush (consumers/sink.py, classpulse/db/writes.py) upserts minutes and rejections, adding
-    # to the counts (UPDATE of the counts only: a minute never moves to another camera or room),
+    # to the counts (UPDATE of the counts only, and of ``revised`` when the minute had closed: a
+    # minute never moves to another camera or room),
     # moves offsets by compare-and-set, records log resets (a serial id: the sequence, and the id
     # SQLAlchemy reads back), and remembers and forgets the frames counted; it registers unseen
     # cameras and classrooms (ON CONFLICT DO NOTHING: never changed). Before: the revision
@@ -157,7 +162,7 @@ def _consumer_access() -> Access:
          "classrooms": {"SELECT": ("id",), "INSERT": TABLE},
          "cameras": {"SELECT": ("id",), "INSERT": TABLE},
          "emotion_minutes": {"SELECT": TABLE, "INSERT": TABLE,
-                             "UPDATE": (*ADDITIVE_COLUMNS, "updated_at")},
+                             "UPDATE": (*ADDITIVE_COLUMNS, "updated_at", "revised")},
          "rejected_frames": {"SELECT": TABLE, "INSERT": TABLE, "UPDATE": ("count",)},
          "consumer_offsets": {"SELECT": TABLE, "INSERT": TABLE, "UPDATE": ("next_offset",)},
          "offset_resets": {"SELECT": ("id",), "INSERT": TABLE},
@@ -212,6 +217,16 @@ def app_role_passwords(url: str, settings: Settings) -> dict[str, str]:
             f"{' and '.join(missing)} in the environment (compose: in .env, see "
             "deploy/.env.example)"
         )
+    for kind, value in passwords.items():
+        # compose.yaml writes them into its services' database URLs as they are, where an @, a
+        # / or a # ends the password early; a URL's unreserved characters are safe there (the
+        # value itself is never shown: it is a secret)
+        if _URL_SAFE_PASSWORD.fullmatch(value) is None:
+            raise UsageError(
+                f"{APP_DB_ROLES[kind].variable} holds characters other than letters, digits and "
+                "- . _ ~, which break the database URL it becomes part of (compose.yaml); set it "
+                "to those only, e.g. from `openssl rand -hex 24`"
+            )
     return passwords
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from classpulse.errors import UsageError
 from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
+from classpulse.safe_text import safe_text
 from classpulse.settings import Settings
 from classpulse.years import FIRST_DAY, LAST_DAY
 
@@ -81,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "of refusing the file")
     importer.set_defaults(handler=run_import)
     lister = actions.add_parser("list", help="print the stored lessons, in the classroom's time")
-    lister.add_argument("--classroom", default=None, help="only this classroom (id)")
+    lister.add_argument("--classroom", default=None, help="only this classroom (id or name)")
     lister.add_argument("--from", dest="since", type=_day, default=None,
                         help="first day, YYYY-MM-DD, on the classroom's clock (the day printed)")
     lister.add_argument("--to", dest="to", type=_day, default=None,
@@ -191,13 +192,15 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
             rooms = known_classrooms(conn)
             read: Timetable
             keep_ended_by = None
+            room = None
             if kind == "csv":
                 read = read_csv(path, rooms, args.skip_unknown_rooms)
             else:
-                room = None
                 if args.classroom is not None:
                     room = _classroom(rooms, args.classroom)
                 read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
+            _check_zones(rooms, read, room)
+            if kind == "ics":
                 if room is not None:
                     adopt_scopes(conn, room.id, read.legacy_scopes)
                 if not args.prune_past:
@@ -215,6 +218,15 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
     _warn_overlaps(overlaps)
     return 0
 
+
+def _check_zones(rooms: Classrooms, read: Timetable, room: Classroom | None) -> None:
+    """Read the zone of every classroom the file uses, before anything is stored: a zone Python
+    cannot load (``europe/berlin``) refuses the import in one line. Times with a TZID or a ``Z``
+    never read it, and such a file was stored, leaving ``lessons list`` refused."""
+    used = {lesson.classroom_id for lesson in read.lessons} | ({room.id} if room else set())
+    for room_id in sorted(used):
+        if (found := rooms.find(room_id)) is not None:
+            classroom_zone(found.id, found.zone)  # found.tz, read for its one-line UsageError
 
 def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str]:
     """What the import did besides storing lessons, one line each: classrooms whose wall-clock
@@ -259,7 +271,7 @@ def _warn_overlaps(overlaps: list[Overlap], shown: int = 5) -> None:
     for o in overlaps[:shown]:
         zone = classroom_zone(o.classroom_id, o.timezone)
         (t1, s1, e1, f1), (t2, s2, e2, f2) = o.first, o.second
-        print(f"  {o.classroom_id}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
+        print(f"  {safe_text(o.classroom_id)}: {t1!r} {s1.astimezone(zone):%a %d %b %Y %H:%M}-"
               f"{e1.astimezone(zone):%H:%M} ({f1}) and {t2!r} "
               f"{s2.astimezone(zone):%a %d %b %Y %H:%M}-{e2.astimezone(zone):%H:%M} ({f2})",
               file=sys.stderr)
@@ -294,7 +306,11 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with engine.begin() as conn:
                 room = _classroom(known_classrooms(conn), args.classroom)
-                since, before = _utc_bounds(args.since, args.to, room.tz)
+                # the zone only for days on its clock: a classroom whose stored zone is bad
+                # keeps its whole removal, say of lessons an import stored with that zone
+                since, before = (_utc_bounds(args.since, args.to, room.tz)
+                                 if args.since is not None or args.to is not None
+                                 else (None, None))
                 found = remove_lessons(conn, room.id, args.source, since, before, args.yes)
         finally:
             engine.dispose()
@@ -339,13 +355,16 @@ def _utc_bounds(since: date | None, to: date | None, tz: ZoneInfo | None
 
 
 def _when(lesson: StoredLesson) -> str:
-    tz = classroom_zone(lesson.classroom_id, lesson.timezone)
+    try:
+        tz, shown = classroom_zone(lesson.classroom_id, lesson.timezone), ""
+    except UsageError:  # a bad stored zone: the dry run of a removal still names its lessons
+        tz, shown = timezone.utc, " UTC"
     start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
-    return f"{start:%a %Y-%m-%d %H:%M}-{end:%H:%M}"
+    return f"{start:%a %Y-%m-%d %H:%M}-{end:%H:%M}{shown}"
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
-    from classpulse.lessons.store import list_lessons
+    from classpulse.lessons.store import known_classrooms, list_lessons
 
     _days(args)
     # the days are each classroom's own, as printed: each lesson is kept by its local day below
@@ -356,7 +375,11 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         engine = _migrated_engine(url)
         try:
             with engine.connect() as conn:
-                stored = list_lessons(conn, args.classroom, since, before)
+                # by id or name, as `lessons remove` takes it; one unknown is an error, not a
+                # list that is empty as if the classroom had no lessons
+                room = (None if args.classroom is None
+                        else _classroom(known_classrooms(conn), args.classroom).id)
+                stored = list_lessons(conn, room, since, before)
         finally:
             engine.dispose()
     lessons = []
@@ -372,9 +395,12 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     rows = [("id", "classroom", "day", "time", "title", "subject", "group")]
     for lesson, tz, start, end in lessons:
-        rows.append((str(lesson.id), lesson.classroom_id, f"{start:%a %Y-%m-%d}",
-                     f"{start:%H:%M}-{end:%H:%M} {tz.key}", lesson.title, lesson.subject or "",
-                     lesson.group_label or ""))
+        # the import refuses control characters, but a label changed in the database by SQL can
+        # hold any: an escape sequence acting on the terminal, a line break or U+202E garbling
+        # the table are shown escaped
+        rows.append((str(lesson.id), safe_text(lesson.classroom_id), f"{start:%a %Y-%m-%d}",
+                     f"{start:%H:%M}-{end:%H:%M} {tz.key}", safe_text(lesson.title),
+                     safe_text(lesson.subject or ""), safe_text(lesson.group_label or "")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))

@@ -59,7 +59,13 @@ class PlannedLesson:
 class Classroom:
     id: str
     name: str
-    tz: ZoneInfo
+    zone: str  # classrooms.timezone as stored: checked when this classroom's clock is read
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The classroom's zone, or one :class:`UsageError` naming this classroom alone (a bad
+        zone of one classroom must not refuse the others, :func:`classroom_zone`)."""
+        return classroom_zone(self.id, self.zone)
 
 
 def classroom_zone(room_id: str, zone: str) -> ZoneInfo:
@@ -90,7 +96,7 @@ class Classrooms:
         self._by_id: dict[str, Classroom] = {}
         names: dict[str, list[str]] = {}
         for room_id, name, zone in rows:
-            self._by_id[room_id] = Classroom(room_id, name, classroom_zone(room_id, zone))
+            self._by_id[room_id] = Classroom(room_id, name, zone)  # its zone checked when read
             names.setdefault(name, []).append(room_id)
         self._by_name = {name: ids[0] for name, ids in names.items() if len(ids) == 1}
         self._shared = {name: sorted(ids) for name, ids in names.items() if len(ids) > 1}

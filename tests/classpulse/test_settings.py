@@ -99,6 +99,9 @@ def test_partial_engagement_weights_keep_the_other_defaults() -> None:
         ({"MIN_FACES_SHOWN": "1"}, "MIN_FACES_SHOWN=1 (or --min-faces-shown) would show minutes "
                                    "in which a camera read one face at a time, a single "
                                    "child's; give 2 or more"),
+        ({"MIN_FACES_SHOWN": "1001"}, "MIN_FACES_SHOWN=1001 (or --min-faces-shown) is more faces "
+                                      "than a camera sees at once and would hide every minute; "
+                                      "give 1000 or fewer"),
         ({"ENGAGEMENT_WEIGHTS": "bored=0.1"}, "'bored=0.1'"),
         ({"ENGAGEMENT_WEIGHTS": "happy=2"}, "[0, 1]"),
         ({"CLASSPULSE_DEVICE": "tpu"}, "'tpu'"),
@@ -115,6 +118,19 @@ def test_bad_values_are_named_in_the_error(env: dict[str, str], needle: str) -> 
         Settings.load(environ=env)
     assert needle in str(info.value)
     assert "s3cret" not in str(info.value)
+
+
+def test_a_stored_threshold_above_the_greatest_is_laid_over_the_settings() -> None:
+    """The greatest MIN_FACES_SHOWN binds the environment and the flag; the dashboard lays the
+    database's stored threshold over the settings, and the database has no such bound (an older
+    `db upgrade` may have stored 5000): that crashed the page."""
+    assert Settings.load(environ={}).with_overrides(min_faces_shown=5000).min_faces_shown == 5000
+    for flags, env in (({}, {"MIN_FACES_SHOWN": "5000"}), ({"min_faces_shown": 5000}, {})):
+        with pytest.raises(SettingsError) as refused:
+            Settings.load(flags, environ=env)
+        assert str(refused.value) == (
+            "MIN_FACES_SHOWN=5000 (or --min-faces-shown) is more faces than a camera sees at "
+            "once and would hide every minute; give 1000 or fewer")
 
 
 @pytest.mark.parametrize("topic", ["a/b", "frames\x1b[31m", "x" * 250, ".", "..", "a b",

@@ -28,6 +28,20 @@ def test_flags_reach_the_config_and_bad_ones_are_named() -> None:
         config_from_args(bad)
 
 
+@pytest.mark.parametrize("given", ["inf", "nan", "1e7", "2147484"])
+def test_a_db_timeout_postgresql_cannot_hold_is_refused_before_anything_loads(given: str) -> None:
+    """inf was an OverflowError and 1e7 s a DataError (statement_timeout holds 32-bit
+    milliseconds) at the first connect, after the networks had loaded."""
+    args = build_parser().parse_args(["consume", "--db-timeout", given])
+    with pytest.raises(UsageError) as refused:
+        config_from_args(args)
+    assert str(refused.value) == (
+        f"--db-timeout {float(given)} is not a number of seconds up to 2147483 (about 24 days, "
+        "PostgreSQL's longest statement timeout); give e.g. 30")
+    longest = build_parser().parse_args(["consume", "--db-timeout", "2147483"])
+    assert config_from_args(longest).db_timeout_s == 2147483
+
+
 def _three_frames(kafka_bootstrap: str, prefix: str) -> str:
     """A new topic holding three grey frames of camera cam-x, captured now."""
     import numpy as np
@@ -149,6 +163,45 @@ def test_the_metrics_listen_on_this_host_unless_told_otherwise(
     assert main(consume) == 0
     assert main([*consume, "--metrics-host", "127.0.0.1"]) == 0  # the flag wins
     assert served == [(port, "127.0.0.1"), (port, "0.0.0.0"), (port, "127.0.0.1")]
+
+
+@pytest.mark.parametrize("backfill", [False, True], ids=["live", "backfill"])
+def test_consume_backfill_reaches_the_sink_and_revises_no_minute(
+        backfill: bool, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--backfill`` is handed to the sink ``classpulse consume`` builds: two flushes into a
+    minute closed long ago (recorded footage) leave it shown, where a live consumer's second
+    flush marks it revised. The CLI as production runs it, the networks and the Kafka loop left
+    out, the sink it built writing what a run would."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, text
+
+    from classpulse.cli import main
+    from classpulse.db.writes import MinuteRow, OffsetMove
+    from consumers.analyze import FrameAnalyzer
+    from consumers.report import ConsumerReport
+    from consumers.runner import FrameConsumer
+    from consumers.sink import Commit
+
+    minute = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)  # closed long ago
+    row = MinuteRow("cam-a", "7B", minute, 30, 30, 4, (0, 0, 0, 4, 0, 0, 0),
+                    (0.0, 0.0, 0.0, 2.8, 0.0, 0.0, 1.2), 1.68)
+
+    def two_flushes(self: FrameConsumer, stop: object) -> ConsumerReport:
+        self.checkpoint.sink.write(Commit([row], [], {0: OffsetMove(None, 30)}))
+        self.checkpoint.sink.write(Commit([row], [], {0: OffsetMove(30, 60)}))
+        return ConsumerReport()
+
+    monkeypatch.setattr(FrameAnalyzer, "load", classmethod(lambda cls, *a, **k: object()))
+    monkeypatch.setattr(FrameConsumer, "run", two_flushes)
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    consume = ["consume", "--database-url", url, "--device", "cpu"]
+    assert main([*consume, "--backfill"] if backfill else consume) == 0
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select frames, revised from emotion_minutes")).one() == (
+            60, not backfill)
+    engine.dispose()
 
 
 def test_a_metrics_host_that_is_not_an_address_is_one_line(

@@ -3,6 +3,8 @@ already shown, or be counted twice for want of remembering it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from classpulse.errors import UsageError
@@ -30,7 +32,7 @@ def test_a_frame_that_could_land_in_a_closed_minute_is_refused(changes: dict) ->
         "minute is shown, so frames would change minutes already shown; lower them so that "
         "--max-lag + 2 x --flush-interval <= 130, or give --backfill to count recorded footage "
         "into a database nobody watches")
-    config.check(Settings.max_clock_skew_s, backfill=True)  # asked for: recorded footage
+    replace(config, backfill=True).check(Settings.max_clock_skew_s)  # asked for: recorded footage
 
 
 def test_a_shorter_lag_leaves_room_for_a_longer_flush_interval() -> None:
@@ -58,3 +60,20 @@ def test_consume_refuses_a_long_lag_before_it_starts(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--max-lag 300 plus twice --flush-interval 5" in err
     assert not (tmp_path / "never.db").exists()
+
+
+def test_backfill_is_part_of_the_configuration() -> None:
+    """``--backfill`` travels in the configuration, which allows the long lag and, in
+    ``classpulse consume``, gives the sink ``backfill``, whose late writes revise no minute
+    (tests/consumers/test_cli.py, tests/db/test_revised_minutes.py)."""
+    import argparse
+
+    from consumers.cli import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    given = ["consume", "--max-lag", "3600", "--duplicate-window", "7200"]
+    assert not config_from_args(parser.parse_args(given)).backfill
+    config = config_from_args(parser.parse_args([*given, "--backfill"]))
+    assert config.backfill
+    config.check(Settings.max_clock_skew_s)

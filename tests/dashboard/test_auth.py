@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import streamlit as st
+from streamlit.runtime.secrets import Secrets
 from streamlit.testing.v1 import AppTest
 
 from classpulse.cli import main
@@ -23,6 +28,7 @@ from dashboard.auth import (
     AllowlistError,
     LoginThrottle,
     SessionFailures,
+    allowed,
     log_closed,
 )
 from tests.dashboard.pages import APP, assert_no_error, open_page, texts
@@ -276,6 +282,149 @@ def test_a_mistyped_address_closes_the_page_without_showing_or_logging_any_addre
     assert logged == [
         "dashboard closed: allowed_emails entry 2 in [auth] is not an email address; write it "
         'whole, e.g. "head@school.example"']  # once, for both reruns and the other session
+
+
+def test_a_secrets_file_streamlit_cannot_parse_closes_the_page(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path
+) -> None:
+    """Streamlit raises "secret not found" for a secrets file it cannot parse too, which read as
+    "no single sign-on": with no DASHBOARD_PASSWORD the page was served to anyone. A mistyped
+    file lets nobody in, and the log says where the mistake is."""
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    monkeypatch.chdir(tmp_path)  # ./.streamlit/secrets.toml is one of the files Streamlit reads
+    secrets = tmp_path / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[auth]\nallowed_email_domains = school.example\n', encoding="utf-8")
+    monkeypatch.setattr(st, "secrets", Secrets())  # nothing read by an earlier test
+    at = open_page(monkeypatch, migrated_sqlite_url)
+    log_closed.clear()
+    at.run()
+    assert texts(at)["error"] == [CLOSED] and not at.button and not texts(at)["subheader"]
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"]
+    assert logged.startswith(f"dashboard closed: the secrets file {secrets}, line 2, column 25 "
+                             "is not valid TOML: Invalid value; fix it there"), logged
+    secrets.unlink()  # no secrets file at all: no single sign-on, an open page (no password)
+    monkeypatch.setattr(st, "secrets", Secrets())
+    assert_no_error(at.run())
+
+
+def _allowed_bare(monkeypatch: pytest.MonkeyPatch, secrets: Path) -> bool:
+    """:func:`allowed` without a password, outside a page run (fast), with ``secrets`` the one
+    secrets file Streamlit reads, read afresh."""
+    from streamlit.testing.v1.util import patch_config_options
+
+    monkeypatch.setattr(st, "secrets", Secrets())
+    log_closed.clear()
+    with patch_config_options({"secrets.files": [str(secrets)]}):
+        return allowed(None)
+
+
+@pytest.mark.parametrize("denied", [IsADirectoryError, PermissionError])
+def test_a_secrets_file_that_cannot_be_opened_closes_the_page(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    denied: type[OSError]
+) -> None:
+    """A folder in its place, or a file the dashboard's user may not read: Streamlit raised the
+    OSError out of allowed(), and visitors saw a traceback instead of the closed notice."""
+    import streamlit.runtime.secrets
+
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    secrets = tmp_path / "secrets.toml"
+    if denied is IsADirectoryError:
+        secrets.mkdir()
+        strerror = "Is a directory"
+    else:  # the tests may run as root, whom no file mode stops
+        secrets.write_text('[auth]\nallowed_emails = ["a@school.example"]\n', encoding="utf-8")
+        strerror = "Permission denied"
+
+        def refuse(*args: object, **kwargs: object) -> bytes:
+            raise PermissionError(13, strerror, str(secrets))
+
+        monkeypatch.setattr(streamlit.runtime.secrets, "open", refuse, raising=False)
+        monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert _allowed_bare(monkeypatch, secrets) is False
+    assert [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"] == [
+        f"dashboard closed: cannot read the secrets file {secrets} ({strerror}); make it "
+        "readable or remove it"]
+
+
+@pytest.mark.parametrize(("body", "found"), [
+    ('[Auth]\nclient_id = "x"\nclient_secret = "s3cret"\n', "section [Auth]"),
+    ('client_id = "x"\nclient_secret = "s3cret"\ncookie_secret = "s3cret"\n'
+     'server_metadata_url = "https://idp.example/.well-known/openid-configuration"\n',
+     "key client_id outside any section; key client_secret outside any section; key "
+     "cookie_secret outside any section; key server_metadata_url outside any section"),
+    ('[autth]\nredirect_uri = "https://school.example/oauth2callback"\n', "section [autth]"),
+    ('[AUTH.google]\nclient_secret = "s3cret"\n', "section [AUTH]"),
+])
+def test_sign_in_settings_outside_an_auth_section_close_the_page_and_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    body: str, found: str
+) -> None:
+    """A misspelt [Auth], or the settings written without their [auth] line, turned no sign-in
+    on: with no DASHBOARD_PASSWORD the page was open to anyone. The log names the file and what
+    it holds, never a value; `classpulse dashboard` refuses it at start in one line."""
+    from dashboard.auth import mistyped_sign_in
+
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(body, encoding="utf-8")
+    assert _allowed_bare(monkeypatch, secrets) is False
+    why = (f"the secrets file {secrets} has no [auth] section but holds sign-in settings "
+           f"({found}): Streamlit's single sign-on reads [auth] only, so the page would be open "
+           "to anyone; put them under an [auth] line (lower case; a provider's under "
+           "[auth.NAME]), or remove them")
+    assert [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"] == [
+        f"dashboard closed: {why}"]
+    assert "s3cret" not in caplog.text
+    assert mistyped_sign_in([str(tmp_path / "absent.toml"), str(secrets)]) == why
+    other = tmp_path / "other.toml"  # another file Streamlit reads holds [auth]: it is on
+    other.write_text('[auth]\nallowed_emails = ["a@school.example"]\n', encoding="utf-8")
+    assert mistyped_sign_in([str(secrets), str(other)]) is None
+
+
+def test_auth_that_is_no_section_closes_the_page(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """``auth = "..."`` above any section raised AttributeError out of the page."""
+    from dashboard.auth import mistyped_sign_in
+
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('auth = "s3cret"\n', encoding="utf-8")
+    assert _allowed_bare(monkeypatch, secrets) is False
+    assert "dashboard closed: auth in the secrets is a value of type str, not a section" in (
+        caplog.text) and "s3cret" not in caplog.text
+    assert mistyped_sign_in([str(secrets)]) == (
+        f"the secrets file {secrets} holds auth = a value of type str, not a section; write the "
+        "sign-in settings under an [auth] line")
+
+
+@pytest.mark.parametrize("body", [
+    "", 'title = "ClassPulse"\n[database]\npassword = "x"\n',
+    '[connections.warehouse]\nclient_id = "x"\nclient_secret = "y"\n'])
+def test_a_secrets_file_of_other_settings_leaves_the_page_open(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, body: str
+) -> None:
+    from dashboard.auth import mistyped_sign_in
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(body, encoding="utf-8")
+    assert _allowed_bare(monkeypatch, secrets) is True
+    assert mistyped_sign_in([str(secrets)]) is None
+
+
+def test_the_secrets_files_of_the_single_sign_on_are_git_ignored() -> None:
+    """README has the client secret written into .streamlit/secrets.toml where the dashboard is
+    started (the checkout, often): `git add .` committed it."""
+    root = APP.parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (".streamlit/secrets.toml", "dashboard/.streamlit/secrets.toml",
+                 "deploy/secrets.toml"):
+        ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", path], check=False)
+        assert ignored.returncode == 0, path
 
 
 def test_a_signed_in_account_off_the_list_is_refused_by_name_in_plain_text(

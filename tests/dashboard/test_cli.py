@@ -32,6 +32,8 @@ def test_streamlit_command_passes_flag_settings_after_the_double_dash() -> None:
     assert options["--server.headless"] == "true"
     # a visitor sees an unexpected error's type, not its message and traceback (the log has them)
     assert options["--client.showErrorDetails"] == "type"
+    # no "Download as CSV" on tables: Streamlit's export leaves a title's leading = + - @ a formula
+    assert options["--client.disableDataExport"] == "true"
     assert command[-3:] == ["--", "--database-url", "sqlite:///x.db"]
 
 
@@ -83,6 +85,61 @@ def test_a_taken_port_fails_in_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"classpulse dashboard: cannot listen on 127.0.0.1:{busy_port}")
     assert "--port" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("host", "says"), [
+    ("192.0.2.1", "--host 192.0.2.1 is not an address of this machine; give one of its "
+                  "addresses, 127.0.0.1 (this machine only) or 0.0.0.0 (every network)"),
+    ("no-such-host.invalid", "--host 'no-such-host.invalid' is no IP address and no name this "
+                             "machine can resolve; give one of its addresses, 127.0.0.1"),
+])
+def test_a_host_that_is_not_this_machines_is_named_as_such(host: str, says: str) -> None:
+    """Both said that another program used the port, and to pass another --port."""
+    with pytest.raises(UsageError) as refused:
+        launch.check_port_free(host, 8501)
+    message = str(refused.value)
+    assert message.startswith(f"cannot listen on {host}:8501 (") and says in message, message
+    assert "--port" not in message
+
+
+def test_a_secrets_file_that_is_no_toml_stops_the_dashboard_in_one_line(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Streamlit takes a secrets file it cannot parse for no file at all: the page would have
+    started with its sign-in off. It now refuses to start, naming the file, line and column."""
+    monkeypatch.chdir(tmp_path)
+    secrets = tmp_path / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[auth]\nclient_id = "x"\nclient_secret = oops\n', encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"classpulse dashboard: the secrets file {secrets}, line 3, column 17 "
+                          "is not valid TOML: "), err
+    assert err.count("\n") == 1 and "oops" not in err
+
+
+def test_sign_in_settings_outside_an_auth_section_stop_the_dashboard_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt [Auth] turned no sign-in on, and the page started open to anyone."""
+    from dashboard.cli import check_secrets
+
+    monkeypatch.chdir(tmp_path)
+    secrets = tmp_path / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[Auth]\nclient_id = "x"\nclient_secret = "s3cret"\n', encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        check_secrets()
+    message = str(refused.value)
+    assert message.startswith(f"the secrets file {secrets} has no [auth] section but holds "
+                              "sign-in settings (section [Auth]): "), message
+    assert "\n" not in message and "s3cret" not in message
+    secrets.write_text('[auth]\nclient_id = "x"\n', encoding="utf-8")
+    check_secrets()
 
 
 def test_an_unmigrated_database_fails_with_the_fix(

@@ -119,7 +119,7 @@ def test_the_consumer_role_commits_flushes_and_touches_nothing_else(
         "alembic_version; SELECT (id), INSERT on cameras; SELECT (id), INSERT on classrooms; "
         "SELECT, INSERT, UPDATE "
         "(next_offset) on consumer_offsets; SELECT, INSERT, UPDATE "
-        f"({', '.join(ADDITIVE_COLUMNS)}, updated_at) on emotion_minutes; SELECT on "
+        f"({', '.join(ADDITIVE_COLUMNS)}, updated_at, revised) on emotion_minutes; SELECT on "
         "engagement_weights; SELECT (id), INSERT on offset_resets; SELECT, INSERT, UPDATE (count) "
         "on rejected_frames; SELECT, INSERT, DELETE on seen_frames; USAGE on sequence "
         "offset_resets_id_seq")
@@ -181,7 +181,8 @@ def test_app_roles_are_made_with_a_hashed_password_again_and_again(
     names = {"dashboard": f"cp_dash_{suffix}", "consumer": f"cp_cons_{suffix}"}
     monkeypatch.setattr("classpulse.db.roles.APP_DB_ROLES", MappingProxyType(  # not the real names
         {kind: app._replace(role=names[kind]) for kind, app in APP_DB_ROLES.items()}))
-    secrets = {"dashboard": "d4sh-'quote\\-" + suffix, "consumer": "c0ns$$" + suffix}
+    # letters and digits, as compose puts them into URLs (others are refused, below)
+    secrets = {"dashboard": "d4shB0ard" + suffix, "consumer": "c0nsUmer" + suffix}
     monkeypatch.setenv("DASHBOARD_DB_PASSWORD", secrets["dashboard"])
     monkeypatch.setenv("CONSUMER_DB_PASSWORD", secrets["consumer"])
     command = ["db", "upgrade", "--app-roles", "--database-url", url_of(pg_db)]
@@ -235,6 +236,34 @@ def test_app_roles_are_refused_before_anything_is_migrated(
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing was migrated
 
 
+@pytest.mark.parametrize("password", ["p@ss", "pa#ss", "pa/ss", "pass word", "päss", "pa:ss",
+                                      "pa%41", "pass\n"])
+def test_app_role_passwords_other_than_url_safe_characters_are_refused_unquoted(
+    password: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compose.yaml writes them into database URLs as they are: an @ or a # there broke the
+    services' URLs, after the roles had been given them."""
+    monkeypatch.setenv("DASHBOARD_DB_PASSWORD", "d4shB0ard")
+    monkeypatch.setenv("CONSUMER_DB_PASSWORD", password)
+    nowhere = "postgresql+psycopg://owner:secret@127.0.0.1:1/nowhere"  # never connected to
+    assert main(["db", "upgrade", "--app-roles", "--database-url", nowhere]) == 2
+    assert capsys.readouterr().err == (
+        "classpulse db: CONSUMER_DB_PASSWORD holds characters other than letters, digits and "
+        "- . _ ~, which break the database URL it becomes part of (compose.yaml); set it to those "
+        "only, e.g. from `openssl rand -hex 24`\n")
+
+
+def test_app_role_passwords_of_url_safe_characters_are_taken() -> None:
+    """A URL's unreserved characters - . _ ~ were refused too: `migrate` runs --app-roles at
+    every `docker compose up`, so an install whose password held one would stop."""
+    from classpulse.db.roles import app_role_passwords
+
+    settings = Settings.load(environ={"DASHBOARD_DB_PASSWORD": "d4sh-B0ard.x_y~z",
+                                      "CONSUMER_DB_PASSWORD": "0123456789abcdef"})
+    assert app_role_passwords("postgresql+psycopg://o@127.0.0.1:1/nowhere", settings) == {
+        "dashboard": "d4sh-B0ard.x_y~z", "consumer": "0123456789abcdef"}
+
+
 def test_grant_app_on_sqlite_is_refused(migrated_sqlite_url: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "grant-app", "x", "--for", "consumer", "--database-url",
@@ -282,6 +311,8 @@ def test_a_role_reaching_past_the_tables_is_refused_and_left_as_it_was(
 
 
 def test_the_consumers_updates_follow_the_writes() -> None:
-    """A counter added to the minutes (ADDITIVE_COLUMNS) is one the consumer's role may update."""
-    assert CONSUMER.privileges["emotion_minutes"]["UPDATE"] == (*ADDITIVE_COLUMNS, "updated_at")
+    """A counter added to the minutes (ADDITIVE_COLUMNS) is one the consumer's role may update,
+    and so is the mark of a minute added to after it was shown."""
+    assert CONSUMER.privileges["emotion_minutes"]["UPDATE"] == (
+        *ADDITIVE_COLUMNS, "updated_at", "revised")
     assert all("UPDATE" not in p and "INSERT" not in p for p in DASHBOARD.privileges.values())

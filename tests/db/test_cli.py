@@ -6,7 +6,7 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0016_sqlite_local_days"
+HEAD = "0017_revised_minutes"
 RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
         "are hidden (MIN_FACES_SHOWN)")
 WEIGHTS = ("engagement weights: angry=0.25,disgust=0.2,fear=0.3,happy={},sad=0.3,surprise=0.6,"
@@ -63,6 +63,15 @@ def test_db_upgrade_stores_min_faces_shown_only_when_given(
     assert capsys.readouterr().err == (
         "classpulse: configuration error: MIN_FACES_SHOWN=1 (or --min-faces-shown) would show "
         "minutes in which a camera read one face at a time, a single child's; give 2 or more\n")
+    assert min_faces(sqlite_url) == 4
+    # past PostgreSQL's integer column it was a NumericValueOutOfRange traceback, and any number
+    # beyond the faces a camera sees hides every minute
+    with pytest.raises(SystemExit) as refused:
+        main(["db", "upgrade", "--database-url", sqlite_url, "--min-faces-shown", "99999999999"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "classpulse: configuration error: MIN_FACES_SHOWN=99999999999 (or --min-faces-shown) is "
+        "more faces than a camera sees at once and would hide every minute; give 1000 or fewer\n")
     assert min_faces(sqlite_url) == 4
 
 
@@ -146,6 +155,20 @@ def test_an_option_the_driver_refuses_is_one_line(
         f"classpulse?{option}: "), captured.err
     assert captured.err.endswith("; fix the URL's options after '?' (DATABASE_URL or "
                                  "--database-url)\n")
+
+
+def test_a_file_that_is_no_sqlite_database_is_named_as_such(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said to fix the URL's options after '?', of a URL that had none."""
+    path = tmp_path / "notes.db"
+    path.write_text("garbage\n")
+    assert main(["db", "current", "--database-url", f"sqlite:///{path}"]) == 2
+    assert capsys.readouterr().err == (
+        f"classpulse db: cannot connect to database sqlite:///{path}: file is not a database; "
+        f"{path} is not a SQLite database file; name ClassPulse's database file, or a new one "
+        "(DATABASE_URL or --database-url)\n")
+    assert path.read_text() == "garbage\n"
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",

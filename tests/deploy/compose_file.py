@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 COMPOSE_CPU_FILE = REPO_ROOT / "compose.cpu.yaml"  # the override for machines without a GPU
 COMPOSE_SSO_FILE = REPO_ROOT / "compose.sso.yaml"  # the override for the school's single sign-on
+# the override that publishes Kafka's unauthenticated EXTERNAL listener for other hosts
+COMPOSE_REMOTE_FILE = REPO_ROOT / "compose.remote.yaml"
 SECRETS_EXAMPLE = REPO_ROOT / "deploy" / "secrets.example.toml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

@@ -39,6 +39,7 @@ from tests.deploy.compose_file import (
     CAMERAS_EXAMPLE,
     COMPOSE_CPU_FILE,
     COMPOSE_FILE,
+    COMPOSE_REMOTE_FILE,
     COMPOSE_SSO_FILE,
     DEPLOY_DOC,
     DOCKERFILE,
@@ -232,7 +233,8 @@ def test_only_migrate_logs_in_as_the_owner_and_makes_the_others_roles() -> None:
 
 
 def test_env_example_names_every_variable_and_holds_no_password() -> None:
-    used = variables(COMPOSE_FILE.read_text(encoding="utf-8"))
+    used = variables("\n".join(path.read_text(encoding="utf-8") for path in (
+        COMPOSE_FILE, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE, COMPOSE_REMOTE_FILE)))
     documented = env_example_names()
     assert set(used) <= set(documented), sorted(set(used) - set(documented))
     required = {name for name, op in used.items() if op and op.endswith("?")}
@@ -295,7 +297,7 @@ def test_compose_files_are_chosen_once_in_dot_env_never_with_f() -> None:
     assert f"COMPOSE_FILE={COMPOSE_FILE.name}:{cpu}:{sso}" in code
     for name, text in (("README.md", readme), (ENV_EXAMPLE.name, ENV_EXAMPLE.read_text()),
                        *((path.name, path.read_text(encoding="utf-8")) for path in
-                         (COMPOSE_FILE, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE))):
+                         (COMPOSE_FILE, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE, COMPOSE_REMOTE_FILE))):
         told = re.findall(r"docker compose (?:-f|--file)\b[^`\n]*\b(?:up|run|exec|start)\b",
                           text)
         assert told == [], (name, told)
@@ -411,6 +413,46 @@ def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else()
     assert find_spec("authlib") is not None
 
 
+def _published(services: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    return {name: service["ports"] for name, service in services.items() if "ports" in service}
+
+
+def test_kafka_publishes_no_port_unless_consumers_run_on_other_hosts() -> None:
+    """compose.yaml published Kafka's EXTERNAL listener (plaintext, no authentication) on
+    127.0.0.1:9094 on every host, so any local account could read the live classroom frames,
+    though this stack's services use kafka:9092. Only compose.remote.yaml publishes it now, for
+    consumers and producers on other hosts, and changes nothing else."""
+    base = interpolate(raw_compose(), ENV)
+    assert "ports" not in base["services"]["kafka"]
+    assert not [port for ports in _published(base["services"]).values() for port in ports
+                if "9094" in str(port) or "9092" in str(port)]
+    remote = interpolate(merge(raw_compose(), raw_override(COMPOSE_REMOTE_FILE)), ENV)
+    assert _schema_errors(remote) == []
+    assert remote["services"]["kafka"]["ports"] == ["127.0.0.1:9094:9094"]
+    kafka = dict(remote["services"]["kafka"])
+    del kafka["ports"]
+    assert kafka == base["services"]["kafka"]
+    assert {k: v for k, v in remote["services"].items() if k != "kafka"} == {
+        k: v for k, v in base["services"].items() if k != "kafka"}
+    assert {k: v for k, v in remote.items() if k != "services"} == {
+        k: v for k, v in base.items() if k != "services"}
+    bound = interpolate(merge(raw_compose(), raw_override(COMPOSE_REMOTE_FILE)),
+                        {**ENV, "KAFKA_EXTERNAL_BIND": "10.20.0.5"})
+    assert bound["services"]["kafka"]["ports"] == ["10.20.0.5:9094:9094"]
+    # after every set of overrides .env offers, too (named last in COMPOSE_FILE, as documented)
+    for choice in _compose_file_choices():
+        raw = raw_compose()
+        for name in [*choice.split(":")[1:], COMPOSE_REMOTE_FILE.name]:
+            raw = merge(raw, raw_override(REPO_ROOT / name))
+        merged = interpolate(raw, ENV)
+        assert _schema_errors(merged) == [], choice
+        assert merged["services"]["kafka"]["ports"] == ["127.0.0.1:9094:9094"], choice
+    readme = DEPLOY_DOC.read_text(encoding="utf-8")
+    section = readme[readme.index("### Scaling the consumers"):readme.index("### Sizing")]
+    assert f"COMPOSE_FILE={COMPOSE_FILE.name}:{COMPOSE_REMOTE_FILE.name}" in section
+    assert COMPOSE_REMOTE_FILE.name in ENV_EXAMPLE.read_text(encoding="utf-8")
+
+
 def test_frames_topic_is_created_with_one_hour_retention(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -480,8 +522,8 @@ def _networks(service: dict[str, Any]) -> set[str]:
     return set(service.get("networks") or ["default"])
 
 
-@pytest.mark.parametrize("override", [None, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE],
-                         ids=["gpu", "cpu", "sso"])
+@pytest.mark.parametrize("override", [None, COMPOSE_CPU_FILE, COMPOSE_SSO_FILE,
+                                      COMPOSE_REMOTE_FILE], ids=["gpu", "cpu", "sso", "remote"])
 def test_the_dashboard_shares_no_network_with_kafka(override: Any) -> None:
     """Every service was on compose's one default network, so the web-facing dashboard container
     could reach kafka:9092 (plaintext, no authentication) and read the live frames. Frames travel
@@ -679,7 +721,7 @@ def test_dockerfile_installs_the_package_only_as_a_non_root_user() -> None:
     for source in copied:
         assert source not in (".", "./"), "COPY of the whole context"
         assert not re.match(r"(\./)?(tests|data|shared|\.\.|runs|artifacts)\b", source), source
-    packages = {"classpulse", "producers", "consumers", "model", "dashboard"}
+    packages = {"classpulse", "producers", "consumers", "model", "dashboard", "pipeline_bench"}
     assert {"pyproject.toml", "README.md"} | packages <= set(copied)
     runs = [args for instruction, args in instructions if instruction == "RUN"]
     assert any(re.search(r"pip install \.(\s|$)", args) for args in runs)
@@ -820,7 +862,9 @@ def test_deploy_doc_retention_sql_deletes_only_old_minutes(migrated_pg_url: str)
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker command here")
 @pytest.mark.parametrize("files", [[COMPOSE_FILE], [COMPOSE_FILE, COMPOSE_CPU_FILE],
-                                   [COMPOSE_FILE, COMPOSE_SSO_FILE]], ids=["gpu", "cpu", "sso"])
+                                   [COMPOSE_FILE, COMPOSE_SSO_FILE],
+                                   [COMPOSE_FILE, COMPOSE_REMOTE_FILE]],
+                         ids=["gpu", "cpu", "sso", "remote"])
 def test_docker_compose_config_accepts_the_file_when_available(files: list[Any]) -> None:
     version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
                              timeout=30, check=False)

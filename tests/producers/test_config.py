@@ -68,6 +68,17 @@ def test_bad_yaml_is_one_line_with_where_and_no_line_of_the_file(tmp_path: Path)
         "deploy/cameras.example.yaml")
 
 
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """Saved as UTF-16 (Windows' Notepad's "Unicode"): a UnicodeDecodeError traceback."""
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras:\n  - {id: a, classroom: r, source: rtsp://cam/s}\n",
+                    encoding="utf-16")
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == (f"{path} is not UTF-8 text (invalid start byte at byte 0); save "
+                               "it as UTF-8")
+
+
 def test_flags_given_win_over_the_file(tmp_path: Path) -> None:
     """README: flags win. `produce --config cameras.yaml --fps 1` used to keep the file's fps."""
     path = _write(tmp_path, """
@@ -146,6 +157,19 @@ def test_a_key_that_is_no_name_is_one_line_naming_it(
     with pytest.raises(UsageError) as info:
         load_cameras(path)
     assert str(info.value).startswith(f"{path}: {where}: unknown key(s) {shown}; allowed: ")
+
+
+def test_an_unknown_key_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """A key holding an escape sequence cleared the operator's terminal (and a newline split the
+    message) when the error was printed; letters of any script still read as written."""
+    path = _write(tmp_path, 'cameras: [{id: a, classroom: r, source: x, "\\e[2Jfps\\nZ\\u202e": 2,'
+                            ' größe: 3}]\n')
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    message = str(info.value)
+    assert "\x1b" not in message and "\n" not in message and "\u202e" not in message
+    assert message.startswith(
+        f"{path}: camera #1: unknown key(s) \\x1b[2Jfps\\nZ\\u202e, größe; allowed: ")
 
 
 @pytest.mark.parametrize("flags", [["--camera", "front"], ["--classroom", "7B"],

@@ -316,6 +316,29 @@ def test_list_shows_lessons_in_the_classrooms_time(data: Path,
     assert len(out.splitlines()) == 1 + 2  # 7A's Maths and Room 12's History that day
 
 
+def test_list_shows_labels_changed_by_sql_escaped_and_letters_as_written(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The import refuses control characters, but a title changed by SQL reached the terminal
+    raw: an escape sequence cleared it, a line break or U+2028 split a row in two, U+202E turned
+    the rest of the row around."""
+    body = (CSV_HEAD.replace("title", "title,subject,group") +
+            "7A,2025-03-03,08:00,08:45,Français,Deutsch für Anfänger,Gruppe Müller\n")
+    assert run(capsys, url, "import", str(write(tmp_path, "t.csv", body)))[0] == 0
+    status, out, _ = run(capsys, url, "list")
+    assert status == 0 and "Français  Deutsch für Anfänger  Gruppe Müller" in out
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE lessons SET title = :t, subject = :s, group_label = :g"),
+                      {"t": "\x1b[2J\x1b]0;owned\x07Maths\nforged row", "s": "\u202eArt",
+                       "g": "7A\u2028\u2029x\u200b"})
+    status, out, _ = run(capsys, url, "list")
+    assert status == 0
+    assert not any(c in out for c in "\x1b\x07\u202e\u2028\u2029\u200b")
+    assert len(out.splitlines()) == 2  # the header and one row
+    assert out.splitlines()[1].endswith(
+        "\\x1b[2J\\x1b]0;owned\\x07Maths\\nforged row  \\u202eArt  7A\\u2028\\u2029x\\u200b")
+
+
 def test_overlapping_lessons_are_imported_with_a_warning(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -339,6 +362,22 @@ def test_overlapping_lessons_are_imported_with_a_warning(
                         "7A,2025-03-03,09:30,10:15,Art\n7B,2025-03-03,08:00,09:00,Maths\n")
     status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.csv", fixed)))
     assert status == 0 and "1 changed" in out and err == ""
+
+
+def test_an_overlap_warning_shows_a_classroom_id_escaped(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A classroom id comes from a camera's config: a line break or an escape sequence in it
+    forged a line of the warning or acted on the terminal."""
+    from classpulse.lessons.cli import _warn_overlaps
+    from classpulse.lessons.store import Overlap
+
+    at = datetime(2025, 3, 3, 8, tzinfo=UTC)
+    lesson = ("Maths", at, at + timedelta(hours=1), "csv")
+    _warn_overlaps([Overlap("7A\n\x1b[2Jforged", "UTC", lesson, lesson)])
+    err = capsys.readouterr().err
+    assert "  7A\\n\\x1b[2Jforged: 'Maths' Mon 03 Mar 2025 08:00-09:00 (csv)" in err
+    assert "\x1b" not in err and len(err.splitlines()) == 3
 
 
 def test_a_csv_for_a_classroom_still_on_utc_says_so(
@@ -395,6 +434,79 @@ def test_list_with_a_zone_python_cannot_load_is_one_line(
     assert (status, out) == (2, "")
     assert err == ("classpulse lessons: classroom '7A' has time zone 'UTC+3', which is not an "
                    "IANA zone name; set classrooms.timezone to one such as Europe/Berlin\n")
+
+
+def test_a_misspelt_zone_refuses_its_own_classroom_only(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Both databases store 'europe/berlin' (PostgreSQL reads it; Python's zones do not). Every
+    classroom's zone was checked at once, so every import and removal was refused, whichever
+    classrooms it named; now only that classroom's are."""
+    set_zone(engine, "europe/berlin", room="7B")
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "a.csv", CSV_HEAD +
+                                                          "7A,2025-03-03,08:00,08:45,Maths\n")))
+    assert status == 0 and "1 new" in out
+    assert run(capsys, url, "remove", "--classroom", "7A", "--yes")[:2] == (
+        0, "removed 1 lesson(s) (1 from csv) of 7A, every stored lesson of the classroom\n")
+    status, out, err = run(capsys, url, "import", str(write(tmp_path, "b.csv", CSV_HEAD + (
+        "7A,2025-03-03,08:00,08:45,Maths\n7B,2025-03-03,08:00,08:45,Maths\n"))))
+    assert (status, out) == (2, "") and err == (
+        "classpulse lessons: classroom '7B' has time zone 'europe/berlin', which is not an IANA "
+        "zone name; set classrooms.timezone to one such as Europe/Berlin\n")
+    assert stored(engine) == []  # the file is refused whole, 7A's row too
+
+
+def test_an_ics_file_with_zoned_times_for_a_classroom_with_a_bad_zone_is_refused(
+    data: Path, url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its TZID times never read 7B's zone, so the file was stored, and `lessons list` refused
+    afterwards; its zone is read up front for each classroom the file uses, as before."""
+    set_zone(engine, "europe/berlin", room="7B")
+    refused = (2, "", "classpulse lessons: classroom '7B' has time zone 'europe/berlin', which "
+               "is not an IANA zone name; set classrooms.timezone to one such as Europe/Berlin\n")
+    assert run(capsys, url, "import", str(data / "timetable-7b.ics")) == refused
+    assert run(capsys, url, "import", str(data / "timetable-7b.ics"), "--classroom", "7B") == (
+        refused)
+    assert stored(engine) == []
+    status, out, _ = run(capsys, url, "import", str(data / "timetable-7b.ics"), "--classroom",
+                         "7A")  # a file naming another room only: 7B's zone is not its concern
+    assert status == 0 and "lessons in 7A" in out
+
+
+def test_a_classroom_with_a_bad_zone_has_its_lessons_removed_without_days(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`remove --classroom 7B` read 7B's zone even without --from/--to, so lessons stored before
+    its zone went bad could not be removed; the dry run shows their times in UTC."""
+    assert run(capsys, url, "import", str(write(tmp_path, "t.csv", CSV_HEAD + (
+        "7B,2025-03-03,08:00,08:45,Maths\n"))))[0] == 0
+    set_zone(engine, "europe/berlin", room="7B")
+    status, out, _ = run(capsys, url, "remove", "--classroom", "7B")
+    assert status == 0 and out.splitlines()[1] == (
+        f"  Mon 2025-03-03 07:00-07:45 UTC 'Maths' (csv, lesson {stored(engine)[0]['id']})")
+    status, _, err = run(capsys, url, "remove", "--classroom", "7B", "--from", "2025-03-03")
+    assert status == 2 and err.count("\n") == 1 and "'europe/berlin'" in err
+    assert run(capsys, url, "remove", "--classroom", "7B", "--yes")[:2] == (
+        0, "removed 1 lesson(s) (1 from csv) of 7B, every stored lesson of the classroom\n")
+    assert stored(engine) == []
+
+
+def test_list_takes_a_classroom_by_id_or_name_and_refuses_an_unknown_one(data: Path,
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lessons remove` took a name, `lessons list` only an id: a name or a typo listed nothing
+    and said "no stored lesson matches", exit 0, as if the classroom had no lessons."""
+    assert run(capsys, url, "import", str(data / "timetable.csv"))[0] == 0
+    by_id = run(capsys, url, "list", "--classroom", "room-12")
+    assert by_id[0] == 0 and len(by_id[1].splitlines()) == 3
+    assert run(capsys, url, "list", "--classroom", "Room 12") == by_id
+    status, out, err = run(capsys, url, "list", "--classroom", "NOPE")
+    assert (status, out) == (2, "") and err == (
+        "classpulse lessons: --classroom: classroom 'NOPE' is unknown (known ids: 7A, 7B, "
+        "room-12); a classroom is registered when its first camera reports, or fix the name in "
+        "the file\n")
+    assert run(capsys, url, "list", "--classroom", "7B")[1] == (
+        "no stored lesson matches --classroom/--from/--to\n")  # a known classroom, no lessons
 
 
 @pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
