@@ -8,7 +8,7 @@ them bare.
 Small groups are hidden by the database's one rule, not here: the ``camera_minutes`` view decides
 per camera and minute whether it is ``shown`` (its faces READ per frame with read faces, the
 faces whose expression the consumer's readability gate let it read, reach the ``small_group_rule``
-threshold, MIN_FACES_SHOWN, and it was not added to after it was shown: ``revised``) and
+threshold, MIN_FACES_SHOWN, and it was not added to after it closed: ``revised``) and
 ``class_minutes`` shows a class minute when one of its cameras' minutes is shown, made of the
 shown cameras' minutes only; docs/sql.md explains why faces per frame, not the raw ``faces``
 count, tells a class from a child. Besides the sums over shown minutes, a bucket sums faces and
@@ -200,8 +200,9 @@ def fetch_buckets(
     own minutes (``camera_minutes``). ``faces_in_view`` and ``faces_read_in_view`` are summed over
     the row's shown minutes (divide by ``minutes`` for the mean); the ``seen_*`` columns over the
     cameras, of its minutes shown or hidden, that each saw at least the rule's number of faces at
-    once (:func:`_told_sums`). ``revised_minutes`` counts those of the hidden minutes that were
-    added to after they closed (:func:`_revised`), the others had too few faces read.
+    once and were not added to after they closed (:func:`_told_sums`). ``revised_minutes``
+    counts those of the hidden minutes that were added to after they closed (:func:`_revised`),
+    the others had too few faces read.
     """
     stmt, params = bucket_query(engine, classroom_id, camera_id, start, end, bucket_seconds)
     with engine.connect() as conn:

@@ -25,11 +25,12 @@ from dashboard.periods import MINUTE_CLOSES_AFTER
 STOPPED_CAMERA_NAMED_FOR = timedelta(days=14)
 # what "faces in view" is for a whole classroom: the page sums its cameras' faces per frame (of a
 # shown minute, the cameras that showed it), which counts a pupil two cameras see twice
-FACES_ADDED_UP = ("added up over the classroom's cameras that each read enough faces at once to "
-                  "be shown (the others are left out): a pupil two of them see counts twice")
+FACES_ADDED_UP = ("added up over the classroom's cameras whose minute is shown (enough faces read "
+                  "at once, and not changed after it closed; the others are left out): a pupil "
+                  "two of them see counts twice")
 # how a minute came to be added to after it closed, which hides it (``camera_minutes.revised``,
 # migration 0017)
-REVISED_WHY = "a consumer added frames it read late"
+REVISED_WHY = "a consumer's write came late, e.g. retried after a database outage"
 MAIN_EMOTION_HELP = ("the expression most faces read showed (each of them, when several tie), and "
                      "its share of the faces read")
 
@@ -141,8 +142,8 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "politeness. The charts therefore describe the mood of the room over minutes, with "
         f"noise. Minutes in which no camera read {at_least} faces at a time (on average "
         "over its frames with faces read) are hidden, so that no chart describes one child; so "
-        f"are minutes changed after they closed ({REVISED_WHY}), so that two readings of a "
-        "minute cannot be compared. The "
+        f"is a camera's minute changed after it closed ({REVISED_WHY}), so that two readings of "
+        "it cannot be compared, and a classroom's minute is then made of its other cameras. The "
         "numbers are not a grade, a measure of learning or of any child's "
         "attention, and must not be used to assess, compare or discipline students."
     )

@@ -3,7 +3,7 @@
 The rule itself is decided in SQL, in the ``camera_minutes`` view (migration
 ``0006_small_group_rule``); every reader (the dashboard, the analyst views, ``lesson_summaries``)
 selects ``shown`` from there, and the dashboard ``told`` (may a hidden minute say why its faces
-were not read; ``0017_revised_minutes``, which also hides a minute revised after it was shown).
+were not read; ``0017_revised_minutes``, which also hides a minute added to after it closed).
 This module only reads the threshold (the dashboard says it in words) and stores it
 (``classpulse db upgrade`` with ``MIN_FACES_SHOWN`` given).
 """

@@ -130,9 +130,9 @@ def test_range_charts_csv_and_history_match_the_rows(
     assert heat["minutes"].sum() == len(want)
 
 
-ADDED_UP = ("Faces in view and read are added up over the classroom's cameras that each read "
-            "enough faces at once to be shown (the others are left out): a pupil two of them see "
-            "counts twice.")
+ADDED_UP = ("Faces in view and read are added up over the classroom's cameras whose minute is "
+            "shown (enough faces read at once, and not changed after it closed; the others are "
+            "left out): a pupil two of them see counts twice.")
 
 
 def test_one_camera_is_charted_alone(
@@ -299,8 +299,9 @@ def test_a_period_of_small_groups_only_shows_nothing(
     assert not charts(at)
 
 
-CHANGED_NOTE = ("{n} minutes were changed after they closed (a consumer added frames it read "
-                "late) and are hidden, so that two readings of them cannot be compared.")
+CHANGED_NOTE = ("{n} minutes were changed after they closed (a consumer's write came late, e.g. "
+                "retried after a database outage) and are hidden, so that two readings of them "
+                "cannot be compared.")
 
 
 def late(camera: str, classroom: str, minute: datetime) -> MinuteRow:
@@ -364,7 +365,8 @@ def test_a_period_of_changed_and_small_minutes_says_which_is_which(
     assert warning == (
         "**Every minute in this period is hidden** (2 minutes), so nothing is shown: 1 minute had "
         "fewer than 3 faces read, and no chart may describe a single child; 1 minute was changed "
-        "after it closed (a consumer added frames it read late) and is hidden, so that two "
+        "after it closed (a consumer's write came late, e.g. retried after a database outage) and "
+        "is hidden, so that two "
         "readings of it cannot be compared.")
     assert not charts(at)
 
@@ -383,9 +385,11 @@ def test_a_newest_minute_changed_after_it_closed_says_so_live(
     assert_no_error(at)
     shown = texts(at)
     assert shown["info"] == [f"The newest minute ({newest:%H:%M}) was changed after it closed (a "
-                             "consumer added frames it read late), so it is hidden: two readings "
+                             "consumer's write came late, e.g. retried after a database outage), "
+                             "so it is hidden: two readings "
                              "of it cannot be compared."]
-    assert ("1 minute was changed after it closed (a consumer added frames it read late) and is "
+    assert ("1 minute was changed after it closed (a consumer's write came late, e.g. retried "
+            "after a database outage) and is "
             "hidden, so that two readings of it cannot be compared.") in shown["caption"]
     assert not any("fewer than" in t for kind in ("info", "caption") for t in shown[kind])
     assert len(charts(at)["Engagement index"]) == 4
@@ -617,9 +621,9 @@ def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
         "a minute is shown from 2 minutes 10 seconds after it ends, once no frame read late can "
         "add to it")
     assert help_texts["Faces in view"].startswith(
-        "faces per frame, added up over the classroom's cameras that each read enough faces at "
-        "once to be shown (the others are left out): a pupil two of them see counts twice; 10 "
-        "read at once")
+        "faces per frame, added up over the classroom's cameras whose minute is shown (enough "
+        "faces read at once, and not changed after it closed; the others are left out): a pupil "
+        "two of them see counts twice; 10 read at once")
     captions = texts(at)["caption"]
     assert any(c.startswith("Live: ") and "(America/New_York), refreshed every 5 s" in c
                for c in captions)

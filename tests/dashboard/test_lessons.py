@@ -230,7 +230,8 @@ def test_a_lessons_minute_changed_after_it_closed_is_not_called_too_few_faces(
     tutor = seeded.ids[(MONDAY + timedelta(days=1), "Tutor group")]
     expected.write(database.engine, [expected.row(
         "7A-cam1", "7A", local(MONDAY + timedelta(days=1), 8, 5), 1, 1, top="sad")])
-    changed = ("1 minute was changed after it closed (a consumer added frames it read late) and "
+    changed = ("1 minute was changed after it closed (a consumer's write came late, e.g. retried "
+               "after a database outage) and "
                "is hidden, so that two readings of it cannot be compared")
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(tutor))
     assert_no_error(at)
@@ -329,9 +330,9 @@ def test_an_opened_lesson_agrees_with_its_row(
         "Faces in view": "5.0", "Minutes shown": "10"}
     (faces,) = [m for m in at.metric if m.label == "Faces in view"]
     assert faces.help.startswith(
-        "faces per frame, added up over the classroom's cameras that each read enough faces at "
-        "once to be shown (the others are left out): a pupil two of them see counts twice; the "
-        "mean over the minutes shown")
+        "faces per frame, added up over the classroom's cameras whose minute is shown (enough "
+        "faces read at once, and not changed after it closed; the others are left out): a pupil "
+        "two of them see counts twice; the mean over the minutes shown")
     assert len(charts(at)["Engagement index"]) == 10
     shown = texts(at)
     said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]

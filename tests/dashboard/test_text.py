@@ -75,21 +75,23 @@ def test_minutes_changed_after_they_closed_are_not_said_to_have_had_few_faces() 
     note = text.hidden_note(5, 3, 2)
     assert note == (
         "3 minutes with fewer than 3 faces read are hidden, so that no chart describes a single "
-        "child (MIN_FACES_SHOWN=3). 2 minutes were changed after they closed (a consumer added "
-        "frames it read late) and are hidden, so that two readings of them cannot be compared.")
+        "child (MIN_FACES_SHOWN=3). 2 minutes were changed after they closed (a consumer's "
+        "write came late, e.g. retried after a database outage) and are hidden, so that two "
+        "readings of them cannot be compared.")
     assert "fewer than" not in text.hidden_note(2, 3, 2)
     assert text.all_hidden(4, 3, 1) == (
         "**Every minute in this period is hidden** (4 minutes), so nothing is shown: 3 minutes "
         "had fewer than 3 faces read, and no chart may describe a single child; 1 minute was "
-        "changed after it closed (a consumer added frames it read late) and is hidden, so that "
-        "two readings of it cannot be compared.")
+        "changed after it closed (a consumer's write came late, e.g. retried after a database "
+        "outage) and is hidden, so that two readings of it cannot be compared.")
     only = text.all_hidden(2, 3, 2, "of this lesson")
     assert only.startswith("**Every minute of this lesson is hidden** (2 minutes)")
     assert "fewer than" not in only
     minute = datetime(2025, 3, 3, 9, 41)
     assert text.newest_hidden(minute, 3, True) == (
-        "The newest minute (09:41) was changed after it closed (a consumer added frames it read "
-        "late), so it is hidden: two readings of it cannot be compared.")
+        "The newest minute (09:41) was changed after it closed (a consumer's write came late, "
+        "e.g. retried after a database outage), so it is hidden: two readings of it cannot be "
+        "compared.")
     assert "fewer than 3 faces read" in text.newest_hidden(minute, 3, False)
     assert "changed after they closed" in text.hidden_help(3)
 

@@ -312,7 +312,7 @@ def test_a_role_reaching_past_the_tables_is_refused_and_left_as_it_was(
 
 def test_the_consumers_updates_follow_the_writes() -> None:
     """A counter added to the minutes (ADDITIVE_COLUMNS) is one the consumer's role may update,
-    and so is the mark of a minute added to after it was shown."""
+    and so is the mark of a minute added to after it closed."""
     assert CONSUMER.privileges["emotion_minutes"]["UPDATE"] == (
         *ADDITIVE_COLUMNS, "updated_at", "revised")
     assert all("UPDATE" not in p and "INSERT" not in p for p in DASHBOARD.privileges.values())

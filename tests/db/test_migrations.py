@@ -478,8 +478,8 @@ def test_0017_keeps_minutes_shown_and_downgrades_only_without_revised_ones(
     with fresh_engine.begin() as conn:
         add_minute_rows(conn, [tail("b")])
     assert shown() == [("a", 240)]
-    with pytest.raises(RuntimeError, match=r"1 camera minute\(s\) were added to after they were "
-                                           r"shown \(emotion_minutes.revised\)"):
+    with pytest.raises(RuntimeError, match=r"1 camera minute\(s\) were added to after they "
+                                           r"closed \(emotion_minutes.revised\)"):
         downgrade_to(fresh_engine, "0016_sqlite_local_days")
     assert current(migrated_url) == HEAD and shown() == [("a", 240)]
     with fresh_engine.begin() as conn:

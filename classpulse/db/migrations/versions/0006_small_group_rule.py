@@ -123,7 +123,7 @@ def camera_minutes_sql(dialect: str, measure: str | None = None,
 
 def _reaches(measure: str, shape: Shape) -> str:
     """Whether ``measure`` reaches the stored threshold: false when it is NULL or the rule's row
-    is missing, and, with ``shape.revised``, for a camera minute added to after it was shown,
+    is missing, and, with ``shape.revised``, for a camera minute added to after it closed,
     whose two readings could be subtracted."""
     reached = (f"COALESCE({measure} >= (SELECT r.min_faces_shown FROM small_group_rule AS r), "
                "FALSE)")

@@ -126,7 +126,7 @@ def downgrade() -> None:
         text(f"SELECT COUNT(*) FROM {TABLE} WHERE {COLUMN}")).scalar_one()
     if revised:
         raise RuntimeError(
-            f"{revised} camera minute(s) were added to after they were shown ({TABLE}.{COLUMN}); "
+            f"{revised} camera minute(s) were added to after they closed ({TABLE}.{COLUMN}); "
             "the older views would show them again, with the late counts, and a reading from "
             "before could be subtracted from one after; stay on this revision, or list them "
             f"(SELECT camera_id, classroom_id, minute_start FROM {TABLE} WHERE {COLUMN}) and "
