@@ -211,10 +211,11 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow], *,
     stopped, one running behind stale while it writes.
 
     Adding to a minute that has closed by the database's clock marks it ``revised``, and the
-    views hide it from then on: they showed it already, and two readings, before and after,
-    would differ by the late counts (a flush retried after an outage, a slow batch, a consumer
-    whose clock runs behind; one child's expression, at worst). The counts are kept, never
-    dropped. A first write of a minute, however late, is no revision: nobody saw it before.
+    views hide it from then on: they held it already (shown or hidden), and two readings,
+    before and after, would differ by the late counts (a flush retried after an outage, a slow
+    batch, a consumer whose clock runs behind; one child's expression, at worst). The counts are
+    kept, never dropped. A first write of a minute, however late, is no revision: nobody saw it
+    before.
 
     ``revise`` False marks nothing: ``classpulse consume --backfill`` (``ConsumerConfig.backfill``,
     handed down by :class:`consumers.sink.DatabaseSink`) counts recorded footage, so every flush
