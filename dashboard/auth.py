@@ -239,23 +239,16 @@ def _secrets_table(path: str) -> Mapping[str, Any] | None:
         text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the toml package, as Streamlit there
-        import toml
-
-        try:
-            return toml.loads(text)
-        except toml.TomlDecodeError:
-            return None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return None
+    return _read_toml(text)[0]
 
 
 def _toml_mistake(text: str) -> tuple[str, str] | None:
-    """Where (", line L, column C") and what the TOML mistake in ``text`` is; None if it reads.
+    """Where (", line L, column C") and what the TOML mistake in ``text`` is; None if it reads."""
+    return _read_toml(text)[1]
+
+
+def _read_toml(text: str) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+    """(the table, None) when ``text`` reads as TOML, else (None, (where, what) of its mistake).
     Python's tomllib where there is one; on Python 3.10 the toml package, which Streamlit reads
     its secrets with there."""
     try:
@@ -264,20 +257,18 @@ def _toml_mistake(text: str) -> tuple[str, str] | None:
         import toml
 
         try:
-            toml.loads(text)
+            return toml.loads(text), None
         except toml.TomlDecodeError as exc:
-            return f", line {exc.lineno}, column {exc.colno}", exc.msg
-        return None
+            return None, (f", line {exc.lineno}, column {exc.colno}", exc.msg)
     try:
-        tomllib.loads(text)
+        return tomllib.loads(text), None
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_WHERE.match(str(exc))
         if found is None:  # a wording of another Python
-            return "", str(exc)
+            return None, ("", str(exc))
         if found["line"] is None:
-            return ", at its end", found["what"]
-        return f", line {found['line']}, column {found['column']}", found["what"]
-    return None
+            return None, (", at its end", found["what"])
+        return None, (f", line {found['line']}, column {found['column']}", found["what"])
 
 
 def oidc_configured() -> bool:
