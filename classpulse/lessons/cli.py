@@ -226,7 +226,7 @@ def _check_zones(rooms: Classrooms, read: Timetable, room: Classroom | None) -> 
     used = {lesson.classroom_id for lesson in read.lessons} | ({room.id} if room else set())
     for room_id in sorted(used):
         if (found := rooms.find(room_id)) is not None:
-            classroom_zone(found.id, found.zone)  # found.tz, read for its one-line UsageError
+            _ = found.tz  # read for its one-line UsageError
 
 def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str]:
     """What the import did besides storing lessons, one line each: classrooms whose wall-clock
