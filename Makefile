@@ -9,6 +9,10 @@ STAMP  := $(VENV)/.classpulse-installed
 #   make test TORCH_SPEC="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+# Two test processes: most tests wait on a broker, a database or a child process, so a second one
+# nearly halves the suite on two cores. Each file runs whole in one process (its fixtures are built
+# once), files holding slow tests first (tests/conftest.py). PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint install clean
 
@@ -16,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/classpulse demo $(DEMO_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

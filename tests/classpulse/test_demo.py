@@ -56,29 +56,6 @@ def _wait_for_faces(db: Path, proc: subprocess.Popen, timeout_s: float = 240) ->
         time.sleep(2)
 
 
-def test_demo_fills_the_database_and_serves_the_dashboard(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
-    port = free_port()
-    proc = _start_demo(tmp_path, db, port)
-    try:
-        _wait_for_faces(db, proc)
-        faces = _faces(db)
-        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10)
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
-        assert health.read() == b"ok"
-        assert page.status == 200
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
-    assert faces > 0, out[-3000:]
-    assert proc.returncode == 0, out[-3000:]
-    assert "demo: every process stopped" in out
-    assert not _listening(port)
-    with sqlite3.connect(db) as conn:
-        cameras = conn.execute("select id, classroom_id from cameras order by id").fetchall()
-    assert cameras == [("demo-cam", "demo-7B")]
-
-
 def _committed(db: Path) -> tuple[int, int, int]:
     """Frames counted in minutes, frames rejected, and messages the stored offsets have passed."""
     with sqlite3.connect(db) as conn:
@@ -89,28 +66,39 @@ def _committed(db: Path) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
-def test_a_terminal_stop_lets_the_consumer_and_cameras_finish(tmp_path: Path,
-                                                              sig: signal.Signals) -> None:
-    """A terminal's Ctrl-C (or its closing) signals the whole foreground process group. Every
-    child must still get exactly one stop signal: a second one cuts its shutdown short, and the
-    consumer then drops what it counted since its last flush (the embedded broker dies with those
-    frames). The demo's children are in sessions of their own, out of the terminal's reach, so
-    the demo must also live through a hangup to stop them."""
+def test_the_demo_counts_serves_and_a_terminal_stop_lets_everything_finish(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    """The demo fills its database and serves the dashboard. A terminal's Ctrl-C (or its
+    closing) then signals the whole foreground process group. Every child must still get exactly
+    one stop signal: a second one cuts its shutdown short, and the consumer then drops what it
+    counted since its last flush (the embedded broker dies with those frames). The demo's
+    children are in sessions of their own, out of the terminal's reach, so the demo must also
+    live through a hangup to stop them."""
     db = tmp_path / "demo.db"
-    proc = _start_demo(tmp_path, db, free_port(), "--fps", "4")
+    port = free_port()
+    proc = _start_demo(tmp_path, db, port, "--fps", "4")
     try:
         _wait_for_faces(db, proc)
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+        assert (health.read(), page.status) == (b"ok", 200)
         time.sleep(2)  # the consumer is in the middle of its next, unflushed batches
     finally:
         os.killpg(proc.pid, sig)  # what the terminal does: the demo's whole group
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out[-3000:]
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+    assert "demo: every process stopped" in out, out[-3000:]
+    assert not _listening(port)
     summary = [line for line in out.splitlines() if line.startswith("frames=")]
     assert len(summary) == 1, out[-3000:]  # the consumer left through its final flush
     frames_reported = int(summary[0].split()[0].removeprefix("frames="))
     frames, rejected, passed = _committed(db)
     assert frames_reported == frames > 0
+    assert _faces(db) > 0, out[-3000:]
     assert passed == frames + rejected  # every message read was counted and committed
     cameras = [line for line in out.splitlines() if line.startswith("camera=demo-cam ")]
     assert len(cameras) == 1, out[-3000:]  # the cameras closed their publisher and reported
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("select id, classroom_id from cameras order by id").fetchall()
+    assert stored == [("demo-cam", "demo-7B")]

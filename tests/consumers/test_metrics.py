@@ -40,7 +40,7 @@ def test_no_metric_counts_faces_per_camera(kafka_bootstrap: str,
     engine = make_engine(migrated_sqlite_url)
     metrics = ConsumerMetrics()
     config = ConsumerConfig(group_id=topic, batch_wait_ms=50, flush_interval_s=0.2,
-                            session_timeout_ms=2000, exit_when_idle_s=1.0)
+                            session_timeout_ms=2000, exit_when_idle_s=3.0)
     consumer = FrameConsumer(Settings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic=topic),
                              config, OneFaceAnalyzer(), DatabaseSink(engine, topic, topic),
                              metrics)

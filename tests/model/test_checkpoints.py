@@ -155,6 +155,7 @@ def _same_checkpoint(a: Any, b: Any, ignore: frozenset[str] = frozenset(), where
         assert a == b, where
 
 
+@pytest.mark.slow
 def test_best_pt_kept_in_memory_is_the_one_written_at_once(
         tiny_fer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run that writes best.pt only when it ends (an interval longer than the run) leaves the

@@ -68,6 +68,7 @@ def test_fused_inference_matches_training_network(classifier: EmotionClassifier,
     np.testing.assert_allclose(classifier.predict_tensor(x), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bf16_stays_close_to_fp32(classifier: EmotionClassifier, fer_root: Path) -> None:
     val = load_split(fer_root / "val", "val")
     faces = list(val.images[::300])

@@ -235,6 +235,7 @@ def test_class_level_needs_two_faces_of_every_emotion(tiny_fer: Path, tmp_path: 
     assert f"val of {split} has 0 fear: give a fuller split or drop --class-level" in err
 
 
+@pytest.mark.slow
 def test_evaluate_ten_crop_and_class_level_from_the_command_line(
         tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = tmp_path / "ten.json"
@@ -263,6 +264,7 @@ def test_evaluate_ten_crop_and_class_level_from_the_command_line(
             in printed)
 
 
+@pytest.mark.slow
 def test_class_level_runs_as_the_consumers_do(tiny_fer: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """--class-level reads faces as the consumers do: with their flip TTA unless --no-tta, and

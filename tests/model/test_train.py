@@ -58,6 +58,7 @@ SIZE = 32  # input side of the training tests: 0.44x the work of 48 px, the same
 LIMIT = 96  # training faces of the training tests (of tiny_fer's 168): 6 steps of 16 an epoch
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_resumes(tiny_fer: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = TrainConfig(data=str(tiny_fer), out=str(out), epochs=3, batch_size=16, lr=5e-4,
@@ -335,6 +336,7 @@ def test_on_a_gpu_a_training_step_never_waits_for_it() -> None:
     assert int(ema.n_averaged) == 2 and torch.isfinite(loss).item()
 
 
+@pytest.mark.slow
 def test_sgd300_resumes_exactly_and_val_judges_the_weight_average(tiny_fer: Path,
                                                                    tmp_path: Path) -> None:
     """The GPU recipe, stopped and resumed through the command line, gives the very losses and
@@ -457,6 +459,7 @@ t.main(t.TrainConfig(**json.loads(sys.argv[1])))
 """
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_still_writes_the_kept_best(tiny_fer: Path, tmp_path: Path) -> None:
     """SIGTERM (timeout's, the device tool's) would end Python without running ``finally``;
     during training it raises SystemExit(143), so the best epoch kept in memory is written."""

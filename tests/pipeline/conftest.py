@@ -24,6 +24,12 @@ CAMERAS = ("cam-a", "cam-b")
 CLASSROOM = "7B"
 FPS = 5
 FRAMES_PER_CAMERA = 21  # 4.2 s of video at 5 fps
+# a picture in a log or a file: JPEG (raw, Python's repr, base64, hex; the JFIF header OpenCV
+# writes), PNG (raw, base64), and numpy's repr of an array (a frame or a crop printed)
+PICTURE_SIGNS = (b"\xff\xd8\xff", rb"\xff\xd8\xff", b"/9j/", b"ffd8ff", b"FFD8FF", b"JFIF",
+                 b"\x89PNG", rb"\x89PNG", b"iVBORw0KGgo", b"array(")
+FILE_SIGNS = (b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\x89PNG\r\n\x1a\n")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".npy"}
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
@@ -39,6 +45,20 @@ def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     return out
+
+
+def image_like_files(root: Path) -> list[Path]:
+    """Files under ``root`` that start like a picture or are named like one."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        magic = head.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM"))
+        if magic or path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(path)
+    return found
 
 
 def consumer_args(bootstrap: str, topic: str, db_url: str, group: str,

@@ -13,17 +13,24 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 
 from classpulse.topics import ensure_topic
 from classpulse.wire import encode_frame
 from producers.sources import read_frames
-from tests.pipeline.conftest import cli, consumer_args, finish
+from tests.fixtures.services import messages_held
+from tests.pipeline.conftest import (
+    FILE_SIGNS,
+    PICTURE_SIGNS,
+    cli,
+    consumer_args,
+    finish,
+    image_like_files,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 NOW_MS = int(time.time() * 1000)  # recent, so --max-lag keeps the real frames
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".npy"}
 
 
 def _many_scans(jpeg: bytes) -> bytes:
@@ -97,62 +104,11 @@ def test_garbage_is_counted_by_reason_and_real_frames_all_count(
     assert rejected == dict(Counter(reason for *_, reason in garbage))
 
 
-def _image_like_files(root: Path) -> list[Path]:
-    found = []
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        with path.open("rb") as fh:
-            head = fh.read(8)
-        magic = head.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM"))
-        if magic or path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append(path)
-    return found
-
-
-@pytest.mark.postgres
-def test_no_picture_survives_a_run(crowd_topic, migrated_pg_url: str, tmp_path: Path) -> None:
-    workdir, tmpdir = tmp_path / "work", tmp_path / "tmp"
-    workdir.mkdir()
-    tmpdir.mkdir()
-    # at DEBUG, the most a user can ask for: no library may print the frames it handles
-    env = {"TMPDIR": str(tmpdir), "HOME": str(tmp_path / "home"), "CLASSPULSE_LOG_LEVEL": "DEBUG"}
-    os.makedirs(env["HOME"])
-    proc = subprocess.run(
-        [sys.executable, "-m", "classpulse", *consumer_args(
-            crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "privacy")],
-        cwd=workdir, env={**os.environ, **env}, capture_output=True, timeout=300)
-    out, logged = proc.stdout.decode(), proc.stdout + proc.stderr
-    assert proc.returncode == 0, logged[-3000:]
-    assert f"frames={crowd_topic.messages} " in out
-    assert b"DEBUG classpulse.db.writes: minute rows added" in logged  # our DEBUG is on ...
-    for jpeg in (b"\xff\xd8\xff", rb"\xff\xd8\xff", b"/9j/", b"ffd8ff", b"FFD8FF"):
-        assert jpeg not in logged, jpeg  # ... but no image: raw, repr, base64 or hex
-    assert _image_like_files(tmp_path) == []
-    engine = create_engine(migrated_pg_url)
-    columns = [(t, c["name"], str(c["type"])) for t in inspect(engine).get_table_names()
-               for c in inspect(engine).get_columns(t)]
-    with engine.connect() as conn:
-        bytea = conn.execute(text(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = 'public' and data_type in ('bytea', 'oid')")).all()
-    engine.dispose()
-    assert bytea == []
-    assert not [c for c in columns if any(w in c[2].upper() for w in ("BLOB", "BYTEA", "BINARY"))]
-
-
-# a picture in a log or a file: JPEG (raw, Python's repr, base64, hex; the JFIF header OpenCV
-# writes), PNG (raw, base64), and numpy's repr of an array (a frame or a crop printed)
-PICTURE_SIGNS = (b"\xff\xd8\xff", rb"\xff\xd8\xff", b"/9j/", b"ffd8ff", b"FFD8FF", b"JFIF",
-                 b"\x89PNG", rb"\x89PNG", b"iVBORw0KGgo", b"array(")
-FILE_SIGNS = (b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\x89PNG\r\n\x1a\n")
-
-
 def test_no_picture_survives_a_synthetic_run(kafka_bootstrap: str, migrated_sqlite_url: str,
                                              tmp_path: Path) -> None:
     """The shipped synthetic classroom through a real producer and a real consumer, both at
     DEBUG: no picture in their output, no picture in any file they leave. Needs no
-    development data, so it never skips (test_no_picture_survives_a_run reads a real video).
+    development data, so it never skips (tests/pipeline/test_end_to_end.py reads a real video).
     About 20 s, most of it the consumer's start (its networks load while the producer sends) and
     its joining the group."""
     topic = f"privacy.synthetic.{uuid.uuid4().hex[:8]}"
@@ -173,7 +129,9 @@ def test_no_picture_survives_a_synthetic_run(kafka_bootstrap: str, migrated_sqli
                      "--classroom", "7S", "--fps", "2", "--bootstrap-servers", kafka_bootstrap,
                      "--topic", topic)
     try:
-        time.sleep(2.5)
+        # a frame is in Kafka, so the producer stops on SIGTERM as it would in service
+        assert messages_held(kafka_bootstrap, topic, quiet_s=60, most_s=60, enough=1) == 1
+        time.sleep(1)
         producer.send_signal(signal.SIGTERM)
         produced = producer.communicate(timeout=40)
         consumed = consumer.communicate(timeout=60)
@@ -192,7 +150,7 @@ def test_no_picture_survives_a_synthetic_run(kafka_bootstrap: str, migrated_sqli
     for sign in PICTURE_SIGNS:
         assert sign not in logged, sign  # ... and no picture written out
     left = [path for path in tmp_path.rglob("*") if path.is_file()]
-    assert _image_like_files(tmp_path) == []
+    assert image_like_files(tmp_path) == []
     for path in left:
         data = path.read_bytes()
         assert not [sign for sign in FILE_SIGNS if sign in data], path

@@ -7,16 +7,30 @@ rebalanced.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from classpulse.emotions import EMOTIONS
-from tests.pipeline.conftest import CAMERAS, CLASSROOM, ProducedTopic, cli, consumer_args, finish
+from tests.pipeline.conftest import (
+    CAMERAS,
+    CLASSROOM,
+    FILE_SIGNS,
+    PICTURE_SIGNS,
+    ProducedTopic,
+    cli,
+    consumer_args,
+    finish,
+    image_like_files,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 
@@ -50,6 +64,23 @@ def _offsets(db_url: str, group: str) -> dict[int, int]:
     return got
 
 
+def _stop_once_all_committed(proc: subprocess.Popen[str], db_url: str, group: str,
+                             messages: int, timeout_s: float = 300) -> str:
+    """Wait until the group's stored offsets have passed every message, then stop ``proc`` as a
+    service manager would (SIGTERM): it must leave through its final flush, with status 0. Saves
+    a test the consumer's idle wait (``--exit-when-idle``), which has to outlast a rebalance."""
+    deadline = time.monotonic() + timeout_s
+    while sum(_offsets(db_url, group).values()) < messages:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"stored offsets {_offsets(db_url, group)} short of {messages} "
+                        f"(exit {proc.returncode})\nstdout:\n{out}\nstderr:\n{err[-3000:]}")
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    return finish(proc, timeout=60)
+
+
 def assert_matches_direct_run(db_url: str, produced: ProducedTopic) -> None:
     rows = _rows(db_url)
     assert set(rows) == set(produced.expected)
@@ -65,14 +96,43 @@ def assert_matches_direct_run(db_url: str, produced: ProducedTopic) -> None:
     assert sum(r["faces"] for r in rows.values()) > 0, "the crowd video has faces"
 
 
-def test_clean_run_matches_direct_inference(crowd_topic: ProducedTopic, migrated_pg_url: str
-                                            ) -> None:
-    out = finish(cli(*consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url,
-                                    "clean")))
+def test_a_clean_run_matches_direct_inference_and_leaves_no_picture(
+        crowd_topic: ProducedTopic, migrated_pg_url: str, tmp_path: Path) -> None:
+    """A consumer at DEBUG (the most a user can ask for), in a working folder, TMPDIR and HOME of
+    its own: it writes exactly the model's counts, and no frame or face is in its output, in a
+    file it leaves or in a column of the database."""
+    workdir, tmpdir, home = tmp_path / "work", tmp_path / "tmp", tmp_path / "home"
+    for folder in (workdir, tmpdir, home):
+        folder.mkdir()
+    env = {"TMPDIR": str(tmpdir), "HOME": str(home), "CLASSPULSE_LOG_LEVEL": "DEBUG"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "classpulse", *consumer_args(
+            crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "clean")],
+        cwd=workdir, env={**os.environ, **env}, capture_output=True, timeout=300)
+    out, logged = proc.stdout.decode(), proc.stdout + proc.stderr
+    assert proc.returncode == 0, logged[-3000:]
     assert f"frames={crowd_topic.messages} " in out
     assert "rejected=none" in out
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "clean") == {0: 21, 1: 21}
+
+    assert b"DEBUG classpulse.db.writes: minute rows added" in logged  # our DEBUG is on ...
+    for sign in PICTURE_SIGNS:
+        assert sign not in logged, sign  # ... and no picture was written out
+    assert image_like_files(tmp_path) == []
+    for path in (path for path in tmp_path.rglob("*") if path.is_file()):
+        data = path.read_bytes()
+        assert not [sign for sign in FILE_SIGNS if sign in data], path
+    engine = create_engine(migrated_pg_url)
+    columns = [(t, c["name"], str(c["type"])) for t in inspect(engine).get_table_names()
+               for c in inspect(engine).get_columns(t)]
+    with engine.connect() as conn:
+        binary = conn.execute(text(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'public' and data_type in ('bytea', 'oid')")).all()
+    engine.dispose()
+    assert binary == []
+    assert not [c for c in columns if any(w in c[2].upper() for w in ("BLOB", "BYTEA", "BINARY"))]
 
 
 def test_sigkill_at_random_points_neither_loses_nor_doubles(
@@ -95,7 +155,7 @@ def test_sigkill_at_random_points_neither_loses_nor_doubles(
         proc.wait()
         progress.append(sum(_offsets(migrated_pg_url, "crashy").values()))
     assert progress[1] < progress[2] < progress[3] < crowd_topic.messages, progress
-    finish(cli(*args))
+    _stop_once_all_committed(cli(*args), migrated_pg_url, "crashy", crowd_topic.messages)
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "crashy") == {0: 21, 1: 21}
 
@@ -109,7 +169,7 @@ def test_rebalance_after_one_of_two_consumers_is_killed(
     assert victim.poll() is None
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    finish(survivor, timeout=400)
+    _stop_once_all_committed(survivor, migrated_pg_url, "pair", crowd_topic.messages)
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "pair") == {0: 21, 1: 21}
     assert len(CAMERAS) == 2

@@ -12,10 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline_bench.pipeline import Commits
 from tests.pipeline.conftest import cli, finish
 
 
+@pytest.mark.slow
 def test_flat_out_bench_counts_every_preloaded_frame(kafka_bootstrap: str, shared_data: Path,
                                                       tmp_path: Path) -> None:
     video = shared_data / "faces" / "crowd-1080p-25fps.mp4"

@@ -188,7 +188,7 @@ def test_replacing_a_fatal_producer_blocks_neither_the_other_cameras_nor_close(
             camera_a.join(timeout=15)
     finally:
         broker.stop()
-    assert took < 1.5
+    assert took < 4  # not the 8 s connect timeout: close's 1 s, with room for a busy machine
     assert not camera_a.is_alive() and outcome == [False]  # sent to the closed producer: dropped
     assert publisher.stats("cam-a") == PublishStats(sent=1, failed=1, dropped=1, pending=0)
     assert publisher.stats("cam-b") == PublishStats(sent=0, failed=1, dropped=0, pending=0)

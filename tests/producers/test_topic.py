@@ -220,7 +220,12 @@ def _produce(bootstrap: str, topic: str, *flags: str) -> int:
 
 
 def _delete_later(bootstrap: str, topic: str, after_s: float) -> threading.Thread:
+    """Delete ``topic`` ``after_s`` after it is first listed: a producer that creates it may
+    take longer than that to do so when the machine is busy."""
     def delete() -> None:
+        deadline = time.monotonic() + 30
+        while not _listed(bootstrap, topic) and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(after_s)
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
