@@ -15,7 +15,7 @@ through, so memory stays bounded. Only a conflict (another consumer committed fi
 partitions to the stored offsets; so does a revocation or an exit that finds the database away,
 which drops the buffer: its records are read again, by whoever owns them. Positions come from the
 database on every assignment. A record the Kafka client cannot parse is skipped and counted as
-``unreadable`` (``FrameConsumer._poll``).
+``unreadable`` (``consumers.unreadable``).
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ from consumers.metrics import ConsumerMetrics
 from consumers.rejections import RejectionLog, judge, repeat
 from consumers.report import Buffered, ConsumerReport
 from consumers.sink import DatabaseSink
-from consumers.source import UNREADABLE_ERRORS, KafkaSource, ProbeSource, Record, Unreadable
+from consumers.source import KafkaSource, ProbeSource, Record
 from consumers.topic_presence import TopicPresence
+from consumers.unreadable import UnreadableSkipper
 
 log = logging.getLogger(__name__)
 # the first wait before the database is tried again (stored offsets, a refused flush); a flush
@@ -60,13 +61,6 @@ RETRY_MAX_S = 15.0
 # a statement may wait for a lock: a wait for a lock held elsewhere then fails on the database's
 # own timeout, rolled back, before the write is given up, instead of committing after it was
 LOCK_WAIT_SHARE = 0.8
-# how long the probe waits for one record that the broker holds (below the log's end): a new
-# client's bootstrap and metadata round trips come first, and a record arrives as soon as they
-# are done, so a long wait costs nothing on a quick broker and spares a slow one a crash
-PROBE_WAIT_MS = 10_000
-# a guard, not a limit met in practice: each round skips at least one record, so a run of bad
-# records ends at the log's end; past this many rounds the error is raised as it came
-MAX_SKIP_ROUNDS = 10_000
 class _Rebalance(ConsumerRebalanceListener):
     """kafka-python rebalance callbacks, forwarded to the consumer (flush on revoke, seek on
     assign)."""
@@ -376,6 +370,8 @@ class FrameConsumer:
         check_consumer_weights(self.settings, stored)
         self._use_weights(stored)
         self._consumer = self._connect()
+        skipper = UnreadableSkipper(self._consumer, self._probe, self.checkpoint.owned,
+                                    self._epochs.get, self.settings.kafka_topic)
         self._consumer.subscribe([self.settings.kafka_topic], listener=_Rebalance(self))
         if self._presence is not None:
             self._presence.start()
@@ -384,7 +380,7 @@ class FrameConsumer:
         last_flush = time.monotonic()
         try:
             while not stop.is_set():
-                records = self._poll_batch(stop)
+                records = self._poll_batch(stop, skipper)
                 self._finish_inflight()
                 now = time.monotonic()
                 if now - last_flush >= self.config.flush_interval_s and now >= self._retry_at:
@@ -475,8 +471,9 @@ class FrameConsumer:
             self._take_buffer()
             self.checkpoint.rewind(reload=False)
 
-    def _poll_batch(self, stop: threading.Event) -> list[Record]:
-        """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``."""
+    def _poll_batch(self, stop: threading.Event, skipper: UnreadableSkipper) -> list[Record]:
+        """Up to ``batch_frames`` records or whatever came within ``batch_wait_ms``, polled
+        through ``skipper`` (past records the client cannot parse)."""
         cfg = self.config
         deadline = time.monotonic() + cfg.batch_wait_ms / 1000
         batch: list[Record] = []
@@ -485,7 +482,7 @@ class FrameConsumer:
             if remaining_ms <= 0:
                 break
             epochs = dict(self._epochs)
-            polled = self._poll(remaining_ms, cfg.batch_frames - len(batch))
+            polled = skipper.poll(remaining_ms, cfg.batch_frames - len(batch))
             read_ms = int(self.clock() * 1000)
             for records in polled.values():
                 for record in records:
@@ -504,111 +501,6 @@ class FrameConsumer:
             self._check_continuity(current)
             batch += [r for records in current.values() for r in records]
         return batch
-
-    def _poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Record]]:
-        """``poll``, going on past records that the client cannot parse.
-
-        kafka-python raises out of ``poll`` at such a record, and again after every restart, on
-        every group member, until retention deletes it: one bad message from another client
-        (librdkafka, a school network's producer) would stop its partition. Worse, once it has
-        raised, kafka-python 3 keeps the failed fetch, and a poll of that partition at the same
-        position spins in it forever: the partition must be sought past the record before the
-        next poll, so it cannot be found by polling this client again one partition at a time,
-        and the error does not name it (a bad header key names no partition or offset). A
-        second client (``_unreadable_records``) finds it. A failure that it cannot reproduce (a
-        transient corruption on the wire) is raised as before: the consumer stops uncommitted and
-        its restart reads again from the stored offsets.
-        """
-        try:
-            return self.kafka.poll(timeout_ms=timeout_ms, max_records=max_records)
-        except UNREADABLE_ERRORS as exc:
-            return self._past_unreadable(exc, max_records)
-
-    def _past_unreadable(self, exc: Exception, most: int) -> dict[TopicPartition, list[Record]]:
-        """The records skipped as ``Unreadable``, then what one more poll brings (which drops
-        the failed fetch, :meth:`_drop_failed_fetch`); again while that poll finds more it
-        cannot parse (a long corrupt batch, ``most`` records a round), each round moving a
-        partition on, up to the log's end."""
-        out: dict[TopicPartition, list[Record]] = {}
-        for _ in range(MAX_SKIP_ROUNDS):
-            skipped = self._unreadable_records(most)
-            if not skipped:
-                raise exc
-            for tp, records in skipped.items():
-                log.warning("unreadable records skipped partition=%d offsets=%d-%d: the Kafka "
-                            "client cannot parse them (%s)", tp.partition, records[0].offset,
-                            records[-1].offset, exc)
-                out.setdefault(tp, []).extend(records)
-            try:
-                polled = self._drop_failed_fetch(set(out), most)
-            except UNREADABLE_ERRORS as again:
-                exc = again
-                continue
-            for tp, records in polled.items():
-                out.setdefault(tp, []).extend(records)
-            return out
-        raise exc
-
-    def _drop_failed_fetch(self, skipped: set[TopicPartition], most: int
-                           ) -> Mapping[TopicPartition, list[Record]]:
-        """One poll with every partition that has records to read away from where it stood.
-
-        kafka-python keeps the fetch that failed, and a poll that finds its partition at that
-        offset again spins forever; only a poll at another offset drops it. The skipped
-        partitions stand past their bad records already, but a rewind (a conflicting write), a
-        log reset or a rebalance may seek them back before the next poll; and a partition whose
-        failure the probe did not find again (corrupted on the wire) still stands where it
-        failed. So this poll runs at once: the partitions not skipped are moved one record on
-        for it and put back after (unless a rebalance inside it moved them meanwhile), and what
-        it returns for them is dropped: they read it again from where they were.
-        """
-        epochs = dict(self._epochs)
-        nudged = {tp: position for tp, position in self._unread_positions().items()
-                  if tp not in skipped}
-        for tp, position in nudged.items():
-            self.kafka.seek(tp, position + 1)
-        try:
-            polled = self.kafka.poll(timeout_ms=0, max_records=most)
-        finally:
-            for tp, position in nudged.items():
-                if self._epochs.get(tp.partition) == epochs.get(tp.partition):
-                    self.kafka.seek(tp, position)
-        return {tp: records for tp, records in polled.items() if tp not in nudged}
-
-    def _unreadable_records(self, most: int) -> dict[TopicPartition, list[Record]]:
-        """Each owned partition that has records to read is read at this client's position by a
-        group-less probe; those whose next records it cannot parse are sought past them (``most``
-        at the most), and each of those offsets comes back as an ``Unreadable`` record.
-
-        Every such partition is probed, not only until one fails: the one this client failed on
-        must be moved, or its next poll spins. The seek starts no new epoch: skipping a record
-        is reading it, and what was read before it stays in the batch. A new probe for each
-        failure: one that failed at an offset would spin there if asked about it again (a rewind
-        reads the partition again).
-        """
-        found: dict[TopicPartition, list[Record]] = {}
-        probe = self._probe()
-        try:
-            for tp, position in self._unread_positions().items():
-                count = _count_unreadable(probe, tp, position, most)
-                if count:
-                    self.kafka.seek(tp, position + count)
-                    found[tp] = [Unreadable(tp.partition, offset)
-                                 for offset in range(position, position + count)]
-        finally:
-            probe.close()
-        return found
-
-    def _unread_positions(self) -> dict[TopicPartition, int]:
-        """Where each owned partition (loaded, so not paused) stands, if records are left to
-        read there: only those can hold the record the client failed on."""
-        positions = {}
-        for partition in self.checkpoint.owned():
-            tp = self._tp(partition)
-            position, end = self.kafka.position(tp), self.kafka.highwater(tp)
-            if position is not None and (end is None or position < end):
-                positions[tp] = position
-        return positions
 
     def _check_continuity(self, polled: Mapping[int, list[Record]]) -> None:
         """Records that do not continue where their partition's last fetch ended.
@@ -893,26 +785,6 @@ class FrameConsumer:
         self._agg.set_weights(weights_vector(stored.weights))
         log.info("engagement weights %s (stored %s)", weights_text(stored.weights),
                  stored.updated_at.isoformat(timespec="seconds"))
-
-
-def _count_unreadable(probe: ProbeSource, tp: TopicPartition, offset: int, most: int) -> int:
-    """How many records from ``offset`` on the probe cannot parse, ``most`` at the most.
-
-    One at a time: kafka-python parses a record batch from its start, so the records after a bad
-    one in the same batch fail with it, and a batch that fails its CRC check does not say where
-    it ends. Each read seeks first, so the probe never polls again where it failed.
-    """
-    probe.assign([tp])
-    count = 0
-    while count < most:
-        probe.seek(tp, offset + count)
-        try:
-            probe.poll(timeout_ms=PROBE_WAIT_MS, max_records=1)
-        except UNREADABLE_ERRORS:
-            count += 1
-        else:
-            break  # a record it can read, or none yet
-    return count
 
 
 def _key(message: FrameMessage) -> tuple[str, int, int]:
