@@ -10,8 +10,8 @@ STAMP  := $(VENV)/.classpulse-installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 # Two test processes: most tests wait on a broker, a database or a child process, so a second one
-# nearly halves the suite on two cores. Each file runs whole in one process (its fixtures are built
-# once), files holding slow tests first (tests/conftest.py). PYTEST_WORKERS=0 runs in this process.
+# cuts the suite by about 40% on two cores. Each file runs whole in one process (its fixtures are
+# built once), files holding slow tests first (tests/conftest.py). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint install clean

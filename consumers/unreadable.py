@@ -98,16 +98,16 @@ class UnreadableSkipper:
         for it and put back after (unless a rebalance inside it moved them meanwhile), and what
         it returns for them is dropped: they read it again from where they were.
         """
+        epochs = {partition: self._epoch_of(partition) for partition in self._owned()}
         nudged = {tp: position for tp, position in self._unread_positions().items()
                   if tp not in skipped}
-        epochs = {tp.partition: self._epoch_of(tp.partition) for tp in nudged}
         for tp, position in nudged.items():
             self.kafka.seek(tp, position + 1)
         try:
             polled = self.kafka.poll(timeout_ms=0, max_records=most)
         finally:
             for tp, position in nudged.items():
-                if self._epoch_of(tp.partition) == epochs[tp.partition]:
+                if self._epoch_of(tp.partition) == epochs.get(tp.partition):
                     self.kafka.seek(tp, position)
         return {tp: records for tp, records in polled.items() if tp not in nudged}
 

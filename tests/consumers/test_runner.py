@@ -370,6 +370,7 @@ def test_a_revocation_while_the_database_is_locked_returns_in_time_and_counts_on
     done = consumer.run(threading.Event())
     # within the session timeout (2 s), not the database's 30 s; the second revocation does not
     # wait for the lock again (0.4 s)
+    assert consumer._callback_wait_s() == 0.5
     assert 0.3 < took[0] < 2.0 and took[1] < 0.4
     assert totals(engine) == (8, 8, {}, {0: 8})
     assert (done.frames, done.failed_flushes) == (8, 1)
@@ -465,6 +466,7 @@ def test_a_rebalance_while_the_database_is_silent_returns_in_time_and_counts_onc
         kafka.on_poll = silent_during_a_rebalance
         done = consumer.run(threading.Event())
         # each given up after 0.5 s, within the session timeout (2 s)
+        assert consumer._callback_wait_s() == 0.5
         assert 0.4 < seen["revoke"] < 2.0 and 0.4 < seen["assign"] < 2.0  # type: ignore[operator]
         assert (seen["sought"], seen["lock held"], seen["paused"]) == ([(0, "beginning")], False,
                                                                        {1})
@@ -1051,7 +1053,7 @@ def test_records_the_client_cannot_parse_are_skipped_and_counted(
     kafka = FakeKafka(TOPIC, {0: log})
     if cause == "corrupt batch":
         kafka.corrupt[0] = range(3, 6)
-    with caplog.at_level("WARNING", logger="consumers.runner"):
+    with caplog.at_level("WARNING", logger="consumers.unreadable"):
         done = consume(engine, kafka)
     bad = 1 if cause == "header key" else 3
     assert totals(engine) == (8 - bad, 8 - bad, {"unreadable": bad}, {0: 8})

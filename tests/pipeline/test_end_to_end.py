@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from classpulse.emotions import EMOTIONS
+from consumers.config import ConsumerConfig
 from tests.pipeline.conftest import (
     CAMERAS,
     CLASSROOM,
@@ -33,6 +34,9 @@ from tests.pipeline.conftest import (
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
+
+
+SESSION_TIMEOUT_S = ConsumerConfig.session_timeout_ms / 1000  # consumer_args leaves it as it is
 
 
 def _rows(db_url: str) -> dict[tuple[str, int], dict]:
@@ -65,12 +69,14 @@ def _offsets(db_url: str, group: str) -> dict[int, int]:
 
 
 def _stop_once_all_committed(proc: subprocess.Popen[str], db_url: str, group: str,
-                             messages: int, timeout_s: float = 300) -> str:
-    """Wait until the group's stored offsets have passed every message, then stop ``proc`` as a
-    service manager would (SIGTERM): it must leave through its final flush, with status 0. Saves
-    a test the consumer's idle wait (``--exit-when-idle``), which has to outlast a rebalance."""
+                             messages: int, not_before: float, timeout_s: float = 300) -> str:
+    """Wait until the group's stored offsets have passed every message, and ``not_before``
+    (``time.monotonic()``) has passed, then stop ``proc`` as a service manager would (SIGTERM):
+    it must leave through its final flush, with status 0. Saves the test the consumer's idle wait
+    (``--exit-when-idle``), which has to outlast a rebalance."""
     deadline = time.monotonic() + timeout_s
-    while sum(_offsets(db_url, group).values()) < messages:
+    while (sum(_offsets(db_url, group).values()) < messages
+           or time.monotonic() < not_before):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             out, err = proc.communicate()
@@ -155,7 +161,7 @@ def test_sigkill_at_random_points_neither_loses_nor_doubles(
         proc.wait()
         progress.append(sum(_offsets(migrated_pg_url, "crashy").values()))
     assert progress[1] < progress[2] < progress[3] < crowd_topic.messages, progress
-    _stop_once_all_committed(cli(*args), migrated_pg_url, "crashy", crowd_topic.messages)
+    finish(cli(*args))  # from the stored offsets to the end, and out on --exit-when-idle
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "crashy") == {0: 21, 1: 21}
 
@@ -169,7 +175,9 @@ def test_rebalance_after_one_of_two_consumers_is_killed(
     assert victim.poll() is None
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    _stop_once_all_committed(survivor, migrated_pg_url, "pair", crowd_topic.messages)
+    # the survivor lives through the group's rebalance (the victim's session timing out, 10 s)
+    _stop_once_all_committed(survivor, migrated_pg_url, "pair", crowd_topic.messages,
+                             not_before=time.monotonic() + SESSION_TIMEOUT_S + 5)
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "pair") == {0: 21, 1: 21}
     assert len(CAMERAS) == 2
