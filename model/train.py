@@ -435,23 +435,9 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     gen = torch.Generator().manual_seed(cfg.seed)
     start, history, best, bad = 0, [], -1.0, 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        restore_scaler(scaler, ckpt["scaler"])
-        was = ckpt.get("precision")  # absent from checkpoints older than the record
-        if was is not None and was != _precision(precision):
-            log.info("precision changes on resume: trained in %s, continues in %s on %s", was,
-                     _precision(precision), device.type)
-        gen.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])  # dropout's masks: a resume continues exactly
-        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"])
+        _restore(ckpt, net, opt, sched, scaler, gen, ema, device, precision)
         start, history = ckpt["epoch"] + 1, ckpt["history"]
         init_recipe = ckpt.get("init_recipe")
-        if ema is not None and ckpt.get("ema_model") is not None:
-            ema.module.load_state_dict(ckpt["ema_model"])
-            ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
         best, bad = resumed_best(out, ckpt["best_val_acc"]), ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
     if clear:  # --force, once data and network are ready: the old run's files go
@@ -475,13 +461,7 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
                 raise UsageError(f"epoch {epoch + 1}: the training loss is {train_loss} "
                                  f"(diverged); {kept}; train again with a lower --lr (now "
                                  f"{cfg.lr:g}) or --no-amp")
-            val_loss, report = evaluate(net, data.x_val, data.y_val, device, cfg.amp)
-            trained_acc = report["accuracy"]
-            # val judges (best.pt keeps) the average
-            judged = ema.module if ema is not None else net
-            if ema is not None:
-                val_loss, report = evaluate(judged, data.x_val, data.y_val, device, cfg.amp)
-            _, small = evaluate(judged, data.x_val_small, data.y_val, device, cfg.amp)
+            val_loss, report, trained_acc, small = _validate(net, ema, data, device, cfg.amp)
             row = {"epoch": epoch + 1, "lr": sched.lr(), "train_loss": train_loss,
                    "train_acc": train_acc, "val_loss": val_loss, "val_acc": report["accuracy"],
                    "val_macro_f1": report["macro_f1"], "val_weighted_f1": report["weighted_f1"],
@@ -491,16 +471,10 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
             improved = report["accuracy"] > best
             best, bad = (report["accuracy"], 0) if improved else (best, bad + 1)
             sched.end_epoch(report["accuracy"])
-            state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                     "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                     "precision": _precision(precision),
+            state = {**_training_state(net, opt, sched, scaler, gen, ema, device, precision),
                      "epoch": epoch, "config": _config_dict(cfg),
                      "history": history, "best_val_acc": best, "bad_epochs": bad,
-                     "val_report": report, "init_recipe": init_recipe,
-                     "ema_model": ema.module.state_dict() if ema is not None else None,
-                     "ema_updates": int(ema.n_averaged) if ema is not None else 0}
+                     "val_report": report, "init_recipe": init_recipe}
             if improved:
                 best_file.improved({**state, "selected_on": SELECTED["best.pt"]})
             # decided once, after best.pt's write if due (so its time counts), before last.pt's:
@@ -523,6 +497,57 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     if stop:
         log.info("%s: stopped after epoch %d", stop, len(history))
     return max(history, key=lambda r: r["val_acc"]) if history else {}
+
+
+def _restore(ckpt: dict[str, Any], net: nn.Module, opt: torch.optim.Optimizer,
+             sched: LrSchedule, scaler: torch.amp.GradScaler, gen: torch.Generator,
+             ema: AveragedModel | None, device: torch.device,
+             precision: torch.dtype | None) -> None:
+    """Put a checkpoint's weights, optimizer, schedule, scaler and random states back, so that
+    the resumed run goes on exactly as the uninterrupted one would (``_training_state``)."""
+    net.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    restore_scaler(scaler, ckpt["scaler"])
+    was = ckpt.get("precision")  # absent from checkpoints older than the record
+    if was is not None and was != _precision(precision):
+        log.info("precision changes on resume: trained in %s, continues in %s on %s", was,
+                 _precision(precision), device.type)
+    gen.set_state(ckpt["generator"])
+    torch.set_rng_state(ckpt["torch_rng"])  # dropout's masks: a resume continues exactly
+    if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(ckpt["cuda_rng"])
+    if ema is not None and ckpt.get("ema_model") is not None:
+        ema.module.load_state_dict(ckpt["ema_model"])
+        ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))  # 0: the next update copies
+
+
+def _training_state(net: nn.Module, opt: torch.optim.Optimizer, sched: LrSchedule,
+                    scaler: torch.amp.GradScaler, gen: torch.Generator,
+                    ema: AveragedModel | None, device: torch.device,
+                    precision: torch.dtype | None) -> dict[str, Any]:
+    """What a checkpoint holds of the training's moving parts, for ``_restore``."""
+    return {"model": net.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            "precision": _precision(precision),
+            "ema_model": ema.module.state_dict() if ema is not None else None,
+            "ema_updates": int(ema.n_averaged) if ema is not None else 0}
+
+
+def _validate(net: nn.Module, ema: AveragedModel | None, data: Data,
+              device: torch.device, amp: bool) -> tuple[float, dict[str, Any], float, dict]:
+    """Val loss and report of the weights val judges (the average when there is one, which
+    best.pt keeps), the trained weights' own val accuracy, and the judged weights' report on
+    val's faces shrunk to ``SMALL_FACE`` px."""
+    val_loss, report = evaluate(net, data.x_val, data.y_val, device, amp)
+    trained_acc = report["accuracy"]
+    judged = ema.module if ema is not None else net
+    if ema is not None:
+        val_loss, report = evaluate(judged, data.x_val, data.y_val, device, amp)
+    _, small = evaluate(judged, data.x_val_small, data.y_val, device, amp)
+    return val_loss, report, trained_acc, small
 
 
 def sigterm_raises() -> Callable[[], None]:
