@@ -503,8 +503,9 @@ def _restore(ckpt: dict[str, Any], net: nn.Module, opt: torch.optim.Optimizer,
              sched: LrSchedule, scaler: torch.amp.GradScaler, gen: torch.Generator,
              ema: AveragedModel | None, device: torch.device,
              precision: torch.dtype | None) -> None:
-    """Put a checkpoint's weights, optimizer, schedule, scaler and random states back, so that
-    the resumed run goes on exactly as the uninterrupted one would (``_training_state``)."""
+    """Put a checkpoint's weights, optimizer, schedule, scaler, random states and weight average
+    back (``_training_state`` took them), so that a resume continues as the module docstring
+    says: bit for bit on one CPU thread, to rounding on a GPU."""
     net.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     sched.load_state_dict(ckpt["scheduler"])
@@ -537,7 +538,8 @@ def _training_state(net: nn.Module, opt: torch.optim.Optimizer, sched: LrSchedul
 
 
 def _validate(net: nn.Module, ema: AveragedModel | None, data: Data,
-              device: torch.device, amp: bool) -> tuple[float, dict[str, Any], float, dict]:
+              device: torch.device, amp: bool
+              ) -> tuple[float, dict[str, Any], float, dict[str, Any]]:
     """Val loss and report of the weights val judges (the average when there is one, which
     best.pt keeps), the trained weights' own val accuracy, and the judged weights' report on
     val's faces shrunk to ``SMALL_FACE`` px."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.pipeline.conftest import (
     CLASSROOM,
     FILE_SIGNS,
     PICTURE_SIGNS,
+    REPO_ROOT,
     ProducedTopic,
     cli,
     consumer_args,
@@ -68,9 +70,17 @@ def _offsets(db_url: str, group: str) -> dict[int, int]:
     return got
 
 
-def _stop_once_all_committed(proc: subprocess.Popen[str], db_url: str, group: str,
-                             messages: int, not_before: float, timeout_s: float = 300) -> str:
-    """Wait until the group's stored offsets have passed every message, and ``not_before``
+def _assignments(log_file: Path) -> list[set[int]]:
+    """The partitions of each assignment a consumer logged (at INFO), in order."""
+    return [set(map(int, re.findall(r"(\d+):", found)))
+            for found in re.findall(r"partitions assigned positions=\{([^}]*)\}",
+                                    log_file.read_text())]
+
+
+def _stop_once_all_committed(proc: subprocess.Popen[str], log_file: Path, db_url: str,
+                             group: str, messages: int, not_before: float,
+                             timeout_s: float = 300) -> None:
+    """Wait until the group's stored offsets have passed every message and ``not_before``
     (``time.monotonic()``) has passed, then stop ``proc`` as a service manager would (SIGTERM):
     it must leave through its final flush, with status 0. Saves the test the consumer's idle wait
     (``--exit-when-idle``), which has to outlast a rebalance."""
@@ -79,12 +89,14 @@ def _stop_once_all_committed(proc: subprocess.Popen[str], db_url: str, group: st
            or time.monotonic() < not_before):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            out, err = proc.communicate()
-            pytest.fail(f"stored offsets {_offsets(db_url, group)} short of {messages} "
-                        f"(exit {proc.returncode})\nstdout:\n{out}\nstderr:\n{err[-3000:]}")
+            proc.wait()
+            pytest.fail(f"stored offsets {_offsets(db_url, group)} of {messages}, "
+                        f"{not_before - time.monotonic():.0f} s before it could be stopped: "
+                        f"exit {proc.returncode}\n{log_file.read_text()[-3000:]}")
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    return finish(proc, timeout=60)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0, log_file.read_text()[-3000:]
 
 
 def assert_matches_direct_run(db_url: str, produced: ProducedTopic) -> None:
@@ -167,17 +179,33 @@ def test_sigkill_at_random_points_neither_loses_nor_doubles(
 
 
 def test_rebalance_after_one_of_two_consumers_is_killed(
-        crowd_topic: ProducedTopic, migrated_pg_url: str) -> None:
+        crowd_topic: ProducedTopic, migrated_pg_url: str, tmp_path: Path) -> None:
+    """Two consumers share the topic's two partitions; one is SIGKILLed while it reads. Once its
+    session times out, the survivor is given the victim's partition, reads it from the stored
+    offset, and the database ends with exactly the direct run's counts."""
     args = consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "pair",
                          idle_s=20)
-    survivor, victim = cli(*args), cli(*args)
-    time.sleep(9)
+    log_file = tmp_path / "survivor.log"
+    with log_file.open("w") as log_out:  # the survivor's log, read while it runs
+        survivor = subprocess.Popen(
+            [sys.executable, "-m", "classpulse", *args], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+            stderr=log_out, env={**os.environ, "CLASSPULSE_LOG_LEVEL": "INFO"})
+    victim = cli(*args)
+    deadline = time.monotonic() + 180
+    while not [parts for parts in _assignments(log_file) if len(parts) == 1]:  # sharing
+        assert survivor.poll() is None and victim.poll() is None, log_file.read_text()[-3000:]
+        assert time.monotonic() < deadline, log_file.read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(2)  # the victim reads its partition
     assert victim.poll() is None
+    before = _assignments(log_file)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    # the survivor lives through the group's rebalance (the victim's session timing out, 10 s)
-    _stop_once_all_committed(survivor, migrated_pg_url, "pair", crowd_topic.messages,
+    _stop_once_all_committed(survivor, log_file, migrated_pg_url, "pair", crowd_topic.messages,
                              not_before=time.monotonic() + SESSION_TIMEOUT_S + 5)
+    kept = before[-1]
+    after = set().union(*_assignments(log_file)[len(before):])
+    assert len(kept) == 1 and {0, 1} - kept <= after, _assignments(log_file)  # taken over
     assert_matches_direct_run(migrated_pg_url, crowd_topic)
     assert _offsets(migrated_pg_url, "pair") == {0: 21, 1: 21}
     assert len(CAMERAS) == 2
