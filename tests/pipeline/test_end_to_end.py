@@ -77,7 +77,7 @@ def _assignments(log_file: Path) -> list[set[int]]:
                                     log_file.read_text())]
 
 
-def _stop_once_all_committed(proc: subprocess.Popen[str], log_file: Path, db_url: str,
+def _stop_once_all_committed(proc: subprocess.Popen[bytes], log_file: Path, db_url: str,
                              group: str, messages: int, not_before: float,
                              timeout_s: float = 300) -> None:
     """Wait until the group's stored offsets have passed every message and ``not_before``
@@ -181,8 +181,9 @@ def test_sigkill_at_random_points_neither_loses_nor_doubles(
 def test_rebalance_after_one_of_two_consumers_is_killed(
         crowd_topic: ProducedTopic, migrated_pg_url: str, tmp_path: Path) -> None:
     """Two consumers share the topic's two partitions; one is SIGKILLed while it reads. Once its
-    session times out, the survivor is given the victim's partition, reads it from the stored
-    offset, and the database ends with exactly the direct run's counts."""
+    session times out, the survivor is given the victim's partition, reads it from the offset the
+    victim stored (the beginning if none), and the database ends with exactly the direct run's
+    counts."""
     args = consumer_args(crowd_topic.bootstrap, crowd_topic.topic, migrated_pg_url, "pair",
                          idle_s=20)
     log_file = tmp_path / "survivor.log"
