@@ -47,6 +47,17 @@ def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
     return out
 
 
+def assert_no_picture(logged: bytes, root: Path) -> None:
+    """No picture in ``logged`` (a run's output), and none under ``root``: no file that starts
+    like a picture or is named like one, and no file that holds one."""
+    for sign in PICTURE_SIGNS:
+        assert sign not in logged, sign
+    assert image_like_files(root) == []
+    for path in (path for path in root.rglob("*") if path.is_file()):
+        data = path.read_bytes()
+        assert not [sign for sign in FILE_SIGNS if sign in data], path
+
+
 def image_like_files(root: Path) -> list[Path]:
     """Files under ``root`` that start like a picture or are named like one."""
     found = []
