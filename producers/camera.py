@@ -179,7 +179,8 @@ class CameraWorker(threading.Thread):
     def _stream(self, sampler: Sampler) -> None:
         cam = self.camera
         pace = cam.realtime and not is_live(cam.source)
-        frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable)
+        frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable,
+                             whole=self._finite)
         for frame in sampler.sample(frames):
             if self.stop.is_set():
                 return

@@ -114,6 +114,14 @@ def cameras_from_args(args: argparse.Namespace) -> list[CameraConfig]:
                 "twice); "
                 "set loop: true, or send it once with `classpulse produce --source FILE "
                 "--camera ID --classroom ID`")
+        if cam.loop and not cam.realtime and not is_live(cam.source):
+            where = f"{args.config}: " if args.config else ""
+            raise UsageError(
+                f"{where}camera {cam.id!r}: a looped {describe_source(cam.source)} with realtime "
+                "off is sent as fast as it decodes, hundreds of frames a second, each stamped "
+                "with the time it is sent: it would outweigh every other camera of its classroom "
+                "for as long as it runs; leave realtime on (the default) to pace it like a live "
+                "camera, or send it once, without loop")
     return cameras
 
 

@@ -55,9 +55,13 @@ class Sampler:
                 timeline = self._loop_offset_ms + frame.position_ms
             self._frame_step_ms = timeline - self._last_position_ms
             self._last_position_ms = timeline
+            # a frame a hair before its slot opens it: positions such as i * 1000 / 30 fall a
+            # rounding error short of slots such as k * 1000 / 3
             if timeline + 1e-6 < self._next_due_ms:
                 continue
-            # the next slot follows this frame's slot, so a late frame does not cause a burst
-            slots = int((timeline - self._next_due_ms) // self.period_ms) + 1
+            # the next slot follows this frame's slot, so a late frame does not cause a burst;
+            # at least one slot on, or the frame after one a hair early would go out too
+            late_ms = max(0.0, timeline - self._next_due_ms)
+            slots = int(late_ms // self.period_ms) + 1
             self._next_due_ms += slots * self.period_ms
             yield SampledFrame(frame.rgb, timeline)

@@ -29,6 +29,8 @@ from classpulse.sources import STREAM_PREFIXES, describe_source, source_paths
 
 log = logging.getLogger(__name__)
 
+# a file that ends more than this share short of the frames its container announces lost them
+SHORT_OF_ANNOUNCED = 0.05
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 _SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL meant, its slashes mistyped
@@ -153,14 +155,18 @@ def _check_video(src: str) -> None:
         )
 
 
-def read_frames(src: str, folder_fps: float = 1.0,
-                unreadable: set[Path] | None = None) -> Iterator[SourceFrame]:
+def read_frames(src: str, folder_fps: float = 1.0, unreadable: set[Path] | None = None,
+                whole: bool = False) -> Iterator[SourceFrame]:
     """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails, and
     when a pass yields no frame at all: a looped source that can never deliver one then backs
     off like any outage instead of starting over at once, forever.
 
     ``unreadable``: a folder's images already reported as unreadable, kept by the caller from one
     pass to the next so that each is logged once, not once per pass of a looped folder.
+    ``whole``: a video file that stops well short of the frames its container announces (a copy
+    still being written, a download cut off) raises SourceError at its last frame instead of
+    ending as if complete, so that a file sent once reports the frames it lost (a looped file
+    keeps starting over after what it has).
     """
     kind = describe_source(src)
     if kind == "folder":
@@ -172,7 +178,7 @@ def read_frames(src: str, folder_fps: float = 1.0,
         for rgb in synthetic_frames(seed=seed, view=view):
             yield SourceFrame(rgb, None)
     else:
-        yield from _read_capture(src)
+        yield from _read_capture(src, whole)
 
 
 def _synthetic_view(src: str) -> tuple[str, int] | None:
@@ -199,7 +205,7 @@ def _open_capture(src: str) -> cv2.VideoCapture:
     return cap
 
 
-def _read_capture(src: str) -> Iterator[SourceFrame]:
+def _read_capture(src: str, whole: bool = False) -> Iterator[SourceFrame]:
     live = is_live(src)
     cap = _open_capture(src)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
@@ -216,6 +222,8 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
                 if index == 0:
                     raise SourceError(f"video file {hide_password(src)!r} has no readable "
                                       "frame")
+                if whole:
+                    _check_whole(src, index, cap.get(cv2.CAP_PROP_FRAME_COUNT), position)
                 return
             if not live:
                 position = _file_position_ms(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, position)
@@ -223,6 +231,20 @@ def _read_capture(src: str) -> Iterator[SourceFrame]:
             yield SourceFrame(bgr, position, bgr=True)
     finally:
         cap.release()
+
+
+def _check_whole(src: str, read: int, announced: float, position_ms: float | None) -> None:
+    """Raise SourceError when a file ended more than :data:`SHORT_OF_ANNOUNCED` short of the frame
+    count its container announces. The count is the container's own or its duration times its
+    frame rate, which a variable frame rate makes inexact: a small shortfall is no loss."""
+    if not (math.isfinite(announced) and announced > 0):
+        return  # nothing announced: the end read is the end
+    if read >= announced * (1 - SHORT_OF_ANNOUNCED):
+        return
+    at = "" if position_ms is None else f", at {position_ms / 1000:.1f} s"
+    raise SourceError(f"video file {hide_password(src)!r} ended after {read} of the "
+                      f"{int(announced)} frames its container announces{at}: it is cut short "
+                      "or unreadable from there (a copy not finished?)")
 
 
 def _file_position_ms(stamp_ms: float, index: int, fps: float, last_ms: float | None) -> float:

@@ -177,6 +177,48 @@ def test_a_file_camera_whose_source_is_gone_ends_in_one_line(
         "3\n")
 
 
+def test_a_video_cut_short_ends_its_camera_as_incomplete(
+    tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recording still being copied (half its bytes) ended at its last readable frame as if
+    complete: 29 of its 60 frames sent, exit status 0. Sent once, it now ends its camera as
+    incomplete, the frames it had sent and no more; looped, it starts over after what it has."""
+    topic = f"cut-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    full = tmp_path / "lesson.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    noise = np.random.default_rng(0)
+    for _ in range(60):
+        writer.write(noise.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    cut = tmp_path / "copying.avi"
+    cut.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    publisher = Publisher(kafka_bootstrap, topic)
+    once = {name: CameraConfig(id=name, classroom="7C", source=str(path), fps=10, realtime=False)
+            for name, path in (("cam-cut", cut), ("cam-full", full))}
+    looped = CameraConfig(id="cam-loop", classroom="7D", source=str(cut), fps=10, realtime=False,
+                          loop=True)
+    done = run_cameras(list(once.values()), publisher, threading.Event())
+    stop = threading.Event()
+    worker = CameraWorker(looped, publisher, stop)
+    worker.start()
+    time.sleep(0.5)
+    stop.set()
+    worker.join(5)
+    publisher.close()
+    why = (f"video file '{cut}' ended after 29 of the 60 frames its container announces, at "
+           "2.8 s: it is cut short or unreadable from there (a copy not finished?)")
+    assert (done["cam-cut"].published, done["cam-cut"].source_lost) == (29, why)
+    assert (done["cam-full"].published, done["cam-full"].source_lost) == (60, None)
+    assert report(done, publisher) == EXIT_INCOMPLETE
+    assert capsys.readouterr().err == (
+        f"classpulse produce: camera 'cam-cut' stopped before its end: {why}; exiting with "
+        "status 3\n")
+    result = worker.result()
+    assert (result.outages, result.source_lost, result.died) == (0, None, None)
+    assert result.published > 29  # past the cut, from the start again
+
+
 class BackoffsSeen(threading.Event):
     """The worker's stop event, noting every wait instead of sleeping through it, and set at the
     ``limit``-th: a worker whose source is not paced waits on it only to back off."""

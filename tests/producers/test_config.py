@@ -283,3 +283,35 @@ cameras:
     (once,) = cameras_from_args(build_parser().parse_args(
         ["produce", "--source", str(video), "--camera", "c", "--classroom", "7B"]))
     assert (once.source, once.loop) == (str(video), False)
+
+
+def test_a_looped_file_with_realtime_off_is_refused(tmp_path: Path) -> None:
+    """`realtime: false` in a camera file sent a looped video as fast as it decoded (about 450
+    frames a second on a small file), each frame stamped with the wall clock: that camera
+    outweighed its classroom's other cameras 225 to 1 for as long as the service ran."""
+    video = _video(tmp_path / "lesson.avi")
+    path = _write(tmp_path, f"""
+cameras:
+  - {{id: live, classroom: 7B, source: rtsp://cam/live, realtime: false}}
+  - {{id: looped, classroom: 7B, source: '{video}', loop: true, realtime: false}}
+""")
+    with pytest.raises(UsageError) as info:
+        cameras_from_args(build_parser().parse_args(["produce", "--config", str(path)]))
+    assert str(info.value) == (
+        f"{path}: camera 'looped': a looped file with realtime off is sent as fast as it decodes, "
+        "hundreds of frames a second, each stamped with the time it is sent: it would outweigh "
+        "every other camera of its classroom for as long as it runs; leave realtime on (the "
+        "default) to pace it like a live camera, or send it once, without loop")
+    with pytest.raises(UsageError, match=r"^camera 'c': a looped file with realtime off"):
+        cameras_from_args(build_parser().parse_args(
+            ["produce", "--source", str(video), "--camera", "c", "--classroom", "7B", "--loop",
+             "--no-realtime"]))
+    # a live source is never paced, and a file sent once flat out is a one-off import
+    path = _write(tmp_path, "cameras:\n  - {id: live, classroom: 7B, source: rtsp://cam/live, "
+                  "realtime: false}\n")
+    (live,) = cameras_from_args(build_parser().parse_args(["produce", "--config", str(path)]))
+    assert live.realtime is False
+    (once,) = cameras_from_args(build_parser().parse_args(
+        ["produce", "--source", str(video), "--camera", "c", "--classroom", "7B",
+         "--no-realtime"]))
+    assert (once.loop, once.realtime) == (False, False)

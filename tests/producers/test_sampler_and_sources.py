@@ -35,6 +35,19 @@ def test_sampler_keeps_one_frame_per_period_of_the_file_timeline() -> None:
     assert [f.timeline_ms for f in out] == [0, 520, 1000, 1520, 2000, 2520, 3000, 3520, 4000]
 
 
+@pytest.mark.parametrize(("source_fps", "fps"), [
+    (30, 3), (24, 3), (60, 3), (25, 3), (30, 1.5), (30, 6), (30, 15), (29.97, 2), (25, 2)])
+def test_sampler_keeps_exactly_fps_frames_a_second_of_any_file(source_fps: float,
+                                                              fps: float) -> None:
+    """A frame a hair (under 1e-6 ms) before its slot was let through without moving the next
+    slot, so the frame after it went out too: a 30 fps file at --fps 3 sent 1.5x its frames."""
+    minutes = 10
+    out = list(Sampler(fps).sample(iter(_timeline(source_fps, minutes * 60))))
+    assert len(out) == pytest.approx(fps * minutes * 60, abs=1)
+    gaps = np.diff([f.timeline_ms for f in out])
+    assert gaps.min() >= 1000 / fps - 1000 / source_fps  # never two frames in one slot
+
+
 def test_sampler_continues_the_timeline_across_a_loop() -> None:
     sampler = Sampler(1)
     first = list(sampler.sample(iter(_timeline(10, 2))))
