@@ -74,8 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     importer.add_argument("--prune-past", action="store_true",
                           help="iCalendar only: also remove the stored lessons of the file's "
                           "events that have already ended and that the file no longer holds "
-                          "(kept by default: a rolling export leaves out the weeks already held, "
-                          "--until the lessons after it, a term's file the other terms')")
+                          "(kept by default outside the days each series states: a rolling "
+                          "export leaves out the weeks already held, --until the lessons after "
+                          "it, a term's file the other terms')")
     importer.add_argument(SKIP_UNKNOWN_ROOMS, action="store_true",
                           help="leave out the lessons of classrooms nobody registered (rooms "
                           "without a camera in a school-wide export), counted per room, instead "
@@ -192,13 +193,15 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
             rooms = known_classrooms(conn)
             read: Timetable
             keep_ended_by = None
+            series = None
             room = None
             if kind == "csv":
                 read = read_csv(path, rooms, args.skip_unknown_rooms)
             else:
                 if args.classroom is not None:
                     room = _classroom(rooms, args.classroom)
-                read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
+                ics = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
+                read, series = ics, ics.series_spans
             _check_zones(rooms, read, room)
             if kind == "ics":
                 if room is not None:
@@ -206,7 +209,7 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
                 if not args.prune_past:
                     keep_ended_by = datetime.now(timezone.utc)
             lessons = read.lessons
-            counts = replace_lessons(conn, lessons, read.scopes, keep_ended_by)
+            counts = replace_lessons(conn, lessons, read.scopes, keep_ended_by, series)
             overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
         engine.dispose()

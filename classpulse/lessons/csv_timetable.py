@@ -46,6 +46,7 @@ from classpulse.lessons.timetable import (
     key_time,
     read_bytes,
 )
+from classpulse.years import FIRST_DAY, LAST_DAY
 
 REQUIRED = ("classroom", "date", "start", "end", "title")
 OPTIONAL = ("subject", "group")
@@ -56,9 +57,14 @@ MIDNIGHT = "24:00"  # an end at the end of the row's day
 
 def _date(path: Path, line: int, value: str) -> date:
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise TimetableError(path, line, "date", f"{value!r} is not a date YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # a mistyped year: stored where no view shows it
+        raise TimetableError(path, line, "date", f"{value} is outside the years "
+                             f"{FIRST_DAY.year}-{LAST_DAY.year} a timetable may name; fix the "
+                             "date")
+    return day
 
 
 def _time(path: Path, line: int, field: str, value: str) -> time:

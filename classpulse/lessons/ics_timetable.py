@@ -101,7 +101,9 @@ class IcsImport(Timetable):
 
     ``legacy_scopes`` maps, with ``--classroom``, the scope imports gave each UID before the
     classroom was part of it (``ics:<UID>``) to its scope now, so that the classroom's lessons
-    stored under the old one are found again and keep their ids.
+    stored under the old one are found again and keep their ids. ``series_spans`` holds, per
+    scope, the days its series state every lesson of (:func:`_series_span`): a stored lesson there
+    that the file no longer holds is gone, ended or not.
     """
 
     skipped_all_day: int
@@ -109,6 +111,7 @@ class IcsImport(Timetable):
     skipped_long: int
     until: date
     legacy_scopes: Mapping[str, str]
+    series_spans: Mapping[str, tuple[datetime, datetime]]
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,12 @@ def _day(value: date) -> date:
 
 def _parse(path: Path) -> tuple[Any, list[str]]:
     raw = read_bytes(path)
+    try:  # the library would read other bytes as U+FFFD, and a title would be stored garbled
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TimetableError(path, raw.count(b"\n", 0, exc.start) + 1, None,
+                             f"is not UTF-8 text ({exc.reason} at byte {exc.start}), as "
+                             "iCalendar files are; export or save it as UTF-8") from None
     try:
         calendar = icalendar.Calendar.from_ical(raw)
     except ValueError as exc:
@@ -185,7 +194,7 @@ def _parse(path: Path) -> tuple[Any, list[str]]:
                              f"is not an iCalendar file ({_one_line(exc)})") from None
     if calendar.name != "VCALENDAR":
         raise TimetableError(path, 1, None, f"holds a {calendar.name}, not a VCALENDAR")
-    return calendar, raw.decode("utf-8", errors="replace").splitlines()
+    return calendar, raw.decode("utf-8").splitlines()
 
 
 def _x_wr_zone(path: Path, lines: list[str], calendar: Any) -> ZoneInfo | None:
@@ -381,11 +390,24 @@ def _instant(path: Path, lines: list[str], line: int, field: str, value: datetim
     return instant
 
 
-def _until_through_the_day(component: Any) -> None:
-    """Make a bare-date UNTIL of a timed series the end of that day in the series' zone.
+def _in_utc(value: datetime) -> bool:
+    """A time written in UTC (``Z``), which says nothing of the classroom's day."""
+    return value.tzinfo is not None and str(value.tzinfo) == "UTC"
 
-    RFC 5545 wants UNTIL of DTSTART's type; exporters that write a date mean "through that day",
-    but the expansion reads it as that day's midnight and would drop the day's lesson. Only the
+
+def _until_as_meant(component: Any, room: Classroom | None) -> None:
+    """Make a timed series' UNTIL comparable with its DTSTART as exporters mean it (RFC 5545
+    wants UNTIL of DTSTART's type, and the expansion compares them as written):
+
+    - a bare date is through that day, on the start's zone, or on the classroom's clock for a
+      start in UTC (read as that day's midnight, it dropped the day's lesson; read on UTC, it
+      kept the next morning's lesson east of Greenwich, such as Tokyo's Monday 08:00, Sunday
+      23:00 UTC);
+    - a UTC time for a floating start is that instant on the classroom's clock (exporters write
+      the last start converted to UTC; compared with the wall-clock start as written, the last
+      lesson was dropped east of Greenwich).
+
+    Without a known classroom only the bare date is changed, on the start's zone. Only the
     parsed copy in memory changes.
     """
     if not _is_timed(component):
@@ -393,8 +415,15 @@ def _until_through_the_day(component: Any) -> None:
     start = component["DTSTART"].dt
     for rule in _properties(component, "RRULE"):
         until = rule.get("UNTIL", [None])[0]
-        if isinstance(until, date) and not isinstance(until, datetime):
-            rule["UNTIL"] = [datetime.combine(until, _END_OF_DAY, start.tzinfo)]
+        if isinstance(until, datetime):
+            if _floating(start) and not _floating(until) and room is not None:
+                rule["UNTIL"] = [until.astimezone(room.tz).replace(tzinfo=None)]
+        elif isinstance(until, date):
+            if _in_utc(start) and room is not None:
+                rule["UNTIL"] = [datetime.combine(until, _END_OF_DAY, room.tz).astimezone(
+                    start.tzinfo)]
+            else:
+                rule["UNTIL"] = [datetime.combine(until, _END_OF_DAY, start.tzinfo)]
 
 
 def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
@@ -449,14 +478,16 @@ def _units(path: Path, lines: list[str], vevents: list[tuple[Any, int]], events:
     with a timed one together (a series and the occurrences it moves), or, under a reused UID,
     each event alone. Each event in them is checked by :func:`_check_bounds` first."""
     first_line: dict[str, int] = {}
+    room_of: dict[int, Classroom | None] = {}
     for event in events:
         first_line.setdefault(_text(event.component, "UID"), event.line)
+        room_of[id(event.component)] = event.room
     together: dict[str, list[Any]] = defaultdict(list)
     for component, line in vevents:
         uid = _text(component, "UID")
         if uid in first_line:
             _check_bounds(path, lines, component, line)
-            _until_through_the_day(component)
+            _until_as_meant(component, room_of.get(id(component)))
             if uid not in reused:
                 together[uid].append(component)
     return [(components, first_line[uid]) for uid, components in together.items()] + [
@@ -479,10 +510,11 @@ def _alone(calendar: Any, others: list[Any], components: list[Any]) -> Any:
 
 
 def _expand(path: Path, alone: Any, last: date, line: int) -> list[Any]:
-    """The occurrences of one unit from FIRST_DAY through ``last``."""
+    """The occurrences of one unit from FIRST_DAY through the day after ``last``, which
+    :func:`_through` cuts on each classroom's clock (a day in UTC ends at another time)."""
     try:
-        return [occurrence for occurrence in recurring_ical_events.of(alone).between(
-            FIRST_DAY, last + timedelta(days=1)) if _day(occurrence["DTSTART"].dt) <= last]
+        return list(recurring_ical_events.of(alone).between(FIRST_DAY,
+                                                            last + timedelta(days=2)))
     except (ValueError, TypeError, OverflowError) as exc:  # what the checks could not foresee
         event = alone.walk("VEVENT")[0]
         raise TimetableError(path, line, None, f"cannot expand the recurrences of {_name(event)} "
@@ -526,6 +558,52 @@ class _CpuLimit:
                       else self._previous)
         if self._expired and error is not self._error:
             raise self._error from None
+
+
+def _day_bounds(value: datetime, room: Classroom) -> tuple[datetime, datetime]:
+    """The classroom's day ``value`` falls on (a floating time's own, one with a zone's there),
+    as the UTC instants of its first and next midnight."""
+    zone = room.tz
+    day = value.date() if _floating(value) else value.astimezone(zone).date()
+    first, following = (datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)
+                        for d in (day, day + timedelta(days=1)))
+    return first, following
+
+
+def _through(occurrences: list[Any], last: date, rooms: Classrooms,
+             classroom: Classroom | None) -> list[Any]:
+    """The occurrences that start on ``last`` or before, on their classroom's clock (a floating
+    time on its own, one in a room nobody registered on its own zone)."""
+    def day(occurrence: Any) -> date:
+        start = occurrence["DTSTART"].dt
+        room = classroom or rooms.find(_text(occurrence, "LOCATION"))
+        if not isinstance(start, datetime) or _floating(start) or room is None:
+            return _day(start)
+        return start.astimezone(room.tz).date()
+
+    return [occurrence for occurrence in occurrences if day(occurrence) <= last]
+
+
+def _series_span(components: list[Any], occurrences: list[Any], rooms: Classrooms,
+                 classroom: Classroom | None) -> tuple[datetime, datetime] | None:
+    """The days a unit's series states every lesson of, as UTC instants ``[from, to)``: from the
+    day of its start (DTSTART of an event without RECURRENCE-ID) through that of its last
+    occurrence expanded, on its classroom's clock; None without a timed series in a known room.
+
+    An occurrence the series no longer yields there was moved or cancelled: a series whose time
+    was changed for all its events must not leave its past lessons at the old time beside the
+    new. Before and after it the file says nothing (a term's file, a rolling export, --until);
+    a moved occurrence (RECURRENCE-ID) states its own slot only, and an RDATE an extra lesson.
+    """
+    def room_of(component: Any) -> Classroom | None:
+        return classroom or rooms.find(_text(component, "LOCATION"))
+
+    starts = [_day_bounds(c["DTSTART"].dt, room)[0] for c in components
+              if c.get("RECURRENCE-ID") is None and _is_timed(c)
+              and (room := room_of(c)) is not None]
+    ends = [_day_bounds(o["DTSTART"].dt, room)[1] for o in occurrences
+            if _is_timed(o) and (room := room_of(o)) is not None]
+    return (min(starts), max(ends)) if starts and ends else None
 
 
 def _scope(uid: str, classroom: Classroom | None) -> str:
@@ -649,16 +727,23 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
     all_day = sum(1 for component, _ in vevents if not _is_timed(component))
     if not events:
         return IcsImport([], scopes, frozenset(), unknown, all_day, 0, 0, until or FIRST_DAY,
-                         legacy)
+                         legacy, {})
     last = _last_day(path, events, until)
     others = [sub for sub in calendar.subcomponents if sub.name != "VEVENT"]
     lessons: list[PlannedLesson] = []
     wall_clock: set[str] = set()
+    spans: dict[str, tuple[datetime, datetime]] = {}
     expanded = cancelled = too_long = 0
     with _CpuLimit(path, EXPANSION_CPU_SECONDS):
         for components, line in units:
             moves = _range_moves(components)
-            occurrences = _expand(path, _alone(calendar, others, components), last, line)
+            occurrences = _through(_expand(path, _alone(calendar, others, components), last,
+                                           line), last, rooms, classroom)
+            span = _series_span(components, occurrences, rooms, classroom)
+            if span is not None:  # several series of a reused UID: the days any of them states
+                scope = _scope(_text(components[0], "UID"), classroom)
+                known = spans.get(scope, span)
+                spans[scope] = (min(known[0], span[0]), max(known[1], span[1]))
             expanded += len(occurrences)
             if expanded > MAX_OCCURRENCES:
                 raise TimetableError(path, None, None, f"its events expand to more than "
@@ -683,7 +768,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                 lessons.append(lesson)
     check_unique(path, lessons, "DTSTART")
     return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, too_long,
-                     last, legacy)
+                     last, legacy, spans)
 
 
 def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,

@@ -2,10 +2,10 @@
 
 An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
 of a CSV), even one left with no lesson (a series now cancelled), lessons the file no longer states
-are deleted (but for those already over, where the caller asks, as an iCalendar import does unless
-``--prune-past``) and the rest are inserted or updated in place by their ``source_key``, so a
-lesson keeps its ``id`` (and a teacher's bookmark of it) across re-imports. Importing the same file
-twice changes nothing.
+are deleted (but for those already over and outside the days its series state, where the caller
+asks, as an iCalendar import does unless ``--prune-past``) and the rest are inserted or updated in
+place by their ``source_key``, so a lesson keeps its ``id`` (and a teacher's bookmark of it) across
+re-imports. Importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def adopt_scopes(conn: Connection, classroom_id: str, renamed: Mapping[str, str]
 
 
 def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
-                    scopes: Iterable[str] = (), keep_ended_by: datetime | None = None
+                    scopes: Iterable[str] = (), keep_ended_by: datetime | None = None,
+                    series_spans: Mapping[str, tuple[datetime, datetime]] | None = None
                     ) -> ImportCounts:
     """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
 
@@ -97,7 +98,11 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
     holds it: a rolling export ("this week on") leaves out the lessons already held, an export cut
     by ``--until`` those after it, and one term's file the other term's, none of which cancels
-    them. A stored lesson whose key is, exactly, another form of a lesson's key now (an earlier
+    them. But not within its scope's ``series_spans`` (UTC instants ``[from, to)``: the days the
+    file's series state every lesson of): there a lesson the file no longer holds was moved or
+    cancelled (a series whose time was changed for all its events would otherwise show every
+    past lesson twice, at the old time and the new). A stored lesson
+    whose key is, exactly, another form of a lesson's key now (an earlier
     version's UTC key of a floating time; a slot the file now gives a zone, or no longer does) is
     found again under its new key first (:func:`_adopted`), keeping its id, instead of being kept
     beside its new self.
@@ -126,6 +131,7 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     kept = set() if keep_ended_by is None else {
         key for key, row in stored.items()
         if key not in wanted and row[ended] <= keep_ended_by}
+    kept -= _within_series({key: stored[key] for key in kept}, scope_of, series_spans or {})
     gone = sorted(set(stored) - wanted - kept)
     for lo in range(0, len(gone), _BATCH):
         conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
@@ -146,6 +152,18 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     added = sum(1 for lesson in fresh if lesson.source_key not in stored)
     return ImportCounts(added=added, changed=len(fresh) - added,
                         unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept))
+
+
+def _within_series(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
+                   series_spans: Mapping[str, tuple[datetime, datetime]]) -> set[str]:
+    """The stored keys (rows of :data:`_STATED`) that start within their scope's span."""
+    starts = _STATED.index("starts_at")
+    within = set()
+    for key, row in stored.items():
+        span = series_spans.get(scope_of[key])
+        if span is not None and span[0] <= row[starts] < span[1]:  # type: ignore[operator]
+            within.add(key)
+    return within
 
 
 def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:

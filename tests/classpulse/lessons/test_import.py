@@ -206,6 +206,12 @@ CSV_HEAD = "classroom,date,start,end,title\n"
      "line 3, classroom: classroom '9Z' is unknown (known ids: 7A, 7B, room-12)"),
     (CSV_HEAD + "7A,03/03/2025,08:00,08:45,Maths\n",
      "line 2, date: '03/03/2025' is not a date YYYY-MM-DD"),
+    # a mistyped year was stored where no week opens (1025 at 08:06:32 UTC, Berlin's old local
+    # mean time), and 9999-12-31 23:00 ended in OverflowError's traceback
+    (CSV_HEAD + "7A,1025-03-04,08:00,08:45,Maths\n",
+     "line 2, date: 1025-03-04 is outside the years 2000-2099 a timetable may name; fix the date"),
+    (CSV_HEAD + "7A,9999-12-31,23:00,00:30,Maths\n",
+     "line 2, date: 9999-12-31 is outside the years 2000-2099 a timetable may name; fix the date"),
     (CSV_HEAD + "7A,2025-03-03,09:00,08:45,Maths\n", "line 2, end: 08:45 is not after the start"),
     (CSV_HEAD + "7A,2025-03-03,08:00,08:45,\n", "line 2, title: is empty"),
     (CSV_HEAD + "7A,2025-03-30,02:30,03:15,Maths\n",
@@ -298,6 +304,15 @@ def test_files_that_are_not_timetables(
     latin.write_bytes((CSV_HEAD + "7A,2025-03-03,08:00,08:45,Fran\xe7ais\n").encode("latin-1"))
     status, _, err = run(capsys, url, "import", str(latin))
     assert status == 2 and "is not UTF-8 text" in err and "save it as UTF-8" in err
+    # a Latin-1 iCalendar file was imported with its titles garbled (Math\ufffdmatiques)
+    latin = tmp_path / "latin.ics"
+    latin.write_bytes(ICS_EVENT.format(fields="DTSTART:20250303T080000Z\nDTEND:20250303T084500Z"
+                                       "\nSUMMARY:Math\xe9matiques\nLOCATION:7A").encode("latin-1"))
+    status, out, err = run(capsys, url, "import", str(latin))
+    assert (status, out) == (2, "")
+    assert err == ("classpulse lessons: latin.ics line 9: is not UTF-8 text (invalid "
+                   "continuation byte at byte 151), as iCalendar files are; export or save it as "
+                   "UTF-8; nothing was imported\n")
 
 
 def test_list_shows_lessons_in_the_classrooms_time(data: Path,
@@ -780,6 +795,41 @@ def test_a_bare_date_until_keeps_that_days_lesson(
         "2025-03-03 09:40-10:25", "2025-03-10 09:40-10:25", "2025-03-17 09:40-10:25"]
 
 
+def test_a_utc_until_of_a_floating_series_keeps_its_last_lesson(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Exporters write UNTIL as the last start in UTC: 31 March 08:00 in Berlin (summer time) is
+    06:00Z. The expansion compared it with the floating 08:00 as written and dropped the lesson."""
+    body = calendar("UID:m@t\nDTSTART:20250303T080000\nDTEND:20250303T084500\nSUMMARY:Maths"
+                    "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;UNTIL=20250331T060000Z")
+    assert run(capsys, url, "import", str(write(tmp_path, "t.ics", body)))[0] == 0
+    assert [local(r) for r in stored(engine)] == [
+        f"2025-03-{day:02d} 08:00-08:45" for day in (3, 10, 17, 24, 31)]
+
+
+@pytest.mark.parametrize(("zone", "start", "until", "days"), [
+    # Monday 08:00 in Tokyo is Sunday 23:00 UTC: UNTIL=20250323 (a Sunday) and --until
+    # 2025-03-16 each took the next Monday's lesson, on its UTC day
+    ("Asia/Tokyo", "20250302T230000Z", ";UNTIL=20250323", ["03", "10", "17"]),
+    ("Asia/Tokyo", "20250302T230000Z", ";COUNT=10 --until 2025-03-16", ["03", "10"]),
+    # Monday 20:00 in New York is Tuesday 00:00-01:00 UTC: --until 2025-03-10 left out the 10th
+    ("America/New_York", "20250304T010000Z", ";COUNT=10 --until 2025-03-10", ["03", "10"]),
+])
+def test_days_of_a_series_in_utc_end_on_the_classrooms_clock(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, zone: str,
+    start: str, until: str, days: list[str]
+) -> None:
+    set_zone(engine, zone)
+    rule, _, flag = until.partition(" ")
+    body = calendar(f"UID:m@t\nDTSTART:{start}\nDURATION:PT45M\nSUMMARY:Maths\nLOCATION:7A"
+                    f"\nRRULE:FREQ=WEEKLY{rule}")
+    status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.ics", body)),
+                         *flag.split())
+    assert (status, err) == (0, "")
+    assert [local(r, ZoneInfo(zone))[:10] for r in stored(engine)] == [
+        f"2025-03-{day}" for day in days]
+
+
 def test_per_room_exports_that_share_a_uid_keep_their_own_lessons(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -851,6 +901,41 @@ def test_a_rolling_export_keeps_the_lessons_already_held(
     assert status == 0 and "0 new, 0 changed, 2 unchanged, 3 removed" in out
     assert [r["starts_at"].date() for r in stored(engine)] == [
         start + timedelta(days=21), start + timedelta(days=28)]
+
+
+def test_a_series_whose_time_changed_for_all_its_events_replaces_its_past_lessons(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Maths moved from 08:00 to 08:15 for all its events, as calendars edit a series: every past
+    lesson was kept at 08:00 beside its new self at 08:15 ("kept 40 lesson(s) that have ended"),
+    two Maths lessons overlapping in each week, and the change since the previous lesson compared
+    a lesson with its own copy. The series states its lessons from its first day: those at the
+    old time go, ended or not. Lessons of a series before its first day are still kept (a term's
+    file), and so are the other series' lessons."""
+    def series(start: str, first: str = "20250106", count: int = 40) -> str:
+        return (f"UID:m@t\nDTSTART;TZID=Europe/Berlin:{first}T{start}\nDTEND;TZID=Europe/Berlin:"
+                f"{first}T0930{start[4:]}\nSUMMARY:Maths\nLOCATION:7A\n"
+                f"RRULE:FREQ=WEEKLY;COUNT={count}")
+    art = ("UID:a@t\nDTSTART;TZID=Europe/Berlin:20250107T100000\nDTEND;TZID=Europe/Berlin:"
+           "20250107T104500\nSUMMARY:Art\nLOCATION:7A")
+    path = write(tmp_path, "t.ics", calendar(series("080000"), art))
+    assert "41 lessons in 7A: 41 new" in run(capsys, url, "import", str(path))[1]
+    path = write(tmp_path, "t.ics", calendar(series("081500"), art))
+    status, out, err = run(capsys, url, "import", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == (
+        "t.ics: 41 lessons in 7A: 40 new, 0 changed, 1 unchanged, 40 removed")
+    assert "kept" not in out and "overlap" not in out
+    maths = [local(r) for r in stored(engine) if r["title"] == "Maths"]
+    assert len(maths) == 40 and {m[10:] for m in maths} == {" 08:15-09:30"}
+    # the next term's file of the same series: this term's lessons, before its start, are kept
+    path = write(tmp_path, "t.ics", calendar(series("081500", "20251103", 4)))
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 4 lessons in 7A: 4 new, 0 changed, 0 unchanged, 0 removed",
+        "  kept 40 lesson(s) that have ended though the file no longer holds them (--prune-past "
+        "removes them)"]
+    assert len(stored(engine)) == 45
 
 
 def test_hostile_ics_and_days_out_of_range_are_one_line(
@@ -998,19 +1083,22 @@ def test_keys_an_earlier_version_wrote_on_another_clock_are_not_guessed(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Keys written on Samoa's clock, the classroom on UTC since: neither clock a key is read on
-    now gives their instants, so no lesson takes another's id; the ended ones stay, as the file no
-    longer holds them under those keys (--prune-past removes them)."""
+    now gives their instants, so no lesson takes another's id. The file no longer holds them under
+    those keys: those on the days the series states are gone, ended or not; the first, at 09:00 in
+    Samoa, is 20:00 UTC the day before the series' first, and is kept (--prune-past removes it)."""
     set_zone(engine, "Pacific/Apia")
     path = write(tmp_path, "t.ics", daily("20250303", 5))
     assert "5 lessons in 7A: 5 new" in run(capsys, url, "import", str(path))[1]
     utc_keys(engine, "Pacific/Apia")
-    before = {r["id"] for r in stored(engine)}
+    before = {r["id"]: r["starts_at"] for r in stored(engine)}
     set_zone(engine, "UTC")
     status, out, _ = run(capsys, url, "import", str(path))
-    assert status == 0 and "5 lessons in 7A: 5 new, 0 changed, 0 unchanged, 0 removed" in out
-    assert "kept 5 lesson(s)" in out
-    assert {r["id"] for r in stored(engine)} >= before and len(stored(engine)) == 10
-    assert "0 new, 0 changed, 5 unchanged, 5 removed" in run(
+    assert status == 0 and "5 lessons in 7A: 5 new, 0 changed, 0 unchanged, 4 removed" in out
+    assert "kept 1 lesson(s)" in out
+    held = {(r["id"], r["starts_at"]) for r in stored(engine)} & set(before.items())
+    assert held == {(i, at) for i, at in before.items() if at == min(before.values())}
+    assert len(stored(engine)) == 6
+    assert "0 new, 0 changed, 5 unchanged, 1 removed" in run(
         capsys, url, "import", str(path), "--prune-past")[1]
     assert sorted(keys(engine)) == [f"ics:d@t/2025-03-0{day}T09:00:00" for day in range(3, 8)]
 
@@ -1073,7 +1161,8 @@ def test_an_extra_lesson_held_then_moved_is_kept_where_it_was_held(
 ) -> None:
     """An extra lesson (RDATE) held on Wednesday at 09:00, stored under an earlier version's UTC
     key; the file now says 10:30, another slot. Within the two hours the vote allowed, the held
-    lesson was moved to 10:30; it is kept at 09:00, and 10:30 is a new lesson."""
+    lesson was moved to 10:30, keeping its id; 10:30 is a new lesson, and the one at 09:00, within
+    the days the series states, is gone though it has ended."""
     series = ("UID:m@t\nDTSTART:20250303T090000\nDTEND:20250303T094500\nSUMMARY:Maths"
               "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=2\nRDATE:{}")
     path = write(tmp_path, "t.ics", calendar(series.format("20250305T090000")))
@@ -1083,14 +1172,14 @@ def test_an_extra_lesson_held_then_moved_is_kept_where_it_was_held(
     path = write(tmp_path, "t.ics", calendar(series.format("20250305T103000")))
     status, out, err = run(capsys, url, "import", str(path))
     assert (status, err) == (0, "")
-    assert out.splitlines()[:2] == [
-        "t.ics: 3 lessons in 7A: 1 new, 0 changed, 2 unchanged, 0 removed",
-        "  kept 1 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+    assert out.splitlines()[0] == (
+        "t.ics: 3 lessons in 7A: 1 new, 0 changed, 2 unchanged, 1 removed")
+    assert "kept" not in out
     rows = {local(r): r["id"] for r in stored(engine)}
-    assert sorted(rows) == ["2025-03-03 09:00-09:45", "2025-03-05 09:00-09:45",
-                            "2025-03-05 10:30-11:15", "2025-03-10 09:00-09:45"]
-    assert {when: rows[when] for when in held} == held
+    assert sorted(rows) == ["2025-03-03 09:00-09:45", "2025-03-05 10:30-11:15",
+                            "2025-03-10 09:00-09:45"]
+    assert {when: rows[when] for when in held if when in rows} == {
+        when: i for when, i in held.items() if when != "2025-03-05 09:00-09:45"}
     assert rows["2025-03-05 10:30-11:15"] not in held.values()
 
 
@@ -1150,21 +1239,20 @@ def test_per_term_files_sharing_uids_keep_each_others_ended_lessons(
         "2025-01-06", "2025-01-13", "2025-01-20", "2025-04-07", "2025-04-14", "2025-04-21"]
 
 
-def test_ended_occurrences_excluded_later_are_kept_alike_wherever_they_fall(
+def test_ended_occurrences_excluded_later_are_removed_alike_wherever_they_fall(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """EXDATE on a series' first lesson kept it (before the file's first), on its third removed
-    it. Both have ended: both are kept, and --prune-past removes both."""
+    it. Both lie within the days the series states, where the file cancels them: both are
+    removed, ended or not."""
     series = ("UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths"
               "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=4")
     assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(series))))[0] == 0
     excluded = write(tmp_path, "t.ics", calendar(
         f"{series}\nEXDATE:20250303T080000Z\nEXDATE:20250317T080000Z"))
     status, out, _ = run(capsys, url, "import", str(excluded))
-    assert status == 0 and "0 removed" in out and "kept 2 lesson(s)" in out
-    assert len(stored(engine)) == 4
-    assert "0 new, 0 changed, 2 unchanged, 2 removed" in run(
-        capsys, url, "import", str(excluded), "--prune-past")[1]
+    assert status == 0 and "0 new, 0 changed, 2 unchanged, 2 removed" in out
+    assert "kept" not in out
     assert keys(engine) == ["ics:m@t/2025-03-10T08:00:00Z", "ics:m@t/2025-03-24T08:00:00Z"]
 
 
