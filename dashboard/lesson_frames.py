@@ -1,8 +1,11 @@
 """From ``lesson_summaries`` rows to what the lessons view shows; pure pandas, no Streamlit.
 
-Every number comes straight from the view (sums over the lesson's shown minutes); this module only
-picks the main emotion, words the times (in the classroom's zone) and the shares, says when a lesson
-has no data or data for part of it only, and which lessons its title's trend may compare.
+A lesson's numbers are those of the minutes its charts draw (:func:`charted`: shown, their faces
+mostly read, judged per minute as a date range's charts and day table judge them), so its row never
+tells a mix the charts leave out; the view's ``faces`` and ``faces_read`` (over every shown minute)
+say whether the lesson's faces were mostly read as a whole. This module also picks the main
+emotion, words the times (in the classroom's zone) and the shares, says when a lesson has no data
+or data for part of it only, and which lessons its title's trend may compare.
 """
 
 from __future__ import annotations
@@ -68,6 +71,27 @@ def week_bounds(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
             local_instant(monday + timedelta(days=7), time(0), tz))
 
 
+def charted(lessons: pd.DataFrame, buckets: pd.DataFrame) -> pd.DataFrame:
+    """``lessons`` with their numbers over their charted minutes only, from ``buckets``
+    (:func:`dashboard.sql.fetch_buckets` at 60 s, covering the lessons): ``minutes`` (charted),
+    ``unread_minutes`` (shown, their faces mostly not read), ``hidden_minutes``, faces in view,
+    engagement and shares, as :func:`dashboard.transform.summarise` gives them for a day.
+    ``lesson_summaries`` sums every shown minute: one minute of many faces mostly unread swung a
+    lesson's main emotion to the few faces read that the charts beside it leave out."""
+    if lessons.empty:
+        return lessons.assign(unread_minutes=pd.Series(dtype="int64"))
+    minute = pd.to_datetime(buckets["bucket_start"], unit="s", utc=True)
+    parts = [buckets[(minute >= lesson.starts_at) & (minute < lesson.ends_at)]
+             .assign(lesson_id=lesson.lesson_id) for lesson in lessons.itertuples()]
+    numbers = transform.summarise(pd.concat(parts), ["lesson_id"])
+    columns = list(numbers.columns)
+    counts = ["minutes", "unread_minutes", "hidden_minutes"]
+    out = lessons.drop(columns=[c for c in columns if c in lessons]).join(
+        numbers, on="lesson_id")
+    out[counts] = out[counts].fillna(0).astype("int64")
+    return out
+
+
 def main_emotions(lessons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """(main expression in words, its share) of each lesson, as :func:`dashboard.transform.
     main_emotions` names them (ties included); empty where it has no shown faces, or most of them
@@ -98,9 +122,11 @@ def lesson_minutes(lesson: pd.Series) -> int:
 def part_of_lesson(lesson: pd.Series, now: datetime) -> PartOfLesson | None:
     """The part of the lesson its numbers rest on, when they have minutes but not the whole
     lesson: while it is under way (SO_FAR), after its end until its last minute closes (CLOSING),
-    or once closed with data for fewer than MIN_RECORDED_PERCENT of its minutes (PART_RECORDED).
-    None for a whole lesson, and for one without any minute, whose :func:`status` says why."""
-    recorded = int(lesson["minutes"]) + int(lesson["hidden_minutes"])
+    or once closed with data (charted, unread or hidden minutes: the cameras and a consumer ran)
+    for fewer than MIN_RECORDED_PERCENT of its minutes (PART_RECORDED). None for a whole lesson,
+    and for one without any minute, whose :func:`status` says why."""
+    recorded = (int(lesson["minutes"]) + int(lesson["unread_minutes"])
+                + int(lesson["hidden_minutes"]))
     if recorded == 0:
         return None
     length = lesson_minutes(lesson)
@@ -114,19 +140,24 @@ def part_of_lesson(lesson: pd.Series, now: datetime) -> PartOfLesson | None:
 
 
 def note(lesson: pd.Series, now: datetime) -> str:
-    """The row's note: why its numbers are empty (:func:`status`), and what part of the lesson
-    they rest on (:func:`part_of_lesson`); "" for a whole lesson with numbers."""
+    """The row's note: why its numbers are empty (:func:`status`), what part of the lesson they
+    rest on (:func:`part_of_lesson`), and how many minutes they leave out as not read; "" for a
+    whole lesson whose every shown minute is in its numbers."""
     part = part_of_lesson(lesson, now)
-    said = [status(lesson, now),
-            text.lesson_part(part.state, part.recorded, part.length) if part else ""]
+    empty = status(lesson, now)
+    unread = int(lesson["unread_minutes"])
+    said = [empty, text.lesson_part(part.state, part.recorded, part.length) if part else "",
+            text.lesson_unread(unread) if unread and not empty else ""]
     return "; ".join(s for s in said if s)
 
 
 def status(lesson: pd.Series, now: datetime) -> str:
-    """Why a lesson's numbers are empty, in words; "" when it has shown minutes whose faces were
-    mostly read."""
+    """Why a lesson's numbers are empty, in words; "" when it has charted minutes and its faces
+    were mostly read as a whole."""
     if lesson["minutes"] > 0:
         return "" if mostly_read(lesson["faces"], lesson["faces_read"]) else UNREADABLE
+    if lesson["unread_minutes"] > 0:
+        return UNREADABLE
     if lesson["hidden_minutes"] > 0:
         return ALL_HIDDEN
     if lesson["starts_at"] > pd.Timestamp(now):

@@ -1,9 +1,10 @@
 """The lessons view's SQL: ``lesson_summaries`` rows as DataFrames, bound parameters only.
 
 ``lesson_summaries`` (migration ``0007_lessons``) sums each lesson's shown class minutes under the
-database's one small-group rule, the same sums as the lesson's minutes charted through
-:func:`dashboard.sql.fetch_buckets` (the charts leave out minutes whose faces were mostly not
-read). Like :mod:`dashboard.sql`, no caching here.
+database's one small-group rule. The charts leave out the shown minutes whose faces were mostly not
+read, so each row's numbers are taken again over the minutes its charts draw, from the same bucket
+query at one minute (:func:`dashboard.sql.fetch_buckets`, :func:`dashboard.lesson_frames.charted`).
+Like :mod:`dashboard.sql`, no caching here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pandas as pd
 from sqlalchemy import Engine, Select, select
 
 from classpulse.db.views import lesson_summaries as summaries
+from dashboard import lesson_frames
+from dashboard.sql import BUCKET_COLUMNS, fetch_buckets
 
 COLUMNS: tuple[str, ...] = tuple(c.name for c in summaries.columns)
 
@@ -26,7 +29,24 @@ def _frame(engine: Engine, query: Select) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     for column in ("lesson_id", "minutes", "hidden_minutes", "faces", "faces_read"):
         frame[column] = frame[column].astype("int64")
-    return frame
+    return lesson_frames.charted(frame, _minutes(engine, frame))
+
+
+def _minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
+    """The minute buckets of the lessons' classroom over their times: one bucket query per run of
+    lessons that touch or overlap (a day's timetable is mostly one), each one index range."""
+    ranges: list[list[datetime]] = []
+    for start, end in sorted(zip(lessons["starts_at"], lessons["ends_at"], strict=True)):
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    classrooms = set(lessons["classroom_id"])
+    assert len(classrooms) <= 1, "one classroom's lessons at a time"
+    return pd.concat([fetch_buckets(engine, str(lessons["classroom_id"].iloc[0]), None,
+                                    start.to_pydatetime(), end.to_pydatetime(), 60)
+                      for start, end in ranges] or [pd.DataFrame(columns=list(BUCKET_COLUMNS))],
+                     ignore_index=True)
 
 
 def fetch_week(engine: Engine, classroom_id: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -9,10 +9,11 @@ charts exactly when the row shows a main emotion, and otherwise says why, drawin
 note also says when the numbers rest on part of the lesson
 (:func:`dashboard.lesson_frames.part_of_lesson`: under way, its last minutes still closing, or data
 for too few of its minutes), and so does the opened lesson; such a lesson is neither in its title's
-trend nor compared with the lesson before. Row and charts agree but for three things:
-each is cached apart (for up to a minute one may be newer than the other while a lesson is under
-way); the charts leave out single minutes whose faces were mostly not read where the row sums
-every shown minute (the page counts them beside the charts); and a lesson under way has its row
+trend nor compared with the lesson before. The row's numbers are those of the minutes the
+charts draw (:func:`dashboard.lesson_frames.charted`: shown minutes whose faces were mostly read;
+the others are counted in the note and beside the charts). Row and charts agree but for two
+things: each is cached apart (for up to a minute one may be newer than the other while a lesson
+is under way); and a lesson under way has its row
 and its charts up to the newest closed minute (the views hold no other,
 :func:`dashboard.periods.closed_until`), each read at its own time, and so has one that ended
 until its last minute closes (the view says so of the lesson opened). The charts of an opened
@@ -95,7 +96,8 @@ def _metrics(lesson: pd.Series, min_faces: int) -> None:
                        "read at once in the frames where faces were read (it can be more: faces "
                        "the gate refused leave frames out)"))
     cols[3].metric("Minutes shown", f"{lesson['minutes']}",
-                   help=f"{lesson['hidden_minutes']} more hidden: {text.hidden_help(min_faces)}")
+                   help=f"{lesson['hidden_minutes']} more hidden: {text.hidden_help(min_faces)}; "
+                   f"{lesson['unread_minutes']} more left out as their faces were mostly not read")
 
 
 def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from classpulse.emotions import EMOTIONS
 from dashboard import lesson_states
 from dashboard.periods import MINUTE_CLOSES_AFTER
+from dashboard.sql import MOSTLY_READ
 
 # how long a camera that stopped writing is still named in its classroom's warning: past a
 # weekend and a holiday week, so a Monday does not pass Friday's broken camera over in silence,
@@ -52,15 +53,19 @@ def plain(value: object) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
 
 
-def share(value: float) -> str:
+def share(value: float, under: float | None = None) -> str:
     """A share (0 to 1) as a whole percentage that is never "0%" for some nor "100%" for less than
     all: rounding alone would show 1 face of 250 as none and 299 of 300 as every one, and a number
-    shown to a teacher must be true. Every share on the page goes through here."""
+    shown to a teacher must be true. ``under``: a bound the share is known to lie under, never
+    shown reached (49.6% of faces read, "most could not be read", is "<50%", not "50%"). Every
+    share on the page goes through here."""
     rounded = f"{value:.0%}"
     if rounded == "0%" and value > 0:
         return "<1%"
     if rounded == "100%" and value < 1:
         return ">99%"
+    if under is not None and value < under and float(rounded[:-1]) >= 100 * under:
+        return f"<{under:.0%}"
     return rounded
 
 
@@ -287,9 +292,9 @@ def unreadable(read_share: float, reason: str, when: str) -> str:
     """Most faces ``when`` (e.g. "in this period") could not be read, only ``read_share`` of them
     (``transform.Unreadable.read_share``): say so, and why, instead of a mix of expressions."""
     return (
-        f"**Most faces {when} could not be read** ({share(read_share)} of the faces seen "
-        f"were read), so no mix of expressions is drawn for them: {UNREADABLE_WHY[reason]}. Faces "
-        "that could not be read still count as faces in view."
+        f"**Most faces {when} could not be read** ({share(read_share, MOSTLY_READ)} of the "
+        f"faces seen were read), so no mix of expressions is drawn for them: "
+        f"{UNREADABLE_WHY[reason]}. Faces that could not be read still count as faces in view."
     )
 
 
@@ -298,10 +303,10 @@ def partly_unreadable(read_share: float, reason: str, when: str, minutes: int) -
     mostly were and are charted: say that the charts rest on those minutes only (never "no mix is
     drawn" beside a mix)."""
     return (
-        f"**Most faces {when} could not be read** ({share(read_share)} of the faces seen "
-        f"were read), so the charts show only the {minutes_text(minutes)} whose faces were mostly "
-        f"read: {UNREADABLE_WHY[reason]}. Faces that could not be read "
-        "still count as faces in view."
+        f"**Most faces {when} could not be read** ({share(read_share, MOSTLY_READ)} of the "
+        f"faces seen were read), so the charts show only the {minutes_text(minutes)} whose "
+        f"faces were mostly read: {UNREADABLE_WHY[reason]}. Faces that could not be read still "
+        "count as faces in view."
     )
 
 
@@ -432,6 +437,12 @@ def lesson_part(state: str, recorded: int, length: int) -> str:
     if state == lesson_states.PART_RECORDED:
         return f"{state}: data for {recorded} of {length} min"
     return f"{state}: {recorded} of {length} min so far"
+
+
+def lesson_unread(minutes: int) -> str:
+    """A lesson row's note on the ``minutes`` its numbers leave out as the charts do: shown, but
+    most of their faces could not be read (``text.unread_note`` says it beside the charts)."""
+    return f"{minutes_text(minutes)} not read left out"
 
 
 def lesson_partly_recorded(recorded: int, length: int, min_percent: int) -> str:

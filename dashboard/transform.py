@@ -237,11 +237,11 @@ def _local_groups(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 
 
 # what a day row or heatmap cell sums over its charted minutes (those :func:`series` draws)
-_CHARTED_SUMS: tuple[str, ...] = ("faces_read", "faces_in_view", "engagement_sum",
-                                  *COUNT_COLUMNS)
+_CHARTED_SUMS: tuple[str, ...] = ("faces_read", "faces_in_view", "faces_read_in_view",
+                                  "engagement_sum", *COUNT_COLUMNS)
 
 
-def _summarise(buckets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+def summarise(buckets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group of ``by``: its numbers over the minutes the charts draw, and how many were left
     out and why.
 
@@ -266,6 +266,7 @@ def _summarise(buckets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     for count in ("minutes", "unread_minutes", "hidden_minutes"):
         out[count] = sums[count].astype("int64")
     out["faces_in_view"] = sums["faces_in_view"] / minutes
+    out["faces_read_in_view"] = sums["faces_read_in_view"] / minutes
     out["engagement"] = sums["engagement_sum"] / faces
     for emotion, count in zip(EMOTIONS, COUNT_COLUMNS, strict=True):
         out[f"share_{emotion}"] = sums[count] / faces
@@ -277,13 +278,13 @@ def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
 
     Columns: day, minutes (charted: those :func:`series` draws), unread_minutes,
     hidden_minutes, faces_in_view, engagement, main_emotion, main_share; the last four are over
-    the charted minutes only (:func:`_summarise`), and empty on a day with none.
+    the charted minutes only (:func:`summarise`), and empty on a day with none.
     """
     columns = ["day", "minutes", "unread_minutes", "hidden_minutes", "faces_in_view",
                "engagement", "main_emotion", "main_share"]
     if buckets.empty:
         return pd.DataFrame(columns=columns)
-    days = _summarise(_local_groups(buckets, tz), ["day"]).reset_index()
+    days = summarise(_local_groups(buckets, tz), ["day"]).reset_index()
     days["main_emotion"], days["main_share"] = main_emotions(days)
     return days[columns]
 
@@ -292,13 +293,13 @@ def hour_of_week(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     """``iso_dow (1 = Monday), weekday, hour, minutes, faces_in_view, engagement``.
 
     Only (day, hour) cells with charted minutes appear, and their numbers are those minutes'
-    (:func:`_summarise`), as the charts'; the cells are the classroom's local hours.
+    (:func:`summarise`), as the charts'; the cells are the classroom's local hours.
     """
     columns = ["iso_dow", "weekday", "hour", "minutes", "faces_in_view", "engagement"]
     charted = buckets[readable(buckets)]
     if charted.empty:
         return pd.DataFrame(columns=columns)
-    cells = _summarise(_local_groups(charted, tz), ["iso_dow", "hour"]).reset_index()
+    cells = summarise(_local_groups(charted, tz), ["iso_dow", "hour"]).reset_index()
     cells["weekday"] = cells["iso_dow"].map(lambda d: WEEKDAYS[int(d) - 1])
     return cells[columns]
 

@@ -103,11 +103,14 @@ def row(camera: str, classroom: str, minute: datetime, frames_with_faces: int,
 def lesson(rows: Iterable[MinuteRow], classroom: str, start: datetime, end: datetime,
            min_faces: int = 3) -> dict:
     """A lesson's numbers from its class minutes in ``[start, end)``, as its row must show them:
-    shown and hidden minutes, and over the shown ones engagement, mean faces in view, main emotion.
+    charted minutes (shown, at least half their faces read), unread (shown, less than half read)
+    and hidden ones, and over the charted ones engagement, mean faces in view, main emotion.
     """
     during = {m: w for m, w in minutes(rows, classroom, min_faces).items() if start <= m < end}
-    shown = {m: w for m, w in during.items() if w["shown"]}
-    out: dict = {"minutes": len(shown), "hidden": len(during) - len(shown), "shown": shown}
+    shown = {m: w for m, w in during.items() if w["shown"] and 2 * w["faces_read"] >= w["faces"]}
+    unread = sum(1 for w in during.values() if w["shown"]) - len(shown)
+    out: dict = {"minutes": len(shown), "unread": unread,
+                 "hidden": len(during) - len(shown) - unread, "shown": shown}
     if shown:
         faces = sum(w["faces_read"] for w in shown.values())
         out["engagement"] = sum(w["engagement"] * w["faces_read"] for w in shown.values()) / faces

@@ -119,7 +119,7 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
                            local(NEXT_MONDAY, 8, 45))
     maths_row, art_row = rows.iloc[0], rows.iloc[1]
     assert (maths_row["minutes"], maths_row["hidden_minutes"]) == (want["minutes"], want["hidden"])
-    assert want["minutes"] + want["hidden"] == 45
+    assert want["minutes"] + want["unread"] + want["hidden"] == 45
     assert maths_row["engagement"] == pytest.approx(want["engagement"])
     assert maths_row["faces_in_view"] == pytest.approx(want["faces_in_view"])
     assert (maths_row["main_emotion"], maths_row["main_share"]) == (
@@ -154,6 +154,38 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
                             "with this title in the trend (Mon 03 Mar)") for c in shown["caption"])
     assert at.query_params == {"classroom": "7A", "view": "lessons", "week": "2025-03-10",
                                "lesson": str(maths)}
+
+
+def test_a_lessons_numbers_leave_out_the_minutes_its_charts_leave_out(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten minutes of three faces at once, all read and happy, then ten minutes of many faces,
+    fewer than half read (each minute), the few read angry. The charts draw the happy minutes
+    only; the row summed every shown minute and said "angry 57%", engagement 0.40, with no note,
+    above charts all happy, and put 0.40 in the title's trend. Its numbers are now those of the
+    minutes its charts draw, and the note counts the others; the lesson's faces were mostly read
+    as a whole (58%), so it still has numbers."""
+    start = local(MONDAY, 8, 0)
+    rows = [expected.row("7A-cam1", "7A", start + timedelta(minutes=m), 60, 3, top="happy",
+                         confidence=1.0) for m in range(10)]
+    rows += [expected.row("7A-cam1", "7A", start + timedelta(minutes=m), 60, 4, top="angry",
+                          confidence=1.0, unread=(5, 0, 0)) for m in range(10, 20)]
+    expected.write(database.engine, rows, {"7A": ("Class 7A", "Europe/Berlin")})
+    lesson = add_lesson(database, "7A", start, start + timedelta(minutes=20), "Maths")
+    want = expected.lesson(rows, "7A", start, start + timedelta(minutes=20))
+    assert (want["minutes"], want["unread"], want["hidden"]) == (10, 10, 0)
+    at = open_link(monkeypatch, database.url, classroom="7A", view="lessons", lesson=str(lesson))
+    assert_no_error(at)
+    row = table(at).iloc[0]
+    assert (row["main_emotion"], row["main_share"], row["minutes"], row["hidden_minutes"]) == (
+        "happy", "100%", 10, 0)
+    assert row["engagement"] == pytest.approx(0.6) == pytest.approx(want["engagement"])
+    assert row["data"] == "10 minutes not read left out"
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Main emotion"], metrics["Engagement"], metrics["Minutes shown"]) == (
+        "happy · 100%", "0.60", "10")
+    drawn = charts(at)["Engagement index"]
+    assert len(drawn) == 10 and drawn["engagement"].tolist() == pytest.approx([0.6] * 10)
 
 
 def test_the_address_follows_every_click(
@@ -493,7 +525,8 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
     history = pd.DataFrame({
         "lesson_id": [1, 2, 3], "title": ["PE"] * 3, "starts_at": starts,
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
-        "hidden_minutes": [0] * 3, "faces": [400] * 3, "faces_read": [400] * 3,
+        "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
+        "faces_read": [400] * 3,
         "engagement": [0.5, 0.6, 0.8],
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
@@ -516,7 +549,8 @@ def test_the_lesson_before_is_the_same_groups_when_last_week_had_twins_too() -> 
         "lesson_id": [1, 2, 3, 4], "title": ["PE"] * 4, "starts_at": starts,
         "group_label": ["7B-boys", "7B-girls", "7B-boys", "7B-girls"],
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40] * 4,
-        "hidden_minutes": [0] * 4, "faces": [400] * 4, "faces_read": [400] * 4,
+        "hidden_minutes": [0] * 4, "unread_minutes": [0] * 4, "faces": [400] * 4,
+        "faces_read": [400] * 4,
         "engagement": [0.5, 0.9, 0.6, 0.7],
     })
     for current, change in ((3, 0.1), (4, -0.2)):
@@ -645,25 +679,28 @@ def test_a_lesson_recorded_in_part_is_never_compared(
 
 
 def test_how_much_of_a_lesson_makes_it_whole() -> None:
-    """MIN_RECORDED_PERCENT of a lesson's minutes, shown or hidden, once it has ended and its
-    last minute has closed; the note says how much a lesson short of that rests on."""
+    """MIN_RECORDED_PERCENT of a lesson's minutes, charted, not read or hidden, once it has
+    ended and its last minute has closed; the note says how much a lesson short of that rests on,
+    and how many minutes its numbers leave out as not read."""
     from dashboard import lesson_frames, lesson_states
 
-    starts = pd.to_datetime(["2025-03-03 08:00"] * 5, utc=True)
+    starts = pd.to_datetime(["2025-03-03 08:00"] * 6, utc=True)
     lessons = pd.DataFrame({
-        "lesson_id": [1, 2, 3, 4, 5], "starts_at": starts,
-        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [36, 35, 20, 0, 40],
-        "hidden_minutes": [0, 0, 16, 0, 0], "faces": [4000] * 5, "faces_read": [4000] * 5,
-        "engagement": [0.5] * 5,
+        "lesson_id": [1, 2, 3, 4, 5, 6], "starts_at": starts,
+        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [36, 35, 20, 0, 40, 20],
+        "hidden_minutes": [0, 0, 16, 0, 0, 0], "unread_minutes": [0, 0, 0, 0, 0, 16],
+        "faces": [4000] * 6, "faces_read": [4000] * 6, "engagement": [0.5] * 6,
     })
     assert lesson_frames.MIN_RECORDED_PERCENT == 80
     after = datetime(2025, 3, 4, tzinfo=UTC)
     parts = [lesson_frames.part_of_lesson(row, after) for _, row in lessons.iterrows()]
     assert parts == [None, lesson_frames.PartOfLesson(lesson_states.PART_RECORDED, 35, 45),
-                     None, None, None]  # 36 shown, 20 + 16 hidden, none at all (no data)
+                     None, None, None, None]  # 36 shown, 20 + 16 hidden, none, 40, 20 + 16 unread
     assert [lesson_frames.note(row, after) for _, row in lessons.iterrows()] == [
-        "", "partly recorded: data for 35 of 45 min", "", lesson_states.NO_DATA, ""]
-    assert lesson_frames.in_trend(lessons, after).tolist() == [True, False, True, False, True]
+        "", "partly recorded: data for 35 of 45 min", "", lesson_states.NO_DATA, "",
+        "16 minutes not read left out"]
+    assert lesson_frames.in_trend(lessons, after).tolist() == [
+        True, False, True, False, True, True]
 
     # the same lessons while under way, and just after their end before the last minute closed
     during, closing = datetime(2025, 3, 3, 8, 44, tzinfo=UTC), datetime(2025, 3, 3, 8, 46,

@@ -56,6 +56,12 @@ def test_a_share_never_rounds_to_all_or_nothing() -> None:
     assert [text.share(s) for s in shares] == [
         "0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", ">99%", "100%"]
     assert "(<1% of the faces seen were read)" in text.unreadable(1 / 250, "small", "x")
+    # "most could not be read" beside "50% were read" contradicted itself: 49.6% is under half
+    assert [text.share(s, 0.5) for s in (0.494, 0.495, 0.4999, 0.5, 0.52)] == [
+        "49%", "<50%", "<50%", "50%", "52%"]
+    for said in (text.unreadable(0.496, "small", "x"),
+                 text.partly_unreadable(0.496, "small", "x", 3)):
+        assert "(<50% of the faces seen were read)" in said
     assert "agrees with the human labels on >99% of" in text.accuracy_clause(0.999)
 
 

@@ -193,6 +193,7 @@ def test_a_lesson_whose_faces_were_mostly_not_read_names_no_main_emotion() -> No
         "minutes": [40, 40], "faces": [4000, 4000], "faces_read": [2500, 1500],
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 2 for e in EMOTIONS},
         "starts_at": [pd.Timestamp("2025-03-03 08:00", tz="UTC")] * 2, "hidden_minutes": [0, 0],
+        "unread_minutes": [0, 0],
     })
     emotion, share = lesson_frames.main_emotions(lessons)
     assert emotion.tolist()[0] == "neutral" and pd.isna(emotion.iloc[1])
@@ -211,7 +212,8 @@ def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
     lessons = pd.DataFrame({
         "lesson_id": [1, 2, 3], "title": ["Maths"] * 3, "starts_at": starts,
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [40, 40, 40],
-        "hidden_minutes": [0, 0, 0], "faces": [4000] * 3, "faces_read": [2500, 1500, 3000],
+        "hidden_minutes": [0, 0, 0], "unread_minutes": [0, 0, 0], "faces": [4000] * 3,
+        "faces_read": [2500, 1500, 3000],
         "engagement": [0.5, 0.9, 0.6], "faces_in_view": [20.0] * 3,
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 3 for e in EMOTIONS},
     })
@@ -235,7 +237,8 @@ def test_a_lesson_under_way_is_not_called_missing() -> None:
     now = datetime(2025, 3, 3, 8, 0, 30, tzinfo=UTC)
     starts = pd.to_datetime(["2025-03-03 08:10", "2025-03-03 08:00", "2025-03-03 07:00"], utc=True)
     lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45),
-                            "minutes": [0, 0, 0], "hidden_minutes": [0, 0, 0]})
+                            "minutes": [0, 0, 0], "hidden_minutes": [0, 0, 0],
+                            "unread_minutes": [0, 0, 0]})
     assert [lesson_frames.status(row, now) for _, row in lessons.iterrows()] == [
         lesson_states.NOT_YET, lesson_states.UNDER_WAY, lesson_states.NO_DATA]
     assert [lesson_frames.under_way(row, now) for _, row in lessons.iterrows()] == [
@@ -251,7 +254,7 @@ def test_a_short_lesson_that_just_ended_is_not_called_missing() -> None:
 
     starts = pd.to_datetime(["2025-03-03 08:00"], utc=True)
     lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=2),
-                            "minutes": [0], "hidden_minutes": [0]})
+                            "minutes": [0], "hidden_minutes": [0], "unread_minutes": [0]})
     closes = datetime(2025, 3, 3, 8, 2, tzinfo=UTC) + MINUTE_CLOSES_AFTER
     row = lessons.iloc[0]
     assert lesson_frames.last_minute_closes(row) == closes
@@ -311,7 +314,8 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
     history = pd.DataFrame({
         "lesson_id": [1, 2, 3], "starts_at": starts,
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [40, few, 40],
-        "hidden_minutes": [0, 45 - few, 0], "faces": [4000, 100, 4000],
+        "hidden_minutes": [0, 45 - few, 0], "unread_minutes": [0, 0, 0],
+        "faces": [4000, 100, 4000],
         "faces_read": [3000, 100, 1000], "engagement": [0.5, 0.9, 0.6],
     })
     now = datetime(2025, 3, 6, tzinfo=UTC)

@@ -453,13 +453,19 @@ def check_rejections(got: list[dict], s: Seeded) -> None:
     ]
 
 
-def lesson_numbers(s: Seeded, lesson: PlannedLessonRow) -> dict[str, float]:
-    """A lesson's class minutes: shown and hidden counted, sums and means over the shown ones."""
+def lesson_numbers(s: Seeded, lesson: PlannedLessonRow,
+                   charted: bool = False) -> dict[str, float]:
+    """A lesson's class minutes: shown and hidden counted, sums and means over the shown ones;
+    ``charted``: over those of them whose faces were mostly read, the others counted as unread
+    (the lessons view's numbers, ``dashboard.lesson_frames.charted``)."""
     out: dict[str, float] = defaultdict(float)
     for m in s.minutes:
         if m.room == lesson.room and lesson.start <= m.start < lesson.end:
             if not m.shown:
                 out["hidden"] += 1
+                continue
+            if charted and m.sums["faces_read"] < MOSTLY_READ * m.sums["faces"]:
+                out["unread"] += 1
                 continue
             out["minutes"] += 1
             out["faces_in_view_sum"] += m.faces_in_view
@@ -590,8 +596,9 @@ def assert_states_the_dashboards_numbers(sql: str) -> None:
     """The example writes the dashboard's constants, not numbers of its own, and asks its one
     question of the clock once (:func:`asked_at` relies on it)."""
     closes_after = int(MINUTE_CLOSES_AFTER.total_seconds())
-    assert f"s.minutes >= {MIN_TREND_MINUTES} " in sql
+    assert f"d.minutes >= {MIN_TREND_MINUTES} " in sql
     assert f"s.faces_read >= {MOSTLY_READ} * s.faces " in sql
+    assert f"m.faces_read >= {MOSTLY_READ} * m.faces " in sql
     assert f"100 * (s.minutes + s.hidden_minutes) >= {MIN_RECORDED_PERCENT} * (" in sql
     assert f"+ interval '1 minute' + interval '{closes_after} seconds'" in sql
     assert f"LIMIT {TREND_LESSONS}\n" in sql
@@ -622,7 +629,7 @@ def check_title_term(got: list[dict], s: Seeded) -> None:
     assert_title_rows(got, opened, ZoneInfo(TIMEZONES["7B"]))
     assert opened[0].change is None and all(o.change for o in opened[1:])
     for o in opened:  # the view's numbers are the seed's, computed here
-        numbers = lesson_numbers(s, planned(s, o.lesson))
+        numbers = lesson_numbers(s, planned(s, o.lesson), charted=True)
         assert (o.lesson["minutes"], o.lesson["hidden_minutes"]) == (numbers["minutes"],
                                                                      numbers["hidden"])
         assert o.lesson["engagement"] == pytest.approx(numbers["engagement"])
@@ -641,8 +648,8 @@ def check_ranked_changes(got: list[dict], s: Seeded) -> None:
     assert_ranked_rows(got, want)
     for _, _, o in want:  # the view's numbers are the seed's, computed here
         assert o.change is not None
-        now = lesson_numbers(s, planned(s, o.lesson))
-        was = lesson_numbers(s, planned(s, o.lesson, o.change[1]))
+        now = lesson_numbers(s, planned(s, o.lesson), charted=True)
+        was = lesson_numbers(s, planned(s, o.lesson, o.change[1]), charted=True)
         assert o.lesson["minutes"] == now["minutes"]
         assert o.change[0] == pytest.approx(now["engagement"] - was["engagement"])
     assert_states_the_dashboards_numbers(doc_examples()["Lessons ranked by engagement change"])
