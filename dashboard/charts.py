@@ -314,7 +314,7 @@ def lesson_trend_chart(trend: pd.DataFrame, axis: TimeAxis) -> alt.LayerChart:
         tooltip=[alt.Tooltip("wall:T", title="lesson", timeUnit="utcyearmonthdatehoursminutes",
                              format="%a %d %b %H:%M"),
                  alt.Tooltip("engagement:Q", format=".2f"),
-                 alt.Tooltip("minutes:Q", title="minutes shown")],
+                 alt.Tooltip("minutes:Q", title="minutes charted")],
     )
     line = base.mark_line(color=ENGAGEMENT_COLOR, point=alt.OverlayMarkDef(size=60))
     ring = base.mark_point(size=220, color="#d62728", strokeWidth=2).transform_filter(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from classpulse.years import FIRST_DAY, LAST_DAY
@@ -80,10 +81,14 @@ def charted(lessons: pd.DataFrame, buckets: pd.DataFrame) -> pd.DataFrame:
     lesson's main emotion to the few faces read that the charts beside it leave out."""
     if lessons.empty:
         return lessons.assign(unread_minutes=pd.Series(dtype="int64"))
-    minute = pd.to_datetime(buckets["bucket_start"], unit="s", utc=True)
-    parts = [buckets[(minute >= lesson.starts_at) & (minute < lesson.ends_at)]
-             .assign(lesson_id=lesson.lesson_id) for lesson in lessons.itertuples()]
-    numbers = transform.summarise(pd.concat(parts), ["lesson_id"])
+    minute = buckets["bucket_start"].to_numpy()  # epoch seconds
+    # each lesson's bounds in epoch seconds, as Python computes them: nanoseconds overflow by 2262
+    starts = lessons["starts_at"].map(pd.Timestamp.timestamp).to_numpy(dtype="float64")
+    ends = lessons["ends_at"].map(pd.Timestamp.timestamp).to_numpy(dtype="float64")
+    # (lesson, minute) pairs: overlapping lessons share minutes, as lesson_summaries counts them
+    lesson, at = np.nonzero((minute >= starts[:, None]) & (minute < ends[:, None]))
+    numbers = transform.summarise(
+        buckets.iloc[at].assign(lesson_id=lessons["lesson_id"].to_numpy()[lesson]), ["lesson_id"])
     columns = list(numbers.columns)
     counts = ["minutes", "unread_minutes", "hidden_minutes"]
     out = lessons.drop(columns=[c for c in columns if c in lessons]).join(

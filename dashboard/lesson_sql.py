@@ -9,7 +9,7 @@ Like :mod:`dashboard.sql`, no caching here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, Select, select
@@ -19,6 +19,10 @@ from dashboard import lesson_frames
 from dashboard.sql import BUCKET_COLUMNS, fetch_buckets
 
 COLUMNS: tuple[str, ...] = tuple(c.name for c in summaries.columns)
+# lessons closer than this are read with one bucket query: a query costs more than the minutes
+# between a week's lessons (a week at one minute: 145 ms, its 40 lessons apart: 891 ms, measured
+# on PostgreSQL in docs/benchmarks.md), but not than the weeks between a title's lessons
+_JOINED = timedelta(days=2)
 
 
 def _frame(engine: Engine, query: Select) -> pd.DataFrame:
@@ -34,10 +38,11 @@ def _frame(engine: Engine, query: Select) -> pd.DataFrame:
 
 def _minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
     """The minute buckets of the lessons' classroom over their times: one bucket query per run of
-    lessons that touch or overlap (a day's timetable is mostly one), each one index range."""
+    lessons less than :data:`_JOINED` apart (a week's timetable is one, a title's weekly lessons
+    one each), each one index range of the classroom's minutes."""
     ranges: list[list[datetime]] = []
     for start, end in sorted(zip(lessons["starts_at"], lessons["ends_at"], strict=True)):
-        if ranges and start <= ranges[-1][1]:
+        if ranges and start - ranges[-1][1] < _JOINED:
             ranges[-1][1] = max(ranges[-1][1], end)
         else:
             ranges.append([start, end])

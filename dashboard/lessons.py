@@ -63,8 +63,10 @@ def _week_table(rows: pd.DataFrame, min_faces: int) -> None:
             "engagement": st.column_config.NumberColumn("Engagement", format="%.2f"),
             "faces_in_view": st.column_config.NumberColumn(
                 "Faces in view", format="%.1f",
-                help=text.faces_in_view_help(True, "the mean over the minutes shown")),
-            "minutes": st.column_config.NumberColumn("Minutes shown"),
+                help=text.faces_in_view_help(True, "the mean over the minutes charted")),
+            "minutes": st.column_config.NumberColumn(
+                "Minutes charted", help="shown minutes whose faces were mostly read, as the "
+                "charts draw them; the note counts those left out as not read"),
             "hidden_minutes": st.column_config.NumberColumn(
                 "Minutes hidden", help=text.hidden_help(min_faces)),
             "data": st.column_config.TextColumn("Note"),
@@ -92,10 +94,10 @@ def _metrics(lesson: pd.Series, min_faces: int) -> None:
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
                    help=text.faces_in_view_help(
-                       True, f"the mean over the minutes shown; {lesson['faces_read_in_view']:.1f} "
-                       "read at once in the frames where faces were read (it can be more: faces "
-                       "the gate refused leave frames out)"))
-    cols[3].metric("Minutes shown", f"{lesson['minutes']}",
+                       True, "the mean over the minutes charted; "
+                       f"{lesson['faces_read_in_view']:.1f} read at once in the frames where faces "
+                       "were read (it can be more: faces the gate refused leave frames out)"))
+    cols[3].metric("Minutes charted", f"{lesson['minutes']}",
                    help=f"{lesson['hidden_minutes']} more hidden: {text.hidden_help(min_faces)}; "
                    f"{lesson['unread_minutes']} more left out as their faces were mostly not read")
 

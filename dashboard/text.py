@@ -484,23 +484,23 @@ def trend_sentence(change: float, previous: datetime) -> str:
 def trend_needs_two(min_minutes: int, in_trend: int, min_percent: int) -> str:
     """Fewer than two lessons of the title can be compared."""
     return (f"The trend needs two ended lessons with this title that each have data for at least "
-            f"{min_percent}% of their minutes and at least {min_minutes} minutes shown, most of "
+            f"{min_percent}% of their minutes and at least {min_minutes} minutes charted, most of "
             f"their faces read; {'only one has' if in_trend else 'none has'} so far.")
 
 
 def trend_left_out(lessons: Iterable[tuple[datetime, int, bool, str]], min_minutes: int,
                    min_percent: int) -> str:
-    """The title's lessons left out of its trend, and why; each is (local start, minutes shown,
+    """The title's lessons left out of its trend, and why; each is (local start, minutes charted,
     whether it is the open lesson, its note on the part it rests on, :func:`lesson_part`, or ""):
-    that part, or else fewer than ``min_minutes`` shown, or else most faces not read."""
+    that part, or else fewer than ``min_minutes`` charted, or else most faces not read."""
     named = []
     for start, minutes, current, part in lessons:
         which = "this lesson" if current else f"{start:%a %d %b}"
-        why = part or (f"{minutes_text(minutes) if minutes else 'no minutes'} shown"
+        why = part or (f"{minutes_text(minutes) if minutes else 'no minutes'} charted"
                        if minutes < min_minutes else "most faces not read")
         named.append(f"{which} ({why})")
     return (f"Left out of the trend, for being under way or having data for under {min_percent}% "
-            f"of their minutes, fewer than {min_minutes} minutes shown or most faces not read: "
+            f"of their minutes, fewer than {min_minutes} minutes charted or most faces not read: "
             f"{', '.join(named)}.")
 
 

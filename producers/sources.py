@@ -29,8 +29,10 @@ from classpulse.sources import STREAM_PREFIXES, describe_source, source_paths
 
 log = logging.getLogger(__name__)
 
-# a file that ends more than this share short of the frames its container announces lost them
-SHORT_OF_ANNOUNCED = 0.05
+# a file that ends more than this share short of the frames its container announces lost them;
+# the count is an estimate in some containers (MKV, WebM, TS: the file's duration, audio included,
+# times the frame rate), so a few percent short is no loss
+SHORT_OF_ANNOUNCED = 0.10
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 _SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL meant, its slashes mistyped
@@ -244,7 +246,8 @@ def _check_whole(src: str, read: int, announced: float, position_ms: float | Non
     at = "" if position_ms is None else f", at {position_ms / 1000:.1f} s"
     raise SourceError(f"video file {hide_password(src)!r} ended after {read} of the "
                       f"{int(announced)} frames its container announces{at}: it is cut short "
-                      "or unreadable from there (a copy not finished?)")
+                      "or unreadable from there (a copy not finished?); if it plays to its end "
+                      "elsewhere, the container's count is wrong and nothing was lost")
 
 
 def _file_position_ms(stamp_ms: float, index: int, fps: float, last_ms: float | None) -> float:

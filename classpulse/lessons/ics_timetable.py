@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 import signal
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -102,8 +102,8 @@ class IcsImport(Timetable):
     ``legacy_scopes`` maps, with ``--classroom``, the scope imports gave each UID before the
     classroom was part of it (``ics:<UID>``) to its scope now, so that the classroom's lessons
     stored under the old one are found again and keep their ids. ``series_spans`` holds, per
-    scope, the days its series state every lesson of (:func:`_series_span`): a stored lesson there
-    that the file no longer holds is gone, ended or not.
+    scope, the days each of its series states every lesson of (:func:`_series_span`): a stored
+    lesson there that the file no longer holds is gone, ended or not.
     """
 
     skipped_all_day: int
@@ -111,7 +111,7 @@ class IcsImport(Timetable):
     skipped_long: int
     until: date
     legacy_scopes: Mapping[str, str]
-    series_spans: Mapping[str, tuple[datetime, datetime]]
+    series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]]
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,14 @@ def _times(component: Any, name: str) -> list[tuple[str | None, date]]:
 
 def _day(value: date) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+def _room_day(value: date, room: Classroom | None) -> date:
+    """The day ``value`` falls on, on the classroom's clock: a date's or a floating time's own,
+    a time with a zone where the classroom is (on its own zone without a known classroom)."""
+    if not isinstance(value, datetime) or _floating(value) or room is None:
+        return _day(value)
+    return value.astimezone(room.tz).date()
 
 
 def _parse(path: Path) -> tuple[Any, list[str]]:
@@ -391,8 +399,11 @@ def _instant(path: Path, lines: list[str], line: int, field: str, value: datetim
 
 
 def _in_utc(value: datetime) -> bool:
-    """A time written in UTC (``Z``), which says nothing of the classroom's day."""
-    return value.tzinfo is not None and str(value.tzinfo) == "UTC"
+    """A time in UTC (``Z``, or a zone such as ``Etc/UTC`` or ``GMT`` that is UTC all year),
+    which says nothing of the classroom's day."""
+    return value.tzinfo is not None and all(
+        value.tzinfo.utcoffset(datetime(value.year, month, 1)) == timedelta(0)
+        for month in (1, 7))
 
 
 def _until_as_meant(component: Any, room: Classroom | None) -> None:
@@ -432,8 +443,8 @@ def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
     An ``until`` before the file's first lesson is refused: it would import nothing, and every
     stored lesson of the file's events would be removed.
     """
-    starts = [_day(e.component["DTSTART"].dt) for e in events]
-    first = min(starts + [_day(value) for e in events
+    starts = [_room_day(e.component["DTSTART"].dt, e.room) for e in events]
+    first = min(starts + [_room_day(value, e.room) for e in events
                           for _, value in _times(e.component, "RDATE")])
     if until is not None and until < first:
         raise TimetableError(path, None, "--until", f"{until} is before the file's first lesson "
@@ -564,7 +575,7 @@ def _day_bounds(value: datetime, room: Classroom) -> tuple[datetime, datetime]:
     """The classroom's day ``value`` falls on (a floating time's own, one with a zone's there),
     as the UTC instants of its first and next midnight."""
     zone = room.tz
-    day = value.date() if _floating(value) else value.astimezone(zone).date()
+    day = _room_day(value, room)
     first, following = (datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)
                         for d in (day, day + timedelta(days=1)))
     return first, following
@@ -574,14 +585,9 @@ def _through(occurrences: list[Any], last: date, rooms: Classrooms,
              classroom: Classroom | None) -> list[Any]:
     """The occurrences that start on ``last`` or before, on their classroom's clock (a floating
     time on its own, one in a room nobody registered on its own zone)."""
-    def day(occurrence: Any) -> date:
-        start = occurrence["DTSTART"].dt
-        room = classroom or rooms.find(_text(occurrence, "LOCATION"))
-        if not isinstance(start, datetime) or _floating(start) or room is None:
-            return _day(start)
-        return start.astimezone(room.tz).date()
-
-    return [occurrence for occurrence in occurrences if day(occurrence) <= last]
+    return [occurrence for occurrence in occurrences
+            if _room_day(occurrence["DTSTART"].dt,
+                         classroom or rooms.find(_text(occurrence, "LOCATION"))) <= last]
 
 
 def _series_span(components: list[Any], occurrences: list[Any], rooms: Classrooms,
@@ -594,15 +600,16 @@ def _series_span(components: list[Any], occurrences: list[Any], rooms: Classroom
     was changed for all its events must not leave its past lessons at the old time beside the
     new. Before and after it the file says nothing (a term's file, a rolling export, --until);
     a moved occurrence (RECURRENCE-ID) states its own slot only, and an RDATE an extra lesson.
+    A series cancelled as a whole states no lesson, so no span: the lessons already held stay.
     """
     def room_of(component: Any) -> Classroom | None:
         return classroom or rooms.find(_text(component, "LOCATION"))
 
     starts = [_day_bounds(c["DTSTART"].dt, room)[0] for c in components
-              if c.get("RECURRENCE-ID") is None and _is_timed(c)
+              if c.get("RECURRENCE-ID") is None and _is_timed(c) and not _cancelled(c)
               and (room := room_of(c)) is not None]
     ends = [_day_bounds(o["DTSTART"].dt, room)[1] for o in occurrences
-            if _is_timed(o) and (room := room_of(o)) is not None]
+            if _is_timed(o) and not _cancelled(o) and (room := room_of(o)) is not None]
     return (min(starts), max(ends)) if starts and ends else None
 
 
@@ -732,7 +739,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
     others = [sub for sub in calendar.subcomponents if sub.name != "VEVENT"]
     lessons: list[PlannedLesson] = []
     wall_clock: set[str] = set()
-    spans: dict[str, tuple[datetime, datetime]] = {}
+    spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     expanded = cancelled = too_long = 0
     with _CpuLimit(path, EXPANSION_CPU_SECONDS):
         for components, line in units:
@@ -740,10 +747,8 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
             occurrences = _through(_expand(path, _alone(calendar, others, components), last,
                                            line), last, rooms, classroom)
             span = _series_span(components, occurrences, rooms, classroom)
-            if span is not None:  # several series of a reused UID: the days any of them states
-                scope = _scope(_text(components[0], "UID"), classroom)
-                known = spans.get(scope, span)
-                spans[scope] = (min(known[0], span[0]), max(known[1], span[1]))
+            if span is not None:  # a reused UID's series each state their own days
+                spans[_scope(_text(components[0], "UID"), classroom)].append(span)
             expanded += len(occurrences)
             if expanded > MAX_OCCURRENCES:
                 raise TimetableError(path, None, None, f"its events expand to more than "
@@ -768,7 +773,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                 lessons.append(lesson)
     check_unique(path, lessons, "DTSTART")
     return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, too_long,
-                     last, legacy, spans)
+                     last, legacy, dict(spans))
 
 
 def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,

@@ -89,7 +89,7 @@ def adopt_scopes(conn: Connection, classroom_id: str, renamed: Mapping[str, str]
 
 def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
                     scopes: Iterable[str] = (), keep_ended_by: datetime | None = None,
-                    series_spans: Mapping[str, tuple[datetime, datetime]] | None = None
+                    series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None
                     ) -> ImportCounts:
     """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
 
@@ -98,10 +98,10 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     With ``keep_ended_by``, a stored lesson that had ended by then stays though the file no longer
     holds it: a rolling export ("this week on") leaves out the lessons already held, an export cut
     by ``--until`` those after it, and one term's file the other term's, none of which cancels
-    them. But not within its scope's ``series_spans`` (UTC instants ``[from, to)``: the days the
-    file's series state every lesson of): there a lesson the file no longer holds was moved or
-    cancelled (a series whose time was changed for all its events would otherwise show every
-    past lesson twice, at the old time and the new). A stored lesson
+    them. But not within a span of its scope's ``series_spans`` (UTC instants ``[from, to)``: the
+    days each of the file's series states every lesson of): there a lesson the file no longer
+    holds was moved or cancelled (a series whose time was changed for all its events would
+    otherwise show every past lesson twice, at the old time and the new). A stored lesson
     whose key is, exactly, another form of a lesson's key now (an earlier
     version's UTC key of a floating time; a slot the file now gives a zone, or no longer does) is
     found again under its new key first (:func:`_adopted`), keeping its id, instead of being kept
@@ -155,15 +155,12 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
 
 
 def _within_series(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
-                   series_spans: Mapping[str, tuple[datetime, datetime]]) -> set[str]:
-    """The stored keys (rows of :data:`_STATED`) that start within their scope's span."""
+                   series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]]) -> set[str]:
+    """The stored keys (rows of :data:`_STATED`) that start within a span of their scope."""
     starts = _STATED.index("starts_at")
-    within = set()
-    for key, row in stored.items():
-        span = series_spans.get(scope_of[key])
-        if span is not None and span[0] <= row[starts] < span[1]:  # type: ignore[operator]
-            within.add(key)
-    return within
+    return {key for key, row in stored.items()
+            if any(first <= row[starts] < following  # type: ignore[operator]
+                   for first, following in series_spans.get(scope_of[key], ()))}
 
 
 def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:

@@ -258,7 +258,7 @@ def test_a_lesson_deep_link_in_chromium(browser: Browser, served: Served) -> Non
         "Main emotion": f"{want['main']} · {want['main_share']:.0%}",
         "Engagement": f"{want['engagement']:.2f}",
         "Faces in view": f"{want['faces_in_view']:.1f}",
-        "Minutes shown": str(want["minutes"]),
+        "Minutes charted": str(want["minutes"]),
     }
     assert page.get_by_test_id("stText").first.inner_text() == "Maths"
     body = page.inner_text("body")

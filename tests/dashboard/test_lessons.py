@@ -135,7 +135,7 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
         "Main emotion": f"{want['main']} · {want['main_share']:.0%}",
         "Engagement": f"{want['engagement']:.2f}",
         "Faces in view": f"{want['faces_in_view']:.1f}",
-        "Minutes shown": str(want["minutes"]),
+        "Minutes charted": str(want["minutes"]),
     }
     drawn = charts(at)
     engagement = drawn["Engagement index"]
@@ -182,7 +182,7 @@ def test_a_lessons_numbers_leave_out_the_minutes_its_charts_leave_out(
     assert row["engagement"] == pytest.approx(0.6) == pytest.approx(want["engagement"])
     assert row["data"] == "10 minutes not read left out"
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Main emotion"], metrics["Engagement"], metrics["Minutes shown"]) == (
+    assert (metrics["Main emotion"], metrics["Engagement"], metrics["Minutes charted"]) == (
         "happy · 100%", "0.60", "10")
     drawn = charts(at)["Engagement index"]
     assert len(drawn) == 10 and drawn["engagement"].tolist() == pytest.approx([0.6] * 10)
@@ -249,7 +249,7 @@ def test_small_groups_stay_hidden_by_the_databases_rule(
     at = open_link(monkeypatch, database.url, min_faces=2, view="lessons", lesson=str(tutor))
     row = table(at).set_index("title").loc["Tutor group"]
     assert (row["minutes"], row["hidden_minutes"]) == (10, 0)
-    assert {m.label: m.value for m in at.metric}["Minutes shown"] == "10"
+    assert {m.label: m.value for m in at.metric}["Minutes charted"] == "10"
 
 
 def test_a_lessons_minute_changed_after_it_closed_is_not_called_too_few_faces(
@@ -359,12 +359,12 @@ def test_an_opened_lesson_agrees_with_its_row(
     assert (row["main_emotion"], row["main_share"], row["data"]) == ("neutral", "100%", "")
     assert {m.label: m.value for m in at.metric} == {
         "Main emotion": "neutral · 100%", "Engagement": f"{0.8 * 0.9:.2f}",
-        "Faces in view": "5.0", "Minutes shown": "10"}
+        "Faces in view": "5.0", "Minutes charted": "10"}
     (faces,) = [m for m in at.metric if m.label == "Faces in view"]
     assert faces.help.startswith(
         "faces per frame, added up over the classroom's cameras whose minute is shown (enough "
         "faces read at once, and not changed after it closed; the others are left out): a pupil "
-        "two of them see counts twice; the mean over the minutes shown")
+        "two of them see counts twice; the mean over the minutes charted")
     assert len(charts(at)["Engagement index"]) == 10
     shown = texts(at)
     said = [t for kind in ("warning", "info", "caption") for t in shown[kind]]
@@ -469,8 +469,8 @@ def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
     captions = texts(at)["caption"]
     assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
     assert ("Left out of the trend, for being under way or having data for under 80% of their "
-            "minutes, fewer than 10 minutes shown or most faces not read: this lesson (1 minute "
-            "shown).") in captions
+            "minutes, fewer than 10 minutes charted or most faces not read: this lesson (1 minute "
+            "charted).") in captions
     assert not any(c.startswith("This lesson is") for c in captions)  # the whole lesson recorded
 
 
@@ -646,7 +646,7 @@ def test_a_lesson_recorded_in_part_is_never_compared(
         f"Engagement {0.8 * 0.9 - 0.8 * 0.6:.2f} lower than in the previous lesson with this "
         "title in the trend (Mon 03 Mar)")
     assert ("Left out of the trend, for being under way or having data for under 80% of their "
-            "minutes, fewer than 10 minutes shown or most faces not read: Mon 10 Mar (partly "
+            "minutes, fewer than 10 minutes charted or most faces not read: Mon 10 Mar (partly "
             "recorded: data for 10 of 45 min).") in captions
 
     # the 10th: compared with nothing, and says why

@@ -325,5 +325,5 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
     left = lesson_frames.left_out(history, 2, BERLIN, now)
     assert text.trend_left_out(left.itertuples(index=False, name=None), few + 1, 80) == (
         "Left out of the trend, for being under way or having data for under 80% of their "
-        f"minutes, fewer than {few + 1} minutes shown or most faces not read: "
-        f"this lesson ({few} minutes shown), Wed 05 Mar (most faces not read).")
+        f"minutes, fewer than {few + 1} minutes charted or most faces not read: "
+        f"this lesson ({few} minutes charted), Wed 05 Mar (most faces not read).")

@@ -734,10 +734,11 @@ ZONES = {"7B": NEW_YORK, "8C": KOLKATA}
 class TrapLesson:
     """A lesson on a day of March 2025 (local times) and its camera minutes from its first whole
     minute: ``shown`` minutes with 20 faces a frame, ``read`` of their 1200 faces read, all
-    neutral, at ``engagement``; then ``hidden`` minutes (two faces in one frame); its other
-    minutes have no data. ``own_minutes`` False: a parallel lesson, held in minutes another
-    lesson writes (so with its numbers). Bounds off the minute are stored as such (an iCalendar
-    file can give them; a CSV file cannot)."""
+    neutral, at ``engagement``; then ``unread`` minutes shown but mostly not read (300 of 1200,
+    at engagement 0.1: the charts leave them out, and so does the lessons view); then ``hidden``
+    minutes (two faces in one frame); its other minutes have no data. ``own_minutes`` False: a
+    parallel lesson, held in minutes another lesson writes (so with its numbers). Bounds off the
+    minute are stored as such (an iCalendar file can give them; a CSV file cannot)."""
 
     room: str
     day: int
@@ -750,6 +751,7 @@ class TrapLesson:
     hidden: int = 0
     read: int = 1200
     own_minutes: bool = True
+    unread: int = 0
 
     def bounds(self) -> tuple[datetime, datetime]:
         day, zone = date(2025, 3, self.day), ZONES[self.room]
@@ -759,13 +761,15 @@ class TrapLesson:
         start, _ = self.bounds()
         first = start.replace(second=0) + timedelta(minutes=1 if start.second else 0)
         rows = []
-        for i in range(self.shown + self.hidden):
+        for i in range(self.shown + self.unread + self.hidden):
             minute = first + timedelta(minutes=i)
-            if i < self.shown:
-                n = (0, 0, 0, 0, 0, 0, self.read)
+            if i < self.shown + self.unread:
+                read, engagement = ((self.read, self.engagement) if i < self.shown
+                                    else (300, 0.1))
+                n = (0, 0, 0, 0, 0, 0, read)
                 rows.append(MinuteRow(f"{self.room}-cam1", self.room, minute, 60, 60, 1200, n,
-                                      tuple(map(float, n)), self.engagement * self.read,
-                                      refused=(1200 - self.read, 0, 0)))
+                                      tuple(map(float, n)), engagement * read,
+                                      refused=(1200 - read, 0, 0)))
             else:
                 n = (0, 0, 0, 0, 0, 0, 2)
                 rows.append(MinuteRow(f"{self.room}-cam1", self.room, minute, 60, 1, 2, n,
@@ -791,7 +795,9 @@ TRAPS: tuple[TrapLesson, ...] = (
     _maths(4, "", 0.60),  # no earlier lesson without a group: the last earlier one, 3 March's
     _maths(5, "A", 0.40),  # 3 March's A, not 4 March's
     _maths(5, "B", 0.80, hour=10),  # 3 March's B, not 5 March's A at 09:00
-    _maths(6, "", 0.70),  # after A and B: the last without a group, 4 March's
+    # after A and B: the last without a group, 4 March's; its 10 minutes mostly unread (at 0.1)
+    # are left out of its numbers, as the charts leave them out
+    _maths(6, "", 0.70, shown=35, unread=10),
     _maths(7, "A", 0.45),
     _maths(10, "A", 0.85),  # 7 March's A
     _maths(10, "B", 0.85, own_minutes=False),  # 5 March's B, not 7 March's A
@@ -897,7 +903,7 @@ def test_trend_examples_keep_to_the_rule(trap_engine: Engine) -> None:
         (at(4, 9), None, 45, 0, 0.6, at(3, 9), 0.1),
         (at(5, 9), "A", 45, 0, 0.4, at(3, 9), -0.1),
         (at(5, 10), "B", 45, 0, 0.8, at(3, 9), 0.3),
-        (at(6, 9), None, 45, 0, 0.7, at(4, 9), 0.1),
+        (at(6, 9), None, 35, 0, 0.7, at(4, 9), 0.1),
         (at(7, 9), "A", 45, 0, 0.45, at(5, 9), 0.05),
         (at(10, 9), "A", 45, 0, 0.85, at(7, 9), 0.4),
         (at(10, 9), "B", 45, 0, 0.85, at(5, 10), 0.05),

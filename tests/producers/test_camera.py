@@ -47,7 +47,8 @@ def test_a_source_reaches_the_log_as_one_line_of_text(
 ) -> None:
     """An rtsp URL holding ``\\x1b[2J`` and a newline cleared the terminal and forged a log line
     ("camera back") in the outage's; the error repeats the source, and is escaped the same."""
-    def failing(src: str, folder_fps: float, unreadable: set[Path]) -> Iterator[SourceFrame]:
+    def failing(src: str, folder_fps: float, unreadable: set[Path],
+                whole: bool) -> Iterator[SourceFrame]:
         # the real sources' contract: the password hidden, the rest as written
         raise SourceError(f"{hide_password(src)} stopped delivering frames")
         yield  # a generator, like the real sources

@@ -207,7 +207,8 @@ def test_a_video_cut_short_ends_its_camera_as_incomplete(
     worker.join(5)
     publisher.close()
     why = (f"video file '{cut}' ended after 29 of the 60 frames its container announces, at "
-           "2.8 s: it is cut short or unreadable from there (a copy not finished?)")
+           "2.8 s: it is cut short or unreadable from there (a copy not finished?); if it plays "
+           "to its end elsewhere, the container's count is wrong and nothing was lost")
     assert (done["cam-cut"].published, done["cam-cut"].source_lost) == (29, why)
     assert (done["cam-full"].published, done["cam-full"].source_lost) == (60, None)
     assert report(done, publisher) == EXIT_INCOMPLETE
@@ -260,7 +261,8 @@ def test_a_live_camera_backs_off_while_it_flaps_and_starts_over_once_it_ran_stea
     runs = [(3, 0.12), (3, 0.12), (4, 11.0), (3, 0.12)]  # (frames, seconds between them)
     opened: list[int] = []
 
-    def webcam(src: str, folder_fps: float, unreadable: set[Path]) -> Iterator[SourceFrame]:
+    def webcam(src: str, folder_fps: float, unreadable: set[Path],
+               whole: bool) -> Iterator[SourceFrame]:
         """The real sources' contract for a webcam: frames without a position, SourceError when
         it stops delivering; the fourth time it is opened, it runs until the test is over."""
         frames, gap_s = runs[len(opened)]

@@ -603,6 +603,13 @@ def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
     assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
     assert "skipped 1 cancelled occurrence(s)" in out
     assert keys(engine) == ["ics:b@t/2025-03-04T08:00:00Z"]
+    # a series held for weeks, then cancelled as a whole: it states no lesson, so those held stay
+    weekly = f"{a}\nRRULE:FREQ=WEEKLY;COUNT=4"
+    assert "4 new" in run(capsys, url, "import", str(write(tmp_path, "t.ics",
+                                                           calendar(weekly, b))))[1]
+    status, out, _ = run(capsys, url, "import", str(write(
+        tmp_path, "t.ics", calendar(f"{weekly}\nSTATUS:CANCELLED", b))))
+    assert status == 0 and "0 removed" in out and "kept 4 lesson(s)" in out
 
 
 def test_floating_ics_times_in_a_classroom_still_on_utc_say_so(
@@ -810,10 +817,11 @@ def test_a_utc_until_of_a_floating_series_keeps_its_last_lesson(
 @pytest.mark.parametrize(("zone", "start", "until", "days"), [
     # Monday 08:00 in Tokyo is Sunday 23:00 UTC: UNTIL=20250323 (a Sunday) and --until
     # 2025-03-16 each took the next Monday's lesson, on its UTC day
-    ("Asia/Tokyo", "20250302T230000Z", ";UNTIL=20250323", ["03", "10", "17"]),
-    ("Asia/Tokyo", "20250302T230000Z", ";COUNT=10 --until 2025-03-16", ["03", "10"]),
+    ("Asia/Tokyo", ":20250302T230000Z", ";UNTIL=20250323", ["03", "10", "17"]),
+    ("Asia/Tokyo", ";TZID=Etc/UTC:20250302T230000", ";UNTIL=20250323", ["03", "10", "17"]),
+    ("Asia/Tokyo", ":20250302T230000Z", ";COUNT=10 --until 2025-03-16", ["03", "10"]),
     # Monday 20:00 in New York is Tuesday 00:00-01:00 UTC: --until 2025-03-10 left out the 10th
-    ("America/New_York", "20250304T010000Z", ";COUNT=10 --until 2025-03-10", ["03", "10"]),
+    ("America/New_York", ":20250304T010000Z", ";COUNT=10 --until 2025-03-10", ["03", "10"]),
 ])
 def test_days_of_a_series_in_utc_end_on_the_classrooms_clock(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, zone: str,
@@ -821,13 +829,18 @@ def test_days_of_a_series_in_utc_end_on_the_classrooms_clock(
 ) -> None:
     set_zone(engine, zone)
     rule, _, flag = until.partition(" ")
-    body = calendar(f"UID:m@t\nDTSTART:{start}\nDURATION:PT45M\nSUMMARY:Maths\nLOCATION:7A"
+    body = calendar(f"UID:m@t\nDTSTART{start}\nDURATION:PT45M\nSUMMARY:Maths\nLOCATION:7A"
                     f"\nRRULE:FREQ=WEEKLY{rule}")
     status, _, err = run(capsys, url, "import", str(write(tmp_path, "t.ics", body)),
                          *flag.split())
     assert (status, err) == (0, "")
     assert [local(r, ZoneInfo(zone))[:10] for r in stored(engine)] == [
         f"2025-03-{day}" for day in days]
+    # an --until before the first lesson on the classroom's clock imports nothing: refused
+    status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.ics", body)),
+                           "--until", "2025-03-02")
+    assert (status, out) == (2, "") and "--until: 2025-03-02 is before the file's first" in err
+    assert len(stored(engine)) == len(days)
 
 
 def test_per_room_exports_that_share_a_uid_keep_their_own_lessons(
@@ -936,6 +949,22 @@ def test_a_series_whose_time_changed_for_all_its_events_replaces_its_past_lesson
         "  kept 40 lesson(s) that have ended though the file no longer holds them (--prune-past "
         "removes them)"]
     assert len(stored(engine)) == 45
+
+
+def test_a_reused_uids_series_each_state_their_own_days(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A file giving one UID to an autumn and a spring series (events without RECURRENCE-ID)
+    stated the days between them too, and removed the winter term's lessons of that UID."""
+    def term(first: str) -> str:
+        return (f"UID:r@t\nDTSTART:{first}T080000Z\nDTEND:{first}T084500Z\nSUMMARY:Maths"
+                "\nLOCATION:7A\nRRULE:FREQ=WEEKLY;COUNT=3")
+    assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(term("20250106")))))[
+        0] == 0
+    status, out, _ = run(capsys, url, "import", str(write(
+        tmp_path, "t.ics", calendar(term("20240902"), term("20250407")))))
+    assert status == 0 and "6 new, 0 changed, 0 unchanged, 0 removed" in out
+    assert "kept 3 lesson(s)" in out and len(stored(engine)) == 9
 
 
 def test_hostile_ics_and_days_out_of_range_are_one_line(
