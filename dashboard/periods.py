@@ -166,8 +166,14 @@ def range_period(
 ) -> Period:
     """From ``first_day from_time`` to ``last_day to_time`` (that minute included), in ``tz``.
 
-    Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it.
+    Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it. A time
+    the clocks skip is refused: read as the jump's length later (:func:`local_instant`), "to
+    02:30" the night Berlin's clocks go forward ran to 03:31, an hour more than asked.
     """
+    for name, day, clock in (("From", first_day, from_time), ("To", last_day, to_time)):
+        if skipped(day, clock, tz):
+            raise UsageError(f"{name} {day} {clock:%H:%M} never happens in {tz.key}: the clocks "
+                             "skip it when they go forward; pick a time before or after the jump")
     start = local_instant(first_day, from_time, tz)
     last_minute = local_instant(last_day, to_time.replace(second=0, microsecond=0), tz)
     end = last_minute + timedelta(minutes=1)
