@@ -145,6 +145,21 @@ def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(timezone.utc)
 
 
+def _at_or_after(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """The first instant whose wall clock in ``tz`` shows ``day clock`` or later: that time's
+    instant, or for one the clocks skip, the jump (found minute by minute between the two offsets'
+    readings of it, an hour or two apart)."""
+    if not skipped(day, clock, tz):
+        return local_instant(day, clock, tz)
+    wall = datetime.combine(day, clock)
+    readings = sorted(datetime.combine(day, clock, tzinfo=tz).replace(fold=fold)
+                      .astimezone(timezone.utc) for fold in (0, 1))
+    moment = readings[0]
+    while moment < readings[1] and moment.astimezone(tz).replace(tzinfo=None) < wall:
+        moment += timedelta(minutes=1)
+    return moment
+
+
 def skipped(day: date, clock: time, tz: ZoneInfo) -> bool:
     """Whether the wall clock of ``tz`` never shows ``day clock``: the clocks jump over it when
     they go forward. Such a time does not survive a round trip through UTC."""
@@ -167,16 +182,17 @@ def range_period(
     """From ``first_day from_time`` to ``last_day to_time`` (that minute included), in ``tz``.
 
     Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it. A time
-    the clocks skip is refused: read as the jump's length later (:func:`local_instant`), "to
-    02:30" the night Berlin's clocks go forward ran to 03:31, an hour more than asked.
+    the clocks skip (:func:`skipped`) is read as the jump, the first instant the wall clock shows
+    it or later: "from 02:30" the night Berlin's clocks go forward starts at 03:00, and "to 02:30"
+    ends there (read as the jump's length later, :func:`local_instant`, it ran to 03:31, an hour
+    more than asked; "from 00:00" where the clocks jump at midnight is the day's first instant).
     """
-    for name, day, clock in (("From", first_day, from_time), ("To", last_day, to_time)):
-        if skipped(day, clock, tz):
-            raise UsageError(f"{name} {day} {clock:%H:%M} never happens in {tz.key}: the clocks "
-                             "skip it when they go forward; pick a time before or after the jump")
-    start = local_instant(first_day, from_time, tz)
-    last_minute = local_instant(last_day, to_time.replace(second=0, microsecond=0), tz)
-    end = last_minute + timedelta(minutes=1)
+    start = _at_or_after(first_day, from_time, tz)
+    to_minute = to_time.replace(second=0, microsecond=0)
+    if skipped(last_day, to_minute, tz):
+        end = _at_or_after(last_day, to_minute, tz)
+    else:
+        end = local_instant(last_day, to_minute, tz) + timedelta(minutes=1)
     if end <= start:
         raise UsageError(
             f"the period ends ({last_day} {to_time:%H:%M}) before it starts "

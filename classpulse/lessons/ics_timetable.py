@@ -443,9 +443,11 @@ def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
     An ``until`` before the file's first lesson is refused: it would import nothing, and every
     stored lesson of the file's events would be removed.
     """
+    held = [e for e in events if not e.cancelled] or events  # a cancelled one holds no lesson
     starts = [_room_day(e.component["DTSTART"].dt, e.room) for e in events]
-    first = min(starts + [_room_day(value, e.room) for e in events
-                          for _, value in _times(e.component, "RDATE")])
+    first = min([_room_day(e.component["DTSTART"].dt, e.room) for e in held]
+                + [_room_day(value, e.room) for e in held
+                   for _, value in _times(e.component, "RDATE")])
     if until is not None and until < first:
         raise TimetableError(path, None, "--until", f"{until} is before the file's first lesson "
                              f"({first}): no lesson would be imported and the stored lessons of "
@@ -600,17 +602,22 @@ def _series_span(components: list[Any], occurrences: list[Any], rooms: Classroom
     was changed for all its events must not leave its past lessons at the old time beside the
     new. Before and after it the file says nothing (a term's file, a rolling export, --until);
     a moved occurrence (RECURRENCE-ID) states its own slot only, and an RDATE an extra lesson.
-    A series cancelled as a whole states no lesson, so no span: the lessons already held stay.
+    A series cancelled as a whole states no lesson, so no span: the lessons already held stay;
+    an occurrence cancelled on its own (its last included) is within its series' days.
     """
     def room_of(component: Any) -> Classroom | None:
         return classroom or rooms.find(_text(component, "LOCATION"))
 
-    starts = [_day_bounds(c["DTSTART"].dt, room)[0] for c in components
+    series = [(c, room) for c in components
               if c.get("RECURRENCE-ID") is None and _is_timed(c) and not _cancelled(c)
               and (room := room_of(c)) is not None]
-    ends = [_day_bounds(o["DTSTART"].dt, room)[1] for o in occurrences
-            if _is_timed(o) and not _cancelled(o) and (room := room_of(o)) is not None]
-    return (min(starts), max(ends)) if starts and ends else None
+    if not series:
+        return None
+    starts = [_day_bounds(c["DTSTART"].dt, room)[0] for c, room in series]
+    # a cancelled occurrence often names no classroom (exporters empty its LOCATION): its series'
+    ends = [_day_bounds(o["DTSTART"].dt, room_of(o) or series[0][1])[1] for o in occurrences
+            if _is_timed(o)]
+    return (min(starts), max(ends)) if ends else None
 
 
 def _scope(uid: str, classroom: Classroom | None) -> str:

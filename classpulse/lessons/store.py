@@ -10,6 +10,7 @@ re-imports. Importing the same file twice changes nothing.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -156,11 +157,28 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
 
 def _within_series(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
                    series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]]) -> set[str]:
-    """The stored keys (rows of :data:`_STATED`) that start within a span of their scope."""
+    """The stored keys (rows of :data:`_STATED`) that start within a span of their scope: each
+    looked up by bisection in its scope's spans joined where they overlap (a reused UID gives
+    each of its events a span, up to MAX_OCCURRENCES of them)."""
+    joined: dict[str, tuple[list[datetime], list[datetime]]] = {}  # per scope: firsts, ends
+    for scope, spans in series_spans.items():
+        firsts: list[datetime] = []
+        ends: list[datetime] = []
+        for first, following in sorted(spans):
+            if ends and first <= ends[-1]:
+                ends[-1] = max(ends[-1], following)
+            else:
+                firsts.append(first)
+                ends.append(following)
+        joined[scope] = firsts, ends
     starts = _STATED.index("starts_at")
-    return {key for key, row in stored.items()
-            if any(first <= row[starts] < following  # type: ignore[operator]
-                   for first, following in series_spans.get(scope_of[key], ()))}
+    within = set()
+    for key, row in stored.items():
+        firsts, ends = joined.get(scope_of[key], ([], []))
+        at = bisect_right(firsts, row[starts]) - 1
+        if at >= 0 and row[starts] < ends[at]:  # type: ignore[operator]
+            within.add(key)
+    return within
 
 
 def _key_time(key: str, scope: str) -> tuple[datetime, bool] | None:

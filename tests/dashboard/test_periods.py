@@ -88,19 +88,22 @@ def test_range_period_across_the_spring_dst_change() -> None:
     assert period.start == datetime(2025, 3, 29, 23, 0, tzinfo=timezone.utc)
 
 
-def test_a_time_the_clocks_skip_is_refused_not_moved() -> None:
+def test_a_time_the_clocks_skip_is_read_as_the_jump() -> None:
     """From the sidebar, "01:00 to 02:30" the night Berlin's clocks go forward ran to 03:31 (an
-    hour and a half of time for an hour asked); a link with such a time was already refused."""
-    day = date(2025, 3, 30)
-    with pytest.raises(UsageError) as info:
-        range_period(day, time(1, 0), day, time(2, 30), BERLIN)
-    assert str(info.value) == ("To 2025-03-30 02:30 never happens in Europe/Berlin: the clocks "
-                               "skip it when they go forward; pick a time before or after the "
-                               "jump")
-    with pytest.raises(UsageError, match=r"^From 2025-03-30 02:00 never happens"):
-        range_period(day, time(2, 0), day, time(4, 0), BERLIN)
-    period = range_period(day, time(1, 0), day, time(1, 59), BERLIN)  # up to the jump
-    assert period.end == datetime(2025, 3, 30, 1, 0, tzinfo=timezone.utc)  # 03:00 CEST
+    hour and a half for the hour asked). A skipped From or To is the jump: the first instant the
+    wall clock shows that time or later; where the clocks jump at midnight (Santiago), "from
+    00:00" is the day's first instant."""
+    day, utc = date(2025, 3, 30), timezone.utc
+    period = range_period(day, time(1, 0), day, time(2, 30), BERLIN)
+    assert (period.start, period.end) == (datetime(2025, 3, 30, 0, 0, tzinfo=utc),
+                                          datetime(2025, 3, 30, 1, 0, tzinfo=utc))  # 03:00 CEST
+    period = range_period(day, time(2, 30), day, time(3, 59), BERLIN)
+    assert (period.start, period.end) == (datetime(2025, 3, 30, 1, 0, tzinfo=utc),
+                                          datetime(2025, 3, 30, 2, 0, tzinfo=utc))
+    santiago, first = ZoneInfo("America/Santiago"), date(2025, 9, 7)  # 00:00 -> 01:00
+    period = range_period(first, time(0, 0), first, time(23, 59), santiago)
+    assert period.start == datetime(2025, 9, 7, 4, 0, tzinfo=utc)  # 01:00, UTC-3
+    assert period.end - period.start == timedelta(hours=23)
 
 
 @pytest.mark.parametrize(

@@ -603,13 +603,18 @@ def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
     assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
     assert "skipped 1 cancelled occurrence(s)" in out
     assert keys(engine) == ["ics:b@t/2025-03-04T08:00:00Z"]
-    # a series held for weeks, then cancelled as a whole: it states no lesson, so those held stay
+    # its last lesson cancelled on its own (an override) is within the series' days: it goes
     weekly = f"{a}\nRRULE:FREQ=WEEKLY;COUNT=4"
     assert "4 new" in run(capsys, url, "import", str(write(tmp_path, "t.ics",
                                                            calendar(weekly, b))))[1]
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(
+        weekly, b, "UID:a@t\nRECURRENCE-ID:20250324T080000Z\nDTSTART:20250324T080000Z"
+        "\nDTEND:20250324T084500Z\nSTATUS:CANCELLED"))))
+    assert status == 0 and "1 removed" in out and "kept" not in out
+    # a series held for weeks, then cancelled as a whole: it states no lesson, so those held stay
     status, out, _ = run(capsys, url, "import", str(write(
         tmp_path, "t.ics", calendar(f"{weekly}\nSTATUS:CANCELLED", b))))
-    assert status == 0 and "0 removed" in out and "kept 4 lesson(s)" in out
+    assert status == 0 and "0 removed" in out and "kept 3 lesson(s)" in out
 
 
 def test_floating_ics_times_in_a_classroom_still_on_utc_say_so(
@@ -822,6 +827,8 @@ def test_a_utc_until_of_a_floating_series_keeps_its_last_lesson(
     ("Asia/Tokyo", ":20250302T230000Z", ";COUNT=10 --until 2025-03-16", ["03", "10"]),
     # Monday 20:00 in New York is Tuesday 00:00-01:00 UTC: --until 2025-03-10 left out the 10th
     ("America/New_York", ":20250304T010000Z", ";COUNT=10 --until 2025-03-10", ["03", "10"]),
+    # ... and --until 2025-03-03, the first lesson's own day there, was refused as before it
+    ("America/New_York", ":20250304T010000Z", ";COUNT=10 --until 2025-03-03", ["03"]),
 ])
 def test_days_of_a_series_in_utc_end_on_the_classrooms_clock(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, zone: str,
