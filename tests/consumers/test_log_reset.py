@@ -70,7 +70,9 @@ def test_restarted_empty_broker_under_a_running_consumer(migrated_sqlite_url: st
     assert frames == 14
     assert len(resets) == 1 and resets[0][:3] == (TOPIC, 0, 10) and resets[0][4] == 0
     assert 0 <= resets[0][3] <= 4
-    assert offsets == [4]
+    # the restarted broker may create the topic before publish() does, with more partitions
+    # (the running consumer reached it first: seen once in a full run); those hold no frame
+    assert max(offsets) == 4 and sum(offsets) == 4
     assert f"log reset detected topic={TOPIC} partition=0 stored_offset=10" in caplog.text
     assert metrics.registry.get_sample_value("classpulse_log_resets_total",
                                              {"partition": "0"}) == 1
