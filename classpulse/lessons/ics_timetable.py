@@ -614,7 +614,8 @@ def _series_span(components: list[Any], occurrences: list[Any], rooms: Classroom
     if not series:
         return None
     starts = [_day_bounds(c["DTSTART"].dt, room)[0] for c, room in series]
-    # a cancelled occurrence often names no classroom (exporters empty its LOCATION): its series'
+    # a cancelled occurrence often names no classroom (exporters empty its LOCATION): it is read
+    # on its series' classroom's clock
     ends = [_day_bounds(o["DTSTART"].dt, room_of(o) or series[0][1])[1] for o in occurrences
             if _is_timed(o)]
     return (min(starts), max(ends)) if ends else None
