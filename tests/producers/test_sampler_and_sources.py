@@ -347,6 +347,30 @@ def test_a_webcam_unplugged_at_start_is_an_outage_retried_like_an_index(
         "retrying with backoff"]
 
 
+@pytest.mark.parametrize(("kept_bytes", "frames", "lost"), [(0.93, 56, False), (0.88, 53, True)])
+def test_a_file_short_of_its_announced_frames_by_more_than_a_tenth_is_cut_short(
+    tmp_path: Path, kept_bytes: float, frames: int, lost: bool
+) -> None:
+    """The container's frame count is an estimate in some formats (duration, audio included,
+    times the rate), so a file a few frames short ends as complete, and one more than
+    SHORT_OF_ANNOUNCED short, sent once (``whole``), ends in SourceError."""
+    assert producers.sources.SHORT_OF_ANNOUNCED == 0.10  # 54 of 60 frames still complete
+    full = tmp_path / "full.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    noise = np.random.default_rng(0)
+    for _ in range(60):
+        writer.write(noise.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[:int(full.stat().st_size * kept_bytes)])
+    assert len(list(read_frames(str(cut)))) == frames  # sent as read, looped or not
+    if not lost:
+        assert len(list(read_frames(str(cut), whole=True))) == frames
+        return
+    with pytest.raises(SourceError, match=f"ended after {frames} of the 60 frames"):
+        list(read_frames(str(cut), whole=True))
+
+
 def test_a_folder_of_images_none_of_which_decodes_is_refused_at_start(tmp_path: Path) -> None:
     """Only the names were checked: a folder of broken files started, and its camera retried the
     folder for ever, even without --loop."""
