@@ -140,20 +140,13 @@ def live_period(now: datetime, minutes: int, tz: ZoneInfo) -> Period:
 def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
     """A wall-clock date and time in ``tz`` as a UTC instant (the earlier one when DST repeats,
     :func:`repeated`). A time the clocks skip (:func:`skipped`) has none: it comes back as the
-    jump's length later on the wall clock (02:30 as 03:30 in Berlin the night the clocks go
-    forward), so check for it where it can be refused."""
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(timezone.utc)
-
-
-def _at_or_after(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    """The first instant whose wall clock in ``tz`` shows ``day clock`` or later: that time's
-    instant, or for one the clocks skip, the jump (found minute by minute between the two offsets'
-    readings of it, an hour or two apart)."""
-    if not skipped(day, clock, tz):
-        return local_instant(day, clock, tz)
+    jump, the first instant whose wall clock shows that time or later (02:30 as 03:00 in Berlin
+    the night the clocks go forward; 00:00 as 01:00, the day's first instant, where they jump at
+    midnight), found minute by minute between the two offsets' readings of it, an hour or two
+    apart."""
     wall = datetime.combine(day, clock)
-    readings = sorted(datetime.combine(day, clock, tzinfo=tz).replace(fold=fold)
-                      .astimezone(timezone.utc) for fold in (0, 1))
+    readings = sorted(wall.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc)
+                      for fold in (0, 1))
     moment = readings[0]
     while moment < readings[1] and moment.astimezone(tz).replace(tzinfo=None) < wall:
         moment += timedelta(minutes=1)
@@ -176,23 +169,27 @@ def repeated(day: date, clock: time, tz: ZoneInfo) -> bool:
             and not skipped(day, clock, tz))
 
 
+def range_bounds(first_day: date, from_time: time, last_day: date, to_time: time,
+                 tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants ``[start, end)`` of ``first_day from_time`` to ``last_day to_time``, that
+    minute included, in ``tz``. A time the clocks skip is the jump (:func:`local_instant`):
+    "from 02:30" the night Berlin's clocks go forward starts at 03:00, and "to 02:30" ends there
+    (it ran to 03:31, an hour more than asked, when a skipped time was the jump's length later).
+    The page's period and the cameras its select offers are both cut here."""
+    start = local_instant(first_day, from_time, tz)
+    to_minute = to_time.replace(second=0, microsecond=0)
+    end = local_instant(last_day, to_minute, tz)
+    return start, end if skipped(last_day, to_minute, tz) else end + timedelta(minutes=1)
+
+
 def range_period(
     first_day: date, from_time: time, last_day: date, to_time: time, tz: ZoneInfo
 ) -> Period:
     """From ``first_day from_time`` to ``last_day to_time`` (that minute included), in ``tz``.
 
-    Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it. A time
-    the clocks skip (:func:`skipped`) is read as the jump, the first instant the wall clock shows
-    it or later: "from 02:30" the night Berlin's clocks go forward starts at 03:00, and "to 02:30"
-    ends there (read as the jump's length later, :func:`local_instant`, it ran to 03:31, an hour
-    more than asked; "from 00:00" where the clocks jump at midnight is the day's first instant).
+    Including the last minute lets "to 23:59" mean the whole day, as a teacher reads it.
     """
-    start = _at_or_after(first_day, from_time, tz)
-    to_minute = to_time.replace(second=0, microsecond=0)
-    if skipped(last_day, to_minute, tz):
-        end = _at_or_after(last_day, to_minute, tz)
-    else:
-        end = local_instant(last_day, to_minute, tz) + timedelta(minutes=1)
+    start, end = range_bounds(first_day, from_time, last_day, to_time, tz)
     if end <= start:
         raise UsageError(
             f"the period ends ({last_day} {to_time:%H:%M}) before it starts "

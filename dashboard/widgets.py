@@ -23,7 +23,7 @@ import streamlit as st
 from classpulse.settings import Settings
 from dashboard import queries, text
 from dashboard.lesson_frames import week_start
-from dashboard.periods import classroom_zone, live_period, local_instant
+from dashboard.periods import classroom_zone, live_period, range_bounds
 
 LIVE, RANGE, LESSONS = "Live", "Date range", "Lessons"
 MODES = (LIVE, RANGE, LESSONS)
@@ -108,9 +108,8 @@ def camera_period(state: Mapping[str, Any], tz: ZoneInfo,
         window = live_period(now, state.get("live_minutes", DEFAULT_LIVE_MINUTES), tz)
         return window.start, window.end
     first, last = _days(state.get("days", _default_days(today)), today)
-    start = local_instant(first, state.get("from_time", DEFAULT_FROM), tz)
-    to_time = state.get("to_time", DEFAULT_TO).replace(second=0, microsecond=0)
-    end = local_instant(last, to_time, tz) + timedelta(minutes=1)
+    start, end = range_bounds(first, state.get("from_time", DEFAULT_FROM), last,
+                              state.get("to_time", DEFAULT_TO), tz)
     return start, max(start, end)
 
 

@@ -25,6 +25,7 @@ from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sources import SourceError, SourceFrame
 from tests.fixtures.services import messages_held
+from tests.producers.videos import cut_video
 
 pytestmark = pytest.mark.broker
 
@@ -185,14 +186,8 @@ def test_a_video_cut_short_ends_its_camera_as_incomplete(
     incomplete, the frames it had sent and no more; looped, it starts over after what it has."""
     topic = f"cut-{uuid.uuid4().hex[:8]}"
     ensure_topic(kafka_bootstrap, topic, 1)
-    full = tmp_path / "lesson.avi"
-    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
-    noise = np.random.default_rng(0)
-    for _ in range(60):
-        writer.write(noise.integers(0, 256, (48, 64, 3), dtype=np.uint8))
-    writer.release()
-    cut = tmp_path / "copying.avi"
-    cut.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    cut = cut_video(tmp_path, 0.5)
+    full = cut.with_name("full.avi")
     publisher = Publisher(kafka_bootstrap, topic)
     once = {name: CameraConfig(id=name, classroom="7C", source=str(path), fps=10, realtime=False)
             for name, path in (("cam-cut", cut), ("cam-full", full))}

@@ -23,6 +23,7 @@ from producers.sources import (
     is_live,
     read_frames,
 )
+from tests.producers.videos import cut_video
 
 
 def _timeline(fps: float, seconds: float) -> list[SourceFrame]:
@@ -355,14 +356,7 @@ def test_a_file_short_of_its_announced_frames_by_more_than_a_tenth_is_cut_short(
     times the rate), so a file a few frames short ends as complete, and one more than
     SHORT_OF_ANNOUNCED short, sent once (``whole``), ends in SourceError."""
     assert producers.sources.SHORT_OF_ANNOUNCED == 0.10  # 54 of 60 frames still complete
-    full = tmp_path / "full.avi"
-    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
-    noise = np.random.default_rng(0)
-    for _ in range(60):
-        writer.write(noise.integers(0, 256, (48, 64, 3), dtype=np.uint8))
-    writer.release()
-    cut = tmp_path / "cut.avi"
-    cut.write_bytes(full.read_bytes()[:int(full.stat().st_size * kept_bytes)])
+    cut = cut_video(tmp_path, kept_bytes)
     assert len(list(read_frames(str(cut)))) == frames  # sent as read, looped or not
     if not lost:
         assert len(list(read_frames(str(cut), whole=True))) == frames

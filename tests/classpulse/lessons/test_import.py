@@ -51,6 +51,12 @@ def stored(engine: Engine) -> list[dict]:
     return out
 
 
+def kept_line(lessons: int) -> str:
+    """The import's line on the ended lessons it kept though the file no longer holds them."""
+    return (f"  kept {lessons} lesson(s) that have ended though the file no longer holds them "
+            "(--prune-past removes them)")
+
+
 def local(row: dict, zone: ZoneInfo = BERLIN) -> str:
     start, end = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
     return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"
@@ -914,8 +920,7 @@ def test_a_rolling_export_keeps_the_lessons_already_held(
     status, out, _ = run(capsys, url, "import", str(rolled))
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 2 lessons in 7A: 1 new, 0 changed, 1 unchanged, 0 removed",
-        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+        kept_line(3)]
     assert len(stored(engine)) == 5
     status, out, _ = run(capsys, url, "import", str(rolled), "--prune-past")
     assert status == 0 and "0 new, 0 changed, 2 unchanged, 3 removed" in out
@@ -953,8 +958,7 @@ def test_a_series_whose_time_changed_for_all_its_events_replaces_its_past_lesson
     status, out, _ = run(capsys, url, "import", str(path))
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 4 lessons in 7A: 4 new, 0 changed, 0 unchanged, 0 removed",
-        "  kept 40 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+        kept_line(40)]
     assert len(stored(engine)) == 45
 
 
@@ -1236,8 +1240,7 @@ def test_a_rolling_export_with_an_old_change_keeps_the_lessons_between(
     status, out, _ = run(capsys, url, "import", str(rolled))
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 3 lessons in 7A: 0 new, 1 changed, 2 unchanged, 0 removed",
-        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+        kept_line(3)]
     assert [(r["starts_at"] - datetime.combine(start, time(8), UTC)).days
             for r in stored(engine)] == [0, 7, 14, 21, 28, 35]
 
@@ -1254,8 +1257,7 @@ def test_an_import_cut_by_until_keeps_the_ended_lessons_after_it(
     status, out, _ = run(capsys, url, "import", str(path), "--until", "2025-03-13")
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed",
-        "  kept 3 lesson(s) that have ended though the file no longer holds them (--prune-past "
-        "removes them)"]
+        kept_line(3)]
     assert len(stored(engine)) == 5
 
 
