@@ -348,7 +348,10 @@ def page_views(url: str) -> tuple[list[PageView], Callable[[], None]]:
         start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
         one = lesson_sql.fetch_lesson(engine, int(lesson["lesson_id"]))
         minutes = sql.fetch_buckets(engine, room, None, start, end, 60)
-        history = lesson_sql.fetch_title_history(engine, room, str(lesson["title"]), start, 12)
+        group = lesson["group_label"]  # None, or NaN beside lessons with a group
+        history = lesson_sql.fetch_title_history(engine, room, str(lesson["title"]),
+                                                 group if isinstance(group, str) else None,
+                                                 start, 12)
         return len(one) + len(minutes) + len(history)
 
     def cameras(span: timedelta) -> Callable[[str], int]:

@@ -219,58 +219,107 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
+def lesson_cameras(lessons: pd.DataFrame, shown: pd.DataFrame) -> pd.Series:
+    """Per lesson, the cameras its numbers rest on, sorted: those with shown minutes (``shown``:
+    ``camera_id, minute_start`` in epoch seconds, the lessons' classroom) for at least
+    MIN_RECORDED_PERCENT of its minutes. A class minute sums its shown cameras, so a lesson seen
+    by the front camera alone (the back one off) describes other pupils than one seen by both:
+    its title's trend compares lessons of the same cameras only."""
+    minute = shown["minute_start"].to_numpy(dtype="float64")
+    cameras = shown["camera_id"].to_numpy(dtype=object)
+    out = []
+    for _, lesson in lessons.iterrows():
+        inside = ((minute >= pd.Timestamp(lesson["starts_at"]).timestamp())
+                  & (minute < pd.Timestamp(lesson["ends_at"]).timestamp()))
+        counts = pd.Series(cameras[inside]).value_counts()
+        enough = counts[100 * counts >= MIN_RECORDED_PERCENT * lesson_minutes(lesson)]
+        out.append(tuple(sorted(str(c) for c in enough.index)))
+    return pd.Series(out, index=lessons.index, dtype=object)
+
+
+def _why_not_compared(lesson: pd.Series, now: datetime) -> str:
+    """Why the lesson is no part of its title's trend, worded for the page; "" when it may be
+    (:func:`in_trend`)."""
+    part = part_of_lesson(lesson, now)
+    if part is not None:
+        return text.lesson_part(part.state, part.recorded, part.length)
+    minutes, length = int(lesson["minutes"]), lesson_minutes(lesson)
+    if lesson["minutes"] < MIN_TREND_MINUTES:
+        return text.too_few_charted(minutes)
+    if not mostly_read(lesson["faces"], lesson["faces_read"]):
+        return UNREADABLE
+    if 100 * minutes < MIN_RECORDED_PERCENT * length:
+        return text.part_charted(minutes, length)
+    return ""
+
+
 def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
     """Per lesson: it is whole (:func:`part_of_lesson`: ended, closed, MIN_RECORDED_PERCENT of
-    its minutes with data), has MIN_TREND_MINUTES shown minutes and most of their faces were
-    read, so its engagement describes the lesson and may be compared."""
-    whole = pd.Series([part_of_lesson(row, now) is None for _, row in lessons.iterrows()],
-                      index=lessons.index, dtype=bool)
-    return ((lessons["minutes"] >= MIN_TREND_MINUTES)
-            & mostly_read(lessons["faces"], lessons["faces_read"]) & whole)
+    its minutes with data), at least MIN_RECORDED_PERCENT of its minutes and MIN_TREND_MINUTES
+    are charted, and most of its faces were read, so its engagement describes the lesson and may
+    be compared. Minutes hidden or not read count as data but not as charted: a lesson charted
+    for 10 of its 45 minutes, the rest hidden, is those 10 minutes, not the lesson."""
+    return pd.Series([not _why_not_compared(row, now) for _, row in lessons.iterrows()],
+                     index=lessons.index, dtype=bool)
+
+
+def _trend_cameras(history: pd.DataFrame, current_id: int, now: datetime) -> tuple[str, ...]:
+    """The cameras the trend compares lessons of: the open lesson's when it is in the trend,
+    else those of the newest lesson that is (the trend of a lesson under way is its past)."""
+    kept = history[in_trend(history, now)]
+    current = kept[kept["lesson_id"] == current_id]
+    reference = current if not current.empty else kept
+    return reference["cameras"].iloc[-1] if not reference.empty else ()
+
+
+def _same_cameras(history: pd.DataFrame, cameras: tuple[str, ...]) -> pd.Series:
+    return history["cameras"].map(lambda c: tuple(c) == cameras).astype(bool)
 
 
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
                 now: datetime) -> pd.DataFrame:
-    """``time, engagement, minutes, current, group``: the title's lessons :func:`in_trend` (the
-    others have no engagement worth comparing, a lesson under way or recorded in part least of
-    all); ``group`` is the group label, "" for none."""
-    shown = history[in_trend(history, now)]
-    groups = shown["group_label"] if "group_label" in shown else pd.Series("", index=shown.index)
+    """``time, engagement, minutes, current``: of the title's lessons (one group's:
+    :func:`dashboard.lesson_sql.fetch_title_history`), those :func:`in_trend` and recorded by the
+    same cameras (:func:`lesson_cameras`) as the open lesson, or as the newest such lesson when
+    the open one is not in the trend. The others have no engagement worth comparing with it, a
+    lesson under way or recorded in part least of all."""
+    cameras = _trend_cameras(history, current_id, now)
+    shown = history[in_trend(history, now) & _same_cameras(history, cameras)]
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
         "engagement": shown["engagement"].astype("float64"),
         "minutes": shown["minutes"],
         "current": shown["lesson_id"] == current_id,
-        "group": groups.fillna("").astype(str),
     }).reset_index(drop=True)
 
 
 def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
-             now: datetime) -> pd.DataFrame:
-    """``time, minutes, current, part``: the title's lessons not :func:`in_trend`, oldest first,
-    for the page to say which the trend leaves out and why (``dashboard.text.trend_left_out``);
-    ``part`` is a lesson's note on the part it rests on (:func:`part_of_lesson`), "" for a whole
-    one."""
-    out = history[~in_trend(history, now)]
-    parts = [part_of_lesson(row, now) for _, row in out.iterrows()]
+             now: datetime) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """(``time, current, why``: the title's lessons :func:`title_trend` leaves out, oldest first,
+    each with why in words (``dashboard.text.trend_left_out`` lists them); the cameras the trend
+    compares lessons of)."""
+    cameras = _trend_cameras(history, current_id, now)
+    same = _same_cameras(history, cameras)
+    why = pd.Series([_why_not_compared(row, now) for _, row in history.iterrows()],
+                    index=history.index, dtype=object)
+    why = why.where(why != "", pd.Series(
+        ["" if s else text.OTHER_CAMERAS for s in same], index=history.index, dtype=object))
+    out = history[why != ""]
     return pd.DataFrame({
         "time": out["starts_at"].dt.tz_convert(tz.key),
-        "minutes": out["minutes"].astype("int64"),
         "current": out["lesson_id"] == current_id,
-        "part": pd.Series([text.lesson_part(p.state, p.recorded, p.length) if p else ""
-                           for p in parts], index=out.index, dtype=object),
-    }).reset_index(drop=True)
+        "why": why[why != ""],
+    }).reset_index(drop=True), cameras
 
 
 def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | None:
     """(engagement now minus the lesson before, that lesson's local start) for the open lesson;
-    None when it has no lesson before or is not in ``trend`` (:func:`title_trend`), so a lesson
-    under way or recorded in part is neither compared nor the lesson before.
+    None when it has no lesson before or is not in ``trend`` (:func:`title_trend`: one group's
+    lessons of the same cameras), so a lesson under way or recorded in part is neither compared
+    nor the lesson before.
 
-    The lesson before started strictly earlier: a parallel lesson with the same title (PE for
-    7B-boys and 7B-girls at 09:00) is held at the same time, so it is no lesson before, whichever
-    of the two is open. Of the earlier ones it is the last of the same group, as last week's
-    twin of the other group is another class's lesson; without one, the last earlier lesson."""
+    The lesson before started strictly earlier: a parallel lesson with the same title and group
+    is held at the same time, so it is no lesson before, whichever of the two is open."""
     current = trend[trend["current"]]
     if len(current) != 1:
         return None
@@ -278,6 +327,5 @@ def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | No
     earlier = trend[trend["time"] < now["time"]]
     if earlier.empty:
         return None
-    same_group = earlier[earlier["group"] == now["group"]]
-    previous = (same_group if not same_group.empty else earlier).iloc[-1]
+    previous = earlier.iloc[-1]
     return float(now["engagement"] - previous["engagement"]), previous["time"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, and_, or_, select
 
+from classpulse.db.views import camera_minutes
 from classpulse.db.views import lesson_summaries as summaries
 from dashboard import lesson_frames
 from dashboard.sql import BUCKET_COLUMNS, fetch_buckets
@@ -68,13 +69,38 @@ def fetch_lesson(engine: Engine, lesson_id: int) -> pd.DataFrame:
     return _frame(engine, select(summaries).where(summaries.c.lesson_id == int(lesson_id)))
 
 
-def fetch_title_history(engine: Engine, classroom_id: str, title: str, until: datetime,
-                        limit: int) -> pd.DataFrame:
-    """The classroom's last ``limit`` lessons with this exact title starting at or before
-    ``until``, oldest first."""
+def _shown_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
+    """``camera_id, minute_start`` (epoch seconds) of the shown camera minutes in the lessons'
+    times, in their classroom: one index range per lesson, in one query."""
+    if lessons.empty:
+        return pd.DataFrame({"camera_id": pd.Series(dtype=object),
+                             "minute_start": pd.Series(dtype="float64")})
+    m = camera_minutes.c
+    query = (select(m.camera_id, m.minute_start)
+             .where(m.classroom_id == str(lessons["classroom_id"].iloc[0]), m.shown,
+                    or_(*(and_(m.minute_start >= start.to_pydatetime(),
+                               m.minute_start < end.to_pydatetime())
+                          for start, end in zip(lessons["starts_at"], lessons["ends_at"],
+                                                strict=True)))))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame({"camera_id": [r.camera_id for r in rows],
+                         "minute_start": [r.minute_start.timestamp() for r in rows]},
+                        ).astype({"minute_start": "float64"})
+
+
+def fetch_title_history(engine: Engine, classroom_id: str, title: str, group: str | None,
+                        until: datetime, limit: int) -> pd.DataFrame:
+    """The classroom's last ``limit`` lessons with this exact title and group (no group matches
+    no group: a group's lessons are another class's) starting at or before ``until``, oldest
+    first, each with the ``cameras`` its numbers rest on (:func:`dashboard.lesson_frames.
+    lesson_cameras`), which the trend compares."""
     query = (select(summaries)
              .where(summaries.c.classroom_id == classroom_id, summaries.c.title == title,
+                    summaries.c.group_label.is_not_distinct_from(group),
                     summaries.c.starts_at <= until)
              .order_by(summaries.c.starts_at.desc(), summaries.c.lesson_id.desc())
              .limit(limit))
-    return _frame(engine, query).iloc[::-1].reset_index(drop=True)
+    history = _frame(engine, query).iloc[::-1].reset_index(drop=True)
+    return history.assign(cameras=lesson_frames.lesson_cameras(
+        history, _shown_camera_minutes(engine, history)))

@@ -111,9 +111,11 @@ def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:
 
 
 def _trend(settings: Settings, sel: Selection, lesson: pd.Series, now: datetime) -> None:
+    group = lesson["group_label"]
     history = queries.title_history(
         settings.database_url, sel.classroom_id, str(lesson["title"]),
-        lesson["starts_at"].to_pydatetime(), TREND_LESSONS, settings.min_faces_shown)
+        None if pd.isna(group) else str(group), lesson["starts_at"].to_pydatetime(),
+        TREND_LESSONS, settings.min_faces_shown)
     trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz, now)
     percent = lesson_frames.MIN_RECORDED_PERCENT
     if len(trend) < 2:
@@ -129,9 +131,9 @@ def _trend(settings: Settings, sel: Selection, lesson: pd.Series, now: datetime)
     part = lesson_frames.part_of_lesson(lesson, now)
     if part is not None:  # not in the trend: say so rather than compare part of a lesson
         st.caption(text.trend_waits(part.state, part.recorded, part.length, percent))
-    left = lesson_frames.left_out(history, int(lesson["lesson_id"]), sel.tz, now)
+    left, cameras = lesson_frames.left_out(history, int(lesson["lesson_id"]), sel.tz, now)
     if not left.empty:
-        st.caption(text.trend_left_out(left.itertuples(index=False, name=None),
+        st.caption(text.trend_left_out(left.itertuples(index=False, name=None), cameras,
                                        lesson_frames.MIN_TREND_MINUTES, percent))
 
 

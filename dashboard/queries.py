@@ -111,8 +111,9 @@ def lesson(database_url: str, lesson_id: int, min_faces: int) -> pd.DataFrame:
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def title_history(
-    database_url: str, classroom_id: str, title: str, until: datetime, limit: int,
-    min_faces: int,
+    database_url: str, classroom_id: str, title: str, group: str | None, until: datetime,
+    limit: int, min_faces: int,
 ) -> pd.DataFrame:
-    """The classroom's earlier lessons with the same title, oldest first."""
-    return lesson_sql.fetch_title_history(engine(database_url), classroom_id, title, until, limit)
+    """The classroom's earlier lessons with the same title and group, oldest first."""
+    return lesson_sql.fetch_title_history(engine(database_url), classroom_id, title, group,
+                                          until, limit)

@@ -483,25 +483,41 @@ def trend_sentence(change: float, previous: datetime) -> str:
 
 def trend_needs_two(min_minutes: int, in_trend: int, min_percent: int) -> str:
     """Fewer than two lessons of the title can be compared."""
-    return (f"The trend needs two ended lessons with this title that each have data for at least "
-            f"{min_percent}% of their minutes and at least {min_minutes} minutes charted, most of "
-            f"their faces read; {'only one has' if in_trend else 'none has'} so far.")
+    return (f"The trend needs two ended lessons with this title and group, recorded by the same "
+            f"cameras, that each have at least {min_percent}% of their minutes and at least "
+            f"{min_minutes} minutes charted, most of their faces read; "
+            f"{'only one has' if in_trend else 'none has'} so far.")
 
 
-def trend_left_out(lessons: Iterable[tuple[datetime, int, bool, str]], min_minutes: int,
-                   min_percent: int) -> str:
-    """The title's lessons left out of its trend, and why; each is (local start, minutes charted,
-    whether it is the open lesson, its note on the part it rests on, :func:`lesson_part`, or ""):
-    that part, or else fewer than ``min_minutes`` charted, or else most faces not read."""
-    named = []
-    for start, minutes, current, part in lessons:
-        which = "this lesson" if current else f"{start:%a %d %b}"
-        why = part or (f"{minutes_text(minutes) if minutes else 'no minutes'} charted"
-                       if minutes < min_minutes else "most faces not read")
-        named.append(f"{which} ({why})")
-    return (f"Left out of the trend, for being under way or having data for under {min_percent}% "
-            f"of their minutes, fewer than {min_minutes} minutes charted or most faces not read: "
-            f"{', '.join(named)}.")
+# why a lesson is left out of its title's trend (``lesson_frames.left_out``), beside the row's
+# part notes (:func:`lesson_part`) and ``lesson_states.UNREADABLE``
+OTHER_CAMERAS = "recorded by other cameras"
+
+
+def too_few_charted(minutes: int) -> str:
+    return f"{minutes_text(minutes) if minutes else 'no minutes'} charted"
+
+
+def part_charted(minutes: int, length: int) -> str:
+    """A lesson with data for most of its minutes but charted for too few: the rest hidden or
+    not read."""
+    return f"{minutes} of {length} min charted"
+
+
+def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Sequence[str],
+                   min_minutes: int, min_percent: int) -> str:
+    """The title's lessons left out of its trend, and why; each is (local start, whether it is the
+    open lesson, why in words: ``lesson_frames.left_out``); ``cameras`` are those the trend's
+    lessons were recorded by, named (as plain text) when a lesson is left out for others."""
+    named = [f"{'this lesson' if current else f'{start:%a %d %b}'} ({why})"
+             for start, current, why in lessons]
+    other = any(n.endswith(f"({OTHER_CAMERAS})") for n in named)
+    seen_by = (f" The trend compares lessons recorded by the same cameras "
+               f"({', '.join(plain(c) for c in cameras) or 'none'}) for at least {min_percent}% "
+               "of their minutes: other cameras see other pupils." if other else "")
+    return (f"Left out of the trend, for being under way, having data or charted minutes for "
+            f"under {min_percent}% of their minutes, fewer than {min_minutes} minutes charted, "
+            f"most faces not read or other cameras: {', '.join(named)}.{seen_by}")
 
 
 def bad_link() -> str:

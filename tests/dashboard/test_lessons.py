@@ -468,9 +468,9 @@ def test_a_lesson_with_too_few_minutes_is_left_out_of_its_trend(
     assert trend["current"].tolist() == [False, False]
     captions = texts(at)["caption"]
     assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
-    assert ("Left out of the trend, for being under way or having data for under 80% of their "
-            "minutes, fewer than 10 minutes charted or most faces not read: this lesson (1 minute "
-            "charted).") in captions
+    assert ("Left out of the trend, for being under way, having data or charted minutes for "
+            "under 80% of their minutes, fewer than 10 minutes charted, most faces not read or "
+            "other cameras: this lesson (1 minute charted).") in captions
     assert not any(c.startswith("This lesson is") for c in captions)  # the whole lesson recorded
 
 
@@ -527,7 +527,7 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
         "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
         "faces_read": [400] * 3,
-        "engagement": [0.5, 0.6, 0.8],
+        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3,
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
         trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
@@ -539,37 +539,90 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
         lesson_frames.title_trend(history.iloc[1:], 3, BERLIN, LATER)) is None
 
 
-def test_the_lesson_before_is_the_same_groups_when_last_week_had_twins_too() -> None:
-    """PE for 7B-boys and 7B-girls at the same hour in two weeks: opening this week's boys'
-    lesson compared it with last week's girls' (the last lesson before it by start and id)."""
+def test_a_groups_trend_holds_its_own_lessons_only(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PE for 7B-boys and 7B-girls at the same hour: a group with no earlier lesson of its own
+    was compared with the other group's (another class's lesson), and the trend drew both groups
+    on one line. The boys' first lesson, after two of the girls', is compared with nothing."""
+    starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
+    expected.write(database.engine, [r for s in starts for r in minutes_of("7G", s, 45)])
+    girls = [add_lesson(database, "7G", s, s + timedelta(minutes=45), "PE",
+                        group_label="7B-girls") for s in starts]
+    boys = add_lesson(database, "7G", starts[2], starts[2] + timedelta(minutes=45), "PE",
+                      group_label="7B-boys")
+    whole = add_lesson(database, "7G", starts[1], starts[1] + timedelta(minutes=45), "PE")
+    from dashboard import lesson_sql
+
+    history = [lesson_sql.fetch_title_history(database.engine, "7G", "PE", group, starts[2], 12)
+               ["lesson_id"].tolist() for group in ("7B-girls", "7B-boys", None)]
+    assert history == [girls, [boys], [whole]]
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(boys))
+    assert_no_error(at)
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c
+                   for c in texts(at)["caption"])
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(girls[2]))
+    trend = charts(at)["Engagement in lessons with this title"]
+    assert trend["current"].tolist() == [False, False, True]  # the girls' three, no other
+
+
+def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:
+    """MIN_RECORDED_PERCENT of the lesson's minutes shown: 36 of 45 minutes makes the camera one of
+    the lesson's, 35 does not; minutes outside the lesson, and of the lesson beside it, do not
+    count."""
     from dashboard import lesson_frames
 
-    starts = pd.to_datetime(["2025-03-03 08:00"] * 2 + ["2025-03-10 08:00"] * 2, utc=True)
-    history = pd.DataFrame({
-        "lesson_id": [1, 2, 3, 4], "title": ["PE"] * 4, "starts_at": starts,
-        "group_label": ["7B-boys", "7B-girls", "7B-boys", "7B-girls"],
-        "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40] * 4,
-        "hidden_minutes": [0] * 4, "unread_minutes": [0] * 4, "faces": [400] * 4,
-        "faces_read": [400] * 4,
-        "engagement": [0.5, 0.9, 0.6, 0.7],
-    })
-    for current, change in ((3, 0.1), (4, -0.2)):
-        found = lesson_frames.change_from_previous(
-            lesson_frames.title_trend(history, current, BERLIN, LATER))
-        assert found is not None
-        assert found[0] == pytest.approx(change) and found[1].day == 3
-    # a group with no earlier lesson of its own is compared with the last earlier lesson
-    alone = history.assign(group_label=["7B-boys", "7B-girls", None, "7B-girls"])
-    found = lesson_frames.change_from_previous(
-        lesson_frames.title_trend(alone, 3, BERLIN, LATER))
-    assert found is not None and found[0] == pytest.approx(0.6 - 0.9)
+    starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-03 09:00"], utc=True)
+    lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45)})
+    first = starts[0].timestamp()
+    minute = [first + 60 * m for m in range(36)] + [first + 60 * m for m in range(35)] + [
+        first + 60 * m for m in range(-5, 0)] + [first + 3600 + 60 * m for m in range(45)]
+    shown = pd.DataFrame({"camera_id": ["front"] * 36 + ["back"] * 40 + ["back"] * 45,
+                          "minute_start": minute})
+    assert lesson_frames.lesson_cameras(lessons, shown).tolist() == [("front",),
+                                                                     ("back",)]
+
+
+def test_a_lesson_seen_by_other_cameras_is_not_compared(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two cameras on the class, the back one off for the 10th's lesson: its engagement is the
+    front rows', and was set beside the 3rd's whole class as if the class had changed."""
+    starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
+    rows = [*minutes_of("7K", starts[0], 45, top="neutral"),
+            *minutes_of("7K", starts[0], 45, top="happy", camera="7K-back"),
+            *minutes_of("7K", starts[1], 45, top="happy"),
+            *minutes_of("7K", starts[2], 45, top="sad"),
+            *minutes_of("7K", starts[2], 45, top="happy", camera="7K-back")]
+    expected.write(database.engine, rows)
+    ids = [add_lesson(database, "7K", s, s + timedelta(minutes=45), "Music") for s in starts]
+    want = [expected.lesson(rows, "7K", s, s + timedelta(minutes=45))["engagement"]
+            for s in starts]
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[1]))
+    assert_no_error(at)
+    captions = texts(at)["caption"]
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
+    assert ("Left out of the trend, for being under way, having data or charted minutes for "
+            "under 80% of their minutes, fewer than 10 minutes charted, most faces not read or "
+            "other cameras: Mon 03 Mar (recorded by other cameras). The trend compares lessons "
+            "recorded by the same cameras (7K-cam) for at least 80% of their minutes: other "
+            "cameras see other pupils.") in captions
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[2]))
+    trend = charts(at)["Engagement in lessons with this title"]
+    assert trend["engagement"].tolist() == pytest.approx([want[0], want[2]])
+    compared = [c for c in texts(at)["caption"]
+                if c.startswith("Engagement ") and "previous lesson" in c]
+    assert len(compared) == 1 and "(Mon 03 Mar)" in compared[0]
 
 
 def minutes_of(classroom: str, start: datetime, shown: int, hidden: int = 0,
-               top: str = "neutral") -> list[MinuteRow]:
-    """One camera's minutes from ``start``: ``shown`` with five faces read per frame, then
-    ``hidden`` with two (hidden at 3)."""
-    return [expected.row(f"{classroom}-cam", classroom, start + timedelta(minutes=m), 60,
+               top: str = "neutral", camera: str | None = None) -> list[MinuteRow]:
+    """One camera's minutes (``<classroom>-cam`` unless named) from ``start``: ``shown`` with five
+    faces read per frame, then ``hidden`` with two (hidden at 3)."""
+    return [expected.row(camera or f"{classroom}-cam", classroom, start + timedelta(minutes=m), 60,
                          5 if m < shown else 2, top=top) for m in range(shown + hidden)]
 
 
@@ -645,9 +698,9 @@ def test_a_lesson_recorded_in_part_is_never_compared(
     assert compared[0].startswith(
         f"Engagement {0.8 * 0.9 - 0.8 * 0.6:.2f} lower than in the previous lesson with this "
         "title in the trend (Mon 03 Mar)")
-    assert ("Left out of the trend, for being under way or having data for under 80% of their "
-            "minutes, fewer than 10 minutes charted or most faces not read: Mon 10 Mar (partly "
-            "recorded: data for 10 of 45 min).") in captions
+    assert ("Left out of the trend, for being under way, having data or charted minutes for "
+            "under 80% of their minutes, fewer than 10 minutes charted, most faces not read or "
+            "other cameras: Mon 10 Mar (partly recorded: data for 10 of 45 min).") in captions
 
     # the 10th: compared with nothing, and says why
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(ids[1]))
@@ -660,8 +713,9 @@ def test_a_lesson_recorded_in_part_is_never_compared(
     assert ("This lesson is not compared with the previous lesson with this title: it has data "
             "for 10 of its 45 minutes, under the 80% a lesson needs to stand for the whole "
             "lesson.") in shown["caption"]
-    assert any(i.startswith("The trend needs two ended lessons with this title that each have "
-                            "data for at least 80% of their minutes") and "only one has" in i
+    assert any(i.startswith("The trend needs two ended lessons with this title and group, "
+                            "recorded by the same cameras, that each have at least 80% of their "
+                            "minutes and at least 10 minutes charted") and "only one has" in i
                for i in shown["info"])
 
     # under way: compared once it is whole
@@ -681,7 +735,9 @@ def test_a_lesson_recorded_in_part_is_never_compared(
 def test_how_much_of_a_lesson_makes_it_whole() -> None:
     """MIN_RECORDED_PERCENT of a lesson's minutes, charted, not read or hidden, once it has
     ended and its last minute has closed; the note says how much a lesson short of that rests on,
-    and how many minutes its numbers leave out as not read."""
+    and how many minutes its numbers leave out as not read. Its trend takes it only with
+    MIN_RECORDED_PERCENT of its minutes charted: 20 charted minutes of 45, the rest hidden or not
+    read, are a phase of the lesson."""
     from dashboard import lesson_frames, lesson_states
 
     starts = pd.to_datetime(["2025-03-03 08:00"] * 6, utc=True)
@@ -700,7 +756,11 @@ def test_how_much_of_a_lesson_makes_it_whole() -> None:
         "", "partly recorded: data for 35 of 45 min", "", lesson_states.NO_DATA, "",
         "16 minutes not read left out"]
     assert lesson_frames.in_trend(lessons, after).tolist() == [
-        True, False, True, False, True, True]
+        True, False, False, False, True, False]
+    assert lesson_frames.left_out(lessons.assign(cameras=[("cam",)] * 6), 1, BERLIN,
+                                  after)[0]["why"].tolist() == [
+        "partly recorded: data for 35 of 45 min", "20 of 45 min charted", "no minutes charted",
+        "20 of 45 min charted"]
 
     # the same lessons while under way, and just after their end before the last minute closed
     during, closing = datetime(2025, 3, 3, 8, 44, tzinfo=UTC), datetime(2025, 3, 3, 8, 46,

@@ -93,7 +93,7 @@ def test_the_dashboard_role_runs_the_page_and_changes_nothing(
         assert list(buckets["minutes"]) == [1, 0] and list(buckets["hidden_minutes"]) == [0, 1]
     assert list(lesson_sql.fetch_week(as_role, "7B", M[0], M[2])["lesson_id"]) == [lesson]
     assert list(lesson_sql.fetch_lesson(as_role, lesson)["minutes"]) == [1]
-    assert len(lesson_sql.fetch_title_history(as_role, "7B", "Maths", M[2], 5)) == 1
+    assert len(lesson_sql.fetch_title_history(as_role, "7B", "Maths", None, M[2], 5)) == 1
 
     for statement in (*NEVER, "INSERT INTO classrooms (id, name) VALUES ('x', 'x')",
                       "UPDATE cameras SET name = 'x'", "DELETE FROM emotion_minutes",
