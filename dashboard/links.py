@@ -8,15 +8,17 @@ and both the camera when one is chosen (``&camera=front``; none means the whole 
 session's first run :func:`restore` puts these into the widgets' state before
 the widgets are drawn; after every run :func:`keep` writes the current choice back with
 ``st.query_params``, so the address follows each click. A value that names nothing (an unknown
-classroom, a lesson removed by a later import, a malformed week) is reported, never guessed at. The
+classroom, a lesson removed by a later import, a malformed week) is reported, never guessed at,
+and so is a lesson whose id now belongs to another classroom or week than the link names. The
 address is anyone's to type, so a value is read strictly (ASCII digits, a lesson id the ``lessons``
 table can hold, a week or day the page can show, a window the live slider offers, a camera of the
 classroom) and a bad one is reported like a missing one, never raised: ``int("²")`` fails, 5,000
 digits exceed Python's int conversion limit, an id past 2**63 overflows SQLite's binding, and a
 week in year 9999 overflows the week's date arithmetic. What was not applied keeps its default.
-A range's ``from`` or ``to`` that the classroom's clocks skip is refused, one they show twice is
-read as the first (as :mod:`dashboard.periods` reads it), and a value the linked view does not use
-(a camera on the lessons view, a live window on a date range) is ignored, and said to be.
+A range's ``from`` or ``to`` that the classroom's clocks skip is read as the jump, one they show
+twice as the first (as :mod:`dashboard.periods` reads them for the sidebar too), each said; and
+a value the linked view does not use (a camera on the lessons view, a live window on a date
+range) is ignored, and said to be.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from collections.abc import Callable, Collection, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 from classpulse.errors import UsageError
 from dashboard.lesson_frames import SHOWN_DAYS, week_start
-from dashboard.periods import classroom_zone, range_period, repeated, skipped
+from dashboard.periods import classroom_zone, local_instant, range_period, repeated, skipped
 from dashboard.widgets import LESSONS, LIVE, LIVE_MINUTES, MODES, RANGE, Selection, camera_period
 
 VIEWS = {"live": LIVE, "range": RANGE, "lessons": LESSONS}
@@ -144,23 +147,41 @@ def _restore_range(given: dict[str, str | None], zone: str, state: MutableMappin
     both = f"from={_quoted(str(given['from']))} to={_quoted(str(given['to']))}"
     try:
         tz = classroom_zone(zone)
-        gaps = [f"{name}={_quoted(str(given[name]))} never happens in {tz.key}: the clocks skip "
-                "it when they go forward" for name, moment in ends.items()
-                if skipped(moment.date(), moment.time(), tz)]
-        if gaps:
-            problems.extend(gaps)
-            return
         range_period(start.date(), start.time(), end.date(), end.time(), tz)
     except UsageError as exc:
         problems.append(f"{both} cannot be shown: {exc}")
         return
     state.update(days=(start.date(), end.date()), from_time=start.time(), to_time=end.time())
     for name, moment in ends.items():
+        if skipped(moment.date(), moment.time(), tz):  # read as the sidebar reads it
+            jump = local_instant(moment.date(), moment.time(), tz).astimezone(tz)
+            problems.append(f"{name}={_quoted(str(given[name]))} never happens in {tz.key}: the "
+                            "clocks skip it when they go forward, so the range "
+                            f"{'starts' if name == 'from' else 'ends'} when they do, at "
+                            f"{jump:%H:%M} ({jump:%Z})")
         if repeated(moment.date(), moment.time(), tz):
             first = datetime.combine(moment.date(), moment.time(), tzinfo=tz)
             problems.append(f"{name}={_quoted(str(given[name]))} happens twice in {tz.key}, the "
                             "night the clocks go back: the first is used "
                             f"({first.isoformat(timespec='minutes')}, {first:%Z})")
+
+
+def _elsewhere(value: str, ref: LessonRef, tz: ZoneInfo, room: str | None,
+               week: date | None) -> str | None:
+    """Why a linked lesson is not the one its link was made for, or None: the link also names its
+    classroom and week (:func:`address` writes both), and the lesson with that id is in another.
+    SQLite gives a new row the largest id plus one, so a lesson a later import removed (the last
+    one imported) leaves its id to the next lesson imported, of any classroom."""
+    where = []
+    if room is not None and room != ref.classroom_id:
+        where.append(f"classroom {_quoted(ref.classroom_id)}")
+    day = ref.starts_at.astimezone(tz).date()
+    if week is not None and week_start(week) != week_start(day):
+        where.append(f"the week of {week_start(day).isoformat()}")
+    if not where:
+        return None
+    return (f"lesson={_quoted(value)} is now a lesson of {' and '.join(where)}, not the one this "
+            "link was made for; a later timetable import may have removed that one")
 
 
 def _restore_minutes(value: str, state: MutableMapping[str, Any], problems: list[str]) -> None:
@@ -217,8 +238,10 @@ def restore(rooms: pd.DataFrame, find_lesson: Callable[[int], LessonRef | None],
         elif ref is None or ref.classroom_id not in zones:
             problems.append(f"lesson={_quoted(lesson)} was not found; a later timetable import "
                             "may have removed it")
-        elif (problem := _week_problem(
-                "lesson", lesson, ref.starts_at.astimezone(timezone.utc).date())) is not None:
+        elif problem := (_week_problem(
+                "lesson", lesson, ref.starts_at.astimezone(timezone.utc).date())
+                or _elsewhere(lesson, ref, classroom_zone(str(zones[ref.classroom_id])), room,
+                              state.get("week") if week is not None else None)):
             problems.append(problem)
         else:
             state.update(classroom=ref.classroom_id, mode=LESSONS, **{LESSON_KEY: ref.lesson_id})

@@ -294,6 +294,31 @@ def test_links_that_name_nothing_are_reported_as_plain_text(
     assert texts(at)["text"] == ["view='sideways' is not one of live, range, lessons"]
 
 
+def test_a_link_whose_lesson_id_now_names_another_lesson_opens_none(
+    database: Database, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite gives a new lesson the largest id plus one: 7A's bookmarked lesson, removed by an
+    import, left its id to 7C's next lesson, and the bookmark opened 7C's lesson with no word.
+    The link names its classroom and week too; a lesson elsewhere is reported, not opened."""
+    first, _ = two_groups_at_once(database)  # 7C, Monday 3 March
+    at = open_link(monkeypatch, database.url, classroom="7A", view="lessons", week="2025-03-03",
+                   lesson=str(first))
+    assert_no_error(at)
+    assert texts(at)["title"] == ["Class 7A"]
+    assert texts(at)["text"] == [
+        f"lesson='{first}' is now a lesson of classroom '7C', not the one this link was made "
+        "for; a later timetable import may have removed that one"]
+    assert at.selectbox(key="lesson").value is None
+    maths = seeded.ids[(NEXT_MONDAY, "Maths")]
+    at = open_link(monkeypatch, database.url, classroom="7A", view="lessons", week="2025-03-03",
+                   lesson=str(maths))
+    assert texts(at)["text"] == [
+        f"lesson='{maths}' is now a lesson of the week of 2025-03-10, not the one this link was "
+        "made for; a later timetable import may have removed that one"]
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(first))  # no claims
+    assert texts(at)["title"] == ["7C"] and at.selectbox(key="lesson").value == first
+
+
 NOT_A_NUMBER = "is not a lesson number (a whole number from 1 to 2147483647)"
 OUTSIDE = "is outside the weeks the lessons view shows (2000 to 2099)"
 FAR = "the id of a lesson that a timetable placed on 9999-12-31 at 23:00 UTC"

@@ -109,7 +109,7 @@ def test_a_live_link_reopens_its_window_and_camera(
 
 WINDOW = "is not a live window the page offers (whole minutes from 10 to 240, in steps of 5)"
 WHEN = "is not a local date and time YYYY-MM-DDTHH:MM"
-SKIPPED = "never happens in Europe/Berlin: the clocks skip it when they go forward"
+SKIPPED = "never happens in Europe/Berlin: the clocks skip it when they go forward, so the range"
 
 
 @pytest.mark.parametrize(("params", "problems"), [
@@ -129,17 +129,13 @@ SKIPPED = "never happens in Europe/Berlin: the clocks skip it when they go forwa
       "to='9999-12-31T23:59' is outside the days the page shows (2000 to 2099)"]),
     ({"view": "range", "from": "2025-03-03T09:00", "to": "2025-03-03T08:59"},
      ["to='2025-03-03T08:59' is before from='2025-03-03T09:00'"]),
-    # 02:30 the night Berlin's clocks go forward: read as 03:30, the range ended before it began
-    ({"view": "range", "from": "2025-03-30T02:30", "to": "2025-03-30T03:10"},
-     [f"from='2025-03-30T02:30' {SKIPPED}"]),
-    # and 02:30 to 02:30 charted 03:30 to 03:31
+    # 02:30 to 02:30 the night Berlin's clocks go forward: both the jump, 03:00, an empty range
     ({"view": "range", "from": "2025-03-30T02:30", "to": "2025-03-30T02:30"},
-     [f"from='2025-03-30T02:30' {SKIPPED}", f"to='2025-03-30T02:30' {SKIPPED}"]),
-    ({"view": "range", "from": "2025-03-30T01:00", "to": "2025-03-30T02:00"},
-     [f"to='2025-03-30T02:00' {SKIPPED}"]),
+     ["from='2025-03-30T02:30' to='2025-03-30T02:30' cannot be shown: the period ends "
+      "(2025-03-30 02:30) before it starts (2025-03-30 02:30); pick a later end"]),
 ], ids=["too-short", "off-step", "superscript", "5000-digits", "unknown-camera",
         "other-classrooms-camera", "from-alone", "malformed", "year-9999", "backwards",
-        "from-in-the-spring-gap", "both-in-the-spring-gap", "to-in-the-spring-gap"])
+        "both-in-the-spring-gap"])
 def test_values_the_page_cannot_use_are_said_and_their_defaults_kept(
     database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch,
     params: dict[str, str], problems: list[str]
@@ -214,6 +210,33 @@ def test_a_links_camera_is_one_of_its_own_period(
         assert texts(at)["text"] == [
             f"camera='roam' is not a camera of classroom '{link['classroom']}'"]
         assert at.selectbox(key="camera").value is None
+
+
+@pytest.mark.parametrize(("link_from", "link_to", "said", "first", "last"), [
+    ("2025-03-30T02:30", "2025-03-30T03:10", [f"from='2025-03-30T02:30' {SKIPPED} starts when "
+                                              "they do, at 03:00 (CEST)"], "01:00", "01:10"),
+    ("2025-03-30T01:00", "2025-03-30T02:00", [f"to='2025-03-30T02:00' {SKIPPED} ends when they "
+                                              "do, at 03:00 (CEST)"], "00:00", "00:59"),
+], ids=["from-in-the-spring-gap", "to-in-the-spring-gap"])
+def test_a_range_in_the_hour_the_clocks_skip_reads_it_as_the_sidebar_does(
+    database: Database, monkeypatch: pytest.MonkeyPatch, link_from: str, link_to: str,
+    said: list[str], first: str, last: str
+) -> None:
+    """02:30 never happens in Berlin on 30 March 2025 (CET 02:00 is CEST 03:00). The sidebar
+    reads it as the jump, and a link the page wrote for it would not open again: the link now
+    reads it the same way, and says so. Minutes charted are UTC (01:00 UTC is 03:00 CEST)."""
+    night = datetime(2025, 3, 29, 23, 0, tzinfo=timezone.utc)  # 00:00 CET
+    expected.write(database.engine,
+                   [expected.row("cam", "7A", night + timedelta(minutes=i), 60, 5)
+                    for i in range(180)], {"7A": ("Class 7A", "Europe/Berlin")})
+    link = {"classroom": "7A", "view": "range", "from": link_from, "to": link_to}
+    at = open_link(monkeypatch, database.url, link)
+    assert_no_error(at)
+    assert texts(at)["text"] == said
+    assert at.query_params == link  # the address stays as given, and opens the same again
+    utc = charts(at)["Engagement index"]["utc"]
+    assert (utc.iloc[0], utc.iloc[-1]) == (pd.Timestamp(f"2025-03-30 {first}"),
+                                           pd.Timestamp(f"2025-03-30 {last}"))
 
 
 def test_a_range_in_the_hour_the_clocks_repeat_takes_the_first_and_says_so(
