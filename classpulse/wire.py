@@ -222,9 +222,17 @@ def parse_message(
                             f"key {_quote(key)} != camera header {camera!r}", camera)
     if not value.startswith(_JPEG_SOI):
         raise FrameRejected(RejectReason.NOT_JPEG, "value does not start with a JPEG SOI", camera)
-    if not value.rstrip(b"\x00").endswith(_JPEG_EOI):
+    if jpeg_cut_short(value):
         raise FrameRejected(RejectReason.TRUNCATED, "JPEG has no end-of-image marker", camera)
     return FrameMessage(camera, fields["classroom"], captured_at, seq, bytes(value))
+
+
+def jpeg_cut_short(data: bytes) -> bool:
+    """Whether ``data`` starts as a JPEG but does not end with its end-of-image marker (trailing
+    NUL padding aside): a message, or an image file, cut off mid-write or mid-copy. OpenCV decodes
+    such a JPEG without an error, its missing rows grey, so it is refused before decoding: by the
+    consumers (``truncated``) and by a folder source (:mod:`producers.sources`)."""
+    return data.startswith(_JPEG_SOI) and not data.rstrip(b"\x00").endswith(_JPEG_EOI)
 
 
 def decode_jpeg(message: FrameMessage, max_side: int = 4096) -> np.ndarray:

@@ -5,13 +5,17 @@ What can go wrong, and what happens:
 - a live source fails (webcam unplugged, RTSP cut), or a looped file or folder does (a folder
   that cannot be listed or holds no decodable image, OpenCV failing to read): an outage,
   reopened with backoff;
-- a file or folder without ``loop`` fails (deleted, unmounted): the camera ends there, logged in
-  one line and kept in :attr:`CameraResult.source_lost`, and ``classpulse produce`` exits
-  non-zero; reopened, it would start over from its first frame, and retried, a file that is
-  gone kept a run that has an end running for ever;
+- a file or folder without ``loop`` fails (deleted, unmounted, a folder moved away): the camera
+  ends there, logged in one line and kept in :attr:`CameraResult.source_lost`, and
+  ``classpulse produce`` exits non-zero; reopened, it would start over from its first frame, and
+  retried, a file that is gone kept a run that has an end running for ever;
+- a file or folder without ``loop`` is stopped (SIGINT, SIGTERM) before its end: its
+  :attr:`CameraResult.reached_end` stays False, and ``classpulse produce`` exits non-zero, as
+  for frames lost: an import cut short must not report success;
 - one frame fails (too big as JPEG even at low quality, an OpenCV error while encoding, the
-  publisher unable to reconnect to Kafka, a host clock outside 2000-2099): that frame is counted
-  by reason and skipped;
+  publisher unable to reconnect to Kafka, a host clock outside 2000-2099), or one image of a
+  folder cannot be read (deleted, cut short, not an image): that frame is counted by reason and
+  skipped (all but ``unencodable``, a deliberate skip, make a run with an end incomplete);
 - anything else is a bug: the camera's worker stops with the reason in its
   :class:`CameraResult`, :func:`run_cameras` stops every camera, and ``classpulse produce`` exits
   with status 1 so a supervisor (compose's ``restart:``, systemd) starts the process again,
@@ -55,6 +59,11 @@ FRAME_FAILURES: tuple[tuple[type[Exception], str], ...] = (
     (cv2.error, "opencv"),
     (UsageError, "publisher"),  # e.g. the publisher could not reconnect to Kafka in time
 )
+# a folder's image that could not be read (producers.sources: deleted, cut short, no image)
+UNREADABLE = "unreadable"
+# skips a camera makes on purpose, which leave its run complete: a frame too big for Kafka even
+# at low quality is documented as skipped (lower --max-side), not lost to a fault
+DELIBERATE_SKIPS = frozenset({"unencodable"})
 # how long all workers together get to stop once asked (one may be blocked reading its source);
 # compose.yaml's producer stop_grace_period leaves room for it
 WORKERS_STOP_TIMEOUT_S = 10.0
@@ -82,6 +91,13 @@ class CameraResult:
     # a file or folder without loop: a run with an end, whose every frame should reach Kafka
     finite: bool = False
     source_lost: str | None = None  # why such a source ended its camera before its end
+    reached_end: bool = False  # such a source was read to its end, not stopped before it
+
+    def lost_skips(self) -> dict[str, int]:
+        """The frames skipped for a reason that makes a run with an end incomplete: all but
+        :data:`DELIBERATE_SKIPS`."""
+        return {reason: n for reason, n in sorted(self.skipped.items())
+                if n and reason not in DELIBERATE_SKIPS}
 
 
 class CameraWorker(threading.Thread):
@@ -125,13 +141,18 @@ class CameraWorker(threading.Thread):
         self._skipped: Counter[str] = Counter()
         self._died: str | None = None
         self._source_lost: str | None = None
-        self._finite = not camera.loop and not is_live(camera.source)
+        self._reached_end = False
+        # live by the source's name; an http(s) URL turns out to serve a recorded video when its
+        # frames carry their position (_follow_source)
+        self._live = is_live(camera.source)
+        self._finite = not camera.loop and not self._live
 
     def result(self) -> CameraResult:
         """The worker's totals so far; final once the thread has stopped."""
         with self._lock:
             return CameraResult(self.camera.id, self._published, dict(self._skipped),
-                                self._outages, self._died, self._finite, self._source_lost)
+                                self._outages, self._died, self._finite, self._source_lost,
+                                self._reached_end)
 
     def run(self) -> None:
         try:
@@ -148,7 +169,7 @@ class CameraWorker(threading.Thread):
         self._pace_origin_s = self.monotonic()
         while not self.stop.is_set():
             try:
-                self._stream(sampler)
+                ended = self._stream(sampler)
             except (SourceError, cv2.error) as exc:  # OpenCV failing inside a source too
                 if self._finite:
                     lost = (str(exc).strip().splitlines() or [repr(exc)])[0]
@@ -170,29 +191,52 @@ class CameraWorker(threading.Thread):
                 self.stop.wait(self._backoff_s)
                 self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
                 continue
-            if is_live(cam.source):
+            if not ended:
+                return  # stopped
+            if self._live:
                 continue  # a live stream that ended cleanly is reopened
             if not cam.loop:
+                with self._lock:
+                    self._reached_end = True
                 return
             sampler.start_loop()
 
-    def _stream(self, sampler: Sampler) -> None:
+    def _stream(self, sampler: Sampler) -> bool:
+        """One pass over the source; False when stopped before its end."""
         cam = self.camera
-        pace = cam.realtime and not is_live(cam.source)
+        # whole: a file sent once that ends short of its announced frames ends as lost (no
+        # effect on a live source, whose end is an outage anyway)
         frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable,
-                             whole=self._finite)
+                             whole=not cam.loop, skipped=self._skip_unreadable)
         for frame in sampler.sample(frames):
             if self.stop.is_set():
-                return
+                return False
+            if frame.live != self._live:
+                self._follow_source(frame)
             if self._in_outage:  # frames flow again
                 self._in_outage, self._flowing_since = False, self.monotonic()
                 log.info("camera back camera=%s", cam.id)
-            if pace and not self._wait_until_due(frame.timeline_ms):
-                return
+            if cam.realtime and not self._live and not self._wait_until_due(frame.timeline_ms):
+                return False
             try:
                 self._publish(frame)
             except tuple(kind for kind, _ in FRAME_FAILURES) as exc:
                 self._skip(exc)
+        return True
+
+    def _follow_source(self, frame: SampledFrame) -> None:
+        """The source is not what its name said: an http(s) URL serving a recorded video (its
+        frames carry their position, :func:`producers.sources.read_frames`). It is sent as a
+        video file is: paced on its own timeline from this frame, once (a run with an end) or
+        looped; read as live, it was decoded flat out, its first frames only kept, and reopened
+        at its end for ever."""
+        cam = self.camera
+        self._live = frame.live
+        self._pace_origin_s = self.monotonic() - frame.timeline_ms / 1000.0
+        with self._lock:
+            self._finite = not cam.loop and not self._live
+        log.info("camera source serves %s camera=%s source=%s", "a live stream" if self._live
+                 else "a recorded video, sent as a video file is", cam.id, _shown(cam.source))
 
     def _wait_until_due(self, timeline_ms: float) -> bool:
         """Wait until a paced file's frame at ``timeline_ms`` is due; False when stopped first.
@@ -227,10 +271,18 @@ class CameraWorker(threading.Thread):
             max_bytes=self.max_bytes,
         )
         self._seq += 1
-        taken = self.publisher.publish(key, value, headers)
+        # a run with an end waits for room in the publisher's buffer; a live camera cannot
+        taken = self.publisher.publish(key, value, headers,
+                                       wait=self.stop if self._finite else None)
         if taken:  # a dropped frame is the publisher's to count (its stats' dropped)
             with self._lock:
                 self._published += 1
+
+    def _skip_unreadable(self, _path: Path) -> None:
+        """A folder's image that could not be read: a frame skipped, logged by the source (once
+        per image)."""
+        with self._lock:
+            self._skipped[UNREADABLE] += 1
 
     def _skip(self, exc: Exception) -> None:
         reason = next(name for kind, name in FRAME_FAILURES if isinstance(exc, kind))

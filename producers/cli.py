@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # the handler imports them: `classpulse --help` stays light
 # is sent), besides 0 (every camera ended as it should, and every frame of a file or folder
 # without --loop reached Kafka)
 EXIT_RESTART = 1  # a camera's worker died, or the frames topic went away: a supervisor restarts it
-EXIT_INCOMPLETE = 3  # a file or folder without --loop: frames lost, or the source failed
+# a file or folder without --loop: frames lost or skipped, the source failed, or the run was
+# stopped (SIGINT, SIGTERM) before its end
+EXIT_INCOMPLETE = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,10 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "broker's own retention)")
     p.add_argument("--max-pending", type=positive_int, default=DEFAULT_MAX_PENDING,
                    help="unacknowledged frames buffered while the broker is away; more are "
-                        f"dropped and counted ({DEFAULT_MAX_PENDING})")
+                        "dropped and counted, except a file or folder sent once (without "
+                        "--loop), which waits for room while the broker acknowledges frames "
+                        f"({DEFAULT_MAX_PENDING})")
     p.add_argument("--connect-timeout", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
                    metavar="SECONDS", help="give up when Kafka cannot be reached for this long "
-                   f"at start, to create the topic and to connect ({DEFAULT_CONNECT_TIMEOUT_S:g})")
+                   "at start, to create the topic and to connect, and, while a file or folder "
+                   "sent once waits for room (--max-pending), to acknowledge a frame "
+                   f"({DEFAULT_CONNECT_TIMEOUT_S:g})")
     p.add_argument("--close-timeout", type=positive_float, default=DEFAULT_CLOSE_TIMEOUT_S,
                    metavar="SECONDS", help="at exit, wait this long for Kafka to acknowledge the "
                    "frames in flight; those it did not are reported as pending "
@@ -160,10 +166,12 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher,
       (``topic_gone``, :mod:`producers.topic_watch`), so that a supervisor starts it again;
     - else :data:`EXIT_INCOMPLETE` (3) when a camera with an end (a file or folder without
       ``--loop``) did not get every frame to Kafka: frames failed, dropped or left pending, its
-      source failed before its end, or the topic went away and came back during the run
-      (``topic_vanished`` times: its frames until then are lost, though the embedded broker
-      acknowledges those sent in between); a camera that runs until stopped (live, looped) loses
-      frames in an outage by design, counted, and never sets it;
+      source failed before its end, it was stopped (SIGINT, SIGTERM) before its end, frames were
+      skipped for any reason but ``unencodable`` (a deliberate skip, said in its log line: lower
+      ``--max-side``), or the topic went away and came back during the run (``topic_vanished``
+      times: its frames until then are lost, though the embedded broker acknowledges those sent
+      in between); a camera that runs until stopped (live, looped) loses frames in an outage by
+      design, counted, and never sets it;
     - else 0.
 
     ``published``: frames the publisher took; each ended ``sent``, ``failed`` or ``pending``
@@ -194,9 +202,18 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher,
         elif r.finite and topic_vanished:
             incomplete.append(f"camera {camera!r} lost frames (the frames topic went away and "
                               "was created again during the run)")
-        elif r.finite and s.failed + s.dropped + s.pending:
-            incomplete.append(f"camera {camera!r} lost frames (failed={s.failed} dropped="
-                              f"{s.dropped} pending={s.pending})")
+        elif r.finite:
+            why = []
+            if not r.reached_end:
+                why.append("was stopped before its end (SIGINT or SIGTERM)")
+            if s.failed + s.dropped + s.pending:
+                why.append(f"lost frames (failed={s.failed} dropped={s.dropped} "
+                           f"pending={s.pending})")
+            if r.lost_skips():
+                skips = " ".join(f"{reason}={n}" for reason, n in r.lost_skips().items())
+                why.append(f"skipped frames ({skips})")
+            if why:
+                incomplete.append(f"camera {camera!r} {', '.join(why)}")
     if incomplete:
         print(f"classpulse produce: {'; '.join(incomplete)}; exiting with status "
               f"{EXIT_INCOMPLETE}", file=sys.stderr, flush=True)

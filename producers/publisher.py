@@ -2,8 +2,13 @@
 
 kafka-python drops an oversize or failed message silently unless the returned future is checked, so
 every send gets callbacks. Buffering while the broker is away is bounded by ``max_pending``
-unacknowledged frames: past that, new frames are dropped and counted (a camera is live; a backlog of
-stale frames is worth less than fresh ones once the broker is back).
+unacknowledged frames: past that, a live camera's new frames are dropped and counted (a backlog of
+stale frames is worth less than fresh ones once the broker is back). A file or folder sent once
+(``publish``'s ``wait``) waits for a free place instead, as long as the broker acknowledges frames:
+sent flat out it outruns the acknowledgements of a healthy broker, and dropped frames made an
+import of recorded footage lose most of them. Once no frame has been acknowledged (or has failed)
+for the connect timeout, the broker counts as away: frames are dropped and counted as a live
+camera's, without waiting again until the broker acknowledges one.
 
 An idempotent producer whose broker lost its state (a restarted in-memory broker, a cluster rebuilt
 from scratch) enters a fatal state in which every later send fails; the publisher then replaces it
@@ -67,6 +72,9 @@ class Publisher:
         self.on_failure = on_failure
         self.max_pending = max_pending
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # notified whenever a frame is settled
+        self._settled_at = time.monotonic()  # when a frame was last settled (any outcome)
+        self._away = False  # a wait for a free place gave up: none until a frame is acknowledged
         self._pending = 0
         self._counts: Counter[tuple[str, str]] = Counter()
         self._outage_logged = False
@@ -87,17 +95,32 @@ class Publisher:
             _close(self._producer, 0)
             raise
 
-    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
-        """Hand one frame to Kafka; False (and counted as dropped) when the buffer is full."""
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
+                wait: threading.Event | None = None) -> bool:
+        """Hand one frame to Kafka; False (and counted as dropped) when the buffer is full.
+
+        ``wait``: the stop event of a camera that has an end (a file or folder sent once), whose
+        frame waits for a free place, while the broker acknowledges frames, rather than being
+        dropped; it is dropped all the same once the event is set, the publisher closes, or no
+        frame has been acknowledged for the connect timeout (the module's docstring). None (a
+        live camera): dropped at once.
+        """
         from kafka.errors import KafkaError
 
         camera = key.decode()
         if self._suspect_fatal:
             self._replace_if_fatal()
         with self._lock:
+            if self._pending >= self.max_pending and wait is not None:
+                self._wait_for_room(wait)
             if self._pending >= self.max_pending:
                 self._counts[(camera, "dropped")] += 1
-                self._note_outage("buffer of %d unacknowledged frames is full", self.max_pending)
+                if self._away:
+                    self._note_outage("no frame acknowledged for %.0f s, %d unacknowledged",
+                                      self._connect_timeout_s, self._pending)
+                else:
+                    self._note_outage("buffer of %d unacknowledged frames is full",
+                                      self.max_pending)
                 return False
             self._pending += 1
             self._counts[(camera, "pending")] += 1
@@ -122,9 +145,24 @@ class Publisher:
         future.add_errback(self._on_error, camera)
         return True
 
+    def _wait_for_room(self, stop: threading.Event) -> None:
+        """Wait, under ``_lock``, until fewer than ``max_pending`` frames are unacknowledged, or
+        ``stop`` is set, or the publisher closes, or none was settled for the connect timeout
+        (then the broker is away: ``_away``, until a frame is acknowledged)."""
+        started = time.monotonic()
+        while (self._pending >= self.max_pending and not self._away and not self._closed
+               and not stop.is_set()):
+            quiet_s = time.monotonic() - max(started, self._settled_at)
+            if quiet_s >= self._connect_timeout_s:
+                self._away = True
+                return
+            # woken by each settled frame; `stop` notifies nobody, so it is looked at every 0.1 s
+            self._freed.wait(min(self._connect_timeout_s - quiet_s, 0.1))
+
     def _on_success(self, camera: str, _metadata: object) -> None:
         with self._lock:
             self._settle(camera, "sent")
+            self._away = False
             if self._outage_logged:
                 self._outage_logged = False
                 log.info("broker reachable again topic=%s", self.topic)
@@ -150,6 +188,8 @@ class Publisher:
         self._counts[(camera, "pending")] -= 1
         if outcome is not None:
             self._counts[(camera, outcome)] += 1
+        self._settled_at = time.monotonic()
+        self._freed.notify_all()
 
     def _replace_if_fatal(self) -> None:
         """Swap in a new producer when the current one can no longer send anything.
@@ -225,6 +265,7 @@ class Publisher:
         self.flush(timeout_s)
         with self._lock:
             self._closed = True
+            self._freed.notify_all()  # a frame waiting for a free place is dropped
         with self._producer_lock:
             producer = self._producer
         _close(producer, max(0.0, deadline - time.monotonic()))

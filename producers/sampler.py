@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,6 +11,10 @@ import numpy as np
 
 from producers.sources import SourceFrame
 
+# how far before its slot (a share of the period) a frame still opens it: positions such as
+# i * 1000 / 30 fall a rounding error short of slots such as k * 1000 / 3
+SLOT_TOLERANCE = 1e-6
+
 
 @dataclass(frozen=True)
 class SampledFrame:
@@ -17,6 +22,7 @@ class SampledFrame:
 
     rgb: np.ndarray
     timeline_ms: float  # position on the source's own timeline (monotonic offset for live)
+    live: bool = False  # from a source without a timeline (its frames had no position)
 
 
 class Sampler:
@@ -37,7 +43,7 @@ class Sampler:
         self.period_ms = 1000.0 / fps
         self._monotonic = monotonic
         self._monotonic_start_s = monotonic()
-        self._next_due_ms = 0.0
+        self._next_slot = 0  # the first slot, k * period_ms from 0, not yet given a frame
         self._loop_offset_ms = 0.0
         self._last_position_ms = 0.0
         self._frame_step_ms = 0.0
@@ -55,13 +61,26 @@ class Sampler:
                 timeline = self._loop_offset_ms + frame.position_ms
             self._frame_step_ms = timeline - self._last_position_ms
             self._last_position_ms = timeline
-            # a frame a hair before its slot opens it: positions such as i * 1000 / 30 fall a
-            # rounding error short of slots such as k * 1000 / 3
-            if timeline + 1e-6 < self._next_due_ms:
+            slot = self._slot_of(timeline)
+            if slot < self._next_slot:
                 continue
-            # the next slot follows this frame's slot, so a late frame does not cause a burst;
-            # at least one slot on, or the frame after one a hair early would go out too
-            late_ms = max(0.0, timeline - self._next_due_ms)
-            slots = int(late_ms // self.period_ms) + 1
-            self._next_due_ms += slots * self.period_ms
-            yield SampledFrame(frame.rgb, timeline)
+            # the next slot follows this frame's slot, so a late frame does not cause a burst
+            self._next_slot = slot + 1
+            yield SampledFrame(frame.rgb, timeline, frame.position_ms is None)
+
+    def _slot_of(self, timeline_ms: float) -> int:
+        """The slot ``timeline_ms`` falls in, a frame up to :data:`SLOT_TOLERANCE` of a period
+        before a slot counting as in it.
+
+        Each slot's start is its index times the period, computed afresh: a start advanced by
+        adding the period slot after slot gathered the rounding errors of every addition, and
+        hours into a folder at 3 fps (image i at exactly i / fps) it passed an image's position,
+        which was then dropped as belonging to the slot before."""
+        reach = timeline_ms + SLOT_TOLERANCE * self.period_ms
+        slot = math.floor(reach / self.period_ms)
+        # the division can round either way across a slot's start: settle it on the products
+        if slot * self.period_ms > reach:
+            slot -= 1
+        elif (slot + 1) * self.period_ms <= reach:
+            slot += 1
+        return slot

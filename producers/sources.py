@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ import numpy as np
 from classpulse.redact import hide_password
 from classpulse.safe_text import safe_text
 from classpulse.sources import STREAM_PREFIXES, describe_source, source_paths
+from classpulse.wire import jpeg_cut_short
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 _SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL meant, its slashes mistyped
 SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
+HTTP_PREFIXES = ("http://", "https://")  # a stream, unless it serves a recording (_recording)
 
 
 class SourceError(Exception):
@@ -69,7 +71,11 @@ def _in_dev(src: str) -> bool:
 
 def is_live(src: str) -> bool:
     """Whether ``src`` has no timeline of its own (webcam, stream, synthetic): it is sampled on
-    the monotonic clock, never paced, and reopened when it ends."""
+    the monotonic clock, never paced, and reopened when it ends.
+
+    Told from the string: an http(s) URL is live until it is opened, and then only if it serves a
+    live stream; one that serves a recorded video is read as a file (:func:`read_frames`, whose
+    frames then carry their position; :class:`producers.camera.CameraWorker` follows them)."""
     return describe_source(src) in {"webcam", "stream", "synthetic"}
 
 
@@ -137,8 +143,21 @@ def _check_folder(folder: Path) -> None:
     first that decodes. A folder of broken or mislabelled files is a mistake to fix now; found
     by its camera, it was an outage retried for ever."""
     images = _folder_images(folder)
-    if not any(cv2.imread(str(path), cv2.IMREAD_COLOR) is not None for path in images):
+    if not any(_read_image(path) is not None for path in images):
         raise _nothing_to_decode(folder, len(images))
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    """An image file's BGR pixels; None when it cannot be read (gone, no permission), is no image
+    OpenCV decodes, or is a JPEG cut short: OpenCV decodes one without its end-of-image marker
+    (a copy not finished) with its missing rows grey, a corrupt frame sent as a good one."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data or jpeg_cut_short(data):
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def _check_video(src: str) -> None:
@@ -158,21 +177,29 @@ def _check_video(src: str) -> None:
 
 
 def read_frames(src: str, folder_fps: float = 1.0, unreadable: set[Path] | None = None,
-                whole: bool = False) -> Iterator[SourceFrame]:
+                whole: bool = False,
+                skipped: Callable[[Path], None] | None = None) -> Iterator[SourceFrame]:
     """Yield the frames of ``src`` once, from the start. Raises SourceError when it fails, and
     when a pass yields no frame at all: a looped source that can never deliver one then backs
     off like any outage instead of starting over at once, forever.
 
     ``unreadable``: a folder's images already reported as unreadable, kept by the caller from one
     pass to the next so that each is logged once, not once per pass of a looped folder.
+    ``skipped``: called with each image a pass skips as unreadable, every pass, so that the caller
+    counts it: a folder sent once that lost an image is incomplete, not a success.
     ``whole``: a video file that stops well short of the frames its container announces (a copy
     still being written, a download cut off) raises SourceError at its last frame instead of
     ending as if complete, so that a file sent once reports the frames it lost (a looped file
     keeps starting over after what it has).
+
+    An http(s) URL that serves a recorded video (its capture announces a frame count, which a
+    live stream's never does) is read as a file: its frames carry their position, and its end is
+    its end, not an outage.
     """
     kind = describe_source(src)
     if kind == "folder":
-        yield from _read_folder(Path(src), folder_fps, set() if unreadable is None else unreadable)
+        yield from _read_folder(Path(src), folder_fps, set() if unreadable is None else unreadable,
+                                skipped)
     elif kind == "synthetic":
         from producers.synthetic import synthetic_frames
 
@@ -208,8 +235,8 @@ def _open_capture(src: str) -> cv2.VideoCapture:
 
 
 def _read_capture(src: str, whole: bool = False) -> Iterator[SourceFrame]:
-    live = is_live(src)
     cap = _open_capture(src)
+    live = is_live(src) and not _recording(src, cap)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     index = 0
     position: float | None = None
@@ -233,6 +260,17 @@ def _read_capture(src: str, whole: bool = False) -> Iterator[SourceFrame]:
             yield SourceFrame(bgr, position, bgr=True)
     finally:
         cap.release()
+
+
+def _recording(src: str, cap: cv2.VideoCapture) -> bool:
+    """Whether an http(s) URL serves a recorded video rather than a live stream: its capture
+    announces a frame count (a live MJPEG or HLS stream announces none, or a negative one). Read
+    as live, a recording was decoded flat out, the sampler kept its first frames only (on the
+    clock, a minute of video lasts milliseconds), and it was reopened at its end for ever."""
+    if not src.lower().startswith(HTTP_PREFIXES):
+        return False
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return math.isfinite(count) and count > 0
 
 
 def _check_whole(src: str, read: int, announced: float, position_ms: float | None) -> None:
@@ -274,17 +312,27 @@ def _folder_images(folder: Path) -> list[Path]:
                           f"{exc.strerror or exc}") from None
 
 
-def _read_folder(folder: Path, fps: float, unreadable: set[Path]) -> Iterator[SourceFrame]:
+def _read_folder(folder: Path, fps: float, unreadable: set[Path],
+                 skipped: Callable[[Path], None] | None = None) -> Iterator[SourceFrame]:
     """A folder is a slide show at ``fps``: image i sits at i / fps seconds. An image that cannot
-    be decoded is skipped, and logged the first time only (``unreadable`` remembers it)."""
+    be decoded (broken from the start, or deleted or cut short since the folder was listed) is
+    skipped, handed to ``skipped`` to be counted, and logged the first time only
+    (``unreadable`` remembers it). A folder that is gone when an image fails (moved, deleted,
+    unmounted) raises SourceError: its remaining images are not each an unreadable one."""
     images = _folder_images(folder)
     decoded = 0
     for i, path in enumerate(images):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        bgr = _read_image(path)
         if bgr is None:
+            if not folder.is_dir():
+                raise SourceError(f"folder {hide_password(str(folder))!r} went away after "
+                                  f"{i} of its {len(images)} images (moved, deleted or "
+                                  "unmounted)")
             if path not in unreadable:
                 unreadable.add(path)
                 log.warning("skipping unreadable image path=%s", safe_text(str(path)))
+            if skipped is not None:
+                skipped(path)
             continue
         decoded += 1
         yield SourceFrame(bgr, i * 1000.0 / fps, bgr=True)

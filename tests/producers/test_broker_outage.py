@@ -219,17 +219,47 @@ def test_a_frame_kafka_refuses_to_take_frees_its_place_in_the_buffer(
     assert publisher.stats("cam-t") == PublishStats(sent=1, failed=0, dropped=0, pending=0)
 
 
+def test_a_live_camera_s_frame_is_dropped_when_the_buffer_is_full_and_a_file_s_waits(
+    kafka_bootstrap: str
+) -> None:
+    """With the broker healthy, a frame finds the buffer full whenever frames come quicker than
+    acknowledgements (linger, a round trip). A live camera's is dropped, as during an outage (a
+    backlog of stale frames is worth less than fresh ones); a file sent once, flat out, lost most
+    of its frames that way, so its frame waits for room, until its camera is stopped."""
+    ensure_topic(kafka_bootstrap, "room", 1)
+    publisher = Publisher(kafka_bootstrap, "room", max_pending=1)
+    stop = threading.Event()
+    try:
+        assert publisher.publish(*frame_of("cam-v", 0))
+        assert not publisher.publish(*frame_of("cam-v", 1))  # frame 0 not acknowledged yet
+        started = time.monotonic()
+        assert publisher.publish(*frame_of("cam-v", 2), wait=stop)
+        waited = time.monotonic() - started
+        publisher.flush(10)
+        stop.set()
+        assert publisher.publish(*frame_of("cam-v", 3), wait=stop)  # room: taken, stopped or not
+        assert not publisher.publish(*frame_of("cam-v", 4), wait=stop)  # full, stopped: dropped
+        publisher.flush(10)
+    finally:
+        publisher.close()
+    assert waited < 2
+    assert publisher.stats("cam-v") == PublishStats(sent=3, failed=0, dropped=2, pending=0)
+    assert messages_held(kafka_bootstrap, "room", quiet_s=0.5) == 3
+
+
 def test_a_file_whose_frames_were_lost_exits_3_and_published_counts_only_frames_kafka_took(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The broker gone while a folder (no --loop) is sent, with room for 2 unacknowledged
     frames: 2 are handed to Kafka and never acknowledged, 3 are dropped. `published` counted the
     dropped ones too (so published = sent + failed + dropped + pending held whatever was
-    dropped), and the run exited 0 with 5 of its 5 frames lost."""
+    dropped), and the run exited 0 with 5 of its 5 frames lost. A folder sent once waits for
+    room in the buffer while the broker acknowledges frames: here none is for the connect
+    timeout (1 s), the broker counts as away, and the frames are dropped without waiting again."""
     broker = EmbeddedBroker().start()
     try:
         ensure_topic(broker.bootstrap, "lost", 1)
-        publisher = Publisher(broker.bootstrap, "lost", max_pending=2)
+        publisher = Publisher(broker.bootstrap, "lost", max_pending=2, connect_timeout_s=1)
         publisher.publish(*frame_of("cam-w", 0))  # the topic's metadata, before the broker goes
         publisher.flush(10)
         broker.stop(timeout_s=0.2)
@@ -239,10 +269,13 @@ def test_a_file_whose_frames_were_lost_exits_3_and_published_counts_only_frames_
             cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
         camera = CameraConfig(id="cam-l", classroom="7L", source=str(folder), fps=20,
                               realtime=False)
+        started = time.monotonic()
         results = run_cameras([camera], publisher, threading.Event())
+        took = time.monotonic() - started
         publisher.close(timeout_s=0.5)
     finally:
         broker.stop()
+    assert 1 <= took < 4  # one wait of the connect timeout, not one per frame
     stats = publisher.stats("cam-l")
     assert stats == PublishStats(sent=0, failed=0, dropped=3, pending=2)
     assert results["cam-l"].published == 2 == stats.sent + stats.failed + stats.pending

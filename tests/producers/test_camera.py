@@ -6,7 +6,7 @@ No broker: the worker's source fails before a frame reaches the publisher.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,8 +47,8 @@ def test_a_source_reaches_the_log_as_one_line_of_text(
 ) -> None:
     """An rtsp URL holding ``\\x1b[2J`` and a newline cleared the terminal and forged a log line
     ("camera back") in the outage's; the error repeats the source, and is escaped the same."""
-    def failing(src: str, folder_fps: float, unreadable: set[Path],
-                whole: bool) -> Iterator[SourceFrame]:
+    def failing(src: str, folder_fps: float, unreadable: set[Path], whole: bool,
+                skipped: Callable[[Path], None]) -> Iterator[SourceFrame]:
         # the real sources' contract: the password hidden, the rest as written
         raise SourceError(f"{hide_password(src)} stopped delivering frames")
         yield  # a generator, like the real sources

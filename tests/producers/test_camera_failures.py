@@ -5,12 +5,15 @@ The real ``classpulse produce`` on real image folders, publishing to the session
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,7 +28,8 @@ from producers.config import CameraConfig
 from producers.publisher import Publisher
 from producers.sources import SourceError, SourceFrame
 from tests.fixtures.services import messages_held
-from tests.producers.videos import cut_video
+from tests.producers.test_camera_pacing import Clocks, RecordingPublisher, run_worker
+from tests.producers.videos import cut_short, cut_video, folder_of_jpegs
 
 pytestmark = pytest.mark.broker
 
@@ -75,12 +79,13 @@ class PublisherWithABug(Publisher):
     fail_at = 3
     calls = 0  # cam-f's publish calls; only cam-f's thread counts them
 
-    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
+                wait: threading.Event | None = None) -> bool:
         if key == b"cam-f":
             self.calls += 1
             if self.calls >= self.fail_at:
                 raise RuntimeError("injected bug")
-        return super().publish(key, value, headers)
+        return super().publish(key, value, headers, wait)
 
 
 def test_a_camera_whose_worker_dies_stops_all_cameras_and_the_exit_status_is_1(
@@ -256,8 +261,8 @@ def test_a_live_camera_backs_off_while_it_flaps_and_starts_over_once_it_ran_stea
     runs = [(3, 0.12), (3, 0.12), (4, 11.0), (3, 0.12)]  # (frames, seconds between them)
     opened: list[int] = []
 
-    def webcam(src: str, folder_fps: float, unreadable: set[Path],
-               whole: bool) -> Iterator[SourceFrame]:
+    def webcam(src: str, folder_fps: float, unreadable: set[Path], whole: bool,
+               skipped: Callable[[Path], None]) -> Iterator[SourceFrame]:
         """The real sources' contract for a webcam: frames without a position, SourceError when
         it stops delivering; the fourth time it is opened, it runs until the test is over."""
         frames, gap_s = runs[len(opened)]
@@ -342,3 +347,149 @@ def test_a_host_clock_at_1970_skips_frames_as_clock_logged_once_saying_what_to_d
         "00:00:12 UTC, outside 2000-2099, and every frame is stamped with it: set the clock "
         "(turn on network time, e.g. `timedatectl set-ntp true`); frames are sent again once "
         "it is right"]
+    # a folder sent once whose every frame was skipped is no success (it exited 0)
+    assert report({"cam-k": result}, publisher) == EXIT_INCOMPLETE
+
+
+@pytest.mark.parametrize(("skipped", "status", "said"), [
+    ({"unencodable": 1}, 0, None),
+    ({"publisher": 1}, EXIT_INCOMPLETE, "publisher=1"),
+    ({"opencv": 2}, EXIT_INCOMPLETE, "opencv=2"),
+    ({"clock": 3, "unencodable": 1}, EXIT_INCOMPLETE, "clock=3"),
+    ({"unreadable": 1, "publisher": 2}, EXIT_INCOMPLETE, "publisher=2 unreadable=1"),
+])
+def test_a_run_with_an_end_that_skipped_frames_exits_3_unless_the_skip_was_deliberate(
+    skipped: dict[str, int], status: int, said: str | None, kafka_bootstrap: str,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only failed, dropped and pending frames made a file or folder sent once incomplete: frames
+    skipped because the publisher could not reconnect, OpenCV failed or the clock was wrong left
+    its exit status 0. ``unencodable`` (too big for Kafka even at quality 30; its log line says
+    to lower --max-side) is a deliberate skip and leaves it complete. A camera that runs until
+    stopped never sets the status."""
+    topic = f"skips-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    publisher = Publisher(kafka_bootstrap, topic)
+    once = CameraResult("cam-s", published=4, skipped=skipped, finite=True, reached_end=True)
+    try:
+        assert report({"cam-s": once}, publisher) == status
+        assert report({"cam-s": replace(once, finite=False)}, publisher) == 0
+    finally:
+        publisher.close()
+    summary = f"skipped={','.join(f'{k}:{n}' for k, n in sorted(skipped.items()))}"
+    out, err = capsys.readouterr()
+    assert out.count(f"camera=cam-s published=4 sent=0 failed=0 dropped=0 {summary} ") == 2
+    assert err == ("" if said is None else f"classpulse produce: camera 'cam-s' skipped frames "
+                                           f"({said}); exiting with status 3\n")
+
+
+def test_a_folder_sent_once_with_unreadable_images_counts_them_and_exits_3(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """An image OpenCV cannot decode was skipped with a warning and the run exited 0, an image
+    short; a JPEG cut short (a copy not finished) was decoded with its missing rows grey and
+    sent as a good frame. Both are skipped as ``unreadable``, counted in the summary, and the
+    run is incomplete."""
+    topic = f"unreadable-{uuid.uuid4().hex[:8]}"
+    paths = folder_of_jpegs(tmp_path / "frames", 5)
+    cut_short(paths[1])
+    paths[3].write_bytes(b"not an image")
+    proc = produce(tmp_path / "frames", kafka_bootstrap, topic, "--fps", "20", "--no-realtime")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INCOMPLETE, err[-2000:]
+    assert out.strip() == ("camera=cam-f published=3 sent=3 failed=0 dropped=0 "
+                           "skipped=unreadable:2 outages=0 pending=0")
+    assert err.rstrip().splitlines()[-1] == (
+        "classpulse produce: camera 'cam-f' skipped frames (unreadable=2); exiting with status 3")
+    assert err.count("skipping unreadable image") == 2
+    assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 3
+
+
+@pytest.mark.parametrize("mishap", ["images broken", "folder moved"])
+def test_a_folder_sent_once_that_breaks_during_the_run_ends_incomplete(
+    mishap: str, tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once the first image is sent, two of the images still to come are deleted and cut short,
+    or the whole folder is moved away (an unmounted share). Each image was skipped with a
+    warning, and the run exited 0: with the folder gone, 1 of its 6 images sent. Now broken
+    images are counted as skipped, and a folder gone ends its camera as lost."""
+    topic = f"mishap-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    folder = tmp_path / "frames"
+    paths = folder_of_jpegs(folder, 6)
+
+    def mishap_happens() -> None:
+        if mishap == "images broken":
+            paths[2].unlink()
+            cut_short(paths[3])
+        else:
+            folder.rename(tmp_path / "moved")
+
+    clocks = Clocks()
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks, after={1: mishap_happens})
+    camera = CameraConfig(id="cam-m", classroom="7M", source=str(folder), fps=20, realtime=False)
+    result = run_worker(camera, publisher, clocks).result()
+    assert report({"cam-m": result}, publisher) == EXIT_INCOMPLETE
+    err = capsys.readouterr().err
+    if mishap == "images broken":
+        assert (result.published, dict(result.skipped), result.source_lost,
+                result.reached_end) == (4, {"unreadable": 2}, None, True)
+        assert err == ("classpulse produce: camera 'cam-m' skipped frames (unreadable=2); "
+                       "exiting with status 3\n")
+    else:
+        why = (f"folder {str(folder)!r} went away after 1 of its 6 images (moved, deleted or "
+               "unmounted)")
+        assert (result.published, dict(result.skipped), result.source_lost,
+                result.reached_end) == (1, {}, why, False)
+        assert err == (f"classpulse produce: camera 'cam-m' stopped before its end: {why}; "
+                       "exiting with status 3\n")
+    assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == result.published
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_folder_sent_once_and_stopped_half_way_exits_3(
+    signum: signal.Signals, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Ctrl-C, or compose's SIGTERM, half-way through a folder sent once: the run exited 0, as if
+    every image had been sent, and a script importing recorded footage took it for done."""
+    topic = f"stopped-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    folder_of_jpegs(tmp_path / "frames", 8)
+    proc = produce(tmp_path / "frames", kafka_bootstrap, topic, "--fps", "2")  # paced: 4 s
+    try:
+        assert messages_held(kafka_bootstrap, topic, quiet_s=10, enough=2) >= 2
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == EXIT_INCOMPLETE, err[-2000:]
+    sent = re.fullmatch(r"camera=cam-f published=(\d) sent=\1 failed=0 dropped=0 skipped=0 "
+                        r"outages=0 pending=0", out.strip())
+    assert sent and 2 <= int(sent[1]) < 8, out
+    assert err.rstrip().splitlines()[-1] == (
+        "classpulse produce: camera 'cam-f' was stopped before its end (SIGINT or SIGTERM); "
+        "exiting with status 3")
+
+
+def test_a_folder_sent_flat_out_waits_for_the_broker_instead_of_dropping_frames(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """--no-realtime sends as fast as the broker takes the frames; it sent faster: frames beyond
+    --max-pending unacknowledged were dropped although the broker was healthy (280 of 300 at
+    --max-pending 2), and the run exited 3. A file or folder sent once now waits for room while
+    the broker acknowledges frames (a live camera still drops: tests/producers/
+    test_broker_outage.py)."""
+    topic = f"flat-out-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(150):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((48, 64, 3), i, np.uint8))
+    proc = produce(folder, kafka_bootstrap, topic, "--fps", "60", "--no-realtime",
+                   "--max-pending", "2")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert out.strip() == ("camera=cam-f published=150 sent=150 failed=0 dropped=0 skipped=0 "
+                           "outages=0 pending=0")
+    assert "publishing degraded" not in err
+    assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 150

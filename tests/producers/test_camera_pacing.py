@@ -18,8 +18,11 @@ import pytest
 
 from classpulse.topics import ensure_topic
 from producers.camera import CameraWorker
+from producers.cli import report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
+from tests.fixtures.services import messages_held
+from tests.producers.videos import grey_video, index_of, served
 
 pytestmark = pytest.mark.broker
 
@@ -40,7 +43,8 @@ class Clocks:
 
 class RecordingPublisher(Publisher):
     """The real publisher, noting for each frame its stamp, the worker's wall clock and the real
-    monotonic time when it was handed over; ``after[i]`` runs once the i-th frame (from 1) is."""
+    monotonic time when it was handed over (``seen``), and its JPEG (``values``); ``after[i]``
+    runs once the i-th frame (from 1) is."""
 
     def __init__(self, bootstrap: str, topic: str, clocks: Clocks,
                  after: dict[int, Callable[[], None]] | None = None) -> None:
@@ -48,11 +52,14 @@ class RecordingPublisher(Publisher):
         self.clocks = clocks
         self.after = after or {}
         self.seen: list[tuple[int, float, float]] = []
+        self.values: list[bytes] = []
 
-    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+    def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
+                wait: threading.Event | None = None) -> bool:
         self.seen.append((int(dict(headers)["captured_at"]), self.clocks.time() * 1000,
                           time.monotonic()))
-        sent = super().publish(key, value, headers)
+        self.values.append(value)
+        sent = super().publish(key, value, headers, wait)
         self.after.get(len(self.seen), lambda: None)()
         return sent
 
@@ -127,3 +134,29 @@ def test_a_file_sent_flat_out_is_stamped_when_sent(tmp_path: Path, kafka_bootstr
     stamps = [stamp for stamp, _, _ in publisher.seen]
     assert started_ms - 1 <= stamps[0] <= stamps[-1] <= time.time() * 1000 + 1
     assert stamps == sorted(stamps)
+
+
+def test_a_recorded_video_served_over_http_is_paced_and_sent_once(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """An http(s) URL was live by its name, whatever it served: a recorded lesson on a web server
+    was decoded flat out, the sampler kept its first frames only (on the clock, its minute lasted
+    milliseconds), and at its end it was reopened for ever, an outage each time. Its capture
+    announces a frame count, which a live stream's never does: it is sent as a video file is,
+    paced on its own timeline, once."""
+    topic = f"http-file-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    grey_video(tmp_path / "lesson.avi", 20)  # 2 s at 10 fps
+    clocks = Clocks()
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks)
+    with served(tmp_path) as base:
+        camera = CameraConfig(id="cam-h", classroom="7H", source=f"{base}lesson.avi", fps=5)
+        worker = run_worker(camera, publisher, clocks)
+    result = worker.result()
+    assert (result.published, result.outages, result.finite, result.reached_end,
+            result.source_lost) == (10, 0, True, True, None)
+    assert [index_of(value) for value in publisher.values] == list(range(0, 20, 2))
+    sent = [at for _, _, at in publisher.seen]
+    assert 1.6 < sent[-1] - sent[0] < 3  # nine 0.2 s periods: paced, not flat out
+    assert report({"cam-h": result}, publisher) == 0
+    assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 10

@@ -23,7 +23,15 @@ from producers.sources import (
     is_live,
     read_frames,
 )
-from tests.producers.videos import cut_video
+from tests.producers.videos import (
+    cut_short,
+    cut_video,
+    folder_of_jpegs,
+    grey_video,
+    index_of,
+    live_mjpeg,
+    served,
+)
 
 
 def _timeline(fps: float, seconds: float) -> list[SourceFrame]:
@@ -47,6 +55,18 @@ def test_sampler_keeps_exactly_fps_frames_a_second_of_any_file(source_fps: float
     assert len(out) == pytest.approx(fps * minutes * 60, abs=1)
     gaps = np.diff([f.timeline_ms for f in out])
     assert gaps.min() >= 1000 / fps - 1000 / source_fps  # never two frames in one slot
+
+
+@pytest.mark.parametrize("fps", [3, 7, 0.3, 29.97])
+def test_a_folder_keeps_every_image_hours_into_its_slide_show(fps: float) -> None:
+    """Image i of a folder sits at exactly i / fps, the start of its slot. The slots' starts were
+    advanced by adding the period, slot after slot, and their rounding errors added up until a
+    start passed an image's position: that image was dropped, silently (the first at image 4635
+    at 0.3 fps, 4.3 h in; at 27092 at 7 fps; 31811 at 3 fps; 33172 at 29.97 fps)."""
+    positions = [i * 1000.0 / fps for i in range(40_000)]
+    img = np.zeros((4, 4, 3), np.uint8)
+    kept = list(Sampler(fps).sample(SourceFrame(img, p) for p in positions))
+    assert [f.timeline_ms for f in kept] == positions
 
 
 def test_sampler_continues_the_timeline_across_a_loop() -> None:
@@ -161,6 +181,71 @@ def test_folder_is_a_slide_show(tmp_path: Path) -> None:
     frames = list(read_frames(str(tmp_path), folder_fps=2))
     assert [f.position_ms for f in frames] == [0, 500, 1000]
     assert frames[0].rgb[0, 0].tolist() == [0, 0, 255]  # BGR file -> RGB pixels
+
+
+def test_a_folder_s_image_cut_short_or_broken_is_skipped_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A JPEG without its end-of-image marker (a copy not finished) is decoded by OpenCV without
+    an error, its missing rows grey, and was sent as a good frame. It is refused now as the
+    consumers refuse such a message (classpulse.wire), and every skipped image is handed to
+    ``skipped`` to be counted, each pass, though logged once."""
+    paths = folder_of_jpegs(tmp_path / "f", 4)
+    cut_short(paths[1])
+    assert cv2.imread(str(paths[1])) is not None  # what OpenCV alone lets through
+    paths[2].write_bytes(b"not an image")
+    skipped: list[Path] = []
+    unreadable: set[Path] = set()
+    with caplog.at_level("WARNING", logger="producers.sources"):
+        for _ in range(2):
+            frames = list(read_frames(str(tmp_path / "f"), folder_fps=2, unreadable=unreadable,
+                                      skipped=skipped.append))
+            assert [f.position_ms for f in frames] == [0, 1500]
+    assert skipped == [paths[1], paths[2]] * 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipping unreadable image path={paths[1]}", f"skipping unreadable image path={paths[2]}"]
+    # a folder whose only image is cut short holds nothing to send: refused at start
+    for path in (paths[0], paths[2], paths[3]):
+        path.unlink()
+    with pytest.raises(SourceError) as info:
+        check_source(str(tmp_path / "f"))
+    assert str(info.value) == (f"folder {str(tmp_path / 'f')!r} holds no image OpenCV can "
+                               "decode (1 unreadable)")
+
+
+def test_a_folder_that_goes_away_during_a_pass_fails_the_pass(tmp_path: Path) -> None:
+    """Moved away (or unmounted) after it was listed, its remaining images were each skipped as
+    unreadable and the pass ended as if complete: a folder sent once ended with exit status 0,
+    4 of its 10 images sent. Now the pass fails, as a video file that is cut off does."""
+    folder_of_jpegs(tmp_path / "f", 3)
+    frames = read_frames(str(tmp_path / "f"), skipped=lambda path: pytest.fail(f"{path}"))
+    assert next(frames).position_ms == 0
+    (tmp_path / "f").rename(tmp_path / "moved")
+    with pytest.raises(SourceError) as info:
+        next(frames)
+    assert str(info.value) == (f"folder {str(tmp_path / 'f')!r} went away after 1 of its 3 "
+                               "images (moved, deleted or unmounted)")
+
+
+def test_an_http_url_serving_a_recorded_video_is_read_as_a_file(tmp_path: Path) -> None:
+    """An http(s) URL was live by its name: a recorded lesson on a web server was decoded flat
+    out without positions (the sampler kept its first frames only) and, at its end, reopened
+    for ever. Its capture announces a frame count, which a live stream's never does: read as a
+    file, its frames carry their position and its end is its end. A live MJPEG stream over HTTP
+    stays live."""
+    grey_video(tmp_path / "lesson.avi", 12)
+    with served(tmp_path) as base:
+        url = f"{base}lesson.avi"
+        assert is_live(url)  # by its name; the capture tells
+        frames = list(read_frames(url, whole=True))
+    assert [f.position_ms for f in frames] == pytest.approx([100.0 * i for i in range(12)])
+    assert [index_of(cv2.imencode(".jpg", f.pixels)[1].tobytes()) for f in frames] == list(
+        range(12))
+    with live_mjpeg(frames=5) as url:
+        live: list[SourceFrame] = []
+        with pytest.raises(SourceError, match=r"stopped delivering frames$"):
+            live.extend(read_frames(url, whole=True))
+    assert len(live) == 5 and all(f.position_ms is None for f in live)
 
 
 def test_sources_are_recognised_and_missing_ones_named(tmp_path: Path) -> None:

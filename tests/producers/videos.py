@@ -1,7 +1,14 @@
-"""Video files the producer tests read, written with OpenCV into a test's folder."""
+"""Video files, image folders and HTTP servers the producer tests read, written with OpenCV into a
+test's folder."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -21,3 +28,93 @@ def cut_video(folder: Path, kept: float, frames: int = 60) -> Path:
     cut = folder / "cut.avi"
     cut.write_bytes(full.read_bytes()[:int(full.stat().st_size * kept)])
     return cut
+
+
+def folder_of_jpegs(folder: Path, images: int) -> list[Path]:
+    """A folder of ``images`` JPEGs of seeded noise, each several kB (so one cut short loses
+    rows); returns their paths in the order the folder is read."""
+    folder.mkdir()
+    noise = np.random.default_rng(3)
+    paths = [folder / f"{i:02d}.jpg" for i in range(images)]
+    for path in paths:
+        cv2.imwrite(str(path), noise.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    return paths
+
+
+def cut_short(path: Path) -> None:
+    """Keep the first half of ``path``'s bytes: a copy not finished (a JPEG loses its end)."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def grey(index: int) -> np.ndarray:
+    """Frame ``index`` of :func:`grey_video`: flat grey ``10 * index``, told back from a JPEG of
+    it by :func:`index_of`."""
+    return np.full((48, 64, 3), 10 * index, np.uint8)
+
+
+def index_of(jpeg: bytes) -> int:
+    """Which :func:`grey` frame a published JPEG holds."""
+    return round(float(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).mean()) / 10)
+
+
+def grey_video(path: Path, frames: int, fps: float = 10) -> Path:
+    """An MJPG video whose frame i is :func:`grey` (i), at ``fps``."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    for i in range(frames):
+        writer.write(grey(i))
+    writer.release()
+    return path
+
+
+@contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """``folder``'s files served over HTTP on a free local port, as a web server serves a
+    recorded lesson; yields the base URL (``http://127.0.0.1:PORT/``)."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging each request to stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def live_mjpeg(frames: int) -> Iterator[str]:
+    """A live camera's MJPEG stream over HTTP (multipart/x-mixed-replace, as IP cameras serve
+    it): ``frames`` grey frames 20 ms apart to one client, then the connection closes, as a
+    camera cut off does. Yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # closed before a client came
+            return
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; "
+                         b"boundary=frame\r\n\r\n")
+            for i in range(frames):
+                jpeg = cv2.imencode(".jpg", grey(i))[1].tobytes()
+                conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                             % len(jpeg) + jpeg + b"\r\n")
+                threading.Event().wait(0.02)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/video.mjpg"
+    finally:
+        listener.close()
+        thread.join(timeout=5)
