@@ -215,9 +215,11 @@ class FrameConsumer:
         every member rebalances again. So the database gets a quarter of it
         (``_callback_wait_s``), in wall time: the write runs on a thread of its own (``in_time``:
         reaching the database, the pool's ping, a connect and every statement included), and one
-        not done by then is given up as FAILED. During the backoff after a refused flush
-        (``_retry_at``) the database is not tried at all, and nothing here sleeps. A flush given
-        up is safe: the buffer is dropped (it mixes the partitions' counts, so all of it), the
+        not done by then is given up as FAILED. It is tried during the backoff after a refused
+        flush (``_retry_at``) too: the database may be back, and a buffer dropped unwritten hands
+        its frames to a new owner that may find them older than ``--max-lag``, skipped as stale
+        (lost to the counts), where this member read them in time. Nothing here sleeps. A flush
+        given up is safe: the buffer is dropped (it mixes the partitions' counts, so all of it), the
         partitions kept are sought back to their stored offsets, and the revoked ones are read
         from there by their new owner; a write given up that commits later anyway makes the next
         commit of its partitions conflict, and read again from what it stored. A conflict reads
@@ -229,29 +231,21 @@ class FrameConsumer:
         for partition in partitions:  # what is fetched or in analysis may be another member's now
             self._new_epoch(partition)
         with self._commit_lock:
-            if time.monotonic() < self._retry_at:  # backing off: the database refused just now
+            wait = self._callback_wait_s()
+            deadline = time.monotonic() + wait
+            outcome = self._commit(lock_wait_s=wait * LOCK_WAIT_SHARE, within=wait)
+            if outcome is Outcome.COMMITTED:
+                self._settle(self._take_buffer(), self.clock())
+            elif outcome is Outcome.CONFLICT:
+                self.report.conflicts += 1
+                self._drop_buffer(but=partitions, reload_within=deadline - time.monotonic())
+            elif outcome is Outcome.FAILED:
+                self._refused()
                 if self._buffered.records:
-                    log.warning("dropping %d uncommitted records at the revocation: the "
-                                "database refused the last flush (%s); they are read again from "
-                                "the stored offsets", self._buffered.records,
-                                self.checkpoint.failure)
+                    log.warning("dropping %d uncommitted records at the revocation (%s); "
+                                "they are read again from the stored offsets",
+                                self._buffered.records, self.checkpoint.failure)
                 self._drop_buffer(but=partitions)
-            else:
-                wait = self._callback_wait_s()
-                deadline = time.monotonic() + wait
-                outcome = self._commit(lock_wait_s=wait * LOCK_WAIT_SHARE, within=wait)
-                if outcome is Outcome.COMMITTED:
-                    self._settle(self._take_buffer(), self.clock())
-                elif outcome is Outcome.CONFLICT:
-                    self.report.conflicts += 1
-                    self._drop_buffer(but=partitions, reload_within=deadline - time.monotonic())
-                elif outcome is Outcome.FAILED:
-                    self._refused()
-                    if self._buffered.records:
-                        log.warning("dropping %d uncommitted records at the revocation (%s); "
-                                    "they are read again from the stored offsets",
-                                    self._buffered.records, self.checkpoint.failure)
-                    self._drop_buffer(but=partitions)
         self.checkpoint.revoke(partitions)
         for partition in partitions:
             self._unloaded.discard(partition)
