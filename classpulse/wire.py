@@ -231,7 +231,8 @@ def jpeg_cut_short(data: bytes) -> bool:
     """Whether ``data`` starts as a JPEG but does not end with its end-of-image marker (trailing
     NUL padding aside): a message, or an image file, cut off mid-write or mid-copy. OpenCV decodes
     such a JPEG without an error, its missing rows grey, so it is refused before decoding: by the
-    consumers (``truncated``) and by a folder source (:mod:`producers.sources`)."""
+    consumers (``truncated``: a producer sends nothing after the marker), and by a folder source
+    unless Pillow finds the whole image before bytes a phone appended (:mod:`producers.sources`)."""
     return data.startswith(_JPEG_SOI) and not data.rstrip(b"\x00").endswith(_JPEG_EOI)
 
 

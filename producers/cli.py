@@ -209,8 +209,8 @@ def report(results: Mapping[str, CameraResult], publisher: Publisher,
             if s.failed + s.dropped + s.pending:
                 why.append(f"lost frames (failed={s.failed} dropped={s.dropped} "
                            f"pending={s.pending})")
-            if r.lost_skips():
-                skips = " ".join(f"{reason}={n}" for reason, n in r.lost_skips().items())
+            if lost := r.lost_skips():
+                skips = " ".join(f"{reason}={n}" for reason, n in lost.items())
                 why.append(f"skipped frames ({skips})")
             if why:
                 incomplete.append(f"camera {camera!r} {', '.join(why)}")

@@ -11,9 +11,11 @@ import numpy as np
 
 from producers.sources import SourceFrame
 
-# how far before its slot (a share of the period) a frame still opens it: positions such as
+# how far before its slot a frame still opens it: Matroska and WebM store positions in whole
+# milliseconds (a 30 fps video's frames at 33, 67, 100 ms, its slots at --fps 30 at 33.3, 66.7,
+# 100: a tolerance of a rounding error kept 60 of its 90 frames), and positions such as
 # i * 1000 / 30 fall a rounding error short of slots such as k * 1000 / 3
-SLOT_TOLERANCE = 1e-6
+SLOT_TOLERANCE_MS = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,14 @@ class Sampler:
             yield SampledFrame(frame.rgb, timeline, frame.position_ms is None)
 
     def _slot_of(self, timeline_ms: float) -> int:
-        """The slot ``timeline_ms`` falls in, a frame up to :data:`SLOT_TOLERANCE` of a period
-        before a slot counting as in it.
+        """The slot ``timeline_ms`` falls in, a frame up to :data:`SLOT_TOLERANCE_MS` before a
+        slot counting as in it.
 
         Each slot's start is its index times the period, computed afresh: a start advanced by
         adding the period slot after slot gathered the rounding errors of every addition, and
         hours into a folder at 3 fps (image i at exactly i / fps) it passed an image's position,
         which was then dropped as belonging to the slot before."""
-        reach = timeline_ms + SLOT_TOLERANCE * self.period_ms
+        reach = timeline_ms + SLOT_TOLERANCE_MS
         slot = math.floor(reach / self.period_ms)
         # the division can round either way across a slot's start: settle it on the products
         if slot * self.period_ms > reach:

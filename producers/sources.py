@@ -11,6 +11,7 @@ string names is :func:`classpulse.sources.describe_source`'s to say (the demo as
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -155,9 +156,24 @@ def _read_image(path: Path) -> np.ndarray | None:
         data = path.read_bytes()
     except OSError:
         return None
-    if not data or jpeg_cut_short(data):
+    if not data or (jpeg_cut_short(data) and not _whole_jpeg(data)):
         return None
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def _whole_jpeg(data: bytes) -> bool:
+    """Whether a JPEG that does not end with its end-of-image marker holds one all the same, with
+    bytes after it (a phone's motion photo or maker trailer, a stray newline): Pillow decodes it
+    to its end-of-image marker, ignoring what follows, and refuses one cut short. Only such files
+    are decoded twice; a JPEG ending with its marker is whole without this."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    return True
 
 
 def _check_video(src: str) -> None:
@@ -318,16 +334,17 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path],
     be decoded (broken from the start, or deleted or cut short since the folder was listed) is
     skipped, handed to ``skipped`` to be counted, and logged the first time only
     (``unreadable`` remembers it). A folder that is gone when an image fails (moved, deleted,
-    unmounted) raises SourceError: its remaining images are not each an unreadable one."""
+    unmounted: gone, or holding no image any more) raises SourceError: its remaining images are
+    not each an unreadable one."""
     images = _folder_images(folder)
     decoded = 0
     for i, path in enumerate(images):
         bgr = _read_image(path)
         if bgr is None:
-            if not folder.is_dir():
-                raise SourceError(f"folder {hide_password(str(folder))!r} went away after "
-                                  f"{i} of its {len(images)} images (moved, deleted or "
-                                  "unmounted)")
+            if not folder.is_dir() or not _folder_images(folder):
+                # an unmounted share leaves its mount point behind, an empty folder
+                raise SourceError(f"folder {str(folder)!r} went away after {i} of its "
+                                  f"{len(images)} images (moved, deleted or unmounted)")
             if path not in unreadable:
                 unreadable.add(path)
                 log.warning("skipping unreadable image path=%s", safe_text(str(path)))

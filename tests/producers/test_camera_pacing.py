@@ -160,3 +160,29 @@ def test_a_recorded_video_served_over_http_is_paced_and_sent_once(
     assert 1.6 < sent[-1] - sent[0] < 3  # nine 0.2 s periods: paced, not flat out
     assert report({"cam-h": result}, publisher) == 0
     assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 10
+
+
+def test_a_looped_recording_served_over_http_is_paced_even_without_realtime(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """The command line refuses --loop --no-realtime for a file, not for a URL, which it cannot
+    know serves one: such a camera published 5,492 frames in 3 s, each stamped now, outweighing
+    every other camera of its classroom. A looped recording is paced however it is named."""
+    topic = f"http-loop-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    grey_video(tmp_path / "lesson.avi", 20)  # 2 s at 10 fps
+    clocks = Clocks()
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks)
+    stop = threading.Event()
+    with served(tmp_path) as base:
+        camera = CameraConfig(id="cam-l", classroom="7L", source=f"{base}lesson.avi", fps=5,
+                              loop=True, realtime=False)
+        worker = CameraWorker(camera, publisher, stop, clock=clocks.time,
+                              monotonic=clocks.monotonic)
+        worker.start()
+        time.sleep(1.5)
+        stop.set()
+        worker.join(timeout=10)
+    publisher.close()
+    assert not worker.is_alive()
+    assert 5 <= worker.result().published <= 10  # 1.5 s at 5 fps, not flat out

@@ -69,6 +69,17 @@ def test_a_folder_keeps_every_image_hours_into_its_slide_show(fps: float) -> Non
     assert [f.timeline_ms for f in kept] == positions
 
 
+@pytest.mark.parametrize("fps", [30.0, 29.97, 3.0])
+def test_positions_in_whole_milliseconds_keep_their_slots(fps: float) -> None:
+    """Matroska and WebM store a frame's position in whole milliseconds: a 30 fps .mkv sampled
+    at --fps 30 kept 60 of its 90 frames (33 ms falls before the slot at 33.3)."""
+    rate = 30.0 if fps == 3.0 else fps
+    positions = [float(round(i * 1000.0 / rate)) for i in range(900)]
+    img = np.zeros((4, 4, 3), np.uint8)
+    kept = list(Sampler(fps).sample(SourceFrame(img, p) for p in positions))
+    assert len(kept) == (90 if fps == 3.0 else 900)
+
+
 def test_sampler_continues_the_timeline_across_a_loop() -> None:
     sampler = Sampler(1)
     first = list(sampler.sample(iter(_timeline(10, 2))))
@@ -213,6 +224,23 @@ def test_a_folder_s_image_cut_short_or_broken_is_skipped_and_reported(
                                "decode (1 unreadable)")
 
 
+def test_a_jpeg_with_bytes_after_its_end_is_sent(tmp_path: Path) -> None:
+    """Phones append data after a JPEG's end-of-image marker (a motion photo's video, a maker's
+    trailer): the image is whole, and was skipped as cut short, a folder of such photos refused
+    at start. Pillow finds the end; one cut short is still refused."""
+    paths = folder_of_jpegs(tmp_path / "f", 3)
+    whole = paths[0].read_bytes()
+    paths[0].write_bytes(whole + b"MotionPhoto_Data" + bytes(range(256)) * 40)
+    paths[1].write_bytes(whole + b"\r\n")
+    cut_short(paths[2])
+    check_source(str(tmp_path / "f"))
+    skipped: list[Path] = []
+    frames = list(read_frames(str(tmp_path / "f"), folder_fps=2, unreadable=set(),
+                              skipped=skipped.append))
+    assert [f.position_ms for f in frames] == [0, 500] and skipped == [paths[2]]
+    assert np.array_equal(frames[0].pixels, frames[1].pixels)
+
+
 def test_a_folder_that_goes_away_during_a_pass_fails_the_pass(tmp_path: Path) -> None:
     """Moved away (or unmounted) after it was listed, its remaining images were each skipped as
     unreadable and the pass ended as if complete: a folder sent once ended with exit status 0,
@@ -225,6 +253,14 @@ def test_a_folder_that_goes_away_during_a_pass_fails_the_pass(tmp_path: Path) ->
         next(frames)
     assert str(info.value) == (f"folder {str(tmp_path / 'f')!r} went away after 1 of its 3 "
                                "images (moved, deleted or unmounted)")
+    # an unmounted share leaves its mount point behind, an empty folder
+    folder_of_jpegs(tmp_path / "share", 3)
+    frames = read_frames(str(tmp_path / "share"), skipped=lambda path: pytest.fail(f"{path}"))
+    assert next(frames).position_ms == 0
+    for path in (tmp_path / "share").iterdir():
+        path.unlink()
+    with pytest.raises(SourceError, match=r"went away after 1 of its 3 images"):
+        next(frames)
 
 
 def test_an_http_url_serving_a_recorded_video_is_read_as_a_file(tmp_path: Path) -> None:
