@@ -214,8 +214,12 @@ def add_minute_rows(conn: Connection, rows: Sequence[MinuteRow], *,
     views hide it from then on: they held it already (shown or hidden), and two readings,
     before and after, would differ by the late counts (a flush retried after an outage, a slow
     batch, a consumer whose clock runs behind; one child's expression, at worst). The counts are
-    kept, never dropped. A first write of a minute, however late, is no revision: nobody saw it
-    before.
+    kept, never dropped. A camera's first write of a minute, however late, is no revision:
+    nobody saw that camera's minute before. Its classroom's minute may have been shown already,
+    made of the other cameras (one whose consumer restarted and caught up), and then sums one
+    camera more: the difference between two readings is that camera's whole minute, which the
+    rule judges on its own, never a child's expression; marking it would hide, after every
+    database outage, every camera of a classroom but the first to write each minute.
 
     ``revise`` False marks nothing: ``classpulse consume --backfill`` (``ConsumerConfig.backfill``,
     handed down by :class:`consumers.sink.DatabaseSink`) counts recorded footage, so every flush
