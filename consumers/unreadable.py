@@ -66,6 +66,10 @@ class UnreadableSkipper:
         cannot parse (a long corrupt batch, ``most`` records a round), each round moving a
         partition on, up to the log's end."""
         out: dict[TopicPartition, list[Record]] = {}
+        # a rebalance runs inside a poll: one in _drop_failed_fetch's moves a partition back to
+        # its stored offset, or to another member, and what was skipped of it before is read,
+        # and skipped and counted, again from there
+        epochs = {partition: self._epoch_of(partition) for partition in self._owned()}
         for _ in range(MAX_SKIP_ROUNDS):
             skipped = self._unreadable_records(most)
             if not skipped:
@@ -80,7 +84,9 @@ class UnreadableSkipper:
             except UNREADABLE_ERRORS as again:
                 exc = again
                 continue
-            for tp, records in polled.items():
+            out = {tp: records for tp, records in out.items()
+                   if self._epoch_of(tp.partition) == epochs.get(tp.partition)}
+            for tp, records in polled.items():  # fetched from where a rebalance left them
                 out.setdefault(tp, []).extend(records)
             return out
         raise exc

@@ -1109,6 +1109,30 @@ def test_an_unreadable_record_is_counted_once_through_a_failed_write(engine: Eng
     assert kafka.seeks.count((0, 3)) == 1  # skipped, and not read again
 
 
+def test_an_unreadable_record_is_counted_once_when_a_rebalance_moves_its_partition(
+        engine: Engine) -> None:
+    """An eager rebalance inside the poll that follows the skip (the one that drops the failed
+    fetch) takes the partition away and gives it back at its stored offset: the record skipped
+    before that poll was still counted, then skipped and counted again on the second read."""
+    log = [frame(0), frame(1), unreadable(frame(2)), *(frame(i) for i in range(3, 6))]
+    kafka = FakeKafka(TOPIC, {0: log})
+    consumer = make_consumer(engine, kafka)
+    rebalanced: list[bool] = []
+
+    def rebalance_after_the_probe(fake: FakeKafka) -> None:
+        if fake.probes == 1 and not rebalanced:
+            rebalanced.append(True)
+            assert fake.listener is not None
+            tps = {TopicPartition(TOPIC, 0)}
+            fake.listener.on_partitions_revoked(tps)
+            fake.listener.on_partitions_assigned(tps)
+
+    kafka.on_poll = rebalance_after_the_probe
+    consumer.run(threading.Event())
+    assert rebalanced
+    assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})
+
+
 def test_a_new_log_whose_first_record_is_skipped_restarts_without_spinning(
         engine: Engine) -> None:
     """The broker restarted empty and the new log's first record cannot be parsed: it is skipped,
