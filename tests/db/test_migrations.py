@@ -38,7 +38,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0017_revised_minutes"
+HEAD = "0018_lesson_ids_never_reused"
 
 
 @pytest.fixture
@@ -60,8 +60,13 @@ def url_of(engine: Engine) -> str:
 
 
 def downgrade_to(engine: Engine, revision: str) -> None:
-    """Alembic's downgrade on ``engine``'s database, in one transaction."""
+    """Alembic's downgrade on ``engine``'s database, in one transaction: on SQLite begun
+    explicitly, as ``upgrade`` does, or pysqlite would commit each DDL statement before the first
+    write, and a revision refusing to go down after another rebuilt a table (0017's after 0018's)
+    would leave that half done."""
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         config = alembic_config()
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
@@ -72,9 +77,9 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0016_sqlite_local_days", "0015_closes_after_max_lag", "0014_closed_minutes",
-        "0013_shown_views", "0012_engagement_weights", "0011_class_of_shown_cameras",
-        "0010_classroom_in_key",
+        HEAD, "0017_revised_minutes", "0016_sqlite_local_days", "0015_closes_after_max_lag",
+        "0014_closed_minutes", "0013_shown_views", "0012_engagement_weights",
+        "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -302,14 +307,19 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
     fresh_engine: Engine, migrated_url: str
 ) -> None:
     require_head(migrated_url)  # at head: nothing to say
-    config = alembic_config()
-    with fresh_engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0010_classroom_in_key")
-    with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0017_revised_minutes; stop every "
-                                         r"consumer, run `classpulse db upgrade`"):
+    # one revision behind is refused too, even 0018's, which changes only SQLite's lessons
+    downgrade_to(fresh_engine, "0017_revised_minutes")
+    with pytest.raises(UsageError, match=r"is at revision 0017_revised_minutes, this consumer "
+                                         r"writes to 0018_lesson_ids_never_reused; stop "
+                                         r"every consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
+    downgrade_to(fresh_engine, "0010_classroom_in_key")
+    with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
+                                         r"writes to 0018_lesson_ids_never_reused; stop "
+                                         r"every consumer, run `classpulse db upgrade`"):
+        require_head(migrated_url)
+    upgrade(migrated_url)
+    require_head(migrated_url)
 
 
 def held_minutes(engine: Engine) -> list[str]:
@@ -488,3 +498,158 @@ def test_0017_keeps_minutes_shown_and_downgrades_only_without_revised_ones(
     assert shown() == [("a", 240)]
     upgrade(migrated_url)
     assert shown() == [("a", 240)]
+
+
+LESSON_DAY = datetime(2025, 3, 3, tzinfo=timezone.utc)  # a Monday
+
+
+def add_lesson(conn: Connection, title: str, hour: int) -> int:
+    """A lesson of 7A from ``hour`` o'clock UTC for 45 minutes, inserted as an import does; its
+    id."""
+    starts = LESSON_DAY + timedelta(hours=hour)
+    return conn.execute(text(
+        "INSERT INTO lessons (classroom_id, starts_at, ends_at, title, source_key, source_scope) "
+        "VALUES ('7A', :starts, :ends, :title, :key, 'csv:7A/2025-03-03') RETURNING id"
+    ).bindparams(bindparam("starts", type_=UTCDateTime()), bindparam("ends", type_=UTCDateTime())),
+        {"starts": starts, "ends": starts + timedelta(minutes=45), "title": title,
+         "key": f"csv:7A/{starts:%Y-%m-%dT%H:%M}Z"}).scalar_one()
+
+
+def add_classroom(conn: Connection) -> None:
+    """7A, with one minute its camera saw in the 09:00 lesson (four faces a frame: shown)."""
+    add_minute_rows(conn, [MinuteRow("c", "7A", LESSON_DAY + timedelta(hours=9, minutes=10), 60,
+                                     60, 240, (0, 0, 0, 240, 0, 0, 0), (0.0,) * 7, 0.0)])
+
+
+def reimported(conn: Connection) -> tuple[int, int]:
+    """Maths at 8 and Art at 9; then Art removed (the largest id) and History at 10 inserted, as
+    a re-import of a changed day does: Art's id and History's."""
+    add_lesson(conn, "Maths", 8)
+    art = add_lesson(conn, "Art", 9)
+    conn.execute(text("DELETE FROM lessons WHERE id = :id"), {"id": art})
+    return art, add_lesson(conn, "History", 10)
+
+
+def test_a_removed_lessons_id_is_never_given_again(fresh_engine: Engine, migrated_url: str) -> None:
+    """A bookmark of Art must not open History (README). At 0017 SQLite gave the lesson inserted
+    after Art's removal Art's id (the largest held + 1); from 0018 on it never gives an id twice,
+    even once every lesson is gone, as PostgreSQL's sequence never did."""
+    downgrade_to(fresh_engine, "0017_revised_minutes")
+    with fresh_engine.begin() as conn:
+        add_classroom(conn)
+        art, history = reimported(conn)
+        conn.execute(text("DELETE FROM lessons"))
+    assert (history == art) is (fresh_engine.dialect.name == "sqlite")  # the bug 0018 mends
+    upgrade(migrated_url)
+    with fresh_engine.begin() as conn:
+        art, history = reimported(conn)
+        assert history > art
+        conn.execute(text("DELETE FROM lessons"))
+        assert add_lesson(conn, "Music", 11) > history
+
+
+def lessons_state(engine: Engine) -> tuple[list[tuple], list[tuple]]:
+    """Every lesson, every column, and every lesson's summary."""
+    with engine.connect() as conn:
+        return ([tuple(r) for r in conn.execute(text("SELECT * FROM lessons ORDER BY id"))],
+                [tuple(r) for r in conn.execute(text(
+                    "SELECT * FROM lesson_summaries ORDER BY lesson_id"))])
+
+
+def lessons_schema(engine: Engine) -> dict[str, object]:
+    """What the database says of ``lessons`` and the views: names, columns, SQL."""
+    inspector = inspect(engine)
+    schema: dict[str, object] = {
+        "columns": [{**c, "type": repr(c["type"])} for c in inspector.get_columns("lessons")],
+        "primary key": inspector.get_pk_constraint("lessons"),
+        "foreign keys": inspector.get_foreign_keys("lessons"),
+        "unique": inspector.get_unique_constraints("lessons"),
+        "checks": inspector.get_check_constraints("lessons"),
+        "indexes": inspector.get_indexes("lessons"),
+        "views": {name: inspector.get_view_definition(name) for name in VIEW_NAMES},
+    }
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            schema["sqlite_master"] = {(kind, name): sql for kind, name, sql in conn.execute(text(
+                "SELECT type, name, sql FROM sqlite_master"))}
+    return schema
+
+
+@pytest.mark.parametrize("dialect", [pytest.param("postgresql", marks=pytest.mark.postgres),
+                                     "sqlite"])
+def test_0018_keeps_every_lesson_its_id_and_every_name(
+    dialect: str, request: pytest.FixtureRequest, sqlite_url: str
+) -> None:
+    """A database that has been at 0017 only, with lessons and a gap where one was removed: they
+    keep their rows and ids, and ``lesson_summaries`` still sums Art's minute. On SQLite the
+    table's stored SQL differs only in AUTOINCREMENT (the primary key said on ``id``, under its
+    name), ``sqlite_sequence`` starts after the largest id, and every view is made as it was; on
+    PostgreSQL nothing changes."""
+    url = request.getfixturevalue("pg_database")() if dialect == "postgresql" else sqlite_url
+    upgrade(url, "0017_revised_minutes")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            add_classroom(conn)
+            maths, art, history = (add_lesson(conn, title, hour) for title, hour in (
+                ("Maths", 8), ("Art", 9), ("History", 10)))
+            conn.execute(text("DELETE FROM lessons WHERE id = :id"), {"id": maths})
+        rows, summaries = lessons_state(engine)
+        assert [r[0] for r in rows] == [art, history]
+        assert [(s[0], s[2], s[7]) for s in summaries] == [(art, "Art", 1),
+                                                            (history, "History", 0)]
+        before = lessons_schema(engine)
+        upgrade(url)
+        assert current(url) == HEAD
+        assert lessons_state(engine) == (rows, summaries)
+        after = lessons_schema(engine)
+        assert inspect(engine).get_pk_constraint("lessons")["name"] == "pk_lessons"
+        if dialect == "postgresql":
+            assert after == before
+            return
+        stored, made = before.pop("sqlite_master"), after.pop("sqlite_master")
+        assert after == before
+        assert made.pop(("table", "sqlite_sequence")) == "CREATE TABLE sqlite_sequence(name,seq)"
+        table = ("table", "lessons")
+        assert made.pop(table) == stored.pop(table).replace(
+            "\tid INTEGER NOT NULL, ",
+            "\tid INTEGER NOT NULL CONSTRAINT pk_lessons PRIMARY KEY AUTOINCREMENT, ",
+        ).replace("\tCONSTRAINT pk_lessons PRIMARY KEY (id), \n", "")
+        assert made == stored  # the indexes and every view as they were
+        with engine.connect() as conn:
+            assert conn.execute(text(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'lessons'")).scalar_one() == history
+    finally:
+        engine.dispose()
+
+
+def test_0018_downgrades_and_upgrades_again_keeping_every_lesson(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """Down to 0017 and up again, on both databases: rows, ids and summaries kept each way. The
+    downgrade gives back 0017's ``lessons`` exactly (SQLite keeps its ``sqlite_sequence``
+    table, empty), and SQLite may give a removed id again until the upgrade."""
+    with fresh_engine.begin() as conn:
+        add_classroom(conn)
+        for title, hour in (("Maths", 8), ("Art", 9)):
+            add_lesson(conn, title, hour)
+    at_head = lessons_schema(fresh_engine)
+    state = lessons_state(fresh_engine)
+    downgrade_to(fresh_engine, "0017_revised_minutes")
+    assert current(migrated_url) == "0017_revised_minutes"
+    assert lessons_state(fresh_engine) == state
+    at_0017 = lessons_schema(fresh_engine)
+    if fresh_engine.dialect.name == "sqlite":
+        assert "AUTOINCREMENT" not in at_0017["sqlite_master"][("table", "lessons")]
+        with fresh_engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM sqlite_sequence")).scalar_one() == 0
+    else:
+        assert at_0017 == at_head
+    upgrade(migrated_url)
+    assert current(migrated_url) == HEAD
+    assert lessons_state(fresh_engine) == state
+    assert lessons_schema(fresh_engine) == at_head
+    with fresh_engine.begin() as conn:  # Art, the largest id, removed again: not given again
+        art = max(r[0] for r in state[0])
+        conn.execute(text("DELETE FROM lessons WHERE id = :id"), {"id": art})
+        assert add_lesson(conn, "History", 10) > art

@@ -288,5 +288,5 @@ def test_an_unmigrated_or_older_database_is_refused(
     assert main(["db", "grant-reader", "analyst", "--database-url", url]) == 2
     assert capsys.readouterr().err == (
         f"classpulse db: database {url} is at revision 0012_engagement_weights, not "
-        "0017_revised_minutes, the one this ClassPulse grants on; run `classpulse db "
+        "0018_lesson_ids_never_reused, the one this ClassPulse grants on; run `classpulse db "
         "upgrade` first (same DATABASE_URL / --database-url)\n")

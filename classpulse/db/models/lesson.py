@@ -33,6 +33,10 @@ class Lesson(Base):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         # a classroom's week of lessons, and a title's earlier lessons in that classroom
         Index("ix_lessons_classroom_id_starts_at", "classroom_id", "starts_at"),
+        # on SQLite an id is never given again, so a bookmarked lesson removed by an import
+        # does not open the next lesson inserted (migration 0018); PostgreSQL's sequence never
+        # reuses one
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -181,6 +181,24 @@ def test_csv_reimport_and_a_moved_lesson(data: Path,
     assert music["id"] == first[music["source_key"]]  # retitled in place
 
 
+def test_a_removed_lessons_id_is_not_given_to_the_next_lesson(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A teacher bookmarked Art (``&lesson=<its id>``); a re-import removes it and adds History.
+    Before migration 0018 SQLite gave History Art's id, the largest one + 1, and the bookmark
+    opened History; now it opens no lesson, on both databases."""
+    day = CSV_HEAD + "7A,2025-03-03,08:00,08:45,Maths\n"
+    assert run(capsys, url, "import", str(write(
+        tmp_path, "t.csv", day + "7A,2025-03-03,09:00,09:45,Art\n")))[0] == 0
+    first = {r["title"]: r["id"] for r in stored(engine)}
+    assert first["Art"] > first["Maths"]
+    status, out, _ = run(capsys, url, "import", str(write(
+        tmp_path, "t.csv", day + "7A,2025-03-03,10:00,10:45,History\n")))
+    assert status == 0 and "1 new, 0 changed, 1 unchanged, 1 removed" in out
+    now = {r["title"]: r["id"] for r in stored(engine)}
+    assert now["Maths"] == first["Maths"] and now["History"] > first["Art"]
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("timetable-bad.csv",
      "timetable-bad.csv line 4, start: '9.30' is not a time HH:MM; nothing was imported"),
