@@ -219,22 +219,29 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
-def lesson_cameras(lessons: pd.DataFrame, shown: pd.DataFrame) -> pd.Series:
-    """Per lesson, the cameras its numbers rest on, sorted: those with shown minutes (``shown``:
-    ``camera_id, minute_start`` in epoch seconds, the lessons' classroom) for at least
-    MIN_RECORDED_PERCENT of its minutes. A class minute sums its shown cameras, so a lesson seen
-    by the front camera alone (the back one off) describes other pupils than one seen by both:
-    its title's trend compares lessons of the same cameras only."""
+def lesson_cameras(lessons: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
+    """Per lesson, the cameras its numbers rest on: ``cameras``, those with shown minutes
+    (``shown``: ``camera_id, minute_start`` in epoch seconds, the lessons' classroom) for at least
+    MIN_RECORDED_PERCENT of its minutes, sorted; ``cameras_part``, (camera, shown minutes) of
+    those shown for more than the rest (100 - MIN_RECORDED_PERCENT) and less than that. A class
+    minute sums its shown cameras, so a lesson seen by the front camera alone (the back one off)
+    describes other pupils than one seen by both: its title's trend compares lessons of the same
+    cameras only, and none with a camera on for part of it, whose mix of pupils shifts within
+    the lesson."""
     minute = shown["minute_start"].to_numpy(dtype="float64")
-    cameras = shown["camera_id"].to_numpy(dtype=object)
-    out = []
+    camera_ids = shown["camera_id"].to_numpy(dtype=object)
+    cameras, parts = [], []
     for _, lesson in lessons.iterrows():
         inside = ((minute >= pd.Timestamp(lesson["starts_at"]).timestamp())
                   & (minute < pd.Timestamp(lesson["ends_at"]).timestamp()))
-        counts = pd.Series(cameras[inside]).value_counts()
-        enough = counts[100 * counts >= MIN_RECORDED_PERCENT * lesson_minutes(lesson)]
-        out.append(tuple(sorted(str(c) for c in enough.index)))
-    return pd.Series(out, index=lessons.index, dtype=object)
+        counts = pd.Series(camera_ids[inside]).value_counts()
+        length = lesson_minutes(lesson)
+        whole = 100 * counts >= MIN_RECORDED_PERCENT * length
+        off = 100 * counts <= (100 - MIN_RECORDED_PERCENT) * length
+        cameras.append(tuple(sorted(str(c) for c in counts[whole].index)))
+        parts.append(tuple(sorted((str(c), int(n)) for c, n in counts[~whole & ~off].items())))
+    return pd.DataFrame({"cameras": pd.Series(cameras, index=lessons.index, dtype=object),
+                         "cameras_part": pd.Series(parts, index=lessons.index, dtype=object)})
 
 
 def _why_not_compared(lesson: pd.Series, now: datetime) -> str:
@@ -250,26 +257,34 @@ def _why_not_compared(lesson: pd.Series, now: datetime) -> str:
         return UNREADABLE
     if 100 * minutes < MIN_RECORDED_PERCENT * length:
         return text.part_charted(minutes, length)
+    if lesson["cameras_part"]:
+        return text.cameras_part(lesson["cameras_part"], length)
     return ""
 
 
 def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
     """Per lesson: it is whole (:func:`part_of_lesson`: ended, closed, MIN_RECORDED_PERCENT of
     its minutes with data), at least MIN_RECORDED_PERCENT of its minutes and MIN_TREND_MINUTES
-    are charted, and most of its faces were read, so its engagement describes the lesson and may
-    be compared. Minutes hidden or not read count as data but not as charted: a lesson charted
-    for 10 of its 45 minutes, the rest hidden, is those 10 minutes, not the lesson."""
+    are charted, most of its faces were read, and no camera was shown for part of it only
+    (:func:`lesson_cameras`), so its engagement describes the lesson and may be compared.
+    Minutes hidden or not read count as data but not as charted: a lesson charted for 10 of its
+    45 minutes, the rest hidden, is those 10 minutes, not the lesson."""
     return pd.Series([not _why_not_compared(row, now) for _, row in lessons.iterrows()],
                      index=lessons.index, dtype=bool)
 
 
 def _trend_cameras(history: pd.DataFrame, current_id: int, now: datetime) -> tuple[str, ...]:
-    """The cameras the trend compares lessons of: the open lesson's when it is in the trend,
-    else those of the newest lesson that is (the trend of a lesson under way is its past)."""
+    """The cameras the trend compares lessons of: the open lesson's when it is in the trend, else
+    those most of the lessons in it share (the newest's of a tie): the trend of a lesson under
+    way is its past, which one lesson with a camera off does not speak for."""
     kept = history[in_trend(history, now)]
     current = kept[kept["lesson_id"] == current_id]
-    reference = current if not current.empty else kept
-    return reference["cameras"].iloc[-1] if not reference.empty else ()
+    if not current.empty:
+        return tuple(current["cameras"].iloc[-1])
+    if kept.empty:
+        return ()
+    sets = [tuple(c) for c in kept["cameras"]]
+    return max(reversed(sets), key=sets.count)  # the newest first: max keeps the first of a tie
 
 
 def _same_cameras(history: pd.DataFrame, cameras: tuple[str, ...]) -> pd.Series:

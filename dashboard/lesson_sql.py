@@ -71,13 +71,17 @@ def fetch_lesson(engine: Engine, lesson_id: int) -> pd.DataFrame:
 
 def _shown_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
     """``camera_id, minute_start`` (epoch seconds) of the shown camera minutes in the lessons'
-    times, in their classroom: one index range per lesson, in one query."""
+    times, in their classroom: one index range per lesson, in one query. The outer bounds are
+    for SQLite, which reads one range of the (classroom, minute) index, not one per lesson: from
+    the first lesson's start rather than from the classroom's first minute."""
     if lessons.empty:
         return pd.DataFrame({"camera_id": pd.Series(dtype=object),
                              "minute_start": pd.Series(dtype="float64")})
     m = camera_minutes.c
     query = (select(m.camera_id, m.minute_start)
              .where(m.classroom_id == str(lessons["classroom_id"].iloc[0]), m.shown,
+                    m.minute_start >= lessons["starts_at"].min().to_pydatetime(),
+                    m.minute_start < lessons["ends_at"].max().to_pydatetime(),
                     or_(*(and_(m.minute_start >= start.to_pydatetime(),
                                m.minute_start < end.to_pydatetime())
                           for start, end in zip(lessons["starts_at"], lessons["ends_at"],
@@ -93,8 +97,8 @@ def fetch_title_history(engine: Engine, classroom_id: str, title: str, group: st
                         until: datetime, limit: int) -> pd.DataFrame:
     """The classroom's last ``limit`` lessons with this exact title and group (no group matches
     no group: a group's lessons are another class's) starting at or before ``until``, oldest
-    first, each with the ``cameras`` its numbers rest on (:func:`dashboard.lesson_frames.
-    lesson_cameras`), which the trend compares."""
+    first, each with the cameras its numbers rest on (``cameras`` and ``cameras_part``,
+    :func:`dashboard.lesson_frames.lesson_cameras`), which the trend compares."""
     query = (select(summaries)
              .where(summaries.c.classroom_id == classroom_id, summaries.c.title == title,
                     summaries.c.group_label.is_not_distinct_from(group),
@@ -102,5 +106,5 @@ def fetch_title_history(engine: Engine, classroom_id: str, title: str, group: st
              .order_by(summaries.c.starts_at.desc(), summaries.c.lesson_id.desc())
              .limit(limit))
     history = _frame(engine, query).iloc[::-1].reset_index(drop=True)
-    return history.assign(cameras=lesson_frames.lesson_cameras(
-        history, _shown_camera_minutes(engine, history)))
+    return history.join(lesson_frames.lesson_cameras(history,
+                                                     _shown_camera_minutes(engine, history)))

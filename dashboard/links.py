@@ -117,9 +117,9 @@ def _restore_range(given: dict[str, str | None], zone: str, state: MutableMappin
     """``from`` and ``to`` (``given``), the date range's first and last minute in the
     classroom's time zone (``zone``): both are applied, or neither, and only when they make the
     period the page will show (:func:`dashboard.periods.range_period`). A time the clocks skip
-    is refused: read as the page reads it, ``02:30`` to ``03:10`` the night Berlin's clocks go
-    forward would end before it starts, and ``02:30`` to ``02:30`` would chart 03:30. A time
-    the clocks show twice is taken as the first, as every period takes it, and said so."""
+    is the jump, as the sidebar reads it (``02:30`` to ``03:10`` the night Berlin's clocks go
+    forward is 03:00 to 03:10), a time they show twice the first, as every period takes it; each
+    said so. A range that lies wholly in the skipped hour never happens, and is said to."""
     if all(value is None for value in given.values()):
         return
     ends: dict[str, datetime] = {}
@@ -149,7 +149,11 @@ def _restore_range(given: dict[str, str | None], zone: str, state: MutableMappin
         tz = classroom_zone(zone)
         range_period(start.date(), start.time(), end.date(), end.time(), tz)
     except UsageError as exc:
-        problems.append(f"{both} cannot be shown: {exc}")
+        if all(skipped(moment.date(), moment.time(), tz) for moment in ends.values()):
+            problems.append(f"{both} never happens in {tz.key}: the clocks skip that hour when "
+                            "they go forward")
+        else:
+            problems.append(f"{both} cannot be shown: {exc}")
         return
     state.update(days=(start.date(), end.date()), from_time=start.time(), to_time=end.time())
     for name, moment in ends.items():
@@ -170,8 +174,9 @@ def _elsewhere(value: str, ref: LessonRef, tz: ZoneInfo, room: str | None,
                week: date | None) -> str | None:
     """Why a linked lesson is not the one its link was made for, or None: the link also names its
     classroom and week (:func:`address` writes both), and the lesson with that id is in another.
-    SQLite gives a new row the largest id plus one, so a lesson a later import removed (the last
-    one imported) leaves its id to the next lesson imported, of any classroom."""
+    Before migration 0018 SQLite gave a new lesson the largest id plus one, so a lesson a later
+    import removed (the last one imported) left its id to the next lesson imported, of any
+    classroom; such ids may still be given once more after it, and links are typed by hand."""
     where = []
     if room is not None and room != ref.classroom_id:
         where.append(f"classroom {_quoted(ref.classroom_id)}")
@@ -240,7 +245,8 @@ def restore(rooms: pd.DataFrame, find_lesson: Callable[[int], LessonRef | None],
                             "may have removed it")
         elif problem := (_week_problem(
                 "lesson", lesson, ref.starts_at.astimezone(timezone.utc).date())
-                or _elsewhere(lesson, ref, classroom_zone(str(zones[ref.classroom_id])), room,
+                or _elsewhere(lesson, ref, classroom_zone(str(zones[ref.classroom_id])),
+                              room if room in zones else None,  # an unknown one is said above
                               state.get("week") if week is not None else None)):
             problems.append(problem)
         else:

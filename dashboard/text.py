@@ -464,7 +464,7 @@ def trend_waits(state: str, recorded: int, length: int, min_percent: int) -> str
                 "needs to stand for the whole lesson.")
     until = ("it has ended and its last minute has closed" if state == lesson_states.SO_FAR
              else "its last minute has closed")
-    return (f"This lesson is compared with the previous lesson with this title once {until} "
+    return (f"This lesson can be compared with the previous lesson with this title once {until} "
             f"({recorded} of its {length} minutes {'has' if recorded == 1 else 'have'} data so "
             "far): part of a lesson is not the lesson.")
 
@@ -502,6 +502,12 @@ def part_charted(minutes: int, length: int) -> str:
     """A lesson with data for most of its minutes but charted for too few: the rest hidden or
     not read."""
     return f"{minutes} of {length} min charted"
+
+
+def cameras_part(parts: Iterable[tuple[str, int]], length: int) -> str:
+    """A lesson with cameras shown for part of it only (``lesson_frames.lesson_cameras``)."""
+    said = ", ".join(f"{plain(camera)} {minutes} of {length} min" for camera, minutes in parts)
+    return f"cameras shown for part of it: {said}"
 
 
 def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Sequence[str],

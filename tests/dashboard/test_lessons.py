@@ -317,6 +317,11 @@ def test_a_link_whose_lesson_id_now_names_another_lesson_opens_none(
         "made for; a later timetable import may have removed that one"]
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(first))  # no claims
     assert texts(at)["title"] == ["7C"] and at.selectbox(key="lesson").value == first
+    at = open_link(monkeypatch, database.url, classroom="nowhere", view="lessons",
+                   lesson=str(first))  # a classroom that does not exist is said, and no more
+    assert texts(at)["text"] == ["classroom='nowhere' is not a classroom of this dashboard",
+                                 "Maths", "subject: Mathematics"]  # the problem, the lesson
+    assert texts(at)["title"] == ["7C"] and at.selectbox(key="lesson").value == first
 
 
 NOT_A_NUMBER = "is not a lesson number (a whole number from 1 to 2147483647)"
@@ -552,7 +557,7 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
         "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
         "faces_read": [400] * 3,
-        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3,
+        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
         trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
@@ -594,19 +599,51 @@ def test_a_groups_trend_holds_its_own_lessons_only(
 
 def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:
     """MIN_RECORDED_PERCENT of the lesson's minutes shown: 36 of 45 minutes makes the camera one of
-    the lesson's, 35 does not; minutes outside the lesson, and of the lesson beside it, do not
-    count."""
+    the lesson's, 35 a camera on for part of it, as is one of 10 minutes; one of 9 (the rest,
+    20%) is off; minutes outside the lesson, and of the lesson beside it, do not count."""
     from dashboard import lesson_frames
 
     starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-03 09:00"], utc=True)
     lessons = pd.DataFrame({"starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45)})
-    first = starts[0].timestamp()
-    minute = [first + 60 * m for m in range(36)] + [first + 60 * m for m in range(35)] + [
-        first + 60 * m for m in range(-5, 0)] + [first + 3600 + 60 * m for m in range(45)]
-    shown = pd.DataFrame({"camera_id": ["front"] * 36 + ["back"] * 40 + ["back"] * 45,
-                          "minute_start": minute})
-    assert lesson_frames.lesson_cameras(lessons, shown).tolist() == [("front",),
-                                                                     ("back",)]
+    first, second = starts[0].timestamp(), starts[1].timestamp()
+    cameras = {"front": [first + 60 * m for m in range(36)],
+               "back": [first + 60 * m for m in range(-5, 35)]
+               + [second + 60 * m for m in range(45)],
+               "door": [first + 60 * m for m in range(10)] + [second + 60 * m for m in range(9)]}
+    shown = pd.DataFrame([(c, m) for c, minutes in cameras.items() for m in minutes],
+                         columns=["camera_id", "minute_start"])
+    got = lesson_frames.lesson_cameras(lessons, shown)
+    assert got["cameras"].tolist() == [("front",), ("back",)]
+    assert got["cameras_part"].tolist() == [(("back", 35), ("door", 10)), ()]
+    assert lesson_frames.in_trend(pd.DataFrame({
+        "starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45],
+        "hidden_minutes": [0, 0], "unread_minutes": [0, 0], "faces": [900, 900],
+        "faces_read": [900, 900]}).join(got), datetime(2025, 3, 4, tzinfo=UTC)).tolist() == [
+        False, True]
+
+
+def test_the_trend_of_a_lesson_under_way_holds_the_cameras_most_lessons_share() -> None:
+    """Three lessons seen by both cameras, then one by the front camera alone, and one under way:
+    the trend took the newest lesson's cameras, drew it alone, and said that the trend needs two
+    lessons, listing the three as recorded by other cameras."""
+    from dashboard import lesson_frames
+
+    starts = pd.to_datetime([f"2025-03-{d:02d} 08:00" for d in (3, 10, 17, 24, 31)], utc=True)
+    both = ("back", "front")
+    history = pd.DataFrame({
+        "lesson_id": [1, 2, 3, 4, 5], "starts_at": starts,
+        "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45, 45, 45, 10],
+        "hidden_minutes": [0] * 5, "unread_minutes": [0] * 5, "faces": [900] * 5,
+        "faces_read": [900] * 5, "engagement": [0.5, 0.6, 0.7, 0.2, 0.4],
+        "cameras": [both, both, both, ("front",), ()], "cameras_part": [()] * 5,
+    })
+    now = datetime(2025, 3, 31, 8, 20, tzinfo=UTC)  # the fifth under way
+    trend = lesson_frames.title_trend(history, 5, BERLIN, now)
+    assert trend["engagement"].tolist() == [0.5, 0.6, 0.7]
+    left, cameras = lesson_frames.left_out(history, 5, BERLIN, now)
+    assert cameras == both
+    assert left["why"].tolist() == [lesson_frames.text.OTHER_CAMERAS,
+                                    "under way: 10 of 45 min so far"]
 
 
 def test_a_lesson_seen_by_other_cameras_is_not_compared(
@@ -752,9 +789,9 @@ def test_a_lesson_recorded_in_part_is_never_compared(
     assert trend["current"].tolist() == [False, False]
     captions = texts(at)["caption"]
     assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
-    assert ("This lesson is compared with the previous lesson with this title once it has ended "
-            "and its last minute has closed (12 of its 45 minutes have data so far): part of a "
-            "lesson is not the lesson.") in captions
+    assert ("This lesson can be compared with the previous lesson with this title once it has "
+            "ended and its last minute has closed (12 of its 45 minutes have data so far): part "
+            "of a lesson is not the lesson.") in captions
 
 
 def test_how_much_of_a_lesson_makes_it_whole() -> None:
@@ -780,10 +817,10 @@ def test_how_much_of_a_lesson_makes_it_whole() -> None:
     assert [lesson_frames.note(row, after) for _, row in lessons.iterrows()] == [
         "", "partly recorded: data for 35 of 45 min", "", lesson_states.NO_DATA, "",
         "16 minutes not read left out"]
+    lessons = lessons.assign(cameras=[("cam",)] * 6, cameras_part=[()] * 6)
     assert lesson_frames.in_trend(lessons, after).tolist() == [
         True, False, False, False, True, False]
-    assert lesson_frames.left_out(lessons.assign(cameras=[("cam",)] * 6), 1, BERLIN,
-                                  after)[0]["why"].tolist() == [
+    assert lesson_frames.left_out(lessons, 1, BERLIN, after)[0]["why"].tolist() == [
         "partly recorded: data for 35 of 45 min", "20 of 45 min charted", "no minutes charted",
         "20 of 45 min charted"]
 
