@@ -131,6 +131,9 @@ class FrameConsumer:
         self._failures = 0
         self._retry_at = 0.0
         self._holding = False  # partitions paused: the buffer holds max_uncommitted_records
+        # the run is ending without what it holds (a refused last flush, an error): the
+        # revocations of kafka-python's close() drop it without trying the database again
+        self._leaving = False
         self._rejections = RejectionLog()
         # a flush (on this thread, or kafka-python's for a revoke) and a discard never interleave
         self._commit_lock = threading.Lock()
@@ -218,7 +221,8 @@ class FrameConsumer:
         not done by then is given up as FAILED. It is tried during the backoff after a refused
         flush (``_retry_at``) too: the database may be back, and a buffer dropped unwritten hands
         its frames to a new owner that may find them older than ``--max-lag``, skipped as stale
-        (lost to the counts), where this member read them in time. Nothing here sleeps. A flush
+        (lost to the counts), where this member read them in time; not once the run is leaving
+        without what it holds (``_leaving``: the report says so). Nothing here sleeps. A flush
         given up is safe: the buffer is dropped (it mixes the partitions' counts, so all of it), the
         partitions kept are sought back to their stored offsets, and the revoked ones are read
         from there by their new owner; a write given up that commits later anyway makes the next
@@ -231,26 +235,34 @@ class FrameConsumer:
         for partition in partitions:  # what is fetched or in analysis may be another member's now
             self._new_epoch(partition)
         with self._commit_lock:
-            wait = self._callback_wait_s()
-            deadline = time.monotonic() + wait
-            outcome = self._commit(lock_wait_s=wait * LOCK_WAIT_SHARE, within=wait)
-            if outcome is Outcome.COMMITTED:
-                self._settle(self._take_buffer(), self.clock())
-            elif outcome is Outcome.CONFLICT:
-                self.report.conflicts += 1
-                self._drop_buffer(but=partitions, reload_within=deadline - time.monotonic())
-            elif outcome is Outcome.FAILED:
-                self._refused()
-                if self._buffered.records:
-                    log.warning("dropping %d uncommitted records at the revocation (%s); "
-                                "they are read again from the stored offsets",
-                                self._buffered.records, self.checkpoint.failure)
+            if self._leaving:
                 self._drop_buffer(but=partitions)
+            else:
+                self._commit_at_revocation(partitions)
         self.checkpoint.revoke(partitions)
         for partition in partitions:
             self._unloaded.discard(partition)
             self._unchecked.discard(partition)
             self._fetched.pop(partition, None)
+
+    def _commit_at_revocation(self, partitions: list[int]) -> None:
+        """The revocation's write, under ``_commit_lock``, in its share of the session timeout
+        (:meth:`on_revoked`); what it could not commit is dropped, to be read again."""
+        wait = self._callback_wait_s()
+        deadline = time.monotonic() + wait
+        outcome = self._commit(lock_wait_s=wait * LOCK_WAIT_SHARE, within=wait)
+        if outcome is Outcome.COMMITTED:
+            self._settle(self._take_buffer(), self.clock())
+        elif outcome is Outcome.CONFLICT:
+            self.report.conflicts += 1
+            self._drop_buffer(but=partitions, reload_within=deadline - time.monotonic())
+        elif outcome is Outcome.FAILED:
+            self._refused()
+            if self._buffered.records:
+                log.warning("dropping %d uncommitted records at the revocation (%s); "
+                            "they are read again from the stored offsets",
+                            self._buffered.records, self.checkpoint.failure)
+            self._drop_buffer(but=partitions)
 
     def _callback_wait_s(self) -> float:
         """How long a rebalance callback waits for the database: a quarter of the session
@@ -418,6 +430,7 @@ class FrameConsumer:
             # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
             # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
             self._inflight = None
+            self._leaving = True
             self._discard_open_buffer()
             raise
         finally:
@@ -437,6 +450,7 @@ class FrameConsumer:
         log.error("exiting with %d records uncommitted: the database refused the last flush "
                   "(%s); the next run reads them again from the stored offsets",
                   self.report.uncommitted, self.report.failure)
+        self._leaving = True
         self._discard_open_buffer()
 
     def _left_by_conflict(self, held: Mapping[int, int | None], records: int) -> None:

@@ -79,13 +79,17 @@ class UnreadableSkipper:
                             "client cannot parse them (%s)", tp.partition, records[0].offset,
                             records[-1].offset, exc)
                 out.setdefault(tp, []).extend(records)
+            polled: Mapping[TopicPartition, list[Record]] | None = None
             try:
                 polled = self._drop_failed_fetch(set(out), most)
             except UNREADABLE_ERRORS as again:
                 exc = again
-                continue
             out = {tp: records for tp, records in out.items()
                    if self._epoch_of(tp.partition) == epochs.get(tp.partition)}
+            # the next round skips from where a rebalance in this poll left the partitions
+            epochs = {partition: self._epoch_of(partition) for partition in self._owned()}
+            if polled is None:
+                continue
             for tp, records in polled.items():  # fetched from where a rebalance left them
                 out.setdefault(tp, []).extend(records)
             return out

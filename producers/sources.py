@@ -168,6 +168,8 @@ def _whole_jpeg(data: bytes) -> bool:
     are decoded twice; a JPEG ending with its marker is whole without this."""
     from PIL import Image
 
+    if data.endswith(b"\x00"):  # a copy preallocated, or cut off and zero-filled: Pillow
+        return False             # would decode the zeros as the rest of the image
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             image.load()
@@ -341,10 +343,10 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path],
     for i, path in enumerate(images):
         bgr = _read_image(path)
         if bgr is None:
-            if not folder.is_dir() or not _folder_images(folder):
-                # an unmounted share leaves its mount point behind, an empty folder
-                raise SourceError(f"folder {str(folder)!r} went away after {i} of its "
-                                  f"{len(images)} images (moved, deleted or unmounted)")
+            if not path.exists() and not _holds_images(folder):
+                # moved or deleted, or an unmounted share's mount point left behind, empty
+                raise SourceError(f"folder {hide_password(str(folder))!r} went away after {i} "
+                                  f"of its {len(images)} images (moved, deleted or unmounted)")
             if path not in unreadable:
                 unreadable.add(path)
                 log.warning("skipping unreadable image path=%s", safe_text(str(path)))
@@ -355,6 +357,17 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path],
         yield SourceFrame(bgr, i * 1000.0 / fps, bgr=True)
     if not decoded:
         raise _nothing_to_decode(folder, len(images))
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether ``folder`` is there and holds an image still: looked at when an image is gone,
+    and stopping at the first image, so that a pass over a large folder with many unreadable
+    images does not list it whole at each (20,000 images, 200 unreadable: 51 s)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(Path(e.name).suffix.lower() in IMAGE_SUFFIXES for e in entries)
+    except OSError:
+        return False
 
 
 def _nothing_to_decode(folder: Path, images: int) -> SourceError:

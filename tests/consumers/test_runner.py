@@ -346,10 +346,9 @@ def test_a_revocation_while_the_database_is_locked_returns_in_time_and_counts_on
     """kafka-python runs the revocation on the event loop that sends the heartbeats: its flush
     gets a quarter of the session timeout (0.5 s of 2 s), not the database timeout (30 s, or for
     ever on this PostgreSQL engine): its wait for the lock fails on the database's own timeout
-    first (0.4 s, so it ends rolled back), then the buffer is dropped; a second revocation, in
-    the backoff after that refusal, does not try the database again. The frames are read again
-    and counted once, in the tables and in the metrics (which used to count them at each
-    read)."""
+    first (0.4 s, so it ends rolled back), then the buffer is dropped; a second revocation, with
+    nothing left to write, does not wait for the lock. The frames are read again and counted
+    once, in the tables and in the metrics (which used to count them at each read)."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
     metrics = ConsumerMetrics()
     consumer = make_consumer(engine, kafka, metrics=metrics, flush_interval_s=3600.0,
@@ -369,8 +368,8 @@ def test_a_revocation_while_the_database_is_locked_returns_in_time_and_counts_on
 
     kafka.on_poll = rebalances_while_locked
     done = consumer.run(threading.Event())
-    # within the session timeout (2 s), not the database's 30 s; the second revocation does not
-    # wait for the lock again (0.4 s)
+    # within the session timeout (2 s), not the database's 30 s; the second revocation, the
+    # buffer dropped, does not wait for the lock again (0.4 s)
     assert consumer._callback_wait_s() == 0.5
     assert 0.3 < took[0] < 2.0 and took[1] < 0.4
     assert totals(engine) == (8, 8, {}, {0: 8})
@@ -542,6 +541,43 @@ def test_a_conflict_at_a_revocation_seeks_the_kept_partitions_to_the_offsets_sto
     assert sought == [(0, 2)]
     assert totals(sqlite_engine) == (6, 6, {}, {0: 4, 1: 4})
     assert (done.conflicts, done.uncommitted) == (1, 0)
+
+
+def test_an_exit_whose_last_flush_was_refused_does_not_try_again_at_the_close(
+        sqlite_engine: Engine) -> None:
+    """The exit's flush is refused with a log reset pending: the buffer is dropped and said, but
+    the reset stayed, and kafka-python's close() revoked the partitions, whose write tried the
+    database again and held the exit up (a silent one: a quarter of the session timeout)."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    consumer = make_consumer(sqlite_engine, kafka)
+    writes: list[int] = []
+    write = consumer.checkpoint.sink.write
+
+    def counted(commit, lock_wait_s=None):  # type: ignore[no-untyped-def]
+        writes.append(len(commit.resets))
+        return write(commit, lock_wait_s)
+
+    consumer.checkpoint.sink.write = counted  # type: ignore[method-assign]
+
+    def broker_and_database_restart(fake: FakeKafka) -> None:
+        if len(fake.logs[0]) == 8 and totals(sqlite_engine)[3] == {0: 8}:
+            fake.replace_log(0, [])
+            rename_table(sqlite_engine, "offset_resets", "offset_resets_away")
+
+    kafka.on_poll = broker_and_database_restart
+    close = kafka.close
+    at_close: list[int] = []
+
+    def watched_close() -> None:
+        before = len(writes)
+        close()
+        at_close.append(len(writes) - before)
+
+    kafka.close = watched_close  # type: ignore[method-assign]
+    done = consumer.run(threading.Event())
+    assert done.failed_flushes >= 1 and done.failure is not None  # the exit's flush refused
+    assert writes[-1] == 1  # it held the reset
+    assert at_close == [0]
 
 
 def test_a_conflict_at_the_exit_says_what_is_left_uncommitted(sqlite_engine: Engine) -> None:
@@ -1128,6 +1164,34 @@ def test_an_unreadable_record_is_counted_once_when_a_rebalance_moves_its_partiti
             fake.listener.on_partitions_assigned(tps)
 
     kafka.on_poll = rebalance_after_the_probe
+    consumer.run(threading.Event())
+    assert rebalanced
+    assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})
+
+
+def test_an_unreadable_record_at_the_stored_offset_is_counted_once_through_a_rebalance(
+        engine: Engine) -> None:
+    """The offsets stored stop right before the record: a rebalance in the poll after the skip
+    seeks the partition back onto it, that poll fails on it again, and the next round skips it
+    again in the new epoch. Both skips were dropped (their epochs compared with the first
+    round's), and the record went uncounted: the offset past it read as a gap."""
+    consume(engine, FakeKafka(TOPIC, {0: [frame(0), frame(1)]}))
+    log = [frame(0), frame(1), unreadable(frame(2)), *(frame(i) for i in range(3, 6))]
+    kafka = FakeKafka(TOPIC, {0: log})
+    consumer = make_consumer(engine, kafka)
+    rebalanced: list[bool] = []
+
+    def rebalance_in_the_poll_after_the_skip(fake: FakeKafka) -> None:
+        if fake.probes == 1 and not rebalanced:
+            rebalanced.append(True)
+            assert fake.listener is not None
+            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 0)})
+            # as kafka-python: the revoked partition leaves the assignment with its failed
+            # fetch, and this poll assigns it again, sought to the stored offset, 2
+            fake.owned.discard(0)
+            fake._stuck.pop(0, None)
+
+    kafka.on_poll = rebalance_in_the_poll_after_the_skip
     consumer.run(threading.Event())
     assert rebalanced
     assert totals(engine) == (5, 5, {"unreadable": 1}, {0: 6})

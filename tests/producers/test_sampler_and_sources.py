@@ -228,16 +228,18 @@ def test_a_jpeg_with_bytes_after_its_end_is_sent(tmp_path: Path) -> None:
     """Phones append data after a JPEG's end-of-image marker (a motion photo's video, a maker's
     trailer): the image is whole, and was skipped as cut short, a folder of such photos refused
     at start. Pillow finds the end; one cut short is still refused."""
-    paths = folder_of_jpegs(tmp_path / "f", 3)
+    paths = folder_of_jpegs(tmp_path / "f", 4)
     whole = paths[0].read_bytes()
     paths[0].write_bytes(whole + b"MotionPhoto_Data" + bytes(range(256)) * 40)
     paths[1].write_bytes(whole + b"\r\n")
     cut_short(paths[2])
+    # a copy cut off and zero-filled (preallocated): Pillow decodes the zeros as image
+    paths[3].write_bytes(whole[:len(whole) // 2] + bytes(len(whole) // 2))
     check_source(str(tmp_path / "f"))
     skipped: list[Path] = []
     frames = list(read_frames(str(tmp_path / "f"), folder_fps=2, unreadable=set(),
                               skipped=skipped.append))
-    assert [f.position_ms for f in frames] == [0, 500] and skipped == [paths[2]]
+    assert [f.position_ms for f in frames] == [0, 500] and skipped == paths[2:]
     assert np.array_equal(frames[0].pixels, frames[1].pixels)
 
 
