@@ -219,17 +219,19 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
-def lesson_cameras(lessons: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
-    """Per lesson, the cameras its numbers rest on: ``cameras``, those with shown minutes
-    (``shown``: ``camera_id, minute_start`` in epoch seconds, the lessons' classroom) for at least
-    MIN_RECORDED_PERCENT of its minutes, sorted; ``cameras_part``, (camera, shown minutes) of
-    those shown for more than the rest (100 - MIN_RECORDED_PERCENT) and less than that. A class
-    minute sums its shown cameras, so a lesson seen by the front camera alone (the back one off)
-    describes other pupils than one seen by both: its title's trend compares lessons of the same
-    cameras only, and none with a camera on for part of it, whose mix of pupils shifts within
-    the lesson."""
-    minute = shown["minute_start"].to_numpy(dtype="float64")
-    camera_ids = shown["camera_id"].to_numpy(dtype=object)
+def lesson_cameras(lessons: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
+    """Per lesson, the cameras that recorded it: ``cameras``, those with minutes, shown or hidden
+    (``recorded``: ``camera_id, minute_start`` in epoch seconds, the lessons' classroom), for at
+    least MIN_RECORDED_PERCENT of its minutes, sorted; ``cameras_part``, (camera, minutes) of
+    those that recorded more than the rest (100 - MIN_RECORDED_PERCENT) and less than that. A
+    class minute sums its shown cameras, so a lesson seen by the front camera alone (the back one
+    off) describes other pupils than one seen by both: its title's trend compares lessons of the
+    same cameras only, and none with a camera on for part of it, whose mix of pupils shifts
+    within the lesson. Hidden minutes count as recorded: a back camera that reads too few faces
+    in some minutes (the small-group rule) ran all the same, and counting only shown minutes put
+    most lessons of such a room out of every trend."""
+    minute = recorded["minute_start"].to_numpy(dtype="float64")
+    camera_ids = recorded["camera_id"].to_numpy(dtype=object)
     cameras, parts = [], []
     for _, lesson in lessons.iterrows():
         inside = ((minute >= pd.Timestamp(lesson["starts_at"]).timestamp())
@@ -295,9 +297,9 @@ def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
                 now: datetime) -> pd.DataFrame:
     """``time, engagement, minutes, current``: of the title's lessons (one group's:
     :func:`dashboard.lesson_sql.fetch_title_history`), those :func:`in_trend` and recorded by the
-    same cameras (:func:`lesson_cameras`) as the open lesson, or as the newest such lesson when
-    the open one is not in the trend. The others have no engagement worth comparing with it, a
-    lesson under way or recorded in part least of all."""
+    same cameras (:func:`lesson_cameras`) as the open lesson, or, when the open one is not in the
+    trend, as most lessons in it (:func:`_trend_cameras`). The others have no engagement worth
+    comparing with it, a lesson under way or recorded in part least of all."""
     cameras = _trend_cameras(history, current_id, now)
     shown = history[in_trend(history, now) & _same_cameras(history, cameras)]
     return pd.DataFrame({

@@ -69,17 +69,17 @@ def fetch_lesson(engine: Engine, lesson_id: int) -> pd.DataFrame:
     return _frame(engine, select(summaries).where(summaries.c.lesson_id == int(lesson_id)))
 
 
-def _shown_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
-    """``camera_id, minute_start`` (epoch seconds) of the shown camera minutes in the lessons'
-    times, in their classroom: one index range per lesson, in one query. The outer bounds are
-    for SQLite, which reads one range of the (classroom, minute) index, not one per lesson: from
-    the first lesson's start rather than from the classroom's first minute."""
+def _recorded_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
+    """``camera_id, minute_start`` (epoch seconds) of the camera minutes, shown or hidden, in the
+    lessons' times, in their classroom: one index range per lesson, in one query. The outer
+    bounds are for SQLite, which reads one range of the (classroom, minute) index, not one per
+    lesson: from the first lesson's start rather than from the classroom's first minute."""
     if lessons.empty:
         return pd.DataFrame({"camera_id": pd.Series(dtype=object),
                              "minute_start": pd.Series(dtype="float64")})
     m = camera_minutes.c
     query = (select(m.camera_id, m.minute_start)
-             .where(m.classroom_id == str(lessons["classroom_id"].iloc[0]), m.shown,
+             .where(m.classroom_id == str(lessons["classroom_id"].iloc[0]),
                     m.minute_start >= lessons["starts_at"].min().to_pydatetime(),
                     m.minute_start < lessons["ends_at"].max().to_pydatetime(),
                     or_(*(and_(m.minute_start >= start.to_pydatetime(),
@@ -107,4 +107,4 @@ def fetch_title_history(engine: Engine, classroom_id: str, title: str, group: st
              .limit(limit))
     history = _frame(engine, query).iloc[::-1].reset_index(drop=True)
     return history.join(lesson_frames.lesson_cameras(history,
-                                                     _shown_camera_minutes(engine, history)))
+                                                     _recorded_camera_minutes(engine, history)))

@@ -483,9 +483,9 @@ def trend_sentence(change: float, previous: datetime) -> str:
 
 def trend_needs_two(min_minutes: int, in_trend: int, min_percent: int) -> str:
     """Fewer than two lessons of the title can be compared."""
-    return (f"The trend needs two ended lessons with this title and group, recorded by the same "
-            f"cameras, that each have at least {min_percent}% of their minutes and at least "
-            f"{min_minutes} minutes charted, most of their faces read; "
+    return (f"The trend needs two ended lessons with this title and group, recorded throughout "
+            f"by the same cameras, that each have at least {min_percent}% of their minutes and at "
+            f"least {min_minutes} minutes charted, most of their faces read; "
             f"{'only one has' if in_trend else 'none has'} so far.")
 
 
@@ -504,10 +504,10 @@ def part_charted(minutes: int, length: int) -> str:
     return f"{minutes} of {length} min charted"
 
 
-def cameras_part(parts: Iterable[tuple[str, int]], length: int) -> str:
-    """A lesson with cameras shown for part of it only (``lesson_frames.lesson_cameras``)."""
+def cameras_part(parts: Sequence[tuple[str, int]], length: int) -> str:
+    """A lesson some camera recorded part of only (``lesson_frames.lesson_cameras``)."""
     said = ", ".join(f"{plain(camera)} {minutes} of {length} min" for camera, minutes in parts)
-    return f"cameras shown for part of it: {said}"
+    return f"camera{'s' if len(parts) > 1 else ''} on for part of it: {said}"
 
 
 def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Sequence[str],
@@ -523,7 +523,8 @@ def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Seque
                "of their minutes: other cameras see other pupils." if other else "")
     return (f"Left out of the trend, for being under way, having data or charted minutes for "
             f"under {min_percent}% of their minutes, fewer than {min_minutes} minutes charted, "
-            f"most faces not read or other cameras: {', '.join(named)}.{seen_by}")
+            f"most faces not read, a camera on for part of the lesson, or other cameras: "
+            f"{', '.join(named)}.{seen_by}")
 
 
 def bad_link() -> str:

@@ -329,5 +329,6 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
     assert text.trend_left_out(left.itertuples(index=False, name=None), cameras, few + 1,
                                80) == (
         "Left out of the trend, for being under way, having data or charted minutes for under "
-        f"80% of their minutes, fewer than {few + 1} minutes charted, most faces not read or "
-        f"other cameras: this lesson ({few} minutes charted), Wed 05 Mar (most faces not read).")
+        f"80% of their minutes, fewer than {few + 1} minutes charted, most faces not read, a "
+        "camera on for part of the lesson, or other cameras: this lesson "
+        f"({few} minutes charted), Wed 05 Mar (most faces not read).")

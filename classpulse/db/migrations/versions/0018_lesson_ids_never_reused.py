@@ -22,8 +22,9 @@ upgrade and larger than every id still held is known nowhere, and may still be g
 Copying takes about a second per 100 k lessons, in the upgrade's one transaction; no consumer
 writes lessons. SQLite checks the views when a table is renamed and ``lesson_summaries`` reads
 ``lessons``, so every view is dropped and made again as 0017 left them (SQLite has no grants to
-lose). Consumers started with ``--no-migrate`` check the revision when they start: restart them
-after ``classpulse db upgrade`` (README, "Upgrading").
+lose); the rename is SQLite's legacy one, so that a view of the school's own over ``lessons``
+still names it after the rebuild. Consumers started with ``--no-migrate`` check the revision
+when they start: restart them after ``classpulse db upgrade`` (README, "Upgrading").
 
 Names and SQL are written out here, not imported, so this revision keeps meaning what it meant
 when it shipped. The downgrade makes ``lessons`` again without AUTOINCREMENT, rows and ids kept
@@ -96,7 +97,12 @@ def _rebuild(autoincrement: bool) -> None:
     views._drop_views()
     for name, _ in INDEXES:
         op.execute(f"DROP INDEX {name}")
+    # legacy: a view of the school's own over lessons keeps naming lessons, which is made again
+    # below; SQLite's default would point it at the table dropped below, and every later rename
+    # in this database would then fail on it
+    op.execute("PRAGMA legacy_alter_table = ON")
     op.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+    op.execute("PRAGMA legacy_alter_table = OFF")
     op.execute(create_table_sql(autoincrement))
     copied = ", ".join(COLUMNS)
     op.execute(f"INSERT INTO {TABLE} ({copied}) SELECT {copied} FROM {OLD} ORDER BY id")
