@@ -131,8 +131,9 @@ class FrameConsumer:
         self._failures = 0
         self._retry_at = 0.0
         self._holding = False  # partitions paused: the buffer holds max_uncommitted_records
-        # the run is ending without what it holds (a refused last flush, an error): the
-        # revocations of kafka-python's close() drop it without trying the database again
+        # the run is ending without what it holds, its last flush refused: the revocations of
+        # kafka-python's close() drop it without trying the database again (after an error
+        # they still commit what is left, a pending log reset)
         self._leaving = False
         self._rejections = RejectionLog()
         # a flush (on this thread, or kafka-python's for a revoke) and a discard never interleave
@@ -430,7 +431,6 @@ class FrameConsumer:
             # kafka-python's close() revokes the partitions, and a revoke flushes: it must not
             # commit the offsets of a batch that an error (a bug, a second Ctrl-C) cut short
             self._inflight = None
-            self._leaving = True
             self._discard_open_buffer()
             raise
         finally:

@@ -228,8 +228,10 @@ def lesson_cameras(lessons: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFram
     off) describes other pupils than one seen by both: its title's trend compares lessons of the
     same cameras only, and none with a camera on for part of it, whose mix of pupils shifts
     within the lesson. Hidden minutes count as recorded: a back camera that reads too few faces
-    in some minutes (the small-group rule) ran all the same, and counting only shown minutes put
-    most lessons of such a room out of every trend."""
+    in some minutes (the small-group rule) ran all the same, and which of its minutes the rule
+    hides follows the class (faces turned down, pupils away), not the equipment; counting only
+    shown minutes put most lessons of such a room out of every trend. So a lesson whose back
+    camera was hidden throughout is one of both cameras, though its numbers are the front's."""
     minute = recorded["minute_start"].to_numpy(dtype="float64")
     camera_ids = recorded["camera_id"].to_numpy(dtype=object)
     cameras, parts = [], []

@@ -168,10 +168,10 @@ def _whole_jpeg(data: bytes) -> bool:
     are decoded twice; a JPEG ending with its marker is whole without this."""
     from PIL import Image
 
-    if data.endswith(b"\x00"):  # a copy preallocated, or cut off and zero-filled: Pillow
-        return False             # would decode the zeros as the rest of the image
     try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+        # without trailing zeros: a copy preallocated, or cut off and zero-filled, would have
+        # Pillow decode the zeros as the rest of the image
+        with Image.open(io.BytesIO(data.rstrip(b"\x00")), formats=["JPEG"]) as image:
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return False
@@ -343,7 +343,7 @@ def _read_folder(folder: Path, fps: float, unreadable: set[Path],
     for i, path in enumerate(images):
         bgr = _read_image(path)
         if bgr is None:
-            if not path.exists() and not _holds_images(folder):
+            if not os.path.exists(path) and not _holds_images(folder):  # no raise on EACCES
                 # moved or deleted, or an unmounted share's mount point left behind, empty
                 raise SourceError(f"folder {hide_password(str(folder))!r} went away after {i} "
                                   f"of its {len(images)} images (moved, deleted or unmounted)")

@@ -231,7 +231,7 @@ def test_a_jpeg_with_bytes_after_its_end_is_sent(tmp_path: Path) -> None:
     paths = folder_of_jpegs(tmp_path / "f", 4)
     whole = paths[0].read_bytes()
     paths[0].write_bytes(whole + b"MotionPhoto_Data" + bytes(range(256)) * 40)
-    paths[1].write_bytes(whole + b"\r\n")
+    paths[1].write_bytes(whole + b"ftyp....mdat\x01\x00")  # a trailer whose last byte is 0
     cut_short(paths[2])
     # a copy cut off and zero-filled (preallocated): Pillow decodes the zeros as image
     paths[3].write_bytes(whole[:len(whole) // 2] + bytes(len(whole) // 2))
