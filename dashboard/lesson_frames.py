@@ -269,7 +269,7 @@ def _why_not_compared(lesson: pd.Series, now: datetime) -> str:
 def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
     """Per lesson: it is whole (:func:`part_of_lesson`: ended, closed, MIN_RECORDED_PERCENT of
     its minutes with data), at least MIN_RECORDED_PERCENT of its minutes and MIN_TREND_MINUTES
-    are charted, most of its faces were read, and no camera was shown for part of it only
+    are charted, most of its faces were read, and no camera was on for part of it only
     (:func:`lesson_cameras`), so its engagement describes the lesson and may be compared.
     Minutes hidden or not read count as data but not as charted: a lesson charted for 10 of its
     45 minutes, the rest hidden, is those 10 minutes, not the lesson."""

@@ -97,7 +97,7 @@ def fetch_title_history(engine: Engine, classroom_id: str, title: str, group: st
                         until: datetime, limit: int) -> pd.DataFrame:
     """The classroom's last ``limit`` lessons with this exact title and group (no group matches
     no group: a group's lessons are another class's) starting at or before ``until``, oldest
-    first, each with the cameras its numbers rest on (``cameras`` and ``cameras_part``,
+    first, each with the cameras that recorded it (``cameras`` and ``cameras_part``,
     :func:`dashboard.lesson_frames.lesson_cameras`), which the trend compares."""
     query = (select(summaries)
              .where(summaries.c.classroom_id == classroom_id, summaries.c.title == title,
