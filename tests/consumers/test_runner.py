@@ -610,15 +610,16 @@ def test_a_conflict_at_the_exit_says_what_is_left_uncommitted(sqlite_engine: Eng
 def test_partitions_paused_for_a_full_buffer_are_not_idle(
         sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """--exit-when-idle: while a full buffer pauses the partitions, Kafka holds more; the
-    consumer waits for the database (0.15 s, then 0.3 s) instead of exiting after 0.1 s "with no
-    message" and the buffer uncommitted."""
+    consumer waits for the database (0.6 s, then 1.2 s) instead of exiting after 0.4 s "with no
+    message" and the buffer uncommitted. (At 0.1 s idle a poll slowed by a busy machine after
+    the partitions resumed ended the run with frames unread: 0.4 s leaves it room.)"""
     import consumers.runner
 
-    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.15)
+    monkeypatch.setattr(consumers.runner, "RETRY_AFTER_DB_ERROR_S", 0.6)
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(12)]})
     rename_table(sqlite_engine, "emotion_minutes", "emotion_minutes_away")
     consumer = make_consumer(sqlite_engine, kafka, max_uncommitted_records=4,
-                             exit_when_idle_s=0.1)
+                             exit_when_idle_s=0.4)
     kafka.on_poll = back_after(2, sqlite_engine, consumer)
     done = consumer.run(threading.Event())
     assert totals(sqlite_engine) == (12, 12, {}, {0: 12})
