@@ -12,7 +12,8 @@ from typing import Literal
 
 SourceKind = Literal["webcam", "stream", "synthetic", "folder", "file"]
 
-STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://")
+HTTP_PREFIXES = ("http://", "https://")  # a stream by its name; producers.sources tells more
+STREAM_PREFIXES = ("rtsp://", "rtsps://", *HTTP_PREFIXES)
 SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
 # a webcam's device path: /dev/video0, or a stable link to it (/dev/v4l/by-id/..., by-path/...)
 WEBCAM_PATHS = ("/dev/video", "/dev/v4l/")

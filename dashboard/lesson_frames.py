@@ -277,11 +277,13 @@ def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
                      index=lessons.index, dtype=bool)
 
 
-def _trend_cameras(history: pd.DataFrame, current_id: int, now: datetime) -> tuple[str, ...]:
-    """The cameras the trend compares lessons of: the open lesson's when it is in the trend, else
-    those most of the lessons in it share (the newest's of a tie): the trend of a lesson under
-    way is its past, which one lesson with a camera off does not speak for."""
-    kept = history[in_trend(history, now)]
+def _trend_cameras(history: pd.DataFrame, current_id: int,
+                   in_it: pd.Series) -> tuple[str, ...]:
+    """The cameras the trend compares lessons of: the open lesson's when it is in the trend
+    (``in_it``, :func:`in_trend`), else those most of the lessons in it share (the newest's of a
+    tie): the trend of a lesson under way is its past, which one lesson with a camera off does
+    not speak for."""
+    kept = history[in_it]
     current = kept[kept["lesson_id"] == current_id]
     if not current.empty:
         return tuple(current["cameras"].iloc[-1])
@@ -302,8 +304,8 @@ def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
     same cameras (:func:`lesson_cameras`) as the open lesson, or, when the open one is not in the
     trend, as most lessons in it (:func:`_trend_cameras`). The others have no engagement worth
     comparing with it, a lesson under way or recorded in part least of all."""
-    cameras = _trend_cameras(history, current_id, now)
-    shown = history[in_trend(history, now) & _same_cameras(history, cameras)]
+    in_it = in_trend(history, now)
+    shown = history[in_it & _same_cameras(history, _trend_cameras(history, current_id, in_it))]
     return pd.DataFrame({
         "time": shown["starts_at"].dt.tz_convert(tz.key),
         "engagement": shown["engagement"].astype("float64"),
@@ -317,10 +319,10 @@ def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
     """(``time, current, why``: the title's lessons :func:`title_trend` leaves out, oldest first,
     each with why in words (``dashboard.text.trend_left_out`` lists them); the cameras the trend
     compares lessons of)."""
-    cameras = _trend_cameras(history, current_id, now)
-    same = _same_cameras(history, cameras)
     why = pd.Series([_why_not_compared(row, now) for _, row in history.iterrows()],
                     index=history.index, dtype=object)
+    cameras = _trend_cameras(history, current_id, why == "")  # in_trend, as why says it
+    same = _same_cameras(history, cameras)
     why = why.where(why != "", pd.Series(
         ["" if s else text.OTHER_CAMERAS for s in same], index=history.index, dtype=object))
     out = history[why != ""]

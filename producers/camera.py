@@ -146,6 +146,11 @@ class CameraWorker(threading.Thread):
         # frames carry their position (_follow_source)
         self._live = is_live(camera.source)
         self._finite = not camera.loop and not self._live
+        # a looped http(s) recording is paced whatever realtime says: flat out and for ever, its
+        # frames stamped now would outweigh every other camera of its classroom; the command
+        # line refuses --loop --no-realtime for a file, but cannot know that a URL serves one
+        # (pipeline_bench loops a file flat out on purpose)
+        self._paced = camera.realtime or (camera.loop and self._live)
 
     def result(self) -> CameraResult:
         """The worker's totals so far; final once the thread has stopped."""
@@ -216,12 +221,7 @@ class CameraWorker(threading.Thread):
             if self._in_outage:  # frames flow again
                 self._in_outage, self._flowing_since = False, self.monotonic()
                 log.info("camera back camera=%s", cam.id)
-            # a looped http(s) recording is paced whatever realtime says: flat out and for ever,
-            # its frames stamped now would outweigh every other camera of its classroom; the
-            # command line refuses --loop --no-realtime for a file, but cannot know that a URL
-            # serves one (pipeline_bench loops a file flat out on purpose)
-            paced = cam.realtime or (cam.loop and is_live(cam.source))
-            if paced and not self._live and not self._wait_until_due(frame.timeline_ms):
+            if self._paced and not self._live and not self._wait_until_due(frame.timeline_ms):
                 return False
             try:
                 self._publish(frame)

@@ -77,12 +77,6 @@ class Sampler:
         Each slot's start is its index times the period, computed afresh: a start advanced by
         adding the period slot after slot gathered the rounding errors of every addition, and
         hours into a folder at 3 fps (image i at exactly i / fps) it passed an image's position,
-        which was then dropped as belonging to the slot before."""
-        reach = timeline_ms + SLOT_TOLERANCE_MS
-        slot = math.floor(reach / self.period_ms)
-        # the division can round either way across a slot's start: settle it on the products
-        if slot * self.period_ms > reach:
-            slot -= 1
-        elif (slot + 1) * self.period_ms <= reach:
-            slot += 1
-        return slot
+        which was then dropped as belonging to the slot before. The tolerance dwarfs the
+        division's rounding, so no frame near a slot's start falls on the wrong side of it."""
+        return math.floor((timeline_ms + SLOT_TOLERANCE_MS) / self.period_ms)

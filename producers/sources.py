@@ -26,7 +26,7 @@ import numpy as np
 
 from classpulse.redact import hide_password
 from classpulse.safe_text import safe_text
-from classpulse.sources import STREAM_PREFIXES, describe_source, source_paths
+from classpulse.sources import HTTP_PREFIXES, STREAM_PREFIXES, describe_source, source_paths
 from classpulse.wire import jpeg_cut_short
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # any URL's scheme, supported or not
 _SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL meant, its slashes mistyped
 SYNTHETIC_VIEWS = {"classroom": "demo", "classroom-cctv": "cctv"}
-HTTP_PREFIXES = ("http://", "https://")  # a stream, unless it serves a recording (_recording)
 
 
 class SourceError(Exception):
