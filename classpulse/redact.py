@@ -49,7 +49,8 @@ def hide_password(url: str) -> str:
     Everything up to the URL's LAST ``@`` counts as the credentials, so a password holding an
     unencoded ``@`` or ``/`` is hidden whole (SQLAlchemy's own rendering shows what follows that
     ``@``); an ``@`` later in the path then hides the host as well, which is the safe side, and
-    so does a user name holding a ``/``: all of it is hidden. Secret values are masked first, so an
+    so does a user name holding a ``/``: all of it is hidden. A password holding a ``scheme://``
+    is no second URL (:func:`_in_credentials`). Secret values are masked first, so an
     ``@`` inside a query password is not taken for the credentials' end. A URL whose scheme was
     forgotten (``alice:pw@db/cp``) reads as a scheme and a password.
     """
@@ -57,6 +58,11 @@ def hide_password(url: str) -> str:
     loose = _LOOSE_SCHEME.match(url)
     if loose is not None and (not starts or starts[0][0] > loose.start("scheme")):
         starts.insert(0, (loose.start("scheme"), loose.end("scheme")))
+    urls: list[tuple[int, int]] = []
+    for start, end in starts:  # a "scheme" inside a password is no new URL
+        if not urls or not _in_credentials(url[urls[-1][0]:urls[-1][1]], url[urls[-1][1]:start]):
+            urls.append((start, end))
+    starts = urls
     if not starts:
         return _hide_keyword_secrets(url)
     shown = [_hide_keyword_secrets(url[:starts[0][0]])]
@@ -65,6 +71,22 @@ def hide_password(url: str) -> str:
         scheme = url[start:end]
         shown.append(scheme + _hide_url_secrets(scheme, url[end:url_end]))
     return "".join(shown)
+
+
+def _in_credentials(scheme: str, before: str) -> bool:
+    """Whether a scheme found after ``before``, the text since the previous URL's ``scheme``,
+    lies inside that URL's credentials (``postgresql://u:ab://cd@h/db`` has the password
+    ``ab://cd``, ``rtsp://admin://pw@cam`` the user ``admin`` and the password ``//pw``): a user
+    and a colon so far, or nothing, no space, and no ``@`` but one right before it.
+
+    A URL inside another's path or query (``http://p/?u=rtsp://u:pw@c2``) has no colon before it;
+    one after a port (``http://p:80/?u=rtsp://...``) is taken for a password, hiding both URLs'
+    credentials, the safe side (SQLAlchemy reads it so too).
+    """
+    if any(c.isspace() for c in before) or ("@" in before and not before.endswith("@")):
+        return False
+    # `alice:` (no slashes) was a user read as a scheme
+    return not before or ":" in before or not scheme.endswith("/")
 
 
 def _hide_url_secrets(scheme: str, rest: str) -> str:
@@ -79,8 +101,9 @@ def _hide_url_secrets(scheme: str, rest: str) -> str:
         if not scheme.endswith("/") and not any(c in credentials for c in "/\\"):
             return f"***@{host}"
         return rest
-    user = credentials.partition(":")[0]
-    if user and not any(c in user for c in "/\\"):
+    user, _, password = credentials.partition(":")
+    # a `://` after the "user" (`alice:ab://cd@db`, a forgotten scheme) is a password's, whole
+    if user and not any(c in user for c in "/\\") and not password.startswith("//"):
         return f"{user}:***@{host}"
     return f"***@{host}"
 

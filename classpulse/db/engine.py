@@ -35,6 +35,7 @@ from classpulse.redact import hide_password
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READONLY = 8  # SQLite's primary result code for a write to a read-only database
 PG_CONNECT_TIMEOUT_S = 10
 # a PostgreSQL server gone without closing its connections (host off, packets dropped) is noticed
 # within some 10-15 s: an idle connection is probed after 5 s, every 2 s, 3 times; data left
@@ -118,6 +119,18 @@ def failure_reason(exc: BaseException) -> str:
     and its parameters, too long for a log line or a page)."""
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the database refused the connected user a right, rather than failed: PostgreSQL's
+    insufficient_privilege (SQLSTATE 42501: "permission denied for table ...", "... for schema
+    ...", "must be owner of ..."), SQLite's read-only database (a ``mode=ro`` URL, a file or
+    folder the user may not write)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "42501":
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == SQLITE_READONLY
 
 
 def _set(dbapi_connection: Any, setting: str, value: int) -> None:

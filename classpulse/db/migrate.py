@@ -2,9 +2,10 @@
 
 The configuration is built here so the migrations work from an installed package, and the database
 URL is whatever our caller passes (from settings), never an environment variable. The connection is
-opened here and handed to ``migrations/env.py``, so an unreachable database, or an option in the
-URL that the driver refuses, becomes one clear :class:`UsageError` naming the URL (password
-hidden) instead of a driver traceback.
+opened here and handed to ``migrations/env.py``, so an unreachable database, an option in the
+URL that the driver refuses, or a right the connected user lacks (reading ``alembic_version``,
+creating the tables, storing the small-group rule) becomes one clear :class:`UsageError` naming
+the URL (password hidden) instead of a driver traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from classpulse.db.engine import failure_reason, make_engine, parse_url
+from classpulse.db.engine import failure_reason, make_engine, parse_url, refused
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 
@@ -71,10 +72,32 @@ def _connect(url: str) -> Iterator[Connection]:
                 f"cannot connect to database {shown}: {reason}; {fix} "
                 "(DATABASE_URL or --database-url)"
             ) from None
-        with connection:
-            yield connection
+        try:
+            with connection:
+                yield connection
+        except DBAPIError as exc:  # refused once connected: a role without the rights it needs
+            if not refused(exc):
+                raise  # anything else keeps its traceback (a bug in a query, a migration)
+            raise UsageError(_refusal(shown, engine.dialect.name, exc)) from None
     finally:
         engine.dispose()
+
+
+def _refusal(shown: str, dialect: str, exc: DBAPIError) -> str:
+    """One line for what the database refused the connected user
+    (:func:`~classpulse.db.engine.refused`), e.g. an analyst's role reading ``alembic_version``,
+    or the dashboard's storing the small-group rule: everything done on the connection was rolled
+    back."""
+    if dialect == "sqlite":
+        what, fix = "cannot be written", ("open it writable (no mode=ro in the URL) as a user that "
+                                          "may write the file and its folder")
+    else:
+        what, fix = "refused this user", (
+            "connect as the owner of ClassPulse's tables, the user that creates them with "
+            "`classpulse db upgrade` (compose.yaml: the migrate service's), or, for the dashboard "
+            "or a consumer, as a role it granted with `classpulse db grant-app`")
+    return (f"database {shown} {what}: {failure_reason(exc)}; {fix} (DATABASE_URL or "
+            "--database-url)")
 
 
 def _lock_for_migration(connection: Connection) -> None:

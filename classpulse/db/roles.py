@@ -271,7 +271,7 @@ def _owner_transaction(url: str, sqlite_fix: str, creates_roles: bool = False
             f"roles are PostgreSQL's; on SQLite whoever can read the file reads everything "
             f"({shown}): {sqlite_fix}"
         )
-    _require_head(url)
+    _require_head(url)  # a user refused alembic_version fails there as one line (migrate._connect)
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

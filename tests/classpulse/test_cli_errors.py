@@ -12,9 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.db.pg_roles import PASSWORD, REFUSED, role_urls
 
 CLASSPULSE = Path(sys.executable).with_name("classpulse")
 
@@ -267,3 +271,44 @@ def test_no_library_info_lines_before_an_error(tmp_path: Path) -> None:
     line = one_line(*run("dashboard", "--database-url", "sqlite:///empty.db", cwd=tmp_path))
     assert line.startswith("classpulse dashboard: database sqlite:///empty.db has no ClassPulse "
                            "tables; create them with `classpulse db upgrade`")
+
+
+@pytest.fixture(scope="module")
+def analyst(pg_database: Callable[[], str]) -> Iterator[tuple[str, str]]:
+    """A migrated PostgreSQL database and an analysts' role of it (`db grant-reader`): its URL
+    with a password, and how a message shows that URL."""
+    from sqlalchemy import text
+
+    from classpulse.db.engine import make_engine
+    from classpulse.db.migrate import upgrade
+    from classpulse.db.roles import READER, grant
+
+    url = pg_database()
+    upgrade(url)
+    role = f"cp_cli_errors_{uuid.uuid4().hex[:10]}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    try:
+        grant(url, role, READER)
+        yield role_urls(url, role)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [["dashboard"], ["consume", "--no-migrate"]], ids=" ".join)
+def test_a_user_refused_the_schema_s_revision_is_one_line(
+    command: list[str], analyst: tuple[str, str], tmp_path: Path
+) -> None:
+    """The start-up checks of the dashboard (`require_migrated`) and of a consumer started with
+    --no-migrate (`require_head`) read alembic_version, which an analyst's role may not: a
+    61-line traceback (consume imports torch first: about 5 s)."""
+    url, shown = analyst
+    status, lines = run(*command, "--database-url", url, cwd=tmp_path, timeout_s=120)
+    assert PASSWORD not in "\n".join(lines)
+    assert one_line(status, lines) == REFUSED.format(
+        command=command[0], url=shown, reason="permission denied for table alembic_version")

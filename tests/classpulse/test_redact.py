@@ -85,6 +85,14 @@ from classpulse.redact import hide_password
     ("http://cam/cgi?usr=admin&usrPwd=s3cret", "http://cam/cgi?usr=admin&usrPwd=***"),
     # a password holding `&` or `;` is hidden whole, up to the next `key=`
     ("http://cam/v?password=s3c&r;et&res=1", "http://cam/v?password=***&res=1"),
+    # a password holding `scheme://` is no second URL (it was shown whole)
+    ("postgresql://u:ab://cd@h/db", "postgresql://u:***@h/db"),
+    ("postgresql+psycopg://app:x/s3cret://y@db:5432/cp", "postgresql+psycopg://app:***@db:5432/cp"),
+    ("rtsp://admin:p@ss://s3cret@cam/x", "rtsp://admin:***@cam/x"),
+    ("rtsp://admin://s3cret@cam/x", "rtsp://***@cam/x"),  # the password `//s3cret`
+    ("alice:ab://s3cret@db/cp", "alice:***@db/cp"),
+    ("db postgresql://u:ab://s3cret@h/db, proxy http://p/?u=rtsp://u:s3cret@c2",
+     "db postgresql://u:***@h/db, proxy http://p/?u=rtsp://u:***@c2"),
     ("C:\\videos\\a@b.mp4", "C:\\videos\\a@b.mp4"),  # a Windows path, not a URL
     ("/videos/password=1.mp4", "/videos/password=1.mp4"),  # a file, not keyword/value
 ])

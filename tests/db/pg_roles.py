@@ -7,9 +7,24 @@ from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import ProgrammingError
 
+# what a command prints, as its one line, when PostgreSQL refuses the user in its URL a right
+REFUSED = ("classpulse {command}: database {url} refused this user: {reason}; connect as the owner "
+           "of ClassPulse's tables, the user that creates them with `classpulse db upgrade` "
+           "(compose.yaml: the migrate service's), or, for the dashboard or a consumer, as a role "
+           "it granted with `classpulse db grant-app` (DATABASE_URL or --database-url)")
+PASSWORD = "s3cretpw"  # trust authentication ignores it; no message may show it
+
 
 def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
+
+
+def role_urls(url: str, role: str) -> tuple[str, str]:
+    """``url`` (the owner's, without a password) connecting as ``role`` with :data:`PASSWORD`,
+    and how a message shows it."""
+    scheme, _, rest = url.partition("://")
+    host = rest.partition("@")[2]
+    return f"{scheme}://{role}:{PASSWORD}@{host}", f"{scheme}://{role}:***@{host}"
 
 
 def denied(engine: Engine, statement: str) -> bool:

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import Engine, insert, text
 
 from classpulse.cli import main
-from classpulse.db.migrate import require_head, upgrade
+from classpulse.db.migrate import min_faces, require_head, upgrade
 from classpulse.db.models import Lesson
 from classpulse.db.roles import CONSUMER, DASHBOARD
 from classpulse.db.writes import ADDITIVE_COLUMNS
 from classpulse.settings import APP_DB_ROLES, Settings
 from tests.dashboard import expected
-from tests.db.pg_roles import denied, privileges, url_of
+from tests.db.pg_roles import PASSWORD, REFUSED, denied, privileges, role_urls, url_of
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 M = [START + timedelta(minutes=i) for i in range(3)]
@@ -103,6 +103,23 @@ def test_the_dashboard_role_runs_the_page_and_changes_nothing(
                       "SELECT * FROM consumer_offsets", "SELECT * FROM seen_frames",
                       "SELECT * FROM rejected_frames", "SELECT * FROM offset_resets"):
         assert denied(as_role, statement), statement
+
+
+@pytest.mark.postgres
+def test_the_dashboard_role_storing_the_rule_gets_one_line_and_changes_nothing(
+    pg_db: Engine, role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`db upgrade --min-faces-shown` as the dashboard's role: a 52-line traceback ending in
+    "permission denied for table small_group_rule"."""
+    grant_app(pg_db, role, "dashboard", capsys)
+    url, shown = role_urls(url_of(pg_db), role)
+    assert main(["db", "upgrade", "--min-faces-shown", "5", "--database-url", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[-1] == REFUSED.format(
+        command="db", url=shown, reason="permission denied for table small_group_rule")
+    assert "Traceback" not in captured.err and PASSWORD not in captured.err
+    assert min_faces(url_of(pg_db)) == 3
 
 
 @pytest.mark.postgres

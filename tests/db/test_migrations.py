@@ -33,6 +33,7 @@ from classpulse.db.views import VIEWS
 from classpulse.db.writes import MinuteRow, add_minute_rows
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
+from tests.db.pg_roles import PASSWORD, REFUSED, role_urls
 
 TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consumer_offsets",
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
@@ -320,6 +321,41 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
         require_head(migrated_url)
     upgrade(migrated_url)
     require_head(migrated_url)
+
+
+@pytest.mark.postgres
+def test_a_user_that_may_not_create_the_tables_is_one_line_and_nothing_is_made(
+    pg_database, role: str
+) -> None:
+    """`db upgrade` of a new database as a role without CREATE on its schema was a 94-line
+    traceback ending in "permission denied for schema public"."""
+    owner = pg_database()
+    url, shown = role_urls(owner, role)
+    with pytest.raises(UsageError) as raised:
+        upgrade(url)
+    assert f"classpulse db: {raised.value}" == REFUSED.format(
+        command="db", url=shown, reason="permission denied for schema public")
+    assert PASSWORD not in str(raised.value)
+    assert current(owner) is None  # rolled back: not even alembic_version
+
+
+def test_a_read_only_sqlite_file_is_one_line_and_other_errors_keep_their_traceback(
+    migrated_sqlite_url: str
+) -> None:
+    """A refusal is the user's to fix; any other database error is a bug, and stays one."""
+    from classpulse.db.migrate import _connect
+
+    read_only = f"sqlite:///file:{migrated_sqlite_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    with pytest.raises(UsageError) as raised:
+        upgrade(read_only, min_faces_shown=5)
+    assert str(raised.value) == (
+        f"database {read_only} cannot be written: attempt to write a readonly database; open it "
+        "writable (no mode=ro in the URL) as a user that may write the file and its folder "
+        "(DATABASE_URL or --database-url)")
+    assert min_faces(migrated_sqlite_url) == 3
+    with pytest.raises(DBAPIError, match="no such table: nowhere"), _connect(
+            migrated_sqlite_url) as conn:
+        conn.execute(text("SELECT 1 FROM nowhere"))
 
 
 def held_minutes(engine: Engine) -> list[str]:

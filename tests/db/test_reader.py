@@ -23,7 +23,7 @@ from classpulse.db.views import (
     shown_class_minutes,
 )
 from tests.dashboard import expected
-from tests.db.pg_roles import denied, privileges, url_of
+from tests.db.pg_roles import PASSWORD, REFUSED, denied, privileges, role_urls, url_of
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 M = [START + timedelta(minutes=i) for i in range(4)]
@@ -290,3 +290,25 @@ def test_an_unmigrated_or_older_database_is_refused(
         f"classpulse db: database {url} is at revision 0012_engagement_weights, not "
         "0018_lesson_ids_never_reused, the one this ClassPulse grants on; run `classpulse db "
         "upgrade` first (same DATABASE_URL / --database-url)\n")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [
+    ["db", "current"], ["db", "grant-reader", "{role}"],
+    ["db", "grant-app", "classpulse_dashboard", "--for", "dashboard"],
+], ids=" ".join)
+def test_an_analyst_running_the_owner_s_commands_gets_one_line(
+    pg_db: Engine, role: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """grant-reader gives no SELECT on alembic_version, which these read first: a traceback of
+    55-69 lines ending in "permission denied for table alembic_version"."""
+    grant(pg_db, role, capsys)
+    held = privileges(pg_db, role)
+    url, shown = role_urls(url_of(pg_db), role)
+    assert main([*(word.format(role=role) for word in command), "--database-url", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == REFUSED.format(
+        command="db", url=shown, reason="permission denied for table alembic_version") + "\n"
+    assert PASSWORD not in captured.err
+    assert privileges(pg_db, role) == held
