@@ -64,6 +64,11 @@ DOMAIN_OWNER_VERIFIED = "xms_edov"
 # [auth] line above them, or a misspelt one), they turn no sign-in on (SignInMistyped)
 _SIGN_IN_KEYS = frozenset({"client_id", "client_secret", "server_metadata_url", "redirect_uri",
                            "cookie_secret", ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY})
+# Streamlit signs its login cookie with [auth]'s cookie_secret and checks only that the key is
+# there: with "" (deploy/secrets.example.toml as shipped) or a short word anyone can forge a cookie
+# saying they signed in as an allowed address, and the allowlist checks the forged claims. 32
+# characters is what secrets.token_urlsafe(24) gives, the README's command gives 43.
+MIN_COOKIE_SECRET_CHARS = 32
 _NOT_A_DOMAIN = re.compile(r"[\s@*/]|^\.|\.$|\.\.")
 _NOT_AN_EMAIL = re.compile(r"\s")
 
@@ -294,7 +299,8 @@ def oidc_configured() -> bool:
 
 
 class AllowlistError(ValueError):
-    """The allowlist in ``[auth]`` is missing or malformed; the message names the key and fix.
+    """The allowlist in ``[auth]`` is missing or malformed, or the cookie secret it rests on could
+    be guessed; the message names the key and fix.
 
     It names a mistyped entry by its 1-based position and never quotes an email address (staff's
     addresses are personal data, and the message goes to the log); a domain may be quoted.
@@ -323,13 +329,16 @@ class Allowlist:
 
     @classmethod
     def from_auth(cls, auth: Mapping[str, Any]) -> Allowlist:
-        """The allowlist of Streamlit's ``[auth]`` section; an error when it admits nobody.
+        """The allowlist of Streamlit's ``[auth]`` section; an error when it admits nobody, or
+        when the section's ``cookie_secret`` is too short to keep a signed-in identity from
+        being forged (:data:`MIN_COOKIE_SECRET_CHARS`).
 
         Each key takes a TOML list of text or one comma-separated text.
         """
         if not isinstance(auth, Mapping):  # auth = "..." above any section
             raise AllowlistError(f"auth in the secrets is {_a(auth)}, not a section; write the "
                                  "sign-in settings under an [auth] line")
+        _check_cookie_secret(auth.get("cookie_secret"))
         domains = _entries(auth, ALLOWED_DOMAINS_KEY)
         emails = _entries(auth, ALLOWED_EMAILS_KEY)
         for position, domain in domains:
@@ -397,6 +406,45 @@ def _entries(auth: Mapping[str, Any], key: str) -> list[tuple[int, str]]:
                                  f'write e.g. {key} = ["school.example"]')
     return [(position, item.strip().lower())
             for position, item in enumerate(items, start=1) if item.strip()]
+
+
+def _check_cookie_secret(secret: object) -> None:
+    """Refuse a cookie secret anyone could guess, saying what it is without quoting it."""
+    if isinstance(secret, str) and len(secret.strip()) >= MIN_COOKIE_SECRET_CHARS:
+        return
+    if secret is None:
+        what = "missing"
+    elif not isinstance(secret, str):
+        what = f"{_a(secret)}, not text"
+    elif not secret.strip():
+        what = "empty"
+    else:
+        what = f"{len(secret.strip())} characters long"
+    raise AllowlistError(
+        f"cookie_secret in [auth] is {what}: with a guessable one anyone can forge the sign-in "
+        "cookie and come in as an allowed address; set a random text of at least "
+        f"{MIN_COOKIE_SECRET_CHARS} characters (python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))') in the dashboard's .streamlit/secrets.toml, then "
+        "restart the dashboard")
+
+
+def sign_in_refusal(paths: Iterable[str]) -> str | None:
+    """Why the ``[auth]`` section the secrets files among ``paths`` hold together (a later file's
+    keys over an earlier's, as Streamlit merges them) would close the page
+    (:meth:`Allowlist.from_auth`), in one line; None without such a section, or when it would
+    open. ``classpulse dashboard`` says it before starting rather than only in the page's log."""
+    auth: dict[str, Any] = {}
+    for path in paths:
+        table = _secrets_table(path)
+        if table is not None and isinstance(table.get("auth"), Mapping):
+            auth.update(table["auth"])
+    if not auth:
+        return None
+    try:
+        Allowlist.from_auth(auth)
+    except AllowlistError as exc:
+        return f"the single sign-on in the secrets ({', '.join(paths)}) cannot open: {exc}"
+    return None
 
 
 def _a(value: object) -> str:

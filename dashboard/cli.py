@@ -62,14 +62,21 @@ def check_secrets() -> None:
     """Fail with the file, line and column when a secrets file the page's Streamlit reads
     (``.streamlit/secrets.toml`` here or in the home folder, or next to the page) cannot be read
     as TOML, or with the file and what it holds when its sign-in settings lie outside an
-    ``[auth]`` section (``[Auth]``, ``client_id`` above any section): the page would let nobody
-    in, and say why only in its log."""
+    ``[auth]`` section (``[Auth]``, ``client_id`` above any section), or with what to set when
+    its ``[auth]`` names nobody who may sign in or has a cookie secret anyone could guess: the
+    page would let nobody in (or, with a guessable secret, anyone who forges a cookie), and say
+    why only in its log."""
     from classpulse.errors import UsageError
-    from dashboard.auth import mistyped_sign_in, secrets_files, unreadable_secrets
+    from dashboard.auth import (
+        mistyped_sign_in,
+        secrets_files,
+        sign_in_refusal,
+        unreadable_secrets,
+    )
     from dashboard.launch import APP_PATH
 
     paths = secrets_files(APP_PATH)
-    problem = unreadable_secrets(paths) or mistyped_sign_in(paths)
+    problem = unreadable_secrets(paths) or mistyped_sign_in(paths) or sign_in_refusal(paths)
     if problem is not None:
         raise UsageError(problem)
 

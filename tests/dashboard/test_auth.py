@@ -196,7 +196,8 @@ def test_entras_domain_owner_claim_vouches_where_email_verified_is_absent(
 
 
 def test_the_allowlist_may_be_one_comma_separated_text() -> None:
-    allowlist = Allowlist.from_auth({"allowed_email_domains": " school.example, Other.Example ,"})
+    allowlist = Allowlist.from_auth({**AUTH,
+                                     "allowed_email_domains": " school.example, Other.Example ,"})
     assert allowlist == Allowlist(frozenset({"school.example", "other.example"}), frozenset())
 
 
@@ -258,6 +259,30 @@ def test_single_sign_on_without_an_allowlist_lets_nobody_in(
     assert not at.button and not at.sidebar.children and not texts(at)["subheader"]
     assert any(r.levelno == logging.ERROR and "allowed_email_domains" in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_guessable_cookie_secret_closes_the_page_even_to_a_signed_in_allowed_address(
+    migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With deploy/secrets.example.toml's empty cookie_secret Streamlit signed its login cookie
+    with "", so anyone could forge one saying they signed in as an allowed address (a review
+    did, and saw the whole dashboard). The page now lets nobody in and logs what to set, never
+    the secret."""
+    caplog.set_level(logging.ERROR, logger="dashboard.auth")
+    for secret in ("", "too-short-a-secret"):
+        at = sso_page(monkeypatch, migrated_sqlite_url,
+                      {"is_logged_in": True, "email": "head@school.example",
+                       "email_verified": True}, cookie_secret=secret, **SCHOOL)
+        assert texts(at)["error"] == [CLOSED]
+        assert not at.sidebar.children and not texts(at)["subheader"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "dashboard.auth"]
+    assert [m.split(":")[1] for m in logged] == [" cookie_secret in [auth] is empty",
+                                                 " cookie_secret in [auth] is 18 characters long"]
+    assert "too-short-a-secret" not in caplog.text
+    at = sso_page(monkeypatch, migrated_sqlite_url,
+                  {"is_logged_in": True, "email": "head@school.example", "email_verified": True},
+                  **SCHOOL)  # AUTH's secret, 35 characters: in
+    assert not texts(at)["error"] and at.sidebar.children
 
 
 def test_a_mistyped_address_closes_the_page_without_showing_or_logging_any_address(

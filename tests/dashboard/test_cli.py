@@ -138,7 +138,41 @@ def test_sign_in_settings_outside_an_auth_section_stop_the_dashboard_in_one_line
     assert message.startswith(f"the secrets file {secrets} has no [auth] section but holds "
                               "sign-in settings (section [Auth]): "), message
     assert "\n" not in message and "s3cret" not in message
-    secrets.write_text('[auth]\nclient_id = "x"\n', encoding="utf-8")
+    secrets.write_text('[auth]\nclient_id = "x"\ncookie_secret = "' + "k" * 32 + '"\n'
+                       'allowed_email_domains = ["school.example"]\n', encoding="utf-8")
+    check_secrets()
+
+
+@pytest.mark.parametrize(("cookie", "said"), [
+    ('cookie_secret = ""\n', "cookie_secret in [auth] is empty: "),
+    ("", "cookie_secret in [auth] is missing: "),
+    ('cookie_secret = "hunter2"\n', "cookie_secret in [auth] is 7 characters long: "),
+])
+def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], cookie: str, said: str
+) -> None:
+    """Streamlit signs its login cookie with [auth]'s cookie_secret and checks only that the key
+    exists: deploy/secrets.example.toml's empty one started a dashboard whose sign-in anyone
+    could forge. It now refuses to start, without quoting the secret; the same section with a
+    long secret starts (check_secrets passes)."""
+    from dashboard.cli import check_secrets
+
+    monkeypatch.chdir(tmp_path)
+    secrets = tmp_path / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    section = ('[auth]\nclient_id = "c"\nclient_secret = "s"\n'
+               'allowed_email_domains = ["school.example"]\n')
+    secrets.write_text(section + cookie, encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"classpulse dashboard: the single sign-on in the secrets ("), err
+    assert said in err and "token_urlsafe" in err, err
+    assert err.count("\n") == 1 and "hunter2" not in err
+    secrets.write_text(section + 'cookie_secret = "' + "k" * 32 + '"\n', encoding="utf-8")
     check_secrets()
 
 

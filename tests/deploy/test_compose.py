@@ -405,10 +405,14 @@ def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else()
                                     "client_secret", "server_metadata_url",
                                     ALLOWED_DOMAINS_KEY, ALLOWED_EMAILS_KEY}
     assert not any(example["auth"][k] for k in ("cookie_secret", "client_id", "client_secret"))
-    # copied and left as it is, the example lets nobody in: the operator must say who may
-    with pytest.raises(AllowlistError, match=ALLOWED_DOMAINS_KEY):
+    # copied and left as it is, the example lets nobody in: the operator must set a cookie
+    # secret, then say who may
+    with pytest.raises(AllowlistError, match="cookie_secret in \\[auth\\] is empty"):
         Allowlist.from_auth(example["auth"])
-    filled = {**example["auth"], ALLOWED_DOMAINS_KEY: ["school.example"]}
+    with pytest.raises(AllowlistError, match=ALLOWED_DOMAINS_KEY):
+        Allowlist.from_auth({**example["auth"], "cookie_secret": "k" * 32})
+    filled = {**example["auth"], "cookie_secret": "k" * 32,
+              ALLOWED_DOMAINS_KEY: ["school.example"]}
     assert Allowlist.from_auth(filled).refusal("teacher@school.example", True) is None
     assert find_spec("authlib") is not None
 
