@@ -11,6 +11,7 @@ or data for part of it only, and which lessons its title's trend may compare.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -82,9 +83,7 @@ def charted(lessons: pd.DataFrame, buckets: pd.DataFrame) -> pd.DataFrame:
     if lessons.empty:
         return lessons.assign(unread_minutes=pd.Series(dtype="int64"))
     minute = buckets["bucket_start"].to_numpy()  # epoch seconds
-    # each lesson's bounds in epoch seconds, as Python computes them: nanoseconds overflow by 2262
-    starts = lessons["starts_at"].map(pd.Timestamp.timestamp).to_numpy(dtype="float64")
-    ends = lessons["ends_at"].map(pd.Timestamp.timestamp).to_numpy(dtype="float64")
+    starts, ends = _seconds(lessons["starts_at"]), _seconds(lessons["ends_at"])
     # (lesson, minute) pairs: overlapping lessons share minutes, as lesson_summaries counts them
     lesson, at = np.nonzero((minute >= starts[:, None]) & (minute < ends[:, None]))
     numbers = transform.summarise(
@@ -152,7 +151,9 @@ def note(lesson: pd.Series, now: datetime) -> str:
     empty = status(lesson, now)
     unread = int(lesson["unread_minutes"])
     said = [empty, text.lesson_part(part.state, part.recorded, part.length) if part else "",
-            text.lesson_unread(unread) if unread and not empty else ""]
+            text.lesson_unread(unread) if unread and not empty else "",
+            text.room_shared(int(lesson["shared_minutes"]), lesson_minutes(lesson))
+            if room_shared(lesson) else ""]
     return "; ".join(s for s in said if s)
 
 
@@ -219,6 +220,66 @@ def table(lessons: pd.DataFrame, tz: ZoneInfo, now: datetime) -> pd.DataFrame:
     return out[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
+def shared_room(lessons: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
+    """Per lesson, the other lessons held in its classroom during it (``others``: the classroom's
+    lessons overlapping ``lessons``, which may hold some of them): ``shared_minutes``, how many of
+    its minutes (those starting in ``[starts_at, ends_at)``) start inside another lesson, and
+    ``shared_with``, (title, group, start, end) of those lessons in start order. A class minute is
+    everyone the classroom's cameras saw, so two groups taught in one room at once (or a
+    timetable error) give both lessons the same numbers, both groups' faces together: neither is
+    the lesson its title and group name."""
+    columns = ["lesson_id", "title", "group_label", "starts_at", "ends_at"]
+    pool = pd.concat([lessons[columns], *([others[columns]] if not others.empty else [])],
+                     ignore_index=True).drop_duplicates("lesson_id")
+    pool = pool.sort_values(["starts_at", "lesson_id"]).reset_index(drop=True)
+    pool_ids = pool["lesson_id"].to_numpy()
+    pool_starts = _seconds(pool["starts_at"])
+    pool_ends = _seconds(pool["ends_at"])
+    shared, named = [], []
+    for lesson_id, start, end in zip(lessons["lesson_id"], _seconds(lessons["starts_at"]),
+                                     _seconds(lessons["ends_at"]), strict=True):
+        lo, hi = np.maximum(pool_starts, start), np.minimum(pool_ends, end)
+        # whole minutes of epoch seconds starting in [lo, hi): the lesson's minutes inside another
+        hit = (np.ceil(hi / 60) > np.ceil(lo / 60)) & (pool_ids != lesson_id)
+        spans = _merged(zip(lo[hit], hi[hit], strict=True))
+        shared.append(sum(_minute_starts(a, b) for a, b in spans))
+        named.append(tuple(
+            (str(o.title), None if pd.isna(o.group_label) or not o.group_label
+             else str(o.group_label), o.starts_at, o.ends_at)
+            for o in pool[hit].itertuples()))
+    return pd.DataFrame({"shared_minutes": pd.Series(shared, index=lessons.index, dtype="int64"),
+                         "shared_with": pd.Series(named, index=lessons.index, dtype=object)})
+
+
+def _seconds(times: pd.Series) -> np.ndarray:
+    """Epoch seconds, as Python computes them: nanoseconds overflow by 2262."""
+    return times.map(pd.Timestamp.timestamp).to_numpy(dtype="float64")
+
+
+def _minute_starts(lo: float, hi: float) -> int:
+    """How many minute starts (whole minutes of epoch seconds) lie in ``[lo, hi)``."""
+    return max(0, math.ceil(hi / 60) - math.ceil(lo / 60))
+
+
+def _merged(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def room_shared(lesson: pd.Series) -> bool:
+    """Another lesson was held in the lesson's classroom for more than the rest
+    (100 - MIN_RECORDED_PERCENT) of its minutes (:func:`shared_room`): its numbers are not its
+    group's, so its row says so and its title's trend leaves it out. A few minutes at a
+    changeover (a lesson ending at 09:50, the next starting at 09:45) keep it in."""
+    return 100 * int(lesson["shared_minutes"]) > ((100 - MIN_RECORDED_PERCENT)
+                                                   * lesson_minutes(lesson))
+
+
 def lesson_cameras(lessons: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
     """Per lesson, the cameras that recorded it: ``cameras``, those with minutes, shown or hidden
     (``recorded``: ``camera_id, minute_start`` in epoch seconds, the lessons' classroom), for at
@@ -263,6 +324,8 @@ def _why_not_compared(lesson: pd.Series, now: datetime) -> str:
         return text.part_charted(minutes, length)
     if lesson["cameras_part"]:
         return text.cameras_part(lesson["cameras_part"], length)
+    if room_shared(lesson):
+        return text.room_shared(int(lesson["shared_minutes"]), length)
     return ""
 
 
@@ -272,7 +335,8 @@ def in_trend(lessons: pd.DataFrame, now: datetime) -> pd.Series:
     are charted, most of its faces were read, and no camera was on for part of it only
     (:func:`lesson_cameras`), so its engagement describes the lesson and may be compared.
     Minutes hidden or not read count as data but not as charted: a lesson charted for 10 of its
-    45 minutes, the rest hidden, is those 10 minutes, not the lesson."""
+    45 minutes, the rest hidden, is those 10 minutes, not the lesson. Nor is a lesson another one
+    shared the room with (:func:`room_shared`): its numbers are both lessons' pupils'."""
     return pd.Series([not _why_not_compared(row, now) for _, row in lessons.iterrows()],
                      index=lessons.index, dtype=bool)
 

@@ -34,7 +34,33 @@ def _frame(engine: Engine, query: Select) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     for column in ("lesson_id", "minutes", "hidden_minutes", "faces", "faces_read"):
         frame[column] = frame[column].astype("int64")
-    return lesson_frames.charted(frame, _minutes(engine, frame))
+    frame = lesson_frames.charted(frame, _minutes(engine, frame))
+    return frame.join(lesson_frames.shared_room(frame, _others(engine, frame)))
+
+
+def _others(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
+    """``lesson_id, title, group_label, starts_at, ends_at`` of the lessons' classroom's other
+    lessons held during any of them (:func:`dashboard.lesson_frames.shared_room`): none in a
+    usual timetable, so the view's sums (a LATERAL per row on PostgreSQL) run for few rows."""
+    columns = ["lesson_id", "title", "group_label", "starts_at", "ends_at"]
+    if lessons.empty:
+        return pd.DataFrame(columns=columns)
+    s = summaries.c
+    query = (select(*(s[c] for c in columns))
+             .where(s.classroom_id == str(lessons["classroom_id"].iloc[0]),
+                    s.starts_at < lessons["ends_at"].max().to_pydatetime(),
+                    s.ends_at > lessons["starts_at"].min().to_pydatetime(),
+                    s.lesson_id.not_in([int(i) for i in lessons["lesson_id"]]),
+                    or_(*(and_(s.starts_at < end.to_pydatetime(),
+                               s.ends_at > start.to_pydatetime())
+                          for start, end in zip(lessons["starts_at"], lessons["ends_at"],
+                                                strict=True)))))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("starts_at", "ends_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
 
 
 def _minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -137,6 +138,17 @@ def _trend(settings: Settings, sel: Selection, lesson: pd.Series, now: datetime)
                                        lesson_frames.MIN_TREND_MINUTES, percent))
 
 
+def _say_room_shared(lesson: pd.Series, tz: ZoneInfo) -> None:
+    others = []
+    for title, group, other_start, other_end in lesson["shared_with"]:
+        local = other_start.astimezone(tz)
+        others.append((title, group, local,
+                       lesson_frames.until(other_end.astimezone(tz), local.date())))
+    st.caption(text.lesson_room_shared(
+        int(lesson["shared_minutes"]), lesson_frames.lesson_minutes(lesson), others,
+        100 - lesson_frames.MIN_RECORDED_PERCENT, lesson_frames.room_shared(lesson)))
+
+
 def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_trends: DrawTrends,
                 now: datetime) -> None:
     """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend.
@@ -167,6 +179,8 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
     elif part is not None:
         st.caption(text.lesson_partly_recorded(part.recorded, part.length,
                                                lesson_frames.MIN_RECORDED_PERCENT))
+    if lesson["shared_minutes"]:
+        _say_room_shared(lesson, sel.tz)
     buckets = None
     if state in ("", ALL_HIDDEN, UNREADABLE):
         buckets = queries.range_buckets(settings.database_url, sel.classroom_id, None, start,

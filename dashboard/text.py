@@ -510,6 +510,27 @@ def cameras_part(parts: Sequence[tuple[str, int]], length: int) -> str:
     return f"camera{'s' if len(parts) > 1 else ''} on for part of it: {said}"
 
 
+def room_shared(shared: int, length: int) -> str:
+    """A lesson row's note, and why its title's trend leaves it out, when another lesson was held
+    in its classroom for too much of it (``lesson_frames.room_shared``)."""
+    return f"room shared with another lesson: {shared} of {length} min"
+
+
+def lesson_room_shared(shared: int, length: int,
+                       others: Sequence[tuple[str, str | None, datetime, str]],
+                       max_percent: int, left_out: bool) -> str:
+    """An opened lesson during which ``others`` (title, group, local start, end in words) were
+    held in its classroom, for ``shared`` of its ``length`` minutes: a class minute is everyone
+    the cameras saw, so those minutes' numbers are both lessons'."""
+    named = ", ".join(f"{plain(title)}{f' (group {plain(group)})' if group else ''}, "
+                      f"{start:%a %d %b %H:%M}–{end}" for title, group, start, end in others)
+    return (f"Another lesson was held in this room during {shared} of this lesson's {length} "
+            f"minutes ({named}): the numbers of those minutes are of everyone the cameras saw, "
+            "both lessons' pupils together, not of this lesson's alone."
+            + (f" A lesson that shared its room for more than {max_percent}% of its minutes "
+               "is compared with no other." if left_out else ""))
+
+
 def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Sequence[str],
                    min_minutes: int, min_percent: int) -> str:
     """The title's lessons left out of its trend, and why; each is (local start, whether it is the
@@ -523,7 +544,8 @@ def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Seque
                "of their minutes: other cameras see other pupils." if other else "")
     return (f"Left out of the trend, for being under way, having data or charted minutes for "
             f"under {min_percent}% of their minutes, fewer than {min_minutes} minutes charted, "
-            f"most faces not read, a camera on for part of the lesson, or other cameras: "
+            f"most faces not read, a camera on for part of the lesson, a room shared with another "
+            f"lesson, or other cameras: "
             f"{', '.join(named)}.{seen_by}")
 
 

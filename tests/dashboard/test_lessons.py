@@ -42,7 +42,8 @@ TIMETABLE = f"""classroom,date,start,end,title
 
 LEFT_OUT = ("Left out of the trend, for being under way, having data or charted minutes for "
             "under 80% of their minutes, fewer than 10 minutes charted, most faces not read, a "
-            "camera on for part of the lesson, or other cameras: ")
+            "camera on for part of the lesson, a room shared with another lesson, or other "
+            "cameras: ")
 
 
 def local(day: date, hour: int, minute: int) -> datetime:
@@ -560,7 +561,7 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
         "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
         "faces_read": [400] * 3,
-        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
+        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3, "shared_minutes": [0] * 3,
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
         trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
@@ -575,19 +576,23 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
 def test_a_groups_trend_holds_its_own_lessons_only(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PE for 7B-boys and 7B-girls at the same hour: a group with no earlier lesson of its own
-    was compared with the other group's (another class's lesson), and the trend drew both groups
-    on one line. The boys' first lesson, after two of the girls', is compared with nothing."""
+    """PE for 7B-girls on three Mondays at 08:00, for 7B-boys on the third at 09:00 and for the
+    whole class on the second at 10:00: a group with no earlier lesson of its own was compared
+    with the other group's (another class's lesson), and the trend drew both groups on one line.
+    The boys' first lesson, after two of the girls', is compared with nothing."""
     starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
-    expected.write(database.engine, [r for s in starts for r in minutes_of("7G", s, 45)])
+    boys_start = starts[2] + timedelta(hours=1)
+    whole_start = starts[1] + timedelta(hours=2)
+    expected.write(database.engine, [r for s in (*starts, boys_start, whole_start)
+                                     for r in minutes_of("7G", s, 45)])
     girls = [add_lesson(database, "7G", s, s + timedelta(minutes=45), "PE",
                         group_label="7B-girls") for s in starts]
-    boys = add_lesson(database, "7G", starts[2], starts[2] + timedelta(minutes=45), "PE",
+    boys = add_lesson(database, "7G", boys_start, boys_start + timedelta(minutes=45), "PE",
                       group_label="7B-boys")
-    whole = add_lesson(database, "7G", starts[1], starts[1] + timedelta(minutes=45), "PE")
+    whole = add_lesson(database, "7G", whole_start, whole_start + timedelta(minutes=45), "PE")
     from dashboard import lesson_sql
 
-    history = [lesson_sql.fetch_title_history(database.engine, "7G", "PE", group, starts[2], 12)
+    history = [lesson_sql.fetch_title_history(database.engine, "7G", "PE", group, boys_start, 12)
                ["lesson_id"].tolist() for group in ("7B-girls", "7B-boys", None)]
     assert history == [girls, [boys], [whole]]
 
@@ -598,6 +603,84 @@ def test_a_groups_trend_holds_its_own_lessons_only(
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(girls[2]))
     trend = charts(at)["Engagement in lessons with this title"]
     assert trend["current"].tolist() == [False, False, True]  # the girls' three, no other
+
+
+def test_a_lesson_sharing_its_room_says_so_and_is_compared_with_none(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PE for 7B-girls on three Mondays at 08:00-08:45; on the third, PE for 7B-boys in the same
+    room at 08:00-08:45 and a club from 08:36 to 09:00. A class minute is everyone the cameras
+    saw: the third lesson's numbers were both groups', and it was compared with the girls'
+    lessons as theirs ("0.20 lower"). Now its row says so, the page names the other lessons, and
+    the trend leaves it out; the club's 9 minutes inside the second lesson (20%) keep that one
+    in, 10 minutes (the boys' lesson inside the club's 24) put the club out."""
+    starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
+    rows = [r for s in starts[:2] for r in minutes_of("7G", s, 45, top="happy")]
+    rows += minutes_of("7G", starts[2], 60, top="sad")
+    expected.write(database.engine, rows)
+    girls = [add_lesson(database, "7G", s, s + timedelta(minutes=45), "PE",
+                        group_label="7B-girls") for s in starts]
+    boys = add_lesson(database, "7G", starts[2], starts[2] + timedelta(minutes=45), "PE",
+                      group_label="7B-boys")
+    club_start = starts[1] + timedelta(minutes=36)
+    club = add_lesson(database, "7G", club_start, club_start + timedelta(minutes=24), "Chess club")
+    from dashboard import lesson_sql
+
+    week = lesson_sql.fetch_week(database.engine, "7G", starts[1] - timedelta(days=1),
+                                 starts[2] + timedelta(days=1))
+    shared = dict(zip(week["lesson_id"], week["shared_minutes"], strict=True))
+    assert shared == {girls[1]: 9, club: 9, girls[2]: 45, boys: 45}
+    with_ = dict(zip(week["lesson_id"], week["shared_with"], strict=True))
+    assert [(t, g) for t, g, _, _ in with_[girls[2]]] == [("PE", "7B-boys")]
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(girls[2]))
+    assert_no_error(at)
+    notes = at.dataframe[0].value["data"].tolist()
+    assert notes == ["room shared with another lesson: 45 of 45 min"] * 2
+    captions = texts(at)["caption"]
+    assert ("Another lesson was held in this room during 45 of this lesson's 45 minutes (PE "
+            "(group 7B-boys), Mon 17 Mar 08:00–08:45): the numbers of those minutes are of "
+            "everyone the cameras saw, both lessons' pupils together, not of this lesson's "
+            "alone. A lesson that shared its room for more than 20% of its minutes is compared "
+            "with no other.") in captions
+    trend = charts(at)["Engagement in lessons with this title"]
+    assert trend["current"].tolist() == [False, False]  # the first two, not this one
+    assert not any(c.startswith("Engagement ") and "previous lesson" in c for c in captions)
+    assert any(c.startswith(LEFT_OUT) and c.endswith(
+        "this lesson (room shared with another lesson: 45 of 45 min).") for c in captions)
+
+    at = open_link(monkeypatch, database.url, view="lessons", lesson=str(girls[1]))
+    assert_no_error(at)
+    captions = texts(at)["caption"]
+    assert any(c.startswith("Another lesson was held in this room during 9 of this lesson's 45 "
+                            "minutes (Chess club, Mon 10 Mar 08:36–09:00)") and c.endswith(
+                                "not of this lesson's alone.") for c in captions)
+    assert charts(at)["Engagement in lessons with this title"]["current"].tolist() == [
+        False, True]
+
+
+def test_a_lessons_shared_minutes_count_each_minute_once() -> None:
+    """The minutes of a lesson that start inside another lesson of its classroom: two others
+    overlapping each other inside it count their union once; bounds off the minute count the
+    minutes that start inside (08:00:30-08:45 holds 44); a lesson ending as another starts shares
+    nothing."""
+    from dashboard import lesson_frames
+
+    def lesson(i: int, start: str, end: str) -> dict:
+        return {"lesson_id": i, "title": f"L{i}", "group_label": None if i % 2 else "B",
+                "starts_at": pd.Timestamp(f"2025-03-03 {start}", tz="UTC"),
+                "ends_at": pd.Timestamp(f"2025-03-03 {end}", tz="UTC")}
+
+    lessons = pd.DataFrame([lesson(1, "08:00:30", "08:45"), lesson(2, "08:45", "09:30")])
+    others = pd.DataFrame([lesson(3, "08:10", "08:30"), lesson(4, "08:20:10", "08:40"),
+                           lesson(5, "07:00", "08:00:40")])
+    got = lesson_frames.shared_room(lessons, others)
+    # lesson 1's minutes 08:01-08:44; 5 holds none of them (08:00 starts before 08:00:30),
+    # 3 and 4 hold 08:10-08:39: 30 minutes
+    assert got["shared_minutes"].tolist() == [30, 0]
+    assert [[(t, g) for t, g, _, _ in w] for w in got["shared_with"]] == [
+        [("L3", None), ("L4", "B")], []]
+    assert lesson_frames.shared_room(lessons, others.iloc[:0])["shared_minutes"].tolist() == [0, 0]
 
 
 def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:
@@ -621,7 +704,7 @@ def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:
     assert lesson_frames.in_trend(pd.DataFrame({
         "starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45],
         "hidden_minutes": [0, 0], "unread_minutes": [0, 0], "faces": [900, 900],
-        "faces_read": [900, 900]}).join(got), datetime(2025, 3, 4, tzinfo=UTC)).tolist() == [
+        "faces_read": [900, 900], "shared_minutes": [0, 0]}).join(got), datetime(2025, 3, 4, tzinfo=UTC)).tolist() == [
         False, True]
 
 
@@ -638,7 +721,7 @@ def test_the_trend_of_a_lesson_under_way_holds_the_cameras_most_lessons_share() 
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45, 45, 45, 10],
         "hidden_minutes": [0] * 5, "unread_minutes": [0] * 5, "faces": [900] * 5,
         "faces_read": [900] * 5, "engagement": [0.5, 0.6, 0.7, 0.2, 0.4],
-        "cameras": [both, both, both, ("front",), ()], "cameras_part": [()] * 5,
+        "cameras": [both, both, both, ("front",), ()], "cameras_part": [()] * 5, "shared_minutes": [0] * 5,
     })
     now = datetime(2025, 3, 31, 8, 20, tzinfo=UTC)  # the fifth under way
     trend = lesson_frames.title_trend(history, 5, BERLIN, now)
@@ -808,6 +891,7 @@ def test_how_much_of_a_lesson_makes_it_whole() -> None:
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [36, 35, 20, 0, 40, 20],
         "hidden_minutes": [0, 0, 16, 0, 0, 0], "unread_minutes": [0, 0, 0, 0, 0, 16],
         "faces": [4000] * 6, "faces_read": [4000] * 6, "engagement": [0.5] * 6,
+        "shared_minutes": [0] * 6,
     })
     assert lesson_frames.MIN_RECORDED_PERCENT == 80
     after = datetime(2025, 3, 4, tzinfo=UTC)

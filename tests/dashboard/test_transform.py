@@ -216,7 +216,7 @@ def test_a_mostly_unread_lesson_shows_no_engagement_nor_a_trend_point() -> None:
         "faces_read": [2500, 1500, 3000],
         "engagement": [0.5, 0.9, 0.6], "faces_in_view": [20.0] * 3,
         **{f"share_{e}": [0.5 if e == "neutral" else 0.5 / 6] * 3 for e in EMOTIONS},
-        "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
+        "cameras": [("cam",)] * 3, "cameras_part": [()] * 3, "shared_minutes": [0] * 3,
     })
     now = datetime(2025, 3, 6, tzinfo=UTC)
     rows = lesson_frames.table(lessons, BERLIN, now)
@@ -318,7 +318,7 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
         "hidden_minutes": [0, 45 - few, 0], "unread_minutes": [0, 0, 0],
         "faces": [4000, 100, 4000],
         "faces_read": [3000, 100, 1000], "engagement": [0.5, 0.9, 0.6],
-        "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
+        "cameras": [("cam",)] * 3, "cameras_part": [()] * 3, "shared_minutes": [0] * 3,
     })
     now = datetime(2025, 3, 6, tzinfo=UTC)
     trend = lesson_frames.title_trend(history, 2, BERLIN, now)
@@ -330,5 +330,6 @@ def test_a_lesson_with_too_few_shown_minutes_is_not_compared() -> None:
                                80) == (
         "Left out of the trend, for being under way, having data or charted minutes for under "
         f"80% of their minutes, fewer than {few + 1} minutes charted, most faces not read, a "
-        "camera on for part of the lesson, or other cameras: this lesson "
+        "camera on for part of the lesson, a room shared with another lesson, or other cameras: "
+        "this lesson "
         f"({few} minutes charted), Wed 05 Mar (most faces not read).")

@@ -832,18 +832,25 @@ def _eighth(day: int, start: time, end: time, title: str, engagement: float,
 # Art and Music lessons with 1 shown minute of 45, out of the trend, in the same minutes
 LEFT_OUT_SLOTS = [(10, h) for h in (11, 12, 13, 14)] + [(11, h) for h in range(8, 15)]
 TRAPS: tuple[TrapLesson, ...] = (
-    # 7B Maths: groups A and B, at once or apart, and lessons of the whole class (no group)
+    # 7B Maths: groups A and B, apart or in one room at once, and lessons of the whole class
+    # (no group)
     _maths(3, "A", 0.50),
-    _maths(3, "B", 0.50, own_minutes=False),  # parallel: no lesson before, not even A
+    _maths(3, "B", 0.50, hour=10),  # no lesson before, not even A
     _maths(4, "", 0.60),  # no earlier lesson without a group: none, not 3 March's A
-    _maths(5, "A", 0.40),  # 3 March's A, not 4 March's
-    _maths(5, "B", 0.80, hour=10),  # 3 March's B, not 5 March's A at 09:00
+    # another lesson in the room for its last 10 minutes (more than 20%): out
+    _maths(5, "A", 0.40),
+    TrapLesson("7B", 5, time(9, 35), time(10), "Form time", "", 0.5, own_minutes=False),
+    _maths(5, "B", 0.80, hour=10),  # 3 March's B, not 3 March's A at 09:00
     # after A and B: the last without a group, 4 March's; its 9 minutes mostly unread (at 0.1)
     # are left out of its numbers, as the charts leave them out (36 of 45 charted: in)
     _maths(6, "", 0.70, shown=36, unread=9),
-    _maths(7, "A", 0.45),
-    _maths(10, "A", 0.85),  # 7 March's A
-    _maths(10, "B", 0.85, own_minutes=False),  # 5 March's B, not 7 March's A
+    _maths(7, "A", 0.45),  # 3 March's A, 5 March's being out
+    # another lesson in the room for its last 9 minutes (20%): in
+    TrapLesson("7B", 7, time(9, 36), time(10), "Form time", "", 0.5, own_minutes=False),
+    # A and B in one room at once, both groups' faces in each: neither in, nor a lesson before
+    _maths(10, "A", 0.85),
+    _maths(10, "B", 0.85, own_minutes=False),
+    _maths(12, "A", 0.60, hour=11),  # 7 March's A, not 10 March's
     _maths(11, "", 0.95, shown=10),  # data for 10 of 45 minutes: out
     # 36 of the 46 minutes starting in 10:00-10:45:30: out
     TrapLesson("7B", 11, time(10), time(10, 45, 30), "Maths", "", 0.99, shown=36),
@@ -950,14 +957,12 @@ def test_trend_examples_keep_to_the_rule(trap_engine: Engine) -> None:
              for r in _run_at(trap_engine, "A title over the term", None)]
     assert title == [
         (at(3, 9), "A", 45, 0, 0.5, None, None),
-        (at(3, 9), "B", 45, 0, 0.5, None, None),
+        (at(3, 10), "B", 45, 0, 0.5, None, None),
         (at(4, 9), None, 45, 0, 0.6, None, None),
-        (at(5, 9), "A", 45, 0, 0.4, at(3, 9), -0.1),
-        (at(5, 10), "B", 45, 0, 0.8, at(3, 9), 0.3),
+        (at(5, 10), "B", 45, 0, 0.8, at(3, 10), 0.3),
         (at(6, 9), None, 36, 0, 0.7, at(4, 9), 0.1),
-        (at(7, 9), "A", 45, 0, 0.45, at(5, 9), 0.05),
-        (at(10, 9), "A", 45, 0, 0.85, at(7, 9), 0.4),
-        (at(10, 9), "B", 45, 0, 0.85, at(5, 10), 0.05),
+        (at(7, 9), "A", 45, 0, 0.45, at(3, 9), -0.05),
+        (at(12, 11), "A", 45, 0, 0.6, at(7, 9), 0.15),
         (at(13, 9, 0, 30), None, 36, 0, 0.65, at(6, 9), -0.05),
         (at(14, 9), None, 45, 0, 0.9, at(13, 9, 0, 30), 0.25),
     ]
@@ -979,14 +984,13 @@ def test_trend_examples_keep_to_the_rule(trap_engine: Engine) -> None:
         ("8C", 3, "Chemistry", at(13, 8, 0, 30), at(11, 15), 32, 0.62, 0.4, 0.22),
     ]
     assert ranked(None) == [
-        ("7B", 1, "Maths", at(10, 9), at(7, 9), 45, 0.85, 0.45, 0.4),  # group A
-        ("7B", 2, "Maths", at(14, 9), at(13, 9, 0, 30), 45, 0.9, 0.65, 0.25),
-        ("7B", 3, "Maths", at(10, 9), at(5, 10), 45, 0.85, 0.8, 0.05),  # group B
+        ("7B", 1, "Maths", at(14, 9), at(13, 9, 0, 30), 45, 0.9, 0.65, 0.25),
+        ("7B", 2, "Maths", at(12, 11), at(7, 9), 45, 0.6, 0.45, 0.15),  # group A
+        ("7B", 3, "Maths", at(13, 9, 0, 30), at(6, 9), 36, 0.65, 0.7, -0.05),
         *eighth,
     ]
     assert ranked(UNDER_WAY) == [
-        ("7B", 1, "Maths", at(10, 9), at(7, 9), 45, 0.85, 0.45, 0.4),  # group A
-        ("7B", 2, "Maths", at(10, 9), at(5, 10), 45, 0.85, 0.8, 0.05),  # group B
-        ("7B", 3, "Maths", at(13, 9, 0, 30), at(6, 9), 36, 0.65, 0.7, -0.05),
+        ("7B", 1, "Maths", at(12, 11), at(7, 9), 45, 0.6, 0.45, 0.15),  # group A
+        ("7B", 2, "Maths", at(13, 9, 0, 30), at(6, 9), 36, 0.65, 0.7, -0.05),
         *eighth,
     ]
