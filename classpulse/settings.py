@@ -57,6 +57,7 @@ GATE_LIMITS = (
     ("gate_max_yaw", "GATE_MAX_YAW", 0.0, 90.0),
     ("gate_max_roll", "GATE_MAX_ROLL", 0.0, 180.0),
     ("gate_min_confidence", "GATE_MIN_CONFIDENCE", 0.0, 1.0),
+    ("gate_min_face_score", "GATE_MIN_FACE_SCORE", 0.0, 1.0),
 )
 
 
@@ -109,6 +110,7 @@ class Settings:
     gate_max_yaw: float = 35.0  # GATE_MAX_YAW: degrees turned aside
     gate_max_roll: float = 18.0  # GATE_MAX_ROLL: degrees tilted
     gate_min_confidence: float = 0.30  # GATE_MIN_CONFIDENCE: the classifier's top probability
+    gate_min_face_score: float = 0.90  # GATE_MIN_FACE_SCORE: the detector's score of the face
     # consumers refuse frames captured more than this many seconds after their own clock: a camera
     # clock far ahead would otherwise fill minutes that have not happened yet
     max_clock_skew_s: float = 30.0  # CLASSPULSE_MAX_CLOCK_SKEW_S

@@ -17,6 +17,7 @@ from consumers.gate import (
     GateConfig,
     Verdict,
     judge_confidence,
+    judge_detection,
     judge_geometry,
     reading,
 )
@@ -30,6 +31,9 @@ class FaceBoxes(Protocol):
 
     @property
     def boxes(self) -> np.ndarray: ...  # (N, 4) x1 y1 x2 y2 in the frame's pixels
+
+    @property
+    def scores(self) -> np.ndarray: ...  # (N,) the detector's probability that it is a face
 
     @property
     def landmarks(self) -> np.ndarray: ...  # (N, 5, 2) eyes, nose, mouth corners
@@ -98,6 +102,8 @@ class FrameAnalyzer:
         crops: list[np.ndarray] = []
         for frame, found in zip(frames, detections, strict=True):
             verdict = judge_geometry(found.boxes, head_pose(found.landmarks), self.gate)
+            seen = judge_detection(found.scores, found.landmarks, frame.shape[:2], self.gate)
+            verdict = np.where(verdict == Verdict.READ, seen, verdict)
             verdicts.append(verdict)
             passed = verdict == Verdict.READ
             if passed.any():

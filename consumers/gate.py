@@ -9,13 +9,18 @@ above: on real classroom CCTV the shipped classifier called a quietly writing cl
    in those pixels, whatever side it detected at). The classifier reads those pixels and nothing
    finer: a frame the producer shrank has lost the detail for good, so the size that matters is
    the size in the frame on the wire, not in the camera's original picture;
-2. **turned away or bowed** (``refused_turned``): the head pose that ``model.pose.head_pose``
-   estimates from the five landmarks is past ``gate_max_pitch`` / ``gate_max_yaw`` /
-   ``gate_max_roll``;
-3. **uncertain** (``refused_uncertain``): the classifier's top probability is under
+2. **turned away, bowed or cut off** (``refused_turned``): the head pose that
+   ``model.pose.head_pose`` estimates from the five landmarks is past ``gate_max_pitch`` /
+   ``gate_max_yaw`` / ``gate_max_roll``, or a landmark lies outside the frame (a face cut by the
+   picture's edge: the classifier would read half a face, cropped off its centre);
+3. **uncertain** (``refused_uncertain``): the detector scored the face under
+   ``gate_min_face_score`` (its last stage lets through 0.6 to find small faces, and under 0.9
+   that admits hands, jackets, the back or top of a head, and faces half hidden by a hand or a
+   phone: model/README.md), or the classifier's top probability is under
    ``gate_min_confidence``.
 
-Checks 1 and 2 run before classification, so refused faces also cost no classifier time. Each
+All but the classifier's confidence run before classification, so refused faces also cost no
+classifier time. Each
 threshold was measured on FER2013's val faces shrunk, turned and scored (model/README.md, "The
 readability gate"); the defaults live in ``classpulse.settings``. A refused face still counts as a
 face in view, with its reason, and adds nothing to the emotion counts, probability sums or
@@ -54,16 +59,19 @@ class GateConfig:
     max_yaw: float
     max_roll: float
     min_confidence: float
+    min_face_score: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GateConfig:
         return cls(settings.gate_min_face_px, settings.gate_max_pitch, settings.gate_max_yaw,
-                   settings.gate_max_roll, settings.gate_min_confidence)
+                   settings.gate_max_roll, settings.gate_min_confidence,
+                   settings.gate_min_face_score)
 
     @classmethod
     def open(cls) -> GateConfig:
-        """A gate that reads every face: what the consumer did before, for comparisons."""
-        return cls(0.0, 90.0, 90.0, 180.0, 0.0)
+        """A gate that reads every face: what the consumer did before, for comparisons (a face
+        cut by the frame's edge is still refused: :func:`judge_detection`)."""
+        return cls(0.0, 90.0, 90.0, 180.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,22 @@ def judge_geometry(boxes: np.ndarray, pose: np.ndarray, config: GateConfig) -> n
     verdict = np.full(len(boxes), int(Verdict.READ), np.int64)
     verdict[turned] = Verdict.TURNED
     verdict[~(side >= config.min_face_px)] = Verdict.SMALL
+    return verdict
+
+
+def judge_detection(scores: np.ndarray, landmarks: np.ndarray, frame_size: tuple[int, int],
+                    config: GateConfig) -> np.ndarray:
+    """Per face, TURNED, UNCERTAIN or READ from how the detector found it: TURNED when one of
+    its (N, 5, 2) landmarks lies outside the frame (``frame_size`` is height, width), UNCERTAIN
+    when its score is under ``config.min_face_score``. A NaN refuses."""
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    marks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    height, width = frame_size
+    inside = ((marks[..., 0] >= 0) & (marks[..., 0] <= width)
+              & (marks[..., 1] >= 0) & (marks[..., 1] <= height)).all(axis=1)
+    verdict = np.full(len(scores), int(Verdict.READ), np.int64)
+    verdict[~(scores >= config.min_face_score)] = Verdict.UNCERTAIN
+    verdict[~inside] = Verdict.TURNED
     return verdict
 
 

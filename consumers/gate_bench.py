@@ -111,7 +111,7 @@ def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndar
     them, so the comparison is the gate's alone), with the gated path's analysis time (detection
     and reading: what ``analyze`` does) and the gate's own time (pose and checks) on those
     detections; a run adds batch after batch to one effect per detection side."""
-    from consumers.gate import judge_confidence, judge_geometry
+    from consumers.gate import judge_confidence, judge_detection, judge_geometry
     from model import head_pose
 
     start = time.perf_counter()
@@ -122,8 +122,9 @@ def gate_effect(gated: FrameAnalyzer, open_: FrameAnalyzer, frames: list[np.ndar
     for reading, open_reading in zip(readings, everything, strict=True):
         effect.add(reading, open_reading)
     start = time.perf_counter()
-    for detections, open_reading in zip(found, everything, strict=True):
+    for frame, detections, open_reading in zip(frames, found, everything, strict=True):
         judge_geometry(detections.boxes, head_pose(detections.landmarks), gated.gate)
+        judge_detection(detections.scores, detections.landmarks, frame.shape[:2], gated.gate)
         judge_confidence(open_reading.probs, gated.gate)
     effect.gate_s += time.perf_counter() - start
 

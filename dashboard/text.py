@@ -137,8 +137,9 @@ def explanation(min_faces: int | None, val_accuracy: float | None = None) -> str
         "followed. For every face found, a neural network trained on FER2013 (a public set of "
         "posed and internet photos of adults) guesses one of seven facial expressions. "
         f"{accuracy_clause(val_accuracy)}; it does worse on faces, lighting and camera angles "
-        "unlike those photos, so faces too small, turned too far away or read without "
-        "confidence are counted in view but their expression is not read (the limits were "
+        "unlike those photos, so faces too small, turned too far away, cut off by the "
+        "picture's edge, or found or read without confidence are counted in view but their "
+        "expression is not read (the limits were "
         "measured on those photos made small and turned). Heads bowed over desks are the "
         "known gap: a camera sharp enough to read faces can also read a bowed head, and a class "
         "quietly writing may then look angrier or sadder than it is. Such networks are known "
@@ -281,10 +282,12 @@ UNREADABLE_WHY = {
     "small": ("the faces are too small to read expressions at this camera's resolution: a "
               "camera closer to the class, with a narrower lens or more pixels, would show them "
               "larger (README, \"Camera placement\")"),
-    "turned": ("most faces are turned away from the camera or bowed (over desks, for "
-               "instance), so their expressions cannot be seen"),
-    "uncertain": ("the expression model could not tell most faces' expressions apart with "
-                  "any confidence (lighting, blur or faces unlike the photos it learned from)"),
+    "turned": ("most faces are turned away from the camera, bowed (over desks, for instance) "
+               "or cut off by the picture's edge, so their expressions cannot be seen"),
+    "uncertain": ("the face detector was not sure most of what it found were faces (hands, "
+                  "hair, faces half hidden), or the expression model could not tell their "
+                  "expressions apart with any confidence (lighting, blur or faces unlike the "
+                  "photos it learned from)"),
 }
 
 

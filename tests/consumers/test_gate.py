@@ -3,6 +3,8 @@ classifier on the synthetic classroom, through the wire, as the consumer runs th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -10,11 +12,19 @@ import pytest
 from classpulse.settings import Settings
 from classpulse.wire import decode_jpeg, encode_frame, parse_message
 from consumers.analyze import FrameAnalyzer
-from consumers.gate import FrameReading, GateConfig, Verdict, judge_confidence, judge_geometry
+from consumers.gate import (
+    FrameReading,
+    GateConfig,
+    Verdict,
+    judge_confidence,
+    judge_detection,
+    judge_geometry,
+)
 from model.pose import FRONTAL_ASPECT, NOSE_DEPTH, head_pose
 from producers.synthetic import SyntheticClassroom
 
-GATE = GateConfig(min_face_px=19, max_pitch=30, max_yaw=40, max_roll=25, min_confidence=0.35)
+GATE = GateConfig(min_face_px=19, max_pitch=30, max_yaw=40, max_roll=25, min_confidence=0.35,
+                  min_face_score=0.9)
 
 
 def face(pitch: float = 0.0, yaw: float = 0.0, roll: float = 0.0, eye: float = 20.0
@@ -77,6 +87,50 @@ def wire(frame: np.ndarray) -> np.ndarray:
     key, value, headers = encode_frame(frame, camera="cam", classroom="7B",
                                        captured_at_ms=1_767_000_000_000, seq=0)
     return decode_jpeg(parse_message(key, value, headers))
+
+
+def test_detection_refuses_faces_cut_by_the_edge_then_scored_low() -> None:
+    """A landmark outside the frame (100 x 200 here, height x width) is a face cut by its edge:
+    TURNED, whatever its score; a face scored under min_face_score is UNCERTAIN (0.9 itself
+    reads); a NaN score refuses."""
+    inside = face()  # landmarks about (90-110, 100-122)
+    out_right = inside + np.array([95, 0])  # a mouth corner past x = 200
+    out_top = inside - np.array([0, 101])
+    marks = np.stack([inside, inside, inside, out_right, out_top, out_right])
+    scores = np.array([0.99, 0.9, 0.89, 0.99, 0.99, 0.5])
+    assert judge_detection(scores, marks, (100 + 30, 200), GATE).tolist() == [
+        Verdict.READ, Verdict.READ, Verdict.UNCERTAIN, Verdict.TURNED, Verdict.TURNED,
+        Verdict.TURNED]
+    assert judge_detection(np.array([np.nan]), marks[:1], (130, 200), GATE).tolist() == [
+        Verdict.UNCERTAIN]
+    assert judge_detection(np.zeros(0), np.zeros((0, 5, 2)), (130, 200), GATE).tolist() == []
+
+
+def test_a_face_cut_by_the_frames_edge_or_scored_low_is_not_read(faces_dir: Path) -> None:
+    """The group photo cut through its rightmost face (half of its box in the frame): the
+    consumer read that half face (sad 0.42, its crop off the face's centre); now its landmarks
+    outside the frame refuse it as turned. The whole photo's six faces are read, and one of
+    them given the score of a hand the detector took for a face (0.85: the crowd video's hands,
+    jackets and backs of heads were scored 0.6-0.9) is refused as uncertain."""
+    from model import Detections
+    from model.detector import read_rgb
+
+    analyzer = FrameAnalyzer.load(Settings(device="cpu"))
+    photo = read_rgb(str(faces_dir / "group-6-faces.jpg"))
+    (found,) = analyzer.detector.detect([photo])
+    assert total(analyzer.read([photo], [found])) == (6, 6, (0, 0, 0))
+    right = int(np.argmax(found.boxes[:, 0]))
+    x1, _, x2, _ = found.boxes[right]
+    cut = np.ascontiguousarray(photo[:, :int((x1 + x2) / 2)])
+    (in_cut,) = analyzer.detector.detect([cut])
+    (half,) = np.flatnonzero(in_cut.boxes[:, 2] >= cut.shape[1] - 1)
+    assert in_cut.scores[half] >= 0.9  # the detector is sure of it: only its cut refuses it
+    one = Detections(in_cut.boxes[[half]], in_cut.scores[[half]], in_cut.landmarks[[half]])
+    assert total(analyzer.read([cut], [one])) == (1, 0, (0, 1, 0))
+    scores = found.scores.copy()
+    scores[right] = 0.85
+    low = Detections(found.boxes, scores, found.landmarks)
+    assert total(analyzer.read([photo], [low])) == (6, 5, (0, 0, 1))
 
 
 @pytest.fixture(scope="module")

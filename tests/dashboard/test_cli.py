@@ -169,7 +169,7 @@ def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
         port = probe.getsockname()[1]
     assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"classpulse dashboard: the single sign-on in the secrets ("), err
+    assert err.startswith("classpulse dashboard: the single sign-on in the secrets ("), err
     assert said in err and "token_urlsafe" in err, err
     assert err.count("\n") == 1 and "hunter2" not in err
     secrets.write_text(section + 'cookie_secret = "' + "k" * 32 + '"\n', encoding="utf-8")

@@ -561,7 +561,8 @@ def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
         "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
         "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
         "faces_read": [400] * 3,
-        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3, "shared_minutes": [0] * 3,
+        "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
+        "shared_minutes": [0] * 3,
     })
     for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
         trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
@@ -704,8 +705,8 @@ def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:
     assert lesson_frames.in_trend(pd.DataFrame({
         "starts_at": starts, "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45],
         "hidden_minutes": [0, 0], "unread_minutes": [0, 0], "faces": [900, 900],
-        "faces_read": [900, 900], "shared_minutes": [0, 0]}).join(got), datetime(2025, 3, 4, tzinfo=UTC)).tolist() == [
-        False, True]
+        "faces_read": [900, 900], "shared_minutes": [0, 0]}).join(got),
+        datetime(2025, 3, 4, tzinfo=UTC)).tolist() == [False, True]
 
 
 def test_the_trend_of_a_lesson_under_way_holds_the_cameras_most_lessons_share() -> None:
@@ -721,7 +722,8 @@ def test_the_trend_of_a_lesson_under_way_holds_the_cameras_most_lessons_share() 
         "ends_at": starts + pd.Timedelta(minutes=45), "minutes": [45, 45, 45, 45, 10],
         "hidden_minutes": [0] * 5, "unread_minutes": [0] * 5, "faces": [900] * 5,
         "faces_read": [900] * 5, "engagement": [0.5, 0.6, 0.7, 0.2, 0.4],
-        "cameras": [both, both, both, ("front",), ()], "cameras_part": [()] * 5, "shared_minutes": [0] * 5,
+        "cameras": [both, both, both, ("front",), ()], "cameras_part": [()] * 5,
+        "shared_minutes": [0] * 5,
     })
     now = datetime(2025, 3, 31, 8, 20, tzinfo=UTC)  # the fifth under way
     trend = lesson_frames.title_trend(history, 5, BERLIN, now)

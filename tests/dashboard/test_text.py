@@ -46,7 +46,7 @@ def test_unreadable_faces_are_explained_in_a_teachers_words() -> None:
     assert small.startswith("**Most faces in this lesson could not be read** (10% of the faces")
     assert "too small to read expressions at this camera's resolution" in small
     assert "still count as faces in view" in small
-    assert "turned away from the camera or bowed" in text.unreadable(2 / 9, "turned", "x")
+    assert "turned away from the camera, bowed" in text.unreadable(2 / 9, "turned", "x")
     assert "could not tell" in text.unreadable(2 / 9, "uncertain", "x")
 
 

@@ -38,14 +38,6 @@ def tiny_fer(fer_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def faces_dir(shared_data: Path) -> Path:
-    path = shared_data / "faces"
-    if not (path / "group-6-faces.jpg").is_file():
-        pytest.skip(f"face photos not found at {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
 def shipped_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training checkpoint holding the shipped weights, from a 42-face --limit-val run of the
     adamw recipe on data ``fer2013``: what ``model export`` reads, without training first."""
