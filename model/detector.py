@@ -187,7 +187,7 @@ def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray
                     shrunk: tuple[int, ...], size: tuple[int, int], min_score: float
                     ) -> Detections:
     """Faces found on the frame shrunk to ``shrunk`` (h, w), in the frame's own pixels (``size``):
-    boxes clipped to it, faces scored under ``min_score`` or left without area dropped.
+    boxes clipped to it, faces scored under ``min_score`` or left under 2 px a side dropped.
 
     Each axis by its own scale, the shrunk size having been rounded. MTCNN's boxes count pixels
     from 1 (``x1`` is the first pixel's number, ``x2`` the last's): the first pixel's left edge is
@@ -204,7 +204,11 @@ def to_frame_pixels(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray
     b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
     s = np.asarray(scores, np.float32).reshape(-1)
     lm = np.asarray(landmarks, np.float32).reshape(-1, 5, 2) / scale[:2]
-    keep = (s >= min_score) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    # under 2 px a side once clipped: a box regressed past the frame's corner, no face (the
+    # smallest found is 4 px); kept, crop_face's rounded square could miss the frame (a 1-px box
+    # at a corner does) and the consumer lost the whole frame (GATE_MIN_FACE_PX=0, where no size
+    # check refuses it first)
+    keep = (s >= min_score) & (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)
     return Detections(b[keep], s[keep], lm[keep])
 
 

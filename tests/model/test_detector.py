@@ -150,3 +150,19 @@ def test_a_shrunk_frame_s_boxes_are_the_full_size_boxes(faces_dir: Path) -> None
     assert len(offsets) >= 8
     mean = np.mean(offsets, axis=0)
     assert np.abs(mean).max() < 0.6, mean  # was 0.8 px in on the left and the top
+
+
+def test_a_box_regressed_past_the_frames_corner_is_no_face() -> None:
+    """A box MTCNN regressed mostly past the top-left corner clipped to 0.4 x 0.4 px (or 1 x 1):
+    kept, its crop found no pixel of the frame and raised, and the consumer (GATE_MIN_FACE_PX=0,
+    no size check to refuse it first) lost the whole frame as analysis_failed. Boxes under 2 px
+    a side once clipped are dropped; a 2-px box stays and crops."""
+    from model.detector import to_frame_pixels
+
+    boxes = np.array([[-30.0, -30.0, 0.4, 0.4], [-30.0, -30.0, 1.0, 1.0],
+                      [-30.0, -30.0, 2.0, 2.0], [638.5, 340, 660, 360], [10, 10, 40, 44]])
+    found = to_frame_pixels(boxes, np.full(5, 0.95), np.zeros((5, 5, 2)), (352, 640),
+                            (352, 640), 0.0)
+    assert found.boxes.tolist() == [[0, 0, 2, 2], [10, 10, 40, 44]]
+    assert [c.shape[:2] for c in crop_faces(np.zeros((352, 640, 3), np.uint8), found.boxes)] == [
+        (3, 3), (44, 44)]
