@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from classpulse.flags import add_device_flag, positive_int
 from model.options import CALIBRATION_FACES, DEFAULT_SPLIT, PRECISIONS
@@ -23,8 +23,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_export(sub)
 
 
+def _seed(text: str) -> int:
+    """A random seed: a whole number >= 0 (NumPy's generators take no negative seed, and would
+    refuse one only after the data were read, or a whole evaluation ran)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"--seed takes a whole number >= 0, got {text!r}")
+    return seed
+
+
 # --option -> (TrainConfig field, type, help); the defaults come from model.recipes
-_TRAIN_OPTIONS: dict[str, tuple[str, type, str]] = {
+_TRAIN_OPTIONS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--epochs": ("epochs", int, "epochs to train"),
     "--batch-size": ("batch_size", int, "faces per optimizer step"),
     "--lr": ("lr", float, "peak learning rate (at --lr-batch when that is set)"),
@@ -42,7 +54,7 @@ _TRAIN_OPTIONS: dict[str, tuple[str, type, str]] = {
     "--time-budget": ("time_budget_s", float, "seconds: start no epoch that would end later "
                       "(0: no limit); best.pt is then the best epoch so far"),
     "--save-every": ("save_every", int, "epochs between writes of last.pt and the curves"),
-    "--seed": ("seed", int, "random seed"),
+    "--seed": ("seed", _seed, "random seed"),
     "--size": ("size", int, "input side in pixels"),
     "--threads": ("threads", int, "CPU threads for torch"),
     "--limit-train": ("limit_train", int, "use only N training faces"),
@@ -71,11 +83,13 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="start afresh in an --out that holds an earlier run's last.pt or best.pt, "
                    "deleting that run's checkpoints, metrics.csv and curves.png")
     p.add_argument("--init", default=None,
-                   help="none (from scratch), imagenet (torchvision ImageNet VGG16-BN), or a "
+                   help="none (from scratch), imagenet (torchvision's ImageNet VGG16-BN, read "
+                   "from torch's hub cache or --init-file; never downloaded), or a "
                    "FILE of our own weights (.safetensors or checkpoint .pt) "
                    f"({_defaults(lambda r: recipe_default(r, 'init'))})")
     p.add_argument("--init-file", default=None,
-                   help="the ImageNet checkpoint vgg16_bn-6c64b313.pth when not in the torch cache")
+                   help="the ImageNet checkpoint vgg16_bn-6c64b313.pth when not in torch's "
+                   "hub cache (--init imagenet without it names the path to put it at)")
     for option, (name, kind, text) in _TRAIN_OPTIONS.items():
         p.add_argument(option, dest=name, type=kind, default=None,
                        help=f"{text} ({_defaults(lambda r, n=name: recipe_default(r, n))})")
@@ -135,7 +149,9 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", dest="model_weights", default=None,
                    help="safetensors weights (default: the shipped weights)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
-    p.add_argument("--plot", default=None, help="write the normalised confusion matrix PNG")
+    p.add_argument("--plot", default=None,
+                   help="write the normalised confusion matrix to this image file, in the format "
+                   "its suffix names (.png, .svg, .pdf, ...)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test-time augmentation: average each face with its mirror image "
                    "(default: as the consumers run with --class-level, none otherwise)")
@@ -157,7 +173,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", type=positive_int, default=None,
                    help="--class-level: random splits of the faces into halves, each a full "
                    f"simulation (default {SPLITS})")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help=f"--class-level: seed of the splits and minutes (default {SEED})")
     p.add_argument("--face-size", type=_face_size, default=None, metavar="PX",
                    help="first shrink every face to PX pixels a side, as small as classroom CCTV "
@@ -215,10 +231,13 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="training checkpoint -> fp16 safetensors with metadata")
     p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a training run")
     p.add_argument("--out", default=None,
-                   help=f"safetensors file (default: {shipped.as_posix()})")
+                   help=f"safetensors file, never the --checkpoint (default: {shipped.as_posix()})")
     p.add_argument("--calibrate", default=None, metavar="DATA",
                    help="FER2013 root, CSV or 'model pack' file (.npz): store int8 activation "
                    f"ranges measured on {CALIBRATION_FACES} train faces")
+    p.add_argument("--force", action="store_true",
+                   help="without --calibrate, replace an --out that holds int8 ranges anyway "
+                   "(CPU consumers of the new file then run in fp32, about 3x slower)")
     p.set_defaults(handler=run_export)
 
 
@@ -274,8 +293,9 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    from model.export import export_checkpoint
+    from model.export import export_checkpoint, export_path
 
-    path = export_checkpoint(args.checkpoint, args.out, args.calibrate)
-    print(f"wrote {path}")
+    replaced = export_path(args.out).exists()
+    path = export_checkpoint(args.checkpoint, args.out, args.calibrate, force=args.force)
+    print(f"wrote {path}" + (", replacing the file that was there" if replaced else ""))
     return 0

@@ -71,17 +71,30 @@ class SplitSource:
     split: str | None
 
 
-def locate_split(data: Path, split: str) -> SplitSource:
+def is_pack_name(path: Path) -> bool:
+    """Whether ``path`` is named as a ``classpulse model pack`` file: ``.npz``, in any case (what
+    ``model pack`` requires of its ``--out``, so that every pack it writes is read as one)."""
+    return Path(path).suffix.lower() == ".npz"
+
+
+def locate_split(data: Path, split: str, named: bool = False) -> SplitSource:
     """Where ``split`` (train, val or test) of ``data`` is, without reading the faces.
 
     ``data`` may be: a ``classpulse model pack`` file (.npz); a FER2013 CSV file; a folder
     holding one (``fer2013.csv``); a dataset root with ``<split>/<emotion>/`` folders; or one
-    split folder with ``<emotion>/`` folders directly.
+    split folder with ``<emotion>/`` folders directly. ``named``: refuse a source that is the
+    same whatever split is asked (``load_split`` says why).
     """
-    data = Path(data)
+    source = _locate(Path(data), split)
+    if named and source.split is None:
+        raise _unnamed(data, source)
+    return source
+
+
+def _locate(data: Path, split: str) -> SplitSource:
     if split not in SPLITS:
         raise UsageError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    if data.is_file() and data.suffix == ".npz":
+    if data.is_file() and is_pack_name(data):
         return SplitSource("pack", data, split)
     if data.is_file():
         return _csv_source(data, split)
@@ -109,9 +122,7 @@ def load_split(data: Path, split: str, size: int = DEFAULT_SIZE, named: bool = F
     and calibration must see train faces only; given one split folder or a CSV without Usage,
     "train" and "val" would quietly be the same faces.
     """
-    source = locate_split(data, split)
-    if named and source.split is None:
-        raise _unnamed(data, source)
+    source = locate_split(data, split, named=named)
     if source.kind == "pack":
         return read_packed(source.path, split, size)
     if source.kind == "csv":
@@ -127,12 +138,10 @@ def sample_split(data: Path, split: str, n: int, size: int = DEFAULT_SIZE, named
     Why: int8 calibration needs 512 training faces; from an image folder only those files are
     decoded, not all 28,709 (a pack or CSV is read whole: one mosaic, one text file).
     """
-    source = locate_split(data, split)
+    source = locate_split(data, split, named=named)
     if source.kind != "folder":
         faces = load_split(data, split, size, named=named)
         return faces.subset(_pick(len(faces), n, seed))
-    if named and source.split is None:
-        raise _unnamed(data, source)
     files, labels = _folder_listing(source.path)
     pick = _pick(len(files), n, seed)
     return _read_files([files[i] for i in pick], [labels[i] for i in pick], size, source.path)
@@ -192,8 +201,10 @@ def read_pack(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         pack = np.load(path)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise UsageError(f"{path} is not a readable .npz ({exc}); give a file written by "
-                         "'classpulse model pack', a FER2013 folder or the CSV") from None
+        raise _unreadable_pack(path, str(exc)) from None
+    if not isinstance(pack, np.lib.npyio.NpzFile):  # one np.save'd array, not a zip of them
+        raise _unreadable_pack(path, "it holds one array saved by np.save, not the pack's "
+                               "archive of arrays")
     with pack:
         if f"{split}_jpeg" not in pack:
             raise UsageError(f"{path} holds no {split} split ('classpulse model pack' packs train "
@@ -204,6 +215,11 @@ def read_pack(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if image is None:
         raise UsageError(f"{path}: the {split} mosaic is not a readable JPEG; pack it again")
     return unmosaic(image, len(labels), side), labels
+
+
+def _unreadable_pack(path: Path, reason: str) -> UsageError:
+    return UsageError(f"{path} is not a readable .npz ({reason}); give a file written by "
+                      "'classpulse model pack', a FER2013 folder or the CSV")
 
 
 def unmosaic(image: np.ndarray, n: int, side: int, columns: int = PACK_COLUMNS) -> np.ndarray:
@@ -261,7 +277,8 @@ def _read_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             gray = np.asarray(img.convert("L"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:  # a header claiming gigapixels
         reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
         raise UsageError(f"corrupt or unreadable image {path}: {reason}; replace it with an "
                          "intact copy of the face, or move it out of the data folder") from None

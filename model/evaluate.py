@@ -180,7 +180,10 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         check_output_file(args.json, "--json", ".json")
     if args.plot:
+        from model.plots import check_figure_path
+
         check_output_file(args.plot, "--plot", ".png")
+        check_figure_path(args.plot, "--plot")
     simulation = {"--splits": args.splits, "--seed": args.seed}
     given = [flag for flag, value in simulation.items() if value is not None]
     if given and not args.class_level:

@@ -3,26 +3,67 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from classpulse.errors import UsageError
+from model.card import read_metadata
 from model.data import sample_split
 from model.network import fuse_for_inference, network_from_state
 from model.options import CALIBRATION_FACES
 from model.paths import check_output_file
 from model.preprocess import SMALL_FACE, Preprocessing, prepare_faces
 from model.quantize import RANGES_KEY, calibrate
-from model.weights_io import DEFAULT_WEIGHTS, checkpoint_weights, load_checkpoint, save_weights
+from model.weights_io import (
+    DEFAULT_WEIGHTS,
+    check_checkpoint_name,
+    checkpoint_weights,
+    load_checkpoint,
+    save_weights,
+)
 
 log = logging.getLogger(__name__)
 
 
+def export_path(out: str | Path | None) -> Path:
+    """The file an export with ``--out out`` writes: ``out``, or the shipped weights."""
+    return Path(out) if out else DEFAULT_WEIGHTS
+
+
+def check_export_out(checkpoint: str | Path, out: str | Path | None, calibrating: bool,
+                     force: bool = False) -> Path:
+    """The file the export may write, or a one-line UsageError before any work.
+
+    Refused: a name without ``.safetensors`` (``train --init FILE`` tells weights from a
+    checkpoint by it, and ``load_checkpoint`` refuses such a name); the checkpoint itself, through
+    a link (a run's only copy of its optimizer state and history, which the weights would
+    replace); and, unless ``force``, a file holding int8 activation ranges when this export
+    measures none (``calibrating`` false): the consumers on a CPU would then run the new file in
+    fp32, about 3x slower, with nothing saying why.
+    """
+    path = check_output_file(export_path(out), "--out", ".safetensors")
+    if path.suffix != ".safetensors":
+        raise UsageError(f"--out {path} does not end in .safetensors; give a weights file name "
+                         f"such as {path.with_suffix('.safetensors')}")
+    ckpt = check_checkpoint_name(checkpoint)
+    if path.resolve() == ckpt.resolve() or (
+            path.exists() and ckpt.exists() and os.path.samefile(path, ckpt)):
+        raise UsageError(f"--out {path} is the --checkpoint itself; give another --out: the "
+                         "checkpoint is the run's only copy of its training state")
+    if not calibrating and not force and RANGES_KEY in read_metadata(path):
+        raise UsageError(f"--out {path} holds int8 activation ranges that this export without "
+                         "--calibrate would drop (consumers on a CPU would run it in fp32, about "
+                         "3x slower); add --calibrate DATA to measure new ones, give another "
+                         "--out, or add --force to replace it without them")
+    return path
+
+
 def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
                       calibration_data: str | Path | None = None,
-                      calibration_faces: int = CALIBRATION_FACES
+                      calibration_faces: int = CALIBRATION_FACES, force: bool = False
                       ) -> Path:
     """Write the checkpoint's network as fp16 safetensors; returns the path written.
 
@@ -33,8 +74,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None,
     for a ``last.pt``); ``classpulse model evaluate`` measures the exported file itself, as
     shipping does (scripts/README.md). With ``calibration_data`` (a FER2013 root, CSV with Usage
     or pack), int8 activation ranges measured on training faces are stored too.
+    ``check_export_out`` says which ``out`` is refused, and ``force`` what it allows.
     """
-    path = check_output_file(out if out else DEFAULT_WEIGHTS, "--out", ".safetensors")
+    path = check_export_out(checkpoint, out, calibration_data is not None, force)
     ckpt = load_checkpoint(Path(checkpoint))
     for key in ("model", "config", "epoch", "val_report"):
         if key not in ckpt:

@@ -19,18 +19,21 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
-from torchvision.models.vgg import cfgs, make_layers
+from torchvision.models.vgg import VGG16_BN_Weights, cfgs, make_layers
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-IMAGENET_FILE = "vgg16_bn-6c64b313.pth"
-IMAGENET_URL = f"https://download.pytorch.org/models/{IMAGENET_FILE}"
+# torchvision's ImageNet VGG16-BN, and the name torch.hub.load_state_dict_from_url gives it in
+# the hub cache (the last part of the URL's path): vgg16_bn-6c64b313.pth
+IMAGENET_URL = VGG16_BN_Weights.IMAGENET1K_V1.url
+IMAGENET_FILE = Path(urlparse(IMAGENET_URL).path).name
 
 
 class EmotionVGG(nn.Module):
@@ -89,32 +92,26 @@ def network_from_state(state: dict[str, torch.Tensor]) -> EmotionVGG:
     return net
 
 
-def imagenet_checkpoint_path(torch_home: Path | None = None) -> Path:
-    """Where torchvision keeps the ImageNet VGG16-BN checkpoint once downloaded."""
-    home = Path(torch_home) if torch_home else Path(torch.hub.get_dir())
+def imagenet_checkpoint_path(hub_dir: Path | None = None) -> Path:
+    """Where torchvision keeps the ImageNet VGG16-BN checkpoint in torch's hub cache
+    (``torch.hub.get_dir()/checkpoints/``), and so where ``--init imagenet`` looks for it."""
+    home = Path(hub_dir) if hub_dir else Path(torch.hub.get_dir())
     return home / "checkpoints" / IMAGENET_FILE
 
 
 def load_imagenet_features(net: EmotionVGG, file: Path | None = None) -> None:
     """Copy torchvision's ImageNet VGG16-BN convolution weights into ``net``.
 
-    Reads ``file`` if given, else the torch hub cache, else downloads it through torchvision (where
-    there is internet). Offline without the file, raises one line naming the file to place.
+    Reads ``file`` if given, else the file in torch's hub cache; downloads nothing (ClassPulse
+    fetches nothing at run time: a training run must not depend on, or wait for, the network).
+    Without the file, raises one line naming the exact path to put it at.
     """
     path = Path(file) if file else imagenet_checkpoint_path()
-    if file is not None and not path.is_file():
-        raise UsageError(f"ImageNet weights file {path} not found; download {IMAGENET_URL} there")
-    if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        try:
-            state = torch.hub.load_state_dict_from_url(IMAGENET_URL, map_location="cpu",
-                                                       progress=True, weights_only=True)
-        except OSError as exc:  # URLError is an OSError: no network, DNS, proxy
-            raise UsageError(
-                f"ImageNet weights unavailable offline ({exc.__class__.__name__}); download "
-                f"{IMAGENET_URL} and place it at {path} (or pass --init-file FILE)"
-            ) from exc
+    if not path.is_file():
+        where = "" if file else " (torch's hub cache), or pass --init-file FILE"
+        raise UsageError(f"ImageNet weights file {path} not found; classpulse downloads nothing "
+                         f"at run time: download {IMAGENET_URL} and put it at {path}{where}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     if not features:
         raise UsageError(f"{path} holds no VGG16-BN 'features.*' weights; is it {IMAGENET_FILE}?")

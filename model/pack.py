@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from classpulse.errors import UsageError
-from model.data import PACK_COLUMNS, load_split
+from model.data import PACK_COLUMNS, is_pack_name, load_split, locate_split
 from model.paths import check_output_file
 
 QUALITY = {"train": 80, "val": 95}
@@ -44,9 +44,16 @@ def pack_fer(data: Path, out: Path, splits: tuple[str, ...] = ("train", "val"),
              quality: dict[str, int] | None = None) -> dict[str, int]:
     """Write ``out`` (.npz): per split the mosaic JPEG's bytes, the labels and the face side.
 
-    Returns the number of faces per split. A wrong ``out`` stops it before any face is read.
+    Returns the number of faces per split. A wrong ``out``, or a split ``data`` does not hold,
+    stops it before any face is read (decoding train alone takes a minute of a small machine).
     """
     check_output_file(out, "--out", ".npz")
+    if not is_pack_name(out):  # the readers take only a .npz for a pack (model.data)
+        raise UsageError(f"--out {out} does not end in .npz, so 'model train' and 'model "
+                         f"evaluate' would not read it as a pack; give a name such as "
+                         f"{Path(out).with_suffix('.npz')}")
+    for split in splits:
+        locate_split(Path(data), split, named=True)
 
     quality = {**QUALITY, **(quality or {})}
     arrays: dict[str, np.ndarray] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from classpulse.errors import UsageError
 from model.preprocess import SMALL_FACE
 
 
@@ -17,6 +18,25 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def check_figure_path(path: str | Path, option: str) -> Path:
+    """``path`` as a name matplotlib can write a figure to, or a one-line UsageError.
+
+    Why: matplotlib picks the format by the suffix only when it saves, after the work that made
+    the figure (a whole evaluation), and one without a suffix it saves as ``NAME.png``, not at
+    the path asked for. Nothing is created here.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().removeprefix(".")
+    if suffix not in formats:
+        what = f"a .{suffix} file" if suffix else "a file without a suffix"
+        raise UsageError(f"{option} {path}: matplotlib cannot write {what}; give a name ending in "
+                         f"one of .{', .'.join(formats)}, such as {path.with_suffix('.png')}")
+    return path
 
 
 def plot_training_curves(history: Sequence[dict[str, float]], path: Path) -> None:

@@ -116,7 +116,7 @@ def _float_fields(cfg: TrainConfig) -> list[tuple[str, float]]:
 _AT_LEAST: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "lr_batch": 0, "weight_decay": 0.0, "plateau_patience": 0,
     "warmup_epochs": 0.0, "patience": 1, "time_budget_s": 0.0, "save_every": 1, "size": 32,
-    "threads": 1, "limit_train": 1, "limit_val": 1, "ema_epochs": 0.0,
+    "threads": 1, "limit_train": 1, "limit_val": 1, "ema_epochs": 0.0, "seed": 0,
 }
 
 

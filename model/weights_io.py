@@ -185,6 +185,16 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def check_checkpoint_name(path: str | Path) -> Path:
+    """``path``, refused in one line when its name says exported weights (``.safetensors``): a
+    command that writes its output next checks this before it reads (or overwrites) anything."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        raise UsageError(f"{path} is exported weights, not a training checkpoint; give best.pt "
+                         "or last.pt of a `classpulse model train` run")
+    return path
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint onto the CPU, refusing pickled code.
 
@@ -192,10 +202,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     version (IndexError for a CSV, UnpicklingError for safetensors or a mangled pickle, EOFError
     for an empty file), so all of them end in the same one line.
     """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        raise UsageError(f"{path} is exported weights, not a training checkpoint; give best.pt "
-                         "or last.pt of a `classpulse model train` run")
+    path = check_checkpoint_name(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # its long message suggests weights_only=False: not here

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +205,67 @@ def test_calibration_decodes_only_the_faces_it_draws(tiny_fer: Path, shipped_che
         load_split(root, "train")
     assert sample_split(root, "train", 20, seed=0).sources == drawn.sources
     export_checkpoint(shipped_checkpoint, tmp_path / "w.safetensors", root, calibration_faces=20)
+
+
+def test_pack_takes_only_an_npz_name_and_it_reads_back_in_any_case(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The readers know a pack by its .npz suffix alone: a pack written under another name would
+    later be read as "not a FER2013 CSV", so ``model pack`` refuses one; .NPZ is a pack too."""
+    odd = tmp_path / "fer.pack"
+    assert cli_main(["model", "pack", "--data", str(tiny_fer), "--out", str(odd)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"classpulse model: --out {odd} does not end in .npz, so 'model train' and "
+                   "'model evaluate' would not read it as a pack; give a name such as "
+                   f"{tmp_path / 'fer.npz'}")
+    assert not odd.exists()
+    upper = tmp_path / "FER.NPZ"
+    assert pack_fer(tiny_fer, upper) == {"train": 168, "val": 42}
+    assert np.array_equal(load_split(upper, "val").labels, load_split(tiny_fer, "val").labels)
+
+
+def test_pack_finds_every_split_before_it_decodes_any(tiny_fer: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root without val stops at once, not after decoding all of train."""
+    root = tmp_path / "fer"
+    root.mkdir()
+    (root / "train").symlink_to(tiny_fer / "train")
+
+    def decode(*args: object, **kwargs: object) -> None:
+        pytest.fail("a split was decoded before every split was found")
+
+    monkeypatch.setattr("model.pack.load_split", decode)
+    with pytest.raises(UsageError, match=f"no FER2013 val split in {root}"):
+        pack_fer(root, tmp_path / "fer.npz")
+    assert not (tmp_path / "fer.npz").exists()
+
+
+def test_an_npz_of_one_saved_array_is_refused_as_unreadable(tmp_path: Path) -> None:
+    """An .npz that is one np.save'd array, not an archive, is refused in one line like any
+    unreadable .npz, not with a TypeError traceback."""
+    array = tmp_path / "arr.npz"
+    with array.open("wb") as fh:
+        np.save(fh, np.zeros((3, 48, 48), np.uint8))
+    with pytest.raises(UsageError) as err:
+        load_split(array, "val")
+    assert str(err.value).startswith(f"{array} is not a readable .npz (it holds one array")
+    assert "\n" not in str(err.value)
+
+
+def test_an_image_claiming_gigapixels_is_refused_as_corrupt(tmp_path: Path) -> None:
+    """A PNG whose header claims 20000x20000 pixels (PIL's DecompressionBombError) is refused
+    like a corrupt image, naming it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    bomb = tmp_path / "val" / "angry" / "big.png"
+    bomb.parent.mkdir(parents=True)
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000,
+                                                                       8, 0, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    with pytest.raises(UsageError) as err:
+        load_split(tmp_path / "val", "val")
+    assert str(err.value).startswith(f"corrupt or unreadable image {bomb}: Image size "
+                                     "(400000000 pixels) exceeds limit")
+    assert "\n" not in str(err.value)

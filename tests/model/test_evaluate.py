@@ -464,3 +464,33 @@ def test_class_level_of_small_faces_also_corrects_with_the_full_size_confusion()
     assert "corr. full-size fit: corrected with the confusion fitted on the other half's faces " \
            "at full size" in printed
     assert "classroom    200 corr. full-size fit" in printed
+
+
+def test_a_plot_matplotlib_cannot_write_stops_before_the_evaluation(
+        tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """matplotlib picks the format by the suffix only when it saves: a .txt used to end a whole
+    evaluation in a traceback, and a name without a suffix is saved as NAME.png, not at the
+    path given. Both stop first, and no folder is made."""
+    for name in ("cm.txt", "cm"):
+        plot = tmp_path / "figures" / name
+        rc = cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                       "--plot", str(plot)])
+        assert rc == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.startswith(f"classpulse model: --plot {plot}: matplotlib cannot write ")
+        assert err.endswith(".png, .ps, .raw, .rgba, .svg, .svgz, .tif, .tiff, .webp, such as "
+                            f"{plot.with_suffix('.png')}")
+        assert "\n" not in err and "accuracy" not in captured.out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_seed_is_refused_as_it_is_parsed(tiny_fer: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["model", "evaluate", "--data", str(tiny_fer / "val"), "--device", "cpu",
+                  "--class-level", "--seed", "-1"])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert "argument --seed: --seed takes a whole number >= 0, got '-1'" in captured.err
+    assert captured.out == ""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import torch
-from torchvision.models import vgg16_bn
+from torchvision.models import VGG16_BN_Weights, vgg16_bn
+from torchvision.models.vgg import cfgs, make_layers
 
 from classpulse.emotions import EMOTIONS
 from classpulse.errors import UsageError
@@ -60,6 +62,33 @@ def test_imagenet_file_missing_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "vgg16_bn-6c64b313.pth"
     with pytest.raises(UsageError, match=r"vgg16_bn-6c64b313\.pth"):
         load_imagenet_features(build_network(), missing)
+
+
+def test_imagenet_weights_are_read_from_the_hub_cache_and_never_downloaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No download at run time: without the file in torch's hub cache, one line names the exact
+    path torchvision would have downloaded it to; with it there, it is read from there."""
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+
+    def download(*args: object, **kwargs: object) -> None:
+        pytest.fail("downloaded at run time")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", download)
+    cached = hub / "checkpoints" / Path(urlparse(VGG16_BN_Weights.IMAGENET1K_V1.url).path).name
+    with pytest.raises(UsageError) as err:
+        load_imagenet_features(build_network())
+    message = str(err.value)
+    assert f"put it at {cached} (torch's hub cache), or pass --init-file FILE" in message
+    assert "\n" not in message
+    torch.manual_seed(2)
+    features = make_layers(cfgs["D"], batch_norm=True).state_dict()
+    cached.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in features.items()}, cached)
+    net = build_network()
+    load_imagenet_features(net)
+    torch.testing.assert_close(net.features[0].weight, features["0.weight"].sum(1, keepdim=True))
+    torch.testing.assert_close(net.features[40].weight, features["40.weight"])
 
 
 def test_weights_round_trip_fp16_with_metadata(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from model.preprocess import (
     prepare_faces,
     shrink_faces,
 )
+from model.quantize import RANGES_KEY
 from model.train import (
     LrSchedule,
     TrainConfig,
@@ -227,6 +229,61 @@ def test_export_names_the_val_faces_its_metrics_are_of(shipped_checkpoint: Path,
     path = export_checkpoint(shipped_checkpoint, tmp_path / "w.safetensors")
     recorded = json.loads(card.read_metadata(path)["val_metrics"])
     assert recorded["split"] == "val split of fer2013 (42 faces; --limit-val 42)"
+
+
+def test_export_keeps_a_checkpoint_and_int8_ranges_from_being_overwritten(
+        shipped_checkpoint: Path, tiny_fer: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out`` is a .safetensors name and never the checkpoint (an export over best.pt once
+    replaced a 261 MB training checkpoint); a file with int8 ranges is replaced without them only
+    with --force (the CPU consumers would run fp32, 3x slower); a replaced file is named."""
+    ckpt = tmp_path / "best.pt"
+    shutil.copyfile(shipped_checkpoint, ckpt)
+    size = ckpt.stat().st_size
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(ckpt)
+    export = ["model", "export", "--checkpoint", str(ckpt), "--out"]
+    for out, message in (
+            (ckpt, f"--out {ckpt} does not end in .safetensors; give a weights file name such "
+                   f"as {tmp_path / 'best.safetensors'}"),
+            (link, f"--out {link} is the --checkpoint itself; give another --out")):
+        assert cli_main([*export, str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"classpulse model: {message}") and "\n" not in err
+    assert ckpt.stat().st_size == size and load_checkpoint(ckpt)["epoch"] == 0
+
+    ranged = tmp_path / "w.safetensors"
+    shutil.copyfile(card.DEFAULT_WEIGHTS, ranged)
+    export_checkpoint(ckpt, ranged, tiny_fer, calibration_faces=20)  # new ranges: no question
+    assert RANGES_KEY in card.read_metadata(ranged)
+    before = ranged.read_bytes()
+    assert cli_main([*export, str(ranged)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"classpulse model: --out {ranged} holds int8 activation ranges that this "
+                   "export without --calibrate would drop (consumers on a CPU would run it in "
+                   "fp32, about 3x slower); add --calibrate DATA to measure new ones, give "
+                   "another --out, or add --force to replace it without them")
+    assert ranged.read_bytes() == before
+    assert cli_main([*export, str(ranged), "--force"]) == 0
+    assert capsys.readouterr().out == f"wrote {ranged}, replacing the file that was there\n"
+    assert RANGES_KEY not in card.read_metadata(ranged)
+    fresh = tmp_path / "new.safetensors"
+    assert cli_main([*export, str(fresh)]) == 0
+    assert capsys.readouterr().out == f"wrote {fresh}\n"
+
+
+def test_a_negative_seed_stops_training_before_any_work(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """NumPy takes no negative seed: it used to stop the run only once the data were read."""
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["model", "train", "--data", str(tmp_path / "absent"), "--out",
+                  str(tmp_path / "run"), "--seed", "-1"])
+    assert stop.value.code == 2
+    assert "argument --seed: --seed takes a whole number >= 0, got '-1'" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--seed must be at least 0, got -1"):
+        TrainConfig(data="d", out="o", seed=-1)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_class_weights_favour_rare_classes() -> None:
