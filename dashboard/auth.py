@@ -69,6 +69,12 @@ _SIGN_IN_KEYS = frozenset({"client_id", "client_secret", "server_metadata_url", 
 # saying they signed in as an allowed address, and the allowlist checks the forged claims. 32
 # characters is what secrets.token_urlsafe(24) gives, the README's command gives 43.
 MIN_COOKIE_SECRET_CHARS = 32
+# ... and a text of few characters repeated ("changeme" x 4, "a" x 32) is as guessable: a random
+# one has many (secrets.token_hex(16), 32 characters of 16, had fewer than 8 in none of 10^6 draws;
+# the README's token_urlsafe(32) has 43 of 64)
+MIN_COOKIE_SECRET_DISTINCT = 8
+# what the README's example once held where the secret goes: copied as it stood, it passed
+_PLACEHOLDER = "a long random string"
 _NOT_A_DOMAIN = re.compile(r"[\s@*/]|^\.|\.$|\.\.")
 _NOT_AN_EMAIL = re.compile(r"\s")
 
@@ -410,16 +416,22 @@ def _entries(auth: Mapping[str, Any], key: str) -> list[tuple[int, str]]:
 
 def _check_cookie_secret(secret: object) -> None:
     """Refuse a cookie secret anyone could guess, saying what it is without quoting it."""
-    if isinstance(secret, str) and len(secret.strip()) >= MIN_COOKIE_SECRET_CHARS:
+    text = secret.strip() if isinstance(secret, str) else ""
+    if (len(text) >= MIN_COOKIE_SECRET_CHARS and len(set(text)) >= MIN_COOKIE_SECRET_DISTINCT
+            and _PLACEHOLDER not in text.lower()):
         return
     if secret is None:
         what = "missing"
     elif not isinstance(secret, str):
         what = f"{_a(secret)}, not text"
-    elif not secret.strip():
+    elif not text:
         what = "empty"
+    elif _PLACEHOLDER in text.lower():
+        what = "the README's example text, which anyone can read"
+    elif len(text) < MIN_COOKIE_SECRET_CHARS:
+        what = f"{len(text)} characters long"
     else:
-        what = f"{len(secret.strip())} characters long"
+        what = f"made of {len(set(text))} different characters"
     raise AllowlistError(
         f"cookie_secret in [auth] is {what}: with a guessable one anyone can forge the sign-in "
         "cookie and come in as an allowed address; set a random text of at least "
@@ -429,16 +441,17 @@ def _check_cookie_secret(secret: object) -> None:
 
 
 def sign_in_refusal(paths: Iterable[str]) -> str | None:
-    """Why the ``[auth]`` section the secrets files among ``paths`` hold together (a later file's
-    keys over an earlier's, as Streamlit merges them) would close the page
+    """Why the ``[auth]`` section Streamlit reads from the secrets files among ``paths`` (the last
+    that holds one: Streamlit replaces a section a later file holds too, it does not merge it)
+    would close the page
     (:meth:`Allowlist.from_auth`), in one line; None without such a section, or when it would
     open. ``classpulse dashboard`` says it before starting rather than only in the page's log."""
-    auth: dict[str, Any] = {}
+    auth: Mapping[str, Any] | None = None
     for path in paths:
         table = _secrets_table(path)
         if table is not None and isinstance(table.get("auth"), Mapping):
-            auth.update(table["auth"])
-    if not auth:
+            auth = table["auth"]  # Streamlit takes a later file's [auth] whole, not key by key
+    if auth is None:
         return None
     try:
         Allowlist.from_auth(auth)

@@ -954,7 +954,8 @@ def test_unknown_classroom_time_zone_is_named(
     assert "'Mars/Olympus' is not an IANA zone name" in error
 
 
-SSO = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+SSO = {"redirect_uri": "http://localhost:8501/oauth2callback",
+       "cookie_secret": "pVh3Zq0yK8rT1mXc5NwB7uJd2LfA9sEgQ4iYoR6tH0k",
        "client_id": "classpulse", "client_secret": "secret",
        "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
        "allowed_email_domains": ["school.example"]}

@@ -138,7 +138,7 @@ def test_sign_in_settings_outside_an_auth_section_stop_the_dashboard_in_one_line
     assert message.startswith(f"the secrets file {secrets} has no [auth] section but holds "
                               "sign-in settings (section [Auth]): "), message
     assert "\n" not in message and "s3cret" not in message
-    secrets.write_text('[auth]\nclient_id = "x"\ncookie_secret = "' + "k" * 32 + '"\n'
+    secrets.write_text('[auth]\nclient_id = "x"\ncookie_secret = "' + SECRET + '"\n'
                        'allowed_email_domains = ["school.example"]\n', encoding="utf-8")
     check_secrets()
 
@@ -147,6 +147,11 @@ def test_sign_in_settings_outside_an_auth_section_stop_the_dashboard_in_one_line
     ('cookie_secret = ""\n', "cookie_secret in [auth] is empty: "),
     ("", "cookie_secret in [auth] is missing: "),
     ('cookie_secret = "hunter2"\n', "cookie_secret in [auth] is 7 characters long: "),
+    ('cookie_secret = "' + "changeme" * 4 + '"\n',
+     "cookie_secret in [auth] is made of 7 different characters: "),
+    ("cookie_secret = \"a long random string, e.g. from: python -c 'import secrets; "
+     "print(secrets.token_urlsafe(32))'\"\n",
+     "cookie_secret in [auth] is the README's example text, which anyone can read: "),
 ])
 def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -171,9 +176,43 @@ def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("classpulse dashboard: the single sign-on in the secrets ("), err
     assert said in err and "token_urlsafe" in err, err
-    assert err.count("\n") == 1 and "hunter2" not in err
-    secrets.write_text(section + 'cookie_secret = "' + "k" * 32 + '"\n', encoding="utf-8")
+    assert err.count("\n") == 1 and "hunter2" not in err and "changeme" not in err
+    secrets.write_text(section + 'cookie_secret = "' + SECRET + '"\n', encoding="utf-8")
     check_secrets()
+
+
+# a cookie secret as `python -c 'import secrets; print(secrets.token_urlsafe(32))'` gives one
+SECRET = "pVh3Zq0yK8rT1mXc5NwB7uJd2LfA9sEgQ4iYoR6tH0k"
+
+
+def test_the_sign_in_streamlit_reads_is_the_last_files_auth_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamlit replaces an earlier secrets file's [auth] with a later one's whole: a valid
+    [auth] in ./.streamlit over a stale one in the home folder opens the page (the check refused
+    it, reading the stale keys), and a cookie_secret only in the home folder's [auth] is none
+    (the check let it start, the page closed)."""
+    from classpulse.errors import UsageError
+    from dashboard.cli import check_secrets
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    for folder in (home, here):
+        (folder / ".streamlit").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    whole = ('[auth]\nclient_id = "c"\nclient_secret = "s"\ncookie_secret = "' + SECRET + '"\n'
+             'allowed_email_domains = ["school.example"]\n')
+    (home / ".streamlit" / "secrets.toml").write_text(
+        '[auth]\ncookie_secret = ""\nallowed_email_domains = ["*.school.example"]\n',
+        encoding="utf-8")
+    (here / ".streamlit" / "secrets.toml").write_text(whole, encoding="utf-8")
+    check_secrets()
+    (home / ".streamlit" / "secrets.toml").write_text(
+        '[auth]\ncookie_secret = "' + SECRET + '"\n', encoding="utf-8")
+    (here / ".streamlit" / "secrets.toml").write_text(
+        whole.replace('cookie_secret = "' + SECRET + '"\n', ""), encoding="utf-8")
+    with pytest.raises(UsageError, match="cookie_secret in \\[auth\\] is missing"):
+        check_secrets()
 
 
 def test_an_unmigrated_database_fails_with_the_fix(

@@ -151,7 +151,8 @@ def test_signed_in_name_in_the_sidebar(
     store(migrated_sqlite_url, classroom=("Room", "UTC"))
     at = open_page(monkeypatch, migrated_sqlite_url)
     at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
-                          "cookie_secret": "x" * 32, "client_id": "c", "client_secret": "s",
+                          "cookie_secret": "pVh3Zq0yK8rT1mXc5NwB7uJd2LfA9sEgQ4iYoR6tH0k",
+                          "client_id": "c", "client_secret": "s",
                           "server_metadata_url": "https://login.example.org/.well-known/x",
                           "allowed_email_domains": ["school.example"]}
     at.user = {"is_logged_in": True, "name": NAME, "email": "a@school.example",

@@ -382,6 +382,9 @@ def test_cpu_override_runs_the_consumer_without_a_gpu() -> None:
     assert {k for k in cpu if k != "services"} == {k for k in base if k != "services"}
 
 
+SECRET = "pVh3Zq0yK8rT1mXc5NwB7uJd2LfA9sEgQ4iYoR6tH0k"  # as secrets.token_urlsafe(32) gives one
+
+
 def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else() -> None:
     """compose.sso.yaml mounts the school's OIDC settings where Streamlit reads them (the image's
     HOME), read-only, from a git-ignored file; the image has Authlib, which st.login needs."""
@@ -410,8 +413,8 @@ def test_sso_override_hands_the_dashboard_its_secrets_and_changes_nothing_else()
     with pytest.raises(AllowlistError, match="cookie_secret in \\[auth\\] is empty"):
         Allowlist.from_auth(example["auth"])
     with pytest.raises(AllowlistError, match=ALLOWED_DOMAINS_KEY):
-        Allowlist.from_auth({**example["auth"], "cookie_secret": "k" * 32})
-    filled = {**example["auth"], "cookie_secret": "k" * 32,
+        Allowlist.from_auth({**example["auth"], "cookie_secret": SECRET})
+    filled = {**example["auth"], "cookie_secret": SECRET,
               ALLOWED_DOMAINS_KEY: ["school.example"]}
     assert Allowlist.from_auth(filled).refusal("teacher@school.example", True) is None
     assert find_spec("authlib") is not None
