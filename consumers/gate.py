@@ -60,6 +60,7 @@ class GateConfig:
     max_roll: float
     min_confidence: float
     min_face_score: float = 0.0
+    refuse_cut: bool = True  # a face with a landmark outside the frame (judge_detection)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GateConfig:
@@ -69,9 +70,8 @@ class GateConfig:
 
     @classmethod
     def open(cls) -> GateConfig:
-        """A gate that reads every face: what the consumer did before, for comparisons (a face
-        cut by the frame's edge is still refused: :func:`judge_detection`)."""
-        return cls(0.0, 90.0, 90.0, 180.0, 0.0, 0.0)
+        """A gate that reads every face: what the consumer did before, for comparisons."""
+        return cls(0.0, 90.0, 90.0, 180.0, 0.0, 0.0, refuse_cut=False)
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,9 @@ def judge_geometry(boxes: np.ndarray, pose: np.ndarray, config: GateConfig) -> n
 def judge_detection(scores: np.ndarray, landmarks: np.ndarray, frame_size: tuple[int, int],
                     config: GateConfig) -> np.ndarray:
     """Per face, TURNED, UNCERTAIN or READ from how the detector found it: TURNED when one of
-    its (N, 5, 2) landmarks lies outside the frame (``frame_size`` is height, width), UNCERTAIN
-    when its score is under ``config.min_face_score``. A NaN refuses."""
+    its (N, 5, 2) landmarks lies outside the frame (``frame_size`` is height, width) and
+    ``config.refuse_cut``, UNCERTAIN when its score is under ``config.min_face_score``. A NaN
+    refuses."""
     scores = np.asarray(scores, np.float64).reshape(-1)
     marks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
     height, width = frame_size
@@ -120,7 +121,8 @@ def judge_detection(scores: np.ndarray, landmarks: np.ndarray, frame_size: tuple
               & (marks[..., 1] >= 0) & (marks[..., 1] <= height)).all(axis=1)
     verdict = np.full(len(scores), int(Verdict.READ), np.int64)
     verdict[~(scores >= config.min_face_score)] = Verdict.UNCERTAIN
-    verdict[~inside] = Verdict.TURNED
+    if config.refuse_cut:
+        verdict[~inside] = Verdict.TURNED
     return verdict
 
 

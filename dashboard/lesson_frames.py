@@ -235,20 +235,30 @@ def shared_room(lessons: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
     pool_ids = pool["lesson_id"].to_numpy()
     pool_starts = _seconds(pool["starts_at"])
     pool_ends = _seconds(pool["ends_at"])
+    pool_names = list(zip(pool["title"].astype(str), pool["group_label"].map(_group),
+                          strict=True))
     shared, named = [], []
-    for lesson_id, start, end in zip(lessons["lesson_id"], _seconds(lessons["starts_at"]),
-                                     _seconds(lessons["ends_at"]), strict=True):
+    for lesson_id, title, group, start, end in zip(
+            lessons["lesson_id"], lessons["title"].astype(str), lessons["group_label"].map(_group),
+            _seconds(lessons["starts_at"]), _seconds(lessons["ends_at"]), strict=True):
         lo, hi = np.maximum(pool_starts, start), np.minimum(pool_ends, end)
+        # the same lesson stored twice (its title, group and times: a timetable imported from
+        # two files) is the lesson, not another one in its room
+        twin = (np.array([n == (title, group) for n in pool_names], bool)
+                & (pool_starts == start) & (pool_ends == end))
         # whole minutes of epoch seconds starting in [lo, hi): the lesson's minutes inside another
-        hit = (np.ceil(hi / 60) > np.ceil(lo / 60)) & (pool_ids != lesson_id)
+        hit = (np.ceil(hi / 60) > np.ceil(lo / 60)) & (pool_ids != lesson_id) & ~twin
         spans = _merged(zip(lo[hit], hi[hit], strict=True))
         shared.append(sum(_minute_starts(a, b) for a, b in spans))
-        named.append(tuple(
-            (str(o.title), None if pd.isna(o.group_label) or not o.group_label
-             else str(o.group_label), o.starts_at, o.ends_at)
-            for o in pool[hit].itertuples()))
+        named.append(tuple((str(o.title), _group(o.group_label), o.starts_at, o.ends_at)
+                           for o in pool[hit].itertuples()))
     return pd.DataFrame({"shared_minutes": pd.Series(shared, index=lessons.index, dtype="int64"),
                          "shared_with": pd.Series(named, index=lessons.index, dtype=object)})
+
+
+def _group(label: object) -> str | None:
+    """A group label, None for none (NULL, NaN where pandas fills gaps, or empty)."""
+    return None if label is None or pd.isna(label) or not label else str(label)
 
 
 def _seconds(times: pd.Series) -> np.ndarray:

@@ -104,6 +104,8 @@ def test_detection_refuses_faces_cut_by_the_edge_then_scored_low() -> None:
     assert judge_detection(np.array([np.nan]), marks[:1], (130, 200), GATE).tolist() == [
         Verdict.UNCERTAIN]
     assert judge_detection(np.zeros(0), np.zeros((0, 5, 2)), (130, 200), GATE).tolist() == []
+    assert judge_detection(scores, marks, (130, 200), GateConfig.open()).tolist() == [
+        Verdict.READ] * 6  # the open gate (bench gate's comparison) reads every face
 
 
 def test_a_face_cut_by_the_frames_edge_or_scored_low_is_not_read(faces_dir: Path) -> None:

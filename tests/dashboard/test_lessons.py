@@ -664,7 +664,7 @@ def test_a_lessons_shared_minutes_count_each_minute_once() -> None:
     """The minutes of a lesson that start inside another lesson of its classroom: two others
     overlapping each other inside it count their union once; bounds off the minute count the
     minutes that start inside (08:00:30-08:45 holds 44); a lesson ending as another starts shares
-    nothing."""
+    nothing; the same lesson stored twice shares nothing with itself."""
     from dashboard import lesson_frames
 
     def lesson(i: int, start: str, end: str) -> dict:
@@ -682,6 +682,12 @@ def test_a_lessons_shared_minutes_count_each_minute_once() -> None:
     assert [[(t, g) for t, g, _, _ in w] for w in got["shared_with"]] == [
         [("L3", None), ("L4", "B")], []]
     assert lesson_frames.shared_room(lessons, others.iloc[:0])["shared_minutes"].tolist() == [0, 0]
+    # the same lesson stored twice (title, group, times) is that lesson, not a shared room
+    twin = pd.DataFrame([lesson(1, "08:00:30", "08:45") | {"lesson_id": 7}])
+    assert lesson_frames.shared_room(lessons, twin)["shared_minutes"].tolist() == [0, 0]
+    other_group = pd.DataFrame([lesson(1, "08:00:30", "08:45") | {"lesson_id": 7,
+                                                                   "group_label": "B"}])
+    assert lesson_frames.shared_room(lessons, other_group)["shared_minutes"].tolist() == [44, 0]
 
 
 def test_a_lessons_cameras_are_those_shown_for_most_of_it() -> None:

@@ -883,6 +883,8 @@ TRAPS: tuple[TrapLesson, ...] = (
     # 8C Chemistry: a lesson's minutes are those starting in [starts_at, ends_at)
     _eighth(11, time(15), time(15, 45), "Chemistry", 0.40),
     _eighth(13, time(8, 0, 30), time(8, 41), "Chemistry", 0.62, shown=32),  # 32 of 40: in
+    # ... and stored twice (a timetable imported from two files): the same lesson, no room shared
+    _eighth(13, time(8, 0, 30), time(8, 41), "Chemistry", 0.62, shown=32, own_minutes=False),
     _eighth(14, time(8), time(8, 40, 30), "Chemistry", 0.95, shown=32),  # 32 of 41: out
 )
 # 7B's last lesson (14 March, 09:00-09:45 New York, UTC-4): under way, then its last minute
@@ -982,6 +984,7 @@ def test_trend_examples_keep_to_the_rule(trap_engine: Engine) -> None:
         ("8C", 1, "Drama", at(12, 16), at(3, 16), 45, 0.75, 0.2, 0.55),
         ("8C", 2, "Physics", at(12, 10), at(10, 10), 45, 0.7, 0.45, 0.25),
         ("8C", 3, "Chemistry", at(13, 8, 0, 30), at(11, 15), 32, 0.62, 0.4, 0.22),
+        ("8C", 3, "Chemistry", at(13, 8, 0, 30), at(11, 15), 32, 0.62, 0.4, 0.22),  # its twin
     ]
     assert ranked(None) == [
         ("7B", 1, "Maths", at(14, 9), at(13, 9, 0, 30), 45, 0.9, 0.65, 0.25),
