@@ -6,7 +6,7 @@ import pytest
 
 from classpulse.cli import main
 
-HEAD = "0018_lesson_ids_never_reused"
+HEAD = "0019_sqlite_class_rows_seek"
 RULE = ("small-group rule: minutes in which no camera read at least {} faces per frame on average "
         "are hidden (MIN_FACES_SHOWN)")
 WEIGHTS = ("engagement weights: angry=0.25,disgust=0.2,fear=0.3,happy={},sad=0.3,surprise=0.6,"

@@ -39,7 +39,7 @@ TABLES = {"classrooms", "cameras", "emotion_minutes", "rejected_frames", "consum
           "small_group_rule", "lessons", "offset_resets", "seen_frames", "engagement_weights"}
 VIEW_NAMES = {"camera_minutes", "class_minutes", "class_days", "class_hour_of_week",
               "lesson_summaries", "shown_camera_minutes", "shown_class_minutes"}
-HEAD = "0018_lesson_ids_never_reused"
+HEAD = "0019_sqlite_class_rows_seek"
 
 
 @pytest.fixture
@@ -78,9 +78,9 @@ def test_one_head_named_as_expected() -> None:
     assert script.get_heads() == [HEAD]
     assert head_revision() == HEAD
     assert [r.revision for r in script.walk_revisions()] == [
-        HEAD, "0017_revised_minutes", "0016_sqlite_local_days", "0015_closes_after_max_lag",
-        "0014_closed_minutes", "0013_shown_views", "0012_engagement_weights",
-        "0011_class_of_shown_cameras", "0010_classroom_in_key",
+        HEAD, "0018_lesson_ids_never_reused", "0017_revised_minutes", "0016_sqlite_local_days",
+        "0015_closes_after_max_lag", "0014_closed_minutes", "0013_shown_views",
+        "0012_engagement_weights", "0011_class_of_shown_cameras", "0010_classroom_in_key",
         "0009_hardening", "0008_faces_read", "0007_lessons", "0006_small_group_rule",
         "0003_covering_index", "0002_class_views", "0001_tables"]
 
@@ -308,15 +308,15 @@ def test_a_consumer_without_migrating_needs_the_newest_schema(
     fresh_engine: Engine, migrated_url: str
 ) -> None:
     require_head(migrated_url)  # at head: nothing to say
-    # one revision behind is refused too, even 0018's, which changes only SQLite's lessons
-    downgrade_to(fresh_engine, "0017_revised_minutes")
-    with pytest.raises(UsageError, match=r"is at revision 0017_revised_minutes, this consumer "
-                                         r"writes to 0018_lesson_ids_never_reused; stop "
+    # one revision behind is refused too, even 0019's, which changes only SQLite's views
+    downgrade_to(fresh_engine, "0018_lesson_ids_never_reused")
+    with pytest.raises(UsageError, match=r"is at revision 0018_lesson_ids_never_reused, this "
+                                         rf"consumer writes to {HEAD}; stop "
                                          r"every consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
     downgrade_to(fresh_engine, "0010_classroom_in_key")
     with pytest.raises(UsageError, match=r"is at revision 0010_classroom_in_key, this consumer "
-                                         r"writes to 0018_lesson_ids_never_reused; stop "
+                                         rf"writes to {HEAD}; stop "
                                          r"every consumer, run `classpulse db upgrade`"):
         require_head(migrated_url)
     upgrade(migrated_url)
@@ -638,8 +638,8 @@ def test_0018_keeps_every_lesson_its_id_and_every_name(
             with engine.begin() as conn:
                 conn.execute(text("CREATE VIEW school_titles AS SELECT id, title FROM lessons"))
         before = lessons_schema(engine)
-        upgrade(url)
-        assert current(url) == HEAD
+        upgrade(url, "0018_lesson_ids_never_reused")
+        assert current(url) == "0018_lesson_ids_never_reused"
         assert lessons_state(engine) == (rows, summaries)
         if dialect == "sqlite":
             with engine.connect() as conn:
@@ -696,3 +696,48 @@ def test_0018_downgrades_and_upgrades_again_keeping_every_lesson(
         art = max(r[0] for r in state[0])
         conn.execute(text("DELETE FROM lessons WHERE id = :id"), {"id": art})
         assert add_lesson(conn, "History", 10) > art
+
+
+def test_0019_gives_every_lesson_the_same_numbers_and_sqlite_reads_one_classroom(
+    fresh_engine: Engine, migrated_url: str
+) -> None:
+    """On SQLite a class minute's shown cameras were looked up by reading the classroom's history
+    up to now (the closed-minute bound taken for the range), and lesson_summaries summed every
+    lesson of every classroom before a filter on one: 115 s for a week of one classroom of a
+    60-day, 10-classroom seed. From 0019 the lookup reads the classroom-minute and the filter
+    reaches the lessons' index. The numbers are the same each way, on both databases: two
+    lessons, one with a shown and a hidden camera in one minute (the class minute is the shown
+    one's), a hidden minute, and one with no minute; PostgreSQL's views are untouched."""
+    def rows() -> list[tuple]:
+        with fresh_engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT * FROM lesson_summaries ORDER BY lesson_id"))]
+
+    start = LESSON_DAY + timedelta(hours=9)
+    with fresh_engine.begin() as conn:
+        add_minute_rows(conn, [
+            MinuteRow("front", "7A", start, 60, 60, 240, (0, 0, 0, 200, 0, 0, 40),
+                      (0.0, 0.0, 0.0, 150.5, 0.0, 0.0, 60.25), 130.0),
+            MinuteRow("back", "7A", start, 60, 30, 30, (0, 0, 0, 0, 30, 0, 0), (0.0,) * 7, 9.0),
+            MinuteRow("front", "7A", start + timedelta(minutes=1), 60, 60, 60,
+                      (0, 0, 0, 0, 0, 0, 60), (0.0,) * 7, 54.0),
+            MinuteRow("front", "7A", start + timedelta(minutes=2), 60, 60, 300,
+                      (0, 0, 0, 300, 0, 0, 0), (0.0,) * 7, 180.0)])
+        for title, hour in (("Maths", 9), ("Art", 11)):
+            add_lesson(conn, title, hour)
+    at_head = rows()
+    assert [(r[0], r[7], r[8], r[11]) for r in at_head] == [(1, 2, 1, 540), (2, 0, 0, 0)]
+    downgrade_to(fresh_engine, "0018_lesson_ids_never_reused")
+    assert rows() == at_head
+    upgrade(migrated_url)
+    assert rows() == at_head
+    if fresh_engine.dialect.name != "sqlite":
+        return
+    with fresh_engine.connect() as conn:
+        plan = [r[3] for r in conn.execute(text(
+            "EXPLAIN QUERY PLAN SELECT * FROM lesson_summaries WHERE classroom_id = '7A'"))]
+    assert any(p.startswith("SEARCH l USING INDEX ix_lessons_classroom_id_starts_at "
+                            "(classroom_id=?") for p in plan), plan
+    # every read of emotion_minutes is bounded below: the lesson's range, or the minute's own
+    reads = [p for p in plan if "ix_emotion_minutes_classroom_id_minute_start" in p]
+    assert reads and all("minute_start>?" in p or "minute_start=?" in p for p in reads), plan

@@ -288,7 +288,7 @@ def test_an_unmigrated_or_older_database_is_refused(
     assert main(["db", "grant-reader", "analyst", "--database-url", url]) == 2
     assert capsys.readouterr().err == (
         f"classpulse db: database {url} is at revision 0012_engagement_weights, not "
-        "0018_lesson_ids_never_reused, the one this ClassPulse grants on; run `classpulse db "
+        "0019_sqlite_class_rows_seek, the one this ClassPulse grants on; run `classpulse db "
         "upgrade` first (same DATABASE_URL / --database-url)\n")
 
 

@@ -44,7 +44,8 @@ def lesson_summaries_sql(dialect: str, shape: Any = None) -> str:
     """PostgreSQL: each lesson's minutes in a LATERAL subquery, so the planner reads one range of
     minutes per lesson whatever its estimates (with a plain join it preferred to roll up the
     classroom's whole history), and a filter, ORDER BY or LIMIT on the lessons applies before any
-    minute is read. SQLite has no LATERAL: one grouped LEFT JOIN, giving the same numbers.
+    minute is read. SQLite has no LATERAL: one grouped LEFT JOIN, giving the same numbers (from
+    0019, one level of grouping: :func:`_sqlite_one_level_sql`).
     ``shape`` is 0006's ``Shape`` of the views (default: as 0006 shipped)."""
     rule = context.script.get_revision("0006_small_group_rule").module
     shape = rule.SHAPE if shape is None else shape
@@ -66,6 +67,8 @@ def lesson_summaries_sql(dialect: str, shape: Any = None) -> str:
             "  ) AS m\n"
             ") AS s"
         )
+    if shape.class_rows == "shown_seek":
+        return _sqlite_one_level_sql(rule, shape)
     lesson = ", ".join(f"l.{c}" for c in LESSON_COLUMNS)
     inner = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS), "cm.minute_start",
              *rule.class_minute_columns("cm", shape)]
@@ -80,6 +83,48 @@ def lesson_summaries_sql(dialect: str, shape: Any = None) -> str:
         f"  GROUP BY l.id, {lesson}, cm.minute_start\n"
         ") AS m\n"
         f"GROUP BY m.lesson_id, {', '.join(f'm.{c}' for c in LESSON_COLUMNS)}"
+    )
+
+
+def _sqlite_one_level_sql(rule: Any, shape: Any) -> str:
+    """SQLite, from ``0019_sqlite_class_rows_seek``: the same numbers in one GROUP BY over the
+    lesson's camera minutes, so that SQLite pushes a filter on the lessons (a classroom's week, one
+    lesson) into the view; with the class minutes grouped first, a second level, it summed every
+    lesson of every classroom before filtering (115 s for a week of one classroom of ten, 60 days
+    each). One level gives the same numbers because a class minute is made of its shown cameras'
+    minutes when one is shown and of all of them (none shown) when it is hidden
+    (``class_rows_sql``): a camera minute's ``shown`` is its class minute's, so the sums over shown
+    class minutes are sums over shown camera minutes, and the minutes are counted distinct."""
+    def shown(column: str) -> str:
+        return f"CASE WHEN cm.shown THEN cm.{column} ELSE 0 END"
+
+    def total(expression: str, name: str, count: bool = True) -> str:
+        summed = f"COALESCE(sum({expression}), 0)"
+        return f"CAST({summed} AS BIGINT) AS {name}" if count else f"{summed} AS {name}"
+
+    minutes = "count(DISTINCT CASE WHEN cm.shown THEN cm.minute_start END)"
+    rollup = [
+        f"CAST({minutes} AS BIGINT) AS minutes",
+        "CAST(count(DISTINCT CASE WHEN NOT cm.shown THEN cm.minute_start END) AS BIGINT) "
+        "AS hidden_minutes",
+        *(total(shown(c), c) for c in shape.counts),
+        *(f"sum(CASE WHEN cm.shown THEN cm.{name} END) / NULLIF({minutes}, 0) AS {name}"
+          for name, _ in shape.measures),
+        *(total(shown(c), c) for c in rule.N_COLS),
+        *(total(shown(c), c, count=False) for c in rule.P_COLS),
+        total(shown("engagement_sum"), "engagement_sum", count=False),
+        *rule._ratios(f"sum({shown(shape.read)})", f"sum({shown('engagement_sum')})",
+                      "sum(CASE WHEN cm.shown THEN cm.{c} ELSE 0 END)"),
+    ]
+    lines = ",\n    ".join
+    columns = ["l.id AS lesson_id", *(f"l.{c}" for c in LESSON_COLUMNS), *rollup]
+    return (
+        f"CREATE VIEW lesson_summaries AS\nSELECT\n    {lines(columns)}\n"
+        "FROM lessons AS l\n"
+        f"LEFT JOIN {rule.class_rows_sql(shape, 'sqlite')} AS cm "
+        "ON cm.classroom_id = l.classroom_id\n"
+        "  AND cm.minute_start >= l.starts_at AND cm.minute_start < l.ends_at\n"
+        f"GROUP BY l.id, {', '.join(f'l.{c}' for c in LESSON_COLUMNS)}"
     )
 
 
