@@ -738,6 +738,9 @@ def test_dockerfile_installs_the_package_only_as_a_non_root_user() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0")
     ignored = set(DOCKERIGNORE.read_text(encoding="utf-8").split())
     assert {"tests", "data", "shared", ".env", ".venv", "runs", "artifacts"} <= ignored
+    # dashboard/.streamlit/secrets.toml is one of the files the page reads, and dashboard/ is
+    # copied into the build stage: the sign-in's secrets must not travel with it
+    assert "**/.streamlit" in ignored
 
 
 def _doc_code() -> list[str]:
