@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from classpulse.errors import UsageError
-from classpulse.flags import port, positive_int
+from classpulse.flags import MAX_PARTITIONS, partition_count, port
 from classpulse.settings import DEFAULT_BOOTSTRAP, Settings
 
 
@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"KAFKA_BOOTSTRAP_SERVERS, {DEFAULT_BOOTSTRAP})")
     broker.add_argument("--port", type=port, default=None,
                         help="port to listen on (default: the port of --bootstrap-servers)")
-    broker.add_argument("--partitions", type=positive_int, default=4,
-                        help="partitions of the frames topic created at start "
-                        "(default %(default)s)")
+    broker.add_argument("--partitions", type=partition_count, default=4,
+                        help=f"partitions of the frames topic created at start, 1 to "
+                        f"{MAX_PARTITIONS} (default %(default)s)")
     broker.set_defaults(handler=run_broker)
 
 

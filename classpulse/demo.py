@@ -20,9 +20,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse import broker
-from classpulse.flags import DASHBOARD_PORT, add_device_flag, port, positive_float
+from classpulse.errors import UsageError
+from classpulse.flags import (
+    DASHBOARD_HOST,
+    DASHBOARD_PORT,
+    MAX_FPS,
+    add_device_flag,
+    port,
+    positive_float,
+)
 from classpulse.lifecycle import StopFlag
-from classpulse.processes import STOP_TIMEOUT_S, classpulse_command, start_child, stop_child
+from classpulse.processes import (
+    STOP_TIMEOUT_S,
+    check_port_free,
+    classpulse_command,
+    start_child,
+    stop_child,
+)
 from classpulse.settings import Settings, child_environment
 
 if TYPE_CHECKING:
@@ -108,7 +122,21 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
     return path
 
 
+def check_demo_args(args: argparse.Namespace) -> None:
+    """One :class:`UsageError` naming the demo's own flag, before anything starts (broker, topic,
+    database, children), for what a child would otherwise refuse only after the demo said it
+    runs: an --fps out of a camera's range, a --port another program holds. A --source or a
+    --device the children cannot use is still theirs to refuse (their checks live in the parts,
+    which classpulse/ does not import): the demo then stops, exit status 1, naming the child."""
+    if args.fps > MAX_FPS:  # --fps is already above 0 (positive_float)
+        raise UsageError(f"--fps {args.fps:g} is more than a camera sends ({MAX_FPS:g} a "
+                         f"second at most); give a number above 0 up to {MAX_FPS:g}, e.g. "
+                         f"{DEMO_FPS:g}")
+    check_port_free(DASHBOARD_HOST, args.port)
+
+
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    check_demo_args(args)
     with StopFlag() as stop, tempfile.TemporaryDirectory(prefix="classpulse-demo-") as folder:
         embedded = None
         if "kafka_bootstrap_servers" not in settings.explicit:
@@ -180,17 +208,28 @@ def _watch(children: list[tuple[str, subprocess.Popen]], embedded: EmbeddedBroke
     the demo with status 1: say which)."""
     deadline = None if duration is None else time.monotonic() + duration
     while not stop.wait(0.5):
-        ended = [f"the {name} process exited with status {child.returncode} (its error is "
-                 "printed above)" for name, child in children if child.poll() is not None]
+        ended = [f"the {name} process {_ending(child.returncode, ' (its error is printed above)')}"
+                 for name, child in children if child.poll() is not None]
         if embedded is not None and not embedded.running():
             # its output is not kept: `classpulse broker` runs it in the foreground
-            ended.append(f"the embedded broker exited with status {embedded.returncode}")
+            ended.append(f"the embedded broker {_ending(embedded.returncode)}")
         if ended:
             print(f"demo: {'; '.join(ended)}; stopping the demo", flush=True)
             return 1
         if deadline is not None and time.monotonic() >= deadline:
             break
     return 0
+
+
+def _ending(status: int | None, printed: str = "") -> str:
+    """How a process ended, from its return code: a signal's death by name (``-9``: killed by
+    SIGKILL), since nothing of it is printed, or its exit status, ``printed`` after that."""
+    if status is not None and status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}{printed}"
 
 
 def _stop_all(children: list[tuple[str, subprocess.Popen]], embedded: EmbeddedBroker | None,

@@ -12,6 +12,11 @@ import argparse
 from classpulse.settings import DEVICES, Settings, port_number
 
 DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --port`
+# the address the dashboard listens on unless told (`classpulse dashboard --host`), which the demo's
+# dashboard keeps: this machine only
+DASHBOARD_HOST = "127.0.0.1"
+# a camera's frame rate lies in (0, MAX_FPS]: cameras.yaml's fps, `produce --fps`, `demo --fps`
+MAX_FPS = 60.0
 # `classpulse consume --flush-interval`; MINUTE_CLOSES_AFTER_START_S allows two of them
 FLUSH_INTERVAL_S = 5.0
 # A minute is closed this many seconds after its start: no consumer adds to it later, so the views
@@ -23,6 +28,11 @@ FLUSH_INTERVAL_S = 5.0
 # refuses a --max-lag and --flush-interval that would write later; tests check the sum and the
 # migration's literal.
 MINUTE_CLOSES_AFTER_START_S = 190
+# `--partitions` of `classpulse produce` and `classpulse broker` at most: a partition is read by
+# one consumer, and a school has tens of cameras and a handful of consumers, so 1000 is ample; a
+# count past 2**31-1 was a struct.error traceback from kafka's create_topics, and 2147483647 hung
+# the embedded broker
+MAX_PARTITIONS = 1000
 
 
 def port(text: str) -> int:
@@ -59,6 +69,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{number} is not a count; give a whole number >= 1")
+    return number
+
+
+def partition_count(text: str) -> int:
+    """``--partitions``: a count from 1 to :data:`MAX_PARTITIONS`."""
+    number = positive_int(text)
+    if number > MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(f"{number} partitions is more than {MAX_PARTITIONS}; "
+                                         f"give 1 to {MAX_PARTITIONS}, e.g. as many as the "
+                                         "consumers")
     return number
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings, listen_address
-from consumers.config import DEFAULTS, ConsumerConfig
+from consumers.config import BATCH_WAIT_MAX_MS, DEFAULTS, MAX_POLL_INTERVAL_MAX_MS, ConsumerConfig
 
 if TYPE_CHECKING:
     from consumers.report import ConsumerReport
@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-frames", type=int, default=DEFAULTS.batch_frames,
                    help=f"frames per batch ({DEFAULTS.batch_frames})")
     p.add_argument("--batch-wait-ms", type=int, default=DEFAULTS.batch_wait_ms,
-                   help=f"longest wait to fill a batch ({DEFAULTS.batch_wait_ms})")
+                   help=f"longest wait to fill a batch, 1 to {BATCH_WAIT_MAX_MS} "
+                        f"({DEFAULTS.batch_wait_ms})")
     p.add_argument("--flush-interval", type=float, default=DEFAULTS.flush_interval_s,
                    help=f"seconds between database flushes ({DEFAULTS.flush_interval_s:g})")
     p.add_argument("--max-lag", type=float, default=DEFAULTS.max_lag_s,
@@ -55,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "1 when that flush is refused, or conflicts and leaves records read "
                         "uncommitted; partitions paused for a full buffer are not idle)")
     p.add_argument("--max-poll-interval-ms", type=int, default=DEFAULTS.max_poll_interval_ms,
-                   help=f"Kafka max.poll.interval.ms ({DEFAULTS.max_poll_interval_ms})")
+                   help=f"Kafka max.poll.interval.ms, {DEFAULTS.session_timeout_ms} (the "
+                        f"session timeout) to {MAX_POLL_INTERVAL_MAX_MS} "
+                        f"({DEFAULTS.max_poll_interval_ms})")
     p.add_argument("--db-timeout", type=float, default=DEFAULTS.db_timeout_s, metavar="SECONDS",
                    help="PostgreSQL: a statement that takes longer (waiting for a lock included) "
                         "fails, and the flush is tried again later, with what was counted "
@@ -99,6 +102,15 @@ def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
     bad = [flag for flag, ok in checks.items() if not ok]
     if bad:
         raise UsageError(f"{', '.join(bad)} must be positive")
+    if args.batch_wait_ms > BATCH_WAIT_MAX_MS:
+        raise UsageError(f"--batch-wait-ms {args.batch_wait_ms} is over {BATCH_WAIT_MAX_MS}: a "
+                         "stop is seen only between polls; give 1 to "
+                         f"{BATCH_WAIT_MAX_MS}, e.g. {DEFAULTS.batch_wait_ms}")
+    session_ms = DEFAULTS.session_timeout_ms
+    if not session_ms <= args.max_poll_interval_ms <= MAX_POLL_INTERVAL_MAX_MS:
+        raise UsageError(f"--max-poll-interval-ms {args.max_poll_interval_ms} is not from "
+                         f"{session_ms} (the consumer's session timeout) to "
+                         f"{MAX_POLL_INTERVAL_MAX_MS}; give e.g. {DEFAULTS.max_poll_interval_ms}")
     return ConsumerConfig(
         group_id=args.group, batch_frames=args.batch_frames, batch_wait_ms=args.batch_wait_ms,
         flush_interval_s=args.flush_interval, max_lag_s=args.max_lag,

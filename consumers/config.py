@@ -9,6 +9,14 @@ from classpulse.errors import UsageError
 from classpulse.flags import FLUSH_INTERVAL_S, MINUTE_CLOSES_AFTER_START_S
 from classpulse.wire import DEFAULT_MAX_BYTES
 
+# `classpulse consume --batch-wait-ms` at most: the wait is the Kafka poll's timeout, and a stop
+# (SIGTERM) is seen only between polls, so a longer wait kept a stopped consumer running for as
+# long; 10 s leaves most of compose's stop grace period (60 s) to the final flush
+BATCH_WAIT_MAX_MS = 10_000
+# `classpulse consume --max-poll-interval-ms` at most: kafka-python sends it as a 32-bit integer
+# (a longer one hung the consumer); at least the session timeout (ConsumerConfig)
+MAX_POLL_INTERVAL_MAX_MS = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class ConsumerConfig:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from classpulse.flags import DASHBOARD_PORT, port
+from classpulse.flags import DASHBOARD_HOST, DASHBOARD_PORT, port
+from classpulse.processes import check_port_free
 from classpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=port, default=DASHBOARD_PORT,
                         help=f"port to serve on (default {DASHBOARD_PORT})")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
+    parser.add_argument("--host", default=DASHBOARD_HOST,
+                        help=f"address to listen on (default {DASHBOARD_HOST}; 0.0.0.0 for all)")
     parser.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
                         help="do not open a browser window (default: headless)")
     parser.set_defaults(handler=run_dashboard)
@@ -85,7 +85,7 @@ def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from classpulse.lifecycle import StopFlag
     from dashboard import launch
 
-    launch.check_port_free(args.host, args.port)
+    check_port_free(args.host, args.port)
     check_secrets()
     check_database(settings)
     # only what came as flags: the child inherits the environment for everything else
@@ -99,4 +99,7 @@ def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
                 pass
         finally:
             status = launch.stop(child)
-    return 0 if stop.is_set() else status
+    if stop.is_set():
+        return 0
+    # a Streamlit child killed by signal N: 128 + N, as a shell reports it (sys.exit(-9) was 247)
+    return 128 - status if status < 0 else status

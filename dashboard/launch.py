@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -97,32 +96,6 @@ def streamlit_command(
         "--client.disableDataExport", "true",
         "--", *app_args(overrides),
     ]
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Fail with the fix when the dashboard cannot listen on ``host:port``: another program
-    already listens there, the port needs root, or ``host`` is no address of this machine (or a
-    name that does not resolve)."""
-    import errno
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            anywhere = "127.0.0.1 (this machine only) or 0.0.0.0 (every network)"
-            if isinstance(exc, socket.gaierror):  # a name, or no address at all
-                why = (f"--host {host!r} is no IP address and no name this machine can resolve; "
-                       f"give one of its addresses, {anywhere}")
-            elif exc.errno == errno.EADDRINUSE:
-                why = ("another program (a running dashboard?) uses it: stop it or pass another "
-                       "--port")
-            elif exc.errno == errno.EACCES:  # a port below 1024, which only root may listen on
-                why = "ports below 1024 need root: pass a --port of 1024 or above"
-            else:  # EADDRNOTAVAIL: an address this machine (or container) does not have
-                why = (f"--host {host} is not an address of this machine; give one of its "
-                       f"addresses, {anywhere}")
-            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); {why}") from None
 
 
 def start(command: Sequence[str]) -> subprocess.Popen[bytes]:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from classpulse.flags import positive_float, positive_int
+from classpulse.flags import MAX_PARTITIONS, partition_count, positive_float, positive_int
 from classpulse.settings import Settings
 from classpulse.topics import DEFAULT_CONNECT_TIMEOUT_S
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
@@ -56,9 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as the broker takes it, each frame stamped when it is sent (on the "
                         "video's own timeline it would run ahead of the clock and consumers "
                         "would refuse it as future)")
-    p.add_argument("--partitions", type=positive_int, default=None, metavar="N",
-                   help="create the topic with this many partitions if it does not exist, at "
-                        "start and whenever it goes away while the cameras run (without it the "
+    p.add_argument("--partitions", type=partition_count, default=None, metavar="N",
+                   help=f"create the topic with this many partitions (1 to {MAX_PARTITIONS}) "
+                        "if it does not exist, at start and whenever it goes away while the "
+                        "cameras run (without it the "
                         "topic must exist, and its going away stops the producer with status "
                         f"{EXIT_RESTART}: ClassPulse never lets the broker create it with the "
                         "broker's own retention)")

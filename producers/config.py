@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from classpulse.errors import UsageError
+from classpulse.flags import MAX_FPS
 from classpulse.safe_text import safe_text
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE, check_id
 
@@ -34,8 +35,8 @@ class CameraConfig:
             raise UsageError(str(exc)) from None
         if not self.source:
             raise UsageError(f"camera {self.id!r}: source is empty")
-        if not 0 < self.fps <= 60:
-            raise UsageError(f"camera {self.id!r}: fps={self.fps} must lie in (0, 60]")
+        if not 0 < self.fps <= MAX_FPS:
+            raise UsageError(f"camera {self.id!r}: fps={self.fps} must lie in (0, {MAX_FPS:g}]")
         if not 64 <= self.max_side <= 4096:
             raise UsageError(f"camera {self.id!r}: max_side={self.max_side} must lie in [64, 4096]")
         if not 10 <= self.jpeg_quality <= 100:
@@ -110,7 +111,7 @@ def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> l
                 raise UsageError(f"{path}: {where} has no '{key}'")
         try:
             cameras.append(CameraConfig(**{k: _coerce(k, v) for k, v in merged.items()}))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise UsageError(f"{path}: {where}: {exc}") from None
         except UsageError as exc:
             raise UsageError(f"{path}: {where}: {exc}") from None
@@ -191,9 +192,12 @@ def _coerce(key: str, value: Any) -> Any:
         return value
     if kind in ("int", "float") and isinstance(value, bool):
         raise ValueError(f"'{key}' must be a number, got {value!r}")
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        # int() cut 64.9 to 64 without a word, and raised OverflowError on .inf
+        raise ValueError(f"'{key}' must be a whole number, got {value!r}")
     try:
         return _CONVERT[kind](value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"'{key}' must be a {kind}, got {value!r}") from None
 
 

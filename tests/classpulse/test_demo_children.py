@@ -309,7 +309,7 @@ def test_a_dead_embedded_broker_stops_the_demo_naming_it(
     assert not brokers[0].running()
     out = capsys.readouterr().out.splitlines()
     killed = -signal.SIGKILL
-    assert f"demo: the embedded broker exited with status {killed}; stopping the demo" in out
+    assert "demo: the embedded broker was killed by SIGKILL; stopping the demo" in out
     assert out[-1] == ("demo: every process stopped, but not cleanly: the embedded broker with "
                        f"status {killed}")
 
@@ -346,3 +346,64 @@ def test_ctrl_c_while_the_demo_starts_starts_nothing_more(
     assert not brokers[0].running()
     assert capsys.readouterr().out.splitlines() == [
         "demo: stopped before every process had started", "demo: every process stopped"]
+
+
+def _refused_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> int:
+    """The demo with ``flags``, where starting the broker or a child fails the test."""
+
+    class NoBroker(broker.EmbeddedBroker):
+        def start(self, timeout_s: float = 30.0) -> broker.EmbeddedBroker:
+            raise AssertionError("the demo started its broker")
+
+    def start_child(name: str, command: list[str], **popen: Any) -> subprocess.Popen:
+        raise AssertionError(f"the demo started {name}")
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setattr(broker, "EmbeddedBroker", NoBroker)
+    monkeypatch.setattr(demo, "start_child", start_child)
+    return _demo(tmp_path, *flags)
+
+
+def test_bad_demo_flags_are_one_line_naming_the_flag_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo started its broker, topic, database and every child, said it ran, and only
+    then a child refused the value; the demo exited 1, not the 2 of a usage error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        cases = {
+            ("--fps", "61"): "--fps 61 is more than a camera sends (60 a second at most); give "
+                             "a number above 0 up to 60, e.g. 1",
+            ("--fps", "60", "--port", busy): f"cannot listen on 127.0.0.1:{busy} (",
+        }
+        for flags, says in cases.items():
+            port = () if "--port" in flags else ("--port", str(broker.free_port()))
+            assert _refused_demo(tmp_path, monkeypatch, *port, *flags) == 2, flags
+            err = capsys.readouterr().err
+            assert err.startswith(f"classpulse demo: {says}"), err
+            assert err.count("\n") == 1 and flags[-2] in err, err
+    assert not (tmp_path / "demo.db").exists()
+
+
+def test_a_child_killed_by_a_signal_is_reported_as_killed_by_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It was "exited with status -9 (its error is printed above)", though nothing was."""
+    children = [(name, processes.start_child(name, [sys.executable, "-c", code]))
+                for name, code in (("cameras", "import time; time.sleep(60)"),
+                                   ("consumer", "import os, signal; "
+                                                "os.kill(os.getpid(), signal.SIGKILL)"))]
+    try:
+        children[1][1].wait(10)
+        with StopFlag() as stop:
+            assert demo._watch(children, None, stop, duration=10) == 1
+    finally:
+        for _, child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    assert capsys.readouterr().out == ("demo: the consumer process was killed by SIGKILL; "
+                                       "stopping the demo\n")

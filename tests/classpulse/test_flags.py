@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from classpulse.cli import build_parser
-from classpulse.flags import port, port_or_off
+from classpulse.flags import MAX_PARTITIONS, partition_count, port, port_or_off
 from classpulse.settings import DEVICES
 
 
@@ -52,3 +52,24 @@ def test_a_port_is_ascii_digits(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as info:
         port(text)
     assert str(info.value) == f"{text!r} is not a port number"
+
+
+def test_every_partitions_flag_has_the_one_maximum() -> None:
+    types = {name: action.type for name, parser in parsers(build_parser())
+             for action in parser._actions if "--partitions" in action.option_strings}
+    assert types == {"classpulse broker": partition_count, "classpulse produce": partition_count}
+    assert partition_count(str(MAX_PARTITIONS)) == MAX_PARTITIONS == 1000
+
+
+@pytest.mark.parametrize(("command", "given"), [("produce", "99999999999"),
+                                                 ("broker", "2147483647"), ("broker", "1001")])
+def test_a_partition_count_past_the_maximum_is_one_line_before_anything_starts(
+        command: str, given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """produce --partitions 99999999999 was a 44-line struct.error traceback from kafka's
+    create_topics, and broker --partitions 2147483647 hung the embedded broker."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--partitions", given])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"classpulse {command}: error: argument --partitions: {given} partitions is more than "
+        f"1000; give 1 to 1000, e.g. as many as the consumers (see classpulse {command} --help)\n")

@@ -42,6 +42,30 @@ def test_a_db_timeout_postgresql_cannot_hold_is_refused_before_anything_loads(gi
     assert config_from_args(longest).db_timeout_s == 2147483
 
 
+@pytest.mark.parametrize(("flag", "given", "expected"), [
+    ("--batch-wait-ms", "600000", "--batch-wait-ms 600000 is over 10000: a stop is seen only "
+     "between polls; give 1 to 10000, e.g. 250"),
+    ("--max-poll-interval-ms", "0", "--max-poll-interval-ms 0 is not from 10000 (the consumer's "
+     "session timeout) to 2147483647; give e.g. 300000"),
+    ("--max-poll-interval-ms", "-5", "--max-poll-interval-ms -5 is not from 10000 (the "
+     "consumer's session timeout) to 2147483647; give e.g. 300000"),
+    ("--max-poll-interval-ms", "99999999999999", "--max-poll-interval-ms 99999999999999 is not "
+     "from 10000 (the consumer's session timeout) to 2147483647; give e.g. 300000"),
+])
+def test_poll_waits_the_consumer_cannot_live_with_are_refused_naming_the_flag(
+        flag: str, given: str, expected: str) -> None:
+    """A 600000 ms batch wait was the poll's timeout, and SIGTERM went unseen for 10 minutes; a
+    max poll interval of 0 lost the partitions every 5 s for ever, and one over 32 bits hung
+    kafka-python. The largest values allowed are taken."""
+    with pytest.raises(UsageError) as refused:
+        config_from_args(build_parser().parse_args(["consume", flag, given]))
+    assert str(refused.value) == expected
+    longest = build_parser().parse_args(["consume", "--batch-wait-ms", "10000",
+                                         "--max-poll-interval-ms", "2147483647"])
+    config = config_from_args(longest)
+    assert (config.batch_wait_ms, config.max_poll_interval_ms) == (10_000, 2**31 - 1)
+
+
 def _three_frames(kafka_bootstrap: str, prefix: str) -> str:
     """A new topic holding three grey frames of camera cam-x, captured now."""
     import numpy as np

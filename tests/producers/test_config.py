@@ -56,6 +56,22 @@ def test_mistakes_are_named(tmp_path: Path, text: str, needle: str) -> None:
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize(("key", "given", "shown"), [
+    ("max_side", ".inf", "inf"), ("jpeg_quality", "-.inf", "-inf"), ("max_side", ".nan", "nan"),
+    ("max_side", "64.9", "64.9"), ("jpeg_quality", "80.5", "80.5"),
+])
+def test_an_integer_key_given_no_whole_number_is_one_line_naming_camera_and_key(
+        tmp_path: Path, key: str, given: str, shown: str) -> None:
+    """.inf was an OverflowError traceback, and 64.9 was cut to 64 without a word."""
+    path = _write(tmp_path, "cameras:\n  - {id: a, classroom: r, source: x}\n"
+                            f"  - {{id: b, classroom: r, source: y, {key}: {given}}}\n")
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == f"{path}: camera #2: '{key}' must be a whole number, got {shown}"
+    whole = _write(tmp_path, f"cameras: [{{id: a, classroom: r, source: x, {key}: 64.0}}]")
+    assert getattr(load_cameras(whole)[0], key) == 64
+
+
 def test_bad_yaml_is_one_line_with_where_and_no_line_of_the_file(tmp_path: Path) -> None:
     """PyYAML's own message spans lines and quotes the file's line: here a camera's password."""
     path = _write(tmp_path, "cameras:\n  - id: a\n    classroom: r\n"
