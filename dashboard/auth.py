@@ -418,7 +418,7 @@ def _check_cookie_secret(secret: object) -> None:
     """Refuse a cookie secret anyone could guess, saying what it is without quoting it."""
     text = secret.strip() if isinstance(secret, str) else ""
     if (len(text) >= MIN_COOKIE_SECRET_CHARS and len(set(text)) >= MIN_COOKIE_SECRET_DISTINCT
-            and _PLACEHOLDER not in text.lower()):
+            and not _written_out(text) and not _repeated(text)):
         return
     if secret is None:
         what = "missing"
@@ -426,18 +426,32 @@ def _check_cookie_secret(secret: object) -> None:
         what = f"{_a(secret)}, not text"
     elif not text:
         what = "empty"
-    elif _PLACEHOLDER in text.lower():
-        what = "the README's example text, which anyone can read"
+    elif _written_out(text):
+        what = "words or the command that makes one, not its output: anyone can read them"
     elif len(text) < MIN_COOKIE_SECRET_CHARS:
         what = f"{len(text)} characters long"
-    else:
+    elif len(set(text)) < MIN_COOKIE_SECRET_DISTINCT:
         what = f"made of {len(set(text))} different characters"
+    else:
+        what = "a few characters repeated"
     raise AllowlistError(
         f"cookie_secret in [auth] is {what}: with a guessable one anyone can forge the sign-in "
         "cookie and come in as an allowed address; set a random text of at least "
         f"{MIN_COOKIE_SECRET_CHARS} characters (python -c 'import secrets; "
         "print(secrets.token_urlsafe(32))') in the dashboard's .streamlit/secrets.toml, then "
         "restart the dashboard")
+
+
+def _written_out(text: str) -> bool:
+    """Words, not a random token: a space (no generator's output has one: the README's example
+    text, its command pasted instead of the command's output) or the command's name."""
+    return any(c.isspace() for c in text) or "token_urlsafe" in text or _PLACEHOLDER in text.lower()
+
+
+def _repeated(text: str) -> bool:
+    """A few characters over and over ("abcdefgh" x 4, "password1234" x 3)."""
+    return any(text == text[:n] * (len(text) // n) + text[:len(text) % n]
+               for n in range(1, len(text) // 2 + 1))
 
 
 def sign_in_refusal(paths: Iterable[str]) -> str | None:

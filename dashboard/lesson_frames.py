@@ -235,16 +235,21 @@ def shared_room(lessons: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
     pool_ids = pool["lesson_id"].to_numpy()
     pool_starts = _seconds(pool["starts_at"])
     pool_ends = _seconds(pool["ends_at"])
-    pool_names = list(zip(pool["title"].astype(str), pool["group_label"].map(_group),
+    # _group by hand: Series.map leaves a string column's gaps as NaN without calling it
+    pool_names = list(zip(pool["title"].astype(str), [_group(g) for g in pool["group_label"]],
                           strict=True))
     shared, named = [], []
     for lesson_id, title, group, start, end in zip(
-            lessons["lesson_id"], lessons["title"].astype(str), lessons["group_label"].map(_group),
+            lessons["lesson_id"], lessons["title"].astype(str),
+            [_group(g) for g in lessons["group_label"]],
             _seconds(lessons["starts_at"]), _seconds(lessons["ends_at"]), strict=True):
         lo, hi = np.maximum(pool_starts, start), np.minimum(pool_ends, end)
-        # the same lesson stored twice (its title, group and times: a timetable imported from
-        # two files) is the lesson, not another one in its room
-        twin = (np.array([n == (title, group) for n in pool_names], bool)
+        # the same lesson stored twice (its title and times, and its group where both copies
+        # name one: an iCalendar file names none, so a timetable imported from a CSV file and
+        # an .ics file) is the lesson, not another one in its room; two groups' lessons of one
+        # title at once are two lessons
+        twin = (np.array([t == title and (g is None or group is None or g == group)
+                          for t, g in pool_names], bool)
                 & (pool_starts == start) & (pool_ends == end))
         # whole minutes of epoch seconds starting in [lo, hi): the lesson's minutes inside another
         hit = (np.ceil(hi / 60) > np.ceil(lo / 60)) & (pool_ids != lesson_id) & ~twin

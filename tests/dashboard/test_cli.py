@@ -11,6 +11,7 @@ import pytest
 
 from classpulse.cli import build_parser, main
 from classpulse.errors import UsageError
+from classpulse.processes import check_port_free
 from dashboard import launch
 
 
@@ -96,7 +97,7 @@ def test_a_taken_port_fails_in_one_line(
 def test_a_host_that_is_not_this_machines_is_named_as_such(host: str, says: str) -> None:
     """Both said that another program used the port, and to pass another --port."""
     with pytest.raises(UsageError) as refused:
-        launch.check_port_free(host, 8501)
+        check_port_free(host, 8501)
     message = str(refused.value)
     assert message.startswith(f"cannot listen on {host}:8501 (") and says in message, message
     assert "--port" not in message
@@ -151,7 +152,11 @@ def test_sign_in_settings_outside_an_auth_section_stop_the_dashboard_in_one_line
      "cookie_secret in [auth] is made of 7 different characters: "),
     ("cookie_secret = \"a long random string, e.g. from: python -c 'import secrets; "
      "print(secrets.token_urlsafe(32))'\"\n",
-     "cookie_secret in [auth] is the README's example text, which anyone can read: "),
+     "cookie_secret in [auth] is words or the command that makes one, not its output: "),
+    ("cookie_secret = \"python -c 'import secrets; print(secrets.token_urlsafe(32))'\"\n",
+     "cookie_secret in [auth] is words or the command that makes one, not its output: "),
+    ('cookie_secret = "' + "password1234" * 3 + '"\n',
+     "cookie_secret in [auth] is a few characters repeated: "),
 ])
 def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -177,6 +182,7 @@ def test_a_guessable_cookie_secret_stops_the_dashboard_in_one_line(
     assert err.startswith("classpulse dashboard: the single sign-on in the secrets ("), err
     assert said in err and "token_urlsafe" in err, err
     assert err.count("\n") == 1 and "hunter2" not in err and "changeme" not in err
+    assert "password1234" not in err
     secrets.write_text(section + 'cookie_secret = "' + SECRET + '"\n', encoding="utf-8")
     check_secrets()
 
@@ -253,3 +259,18 @@ def test_a_min_faces_shown_other_than_the_databases_stops_the_dashboard(
     assert "classpulse db upgrade --min-faces-shown 5" in err
     with pytest.raises(SystemExit):
         main(["dashboard", "--min-faces-shown", "5"])  # the flag is gone: the database decides
+
+
+def test_a_streamlit_child_killed_by_a_signal_is_128_plus_its_number(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its return code -9 went to sys.exit, and the dashboard exited 247."""
+    from classpulse.db.migrate import upgrade
+
+    upgrade(sqlite_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    monkeypatch.setattr(launch, "streamlit_command", lambda *args: killed)
+    assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 137
