@@ -56,6 +56,10 @@ _RELATIONS = ("pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
               "AND n.nspname = current_schema() AND c.relname = ANY(:names)")
 # the privileges a role may hold on a table or view, and on a sequence
 _TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+# PostgreSQL 17's MAINTAIN (VACUUM, ANALYZE, REINDEX, LOCK TABLE: a role holding it could lock the
+# table the consumers write, compose.yaml's server being 17); older servers know no such word, and
+# their has_table_privilege refuses it
+_MAINTAIN_FROM_VERSION = 170000
 _COLUMN_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "REFERENCES")
 # SELECT on a sequence (its last value: how many rows were ever inserted) is taken back but not
 # refused when a role it belongs to holds it (pg_read_all_data does); USAGE and UPDATE draw and set
@@ -437,6 +441,13 @@ def _held(conn: Connection, role_oid: int, relations: Sequence[str]) -> tuple[st
     return tuple(sorted(rows.scalars()))
 
 
+def table_privileges(conn: Connection) -> list[str]:
+    """The privileges a role may hold on a table or view on this server: MAINTAIN from
+    PostgreSQL 17 on."""
+    version = int(conn.execute(text("SHOW server_version_num")).scalar_one())
+    return [*_TABLE_PRIVILEGES, *(("MAINTAIN",) if version >= _MAINTAIN_FROM_VERSION else ())]
+
+
 def _check_nothing_left(conn: Connection, role: str, role_oid: int, relations: Sequence[str],
                         sequences: Mapping[str, Sequence[str]], usable: Sequence[str],
                         access: Access) -> None:
@@ -453,7 +464,7 @@ def _check_nothing_left(conn: Connection, role: str, role_oid: int, relations: S
         "AND NOT t.attisdropped CROSS JOIN unnest(CAST(:column_privileges AS text[])) AS p(name) "
         "WHERE has_column_privilege(:role, c.oid, t.attnum, p.name) "
         "AND NOT has_table_privilege(:role, c.oid, p.name)"),
-        {"role": role, "names": list(relations), "table_privileges": list(_TABLE_PRIVILEGES),
+        {"role": role, "names": list(relations), "table_privileges": table_privileges(conn),
          "column_privileges": list(_COLUMN_PRIVILEGES)}).all()
     left = {r.relation for r in effective if not access.allows(r.relation, r.privilege, r.column)}
     sequence_rows = conn.execute(text(

@@ -333,3 +333,21 @@ def test_the_consumers_updates_follow_the_writes() -> None:
     assert CONSUMER.privileges["emotion_minutes"]["UPDATE"] == (
         *ADDITIVE_COLUMNS, "updated_at", "revised")
     assert all("UPDATE" not in p and "INSERT" not in p for p in DASHBOARD.privileges.values())
+
+
+@pytest.mark.postgres
+def test_the_check_asks_each_privilege_this_server_knows(pg_db: Engine) -> None:
+    """PostgreSQL 17 (compose.yaml's server) adds MAINTAIN (VACUUM, LOCK TABLE ...), which a role
+    could get through PUBLIC unseen by a check that never asks for it; a server before 17 refuses
+    the word. The check asks for it exactly where the server has it, and each word it asks for
+    is one this server answers."""
+    from classpulse.db.roles import table_privileges
+
+    with pg_db.connect() as conn:
+        version = int(conn.execute(text("SHOW server_version_num")).scalar_one())
+        asked = table_privileges(conn)
+        assert ("MAINTAIN" in asked) is (version >= 170000)
+        for word in asked:
+            assert conn.execute(text(
+                "SELECT has_table_privilege(current_user, 'pg_class', :word)"),
+                {"word": word}).scalar_one() in (True, False)
