@@ -409,7 +409,6 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
     torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     prep = Preprocessing(size=cfg.size)
     net, init_recipe = build_model(cfg if ckpt is None else _no_init(cfg))  # fails fast offline
     net = net.to(device)
@@ -440,6 +439,9 @@ def _train(cfg: TrainConfig, ckpt: dict[str, Any] | None, clear: bool = False
         init_recipe = ckpt.get("init_recipe")
         best, bad = resumed_best(out, ckpt["best_val_acc"]), ckpt["bad_epochs"]
         log.info("resumed from=%s epoch=%d best_val_acc=%.4f", out / "last.pt", start, best)
+    # only now: a refusal above (--init imagenet without the file, data that does not read)
+    # leaves no empty run folder behind
+    out.mkdir(parents=True, exist_ok=True)
     if clear:  # --force, once data and network are ready: the old run's files go
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)

@@ -128,3 +128,16 @@ def test_int8_ranges_round_trip_through_metadata() -> None:
         expected = torch.softmax(fused(x[:16]), 1)
         got = torch.softmax(q(x[:16]), 1)
     assert (got - expected).abs().max() < 0.05
+
+
+def test_a_refused_imagenet_init_leaves_no_run_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`model train --init imagenet` without the file refused, but only after making --out: an
+    empty run folder was left behind. The refusal now comes first."""
+    from classpulse.cli import main
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    out = tmp_path / "runs" / "first"
+    assert main(["model", "train", "--data", str(tmp_path / "no-data"), "--init", "imagenet",
+                 "--out", str(out), "--epochs", "1", "--device", "cpu"]) == 2
+    assert not out.exists()
