@@ -22,9 +22,12 @@ from classpulse.flags import add_device_flag, positive_float, positive_int, posi
 from classpulse.machine import describe_machine
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from classpulse.settings import Settings
     from model.detector import DetectorConfig
 
+MIN_DETECTOR_SIDE = 64  # DetectorConfig's least max_side
 DEFAULT_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 
 
@@ -44,9 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--faces-dir", default=str(DEFAULT_FACES),
                    help="folder with crowd-1080p-25fps.mp4 and group-6-faces.jpg")
     p.add_argument("--frames", type=positive_int, default=16, help="video frames to detect on")
-    p.add_argument("--detector-sides", type=positive_ints, default=[1920, 960, 640],
-                   help="comma-separated widths the crowd video is shrunk to before detecting "
-                   "(default 1920,960,640)")
+    p.add_argument("--detector-sides", type=detector_sides, default=[1920, 960, 640],
+                   help="comma-separated widths the crowd video is shrunk to before detecting, "
+                   f"each {MIN_DETECTOR_SIDE} or more (default 1920,960,640)")
     p.add_argument("--rounds", type=positive_int, default=3,
                    help="interleaved timing rounds: plain and +flip per classifier measurement, "
                    "ours and stock per detector comparison; the median is printed (default 3)")
@@ -133,21 +136,55 @@ def _interleaved(fns: dict[str, Callable[[], object]], items: int, rounds: int,
     return {name: items / statistics.median(t) for name, t in times.items()}
 
 
-def bench_detector(device: str, faces_dir: Path, n_frames: int, sides: list[int],
-                   rounds: int) -> None:
-    """Ours and facenet-pytorch's stock MTCNN side by side, same settings, same frames."""
-    import cv2
+def detector_sides(text: str) -> list[int]:
+    """``--detector-sides``: widths of at least :data:`MIN_DETECTOR_SIDE` px (the detector's
+    least ``max_side``)."""
+    sides = positive_ints(text)
+    small = [side for side in sides if side < MIN_DETECTOR_SIDE]
+    if small:
+        raise argparse.ArgumentTypeError(
+            f"{small[0]} px is below the detector's least side of {MIN_DETECTOR_SIDE}; give "
+            f"widths of {MIN_DETECTOR_SIDE} or more, e.g. 1920,960,640")
+    return sides
 
-    from model.detector import FaceDetector, frames_from_video, read_rgb
-    from model.stock import StockDetector, match_faces
+
+def load_detector_media(faces_dir: Path, n_frames: int
+                        ) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The crowd video's first ``n_frames`` frames and the group photo, read before any timing;
+    None (said in a line) when the folder lacks them. Media that cannot be read is a
+    UsageError naming the file."""
+    from classpulse.errors import UsageError
+    from model.detector import frames_from_video, read_rgb
 
     video = faces_dir / "crowd-1080p-25fps.mp4"
     photo = faces_dir / "group-6-faces.jpg"
     if not video.is_file() or not photo.is_file():
         print(f"detector: skipped, {video.name} / {photo.name} not found in {faces_dir}")
-        return
+        return None
     full = frames_from_video(str(video), n_frames)
-    group = read_rgb(str(photo))
+    if not full:
+        raise UsageError(f"--faces-dir: no frame could be read from {video}; give a folder "
+                         "whose crowd-1080p-25fps.mp4 is a playable video")
+    try:
+        group = read_rgb(str(photo))
+    except ValueError:
+        raise UsageError(f"--faces-dir: {photo} cannot be read as an image; give a folder whose "
+                         "group-6-faces.jpg is a JPEG photo") from None
+    if group.shape[1] < MIN_DETECTOR_SIDE:
+        raise UsageError(f"--faces-dir: {photo} is {group.shape[1]} px wide, below the "
+                         f"detector's least side of {MIN_DETECTOR_SIDE}; give a wider photo")
+    return full, group
+
+
+def bench_detector(device: str, media: tuple[list[np.ndarray], np.ndarray], sides: list[int],
+                   rounds: int) -> None:
+    """Ours and facenet-pytorch's stock MTCNN side by side, same settings, same frames."""
+    import cv2
+
+    from model.detector import FaceDetector
+    from model.stock import StockDetector, match_faces
+
+    full, group = media
     print("detector: frames/s (median of interleaved rounds), faces per frame; 'matched' = "
           "stock's faces that ours finds with IoU >= 0.9")
     for side in sides:
@@ -213,13 +250,14 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     device = settings.device
     devices = ["cpu", "cuda"] if device == "auto" and torch.cuda.is_available() else (
         ["cpu"] if device == "auto" else [device])
+    media = None if args.skip_detector else load_detector_media(Path(args.faces_dir),
+                                                                  args.frames)
     print(describe_machine().text())
     for dev in devices:
         if not args.skip_classifier:
             precisions = ["fp16"] if dev == "cuda" else ["fp32", "bf16", "int8"]
             bench_classifier(dev, precisions, args.batch_sizes, args.size, args.seconds,
                              args.rounds)
-        if not args.skip_detector:
-            bench_detector(dev, Path(args.faces_dir), args.frames, args.detector_sides,
-                           args.rounds)
+        if media is not None:
+            bench_detector(dev, media, args.detector_sides, args.rounds)
     return 0

@@ -4,9 +4,11 @@ partitions."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,31 +20,60 @@ if TYPE_CHECKING:  # the handlers import them: `classpulse --help` stays light
     from producers.config import CameraConfig
     from producers.publisher import Publisher
 
+log = logging.getLogger(__name__)
 
-def bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int) -> Settings:
-    """Where a bench runs: the configured Kafka and database, or, where none was configured, an
-    embedded broker and a temporary SQLite file (closed with ``stack``); a fresh topic, migrated
-    database. The settings returned point at them."""
+
+def bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int,
+                database_flag: str | None = None) -> Settings:
+    """Where a bench runs: the configured Kafka (KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers),
+    or, where none was configured, an embedded broker (closed with ``stack``), with a topic of the
+    bench's own, deleted when ``stack`` closes; and a temporary SQLite file, migrated, unless
+    ``database_flag`` (the bench command's own ``--database-url``) names a database. A
+    DATABASE_URL in the environment is never written to: the bench's classroom and its counts
+    would sit among a production database's real ones. The settings returned point at them."""
     from classpulse.broker import EmbeddedBroker
     from classpulse.db.migrate import upgrade
     from classpulse.db.weights import requested_weights
     from classpulse.topics import ensure_topic
 
-    topic = f"{name}.{int(time.time())}"
+    topic = f"{name}.{int(time.time())}.{uuid.uuid4().hex[:8]}"
     bootstrap = settings.kafka_bootstrap_servers
     if "kafka_bootstrap_servers" not in settings.explicit:
         bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-    db_url, weights = settings.database_url, None
-    if "database_url" not in settings.explicit:
+    db_url, weights = database_flag, None
+    if db_url is None:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"classpulse-{name}-"))
         db_url = f"sqlite:///{Path(folder) / f'{name}.db'}"
-        # ENGAGEMENT_WEIGHTS given score this bench's own database; a configured database keeps
-        # its stored weights (its consumer refuses others, saying how to store them)
+        # ENGAGEMENT_WEIGHTS given score this bench's own database; a database named with
+        # --database-url keeps its stored weights (its consumer refuses others, saying how to
+        # store them)
         weights = requested_weights(settings)
     upgrade(db_url, engagement_weights=weights)
     ensure_topic(bootstrap, topic, partitions=max(1, partitions))
+    stack.callback(delete_topic, bootstrap, topic)
     return settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
                                    database_url=db_url)
+
+
+def delete_topic(bootstrap: str, topic: str) -> None:
+    """Delete a bench's own topic; one already gone is no error, and a broker that refuses is
+    one logged line (the bench's result stands)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    except (KafkaError, OSError) as exc:
+        log.warning("could not delete the bench's topic %s at %s: %s", topic, bootstrap, exc)
+        return
+    try:
+        admin.delete_topics([topic])
+    except UnknownTopicOrPartitionError:
+        pass
+    except (KafkaError, OSError) as exc:
+        log.warning("could not delete the bench's topic %s at %s: %s", topic, bootstrap, exc)
+    finally:
+        admin.close()
 
 
 def check_source(source: str) -> None:

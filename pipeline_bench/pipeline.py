@@ -1,8 +1,10 @@
 """``classpulse bench pipeline``: frames/s, faces/s and capture-to-commit latency of a consumer.
 
 N cameras publish a video through the real producer code into a broker (the embedded one unless
-KAFKA_BOOTSTRAP_SERVERS is set); one consumer, in this process, analyses them and commits to a
-database (a temporary SQLite file unless DATABASE_URL is set). Latency runs from a frame's
+KAFKA_BOOTSTRAP_SERVERS is set; the bench's own topic, deleted at its end); one consumer, in this
+process, analyses them and commits to a database: a temporary SQLite file, unless this command is
+given --database-url (DATABASE_URL in the environment is not written to: the bench's classroom
+"bench" and its counts would sit among real ones). Latency runs from a frame's
 ``captured_at`` to the commit of the transaction that counted it. The elapsed time runs from the
 group's assignment of the partitions (live cameras start publishing then; the join before it is
 no throughput) to the commit that brought the committed frames to their final count: the idle
@@ -25,7 +27,7 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-from classpulse.flags import add_device_flag, positive_float, positive_int
+from classpulse.flags import add_device_flag, partition_count, positive_float, positive_int
 from classpulse.settings import Settings
 from consumers.config import DEFAULTS
 from pipeline_bench.harness import bench_place, check_source, publish_when_assigned
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pipeline", help="throughput and latency of the whole consumer",
                        description=__doc__)
     p.add_argument("--source", required=True, help="video file every camera publishes")
-    p.add_argument("--cameras", type=positive_int, default=4, help="cameras publishing at once (4)")
+    p.add_argument("--cameras", type=partition_count, default=4,
+                   help="cameras publishing at once, one partition each (4)")
     p.add_argument("--fps", type=positive_float, default=1.0,
                    help="frames per second per camera (1)")
     p.add_argument("--seconds", type=positive_float, default=60.0,
@@ -102,7 +105,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     check_source(args.source)
     with ExitStack() as stack, StopFlag() as stop:
-        run = bench_place(stack, settings, "bench", args.cameras)
+        run = bench_place(stack, settings, "bench", args.cameras, args.database_url)
         topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
         device = args.device or settings.device
         analyzer = FrameAnalyzer.load(run.with_overrides(device=device))

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from classpulse.flags import add_device_flag, positive_float, positive_int
+from classpulse.flags import add_device_flag, partition_count, positive_float, positive_int
 from classpulse.settings import Settings
 from pipeline_bench.harness import bench_place, check_source, publish_when_assigned
 
@@ -33,16 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=SOAK_DOC)
     s.add_argument("--source", default="synthetic:classroom",
                    help="what every camera publishes, looped (synthetic:classroom)")
-    s.add_argument("--cameras", type=positive_int, default=2, help="cameras publishing live (2)")
+    s.add_argument("--cameras", type=partition_count, default=2,
+                   help="cameras publishing live, one partition each (2)")
     s.add_argument("--fps", type=positive_float, default=2.0,
                    help="frames per second per camera (2)")
     s.add_argument("--minutes", type=positive_float, default=12.0, help="how long to run (12)")
     s.add_argument("--every", type=positive_float, default=60.0,
                    help="seconds between resident-memory samples (60)")
     add_device_flag(s)
-    s.add_argument("--analyzer-only", type=int, default=0, metavar="BATCHES",
-                   help="instead: feed the analyser alone this many batches of 1-8 frames of "
-                        "--source (a video) and print resident memory every 20 batches")
+    s.add_argument("--analyzer-only", type=positive_int, default=None, metavar="BATCHES",
+                   help="instead: feed the analyser alone one warm-up batch (printed as batch "
+                        "0) and then this many batches of 1-8 frames of --source (a video), "
+                        "and print resident memory every 20 batches and after the last")
     s.add_argument("--release", action=argparse.BooleanOptionalAction, default=True,
                    help="with --analyzer-only: return freed memory after each batch, as the "
                         "consumer does after each flush (--no-release: as before issue 19)")
@@ -50,8 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 SOAK_DOC = """Live cameras publish (the synthetic classroom unless --source says otherwise) into
-the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and one consumer in this process
-analyses them for --minutes, committing to a temporary SQLite file (unless DATABASE_URL is set).
+the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set; the soak's own topic, deleted at its
+end) and one consumer in this process analyses them for --minutes, committing to a temporary SQLite
+file (unless this command is given --database-url; DATABASE_URL in the environment is not written
+to, the soak's classroom and its counts would sit among real ones).
 Every --every seconds it prints the process's resident memory right after a flush (the median
 over the period: what stays allocated between batches, where a leak shows), its peak (sampled each
 second: a batch's working set on top) and the frames committed; at the end the spread of both from
@@ -59,7 +63,7 @@ minute 2 on (after warm-up). The settled memory should stay within 5%."""
 
 
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
-    if args.analyzer_only:
+    if args.analyzer_only is not None:
         return _soak_analyzer(args, settings)
     from classpulse.db.engine import make_engine
     from classpulse.lifecycle import StopFlag
@@ -73,7 +77,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
 
     check_source(args.source)
     with ExitStack() as stack, StopFlag() as stop:
-        run = bench_place(stack, settings, "soak", args.cameras)
+        run = bench_place(stack, settings, "soak", args.cameras, args.database_url)
         topic, db_url, bootstrap = run.kafka_topic, run.database_url, run.kafka_bootstrap_servers
         analyzer = FrameAnalyzer.load(run.with_overrides(device=args.device or settings.device))
         publisher = Publisher(bootstrap, topic, max_pending=4096)
@@ -209,11 +213,15 @@ def _soak_analyzer(args: argparse.Namespace, settings: Settings) -> int:
     analyzer = FrameAnalyzer.load(settings.with_overrides(device=args.device or settings.device))
     rng = random.Random(1)
     started = time.monotonic()
+    # batch 0 is a warm-up, not one of the --analyzer-only BATCHES: its line is the baseline the
+    # counted batches 1..BATCHES are read against (the first analysis sets up the models' lazy
+    # state); the last counted batch is printed too, whatever its number
     for batch in range(args.analyzer_only + 1):
         analyzer.analyze(rng.sample(frames, rng.randint(1, min(8, len(frames)))))
         if args.release:
             release_free_memory()
-        if batch % 20 == 0:
+        if batch % 20 == 0 or batch == args.analyzer_only:
+            what = " (warm-up)" if batch == 0 else ""
             print(f"batch {batch:4d}  rss {resident_mb():7.1f} MB  "
-                  f"{time.monotonic() - started:5.0f} s", flush=True)
+                  f"{time.monotonic() - started:5.0f} s{what}", flush=True)
     return 0

@@ -49,3 +49,40 @@ def test_bench_model_classifier_times_plain_and_flip_side_by_side(
         low = (float(flip) - 0.05) / (float(plain) + 0.05) - 0.005
         high = (float(flip) + 0.05) / max(float(plain) - 0.05, 1e-9) + 0.005
         assert low <= float(ratio) <= high, out
+
+
+def _faces_dir(tmp_path: Path, faces_dir: Path, *, video: bytes | None = None,
+               photo: bytes | None = None) -> Path:
+    """A --faces-dir holding the real media, or the given bytes in place of one of them."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name, given in (("crowd-1080p-25fps.mp4", video), ("group-6-faces.jpg", photo)):
+        (folder / name).write_bytes((faces_dir / name).read_bytes() if given is None else given)
+    return folder
+
+
+@pytest.mark.timeout(30)  # the code before this fix ran a bench here
+@pytest.mark.parametrize("broken", ["video", "photo"])
+def test_bench_model_unreadable_media_is_one_line_naming_the_file(
+        faces_dir: Path, tmp_path: Path, broken: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty video (no frame: an IndexError) or a photo that is no image (a ValueError) was a
+    traceback; it is one line naming the file, before any timing."""
+    folder = _faces_dir(tmp_path, faces_dir, **{broken: b""})
+    code = main(["bench", "model", "--device", "cpu", "--frames", "1", "--rounds", "1",
+                 "--faces-dir", str(folder)])
+    captured = capsys.readouterr()
+    assert code == 2
+    name = "crowd-1080p-25fps.mp4" if broken == "video" else "group-6-faces.jpg"
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and str(folder / name) in lines[0] and "--faces-dir" in lines[0]
+    assert "classifier" not in captured.out  # refused before the classifier's timing
+
+
+@pytest.mark.timeout(30)  # the code before this fix ran a bench here
+def test_bench_model_detector_sides_below_64_are_refused_by_the_flag(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "model", "--detector-sides", "640,32"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--detector-sides" in err[0] and "32" in err[0] and "64" in err[0]

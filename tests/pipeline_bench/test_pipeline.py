@@ -65,3 +65,18 @@ def test_commits_keep_each_frame_s_wait_and_the_last_commit_that_counted() -> No
     assert len(commits.latencies()) == 2 + 800
     commits.latencies().clear()  # a copy: the record is the run's alone
     assert len(commits.latencies()) == 802
+
+
+@pytest.mark.timeout(30)  # the code before this fix ran a bench here
+@pytest.mark.parametrize("command", ["pipeline", "soak"])
+def test_cameras_beyond_a_topic_s_partitions_are_refused_by_the_flag(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--cameras becomes the bench topic's partition count: 3000000000 was a struct.error
+    traceback from the broker client; it is one line, before anything starts."""
+    from classpulse.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", command, "--source", "synthetic:classroom", "--cameras", "3000000000"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--cameras" in err[0] and "3000000000" in err[0], err

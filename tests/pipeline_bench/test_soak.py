@@ -95,13 +95,31 @@ def test_bench_soak_runs_the_real_consumer_and_prints_memory(capsys: pytest.Capt
     assert 0 < int(counts["frames"]) <= int(counts["published"])
 
 
+@pytest.mark.timeout(30)  # the code before this fix ran a bench here
+@pytest.mark.parametrize("given", ["0", "-3"])
+def test_analyzer_only_takes_a_count_of_batches(given: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """-3 loaded the model and printed nothing; 0 ran a full 12-minute soak instead."""
+    from classpulse.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", "soak", "--analyzer-only", given])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--analyzer-only" in err[0] and given in err[0], err
+
+
 @pytest.mark.slow
 def test_bench_soak_analyzer_only_prints_memory_per_batch(capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
+    """One warm-up batch, printed as batch 0 and said to be one, then the BATCHES asked for, the
+    last of them printed whatever its number."""
     from classpulse.cli import main as cli_main
 
-    assert cli_main(["bench", "soak", "--analyzer-only", "1", "--source",
+    assert cli_main(["bench", "soak", "--analyzer-only", "2", "--source",
                      "synthetic:classroom-cctv", "--device", "cpu"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()
             if line.startswith("batch")]
-    assert rows and float(rows[0][3]) > 100
+    assert [row[1] for row in rows] == ["0", "2"], rows
+    assert rows[0][-1] == "(warm-up)" and rows[1][-1] != "(warm-up)"
+    assert all(float(row[3]) > 100 for row in rows)
