@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from classpulse.errors import UsageError
 from classpulse.lessons.timetable import SKIP_UNKNOWN_ROOMS, classroom_zone
@@ -385,9 +386,13 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
                 stored = list_lessons(conn, room, since, before)
         finally:
             engine.dispose()
-    lessons = []
+    lessons, unknown = [], {}
     for lesson in stored:
-        tz = classroom_zone(lesson.classroom_id, lesson.timezone)
+        try:
+            tz = classroom_zone(lesson.classroom_id, lesson.timezone)
+        except UsageError as exc:  # that classroom's lessons in UTC, said; the others as they are
+            unknown[lesson.classroom_id] = str(exc)
+            tz = ZoneInfo("UTC")
         start, end = lesson.starts_at.astimezone(tz), lesson.ends_at.astimezone(tz)
         if (args.since or start.date()) <= start.date() <= (args.to or start.date()):
             lessons.append((lesson, tz, start, end))
@@ -408,4 +413,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         print("  ".join(cells).rstrip())
+    for message in unknown.values():
+        print(f"classpulse lessons: {safe_text(message)}; its lessons are listed in UTC above",
+              file=sys.stderr)
     return 0
