@@ -230,3 +230,23 @@ def _check_configs(admin: KafkaAdminClient, bootstrap: str, topic: str) -> None:
                     "(message.timestamp.type=CreateTime): a producer whose clock runs ahead keeps "
                     "them longer; set message.timestamp.type=%s (compose's kafka-init does)",
                     topic, bootstrap, FRAMES_TIMESTAMP_TYPE)
+
+
+def delete_topic(bootstrap: str, topic: str, connect_timeout_s: float = 10.0) -> None:
+    """Delete ``topic`` (a benchmark's own, at its end): one already gone is no error, and a
+    broker that cannot be reached or refuses is one logged warning, the caller's work done."""
+    from kafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+    try:
+        admin = _admin(bootstrap, connect_timeout_s)
+    except UsageError as exc:
+        log.warning("could not delete topic %s: %s", topic, exc)
+        return
+    try:
+        admin.delete_topics([topic])
+    except UnknownTopicOrPartitionError:
+        pass
+    except (KafkaError, OSError) as exc:
+        log.warning("could not delete topic %s at %s: %s", topic, bootstrap, exc)
+    finally:
+        admin.close()

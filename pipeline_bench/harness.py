@@ -4,7 +4,6 @@ partitions."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import threading
 import time
@@ -20,8 +19,6 @@ if TYPE_CHECKING:  # the handlers import them: `classpulse --help` stays light
     from producers.config import CameraConfig
     from producers.publisher import Publisher
 
-log = logging.getLogger(__name__)
-
 
 def bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int,
                 database_flag: str | None = None) -> Settings:
@@ -34,7 +31,7 @@ def bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int
     from classpulse.broker import EmbeddedBroker
     from classpulse.db.migrate import upgrade
     from classpulse.db.weights import requested_weights
-    from classpulse.topics import ensure_topic
+    from classpulse.topics import delete_topic, ensure_topic
 
     topic = f"{name}.{int(time.time())}.{uuid.uuid4().hex[:8]}"
     bootstrap = settings.kafka_bootstrap_servers
@@ -53,27 +50,6 @@ def bench_place(stack: ExitStack, settings: Settings, name: str, partitions: int
     stack.callback(delete_topic, bootstrap, topic)
     return settings.with_overrides(kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
                                    database_url=db_url)
-
-
-def delete_topic(bootstrap: str, topic: str) -> None:
-    """Delete a bench's own topic; one already gone is no error, and a broker that refuses is
-    one logged line (the bench's result stands)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, UnknownTopicOrPartitionError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    except (KafkaError, OSError) as exc:
-        log.warning("could not delete the bench's topic %s at %s: %s", topic, bootstrap, exc)
-        return
-    try:
-        admin.delete_topics([topic])
-    except UnknownTopicOrPartitionError:
-        pass
-    except (KafkaError, OSError) as exc:
-        log.warning("could not delete the bench's topic %s at %s: %s", topic, bootstrap, exc)
-    finally:
-        admin.close()
 
 
 def check_source(source: str) -> None:
