@@ -549,29 +549,55 @@ def test_a_lesson_without_a_subject_or_group_shows_none(
     assert texts(at)["text"] == ["Maths", "group: Set 2"]
 
 
-def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
-    """PE for 7B-boys and 7B-girls at the same hour, both in the trend: opening the girls' lesson
-    (the later id) compared it with the boys', held at the same time, instead of last week's."""
-    from dashboard import lesson_frames
-
+def _pe_history(ends_after: list[int]) -> pd.DataFrame:
+    """PE on 3 March and twice on 10 March at 08:00 (lesson ids 1-3), ending after these
+    minutes, with engagement 0.5, 0.6 and 0.8."""
     starts = pd.to_datetime(["2025-03-03 08:00", "2025-03-10 08:00", "2025-03-10 08:00"],
                             utc=True)
-    history = pd.DataFrame({
+    return pd.DataFrame({
         "lesson_id": [1, 2, 3], "title": ["PE"] * 3, "starts_at": starts,
-        "ends_at": starts + pd.Timedelta(minutes=40), "minutes": [40, 40, 40],
+        "ends_at": starts + pd.to_timedelta(ends_after, unit="min"), "minutes": ends_after,
         "hidden_minutes": [0] * 3, "unread_minutes": [0] * 3, "faces": [400] * 3,
         "faces_read": [400] * 3,
         "engagement": [0.5, 0.6, 0.8], "cameras": [("cam",)] * 3, "cameras_part": [()] * 3,
         "shared_minutes": [0] * 3,
     })
-    for current, change in ((3, 0.3), (2, 0.1)):  # either twin: against 3 March's, not the other
+
+
+def test_a_parallel_lesson_is_not_the_lesson_before() -> None:
+    """Two PE lessons of one group starting at the same hour (one 40 minutes long, one 45), both
+    in the trend: opening the later id compared it with the other, held at the same time,
+    instead of last week's."""
+    from dashboard import lesson_frames
+
+    history = _pe_history([40, 40, 45])
+    for current, change in ((3, 0.3), (2, 0.1)):  # either: against 3 March's, not the other
         trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
+        assert len(trend) == 3
         found = lesson_frames.change_from_previous(trend)
         assert found is not None
         assert found[0] == pytest.approx(change) and found[1].day == 3
-    # a first lesson held in parallel has no lesson before, twin or not
+    # a first lesson held in parallel has no lesson before
     assert lesson_frames.change_from_previous(
         lesson_frames.title_trend(history.iloc[1:], 3, BERLIN, LATER)) is None
+
+
+def test_a_lesson_stored_twice_is_one_point_of_its_trend() -> None:
+    """The same lesson imported from two timetable files (title, group and times alike) was two
+    points of its title's trend at one time, and listed twice among those left out. The open
+    one is kept, whichever it is."""
+    from dashboard import lesson_frames
+
+    history = _pe_history([40, 40, 40])
+    for current, kept in ((3, [1, 3]), (2, [1, 2])):
+        trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
+        assert trend["engagement"].tolist() == history.set_index("lesson_id").loc[
+            kept, "engagement"].tolist()
+        assert trend["current"].tolist() == [False, True]
+    history["minutes"] = 5  # too few charted minutes: every lesson left out, each time once
+    left, _ = lesson_frames.left_out(history, 3, BERLIN, LATER)
+    assert left["current"].tolist() == [False, True]
+    assert left["time"].dt.day.tolist() == [3, 10]
 
 
 def test_a_groups_trend_holds_its_own_lessons_only(
