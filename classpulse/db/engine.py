@@ -121,13 +121,19 @@ def failure_reason(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# PostgreSQL's read_only_sql_transaction: a write on a hot standby (a read replica), or where
+# default_transaction_read_only is on
+READ_ONLY_SQLSTATE = "25006"
+
+
 def refused(exc: BaseException) -> bool:
     """Whether the database refused the connected user a right, rather than failed: PostgreSQL's
     insufficient_privilege (SQLSTATE 42501: "permission denied for table ...", "... for schema
-    ...", "must be owner of ..."), SQLite's read-only database (a ``mode=ro`` URL, a file or
+    ...", "must be owner of ..."), a PostgreSQL server that takes no writes
+    (:data:`READ_ONLY_SQLSTATE`), SQLite's read-only database (a ``mode=ro`` URL, a file or
     folder the user may not write)."""
     orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) == "42501":
+    if getattr(orig, "sqlstate", None) in ("42501", READ_ONLY_SQLSTATE):
         return True
     code = getattr(orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == SQLITE_READONLY

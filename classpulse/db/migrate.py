@@ -23,7 +23,13 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from classpulse.db.engine import failure_reason, make_engine, parse_url, refused
+from classpulse.db.engine import (
+    READ_ONLY_SQLSTATE,
+    failure_reason,
+    make_engine,
+    parse_url,
+    refused,
+)
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 
@@ -91,6 +97,10 @@ def _refusal(shown: str, dialect: str, exc: DBAPIError) -> str:
     if dialect == "sqlite":
         what, fix = "cannot be written", ("open it writable (no mode=ro in the URL) as a user that "
                                           "may write the file and its folder")
+    elif getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        what, fix = "takes no writes", (
+            "connect to the primary server, not a read replica (hot standby), or turn "
+            "default_transaction_read_only off for this database or user")
     else:
         what, fix = "refused this user", (
             "connect as the owner of ClassPulse's tables, the user that creates them with "

@@ -14,7 +14,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, LargeBinary, bindparam, inspect, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    bindparam,
+    create_engine,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import classpulse.db.models  # noqa: F401
@@ -337,6 +346,27 @@ def test_a_user_that_may_not_create_the_tables_is_one_line_and_nothing_is_made(
         command="db", url=shown, reason="permission denied for schema public")
     assert PASSWORD not in str(raised.value)
     assert current(owner) is None  # rolled back: not even alembic_version
+
+
+@pytest.mark.postgres
+def test_a_server_that_takes_no_writes_is_one_line(pg_database) -> None:
+    """`db upgrade` (and every consumer's start, which upgrades) pointed at a hot standby, a read
+    replica, was a traceback ending in "cannot execute CREATE TABLE in a read-only
+    transaction"; default_transaction_read_only refuses the same way (SQLSTATE 25006)."""
+    url = pg_database()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        name = conn.execute(text("SELECT current_database()")).scalar_one()
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    engine.dispose()
+    with pytest.raises(UsageError) as raised:
+        upgrade(url)
+    assert str(raised.value) == (
+        f"database {url} takes no writes: cannot execute CREATE TABLE in a read-only transaction; "
+        "connect to the primary server, not a read replica (hot standby), or turn "
+        "default_transaction_read_only off for this database or user (DATABASE_URL or "
+        "--database-url)")
+    assert current(url) is None
 
 
 def test_a_read_only_sqlite_file_is_one_line_and_other_errors_keep_their_traceback(
