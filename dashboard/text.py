@@ -39,6 +39,9 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuat
 # the start of Streamlit's :smile:, :+1:, :material/home: and :red[...]
 _STREAMLIT_SHORTCODE = re.compile(r":(?=[\w+-][\w/+-]*[:\[])")
 _WORD_JOINER = "\u2060"
+# where GitHub-flavoured Markdown (Streamlit's) makes a link of bare text, backslash escapes or
+# not: after the colon of a scheme's "://", between "www" and its dot, after an e-mail's "@"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
 
 
 def plain(value: object) -> str:
@@ -47,10 +50,12 @@ def plain(value: object) -> str:
     CommonMark lets a backslash escape any ASCII punctuation, which disarms links, images,
     emphasis, code, HTML and Streamlit's ``$math$``. Streamlit's own ``:emoji:``, ``:red[...]`` and
     ``:material/...:`` are matched on the text after escapes are undone, so an invisible word
-    joiner follows the colon that would open one. Line breaks become spaces: a name is one line.
+    joiner follows the colon that would open one; so are GitHub's autolinks (a bare
+    ``https://...``, ``www....`` or ``name@host``, which would be a link to click in a timetable
+    title), so word joiners break the patterns. Line breaks become spaces: a name is one line.
     """
     one_line = _STREAMLIT_SHORTCODE.sub(":" + _WORD_JOINER, " ".join(str(value).splitlines()))
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(_WORD_JOINER, one_line))
 
 
 def share(value: float, under: float | None = None) -> str:

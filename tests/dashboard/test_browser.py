@@ -48,7 +48,9 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-sync", "--hide-scrollbars")
 BERLIN = ZoneInfo("Europe/Berlin")
 BOLD, IMAGE = "**x**", "![x](http://h/x.png)"
-LONE = f"Lone minute {IMAGE} {BOLD} :smile: (synthetic data)"  # names show as written
+# names show as written, none of it a link
+LONE = (f"Lone minute {IMAGE} {BOLD} :smile: https://evil.example/p www.evil.example "
+        "x@evil.example (synthetic data)")
 DRAWN_CHART = "canvas, svg"  # inside a chart's element, once Vega has drawn it
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -314,6 +316,8 @@ def test_one_minute_of_data_is_drawn_on_the_whole_live_window(
     assert title.replace("\u2060", "").strip() == LONE
     assert page.locator("strong", has_text=re.compile(r"^x$")).count() == 0
     assert page.locator("img[src*='h/x.png']").count() == 0
+    # no autolink of the bare URLs (the heading's own anchor, #lone-minute-..., is no link out)
+    assert page.locator("a[href*='evil']:not([href^='#'])").count() == 0
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     shots = [Image.open(io.BytesIO(charts.nth(i).screenshot())).convert("RGB") for i in range(3)]
     page.screenshot(path=ARTIFACTS / "lone-minute.png")

@@ -63,6 +63,20 @@ def test_plain_escapes_every_markdown_character(value: str) -> None:
     assert "\n" not in escaped
 
 
+@pytest.mark.parametrize("value", ["Login at https://evil.example/reset now",
+                                   "7B www.grp.example", "WWW.X.ORG", "mail x@evil.example",
+                                   "mailto:x@evil.example", "HTTP://h/x"])
+def test_plain_leaves_no_bare_link_for_markdown_to_make(value: str) -> None:
+    """GitHub-flavoured Markdown, Streamlit's, makes a link of a bare URL, ``www.`` address or
+    e-mail address after its backslash escapes are undone: a timetable title with a phishing
+    link was a link to click on the teacher's page (tests/dashboard/test_browser.py checks the
+    page in Chromium)."""
+    escaped = plain(value)
+    assert unescaped(escaped) == value
+    seen = re.sub(r"\\(.)", r"\1", escaped)  # the text GFM's autolinks look at
+    assert not re.search(r"://|www\.|@\w", seen, re.IGNORECASE), seen
+
+
 def test_classroom_and_camera_names_in_the_title_and_selects(
     migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
