@@ -41,7 +41,10 @@ from dashboard.periods import (
     floor_minute,
     is_stale,
     live_period,
+    local_instant,
     range_period,
+    repeated,
+    skipped,
 )
 from dashboard.widgets import Selection, sidebar
 from model import val_accuracy
@@ -285,6 +288,13 @@ def range_section(settings: Settings, sel: Selection, first: date, last: date,
                   from_time: time, to_time: time) -> None:
     period = range_period(first, from_time, last, to_time, sel.tz)
     st.caption(f"{text.plain(period.describe())}; each point covers {period.resolution_label()}.")
+    for end, day, clock in (("starts", first, from_time), ("ends", last, to_time)):
+        if skipped(day, clock, sel.tz):
+            jump = local_instant(day, clock, sel.tz).astimezone(sel.tz)
+            st.caption(text.range_time_skipped(end, day, clock, jump))
+        elif repeated(day, clock, sel.tz):
+            st.caption(text.range_time_repeated(
+                day, clock, datetime.combine(day, clock, tzinfo=sel.tz)))
     now = datetime.now(timezone.utc)
     # the range reaches the present when its last minute closed under STALE_AFTER ago, or has not
     # closed yet: judged from its end alone, a range whose last minute came in a minute ago would

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from classpulse.emotions import EMOTIONS
@@ -555,6 +555,23 @@ def trend_left_out(lessons: Iterable[tuple[datetime, bool, str]], cameras: Seque
             f"most faces not read, a camera on for part of the lesson, a room shared with another "
             f"lesson, or other cameras: "
             f"{', '.join(named)}.{seen_by}")
+
+
+def range_time_skipped(end: str, day: date, clock: time, jump: datetime) -> str:
+    """A range's first or last minute (``end``: "starts" or "ends") picked at a time the clocks
+    skip: the page reads it as the jump, and a teacher who picked 02:30 must not take the
+    charts for 02:30's."""
+    zone = plain(str(jump.tzinfo))
+    return (f"{day:%a %d %b %Y} {clock:%H:%M} never happens in {zone}: the clocks skip it when "
+            f"they go forward, so the range {end} when they do, at {jump:%H:%M} ({jump:%Z}).")
+
+
+def range_time_repeated(day: date, clock: time, first: datetime) -> str:
+    """A range's first or last minute picked at a time the clocks show twice: the page takes the
+    first, and says so, since the second is another hour of the class."""
+    zone = plain(str(first.tzinfo))
+    return (f"{day:%a %d %b %Y} {clock:%H:%M} happens twice in {zone}, the night the clocks go "
+            f"back: the first ({first:%H:%M %Z}) is used.")
 
 
 def bad_link() -> str:

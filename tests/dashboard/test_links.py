@@ -266,6 +266,36 @@ def test_a_range_in_the_hour_the_clocks_repeat_takes_the_first_and_says_so(
         pd.Timestamp("2025-10-26 00:30"), pd.Timestamp("2025-10-26 02:29"), 120)
 
 
+@pytest.mark.parametrize(("day", "start", "end", "said", "first", "minutes"), [
+    # Berlin's clocks go forward at 02:00 CET on 30 March 2025: from 02:30 is from 03:00 CEST
+    (date(2025, 3, 30), time(2, 30), time(3, 29),
+     ["Sun 30 Mar 2025 02:30 never happens in Europe/Berlin: the clocks skip it when they go "
+      "forward, so the range starts when they do, at 03:00 (CEST)."], "01:00", 30),
+    # and back at 03:00 CEST on 26 October 2025: 02:15 to 02:45 is the first of the two
+    (date(2025, 10, 26), time(2, 15), time(2, 45),
+     ["Sun 26 Oct 2025 02:15 happens twice in Europe/Berlin, the night the clocks go back: "
+      "the first (02:15 CEST) is used.",
+      "Sun 26 Oct 2025 02:45 happens twice in Europe/Berlin, the night the clocks go back: "
+      "the first (02:45 CEST) is used."], "00:15", 31),
+], ids=["spring-gap", "autumn-repeat"])
+def test_a_range_picked_in_the_sidebar_at_a_clock_change_says_how_it_was_read(
+    database: Database, monkeypatch: pytest.MonkeyPatch, day: date, start: time, end: time,
+    said: list[str], first: str, minutes: int
+) -> None:
+    """A link's times at a clock change were said, the same times picked in the sidebar were
+    read the same way in silence: 02:15-02:45 the night the clocks go back charted the first
+    half hour, never the second, and nothing said which."""
+    night = datetime.combine(day, time(0), tzinfo=timezone.utc) - timedelta(hours=1)
+    expected.write(database.engine,
+                   [expected.row("cam", "7A", night + timedelta(minutes=i), 60, 5)
+                    for i in range(300)], {"7A": ("Class 7A", "Europe/Berlin")})
+    at = choose_range(open_page(monkeypatch, database.url), "7A", day, day, start, end)
+    assert_no_error(at)
+    assert [c for c in texts(at)["caption"] if "clocks" in c] == said
+    utc = charts(at)["Engagement index"]["utc"]
+    assert (utc.iloc[0], len(utc)) == (pd.Timestamp(f"{day} {first}"), minutes)
+
+
 @pytest.mark.parametrize(("params", "ignored", "mode"), [
     ({"view": "lessons", "camera": "nope"},
      "camera='nope' is ignored: the lessons view does not use it", "Lessons"),
