@@ -117,11 +117,15 @@ def show_unreadable(buckets: pd.DataFrame, frame: pd.DataFrame, hidden: int, rev
 
 
 def offer_csv(frame: pd.DataFrame, sel: Selection, period: Period) -> None:
+    """The charts' series as a file named for its classroom, its camera when one is shown (its
+    minutes are the rows it sees, not the class), and its first minute."""
     start = period.start.astimezone(period.tz)
-    room = re.sub(r"[^A-Za-z0-9_.-]+", "_", sel.classroom_id)
-    name = f"classpulse_{room}_{start:%Y%m%d-%H%M}.csv"
+    parts = [sel.classroom_id, *([f"camera-{sel.camera_id}"] if sel.camera_id else [])]
+    who = "_".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", part) for part in parts)
     st.download_button(
-        "Download the shown data (CSV)", transform.csv_bytes(frame), file_name=name,
+        "Download the shown data (CSV)",
+        transform.csv_bytes(frame, sel.classroom_id, sel.camera_id),
+        file_name=f"classpulse_{who}_{start:%Y%m%d-%H%M}.csv",
         mime="text/csv", on_click="ignore", key="csv",
     )
 

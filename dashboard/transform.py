@@ -323,14 +323,21 @@ def iso_times(times: pd.Series) -> pd.Series:
     return wall.dt.strftime("%Y-%m-%dT%H:%M:%S") + suffix
 
 
-def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The shown series as the CSV download holds it: ISO local and UTC times, then the numbers."""
+def csv_frame(frame: pd.DataFrame, classroom_id: str, camera_id: str | None) -> pd.DataFrame:
+    """The shown series as the CSV download holds it: ISO local and UTC times, whose numbers they
+    are (the classroom, and the camera, empty for the whole classroom: a saved file of the front
+    camera's minutes, the front rows, must not be read later as the class's), then the numbers.
+    Ids are letters, digits, '.', '_' and '-' (:func:`classpulse.wire.check_id`), so no cell
+    starts as a spreadsheet formula does."""
     out = frame[list(SERIES_COLUMNS)].copy()
     out.insert(1, "time_utc", iso_times(frame["time"].dt.tz_convert("UTC")))
+    out.insert(2, "classroom_id", classroom_id)
+    out.insert(3, "camera_id", camera_id or "")
     out["time"] = iso_times(frame["time"])
     return out
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
+def csv_bytes(frame: pd.DataFrame, classroom_id: str, camera_id: str | None) -> bytes:
     """UTF-8 CSV of :func:`csv_frame`, numbers to four decimals."""
-    return csv_frame(frame).to_csv(index=False, float_format="%.4f").encode("utf-8")
+    return csv_frame(frame, classroom_id, camera_id).to_csv(
+        index=False, float_format="%.4f").encode("utf-8")

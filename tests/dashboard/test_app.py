@@ -111,7 +111,8 @@ def test_range_charts_csv_and_history_match_the_rows(
 
     (csv,) = [d for d in downloads if d["mimetype"] == "text/csv"]
     assert csv["file_name"] == "classpulse_7A_20250303-0800.csv"
-    table = pd.read_csv(io.BytesIO(csv["data"]))
+    table = pd.read_csv(io.BytesIO(csv["data"]), keep_default_na=False)
+    assert set(table["classroom_id"]) == {"7A"} and set(table["camera_id"]) == {""}
     assert table["time"].tolist() == [m.astimezone(BERLIN).isoformat() for m in want]
     assert table["time_utc"].tolist() == [m.isoformat() for m in want]
     for column in ("engagement", "faces_in_view", *(f"share_{e}" for e in EMOTIONS)):
@@ -136,8 +137,11 @@ ADDED_UP = ("Faces in view and read are added up over the classroom's cameras wh
 
 
 def test_one_camera_is_charted_alone(
-    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch
+    database: Database, seeded: list[MinuteRow], monkeypatch: pytest.MonkeyPatch,
+    downloads: list[dict[str, Any]],
 ) -> None:
+    """... and its download says whose minutes it holds: the file of one camera (the front rows)
+    had the same name and columns as the whole classroom's."""
     at = choose_range(open_page(monkeypatch, database.url), "7B", MONDAY, MONDAY, time(7, 0),
                       time(9, 59))
     assert ADDED_UP in texts(at)["caption"]  # the class's faces in view sum its two cameras
@@ -153,6 +157,11 @@ def test_one_camera_is_charted_alone(
     assert hidden > 0  # the seed's sparse minutes show one or two faces
     assert any(c.startswith(f"{hidden} minutes with fewer than 3 faces read")
                for c in texts(at)["caption"])
+    csv = [d for d in downloads if d["mimetype"] == "text/csv"][-1]
+    assert csv["file_name"] == "classpulse_7B_camera-7B-cam1_20250303-0700.csv"
+    table = pd.read_csv(io.BytesIO(csv["data"]))
+    assert set(table["classroom_id"]) == {"7B"} and set(table["camera_id"]) == {"7B-cam1"}
+    assert table["engagement"].tolist() == pytest.approx(engagement, abs=5e-5)
 
 
 def test_a_class_minute_adds_up_its_shown_cameras_only_and_says_so(

@@ -376,7 +376,8 @@ def test_a_point_of_several_minutes_holds_exactly_its_mostly_read_minutes(
         # the chart's point, its CSV row, the day's row and the hour's cell: one set of minutes,
         # the same numbers (not 10 minutes, engagement 0.644 and 6.2 faces in view, as summing
         # every shown minute gave); the two unread minutes are counted beside them
-        (csv,) = pd.read_csv(io.BytesIO(transform.csv_bytes(points))).to_dict("records")
+        (csv,) = pd.read_csv(io.BytesIO(
+            transform.csv_bytes(points, "7A", camera))).to_dict("records")
         assert (csv["minutes"], csv["engagement"], csv["faces_in_view"], csv["share_sad"]) == (
             8, 0.72, 4.0, 0.0)
         (day,) = transform.daily_summary(quarters, utc).to_dict("records")

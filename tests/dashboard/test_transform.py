@@ -136,8 +136,10 @@ def test_hour_of_week_uses_local_weekday_and_hour() -> None:
 
 def test_csv_has_local_and_utc_times_and_the_charted_numbers() -> None:
     shown = transform.series(BUCKETS, BERLIN)
-    table = pd.read_csv(io.BytesIO(transform.csv_bytes(shown)))
-    assert list(table.columns) == ["time", "time_utc", *list(transform.SERIES_COLUMNS)[1:]]
+    table = pd.read_csv(io.BytesIO(transform.csv_bytes(shown, "7A", "front")))
+    assert list(table.columns) == ["time", "time_utc", "classroom_id", "camera_id",
+                                   *list(transform.SERIES_COLUMNS)[1:]]
+    assert table[["classroom_id", "camera_id"]].values.tolist() == [["7A", "front"]] * 2
     assert table["time"].tolist() == ["2025-03-03T23:59:00+01:00", "2025-03-04T00:01:00+01:00"]
     assert table["time_utc"].tolist() == ["2025-03-03T22:59:00+00:00", "2025-03-03T23:01:00+00:00"]
     assert table["engagement"].tolist() == pytest.approx([0.54, 0.80])
