@@ -31,7 +31,7 @@ from classpulse.db.engine import failure_reason
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
 from classpulse.settings import Settings, SettingsError
-from dashboard import auth, charts, lessons, links, queries, text, transform
+from dashboard import auth, charts, lessons, links, queries, text, transform, widgets
 from dashboard.launch import settings_from_app_args
 from dashboard.periods import (
     HISTORY_BUCKET,
@@ -200,18 +200,18 @@ def show_right_now(buckets: pd.DataFrame, settings: Settings, period: Period, no
     stale = is_stale(closed_at(summary.minute), now)
     at = f" at {summary.minute:%H:%M}" if stale else ""
     cols = st.columns(4)
-    cols[0].metric(f"Main emotion{at or ', latest minute'}",
-                   f"{summary.emotion} · {text.share(summary.emotion_share)}",
-                   help=text.MAIN_EMOTION_HELP)
+    widgets.main_emotion_metric(cols[0], f"Main emotion{at or ', latest minute'}", summary.emotion,
+                                text.share(summary.emotion_share))
     cols[1].metric(f"Engagement{at or ', latest minute'}", f"{summary.engagement:.2f}")
     cols[2].metric(f"Faces in view{at}", f"{summary.faces_in_view:.0f}",
                    help=text.faces_in_view_help(
                        whole_class, f"{summary.faces_read_in_view:.0f} read at once in the frames "
                        "where faces were read (it can be more: faces the gate refused leave "
                        "frames out)"))
-    if stale:
-        cols[3].metric("Minute", f"{summary.minute:%H:%M}, "
-                       f"{text.age_text(now - summary.minute)} ago",
+    if stale:  # its age below it in small type: the box cuts a long value with "…"
+        cols[3].metric("Minute", f"{summary.minute:%H:%M}",
+                       delta=f"{text.age_text(now - summary.minute)} ago", delta_color="off",
+                       delta_arrow="off",
                        help="start of the newest minute with data: no newer one has been recorded")
     else:
         cols[3].metric("Minute", f"{summary.minute:%H:%M}",

@@ -39,7 +39,7 @@ from dashboard import charts, lesson_frames, queries, text, transform
 from dashboard.lesson_states import ALL_HIDDEN, UNREADABLE
 from dashboard.links import LESSON_KEY
 from dashboard.periods import Period, closed_until, is_stale
-from dashboard.widgets import Selection, distinct_labels
+from dashboard.widgets import Selection, distinct_labels, main_emotion_metric
 
 TREND_LESSONS = 12  # how many lessons of the same title the trend shows, the open one included
 
@@ -90,8 +90,7 @@ def _choose(rows: pd.DataFrame) -> int | None:
 def _metrics(lesson: pd.Series, min_faces: int) -> None:
     emotion, share = lesson_frames.main_emotions(lesson.to_frame().T)
     cols = st.columns(4)
-    cols[0].metric("Main emotion", f"{emotion.iloc[0]} · {text.share(share.iloc[0])}",
-                   help=text.MAIN_EMOTION_HELP)
+    main_emotion_metric(cols[0], "Main emotion", emotion.iloc[0], text.share(share.iloc[0]))
     cols[1].metric("Engagement", f"{lesson['engagement']:.2f}")
     cols[2].metric("Faces in view", f"{lesson['faces_in_view']:.1f}",
                    help=text.faces_in_view_help(

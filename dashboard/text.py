@@ -79,7 +79,20 @@ def main_expression(names: Sequence[str]) -> str:
     a tie (the first in EMOTIONS order) would call "angry" what was as often "neutral"."""
     if len(names) == 1:
         return names[0]
-    return f"{', '.join(names[:-1])} and {names[-1]} (tied)"
+    return f"{', '.join(names[:-1])} and {names[-1]}{TIED}"
+
+
+TIED = " (tied)"
+
+
+def main_emotion_box(expression: str, share_text: str) -> tuple[str, str, str | None]:
+    """(value, delta, words beneath) of a "Main emotion" metric box: the expression as its value
+    and its share below it in small type, since a box cuts its value with "…" past its width
+    (on a 1280-px screen with the sidebar open, "neutral · 100%" showed as "neutral · 1…"). A tie
+    is "tie" in the box and named in full beneath it, where text wraps."""
+    if expression.endswith(TIED):
+        return "tie", f"{share_text} of the faces read, each", expression
+    return expression, f"{share_text} of the faces read", None
 
 
 def duration_text(span: timedelta) -> str:

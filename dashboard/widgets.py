@@ -1,7 +1,8 @@
-"""The sidebar: which classroom, which view (live, a date range, lessons), which camera or week.
+"""The sidebar: which classroom, which view (live, a date range, lessons), which camera or week;
+and the "Main emotion" box the live view and a lesson share.
 
-Returns one ``Selection``. Widget keys are stable names (``classroom``, ``camera``, ``mode``,
-``live_minutes``, ``days``, ``from_time``, ``to_time``, ``week``) so tests and deep links
+The sidebar returns one ``Selection``. Widget keys are stable names (``classroom``, ``camera``,
+``mode``, ``live_minutes``, ``days``, ``from_time``, ``to_time``, ``week``) so tests and deep links
 (:mod:`dashboard.links`) can address them. A widget that a link can set takes its default from
 the session state (set once, unless a link set it first) rather than as an argument: Streamlit
 warns of a widget given both, and a date input given no value derives its selectable bounds from
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from classpulse.settings import Settings
 from dashboard import queries, text
@@ -178,3 +180,13 @@ def sidebar(settings: Settings, rooms: pd.DataFrame) -> Selection:
         st.caption(f"Times are the classroom's: {text.plain(tz.key)}.")
     return Selection(str(room.name), str(room["name"]), tz, camera_id, camera_label,
                      live_minutes, bounds, week)
+
+
+def main_emotion_metric(column: DeltaGenerator, label: str, expression: str,
+                        share_text: str) -> None:
+    """The "Main emotion" box of the live view and of a lesson (:func:`text.main_emotion_box`)."""
+    value, delta, beneath = text.main_emotion_box(expression, share_text)
+    column.metric(label, value, delta=delta, delta_color="off", delta_arrow="off",
+                  help=text.MAIN_EMOTION_HELP)
+    if beneath is not None:
+        column.caption(beneath)

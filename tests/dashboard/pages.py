@@ -113,6 +113,12 @@ def unescaped(markdown: str) -> str:
     return ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
 
 
+def metric_texts(at: AppTest) -> dict[str, str]:
+    """The page's metric boxes by label: the value, then its delta (the small type beneath it)
+    after " · " where it has one."""
+    return {m.label: m.value + (f" · {m.delta}" if m.delta else "") for m in at.metric}
+
+
 def raw_texts(at: AppTest) -> dict[str, list[str]]:
     """The page's messages by kind, as the Markdown the page sent."""
     return {

@@ -40,6 +40,7 @@ from tests.dashboard.pages import (
     assert_no_error,
     charts,
     choose_range,
+    metric_texts,
     open_page,
     raw_texts,
     rerun_fragments,
@@ -620,9 +621,9 @@ def test_live_shows_closed_minutes_only_with_right_now_and_freshness(
     at = open_page(monkeypatch, database.url).run()
     assert_no_error(at)
     assert datetime.now(timezone.utc).replace(second=0, microsecond=0) == under_way  # still
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = metric_texts(at)
     local = newest.astimezone(ZoneInfo("America/New_York"))
-    assert metrics == {"Main emotion, latest minute": "happy · 100%",
+    assert metrics == {"Main emotion, latest minute": "happy · 100% of the faces read",
                        "Engagement, latest minute": "0.42", "Faces in view": "10",
                        "Minute": f"{local:%H:%M}"}
     help_texts = {m.label: m.help for m in at.metric}
@@ -716,11 +717,11 @@ def test_a_stale_newest_minute_is_not_called_now(
     (warning,) = texts(at)["warning"]
     assert warning.startswith("**No new data for 20 minutes**")
     newest = then.replace(second=0, microsecond=0).astimezone(ZoneInfo("America/New_York"))
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {f"Main emotion at {newest:%H:%M}": "happy · 100%",
+    metrics = metric_texts(at)
+    assert metrics == {f"Main emotion at {newest:%H:%M}": "happy · 100% of the faces read",
                        f"Engagement at {newest:%H:%M}": "0.42",
                        f"Faces in view at {newest:%H:%M}": "10",
-                       "Minute": f"{newest:%H:%M}, 20 minutes ago"}
+                       "Minute": f"{newest:%H:%M} · 20 minutes ago"}
     (minute,) = [m for m in at.metric if m.label == "Minute"]
     assert minute.help == "start of the newest minute with data: no newer one has been recorded"
 
@@ -751,7 +752,7 @@ def test_a_camera_that_stopped_is_named_while_the_others_write(
     assert "while the classroom's other cameras still do" in warning
     assert r"Camera \*Front\* door \(front\) has" in raw_texts(at)["warning"][0]
     assert any(c.startswith("Data is fresh: last written") for c in shown["caption"])
-    assert {m.label: m.value for m in at.metric}["Faces in view"] == "4"  # the back camera's
+    assert metric_texts(at)["Faces in view"] == "4"  # the back camera's
     at.selectbox(key="camera").set_value("back").run()
     assert_no_error(at)
     assert not texts(at)["warning"]
@@ -918,7 +919,7 @@ def test_shares_never_round_to_all_or_nothing(
     expected.write(database.engine, rows)
     at = open_page(monkeypatch, database.url).run()
     assert_no_error(at)
-    assert {m.label: m.value for m in at.metric}["Main emotion, latest minute"] == "happy · >99%"
+    assert metric_texts(at)["Main emotion, latest minute"] == "happy · >99% of the faces read"
 
 
 def test_password_gate(

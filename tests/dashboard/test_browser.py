@@ -257,11 +257,18 @@ def test_a_lesson_deep_link_in_chromium(browser: Browser, served: Served) -> Non
              metrics.nth(i).get_by_test_id("stMetricValue").inner_text().strip()
              for i in range(metrics.count())}
     assert shown == {
-        "Main emotion": f"{want['main']} · {want['main_share']:.0%}",
+        "Main emotion": want["main"],
         "Engagement": f"{want['engagement']:.2f}",
         "Faces in view": f"{want['faces_in_view']:.1f}",
         "Minutes charted": str(want["minutes"]),
     }
+    # the share beneath, whole: in the box, "neutral · 100%" was cut to "neutral · 1…" at 1280 px
+    main = metrics.filter(has_text="Main emotion")
+    expect(main.get_by_test_id("stMetricDelta")).to_have_text(
+        f"{want['main_share']:.0%} of the faces read")
+    for box in ("stMetricValue", "stMetricDelta"):
+        cut = main.get_by_test_id(box).evaluate("e => e.scrollWidth > e.clientWidth")
+        assert not cut, box
     assert page.get_by_test_id("stText").first.inner_text() == "Maths"
     body = page.inner_text("body")
     for words in ("Emotion mix", "Engagement index",

@@ -23,7 +23,7 @@ from classpulse.db.writes import MinuteRow
 from dashboard.periods import MINUTE_CLOSES_AFTER
 from tests.dashboard import expected
 from tests.dashboard.conftest import Database
-from tests.dashboard.pages import assert_no_error, charts, open_page, texts
+from tests.dashboard.pages import assert_no_error, charts, metric_texts, open_page, texts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
@@ -136,9 +136,9 @@ def test_a_lesson_link_opens_its_week_row_metrics_charts_and_trend(
     assert at.selectbox(key="lesson").value == maths
     assert shown["subheader"] == ["Mon 10 Mar 2025, 08:00–08:45"]
     assert shown["text"] == ["Maths"]
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = metric_texts(at)
     assert metrics == {
-        "Main emotion": f"{want['main']} · {want['main_share']:.0%}",
+        "Main emotion": f"{want['main']} · {want['main_share']:.0%} of the faces read",
         "Engagement": f"{want['engagement']:.2f}",
         "Faces in view": f"{want['faces_in_view']:.1f}",
         "Minutes charted": str(want["minutes"]),
@@ -187,9 +187,9 @@ def test_a_lessons_numbers_leave_out_the_minutes_its_charts_leave_out(
         "happy", "100%", 10, 0)
     assert row["engagement"] == pytest.approx(0.6) == pytest.approx(want["engagement"])
     assert row["data"] == "10 minutes not read left out"
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = metric_texts(at)
     assert (metrics["Main emotion"], metrics["Engagement"], metrics["Minutes charted"]) == (
-        "happy · 100%", "0.60", "10")
+        "happy · 100% of the faces read", "0.60", "10")
     drawn = charts(at)["Engagement index"]
     assert len(drawn) == 10 and drawn["engagement"].tolist() == pytest.approx([0.6] * 10)
 
@@ -255,7 +255,7 @@ def test_small_groups_stay_hidden_by_the_databases_rule(
     at = open_link(monkeypatch, database.url, min_faces=2, view="lessons", lesson=str(tutor))
     row = table(at).set_index("title").loc["Tutor group"]
     assert (row["minutes"], row["hidden_minutes"]) == (10, 0)
-    assert {m.label: m.value for m in at.metric}["Minutes charted"] == "10"
+    assert metric_texts(at)["Minutes charted"] == "10"
 
 
 def test_a_lessons_minute_changed_after_it_closed_is_not_called_too_few_faces(
@@ -393,8 +393,8 @@ def test_an_opened_lesson_agrees_with_its_row(
     assert_no_error(at)
     row = table(at).set_index("title").loc["Maths"]
     assert (row["main_emotion"], row["main_share"], row["data"]) == ("neutral", "100%", "")
-    assert {m.label: m.value for m in at.metric} == {
-        "Main emotion": "neutral · 100%", "Engagement": f"{0.8 * 0.9:.2f}",
+    assert metric_texts(at) == {
+        "Main emotion": "neutral · 100% of the faces read", "Engagement": f"{0.8 * 0.9:.2f}",
         "Faces in view": "5.0", "Minutes charted": "10"}
     (faces,) = [m for m in at.metric if m.label == "Faces in view"]
     assert faces.help.startswith(
@@ -942,7 +942,9 @@ def test_how_much_of_a_lesson_makes_it_whole() -> None:
     lessons = lessons.assign(cameras=[("cam",)] * 6, cameras_part=[()] * 6)
     assert lesson_frames.in_trend(lessons, after).tolist() == [
         True, False, False, False, True, False]
-    assert lesson_frames.left_out(lessons, 1, BERLIN, after)[0]["why"].tolist() == [
+    earlier = pd.to_timedelta(range(6), unit="D")  # six lessons, not one stored six times
+    spread = lessons.assign(starts_at=starts - earlier, ends_at=lessons["ends_at"] - earlier)
+    assert lesson_frames.left_out(spread, 1, BERLIN, after)[0]["why"].tolist() == [
         "partly recorded: data for 35 of 45 min", "20 of 45 min charted", "no minutes charted",
         "20 of 45 min charted"]
 

@@ -120,3 +120,12 @@ def test_every_lesson_state_has_its_own_words() -> None:
     assert len(set(sentences.values())) == len(states)
     assert sentences[lesson_states.NO_DATA].startswith("**No data for this lesson.**")
     assert sentences[lesson_states.NOT_YET].startswith("**This lesson has not been held yet.**")
+
+
+def test_the_main_emotion_box_keeps_its_value_short() -> None:
+    """A metric box cuts its value past its width: "neutral · 100%" showed as "neutral · 1…" on a
+    1280-px screen, a four-way tie as "angry, hap…". The share goes beneath, a tie in words."""
+    assert text.main_emotion_box("neutral", "100%") == ("neutral", "100% of the faces read", None)
+    tie = text.main_expression(["angry", "happy", "sad", "neutral"])
+    assert text.main_emotion_box(tie, "25%") == (
+        "tie", "25% of the faces read, each", "angry, happy, sad and neutral (tied)")
