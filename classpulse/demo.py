@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classpulse import broker
-from classpulse.errors import UsageError
 from classpulse.flags import (
     DASHBOARD_HOST,
     DASHBOARD_PORT,
     MAX_FPS,
+    MIN_FPS,
     add_device_flag,
+    camera_fps,
     port,
     positive_float,
 )
@@ -80,8 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "present, else synthetic:classroom)")
     p.add_argument("--port", type=port, default=DASHBOARD_PORT,
                    help=f"dashboard port ({DASHBOARD_PORT})")
-    p.add_argument("--fps", type=positive_float, default=DEMO_FPS,
-                   help="frames per second per camera (%(default)g)")
+    p.add_argument("--fps", type=camera_fps, default=DEMO_FPS,
+                   help=f"frames per second per camera, {MIN_FPS:.4g} (a frame a minute) to "
+                        f"{MAX_FPS:g} (%(default)g)")
     add_device_flag(p, help=f"where the consumer runs the networks ({Settings.device})")
     p.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                    help="stop by itself after this long (default: until Ctrl-C)")
@@ -125,13 +127,11 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
 def check_demo_args(args: argparse.Namespace) -> None:
     """One :class:`UsageError` naming the demo's own flag, before anything starts (broker, topic,
     database, children), for what a child would otherwise refuse only after the demo said it
-    runs: an --fps out of a camera's range, a --port another program holds. A --source or a
-    --device the children cannot use is still theirs to refuse (their checks live in the parts,
-    which classpulse/ does not import): the demo then stops, exit status 1, naming the child."""
-    if args.fps > MAX_FPS:  # --fps is already above 0 (positive_float)
-        raise UsageError(f"--fps {args.fps:g} is more than a camera sends ({MAX_FPS:g} a "
-                         f"second at most); give a number above 0 up to {MAX_FPS:g}, e.g. "
-                         f"{DEMO_FPS:g}")
+    runs: a --port another program holds (an --fps out of a camera's range is refused as the
+    flag is read, :func:`classpulse.flags.camera_fps`, as `classpulse produce` refuses it). A
+    --source or a --device the children cannot use is still theirs to refuse (their checks live
+    in the parts, which classpulse/ does not import): the demo then stops, exit status 1, naming
+    the child."""
     check_port_free(DASHBOARD_HOST, args.port)
 
 

@@ -15,8 +15,17 @@ DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --po
 # the address the dashboard listens on unless told (`classpulse dashboard --host`), which the demo's
 # dashboard keeps: this machine only
 DASHBOARD_HOST = "127.0.0.1"
-# a camera's frame rate lies in (0, MAX_FPS]: cameras.yaml's fps, `produce --fps`, `demo --fps`
+# a camera's frame rate lies in [MIN_FPS, MAX_FPS]: cameras.yaml's fps, `produce --fps`, `demo
+# --fps` (whose producer refuses one below MIN_FPS). At least a frame a minute: the views and the
+# dashboard count by the minute, and a slower camera leaves most of its minutes without a frame;
+# far slower rates were typos, and --fps 1e-10 waited longer than a lock can (an OverflowError
+# that ended the camera, and each restart sent its first frame again)
+MIN_FPS = 1 / 60
 MAX_FPS = 60.0
+# the longest a timeout flag waits (`produce --connect-timeout`, `--close-timeout`): a day, which
+# no broker outage worth waiting out exceeds; --close-timeout 1e10 overflowed the lock it waits
+# on (OverflowError, exit 1 without the summary, after every frame was sent)
+MAX_TIMEOUT_S = 86400.0
 # `classpulse consume --flush-interval`; MINUTE_CLOSES_AFTER_START_S allows two of them
 FLUSH_INTERVAL_S = 5.0
 # A minute is closed this many seconds after its start: no consumer adds to it later, so the views
@@ -90,6 +99,28 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < number < float("inf"):  # NaN fails too
         raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+    return number
+
+
+def camera_fps(text: str) -> float:
+    """A camera's frames per second, from :data:`MIN_FPS` (a frame a minute) to :data:`MAX_FPS`."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not MIN_FPS <= number <= MAX_FPS:  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"{text!r} frames a second is outside what a camera sends; give {MIN_FPS:.4g} (a "
+            f"frame a minute) to {MAX_FPS:g}")
+    return number
+
+
+def timeout_seconds(text: str) -> float:
+    """A timeout in seconds: above 0, at most :data:`MAX_TIMEOUT_S` (a day)."""
+    number = positive_float(text)
+    if number > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{text!r} seconds is more than a day; give at most "
+                                         f"{MAX_TIMEOUT_S:g}")
     return number
 
 

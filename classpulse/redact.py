@@ -16,20 +16,27 @@ _SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]+:/{2,}")
 # (`postgresql//alice:pw@...`)
 _LOOSE_SCHEME = re.compile(r"[\s\"']*(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*(?::/*|//))")
 # names of parameters (and libpq keywords) that carry a secret, matched whole after
-# percent-decoding, in any case, so `PassWord` and `pass%77ord` count: libpq's (and SQLAlchemy's,
-# which hands them on) `password` and `sslpassword`; cameras' `password=`, `pwd=`, `usrPwd=`,
-# `pass=`, `passwd=`, `loginpas=` (Foscam), `auth=`; tokens and keys of web streams (`token=`,
-# `access_token=`, `secret=`, `client_secret=`, `api_key=`, `apikey=`, `key=`, `pw=`); signed URLs'
-# signatures and credentials (`sig=` of Azure SAS, `X-Amz-Signature`, `X-Amz-Credential`).
-# `passfile`, `sslkey` and the like name files, not secrets, and stay readable.
+# percent-decoding, in any case, so `PassWord` and `pass%77ord` count, and matched again on the
+# last part of a name joined by `-` or `_` (`stream_key`; not `auth`: libpq's `require_auth`
+# names a method, not a secret): libpq's (and SQLAlchemy's, which hands them on) `password` and
+# `sslpassword`; cameras' `password=`, `pwd=`,
+# `usrPwd=`, `pass=`, `passwd=`, `psw=` and `p=` (DVR snapshot URLs), `passcode=`, `loginpas=`
+# (Foscam), `auth=` and `authbasic=` (a base64 `user:password`); tokens and keys of web streams
+# (`token=`, `access_token=`, `secret=`, `client_secret=`, `api_key=`, `apikey=`, `key=`, `pw=`);
+# signed URLs' signatures and credentials (`sig=` of Azure SAS, `X-Amz-Signature`,
+# `X-Amz-Credential`). `passfile`, `sslkey`, `keyframe`, `author` and the like name files or
+# settings, not secrets, and stay readable.
 _SECRET_KEY = re.compile(
-    r"pw|auth|key|sig|.*(?:pass|passwd|password|passwort|loginpas|pwd|token|secret|api[-_]?key"
-    r"|signature|credential)",
+    r"p|pw|psw|auth|authbasic|key|sig|.*(?:pass|passwd|password|passwort|passcode|loginpas|pwd"
+    r"|psw|token|secret|api[-_]?key|signature|credential)",
     re.IGNORECASE)
-# one `key=value` of a URL, in its query, its path (`/user=admin&password=...`) or after a `;`; the
-# value runs to the next `&` or `;` that starts another `key=` (so a password holding `&` or `;`
-# is hidden whole), a `#` included: SQLAlchemy reads `?password=a#b` as the password `a#b`
-_URL_PAIR = re.compile(r"(?P<key>[^\s/?&;#=@:]+)=(?P<value>.*?)(?=[&;][^&;=]*=|\Z)", re.DOTALL)
+# where a `key=` of a URL starts, in its query, its path (`/user=admin&password=...`), after a
+# `;` or inside one path segment (XMeye DVRs' `/user=admin_password=..._channel=1`): a name that
+# starts with a letter (or a percent escape), its parts joined by `-` or `_`, after any character
+# but a letter, a digit, `%` or `=`. Any such separator counts, since DVRs join their pairs with
+# `_` as others do with `&`: a `key=` missed inside another value would show its secret.
+_URL_KEY = re.compile(
+    r"(?<![A-Za-z0-9%=])(?P<key>[A-Za-z%][A-Za-z0-9%]*(?:[-_][A-Za-z0-9%]+)*)=")
 # one `keyword = value` of a libpq connection string; a value is a word, or quoted with `\'` and
 # `\\` escapes (an unclosed quote runs to the end: hidden whole)
 _KEYWORD_VALUE = re.compile(
@@ -42,7 +49,8 @@ def hide_password(url: str) -> str:
 
     In every URL of the text (``scheme://``, wherever it starts): the password of
     ``scheme://user:password@...``, and the value of every ``key=value`` named for a secret
-    (:data:`_SECRET_KEY`) in its query, its path or after a ``;``. In a libpq keyword/value
+    (:data:`_SECRET_KEY`) in its query or its path, after whatever joins the pairs (``?``,
+    ``&``, ``;``, ``/``, an XMeye DVR's ``_``: :data:`_URL_KEY`). In a libpq keyword/value
     string (``host=db password=...``), the value of every such keyword. Anything else (a file
     path, a URL without a password) as it is.
 
@@ -91,7 +99,7 @@ def _in_credentials(scheme: str, before: str) -> bool:
 
 def _hide_url_secrets(scheme: str, rest: str) -> str:
     """``rest``, a URL after its ``scheme``, with its password and secret values masked."""
-    rest = _URL_PAIR.sub(lambda m: f"{m['key']}=***" if _is_secret(m["key"]) else m[0], rest)
+    rest = _hide_url_pairs(rest)
     credentials, at, host = rest.rpartition("@")
     if not at:
         return rest
@@ -108,8 +116,47 @@ def _hide_url_secrets(scheme: str, rest: str) -> str:
     return f"***@{host}"
 
 
+def _hide_url_pairs(rest: str) -> str:
+    """``rest`` with the value of every secret ``key=`` (:data:`_URL_KEY`) masked.
+
+    A secret value runs to the next ``key=`` that opens a pair of its own: one whose value does
+    not start with ``=``, ``&``, ``;`` or a space and is not empty, so that a base64 secret does
+    not end at its own padding (``token=QUJD/REVG=&fmt=1``, whose ``REVG=`` would show), and,
+    for a pair of a query (after ``?``, ``&`` or ``;``), one after a ``&`` or a ``;``, as a query
+    is split: a query password holding ``&``, ``;``, ``/`` or ``_`` is hidden whole up to the
+    next pair (``password=s3c&r;et&res=1``). A pair in a path ends at any separator, so that
+    ``_channel=1`` after an XMeye DVR's password stays readable; a password there that holds
+    ``_name=`` shows what follows it, as the DVR, splitting on ``_``, would read it. A ``#``
+    ends no value: SQLAlchemy reads ``?password=a#b`` as the password ``a#b``.
+    """
+    keys = list(_URL_KEY.finditer(rest))
+    shown, shown_from, i = [], 0, 0
+    while i < len(keys):
+        key = keys[i]
+        i += 1
+        if key.start() < shown_from or not _is_secret(key["key"]):
+            continue
+        in_query = key.start() > 0 and rest[key.start() - 1] in "?&;"
+        while i < len(keys) and not _opens_pair(rest, keys[i], in_query):
+            i += 1
+        end = keys[i].start() - 1 if i < len(keys) else len(rest)  # the separator stays shown
+        shown += [rest[shown_from:key.end()], "***"]
+        shown_from = end
+    return "".join(shown) + rest[shown_from:]
+
+
+def _opens_pair(rest: str, key: re.Match[str], in_query: bool) -> bool:
+    after = rest[key.end():key.end() + 1]
+    if in_query and rest[key.start() - 1] not in "&;":
+        return False
+    return bool(after) and after not in "=&;" and not after.isspace()
+
+
 def _is_secret(key: str) -> bool:
-    return _SECRET_KEY.fullmatch(unquote_plus(key).strip()) is not None
+    name = unquote_plus(key).strip()
+    last = re.split(r"[-_]", name)[-1]
+    return _SECRET_KEY.fullmatch(name) is not None or (
+        last.lower() != "auth" and _SECRET_KEY.fullmatch(last) is not None)
 
 
 def _hide_keyword_secrets(text: str) -> str:

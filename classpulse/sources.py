@@ -17,6 +17,8 @@ STREAM_PREFIXES = ("rtsp://", "rtsps://", *HTTP_PREFIXES)
 SYNTHETIC_PREFIX = "synthetic:"  # synthetic:classroom[-cctv][:SEED], a labelled synthetic class
 # a webcam's device path: /dev/video0, or a stable link to it (/dev/v4l/by-id/..., by-path/...)
 WEBCAM_PATHS = ("/dev/video", "/dev/v4l/")
+# the port a stream URL's scheme means when it names none: `rtsp://cam/x` is `rtsp://cam:554/x`
+DEFAULT_PORTS = {"rtsp": "554", "rtsps": "322", "http": "80", "https": "443"}
 
 
 def describe_source(src: str) -> SourceKind:
@@ -52,3 +54,38 @@ def source_paths(src: str) -> tuple[str, ...]:
         return os.path.abspath(src), os.path.realpath(src)
     except (OSError, ValueError):
         return ()
+
+
+def live_source_identity(src: str) -> str | None:
+    """The device or stream behind a live source, written one way for all its spellings, so that
+    two cameras reading one camera can be told (one camera read twice counts each pupil twice);
+    None for a source that is no camera (a file, a folder, a synthetic class).
+
+    A webcam index ``N`` is ``/dev/videoN`` (the device V4L2 opens for it) and a device path
+    where its links lead (``/dev/v4l/by-id/...`` to ``/dev/video0``, when plugged in). A stream
+    URL keeps its path and query as written (case-sensitive on most servers) without its login
+    (``admin`` and ``viewer`` see one stream), its scheme and host in lower case, and its port
+    only when not the scheme's own (``rtsp://cam:554/x`` is ``rtsp://cam/x``). Its authority is
+    cut as FFmpeg cuts it (:func:`producers.sources._stream_host`): up to the first ``/``, ``?``
+    or ``#``, the login up to its last ``@``.
+    """
+    kind = describe_source(src)
+    if kind == "webcam":
+        if src.isascii() and src.isdigit():
+            return f"/dev/video{int(src)}"
+        paths = source_paths(src)
+        return paths[1] if paths else src
+    if kind != "stream":
+        return None
+    scheme, _, rest = src.partition("://")
+    scheme = scheme.lower()
+    cut = min([i for i in (rest.find(c) for c in "/?#") if i >= 0], default=len(rest))
+    host = rest[:cut].rpartition("@")[2]
+    if host.startswith("["):  # an IPv6 address, its port after the bracket
+        address, _, port = host.partition("]")
+        address, port = address + "]", port.removeprefix(":")
+    else:
+        address, _, port = host.partition(":")
+    if port == DEFAULT_PORTS.get(scheme):
+        port = ""
+    return f"{scheme}://{address.lower()}{':' if port else ''}{port}{rest[cut:]}"

@@ -4,7 +4,8 @@ What can go wrong, and what happens:
 
 - a live source fails (webcam unplugged, RTSP cut), or a looped file or folder does (a folder
   that cannot be listed or holds no decodable image, OpenCV failing to read): an outage,
-  reopened with backoff;
+  reopened with backoff (a file or folder from its first frame, its timeline continued);
+- a live source sends nothing for a while without failing: a stall, logged each time;
 - a file or folder without ``loop`` fails (deleted, unmounted, a folder moved away): the camera
   ends there, logged in one line and kept in :attr:`CameraResult.source_lost`, and
   ``classpulse produce`` exits non-zero; reopened, it would start over from its first frame, and
@@ -74,6 +75,10 @@ MAX_BACKOFF_S = 30.0
 # at 1 s: a stream that flaps (a frame, then a failure) backs off up to MAX_BACKOFF_S instead of
 # logging an outage and its end every second
 STEADY_S = 30.0
+# how long a live source may send no frame (and more than two of its camera's periods) before
+# the gap is logged as a stall: FFmpeg waits up to 30 s for a stream that stops sending before it
+# reports an outage, and a shorter silence lost its frames without a word
+STALL_S = 5.0
 # how far a paced file may fall behind its timeline (a slow decode, a busy CPU, an outage) before
 # its pacing starts over from the frame at hand, instead of sending every late frame at once
 LATE_S = 5.0
@@ -119,9 +124,12 @@ class CameraWorker(threading.Thread):
 
     def __init__(self, camera: CameraConfig, publisher: Publisher, stop: threading.Event,
                  max_bytes: int = DEFAULT_MAX_BYTES, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 camera_file: bool = False) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
+        # from a cameras.yaml, whose producer a supervisor restarts after any exit
+        self.camera_file = camera_file
         self.publisher = publisher
         self.stop = stop
         self.max_bytes = max_bytes
@@ -131,7 +139,10 @@ class CameraWorker(threading.Thread):
         self._in_outage = False
         self._backoff_s = 1.0
         self._flowing_since: float | None = None  # monotonic time frames came back
+        self._last_live_s: float | None = None  # monotonic time of this pass's last live frame
+        self._stalls = 0
         self._pace_origin_s = 0.0  # monotonic time at which a paced file's timeline is at 0
+        self._repace = False  # the next paced frame sets _pace_origin_s (after an outage)
         self._late_logged = False
         self._unreadable: set[Path] = set()  # a folder's images already logged as unreadable
         self._lock = threading.Lock()
@@ -195,6 +206,12 @@ class CameraWorker(threading.Thread):
                                 cam.id, _shown(cam.source), safe_text(str(exc)))
                 self.stop.wait(self._backoff_s)
                 self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
+                if not self._live:
+                    # a file or folder is read again from its first frame: a pass of its own,
+                    # or the sampler, still past the failed pass's last slot, dropped every
+                    # frame up to there; paced from its first frame, not as late by the outage
+                    sampler.start_loop()
+                    self._repace = True
                 continue
             if not ended:
                 return  # stopped
@@ -203,6 +220,8 @@ class CameraWorker(threading.Thread):
             if not cam.loop:
                 with self._lock:
                     self._reached_end = True
+                if is_live(cam.source):  # a URL that served a recording (_follow_source)
+                    self._log_recording_ended()
                 return
             sampler.start_loop()
 
@@ -213,11 +232,14 @@ class CameraWorker(threading.Thread):
         # effect on a live source, whose end is an outage anyway)
         frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable,
                              whole=not cam.loop, skipped=self._skip_unreadable)
+        self._last_live_s = None  # the gap before a pass is an outage's, logged as one
         for frame in sampler.sample(frames):
             if self.stop.is_set():
                 return False
             if frame.live != self._live:
                 self._follow_source(frame)
+            if frame.live:
+                self._note_stall()
             if self._in_outage:  # frames flow again
                 self._in_outage, self._flowing_since = False, self.monotonic()
                 log.info("camera back camera=%s", cam.id)
@@ -228,6 +250,20 @@ class CameraWorker(threading.Thread):
             except tuple(kind for kind, _ in FRAME_FAILURES) as exc:
                 self._skip(exc)
         return True
+
+    def _note_stall(self) -> None:
+        """Log a live source's silence longer than :data:`STALL_S` and two of its periods, each
+        time, with the count so far: its frames are lost as an outage's are, but shorter than
+        FFmpeg's 30 s it raised no error."""
+        now, last = self.monotonic(), self._last_live_s
+        self._last_live_s = now
+        gap_s = 0.0 if last is None else now - last
+        if gap_s <= max(STALL_S, 2 / self.camera.fps):
+            return
+        self._stalls += 1
+        log.warning("camera stalled camera=%s source=%s for_s=%.1f stalls=%d (the source sent "
+                    "no frame for that long; its frames are lost)", self.camera.id,
+                    _shown(self.camera.source), gap_s, self._stalls)
 
     def _follow_source(self, frame: SampledFrame) -> None:
         """The source is not what its name said: an http(s) URL serving a recorded video (its
@@ -243,6 +279,22 @@ class CameraWorker(threading.Thread):
         log.info("camera source serves %s camera=%s source=%s", "a live stream" if self._live
                  else "a recorded video, sent as a video file is", cam.id, _shown(cam.source))
 
+    def _log_recording_ended(self) -> None:
+        """A URL named as a camera served a recorded video, now sent to its end. From a
+        cameras.yaml that is a mistake to see in the log (a WARNING): the camera is gone from
+        its classroom while the others run on, and each restart of the producer sends the
+        recording again from its first frame, counted twice; sent once with ``--source``, it is
+        what was asked."""
+        cam = self.camera
+        if self.camera_file:
+            log.warning("camera ended camera=%s source=%s: the URL served a recorded video, now "
+                        "sent to its end, not a live camera; each restart of the producer sends "
+                        "it again from its first frame: give the camera loop: true, or send it "
+                        "once with --source", cam.id, _shown(cam.source))
+        else:
+            log.info("camera ended camera=%s source=%s: the URL served a recorded video, sent "
+                     "to its end", cam.id, _shown(cam.source))
+
     def _wait_until_due(self, timeline_ms: float) -> bool:
         """Wait until a paced file's frame at ``timeline_ms`` is due; False when stopped first.
 
@@ -251,6 +303,8 @@ class CameraWorker(threading.Thread):
         (logged the first time): sent at once, the late frames would leave as a burst, a whole
         stall's frames within milliseconds of each other.
         """
+        if self._repace:
+            self._repace, self._pace_origin_s = False, self.monotonic() - timeline_ms / 1000.0
         delay = self._pace_origin_s + timeline_ms / 1000.0 - self.monotonic()
         if delay < -LATE_S:
             self._pace_origin_s -= delay
@@ -260,7 +314,8 @@ class CameraWorker(threading.Thread):
                             "decode, a busy CPU, an outage); pacing on from this frame, logged "
                             "once", self.camera.id, -delay)
             return True
-        return delay <= 0 or not self.stop.wait(delay)
+        # within what a lock can wait: past threading.TIMEOUT_MAX it raises OverflowError
+        return delay <= 0 or not self.stop.wait(min(delay, threading.TIMEOUT_MAX))
 
     def _publish(self, frame: SampledFrame) -> None:
         cam = self.camera
@@ -314,13 +369,15 @@ def _utc(ms: int) -> str:
 
 
 def run_cameras(cameras: list[CameraConfig], publisher: Publisher, stop: threading.Event,
-                report_every_s: float = 60.0) -> dict[str, CameraResult]:
+                report_every_s: float = 60.0, camera_file: bool = False
+                ) -> dict[str, CameraResult]:
     """Run one worker per camera until all finish, ``stop`` is set, or one dies (then all stop).
 
     Returns each camera's :class:`CameraResult`; a ``died`` in any of them means the process
-    should exit non-zero.
+    should exit non-zero. ``camera_file``: the cameras come from a cameras.yaml
+    (:meth:`CameraWorker._log_recording_ended`).
     """
-    workers = [CameraWorker(cam, publisher, stop) for cam in cameras]
+    workers = [CameraWorker(cam, publisher, stop, camera_file=camera_file) for cam in cameras]
     for worker in workers:
         worker.start()
     last_report = time.monotonic()

@@ -7,7 +7,15 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from classpulse.flags import MAX_PARTITIONS, partition_count, positive_float, positive_int
+from classpulse.flags import (
+    MAX_FPS,
+    MAX_PARTITIONS,
+    MIN_FPS,
+    camera_fps,
+    partition_count,
+    positive_int,
+    timeout_seconds,
+)
 from classpulse.settings import Settings
 from classpulse.topics import DEFAULT_CONNECT_TIMEOUT_S
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE
@@ -43,8 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--max-side, --jpeg-quality, --loop and --realtime, when given, apply to "
                    "every camera of the file, over its own values; a file or folder there needs "
                    "loop: true (send one once with --source)")
-    p.add_argument("--fps", type=float, default=None,
-                   help=f"frames per second to publish ({CameraConfig.fps:g})")
+    p.add_argument("--fps", type=camera_fps, default=None,
+                   help=f"frames per second to publish, {MIN_FPS:.4g} (a frame a minute) to "
+                        f"{MAX_FPS:g} ({CameraConfig.fps:g})")
     p.add_argument("--max-side", type=int, default=None,
                    help=f"downscale so the longer side is at most this ({DEFAULT_MAX_SIDE})")
     p.add_argument("--jpeg-quality", type=int, default=None,
@@ -68,12 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dropped and counted, except a file or folder sent once (without "
                         "--loop), which waits for room while the broker acknowledges frames "
                         f"({DEFAULT_MAX_PENDING})")
-    p.add_argument("--connect-timeout", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
+    p.add_argument("--connect-timeout", type=timeout_seconds, default=DEFAULT_CONNECT_TIMEOUT_S,
                    metavar="SECONDS", help="give up when Kafka cannot be reached for this long "
                    "at start, to create the topic and to connect, and, while a file or folder "
                    "sent once waits for room (--max-pending), to acknowledge a frame "
                    f"({DEFAULT_CONNECT_TIMEOUT_S:g})")
-    p.add_argument("--close-timeout", type=positive_float, default=DEFAULT_CLOSE_TIMEOUT_S,
+    p.add_argument("--close-timeout", type=timeout_seconds, default=DEFAULT_CLOSE_TIMEOUT_S,
                    metavar="SECONDS", help="at exit, wait this long for Kafka to acknowledge the "
                    "frames in flight; those it did not are reported as pending "
                    f"({DEFAULT_CLOSE_TIMEOUT_S:g})")
@@ -153,7 +162,7 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     with StopFlag() as stop:
         log.info("producing cameras=%s topic=%s", ",".join(c.id for c in cameras), topic)
         watch.start(stop)
-        results = run_cameras(cameras, publisher, stop)
+        results = run_cameras(cameras, publisher, stop, camera_file=bool(args.config))
         publisher.close(args.close_timeout)
         found = watch.finish()
     return report(results, publisher, topic_gone=found.gone, topic_vanished=found.vanished)

@@ -9,8 +9,10 @@ from typing import Any
 import yaml
 
 from classpulse.errors import UsageError
-from classpulse.flags import MAX_FPS
+from classpulse.flags import MAX_FPS, MIN_FPS
+from classpulse.redact import hide_password
 from classpulse.safe_text import safe_text
+from classpulse.sources import live_source_identity
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE, check_id
 
 
@@ -35,8 +37,9 @@ class CameraConfig:
             raise UsageError(str(exc)) from None
         if not self.source:
             raise UsageError(f"camera {self.id!r}: source is empty")
-        if not 0 < self.fps <= MAX_FPS:
-            raise UsageError(f"camera {self.id!r}: fps={self.fps} must lie in (0, {MAX_FPS:g}]")
+        if not MIN_FPS <= self.fps <= MAX_FPS:
+            raise UsageError(f"camera {self.id!r}: fps={self.fps} must lie in [{MIN_FPS:.4g}, "
+                             f"{MAX_FPS:g}] (a frame a minute to {MAX_FPS:g} a second)")
         if not 64 <= self.max_side <= 4096:
             raise UsageError(f"camera {self.id!r}: max_side={self.max_side} must lie in [64, 4096]")
         if not 10 <= self.jpeg_quality <= 100:
@@ -119,8 +122,40 @@ def load_cameras(path: str | Path, overrides: dict[str, Any] | None = None) -> l
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise UsageError(f"{path}: camera ids must be unique; repeated: {', '.join(duplicates)}")
+    _check_one_camera_per_source(path, cameras)
     _check_one_fps_per_classroom(path, cameras)
     return cameras
+
+
+def _check_one_camera_per_source(path: Path, cameras: list[CameraConfig]) -> None:
+    """Two cameras reading one live camera (one RTSP URL under classrooms 101 and 102, or ``0``
+    and ``/dev/video0``) count its pupils twice, in a classroom where they are not when the
+    classrooms differ: a mistake of the file (a line copied and not edited), refused in one
+    line naming both cameras. A recording looped under several cameras is allowed: it counts
+    no real pupil, and replaying one clip as many cameras is how a load is rehearsed."""
+    first: dict[str, CameraConfig] = {}
+    for camera in cameras:
+        identity = live_source_identity(camera.source)
+        if identity is None:
+            continue
+        other = first.setdefault(identity, camera)
+        if other is camera:
+            continue
+        sources = _shown_source(other.source)
+        if camera.source != other.source:
+            sources += f" and {_shown_source(camera.source)}"
+        where = f"classroom {safe_text(camera.classroom)!r}"
+        if camera.classroom != other.classroom:
+            where = (f"classrooms {safe_text(other.classroom)!r} and "
+                     f"{safe_text(camera.classroom)!r}")
+        raise UsageError(
+            f"{path}: cameras {safe_text(other.id)!r} and {safe_text(camera.id)!r} read the same "
+            f"camera ({sources}), which would count each of its pupils twice, in {where}; give "
+            "each camera its own source, or remove one of them")
+
+
+def _shown_source(source: str) -> str:
+    return safe_text(hide_password(source))
 
 
 def _check_one_fps_per_classroom(path: Path, cameras: list[CameraConfig]) -> None:

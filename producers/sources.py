@@ -150,14 +150,21 @@ def _check_folder(folder: Path) -> None:
 def _read_image(path: Path) -> np.ndarray | None:
     """An image file's BGR pixels; None when it cannot be read (gone, no permission), is no image
     OpenCV decodes, or is a JPEG cut short: OpenCV decodes one without its end-of-image marker
-    (a copy not finished) with its missing rows grey, a corrupt frame sent as a good one."""
+    (a copy not finished) with its missing rows grey, a corrupt frame sent as a good one.
+
+    Some images OpenCV refuses with an exception rather than None (a PNG declaring 40000x40000
+    pixels, over its limit): raised, it ended ``--source FOLDER`` at start with a traceback, a
+    folder sent once at that image, and a looped folder in an outage at each pass."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     if not data or (jpeg_cut_short(data) and not _whole_jpeg(data)):
         return None
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
 
 
 def _whole_jpeg(data: bytes) -> bool:
@@ -209,9 +216,9 @@ def read_frames(src: str, folder_fps: float = 1.0, unreadable: set[Path] | None 
     ending as if complete, so that a file sent once reports the frames it lost (a looped file
     keeps starting over after what it has).
 
-    An http(s) URL that serves a recorded video (its capture announces a frame count, which a
-    live stream's never does) is read as a file: its frames carry their position, and its end is
-    its end, not an outage.
+    An http(s) URL that serves a recorded video (its capture announces more than one frame,
+    which a live stream or a snapshot URL never does: :func:`_recording`) is read as a file: its
+    frames carry their position, and its end is its end, not an outage.
     """
     kind = describe_source(src)
     if kind == "folder":
@@ -241,14 +248,26 @@ def _open_capture(src: str) -> cv2.VideoCapture:
     kind = describe_source(src)
     cannot_open = SourceError(f"cannot open {kind} {hide_password(src)!r}")
     index = kind == "webcam" and src.isascii() and src.isdigit()  # else a device's path
+    opened: int | str = int(src) if index else src
+    if kind == "stream":
+        opened = _lower_scheme(src)
     try:
-        cap = cv2.VideoCapture(int(src) if index else src)
+        cap = cv2.VideoCapture(opened)
     except cv2.error:  # a webcam index past a C int: OpenCV's own message spans ten lines
         raise cannot_open from None
     if not cap.isOpened():
         cap.release()
         raise cannot_open
     return cap
+
+
+def _lower_scheme(url: str) -> str:
+    """A stream URL with its scheme in lower case, the rest as written (a path or a password is
+    case-sensitive). A scheme's case means nothing (RFC 3986), and the checks at start read it
+    so (``RTSP://`` is a stream), but FFmpeg finds no protocol for ``RTSP`` or ``HTTP``: such a
+    camera passed them and was never opened, an outage for ever."""
+    scheme, sep, rest = url.partition("://")
+    return scheme.lower() + sep + rest
 
 
 def _read_capture(src: str, whole: bool = False) -> Iterator[SourceFrame]:
@@ -281,13 +300,16 @@ def _read_capture(src: str, whole: bool = False) -> Iterator[SourceFrame]:
 
 def _recording(src: str, cap: cv2.VideoCapture) -> bool:
     """Whether an http(s) URL serves a recorded video rather than a live stream: its capture
-    announces a frame count (a live MJPEG or HLS stream announces none, or a negative one). Read
-    as live, a recording was decoded flat out, the sampler kept its first frames only (on the
-    clock, a minute of video lasts milliseconds), and it was reopened at its end for ever."""
+    announces more than one frame (a live MJPEG or HLS stream announces none, or a negative
+    count). Read as live, a recording was decoded flat out, the sampler kept its first frames
+    only (on the clock, a minute of video lasts milliseconds), and it was reopened at its end for
+    ever. One frame is a camera's snapshot URL (each GET a fresh JPEG, which FFmpeg counts as a
+    one-frame file): read as a recording, it was sent once and its camera ended, a live camera
+    gone from its classroom with an INFO line; live, it is reopened for its next picture."""
     if not src.lower().startswith(HTTP_PREFIXES):
         return False
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    return math.isfinite(count) and count > 0
+    return math.isfinite(count) and count > 1
 
 
 def _check_whole(src: str, read: int, announced: float, position_ms: float | None) -> None:

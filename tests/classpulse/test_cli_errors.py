@@ -126,14 +126,20 @@ def test_a_port_outside_1_to_65535(command: list[str], flag: str, value: str,
                     f"number from 1 to 65535{off} (see classpulse {name} --help)")
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--fps", "0"), ("--fps", "-1"),
-                                             ("--duration", "nan"), ("--duration", "0"),
-                                             ("--duration", "inf")])
-def test_a_demo_rate_or_duration_not_above_0_fails_before_anything_starts(
-        flag: str, value: str, tmp_path: Path) -> None:
-    """`--duration nan` never ended; `--fps 0` started the broker and migrated before failing."""
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--fps", "0", "frames a second is outside what a camera sends; give 0.01667 (a frame a "
+                   "minute) to 60"),
+    ("--fps", "0.001", "frames a second is outside what a camera sends; give 0.01667 (a frame a "
+                       "minute) to 60"),
+    ("--duration", "nan", "must be a number above 0"),
+    ("--duration", "0", "must be a number above 0"),
+    ("--duration", "inf", "must be a number above 0")])
+def test_a_demo_rate_or_duration_out_of_range_fails_before_anything_starts(
+        flag: str, value: str, says: str, tmp_path: Path) -> None:
+    """`--duration nan` never ended; `--fps 0` started the broker and migrated before failing,
+    and `--fps 0.001` (under a frame a minute, which its producer refuses) started everything."""
     line = one_line(*run("demo", flag, value, cwd=tmp_path))
-    assert line == (f"classpulse demo: error: argument {flag}: {value!r} must be a number above 0 "
+    assert line == (f"classpulse demo: error: argument {flag}: {value!r} {says} "
                     "(see classpulse demo --help)")
     assert list(tmp_path.iterdir()) == []  # no database made
 

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 import pytest
 
 from classpulse.cli import build_parser
-from classpulse.flags import MAX_PARTITIONS, partition_count, port, port_or_off
+from classpulse.flags import (
+    MAX_FPS,
+    MAX_PARTITIONS,
+    MAX_TIMEOUT_S,
+    MIN_FPS,
+    camera_fps,
+    partition_count,
+    port,
+    port_or_off,
+    timeout_seconds,
+)
 from classpulse.settings import DEVICES
 
 
@@ -73,3 +83,34 @@ def test_a_partition_count_past_the_maximum_is_one_line_before_anything_starts(
     assert capsys.readouterr().err == (
         f"classpulse {command}: error: argument --partitions: {given} partitions is more than "
         f"1000; give 1 to 1000, e.g. as many as the consumers (see classpulse {command} --help)\n")
+
+
+@pytest.mark.parametrize(("flag", "given", "said"), [
+    ("--fps", "1e-10", "'1e-10' frames a second is outside what a camera sends; give 0.01667 (a "
+                       "frame a minute) to 60"),
+    ("--fps", "0.01", "'0.01' frames a second is outside what a camera sends; give 0.01667 (a "
+                      "frame a minute) to 60"),
+    ("--fps", "61", "'61' frames a second is outside what a camera sends; give 0.01667 (a frame "
+                    "a minute) to 60"),
+    ("--fps", "nan", "'nan' frames a second is outside what a camera sends; give 0.01667 (a "
+                     "frame a minute) to 60"),
+    ("--close-timeout", "1e10", "'1e10' seconds is more than a day; give at most 86400"),
+    ("--connect-timeout", "86401", "'86401' seconds is more than a day; give at most 86400"),
+])
+def test_a_produce_rate_or_timeout_out_of_range_is_one_line_before_anything_starts(
+        flag: str, given: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--fps 1e-10 waited longer than a lock can: OverflowError, the camera's worker dead, exit
+    1, and each restart by compose sent the folder's first image again; --close-timeout 1e10
+    raised the same once every frame was sent, exit 1 without the summary."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["produce", flag, given])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (f"classpulse produce: error: argument {flag}: {said} (see "
+                                       "classpulse produce --help)\n")
+
+
+def test_the_produce_limits_are_inclusive() -> None:
+    assert (camera_fps(repr(MIN_FPS)), camera_fps("60")) == (MIN_FPS, MAX_FPS) == (1 / 60, 60)
+    assert timeout_seconds("86400") == MAX_TIMEOUT_S == 86400
+    args = build_parser().parse_args(["produce", "--fps", "0.02", "--close-timeout", "3600"])
+    assert (args.fps, args.close_timeout) == (0.02, 3600)

@@ -83,6 +83,27 @@ from classpulse.redact import hide_password
     ("http://cam/videostream.cgi?loginuse=admin&loginpas=s3cret",
      "http://cam/videostream.cgi?loginuse=admin&loginpas=***"),
     ("http://cam/cgi?usr=admin&usrPwd=s3cret", "http://cam/cgi?usr=admin&usrPwd=***"),
+    # DVRs' own forms: XMeye/Xiongmai pairs joined by `_` in the path, snapshot CGIs' `psw=`
+    # and `p=`, a passcode, a base64 `user:password` after `authbasic=`; the harmless values
+    # around them stay readable
+    ("rtsp://192.168.1.10/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp",
+     "rtsp://192.168.1.10/user=admin_password=***_channel=1_stream=0.sdp"),
+    ("rtsp://192.168.1.10:554/user=admin_password=s3cret_channel=1_stream=0.sdp?real_stream",
+     "rtsp://192.168.1.10:554/user=admin_password=***_channel=1_stream=0.sdp?real_stream"),
+    ("http://cam/snapshot.cgi?user=admin&psw=S3cret", "http://cam/snapshot.cgi?user=admin&psw=***"),
+    ("http://cam/snap.jpg?u=admin&p=s3cret&channel=1", "http://cam/snap.jpg?u=admin&p=***&channel=1"),
+    ("http://cam/img?passcode=s3cret&stream=0", "http://cam/img?passcode=***&stream=0"),
+    ("http://cam/snap.cgi?authbasic=YWRtaW46czNjcmV0", "http://cam/snap.cgi?authbasic=***"),
+    ("http://cam/snap.cgi/authbasic=YWRtaW46czNjcmV0/chn=1", "http://cam/snap.cgi/authbasic=***/chn=1"),
+    ("rtmp://live/app?stream_key=s3cret&channel_id=1", "rtmp://live/app?stream_key=***&channel_id=1"),
+    ("postgresql://app:s3cret@db/cp?require_auth=scram-sha-256",
+     "postgresql://app:***@db/cp?require_auth=scram-sha-256"),
+    ("rtsp://cam/user=admin/pwd=s3cret/channel=1", "rtsp://cam/user=admin/pwd=***/channel=1"),
+    # a base64 secret ends at the next real pair, not at its own padding or a `/` inside it
+    ("http://cam/snap?auth=czNj/cmV0=&channel=1", "http://cam/snap?auth=***&channel=1"),
+    ("https://cam/live?token=czNj/cmV0==", "https://cam/live?token=***"),
+    # a query password ends at the next `&` or `;` pair only, whatever it holds
+    ("http://cam/v?password=s3c_r/et=x&res=1", "http://cam/v?password=***&res=1"),
     # a password holding `&` or `;` is hidden whole, up to the next `key=`
     ("http://cam/v?password=s3c&r;et&res=1", "http://cam/v?password=***&res=1"),
     # a password holding `scheme://` is no second URL (it was shown whole)

@@ -6,9 +6,12 @@ No broker: the worker's source fails before a frame reaches the publisher.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 import producers.camera
@@ -65,3 +68,29 @@ def test_a_source_reaches_the_log_as_one_line_of_text(
     assert "\x1b" not in message and "\n" not in message and "\u202e" not in message
     assert "s3cret" not in message
     assert message.startswith(f"{line} camera=cam-z source={shown} error=")
+
+
+def test_a_frame_due_past_what_a_lock_can_wait_is_waited_for_without_an_error(
+    tmp_path: Path
+) -> None:
+    """A paced frame due further ahead than threading.TIMEOUT_MAX (about 292 years) raised
+    OverflowError from the stop event's wait, and the camera's worker died. The flags no longer
+    let a rate make such a wait; a clock that jumps (here: back by 30,000 years) still could.
+    The wait is cut to what a lock can wait, and the stop still ends it."""
+    (tmp_path / "f").mkdir()
+    cv2.imwrite(str(tmp_path / "f" / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    readings = iter([1e12, 1e12])  # the sampler's start and the pacing's origin, then 0
+
+    def jumping() -> float:
+        return next(readings, 0.0)
+
+    stop = threading.Event()
+    camera = CameraConfig(id="cam-j", classroom="7J", source=str(tmp_path / "f"), fps=5)
+    worker = CameraWorker(camera, publisher=None, stop=stop,  # type: ignore[arg-type]
+                          monotonic=jumping)
+    worker.start()
+    time.sleep(0.3)
+    stop.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert (worker.result().died, worker.result().published) == (None, 0)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,14 @@ from producers.publisher import Publisher
 from producers.sources import SourceError, SourceFrame
 from tests.fixtures.services import messages_held
 from tests.producers.test_camera_pacing import Clocks, RecordingPublisher, run_worker
-from tests.producers.videos import cut_short, cut_video, folder_of_jpegs
+from tests.producers.videos import (
+    cut_short,
+    cut_video,
+    folder_of_jpegs,
+    grey,
+    index_of,
+    oversized_png,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -294,6 +302,43 @@ def test_a_live_camera_backs_off_while_it_flaps_and_starts_over_once_it_ran_stea
     assert messages_held(kafka_bootstrap, topic) == 13
 
 
+def test_a_live_stream_that_stalls_under_an_outage_is_logged_each_time(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that stops sending for 12 s and comes back raised no error (FFmpeg waits 30 s
+    before it reports one): its frames were lost without a line. A silence over 5 s is logged,
+    with its length and the count so far; one of 4.9 s, and an outage's own gap, are not."""
+    topic = f"stalls-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    stop = threading.Event()
+    clock = FakeMonotonic()
+    gaps = [[0.1, 0.1, 12.0, 0.1, 4.9, 0.1], [40.0, 0.1, 6.0]]  # a pass each, an outage between
+
+    def webcam(src: str, folder_fps: float, unreadable: set[Path], whole: bool,
+               skipped: Callable[[Path], None]) -> Iterator[SourceFrame]:
+        for gap_s in gaps.pop(0):
+            clock.now_s += gap_s
+            yield SourceFrame(np.full((48, 64, 3), 120, np.uint8), None)
+        if not gaps:
+            stop.set()
+            return
+        raise SourceError(f"webcam {src!r} stopped delivering frames")
+
+    monkeypatch.setattr(producers.camera, "read_frames", webcam)
+    monkeypatch.setattr(stop, "wait", lambda timeout=None: stop.is_set())  # no backoff sleep
+    publisher = Publisher(kafka_bootstrap, topic)
+    worker = CameraWorker(CameraConfig(id="cam-t", classroom="7T", source="0", fps=10),
+                          publisher, stop, monotonic=clock)
+    with caplog.at_level("WARNING", logger="producers.camera"):
+        worker.start()
+        worker.join(timeout=10)
+    publisher.close()
+    assert not worker.is_alive() and worker.result().outages == 1
+    assert [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()] == [
+        f"camera stalled camera=cam-t source=0 for_s={gap:.1f} stalls={n} (the source sent no "
+        "frame for that long; its frames are lost)" for n, gap in ((1, 12.0), (2, 6.0))]
+
+
 def test_a_looped_folder_with_no_decodable_image_backs_off(
     tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -322,6 +367,62 @@ def test_a_looped_folder_with_no_decodable_image_backs_off(
     assert sum(m.startswith("skipping unreadable image") for m in messages) == 2
     outages = [m for m in messages if m.startswith("camera outage camera=cam-u")]
     assert len(outages) == 1 and "holds no image OpenCV can decode (2 unreadable)" in outages[0]
+
+
+class PutBack(threading.Event):
+    """The worker's stop event: the first backoff's wait (1 s; a paced frame's wait here is a
+    tenth of that, and sleeps) runs ``put_back`` instead of sleeping, so that the source is there
+    again when the worker retries."""
+
+    def __init__(self, put_back: Callable[[], None]) -> None:
+        super().__init__()
+        self.put_back: Callable[[], None] | None = put_back
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.put_back is None or timeout is None or timeout < 1.0:
+            return super().wait(timeout)
+        self.put_back, put_back = None, self.put_back
+        put_back()
+        return self.is_set()
+
+
+@pytest.mark.parametrize("realtime", [False, True], ids=["flat-out", "paced"])
+def test_a_looped_folder_retried_after_an_outage_sends_it_again_from_its_first_image(
+    realtime: bool, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """A looped folder moved away after its 2nd image (a share unmounted) and back during the
+    3 s of backoff is read again from its first image. The sampler still stood past the failed
+    pass's last slot, so the retried pass dropped its first two images unsent: 0 1, 2 3, 0 1 ...
+    where a loop sends 0 1 2 3 after each pass. Paced, the images after the outage are paced
+    from the first, not sent at once as late by the outage."""
+    topic = f"retry-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), grey(i))
+    clocks = Clocks()
+
+    def put_back() -> None:
+        (tmp_path / "away").rename(folder)
+        clocks.monotonic_step_s += 3.0  # the backoff, as the worker's clock sees it
+
+    stop = PutBack(put_back)
+    publisher = RecordingPublisher(kafka_bootstrap, topic, clocks, after={
+        2: lambda: folder.rename(tmp_path / "away"), 6: stop.set})
+    camera = CameraConfig(id="cam-r", classroom="7R", source=str(folder), fps=10, loop=True,
+                          realtime=realtime)
+    worker = CameraWorker(camera, publisher, stop, clock=clocks.time, monotonic=clocks.monotonic)
+    worker.start()
+    worker.join(timeout=10)
+    publisher.close()
+    assert not worker.is_alive()
+    assert [index_of(value) for value in publisher.values] == [0, 1, 0, 1, 2, 3]
+    result = worker.result()
+    assert (result.published, result.outages, dict(result.skipped)) == (6, 1, {})
+    if realtime:
+        sent = [at for _, _, at in publisher.seen]
+        assert all(0.07 < b - a < 0.5 for a, b in pairwise(sent[2:])), sent
 
 
 def test_a_host_clock_at_1970_skips_frames_as_clock_logged_once_saying_what_to_do(
@@ -388,20 +489,22 @@ def test_a_folder_sent_once_with_unreadable_images_counts_them_and_exits_3(
 ) -> None:
     """An image OpenCV cannot decode was skipped with a warning and the run exited 0, an image
     short; a JPEG cut short (a copy not finished) was decoded with its missing rows grey and
-    sent as a good frame. Both are skipped as ``unreadable``, counted in the summary, and the
-    run is incomplete."""
+    sent as a good frame; a PNG too large for OpenCV (it raises, where it returns None for no
+    image) ended the command at start in a traceback. All are skipped as ``unreadable``,
+    counted in the summary, and the run is incomplete."""
     topic = f"unreadable-{uuid.uuid4().hex[:8]}"
     paths = folder_of_jpegs(tmp_path / "frames", 5)
+    oversized_png(tmp_path / "frames" / "00-big.png")  # the first image read, at start too
     cut_short(paths[1])
     paths[3].write_bytes(b"not an image")
     proc = produce(tmp_path / "frames", kafka_bootstrap, topic, "--fps", "20", "--no-realtime")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INCOMPLETE, err[-2000:]
     assert out.strip() == ("camera=cam-f published=3 sent=3 failed=0 dropped=0 "
-                           "skipped=unreadable:2 outages=0 pending=0")
+                           "skipped=unreadable:3 outages=0 pending=0")
     assert err.rstrip().splitlines()[-1] == (
-        "classpulse produce: camera 'cam-f' skipped frames (unreadable=2); exiting with status 3")
-    assert err.count("skipping unreadable image") == 2
+        "classpulse produce: camera 'cam-f' skipped frames (unreadable=3); exiting with status 3")
+    assert err.count("skipping unreadable image") == 3
     assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 3
 
 

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from classpulse.topics import ensure_topic
-from producers.camera import CameraWorker
+from producers.camera import CameraWorker, run_cameras
 from producers.cli import report
 from producers.config import CameraConfig
 from producers.publisher import Publisher
 from tests.fixtures.services import messages_held
-from tests.producers.videos import grey_video, index_of, served
+from tests.producers.videos import grey_video, index_of, served, snapshots
 
 pytestmark = pytest.mark.broker
 
@@ -186,3 +186,53 @@ def test_a_looped_recording_served_over_http_is_paced_even_without_realtime(
     publisher.close()
     assert not worker.is_alive()
     assert 5 <= worker.result().published <= 10  # 1.5 s at 5 fps, not flat out
+
+
+def test_a_recording_named_as_a_camera_of_a_camera_file_ends_with_a_warning(
+    tmp_path: Path, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cameras.yaml camera whose URL serves a recorded video ends at its end; the only line
+    said so at INFO, yet the camera is gone from its classroom and each restart of the producer
+    sends it again. From a camera file it is a WARNING naming the fix; sent once with --source,
+    an INFO."""
+    topic = f"http-end-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    grey_video(tmp_path / "lesson.avi", 5)  # 0.5 s at 10 fps
+    publisher = Publisher(kafka_bootstrap, topic)
+    with served(tmp_path) as base, caplog.at_level("INFO", logger="producers.camera"):
+        for camera_file in (True, False):
+            camera = CameraConfig(id="cam-e", classroom="7E", source=f"{base}lesson.avi",
+                                  fps=10)
+            result = run_cameras([camera], publisher, threading.Event(),
+                                 camera_file=camera_file)["cam-e"]
+            assert (result.published, result.reached_end) == (5, True)
+    publisher.close()
+    ended = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.getMessage().startswith("camera ended")]
+    assert [level for level, _ in ended] == ["WARNING", "INFO"]
+    assert "give the camera loop: true" in ended[0][1] and base in ended[0][1]
+
+
+def test_a_snapshot_url_keeps_its_camera_running(kafka_bootstrap: str) -> None:
+    """A snapshot URL (each GET a fresh JPEG, one frame to FFmpeg) was sent as a one-frame
+    recording and its camera ended after one picture. Live, it is reopened for the next
+    picture (each reopen an outage, backing off up to 30 s) until stopped."""
+    topic = f"snapshot-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 1)
+    publisher = Publisher(kafka_bootstrap, topic)
+    stop = threading.Event()
+    with snapshots() as url:
+        worker = CameraWorker(CameraConfig(id="cam-s", classroom="7S", source=url, fps=5),
+                              publisher, stop)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while worker.result().published < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first picture, then a reopen after 1 s
+        alive = worker.is_alive()
+        stop.set()
+        worker.join(timeout=10)
+    publisher.close()
+    result = worker.result()
+    assert alive
+    assert (result.published, result.finite, result.reached_end) == (2, False, False)
+    assert messages_held(kafka_bootstrap, topic, quiet_s=0.5) == 2

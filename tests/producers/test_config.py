@@ -38,6 +38,9 @@ cameras:
         ("cameras: [{id: a, classroom: r, source: x, fsp: 2}]", "unknown key(s) fsp"),
         ("cameras: [{id: a, classroom: r, source: x, fps: fast}]", "'fps' must be a float"),
         ("cameras: [{id: a, classroom: r, source: x, fps: 0}]", "fps=0.0 must lie in"),
+        ("fps: 1e-10\ncameras: [{id: a, classroom: r, source: x}]",
+         "camera #1: camera 'a': fps=1e-10 must lie in [0.01667, 60] (a frame a minute to 60 a "
+         "second)"),
         ("cameras: [{id: 'a b', classroom: r, source: x}]", "camera id 'a b' is invalid"),
         ("cameras: [{id: a, classroom: r, source: x, loop: 'yes'}]", "true or false"),
         ("cameras: [{id: a, classroom: r, source: x}, {id: a, classroom: r, source: y}]",
@@ -227,6 +230,64 @@ def test_one_classrooms_cameras_at_different_fps_are_refused(tmp_path: Path) -> 
         f"{path}: classroom '7B' has cameras at different fps (front fps=2, back "
         "fps=4); its shares add the cameras' face sightings, so the faster camera would weigh "
         "more: give them one fps (a top-level `fps:` or the same value on each)")
+
+
+@pytest.mark.parametrize(("first", "second", "shown"), [
+    ("rtsp://admin:s3cret@10.0.0.11/Streaming/Channels/101",
+     "rtsp://admin:s3cret@10.0.0.11/Streaming/Channels/101",
+     "rtsp://admin:***@10.0.0.11/Streaming/Channels/101"),
+    # another login, the scheme's own port written out, scheme and host in capitals
+    ("rtsp://admin:s3cret@cam-7.lan/live?ch=1", "RTSP://viewer:s3cret@CAM-7.lan:554/live?ch=1",
+     "rtsp://admin:***@cam-7.lan/live?ch=1 and RTSP://viewer:***@CAM-7.lan:554/live?ch=1"),
+    ("0", "/dev/video0", "0 and /dev/video0"),
+    ("2", "002", "2 and 002"),
+])
+def test_two_cameras_reading_one_camera_are_refused(
+    tmp_path: Path, first: str, second: str, shown: str
+) -> None:
+    """One stream listed under classroom 101 and again under 102 (a line copied, its id and
+    classroom edited, not its source), or a webcam named by index and by path: both cameras
+    were sent, each pupil counted twice, and in a room where they were not."""
+    path = _write(tmp_path, "cameras:\n"
+                  f"  - {{id: room101-front, classroom: '101', source: '{first}'}}\n"
+                  "  - {id: room101-back, classroom: '101', source: rtsp://cam/back}\n"
+                  f"  - {{id: room102-front, classroom: '102', source: '{second}'}}\n")
+    with pytest.raises(UsageError) as info:
+        load_cameras(path)
+    assert str(info.value) == (
+        f"{path}: cameras 'room101-front' and 'room102-front' read the same camera ({shown}), "
+        "which would count each of its pupils twice, in classrooms '101' and '102'; give each "
+        "camera its own source, or remove one of them")
+
+
+def test_cameras_with_sources_of_their_own_are_kept(tmp_path: Path) -> None:
+    """Another stream of one host (channel 101 and 102 are two cameras of one recorder), another
+    port or path, another webcam: all distinct. A link under /dev/v4l/ leads to its device, so
+    it is the webcam it names. A looped recording or a synthetic class may serve several
+    cameras: they count no real pupil (a load is rehearsed so)."""
+    video = _video(tmp_path / "lesson.avi")
+    link = tmp_path / "by-id-cam"
+    link.symlink_to("/dev/video4")
+    path = _write(tmp_path, f"""loop: true
+cameras:
+  - {{id: a, classroom: r, source: rtsp://nvr/Streaming/Channels/101}}
+  - {{id: b, classroom: r, source: rtsp://nvr/Streaming/Channels/102}}
+  - {{id: c, classroom: r, source: rtsp://nvr:8554/Streaming/Channels/101}}
+  - {{id: d, classroom: r, source: http://nvr/Streaming/Channels/101}}
+  - {{id: e, classroom: r, source: "0"}}
+  - {{id: f, classroom: r, source: /dev/video1}}
+  - {{id: g, classroom: r, source: '{video}'}}
+  - {{id: h, classroom: s, source: '{video}'}}
+  - {{id: i, classroom: r, source: "synthetic:classroom"}}
+  - {{id: j, classroom: s, source: "synthetic:classroom"}}
+  - {{id: k, classroom: r, source: '{link}'}}
+""")
+    assert len(load_cameras(path)) == 11
+    (tmp_path / "cameras.yaml").write_text(
+        f"cameras: [{{id: a, classroom: r, source: '{link}'}}, "
+        "{id: b, classroom: s, source: '4'}]")
+    with pytest.raises(UsageError, match=rf"read the same camera \({link} and 4\)"):
+        load_cameras(tmp_path / "cameras.yaml")
 
 
 def test_a_flag_giving_every_camera_one_fps_settles_it(tmp_path: Path) -> None:

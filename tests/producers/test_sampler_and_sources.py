@@ -30,7 +30,9 @@ from tests.producers.videos import (
     grey_video,
     index_of,
     live_mjpeg,
+    oversized_png,
     served,
+    snapshots,
 )
 
 
@@ -224,6 +226,27 @@ def test_a_folder_s_image_cut_short_or_broken_is_skipped_and_reported(
                                "decode (1 unreadable)")
 
 
+def test_an_image_opencv_refuses_with_an_exception_is_skipped_as_unreadable(
+    tmp_path: Path
+) -> None:
+    """A PNG declaring 40000x40000 pixels makes OpenCV raise instead of returning None: the
+    check at start ended in a 27-line traceback, and a pass in an error at that image, the
+    images after it never sent. It is unreadable, as any image OpenCV cannot decode."""
+    paths = folder_of_jpegs(tmp_path / "f", 2)
+    big = oversized_png(tmp_path / "f" / "00-big.png")  # read first
+    check_source(str(tmp_path / "f"))
+    skipped: list[Path] = []
+    frames = list(read_frames(str(tmp_path / "f"), folder_fps=2, unreadable=set(),
+                              skipped=skipped.append))
+    assert [f.position_ms for f in frames] == [500, 1000] and skipped == [big]
+    for path in paths:
+        path.unlink()
+    with pytest.raises(SourceError) as info:
+        check_source(str(tmp_path / "f"))
+    assert str(info.value) == (f"folder {str(tmp_path / 'f')!r} holds no image OpenCV can "
+                               "decode (1 unreadable)")
+
+
 def test_a_jpeg_with_bytes_after_its_end_is_sent(tmp_path: Path) -> None:
     """Phones append data after a JPEG's end-of-image marker (a motion photo's video, a maker's
     trailer): the image is whole, and was skipped as cut short, a folder of such photos refused
@@ -284,6 +307,36 @@ def test_an_http_url_serving_a_recorded_video_is_read_as_a_file(tmp_path: Path) 
         with pytest.raises(SourceError, match=r"stopped delivering frames$"):
             live.extend(read_frames(url, whole=True))
     assert len(live) == 5 and all(f.position_ms is None for f in live)
+
+
+@pytest.mark.parametrize("scheme", ["HTTP", "Http"])
+def test_a_stream_url_s_scheme_is_read_in_any_case(scheme: str, tmp_path: Path) -> None:
+    """``HTTP://`` and ``RTSP://`` passed the checks at start, which read a scheme in any case,
+    but FFmpeg opens only lower-case schemes: the camera was an outage for ever. OpenCV gets
+    the scheme in lower case; the rest of the URL stays as written."""
+    grey_video(tmp_path / "Lesson.avi", 6)
+    with served(tmp_path) as base:
+        url = scheme + base.removeprefix("http") + "Lesson.avi"
+        check_source(url)
+        frames = list(read_frames(url, whole=True))
+    assert [index_of(cv2.imencode(".jpg", f.pixels)[1].tobytes()) for f in frames] == list(
+        range(6))
+
+
+def test_a_snapshot_url_is_live_not_a_one_frame_recording() -> None:
+    """A camera's snapshot URL answers each GET with a fresh JPEG, which FFmpeg counts as a
+    one-frame file: it was read as a recorded video, its one frame sent at position 0 and its
+    camera ended. It is live: the frame carries no position, the pass ends as a live stream's
+    does (an outage, reopened), and the next pass brings the next picture."""
+    with snapshots() as url:
+        frames = read_frames(url, whole=True)
+        first = next(frames)
+        with pytest.raises(SourceError, match=r"stopped delivering frames$"):
+            next(frames)
+        second = next(read_frames(url, whole=True))
+    assert (first.position_ms, second.position_ms) == (None, None)
+    assert [index_of(cv2.imencode(".jpg", f.pixels)[1].tobytes()) for f in (first, second)] == [
+        0, 1]
 
 
 def test_sources_are_recognised_and_missing_ones_named(tmp_path: Path) -> None:

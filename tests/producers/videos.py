@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
 import socket
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +48,20 @@ def cut_short(path: Path) -> None:
     """Keep the first half of ``path``'s bytes: a copy not finished (a JPEG loses its end)."""
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
+
+
+def oversized_png(path: Path) -> Path:
+    """A 68-byte PNG whose header declares 40000x40000 pixels, over OpenCV's limit: OpenCV
+    refuses it with an exception (cv2.error), not with None as it does a file that is no
+    image."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", 40000, 40000, 1, 0, 0, 0, 0)  # 1-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+    return path
 
 
 def grey(index: int) -> np.ndarray:
@@ -118,3 +135,33 @@ def live_mjpeg(frames: int) -> Iterator[str]:
     finally:
         listener.close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def snapshots() -> Iterator[str]:
+    """A camera's snapshot URL: each GET answers a fresh JPEG, grey ``10 * i`` for the i-th
+    request (from 0, told back by :func:`index_of`), as IP cameras and DVRs serve
+    ``/snapshot.jpg``. Yields its URL. Each picture holds faint seeded noise, so that its JPEG
+    weighs kilobytes, as a camera's does: FFmpeg counts such an answer as a one-frame file (a
+    flat JPEG of a few hundred bytes, as no frames at all)."""
+    served_count = itertools.count()
+    noise = np.random.default_rng(5).integers(0, 5, (120, 160, 3))
+
+    class Snapshot(QuietHandler):
+        def do_GET(self) -> None:
+            picture = (10 * next(served_count) + noise).clip(0, 255).astype(np.uint8)
+            jpeg = cv2.imencode(".jpg", picture)[1].tobytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/snapshot.jpg"
+    finally:
+        server.shutdown()
+        server.server_close()
