@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from classpulse.lessons.store import ImportCounts, Overlap, StoredLesson
+    from classpulse.lessons.store import ImportCounts, Overlap, RoomChange, StoredLesson
     from classpulse.lessons.timetable import Classroom, Classrooms, Timetable
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
@@ -70,14 +70,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="iCalendar only: put every event in this classroom (id or name) "
                           "instead of reading LOCATION")
     importer.add_argument("--until", type=_day, default=None,
-                          help="iCalendar only: expand recurring events up to this day (default: "
-                          "a year after the last event start in the file)")
+                          help="iCalendar only: expand recurring events up to this day, the last "
+                          "the file is read for: stored lessons after it are kept (default: a "
+                          "year after the later of today and the last event start in the file)")
     importer.add_argument("--prune-past", action="store_true",
                           help="iCalendar only: also remove the stored lessons of the file's "
                           "events that have already ended and that the file no longer holds "
                           "(kept by default outside the days each series states: a rolling "
-                          "export leaves out the weeks already held, --until the lessons after "
-                          "it, a term's file the other terms')")
+                          "export leaves out the weeks already held, a term's file the other "
+                          "terms'); those after --until are kept either way")
     importer.add_argument(SKIP_UNKNOWN_ROOMS, action="store_true",
                           help="leave out the lessons of classrooms nobody registered (rooms "
                           "without a camera in a school-wide export), counted per room, instead "
@@ -182,35 +183,38 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
     from classpulse.lessons.store import (
+        RoomChange,
         adopt_scopes,
         known_classrooms,
         overlapping_lessons,
         replace_lessons,
     )
 
+    now = datetime.now(timezone.utc)
     engine = _migrated_engine(url)
     try:
         with engine.begin() as conn:
             rooms = known_classrooms(conn)
             read: Timetable
-            keep_ended_by = None
-            series = None
             room = None
             if kind == "csv":
                 read = read_csv(path, rooms, args.skip_unknown_rooms)
+                _check_zones(rooms, read, room)
+                counts = replace_lessons(conn, read.lessons, read.scopes)
             else:
                 if args.classroom is not None:
                     room = _classroom(rooms, args.classroom)
-                ics = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms)
-                read, series = ics, ics.series_spans
-            _check_zones(rooms, read, room)
-            if kind == "ics":
-                if room is not None:
-                    adopt_scopes(conn, room.id, read.legacy_scopes)
-                if not args.prune_past:
-                    keep_ended_by = datetime.now(timezone.utc)
+                read = read_ics(path, rooms, room, args.until, args.skip_unknown_rooms,
+                                today=now.date())
+                _check_zones(rooms, read, room)
+                adopt_scopes(conn, read.adopted_scopes)
+                try:
+                    counts = replace_lessons(
+                        conn, read.lessons, read.scopes, None if args.prune_past else now,
+                        read.series_spans, read.until, read.stated_only, read.restated)
+                except RoomChange as change:
+                    raise _room_change(path, change) from None
             lessons = read.lessons
-            counts = replace_lessons(conn, lessons, read.scopes, keep_ended_by, series)
             overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
         engine.dispose()
@@ -221,6 +225,21 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
         print(f"  {note}")
     _warn_overlaps(overlaps)
     return 0
+
+
+def _room_change(path: Path, change: RoomChange) -> UsageError:
+    """The refusal of an iCalendar lesson that would move a stored one to another classroom."""
+    from classpulse.lessons.timetable import TimetableError
+
+    lesson = change.lesson
+    uid = lesson.source_scope.removeprefix("ics:")
+    return TimetableError(
+        path, lesson.line, "LOCATION",
+        f"UID {uid!r} has lessons stored in classroom {change.stored_in!r} that this file puts "
+        f"in {lesson.classroom_id!r}, which would move them (and their ids) to that class; if "
+        "rooms export their own files with shared UIDs, import each with --classroom ROOM; if "
+        f"the lessons really moved, remove {change.stored_in}'s first: classpulse lessons remove "
+        f"--classroom {change.stored_in} --source ics")
 
 
 def _check_zones(rooms: Classrooms, read: Timetable, room: Classroom | None) -> None:
@@ -254,12 +273,19 @@ def _notes(read: Timetable, rooms: Classrooms, counts: ImportCounts) -> list[str
             notes.append(f"skipped {ics.skipped_all_day} all-day event(s)")
         if ics.skipped_cancelled:
             notes.append(f"skipped {ics.skipped_cancelled} cancelled occurrence(s)")
+        if ics.skipped_instant:
+            notes.append(f"skipped {ics.skipped_instant} occurrence(s) that end as they start "
+                         "(no DTEND or DURATION, or a zero one: a deadline or a reminder), which "
+                         "are no lessons")
         if ics.skipped_long:
             notes.append(f"skipped {ics.skipped_long} occurrence(s) longer than "
                          f"{LONGEST_LESSON.total_seconds() / 3600:g} hours, which are no lessons")
         if counts.kept:
             notes.append(f"kept {counts.kept} lesson(s) that have ended though the file no "
                          "longer holds them (--prune-past removes them)")
+        if counts.beyond:
+            notes.append(f"kept {counts.beyond} stored lesson(s) after {ics.until}, the last day "
+                         "the file was read for (--until)")
         if ics.lessons:
             notes.append(f"recurring events expanded up to {ics.until} (--until)")
     return notes

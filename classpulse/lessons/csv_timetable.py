@@ -10,7 +10,8 @@ classroom-day the file lists, by the day the lesson starts (a lesson moved from 
 then one lesson at 09:15, not two).
 
 The file is read as spreadsheets save it: comma-, semicolon- (Excel in much of Europe) or
-tab-separated, the header's names in any case and with spaces around them.
+tab-separated, the header's names in any case and with spaces around them (each once), and rows
+whose every field is empty (``;;;;``, as Excel saves rows it once held) skipped.
 
 A lesson's identity is its classroom and start, and, only where several rows share both (PE for
 7B-boys and 7B-girls in the hall at 09:00), what tells those rows apart: their group, or group and
@@ -95,6 +96,10 @@ def _header(path: Path, fields: list[str], line: str, delimiter: str) -> None:
     if not fields:
         raise TimetableError(path, 1, "header", f"the file is empty; its first line must be "
                              f"{','.join(REQUIRED)}")
+    twice = next((f for f in fields if fields.count(f) > 1), None)
+    if twice is not None:  # the last such column would win, without a word
+        raise TimetableError(path, 1, "header", f"column {twice!r} is given "
+                             f"{fields.count(twice)} times; keep one")
     missing = [f for f in REQUIRED if f not in fields]
     unknown = [f for f in fields if f not in (*REQUIRED, *OPTIONAL)]
     if missing or unknown:
@@ -170,6 +175,14 @@ def _told_apart(lessons: list[PlannedLesson]) -> list[PlannedLesson]:
             for lesson in lessons]
 
 
+def _cells(row: dict[str | None, str | list[str] | None]) -> list[str]:
+    """Every field of a row, the ones past the header's columns included, stripped."""
+    cells: list[str] = []
+    for value in row.values():
+        cells += [v.strip() for v in (value if isinstance(value, list) else [value or ""])]
+    return cells
+
+
 def read_csv(path: Path, rooms: Classrooms, skip_unknown_rooms: bool = False) -> Timetable:
     """Every lesson of the file, checked; the first bad row raises :class:`TimetableError`, and
     so do rows in unknown classrooms (all named at once) unless ``skip_unknown_rooms``."""
@@ -188,6 +201,8 @@ def read_csv(path: Path, rooms: Classrooms, skip_unknown_rooms: bool = False) ->
         reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
         _header(path, reader.fieldnames, header, delimiter)
         for row in reader:
+            if not any(_cells(row)):  # ';;;;', as Excel writes a row it once held
+                continue
             lesson = _row(path, reader.line_num, row, rooms, unknown)
             if lesson is not None:
                 lessons.append(lesson)

@@ -17,13 +17,18 @@ a trip), are not lessons and are skipped and counted; a cancelled event needs no
 or end, which exporters leave empty. A day of an all-day series given a time is a lesson.
 
 Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, its slot in
-the series, so importing a changed export again updates the same lessons; one import replaces what
-is stored for each UID it holds (an occurrence newly excluded by EXDATE, or a whole series now
-cancelled, disappears; the CLI keeps those already over unless ``--prune-past``). With
-``--classroom`` the classroom is part of the identity, as per-room exports may share UIDs and one
-room's import must not take another's lessons over. A slot with a zone is keyed in UTC; a floating
-one by its wall-clock time, without an offset (:func:`_identity`), as it stays the same slot when
-the classroom's time zone is set or changed: the lessons move in place and keep their ids. A
+the series, so importing a changed export again updates the same lessons; a one-off event (no
+RRULE, RDATE or RECURRENCE-ID, its UID used once) is its UID alone, as moving it to another time
+must not make it another lesson. One import replaces what is stored for each UID it holds up to
+the last day it is read for (an occurrence newly excluded by EXDATE, or a whole series now
+cancelled, disappears; the CLI keeps those already over unless ``--prune-past``, and those after
+``--until``), or, for a UID the file gives no series for (one changed occurrence, as Outlook
+sends it), the occurrences it states only. With ``--classroom`` the classroom is part of the
+identity, as per-room exports may share UIDs and one room's import must not take another's
+lessons over; without it, a lesson stored in another classroom is refused rather than moved.
+A slot with a zone is keyed in UTC; a floating one by its wall-clock time, without an offset
+(:func:`_identity`), as it stays the same slot when the classroom's time zone is set or
+changed: the lessons move in place and keep their ids. A
 stored key that is exactly another form of a new one (an earlier version's UTC key of a floating
 time, a slot the file now gives a zone or no longer does) is adopted by
 :func:`classpulse.lessons.store.replace_lessons`. Two
@@ -35,7 +40,9 @@ classroom's clock, floating.
 Two exporter habits outside RFC 5545 are read as the exporter means them. A UID reused by several
 events without RECURRENCE-ID (one per weekly slot of a course, say) would keep only the first
 event in the expansion; each is expanded on its own instead and its lessons keyed by their start,
-the identity a single event already has, so no lesson is lost and re-imports stay idempotent. Only
+the identity an occurrence already has, and, where several share a start (parallel groups), their
+classroom, or classroom and title (:func:`_told_apart`), so no lesson is lost and re-imports stay
+idempotent. Only
 a RECURRENCE-ID under such a UID is refused, as nothing says which series it changes. And a bare
 date as a timed series' UNTIL means through that day, not up to its midnight.
 
@@ -52,8 +59,9 @@ import re
 import signal
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -81,7 +89,8 @@ from classpulse.lessons.timetable import (
 )
 from classpulse.years import FIRST_DAY, LAST_DAY
 
-# an unbounded weekly series is expanded this far past the last event start in the file
+# an unbounded weekly series is expanded this far past the later of the file's last event start
+# and today (a series begun years ago runs on through the current term)
 DEFAULT_HORIZON = timedelta(days=365)
 # occurrences one file may expand to: 50 classrooms' school year, 35 lessons a week, is 70,000
 MAX_OCCURRENCES = 100_000
@@ -91,6 +100,11 @@ EXPANSION_CPU_SECONDS = 120.0
 _FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")  # finer ones repeat within a day
 _TIMES_OF_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")  # several values: several starts a day
 _BEGIN_EVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE)
+# the file's lines as icalendar splits them (CRLF or LF only): str.splitlines() also splits on
+# U+2028, NEL, FF and VT, which a title may hold, and the lines named after one were off
+_NEWLINE = re.compile(r"\r?\n")
+# what an event states once: given twice, which one counts is anyone's guess
+_ONCE = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 _END_OF_DAY = time(23, 59, 59)  # a bare-date UNTIL of a timed series: the last second of that day
 _SHOWN = 120  # characters of a library's message quoted back
 
@@ -99,19 +113,29 @@ _SHOWN = 120  # characters of a library's message quoted back
 class IcsImport(Timetable):
     """The lessons of one file, what was skipped, and how far recurrences were expanded.
 
-    ``legacy_scopes`` maps, with ``--classroom``, the scope imports gave each UID before the
-    classroom was part of it (``ics:<UID>``) to its scope now, so that the classroom's lessons
-    stored under the old one are found again and keep their ids. ``series_spans`` holds, per
-    scope, the days each of its series states every lesson of (:func:`_series_span`): a stored
-    lesson there that the file no longer holds is gone, ended or not.
+    ``until`` ends the window the file speaks for: stored lessons of its scopes after that day
+    are kept, as the file was not read that far. ``adopted_scopes`` holds (scope, scope now,
+    classroom): the same export imported once with ``--classroom`` and once without stores a
+    UID's lessons under ``ics@<classroom>:<UID>`` and ``ics:<UID>``, and each import finds the
+    classroom's lessons under the other scope again, so they keep their ids instead of being
+    doubled. ``series_spans`` holds, per scope, the days each of its series states every lesson
+    of (:func:`_series_span`): a stored lesson there that the file no longer holds is gone, ended
+    or not. ``stated_only`` holds the scopes of UIDs the file gives no series for (only changed
+    occurrences, as Outlook sends one changed lesson), with the keys of the occurrences it
+    states: only those are replaced. ``restated`` are the keys of lessons a RECURRENCE-ID states
+    one by one, which may change classroom (a room change of one lesson); any other lesson
+    stored in another classroom is refused (:class:`classpulse.lessons.store.RoomChange`).
     """
 
     skipped_all_day: int
     skipped_cancelled: int
     skipped_long: int
+    skipped_instant: int  # occurrences that end as they start: a deadline, a reminder
     until: date
-    legacy_scopes: Mapping[str, str]
+    adopted_scopes: Sequence[tuple[str, str, str]]
     series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]]
+    stated_only: Mapping[str, frozenset[str]]
+    restated: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -144,13 +168,15 @@ def _name(component: Any) -> str:
     return f"{_text(component, 'SUMMARY')!r} (UID {_text(component, 'UID')!r})"
 
 
-def _property_line(lines: list[str], start: int, name: str) -> int:
-    """The line of ``name`` inside the event starting at line ``start`` (1-based)."""
+def _property_line(lines: list[str], start: int, name: str, nth: int = 1) -> int:
+    """The line of the ``nth`` ``name`` inside the event starting at line ``start`` (1-based)."""
     pattern = re.compile(rf"^{re.escape(name)}[;:]", re.IGNORECASE)
     for number in range(start, len(lines) + 1):
         text = lines[number - 1]
         if pattern.match(text):
-            return number
+            nth -= 1
+            if nth == 0:
+                return number
         if number > start and text.upper().startswith("END:VEVENT"):
             break
     return start
@@ -202,7 +228,7 @@ def _parse(path: Path) -> tuple[Any, list[str]]:
                              f"is not an iCalendar file ({_one_line(exc)})") from None
     if calendar.name != "VCALENDAR":
         raise TimetableError(path, 1, None, f"holds a {calendar.name}, not a VCALENDAR")
-    return calendar, raw.decode("utf-8").splitlines()
+    return calendar, _NEWLINE.split(raw.decode("utf-8"))
 
 
 def _x_wr_zone(path: Path, lines: list[str], calendar: Any) -> ZoneInfo | None:
@@ -245,6 +271,7 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
             # a line icalendar could not split into name and value comes without a name
             where = _property_line(lines, line, name) if name else line
             raise TimetableError(path, where, name or None, _one_line(message))
+        _check_once(path, lines, line, component)
         if component.get("DTSTART") is None:
             raise TimetableError(path, line, "DTSTART", "the event has no start")
         if not _is_timed(component):
@@ -271,12 +298,31 @@ def _events(path: Path, vevents: list[tuple[Any, int]], lines: list[str], rooms:
                 continue
         if not _text(component, "SUMMARY"):
             raise TimetableError(path, line, "SUMMARY", "the event has no title")
-        if component.get("DTEND") is None and component.get("DURATION") is None:
-            raise TimetableError(path, line, "DTEND", "the event has neither an end nor a "
-                                 "DURATION")
         _check_zones(path, lines, line, component, room, x_wr)
         events.append(_Event(component, line, room))
     return events
+
+
+def _check_once(path: Path, lines: list[str], line: int, component: Any) -> None:
+    """Refuse what no event can be read as: a start, end, length or changed occurrence given
+    twice (which one counts is a guess, and the libraries fail on the pair), a RECURRENCE-ID
+    that is a PERIOD (it names no single occurrence), and a UID with control characters (a NUL
+    fails PostgreSQL, whose message blames permissions)."""
+    for field in _ONCE:
+        found = component.get(field)
+        if isinstance(found, list):
+            raise TimetableError(path, _property_line(lines, line, field, 2), field,
+                                 f"{_name(component)} gives {field} {len(found)} times; an event "
+                                 f"has one {field}: keep the right one")
+    recurrence = component.get("RECURRENCE-ID")
+    if recurrence is not None and isinstance(recurrence.dt, tuple):
+        raise TimetableError(path, _property_line(lines, line, "RECURRENCE-ID"), "RECURRENCE-ID",
+                             f"{recurrence.to_ical().decode()} is a PERIOD, which names no "
+                             "single occurrence; give the start of the occurrence it changes")
+    uid = _text(component, "UID")
+    if uid:
+        check_text(path, _property_line(lines, line, "UID"), "UID", uid,
+                   "a UID is one line of text: fix it, or export the file again")
 
 
 def _check_zones(path: Path, lines: list[str], line: int, component: Any, room: Classroom | None,
@@ -359,17 +405,24 @@ def _check_rule(path: Path, lines: list[str], component: Any, line: int) -> None
 
 def _check_length(path: Path, lines: list[str], line: int, component: Any,
                   room: Classroom) -> None:
-    """Refuse an event that ends before it starts (the expansion would quietly swap the two)."""
-    start = _instant(path, lines, line, "DTSTART", component.get("DTSTART").dt, room)
+    """Refuse an event that ends before it starts (the expansion would quietly swap the two).
+
+    One that ends as it starts, or states no end (RFC 5545: it ends at its start), is a
+    deadline or a reminder, no lesson: its occurrences are skipped and counted.
+    """
+    start = _instant(path, lines, line, "DTSTART", component.get("DTSTART").dt, room,
+                     _tzid(component, "DTSTART"))
     if component.get("DTEND") is not None:
         field, end = "DTEND", component.get("DTEND").dt
         if not isinstance(end, datetime):
             raise TimetableError(path, _property_line(lines, line, field), field,
                                  "a date without a time ends a timed event")
-        end = _instant(path, lines, line, field, end, room)
-    else:
+        end = _instant(path, lines, line, field, end, room, _tzid(component, field))
+    elif component.get("DURATION") is not None:
         field, end = "DURATION", start + component.get("DURATION").dt
-    if end <= start:
+    else:
+        return
+    if end < start:
         raise TimetableError(path, _property_line(lines, line, field), field,
                              f"the event starting {start:%Y-%m-%d %H:%M} UTC does not end after "
                              "it starts")
@@ -387,14 +440,22 @@ def _utc(value: datetime, room: Classroom) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _tzid(component: Any, field: str) -> str | None:
+    """The TZID ``field`` is given with, as the file names its zone."""
+    prop = component.get(field)
+    return None if prop is None else prop.params.get("TZID")
+
+
 def _instant(path: Path, lines: list[str], line: int, field: str, value: datetime,
-             room: Classroom) -> datetime:
+             room: Classroom, tzid: str | None = None) -> datetime:
     """A lesson's start or end as a UTC instant, refused when its clock skips that time (the
-    arithmetic would move it by the clock change, or make the lesson end before it starts)."""
+    arithmetic would move it by the clock change, or make the lesson end before it starts), in
+    a message naming the zone as the file does (``tzid``; a VTIMEZONE's zone has no other)."""
     local = value.replace(tzinfo=room.tz) if _floating(value) else value
     instant = existing_utc(local)
     if instant is None:
-        raise TimetableError(path, _property_line(lines, line, field), field, clocks_skip(local))
+        raise TimetableError(path, _property_line(lines, line, field), field,
+                             clocks_skip(local, None if _floating(value) else tzid))
     return instant
 
 
@@ -437,11 +498,13 @@ def _until_as_meant(component: Any, room: Classroom | None) -> None:
                 rule["UNTIL"] = [datetime.combine(until, _END_OF_DAY, start.tzinfo)]
 
 
-def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
-    """The last day expanded: ``until``, or a year after the last event start; at most LAST_DAY.
+def _last_day(path: Path, events: list[_Event], until: date | None, today: date) -> date:
+    """The last day expanded: ``until``, or a year after the later of the last event start and
+    ``today``; at most LAST_DAY.
 
-    An ``until`` before the file's first lesson is refused: it would import nothing, and every
-    stored lesson of the file's events would be removed.
+    From the last start alone, a weekly series begun over a year ago without an end was expanded
+    up to a day already past, and the current term had no lessons. An ``until`` before the
+    file's first lesson is refused: it would import nothing.
     """
     held = [e for e in events if not e.cancelled] or events  # a cancelled one holds no lesson
     starts = [_room_day(e.component["DTSTART"].dt, e.room) for e in events]
@@ -450,9 +513,8 @@ def _last_day(path: Path, events: list[_Event], until: date | None) -> date:
                    for _, value in _times(e.component, "RDATE")])
     if until is not None and until < first:
         raise TimetableError(path, None, "--until", f"{until} is before the file's first lesson "
-                             f"({first}): no lesson would be imported and the stored lessons of "
-                             "its events would be removed; pass a later day")
-    return min(until if until is not None else max(starts) + DEFAULT_HORIZON, LAST_DAY)
+                             f"({first}): no lesson would be imported; pass a later day")
+    return min(until if until is not None else max(*starts, today) + DEFAULT_HORIZON, LAST_DAY)
 
 
 def _category(component: Any) -> str | None:
@@ -693,12 +755,12 @@ def _same_time(one: date, other: date) -> bool:
     return _floating(one) == _floating(other) and one == other
 
 
-def _identity(when: datetime, room: Classroom) -> str:
+def _identity(when: datetime) -> str:
     """An occurrence's slot as its ``source_key`` ends: a floating time (no TZID, no Z) as the
     wall-clock time it is, without an offset, so that setting the classroom's time zone later
     moves the lesson in place instead of giving it a new identity; a time with a zone as its UTC
     instant."""
-    return floating_key_time(when) if _floating(when) else key_time(_utc(when, room))
+    return floating_key_time(when) if _floating(when) else key_time(when)
 
 
 def _minute_floor(instant: datetime) -> datetime:
@@ -711,22 +773,25 @@ def _minute_ceil(instant: datetime) -> datetime:
 
 
 def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
-             until: date | None = None, skip_unknown_rooms: bool = False) -> IcsImport:
+             until: date | None = None, skip_unknown_rooms: bool = False,
+             today: date | None = None) -> IcsImport:
     """Every lesson the file's events hold, recurrences expanded up to ``until`` (included).
 
-    ``until`` defaults to a year after the last event start in the file, which bounds a series
-    without an end; series with UNTIL or COUNT end where they say. Events in classrooms nobody
-    registered are refused, all named at once, unless ``skip_unknown_rooms``: then their lessons
-    are counted and left out. Call it on the main thread (see :class:`_CpuLimit`).
+    ``until`` defaults to a year after the later of the last event start in the file and
+    ``today`` (the caller's clock; UTC's day when not given), which bounds a series without an
+    end; series with UNTIL or COUNT end where they say. Events in classrooms nobody registered
+    are refused, all named at once, unless ``skip_unknown_rooms``: then their lessons are counted
+    and left out. Call it on the main thread (see :class:`_CpuLimit`).
     """
+    if today is None:
+        today = datetime.now(timezone.utc).date()
     calendar, lines = _parse(path)
     x_wr = _x_wr_zone(path, lines, calendar)
     vevents = _vevents(calendar, lines)
+    events = _events(path, vevents, lines, rooms, classroom, x_wr)
     uids = {uid for component, _ in vevents if (uid := _text(component, "UID"))}
     scopes = frozenset(_scope(uid, classroom) for uid in uids)
-    legacy = {} if classroom is None else {_scope(uid, None): _scope(uid, classroom)
-                                           for uid in uids}
-    events = _events(path, vevents, lines, rooms, classroom, x_wr)
+    adopted = _adopted_scopes(uids, events, classroom)
     unknown = UnknownRooms()
     if not skip_unknown_rooms:
         for event in events:
@@ -741,30 +806,42 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
             _check_length(path, lines, event.line, event.component, event.room)
     all_day = sum(1 for component, _ in vevents if not _is_timed(component))
     if not events:
-        return IcsImport([], scopes, frozenset(), unknown, all_day, 0, 0, until or FIRST_DAY,
-                         legacy, {})
-    last = _last_day(path, events, until)
+        return IcsImport([], scopes, frozenset(), unknown, all_day, 0, 0, 0, until or LAST_DAY,
+                         adopted, {}, {}, frozenset())
+    last = _last_day(path, events, until, today)
     others = [sub for sub in calendar.subcomponents if sub.name != "VEVENT"]
     lessons: list[PlannedLesson] = []
     wall_clock: set[str] = set()
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
-    expanded = cancelled = too_long = 0
+    stated_only: dict[str, set[str]] = {}
+    restated: set[str] = set()
+    expanded = cancelled = too_long = instant = 0
     with _CpuLimit(path, EXPANSION_CPU_SECONDS):
         for components, line in units:
+            uid = _text(components[0], "UID")
+            scope = _scope(uid, classroom)
+            once = uid not in reused and _one_off(components)
+            if not any(c.get("RECURRENCE-ID") is None for c in components):
+                stated_only[scope] = set()  # no series: the file states these occurrences only
             moves = _range_moves(components)
             occurrences = _through(_expand(path, _alone(calendar, others, components), last,
                                            line), last, rooms, classroom)
             span = _series_span(components, occurrences, rooms, classroom)
             if span is not None:  # a reused UID's series each state their own days
-                spans[_scope(_text(components[0], "UID"), classroom)].append(span)
+                # a one-off event's lesson is the scope's only one, wherever it was before
+                spans[scope].append(_WHOLE_SCOPE if once else span)
             expanded += len(occurrences)
             if expanded > MAX_OCCURRENCES:
                 raise TimetableError(path, None, None, f"its events expand to more than "
                                      f"{MAX_OCCURRENCES} occurrences up to {last}; pass an "
-                                     "earlier --until, or split the file")
+                                     "earlier --until (the stored lessons after it are kept), "
+                                     "or split the file")
             for occurrence in occurrences:
                 if not _is_timed(occurrence):
                     continue
+                key = scope if once else f"{scope}/{_identity(_slot_time(occurrence, moves))}"
+                if scope in stated_only:
+                    stated_only[scope].add(key)
                 if _cancelled(occurrence):
                     cancelled += 1
                     continue
@@ -772,37 +849,139 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                 if room is None:  # every event was checked: only --skip-unknown-rooms gets here
                     unknown.add(_text(occurrence, "LOCATION"), line)
                     continue
-                lesson = _lesson(path, lines, line, occurrence, room, classroom, moves)
-                if lesson is None:
+                lesson = _lesson(path, lines, line, occurrence, room, key, scope,
+                                 _end_field(components, occurrence))
+                if lesson is _Skip.LONG:
                     too_long += 1
                     continue
+                if lesson is _Skip.INSTANT:
+                    instant += 1
+                    continue
+                assert isinstance(lesson, PlannedLesson)
                 if _floating(occurrence["DTSTART"].dt) or _floating(occurrence["DTEND"].dt):
                     wall_clock.add(room.id)
+                if _restates(components, occurrence):
+                    restated.add(key)
                 lessons.append(lesson)
+    lessons = _told_apart(lessons, {_scope(uid, classroom) for uid in reused})
     check_unique(path, lessons, "DTSTART")
     return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, too_long,
-                     last, legacy, dict(spans))
+                     instant, last, adopted, dict(spans),
+                     {scope: frozenset(keys) for scope, keys in stated_only.items()},
+                     frozenset(restated))
+
+
+# the span of a one-off event: every day a timetable may name
+_WHOLE_SCOPE = (datetime.combine(FIRST_DAY, time(0), timezone.utc),
+                datetime.combine(LAST_DAY + timedelta(days=1), time(0), timezone.utc))
+
+
+class _Skip(Enum):
+    """An occurrence that is no lesson: longer than any (a term, a trip), or without length."""
+
+    LONG = "long"
+    INSTANT = "instant"
+
+
+def _adopted_scopes(uids: set[str], events: list[_Event], classroom: Classroom | None
+                    ) -> list[tuple[str, str, str]]:
+    """(the scope another import gave a UID, its scope now, the classroom whose lessons move).
+
+    With ``--classroom``, ``ics:<UID>`` (an import reading LOCATION, or an earlier version's);
+    without, ``ics@<room>:<UID>`` for each classroom the UID's events name, an import of the
+    same room's export with ``--classroom``. Only that classroom's lessons are taken: another
+    room's under the same UID are not this file's.
+    """
+    if classroom is not None:
+        return [(_scope(uid, None), _scope(uid, classroom), classroom.id) for uid in sorted(uids)]
+    named = {(_text(e.component, "UID"), e.room) for e in events if e.room is not None}
+    return sorted((_scope(uid, room), _scope(uid, None), room.id) for uid, room in named)
+
+
+def _one_off(components: list[Any]) -> bool:
+    """A single event that is no series: no RRULE, RDATE nor RECURRENCE-ID. Its lesson is keyed
+    by its UID alone, so moving it to another time keeps its id (and bookmarks)."""
+    (component,) = components if len(components) == 1 else (None,)
+    return component is not None and not any(
+        component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
+
+
+def _slot_time(occurrence: Any, moves: Mapping[tuple[str, bytes], _Move]) -> datetime:
+    slot = _slot(occurrence, moves)
+    return occurrence["DTSTART"].dt if slot is None else _as_time(slot)
+
+
+def _source(components: list[Any], occurrence: Any) -> Any:
+    """The event of the unit an occurrence comes from: the change whose RECURRENCE-ID it bears
+    (the expansion copies it), or else the series'."""
+    prop = occurrence.get("RECURRENCE-ID")
+    if prop is not None:
+        for component in components:
+            own = component.get("RECURRENCE-ID")
+            if own is not None and _range_key(own) == _range_key(prop):
+                return component
+    return next((c for c in components if c.get("RECURRENCE-ID") is None), components[0])
+
+
+def _restates(components: list[Any], occurrence: Any) -> bool:
+    """The occurrence comes from a change of its own (RECURRENCE-ID), which may put it in
+    another classroom than its series."""
+    return _source(components, occurrence).get("RECURRENCE-ID") is not None
+
+
+def _end_field(components: list[Any], occurrence: Any) -> str:
+    """The field the occurrence's end comes from, for messages: the expansion turns a DURATION
+    into a DTEND, and a message naming DTEND sent the user looking for a line that is not
+    there."""
+    source = _source(components, occurrence)
+    return "DTEND" if source.get("DTEND") is not None or source.get("DURATION") is None \
+        else "DURATION"
+
+
+def _told_apart(lessons: list[PlannedLesson], reused: set[str]) -> list[PlannedLesson]:
+    """The lessons, those of a reused UID (:func:`_reused_uids`) that share a slot told apart
+    by their classroom, or classroom and title where the classroom does not (PE boys in 7A and
+    PE girls in 7B under one course's UID), as the CSV import tells parallel groups apart. A
+    lesson alone at its slot keeps its key; lessons alike in all three stay alike, and are
+    refused as one lesson stated twice."""
+    slots: dict[str, list[int]] = defaultdict(list)
+    for at, lesson in enumerate(lessons):
+        if lesson.source_scope in reused:
+            slots[lesson.source_key].append(at)
+    keyed: dict[int, str] = {}
+    for key, shared in slots.items():
+        if len(shared) == 1:
+            continue
+        for suffixes in ([quote(lessons[at].classroom_id, safe="") for at in shared],
+                         [f"{quote(lessons[at].classroom_id, safe='')}/"
+                          f"{quote(lessons[at].title, safe='')}" for at in shared]):
+            if len(set(suffixes)) == len(suffixes):
+                keyed.update({at: f"{key}/{suffix}" for at, suffix in zip(shared, suffixes,
+                                                                          strict=True)})
+                break
+    return [replace(lesson, source_key=keyed[at]) if at in keyed else lesson
+            for at, lesson in enumerate(lessons)]
 
 
 def _lesson(path: Path, lines: list[str], line: int, occurrence: Any, room: Classroom,
-            classroom: Classroom | None, moves: Mapping[tuple[str, bytes], _Move]
-            ) -> PlannedLesson | None:
-    """The lesson an occurrence is, in whole minutes; None when it is longer than any lesson."""
-    starts_at = _instant(path, lines, line, "DTSTART", occurrence["DTSTART"].dt, room)
-    ends_at = _instant(path, lines, line, "DTEND", occurrence["DTEND"].dt, room)
-    if ends_at <= starts_at:
-        raise TimetableError(path, line, "DTEND", f"the occurrence starting "
-                             f"{starts_at:%Y-%m-%d %H:%M} UTC does not end after it starts")
+            key: str, scope: str, end_field: str) -> PlannedLesson | _Skip:
+    """The lesson an occurrence is, in whole minutes, or why it is none."""
+    starts_at = _instant(path, lines, line, "DTSTART", occurrence["DTSTART"].dt, room,
+                         _tzid(occurrence, "DTSTART"))
+    ends_at = _instant(path, lines, line, end_field, occurrence["DTEND"].dt, room,
+                       _tzid(occurrence, "DTEND"))
+    if ends_at < starts_at:
+        raise TimetableError(path, _property_line(lines, line, end_field), end_field,
+                             f"the occurrence starting {starts_at:%Y-%m-%d %H:%M} UTC does not "
+                             "end after it starts")
+    if ends_at == starts_at:
+        return _Skip.INSTANT
     if ends_at - starts_at > LONGEST_LESSON:
-        return None
-    slot = _slot(occurrence, moves)
-    identity = _identity(occurrence["DTSTART"].dt if slot is None else _as_time(slot), room)
-    scope = _scope(_text(occurrence, "UID"), classroom)
+        return _Skip.LONG
     subject = _category(occurrence)
     return PlannedLesson(
         classroom_id=room.id, starts_at=_minute_floor(starts_at), ends_at=_minute_ceil(ends_at),
         title=check_text(path, line, "SUMMARY", _text(occurrence, "SUMMARY")),
         subject=None if subject is None else check_text(path, line, "CATEGORIES", subject),
-        group_label=None, source_key=f"{scope}/{identity}", source_scope=scope,
-        line=line,
+        group_label=None, source_key=key, source_scope=scope, line=line,
     )

@@ -3,22 +3,24 @@
 An import is one transaction: for every scope the file holds (an iCalendar UID, a classroom's day
 of a CSV), even one left with no lesson (a series now cancelled), lessons the file no longer states
 are deleted (but for those already over and outside the days its series state, where the caller
-asks, as an iCalendar import does unless ``--prune-past``) and the rest are inserted or updated in
-place by their ``source_key``, so a lesson keeps its ``id`` (and a teacher's bookmark of it) across
-re-imports. Importing the same file twice changes nothing.
+asks, as an iCalendar import does unless ``--prune-past``; those after the last day the file was
+read for, ``--until``; and, for a UID the file gives no series for, those of occurrences it does
+not state) and the rest are inserted or updated in place by their ``source_key``, so a lesson
+keeps its ``id`` (and a teacher's bookmark of it) across re-imports. Importing the same file twice
+changes nothing.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, Text, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from classpulse.db.models import Classroom, Lesson
@@ -43,6 +45,18 @@ class ImportCounts:
     unchanged: int
     removed: int
     kept: int  # lessons of its scopes the file no longer holds, kept as they had ended (iCalendar)
+    beyond: int = 0  # lessons of its scopes after the last day the file was read for, kept
+
+
+class RoomChange(Exception):
+    """A lesson of the file whose key is stored in another classroom: importing it would move
+    that lesson (and its id, which bookmarks and ``lesson_summaries`` name) to another class.
+    Per-room exports sharing a UID, imported without ``--classroom``, do that silently."""
+
+    def __init__(self, lesson: PlannedLesson, stored_in: str) -> None:
+        super().__init__(lesson.source_key)
+        self.lesson = lesson
+        self.stored_in = stored_in
 
 
 def known_classrooms(conn: Connection) -> Classrooms:
@@ -65,33 +79,48 @@ def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
     return tuple(getattr(lesson, column) for column in _STATED)
 
 
-def adopt_scopes(conn: Connection, classroom_id: str, renamed: Mapping[str, str]) -> None:
-    """Move the classroom's lessons stored under each old scope to its new one, their keys
-    following (a key is its scope, ``/``, and the occurrence), so that they keep their ids.
+def adopt_scopes(conn: Connection, renamed: Iterable[tuple[str, str, str]]) -> None:
+    """Move each classroom's lessons stored under an old scope to the new one, (old scope, new
+    scope, classroom), their keys following (a key is its scope, and ``/`` and the occurrence
+    unless the scope's event is a one-off), so that they keep their ids.
 
     An iCalendar import with ``--classroom`` puts the classroom in its UIDs' scopes, as per-room
-    exports may share UIDs; lessons an earlier version imported without it are found again this
-    way, and only this classroom's: another room's under the same UID are not this file's.
+    exports may share UIDs, and one without reads LOCATION: the same export imported both ways
+    finds the other's lessons again this way, and only the classroom's: another room's under the
+    same UID are not this file's. A key already stored under its new form (both imports were
+    made before this adoption existed) stays where it is, beside it.
     """
-    if not renamed:
-        return
-    key = _TABLE.c.source_key
-    conn.execute(
-        update(_TABLE)
-        .where(_TABLE.c.source_scope == bindparam("old_scope"),
-               _TABLE.c.classroom_id == classroom_id)
-        .values(source_scope=bindparam("new_scope"),
-                source_key=bindparam("new_prefix", type_=Text) + func.substr(key, bindparam("cut")),
-                updated_at=func.now()),
-        [{"old_scope": old, "new_scope": new, "new_prefix": new, "cut": len(old) + 1}
-         for old, new in renamed.items()],
-    )
+    by_old: dict[tuple[str, str], str] = {(old, room): new for old, new, room in renamed}
+    olds = sorted({old for old, _ in by_old})
+    rows: list[tuple[str, str, str]] = []
+    for lo in range(0, len(olds), _BATCH):
+        rows += [(str(k), str(sc), str(r)) for k, sc, r in conn.execute(
+            select(_TABLE.c.source_key, _TABLE.c.source_scope, _TABLE.c.classroom_id)
+            .where(_TABLE.c.source_scope.in_(olds[lo:lo + _BATCH]))).all()]
+    moves = {key: (by_old[scope, room], by_old[scope, room] + key[len(scope):])
+             for key, scope, room in rows if (scope, room) in by_old}
+    targets = sorted(new_key for _, new_key in moves.values())
+    taken: set[str] = set()
+    for lo in range(0, len(targets), _BATCH):
+        taken.update(str(k) for (k,) in conn.execute(
+            select(_TABLE.c.source_key).where(_TABLE.c.source_key.in_(targets[lo:lo + _BATCH]))))
+    params = []
+    for old_key, (new_scope, new_key) in sorted(moves.items()):
+        if new_key not in taken:
+            taken.add(new_key)
+            params.append({"old_key": old_key, "new_scope": new_scope, "new_key": new_key})
+    if params:
+        conn.execute(update(_TABLE).where(_TABLE.c.source_key == bindparam("old_key"))
+                     .values(source_scope=bindparam("new_scope"),
+                             source_key=bindparam("new_key"), updated_at=func.now()), params)
 
 
 def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
                     scopes: Iterable[str] = (), keep_ended_by: datetime | None = None,
-                    series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None
-                    ) -> ImportCounts:
+                    series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
+                    read_until: date | None = None,
+                    stated_only: Mapping[str, Collection[str]] | None = None,
+                    may_change_room: Collection[str] | None = None) -> ImportCounts:
     """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
 
     ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
@@ -107,6 +136,13 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     version's UTC key of a floating time; a slot the file now gives a zone, or no longer does) is
     found again under its new key first (:func:`_adopted`), keeping its id, instead of being kept
     beside its new self.
+
+    ``read_until`` is the last day the file was read for (``--until``, or the default horizon):
+    a stored lesson starting after it, on its classroom's clock, is kept, as the file says nothing
+    of it (a nearer ``--until`` removed the lessons a file still holds after it). A scope of
+    ``stated_only`` (a UID the file gives no series for) replaces only the stored lessons whose
+    keys it lists. With ``may_change_room``, a lesson stored in another classroom than the file
+    now puts it in raises :class:`RoomChange`, unless its key is listed there.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
@@ -127,13 +163,26 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
         )
         for old, new in adopted.items():
             stored[new] = stored.pop(old)
+            scope_of[new] = scope_of.pop(old)
+    if may_change_room is not None:
+        for lesson in lessons:
+            row = stored.get(lesson.source_key)
+            if (row is not None and row[0] != lesson.classroom_id
+                    and lesson.source_key not in may_change_room):
+                raise RoomChange(lesson, str(row[0]))
+    for key in [key for key, scope in scope_of.items()
+                if scope in (stated_only or {}) and key not in stated_only[scope]]:
+        del stored[key]  # an occurrence the file does not state: not this import's
     wanted = {lesson.source_key for lesson in lessons}
     ended = _STATED.index("ends_at")
     kept = set() if keep_ended_by is None else {
         key for key, row in stored.items()
         if key not in wanted and row[ended] <= keep_ended_by}
     kept -= _within_series({key: stored[key] for key in kept}, scope_of, series_spans or {})
-    gone = sorted(set(stored) - wanted - kept)
+    beyond = set() if read_until is None else _after(
+        conn, {key: row for key, row in stored.items() if key not in wanted}, read_until)
+    kept -= beyond
+    gone = sorted(set(stored) - wanted - kept - beyond)
     for lo in range(0, len(gone), _BATCH):
         conn.execute(delete(_TABLE).where(_TABLE.c.source_key.in_(gone[lo:lo + _BATCH])))
     fresh = [lesson for lesson in lessons if stored.get(lesson.source_key) != _stated(lesson)]
@@ -152,7 +201,22 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
             ])
     added = sum(1 for lesson in fresh if lesson.source_key not in stored)
     return ImportCounts(added=added, changed=len(fresh) - added,
-                        unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept))
+                        unchanged=len(lessons) - len(fresh), removed=len(gone), kept=len(kept),
+                        beyond=len(beyond))
+
+
+def _after(conn: Connection, stored: Mapping[str, tuple[object, ...]], day: date) -> set[str]:
+    """The stored keys (rows of :data:`_STATED`) of lessons that start after ``day`` on their
+    classroom's clock."""
+    zones = _zones(conn, {str(row[0]) for row in stored.values()})
+    starts = _STATED.index("starts_at")
+    after = set()
+    for key, row in stored.items():
+        zone = zones.get(str(row[0]), timezone.utc)
+        following = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        if row[starts] >= following:  # type: ignore[operator]
+            after.add(key)
+    return after
 
 
 def _within_series(stored: Mapping[str, tuple[object, ...]], scope_of: Mapping[str, str],
@@ -236,10 +300,26 @@ def _adopted(conn: Connection, stored: Mapping[str, tuple[object, ...]],
     - a new UTC key (the file now gives the slot a zone) takes a stored floating key that is that
       instant read on the clock of the stored lesson's classroom.
 
+    A one-off event's lesson is keyed by its UID alone (its key is its scope): it takes the one
+    stored key of its scope an earlier version gave it by its start, so it keeps its id; where
+    several are stored (the UID was a series), none.
+
     Only stored keys the file does not hold and new keys not stored take part, each once, so
     importing a file again adopts nothing.
     """
     wanted = {lesson.source_key for lesson in lessons}
+    by_scope: dict[str, list[str]] = defaultdict(list)
+    for key, scope in scope_of.items():
+        if key not in wanted:
+            by_scope[scope].append(key)
+    once = {lesson.source_key: by_scope[lesson.source_scope][0] for lesson in lessons
+            if lesson.source_key == lesson.source_scope and lesson.source_key not in stored
+            and len(by_scope.get(lesson.source_scope, ())) == 1}
+    if once:
+        return {old: new for new, old in once.items()} | _adopted(
+            conn, {k: v for k, v in stored.items() if k not in once.values()},
+            {k: v for k, v in scope_of.items() if k not in once.values()},
+            [lesson for lesson in lessons if lesson.source_key not in once])
     new_walls: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     new_instants: dict[str, dict[datetime, str]] = defaultdict(dict)
     for lesson in lessons:

@@ -222,9 +222,13 @@ def floating_key_time(wall: datetime) -> str:
     return wall.strftime(KEY_TIME)
 
 
-def clocks_skip(local: datetime) -> str:
-    """Why an aware wall-clock time that :func:`existing_utc` refuses cannot be a lesson's."""
-    zone = getattr(local.tzinfo, "key", None) or local.tzname()
+def clocks_skip(local: datetime, zone_name: str | None = None) -> str:
+    """Why an aware wall-clock time that :func:`existing_utc` refuses cannot be a lesson's.
+
+    ``zone_name`` is the zone as the file names it: a zone a VTIMEZONE defines has no IANA key,
+    and no name of its own for a time it skips (the message said "in None").
+    """
+    zone = zone_name or getattr(local.tzinfo, "key", None) or local.tzname()
     return f"{local:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks go forward then)"
 
 
@@ -239,11 +243,13 @@ def check_unique(path: Path, lessons: Iterable[PlannedLesson], field: str) -> No
         seen[lesson.source_key] = lesson.line
 
 
-def check_text(path: Path, line: int, field: str, value: str) -> str:
+def check_text(path: Path, line: int, field: str, value: str,
+               advice: str = "labels are one line of text") -> str:
     """A label as stored: refused when it holds control characters (line breaks, terminal escape
-    sequences), which no timetable label needs and which would garble ``lessons list``."""
+    sequences), which no timetable label needs and which would garble ``lessons list``; an
+    identifier too, as PostgreSQL refuses a NUL in text with a message about permissions."""
     bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
     if bad is not None:
         raise TimetableError(path, line, field, f"{value!r} holds the control character "
-                             f"{bad!r}; labels are one line of text")
+                             f"{bad!r}; {advice}")
     return value

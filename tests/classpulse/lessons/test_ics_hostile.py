@@ -117,8 +117,9 @@ def test_the_occurrence_cap_and_the_cpu_limit_end_an_expansion(
     count while dateutil searched up to the year 9999, seconds for each expansion."""
     monkeypatch.setattr(ics_timetable, "MAX_OCCURRENCES", 5)
     path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=WEEKLY;COUNT=4", f"{TIMES}\nRRULE:FREQ=WEEKLY")
-    assert refused(path) == ("t.ics: its events expand to more than 5 occurrences up to "
-                             "2026-03-03; pass an earlier --until, or split the file")
+    assert refused(path, today=date(2025, 3, 3)) == (
+        "t.ics: its events expand to more than 5 occurrences up to 2026-03-03; pass an earlier "
+        "--until (the stored lessons after it are kept), or split the file")
     monkeypatch.setattr(ics_timetable, "EXPANSION_CPU_SECONDS", 0.2)
     path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
     assert refused(path).startswith("t.ics: expanding its recurrences took more than 0.2 s of "
@@ -142,9 +143,10 @@ def test_a_file_larger_than_any_timetable_is_not_read(
 
 def test_times_with_seconds_are_widened_to_whole_minutes(tmp_path: Path) -> None:
     """09:00:30-09:45:30 left out the minute 09:00 and took in 09:45 only through its end; the
-    lesson now holds both minutes it touches. Its identity keeps the second the file gives."""
-    (lesson,) = read_ics(ics(tmp_path, "DTSTART:20250303T090030Z\nDTEND:20250303T094530Z"),
-                         ROOMS).lessons
+    lesson holds both minutes it touches. Its identity in a series keeps the second the
+    file gives."""
+    (lesson,) = read_ics(ics(tmp_path, "DTSTART:20250303T090030Z\nDTEND:20250303T094530Z\n"
+                             "RRULE:FREQ=DAILY;COUNT=1"), ROOMS).lessons
     assert (lesson.starts_at, lesson.ends_at) == (datetime(2025, 3, 3, 9, 0, tzinfo=UTC),
                                                   datetime(2025, 3, 3, 9, 46, tzinfo=UTC))
     assert lesson.source_key == "ics:e@t/2025-03-03T09:00:30Z"
@@ -166,16 +168,127 @@ def test_an_until_before_the_first_lesson_is_refused(tmp_path: Path) -> None:
     path = ics(tmp_path, f"{TIMES}\nRRULE:FREQ=WEEKLY;COUNT=4")
     assert refused(path, until=date(2025, 3, 2)) == (
         "t.ics, --until: 2025-03-02 is before the file's first lesson (2025-03-03): no lesson "
-        "would be imported and the stored lessons of its events would be removed; pass a later "
-        "day")
+        "would be imported; pass a later day")
     assert len(read_ics(path, ROOMS, until=date(2025, 3, 3)).lessons) == 1
 
 
 def test_with_classroom_the_scope_and_key_name_the_classroom(tmp_path: Path) -> None:
-    """Per-room exports may share UIDs: the classroom tells their lessons apart, and what the
-    earlier scope was is handed on, so that the classroom's lessons stored under it are found."""
+    """Per-room exports may share UIDs: the classroom tells their lessons apart, and the scope an
+    import without --classroom gives is handed on, so that the classroom's lessons stored under it
+    are found; and the other way round."""
     read = read_ics(ics(tmp_path, TIMES), ROOMS, ROOMS.find("room-12"))  # LOCATION unread
     (lesson,) = read.lessons
     assert (lesson.classroom_id, lesson.source_scope, lesson.source_key) == (
-        "room-12", "ics@room-12:e@t", "ics@room-12:e@t/2025-03-03T08:00:00Z")
-    assert read.legacy_scopes == {"ics:e@t": "ics@room-12:e@t"}
+        "room-12", "ics@room-12:e@t", "ics@room-12:e@t")  # a one-off: its scope alone
+    assert read.adopted_scopes == [("ics:e@t", "ics@room-12:e@t", "room-12")]
+    assert read_ics(ics(tmp_path, TIMES), ROOMS).adopted_scopes == [
+        ("ics@7A:e@t", "ics:e@t", "7A")]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ("DTSTART:20250303T080000Z\nDTSTART:20250304T080000Z\nDTEND:20250303T084500Z",
+     "line 10, DTSTART: 'Maths' (UID 'e@t') gives DTSTART 2 times; an event has one DTSTART: "
+     "keep the right one"),
+    (f"{TIMES}\nDTEND:20250303T090000Z", "line 11, DTEND: 'Maths' (UID 'e@t') gives DTEND 2 "
+     "times; an event has one DTEND: keep the right one"),
+    ("DTSTART:20250303T080000Z\nDURATION:PT45M\nDURATION:PT45M", "line 11, DURATION: 'Maths' "
+     "(UID 'e@t') gives DURATION 2 times; an event has one DURATION: keep the right one"),
+    (f"{TIMES}\nRECURRENCE-ID:20250303T080000Z\nRECURRENCE-ID:20250310T080000Z",
+     "line 12, RECURRENCE-ID: 'Maths' (UID 'e@t') gives RECURRENCE-ID 2 times; an event has one "
+     "RECURRENCE-ID: keep the right one"),
+    (f"{TIMES}\nRECURRENCE-ID;VALUE=PERIOD:20250303T080000Z/PT1H", "line 11, RECURRENCE-ID: "
+     "20250303T080000Z/PT1H is a PERIOD, which names no single occurrence; give the start of the "
+     "occurrence it changes"),
+])
+def test_a_field_given_twice_or_a_period_recurrence_id_is_one_line(
+    tmp_path: Path, fields: str, message: str
+) -> None:
+    """Each was a traceback: AttributeError ('list' object has no attribute 'dt') for a DTSTART,
+    DTEND, DURATION or RECURRENCE-ID given twice, TypeError for a PERIOD as RECURRENCE-ID."""
+    assert refused(ics(tmp_path, fields)) == f"t.ics {message}"
+
+
+def test_a_uid_with_a_control_character_is_refused_like_a_title(tmp_path: Path) -> None:
+    """A NUL in a UID reached PostgreSQL ("text fields cannot contain NUL"), and the import blamed
+    the user's permissions; an all-day event's UID is the scope of its lessons too."""
+    for fields in (TIMES, "DTSTART;VALUE=DATE:20250303"):
+        path = ics(tmp_path, fields)
+        path.write_text(path.read_text().replace("UID:e@t", "UID:e\x00t"))
+        assert refused(path) == ("t.ics line 5, UID: 'e\\x00t' holds the control character "
+                                 "'\\x00'; a UID is one line of text: fix it, or export the file "
+                                 "again")
+
+
+def test_events_that_end_as_they_start_are_skipped_and_counted(tmp_path: Path) -> None:
+    """RFC 5545 allows an event without DTEND or DURATION, or ending at its start (a deadline, a
+    reminder): each refused the whole file. They are no lessons, skipped and counted; an end
+    before the start is still refused."""
+    read = read_ics(ics(tmp_path, TIMES, "DTSTART:20250304T080000Z\nDTEND:20250304T080000Z",
+                        "DTSTART:20250305T080000Z\nRRULE:FREQ=DAILY;COUNT=2"), ROOMS)
+    assert isinstance(read, IcsImport) and read.skipped_instant == 3
+    assert [lesson.source_key for lesson in read.lessons] == ["ics:e@t"]
+    backwards = ics(tmp_path, "DTSTART:20250306T080000Z\nDTEND:20250306T070000Z")
+    assert refused(backwards) == ("t.ics line 10, DTEND: the event starting 2025-03-06 08:00 UTC "
+                                  "does not end after it starts")
+
+
+def test_messages_name_the_line_the_zone_and_the_field_the_file_gives(tmp_path: Path) -> None:
+    """A U+2028 in a description counted as a line break, and every line named after it was one
+    off; a zone a VTIMEZONE defines was named "None"; an end from DURATION was named DTEND.
+    (icalendar keeps a VTIMEZONE's zone by its TZID for the process: this one has a name of its
+    own.)"""
+    path = ics(tmp_path, "DESCRIPTION:one\u2028two\x0cthree\nDTSTART:20250303T080000Z\n"
+               "DTEND:2025-03-03")
+    assert refused(path).startswith("t.ics line 11, DTEND: Expected datetime")
+    zone = ("BEGIN:VTIMEZONE\nTZID:Summer school\nBEGIN:STANDARD\nDTSTART:19701025T030000\n"
+            "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\nTZOFFSETFROM:+0200\nTZOFFSETTO:+0100\n"
+            "END:STANDARD\nBEGIN:DAYLIGHT\nDTSTART:19700329T020000\n"
+            "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\nTZOFFSETFROM:+0100\nTZOFFSETTO:+0200\n"
+            "END:DAYLIGHT\nEND:VTIMEZONE\n")
+    path = ics(tmp_path, "DTSTART;TZID=Summer school:20250330T023000\n"
+               "DTEND;TZID=Summer school:20250330T033000", head=zone)
+    assert refused(path) == ("t.ics line 24, DTSTART: 2025-03-30 02:30 does not exist in Summer "
+                             "school (the clocks go forward then)")
+    path = ics(tmp_path, "DTSTART;TZID=Europe/Berlin:20250330T013000\nDURATION:PT1H")
+    assert refused(path) == ("t.ics line 10, DURATION: 2025-03-30 02:30 does not exist in "
+                             "Europe/Berlin (the clocks go forward then)")
+
+
+def test_an_unbounded_series_begun_long_ago_runs_through_the_coming_year(tmp_path: Path) -> None:
+    """Expanded up to a year after its start alone, a weekly series begun in September 2025 ended
+    in September 2026: imported in December 2026, the current term had no lessons, and nothing
+    said so. The default horizon runs from today when that is later; --until stays as given."""
+    path = ics(tmp_path, "DTSTART;TZID=Europe/Berlin:20250901T080000\n"
+               "DTEND;TZID=Europe/Berlin:20250901T084500\nRRULE:FREQ=WEEKLY")
+    read = read_ics(path, ROOMS, today=date(2026, 12, 7))
+    assert isinstance(read, IcsImport) and read.until == date(2027, 12, 7)
+    starts = [lesson.starts_at.date() for lesson in read.lessons]
+    assert (starts[0], starts[-1], len(starts)) == (date(2025, 9, 1), date(2027, 12, 6), 119)
+    read = read_ics(path, ROOMS, today=date(2025, 3, 3))  # the file's last start is later
+    assert isinstance(read, IcsImport) and read.until == date(2026, 9, 1)
+    read = read_ics(path, ROOMS, until=date(2025, 9, 15), today=date(2026, 12, 7))
+    assert [lesson.starts_at.date() for lesson in read.lessons] == [
+        date(2025, 9, 1), date(2025, 9, 8), date(2025, 9, 15)]
+
+
+def test_parallel_lessons_under_a_reused_uid_are_told_apart_by_room_and_title(
+    tmp_path: Path
+) -> None:
+    """PE boys in 7A and PE girls in 7B, one course UID, the same hour: refused as "the same
+    lesson". As the CSV import tells parallel groups apart, the classroom (and, where it does not
+    tell them apart, the title) joins the key of lessons sharing a slot; a lesson alone at its
+    slot keeps its key."""
+    pe = ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nRRULE:FREQ=WEEKLY;COUNT=2\n"
+          "SUMMARY:PE {0}\nLOCATION:{1}")
+    path = ics(tmp_path, pe.format("boys", "7A"), pe.format("girls", "7B"), pe.format("all", "7B"),
+               "DTSTART:20250305T080000Z\nDTEND:20250305T084500Z\nSUMMARY:Art\nLOCATION:7A")
+    path.write_text(path.read_text().replace("UID:e2@t", "UID:e@t").replace("UID:e3@t", "UID:e@t")
+                    .replace("UID:e4@t", "UID:e@t").replace("SUMMARY:Maths\nLOCATION:7A\n", ""))
+    keys = sorted(lesson.source_key for lesson in read_ics(path, ROOMS).lessons)
+    assert keys == ["ics:e@t/2025-03-03T08:00:00Z/7A/PE%20boys",
+                    "ics:e@t/2025-03-03T08:00:00Z/7B/PE%20all",
+                    "ics:e@t/2025-03-03T08:00:00Z/7B/PE%20girls",
+                    "ics:e@t/2025-03-05T08:00:00Z",
+                    "ics:e@t/2025-03-10T08:00:00Z/7A/PE%20boys",
+                    "ics:e@t/2025-03-10T08:00:00Z/7B/PE%20all",
+                    "ics:e@t/2025-03-10T08:00:00Z/7B/PE%20girls"]

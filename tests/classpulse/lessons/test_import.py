@@ -281,8 +281,6 @@ END:VCALENDAR
      "line 10, LOCATION: classroom 'Gym' is unknown"),
     ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nLOCATION:7A",
      "line 4, SUMMARY: the event has no title"),
-    ("DTSTART:20250303T080000Z\nSUMMARY:Maths\nLOCATION:7A",
-     "line 4, DTEND: the event has neither an end nor a DURATION"),
     ("DTSTART:2025-03-03 08:00\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A",
      "line 7, DTSTART: Wrong datetime format: 2025-03-03 08:00"),
     ("DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nRRULE:FREQ=SOMETIMES\nSUMMARY:Maths"
@@ -629,13 +627,13 @@ def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
     a = "UID:a@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
     b = "UID:b@t\nDTSTART:20250304T080000Z\nDTEND:20250304T084500Z\nSUMMARY:Art\nLOCATION:7A"
     assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(a, b))))[0] == 0
-    assert keys(engine) == ["ics:a@t/2025-03-03T08:00:00Z", "ics:b@t/2025-03-04T08:00:00Z"]
+    assert keys(engine) == ["ics:a@t", "ics:b@t"]  # one-off events: their UIDs alone
     path = write(tmp_path, "t.ics", calendar(f"{a}\nSTATUS:CANCELLED", b))
     status, out, _ = run(capsys, url, "import", str(path), "--prune-past")  # 2025 is over
     assert status == 0
     assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
     assert "skipped 1 cancelled occurrence(s)" in out
-    assert keys(engine) == ["ics:b@t/2025-03-04T08:00:00Z"]
+    assert keys(engine) == ["ics:b@t"]
     # its last lesson cancelled on its own (an override) is within the series' days: it goes
     weekly = f"{a}\nRRULE:FREQ=WEEKLY;COUNT=4"
     assert "4 new" in run(capsys, url, "import", str(write(tmp_path, "t.ics",
@@ -821,7 +819,7 @@ def test_a_school_wide_ics_names_every_unknown_room_or_skips_them(
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 1 lessons in 7A: 1 new, 0 changed, 0 unchanged, 0 removed",
         "  skipped 3 lesson(s) in classrooms nobody registered (--skip-unknown-rooms): 'Gym' 3"]
-    assert keys(engine) == ["ics:m@t/2025-03-03T08:00:00Z"]
+    assert keys(engine) == ["ics:m@t"]
 
 
 @pytest.mark.parametrize(("start", "end"), [
@@ -1039,7 +1037,7 @@ FLOATING = calendar(
     "UID:m@t\nRECURRENCE-ID:20250310T090000\nDTSTART:20250310T113000\nDTEND:20250310T121500"
     "\nSUMMARY:Maths\nLOCATION:7A",
     "UID:h@t\nDTSTART:20250304T100000\nDTEND:20250304T104500\nSUMMARY:History\nLOCATION:7A")
-FLOATING_KEYS = ["ics:m@t/2025-03-03T09:00:00", "ics:h@t/2025-03-04T10:00:00",
+FLOATING_KEYS = ["ics:m@t/2025-03-03T09:00:00", "ics:h@t",  # a one-off: its UID alone
                  "ics:m@t/2025-03-10T09:00:00", "ics:m@t/2025-03-17T09:00:00"]
 FLOATING_TIMES = [("Maths", "2025-03-03 09:00-09:45"), ("History", "2025-03-04 10:00-10:45"),
                   ("Maths", "2025-03-10 11:30-12:15"), ("Maths", "2025-03-17 09:00-09:45")]
@@ -1074,6 +1072,8 @@ def utc_keys(engine: Engine, zone: str) -> None:
     with engine.begin() as conn:
         for ident, key in conn.execute(text("SELECT id, source_key FROM lessons")).all():
             scope, _, slot = key.rpartition("/")
+            if not scope:  # a one-off event's key, its UID alone, has no slot
+                continue
             instant = datetime.fromisoformat(slot).replace(tzinfo=ZoneInfo(zone))
             conn.execute(text("UPDATE lessons SET source_key = :k WHERE id = :i"), {
                 "i": ident, "k": f"{scope}/{instant.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"})
@@ -1096,7 +1096,7 @@ def test_lessons_an_earlier_version_keyed_in_utc_are_found_again(
     assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
     utc_keys(engine, then)
     before = {r["starts_at"]: r["id"] for r in stored(engine)}
-    assert not any(key in FLOATING_KEYS for key in keys(engine))
+    assert not any(key in FLOATING_KEYS for key in keys(engine) if key != "ics:h@t")
     set_zone(engine, now)
     status, out, err = run(capsys, url, "import", str(path))
     assert (status, err) == (0, "")
@@ -1201,7 +1201,7 @@ def test_a_file_that_gives_its_floating_times_a_zone_keeps_its_lessons(
     assert "kept" not in out
     rows = stored(engine)
     assert {r["starts_at"]: r["id"] for r in rows} == before
-    assert all(key.endswith("Z") for key in keys(engine))
+    assert all(key.endswith("Z") for key in keys(engine) if key != "ics:h@t")
     assert [(r["title"], local(r)) for r in rows] == FLOATING_TIMES
     assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
 
@@ -1276,16 +1276,19 @@ def test_an_import_cut_by_until_keeps_the_ended_lessons_after_it(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """--until before the series' end leaves out the lessons after it; those already held were
-    removed, as the file's span began at its first lesson."""
+    removed, as the file's span began at its first lesson. The file is not read past --until, so
+    they are kept, --prune-past or not, and said to be."""
     path = write(tmp_path, "t.ics", calendar(
         "UID:m@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
         "\nRRULE:FREQ=WEEKLY;COUNT=5"))
     assert "5 lessons in 7A: 5 new" in run(capsys, url, "import", str(path))[1]
-    status, out, _ = run(capsys, url, "import", str(path), "--until", "2025-03-13")
-    assert status == 0 and out.splitlines()[:2] == [
-        "t.ics: 2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed",
-        kept_line(3)]
-    assert len(stored(engine)) == 5
+    for prune in ((), ("--prune-past",)):
+        status, out, _ = run(capsys, url, "import", str(path), "--until", "2025-03-13", *prune)
+        assert status == 0 and out.splitlines()[:2] == [
+            "t.ics: 2 lessons in 7A: 0 new, 0 changed, 2 unchanged, 0 removed",
+            "  kept 3 stored lesson(s) after 2025-03-13, the last day the file was read for "
+            "(--until)"]
+        assert len(stored(engine)) == 5
 
 
 def test_per_term_files_sharing_uids_keep_each_others_ended_lessons(
@@ -1549,3 +1552,164 @@ def test_a_classroom_name_two_classrooms_share_is_ambiguous(
                     ("remove", "--classroom", "Lab")):
         assert run(capsys, url, *command) == (2, "", f"classpulse lessons: --classroom: {advice}\n")
     assert stored(engine) == []
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused_and_empty_rows_are_skipped(
+    tmp_path: Path
+) -> None:
+    """`title,title` was read with the last column winning, without a word; a row of empty
+    fields (`;;;;`, as Excel saves a row it once held) refused the whole file."""
+    from classpulse.lessons.csv_timetable import read_csv
+    from classpulse.lessons.timetable import Classrooms, TimetableError
+
+    from .conftest import CLASSROOMS
+
+    rooms = Classrooms((room, name, zone) for room, (name, zone) in CLASSROOMS.items())
+    twice = write(tmp_path, "t.csv", "classroom,date,start,end,title,title\n"
+                  "7A,2025-03-03,08:00,08:45,Maths,Other\n")
+    with pytest.raises(TimetableError) as caught:
+        read_csv(twice, rooms)
+    assert str(caught.value) == ("t.csv line 1, header: column 'title' is given 2 times; keep "
+                                 "one; nothing was imported")
+    excel = write(tmp_path, "t.csv", "Classroom;Date;Start;End;Title\r\n;;;;\r\n"
+                  "7A;2025-03-03;08:00;08:45;Maths\r\n;;;;\r\n ; ;;;;;\r\n")
+    (lesson,) = read_csv(excel, rooms).lessons
+    assert (lesson.title, lesson.line, lesson.source_key) == (
+        "Maths", 3, "csv:7A/2025-03-03T07:00:00Z")
+
+
+def weekly_from(first: date, extra: str = "", uid: str = "w@t", room: str = "7A") -> str:
+    """A weekly Maths lesson at 08:00 on Berlin's clock in ``room`` from ``first`` on."""
+    return (f"UID:{uid}\nDTSTART;TZID=Europe/Berlin:{first:%Y%m%d}T080000\nDTEND;TZID="
+            f"Europe/Berlin:{first:%Y%m%d}T084500\nSUMMARY:Maths\nLOCATION:{room}\n"
+            f"RRULE:FREQ=WEEKLY{extra}")
+
+
+def test_a_series_begun_over_a_year_ago_has_lessons_in_the_coming_weeks(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Without an end, a series was expanded up to a year after its start, a day already past:
+    the current term had no lessons. Now up to a year after today (the import's clock)."""
+    today = datetime.now(UTC).date()
+    path = write(tmp_path, "t.ics", calendar(weekly_from(today - timedelta(days=400))))
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and f"recurring events expanded up to {today + timedelta(days=365)}" in out
+    coming = [r for r in stored(engine)
+              if today <= r["starts_at"].date() < today + timedelta(days=8)]
+    assert len(coming) == 1
+
+
+def test_a_nearer_until_keeps_the_stored_lessons_after_it(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--until 2098-03-01, then --until 2098-01-20 (as the refusal of a too large file advises):
+    the lessons after it, which the file still holds, were removed. --until ends what the file
+    is read for: those after it are kept, and the summary says so."""
+    path = write(tmp_path, "t.ics", calendar(weekly_from(date(2098, 1, 6))))
+    assert "8 lessons in 7A: 8 new" in run(capsys, url, "import", str(path),
+                                           "--until", "2098-03-01")[1]
+    ids = [r["id"] for r in stored(engine)]
+    status, out, _ = run(capsys, url, "import", str(path), "--until", "2098-01-20")
+    assert status == 0 and out.splitlines()[:2] == [
+        "t.ics: 3 lessons in 7A: 0 new, 0 changed, 3 unchanged, 0 removed",
+        "  kept 5 stored lesson(s) after 2098-01-20, the last day the file was read for "
+        "(--until)"]
+    assert [r["id"] for r in stored(engine)] == ids
+
+
+def test_a_file_of_one_changed_occurrence_replaces_that_occurrence_only(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Outlook sends one changed lesson as a file holding only its RECURRENCE-ID event: the rest
+    of the series, which the file does not hold, was removed ("1 changed ... 4 removed"). A UID
+    whose series is not in the file has only the occurrences it states replaced."""
+    series = weekly_from(date(2098, 1, 6), ";COUNT=5")
+    assert "5 new" in run(capsys, url, "import", str(write(tmp_path, "s.ics",
+                                                           calendar(series))))[1]
+    before = {r["id"]: local(r) for r in stored(engine)}
+    change = ("UID:w@t\nRECURRENCE-ID;TZID=Europe/Berlin:20980113T080000\nDTSTART;TZID="
+              "Europe/Berlin:20980113T100000\nDTEND;TZID=Europe/Berlin:20980113T104500\n"
+              "SUMMARY:Maths (moved)\nLOCATION:7A")
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "c.ics", calendar(change))))
+    assert status == 0
+    assert out.splitlines()[0] == "c.ics: 1 lessons in 7A: 0 new, 1 changed, 0 unchanged, 0 removed"
+    after = {r["id"]: (r["title"], local(r)) for r in stored(engine)}
+    assert sorted(after) == sorted(before)
+    assert sorted(after.values())[:2] == [("Maths", "2098-01-06 08:00-08:45"),
+                                          ("Maths", "2098-01-20 08:00-08:45")]
+    assert ("Maths (moved)", "2098-01-13 10:00-10:45") in after.values()
+    cancel = ("UID:w@t\nRECURRENCE-ID;TZID=Europe/Berlin:20980120T080000\nDTSTART;TZID="
+              "Europe/Berlin:20980120T080000\nSTATUS:CANCELLED")
+    status, out, _ = run(capsys, url, "import", str(write(tmp_path, "c.ics", calendar(cancel))))
+    assert status == 0 and "0 lessons in none: 0 new, 0 changed, 0 unchanged, 1 removed" in out
+    assert len(stored(engine)) == 4
+
+
+def test_per_room_files_sharing_a_uid_without_classroom_are_refused(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two rooms' exports give their courses one UID: imported without --classroom, 7B's took
+    over 7A's lessons (their ids then named another class). A lesson that would move to another
+    classroom is refused in one line; one occurrence changed to another room is not."""
+    room_a = write(tmp_path, "7a.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2")))
+    room_b = write(tmp_path, "7b.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2",
+                                                            room="7B")))
+    assert "2 new" in run(capsys, url, "import", str(room_a))[1]
+    before = stored(engine)
+    status, out, err = run(capsys, url, "import", str(room_b))
+    assert (status, out) == (2, "")
+    assert err == (
+        "classpulse lessons: 7b.ics line 4, LOCATION: UID 'w@t' has lessons stored in classroom "
+        "'7A' that this file puts in '7B', which would move them (and their ids) to that class; "
+        "if rooms export their own files with shared UIDs, import each with --classroom ROOM; if "
+        "the lessons really moved, remove 7A's first: classpulse lessons remove --classroom 7A "
+        "--source ics; nothing was imported\n")
+    assert stored(engine) == before
+    moved_once = ("UID:w@t\nRECURRENCE-ID;TZID=Europe/Berlin:20980113T080000\nDTSTART;TZID="
+                  "Europe/Berlin:20980113T080000\nDTEND;TZID=Europe/Berlin:20980113T084500\n"
+                  "SUMMARY:Maths\nLOCATION:7B")
+    path = write(tmp_path, "7a.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2"),
+                                              moved_once))
+    status, out, _ = run(capsys, url, "import", str(path))
+    assert status == 0 and "0 new, 1 changed, 1 unchanged, 0 removed" in out
+    assert [r["classroom_id"] for r in stored(engine)] == ["7A", "7B"]
+
+
+def test_a_file_imported_with_and_without_classroom_keeps_one_lesson_each(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Imported with --classroom 7A, then without (LOCATION 7A), every lesson was stored twice,
+    under `ics@7A:...` and `ics:...`. Each import finds the other's lessons of the same UID and
+    classroom again: they keep their ids, one lesson each."""
+    path = write(tmp_path, "t.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=3")))
+    assert "3 new" in run(capsys, url, "import", str(path), "--classroom", "7A")[1]
+    ids = sorted(r["id"] for r in stored(engine))
+    for flags in ((), ("--classroom", "7A"), ()):
+        status, out, err = run(capsys, url, "import", str(path), *flags)
+        assert (status, err) == (0, "")
+        assert "3 lessons in 7A: 0 new, 0 changed, 3 unchanged, 0 removed" in out
+        assert sorted(r["id"] for r in stored(engine)) == ids
+    assert keys(engine)[0] == "ics:w@t/2098-01-06T07:00:00Z"
+
+
+def test_a_one_off_event_keeps_its_id_when_moved(
+    url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An event that is no series, moved to another time, became a new lesson (bookmarks lost),
+    and one moved after it was held left a phantom at the old time. Its UID alone is its key;
+    one an earlier version keyed by its start is found again."""
+    def once(day: str, title: str = "Maths") -> Path:
+        return write(tmp_path, "t.ics", calendar(
+            f"UID:o@t\nDTSTART;TZID=Europe/Berlin:{day}T080000\nDTEND;TZID=Europe/Berlin:"
+            f"{day}T084500\nSUMMARY:{title}\nLOCATION:7A"))
+    assert "1 new" in run(capsys, url, "import", str(once("20251103")))[1]
+    (first,) = stored(engine)
+    with engine.begin() as conn:  # as an earlier version keyed it
+        conn.execute(text("UPDATE lessons SET source_key = 'ics:o@t/2025-11-03T07:00:00Z'"))
+    for day, title in (("20251104", "Maths (held Tuesday)"), ("20980106", "Maths")):
+        status, out, _ = run(capsys, url, "import", str(once(day, title)))
+        assert status == 0 and "1 lessons in 7A: 0 new, 1 changed, 0 unchanged, 0 removed" in out
+        assert "kept" not in out
+        (row,) = stored(engine)
+        assert (row["id"], row["title"], local(row)[:10], row["source_key"]) == (
+            first["id"], title, f"{day[:4]}-{day[4:6]}-{day[6:]}", "ics:o@t")
