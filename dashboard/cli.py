@@ -37,17 +37,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check_database(settings: Settings) -> None:
-    """Fail with the fix when the database cannot be reached, was never migrated, or hides small
-    groups by another threshold than a MIN_FACES_SHOWN given to the dashboard."""
-    from classpulse.db.migrate import head_revision, min_faces, require_migrated
+    """Fail with the fix when the database cannot be reached, was never migrated or is at an
+    older revision than this dashboard reads (its views lack what the page asks for: the page
+    opened, then said "column r.revised does not exist"), or hides small groups by another
+    threshold than a MIN_FACES_SHOWN given to the dashboard. A newer revision, which a newer
+    ClassPulse migrated, is only warned of: the views it reads are kept as they were."""
+    from classpulse.db.migrate import head_revision, is_known, min_faces, require_migrated
     from classpulse.db.rule import requested_min_faces
     from classpulse.errors import UsageError
+    from classpulse.redact import hide_password
 
     url = settings.database_url
-    revision = require_migrated(url)
-    if revision != head_revision():
-        log.warning("database revision=%s is not the newest=%s; run `classpulse db upgrade`",
-                    revision, head_revision())
+    revision, head = require_migrated(url), head_revision()
+    if revision != head and is_known(revision):
+        raise UsageError(f"database {hide_password(url)} is at revision {revision}, older than "
+                         f"this dashboard reads ({head}); run `classpulse db upgrade` first")
+    if revision != head:
+        log.warning("database revision=%s is newer than this dashboard knows (its newest: %s); "
+                    "upgrade the dashboard to the version that migrated it", revision, head)
     wanted, stored = requested_min_faces(settings), min_faces(url)
     if wanted is not None and stored is not None and wanted != stored:
         raise UsageError(

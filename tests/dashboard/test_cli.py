@@ -233,6 +233,23 @@ def test_an_unmigrated_database_fails_with_the_fix(
     assert "has no ClassPulse tables" in err and "classpulse db upgrade" in err
 
 
+def test_a_database_at_an_older_revision_fails_with_the_fix(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dashboard over a database one upgrade behind logged a warning and opened, then each page
+    said "Cannot read the ClassPulse tables: column r.revised does not exist"."""
+    from classpulse.db.migrate import head_revision, upgrade
+
+    upgrade(sqlite_url, "0013_shown_views")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["dashboard", "--port", str(port), "--database-url", sqlite_url]) == 2
+    assert capsys.readouterr().err == (
+        f"classpulse dashboard: database {sqlite_url} is at revision 0013_shown_views, older "
+        f"than this dashboard reads ({head_revision()}); run `classpulse db upgrade` first\n")
+
+
 def test_an_unreachable_database_fails_with_the_url(capsys: pytest.CaptureFixture[str]) -> None:
     url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"
     with socket.socket() as probe:
