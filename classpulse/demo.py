@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_CLASSROOM = "demo-7B"
+# the classroom of synthetic cameras: its frames say SYNTHETIC in their pixels, which no page
+# shows, so the name a teacher reads in the dashboard's title and sidebar says it instead
+SYNTHETIC_CLASSROOM = "demo-SYNTHETIC"
 # The demo's cameras send half a camera's default rate (producers.config.CameraConfig.fps, 2): the
 # demo runs its cameras and the consumer on one machine, a laptop's CPU as often as not, where a
 # CPU consumer analyses a few frames a second at best (README.md, "Sizing"); 1 fps halves its
@@ -104,7 +107,8 @@ def webcam_present() -> bool:
 
 
 def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
-    """The demo's cameras: one for a given source or the webcam, two synthetic ones otherwise."""
+    """The demo's cameras: one for a given source or the webcam, two synthetic ones otherwise,
+    in a classroom whose name says SYNTHETIC when they are (:data:`SYNTHETIC_CLASSROOM`)."""
     import yaml
 
     from classpulse.sources import describe_source
@@ -115,10 +119,11 @@ def cameras_yaml(source: str | None, fps: float, folder: Path) -> Path:
         cameras = [("demo-front", "synthetic:classroom:0"), ("demo-back", "synthetic:classroom:1")]
     else:
         cameras = [("demo-cam", source)]
-    looping = source is not None and describe_source(source) in {"file", "folder"}
+    kind = None if source is None else describe_source(source)
+    looping = kind in {"file", "folder"}
+    room = DEMO_CLASSROOM if kind not in (None, "synthetic") else SYNTHETIC_CLASSROOM
     doc = {"fps": fps, "loop": looping,
-           "cameras": [{"id": cam, "classroom": DEMO_CLASSROOM, "source": src}
-                       for cam, src in cameras]}
+           "cameras": [{"id": cam, "classroom": room, "source": src} for cam, src in cameras]}
     path = folder / "cameras.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from classpulse.demo import DEMO_CLASSROOM, cameras_yaml
+from classpulse.demo import DEMO_CLASSROOM, SYNTHETIC_CLASSROOM, cameras_yaml
 from producers.config import load_cameras
 
 
@@ -28,3 +28,17 @@ def test_a_live_source_is_not_looped(tmp_path: Path) -> None:
     cameras = load_cameras(str(cameras_yaml("synthetic:classroom:5", 1.0, tmp_path)))
     assert [(c.id, c.source, c.loop) for c in cameras] == [
         ("demo-cam", "synthetic:classroom:5", False)]
+
+
+def test_synthetic_cameras_are_in_a_classroom_named_synthetic(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard showed the synthetic demo as classroom 'demo-7B': the word SYNTHETIC was in
+    the frames' pixels only, which no page shows."""
+    from classpulse import demo
+
+    monkeypatch.setattr(demo, "webcam_present", lambda: False)
+    for source in (None, "synthetic:classroom-cctv:2"):
+        cameras = load_cameras(str(cameras_yaml(source, 1.0, tmp_path)))
+        assert {c.classroom for c in cameras} == {SYNTHETIC_CLASSROOM} == {"demo-SYNTHETIC"}
+    assert {c.classroom for c in load_cameras(str(cameras_yaml("0", 1.0, tmp_path)))} == {
+        DEMO_CLASSROOM}
