@@ -125,13 +125,15 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
 
     from classpulse.db.engine import make_engine
     from classpulse.db.migrate import require_head, upgrade
+    from classpulse.db.weights import check_consumer_weights
+    from classpulse.errors import UsageError
     from classpulse.lifecycle import StopFlag
     from consumers.analyze import FrameAnalyzer
     from consumers.batch import AnalyzerBroken
     from consumers.metrics import ConsumerMetrics, check_metrics_port
     from consumers.runner import FrameConsumer
     from consumers.sink import DatabaseSink
-    from model import check_weights_path
+    from model import check_weights_path, pick_device
 
     log = logging.getLogger("consumers")
     settings = settings.with_overrides(metrics_host=args.metrics_host)
@@ -146,16 +148,24 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("--backfill: frames up to --max-lag %g s late are counted, into minutes the "
                     "views may already show, and such minutes are not hidden as revised",
                     config.max_lag_s)
+    pick_device(settings.device)  # a GPU asked for and missing, before the database is touched
     if args.no_migrate:
         require_head(settings.database_url)
     else:
         upgrade(settings.database_url)
-    analyzer = FrameAnalyzer.load(settings)
     engine = make_engine(settings.database_url, statement_timeout_s=config.db_timeout_s)
+    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic, backfill=config.backfill)
+    try:
+        # refused before the networks load (10-20 s of their log lines first); the run checks
+        # again, for a consumer started without this command (the benches)
+        check_consumer_weights(settings, sink.engagement_weights())
+    except UsageError:
+        engine.dispose()
+        raise
+    analyzer = FrameAnalyzer.load(settings)
     metrics = ConsumerMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port, settings.metrics_host)
-    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic, backfill=config.backfill)
     consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
     try:
         with StopFlag() as stop:

@@ -7,6 +7,7 @@ Public API (what the consumers use)::
     from model import detection_scale  # how far FaceDetector shrinks a frame (bench gate)
     from model import val_accuracy  # the weights' val accuracy, read without torch (dashboard)
     from model import check_weights_path  # the weights file, refused in one line (consumers)
+    from model import pick_device  # the torch device for a name, refused in one line (consumers)
 
 Names are imported lazily so that ``classpulse --help`` (which imports ``model.cli``) does not load
 torch; type checkers read them from the ``TYPE_CHECKING`` imports, which never run.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # "X as X": re-exported (PEP 484), as __getattr__ does at run
     from model.detector import FaceDetector as FaceDetector
     from model.detector import crop_faces as crop_faces
     from model.detector import detection_scale as detection_scale
+    from model.device import pick_device as pick_device
     from model.pose import head_pose as head_pose
     from model.weights_io import check_weights_path as check_weights_path
 
@@ -38,6 +40,7 @@ _EXPORTS = {
     "detection_scale": "model.detector",
     "val_accuracy": "model.card",
     "check_weights_path": "model.weights_io",
+    "pick_device": "model.device",
 }
 
 __all__ = sorted(_EXPORTS)

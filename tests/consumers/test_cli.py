@@ -296,3 +296,36 @@ def test_bad_weights_stop_consume_before_the_database_is_touched(
     assert main(["consume", "--database-url", f"sqlite:///{db}", "--device", "cpu"]) == 2
     assert "emotion weights" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_a_missing_gpu_stops_consume_before_the_database_is_touched(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`consume --device cuda` on a machine without a GPU migrated (and created) the database,
+    then refused the device."""
+    import torch
+
+    from classpulse.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is no mistake here")
+    db = tmp_path / "c.db"
+    assert main(["consume", "--device", "cuda", "--database-url", f"sqlite:///{db}"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("classpulse consume: ") and "GPU" in line, line
+    assert not db.exists()
+
+
+def test_weights_other_than_the_database_s_stop_consume_before_the_networks_load(
+        migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """They were refused once the networks had loaded, 10-20 s of their log lines later."""
+    from classpulse.cli import main
+
+    monkeypatch.setenv("ENGAGEMENT_WEIGHTS", "angry=0,disgust=0,fear=0,happy=1,sad=0,surprise=1,"
+                       "neutral=1")
+    caplog.set_level("INFO")
+    assert main(["consume", "--device", "cpu", "--database-url", migrated_sqlite_url]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("classpulse consume: ENGAGEMENT_WEIGHTS angry=0") and (
+        "differ from the database's" in line), line
+    assert not [r for r in caplog.records if r.name.startswith("model.")]  # nothing loaded
