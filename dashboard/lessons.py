@@ -4,8 +4,10 @@ widgets -> query -> transform -> chart, like the rest of the page. The week's ta
 ``lesson_summaries`` (:mod:`dashboard.lesson_sql`); an opened lesson's charts come from its minutes
 through the same bucket query as a date range, and both hide small groups by the database's one
 rule. The row's note (:func:`dashboard.lesson_frames.note`) holds the one judgement of whether the
-lesson has numbers (:func:`dashboard.lesson_frames.status`): the opened lesson shows its metrics and
-charts exactly when the row shows a main emotion, and otherwise says why, drawing nothing. The
+lesson has numbers (:func:`dashboard.lesson_frames.status`): the opened lesson shows its metrics
+exactly when the row shows a main emotion, and otherwise says why; it charts the minutes whose
+faces were mostly read either way (of a lesson mostly not read as a whole, as a date range does,
+saying the charts rest on those only), so the row's minutes charted are those drawn. The
 note also says when the numbers rest on part of the lesson
 (:func:`dashboard.lesson_frames.part_of_lesson`: under way, its last minutes still closing, or data
 for too few of its minutes), and so does the opened lesson; such a lesson is neither in its title's
@@ -152,8 +154,9 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
                 now: datetime) -> None:
     """One lesson: when, its title (plain text), its numbers, its minutes, its title's trend.
 
-    Its row's note decides (see the module): metrics and charts when it names a main emotion,
-    else why not, and no mix; either way, said when they rest on part of the lesson."""
+    Its row's note decides (see the module): metrics when it names a main emotion, else why
+    not; charts of its minutes whose faces were mostly read; either way, said when they rest on
+    part of the lesson."""
     start, end = lesson["starts_at"].to_pydatetime(), lesson["ends_at"].to_pydatetime()
     local_start, local_end = start.astimezone(sel.tz), end.astimezone(sel.tz)
     st.subheader(f"{local_start:%a %d %b %Y, %H:%M}–"
@@ -186,10 +189,17 @@ def show_lesson(settings: Settings, sel: Selection, lesson: pd.Series, draw_tren
                                         min(end, closed_until(now)), 60,
                                         settings.min_faces_shown)
     why = transform.unreadable(buckets) if buckets is not None else None
-    # the charts' minutes: only when the row names a main emotion, as the metrics
-    frame = transform.series(buckets, sel.tz) if buckets is not None and not state else None
+    # the charts' minutes, those whose faces were mostly read, as the range view draws them and
+    # the row counts them; also of a lesson whose faces were mostly not read as a whole, which
+    # names no main emotion and has no metrics (a few faces read among many are not the lesson)
+    # (where the minutes' own counts do not say so, the words below say no mix is shown: none is)
+    frame = (transform.series(buckets, sel.tz) if buckets is not None and (
+        not state or (state == UNREADABLE and why is not None)) else None)
     revised = transform.revised_minutes(buckets) if buckets is not None else 0
-    if state and why is not None:
+    if state == UNREADABLE and why is not None and frame is not None and not frame.empty:
+        st.warning(text.partly_unreadable(why.read_share, why.reason, "in this lesson",
+                                          int(frame["minutes"].sum())))
+    elif state and why is not None:
         st.warning(text.unreadable(why.read_share, why.reason, "in this lesson"))
     elif state == ALL_HIDDEN and revised:  # lesson_without_data would call them all too few
         st.info(text.all_hidden(transform.hidden_minutes(buckets), settings.min_faces_shown,

@@ -376,7 +376,10 @@ def test_an_opened_lesson_agrees_with_its_row(
     per frame and read two. Its row names a main emotion, so the opened lesson shows its metrics
     and charts, and says only that most of the lesson's faces were not read.
     Art: five well-read minutes and ten shown ones mostly unread: its row says most faces were
-    not read, so the opened lesson draws no mix at all, though five of its minutes were read."""
+    not read and names no main emotion, so the opened lesson has no metrics; it charts its five
+    read minutes, as the range view does, saying the charts rest on those only (it drew nothing
+    while its row said "5 minutes charted"). The day's row over the same minutes names no main
+    emotion either (it said "happy 100%")."""
     start = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
     at_minute = [start + timedelta(minutes=i) for i in range(80)]
     rows = [expected.row("cctv", "mixed", at_minute[i], 60, 5) for i in range(10)]
@@ -413,13 +416,23 @@ def test_an_opened_lesson_agrees_with_its_row(
     assert_no_error(at)
     row = table(at).set_index("title").loc["Art"]
     assert row["data"] == "most faces not read" and pd.isna(row["main_emotion"])
+    assert row["minutes"] == 5
     assert not at.metric
-    assert "Engagement index" not in charts(at) and "Emotion mix (share of faces read)" not in \
-        charts(at)
+    drawn = charts(at)
+    assert len(drawn["Engagement index"]) == 5
+    assert drawn["Emotion mix (share of faces read)"]["share"].sum() == pytest.approx(5)
     # 5 minutes of 300 faces read, 10 of 240 read among 840: 3900 of 9900
     (warning,) = texts(at)["warning"]
     assert warning.startswith(f"**Most faces in this lesson could not be read** "
-                              f"({3900 / 9900:.0%} of the faces seen were read), so no mix")
+                              f"({3900 / 9900:.0%} of the faces seen were read), so the charts "
+                              "show only the 5 minutes whose faces were mostly read")
+
+    at = open_link(monkeypatch, database.url, classroom="mixed", view="range",
+                   **{"from": "2025-03-03T08:00", "to": "2025-03-03T08:14"})
+    assert_no_error(at)
+    (day,) = table(at).to_dict("records")
+    assert (day["minutes"], day["unread_minutes"]) == (5, 10)
+    assert pd.isna(day["main_emotion"]) and pd.isna(day["engagement"])
 
 
 def test_a_lesson_ending_on_another_day_names_that_day(
