@@ -125,7 +125,8 @@ def _hide_url_pairs(rest: str) -> str:
     for a pair of a query (after ``?``, ``&`` or ``;``), one after a ``&`` or a ``;``, as a query
     is split: a query password holding ``&``, ``;``, ``/`` or ``_`` is hidden whole up to the
     next pair (``password=s3c&r;et&res=1``). A pair in a path ends at any separator, so that
-    ``_channel=1`` after an XMeye DVR's password stays readable; a password there that holds
+    ``_channel=1`` after an XMeye DVR's password stays readable; a pair there opens only after
+    ``/``, ``_``, ``&``, ``;`` or ``?`` (:func:`_opens_pair`), so a password there that holds
     ``_name=`` shows what follows it, as the DVR, splitting on ``_``, would read it. A ``#``
     ends no value: SQLAlchemy reads ``?password=a#b`` as the password ``a#b``.
     """
@@ -146,8 +147,14 @@ def _hide_url_pairs(rest: str) -> str:
 
 
 def _opens_pair(rest: str, key: re.Match[str], in_query: bool) -> bool:
+    """Whether ``key`` starts a pair of its own after a secret's value: in a query after a
+    ``&`` or a ``;``; in a path after what cameras join their pairs with (``/``, an XMeye DVR's
+    ``_``, ``&``, ``;``, or the ``?`` that starts the query: a password in a URL holds no raw
+    ``/`` or ``?``, which would split it), never after any other character a password may hold
+    (``Pa$s=Word1`` showed ``$s=Word1``): a value not ended runs to the end, hiding more than
+    the secret rather than part of it."""
     after = rest[key.end():key.end() + 1]
-    if in_query and rest[key.start() - 1] not in "&;":
+    if rest[key.start() - 1] not in ("&;" if in_query else "/_&;?"):
         return False
     return bool(after) and after not in "=&;" and not after.isspace()
 

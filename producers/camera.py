@@ -140,6 +140,7 @@ class CameraWorker(threading.Thread):
         self._backoff_s = 1.0
         self._flowing_since: float | None = None  # monotonic time frames came back
         self._last_live_s: float | None = None  # monotonic time of this pass's last live frame
+        self._last_gap_s: float | None = None  # the seconds before it, after the one before
         self._stalls = 0
         self._pace_origin_s = 0.0  # monotonic time at which a paced file's timeline is at 0
         self._repace = False  # the next paced frame sets _pace_origin_s (after an outage)
@@ -232,7 +233,8 @@ class CameraWorker(threading.Thread):
         # effect on a live source, whose end is an outage anyway)
         frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable,
                              whole=not cam.loop, skipped=self._skip_unreadable)
-        self._last_live_s = None  # the gap before a pass is an outage's, logged as one
+        # the gap before a pass is an outage's, logged as one
+        self._last_live_s = self._last_gap_s = None
         for frame in sampler.sample(frames):
             if self.stop.is_set():
                 return False
@@ -252,18 +254,22 @@ class CameraWorker(threading.Thread):
         return True
 
     def _note_stall(self) -> None:
-        """Log a live source's silence longer than :data:`STALL_S` and two of its periods, each
-        time, with the count so far: its frames are lost as an outage's are, but shorter than
-        FFmpeg's 30 s it raised no error."""
-        now, last = self.monotonic(), self._last_live_s
+        """Log a live source's silence longer than :data:`STALL_S`, two of its camera's periods
+        and three of the source's own last gap between frames, each time, with the count so far:
+        shorter than FFmpeg's 30 s it raised no error, and its seconds have no frames. The
+        source's own pace counts: a camera that sends a frame every 6 s, steadily, is slow, not
+        stalled (each of its frames was once logged as a stall)."""
+        now, last, previous_gap = self.monotonic(), self._last_live_s, self._last_gap_s
         self._last_live_s = now
-        gap_s = 0.0 if last is None else now - last
-        if gap_s <= max(STALL_S, 2 / self.camera.fps):
+        self._last_gap_s = None if last is None else now - last
+        if self._last_gap_s is None or previous_gap is None:
+            return
+        if self._last_gap_s <= max(STALL_S, 2 / self.camera.fps, 3 * previous_gap):
             return
         self._stalls += 1
         log.warning("camera stalled camera=%s source=%s for_s=%.1f stalls=%d (the source sent "
-                    "no frame for that long; its frames are lost)", self.camera.id,
-                    _shown(self.camera.source), gap_s, self._stalls)
+                    "no frame for that long: those seconds have none)", self.camera.id,
+                    _shown(self.camera.source), self._last_gap_s, self._stalls)
 
     def _follow_source(self, frame: SampledFrame) -> None:
         """The source is not what its name said: an http(s) URL serving a recorded video (its

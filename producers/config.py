@@ -12,7 +12,7 @@ from classpulse.errors import UsageError
 from classpulse.flags import MAX_FPS, MIN_FPS
 from classpulse.redact import hide_password
 from classpulse.safe_text import safe_text
-from classpulse.sources import live_source_identity
+from classpulse.sources import HTTP_PREFIXES, live_source_identity
 from classpulse.wire import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_SIDE, check_id
 
 
@@ -132,11 +132,13 @@ def _check_one_camera_per_source(path: Path, cameras: list[CameraConfig]) -> Non
     and ``/dev/video0``) count its pupils twice, in a classroom where they are not when the
     classrooms differ: a mistake of the file (a line copied and not edited), refused in one
     line naming both cameras. A recording looped under several cameras is allowed: it counts
-    no real pupil, and replaying one clip as many cameras is how a load is rehearsed."""
+    no real pupil, and replaying one clip as many cameras is how a load is rehearsed. So is an
+    http(s) URL given ``loop: true``, which says it serves a recording (that it does is known
+    only once it is opened)."""
     first: dict[str, CameraConfig] = {}
     for camera in cameras:
         identity = live_source_identity(camera.source)
-        if identity is None:
+        if identity is None or (camera.loop and camera.source.lower().startswith(HTTP_PREFIXES)):
             continue
         other = first.setdefault(identity, camera)
         if other is camera:

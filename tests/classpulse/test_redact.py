@@ -88,6 +88,11 @@ from classpulse.redact import hide_password
     # around them stay readable
     ("rtsp://192.168.1.10/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp",
      "rtsp://192.168.1.10/user=admin_password=***_channel=1_stream=0.sdp"),
+    # a password holding `=` after another character ends at no pair but one after `/`, `_`,
+    # `&`, `;` or `?` (the first version showed `$s=Word1` and `-cret=QX/stream`)
+    ("rtsp://dvr/user=admin_password=Pa$s=Word1_channel=1", "rtsp://dvr/user=admin_password=***"
+     "_channel=1"),
+    ("rtsp://cam/password=se-cret=QX/stream", "rtsp://cam/password=***"),
     ("rtsp://192.168.1.10:554/user=admin_password=s3cret_channel=1_stream=0.sdp?real_stream",
      "rtsp://192.168.1.10:554/user=admin_password=***_channel=1_stream=0.sdp?real_stream"),
     ("http://cam/snapshot.cgi?user=admin&psw=S3cret", "http://cam/snapshot.cgi?user=admin&psw=***"),

@@ -307,12 +307,14 @@ def test_a_live_stream_that_stalls_under_an_outage_is_logged_each_time(
 ) -> None:
     """A stream that stops sending for 12 s and comes back raised no error (FFmpeg waits 30 s
     before it reports one): its frames were lost without a line. A silence over 5 s is logged,
-    with its length and the count so far; one of 4.9 s, and an outage's own gap, are not."""
+    with its length and the count so far; one of 4.9 s, an outage's own gap, and the steady 6 s
+    of a slow camera are not (each of its frames was logged as a stall)."""
     topic = f"stalls-{uuid.uuid4().hex[:8]}"
     ensure_topic(kafka_bootstrap, topic, 1)
     stop = threading.Event()
     clock = FakeMonotonic()
-    gaps = [[0.1, 0.1, 12.0, 0.1, 4.9, 0.1], [40.0, 0.1, 6.0]]  # a pass each, an outage between
+    # a pass each, an outage between; the third a slow camera's steady pace, and a stall of it
+    gaps = [[0.1, 0.1, 12.0, 0.1, 4.9, 0.1], [40.0, 0.1, 6.0], [9.0, 6.0, 6.0, 6.0, 19.0]]
 
     def webcam(src: str, folder_fps: float, unreadable: set[Path], whole: bool,
                skipped: Callable[[Path], None]) -> Iterator[SourceFrame]:
@@ -333,10 +335,11 @@ def test_a_live_stream_that_stalls_under_an_outage_is_logged_each_time(
         worker.start()
         worker.join(timeout=10)
     publisher.close()
-    assert not worker.is_alive() and worker.result().outages == 1
+    assert not worker.is_alive() and worker.result().outages == 2
     assert [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()] == [
         f"camera stalled camera=cam-t source=0 for_s={gap:.1f} stalls={n} (the source sent no "
-        "frame for that long; its frames are lost)" for n, gap in ((1, 12.0), (2, 6.0))]
+        "frame for that long: those seconds have none)"
+        for n, gap in ((1, 12.0), (2, 6.0), (3, 19.0))]
 
 
 def test_a_looped_folder_with_no_decodable_image_backs_off(

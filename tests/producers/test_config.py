@@ -281,8 +281,11 @@ cameras:
   - {{id: i, classroom: r, source: "synthetic:classroom"}}
   - {{id: j, classroom: s, source: "synthetic:classroom"}}
   - {{id: k, classroom: r, source: '{link}'}}
+  - {{id: l, classroom: r, source: http://files.lan/clip.mp4}}
+  - {{id: m, classroom: s, source: http://files.lan/clip.mp4}}
 """)
-    assert len(load_cameras(path)) == 11
+    # l and m: an http(s) URL given loop: true says it serves a recording (it was refused)
+    assert len(load_cameras(path)) == 13
     (tmp_path / "cameras.yaml").write_text(
         f"cameras: [{{id: a, classroom: r, source: '{link}'}}, "
         "{id: b, classroom: s, source: '4'}]")
