@@ -307,7 +307,10 @@ def lesson_cameras(lessons: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFram
     in some minutes (the small-group rule) ran all the same, and which of its minutes the rule
     hides follows the class (faces turned down, pupils away), not the equipment; counting only
     shown minutes put most lessons of such a room out of every trend. So a lesson whose back
-    camera was hidden throughout is one of both cameras, though its numbers are the front's."""
+    camera was hidden throughout is one of both cameras, though its numbers are the front's.
+    Minutes hidden for being written after they closed (``revised``) do not count: that follows
+    the equipment (a consumer behind), and the class minutes are then the other cameras'
+    (:func:`dashboard.lesson_sql._recorded_camera_minutes`)."""
     minute = recorded["minute_start"].to_numpy(dtype="float64")
     camera_ids = recorded["camera_id"].to_numpy(dtype=object)
     cameras, parts = [], []

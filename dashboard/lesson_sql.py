@@ -96,8 +96,12 @@ def fetch_lesson(engine: Engine, lesson_id: int) -> pd.DataFrame:
 
 
 def _recorded_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFrame:
-    """``camera_id, minute_start`` (epoch seconds) of the camera minutes, shown or hidden, in the
-    lessons' times, in their classroom: one index range per lesson, in one query. The outer
+    """``camera_id, minute_start`` (epoch seconds) of the camera minutes, shown or hidden by the
+    small-group rule, in the lessons' times, in their classroom: one index range per lesson, in
+    one query. Not those hidden for being added to after they closed (``revised``): a camera
+    whose consumer wrote late (a clock behind the database's) has its minutes out of the class
+    minutes, so the lesson's numbers are the other cameras', and a trend that counted it as
+    recording compared the back rows with the whole class. The outer
     bounds are for SQLite, which reads one range of the (classroom, minute) index, not one per
     lesson: from the first lesson's start rather than from the classroom's first minute."""
     if lessons.empty:
@@ -106,6 +110,7 @@ def _recorded_camera_minutes(engine: Engine, lessons: pd.DataFrame) -> pd.DataFr
     m = camera_minutes.c
     query = (select(m.camera_id, m.minute_start)
              .where(m.classroom_id == str(lessons["classroom_id"].iloc[0]),
+                    m.revised.is_(False),
                     m.minute_start >= lessons["starts_at"].min().to_pydatetime(),
                     m.minute_start < lessons["ends_at"].max().to_pydatetime(),
                     or_(*(and_(m.minute_start >= start.to_pydatetime(),

@@ -815,6 +815,34 @@ def test_a_lesson_seen_by_other_cameras_is_not_compared(
     assert len(compared) == 1 and "(Mon 03 Mar)" in compared[0]
 
 
+def test_a_camera_whose_minutes_were_revised_did_not_record_the_lesson(
+    database: Database
+) -> None:
+    """The front camera's consumer wrote late (its clock behind the database's) for 40 of the
+    45 minutes of the 17th's Music: those minutes were marked revised, out of the class minutes,
+    so the lesson's numbers are the back camera's. It counted as recorded by both cameras, and
+    its trend compared the back rows with the whole class."""
+    from sqlalchemy import text as sql
+
+    from dashboard import lesson_sql
+
+    starts = [datetime(2025, 3, d, 8, 0, tzinfo=UTC) for d in (3, 10, 17)]
+    rows = [row for s in starts for camera in ("7R-front", "7R-back")
+            for row in minutes_of("7R", s, 45, camera=camera)]
+    expected.write(database.engine, rows)
+    for s in starts:
+        add_lesson(database, "7R", s, s + timedelta(minutes=45), "Music")
+    with database.engine.begin() as conn:
+        conn.execute(sql("UPDATE emotion_minutes SET revised = :yes WHERE camera_id = '7R-front' "
+                         "AND minute_start >= :start AND minute_start < :end"),
+                     {"yes": True, "start": starts[2], "end": starts[2] + timedelta(minutes=40)})
+    history = lesson_sql.fetch_title_history(database.engine, "7R", "Music", None,
+                                             starts[2], 12)
+    assert [tuple(c) for c in history["cameras"]] == [("7R-back", "7R-front")] * 2 + [
+        ("7R-back",)]
+    assert [tuple(p) for p in history["cameras_part"]] == [(), (), ()]
+
+
 def minutes_of(classroom: str, start: datetime, shown: int, hidden: int = 0,
                top: str = "neutral", camera: str | None = None) -> list[MinuteRow]:
     """One camera's minutes (``<classroom>-cam`` unless named) from ``start``: ``shown`` with five
