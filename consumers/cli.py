@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from classpulse.errors import UsageError
 from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings, listen_address
+from classpulse.years import FIRST_DAY, LAST_DAY
 from consumers.config import BATCH_WAIT_MAX_MS, DEFAULTS, MAX_POLL_INTERVAL_MAX_MS, ConsumerConfig
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ def metrics_host(text: str) -> str:
 # PostgreSQL's statement_timeout is milliseconds in a 32-bit integer: at most this many seconds
 # (about 24 days); a longer --db-timeout was an OverflowError or a DataError at the first connect
 DB_TIMEOUT_MAX_S = 2_147_483
+# the longest a time flag may be: the span of capture times the wire carries (2000 to 2099)
+WIRE_YEARS = LAST_DAY.year - FIRST_DAY.year + 1
+WIRE_SPAN_S = (LAST_DAY - FIRST_DAY).days * 86_400.0 + 86_400.0
 
 
 def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
@@ -102,6 +106,16 @@ def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
     bad = [flag for flag, ok in checks.items() if not ok]
     if bad:
         raise UsageError(f"{', '.join(bad)} must be positive")
+    for flag, seconds in (("--max-lag", args.max_lag),
+                          ("--duplicate-window", args.duplicate_window),
+                          ("--flush-interval", args.flush_interval),
+                          ("--exit-when-idle", args.exit_when_idle)):
+        # inf was an OverflowError traceback once the networks had loaded, 1e300 a refused flush
+        # blamed on the database (bigint out of range)
+        if seconds is not None and not (math.isfinite(seconds) and seconds <= WIRE_SPAN_S):
+            raise UsageError(f"{flag} {seconds:g} is not a number of seconds up to "
+                             f"{WIRE_SPAN_S:.0f} (the {WIRE_YEARS} years of times a frame "
+                             "carries); give a finite number")
     if args.batch_wait_ms > BATCH_WAIT_MAX_MS:
         raise UsageError(f"--batch-wait-ms {args.batch_wait_ms} is over {BATCH_WAIT_MAX_MS}: a "
                          "stop is seen only between polls; give 1 to "

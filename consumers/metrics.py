@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -40,7 +41,8 @@ class ConsumerMetrics:
         self.batch_frames = Histogram("classpulse_batch_frames", "frames per batch", registry=r,
                                       buckets=(1, 2, 4, 8, 16, 32, 64))
         self.event_lag = Gauge("classpulse_event_lag_seconds",
-                               "now minus captured_at of the newest frame analysed", registry=r)
+                               "now minus captured_at of the newest frame read (counted, "
+                               "refused, or too late: stale)", registry=r)
         self.records_lag = Gauge("classpulse_consumer_lag_records",
                                  "messages behind the partition end", ["partition"], registry=r)
         self.last_flush = Gauge("classpulse_last_flush_timestamp_seconds",
@@ -55,6 +57,11 @@ class ConsumerMetrics:
             "classpulse_frames_topic_missing",
             "1 while the broker does not list the frames topic (deleted, or lost in a broker "
             "restart): nothing is read until it is created again", registry=r)
+
+    def forget_partition(self, partition: int) -> None:
+        """Stop exporting a revoked partition's lag, which its new owner reports."""
+        with contextlib.suppress(KeyError):  # KeyError: never reported here
+            self.records_lag.remove(str(partition))
 
     def serve(self, port: int, addr: str) -> None:
         try:

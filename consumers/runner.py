@@ -38,7 +38,7 @@ from classpulse.settings import Settings
 from classpulse.topic_presence import TOPIC_CHECK_S
 from classpulse.wire import FrameMessage, FrameRejected
 from consumers.aggregate import MinuteAggregator
-from consumers.batch import DUPLICATE, EXPIRED, Analyzer, Batch, Rejection, analyse
+from consumers.batch import DUPLICATE, EXPIRED, STALE, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.first_reads import FirstReads
@@ -243,6 +243,8 @@ class FrameConsumer:
         self.checkpoint.revoke(partitions)
         for partition in partitions:
             self._unloaded.discard(partition)
+            # another member's lag now: a frozen value here misled a sum or max over consumers
+            self.metrics.forget_partition(partition)
             self._unchecked.discard(partition)
             self._fetched.pop(partition, None)
 
@@ -617,10 +619,14 @@ class FrameConsumer:
                                       rejection.reason, rejection.detail)
                 self._reject(rejection.at_ms, rejection.camera, rejection.reason,
                              rejection.count)
-        captures: list[int] = []
+        # every frame read, counted or not: a consumer refusing all it reads as stale (hours
+        # behind) kept the small lag of its last counted frame, and the alert on it never fired
+        captures = [r.at_ms for r in batch.rejections
+                    if r.reason == STALE and r.partition not in moved]
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
                 continue
+            captures.append(message.captured_at_ms)
             if isinstance(result, FrameRejected):  # its pixels
                 self._rejections.tell(partition, None, message.camera, result.reason.value,
                                       result.detail)
@@ -631,7 +637,6 @@ class FrameConsumer:
                 self._reject(message.captured_at_ms, message.camera, result)
             else:
                 self._count(partition, message, result)
-                captures.append(message.captured_at_ms)
         self._hold_if_full()
         if captures:
             self.metrics.event_lag.set(max(0.0, batch.now_ms - max(captures)) / 1000)

@@ -66,6 +66,24 @@ def test_poll_waits_the_consumer_cannot_live_with_are_refused_naming_the_flag(
     assert (config.batch_wait_ms, config.max_poll_interval_ms) == (10_000, 2**31 - 1)
 
 
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--backfill", "--max-lag", "inf", "--duplicate-window", "inf"], "--max-lag inf"),
+    (["--backfill", "--max-lag", "1e299", "--duplicate-window", "1e300"], "--max-lag 1e+299"),
+    (["--exit-when-idle", "inf"], "--exit-when-idle inf"),
+])
+def test_time_flags_past_what_a_frame_carries_are_refused_naming_the_flag(
+        flags: list[str], expected: str) -> None:
+    """--max-lag inf with --backfill was an OverflowError traceback once the networks had loaded;
+    1e299 failed every flush (bigint out of range) and exited blaming the database."""
+    with pytest.raises(UsageError) as refused:
+        config_from_args(build_parser().parse_args(["consume", *flags]))
+    assert str(refused.value) == (f"{expected} is not a number of seconds up to 3155760000 (the "
+                                  "100 years of times a frame carries); give a finite number")
+    backfill = build_parser().parse_args(["consume", "--backfill", "--max-lag", "3155760000",
+                                          "--duplicate-window", "3155760000"])
+    assert config_from_args(backfill).max_lag_s == 3155760000
+
+
 def _three_frames(kafka_bootstrap: str, prefix: str) -> str:
     """A new topic holding three grey frames of camera cam-x, captured now."""
     import numpy as np

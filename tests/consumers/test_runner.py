@@ -1447,3 +1447,46 @@ def test_a_discard_waits_for_a_flush_under_way_on_another_thread(engine: Engine)
     with pytest.raises(KeyboardInterrupt):
         consumer.run(threading.Event())
     assert totals(engine) == (4, 4, {}, {0: 4})  # the rows with their offsets
+
+
+def test_the_event_lag_follows_frames_refused_as_too_late(engine: Engine) -> None:
+    """A consumer an hour behind refuses every frame it reads as stale: the gauge README says to
+    alert on kept the under-a-second lag of its last counted frame."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(12)]})
+    kafka.max_per_poll = 4
+    clock = {"s": NOW_MS / 1000}
+
+    def an_hour_later(fake: FakeKafka) -> None:
+        if fake.positions.get(0, 0) >= 4:
+            clock["s"] = NOW_MS / 1000 + 3600
+
+    kafka.on_poll = an_hour_later
+    metrics = ConsumerMetrics()
+    consumer = make_consumer(engine, kafka, metrics=metrics, clock=lambda: clock["s"])
+    consumer.run(threading.Event())
+    assert metrics.registry.get_sample_value("classpulse_rejected_total", {"reason": "stale"}) == 8
+    lag = metrics.registry.get_sample_value("classpulse_event_lag_seconds")
+    assert lag is not None and 3600 < lag < 3610
+
+
+def test_a_revoked_partition_s_lag_is_no_longer_exported(engine: Engine) -> None:
+    """It stayed at its value at the revocation (36 records) for ever, beside its new owner's."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(4)],
+                              1: [frame(i, camera="cam-b") for i in range(40)]})
+    kafka.max_per_poll = 2
+    metrics = ConsumerMetrics()
+    exported: list[float | None] = []
+
+    def revoke_partition_1(fake: FakeKafka) -> None:
+        if fake.positions.get(1, 0) >= 8 and 1 in fake.owned:
+            exported.append(metrics.registry.get_sample_value(
+                "classpulse_consumer_lag_records", {"partition": "1"}))
+            fake.listener.on_partitions_revoked({TopicPartition(TOPIC, 1)})
+            fake.owned.discard(1)
+            fake.assign_at[1] = 10**9
+
+    kafka.on_poll = revoke_partition_1
+    make_consumer(engine, kafka, metrics=metrics).run(threading.Event())
+    assert exported and exported[0] is not None and exported[0] > 0  # exported while owned
+    assert metrics.registry.get_sample_value("classpulse_consumer_lag_records",
+                                             {"partition": "1"}) is None
