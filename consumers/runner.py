@@ -378,6 +378,7 @@ class FrameConsumer:
         stored = self.checkpoint.sink.engagement_weights()
         check_consumer_weights(self.settings, stored)
         self._use_weights(stored)
+        self._warn_of_other_groups()
         self._consumer = self._connect()
         skipper = UnreadableSkipper(self._consumer, self._probe, self.checkpoint.owned,
                                     self._epochs.get, self.settings.kafka_topic)
@@ -668,6 +669,21 @@ class FrameConsumer:
         buffered.faces += reading.faces
         buffered.faces_read += len(reading.probs)
         buffered.camera_frames[message.camera] += 1
+
+    def _warn_of_other_groups(self) -> None:
+        """Say so when another consumer group stored offsets of this topic: each group reads
+        every frame, and though a frame is counted once (``seen_frames``), every group that
+        reads it late or second adds it to ``rejected_frames`` as stale or duplicate (one stray
+        --group's replay made 80% of the frames "stale" there), and each lost race rolls back a
+        flush. Not refused: a group renamed on purpose leaves its old offsets behind."""
+        groups = self.checkpoint.sink.other_groups()
+        if groups:
+            log.warning("consumer groups %s also stored offsets of topic=%s: every group reads "
+                        "every frame, so rejected_frames counts a frame read by two groups as "
+                        "stale or duplicate once more; run one group (this one: group=%s), and "
+                        "forget one no longer used with DELETE FROM consumer_offsets WHERE "
+                        "group_id = '...'", ",".join(repr(g) for g in groups),
+                        self.settings.kafka_topic, self.config.group_id)
 
     def _reject(self, at_ms: int, camera: str | None, reason: str, count: int = 1) -> None:
         self._agg.add_rejection(at_ms, camera, reason, count)

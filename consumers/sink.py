@@ -41,6 +41,7 @@ from classpulse.db.writes import (
     advance_offsets,
     load_offsets,
     load_seen_frames,
+    other_groups,
 )
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,10 @@ class DatabaseSink:
     def stored_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
         with self.engine.connect() as conn:
             return load_offsets(conn, self.group_id, self.topic, partitions)
+
+    def other_groups(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return other_groups(conn, self.group_id, self.topic)
 
     def seen_frames(self) -> list[FrameKey]:
         with self.engine.connect() as conn:

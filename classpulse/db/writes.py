@@ -286,6 +286,14 @@ def load_offsets(
     return {int(partition): int(offset) for partition, offset in result}
 
 
+def other_groups(conn: Connection, group_id: str, topic: str) -> list[str]:
+    """The consumer groups other than ``group_id`` with offsets stored for ``topic``."""
+    table = ConsumerOffset.__table__
+    result = conn.execute(select(table.c.group_id).distinct().where(
+        table.c.topic == topic, table.c.group_id != group_id).order_by(table.c.group_id))
+    return [str(group) for (group,) in result]
+
+
 class OffsetConflict(Exception):
     """Another consumer moved a partition's stored offset: this consumer's buffer is stale."""
 

@@ -1490,3 +1490,19 @@ def test_a_revoked_partition_s_lag_is_no_longer_exported(engine: Engine) -> None
     assert exported and exported[0] is not None and exported[0] > 0  # exported while owned
     assert metrics.registry.get_sample_value("classpulse_consumer_lag_records",
                                              {"partition": "1"}) is None
+
+
+def test_another_group_reading_the_topic_is_warned_of(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """A stray --group (a replay attempt) read the whole topic again: its frames were counted
+    once, but rejected_frames said 80% of them were stale, with no word of why."""
+    with engine.begin() as conn:
+        advance_offsets(conn, "replay", TOPIC, {0: OffsetMove(None, 3)})
+        advance_offsets(conn, "replay", "other-topic", {0: OffsetMove(None, 3)})
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(2)]})
+    with caplog.at_level("WARNING", logger="consumers.runner"):
+        consumer = make_consumer(engine, kafka)
+        consumer.run(threading.Event())
+    (line,) = [r.getMessage() for r in caplog.records if "also stored offsets" in r.getMessage()]
+    assert line.startswith(f"consumer groups 'replay' also stored offsets of topic={TOPIC}: ")
+    assert f"(this one: group={consumer.config.group_id})" in line
