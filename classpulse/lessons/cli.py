@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from classpulse.lessons.store import ImportCounts, Overlap, RoomChange, StoredLesson
+    from classpulse.lessons.store import ImportCounts, Overlap, StoredLesson
     from classpulse.lessons.timetable import Classroom, Classrooms, Timetable
 
 FORMATS = {".csv": "csv", ".ics": "ics", ".ical": "ics", ".ifb": "ics"}
@@ -183,7 +183,6 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
     from classpulse.lessons.csv_timetable import read_csv
     from classpulse.lessons.ics_timetable import read_ics
     from classpulse.lessons.store import (
-        RoomChange,
         adopt_scopes,
         known_classrooms,
         overlapping_lessons,
@@ -208,12 +207,9 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
                                 today=now.date())
                 _check_zones(rooms, read, room)
                 adopt_scopes(conn, read.adopted_scopes)
-                try:
-                    counts = replace_lessons(
-                        conn, read.lessons, read.scopes, None if args.prune_past else now,
-                        read.series_spans, read.until, read.stated_only, read.restated)
-                except RoomChange as change:
-                    raise _room_change(path, change) from None
+                counts = replace_lessons(
+                    conn, read.lessons, read.scopes, None if args.prune_past else now,
+                    read.series_spans, read.until, read.stated_only)
             lessons = read.lessons
             overlaps = overlapping_lessons(conn, [lesson.classroom_id for lesson in lessons])
     finally:
@@ -225,21 +221,6 @@ def _import(args: argparse.Namespace, path: Path, kind: str, url: str) -> int:
         print(f"  {note}")
     _warn_overlaps(overlaps)
     return 0
-
-
-def _room_change(path: Path, change: RoomChange) -> UsageError:
-    """The refusal of an iCalendar lesson that would move a stored one to another classroom."""
-    from classpulse.lessons.timetable import TimetableError
-
-    lesson = change.lesson
-    uid = lesson.source_scope.removeprefix("ics:")
-    return TimetableError(
-        path, lesson.line, "LOCATION",
-        f"UID {uid!r} has lessons stored in classroom {change.stored_in!r} that this file puts "
-        f"in {lesson.classroom_id!r}, which would move them (and their ids) to that class; if "
-        "rooms export their own files with shared UIDs, import each with --classroom ROOM; if "
-        f"the lessons really moved, remove {change.stored_in}'s first: classpulse lessons remove "
-        f"--classroom {change.stored_in} --source ics")
 
 
 def _check_zones(rooms: Classrooms, read: Timetable, room: Classroom | None) -> None:

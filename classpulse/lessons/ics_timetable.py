@@ -12,30 +12,30 @@ zone) are on the classroom's wall clock, like CSV times; X-WR-TIMEZONE, which so
 say whose clock that is, is refused when it names another zone than the classroom's, as either
 reading could be hours off. A time that a spring clock change skips is refused. Times with seconds
 are widened to whole minutes (the start down, the end up), as a lesson holds the minutes it
-touches. All-day and cancelled events, and occurrences longer than :data:`LONGEST_LESSON` (a term,
-a trip), are not lessons and are skipped and counted; a cancelled event needs no LOCATION, SUMMARY
-or end, which exporters leave empty. A day of an all-day series given a time is a lesson.
+touches. All-day and cancelled events, occurrences longer than :data:`LONGEST_LESSON` (a term, a
+trip), and events that end as they start (a deadline, a reminder) are not lessons and are skipped
+and counted; a cancelled event needs no LOCATION, SUMMARY or end, which exporters leave empty. A
+changed occurrence (RECURRENCE-ID) that states no end lasts as long as its series, as calendar
+programs read it (:func:`_lengthen_changes`). A day of an all-day series given a time is a
+lesson.
 
 Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, its slot in
-the series, so importing a changed export again updates the same lessons; a one-off event (no
-RRULE, RDATE or RECURRENCE-ID, its UID used once) is its UID alone, as moving it to another time
-must not make it another lesson. One import replaces what is stored for each UID it holds up to
-the last day it is read for (an occurrence newly excluded by EXDATE, or a whole series now
-cancelled, disappears; the CLI keeps those already over unless ``--prune-past``, and those after
-``--until``), or, for a UID the file gives no series for (one changed occurrence, as Outlook
-sends it), the occurrences it states only. With ``--classroom`` the classroom is part of the
-identity, as per-room exports may share UIDs and one room's import must not take another's
-lessons over; without it, a lesson stored in another classroom is refused rather than moved.
-A slot with a zone is keyed in UTC; a floating one by its wall-clock time, without an offset
-(:func:`_identity`), as it stays the same slot when the classroom's time zone is set or
-changed: the lessons move in place and keep their ids. A
-stored key that is exactly another form of a new one (an earlier version's UTC key of a floating
-time, a slot the file now gives a zone or no longer does) is adopted by
-:func:`classpulse.lessons.store.replace_lessons`. Two
-RECURRENCE-IDs the expansion hands on need reading: a change with RANGE=THISANDFUTURE gives its
-own to every later occurrence it moves, whose slots are found by taking the move back off
-(:func:`_range_moves`); and a date (a timed day of an all-day series) is that day's midnight on the
-classroom's clock, floating.
+the series (an event that is no series: its start), so importing a changed export again updates
+the same lessons, also one whose classroom changed. One import replaces what is stored for each
+UID it holds up to the last day it is read for (an occurrence newly excluded by EXDATE, or a
+whole series now cancelled, disappears; the CLI keeps those already over unless
+``--prune-past``, and those after ``--until``), or, for a UID the file gives no series for (one
+changed occurrence, as Outlook sends it), the occurrences it states only. With ``--classroom``
+the classroom is part of the identity, as per-room exports may share UIDs and one room's import
+must not take another's lessons over. A slot with a zone is keyed in UTC; a floating one by its
+wall-clock time, without an offset (:func:`_identity`), as it stays the same slot when the
+classroom's time zone is set or changed: the lessons move in place and keep their ids. A stored
+key that is exactly another form of a new one (an earlier version's UTC key of a floating time, a
+slot the file now gives a zone or no longer does) is adopted by
+:func:`classpulse.lessons.store.replace_lessons`. Two RECURRENCE-IDs the expansion hands on need
+reading: a change with RANGE=THISANDFUTURE gives its own to every later occurrence it moves,
+whose slots are found by taking the move back off (:func:`_range_moves`); and a date (a timed day
+of an all-day series) is that day's midnight on the classroom's clock, floating.
 
 Two exporter habits outside RFC 5545 are read as the exporter means them. A UID reused by several
 events without RECURRENCE-ID (one per weekly slot of a course, say) would keep only the first
@@ -122,9 +122,7 @@ class IcsImport(Timetable):
     of (:func:`_series_span`): a stored lesson there that the file no longer holds is gone, ended
     or not. ``stated_only`` holds the scopes of UIDs the file gives no series for (only changed
     occurrences, as Outlook sends one changed lesson), with the keys of the occurrences it
-    states: only those are replaced. ``restated`` are the keys of lessons a RECURRENCE-ID states
-    one by one, which may change classroom (a room change of one lesson); any other lesson
-    stored in another classroom is refused (:class:`classpulse.lessons.store.RoomChange`).
+    states: only those are replaced.
     """
 
     skipped_all_day: int
@@ -135,7 +133,6 @@ class IcsImport(Timetable):
     adopted_scopes: Sequence[tuple[str, str, str]]
     series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]]
     stated_only: Mapping[str, frozenset[str]]
-    restated: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -408,8 +405,21 @@ def _check_length(path: Path, lines: list[str], line: int, component: Any,
     """Refuse an event that ends before it starts (the expansion would quietly swap the two).
 
     One that ends as it starts, or states no end (RFC 5545: it ends at its start), is a
-    deadline or a reminder, no lesson: its occurrences are skipped and counted.
+    deadline or a reminder, no lesson: its occurrences are skipped and counted. A changed
+    occurrence without an end was given its series' length first (:func:`_lengthen_changes`).
     """
+    stated = _stated_end(path, lines, line, component, room)
+    if stated is not None and stated[2] < stated[1]:
+        field, start, _ = stated
+        raise TimetableError(path, _property_line(lines, line, field), field,
+                             f"the event starting {start:%Y-%m-%d %H:%M} UTC does not end after "
+                             "it starts")
+
+
+def _stated_end(path: Path, lines: list[str], line: int, component: Any, room: Classroom
+                ) -> tuple[str, datetime, datetime] | None:
+    """The field a timed event's end comes from, with its start and end as UTC instants (a
+    floating time on ``room``'s clock); None when it states no end."""
     start = _instant(path, lines, line, "DTSTART", component.get("DTSTART").dt, room,
                      _tzid(component, "DTSTART"))
     if component.get("DTEND") is not None:
@@ -417,15 +427,69 @@ def _check_length(path: Path, lines: list[str], line: int, component: Any,
         if not isinstance(end, datetime):
             raise TimetableError(path, _property_line(lines, line, field), field,
                                  "a date without a time ends a timed event")
-        end = _instant(path, lines, line, field, end, room, _tzid(component, field))
-    elif component.get("DURATION") is not None:
-        field, end = "DURATION", start + component.get("DURATION").dt
-    else:
-        return
-    if end < start:
-        raise TimetableError(path, _property_line(lines, line, field), field,
-                             f"the event starting {start:%Y-%m-%d %H:%M} UTC does not end after "
-                             "it starts")
+        return field, start, _instant(path, lines, line, field, end, room, _tzid(component, field))
+    if component.get("DURATION") is not None:
+        return "DURATION", start, start + component.get("DURATION").dt
+    return None
+
+
+def _lengthen_changes(path: Path, lines: list[str], vevents: list[tuple[Any, int]],
+                      events: list[_Event]) -> None:
+    """Give each changed occurrence (RECURRENCE-ID) that states no end its series' length, as
+    calendar programs do: exporters write a moved lesson's new DTSTART alone. Read as ending at
+    its start, it was skipped as a reminder, and the stored lesson it moves deleted with it.
+
+    Refused where the file does not hold its series (the length is nowhere; Outlook sends one
+    changed lesson alone), the series is all-day (a day is no lesson's length) or cancelled
+    without an end (exporters leave it out, no deadline is meant); and a change that ends as it
+    starts, unless its series does too (a deadline moved): skipped, it would delete the lesson
+    it changes. A change cancelled, or in a classroom nobody registered (skipped), holds no
+    lesson and needs no end. Only the parsed copy in memory changes.
+    """
+    series = {_text(c, "UID"): (c, line) for c, line in vevents
+              if c.get("RECURRENCE-ID") is None and _text(c, "UID")}
+    room_of = {id(event.component): event.room for event in events}
+    for event in events:
+        change = event.component
+        if change.get("RECURRENCE-ID") is None or event.room is None or event.cancelled:
+            continue
+        own = _stated_end(path, lines, event.line, change, event.room)
+        if own is not None and own[2] != own[1]:
+            continue  # its own length (one ending before it starts: _check_length refuses)
+        master, line = series.get(_text(change, "UID"), (None, event.line))
+        length = None
+        if master is not None and _is_timed(master):
+            room = room_of.get(id(master)) or event.room
+            _check_length(path, lines, line, master, room)  # no length taken from a backward end
+            stated = _stated_end(path, lines, line, master, room)
+            if stated is not None:
+                length = stated[2] - stated[1]
+            elif not _cancelled(master):  # a cancelled one leaves its end out, not a deadline
+                length = timedelta(0)
+        if own is None and length is not None:
+            change.add("DURATION", length)
+            continue
+        if own is not None and length == timedelta(0):
+            continue  # a deadline's change: skipped and counted as its series' occurrences
+        occurrence = (f"{_name(change)} changes the occurrence "
+                      f"{change['RECURRENCE-ID'].to_ical().decode()} (RECURRENCE-ID)")
+        if own is not None:
+            field = own[0]
+            raise TimetableError(
+                path, _property_line(lines, event.line, field), field,
+                f"{occurrence} to end as it starts ({change[field].to_ical().decode()}), so it "
+                "would be no lesson and the stored one it changes would be removed; give it its "
+                "end, or cancel it with STATUS:CANCELLED")
+        if master is None:
+            source = "the file holds no series of its UID to take the length from"
+        elif not _is_timed(master):
+            source = f"its series (line {line}) is all-day, no lesson's length"
+        else:
+            source = f"its series (line {line}) is cancelled and states no end either"
+        raise TimetableError(
+            path, event.line, "DTEND",
+            f"{occurrence} to start {change['DTSTART'].to_ical().decode()} but states neither "
+            f"DTEND nor DURATION, and {source}; give it a DTEND, or export the whole series")
 
 
 def _floating(value: datetime) -> bool:
@@ -801,26 +865,25 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
         unknown.refuse(path, "LOCATION", rooms)
     reused = _reused_uids(path, vevents, lines)
     units = _units(path, lines, vevents, events, reused)
+    _lengthen_changes(path, lines, vevents, events)
     for event in events:
         if event.room is not None and not event.cancelled:
             _check_length(path, lines, event.line, event.component, event.room)
     all_day = sum(1 for component, _ in vevents if not _is_timed(component))
     if not events:
         return IcsImport([], scopes, frozenset(), unknown, all_day, 0, 0, 0, until or LAST_DAY,
-                         adopted, {}, {}, frozenset())
+                         adopted, {}, {})
     last = _last_day(path, events, until, today)
     others = [sub for sub in calendar.subcomponents if sub.name != "VEVENT"]
     lessons: list[PlannedLesson] = []
     wall_clock: set[str] = set()
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     stated_only: dict[str, set[str]] = {}
-    restated: set[str] = set()
     expanded = cancelled = too_long = instant = 0
     with _CpuLimit(path, EXPANSION_CPU_SECONDS):
         for components, line in units:
             uid = _text(components[0], "UID")
             scope = _scope(uid, classroom)
-            once = uid not in reused and _one_off(components)
             if not any(c.get("RECURRENCE-ID") is None for c in components):
                 stated_only[scope] = set()  # no series: the file states these occurrences only
             moves = _range_moves(components)
@@ -828,8 +891,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                                            line), last, rooms, classroom)
             span = _series_span(components, occurrences, rooms, classroom)
             if span is not None:  # a reused UID's series each state their own days
-                # a one-off event's lesson is the scope's only one, wherever it was before
-                spans[scope].append(_WHOLE_SCOPE if once else span)
+                spans[scope].append(span)
             expanded += len(occurrences)
             if expanded > MAX_OCCURRENCES:
                 raise TimetableError(path, None, None, f"its events expand to more than "
@@ -839,7 +901,7 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
             for occurrence in occurrences:
                 if not _is_timed(occurrence):
                     continue
-                key = scope if once else f"{scope}/{_identity(_slot_time(occurrence, moves))}"
+                key = f"{scope}/{_identity(_slot_time(occurrence, moves))}"
                 if scope in stated_only:
                     stated_only[scope].add(key)
                 if _cancelled(occurrence):
@@ -860,20 +922,12 @@ def read_ics(path: Path, rooms: Classrooms, classroom: Classroom | None = None,
                 assert isinstance(lesson, PlannedLesson)
                 if _floating(occurrence["DTSTART"].dt) or _floating(occurrence["DTEND"].dt):
                     wall_clock.add(room.id)
-                if _restates(components, occurrence):
-                    restated.add(key)
                 lessons.append(lesson)
     lessons = _told_apart(lessons, {_scope(uid, classroom) for uid in reused})
     check_unique(path, lessons, "DTSTART")
     return IcsImport(lessons, scopes, frozenset(wall_clock), unknown, all_day, cancelled, too_long,
                      instant, last, adopted, dict(spans),
-                     {scope: frozenset(keys) for scope, keys in stated_only.items()},
-                     frozenset(restated))
-
-
-# the span of a one-off event: every day a timetable may name
-_WHOLE_SCOPE = (datetime.combine(FIRST_DAY, time(0), timezone.utc),
-                datetime.combine(LAST_DAY + timedelta(days=1), time(0), timezone.utc))
+                     {scope: frozenset(keys) for scope, keys in stated_only.items()})
 
 
 class _Skip(Enum):
@@ -898,14 +952,6 @@ def _adopted_scopes(uids: set[str], events: list[_Event], classroom: Classroom |
     return sorted((_scope(uid, room), _scope(uid, None), room.id) for uid, room in named)
 
 
-def _one_off(components: list[Any]) -> bool:
-    """A single event that is no series: no RRULE, RDATE nor RECURRENCE-ID. Its lesson is keyed
-    by its UID alone, so moving it to another time keeps its id (and bookmarks)."""
-    (component,) = components if len(components) == 1 else (None,)
-    return component is not None and not any(
-        component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
-
-
 def _slot_time(occurrence: Any, moves: Mapping[tuple[str, bytes], _Move]) -> datetime:
     slot = _slot(occurrence, moves)
     return occurrence["DTSTART"].dt if slot is None else _as_time(slot)
@@ -921,12 +967,6 @@ def _source(components: list[Any], occurrence: Any) -> Any:
             if own is not None and _range_key(own) == _range_key(prop):
                 return component
     return next((c for c in components if c.get("RECURRENCE-ID") is None), components[0])
-
-
-def _restates(components: list[Any], occurrence: Any) -> bool:
-    """The occurrence comes from a change of its own (RECURRENCE-ID), which may put it in
-    another classroom than its series."""
-    return _source(components, occurrence).get("RECURRENCE-ID") is not None
 
 
 def _end_field(components: list[Any], occurrence: Any) -> str:

@@ -48,17 +48,6 @@ class ImportCounts:
     beyond: int = 0  # lessons of its scopes after the last day the file was read for, kept
 
 
-class RoomChange(Exception):
-    """A lesson of the file whose key is stored in another classroom: importing it would move
-    that lesson (and its id, which bookmarks and ``lesson_summaries`` name) to another class.
-    Per-room exports sharing a UID, imported without ``--classroom``, do that silently."""
-
-    def __init__(self, lesson: PlannedLesson, stored_in: str) -> None:
-        super().__init__(lesson.source_key)
-        self.lesson = lesson
-        self.stored_in = stored_in
-
-
 def known_classrooms(conn: Connection) -> Classrooms:
     table = Classroom.__table__
     rows = conn.execute(select(table.c.id, table.c.name, table.c.timezone)).all()
@@ -81,8 +70,8 @@ def _stated(lesson: PlannedLesson) -> tuple[object, ...]:
 
 def adopt_scopes(conn: Connection, renamed: Iterable[tuple[str, str, str]]) -> None:
     """Move each classroom's lessons stored under an old scope to the new one, (old scope, new
-    scope, classroom), their keys following (a key is its scope, and ``/`` and the occurrence
-    unless the scope's event is a one-off), so that they keep their ids.
+    scope, classroom), their keys following (a key is its scope, ``/``, and the occurrence), so
+    that they keep their ids.
 
     An iCalendar import with ``--classroom`` puts the classroom in its UIDs' scopes, as per-room
     exports may share UIDs, and one without reads LOCATION: the same export imported both ways
@@ -119,8 +108,7 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
                     scopes: Iterable[str] = (), keep_ended_by: datetime | None = None,
                     series_spans: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
                     read_until: date | None = None,
-                    stated_only: Mapping[str, Collection[str]] | None = None,
-                    may_change_room: Collection[str] | None = None) -> ImportCounts:
+                    stated_only: Mapping[str, Collection[str]] | None = None) -> ImportCounts:
     """Make the stored lessons of the file's scopes exactly the file's (caller's transaction).
 
     ``scopes`` adds those the file speaks for without a lesson in them: a UID whose occurrences
@@ -141,8 +129,7 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
     a stored lesson starting after it, on its classroom's clock, is kept, as the file says nothing
     of it (a nearer ``--until`` removed the lessons a file still holds after it). A scope of
     ``stated_only`` (a UID the file gives no series for) replaces only the stored lessons whose
-    keys it lists. With ``may_change_room``, a lesson stored in another classroom than the file
-    now puts it in raises :class:`RoomChange`, unless its key is listed there.
+    keys it lists.
     """
     replaced = sorted({*scopes, *(lesson.source_scope for lesson in lessons)})
     stored: dict[str, tuple[object, ...]] = {}
@@ -164,12 +151,6 @@ def replace_lessons(conn: Connection, lessons: Sequence[PlannedLesson],
         for old, new in adopted.items():
             stored[new] = stored.pop(old)
             scope_of[new] = scope_of.pop(old)
-    if may_change_room is not None:
-        for lesson in lessons:
-            row = stored.get(lesson.source_key)
-            if (row is not None and row[0] != lesson.classroom_id
-                    and lesson.source_key not in may_change_room):
-                raise RoomChange(lesson, str(row[0]))
     for key in [key for key, scope in scope_of.items()
                 if scope in (stated_only or {}) and key not in stated_only[scope]]:
         del stored[key]  # an occurrence the file does not state: not this import's
@@ -300,26 +281,10 @@ def _adopted(conn: Connection, stored: Mapping[str, tuple[object, ...]],
     - a new UTC key (the file now gives the slot a zone) takes a stored floating key that is that
       instant read on the clock of the stored lesson's classroom.
 
-    A one-off event's lesson is keyed by its UID alone (its key is its scope): it takes the one
-    stored key of its scope an earlier version gave it by its start, so it keeps its id; where
-    several are stored (the UID was a series), none.
-
     Only stored keys the file does not hold and new keys not stored take part, each once, so
     importing a file again adopts nothing.
     """
     wanted = {lesson.source_key for lesson in lessons}
-    by_scope: dict[str, list[str]] = defaultdict(list)
-    for key, scope in scope_of.items():
-        if key not in wanted:
-            by_scope[scope].append(key)
-    once = {lesson.source_key: by_scope[lesson.source_scope][0] for lesson in lessons
-            if lesson.source_key == lesson.source_scope and lesson.source_key not in stored
-            and len(by_scope.get(lesson.source_scope, ())) == 1}
-    if once:
-        return {old: new for new, old in once.items()} | _adopted(
-            conn, {k: v for k, v in stored.items() if k not in once.values()},
-            {k: v for k, v in scope_of.items() if k not in once.values()},
-            [lesson for lesson in lessons if lesson.source_key not in once])
     new_walls: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     new_instants: dict[str, dict[datetime, str]] = defaultdict(dict)
     for lesson in lessons:

@@ -143,10 +143,9 @@ def test_a_file_larger_than_any_timetable_is_not_read(
 
 def test_times_with_seconds_are_widened_to_whole_minutes(tmp_path: Path) -> None:
     """09:00:30-09:45:30 left out the minute 09:00 and took in 09:45 only through its end; the
-    lesson holds both minutes it touches. Its identity in a series keeps the second the
-    file gives."""
-    (lesson,) = read_ics(ics(tmp_path, "DTSTART:20250303T090030Z\nDTEND:20250303T094530Z\n"
-                             "RRULE:FREQ=DAILY;COUNT=1"), ROOMS).lessons
+    lesson now holds both minutes it touches. Its identity keeps the second the file gives."""
+    (lesson,) = read_ics(ics(tmp_path, "DTSTART:20250303T090030Z\nDTEND:20250303T094530Z"),
+                         ROOMS).lessons
     assert (lesson.starts_at, lesson.ends_at) == (datetime(2025, 3, 3, 9, 0, tzinfo=UTC),
                                                   datetime(2025, 3, 3, 9, 46, tzinfo=UTC))
     assert lesson.source_key == "ics:e@t/2025-03-03T09:00:30Z"
@@ -179,7 +178,7 @@ def test_with_classroom_the_scope_and_key_name_the_classroom(tmp_path: Path) -> 
     read = read_ics(ics(tmp_path, TIMES), ROOMS, ROOMS.find("room-12"))  # LOCATION unread
     (lesson,) = read.lessons
     assert (lesson.classroom_id, lesson.source_scope, lesson.source_key) == (
-        "room-12", "ics@room-12:e@t", "ics@room-12:e@t")  # a one-off: its scope alone
+        "room-12", "ics@room-12:e@t", "ics@room-12:e@t/2025-03-03T08:00:00Z")
     assert read.adopted_scopes == [("ics:e@t", "ics@room-12:e@t", "room-12")]
     assert read_ics(ics(tmp_path, TIMES), ROOMS).adopted_scopes == [
         ("ics@7A:e@t", "ics:e@t", "7A")]
@@ -226,10 +225,55 @@ def test_events_that_end_as_they_start_are_skipped_and_counted(tmp_path: Path) -
     read = read_ics(ics(tmp_path, TIMES, "DTSTART:20250304T080000Z\nDTEND:20250304T080000Z",
                         "DTSTART:20250305T080000Z\nRRULE:FREQ=DAILY;COUNT=2"), ROOMS)
     assert isinstance(read, IcsImport) and read.skipped_instant == 3
-    assert [lesson.source_key for lesson in read.lessons] == ["ics:e@t"]
+    assert [lesson.source_key for lesson in read.lessons] == ["ics:e@t/2025-03-03T08:00:00Z"]
     backwards = ics(tmp_path, "DTSTART:20250306T080000Z\nDTEND:20250306T070000Z")
     assert refused(backwards) == ("t.ics line 10, DTEND: the event starting 2025-03-06 08:00 UTC "
                                   "does not end after it starts")
+
+
+def test_a_changed_occurrence_without_an_end_lasts_as_long_as_its_series(
+    tmp_path: Path
+) -> None:
+    """A moved lesson given its new DTSTART alone, as exporters write it, was skipped as a
+    reminder, and the stored lesson it moves was deleted with it. It lasts as long as its series,
+    as calendar programs read it. Without its series in the file, with an all-day one, or ending
+    as it starts, it is refused in one line; a deadline series' moved deadline is skipped as the
+    series' own are."""
+    def one_uid(*events: str) -> Path:
+        path = ics(tmp_path, *events)
+        path.write_text(path.read_text().replace("UID:e2@t", "UID:e@t"))
+        return path
+
+    series = "DTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nRRULE:FREQ=WEEKLY;COUNT=3"
+    moved = "RECURRENCE-ID:20250310T080000Z\nDTSTART:20250311T100000Z"
+    read = read_ics(one_uid(series, moved), ROOMS)
+    assert isinstance(read, IcsImport) and read.skipped_instant == 0
+    assert [(lesson.source_key, f"{lesson.starts_at:%m-%d %H:%M}-{lesson.ends_at:%H:%M}")
+            for lesson in read.lessons] == [("ics:e@t/2025-03-03T08:00:00Z", "03-03 08:00-08:45"),
+                                            ("ics:e@t/2025-03-10T08:00:00Z", "03-11 10:00-10:45"),
+                                            ("ics:e@t/2025-03-17T08:00:00Z", "03-17 08:00-08:45")]
+    what = "'Maths' (UID 'e@t') changes the occurrence 20250310T080000Z (RECURRENCE-ID) to"
+    assert refused(one_uid(moved)) == (
+        f"t.ics line 4, DTEND: {what} start 20250311T100000Z but states neither DTEND nor "
+        "DURATION, and the file holds no series of its UID to take the length from; give it a "
+        "DTEND, or export the whole series")
+    all_day = "DTSTART;VALUE=DATE:20250303\nRRULE:FREQ=WEEKLY;COUNT=3"
+    assert refused(one_uid(all_day, moved)) == (
+        f"t.ics line 12, DTEND: {what} start 20250311T100000Z but states neither DTEND nor "
+        "DURATION, and its series (line 4) is all-day, no lesson's length; give it a DTEND, or "
+        "export the whole series")
+    assert refused(one_uid(series, f"{moved}\nDTEND:20250311T100000Z")) == (
+        f"t.ics line 20, DTEND: {what} end as it starts (20250311T100000Z), so it would be no "
+        "lesson and the stored one it changes would be removed; give it its end, or cancel it "
+        "with STATUS:CANCELLED")
+    cancelled = "DTSTART:20250303T080000Z\nRRULE:FREQ=WEEKLY;COUNT=3\nSTATUS:CANCELLED"
+    assert refused(one_uid(cancelled, moved)) == (
+        f"t.ics line 13, DTEND: {what} start 20250311T100000Z but states neither DTEND nor "
+        "DURATION, and its series (line 4) is cancelled and states no end either; give it a "
+        "DTEND, or export the whole series")
+    deadlines = read_ics(one_uid("DTSTART:20250303T080000Z\nRRULE:FREQ=WEEKLY;COUNT=3", moved),
+                         ROOMS)
+    assert (deadlines.lessons, deadlines.skipped_instant) == ([], 3)
 
 
 def test_messages_name_the_line_the_zone_and_the_field_the_file_gives(tmp_path: Path) -> None:

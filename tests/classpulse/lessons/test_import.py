@@ -627,13 +627,13 @@ def test_a_series_cancelled_as_a_whole_loses_its_stored_lessons(
     a = "UID:a@t\nDTSTART:20250303T080000Z\nDTEND:20250303T084500Z\nSUMMARY:Maths\nLOCATION:7A"
     b = "UID:b@t\nDTSTART:20250304T080000Z\nDTEND:20250304T084500Z\nSUMMARY:Art\nLOCATION:7A"
     assert run(capsys, url, "import", str(write(tmp_path, "t.ics", calendar(a, b))))[0] == 0
-    assert keys(engine) == ["ics:a@t", "ics:b@t"]  # one-off events: their UIDs alone
+    assert keys(engine) == ["ics:a@t/2025-03-03T08:00:00Z", "ics:b@t/2025-03-04T08:00:00Z"]
     path = write(tmp_path, "t.ics", calendar(f"{a}\nSTATUS:CANCELLED", b))
     status, out, _ = run(capsys, url, "import", str(path), "--prune-past")  # 2025 is over
     assert status == 0
     assert out.splitlines()[0] == "t.ics: 1 lessons in 7A: 0 new, 0 changed, 1 unchanged, 1 removed"
     assert "skipped 1 cancelled occurrence(s)" in out
-    assert keys(engine) == ["ics:b@t"]
+    assert keys(engine) == ["ics:b@t/2025-03-04T08:00:00Z"]
     # its last lesson cancelled on its own (an override) is within the series' days: it goes
     weekly = f"{a}\nRRULE:FREQ=WEEKLY;COUNT=4"
     assert "4 new" in run(capsys, url, "import", str(write(tmp_path, "t.ics",
@@ -819,7 +819,7 @@ def test_a_school_wide_ics_names_every_unknown_room_or_skips_them(
     assert status == 0 and out.splitlines()[:2] == [
         "t.ics: 1 lessons in 7A: 1 new, 0 changed, 0 unchanged, 0 removed",
         "  skipped 3 lesson(s) in classrooms nobody registered (--skip-unknown-rooms): 'Gym' 3"]
-    assert keys(engine) == ["ics:m@t"]
+    assert keys(engine) == ["ics:m@t/2025-03-03T08:00:00Z"]
 
 
 @pytest.mark.parametrize(("start", "end"), [
@@ -1037,7 +1037,7 @@ FLOATING = calendar(
     "UID:m@t\nRECURRENCE-ID:20250310T090000\nDTSTART:20250310T113000\nDTEND:20250310T121500"
     "\nSUMMARY:Maths\nLOCATION:7A",
     "UID:h@t\nDTSTART:20250304T100000\nDTEND:20250304T104500\nSUMMARY:History\nLOCATION:7A")
-FLOATING_KEYS = ["ics:m@t/2025-03-03T09:00:00", "ics:h@t",  # a one-off: its UID alone
+FLOATING_KEYS = ["ics:m@t/2025-03-03T09:00:00", "ics:h@t/2025-03-04T10:00:00",
                  "ics:m@t/2025-03-10T09:00:00", "ics:m@t/2025-03-17T09:00:00"]
 FLOATING_TIMES = [("Maths", "2025-03-03 09:00-09:45"), ("History", "2025-03-04 10:00-10:45"),
                   ("Maths", "2025-03-10 11:30-12:15"), ("Maths", "2025-03-17 09:00-09:45")]
@@ -1072,8 +1072,6 @@ def utc_keys(engine: Engine, zone: str) -> None:
     with engine.begin() as conn:
         for ident, key in conn.execute(text("SELECT id, source_key FROM lessons")).all():
             scope, _, slot = key.rpartition("/")
-            if not scope:  # a one-off event's key, its UID alone, has no slot
-                continue
             instant = datetime.fromisoformat(slot).replace(tzinfo=ZoneInfo(zone))
             conn.execute(text("UPDATE lessons SET source_key = :k WHERE id = :i"), {
                 "i": ident, "k": f"{scope}/{instant.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"})
@@ -1096,7 +1094,7 @@ def test_lessons_an_earlier_version_keyed_in_utc_are_found_again(
     assert "4 lessons in 7A: 4 new" in run(capsys, url, "import", str(path))[1]
     utc_keys(engine, then)
     before = {r["starts_at"]: r["id"] for r in stored(engine)}
-    assert not any(key in FLOATING_KEYS for key in keys(engine) if key != "ics:h@t")
+    assert not any(key in FLOATING_KEYS for key in keys(engine))
     set_zone(engine, now)
     status, out, err = run(capsys, url, "import", str(path))
     assert (status, err) == (0, "")
@@ -1201,7 +1199,7 @@ def test_a_file_that_gives_its_floating_times_a_zone_keeps_its_lessons(
     assert "kept" not in out
     rows = stored(engine)
     assert {r["starts_at"]: r["id"] for r in rows} == before
-    assert all(key.endswith("Z") for key in keys(engine) if key != "ics:h@t")
+    assert all(key.endswith("Z") for key in keys(engine))
     assert [(r["title"], local(r)) for r in rows] == FLOATING_TIMES
     assert "0 new, 0 changed, 4 unchanged, 0 removed" in run(capsys, url, "import", str(path))[1]
 
@@ -1645,34 +1643,34 @@ def test_a_file_of_one_changed_occurrence_replaces_that_occurrence_only(
     assert len(stored(engine)) == 4
 
 
-def test_per_room_files_sharing_a_uid_without_classroom_are_refused(
+def test_a_lesson_whose_room_changed_is_updated_in_place(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Two rooms' exports give their courses one UID: imported without --classroom, 7B's took
-    over 7A's lessons (their ids then named another class). A lesson that would move to another
-    classroom is refused in one line; one occurrence changed to another room is not."""
-    room_a = write(tmp_path, "7a.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2")))
-    room_b = write(tmp_path, "7b.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2",
-                                                            room="7B")))
-    assert "2 new" in run(capsys, url, "import", str(room_a))[1]
-    before = stored(engine)
-    status, out, err = run(capsys, url, "import", str(room_b))
-    assert (status, out) == (2, "")
-    assert err == (
-        "classpulse lessons: 7b.ics line 4, LOCATION: UID 'w@t' has lessons stored in classroom "
-        "'7A' that this file puts in '7B', which would move them (and their ids) to that class; "
-        "if rooms export their own files with shared UIDs, import each with --classroom ROOM; if "
-        "the lessons really moved, remove 7A's first: classpulse lessons remove --classroom 7A "
-        "--source ics; nothing was imported\n")
-    assert stored(engine) == before
-    moved_once = ("UID:w@t\nRECURRENCE-ID;TZID=Europe/Berlin:20980113T080000\nDTSTART;TZID="
-                  "Europe/Berlin:20980113T080000\nDTEND;TZID=Europe/Berlin:20980113T084500\n"
-                  "SUMMARY:Maths\nLOCATION:7B")
-    path = write(tmp_path, "7a.ics", calendar(weekly_from(date(2098, 1, 6), ";COUNT=2"),
-                                              moved_once))
-    status, out, _ = run(capsys, url, "import", str(path))
-    assert status == 0 and "0 new, 1 changed, 1 unchanged, 0 removed" in out
-    assert [r["classroom_id"] for r in stored(engine)] == ["7A", "7B"]
+    """One lesson of a series moved to 7B (its RECURRENCE-ID) and the organiser's revert, and an
+    event that is no series moved to 7B: a re-import that changed a stored lesson's classroom was
+    refused for the whole file, advising to remove all of 7A's iCalendar lessons. A lesson whose
+    room changed is the same lesson, updated in place with its id."""
+    series = weekly_from(date(2098, 1, 6), ";COUNT=2")
+    in_7b = ("UID:w@t\nRECURRENCE-ID;TZID=Europe/Berlin:20980113T080000\nDTSTART;TZID="
+             "Europe/Berlin:20980113T080000\nDTEND;TZID=Europe/Berlin:20980113T084500\n"
+             "SUMMARY:Maths\nLOCATION:7B")
+    talk = ("UID:o@t\nDTSTART;TZID=Europe/Berlin:20980108T100000\nDTEND;TZID=Europe/Berlin:"
+            "20980108T104500\nSUMMARY:Talk\nLOCATION:{}")
+    path = write(tmp_path, "t.ics", calendar(series, talk.format("7A")))
+    assert "3 new" in run(capsys, url, "import", str(path))[1]
+    ids = [r["id"] for r in stored(engine)]
+    for events, rooms in (((series, in_7b, talk.format("7A")), ["7A", "7A", "7B"]),
+                          ((series, talk.format("7A")), ["7A", "7A", "7A"]),
+                          ((series, talk.format("7B")), ["7A", "7B", "7A"])):
+        status, out, err = run(capsys, url, "import", str(write(tmp_path, "t.ics",
+                                                                calendar(*events))))
+        assert (status, err) == (0, "")
+        assert "0 new, 1 changed, 2 unchanged, 0 removed" in out.splitlines()[0]
+        rows = stored(engine)
+        assert [(r["id"], r["classroom_id"], local(r)) for r in rows] == [
+            (ids[0], rooms[0], "2098-01-06 08:00-08:45"),
+            (ids[1], rooms[1], "2098-01-08 10:00-10:45"),
+            (ids[2], rooms[2], "2098-01-13 08:00-08:45")]
 
 
 def test_a_file_imported_with_and_without_classroom_keeps_one_lesson_each(
@@ -1692,24 +1690,25 @@ def test_a_file_imported_with_and_without_classroom_keeps_one_lesson_each(
     assert keys(engine)[0] == "ics:w@t/2098-01-06T07:00:00Z"
 
 
-def test_a_one_off_event_keeps_its_id_when_moved(
+def test_an_event_that_becomes_a_series_and_back_keeps_its_lessons_ids(
     url: str, engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """An event that is no series, moved to another time, became a new lesson (bookmarks lost),
-    and one moved after it was held left a phantom at the old time. Its UID alone is its key;
-    one an earlier version keyed by its start is found again."""
-    def once(day: str, title: str = "Maths") -> Path:
-        return write(tmp_path, "t.ics", calendar(
-            f"UID:o@t\nDTSTART;TZID=Europe/Berlin:{day}T080000\nDTEND;TZID=Europe/Berlin:"
-            f"{day}T084500\nSUMMARY:{title}\nLOCATION:7A"))
-    assert "1 new" in run(capsys, url, "import", str(once("20251103")))[1]
-    (first,) = stored(engine)
-    with engine.begin() as conn:  # as an earlier version keyed it
-        conn.execute(text("UPDATE lessons SET source_key = 'ics:o@t/2025-11-03T07:00:00Z'"))
-    for day, title in (("20251104", "Maths (held Tuesday)"), ("20980106", "Maths")):
-        status, out, _ = run(capsys, url, "import", str(once(day, title)))
-        assert status == 0 and "1 lessons in 7A: 0 new, 1 changed, 0 unchanged, 0 removed" in out
-        assert "kept" not in out
-        (row,) = stored(engine)
-        assert (row["id"], row["title"], local(row)[:10], row["source_key"]) == (
-            first["id"], title, f"{day[:4]}-{day[4:6]}-{day[6:]}", "ics:o@t")
+    """An event that is no series is keyed by its start, as a series' occurrence at that start
+    is: the same lesson when the event becomes a weekly series and a one-off again. Keyed by its
+    UID alone, each step made every lesson a new one (ids 1, then 2-4, then 5)."""
+    once = ("UID:c@t\nDTSTART;TZID=Europe/Berlin:20980106T080000\nDTEND;TZID=Europe/Berlin:"
+            "20980106T084500\nSUMMARY:Maths\nLOCATION:7A")
+    path = write(tmp_path, "t.ics", calendar(once))
+    assert "1 new" in run(capsys, url, "import", str(path))[1]
+    ((first, key),) = [(r["id"], r["source_key"]) for r in stored(engine)]
+    assert key == "ics:c@t/2098-01-06T07:00:00Z"
+    weekly = write(tmp_path, "t.ics", calendar(f"{once}\nRRULE:FREQ=WEEKLY;COUNT=3"))
+    assert "2 new, 0 changed, 1 unchanged, 0 removed" in run(capsys, url, "import",
+                                                             str(weekly))[1]
+    assert [(r["id"], local(r)) for r in stored(engine)] == [
+        (first, "2098-01-06 08:00-08:45"), (first + 1, "2098-01-13 08:00-08:45"),
+        (first + 2, "2098-01-20 08:00-08:45")]
+    path = write(tmp_path, "t.ics", calendar(once))
+    assert "0 new, 0 changed, 1 unchanged, 2 removed" in run(capsys, url, "import", str(path))[1]
+    assert [(r["id"], r["source_key"], local(r)) for r in stored(engine)] == [
+        (first, key, "2098-01-06 08:00-08:45")]
