@@ -131,6 +131,7 @@ def _hide_url_pairs(rest: str) -> str:
     ends no value: SQLAlchemy reads ``?password=a#b`` as the password ``a#b``.
     """
     keys = list(_URL_KEY.finditer(rest))
+    authority = _authority_end(rest)
     shown, shown_from, i = [], 0, 0
     while i < len(keys):
         key = keys[i]
@@ -141,9 +142,27 @@ def _hide_url_pairs(rest: str) -> str:
         while i < len(keys) and not _opens_pair(rest, keys[i], in_query):
             i += 1
         end = keys[i].start() - 1 if i < len(keys) else len(rest)  # the separator stays shown
+        if key.start() < authority < end:
+            # `p=` inside a password (`user:Su!p=x$s=y@db`): its value ends at the credentials'
+            # `@`, which must stay for the password to be hidden whole (run past it, the
+            # password was shown)
+            end = authority
+            while i < len(keys) and keys[i].start() < end:
+                i += 1
         shown += [rest[shown_from:key.end()], "***"]
         shown_from = end
     return "".join(shown) + rest[shown_from:]
+
+
+def _authority_end(rest: str) -> int:
+    """Where a URL's credentials end (the index of their ``@``), or -1: the last ``@`` before
+    the first ``/``, ``?`` or ``#`` that follows it, as credentials hold none of those raw."""
+    cut = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found >= 0:
+            cut = min(cut, found)
+    return rest.rfind("@", 0, cut)
 
 
 def _opens_pair(rest: str, key: re.Match[str], in_query: bool) -> bool:

@@ -93,6 +93,12 @@ from classpulse.redact import hide_password
     ("rtsp://dvr/user=admin_password=Pa$s=Word1_channel=1", "rtsp://dvr/user=admin_password=***"
      "_channel=1"),
     ("rtsp://cam/password=se-cret=QX/stream", "rtsp://cam/password=***"),
+    # a secret's name inside a password ends its value at the credentials' `@` (the value ran
+    # past it, and the password was shown)
+    ("postgresql+psycopg://classpulse:Summer2024!p=x$s=y@db:5432/classpulse",
+     "postgresql+psycopg://classpulse:***@db:5432/classpulse"),
+    ("rtsp://admin:Kx9!pwd=7-cret=4@10.0.0.5:554/Streaming/Channels/101",
+     "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101"),
     ("rtsp://192.168.1.10:554/user=admin_password=s3cret_channel=1_stream=0.sdp?real_stream",
      "rtsp://192.168.1.10:554/user=admin_password=***_channel=1_stream=0.sdp?real_stream"),
     ("http://cam/snapshot.cgi?user=admin&psw=S3cret", "http://cam/snapshot.cgi?user=admin&psw=***"),
