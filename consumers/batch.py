@@ -91,6 +91,9 @@ class Batch:
     polled: Counter[int] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     accepted: list[tuple[int, FrameMessage]] = field(default_factory=list)  # (partition, message)
+    # partition -> the newest broker timestamp of its records (ms; none where unknown), how far
+    # behind the log the consumer reads when it counts none of them (all refused as stale)
+    appended: dict[int, int] = field(default_factory=dict)
     analysed: Future[Analysed] | None = None
 
 

@@ -14,6 +14,8 @@ from classpulse.years import FIRST_DAY, LAST_DAY
 from consumers.config import BATCH_WAIT_MAX_MS, DEFAULTS, MAX_POLL_INTERVAL_MAX_MS, ConsumerConfig
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from consumers.report import ConsumerReport
 
 
@@ -139,14 +141,8 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
 
     from classpulse.db.engine import make_engine
     from classpulse.db.migrate import require_head, upgrade
-    from classpulse.db.weights import check_consumer_weights
-    from classpulse.errors import UsageError
-    from classpulse.lifecycle import StopFlag
-    from consumers.analyze import FrameAnalyzer
     from consumers.batch import AnalyzerBroken
-    from consumers.metrics import ConsumerMetrics, check_metrics_port
-    from consumers.runner import FrameConsumer
-    from consumers.sink import DatabaseSink
+    from consumers.metrics import check_metrics_port
     from model import check_weights_path, pick_device
 
     log = logging.getLogger("consumers")
@@ -168,23 +164,8 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     else:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url, statement_timeout_s=config.db_timeout_s)
-    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic, backfill=config.backfill)
-    try:
-        # refused before the networks load (10-20 s of their log lines first); the run checks
-        # again, for a consumer started without this command (the benches)
-        check_consumer_weights(settings, sink.engagement_weights())
-    except UsageError:
-        engine.dispose()
-        raise
-    analyzer = FrameAnalyzer.load(settings)
-    metrics = ConsumerMetrics()
-    if args.metrics_port:
-        metrics.serve(args.metrics_port, settings.metrics_host)
-    consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
-    try:
-        with StopFlag() as stop:
-            log.info("consuming topic=%s group=%s", settings.kafka_topic, config.group_id)
-            report = consumer.run(stop)
+    try:  # the engine's connections are closed on every way out, a failed load included
+        report = _consume(args, settings, config, engine)
     except AnalyzerBroken as exc:
         # exit non-zero, nothing of the batch committed: a supervisor's restart (compose:
         # unless-stopped) gets a new device context and reads the frames again
@@ -203,6 +184,34 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         print(uncommitted_line(report, config), file=sys.stderr)
         return 1
     return 0
+
+
+def _consume(args: argparse.Namespace, settings: Settings, config: ConsumerConfig,
+             engine: Engine) -> ConsumerReport:
+    """Check the weights against the database's, load the networks, serve the metrics, and run
+    the consumer until it stops."""
+    import logging
+
+    from classpulse.db.weights import check_consumer_weights
+    from classpulse.lifecycle import StopFlag
+    from consumers.analyze import FrameAnalyzer
+    from consumers.metrics import ConsumerMetrics
+    from consumers.runner import FrameConsumer
+    from consumers.sink import DatabaseSink
+
+    sink = DatabaseSink(engine, config.group_id, settings.kafka_topic, backfill=config.backfill)
+    # refused before the networks load (10-20 s of their log lines first); the run checks again,
+    # for a consumer started without this command (the benches)
+    check_consumer_weights(settings, sink.engagement_weights())
+    analyzer = FrameAnalyzer.load(settings)
+    metrics = ConsumerMetrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port, settings.metrics_host)
+    consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
+    with StopFlag() as stop:
+        logging.getLogger("consumers").info("consuming topic=%s group=%s", settings.kafka_topic,
+                                            config.group_id)
+        return consumer.run(stop)
 
 
 def uncommitted_line(report: ConsumerReport, config: ConsumerConfig) -> str:

@@ -41,8 +41,9 @@ class ConsumerMetrics:
         self.batch_frames = Histogram("classpulse_batch_frames", "frames per batch", registry=r,
                                       buckets=(1, 2, 4, 8, 16, 32, 64))
         self.event_lag = Gauge("classpulse_event_lag_seconds",
-                               "now minus captured_at of the newest frame read (counted, "
-                               "refused, or too late: stale)", registry=r)
+                               "now minus captured_at of the newest frame read in time, or, "
+                               "of a batch refused whole as stale, minus the broker's time of "
+                               "its newest record", registry=r)
         self.records_lag = Gauge("classpulse_consumer_lag_records",
                                  "messages behind the partition end", ["partition"], registry=r)
         self.last_flush = Gauge("classpulse_last_flush_timestamp_seconds",

@@ -38,7 +38,7 @@ from classpulse.settings import Settings
 from classpulse.topic_presence import TOPIC_CHECK_S
 from classpulse.wire import FrameMessage, FrameRejected
 from consumers.aggregate import MinuteAggregator
-from consumers.batch import DUPLICATE, EXPIRED, STALE, Analyzer, Batch, Rejection, analyse
+from consumers.batch import DUPLICATE, EXPIRED, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.first_reads import FirstReads
@@ -581,6 +581,9 @@ class FrameConsumer:
         for record in records:
             batch.ends[record.partition] = record.offset + 1
             batch.polled[record.partition] += 1
+            if record.timestamp >= 0:
+                batch.appended[record.partition] = max(
+                    record.timestamp, batch.appended.get(record.partition, record.timestamp))
             judged = self._accept(record, now_ms)
             if isinstance(judged, Rejection):
                 batch.rejections.append(judged)
@@ -620,14 +623,17 @@ class FrameConsumer:
                                       rejection.reason, rejection.detail)
                 self._reject(rejection.at_ms, rejection.camera, rejection.reason,
                              rejection.count)
-        # every frame read, counted or not: a consumer refusing all it reads as stale (hours
-        # behind) kept the small lag of its last counted frame, and the alert on it never fired
-        captures = [r.at_ms for r in batch.rejections
-                    if r.reason == STALE and r.partition not in moved]
+        # the frames read in time, counted or refused for their pixels; where there are none
+        # (every record refused as stale), when the broker took the records: a consumer an hour
+        # behind kept the small lag of its last counted frame, and the alert on it never fired,
+        # while a camera whose clock runs behind (its frames stale as they arrive) is no lag
+        captures = [message.captured_at_ms for partition, message in batch.accepted
+                    if partition not in moved]
+        if not captures:
+            captures = [ms for p, ms in batch.appended.items() if p not in moved]
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
                 continue
-            captures.append(message.captured_at_ms)
             if isinstance(result, FrameRejected):  # its pixels
                 self._rejections.tell(partition, None, message.camera, result.reason.value,
                                       result.detail)

@@ -1454,6 +1454,7 @@ def test_the_event_lag_follows_frames_refused_as_too_late(engine: Engine) -> Non
     alert on kept the under-a-second lag of its last counted frame."""
     kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(12)]})
     kafka.max_per_poll = 4
+    kafka.timestamp_ms = NOW_MS - 5_000  # the broker took them as they were captured
     clock = {"s": NOW_MS / 1000}
 
     def an_hour_later(fake: FakeKafka) -> None:
@@ -1467,6 +1468,18 @@ def test_the_event_lag_follows_frames_refused_as_too_late(engine: Engine) -> Non
     assert metrics.registry.get_sample_value("classpulse_rejected_total", {"reason": "stale"}) == 8
     lag = metrics.registry.get_sample_value("classpulse_event_lag_seconds")
     assert lag is not None and 3600 < lag < 3610
+
+
+def test_a_camera_clock_behind_is_no_event_lag(engine: Engine) -> None:
+    """Its frames arrive stale (captured two hours before by its clock) while the consumer reads
+    each as the broker takes it: the gauge said 7,200 s behind, an alert for nothing."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i, at_ms=NOW_MS - 7_200_000 + i) for i in range(8)]})
+    kafka.timestamp_ms = NOW_MS - 2_000
+    metrics = ConsumerMetrics()
+    make_consumer(engine, kafka, metrics=metrics).run(threading.Event())
+    assert metrics.registry.get_sample_value("classpulse_rejected_total", {"reason": "stale"}) == 8
+    lag = metrics.registry.get_sample_value("classpulse_event_lag_seconds")
+    assert lag is not None and lag < 10
 
 
 def test_a_revoked_partition_s_lag_is_no_longer_exported(engine: Engine) -> None:
