@@ -26,9 +26,10 @@ What can go wrong, and what happens:
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,8 @@ STEADY_S = 30.0
 # the gap is logged as a stall: FFmpeg waits up to 30 s for a stream that stops sending before it
 # reports an outage, and a shorter silence lost its frames without a word
 STALL_S = 5.0
+# how many of a live source's last gaps between frames make its pace (:meth:`_note_stall`)
+PACE_GAPS = 8
 # how far a paced file may fall behind its timeline (a slow decode, a busy CPU, an outage) before
 # its pacing starts over from the frame at hand, instead of sending every late frame at once
 LATE_S = 5.0
@@ -140,7 +143,7 @@ class CameraWorker(threading.Thread):
         self._backoff_s = 1.0
         self._flowing_since: float | None = None  # monotonic time frames came back
         self._last_live_s: float | None = None  # monotonic time of this pass's last live frame
-        self._last_gap_s: float | None = None  # the seconds before it, after the one before
+        self._gaps: deque[float] = deque(maxlen=PACE_GAPS)  # the last gaps between them (s)
         self._stalls = 0
         self._pace_origin_s = 0.0  # monotonic time at which a paced file's timeline is at 0
         self._repace = False  # the next paced frame sets _pace_origin_s (after an outage)
@@ -233,8 +236,7 @@ class CameraWorker(threading.Thread):
         # effect on a live source, whose end is an outage anyway)
         frames = read_frames(cam.source, folder_fps=cam.fps, unreadable=self._unreadable,
                              whole=not cam.loop, skipped=self._skip_unreadable)
-        # the gap before a pass is an outage's, logged as one
-        self._last_live_s = self._last_gap_s = None
+        self._last_live_s = None  # the gap before a pass is an outage's, logged as one
         for frame in sampler.sample(frames):
             if self.stop.is_set():
                 return False
@@ -255,21 +257,24 @@ class CameraWorker(threading.Thread):
 
     def _note_stall(self) -> None:
         """Log a live source's silence longer than :data:`STALL_S`, two of its camera's periods
-        and three of the source's own last gap between frames, each time, with the count so far:
-        shorter than FFmpeg's 30 s it raised no error, and its seconds have no frames. The
-        source's own pace counts: a camera that sends a frame every 6 s, steadily, is slow, not
-        stalled (each of its frames was once logged as a stall)."""
-        now, last, previous_gap = self.monotonic(), self._last_live_s, self._last_gap_s
+        and twice the source's own pace (the median of its last :data:`PACE_GAPS` gaps between
+        frames), each time, with the count so far: shorter than FFmpeg's 30 s it raised no
+        error, and its seconds have no frames. The source's pace counts: a camera that sends a
+        frame every 6 s, steadily, is slow, not stalled (each of its frames was once logged as a
+        stall); a median, not the last gap, so that a second stall soon after a first is seen."""
+        now, last = self.monotonic(), self._last_live_s
         self._last_live_s = now
-        self._last_gap_s = None if last is None else now - last
-        if self._last_gap_s is None or previous_gap is None:
+        if last is None:
             return
-        if self._last_gap_s <= max(STALL_S, 2 / self.camera.fps, 3 * previous_gap):
+        gap_s = now - last
+        pace_s = statistics.median(self._gaps) if self._gaps else 0.0
+        self._gaps.append(gap_s)
+        if gap_s <= max(STALL_S, 2 / self.camera.fps, 2 * pace_s):
             return
         self._stalls += 1
         log.warning("camera stalled camera=%s source=%s for_s=%.1f stalls=%d (the source sent "
                     "no frame for that long: those seconds have none)", self.camera.id,
-                    _shown(self.camera.source), self._last_gap_s, self._stalls)
+                    _shown(self.camera.source), gap_s, self._stalls)
 
     def _follow_source(self, frame: SampledFrame) -> None:
         """The source is not what its name said: an http(s) URL serving a recorded video (its
