@@ -181,16 +181,31 @@ def configure_logging(level: str) -> None:
 
 
 def disable_core_dumps() -> None:
-    """Set this process's core file size limit to 0, soft and hard, for it and its children.
+    """Set this process's core file size limit to 0, soft and hard, for it and its children, and,
+    on Linux, mark it not dumpable.
 
     A crash inside FFmpeg, OpenCV or torch would otherwise let the kernel (or systemd-coredump,
     which honours the limit) write the process's memory, frames of children included, to disk.
+    A kernel that pipes core dumps to a program ignores the limit (``man 5 core``): Ubuntu's
+    Apport (``core_pattern`` ``|/usr/share/apport/apport ...``) writes a crash of the packaged
+    python3 to /var/crash whole. It skips a process that is not dumpable (``PR_SET_DUMPABLE``
+    0), which an exec undoes: each ClassPulse process calls this (the dashboard's Streamlit
+    child in dashboard/app.py).
     """
     try:
         import resource
     except ImportError:  # not a Unix (Windows): no core dumps to turn off
         return
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
 
@@ -99,7 +99,8 @@ class FrameMessage:
     classroom: str
     captured_at_ms: int
     seq: int
-    jpeg: bytes
+    # not in its repr: a message formatted into a log line or an error would print the picture
+    jpeg: bytes = field(repr=False)
 
 
 def in_time_range(ms: object) -> bool:

@@ -26,7 +26,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from classpulse.cli import configure_logging
+from classpulse.cli import configure_logging, disable_core_dumps
 from classpulse.db.engine import failure_reason
 from classpulse.errors import UsageError
 from classpulse.redact import hide_password
@@ -361,6 +361,8 @@ def _lesson_ref(settings: Settings, lesson_id: int) -> links.LessonRef | None:
 
 
 def main() -> None:
+    # the Streamlit child is a process of its own, started by an exec that made it dumpable again
+    disable_core_dumps()
     st.set_page_config(page_title="ClassPulse", page_icon=":bar_chart:", layout="wide")
     try:
         settings = settings_from_app_args(sys.argv[1:])

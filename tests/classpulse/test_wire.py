@@ -66,6 +66,9 @@ def test_round_trip_keeps_metadata_and_pixels() -> None:
     error = np.abs(rgb.astype(int) - image.astype(int)).mean(axis=(0, 1))
     assert (error < 4).all(), error  # JPEG at q95 is close, channel by channel
     assert rgb[:, -10:, 0].mean() > 200 and rgb[:, -10:, 2].mean() < 55  # red right, blue left
+    # a message formatted into a log line or an error shows no picture (its repr held the JPEG)
+    assert repr(msg) == f"FrameMessage(camera='cam-1', classroom='7B', captured_at_ms={NOW_MS}, "\
+        "seq=42)"
 
 
 def test_encode_downscales_to_max_side_and_never_upscales() -> None:
