@@ -390,6 +390,13 @@ def _without_twins(history: pd.DataFrame, current_id: int) -> pd.DataFrame:
     return history.loc[history.index.isin(kept)]
 
 
+def last_distinct(history: pd.DataFrame, current_id: int, limit: int) -> pd.DataFrame:
+    """The last ``limit`` lessons of ``history`` (oldest first), a lesson stored twice counted
+    once (:func:`_without_twins`): fetched ``limit`` rows at a time, a timetable imported from
+    two files gave the trend half its lessons."""
+    return _without_twins(history, current_id).tail(limit)
+
+
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
                 now: datetime) -> pd.DataFrame:
     """``time, engagement, minutes, current``: of the title's lessons (one group's:

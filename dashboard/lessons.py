@@ -114,10 +114,12 @@ def _warn_if_stale(settings: Settings, sel: Selection, now: datetime) -> None:
 
 def _trend(settings: Settings, sel: Selection, lesson: pd.Series, now: datetime) -> None:
     group = lesson["group_label"]
-    history = queries.title_history(
+    # three times as many rows as the trend shows: a lesson stored twice (two timetable files)
+    # is one of them (lesson_frames.last_distinct)
+    history = lesson_frames.last_distinct(queries.title_history(
         settings.database_url, sel.classroom_id, str(lesson["title"]),
         None if pd.isna(group) else str(group), lesson["starts_at"].to_pydatetime(),
-        TREND_LESSONS, settings.min_faces_shown)
+        3 * TREND_LESSONS, settings.min_faces_shown), int(lesson["lesson_id"]), TREND_LESSONS)
     trend = lesson_frames.title_trend(history, int(lesson["lesson_id"]), sel.tz, now)
     percent = lesson_frames.MIN_RECORDED_PERCENT
     if len(trend) < 2:

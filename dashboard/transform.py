@@ -279,10 +279,11 @@ def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     Columns: day, minutes (charted: those :func:`series` draws), unread_minutes,
     hidden_minutes, faces_in_view, engagement, main_emotion, main_share; the last four are over
     the charted minutes only (:func:`summarise`), and empty on a day with none. A day whose
-    faces were mostly not read as a whole (its ``seen_*`` counts, as :func:`unreadable` judges a
-    period) names no main emotion nor engagement, as a lesson's row does
-    (:func:`dashboard.lesson_frames.main_emotions`): the few faces read among many are not the
-    day, and the same minutes were "happy 100%" in the day's row and no mix in the lesson's.
+    faces were mostly not read as a whole (the faces of its shown minutes, charted or not, as a
+    lesson's row counts them: ``lesson_summaries``) names no main emotion nor engagement, as a
+    lesson's row does (:func:`dashboard.lesson_frames.main_emotions`): the few faces read among
+    many are not the day, and the same minutes were "happy 100%" in the day's row and no mix in
+    the lesson's.
     """
     columns = ["day", "minutes", "unread_minutes", "hidden_minutes", "faces_in_view",
                "engagement", "main_emotion", "main_share"]
@@ -290,9 +291,8 @@ def daily_summary(buckets: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     groups = _local_groups(buckets, tz)
     days = summarise(groups, ["day"]).reset_index()
-    seen = groups.groupby("day")[["seen_faces", "seen_read"]].sum().reindex(days["day"])
-    read = ((seen["seen_faces"] == 0) | mostly_read(seen["seen_faces"], seen["seen_read"]))
-    read = read.to_numpy()
+    shown = groups.groupby("day")[["faces", "faces_read"]].sum().reindex(days["day"])
+    read = ((shown["faces"] == 0) | mostly_read(shown["faces"], shown["faces_read"])).to_numpy()
     emotion, share = main_emotions(days)
     days["main_emotion"], days["main_share"] = emotion.where(read), share.where(read)
     days["engagement"] = days["engagement"].where(read)

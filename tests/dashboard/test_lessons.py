@@ -412,6 +412,14 @@ def test_an_opened_lesson_agrees_with_its_row(
                "the charts show only the 10 minutes whose faces were mostly read" in w
                for w in shown["warning"])
 
+    # the day's row over Maths' minutes says what its row says (judged on the faces of the
+    # hidden minutes too, it named no main emotion where the lesson's named neutral)
+    at = open_link(monkeypatch, database.url, classroom="mixed", view="range",
+                   **{"from": "2025-03-03T07:00", "to": "2025-03-03T07:39"})
+    (day,) = table(at).to_dict("records")
+    assert (day["minutes"], day["hidden_minutes"], day["main_emotion"]) == (10, 30, "neutral")
+    assert day["engagement"] == pytest.approx(0.8 * 0.9)
+
     at = open_link(monkeypatch, database.url, view="lessons", lesson=str(art))
     assert_no_error(at)
     row = table(at).set_index("title").loc["Art"]
@@ -611,6 +619,19 @@ def test_a_lesson_stored_twice_is_one_point_of_its_trend() -> None:
     left, _ = lesson_frames.left_out(history, 3, BERLIN, LATER)
     assert left["current"].tolist() == [False, True]
     assert left["time"].dt.day.tolist() == [3, 10]
+
+
+def test_a_trend_of_lessons_stored_twice_still_holds_its_number_of_lessons() -> None:
+    """Fetched TREND_LESSONS rows at a time, a timetable imported from two files gave the trend
+    half its lessons."""
+    from dashboard import lesson_frames
+
+    starts = pd.to_datetime([f"2025-01-{d:02d} 08:00" for d in range(1, 15)], utc=True)
+    history = pd.DataFrame({"lesson_id": range(1, 29), "starts_at": starts.repeat(2),
+                            "ends_at": starts.repeat(2) + pd.Timedelta(minutes=45)})
+    kept = lesson_frames.last_distinct(history, 28, 12)
+    assert kept["starts_at"].dt.day.tolist() == list(range(3, 15))
+    assert kept["lesson_id"].iloc[-1] == 28  # the open lesson, not its twin
 
 
 def test_a_groups_trend_holds_its_own_lessons_only(
