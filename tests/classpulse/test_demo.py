@@ -102,4 +102,4 @@ def test_the_demo_counts_serves_and_a_terminal_stop_lets_everything_finish(
     assert len(cameras) == 1, out[-3000:]  # the cameras closed their publisher and reported
     with sqlite3.connect(db) as conn:
         stored = conn.execute("select id, classroom_id from cameras order by id").fetchall()
-    assert stored == [("demo-cam", "demo-7B")]
+    assert stored == [("demo-cam", "demo-SYNTHETIC")]  # a synthetic class, named so
