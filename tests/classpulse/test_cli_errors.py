@@ -126,14 +126,13 @@ def test_a_port_outside_1_to_65535(command: list[str], flag: str, value: str,
                     f"number from 1 to 65535{off} (see classpulse {name} --help)")
 
 
+FPS_OUTSIDE = ("frames a second is outside what a camera sends; give 0.01667 (a frame a minute) "
+               "to 60")
+
+
 @pytest.mark.parametrize(("flag", "value", "says"), [
-    ("--fps", "0", "frames a second is outside what a camera sends; give 0.01667 (a frame a "
-                   "minute) to 60"),
-    ("--fps", "0.001", "frames a second is outside what a camera sends; give 0.01667 (a frame a "
-                       "minute) to 60"),
-    ("--duration", "nan", "must be a number above 0"),
-    ("--duration", "0", "must be a number above 0"),
-    ("--duration", "inf", "must be a number above 0")])
+    *(("--fps", fps, FPS_OUTSIDE) for fps in ("0", "0.001")),
+    *(("--duration", value, "must be a number above 0") for value in ("nan", "0", "inf"))])
 def test_a_demo_rate_or_duration_out_of_range_fails_before_anything_starts(
         flag: str, value: str, says: str, tmp_path: Path) -> None:
     """`--duration nan` never ended; `--fps 0` started the broker and migrated before failing,

@@ -327,15 +327,9 @@ def test_a_live_stream_that_stalls_under_an_outage_is_logged_each_time(
 
     monkeypatch.setattr(producers.camera, "read_frames", webcam)
     monkeypatch.setattr(stop, "wait", lambda timeout=None: stop.is_set())  # no backoff sleep
-    publisher = Publisher(kafka_bootstrap, topic)
-    worker = CameraWorker(CameraConfig(id="cam-t", classroom="7T", source="0", fps=10),
-                          publisher, stop, monotonic=clock)
-    with caplog.at_level("WARNING", logger="producers.camera"):
-        worker.start()
-        worker.join(timeout=10)
-    publisher.close()
-    assert not worker.is_alive() and worker.result().outages == 1
-    assert [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()] == [
+    worker, stalls = _stalls_logged(kafka_bootstrap, caplog, topic, stop, clock, fps=10)
+    assert worker.result().outages == 1
+    assert stalls == [
         f"camera stalled camera=cam-t source=0 for_s={gap:.1f} stalls={n} (the source sent no "
         "frame for that long: those seconds have none)" for n, gap in ((1, 12.0), (2, 6.0))]
 
@@ -367,15 +361,23 @@ def test_a_stall_is_judged_against_the_source_s_own_pace(
         stop.set()
 
     monkeypatch.setattr(producers.camera, "read_frames", webcam)
+    _, logged = _stalls_logged(kafka_bootstrap, caplog, topic, stop, clock, fps=1)
+    assert [float(line.split("for_s=")[1].split()[0]) for line in logged] == stalls
+
+
+def _stalls_logged(kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, topic: str,
+                   stop: threading.Event, clock: FakeMonotonic, fps: float
+                   ) -> tuple[CameraWorker, list[str]]:
+    """Run camera cam-t (webcam 0, monotonic ``clock``) until it stops; it and its stall lines."""
     publisher = Publisher(kafka_bootstrap, topic)
-    worker = CameraWorker(CameraConfig(id="cam-p", classroom="7T", source="0", fps=1),
+    worker = CameraWorker(CameraConfig(id="cam-t", classroom="7T", source="0", fps=fps),
                           publisher, stop, monotonic=clock)
     with caplog.at_level("WARNING", logger="producers.camera"):
         worker.start()
         worker.join(timeout=10)
     publisher.close()
-    assert [float(r.getMessage().split("for_s=")[1].split()[0]) for r in caplog.records
-            if "stalled" in r.getMessage()] == stalls
+    assert not worker.is_alive()
+    return worker, [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
 
 
 def test_a_looped_folder_with_no_decodable_image_backs_off(
