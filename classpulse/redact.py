@@ -58,8 +58,10 @@ def hide_password(url: str) -> str:
     unencoded ``@`` or ``/`` is hidden whole (SQLAlchemy's own rendering shows what follows that
     ``@``); an ``@`` later in the path then hides the host as well, which is the safe side, and
     so does a user name holding a ``/``: all of it is hidden. A password holding a ``scheme://``
-    is no second URL (:func:`_in_credentials`). Secret values are masked first, so an
-    ``@`` inside a query password is not taken for the credentials' end. A URL whose scheme was
+    is no second URL (:func:`_in_credentials`). The credentials are read both before the secret
+    values are masked (a ``key=`` inside a password must not run past their ``@``) and after (an
+    ``@`` inside a query or path password is not their end): what either reading hides stays
+    hidden (:func:`_hide_url_secrets`). A URL whose scheme was
     forgotten (``alice:pw@db/cp``) reads as a scheme and a password.
     """
     starts = [(m.start(), m.end()) for m in _SCHEME.finditer(url)]
@@ -98,10 +100,24 @@ def _in_credentials(scheme: str, before: str) -> bool:
 
 
 def _hide_url_secrets(scheme: str, rest: str) -> str:
-    """``rest``, a URL after its ``scheme``, with its password and secret values masked."""
-    rest = _hide_url_pairs(rest)
-    credentials, at, host = rest.rpartition("@")
-    if not at:
+    """``rest``, a URL after its ``scheme``, with its password and secret values masked: the
+    credentials as read before the pairs are masked and as read after, both hidden. Read before,
+    a ``key=`` inside a password (``user:Su!p=x#1@db``) cannot run past their ``@`` and show the
+    password; read after, an ``@`` inside a query password is not taken for their end."""
+    return _hide_credentials(scheme, _hide_url_pairs(_hide_credentials(scheme, rest, True)))
+
+
+def _hide_credentials(scheme: str, rest: str, before_pairs: bool = False) -> str:
+    """``rest`` with what its last ``@`` ends masked: the password of ``user:password``, or the
+    whole of what cannot be told apart from one. ``before_pairs``: the last ``@`` with no ``?``
+    before it (one after a ``?`` is a query value's, ``?password=p@ss``), and only with no ``/``
+    before it (one after a ``/`` may be a path password's, an XMeye DVR's
+    ``/user=admin_password=a@b_channel=1``): those are for the pairs."""
+    cut = rest.find("?") if before_pairs else -1
+    head, tail = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
+    credentials, at, host = head.rpartition("@")
+    host += tail
+    if not at or (before_pairs and "/" in credentials):
         return rest
     if ":" not in credentials:
         # a forgotten scheme: `alice:pw@db/cp` matched `alice:` as one; a path such as
@@ -131,7 +147,6 @@ def _hide_url_pairs(rest: str) -> str:
     ends no value: SQLAlchemy reads ``?password=a#b`` as the password ``a#b``.
     """
     keys = list(_URL_KEY.finditer(rest))
-    authority = _authority_end(rest)
     shown, shown_from, i = [], 0, 0
     while i < len(keys):
         key = keys[i]
@@ -142,27 +157,9 @@ def _hide_url_pairs(rest: str) -> str:
         while i < len(keys) and not _opens_pair(rest, keys[i], in_query):
             i += 1
         end = keys[i].start() - 1 if i < len(keys) else len(rest)  # the separator stays shown
-        if key.start() < authority < end:
-            # `p=` inside a password (`user:Su!p=x$s=y@db`): its value ends at the credentials'
-            # `@`, which must stay for the password to be hidden whole (run past it, the
-            # password was shown)
-            end = authority
-            while i < len(keys) and keys[i].start() < end:
-                i += 1
         shown += [rest[shown_from:key.end()], "***"]
         shown_from = end
     return "".join(shown) + rest[shown_from:]
-
-
-def _authority_end(rest: str) -> int:
-    """Where a URL's credentials end (the index of their ``@``), or -1: the last ``@`` before
-    the first ``/``, ``?`` or ``#`` that follows it, as credentials hold none of those raw."""
-    cut = len(rest)
-    for mark in "/?#":
-        found = rest.find(mark)
-        if found >= 0:
-            cut = min(cut, found)
-    return rest.rfind("@", 0, cut)
 
 
 def _opens_pair(rest: str, key: re.Match[str], in_query: bool) -> bool:

@@ -99,6 +99,16 @@ from classpulse.redact import hide_password
      "postgresql+psycopg://classpulse:***@db:5432/classpulse"),
     ("rtsp://admin:Kx9!pwd=7-cret=4@10.0.0.5:554/Streaming/Channels/101",
      "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101"),
+    # ... also with a `#` in it, and without skipping the secrets after it (the first mend
+    # showed `sig=TOPSECRET`, `token=TOPSECRET`)
+    ("rtsp://admin:Su!p=x#2024@10.0.0.7/live", "rtsp://admin:***@10.0.0.7/live"),
+    ("https://cam:ab;key=1@cam.example/snap.jpg?sig=TOPSECRET&res=1",
+     "https://cam:***@cam.example/snap.jpg?sig=***&res=1"),
+    ("rtsp://admin:Su&p=1@10.0.0.7/live/token=TOPSECRET",
+     "rtsp://admin:***@10.0.0.7/live/token=***"),
+    # an `@` in an XMeye path password is the password's, not the end of credentials
+    ("rtsp://dvr/user=admin_password=a@b_channel=1_stream=0.sdp",
+     "rtsp://dvr/user=admin_password=***_stream=0.sdp"),
     ("rtsp://192.168.1.10:554/user=admin_password=s3cret_channel=1_stream=0.sdp?real_stream",
      "rtsp://192.168.1.10:554/user=admin_password=***_channel=1_stream=0.sdp?real_stream"),
     ("http://cam/snapshot.cgi?user=admin&psw=S3cret", "http://cam/snapshot.cgi?user=admin&psw=***"),
