@@ -440,11 +440,12 @@ def _lengthen_changes(path: Path, lines: list[str], vevents: list[tuple[Any, int
     its start, it was skipped as a reminder, and the stored lesson it moves deleted with it.
 
     Refused where the file does not hold its series (the length is nowhere; Outlook sends one
-    changed lesson alone), the series is all-day (a day is no lesson's length) or cancelled
-    without an end (exporters leave it out, no deadline is meant); and a change that ends as it
-    starts, unless its series does too (a deadline moved): skipped, it would delete the lesson
-    it changes. A change cancelled, or in a classroom nobody registered (skipped), holds no
-    lesson and needs no end. Only the parsed copy in memory changes.
+    changed lesson alone) or the series is cancelled without an end (exporters leave it out, no
+    deadline is meant); and a change that ends as it starts, unless its series does too (a
+    deadline moved): skipped, it would delete the lesson it changes. A change of an all-day
+    series (a day is no lesson's length) is skipped and counted, as its series' days are. A
+    change cancelled, or in a classroom nobody registered (skipped), holds no lesson and needs
+    no end. Only the parsed copy in memory changes.
     """
     series = {_text(c, "UID"): (c, line) for c, line in vevents
               if c.get("RECURRENCE-ID") is None and _text(c, "UID")}
@@ -471,6 +472,10 @@ def _lengthen_changes(path: Path, lines: list[str], vevents: list[tuple[Any, int
             continue
         if own is not None and length == timedelta(0):
             continue  # a deadline's change: skipped and counted as its series' occurrences
+        if master is not None and not _is_timed(master):
+            # of an all-day series (a holiday): none of its days was a lesson, so skipping the
+            # change, counted, removes none; refused, it blocked every lesson of the file
+            continue
         occurrence = (f"{_name(change)} changes the occurrence "
                       f"{change['RECURRENCE-ID'].to_ical().decode()} (RECURRENCE-ID)")
         if own is not None:

@@ -236,9 +236,9 @@ def test_a_changed_occurrence_without_an_end_lasts_as_long_as_its_series(
 ) -> None:
     """A moved lesson given its new DTSTART alone, as exporters write it, was skipped as a
     reminder, and the stored lesson it moves was deleted with it. It lasts as long as its series,
-    as calendar programs read it. Without its series in the file, with an all-day one, or ending
-    as it starts, it is refused in one line; a deadline series' moved deadline is skipped as the
-    series' own are."""
+    as calendar programs read it. Without its series in the file, or ending as it starts, it is
+    refused in one line; a deadline series' moved deadline, and a change of an all-day series,
+    are skipped as the series' own are."""
     def one_uid(*events: str) -> Path:
         path = ics(tmp_path, *events)
         path.write_text(path.read_text().replace("UID:e2@t", "UID:e@t"))
@@ -257,11 +257,11 @@ def test_a_changed_occurrence_without_an_end_lasts_as_long_as_its_series(
         f"t.ics line 4, DTEND: {what} start 20250311T100000Z but states neither DTEND nor "
         "DURATION, and the file holds no series of its UID to take the length from; give it a "
         "DTEND, or export the whole series")
-    all_day = "DTSTART;VALUE=DATE:20250303\nRRULE:FREQ=WEEKLY;COUNT=3"
-    assert refused(one_uid(all_day, moved)) == (
-        f"t.ics line 12, DTEND: {what} start 20250311T100000Z but states neither DTEND nor "
-        "DURATION, and its series (line 4) is all-day, no lesson's length; give it a DTEND, or "
-        "export the whole series")
+    # of an all-day series (a holiday): skipped and counted, as its days are, not refusing the
+    # file and every lesson in it (the first version did)
+    all_day = read_ics(one_uid("DTSTART;VALUE=DATE:20250303\nRRULE:FREQ=WEEKLY;COUNT=3", moved),
+                       ROOMS)
+    assert (all_day.lessons, all_day.skipped_instant) == ([], 1)
     assert refused(one_uid(series, f"{moved}\nDTEND:20250311T100000Z")) == (
         f"t.ics line 20, DTEND: {what} end as it starts (20250311T100000Z), so it would be no "
         "lesson and the stored one it changes would be removed; give it its end, or cancel it "
