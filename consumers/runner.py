@@ -38,7 +38,7 @@ from classpulse.settings import Settings
 from classpulse.topic_presence import TOPIC_CHECK_S
 from classpulse.wire import FrameMessage, FrameRejected
 from consumers.aggregate import MinuteAggregator
-from consumers.batch import DUPLICATE, EXPIRED, Analyzer, Batch, Rejection, analyse
+from consumers.batch import DUPLICATE, EXPIRED, STALE, Analyzer, Batch, Rejection, analyse
 from consumers.checkpoint import Checkpoint, Outcome
 from consumers.config import ConsumerConfig
 from consumers.first_reads import FirstReads
@@ -631,6 +631,9 @@ class FrameConsumer:
                     if partition not in moved]
         if not captures:
             captures = [ms for p, ms in batch.appended.items() if p not in moved]
+        if not captures:  # a broker that stamps no time: the stale frames' own
+            captures = [r.at_ms for r in batch.rejections
+                        if r.reason == STALE and r.partition not in moved]
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
                 continue

@@ -1470,6 +1470,18 @@ def test_the_event_lag_follows_frames_refused_as_too_late(engine: Engine) -> Non
     assert lag is not None and 3600 < lag < 3610
 
 
+def test_the_event_lag_of_records_without_a_broker_time_is_their_frames(engine: Engine) -> None:
+    """Records whose broker time is unknown (-1), all refused as stale by a consumer an hour
+    behind: the gauge kept its old value."""
+    kafka = FakeKafka(TOPIC, {0: [frame(i) for i in range(8)]})
+    kafka.timestamp_ms = -1
+    metrics = ConsumerMetrics()
+    make_consumer(engine, kafka, metrics=metrics, clock=lambda: NOW_MS / 1000 + 3600).run(
+        threading.Event())
+    lag = metrics.registry.get_sample_value("classpulse_event_lag_seconds")
+    assert lag is not None and 3600 < lag < 3610
+
+
 def test_a_camera_clock_behind_is_no_event_lag(engine: Engine) -> None:
     """Its frames arrive stale (captured two hours before by its clock) while the consumer reads
     each as the broker takes it: the gauge said 7,200 s behind, an alert for nothing."""
