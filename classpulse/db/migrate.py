@@ -84,9 +84,15 @@ def _connect(url: str) -> Iterator[Connection]:
         except DBAPIError as exc:  # refused once connected: a role without the rights it needs
             if not refused(exc):
                 raise  # anything else keeps its traceback (a bug in a query, a migration)
-            raise UsageError(_refusal(shown, engine.dialect.name, exc)) from None
+            raise Refused(_refusal(shown, engine.dialect.name, exc)) from None
     finally:
         engine.dispose()
+
+
+class Refused(UsageError):
+    """The database refused the connected user what was asked (:func:`_refusal` words it): a
+    command that can do without it (``lessons list`` without the schema's revision, which an
+    analyst's role may not read) goes on."""
 
 
 def _refusal(shown: str, dialect: str, exc: DBAPIError) -> str:

@@ -130,14 +130,21 @@ def _format(path: Path) -> str:
     return kind
 
 
-def _migrated_engine(url: str) -> Engine:
+def _migrated_engine(url: str, reading: bool = False) -> Engine:
     """An engine on the consumers' database, once it is known to be reachable and at the newest
-    revision: the lessons tables and the classrooms they name must be there."""
+    revision: the lessons tables and the classrooms they name must be there. ``reading``: a user
+    refused the revision is let through (an analyst's role may read the lessons and classrooms,
+    not ``alembic_version``), and the lessons are read as far as that user may."""
     from classpulse.db.engine import make_engine
-    from classpulse.db.migrate import head_revision, require_migrated
+    from classpulse.db.migrate import Refused, head_revision, require_migrated
     from classpulse.redact import hide_password
 
-    revision = require_migrated(url)
+    try:
+        revision = require_migrated(url)
+    except Refused:
+        if not reading:
+            raise
+        return make_engine(url)
     if revision != head_revision():
         raise UsageError(f"database {hide_password(url)} is at revision {revision}, this version "
                          f"needs {head_revision()}; run `classpulse db upgrade` first")
@@ -383,7 +390,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.database_url
     with _database_errors(url, "read the lessons of",
                           "list them as a user that may read the lessons and classrooms tables"):
-        engine = _migrated_engine(url)
+        engine = _migrated_engine(url, reading=True)
         try:
             with engine.connect() as conn:
                 # by id or name, as `lessons remove` takes it; one unknown is an error, not a

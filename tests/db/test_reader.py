@@ -312,3 +312,23 @@ def test_an_analyst_running_the_owner_s_commands_gets_one_line(
         command="db", url=shown, reason="permission denied for table alembic_version") + "\n"
     assert PASSWORD not in captured.err
     assert privileges(pg_db, role) == held
+
+
+@pytest.mark.postgres
+def test_an_analyst_lists_the_lessons(
+    pg_db: Engine, role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`classpulse lessons list` read the schema's revision first, which grant-reader does not
+    grant: an analyst, who may read the lessons, got "refused this user ... connect as the
+    owner"."""
+    expected.write(pg_db, ROWS)
+    with pg_db.begin() as conn:
+        room = conn.execute(text("SELECT id FROM classrooms LIMIT 1")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO lessons (classroom_id, starts_at, ends_at, title, source_key, "
+            "source_scope) VALUES (:room, :start, :end, 'Maths', 'csv:x', 'csv:x')"),
+            {"room": room, "start": M[0], "end": M[0] + timedelta(minutes=45)})
+    grant(pg_db, role, capsys)
+    url, _ = role_urls(url_of(pg_db), role)
+    assert main(["lessons", "list", "--database-url", url]) == 0
+    assert "Maths" in capsys.readouterr().out
