@@ -113,7 +113,13 @@ def _hide_credentials(scheme: str, rest: str, before_pairs: bool = False) -> str
     before it (one after a ``?`` is a query value's, ``?password=p@ss``), and only with no ``/``
     before it (one after a ``/`` may be a path password's, an XMeye DVR's
     ``/user=admin_password=a@b_channel=1``): those are for the pairs."""
-    cut = rest.find("?") if before_pairs else -1
+    # the first reading stops at a space too: an authority holds none, and a later `@` in the
+    # text (`... retry with password=Admin@123`) is no end of this URL's credentials
+    cut = -1
+    if before_pairs:
+        space = re.search(r"\s", rest)
+        cut = min((i for i in (rest.find("?"), space.start() if space else -1) if i >= 0),
+                  default=-1)
     head, tail = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
     credentials, at, host = head.rpartition("@")
     host += tail
@@ -152,6 +158,16 @@ def _hide_url_pairs(rest: str) -> str:
         key = keys[i]
         i += 1
         if key.start() < shown_from or not _is_secret(key["key"]):
+            continue
+        keyword = (_KEYWORD_VALUE.match(rest, key.start())
+                   if key.start() > 0 and rest[key.start() - 1].isspace() else None)
+        if keyword is not None:
+            # after a space, no URL's pair but a libpq keyword in the text after the URL: its
+            # value ends as libpq reads it (at a space, or its closing quote), not at a `/x=`
+            # inside it (a base64 password showed its tail) nor at the text's end (every
+            # keyword after it was hidden)
+            shown += [rest[shown_from:keyword.start("value")], "***"]
+            shown_from = keyword.end("value")
             continue
         in_query = key.start() > 0 and rest[key.start() - 1] in "?&;"
         while i < len(keys) and not _opens_pair(rest, keys[i], in_query):

@@ -106,6 +106,13 @@ from classpulse.redact import hide_password
      "https://cam:***@cam.example/snap.jpg?sig=***&res=1"),
     ("rtsp://admin:Su&p=1@10.0.0.7/live/token=TOPSECRET",
      "rtsp://admin:***@10.0.0.7/live/token=***"),
+    # a log line: a URL without a path, then a password holding `@` (its end was shown, and the
+    # URL's host hidden); a libpq password after a URL, holding `/x=`, ends as libpq reads it
+    # (its tail was shown, and every keyword after it hidden)
+    ("camera rtsp://admin:pw@10.0.0.7:554 failed; retry with password=Admin@123",
+     "camera rtsp://admin:***@10.0.0.7:554 failed; retry with password=***"),
+    ("rtsp://admin:pw@10.0.0.7/Channels/101; db host=db password='e/Zv+UMfArFz/drMbjunCV2k=' "
+     "dbname=cp", "rtsp://admin:***@10.0.0.7/Channels/101; db host=db password=*** dbname=cp"),
     # an `@` in an XMeye path password is the password's, not the end of credentials
     ("rtsp://dvr/user=admin_password=a@b_channel=1_stream=0.sdp",
      "rtsp://dvr/user=admin_password=***_stream=0.sdp"),
