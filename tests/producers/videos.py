@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,7 +88,13 @@ def grey_video(path: Path, frames: int, fps: float = 10) -> Path:
 def served(folder: Path) -> Iterator[str]:
     """``folder``'s files served over HTTP on a free local port, as a web server serves a
     recorded lesson; yields the base URL (``http://127.0.0.1:PORT/``)."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
+    with _serving(functools.partial(QuietHandler, directory=str(folder))) as base:
+        yield base
+
+
+@contextmanager
+def _serving(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server of ``handler`` on a free local port, in a thread; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -157,11 +163,5 @@ def snapshots() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(jpeg)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/snapshot.jpg"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Snapshot) as base:
+        yield f"{base}cgi-bin/snapshot.jpg"
