@@ -16,10 +16,10 @@ DASHBOARD_PORT = 8501  # `classpulse dashboard --port` and `classpulse demo --po
 # dashboard keeps: this machine only
 DASHBOARD_HOST = "127.0.0.1"
 # a camera's frame rate lies in [MIN_FPS, MAX_FPS]: cameras.yaml's fps, `produce --fps`, `demo
-# --fps` (whose producer refuses one below MIN_FPS). At least a frame a minute: the views and the
-# dashboard count by the minute, and a slower camera leaves most of its minutes without a frame;
-# far slower rates were typos, and --fps 1e-10 waited longer than a lock can (an OverflowError
-# that ended the camera, and each restart sent its first frame again)
+# --fps` (both flags refused as they are read, `camera_fps`). At least a frame a minute: the
+# views and the dashboard count by the minute, and a slower camera leaves most of its minutes
+# without a frame; far slower rates were typos, and --fps 1e-10 waited longer than a lock can
+# (an OverflowError that ended the camera, and each restart sent its first frame again)
 MIN_FPS = 1 / 60
 MAX_FPS = 60.0
 # the longest a timeout flag waits (`produce --connect-timeout`, `--close-timeout`): a day, which

@@ -66,8 +66,8 @@ def live_source_identity(src: str) -> str | None:
     URL keeps its path and query as written (case-sensitive on most servers) without its login
     (``admin`` and ``viewer`` see one stream), its scheme and host in lower case, and its port
     only when not the scheme's own (``rtsp://cam:554/x`` is ``rtsp://cam/x``). Its authority is
-    cut as FFmpeg cuts it (:func:`producers.sources._stream_host`): up to the first ``/``, ``?``
-    or ``#``, the login up to its last ``@``.
+    cut as FFmpeg cuts it (as the producers' check of a stream's host does): up to the first
+    ``/``, ``?`` or ``#``, the login up to its last ``@``.
     """
     kind = describe_source(src)
     if kind == "webcam":

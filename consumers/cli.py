@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from typing import TYPE_CHECKING
@@ -12,6 +13,8 @@ from classpulse.flags import add_device_flag, port_or_off
 from classpulse.settings import Settings, listen_address
 from classpulse.years import FIRST_DAY, LAST_DAY
 from consumers.config import BATCH_WAIT_MAX_MS, DEFAULTS, MAX_POLL_INTERVAL_MAX_MS, ConsumerConfig
+
+log = logging.getLogger("consumers")
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -137,15 +140,12 @@ def config_from_args(args: argparse.Namespace) -> ConsumerConfig:
 
 
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:
-    import logging
-
     from classpulse.db.engine import make_engine
     from classpulse.db.migrate import require_head, upgrade
     from consumers.batch import AnalyzerBroken
     from consumers.metrics import check_metrics_port
     from model import check_weights_path, pick_device
 
-    log = logging.getLogger("consumers")
     settings = settings.with_overrides(metrics_host=args.metrics_host)
     config = config_from_args(args)
     config.check(settings.max_clock_skew_s)
@@ -190,8 +190,6 @@ def _consume(args: argparse.Namespace, settings: Settings, config: ConsumerConfi
              engine: Engine) -> ConsumerReport:
     """Check the weights against the database's, load the networks, serve the metrics, and run
     the consumer until it stops."""
-    import logging
-
     from classpulse.db.weights import check_consumer_weights
     from classpulse.lifecycle import StopFlag
     from consumers.analyze import FrameAnalyzer
@@ -209,8 +207,7 @@ def _consume(args: argparse.Namespace, settings: Settings, config: ConsumerConfi
         metrics.serve(args.metrics_port, settings.metrics_host)
     consumer = FrameConsumer(settings, config, analyzer, sink, metrics)
     with StopFlag() as stop:
-        logging.getLogger("consumers").info("consuming topic=%s group=%s", settings.kafka_topic,
-                                            config.group_id)
+        log.info("consuming topic=%s group=%s", settings.kafka_topic, config.group_id)
         return consumer.run(stop)
 
 

@@ -43,7 +43,8 @@ class ConsumerMetrics:
         self.event_lag = Gauge("classpulse_event_lag_seconds",
                                "now minus captured_at of the newest frame read in time, or, "
                                "of a batch refused whole as stale, minus the broker's time of "
-                               "its newest record", registry=r)
+                               "its newest record (where the broker stamps none, the stale "
+                               "frames' capture time)", registry=r)
         self.records_lag = Gauge("classpulse_consumer_lag_records",
                                  "messages behind the partition end", ["partition"], registry=r)
         self.last_flush = Gauge("classpulse_last_flush_timestamp_seconds",

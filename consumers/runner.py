@@ -623,17 +623,18 @@ class FrameConsumer:
                                       rejection.reason, rejection.detail)
                 self._reject(rejection.at_ms, rejection.camera, rejection.reason,
                              rejection.count)
-        # the frames read in time, counted or refused for their pixels; where there are none
-        # (every record refused as stale), when the broker took the records: a consumer an hour
-        # behind kept the small lag of its last counted frame, and the alert on it never fired,
-        # while a camera whose clock runs behind (its frames stale as they arrive) is no lag
-        captures = [message.captured_at_ms for partition, message in batch.accepted
-                    if partition not in moved]
-        if not captures:
-            captures = [ms for p, ms in batch.appended.items() if p not in moved]
-        if not captures:  # a broker that stamps no time: the stale frames' own
-            captures = [r.at_ms for r in batch.rejections
-                        if r.reason == STALE and r.partition not in moved]
+        # the times the event lag runs from: the capture of the frames read in time, counted or
+        # refused for their pixels; where there are none (every record refused as stale), when
+        # the broker took the records: a consumer an hour behind kept the small lag of its last
+        # counted frame, and the alert on it never fired, while a camera whose clock runs behind
+        # (its frames stale as they arrive) is no lag
+        lag_from_ms = [message.captured_at_ms for partition, message in batch.accepted
+                       if partition not in moved]
+        if not lag_from_ms:
+            lag_from_ms = [ms for p, ms in batch.appended.items() if p not in moved]
+        if not lag_from_ms:  # a broker that stamps no time: the stale frames' capture
+            lag_from_ms = [r.at_ms for r in batch.rejections
+                           if r.reason == STALE and r.partition not in moved]
         for (partition, message), result in zip(batch.accepted, analysed.results, strict=True):
             if partition in moved:
                 continue
@@ -648,8 +649,8 @@ class FrameConsumer:
             else:
                 self._count(partition, message, result)
         self._hold_if_full()
-        if captures:
-            self.metrics.event_lag.set(max(0.0, batch.now_ms - max(captures)) / 1000)
+        if lag_from_ms:
+            self.metrics.event_lag.set(max(0.0, batch.now_ms - max(lag_from_ms)) / 1000)
         self.metrics.batch_seconds.observe(analysed.seconds)
         self.metrics.batch_frames.observe(batch.records)
         self._update_lag()

@@ -50,9 +50,10 @@ def plain(value: object) -> str:
     CommonMark lets a backslash escape any ASCII punctuation, which disarms links, images,
     emphasis, code, HTML and Streamlit's ``$math$``. Streamlit's own ``:emoji:``, ``:red[...]`` and
     ``:material/...:`` are matched on the text after escapes are undone, so an invisible word
-    joiner follows the colon that would open one; so are GitHub's autolinks (a bare
-    ``https://...``, ``www....`` or ``name@host``, which would be a link to click in a timetable
-    title), so word joiners break the patterns. Line breaks become spaces: a name is one line.
+    joiner follows the colon that would open one. GitHub's autolinks (a bare ``https://...``,
+    ``www....`` or ``name@host``, which would make a timetable title a link to click) are matched
+    there too, so a word joiner breaks each pattern. Line breaks become spaces: a name is one
+    line.
     """
     one_line = _STREAMLIT_SHORTCODE.sub(":" + _WORD_JOINER, " ".join(str(value).splitlines()))
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(_WORD_JOINER, one_line))

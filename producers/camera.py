@@ -76,9 +76,10 @@ MAX_BACKOFF_S = 30.0
 # at 1 s: a stream that flaps (a frame, then a failure) backs off up to MAX_BACKOFF_S instead of
 # logging an outage and its end every second
 STEADY_S = 30.0
-# how long a live source may send no frame (and more than two of its camera's periods) before
-# the gap is logged as a stall: FFmpeg waits up to 30 s for a stream that stops sending before it
-# reports an outage, and a shorter silence lost its frames without a word
+# how long a live source may send no frame (and more than two of its camera's periods and twice
+# its own pace, :meth:`CameraWorker._note_stall`) before the gap is logged as a stall: FFmpeg
+# waits up to 30 s for a stream that stops sending before it reports an outage, and a shorter
+# silence lost its frames without a word
 STALL_S = 5.0
 # how many of a live source's last gaps between frames make its pace (:meth:`_note_stall`)
 PACE_GAPS = 8
@@ -261,7 +262,8 @@ class CameraWorker(threading.Thread):
         frames), each time, with the count so far: shorter than FFmpeg's 30 s it raised no
         error, and its seconds have no frames. The source's pace counts: a camera that sends a
         frame every 6 s, steadily, is slow, not stalled (each of its frames was once logged as a
-        stall); a median, not the last gap, so that a second stall soon after a first is seen."""
+        stall; its first gap, before it has a pace, still is); a median, not the last gap, so
+        that a second stall soon after a first is seen."""
         now, last = self.monotonic(), self._last_live_s
         self._last_live_s = now
         if last is None:

@@ -81,7 +81,9 @@ def _connect(url: str) -> Iterator[Connection]:
         try:
             with connection:
                 yield connection
-        except DBAPIError as exc:  # refused once connected: a role without the rights it needs
+        # refused once connected: a role without the rights it needs, or a server that takes no
+        # writes (a hot standby)
+        except DBAPIError as exc:
             if not refused(exc):
                 raise  # anything else keeps its traceback (a bug in a query, a migration)
             raise Refused(_refusal(shown, engine.dialect.name, exc)) from None

@@ -16,8 +16,8 @@ touches. All-day and cancelled events, occurrences longer than :data:`LONGEST_LE
 trip), and events that end as they start (a deadline, a reminder) are not lessons and are skipped
 and counted; a cancelled event needs no LOCATION, SUMMARY or end, which exporters leave empty. A
 changed occurrence (RECURRENCE-ID) that states no end lasts as long as its series, as calendar
-programs read it (:func:`_lengthen_changes`). A day of an all-day series given a time is a
-lesson.
+programs read it (:func:`_lengthen_changes`). A day of an all-day series given a time and an
+end (or DURATION) is a lesson; given a start alone, it is skipped and counted.
 
 Identity. A lesson's identity is its event's UID and its occurrence's RECURRENCE-ID, its slot in
 the series (an event that is no series: its start), so importing a changed export again updates
@@ -487,8 +487,6 @@ def _lengthen_changes(path: Path, lines: list[str], vevents: list[tuple[Any, int
                 "end, or cancel it with STATUS:CANCELLED")
         if master is None:
             source = "the file holds no series of its UID to take the length from"
-        elif not _is_timed(master):
-            source = f"its series (line {line}) is all-day, no lesson's length"
         else:
             source = f"its series (line {line}) is cancelled and states no end either"
         raise TimetableError(

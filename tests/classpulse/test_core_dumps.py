@@ -11,7 +11,8 @@ import pytest
 
 resource = pytest.importorskip("resource", reason="core dump limits are a Unix matter")
 
-# a child that runs the real entry point (here `classpulse --help`), then says what limit it has
+# a child that runs the real entry point (here `classpulse --help`), then says its core size limit
+# and whether it is dumpable (PR_GET_DUMPABLE), before and after
 CHILD = """
 import ctypes, resource, sys
 libc = ctypes.CDLL(None)
