@@ -65,9 +65,8 @@ def live_source_identity(src: str) -> str | None:
     where its links lead (``/dev/v4l/by-id/...`` to ``/dev/video0``, when plugged in). A stream
     URL keeps its path and query as written (case-sensitive on most servers) without its login
     (``admin`` and ``viewer`` see one stream), its scheme and host in lower case, and its port
-    only when not the scheme's own (``rtsp://cam:554/x`` is ``rtsp://cam/x``). Its authority is
-    cut as FFmpeg cuts it (as the producers' check of a stream's host does): up to the first
-    ``/``, ``?`` or ``#``, the login up to its last ``@``.
+    only when not the scheme's own (``rtsp://cam:554/x`` is ``rtsp://cam/x``), its authority cut
+    as FFmpeg cuts it (:func:`stream_authority`).
     """
     kind = describe_source(src)
     if kind == "webcam":
@@ -77,15 +76,23 @@ def live_source_identity(src: str) -> str | None:
         return paths[1] if paths else src
     if kind != "stream":
         return None
-    scheme, _, rest = src.partition("://")
-    scheme = scheme.lower()
+    scheme = src.partition("://")[0].lower()
+    address, port, after = stream_authority(src)
+    if port == DEFAULT_PORTS.get(scheme):
+        port = ""
+    return f"{scheme}://{address.lower()}{':' if port else ''}{port}{after}"
+
+
+def stream_authority(src: str) -> tuple[str, str, str]:
+    """(host, port, what follows) of a stream URL, its authority cut as FFmpeg cuts it: from the
+    ``//`` to the first ``/``, ``?`` or ``#``, the login up to its last ``@``, a ``:port`` after
+    the host (an IPv6 address kept in its brackets, ``[::1]``; an unclosed ``[`` runs to the
+    end). The host is "" where none is named (``rtsp://user:pw@``, ``http://``)."""
+    rest = src.partition("//")[2]
     cut = min([i for i in (rest.find(c) for c in "/?#") if i >= 0], default=len(rest))
     host = rest[:cut].rpartition("@")[2]
     if host.startswith("["):  # an IPv6 address, its port after the bracket
-        address, _, port = host.partition("]")
-        address, port = address + "]", port.removeprefix(":")
-    else:
-        address, _, port = host.partition(":")
-    if port == DEFAULT_PORTS.get(scheme):
-        port = ""
-    return f"{scheme}://{address.lower()}{':' if port else ''}{port}{rest[cut:]}"
+        address, closed, port = host.partition("]")
+        return address + closed, port.removeprefix(":"), rest[cut:]
+    address, _, port = host.partition(":")
+    return address, port, rest[cut:]

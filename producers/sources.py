@@ -26,7 +26,13 @@ import numpy as np
 
 from classpulse.redact import hide_password
 from classpulse.safe_text import safe_text
-from classpulse.sources import HTTP_PREFIXES, STREAM_PREFIXES, describe_source, source_paths
+from classpulse.sources import (
+    HTTP_PREFIXES,
+    STREAM_PREFIXES,
+    describe_source,
+    source_paths,
+    stream_authority,
+)
 from classpulse.wire import jpeg_cut_short
 
 log = logging.getLogger(__name__)
@@ -123,19 +129,17 @@ def _stream_host(src: str) -> str | None:
 
     A URL urlsplit refuses (a ``[`` or ``]`` in the authority: an unencoded camera password
     such as ``rtsp://admin:Ab[1]x@10.0.0.5/stream``, which FFmpeg opens) is split as FFmpeg
-    does: the authority runs from the ``//`` to the first ``/``, ``?`` or ``#``, the login
-    ends at its last ``@``, and a ``:port`` follows the host (``[::1]``, bracketed, kept whole);
-    an unclosed ``[IPv6`` address names none."""
+    does (:func:`classpulse.sources.stream_authority`); an unclosed ``[IPv6`` address names
+    none."""
     try:
         return urlsplit(src).hostname
     except ValueError:  # "Invalid IPv6 URL"
         pass
-    authority = re.split(r"[/?#]", src.partition("//")[2], maxsplit=1)[0]
-    host = authority.rpartition("@")[2]
+    host = stream_authority(src)[0]
     if host.startswith("["):
-        literal, closed, _ = host[1:].partition("]")
-        return literal if closed and literal else None
-    return host.partition(":")[0] or None
+        literal = host[1:].removesuffix("]")
+        return literal if host.endswith("]") and literal else None
+    return host or None
 
 
 def _check_folder(folder: Path) -> None:
