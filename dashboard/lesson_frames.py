@@ -379,22 +379,17 @@ def _same_cameras(history: pd.DataFrame, cameras: tuple[str, ...]) -> pd.Series:
     return history["cameras"].map(lambda c: tuple(c) == cameras).astype(bool)
 
 
-def _without_twins(history: pd.DataFrame, current_id: int) -> pd.DataFrame:
-    """``history`` (one title's and group's lessons in one classroom) with one lesson of each
-    start and end: two such lessons at the same times are one lesson stored twice (two timetable
-    files), whose numbers are the same class minutes', and would be one point drawn twice and a
-    time listed twice. The open lesson is the one kept."""
+def last_distinct(history: pd.DataFrame, current_id: int, limit: int) -> pd.DataFrame:
+    """The last ``limit`` lessons of ``history`` (one title's and group's lessons in one
+    classroom, oldest first), one of each start and end: two such lessons at the same times are
+    one lesson stored twice (two timetable files), whose numbers are the same class minutes', and
+    were one point drawn twice and a time listed twice (and, fetched ``limit`` rows at a time,
+    half the trend's lessons). The open lesson is the one kept. The history that
+    :func:`title_trend` and :func:`left_out` take."""
     others_last = history.assign(_other=history["lesson_id"] != current_id).sort_values(
         "_other", kind="stable")
     kept = others_last.drop_duplicates(["starts_at", "ends_at"]).index
-    return history.loc[history.index.isin(kept)]
-
-
-def last_distinct(history: pd.DataFrame, current_id: int, limit: int) -> pd.DataFrame:
-    """The last ``limit`` lessons of ``history`` (oldest first), a lesson stored twice counted
-    once (:func:`_without_twins`): fetched ``limit`` rows at a time, a timetable imported from
-    two files gave the trend half its lessons."""
-    return _without_twins(history, current_id).tail(limit)
+    return history.loc[history.index.isin(kept)].tail(limit)
 
 
 def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
@@ -403,9 +398,8 @@ def title_trend(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
     :func:`dashboard.lesson_sql.fetch_title_history`), those :func:`in_trend` and recorded by the
     same cameras (:func:`lesson_cameras`) as the open lesson, or, when the open one is not in the
     trend, as most lessons in it (:func:`_trend_cameras`). The others have no engagement worth
-    comparing with it, a lesson under way or recorded in part least of all. A lesson stored twice
-    is drawn once (:func:`_without_twins`)."""
-    history = _without_twins(history, current_id)
+    comparing with it, a lesson under way or recorded in part least of all. ``history`` holds a
+    lesson stored twice once (:func:`last_distinct`)."""
     in_it = in_trend(history, now)
     shown = history[in_it & _same_cameras(history, _trend_cameras(history, current_id, in_it))]
     return pd.DataFrame({
@@ -421,7 +415,6 @@ def left_out(history: pd.DataFrame, current_id: int, tz: ZoneInfo,
     """(``time, current, why``: the title's lessons :func:`title_trend` leaves out, oldest first,
     each with why in words (``dashboard.text.trend_left_out`` lists them); the cameras the trend
     compares lessons of)."""
-    history = _without_twins(history, current_id)
     why = pd.Series([_why_not_compared(row, now) for _, row in history.iterrows()],
                     index=history.index, dtype=object)
     cameras = _trend_cameras(history, current_id, why == "")  # in_trend, as why says it
@@ -443,8 +436,7 @@ def change_from_previous(trend: pd.DataFrame) -> tuple[float, pd.Timestamp] | No
     nor the lesson before.
 
     The lesson before started strictly earlier: one of the same title and group starting at the
-    same time (ending at another time: no
-    twin, :func:`_without_twins`) is no lesson before."""
+    same time (ending at another time: no twin, :func:`last_distinct`) is no lesson before."""
     current = trend[trend["current"]]
     if len(current) != 1:
         return None

@@ -611,12 +611,14 @@ def test_a_lesson_stored_twice_is_one_point_of_its_trend() -> None:
 
     history = _pe_history([40, 40, 40])
     for current, kept in ((3, [1, 3]), (2, [1, 2])):
-        trend = lesson_frames.title_trend(history, current, BERLIN, LATER)
+        trend = lesson_frames.title_trend(lesson_frames.last_distinct(history, current, 12),
+                                          current, BERLIN, LATER)
         assert trend["engagement"].tolist() == history.set_index("lesson_id").loc[
             kept, "engagement"].tolist()
         assert trend["current"].tolist() == [False, True]
     history["minutes"] = 5  # too few charted minutes: every lesson left out, each time once
-    left, _ = lesson_frames.left_out(history, 3, BERLIN, LATER)
+    left, _ = lesson_frames.left_out(lesson_frames.last_distinct(history, 3, 12), 3, BERLIN,
+                                     LATER)
     assert left["current"].tolist() == [False, True]
     assert left["time"].dt.day.tolist() == [3, 10]
 
